@@ -1,0 +1,62 @@
+/*
+ * hash: SHA-1 and SHA-256 for many buffers at once, and XXH3-128.
+ *
+ * The fast implementation is Intel's multi-buffer library (libipsec-mb): it
+ * hashes independent messages in SIMD lanes, so callers should hand it many
+ * messages per call (every 16 KiB block of a chunk, every piece of a chunk).
+ * OpenSSL libcrypto is the single-buffer reference: tests compare the two and
+ * bench/ingest reports both.
+ *
+ * A hash_ctx is per thread and not thread-safe. Create it once at start-up.
+ */
+#ifndef SEED_HASH_H
+#define SEED_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "seed_err.h"
+
+#define HASH_SHA1_LEN 20
+#define HASH_SHA256_LEN 32
+#define HASH_XXH128_LEN 16
+
+enum hash_impl {
+	HASH_IMPL_MB = 0,   /* libipsec-mb multi-buffer (default) */
+	HASH_IMPL_OPENSSL,  /* libcrypto, one message at a time */
+};
+
+struct hash_ctx;
+
+int hash_ctx_create(enum hash_impl impl, struct hash_ctx **out_ctx,
+		    struct seed_err *err);
+void hash_ctx_destroy(struct hash_ctx *h);
+/* Names the implementation and SIMD level, e.g. "ipsec-mb 1.3.0 (avx512)".
+ * Valid while h lives. */
+const char *hash_ctx_describe(const struct hash_ctx *h);
+
+/* One message: data[0..len) hashed into out (20 or 32 bytes). Borrows both. */
+struct hash_job {
+	const void *data;
+	size_t len;
+	uint8_t *out;
+};
+
+/*
+ * Hashes every job (messages are independent and may have any length,
+ * including 0). All-or-nothing: returns 0, or -errno with no digest
+ * guaranteed. Larger n fills more SIMD lanes; there is no upper bound on n.
+ */
+int hash_sha1_batch(struct hash_ctx *h, const struct hash_job *jobs, size_t n);
+int hash_sha256_batch(struct hash_ctx *h, const struct hash_job *jobs, size_t n);
+
+/* Single messages, for slow paths. */
+int hash_sha1(struct hash_ctx *h, const void *data, size_t len,
+	      uint8_t out[HASH_SHA1_LEN]);
+int hash_sha256(struct hash_ctx *h, const void *data, size_t len,
+		uint8_t out[HASH_SHA256_LEN]);
+
+/* XXH3-128 in its canonical (big-endian) byte form. Thread-safe. */
+void hash_xxh128(const void *data, size_t len, uint8_t out[HASH_XXH128_LEN]);
+
+#endif
