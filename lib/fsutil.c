@@ -1,1 +1,211 @@
-/* placeholder */
+/*
+ * fsutil: see fsutil.h. Temporary names carry the pid and a counter so that
+ * concurrent writers never collide and a crashed writer's leftovers are
+ * recognisable (".tmp." infix) for cleanup.
+ */
+#include "fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fsu_mkdir_p(const char *dir, mode_t mode, struct seed_err *err)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(buf))
+		return seed_err_set(err, -ENAMETOOLONG, "%s: bad directory name", dir);
+	memcpy(buf, dir, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		char c = buf[i];
+		buf[i] = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return seed_err_set(err, -errno, "%s: cannot create directory: %s",
+					    buf, strerror(errno));
+		buf[i] = c;
+	}
+	struct stat st;
+	if (stat(dir, &st) < 0)
+		return seed_err_set(err, -errno, "%s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return seed_err_set(err, -ENOTDIR, "%s: not a directory", dir);
+	return 0;
+}
+
+int fsu_fsync_dir(const char *dir, struct seed_err *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return seed_err_set(err, -errno, "%s: cannot open directory: %s",
+				    dir, strerror(errno));
+	int rc = 0;
+	if (fsync(fd) < 0)
+		rc = seed_err_set(err, -errno, "%s: fsync failed: %s", dir,
+				  strerror(errno));
+	close(fd);
+	return rc;
+}
+
+int fsu_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+	while (len > 0) {
+		ssize_t w = pwrite(fd, p, len, (off_t)off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (w == 0)
+			return -ENOSPC;
+		p += w;
+		len -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+int fsu_pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+	while (len > 0) {
+		ssize_t r = pread(fd, p, len, (off_t)off);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -ENODATA;
+		p += r;
+		len -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+int fsu_write_atomic(const char *path, const void *data, size_t len,
+		     mode_t mode, struct seed_err *err)
+{
+	static atomic_uint counter;
+	char tmp[PATH_MAX];
+	int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%u", path, (long)getpid(),
+			 atomic_fetch_add(&counter, 1));
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return seed_err_set(err, -ENAMETOOLONG, "%s: path too long", path);
+
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		return seed_err_set(err, -errno, "%s: cannot create: %s", tmp,
+				    strerror(errno));
+	int rc = fsu_pwrite_full(fd, data, len, 0);
+	if (rc < 0) {
+		seed_err_set(err, rc, "%s: write failed: %s", path, strerror(-rc));
+		goto fail;
+	}
+	if (fsync(fd) < 0) {
+		rc = seed_err_set(err, -errno, "%s: fsync failed: %s", path,
+				  strerror(errno));
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		rc = seed_err_set(err, -errno, "%s: close failed: %s", path,
+				  strerror(errno));
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		rc = seed_err_set(err, -errno, "%s: rename failed: %s", path,
+				  strerror(errno));
+		goto fail;
+	}
+	char *dir = dir_of(path);
+	if (!dir)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	rc = fsu_fsync_dir(dir, err);
+	free(dir);
+	return rc;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return rc;
+}
+
+int fsu_read_file(const char *path, size_t max, uint8_t **out_buf,
+		  size_t *out_len, struct seed_err *err)
+{
+	*out_buf = NULL;
+	*out_len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return seed_err_set(err, -errno, "%s: %s", path, strerror(errno));
+	struct stat st;
+	int rc;
+	if (fstat(fd, &st) < 0) {
+		rc = seed_err_set(err, -errno, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = seed_err_set(err, -EINVAL, "%s: not a regular file", path);
+		goto out;
+	}
+	if ((uint64_t)st.st_size > max) {
+		rc = seed_err_set(err, -EFBIG, "%s: %lld bytes, more than the %zu allowed",
+				  path, (long long)st.st_size, max);
+		goto out;
+	}
+	size_t len = (size_t)st.st_size;
+	uint8_t *buf = malloc(len + 1);
+	if (!buf) {
+		rc = seed_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = fsu_pread_full(fd, buf, len, 0);
+	if (rc < 0) {
+		free(buf);
+		seed_err_set(err, rc, "%s: read failed: %s", path,
+			     rc == -ENODATA ? "file shrank while read" : strerror(-rc));
+		goto out;
+	}
+	buf[len] = 0;
+	*out_buf = buf;
+	*out_len = len;
+out:
+	close(fd);
+	return rc;
+}
+
+char *fsu_join(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	char *s = malloc(la + 1 + lb + 1);
+	if (!s)
+		return NULL;
+	memcpy(s, a, la);
+	s[la] = '/';
+	memcpy(s + la + 1, b, lb + 1);
+	return s;
+}

@@ -1,1 +1,907 @@
-/* placeholder */
+/*
+ * ingest: see ingest.h.
+ *
+ * Work is split into units of one chunk of one file (a multiple of the piece
+ * length, at least 4 MiB) so that pieces are independent and many of them
+ * are in flight: each worker reads a chunk with one large pread, hashes all
+ * its 16 KiB blocks (SHA-256 leaves and XXH3) and all its pieces (SHA-1) in
+ * multi-buffer batches, and writes it into the file's store object at the
+ * same offset. Results land in per-file arrays at fixed slots, so workers
+ * never share anything but an atomic unit counter; the worker that finishes
+ * a file's last unit builds its merkle tree and commits its object.
+ */
+#include "ingest.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "merkle.h"
+
+#define CHUNK_MIN (4u << 20)
+
+/* ---- scanning ---- */
+
+struct scan {
+	struct ingest_tree *t;
+	size_t cap;
+	char *root_real;
+	size_t root_real_len;
+	struct seed_err *err;
+};
+
+/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
+static int utf8_valid(const unsigned char *s)
+{
+	while (*s) {
+		unsigned c = *s, n, cp;
+		if (c < 0x80) {
+			s++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		for (unsigned i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		s += n + 1;
+	}
+	return 1;
+}
+
+static int check_name(const char *rel, const char *name, struct seed_err *err)
+{
+	size_t n = strlen(name);
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return seed_err_set(err, -EINVAL, "%s: the name \"%s\" is not allowed", rel, name);
+	if (n > INGEST_MAX_NAME)
+		return seed_err_set(err, -ENAMETOOLONG, "%s: name longer than %u bytes", rel,
+				    INGEST_MAX_NAME);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c < 0x20 || c == 0x7f)
+			return seed_err_set(err, -EINVAL,
+					    "%s: name contains control character 0x%02x", rel, c);
+		if (c == '\\')
+			return seed_err_set(err, -EINVAL,
+					    "%s: name contains a backslash (a path separator for Windows clients)",
+					    rel);
+	}
+	if (!utf8_valid((const unsigned char *)name))
+		return seed_err_set(err, -EILSEQ, "%s: name is not valid UTF-8", rel);
+	return 0;
+}
+
+static int name_cmp(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int skip_dots(const struct dirent *d)
+{
+	return strcmp(d->d_name, ".") && strcmp(d->d_name, "..");
+}
+
+static int split_rel(struct ingest_entry *e)
+{
+	size_t n = 1;
+	for (const char *p = e->rel; *p; p++)
+		n += *p == '/';
+	e->comp = calloc(n, sizeof(char *));
+	if (!e->comp)
+		return -ENOMEM;
+	char *copy = strdup(e->rel);
+	if (!copy)
+		return -ENOMEM;
+	size_t i = 0;
+	for (char *save = NULL, *tok = strtok_r(copy, "/", &save); tok;
+	     tok = strtok_r(NULL, "/", &save)) {
+		if (!(e->comp[i++] = strdup(tok))) {
+			free(copy);
+			return -ENOMEM;
+		}
+	}
+	e->n_comp = i;
+	free(copy);
+	return 0;
+}
+
+static int add_entry(struct scan *sc, const char *rel, const char *src,
+		     const struct stat *st)
+{
+	struct ingest_tree *t = sc->t;
+	if (t->n >= INGEST_MAX_FILES)
+		return seed_err_set(sc->err, -E2BIG, "more than %u files in the tree",
+				    INGEST_MAX_FILES);
+	if (t->n == sc->cap) {
+		size_t cap = sc->cap ? sc->cap * 2 : 64;
+		void *p = realloc(t->e, cap * sizeof(*t->e));
+		if (!p)
+			return seed_err_set(sc->err, -ENOMEM, "out of memory");
+		t->e = p;
+		sc->cap = cap;
+	}
+	struct ingest_entry *e = &t->e[t->n];
+	memset(e, 0, sizeof(*e));
+	e->rel = strdup(rel);
+	e->src = strdup(src);
+	t->n++;
+	if (!e->rel || !e->src || split_rel(e) < 0)
+		return seed_err_set(sc->err, -ENOMEM, "out of memory");
+	e->length = (uint64_t)st->st_size;
+	e->dev = st->st_dev;
+	e->ino = st->st_ino;
+	e->mtime = st->st_mtim;
+	if (t->total + e->length < t->total)
+		return seed_err_set(sc->err, -EOVERFLOW, "total size overflows");
+	t->total += e->length;
+	return 0;
+}
+
+static int walk(struct scan *sc, const char *dir, const char *rel, size_t depth)
+{
+	struct dirent **list = NULL;
+	int n, rc = 0;
+
+	if (depth >= METAINFO_MAX_PATH_DEPTH)
+		return seed_err_set(sc->err, -ELOOP, "%s: directories nested deeper than %d",
+				    rel, METAINFO_MAX_PATH_DEPTH);
+	n = scandir(dir, &list, skip_dots, name_cmp);
+	if (n < 0)
+		return seed_err_set(sc->err, -errno, "%s: cannot read directory: %s", dir,
+				    strerror(errno));
+	for (int i = 0; i < n && rc == 0; i++) {
+		const char *name = list[i]->d_name;
+		char *src = fsu_join(dir, name);
+		char *r = *rel ? fsu_join(rel, name) : strdup(name);
+		struct stat st;
+
+		if (!src || !r) {
+			rc = seed_err_set(sc->err, -ENOMEM, "out of memory");
+			goto next;
+		}
+		rc = check_name(r, name, sc->err);
+		if (rc < 0)
+			goto next;
+		if (depth == 0 && !strcmp(name, ".pad")) {
+			rc = seed_err_set(sc->err, -EINVAL,
+					  "%s: reserved for BEP 47 pad files; rename it", r);
+			goto next;
+		}
+		if (lstat(src, &st) < 0) {
+			rc = seed_err_set(sc->err, -errno, "%s: %s", src, strerror(errno));
+			goto next;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			char *real = realpath(src, NULL);
+			if (!real) {
+				rc = seed_err_set(sc->err, -errno, "%s: broken symlink: %s", src,
+						  strerror(errno));
+				goto next;
+			}
+			int inside = !strncmp(real, sc->root_real, sc->root_real_len) &&
+				     real[sc->root_real_len] == '/';
+			free(real);
+			if (!inside) {
+				rc = seed_err_set(sc->err, -EXDEV,
+						  "%s: symlink points outside the tree", src);
+				goto next;
+			}
+			if (stat(src, &st) < 0) {
+				rc = seed_err_set(sc->err, -errno, "%s: %s", src, strerror(errno));
+				goto next;
+			}
+			if (S_ISDIR(st.st_mode)) {
+				rc = seed_err_set(sc->err, -EINVAL,
+						  "%s: symlink to a directory is not supported (it could loop); replace it with the directory",
+						  src);
+				goto next;
+			}
+		}
+		if (S_ISDIR(st.st_mode)) {
+			rc = walk(sc, src, r, depth + 1);
+		} else if (S_ISREG(st.st_mode)) {
+			if (access(src, R_OK) < 0) {
+				rc = seed_err_set(sc->err, -errno, "%s: cannot read: %s", src,
+						  strerror(errno));
+				goto next;
+			}
+			rc = add_entry(sc, r, src, &st);
+		} else {
+			rc = seed_err_set(sc->err, -EINVAL,
+					  "%s: not a regular file or directory (device, FIFO or socket)",
+					  src);
+		}
+next:
+		free(src);
+		free(r);
+	}
+	for (int i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+	return rc;
+}
+
+void ingest_tree_free(struct ingest_tree *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		for (size_t k = 0; k < t->e[i].n_comp; k++)
+			free(t->e[i].comp[k]);
+		free(t->e[i].comp);
+		free(t->e[i].rel);
+		free(t->e[i].src);
+	}
+	free(t->e);
+	free(t->name);
+	free(t);
+}
+
+int ingest_scan(const char *path, struct ingest_tree **out_tree, struct seed_err *err)
+{
+	struct scan sc = { .err = err };
+	struct stat st;
+	int rc;
+
+	*out_tree = NULL;
+	if (stat(path, &st) < 0)
+		return seed_err_set(err, -errno, "%s: %s", path, strerror(errno));
+	sc.t = calloc(1, sizeof(*sc.t));
+	sc.root_real = realpath(path, NULL);
+	if (!sc.t || !sc.root_real) {
+		rc = seed_err_set(err, sc.t ? -errno : -ENOMEM, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	sc.root_real_len = strlen(sc.root_real);
+	const char *base = strrchr(sc.root_real, '/');
+	base = base ? base + 1 : sc.root_real;
+	if (!*base) {
+		rc = seed_err_set(err, -EINVAL, "%s: cannot share the root directory", path);
+		goto fail;
+	}
+	sc.t->name = strdup(base);
+	if (!sc.t->name) {
+		rc = seed_err_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = check_name(path, base, err);
+	if (rc < 0)
+		goto fail;
+	if (S_ISREG(st.st_mode)) {
+		sc.t->single_file = 1;
+		rc = add_entry(&sc, base, path, &st);
+		if (rc == 0) {
+			/* The single-file form has no path below the name. */
+			free(sc.t->e[0].comp[0]);
+			free(sc.t->e[0].comp);
+			sc.t->e[0].comp = NULL;
+			sc.t->e[0].n_comp = 0;
+		}
+	} else if (S_ISDIR(st.st_mode)) {
+		rc = walk(&sc, path, "", 0);
+	} else {
+		rc = seed_err_set(err, -EINVAL, "%s: not a directory or regular file", path);
+	}
+	if (rc < 0)
+		goto fail;
+	if (sc.t->n == 0) {
+		rc = seed_err_set(err, -ENODATA, "%s: empty directory, nothing to share", path);
+		goto fail;
+	}
+	if (sc.t->total == 0) {
+		rc = seed_err_set(err, -ENODATA, "%s: every file is empty, nothing to share", path);
+		goto fail;
+	}
+	free(sc.root_real);
+	*out_tree = sc.t;
+	return 0;
+fail:
+	free(sc.root_real);
+	ingest_tree_free(sc.t);
+	return rc;
+}
+
+/* ---- ids ---- */
+
+static int check_part(const char *what, const char *v, int allow_dot, struct seed_err *err)
+{
+	size_t n = v ? strlen(v) : 0;
+	if (n == 0 || n > 64)
+		return seed_err_set(err, -EINVAL, "%s must be 1 to 64 characters", what);
+	for (size_t i = 0; i < n; i++) {
+		char c = v[i];
+		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			 (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+			 (allow_dot && (c == '.' || c == '+'));
+		if (!ok)
+			return seed_err_set(err, -EINVAL,
+					    "%s \"%s\": character '%c' not allowed (use A-Z a-z 0-9 - _%s)",
+					    what, v, c, allow_dot ? " . +" : "");
+	}
+	if (v[0] == '-' || v[0] == '.')
+		return seed_err_set(err, -EINVAL, "%s \"%s\" must not start with '-' or '.'",
+				    what, v);
+	return 0;
+}
+
+int ingest_make_id(const char *tenant, const char *name, const char *version,
+		   char **out_id, struct seed_err *err)
+{
+	int rc;
+	*out_id = NULL;
+	/* No dots in tenant and name, so "tenant.name.version" splits one way. */
+	if ((rc = check_part("tenant", tenant, 0, err)) < 0 ||
+	    (rc = check_part("name", name, 0, err)) < 0 ||
+	    (rc = check_part("version", version, 1, err)) < 0)
+		return rc;
+	if (asprintf(out_id, "%s.%s.%s", tenant, name, version) < 0) {
+		*out_id = NULL;
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* ---- hashing pipeline ---- */
+
+struct file_state {
+	const struct ingest_entry *e;
+	int is_last;               /* last file of the list: no pad after it */
+	uint64_t n_blocks, n_pieces;
+	size_t n_units, first_unit;
+	uint8_t *leaves;           /* n_blocks * 32 */
+	uint8_t *xxh;              /* n_blocks * 16 */
+	uint8_t *sha1;             /* n_pieces * 20 */
+	uint8_t *layer;            /* n_pieces * 32 */
+	uint8_t root[32];
+	pthread_mutex_t lock;      /* guards opening the object */
+	int obj_open;
+	struct store_obj_writer w;
+	atomic_size_t units_done;
+	int created;
+};
+
+struct unit {
+	size_t file;
+	uint64_t off;
+};
+
+struct job {
+	struct store *s;
+	const struct ingest_opts *o;
+	uint64_t piece_length, chunk;
+	int want_v1;
+	struct file_state *f;
+	size_t n_files;
+	struct unit *units;
+	size_t n_units;
+	atomic_size_t next_unit;
+	atomic_uint_fast64_t bytes_done;
+	atomic_int stop;
+	atomic_uint threads_running;
+	pthread_mutex_t err_lock;
+	struct seed_err err;
+	int rc;
+};
+
+static void job_fail(struct job *j, const struct seed_err *e)
+{
+	pthread_mutex_lock(&j->err_lock);
+	if (j->rc == 0) {
+		j->rc = e->code ? e->code : -EIO;
+		j->err = *e;
+	}
+	pthread_mutex_unlock(&j->err_lock);
+	atomic_store(&j->stop, 1);
+}
+
+static int open_obj(struct job *j, struct file_state *f, struct seed_err *err)
+{
+	int rc = 0;
+	pthread_mutex_lock(&f->lock);
+	if (!f->obj_open) {
+		rc = store_obj_begin(j->s, f->e->length, &f->w, err);
+		if (rc == 0)
+			f->obj_open = 1;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+static int finish_file(struct job *j, struct hash_ctx *h, struct file_state *f,
+		       struct seed_err *err)
+{
+	size_t pb = (size_t)(j->piece_length / MERKLE_BLOCK_SIZE);
+	int rc = merkle_root(h, f->leaves, f->n_blocks, f->root);
+	if (rc == 0)
+		rc = merkle_layer(h, f->leaves, f->n_blocks, pb, f->layer);
+	if (rc < 0)
+		return seed_err_set(err, rc, "%s: merkle tree failed: %s", f->e->rel,
+				    strerror(-rc));
+	rc = store_obj_commit(&f->w, f->root, f->xxh, &f->created, err);
+	f->obj_open = 0;
+	if (rc < 0)
+		return rc;
+	free(f->leaves);
+	free(f->xxh);
+	f->leaves = f->xxh = NULL;
+	return 0;
+}
+
+static int check_unchanged(int fd, const struct ingest_entry *e, struct seed_err *err)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return seed_err_set(err, -errno, "%s: %s", e->src, strerror(errno));
+	if ((uint64_t)st.st_size != e->length || st.st_ino != e->ino || st.st_dev != e->dev)
+		return seed_err_set(err, -ESTALE,
+				    "%s: file changed size while being hashed (was %llu bytes, now %lld); stop writing to the tree and retry",
+				    e->src, (unsigned long long)e->length, (long long)st.st_size);
+	if (st.st_mtim.tv_sec != e->mtime.tv_sec || st.st_mtim.tv_nsec != e->mtime.tv_nsec)
+		return seed_err_set(err, -ESTALE,
+				    "%s: file was modified while being hashed; stop writing to the tree and retry",
+				    e->src);
+	return 0;
+}
+
+static int do_unit(struct job *j, struct hash_ctx *h, uint8_t *buf,
+		   struct hash_job *hj, const struct unit *u, struct seed_err *err)
+{
+	struct file_state *f = &j->f[u->file];
+	const struct ingest_entry *e = f->e;
+	uint64_t len = e->length - u->off;
+	int rc;
+
+	if (len > j->chunk)
+		len = j->chunk;
+	rc = open_obj(j, f, err);
+	if (rc < 0)
+		return rc;
+	int fd = open(e->src, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return seed_err_set(err, -errno, "%s: cannot open: %s", e->src, strerror(errno));
+	posix_fadvise(fd, (off_t)u->off, (off_t)len, POSIX_FADV_SEQUENTIAL);
+	rc = fsu_pread_full(fd, buf, len, u->off);
+	if (rc == 0)
+		rc = check_unchanged(fd, e, err);
+	else if (rc == -ENODATA)
+		rc = seed_err_set(err, -ESTALE,
+				  "%s: file shrank while being hashed; stop writing to the tree and retry",
+				  e->src);
+	else
+		rc = seed_err_set(err, rc, "%s: read failed: %s", e->src, strerror(-rc));
+	close(fd);
+	if (rc < 0)
+		return rc;
+
+	uint64_t b0 = u->off / MERKLE_BLOCK_SIZE;
+	size_t nb = (size_t)((len + MERKLE_BLOCK_SIZE - 1) / MERKLE_BLOCK_SIZE);
+	for (size_t i = 0; i < nb; i++) {
+		size_t bl = MERKLE_BLOCK_SIZE;
+		if ((uint64_t)(i + 1) * MERKLE_BLOCK_SIZE > len)
+			bl = (size_t)(len - (uint64_t)i * MERKLE_BLOCK_SIZE);
+		hash_xxh128(buf + i * MERKLE_BLOCK_SIZE, bl, f->xxh + (b0 + i) * 16);
+		hj[i] = (struct hash_job){ buf + i * MERKLE_BLOCK_SIZE, bl,
+					   f->leaves + (b0 + i) * 32 };
+	}
+	rc = hash_sha256_batch(h, hj, nb);
+	if (rc < 0)
+		return seed_err_set(err, rc, "SHA-256 failed: %s", strerror(-rc));
+
+	if (j->want_v1) {
+		uint64_t p0 = u->off / j->piece_length;
+		size_t np = (size_t)((len + j->piece_length - 1) / j->piece_length);
+		uint64_t tail = len % j->piece_length;
+		uint64_t last_len = tail ? tail : j->piece_length;
+		if (tail && !f->is_last && u->off + len == e->length) {
+			/* v1 sees this file's tail followed by its pad file's zeros. */
+			memset(buf + len, 0, j->piece_length - tail);
+			last_len = j->piece_length;
+		}
+		for (size_t i = 0; i < np; i++)
+			hj[i] = (struct hash_job){ buf + i * j->piece_length,
+						   i + 1 == np ? last_len : j->piece_length,
+						   f->sha1 + (p0 + i) * 20 };
+		rc = hash_sha1_batch(h, hj, np);
+		if (rc < 0)
+			return seed_err_set(err, rc, "SHA-1 failed: %s", strerror(-rc));
+	}
+
+	rc = fsu_pwrite_full(f->w.fd, buf, len, STORE_OBJ_HEADER + u->off);
+	if (rc < 0) {
+		if (rc == -ENOSPC || rc == -EDQUOT)
+			return seed_err_set(err, rc, "store %s: no space left (disk full)",
+					    store_dir(j->s));
+		return seed_err_set(err, rc, "store %s: write failed: %s", store_dir(j->s),
+				    strerror(-rc));
+	}
+	atomic_fetch_add(&j->bytes_done, len);
+	if (atomic_fetch_add(&f->units_done, 1) + 1 == f->n_units)
+		return finish_file(j, h, f, err);
+	return 0;
+}
+
+static void *worker(void *arg)
+{
+	struct job *j = arg;
+	struct hash_ctx *h = NULL;
+	struct seed_err err;
+	uint8_t *buf = NULL;
+	struct hash_job *hj = NULL;
+	size_t max_jobs = (size_t)(j->chunk / MERKLE_BLOCK_SIZE);
+
+	seed_err_clear(&err);
+	if (hash_ctx_create(j->o->impl, &h, &err) < 0)
+		goto out;
+	/* room for one piece of zeros past the chunk (pad of the last piece) */
+	if (posix_memalign((void **)&buf, 4096, (size_t)(j->chunk + j->piece_length)) ||
+	    !(hj = calloc(max_jobs, sizeof(*hj)))) {
+		seed_err_set(&err, -ENOMEM, "out of memory for hashing buffers");
+		goto out;
+	}
+	while (!atomic_load(&j->stop)) {
+		size_t u = atomic_fetch_add(&j->next_unit, 1);
+		if (u >= j->n_units)
+			break;
+		if (do_unit(j, h, buf, hj, &j->units[u], &err) < 0)
+			break;
+	}
+out:
+	if (err.code)
+		job_fail(j, &err);
+	free(hj);
+	free(buf);
+	hash_ctx_destroy(h);
+	atomic_fetch_sub(&j->threads_running, 1);
+	return NULL;
+}
+
+static void free_files(struct job *j)
+{
+	for (size_t i = 0; j->f && i < j->n_files; i++) {
+		struct file_state *f = &j->f[i];
+		if (f->obj_open)
+			store_obj_abort(&f->w);
+		free(f->leaves);
+		free(f->xxh);
+		free(f->sha1);
+		free(f->layer);
+		pthread_mutex_destroy(&f->lock);
+	}
+	free(j->f);
+	free(j->units);
+}
+
+static int plan(struct job *j, const struct ingest_tree *t, struct seed_err *err)
+{
+	size_t n_units = 0;
+
+	j->n_files = t->n;
+	j->f = calloc(t->n, sizeof(*j->f));
+	if (!j->f)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < t->n; i++) {
+		struct file_state *f = &j->f[i];
+		uint64_t len = t->e[i].length;
+		pthread_mutex_init(&f->lock, NULL);
+		f->e = &t->e[i];
+		f->is_last = i + 1 == t->n;
+		f->n_blocks = merkle_leaf_count(len);
+		f->n_pieces = metainfo_piece_count(len, j->piece_length);
+		f->n_units = (size_t)((len + j->chunk - 1) / j->chunk);
+		f->first_unit = n_units;
+		n_units += f->n_units;
+		if (!len)
+			continue;
+		f->leaves = malloc(f->n_blocks * 32);
+		f->xxh = malloc(f->n_blocks * 16);
+		f->sha1 = calloc(f->n_pieces, 20);
+		f->layer = calloc(f->n_pieces, 32);
+		if (!f->leaves || !f->xxh || !f->sha1 || !f->layer)
+			return seed_err_set(err, -ENOMEM, "out of memory for %zu files' hashes",
+					    t->n);
+	}
+	j->units = calloc(n_units ? n_units : 1, sizeof(*j->units));
+	if (!j->units)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	j->n_units = n_units;
+	for (size_t i = 0; i < t->n; i++)
+		for (size_t k = 0; k < j->f[i].n_units; k++)
+			j->units[j->f[i].first_unit + k] = (struct unit){ i, k * j->chunk };
+	return 0;
+}
+
+static int run_workers(struct job *j, unsigned threads, struct seed_err *err)
+{
+	pthread_t *tid = calloc(threads, sizeof(*tid));
+	unsigned started = 0;
+	if (!tid)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	atomic_store(&j->threads_running, threads);
+	for (; started < threads; started++) {
+		if (pthread_create(&tid[started], NULL, worker, j)) {
+			atomic_fetch_sub(&j->threads_running, threads - started);
+			struct seed_err e;
+			seed_err_clear(&e);
+			seed_err_set(&e, -EAGAIN, "cannot start hashing threads");
+			job_fail(j, &e);
+			break;
+		}
+	}
+	while (atomic_load(&j->threads_running) > 0) {
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		if (j->o->progress)
+			j->o->progress(j->o->progress_arg, atomic_load(&j->bytes_done), 0);
+	}
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	free(tid);
+	if (j->rc < 0) {
+		*err = j->err;
+		return j->rc;
+	}
+	return 0;
+}
+
+/* ---- torrents and manifest ---- */
+
+static int build_torrent(struct hash_ctx *h, const struct ingest_tree *t,
+			 const struct ingest_opts *o, struct job *j,
+			 enum metainfo_kind kind, struct metainfo_out *out,
+			 struct seed_err *err)
+{
+	struct metainfo_file *mf = calloc(t->n, sizeof(*mf));
+	if (!mf)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < t->n; i++) {
+		mf[i].path = (const char *const *)t->e[i].comp;
+		mf[i].n_path = t->e[i].n_comp;
+		mf[i].length = t->e[i].length;
+		memcpy(mf[i].root, j->f[i].root, 32);
+		mf[i].layer = j->f[i].layer;
+		mf[i].sha1 = j->f[i].sha1;
+	}
+	struct metainfo_params p = {
+		.kind = kind,
+		.name = t->name,
+		.single_file = t->single_file,
+		.piece_length = j->piece_length,
+		.files = mf,
+		.n_files = t->n,
+		.trackers = o->trackers,
+		.n_trackers = o->n_trackers,
+		.web_seeds = o->web_seeds,
+		.n_web_seeds = o->n_web_seeds,
+		.private_flag = o->private_flag,
+		.creation_date = o->now,
+		.created_by = "BitStream seedctl " SEED_VERSION,
+	};
+	int rc = metainfo_build(h, &p, out, err);
+	free(mf);
+	return rc;
+}
+
+static int fill_manifest(struct store_release *r, const struct ingest_tree *t,
+			 const struct ingest_opts *o, const struct job *j,
+			 const struct ingest_result *res)
+{
+	r->id = res->id;
+	r->tenant = (char *)o->tenant;
+	r->name = (char *)o->name;
+	r->version = (char *)o->version;
+	r->torrent_name = t->name;
+	r->single_file = t->single_file;
+	r->created = o->now;
+	r->kind = o->kind;
+	r->piece_length = j->piece_length;
+	r->total_length = t->total;
+	r->has_v1 = res->main.has_v1;
+	r->has_v2 = res->main.has_v2;
+	memcpy(r->ih_v1, res->main.ih_v1, 20);
+	memcpy(r->ih_v2, res->main.ih_v2, 32);
+	r->torrent = res->main.torrent;
+	r->torrent_len = res->main.torrent_len;
+	r->torrent_v1 = res->v1.torrent;
+	r->torrent_v1_len = res->v1.torrent_len;
+	r->n_files = t->n;
+	r->files = calloc(t->n, sizeof(*r->files));
+	if (!r->files)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n; i++) {
+		r->files[i].path = t->e[i].rel;
+		r->files[i].length = t->e[i].length;
+		r->files[i].has_root = t->e[i].length > 0;
+		memcpy(r->files[i].root, j->f[i].root, 32);
+	}
+	return 0;
+}
+
+static char *v1_path_of(const char *path)
+{
+	size_t n = strlen(path);
+	char *p = NULL;
+	if (n > 8 && !strcmp(path + n - 8, ".torrent")) {
+		if (asprintf(&p, "%.*s.v1.torrent", (int)(n - 8), path) < 0)
+			return NULL;
+	} else if (asprintf(&p, "%s.v1.torrent", path) < 0) {
+		return NULL;
+	}
+	return p;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int ingest_create(struct store *s, const struct ingest_tree *t,
+		  const struct ingest_opts *o, struct ingest_result *out,
+		  struct seed_err *err)
+{
+	struct job j;
+	struct hash_ctx *h = NULL;
+	struct store_release rel;
+	int rc, wrote_main = 0, wrote_v1 = 0;
+	double t0 = now_s();
+
+	memset(out, 0, sizeof(*out));
+	memset(&j, 0, sizeof(j));
+	memset(&rel, 0, sizeof(rel));
+	pthread_mutex_init(&j.err_lock, NULL);
+	seed_err_clear(&j.err);
+
+	rc = ingest_make_id(o->tenant, o->name, o->version, &out->id, err);
+	if (rc < 0)
+		goto out;
+	if (store_release_exists(s, out->id)) {
+		rc = seed_err_set(err, -EEXIST,
+				  "release %s already exists; pick another --version or remove it first",
+				  out->id);
+		goto out;
+	}
+	if (o->also_v1 && o->kind != METAINFO_HYBRID) {
+		rc = seed_err_set(err, -EINVAL, "--also-v1 applies to hybrid torrents only");
+		goto out;
+	}
+	j.piece_length = o->piece_length ? o->piece_length : metainfo_pick_piece_length(t->total);
+	rc = metainfo_check_piece_length(j.piece_length, err);
+	if (rc < 0)
+		goto out;
+	j.chunk = j.piece_length > CHUNK_MIN ? j.piece_length : CHUNK_MIN;
+	j.s = s;
+	j.o = o;
+	j.want_v1 = o->kind != METAINFO_V2;
+	rc = plan(&j, t, err);
+	if (rc < 0)
+		goto out;
+
+	unsigned threads = o->threads;
+	if (!threads) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 ? (unsigned)n : 1;
+	}
+	if (threads > 256)
+		threads = 256;
+	if (threads > j.n_units && j.n_units > 0)
+		threads = (unsigned)j.n_units;
+	out->threads = threads;
+	rc = run_workers(&j, threads, err);
+	if (rc < 0)
+		goto out;
+	/* Files of length 0 have no units; nothing to commit for them. */
+	for (size_t i = 0; i < j.n_files; i++) {
+		if (t->e[i].length == 0)
+			continue;
+		if (j.f[i].created) {
+			out->objects_new++;
+			out->bytes_new += t->e[i].length;
+		} else {
+			out->objects_shared++;
+		}
+	}
+
+	rc = hash_ctx_create(o->impl, &h, err);
+	if (rc < 0)
+		goto out;
+	rc = build_torrent(h, t, o, &j, o->kind, &out->main, err);
+	if (rc == 0 && o->also_v1)
+		rc = build_torrent(h, t, o, &j, METAINFO_V1, &out->v1, err);
+	if (rc < 0)
+		goto out;
+	out->magnet = metainfo_magnet(&out->main, t->name, o->trackers, o->n_trackers,
+				      o->web_seeds, o->n_web_seeds);
+	if (o->torrent_out)
+		out->torrent_path = strdup(o->torrent_out);
+	else if (asprintf(&out->torrent_path, "%s/torrents/%s.torrent", store_dir(s),
+			  out->id) < 0)
+		out->torrent_path = NULL;
+	if (!out->magnet || !out->torrent_path ||
+	    (o->also_v1 && !(out->torrent_v1_path = v1_path_of(out->torrent_path)))) {
+		rc = seed_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = fsu_write_atomic(out->torrent_path, out->main.torrent, out->main.torrent_len,
+			      0644, err);
+	if (rc < 0)
+		goto out;
+	wrote_main = 1;
+	if (o->also_v1) {
+		rc = fsu_write_atomic(out->torrent_v1_path, out->v1.torrent,
+				      out->v1.torrent_len, 0644, err);
+		if (rc < 0)
+			goto out;
+		wrote_v1 = 1;
+	}
+	rc = fill_manifest(&rel, t, o, &j, out);
+	if (rc < 0) {
+		rc = seed_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	/* The commit point: the release exists from here on. */
+	rc = store_release_write(s, &rel, err);
+	if (rc < 0)
+		goto out;
+	out->piece_length = j.piece_length;
+	out->bytes = t->total;
+	out->seconds = now_s() - t0;
+	if (o->progress)
+		o->progress(o->progress_arg, t->total, t->total);
+out:
+	if (rc < 0) {
+		for (size_t i = 0; j.f && i < j.n_files; i++)
+			if (j.f[i].created) {
+				struct seed_err ignore;
+				seed_err_clear(&ignore);
+				store_obj_remove(s, j.f[i].root, &ignore);
+			}
+		if (wrote_main)
+			unlink(out->torrent_path);
+		if (wrote_v1)
+			unlink(out->torrent_v1_path);
+		ingest_result_free(out);
+	}
+	free(rel.files);
+	free_files(&j);
+	hash_ctx_destroy(h);
+	pthread_mutex_destroy(&j.err_lock);
+	return rc;
+}
+
+void ingest_result_free(struct ingest_result *r)
+{
+	free(r->id);
+	free(r->main.torrent);
+	free(r->v1.torrent);
+	free(r->magnet);
+	free(r->torrent_path);
+	free(r->torrent_v1_path);
+	memset(r, 0, sizeof(*r));
+}

@@ -1,1 +1,626 @@
-/* placeholder */
+/*
+ * cmd_release: see cmd_release.h. Each subcommand is a row of `subs` with
+ * its option table; getopt_long's table and --help both come from it.
+ */
+#include "cmd_release.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ingest.h"
+#include "jsonw.h"
+#include "metainfo.h"
+#include "progress.h"
+#include "store.h"
+#include "verify.h"
+
+enum {
+	O_STORE = 1, O_TENANT, O_NAME, O_VERSION, O_TORRENT_OUT, O_PIECE_LEN,
+	O_TRACKER, O_WEB_SEED, O_V1_ONLY, O_V2_ONLY, O_ALSO_V1, O_PRIVATE,
+	O_JSON, O_THREADS, O_HASH_IMPL, O_HELP,
+};
+
+struct opt {
+	const char *name;
+	int has_arg;
+	int id;
+	const char *arg;
+	const char *help;
+};
+
+#define OPT_STORE { "store", 1, O_STORE, "DIR", "the release store (required)" }
+#define OPT_JSON { "json", 0, O_JSON, NULL, "print JSON instead of text" }
+#define OPT_HELP { "help", 0, O_HELP, NULL, "show this help" }
+#define OPT_END { NULL, 0, 0, NULL, NULL }
+
+static const struct opt create_opts[] = {
+	OPT_STORE,
+	{ "tenant", 1, O_TENANT, "NAME", "tenant (studio) owning the release (required; A-Z a-z 0-9 - _)" },
+	{ "name", 1, O_NAME, "NAME", "product name (required; A-Z a-z 0-9 - _)" },
+	{ "version", 1, O_VERSION, "VER", "version (required; A-Z a-z 0-9 - _ . +)" },
+	{ "torrent-out", 1, O_TORRENT_OUT, "FILE", "write the torrent here (default DIR/torrents/ID.torrent)" },
+	{ "piece-length", 1, O_PIECE_LEN, "N", "piece length in bytes: a power of two >= 16384 (default: from the total size)" },
+	{ "tracker", 1, O_TRACKER, "URL", "announce URL; repeat for more (each is its own tier)" },
+	{ "web-seed", 1, O_WEB_SEED, "URL", "BEP 19 web seed URL; repeat for more" },
+	{ "v1-only", 0, O_V1_ONLY, NULL, "write a v1 torrent (BEP 3 + BEP 47 pad files)" },
+	{ "v2-only", 0, O_V2_ONLY, NULL, "write a v2 torrent (BEP 52)" },
+	{ "also-v1", 0, O_ALSO_V1, NULL, "hybrid plus a v1-only torrent beside it, for clients without v2 (Transmission 3, aria2)" },
+	{ "private", 0, O_PRIVATE, NULL, "set the private flag (BEP 27)" },
+	OPT_JSON,
+	{ "threads", 1, O_THREADS, "N", "hashing threads (default: one per CPU)" },
+	{ "hash-impl", 1, O_HASH_IMPL, "IMPL", "mb (multi-buffer, default) or openssl (for benchmarks)" },
+	OPT_HELP,
+	OPT_END,
+};
+
+static const struct opt ls_opts[] = { OPT_STORE, OPT_JSON, OPT_HELP, OPT_END };
+static const struct opt show_opts[] = { OPT_STORE, OPT_JSON, OPT_HELP, OPT_END };
+static const struct opt verify_opts[] = {
+	OPT_STORE, OPT_JSON,
+	{ "hash-impl", 1, O_HASH_IMPL, "IMPL", "mb (default) or openssl" },
+	OPT_HELP, OPT_END,
+};
+static const struct opt rm_opts[] = { OPT_STORE, OPT_HELP, OPT_END };
+
+struct args {
+	const char *store, *tenant, *name, *version, *torrent_out;
+	uint64_t piece_length;
+	const char **trackers, **web_seeds;
+	size_t n_trackers, n_web_seeds;
+	int kind, kind_set, also_v1, private_flag, json;
+	unsigned threads;
+	enum hash_impl impl;
+	char **pos;
+	int n_pos;
+};
+
+struct sub {
+	const char *name;
+	const char *synopsis;
+	const char *summary;
+	const struct opt *opts;
+	int min_pos, max_pos;
+	int (*run)(struct args *a);
+};
+
+static int run_create(struct args *a);
+static int run_ls(struct args *a);
+static int run_show(struct args *a);
+static int run_verify(struct args *a);
+static int run_rm(struct args *a);
+
+static const struct sub subs[] = {
+	{ "create", "--store DIR --tenant NAME --name NAME --version VER [OPTIONS] PATH",
+	  "turn a directory (or one file) into a release: hash it, store it, write its torrent",
+	  create_opts, 1, 1, run_create },
+	{ "ls", "--store DIR [--json]", "list the releases in a store", ls_opts, 0, 0, run_ls },
+	{ "show", "--store DIR [--json] ID", "show one release and its files", show_opts, 1, 1,
+	  run_show },
+	{ "verify", "--store DIR ID",
+	  "re-hash a release from the store; exit 1 naming every corrupt block",
+	  verify_opts, 1, 1, run_verify },
+	{ "rm", "--store DIR ID",
+	  "remove a release; files another release shares are kept", rm_opts, 1, 1, run_rm },
+};
+#define N_SUBS (sizeof(subs) / sizeof(subs[0]))
+
+static void sub_usage(const struct sub *s, FILE *f)
+{
+	fprintf(f, "usage: seedctl release %s %s\n\n%s.\n\noptions:\n", s->name, s->synopsis,
+		s->summary);
+	for (const struct opt *o = s->opts; o->name; o++) {
+		char left[64];
+		snprintf(left, sizeof(left), "--%s%s%s", o->name, o->arg ? " " : "",
+			 o->arg ? o->arg : "");
+		fprintf(f, "  %-22s %s\n", left, o->help);
+	}
+}
+
+static void release_usage(FILE *f)
+{
+	fprintf(f, "usage: seedctl release SUBCOMMAND [OPTIONS]\n\nsubcommands:\n");
+	for (size_t i = 0; i < N_SUBS; i++)
+		fprintf(f, "  %-8s %s\n", subs[i].name, subs[i].summary);
+	fprintf(f, "\nRun 'seedctl release SUBCOMMAND --help' for its options.\n");
+}
+
+static int fail(const struct seed_err *e)
+{
+	fprintf(stderr, "seedctl: %s\n", e->msg[0] ? e->msg : strerror(-e->code));
+	return 1;
+}
+
+static int usage_err(const struct sub *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int usage_err(const struct sub *s, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "seedctl: release %s: ", s->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'seedctl release %s --help')\n", s->name);
+	return EXIT_USAGE;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	if (!*s || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int push(const char ***v, size_t *n, const char *s)
+{
+	const char **t = realloc(*v, (*n + 1) * sizeof(**v));
+	if (!t)
+		return -1;
+	t[(*n)++] = s;
+	*v = t;
+	return 0;
+}
+
+/* Parses argv for s; returns -1 to continue, else an exit code. */
+static int parse(const struct sub *s, int argc, char **argv, struct args *a)
+{
+	struct option lo[32];
+	size_t n = 0;
+	for (const struct opt *o = s->opts; o->name && n < 31; o++, n++)
+		lo[n] = (struct option){ o->name, o->has_arg ? required_argument : no_argument,
+					 NULL, o->id };
+	lo[n] = (struct option){ 0 };
+
+	opterr = 0;
+	optind = 1;
+	for (;;) {
+		int c = getopt_long(argc, argv, "+", lo, NULL);
+		if (c == -1)
+			break;
+		uint64_t v;
+		switch (c) {
+		case O_HELP:
+			sub_usage(s, stdout);
+			return 0;
+		case O_STORE: a->store = optarg; break;
+		case O_TENANT: a->tenant = optarg; break;
+		case O_NAME: a->name = optarg; break;
+		case O_VERSION: a->version = optarg; break;
+		case O_TORRENT_OUT: a->torrent_out = optarg; break;
+		case O_PIECE_LEN:
+			if (parse_u64(optarg, &v) < 0)
+				return usage_err(s, "--piece-length \"%s\" is not a number", optarg);
+			a->piece_length = v;
+			break;
+		case O_TRACKER:
+			if (push(&a->trackers, &a->n_trackers, optarg) < 0)
+				return 1;
+			break;
+		case O_WEB_SEED:
+			if (push(&a->web_seeds, &a->n_web_seeds, optarg) < 0)
+				return 1;
+			break;
+		case O_V1_ONLY:
+		case O_V2_ONLY:
+			if (a->kind_set)
+				return usage_err(s, "%s", "--v1-only and --v2-only exclude each other");
+			a->kind_set = 1;
+			a->kind = c == O_V1_ONLY ? METAINFO_V1 : METAINFO_V2;
+			break;
+		case O_ALSO_V1: a->also_v1 = 1; break;
+		case O_PRIVATE: a->private_flag = 1; break;
+		case O_JSON: a->json = 1; break;
+		case O_THREADS:
+			if (parse_u64(optarg, &v) < 0 || v == 0 || v > 256)
+				return usage_err(s, "--threads \"%s\": expected 1 to 256", optarg);
+			a->threads = (unsigned)v;
+			break;
+		case O_HASH_IMPL:
+			if (!strcmp(optarg, "mb"))
+				a->impl = HASH_IMPL_MB;
+			else if (!strcmp(optarg, "openssl"))
+				a->impl = HASH_IMPL_OPENSSL;
+			else
+				return usage_err(s, "--hash-impl \"%s\": expected mb or openssl", optarg);
+			break;
+		case ':':
+			return usage_err(s, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return usage_err(s, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	a->pos = argv + optind;
+	a->n_pos = argc - optind;
+	if (a->n_pos < s->min_pos)
+		return usage_err(s, "%s", s->min_pos == 1 && s->max_pos == 1 && !strcmp(s->name, "create")
+						  ? "missing PATH to the directory to release"
+						  : "missing release ID");
+	if (a->n_pos > s->max_pos)
+		return usage_err(s, "unexpected argument '%s'", a->pos[s->max_pos]);
+	if (!a->store)
+		return usage_err(s, "%s", "--store DIR is required");
+	return -1;
+}
+
+int cmd_release(int argc, char **argv)
+{
+	if (argc < 2) {
+		release_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		release_usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < N_SUBS; i++) {
+		if (strcmp(argv[1], subs[i].name))
+			continue;
+		struct args a = { .impl = HASH_IMPL_MB, .kind = METAINFO_HYBRID };
+		int rc = parse(&subs[i], argc - 1, argv + 1, &a);
+		if (rc < 0)
+			rc = subs[i].run(&a);
+		free(a.trackers);
+		free(a.web_seeds);
+		return rc;
+	}
+	fprintf(stderr, "seedctl: release: unknown subcommand '%s' (try 'seedctl release --help')\n",
+		argv[1]);
+	return EXIT_USAGE;
+}
+
+/* ---- create ---- */
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+	metainfo_hex(p, n, out);
+}
+
+static int run_create(struct args *a)
+{
+	const struct sub *s = &subs[0];
+	struct seed_err err;
+	struct ingest_tree *t = NULL;
+	struct store *st = NULL;
+	struct ingest_result res;
+	char *id = NULL;
+	int rc;
+
+	if (!a->tenant)
+		return usage_err(s, "%s", "--tenant NAME is required");
+	if (!a->name)
+		return usage_err(s, "%s", "--name NAME is required");
+	if (!a->version)
+		return usage_err(s, "%s", "--version VER is required");
+	if (a->also_v1 && a->kind_set)
+		return usage_err(s, "%s", "--also-v1 goes with hybrid torrents, not --v1-only/--v2-only");
+
+	seed_err_clear(&err);
+	memset(&res, 0, sizeof(res));
+	/* Everything that can be checked without the store is checked first,
+	 * so bad input never touches it. */
+	if (ingest_make_id(a->tenant, a->name, a->version, &id, &err) < 0 ||
+	    (a->piece_length && metainfo_check_piece_length(a->piece_length, &err) < 0))
+		goto out;
+	for (size_t i = 0; i < a->n_trackers + a->n_web_seeds; i++) {
+		const char *u = i < a->n_trackers ? a->trackers[i] : a->web_seeds[i - a->n_trackers];
+		int ok = !strncmp(u, "http://", 7) || !strncmp(u, "https://", 8) ||
+			 (i < a->n_trackers && !strncmp(u, "udp://", 6));
+		for (const char *c = u; ok && *c; c++)
+			ok = (unsigned char)*c > 0x20 && *c != 0x7f;
+		if (!ok) {
+			seed_err_set(&err, -EINVAL, "%s \"%s\": not a valid %s URL",
+				     i < a->n_trackers ? "--tracker" : "--web-seed", u,
+				     i < a->n_trackers ? "http(s):// or udp://" : "http(s)://");
+			goto out;
+		}
+	}
+	if (ingest_scan(a->pos[0], &t, &err) < 0)
+		goto out;
+	if (store_open(a->store, STORE_CREATE, &st, &err) < 0)
+		goto out;
+
+	struct progress pr;
+	progress_init(&pr, "hashing", t->total);
+	struct ingest_opts o = {
+		.tenant = a->tenant, .name = a->name, .version = a->version,
+		.kind = (enum metainfo_kind)a->kind, .also_v1 = a->also_v1,
+		.piece_length = a->piece_length,
+		.trackers = a->trackers, .n_trackers = a->n_trackers,
+		.web_seeds = a->web_seeds, .n_web_seeds = a->n_web_seeds,
+		.private_flag = a->private_flag, .threads = a->threads, .impl = a->impl,
+		.torrent_out = a->torrent_out, .now = (int64_t)time(NULL),
+		.progress = progress_update, .progress_arg = &pr,
+	};
+	rc = ingest_create(st, t, &o, &res, &err);
+	progress_done(&pr);
+	if (rc < 0)
+		goto out;
+
+	char h1[41], h2[65];
+	hex(res.main.ih_v1, 20, h1);
+	hex(res.main.ih_v2, 32, h2);
+	if (a->json) {
+		struct jsonw w;
+		jsonw_init(&w, stdout);
+		jsonw_obj_begin(&w);
+		jsonw_kstr(&w, "id", res.id);
+		jsonw_kstr(&w, "infohash_v1", res.main.has_v1 ? h1 : NULL);
+		jsonw_kstr(&w, "infohash_v2", res.main.has_v2 ? h2 : NULL);
+		jsonw_kstr(&w, "magnet", res.magnet);
+		jsonw_kstr(&w, "torrent", res.torrent_path);
+		if (res.torrent_v1_path) {
+			char v1h[41];
+			hex(res.v1.ih_v1, 20, v1h);
+			jsonw_kstr(&w, "torrent_v1", res.torrent_v1_path);
+			jsonw_kstr(&w, "torrent_v1_infohash", v1h);
+		}
+		jsonw_ku64(&w, "piece_length", res.piece_length);
+		jsonw_ku64(&w, "files", t->n);
+		jsonw_ku64(&w, "bytes", res.bytes);
+		jsonw_ku64(&w, "bytes_new", res.bytes_new);
+		jsonw_ku64(&w, "objects_new", res.objects_new);
+		jsonw_ku64(&w, "objects_shared", res.objects_shared);
+		jsonw_key(&w, "seconds");
+		fprintf(stdout, "%.3f", res.seconds);
+		jsonw_ku64(&w, "threads", res.threads);
+		jsonw_obj_end(&w);
+		jsonw_finish(&w);
+	} else {
+		printf("release      %s\n", res.id);
+		printf("infohash v1  %s\n", res.main.has_v1 ? h1 : "-");
+		printf("infohash v2  %s\n", res.main.has_v2 ? h2 : "-");
+		printf("magnet       %s\n", res.magnet);
+		printf("torrent      %s\n", res.torrent_path);
+		if (res.torrent_v1_path)
+			printf("torrent v1   %s\n", res.torrent_v1_path);
+		if (pr.enabled) {
+			char b1[32], b2[32];
+			fprintf(stderr, "%zu files, %s in %.1f s (%.0f MB/s, %u threads); %s new, %zu files shared with other releases\n",
+				t->n, progress_size(res.bytes, b1, sizeof(b1)), res.seconds,
+				res.seconds > 0 ? (double)res.bytes / res.seconds / 1e6 : 0.0,
+				res.threads, progress_size(res.bytes_new, b2, sizeof(b2)),
+				res.objects_shared);
+		}
+	}
+out:
+	ingest_result_free(&res);
+	ingest_tree_free(t);
+	store_close(st);
+	free(id);
+	return err.code ? fail(&err) : 0;
+}
+
+/* ---- ls / show ---- */
+
+static const char *kind_name(int k)
+{
+	return k == METAINFO_V1 ? "v1" : k == METAINFO_V2 ? "v2" : "hybrid";
+}
+
+static void fmt_time(int64_t t, char *buf, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void json_release(struct jsonw *w, const struct store_release *r, int with_files,
+			 const char *store_dir)
+{
+	char h1[41], h2[65], ts[32];
+	hex(r->ih_v1, 20, h1);
+	hex(r->ih_v2, 32, h2);
+	fmt_time(r->created, ts, sizeof(ts));
+	jsonw_obj_begin(w);
+	jsonw_kstr(w, "id", r->id);
+	jsonw_kstr(w, "tenant", r->tenant);
+	jsonw_kstr(w, "name", r->name);
+	jsonw_kstr(w, "version", r->version);
+	jsonw_kstr(w, "kind", kind_name(r->kind));
+	jsonw_kstr(w, "created", ts);
+	jsonw_kstr(w, "infohash_v1", r->has_v1 ? h1 : NULL);
+	jsonw_kstr(w, "infohash_v2", r->has_v2 ? h2 : NULL);
+	jsonw_ku64(w, "piece_length", r->piece_length);
+	jsonw_ku64(w, "files_count", r->n_files);
+	jsonw_ku64(w, "bytes", r->total_length);
+	jsonw_kstr(w, "torrent_name", r->torrent_name);
+	if (with_files) {
+		char *tp = NULL;
+		if (asprintf(&tp, "%s/torrents/%s.torrent", store_dir, r->id) < 0)
+			tp = NULL;
+		jsonw_kstr(w, "torrent", tp);
+		free(tp);
+		jsonw_key(w, "files");
+		jsonw_arr_begin(w);
+		for (size_t i = 0; i < r->n_files; i++) {
+			char rh[65];
+			hex(r->files[i].root, 32, rh);
+			jsonw_obj_begin(w);
+			jsonw_kstr(w, "path", r->files[i].path);
+			jsonw_ku64(w, "length", r->files[i].length);
+			jsonw_kstr(w, "root", r->files[i].has_root ? rh : NULL);
+			jsonw_obj_end(w);
+		}
+		jsonw_arr_end(w);
+	}
+	jsonw_obj_end(w);
+}
+
+static int run_ls(struct args *a)
+{
+	struct seed_err err;
+	struct store *st = NULL;
+	char **ids = NULL;
+	size_t n = 0;
+	struct jsonw w;
+
+	seed_err_clear(&err);
+	if (store_open(a->store, STORE_READ, &st, &err) < 0 ||
+	    store_release_list(st, &ids, &n, &err) < 0)
+		goto out;
+	if (a->json) {
+		jsonw_init(&w, stdout);
+		jsonw_arr_begin(&w);
+	} else if (n) {
+		printf("%-40s %-7s %6s %10s  %s\n", "ID", "KIND", "FILES", "SIZE", "CREATED");
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct store_release *r;
+		if (store_release_load(st, ids[i], &r, &err) < 0)
+			goto out;
+		if (a->json) {
+			json_release(&w, r, 0, a->store);
+		} else {
+			char sz[32], ts[32];
+			fmt_time(r->created, ts, sizeof(ts));
+			printf("%-40s %-7s %6zu %10s  %s\n", r->id, kind_name(r->kind), r->n_files,
+			       progress_size(r->total_length, sz, sizeof(sz)), ts);
+		}
+		store_release_free(r);
+	}
+	if (a->json) {
+		jsonw_arr_end(&w);
+		jsonw_finish(&w);
+	} else if (!n) {
+		printf("no releases in %s\n", a->store);
+	}
+out:
+	store_free_list(ids, n);
+	store_close(st);
+	return err.code ? fail(&err) : 0;
+}
+
+static int run_show(struct args *a)
+{
+	struct seed_err err;
+	struct store *st = NULL;
+	struct store_release *r = NULL;
+
+	seed_err_clear(&err);
+	if (store_open(a->store, STORE_READ, &st, &err) < 0 ||
+	    store_release_load(st, a->pos[0], &r, &err) < 0)
+		goto out;
+	if (a->json) {
+		struct jsonw w;
+		jsonw_init(&w, stdout);
+		json_release(&w, r, 1, a->store);
+		jsonw_finish(&w);
+	} else {
+		char h1[41], h2[65], ts[32], sz[32];
+		hex(r->ih_v1, 20, h1);
+		hex(r->ih_v2, 32, h2);
+		fmt_time(r->created, ts, sizeof(ts));
+		printf("release       %s\ntenant        %s\nname          %s\nversion       %s\n"
+		       "kind          %s\ncreated       %s\ninfohash v1   %s\ninfohash v2   %s\n"
+		       "piece length  %" PRIu64 "\nsize          %s (%" PRIu64 " bytes)\n"
+		       "torrent       %s/torrents/%s.torrent\nfiles         %zu\n",
+		       r->id, r->tenant, r->name, r->version, kind_name(r->kind), ts,
+		       r->has_v1 ? h1 : "-", r->has_v2 ? h2 : "-", r->piece_length,
+		       progress_size(r->total_length, sz, sizeof(sz)), r->total_length, a->store,
+		       r->id, r->n_files);
+		for (size_t i = 0; i < r->n_files; i++)
+			printf("  %14" PRIu64 "  %s\n", r->files[i].length, r->files[i].path);
+	}
+out:
+	store_release_free(r);
+	store_close(st);
+	return err.code ? fail(&err) : 0;
+}
+
+/* ---- verify / rm ---- */
+
+struct vreport {
+	struct jsonw *w;
+};
+
+static void on_bad(void *arg, const struct verify_bad *b)
+{
+	struct vreport *vr = arg;
+	if (vr->w) {
+		jsonw_obj_begin(vr->w);
+		jsonw_kstr(vr->w, "file", b->file);
+		jsonw_ku64(vr->w, "offset", b->offset);
+		jsonw_ku64(vr->w, "length", b->length);
+		jsonw_kstr(vr->w, "check", b->what);
+		jsonw_obj_end(vr->w);
+	} else {
+		printf("corrupt: %s offset %" PRIu64 " length %" PRIu64 ": %s\n", b->file,
+		       b->offset, b->length, b->what);
+	}
+}
+
+static int run_verify(struct args *a)
+{
+	struct seed_err err;
+	struct store *st = NULL;
+	struct store_release *r = NULL;
+	struct verify_stats vs;
+	struct jsonw w;
+	struct vreport vr = { NULL };
+	int bad = 0;
+
+	seed_err_clear(&err);
+	if (store_open(a->store, STORE_READ, &st, &err) < 0 ||
+	    store_release_load(st, a->pos[0], &r, &err) < 0)
+		goto out;
+	if (a->json) {
+		jsonw_init(&w, stdout);
+		jsonw_obj_begin(&w);
+		jsonw_kstr(&w, "id", r->id);
+		jsonw_key(&w, "corrupt");
+		jsonw_arr_begin(&w);
+		vr.w = &w;
+	}
+	bad = verify_release(st, r, a->impl, on_bad, &vr, &vs, &err);
+	if (bad < 0)
+		goto out;
+	if (a->json) {
+		jsonw_arr_end(&w);
+		jsonw_ku64(&w, "files", vs.files);
+		jsonw_ku64(&w, "bytes", vs.bytes);
+		jsonw_key(&w, "intact");
+		jsonw_bool(&w, bad == 0);
+		jsonw_obj_end(&w);
+		jsonw_finish(&w);
+	} else if (bad) {
+		printf("release %s: %d corrupt region%s\n", r->id, bad, bad == 1 ? "" : "s");
+	} else {
+		printf("release %s: intact (%" PRIu64 " files, %" PRIu64 " bytes)\n", r->id,
+		       vs.files, vs.bytes);
+	}
+out:
+	store_release_free(r);
+	store_close(st);
+	if (err.code) {
+		if (a->json && vr.w)
+			fputc('\n', stdout);
+		return fail(&err);
+	}
+	return bad ? 1 : 0;
+}
+
+static int run_rm(struct args *a)
+{
+	struct seed_err err;
+	struct store *st = NULL;
+
+	seed_err_clear(&err);
+	if (store_open(a->store, STORE_WRITE, &st, &err) == 0 &&
+	    store_release_remove(st, a->pos[0], &err) == 0)
+		printf("removed release %s\n", a->pos[0]);
+	store_close(st);
+	return err.code ? fail(&err) : 0;
+}

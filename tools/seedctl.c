@@ -1,1 +1,49 @@
-int main(void){return 0;}
+/*
+ * seedctl: the operator's command-line tool. The command table below is the
+ * single source of the top-level help.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd_release.h"
+
+struct command {
+	const char *name;
+	const char *summary;
+	int (*run)(int argc, char **argv);
+};
+
+static const struct command commands[] = {
+	{ "release", "create, list, show, verify and remove releases in a store", cmd_release },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: seedctl COMMAND [ARGS...]\n\n"
+		   "BitStream seed appliance control tool (version %s).\n\ncommands:\n",
+		SEED_VERSION);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nRun 'seedctl COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("seedctl %s\n", SEED_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "seedctl: unknown command '%s' (try 'seedctl --help')\n", argv[1]);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,229 @@
+/*
+ * verify: see verify.h. Reads each object sequentially in 4 MiB chunks and
+ * hashes blocks and pieces in multi-buffer batches, as ingest does.
+ */
+#include "verify.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bencode.h"
+#include "fsutil.h"
+#include "merkle.h"
+#include "metainfo.h"
+
+#define CHUNK (4u << 20)
+
+struct vctx {
+	struct hash_ctx *h;
+	void (*on_bad)(void *, const struct verify_bad *);
+	void *arg;
+	uint64_t bad;
+	uint8_t *buf;
+	uint64_t chunk;       /* whole pieces, at least CHUNK */
+	struct hash_job *jobs;
+};
+
+static void bad(struct vctx *v, const char *file, uint64_t off, uint64_t len,
+		const char *what)
+{
+	struct verify_bad b = { file, off, len, what };
+	v->bad++;
+	if (v->on_bad)
+		v->on_bad(v->arg, &b);
+}
+
+/* The v1 "pieces" string of whichever stored torrent has one. */
+static int v1_pieces(const struct store_release *r, struct bencode_doc **out_doc,
+		     const uint8_t **out_p, size_t *out_len, struct seed_err *err)
+{
+	const uint8_t *t = r->torrent_v1 ? r->torrent_v1 : r->torrent;
+	size_t tl = r->torrent_v1 ? r->torrent_v1_len : r->torrent_len;
+	int rc;
+
+	*out_doc = NULL;
+	*out_p = NULL;
+	*out_len = 0;
+	if (!r->has_v1 && !r->torrent_v1)
+		return 0;
+	rc = bencode_parse(t, t + tl, NULL, out_doc, err);
+	if (rc < 0) {
+		seed_err_prefix(err, "release %s: stored torrent: ", r->id);
+		return rc;
+	}
+	const struct bencode_node *info = bencode_dict_get(bencode_root(*out_doc), "info");
+	const struct bencode_node *p = bencode_dict_get(info, "pieces");
+	if (!p || p->type != BENCODE_STR || p->u.s.len % 20)
+		return seed_err_set(err, -EBADMSG, "release %s: stored torrent has no valid pieces",
+				    r->id);
+	*out_p = p->u.s.p;
+	*out_len = p->u.s.len;
+	return 0;
+}
+
+static int verify_file(struct vctx *v, struct store *s, const struct store_release *r,
+		       size_t idx, const uint8_t *sha1, uint64_t n_sha1,
+		       struct seed_err *err)
+{
+	const struct store_release_file *f = &r->files[idx];
+	struct store_obj o;
+	struct seed_err oe;
+	uint64_t pl = r->piece_length;
+	int is_last = idx + 1 == r->n_files;
+	uint8_t *leaves = NULL, *flagged = NULL;
+	int rc = 0;
+
+	seed_err_clear(&oe);
+	rc = store_obj_open(s, f->root, &o, &oe);
+	if (rc == -EBADMSG || rc == -EPROTO || rc == -ENOENT) {
+		bad(v, f->path, 0, f->length, oe.msg);
+		return 0;
+	}
+	if (rc < 0) {
+		*err = oe;
+		return rc;
+	}
+	if (o.length != f->length) {
+		bad(v, f->path, 0, f->length, "stored object has another length");
+		goto out;
+	}
+	leaves = malloc(o.n_blocks * 32);
+	flagged = calloc(o.n_blocks, 1);
+	if (!leaves || !flagged) {
+		rc = seed_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (uint64_t off = 0; off < f->length; off += v->chunk) {
+		uint64_t len = f->length - off < v->chunk ? f->length - off : v->chunk;
+		rc = fsu_pread_full(o.fd, v->buf, len, STORE_OBJ_HEADER + off);
+		if (rc < 0) {
+			rc = seed_err_set(err, rc == -ENODATA ? -EIO : rc,
+					  "release %s: %s: read failed: %s", r->id, f->path,
+					  strerror(rc == -ENODATA ? EIO : -rc));
+			goto out;
+		}
+		uint64_t b0 = off / STORE_BLOCK;
+		size_t nb = (size_t)((len + STORE_BLOCK - 1) / STORE_BLOCK);
+		for (size_t i = 0; i < nb; i++) {
+			size_t bl = (uint64_t)(i + 1) * STORE_BLOCK > len
+					    ? (size_t)(len - (uint64_t)i * STORE_BLOCK)
+					    : STORE_BLOCK;
+			uint8_t x[16];
+			hash_xxh128(v->buf + i * STORE_BLOCK, bl, x);
+			if (memcmp(x, o.block_xxh + (b0 + i) * 16, 16)) {
+				flagged[b0 + i] = 1;
+				bad(v, f->path, (b0 + i) * STORE_BLOCK, bl,
+				    "block checksum (XXH3-128) mismatch");
+			}
+			v->jobs[i] = (struct hash_job){ v->buf + i * STORE_BLOCK, bl,
+							leaves + (b0 + i) * 32 };
+		}
+		rc = hash_sha256_batch(v->h, v->jobs, nb);
+		if (rc < 0)
+			goto out;
+		if (sha1) {
+			uint64_t p0 = off / pl;
+			size_t np = (size_t)((len + pl - 1) / pl);
+			uint64_t tail = len % pl, last_len = tail ? tail : pl;
+			if (tail && !is_last && off + len == f->length) {
+				memset(v->buf + len, 0, pl - tail);
+				last_len = pl;
+			}
+			uint8_t *dig = malloc(np * 20);
+			if (!dig) {
+				rc = seed_err_set(err, -ENOMEM, "out of memory");
+				goto out;
+			}
+			for (size_t i = 0; i < np; i++)
+				v->jobs[i] = (struct hash_job){ v->buf + i * pl,
+								i + 1 == np ? last_len : pl,
+								dig + i * 20 };
+			rc = hash_sha1_batch(v->h, v->jobs, np);
+			for (size_t i = 0; rc == 0 && i < np; i++) {
+				if (p0 + i >= n_sha1 || memcmp(dig + i * 20, sha1 + (p0 + i) * 20, 20)) {
+					uint64_t pb = pl / STORE_BLOCK, any = 0;
+					for (uint64_t k = (p0 + i) * pb; k < (p0 + i + 1) * pb && k < o.n_blocks; k++)
+						any |= flagged[k];
+					if (!any)
+						bad(v, f->path, (p0 + i) * pl,
+						    i + 1 == np ? len - i * pl : pl,
+						    "v1 piece hash (SHA-1) mismatch");
+				}
+			}
+			free(dig);
+			if (rc < 0)
+				goto out;
+		}
+	}
+	uint8_t root[32];
+	rc = merkle_root(v->h, leaves, o.n_blocks, root);
+	if (rc < 0)
+		goto out;
+	if (memcmp(root, f->root, 32)) {
+		int any = 0;
+		for (uint64_t k = 0; k < o.n_blocks; k++)
+			any |= flagged[k];
+		if (!any)
+			bad(v, f->path, 0, f->length, "v2 pieces root (SHA-256) mismatch");
+	}
+out:
+	free(leaves);
+	free(flagged);
+	store_obj_close(&o);
+	return rc;
+}
+
+int verify_release(struct store *s, const struct store_release *r, enum hash_impl impl,
+		   void (*on_bad)(void *arg, const struct verify_bad *b), void *arg,
+		   struct verify_stats *out_stats, struct seed_err *err)
+{
+	struct vctx v = { .on_bad = on_bad, .arg = arg };
+	struct bencode_doc *doc = NULL;
+	const uint8_t *sha1 = NULL;
+	size_t sha1_len = 0;
+	uint64_t piece_idx = 0;
+	int rc;
+
+	memset(out_stats, 0, sizeof(*out_stats));
+	rc = hash_ctx_create(impl, &v.h, err);
+	if (rc < 0)
+		return rc;
+	rc = v1_pieces(r, &doc, &sha1, &sha1_len, err);
+	if (rc < 0)
+		goto out;
+	v.chunk = r->piece_length > CHUNK ? r->piece_length : CHUNK;
+	size_t maxjobs = (size_t)(v.chunk / STORE_BLOCK);
+	if (posix_memalign((void **)&v.buf, 4096, (size_t)(v.chunk + r->piece_length)) ||
+	    !(v.jobs = calloc(maxjobs, sizeof(*v.jobs)))) {
+		rc = seed_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < r->n_files; i++) {
+		const struct store_release_file *f = &r->files[i];
+		uint64_t np = metainfo_piece_count(f->length, r->piece_length);
+		if (!f->has_root)
+			continue;
+		const uint8_t *fs = NULL;
+		uint64_t avail = 0;
+		if (sha1) {
+			uint64_t total = sha1_len / 20;
+			fs = sha1 + (piece_idx < total ? piece_idx : total) * 20;
+			avail = piece_idx < total ? total - piece_idx : 0;
+		}
+		rc = verify_file(&v, s, r, i, fs, avail, err);
+		if (rc < 0)
+			goto out;
+		piece_idx += np;
+		out_stats->files++;
+		out_stats->bytes += f->length;
+	}
+	out_stats->bad = v.bad;
+	rc = v.bad > INT32_MAX ? INT32_MAX : (int)v.bad;
+out:
+	bencode_free(doc);
+	free(v.buf);
+	free(v.jobs);
+	hash_ctx_destroy(v.h);
+	return rc;
+}
