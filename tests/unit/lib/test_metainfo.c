@@ -1,0 +1,310 @@
+/*
+ * Unit tests for lib/metainfo.c: torrent structure for every kind, BEP 47
+ * pad placement, info-hashes recomputed with OpenSSL over the raw info
+ * span, piece layers, magnet links, piece-length rules, bad inputs.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bencode.h"
+#include "metainfo.h"
+
+static struct hash_ctx *h;
+
+static void setup(void)
+{
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(hash_ctx_create(HASH_IMPL_MB, &h, &e), 0, "%s", e.msg);
+}
+
+static void teardown(void)
+{
+	hash_ctx_destroy(h);
+}
+
+TestSuite(metainfo, .init = setup, .fini = teardown);
+
+/* Three files as libtorrent lays them out for piece 64 KiB: a/x of 70000
+ * bytes (2 pieces, has a piece layer), b of 5 bytes, c empty. */
+static const char *px[] = { "a", "x" }, *pb[] = { "b" }, *pc[] = { "c" };
+static uint8_t sha1_x[40], sha1_b[20], layer_x[64];
+static struct metainfo_file files3[3];
+
+static void fill_files(void)
+{
+	memset(sha1_x, 0x11, sizeof(sha1_x));
+	memset(sha1_b, 0x22, sizeof(sha1_b));
+	memset(layer_x, 0x33, sizeof(layer_x));
+	files3[0] = (struct metainfo_file){ px, 2, 70000, { 0xaa }, layer_x, sha1_x };
+	files3[1] = (struct metainfo_file){ pb, 1, 5, { 0xbb }, NULL, sha1_b };
+	files3[2] = (struct metainfo_file){ pc, 1, 0, { 0 }, NULL, NULL };
+}
+
+static struct metainfo_params params(enum metainfo_kind k)
+{
+	fill_files();
+	return (struct metainfo_params){
+		.kind = k, .name = "game", .piece_length = 65536,
+		.files = files3, .n_files = 3, .creation_date = 1700000000,
+	};
+}
+
+static struct bencode_doc *parse(const struct metainfo_out *o)
+{
+	struct bencode_doc *d = NULL;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(bencode_parse(o->torrent, o->torrent + o->torrent_len, NULL, &d, &e), 0,
+		     "our torrent must parse strictly: %s", e.msg);
+	return d;
+}
+
+static int str_eq(const struct bencode_node *n, const char *s)
+{
+	return n && n->type == BENCODE_STR && n->u.s.len == strlen(s) &&
+	       !memcmp(n->u.s.p, s, n->u.s.len);
+}
+
+static int64_t int_of(const struct bencode_node *n)
+{
+	cr_assert(n && n->type == BENCODE_INT);
+	return n->u.i;
+}
+
+Test(metainfo, hybrid_layout_and_hashes)
+{
+	struct metainfo_params p = params(METAINFO_HYBRID);
+	struct metainfo_out o;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(metainfo_build(h, &p, &o, &e), 0, "%s", e.msg);
+	cr_assert(o.has_v1 && o.has_v2);
+
+	struct bencode_doc *d = parse(&o);
+	const struct bencode_node *t = bencode_root(d);
+	const struct bencode_node *info = bencode_dict_get(t, "info");
+	cr_assert(info && info->type == BENCODE_DICT);
+
+	uint8_t want1[20], want2[32];
+	SHA1(info->raw, info->raw_len, want1);
+	SHA256(info->raw, info->raw_len, want2);
+	cr_assert_arr_eq(o.ih_v1, want1, 20);
+	cr_assert_arr_eq(o.ih_v2, want2, 32);
+
+	cr_assert_eq(int_of(bencode_dict_get(info, "meta version")), 2);
+	cr_assert_eq(int_of(bencode_dict_get(info, "piece length")), 65536);
+	cr_assert(str_eq(bencode_dict_get(info, "name"), "game"));
+	cr_assert_null(bencode_dict_get(info, "private"));
+
+	/* v1 view: x, pad to 131072, b, pad to 196608, c (no pad: empty) */
+	const struct bencode_node *fl = bencode_dict_get(info, "files");
+	cr_assert(fl && fl->type == BENCODE_LIST);
+	cr_assert_eq(fl->u.list.n, 5);
+	static const int64_t lens[] = { 70000, 61072, 5, 65531, 0 };
+	static const char *const pads[] = { NULL, "61072", NULL, "65531", NULL };
+	for (size_t i = 0; i < 5; i++) {
+		const struct bencode_node *f = fl->u.list.items[i];
+		cr_assert_eq(int_of(bencode_dict_get(f, "length")), lens[i], "file %zu", i);
+		const struct bencode_node *path = bencode_dict_get(f, "path");
+		if (pads[i]) {
+			cr_assert(str_eq(bencode_dict_get(f, "attr"), "p"));
+			cr_assert_eq(path->u.list.n, 2);
+			cr_assert(str_eq(path->u.list.items[0], ".pad"));
+			cr_assert(str_eq(path->u.list.items[1], pads[i]));
+		} else {
+			cr_assert_null(bencode_dict_get(f, "attr"));
+		}
+	}
+	const struct bencode_node *pieces = bencode_dict_get(info, "pieces");
+	cr_assert_eq(pieces->u.s.len, 3 * 20);
+	cr_assert_arr_eq(pieces->u.s.p, sha1_x, 40);
+	cr_assert_arr_eq(pieces->u.s.p + 40, sha1_b, 20);
+
+	/* v2 view: file tree a/x, b, c with roots; c has no pieces root */
+	const struct bencode_node *ft = bencode_dict_get(info, "file tree");
+	const struct bencode_node *x = bencode_dict_get(bencode_dict_get(
+		bencode_dict_get(ft, "a"), "x"), "");
+	cr_assert_eq(int_of(bencode_dict_get(x, "length")), 70000);
+	cr_assert_eq(bencode_dict_get(x, "pieces root")->u.s.len, 32);
+	cr_assert_eq(bencode_dict_get(x, "pieces root")->u.s.p[0], 0xaa);
+	const struct bencode_node *c = bencode_dict_get(bencode_dict_get(ft, "c"), "");
+	cr_assert_eq(int_of(bencode_dict_get(c, "length")), 0);
+	cr_assert_null(bencode_dict_get(c, "pieces root"));
+
+	/* piece layers: only x is longer than a piece */
+	const struct bencode_node *pl = bencode_dict_get(t, "piece layers");
+	cr_assert(pl && pl->type == BENCODE_DICT);
+	cr_assert_eq(pl->u.dict.n, 1);
+	cr_assert_eq(pl->u.dict.items[0].key_len, 32);
+	cr_assert_eq(pl->u.dict.items[0].key[0], 0xaa);
+	cr_assert_eq(pl->u.dict.items[0].val->u.s.len, 64);
+	cr_assert_eq(int_of(bencode_dict_get(t, "creation date")), 1700000000);
+	bencode_free(d);
+	free(o.torrent);
+}
+
+Test(metainfo, v1_only_has_no_v2_keys)
+{
+	struct metainfo_params p = params(METAINFO_V1);
+	struct metainfo_out o;
+	cr_assert_eq(metainfo_build(h, &p, &o, NULL), 0);
+	cr_assert(o.has_v1 && !o.has_v2);
+	struct bencode_doc *d = parse(&o);
+	const struct bencode_node *info = bencode_dict_get(bencode_root(d), "info");
+	cr_assert_null(bencode_dict_get(info, "file tree"));
+	cr_assert_null(bencode_dict_get(info, "meta version"));
+	cr_assert_null(bencode_dict_get(bencode_root(d), "piece layers"));
+	cr_assert_eq(bencode_dict_get(info, "files")->u.list.n, 5);
+	bencode_free(d);
+	free(o.torrent);
+}
+
+Test(metainfo, v2_only_has_no_v1_keys)
+{
+	struct metainfo_params p = params(METAINFO_V2);
+	struct metainfo_out o;
+	cr_assert_eq(metainfo_build(h, &p, &o, NULL), 0);
+	cr_assert(!o.has_v1 && o.has_v2);
+	struct bencode_doc *d = parse(&o);
+	const struct bencode_node *info = bencode_dict_get(bencode_root(d), "info");
+	cr_assert_null(bencode_dict_get(info, "files"));
+	cr_assert_null(bencode_dict_get(info, "pieces"));
+	cr_assert_not_null(bencode_dict_get(info, "file tree"));
+	uint8_t want2[32];
+	SHA256(info->raw, info->raw_len, want2);
+	cr_assert_arr_eq(o.ih_v2, want2, 32);
+	bencode_free(d);
+	free(o.torrent);
+}
+
+Test(metainfo, trackers_web_seeds_private)
+{
+	struct metainfo_params p = params(METAINFO_HYBRID);
+	const char *tr[] = { "http://t1.example/announce", "udp://t2.example:6969" };
+	const char *ws[] = { "http://seed.example/r/" };
+	p.trackers = tr;
+	p.n_trackers = 2;
+	p.web_seeds = ws;
+	p.n_web_seeds = 1;
+	p.private_flag = 1;
+	p.created_by = "test";
+	struct metainfo_out o;
+	cr_assert_eq(metainfo_build(h, &p, &o, NULL), 0);
+	struct bencode_doc *d = parse(&o);
+	const struct bencode_node *t = bencode_root(d);
+	cr_assert(str_eq(bencode_dict_get(t, "announce"), tr[0]));
+	const struct bencode_node *al = bencode_dict_get(t, "announce-list");
+	cr_assert_eq(al->u.list.n, 2);
+	cr_assert(str_eq(al->u.list.items[1]->u.list.items[0], tr[1]));
+	cr_assert(str_eq(bencode_dict_get(t, "url-list")->u.list.items[0], ws[0]));
+	cr_assert(str_eq(bencode_dict_get(t, "created by"), "test"));
+	cr_assert_eq(int_of(bencode_dict_get(bencode_dict_get(t, "info"), "private")), 1);
+
+	char *m = metainfo_magnet(&o, "my game", tr, 2, ws, 1);
+	char h1[41], h2[65], want[200];
+	metainfo_hex(o.ih_v1, 20, h1);
+	metainfo_hex(o.ih_v2, 32, h2);
+	snprintf(want, sizeof(want), "magnet:?xt=urn:btih:%s&xt=urn:btmh:1220%s&dn=my%%20game", h1, h2);
+	cr_assert_eq(strncmp(m, want, strlen(want)), 0, "%s", m);
+	cr_assert_not_null(strstr(m, "&tr=http%3A%2F%2Ft1.example%2Fannounce"));
+	cr_assert_not_null(strstr(m, "&tr=udp%3A%2F%2Ft2.example%3A6969"));
+	cr_assert_not_null(strstr(m, "&ws=http%3A%2F%2Fseed.example%2Fr%2F"));
+	free(m);
+	bencode_free(d);
+	free(o.torrent);
+}
+
+Test(metainfo, single_file_form)
+{
+	uint8_t s1[20] = { 1 };
+	struct metainfo_file f = { NULL, 0, 100, { 0xcc }, NULL, s1 };
+	struct metainfo_params p = { .kind = METAINFO_HYBRID, .name = "patch.bin",
+				     .single_file = 1, .piece_length = 16384,
+				     .files = &f, .n_files = 1 };
+	struct metainfo_out o;
+	cr_assert_eq(metainfo_build(h, &p, &o, NULL), 0);
+	struct bencode_doc *d = parse(&o);
+	const struct bencode_node *info = bencode_dict_get(bencode_root(d), "info");
+	cr_assert_eq(int_of(bencode_dict_get(info, "length")), 100);
+	cr_assert_null(bencode_dict_get(info, "files"));
+	const struct bencode_node *leaf = bencode_dict_get(
+		bencode_dict_get(bencode_dict_get(info, "file tree"), "patch.bin"), "");
+	cr_assert_eq(int_of(bencode_dict_get(leaf, "length")), 100);
+	bencode_free(d);
+	free(o.torrent);
+}
+
+Test(metainfo, rejects_bad_input)
+{
+	struct metainfo_out o;
+	struct seed_err e;
+	struct metainfo_params p = params(METAINFO_HYBRID);
+
+	/* out of order */
+	struct metainfo_file swapped[2] = { files3[1], files3[0] };
+	p.files = swapped;
+	p.n_files = 2;
+	seed_err_clear(&e);
+	cr_assert_eq(metainfo_build(h, &p, &o, &e), -EINVAL);
+	cr_assert_not_null(strstr(e.msg, "order"), "%s", e.msg);
+
+	/* duplicate */
+	struct metainfo_file dup[2] = { files3[1], files3[1] };
+	p.files = dup;
+	cr_assert_eq(metainfo_build(h, &p, &o, NULL), -EINVAL);
+
+	/* "a" as a file and as a directory */
+	const char *pa[] = { "a" };
+	struct metainfo_file clash[2] = { files3[0], files3[0] };
+	clash[0].path = pa;
+	clash[0].n_path = 1;
+	p.files = clash;
+	seed_err_clear(&e);
+	cr_assert_eq(metainfo_build(h, &p, &o, &e), -EINVAL);
+	cr_assert_not_null(strstr(e.msg, "both a file and a directory"), "%s", e.msg);
+
+	/* only empty files */
+	p = params(METAINFO_HYBRID);
+	p.files = &files3[2];
+	p.n_files = 1;
+	cr_assert_eq(metainfo_build(h, &p, &o, NULL), -EINVAL);
+
+	/* bad piece lengths */
+	p = params(METAINFO_HYBRID);
+	p.piece_length = 8192;
+	cr_assert_eq(metainfo_build(h, &p, &o, NULL), -EINVAL);
+	p.piece_length = 65537;
+	cr_assert_eq(metainfo_build(h, &p, &o, NULL), -EINVAL);
+	cr_assert_null(o.torrent);
+}
+
+Test(metainfo, piece_length_rules)
+{
+	cr_assert_eq(metainfo_pick_piece_length(1), 16384);
+	cr_assert_eq(metainfo_pick_piece_length(1500ull * 16384), 16384);
+	cr_assert_eq(metainfo_pick_piece_length(1500ull * 16384 + 16384), 32768);
+	cr_assert_eq(metainfo_pick_piece_length(1ull << 30), 1u << 20);
+	cr_assert_eq(metainfo_pick_piece_length(2ull << 30), 2u << 20);
+	cr_assert_eq(metainfo_pick_piece_length(1ull << 50), 16u << 20);
+	cr_assert_eq(metainfo_check_piece_length(16384, NULL), 0);
+	cr_assert_eq(metainfo_check_piece_length(64u << 20, NULL), 0);
+	cr_assert_eq(metainfo_check_piece_length(128u << 20, NULL), -EINVAL);
+	cr_assert_eq(metainfo_check_piece_length(1000, NULL), -EINVAL);
+	cr_assert_eq(metainfo_piece_count(0, 16384), 0);
+	cr_assert_eq(metainfo_piece_count(16384, 16384), 1);
+	cr_assert_eq(metainfo_piece_count(16385, 16384), 2);
+}
+
+Test(metainfo, path_order_is_bytewise)
+{
+	const char *a[] = { "a" }, *ab[] = { "a", "b" }, *a_txt[] = { "a.txt" }, *B[] = { "B" };
+	cr_assert_lt(metainfo_path_cmp(a, 1, ab, 2), 0);
+	cr_assert_lt(metainfo_path_cmp(ab, 2, a_txt, 1), 0);
+	cr_assert_lt(metainfo_path_cmp(B, 1, a, 1), 0);
+	cr_assert_eq(metainfo_path_cmp(ab, 2, ab, 2), 0);
+}

@@ -1,0 +1,285 @@
+/*
+ * Unit tests for lib/store.c: object round trip, every corruption the
+ * readers must catch (header, table, truncation, wrong root), manifests
+ * (round trip, duplicate, corrupt), garbage collection and format checks.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "hash.h"
+#include "store.h"
+
+static char dir[256];
+
+static void setup(void)
+{
+	strcpy(dir, "/tmp/test_store.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	strcat(dir, "/s");
+}
+
+static void teardown(void)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%.*s'", (int)(strlen(dir) - 2), dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+static struct store *open_store(enum store_mode m)
+{
+	struct store *s = NULL;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(store_open(dir, m, &s, &e), 0, "%s", e.msg);
+	return s;
+}
+
+/* Writes an object holding len bytes of pattern p, keyed by root r. */
+static void put_object(struct store *s, uint64_t len, uint8_t p, const uint8_t r[32],
+		       int *created)
+{
+	struct store_obj_writer w;
+	struct seed_err e;
+	uint64_t nb = (len + STORE_BLOCK - 1) / STORE_BLOCK;
+	uint8_t *data = malloc(len), *xxh = malloc(nb * 16 + 1);
+	seed_err_clear(&e);
+	memset(data, p, len);
+	for (uint64_t i = 0; i < nb; i++) {
+		uint64_t bl = len - i * STORE_BLOCK < STORE_BLOCK ? len - i * STORE_BLOCK : STORE_BLOCK;
+		hash_xxh128(data + i * STORE_BLOCK, bl, xxh + i * 16);
+	}
+	cr_assert_eq(store_obj_begin(s, len, &w, &e), 0, "%s", e.msg);
+	cr_assert_eq(fsu_pwrite_full(w.fd, data, len, STORE_OBJ_HEADER), 0);
+	cr_assert_eq(store_obj_commit(&w, r, xxh, created, &e), 0, "%s", e.msg);
+	free(data);
+	free(xxh);
+}
+
+static void flip(const char *path, off_t off)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t b;
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pread(fd, &b, 1, off), 1);
+	b ^= 0x40;
+	cr_assert_eq(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
+
+Test(store, object_round_trip_and_layout)
+{
+	struct store *s = open_store(STORE_CREATE);
+	uint8_t r[32] = { 1, 2, 3 };
+	int created = 0;
+	put_object(s, 40000, 0x5a, r, &created);
+	cr_assert_eq(created, 1);
+
+	char *path = store_obj_path(s, r);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	/* 4 KiB header + 40000 rounded up to 40960 + 3 blocks * 16 */
+	cr_assert_eq(st.st_size, 4096 + 40960 + 48);
+
+	struct store_obj o;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(store_obj_open(s, r, &o, &e), 0, "%s", e.msg);
+	cr_assert_eq(o.length, 40000);
+	cr_assert_eq(o.n_blocks, 3);
+	uint8_t buf[100];
+	cr_assert_eq(pread(o.fd, buf, 100, 4096 + 16384), 100);
+	cr_assert_eq(buf[0], 0x5a);
+	store_obj_close(&o);
+
+	/* the same root again is not stored twice */
+	put_object(s, 40000, 0x5a, r, &created);
+	cr_assert_eq(created, 0);
+	free(path);
+	store_close(s);
+}
+
+Test(store, object_corruption_is_caught)
+{
+	struct store *s = open_store(STORE_CREATE);
+	uint8_t r[32] = { 9 };
+	int created;
+	struct store_obj o;
+	struct seed_err e;
+	put_object(s, 20000, 1, r, &created);
+	char *path = store_obj_path(s, r);
+
+	flip(path, 20); /* a header field */
+	seed_err_clear(&e);
+	cr_assert_eq(store_obj_open(s, r, &o, &e), -EBADMSG);
+	cr_assert_not_null(strstr(e.msg, "header"), "%s", e.msg);
+	flip(path, 20);
+
+	flip(path, 24576 + 3); /* the block table: at 4096 + round4k(20000) */
+	seed_err_clear(&e);
+	cr_assert_eq(store_obj_open(s, r, &o, &e), -EBADMSG);
+	cr_assert_not_null(strstr(e.msg, "block table"), "%s", e.msg);
+	flip(path, 24576 + 3);
+
+	cr_assert_eq(store_obj_open(s, r, &o, NULL), 0);
+	store_obj_close(&o);
+
+	cr_assert_eq(truncate(path, 4096 + 100), 0);
+	cr_assert_eq(store_obj_open(s, r, &o, NULL), -EBADMSG);
+	cr_assert_eq(truncate(path, 50), 0);
+	cr_assert_eq(store_obj_open(s, r, &o, NULL), -EBADMSG);
+
+	/* an object renamed to another root's name is refused */
+	uint8_t r2[32] = { 7 };
+	put_object(s, 100, 2, r2, &created);
+	char *p2 = store_obj_path(s, r2);
+	cr_assert_eq(rename(p2, path), 0);
+	seed_err_clear(&e);
+	cr_assert_eq(store_obj_open(s, r, &o, &e), -EBADMSG);
+	free(p2);
+	free(path);
+	store_close(s);
+}
+
+static struct store_release *sample_release(const char *id, const uint8_t root[32])
+{
+	static struct store_release_file files[2];
+	static struct store_release r;
+	static uint8_t torrent[] = "d4:infod4:name1:xee";
+	files[0] = (struct store_release_file){ "dir/a.bin", 100, 1, { 0 } };
+	memcpy(files[0].root, root, 32);
+	files[1] = (struct store_release_file){ "empty", 0, 0, { 0 } };
+	r = (struct store_release){
+		.id = (char *)id, .tenant = "acme", .name = "game", .version = "1.0",
+		.torrent_name = "game", .created = 1700000000, .kind = 0,
+		.piece_length = 16384, .has_v1 = 1, .has_v2 = 1,
+		.files = files, .n_files = 2, .torrent = torrent,
+		.torrent_len = sizeof(torrent) - 1,
+	};
+	memset(r.ih_v1, 0x11, 20);
+	memset(r.ih_v2, 0x22, 32);
+	return &r;
+}
+
+Test(store, manifest_round_trip_duplicate_and_corruption)
+{
+	struct store *s = open_store(STORE_CREATE);
+	uint8_t root[32] = { 0xab };
+	struct seed_err e;
+	struct store_release *in = sample_release("acme.game.1.0", root), *out = NULL;
+
+	seed_err_clear(&e);
+	cr_assert_eq(store_release_write(s, in, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_release_write(s, in, NULL), -EEXIST);
+	cr_assert_eq(store_release_load(s, "acme.game.1.0", &out, &e), 0, "%s", e.msg);
+	cr_assert_str_eq(out->tenant, "acme");
+	cr_assert_str_eq(out->version, "1.0");
+	cr_assert_eq(out->n_files, 2);
+	cr_assert_str_eq(out->files[0].path, "dir/a.bin");
+	cr_assert_arr_eq(out->files[0].root, root, 32);
+	cr_assert_eq(out->files[1].has_root, 0);
+	cr_assert_eq(out->total_length, 100);
+	cr_assert_eq(out->torrent_len, in->torrent_len);
+	cr_assert_arr_eq(out->ih_v2, in->ih_v2, 32);
+	store_release_free(out);
+
+	seed_err_clear(&e);
+	cr_assert_eq(store_release_load(s, "acme.game.2", &out, &e), -ENOENT);
+	cr_assert_not_null(strstr(e.msg, "acme.game.2"), "%s", e.msg);
+	cr_assert_eq(store_release_load(s, "../etc", &out, NULL), -EINVAL);
+
+	char path[512];
+	snprintf(path, sizeof(path), "%s/releases/acme.game.1.0.rel", dir);
+	flip(path, 40);
+	seed_err_clear(&e);
+	cr_assert_eq(store_release_load(s, "acme.game.1.0", &out, &e), -EBADMSG);
+	cr_assert_not_null(strstr(e.msg, "corrupt"), "%s", e.msg);
+	store_close(s);
+}
+
+Test(store, gc_keeps_referenced_objects_only)
+{
+	struct store *s = open_store(STORE_CREATE);
+	uint8_t used[32] = { 1 }, orphan[32] = { 2 };
+	int created;
+	size_t removed = 99;
+	put_object(s, 100, 1, used, &created);
+	put_object(s, 100, 2, orphan, &created);
+	cr_assert_eq(store_release_write(s, sample_release("a.b.c", used), NULL), 0);
+	cr_assert_eq(store_gc(s, &removed, NULL), 0);
+	cr_assert_eq(removed, 1);
+	char *pu = store_obj_path(s, used), *po = store_obj_path(s, orphan);
+	cr_assert_eq(access(pu, F_OK), 0);
+	cr_assert_neq(access(po, F_OK), 0);
+
+	/* removing the release frees its object */
+	cr_assert_eq(store_release_remove(s, "a.b.c", NULL), 0);
+	cr_assert_neq(access(pu, F_OK), 0);
+	free(pu);
+	free(po);
+	store_close(s);
+}
+
+Test(store, gc_refuses_while_a_manifest_is_unreadable)
+{
+	struct store *s = open_store(STORE_CREATE);
+	uint8_t used[32] = { 1 };
+	int created;
+	put_object(s, 100, 1, used, &created);
+	cr_assert_eq(store_release_write(s, sample_release("a.b.c", used), NULL), 0);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/releases/a.b.c.rel", dir);
+	flip(path, 30);
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_lt(store_gc(s, NULL, &e), 0);
+	char *pu = store_obj_path(s, used);
+	cr_assert_eq(access(pu, F_OK), 0, "an object of an unreadable manifest was deleted");
+	free(pu);
+	store_close(s);
+}
+
+Test(store, format_checks)
+{
+	struct store *s = open_store(STORE_CREATE);
+	store_close(s);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/FORMAT", dir);
+	cr_assert_eq(fsu_write_atomic(path, "bitstream-store 9\n", 18, 0644, NULL), 0);
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(store_open(dir, STORE_READ, &s, &e), -EPROTO);
+	cr_assert_not_null(strstr(e.msg, "unsupported store format"), "%s", e.msg);
+
+	/* a directory with other content is not adopted as a store */
+	char other[300];
+	snprintf(other, sizeof(other), "%s/other", dir);
+	cr_assert_eq(mkdir(other, 0755), 0);
+	snprintf(path, sizeof(path), "%s/file", other);
+	cr_assert_eq(fsu_write_atomic(path, "x", 1, 0644, NULL), 0);
+	seed_err_clear(&e);
+	cr_assert_eq(store_open(other, STORE_CREATE, &s, &e), -ENOTEMPTY);
+
+	/* a missing store is not created by readers */
+	snprintf(path, sizeof(path), "%s/none", dir);
+	cr_assert_eq(store_open(path, STORE_READ, &s, NULL), -ENOENT);
+	cr_assert_neq(access(path, F_OK), 0);
+}
+
+Test(store, id_rules)
+{
+	cr_assert_eq(store_check_id("acme.game.1.0+rc1", NULL), 0);
+	cr_assert_eq(store_check_id("", NULL), -EINVAL);
+	cr_assert_eq(store_check_id("a/b", NULL), -EINVAL);
+	cr_assert_eq(store_check_id("..", NULL), -EINVAL);
+	cr_assert_eq(store_check_id(".hidden", NULL), -EINVAL);
+	cr_assert_eq(store_check_id("sp ace", NULL), -EINVAL);
+}

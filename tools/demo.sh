@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# demo.sh [DIR]: installs what is missing, builds (release build, build/),
+# and creates a release of DIR (or of a generated sample tree) in a store
+# under $SEED_STORE (default /var/tmp/bitstream-store), printing the release
+# id, both info-hashes, the magnet link and the torrent paths.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bash "$root/tools/install-deps.sh"
+build="$root/build"
+[ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
+ninja -C "$build" >/dev/null
+store=${SEED_STORE:-/var/tmp/bitstream-store}
+src=${1:-}
+if [ -z "$src" ]; then
+	src=/var/tmp/bitstream-sample/sample-game
+	if [ ! -d "$src" ]; then
+		echo "demo: no directory given; generating a sample build in $src" >&2
+		mkdir -p "$src/bin" "$src/data/levels" "$src/data/audio"
+		head -c $((24 << 20)) /dev/urandom >"$src/data/levels/world.pak"
+		head -c $((6 << 20)) /dev/urandom >"$src/data/audio/music.ogg"
+		head -c 3000000 /dev/urandom >"$src/bin/game"
+		for i in $(seq 1 40); do head -c $((i * 997)) /dev/urandom >"$src/data/levels/chunk_$i.bin"; done
+		printf 'sample build\n' >"$src/README.txt"
+	fi
+fi
+version=$(date -u +%Y%m%d%H%M%S)
+"$build/tools/seedctl" release create --store "$store" --tenant demo \
+	--name "$(basename "$src" | tr -c 'A-Za-z0-9_\n-' _)" --version "$version" --also-v1 "$src"
+echo
+echo "store: $store   (list it: $build/tools/seedctl release ls --store $store)"
