@@ -40,7 +40,9 @@ int merkle_layer(struct hash_ctx *h, const uint8_t *leaves, size_t n,
 /*
  * The root from a piece layer of n_layer >= 1 hashes: the layer padded up to
  * a power of two with the root of a piece of piece_blocks zero leaves.
- * Equals merkle_root() over the leaves the layer came from.
+ * Equals merkle_root() over the leaves the layer came from when the file has
+ * more than piece_blocks / 2 leaves (always true where BEP 52 stores a
+ * layer: files longer than one piece).
  */
 int merkle_root_from_layer(struct hash_ctx *h, const uint8_t *layer,
 			   size_t n_layer, size_t piece_blocks,

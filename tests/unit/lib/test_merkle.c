@@ -1,0 +1,421 @@
+/*
+ * test_merkle: lib/merkle.c against a naive recursive reference written from
+ * the BEP 52 text, with libcrypto's SHA256() and nothing from lib/.
+ *
+ * BEP 52, "pieces root": a binary merkle tree over the SHA-256 of each 16 KiB
+ * block of the file (the last block may be short); the leaf hashes beyond the
+ * end of the file needed to build the upper layers are zero. "piece layers":
+ * the layer whose hashes each cover one piece; the last piece is completed
+ * with zero leaves; the layer's own padding up to a power of two uses the
+ * root of a piece of zero leaves. Both implementations of hash.h are used.
+ */
+#include "merkle.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const enum hash_impl impls[] = { HASH_IMPL_MB, HASH_IMPL_OPENSSL };
+#define N_IMPLS (sizeof(impls) / sizeof(impls[0]))
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+static uint8_t *random_leaves(size_t n)
+{
+	uint8_t *b = malloc(n * 32 + 1);
+
+	cr_assert_not_null(b);
+	for (size_t i = 0; i < n * 32; i++)
+		b[i] = (uint8_t)rnd();
+	return b;
+}
+
+static struct hash_ctx *ctx_new(enum hash_impl impl)
+{
+	struct hash_ctx *h = NULL;
+	struct seed_err err;
+
+	seed_err_clear(&err);
+	cr_assert_eq(hash_ctx_create(impl, &h, &err), 0, "%s", err.msg);
+	return h;
+}
+
+/* --- reference: the tree as BEP 52 describes it, recursively --- */
+
+static void ref_pair(const uint8_t l[32], const uint8_t r[32], uint8_t out[32])
+{
+	uint8_t m[64];
+
+	memcpy(m, l, 32);
+	memcpy(m + 32, r, 32);
+	SHA256(m, 64, out);
+}
+
+/* Node covering leaves [lo, lo + width) of a row of n leaves; leaves at or
+ * past n are 32 zero bytes. */
+static void ref_node(const uint8_t *leaves, size_t n, size_t lo, size_t width,
+		     uint8_t out[32])
+{
+	uint8_t l[32], r[32];
+
+	if (width == 1) {
+		if (lo < n)
+			memcpy(out, leaves + lo * 32, 32);
+		else
+			memset(out, 0, 32);
+		return;
+	}
+	ref_node(leaves, n, lo, width / 2, l);
+	ref_node(leaves, n, lo + width / 2, width / 2, r);
+	ref_pair(l, r, out);
+}
+
+static size_t next_pow2(size_t n)
+{
+	size_t w = 1;
+
+	while (w < n)
+		w *= 2;
+	return w;
+}
+
+static void ref_root(const uint8_t *leaves, size_t n, uint8_t out[32])
+{
+	ref_node(leaves, n, 0, next_pow2(n), out);
+}
+
+static void ref_layer(const uint8_t *leaves, size_t n, size_t pb, uint8_t *out)
+{
+	for (size_t i = 0; i * pb < n; i++)
+		ref_node(leaves, n, i * pb, pb, out + i * 32);
+}
+
+/* Root over the layer, padded with the root of a piece of zero leaves. */
+static void ref_root_layer(const uint8_t *layer, size_t n_layer, size_t pb,
+			   size_t lo, size_t width, uint8_t out[32])
+{
+	uint8_t l[32], r[32];
+
+	if (width == 1) {
+		if (lo < n_layer) {
+			memcpy(out, layer + lo * 32, 32);
+		} else {
+			uint8_t zero[32] = { 0 };
+
+			ref_node(zero, 0, 0, pb, out);
+		}
+		return;
+	}
+	ref_root_layer(layer, n_layer, pb, lo, width / 2, l);
+	ref_root_layer(layer, n_layer, pb, lo + width / 2, width / 2, r);
+	ref_pair(l, r, out);
+}
+
+/* --- tests --- */
+
+Test(merkle, leaf_count)
+{
+	cr_assert_eq(merkle_leaf_count(0), 0);
+	cr_assert_eq(merkle_leaf_count(1), 1);
+	cr_assert_eq(merkle_leaf_count(16383), 1);
+	cr_assert_eq(merkle_leaf_count(16384), 1);
+	cr_assert_eq(merkle_leaf_count(16385), 2);
+	cr_assert_eq(merkle_leaf_count(32768), 2);
+	cr_assert_eq(merkle_leaf_count(UINT64_MAX), UINT64_MAX / 16384 + 1);
+	cr_assert_eq(merkle_leaf_count(UINT64_MAX - 16383),
+		     (UINT64_MAX - 16383) / 16384);
+}
+
+static const size_t leaf_counts[] = { 1, 2, 3, 4, 5, 7, 8, 9, 16, 17,
+				      1000, 1024, 1025 };
+#define N_COUNTS (sizeof(leaf_counts) / sizeof(leaf_counts[0]))
+
+Test(merkle, root_matches_reference)
+{
+	rng_state = 10;
+	for (size_t k = 0; k < N_IMPLS; k++) {
+		struct hash_ctx *h = ctx_new(impls[k]);
+
+		for (size_t c = 0; c < N_COUNTS; c++) {
+			size_t n = leaf_counts[c];
+			uint8_t *leaves = random_leaves(n);
+			uint8_t want[32], got[32];
+
+			ref_root(leaves, n, want);
+			cr_assert_eq(merkle_root(h, leaves, n, got), 0);
+			cr_assert(memcmp(got, want, 32) == 0, "n=%zu (%s)", n,
+				  hash_ctx_describe(h));
+			free(leaves);
+		}
+		hash_ctx_destroy(h);
+	}
+}
+
+Test(merkle, single_leaf_root_is_the_leaf)
+{
+	for (size_t k = 0; k < N_IMPLS; k++) {
+		struct hash_ctx *h = ctx_new(impls[k]);
+		uint8_t leaf[32], root[32], byte = 0x61;
+
+		/* A 1-byte file: one leaf, SHA-256 of that byte, which is
+		 * also the root (no padding: next_pow2(1) == 1). */
+		cr_assert_eq(merkle_leaf_count(1), 1);
+		SHA256(&byte, 1, leaf);
+		cr_assert_eq(merkle_root(h, leaf, 1, root), 0);
+		cr_assert(memcmp(root, leaf, 32) == 0);
+		hash_ctx_destroy(h);
+	}
+}
+
+Test(merkle, known_answer_two_zero_blocks)
+{
+	static uint8_t file[32768]; /* zeros */
+	uint8_t blk[32], pair[64], want[32];
+
+	/* Computed here without merkle.c or hash.c. */
+	SHA256(file, 16384, blk);
+	memcpy(pair, blk, 32);
+	memcpy(pair + 32, blk, 32);
+	SHA256(pair, 64, want);
+
+	for (size_t k = 0; k < N_IMPLS; k++) {
+		struct hash_ctx *h = ctx_new(impls[k]);
+		uint8_t leaves[64], root[32];
+		uint64_t n = merkle_leaf_count(sizeof(file));
+
+		cr_assert_eq(n, 2);
+		for (uint64_t i = 0; i < n; i++)
+			cr_assert_eq(hash_sha256(h, file + i * 16384, 16384,
+						 leaves + i * 32),
+				     0);
+		cr_assert_eq(merkle_root(h, leaves, n, root), 0);
+		cr_assert(memcmp(root, want, 32) == 0);
+		hash_ctx_destroy(h);
+	}
+}
+
+/* A whole file through the pipeline: leaves of 16 KiB blocks, the last one
+ * short, then root and layer; reference built with SHA256() only. */
+Test(merkle, file_pipeline_with_short_last_block)
+{
+	size_t len = 5 * 16384 + 1234; /* 6 leaves */
+	uint8_t *file = malloc(len);
+
+	cr_assert_not_null(file);
+	rng_state = 11;
+	for (size_t i = 0; i < len; i++)
+		file[i] = (uint8_t)rnd();
+
+	size_t n = merkle_leaf_count(len);
+	uint8_t ref_leaves[6 * 32], want[32], want_layer[2 * 32];
+
+	cr_assert_eq(n, 6);
+	for (size_t i = 0; i < n; i++) {
+		size_t bl = i + 1 < n ? 16384 : len - i * 16384;
+
+		SHA256(file + i * 16384, bl, ref_leaves + i * 32);
+	}
+	ref_root(ref_leaves, n, want);
+	ref_layer(ref_leaves, n, 4, want_layer);
+
+	for (size_t k = 0; k < N_IMPLS; k++) {
+		struct hash_ctx *h = ctx_new(impls[k]);
+		struct hash_job jobs[6];
+		uint8_t leaves[6 * 32], root[32], layer[2 * 32];
+
+		for (size_t i = 0; i < n; i++) {
+			jobs[i].data = file + i * 16384;
+			jobs[i].len = i + 1 < n ? 16384 : len - i * 16384;
+			jobs[i].out = leaves + i * 32;
+		}
+		cr_assert_eq(hash_sha256_batch(h, jobs, n), 0);
+		cr_assert(memcmp(leaves, ref_leaves, sizeof(leaves)) == 0);
+		cr_assert_eq(merkle_root(h, leaves, n, root), 0);
+		cr_assert(memcmp(root, want, 32) == 0);
+		cr_assert_eq(merkle_layer(h, leaves, n, 4, layer), 0);
+		cr_assert(memcmp(layer, want_layer, sizeof(layer)) == 0);
+		hash_ctx_destroy(h);
+	}
+	free(file);
+}
+
+Test(merkle, layer_matches_reference)
+{
+	static const size_t pbs[] = { 1, 2, 4, 64 };
+
+	rng_state = 12;
+	for (size_t k = 0; k < N_IMPLS; k++) {
+		struct hash_ctx *h = ctx_new(impls[k]);
+
+		for (size_t p = 0; p < sizeof(pbs) / sizeof(pbs[0]); p++) {
+			size_t pb = pbs[p];
+			/* n < pb, n == pb, k*pb + 1, and the fixed counts. */
+			size_t ns[N_COUNTS + 6];
+			size_t nn = 0;
+
+			if (pb > 1)
+				ns[nn++] = pb - 1;
+			ns[nn++] = pb;
+			ns[nn++] = pb + 1;
+			ns[nn++] = 3 * pb + 1;
+			ns[nn++] = 4 * pb;
+			for (size_t c = 0; c < N_COUNTS; c++)
+				ns[nn++] = leaf_counts[c];
+
+			for (size_t i = 0; i < nn; i++) {
+				size_t n = ns[i], nl = (n + pb - 1) / pb;
+				uint8_t *leaves = random_leaves(n);
+				uint8_t *want = malloc(nl * 32);
+				/* One spare hash to catch writes past the layer. */
+				uint8_t *got = malloc((nl + 1) * 32);
+
+				cr_assert_not_null(want);
+				cr_assert_not_null(got);
+				uint8_t *copy = malloc(n * 32);
+
+				cr_assert_not_null(copy);
+				memcpy(copy, leaves, n * 32);
+				memset(got, 0xA5, (nl + 1) * 32);
+				ref_layer(leaves, n, pb, want);
+				cr_assert_eq(merkle_layer(h, leaves, n, pb, got),
+					     0);
+				/* Leaves are borrowed, never written. */
+				cr_assert(memcmp(copy, leaves, n * 32) == 0);
+				free(copy);
+				cr_assert(memcmp(got, want, nl * 32) == 0,
+					  "n=%zu pb=%zu (%s)", n, pb,
+					  hash_ctx_describe(h));
+				for (size_t b = 0; b < 32; b++)
+					cr_assert_eq(got[nl * 32 + b], 0xA5);
+				free(leaves);
+				free(want);
+				free(got);
+			}
+		}
+		hash_ctx_destroy(h);
+	}
+}
+
+Test(merkle, root_from_layer_equals_root)
+{
+	static const size_t pbs[] = { 1, 2, 4, 64 };
+
+	rng_state = 13;
+	for (size_t k = 0; k < N_IMPLS; k++) {
+		struct hash_ctx *h = ctx_new(impls[k]);
+
+		for (size_t p = 0; p < sizeof(pbs) / sizeof(pbs[0]); p++) {
+			size_t pb = pbs[p];
+			size_t ns[] = { pb + 1, 2 * pb, 3 * pb + 1, 5 * pb - 1,
+					8 * pb + 1, 1000, 1025 };
+
+			for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]);
+			     i++) {
+				size_t n = ns[i], nl = (n + pb - 1) / pb;
+
+				if (n <= pb)
+					continue; /* no layer in BEP 52 */
+				uint8_t *leaves = random_leaves(n);
+				uint8_t *layer = malloc(nl * 32);
+				uint8_t root[32], from_layer[32], ref[32];
+
+				cr_assert_not_null(layer);
+				cr_assert_eq(merkle_root(h, leaves, n, root), 0);
+				cr_assert_eq(merkle_layer(h, leaves, n, pb,
+							  layer),
+					     0);
+				cr_assert_eq(merkle_root_from_layer(h, layer, nl,
+								    pb,
+								    from_layer),
+					     0);
+				cr_assert(memcmp(from_layer, root, 32) == 0,
+					  "n=%zu pb=%zu", n, pb);
+				ref_root_layer(layer, nl, pb, 0, next_pow2(nl),
+					       ref);
+				cr_assert(memcmp(from_layer, ref, 32) == 0,
+					  "n=%zu pb=%zu", n, pb);
+				free(leaves);
+				free(layer);
+			}
+		}
+		hash_ctx_destroy(h);
+	}
+}
+
+/* A layer of one piece is that piece's root: BEP 52 files of exactly one
+ * piece, or of more than half a piece, have root == layer[0]. */
+Test(merkle, single_piece_layer)
+{
+	rng_state = 14;
+	for (size_t k = 0; k < N_IMPLS; k++) {
+		struct hash_ctx *h = ctx_new(impls[k]);
+		size_t pb = 8;
+
+		for (size_t n = 5; n <= 8; n++) {
+			uint8_t *leaves = random_leaves(n);
+			uint8_t layer[32], root[32], from_layer[32];
+
+			cr_assert_eq(merkle_layer(h, leaves, n, pb, layer), 0);
+			cr_assert_eq(merkle_root(h, leaves, n, root), 0);
+			cr_assert_eq(merkle_root_from_layer(h, layer, 1, pb,
+							    from_layer),
+				     0);
+			cr_assert(memcmp(layer, root, 32) == 0, "n=%zu", n);
+			cr_assert(memcmp(from_layer, root, 32) == 0);
+			free(leaves);
+		}
+		hash_ctx_destroy(h);
+	}
+}
+
+/* Larger than one hash batch chunk inside merkle.c (4096 pairs), with an
+ * odd count so the padded tail falls in the last chunk. */
+Test(merkle, many_leaves_cross_batch_chunks)
+{
+	size_t n = 3 * 4096 * 2 + 3;
+
+	rng_state = 15;
+	uint8_t *leaves = random_leaves(n);
+	uint8_t want[32], got[32];
+
+	ref_root(leaves, n, want);
+	for (size_t k = 0; k < N_IMPLS; k++) {
+		struct hash_ctx *h = ctx_new(impls[k]);
+
+		cr_assert_eq(merkle_root(h, leaves, n, got), 0);
+		cr_assert(memcmp(got, want, 32) == 0);
+		hash_ctx_destroy(h);
+	}
+	free(leaves);
+}
+
+Test(merkle, invalid_arguments)
+{
+	struct hash_ctx *h = ctx_new(HASH_IMPL_MB);
+	uint8_t leaves[3 * 32] = { 0 }, out[3 * 32];
+
+	cr_assert_eq(merkle_root(h, leaves, 0, out), -EINVAL);
+	cr_assert_eq(merkle_root(h, NULL, 1, out), -EINVAL);
+	cr_assert_eq(merkle_root(NULL, leaves, 1, out), -EINVAL);
+	cr_assert_eq(merkle_root(h, leaves, SIZE_MAX / 16, out), -EINVAL);
+	cr_assert_eq(merkle_layer(h, leaves, 0, 1, out), -EINVAL);
+	cr_assert_eq(merkle_layer(h, leaves, 3, 0, out), -EINVAL);
+	cr_assert_eq(merkle_layer(h, leaves, 3, 3, out), -EINVAL);
+	cr_assert_eq(merkle_layer(h, leaves, 3, 6, out), -EINVAL);
+	cr_assert_eq(merkle_layer(h, leaves, SIZE_MAX / 16, 2, out), -EINVAL);
+	cr_assert_eq(merkle_root_from_layer(h, leaves, 0, 2, out), -EINVAL);
+	cr_assert_eq(merkle_root_from_layer(h, leaves, 2, 0, out), -EINVAL);
+	cr_assert_eq(merkle_root_from_layer(h, leaves, 2, 5, out), -EINVAL);
+	hash_ctx_destroy(h);
+}
