@@ -21,6 +21,9 @@ static void mark_cut(struct seed_err *e, int n)
 }
 
 static int vset(struct seed_err *e, int code, int has_off, uint64_t off,
+		const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+
+static int vset(struct seed_err *e, int code, int has_off, uint64_t off,
 		const char *fmt, va_list ap)
 {
 	if (!e || e->code)

@@ -373,7 +373,7 @@ static int run_create(struct args *a)
 		jsonw_ku64(&w, "objects_new", res.objects_new);
 		jsonw_ku64(&w, "objects_shared", res.objects_shared);
 		jsonw_key(&w, "seconds");
-		fprintf(stdout, "%.3f", res.seconds);
+		jsonw_fixed(&w, res.seconds, 3);
 		jsonw_ku64(&w, "threads", res.threads);
 		jsonw_obj_end(&w);
 		jsonw_finish(&w);

@@ -114,6 +114,12 @@ void jsonw_bool(struct jsonw *w, int v)
 	fputs(v ? "true" : "false", w->f);
 }
 
+void jsonw_fixed(struct jsonw *w, double v, int decimals)
+{
+	sep(w);
+	fprintf(w->f, "%.*f", decimals, v);
+}
+
 void jsonw_null(struct jsonw *w)
 {
 	sep(w);

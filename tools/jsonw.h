@@ -26,6 +26,8 @@ void jsonw_str(struct jsonw *w, const char *s);
 void jsonw_u64(struct jsonw *w, uint64_t v);
 void jsonw_i64(struct jsonw *w, int64_t v);
 void jsonw_bool(struct jsonw *w, int v);
+/* Fixed-point with `decimals` digits (finite values only). */
+void jsonw_fixed(struct jsonw *w, double v, int decimals);
 void jsonw_null(struct jsonw *w);
 /* Ends the document with a newline. */
 void jsonw_finish(struct jsonw *w);
