@@ -3,7 +3,8 @@
 # a scratch copy of the committed corpus; any crash, leak or sanitizer report
 # fails the test and leaves the reproducer in the scratch dir (printed).
 set -euo pipefail
-fuzzer=$1 corpus=$2 secs=$3
+fuzzer=$(realpath "$1") corpus=$(realpath "$2") secs=$3
+[ -x "$fuzzer" ] || { echo "run-fuzzer: no fuzzer at $1" >&2; exit 1; }
 work=$(mktemp -d /tmp/fuzz.XXXXXX)
 cp -r "$corpus" "$work/corpus"
 cd "$work"
