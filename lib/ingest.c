@@ -816,6 +816,20 @@ int ingest_create(struct store *s, const struct ingest_tree *t,
 	rc = run_workers(&j, threads, err);
 	if (rc < 0)
 		goto out;
+	/* A file that changed after its last chunk was read would publish a
+	 * release that no longer matches its source: check them all once more. */
+	for (size_t i = 0; i < t->n; i++) {
+		int fd = open(t->e[i].src, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			rc = seed_err_set(err, -errno, "%s: vanished while the release was created: %s",
+					  t->e[i].src, strerror(errno));
+			goto out;
+		}
+		rc = check_unchanged(fd, &t->e[i], err);
+		close(fd);
+		if (rc < 0)
+			goto out;
+	}
 	/* Files of length 0 have no units; nothing to commit for them. */
 	for (size_t i = 0; i < j.n_files; i++) {
 		if (t->e[i].length == 0)

@@ -186,6 +186,17 @@ int store_open(const char *dir, enum store_mode mode, struct store **out_store,
 			if (rc < 0)
 				goto fail;
 		}
+		/* All 256 fan-out directories exist up front, so a create that
+		 * fails (even for lack of inodes) leaves no new directory behind. */
+		for (int i = 0; i < 256; i++) {
+			char sub[4096];
+			snprintf(sub, sizeof(sub), "%s/objects/%02x", dir, i);
+			if (mkdir(sub, 0755) < 0 && errno != EEXIST) {
+				rc = seed_err_set(err, -errno, "%s: cannot create directory: %s",
+						  sub, strerror(errno));
+				goto fail;
+			}
+		}
 		rc = store_gc(s, NULL, err);
 		if (rc < 0)
 			goto fail;

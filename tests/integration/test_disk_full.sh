@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# User story: the store's disk fills up during create; seedctl says so in one
+# line (no space / disk full), exits non-zero and leaves the store exactly as
+# it was: no tmp files, no new objects, no half-written release.
+# Two ways to run out: a 16 MiB release for a 4 MiB store (bytes; seedctl may
+# refuse up front), and the tmpfs out of inodes (ENOSPC from creat/mkdir in
+# the middle of writing objects, which an up-front free-space check misses).
+# Needs root to mount a 4 MiB tmpfs: exits 77 (skip) without it.
+set -euo pipefail
+
+T=$(mktemp -d)
+MNT=$T/mnt
+mounted=no
+# shellcheck disable=SC2317 # invoked by the trap
+cleanup() {
+	if [[ $mounted == yes ]]; then
+		umount "$MNT" || umount -l "$MNT" || true
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+# shellcheck source=lib.sh
+source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
+require_env
+
+if ((EUID != 0)); then
+	echo "SKIP: test_disk_full needs root to mount a tmpfs"
+	exit 77
+fi
+mkdir -p "$MNT"
+if ! mount -t tmpfs -o size=4m,mode=0755 tmpfs "$MNT" 2>"$T/mount.err"; then
+	echo "SKIP: mount -t tmpfs failed: $(cat "$T/mount.err")"
+	exit 77
+fi
+mounted=yes
+
+S=$MNT/store
+SMALL=$T/small/tree
+BIG=$T/big/tree
+gen_file "$SMALL/a.bin" 100000
+gen_file "$SMALL/b/c.bin" 20000
+for ((i = 0; i < 4; i++)); do
+	gen_file "$BIG/part$i.bin" $((4 * 1024 * 1024)) # 16 MiB, random: no sparse tricks
+done
+
+note "small create on the 4 MiB store"
+sc_ok "$T/c1.json" "$T/c1.err" release create --store "$S" --tenant acme --name small --version 1 --json "$SMALL"
+ID=$(json_get "$T/c1.json" id)
+
+note "16 MiB create on the 4 MiB store"
+store_snapshot "$S" "$T/snap.before"
+sc "$T/c2.out" "$T/c2.err" release create --store "$S" --tenant acme --name big --version 1 "$BIG"
+if ((SC_RC == 0)); then
+	fail "create of 16 MiB into a 4 MiB tmpfs store: expected failure, it exited 0 (df: $(df -B1 --output=used,avail "$MNT" | tail -1))"
+fi
+((SC_RC == 1)) || { cat "$T/c2.err" >&2; fail "disk full: expected exit 1, saw exit $(describe_rc "$SC_RC")"; }
+one_line_stderr "$T/c2.err" "disk full"
+grep -Eqi 'no space|disk full|ENOSPC|space left' "$T/c2.err" ||
+	fail "disk full: expected the error line to mention no space / disk full, saw: $(cat "$T/c2.err")"
+store_snapshot "$S" "$T/snap.after"
+same_snapshot "$T/snap.before" "$T/snap.after" "disk full"
+
+note "out of inodes in the middle of writing objects"
+used=$(df --output=iused "$MNT" | tail -1)
+used=${used//[[:space:]]/}
+mount -o remount,nr_inodes=$((used + 4)) "$MNT" || fail "setup: could not remount $MNT with nr_inodes=$((used + 4))"
+for ((i = 0; i < 40; i++)); do
+	gen_file "$T/many/tree/f$i.bin" 4000 # 40 distinct objects, 160 kB: bytes fit, inodes do not
+done
+store_snapshot "$S" "$T/snap.before"
+sc "$T/c3.out" "$T/c3.err" release create --store "$S" --tenant acme --name many --version 1 "$T/many/tree"
+((SC_RC != 0)) || fail "create of 40 files into a store with 4 free inodes: expected failure, it exited 0"
+((SC_RC == 1)) || { cat "$T/c3.err" >&2; fail "out of inodes: expected exit 1, saw exit $(describe_rc "$SC_RC")"; }
+one_line_stderr "$T/c3.err" "out of inodes"
+grep -Eqi 'no space|disk full|ENOSPC|space left' "$T/c3.err" ||
+	fail "out of inodes: expected the error line to mention no space / disk full, saw: $(cat "$T/c3.err")"
+store_snapshot "$S" "$T/snap.after"
+same_snapshot "$T/snap.before" "$T/snap.after" "out of inodes (ENOSPC while writing objects)"
+mount -o remount,nr_inodes=100000 "$MNT" || fail "setup: could not remount $MNT with nr_inodes=100000"
+
+# The surviving release is still whole.
+sc "$T/v.out" "$T/v.err" release verify --store "$S" "$ID"
+((SC_RC == 0)) || { cat "$T/v.out" "$T/v.err" >&2; fail "after the failed create: expected release verify $ID to exit 0, saw exit $(describe_rc "$SC_RC")"; }
+sc_ok "$T/ls.json" "$T/ls.err" release ls --store "$S" --json
+n=$("$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$T/ls.json") ||
+	fail "release ls --json: expected a JSON array, saw: $(head -c 300 "$T/ls.json")"
+((n == 1)) || fail "after the failed create: expected release ls --json to list 1 release, saw $n"
+echo "PASS: test_disk_full"
