@@ -850,7 +850,8 @@ int store_release_list(struct store *s, char ***out_ids, size_t *out_n,
 	}
 	closedir(d);
 	free(dir);
-	qsort(ids, n, sizeof(*ids), str_cmp);
+	if (n > 1)
+		qsort(ids, n, sizeof(*ids), str_cmp);
 	*out_ids = ids;
 	*out_n = n;
 	return 0;
@@ -938,7 +939,7 @@ static int collect_roots(struct store *s, struct rootset *rs, struct seed_err *e
 		store_release_free(r);
 	}
 	store_free_list(ids, n);
-	if (rc == 0)
+	if (rc == 0 && rs->n > 1)
 		qsort(rs->v, rs->n, 32, root_cmp);
 	return rc;
 }
@@ -1008,7 +1009,7 @@ int store_gc(struct store *s, size_t *out_removed, struct seed_err *err)
 			uint8_t root[32];
 			if (hex_to_root(e->d_name, root) < 0)
 				continue;
-			if (!bsearch(root, rs.v, rs.n, 32, root_cmp) &&
+			if ((!rs.n || !bsearch(root, rs.v, rs.n, 32, root_cmp)) &&
 			    unlinkat(dirfd(sub), e->d_name, 0) == 0)
 				removed++;
 		}
