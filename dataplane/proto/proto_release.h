@@ -1,0 +1,61 @@
+/*
+ * proto_release: the read-only view of a served release that the sans-I/O
+ * protocol engines (peerwire, http) work from, and the catalog they look
+ * releases up in. The worker builds these from the store's manifests at
+ * start-up (and per catalog generation); engines only read them, never
+ * copy or free them, and never touch the store or any file themselves.
+ *
+ * Piece numbering: every file starts on a piece boundary (BEP 47 pads in
+ * the v1 view, BEP 52 in v2), so one index space serves v1, v2 and hybrid
+ * peers. Piece p covers bytes [p * piece_length, (p + 1) * piece_length) of
+ * the padded stream; the part of a piece past its file's end (the pad) reads
+ * as zeros, and the last piece of the last file is short.
+ */
+#ifndef SEED_PROTO_RELEASE_H
+#define SEED_PROTO_RELEASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct proto_file {
+	const char *path;           /* '/'-joined path inside the torrent (UTF-8) */
+	uint64_t length;
+	uint64_t first_piece;       /* index of the piece the file starts in */
+	uint64_t n_pieces;          /* ceil(length / piece_length); 0 when empty */
+	const uint8_t *root;        /* v2 pieces root (32 bytes); NULL when empty */
+	const uint8_t *layer;       /* v2 piece layer, n_pieces * 32 bytes; NULL
+	                             * when length <= piece_length (BEP 52) */
+	uint32_t object;            /* worker's handle of the store object */
+};
+
+struct proto_release {
+	uint32_t handle;            /* worker-local id, used in block actions */
+	const char *id;             /* release id ("tenant.name.version"): the first
+	                             * path segment of BEP 19 / HTTP URLs */
+	const char *torrent_name;   /* the info dict's "name" */
+	int single_file;            /* torrent in single-file form */
+	int has_v1, has_v2;
+	uint8_t ih_v1[20];
+	uint8_t ih_v2[32];          /* full SHA-256; v2 handshakes carry its first 20 bytes */
+	uint64_t piece_length;      /* power of two >= 16 KiB */
+	uint64_t n_pieces;          /* over all files */
+	const uint8_t *info;        /* the bencoded info dict (for BEP 9 ut_metadata) */
+	size_t info_len;
+	const struct proto_file *files;  /* in torrent order */
+	size_t n_files;
+};
+
+/*
+ * Lookups the worker provides. Each returns NULL when the release is not
+ * served (unknown, or not live). Pointers stay valid until the engine's
+ * next call returns (a catalog switch happens between batches).
+ */
+struct proto_catalog {
+	void *ctx;
+	const struct proto_release *(*by_ih_v1)(void *ctx, const uint8_t ih[20]);
+	/* v2 info-hash truncated to 20 bytes, as in handshakes */
+	const struct proto_release *(*by_ih_v2_20)(void *ctx, const uint8_t ih[20]);
+	const struct proto_release *(*by_id)(void *ctx, const char *id, size_t len);
+};
+
+#endif
