@@ -1,0 +1,121 @@
+/*
+ * Unit tests for dataplane/served.c: releases ingested into a store are
+ * found by v1 info-hash, by truncated v2 info-hash and by id, with the
+ * piece numbering, piece layers and objects the engines rely on.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ingest.h"
+#include "served.h"
+
+static char base[256];
+
+static void make(const char *name, size_t len)
+{
+	char p[400];
+	snprintf(p, sizeof(p), "%s/game/%s", base, name);
+	FILE *f = fopen(p, "wb");
+	cr_assert_not_null(f);
+	for (size_t i = 0; i < len; i++)
+		fputc((int)(i * 13 + len) & 0xff, f);
+	fclose(f);
+}
+
+static void create(const char *version, int kind, int also_v1)
+{
+	char p[400], sp[400];
+	snprintf(p, sizeof(p), "%s/game", base);
+	snprintf(sp, sizeof(sp), "%s/store", base);
+	struct ingest_tree *t;
+	struct store *s;
+	struct ingest_result r;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(ingest_scan(p, &t, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_open(sp, STORE_CREATE, &s, &e), 0, "%s", e.msg);
+	struct ingest_opts o = { .tenant = "t", .name = "g", .version = version, .kind = kind,
+				 .also_v1 = also_v1, .piece_length = 32768, .threads = 1, .now = 1 };
+	cr_assert_eq(ingest_create(s, t, &o, &r, &e), 0, "%s", e.msg);
+	ingest_result_free(&r);
+	ingest_tree_free(t);
+	store_close(s);
+}
+
+Test(served, views_lookups_and_layout)
+{
+	strcpy(base, "/tmp/test_served.XXXXXX");
+	cr_assert_not_null(mkdtemp(base));
+	char p[400];
+	snprintf(p, sizeof(p), "%s/game", base);
+	cr_assert_eq(mkdir(p, 0755), 0);
+	make("a.bin", 40000);   /* 2 pieces of 32 KiB, has a piece layer */
+	make("b.bin", 5);       /* 1 piece */
+	make("c.bin", 70000);   /* 3 pieces */
+	create("1", METAINFO_HYBRID, 1);
+	create("2", METAINFO_V2, 0);
+
+	struct served *sv;
+	struct seed_err e;
+	seed_err_clear(&e);
+	snprintf(p, sizeof(p), "%s/store", base);
+	cr_assert_eq(served_load(p, &sv, &e), 0, "%s", e.msg);
+	/* t.g.1 hybrid + its v1 torrent, t.g.2 v2: three views, three objects */
+	cr_assert_eq(served_count(sv), 3);
+	cr_assert_eq(served_object_count(sv), 3, "identical files are one object");
+
+	struct proto_catalog cat = served_catalog(sv);
+	const struct proto_release *h = cat.by_id(cat.ctx, "t.g.1", 5);
+	cr_assert_not_null(h);
+	cr_assert(h->has_v1 && h->has_v2);
+	cr_assert_eq(cat.by_ih_v1(cat.ctx, h->ih_v1), h);
+	cr_assert_eq(cat.by_ih_v2_20(cat.ctx, h->ih_v2), h);
+	cr_assert_eq(h->n_pieces, 6);
+	cr_assert_eq(h->files[0].first_piece, 0);
+	cr_assert_eq(h->files[1].first_piece, 2);
+	cr_assert_eq(h->files[2].first_piece, 3);
+	cr_assert_not_null(h->files[0].layer);
+	cr_assert_null(h->files[1].layer);
+
+	/* the info dict we hand out for ut_metadata hashes to the info-hashes */
+	uint8_t d1[20], d2[32];
+	SHA1(h->info, h->info_len, d1);
+	SHA256(h->info, h->info_len, d2);
+	cr_assert_arr_eq(d1, h->ih_v1, 20);
+	cr_assert_arr_eq(d2, h->ih_v2, 32);
+
+	/* the --also-v1 view: its own v1 info-hash, no v2, same objects */
+	const struct proto_release *v = NULL;
+	for (size_t i = 0; i < served_count(sv); i++) {
+		const struct proto_release *x = served_release(sv, i);
+		if (x != h && !strcmp(x->id, "t.g.1"))
+			v = x;
+	}
+	cr_assert_not_null(v);
+	cr_assert(v->has_v1 && !v->has_v2);
+	SHA1(v->info, v->info_len, d1);
+	cr_assert_arr_eq(d1, v->ih_v1, 20);
+	cr_assert_eq(cat.by_ih_v1(cat.ctx, v->ih_v1), v);
+	cr_assert_eq(v->files[2].object, h->files[2].object);
+
+	const struct proto_release *v2 = cat.by_id(cat.ctx, "t.g.2", 5);
+	cr_assert(v2 && !v2->has_v1 && v2->has_v2);
+	cr_assert_eq(v2->files[0].object, h->files[0].object);
+	uint8_t zero[20] = { 0 };
+	cr_assert_null(cat.by_ih_v1(cat.ctx, zero));
+	cr_assert_null(cat.by_ih_v2_20(cat.ctx, zero));
+	cr_assert_null(cat.by_id(cat.ctx, "t.g.3", 5));
+
+	const struct served_object *o = served_object(sv, h->files[2].object);
+	cr_assert_eq(o->length, 70000);
+	cr_assert_eq(o->n_blocks, 5);
+	served_free(sv);
+	snprintf(p, sizeof(p), "rm -rf '%s'", base);
+	cr_assert_eq(system(p), 0);
+}
