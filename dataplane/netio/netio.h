@@ -1,0 +1,87 @@
+/*
+ * netio: the data plane's network backend, as events.
+ *
+ * A backend owns the listening sockets and the connections of one worker
+ * and reports what happened as events (accepted, bytes received, a send
+ * finished, closed); the worker feeds them to the protocol engines and asks
+ * for sends. Payload is sent from caller memory by reference (zero-copy
+ * where the backend can); that memory must stay untouched until the send's
+ * NETIO_EV_SENT event, which a zero-copy backend delivers only once the
+ * kernel has let go of the pages.
+ *
+ * Backends are an ops table, one file each: uring.c (kernel sockets driven
+ * by io_uring) now, dpdk/ later. A backend is used by one thread only.
+ */
+#ifndef SEED_NETIO_H
+#define SEED_NETIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "seed_err.h"
+
+#define NETIO_MAX_IOV 8
+
+enum netio_ev_kind {
+	NETIO_EV_ACCEPT = 1,   /* conn: new connection on listener `tag` */
+	NETIO_EV_RECV,         /* conn: data[0..len) received; hand back with recv_release(bid) */
+	NETIO_EV_SENT,         /* conn: send `cookie` done; res = bytes or -errno; memory free */
+	NETIO_EV_CLOSED,       /* conn: gone (after netio close or peer/socket error); slot reusable */
+};
+
+struct netio_event {
+	enum netio_ev_kind kind;
+	uint32_t conn;
+	uint32_t tag;            /* ACCEPT: the listener's tag */
+	int32_t res;             /* SENT: bytes or -errno; CLOSED: 0 or -errno */
+	const uint8_t *data;     /* RECV */
+	uint32_t len;
+	uint16_t bid;
+	uint64_t cookie;         /* SENT */
+	struct sockaddr_storage peer;  /* ACCEPT: the peer's address */
+};
+
+struct netio_config {
+	uint32_t max_conns;      /* connection slots (default 4096) */
+	uint32_t max_sends;      /* sends in flight (default 4 * max_conns) */
+	uint32_t recv_buf_size;  /* provided-buffer size (default 4096) */
+	uint32_t recv_bufs;      /* provided buffers, a power of two (default 1024) */
+	int zerocopy;            /* try SEND_ZC for sends flagged zc (default 1) */
+};
+
+struct netio_stats {
+	uint64_t accepts, recvs, recv_bytes, sends, send_bytes, send_zc, send_errors;
+	uint64_t no_bufs;        /* times receive paused for lack of buffers */
+};
+
+struct netio;
+
+struct netio_ops {
+	const char *name;
+	int (*create)(const struct netio_config *cfg, struct netio **out, struct seed_err *err);
+	void (*destroy)(struct netio *n);
+	/* Listens on addr with SO_REUSEPORT (so workers share the port); tag
+	 * comes back with every ACCEPT from it; *out_port (optional) gets the
+	 * bound port (useful with port 0). */
+	int (*listen)(struct netio *n, const struct sockaddr *addr, socklen_t len,
+		      uint32_t tag, uint16_t *out_port, struct seed_err *err);
+	/* Sends iov[0..n) in order; all-or-nothing per call. zc asks for zero-copy.
+	 * Returns 0, or -EAGAIN when no send slot is free (retry after events). */
+	int (*send)(struct netio *n, uint32_t conn, const struct iovec *iov, int iovcnt,
+		    int zc, uint64_t cookie);
+	void (*recv_release)(struct netio *n, uint16_t bid);
+	/* Closes a connection; its CLOSED event follows once nothing is in flight. */
+	void (*close)(struct netio *n, uint32_t conn);
+	/* Stops accepting (drain); existing connections continue. */
+	void (*stop_listening)(struct netio *n);
+	/* Waits up to timeout_ms (-1: no limit) for events; returns how many
+	 * were written to ev (cap >= 2), or -errno. */
+	int (*poll)(struct netio *n, struct netio_event *ev, int cap, int timeout_ms);
+	const struct netio_stats *(*stats)(const struct netio *n);
+};
+
+extern const struct netio_ops netio_uring_ops;
+
+#endif

@@ -1,0 +1,597 @@
+/*
+ * uring: the netio backend over kernel sockets driven by io_uring.
+ *
+ * One ring per worker, set up with SINGLE_ISSUER | DEFER_TASKRUN where the
+ * kernel has them (completions then run only when the worker asks, in its
+ * own thread). Listeners use multishot accept; every connection has one
+ * multishot recv drawing from a ring of provided buffers, so an idle
+ * connection holds no buffer; sends are sendmsg with MSG_WAITALL, zero-copy
+ * (SENDMSG_ZC) when asked and supported. A connection has at most one send
+ * submitted at a time, the rest wait in its queue: two sends in flight on
+ * one stream socket may interleave their bytes when the first has to wait
+ * for room.
+ *
+ * Invariants: a connection slot is reused only after its fd is closed and
+ * nothing it issued is in flight (inflight == 0); every SQE's user_data
+ * carries the slot's generation, so a late completion for a reused slot is
+ * recognised and dropped. A zero-copy send is reported once both its result
+ * and its notification arrived: only then may the caller reuse the memory.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "netio.h"
+
+enum op_type { OP_ACCEPT = 1, OP_RECV, OP_SEND };
+
+#define UD(type, gen, idx) (((uint64_t)(type) << 56) | ((uint64_t)((gen) & 0xffffff) << 32) | (idx))
+#define UD_TYPE(u) ((int)((u) >> 56))
+#define UD_GEN(u) ((uint32_t)(((u) >> 32) & 0xffffff))
+#define UD_IDX(u) ((uint32_t)(u))
+#define MAX_LISTENERS 16
+#define BGID 0
+
+enum conn_state { C_FREE = 0, C_OPEN, C_CLOSING };
+
+struct conn {
+	int fd;
+	uint32_t gen;
+	enum conn_state state;
+	uint32_t inflight;      /* armed recv + sends not yet reported */
+	int recv_armed;
+	int want_rearm;         /* recv stopped for lack of buffers */
+	int32_t close_res;
+	uint32_t sq_head, sq_tail;  /* queued sends (op indices), NONE when empty */
+	int sending;                /* a send is submitted and has no result yet */
+};
+
+#define NONE UINT32_MAX
+
+struct sendop {
+	uint32_t conn, gen;
+	uint64_t cookie;
+	struct msghdr msg;
+	struct iovec iov[NETIO_MAX_IOV];
+	int32_t res;
+	size_t total;
+	uint32_t next;          /* next queued op of the same connection */
+	uint8_t zc, got_res, got_notif, want_notif;
+};
+
+struct netio {
+	struct io_uring ring;
+	struct netio_config cfg;
+	struct conn *conns;
+	uint32_t *free_conns, n_free_conns;
+	struct sendop *ops;
+	uint32_t *free_ops, n_free_ops;
+	struct {
+		int fd;
+		uint32_t tag;
+	} lis[MAX_LISTENERS];
+	int n_lis;
+	struct io_uring_buf_ring *br;
+	size_t br_bytes;
+	uint8_t *bufs;
+	size_t bufs_bytes;
+	int zc_ok;
+	uint32_t n_want_rearm;  /* connections waiting for receive buffers */
+	/* connections closed but not yet reported */
+	uint32_t *closed;
+	uint32_t n_closed;
+	struct netio_stats st;
+};
+
+static struct io_uring_sqe *get_sqe(struct netio *n)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&n->ring);
+	if (!sqe) {
+		io_uring_submit(&n->ring);
+		sqe = io_uring_get_sqe(&n->ring);
+	}
+	return sqe;
+}
+
+static int u_create(const struct netio_config *cfg_in, struct netio **out, struct seed_err *err)
+{
+	struct netio_config cfg = *cfg_in;
+	struct io_uring_params p;
+	int rc;
+
+	if (!cfg.max_conns)
+		cfg.max_conns = 4096;
+	if (!cfg.max_sends)
+		cfg.max_sends = 4 * cfg.max_conns;
+	if (!cfg.recv_buf_size)
+		cfg.recv_buf_size = 4096;
+	if (!cfg.recv_bufs)
+		cfg.recv_bufs = 1024;
+	if (cfg.recv_bufs > 32768 || (cfg.recv_bufs & (cfg.recv_bufs - 1)))
+		return seed_err_set(err, -EINVAL, "netio: recv_bufs must be a power of two <= 32768");
+
+	struct netio *n = calloc(1, sizeof(*n));
+	if (!n)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	n->cfg = cfg;
+	unsigned entries = 4096;
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	rc = io_uring_queue_init_params(entries, &n->ring, &p);
+	if (rc == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		rc = io_uring_queue_init_params(entries, &n->ring, &p);
+	}
+	if (rc < 0) {
+		free(n);
+		return seed_err_set(err, rc, "io_uring setup failed: %s", strerror(-rc));
+	}
+	struct io_uring_probe *probe = io_uring_get_probe_ring(&n->ring);
+	n->zc_ok = cfg.zerocopy && probe && io_uring_opcode_supported(probe, IORING_OP_SENDMSG_ZC);
+	if (probe)
+		io_uring_free_probe(probe);
+
+	n->conns = calloc(cfg.max_conns, sizeof(*n->conns));
+	n->free_conns = calloc(cfg.max_conns, sizeof(uint32_t));
+	n->ops = calloc(cfg.max_sends, sizeof(*n->ops));
+	n->free_ops = calloc(cfg.max_sends, sizeof(uint32_t));
+	n->closed = calloc(cfg.max_conns, sizeof(uint32_t));
+	if (!n->conns || !n->free_conns || !n->ops || !n->free_ops || !n->closed) {
+		rc = seed_err_set(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (uint32_t i = 0; i < cfg.max_conns; i++) {
+		n->conns[i].fd = -1;
+		n->free_conns[i] = cfg.max_conns - 1 - i;
+	}
+	n->n_free_conns = cfg.max_conns;
+	for (uint32_t i = 0; i < cfg.max_sends; i++)
+		n->free_ops[i] = cfg.max_sends - 1 - i;
+	n->n_free_ops = cfg.max_sends;
+
+	/* Debian's liburing 2.3 has no io_uring_setup_buf_ring: map and
+	 * register the ring ourselves. */
+	n->br_bytes = cfg.recv_bufs * sizeof(struct io_uring_buf);
+	n->br = mmap(NULL, n->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	n->bufs_bytes = (size_t)cfg.recv_bufs * cfg.recv_buf_size;
+	n->bufs = mmap(NULL, n->bufs_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE,
+		       -1, 0);
+	if (n->br == MAP_FAILED || n->bufs == MAP_FAILED) {
+		n->br = n->br == MAP_FAILED ? NULL : n->br;
+		n->bufs = n->bufs == MAP_FAILED ? NULL : n->bufs;
+		rc = seed_err_set(err, -ENOMEM, "netio: cannot map receive buffers");
+		goto fail;
+	}
+	struct io_uring_buf_reg reg = { .ring_addr = (unsigned long)n->br,
+					.ring_entries = cfg.recv_bufs, .bgid = BGID };
+	rc = io_uring_register_buf_ring(&n->ring, &reg, 0);
+	if (rc < 0) {
+		seed_err_set(err, rc, "netio: cannot register the receive buffer ring: %s",
+			     strerror(-rc));
+		goto fail;
+	}
+	io_uring_buf_ring_init(n->br);
+	int mask = io_uring_buf_ring_mask(cfg.recv_bufs);
+	for (uint32_t i = 0; i < cfg.recv_bufs; i++)
+		io_uring_buf_ring_add(n->br, n->bufs + (size_t)i * cfg.recv_buf_size,
+				      cfg.recv_buf_size, (unsigned short)i, mask, (int)i);
+	io_uring_buf_ring_advance(n->br, (int)cfg.recv_bufs);
+	*out = n;
+	return 0;
+fail:
+	if (n->br)
+		munmap(n->br, n->br_bytes);
+	if (n->bufs)
+		munmap(n->bufs, n->bufs_bytes);
+	io_uring_queue_exit(&n->ring);
+	free(n->conns);
+	free(n->free_conns);
+	free(n->ops);
+	free(n->free_ops);
+	free(n->closed);
+	free(n);
+	return rc;
+}
+
+static void u_destroy(struct netio *n)
+{
+	if (!n)
+		return;
+	for (uint32_t i = 0; i < n->cfg.max_conns; i++)
+		if (n->conns[i].fd >= 0)
+			close(n->conns[i].fd);
+	for (int i = 0; i < n->n_lis; i++)
+		if (n->lis[i].fd >= 0)
+			close(n->lis[i].fd);
+	io_uring_queue_exit(&n->ring);
+	munmap(n->br, n->br_bytes);
+	munmap(n->bufs, n->bufs_bytes);
+	free(n->conns);
+	free(n->free_conns);
+	free(n->ops);
+	free(n->free_ops);
+	free(n->closed);
+	free(n);
+}
+
+static void arm_accept(struct netio *n, int li)
+{
+	struct io_uring_sqe *sqe = get_sqe(n);
+	if (!sqe)
+		return;
+	io_uring_prep_multishot_accept(sqe, n->lis[li].fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, UD(OP_ACCEPT, 0, (uint32_t)li));
+}
+
+static int u_listen(struct netio *n, const struct sockaddr *addr, socklen_t len, uint32_t tag,
+		    uint16_t *out_port, struct seed_err *err)
+{
+	int one = 1;
+	if (n->n_lis >= MAX_LISTENERS)
+		return seed_err_set(err, -ENOSPC, "netio: too many listeners");
+	int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return seed_err_set(err, -errno, "socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    (addr->sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, addr, len) < 0 || listen(fd, 1024) < 0) {
+		int e = errno;
+		close(fd);
+		return seed_err_set(err, -e, "cannot listen: %s", strerror(e));
+	}
+	if (out_port) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		getsockname(fd, (struct sockaddr *)&ss, &sl);
+		*out_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							   : ((struct sockaddr_in *)&ss)->sin_port);
+	}
+	n->lis[n->n_lis].fd = fd;
+	n->lis[n->n_lis].tag = tag;
+	arm_accept(n, n->n_lis);
+	n->n_lis++;
+	return 0;
+}
+
+static void u_stop_listening(struct netio *n)
+{
+	for (int i = 0; i < n->n_lis; i++) {
+		if (n->lis[i].fd >= 0) {
+			/* shutdown ends the multishot accept; the fd closes below */
+			shutdown(n->lis[i].fd, SHUT_RDWR);
+			close(n->lis[i].fd);
+			n->lis[i].fd = -1;
+		}
+	}
+}
+
+static void arm_recv(struct netio *n, uint32_t idx)
+{
+	struct conn *c = &n->conns[idx];
+	struct io_uring_sqe *sqe = get_sqe(n);
+	if (!sqe) {
+		if (!c->want_rearm)
+			n->n_want_rearm++;
+		c->want_rearm = 1;
+		return;
+	}
+	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	io_uring_sqe_set_data64(sqe, UD(OP_RECV, c->gen, idx));
+	c->recv_armed = 1;
+	if (c->want_rearm)
+		n->n_want_rearm--;
+	c->want_rearm = 0;
+	c->inflight++;
+}
+
+static void maybe_finish_close(struct netio *n, uint32_t idx)
+{
+	struct conn *c = &n->conns[idx];
+	if (c->state != C_CLOSING || c->inflight)
+		return;
+	close(c->fd);
+	c->fd = -1;
+	c->state = C_FREE;
+	c->gen++;
+	n->closed[n->n_closed++] = idx;
+}
+
+static void start_close(struct netio *n, uint32_t idx, int32_t res)
+{
+	struct conn *c = &n->conns[idx];
+	if (c->state != C_OPEN)
+		return;
+	c->state = C_CLOSING;
+	c->close_res = res;
+	/* ends the multishot recv and fails pending sends */
+	shutdown(c->fd, SHUT_RDWR);
+	maybe_finish_close(n, idx);
+}
+
+static void u_close(struct netio *n, uint32_t conn)
+{
+	if (conn < n->cfg.max_conns)
+		start_close(n, conn, 0);
+}
+
+/* Submits op; 0, or -EAGAIN when the ring cannot take it. */
+static int submit_send(struct netio *n, uint32_t oi)
+{
+	struct sendop *op = &n->ops[oi];
+	struct conn *c = &n->conns[op->conn];
+	struct io_uring_sqe *sqe = get_sqe(n);
+	if (!sqe)
+		return -EAGAIN;
+	if (op->zc)
+		io_uring_prep_sendmsg_zc(sqe, c->fd, &op->msg, MSG_NOSIGNAL | MSG_WAITALL);
+	else
+		io_uring_prep_sendmsg(sqe, c->fd, &op->msg, MSG_NOSIGNAL | MSG_WAITALL);
+	io_uring_sqe_set_data64(sqe, UD(OP_SEND, 0, oi));
+	c->sending = 1;
+	return 0;
+}
+
+
+static int u_send(struct netio *n, uint32_t conn, const struct iovec *iov, int iovcnt, int zc,
+		  uint64_t cookie)
+{
+	if (conn >= n->cfg.max_conns || n->conns[conn].state != C_OPEN)
+		return -ENOTCONN;
+	if (iovcnt < 1 || iovcnt > NETIO_MAX_IOV)
+		return -EINVAL;
+	if (!n->n_free_ops)
+		return -EAGAIN;
+	uint32_t oi = n->free_ops[n->n_free_ops - 1];
+	struct sendop *op = &n->ops[oi];
+	struct conn *c = &n->conns[conn];
+	memset(op, 0, sizeof(*op));
+	op->conn = conn;
+	op->gen = c->gen;
+	op->cookie = cookie;
+	op->next = NONE;
+	memcpy(op->iov, iov, (size_t)iovcnt * sizeof(*iov));
+	op->msg.msg_iov = op->iov;
+	op->msg.msg_iovlen = (size_t)iovcnt;
+	for (int i = 0; i < iovcnt; i++)
+		op->total += iov[i].iov_len;
+	op->zc = zc && n->zc_ok;
+	if (c->sending) {
+		if (c->sq_tail == NONE)
+			c->sq_head = oi;
+		else
+			n->ops[c->sq_tail].next = oi;
+		c->sq_tail = oi;
+	} else if (submit_send(n, oi) < 0) {
+		return -EAGAIN;
+	}
+	n->n_free_ops--;
+	c->inflight++;
+	n->st.sends++;
+	n->st.send_bytes += op->total;
+	n->st.send_zc += op->zc;
+	return 0;
+}
+
+/* The send in flight on connection ci has its result: submit the next
+ * queued one; when the connection is closing (or the ring refuses), the
+ * queued sends are dropped, counted as errors, and never reported. */
+static void send_next(struct netio *n, uint32_t ci)
+{
+	struct conn *c = &n->conns[ci];
+	c->sending = 0;
+	while (c->sq_head != NONE) {
+		uint32_t oi = c->sq_head;
+		c->sq_head = n->ops[oi].next;
+		if (c->sq_head == NONE)
+			c->sq_tail = NONE;
+		if (c->state == C_OPEN && submit_send(n, oi) == 0)
+			return;
+		if (c->state == C_OPEN)
+			start_close(n, ci, -EAGAIN);
+		n->free_ops[n->n_free_ops++] = oi;
+		n->st.send_errors++;
+		c->inflight--;
+	}
+	maybe_finish_close(n, ci);
+}
+
+static void u_recv_release(struct netio *n, uint16_t bid)
+{
+	if (bid >= n->cfg.recv_bufs)
+		return;
+	io_uring_buf_ring_add(n->br, n->bufs + (size_t)bid * n->cfg.recv_buf_size,
+			      n->cfg.recv_buf_size, bid, io_uring_buf_ring_mask(n->cfg.recv_bufs), 0);
+	io_uring_buf_ring_advance(n->br, 1);
+	/* Connections that ran dry resume once buffers come back. */
+	for (uint32_t i = 0; i < n->cfg.max_conns && n->n_want_rearm; i++) {
+		if (n->conns[i].state == C_OPEN && n->conns[i].want_rearm) {
+			n->n_want_rearm--;
+			arm_recv(n, i);
+			if (n->conns[i].want_rearm) {  /* no SQE: try again later */
+				n->n_want_rearm++;
+				break;
+			}
+		}
+	}
+}
+
+/* Converts one CQE; returns 1 when it produced an event in *ev. */
+static int on_cqe(struct netio *n, const struct io_uring_cqe *cqe, struct netio_event *ev)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	uint32_t idx = UD_IDX(ud);
+	int more = !!(cqe->flags & IORING_CQE_F_MORE);
+
+	switch (UD_TYPE(ud)) {
+	case OP_ACCEPT: {
+		if (idx >= (uint32_t)n->n_lis)
+			return 0;
+		if (!more && n->lis[idx].fd >= 0)
+			arm_accept(n, (int)idx);
+		if (cqe->res < 0)
+			return 0;
+		int fd = cqe->res;
+		if (!n->n_free_conns || n->lis[idx].fd < 0) {
+			close(fd);
+			return 0;
+		}
+		uint32_t ci = n->free_conns[--n->n_free_conns];
+		struct conn *c = &n->conns[ci];
+		c->fd = fd;
+		c->state = C_OPEN;
+		c->inflight = 0;
+		c->close_res = 0;
+		c->sq_head = c->sq_tail = NONE;
+		c->sending = 0;
+		arm_recv(n, ci);
+		memset(ev, 0, sizeof(*ev));
+		ev->kind = NETIO_EV_ACCEPT;
+		ev->conn = ci;
+		ev->tag = n->lis[idx].tag;
+		socklen_t sl = sizeof(ev->peer);
+		getpeername(fd, (struct sockaddr *)&ev->peer, &sl);
+		n->st.accepts++;
+		return 1;
+	}
+	case OP_RECV: {
+		if (idx >= n->cfg.max_conns)
+			return 0;
+		struct conn *c = &n->conns[idx];
+		if (UD_GEN(ud) != (c->gen & 0xffffff))
+			return 0;
+		int has_buf = !!(cqe->flags & IORING_CQE_F_BUFFER);
+		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		if (!more) {
+			c->recv_armed = 0;
+			c->inflight--;
+		}
+		if (cqe->res > 0 && has_buf && c->state == C_OPEN) {
+			if (!more)
+				arm_recv(n, idx);
+			memset(ev, 0, sizeof(*ev));
+			ev->kind = NETIO_EV_RECV;
+			ev->conn = idx;
+			ev->data = n->bufs + (size_t)bid * n->cfg.recv_buf_size;
+			ev->len = (uint32_t)cqe->res;
+			ev->bid = bid;
+			n->st.recvs++;
+			n->st.recv_bytes += (uint64_t)cqe->res;
+			return 1;
+		}
+		if (has_buf)
+			u_recv_release(n, bid);
+		if (cqe->res == -ENOBUFS && c->state == C_OPEN) {
+			n->st.no_bufs++;
+			if (!c->want_rearm)
+				n->n_want_rearm++;
+			c->want_rearm = 1;
+		} else if (c->state == C_OPEN && !more) {
+			start_close(n, idx, cqe->res < 0 ? cqe->res : 0);
+		}
+		maybe_finish_close(n, idx);
+		return 0;
+	}
+	case OP_SEND: {
+		if (idx >= n->cfg.max_sends)
+			return 0;
+		struct sendop *op = &n->ops[idx];
+		uint32_t ci = op->conn;
+		struct conn *c = &n->conns[ci];
+		int live = op->gen == c->gen;
+		if (cqe->flags & IORING_CQE_F_NOTIF) {
+			op->got_notif = 1;
+		} else {
+			op->got_res = 1;
+			op->res = cqe->res;
+			op->want_notif = op->zc && more;
+			if (live) {
+				/* A failed or short send leaves the stream unusable. */
+				if (op->res < 0 || (size_t)op->res != op->total)
+					start_close(n, ci, op->res < 0 ? op->res : -EPIPE);
+				send_next(n, ci);
+			}
+		}
+		if (!op->got_res || (op->want_notif && !op->got_notif))
+			return 0;
+		n->free_ops[n->n_free_ops++] = idx;
+		if (!live)
+			return 0;
+		c->inflight--;
+		if (op->res < 0)
+			n->st.send_errors++;
+		if (c->state == C_CLOSING) {
+			maybe_finish_close(n, ci);
+			return 0;
+		}
+		memset(ev, 0, sizeof(*ev));
+		ev->kind = NETIO_EV_SENT;
+		ev->conn = ci;
+		ev->res = op->res;
+		ev->cookie = op->cookie;
+		return 1;
+	}
+	}
+	return 0;
+}
+
+static int u_poll(struct netio *n, struct netio_event *ev, int cap, int timeout_ms)
+{
+	int got = 0;
+	struct io_uring_cqe *cqe;
+	struct __kernel_timespec ts = { .tv_sec = timeout_ms / 1000,
+					.tv_nsec = (long long)(timeout_ms % 1000) * 1000000 };
+
+	if (n->n_closed == 0) {
+		int rc = io_uring_submit_and_wait_timeout(&n->ring, &cqe, 1,
+							  timeout_ms >= 0 ? &ts : NULL, NULL);
+		if (rc < 0 && rc != -ETIME && rc != -EINTR)
+			return rc;
+	} else {
+		io_uring_submit(&n->ring);
+	}
+	unsigned head, seen = 0;
+	io_uring_for_each_cqe(&n->ring, head, cqe) {
+		/* leave room for the CLOSED event a CQE may cause */
+		if (got >= cap - 1)
+			break;
+		seen++;
+		got += on_cqe(n, cqe, &ev[got]);
+	}
+	io_uring_cq_advance(&n->ring, seen);
+	while (n->n_closed && got < cap) {
+		uint32_t idx = n->closed[--n->n_closed];
+		memset(&ev[got], 0, sizeof(ev[got]));
+		ev[got].kind = NETIO_EV_CLOSED;
+		ev[got].conn = idx;
+		ev[got].res = n->conns[idx].close_res;
+		n->free_conns[n->n_free_conns++] = idx;
+		got++;
+	}
+	return got;
+}
+
+static const struct netio_stats *u_stats(const struct netio *n)
+{
+	return &n->st;
+}
+
+const struct netio_ops netio_uring_ops = {
+	.name = "uring",
+	.create = u_create,
+	.destroy = u_destroy,
+	.listen = u_listen,
+	.send = u_send,
+	.recv_release = u_recv_release,
+	.close = u_close,
+	.stop_listening = u_stop_listening,
+	.poll = u_poll,
+	.stats = u_stats,
+};
