@@ -29,6 +29,7 @@ enum netio_ev_kind {
 	NETIO_EV_RECV,         /* conn: data[0..len) received; hand back with recv_release(bid) */
 	NETIO_EV_SENT,         /* conn: send `cookie` done; res = bytes or -errno; memory free */
 	NETIO_EV_CLOSED,       /* conn: gone (after netio close or peer/socket error); slot reusable */
+	NETIO_EV_WAKE,         /* tag: a watched fd became readable (e.g. the storage eventfd) */
 };
 
 struct netio_event {
@@ -74,6 +75,9 @@ struct netio_ops {
 	void (*recv_release)(struct netio *n, uint16_t bid);
 	/* Closes a connection; its CLOSED event follows once nothing is in flight. */
 	void (*close)(struct netio *n, uint32_t conn);
+	/* Reports NETIO_EV_WAKE(tag) whenever fd is readable (the caller drains
+	 * it), so one poll sleeps for the network and other rings alike. */
+	int (*watch)(struct netio *n, int fd, uint32_t tag, struct seed_err *err);
 	/* Stops accepting (drain); existing connections continue. */
 	void (*stop_listening)(struct netio *n);
 	/* Waits up to timeout_ms (-1: no limit) for events; returns how many

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -27,7 +28,7 @@
 
 #include "netio.h"
 
-enum op_type { OP_ACCEPT = 1, OP_RECV, OP_SEND };
+enum op_type { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_WATCH };
 
 #define UD(type, gen, idx) (((uint64_t)(type) << 56) | ((uint64_t)((gen) & 0xffffff) << 32) | (idx))
 #define UD_TYPE(u) ((int)((u) >> 56))
@@ -75,6 +76,11 @@ struct netio {
 		uint32_t tag;
 	} lis[MAX_LISTENERS];
 	int n_lis;
+	struct {
+		int fd;
+		uint32_t tag;
+	} watch[MAX_LISTENERS];
+	int n_watch;
 	struct io_uring_buf_ring *br;
 	size_t br_bytes;
 	uint8_t *bufs;
@@ -256,6 +262,29 @@ static int u_listen(struct netio *n, const struct sockaddr *addr, socklen_t len,
 	n->lis[n->n_lis].tag = tag;
 	arm_accept(n, n->n_lis);
 	n->n_lis++;
+	return 0;
+}
+
+static int arm_watch(struct netio *n, int fd, uint32_t tag)
+{
+	struct io_uring_sqe *sqe = get_sqe(n);
+	if (!sqe)
+		return -EAGAIN;
+	io_uring_prep_poll_multishot(sqe, fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, UD(OP_WATCH, 0, tag));
+	return 0;
+}
+
+static int u_watch(struct netio *n, int fd, uint32_t tag, struct seed_err *err)
+{
+	if (n->n_watch >= MAX_LISTENERS)
+		return seed_err_set(err, -ENOSPC, "netio: too many watched fds");
+	n->watch[n->n_watch].fd = fd;
+	n->watch[n->n_watch].tag = tag;
+	int rc = arm_watch(n, fd, (uint32_t)n->n_watch);
+	if (rc < 0)
+		return seed_err_set(err, rc, "netio: cannot watch fd %d", fd);
+	n->n_watch++;
 	return 0;
 }
 
@@ -499,6 +528,17 @@ static int on_cqe(struct netio *n, const struct io_uring_cqe *cqe, struct netio_
 		maybe_finish_close(n, idx);
 		return 0;
 	}
+	case OP_WATCH:
+		if (idx >= (uint32_t)n->n_watch)
+			return 0;
+		if (!more)
+			arm_watch(n, n->watch[idx].fd, idx);
+		if (cqe->res < 0)
+			return 0;
+		memset(ev, 0, sizeof(*ev));
+		ev->kind = NETIO_EV_WAKE;
+		ev->tag = n->watch[idx].tag;
+		return 1;
 	case OP_SEND: {
 		if (idx >= n->cfg.max_sends)
 			return 0;
@@ -591,6 +631,7 @@ const struct netio_ops netio_uring_ops = {
 	.send = u_send,
 	.recv_release = u_recv_release,
 	.close = u_close,
+	.watch = u_watch,
 	.stop_listening = u_stop_listening,
 	.poll = u_poll,
 	.stats = u_stats,

@@ -1,0 +1,143 @@
+/*
+ * storage: see storage.h. The region registered as fixed buffers is split
+ * into iovecs of at most 1 GiB (the kernel's per-buffer limit); a read
+ * names the iovec that holds its destination.
+ */
+#include "storage.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define FIXED_MAX (1ull << 30)
+
+struct storage {
+	struct io_uring ring;
+	int efd;
+	unsigned depth, inflight;
+	uint8_t *mem;
+	size_t len;
+	int fixed;
+};
+
+int storage_create(unsigned depth, void *mem, size_t len, struct storage **out,
+		   struct seed_err *err)
+{
+	struct storage *s = calloc(1, sizeof(*s));
+	int rc;
+
+	*out = NULL;
+	if (!s)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	if (!depth)
+		depth = 256;
+	s->depth = depth;
+	s->mem = mem;
+	s->len = len;
+	rc = io_uring_queue_init(depth * 2, &s->ring, 0);
+	if (rc < 0) {
+		free(s);
+		return seed_err_set(err, rc, "storage ring: %s", strerror(-rc));
+	}
+	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->efd < 0 || io_uring_register_eventfd(&s->ring, s->efd) < 0) {
+		rc = seed_err_set(err, -errno, "storage ring eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	if (mem && len) {
+		size_t n = (len + FIXED_MAX - 1) / FIXED_MAX;
+		struct iovec *iov = calloc(n, sizeof(*iov));
+		if (!iov) {
+			rc = seed_err_set(err, -ENOMEM, "out of memory");
+			goto fail;
+		}
+		for (size_t i = 0; i < n; i++) {
+			iov[i].iov_base = s->mem + i * FIXED_MAX;
+			iov[i].iov_len = len - i * FIXED_MAX < FIXED_MAX ? len - i * FIXED_MAX : FIXED_MAX;
+		}
+		/* Registration pins the memory once; when the locked-memory limit
+		 * forbids it, reads still work, only without fixed buffers. */
+		s->fixed = io_uring_register_buffers(&s->ring, iov, (unsigned)n) == 0;
+		free(iov);
+	}
+	*out = s;
+	return 0;
+fail:
+	if (s->efd >= 0)
+		close(s->efd);
+	io_uring_queue_exit(&s->ring);
+	free(s);
+	return rc;
+}
+
+void storage_destroy(struct storage *s)
+{
+	if (!s)
+		return;
+	io_uring_queue_exit(&s->ring);
+	close(s->efd);
+	free(s);
+}
+
+int storage_eventfd(const struct storage *s)
+{
+	return s->efd;
+}
+
+unsigned storage_inflight(const struct storage *s)
+{
+	return s->inflight;
+}
+
+int storage_read(struct storage *s, int fd, uint64_t off, void *buf, uint32_t len,
+		 uint64_t cookie)
+{
+	if (s->inflight >= s->depth)
+		return -EAGAIN;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+	if (!sqe) {
+		io_uring_submit(&s->ring);
+		if (!(sqe = io_uring_get_sqe(&s->ring)))
+			return -EAGAIN;
+	}
+	uint8_t *p = buf;
+	if (s->fixed && p >= s->mem && p + len <= s->mem + s->len) {
+		int idx = (int)((size_t)(p - s->mem) / FIXED_MAX);
+		io_uring_prep_read_fixed(sqe, fd, buf, len, off, idx);
+	} else {
+		io_uring_prep_read(sqe, fd, buf, len, off);
+	}
+	io_uring_sqe_set_data64(sqe, cookie);
+	s->inflight++;
+	return 0;
+}
+
+void storage_submit(struct storage *s)
+{
+	io_uring_submit(&s->ring);
+}
+
+int storage_reap(struct storage *s, struct storage_done *out, int cap)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+	uint64_t v;
+
+	/* reset the eventfd before reaping, so a completion racing with us
+	 * signals it again */
+	while (read(s->efd, &v, sizeof(v)) > 0)
+		;
+	io_uring_for_each_cqe(&s->ring, head, cqe) {
+		if ((int)seen >= cap)
+			break;
+		out[seen].cookie = io_uring_cqe_get_data64(cqe);
+		out[seen].res = cqe->res;
+		seen++;
+	}
+	io_uring_cq_advance(&s->ring, seen);
+	s->inflight -= seen;
+	return (int)seen;
+}

@@ -1,0 +1,50 @@
+/*
+ * storage: a worker's NVMe reads, through its own io_uring (the "storage
+ * ring": a ring set up for polled block I/O refuses most network
+ * operations, so network and storage never share one).
+ *
+ * Reads land directly in cache memory, which is registered with the ring
+ * once (READ_FIXED, no page pinning per read), from object files opened
+ * with O_DIRECT. Completion is signalled on an eventfd the network loop
+ * watches, so the worker sleeps in one place and wakes for either.
+ */
+#ifndef SEED_STORAGE_H
+#define SEED_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "seed_err.h"
+
+struct storage;
+
+struct storage_done {
+	uint64_t cookie;
+	int32_t res;      /* bytes read, or -errno */
+};
+
+/*
+ * depth: reads in flight at most. mem/len: the region reads go to (the
+ * cache), registered as fixed buffers; NULL to read without registration.
+ */
+int storage_create(unsigned depth, void *mem, size_t len, struct storage **out,
+		   struct seed_err *err);
+void storage_destroy(struct storage *s);
+
+/* The eventfd that becomes readable when reads completed. */
+int storage_eventfd(const struct storage *s);
+
+/*
+ * Queues a read of len bytes at off of fd into buf (inside mem when fixed
+ * buffers are registered). Submitted at the next storage_submit. Returns 0
+ * or -EAGAIN when depth reads are already in flight.
+ */
+int storage_read(struct storage *s, int fd, uint64_t off, void *buf, uint32_t len,
+		 uint64_t cookie);
+void storage_submit(struct storage *s);
+unsigned storage_inflight(const struct storage *s);
+
+/* Reaps up to cap completions without blocking; returns how many. */
+int storage_reap(struct storage *s, struct storage_done *out, int cap);
+
+#endif
