@@ -1,0 +1,324 @@
+/*
+ * dpconf: see dpconf.h. The table below is the single description of every
+ * setting.
+ */
+#include "dpconf.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsutil.h"
+
+enum kind { K_PATH, K_ADDR_BT, K_ADDR_HTTP, K_UINT, K_SIZE, K_BOOL, K_CONFIG };
+
+struct setting {
+	const char *name;
+	enum kind kind;
+	size_t off;
+	uint64_t min, max;
+	const char *def;      /* shown in --help */
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct dpconf, f)
+
+static const struct setting table[] = {
+	{ "store", K_PATH, OFF(store), 0, 0, NULL, "the release store to serve (required)" },
+	{ "bt-listen", K_ADDR_BT, 0, 0, 0, NULL, "peer-wire listener ADDR:PORT, [V6]:PORT or *:PORT (repeatable)" },
+	{ "http-listen", K_ADDR_HTTP, 0, 0, 0, NULL, "HTTP listener, same forms (repeatable)" },
+	{ "workers", K_UINT, OFF(workers), 0, 1024, "one per CPU", "worker threads, each with its own rings and cache" },
+	{ "cache-size", K_SIZE, OFF(cache_size), 4u << 20, 1ull << 42, "256M", "block cache, all workers together (K, M, G suffixes)" },
+	{ "upload-slots", K_UINT, OFF(upload_slots), 1, 100000, "64", "peers unchoked at once, per worker" },
+	{ "max-conns", K_UINT, OFF(max_conns), 16, 1000000, "4096", "connections per worker" },
+	{ "max-requests", K_UINT, OFF(max_requests), 1, 4096, "250", "outstanding block requests per peer" },
+	{ "handshake-timeout", K_UINT, OFF(handshake_timeout_ms), 100, 600000, "10000", "ms to complete a handshake" },
+	{ "idle-timeout", K_UINT, OFF(idle_timeout_ms), 1000, 3600000, "120000", "ms of silence before a peer is dropped" },
+	{ "hugepages", K_BOOL, OFF(hugepages), 0, 1, "yes", "back the cache with 2 MiB hugepages when available" },
+	{ "zerocopy", K_BOOL, OFF(zerocopy), 0, 1, "yes", "send block payloads with SEND_ZC" },
+	{ "config", K_CONFIG, 0, 0, 0, NULL, "read settings from FILE (name = value lines)" },
+};
+#define N_TABLE (sizeof(table) / sizeof(table[0]))
+
+void dpconf_defaults(struct dpconf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->cache_size = 256u << 20;
+	c->upload_slots = 64;
+	c->max_conns = 4096;
+	c->max_requests = 250;
+	c->handshake_timeout_ms = 10000;
+	c->idle_timeout_ms = 120000;
+	c->hugepages = 1;
+	c->zerocopy = 1;
+}
+
+void dpconf_usage(FILE *out)
+{
+	fprintf(out, "usage: seed-dataplane --store DIR --bt-listen ADDR:PORT --http-listen ADDR:PORT [OPTIONS]\n\n"
+		     "Serves the releases of a store to BitTorrent peers and HTTP range clients.\n\noptions:\n");
+	for (size_t i = 0; i < N_TABLE; i++) {
+		char left[48];
+		const char *arg = table[i].kind == K_BOOL ? "yes|no" :
+				  table[i].kind == K_PATH || table[i].kind == K_CONFIG ? "PATH" :
+				  table[i].kind == K_SIZE ? "BYTES" :
+				  table[i].kind == K_UINT ? "N" : "ADDR:PORT";
+		snprintf(left, sizeof(left), "--%s %s", table[i].name, arg);
+		fprintf(out, "  %-28s %s", left, table[i].help);
+		if (table[i].def)
+			fprintf(out, " (default %s)", table[i].def);
+		fputc('\n', out);
+	}
+	fprintf(out, "  %-28s %s\n  %-28s %s\n", "--help", "show this help", "--version",
+		"print the version");
+}
+
+int dpconf_parse_addr(const char *s, struct dpconf_addr *out, struct seed_err *err)
+{
+	char host[64];
+	const char *colon;
+	memset(out, 0, sizeof(*out));
+	if (strlen(s) >= sizeof(out->text))
+		return seed_err_set(err, -EINVAL, "address \"%.40s...\" is too long", s);
+	snprintf(out->text, sizeof(out->text), "%s", s);
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(host))
+			return seed_err_set(err, -EINVAL, "address \"%s\": expected [IPv6]:PORT", s);
+		memcpy(host, s + 1, (size_t)(close - s - 1));
+		host[close - s - 1] = 0;
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || (size_t)(colon - s) >= sizeof(host))
+			return seed_err_set(err, -EINVAL, "address \"%s\": expected ADDR:PORT", s);
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = 0;
+	}
+	char *end;
+	errno = 0;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (!colon[1] || *end || errno || port > 65535 || !isdigit((unsigned char)colon[1]))
+		return seed_err_set(err, -EINVAL, "address \"%s\": port must be 0-65535", s);
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&out->ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->ss;
+	if (!strcmp(host, "*") || !strcmp(host, "0.0.0.0")) {
+		v4->sin_family = AF_INET;
+		v4->sin_addr.s_addr = htonl(INADDR_ANY);
+		v4->sin_port = htons((uint16_t)port);
+		out->len = sizeof(*v4);
+	} else if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)port);
+		out->len = sizeof(*v4);
+	} else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		out->len = sizeof(*v6);
+	} else {
+		return seed_err_set(err, -EINVAL, "address \"%s\": \"%s\" is not an IPv4 or IPv6 address",
+				    s, host);
+	}
+	return 0;
+}
+
+static int parse_size(const char *v, uint64_t *out)
+{
+	char *end;
+	if (!isdigit((unsigned char)*v))
+		return -1;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (errno)
+		return -1;
+	unsigned shift = 0;
+	if (*end == 'K' || *end == 'k')
+		shift = 10;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20;
+	else if (*end == 'G' || *end == 'g')
+		shift = 30;
+	else if (*end == 'T' || *end == 't')
+		shift = 40;
+	if (shift)
+		end++;
+	if (*end || (shift && n > (UINT64_MAX >> shift)))
+		return -1;
+	*out = (uint64_t)n << shift;
+	return 0;
+}
+
+/* where: "--name" or "file:line" for messages */
+static int apply(struct dpconf *c, const struct setting *s, const char *v, const char *where,
+		 int depth, struct seed_err *err)
+{
+	uint64_t n;
+	char *end;
+	switch (s->kind) {
+	case K_PATH:
+		if (!*v || strlen(v) >= sizeof(c->store))
+			return seed_err_set(err, -EINVAL, "%s: bad path \"%s\"", where, v);
+		snprintf((char *)c + s->off, sizeof(c->store), "%s", v);
+		return 0;
+	case K_ADDR_BT:
+	case K_ADDR_HTTP: {
+		unsigned *cnt = s->kind == K_ADDR_BT ? &c->n_bt : &c->n_http;
+		struct dpconf_addr *arr = s->kind == K_ADDR_BT ? c->bt : c->http;
+		if (*cnt >= DPCONF_MAX_LISTEN)
+			return seed_err_set(err, -EINVAL, "%s: more than %d listeners", where,
+					    DPCONF_MAX_LISTEN);
+		int rc = dpconf_parse_addr(v, &arr[*cnt], err);
+		if (rc < 0) {
+			seed_err_prefix(err, "%s: ", where);
+			return rc;
+		}
+		(*cnt)++;
+		return 0;
+	}
+	case K_UINT:
+		errno = 0;
+		n = strtoull(v, &end, 10);
+		if (!isdigit((unsigned char)*v) || *end || errno || n < s->min || n > s->max)
+			return seed_err_set(err, -EINVAL, "%s: \"%s\" is not a number from %llu to %llu",
+					    where, v, (unsigned long long)s->min,
+					    (unsigned long long)s->max);
+		*(unsigned *)((char *)c + s->off) = (unsigned)n;
+		return 0;
+	case K_SIZE:
+		if (parse_size(v, &n) < 0 || n < s->min || n > s->max)
+			return seed_err_set(err, -EINVAL,
+					    "%s: \"%s\" is not a size from 4M to 4T (e.g. 512M, 8G)",
+					    where, v);
+		*(uint64_t *)((char *)c + s->off) = n;
+		return 0;
+	case K_BOOL:
+		if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
+			*(int *)((char *)c + s->off) = 1;
+		else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
+			*(int *)((char *)c + s->off) = 0;
+		else
+			return seed_err_set(err, -EINVAL, "%s: \"%s\" is not yes or no", where, v);
+		return 0;
+	case K_CONFIG:
+		if (depth > 0)
+			return seed_err_set(err, -EINVAL, "%s: config files do not nest", where);
+		return dpconf_load_file(c, v, err);
+	}
+	return -EINVAL;
+}
+
+static const struct setting *find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < N_TABLE; i++)
+		if (strlen(table[i].name) == len && !memcmp(table[i].name, name, len))
+			return &table[i];
+	return NULL;
+}
+
+int dpconf_load_file(struct dpconf *c, const char *path, struct seed_err *err)
+{
+	uint8_t *buf;
+	size_t len;
+	int rc = fsu_read_file(path, 1u << 20, &buf, &len, err);
+	if (rc < 0)
+		return rc;
+	unsigned lineno = 0;
+	char *text = (char *)buf;
+	if (memchr(buf, 0, len)) {
+		free(buf);
+		return seed_err_set(err, -EINVAL, "%s: contains a NUL byte", path);
+	}
+	for (char *line = text, *next; line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		lineno++;
+		char where[4200];
+		char *h = strchr(line, '#');
+		if (h)
+			*h = 0;
+		char *eq = strchr(line, '=');
+		char *k = line, *ke, *v;
+		while (isspace((unsigned char)*k))
+			k++;
+		if (!*k)
+			continue;
+		snprintf(where, sizeof(where), "%s:%u", path, lineno);
+		if (!eq) {
+			free(buf);
+			return seed_err_set(err, -EINVAL, "%s: expected \"name = value\"", where);
+		}
+		ke = eq;
+		while (ke > k && isspace((unsigned char)ke[-1]))
+			ke--;
+		v = eq + 1;
+		while (isspace((unsigned char)*v))
+			v++;
+		char *ve = v + strlen(v);
+		while (ve > v && isspace((unsigned char)ve[-1]))
+			*--ve = 0;
+		const struct setting *s = find(k, (size_t)(ke - k));
+		if (!s) {
+			free(buf);
+			return seed_err_set(err, -EINVAL, "%s: unknown setting \"%.*s\"", where,
+					    (int)(ke - k), k);
+		}
+		rc = apply(c, s, v, where, 1, err);
+		if (rc < 0) {
+			free(buf);
+			return rc;
+		}
+	}
+	free(buf);
+	return 0;
+}
+
+int dpconf_parse_args(struct dpconf *c, int argc, char **argv, FILE *out,
+		      struct seed_err *err)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			dpconf_usage(out);
+			return 1;
+		}
+		if (!strcmp(a, "--version")) {
+			fprintf(out, "seed-dataplane %s\n", SEED_VERSION);
+			return 1;
+		}
+		if (strncmp(a, "--", 2))
+			return seed_err_set(err, -EINVAL, "unexpected argument \"%s\"", a);
+		const char *name = a + 2, *eq = strchr(name, '=');
+		size_t nl = eq ? (size_t)(eq - name) : strlen(name);
+		const struct setting *s = find(name, nl);
+		if (!s)
+			return seed_err_set(err, -EINVAL, "unknown option \"--%.*s\" (see --help)",
+					    (int)nl, name);
+		const char *v = eq ? eq + 1 : NULL;
+		if (!v) {
+			if (i + 1 >= argc)
+				return seed_err_set(err, -EINVAL, "option --%s needs a value", s->name);
+			v = argv[++i];
+		}
+		char where[64];
+		snprintf(where, sizeof(where), "--%s", s->name);
+		int rc = apply(c, s, v, where, 0, err);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int dpconf_check(const struct dpconf *c, struct seed_err *err)
+{
+	if (!c->store[0])
+		return seed_err_set(err, -EINVAL, "--store DIR is required");
+	if (!c->n_bt && !c->n_http)
+		return seed_err_set(err, -EINVAL,
+				    "nothing to listen on: give --bt-listen and/or --http-listen");
+	return 0;
+}

@@ -1,0 +1,62 @@
+/*
+ * dpconf: seed-dataplane's settings, from the command line and an optional
+ * config file of `name = value` lines using the same names as the flags.
+ * One table (dpconf.c) defines every setting: name, type, bounds, default,
+ * help; --help and docs/dataplane.md come from it. The command line wins
+ * over the file. Every error names the flag or file:line and the value.
+ */
+#ifndef SEED_DPCONF_H
+#define SEED_DPCONF_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "seed_err.h"
+
+#define DPCONF_MAX_LISTEN 8
+
+struct dpconf_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[80];            /* as given, for messages */
+};
+
+struct dpconf {
+	char store[4096];
+	struct dpconf_addr bt[DPCONF_MAX_LISTEN], http[DPCONF_MAX_LISTEN];
+	unsigned n_bt, n_http;
+	unsigned workers;         /* 0 = one per online CPU */
+	uint64_t cache_size;      /* bytes, all workers together */
+	unsigned upload_slots;    /* per worker */
+	unsigned max_conns;       /* per worker */
+	unsigned max_requests;    /* outstanding peer-wire requests per peer */
+	unsigned handshake_timeout_ms, idle_timeout_ms;
+	int hugepages;
+	int zerocopy;
+};
+
+/* Fills defaults. */
+void dpconf_defaults(struct dpconf *c);
+
+/*
+ * Parses argv (argv[0] is the program). Returns 0 to run, 1 when --help or
+ * --version was handled (printed to out), or -EINVAL with err naming the
+ * flag and value. A --config FILE is read where it appears; flags after it
+ * override the file.
+ */
+int dpconf_parse_args(struct dpconf *c, int argc, char **argv, FILE *out,
+		      struct seed_err *err);
+
+/* Reads a config file of `name = value` lines (# comments). */
+int dpconf_load_file(struct dpconf *c, const char *path, struct seed_err *err);
+
+/* Checks the whole (e.g. a store and at least one listener). */
+int dpconf_check(const struct dpconf *c, struct seed_err *err);
+
+/* Parses "ADDR:PORT", "[V6]:PORT" or "*:PORT". */
+int dpconf_parse_addr(const char *s, struct dpconf_addr *out, struct seed_err *err);
+
+void dpconf_usage(FILE *out);
+
+#endif

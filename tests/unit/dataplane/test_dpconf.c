@@ -1,0 +1,115 @@
+/* Tests for dataplane/dpconf.c: flags, config files, every error path. */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dpconf.h"
+
+static int parse(struct dpconf *c, struct seed_err *e, const char *const *args, int n)
+{
+	char *argv[32];
+	argv[0] = "seed-dataplane";
+	for (int i = 0; i < n; i++)
+		argv[i + 1] = (char *)args[i];
+	dpconf_defaults(c);
+	seed_err_clear(e);
+	FILE *devnull = fopen("/dev/null", "w");
+	int rc = dpconf_parse_args(c, n + 1, argv, devnull, e);
+	fclose(devnull);
+	return rc;
+}
+
+#define PARSE(c, e, ...) parse(c, e, (const char *const[]){ __VA_ARGS__ }, \
+			       (int)(sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(char *)))
+
+Test(dpconf, flags_and_defaults)
+{
+	struct dpconf c;
+	struct seed_err e;
+	cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--bt-listen", "127.0.0.1:6881",
+			   "--bt-listen", "[::1]:6881", "--http-listen=*:8080", "--workers", "3",
+			   "--cache-size", "64M", "--zerocopy", "no"), 0, "%s", e.msg);
+	cr_assert_str_eq(c.store, "/s");
+	cr_assert_eq(c.n_bt, 2);
+	cr_assert_eq(c.bt[0].ss.ss_family, AF_INET);
+	cr_assert_eq(ntohs(((struct sockaddr_in *)&c.bt[0].ss)->sin_port), 6881);
+	cr_assert_eq(c.bt[1].ss.ss_family, AF_INET6);
+	cr_assert_eq(c.n_http, 1);
+	cr_assert_eq(((struct sockaddr_in *)&c.http[0].ss)->sin_addr.s_addr, htonl(INADDR_ANY));
+	cr_assert_eq(c.workers, 3);
+	cr_assert_eq(c.cache_size, 64ull << 20);
+	cr_assert_eq(c.zerocopy, 0);
+	cr_assert_eq(c.upload_slots, 64, "default kept");
+	cr_assert_eq(dpconf_check(&c, &e), 0);
+}
+
+static void bad(const char *flag, const char *val, const char *needle)
+{
+	struct dpconf c;
+	struct seed_err e;
+	cr_assert_eq(PARSE(&c, &e, "--store", "/s", flag, val), -EINVAL, "%s %s accepted", flag, val);
+	cr_assert_not_null(strstr(e.msg, needle), "\"%s\" lacks \"%s\"", e.msg, needle);
+}
+
+Test(dpconf, errors_name_the_flag_and_value)
+{
+	bad("--workers", "-1", "--workers");
+	bad("--workers", "99999", "99999");
+	bad("--cache-size", "1K", "--cache-size");
+	bad("--cache-size", "12X", "12X");
+	bad("--bt-listen", "127.0.0.1", "expected ADDR:PORT");
+	bad("--bt-listen", "127.0.0.1:70000", "port");
+	bad("--bt-listen", "example.com:80", "not an IPv4 or IPv6");
+	bad("--http-listen", "[::1:80", "[IPv6]:PORT");
+	bad("--hugepages", "maybe", "yes or no");
+	bad("--nope", "1", "unknown option \"--nope\"");
+	struct dpconf c;
+	struct seed_err e;
+	cr_assert_eq(PARSE(&c, &e, "--workers"), -EINVAL);
+	cr_assert_not_null(strstr(e.msg, "needs a value"));
+	cr_assert_eq(PARSE(&c, &e, "stray"), -EINVAL);
+	cr_assert_eq(PARSE(&c, &e, "--help"), 1);
+	cr_assert_eq(PARSE(&c, &e, "--bt-listen", "127.0.0.1:1"), 0);
+	cr_assert_eq(dpconf_check(&c, &e), -EINVAL);
+	cr_assert_not_null(strstr(e.msg, "--store"));
+}
+
+Test(dpconf, config_file_with_line_numbers)
+{
+	char path[] = "/tmp/dpconf.XXXXXX";
+	int fd = mkstemp(path);
+	const char *text = "# a comment\n\nstore = /data/store\nworkers = 2   # trailing\n"
+			   "bt-listen = 0.0.0.0:6881\n\ncache-size = lots\n";
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	struct dpconf c;
+	struct seed_err e;
+	cr_assert_eq(PARSE(&c, &e, "--config", path), -EINVAL);
+	char want[64];
+	snprintf(want, sizeof(want), "%s:7", path);
+	cr_assert_not_null(strstr(e.msg, want), "%s lacks %s", e.msg, want);
+	cr_assert_str_eq(c.store, "/data/store");
+	cr_assert_eq(c.workers, 2);
+
+	fd = open(path, O_WRONLY | O_TRUNC);
+	const char *t2 = "store = /a\nworkers = 2\nfrobnicate = 1\n";
+	cr_assert_eq(write(fd, t2, strlen(t2)), (ssize_t)strlen(t2));
+	close(fd);
+	cr_assert_eq(PARSE(&c, &e, "--config", path), -EINVAL);
+	cr_assert_not_null(strstr(e.msg, ":3: unknown setting \"frobnicate\""), "%s", e.msg);
+
+	fd = open(path, O_WRONLY | O_TRUNC);
+	const char *t3 = "store = /a\nworkers = 2\n";
+	cr_assert_eq(write(fd, t3, strlen(t3)), (ssize_t)strlen(t3));
+	close(fd);
+	cr_assert_eq(PARSE(&c, &e, "--config", path, "--workers", "5"), 0, "%s", e.msg);
+	cr_assert_eq(c.workers, 5, "flags after --config override the file");
+	unlink(path);
+	cr_assert_eq(PARSE(&c, &e, "--config", path), -ENOENT);
+}
