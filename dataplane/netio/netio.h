@@ -27,7 +27,10 @@
 enum netio_ev_kind {
 	NETIO_EV_ACCEPT = 1,   /* conn: new connection on listener `tag` */
 	NETIO_EV_RECV,         /* conn: data[0..len) received; hand back with recv_release(bid) */
-	NETIO_EV_SENT,         /* conn: send `cookie` done; res = bytes or -errno; memory free */
+	NETIO_EV_SENT,         /* conn: send `cookie` done; res = bytes or -errno. The next
+	                        * send may go; its memory is free only when `freed` is 1,
+	                        * else a NETIO_EV_FREED for the cookie follows */
+	NETIO_EV_FREED,        /* conn: the kernel let go of send `cookie`'s memory (zero-copy) */
 	NETIO_EV_CLOSED,       /* conn: gone (after netio close or peer/socket error); slot reusable */
 	NETIO_EV_WAKE,         /* tag: a watched fd became readable (e.g. the storage eventfd) */
 };
@@ -40,7 +43,8 @@ struct netio_event {
 	const uint8_t *data;     /* RECV */
 	uint32_t len;
 	uint16_t bid;
-	uint64_t cookie;         /* SENT */
+	uint64_t cookie;         /* SENT, FREED */
+	int freed;               /* SENT: the memory is free already */
 	struct sockaddr_storage peer;  /* ACCEPT: the peer's address */
 };
 

@@ -14,8 +14,9 @@
  * Invariants: a connection slot is reused only after its fd is closed and
  * nothing it issued is in flight (inflight == 0); every SQE's user_data
  * carries the slot's generation, so a late completion for a reused slot is
- * recognised and dropped. A zero-copy send is reported once both its result
- * and its notification arrived: only then may the caller reuse the memory.
+ * recognised and dropped. A send is reported at its result (SENT: the next
+ * send may go) and, for zero-copy, again at its notification (FREED: only
+ * then may the caller reuse the memory).
  */
 #include <errno.h>
 #include <liburing.h>
@@ -546,12 +547,17 @@ static int on_cqe(struct netio *n, const struct io_uring_cqe *cqe, struct netio_
 		uint32_t ci = op->conn;
 		struct conn *c = &n->conns[ci];
 		int live = op->gen == c->gen;
+		int report = 0;
 		if (cqe->flags & IORING_CQE_F_NOTIF) {
 			op->got_notif = 1;
+			report = NETIO_EV_FREED;
 		} else {
 			op->got_res = 1;
 			op->res = cqe->res;
 			op->want_notif = op->zc && more;
+			report = NETIO_EV_SENT;
+			if (op->res < 0)
+				n->st.send_errors++;
 			if (live) {
 				/* A failed or short send leaves the stream unusable. */
 				if (op->res < 0 || (size_t)op->res != op->total)
@@ -559,23 +565,25 @@ static int on_cqe(struct netio *n, const struct io_uring_cqe *cqe, struct netio_
 				send_next(n, ci);
 			}
 		}
-		if (!op->got_res || (op->want_notif && !op->got_notif))
-			return 0;
-		n->free_ops[n->n_free_ops++] = idx;
+		int done = op->got_res && (!op->want_notif || op->got_notif);
+		if (done) {
+			n->free_ops[n->n_free_ops++] = idx;
+			if (live)
+				c->inflight--;
+		}
 		if (!live)
 			return 0;
-		c->inflight--;
-		if (op->res < 0)
-			n->st.send_errors++;
 		if (c->state == C_CLOSING) {
-			maybe_finish_close(n, ci);
+			if (done)
+				maybe_finish_close(n, ci);
 			return 0;
 		}
 		memset(ev, 0, sizeof(*ev));
-		ev->kind = NETIO_EV_SENT;
+		ev->kind = report;
 		ev->conn = ci;
 		ev->res = op->res;
 		ev->cookie = op->cookie;
+		ev->freed = done;
 		return 1;
 	}
 	}

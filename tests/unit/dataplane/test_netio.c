@@ -101,6 +101,8 @@ Test(netio, accept_recv_send_close)
 		struct netio_event s = wait_for(n, NETIO_EV_SENT, NULL, NULL);
 		cr_assert_eq(s.cookie, 42 + zc);
 		cr_assert_eq(s.res, 7);
+		if (!zc)
+			cr_assert(s.freed, "a copying send frees its memory with its result");
 		char buf[8] = { 0 };
 		size_t have = 0;
 		while (have < 7) {
@@ -165,10 +167,21 @@ Test(netio, large_zero_copy_send_in_order)
 				continue;
 			cr_assert_eq(ev[j].res, ev[j].cookie == 9 ? (int32_t)(len + 4) : 1);
 			done++;
+			if (ev[j].cookie == 9 && ev[j].freed)
+				cr_assert_eq(ops->stats(n)->send_zc, 0);
 		}
 	}
 	cr_assert_eq(done, 2);
 	pthread_join(t, NULL);
+	/* the zero-copy send's memory comes back (FREED) once the reader took it */
+	int freed = 0;
+	for (int i = 0; i < 100 && !freed; i++) {
+		struct netio_event ev[8];
+		int k = ops->poll(n, ev, 8, 20);
+		for (int j = 0; j < k; j++)
+			freed |= ev[j].kind == NETIO_EV_FREED && ev[j].cookie == 9;
+	}
+	cr_assert(freed || ops->stats(n)->send_zc == 0, "no FREED for the zero-copy send");
 	cr_assert_eq(r.got, len + 5);
 	cr_assert_arr_eq(r.buf, "HDR:", 4);
 	cr_assert_arr_eq(r.buf + 4, src, len);
