@@ -10,8 +10,16 @@
  * GB/s are 1e9 bytes per second. Each measurement repeats whole batches over
  * the same 4 MiB buffer (cache-warm: this is the hashing limit, not I/O) until
  * --seconds have passed, bounded by a batch count so it always ends.
+ *
+ * The mb piece figure is hash_sha1_batch() exactly as ingest calls it, so it
+ * follows hash.c's routing of pieces (over 64 KiB, too long for libipsec-mb):
+ * "sha1_mb_piece_path" names the path that took them: "shani-x4" or
+ * "avx2x8" (lib/sha1mb.c's engines) or "openssl" (one piece at a time).
+ * The same pieces through each sha1mb engine forced follow ("sha1mb_*_gbps",
+ * 0 where the CPU lacks the engine).
  */
 #include "hash.h"
+#include "sha1mb.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -25,7 +33,9 @@
 #define MAX_JOBS (BUF_BYTES / BLOCK_LEN)
 #define MAX_BATCHES 100000000ull
 
-enum kind { K_SHA1, K_SHA256, K_XXH3 };
+/* K_SHA1_AVX2 / K_SHA1_SHANI: lib/sha1mb.c with its engine forced, so
+ * both engines' piece figures can be compared on one CPU. */
+enum kind { K_SHA1, K_SHA256, K_XXH3, K_SHA1_AVX2, K_SHA1_SHANI };
 
 struct opts {
 	double seconds;
@@ -76,6 +86,12 @@ static double measure(struct hash_ctx *h, enum kind kind, const uint8_t *buf,
 			for (size_t i = 0; i < n; i++)
 				hash_xxh128(jobs[i].data, msg_len, out[i]);
 			break;
+		case K_SHA1_AVX2:
+			rc = sha1mb_batch_on(SHA1MB_AVX2X8, jobs, n);
+			break;
+		case K_SHA1_SHANI:
+			rc = sha1mb_batch_on(SHA1MB_SHANI, jobs, n);
+			break;
 		}
 		if (rc)
 			return rc;
@@ -83,6 +99,14 @@ static double measure(struct hash_ctx *h, enum kind kind, const uint8_t *buf,
 		el = now_s() - t0;
 	} while (el < seconds && batches < MAX_BATCHES);
 	return (double)batches * (double)n * (double)msg_len / el / 1e9;
+}
+
+/* Mirrors hash_sha1_batch(): which path hashes n pieces of PIECE_LEN. */
+static const char *piece_path(size_t n)
+{
+	if (!sha1mb_available() || n < sha1mb_min_batch())
+		return "openssl";
+	return sha1mb_path();
 }
 
 static double combined(double sha1, double sha256, double xxh3)
@@ -159,7 +183,8 @@ int main(int argc, char **argv)
 	struct results mb, os;
 	char mb_desc[128], os_desc[128];
 	uint8_t *buf;
-	double xxh3;
+	double xxh3, eng_avx2 = 0, eng_shani = 0;
+	const char *piece = piece_path(BUF_BYTES / PIECE_LEN);
 
 	if (parse_args(argc, argv, &o))
 		return 2;
@@ -180,7 +205,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	xxh3 = measure(NULL, K_XXH3, buf, BLOCK_LEN, MAX_JOBS, o.seconds);
+	if (sha1mb_has_engine(SHA1MB_AVX2X8))
+		eng_avx2 = measure(NULL, K_SHA1_AVX2, buf, PIECE_LEN,
+				   BUF_BYTES / PIECE_LEN, o.seconds);
+	if (sha1mb_has_engine(SHA1MB_SHANI))
+		eng_shani = measure(NULL, K_SHA1_SHANI, buf, PIECE_LEN,
+				    BUF_BYTES / PIECE_LEN, o.seconds);
 	free(buf);
+	if (eng_avx2 < 0 || eng_shani < 0) {
+		fprintf(stderr, "hashbench: a sha1mb batch failed\n");
+		return 1;
+	}
 
 	double comb_mb = combined(mb.sha1_piece, mb.sha256_block, xxh3);
 	double comb_os = combined(os.sha1_piece, os.sha256_block, xxh3);
@@ -194,10 +229,14 @@ int main(int argc, char **argv)
 		       "\"sha256_openssl_gbps\": %.3f, "
 		       "\"combined_mb_gbps\": %.3f, "
 		       "\"combined_openssl_gbps\": %.3f, "
+		       "\"sha1_mb_piece_path\": \"%s\", "
+		       "\"sha1mb_avx2x8_gbps\": %.3f, "
+		       "\"sha1mb_shani_x4_gbps\": %.3f, "
 		       "\"seconds\": %.3f}\n",
 		       mb_desc, os_desc, mb.sha1_piece, mb.sha1_block,
 		       mb.sha256_block, xxh3, os.sha1_piece, os.sha1_block,
-		       os.sha256_block, comb_mb, comb_os, o.seconds);
+		       os.sha256_block, comb_mb, comb_os, piece, eng_avx2,
+		       eng_shani, o.seconds);
 		return 0;
 	}
 	printf("per-core hashing, GB/s (1e9 B/s), %.2f s per figure\n",
@@ -213,5 +252,8 @@ int main(int argc, char **argv)
 	printf("%-34s %10.2f %10.2f\n", "combined ingest limit per core",
 	       comb_mb, comb_os);
 	printf("mb:      %s\nopenssl: %s\n", mb_desc, os_desc);
+	printf("mb SHA-1 piece path: %s (sha1mb engines on the same pieces: "
+	       "avx2x8 %.2f, shani-x4 %.2f)\n",
+	       piece, eng_avx2, eng_shani);
 	return 0;
 }

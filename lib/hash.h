@@ -47,7 +47,8 @@ struct hash_job {
  * including 0). All-or-nothing: returns 0, or -errno with no digest
  * guaranteed. Larger n fills more SIMD lanes; there is no upper bound on n.
  * libipsec-mb 1.3 takes messages of at most 65534 bytes in its lanes; longer
- * ones (v1 pieces) are hashed one at a time with OpenSSL (see hash.c).
+ * SHA-1 messages (v1 pieces) go to sha1mb (SHA-NI four at a time, or AVX2
+ * eight lanes), or to OpenSSL one at a time without either (see hash.c).
  */
 int hash_sha1_batch(struct hash_ctx *h, const struct hash_job *jobs, size_t n);
 int hash_sha256_batch(struct hash_ctx *h, const struct hash_job *jobs, size_t n);
