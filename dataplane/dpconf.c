@@ -186,20 +186,20 @@ static int apply(struct dpconf *c, const struct setting *s, const char *v, const
 			return seed_err_set(err, -EINVAL, "%s: \"%s\" is not a number from %llu to %llu",
 					    where, v, (unsigned long long)s->min,
 					    (unsigned long long)s->max);
-		*(unsigned *)((char *)c + s->off) = (unsigned)n;
+		*(unsigned *)(void *)((char *)c + s->off) = (unsigned)n;
 		return 0;
 	case K_SIZE:
 		if (parse_size(v, &n) < 0 || n < s->min || n > s->max)
 			return seed_err_set(err, -EINVAL,
 					    "%s: \"%s\" is not a size from 4M to 4T (e.g. 512M, 8G)",
 					    where, v);
-		*(uint64_t *)((char *)c + s->off) = n;
+		*(uint64_t *)(void *)((char *)c + s->off) = n;
 		return 0;
 	case K_BOOL:
 		if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
-			*(int *)((char *)c + s->off) = 1;
+			*(int *)(void *)((char *)c + s->off) = 1;
 		else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
-			*(int *)((char *)c + s->off) = 0;
+			*(int *)(void *)((char *)c + s->off) = 0;
 		else
 			return seed_err_set(err, -EINVAL, "%s: \"%s\" is not yes or no", where, v);
 		return 0;

@@ -1,0 +1,58 @@
+/*
+ * worker: one data-plane thread — its network ring, storage ring, block
+ * cache, protocol engines and connections. Workers share nothing but the
+ * read-only served set; the listening port is shared with SO_REUSEPORT.
+ *
+ * The loop (worker.c) reads as the data path: wait for network and storage
+ * events; feed received bytes to the engines; turn their actions into a
+ * per-connection queue of segments (engine bytes, cache blocks, zeros);
+ * resolve blocks through the cache (one verified NVMe read per block); send
+ * the ready prefix of each queue as one gather send, block payloads by
+ * reference (SEND_ZC); fire timers.
+ */
+#ifndef SEED_WORKER_H
+#define SEED_WORKER_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "dpconf.h"
+#include "seed_err.h"
+#include "served.h"
+
+/* Counters of one worker, read by telemetry. Written by the worker only. */
+struct worker_counters {
+	_Atomic uint64_t conns_accepted, conns_closed, conns_open;
+	_Atomic uint64_t payload_bytes_bt, payload_bytes_http;
+	_Atomic uint64_t verify_failures;
+	_Atomic uint64_t cache_hits, cache_misses;
+	_Atomic uint64_t storage_read_bytes, storage_errors;
+	_Atomic uint64_t closes_by_reason[16];
+};
+
+struct worker;
+
+struct worker_params {
+	const struct dpconf *conf;
+	const struct served *served;
+	unsigned index;
+	atomic_int *stop;            /* 1: drain and exit */
+	atomic_int *ready;           /* incremented once listening */
+	atomic_int *dump;            /* changed: print connection states (SIGUSR1) */
+};
+
+/*
+ * Creates a worker and runs its loop in a new thread. Start-up errors
+ * (listen, ring set-up, memory) are returned through err before the loop
+ * runs; worker_join waits for the thread.
+ */
+int worker_start(const struct worker_params *p, struct worker **out, struct seed_err *err);
+/* Waits for the worker's thread to end (after *stop); counters stay readable. */
+void worker_join(struct worker *w);
+void worker_free(struct worker *w);
+const struct worker_counters *worker_counters(const struct worker *w);
+/* Bound ports, for listeners asked with port 0 (tests). */
+uint16_t worker_bt_port(const struct worker *w, unsigned i);
+uint16_t worker_http_port(const struct worker *w, unsigned i);
+
+#endif

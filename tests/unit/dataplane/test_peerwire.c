@@ -1,0 +1,1862 @@
+/*
+ * Unit tests for dataplane/proto/peerwire.c: the peer-wire engine driven
+ * with byte strings and virtual time, no network.
+ *
+ * A fake catalog serves three releases:
+ *   r1  hybrid, piece_length 32 KiB, files a (40000 B, pieces 0-1, piece
+ *       layer), b (5 B, piece 2), e (empty), c (70000 B, pieces 3-5, piece
+ *       layer): pads after a and b, a short last piece (4464 B); info dict
+ *       of 20000 bytes (two ut_metadata pieces);
+ *   r2  v1 only, one file of 100000 B, piece_length 16 KiB;
+ *   r3  v2, one file of 5000 pieces of 16 KiB (a big bitfield, deep proofs).
+ * Expected bytes are written out here from BEP 3/6/9/10/52, not produced by
+ * the engine; SHA-256 expectations come from OpenSSL over a naively built
+ * tree. Every action an engine call appends goes into a transcript (SEND
+ * bytes one by one, so how sends are split does not matter), which tests
+ * compare with a hand-built one.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bencode.h"
+#include "peerwire.h"
+
+/* ---- the fake catalog ---- */
+
+#define R3_PIECES 5000
+
+static struct proto_file r1_files[4], r2_files[1], r3_files[1];
+static struct proto_release r1, r2, r3;
+static uint8_t r1_layer_a[2 * 32], r1_layer_c[3 * 32], r1_root_a[32], r1_root_b[32], r1_root_c[32];
+static uint8_t r3_layer[R3_PIECES * 32], r3_root[32];
+static uint8_t r1_info[20000], r2_info[300], r3_info[100];
+static int hide_r1;
+
+static const struct proto_release *cat_v1(void *ctx, const uint8_t ih[20])
+{
+	(void)ctx;
+	if (!hide_r1 && !memcmp(ih, r1.ih_v1, 20))
+		return &r1;
+	if (!memcmp(ih, r2.ih_v1, 20))
+		return &r2;
+	return NULL;
+}
+
+static const struct proto_release *cat_v2(void *ctx, const uint8_t ih[20])
+{
+	(void)ctx;
+	if (!hide_r1 && !memcmp(ih, r1.ih_v2, 20))
+		return &r1;
+	if (!memcmp(ih, r3.ih_v2, 20))
+		return &r3;
+	return NULL;
+}
+
+static void sha256_pair(const uint8_t *l, const uint8_t *r, uint8_t out[32])
+{
+	uint8_t b[64];
+
+	memcpy(b, l, 32);
+	memcpy(b + 32, r, 32);
+	SHA256(b, 64, out);
+}
+
+/* Root of a piece layer padded to a power of two with pad (naive). */
+static void naive_root(const uint8_t *layer, size_t n, const uint8_t pad[32], uint8_t out[32])
+{
+	size_t w = 1;
+	uint8_t *t;
+
+	while (w < n)
+		w <<= 1;
+	t = malloc(w * 32);
+	for (size_t i = 0; i < w; i++)
+		memcpy(t + i * 32, i < n ? layer + i * 32 : pad, 32);
+	for (; w > 1; w /= 2)
+		for (size_t i = 0; i < w / 2; i++)
+			sha256_pair(t + 64 * i, t + 64 * i + 32, t + 32 * i);
+	memcpy(out, t, 32);
+	free(t);
+}
+
+/* z[k]: root of 2^k zero leaves */
+static uint8_t zero_h[20][32];
+
+static void build_catalog(void)
+{
+	memset(zero_h[0], 0, 32);
+	for (int k = 1; k < 20; k++)
+		sha256_pair(zero_h[k - 1], zero_h[k - 1], zero_h[k]);
+
+	for (size_t i = 0; i < sizeof(r1_layer_a); i++)
+		r1_layer_a[i] = (uint8_t)(i * 7 + 1);
+	for (size_t i = 0; i < sizeof(r1_layer_c); i++)
+		r1_layer_c[i] = (uint8_t)(i * 11 + 3);
+	naive_root(r1_layer_a, 2, zero_h[1], r1_root_a);
+	naive_root(r1_layer_c, 3, zero_h[1], r1_root_c);
+	memset(r1_root_b, 0xbb, 32);
+	for (size_t i = 0; i < sizeof(r1_info); i++)
+		r1_info[i] = (uint8_t)(i * 31 + 5);
+
+	r1_files[0] = (struct proto_file){ "d/a", 40000, 0, 2, r1_root_a, r1_layer_a, 100 };
+	r1_files[1] = (struct proto_file){ "d/b", 5, 2, 1, r1_root_b, NULL, 101 };
+	r1_files[2] = (struct proto_file){ "d/e", 0, 3, 0, NULL, NULL, 102 };
+	r1_files[3] = (struct proto_file){ "d/c", 70000, 3, 3, r1_root_c, r1_layer_c, 103 };
+	r1 = (struct proto_release){ .handle = 7,
+				     .id = "t.r1.1",
+				     .torrent_name = "d",
+				     .has_v1 = 1,
+				     .has_v2 = 1,
+				     .piece_length = 32768,
+				     .n_pieces = 6,
+				     .info = r1_info,
+				     .info_len = sizeof(r1_info),
+				     .files = r1_files,
+				     .n_files = 4 };
+	memset(r1.ih_v1, 0x11, 20);
+	for (int i = 0; i < 32; i++)
+		r1.ih_v2[i] = (uint8_t)(0x20 + i);
+
+	r2_files[0] = (struct proto_file){ "r2.bin", 100000, 0, 7, NULL, NULL, 200 };
+	r2 = (struct proto_release){ .handle = 9,
+				     .id = "t.r2.1",
+				     .torrent_name = "r2.bin",
+				     .single_file = 1,
+				     .has_v1 = 1,
+				     .piece_length = 16384,
+				     .n_pieces = 7,
+				     .info = r2_info,
+				     .info_len = sizeof(r2_info),
+				     .files = r2_files,
+				     .n_files = 1 };
+	memset(r2.ih_v1, 0x33, 20);
+
+	for (size_t i = 0; i < sizeof(r3_layer); i++)
+		r3_layer[i] = (uint8_t)(i * 13 + (i >> 8));
+	naive_root(r3_layer, R3_PIECES, zero_h[0], r3_root);
+	r3_files[0] = (struct proto_file){
+		"r3.bin", (uint64_t)R3_PIECES * 16384, 0, R3_PIECES, r3_root, r3_layer, 300
+	};
+	r3 = (struct proto_release){ .handle = 11,
+				     .id = "t.r3.1",
+				     .torrent_name = "r3.bin",
+				     .single_file = 1,
+				     .has_v2 = 1,
+				     .piece_length = 16384,
+				     .n_pieces = R3_PIECES,
+				     .info = r3_info,
+				     .info_len = sizeof(r3_info),
+				     .files = r3_files,
+				     .n_files = 1 };
+	for (int i = 0; i < 32; i++)
+		r3.ih_v2[i] = (uint8_t)(0x90 + i);
+	hide_r1 = 0;
+}
+
+/* ---- engine, peers, transcripts ---- */
+
+static struct peerwire_engine eng;
+static int eng_up;
+
+static const uint8_t OUR_ID[20] = "-BS0100-testtesttest";
+static const uint8_t PEER_ID[20] = "-XX0001-abcdefghijkl";
+
+static void setup_cfg(const struct peerwire_config *cfg)
+{
+	struct proto_catalog cat = { NULL, cat_v1, cat_v2, NULL };
+	struct peerwire_config c;
+	struct seed_err err;
+
+	if (eng_up) {
+		cr_assert_eq(eng.n_conns, 0);
+		peerwire_engine_free(&eng);
+		eng_up = 0;
+	}
+	build_catalog();
+	if (cfg) {
+		c = *cfg;
+	} else {
+		peerwire_config_default(&c);
+		memcpy(c.peer_id, OUR_ID, 20);
+	}
+	seed_err_clear(&err);
+	cr_assert_eq(peerwire_engine_init(&eng, &c, &cat, NULL, &err), 0, "%s", err.msg);
+	eng_up = 1;
+}
+
+static void setup(void)
+{
+	setup_cfg(NULL);
+}
+
+static void teardown(void)
+{
+	if (!eng_up)
+		return;
+	cr_assert_eq(eng.n_conns, 0, "a test leaked a connection");
+	peerwire_engine_free(&eng);
+	eng_up = 0;
+}
+
+static struct peerwire_config test_cfg(void)
+{
+	struct peerwire_config c;
+
+	peerwire_config_default(&c);
+	memcpy(c.peer_id, OUR_ID, 20);
+	return c;
+}
+
+#define TR_MAX (1u << 18)
+
+struct tr {
+	uint8_t b[TR_MAX];
+	size_t n;
+};
+
+struct peer {
+	struct peerwire_conn c;
+	struct proto_action a[256];
+	struct proto_out out;
+	size_t cap;
+	uint64_t now;
+	struct tr got;
+	struct proto_action last[256]; /* the last call's actions */
+	size_t n_last;
+	size_t calls;
+};
+
+static void tr_put(struct tr *t, const void *p, size_t n)
+{
+	cr_assert_leq(t->n + n, TR_MAX);
+	memcpy(t->b + t->n, p, n);
+	t->n += n;
+}
+
+static void tr_send(struct tr *t, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t x[2] = { 'S', b[i] };
+
+		tr_put(t, x, 2);
+	}
+}
+
+static void tr_data(struct tr *t, uint32_t rel, uint32_t file, uint64_t off, uint32_t len,
+		    uint32_t piece, uint32_t begin)
+{
+	uint8_t x[1 + 4 + 4 + 8 + 4 + 4 + 4];
+
+	x[0] = 'D';
+	memcpy(x + 1, &rel, 4);
+	memcpy(x + 5, &file, 4);
+	memcpy(x + 9, &off, 8);
+	memcpy(x + 17, &len, 4);
+	memcpy(x + 21, &piece, 4);
+	memcpy(x + 25, &begin, 4);
+	tr_put(t, x, sizeof(x));
+}
+
+static void tr_zero(struct tr *t, uint32_t len)
+{
+	uint8_t x[5] = { 'Z' };
+
+	memcpy(x + 1, &len, 4);
+	tr_put(t, x, 5);
+}
+
+static void tr_close(struct tr *t, enum proto_close_reason why)
+{
+	uint8_t x[2] = { 'C', (uint8_t)why };
+
+	tr_put(t, x, 2);
+}
+
+static void record(struct peer *p)
+{
+	p->n_last = p->out.n;
+	memcpy(p->last, p->a, p->out.n * sizeof(p->a[0]));
+	for (size_t i = 0; i < p->out.n; i++) {
+		const struct proto_action *a = &p->a[i];
+
+		switch (a->kind) {
+		case PROTO_ACT_SEND:
+			cr_assert_gt(a->u.send.len, 0);
+			tr_send(&p->got, a->u.send.p, a->u.send.len);
+			break;
+		case PROTO_ACT_SEND_DATA:
+			tr_data(&p->got, a->u.data.release, a->u.data.file, a->u.data.offset,
+				a->u.data.len, a->u.data.piece, a->u.data.begin);
+			break;
+		case PROTO_ACT_SEND_ZERO: tr_zero(&p->got, a->u.zero.len); break;
+		case PROTO_ACT_CLOSE:
+			cr_assert_eq(i, p->out.n - 1, "CLOSE is not the last action");
+			tr_close(&p->got, a->u.close.reason);
+			break;
+		default: cr_assert_fail("bad action kind %d", a->kind);
+		}
+	}
+}
+
+static struct peer *peer_new(uint64_t now)
+{
+	struct peer *p = calloc(1, sizeof(*p));
+
+	cr_assert_not_null(p);
+	p->now = now;
+	p->cap = 256;
+	p->out.a = p->a;
+	cr_assert_eq(peerwire_conn_init(&p->c, &eng, now), 0);
+	return p;
+}
+
+static void peer_free(struct peer *p)
+{
+	peerwire_conn_free(&p->c);
+	free(p);
+}
+
+/* Feeds all of buf, calling again as the engine asks (it must make
+ * progress whenever it returns short with an empty out). */
+static void feed(struct peer *p, const void *buf, size_t len)
+{
+	const uint8_t *b = buf;
+
+	for (;;) {
+		size_t n;
+
+		p->out.n = 0;
+		p->out.cap = p->cap;
+		n = peerwire_on_bytes(&p->c, b, len, p->now, &p->out);
+		p->calls++;
+		record(p);
+		cr_assert_leq(n, len);
+		b += n;
+		len -= n;
+		if (!len)
+			break;
+		cr_assert_gt(p->out.n, 0, "on_bytes returned short without progress");
+	}
+}
+
+static void tick(struct peer *p, uint64_t now)
+{
+	p->now = now;
+	p->out.n = 0;
+	p->out.cap = p->cap;
+	peerwire_on_tick(&p->c, now, &p->out);
+	record(p);
+}
+
+static void clear(struct peer *p)
+{
+	p->got.n = 0;
+}
+
+static void expect(struct peer *p, const struct tr *want)
+{
+	size_t i = 0;
+
+	while (i < p->got.n && i < want->n && p->got.b[i] == want->b[i])
+		i++;
+	cr_assert(i == p->got.n && i == want->n,
+		  "transcript differs at %zu (got %zu bytes, want %zu): got '%c' want '%c'", i,
+		  p->got.n, want->n, i < p->got.n ? p->got.b[i] : '-',
+		  i < want->n ? want->b[i] : '-');
+	clear(p);
+}
+
+static void expect_nothing(struct peer *p)
+{
+	cr_assert_eq(p->got.n, 0, "unexpected actions (%zu transcript bytes)", p->got.n);
+}
+
+static void expect_close(struct peer *p, enum proto_close_reason why)
+{
+	static struct tr t;
+
+	t.n = 0;
+	tr_close(&t, why);
+	expect(p, &t);
+	cr_assert(peerwire_is_closed(&p->c));
+}
+
+/* ---- hand-written messages ---- */
+
+static void be(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* A peer's handshake: reserved[7] 0x04 = fast, reserved[5] 0x10 = BEP 10. */
+static size_t hs(uint8_t out[68], const uint8_t ih[20], int fast, int ext)
+{
+	memcpy(out,
+	       "\x13"
+	       "BitTorrent protocol",
+	       20);
+	memset(out + 20, 0, 8);
+	if (ext)
+		out[25] = 0x10;
+	if (fast)
+		out[27] = 0x04;
+	memcpy(out + 28, ih, 20);
+	memcpy(out + 48, PEER_ID, 20);
+	return 68;
+}
+
+/* Our expected handshake answer. */
+static void our_hs(struct tr *t, const uint8_t ih[20], int v2)
+{
+	uint8_t b[68];
+
+	memcpy(b,
+	       "\x13"
+	       "BitTorrent protocol",
+	       20);
+	memcpy(b + 20, v2 ? "\0\0\0\0\0\x10\0\x14" : "\0\0\0\0\0\x10\0\x04", 8);
+	memcpy(b + 28, ih, 20);
+	memcpy(b + 48, OUR_ID, 20);
+	tr_send(t, b, 68);
+}
+
+static const char EXT_HS_R1[] =
+	"d1:md11:ut_metadatai1ee13:metadata_sizei20000e4:reqqi250e1:v14:BitStream seede";
+
+static void our_ext_hs(struct tr *t, const char *dict)
+{
+	uint8_t h[6];
+
+	be(h, (uint32_t)strlen(dict) + 2);
+	h[4] = 20;
+	h[5] = 0;
+	tr_send(t, h, 6);
+	tr_send(t, dict, strlen(dict));
+}
+
+static const uint8_t HAVE_ALL[5] = { 0, 0, 0, 1, 0x0e };
+static const uint8_t INTERESTED[5] = { 0, 0, 0, 1, 2 };
+static const uint8_t NOT_INTERESTED[5] = { 0, 0, 0, 1, 3 };
+static const uint8_t CHOKE[5] = { 0, 0, 0, 1, 0 };
+static const uint8_t UNCHOKE[5] = { 0, 0, 0, 1, 1 };
+static const uint8_t KEEPALIVE[4] = { 0, 0, 0, 0 };
+
+/* id 6 request / 8 cancel / 0x10 reject: len 13, index, begin, length */
+static size_t msg3(uint8_t out[17], uint8_t id, uint32_t index, uint32_t begin, uint32_t len)
+{
+	be(out, 13);
+	out[4] = id;
+	be(out + 5, index);
+	be(out + 9, begin);
+	be(out + 13, len);
+	return 17;
+}
+
+/* The PIECE header we expect: len 9 + length, id 7, index, begin. */
+static void piece_hdr(struct tr *t, uint32_t index, uint32_t begin, uint32_t len)
+{
+	uint8_t b[13];
+
+	be(b, 9 + len);
+	b[4] = 7;
+	be(b + 5, index);
+	be(b + 9, begin);
+	tr_send(t, b, 13);
+}
+
+static size_t ext_msg(uint8_t *out, uint8_t sub, const char *payload)
+{
+	size_t n = strlen(payload);
+
+	be(out, (uint32_t)n + 2);
+	out[4] = 20;
+	out[5] = sub;
+	memcpy(out + 6, payload, n);
+	return n + 6;
+}
+
+/* BEP 52 hash request / reject body */
+static size_t hash_msg(uint8_t out[53], uint8_t id, const uint8_t root[32], uint32_t base,
+		       uint32_t index, uint32_t len, uint32_t proof)
+{
+	be(out, 49);
+	out[4] = id;
+	memcpy(out + 5, root, 32);
+	be(out + 37, base);
+	be(out + 41, index);
+	be(out + 45, len);
+	be(out + 49, proof);
+	return 53;
+}
+
+/* A peer past the handshake on r1 (fast and ext as given), transcript cleared. */
+static struct peer *peer_open(const struct proto_release *r, int v2, int fast, int ext)
+{
+	struct peer *p = peer_new(1000);
+	uint8_t b[68];
+
+	hs(b, v2 ? r->ih_v2 : r->ih_v1, fast, ext);
+	feed(p, b, 68);
+	cr_assert(!peerwire_is_closed(&p->c));
+	clear(p);
+	return p;
+}
+
+/* An open, unchoked r1 peer. */
+static struct peer *peer_unchoked(int fast)
+{
+	struct peer *p = peer_open(&r1, 0, fast, 0);
+	struct tr t = { .n = 0 };
+
+	feed(p, INTERESTED, 5);
+	tr_send(&t, UNCHOKE, 5);
+	expect(p, &t);
+	return p;
+}
+
+TestSuite(peerwire, .init = setup, .fini = teardown);
+
+/* ---- handshake ---- */
+
+Test(peerwire, handshake_fast_ext_v1_hash)
+{
+	struct peer *p = peer_new(1000);
+	static struct tr t;
+	uint8_t b[68];
+
+	hs(b, r1.ih_v1, 1, 1);
+	feed(p, b, 68);
+	our_hs(&t, r1.ih_v1, 1);
+	tr_send(&t, HAVE_ALL, 5);
+	our_ext_hs(&t, EXT_HS_R1);
+	expect(p, &t);
+	cr_assert(!peerwire_is_closed(&p->c));
+	cr_assert(peerwire_choking(&p->c));
+	peer_free(p);
+}
+
+Test(peerwire, handshake_answered_before_peer_id)
+{
+	struct peer *p = peer_new(1000);
+	static struct tr t;
+	uint8_t b[68];
+
+	hs(b, r1.ih_v1, 1, 0);
+	feed(p, b, 47);
+	expect_nothing(p);
+	feed(p, b + 47, 1); /* the info-hash is complete: BEP 3 lets us answer */
+	our_hs(&t, r1.ih_v1, 1);
+	tr_send(&t, HAVE_ALL, 5);
+	expect(p, &t);
+	feed(p, b + 48, 20);
+	expect_nothing(p);
+	peer_free(p);
+}
+
+Test(peerwire, handshake_no_fast_gets_bitfield)
+{
+	struct peer *p = peer_new(1000);
+	static struct tr t;
+	uint8_t b[68];
+
+	hs(b, r1.ih_v1, 0, 0);
+	feed(p, b, 68);
+	our_hs(&t, r1.ih_v1, 1);
+	/* 6 pieces: one byte, bits 0-5 set, spare bits zero: 11111100 */
+	tr_send(&t, "\x00\x00\x00\x02\x05\xfc", 6);
+	expect(p, &t);
+	peer_free(p);
+}
+
+Test(peerwire, handshake_v1_only_release_has_no_v2_bit)
+{
+	struct peer *p = peer_new(1000);
+	static struct tr t;
+	uint8_t b[68];
+
+	hs(b, r2.ih_v1, 0, 1);
+	feed(p, b, 68);
+	our_hs(&t, r2.ih_v1, 0);
+	/* 7 pieces: 11111110 */
+	tr_send(&t, "\x00\x00\x00\x02\x05\xfe", 6);
+	our_ext_hs(&t,
+		   "d1:md11:ut_metadatai1ee13:metadata_sizei300e4:reqqi250e1:v14:BitStream seede");
+	expect(p, &t);
+	peer_free(p);
+}
+
+Test(peerwire, handshake_v2_found_by_truncated_hash)
+{
+	struct peer *p = peer_new(1000);
+	static struct tr t;
+	uint8_t b[68];
+
+	hs(b, r1.ih_v2, 1, 0); /* first 20 bytes of the SHA-256 info-hash */
+	feed(p, b, 68);
+	our_hs(&t, r1.ih_v2, 1); /* echoes the hash the peer used */
+	tr_send(&t, HAVE_ALL, 5);
+	expect(p, &t);
+	peer_free(p);
+}
+
+Test(peerwire, handshake_big_bitfield)
+{
+	struct peer *p = peer_new(1000);
+	static struct tr t;
+	static uint8_t bf[5 + 625];
+	uint8_t b[68];
+
+	hs(b, r3.ih_v2, 0, 0);
+	feed(p, b, 68);
+	our_hs(&t, r3.ih_v2, 1);
+	be(bf, 626);
+	bf[4] = 5;
+	memset(bf + 5, 0xff, 625); /* 5000 pieces: 625 full bytes */
+	tr_send(&t, bf, sizeof(bf));
+	expect(p, &t);
+	peer_free(p);
+}
+
+Test(peerwire, handshake_unknown_info_hash)
+{
+	struct peer *p = peer_new(1000);
+	uint8_t b[68], ih[20];
+
+	memset(ih, 0x77, 20);
+	hs(b, ih, 1, 1);
+	feed(p, b, 68);
+	expect_close(p, PROTO_CLOSE_UNKNOWN_TORRENT);
+	/* nothing after CLOSE, input dropped */
+	cr_assert_eq(peerwire_on_bytes(&p->c, INTERESTED, 5, 2000, &p->out), 5);
+	peer_free(p);
+}
+
+Test(peerwire, handshake_bad_pstrlen)
+{
+	struct peer *p = peer_new(1000);
+
+	feed(p,
+	     "\x12"
+	     "BitTorrent protoco",
+	     19);
+	expect_close(p, PROTO_CLOSE_MALFORMED);
+	peer_free(p);
+}
+
+Test(peerwire, handshake_bad_protocol_string)
+{
+	struct peer *p = peer_new(1000);
+
+	feed(p,
+	     "\x13"
+	     "BitTorrent",
+	     11);
+	expect_nothing(p);
+	feed(p, "-", 1); /* ' ' expected */
+	expect_close(p, PROTO_CLOSE_MALFORMED);
+	peer_free(p);
+}
+
+Test(peerwire, handshake_garbage_http)
+{
+	struct peer *p = peer_new(1000);
+
+	feed(p, "GET / HTTP/1.1\r\n\r\n", 18);
+	expect_close(p, PROTO_CLOSE_MALFORMED);
+	peer_free(p);
+}
+
+Test(peerwire, handshake_short_then_timeout)
+{
+	struct peer *p = peer_new(1000);
+	uint8_t b[68];
+
+	hs(b, r1.ih_v1, 1, 0);
+	feed(p, b, 30);
+	expect_nothing(p);
+	cr_assert_eq(peerwire_next_deadline(&p->c), 11000);
+	tick(p, 10999);
+	expect_nothing(p);
+	tick(p, 11000);
+	expect_close(p, PROTO_CLOSE_TIMEOUT);
+	cr_assert_eq(peerwire_next_deadline(&p->c), PEERWIRE_NO_DEADLINE);
+	peer_free(p);
+}
+
+Test(peerwire, handshake_timeout_also_without_peer_id)
+{
+	struct peer *p = peer_new(1000);
+	uint8_t b[68];
+
+	hs(b, r1.ih_v1, 1, 0);
+	feed(p, b, 50); /* answered, but the peer id never completes */
+	clear(p);
+	tick(p, 11000);
+	expect_close(p, PROTO_CLOSE_TIMEOUT);
+	peer_free(p);
+}
+
+Test(peerwire, release_withdrawn_closes)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 0);
+
+	hide_r1 = 1;
+	feed(p, INTERESTED, 5);
+	expect_close(p, PROTO_CLOSE_UNKNOWN_TORRENT);
+	peer_free(p);
+}
+
+/* ---- extension protocol ---- */
+
+Test(peerwire, ext_handshake_is_canonical_bencode)
+{
+	struct peer *p = peer_new(1000);
+	struct bencode_doc *doc = NULL;
+	const struct bencode_node *root, *m, *v;
+	struct seed_err err;
+	uint8_t b[68];
+	size_t off = 68 + 5, len;
+	const uint8_t *s;
+
+	hs(b, r1.ih_v1, 1, 1);
+	feed(p, b, 68);
+	cr_assert_eq(p->n_last, 1); /* handshake, HAVE_ALL, ext handshake: one SEND */
+	s = p->last[0].u.send.p;
+	len = p->last[0].u.send.len;
+	cr_assert_gt(len, off + 6);
+	cr_assert_eq(s[off + 4], 20);
+	cr_assert_eq(s[off + 5], 0);
+	seed_err_clear(&err);
+	cr_assert_eq(bencode_parse(s + off + 6, s + len, NULL, &doc, &err), 0, "%s", err.msg);
+	root = bencode_root(doc);
+	m = bencode_dict_get(root, "m");
+	cr_assert_not_null(m);
+	v = bencode_dict_get(m, "ut_metadata");
+	cr_assert(v && v->type == BENCODE_INT && v->u.i == 1);
+	v = bencode_dict_get(root, "metadata_size");
+	cr_assert(v && v->type == BENCODE_INT && v->u.i == 20000);
+	v = bencode_dict_get(root, "reqq");
+	cr_assert(v && v->type == BENCODE_INT && v->u.i == 250);
+	v = bencode_dict_get(root, "v");
+	cr_assert(v && v->type == BENCODE_STR && v->u.s.len == 14 &&
+		  !memcmp(v->u.s.p, "BitStream seed", 14));
+	bencode_free(doc);
+	peer_free(p);
+}
+
+static struct peer *peer_with_ut_metadata(uint8_t id)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 1);
+	uint8_t m[128];
+	char d[64];
+
+	snprintf(d, sizeof(d), "d1:md11:ut_metadatai%ue6:ut_pexi2ee1:v3:xyze", id);
+	feed(p, m, ext_msg(m, 0, d));
+	expect_nothing(p);
+	return p;
+}
+
+Test(peerwire, ut_metadata_pieces_and_reject)
+{
+	struct peer *p = peer_with_ut_metadata(3);
+	static struct tr t;
+	uint8_t m[128], h[6];
+	const char *d0 = "d8:msg_typei1e5:piecei0e10:total_sizei20000ee";
+	const char *d1 = "d8:msg_typei1e5:piecei1e10:total_sizei20000ee";
+	const char *rj = "d8:msg_typei2e5:piecei2ee";
+
+	feed(p, m, ext_msg(m, 1, "d8:msg_typei0e5:piecei0ee"));
+	be(h, (uint32_t)(2 + strlen(d0) + 16384));
+	h[4] = 20;
+	h[5] = 3; /* the peer's id for ut_metadata */
+	tr_send(&t, h, 6);
+	tr_send(&t, d0, strlen(d0));
+	tr_send(&t, r1_info, 16384);
+	expect(p, &t);
+
+	t.n = 0;
+	feed(p, m, ext_msg(m, 1, "d8:msg_typei0e5:piecei1ee"));
+	be(h, (uint32_t)(2 + strlen(d1) + 20000 - 16384));
+	tr_send(&t, h, 6);
+	tr_send(&t, d1, strlen(d1));
+	tr_send(&t, r1_info + 16384, 20000 - 16384);
+	expect(p, &t);
+
+	t.n = 0;
+	feed(p, m, ext_msg(m, 1, "d8:msg_typei0e5:piecei2ee"));
+	be(h, (uint32_t)(2 + strlen(rj)));
+	tr_send(&t, h, 6);
+	tr_send(&t, rj, strlen(rj));
+	expect(p, &t);
+	cr_assert_eq(p->c.stats.peerwire_metadata_requests_total, 3);
+	cr_assert_eq(p->c.stats.peerwire_metadata_rejects_total, 1);
+
+	/* data / reject from the peer: ignored, not a glitch */
+	feed(p, m, ext_msg(m, 1, "d8:msg_typei2e5:piecei0ee"));
+	expect_nothing(p);
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 0);
+	peer_free(p);
+}
+
+Test(peerwire, ut_metadata_negative_piece_rejected)
+{
+	struct peer *p = peer_with_ut_metadata(3);
+	static struct tr t;
+	uint8_t m[128], h[6];
+	const char *rj = "d8:msg_typei2e5:piecei-1ee";
+
+	feed(p, m, ext_msg(m, 1, "d8:msg_typei0e5:piecei-1ee"));
+	be(h, (uint32_t)(2 + strlen(rj)));
+	h[4] = 20;
+	h[5] = 3;
+	tr_send(&t, h, 6);
+	tr_send(&t, rj, strlen(rj));
+	expect(p, &t);
+	peer_free(p);
+}
+
+static const struct proto_release *cat_none(void *ctx, const uint8_t ih[20])
+{
+	(void)ctx;
+	(void)ih;
+	return NULL;
+}
+
+Test(peerwire, catalog_switch)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 0);
+	struct proto_catalog next = { NULL, cat_v1, cat_v2, NULL };
+	struct proto_catalog empty = { NULL, cat_none, cat_none, NULL };
+	static struct tr t;
+
+	peerwire_engine_set_catalog(&eng, &next); /* same releases: carries on */
+	feed(p, INTERESTED, 5);
+	tr_send(&t, UNCHOKE, 5);
+	expect(p, &t);
+	peerwire_engine_set_catalog(&eng, &empty); /* withdrawn */
+	tick(p, 2000);
+	expect_close(p, PROTO_CLOSE_UNKNOWN_TORRENT);
+	cr_assert_eq(eng.slots_used, 0);
+	peer_free(p);
+}
+
+Test(peerwire, ut_metadata_unsorted_peer_handshake)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 1);
+	uint8_t m[128];
+
+	/* keys out of order: tolerated */
+	feed(p, m, ext_msg(m, 0, "d1:v3:abc1:md11:ut_metadatai7eee"));
+	expect_nothing(p);
+	feed(p, m, ext_msg(m, 1, "d5:piecei5e8:msg_typei0ee"));
+	cr_assert_eq(p->n_last, 1);
+	cr_assert_eq(p->last[0].u.send.p[5], 7);
+	peer_free(p);
+}
+
+Test(peerwire, ut_metadata_without_peer_handshake_is_glitch)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 1);
+	uint8_t m[128];
+
+	feed(p, m, ext_msg(m, 1, "d8:msg_typei0e5:piecei0ee"));
+	expect_nothing(p);
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 1);
+	feed(p, m, ext_msg(m, 0, "d1:md11:ut_metadatai300eee")); /* id out of range */
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 2);
+	feed(p, m, ext_msg(m, 0, "d1:md11:ut_metadatai")); /* truncated */
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 3);
+	feed(p, m, ext_msg(m, 9, "de")); /* an id we never announced */
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 4);
+	expect_nothing(p);
+	peer_free(p);
+}
+
+Test(peerwire, extended_without_ext_bit_is_glitch)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 0);
+	uint8_t m[128];
+
+	feed(p, m, ext_msg(m, 0, "d1:md11:ut_metadatai3eee"));
+	expect_nothing(p);
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 1);
+	peer_free(p);
+}
+
+/* ---- requests ---- */
+
+Test(peerwire, request_whole_block)
+{
+	struct peer *p = peer_unchoked(1);
+	static struct tr t;
+	uint8_t m[17];
+
+	feed(p, m, msg3(m, 6, 0, 0, 16384));
+	piece_hdr(&t, 0, 0, 16384);
+	tr_data(&t, 7, 0, 0, 16384, 0, 0);
+	expect(p, &t);
+	cr_assert_eq(peerwire_outstanding(&p->c), 1);
+	cr_assert_eq(p->c.stats.peerwire_requests_total, 1);
+	cr_assert_eq(p->c.stats.peerwire_request_bytes_total, 16384);
+	cr_assert_eq(peerwire_data_done(&p->c, 0, 0), 0);
+	cr_assert_eq(peerwire_data_done(&p->c, 0, 0), -ENOENT);
+	cr_assert_eq(peerwire_outstanding(&p->c), 0);
+	peer_free(p);
+}
+
+Test(peerwire, request_into_pad_splits_data_and_zero)
+{
+	struct peer *p = peer_unchoked(1);
+	static struct tr t;
+	uint8_t m[17];
+
+	/* piece 1 = bytes 32768..65535 of file a (40000 B): 7232 bytes, then pad */
+	feed(p, m, msg3(m, 6, 1, 0, 16384));
+	piece_hdr(&t, 1, 0, 16384);
+	tr_data(&t, 7, 0, 32768, 7232, 1, 0);
+	tr_zero(&t, 16384 - 7232);
+	expect(p, &t);
+
+	/* straddling the file's end inside the block */
+	t.n = 0;
+	feed(p, m, msg3(m, 6, 1, 7000, 1000));
+	piece_hdr(&t, 1, 7000, 1000);
+	tr_data(&t, 7, 0, 39768, 232, 1, 7000);
+	tr_zero(&t, 768);
+	expect(p, &t);
+
+	/* wholly in pad: zeros, never outstanding */
+	t.n = 0;
+	feed(p, m, msg3(m, 6, 1, 16384, 16384));
+	piece_hdr(&t, 1, 16384, 16384);
+	tr_zero(&t, 16384);
+	expect(p, &t);
+	cr_assert_eq(peerwire_outstanding(&p->c), 2);
+
+	/* piece 2 = file b (5 bytes) then pad */
+	t.n = 0;
+	feed(p, m, msg3(m, 6, 2, 0, 16));
+	piece_hdr(&t, 2, 0, 16);
+	tr_data(&t, 7, 1, 0, 5, 2, 0);
+	tr_zero(&t, 11);
+	expect(p, &t);
+
+	/* piece 4: file c (index 3, after the empty file), full piece */
+	t.n = 0;
+	feed(p, m, msg3(m, 6, 4, 16384, 16384));
+	piece_hdr(&t, 4, 16384, 16384);
+	tr_data(&t, 7, 3, 32768 + 16384, 16384, 4, 16384);
+	expect(p, &t);
+
+	/* the last piece is short: 70000 - 65536 = 4464 bytes */
+	t.n = 0;
+	feed(p, m, msg3(m, 6, 5, 0, 4464));
+	piece_hdr(&t, 5, 0, 4464);
+	tr_data(&t, 7, 3, 65536, 4464, 5, 0);
+	expect(p, &t);
+	cr_assert_eq(p->c.stats.peerwire_blocks_total, 6);
+	peer_free(p);
+}
+
+Test(peerwire, request_v1_single_file)
+{
+	struct peer *p = peer_open(&r2, 0, 1, 0);
+	static struct tr t;
+	uint8_t m[17];
+
+	feed(p, INTERESTED, 5);
+	clear(p);
+	/* last piece of r2: 100000 - 6 * 16384 = 1696 bytes */
+	feed(p, m, msg3(m, 6, 6, 696, 1000));
+	piece_hdr(&t, 6, 696, 1000);
+	tr_data(&t, 9, 0, 6 * 16384 + 696, 1000, 6, 696);
+	expect(p, &t);
+	feed(p, m, msg3(m, 6, 6, 696, 1001));
+	expect_close(p, PROTO_CLOSE_BAD_REQUEST);
+	peer_free(p);
+}
+
+static void bad_request(uint32_t index, uint32_t begin, uint32_t len)
+{
+	struct peer *p = peer_unchoked(1);
+	uint8_t m[17];
+
+	feed(p, m, msg3(m, 6, index, begin, len));
+	expect_close(p, PROTO_CLOSE_BAD_REQUEST);
+	peer_free(p);
+}
+
+Test(peerwire, request_index_past_last_piece)
+{
+	bad_request(6, 0, 16384);
+}
+
+Test(peerwire, request_index_huge)
+{
+	bad_request(0xffffffffu, 0, 16384);
+}
+
+Test(peerwire, request_straddles_end_of_last_piece)
+{
+	bad_request(5, 4000, 465);
+}
+
+Test(peerwire, request_length_16385)
+{
+	bad_request(0, 0, 16385);
+}
+
+Test(peerwire, request_length_0)
+{
+	bad_request(0, 0, 0);
+}
+
+Test(peerwire, request_begin_beyond_piece)
+{
+	bad_request(0, 32768, 1);
+}
+
+Test(peerwire, request_begin_overflow)
+{
+	bad_request(0, 0xffffff00u, 16384);
+}
+
+Test(peerwire, request_validated_also_when_choked)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 0);
+	uint8_t m[17];
+
+	feed(p, m, msg3(m, 6, 6, 0, 16384));
+	expect_close(p, PROTO_CLOSE_BAD_REQUEST);
+	peer_free(p);
+}
+
+Test(peerwire, choked_request_fast_is_rejected)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 0);
+	static struct tr t;
+	uint8_t m[17], rj[17];
+
+	feed(p, m, msg3(m, 6, 3, 16384, 16384));
+	tr_send(&t, rj, msg3(rj, 0x10, 3, 16384, 16384));
+	expect(p, &t);
+	cr_assert_eq(peerwire_outstanding(&p->c), 0);
+	cr_assert_eq(p->c.stats.peerwire_rejects_total, 1);
+	peer_free(p);
+}
+
+Test(peerwire, choked_request_without_fast_is_ignored)
+{
+	struct peer *p = peer_open(&r1, 0, 0, 0);
+	uint8_t m[17];
+
+	feed(p, m, msg3(m, 6, 3, 16384, 16384));
+	expect_nothing(p);
+	cr_assert_eq(peerwire_outstanding(&p->c), 0);
+	cr_assert_eq(p->c.stats.peerwire_requests_total, 1);
+	peer_free(p);
+}
+
+Test(peerwire, cancel_marks_but_block_still_owed)
+{
+	struct peer *p = peer_unchoked(1);
+	uint8_t m[17];
+
+	feed(p, m, msg3(m, 6, 0, 0, 16384));
+	clear(p);
+	feed(p, m, msg3(m, 8, 0, 16384, 16384)); /* matches nothing */
+	cr_assert_eq(p->c.stats.peerwire_cancels_total, 0);
+	feed(p, m, msg3(m, 8, 0, 0, 16384));
+	expect_nothing(p); /* nothing queued to drop: no REJECT */
+	cr_assert_eq(p->c.stats.peerwire_cancels_total, 1);
+	cr_assert_eq(peerwire_outstanding(&p->c), 1);
+	feed(p, m, msg3(m, 8, 0, 0, 16384)); /* already cancelled */
+	cr_assert_eq(p->c.stats.peerwire_cancels_total, 1);
+	cr_assert_eq(peerwire_data_done(&p->c, 0, 0), 0);
+	cr_assert_eq(peerwire_outstanding(&p->c), 0);
+	peer_free(p);
+}
+
+Test(peerwire, too_many_outstanding)
+{
+	struct peerwire_config cfg = test_cfg();
+	struct peer *p;
+	uint8_t m[17];
+
+	cfg.max_requests = 2;
+	setup_cfg(&cfg);
+	p = peer_unchoked(1);
+	feed(p, m, msg3(m, 6, 0, 0, 16384));
+	feed(p, m, msg3(m, 6, 0, 16384, 16384));
+	/* a pad-only request is not outstanding */
+	feed(p, m, msg3(m, 6, 1, 16384, 16384));
+	cr_assert_eq(peerwire_outstanding(&p->c), 2);
+	cr_assert_eq(peerwire_data_done(&p->c, 0, 16384), 0);
+	feed(p, m, msg3(m, 6, 3, 0, 16384));
+	cr_assert(!peerwire_is_closed(&p->c));
+	/* a cancelled request stops counting against the bound at once */
+	feed(p, m, msg3(m, 8, 3, 0, 16384));
+	feed(p, m, msg3(m, 6, 3, 16384, 16384));
+	cr_assert(!peerwire_is_closed(&p->c));
+	cr_assert_eq(peerwire_outstanding(&p->c), 3);
+	clear(p);
+	feed(p, m, msg3(m, 6, 4, 0, 16384));
+	expect_close(p, PROTO_CLOSE_TOO_MANY);
+	peer_free(p);
+}
+
+Test(peerwire, cancel_flood_is_bounded)
+{
+	struct peerwire_config cfg = test_cfg();
+	struct peer *p;
+	uint8_t m[17];
+
+	cfg.max_requests = 2;
+	setup_cfg(&cfg);
+	p = peer_unchoked(1);
+	for (int i = 0; i < 4; i++) {
+		feed(p, m, msg3(m, 6, 0, (uint32_t)i * 4096, 4096));
+		feed(p, m, msg3(m, 8, 0, (uint32_t)i * 4096, 4096));
+	}
+	cr_assert_eq(peerwire_outstanding(&p->c), 4); /* 2 * max_requests entries */
+	clear(p);
+	feed(p, m, msg3(m, 6, 0, 20000, 4096));
+	expect_close(p, PROTO_CLOSE_TOO_MANY);
+	peer_free(p);
+}
+
+Test(peerwire, piece_header_outlives_later_calls)
+{
+	struct peer *p = peer_with_ut_metadata(3);
+	uint8_t m[128], want[13];
+	const uint8_t *h;
+
+	feed(p, INTERESTED, 5);
+	feed(p, m, msg3(m, 6, 4, 0, 16384));
+	cr_assert_eq(p->n_last, 2);
+	cr_assert_eq(p->last[0].kind, PROTO_ACT_SEND);
+	h = p->last[0].u.send.p;
+	be(want, 9 + 16384);
+	want[4] = 7;
+	be(want + 5, 4);
+	be(want + 9, 0);
+	/* more calls that fill the send buffer */
+	feed(p, m, ext_msg(m, 1, "d8:msg_typei0e5:piecei0ee"));
+	tick(p, 5000);
+	cr_assert_eq(memcmp(h, want, 13), 0, "PIECE header overwritten before data_done");
+	cr_assert_eq(peerwire_data_done(&p->c, 4, 0), 0);
+	peer_free(p);
+}
+
+Test(peerwire, data_failed_fast_rejects)
+{
+	struct peer *p = peer_unchoked(1);
+	static struct tr t;
+	uint8_t m[17], rj[17];
+
+	feed(p, m, msg3(m, 6, 3, 0, 16384));
+	feed(p, m, msg3(m, 6, 3, 16384, 16384));
+	clear(p);
+	p->out.n = 0;
+	cr_assert_eq(peerwire_data_failed(&p->c, 3, 0, &p->out), 0);
+	record(p);
+	tr_send(&t, rj, msg3(rj, 0x10, 3, 0, 16384));
+	expect(p, &t);
+	cr_assert_eq(peerwire_outstanding(&p->c), 1);
+	p->out.n = 0;
+	cr_assert_eq(peerwire_data_failed(&p->c, 3, 0, &p->out), -ENOENT);
+	cr_assert_eq(p->out.n, 0);
+	cr_assert(!peerwire_is_closed(&p->c));
+	peer_free(p);
+}
+
+Test(peerwire, data_failed_without_fast_closes)
+{
+	struct peer *p = peer_unchoked(0);
+	uint8_t m[17];
+
+	feed(p, m, msg3(m, 6, 3, 0, 16384));
+	clear(p);
+	p->out.n = 0;
+	cr_assert_eq(peerwire_data_failed(&p->c, 3, 0, &p->out), 0);
+	record(p);
+	expect_close(p, PROTO_CLOSE_DATA_ERROR);
+	peer_free(p);
+}
+
+Test(peerwire, data_failed_close_waits_for_room)
+{
+	struct peer *p = peer_unchoked(0);
+	uint8_t m[17];
+
+	feed(p, m, msg3(m, 6, 3, 0, 16384));
+	clear(p);
+	p->out.n = p->out.cap; /* the worker's array is full */
+	cr_assert_eq(peerwire_data_failed(&p->c, 3, 0, &p->out), 0);
+	cr_assert(peerwire_is_closed(&p->c));
+	cr_assert_eq(peerwire_next_deadline(&p->c), 0);
+	tick(p, 2000);
+	expect_close(p, PROTO_CLOSE_DATA_ERROR);
+	cr_assert_eq(peerwire_next_deadline(&p->c), PEERWIRE_NO_DEADLINE);
+	tick(p, 3000);
+	expect_nothing(p);
+	peer_free(p);
+}
+
+/* Regression (fuzz): a REJECT must not need send-buffer room, or a full
+ * buffer after a big reply would make the worker drop a healthy peer. */
+Test(peerwire, data_failed_with_full_send_buffer)
+{
+	struct peer *p = peer_with_ut_metadata(3);
+	static uint8_t s[1024];
+	static struct tr t;
+	uint8_t rj[17];
+	size_t n = 0, calls;
+
+	feed(p, INTERESTED, 5);
+	clear(p);
+	n += msg3(s + n, 6, 3, 0, 16384);
+	n += ext_msg(s + n, 1, "d8:msg_typei0e5:piecei0ee"); /* 16435 bytes out */
+	n += ext_msg(s + n, 1, "d8:msg_typei0e5:piecei1ee"); /* 3667 */
+	for (int i = 0; i < 7; i++)			     /* 7 * 53 */
+		n += hash_msg(s + n, 21, r1_root_c, 0, 0, 2, 0);
+	calls = p->calls;
+	feed(p, s, n);
+	cr_assert_eq(p->calls, calls + 1, "not all in one call");
+	cr_assert_lt(PEERWIRE_SEND_BUF - p->c.sbuf_used, 17, "send buffer not full enough");
+	clear(p);
+	p->out.n = 0;
+	cr_assert_eq(peerwire_data_failed(&p->c, 3, 0, &p->out), 0);
+	record(p);
+	tr_send(&t, rj, msg3(rj, 0x10, 3, 0, 16384));
+	expect(p, &t);
+	cr_assert_eq(peerwire_outstanding(&p->c), 0);
+	cr_assert_eq(p->c.stats.peerwire_rejects_total, 1);
+	/* the entry is reused only after the send buffer restarts */
+	feed(p, s, msg3(s, 6, 3, 0, 16384));
+	cr_assert_eq(peerwire_outstanding(&p->c), 1);
+	cr_assert_eq(peerwire_data_done(&p->c, 3, 0), 0);
+	peer_free(p);
+}
+
+Test(peerwire, data_failed_without_room_for_reject)
+{
+	struct peer *p = peer_unchoked(1);
+	uint8_t m[17];
+
+	feed(p, m, msg3(m, 6, 3, 0, 16384));
+	clear(p);
+	p->out.n = p->out.cap;
+	cr_assert_eq(peerwire_data_failed(&p->c, 3, 0, &p->out), -ENOSPC);
+	cr_assert_eq(peerwire_outstanding(&p->c), 1); /* nothing done */
+	peer_free(p);
+}
+
+/* ---- other messages ---- */
+
+Test(peerwire, bitfield_lengths)
+{
+	struct peer *p = peer_open(&r1, 0, 0, 0);
+
+	feed(p, "\x00\x00\x00\x02\x05\xfc", 6); /* right: 6 pieces in one byte */
+	expect_nothing(p);
+	cr_assert(!peerwire_is_closed(&p->c));
+	feed(p, "\x00\x00\x00\x03\x05\xfc\x00", 7);
+	expect_close(p, PROTO_CLOSE_OVERSIZED);
+	peer_free(p);
+
+	p = peer_open(&r1, 0, 0, 0);
+	feed(p, "\x00\x00\x00\x01\x05", 5);
+	expect_close(p, PROTO_CLOSE_MALFORMED);
+	peer_free(p);
+
+	p = peer_open(&r1, 0, 0, 0);
+	feed(p, "\x00\x00\x00\x02\x05\xfd", 6); /* a spare bit set */
+	expect_close(p, PROTO_CLOSE_MALFORMED);
+	peer_free(p);
+}
+
+Test(peerwire, oversized_messages)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 1);
+
+	/* over max_message (1 MiB): closed on the length prefix alone */
+	feed(p, "\x00\x10\x00\x01", 4);
+	expect_close(p, PROTO_CLOSE_OVERSIZED);
+	peer_free(p);
+
+	p = peer_open(&r1, 0, 1, 1);
+	feed(p, "\x00\x00\x40\x0e\x06", 5); /* request of 16398 */
+	expect_close(p, PROTO_CLOSE_OVERSIZED);
+	peer_free(p);
+
+	p = peer_open(&r1, 0, 1, 1);
+	feed(p, "\x00\x00\x40\x0e\x07", 5); /* piece of 16398 */
+	expect_close(p, PROTO_CLOSE_OVERSIZED);
+	peer_free(p);
+
+	p = peer_open(&r1, 0, 1, 1);
+	feed(p, "\x00\x01\x00\x01\x14", 5); /* extended of 65537 */
+	expect_close(p, PROTO_CLOSE_OVERSIZED);
+	peer_free(p);
+
+	p = peer_open(&r1, 0, 1, 1);
+	feed(p, "\x00\x00\x00\x0e\x06", 5); /* request of 14: malformed */
+	expect_close(p, PROTO_CLOSE_MALFORMED);
+	peer_free(p);
+
+	p = peer_open(&r1, 0, 1, 1);
+	feed(p, "\x00\x00\x00\x02\x02\x00", 6); /* interested with a body */
+	expect_close(p, PROTO_CLOSE_MALFORMED);
+	peer_free(p);
+}
+
+Test(peerwire, big_extended_is_skipped_as_glitch)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 1);
+	static uint8_t m[6 + 10000];
+
+	/* 10000 > ext_buf (8192) but <= max_extended: skipped */
+	be(m, 10002);
+	m[4] = 20;
+	m[5] = 0;
+	memset(m + 6, 'x', 10000);
+	feed(p, m, sizeof(m));
+	feed(p, INTERESTED, 5);
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 1);
+	cr_assert(!peerwire_choking(&p->c));
+	peer_free(p);
+}
+
+Test(peerwire, ignored_messages_and_glitches)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 0);
+	uint8_t m[64];
+
+	feed(p, KEEPALIVE, 4);
+	feed(p, CHOKE, 5);
+	feed(p, UNCHOKE, 5);
+	feed(p, "\x00\x00\x00\x05\x04\x00\x00\x00\x05", 9); /* have 5 */
+	feed(p, "\x00\x00\x00\x03\x09\x1a\xe1", 7);	    /* port */
+	feed(p, "\x00\x00\x00\x05\x0d\x00\x00\x00\x01", 9); /* suggest */
+	feed(p, HAVE_ALL, 5);
+	feed(p, "\x00\x00\x00\x01\x0f", 5);		    /* have none */
+	feed(p, "\x00\x00\x00\x05\x11\x00\x00\x00\x01", 9); /* allowed fast */
+	feed(p, m, msg3(m, 0x10, 0, 0, 16384));		    /* reject */
+	feed(p, m, hash_msg(m, 23, r1_root_c, 1, 0, 4, 0)); /* hash reject */
+	expect_nothing(p);
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 0);
+
+	feed(p, "\x00\x00\x00\x05\x04\x00\x00\x00\x06", 9); /* have past n_pieces */
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 1);
+	/* an unsolicited piece is skipped whole, then parsing goes on */
+	feed(p, "\x00\x00\x00\x0d\x07\x00\x00\x00\x00\x00\x00\x00\x00\xde\xad\xbe\xef", 17);
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 2);
+	feed(p, "\x00\x00\x00\x03\x63\x01\x02", 7); /* unknown id 99 */
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 3);
+	feed(p, INTERESTED, 5);
+	cr_assert(!peerwire_choking(&p->c));
+	cr_assert(!peerwire_is_closed(&p->c));
+	peer_free(p);
+}
+
+Test(peerwire, fast_messages_without_fast_are_glitches)
+{
+	struct peer *p = peer_open(&r1, 0, 0, 0);
+
+	feed(p, HAVE_ALL, 5);
+	feed(p, "\x00\x00\x00\x05\x11\x00\x00\x00\x01", 9);
+	expect_nothing(p);
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 2);
+	peer_free(p);
+}
+
+Test(peerwire, too_many_glitches_close)
+{
+	struct peerwire_config cfg = test_cfg();
+	struct peer *p;
+
+	cfg.max_glitches = 2;
+	setup_cfg(&cfg);
+	p = peer_open(&r1, 0, 1, 0);
+	feed(p, "\x00\x00\x00\x01\x63", 5);
+	feed(p, "\x00\x00\x00\x01\x63", 5);
+	expect_nothing(p);
+	feed(p, "\x00\x00\x00\x01\x63", 5);
+	expect_close(p, PROTO_CLOSE_MALFORMED);
+	peer_free(p);
+}
+
+/* ---- BEP 52 hashes ---- */
+
+static void expect_hashes(struct peer *p, const uint8_t req[53], const uint8_t *hashes, size_t n)
+{
+	static struct tr t;
+	uint8_t h[5];
+
+	t.n = 0;
+	be(h, (uint32_t)(49 + 32 * n));
+	h[4] = 22;
+	tr_send(&t, h, 5);
+	tr_send(&t, req + 5, 48);
+	tr_send(&t, hashes, 32 * n);
+	expect(p, &t);
+}
+
+static void expect_hash_reject(struct peer *p, const uint8_t req[53])
+{
+	static struct tr t;
+	uint8_t r[53];
+
+	t.n = 0;
+	memcpy(r, req, 53);
+	r[4] = 23;
+	tr_send(&t, r, 53);
+	expect(p, &t);
+}
+
+Test(peerwire, hash_request_piece_layer)
+{
+	struct peer *p = peer_open(&r1, 1, 1, 0);
+	uint8_t q[53], want[8 * 32];
+	const uint8_t *L = r1_layer_c;
+
+	/* file c: 3 pieces, layer padded to 4; piece layer base = log2(32K/16K) = 1 */
+	hash_msg(q, 21, r1_root_c, 1, 0, 4, 0);
+	feed(p, q, 53);
+	memcpy(want, L, 96);
+	memcpy(want + 96, zero_h[1], 32); /* pad: root of a piece of zero leaves */
+	expect_hashes(p, q, want, 4);
+
+	/* index 2, length 2, proof 1: [L2, pad] + uncle H(L0 || L1) */
+	hash_msg(q, 21, r1_root_c, 1, 2, 2, 1);
+	feed(p, q, 53);
+	memcpy(want, L + 64, 32);
+	memcpy(want + 32, zero_h[1], 32);
+	sha256_pair(L, L + 32, want + 64);
+	expect_hashes(p, q, want, 3);
+
+	/* length 1 (a layer truncated to one hash): uncles from height 0 */
+	hash_msg(q, 21, r1_root_c, 1, 2, 1, 1);
+	feed(p, q, 53);
+	memcpy(want, L + 64, 32);
+	memcpy(want + 32, zero_h[1], 32);
+	sha256_pair(L, L + 32, want + 64);
+	expect_hashes(p, q, want, 3);
+
+	/* file a: 2 pieces, proof 0 */
+	hash_msg(q, 21, r1_root_a, 1, 0, 2, 0);
+	feed(p, q, 53);
+	expect_hashes(p, q, r1_layer_a, 2);
+	cr_assert_eq(p->c.stats.peerwire_hash_requests_total, 4);
+	cr_assert_eq(p->c.stats.peerwire_hash_rejects_total, 0);
+	peer_free(p);
+}
+
+static void hash_rejected(const struct proto_release *r, const uint8_t root[32], uint32_t base,
+			  uint32_t index, uint32_t len, uint32_t proof)
+{
+	struct peer *p = peer_open(r, r->has_v2 && !r->has_v1, 1, 0);
+	uint8_t q[53];
+
+	hash_msg(q, 21, root, base, index, len, proof);
+	feed(p, q, 53);
+	expect_hash_reject(p, q);
+	cr_assert_eq(p->c.stats.peerwire_hash_rejects_total, 1);
+	cr_assert(!peerwire_is_closed(&p->c));
+	peer_free(p);
+}
+
+Test(peerwire, hash_request_rejects)
+{
+	uint8_t unknown[32];
+
+	memset(unknown, 0x5a, 32);
+	hash_rejected(&r1, r1_root_c, 0, 0, 2, 0); /* block layer: not held */
+	hash_rejected(&r1, r1_root_c, 2, 0, 2, 0); /* above the piece layer */
+	hash_rejected(&r1, unknown, 1, 0, 2, 0);   /* no such file */
+	hash_rejected(&r1, r1_root_b, 1, 0, 1, 0); /* one-piece file: no layer */
+	hash_rejected(&r1, r1_root_c, 1, 4, 4, 0); /* past the padded layer */
+	hash_rejected(&r1, r1_root_c, 1, 1, 2, 0); /* index not a multiple */
+	hash_rejected(&r1, r1_root_c, 1, 0, 3, 0); /* length not a power of two */
+	hash_rejected(&r1, r1_root_c, 1, 0, 0, 0); /* length 0 */
+	hash_rejected(&r1, r1_root_c, 1, 0, 2, 2); /* proof up to the root */
+	hash_rejected(&r1, r1_root_c, 1, 0, 2, 0xffffffffu);
+	hash_rejected(&r3, r3_root, 0, 0, 1024, 0); /* over 512 hashes */
+	hash_rejected(&r2, r1_root_c, 1, 0, 2, 0);  /* v1-only release */
+}
+
+/* The tree above r3's 5000-piece layer, built naively. */
+static uint8_t *r3_tree[14];
+
+static void r3_build_tree(void)
+{
+	size_t w = 8192;
+
+	for (int h = 0; h <= 13; h++, w /= 2) {
+		r3_tree[h] = malloc(w * 32);
+		for (size_t i = 0; i < w; i++) {
+			if (h == 0)
+				memcpy(r3_tree[0] + i * 32,
+				       i < R3_PIECES ? r3_layer + i * 32 : zero_h[0], 32);
+			else
+				sha256_pair(r3_tree[h - 1] + 64 * i, r3_tree[h - 1] + 64 * i + 32,
+					    r3_tree[h] + 32 * i);
+		}
+	}
+	cr_assert_eq(memcmp(r3_tree[13], r3_root, 32), 0);
+}
+
+static void r3_free_tree(void)
+{
+	for (int h = 0; h <= 13; h++)
+		free(r3_tree[h]);
+}
+
+Test(peerwire, hash_request_deep_proof)
+{
+	struct peer *p = peer_open(&r3, 1, 1, 0);
+	static uint8_t q[53], want[(512 + 4) * 32];
+	uint8_t node[32];
+
+	r3_build_tree();
+	/* index 512, 512 hashes, proof to just below the root (height 13):
+	 * uncles at heights 9..12 (subtrees of 512, 1024, 2048, 4096 pieces) */
+	hash_msg(q, 21, r3_root, 0, 512, 512, 12);
+	feed(p, q, 53);
+	memcpy(want, r3_layer + 512 * 32, 512 * 32);
+	memcpy(want + 512 * 32, r3_tree[9] + 0 * 32, 32);
+	memcpy(want + 513 * 32, r3_tree[10] + 1 * 32, 32);
+	memcpy(want + 514 * 32, r3_tree[11] + 1 * 32, 32);
+	memcpy(want + 515 * 32, r3_tree[12] + 1 * 32, 32);
+	expect_hashes(p, q, want, 516);
+
+	/* and the proof verifies: fold up to the root */
+	memcpy(node, r3_tree[9] + 1 * 32, 32);
+	sha256_pair(want + 512 * 32, node, node);
+	sha256_pair(node, want + 513 * 32, node);
+	sha256_pair(node, want + 514 * 32, node);
+	sha256_pair(node, want + 515 * 32, node);
+	cr_assert_eq(memcmp(node, r3_root, 32), 0);
+
+	/* the tail: 4608..5119 holds 392 pieces and 120 pads */
+	hash_msg(q, 21, r3_root, 0, 4608, 512, 10);
+	feed(p, q, 53);
+	memcpy(want, r3_tree[0] + 4608 * 32, 512 * 32);
+	memcpy(want + 512 * 32, r3_tree[9] + 8 * 32, 32);
+	memcpy(want + 513 * 32, r3_tree[10] + 5 * 32, 32);
+	expect_hashes(p, q, want, 514);
+	r3_free_tree();
+	peer_free(p);
+}
+
+Test(peerwire, hash_request_over_work_bound)
+{
+	struct peerwire_config cfg = test_cfg();
+	struct peer *p;
+	uint8_t q[53];
+
+	cfg.max_hash_work = 4000;
+	setup_cfg(&cfg);
+	p = peer_open(&r3, 1, 1, 0);
+	hash_msg(q, 21, r3_root, 0, 512, 512, 12); /* needs 512+1024+2048+904 */
+	feed(p, q, 53);
+	expect_hash_reject(p, q);
+	hash_msg(q, 21, r3_root, 0, 512, 512, 10); /* needs 1536 */
+	feed(p, q, 53);
+	cr_assert_eq(p->n_last, 1);
+	cr_assert_eq(p->last[0].u.send.p[4], 22);
+	peer_free(p);
+}
+
+/* ---- upload slots, choke and interest ---- */
+
+Test(peerwire, interest_flow)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 0);
+	static struct tr t;
+
+	feed(p, INTERESTED, 5);
+	tr_send(&t, UNCHOKE, 5);
+	expect(p, &t);
+	feed(p, INTERESTED, 5); /* again: nothing new */
+	expect_nothing(p);
+	feed(p, NOT_INTERESTED, 5);
+	t.n = 0;
+	tr_send(&t, CHOKE, 5);
+	expect(p, &t);
+	cr_assert_eq(eng.slots_used, 0);
+	peer_free(p);
+}
+
+Test(peerwire, slots_fifo_and_handover)
+{
+	struct peerwire_config cfg = test_cfg();
+	struct peer *a, *b, *c;
+	struct peerwire_conn *got[4];
+	static struct tr t;
+	uint8_t m[17], rj[17];
+
+	cfg.upload_slots = 1;
+	setup_cfg(&cfg);
+	a = peer_open(&r1, 0, 1, 0);
+	b = peer_open(&r1, 0, 1, 0);
+	c = peer_open(&r1, 0, 1, 0);
+	feed(a, INTERESTED, 5);
+	tr_send(&t, UNCHOKE, 5);
+	expect(a, &t);
+	feed(b, INTERESTED, 5);
+	expect_nothing(b);
+	feed(c, INTERESTED, 5);
+	expect_nothing(c);
+	cr_assert_eq(eng.n_waiting, 2);
+	/* b waits, choked: its requests are rejected (fast) */
+	feed(b, m, msg3(m, 6, 0, 0, 16384));
+	t.n = 0;
+	tr_send(&t, rj, msg3(rj, 0x10, 0, 0, 16384));
+	expect(b, &t);
+
+	/* a loses interest: choked, and b (longest waiting) gets the slot */
+	feed(a, NOT_INTERESTED, 5);
+	t.n = 0;
+	tr_send(&t, CHOKE, 5);
+	expect(a, &t);
+	cr_assert_eq(peerwire_next_deadline(&b->c), 0);
+	cr_assert_eq(peerwire_engine_next_deadline(&eng), 0);
+	cr_assert_eq(peerwire_engine_tick(&eng, 2000, got, 4), 1);
+	cr_assert_eq(got[0], &b->c);
+	cr_assert_eq(peerwire_engine_tick(&eng, 2000, got, 4), 0);
+	tick(b, 2000);
+	t.n = 0;
+	tr_send(&t, UNCHOKE, 5);
+	expect(b, &t);
+	cr_assert_neq(peerwire_next_deadline(&b->c), 0);
+
+	/* b goes away: c gets the slot */
+	peer_free(b);
+	cr_assert_eq(peerwire_engine_tick(&eng, 2000, got, 4), 1);
+	cr_assert_eq(got[0], &c->c);
+	tick(c, 2000);
+	expect(c, &t);
+	cr_assert_eq(eng.slots_used, 1);
+	cr_assert_eq(eng.n_waiting, 0);
+	peer_free(a);
+	peer_free(c);
+}
+
+Test(peerwire, slots_rotate)
+{
+	struct peerwire_config cfg = test_cfg();
+	struct peer *a, *b, *c;
+	struct peerwire_conn *got[4];
+	static struct tr tu, tc;
+
+	cfg.upload_slots = 1;
+	setup_cfg(&cfg);
+	tr_send(&tu, UNCHOKE, 5);
+	tr_send(&tc, CHOKE, 5);
+	a = peer_open(&r1, 0, 1, 0);
+	b = peer_open(&r1, 0, 1, 0);
+	c = peer_open(&r1, 0, 1, 0);
+	feed(a, INTERESTED, 5);
+	expect(a, &tu);
+	b->now = 3000;
+	feed(b, INTERESTED, 5);
+	c->now = 4000;
+	feed(c, INTERESTED, 5);
+	/* armed when b started waiting: 3000 + 10000 */
+	cr_assert_eq(peerwire_engine_next_deadline(&eng), 13000);
+	cr_assert_eq(peerwire_engine_tick(&eng, 12999, got, 4), 0);
+	cr_assert_eq(peerwire_engine_tick(&eng, 13000, got, 4), 2);
+	cr_assert_eq(got[0], &a->c); /* longest unchoked yields */
+	cr_assert_eq(got[1], &b->c); /* to the longest waiting */
+	tick(a, 13000);
+	expect(a, &tc);
+	tick(b, 13000);
+	expect(b, &tu);
+	cr_assert_eq(peerwire_engine_next_deadline(&eng), 23000);
+	/* next period: b yields to c (who waited longer than a) */
+	cr_assert_eq(peerwire_engine_tick(&eng, 23000, got, 4), 2);
+	cr_assert_eq(got[0], &b->c);
+	cr_assert_eq(got[1], &c->c);
+	tick(b, 23000);
+	expect(b, &tc);
+	/* the worker may also just pass no bytes: the choke change goes out */
+	c->now = 23000;
+	feed(c, NULL, 0);
+	expect(c, &tu);
+	peer_free(a);
+	peer_free(b);
+	peer_free(c);
+	cr_assert_eq(eng.slots_used, 0);
+	cr_assert_eq(peerwire_engine_next_deadline(&eng), 23000 + 10000);
+	cr_assert_eq(peerwire_engine_tick(&eng, 33000, got, 4), 0);
+	cr_assert_eq(peerwire_engine_next_deadline(&eng), PEERWIRE_NO_DEADLINE);
+}
+
+/* ---- timers ---- */
+
+Test(peerwire, keepalive_and_idle_timeout)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 0);
+	static struct tr t;
+
+	/* opened at 1000: idle until 121000, keep-alive due at 91000 */
+	cr_assert_eq(peerwire_next_deadline(&p->c), 91000);
+	tick(p, 90999);
+	expect_nothing(p);
+	tick(p, 91000);
+	tr_send(&t, KEEPALIVE, 4);
+	expect(p, &t);
+	cr_assert_eq(p->c.stats.peerwire_keepalives_sent_total, 1);
+	cr_assert_eq(peerwire_next_deadline(&p->c), 121000);
+	p->now = 100000;
+	feed(p, KEEPALIVE, 4); /* input resets the idle timer */
+	cr_assert_eq(peerwire_next_deadline(&p->c), 181000);
+	tick(p, 181000);
+	expect(p, &t);
+	tick(p, 219999);
+	expect_nothing(p);
+	tick(p, 220000);
+	expect_close(p, PROTO_CLOSE_TIMEOUT);
+	peer_free(p);
+}
+
+/* ---- flow: partial input, small out arrays ---- */
+
+static size_t build_session(uint8_t *s)
+{
+	size_t n = 0;
+
+	n += hs(s + n, r1.ih_v1, 1, 1);
+	n += ext_msg(s + n, 0, "d1:md11:ut_metadatai3eee");
+	memcpy(s + n, INTERESTED, 5);
+	n += 5;
+	n += msg3(s + n, 6, 0, 0, 16384);
+	n += msg3(s + n, 6, 1, 0, 16384);
+	n += msg3(s + n, 6, 1, 16384, 16384);
+	memcpy(s + n, KEEPALIVE, 4);
+	n += 4;
+	n += msg3(s + n, 8, 0, 0, 16384);
+	n += hash_msg(s + n, 21, r1_root_c, 1, 2, 2, 1);
+	n += ext_msg(s + n, 1, "d8:msg_typei0e5:piecei1ee");
+	memcpy(s + n, "\x00\x00\x00\x05\x04\x00\x00\x00\x03", 9);
+	n += 9;
+	memcpy(s + n, "\x00\x00\x00\x03\x63\x01\x02", 7);
+	n += 7;
+	n += msg3(s + n, 6, 5, 0, 4464);
+	memcpy(s + n, NOT_INTERESTED, 5);
+	n += 5;
+	memcpy(s + n, INTERESTED, 5);
+	n += 5;
+	n += msg3(s + n, 6, 2, 0, 16);
+	return n;
+}
+
+Test(peerwire, split_input_same_actions)
+{
+	static uint8_t s[1024];
+	static struct tr whole;
+	size_t n = build_session(s);
+	struct peer *p = peer_new(1000);
+
+	feed(p, s, n);
+	cr_assert(!peerwire_is_closed(&p->c));
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 1);
+	cr_assert_eq(p->c.stats.peerwire_blocks_total, 5);
+	whole = p->got;
+	peer_free(p);
+
+	for (size_t k = 0; k <= n; k++) {
+		p = peer_new(1000);
+		feed(p, s, k);
+		feed(p, s + k, n - k);
+		cr_assert_eq(p->got.n, whole.n, "split at %zu", k);
+		cr_assert_eq(memcmp(p->got.b, whole.b, whole.n), 0, "split at %zu", k);
+		peer_free(p);
+	}
+	p = peer_new(1000);
+	for (size_t k = 0; k < n; k++)
+		feed(p, s + k, 1);
+	cr_assert_eq(p->got.n, whole.n);
+	cr_assert_eq(memcmp(p->got.b, whole.b, whole.n), 0, "byte by byte");
+	peer_free(p);
+}
+
+Test(peerwire, small_out_array_same_actions)
+{
+	static uint8_t s[8192];
+	static struct tr whole;
+	size_t n = build_session(s);
+	struct peer *p;
+
+	/* plus many requests and two metadata pieces (the send buffer fills) */
+	for (uint32_t i = 0; i < 40; i++)
+		n += msg3(s + n, 6, 1 + (i % 5), 0, 100 + i);
+	n += ext_msg(s + n, 1, "d8:msg_typei0e5:piecei0ee");
+	n += ext_msg(s + n, 1, "d8:msg_typei0e5:piecei0ee");
+	n += ext_msg(s + n, 1, "d8:msg_typei0e5:piecei1ee");
+
+	p = peer_new(1000);
+	feed(p, s, n);
+	whole = p->got;
+	cr_assert(!peerwire_is_closed(&p->c));
+	cr_assert_gt(p->calls, 1, "the send buffer never filled");
+	peer_free(p);
+
+	p = peer_new(1000);
+	p->cap = PEERWIRE_MIN_OUT;
+	feed(p, s, n);
+	cr_assert_gt(p->calls, 10);
+	cr_assert_eq(p->got.n, whole.n);
+	cr_assert_eq(memcmp(p->got.b, whole.b, whole.n), 0);
+	peer_free(p);
+}
+
+Test(peerwire, out_array_too_small_does_nothing)
+{
+	struct peer *p = peer_new(1000);
+	uint8_t b[68];
+
+	hs(b, r1.ih_v1, 1, 1);
+	p->out.n = 0;
+	p->out.cap = PEERWIRE_MIN_OUT - 1;
+	cr_assert_eq(peerwire_on_bytes(&p->c, b, 68, 1000, &p->out), 0);
+	cr_assert_eq(p->out.n, 0);
+	peer_free(p);
+}
+
+/* ---- configuration ---- */
+
+Test(peerwire, config_bounds)
+{
+	struct peerwire_config cfg = test_cfg();
+	struct proto_catalog cat = { NULL, cat_v1, cat_v2, NULL };
+	struct peerwire_engine e2;
+	struct seed_err err;
+	size_t n;
+	const struct peerwire_option *o = peerwire_options(&n);
+
+	cr_assert_gt(n, 10);
+	cr_assert_str_eq(o[0].name, "upload_slots");
+	build_catalog();
+	cfg.max_requests = 0;
+	seed_err_clear(&err);
+	cr_assert_eq(peerwire_engine_init(&e2, &cfg, &cat, NULL, &err), -EINVAL);
+	cr_assert(strstr(err.msg, "max_requests"), "%s", err.msg);
+	peerwire_engine_free(&e2);
+	cfg = test_cfg();
+	cfg.ext_buf = cfg.max_extended + 1;
+	seed_err_clear(&err);
+	cr_assert_eq(peerwire_engine_init(&e2, &cfg, &cat, NULL, &err), -EINVAL);
+	peerwire_engine_free(&e2);
+}
