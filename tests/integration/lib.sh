@@ -183,3 +183,228 @@ objects_in() {
 		find "$1/objects" -type f -name '*.obj' -printf '%f\n' | sort
 	fi
 }
+
+# ---------------------------------------------------------------------------
+# Data plane helpers (test_dataplane_*.sh). They need SEED_DATAPLANE, the
+# built seed-dataplane, in the environment besides SEEDCTL and SRCDIR.
+# A script calls dp_cleanup from its EXIT trap: it ends the data plane and
+# every PID handed to dp_track, each by its own id, and nothing else.
+
+DP_PID=
+DP_TRACKED=()
+
+require_dataplane() {
+	[[ -n ${SEED_DATAPLANE:-} ]] || fail "SEED_DATAPLANE is not set (expected the path of the built seed-dataplane)"
+	[[ -x $SEED_DATAPLANE ]] || fail "SEED_DATAPLANE=$SEED_DATAPLANE is not an executable file"
+}
+
+# pid_running PID: true while PID exists and is not a zombie.
+pid_running() {
+	local st
+	[[ -r /proc/$1/stat ]] || return 1
+	st=$(sed -E 's/^.*\) (.).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ -n $st && $st != Z && $st != X ]]
+}
+
+# dp_track PID...: remember background PIDs for dp_cleanup.
+dp_track() {
+	DP_TRACKED+=("$@")
+}
+
+# dp_cleanup: SIGTERM to the data plane and every tracked PID still running,
+# then SIGKILL after 5 s to any that is left. For EXIT traps; never fails.
+dp_cleanup() {
+	local p i left
+	for p in ${DP_PID:+"$DP_PID"} ${DP_TRACKED[@]+"${DP_TRACKED[@]}"}; do
+		pid_running "$p" && kill -TERM "$p" 2>/dev/null || true
+	done
+	for ((i = 0; i < 50; i++)); do
+		left=0
+		for p in ${DP_PID:+"$DP_PID"} ${DP_TRACKED[@]+"${DP_TRACKED[@]}"}; do
+			pid_running "$p" && left=1
+		done
+		((left)) || break
+		sleep 0.1
+	done
+	for p in ${DP_PID:+"$DP_PID"} ${DP_TRACKED[@]+"${DP_TRACKED[@]}"}; do
+		pid_running "$p" && kill -KILL "$p" 2>/dev/null || true
+	done
+	return 0
+}
+
+# dp_start DIR ARGS...: run "$SEED_DATAPLANE ARGS..." in the background,
+# stdout to DIR/dp.out, stderr to DIR/dp.err, and wait (at most
+# DP_START_TIMEOUT s, default 30) for its "http  http://HOST:PORT/" line.
+# Sets DP_PID, DP_OUT, DP_ERR, DP_BT_PORT, DP_HTTP_PORT, DP_URL
+# (http://127.0.0.1:PORT, no trailing slash).
+dp_start() {
+	local dir=$1 i rc
+	shift
+	DP_OUT=$dir/dp.out
+	DP_ERR=$dir/dp.err
+	"$SEED_DATAPLANE" "$@" >"$DP_OUT" 2>"$DP_ERR" &
+	DP_PID=$!
+	for ((i = 0; i < ${DP_START_TIMEOUT:-30} * 10; i++)); do
+		grep -q '^http ' "$DP_OUT" 2>/dev/null && break
+		if ! pid_running "$DP_PID"; then
+			rc=0
+			wait "$DP_PID" || rc=$?
+			DP_PID=
+			echo "stdout:" >&2; head -c 2000 "$DP_OUT" >&2 || true
+			echo "stderr:" >&2; head -c 2000 "$DP_ERR" >&2 || true
+			fail "seed-dataplane $*: expected it to keep running and print its listeners, it exited with $(describe_rc "$rc") first"
+		fi
+		sleep 0.1
+	done
+	grep -q '^http ' "$DP_OUT" || {
+		cat "$DP_OUT" "$DP_ERR" >&2
+		fail "seed-dataplane $*: expected an 'http  http://...' line on stdout within ${DP_START_TIMEOUT:-30}s, none came"
+	}
+	DP_HTTP_PORT=$(sed -nE 's#^http +http://127\.0\.0\.1:([0-9]+)/$#\1#p' "$DP_OUT" | head -1)
+	DP_BT_PORT=$(sed -nE 's#^bittorrent +127\.0\.0\.1:([0-9]+)$#\1#p' "$DP_OUT" | head -1)
+	[[ $DP_HTTP_PORT =~ ^[0-9]+$ && $DP_HTTP_PORT != 0 ]] || {
+		cat "$DP_OUT" >&2
+		fail "seed-dataplane stdout: expected 'http        http://127.0.0.1:PORT/' with a non-zero port, see above"
+	}
+	[[ $DP_BT_PORT =~ ^[0-9]+$ && $DP_BT_PORT != 0 ]] || {
+		cat "$DP_OUT" >&2
+		fail "seed-dataplane stdout: expected 'bittorrent  127.0.0.1:PORT' with a non-zero port, see above"
+	}
+	DP_URL=http://127.0.0.1:$DP_HTTP_PORT
+}
+
+# dp_stop [SECS]: SIGTERM to the data plane, wait at most SECS (default 30)
+# for it to exit. It must exit 0 and print exactly one
+# "seed-dataplane: stopped ..." line on stderr. Sets DP_RC, DP_STOP_MS and
+# DP_STOPPED (that line); clears DP_PID.
+dp_stop() {
+	local secs=${1:-30} i t0 t1
+	[[ -n $DP_PID ]] || fail "dp_stop: no data plane running"
+	pid_running "$DP_PID" || {
+		DP_RC=0
+		wait "$DP_PID" || DP_RC=$?
+		cat "$DP_ERR" >&2
+		fail "seed-dataplane (pid $DP_PID) was expected to be running before SIGTERM, it had already exited with $(describe_rc "$DP_RC")"
+	}
+	t0=$(date +%s%N)
+	kill -TERM "$DP_PID"
+	for ((i = 0; i < secs * 20; i++)); do
+		pid_running "$DP_PID" || break
+		sleep 0.05
+	done
+	t1=$(date +%s%N)
+	DP_STOP_MS=$(((t1 - t0) / 1000000))
+	if pid_running "$DP_PID"; then
+		tail -c 2000 "$DP_ERR" >&2 || true
+		fail "seed-dataplane (pid $DP_PID): expected it to exit within ${secs}s of SIGTERM, still running after ${DP_STOP_MS}ms"
+	fi
+	DP_RC=0
+	wait "$DP_PID" || DP_RC=$?
+	DP_PID=
+	((DP_RC == 0)) || {
+		tail -c 4000 "$DP_ERR" >&2 || true
+		fail "seed-dataplane: expected exit status 0 after SIGTERM, saw $(describe_rc "$DP_RC")"
+	}
+	local n
+	n=$(grep -c '^seed-dataplane: stopped ' "$DP_ERR" || true)
+	((n == 1)) || {
+		tail -c 4000 "$DP_ERR" >&2 || true
+		fail "seed-dataplane stderr: expected exactly one 'seed-dataplane: stopped ...' line after SIGTERM, saw $n"
+	}
+	DP_STOPPED=$(grep '^seed-dataplane: stopped ' "$DP_ERR")
+}
+
+# dp_counter NAME: the value of NAME=... in DP_STOPPED ("" when absent).
+dp_counter() {
+	sed -nE "s/^.* $1=([0-9]+)( .*)?\$/\\1/p" <<<"$DP_STOPPED"
+}
+
+# dp_expect_counter NAME VALUE: the stopped line must say NAME=VALUE.
+dp_expect_counter() {
+	local v
+	v=$(dp_counter "$1")
+	[[ -n $v ]] || fail "seed-dataplane stopped line: expected a counter $1=N, it has none: $DP_STOPPED"
+	[[ $v == "$2" ]] || fail "seed-dataplane stopped line: expected $1=$2, saw $1=$v ($DP_STOPPED)"
+}
+
+# wait_pids SECS WHAT PID...: wait at most SECS for every PID (children of
+# this shell) to exit. Sets WAIT_RCS and WAIT_MS (associative arrays PID ->
+# exit status, PID -> ms from the call, or from WAIT_T0 (date +%s%N) when
+# set, until it was seen gone, 100 ms resolution). Fails naming the PIDs still running at the deadline.
+declare -A WAIT_RCS=() WAIT_MS=()
+wait_pids() {
+	local secs=$1 what=$2 i p left t0 now
+	shift 2
+	t0=${WAIT_T0:-$(date +%s%N)}
+	for ((i = 0; i < secs * 10; i++)); do
+		left=()
+		now=$(date +%s%N)
+		for p in "$@"; do
+			if pid_running "$p"; then
+				left+=("$p")
+			elif [[ -z ${WAIT_MS[$p]:-} ]]; then
+				WAIT_MS[$p]=$(((now - t0) / 1000000))
+			fi
+		done
+		((${#left[@]} == 0)) && break
+		sleep 0.1
+	done
+	left=()
+	for p in "$@"; do pid_running "$p" && left+=("$p"); done
+	((${#left[@]} == 0)) || fail "$what: expected all $# processes to finish within ${secs}s, ${#left[@]} still running (pids ${left[*]})"
+	for p in "$@"; do
+		WAIT_RCS[$p]=0
+		wait "$p" || WAIT_RCS[$p]=$?
+	done
+}
+
+# same_bytes_as_source SRC OFFSET COUNT GOT WHAT: GOT must hold exactly the
+# COUNT bytes of SRC at OFFSET (as dd reads them).
+same_bytes_as_source() {
+	local src=$1 off=$2 cnt=$3 got=$4 what=$5
+	dd if="$src" of="$got.want" bs=1M iflag=skip_bytes,count_bytes skip="$off" count="$cnt" status=none
+	if ! cmp -s "$got.want" "$got"; then
+		fail "$what: expected the $cnt bytes of $src at offset $off, saw $(stat -c %s "$got") bytes that differ ($(cmp "$got.want" "$got" 2>&1 | head -1))"
+	fi
+}
+
+# tree_sums_cmp WANT_DIR GOT_DIR WHAT: same files, same sha256.
+tree_sums_cmp() {
+	local w g
+	w=$(mktemp) g=$(mktemp)
+	tree_sums "$1" >"$w" 2>/dev/null
+	tree_sums "$2" >"$g" 2>/dev/null || true
+	if ! cmp -s "$w" "$g"; then
+		diff "$w" "$g" | head -20 >&2 || true
+		rm -f "$w" "$g"
+		fail "$3: expected every file of $1 with the same sha256 under $2, they differ (< want, > got above)"
+	fi
+	rm -f "$w" "$g"
+}
+
+# url_path PATH: PATH percent-encoded for a URL, '/' kept (UTF-8 bytes, spaces).
+url_path() {
+	"$PY" -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="/"))' "$1"
+}
+
+# http_get URL OUT HDRS [CURL ARGS...]: curl URL (bounded: 120 s), body to
+# OUT, response headers to HDRS (both removed first: curl leaves them
+# alone when nothing comes); sets HTTP_CODE and CURL_RC.
+http_get() {
+	local url=$1 out=$2 hdrs=$3
+	shift 3
+	rm -f "$out" "$hdrs"
+	CURL_RC=0
+	HTTP_CODE=$(timeout --kill-after=5 130 curl -sS --max-time 120 -o "$out" -D "$hdrs" \
+		-w '%{http_code}' "$@" "$url" 2>"$out.curlerr") || CURL_RC=$?
+}
+
+# http_header HDRS NAME: the value of header NAME in the curl -D file HDRS
+# (last response; case-insensitive name; CR and surrounding blanks removed).
+http_header() {
+	tr -d '\r' <"$1" | awk -v n="$(tr 'A-Z' 'a-z' <<<"$2")" '
+		BEGIN { IGNORECASE = 1 }
+		/^HTTP\// { v = "" }
+		{ i = index($0, ":"); if (i > 0 && tolower(substr($0, 1, i - 1)) == n) { v = substr($0, i + 1); sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v) } }
+		END { print v }'
+}
