@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # demo.sh [DIR]: installs what is missing, builds (release build, build/),
-# and creates a release of DIR (or of a generated sample tree) in a store
-# under $SEED_STORE (default /var/tmp/bitstream-store), printing the release
-# id, both info-hashes, the magnet link and the torrent paths.
+# creates a release of DIR (or of a generated sample tree) in a store under
+# $SEED_STORE (default /var/tmp/bitstream-store), printing the release id,
+# both info-hashes, the magnet link and the torrent paths, then serves the
+# store on localhost with seed-dataplane (BitTorrent on 127.0.0.1:6881, HTTP
+# on 127.0.0.1:8080; SEED_BT_PORT / SEED_HTTP_PORT change them) until Ctrl-C.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/tools/install-deps.sh"
@@ -24,7 +26,15 @@ if [ -z "$src" ]; then
 	fi
 fi
 version=$(date -u +%Y%m%d%H%M%S)
-"$build/tools/seedctl" release create --store "$store" --tenant demo \
-	--name "$(basename "$src" | tr -c 'A-Za-z0-9_\n-' _)" --version "$version" --also-v1 "$src"
+name=$(basename "$src" | tr -c 'A-Za-z0-9_\n-' _)
+bt=${SEED_BT_PORT:-6881} http=${SEED_HTTP_PORT:-8080}
+id="demo.$name.$version"
+"$build/tools/seedctl" release create --store "$store" --tenant demo --name "$name" \
+	--version "$version" --also-v1 --web-seed "http://127.0.0.1:$http/$id/" "$src"
 echo
 echo "store: $store   (list it: $build/tools/seedctl release ls --store $store)"
+echo "http:  http://127.0.0.1:$http/$id/$(basename "$src")/<file path>"
+echo "peers: connect a BitTorrent client to 127.0.0.1:$bt with the torrent or magnet above"
+echo
+exec "$build/dataplane/seed-dataplane" --store "$store" --bt-listen "127.0.0.1:$bt" \
+	--http-listen "127.0.0.1:$http"
