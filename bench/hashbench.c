@@ -27,10 +27,10 @@
 #include <string.h>
 #include <time.h>
 
-#define BUF_BYTES (4u << 20)
-#define PIECE_LEN (256u << 10)
-#define BLOCK_LEN 16384u
-#define MAX_JOBS (BUF_BYTES / BLOCK_LEN)
+#define BUF_BYTES   (4u << 20)
+#define PIECE_LEN   (256u << 10)
+#define BLOCK_LEN   16384u
+#define MAX_JOBS    (BUF_BYTES / BLOCK_LEN)
 #define MAX_BATCHES 100000000ull
 
 /* K_SHA1_AVX2 / K_SHA1_SHANI: lib/sha1mb.c with its engine forced, so
@@ -42,11 +42,10 @@ struct opts {
 	int json;
 };
 
-static const char *const usage =
-	"usage: hashbench [--seconds S] [--json] [--help]\n"
-	"  --seconds S  time per measurement (default 1.0)\n"
-	"  --json       print one JSON object instead of a table\n"
-	"Per-core hashing throughput in GB/s (1e9 bytes/s), one thread.\n";
+static const char *const usage = "usage: hashbench [--seconds S] [--json] [--help]\n"
+				 "  --seconds S  time per measurement (default 1.0)\n"
+				 "  --json       print one JSON object instead of a table\n"
+				 "Per-core hashing throughput in GB/s (1e9 bytes/s), one thread.\n";
 
 static double now_s(void)
 {
@@ -58,8 +57,8 @@ static double now_s(void)
 
 /* GB/s of `kind` over n messages of msg_len bytes each per batch, or a
  * negative -errno. */
-static double measure(struct hash_ctx *h, enum kind kind, const uint8_t *buf,
-		      size_t msg_len, size_t n, double seconds)
+static double measure(struct hash_ctx *h, enum kind kind, const uint8_t *buf, size_t msg_len,
+		      size_t n, double seconds)
 {
 	static struct hash_job jobs[MAX_JOBS];
 	static uint8_t out[MAX_JOBS][HASH_SHA256_LEN];
@@ -76,22 +75,14 @@ static double measure(struct hash_ctx *h, enum kind kind, const uint8_t *buf,
 		int rc = 0;
 
 		switch (kind) {
-		case K_SHA1:
-			rc = hash_sha1_batch(h, jobs, n);
-			break;
-		case K_SHA256:
-			rc = hash_sha256_batch(h, jobs, n);
-			break;
+		case K_SHA1: rc = hash_sha1_batch(h, jobs, n); break;
+		case K_SHA256: rc = hash_sha256_batch(h, jobs, n); break;
 		case K_XXH3:
 			for (size_t i = 0; i < n; i++)
 				hash_xxh128(jobs[i].data, msg_len, out[i]);
 			break;
-		case K_SHA1_AVX2:
-			rc = sha1mb_batch_on(SHA1MB_AVX2X8, jobs, n);
-			break;
-		case K_SHA1_SHANI:
-			rc = sha1mb_batch_on(SHA1MB_SHANI, jobs, n);
-			break;
+		case K_SHA1_AVX2: rc = sha1mb_batch_on(SHA1MB_AVX2X8, jobs, n); break;
+		case K_SHA1_SHANI: rc = sha1mb_batch_on(SHA1MB_SHANI, jobs, n); break;
 		}
 		if (rc)
 			return rc;
@@ -120,8 +111,8 @@ struct results {
 	double sha1_piece, sha1_block, sha256_block;
 };
 
-static int run_impl(enum hash_impl impl, const uint8_t *buf, double seconds,
-		    struct results *r, char *desc, size_t desc_len)
+static int run_impl(enum hash_impl impl, const uint8_t *buf, double seconds, struct results *r,
+		    char *desc, size_t desc_len)
 {
 	struct hash_ctx *h = NULL;
 	struct seed_err err;
@@ -134,11 +125,9 @@ static int run_impl(enum hash_impl impl, const uint8_t *buf, double seconds,
 		return rc;
 	}
 	snprintf(desc, desc_len, "%s", hash_ctx_describe(h));
-	r->sha1_piece = measure(h, K_SHA1, buf, PIECE_LEN,
-				BUF_BYTES / PIECE_LEN, seconds);
+	r->sha1_piece = measure(h, K_SHA1, buf, PIECE_LEN, BUF_BYTES / PIECE_LEN, seconds);
 	r->sha1_block = measure(h, K_SHA1, buf, BLOCK_LEN, MAX_JOBS, seconds);
-	r->sha256_block = measure(h, K_SHA256, buf, BLOCK_LEN, MAX_JOBS,
-				  seconds);
+	r->sha256_block = measure(h, K_SHA256, buf, BLOCK_LEN, MAX_JOBS, seconds);
 	hash_ctx_destroy(h);
 	if (r->sha1_piece < 0 || r->sha1_block < 0 || r->sha256_block < 0) {
 		fprintf(stderr, "hashbench: a %s batch failed\n", desc);
@@ -169,8 +158,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				return -EINVAL;
 			}
 		} else {
-			fprintf(stderr, "hashbench: unknown argument '%s'\n%s",
-				argv[i], usage);
+			fprintf(stderr, "hashbench: unknown argument '%s'\n%s", argv[i], usage);
 			return -EINVAL;
 		}
 	}
@@ -197,20 +185,18 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < BUF_BYTES; i++)
 		buf[i] = (uint8_t)(i * 2654435761u >> 13);
 
-	if (run_impl(HASH_IMPL_MB, buf, o.seconds, &mb, mb_desc,
-		     sizeof(mb_desc)) ||
-	    run_impl(HASH_IMPL_OPENSSL, buf, o.seconds, &os, os_desc,
-		     sizeof(os_desc))) {
+	if (run_impl(HASH_IMPL_MB, buf, o.seconds, &mb, mb_desc, sizeof(mb_desc)) ||
+	    run_impl(HASH_IMPL_OPENSSL, buf, o.seconds, &os, os_desc, sizeof(os_desc))) {
 		free(buf);
 		return 1;
 	}
 	xxh3 = measure(NULL, K_XXH3, buf, BLOCK_LEN, MAX_JOBS, o.seconds);
 	if (sha1mb_has_engine(SHA1MB_AVX2X8))
-		eng_avx2 = measure(NULL, K_SHA1_AVX2, buf, PIECE_LEN,
-				   BUF_BYTES / PIECE_LEN, o.seconds);
+		eng_avx2 = measure(NULL, K_SHA1_AVX2, buf, PIECE_LEN, BUF_BYTES / PIECE_LEN,
+				   o.seconds);
 	if (sha1mb_has_engine(SHA1MB_SHANI))
-		eng_shani = measure(NULL, K_SHA1_SHANI, buf, PIECE_LEN,
-				    BUF_BYTES / PIECE_LEN, o.seconds);
+		eng_shani = measure(NULL, K_SHA1_SHANI, buf, PIECE_LEN, BUF_BYTES / PIECE_LEN,
+				    o.seconds);
 	free(buf);
 	if (eng_avx2 < 0 || eng_shani < 0) {
 		fprintf(stderr, "hashbench: a sha1mb batch failed\n");
@@ -233,24 +219,19 @@ int main(int argc, char **argv)
 		       "\"sha1mb_avx2x8_gbps\": %.3f, "
 		       "\"sha1mb_shani_x4_gbps\": %.3f, "
 		       "\"seconds\": %.3f}\n",
-		       mb_desc, os_desc, mb.sha1_piece, mb.sha1_block,
-		       mb.sha256_block, xxh3, os.sha1_piece, os.sha1_block,
-		       os.sha256_block, comb_mb, comb_os, piece, eng_avx2,
-		       eng_shani, o.seconds);
+		       mb_desc, os_desc, mb.sha1_piece, mb.sha1_block, mb.sha256_block, xxh3,
+		       os.sha1_piece, os.sha1_block, os.sha256_block, comb_mb, comb_os, piece,
+		       eng_avx2, eng_shani, o.seconds);
 		return 0;
 	}
-	printf("per-core hashing, GB/s (1e9 B/s), %.2f s per figure\n",
-	       o.seconds);
+	printf("per-core hashing, GB/s (1e9 B/s), %.2f s per figure\n", o.seconds);
 	printf("%-34s %10s %10s\n", "", "mb", "openssl");
-	printf("%-34s %10.2f %10.2f\n", "SHA-1, 16 x 256 KiB pieces",
-	       mb.sha1_piece, os.sha1_piece);
-	printf("%-34s %10.2f %10.2f\n", "SHA-1, 256 x 16 KiB blocks",
-	       mb.sha1_block, os.sha1_block);
-	printf("%-34s %10.2f %10.2f\n", "SHA-256, 256 x 16 KiB blocks",
-	       mb.sha256_block, os.sha256_block);
+	printf("%-34s %10.2f %10.2f\n", "SHA-1, 16 x 256 KiB pieces", mb.sha1_piece, os.sha1_piece);
+	printf("%-34s %10.2f %10.2f\n", "SHA-1, 256 x 16 KiB blocks", mb.sha1_block, os.sha1_block);
+	printf("%-34s %10.2f %10.2f\n", "SHA-256, 256 x 16 KiB blocks", mb.sha256_block,
+	       os.sha256_block);
 	printf("%-34s %10.2f %10.2f\n", "XXH3-128, 16 KiB blocks", xxh3, xxh3);
-	printf("%-34s %10.2f %10.2f\n", "combined ingest limit per core",
-	       comb_mb, comb_os);
+	printf("%-34s %10.2f %10.2f\n", "combined ingest limit per core", comb_mb, comb_os);
 	printf("mb:      %s\nopenssl: %s\n", mb_desc, os_desc);
 	printf("mb SHA-1 piece path: %s (sha1mb engines on the same pieces: "
 	       "avx2x8 %.2f, shani-x4 %.2f)\n",

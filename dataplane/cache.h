@@ -34,14 +34,14 @@
 #define CACHE_BLOCK 16384u
 
 struct cache_key {
-	uint32_t object;    /* the worker's object handle */
-	uint32_t block;     /* 16 KiB block index within the object's data */
+	uint32_t object; /* the worker's object handle */
+	uint32_t block;	 /* 16 KiB block index within the object's data */
 };
 
 struct cache_config {
-	size_t bytes;           /* total block memory; rounded down to whole blocks, >= 64 blocks */
-	int try_hugepages;      /* MAP_HUGETLB first, plain pages on failure */
-	size_t max_waiters;     /* bound on queued CACHE_WAIT cookies (default 4 per slot) */
+	size_t bytes;	    /* total block memory; rounded down to whole blocks, >= 64 blocks */
+	int try_hugepages;  /* MAP_HUGETLB first, plain pages on failure */
+	size_t max_waiters; /* bound on queued CACHE_WAIT cookies (default 4 per slot) */
 };
 
 struct cache_counters {
@@ -60,8 +60,7 @@ enum cache_status {
 
 struct cache;
 
-int cache_create(const struct cache_config *cfg, struct cache **out_cache,
-		 struct seed_err *err);
+int cache_create(const struct cache_config *cfg, struct cache **out_cache, struct seed_err *err);
 void cache_destroy(struct cache *c);
 
 /* The block memory, for io_uring buffer registration. */
@@ -76,9 +75,8 @@ const struct cache_counters *cache_counters(const struct cache *c);
  * CACHE_WAIT. On HIT and FILL, *out_data points at the slot memory and the
  * block is pinned once for the caller; *out_slot names it for fill_done.
  */
-enum cache_status cache_get(struct cache *c, struct cache_key key,
-			    const uint8_t expected_xxh[16], uint32_t len,
-			    uint64_t cookie, uint8_t **out_data, uint32_t *out_slot);
+enum cache_status cache_get(struct cache *c, struct cache_key key, const uint8_t expected_xxh[16],
+			    uint32_t len, uint64_t cookie, uint8_t **out_data, uint32_t *out_slot);
 
 /*
  * Completes a fill. read_len is what the read returned (negative errno on
@@ -88,8 +86,8 @@ enum cache_status cache_get(struct cache *c, struct cache_key key,
  * out_cookies (up to cap; the count is returned through out_n); each of
  * them now holds a pin when the block is valid and must cache_unpin it.
  */
-int cache_fill_done(struct cache *c, uint32_t slot, int64_t read_len,
-		    uint64_t *out_cookies, size_t cap, size_t *out_n);
+int cache_fill_done(struct cache *c, uint32_t slot, int64_t read_len, uint64_t *out_cookies,
+		    size_t cap, size_t *out_n);
 
 /* Releases one pin taken by cache_get or handed out by cache_fill_done. */
 void cache_unpin(struct cache *c, const uint8_t *data);

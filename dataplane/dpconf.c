@@ -21,7 +21,7 @@ struct setting {
 	enum kind kind;
 	size_t off;
 	uint64_t min, max;
-	const char *def;      /* shown in --help */
+	const char *def; /* shown in --help */
 	const char *help;
 };
 
@@ -29,16 +29,24 @@ struct setting {
 
 static const struct setting table[] = {
 	{ "store", K_PATH, OFF(store), 0, 0, NULL, "the release store to serve (required)" },
-	{ "bt-listen", K_ADDR_BT, 0, 0, 0, NULL, "peer-wire listener ADDR:PORT, [V6]:PORT or *:PORT (repeatable)" },
+	{ "bt-listen", K_ADDR_BT, 0, 0, 0, NULL,
+	  "peer-wire listener ADDR:PORT, [V6]:PORT or *:PORT (repeatable)" },
 	{ "http-listen", K_ADDR_HTTP, 0, 0, 0, NULL, "HTTP listener, same forms (repeatable)" },
-	{ "workers", K_UINT, OFF(workers), 0, 1024, "one per CPU", "worker threads, each with its own rings and cache" },
-	{ "cache-size", K_SIZE, OFF(cache_size), 4u << 20, 1ull << 42, "256M", "block cache, all workers together (K, M, G suffixes)" },
-	{ "upload-slots", K_UINT, OFF(upload_slots), 1, 100000, "64", "peers unchoked at once, per worker" },
+	{ "workers", K_UINT, OFF(workers), 0, 1024, "one per CPU",
+	  "worker threads, each with its own rings and cache" },
+	{ "cache-size", K_SIZE, OFF(cache_size), 4u << 20, 1ull << 42, "256M",
+	  "block cache, all workers together (K, M, G suffixes)" },
+	{ "upload-slots", K_UINT, OFF(upload_slots), 1, 100000, "64",
+	  "peers unchoked at once, per worker" },
 	{ "max-conns", K_UINT, OFF(max_conns), 16, 1000000, "4096", "connections per worker" },
-	{ "max-requests", K_UINT, OFF(max_requests), 1, 4096, "250", "outstanding block requests per peer" },
-	{ "handshake-timeout", K_UINT, OFF(handshake_timeout_ms), 100, 600000, "10000", "ms to complete a handshake" },
-	{ "idle-timeout", K_UINT, OFF(idle_timeout_ms), 1000, 3600000, "120000", "ms of silence before a peer is dropped" },
-	{ "hugepages", K_BOOL, OFF(hugepages), 0, 1, "yes", "back the cache with 2 MiB hugepages when available" },
+	{ "max-requests", K_UINT, OFF(max_requests), 1, 4096, "250",
+	  "outstanding block requests per peer" },
+	{ "handshake-timeout", K_UINT, OFF(handshake_timeout_ms), 100, 600000, "10000",
+	  "ms to complete a handshake" },
+	{ "idle-timeout", K_UINT, OFF(idle_timeout_ms), 1000, 3600000, "120000",
+	  "ms of silence before a peer is dropped" },
+	{ "hugepages", K_BOOL, OFF(hugepages), 0, 1, "yes",
+	  "back the cache with 2 MiB hugepages when available" },
 	{ "zerocopy", K_BOOL, OFF(zerocopy), 0, 1, "yes", "send block payloads with SEND_ZC" },
 	{ "config", K_CONFIG, 0, 0, 0, NULL, "read settings from FILE (name = value lines)" },
 };
@@ -59,14 +67,17 @@ void dpconf_defaults(struct dpconf *c)
 
 void dpconf_usage(FILE *out)
 {
-	fprintf(out, "usage: seed-dataplane --store DIR --bt-listen ADDR:PORT --http-listen ADDR:PORT [OPTIONS]\n\n"
-		     "Serves the releases of a store to BitTorrent peers and HTTP range clients.\n\noptions:\n");
+	fprintf(out, "usage: seed-dataplane --store DIR --bt-listen ADDR:PORT --http-listen "
+		     "ADDR:PORT [OPTIONS]\n\n"
+		     "Serves the releases of a store to BitTorrent peers and HTTP range "
+		     "clients.\n\noptions:\n");
 	for (size_t i = 0; i < N_TABLE; i++) {
 		char left[48];
-		const char *arg = table[i].kind == K_BOOL ? "yes|no" :
-				  table[i].kind == K_PATH || table[i].kind == K_CONFIG ? "PATH" :
-				  table[i].kind == K_SIZE ? "BYTES" :
-				  table[i].kind == K_UINT ? "N" : "ADDR:PORT";
+		const char *arg = table[i].kind == K_BOOL				 ? "yes|no"
+				  : table[i].kind == K_PATH || table[i].kind == K_CONFIG ? "PATH"
+				  : table[i].kind == K_SIZE				 ? "BYTES"
+				  : table[i].kind == K_UINT				 ? "N"
+							    : "ADDR:PORT";
 		snprintf(left, sizeof(left), "--%s %s", table[i].name, arg);
 		fprintf(out, "  %-28s %s", left, table[i].help);
 		if (table[i].def)
@@ -88,7 +99,8 @@ int dpconf_parse_addr(const char *s, struct dpconf_addr *out, struct seed_err *e
 	if (s[0] == '[') {
 		const char *close = strchr(s, ']');
 		if (!close || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(host))
-			return seed_err_set(err, -EINVAL, "address \"%s\": expected [IPv6]:PORT", s);
+			return seed_err_set(err, -EINVAL, "address \"%s\": expected [IPv6]:PORT",
+					    s);
 		memcpy(host, s + 1, (size_t)(close - s - 1));
 		host[close - s - 1] = 0;
 		colon = close + 1;
@@ -120,8 +132,9 @@ int dpconf_parse_addr(const char *s, struct dpconf_addr *out, struct seed_err *e
 		v6->sin6_port = htons((uint16_t)port);
 		out->len = sizeof(*v6);
 	} else {
-		return seed_err_set(err, -EINVAL, "address \"%s\": \"%s\" is not an IPv4 or IPv6 address",
-				    s, host);
+		return seed_err_set(err, -EINVAL,
+				    "address \"%s\": \"%s\" is not an IPv4 or IPv6 address", s,
+				    host);
 	}
 	return 0;
 }
@@ -183,16 +196,16 @@ static int apply(struct dpconf *c, const struct setting *s, const char *v, const
 		errno = 0;
 		n = strtoull(v, &end, 10);
 		if (!isdigit((unsigned char)*v) || *end || errno || n < s->min || n > s->max)
-			return seed_err_set(err, -EINVAL, "%s: \"%s\" is not a number from %llu to %llu",
-					    where, v, (unsigned long long)s->min,
-					    (unsigned long long)s->max);
+			return seed_err_set(
+				err, -EINVAL, "%s: \"%s\" is not a number from %llu to %llu", where,
+				v, (unsigned long long)s->min, (unsigned long long)s->max);
 		*(unsigned *)(void *)((char *)c + s->off) = (unsigned)n;
 		return 0;
 	case K_SIZE:
 		if (parse_size(v, &n) < 0 || n < s->min || n > s->max)
-			return seed_err_set(err, -EINVAL,
-					    "%s: \"%s\" is not a size from 4M to 4T (e.g. 512M, 8G)",
-					    where, v);
+			return seed_err_set(
+				err, -EINVAL,
+				"%s: \"%s\" is not a size from 4M to 4T (e.g. 512M, 8G)", where, v);
 		*(uint64_t *)(void *)((char *)c + s->off) = n;
 		return 0;
 	case K_BOOL:
@@ -277,8 +290,7 @@ int dpconf_load_file(struct dpconf *c, const char *path, struct seed_err *err)
 	return 0;
 }
 
-int dpconf_parse_args(struct dpconf *c, int argc, char **argv, FILE *out,
-		      struct seed_err *err)
+int dpconf_parse_args(struct dpconf *c, int argc, char **argv, FILE *out, struct seed_err *err)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -301,7 +313,8 @@ int dpconf_parse_args(struct dpconf *c, int argc, char **argv, FILE *out,
 		const char *v = eq ? eq + 1 : NULL;
 		if (!v) {
 			if (i + 1 >= argc)
-				return seed_err_set(err, -EINVAL, "option --%s needs a value", s->name);
+				return seed_err_set(err, -EINVAL, "option --%s needs a value",
+						    s->name);
 			v = argv[++i];
 		}
 		char where[64];

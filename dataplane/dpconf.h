@@ -19,18 +19,18 @@
 struct dpconf_addr {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	char text[80];            /* as given, for messages */
+	char text[80]; /* as given, for messages */
 };
 
 struct dpconf {
 	char store[4096];
 	struct dpconf_addr bt[DPCONF_MAX_LISTEN], http[DPCONF_MAX_LISTEN];
 	unsigned n_bt, n_http;
-	unsigned workers;         /* 0 = one per online CPU */
-	uint64_t cache_size;      /* bytes, all workers together */
-	unsigned upload_slots;    /* per worker */
-	unsigned max_conns;       /* per worker */
-	unsigned max_requests;    /* outstanding peer-wire requests per peer */
+	unsigned workers;      /* 0 = one per online CPU */
+	uint64_t cache_size;   /* bytes, all workers together */
+	unsigned upload_slots; /* per worker */
+	unsigned max_conns;    /* per worker */
+	unsigned max_requests; /* outstanding peer-wire requests per peer */
 	unsigned handshake_timeout_ms, idle_timeout_ms;
 	int hugepages;
 	int zerocopy;
@@ -45,8 +45,7 @@ void dpconf_defaults(struct dpconf *c);
  * flag and value. A --config FILE is read where it appears; flags after it
  * override the file.
  */
-int dpconf_parse_args(struct dpconf *c, int argc, char **argv, FILE *out,
-		      struct seed_err *err);
+int dpconf_parse_args(struct dpconf *c, int argc, char **argv, FILE *out, struct seed_err *err);
 
 /* Reads a config file of `name = value` lines (# comments). */
 int dpconf_load_file(struct dpconf *c, const char *path, struct seed_err *err);

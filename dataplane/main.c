@@ -28,17 +28,19 @@ static void set_port(struct dpconf_addr *a, uint16_t port)
 static uint16_t get_port(const struct dpconf_addr *a)
 {
 	return ntohs(a->ss.ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)&a->ss)->sin6_port
-						  : ((const struct sockaddr_in *)&a->ss)->sin_port);
+						 : ((const struct sockaddr_in *)&a->ss)->sin_port);
 }
 
 static void host_of(const struct dpconf_addr *a, char *buf, size_t n)
 {
 	if (a->ss.ss_family == AF_INET6) {
 		char h[INET6_ADDRSTRLEN];
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, h, sizeof(h));
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, h,
+			  sizeof(h));
 		snprintf(buf, n, "[%s]", h);
 	} else {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)&a->ss)->sin_addr, buf, (socklen_t)n);
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)&a->ss)->sin_addr, buf,
+			  (socklen_t)n);
 	}
 }
 
@@ -63,7 +65,9 @@ int main(int argc, char **argv)
 		conf.workers = n > 0 ? (unsigned)n : 1;
 	}
 	if (conf.cache_size / conf.workers < (4u << 20)) {
-		fprintf(stderr, "seed-dataplane: --cache-size %llu gives each of %u workers less than 4 MiB\n",
+		fprintf(stderr,
+			"seed-dataplane: --cache-size %llu gives each of %u workers less than 4 "
+			"MiB\n",
 			(unsigned long long)conf.cache_size, conf.workers);
 		return 2;
 	}
@@ -122,7 +126,8 @@ int main(int argc, char **argv)
 		int sig;
 		while (sigwait(&set, &sig) == 0 && sig == SIGUSR1)
 			atomic_fetch_add(&dump, 1);
-		fprintf(stderr, "seed-dataplane: %s, draining\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		fprintf(stderr, "seed-dataplane: %s, draining\n",
+			sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	}
 	atomic_store(&stop, 1);
 	for (unsigned i = 0; i < started; i++)
@@ -144,10 +149,13 @@ int main(int argc, char **argv)
 	}
 	if (started)
 		fprintf(stderr,
-			"seed-dataplane: stopped conns_accepted=%llu payload_bytes_bt=%llu payload_bytes_http=%llu "
-			"verify_failures=%llu cache_hits=%llu cache_misses=%llu storage_read_bytes=%llu storage_errors=%llu\n",
-			(unsigned long long)t[0], (unsigned long long)t[1], (unsigned long long)t[2],
-			(unsigned long long)t[3], (unsigned long long)t[4], (unsigned long long)t[5],
+			"seed-dataplane: stopped conns_accepted=%llu payload_bytes_bt=%llu "
+			"payload_bytes_http=%llu "
+			"verify_failures=%llu cache_hits=%llu cache_misses=%llu "
+			"storage_read_bytes=%llu storage_errors=%llu\n",
+			(unsigned long long)t[0], (unsigned long long)t[1],
+			(unsigned long long)t[2], (unsigned long long)t[3],
+			(unsigned long long)t[4], (unsigned long long)t[5],
 			(unsigned long long)t[6], (unsigned long long)t[7]);
 	free(w);
 	served_free(sv);

@@ -18,11 +18,11 @@ struct entry {
 	struct proto_release r;
 	struct proto_file *files;
 	char **paths;
-	uint8_t *info;             /* copy of the info dict */
-	uint8_t *roots;            /* n_files * 32 */
-	uint8_t **layers;          /* per file, or NULL */
+	uint8_t *info;	  /* copy of the info dict */
+	uint8_t *roots;	  /* n_files * 32 */
+	uint8_t **layers; /* per file, or NULL */
 	char *id, *name;
-	size_t nf;                 /* entries allocated in paths and layers */
+	size_t nf; /* entries allocated in paths and layers */
 };
 
 struct served {
@@ -170,7 +170,8 @@ static int add_view(struct served *s, struct store *st, const struct store_relea
 	const struct bencode_node *layers = bencode_dict_get(t, "piece layers");
 	if (!info || info->type != BENCODE_DICT) {
 		bencode_free(doc);
-		return seed_err_set(err, -EBADMSG, "release %s: stored torrent has no info", rel->id);
+		return seed_err_set(err, -EBADMSG, "release %s: stored torrent has no info",
+				    rel->id);
 	}
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 16;

@@ -18,12 +18,12 @@
 #include "seed_err.h"
 
 struct served_object {
-	int fd;                  /* O_DIRECT when the file system allows it */
-	int direct;              /* fd is O_DIRECT */
+	int fd;	    /* O_DIRECT when the file system allows it */
+	int direct; /* fd is O_DIRECT */
 	uint64_t length;
 	uint64_t n_blocks;
 	uint8_t root[32];
-	uint8_t *block_xxh;      /* n_blocks * 16 */
+	uint8_t *block_xxh; /* n_blocks * 16 */
 };
 
 struct served;
@@ -32,7 +32,7 @@ struct served;
 int served_load(const char *dir, struct served **out_served, struct seed_err *err);
 void served_free(struct served *s);
 
-size_t served_count(const struct served *s);          /* proto_release views */
+size_t served_count(const struct served *s); /* proto_release views */
 const struct proto_release *served_release(const struct served *s, size_t i);
 const struct served_object *served_object(const struct served *s, uint32_t handle);
 size_t served_object_count(const struct served *s);

@@ -56,7 +56,8 @@ int storage_create(unsigned depth, void *mem, size_t len, struct storage **out,
 		}
 		for (size_t i = 0; i < n; i++) {
 			iov[i].iov_base = s->mem + i * FIXED_MAX;
-			iov[i].iov_len = len - i * FIXED_MAX < FIXED_MAX ? len - i * FIXED_MAX : FIXED_MAX;
+			iov[i].iov_len =
+				len - i * FIXED_MAX < FIXED_MAX ? len - i * FIXED_MAX : FIXED_MAX;
 		}
 		/* Registration pins the memory once; when the locked-memory limit
 		 * forbids it, reads still work, only without fixed buffers. */
@@ -92,8 +93,7 @@ unsigned storage_inflight(const struct storage *s)
 	return s->inflight;
 }
 
-int storage_read(struct storage *s, int fd, uint64_t off, void *buf, uint32_t len,
-		 uint64_t cookie)
+int storage_read(struct storage *s, int fd, uint64_t off, void *buf, uint32_t len, uint64_t cookie)
 {
 	if (s->inflight >= s->depth)
 		return -EAGAIN;
@@ -130,7 +130,8 @@ int storage_reap(struct storage *s, struct storage_done *out, int cap)
 	 * signals it again */
 	while (read(s->efd, &v, sizeof(v)) > 0)
 		;
-	io_uring_for_each_cqe(&s->ring, head, cqe) {
+	io_uring_for_each_cqe(&s->ring, head, cqe)
+	{
 		if ((int)seen >= cap)
 			break;
 		out[seen].cookie = io_uring_cqe_get_data64(cqe);

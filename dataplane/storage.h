@@ -20,7 +20,7 @@ struct storage;
 
 struct storage_done {
 	uint64_t cookie;
-	int32_t res;      /* bytes read, or -errno */
+	int32_t res; /* bytes read, or -errno */
 };
 
 /*
@@ -39,8 +39,7 @@ int storage_eventfd(const struct storage *s);
  * buffers are registered). Submitted at the next storage_submit. Returns 0
  * or -EAGAIN when depth reads are already in flight.
  */
-int storage_read(struct storage *s, int fd, uint64_t off, void *buf, uint32_t len,
-		 uint64_t cookie);
+int storage_read(struct storage *s, int fd, uint64_t off, void *buf, uint32_t len, uint64_t cookie);
 void storage_submit(struct storage *s);
 unsigned storage_inflight(const struct storage *s);
 

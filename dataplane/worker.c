@@ -31,52 +31,53 @@ enum { TAG_BT = 1, TAG_HTTP = 2, TAG_STORAGE = 3 };
 enum seg_kind { SEG_BYTES = 1, SEG_BLOCK, SEG_ZERO };
 enum seg_state { S_READY = 1, S_FETCH, S_WAIT, S_FAILED, S_SKIP, S_BAD };
 
-#define QCAP 1024u                /* segments per connection */
-#define TXCAP (128u << 10)        /* engine bytes per connection */
-#define RXCAP (64u << 10)         /* unconsumed input per connection */
-#define OUTCAP 16                 /* actions per engine call */
-#define SEGS_PER_ACTION 70        /* 1 MiB data action: 64 blocks + slack */
-#define TICK_MS 50
-#define READAHEAD_SEGS 256u
-#define RECS 64u
-#define STORAGE_DEPTH 256u        /* block reads in flight per worker */
-#define QUARANTINE 4096u          /* bad blocks remembered per worker (power of two) */                  /* sends in flight or awaiting FREED, per connection */
-#define WAITERS 4096              /* cache waiter pool: every waiter of a fill fits */
+#define QCAP		1024u	     /* segments per connection */
+#define TXCAP		(128u << 10) /* engine bytes per connection */
+#define RXCAP		(64u << 10)  /* unconsumed input per connection */
+#define OUTCAP		16	     /* actions per engine call */
+#define SEGS_PER_ACTION 70	     /* 1 MiB data action: 64 blocks + slack */
+#define TICK_MS		50
+#define READAHEAD_SEGS	256u
+#define RECS		64u
+#define STORAGE_DEPTH	256u /* block reads in flight per worker */
+#define QUARANTINE \
+	4096u /* bad blocks remembered per worker (power of two) */ /* sends in flight or awaiting FREED, per connection */
+#define WAITERS 4096 /* cache waiter pool: every waiter of a fill fits */
 
 struct seg {
-	uint8_t kind, state, last;   /* last: ends its data action */
+	uint8_t kind, state, last; /* last: ends its data action */
 	uint32_t len;
-	const uint8_t *p;            /* bytes to send (valid when S_READY) */
-	uint8_t *pin;                /* cache block to unpin after the send */
-	uint32_t group;              /* peer wire: the request it belongs to (0: none) */
-	uint32_t piece, begin;       /* the data action, for data_done/failed */
+	const uint8_t *p;      /* bytes to send (valid when S_READY) */
+	uint8_t *pin;	       /* cache block to unpin after the send */
+	uint32_t group;	       /* peer wire: the request it belongs to (0: none) */
+	uint32_t piece, begin; /* the data action, for data_done/failed */
 	/* block fetch */
 	uint32_t object, block, in_off, blen;
 };
 
 struct wconn {
-	int used, kind;              /* TAG_BT or TAG_HTTP */
-	int eng_ok;                  /* the engine connection was set up */
+	int used, kind; /* TAG_BT or TAG_HTTP */
+	int eng_ok;	/* the engine connection was set up */
 	uint32_t gen;
 	union {
 		struct peerwire_conn pw;
 		struct http_conn http;
 	} e;
-	struct seg *q;               /* ring of QCAP */
-	uint32_t qh, qs, qt;         /* oldest unreleased, next to send, tail */
-	int sending;                 /* a send is in flight (no SENT yet) */
+	struct seg *q;	     /* ring of QCAP */
+	uint32_t qh, qs, qt; /* oldest unreleased, next to send, tail */
+	int sending;	     /* a send is in flight (no SENT yet) */
 	struct {
 		uint32_t start, count;
 		int freed;
-	} rec[RECS];                 /* sends whose memory is not free yet */
-	uint32_t rh, rt;             /* record ring head, tail */
+	} rec[RECS];	 /* sends whose memory is not free yet */
+	uint32_t rh, rt; /* record ring head, tail */
 	uint8_t *tx;
 	uint32_t tx_used;
 	uint8_t *rx;
 	uint32_t rx_len;
 	uint32_t next_group;
-	int close_after;             /* engine closed: close when the queue drains */
-	int closing;                 /* netio close issued */
+	int close_after; /* engine closed: close when the queue drains */
+	int closing;	 /* netio close issued */
 	int need_fetch;
 	int in_retry;
 };
@@ -99,14 +100,14 @@ struct worker {
 	/* fills in flight: by cache slot, the block pointer and the filler */
 	uint8_t **fill_ptr;
 	uint64_t *fill_owner;
-	uint32_t *fill_len;          /* the block's length (the read is rounded up) */
-	uint64_t *fill_key;          /* object << 32 | block */
+	uint32_t *fill_len; /* the block's length (the read is rounded up) */
+	uint64_t *fill_key; /* object << 32 | block */
 	uint32_t n_slots;
-	uint64_t cookies[4096];      /* waiters handed back by one fill */
-	uint32_t *retry;             /* connections with segments to (re)fetch */
+	uint64_t cookies[4096]; /* waiters handed back by one fill */
+	uint32_t *retry;	/* connections with segments to (re)fetch */
 	uint32_t *retry_snap;
 	uint32_t n_retry;
-	uint8_t *zero;               /* 16 KiB of zeros (BEP 47 pads) */
+	uint8_t *zero; /* 16 KiB of zeros (BEP 47 pads) */
 	uint16_t bt_port[DPCONF_MAX_LISTEN], http_port[DPCONF_MAX_LISTEN];
 	struct worker_counters ctr;
 	/* Blocks that failed verification: refused at once afterwards, so a
@@ -263,8 +264,9 @@ static void fetch(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 		/* O_DIRECT reads whole 4 KiB sectors; the object pads its data
 		 * with zeros to 4 KiB, so the rounded read stays in the file. */
 		uint32_t rlen = (s->blen + 4095) & ~4095u;
-		int rc = storage_read(w->st, o->fd, STORE_OBJ_HEADER + (uint64_t)s->block * CACHE_BLOCK,
-				      data, rlen, slot);
+		int rc = storage_read(w->st, o->fd,
+				      STORE_OBJ_HEADER + (uint64_t)s->block * CACHE_BLOCK, data,
+				      rlen, slot);
 		if (rc < 0) {
 			/* No room in the storage ring: give the slot back and retry.
 			 * The fill began in this call, so nobody waits on it yet. */
@@ -282,9 +284,7 @@ static void fetch(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 		atomic_fetch_add_explicit(&w->ctr.cache_misses, 1, memory_order_relaxed);
 		return;
 	}
-	case CACHE_WAIT:
-		s->state = S_WAIT;
-		return;
+	case CACHE_WAIT: s->state = S_WAIT; return;
 	case CACHE_BUSY:
 		s->state = S_FETCH;
 		mark_retry(w, c, ci);
@@ -306,14 +306,17 @@ static int push_bytes(struct wconn *c, const uint8_t *p, size_t len, uint32_t gr
 	if (c->tx_used + len > TXCAP)
 		return -ENOSPC;
 	memcpy(c->tx + c->tx_used, p, len);
-	struct seg s = { .kind = SEG_BYTES, .state = S_READY, .len = (uint32_t)len,
-			 .p = c->tx + c->tx_used, .group = group };
+	struct seg s = { .kind = SEG_BYTES,
+			 .state = S_READY,
+			 .len = (uint32_t)len,
+			 .p = c->tx + c->tx_used,
+			 .group = group };
 	c->tx_used += (uint32_t)len;
 	return push_seg(c, &s);
 }
 
-static int push_data(struct worker *w, struct wconn *c, uint32_t ci,
-		     const struct proto_action *a, uint32_t group)
+static int push_data(struct worker *w, struct wconn *c, uint32_t ci, const struct proto_action *a,
+		     uint32_t group)
 {
 	const struct proto_release *r = served_release(w->p.served, a->u.data.release);
 	if (!r || a->u.data.file >= r->n_files)
@@ -328,11 +331,18 @@ static int push_data(struct worker *w, struct wconn *c, uint32_t ci,
 		uint32_t in = (uint32_t)(off % CACHE_BLOCK);
 		uint64_t bstart = (uint64_t)b * CACHE_BLOCK;
 		uint32_t blen = (uint32_t)(o->length - bstart < CACHE_BLOCK ? o->length - bstart
-									 : CACHE_BLOCK);
+									    : CACHE_BLOCK);
 		uint32_t take = (uint32_t)(end - off < blen - in ? end - off : blen - in);
-		struct seg s = { .kind = SEG_BLOCK, .state = S_FETCH, .len = take, .group = group,
-				 .piece = a->u.data.piece, .begin = a->u.data.begin,
-				 .object = f->object, .block = b, .in_off = in, .blen = blen,
+		struct seg s = { .kind = SEG_BLOCK,
+				 .state = S_FETCH,
+				 .len = take,
+				 .group = group,
+				 .piece = a->u.data.piece,
+				 .begin = a->u.data.begin,
+				 .object = f->object,
+				 .block = b,
+				 .in_off = in,
+				 .blen = blen,
 				 .last = off + take == end };
 		uint32_t si = c->qt;
 		if (push_seg(c, &s) < 0)
@@ -347,7 +357,10 @@ static int push_zero(struct worker *w, struct wconn *c, uint32_t len, uint32_t g
 {
 	while (len) {
 		uint32_t take = len < CACHE_BLOCK ? len : CACHE_BLOCK;
-		struct seg s = { .kind = SEG_ZERO, .state = S_READY, .len = take, .p = w->zero,
+		struct seg s = { .kind = SEG_ZERO,
+				 .state = S_READY,
+				 .len = take,
+				 .p = w->zero,
 				 .group = group };
 		if (push_seg(c, &s) < 0)
 			return -ENOSPC;
@@ -390,16 +403,13 @@ static void run_actions(struct worker *w, struct wconn *c, uint32_t ci, struct p
 					rc = push_zero(w, c, out->a[i].u.zero.len, group);
 			}
 			break;
-		case PROTO_ACT_SEND_DATA:
-			rc = push_data(w, c, ci, a, 0);
-			break;
-		case PROTO_ACT_SEND_ZERO:
-			rc = push_zero(w, c, a->u.zero.len, 0);
-			break;
+		case PROTO_ACT_SEND_DATA: rc = push_data(w, c, ci, a, 0); break;
+		case PROTO_ACT_SEND_ZERO: rc = push_zero(w, c, a->u.zero.len, 0); break;
 		case PROTO_ACT_CLOSE:
 			if (a->u.close.reason < 16)
-				atomic_fetch_add_explicit(&w->ctr.closes_by_reason[a->u.close.reason], 1,
-							  memory_order_relaxed);
+				atomic_fetch_add_explicit(
+					&w->ctr.closes_by_reason[a->u.close.reason], 1,
+					memory_order_relaxed);
 			c->close_after = 1;
 			break;
 		}
@@ -505,7 +515,7 @@ static void release(struct worker *w, struct wconn *c)
 		c->rh++;
 	}
 	if (c->qh == c->qt)
-		c->tx_used = 0;   /* every SEND byte is out and free: reuse the buffer */
+		c->tx_used = 0; /* every SEND byte is out and free: reuse the buffer */
 }
 
 static void on_sent(struct worker *w, struct wconn *c, uint32_t ci, const struct netio_event *ev)
@@ -638,7 +648,7 @@ static void resolve_cookie(struct worker *w, uint64_t cookie, uint8_t *data, int
 	struct wconn *c = ci < w->max_conns ? &w->conns[ci] : NULL;
 	if (!c || !c->used || (c->gen & 0xffff) != (cookie >> 48)) {
 		if (ok)
-			cache_unpin(w->cache, data);   /* its reader is gone */
+			cache_unpin(w->cache, data); /* its reader is gone */
 		return;
 	}
 	/* the segment index was truncated to 16 bits: find it in the queue */
@@ -673,8 +683,8 @@ static void on_storage(struct worker *w)
 			uint8_t *data = w->fill_ptr[slot];
 			uint64_t owner = w->fill_owner[slot];
 			if (d[i].res > 0)
-				atomic_fetch_add_explicit(&w->ctr.storage_read_bytes, (uint64_t)d[i].res,
-							  memory_order_relaxed);
+				atomic_fetch_add_explicit(&w->ctr.storage_read_bytes,
+							  (uint64_t)d[i].res, memory_order_relaxed);
 			else
 				atomic_fetch_add_explicit(&w->ctr.storage_errors, 1,
 							  memory_order_relaxed);
@@ -813,17 +823,20 @@ static void dump(struct worker *w)
 		for (uint32_t k = c->qs; k != c->qt; k++)
 			st[qat(c, k)->state < 6 ? qat(c, k)->state : 0]++;
 		fprintf(stderr,
-			"worker %u conn %u kind=%s q=%u unsent=%u ready=%u fetch=%u wait=%u skip=%u sending=%d recs=%u rx=%u tx=%u closing=%d close_after=%d",
+			"worker %u conn %u kind=%s q=%u unsent=%u ready=%u fetch=%u wait=%u "
+			"skip=%u sending=%d recs=%u rx=%u tx=%u closing=%d close_after=%d",
 			w->p.index, i, c->kind == TAG_BT ? "bt" : "http", qlen(c), c->qt - c->qs,
 			st[S_READY], st[S_FETCH], st[S_WAIT], st[S_SKIP], c->sending, c->rt - c->rh,
 			c->rx_len, c->tx_used, c->closing, c->close_after);
 		if (c->kind == TAG_BT && c->eng_ok)
-			fprintf(stderr, " outstanding=%u choking=%d", peerwire_outstanding(&c->e.pw),
-				peerwire_choking(&c->e.pw));
+			fprintf(stderr, " outstanding=%u choking=%d",
+				peerwire_outstanding(&c->e.pw), peerwire_choking(&c->e.pw));
 		fputc('\n', stderr);
 	}
 	const struct cache_counters *cc = cache_counters(w->cache);
-	fprintf(stderr, "worker %u storage_inflight=%u retry=%u cache hits=%llu misses=%llu waits=%llu busy=%llu\n",
+	fprintf(stderr,
+		"worker %u storage_inflight=%u retry=%u cache hits=%llu misses=%llu waits=%llu "
+		"busy=%llu\n",
 		w->p.index, storage_inflight(w->st), w->n_retry, (unsigned long long)cc->hits,
 		(unsigned long long)cc->misses, (unsigned long long)cc->waits,
 		(unsigned long long)cc->busy);
@@ -865,12 +878,8 @@ static void loop(struct worker *w)
 		w->now = now_ms();
 		for (int i = 0; i < n; i++) {
 			switch (ev[i].kind) {
-			case NETIO_EV_ACCEPT:
-				on_accept(w, &ev[i]);
-				break;
-			case NETIO_EV_RECV:
-				on_recv(w, &ev[i]);
-				break;
+			case NETIO_EV_ACCEPT: on_accept(w, &ev[i]); break;
+			case NETIO_EV_RECV: on_recv(w, &ev[i]); break;
 			case NETIO_EV_SENT:
 			case NETIO_EV_FREED:
 				if (ev[i].conn < w->max_conns && w->conns[ev[i].conn].used) {
@@ -878,12 +887,8 @@ static void loop(struct worker *w)
 					pump(w, ev[i].conn);
 				}
 				break;
-			case NETIO_EV_CLOSED:
-				on_closed(w, ev[i].conn);
-				break;
-			case NETIO_EV_WAKE:
-				on_storage(w);
-				break;
+			case NETIO_EV_CLOSED: on_closed(w, ev[i].conn); break;
+			case NETIO_EV_WAKE: on_storage(w); break;
 			}
 		}
 		if (w->n_retry)
@@ -923,7 +928,8 @@ static int setup(struct worker *w, struct seed_err *err)
 		return rc;
 	unsigned workers = cf->workers ? cf->workers : 1;
 	struct cache_config ccfg = { .bytes = (size_t)(cf->cache_size / workers),
-				     .try_hugepages = cf->hugepages, .max_waiters = WAITERS };
+				     .try_hugepages = cf->hugepages,
+				     .max_waiters = WAITERS };
 	rc = cache_create(&ccfg, &w->cache, err);
 	if (rc < 0)
 		return rc;
@@ -944,8 +950,8 @@ static int setup(struct worker *w, struct seed_err *err)
 	w->retry = calloc(w->max_conns, sizeof(*w->retry));
 	w->retry_snap = calloc(w->max_conns, sizeof(*w->retry));
 	w->zero = calloc(1, CACHE_BLOCK);
-	if (!w->fill_ptr || !w->fill_owner || !w->fill_len || !w->fill_key || !w->conns || !w->retry ||
-	    !w->retry_snap || !w->zero)
+	if (!w->fill_ptr || !w->fill_owner || !w->fill_len || !w->fill_key || !w->conns ||
+	    !w->retry || !w->retry_snap || !w->zero)
 		return seed_err_set(err, -ENOMEM, "worker %u: out of memory", w->p.index);
 
 	w->cat = served_catalog(w->p.served);
@@ -957,7 +963,7 @@ static int setup(struct worker *w, struct seed_err *err)
 	pc.idle_timeout_ms = cf->idle_timeout_ms;
 	/* "-BS0100-" then 12 random characters per worker */
 	for (int i = 8; i < 20; i++)
-		pc.peer_id[i] = (uint8_t)"0123456789abcdefghijklmnopqrstuvwxyz"[rand() % 36];
+		pc.peer_id[i] = (uint8_t) "0123456789abcdefghijklmnopqrstuvwxyz"[rand() % 36];
 	rc = peerwire_engine_init(&w->pwe, &pc, &w->cat, NULL, err);
 	if (rc < 0)
 		return rc;
@@ -975,8 +981,8 @@ static int setup(struct worker *w, struct seed_err *err)
 		}
 	}
 	for (unsigned i = 0; i < cf->n_http; i++) {
-		rc = w->nio->listen(w->net, (const struct sockaddr *)&cf->http[i].ss, cf->http[i].len,
-				    TAG_HTTP, &w->http_port[i], err);
+		rc = w->nio->listen(w->net, (const struct sockaddr *)&cf->http[i].ss,
+				    cf->http[i].len, TAG_HTTP, &w->http_port[i], err);
 		if (rc < 0) {
 			seed_err_prefix(err, "--http-listen %s: ", cf->http[i].text);
 			return rc;

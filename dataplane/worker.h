@@ -36,9 +36,9 @@ struct worker_params {
 	const struct dpconf *conf;
 	const struct served *served;
 	unsigned index;
-	atomic_int *stop;            /* 1: drain and exit */
-	atomic_int *ready;           /* incremented once listening */
-	atomic_int *dump;            /* changed: print connection states (SIGUSR1) */
+	atomic_int *stop;  /* 1: drain and exit */
+	atomic_int *ready; /* incremented once listening */
+	atomic_int *dump;  /* changed: print connection states (SIGUSR1) */
 };
 
 /*

@@ -41,7 +41,7 @@
 /* ---- arena ---- */
 
 #define ARENA_FIRST_BLOCK ((size_t)4096)
-#define ARENA_MAX_BLOCK ((size_t)16 << 20)
+#define ARENA_MAX_BLOCK	  ((size_t)16 << 20)
 /* what the arena holds; max_align_t would waste 8 bytes per node */
 union arena_item {
 	struct bencode_node node;
@@ -57,8 +57,8 @@ struct arena_blk {
 };
 
 struct arena {
-	struct arena_blk *head;    /* the block being bump-allocated from */
-	size_t next_cap;           /* size of the next regular block */
+	struct arena_blk *head; /* the block being bump-allocated from */
+	size_t next_cap;	/* size of the next regular block */
 };
 
 static void arena_free_all(struct arena_blk *b)
@@ -119,16 +119,16 @@ static void *arena_alloc(struct arena *a, size_t size)
 
 struct bencode_doc {
 	struct bencode_node *root;
-	struct arena_blk *blocks;  /* the doc itself lives in one of these */
+	struct arena_blk *blocks; /* the doc itself lives in one of these */
 };
 
 struct frame {
 	struct bencode_node *node;
-	size_t pend_base;          /* this frame's first child in ps->pend */
-	const uint8_t *key;        /* dict: last key seen (valid if has_key) */
+	size_t pend_base;   /* this frame's first child in ps->pend */
+	const uint8_t *key; /* dict: last key seen (valid if has_key) */
 	size_t key_len;
 	bool has_key;
-	bool want_value;           /* dict: key read, its value not yet */
+	bool want_value; /* dict: key read, its value not yet */
 };
 
 struct parser {
@@ -141,7 +141,7 @@ struct parser {
 	struct frame *frames;
 	size_t depth, frames_cap;
 
-	struct bencode_kv *pend;   /* lists use only .val */
+	struct bencode_kv *pend; /* lists use only .val */
 	size_t pend_len, pend_cap;
 };
 
@@ -161,9 +161,8 @@ static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
 	return (alen > blen) - (alen < blen);
 }
 
-__attribute__((format(printf, 4, 5)))
-static int fail(struct parser *ps, int code, const uint8_t *at,
-		const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int fail(struct parser *ps, int code,
+						      const uint8_t *at, const char *fmt, ...)
 {
 	char what[160];
 	size_t off = (size_t)(at - ps->buf);
@@ -172,8 +171,7 @@ static int fail(struct parser *ps, int code, const uint8_t *at,
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	return seed_err_set_at(ps->err, code, off, "bencode: %s at byte %zu",
-			       what, off);
+	return seed_err_set_at(ps->err, code, off, "bencode: %s at byte %zu", what, off);
 }
 
 static int fail_nomem(struct parser *ps, const uint8_t *at)
@@ -211,8 +209,7 @@ static int new_node(struct parser *ps, const uint8_t *p, enum bencode_type t,
 	struct bencode_node *n;
 
 	if (ps->nodes >= ps->max_nodes)
-		return fail(ps, -E2BIG, p, "more than %zu values",
-			    ps->max_nodes);
+		return fail(ps, -E2BIG, p, "more than %zu values", ps->max_nodes);
 	n = arena_alloc(&ps->arena, sizeof(*n));
 	if (!n)
 		return fail_nomem(ps, p);
@@ -245,28 +242,24 @@ static int parse_int(struct parser *ps, const uint8_t **pp, int64_t *out)
 	if (*p == 'e')
 		return fail(ps, -EINVAL, p, "integer has no digits");
 	if (!is_digit(*p))
-		return fail(ps, -EINVAL, p, "invalid byte 0x%02x in integer",
-			    *p);
+		return fail(ps, -EINVAL, p, "invalid byte 0x%02x in integer", *p);
 	if (*p == '0') {
 		if (neg)
 			return fail(ps, -EINVAL, p, "integer is negative zero");
 		if (p + 1 < end && is_digit(p[1]))
-			return fail(ps, -EINVAL, p,
-				    "integer has a leading zero");
+			return fail(ps, -EINVAL, p, "integer has a leading zero");
 	}
 	for (; p < end && is_digit(*p); p++) {
 		unsigned d = *p - '0';
 
 		if (mag > (limit - d) / 10)
-			return fail(ps, -E2BIG, s,
-				    "integer out of 64-bit range");
+			return fail(ps, -E2BIG, s, "integer out of 64-bit range");
 		mag = mag * 10 + d;
 	}
 	if (p == end)
 		return fail(ps, -EINVAL, p, "unexpected end of input");
 	if (*p != 'e')
-		return fail(ps, -EINVAL, p, "invalid byte 0x%02x in integer",
-			    *p);
+		return fail(ps, -EINVAL, p, "invalid byte 0x%02x in integer", *p);
 	if (!neg)
 		*out = (int64_t)mag;
 	else if (mag == (uint64_t)INT64_MAX + 1)
@@ -282,8 +275,7 @@ static int parse_int(struct parser *ps, const uint8_t **pp, int64_t *out)
  * soon as it exceeds what is left of the input, so it cannot overflow and
  * is never trusted beyond the buffer.
  */
-static int parse_str(struct parser *ps, const uint8_t **pp,
-		     const uint8_t **out_p, size_t *out_len)
+static int parse_str(struct parser *ps, const uint8_t **pp, const uint8_t **out_p, size_t *out_len)
 {
 	const uint8_t *s = *pp, *p = s, *end = ps->end;
 	size_t avail = (size_t)(end - s), len = 0;
@@ -307,12 +299,10 @@ static int parse_str(struct parser *ps, const uint8_t **pp,
 	if (p == end)
 		return fail(ps, -EINVAL, p, "unexpected end of input");
 	if (*p != ':')
-		return fail(ps, -EINVAL, p,
-			    "invalid byte 0x%02x in string length", *p);
+		return fail(ps, -EINVAL, p, "invalid byte 0x%02x in string length", *p);
 	p++;
 	if (too_long || len > (size_t)(end - p))
-		return fail(ps, -EINVAL, s,
-			    "string length exceeds remaining input (%zu bytes)",
+		return fail(ps, -EINVAL, s, "string length exceeds remaining input (%zu bytes)",
 			    (size_t)(end - p));
 	*out_p = p;
 	*out_len = len;
@@ -320,21 +310,18 @@ static int parse_str(struct parser *ps, const uint8_t **pp,
 	return 0;
 }
 
-static int open_container(struct parser *ps, const uint8_t *p,
-			  enum bencode_type t)
+static int open_container(struct parser *ps, const uint8_t *p, enum bencode_type t)
 {
 	struct bencode_node *n;
 	struct frame *f;
 	int rc;
 
 	if (ps->depth >= ps->max_depth)
-		return fail(ps, -E2BIG, p, "nesting deeper than %zu",
-			    ps->max_depth);
+		return fail(ps, -E2BIG, p, "nesting deeper than %zu", ps->max_depth);
 	rc = new_node(ps, p, t, &n);
 	if (rc)
 		return rc;
-	if (grow((void **)&ps->frames, &ps->frames_cap, ps->depth + 1,
-		 sizeof(*ps->frames)))
+	if (grow((void **)&ps->frames, &ps->frames_cap, ps->depth + 1, sizeof(*ps->frames)))
 		return fail_nomem(ps, p);
 	f = &ps->frames[ps->depth++];
 	memset(f, 0, sizeof(*f));
@@ -344,8 +331,7 @@ static int open_container(struct parser *ps, const uint8_t *p,
 }
 
 /* Closes the innermost frame at its 'e' (at p) and pops it. */
-static int close_container(struct parser *ps, const uint8_t *p,
-			   struct bencode_node **out)
+static int close_container(struct parser *ps, const uint8_t *p, struct bencode_node **out)
 {
 	struct frame *f = &ps->frames[ps->depth - 1];
 	struct bencode_node *n = f->node;
@@ -402,8 +388,7 @@ static int parse_key(struct parser *ps, struct frame *f, const uint8_t **pp)
 		if (c == 0)
 			return fail(ps, -EINVAL, s, "duplicate dictionary key");
 		if (c < 0)
-			return fail(ps, -EINVAL, s,
-				    "dictionary keys out of order");
+			return fail(ps, -EINVAL, s, "dictionary keys out of order");
 	}
 	f->key = k;
 	f->key_len = klen;
@@ -431,23 +416,21 @@ static int parse_doc(struct parser *ps, struct bencode_node **out_root)
 	for (;;) {
 		f = ps->depth ? &ps->frames[ps->depth - 1] : NULL;
 		if (p == end)
-			return fail(ps, -EINVAL, p, p == ps->buf ?
-				    "empty input" : "unexpected end of input");
+			return fail(ps, -EINVAL, p,
+				    p == ps->buf ? "empty input" : "unexpected end of input");
 
 		if (f && *p == 'e' && !f->want_value) {
 			rc = close_container(ps, p, &v);
 			if (rc)
 				return rc;
 			p++;
-		} else if (f && f->node->type == BENCODE_DICT &&
-			   !f->want_value) {
+		} else if (f && f->node->type == BENCODE_DICT && !f->want_value) {
 			rc = parse_key(ps, f, &p);
 			if (rc)
 				return rc;
 			continue;
 		} else if (*p == 'l' || *p == 'd') {
-			rc = open_container(ps, p, *p == 'l' ? BENCODE_LIST :
-					    BENCODE_DICT);
+			rc = open_container(ps, p, *p == 'l' ? BENCODE_LIST : BENCODE_DICT);
 			if (rc)
 				return rc;
 			p++;
@@ -479,14 +462,12 @@ static int parse_doc(struct parser *ps, struct bencode_node **out_root)
 		/* v is complete: it is the root or a child of the top frame */
 		if (!ps->depth) {
 			if (p != end)
-				return fail(ps, -EINVAL, p,
-					    "trailing data after value");
+				return fail(ps, -EINVAL, p, "trailing data after value");
 			*out_root = v;
 			return 0;
 		}
 		f = &ps->frames[ps->depth - 1];
-		if (grow((void **)&ps->pend, &ps->pend_cap, ps->pend_len + 1,
-			 sizeof(*ps->pend)))
+		if (grow((void **)&ps->pend, &ps->pend_cap, ps->pend_len + 1, sizeof(*ps->pend)))
 			return fail_nomem(ps, p);
 		ps->pend[ps->pend_len].key = NULL;
 		ps->pend[ps->pend_len].key_len = 0;
@@ -499,8 +480,7 @@ static int parse_doc(struct parser *ps, struct bencode_node **out_root)
 	}
 }
 
-int bencode_parse(const uint8_t *buf, const uint8_t *end,
-		  const struct bencode_limits *lim,
+int bencode_parse(const uint8_t *buf, const uint8_t *end, const struct bencode_limits *lim,
 		  struct bencode_doc **out_doc, struct seed_err *err)
 {
 	struct parser ps;
@@ -513,18 +493,15 @@ int bencode_parse(const uint8_t *buf, const uint8_t *end,
 	*out_doc = NULL;
 	if ((!buf && end) || (buf && !end) || end < buf)
 		return seed_err_set(err, -EINVAL, "bencode: invalid buffer");
-	if (!buf)       /* spares the parser NULL pointer arithmetic */
-		return seed_err_set_at(err, -EINVAL, 0,
-				       "bencode: empty input at byte 0");
+	if (!buf) /* spares the parser NULL pointer arithmetic */
+		return seed_err_set_at(err, -EINVAL, 0, "bencode: empty input at byte 0");
 
 	memset(&ps, 0, sizeof(ps));
 	ps.buf = buf;
 	ps.end = end;
 	ps.err = err;
-	ps.max_depth = lim && lim->max_depth ? lim->max_depth :
-		       BENCODE_DEFAULT_MAX_DEPTH;
-	ps.max_nodes = lim && lim->max_nodes ? lim->max_nodes :
-		       BENCODE_DEFAULT_MAX_NODES;
+	ps.max_depth = lim && lim->max_depth ? lim->max_depth : BENCODE_DEFAULT_MAX_DEPTH;
+	ps.max_nodes = lim && lim->max_nodes ? lim->max_nodes : BENCODE_DEFAULT_MAX_NODES;
 	ps.arena.next_cap = ARENA_FIRST_BLOCK;
 
 	rc = parse_doc(&ps, &root);
@@ -556,8 +533,8 @@ void bencode_free(struct bencode_doc *doc)
 		arena_free_all(doc->blocks);
 }
 
-const struct bencode_node *bencode_dict_getn(const struct bencode_node *d,
-					     const void *key, size_t key_len)
+const struct bencode_node *bencode_dict_getn(const struct bencode_node *d, const void *key,
+					     size_t key_len)
 {
 	size_t lo = 0, hi;
 
@@ -579,8 +556,7 @@ const struct bencode_node *bencode_dict_getn(const struct bencode_node *d,
 	return NULL;
 }
 
-const struct bencode_node *bencode_dict_get(const struct bencode_node *d,
-					    const char *key)
+const struct bencode_node *bencode_dict_get(const struct bencode_node *d, const char *key)
 {
 	if (!key)
 		return NULL;
@@ -787,15 +763,13 @@ void bencode_put_key(struct bencode_buf *b, const void *key, size_t n)
 
 	if (b->err)
 		return;
-	if (!b->depth || b->stack[top].kind != 'd' ||
-	    b->stack[top].want_value || (!key && n)) {
+	if (!b->depth || b->stack[top].kind != 'd' || b->stack[top].want_value || (!key && n)) {
 		set_err(b, -EINVAL);
 		return;
 	}
 	/* compare before appending: key may not survive a realloc of b->p */
 	if (b->stack[top].last_key_len != SIZE_MAX &&
-	    key_cmp(key, n, b->p + b->stack[top].last_key_off,
-		    b->stack[top].last_key_len) <= 0) {
+	    key_cmp(key, n, b->p + b->stack[top].last_key_off, b->stack[top].last_key_len) <= 0) {
 		set_err(b, -EINVAL);
 		return;
 	}
@@ -833,16 +807,16 @@ void bencode_end(struct bencode_buf *b)
 int bencode_buf_finish(struct bencode_buf *b, struct seed_err *err)
 {
 	if (b->err == -ENOMEM)
-		return seed_err_set(err, b->err,
-				    "bencode: out of memory after %zu bytes",
-				    b->len);
+		return seed_err_set(err, b->err, "bencode: out of memory after %zu bytes", b->len);
 	if (b->err == -E2BIG)
 		return seed_err_set(err, b->err,
 				    "bencode: nesting deeper than %d at output byte %zu",
 				    BENCODE_MAX_EMIT_DEPTH, b->len);
 	if (b->err)
 		return seed_err_set(err, b->err,
-				    "bencode: misuse at output byte %zu (key out of order or duplicate, value without key, end without container, invalid raw value, or second top-level value)",
+				    "bencode: misuse at output byte %zu (key out of order or "
+				    "duplicate, value without key, end without container, invalid "
+				    "raw value, or second top-level value)",
 				    b->len);
 	if (b->depth && b->stack[b->depth - 1].want_value) {
 		b->err = -EINVAL;

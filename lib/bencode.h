@@ -30,19 +30,19 @@ enum bencode_type {
 struct bencode_node;
 
 struct bencode_kv {
-	const uint8_t *key;      /* borrows the input buffer */
+	const uint8_t *key; /* borrows the input buffer */
 	size_t key_len;
 	struct bencode_node *val;
 };
 
 struct bencode_node {
 	enum bencode_type type;
-	const uint8_t *raw;      /* the whole encoded value in the input */
+	const uint8_t *raw; /* the whole encoded value in the input */
 	size_t raw_len;
 	union {
 		int64_t i;
 		struct {
-			const uint8_t *p;    /* borrows the input buffer */
+			const uint8_t *p; /* borrows the input buffer */
 			size_t len;
 		} s;
 		struct {
@@ -57,8 +57,8 @@ struct bencode_node {
 };
 
 struct bencode_limits {
-	size_t max_depth;   /* nesting of lists and dicts; 0 = default (64) */
-	size_t max_nodes;   /* total values; 0 = default (1 << 22) */
+	size_t max_depth; /* nesting of lists and dicts; 0 = default (64) */
+	size_t max_nodes; /* total values; 0 = default (1 << 22) */
 };
 
 struct bencode_doc;
@@ -69,18 +69,16 @@ struct bencode_doc;
  * returns -EINVAL (malformed, with err->offset set), -E2BIG (a limit was hit)
  * or -ENOMEM, and *out_doc is NULL. lim may be NULL for defaults.
  */
-int bencode_parse(const uint8_t *buf, const uint8_t *end,
-		  const struct bencode_limits *lim,
+int bencode_parse(const uint8_t *buf, const uint8_t *end, const struct bencode_limits *lim,
 		  struct bencode_doc **out_doc, struct seed_err *err);
 
 const struct bencode_node *bencode_root(const struct bencode_doc *doc);
 void bencode_free(struct bencode_doc *doc);
 
 /* Dictionary lookup by key (binary search); NULL when absent or d is not a dict. */
-const struct bencode_node *bencode_dict_get(const struct bencode_node *d,
-					    const char *key);
-const struct bencode_node *bencode_dict_getn(const struct bencode_node *d,
-					     const void *key, size_t key_len);
+const struct bencode_node *bencode_dict_get(const struct bencode_node *d, const char *key);
+const struct bencode_node *bencode_dict_getn(const struct bencode_node *d, const void *key,
+					     size_t key_len);
 
 /* ---- emission ---- */
 
@@ -94,7 +92,7 @@ const struct bencode_node *bencode_dict_getn(const struct bencode_node *d,
 struct bencode_buf {
 	uint8_t *p;
 	size_t len, cap;
-	int err;                 /* 0 or -errno, sticky */
+	int err; /* 0 or -errno, sticky */
 	size_t depth;
 	/* per open container: 'l' or 'd'; for dicts, where the last key starts
 	 * in p and its length (SIZE_MAX when none yet), and whether a value is due */

@@ -29,8 +29,8 @@ int fsu_mkdir_p(const char *dir, mode_t mode, struct seed_err *err)
 		char c = buf[i];
 		buf[i] = '\0';
 		if (mkdir(buf, mode) < 0 && errno != EEXIST)
-			return seed_err_set(err, -errno, "%s: cannot create directory: %s",
-					    buf, strerror(errno));
+			return seed_err_set(err, -errno, "%s: cannot create directory: %s", buf,
+					    strerror(errno));
 		buf[i] = c;
 	}
 	struct stat st;
@@ -45,12 +45,11 @@ int fsu_fsync_dir(const char *dir, struct seed_err *err)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return seed_err_set(err, -errno, "%s: cannot open directory: %s",
-				    dir, strerror(errno));
+		return seed_err_set(err, -errno, "%s: cannot open directory: %s", dir,
+				    strerror(errno));
 	int rc = 0;
 	if (fsync(fd) < 0)
-		rc = seed_err_set(err, -errno, "%s: fsync failed: %s", dir,
-				  strerror(errno));
+		rc = seed_err_set(err, -errno, "%s: fsync failed: %s", dir, strerror(errno));
 	close(fd);
 	return rc;
 }
@@ -103,8 +102,8 @@ static char *dir_of(const char *path)
 	return strndup(path, (size_t)(slash - path));
 }
 
-int fsu_write_atomic(const char *path, const void *data, size_t len,
-		     mode_t mode, struct seed_err *err)
+int fsu_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		     struct seed_err *err)
 {
 	static atomic_uint counter;
 	char tmp[PATH_MAX];
@@ -115,28 +114,24 @@ int fsu_write_atomic(const char *path, const void *data, size_t len,
 
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0)
-		return seed_err_set(err, -errno, "%s: cannot create: %s", tmp,
-				    strerror(errno));
+		return seed_err_set(err, -errno, "%s: cannot create: %s", tmp, strerror(errno));
 	int rc = fsu_pwrite_full(fd, data, len, 0);
 	if (rc < 0) {
 		seed_err_set(err, rc, "%s: write failed: %s", path, strerror(-rc));
 		goto fail;
 	}
 	if (fsync(fd) < 0) {
-		rc = seed_err_set(err, -errno, "%s: fsync failed: %s", path,
-				  strerror(errno));
+		rc = seed_err_set(err, -errno, "%s: fsync failed: %s", path, strerror(errno));
 		goto fail;
 	}
 	if (close(fd) < 0) {
 		fd = -1;
-		rc = seed_err_set(err, -errno, "%s: close failed: %s", path,
-				  strerror(errno));
+		rc = seed_err_set(err, -errno, "%s: close failed: %s", path, strerror(errno));
 		goto fail;
 	}
 	fd = -1;
 	if (rename(tmp, path) < 0) {
-		rc = seed_err_set(err, -errno, "%s: rename failed: %s", path,
-				  strerror(errno));
+		rc = seed_err_set(err, -errno, "%s: rename failed: %s", path, strerror(errno));
 		goto fail;
 	}
 	char *dir = dir_of(path);
@@ -152,8 +147,8 @@ fail:
 	return rc;
 }
 
-int fsu_read_file(const char *path, size_t max, uint8_t **out_buf,
-		  size_t *out_len, struct seed_err *err)
+int fsu_read_file(const char *path, size_t max, uint8_t **out_buf, size_t *out_len,
+		  struct seed_err *err)
 {
 	*out_buf = NULL;
 	*out_len = 0;
@@ -171,8 +166,8 @@ int fsu_read_file(const char *path, size_t max, uint8_t **out_buf,
 		goto out;
 	}
 	if ((uint64_t)st.st_size > max) {
-		rc = seed_err_set(err, -EFBIG, "%s: %lld bytes, more than the %zu allowed",
-				  path, (long long)st.st_size, max);
+		rc = seed_err_set(err, -EFBIG, "%s: %lld bytes, more than the %zu allowed", path,
+				  (long long)st.st_size, max);
 		goto out;
 	}
 	size_t len = (size_t)st.st_size;

@@ -25,16 +25,16 @@ int fsu_fsync_dir(const char *dir, struct seed_err *err);
  * fsync, rename, fsync of the directory. On failure nothing is left behind
  * and the old file (if any) is untouched.
  */
-int fsu_write_atomic(const char *path, const void *data, size_t len,
-		     mode_t mode, struct seed_err *err);
+int fsu_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		     struct seed_err *err);
 
 /*
  * Reads a whole regular file of at most max bytes. *out_buf is malloc'd
  * (caller frees), with one NUL byte after the data for convenience.
  * -EFBIG when larger than max.
  */
-int fsu_read_file(const char *path, size_t max, uint8_t **out_buf,
-		  size_t *out_len, struct seed_err *err);
+int fsu_read_file(const char *path, size_t max, uint8_t **out_buf, size_t *out_len,
+		  struct seed_err *err);
 
 /* pwrite/pread of exactly len bytes, retrying on EINTR and short counts.
  * Return 0, or -errno; a read past EOF returns -ENODATA. */

@@ -58,12 +58,12 @@
 
 struct hash_ctx {
 	enum hash_impl impl;
-	IMB_MGR *mgr;        /* init_mb_mgr_auto(); SHA-1 jobs. NULL for OpenSSL */
+	IMB_MGR *mgr;	     /* init_mb_mgr_auto(); SHA-1 jobs. NULL for OpenSSL */
 	IMB_MGR *mgr_sha256; /* mgr, or an SSE manager using SHA-NI */
 	EVP_MD *md_sha1;     /* single-buffer path: OpenSSL impl and long jobs */
 	EVP_MD *md_sha256;
 	EVP_MD_CTX *mdctx;
-	int sha1_long;       /* MB: long SHA-1 jobs may go to sha1mb */
+	int sha1_long; /* MB: long SHA-1 jobs may go to sha1mb */
 	char desc[128];
 };
 
@@ -73,18 +73,12 @@ static const uint8_t empty_msg[1];
 static const char *arch_name(IMB_ARCH arch)
 {
 	switch (arch) {
-	case IMB_ARCH_NOAESNI:
-		return "sse-noaesni";
-	case IMB_ARCH_SSE:
-		return "sse";
-	case IMB_ARCH_AVX:
-		return "avx";
-	case IMB_ARCH_AVX2:
-		return "avx2";
-	case IMB_ARCH_AVX512:
-		return "avx512";
-	default:
-		return "none";
+	case IMB_ARCH_NOAESNI: return "sse-noaesni";
+	case IMB_ARCH_SSE: return "sse";
+	case IMB_ARCH_AVX: return "avx";
+	case IMB_ARCH_AVX2: return "avx2";
+	case IMB_ARCH_AVX512: return "avx512";
+	default: return "none";
 	}
 }
 
@@ -99,11 +93,8 @@ static int mgr_check(IMB_MGR *m, const char *what, struct seed_err *err)
 				    "(the CPU lacks an instruction set the "
 				    "library needs, e.g. SSE4.2)",
 				    what, imb_get_strerror(e));
-	if ((m->features & IMB_FEATURE_SELF_TEST) &&
-	    !(m->features & IMB_FEATURE_SELF_TEST_PASS))
-		return seed_err_set(err, -EIO,
-				    "ipsec-mb: %s manager failed its self-test",
-				    what);
+	if ((m->features & IMB_FEATURE_SELF_TEST) && !(m->features & IMB_FEATURE_SELF_TEST_PASS))
+		return seed_err_set(err, -EIO, "ipsec-mb: %s manager failed its self-test", what);
 	return 0;
 }
 
@@ -115,8 +106,7 @@ static int create_mb(struct hash_ctx *h, struct seed_err *err)
 
 	h->mgr = alloc_mb_mgr(0);
 	if (!h->mgr)
-		return seed_err_set(err, -ENOMEM,
-				    "ipsec-mb: cannot allocate a manager");
+		return seed_err_set(err, -ENOMEM, "ipsec-mb: cannot allocate a manager");
 	init_mb_mgr_auto(h->mgr, &arch);
 	rc = mgr_check(h->mgr, "auto", err);
 	if (rc)
@@ -134,25 +124,22 @@ static int create_mb(struct hash_ctx *h, struct seed_err *err)
 	    (h->mgr->features & IMB_FEATURE_SHANI)) {
 		h->mgr_sha256 = alloc_mb_mgr(0);
 		if (!h->mgr_sha256)
-			return seed_err_set(err, -ENOMEM,
-					    "ipsec-mb: cannot allocate a manager");
+			return seed_err_set(err, -ENOMEM, "ipsec-mb: cannot allocate a manager");
 		init_mb_mgr_sse(h->mgr_sha256);
 		rc = mgr_check(h->mgr_sha256, "sse", err);
 		if (rc)
 			return rc;
 		snprintf(h->desc, sizeof(h->desc),
-			 "ipsec-mb %s (%s; sha256 sse+shani; sha1 >64K %s)",
-			 imb_get_version_str(), arch_name(arch), long_sha1);
+			 "ipsec-mb %s (%s; sha256 sse+shani; sha1 >64K %s)", imb_get_version_str(),
+			 arch_name(arch), long_sha1);
 	} else {
-		snprintf(h->desc, sizeof(h->desc),
-			 "ipsec-mb %s (%s; sha1 >64K %s)",
+		snprintf(h->desc, sizeof(h->desc), "ipsec-mb %s (%s; sha1 >64K %s)",
 			 imb_get_version_str(), arch_name(arch), long_sha1);
 	}
 	return 0;
 }
 
-int hash_ctx_create(enum hash_impl impl, struct hash_ctx **out_ctx,
-		    struct seed_err *err)
+int hash_ctx_create(enum hash_impl impl, struct hash_ctx **out_ctx, struct seed_err *err)
 {
 	struct hash_ctx *h;
 	int rc = 0;
@@ -161,9 +148,7 @@ int hash_ctx_create(enum hash_impl impl, struct hash_ctx **out_ctx,
 		return seed_err_set(err, -EINVAL, "hash: no out_ctx");
 	*out_ctx = NULL;
 	if (impl != HASH_IMPL_MB && impl != HASH_IMPL_OPENSSL)
-		return seed_err_set(err, -EINVAL,
-				    "hash: unknown implementation %d",
-				    (int)impl);
+		return seed_err_set(err, -EINVAL, "hash: unknown implementation %d", (int)impl);
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return seed_err_set(err, -ENOMEM, "hash: out of memory");
@@ -189,9 +174,8 @@ int hash_ctx_create(enum hash_impl impl, struct hash_ctx **out_ctx,
 		if (rc)
 			goto fail;
 	} else {
-		snprintf(h->desc, sizeof(h->desc), "openssl %u.%u.%u",
-			 OPENSSL_version_major(), OPENSSL_version_minor(),
-			 OPENSSL_version_patch());
+		snprintf(h->desc, sizeof(h->desc), "openssl %u.%u.%u", OPENSSL_version_major(),
+			 OPENSSL_version_minor(), OPENSSL_version_patch());
 	}
 	*out_ctx = h;
 	return 0;
@@ -220,11 +204,9 @@ const char *hash_ctx_describe(const struct hash_ctx *h)
 }
 
 /* One message through libcrypto. */
-static int evp_one(struct hash_ctx *h, const EVP_MD *md, const void *data,
-		   size_t len, uint8_t *out)
+static int evp_one(struct hash_ctx *h, const EVP_MD *md, const void *data, size_t len, uint8_t *out)
 {
-	if (!EVP_DigestInit_ex2(h->mdctx, md, NULL) ||
-	    !EVP_DigestUpdate(h->mdctx, data, len) ||
+	if (!EVP_DigestInit_ex2(h->mdctx, md, NULL) || !EVP_DigestUpdate(h->mdctx, data, len) ||
 	    !EVP_DigestFinal_ex(h->mdctx, out, NULL))
 		return -EIO;
 	return 0;
@@ -287,9 +269,8 @@ static int sha1_long_batch(const struct hash_job *jobs, size_t n)
 
 /* skip_long: jobs over HASH_MB_MAX_LEN are left to the caller; otherwise
  * libcrypto hashes them here. */
-static int mb_batch(struct hash_ctx *h, IMB_MGR *m, IMB_HASH_ALG alg,
-		    const EVP_MD *md, uint64_t tag_len,
-		    const struct hash_job *jobs, size_t n, int skip_long)
+static int mb_batch(struct hash_ctx *h, IMB_MGR *m, IMB_HASH_ALG alg, const EVP_MD *md,
+		    uint64_t tag_len, const struct hash_job *jobs, size_t n, int skip_long)
 {
 	int rc = 0;
 	IMB_JOB *j;
@@ -344,8 +325,7 @@ static int mb_batch(struct hash_ctx *h, IMB_MGR *m, IMB_HASH_ALG alg,
 	return rc;
 }
 
-static int evp_batch(struct hash_ctx *h, const EVP_MD *md,
-		     const struct hash_job *jobs, size_t n)
+static int evp_batch(struct hash_ctx *h, const EVP_MD *md, const struct hash_job *jobs, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		const void *src = jobs[i].len ? jobs[i].data : empty_msg;
@@ -373,8 +353,7 @@ int hash_sha1_batch(struct hash_ctx *h, const struct hash_job *jobs, size_t n)
 		size_t n_long = h->sha1_long ? count_long(jobs, n) : 0;
 		int to_mb = n_long && n_long >= sha1mb_min_batch();
 
-		rc = mb_batch(h, h->mgr, IMB_AUTH_SHA_1, h->md_sha1,
-			      HASH_SHA1_LEN, jobs, n, to_mb);
+		rc = mb_batch(h, h->mgr, IMB_AUTH_SHA_1, h->md_sha1, HASH_SHA1_LEN, jobs, n, to_mb);
 		if (!rc && to_mb)
 			rc = sha1_long_batch(jobs, n);
 		return rc;
@@ -392,21 +371,19 @@ int hash_sha256_batch(struct hash_ctx *h, const struct hash_job *jobs, size_t n)
 	if (rc || !n)
 		return rc;
 	if (h->impl == HASH_IMPL_MB)
-		return mb_batch(h, h->mgr_sha256, IMB_AUTH_SHA_256,
-				h->md_sha256, HASH_SHA256_LEN, jobs, n, 0);
+		return mb_batch(h, h->mgr_sha256, IMB_AUTH_SHA_256, h->md_sha256, HASH_SHA256_LEN,
+				jobs, n, 0);
 	return evp_batch(h, h->md_sha256, jobs, n);
 }
 
-int hash_sha1(struct hash_ctx *h, const void *data, size_t len,
-	      uint8_t out[HASH_SHA1_LEN])
+int hash_sha1(struct hash_ctx *h, const void *data, size_t len, uint8_t out[HASH_SHA1_LEN])
 {
 	struct hash_job job = { .data = data, .len = len, .out = out };
 
 	return hash_sha1_batch(h, &job, 1);
 }
 
-int hash_sha256(struct hash_ctx *h, const void *data, size_t len,
-		uint8_t out[HASH_SHA256_LEN])
+int hash_sha256(struct hash_ctx *h, const void *data, size_t len, uint8_t out[HASH_SHA256_LEN])
 {
 	struct hash_job job = { .data = data, .len = len, .out = out };
 

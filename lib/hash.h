@@ -17,19 +17,18 @@
 
 #include "seed_err.h"
 
-#define HASH_SHA1_LEN 20
+#define HASH_SHA1_LEN	20
 #define HASH_SHA256_LEN 32
 #define HASH_XXH128_LEN 16
 
 enum hash_impl {
-	HASH_IMPL_MB = 0,   /* libipsec-mb multi-buffer (default) */
-	HASH_IMPL_OPENSSL,  /* libcrypto, one message at a time */
+	HASH_IMPL_MB = 0,  /* libipsec-mb multi-buffer (default) */
+	HASH_IMPL_OPENSSL, /* libcrypto, one message at a time */
 };
 
 struct hash_ctx;
 
-int hash_ctx_create(enum hash_impl impl, struct hash_ctx **out_ctx,
-		    struct seed_err *err);
+int hash_ctx_create(enum hash_impl impl, struct hash_ctx **out_ctx, struct seed_err *err);
 void hash_ctx_destroy(struct hash_ctx *h);
 /* Names the implementation and SIMD level, e.g. "ipsec-mb 1.3.0 (avx512)".
  * Valid while h lives. */
@@ -54,10 +53,8 @@ int hash_sha1_batch(struct hash_ctx *h, const struct hash_job *jobs, size_t n);
 int hash_sha256_batch(struct hash_ctx *h, const struct hash_job *jobs, size_t n);
 
 /* Single messages, for slow paths. */
-int hash_sha1(struct hash_ctx *h, const void *data, size_t len,
-	      uint8_t out[HASH_SHA1_LEN]);
-int hash_sha256(struct hash_ctx *h, const void *data, size_t len,
-		uint8_t out[HASH_SHA256_LEN]);
+int hash_sha1(struct hash_ctx *h, const void *data, size_t len, uint8_t out[HASH_SHA1_LEN]);
+int hash_sha256(struct hash_ctx *h, const void *data, size_t len, uint8_t out[HASH_SHA256_LEN]);
 
 /* XXH3-128 in its canonical (big-endian) byte form. Thread-safe. */
 void hash_xxh128(const void *data, size_t len, uint8_t out[HASH_XXH128_LEN]);

@@ -89,7 +89,8 @@ static int check_name(const char *rel, const char *name, struct seed_err *err)
 					    "%s: name contains control character 0x%02x", rel, c);
 		if (c == '\\')
 			return seed_err_set(err, -EINVAL,
-					    "%s: name contains a backslash (a path separator for Windows clients)",
+					    "%s: name contains a backslash (a path separator for "
+					    "Windows clients)",
 					    rel);
 	}
 	if (!utf8_valid((const unsigned char *)name))
@@ -131,8 +132,7 @@ static int split_rel(struct ingest_entry *e)
 	return 0;
 }
 
-static int add_entry(struct scan *sc, const char *rel, const char *src,
-		     const struct stat *st)
+static int add_entry(struct scan *sc, const char *rel, const char *src, const struct stat *st)
 {
 	struct ingest_tree *t = sc->t;
 	if (t->n >= INGEST_MAX_FILES)
@@ -169,8 +169,8 @@ static int walk(struct scan *sc, const char *dir, const char *rel, size_t depth)
 	int n, rc = 0;
 
 	if (depth >= METAINFO_MAX_PATH_DEPTH)
-		return seed_err_set(sc->err, -ELOOP, "%s: directories nested deeper than %d",
-				    rel, METAINFO_MAX_PATH_DEPTH);
+		return seed_err_set(sc->err, -ELOOP, "%s: directories nested deeper than %d", rel,
+				    METAINFO_MAX_PATH_DEPTH);
 	n = scandir(dir, &list, skip_dots, name_cmp);
 	if (n < 0)
 		return seed_err_set(sc->err, -errno, "%s: cannot read directory: %s", dir,
@@ -218,7 +218,8 @@ static int walk(struct scan *sc, const char *dir, const char *rel, size_t depth)
 			}
 			if (S_ISDIR(st.st_mode)) {
 				rc = seed_err_set(sc->err, -EINVAL,
-						  "%s: symlink to a directory is not supported (it could loop); replace it with the directory",
+						  "%s: symlink to a directory is not supported (it "
+						  "could loop); replace it with the directory",
 						  src);
 				goto next;
 			}
@@ -233,11 +234,12 @@ static int walk(struct scan *sc, const char *dir, const char *rel, size_t depth)
 			}
 			rc = add_entry(sc, r, src, &st);
 		} else {
-			rc = seed_err_set(sc->err, -EINVAL,
-					  "%s: not a regular file or directory (device, FIFO or socket)",
-					  src);
+			rc = seed_err_set(
+				sc->err, -EINVAL,
+				"%s: not a regular file or directory (device, FIFO or socket)",
+				src);
 		}
-next:
+	next:
 		free(src);
 		free(r);
 	}
@@ -340,18 +342,19 @@ static int check_part(const char *what, const char *v, int allow_dot, struct see
 			 (c >= '0' && c <= '9') || c == '-' || c == '_' ||
 			 (allow_dot && (c == '.' || c == '+'));
 		if (!ok)
-			return seed_err_set(err, -EINVAL,
-					    "%s \"%s\": character '%c' not allowed (use A-Z a-z 0-9 - _%s)",
-					    what, v, c, allow_dot ? " . +" : "");
+			return seed_err_set(
+				err, -EINVAL,
+				"%s \"%s\": character '%c' not allowed (use A-Z a-z 0-9 - _%s)",
+				what, v, c, allow_dot ? " . +" : "");
 	}
 	if (v[0] == '-' || v[0] == '.')
-		return seed_err_set(err, -EINVAL, "%s \"%s\" must not start with '-' or '.'",
-				    what, v);
+		return seed_err_set(err, -EINVAL, "%s \"%s\" must not start with '-' or '.'", what,
+				    v);
 	return 0;
 }
 
-int ingest_make_id(const char *tenant, const char *name, const char *version,
-		   char **out_id, struct seed_err *err)
+int ingest_make_id(const char *tenant, const char *name, const char *version, char **out_id,
+		   struct seed_err *err)
 {
 	int rc;
 	*out_id = NULL;
@@ -371,15 +374,15 @@ int ingest_make_id(const char *tenant, const char *name, const char *version,
 
 struct file_state {
 	const struct ingest_entry *e;
-	int is_last;               /* last file of the list: no pad after it */
+	int is_last; /* last file of the list: no pad after it */
 	uint64_t n_blocks, n_pieces;
 	size_t n_units, first_unit;
-	uint8_t *leaves;           /* n_blocks * 32 */
-	uint8_t *xxh;              /* n_blocks * 16 */
-	uint8_t *sha1;             /* n_pieces * 20 */
-	uint8_t *layer;            /* n_pieces * 32 */
+	uint8_t *leaves; /* n_blocks * 32 */
+	uint8_t *xxh;	 /* n_blocks * 16 */
+	uint8_t *sha1;	 /* n_pieces * 20 */
+	uint8_t *layer;	 /* n_pieces * 32 */
 	uint8_t root[32];
-	pthread_mutex_t lock;      /* guards opening the object */
+	pthread_mutex_t lock; /* guards opening the object */
 	int obj_open;
 	struct store_obj_writer w;
 	atomic_size_t units_done;
@@ -460,17 +463,19 @@ static int check_unchanged(int fd, const struct ingest_entry *e, struct seed_err
 		return seed_err_set(err, -errno, "%s: %s", e->src, strerror(errno));
 	if ((uint64_t)st.st_size != e->length || st.st_ino != e->ino || st.st_dev != e->dev)
 		return seed_err_set(err, -ESTALE,
-				    "%s: file changed size while being hashed (was %llu bytes, now %lld); stop writing to the tree and retry",
+				    "%s: file changed size while being hashed (was %llu bytes, now "
+				    "%lld); stop writing to the tree and retry",
 				    e->src, (unsigned long long)e->length, (long long)st.st_size);
 	if (st.st_mtim.tv_sec != e->mtime.tv_sec || st.st_mtim.tv_nsec != e->mtime.tv_nsec)
 		return seed_err_set(err, -ESTALE,
-				    "%s: file was modified while being hashed; stop writing to the tree and retry",
+				    "%s: file was modified while being hashed; stop writing to the "
+				    "tree and retry",
 				    e->src);
 	return 0;
 }
 
-static int do_unit(struct job *j, struct hash_ctx *h, uint8_t *buf,
-		   struct hash_job *hj, const struct unit *u, struct seed_err *err)
+static int do_unit(struct job *j, struct hash_ctx *h, uint8_t *buf, struct hash_job *hj,
+		   const struct unit *u, struct seed_err *err)
 {
 	struct file_state *f = &j->f[u->file];
 	const struct ingest_entry *e = f->e;
@@ -490,9 +495,10 @@ static int do_unit(struct job *j, struct hash_ctx *h, uint8_t *buf,
 	if (rc == 0)
 		rc = check_unchanged(fd, e, err);
 	else if (rc == -ENODATA)
-		rc = seed_err_set(err, -ESTALE,
-				  "%s: file shrank while being hashed; stop writing to the tree and retry",
-				  e->src);
+		rc = seed_err_set(
+			err, -ESTALE,
+			"%s: file shrank while being hashed; stop writing to the tree and retry",
+			e->src);
 	else
 		rc = seed_err_set(err, rc, "%s: read failed: %s", e->src, strerror(-rc));
 	close(fd);
@@ -672,9 +678,8 @@ static int run_workers(struct job *j, unsigned threads, struct seed_err *err)
 /* ---- torrents and manifest ---- */
 
 static int build_torrent(struct hash_ctx *h, const struct ingest_tree *t,
-			 const struct ingest_opts *o, struct job *j,
-			 enum metainfo_kind kind, struct metainfo_out *out,
-			 struct seed_err *err)
+			 const struct ingest_opts *o, struct job *j, enum metainfo_kind kind,
+			 struct metainfo_out *out, struct seed_err *err)
 {
 	struct metainfo_file *mf = calloc(t->n, sizeof(*mf));
 	if (!mf)
@@ -762,9 +767,8 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int ingest_create(struct store *s, const struct ingest_tree *t,
-		  const struct ingest_opts *o, struct ingest_result *out,
-		  struct seed_err *err)
+int ingest_create(struct store *s, const struct ingest_tree *t, const struct ingest_opts *o,
+		  struct ingest_result *out, struct seed_err *err)
 {
 	struct job j;
 	struct hash_ctx *h = NULL;
@@ -782,9 +786,10 @@ int ingest_create(struct store *s, const struct ingest_tree *t,
 	if (rc < 0)
 		goto out;
 	if (store_release_exists(s, out->id)) {
-		rc = seed_err_set(err, -EEXIST,
-				  "release %s already exists; pick another --version or remove it first",
-				  out->id);
+		rc = seed_err_set(
+			err, -EEXIST,
+			"release %s already exists; pick another --version or remove it first",
+			out->id);
 		goto out;
 	}
 	if (o->also_v1 && o->kind != METAINFO_HYBRID) {
@@ -821,7 +826,8 @@ int ingest_create(struct store *s, const struct ingest_tree *t,
 	for (size_t i = 0; i < t->n; i++) {
 		int fd = open(t->e[i].src, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
-			rc = seed_err_set(err, -errno, "%s: vanished while the release was created: %s",
+			rc = seed_err_set(err, -errno,
+					  "%s: vanished while the release was created: %s",
 					  t->e[i].src, strerror(errno));
 			goto out;
 		}
@@ -850,26 +856,25 @@ int ingest_create(struct store *s, const struct ingest_tree *t,
 		rc = build_torrent(h, t, o, &j, METAINFO_V1, &out->v1, err);
 	if (rc < 0)
 		goto out;
-	out->magnet = metainfo_magnet(&out->main, t->name, o->trackers, o->n_trackers,
-				      o->web_seeds, o->n_web_seeds);
+	out->magnet = metainfo_magnet(&out->main, t->name, o->trackers, o->n_trackers, o->web_seeds,
+				      o->n_web_seeds);
 	if (o->torrent_out)
 		out->torrent_path = strdup(o->torrent_out);
-	else if (asprintf(&out->torrent_path, "%s/torrents/%s.torrent", store_dir(s),
-			  out->id) < 0)
+	else if (asprintf(&out->torrent_path, "%s/torrents/%s.torrent", store_dir(s), out->id) < 0)
 		out->torrent_path = NULL;
 	if (!out->magnet || !out->torrent_path ||
 	    (o->also_v1 && !(out->torrent_v1_path = v1_path_of(out->torrent_path)))) {
 		rc = seed_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = fsu_write_atomic(out->torrent_path, out->main.torrent, out->main.torrent_len,
-			      0644, err);
+	rc = fsu_write_atomic(out->torrent_path, out->main.torrent, out->main.torrent_len, 0644,
+			      err);
 	if (rc < 0)
 		goto out;
 	wrote_main = 1;
 	if (o->also_v1) {
-		rc = fsu_write_atomic(out->torrent_v1_path, out->v1.torrent,
-				      out->v1.torrent_len, 0644, err);
+		rc = fsu_write_atomic(out->torrent_v1_path, out->v1.torrent, out->v1.torrent_len,
+				      0644, err);
 		if (rc < 0)
 			goto out;
 		wrote_v1 = 1;

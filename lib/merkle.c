@@ -31,8 +31,7 @@
 
 uint64_t merkle_leaf_count(uint64_t file_len)
 {
-	return file_len / MERKLE_BLOCK_SIZE +
-	       (file_len % MERKLE_BLOCK_SIZE != 0);
+	return file_len / MERKLE_BLOCK_SIZE + (file_len % MERKLE_BLOCK_SIZE != 0);
 }
 
 static bool is_pow2(size_t x)
@@ -63,8 +62,7 @@ static unsigned log2_pow2(size_t x)
 }
 
 /* pad <- SHA-256(pad || pad), `times` times. */
-static int pad_up(struct hash_ctx *h, uint8_t pad[MERKLE_HASH_LEN],
-		  unsigned times)
+static int pad_up(struct hash_ctx *h, uint8_t pad[MERKLE_HASH_LEN], unsigned times)
 {
 	uint8_t msg[2 * MERKLE_HASH_LEN];
 
@@ -82,9 +80,8 @@ static int pad_up(struct hash_ctx *h, uint8_t pad[MERKLE_HASH_LEN],
 
 /* One level: out[i] = H(in[2i] || in[2i+1]), the missing last right child
  * being pad. in and out must not overlap. */
-static int reduce_level(struct hash_ctx *h, struct hash_job *jobs,
-			const uint8_t *in, size_t n, const uint8_t *pad,
-			uint8_t *out)
+static int reduce_level(struct hash_ctx *h, struct hash_job *jobs, const uint8_t *in, size_t n,
+			const uint8_t *pad, uint8_t *out)
 {
 	size_t parents = n / 2 + (n & 1);
 	uint8_t tail[2 * MERKLE_HASH_LEN];
@@ -103,10 +100,8 @@ static int reduce_level(struct hash_ctx *h, struct hash_job *jobs,
 			jobs[k].len = 2 * MERKLE_HASH_LEN;
 			jobs[k].out = out + i * MERKLE_HASH_LEN;
 			if (2 * i + 1 == n) {
-				memcpy(tail, in + 2 * i * MERKLE_HASH_LEN,
-				       MERKLE_HASH_LEN);
-				memcpy(tail + MERKLE_HASH_LEN, pad,
-				       MERKLE_HASH_LEN);
+				memcpy(tail, in + 2 * i * MERKLE_HASH_LEN, MERKLE_HASH_LEN);
+				memcpy(tail + MERKLE_HASH_LEN, pad, MERKLE_HASH_LEN);
 				jobs[k].data = tail;
 			}
 		}
@@ -122,8 +117,8 @@ static int reduce_level(struct hash_ctx *h, struct hash_job *jobs,
  * hash pad (updated to the padding of the final level), and writes the
  * ceil(n / 2^levels) resulting nodes to out. in is borrowed and not written.
  */
-static int reduce(struct hash_ctx *h, const uint8_t *in, size_t n,
-		  unsigned levels, uint8_t pad[MERKLE_HASH_LEN], uint8_t *out)
+static int reduce(struct hash_ctx *h, const uint8_t *in, size_t n, unsigned levels,
+		  uint8_t pad[MERKLE_HASH_LEN], uint8_t *out)
 {
 	struct hash_job *jobs = NULL;
 	uint8_t *buf[2] = { NULL, NULL };
@@ -176,32 +171,30 @@ int merkle_root(struct hash_ctx *h, const uint8_t *leaves, size_t n,
 {
 	uint8_t pad[MERKLE_HASH_LEN] = { 0 };
 
-	if (!h || !leaves || !out_root || n == 0 ||
-	    n > SIZE_MAX / MERKLE_HASH_LEN)
+	if (!h || !leaves || !out_root || n == 0 || n > SIZE_MAX / MERKLE_HASH_LEN)
 		return -EINVAL;
 	return reduce(h, leaves, n, levels_for(n), pad, out_root);
 }
 
-int merkle_layer(struct hash_ctx *h, const uint8_t *leaves, size_t n,
-		 size_t piece_blocks, uint8_t *out_layer)
+int merkle_layer(struct hash_ctx *h, const uint8_t *leaves, size_t n, size_t piece_blocks,
+		 uint8_t *out_layer)
 {
 	uint8_t pad[MERKLE_HASH_LEN] = { 0 };
 
-	if (!h || !leaves || !out_layer || n == 0 ||
-	    n > SIZE_MAX / MERKLE_HASH_LEN || !is_pow2(piece_blocks))
+	if (!h || !leaves || !out_layer || n == 0 || n > SIZE_MAX / MERKLE_HASH_LEN ||
+	    !is_pow2(piece_blocks))
 		return -EINVAL;
 	return reduce(h, leaves, n, log2_pow2(piece_blocks), pad, out_layer);
 }
 
-int merkle_root_from_layer(struct hash_ctx *h, const uint8_t *layer,
-			   size_t n_layer, size_t piece_blocks,
-			   uint8_t out_root[MERKLE_HASH_LEN])
+int merkle_root_from_layer(struct hash_ctx *h, const uint8_t *layer, size_t n_layer,
+			   size_t piece_blocks, uint8_t out_root[MERKLE_HASH_LEN])
 {
 	uint8_t pad[MERKLE_HASH_LEN] = { 0 };
 	int rc;
 
-	if (!h || !layer || !out_root || n_layer == 0 ||
-	    n_layer > SIZE_MAX / MERKLE_HASH_LEN || !is_pow2(piece_blocks))
+	if (!h || !layer || !out_root || n_layer == 0 || n_layer > SIZE_MAX / MERKLE_HASH_LEN ||
+	    !is_pow2(piece_blocks))
 		return -EINVAL;
 	/* The layer is padded with whole pieces of zero leaves. */
 	rc = pad_up(h, pad, log2_pow2(piece_blocks));

@@ -17,7 +17,7 @@
 #include "hash.h"
 
 #define MERKLE_BLOCK_SIZE 16384u
-#define MERKLE_HASH_LEN 32u
+#define MERKLE_HASH_LEN	  32u
 
 /* Leaves of a file of file_len bytes: ceil(file_len / 16 KiB). */
 uint64_t merkle_leaf_count(uint64_t file_len);
@@ -34,8 +34,8 @@ int merkle_root(struct hash_ctx *h, const uint8_t *leaves, size_t n,
  * the root of piece_blocks leaves (the last piece padded with zero leaves).
  * piece_blocks must be a power of two >= 1. Returns 0, -EINVAL or -ENOMEM.
  */
-int merkle_layer(struct hash_ctx *h, const uint8_t *leaves, size_t n,
-		 size_t piece_blocks, uint8_t *out_layer);
+int merkle_layer(struct hash_ctx *h, const uint8_t *leaves, size_t n, size_t piece_blocks,
+		 uint8_t *out_layer);
 
 /*
  * The root from a piece layer of n_layer >= 1 hashes: the layer padded up to
@@ -44,8 +44,7 @@ int merkle_layer(struct hash_ctx *h, const uint8_t *leaves, size_t n,
  * more than piece_blocks / 2 leaves (always true where BEP 52 stores a
  * layer: files longer than one piece).
  */
-int merkle_root_from_layer(struct hash_ctx *h, const uint8_t *layer,
-			   size_t n_layer, size_t piece_blocks,
-			   uint8_t out_root[MERKLE_HASH_LEN]);
+int merkle_root_from_layer(struct hash_ctx *h, const uint8_t *layer, size_t n_layer,
+			   size_t piece_blocks, uint8_t out_root[MERKLE_HASH_LEN]);
 
 #endif

@@ -30,8 +30,7 @@ int metainfo_check_piece_length(uint64_t n, struct seed_err *err)
 	if (n < METAINFO_MIN_PIECE || n > METAINFO_MAX_PIECE || (n & (n - 1)))
 		return seed_err_set(err, -EINVAL,
 				    "piece length %llu: must be a power of two from %u to %u",
-				    (unsigned long long)n, METAINFO_MIN_PIECE,
-				    METAINFO_MAX_PIECE);
+				    (unsigned long long)n, METAINFO_MIN_PIECE, METAINFO_MAX_PIECE);
 	return 0;
 }
 
@@ -43,8 +42,7 @@ static int bytes_cmp(const char *a, size_t la, const char *b, size_t lb)
 	return (la > lb) - (la < lb);
 }
 
-int metainfo_path_cmp(const char *const *a, size_t na, const char *const *b,
-		      size_t nb)
+int metainfo_path_cmp(const char *const *a, size_t na, const char *const *b, size_t nb)
 {
 	for (size_t i = 0; i < na && i < nb; i++) {
 		int c = bytes_cmp(a[i], strlen(a[i]), b[i], strlen(b[i]));
@@ -86,8 +84,8 @@ static void put_file_leaf(struct bencode_buf *b, const struct metainfo_file *f)
  * components. Files are sorted, so entries with the same component at
  * `depth` are adjacent and groups come out in key order.
  */
-static int put_tree(struct bencode_buf *b, const struct metainfo_file *f,
-		    size_t lo, size_t hi, size_t depth, struct seed_err *err)
+static int put_tree(struct bencode_buf *b, const struct metainfo_file *f, size_t lo, size_t hi,
+		    size_t depth, struct seed_err *err)
 {
 	if (depth >= METAINFO_MAX_PATH_DEPTH)
 		return seed_err_set(err, -EINVAL, "path deeper than %d levels",
@@ -183,8 +181,7 @@ static int put_v1_pieces(struct bencode_buf *b, const struct metainfo_params *p,
 	return 0;
 }
 
-static int check_files(const struct metainfo_params *p, uint64_t *out_total,
-		       struct seed_err *err)
+static int check_files(const struct metainfo_params *p, uint64_t *out_total, struct seed_err *err)
 {
 	uint64_t total = 0;
 	if (p->n_files == 0)
@@ -195,8 +192,8 @@ static int check_files(const struct metainfo_params *p, uint64_t *out_total,
 		const struct metainfo_file *f = &p->files[i];
 		if (!p->single_file && f->n_path == 0)
 			return seed_err_set(err, -EINVAL, "file %zu has an empty path", i);
-		if (i && metainfo_path_cmp(p->files[i - 1].path, p->files[i - 1].n_path,
-					   f->path, f->n_path) >= 0)
+		if (i && metainfo_path_cmp(p->files[i - 1].path, p->files[i - 1].n_path, f->path,
+					   f->n_path) >= 0)
 			return seed_err_set(err, -EINVAL,
 					    "files out of canonical order or duplicated at %zu", i);
 		if (f->length > INT64_MAX || total + f->length < total)
@@ -209,8 +206,8 @@ static int check_files(const struct metainfo_params *p, uint64_t *out_total,
 	return 0;
 }
 
-static int build_info(const struct metainfo_params *p, int v1, int v2,
-		      struct bencode_buf *b, struct seed_err *err)
+static int build_info(const struct metainfo_params *p, int v1, int v2, struct bencode_buf *b,
+		      struct seed_err *err)
 {
 	bencode_begin_dict(b);
 	if (v2) {
@@ -288,8 +285,8 @@ static int put_piece_layers(struct bencode_buf *b, const struct metainfo_params 
 	return 0;
 }
 
-int metainfo_build(struct hash_ctx *h, const struct metainfo_params *p,
-		   struct metainfo_out *out, struct seed_err *err)
+int metainfo_build(struct hash_ctx *h, const struct metainfo_params *p, struct metainfo_out *out,
+		   struct seed_err *err)
 {
 	uint64_t total;
 	int rc;
@@ -425,9 +422,8 @@ static void sb_put_escaped(struct sbuf *s, const char *x)
 	}
 }
 
-char *metainfo_magnet(const struct metainfo_out *m, const char *name,
-		      const char *const *trackers, size_t n_trackers,
-		      const char *const *web_seeds, size_t n_web_seeds)
+char *metainfo_magnet(const struct metainfo_out *m, const char *name, const char *const *trackers,
+		      size_t n_trackers, const char *const *web_seeds, size_t n_web_seeds)
 {
 	struct sbuf s = { 0 };
 	char hex[65];

@@ -23,8 +23,8 @@
 #include "hash.h"
 #include "seed_err.h"
 
-#define METAINFO_MIN_PIECE (16u * 1024)
-#define METAINFO_MAX_PIECE (64u * 1024 * 1024)
+#define METAINFO_MIN_PIECE	(16u * 1024)
+#define METAINFO_MAX_PIECE	(64u * 1024 * 1024)
 #define METAINFO_MAX_PATH_DEPTH 64
 
 enum metainfo_kind {
@@ -34,33 +34,33 @@ enum metainfo_kind {
 };
 
 struct metainfo_file {
-	const char *const *path;  /* components, borrowed; 0 for single-file form */
+	const char *const *path; /* components, borrowed; 0 for single-file form */
 	size_t n_path;
 	uint64_t length;
-	uint8_t root[32];         /* v2 pieces root; unused when length == 0 */
-	const uint8_t *layer;     /* v2 piece layer, n_pieces * 32; used only
+	uint8_t root[32];     /* v2 pieces root; unused when length == 0 */
+	const uint8_t *layer; /* v2 piece layer, n_pieces * 32; used only
 	                           * when length > piece_length */
-	const uint8_t *sha1;      /* v1 piece hashes, n_pieces * 20 */
+	const uint8_t *sha1;  /* v1 piece hashes, n_pieces * 20 */
 };
 
 struct metainfo_params {
 	enum metainfo_kind kind;
-	const char *name;             /* the torrent's top-level name (UTF-8) */
-	int single_file;              /* one file named `name`, no directory */
-	uint64_t piece_length;        /* power of two in [MIN, MAX] */
+	const char *name;      /* the torrent's top-level name (UTF-8) */
+	int single_file;       /* one file named `name`, no directory */
+	uint64_t piece_length; /* power of two in [MIN, MAX] */
 	const struct metainfo_file *files;
 	size_t n_files;
-	const char *const *trackers;  /* each becomes its own announce tier */
+	const char *const *trackers; /* each becomes its own announce tier */
 	size_t n_trackers;
 	const char *const *web_seeds; /* BEP 19 url-list */
 	size_t n_web_seeds;
 	int private_flag;
-	int64_t creation_date;        /* seconds since the epoch */
+	int64_t creation_date; /* seconds since the epoch */
 	const char *created_by;
 };
 
 struct metainfo_out {
-	uint8_t *torrent;             /* malloc'd, caller frees */
+	uint8_t *torrent; /* malloc'd, caller frees */
 	size_t torrent_len;
 	int has_v1, has_v2;
 	uint8_t ih_v1[HASH_SHA1_LEN];
@@ -83,20 +83,18 @@ int metainfo_check_piece_length(uint64_t n, struct seed_err *err);
  * UTF-8 names (the caller validated the tree); out-of-order or duplicate
  * paths give -EINVAL. On success out owns a malloc'd torrent.
  */
-int metainfo_build(struct hash_ctx *h, const struct metainfo_params *p,
-		   struct metainfo_out *out, struct seed_err *err);
+int metainfo_build(struct hash_ctx *h, const struct metainfo_params *p, struct metainfo_out *out,
+		   struct seed_err *err);
 
 /* Compares two path component lists in canonical order (<0, 0, >0). */
-int metainfo_path_cmp(const char *const *a, size_t na, const char *const *b,
-		      size_t nb);
+int metainfo_path_cmp(const char *const *a, size_t na, const char *const *b, size_t nb);
 
 /*
  * The magnet link carrying every info-hash present (xt=urn:btih for v1,
  * xt=urn:btmh:1220... for v2), dn, tr and ws; malloc'd, NULL on ENOMEM.
  */
-char *metainfo_magnet(const struct metainfo_out *m, const char *name,
-		      const char *const *trackers, size_t n_trackers,
-		      const char *const *web_seeds, size_t n_web_seeds);
+char *metainfo_magnet(const struct metainfo_out *m, const char *name, const char *const *trackers,
+		      size_t n_trackers, const char *const *web_seeds, size_t n_web_seeds);
 
 /* Lowercase hex of n bytes into out (2n + 1 bytes). */
 void metainfo_hex(const uint8_t *p, size_t n, char *out);

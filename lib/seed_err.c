@@ -20,11 +20,11 @@ static void mark_cut(struct seed_err *e, int n)
 		memcpy(e->msg + sizeof(e->msg) - 4, "...", 4);
 }
 
-static int vset(struct seed_err *e, int code, int has_off, uint64_t off,
-		const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+static int vset(struct seed_err *e, int code, int has_off, uint64_t off, const char *fmt,
+		va_list ap) __attribute__((format(printf, 5, 0)));
 
-static int vset(struct seed_err *e, int code, int has_off, uint64_t off,
-		const char *fmt, va_list ap)
+static int vset(struct seed_err *e, int code, int has_off, uint64_t off, const char *fmt,
+		va_list ap)
 {
 	if (!e || e->code)
 		return code;
@@ -44,8 +44,7 @@ int seed_err_set(struct seed_err *e, int code, const char *fmt, ...)
 	return code;
 }
 
-int seed_err_set_at(struct seed_err *e, int code, uint64_t offset,
-		    const char *fmt, ...)
+int seed_err_set_at(struct seed_err *e, int code, uint64_t offset, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

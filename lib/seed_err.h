@@ -17,9 +17,9 @@
 #define SEED_ERR_MSG_MAX 512
 
 struct seed_err {
-	int code;            /* -errno of the failure, 0 when unset */
-	int has_offset;      /* offset is meaningful */
-	uint64_t offset;     /* byte offset of the fault in the input */
+	int code;	 /* -errno of the failure, 0 when unset */
+	int has_offset;	 /* offset is meaningful */
+	uint64_t offset; /* byte offset of the fault in the input */
 	char msg[SEED_ERR_MSG_MAX];
 };
 
@@ -34,8 +34,8 @@ int seed_err_set(struct seed_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* As seed_err_set(), also recording the byte offset of the fault. */
-int seed_err_set_at(struct seed_err *e, int code, uint64_t offset,
-		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int seed_err_set_at(struct seed_err *e, int code, uint64_t offset, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /*
  * Prefixes an already-set message with context ("path/to/file: "), so a

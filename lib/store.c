@@ -24,13 +24,13 @@
 #include "hash.h"
 #include "metainfo.h"
 
-#define FORMAT_LINE "bitstream-store 1\n"
-#define OBJ_MAGIC "SEEDOBJ"     /* 7 chars + NUL = 8 bytes */
-#define OBJ_VERSION 1u
-#define OBJ_HDR_USED 112u       /* bytes of the header covered by fields */
-#define REL_MAGIC "SEEDREL"
-#define REL_VERSION 1u
-#define REL_HDR 24u             /* magic 8, version 4, reserved 4, body_len 8 */
+#define FORMAT_LINE  "bitstream-store 1\n"
+#define OBJ_MAGIC    "SEEDOBJ" /* 7 chars + NUL = 8 bytes */
+#define OBJ_VERSION  1u
+#define OBJ_HDR_USED 112u /* bytes of the header covered by fields */
+#define REL_MAGIC    "SEEDREL"
+#define REL_VERSION  1u
+#define REL_HDR	     24u /* magic 8, version 4, reserved 4, body_len 8 */
 
 struct store {
 	char *dir;
@@ -84,8 +84,8 @@ static int check_format(const char *dir, int may_create, struct seed_err *err)
 		return seed_err_set(err, -ENOMEM, "out of memory");
 	if (access(fmt, F_OK) < 0 && errno == ENOENT) {
 		if (!may_create) {
-			rc = seed_err_set(err, -ENOENT,
-					  "%s: not a release store (no FORMAT file)", dir);
+			rc = seed_err_set(err, -ENOENT, "%s: not a release store (no FORMAT file)",
+					  dir);
 			goto out;
 		}
 		DIR *d = opendir(dir);
@@ -100,7 +100,8 @@ static int check_format(const char *dir, int may_create, struct seed_err *err)
 		}
 		if (nonempty) {
 			rc = seed_err_set(err, -ENOTEMPTY,
-					  "%s: directory is not empty and is not a release store; refusing to use it",
+					  "%s: directory is not empty and is not a release store; "
+					  "refusing to use it",
 					  dir);
 			goto out;
 		}
@@ -109,10 +110,11 @@ static int check_format(const char *dir, int may_create, struct seed_err *err)
 	}
 	rc = fsu_read_file(fmt, 4096, &buf, &len, err);
 	if (rc == 0 && (len != strlen(FORMAT_LINE) || memcmp(buf, FORMAT_LINE, len)))
-		rc = seed_err_set(err, -EPROTO,
-				  "%s: unsupported store format \"%.*s\" (this build reads \"%.*s\")",
-				  fmt, (int)(len > 40 ? 40 : len - (len && buf[len - 1] == '\n')),
-				  (const char *)buf, (int)strlen(FORMAT_LINE) - 1, FORMAT_LINE);
+		rc = seed_err_set(
+			err, -EPROTO,
+			"%s: unsupported store format \"%.*s\" (this build reads \"%.*s\")", fmt,
+			(int)(len > 40 ? 40 : len - (len && buf[len - 1] == '\n')),
+			(const char *)buf, (int)strlen(FORMAT_LINE) - 1, FORMAT_LINE);
 out:
 	free(buf);
 	free(fmt);
@@ -151,8 +153,8 @@ int store_open(const char *dir, enum store_mode mode, struct store **out_store,
 		rc = seed_err_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	s->lock_fd = open(lock, (mode == STORE_READ ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC,
-			  0644);
+	s->lock_fd =
+		open(lock, (mode == STORE_READ ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0644);
 	if (s->lock_fd < 0 && mode == STORE_READ && errno == ENOENT) {
 		free(lock);
 		rc = seed_err_set(err, -ENOENT, "%s: not a release store (no lock file)", dir);
@@ -249,8 +251,8 @@ char *store_obj_path(const struct store *s, const uint8_t root[32])
 	return p;
 }
 
-int store_obj_begin(struct store *s, uint64_t length,
-		    struct store_obj_writer *w, struct seed_err *err)
+int store_obj_begin(struct store *s, uint64_t length, struct store_obj_writer *w,
+		    struct seed_err *err)
 {
 	static unsigned counter;
 	int n;
@@ -259,15 +261,14 @@ int store_obj_begin(struct store *s, uint64_t length,
 	w->fd = -1;
 	w->s = s;
 	w->length = length;
-	n = snprintf(w->tmp_path, sizeof(w->tmp_path), "%s/tmp/obj.%ld.%u", s->dir,
-		     (long)getpid(), __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+	n = snprintf(w->tmp_path, sizeof(w->tmp_path), "%s/tmp/obj.%ld.%u", s->dir, (long)getpid(),
+		     __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
 	if (n < 0 || (size_t)n >= sizeof(w->tmp_path))
 		return seed_err_set(err, -ENAMETOOLONG, "store path too long");
 	w->fd = open(w->tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
 		w->tmp_path[0] = 0;
-		return seed_err_set(err, -errno, "%s: cannot create: %s", s->dir,
-				    strerror(errno));
+		return seed_err_set(err, -errno, "%s: cannot create: %s", s->dir, strerror(errno));
 	}
 	uint64_t size = store_obj_size(length);
 	if (size > (uint64_t)INT64_MAX) {
@@ -282,11 +283,11 @@ int store_obj_begin(struct store *s, uint64_t length,
 	if (rc) {
 		store_obj_abort(w);
 		if (rc == ENOSPC || rc == EDQUOT)
-			return seed_err_set(err, -rc,
-					    "store %s: no space left for %llu more bytes (disk full)",
-					    s->dir, (unsigned long long)size);
-		return seed_err_set(err, -rc, "store %s: cannot reserve space: %s",
-				    s->dir, strerror(rc));
+			return seed_err_set(
+				err, -rc, "store %s: no space left for %llu more bytes (disk full)",
+				s->dir, (unsigned long long)size);
+		return seed_err_set(err, -rc, "store %s: cannot reserve space: %s", s->dir,
+				    strerror(rc));
 	}
 	return 0;
 }
@@ -324,9 +325,8 @@ static int write_err(struct seed_err *err, const char *dir, int rc)
 	return seed_err_set(err, rc, "store %s: write failed: %s", dir, strerror(-rc));
 }
 
-int store_obj_commit(struct store_obj_writer *w, const uint8_t root[32],
-		     const uint8_t *block_xxh, int *out_created,
-		     struct seed_err *err)
+int store_obj_commit(struct store_obj_writer *w, const uint8_t root[32], const uint8_t *block_xxh,
+		     int *out_created, struct seed_err *err)
 {
 	struct store *s = w->s;
 	uint64_t nb = n_blocks_of(w->length);
@@ -430,9 +430,8 @@ int store_obj_open(struct store *s, const uint8_t root[32], struct store_obj *o,
 	}
 	rc = fsu_pread_full(o->fd, hdr, sizeof(hdr), 0);
 	if (rc < 0) {
-		seed_err_set(err, rc == -ENODATA ? -EBADMSG : rc,
-			     "%s: cannot read header: %s", path,
-			     rc == -ENODATA ? "file truncated" : strerror(-rc));
+		seed_err_set(err, rc == -ENODATA ? -EBADMSG : rc, "%s: cannot read header: %s",
+			     path, rc == -ENODATA ? "file truncated" : strerror(-rc));
 		rc = rc == -ENODATA ? -EBADMSG : rc;
 		goto fail;
 	}
@@ -505,10 +504,11 @@ int store_check_id(const char *id, struct seed_err *err)
 				    "release id \"%s\": must not start with '.' or '-'", id);
 	for (size_t i = 0; i < n; i++) {
 		char c = id[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' || c == '+'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-' || c == '_' || c == '+'))
 			return seed_err_set(err, -EINVAL,
-					    "release id \"%s\": character %zu is not one of A-Z a-z 0-9 . - _ +",
+					    "release id \"%s\": character %zu is not one of A-Z "
+					    "a-z 0-9 . - _ +",
 					    id, i + 1);
 	}
 	return 0;
@@ -542,8 +542,7 @@ static void put_kv_int(struct bencode_buf *b, const char *k, int64_t v)
 	bencode_put_int(b, v);
 }
 
-int store_release_write(struct store *s, const struct store_release *r,
-			struct seed_err *err)
+int store_release_write(struct store *s, const struct store_release *r, struct seed_err *err)
 {
 	struct bencode_buf b;
 	int rc = store_check_id(r->id, err);
@@ -654,8 +653,8 @@ static int get_int(const struct bencode_node *d, const char *k, int64_t lo, int6
 	return 0;
 }
 
-static int parse_manifest(const char *path, const uint8_t *buf, size_t len,
-			  struct store_release *r, struct seed_err *err)
+static int parse_manifest(const char *path, const uint8_t *buf, size_t len, struct store_release *r,
+			  struct seed_err *err)
 {
 	struct bencode_doc *doc = NULL;
 	const struct bencode_node *d, *n;
@@ -680,7 +679,13 @@ static int parse_manifest(const char *path, const uint8_t *buf, size_t len,
 		return rc;
 	}
 	d = bencode_root(doc);
-#define NEED(cond, what) do { if (!(cond)) { bad = what; goto bad; } } while (0)
+#define NEED(cond, what)            \
+	do {                        \
+		if (!(cond)) {      \
+			bad = what; \
+			goto bad;   \
+		}                   \
+	} while (0)
 	NEED(d->type == BENCODE_DICT, "body");
 	NEED((r->id = dup_str(bencode_dict_get(d, "id"))), "id");
 	NEED((r->tenant = dup_str(bencode_dict_get(d, "tenant"))), "tenant");
@@ -741,8 +746,8 @@ static int parse_manifest(const char *path, const uint8_t *buf, size_t len,
 	return 0;
 bad:
 	bencode_free(doc);
-	return seed_err_set(err, -EBADMSG, "%s: manifest field \"%s\" is missing or invalid",
-			    path, bad);
+	return seed_err_set(err, -EBADMSG, "%s: manifest field \"%s\" is missing or invalid", path,
+			    bad);
 }
 
 int store_release_load(struct store *s, const char *id, struct store_release **out_rel,
@@ -771,8 +776,8 @@ int store_release_load(struct store *s, const char *id, struct store_release **o
 		} else {
 			rc = parse_manifest(path, buf, len, r, err);
 			if (rc == 0 && strcmp(r->id, id))
-				rc = seed_err_set(err, -EBADMSG,
-						  "%s: manifest names release %s", path, r->id);
+				rc = seed_err_set(err, -EBADMSG, "%s: manifest names release %s",
+						  path, r->id);
 			if (rc < 0)
 				store_release_free(r);
 			else
@@ -813,8 +818,7 @@ void store_free_list(char **ids, size_t n)
 	free(ids);
 }
 
-int store_release_list(struct store *s, char ***out_ids, size_t *out_n,
-		       struct seed_err *err)
+int store_release_list(struct store *s, char ***out_ids, size_t *out_n, struct seed_err *err)
 {
 	char **ids = NULL;
 	size_t n = 0, cap = 0;
@@ -828,8 +832,9 @@ int store_release_list(struct store *s, char ***out_ids, size_t *out_n,
 		return seed_err_set(err, -ENOMEM, "out of memory");
 	d = opendir(dir);
 	if (!d) {
-		int rc = errno == ENOENT ? 0 : seed_err_set(err, -errno, "%s: %s", dir,
-							    strerror(errno));
+		int rc = errno == ENOENT
+				 ? 0
+				 : seed_err_set(err, -errno, "%s: %s", dir, strerror(errno));
 		free(dir);
 		return rc;
 	}

@@ -29,15 +29,15 @@
 
 #include "seed_err.h"
 
-#define STORE_OBJ_HEADER 4096u
-#define STORE_BLOCK 16384u
-#define STORE_MAX_ID 200
+#define STORE_OBJ_HEADER   4096u
+#define STORE_BLOCK	   16384u
+#define STORE_MAX_ID	   200
 #define STORE_MAX_MANIFEST (256u << 20)
 
 enum store_mode {
-	STORE_READ = 0,     /* shared lock; the store must exist */
-	STORE_WRITE,        /* exclusive lock; the store must exist */
-	STORE_CREATE,       /* exclusive lock; created when missing */
+	STORE_READ = 0, /* shared lock; the store must exist */
+	STORE_WRITE,	/* exclusive lock; the store must exist */
+	STORE_CREATE,	/* exclusive lock; created when missing */
 };
 
 struct store;
@@ -66,23 +66,21 @@ struct store_obj_writer {
 };
 
 /* Creates the temporary object and reserves its space (ENOSPC shows here). */
-int store_obj_begin(struct store *s, uint64_t length,
-		    struct store_obj_writer *w, struct seed_err *err);
+int store_obj_begin(struct store *s, uint64_t length, struct store_obj_writer *w,
+		    struct seed_err *err);
 
 /*
  * Writes the block table and header, fsyncs and renames the object into
  * place. When an object with this root already exists (a file shared with
  * another release) the new copy is dropped and *out_created is 0.
  */
-int store_obj_commit(struct store_obj_writer *w, const uint8_t root[32],
-		     const uint8_t *block_xxh, int *out_created,
-		     struct seed_err *err);
+int store_obj_commit(struct store_obj_writer *w, const uint8_t root[32], const uint8_t *block_xxh,
+		     int *out_created, struct seed_err *err);
 /* Drops an uncommitted object. Safe to call twice. */
 void store_obj_abort(struct store_obj_writer *w);
 
 /* Removes a committed object (rolling back a failed create). */
-int store_obj_remove(struct store *s, const uint8_t root[32],
-		     struct seed_err *err);
+int store_obj_remove(struct store *s, const uint8_t root[32], struct seed_err *err);
 
 /* An object opened for reading; header and block table verified. */
 struct store_obj {
@@ -90,37 +88,37 @@ struct store_obj {
 	uint64_t length;
 	uint64_t n_blocks;
 	uint8_t root[32];
-	uint8_t *block_xxh;   /* n_blocks * 16, malloc'd */
+	uint8_t *block_xxh; /* n_blocks * 16, malloc'd */
 };
 
-int store_obj_open(struct store *s, const uint8_t root[32],
-		   struct store_obj *out, struct seed_err *err);
+int store_obj_open(struct store *s, const uint8_t root[32], struct store_obj *out,
+		   struct seed_err *err);
 void store_obj_close(struct store_obj *o);
 
 /* ---- releases ---- */
 
 struct store_release_file {
-	char *path;           /* components joined by '/' */
+	char *path; /* components joined by '/' */
 	uint64_t length;
-	int has_root;         /* 0 for empty files */
+	int has_root; /* 0 for empty files */
 	uint8_t root[32];
 };
 
 struct store_release {
 	char *id, *tenant, *name, *version;
-	char *torrent_name;   /* the torrent's top-level name */
+	char *torrent_name; /* the torrent's top-level name */
 	int single_file;
 	int64_t created;
-	int kind;             /* enum metainfo_kind */
+	int kind; /* enum metainfo_kind */
 	uint64_t piece_length;
 	uint64_t total_length;
 	int has_v1, has_v2;
 	uint8_t ih_v1[20], ih_v2[32];
 	struct store_release_file *files;
 	size_t n_files;
-	uint8_t *torrent;     /* the torrent as published */
+	uint8_t *torrent; /* the torrent as published */
 	size_t torrent_len;
-	uint8_t *torrent_v1;  /* the --also-v1 torrent, or NULL */
+	uint8_t *torrent_v1; /* the --also-v1 torrent, or NULL */
 	size_t torrent_v1_len;
 };
 
@@ -128,20 +126,17 @@ struct store_release {
 int store_check_id(const char *id, struct seed_err *err);
 
 /* Writes the manifest atomically; -EEXIST when the id is taken. */
-int store_release_write(struct store *s, const struct store_release *r,
-			struct seed_err *err);
+int store_release_write(struct store *s, const struct store_release *r, struct seed_err *err);
 int store_release_exists(struct store *s, const char *id);
 /* Loads and verifies a manifest. -ENOENT names the id when absent. */
-int store_release_load(struct store *s, const char *id,
-		       struct store_release **out_rel, struct seed_err *err);
+int store_release_load(struct store *s, const char *id, struct store_release **out_rel,
+		       struct seed_err *err);
 void store_release_free(struct store_release *r);
 /* Sorted ids of every release; free with store_free_list. */
-int store_release_list(struct store *s, char ***out_ids, size_t *out_n,
-		       struct seed_err *err);
+int store_release_list(struct store *s, char ***out_ids, size_t *out_n, struct seed_err *err);
 void store_free_list(char **ids, size_t n);
 /* Removes a release, then every object no remaining release uses. */
-int store_release_remove(struct store *s, const char *id,
-			 struct seed_err *err);
+int store_release_remove(struct store *s, const char *id, struct seed_err *err);
 
 /*
  * Deletes tmp/ leftovers and objects no manifest references. Runs when a

@@ -21,12 +21,11 @@ struct vctx {
 	void *arg;
 	uint64_t bad;
 	uint8_t *buf;
-	uint64_t chunk;       /* whole pieces, at least CHUNK */
+	uint64_t chunk; /* whole pieces, at least CHUNK */
 	struct hash_job *jobs;
 };
 
-static void bad(struct vctx *v, const char *file, uint64_t off, uint64_t len,
-		const char *what)
+static void bad(struct vctx *v, const char *file, uint64_t off, uint64_t len, const char *what)
 {
 	struct verify_bad b = { file, off, len, what };
 	v->bad++;
@@ -62,9 +61,8 @@ static int v1_pieces(const struct store_release *r, struct bencode_doc **out_doc
 	return 0;
 }
 
-static int verify_file(struct vctx *v, struct store *s, const struct store_release *r,
-		       size_t idx, const uint8_t *sha1, uint64_t n_sha1,
-		       struct seed_err *err)
+static int verify_file(struct vctx *v, struct store *s, const struct store_release *r, size_t idx,
+		       const uint8_t *sha1, uint64_t n_sha1, struct seed_err *err)
 {
 	const struct store_release_file *f = &r->files[idx];
 	struct store_obj o;
@@ -141,9 +139,11 @@ static int verify_file(struct vctx *v, struct store *s, const struct store_relea
 								dig + i * 20 };
 			rc = hash_sha1_batch(v->h, v->jobs, np);
 			for (size_t i = 0; rc == 0 && i < np; i++) {
-				if (p0 + i >= n_sha1 || memcmp(dig + i * 20, sha1 + (p0 + i) * 20, 20)) {
+				if (p0 + i >= n_sha1 ||
+				    memcmp(dig + i * 20, sha1 + (p0 + i) * 20, 20)) {
 					uint64_t pb = pl / STORE_BLOCK, any = 0;
-					for (uint64_t k = (p0 + i) * pb; k < (p0 + i + 1) * pb && k < o.n_blocks; k++)
+					for (uint64_t k = (p0 + i) * pb;
+					     k < (p0 + i + 1) * pb && k < o.n_blocks; k++)
 						any |= flagged[k];
 					if (!any)
 						bad(v, f->path, (p0 + i) * pl,

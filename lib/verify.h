@@ -17,10 +17,10 @@
 #include "store.h"
 
 struct verify_bad {
-	const char *file;     /* path inside the release */
-	uint64_t offset;      /* byte offset in the file */
-	uint64_t length;      /* bytes covered (a block, a piece or the file) */
-	const char *what;     /* the failed check */
+	const char *file; /* path inside the release */
+	uint64_t offset;  /* byte offset in the file */
+	uint64_t length;  /* bytes covered (a block, a piece or the file) */
+	const char *what; /* the failed check */
 };
 
 struct verify_stats {
@@ -31,8 +31,7 @@ struct verify_stats {
  * Returns the number of bad regions found (0 = intact), calling on_bad for
  * each, or -errno when the check itself could not run (I/O error, memory).
  */
-int verify_release(struct store *s, const struct store_release *r,
-		   enum hash_impl impl,
+int verify_release(struct store *s, const struct store_release *r, enum hash_impl impl,
 		   void (*on_bad)(void *arg, const struct verify_bad *b), void *arg,
 		   struct verify_stats *out_stats, struct seed_err *err);
 

@@ -21,9 +21,22 @@
 #include "verify.h"
 
 enum {
-	O_STORE = 1, O_TENANT, O_NAME, O_VERSION, O_TORRENT_OUT, O_PIECE_LEN,
-	O_TRACKER, O_WEB_SEED, O_V1_ONLY, O_V2_ONLY, O_ALSO_V1, O_PRIVATE,
-	O_JSON, O_THREADS, O_HASH_IMPL, O_HELP,
+	O_STORE = 1,
+	O_TENANT,
+	O_NAME,
+	O_VERSION,
+	O_TORRENT_OUT,
+	O_PIECE_LEN,
+	O_TRACKER,
+	O_WEB_SEED,
+	O_V1_ONLY,
+	O_V2_ONLY,
+	O_ALSO_V1,
+	O_PRIVATE,
+	O_JSON,
+	O_THREADS,
+	O_HASH_IMPL,
+	O_HELP,
 };
 
 struct opt {
@@ -34,27 +47,45 @@ struct opt {
 	const char *help;
 };
 
-#define OPT_STORE { "store", 1, O_STORE, "DIR", "the release store (required)" }
-#define OPT_JSON { "json", 0, O_JSON, NULL, "print JSON instead of text" }
-#define OPT_HELP { "help", 0, O_HELP, NULL, "show this help" }
-#define OPT_END { NULL, 0, 0, NULL, NULL }
+#define OPT_STORE                                                          \
+	{                                                                  \
+		"store", 1, O_STORE, "DIR", "the release store (required)" \
+	}
+#define OPT_JSON                                                      \
+	{                                                             \
+		"json", 0, O_JSON, NULL, "print JSON instead of text" \
+	}
+#define OPT_HELP                                          \
+	{                                                 \
+		"help", 0, O_HELP, NULL, "show this help" \
+	}
+#define OPT_END                        \
+	{                              \
+		NULL, 0, 0, NULL, NULL \
+	}
 
 static const struct opt create_opts[] = {
 	OPT_STORE,
-	{ "tenant", 1, O_TENANT, "NAME", "tenant (studio) owning the release (required; A-Z a-z 0-9 - _)" },
+	{ "tenant", 1, O_TENANT, "NAME",
+	  "tenant (studio) owning the release (required; A-Z a-z 0-9 - _)" },
 	{ "name", 1, O_NAME, "NAME", "product name (required; A-Z a-z 0-9 - _)" },
 	{ "version", 1, O_VERSION, "VER", "version (required; A-Z a-z 0-9 - _ . +)" },
-	{ "torrent-out", 1, O_TORRENT_OUT, "FILE", "write the torrent here (default DIR/torrents/ID.torrent)" },
-	{ "piece-length", 1, O_PIECE_LEN, "N", "piece length in bytes: a power of two >= 16384 (default: from the total size)" },
+	{ "torrent-out", 1, O_TORRENT_OUT, "FILE",
+	  "write the torrent here (default DIR/torrents/ID.torrent)" },
+	{ "piece-length", 1, O_PIECE_LEN, "N",
+	  "piece length in bytes: a power of two >= 16384 (default: from the total size)" },
 	{ "tracker", 1, O_TRACKER, "URL", "announce URL; repeat for more (each is its own tier)" },
 	{ "web-seed", 1, O_WEB_SEED, "URL", "BEP 19 web seed URL; repeat for more" },
 	{ "v1-only", 0, O_V1_ONLY, NULL, "write a v1 torrent (BEP 3 + BEP 47 pad files)" },
 	{ "v2-only", 0, O_V2_ONLY, NULL, "write a v2 torrent (BEP 52)" },
-	{ "also-v1", 0, O_ALSO_V1, NULL, "hybrid plus a v1-only torrent beside it, for clients without v2 (Transmission 3, aria2)" },
+	{ "also-v1", 0, O_ALSO_V1, NULL,
+	  "hybrid plus a v1-only torrent beside it, for clients without v2 (Transmission 3, "
+	  "aria2)" },
 	{ "private", 0, O_PRIVATE, NULL, "set the private flag (BEP 27)" },
 	OPT_JSON,
 	{ "threads", 1, O_THREADS, "N", "hashing threads (default: one per CPU)" },
-	{ "hash-impl", 1, O_HASH_IMPL, "IMPL", "mb (multi-buffer, default) or openssl (for benchmarks)" },
+	{ "hash-impl", 1, O_HASH_IMPL, "IMPL",
+	  "mb (multi-buffer, default) or openssl (for benchmarks)" },
 	OPT_HELP,
 	OPT_END,
 };
@@ -62,9 +93,8 @@ static const struct opt create_opts[] = {
 static const struct opt ls_opts[] = { OPT_STORE, OPT_JSON, OPT_HELP, OPT_END };
 static const struct opt show_opts[] = { OPT_STORE, OPT_JSON, OPT_HELP, OPT_END };
 static const struct opt verify_opts[] = {
-	OPT_STORE, OPT_JSON,
-	{ "hash-impl", 1, O_HASH_IMPL, "IMPL", "mb (default) or openssl" },
-	OPT_HELP, OPT_END,
+	OPT_STORE, OPT_JSON, { "hash-impl", 1, O_HASH_IMPL, "IMPL", "mb (default) or openssl" },
+	OPT_HELP,  OPT_END,
 };
 static const struct opt rm_opts[] = { OPT_STORE, OPT_HELP, OPT_END };
 
@@ -103,10 +133,10 @@ static const struct sub subs[] = {
 	{ "show", "--store DIR [--json] ID", "show one release and its files", show_opts, 1, 1,
 	  run_show },
 	{ "verify", "--store DIR ID",
-	  "re-hash a release from the store; exit 1 naming every corrupt block",
-	  verify_opts, 1, 1, run_verify },
-	{ "rm", "--store DIR ID",
-	  "remove a release; files another release shares are kept", rm_opts, 1, 1, run_rm },
+	  "re-hash a release from the store; exit 1 naming every corrupt block", verify_opts, 1, 1,
+	  run_verify },
+	{ "rm", "--store DIR ID", "remove a release; files another release shares are kept",
+	  rm_opts, 1, 1, run_rm },
 };
 #define N_SUBS (sizeof(subs) / sizeof(subs[0]))
 
@@ -191,9 +221,7 @@ static int parse(const struct sub *s, int argc, char **argv, struct args *a)
 			break;
 		uint64_t v;
 		switch (c) {
-		case O_HELP:
-			sub_usage(s, stdout);
-			return 0;
+		case O_HELP: sub_usage(s, stdout); return 0;
 		case O_STORE: a->store = optarg; break;
 		case O_TENANT: a->tenant = optarg; break;
 		case O_NAME: a->name = optarg; break;
@@ -201,7 +229,8 @@ static int parse(const struct sub *s, int argc, char **argv, struct args *a)
 		case O_TORRENT_OUT: a->torrent_out = optarg; break;
 		case O_PIECE_LEN:
 			if (parse_u64(optarg, &v) < 0)
-				return usage_err(s, "--piece-length \"%s\" is not a number", optarg);
+				return usage_err(s, "--piece-length \"%s\" is not a number",
+						 optarg);
 			a->piece_length = v;
 			break;
 		case O_TRACKER:
@@ -215,7 +244,8 @@ static int parse(const struct sub *s, int argc, char **argv, struct args *a)
 		case O_V1_ONLY:
 		case O_V2_ONLY:
 			if (a->kind_set)
-				return usage_err(s, "%s", "--v1-only and --v2-only exclude each other");
+				return usage_err(s, "%s",
+						 "--v1-only and --v2-only exclude each other");
 			a->kind_set = 1;
 			a->kind = c == O_V1_ONLY ? METAINFO_V1 : METAINFO_V2;
 			break;
@@ -233,20 +263,20 @@ static int parse(const struct sub *s, int argc, char **argv, struct args *a)
 			else if (!strcmp(optarg, "openssl"))
 				a->impl = HASH_IMPL_OPENSSL;
 			else
-				return usage_err(s, "--hash-impl \"%s\": expected mb or openssl", optarg);
+				return usage_err(s, "--hash-impl \"%s\": expected mb or openssl",
+						 optarg);
 			break;
-		case ':':
-			return usage_err(s, "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return usage_err(s, "unknown option '%s'", argv[optind - 1]);
+		case ':': return usage_err(s, "option '%s' needs a value", argv[optind - 1]);
+		default: return usage_err(s, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	a->pos = argv + optind;
 	a->n_pos = argc - optind;
 	if (a->n_pos < s->min_pos)
-		return usage_err(s, "%s", s->min_pos == 1 && s->max_pos == 1 && !strcmp(s->name, "create")
-						  ? "missing PATH to the directory to release"
-						  : "missing release ID");
+		return usage_err(s, "%s",
+				 s->min_pos == 1 && s->max_pos == 1 && !strcmp(s->name, "create")
+					 ? "missing PATH to the directory to release"
+					 : "missing release ID");
 	if (a->n_pos > s->max_pos)
 		return usage_err(s, "unexpected argument '%s'", a->pos[s->max_pos]);
 	if (!a->store)
@@ -275,7 +305,8 @@ int cmd_release(int argc, char **argv)
 		free(a.web_seeds);
 		return rc;
 	}
-	fprintf(stderr, "seedctl: release: unknown subcommand '%s' (try 'seedctl release --help')\n",
+	fprintf(stderr,
+		"seedctl: release: unknown subcommand '%s' (try 'seedctl release --help')\n",
 		argv[1]);
 	return EXIT_USAGE;
 }
@@ -304,7 +335,8 @@ static int run_create(struct args *a)
 	if (!a->version)
 		return usage_err(s, "%s", "--version VER is required");
 	if (a->also_v1 && a->kind_set)
-		return usage_err(s, "%s", "--also-v1 goes with hybrid torrents, not --v1-only/--v2-only");
+		return usage_err(s, "%s",
+				 "--also-v1 goes with hybrid torrents, not --v1-only/--v2-only");
 
 	seed_err_clear(&err);
 	memset(&res, 0, sizeof(res));
@@ -314,7 +346,8 @@ static int run_create(struct args *a)
 	    (a->piece_length && metainfo_check_piece_length(a->piece_length, &err) < 0))
 		goto out;
 	for (size_t i = 0; i < a->n_trackers + a->n_web_seeds; i++) {
-		const char *u = i < a->n_trackers ? a->trackers[i] : a->web_seeds[i - a->n_trackers];
+		const char *u =
+			i < a->n_trackers ? a->trackers[i] : a->web_seeds[i - a->n_trackers];
 		int ok = !strncmp(u, "http://", 7) || !strncmp(u, "https://", 8) ||
 			 (i < a->n_trackers && !strncmp(u, "udp://", 6));
 		for (const char *c = u; ok && *c; c++)
@@ -334,14 +367,23 @@ static int run_create(struct args *a)
 	struct progress pr;
 	progress_init(&pr, "hashing", t->total);
 	struct ingest_opts o = {
-		.tenant = a->tenant, .name = a->name, .version = a->version,
-		.kind = (enum metainfo_kind)a->kind, .also_v1 = a->also_v1,
+		.tenant = a->tenant,
+		.name = a->name,
+		.version = a->version,
+		.kind = (enum metainfo_kind)a->kind,
+		.also_v1 = a->also_v1,
 		.piece_length = a->piece_length,
-		.trackers = a->trackers, .n_trackers = a->n_trackers,
-		.web_seeds = a->web_seeds, .n_web_seeds = a->n_web_seeds,
-		.private_flag = a->private_flag, .threads = a->threads, .impl = a->impl,
-		.torrent_out = a->torrent_out, .now = (int64_t)time(NULL),
-		.progress = progress_update, .progress_arg = &pr,
+		.trackers = a->trackers,
+		.n_trackers = a->n_trackers,
+		.web_seeds = a->web_seeds,
+		.n_web_seeds = a->n_web_seeds,
+		.private_flag = a->private_flag,
+		.threads = a->threads,
+		.impl = a->impl,
+		.torrent_out = a->torrent_out,
+		.now = (int64_t)time(NULL),
+		.progress = progress_update,
+		.progress_arg = &pr,
 	};
 	rc = ingest_create(st, t, &o, &res, &err);
 	progress_done(&pr);
@@ -387,7 +429,9 @@ static int run_create(struct args *a)
 			printf("torrent v1   %s\n", res.torrent_v1_path);
 		if (pr.enabled) {
 			char b1[32], b2[32];
-			fprintf(stderr, "%zu files, %s in %.1f s (%.0f MB/s, %u threads); %s new, %zu files shared with other releases\n",
+			fprintf(stderr,
+				"%zu files, %s in %.1f s (%.0f MB/s, %u threads); %s new, %zu "
+				"files shared with other releases\n",
 				t->n, progress_size(res.bytes, b1, sizeof(b1)), res.seconds,
 				res.seconds > 0 ? (double)res.bytes / res.seconds / 1e6 : 0.0,
 				res.threads, progress_size(res.bytes_new, b2, sizeof(b2)),

@@ -38,10 +38,22 @@ static void close_(struct jsonw *w, char c)
 	fputc(c, w->f);
 }
 
-void jsonw_obj_begin(struct jsonw *w) { open_(w, '{'); }
-void jsonw_obj_end(struct jsonw *w) { close_(w, '}'); }
-void jsonw_arr_begin(struct jsonw *w) { open_(w, '['); }
-void jsonw_arr_end(struct jsonw *w) { close_(w, ']'); }
+void jsonw_obj_begin(struct jsonw *w)
+{
+	open_(w, '{');
+}
+void jsonw_obj_end(struct jsonw *w)
+{
+	close_(w, '}');
+}
+void jsonw_arr_begin(struct jsonw *w)
+{
+	open_(w, '[');
+}
+void jsonw_arr_end(struct jsonw *w)
+{
+	close_(w, ']');
+}
 
 static size_t utf8_len(const unsigned char *s)
 {

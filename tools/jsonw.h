@@ -12,7 +12,7 @@
 struct jsonw {
 	FILE *f;
 	int depth;
-	int first[32];   /* per level: nothing written yet */
+	int first[32]; /* per level: nothing written yet */
 	int after_key;
 };
 
@@ -33,7 +33,7 @@ void jsonw_null(struct jsonw *w);
 void jsonw_finish(struct jsonw *w);
 
 /* Shorthands: "key": value */
-void jsonw_kstr(struct jsonw *w, const char *k, const char *v);   /* NULL -> null */
+void jsonw_kstr(struct jsonw *w, const char *k, const char *v); /* NULL -> null */
 void jsonw_ku64(struct jsonw *w, const char *k, uint64_t v);
 
 #endif

@@ -49,9 +49,11 @@ void progress_update(void *arg, uint64_t done, uint64_t total_hint)
 	for (int i = 0; i < 30; i++)
 		bar[i] = i < filled ? '#' : '.';
 	bar[30] = 0;
-	long eta = rate > 0 ? (long)((double)(p->total - (done < p->total ? done : p->total)) / rate) : 0;
-	fprintf(stderr, "\r%s [%s] %3.0f%%  %s / %s  %.0f MB/s  ETA %ld:%02ld ",
-		p->label, bar, frac * 100, progress_size(done, a, sizeof(a)),
+	long eta = rate > 0
+			   ? (long)((double)(p->total - (done < p->total ? done : p->total)) / rate)
+			   : 0;
+	fprintf(stderr, "\r%s [%s] %3.0f%%  %s / %s  %.0f MB/s  ETA %ld:%02ld ", p->label, bar,
+		frac * 100, progress_size(done, a, sizeof(a)),
 		progress_size(p->total, b, sizeof(b)), rate / 1e6, eta / 60, eta % 60);
 	fflush(stderr);
 }

@@ -19,8 +19,9 @@ static const struct command commands[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: seedctl COMMAND [ARGS...]\n\n"
-		   "BitStream seed appliance control tool (version %s).\n\ncommands:\n",
+	fprintf(f,
+		"usage: seedctl COMMAND [ARGS...]\n\n"
+		"BitStream seed appliance control tool (version %s).\n\ncommands:\n",
 		SEED_VERSION);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);

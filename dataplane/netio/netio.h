@@ -25,40 +25,40 @@
 #define NETIO_MAX_IOV 8
 
 enum netio_ev_kind {
-	NETIO_EV_ACCEPT = 1,   /* conn: new connection on listener `tag` */
-	NETIO_EV_RECV,         /* conn: data[0..len) received; hand back with recv_release(bid) */
-	NETIO_EV_SENT,         /* conn: send `cookie` done; res = bytes or -errno. The next
+	NETIO_EV_ACCEPT = 1, /* conn: new connection on listener `tag` */
+	NETIO_EV_RECV,	     /* conn: data[0..len) received; hand back with recv_release(bid) */
+	NETIO_EV_SENT,	     /* conn: send `cookie` done; res = bytes or -errno. The next
 	                        * send may go; its memory is free only when `freed` is 1,
 	                        * else a NETIO_EV_FREED for the cookie follows */
-	NETIO_EV_FREED,        /* conn: the kernel let go of send `cookie`'s memory (zero-copy) */
-	NETIO_EV_CLOSED,       /* conn: gone (after netio close or peer/socket error); slot reusable */
-	NETIO_EV_WAKE,         /* tag: a watched fd became readable (e.g. the storage eventfd) */
+	NETIO_EV_FREED,	     /* conn: the kernel let go of send `cookie`'s memory (zero-copy) */
+	NETIO_EV_CLOSED, /* conn: gone (after netio close or peer/socket error); slot reusable */
+	NETIO_EV_WAKE,	 /* tag: a watched fd became readable (e.g. the storage eventfd) */
 };
 
 struct netio_event {
 	enum netio_ev_kind kind;
 	uint32_t conn;
-	uint32_t tag;            /* ACCEPT: the listener's tag */
-	int32_t res;             /* SENT: bytes or -errno; CLOSED: 0 or -errno */
-	const uint8_t *data;     /* RECV */
+	uint32_t tag;	     /* ACCEPT: the listener's tag */
+	int32_t res;	     /* SENT: bytes or -errno; CLOSED: 0 or -errno */
+	const uint8_t *data; /* RECV */
 	uint32_t len;
 	uint16_t bid;
-	uint64_t cookie;         /* SENT, FREED */
-	int freed;               /* SENT: the memory is free already */
-	struct sockaddr_storage peer;  /* ACCEPT: the peer's address */
+	uint64_t cookie;	      /* SENT, FREED */
+	int freed;		      /* SENT: the memory is free already */
+	struct sockaddr_storage peer; /* ACCEPT: the peer's address */
 };
 
 struct netio_config {
-	uint32_t max_conns;      /* connection slots (default 4096) */
-	uint32_t max_sends;      /* sends in flight (default 4 * max_conns) */
-	uint32_t recv_buf_size;  /* provided-buffer size (default 4096) */
-	uint32_t recv_bufs;      /* provided buffers, a power of two (default 1024) */
-	int zerocopy;            /* try SEND_ZC for sends flagged zc (default 1) */
+	uint32_t max_conns;	/* connection slots (default 4096) */
+	uint32_t max_sends;	/* sends in flight (default 4 * max_conns) */
+	uint32_t recv_buf_size; /* provided-buffer size (default 4096) */
+	uint32_t recv_bufs;	/* provided buffers, a power of two (default 1024) */
+	int zerocopy;		/* try SEND_ZC for sends flagged zc (default 1) */
 };
 
 struct netio_stats {
 	uint64_t accepts, recvs, recv_bytes, sends, send_bytes, send_zc, send_errors;
-	uint64_t no_bufs;        /* times receive paused for lack of buffers */
+	uint64_t no_bufs; /* times receive paused for lack of buffers */
 };
 
 struct netio;
@@ -70,12 +70,12 @@ struct netio_ops {
 	/* Listens on addr with SO_REUSEPORT (so workers share the port); tag
 	 * comes back with every ACCEPT from it; *out_port (optional) gets the
 	 * bound port (useful with port 0). */
-	int (*listen)(struct netio *n, const struct sockaddr *addr, socklen_t len,
-		      uint32_t tag, uint16_t *out_port, struct seed_err *err);
+	int (*listen)(struct netio *n, const struct sockaddr *addr, socklen_t len, uint32_t tag,
+		      uint16_t *out_port, struct seed_err *err);
 	/* Sends iov[0..n) in order; all-or-nothing per call. zc asks for zero-copy.
 	 * Returns 0, or -EAGAIN when no send slot is free (retry after events). */
-	int (*send)(struct netio *n, uint32_t conn, const struct iovec *iov, int iovcnt,
-		    int zc, uint64_t cookie);
+	int (*send)(struct netio *n, uint32_t conn, const struct iovec *iov, int iovcnt, int zc,
+		    uint64_t cookie);
 	void (*recv_release)(struct netio *n, uint16_t bid);
 	/* Closes a connection; its CLOSED event follows once nothing is in flight. */
 	void (*close)(struct netio *n, uint32_t conn);

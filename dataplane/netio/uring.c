@@ -31,12 +31,12 @@
 
 enum op_type { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_WATCH };
 
-#define UD(type, gen, idx) (((uint64_t)(type) << 56) | ((uint64_t)((gen) & 0xffffff) << 32) | (idx))
-#define UD_TYPE(u) ((int)((u) >> 56))
-#define UD_GEN(u) ((uint32_t)(((u) >> 32) & 0xffffff))
-#define UD_IDX(u) ((uint32_t)(u))
-#define MAX_LISTENERS 16
-#define BGID 0
+#define UD(type, gen, idx) (((uint64_t)(type) << 56) | ((uint64_t)((gen)&0xffffff) << 32) | (idx))
+#define UD_TYPE(u)	   ((int)((u) >> 56))
+#define UD_GEN(u)	   ((uint32_t)(((u) >> 32) & 0xffffff))
+#define UD_IDX(u)	   ((uint32_t)(u))
+#define MAX_LISTENERS	   16
+#define BGID		   0
 
 enum conn_state { C_FREE = 0, C_OPEN, C_CLOSING };
 
@@ -44,12 +44,12 @@ struct conn {
 	int fd;
 	uint32_t gen;
 	enum conn_state state;
-	uint32_t inflight;      /* armed recv + sends not yet reported */
+	uint32_t inflight; /* armed recv + sends not yet reported */
 	int recv_armed;
-	int want_rearm;         /* recv stopped for lack of buffers */
+	int want_rearm; /* recv stopped for lack of buffers */
 	int32_t close_res;
-	uint32_t sq_head, sq_tail;  /* queued sends (op indices), NONE when empty */
-	int sending;                /* a send is submitted and has no result yet */
+	uint32_t sq_head, sq_tail; /* queued sends (op indices), NONE when empty */
+	int sending;		   /* a send is submitted and has no result yet */
 };
 
 #define NONE UINT32_MAX
@@ -61,7 +61,7 @@ struct sendop {
 	struct iovec iov[NETIO_MAX_IOV];
 	int32_t res;
 	size_t total;
-	uint32_t next;          /* next queued op of the same connection */
+	uint32_t next; /* next queued op of the same connection */
 	uint8_t zc, got_res, got_notif, want_notif;
 };
 
@@ -87,7 +87,7 @@ struct netio {
 	uint8_t *bufs;
 	size_t bufs_bytes;
 	int zc_ok;
-	uint32_t n_want_rearm;  /* connections waiting for receive buffers */
+	uint32_t n_want_rearm; /* connections waiting for receive buffers */
 	/* connections closed but not yet reported */
 	uint32_t *closed;
 	uint32_t n_closed;
@@ -119,7 +119,8 @@ static int u_create(const struct netio_config *cfg_in, struct netio **out, struc
 	if (!cfg.recv_bufs)
 		cfg.recv_bufs = 1024;
 	if (cfg.recv_bufs > 32768 || (cfg.recv_bufs & (cfg.recv_bufs - 1)))
-		return seed_err_set(err, -EINVAL, "netio: recv_bufs must be a power of two <= 32768");
+		return seed_err_set(err, -EINVAL,
+				    "netio: recv_bufs must be a power of two <= 32768");
 
 	struct netio *n = calloc(1, sizeof(*n));
 	if (!n)
@@ -165,8 +166,8 @@ static int u_create(const struct netio_config *cfg_in, struct netio **out, struc
 	n->br_bytes = cfg.recv_bufs * sizeof(struct io_uring_buf);
 	n->br = mmap(NULL, n->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
 	n->bufs_bytes = (size_t)cfg.recv_bufs * cfg.recv_buf_size;
-	n->bufs = mmap(NULL, n->bufs_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE,
-		       -1, 0);
+	n->bufs = mmap(NULL, n->bufs_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
+		       0);
 	if (n->br == MAP_FAILED || n->bufs == MAP_FAILED) {
 		n->br = n->br == MAP_FAILED ? NULL : n->br;
 		n->bufs = n->bufs == MAP_FAILED ? NULL : n->bufs;
@@ -174,7 +175,8 @@ static int u_create(const struct netio_config *cfg_in, struct netio **out, struc
 		goto fail;
 	}
 	struct io_uring_buf_reg reg = { .ring_addr = (unsigned long)n->br,
-					.ring_entries = cfg.recv_bufs, .bgid = BGID };
+					.ring_entries = cfg.recv_bufs,
+					.bgid = BGID };
 	rc = io_uring_register_buf_ring(&n->ring, &reg, 0);
 	if (rc < 0) {
 		seed_err_set(err, rc, "netio: cannot register the receive buffer ring: %s",
@@ -369,7 +371,6 @@ static int submit_send(struct netio *n, uint32_t oi)
 	return 0;
 }
 
-
 static int u_send(struct netio *n, uint32_t conn, const struct iovec *iov, int iovcnt, int zc,
 		  uint64_t cookie)
 {
@@ -438,14 +439,15 @@ static void u_recv_release(struct netio *n, uint16_t bid)
 	if (bid >= n->cfg.recv_bufs)
 		return;
 	io_uring_buf_ring_add(n->br, n->bufs + (size_t)bid * n->cfg.recv_buf_size,
-			      n->cfg.recv_buf_size, bid, io_uring_buf_ring_mask(n->cfg.recv_bufs), 0);
+			      n->cfg.recv_buf_size, bid, io_uring_buf_ring_mask(n->cfg.recv_bufs),
+			      0);
 	io_uring_buf_ring_advance(n->br, 1);
 	/* Connections that ran dry resume once buffers come back. */
 	for (uint32_t i = 0; i < n->cfg.max_conns && n->n_want_rearm; i++) {
 		if (n->conns[i].state == C_OPEN && n->conns[i].want_rearm) {
 			n->n_want_rearm--;
 			arm_recv(n, i);
-			if (n->conns[i].want_rearm) {  /* no SQE: try again later */
+			if (n->conns[i].want_rearm) { /* no SQE: try again later */
 				n->n_want_rearm++;
 				break;
 			}
@@ -606,7 +608,8 @@ static int u_poll(struct netio *n, struct netio_event *ev, int cap, int timeout_
 		io_uring_submit(&n->ring);
 	}
 	unsigned head, seen = 0;
-	io_uring_for_each_cqe(&n->ring, head, cqe) {
+	io_uring_for_each_cqe(&n->ring, head, cqe)
+	{
 		/* leave room for the CLOSED event a CQE may cause */
 		if (got >= cap - 1)
 			break;

@@ -18,22 +18,22 @@
 #include <stdint.h>
 
 enum proto_act_kind {
-	PROTO_ACT_SEND = 1,     /* u.send: engine-made bytes (headers, messages) */
-	PROTO_ACT_SEND_DATA,    /* u.data: file payload from the store */
-	PROTO_ACT_SEND_ZERO,    /* u.zero: zero bytes (BEP 47 pad inside a v1 piece) */
-	PROTO_ACT_CLOSE,        /* u.close: close the connection after what precedes */
+	PROTO_ACT_SEND = 1,  /* u.send: engine-made bytes (headers, messages) */
+	PROTO_ACT_SEND_DATA, /* u.data: file payload from the store */
+	PROTO_ACT_SEND_ZERO, /* u.zero: zero bytes (BEP 47 pad inside a v1 piece) */
+	PROTO_ACT_CLOSE,     /* u.close: close the connection after what precedes */
 };
 
 /* Why an engine closes a connection; the worker counts these per reason. */
 enum proto_close_reason {
-	PROTO_CLOSE_DONE = 1,        /* orderly (peer finished, HTTP Connection: close) */
-	PROTO_CLOSE_MALFORMED,       /* a message that breaks the protocol */
-	PROTO_CLOSE_OVERSIZED,       /* a message or header over its bound */
+	PROTO_CLOSE_DONE = 1,	     /* orderly (peer finished, HTTP Connection: close) */
+	PROTO_CLOSE_MALFORMED,	     /* a message that breaks the protocol */
+	PROTO_CLOSE_OVERSIZED,	     /* a message or header over its bound */
 	PROTO_CLOSE_UNKNOWN_TORRENT, /* info-hash the catalog does not serve */
 	PROTO_CLOSE_BAD_REQUEST,     /* block beyond a piece, over 16 KiB, bad index */
-	PROTO_CLOSE_TOO_MANY,        /* outstanding requests over the bound */
-	PROTO_CLOSE_TIMEOUT,         /* handshake or idle timeout */
-	PROTO_CLOSE_DATA_ERROR,      /* payload could not be verified (HTTP cannot retract) */
+	PROTO_CLOSE_TOO_MANY,	     /* outstanding requests over the bound */
+	PROTO_CLOSE_TIMEOUT,	     /* handshake or idle timeout */
+	PROTO_CLOSE_DATA_ERROR,	     /* payload could not be verified (HTTP cannot retract) */
 };
 
 struct proto_action {
@@ -44,19 +44,19 @@ struct proto_action {
 			size_t len;
 		} send;
 		struct {
-			uint32_t release;   /* proto_release.handle */
-			uint32_t file;      /* index into proto_release.files */
-			uint64_t offset;    /* byte offset in the file */
+			uint32_t release; /* proto_release.handle */
+			uint32_t file;	  /* index into proto_release.files */
+			uint64_t offset;  /* byte offset in the file */
 			uint32_t len;
-			uint32_t piece;     /* the request it answers (peer wire), for */
-			uint32_t begin;     /* cancel and verify-failure matching */
+			uint32_t piece; /* the request it answers (peer wire), for */
+			uint32_t begin; /* cancel and verify-failure matching */
 		} data;
 		struct {
 			uint32_t len;
 		} zero;
 		struct {
 			enum proto_close_reason reason;
-			const char *detail;   /* static string, for logs */
+			const char *detail; /* static string, for logs */
 		} close;
 	} u;
 };

@@ -18,30 +18,30 @@
 #include <stdint.h>
 
 struct proto_file {
-	const char *path;           /* '/'-joined path inside the torrent (UTF-8) */
+	const char *path; /* '/'-joined path inside the torrent (UTF-8) */
 	uint64_t length;
-	uint64_t first_piece;       /* index of the piece the file starts in */
-	uint64_t n_pieces;          /* ceil(length / piece_length); 0 when empty */
-	const uint8_t *root;        /* v2 pieces root (32 bytes); NULL when empty */
-	const uint8_t *layer;       /* v2 piece layer, n_pieces * 32 bytes; NULL
+	uint64_t first_piece; /* index of the piece the file starts in */
+	uint64_t n_pieces;    /* ceil(length / piece_length); 0 when empty */
+	const uint8_t *root;  /* v2 pieces root (32 bytes); NULL when empty */
+	const uint8_t *layer; /* v2 piece layer, n_pieces * 32 bytes; NULL
 	                             * when length <= piece_length (BEP 52) */
-	uint32_t object;            /* worker's handle of the store object */
+	uint32_t object;      /* worker's handle of the store object */
 };
 
 struct proto_release {
-	uint32_t handle;            /* worker-local id, used in block actions */
-	const char *id;             /* release id ("tenant.name.version"): the first
+	uint32_t handle;	  /* worker-local id, used in block actions */
+	const char *id;		  /* release id ("tenant.name.version"): the first
 	                             * path segment of BEP 19 / HTTP URLs */
-	const char *torrent_name;   /* the info dict's "name" */
-	int single_file;            /* torrent in single-file form */
+	const char *torrent_name; /* the info dict's "name" */
+	int single_file;	  /* torrent in single-file form */
 	int has_v1, has_v2;
 	uint8_t ih_v1[20];
-	uint8_t ih_v2[32];          /* full SHA-256; v2 handshakes carry its first 20 bytes */
-	uint64_t piece_length;      /* power of two >= 16 KiB */
-	uint64_t n_pieces;          /* over all files */
-	const uint8_t *info;        /* the bencoded info dict (for BEP 9 ut_metadata) */
+	uint8_t ih_v2[32];     /* full SHA-256; v2 handshakes carry its first 20 bytes */
+	uint64_t piece_length; /* power of two >= 16 KiB */
+	uint64_t n_pieces;     /* over all files */
+	const uint8_t *info;   /* the bencoded info dict (for BEP 9 ut_metadata) */
 	size_t info_len;
-	const struct proto_file *files;  /* in torrent order */
+	const struct proto_file *files; /* in torrent order */
 	size_t n_files;
 };
 

@@ -29,26 +29,21 @@ static void check(int ok, const char *what)
 }
 
 /* Depth is bounded by the parser's max_depth (64), so recursion is fine. */
-static void emit(struct bencode_buf *b, const struct bencode_node *n,
-		 const uint8_t *lo, const uint8_t *hi)
+static void emit(struct bencode_buf *b, const struct bencode_node *n, const uint8_t *lo,
+		 const uint8_t *hi)
 {
-	check(n->raw >= lo && n->raw_len <= (size_t)(hi - n->raw),
-	      "raw span outside parent");
+	check(n->raw >= lo && n->raw_len <= (size_t)(hi - n->raw), "raw span outside parent");
 	switch (n->type) {
-	case BENCODE_INT:
-		bencode_put_int(b, n->u.i);
-		break;
+	case BENCODE_INT: bencode_put_int(b, n->u.i); break;
 	case BENCODE_STR:
-		check(n->u.s.p >= n->raw &&
-		      n->u.s.p + n->u.s.len == n->raw + n->raw_len,
+		check(n->u.s.p >= n->raw && n->u.s.p + n->u.s.len == n->raw + n->raw_len,
 		      "string bytes not at the end of its raw span");
 		bencode_put_str(b, n->u.s.p, n->u.s.len);
 		break;
 	case BENCODE_LIST:
 		bencode_begin_list(b);
 		for (size_t i = 0; i < n->u.list.n; i++)
-			emit(b, n->u.list.items[i], n->raw,
-			     n->raw + n->raw_len);
+			emit(b, n->u.list.items[i], n->raw, n->raw + n->raw_len);
 		bencode_end(b);
 		break;
 	case BENCODE_DICT:
@@ -56,15 +51,14 @@ static void emit(struct bencode_buf *b, const struct bencode_node *n,
 		for (size_t i = 0; i < n->u.dict.n; i++) {
 			const struct bencode_kv *kv = &n->u.dict.items[i];
 
-			check(bencode_dict_getn(n, kv->key, kv->key_len) ==
-			      kv->val, "dict_getn misses a present key");
+			check(bencode_dict_getn(n, kv->key, kv->key_len) == kv->val,
+			      "dict_getn misses a present key");
 			bencode_put_key(b, kv->key, kv->key_len);
 			emit(b, kv->val, n->raw, n->raw + n->raw_len);
 		}
 		bencode_end(b);
 		break;
-	default:
-		check(0, "bad node type");
+	default: check(0, "bad node type");
 	}
 }
 
@@ -81,19 +75,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc) {
 		check(doc == NULL, "document left on failure");
 		check(rc == err.code, "return code differs from err.code");
-		check(rc == -EINVAL || rc == -E2BIG || rc == -ENOMEM,
-		      "unexpected error code");
+		check(rc == -EINVAL || rc == -E2BIG || rc == -ENOMEM, "unexpected error code");
 		if (rc != -ENOMEM)
 			check(err.has_offset && err.offset <= size,
 			      "error offset missing or past the input");
-		check(strncmp(err.msg, "bencode: ", 9) == 0,
-		      "error message lacks prefix");
+		check(strncmp(err.msg, "bencode: ", 9) == 0, "error message lacks prefix");
 		return 0;
 	}
 
 	root = bencode_root(doc);
-	check(root->raw == data && root->raw_len == size,
-	      "root raw span is not the whole input");
+	check(root->raw == data && root->raw_len == size, "root raw span is not the whole input");
 
 	bencode_buf_init(&b);
 	emit(&b, root, data, data + size);
@@ -105,8 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bencode_buf_init(&b);
 	bencode_put_raw(&b, data, size);
 	check(bencode_buf_finish(&b, NULL) == 0, "put_raw rejected the input");
-	check(b.len == size && memcmp(b.p, data, size) == 0,
-	      "put_raw bytes differ from the input");
+	check(b.len == size && memcmp(b.p, data, size) == 0, "put_raw bytes differ from the input");
 	bencode_buf_release(&b);
 
 	bencode_free(doc);

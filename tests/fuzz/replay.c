@@ -23,8 +23,7 @@
 
 extern int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* optional in a target, as with libFuzzer */
-extern int LLVMFuzzerInitialize(int *argc, char ***argv)
-	__attribute__((weak));
+extern int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 /* Reads at most REPLAY_MAX_INPUT bytes of dir/name; 1 done, 0 skipped. */
 static int replay_one(int dfd, const char *dir, const char *name)
@@ -36,16 +35,14 @@ static int replay_one(int dfd, const char *dir, const char *name)
 
 	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, "replay: %s/%s: %s\n", dir, name,
-			strerror(errno));
+		fprintf(stderr, "replay: %s/%s: %s\n", dir, name, strerror(errno));
 		exit(1);
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return 0;
 	}
-	want = (uint64_t)st.st_size < REPLAY_MAX_INPUT ? (size_t)st.st_size :
-							 REPLAY_MAX_INPUT;
+	want = (uint64_t)st.st_size < REPLAY_MAX_INPUT ? (size_t)st.st_size : REPLAY_MAX_INPUT;
 	buf = malloc(want ? want : 1);
 	if (!buf) {
 		fprintf(stderr, "replay: out of memory\n");
@@ -57,8 +54,7 @@ static int replay_one(int dfd, const char *dir, const char *name)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			fprintf(stderr, "replay: %s/%s: %s\n", dir, name,
-				strerror(errno));
+			fprintf(stderr, "replay: %s/%s: %s\n", dir, name, strerror(errno));
 			exit(1);
 		}
 		if (n == 0)
@@ -95,8 +91,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < n; i++) {
 		if (names[i]->d_name[0] != '.')
-			count += (size_t)replay_one(dfd, argv[1],
-						    names[i]->d_name);
+			count += (size_t)replay_one(dfd, argv[1], names[i]->d_name);
 		free(names[i]);
 	}
 	free(names);

@@ -25,16 +25,18 @@ static int parse(struct dpconf *c, struct seed_err *e, const char *const *args, 
 	return rc;
 }
 
-#define PARSE(c, e, ...) parse(c, e, (const char *const[]){ __VA_ARGS__ }, \
-			       (int)(sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(char *)))
+#define PARSE(c, e, ...)                                  \
+	parse(c, e, (const char *const[]){ __VA_ARGS__ }, \
+	      (int)(sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(char *)))
 
 Test(dpconf, flags_and_defaults)
 {
 	struct dpconf c;
 	struct seed_err e;
-	cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--bt-listen", "127.0.0.1:6881",
-			   "--bt-listen", "[::1]:6881", "--http-listen=*:8080", "--workers", "3",
-			   "--cache-size", "64M", "--zerocopy", "no"), 0, "%s", e.msg);
+	cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--bt-listen", "127.0.0.1:6881", "--bt-listen",
+			   "[::1]:6881", "--http-listen=*:8080", "--workers", "3", "--cache-size",
+			   "64M", "--zerocopy", "no"),
+		     0, "%s", e.msg);
 	cr_assert_str_eq(c.store, "/s");
 	cr_assert_eq(c.n_bt, 2);
 	cr_assert_eq(c.bt[0].ss.ss_family, AF_INET);
@@ -53,7 +55,8 @@ static void bad(const char *flag, const char *val, const char *needle)
 {
 	struct dpconf c;
 	struct seed_err e;
-	cr_assert_eq(PARSE(&c, &e, "--store", "/s", flag, val), -EINVAL, "%s %s accepted", flag, val);
+	cr_assert_eq(PARSE(&c, &e, "--store", "/s", flag, val), -EINVAL, "%s %s accepted", flag,
+		     val);
 	cr_assert_not_null(strstr(e.msg, needle), "\"%s\" lacks \"%s\"", e.msg, needle);
 }
 

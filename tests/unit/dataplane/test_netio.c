@@ -23,8 +23,9 @@ static struct netio *mk(uint32_t bufs, uint16_t *port)
 	struct netio *n;
 	struct seed_err e;
 	seed_err_clear(&e);
-	struct netio_config cfg = { .max_conns = 16, .recv_bufs = bufs, .recv_buf_size = 1024,
-				    .zerocopy = 1 };
+	struct netio_config cfg = {
+		.max_conns = 16, .recv_bufs = bufs, .recv_buf_size = 1024, .zerocopy = 1
+	};
 	cr_assert_eq(ops->create(&cfg, &n, &e), 0, "%s", e.msg);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	cr_assert_eq(ops->listen(n, (struct sockaddr *)&a, sizeof(a), 7, port, &e), 0, "%s", e.msg);
@@ -35,7 +36,8 @@ static struct netio *mk(uint32_t bufs, uint16_t *port)
 static int client(uint16_t port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	struct timeval tv = { 10, 0 };

@@ -40,8 +40,14 @@ static void create(const char *version, int kind, int also_v1)
 	seed_err_clear(&e);
 	cr_assert_eq(ingest_scan(p, &t, &e), 0, "%s", e.msg);
 	cr_assert_eq(store_open(sp, STORE_CREATE, &s, &e), 0, "%s", e.msg);
-	struct ingest_opts o = { .tenant = "t", .name = "g", .version = version, .kind = kind,
-				 .also_v1 = also_v1, .piece_length = 32768, .threads = 1, .now = 1 };
+	struct ingest_opts o = { .tenant = "t",
+				 .name = "g",
+				 .version = version,
+				 .kind = kind,
+				 .also_v1 = also_v1,
+				 .piece_length = 32768,
+				 .threads = 1,
+				 .now = 1 };
 	cr_assert_eq(ingest_create(s, t, &o, &r, &e), 0, "%s", e.msg);
 	ingest_result_free(&r);
 	ingest_tree_free(t);
@@ -55,9 +61,9 @@ Test(served, views_lookups_and_layout)
 	char p[400];
 	snprintf(p, sizeof(p), "%s/game", base);
 	cr_assert_eq(mkdir(p, 0755), 0);
-	make("a.bin", 40000);   /* 2 pieces of 32 KiB, has a piece layer */
-	make("b.bin", 5);       /* 1 piece */
-	make("c.bin", 70000);   /* 3 pieces */
+	make("a.bin", 40000); /* 2 pieces of 32 KiB, has a piece layer */
+	make("b.bin", 5);     /* 1 piece */
+	make("c.bin", 70000); /* 3 pieces */
 	create("1", METAINFO_HYBRID, 1);
 	create("2", METAINFO_V2, 0);
 

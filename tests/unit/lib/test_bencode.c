@@ -38,10 +38,13 @@ struct bad_case {
 	size_t len;
 	int code;
 	size_t off;
-	char what[64];      /* the message is "bencode: <what> at byte <off>" */
+	char what[64]; /* the message is "bencode: <what> at byte <off>" */
 };
 
-#define BAD(lit, c, o, w) { lit, sizeof(lit) - 1, c, o, w }
+#define BAD(lit, c, o, w)                     \
+	{                                     \
+		lit, sizeof(lit) - 1, c, o, w \
+	}
 
 ParameterizedTestParameters(bencode_bad, rejects)
 {
@@ -62,8 +65,7 @@ ParameterizedTestParameters(bencode_bad, rejects)
 		BAD("i-", -EINVAL, 2, "unexpected end of input"),
 		BAD("03:abc", -EINVAL, 0, "string length has a leading zero"),
 		BAD("00:", -EINVAL, 0, "string length has a leading zero"),
-		BAD("4:abc", -EINVAL, 0,
-		    "string length exceeds remaining input (3 bytes)"),
+		BAD("4:abc", -EINVAL, 0, "string length exceeds remaining input (3 bytes)"),
 		BAD("99999999999999999999:", -EINVAL, 0,
 		    "string length exceeds remaining input (0 bytes)"),
 		BAD("184467440737095516160:x", -EINVAL, 0,
@@ -91,18 +93,16 @@ ParameterizedTestParameters(bencode_bad, rejects)
 		BAD("e", -EINVAL, 0, "unexpected byte 'e'"),
 		BAD("x", -EINVAL, 0, "unexpected byte 'x'"),
 		BAD("\0", -EINVAL, 0, "unexpected byte 0x00"),
-		BAD("l\xff" "e", -EINVAL, 1, "unexpected byte 0xff"),
+		BAD("l\xff"
+		    "e",
+		    -EINVAL, 1, "unexpected byte 0xff"),
 		BAD(" i1e", -EINVAL, 0, "unexpected byte 0x20"),
-		BAD("i9223372036854775808e", -E2BIG, 0,
-		    "integer out of 64-bit range"),
-		BAD("i-9223372036854775809e", -E2BIG, 0,
-		    "integer out of 64-bit range"),
-		BAD("li18446744073709551616ee", -E2BIG, 1,
-		    "integer out of 64-bit range"),
+		BAD("i9223372036854775808e", -E2BIG, 0, "integer out of 64-bit range"),
+		BAD("i-9223372036854775809e", -E2BIG, 0, "integer out of 64-bit range"),
+		BAD("li18446744073709551616ee", -E2BIG, 1, "integer out of 64-bit range"),
 	};
 
-	return cr_make_param_array(struct bad_case, cases,
-				   sizeof(cases) / sizeof(cases[0]));
+	return cr_make_param_array(struct bad_case, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 ParameterizedTest(struct bad_case *c, bencode_bad, rejects)
@@ -113,15 +113,13 @@ ParameterizedTest(struct bad_case *c, bencode_bad, rejects)
 	int rc;
 
 	rc = parse(c->in, c->len, NULL, &doc, &err);
-	cr_assert_eq(rc, c->code, "input \"%s\": rc %d, want %d", c->in, rc,
-		     c->code);
+	cr_assert_eq(rc, c->code, "input \"%s\": rc %d, want %d", c->in, rc, c->code);
 	cr_assert_null(doc, "input \"%s\": doc not NULL on failure", c->in);
 	cr_assert_eq(err.code, c->code);
 	cr_assert(err.has_offset, "input \"%s\": no offset", c->in);
-	cr_assert_eq(err.offset, c->off, "input \"%s\": offset %llu, want %zu",
-		     c->in, (unsigned long long)err.offset, c->off);
-	snprintf(want, sizeof(want), "bencode: %s at byte %zu", c->what,
-		 c->off);
+	cr_assert_eq(err.offset, c->off, "input \"%s\": offset %llu, want %zu", c->in,
+		     (unsigned long long)err.offset, c->off);
+	snprintf(want, sizeof(want), "bencode: %s at byte %zu", c->what, c->off);
 	cr_assert_str_eq(err.msg, want, "input \"%s\"", c->in);
 }
 
@@ -191,8 +189,8 @@ Test(bencode_parse, int64_limits_exact)
 Test(bencode_parse, int64_out_of_range)
 {
 	static const char *const bad[] = {
-		"i9223372036854775808e",        /* 2^63 */
-		"i-9223372036854775809e",       /* -2^63 - 1 */
+		"i9223372036854775808e",  /* 2^63 */
+		"i-9223372036854775809e", /* -2^63 - 1 */
 		"i9223372036854775810e",
 		"i92233720368547758070e",
 		"i99999999999999999999999999999999e",
@@ -201,8 +199,7 @@ Test(bencode_parse, int64_out_of_range)
 	struct seed_err err;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		cr_assert_eq(parse(bad[i], strlen(bad[i]), NULL, &doc, &err),
-			     -E2BIG, "%s", bad[i]);
+		cr_assert_eq(parse(bad[i], strlen(bad[i]), NULL, &doc, &err), -E2BIG, "%s", bad[i]);
 		cr_assert_null(doc);
 		cr_assert_eq(err.offset, 0);
 	}
@@ -243,8 +240,7 @@ Test(bencode_parse, list_and_dict_shape)
 /* How an info-hash is taken: the raw span of the info dict, exactly. */
 Test(bencode_parse, raw_span_of_inner_dict)
 {
-	static const char in[] =
-		"d8:announce3:url4:infod6:lengthi5e4:name1:xe3:zzzi0ee";
+	static const char in[] = "d8:announce3:url4:infod6:lengthi5e4:name1:xe3:zzzi0ee";
 	static const char info[] = "d6:lengthi5e4:name1:xe";
 	const struct bencode_node *n;
 	struct bencode_doc *doc;
@@ -269,15 +265,17 @@ Test(bencode_parse, raw_span_of_inner_dict)
 
 Test(bencode_parse, dict_get_hits_and_misses)
 {
-	static const char in[] =
-		"d0:i0e1:ai1e2:aai2e2:abi3e1:bi4e2:bai5e1:ci6e3:x\0yi7ee";
+	static const char in[] = "d0:i0e1:ai1e2:aai2e2:abi3e1:bi4e2:bai5e1:ci6e3:x\0yi7ee";
 	static const char *const miss[] = {
-		"0", "A", "aaa", "ab0", "abc", "b\x01", "bb", "d", "x", "x\xff",
-		"\xff",
+		"0", "A", "aaa", "ab0", "abc", "b\x01", "bb", "d", "x", "x\xff", "\xff",
 	};
-	static const struct { const char *k; size_t n; int64_t v; } hit[] = {
-		{ "", 0, 0 }, { "a", 1, 1 }, { "aa", 2, 2 }, { "ab", 2, 3 },
-		{ "b", 1, 4 }, { "ba", 2, 5 }, { "c", 1, 6 }, { "x\0y", 3, 7 },
+	static const struct {
+		const char *k;
+		size_t n;
+		int64_t v;
+	} hit[] = {
+		{ "", 0, 0 },  { "a", 1, 1 },  { "aa", 2, 2 }, { "ab", 2, 3 },
+		{ "b", 1, 4 }, { "ba", 2, 5 }, { "c", 1, 6 },  { "x\0y", 3, 7 },
 	};
 	const struct bencode_node *r, *n;
 	struct bencode_doc *doc;
@@ -312,11 +310,10 @@ Test(bencode_parse, dict_get_hits_and_misses)
 
 /* ---- truncation ---- */
 
-static const char torrent[] =
-	"d8:announce20:http://t.example/ann7:comment2:hi"
-	"4:infod6:lengthi-42e4:name5:a.bin12:piece lengthi16384e"
-	"6:pieces20:AAAAAAAAAAAAAAAAAAAAe"
-	"4:listli1ei2eli3eedeleee";
+static const char torrent[] = "d8:announce20:http://t.example/ann7:comment2:hi"
+			      "4:infod6:lengthi-42e4:name5:a.bin12:piece lengthi16384e"
+			      "6:pieces20:AAAAAAAAAAAAAAAAAAAAe"
+			      "4:listli1ei2eli3eedeleee";
 
 Test(bencode_truncation, every_prefix_fails_cleanly)
 {
@@ -326,8 +323,9 @@ Test(bencode_truncation, every_prefix_fails_cleanly)
 
 	cr_assert_eq(parse(torrent, n, NULL, &doc, &err), 0, "%s", err.msg);
 	cr_assert_eq(bencode_root(doc)->u.dict.n, 4);
-	cr_assert_eq(bencode_dict_get(bencode_dict_get(bencode_root(doc),
-				      "info"), "piece length")->u.i, 16384);
+	cr_assert_eq(
+		bencode_dict_get(bencode_dict_get(bencode_root(doc), "info"), "piece length")->u.i,
+		16384);
 	bencode_free(doc);
 
 	for (size_t len = 0; len < n; len++) {
@@ -345,8 +343,8 @@ Test(bencode_truncation, every_prefix_fails_cleanly)
 		cr_assert_leq(err.offset, len, "prefix %zu: offset %llu", len,
 			      (unsigned long long)err.offset);
 		cr_assert(strstr(err.msg, "unexpected end of input") ||
-			  strstr(err.msg, "empty input") ||
-			  strstr(err.msg, "exceeds remaining input"),
+				  strstr(err.msg, "empty input") ||
+				  strstr(err.msg, "exceeds remaining input"),
 			  "prefix %zu: %s", len, err.msg);
 		free(p);
 	}
@@ -355,8 +353,8 @@ Test(bencode_truncation, every_prefix_fails_cleanly)
 /* ---- limits ---- */
 
 /* open x depth, then mid, then close x depth (mid may be "") */
-static char *nest(const char *open, const char *mid, const char *close,
-		  size_t depth, size_t *out_len)
+static char *nest(const char *open, const char *mid, const char *close, size_t depth,
+		  size_t *out_len)
 {
 	size_t ol = strlen(open), ml = strlen(mid), cl = strlen(close);
 	size_t n = depth * (ol + cl) + ml;
@@ -515,12 +513,8 @@ Test(bencode_parse, bad_arguments)
 static void emit_node(struct bencode_buf *b, const struct bencode_node *n)
 {
 	switch (n->type) {
-	case BENCODE_INT:
-		bencode_put_int(b, n->u.i);
-		break;
-	case BENCODE_STR:
-		bencode_put_str(b, n->u.s.p, n->u.s.len);
-		break;
+	case BENCODE_INT: bencode_put_int(b, n->u.i); break;
+	case BENCODE_STR: bencode_put_str(b, n->u.s.p, n->u.s.len); break;
 	case BENCODE_LIST:
 		bencode_begin_list(b);
 		for (size_t i = 0; i < n->u.list.n; i++)
@@ -530,8 +524,7 @@ static void emit_node(struct bencode_buf *b, const struct bencode_node *n)
 	case BENCODE_DICT:
 		bencode_begin_dict(b);
 		for (size_t i = 0; i < n->u.dict.n; i++) {
-			bencode_put_key(b, n->u.dict.items[i].key,
-					n->u.dict.items[i].key_len);
+			bencode_put_key(b, n->u.dict.items[i].key, n->u.dict.items[i].key_len);
 			emit_node(b, n->u.dict.items[i].val);
 		}
 		bencode_end(b);
@@ -545,15 +538,20 @@ static void assert_buf(struct bencode_buf *b, const char *want, size_t n)
 
 	seed_err_clear(&err);
 	cr_assert_eq(bencode_buf_finish(b, &err), 0, "%s", err.msg);
-	cr_assert_eq(b->len, n, "len %zu want %zu: %.*s", b->len, n,
-		     (int)b->len, b->p);
+	cr_assert_eq(b->len, n, "len %zu want %zu: %.*s", b->len, n, (int)b->len, b->p);
 	cr_assert_eq(memcmp(b->p, want, n), 0, "got %.*s", (int)b->len, b->p);
 }
 
 Test(bencode_emit, scalars)
 {
-	static const struct { int64_t v; const char *enc; } ints[] = {
-		{ 0, "i0e" }, { 1, "i1e" }, { -1, "i-1e" }, { 10, "i10e" },
+	static const struct {
+		int64_t v;
+		const char *enc;
+	} ints[] = {
+		{ 0, "i0e" },
+		{ 1, "i1e" },
+		{ -1, "i-1e" },
+		{ 10, "i10e" },
 		{ INT64_MAX, "i9223372036854775807e" },
 		{ INT64_MIN, "i-9223372036854775808e" },
 	};
@@ -583,9 +581,8 @@ Test(bencode_emit, scalars)
 
 Test(bencode_emit, document)
 {
-	static const char want[] =
-		"d8:announce3:url4:infod6:lengthi5e4:name1:x"
-		"5:piecel0:i-3edeee3:zzzi0ee";
+	static const char want[] = "d8:announce3:url4:infod6:lengthi5e4:name1:x"
+				   "5:piecel0:i-3edeee3:zzzi0ee";
 	struct bencode_buf b;
 
 	bencode_buf_init(&b);
@@ -684,8 +681,7 @@ static void round_trip(const char *in, size_t n)
 	struct bencode_buf b;
 	struct seed_err err;
 
-	cr_assert_eq(parse(in, n, NULL, &doc, &err), 0, "%.*s: %s", (int)n, in,
-		     err.msg);
+	cr_assert_eq(parse(in, n, NULL, &doc, &err), 0, "%.*s: %s", (int)n, in, err.msg);
 	bencode_buf_init(&b);
 	emit_node(&b, bencode_root(doc));
 	assert_buf(&b, in, n);
@@ -696,7 +692,11 @@ static void round_trip(const char *in, size_t n)
 Test(bencode_emit, round_trips)
 {
 	static const char *const docs[] = {
-		"i0e", "i-9223372036854775808e", "0:", "le", "de",
+		"i0e",
+		"i-9223372036854775808e",
+		"0:",
+		"le",
+		"de",
 		"d0:0:1:a0:2:aa0:1:b0:e",
 		"l0:de1:xli1eleei-1ee",
 		"d4:infod6:lengthi5e4:name1:xe3:zzzi0ee",
@@ -746,7 +746,7 @@ Test(bencode_misuse, keys_out_of_order)
 	bencode_put_int(&b, 1);
 	bencode_put_ckey(&b, "a");
 	cr_assert_eq(b.err, -EINVAL);
-	cr_assert_eq(b.len, 7);  /* "d1:bi1e" */
+	cr_assert_eq(b.len, 7); /* "d1:bi1e" */
 	expect_misuse(&b, -EINVAL);
 
 	/* shorter first: "ab" then "a" is out of order */
@@ -818,8 +818,7 @@ Test(bencode_misuse, unclosed_container)
 	bencode_end(&b);
 	seed_err_clear(&err);
 	cr_assert_eq(bencode_buf_finish(&b, &err), -EINVAL);
-	cr_assert_str_eq(err.msg,
-			 "bencode: 1 container(s) left open at output byte 3");
+	cr_assert_str_eq(err.msg, "bencode: 1 container(s) left open at output byte 3");
 	bencode_buf_release(&b);
 }
 
@@ -871,8 +870,7 @@ Test(bencode_misuse, key_without_value)
 	bencode_put_ckey(&b, "a");
 	seed_err_clear(&err);
 	cr_assert_eq(bencode_buf_finish(&b, &err), -EINVAL);
-	cr_assert_str_eq(err.msg,
-			 "bencode: dictionary key has no value at output byte 4");
+	cr_assert_str_eq(err.msg, "bencode: dictionary key has no value at output byte 4");
 	bencode_buf_release(&b);
 }
 

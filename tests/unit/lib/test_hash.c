@@ -16,7 +16,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#define CANARY 0xA5
+#define CANARY	 0xA5
 #define OUT_SLOT 48 /* a digest plus canary bytes */
 
 static const enum hash_impl impls[] = { HASH_IMPL_MB, HASH_IMPL_OPENSSL };
@@ -52,8 +52,7 @@ static struct hash_ctx *ctx_new(enum hash_impl impl)
 	seed_err_clear(&err);
 	int rc = hash_ctx_create(impl, &h, &err);
 
-	cr_assert_eq(rc, 0, "hash_ctx_create(%d): %d %s", (int)impl, rc,
-		     err.msg);
+	cr_assert_eq(rc, 0, "hash_ctx_create(%d): %d %s", (int)impl, rc, err.msg);
 	cr_assert_not_null(h);
 	return h;
 }
@@ -71,31 +70,27 @@ static void ref_digest(int sha256, const uint8_t *d, size_t len, uint8_t *out)
 		SHA1(d, len, out);
 }
 
-static int one(struct hash_ctx *h, int sha256, const void *d, size_t len,
-	       uint8_t *out)
+static int one(struct hash_ctx *h, int sha256, const void *d, size_t len, uint8_t *out)
 {
 	return sha256 ? hash_sha256(h, d, len, out) : hash_sha1(h, d, len, out);
 }
 
-static int batch(struct hash_ctx *h, int sha256, const struct hash_job *j,
-		 size_t n)
+static int batch(struct hash_ctx *h, int sha256, const struct hash_job *j, size_t n)
 {
 	return sha256 ? hash_sha256_batch(h, j, n) : hash_sha1_batch(h, j, n);
 }
 
 /* Digest plus untouched canaries, compared with the reference. */
-static void check_slot(int sha256, const uint8_t *slot, const uint8_t *d,
-		       size_t len, const char *what)
+static void check_slot(int sha256, const uint8_t *slot, const uint8_t *d, size_t len,
+		       const char *what)
 {
 	uint8_t ref[32];
 
 	ref_digest(sha256, d, len, ref);
-	cr_assert(memcmp(slot, ref, dlen(sha256)) == 0,
-		  "%s: %s digest of %zu bytes differs", what,
+	cr_assert(memcmp(slot, ref, dlen(sha256)) == 0, "%s: %s digest of %zu bytes differs", what,
 		  sha256 ? "SHA-256" : "SHA-1", len);
 	for (size_t i = dlen(sha256); i < OUT_SLOT; i++)
-		cr_assert_eq(slot[i], CANARY, "%s: wrote past the digest (len %zu)",
-			     what, len);
+		cr_assert_eq(slot[i], CANARY, "%s: wrote past the digest (len %zu)", what, len);
 }
 
 Test(hash, describe_names_the_implementation)
@@ -131,11 +126,9 @@ Test(hash, create_rejects_unknown_impl)
 /* Lengths where SHA padding, the 16 KiB leaf or the ipsec-mb job limit
  * change the code path; odd sizes in between. */
 static const size_t edge_lens[] = {
-	0,      1,      2,      3,      55,     56,     57,     63,
-	64,     65,     119,    120,    127,    128,    129,    1000,
-	4095,   16383,  16384,  16385,  32768,  65533,  65534,  65535,
-	65536,  65537,  100003, 262144, 262145, 1048576, 1048575,
-	16777216, 16777215,
+	0,     1,     2,     3,	    55,	    56,	    57,	    63,	     64,      65,	119,
+	120,   127,   128,   129,   1000,   4095,   16383,  16384,   16385,   32768,	65533,
+	65534, 65535, 65536, 65537, 100003, 262144, 262145, 1048576, 1048575, 16777216, 16777215,
 };
 #define N_EDGE (sizeof(edge_lens) / sizeof(edge_lens[0]))
 
@@ -156,11 +149,9 @@ Test(hash, every_edge_length_single_message)
 					uint8_t slot[OUT_SLOT];
 
 					memset(slot, CANARY, sizeof(slot));
-					cr_assert_eq(one(h, sha256, buf + off,
-							 edge_lens[i], slot),
+					cr_assert_eq(one(h, sha256, buf + off, edge_lens[i], slot),
 						     0);
-					check_slot(sha256, slot, buf + off,
-						   edge_lens[i],
+					check_slot(sha256, slot, buf + off, edge_lens[i],
 						   hash_ctx_describe(h));
 				}
 			}
@@ -177,13 +168,11 @@ Test(hash, empty_message_with_null_data)
 
 		for (int sha256 = 0; sha256 < 2; sha256++) {
 			uint8_t slot[OUT_SLOT];
-			struct hash_job j = { .data = NULL, .len = 0,
-					      .out = slot };
+			struct hash_job j = { .data = NULL, .len = 0, .out = slot };
 
 			memset(slot, CANARY, sizeof(slot));
 			cr_assert_eq(batch(h, sha256, &j, 1), 0);
-			check_slot(sha256, slot, (const uint8_t *)"", 0,
-				   "empty");
+			check_slot(sha256, slot, (const uint8_t *)"", 0, "empty");
 		}
 		hash_ctx_destroy(h);
 	}
@@ -195,27 +184,19 @@ Test(hash, empty_message_with_null_data)
 static size_t random_len(void)
 {
 	switch (rnd() % 8) {
-	case 0:
-		return 0;
-	case 1:
-		return rnd() % 130;
-	case 2:
-		return 16384;
-	case 3:
-		return 1 + rnd() % 16384;
-	case 4:
-		return 16384 + rnd() % 49151; /* up to 65534 */
-	case 5:
-		return 65534 + rnd() % 3;
-	case 6:
-		return 65537 + rnd() % 300000;
-	default:
-		return rnd() % 2048;
+	case 0: return 0;
+	case 1: return rnd() % 130;
+	case 2: return 16384;
+	case 3: return 1 + rnd() % 16384;
+	case 4: return 16384 + rnd() % 49151; /* up to 65534 */
+	case 5: return 65534 + rnd() % 3;
+	case 6: return 65537 + rnd() % 300000;
+	default: return rnd() % 2048;
 	}
 }
 
-static void run_mixed_batch(struct hash_ctx *h, int sha256, size_t n,
-			    const uint8_t *pool, size_t pool_len)
+static void run_mixed_batch(struct hash_ctx *h, int sha256, size_t n, const uint8_t *pool,
+			    size_t pool_len)
 {
 	struct hash_job *jobs = calloc(n, sizeof(*jobs));
 	uint8_t *slots = malloc(n * OUT_SLOT);
@@ -233,8 +214,7 @@ static void run_mixed_batch(struct hash_ctx *h, int sha256, size_t n,
 	}
 	cr_assert_eq(batch(h, sha256, jobs, n), 0);
 	for (size_t i = 0; i < n; i++)
-		check_slot(sha256, jobs[i].out, jobs[i].data, jobs[i].len,
-			   hash_ctx_describe(h));
+		check_slot(sha256, jobs[i].out, jobs[i].data, jobs[i].len, hash_ctx_describe(h));
 	free(jobs);
 	free(slots);
 }
@@ -251,11 +231,9 @@ Test(hash, mixed_batches_match_openssl)
 		struct hash_ctx *h = ctx_new(impls[k]);
 
 		for (int sha256 = 0; sha256 < 2; sha256++)
-			for (size_t s = 0; s < sizeof(sizes) / sizeof(*sizes);
-			     s++)
+			for (size_t s = 0; s < sizeof(sizes) / sizeof(*sizes); s++)
 				for (int rep = 0; rep < 4; rep++)
-					run_mixed_batch(h, sha256, sizes[s],
-							pool, pool_len);
+					run_mixed_batch(h, sha256, sizes[s], pool, pool_len);
 		hash_ctx_destroy(h);
 	}
 	free(pool);
@@ -266,8 +244,7 @@ Test(hash, uniform_batches_of_blocks_and_pieces)
 {
 	static const struct {
 		size_t len, n;
-	} shapes[] = { { 16384, 256 }, { 16384, 3 }, { 262144, 16 },
-		       { 64, 1000 },   { 65534, 17 } };
+	} shapes[] = { { 16384, 256 }, { 16384, 3 }, { 262144, 16 }, { 64, 1000 }, { 65534, 17 } };
 	size_t pool_len = 4u << 20;
 
 	rng_state = 3;
@@ -277,8 +254,7 @@ Test(hash, uniform_batches_of_blocks_and_pieces)
 		struct hash_ctx *h = ctx_new(impls[k]);
 
 		for (int sha256 = 0; sha256 < 2; sha256++) {
-			for (size_t s = 0; s < sizeof(shapes) / sizeof(*shapes);
-			     s++) {
+			for (size_t s = 0; s < sizeof(shapes) / sizeof(*shapes); s++) {
 				size_t n = shapes[s].n, len = shapes[s].len;
 				struct hash_job *jobs = calloc(n, sizeof(*jobs));
 				uint8_t *slots = malloc(n * OUT_SLOT);
@@ -294,8 +270,7 @@ Test(hash, uniform_batches_of_blocks_and_pieces)
 				}
 				cr_assert_eq(batch(h, sha256, jobs, n), 0);
 				for (size_t i = 0; i < n; i++)
-					check_slot(sha256, jobs[i].out,
-						   jobs[i].data, len,
+					check_slot(sha256, jobs[i].out, jobs[i].data, len,
 						   hash_ctx_describe(h));
 				free(jobs);
 				free(slots);
@@ -319,8 +294,7 @@ Test(hash, context_reuse_alternating_algorithms)
 		struct hash_ctx *h = ctx_new(impls[k]);
 
 		for (int rep = 0; rep < 60; rep++)
-			run_mixed_batch(h, rep & 1, 1 + rnd() % 40, pool,
-					pool_len);
+			run_mixed_batch(h, rep & 1, 1 + rnd() % 40, pool, pool_len);
 		hash_ctx_destroy(h);
 	}
 	free(pool);
@@ -334,8 +308,7 @@ Test(hash, invalid_arguments)
 		struct hash_ctx *h = ctx_new(impls[k]);
 
 		for (int sha256 = 0; sha256 < 2; sha256++) {
-			struct hash_job ok = { .data = data, .len = 4,
-					       .out = out };
+			struct hash_job ok = { .data = data, .len = 4, .out = out };
 			struct hash_job no_out = { .data = data, .len = 4 };
 			struct hash_job no_data = { .len = 4, .out = out };
 			struct hash_job mix[3] = { ok, no_out, ok };
@@ -495,8 +468,7 @@ Test(xxh128, matches_xxh3_128bits_big_endian)
 		hash_xxh128(buf + 1, len, out);
 		cr_assert(memcmp(out, want, 16) == 0, "len %zu", len);
 	}
-	static const size_t fixed[] = { 16384, 16383, 1u << 20,
-					(1u << 20) + 7 };
+	static const size_t fixed[] = { 16384, 16383, 1u << 20, (1u << 20) + 7 };
 
 	for (size_t i = 0; i < 40; i++) {
 		size_t len = i < 4 ? fixed[i] : rnd() % max;

@@ -18,7 +18,6 @@
 
 static char base[256], tree[300], storedir[300];
 
-
 static void sh(const char *fmt, const char *arg)
 {
 	char cmd[1024];
@@ -99,16 +98,22 @@ Test(ingest, hashes_match_independent_computation)
 	cr_assert_str_eq(t->e[2].rel, "z");
 	cr_assert_str_eq(t->name, "game");
 	cr_assert_eq(store_open(storedir, STORE_CREATE, &s, &e), 0, "%s", e.msg);
-	struct ingest_opts o = { .tenant = "acme", .name = "game", .version = "1",
-				 .kind = METAINFO_HYBRID, .also_v1 = 1,
-				 .piece_length = 65536, .threads = 2, .now = 1 };
+	struct ingest_opts o = { .tenant = "acme",
+				 .name = "game",
+				 .version = "1",
+				 .kind = METAINFO_HYBRID,
+				 .also_v1 = 1,
+				 .piece_length = 65536,
+				 .threads = 2,
+				 .now = 1 };
 	cr_assert_eq(ingest_create(s, t, &o, &r, &e), 0, "%s", e.msg);
 	cr_assert_str_eq(r.id, "acme.game.1");
 	cr_assert_eq(r.objects_new, 2);
 
 	struct bencode_doc *d;
-	cr_assert_eq(bencode_parse(r.main.torrent, r.main.torrent + r.main.torrent_len,
-				   NULL, &d, &e), 0, "%s", e.msg);
+	cr_assert_eq(
+		bencode_parse(r.main.torrent, r.main.torrent + r.main.torrent_len, NULL, &d, &e), 0,
+		"%s", e.msg);
 	const struct bencode_node *info = info_of(d);
 	const struct bencode_node *pieces = bencode_dict_get(info, "pieces");
 	cr_assert_eq(pieces->u.s.len, 3 * 20);
@@ -126,8 +131,9 @@ Test(ingest, hashes_match_independent_computation)
 
 	uint8_t root[32];
 	ref_root(one, sizeof(one), root);
-	const struct bencode_node *leaf = bencode_dict_get(bencode_dict_get(
-		bencode_dict_get(bencode_dict_get(info, "file tree"), "b"), "one"), "");
+	const struct bencode_node *leaf = bencode_dict_get(
+		bencode_dict_get(bencode_dict_get(bencode_dict_get(info, "file tree"), "b"), "one"),
+		"");
 	cr_assert_arr_eq(bencode_dict_get(leaf, "pieces root")->u.s.p, root, 32);
 	ref_root(c, 5, root);
 	leaf = bencode_dict_get(bencode_dict_get(bencode_dict_get(info, "file tree"), "c"), "");
@@ -158,8 +164,8 @@ Test(ingest, hashes_match_independent_computation)
 
 	/* the v1 torrent has the same pieces */
 	struct bencode_doc *d1;
-	cr_assert_eq(bencode_parse(r.v1.torrent, r.v1.torrent + r.v1.torrent_len, NULL, &d1,
-				   &e), 0);
+	cr_assert_eq(bencode_parse(r.v1.torrent, r.v1.torrent + r.v1.torrent_len, NULL, &d1, &e),
+		     0);
 	const struct bencode_node *p1 = bencode_dict_get(info_of(d1), "pieces");
 	cr_assert_eq(p1->u.s.len, pieces->u.s.len);
 	cr_assert_arr_eq(p1->u.s.p, pieces->u.s.p, pieces->u.s.len);

@@ -64,8 +64,7 @@ static void ref_pair(const uint8_t l[32], const uint8_t r[32], uint8_t out[32])
 
 /* Node covering leaves [lo, lo + width) of a row of n leaves; leaves at or
  * past n are 32 zero bytes. */
-static void ref_node(const uint8_t *leaves, size_t n, size_t lo, size_t width,
-		     uint8_t out[32])
+static void ref_node(const uint8_t *leaves, size_t n, size_t lo, size_t width, uint8_t out[32])
 {
 	uint8_t l[32], r[32];
 
@@ -102,8 +101,8 @@ static void ref_layer(const uint8_t *leaves, size_t n, size_t pb, uint8_t *out)
 }
 
 /* Root over the layer, padded with the root of a piece of zero leaves. */
-static void ref_root_layer(const uint8_t *layer, size_t n_layer, size_t pb,
-			   size_t lo, size_t width, uint8_t out[32])
+static void ref_root_layer(const uint8_t *layer, size_t n_layer, size_t pb, size_t lo, size_t width,
+			   uint8_t out[32])
 {
 	uint8_t l[32], r[32];
 
@@ -133,12 +132,10 @@ Test(merkle, leaf_count)
 	cr_assert_eq(merkle_leaf_count(16385), 2);
 	cr_assert_eq(merkle_leaf_count(32768), 2);
 	cr_assert_eq(merkle_leaf_count(UINT64_MAX), UINT64_MAX / 16384 + 1);
-	cr_assert_eq(merkle_leaf_count(UINT64_MAX - 16383),
-		     (UINT64_MAX - 16383) / 16384);
+	cr_assert_eq(merkle_leaf_count(UINT64_MAX - 16383), (UINT64_MAX - 16383) / 16384);
 }
 
-static const size_t leaf_counts[] = { 1, 2, 3, 4, 5, 7, 8, 9, 16, 17,
-				      1000, 1024, 1025 };
+static const size_t leaf_counts[] = { 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 1000, 1024, 1025 };
 #define N_COUNTS (sizeof(leaf_counts) / sizeof(leaf_counts[0]))
 
 Test(merkle, root_matches_reference)
@@ -196,9 +193,7 @@ Test(merkle, known_answer_two_zero_blocks)
 
 		cr_assert_eq(n, 2);
 		for (uint64_t i = 0; i < n; i++)
-			cr_assert_eq(hash_sha256(h, file + i * 16384, 16384,
-						 leaves + i * 32),
-				     0);
+			cr_assert_eq(hash_sha256(h, file + i * 16384, 16384, leaves + i * 32), 0);
 		cr_assert_eq(merkle_root(h, leaves, n, root), 0);
 		cr_assert(memcmp(root, want, 32) == 0);
 		hash_ctx_destroy(h);
@@ -288,14 +283,12 @@ Test(merkle, layer_matches_reference)
 				memcpy(copy, leaves, n * 32);
 				memset(got, 0xA5, (nl + 1) * 32);
 				ref_layer(leaves, n, pb, want);
-				cr_assert_eq(merkle_layer(h, leaves, n, pb, got),
-					     0);
+				cr_assert_eq(merkle_layer(h, leaves, n, pb, got), 0);
 				/* Leaves are borrowed, never written. */
 				cr_assert(memcmp(copy, leaves, n * 32) == 0);
 				free(copy);
-				cr_assert(memcmp(got, want, nl * 32) == 0,
-					  "n=%zu pb=%zu (%s)", n, pb,
-					  hash_ctx_describe(h));
+				cr_assert(memcmp(got, want, nl * 32) == 0, "n=%zu pb=%zu (%s)", n,
+					  pb, hash_ctx_describe(h));
 				for (size_t b = 0; b < 32; b++)
 					cr_assert_eq(got[nl * 32 + b], 0xA5);
 				free(leaves);
@@ -317,11 +310,10 @@ Test(merkle, root_from_layer_equals_root)
 
 		for (size_t p = 0; p < sizeof(pbs) / sizeof(pbs[0]); p++) {
 			size_t pb = pbs[p];
-			size_t ns[] = { pb + 1, 2 * pb, 3 * pb + 1, 5 * pb - 1,
-					8 * pb + 1, 1000, 1025 };
+			size_t ns[] = { pb + 1,	    2 * pb, 3 * pb + 1, 5 * pb - 1,
+					8 * pb + 1, 1000,   1025 };
 
-			for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]);
-			     i++) {
+			for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
 				size_t n = ns[i], nl = (n + pb - 1) / pb;
 
 				if (n <= pb)
@@ -332,19 +324,12 @@ Test(merkle, root_from_layer_equals_root)
 
 				cr_assert_not_null(layer);
 				cr_assert_eq(merkle_root(h, leaves, n, root), 0);
-				cr_assert_eq(merkle_layer(h, leaves, n, pb,
-							  layer),
+				cr_assert_eq(merkle_layer(h, leaves, n, pb, layer), 0);
+				cr_assert_eq(merkle_root_from_layer(h, layer, nl, pb, from_layer),
 					     0);
-				cr_assert_eq(merkle_root_from_layer(h, layer, nl,
-								    pb,
-								    from_layer),
-					     0);
-				cr_assert(memcmp(from_layer, root, 32) == 0,
-					  "n=%zu pb=%zu", n, pb);
-				ref_root_layer(layer, nl, pb, 0, next_pow2(nl),
-					       ref);
-				cr_assert(memcmp(from_layer, ref, 32) == 0,
-					  "n=%zu pb=%zu", n, pb);
+				cr_assert(memcmp(from_layer, root, 32) == 0, "n=%zu pb=%zu", n, pb);
+				ref_root_layer(layer, nl, pb, 0, next_pow2(nl), ref);
+				cr_assert(memcmp(from_layer, ref, 32) == 0, "n=%zu pb=%zu", n, pb);
 				free(leaves);
 				free(layer);
 			}
@@ -368,9 +353,7 @@ Test(merkle, single_piece_layer)
 
 			cr_assert_eq(merkle_layer(h, leaves, n, pb, layer), 0);
 			cr_assert_eq(merkle_root(h, leaves, n, root), 0);
-			cr_assert_eq(merkle_root_from_layer(h, layer, 1, pb,
-							    from_layer),
-				     0);
+			cr_assert_eq(merkle_root_from_layer(h, layer, 1, pb, from_layer), 0);
 			cr_assert(memcmp(layer, root, 32) == 0, "n=%zu", n);
 			cr_assert(memcmp(from_layer, root, 32) == 0);
 			free(leaves);

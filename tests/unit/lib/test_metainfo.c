@@ -49,8 +49,12 @@ static struct metainfo_params params(enum metainfo_kind k)
 {
 	fill_files();
 	return (struct metainfo_params){
-		.kind = k, .name = "game", .piece_length = 65536,
-		.files = files3, .n_files = 3, .creation_date = 1700000000,
+		.kind = k,
+		.name = "game",
+		.piece_length = 65536,
+		.files = files3,
+		.n_files = 3,
+		.creation_date = 1700000000,
 	};
 }
 
@@ -127,8 +131,8 @@ Test(metainfo, hybrid_layout_and_hashes)
 
 	/* v2 view: file tree a/x, b, c with roots; c has no pieces root */
 	const struct bencode_node *ft = bencode_dict_get(info, "file tree");
-	const struct bencode_node *x = bencode_dict_get(bencode_dict_get(
-		bencode_dict_get(ft, "a"), "x"), "");
+	const struct bencode_node *x =
+		bencode_dict_get(bencode_dict_get(bencode_dict_get(ft, "a"), "x"), "");
 	cr_assert_eq(int_of(bencode_dict_get(x, "length")), 70000);
 	cr_assert_eq(bencode_dict_get(x, "pieces root")->u.s.len, 32);
 	cr_assert_eq(bencode_dict_get(x, "pieces root")->u.s.p[0], 0xaa);
@@ -209,7 +213,8 @@ Test(metainfo, trackers_web_seeds_private)
 	char h1[41], h2[65], want[200];
 	metainfo_hex(o.ih_v1, 20, h1);
 	metainfo_hex(o.ih_v2, 32, h2);
-	snprintf(want, sizeof(want), "magnet:?xt=urn:btih:%s&xt=urn:btmh:1220%s&dn=my%%20game", h1, h2);
+	snprintf(want, sizeof(want), "magnet:?xt=urn:btih:%s&xt=urn:btmh:1220%s&dn=my%%20game", h1,
+		 h2);
 	cr_assert_eq(strncmp(m, want, strlen(want)), 0, "%s", m);
 	cr_assert_not_null(strstr(m, "&tr=http%3A%2F%2Ft1.example%2Fannounce"));
 	cr_assert_not_null(strstr(m, "&tr=udp%3A%2F%2Ft2.example%3A6969"));
@@ -223,9 +228,12 @@ Test(metainfo, single_file_form)
 {
 	uint8_t s1[20] = { 1 };
 	struct metainfo_file f = { NULL, 0, 100, { 0xcc }, NULL, s1 };
-	struct metainfo_params p = { .kind = METAINFO_HYBRID, .name = "patch.bin",
-				     .single_file = 1, .piece_length = 16384,
-				     .files = &f, .n_files = 1 };
+	struct metainfo_params p = { .kind = METAINFO_HYBRID,
+				     .name = "patch.bin",
+				     .single_file = 1,
+				     .piece_length = 16384,
+				     .files = &f,
+				     .n_files = 1 };
 	struct metainfo_out o;
 	cr_assert_eq(metainfo_build(h, &p, &o, NULL), 0);
 	struct bencode_doc *d = parse(&o);

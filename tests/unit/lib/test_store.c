@@ -44,8 +44,7 @@ static struct store *open_store(enum store_mode m)
 }
 
 /* Writes an object holding len bytes of pattern p, keyed by root r. */
-static void put_object(struct store *s, uint64_t len, uint8_t p, const uint8_t r[32],
-		       int *created)
+static void put_object(struct store *s, uint64_t len, uint8_t p, const uint8_t r[32], int *created)
 {
 	struct store_obj_writer w;
 	struct seed_err e;
@@ -54,7 +53,8 @@ static void put_object(struct store *s, uint64_t len, uint8_t p, const uint8_t r
 	seed_err_clear(&e);
 	memset(data, p, len);
 	for (uint64_t i = 0; i < nb; i++) {
-		uint64_t bl = len - i * STORE_BLOCK < STORE_BLOCK ? len - i * STORE_BLOCK : STORE_BLOCK;
+		uint64_t bl =
+			len - i * STORE_BLOCK < STORE_BLOCK ? len - i * STORE_BLOCK : STORE_BLOCK;
 		hash_xxh128(data + i * STORE_BLOCK, bl, xxh + i * 16);
 	}
 	cr_assert_eq(store_obj_begin(s, len, &w, &e), 0, "%s", e.msg);
@@ -158,10 +158,19 @@ static struct store_release *sample_release(const char *id, const uint8_t root[3
 	memcpy(files[0].root, root, 32);
 	files[1] = (struct store_release_file){ "empty", 0, 0, { 0 } };
 	r = (struct store_release){
-		.id = (char *)id, .tenant = "acme", .name = "game", .version = "1.0",
-		.torrent_name = "game", .created = 1700000000, .kind = 0,
-		.piece_length = 16384, .has_v1 = 1, .has_v2 = 1,
-		.files = files, .n_files = 2, .torrent = torrent,
+		.id = (char *)id,
+		.tenant = "acme",
+		.name = "game",
+		.version = "1.0",
+		.torrent_name = "game",
+		.created = 1700000000,
+		.kind = 0,
+		.piece_length = 16384,
+		.has_v1 = 1,
+		.has_v2 = 1,
+		.files = files,
+		.n_files = 2,
+		.torrent = torrent,
 		.torrent_len = sizeof(torrent) - 1,
 	};
 	memset(r.ih_v1, 0x11, 20);

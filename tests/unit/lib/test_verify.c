@@ -58,7 +58,7 @@ static void build(int kind)
 	cr_assert_not_null(mkdtemp(base));
 	snprintf(p, sizeof(p), "%s/tree", base);
 	cr_assert_eq(mkdir(p, 0755), 0);
-	make("big.bin", 300000, 1);  /* 5 pieces of 64 KiB, 19 blocks */
+	make("big.bin", 300000, 1); /* 5 pieces of 64 KiB, 19 blocks */
 	make("small.bin", 1000, 2);
 	struct ingest_tree *t;
 	struct seed_err e;
@@ -66,8 +66,13 @@ static void build(int kind)
 	cr_assert_eq(ingest_scan(p, &t, &e), 0, "%s", e.msg);
 	snprintf(p, sizeof(p), "%s/store", base);
 	cr_assert_eq(store_open(p, STORE_CREATE, &s, &e), 0, "%s", e.msg);
-	struct ingest_opts o = { .tenant = "t", .name = "n", .version = "1", .kind = kind,
-				 .piece_length = 65536, .threads = 2, .now = 1 };
+	struct ingest_opts o = { .tenant = "t",
+				 .name = "n",
+				 .version = "1",
+				 .kind = kind,
+				 .piece_length = 65536,
+				 .threads = 2,
+				 .now = 1 };
 	struct ingest_result r;
 	cr_assert_eq(ingest_create(s, t, &o, &r, &e), 0, "%s", e.msg);
 	ingest_result_free(&r);
