@@ -30,6 +30,10 @@ struct served {
 	size_t n, cap;
 	struct served_object *obj;
 	size_t n_obj, cap_obj;
+	/* objects by root (slot holds handle + 1), so loading a release of
+	 * many files is linear, not quadratic */
+	uint32_t *obj_idx;
+	size_t obj_tsize;
 	/* open addressing: slot holds entry index + 1, 0 = empty */
 	uint32_t *by_v1, *by_v2, *by_id;
 	size_t tsize;
@@ -118,12 +122,38 @@ size_t served_object_count(const struct served *s)
 }
 
 /* Finds or opens the object for root; returns its handle or -errno. */
+/* Finds root in obj_idx; returns the slot holding it or the empty slot
+ * where it belongs. */
+static size_t obj_slot(const struct served *s, const uint8_t root[32])
+{
+	size_t i = load64(root) & (s->obj_tsize - 1);
+	while (s->obj_idx[i] && memcmp(s->obj[s->obj_idx[i] - 1].root, root, 32))
+		i = (i + 1) & (s->obj_tsize - 1);
+	return i;
+}
+
+static int obj_index_grow(struct served *s)
+{
+	size_t size = s->obj_tsize ? s->obj_tsize * 2 : 256;
+	uint32_t *t = calloc(size, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	free(s->obj_idx);
+	s->obj_idx = t;
+	s->obj_tsize = size;
+	for (size_t k = 0; k < s->n_obj; k++)
+		t[obj_slot(s, s->obj[k].root)] = (uint32_t)k + 1;
+	return 0;
+}
+
 static int64_t object_handle(struct served *s, struct store *st, const uint8_t root[32],
 			     struct seed_err *err)
 {
-	for (size_t i = 0; i < s->n_obj; i++)
-		if (!memcmp(s->obj[i].root, root, 32))
-			return (int64_t)i;
+	if (2 * (s->n_obj + 1) > s->obj_tsize && obj_index_grow(s) < 0)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	size_t slot = obj_slot(s, root);
+	if (s->obj_idx[slot])
+		return (int64_t)s->obj_idx[slot] - 1;
 	if (s->n_obj == s->cap_obj) {
 		size_t cap = s->cap_obj ? s->cap_obj * 2 : 64;
 		void *p = realloc(s->obj, cap * sizeof(*s->obj));
@@ -153,6 +183,7 @@ static int64_t object_handle(struct served *s, struct store *st, const uint8_t r
 		o.fd = -1;
 	}
 	store_obj_close(&o);
+	s->obj_idx[slot] = (uint32_t)s->n_obj + 1;
 	return (int64_t)s->n_obj++;
 }
 
@@ -355,6 +386,7 @@ void served_free(struct served *s)
 	}
 	free(s->e);
 	free(s->obj);
+	free(s->obj_idx);
 	free(s->by_v1);
 	free(s->by_v2);
 	free(s->by_id);

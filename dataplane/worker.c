@@ -78,7 +78,6 @@ struct wconn {
 	uint32_t next_group;
 	int close_after; /* engine closed: close when the queue drains */
 	int closing;	 /* netio close issued */
-	int need_fetch;
 	int in_retry;
 };
 
@@ -194,7 +193,6 @@ static void unpin_seg(struct worker *w, struct seg *s)
 
 static void mark_retry(struct worker *w, struct wconn *c, uint32_t ci)
 {
-	c->need_fetch = 1;
 	if (!c->in_retry) {
 		c->in_retry = 1;
 		w->retry[w->n_retry++] = ci;
@@ -794,7 +792,6 @@ static void run_retries(struct worker *w)
 		c->in_retry = 0;
 		if (!c->used || c->closing)
 			continue;
-		c->need_fetch = 0;
 		for (uint32_t i = c->qh; i != c->qt; i++)
 			if (qat(c, i)->state == S_FETCH)
 				fetch(w, c, ci, i);
