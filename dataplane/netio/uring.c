@@ -45,8 +45,7 @@ struct conn {
 	uint32_t gen;
 	enum conn_state state;
 	uint32_t inflight; /* armed recv + sends not yet reported */
-	int recv_armed;
-	int want_rearm; /* recv stopped for lack of buffers */
+	int want_rearm;	   /* recv stopped for lack of buffers */
 	int32_t close_res;
 	uint32_t sq_head, sq_tail; /* queued sends (op indices), NONE when empty */
 	int sending;		   /* a send is submitted and has no result yet */
@@ -317,7 +316,6 @@ static void arm_recv(struct netio *n, uint32_t idx)
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
 	io_uring_sqe_set_data64(sqe, UD(OP_RECV, c->gen, idx));
-	c->recv_armed = 1;
 	if (c->want_rearm)
 		n->n_want_rearm--;
 	c->want_rearm = 0;
@@ -502,7 +500,6 @@ static int on_cqe(struct netio *n, const struct io_uring_cqe *cqe, struct netio_
 		int has_buf = !!(cqe->flags & IORING_CQE_F_BUFFER);
 		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 		if (!more) {
-			c->recv_armed = 0;
 			c->inflight--;
 		}
 		if (cqe->res > 0 && has_buf && c->state == C_OPEN) {
