@@ -2,7 +2,7 @@
 """Download torrents from one seed with libtorrent 2.0 (Debian's /usr/bin/python3).
 
 Each --job SAVE_DIR SOURCE runs in its own session (its own peer id and
-listen port on 127.0.0.1), so N jobs are N distinct peers. SOURCE is a
+listen port on 127.0.0.1, or ::1 for an IPv6 seed), so N jobs are N distinct peers. SOURCE is a
 .torrent path or a magnet: URI (metadata then comes from the seed over
 ut_metadata). Every session has DHT, LSD, UPnP, NAT-PMP and uTP off and
 knows one peer only: --peer HOST:PORT, given with handle.connect_peer.
@@ -36,6 +36,7 @@ import time
 import libtorrent as lt
 
 FAILS = []
+LISTEN = ['127.0.0.1:0']
 
 
 def failure(msg):
@@ -43,10 +44,10 @@ def failure(msg):
     sys.stderr.write('FAIL: %s\n' % msg)
 
 
-def new_session():
+def new_session(listen):
     cat = lt.alert.category_t
     return lt.session({
-        'listen_interfaces': '127.0.0.1:0',
+        'listen_interfaces': listen,
         'enable_dht': False,
         'enable_lsd': False,
         'enable_upnp': False,
@@ -68,7 +69,7 @@ class Job:
         self.label = '%s[%d]' % (os.path.basename(source) if not source.startswith('magnet:')
                                  else 'magnet', idx)
         os.makedirs(self.save, exist_ok=True)
-        self.ses = new_session()
+        self.ses = new_session(LISTEN[0])
         if source.startswith('magnet:'):
             atp = lt.parse_magnet_uri(source)
         else:
@@ -165,6 +166,10 @@ def main():
     ap.add_argument('--report')
     args = ap.parse_args()
     host, port = args.peer.rsplit(':', 1)
+    # An IPv6 seed is given as [ADDR]:PORT; the sessions then listen on ::1.
+    if host.startswith('[') and host.endswith(']'):
+        host = host[1:-1]
+        LISTEN[0] = '[::1]:0'
     peer = (host, int(port))
 
     jobs = [Job(i, save, src, peer) for i, (save, src) in enumerate(args.job)]

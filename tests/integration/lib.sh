@@ -236,7 +236,9 @@ dp_cleanup() {
 # stdout to DIR/dp.out, stderr to DIR/dp.err, and wait (at most
 # DP_START_TIMEOUT s, default 30) for its "http  http://HOST:PORT/" line.
 # Sets DP_PID, DP_OUT, DP_ERR, DP_BT_PORT, DP_HTTP_PORT, DP_URL
-# (http://127.0.0.1:PORT, no trailing slash).
+# (http://127.0.0.1:PORT, no trailing slash). The ports are read from the
+# listener lines for DP_BT_HOST and DP_HTTP_HOST (default 127.0.0.1; an IPv6
+# host is written in brackets, e.g. DP_HTTP_HOST='[::1]').
 dp_start() {
 	local dir=$1 i rc
 	shift
@@ -260,17 +262,20 @@ dp_start() {
 		cat "$DP_OUT" "$DP_ERR" >&2
 		fail "seed-dataplane $*: expected an 'http  http://...' line on stdout within ${DP_START_TIMEOUT:-30}s, none came"
 	}
-	DP_HTTP_PORT=$(sed -nE 's#^http +http://127\.0\.0\.1:([0-9]+)/$#\1#p' "$DP_OUT" | head -1)
-	DP_BT_PORT=$(sed -nE 's#^bittorrent +127\.0\.0\.1:([0-9]+)$#\1#p' "$DP_OUT" | head -1)
+	local bh hh
+	bh=$(sed 's/[.[]/\\&/g' <<<"${DP_BT_HOST:-127.0.0.1}")
+	hh=$(sed 's/[.[]/\\&/g' <<<"${DP_HTTP_HOST:-127.0.0.1}")
+	DP_HTTP_PORT=$(sed -nE "s#^http +http://$hh:([0-9]+)/\$#\\1#p" "$DP_OUT" | head -1)
+	DP_BT_PORT=$(sed -nE "s#^bittorrent +$bh:([0-9]+)\$#\\1#p" "$DP_OUT" | head -1)
 	[[ $DP_HTTP_PORT =~ ^[0-9]+$ && $DP_HTTP_PORT != 0 ]] || {
 		cat "$DP_OUT" >&2
-		fail "seed-dataplane stdout: expected 'http        http://127.0.0.1:PORT/' with a non-zero port, see above"
+		fail "seed-dataplane stdout: expected 'http        http://${DP_HTTP_HOST:-127.0.0.1}:PORT/' with a non-zero port, see above"
 	}
 	[[ $DP_BT_PORT =~ ^[0-9]+$ && $DP_BT_PORT != 0 ]] || {
 		cat "$DP_OUT" >&2
-		fail "seed-dataplane stdout: expected 'bittorrent  127.0.0.1:PORT' with a non-zero port, see above"
+		fail "seed-dataplane stdout: expected 'bittorrent  ${DP_BT_HOST:-127.0.0.1}:PORT' with a non-zero port, see above"
 	}
-	DP_URL=http://127.0.0.1:$DP_HTTP_PORT
+	DP_URL=http://${DP_HTTP_HOST:-127.0.0.1}:$DP_HTTP_PORT
 }
 
 # dp_stop [SECS]: SIGTERM to the data plane, wait at most SECS (default 30)

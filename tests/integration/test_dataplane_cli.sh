@@ -5,7 +5,10 @@
 #    before listening (each run is bounded: one that starts serving fails);
 #  - a store that does not exist: non-zero exit, the message names the path;
 #  - SIGTERM while a big HTTP download is in progress: exit 0 within 10 s,
-#    with the stopped line; the client gets only correct bytes, then EOF.
+#    with the stopped line; the client gets only correct bytes, then EOF;
+#  - IPv4 and IPv6 listeners at once (--bt-listen and --http-listen given
+#    twice): curl over [::1] and over 127.0.0.1 gets the source's bytes, and
+#    libtorrent downloads the release from the seed's IPv6 address.
 set -euo pipefail
 
 T=$(mktemp -d)
@@ -112,4 +115,29 @@ echo "curl: exit ${WAIT_RCS[$CURL_PID]}, $got of $full bytes"
 ((got < full)) || fail "curl --limit-rate 2M $URL: expected an interrupted transfer (< $full bytes, 64 MiB take 32 s), saw all $got bytes"
 ((WAIT_RCS[$CURL_PID] != 0)) || fail "curl $URL: expected a non-zero exit (the transfer was cut at $got of $full bytes), saw 0"
 same_bytes_as_source "$TREE/huge.bin" 0 "$got" "$T/part.bin" "curl $URL (the part received before SIGTERM)"
+
+note "IPv4 and IPv6 listeners at once"
+if [[ ! -e /proc/net/if_inet6 ]] || ! ip -6 addr show dev lo 2>/dev/null | grep -q '::1'; then
+	fail "this test needs IPv6 on loopback (::1), which this machine lacks"
+fi
+DP_BT_HOST='[::1]' DP_HTTP_HOST='[::1]' dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 \
+	--bt-listen '[::1]:0' --http-listen 127.0.0.1:0 --http-listen '[::1]:0' --workers 2
+V6_HTTP=$DP_HTTP_PORT
+V6_BT=$DP_BT_PORT
+V4_HTTP=$(sed -nE 's#^http +http://127\.0\.0\.1:([0-9]+)/$#\1#p' "$DP_OUT" | head -1)
+[[ $V4_HTTP =~ ^[0-9]+$ ]] || fail "seed-dataplane stdout: expected an IPv4 http listener line too, saw: $(cat "$DP_OUT")"
+http_get "http://[::1]:$V6_HTTP/$ID/big/huge.bin" "$T/v6.bin" "$T/v6.h" -g -r 1000000-5999999
+[[ $HTTP_CODE == 206 ]] || fail "curl over [::1]: expected 206 for a range, saw $HTTP_CODE ($(cat "$T/v6.bin.curlerr"))"
+same_bytes_as_source "$TREE/huge.bin" 1000000 5000000 "$T/v6.bin" "curl -r 1000000-5999999 over [::1]"
+http_get "http://127.0.0.1:$V4_HTTP/$ID/big/small.txt" "$T/v4.txt" "$T/v4.h"
+[[ $HTTP_CODE == 200 ]] || fail "curl over 127.0.0.1 beside [::1]: expected 200, saw $HTTP_CODE"
+cmp -s "$TREE/small.txt" "$T/v4.txt" || fail "curl over 127.0.0.1 beside [::1]: expected small.txt's bytes"
+TORRENT=$(json_get "$T/c.json" torrent)
+mkdir -p "$T/lt6"
+"$PY" "$SRCDIR/dp_download.py" --peer "[::1]:$V6_BT" --timeout 120 --job "$T/lt6" "$TORRENT" ||
+	fail "libtorrent: expected to download $ID from the seed at [::1]:$V6_BT (see above)"
+tree_sums_cmp "$TREE" "$T/lt6/big" "libtorrent over IPv6"
+dp_stop 10
+echo "$DP_STOPPED"
+dp_expect_counter verify_failures 0
 echo "PASS: test_dataplane_cli"

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# User story: peers that learn the seed only from a tracker download a release
+# from it. Transmission 3.00 and aria2 1.36 cannot be handed a peer address
+# (shared/reference/clients.md), so this test builds what a small swarm needs:
+#  - a network namespace with a veth pair (198.18.0.1 on the host side, where
+#    the seed and a real opentracker listen; 198.18.0.2 inside, where the
+#    clients run): Transmission never contacts a seed on 127.0.0.x;
+#  - opentracker with a whitelist of the torrents' v1 info-hashes;
+#  - the seed's announce, made from the seed's address (seed-control does this
+#    in production; here curl announces for it, so this test covers only the
+#    data plane).
+# Then:
+#  (a) transmission-cli downloads the v1-only torrent (Transmission cannot
+#      parse hybrid or v2 torrents);
+#  (b) aria2c downloads the hybrid release over BitTorrent through the hybrid's
+#      v1 companion torrent: aria2 computes a wrong v1 info-hash for hybrid
+#      torrents, so the companion (same files, same bytes) is the nearest thing
+#      it can join;
+#  (c) every downloaded file's sha256 equals the source's (Transmission does
+#      not create empty files: those may be missing from its tree only);
+#  (d) the seed served at least the whole payload to each, and stopped with
+#      verify_failures=0.
+# Needs root (ip netns). Timings are printed, never asserted.
+set -euo pipefail
+
+T=$(mktemp -d)
+NS=bs-swarm-$$
+VH=bsh$$
+VN=bsn$$
+OT_PID=
+cleanup() {
+	dp_cleanup
+	ip netns del "$NS" 2>/dev/null || true
+	ip link del "$VH" 2>/dev/null || true
+	rm -rf "$T"
+}
+trap cleanup EXIT
+# shellcheck source=lib.sh
+source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
+require_env
+require_dataplane
+for c in ip opentracker transmission-cli aria2c curl; do
+	command -v "$c" >/dev/null || fail "$c not installed (see tools/debian-packages.txt)"
+done
+if (($(id -u) != 0)); then
+	echo "SKIP: needs root for ip netns" >&2
+	exit 77
+fi
+
+HOST=198.18.0.1
+PEER=198.18.0.2
+OT_PORT=6969
+MiB=$((1024 * 1024))
+
+note "network namespace $NS, veth $VH <-> $VN"
+ip netns add "$NS"
+ip link add "$VH" type veth peer name "$VN"
+ip link set "$VN" netns "$NS"
+ip addr add "$HOST/30" dev "$VH"
+ip link set "$VH" up
+ip netns exec "$NS" ip addr add "$PEER/30" dev "$VN"
+ip netns exec "$NS" ip link set "$VN" up
+ip netns exec "$NS" ip link set lo up
+
+TREE=$T/src/game
+S=$T/store
+gen_file "$TREE/big/thirty.bin" $((30 * MiB + 999))
+gen_file "$TREE/data/pak0.pak" $((20 * MiB - 3))
+gen_file "$TREE/data/levels/l1.bin" $((14 * MiB + 12345))
+gen_file "$TREE/docs/read me.txt" 4321
+gen_file "$TREE/one.bin" 1
+gen_file "$TREE/empty.bin" 0
+total=$(find "$TREE" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
+((total >= 64 * MiB)) || fail "expected the generated tree to hold >= 64 MiB, it holds $total bytes"
+
+TRACKER=http://$HOST:$OT_PORT/announce
+sc_ok "$T/v1.json" "$T/v1.err" release create --store "$S" --tenant acme --name game --version v1 \
+	--v1-only --tracker "$TRACKER" --json "$TREE"
+# The hybrid is the next version of the build (one file more): a torrent of
+# the very same tree would have the same v1 info-hash as the v1-only one.
+TREE2=$T/src2/game
+mkdir -p "$T/src2"
+cp -a "$TREE" "$TREE2"
+gen_file "$TREE2/data/patch-1.bin" $((3 * MiB + 5))
+total2=$(find "$TREE2" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
+sc_ok "$T/hy.json" "$T/hy.err" release create --store "$S" --tenant acme --name game --version hybrid \
+	--also-v1 --tracker "$TRACKER" --json "$TREE2"
+IH_V1=$(json_get "$T/v1.json" infohash_v1)
+TOR_V1=$(json_get "$T/v1.json" torrent)
+IH_COMP=$(json_get "$T/hy.json" torrent_v1_infohash)
+TOR_COMP=$(json_get "$T/hy.json" torrent_v1)
+[[ $IH_V1 =~ ^[0-9a-f]{40}$ && $IH_COMP =~ ^[0-9a-f]{40}$ ]] ||
+	fail "expected 40-hex v1 info-hashes from create --json, saw '$IH_V1' and '$IH_COMP'"
+[[ $IH_V1 != "$IH_COMP" ]] || fail "expected the v1 release and the hybrid's companion to have different info-hashes"
+
+note "opentracker on $HOST:$OT_PORT"
+mkdir -p "$T/ot"
+printf '%s\n%s\n' "$IH_V1" "$IH_COMP" >"$T/ot/whitelist"
+chmod 755 "$T" "$T/ot"
+chmod 644 "$T/ot/whitelist"
+opentracker -i "$HOST" -p "$OT_PORT" -P "$OT_PORT" -d "$T/ot" -w whitelist >"$T/ot.log" 2>&1 &
+OT_PID=$!
+dp_track "$OT_PID"
+
+note "starting seed-dataplane on $HOST"
+DP_BT_HOST=$HOST DP_HTTP_HOST=$HOST dp_start "$T" --store "$S" --bt-listen "$HOST:0" \
+	--http-listen "$HOST:0" --workers 2 --cache-size 64M
+
+# pct HEX40: every byte percent-encoded (opentracker does not decode '+').
+pct() {
+	sed -E 's/(..)/%\1/g' <<<"$1"
+}
+
+# announce_seed IH: announce the seed (left=0) from the seed's address until
+# the tracker, which loads its whitelist a moment after it starts, accepts.
+announce_seed() {
+	local ih=$1 i body
+	for ((i = 0; i < 50; i++)); do
+		body=$(curl -sS --max-time 5 --interface "$HOST" \
+			"$TRACKER?info_hash=$(pct "$ih")&peer_id=-BS0100-swarmtest000&port=$DP_BT_PORT&uploaded=0&downloaded=0&left=0&event=started&compact=1" \
+			2>&1 | tr -d '\0' || true)
+		if [[ $body == d*interval* && $body != *failure* ]]; then
+			return 0
+		fi
+		sleep 0.2
+	done
+	fail "opentracker: expected it to accept the seed's announce for $ih within 10 s, last answer: ${body:0:300}"
+}
+announce_seed "$IH_V1"
+announce_seed "$IH_COMP"
+
+# ------------------------------------------------------------ (a) Transmission
+note "(a) transmission-cli in $NS downloads the v1 torrent"
+mkdir -p "$T/tr/cfg" "$T/tr/dl"
+cat >"$T/tr/cfg/settings.json" <<'EOF'
+{
+    "dht-enabled": false,
+    "lpd-enabled": false,
+    "pex-enabled": false,
+    "utp-enabled": false,
+    "port-forwarding-enabled": false,
+    "ratio-limit-enabled": false
+}
+EOF
+cat >"$T/tr/done.sh" <<EOF
+#!/bin/sh
+touch "$T/tr/finished"
+EOF
+chmod +x "$T/tr/done.sh"
+t0=$(date +%s%N)
+ip netns exec "$NS" transmission-cli -g "$T/tr/cfg" -w "$T/tr/dl" -f "$T/tr/done.sh" "$TOR_V1" \
+	>"$T/tr/out.log" 2>&1 &
+TR_PID=$!
+dp_track "$TR_PID"
+for ((i = 0; i < 1800; i++)); do
+	[[ -e $T/tr/finished ]] && break
+	pid_running "$TR_PID" || break
+	sleep 0.1
+done
+if [[ ! -e $T/tr/finished ]]; then
+	tr '\r' '\n' <"$T/tr/out.log" | tail -20 >&2
+	fail "transmission-cli: expected the v1 torrent to finish within 180 s from the seed found through opentracker, it did not (log above)"
+fi
+t1=$(date +%s%N)
+kill -TERM "$TR_PID" 2>/dev/null || true
+wait_pids 30 "transmission-cli exit" "$TR_PID" || true
+echo "transmission-cli: $total bytes in $(((t1 - t0) / 1000000)) ms"
+# Transmission creates no zero-length files, and it writes BEP 47 pad files
+# out as ./.pad/N (it does not know the 'p' attribute): compare the others,
+# and each empty file only if it exists.
+(cd "$TREE" && find . -type f -size +0 -print0 | sort -z | xargs -0 sha256sum) >"$T/want.nonempty"
+(cd "$T/tr/dl/game" && find . -path ./.pad -prune -o -type f -size +0 -print0 | sort -z | xargs -0 sha256sum) >"$T/got.tr"
+cmp -s "$T/want.nonempty" "$T/got.tr" || {
+	diff "$T/want.nonempty" "$T/got.tr" | head >&2
+	fail "transmission-cli: expected every non-empty file with the source's sha256, they differ (< want, > got)"
+}
+while IFS= read -r -d '' f; do
+	g=$T/tr/dl/game/${f#./}
+	[[ ! -e $g || ! -s $g ]] || fail "transmission-cli: expected $f to be empty like the source, it has $(stat -c %s "$g") bytes"
+done < <(cd "$TREE" && find . -type f -size 0 -print0)
+
+# ------------------------------------------------------------------ (b) aria2
+note "(b) aria2c in $NS downloads the hybrid release through its v1 companion torrent"
+mkdir -p "$T/ar"
+t0=$(date +%s%N)
+ip netns exec "$NS" timeout --kill-after=5 240 aria2c --seed-time=0 --enable-dht=false \
+	--enable-dht6=false --bt-enable-lpd=false --enable-peer-exchange=false \
+	--bt-require-crypto=false --file-allocation=none --summary-interval=0 \
+	--console-log-level=warn --dir "$T/ar" "$TOR_COMP" >"$T/ar.log" 2>&1 ||
+	{
+		tail -30 "$T/ar.log" >&2
+		fail "aria2c: expected exit 0 after downloading the companion torrent from the seed found through opentracker (log above)"
+	}
+t1=$(date +%s%N)
+echo "aria2c: $total2 bytes in $(((t1 - t0) / 1000000)) ms"
+# aria2 writes pad files out too (./.pad/N): leave them out.
+(cd "$TREE2" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$T/want.ar"
+(cd "$T/ar/game" && find . -path ./.pad -prune -o -type f -print0 | sort -z | xargs -0 sha256sum) >"$T/got.ar"
+cmp -s "$T/want.ar" "$T/got.ar" || {
+	diff "$T/want.ar" "$T/got.ar" | head >&2
+	fail "aria2c over BitTorrent: expected every file of the build with the source's sha256, they differ (< want, > got)"
+}
+
+# ------------------------------------------------------------------ (d) seed
+dp_stop
+echo "$DP_STOPPED"
+dp_expect_counter verify_failures 0
+served=$(dp_counter payload_bytes_bt)
+[[ -n $served ]] || fail "seed-dataplane stopped line: expected a payload_bytes_bt=N counter: $DP_STOPPED"
+((served >= total + total2)) || fail "seed-dataplane: expected at least $((total + total2)) BitTorrent payload bytes served (two whole downloads), it counts $served"
+echo "PASS: transmission-cli and aria2c downloaded from the seed found through opentracker"
