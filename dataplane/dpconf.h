@@ -24,6 +24,7 @@ struct dpconf_addr {
 
 struct dpconf {
 	char store[4096];
+	char stats_file[4096]; /* "": counters in private memory */
 	struct dpconf_addr bt[DPCONF_MAX_LISTEN], http[DPCONF_MAX_LISTEN];
 	unsigned n_bt, n_http;
 	unsigned workers;      /* 0 = one per online CPU */

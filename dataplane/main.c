@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 
 #include "dpconf.h"
+#include "dpstats.h"
 #include "served.h"
 #include "worker.h"
 
@@ -76,6 +77,23 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	struct dpstats *stats = NULL;
+	if (dpstats_create(conf.stats_file, conf.workers, &stats, &err) < 0) {
+		fprintf(stderr, "seed-dataplane: --stats-file: %s\n", err.msg);
+		served_free(sv);
+		return 1;
+	}
+	/* Every release gets its counter slot before a worker can serve it. */
+	int32_t *rel_slot = calloc(served_count(sv) ? served_count(sv) : 1, sizeof(*rel_slot));
+	if (!rel_slot) {
+		fprintf(stderr, "seed-dataplane: out of memory\n");
+		return 1;
+	}
+	for (size_t i = 0; i < served_count(sv); i++) {
+		int sl = dpstats_release_slot(stats, served_release(sv, i)->id);
+		rel_slot[i] = sl < 0 ? -1 : sl;
+	}
+
 	/* Signals go to this thread only (sigwait below); workers never see them. */
 	sigset_t set;
 	sigemptyset(&set);
@@ -93,7 +111,14 @@ int main(int argc, char **argv)
 	}
 	unsigned started = 0;
 	for (; started < conf.workers; started++) {
-		struct worker_params p = { &conf, sv, started, &stop, &ready, &dump };
+		struct worker_params p = { .conf = &conf,
+					   .served = sv,
+					   .index = started,
+					   .stop = &stop,
+					   .ready = &ready,
+					   .dump = &dump,
+					   .ctr = dpstats_worker(stats, started),
+					   .rel_slot = rel_slot };
 		if (worker_start(&p, &w[started], &err) < 0) {
 			fprintf(stderr, "seed-dataplane: worker %u: %s\n", started, err.msg);
 			rc = 1;
@@ -132,31 +157,34 @@ int main(int argc, char **argv)
 	atomic_store(&stop, 1);
 	for (unsigned i = 0; i < started; i++)
 		worker_join(w[i]);
-	/* Totals on the way out, one key=value line (seed-control's telemetry
-	 * will read the counters live). */
-	uint64_t t[8] = { 0 };
-	for (unsigned i = 0; i < started; i++) {
-		const struct worker_counters *c = worker_counters(w[i]);
-		t[0] += c->conns_accepted;
-		t[1] += c->payload_bytes_bt;
-		t[2] += c->payload_bytes_http;
-		t[3] += c->verify_failures;
-		t[4] += c->cache_hits;
-		t[5] += c->cache_misses;
-		t[6] += c->storage_read_bytes;
-		t[7] += c->storage_errors;
+	/* Totals on the way out, one key=value line (while running, the
+	 * counters file is where seed-control and `seedctl stats` read them). */
+	for (unsigned i = 0; i < started; i++)
 		worker_free(w[i]);
+	if (started) {
+		struct dpstats_worker *t = malloc(sizeof(*t));
+		if (t) {
+			dpstats_sum(stats, t);
+			unsigned long long cl = 0;
+			for (unsigned k = 0; k < DPSTATS_NPROTO; k++)
+				cl += t->conns_accepted[k];
+			fprintf(stderr,
+				"seed-dataplane: stopped conns_accepted=%llu payload_bytes_bt=%llu "
+				"payload_bytes_http=%llu "
+				"verify_failures=%llu cache_hits=%llu cache_misses=%llu "
+				"storage_read_bytes=%llu storage_errors=%llu\n",
+				cl, (unsigned long long)t->payload_bytes[DPSTATS_BT],
+				(unsigned long long)t->payload_bytes[DPSTATS_HTTP],
+				(unsigned long long)t->verify_failures,
+				(unsigned long long)t->cache_hits,
+				(unsigned long long)t->cache_misses,
+				(unsigned long long)t->storage_read_bytes,
+				(unsigned long long)t->storage_errors);
+			free(t);
+		}
 	}
-	if (started)
-		fprintf(stderr,
-			"seed-dataplane: stopped conns_accepted=%llu payload_bytes_bt=%llu "
-			"payload_bytes_http=%llu "
-			"verify_failures=%llu cache_hits=%llu cache_misses=%llu "
-			"storage_read_bytes=%llu storage_errors=%llu\n",
-			(unsigned long long)t[0], (unsigned long long)t[1],
-			(unsigned long long)t[2], (unsigned long long)t[3],
-			(unsigned long long)t[4], (unsigned long long)t[5],
-			(unsigned long long)t[6], (unsigned long long)t[7]);
+	dpstats_close(stats);
+	free(rel_slot);
 	free(w);
 	served_free(sv);
 	return rc;

@@ -51,6 +51,7 @@ struct seg {
 	uint8_t *pin;	       /* cache block to unpin after the send */
 	uint32_t group;	       /* peer wire: the request it belongs to (0: none) */
 	uint32_t piece, begin; /* the data action, for data_done/failed */
+	int32_t rslot;	       /* the release's counter slot (-1: none) */
 	/* block fetch */
 	uint32_t object, block, in_off, blen;
 };
@@ -108,15 +109,24 @@ struct worker {
 	uint32_t n_retry;
 	uint8_t *zero; /* 16 KiB of zeros (BEP 47 pads) */
 	uint16_t bt_port[DPCONF_MAX_LISTEN], http_port[DPCONF_MAX_LISTEN];
-	struct worker_counters ctr;
+	struct dpstats_worker *ctr; /* in the shared counters file; this thread writes it */
+	uint64_t *fill_t0;	    /* by cache slot: when its read was submitted (ns) */
 	/* Blocks that failed verification: refused at once afterwards, so a
 	 * corrupt block is read (and counted) once, not once per request.
 	 * Open addressing on (object, block + 1); 0 = empty. */
 	uint64_t quarantine[QUARANTINE];
 	uint32_t n_quarantine;
 	uint64_t now;
+	uint32_t n_open; /* used connection slots */
 	int dumped;
 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static uint64_t now_ms(void)
 {
@@ -129,6 +139,11 @@ static uint64_t now_ms(void)
 static uint64_t seg_cookie(const struct wconn *c, uint32_t ci, uint32_t si)
 {
 	return ((uint64_t)(c->gen & 0xffff) << 48) | ((uint64_t)ci << 16) | (si & 0xffff);
+}
+
+static unsigned proto_of(const struct wconn *c)
+{
+	return c->kind == TAG_BT ? DPSTATS_BT : DPSTATS_HTTP;
 }
 
 static uint32_t qlen(const struct wconn *c)
@@ -256,7 +271,7 @@ static void fetch(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 		s->pin = data;
 		s->p = data + s->in_off;
 		s->state = S_READY;
-		atomic_fetch_add_explicit(&w->ctr.cache_hits, 1, memory_order_relaxed);
+		dpstats_add(&w->ctr->cache_hits, 1);
 		return;
 	case CACHE_FILL: {
 		/* O_DIRECT reads whole 4 KiB sectors; the object pads its data
@@ -278,8 +293,9 @@ static void fetch(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 		w->fill_owner[slot] = seg_cookie(c, ci, si);
 		w->fill_len[slot] = s->blen;
 		w->fill_key[slot] = ((uint64_t)s->object << 32) | s->block;
+		w->fill_t0[slot] = now_ns();
 		s->state = S_WAIT;
-		atomic_fetch_add_explicit(&w->ctr.cache_misses, 1, memory_order_relaxed);
+		dpstats_add(&w->ctr->cache_misses, 1);
 		return;
 	}
 	case CACHE_WAIT: s->state = S_WAIT; return;
@@ -324,6 +340,10 @@ static int push_data(struct worker *w, struct wconn *c, uint32_t ci, const struc
 	uint64_t off = a->u.data.offset, end = off + a->u.data.len;
 	if (!o || end > o->length || end < off)
 		return -EINVAL;
+	int32_t rslot = w->p.rel_slot ? w->p.rel_slot[a->u.data.release] : -1;
+	dpstats_add(&w->ctr->requests[proto_of(c)], 1);
+	if (rslot >= 0)
+		dpstats_add(&w->ctr->rel[rslot].requests[proto_of(c)], 1);
 	while (off < end) {
 		uint32_t b = (uint32_t)(off / CACHE_BLOCK);
 		uint32_t in = (uint32_t)(off % CACHE_BLOCK);
@@ -337,6 +357,7 @@ static int push_data(struct worker *w, struct wconn *c, uint32_t ci, const struc
 				 .group = group,
 				 .piece = a->u.data.piece,
 				 .begin = a->u.data.begin,
+				 .rslot = rslot,
 				 .object = f->object,
 				 .block = b,
 				 .in_off = in,
@@ -404,10 +425,8 @@ static void run_actions(struct worker *w, struct wconn *c, uint32_t ci, struct p
 		case PROTO_ACT_SEND_DATA: rc = push_data(w, c, ci, a, 0); break;
 		case PROTO_ACT_SEND_ZERO: rc = push_zero(w, c, a->u.zero.len, 0); break;
 		case PROTO_ACT_CLOSE:
-			if (a->u.close.reason < 16)
-				atomic_fetch_add_explicit(
-					&w->ctr.closes_by_reason[a->u.close.reason], 1,
-					memory_order_relaxed);
+			if (a->u.close.reason < DPSTATS_CLOSE_REASONS)
+				dpstats_add(&w->ctr->closes[a->u.close.reason], 1);
 			c->close_after = 1;
 			break;
 		}
@@ -526,14 +545,18 @@ static void on_sent(struct worker *w, struct wconn *c, uint32_t ci, const struct
 		} else if (r - c->rh < c->rt - c->rh) {
 			/* payload counts when the kernel took it, whatever comes after */
 			uint64_t bytes = 0;
+			unsigned pr = proto_of(c);
 			for (uint32_t k = 0; k < c->rec[r % RECS].count; k++) {
 				const struct seg *g = qat(c, c->rec[r % RECS].start + k);
-				if (g->kind == SEG_BLOCK)
-					bytes += g->len;
+				if (g->kind != SEG_BLOCK)
+					continue;
+				bytes += g->len;
+				if (g->rslot >= 0)
+					dpstats_add(&w->ctr->rel[g->rslot].bytes[pr], g->len);
+				else
+					dpstats_add(&w->ctr->unrouted_bytes[pr], g->len);
 			}
-			atomic_fetch_add_explicit(c->kind == TAG_BT ? &w->ctr.payload_bytes_bt
-								    : &w->ctr.payload_bytes_http,
-						  bytes, memory_order_relaxed);
+			dpstats_add(&w->ctr->payload_bytes[pr], bytes);
 			if (c->kind == TAG_HTTP)
 				http_on_sent(&c->e.http, w->now);
 		}
@@ -607,6 +630,7 @@ static void seg_failed(struct worker *w, struct wconn *c, uint32_t ci, uint32_t 
 {
 	struct seg *s = qat(c, si);
 	s->state = S_FAILED;
+	dpstats_add(&w->ctr->refusals[DPSTATS_REFUSE_CORRUPT], 1);
 	if (c->kind == TAG_BT) {
 		/* withdraw the whole request (never sent: groups go out whole) */
 		uint32_t g = s->group, piece = s->piece, begin = s->begin;
@@ -675,17 +699,21 @@ static void on_storage(struct worker *w)
 	int n;
 	do {
 		n = storage_reap(w->st, d, 64);
+		uint64_t t_reap = n > 0 ? now_ns() : 0;
 		for (int i = 0; i < n; i++) {
 			uint32_t slot = (uint32_t)d[i].cookie;
 			size_t nw = 0;
 			uint8_t *data = w->fill_ptr[slot];
 			uint64_t owner = w->fill_owner[slot];
+			dpstats_add(&w->ctr->storage_reads, 1);
 			if (d[i].res > 0)
-				atomic_fetch_add_explicit(&w->ctr.storage_read_bytes,
-							  (uint64_t)d[i].res, memory_order_relaxed);
+				dpstats_add(&w->ctr->storage_read_bytes, (uint64_t)d[i].res);
 			else
-				atomic_fetch_add_explicit(&w->ctr.storage_errors, 1,
-							  memory_order_relaxed);
+				dpstats_add(&w->ctr->storage_errors, 1);
+			uint64_t us =
+				t_reap > w->fill_t0[slot] ? (t_reap - w->fill_t0[slot]) / 1000 : 0;
+			dpstats_add(&w->ctr->storage_lat_bucket[dpstats_lat_bucket(us)], 1);
+			dpstats_add(&w->ctr->storage_lat_sum_us, us);
 			uint64_t before = cache_counters(w->cache)->verify_failures;
 			uint64_t key = w->fill_key[slot];
 			/* the read is rounded up to 4 KiB: report the block's length */
@@ -694,8 +722,7 @@ static void on_storage(struct worker *w)
 				got = w->fill_len[slot];
 			int ok = cache_fill_done(w->cache, slot, got, cookies, WAITERS, &nw);
 			if (cache_counters(w->cache)->verify_failures != before) {
-				atomic_fetch_add_explicit(&w->ctr.verify_failures, 1,
-							  memory_order_relaxed);
+				dpstats_add(&w->ctr->verify_failures, 1);
 				quarantine(w, (uint32_t)(key >> 32), (uint32_t)key);
 			}
 			resolve_cookie(w, owner, data, ok);
@@ -727,6 +754,10 @@ static void on_accept(struct worker *w, const struct netio_event *ev)
 		rc = c->kind == TAG_BT ? peerwire_conn_init(&c->e.pw, &w->pwe, w->now)
 				       : http_conn_init(&c->e.http, &w->hte, w->now);
 	c->used = 1;
+	/* Counted as open from here: on_closed undoes it for any used slot. */
+	w->n_open++;
+	dpstats_add(&w->ctr->conns_accepted[proto_of(c)], 1);
+	dpstats_add(&w->ctr->conns_open[proto_of(c)], 1);
 	if (rc < 0) {
 		conn_close(w, c, ci);
 		return;
@@ -734,8 +765,6 @@ static void on_accept(struct worker *w, const struct netio_event *ev)
 	c->eng_ok = 1;
 	if (c->kind == TAG_BT)
 		c->e.pw.user = (void *)(uintptr_t)ci;
-	atomic_fetch_add_explicit(&w->ctr.conns_accepted, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&w->ctr.conns_open, 1, memory_order_relaxed);
 }
 
 static void on_closed(struct worker *w, uint32_t ci)
@@ -757,8 +786,9 @@ static void on_closed(struct worker *w, uint32_t ci)
 	c->tx = c->rx = NULL;
 	c->used = 0;
 	c->gen++;
-	atomic_fetch_add_explicit(&w->ctr.conns_closed, 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&w->ctr.conns_open, 1, memory_order_relaxed);
+	w->n_open--;
+	dpstats_add(&w->ctr->conns_closed[proto_of(c)], 1);
+	dpstats_sub(&w->ctr->conns_open[proto_of(c)], 1);
 }
 
 static void on_recv(struct worker *w, const struct netio_event *ev)
@@ -865,7 +895,7 @@ static void loop(struct worker *w)
 				else
 					conn_close(w, c, i);
 			}
-			if (!busy && !atomic_load(&w->ctr.conns_open))
+			if (!busy && !w->n_open)
 				break;
 		}
 		/* Retries wait for a storage completion (which wakes the poll) when
@@ -896,6 +926,8 @@ static void loop(struct worker *w)
 		}
 		if (w->now - last_tick >= TICK_MS) {
 			last_tick = w->now;
+			/* the cache keeps its own plain counters: publish them */
+			dpstats_set(&w->ctr->cache_evictions, cache_counters(w->cache)->evictions);
 			struct peerwire_conn *dirty[64];
 			size_t nd;
 			if (peerwire_engine_next_deadline(&w->pwe) <= w->now) {
@@ -933,6 +965,7 @@ static int setup(struct worker *w, struct seed_err *err)
 	size_t mlen;
 	void *mem = cache_memory(w->cache, &mlen);
 	w->n_slots = (uint32_t)(mlen / CACHE_BLOCK);
+	dpstats_set(&w->ctr->cache_capacity_bytes, mlen);
 	rc = storage_create(STORAGE_DEPTH, mem, mlen, &w->st, err);
 	if (rc < 0)
 		return rc;
@@ -943,12 +976,13 @@ static int setup(struct worker *w, struct seed_err *err)
 	w->fill_owner = calloc(w->n_slots, sizeof(*w->fill_owner));
 	w->fill_len = calloc(w->n_slots, sizeof(*w->fill_len));
 	w->fill_key = calloc(w->n_slots, sizeof(*w->fill_key));
+	w->fill_t0 = calloc(w->n_slots, sizeof(*w->fill_t0));
 	w->conns = calloc(w->max_conns, sizeof(*w->conns));
 	w->retry = calloc(w->max_conns, sizeof(*w->retry));
 	w->retry_snap = calloc(w->max_conns, sizeof(*w->retry));
 	w->zero = calloc(1, CACHE_BLOCK);
-	if (!w->fill_ptr || !w->fill_owner || !w->fill_len || !w->fill_key || !w->conns ||
-	    !w->retry || !w->retry_snap || !w->zero)
+	if (!w->fill_ptr || !w->fill_owner || !w->fill_len || !w->fill_key || !w->fill_t0 ||
+	    !w->conns || !w->retry || !w->retry_snap || !w->zero)
 		return seed_err_set(err, -ENOMEM, "worker %u: out of memory", w->p.index);
 
 	w->cat = served_catalog(w->p.served);
@@ -1010,6 +1044,7 @@ static void teardown(struct worker *w)
 	free(w->fill_owner);
 	free(w->fill_len);
 	free(w->fill_key);
+	free(w->fill_t0);
 	free(w->conns);
 	free(w->retry);
 	free(w->retry_snap);
@@ -1038,6 +1073,7 @@ int worker_start(const struct worker_params *p, struct worker **out, struct seed
 	if (!w)
 		return seed_err_set(err, -ENOMEM, "out of memory");
 	w->p = *p;
+	w->ctr = p->ctr;
 	sem_init(&w->started, 0, 0);
 	if (pthread_create(&w->tid, NULL, thread_main, w)) {
 		free(w);
@@ -1069,9 +1105,9 @@ void worker_free(struct worker *w)
 	free(w);
 }
 
-const struct worker_counters *worker_counters(const struct worker *w)
+uint32_t worker_conns_open(const struct worker *w)
 {
-	return &w->ctr;
+	return w->n_open;
 }
 
 uint16_t worker_bt_port(const struct worker *w, unsigned i)

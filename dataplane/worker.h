@@ -18,27 +18,21 @@
 
 #include "dpconf.h"
 #include "seed_err.h"
+#include "dpstats.h"
 #include "served.h"
 
 /* Counters of one worker, read by telemetry. Written by the worker only. */
-struct worker_counters {
-	_Atomic uint64_t conns_accepted, conns_closed, conns_open;
-	_Atomic uint64_t payload_bytes_bt, payload_bytes_http;
-	_Atomic uint64_t verify_failures;
-	_Atomic uint64_t cache_hits, cache_misses;
-	_Atomic uint64_t storage_read_bytes, storage_errors;
-	_Atomic uint64_t closes_by_reason[16];
-};
-
 struct worker;
 
 struct worker_params {
 	const struct dpconf *conf;
 	const struct served *served;
 	unsigned index;
-	atomic_int *stop;  /* 1: drain and exit */
-	atomic_int *ready; /* incremented once listening */
-	atomic_int *dump;  /* changed: print connection states (SIGUSR1) */
+	atomic_int *stop;	    /* 1: drain and exit */
+	atomic_int *ready;	    /* incremented once listening */
+	atomic_int *dump;	    /* changed: print connection states (SIGUSR1) */
+	struct dpstats_worker *ctr; /* this worker's counters (it is their only writer) */
+	const int32_t *rel_slot;    /* per served release: its counter slot, -1 none */
 };
 
 /*
@@ -50,7 +44,8 @@ int worker_start(const struct worker_params *p, struct worker **out, struct seed
 /* Waits for the worker's thread to end (after *stop); counters stay readable. */
 void worker_join(struct worker *w);
 void worker_free(struct worker *w);
-const struct worker_counters *worker_counters(const struct worker *w);
+/* Connections open now (after worker_join: those the drain closed, 0). */
+uint32_t worker_conns_open(const struct worker *w);
 /* Bound ports, for listeners asked with port 0 (tests). */
 uint16_t worker_bt_port(const struct worker *w, unsigned i);
 uint16_t worker_http_port(const struct worker *w, unsigned i);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cmd_release.h"
+#include "cmd_stats.h"
 
 struct command {
 	const char *name;
@@ -15,6 +16,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "release", "create, list, show, verify and remove releases in a store", cmd_release },
+	{ "stats", "the data plane's live counters, from its shared-memory file", cmd_stats },
 };
 
 static void usage(FILE *f)

@@ -73,7 +73,8 @@ with open(path, 'r+b') as f:
     f.write(bytes([orig ^ 0xff]))
 EOF
 
-dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 1 --cache-size 64M
+dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 1 --cache-size 64M \
+	--stats-file "$T/dp.stats"
 
 note "libtorrent on the v1 torrent: must not get the corrupt byte"
 rc=0
@@ -134,6 +135,20 @@ note "HTTP: the other file of the release is unaffected"
 http_get "$DP_URL/$ID/patch/assets/other.bin" "$T/other.body" "$T/other.hdr" -f
 ((CURL_RC == 0)) || fail "GET $DP_URL/$ID/patch/assets/other.bin: expected exit 0, saw $CURL_RC"
 cmp -s "$T/other.body" "$TREE/assets/other.bin" || fail "GET assets/other.bin: expected the source bytes, they differ"
+
+note "live counters (seedctl stats) while it runs"
+sc_ok "$T/stats.json" "$T/stats.err" stats --file "$T/dp.stats" --json
+vf=$(json_get "$T/stats.json" verify_failures)
+[[ $vf == 1 ]] || fail "seedctl stats --json: expected verify_failures 1 while the data plane runs, saw $vf"
+refused=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["refusals"]["corrupt_block"])' "$T/stats.json")
+((refused >= 2)) || fail "seedctl stats --json: expected refusals.corrupt_block >= 2 (a libtorrent request and a curl range hit the block), saw $refused"
+rel_bytes=$("$PY" -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+print(sum(r["bytes"]["http"] for r in d["releases"] if r["id"] == sys.argv[2]))' "$T/stats.json" "$ID")
+http_bytes=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["payload_bytes"]["http"])' "$T/stats.json")
+((rel_bytes > 0 && rel_bytes == http_bytes)) || fail "seedctl stats --json: expected the release $ID to account for all $http_bytes HTTP payload bytes, it has $rel_bytes"
+sc_ok "$T/stats.txt" "$T/stats.err" stats --file "$T/dp.stats"
+grep -q '^data plane pid [0-9]*, 1 workers$' "$T/stats.txt" || fail "seedctl stats: expected a first line 'data plane pid N, 1 workers', saw: $(head -1 "$T/stats.txt")"
 
 note "stopping seed-dataplane (--workers 1)"
 dp_stop 30

@@ -1,0 +1,333 @@
+/*
+ * dpstats: the data plane's counters in a shared-memory file. See dpstats.h
+ * for the layout rules; this file only maps, validates and sums.
+ */
+#include "dpstats.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DPSTATS_MAGIC	"SEEDSTAT"
+#define DPSTATS_VERSION 1
+#define HDR_SIZE	4096
+
+struct dpstats_hdr {
+	char magic[8];
+	uint32_t version;
+	uint32_t hdr_size;
+	uint32_t worker_size; /* sizeof(struct dpstats_worker) of the writer */
+	uint32_t n_workers;
+	uint32_t max_releases;
+	uint32_t id_max;
+	int32_t pid;
+	uint32_t pad;
+	uint64_t start_ns;
+	uint64_t ids_off, workers_off, total_size;
+	_Atomic uint32_t n_releases;
+};
+
+_Static_assert(sizeof(struct dpstats_hdr) <= HDR_SIZE, "header fits its page");
+_Static_assert(sizeof(struct dpstats_worker) % 64 == 0, "worker blocks stay line-aligned");
+
+const uint32_t dpstats_lat_bounds_us[DPSTATS_LAT_BUCKETS - 1] = {
+	25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 1000000,
+};
+
+const char *const dpstats_refusal_names[DPSTATS_NREFUSALS] = {
+	[DPSTATS_REFUSE_UNKNOWN] = "unknown",	    [DPSTATS_REFUSE_NOT_LIVE] = "not_live",
+	[DPSTATS_REFUSE_EMBARGOED] = "embargoed",   [DPSTATS_REFUSE_CIDR] = "cidr",
+	[DPSTATS_REFUSE_MAX_PEERS] = "max_peers",   [DPSTATS_REFUSE_DRAINING] = "draining",
+	[DPSTATS_REFUSE_CORRUPT] = "corrupt_block",
+};
+
+/* Matches enum proto_close_reason (dataplane/proto/proto_action.h). */
+const char *const dpstats_close_names[DPSTATS_CLOSE_REASONS] = {
+	[0] = "none",
+	[1] = "done",
+	[2] = "malformed",
+	[3] = "oversized",
+	[4] = "unknown_torrent",
+	[5] = "bad_request",
+	[6] = "too_many",
+	[7] = "timeout",
+	[8] = "data_error",
+	[9] = "peer_closed",
+	[10] = "io_error",
+	[11] = "shutdown",
+	[12] = "refused",
+	[13] = "other13",
+	[14] = "other14",
+	[15] = "other15",
+};
+
+struct dpstats {
+	uint8_t *base;
+	size_t len;
+	int writable;
+	int is_file;
+	struct dpstats_hdr *h;
+};
+
+static size_t layout_size(unsigned n_workers, uint64_t *ids_off, uint64_t *workers_off)
+{
+	size_t ids = (size_t)DPSTATS_MAX_RELEASES * DPSTATS_ID_MAX;
+	*ids_off = HDR_SIZE;
+	size_t w = HDR_SIZE + ids;
+	w = (w + 4095) & ~(size_t)4095;
+	*workers_off = w;
+	return w + (size_t)n_workers * sizeof(struct dpstats_worker);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int dpstats_create(const char *path, unsigned n_workers, struct dpstats **out, struct seed_err *err)
+{
+	*out = NULL;
+	if (n_workers == 0 || n_workers > DPSTATS_MAX_WORKERS)
+		return seed_err_set(err, -EINVAL, "counters: %u workers (expected 1 to %d)",
+				    n_workers, DPSTATS_MAX_WORKERS);
+	uint64_t ids_off, workers_off;
+	size_t len = layout_size(n_workers, &ids_off, &workers_off);
+	struct dpstats *s = calloc(1, sizeof(*s));
+	if (!s)
+		return seed_err_set(err, -ENOMEM, "counters: out of memory");
+	char tmp[4096];
+	int fd = -1;
+	if (path && *path) {
+		int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+		if (n < 0 || (size_t)n >= sizeof(tmp)) {
+			free(s);
+			return seed_err_set(err, -ENAMETOOLONG, "counters file %s: path too long",
+					    path);
+		}
+		fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			int e = errno;
+			free(s);
+			return seed_err_set(err, -e, "counters file %s: %s", tmp, strerror(e));
+		}
+		if (ftruncate(fd, (off_t)len) != 0) {
+			int e = errno;
+			close(fd);
+			unlink(tmp);
+			free(s);
+			return seed_err_set(err, -e, "counters file %s: %s", tmp, strerror(e));
+		}
+		s->base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		s->is_file = 1;
+	} else {
+		s->base =
+			mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	}
+	if (s->base == MAP_FAILED) {
+		int e = errno;
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmp);
+		}
+		free(s);
+		return seed_err_set(err, -e, "counters: mmap of %zu bytes: %s", len, strerror(e));
+	}
+	s->len = len;
+	s->writable = 1;
+	s->h = (struct dpstats_hdr *)s->base;
+	memcpy(s->h->magic, DPSTATS_MAGIC, 8);
+	s->h->version = DPSTATS_VERSION;
+	s->h->hdr_size = HDR_SIZE;
+	s->h->worker_size = sizeof(struct dpstats_worker);
+	s->h->n_workers = n_workers;
+	s->h->max_releases = DPSTATS_MAX_RELEASES;
+	s->h->id_max = DPSTATS_ID_MAX;
+	s->h->pid = (int32_t)getpid();
+	s->h->start_ns = now_ns();
+	s->h->ids_off = ids_off;
+	s->h->workers_off = workers_off;
+	s->h->total_size = len;
+	atomic_store(&s->h->n_releases, 0);
+	if (fd >= 0) {
+		/* The header is in place before the name appears: readers that
+		 * open the file by name always see a complete header. */
+		if (rename(tmp, path) != 0) {
+			int e = errno;
+			munmap(s->base, len);
+			close(fd);
+			unlink(tmp);
+			free(s);
+			return seed_err_set(err, -e, "counters file %s: rename: %s", path,
+					    strerror(e));
+		}
+		close(fd);
+	}
+	*out = s;
+	return 0;
+}
+
+int dpstats_open(const char *path, struct dpstats **out, struct seed_err *err)
+{
+	*out = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		return seed_err_set(err, -e, "counters file %s: %s", path, strerror(e));
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
+		close(fd);
+		return seed_err_set(err, -e, "counters file %s: %s", path, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size < HDR_SIZE) {
+		close(fd);
+		return seed_err_set(err, -EINVAL,
+				    "counters file %s: %lld bytes, not a data plane counters file",
+				    path, (long long)st.st_size);
+	}
+	size_t len = (size_t)st.st_size;
+	uint8_t *base = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	int e = errno;
+	close(fd);
+	if (base == MAP_FAILED)
+		return seed_err_set(err, -e, "counters file %s: mmap: %s", path, strerror(e));
+	const struct dpstats_hdr *h = (const struct dpstats_hdr *)base;
+	const char *why = NULL;
+	uint64_t ids_off = 0, workers_off = 0;
+	if (memcmp(h->magic, DPSTATS_MAGIC, 8) != 0)
+		why = "bad magic";
+	else if (h->version != DPSTATS_VERSION)
+		why = "unknown version (a data plane of another release wrote it)";
+	else if (h->hdr_size != HDR_SIZE || h->worker_size != sizeof(struct dpstats_worker) ||
+		 h->max_releases != DPSTATS_MAX_RELEASES || h->id_max != DPSTATS_ID_MAX)
+		why = "layout differs from this build's";
+	else if (h->n_workers == 0 || h->n_workers > DPSTATS_MAX_WORKERS)
+		why = "worker count out of range";
+	else if (layout_size(h->n_workers, &ids_off, &workers_off) != len || h->total_size != len ||
+		 h->ids_off != ids_off || h->workers_off != workers_off)
+		why = "size does not match its header";
+	if (why) {
+		munmap(base, len);
+		return seed_err_set(err, -EINVAL, "counters file %s: %s", path, why);
+	}
+	struct dpstats *s = calloc(1, sizeof(*s));
+	if (!s) {
+		munmap(base, len);
+		return seed_err_set(err, -ENOMEM, "counters: out of memory");
+	}
+	s->base = base;
+	s->len = len;
+	s->h = (struct dpstats_hdr *)base;
+	s->is_file = 1;
+	*out = s;
+	return 0;
+}
+
+void dpstats_close(struct dpstats *s)
+{
+	if (!s)
+		return;
+	munmap(s->base, s->len);
+	free(s);
+}
+
+struct dpstats_worker *dpstats_worker(struct dpstats *s, unsigned i)
+{
+	if (!s->writable || i >= s->h->n_workers)
+		return NULL;
+	return (struct dpstats_worker *)(s->base + s->h->workers_off +
+					 (size_t)i * sizeof(struct dpstats_worker));
+}
+
+static const struct dpstats_worker *worker_ro(const struct dpstats *s, unsigned i)
+{
+	return (const struct dpstats_worker *)(s->base + s->h->workers_off +
+					       (size_t)i * sizeof(struct dpstats_worker));
+}
+
+static char *id_slot(const struct dpstats *s, unsigned i)
+{
+	return (char *)(s->base + s->h->ids_off + (size_t)i * DPSTATS_ID_MAX);
+}
+
+int dpstats_release_slot(struct dpstats *s, const char *id)
+{
+	if (!s->writable)
+		return -EPERM;
+	size_t len = strlen(id);
+	if (len == 0 || len >= DPSTATS_ID_MAX)
+		return -EINVAL;
+	uint32_t n = atomic_load_explicit(&s->h->n_releases, memory_order_relaxed);
+	/* Start-up and catalog switches only, a few thousand ids at most. */
+	for (uint32_t i = 0; i < n; i++)
+		if (!strcmp(id_slot(s, i), id))
+			return (int)i;
+	if (n >= DPSTATS_MAX_RELEASES)
+		return -ENOSPC;
+	memcpy(id_slot(s, n), id, len + 1);
+	atomic_store_explicit(&s->h->n_releases, n + 1, memory_order_release);
+	return (int)n;
+}
+
+unsigned dpstats_n_workers(const struct dpstats *s)
+{
+	return s->h->n_workers;
+}
+
+unsigned dpstats_n_releases(const struct dpstats *s)
+{
+	uint32_t n = atomic_load_explicit(&s->h->n_releases, memory_order_acquire);
+	return n > DPSTATS_MAX_RELEASES ? DPSTATS_MAX_RELEASES : n;
+}
+
+const char *dpstats_release_id(const struct dpstats *s, unsigned i)
+{
+	const char *p = id_slot(s, i);
+	/* A hostile or torn file must not make a reader run off the slot. */
+	return memchr(p, 0, DPSTATS_ID_MAX) ? p : "";
+}
+
+int32_t dpstats_pid(const struct dpstats *s)
+{
+	return s->h->pid;
+}
+
+uint64_t dpstats_start_ns(const struct dpstats *s)
+{
+	return s->h->start_ns;
+}
+
+static void add_arr(_Atomic uint64_t *dst, const _Atomic uint64_t *src, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		atomic_store_explicit(&dst[i],
+				      atomic_load_explicit(&dst[i], memory_order_relaxed) +
+					      atomic_load_explicit(&src[i], memory_order_relaxed),
+				      memory_order_relaxed);
+}
+
+void dpstats_sum(const struct dpstats *s, struct dpstats_worker *out)
+{
+	memset(out, 0, sizeof(*out));
+	/* Every field is a uint64_t counter: sum the block as an array. */
+	size_t n = sizeof(*out) / sizeof(uint64_t);
+	for (unsigned i = 0; i < s->h->n_workers; i++)
+		add_arr((_Atomic uint64_t *)out, (const _Atomic uint64_t *)worker_ro(s, i), n);
+}
+
+unsigned dpstats_lat_bucket(uint64_t us)
+{
+	unsigned i = 0;
+	while (i < DPSTATS_LAT_BUCKETS - 1 && us > dpstats_lat_bounds_us[i])
+		i++;
+	return i;
+}

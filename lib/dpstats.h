@@ -1,0 +1,155 @@
+/*
+ * dpstats: the data plane's counters, in a shared-memory file that
+ * seed-control (and `seedctl stats`) read while the data plane runs.
+ *
+ * One writer per block: each worker thread owns its struct dpstats_worker and
+ * is the only thread that writes it, so an update is a relaxed load + store
+ * (no locked instruction, no shared cache line between workers: blocks are
+ * 64-byte aligned). Readers sum the blocks with relaxed loads; a sum is not a
+ * snapshot across fields, which Prometheus counters do not need.
+ *
+ * Per-release counters live in slots. The data plane's main thread assigns a
+ * release its slot (dpstats_release_slot) before any worker can serve it, and
+ * publishes the slot's id before the slot count (release store), so a reader
+ * that sees n slots also sees their ids. Slots are never reused during a run:
+ * a release that stops being served keeps its totals, as counters must.
+ *
+ * The file: a header (magic, version, sizes, writer pid, start time), the
+ * release id table, then one block per worker. dpstats_create writes it under
+ * a temporary name and renames it into place, so a reader never maps a
+ * half-initialised file; a new run replaces the file (the start time tells a
+ * reader that counters restarted). Without a path the same layout lives in
+ * private memory (tests, or a data plane run without telemetry).
+ *
+ * Call order (writer): dpstats_create -> dpstats_release_slot for each
+ * release -> workers update their dpstats_worker -> dpstats_close.
+ * Reader: dpstats_open -> dpstats_sum / dpstats_release_* -> dpstats_close.
+ */
+#ifndef SEED_DPSTATS_H
+#define SEED_DPSTATS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "seed_err.h"
+
+#define DPSTATS_MAX_WORKERS   1024
+#define DPSTATS_MAX_RELEASES  4096
+#define DPSTATS_ID_MAX	      128 /* bytes of a release id slot, NUL included */
+#define DPSTATS_CLOSE_REASONS 16
+#define DPSTATS_LAT_BUCKETS   14 /* storage read latency; last is +Inf */
+
+/* Protocols a byte is served over. */
+enum dpstats_proto {
+	DPSTATS_BT = 0,
+	DPSTATS_HTTP,
+	DPSTATS_NPROTO,
+};
+
+/* Why a peer or request was refused before any payload was sent. */
+enum dpstats_refusal {
+	DPSTATS_REFUSE_UNKNOWN = 0, /* info-hash or path not in the store */
+	DPSTATS_REFUSE_NOT_LIVE,    /* staged, paused or retired release */
+	DPSTATS_REFUSE_EMBARGOED,   /* live later: embargo not over */
+	DPSTATS_REFUSE_CIDR,	    /* peer address outside the tenant's allow-list */
+	DPSTATS_REFUSE_MAX_PEERS,   /* tenant at its peer limit */
+	DPSTATS_REFUSE_DRAINING,    /* node draining: no new peers */
+	DPSTATS_REFUSE_CORRUPT,	    /* block failed verification: reject / cut */
+	DPSTATS_NREFUSALS,
+};
+
+/* Upper bounds of the storage latency buckets in microseconds (+Inf last). */
+extern const uint32_t dpstats_lat_bounds_us[DPSTATS_LAT_BUCKETS - 1];
+/* Metric label of each refusal reason ("unknown", "not_live", ...). */
+extern const char *const dpstats_refusal_names[DPSTATS_NREFUSALS];
+/* Label of each close reason (index = enum proto_close_reason, 0 unused). */
+extern const char *const dpstats_close_names[DPSTATS_CLOSE_REASONS];
+
+struct dpstats_release_ctr {
+	_Atomic uint64_t bytes[DPSTATS_NPROTO];
+	_Atomic uint64_t requests[DPSTATS_NPROTO];
+};
+
+/* One worker's counters: written by that worker only. */
+struct dpstats_worker {
+	_Atomic uint64_t conns_accepted[DPSTATS_NPROTO];
+	_Atomic uint64_t conns_closed[DPSTATS_NPROTO];
+	_Atomic uint64_t conns_open[DPSTATS_NPROTO]; /* gauge */
+	_Atomic uint64_t payload_bytes[DPSTATS_NPROTO];
+	_Atomic uint64_t requests[DPSTATS_NPROTO]; /* blocks (BT) / ranges (HTTP) */
+	_Atomic uint64_t refusals[DPSTATS_NREFUSALS];
+	_Atomic uint64_t closes[DPSTATS_CLOSE_REASONS];
+	_Atomic uint64_t verify_failures;
+	_Atomic uint64_t cache_hits, cache_misses, cache_evictions;
+	_Atomic uint64_t cache_capacity_bytes; /* gauge: block memory of the cache */
+	_Atomic uint64_t storage_reads, storage_read_bytes, storage_errors;
+	_Atomic uint64_t storage_lat_bucket[DPSTATS_LAT_BUCKETS]; /* not cumulative */
+	_Atomic uint64_t storage_lat_sum_us;
+	_Atomic uint64_t unrouted_bytes[DPSTATS_NPROTO]; /* bytes with no release slot */
+	struct dpstats_release_ctr rel[DPSTATS_MAX_RELEASES];
+} __attribute__((aligned(64)));
+
+struct dpstats;
+
+/* Adds n to a counter this thread owns (the single writer). */
+static inline void dpstats_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/* Subtracts n from a gauge this thread owns. */
+static inline void dpstats_sub(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - n,
+			      memory_order_relaxed);
+}
+
+/* Sets a gauge this thread owns. */
+static inline void dpstats_set(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, v, memory_order_relaxed);
+}
+
+/*
+ * Creates the counters for n_workers workers. path NULL or "": private memory.
+ * Otherwise the file is created (mode 0644) beside its final name and renamed
+ * over it, replacing a previous run's file.
+ */
+int dpstats_create(const char *path, unsigned n_workers, struct dpstats **out,
+		   struct seed_err *err);
+
+/* Maps an existing counters file read-only; checks its header against its size. */
+int dpstats_open(const char *path, struct dpstats **out, struct seed_err *err);
+
+/* Unmaps (the file stays: readers may still want the last values). */
+void dpstats_close(struct dpstats *s);
+
+/* Worker i's block (writer only; i < n_workers). */
+struct dpstats_worker *dpstats_worker(struct dpstats *s, unsigned i);
+
+/*
+ * The slot of a release id, assigned on first call (writer, one thread).
+ * Returns the slot, or -ENOSPC when DPSTATS_MAX_RELEASES are taken (the
+ * release is then counted in unrouted_bytes), -EINVAL for an id that does not
+ * fit a slot.
+ */
+int dpstats_release_slot(struct dpstats *s, const char *id);
+
+/* Readers. */
+unsigned dpstats_n_workers(const struct dpstats *s);
+unsigned dpstats_n_releases(const struct dpstats *s);
+/* The id of slot i (< dpstats_n_releases), NUL-terminated, in the mapping. */
+const char *dpstats_release_id(const struct dpstats *s, unsigned i);
+/* Writer's pid and start time (unix ns): a new run means counters restarted. */
+int32_t dpstats_pid(const struct dpstats *s);
+uint64_t dpstats_start_ns(const struct dpstats *s);
+
+/* Sums every worker's block, and release slot counters, into *out. */
+void dpstats_sum(const struct dpstats *s, struct dpstats_worker *out);
+
+/* Index of the latency bucket for a read that took us microseconds. */
+unsigned dpstats_lat_bucket(uint64_t us);
+
+#endif

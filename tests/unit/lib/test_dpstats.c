@@ -1,0 +1,274 @@
+/*
+ * dpstats: the shared counters file written by the data plane and read by
+ * seed-control. A reader in the same process maps the file a second time, as
+ * another process would.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dpstats.h"
+
+static char dir[256];
+static char path[512];
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/test_dpstats.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/dataplane.stats", dir);
+}
+
+static void teardown(void)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(dpstats, .init = setup, .fini = teardown);
+
+Test(dpstats, reader_sees_each_workers_counts_summed)
+{
+	struct dpstats *w, *r;
+	struct seed_err e = { 0 };
+	cr_assert_eq(dpstats_create(path, 3, &w, &e), 0, "%s", e.msg);
+	for (unsigned i = 0; i < 3; i++) {
+		struct dpstats_worker *b = dpstats_worker(w, i);
+		cr_assert_not_null(b);
+		dpstats_add(&b->payload_bytes[DPSTATS_BT], 1000 * (i + 1));
+		dpstats_add(&b->verify_failures, 1);
+		dpstats_add(&b->storage_lat_bucket[dpstats_lat_bucket(30)], 1);
+	}
+	cr_assert_null(dpstats_worker(w, 3), "a worker index past n_workers must give NULL");
+	cr_assert_eq(dpstats_open(path, &r, &e), 0, "%s", e.msg);
+	struct dpstats_worker *t = malloc(sizeof(*t));
+	dpstats_sum(r, t);
+	cr_expect_eq(t->payload_bytes[DPSTATS_BT], 6000);
+	cr_expect_eq(t->payload_bytes[DPSTATS_HTTP], 0);
+	cr_expect_eq(t->verify_failures, 3);
+	cr_expect_eq(t->storage_lat_bucket[1], 3, "30 us falls in the (25, 50] bucket");
+	cr_expect_eq(dpstats_n_workers(r), 3);
+	cr_expect_eq(dpstats_pid(r), getpid());
+	cr_expect_gt(dpstats_start_ns(r), 0);
+	cr_expect_null(dpstats_worker(r, 0), "a reader's mapping is read-only: no writer block");
+	/* A later write shows through the shared mapping. */
+	dpstats_add(&dpstats_worker(w, 1)->verify_failures, 5);
+	dpstats_sum(r, t);
+	cr_expect_eq(t->verify_failures, 8);
+	free(t);
+	dpstats_close(r);
+	dpstats_close(w);
+}
+
+Test(dpstats, release_slots_are_stable_and_published_with_their_ids)
+{
+	struct dpstats *w, *r;
+	struct seed_err e = { 0 };
+	cr_assert_eq(dpstats_create(path, 1, &w, &e), 0, "%s", e.msg);
+	cr_assert_eq(dpstats_open(path, &r, &e), 0, "%s", e.msg);
+	cr_expect_eq(dpstats_n_releases(r), 0);
+	cr_expect_eq(dpstats_release_slot(w, "acme.game.1"), 0);
+	cr_expect_eq(dpstats_release_slot(w, "acme.game.2"), 1);
+	cr_expect_eq(dpstats_release_slot(w, "acme.game.1"), 0, "the same id keeps its slot");
+	cr_expect_eq(dpstats_n_releases(r), 2);
+	cr_expect_str_eq(dpstats_release_id(r, 0), "acme.game.1");
+	cr_expect_str_eq(dpstats_release_id(r, 1), "acme.game.2");
+	dpstats_add(&dpstats_worker(w, 0)->rel[1].bytes[DPSTATS_HTTP], 77);
+	struct dpstats_worker *t = malloc(sizeof(*t));
+	dpstats_sum(r, t);
+	cr_expect_eq(t->rel[1].bytes[DPSTATS_HTTP], 77);
+	cr_expect_eq(t->rel[0].bytes[DPSTATS_HTTP], 0);
+	free(t);
+	cr_expect_eq(dpstats_release_slot(r, "x.y.z"), -EPERM, "readers cannot assign slots");
+	dpstats_close(r);
+	dpstats_close(w);
+}
+
+Test(dpstats, slot_table_full_and_bad_ids_are_refused)
+{
+	struct dpstats *w;
+	struct seed_err e = { 0 };
+	cr_assert_eq(dpstats_create(NULL, 1, &w, &e), 0, "%s", e.msg);
+	char id[64];
+	for (int i = 0; i < DPSTATS_MAX_RELEASES; i++) {
+		snprintf(id, sizeof(id), "t.r.%d", i);
+		cr_assert_eq(dpstats_release_slot(w, id), i);
+	}
+	cr_expect_eq(dpstats_release_slot(w, "t.r.overflow"), -ENOSPC);
+	cr_expect_eq(dpstats_release_slot(w, "t.r.17"), 17, "existing ids still resolve when full");
+	char longid[DPSTATS_ID_MAX + 8];
+	memset(longid, 'a', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = 0;
+	cr_expect_eq(dpstats_release_slot(w, longid), -EINVAL);
+	cr_expect_eq(dpstats_release_slot(w, ""), -EINVAL);
+	dpstats_close(w);
+}
+
+Test(dpstats, worker_count_bounds)
+{
+	struct dpstats *w;
+	struct seed_err e = { 0 };
+	cr_expect_eq(dpstats_create(NULL, 0, &w, &e), -EINVAL);
+	cr_expect(strstr(e.msg, "0 workers") != NULL, "%s", e.msg);
+	memset(&e, 0, sizeof(e));
+	cr_expect_eq(dpstats_create(NULL, DPSTATS_MAX_WORKERS + 1, &w, &e), -EINVAL);
+}
+
+static void write_file(const void *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(p, 1, n, f), n);
+	fclose(f);
+}
+
+static uint8_t *read_file(size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f);
+	fseek(f, 0, SEEK_END);
+	*n = (size_t)ftell(f);
+	fseek(f, 0, SEEK_SET);
+	uint8_t *p = malloc(*n);
+	cr_assert_eq(fread(p, 1, *n, f), *n);
+	fclose(f);
+	return p;
+}
+
+static void expect_refused(const char *what, const char *needle)
+{
+	struct dpstats *r = NULL;
+	struct seed_err e = { 0 };
+	cr_expect_lt(dpstats_open(path, &r, &e), 0, "%s: expected the open to fail", what);
+	cr_expect_null(r);
+	cr_expect(strstr(e.msg, needle) != NULL, "%s: expected \"%s\" in \"%s\"", what, needle,
+		  e.msg);
+	cr_expect(strstr(e.msg, path) != NULL, "%s: the message must name the file: %s", what,
+		  e.msg);
+}
+
+Test(dpstats, hostile_files_are_refused_with_a_reason)
+{
+	struct dpstats *w;
+	struct seed_err e = { 0 };
+	cr_assert_eq(dpstats_create(path, 2, &w, &e), 0, "%s", e.msg);
+	dpstats_close(w);
+	size_t n;
+	uint8_t *good = read_file(&n);
+
+	write_file(good, 100);
+	expect_refused("shorter than a header", "not a data plane counters file");
+	write_file(good, n - 64);
+	expect_refused("truncated", "size does not match");
+	uint8_t *bad = malloc(n);
+	memcpy(bad, good, n);
+	bad[0] ^= 0xff;
+	write_file(bad, n);
+	expect_refused("bad magic", "bad magic");
+	memcpy(bad, good, n);
+	bad[8] = 99; /* version */
+	write_file(bad, n);
+	expect_refused("other version", "unknown version");
+	memcpy(bad, good, n);
+	bad[20] = 0xff; /* n_workers, low byte */
+	bad[21] = 0xff;
+	write_file(bad, n);
+	expect_refused("worker count", "worker count");
+	free(bad);
+	write_file(good, n);
+	struct dpstats *r;
+	cr_expect_eq(dpstats_open(path, &r, &e), 0, "the untouched file must load: %s", e.msg);
+	dpstats_close(r);
+	free(good);
+
+	char missing[600];
+	snprintf(missing, sizeof(missing), "%s/none", dir);
+	memset(&e, 0, sizeof(e));
+	cr_expect_eq(dpstats_open(missing, &r, &e), -ENOENT);
+	cr_expect(strstr(e.msg, missing) != NULL, "%s", e.msg);
+}
+
+Test(dpstats, a_new_run_replaces_the_file_and_resets_counters)
+{
+	struct dpstats *w1, *w2, *r;
+	struct seed_err e = { 0 };
+	cr_assert_eq(dpstats_create(path, 1, &w1, &e), 0, "%s", e.msg);
+	dpstats_add(&dpstats_worker(w1, 0)->cache_hits, 9);
+	uint64_t t1 = 0;
+	cr_assert_eq(dpstats_open(path, &r, &e), 0);
+	t1 = dpstats_start_ns(r);
+	dpstats_close(r);
+	dpstats_close(w1);
+	usleep(2000);
+	cr_assert_eq(dpstats_create(path, 4, &w2, &e), 0, "%s", e.msg);
+	cr_assert_eq(dpstats_open(path, &r, &e), 0);
+	struct dpstats_worker *t = malloc(sizeof(*t));
+	dpstats_sum(r, t);
+	cr_expect_eq(t->cache_hits, 0);
+	cr_expect_eq(dpstats_n_workers(r), 4);
+	cr_expect_gt(dpstats_start_ns(r), t1, "the start time tells readers counters restarted");
+	free(t);
+	dpstats_close(r);
+	dpstats_close(w2);
+	/* no temporary file left beside it */
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "test $(ls '%s' | wc -l) -eq 1", dir);
+	cr_expect_eq(system(cmd), 0, "only the counters file may remain in %s", dir);
+}
+
+Test(dpstats, latency_buckets)
+{
+	cr_expect_eq(dpstats_lat_bucket(0), 0);
+	cr_expect_eq(dpstats_lat_bucket(25), 0);
+	cr_expect_eq(dpstats_lat_bucket(26), 1);
+	cr_expect_eq(dpstats_lat_bucket(1000), 5);
+	cr_expect_eq(dpstats_lat_bucket(1000000), DPSTATS_LAT_BUCKETS - 2);
+	cr_expect_eq(dpstats_lat_bucket(1000001), DPSTATS_LAT_BUCKETS - 1);
+	cr_expect_eq(dpstats_lat_bucket(UINT64_MAX), DPSTATS_LAT_BUCKETS - 1);
+}
+
+struct spin {
+	struct dpstats_worker *b;
+	int n;
+};
+
+static void *writer(void *arg)
+{
+	struct spin *s = arg;
+	for (int i = 0; i < s->n; i++)
+		dpstats_add(&s->b->requests[DPSTATS_BT], 1);
+	return NULL;
+}
+
+Test(dpstats, sums_never_go_backwards_while_workers_write)
+{
+	struct dpstats *w, *r;
+	struct seed_err e = { 0 };
+	cr_assert_eq(dpstats_create(path, 2, &w, &e), 0, "%s", e.msg);
+	cr_assert_eq(dpstats_open(path, &r, &e), 0, "%s", e.msg);
+	struct spin s0 = { dpstats_worker(w, 0), 2000000 }, s1 = { dpstats_worker(w, 1), 2000000 };
+	pthread_t a, b;
+	pthread_create(&a, NULL, writer, &s0);
+	pthread_create(&b, NULL, writer, &s1);
+	struct dpstats_worker *t = malloc(sizeof(*t));
+	uint64_t last = 0;
+	for (int i = 0; i < 200; i++) {
+		dpstats_sum(r, t);
+		cr_assert_geq(t->requests[DPSTATS_BT], last);
+		last = t->requests[DPSTATS_BT];
+	}
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	dpstats_sum(r, t);
+	cr_expect_eq(t->requests[DPSTATS_BT], 4000000);
+	free(t);
+	dpstats_close(r);
+	dpstats_close(w);
+}
