@@ -21,6 +21,7 @@ struct storage {
 	uint8_t *mem;
 	size_t len;
 	int fixed;
+	unsigned n_files; /* registered file table size (0: plain fds) */
 };
 
 int storage_create(unsigned depth, void *mem, size_t len, struct storage **out,
@@ -93,7 +94,25 @@ unsigned storage_inflight(const struct storage *s)
 	return s->inflight;
 }
 
-int storage_read(struct storage *s, int fd, uint64_t off, void *buf, uint32_t len, uint64_t cookie)
+int storage_register_files(struct storage *s, const int *fds, unsigned n, struct seed_err *err)
+{
+	if (s->n_files || n == 0)
+		return seed_err_set(err, -EINVAL, "storage ring: files already registered or none");
+	int rc = io_uring_register_files(&s->ring, fds, n);
+	if (rc < 0)
+		return seed_err_set(err, rc, "storage ring: registering %u object files: %s", n,
+				    strerror(-rc));
+	s->n_files = n;
+	return 0;
+}
+
+unsigned storage_registered_files(const struct storage *s)
+{
+	return s->n_files;
+}
+
+int storage_read(struct storage *s, int fd, int32_t file_idx, uint64_t off, void *buf, uint32_t len,
+		 uint64_t cookie)
 {
 	if (s->inflight >= s->depth)
 		return -EAGAIN;
@@ -109,6 +128,12 @@ int storage_read(struct storage *s, int fd, uint64_t off, void *buf, uint32_t le
 		io_uring_prep_read_fixed(sqe, fd, buf, len, off, idx);
 	} else {
 		io_uring_prep_read(sqe, fd, buf, len, off);
+	}
+	if (file_idx >= 0 && (uint32_t)file_idx < s->n_files) {
+		/* A registered file skips the fd table lookup and its reference
+		 * counting on every read. */
+		sqe->fd = file_idx;
+		sqe->flags |= IOSQE_FIXED_FILE;
 	}
 	io_uring_sqe_set_data64(sqe, cookie);
 	s->inflight++;

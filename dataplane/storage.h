@@ -35,11 +35,23 @@ void storage_destroy(struct storage *s);
 int storage_eventfd(const struct storage *s);
 
 /*
- * Queues a read of len bytes at off of fd into buf (inside mem when fixed
- * buffers are registered). Submitted at the next storage_submit. Returns 0
- * or -EAGAIN when depth reads are already in flight.
+ * Registers the files reads will name by index (the object files, in the
+ * order of their handles). Once, before the first read; the fds stay owned
+ * by the caller and open while the storage lives.
  */
-int storage_read(struct storage *s, int fd, uint64_t off, void *buf, uint32_t len, uint64_t cookie);
+int storage_register_files(struct storage *s, const int *fds, unsigned n, struct seed_err *err);
+/* Size of the registered file table (0 when none). */
+unsigned storage_registered_files(const struct storage *s);
+
+/*
+ * Queues a read of len bytes at off of fd into buf (inside mem when fixed
+ * buffers are registered). file_idx is fd's index in the registered table,
+ * or -1; a registered index is used instead of fd. Submitted at the next
+ * storage_submit. Returns 0 or -EAGAIN when depth reads are already in
+ * flight.
+ */
+int storage_read(struct storage *s, int fd, int32_t file_idx, uint64_t off, void *buf, uint32_t len,
+		 uint64_t cookie);
 void storage_submit(struct storage *s);
 unsigned storage_inflight(const struct storage *s);
 

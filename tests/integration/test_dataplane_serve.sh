@@ -12,8 +12,8 @@
 #      Content-Length and the ETag (the file's v2 pieces root);
 #  (c) every downloaded file's sha256 equals the source's (all clients here
 #      create empty files, so none may be missing);
-#  (d) aria2c over BitTorrent needs a loopback opentracker (clients.md):
-#      not covered here (see the end of this script).
+#  (d) aria2c and transmission-cli over BitTorrent learn peers only from a
+#      tracker: test_dataplane_swarm.sh covers them (netns + opentracker).
 # The data plane must then stop on SIGTERM with exit 0, verify_failures=0 and
 # storage_errors=0. Timings and throughput are printed, never asserted.
 set -euo pipefail
@@ -236,15 +236,6 @@ for kind in v1 hybrid hybrid_v1; do
 done
 lt_get magnet "$MAGNET"
 lt_get v2 "${TORRENT[v2]}"
-
-# (d) aria2c over BitTorrent: clients.md says aria2 learns peers only from a
-# tracker (a loopback opentracker, whitelist, chroot as user nobody). Not
-# covered by this script; BitTorrent is covered by libtorrent above.
-if command -v opentracker >/dev/null; then
-	note "(d) opentracker is installed, but the aria2c-over-BitTorrent check is not written yet: skipped"
-else
-	note "(d) aria2c over BitTorrent: skipped (no opentracker installed)"
-fi
 
 note "stopping seed-dataplane"
 dp_stop 30

@@ -45,9 +45,9 @@ Test(storage, direct_reads_wake_the_network_loop)
 	cr_assert_eq(netio_uring_ops.create(&cfg, &n, &e), 0, "%s", e.msg);
 	cr_assert_eq(netio_uring_ops.watch(n, storage_eventfd(s), 99, &e), 0, "%s", e.msg);
 
-	cr_assert_eq(storage_read(s, fd, 4096, mem, 16384, 1), 0);
-	cr_assert_eq(storage_read(s, fd, 4096 + 32768, mem + 16384, 16384, 2), 0);
-	cr_assert_eq(storage_read(s, fd, 0, mem + 32768, 4096, 3), -EAGAIN, "depth is 2");
+	cr_assert_eq(storage_read(s, fd, -1, 4096, mem, 16384, 1), 0);
+	cr_assert_eq(storage_read(s, fd, -1, 4096 + 32768, mem + 16384, 16384, 2), 0);
+	cr_assert_eq(storage_read(s, fd, -1, 0, mem + 32768, 4096, 3), -EAGAIN, "depth is 2");
 	storage_submit(s);
 
 	int woke = 0, done = 0;
@@ -71,7 +71,7 @@ Test(storage, direct_reads_wake_the_network_loop)
 	cr_assert_eq(storage_inflight(s), 0);
 
 	/* an error comes back per read, not as a failure of the ring */
-	cr_assert_eq(storage_read(s, -1, 0, mem, 4096, 7), 0);
+	cr_assert_eq(storage_read(s, -1, -1, 0, mem, 4096, 7), 0);
 	storage_submit(s);
 	int got = 0;
 	for (int round = 0; round < 100 && !got; round++) {
@@ -89,4 +89,58 @@ Test(storage, direct_reads_wake_the_network_loop)
 	close(fd);
 	unlink(path);
 	free(data);
+}
+
+/* Reads name a registered file by index: the fd argument is then unused
+ * (an invalid one proves it), and an index past the table falls back to it. */
+Test(storage, registered_files_are_read_by_index)
+{
+	char path[] = "/var/tmp/test_storage_reg.XXXXXX";
+	int wfd = mkstemp(path);
+	cr_assert_geq(wfd, 0);
+	uint8_t data[8192];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13 + 5);
+	cr_assert_eq(write(wfd, data, sizeof(data)), (ssize_t)sizeof(data));
+	close(wfd);
+	int fds[2] = { open(path, O_RDONLY), open(path, O_RDONLY) };
+	cr_assert(fds[0] >= 0 && fds[1] >= 0);
+	size_t mlen = 4 * 16384;
+	uint8_t *mem = mmap(NULL, mlen, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	cr_assert_neq(mem, MAP_FAILED);
+	struct storage *s;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(storage_create(4, mem, mlen, &s, &e), 0, "%s", e.msg);
+	cr_expect_eq(storage_registered_files(s), 0);
+	cr_assert_eq(storage_register_files(s, fds, 2, &e), 0, "%s", e.msg);
+	cr_expect_eq(storage_registered_files(s), 2);
+	seed_err_clear(&e);
+	cr_expect_lt(storage_register_files(s, fds, 2, &e), 0, "a second registration is refused");
+
+	cr_assert_eq(storage_read(s, -1, 1, 4096, mem, 4096, 1), 0);
+	cr_assert_eq(storage_read(s, -1, 7, 0, mem + 4096, 4096, 2), 0);
+	storage_submit(s);
+	struct storage_done d[4];
+	int done = 0;
+	for (int round = 0; round < 200 && done < 2; round++) {
+		done += storage_reap(s, d + done, 4 - done);
+		if (done < 2)
+			usleep(5000);
+	}
+	cr_assert_eq(done, 2);
+	for (int i = 0; i < 2; i++) {
+		if (d[i].cookie == 1) {
+			cr_expect_eq(d[i].res, 4096, "registered index 1: %d", d[i].res);
+			cr_expect_arr_eq(mem, data + 4096, 4096);
+		} else {
+			cr_expect_eq(d[i].res, -EBADF,
+				     "index 7 is not registered: the fd (-1) is used");
+		}
+	}
+	storage_destroy(s);
+	munmap(mem, mlen);
+	close(fds[0]);
+	close(fds[1]);
+	unlink(path);
 }
