@@ -147,6 +147,15 @@ int main(int argc, char **argv)
 			host_of(&conf.http[i], h, sizeof(h));
 			printf("http        http://%s:%u/\n", h, get_port(&conf.http[i]));
 		}
+		unsigned huge = 0;
+		for (unsigned i = 0; i < conf.workers; i++)
+			huge += (unsigned)worker_cache_hugepages(w[i]);
+		/* Operators check this line: a box without reserved hugepages
+		 * still serves, from plain pages, a little slower. */
+		printf("cache       %llu MiB, %s\n", (unsigned long long)(conf.cache_size >> 20),
+		       huge == conf.workers ? "2 MiB hugepages"
+		       : huge		    ? "partly 2 MiB hugepages, partly plain pages"
+					    : "plain pages");
 		fflush(stdout);
 		int sig;
 		while (sigwait(&set, &sig) == 0 && sig == SIGUSR1)

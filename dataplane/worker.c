@@ -1147,3 +1147,8 @@ uint16_t worker_http_port(const struct worker *w, unsigned i)
 {
 	return i < DPCONF_MAX_LISTEN ? w->http_port[i] : 0;
 }
+
+int worker_cache_hugepages(const struct worker *w)
+{
+	return w->cache ? cache_uses_hugepages(w->cache) : 0;
+}

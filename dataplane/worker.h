@@ -49,5 +49,7 @@ uint32_t worker_conns_open(const struct worker *w);
 /* Bound ports, for listeners asked with port 0 (tests). */
 uint16_t worker_bt_port(const struct worker *w, unsigned i);
 uint16_t worker_http_port(const struct worker *w, unsigned i);
+/* 1 when the worker's cache is backed by 2 MiB hugepages. */
+int worker_cache_hugepages(const struct worker *w);
 
 #endif
