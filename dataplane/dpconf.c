@@ -48,6 +48,8 @@ static const struct setting table[] = {
 	{ "hugepages", K_BOOL, OFF(hugepages), 0, 1, "yes",
 	  "back the cache with 2 MiB hugepages when available" },
 	{ "zerocopy", K_BOOL, OFF(zerocopy), 0, 1, "yes", "send block payloads with SEND_ZC" },
+	{ "catalog", K_PATH, OFF(catalog), 0, 0, "none",
+	  "serve only what this catalog file (written by seed-control) allows" },
 	{ "stats-file", K_PATH, OFF(stats_file), 0, 0, "none",
 	  "shared-memory counters file for seed-control and `seedctl stats`" },
 	{ "config", K_CONFIG, 0, 0, 0, NULL, "read settings from FILE (name = value lines)" },

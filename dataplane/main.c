@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 
 #include "dpconf.h"
+#include "catalog.h"
 #include "dpstats.h"
 #include "served.h"
 #include "worker.h"
@@ -30,6 +31,69 @@ static uint16_t get_port(const struct dpconf_addr *a)
 {
 	return ntohs(a->ss.ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)&a->ss)->sin6_port
 						 : ((const struct sockaddr_in *)&a->ss)->sin_port);
+}
+
+#define CATALOG_POLL_MS 200
+
+/* Publishes a new generation (store rescanned, catalog cat) to the workers. */
+static int refresh(struct served *sv, struct catalog *cat)
+{
+	struct seed_err err;
+	seed_err_clear(&err);
+	uint64_t before = served_count(sv);
+	if (served_refresh(sv, cat, &err) < 0) {
+		fprintf(stderr, "seed-dataplane: refresh: %s; still serving generation %llu\n",
+			err.msg, (unsigned long long)served_generation(sv));
+		catalog_free(cat);
+		return -1;
+	}
+	fprintf(stderr,
+		"seed-dataplane: catalog generation %llu: %zu torrents in the store (%llu new)\n",
+		cat ? (unsigned long long)catalog_generation(cat) : 0ull, served_live_count(sv),
+		(unsigned long long)(served_count(sv) - before));
+	return 0;
+}
+
+/*
+ * Loads the catalog at path when it changed and switches to it. At start
+ * (first), a catalog that does not exist yet means an empty one; one that
+ * exists but does not load is an error. Later, a bad file keeps the running
+ * generation (and is reported once).
+ */
+static int switch_catalog(struct served *sv, const char *path, struct catalog_stamp *stamp,
+			  int first)
+{
+	struct seed_err err;
+	seed_err_clear(&err);
+	/* An empty placeholder (no file yet) must not hide the writer's first
+	 * generation, whatever its number. */
+	static int placeholder;
+	const struct catalog *now = served_current_catalog(sv);
+	struct catalog *cat = NULL;
+	int rc = catalog_reload(path, stamp, now && !placeholder ? catalog_generation(now) : 0,
+				&cat, &err);
+	if (rc == -ENOENT && first) {
+		rc = catalog_create(1, 0, &cat, &err);
+		if (rc == 0) {
+			fprintf(stderr,
+				"seed-dataplane: catalog %s does not exist yet: serving nothing "
+				"until it does\n",
+				path);
+			memset(stamp, 0, sizeof(*stamp));
+			placeholder = 1;
+			return refresh(sv, cat);
+		}
+	}
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0) {
+		fprintf(stderr, "seed-dataplane: catalog: %s\n", err.msg);
+		return first ? -1 : 0;
+	}
+	if (rc == 0)
+		return 0;
+	placeholder = 0;
+	return refresh(sv, cat);
 }
 
 static void host_of(const struct dpconf_addr *a, char *buf, size_t n)
@@ -72,26 +136,25 @@ int main(int argc, char **argv)
 			(unsigned long long)conf.cache_size, conf.workers);
 		return 2;
 	}
-	if (served_load(conf.store, &sv, &err) < 0) {
-		fprintf(stderr, "seed-dataplane: %s\n", err.msg);
-		return 1;
-	}
-
 	struct dpstats *stats = NULL;
 	if (dpstats_create(conf.stats_file, conf.workers, &stats, &err) < 0) {
 		fprintf(stderr, "seed-dataplane: --stats-file: %s\n", err.msg);
+		return 1;
+	}
+	if (served_create(conf.store, conf.workers, stats, &sv, &err) < 0) {
+		fprintf(stderr, "seed-dataplane: %s\n", err.msg);
+		dpstats_close(stats);
+		return 1;
+	}
+	/* With a catalog, nothing is served until it says so: a release under
+	 * embargo must not leak because the control plane has not written its
+	 * first generation yet. */
+	struct catalog_stamp stamp;
+	memset(&stamp, 0, sizeof(stamp));
+	if (*conf.catalog && switch_catalog(sv, conf.catalog, &stamp, 1) < 0) {
 		served_free(sv);
+		dpstats_close(stats);
 		return 1;
-	}
-	/* Every release gets its counter slot before a worker can serve it. */
-	int32_t *rel_slot = calloc(served_count(sv) ? served_count(sv) : 1, sizeof(*rel_slot));
-	if (!rel_slot) {
-		fprintf(stderr, "seed-dataplane: out of memory\n");
-		return 1;
-	}
-	for (size_t i = 0; i < served_count(sv); i++) {
-		int sl = dpstats_release_slot(stats, served_release(sv, i)->id);
-		rel_slot[i] = sl < 0 ? -1 : sl;
 	}
 
 	/* Signals go to this thread only (sigwait below); workers never see them. */
@@ -100,6 +163,7 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -117,8 +181,7 @@ int main(int argc, char **argv)
 					   .stop = &stop,
 					   .ready = &ready,
 					   .dump = &dump,
-					   .ctr = dpstats_worker(stats, started),
-					   .rel_slot = rel_slot };
+					   .ctr = dpstats_worker(stats, started) };
 		if (worker_start(&p, &w[started], &err) < 0) {
 			fprintf(stderr, "seed-dataplane: worker %u: %s\n", started, err.msg);
 			rc = 1;
@@ -158,8 +221,23 @@ int main(int argc, char **argv)
 					    : "plain pages");
 		fflush(stdout);
 		int sig;
-		while (sigwait(&set, &sig) == 0 && sig == SIGUSR1)
-			atomic_fetch_add(&dump, 1);
+		struct timespec poll = { 0, CATALOG_POLL_MS * 1000000L };
+		for (;;) {
+			sig = sigtimedwait(&set, NULL, &poll);
+			if (sig == SIGTERM || sig == SIGINT)
+				break;
+			if (sig == SIGUSR1)
+				atomic_fetch_add(&dump, 1);
+			if (sig == SIGHUP) {
+				/* rescan the store (new releases) and reread the catalog */
+				memset(&stamp, 0, sizeof(stamp));
+				if (!*conf.catalog)
+					refresh(sv, NULL);
+			}
+			if (*conf.catalog)
+				switch_catalog(sv, conf.catalog, &stamp, 0);
+			served_reclaim(sv);
+		}
 		fprintf(stderr, "seed-dataplane: %s, draining\n",
 			sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	}
@@ -193,7 +271,6 @@ int main(int argc, char **argv)
 		}
 	}
 	dpstats_close(stats);
-	free(rel_slot);
 	free(w);
 	served_free(sv);
 	return rc;

@@ -5,12 +5,15 @@
 #include "served.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bencode.h"
+#include "catalog.h"
+#include "dpstats.h"
 #include "metainfo.h"
 #include "store.h"
 
@@ -22,22 +25,74 @@ struct entry {
 	uint8_t *roots;	  /* n_files * 32 */
 	uint8_t **layers; /* per file, or NULL */
 	char *id, *name;
-	size_t nf; /* entries allocated in paths and layers */
+	size_t nf;	    /* entries allocated in paths and layers */
+	int32_t stats_slot; /* the release's counter slot, -1 none */
+	int in_store;	    /* seen by the latest refresh */
+};
+
+static void entry_clear(struct entry *e)
+{
+	for (size_t k = 0; k < e->nf; k++) {
+		free(e->paths[k]);
+		free(e->layers[k]);
+	}
+	free(e->files);
+	free(e->paths);
+	free(e->layers);
+	free(e->roots);
+	free(e->info);
+	free(e->id);
+	free(e->name);
+	memset(e, 0, sizeof(*e));
+	e->stats_slot = -1;
+}
+
+/* Views and objects live in fixed chunks, so a pointer handed to a worker
+ * stays valid while the writer appends (no realloc under readers). */
+#define CHUNK	   1024u
+#define MAX_CHUNKS 4096u
+
+/* One published generation of lookup tables. Immutable once published. */
+struct served_index {
+	uint64_t gen;
+	size_t tsize;
+	/* open addressing: slot holds view index + 1, 0 = empty */
+	uint32_t *by_v1, *by_v2, *by_id;
+	size_t n_live;		    /* views in this generation */
+	struct catalog *cat;	    /* owned; NULL = serve every release */
+	struct served_index *older; /* retired, waiting for the workers */
 };
 
 struct served {
-	struct entry *e;
-	size_t n, cap;
-	struct served_object *obj;
-	size_t n_obj, cap_obj;
+	char *dir;
+	struct entry *e[MAX_CHUNKS];
+	size_t n; /* views, writer's count */
+	_Atomic size_t n_pub;
+	struct served_object *obj[MAX_CHUNKS];
+	size_t n_obj;
+	_Atomic size_t n_obj_pub;
 	/* objects by root (slot holds handle + 1), so loading a release of
-	 * many files is linear, not quadratic */
+	 * many files is linear, not quadratic; writer only */
 	uint32_t *obj_idx;
 	size_t obj_tsize;
-	/* open addressing: slot holds entry index + 1, 0 = empty */
-	uint32_t *by_v1, *by_v2, *by_id;
-	size_t tsize;
+	struct served_index *_Atomic cur;
+	struct served_index *retired; /* newest first */
+	uint64_t gen;
+	/* per worker: the generation it last entered (epoch reclamation) */
+	_Atomic uint64_t seen[SERVED_MAX_WORKERS];
+	unsigned n_workers;
+	struct dpstats *stats;
 };
+
+static struct entry *ent(const struct served *s, size_t i)
+{
+	return &s->e[i / CHUNK][i % CHUNK];
+}
+
+static struct served_object *objp(const struct served *s, size_t i)
+{
+	return &s->obj[i / CHUNK][i % CHUNK];
+}
 
 static uint64_t load64(const uint8_t *p)
 {
@@ -54,71 +109,114 @@ static uint64_t hash_str(const char *s, size_t n)
 	return h;
 }
 
-static void t_put(uint32_t *t, size_t size, uint64_t h, uint32_t val)
+static const struct served_index *cur_index(const struct served *s)
 {
-	size_t i = h & (size - 1);
-	while (t[i])
-		i = (i + 1) & (size - 1);
-	t[i] = val;
+	return atomic_load_explicit(&((struct served *)s)->cur, memory_order_acquire);
 }
 
-static const struct proto_release *by_v1(void *ctx, const uint8_t ih[20])
+const struct proto_release *served_by_v1(const struct served *s, const uint8_t ih[20])
 {
-	const struct served *s = ctx;
-	for (size_t i = load64(ih) & (s->tsize - 1); s->by_v1[i]; i = (i + 1) & (s->tsize - 1)) {
-		const struct proto_release *r = &s->e[s->by_v1[i] - 1].r;
+	const struct served_index *x = cur_index(s);
+	for (size_t i = load64(ih) & (x->tsize - 1); x->by_v1[i]; i = (i + 1) & (x->tsize - 1)) {
+		const struct proto_release *r = &ent(s, x->by_v1[i] - 1)->r;
 		if (!memcmp(r->ih_v1, ih, 20))
 			return r;
 	}
 	return NULL;
 }
 
-static const struct proto_release *by_v2_20(void *ctx, const uint8_t ih[20])
+const struct proto_release *served_by_v2_20(const struct served *s, const uint8_t ih[20])
 {
-	const struct served *s = ctx;
-	for (size_t i = load64(ih) & (s->tsize - 1); s->by_v2[i]; i = (i + 1) & (s->tsize - 1)) {
-		const struct proto_release *r = &s->e[s->by_v2[i] - 1].r;
+	const struct served_index *x = cur_index(s);
+	for (size_t i = load64(ih) & (x->tsize - 1); x->by_v2[i]; i = (i + 1) & (x->tsize - 1)) {
+		const struct proto_release *r = &ent(s, x->by_v2[i] - 1)->r;
 		if (!memcmp(r->ih_v2, ih, 20))
 			return r;
 	}
 	return NULL;
 }
 
-static const struct proto_release *by_id(void *ctx, const char *id, size_t len)
+static const struct proto_release *id_in(const struct served *s, const struct served_index *x,
+					 const char *id, size_t len)
 {
-	const struct served *s = ctx;
-	for (size_t i = hash_str(id, len) & (s->tsize - 1); s->by_id[i];
-	     i = (i + 1) & (s->tsize - 1)) {
-		const struct proto_release *r = &s->e[s->by_id[i] - 1].r;
+	for (size_t i = hash_str(id, len) & (x->tsize - 1); x->by_id[i];
+	     i = (i + 1) & (x->tsize - 1)) {
+		const struct proto_release *r = &ent(s, x->by_id[i] - 1)->r;
 		if (strlen(r->id) == len && !memcmp(r->id, id, len))
 			return r;
 	}
 	return NULL;
 }
 
+const struct proto_release *served_by_id(const struct served *s, const char *id, size_t len)
+{
+	return id_in(s, cur_index(s), id, len);
+}
+
+static const struct proto_release *cb_v1(void *ctx, const uint8_t ih[20])
+{
+	return served_by_v1(ctx, ih);
+}
+
+static const struct proto_release *cb_v2(void *ctx, const uint8_t ih[20])
+{
+	return served_by_v2_20(ctx, ih);
+}
+
+static const struct proto_release *cb_id(void *ctx, const char *id, size_t len)
+{
+	return served_by_id(ctx, id, len);
+}
+
 struct proto_catalog served_catalog(const struct served *s)
 {
-	return (struct proto_catalog){ (void *)s, by_v1, by_v2_20, by_id };
+	return (struct proto_catalog){ (void *)s, cb_v1, cb_v2, cb_id };
+}
+
+const struct catalog *served_current_catalog(const struct served *s)
+{
+	return cur_index(s)->cat;
+}
+
+uint64_t served_generation(const struct served *s)
+{
+	return cur_index(s)->gen;
+}
+
+void served_enter(struct served *s, unsigned worker)
+{
+	if (worker < SERVED_MAX_WORKERS)
+		atomic_store_explicit(&s->seen[worker], cur_index(s)->gen, memory_order_release);
 }
 
 size_t served_count(const struct served *s)
 {
-	return s->n;
+	return atomic_load_explicit(&((struct served *)s)->n_pub, memory_order_acquire);
+}
+
+size_t served_live_count(const struct served *s)
+{
+	return cur_index(s)->n_live;
 }
 
 const struct proto_release *served_release(const struct served *s, size_t i)
 {
-	return i < s->n ? &s->e[i].r : NULL;
+	return i < served_count(s) ? &ent(s, i)->r : NULL;
+}
+
+int32_t served_stats_slot(const struct served *s, uint32_t handle)
+{
+	return handle < served_count(s) ? ent(s, handle)->stats_slot : -1;
 }
 
 const struct served_object *served_object(const struct served *s, uint32_t handle)
 {
-	return handle < s->n_obj ? &s->obj[handle] : NULL;
+	return handle < served_object_count(s) ? objp(s, handle) : NULL;
 }
 
 size_t served_object_count(const struct served *s)
 {
-	return s->n_obj;
+	return atomic_load_explicit(&((struct served *)s)->n_obj_pub, memory_order_acquire);
 }
 
 /* Finds or opens the object for root; returns its handle or -errno. */
@@ -127,7 +225,7 @@ size_t served_object_count(const struct served *s)
 static size_t obj_slot(const struct served *s, const uint8_t root[32])
 {
 	size_t i = load64(root) & (s->obj_tsize - 1);
-	while (s->obj_idx[i] && memcmp(s->obj[s->obj_idx[i] - 1].root, root, 32))
+	while (s->obj_idx[i] && memcmp(objp(s, s->obj_idx[i] - 1)->root, root, 32))
 		i = (i + 1) & (s->obj_tsize - 1);
 	return i;
 }
@@ -142,7 +240,7 @@ static int obj_index_grow(struct served *s)
 	s->obj_idx = t;
 	s->obj_tsize = size;
 	for (size_t k = 0; k < s->n_obj; k++)
-		t[obj_slot(s, s->obj[k].root)] = (uint32_t)k + 1;
+		t[obj_slot(s, objp(s, k)->root)] = (uint32_t)k + 1;
 	return 0;
 }
 
@@ -154,19 +252,16 @@ static int64_t object_handle(struct served *s, struct store *st, const uint8_t r
 	size_t slot = obj_slot(s, root);
 	if (s->obj_idx[slot])
 		return (int64_t)s->obj_idx[slot] - 1;
-	if (s->n_obj == s->cap_obj) {
-		size_t cap = s->cap_obj ? s->cap_obj * 2 : 64;
-		void *p = realloc(s->obj, cap * sizeof(*s->obj));
-		if (!p)
-			return seed_err_set(err, -ENOMEM, "out of memory");
-		s->obj = p;
-		s->cap_obj = cap;
-	}
+	if (s->n_obj >= (size_t)CHUNK * MAX_CHUNKS)
+		return seed_err_set(err, -ENOSPC, "more than %u store objects", CHUNK * MAX_CHUNKS);
+	if (!s->obj[s->n_obj / CHUNK] &&
+	    !(s->obj[s->n_obj / CHUNK] = calloc(CHUNK, sizeof(struct served_object))))
+		return seed_err_set(err, -ENOMEM, "out of memory");
 	struct store_obj o;
 	int rc = store_obj_open(st, root, &o, err);
 	if (rc < 0)
 		return rc;
-	struct served_object *so = &s->obj[s->n_obj];
+	struct served_object *so = objp(s, s->n_obj);
 	memset(so, 0, sizeof(*so));
 	memcpy(so->root, root, 32);
 	so->length = o.length;
@@ -184,7 +279,10 @@ static int64_t object_handle(struct served *s, struct store *st, const uint8_t r
 	}
 	store_obj_close(&o);
 	s->obj_idx[slot] = (uint32_t)s->n_obj + 1;
-	return (int64_t)s->n_obj++;
+	s->n_obj++;
+	/* visible to workers before any view naming it is published */
+	atomic_store_explicit(&s->n_obj_pub, s->n_obj, memory_order_release);
+	return (int64_t)s->n_obj - 1;
 }
 
 static int add_view(struct served *s, struct store *st, const struct store_release *rel,
@@ -204,18 +302,16 @@ static int add_view(struct served *s, struct store *st, const struct store_relea
 		return seed_err_set(err, -EBADMSG, "release %s: stored torrent has no info",
 				    rel->id);
 	}
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 16;
-		void *p = realloc(s->e, cap * sizeof(*s->e));
-		if (!p) {
-			bencode_free(doc);
-			return seed_err_set(err, -ENOMEM, "out of memory");
-		}
-		s->e = p;
-		s->cap = cap;
+	if (s->n >= (size_t)CHUNK * MAX_CHUNKS ||
+	    (!s->e[s->n / CHUNK] && !(s->e[s->n / CHUNK] = calloc(CHUNK, sizeof(struct entry))))) {
+		bencode_free(doc);
+		return seed_err_set(err, -ENOMEM, "release %s: no room for another torrent view",
+				    rel->id);
 	}
-	struct entry *e = &s->e[s->n];
-	memset(e, 0, sizeof(*e));
+	/* The entry is not published (n_pub) until the whole release is in:
+	 * a failure leaves it to be overwritten by the next attempt. */
+	struct entry *e = ent(s, s->n);
+	entry_clear(e);
 	s->n++;
 	size_t nf = rel->n_files;
 	e->files = calloc(nf, sizeof(*e->files));
@@ -283,76 +379,133 @@ static int add_view(struct served *s, struct store *st, const struct store_relea
 	return 0;
 }
 
-static int build_tables(struct served *s, struct seed_err *err)
+static void index_free(struct served_index *x)
 {
-	s->tsize = 16;
-	while (s->tsize < 2 * s->n + 2)
-		s->tsize *= 2;
-	s->by_v1 = calloc(s->tsize, sizeof(uint32_t));
-	s->by_v2 = calloc(s->tsize, sizeof(uint32_t));
-	s->by_id = calloc(s->tsize, sizeof(uint32_t));
-	if (!s->by_v1 || !s->by_v2 || !s->by_id)
+	if (!x)
+		return;
+	free(x->by_v1);
+	free(x->by_v2);
+	free(x->by_id);
+	catalog_free(x->cat);
+	free(x);
+}
+
+static void t_put(uint32_t *t, size_t size, uint64_t h, uint32_t val)
+{
+	size_t i = h & (size - 1);
+	while (t[i])
+		i = (i + 1) & (size - 1);
+	t[i] = val;
+}
+
+/* A new index over the views the latest refresh found in the store. */
+static int build_index(struct served *s, struct catalog *cat, struct served_index **out,
+		       struct seed_err *err)
+{
+	struct served_index *x = calloc(1, sizeof(*x));
+	if (!x)
 		return seed_err_set(err, -ENOMEM, "out of memory");
-	for (size_t i = 0; i < s->n; i++) {
-		const struct proto_release *r = &s->e[i].r;
-		if (r->has_v1)
-			t_put(s->by_v1, s->tsize, load64(r->ih_v1), (uint32_t)i + 1);
-		if (r->has_v2)
-			t_put(s->by_v2, s->tsize, load64(r->ih_v2), (uint32_t)i + 1);
-		/* by id: the release's main torrent (the first view of an id) */
-		if (!by_id(s, r->id, strlen(r->id)))
-			t_put(s->by_id, s->tsize, hash_str(r->id, strlen(r->id)), (uint32_t)i + 1);
+	size_t live = 0;
+	for (size_t i = 0; i < s->n; i++)
+		live += ent(s, i)->in_store;
+	x->tsize = 16;
+	while (x->tsize < 2 * live + 2)
+		x->tsize *= 2;
+	x->by_v1 = calloc(x->tsize, sizeof(uint32_t));
+	x->by_v2 = calloc(x->tsize, sizeof(uint32_t));
+	x->by_id = calloc(x->tsize, sizeof(uint32_t));
+	if (!x->by_v1 || !x->by_v2 || !x->by_id) {
+		index_free(x);
+		return seed_err_set(err, -ENOMEM, "out of memory");
 	}
+	for (size_t i = 0; i < s->n; i++) {
+		const struct entry *e = ent(s, i);
+		if (!e->in_store)
+			continue;
+		const struct proto_release *r = &e->r;
+		if (r->has_v1)
+			t_put(x->by_v1, x->tsize, load64(r->ih_v1), (uint32_t)i + 1);
+		if (r->has_v2)
+			t_put(x->by_v2, x->tsize, load64(r->ih_v2), (uint32_t)i + 1);
+		/* by id: the release's main torrent (the first view of an id) */
+		if (!id_in(s, x, r->id, strlen(r->id)))
+			t_put(x->by_id, x->tsize, hash_str(r->id, strlen(r->id)), (uint32_t)i + 1);
+	}
+	x->n_live = live;
+	x->cat = cat;
+	*out = x;
 	return 0;
 }
 
-int served_load(const char *dir, struct served **out_served, struct seed_err *err)
+/* The view of a release already loaded, when its manifest did not change. */
+static struct entry *known(struct served *s, const struct store_release *rel)
 {
-	struct store *st = NULL;
-	char **ids = NULL;
-	size_t n = 0;
-	int rc;
-
-	*out_served = NULL;
-	struct served *s = calloc(1, sizeof(*s));
-	if (!s)
-		return seed_err_set(err, -ENOMEM, "out of memory");
-	rc = store_open(dir, STORE_READ, &st, err);
-	if (rc == 0)
-		rc = store_release_list(st, &ids, &n, err);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		struct store_release *rel = NULL;
-		rc = store_release_load(st, ids[i], &rel, err);
-		if (rc < 0)
-			break;
-		size_t first = s->n;
-		rc = add_view(s, st, rel, rel->torrent, rel->torrent_len, err);
-		if (rc == 0 && rel->torrent_v1)
-			rc = add_view(s, st, rel, rel->torrent_v1, rel->torrent_v1_len, err);
-		if (rc == 0) {
-			/* info-hashes come from the manifest for the main view and
-			 * from the v1 torrent's own info dict for the second */
-			struct proto_release *m = &s->e[first].r;
-			m->has_v1 = rel->has_v1;
-			m->has_v2 = rel->has_v2;
-			memcpy(m->ih_v1, rel->ih_v1, 20);
-			memcpy(m->ih_v2, rel->ih_v2, 32);
-			if (s->n > first + 1) {
-				struct proto_release *v = &s->e[first + 1].r;
-				struct hash_ctx *h = NULL;
-				rc = hash_ctx_create(HASH_IMPL_OPENSSL, &h, err);
-				if (rc == 0)
-					rc = hash_sha1(h, v->info, v->info_len, v->ih_v1);
-				hash_ctx_destroy(h);
-				v->has_v1 = 1;
-			}
-		}
-		store_release_free(rel);
+	for (size_t i = 0; i < s->n; i++) {
+		struct entry *e = ent(s, i);
+		if (!strcmp(e->id, rel->id) && e->r.has_v2 == rel->has_v2 &&
+		    e->r.has_v1 == rel->has_v1 && !memcmp(e->r.ih_v1, rel->ih_v1, 20) &&
+		    !memcmp(e->r.ih_v2, rel->ih_v2, 32))
+			return e;
 	}
-	store_free_list(ids, n);
-	store_close(st);
-	if (rc == 0)
-		rc = build_tables(s, err);
+	return NULL;
+}
+
+static int add_release(struct served *s, struct store *st, const struct store_release *rel,
+		       struct seed_err *err)
+{
+	size_t first = s->n;
+	int rc = add_view(s, st, rel, rel->torrent, rel->torrent_len, err);
+	if (rc == 0 && rel->torrent_v1)
+		rc = add_view(s, st, rel, rel->torrent_v1, rel->torrent_v1_len, err);
+	if (rc < 0) {
+		/* unpublished entries are reused by the next add */
+		s->n = first;
+		return rc;
+	}
+	/* info-hashes come from the manifest for the main view and from the v1
+	 * torrent's own info dict for the second */
+	struct proto_release *m = &ent(s, first)->r;
+	m->has_v1 = rel->has_v1;
+	m->has_v2 = rel->has_v2;
+	memcpy(m->ih_v1, rel->ih_v1, 20);
+	memcpy(m->ih_v2, rel->ih_v2, 32);
+	if (s->n > first + 1) {
+		struct proto_release *v = &ent(s, first + 1)->r;
+		struct hash_ctx *h = NULL;
+		rc = hash_ctx_create(HASH_IMPL_OPENSSL, &h, err);
+		if (rc == 0)
+			rc = hash_sha1(h, v->info, v->info_len, v->ih_v1);
+		hash_ctx_destroy(h);
+		v->has_v1 = 1;
+		if (rc < 0) {
+			s->n = first;
+			return rc;
+		}
+	}
+	for (size_t i = first; i < s->n; i++) {
+		struct entry *e = ent(s, i);
+		e->in_store = 1;
+		int sl = s->stats ? dpstats_release_slot(s->stats, e->id) : -1;
+		e->stats_slot = sl < 0 ? -1 : sl;
+	}
+	atomic_store_explicit(&s->n_pub, s->n, memory_order_release);
+	return 0;
+}
+
+int served_create(const char *dir, unsigned n_workers, struct dpstats *stats,
+		  struct served **out_served, struct seed_err *err)
+{
+	*out_served = NULL;
+	if (n_workers > SERVED_MAX_WORKERS)
+		return seed_err_set(err, -EINVAL, "more than %d workers", SERVED_MAX_WORKERS);
+	struct served *s = calloc(1, sizeof(*s));
+	if (!s || !(s->dir = strdup(dir))) {
+		free(s);
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	}
+	s->n_workers = n_workers;
+	s->stats = stats;
+	int rc = served_refresh(s, NULL, err);
 	if (rc < 0) {
 		served_free(s);
 		return rc;
@@ -361,34 +514,108 @@ int served_load(const char *dir, struct served **out_served, struct seed_err *er
 	return 0;
 }
 
+int served_load(const char *dir, struct served **out_served, struct seed_err *err)
+{
+	return served_create(dir, 0, NULL, out_served, err);
+}
+
+int served_refresh(struct served *s, struct catalog *cat, struct seed_err *err)
+{
+	struct store *st = NULL;
+	char **ids = NULL;
+	size_t n = 0;
+	int rc = store_open(s->dir, STORE_READ, &st, err);
+	if (rc == 0)
+		rc = store_release_list(st, &ids, &n, err);
+	if (rc < 0) {
+		store_free_list(ids, n);
+		store_close(st);
+		return rc;
+	}
+	for (size_t i = 0; i < s->n; i++)
+		ent(s, i)->in_store = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct store_release *rel = NULL;
+		rc = store_release_load(st, ids[i], &rel, err);
+		if (rc < 0)
+			break;
+		struct entry *e = known(s, rel);
+		if (e) {
+			/* unchanged: keep the views (and every pointer to them) */
+			for (size_t k = (size_t)(e - ent(s, 0)); k < s->n; k++)
+				if (!strcmp(ent(s, k)->id, rel->id))
+					ent(s, k)->in_store = 1;
+		} else {
+			rc = add_release(s, st, rel, err);
+		}
+		store_release_free(rel);
+	}
+	store_free_list(ids, n);
+	store_close(st);
+	struct served_index *x = NULL;
+	if (rc == 0)
+		rc = build_index(s, cat, &x, err);
+	if (rc < 0) {
+		/* the published index stays as it was */
+		for (size_t i = 0; i < s->n; i++)
+			ent(s, i)->in_store = 0;
+		return rc;
+	}
+	x->gen = ++s->gen;
+	struct served_index *old = atomic_load_explicit(&s->cur, memory_order_relaxed);
+	atomic_store_explicit(&s->cur, x, memory_order_release);
+	if (old) {
+		old->older = s->retired;
+		s->retired = old;
+	}
+	served_reclaim(s);
+	return 0;
+}
+
+void served_reclaim(struct served *s)
+{
+	/* An index may go once every worker entered a newer generation: a
+	 * worker only uses index pointers within the loop pass it entered. */
+	uint64_t min = s->gen;
+	for (unsigned i = 0; i < s->n_workers; i++) {
+		uint64_t g = atomic_load_explicit(&s->seen[i], memory_order_acquire);
+		if (g < min)
+			min = g;
+	}
+	struct served_index **pp = &s->retired;
+	while (*pp) {
+		struct served_index *x = *pp;
+		if (x->gen < min) {
+			*pp = x->older;
+			index_free(x);
+		} else {
+			pp = &x->older;
+		}
+	}
+}
+
 void served_free(struct served *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->n; i++) {
-		struct entry *e = &s->e[i];
-		for (size_t k = 0; k < e->nf; k++) {
-			free(e->paths[k]);
-			free(e->layers[k]);
-		}
-		free(e->files);
-		free(e->paths);
-		free(e->layers);
-		free(e->roots);
-		free(e->info);
-		free(e->id);
-		free(e->name);
-	}
+	for (size_t i = 0; i < s->n; i++)
+		entry_clear(ent(s, i));
 	for (size_t i = 0; i < s->n_obj; i++) {
-		if (s->obj[i].fd >= 0)
-			close(s->obj[i].fd);
-		free(s->obj[i].block_xxh);
+		if (objp(s, i)->fd >= 0)
+			close(objp(s, i)->fd);
+		free(objp(s, i)->block_xxh);
 	}
-	free(s->e);
-	free(s->obj);
+	for (size_t c = 0; c < MAX_CHUNKS; c++) {
+		free(s->e[c]);
+		free(s->obj[c]);
+	}
+	index_free(atomic_load(&s->cur));
+	while (s->retired) {
+		struct served_index *x = s->retired;
+		s->retired = x->older;
+		index_free(x);
+	}
 	free(s->obj_idx);
-	free(s->by_v1);
-	free(s->by_v2);
-	free(s->by_id);
+	free(s->dir);
 	free(s);
 }

@@ -4,9 +4,19 @@
  * It turns every release manifest into proto_release views for the engines
  * (one per published torrent: a hybrid release with --also-v1 answers under
  * both its hybrid and its v1 info-hash) and opens each distinct store object
- * once, with O_DIRECT, keeping its block table for verification. Lookups by
- * info-hash and by release id are hash-table probes. The set is immutable
- * once loaded and is shared read-only by all workers.
+ * once, with O_DIRECT, keeping its block table for verification.
+ *
+ * Views and objects are append-only and never move: a worker may keep a
+ * pointer to a view or an object handle for as long as the served set lives,
+ * across refreshes. What changes is the index: served_refresh (main thread
+ * only) rescans the store, adds views for new or changed releases, and
+ * publishes a new immutable generation of lookup tables together with the
+ * catalog that decides what may be served. A release removed from the store
+ * drops out of the index; its view stays (connections may still hold it).
+ *
+ * Workers call served_enter once per loop pass; an index generation is
+ * freed (served_reclaim) only when every worker entered a newer one, so a
+ * lookup never reads freed tables.
  */
 #ifndef SEED_SERVED_H
 #define SEED_SERVED_H
@@ -26,18 +36,54 @@ struct served_object {
 	uint8_t *block_xxh; /* n_blocks * 16 */
 };
 
-struct served;
+#define SERVED_MAX_WORKERS 1024
 
-/* Loads every release of the store at dir. */
+struct served;
+struct catalog;
+struct dpstats;
+
+/*
+ * Loads every release of the store at dir, for n_workers workers (each
+ * calls served_enter with its index). stats (may be NULL) gets a counter
+ * slot per release id. The first generation has no catalog: every release
+ * in the store is served.
+ */
+int served_create(const char *dir, unsigned n_workers, struct dpstats *stats,
+		  struct served **out_served, struct seed_err *err);
+/* served_create for tools and tests that run no workers. */
 int served_load(const char *dir, struct served **out_served, struct seed_err *err);
 void served_free(struct served *s);
 
-size_t served_count(const struct served *s); /* proto_release views */
+/*
+ * Main thread: rescans the store and publishes a new generation whose
+ * catalog is cat (ownership taken on success; NULL: serve everything). On
+ * failure the published generation stays and cat still belongs to the
+ * caller.
+ */
+int served_refresh(struct served *s, struct catalog *cat, struct seed_err *err);
+/* Main thread: frees the generations no worker can still be using. */
+void served_reclaim(struct served *s);
+/* Worker: announces it uses the current generation for this loop pass. */
+void served_enter(struct served *s, unsigned worker);
+
+size_t served_count(const struct served *s);	  /* proto_release views, all time */
+size_t served_live_count(const struct served *s); /* views in the current index */
 const struct proto_release *served_release(const struct served *s, size_t i);
+/* The counter slot of view handle (-1: none). */
+int32_t served_stats_slot(const struct served *s, uint32_t handle);
 const struct served_object *served_object(const struct served *s, uint32_t handle);
 size_t served_object_count(const struct served *s);
 
-/* A catalog for the engines, backed by s (valid while s lives). */
+/* Lookups in the current generation (NULL: not in the store). */
+const struct proto_release *served_by_v1(const struct served *s, const uint8_t ih[20]);
+const struct proto_release *served_by_v2_20(const struct served *s, const uint8_t ih[20]);
+const struct proto_release *served_by_id(const struct served *s, const char *id, size_t len);
+/* The current generation's catalog (NULL: serve every release) and number. */
+const struct catalog *served_current_catalog(const struct served *s);
+uint64_t served_generation(const struct served *s);
+
+/* A catalog for the engines over the lookups above, ignoring the catalog
+ * (tests, tools). */
 struct proto_catalog served_catalog(const struct served *s);
 
 #endif

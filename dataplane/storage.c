@@ -21,7 +21,8 @@ struct storage {
 	uint8_t *mem;
 	size_t len;
 	int fixed;
-	unsigned n_files; /* registered file table size (0: plain fds) */
+	unsigned n_files;   /* registered files, indexes 0 .. n_files-1 */
+	unsigned cap_files; /* size of the sparse table (0: plain fds) */
 };
 
 int storage_create(unsigned depth, void *mem, size_t len, struct storage **out,
@@ -94,16 +95,40 @@ unsigned storage_inflight(const struct storage *s)
 	return s->inflight;
 }
 
-int storage_register_files(struct storage *s, const int *fds, unsigned n, struct seed_err *err)
+int storage_register_files(struct storage *s, const int *fds, unsigned n, unsigned capacity,
+			   struct seed_err *err)
 {
-	if (s->n_files || n == 0)
-		return seed_err_set(err, -EINVAL, "storage ring: files already registered or none");
-	int rc = io_uring_register_files(&s->ring, fds, n);
+	if (s->n_files || capacity == 0 || n > capacity)
+		return seed_err_set(err, -EINVAL,
+				    "storage ring: files already registered or bad size");
+	/* A sparse table leaves room for objects a catalog switch adds later. */
+	int rc = io_uring_register_files_sparse(&s->ring, capacity);
 	if (rc < 0)
-		return seed_err_set(err, rc, "storage ring: registering %u object files: %s", n,
+		return seed_err_set(err, rc, "storage ring: a table of %u files: %s", capacity,
 				    strerror(-rc));
-	s->n_files = n;
+	s->cap_files = capacity;
+	s->n_files = 0;
+	return storage_add_files(s, fds, n, err);
+}
+
+int storage_add_files(struct storage *s, const int *fds, unsigned n, struct seed_err *err)
+{
+	if (n == 0)
+		return 0;
+	if (n > s->cap_files - s->n_files)
+		return seed_err_set(err, -ENOSPC, "storage ring: file table full (%u)",
+				    s->cap_files);
+	int rc = io_uring_register_files_update(&s->ring, s->n_files, (int *)fds, n);
+	if (rc < 0)
+		return seed_err_set(err, rc, "storage ring: registering %u files: %s", n,
+				    strerror(-rc));
+	s->n_files += n;
 	return 0;
+}
+
+unsigned storage_file_capacity(const struct storage *s)
+{
+	return s->cap_files;
 }
 
 unsigned storage_registered_files(const struct storage *s)

@@ -35,12 +35,18 @@ void storage_destroy(struct storage *s);
 int storage_eventfd(const struct storage *s);
 
 /*
- * Registers the files reads will name by index (the object files, in the
- * order of their handles). Once, before the first read; the fds stay owned
- * by the caller and open while the storage lives.
+ * Registers a table of capacity files that reads name by index, filled with
+ * fds (n <= capacity; the object files, in the order of their handles). Once,
+ * before the first read. The fds stay owned by the caller and open while the
+ * storage lives.
  */
-int storage_register_files(struct storage *s, const int *fds, unsigned n, struct seed_err *err);
-/* Size of the registered file table (0 when none). */
+int storage_register_files(struct storage *s, const int *fds, unsigned n, unsigned capacity,
+			   struct seed_err *err);
+/* Appends n files to the table (indexes continue); -ENOSPC when full. */
+int storage_add_files(struct storage *s, const int *fds, unsigned n, struct seed_err *err);
+/* Table size (0 when no table was registered). */
+unsigned storage_file_capacity(const struct storage *s);
+/* Files registered so far (0 when none). */
 unsigned storage_registered_files(const struct storage *s);
 
 /*

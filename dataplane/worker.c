@@ -12,6 +12,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #include "peerwire.h"
 #include "storage.h"
 #include "store.h"
+#include "catalog.h"
 
 enum { TAG_BT = 1, TAG_HTTP = 2, TAG_STORAGE = 3 };
 enum seg_kind { SEG_BYTES = 1, SEG_BLOCK, SEG_ZERO };
@@ -37,6 +39,7 @@ enum seg_state { S_READY = 1, S_FETCH, S_WAIT, S_FAILED, S_SKIP, S_BAD };
 #define OUTCAP		16	     /* actions per engine call */
 #define SEGS_PER_ACTION 70	     /* 1 MiB data action: 64 blocks + slack */
 #define TICK_MS		50
+#define FILE_TABLE	65536u /* registered object files per worker */
 #define READAHEAD_SEGS	256u
 #define RECS		64u
 #define STORAGE_DEPTH	256u /* block reads in flight per worker */
@@ -58,7 +61,9 @@ struct seg {
 
 struct wconn {
 	int used, kind; /* TAG_BT or TAG_HTTP */
-	int eng_ok;	/* the engine connection was set up */
+	uint8_t fam;	/* peer address: AF_INET or AF_INET6 (v4-mapped made v4) */
+	uint8_t addr[16];
+	int eng_ok; /* the engine connection was set up */
 	uint32_t gen;
 	union {
 		struct peerwire_conn pw;
@@ -118,10 +123,13 @@ struct worker {
 	uint32_t n_quarantine;
 	uint64_t now;
 	uint32_t n_open; /* used connection slots */
+	uint32_t cur_ci; /* the connection an engine call is for (lookups), or ~0 */
+	int64_t now_s;	 /* wall clock, for embargoes */
 	int dumped;
 };
 
 static int register_objects(struct worker *w, struct seed_err *err);
+static void register_new_objects(struct worker *w);
 
 static uint64_t now_ns(void)
 {
@@ -163,9 +171,14 @@ static struct seg *qat(struct wconn *c, uint32_t i)
 static size_t eng_bytes(struct worker *w, struct wconn *c, const uint8_t *b, size_t n,
 			struct proto_out *out)
 {
+	size_t r;
+	w->cur_ci = (uint32_t)(c - w->conns);
 	if (c->kind == TAG_BT)
-		return peerwire_on_bytes(&c->e.pw, b, n, w->now, out);
-	return http_on_bytes(&c->e.http, b, n, w->now, out);
+		r = peerwire_on_bytes(&c->e.pw, b, n, w->now, out);
+	else
+		r = http_on_bytes(&c->e.http, b, n, w->now, out);
+	w->cur_ci = UINT32_MAX;
+	return r;
 }
 
 static int eng_closed(struct wconn *c)
@@ -181,10 +194,69 @@ static uint64_t eng_deadline(struct wconn *c)
 
 static void eng_tick(struct worker *w, struct wconn *c, struct proto_out *out)
 {
+	w->cur_ci = (uint32_t)(c - w->conns);
 	if (c->kind == TAG_BT)
 		peerwire_on_tick(&c->e.pw, w->now, out);
 	else
 		http_on_tick(&c->e.http, w->now, out);
+	w->cur_ci = UINT32_MAX;
+}
+
+/* ---- what may be served: the catalog's gate in front of every lookup ---- */
+
+static void refuse(struct worker *w, enum dpstats_refusal why)
+{
+	dpstats_add(&w->ctr->refusals[why], 1);
+}
+
+/*
+ * The engines look a release up at each call; the answer is the catalog's:
+ * only servable releases (live, or embargoed past their time) are found,
+ * and only for peers inside their tenant's allow-list. Without a catalog
+ * (a data plane run by hand) every release in the store is served.
+ */
+static const struct proto_release *gate(struct worker *w, const struct proto_release *r)
+{
+	if (!r) {
+		refuse(w, DPSTATS_REFUSE_UNKNOWN);
+		return NULL;
+	}
+	const struct catalog *cat = served_current_catalog(w->p.served);
+	if (!cat)
+		return r;
+	const struct catalog_release *cr = catalog_release_find(cat, r->id);
+	if (!cr || !catalog_release_servable(cr, w->now_s)) {
+		refuse(w, cr && cr->state == CATALOG_EMBARGOED ? DPSTATS_REFUSE_EMBARGOED
+							       : DPSTATS_REFUSE_NOT_LIVE);
+		return NULL;
+	}
+	if (w->cur_ci < w->max_conns) {
+		const struct wconn *c = &w->conns[w->cur_ci];
+		const struct catalog_tenant *t = catalog_tenant_of(cat, cr);
+		if (t && !catalog_tenant_allows(t, c->fam, c->addr)) {
+			refuse(w, DPSTATS_REFUSE_CIDR);
+			return NULL;
+		}
+	}
+	return r;
+}
+
+static const struct proto_release *gate_v1(void *ctx, const uint8_t ih[20])
+{
+	struct worker *w = ctx;
+	return gate(w, served_by_v1(w->p.served, ih));
+}
+
+static const struct proto_release *gate_v2(void *ctx, const uint8_t ih[20])
+{
+	struct worker *w = ctx;
+	return gate(w, served_by_v2_20(w->p.served, ih));
+}
+
+static const struct proto_release *gate_id(void *ctx, const char *id, size_t len)
+{
+	struct worker *w = ctx;
+	return gate(w, served_by_id(w->p.served, id, len));
 }
 
 static void eng_free(struct wconn *c)
@@ -344,7 +416,7 @@ static int push_data(struct worker *w, struct wconn *c, uint32_t ci, const struc
 	uint64_t off = a->u.data.offset, end = off + a->u.data.len;
 	if (!o || end > o->length || end < off)
 		return -EINVAL;
-	int32_t rslot = w->p.rel_slot ? w->p.rel_slot[a->u.data.release] : -1;
+	int32_t rslot = served_stats_slot(w->p.served, a->u.data.release);
 	dpstats_add(&w->ctr->requests[proto_of(c)], 1);
 	if (rslot >= 0)
 		dpstats_add(&w->ctr->rel[rslot].requests[proto_of(c)], 1);
@@ -738,6 +810,26 @@ static void on_storage(struct worker *w)
 
 /* ---- connections ---- */
 
+/* Keeps the peer's address for allow-list checks; a v4-mapped IPv6 peer
+ * (dual-stack listener) is matched as the IPv4 address it is. */
+static void set_peer(struct wconn *c, const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		c->fam = AF_INET;
+		memcpy(c->addr, &a->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+			c->fam = AF_INET;
+			memcpy(c->addr, a->sin6_addr.s6_addr + 12, 4);
+		} else {
+			c->fam = AF_INET6;
+			memcpy(c->addr, a->sin6_addr.s6_addr, 16);
+		}
+	}
+}
+
 static void on_accept(struct worker *w, const struct netio_event *ev)
 {
 	uint32_t ci = ev->conn;
@@ -750,6 +842,7 @@ static void on_accept(struct worker *w, const struct netio_event *ev)
 	memset(c, 0, sizeof(*c));
 	c->gen = gen;
 	c->kind = (int)ev->tag;
+	set_peer(c, &ev->peer);
 	c->q = malloc(QCAP * sizeof(*c->q));
 	c->tx = malloc(TXCAP);
 	c->rx = malloc(RXCAP);
@@ -882,6 +975,11 @@ static void loop(struct worker *w)
 
 	while (1) {
 		w->now = now_ms();
+		w->now_s = (int64_t)time(NULL);
+		/* from here to the next pass this worker may hold index pointers
+		 * of the current generation */
+		served_enter(w->p.served, w->p.index);
+		register_new_objects(w);
 		if (!draining && atomic_load(w->p.stop)) {
 			/* SIGTERM: stop accepting, finish what is queued, then close */
 			draining = 1;
@@ -992,7 +1090,8 @@ static int setup(struct worker *w, struct seed_err *err)
 	    !w->conns || !w->retry || !w->retry_snap || !w->zero)
 		return seed_err_set(err, -ENOMEM, "worker %u: out of memory", w->p.index);
 
-	w->cat = served_catalog(w->p.served);
+	w->cat = (struct proto_catalog){ w, gate_v1, gate_v2, gate_id };
+	w->cur_ci = UINT32_MAX;
 	struct peerwire_config pc;
 	peerwire_config_default(&pc);
 	pc.upload_slots = cf->upload_slots;
@@ -1073,25 +1172,44 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
-/* Registers every object file with the storage ring, in handle order, so a
- * read names its file by index. A kernel or limit that refuses it leaves
+/* Registers the object files with the storage ring, in handle order, so a
+ * read names its file by index; objects a catalog switch adds later are
+ * appended at the next loop pass. A kernel or limit that refuses it leaves
  * reads on plain fds, which only costs a little per read. */
 static int register_objects(struct worker *w, struct seed_err *err)
 {
 	size_t n = served_object_count(w->p.served);
-	if (n == 0 || n > UINT32_MAX)
-		return 0;
-	int *fds = malloc(n * sizeof(*fds));
+	unsigned cap = FILE_TABLE;
+	if (n > cap)
+		n = cap;
+	int *fds = malloc((n ? n : 1) * sizeof(*fds));
 	if (!fds)
 		return seed_err_set(err, -ENOMEM, "worker %u: out of memory", w->p.index);
 	for (size_t i = 0; i < n; i++)
 		fds[i] = served_object(w->p.served, (uint32_t)i)->fd;
 	struct seed_err e;
 	seed_err_clear(&e);
-	if (storage_register_files(w->st, fds, (unsigned)n, &e) < 0 && w->p.index == 0)
+	if (storage_register_files(w->st, fds, (unsigned)n, cap, &e) < 0 && w->p.index == 0)
 		fprintf(stderr, "seed-dataplane: %s; reading through plain fds\n", e.msg);
 	free(fds);
 	return 0;
+}
+
+/* New objects since the last pass (a catalog switch): into the file table. */
+static void register_new_objects(struct worker *w)
+{
+	unsigned have = storage_registered_files(w->st), cap = storage_file_capacity(w->st);
+	size_t n = served_object_count(w->p.served);
+	if (n <= have || have >= cap)
+		return;
+	int fds[256];
+	unsigned k = 0;
+	for (size_t i = have; i < n && have + k < cap && k < 256; i++)
+		fds[k++] = served_object(w->p.served, (uint32_t)i)->fd;
+	struct seed_err e;
+	seed_err_clear(&e);
+	if (storage_add_files(w->st, fds, k, &e) < 0 && w->p.index == 0)
+		fprintf(stderr, "seed-dataplane: %s; new objects read through plain fds\n", e.msg);
 }
 
 int worker_start(const struct worker_params *p, struct worker **out, struct seed_err *err)

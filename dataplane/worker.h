@@ -26,13 +26,12 @@ struct worker;
 
 struct worker_params {
 	const struct dpconf *conf;
-	const struct served *served;
+	struct served *served; /* shared; workers call served_enter on it */
 	unsigned index;
 	atomic_int *stop;	    /* 1: drain and exit */
 	atomic_int *ready;	    /* incremented once listening */
 	atomic_int *dump;	    /* changed: print connection states (SIGUSR1) */
 	struct dpstats_worker *ctr; /* this worker's counters (it is their only writer) */
-	const int32_t *rel_slot;    /* per served release: its counter slot, -1 none */
 };
 
 /*

@@ -142,7 +142,7 @@ int dpstats_create(const char *path, unsigned n_workers, struct dpstats **out, s
 	}
 	s->len = len;
 	s->writable = 1;
-	s->h = (struct dpstats_hdr *)s->base;
+	s->h = (struct dpstats_hdr *)(void *)s->base;
 	memcpy(s->h->magic, DPSTATS_MAGIC, 8);
 	s->h->version = DPSTATS_VERSION;
 	s->h->hdr_size = HDR_SIZE;
@@ -200,7 +200,7 @@ int dpstats_open(const char *path, struct dpstats **out, struct seed_err *err)
 	close(fd);
 	if (base == MAP_FAILED)
 		return seed_err_set(err, -e, "counters file %s: mmap: %s", path, strerror(e));
-	const struct dpstats_hdr *h = (const struct dpstats_hdr *)base;
+	const struct dpstats_hdr *h = (const struct dpstats_hdr *)(void *)base;
 	const char *why = NULL;
 	uint64_t ids_off = 0, workers_off = 0;
 	if (memcmp(h->magic, DPSTATS_MAGIC, 8) != 0)
@@ -226,7 +226,7 @@ int dpstats_open(const char *path, struct dpstats **out, struct seed_err *err)
 	}
 	s->base = base;
 	s->len = len;
-	s->h = (struct dpstats_hdr *)base;
+	s->h = (struct dpstats_hdr *)(void *)base;
 	s->is_file = 1;
 	*out = s;
 	return 0;
@@ -244,14 +244,14 @@ struct dpstats_worker *dpstats_worker(struct dpstats *s, unsigned i)
 {
 	if (!s->writable || i >= s->h->n_workers)
 		return NULL;
-	return (struct dpstats_worker *)(s->base + s->h->workers_off +
-					 (size_t)i * sizeof(struct dpstats_worker));
+	return (struct dpstats_worker *)(void *)(s->base + s->h->workers_off +
+						 (size_t)i * sizeof(struct dpstats_worker));
 }
 
 static const struct dpstats_worker *worker_ro(const struct dpstats *s, unsigned i)
 {
-	return (const struct dpstats_worker *)(s->base + s->h->workers_off +
-					       (size_t)i * sizeof(struct dpstats_worker));
+	return (const struct dpstats_worker *)(void *)(s->base + s->h->workers_off +
+						       (size_t)i * sizeof(struct dpstats_worker));
 }
 
 static char *id_slot(const struct dpstats *s, unsigned i)

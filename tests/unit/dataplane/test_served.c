@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "ingest.h"
+#include "catalog.h"
 #include "served.h"
+#include "store.h"
 
 static char base[256];
 
@@ -121,6 +123,67 @@ Test(served, views_lookups_and_layout)
 	const struct served_object *o = served_object(sv, h->files[2].object);
 	cr_assert_eq(o->length, 70000);
 	cr_assert_eq(o->n_blocks, 5);
+	served_free(sv);
+	snprintf(p, sizeof(p), "rm -rf '%s'", base);
+	cr_assert_eq(system(p), 0);
+}
+
+/* A refresh adds the releases created since, keeps every view and object
+ * handle a worker may hold, drops removed releases from lookups only, and
+ * publishes the catalog it is given; a worker that never entered the new
+ * generation keeps the old one alive. */
+Test(served, refresh_adds_releases_and_keeps_old_views)
+{
+	strcpy(base, "/tmp/test_served.XXXXXX");
+	cr_assert_not_null(mkdtemp(base));
+	char p[400], sp[400];
+	snprintf(p, sizeof(p), "%s/game", base);
+	snprintf(sp, sizeof(sp), "%s/store", base);
+	cr_assert_eq(mkdir(p, 0755), 0);
+	make("a.bin", 40000);
+	create("1", METAINFO_V2, 0);
+
+	struct served *sv;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(served_create(sp, 2, NULL, &sv, &e), 0, "%s", e.msg);
+	cr_assert_eq(served_count(sv), 1);
+	cr_assert_null(served_current_catalog(sv));
+	const struct proto_release *r1 = served_by_id(sv, "t.g.1", 5);
+	cr_assert_not_null(r1);
+	uint32_t obj_a = r1->files[0].object;
+	uint64_t g1 = served_generation(sv);
+	cr_assert_null(served_by_id(sv, "t.g.2", 5));
+
+	make("b.bin", 9000);
+	create("2", METAINFO_V2, 0);
+	struct catalog *cat;
+	cr_assert_eq(catalog_create(7, 1, &cat, &e), 0, "%s", e.msg);
+	served_enter(sv, 0);
+	cr_assert_eq(served_refresh(sv, cat, &e), 0, "%s", e.msg);
+	cr_expect_gt(served_generation(sv), g1);
+	cr_expect_eq(served_current_catalog(sv), cat, "the catalog is published with the index");
+	cr_expect_eq(served_count(sv), 2, "t.g.1 is unchanged: one new view only");
+	cr_expect_eq(served_by_id(sv, "t.g.1", 5), r1, "an unchanged release keeps its view");
+	const struct proto_release *r2 = served_by_id(sv, "t.g.2", 5);
+	cr_assert_not_null(r2, "the new release is found after the refresh");
+	cr_expect_eq(r2->files[0].object, obj_a, "a.bin is the same object in both releases");
+	cr_expect_eq(served_object_count(sv), 2);
+	cr_expect_not_null(served_object(sv, r2->files[1].object));
+
+	/* remove t.g.1 from the store: lookups forget it, the view stays */
+	struct store *st;
+	cr_assert_eq(store_open(sp, STORE_WRITE, &st, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_release_remove(st, "t.g.1", &e), 0, "%s", e.msg);
+	store_close(st);
+	served_enter(sv, 0);
+	served_enter(sv, 1);
+	cr_assert_eq(served_refresh(sv, NULL, &e), 0, "%s", e.msg);
+	cr_expect_null(served_by_id(sv, "t.g.1", 5), "a removed release is not found");
+	cr_expect_not_null(served_by_id(sv, "t.g.2", 5));
+	cr_expect_str_eq(served_release(sv, r1->handle)->id, "t.g.1", "its view is still readable");
+	cr_expect_eq(served_live_count(sv), 1);
+	cr_expect_null(served_current_catalog(sv));
 	served_free(sv);
 	snprintf(p, sizeof(p), "rm -rf '%s'", base);
 	cr_assert_eq(system(p), 0);

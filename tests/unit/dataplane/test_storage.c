@@ -113,10 +113,16 @@ Test(storage, registered_files_are_read_by_index)
 	seed_err_clear(&e);
 	cr_assert_eq(storage_create(4, mem, mlen, &s, &e), 0, "%s", e.msg);
 	cr_expect_eq(storage_registered_files(s), 0);
-	cr_assert_eq(storage_register_files(s, fds, 2, &e), 0, "%s", e.msg);
+	cr_assert_eq(storage_register_files(s, fds, 1, 2, &e), 0, "%s", e.msg);
+	cr_expect_eq(storage_registered_files(s), 1);
+	cr_expect_eq(storage_file_capacity(s), 2);
+	seed_err_clear(&e);
+	cr_expect_lt(storage_register_files(s, fds, 2, 4, &e), 0,
+		     "a second registration is refused");
+	cr_assert_eq(storage_add_files(s, fds + 1, 1, &e), 0, "%s", e.msg);
 	cr_expect_eq(storage_registered_files(s), 2);
 	seed_err_clear(&e);
-	cr_expect_lt(storage_register_files(s, fds, 2, &e), 0, "a second registration is refused");
+	cr_expect_eq(storage_add_files(s, fds, 1, &e), -ENOSPC, "the table holds 2");
 
 	cr_assert_eq(storage_read(s, -1, 1, 4096, mem, 4096, 1), 0);
 	cr_assert_eq(storage_read(s, -1, 7, 0, mem + 4096, 4096, 2), 0);

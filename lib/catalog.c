@@ -1,0 +1,1167 @@
+/*
+ * catalog: see catalog.h for the file format, the invariants and the call
+ * order.
+ *
+ * One struct serves both sides: a builder fills it through catalog_add_*(),
+ * and the loader fills it through the very same calls and then freezes it,
+ * so every rule is written once and a file can never hold what a builder
+ * would refuse. The loader trusts nothing before the header, the length and
+ * the checksum check out, and even then decodes against a fixed schema:
+ * every key required, no other key accepted, every number range-checked.
+ * Errors name the record ("tenant #3", "release #17 \"acme.game.1\""), the
+ * key, and the byte offset in the file; untrusted bytes are escaped before
+ * they reach a message.
+ *
+ * Release lookup is an open-addressing table of release indexes, at most
+ * half full, keyed by XXH3-64 seeded per catalog from getrandom(), so a
+ * crafted file cannot pile every id into one probe chain.
+ */
+#include "catalog.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <xxhash.h>
+
+#include "bencode.h"
+#include "fsutil.h"
+#include "store.h"
+
+#define OFF_VERSION 8u
+#define OFF_FLAGS   12u
+#define OFF_GEN	    16u
+#define OFF_LEN	    24u
+#define OFF_SUM	    32u
+#define SUM_LEN	    16u
+
+/* Nesting of the payload: root dict > list > record dict > allow list. */
+#define PAYLOAD_MAX_DEPTH 4
+/* A full catalog has about 600k values (1024 tenants of 256 allow entries,
+ * 65536 releases of 4 fields); anything far past that is not ours. */
+#define PAYLOAD_MAX_NODES (1u << 20)
+
+#define SHOW_MAX 256 /* room for a whole release id, escaped */
+
+struct catalog {
+	uint64_t generation;
+	int64_t written_at;
+	bool frozen; /* loaded: immutable, add_*() refuse */
+
+	struct catalog_tenant *tenants;
+	uint32_t n_tenants, cap_tenants;
+
+	struct catalog_release *releases;
+	uint64_t *rel_hash; /* parallel to releases: id hash, checked before memcmp */
+	uint32_t n_releases, cap_releases;
+
+	uint32_t *slots;    /* release index + 1; 0 = empty */
+	size_t slot_mask;   /* slots has slot_mask + 1 entries, a power of two */
+	uint64_t hash_seed; /* per catalog, so collisions cannot be precomputed */
+};
+
+static const char *const state_names[CATALOG_N_STATES] = {
+	[CATALOG_STAGED] = "staged", [CATALOG_EMBARGOED] = "embargoed", [CATALOG_LIVE] = "live",
+	[CATALOG_PAUSED] = "paused", [CATALOG_RETIRED] = "retired",
+};
+
+/* ---- small helpers ---- */
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/*
+ * Renders n untrusted bytes for a message: printable ASCII as is, anything
+ * else (and '"', '\\') as \xNN, so a hostile id cannot inject terminal
+ * escapes or fake quoting into the operator's log. Cut with "..." when out
+ * (SHOW_MAX bytes) is full.
+ */
+static const char *show(char *out, const void *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const uint8_t *s = p;
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t ch = s[i];
+		int plain = ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\';
+		if (o + (plain ? 1 : 4) + 4 > SHOW_MAX) {
+			memcpy(out + o, "...", 4);
+			return out;
+		}
+		if (plain) {
+			out[o++] = (char)ch;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static const char *show_cstr(char *out, const char *s)
+{
+	return show(out, s, strnlen(s, SHOW_MAX));
+}
+
+/* ---- states ---- */
+
+const char *catalog_state_name(enum catalog_state s)
+{
+	if ((unsigned)s >= CATALOG_N_STATES)
+		return "?";
+	return state_names[s];
+}
+
+static int state_parse_n(const void *p, size_t n, enum catalog_state *out)
+{
+	for (unsigned i = 0; i < CATALOG_N_STATES; i++) {
+		if (strlen(state_names[i]) == n && !memcmp(state_names[i], p, n)) {
+			*out = (enum catalog_state)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int catalog_state_parse(const char *name, enum catalog_state *out_state)
+{
+	if (!name || !out_state)
+		return -EINVAL;
+	return state_parse_n(name, strlen(name), out_state);
+}
+
+/* ---- validation shared by builder and loader ---- */
+
+static int check_tenant_id(const char *id, struct seed_err *err)
+{
+	char sh[SHOW_MAX];
+	size_t n = strnlen(id, CATALOG_TENANT_ID_MAX + 1);
+
+	if (n == 0 || n > CATALOG_TENANT_ID_MAX)
+		return seed_err_set(err, -EINVAL, "tenant id \"%s\": must be 1 to %u characters",
+				    show_cstr(sh, id), CATALOG_TENANT_ID_MAX);
+	for (size_t i = 0; i < n; i++) {
+		char ch = id[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
+			return seed_err_set(
+				err, -EINVAL,
+				"tenant id \"%s\": character %zu is not one of a-z 0-9 -",
+				show_cstr(sh, id), i + 1);
+	}
+	/* A release id may not start with '-', and release ids start with the
+	 * tenant id: such a tenant could never own a release. */
+	if (id[0] == '-')
+		return seed_err_set(err, -EINVAL, "tenant id \"%s\": must not start with '-'", id);
+	return 0;
+}
+
+/*
+ * Release ids are "tenant.name.version" (ingest_make_id): the store's id
+ * rules, plus the tenant part must be the tenant the catalog files the
+ * release under, so a catalog cannot hand one tenant's release to another
+ * tenant's caps and allow-list.
+ */
+static int check_release_id(const char *id, size_t n, const struct catalog_tenant *t,
+			    struct seed_err *err)
+{
+	char sh[SHOW_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		/* store_check_id() quotes the id verbatim; keep control bytes out. */
+		if ((uint8_t)id[i] < 0x21 || (uint8_t)id[i] > 0x7e)
+			return seed_err_set(err, -EINVAL,
+					    "release id \"%s\": byte %zu (0x%02x) is not printable",
+					    show(sh, id, n), i + 1, (uint8_t)id[i]);
+	}
+	int rc = store_check_id(id, err);
+	if (rc < 0)
+		return rc;
+	size_t tl = strlen(t->id);
+	const char *dot2 = n > tl + 1 ? memchr(id + tl + 1, '.', n - tl - 1) : NULL;
+	if (n <= tl + 1 || memcmp(id, t->id, tl) || id[tl] != '.' || !dot2 || dot2 == id + tl + 1 ||
+	    dot2 == id + n - 1)
+		return seed_err_set(err, -EINVAL,
+				    "release id \"%s\" is not \"%s.<name>.<version>\" for its "
+				    "tenant \"%s\"",
+				    id, t->id, t->id);
+	return 0;
+}
+
+/* Host bits past the prefix must be zero, so one network has one spelling. */
+static int check_cidr(const struct catalog_cidr *a, size_t i, struct seed_err *err)
+{
+	unsigned bits;
+
+	if (a->family == AF_INET)
+		bits = 32;
+	else if (a->family == AF_INET6)
+		bits = 128;
+	else
+		return seed_err_set(err, -EINVAL,
+				    "allow entry #%zu: address family %u is neither AF_INET nor "
+				    "AF_INET6",
+				    i, a->family);
+	if (a->prefix > bits)
+		return seed_err_set(err, -EINVAL,
+				    "allow entry #%zu: prefix /%u is longer than %u bits", i,
+				    a->prefix, bits);
+	for (unsigned k = 0; k < 16; k++) {
+		unsigned lo = 8 * k;
+		uint8_t keep;
+		if (lo + 8 <= a->prefix)
+			keep = 0xff;
+		else if (lo >= a->prefix)
+			keep = 0;
+		else
+			keep = (uint8_t)(0xff << (8 - (a->prefix - lo)));
+		if (a->addr[k] & (uint8_t)~keep)
+			return seed_err_set(err, -EINVAL,
+					    "allow entry #%zu: address has bits set past /%u", i,
+					    a->prefix);
+	}
+	return 0;
+}
+
+/* ---- building ---- */
+
+static uint64_t pick_seed(const struct catalog *c)
+{
+	uint64_t s = 0;
+	if (getrandom(&s, sizeof(s), GRND_NONBLOCK) == (ssize_t)sizeof(s))
+		return s;
+	/* No entropy yet (early boot): still differs per process and catalog. */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)(uintptr_t)c ^ ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec;
+}
+
+int catalog_create(uint64_t generation, int64_t written_at, struct catalog **out_cat,
+		   struct seed_err *err)
+{
+	if (!out_cat)
+		return seed_err_set(err, -EINVAL, "catalog: no output");
+	*out_cat = NULL;
+	if (generation == 0)
+		return seed_err_set(err, -ERANGE, "catalog generation must be at least 1");
+	if (written_at < 0)
+		return seed_err_set(err, -ERANGE, "catalog written_at %lld is negative",
+				    (long long)written_at);
+	struct catalog *c = calloc(1, sizeof(*c));
+	if (!c)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	c->generation = generation;
+	c->written_at = written_at;
+	c->hash_seed = pick_seed(c);
+	*out_cat = c;
+	return 0;
+}
+
+int catalog_add_tenant(struct catalog *c, const struct catalog_tenant_def *def, uint32_t *out_index,
+		       struct seed_err *err)
+{
+	int rc;
+
+	if (!c || !def || !def->id)
+		return seed_err_set(err, -EINVAL, "catalog_add_tenant: missing argument");
+	if (c->frozen)
+		return seed_err_set(err, -EPERM,
+				    "catalog generation %llu is loaded, hence immutable",
+				    (unsigned long long)c->generation);
+	if (c->n_tenants >= CATALOG_MAX_TENANTS)
+		return seed_err_set(err, -E2BIG, "more than %u tenants", CATALOG_MAX_TENANTS);
+	if ((rc = check_tenant_id(def->id, err)) < 0)
+		return rc;
+	if (def->bandwidth > (uint64_t)INT64_MAX)
+		return seed_err_set(err, -ERANGE, "tenant %s: bandwidth %llu B/s is out of range",
+				    def->id, (unsigned long long)def->bandwidth);
+	if (def->n_allow > CATALOG_MAX_ALLOW)
+		return seed_err_set(err, -E2BIG, "tenant %s: %zu allow entries, more than %u",
+				    def->id, def->n_allow, CATALOG_MAX_ALLOW);
+	if (def->n_allow && !def->allow)
+		return seed_err_set(err, -EINVAL, "tenant %s: allow-list missing", def->id);
+	for (size_t i = 0; i < def->n_allow; i++) {
+		if ((rc = check_cidr(&def->allow[i], i, err)) < 0) {
+			seed_err_prefix(err, "tenant %s: ", def->id);
+			return rc;
+		}
+	}
+	for (uint32_t i = 0; i < c->n_tenants; i++) {
+		if (!strcmp(c->tenants[i].id, def->id))
+			return seed_err_set(err, -EEXIST, "duplicate tenant id \"%s\" (tenant #%u)",
+					    def->id, i);
+	}
+
+	if (c->n_tenants == c->cap_tenants) {
+		uint32_t ncap = c->cap_tenants ? 2 * c->cap_tenants : 8;
+		struct catalog_tenant *t = realloc(c->tenants, ncap * sizeof(*t));
+		if (!t)
+			return seed_err_set(err, -ENOMEM, "out of memory");
+		c->tenants = t;
+		c->cap_tenants = ncap;
+	}
+	struct catalog_cidr *allow = NULL;
+	if (def->n_allow) {
+		allow = malloc(def->n_allow * sizeof(*allow));
+		if (!allow)
+			return seed_err_set(err, -ENOMEM, "out of memory");
+		memcpy(allow, def->allow, def->n_allow * sizeof(*allow));
+	}
+	struct catalog_tenant *t = &c->tenants[c->n_tenants];
+	memset(t, 0, sizeof(*t));
+	memcpy(t->id, def->id, strlen(def->id) + 1); /* checked: <= 32 + NUL */
+	t->bandwidth = def->bandwidth;
+	t->max_peers = def->max_peers;
+	t->n_allow = (uint32_t)def->n_allow;
+	t->allow = allow;
+	if (out_index)
+		*out_index = c->n_tenants;
+	c->n_tenants++;
+	return 0;
+}
+
+static uint64_t id_hash(const struct catalog *c, const void *id, size_t n)
+{
+	return XXH3_64bits_withSeed(id, n, c->hash_seed);
+}
+
+static void slot_put(uint32_t *slots, size_t mask, uint64_t h, uint32_t idx)
+{
+	size_t i = (size_t)h & mask;
+	while (slots[i])
+		i = (i + 1) & mask;
+	slots[i] = idx + 1;
+}
+
+/* Makes room for `need` releases at a load factor of at most 1/2. */
+static int index_reserve(struct catalog *c, size_t need)
+{
+	size_t cap = c->slots ? c->slot_mask + 1 : 0;
+	if (need * 2 <= cap)
+		return 0;
+	size_t ncap = cap ? cap : 16;
+	while (ncap < need * 2)
+		ncap *= 2;
+	uint32_t *s = calloc(ncap, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < c->n_releases; i++)
+		slot_put(s, ncap - 1, c->rel_hash[i], i);
+	free(c->slots);
+	c->slots = s;
+	c->slot_mask = ncap - 1;
+	return 0;
+}
+
+int catalog_add_release(struct catalog *c, const char *id, uint32_t tenant,
+			enum catalog_state state, int64_t embargo_until, struct seed_err *err)
+{
+	char sh[SHOW_MAX];
+	int rc;
+
+	if (!c || !id)
+		return seed_err_set(err, -EINVAL, "catalog_add_release: missing argument");
+	if (c->frozen)
+		return seed_err_set(err, -EPERM,
+				    "catalog generation %llu is loaded, hence immutable",
+				    (unsigned long long)c->generation);
+	if (c->n_releases >= CATALOG_MAX_RELEASES)
+		return seed_err_set(err, -E2BIG, "more than %u releases", CATALOG_MAX_RELEASES);
+	if (tenant >= c->n_tenants)
+		return seed_err_set(err, -ENOENT, "release %s: no tenant #%u (the catalog has %u)",
+				    show_cstr(sh, id), tenant, c->n_tenants);
+	if ((unsigned)state >= CATALOG_N_STATES)
+		return seed_err_set(err, -EINVAL, "release %s: state %d is not a catalog state",
+				    show_cstr(sh, id), (int)state);
+	if (embargo_until < 0)
+		return seed_err_set(err, -ERANGE, "release %s: embargo_until %lld is negative",
+				    show_cstr(sh, id), (long long)embargo_until);
+	size_t n = strnlen(id, STORE_MAX_ID + 1);
+	if (n > STORE_MAX_ID)
+		return seed_err_set(err, -EINVAL, "release id \"%s\": must be 1 to %d characters",
+				    show_cstr(sh, id), STORE_MAX_ID);
+	if ((rc = check_release_id(id, n, &c->tenants[tenant], err)) < 0)
+		return rc;
+	if (catalog_release_findn(c, id, n))
+		return seed_err_set(err, -EEXIST, "duplicate release id \"%s\"", id);
+
+	if (c->n_releases == c->cap_releases) {
+		uint32_t ncap = c->cap_releases ? 2 * c->cap_releases : 16;
+		struct catalog_release *r = realloc(c->releases, ncap * sizeof(*r));
+		if (!r)
+			return seed_err_set(err, -ENOMEM, "out of memory");
+		c->releases = r;
+		uint64_t *h = realloc(c->rel_hash, ncap * sizeof(*h));
+		if (!h)
+			return seed_err_set(err, -ENOMEM, "out of memory");
+		c->rel_hash = h;
+		c->cap_releases = ncap;
+	}
+	if (index_reserve(c, (size_t)c->n_releases + 1) < 0)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	char *copy = strndup(id, n);
+	if (!copy)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+
+	uint32_t i = c->n_releases;
+	c->releases[i] = (struct catalog_release){
+		.id = copy,
+		.id_len = n,
+		.tenant = tenant,
+		.state = state,
+		.embargo_until = embargo_until,
+	};
+	c->rel_hash[i] = id_hash(c, copy, n);
+	slot_put(c->slots, c->slot_mask, c->rel_hash[i], i);
+	c->n_releases++;
+	return 0;
+}
+
+void catalog_free(struct catalog *c)
+{
+	if (!c)
+		return;
+	for (uint32_t i = 0; i < c->n_tenants; i++)
+		free((void *)c->tenants[i].allow);
+	for (uint32_t i = 0; i < c->n_releases; i++)
+		free((void *)c->releases[i].id);
+	free(c->tenants);
+	free(c->releases);
+	free(c->rel_hash);
+	free(c->slots);
+	free(c);
+}
+
+/* ---- encoding and writing ---- */
+
+/* XXH3-128 over header bytes [0, 32) then the payload, canonical form. */
+static int checksum(const uint8_t *hdr, const uint8_t *payload, size_t len, uint8_t out[SUM_LEN])
+{
+	XXH3_state_t *st = XXH3_createState();
+	if (!st)
+		return -ENOMEM;
+	XXH3_128bits_reset(st);
+	XXH3_128bits_update(st, hdr, OFF_SUM);
+	XXH3_128bits_update(st, payload, len);
+	XXH128_hash_t h = XXH3_128bits_digest(st);
+	XXH3_freeState(st);
+	XXH128_canonical_t cn;
+	XXH128_canonicalFromHash(&cn, h);
+	memcpy(out, cn.digest, SUM_LEN);
+	return 0;
+}
+
+static void put_kv_int(struct bencode_buf *b, const char *k, int64_t v)
+{
+	bencode_put_ckey(b, k);
+	bencode_put_int(b, v);
+}
+
+int catalog_encode(const struct catalog *c, uint8_t **out_buf, size_t *out_len,
+		   struct seed_err *err)
+{
+	struct bencode_buf b;
+	int rc;
+
+	if (!c || !out_buf || !out_len)
+		return seed_err_set(err, -EINVAL, "catalog_encode: missing argument");
+	*out_buf = NULL;
+	*out_len = 0;
+
+	/* Keys in byte order, as canonical bencode requires. */
+	bencode_buf_init(&b);
+	bencode_begin_dict(&b);
+	bencode_put_ckey(&b, "releases");
+	bencode_begin_list(&b);
+	for (uint32_t i = 0; i < c->n_releases; i++) {
+		const struct catalog_release *r = &c->releases[i];
+		bencode_begin_dict(&b);
+		put_kv_int(&b, "embargo_until", r->embargo_until);
+		bencode_put_ckey(&b, "id");
+		bencode_put_str(&b, r->id, r->id_len);
+		bencode_put_ckey(&b, "state");
+		bencode_put_cstr(&b, catalog_state_name(r->state));
+		put_kv_int(&b, "tenant", r->tenant);
+		bencode_end(&b);
+	}
+	bencode_end(&b);
+	bencode_put_ckey(&b, "tenants");
+	bencode_begin_list(&b);
+	for (uint32_t i = 0; i < c->n_tenants; i++) {
+		const struct catalog_tenant *t = &c->tenants[i];
+		bencode_begin_dict(&b);
+		bencode_put_ckey(&b, "allow");
+		bencode_begin_list(&b);
+		for (uint32_t k = 0; k < t->n_allow; k++) {
+			const struct catalog_cidr *a = &t->allow[k];
+			uint8_t e[17];
+			size_t alen = a->family == AF_INET ? 4 : 16;
+			e[0] = a->prefix;
+			memcpy(e + 1, a->addr, alen);
+			bencode_put_str(&b, e, 1 + alen);
+		}
+		bencode_end(&b);
+		put_kv_int(&b, "bandwidth", (int64_t)t->bandwidth);
+		bencode_put_ckey(&b, "id");
+		bencode_put_cstr(&b, t->id);
+		put_kv_int(&b, "max_peers", t->max_peers);
+		bencode_end(&b);
+	}
+	bencode_end(&b);
+	put_kv_int(&b, "written_at", c->written_at);
+	bencode_end(&b);
+	if ((rc = bencode_buf_finish(&b, err)) < 0)
+		goto out;
+	if (b.len > CATALOG_MAX_FILE - CATALOG_HEADER_LEN) {
+		rc = seed_err_set(err, -EFBIG,
+				  "catalog payload of %zu bytes exceeds the %u allowed", b.len,
+				  CATALOG_MAX_FILE - CATALOG_HEADER_LEN);
+		goto out;
+	}
+
+	size_t total = CATALOG_HEADER_LEN + b.len;
+	uint8_t *file = malloc(total);
+	if (!file) {
+		rc = seed_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	memset(file, 0, CATALOG_HEADER_LEN);
+	memcpy(file, CATALOG_MAGIC, 8);
+	put_le32(file + OFF_VERSION, CATALOG_FORMAT_VERSION);
+	put_le32(file + OFF_FLAGS, 0);
+	put_le64(file + OFF_GEN, c->generation);
+	put_le64(file + OFF_LEN, b.len);
+	memcpy(file + CATALOG_HEADER_LEN, b.p, b.len);
+	if (checksum(file, file + CATALOG_HEADER_LEN, b.len, file + OFF_SUM) < 0) {
+		free(file);
+		rc = seed_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	*out_buf = file;
+	*out_len = total;
+out:
+	bencode_buf_release(&b);
+	return rc;
+}
+
+int catalog_write(const char *path, const struct catalog *c, struct seed_err *err)
+{
+	struct seed_err peek;
+	uint64_t on_disk = 0;
+	uint8_t *file;
+	size_t len;
+	int rc;
+
+	if (!path || !c)
+		return seed_err_set(err, -EINVAL, "catalog_write: missing argument");
+	seed_err_clear(&peek);
+	rc = catalog_peek_generation(path, &on_disk, &peek);
+	if (rc == 0 && on_disk >= c->generation)
+		return seed_err_set(
+			err, -ESTALE,
+			"%s: holds catalog generation %llu; refusing to write generation "
+			"%llu (generations only go up)",
+			path, (unsigned long long)on_disk, (unsigned long long)c->generation);
+	if (rc == -ENOMEM)
+		return seed_err_set(err, rc, "out of memory");
+	/* Missing or not a valid catalog: replace it (see catalog.h). */
+	if ((rc = catalog_encode(c, &file, &len, err)) < 0)
+		return rc;
+	rc = fsu_write_atomic(path, file, len, 0644, err);
+	free(file);
+	return rc;
+}
+
+/* ---- parsing ---- */
+
+/*
+ * Checks everything the header promises before the payload is looked at:
+ * size, magic, version, flags, length, checksum, generation. On success
+ * *out_gen is the generation and the payload is [48, len).
+ */
+static int check_header(const uint8_t *buf, size_t len, uint64_t *out_gen, struct seed_err *err)
+{
+	uint8_t sum[SUM_LEN];
+
+	if (len > CATALOG_MAX_FILE)
+		return seed_err_set(err, -EFBIG, "catalog of %zu bytes exceeds the %u allowed", len,
+				    CATALOG_MAX_FILE);
+	if (len < CATALOG_HEADER_LEN)
+		return seed_err_set_at(
+			err, -EBADMSG, len,
+			"catalog truncated: %zu bytes, shorter than the %u-byte header", len,
+			CATALOG_HEADER_LEN);
+	if (memcmp(buf, CATALOG_MAGIC, 8))
+		return seed_err_set_at(err, -EBADMSG, 0, "not a catalog: bad magic (want \"%s\")",
+				       CATALOG_MAGIC);
+	/* Before the checksum: a later version may checksum differently. */
+	uint32_t version = get_le32(buf + OFF_VERSION);
+	if (version != CATALOG_FORMAT_VERSION)
+		return seed_err_set_at(
+			err, -EPROTO, OFF_VERSION,
+			"unsupported catalog format version %u (this build reads %u)", version,
+			CATALOG_FORMAT_VERSION);
+	uint32_t flags = get_le32(buf + OFF_FLAGS);
+	if (flags)
+		return seed_err_set_at(err, -EBADMSG, OFF_FLAGS, "unknown catalog flags 0x%x",
+				       flags);
+	uint64_t plen = get_le64(buf + OFF_LEN);
+	size_t have = len - CATALOG_HEADER_LEN;
+	if (plen > have)
+		return seed_err_set_at(
+			err, -EBADMSG, len,
+			"catalog truncated: header says %llu payload bytes, %zu follow",
+			(unsigned long long)plen, have);
+	if (plen < have)
+		return seed_err_set_at(err, -EBADMSG, CATALOG_HEADER_LEN + plen,
+				       "catalog payload length mismatch: header says %llu bytes, "
+				       "%zu follow",
+				       (unsigned long long)plen, have);
+	if (checksum(buf, buf + CATALOG_HEADER_LEN, have, sum) < 0)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	if (memcmp(sum, buf + OFF_SUM, SUM_LEN))
+		return seed_err_set_at(err, -EBADMSG, OFF_SUM,
+				       "catalog checksum mismatch: the file is corrupt");
+	uint64_t gen = get_le64(buf + OFF_GEN);
+	if (gen == 0)
+		return seed_err_set_at(err, -ERANGE, OFF_GEN,
+				       "catalog generation 0 (generations start at 1)");
+	*out_gen = gen;
+	return 0;
+}
+
+/* Decoding state: the file, for offsets in messages. */
+struct pctx {
+	const uint8_t *file;
+	struct seed_err *err;
+};
+
+static uint64_t off_of(const struct pctx *px, const void *p)
+{
+	return (uint64_t)((const uint8_t *)p - px->file);
+}
+
+struct field {
+	const char *key;
+	enum bencode_type type;
+};
+
+static const char *type_name(enum bencode_type t)
+{
+	switch (t) {
+	case BENCODE_INT: return "an integer";
+	case BENCODE_STR: return "a string";
+	case BENCODE_LIST: return "a list";
+	case BENCODE_DICT: return "a dictionary";
+	}
+	return "?";
+}
+
+/*
+ * Matches dictionary d against schema: every key must be one of schema's
+ * (unknown keys are errors: the format version, not silence, carries
+ * extensions), of its type, and none may be missing. out[i] receives the
+ * value for schema[i]. `where` names the record in messages.
+ */
+static int take_fields(const struct pctx *px, const struct bencode_node *d, const char *where,
+		       const struct field *schema, size_t n_schema, const struct bencode_node **out)
+{
+	char sh[SHOW_MAX];
+
+	if (d->type != BENCODE_DICT)
+		return seed_err_set_at(px->err, -EBADMSG, off_of(px, d->raw),
+				       "%s: is %s, not a dictionary", where, type_name(d->type));
+	for (size_t k = 0; k < n_schema; k++)
+		out[k] = NULL;
+	for (size_t i = 0; i < d->u.dict.n; i++) {
+		const struct bencode_kv *kv = &d->u.dict.items[i];
+		size_t k;
+		for (k = 0; k < n_schema; k++) {
+			if (strlen(schema[k].key) == kv->key_len &&
+			    !memcmp(schema[k].key, kv->key, kv->key_len))
+				break;
+		}
+		if (k == n_schema)
+			return seed_err_set_at(px->err, -EBADMSG, off_of(px, kv->key),
+					       "%s: unknown key \"%s\"", where,
+					       show(sh, kv->key, kv->key_len));
+		if (kv->val->type != schema[k].type)
+			return seed_err_set_at(px->err, -EBADMSG, off_of(px, kv->val->raw),
+					       "%s: \"%s\" is %s, not %s", where, schema[k].key,
+					       type_name(kv->val->type), type_name(schema[k].type));
+		out[k] = kv->val;
+	}
+	for (size_t k = 0; k < n_schema; k++) {
+		if (!out[k])
+			return seed_err_set_at(px->err, -EBADMSG, off_of(px, d->raw),
+					       "%s: missing key \"%s\"", where, schema[k].key);
+	}
+	return 0;
+}
+
+static int take_int(const struct pctx *px, const struct bencode_node *n, const char *where,
+		    const char *key, int64_t lo, int64_t hi, int64_t *out)
+{
+	if (n->u.i < lo || n->u.i > hi)
+		return seed_err_set_at(px->err, -ERANGE, off_of(px, n->raw),
+				       "%s: %s %lld is out of range [%lld, %lld]", where, key,
+				       (long long)n->u.i, (long long)lo, (long long)hi);
+	*out = n->u.i;
+	return 0;
+}
+
+/*
+ * Copies a string value into out (cap bytes incl. NUL) for the C-string
+ * builder calls: 1 to cap - 1 bytes, no NUL inside.
+ */
+static int take_cstr(const struct pctx *px, const struct bencode_node *n, const char *where,
+		     const char *key, char *out, size_t cap)
+{
+	if (n->u.s.len == 0 || n->u.s.len >= cap)
+		return seed_err_set_at(px->err, -EBADMSG, off_of(px, n->raw),
+				       "%s: %s is %zu bytes, want 1 to %zu", where, key, n->u.s.len,
+				       cap - 1);
+	if (memchr(n->u.s.p, 0, n->u.s.len))
+		return seed_err_set_at(px->err, -EBADMSG, off_of(px, n->raw),
+				       "%s: %s contains a NUL byte", where, key);
+	memcpy(out, n->u.s.p, n->u.s.len);
+	out[n->u.s.len] = '\0';
+	return 0;
+}
+
+/*
+ * Forwards a builder's refusal (from a local report) with record and offset.
+ * What is an invalid argument to a builder is a malformed file to a loader.
+ */
+static int forward(const struct pctx *px, int rc, const struct seed_err *local,
+		   const struct bencode_node *at, const char *where)
+{
+	if (rc == -EINVAL)
+		rc = -EBADMSG;
+	return seed_err_set_at(px->err, rc, off_of(px, at->raw), "%s: %s", where, local->msg);
+}
+
+static int decode_tenant(const struct pctx *px, struct catalog *c, const struct bencode_node *tn,
+			 uint32_t i)
+{
+	static const struct field schema[] = {
+		{ "allow", BENCODE_LIST },
+		{ "bandwidth", BENCODE_INT },
+		{ "id", BENCODE_STR },
+		{ "max_peers", BENCODE_INT },
+	};
+	const struct bencode_node *v[4];
+	struct catalog_cidr allow[CATALOG_MAX_ALLOW];
+	char where[SHOW_MAX + 32], id[CATALOG_TENANT_ID_MAX + 1], sh[SHOW_MAX];
+	int64_t bw, mp;
+	int rc;
+
+	snprintf(where, sizeof(where), "tenant #%u", i);
+	if ((rc = take_fields(px, tn, where, schema, 4, v)) < 0 ||
+	    (rc = take_cstr(px, v[2], where, "id", id, sizeof(id))) < 0)
+		return rc;
+	snprintf(where, sizeof(where), "tenant #%u \"%s\"", i, show(sh, id, strlen(id)));
+	if ((rc = take_int(px, v[1], where, "bandwidth", 0, INT64_MAX, &bw)) < 0 ||
+	    (rc = take_int(px, v[3], where, "max_peers", 0, UINT32_MAX, &mp)) < 0)
+		return rc;
+	const struct bencode_node *al = v[0];
+	if (al->u.list.n > CATALOG_MAX_ALLOW)
+		return seed_err_set_at(px->err, -E2BIG, off_of(px, al->raw),
+				       "%s: %zu allow entries, more than %u", where, al->u.list.n,
+				       CATALOG_MAX_ALLOW);
+	for (size_t k = 0; k < al->u.list.n; k++) {
+		const struct bencode_node *e = al->u.list.items[k];
+		if (e->type != BENCODE_STR || (e->u.s.len != 5 && e->u.s.len != 17))
+			return seed_err_set_at(px->err, -EBADMSG, off_of(px, e->raw),
+					       "%s: allow entry #%zu is not a 5-byte (IPv4) or "
+					       "17-byte (IPv6) string",
+					       where, k);
+		memset(&allow[k], 0, sizeof(allow[k]));
+		allow[k].family = e->u.s.len == 5 ? AF_INET : AF_INET6;
+		allow[k].prefix = e->u.s.p[0];
+		memcpy(allow[k].addr, e->u.s.p + 1, e->u.s.len - 1);
+	}
+
+	struct catalog_tenant_def def = {
+		.id = id,
+		.bandwidth = (uint64_t)bw,
+		.max_peers = (uint32_t)mp,
+		.allow = allow,
+		.n_allow = al->u.list.n,
+	};
+	struct seed_err local;
+	seed_err_clear(&local);
+	if ((rc = catalog_add_tenant(c, &def, NULL, &local)) < 0)
+		return forward(px, rc, &local, tn, where);
+	return 0;
+}
+
+static int decode_release(const struct pctx *px, struct catalog *c, const struct bencode_node *rn,
+			  uint32_t i)
+{
+	static const struct field schema[] = {
+		{ "embargo_until", BENCODE_INT },
+		{ "id", BENCODE_STR },
+		{ "state", BENCODE_STR },
+		{ "tenant", BENCODE_INT },
+	};
+	const struct bencode_node *v[4];
+	char where[SHOW_MAX + 32], id[STORE_MAX_ID + 1], sh[SHOW_MAX];
+	enum catalog_state state;
+	int64_t until, tenant;
+	int rc;
+
+	snprintf(where, sizeof(where), "release #%u", i);
+	if ((rc = take_fields(px, rn, where, schema, 4, v)) < 0 ||
+	    (rc = take_cstr(px, v[1], where, "id", id, sizeof(id))) < 0)
+		return rc;
+	snprintf(where, sizeof(where), "release #%u \"%s\"", i, show(sh, id, strlen(id)));
+	if (state_parse_n(v[2]->u.s.p, v[2]->u.s.len, &state) < 0)
+		return seed_err_set_at(px->err, -EBADMSG, off_of(px, v[2]->raw),
+				       "%s: unknown state \"%s\" (want staged, embargoed, live, "
+				       "paused or retired)",
+				       where, show(sh, v[2]->u.s.p, v[2]->u.s.len));
+	if ((rc = take_int(px, v[0], where, "embargo_until", 0, INT64_MAX, &until)) < 0)
+		return rc;
+	if (v[3]->u.i < 0 || v[3]->u.i >= (int64_t)c->n_tenants)
+		return seed_err_set_at(px->err, -ERANGE, off_of(px, v[3]->raw),
+				       "%s: tenant index %lld, but the catalog has %u tenants",
+				       where, (long long)v[3]->u.i, c->n_tenants);
+	tenant = v[3]->u.i;
+
+	struct seed_err local;
+	seed_err_clear(&local);
+	if ((rc = catalog_add_release(c, id, (uint32_t)tenant, state, until, &local)) < 0)
+		return forward(px, rc, &local, rn, where);
+	return 0;
+}
+
+static int decode_payload(const struct pctx *px, const struct bencode_node *root, uint64_t gen,
+			  struct catalog **out)
+{
+	static const struct field schema[] = {
+		{ "releases", BENCODE_LIST },
+		{ "tenants", BENCODE_LIST },
+		{ "written_at", BENCODE_INT },
+	};
+	const struct bencode_node *v[3];
+	struct catalog *c = NULL;
+	int64_t written_at;
+	int rc;
+
+	if ((rc = take_fields(px, root, "catalog", schema, 3, v)) < 0 ||
+	    (rc = take_int(px, v[2], "catalog", "written_at", 0, INT64_MAX, &written_at)) < 0)
+		return rc;
+	if (v[1]->u.list.n > CATALOG_MAX_TENANTS)
+		return seed_err_set_at(px->err, -E2BIG, off_of(px, v[1]->raw),
+				       "catalog: %zu tenants, more than %u", v[1]->u.list.n,
+				       CATALOG_MAX_TENANTS);
+	if (v[0]->u.list.n > CATALOG_MAX_RELEASES)
+		return seed_err_set_at(px->err, -E2BIG, off_of(px, v[0]->raw),
+				       "catalog: %zu releases, more than %u", v[0]->u.list.n,
+				       CATALOG_MAX_RELEASES);
+	if ((rc = catalog_create(gen, written_at, &c, px->err)) < 0)
+		return rc;
+	for (size_t i = 0; i < v[1]->u.list.n && rc == 0; i++)
+		rc = decode_tenant(px, c, v[1]->u.list.items[i], (uint32_t)i);
+	for (size_t i = 0; i < v[0]->u.list.n && rc == 0; i++)
+		rc = decode_release(px, c, v[0]->u.list.items[i], (uint32_t)i);
+	if (rc < 0) {
+		catalog_free(c);
+		return rc;
+	}
+	c->frozen = true;
+	*out = c;
+	return 0;
+}
+
+int catalog_parse(const uint8_t *buf, size_t len, struct catalog **out_cat, struct seed_err *err)
+{
+	const struct bencode_limits lim = {
+		.max_depth = PAYLOAD_MAX_DEPTH,
+		.max_nodes = PAYLOAD_MAX_NODES,
+	};
+	struct bencode_doc *doc = NULL;
+	struct seed_err local;
+	uint64_t gen;
+	int rc;
+
+	if (!out_cat)
+		return seed_err_set(err, -EINVAL, "catalog_parse: no output");
+	*out_cat = NULL;
+	if (!buf && len)
+		return seed_err_set(err, -EINVAL, "catalog_parse: no input");
+	if (!buf)
+		return seed_err_set_at(err, -EBADMSG, 0, "catalog truncated: empty file");
+	if ((rc = check_header(buf, len, &gen, err)) < 0)
+		return rc;
+
+	/* The bencode parser counts offsets from the payload; report file
+	 * offsets. Its -EINVAL (malformed) is this file's -EBADMSG. */
+	seed_err_clear(&local);
+	rc = bencode_parse(buf + CATALOG_HEADER_LEN, buf + len, &lim, &doc, &local);
+	if (rc == -EINVAL)
+		rc = -EBADMSG;
+	if (rc < 0)
+		return seed_err_set_at(err, rc, CATALOG_HEADER_LEN + local.offset,
+				       "catalog payload (from file byte %u): %s",
+				       CATALOG_HEADER_LEN, local.msg);
+	struct pctx px = { .file = buf, .err = err };
+	rc = decode_payload(&px, bencode_root(doc), gen, out_cat);
+	bencode_free(doc);
+	return rc;
+}
+
+int catalog_load(const char *path, struct catalog **out_cat, struct seed_err *err)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	if (!path || !out_cat)
+		return seed_err_set(err, -EINVAL, "catalog_load: missing argument");
+	*out_cat = NULL;
+	int rc = fsu_read_file(path, CATALOG_MAX_FILE, &buf, &len, err);
+	if (rc < 0)
+		return rc;
+	rc = catalog_parse(buf, len, out_cat, err);
+	if (rc < 0)
+		seed_err_prefix(err, "%s: ", path);
+	free(buf);
+	return rc;
+}
+
+int catalog_peek_generation(const char *path, uint64_t *out_generation, struct seed_err *err)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	if (!path || !out_generation)
+		return seed_err_set(err, -EINVAL, "catalog_peek_generation: missing argument");
+	int rc = fsu_read_file(path, CATALOG_MAX_FILE, &buf, &len, err);
+	if (rc < 0)
+		return rc;
+	rc = check_header(buf, len, out_generation, err);
+	if (rc < 0)
+		seed_err_prefix(err, "%s: ", path);
+	free(buf);
+	return rc;
+}
+
+/* ---- polling ---- */
+
+int catalog_stat_changed(const char *path, struct catalog_stamp *stamp)
+{
+	struct stat st;
+
+	if (!path || !stamp)
+		return -EINVAL;
+	if (stat(path, &st) < 0)
+		return -errno;
+	struct catalog_stamp now = {
+		.dev = (uint64_t)st.st_dev,
+		.ino = (uint64_t)st.st_ino,
+		.size = (uint64_t)st.st_size,
+		.mtime_sec = (int64_t)st.st_mtim.tv_sec,
+		.mtime_nsec = (int64_t)st.st_mtim.tv_nsec,
+		.ctime_sec = (int64_t)st.st_ctim.tv_sec,
+		.ctime_nsec = (int64_t)st.st_ctim.tv_nsec,
+		.seen = 1,
+	};
+	if (stamp->seen && stamp->dev == now.dev && stamp->ino == now.ino &&
+	    stamp->size == now.size && stamp->mtime_sec == now.mtime_sec &&
+	    stamp->mtime_nsec == now.mtime_nsec && stamp->ctime_sec == now.ctime_sec &&
+	    stamp->ctime_nsec == now.ctime_nsec)
+		return 0;
+	*stamp = now;
+	return 1;
+}
+
+int catalog_reload(const char *path, struct catalog_stamp *stamp, uint64_t current_generation,
+		   struct catalog **out_cat, struct seed_err *err)
+{
+	struct catalog *c = NULL;
+	int rc;
+
+	if (!path || !stamp || !out_cat)
+		return seed_err_set(err, -EINVAL, "catalog_reload: missing argument");
+	*out_cat = NULL;
+	rc = catalog_stat_changed(path, stamp);
+	if (rc < 0)
+		return seed_err_set(err, rc, "%s: %s", path, strerror(-rc));
+	if (rc == 0)
+		return 0;
+	if ((rc = catalog_load(path, &c, err)) < 0)
+		return rc;
+	if (c->generation == current_generation) {
+		catalog_free(c);
+		return 0;
+	}
+	if (c->generation < current_generation) {
+		uint64_t g = c->generation;
+		catalog_free(c);
+		return seed_err_set(err, -ESTALE,
+				    "%s: catalog went back to generation %llu from %llu; keeping "
+				    "%llu",
+				    path, (unsigned long long)g,
+				    (unsigned long long)current_generation,
+				    (unsigned long long)current_generation);
+	}
+	*out_cat = c;
+	return 1;
+}
+
+/* ---- lookups ---- */
+
+uint64_t catalog_generation(const struct catalog *c)
+{
+	return c ? c->generation : 0;
+}
+
+int64_t catalog_written_at(const struct catalog *c)
+{
+	return c ? c->written_at : 0;
+}
+
+uint32_t catalog_n_tenants(const struct catalog *c)
+{
+	return c ? c->n_tenants : 0;
+}
+
+uint32_t catalog_n_releases(const struct catalog *c)
+{
+	return c ? c->n_releases : 0;
+}
+
+const struct catalog_tenant *catalog_tenant_at(const struct catalog *c, uint32_t i)
+{
+	return c && i < c->n_tenants ? &c->tenants[i] : NULL;
+}
+
+const struct catalog_release *catalog_release_at(const struct catalog *c, uint32_t i)
+{
+	return c && i < c->n_releases ? &c->releases[i] : NULL;
+}
+
+const struct catalog_tenant *catalog_tenant_find(const struct catalog *c, const char *id)
+{
+	if (!c || !id)
+		return NULL;
+	for (uint32_t i = 0; i < c->n_tenants; i++) {
+		if (!strcmp(c->tenants[i].id, id))
+			return &c->tenants[i];
+	}
+	return NULL;
+}
+
+const struct catalog_release *catalog_release_findn(const struct catalog *c, const char *id,
+						    size_t len)
+{
+	if (!c || !c->slots || (!id && len))
+		return NULL;
+	uint64_t h = id_hash(c, id, len);
+	/* Terminates: the table is never more than half full. */
+	for (size_t i = (size_t)h & c->slot_mask;; i = (i + 1) & c->slot_mask) {
+		uint32_t s = c->slots[i];
+		if (!s)
+			return NULL;
+		const struct catalog_release *r = &c->releases[s - 1];
+		if (c->rel_hash[s - 1] == h && r->id_len == len && !memcmp(r->id, id, len))
+			return r;
+	}
+}
+
+const struct catalog_release *catalog_release_find(const struct catalog *c, const char *id)
+{
+	if (!id)
+		return NULL;
+	return catalog_release_findn(c, id, strlen(id));
+}
+
+const struct catalog_tenant *catalog_tenant_of(const struct catalog *c,
+					       const struct catalog_release *r)
+{
+	if (!c || !r || r->tenant >= c->n_tenants)
+		return NULL;
+	return &c->tenants[r->tenant];
+}
+
+bool catalog_release_servable(const struct catalog_release *r, int64_t now_s)
+{
+	if (!r)
+		return false;
+	switch (r->state) {
+	case CATALOG_LIVE: return true;
+	case CATALOG_EMBARGOED: return now_s >= r->embargo_until;
+	case CATALOG_STAGED:
+	case CATALOG_PAUSED:
+	case CATALOG_RETIRED: break;
+	}
+	return false;
+}
+
+static bool cidr_match(const struct catalog_cidr *a, const uint8_t *addr)
+{
+	unsigned full = a->prefix / 8, rest = a->prefix % 8;
+	if (memcmp(a->addr, addr, full))
+		return false;
+	if (rest) {
+		uint8_t m = (uint8_t)(0xff << (8 - rest));
+		if ((addr[full] ^ a->addr[full]) & m)
+			return false;
+	}
+	return true;
+}
+
+bool catalog_tenant_allows(const struct catalog_tenant *t, int family, const uint8_t *addr)
+{
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (!t)
+		return false;
+	if (t->n_allow == 0)
+		return true;
+	if (!addr)
+		return false;
+	if (family == AF_INET6 && !memcmp(addr, v4mapped, sizeof(v4mapped))) {
+		family = AF_INET;
+		addr += sizeof(v4mapped);
+	}
+	if (family != AF_INET && family != AF_INET6)
+		return false;
+	for (uint32_t i = 0; i < t->n_allow; i++) {
+		if (t->allow[i].family == family && cidr_match(&t->allow[i], addr))
+			return true;
+	}
+	return false;
+}

@@ -1,0 +1,1270 @@
+/*
+ * Unit tests for lib/catalog.c: building and its rules (ids, tenants,
+ * allow-lists, limits), round trips through a file, every corruption the
+ * loader must name (truncation at every length, every byte flipped, magic,
+ * version, flags, length, checksum, forged payloads with a valid checksum),
+ * servability at embargo boundaries, allow-list matching, the generation
+ * policy of writer and reader, change polling, and a reader racing a writer.
+ *
+ * Forged files are sealed here with this file's own implementation of the
+ * header (seal()), so the format in catalog.h is checked from outside too.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "catalog.h"
+#include "fsutil.h"
+
+static char dir[256];
+static char path[320];
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/test_catalog.XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/catalog", dir);
+}
+
+static void teardown(void)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(catalog, .init = setup, .fini = teardown);
+
+/* ---- helpers ---- */
+
+static struct catalog *create(uint64_t gen, int64_t written_at)
+{
+	struct catalog *c = NULL;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_create(gen, written_at, &c, &e), 0, "%s", e.msg);
+	return c;
+}
+
+static uint32_t add_tenant(struct catalog *c, const char *id, uint64_t bw, uint32_t peers,
+			   const struct catalog_cidr *allow, size_t n_allow)
+{
+	struct catalog_tenant_def d = { id, bw, peers, allow, n_allow };
+	struct seed_err e;
+	uint32_t idx = UINT32_MAX;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_add_tenant(c, &d, &idx, &e), 0, "%s", e.msg);
+	return idx;
+}
+
+static void add_release(struct catalog *c, const char *id, uint32_t t, enum catalog_state s,
+			int64_t until)
+{
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_add_release(c, id, t, s, until, &e), 0, "%s", e.msg);
+}
+
+static struct catalog_cidr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint8_t prefix)
+{
+	struct catalog_cidr r = { .family = AF_INET, .prefix = prefix, .addr = { a, b, c, d } };
+	return r;
+}
+
+static struct catalog_cidr v6(const uint8_t addr[16], uint8_t prefix)
+{
+	struct catalog_cidr r = { .family = AF_INET6, .prefix = prefix };
+	memcpy(r.addr, addr, 16);
+	return r;
+}
+
+static const uint8_t db8[16] = { 0x20, 0x01, 0x0d, 0xb8 };
+
+/* Two tenants, three releases: the small file the corruption tests use. */
+static struct catalog *small(uint64_t gen)
+{
+	struct catalog *c = create(gen, 1700000000);
+	struct catalog_cidr allow[2] = { v4(10, 0, 0, 0, 8), v6(db8, 32) };
+	uint32_t acme = add_tenant(c, "acme", 125000000, 500, allow, 2);
+	uint32_t beta = add_tenant(c, "beta-2", 0, 0, NULL, 0);
+	add_release(c, "acme.game.1.0", acme, CATALOG_LIVE, 0);
+	add_release(c, "acme.game.1.1", acme, CATALOG_EMBARGOED, 1700003600);
+	add_release(c, "beta-2.tool.2", beta, CATALOG_STAGED, 0);
+	return c;
+}
+
+static uint8_t *encode(const struct catalog *c, size_t *len)
+{
+	uint8_t *buf = NULL;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_encode(c, &buf, len, &e), 0, "%s", e.msg);
+	return buf;
+}
+
+static void write_ok(const struct catalog *c)
+{
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_write(path, c, &e), 0, "%s", e.msg);
+}
+
+static struct catalog *load_ok(void)
+{
+	struct catalog *c = NULL;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_load(path, &c, &e), 0, "%s", e.msg);
+	cr_assert_not_null(c);
+	return c;
+}
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Recomputes the header checksum of a file image in place. */
+static void reseal(uint8_t *f, size_t len)
+{
+	XXH3_state_t *st = XXH3_createState();
+	XXH3_128bits_reset(st);
+	XXH3_128bits_update(st, f, 32);
+	XXH3_128bits_update(st, f + 48, len - 48);
+	XXH128_canonical_t cn;
+	XXH128_canonicalFromHash(&cn, XXH3_128bits_digest(st));
+	XXH3_freeState(st);
+	memcpy(f + 32, cn.digest, 16);
+}
+
+/* A file image around a hand-written payload, with a valid checksum. */
+static uint8_t *seal_n(const char *payload, size_t pl, uint64_t gen, size_t *len)
+{
+	uint8_t *f = calloc(1, 48 + pl);
+	cr_assert_not_null(f);
+	memcpy(f, "SEEDCAT1", 8);
+	put_le(f + 8, 1, 4);
+	put_le(f + 16, gen, 8);
+	put_le(f + 24, pl, 8);
+	memcpy(f + 48, payload, pl);
+	reseal(f, 48 + pl);
+	*len = 48 + pl;
+	return f;
+}
+
+static uint8_t *seal(const char *payload, uint64_t gen, size_t *len)
+{
+	return seal_n(payload, strlen(payload), gen, len);
+}
+
+/* Parses buf expecting failure with code and a message containing what. */
+static struct seed_err parse_fails(const uint8_t *buf, size_t len, int code, const char *what)
+{
+	struct catalog *c = (struct catalog *)1;
+	struct seed_err e;
+	seed_err_clear(&e);
+	int rc = catalog_parse(buf, len, &c, &e);
+	cr_assert_eq(rc, code, "rc %d (%s), want %d", rc, e.msg, code);
+	cr_assert_null(c);
+	cr_assert_eq(e.code, code);
+	if (what)
+		cr_assert_not_null(strstr(e.msg, what), "message \"%s\" lacks \"%s\"", e.msg, what);
+	return e;
+}
+
+static void forged_fails(const char *payload, int code, const char *what)
+{
+	size_t len;
+	uint8_t *f = seal(payload, 1, &len);
+	parse_fails(f, len, code, what);
+	free(f);
+}
+
+/* Payload pieces: keys in byte order, as the canonical form requires. */
+#define TENANT_ACME "d5:allowle9:bandwidthi0e2:id4:acme9:max_peersi0ee"
+#define REL(until, idlen, id, slen, state, tenant)                               \
+	"d13:embargo_untili" until "e2:id" idlen ":" id "5:state" slen ":" state \
+	"6:tenanti" tenant "ee"
+#define PAYLOAD(rels, tenants, at) \
+	"d8:releasesl" rels "e7:tenantsl" tenants "e10:written_ati" at "ee"
+
+/* ---- states ---- */
+
+Test(catalog, state_names_round_trip)
+{
+	static const char *names[] = { "staged", "embargoed", "live", "paused", "retired" };
+	for (int s = 0; s < CATALOG_N_STATES; s++) {
+		enum catalog_state back;
+		cr_assert_str_eq(catalog_state_name((enum catalog_state)s), names[s]);
+		cr_assert_eq(catalog_state_parse(names[s], &back), 0);
+		cr_assert_eq((int)back, s);
+	}
+	cr_assert_str_eq(catalog_state_name((enum catalog_state)CATALOG_N_STATES), "?");
+}
+
+Test(catalog, state_parse_is_exact)
+{
+	enum catalog_state s = CATALOG_LIVE;
+	cr_assert_eq(catalog_state_parse("LIVE", &s), -EINVAL);
+	cr_assert_eq(catalog_state_parse("live ", &s), -EINVAL);
+	cr_assert_eq(catalog_state_parse("liv", &s), -EINVAL);
+	cr_assert_eq(catalog_state_parse("", &s), -EINVAL);
+	cr_assert_eq(catalog_state_parse(NULL, &s), -EINVAL);
+	cr_assert_eq(s, CATALOG_LIVE);
+}
+
+/* ---- building ---- */
+
+Test(catalog, create_refuses_generation_zero_and_negative_time)
+{
+	struct catalog *c = (struct catalog *)1;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_create(0, 0, &c, &e), -ERANGE);
+	cr_assert_null(c);
+	cr_assert_not_null(strstr(e.msg, "generation"), "%s", e.msg);
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_create(1, -1, &c, &e), -ERANGE);
+	cr_assert_not_null(strstr(e.msg, "written_at"), "%s", e.msg);
+}
+
+Test(catalog, duplicate_tenant_is_refused)
+{
+	struct catalog *c = create(1, 0);
+	add_tenant(c, "acme", 0, 0, NULL, 0);
+	struct catalog_tenant_def d = { .id = "acme" };
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_add_tenant(c, &d, NULL, &e), -EEXIST);
+	cr_assert_not_null(strstr(e.msg, "duplicate tenant id \"acme\""), "%s", e.msg);
+	cr_assert_eq(catalog_n_tenants(c), 1);
+	catalog_free(c);
+}
+
+Test(catalog, duplicate_release_is_refused)
+{
+	struct catalog *c = create(1, 0);
+	uint32_t t = add_tenant(c, "acme", 0, 0, NULL, 0);
+	add_release(c, "acme.game.1", t, CATALOG_LIVE, 0);
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_add_release(c, "acme.game.1", t, CATALOG_PAUSED, 0, &e), -EEXIST);
+	cr_assert_not_null(strstr(e.msg, "duplicate release id \"acme.game.1\""), "%s", e.msg);
+	cr_assert_eq(catalog_n_releases(c), 1);
+	cr_assert_eq(catalog_release_find(c, "acme.game.1")->state, CATALOG_LIVE);
+	catalog_free(c);
+
+	/* the loader refuses the same thing in a file */
+	forged_fails(PAYLOAD(REL("0", "11", "acme.game.1", "4", "live", "0")
+				     REL("0", "11", "acme.game.1", "6", "paused", "0"),
+			     TENANT_ACME, "0"),
+		     -EEXIST, "release #1 \"acme.game.1\": duplicate release id");
+	forged_fails(PAYLOAD("", TENANT_ACME TENANT_ACME, "0"), -EEXIST,
+		     "tenant #1 \"acme\": duplicate tenant id");
+}
+
+Test(catalog, release_with_unknown_tenant_is_refused)
+{
+	struct catalog *c = create(1, 0);
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_add_release(c, "acme.game.1", 0, CATALOG_LIVE, 0, &e), -ENOENT);
+	cr_assert_not_null(strstr(e.msg, "no tenant #0"), "%s", e.msg);
+	add_tenant(c, "acme", 0, 0, NULL, 0);
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_add_release(c, "acme.game.1", 1, CATALOG_LIVE, 0, &e), -ENOENT);
+	catalog_free(c);
+
+	/* in a file: an index past the tenants, or negative */
+	forged_fails(PAYLOAD(REL("0", "11", "acme.game.1", "4", "live", "1"), TENANT_ACME, "0"),
+		     -ERANGE, "tenant index 1, but the catalog has 1 tenants");
+	forged_fails(PAYLOAD(REL("0", "11", "acme.game.1", "4", "live", "-1"), TENANT_ACME, "0"),
+		     -ERANGE, "tenant index -1");
+	forged_fails(PAYLOAD(REL("0", "11", "acme.game.1", "4", "live", "0"), "", "0"), -ERANGE,
+		     "the catalog has 0 tenants");
+}
+
+Test(catalog, release_id_must_name_its_tenant)
+{
+	struct catalog *c = create(1, 0);
+	uint32_t acme = add_tenant(c, "acme", 0, 0, NULL, 0);
+	add_tenant(c, "beta", 0, 0, NULL, 0);
+	static const char *bad[] = {
+		"beta.game.1", /* another tenant's release */
+		"acmex.game.1", "acme.game", "acme..1", "acme.game.", "acme", "acme.",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct seed_err e;
+		seed_err_clear(&e);
+		cr_assert_eq(catalog_add_release(c, bad[i], acme, CATALOG_LIVE, 0, &e), -EINVAL,
+			     "%s accepted", bad[i]);
+	}
+	struct seed_err e;
+	seed_err_clear(&e);
+	catalog_add_release(c, "beta.game.1", acme, CATALOG_LIVE, 0, &e);
+	cr_assert_not_null(strstr(e.msg, "is not \"acme.<name>.<version>\""), "%s", e.msg);
+	/* versions may hold dots and '+' */
+	add_release(c, "acme.game.1.2.3+rc1", acme, CATALOG_LIVE, 0);
+	cr_assert_eq(catalog_n_releases(c), 1);
+	catalog_free(c);
+}
+
+Test(catalog, release_id_follows_store_rules)
+{
+	struct catalog *c = create(1, 0);
+	uint32_t t = add_tenant(c, "acme", 0, 0, NULL, 0);
+	struct seed_err e;
+	static const char *bad[] = { "acme.ga me.1", "acme.g/x.1", "acme.g\"x.1", "acme.g\x1b.1" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		seed_err_clear(&e);
+		cr_assert_eq(catalog_add_release(c, bad[i], t, CATALOG_LIVE, 0, &e), -EINVAL,
+			     "%s accepted", bad[i]);
+	}
+	/* 200 characters pass, 201 do not */
+	char id[260];
+	memset(id, 'v', sizeof(id));
+	memcpy(id, "acme.g.", 7);
+	id[200] = '\0';
+	add_release(c, id, t, CATALOG_LIVE, 0);
+	id[200] = 'v';
+	id[201] = '\0';
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_add_release(c, id, t, CATALOG_LIVE, 0, &e), -EINVAL);
+	cr_assert_not_null(strstr(e.msg, "1 to 200 characters"), "%s", e.msg);
+	/* a bad state and a negative embargo */
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_add_release(c, "acme.g.2", t, (enum catalog_state)9, 0, &e), -EINVAL);
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_add_release(c, "acme.g.2", t, CATALOG_EMBARGOED, -5, &e), -ERANGE);
+	cr_assert_eq(catalog_n_releases(c), 1);
+	catalog_free(c);
+}
+
+Test(catalog, hostile_bytes_are_escaped_in_messages)
+{
+	struct catalog *c = create(1, 0);
+	uint32_t t = add_tenant(c, "acme", 0, 0, NULL, 0);
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_add_release(c, "acme.g\x1b[2J.1", t, CATALOG_LIVE, 0, &e), -EINVAL);
+	cr_assert_null(strchr(e.msg, 0x1b), "%s", e.msg);
+	cr_assert_not_null(strstr(e.msg, "\\x1b"), "%s", e.msg);
+	catalog_free(c);
+
+	/* an unknown key and a tenant id in a file, both with control bytes */
+	size_t len;
+	uint8_t *f = seal("d2:\x07xi0ee", 1, &len);
+	struct seed_err fe = parse_fails(f, len, -EBADMSG, "unknown key \"\\x07x\"");
+	cr_assert_null(strchr(fe.msg, 0x07));
+	free(f);
+	f = seal(PAYLOAD("",
+			 "d5:allowle9:bandwidthi0e2:id3:a\x1b"
+			 "b9:max_peersi0ee",
+			 "0"),
+		 1, &len);
+	fe = parse_fails(f, len, -EBADMSG, "tenant #0 \"a\\x1bb\"");
+	cr_assert_null(strchr(fe.msg, 0x1b));
+	free(f);
+}
+
+Test(catalog, tenant_id_rules)
+{
+	struct catalog *c = create(1, 0);
+	static const char *bad[] = {
+		"", "Acme", "ac_me", "ac.me", "-acme", "ac me", "123456789012345678901234567890123"
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct catalog_tenant_def d = { .id = bad[i] };
+		struct seed_err e;
+		seed_err_clear(&e);
+		cr_assert_eq(catalog_add_tenant(c, &d, NULL, &e), -EINVAL, "%s accepted", bad[i]);
+		cr_assert_not_null(strstr(e.msg, "tenant id"), "%s", e.msg);
+	}
+	cr_assert_eq(add_tenant(c, "12345678901234567890123456789012", 0, 0, NULL, 0), 0);
+	cr_assert_eq(add_tenant(c, "a-b-0", 0, 0, NULL, 0), 1);
+	cr_assert_str_eq(catalog_tenant_find(c, "a-b-0")->id, "a-b-0");
+	cr_assert_null(catalog_tenant_find(c, "a-b"));
+	/* bandwidth must fit the file's int64 */
+	struct catalog_tenant_def d = { .id = "big", .bandwidth = (uint64_t)INT64_MAX + 1 };
+	cr_assert_eq(catalog_add_tenant(c, &d, NULL, NULL), -ERANGE);
+	catalog_free(c);
+}
+
+Test(catalog, allow_entries_are_validated)
+{
+	struct catalog *c = create(1, 0);
+	struct catalog_cidr bad[5] = {
+		v4(10, 0, 0, 1, 8),  /* host bits */
+		v4(10, 0, 0, 0, 33), /* prefix too long */
+		v6(db8, 129),	     /* prefix too long */
+		v4(10, 0, 0, 0, 8),  /* IPv4 with bytes past the address */
+		{ .family = 99 },    /* no such family */
+	};
+	bad[3].addr[7] = 1;
+	for (size_t i = 0; i < 5; i++) {
+		struct catalog_tenant_def d = { .id = "acme", .allow = &bad[i], .n_allow = 1 };
+		struct seed_err e;
+		seed_err_clear(&e);
+		cr_assert_eq(catalog_add_tenant(c, &d, NULL, &e), -EINVAL, "entry %zu accepted", i);
+		cr_assert_not_null(strstr(e.msg, "tenant acme: allow entry #0"), "%s", e.msg);
+	}
+	struct catalog_tenant_def d = { .id = "acme", .n_allow = 1 };
+	cr_assert_eq(catalog_add_tenant(c, &d, NULL, NULL), -EINVAL);
+	/* boundaries that are fine: /0, /32, /128, an odd prefix */
+	uint8_t host[16] = { 0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
+	struct catalog_cidr ok[4] = { v4(0, 0, 0, 0, 0), v4(192, 168, 1, 1, 32), v6(host, 128),
+				      v4(172, 16, 0, 0, 12) };
+	add_tenant(c, "acme", 0, 0, ok, 4);
+	cr_assert_eq(catalog_tenant_at(c, 0)->n_allow, 4);
+	catalog_free(c);
+}
+
+Test(catalog, limits_on_tenants_and_allow_lists)
+{
+	struct catalog *c = create(1, 0);
+	struct catalog_cidr allow[CATALOG_MAX_ALLOW + 1];
+	for (unsigned i = 0; i <= CATALOG_MAX_ALLOW; i++)
+		allow[i] = v4(10, (uint8_t)(i >> 8), (uint8_t)i, 0, 24);
+	struct catalog_tenant_def d = { .id = "wide", .allow = allow, .n_allow = 257 };
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_add_tenant(c, &d, NULL, &e), -E2BIG);
+	cr_assert_not_null(strstr(e.msg, "257 allow entries"), "%s", e.msg);
+	add_tenant(c, "wide", 0, 0, allow, CATALOG_MAX_ALLOW);
+	for (unsigned i = 1; i < CATALOG_MAX_TENANTS; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "t%u", i);
+		add_tenant(c, id, i, i, NULL, 0);
+	}
+	struct catalog_tenant_def one_more = { .id = "extra" };
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_add_tenant(c, &one_more, NULL, &e), -E2BIG);
+	cr_assert_not_null(strstr(e.msg, "more than 1024 tenants"), "%s", e.msg);
+	cr_assert_eq(catalog_n_tenants(c), CATALOG_MAX_TENANTS);
+	catalog_free(c);
+}
+
+/* The largest legal catalog fits the file limit and the loader's bounds. */
+Test(catalog, largest_catalog_round_trips, .timeout = 240)
+{
+	struct catalog *c = create(7, 1);
+	struct catalog_cidr allow[CATALOG_MAX_ALLOW];
+	uint8_t a6[16] = { 0x20, 0x01, 0x0d, 0xb8 };
+	for (unsigned i = 0; i < CATALOG_MAX_ALLOW; i++) {
+		a6[4] = (uint8_t)(i >> 8);
+		a6[5] = (uint8_t)i;
+		allow[i] = v6(a6, 48);
+	}
+	char id[CATALOG_TENANT_ID_MAX + 1];
+	for (unsigned i = 0; i < CATALOG_MAX_TENANTS; i++) {
+		snprintf(id, sizeof(id), "tenant-%025u", i);
+		add_tenant(c, id, INT64_MAX, UINT32_MAX, allow, CATALOG_MAX_ALLOW);
+	}
+	char rid[201];
+	for (unsigned i = 0; i < CATALOG_MAX_RELEASES; i++) {
+		unsigned t = i % CATALOG_MAX_TENANTS;
+		int n = snprintf(rid, sizeof(rid), "tenant-%025u.name.", t);
+		memset(rid + n, 'v', sizeof(rid) - 1 - (size_t)n);
+		snprintf(rid + 190, 11, "%010u", i);
+		add_release(c, rid, t, CATALOG_EMBARGOED, INT64_MAX);
+	}
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_add_release(c, "tenant-0000000000000000000000000.x.1", 0, CATALOG_LIVE,
+					 0, &e),
+		     -E2BIG);
+	write_ok(c);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_lt(st.st_size, (off_t)CATALOG_MAX_FILE);
+	struct catalog *l = load_ok();
+	cr_assert_eq(catalog_n_tenants(l), CATALOG_MAX_TENANTS);
+	cr_assert_eq(catalog_n_releases(l), CATALOG_MAX_RELEASES);
+	const struct catalog_release *r = catalog_release_find(l, rid);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->tenant, (CATALOG_MAX_RELEASES - 1) % CATALOG_MAX_TENANTS);
+	cr_assert_eq(catalog_tenant_of(l, r)->max_peers, UINT32_MAX);
+	catalog_free(l);
+	catalog_free(c);
+}
+
+Test(catalog, loaded_catalog_is_immutable)
+{
+	struct catalog *c = small(1);
+	write_ok(c);
+	catalog_free(c);
+	struct catalog *l = load_ok();
+	struct catalog_tenant_def d = { .id = "new" };
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_add_tenant(l, &d, NULL, &e), -EPERM);
+	cr_assert_not_null(strstr(e.msg, "immutable"), "%s", e.msg);
+	cr_assert_eq(catalog_add_release(l, "acme.x.1", 0, CATALOG_LIVE, 0, NULL), -EPERM);
+	cr_assert_eq(catalog_n_tenants(l), 2);
+	cr_assert_eq(catalog_n_releases(l), 3);
+	catalog_free(l);
+}
+
+/* ---- round trips ---- */
+
+Test(catalog, empty_catalog_round_trips)
+{
+	struct catalog *c = create(1, 0);
+	write_ok(c);
+	catalog_free(c);
+	struct catalog *l = load_ok();
+	cr_assert_eq(catalog_generation(l), 1);
+	cr_assert_eq(catalog_written_at(l), 0);
+	cr_assert_eq(catalog_n_tenants(l), 0);
+	cr_assert_eq(catalog_n_releases(l), 0);
+	cr_assert_null(catalog_release_find(l, "acme.game.1"));
+	cr_assert_null(catalog_tenant_at(l, 0));
+	cr_assert_null(catalog_release_at(l, 0));
+	catalog_free(l);
+}
+
+/* The layout documented in catalog.h, byte for byte, for an empty catalog. */
+Test(catalog, file_layout_is_as_documented)
+{
+	struct catalog *c = create(0x0102030405060708ull, 42);
+	size_t len;
+	uint8_t *f = encode(c, &len);
+	static const char payload[] = "d8:releasesle7:tenantsle10:written_ati42ee";
+	cr_assert_eq(len, 48 + strlen(payload));
+	cr_assert_eq(memcmp(f, "SEEDCAT1", 8), 0);
+	static const uint8_t fields[24] = {
+		1, 0, 0, 0, 0, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1, sizeof(payload) - 1
+	};
+	cr_assert_eq(memcmp(f + 8, fields, 24), 0);
+	cr_assert_eq(memcmp(f + 48, payload, strlen(payload)), 0);
+	uint8_t copy[256];
+	memcpy(copy, f, len);
+	reseal(copy, len);
+	cr_assert_eq(memcmp(copy, f, len), 0, "checksum differs from the documented one");
+	free(f);
+	catalog_free(c);
+}
+
+Test(catalog, thousand_releases_over_ten_tenants_round_trip)
+{
+	struct catalog *c = create(12345, 1700000000);
+	for (unsigned t = 0; t < 10; t++) {
+		char id[16];
+		struct catalog_cidr allow[3] = { v4(10, (uint8_t)t, 0, 0, 16),
+						 v4(192, 0, 2, (uint8_t)(t * 8), 29), v6(db8, 32) };
+		snprintf(id, sizeof(id), "tenant%u", t);
+		cr_assert_eq(add_tenant(c, id, t * 1000000ull, t * 10, allow, t % 4), t);
+	}
+	for (unsigned i = 0; i < 1000; i++) {
+		char id[64];
+		snprintf(id, sizeof(id), "tenant%u.game%u.%u.0", i % 10, i / 10, i);
+		add_release(c, id, i % 10, (enum catalog_state)(i % CATALOG_N_STATES),
+			    1700000000 + i);
+	}
+	write_ok(c);
+	struct catalog *l = load_ok();
+	cr_assert_eq(catalog_generation(l), 12345);
+	cr_assert_eq(catalog_written_at(l), 1700000000);
+	cr_assert_eq(catalog_n_tenants(l), 10);
+	cr_assert_eq(catalog_n_releases(l), 1000);
+	for (unsigned t = 0; t < 10; t++) {
+		const struct catalog_tenant *a = catalog_tenant_at(c, t),
+					    *b = catalog_tenant_at(l, t);
+		cr_assert_str_eq(a->id, b->id);
+		cr_assert_eq(b->bandwidth, t * 1000000ull);
+		cr_assert_eq(b->max_peers, t * 10);
+		cr_assert_eq(b->n_allow, t % 4);
+		for (unsigned k = 0; k < b->n_allow; k++)
+			cr_assert_eq(memcmp(&a->allow[k], &b->allow[k], sizeof(a->allow[k])), 0);
+	}
+	for (unsigned i = 0; i < 1000; i++) {
+		char id[64];
+		snprintf(id, sizeof(id), "tenant%u.game%u.%u.0", i % 10, i / 10, i);
+		const struct catalog_release *r = catalog_release_find(l, id);
+		cr_assert_not_null(r, "%s", id);
+		cr_assert_eq(r, catalog_release_at(l, i));
+		cr_assert_str_eq(r->id, id);
+		cr_assert_eq(r->id_len, strlen(id));
+		cr_assert_eq(r->tenant, i % 10);
+		cr_assert_eq((unsigned)r->state, i % CATALOG_N_STATES);
+		cr_assert_eq(r->embargo_until, 1700000000 + (int64_t)i);
+		cr_assert_str_eq(catalog_tenant_of(l, r)->id, catalog_tenant_at(c, i % 10)->id);
+	}
+	catalog_free(l);
+	catalog_free(c);
+}
+
+Test(catalog, reencoding_a_loaded_catalog_gives_the_same_bytes)
+{
+	struct catalog *c = small(9);
+	size_t len1, len2;
+	uint8_t *f1 = encode(c, &len1);
+	struct catalog *l = NULL;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_parse(f1, len1, &l, &e), 0, "%s", e.msg);
+	uint8_t *f2 = encode(l, &len2);
+	cr_assert_eq(len1, len2);
+	cr_assert_eq(memcmp(f1, f2, len1), 0);
+	free(f1);
+	free(f2);
+	catalog_free(l);
+	catalog_free(c);
+}
+
+/* ---- lookups ---- */
+
+Test(catalog, lookup_of_missing_ids)
+{
+	struct catalog *c = small(1);
+	cr_assert_not_null(catalog_release_find(c, "acme.game.1.0"));
+	cr_assert_null(catalog_release_find(c, "acme.game.1.2"));
+	cr_assert_null(catalog_release_find(c, "acme.game.1"));	   /* a prefix */
+	cr_assert_null(catalog_release_find(c, "acme.game.1.00")); /* longer */
+	cr_assert_null(catalog_release_find(c, ""));
+	cr_assert_null(catalog_release_find(c, NULL));
+	cr_assert_null(catalog_release_find(NULL, "acme.game.1.0"));
+	/* an id inside a longer buffer, e.g. a URL path */
+	const char *url = "acme.game.1.1/data/file.pak";
+	const struct catalog_release *r = catalog_release_findn(c, url, 13);
+	cr_assert_not_null(r);
+	cr_assert_str_eq(r->id, "acme.game.1.1");
+	cr_assert_null(catalog_release_findn(c, url, 12));
+	cr_assert_null(catalog_tenant_of(c, NULL));
+	cr_assert_null(catalog_tenant_find(c, "gamma"));
+	catalog_free(c);
+}
+
+Test(catalog, servable_at_embargo_boundaries)
+{
+	struct catalog_release r = { .state = CATALOG_EMBARGOED, .embargo_until = 1000 };
+	cr_assert_not(catalog_release_servable(&r, 999));
+	cr_assert(catalog_release_servable(&r, 1000));
+	cr_assert(catalog_release_servable(&r, 1001));
+	cr_assert_not(catalog_release_servable(&r, INT64_MIN));
+	r.embargo_until = INT64_MAX;
+	cr_assert_not(catalog_release_servable(&r, INT64_MAX - 1));
+	cr_assert(catalog_release_servable(&r, INT64_MAX));
+	r.embargo_until = 0;
+	cr_assert(catalog_release_servable(&r, 0));
+	cr_assert_not(catalog_release_servable(NULL, 0));
+}
+
+Test(catalog, servable_by_state)
+{
+	/* an embargo time in the past changes nothing for other states */
+	for (int s = 0; s < CATALOG_N_STATES; s++) {
+		struct catalog_release r = { .state = (enum catalog_state)s, .embargo_until = 10 };
+		bool want = s == CATALOG_LIVE || s == CATALOG_EMBARGOED;
+		cr_assert_eq(catalog_release_servable(&r, 20), want, "state %s",
+			     catalog_state_name(r.state));
+		r.embargo_until = 30;
+		cr_assert_eq(catalog_release_servable(&r, 20), s == CATALOG_LIVE, "state %s",
+			     catalog_state_name(r.state));
+	}
+	/* and through a loaded catalog */
+	struct catalog *c = small(1);
+	cr_assert(catalog_release_servable(catalog_release_find(c, "acme.game.1.0"), 0));
+	cr_assert_not(
+		catalog_release_servable(catalog_release_find(c, "acme.game.1.1"), 1700003599));
+	cr_assert(catalog_release_servable(catalog_release_find(c, "acme.game.1.1"), 1700003600));
+	cr_assert_not(catalog_release_servable(catalog_release_find(c, "beta-2.tool.2"), 0));
+	catalog_free(c);
+}
+
+Test(catalog, tenant_allow_lists)
+{
+	struct catalog *c = small(1);
+	const struct catalog_tenant *acme = catalog_tenant_find(c, "acme");
+	const struct catalog_tenant *beta = catalog_tenant_find(c, "beta-2");
+	uint8_t a4[4] = { 10, 200, 3, 4 }, b4[4] = { 11, 0, 0, 1 };
+	uint8_t a6[16] = { 0x20, 0x01, 0x0d, 0xb8, 9, 9 }, b6[16] = { 0x20, 0x01, 0x0d, 0xb9 };
+	uint8_t m4[16] = { [10] = 0xff, [11] = 0xff, [12] = 10, [13] = 1, [14] = 2, [15] = 3 };
+	uint8_t m4b[16] = { [10] = 0xff, [11] = 0xff, [12] = 11 };
+	cr_assert(catalog_tenant_allows(acme, AF_INET, a4));
+	cr_assert_not(catalog_tenant_allows(acme, AF_INET, b4));
+	cr_assert(catalog_tenant_allows(acme, AF_INET6, a6));
+	cr_assert_not(catalog_tenant_allows(acme, AF_INET6, b6));
+	cr_assert(catalog_tenant_allows(acme, AF_INET6, m4), "IPv4-mapped address");
+	cr_assert_not(catalog_tenant_allows(acme, AF_INET6, m4b));
+	cr_assert_not(catalog_tenant_allows(acme, AF_UNIX, a4));
+	cr_assert_not(catalog_tenant_allows(acme, AF_INET, NULL));
+	cr_assert(catalog_tenant_allows(beta, AF_INET, b4), "empty list allows all");
+	cr_assert_not(catalog_tenant_allows(NULL, AF_INET, a4));
+	catalog_free(c);
+
+	/* prefixes that do not end on a byte, /0 and /32 */
+	c = create(1, 0);
+	struct catalog_cidr allow[1] = { v4(172, 16, 0, 0, 12) };
+	add_tenant(c, "odd", 0, 0, allow, 1);
+	const struct catalog_tenant *t = catalog_tenant_at(c, 0);
+	cr_assert(catalog_tenant_allows(t, AF_INET, (uint8_t[]){ 172, 31, 255, 255 }));
+	cr_assert_not(catalog_tenant_allows(t, AF_INET, (uint8_t[]){ 172, 32, 0, 0 }));
+	cr_assert_not(catalog_tenant_allows(t, AF_INET, (uint8_t[]){ 172, 15, 255, 255 }));
+	allow[0] = v4(0, 0, 0, 0, 0);
+	add_tenant(c, "any", 0, 0, allow, 1);
+	cr_assert(catalog_tenant_allows(catalog_tenant_at(c, 1), AF_INET, b4));
+	cr_assert_not(catalog_tenant_allows(catalog_tenant_at(c, 1), AF_INET6, b6));
+	allow[0] = v4(192, 0, 2, 7, 32);
+	add_tenant(c, "one", 0, 0, allow, 1);
+	cr_assert(catalog_tenant_allows(catalog_tenant_at(c, 2), AF_INET,
+					(uint8_t[]){ 192, 0, 2, 7 }));
+	cr_assert_not(catalog_tenant_allows(catalog_tenant_at(c, 2), AF_INET,
+					    (uint8_t[]){ 192, 0, 2, 6 }));
+	catalog_free(c);
+}
+
+/* ---- corruption ---- */
+
+Test(catalog, file_shorter_than_the_header)
+{
+	struct catalog *c = small(1);
+	size_t len;
+	uint8_t *f = encode(c, &len);
+	struct seed_err e = parse_fails(f, 47, -EBADMSG, "shorter than the 48-byte header");
+	cr_assert(e.has_offset);
+	parse_fails(f, 0, -EBADMSG, "truncated");
+	parse_fails(NULL, 0, -EBADMSG, "empty file");
+	free(f);
+	catalog_free(c);
+}
+
+Test(catalog, truncation_at_every_length_fails)
+{
+	struct catalog *c = small(1);
+	size_t len;
+	uint8_t *f = encode(c, &len);
+	for (size_t n = 0; n < len; n++) {
+		/* a copy of exactly n bytes, so ASan sees any read past it */
+		uint8_t *t = malloc(n ? n : 1);
+		memcpy(t, f, n);
+		parse_fails(t, n, -EBADMSG, "truncated");
+		free(t);
+	}
+	free(f);
+	catalog_free(c);
+}
+
+Test(catalog, bad_magic)
+{
+	struct catalog *c = small(1);
+	size_t len;
+	uint8_t *f = encode(c, &len);
+	f[7] = '2';
+	struct seed_err e = parse_fails(f, len, -EBADMSG, "bad magic");
+	cr_assert_eq(e.offset, 0);
+	memcpy(f, "SEEDREL\0", 8);
+	parse_fails(f, len, -EBADMSG, "not a catalog");
+	free(f);
+	catalog_free(c);
+}
+
+Test(catalog, unknown_format_version)
+{
+	struct catalog *c = small(1);
+	size_t len;
+	uint8_t *f = encode(c, &len);
+	put_le(f + 8, 2, 4);
+	reseal(f, len);
+	struct seed_err e = parse_fails(f, len, -EPROTO, "unsupported catalog format version 2");
+	cr_assert_eq(e.offset, 8);
+	free(f);
+	catalog_free(c);
+}
+
+Test(catalog, unknown_flags)
+{
+	struct catalog *c = small(1);
+	size_t len;
+	uint8_t *f = encode(c, &len);
+	put_le(f + 12, 0x10, 4);
+	reseal(f, len);
+	parse_fails(f, len, -EBADMSG, "unknown catalog flags 0x10");
+	free(f);
+	catalog_free(c);
+}
+
+Test(catalog, payload_length_mismatch)
+{
+	struct catalog *c = small(1);
+	size_t len;
+	uint8_t *f = encode(c, &len);
+	/* trailing bytes after the payload */
+	uint8_t *g = malloc(len + 3);
+	memcpy(g, f, len);
+	memcpy(g + len, "xyz", 3);
+	struct seed_err e = parse_fails(g, len + 3, -EBADMSG, "payload length mismatch");
+	cr_assert_eq(e.offset, len);
+	/* the header claims less than follows, checksum redone over the claim */
+	put_le(f + 24, len - 48 - 1, 8);
+	reseal(f, len - 1);
+	parse_fails(f, len, -EBADMSG, "payload length mismatch");
+	/* and more than follows */
+	put_le(f + 24, UINT64_MAX, 8);
+	parse_fails(f, len, -EBADMSG, "header says 18446744073709551615 payload bytes");
+	free(g);
+	free(f);
+	catalog_free(c);
+}
+
+Test(catalog, every_payload_byte_flip_fails_the_checksum)
+{
+	struct catalog *c = small(1);
+	size_t len;
+	uint8_t *f = encode(c, &len);
+	for (size_t i = 48; i < len; i++) {
+		f[i] ^= 0x01;
+		struct seed_err e = parse_fails(f, len, -EBADMSG, "checksum mismatch");
+		cr_assert_eq(e.offset, 32);
+		f[i] ^= 0x01;
+	}
+	struct catalog *l = NULL;
+	cr_assert_eq(catalog_parse(f, len, &l, NULL), 0);
+	catalog_free(l);
+	free(f);
+	catalog_free(c);
+}
+
+/* Every byte, several flips each: an error with a message, never a crash. */
+Test(catalog, every_byte_flipped_anywhere_is_caught)
+{
+	static const uint8_t masks[] = { 0x01, 0x80, 0xff, 0x20 };
+	struct catalog *c = small(1);
+	size_t len;
+	uint8_t *f = encode(c, &len);
+	for (size_t i = 0; i < len; i++) {
+		for (size_t m = 0; m < sizeof(masks); m++) {
+			struct catalog *l = (struct catalog *)1;
+			struct seed_err e;
+			seed_err_clear(&e);
+			f[i] ^= masks[m];
+			int rc = catalog_parse(f, len, &l, &e);
+			f[i] ^= masks[m];
+			/* the checksum covers header and payload: nothing gets through */
+			cr_assert_lt(rc, 0, "flip 0x%02x at byte %zu was accepted", masks[m], i);
+			cr_assert_null(l);
+			cr_assert_eq(e.code, rc);
+			cr_assert_neq(e.msg[0], '\0');
+		}
+	}
+	free(f);
+	catalog_free(c);
+}
+
+Test(catalog, generation_zero_in_a_file)
+{
+	size_t len;
+	uint8_t *f = seal(PAYLOAD("", "", "0"), 0, &len);
+	struct seed_err e = parse_fails(f, len, -ERANGE, "generation 0");
+	cr_assert_eq(e.offset, 16);
+	free(f);
+	f = seal(PAYLOAD("", "", "0"), UINT64_MAX, &len);
+	struct catalog *c = NULL;
+	cr_assert_eq(catalog_parse(f, len, &c, NULL), 0);
+	cr_assert_eq(catalog_generation(c), UINT64_MAX);
+	catalog_free(c);
+	free(f);
+}
+
+Test(catalog, unknown_state_string)
+{
+	forged_fails(PAYLOAD(REL("0", "11", "acme.game.1", "4", "LIVE", "0"), TENANT_ACME, "0"),
+		     -EBADMSG, "release #0 \"acme.game.1\": unknown state \"LIVE\"");
+	forged_fails(PAYLOAD(REL("0", "11", "acme.game.1", "7", "deleted", "0"), TENANT_ACME, "0"),
+		     -EBADMSG, "unknown state \"deleted\"");
+	forged_fails(PAYLOAD(REL("0", "11", "acme.game.1", "0", "", "0"), TENANT_ACME, "0"),
+		     -EBADMSG, "unknown state \"\"");
+	/* the valid spelling passes */
+	size_t len;
+	uint8_t *f =
+		seal(PAYLOAD(REL("0", "11", "acme.game.1", "4", "live", "0"), TENANT_ACME, "0"), 1,
+		     &len);
+	struct catalog *c = NULL;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_parse(f, len, &c, &e), 0, "%s", e.msg);
+	cr_assert_eq(catalog_release_find(c, "acme.game.1")->state, CATALOG_LIVE);
+	catalog_free(c);
+	free(f);
+}
+
+Test(catalog, out_of_range_numbers)
+{
+	forged_fails(PAYLOAD("", "", "-1"), -ERANGE, "catalog: written_at -1 is out of range");
+	forged_fails(
+		PAYLOAD(REL("-1", "11", "acme.game.1", "9", "embargoed", "0"), TENANT_ACME, "0"),
+		-ERANGE, "embargo_until -1 is out of range");
+	forged_fails(PAYLOAD("", "d5:allowle9:bandwidthi-1e2:id4:acme9:max_peersi0ee", "0"),
+		     -ERANGE, "tenant #0 \"acme\": bandwidth -1 is out of range");
+	forged_fails(PAYLOAD("", "d5:allowle9:bandwidthi0e2:id4:acme9:max_peersi4294967296ee", "0"),
+		     -ERANGE, "max_peers 4294967296 is out of range");
+	forged_fails(PAYLOAD("", "d5:allowle9:bandwidthi0e2:id4:acme9:max_peersi-1ee", "0"),
+		     -ERANGE, "max_peers -1");
+	forged_fails(PAYLOAD(REL("0", "11", "acme.game.1", "4", "live", "9223372036854775807"),
+			     TENANT_ACME, "0"),
+		     -ERANGE, "tenant index 9223372036854775807");
+	/* past int64 is a bencode error, not a wrap-around */
+	forged_fails(PAYLOAD("", "", "9223372036854775808"), -E2BIG, "integer out of 64-bit range");
+	/* the largest values pass */
+	size_t len;
+	uint8_t *f = seal(PAYLOAD("",
+				  "d5:allowle9:bandwidthi9223372036854775807e2:id4:acme"
+				  "9:max_peersi4294967295ee",
+				  "9223372036854775807"),
+			  1, &len);
+	struct catalog *c = NULL;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_parse(f, len, &c, &e), 0, "%s", e.msg);
+	cr_assert_eq(catalog_tenant_at(c, 0)->bandwidth, (uint64_t)INT64_MAX);
+	cr_assert_eq(catalog_tenant_at(c, 0)->max_peers, UINT32_MAX);
+	cr_assert_eq(catalog_written_at(c), INT64_MAX);
+	catalog_free(c);
+	free(f);
+}
+
+Test(catalog, unknown_missing_and_mistyped_keys)
+{
+	forged_fails("d8:releasesle7:tenantsle10:written_ati0e1:xi0ee", -EBADMSG,
+		     "catalog: unknown key \"x\"");
+	forged_fails("d8:releasesle7:tenantslee", -EBADMSG, "catalog: missing key \"written_at\"");
+	forged_fails("d8:releasesle7:tenantsle10:written_at1:0e", -EBADMSG,
+		     "\"written_at\" is a string, not an integer");
+	forged_fails("le", -EBADMSG, "catalog: is a list, not a dictionary");
+	forged_fails(PAYLOAD("", "i0e", "0"), -EBADMSG, "tenant #0: is an integer");
+	forged_fails(
+		PAYLOAD("", "d5:allowle9:bandwidthi0e5:extrai0e2:id4:acme9:max_peersi0ee", "0"),
+		-EBADMSG, "tenant #0: unknown key \"extra\"");
+	forged_fails(PAYLOAD("", "d5:allowle2:id4:acme9:max_peersi0ee", "0"), -EBADMSG,
+		     "tenant #0: missing key \"bandwidth\"");
+	forged_fails(PAYLOAD("d2:id11:acme.game.15:state4:live6:tenanti0ee", TENANT_ACME, "0"),
+		     -EBADMSG, "release #0: missing key \"embargo_until\"");
+	forged_fails(
+		PAYLOAD("d13:embargo_untili0e2:idi5e5:state4:live6:tenanti0ee", TENANT_ACME, "0"),
+		-EBADMSG, "release #0: \"id\" is an integer, not a string");
+	forged_fails(PAYLOAD(REL("0", "0", "", "4", "live", "0"), TENANT_ACME, "0"), -EBADMSG,
+		     "release #0: id is 0 bytes");
+	/* a NUL inside an id would cut it short as a C string */
+	static const char nul[] =
+		PAYLOAD("", "d5:allowle9:bandwidthi0e2:id4:a\0cm9:max_peersi0ee", "0");
+	size_t len;
+	uint8_t *f = seal_n(nul, sizeof(nul) - 1, 1, &len);
+	parse_fails(f, len, -EBADMSG, "tenant #0: id contains a NUL byte");
+	free(f);
+}
+
+Test(catalog, malformed_bencode_names_the_file_offset)
+{
+	/* "i01e" is not canonical: its leading zero is payload byte 38 */
+	size_t len;
+	uint8_t *f = seal("d8:releasesle7:tenantsle10:written_ati01ee", 1, &len);
+	struct seed_err e = parse_fails(f, len, -EBADMSG, "catalog payload (from file byte 48)");
+	cr_assert(e.has_offset);
+	cr_assert_eq(e.offset, 48 + 38, "offset %llu", (unsigned long long)e.offset);
+	cr_assert_lt(e.offset, len);
+	free(f);
+	/* keys out of order are refused by the strict parser */
+	forged_fails("d7:tenantsle8:releasesle10:written_ati0ee", -EBADMSG, "catalog payload");
+	/* nesting deeper than the format's is refused early */
+	forged_fails("d8:releasesllllleeeee7:tenantsle10:written_ati0ee", -E2BIG, "nesting");
+}
+
+Test(catalog, bad_allow_entries_in_a_file)
+{
+	forged_fails(PAYLOAD("", "d5:allowl6:abcdefe9:bandwidthi0e2:id4:acme9:max_peersi0ee", "0"),
+		     -EBADMSG, "allow entry #0 is not a 5-byte (IPv4) or 17-byte (IPv6) string");
+	forged_fails(PAYLOAD("", "d5:allowli1ee9:bandwidthi0e2:id4:acme9:max_peersi0ee", "0"),
+		     -EBADMSG, "allow entry #0");
+	/* /8 with host bits set: \x08 then 10.0.0.1 */
+	forged_fails(PAYLOAD("",
+			     "d5:allowl5:\x08\x0a\x01\x01\x01"
+			     "e9:bandwidthi0e2:id4:acme9:max_peersi0ee",
+			     "0"),
+		     -EBADMSG, "allow entry #0: address has bits set past /8");
+	forged_fails(PAYLOAD("",
+			     "d5:allowl5:\x21\x0a\x01\x01\x01"
+			     "e9:bandwidthi0e2:id4:acme9:max_peersi0ee",
+			     "0"),
+		     -EBADMSG, "prefix /33 is longer than 32 bits");
+}
+
+Test(catalog, record_errors_point_at_the_record)
+{
+	static const char payload[] =
+		PAYLOAD(REL("0", "11", "acme.game.1", "4", "live", "0")
+				REL("0", "11", "beta.game.1", "4", "live", "0"),
+			TENANT_ACME, "0");
+	size_t len;
+	uint8_t *f = seal(payload, 1, &len);
+	struct seed_err e = parse_fails(f, len, -EBADMSG,
+					"release #1 \"beta.game.1\": release id \"beta.game.1\"");
+	const char *second = strstr(payload, "d13:embargo_untili0e2:id11:beta");
+	cr_assert_not_null(second);
+	cr_assert_eq(e.offset, 48 + (uint64_t)(second - payload));
+	free(f);
+}
+
+/* ---- files and generations ---- */
+
+Test(catalog, load_errors_name_the_path)
+{
+	struct catalog *c = (struct catalog *)1;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_load(path, &c, &e), -ENOENT);
+	cr_assert_null(c);
+	cr_assert_not_null(strstr(e.msg, path), "%s", e.msg);
+
+	cr_assert_eq(fsu_write_atomic(path, "SEEDCAT", 7, 0644, NULL), 0);
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_load(path, &c, &e), -EBADMSG);
+	cr_assert_not_null(strstr(e.msg, path), "%s", e.msg);
+	cr_assert_not_null(strstr(e.msg, "truncated"), "%s", e.msg);
+
+	/* larger than any catalog: refused before it is read */
+	int fd = open(path, O_WRONLY | O_TRUNC);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, (off_t)CATALOG_MAX_FILE + 1), 0);
+	close(fd);
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_load(path, &c, &e), -EFBIG);
+}
+
+Test(catalog, generation_policy_of_the_writer)
+{
+	struct catalog *c5 = small(5), *c4 = small(4), *c6 = small(6);
+	write_ok(c5);
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_write(path, c5, &e), -ESTALE);
+	cr_assert_not_null(
+		strstr(e.msg, "holds catalog generation 5; refusing to write generation 5"), "%s",
+		e.msg);
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_write(path, c4, &e), -ESTALE);
+	uint64_t g = 0;
+	cr_assert_eq(catalog_peek_generation(path, &g, NULL), 0);
+	cr_assert_eq(g, 5, "a refused write changed the file");
+	write_ok(c6);
+	cr_assert_eq(catalog_peek_generation(path, &g, NULL), 0);
+	cr_assert_eq(g, 6);
+	catalog_free(c4);
+	catalog_free(c5);
+	catalog_free(c6);
+}
+
+Test(catalog, writer_replaces_a_damaged_file)
+{
+	struct catalog *c9 = small(9), *c2 = small(2);
+	write_ok(c9);
+	int fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pwrite(fd, "X", 1, 60), 1);
+	close(fd);
+	uint64_t g;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_peek_generation(path, &g, &e), -EBADMSG);
+	cr_assert_not_null(strstr(e.msg, "checksum mismatch"), "%s", e.msg);
+	/* the damaged file's generation cannot be trusted, so it does not block */
+	write_ok(c2);
+	struct catalog *l = load_ok();
+	cr_assert_eq(catalog_generation(l), 2);
+	catalog_free(l);
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_peek_generation("/nonexistent/catalog", &g, &e), -ENOENT);
+	catalog_free(c9);
+	catalog_free(c2);
+}
+
+Test(catalog, write_leaves_no_temporary_files)
+{
+	for (uint64_t g = 1; g <= 5; g++) {
+		struct catalog *c = small(g);
+		write_ok(c);
+		catalog_free(c);
+	}
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		cr_assert_str_eq(de->d_name, "catalog");
+		n++;
+	}
+	closedir(d);
+	cr_assert_eq(n, 1);
+}
+
+Test(catalog, stat_changed_sees_each_write)
+{
+	struct catalog_stamp st = { 0 };
+	cr_assert_eq(catalog_stat_changed(path, &st), -ENOENT);
+	cr_assert_eq(st.seen, 0);
+	struct catalog *c1 = small(1), *c2 = small(2);
+	write_ok(c1);
+	cr_assert_eq(catalog_stat_changed(path, &st), 1);
+	cr_assert_eq(catalog_stat_changed(path, &st), 0);
+	cr_assert_eq(catalog_stat_changed(path, &st), 0);
+	write_ok(c2);
+	cr_assert_eq(catalog_stat_changed(path, &st), 1);
+	cr_assert_eq(catalog_stat_changed(path, &st), 0);
+	/* a touch is a change too (the reader then finds the same generation) */
+	struct timeval tv[2] = { { 1, 0 }, { 1, 0 } };
+	cr_assert_eq(utimes(path, tv), 0);
+	cr_assert_eq(catalog_stat_changed(path, &st), 1);
+	catalog_free(c1);
+	catalog_free(c2);
+}
+
+Test(catalog, reload_policy_of_the_reader)
+{
+	struct catalog_stamp st = { 0 };
+	struct catalog *cur = NULL, *next = (struct catalog *)1;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_reload(path, &st, 0, &next, &e), -ENOENT);
+	cr_assert_null(next);
+
+	struct catalog *w = small(3);
+	write_ok(w);
+	catalog_free(w);
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_reload(path, &st, 0, &cur, &e), 1, "%s", e.msg);
+	cr_assert_eq(catalog_generation(cur), 3);
+	cr_assert_eq(catalog_reload(path, &st, 3, &next, NULL), 0, "nothing changed");
+	cr_assert_null(next);
+
+	/* the same generation again (touched): nothing to switch to */
+	struct timeval tv[2] = { { 1, 0 }, { 1, 0 } };
+	cr_assert_eq(utimes(path, tv), 0);
+	cr_assert_eq(catalog_reload(path, &st, 3, &next, NULL), 0);
+	cr_assert_null(next);
+
+	/* a damaged file: reported once, then quiet until it changes */
+	int fd = open(path, O_RDWR);
+	cr_assert_eq(pwrite(fd, "X", 1, 60), 1);
+	close(fd);
+	cr_assert_eq(utimes(path, NULL), 0);
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_reload(path, &st, 3, &next, &e), -EBADMSG);
+	cr_assert_not_null(strstr(e.msg, "checksum mismatch"), "%s", e.msg);
+	cr_assert_eq(catalog_reload(path, &st, 3, &next, NULL), 0);
+
+	/* the writer repairs it with an older generation: the reader keeps its own */
+	w = small(2);
+	write_ok(w);
+	catalog_free(w);
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_reload(path, &st, 3, &next, &e), -ESTALE);
+	cr_assert_null(next);
+	cr_assert_not_null(strstr(e.msg, "went back to generation 2 from 3"), "%s", e.msg);
+
+	w = small(4);
+	write_ok(w);
+	catalog_free(w);
+	cr_assert_eq(catalog_reload(path, &st, 3, &next, NULL), 1);
+	cr_assert_eq(catalog_generation(next), 4);
+	catalog_free(cur);
+	catalog_free(next);
+}
+
+/* ---- a reader racing the writer ---- */
+
+#define RACE_GENERATIONS 150
+
+struct race {
+	atomic_uint_fast64_t started; /* highest generation whose write began */
+	atomic_int done;
+	atomic_int writer_errors;
+};
+
+static struct catalog *race_catalog(uint64_t g)
+{
+	struct catalog *c = NULL;
+	if (catalog_create(g, (int64_t)g, &c, NULL) < 0)
+		return NULL;
+	uint32_t t;
+	struct catalog_tenant_def d = { .id = "acme", .bandwidth = g };
+	if (catalog_add_tenant(c, &d, &t, NULL) < 0)
+		goto fail;
+	for (uint64_t k = 0; k < g % 37 + 1; k++) {
+		char id[64];
+		snprintf(id, sizeof(id), "acme.r%llu.%llu", (unsigned long long)k,
+			 (unsigned long long)g);
+		if (catalog_add_release(c, id, t, CATALOG_LIVE, 0, NULL) < 0)
+			goto fail;
+	}
+	return c;
+fail:
+	catalog_free(c);
+	return NULL;
+}
+
+static void *race_writer(void *arg)
+{
+	struct race *r = arg;
+	for (uint64_t g = 2; g <= RACE_GENERATIONS; g++) {
+		struct catalog *c = race_catalog(g);
+		atomic_store(&r->started, g);
+		if (!c || catalog_write(path, c, NULL) < 0)
+			atomic_fetch_add(&r->writer_errors, 1);
+		catalog_free(c);
+	}
+	atomic_store(&r->done, 1);
+	return NULL;
+}
+
+Test(catalog, concurrent_reader_never_sees_a_partial_file, .timeout = 240)
+{
+	struct race r;
+	atomic_init(&r.started, 1);
+	atomic_init(&r.done, 0);
+	atomic_init(&r.writer_errors, 0);
+	struct catalog *first = race_catalog(1);
+	cr_assert_not_null(first);
+	write_ok(first);
+	catalog_free(first);
+
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, race_writer, &r), 0);
+	uint64_t last = 1;
+	unsigned loads = 0, switches = 0;
+	while (!atomic_load(&r.done) || loads == 0) {
+		struct catalog *c = NULL;
+		struct seed_err e;
+		seed_err_clear(&e);
+		int rc = catalog_load(path, &c, &e);
+		cr_assert_eq(rc, 0, "load %u failed: %s", loads, e.msg);
+		uint64_t g = catalog_generation(c);
+		/* a generation that was written, never older than one seen */
+		cr_assert_geq(g, last, "generation went back from %llu to %llu",
+			      (unsigned long long)last, (unsigned long long)g);
+		cr_assert_leq(g, atomic_load(&r.started));
+		cr_assert_eq(catalog_written_at(c), (int64_t)g);
+		cr_assert_eq(catalog_n_releases(c), g % 37 + 1);
+		cr_assert_eq(catalog_tenant_at(c, 0)->bandwidth, g);
+		switches += g != last;
+		last = g;
+		loads++;
+		catalog_free(c);
+	}
+	pthread_join(th, NULL);
+	cr_assert_eq(atomic_load(&r.writer_errors), 0);
+	struct catalog *c = load_ok();
+	cr_assert_eq(catalog_generation(c), RACE_GENERATIONS);
+	catalog_free(c);
+	cr_log_info("%u loads saw %u generation changes", loads, switches);
+}
