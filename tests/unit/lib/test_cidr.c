@@ -1,0 +1,392 @@
+/*
+ * Unit tests for lib/cidr.c: parsing (forms, edge prefixes, every refusal
+ * with its message), matching IPv4, IPv6 and IPv4-mapped peers, raw
+ * matching, formatting round trips, and cidr_set (empty = everyone, bound).
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "cidr.h"
+
+static struct cidr parse_ok(const char *s)
+{
+	struct cidr c;
+	struct seed_err e;
+	seed_err_clear(&e);
+	memset(&c, 0xaa, sizeof(c));
+	cr_assert_eq(cidr_parse(s, &c, &e), 0, "%s: %s", s, e.msg);
+	cr_assert_eq(e.code, 0);
+	return c;
+}
+
+/* Expects a refusal whose message contains want. */
+static void parse_bad(const char *s, const char *want)
+{
+	struct cidr c, before;
+	struct seed_err e;
+	seed_err_clear(&e);
+	memset(&c, 0x5a, sizeof(c));
+	before = c;
+	cr_assert_eq(cidr_parse(s, &c, &e), -EINVAL, "%s was accepted", s ? s : "(null)");
+	cr_assert_eq(e.code, -EINVAL);
+	cr_assert(strstr(e.msg, want), "message \"%s\" lacks \"%s\"", e.msg, want);
+	cr_assert_eq(memcmp(&c, &before, sizeof(c)), 0, "out written on failure");
+}
+
+static struct sockaddr_in v4(const char *a)
+{
+	struct sockaddr_in sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(6881);
+	cr_assert_eq(inet_pton(AF_INET, a, &sa.sin_addr), 1);
+	return sa;
+}
+
+static struct sockaddr_in6 v6(const char *a)
+{
+	struct sockaddr_in6 sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin6_family = AF_INET6;
+	sa.sin6_port = htons(6881);
+	cr_assert_eq(inet_pton(AF_INET6, a, &sa.sin6_addr), 1);
+	return sa;
+}
+
+static int m4(const char *cidr, const char *addr)
+{
+	struct cidr c = parse_ok(cidr);
+	struct sockaddr_in sa = v4(addr);
+	return cidr_match(&c, (struct sockaddr *)&sa);
+}
+
+static int m6(const char *cidr, const char *addr)
+{
+	struct cidr c = parse_ok(cidr);
+	struct sockaddr_in6 sa = v6(addr);
+	return cidr_match(&c, (struct sockaddr *)&sa);
+}
+
+static void format_is(const char *in, const char *want)
+{
+	struct cidr c = parse_ok(in);
+	char buf[CIDR_STR_MAX];
+	cr_assert_eq(cidr_format(&c, buf, sizeof(buf)), 0);
+	cr_assert_str_eq(buf, want);
+}
+
+Test(cidr, parses_ipv4_prefix)
+{
+	struct cidr c = parse_ok("10.0.0.0/8");
+	cr_assert_eq(c.family, AF_INET);
+	cr_assert_eq(c.prefix, 8);
+	cr_assert_eq(c.addr[0], 10);
+	for (int i = 1; i < 16; i++)
+		cr_assert_eq(c.addr[i], 0, "byte %d not zeroed", i);
+}
+
+Test(cidr, bare_ipv4_is_slash_32)
+{
+	struct cidr c = parse_ok("192.0.2.7");
+	cr_assert_eq(c.family, AF_INET);
+	cr_assert_eq(c.prefix, 32);
+	uint8_t want[4] = { 192, 0, 2, 7 };
+	cr_assert_eq(memcmp(c.addr, want, 4), 0);
+}
+
+Test(cidr, parses_ipv6_prefix)
+{
+	struct cidr c = parse_ok("2001:db8::/32");
+	cr_assert_eq(c.family, AF_INET6);
+	cr_assert_eq(c.prefix, 32);
+	cr_assert_eq(c.addr[0], 0x20);
+	cr_assert_eq(c.addr[1], 0x01);
+	cr_assert_eq(c.addr[2], 0x0d);
+	cr_assert_eq(c.addr[3], 0xb8);
+}
+
+Test(cidr, bare_ipv6_is_slash_128)
+{
+	struct cidr c = parse_ok("::1");
+	cr_assert_eq(c.family, AF_INET6);
+	cr_assert_eq(c.prefix, 128);
+	cr_assert_eq(c.addr[15], 1);
+}
+
+Test(cidr, slash_zero_matches_every_address_of_its_family)
+{
+	cr_assert(m4("0.0.0.0/0", "1.2.3.4"));
+	cr_assert(m4("0.0.0.0/0", "255.255.255.255"));
+	cr_assert(m6("::/0", "2001:db8::1"));
+	cr_assert(m6("::/0", "::"));
+}
+
+Test(cidr, slash_zero_with_host_bits_is_refused)
+{
+	parse_bad("1.0.0.0/0", "did you mean 0.0.0.0/0?");
+	parse_bad("8000::/0", "did you mean ::/0?");
+}
+
+Test(cidr, slash_32_matches_only_its_address)
+{
+	cr_assert(m4("192.0.2.7/32", "192.0.2.7"));
+	cr_assert_not(m4("192.0.2.7/32", "192.0.2.6"));
+	cr_assert_not(m4("192.0.2.7/32", "192.0.2.8"));
+}
+
+Test(cidr, slash_128_matches_only_its_address)
+{
+	cr_assert(m6("2001:db8::7/128", "2001:db8::7"));
+	cr_assert_not(m6("2001:db8::7/128", "2001:db8::6"));
+	cr_assert_not(m6("2001:db8::7/128", "2001:db8::7:0"));
+}
+
+Test(cidr, odd_prefix_checks_partial_byte)
+{
+	/* /20: the third byte's top four bits count. */
+	cr_assert(m4("172.16.0.0/12", "172.31.255.255"));
+	cr_assert_not(m4("172.16.0.0/12", "172.32.0.0"));
+	cr_assert(m4("10.1.16.0/20", "10.1.31.1"));
+	cr_assert_not(m4("10.1.16.0/20", "10.1.32.1"));
+	cr_assert_not(m4("10.1.16.0/20", "10.1.15.255"));
+	cr_assert(m6("2001:db8:8000::/33", "2001:db8:ffff::1"));
+	cr_assert_not(m6("2001:db8:8000::/33", "2001:db8:7fff::1"));
+}
+
+Test(cidr, ipv4_boundaries)
+{
+	cr_assert(m4("10.0.0.0/8", "10.0.0.0"));
+	cr_assert(m4("10.0.0.0/8", "10.255.255.255"));
+	cr_assert_not(m4("10.0.0.0/8", "11.0.0.0"));
+	cr_assert_not(m4("10.0.0.0/8", "9.255.255.255"));
+}
+
+Test(cidr, mapped_ipv6_peer_matches_ipv4_cidr)
+{
+	cr_assert(m6("10.0.0.0/8", "::ffff:10.1.2.3"));
+	cr_assert_not(m6("10.0.0.0/8", "::ffff:11.1.2.3"));
+	cr_assert(m6("192.0.2.7", "::ffff:192.0.2.7"));
+	cr_assert(m6("0.0.0.0/0", "::ffff:1.2.3.4"));
+}
+
+Test(cidr, mapped_ipv6_peer_does_not_match_ipv6_cidrs)
+{
+	/* An IPv4 client on a dual-stack socket is an IPv4 peer. */
+	cr_assert_not(m6("::/0", "::ffff:10.1.2.3"));
+	cr_assert_not(m6("::/8", "::ffff:10.1.2.3"));
+}
+
+Test(cidr, ipv4_compatible_and_nat64_are_plain_ipv6)
+{
+	/* Only ::ffff:0:0/96 is treated as IPv4. */
+	cr_assert_not(m6("10.0.0.0/8", "::10.1.2.3"));
+	cr_assert_not(m6("10.0.0.0/8", "64:ff9b::10.1.2.3"));
+	cr_assert(m6("64:ff9b::/96", "64:ff9b::10.1.2.3"));
+}
+
+Test(cidr, mismatching_families_never_match)
+{
+	cr_assert_not(m4("::/0", "1.2.3.4"));
+	cr_assert_not(m6("0.0.0.0/0", "2001:db8::1"));
+	cr_assert_not(m6("0.0.0.0/0", "::"));
+}
+
+Test(cidr, other_address_families_and_null_never_match)
+{
+	struct cidr c = parse_ok("0.0.0.0/0");
+	struct sockaddr_un un;
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
+	cr_assert_not(cidr_match(&c, (struct sockaddr *)&un));
+	cr_assert_not(cidr_match(&c, NULL));
+}
+
+Test(cidr, raw_matching)
+{
+	struct cidr c = parse_ok("198.51.100.0/24");
+	uint8_t a4[4] = { 198, 51, 100, 9 }, b4[4] = { 198, 51, 101, 9 };
+	uint8_t mapped[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 51, 100, 1 };
+	cr_assert(cidr_match_raw(&c, AF_INET, a4));
+	cr_assert_not(cidr_match_raw(&c, AF_INET, b4));
+	cr_assert(cidr_match_raw(&c, AF_INET6, mapped));
+	cr_assert_not(cidr_match_raw(&c, AF_UNIX, a4));
+	cr_assert_not(cidr_match_raw(&c, AF_INET, NULL));
+}
+
+Test(cidr, refuses_host_bits_with_hint)
+{
+	parse_bad("10.0.0.1/8", "\"10.0.0.1/8\" has host bits set; did you mean 10.0.0.0/8?");
+	parse_bad("192.168.1.1/24", "did you mean 192.168.1.0/24?");
+	parse_bad("2001:db8::1/32", "did you mean 2001:db8::/32?");
+	parse_bad("10.1.17.0/20", "did you mean 10.1.16.0/20?");
+}
+
+Test(cidr, refuses_prefix_out_of_range)
+{
+	parse_bad("10.0.0.0/33", "prefix /33 is out of range for IPv4 (0 to 32)");
+	parse_bad("::/129", "prefix /129 is out of range for IPv6 (0 to 128)");
+	parse_bad("::/999", "out of range");
+}
+
+Test(cidr, refuses_malformed_prefix)
+{
+	parse_bad("10.0.0.0/", "prefix length after '/'");
+	parse_bad("10.0.0.0/-1", "prefix length after '/'");
+	parse_bad("10.0.0.0/+8", "prefix length after '/'");
+	parse_bad("10.0.0.0/8/8", "prefix length after '/'");
+	parse_bad("10.0.0.0/0008", "prefix length after '/'");
+	parse_bad("10.0.0.0/ 8", "prefix length after '/'");
+	parse_bad("10.0.0.0/8x", "prefix length after '/'");
+}
+
+Test(cidr, refuses_garbage_addresses)
+{
+	parse_bad("garbage", "\"garbage\" is not an IPv4 or IPv6 address");
+	parse_bad("10.0.0", "is not an IPv4 or IPv6 address");
+	parse_bad("256.0.0.0/8", "is not an IPv4 or IPv6 address");
+	parse_bad("010.0.0.0/8", "is not an IPv4 or IPv6 address");
+	parse_bad("2001:db8:::/32", "is not an IPv4 or IPv6 address");
+	parse_bad("fe80::1%eth0", "is not an IPv4 or IPv6 address");
+	parse_bad("/8", "is not an IPv4 or IPv6 address");
+}
+
+Test(cidr, refuses_trailing_and_leading_characters)
+{
+	parse_bad("10.0.0.0/8 ", "prefix length after '/'");
+	parse_bad(" 10.0.0.0/8", "is not an IPv4 or IPv6 address");
+	parse_bad("10.0.0.0 /8", "is not an IPv4 or IPv6 address");
+	parse_bad("10.0.0.0x", "is not an IPv4 or IPv6 address");
+}
+
+Test(cidr, refuses_empty_and_null)
+{
+	parse_bad("", "empty address");
+	parse_bad(NULL, "empty address");
+}
+
+Test(cidr, refuses_overlong_input_and_shows_it_safely)
+{
+	char s[200];
+	memset(s, '1', sizeof(s) - 1);
+	s[sizeof(s) - 1] = 0;
+	parse_bad(s, "is too long for an address");
+	parse_bad("10.0.0.\x01/8", "\"10.0.0.?/8\"");
+}
+
+Test(cidr, refuses_mapped_ipv6_ranges_with_hint)
+{
+	parse_bad("::ffff:10.0.0.0/104", "write it as IPv4 (10.0.0.0/8)");
+	parse_bad("::ffff:192.0.2.7", "write it as IPv4 (192.0.2.7/32)");
+	parse_bad("::ffff:0:0/96", "write it as IPv4 (0.0.0.0/0)");
+	/* A wider range only contains the mapped space; it is accepted. */
+	parse_ok("::/80");
+}
+
+Test(cidr, format_round_trips)
+{
+	format_is("10.0.0.0/8", "10.0.0.0/8");
+	format_is("192.0.2.7", "192.0.2.7/32");
+	format_is("0.0.0.0/0", "0.0.0.0/0");
+	format_is("2001:0db8:0000::/32", "2001:db8::/32");
+	format_is("::1", "::1/128");
+	format_is("::/0", "::/0");
+	const char *longest = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128";
+	cr_assert_lt(strlen(longest), CIDR_STR_MAX);
+	format_is(longest, longest);
+}
+
+Test(cidr, format_reports_small_buffer_and_bad_struct)
+{
+	struct cidr c = parse_ok("10.0.0.0/8");
+	char buf[6];
+	cr_assert_eq(cidr_format(&c, buf, sizeof(buf)), -ENOSPC);
+	cr_assert_eq(buf[sizeof(buf) - 1], 0);
+	cr_assert_eq(strlen(buf), sizeof(buf) - 1);
+	c.prefix = 33;
+	cr_assert_eq(cidr_format(&c, buf, sizeof(buf)), -EINVAL);
+	c.family = AF_UNIX;
+	c.prefix = 8;
+	cr_assert_eq(cidr_format(&c, buf, sizeof(buf)), -EINVAL);
+	cr_assert_eq(cidr_format(&c, buf, 0), -EINVAL);
+}
+
+Test(cidr, error_report_is_not_overwritten)
+{
+	struct cidr c;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_lt(cidr_parse("x", &c, &e), 0);
+	cr_assert_lt(cidr_parse("10.0.0.0/99", &c, &e), 0);
+	cr_assert(strstr(e.msg, "\"x\""), "%s", e.msg);
+	cr_assert_lt(cidr_parse("x", &c, NULL), 0, "NULL err must be fine");
+}
+
+Test(cidr_set, empty_set_allows_everyone)
+{
+	struct cidr_set s;
+	struct sockaddr_in a = v4("203.0.113.5");
+	struct sockaddr_in6 b = v6("2001:db8::5");
+	uint8_t raw[4] = { 1, 2, 3, 4 };
+	cidr_set_init(&s);
+	cr_assert(cidr_set_match(&s, (struct sockaddr *)&a));
+	cr_assert(cidr_set_match(&s, (struct sockaddr *)&b));
+	cr_assert(cidr_set_match_raw(&s, AF_INET, raw));
+}
+
+Test(cidr_set, matches_any_entry_and_nothing_else)
+{
+	struct cidr_set s;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cidr_set_init(&s);
+	cr_assert_eq(cidr_set_add_str(&s, "10.0.0.0/8", &e), 0);
+	cr_assert_eq(cidr_set_add_str(&s, "2001:db8::/32", &e), 0);
+	struct sockaddr_in in1 = v4("10.9.9.9"), out1 = v4("192.0.2.1");
+	struct sockaddr_in6 in2 = v6("2001:db8:1::1"), in3 = v6("::ffff:10.0.0.1"),
+			    out2 = v6("2001:db9::1"), out3 = v6("::ffff:192.0.2.1");
+	cr_assert(cidr_set_match(&s, (struct sockaddr *)&in1));
+	cr_assert(cidr_set_match(&s, (struct sockaddr *)&in2));
+	cr_assert(cidr_set_match(&s, (struct sockaddr *)&in3));
+	cr_assert_not(cidr_set_match(&s, (struct sockaddr *)&out1));
+	cr_assert_not(cidr_set_match(&s, (struct sockaddr *)&out2));
+	cr_assert_not(cidr_set_match(&s, (struct sockaddr *)&out3));
+	cr_assert_not(cidr_set_match(&s, NULL));
+	uint8_t raw_in[4] = { 10, 0, 0, 1 }, raw_out[4] = { 11, 0, 0, 1 };
+	cr_assert(cidr_set_match_raw(&s, AF_INET, raw_in));
+	cr_assert_not(cidr_set_match_raw(&s, AF_INET, raw_out));
+}
+
+Test(cidr_set, bad_entry_leaves_set_unchanged)
+{
+	struct cidr_set s;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cidr_set_init(&s);
+	cr_assert_eq(cidr_set_add_str(&s, "10.0.0.1/8", &e), -EINVAL);
+	cr_assert_eq(s.n, 0);
+	cr_assert(strstr(e.msg, "host bits"), "%s", e.msg);
+}
+
+Test(cidr_set, is_bounded)
+{
+	struct cidr_set s;
+	struct seed_err e;
+	char buf[32];
+	cidr_set_init(&s);
+	for (int i = 0; i < CIDR_SET_MAX; i++) {
+		seed_err_clear(&e);
+		snprintf(buf, sizeof(buf), "10.%d.%d.0/24", i / 256, i % 256);
+		cr_assert_eq(cidr_set_add_str(&s, buf, &e), 0, "%s", e.msg);
+	}
+	seed_err_clear(&e);
+	cr_assert_eq(cidr_set_add_str(&s, "192.0.2.0/24", &e), -ENOSPC);
+	cr_assert(strstr(e.msg, "more than 256"), "%s", e.msg);
+	cr_assert_eq(s.n, CIDR_SET_MAX);
+	struct sockaddr_in last = v4("10.0.255.9");
+	cr_assert(cidr_set_match(&s, (struct sockaddr *)&last));
+}
