@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -17,6 +18,7 @@
 #include "catalog.h"
 #include "dpstats.h"
 #include "served.h"
+#include "tenants.h"
 #include "worker.h"
 
 static void set_port(struct dpconf_addr *a, uint16_t port)
@@ -34,10 +36,26 @@ static uint16_t get_port(const struct dpconf_addr *a)
 }
 
 #define CATALOG_POLL_MS 200
+#define REFILL_MS	2
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static struct tenants *g_tenants;
 
 /* Publishes a new generation (store rescanned, catalog cat) to the workers. */
 static int refresh(struct served *sv, struct catalog *cat)
 {
+	/* slots and limits first: a worker that sees the new catalog finds
+	 * every tenant it names */
+	if (tenants_sync(g_tenants, cat) < 0)
+		fprintf(stderr,
+			"seed-dataplane: more than %d tenants: the new ones are not limited\n",
+			TENANTS_MAX);
 	struct seed_err err;
 	seed_err_clear(&err);
 	uint64_t before = served_count(sv);
@@ -141,6 +159,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "seed-dataplane: --stats-file: %s\n", err.msg);
 		return 1;
 	}
+	if (tenants_create(&g_tenants) < 0) {
+		fprintf(stderr, "seed-dataplane: out of memory\n");
+		return 1;
+	}
 	if (served_create(conf.store, conf.workers, stats, &sv, &err) < 0) {
 		fprintf(stderr, "seed-dataplane: %s\n", err.msg);
 		dpstats_close(stats);
@@ -181,7 +203,8 @@ int main(int argc, char **argv)
 					   .stop = &stop,
 					   .ready = &ready,
 					   .dump = &dump,
-					   .ctr = dpstats_worker(stats, started) };
+					   .ctr = dpstats_worker(stats, started),
+					   .tenants = g_tenants };
 		if (worker_start(&p, &w[started], &err) < 0) {
 			fprintf(stderr, "seed-dataplane: worker %u: %s\n", started, err.msg);
 			rc = 1;
@@ -221,9 +244,17 @@ int main(int argc, char **argv)
 					    : "plain pages");
 		fflush(stdout);
 		int sig;
-		struct timespec poll = { 0, CATALOG_POLL_MS * 1000000L };
+		/* The bandwidth buckets refill every REFILL_MS; the catalog file is
+		 * checked every CATALOG_POLL_MS. */
+		struct timespec poll = { 0, REFILL_MS * 1000000L };
+		uint64_t last_cat = 0;
 		for (;;) {
 			sig = sigtimedwait(&set, NULL, &poll);
+			uint64_t t = mono_ns();
+			tenants_refill(g_tenants, t);
+			if (sig < 0 && t - last_cat < CATALOG_POLL_MS * 1000000ull)
+				continue;
+			last_cat = t;
 			if (sig == SIGTERM || sig == SIGINT)
 				break;
 			if (sig == SIGUSR1)
@@ -273,5 +304,6 @@ int main(int argc, char **argv)
 	dpstats_close(stats);
 	free(w);
 	served_free(sv);
+	tenants_free(g_tenants);
 	return rc;
 }

@@ -28,6 +28,7 @@
 #include "storage.h"
 #include "store.h"
 #include "catalog.h"
+#include "tenants.h"
 
 enum { TAG_BT = 1, TAG_HTTP = 2, TAG_STORAGE = 3 };
 enum seg_kind { SEG_BYTES = 1, SEG_BLOCK, SEG_ZERO };
@@ -39,7 +40,9 @@ enum seg_state { S_READY = 1, S_FETCH, S_WAIT, S_FAILED, S_SKIP, S_BAD };
 #define OUTCAP		16	     /* actions per engine call */
 #define SEGS_PER_ACTION 70	     /* 1 MiB data action: 64 blocks + slack */
 #define TICK_MS		50
-#define FILE_TABLE	65536u /* registered object files per worker */
+#define THROTTLE_MS	2	     /* bandwidth wait: bucket refill period */
+#define BATCH_TOKENS	(256u << 10) /* tokens one send may take */
+#define FILE_TABLE	65536u	     /* registered object files per worker */
 #define READAHEAD_SEGS	256u
 #define RECS		64u
 #define STORAGE_DEPTH	256u /* block reads in flight per worker */
@@ -60,8 +63,10 @@ struct seg {
 };
 
 struct wconn {
-	int used, kind; /* TAG_BT or TAG_HTTP */
-	uint8_t fam;	/* peer address: AF_INET or AF_INET6 (v4-mapped made v4) */
+	int used, kind;	   /* TAG_BT or TAG_HTTP */
+	uint8_t fam;	   /* peer address: AF_INET or AF_INET6 (v4-mapped made v4) */
+	uint8_t throttled; /* on the bandwidth wait list */
+	int tslot;	   /* tenant the connection counts against (-1 none) */
 	uint8_t addr[16];
 	int eng_ok; /* the engine connection was set up */
 	uint32_t gen;
@@ -111,6 +116,8 @@ struct worker {
 	uint64_t cookies[4096]; /* waiters handed back by one fill */
 	uint32_t *retry;	/* connections with segments to (re)fetch */
 	uint32_t *retry_snap;
+	uint32_t *throttled; /* connections waiting for their tenant's tokens */
+	uint32_t n_throttled;
 	uint32_t n_retry;
 	uint8_t *zero; /* 16 KiB of zeros (BEP 47 pads) */
 	uint16_t bt_port[DPCONF_MAX_LISTEN], http_port[DPCONF_MAX_LISTEN];
@@ -237,6 +244,19 @@ static const struct proto_release *gate(struct worker *w, const struct proto_rel
 			refuse(w, DPSTATS_REFUSE_CIDR);
 			return NULL;
 		}
+		int slot =
+			t && w->p.tenants ? tenants_find(w->p.tenants, t->id, strlen(t->id)) : -1;
+		if (slot != c->tslot) {
+			/* a connection counts once, against the tenant it is fetching
+			 * from now (an HTTP client may move between tenants) */
+			if (slot >= 0 && !tenants_peer_add(w->p.tenants, slot)) {
+				refuse(w, DPSTATS_REFUSE_MAX_PEERS);
+				return NULL;
+			}
+			if (c->tslot >= 0)
+				tenants_peer_del(w->p.tenants, c->tslot);
+			w->conns[w->cur_ci].tslot = slot;
+		}
 	}
 	return r;
 }
@@ -277,6 +297,15 @@ static void unpin_seg(struct worker *w, struct seg *s)
 	if (s->pin) {
 		cache_unpin(w->cache, s->pin);
 		s->pin = NULL;
+	}
+}
+
+/* Waits for the tenant's bucket to refill: retried every few ms. */
+static void throttle(struct worker *w, struct wconn *c, uint32_t ci)
+{
+	if (!c->throttled) {
+		c->throttled = 1;
+		w->throttled[w->n_throttled++] = ci;
 	}
 }
 
@@ -525,7 +554,12 @@ static void flush(struct worker *w, struct wconn *c, uint32_t ci)
 	if (c->sending || c->closing || c->rt - c->rh >= RECS)
 		return;
 	struct iovec iov[NETIO_MAX_IOV];
-	int n = 0, zc = 0;
+	int n = 0, zc = 0, starved = 0;
+	/* A capped tenant's payload goes out only against tokens; headers and
+	 * protocol messages are free (they are not what a cap is about). */
+	int capped = c->tslot >= 0 && tenants_capped(w->p.tenants, c->tslot);
+	uint64_t budget = capped ? tenants_take(w->p.tenants, c->tslot, BATCH_TOKENS) : UINT64_MAX;
+	uint64_t spent = 0;
 	uint32_t i = c->qs;
 	while (i != c->qt && n < NETIO_MAX_IOV) {
 		struct seg *s = qat(c, i);
@@ -540,13 +574,21 @@ static void flush(struct worker *w, struct wconn *c, uint32_t ci)
 			/* a request goes out whole or not yet */
 			uint32_t j = i, k = 0;
 			int ok = 1;
+			uint64_t pay = 0;
 			while (j != c->qt && qat(c, j)->group == s->group) {
 				ok &= qat(c, j)->state == S_READY;
+				if (qat(c, j)->kind == SEG_BLOCK)
+					pay += qat(c, j)->len;
 				j++;
 				k++;
 			}
 			if (!ok || n + (int)k > NETIO_MAX_IOV)
 				break;
+			if (spent + pay > budget) {
+				starved = 1;
+				break;
+			}
+			spent += pay;
 			for (uint32_t m = i; m != j; m++) {
 				struct seg *g = qat(c, m);
 				iov[n].iov_base = (void *)g->p;
@@ -558,11 +600,22 @@ static void flush(struct worker *w, struct wconn *c, uint32_t ci)
 		}
 		if (s->state != S_READY)
 			break;
+		if (s->kind == SEG_BLOCK) {
+			if (spent + s->len > budget) {
+				starved = 1;
+				break;
+			}
+			spent += s->len;
+		}
 		iov[n].iov_base = (void *)s->p;
 		iov[n++].iov_len = s->len;
 		zc |= s->kind == SEG_BLOCK;
 		i++;
 	}
+	if (capped)
+		tenants_give_back(w->p.tenants, c->tslot, budget - spent);
+	if (starved && !n)
+		throttle(w, c, ci);
 	if (!n) {
 		release(w, c);
 		if (c->close_after && c->qh == c->qt)
@@ -842,6 +895,7 @@ static void on_accept(struct worker *w, const struct netio_event *ev)
 	memset(c, 0, sizeof(*c));
 	c->gen = gen;
 	c->kind = (int)ev->tag;
+	c->tslot = -1;
 	set_peer(c, &ev->peer);
 	c->q = malloc(QCAP * sizeof(*c->q));
 	c->tx = malloc(TXCAP);
@@ -884,6 +938,9 @@ static void on_closed(struct worker *w, uint32_t ci)
 	c->used = 0;
 	c->gen++;
 	w->n_open--;
+	if (c->tslot >= 0)
+		tenants_peer_del(w->p.tenants, c->tslot);
+	c->tslot = -1;
 	dpstats_add(&w->ctr->conns_closed[proto_of(c)], 1);
 	dpstats_sub(&w->ctr->conns_open[proto_of(c)], 1);
 }
@@ -905,6 +962,22 @@ static void on_recv(struct worker *w, const struct netio_event *ev)
 	c->rx_len += ev->len;
 	w->nio->recv_release(w->net, ev->bid);
 	pump(w, ev->conn);
+}
+
+static void run_throttled(struct worker *w)
+{
+	uint32_t n = w->n_throttled;
+	if (!n)
+		return;
+	memcpy(w->retry_snap, w->throttled, n * sizeof(*w->throttled));
+	w->n_throttled = 0;
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t ci = w->retry_snap[k];
+		struct wconn *c = &w->conns[ci];
+		c->throttled = 0;
+		if (c->used && !c->closing)
+			pump(w, ci);
+	}
 }
 
 static void run_retries(struct worker *w)
@@ -1002,9 +1075,12 @@ static void loop(struct worker *w)
 		}
 		/* Retries wait for a storage completion (which wakes the poll) when
 		 * the ring is full; otherwise they run at once. */
-		int timeout = w->n_retry && storage_inflight(w->st) < STORAGE_DEPTH ? 0 : TICK_MS;
+		int timeout = w->n_retry && storage_inflight(w->st) < STORAGE_DEPTH ? 0
+			      : w->n_throttled					    ? THROTTLE_MS
+										    : TICK_MS;
 		int n = w->nio->poll(w->net, ev, 64, timeout);
 		w->now = now_ms();
+		run_throttled(w);
 		for (int i = 0; i < n; i++) {
 			switch (ev[i].kind) {
 			case NETIO_EV_ACCEPT: on_accept(w, &ev[i]); break;
@@ -1085,9 +1161,10 @@ static int setup(struct worker *w, struct seed_err *err)
 	w->conns = calloc(w->max_conns, sizeof(*w->conns));
 	w->retry = calloc(w->max_conns, sizeof(*w->retry));
 	w->retry_snap = calloc(w->max_conns, sizeof(*w->retry));
+	w->throttled = calloc(w->max_conns, sizeof(*w->throttled));
 	w->zero = calloc(1, CACHE_BLOCK);
 	if (!w->fill_ptr || !w->fill_owner || !w->fill_len || !w->fill_key || !w->fill_t0 ||
-	    !w->conns || !w->retry || !w->retry_snap || !w->zero)
+	    !w->conns || !w->retry || !w->retry_snap || !w->throttled || !w->zero)
 		return seed_err_set(err, -ENOMEM, "worker %u: out of memory", w->p.index);
 
 	w->cat = (struct proto_catalog){ w, gate_v1, gate_v2, gate_id };
@@ -1154,6 +1231,7 @@ static void teardown(struct worker *w)
 	free(w->conns);
 	free(w->retry);
 	free(w->retry_snap);
+	free(w->throttled);
 	free(w->zero);
 }
 

@@ -20,6 +20,7 @@
 #include "seed_err.h"
 #include "dpstats.h"
 #include "served.h"
+#include "tenants.h"
 
 /* Counters of one worker, read by telemetry. Written by the worker only. */
 struct worker;
@@ -32,6 +33,7 @@ struct worker_params {
 	atomic_int *ready;	    /* incremented once listening */
 	atomic_int *dump;	    /* changed: print connection states (SIGUSR1) */
 	struct dpstats_worker *ctr; /* this worker's counters (it is their only writer) */
+	struct tenants *tenants;    /* per-tenant limits, shared by all workers */
 };
 
 /*

@@ -1,0 +1,189 @@
+/*
+ * tenants: see tenants.h. The bucket is one signed token count per tenant;
+ * takers subtract with a CAS loop and never drive it negative, the refiller
+ * adds rate x elapsed up to the burst. Slots sit on their own cache lines.
+ */
+#include "tenants.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+
+#define IDX_SIZE (2 * TENANTS_MAX)
+/* A burst of 100 ms of the rate (at least 256 KiB) smooths the refill tick
+ * without letting a peer run far ahead of the cap. */
+#define BURST_MS  100
+#define BURST_MIN (256u << 10)
+
+struct slot {
+	char id[CATALOG_TENANT_ID_MAX + 1];
+	size_t id_len;
+	_Atomic uint64_t rate; /* bytes/s, 0 = unlimited */
+	_Atomic int64_t burst;
+	_Atomic int64_t tokens;
+	_Atomic uint32_t max_peers; /* 0 = unlimited */
+	_Atomic int64_t peers;
+} __attribute__((aligned(64)));
+
+struct tenants {
+	struct slot s[TENANTS_MAX];
+	uint32_t n;			/* main thread's count */
+	_Atomic uint32_t idx[IDX_SIZE]; /* slot + 1, 0 = empty; never removed */
+	uint64_t last_ns;
+};
+
+static uint64_t hash(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 1099511628211ull;
+	return h;
+}
+
+int tenants_create(struct tenants **out)
+{
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : -ENOMEM;
+}
+
+void tenants_free(struct tenants *t)
+{
+	free(t);
+}
+
+int tenants_find(const struct tenants *t, const char *id, size_t len)
+{
+	for (size_t i = hash(id, len) % IDX_SIZE;; i = (i + 1) % IDX_SIZE) {
+		uint32_t v = atomic_load_explicit(&t->idx[i], memory_order_acquire);
+		if (!v)
+			return -1;
+		const struct slot *s = &t->s[v - 1];
+		if (s->id_len == len && !memcmp(s->id, id, len))
+			return (int)v - 1;
+	}
+}
+
+static int add_slot(struct tenants *t, const char *id)
+{
+	size_t len = strlen(id);
+	if (t->n == TENANTS_MAX || len >= sizeof(t->s[0].id))
+		return -ENOSPC;
+	struct slot *s = &t->s[t->n];
+	memcpy(s->id, id, len + 1);
+	s->id_len = len;
+	size_t i = hash(id, len) % IDX_SIZE;
+	while (atomic_load_explicit(&t->idx[i], memory_order_relaxed))
+		i = (i + 1) % IDX_SIZE;
+	atomic_store_explicit(&t->idx[i], t->n + 1, memory_order_release);
+	return (int)t->n++;
+}
+
+int tenants_sync(struct tenants *t, const struct catalog *cat)
+{
+	bool seen[TENANTS_MAX] = { false };
+	uint32_t n = cat ? catalog_n_tenants(cat) : 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct catalog_tenant *ct = catalog_tenant_at(cat, i);
+		int k = tenants_find(t, ct->id, strlen(ct->id));
+		if (k < 0 && (k = add_slot(t, ct->id)) < 0)
+			return k;
+		struct slot *s = &t->s[k];
+		seen[k] = true;
+		uint64_t old = atomic_load(&s->rate);
+		int64_t burst = (int64_t)(ct->bandwidth / (1000 / BURST_MS));
+		if (burst < (int64_t)BURST_MIN)
+			burst = BURST_MIN;
+		atomic_store(&s->burst, burst);
+		if (old != ct->bandwidth) {
+			/* a new cap starts from an empty bucket: no burst at the
+			 * old rate */
+			atomic_store(&s->tokens, 0);
+			atomic_store(&s->rate, ct->bandwidth);
+		}
+		atomic_store(&s->max_peers, ct->max_peers);
+	}
+	for (uint32_t k = 0; k < t->n; k++) {
+		if (!seen[k]) {
+			atomic_store(&t->s[k].rate, 0);
+			atomic_store(&t->s[k].max_peers, 0);
+		}
+	}
+	return 0;
+}
+
+void tenants_refill(struct tenants *t, uint64_t now_ns)
+{
+	if (!t->last_ns || now_ns <= t->last_ns) {
+		t->last_ns = now_ns;
+		return;
+	}
+	uint64_t dt = now_ns - t->last_ns;
+	if (dt > 1000000000u)
+		dt = 1000000000u; /* a stalled main thread does not mint a flood */
+	t->last_ns = now_ns;
+	for (uint32_t k = 0; k < t->n; k++) {
+		struct slot *s = &t->s[k];
+		uint64_t rate = atomic_load_explicit(&s->rate, memory_order_relaxed);
+		if (!rate)
+			continue;
+		/* rate <= 1e12 and dt <= 1e9: the product fits in 128 bits */
+		int64_t add = (int64_t)((unsigned __int128)rate * dt / 1000000000u);
+		int64_t burst = atomic_load_explicit(&s->burst, memory_order_relaxed);
+		int64_t cur = atomic_load_explicit(&s->tokens, memory_order_relaxed);
+		int64_t next;
+		do {
+			next = cur + add > burst ? burst : cur + add;
+		} while (!atomic_compare_exchange_weak_explicit(
+			&s->tokens, &cur, next, memory_order_relaxed, memory_order_relaxed));
+	}
+}
+
+bool tenants_capped(const struct tenants *t, int slot)
+{
+	return slot >= 0 && atomic_load_explicit(&((struct tenants *)t)->s[slot].rate,
+						 memory_order_relaxed) != 0;
+}
+
+uint64_t tenants_take(struct tenants *t, int slot, uint64_t want)
+{
+	struct slot *s = &t->s[slot];
+	int64_t cur = atomic_load_explicit(&s->tokens, memory_order_relaxed);
+	int64_t got;
+	do {
+		if (cur <= 0)
+			return 0;
+		got = (uint64_t)cur < want ? cur : (int64_t)want;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&s->tokens, &cur, cur - got, memory_order_relaxed, memory_order_relaxed));
+	return (uint64_t)got;
+}
+
+void tenants_give_back(struct tenants *t, int slot, uint64_t n)
+{
+	if (n)
+		atomic_fetch_add_explicit(&t->s[slot].tokens, (int64_t)n, memory_order_relaxed);
+}
+
+bool tenants_peer_add(struct tenants *t, int slot)
+{
+	struct slot *s = &t->s[slot];
+	uint32_t max = atomic_load_explicit(&s->max_peers, memory_order_relaxed);
+	int64_t now = atomic_fetch_add_explicit(&s->peers, 1, memory_order_relaxed) + 1;
+	if (max && now > (int64_t)max) {
+		atomic_fetch_sub_explicit(&s->peers, 1, memory_order_relaxed);
+		return false;
+	}
+	return true;
+}
+
+void tenants_peer_del(struct tenants *t, int slot)
+{
+	atomic_fetch_sub_explicit(&t->s[slot].peers, 1, memory_order_relaxed);
+}
+
+int64_t tenants_peers(const struct tenants *t, int slot)
+{
+	return atomic_load_explicit(&((struct tenants *)t)->s[slot].peers, memory_order_relaxed);
+}
