@@ -5,6 +5,7 @@
  * the blocks in flight (bounded wait), close and exit.
  */
 #include <errno.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +154,13 @@ int main(int argc, char **argv)
 			"MiB\n",
 			(unsigned long long)conf.cache_size, conf.workers);
 		return 2;
+	}
+	/* Every object is an open file and every peer a socket: take all the
+	 * descriptors the hard limit allows. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	struct dpstats *stats = NULL;
 	if (dpstats_create(conf.stats_file, conf.workers, &stats, &err) < 0) {

@@ -12,6 +12,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <sys/resource.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -1257,7 +1258,13 @@ static void *thread_main(void *arg)
 static int register_objects(struct worker *w, struct seed_err *err)
 {
 	size_t n = served_object_count(w->p.served);
+	/* the table counts against RLIMIT_NOFILE (main raises it to the hard
+	 * limit); leave room for sockets */
+	struct rlimit rl;
 	unsigned cap = FILE_TABLE;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 2 < cap)
+		cap = (unsigned)(rl.rlim_cur / 2);
 	if (n > cap)
 		n = cap;
 	int *fds = malloc((n ? n : 1) * sizeof(*fds));

@@ -11,5 +11,5 @@ while IFS= read -r f; do
 		echo "check-format: $f is not formatted" >&2
 		bad=1
 	fi
-done < <(find lib dataplane tools bench tests -name '*.c' -o -name '*.h' | sort)
+done < <(find lib dataplane control tools bench tests -name '*.c' -o -name '*.h' | sort)
 exit $bad

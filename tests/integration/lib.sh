@@ -413,3 +413,95 @@ http_header() {
 		{ i = index($0, ":"); if (i > 0 && tolower(substr($0, 1, i - 1)) == n) { v = substr($0, i + 1); sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v) } }
 		END { print v }'
 }
+
+# ---------------------------------------------------------------------------
+# Control plane helpers (test_control*.sh). They need SEED_CONTROL, the built
+# seed-control. ctl_start's process is ended by dp_cleanup like the others.
+
+CTL_PID=
+
+require_control() {
+	[[ -n ${SEED_CONTROL:-} ]] || fail "SEED_CONTROL is not set (expected the path of the built seed-control)"
+	[[ -x $SEED_CONTROL ]] || fail "SEED_CONTROL=$SEED_CONTROL is not an executable file"
+}
+
+# free_port: a TCP port on 127.0.0.1 nobody listens on now.
+free_port() {
+	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# ctl_config FILE STORE RUN STATUS_PORT TENANTS: a seed-control config with
+# the given tenants block (libconfig text inside "tenants = ( ... );").
+ctl_config() {
+	cat >"$1" <<CONF
+node = {
+  name = "seed-test";
+  store = "$2";
+  run_dir = "$3";
+  api_socket = "$3/control.sock";
+  status_listen = "127.0.0.1:$4";
+  announce_port = 6881;
+};
+tenants = ( $5 );
+CONF
+}
+
+# ctl_start DIR CONFIG: seed-control in the background (stdout DIR/ctl.out,
+# stderr DIR/ctl.err), waiting at most 30 s for its "api unix:PATH" and
+# "status http://..." lines. Sets CTL_PID, CTL_SOCK, CTL_URL.
+ctl_start() {
+	local dir=$1 conf=$2 i
+	"$SEED_CONTROL" --config "$conf" >"$dir/ctl.out" 2>>"$dir/ctl.err" &
+	CTL_PID=$!
+	dp_track "$CTL_PID"
+	for ((i = 0; i < 300; i++)); do
+		grep -q '^status ' "$dir/ctl.out" 2>/dev/null && break
+		pid_running "$CTL_PID" || { cat "$dir/ctl.out" "$dir/ctl.err" >&2; fail "seed-control --config $conf: expected it to keep running, it exited"; }
+		sleep 0.1
+	done
+	grep -q '^status ' "$dir/ctl.out" || { cat "$dir/ctl.out" "$dir/ctl.err" >&2; fail "seed-control: expected 'api' and 'status' lines on stdout within 30 s"; }
+	CTL_SOCK=$(sed -nE 's#^api +unix:(.*)$#\1#p' "$dir/ctl.out")
+	CTL_URL=$(sed -nE 's#^status +(http://[^ ]+)/$#\1#p' "$dir/ctl.out")
+	[[ -S $CTL_SOCK ]] || fail "seed-control: expected its API socket at '$CTL_SOCK' (from 'api unix:PATH')"
+}
+
+# ctl_stop: SIGTERM to seed-control; it must exit 0 within 10 s.
+ctl_stop() {
+	local i rc=0
+	kill -TERM "$CTL_PID"
+	for ((i = 0; i < 100; i++)); do
+		pid_running "$CTL_PID" || break
+		sleep 0.1
+	done
+	pid_running "$CTL_PID" && fail "seed-control: expected it to exit within 10 s of SIGTERM"
+	wait "$CTL_PID" || rc=$?
+	((rc == 0)) || fail "seed-control: expected exit 0 after SIGTERM, saw $(describe_rc "$rc")"
+	CTL_PID=
+}
+
+# api METHOD PATH [JSON]: a request on the API socket; body to $API_OUT,
+# status code in API_CODE.
+API_OUT=
+api() {
+	local m=$1 p=$2 body=${3:-}
+	API_OUT=${T:?}/api.out
+	local args=(-sS --max-time 20 --unix-socket "$CTL_SOCK" -X "$m" -o "$API_OUT" -w '%{http_code}')
+	[[ -n $body ]] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
+	API_CODE=$(curl "${args[@]}" "http://seed$p") || API_CODE=000
+}
+
+# api_ok METHOD PATH [JSON]: api, and the status must be 2xx.
+api_ok() {
+	api "$@"
+	[[ $API_CODE == 2?? ]] || fail "$1 $2: expected a 2xx answer, saw $API_CODE: $(head -c 500 "$API_OUT")"
+}
+
+# jq_py EXPR: evaluate a python expression over the JSON in $API_OUT (as d).
+jq_py() {
+	"$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$API_OUT" "$1"
+}
+
+# http_code URL: the status of a GET (body discarded), bounded.
+http_code() {
+	curl -s -o /dev/null --max-time 20 -w '%{http_code}' "$1" || true
+}

@@ -1,0 +1,538 @@
+/*
+ * seed-control: the appliance's control plane. One thread runs a poll loop
+ * over the API socket, the status listener and their connections; the
+ * tracker client runs in its own thread (tracker.c).
+ *
+ * Each pass: accept, read, answer (api.c), write; then, at most once a
+ * second, sample the data plane's counters, pick up releases created in the
+ * store, commit a new catalog generation when anything changed, and hand the
+ * tracker the registrations of every servable release. The data plane never
+ * waits on this process: it reads the catalog file when it changes, and
+ * restarting seed-control leaves every peer connection alone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "api.h"
+#include "httpd.h"
+#include "node.h"
+#include "tracker.h"
+
+#define MAX_CONNS  256
+#define EXIT_USAGE 2
+
+extern const unsigned char seed_status_page[];
+extern const size_t seed_status_page_len;
+
+struct conn {
+	int fd;
+	bool readonly;
+	struct httpd_conn h;
+	uint8_t pend[16384]; /* received, not yet taken by the engine */
+	size_t pend_len;
+};
+
+struct ctl {
+	struct node *node;
+	struct api api;
+	struct tracker *tracker;
+	int api_fd, status_fd, sig_fd;
+	struct conn conns[MAX_CONNS];
+	size_t n_conns;
+	struct timespec releases_mtime;
+	bool draining, stop;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: seed-control [--config FILE]\n"
+		   "       seed-control --check-config FILE\n\n"
+		   "The BitStream seed appliance's control plane: tenants, the release\n"
+		   "catalog the data plane serves, tracker registration, metrics, the\n"
+		   "status page and the API seedctl speaks (docs/api.md).\n\n"
+		   "  --config FILE        node and tenant config (default /etc/seed/seed.conf)\n"
+		   "  --check-config FILE  parse FILE, print the first error (file:line: key:\n"
+		   "                       why) or \"ok\", and exit 0 / 1\n"
+		   "  --help, --version\n\n"
+		   "Signals: SIGHUP rereads the config (refused whole when invalid: the\n"
+		   "running config stays); SIGTERM and SIGINT stop it (the data plane keeps\n"
+		   "serving).\n");
+}
+
+static int listen_unix(const char *path, struct seed_err *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return seed_err_set(err, -ENAMETOOLONG, "api socket %s: path too long", path);
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return seed_err_set(err, -errno, "api socket: %s", strerror(errno));
+	/* A socket file left by a previous run is replaced; a live one (another
+	 * seed-control answering) is not. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		close(fd);
+		return seed_err_set(err, -EADDRINUSE,
+				    "api socket %s: another seed-control is answering on it", path);
+	}
+	close(fd);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return seed_err_set(err, -errno, "api socket: %s", strerror(errno));
+	mode_t old = umask(0117);
+	int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc < 0 || chmod(path, 0660) < 0 || listen(fd, 64) < 0) {
+		int e = errno;
+		close(fd);
+		return seed_err_set(err, -e, "api socket %s: %s", path, strerror(e));
+	}
+	return fd;
+}
+
+static int listen_tcp(const struct seedconf_node *nc, struct seed_err *err)
+{
+	int fd = socket(nc->status_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return seed_err_set(err, -errno, "status listener: %s", strerror(errno));
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&nc->status_addr, nc->status_addr_len) < 0 ||
+	    listen(fd, 64) < 0) {
+		int e = errno;
+		close(fd);
+		return seed_err_set(err, -e, "status listener %s: %s", nc->status_listen,
+				    strerror(e));
+	}
+	return fd;
+}
+
+/* The registrations of every servable release on its tenant's trackers. */
+static void push_trackers(struct ctl *c, int64_t now)
+{
+	if (!c->tracker || c->draining)
+		return;
+	size_t cap = 64, n = 0;
+	struct tracker_reg *regs = malloc(cap * sizeof(*regs));
+	if (!regs)
+		return;
+	for (size_t i = 0; i < node_n_releases(c->node); i++) {
+		const struct node_release *r = node_release_at(c->node, i);
+		if (!node_release_servable(c->node, r, now))
+			continue;
+		const struct node_tenant *t = node_tenant_find(c->node, r->tenant);
+		for (unsigned k = 0; t && k < t->n_trackers; k++) {
+			const uint8_t *hs[3];
+			int nh = 0;
+			if (r->has_v1)
+				hs[nh++] = r->ih_v1;
+			if (r->has_v2)
+				hs[nh++] = r->ih_v2; /* truncated to 20 bytes on the wire */
+			if (r->has_companion)
+				hs[nh++] = r->ih_companion;
+			for (int h = 0; h < nh; h++) {
+				if (n == cap) {
+					void *p = realloc(regs, 2 * cap * sizeof(*regs));
+					if (!p)
+						goto out;
+					regs = p;
+					cap *= 2;
+				}
+				memset(&regs[n], 0, sizeof(regs[n]));
+				snprintf(regs[n].url, sizeof(regs[n].url), "%s", t->trackers[k]);
+				memcpy(regs[n].info_hash, hs[h], 20);
+				snprintf(regs[n].release, sizeof(regs[n].release), "%s", r->id);
+				n++;
+			}
+		}
+	}
+	tracker_set(c->tracker, regs, n);
+out:
+	free(regs);
+}
+
+static void commit(struct ctl *c, int64_t now)
+{
+	if (!node_dirty(c->node))
+		return;
+	struct seed_err err;
+	seed_err_clear(&err);
+	if (node_commit(c->node, now, &err) < 0)
+		fprintf(stderr, "seed-control: writing the catalog: %s (will retry)\n", err.msg);
+}
+
+/* New or removed releases in the store: its releases/ directory changed. */
+static void maybe_rescan(struct ctl *c)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/releases", node_conf(c->node)->store);
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return;
+	if (st.st_mtim.tv_sec == c->releases_mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == c->releases_mtime.tv_nsec)
+		return;
+	c->releases_mtime = st.st_mtim;
+	struct seed_err err;
+	seed_err_clear(&err);
+	if (node_rescan(c->node, &err) < 0)
+		fprintf(stderr, "seed-control: rescanning the store: %s\n", err.msg);
+}
+
+static int do_reload(void *ctx, struct seed_err *err)
+{
+	struct ctl *c = ctx;
+	int rc = node_reload_config(c->node, err);
+	if (rc < 0) {
+		fprintf(stderr, "seed-control: reload refused: %s\n", err->msg);
+		return rc;
+	}
+	int64_t now = time(NULL);
+	commit(c, now);
+	push_trackers(c, now);
+	fprintf(stderr, "seed-control: config reloaded, catalog generation %llu\n",
+		(unsigned long long)node_generation(c->node));
+	return 0;
+}
+
+static int do_drain(void *ctx, struct seed_err *err)
+{
+	struct ctl *c = ctx;
+	/* The data plane's SIGTERM is its drain: stop accepting, let queued
+	 * blocks go out, close. Its pid is in its counters file. */
+	if (c->api.dp && c->api.dp_pid > 1 && kill(c->api.dp_pid, SIGTERM) < 0 && errno != ESRCH)
+		return seed_err_set(err, -errno, "signalling the data plane (pid %d): %s",
+				    (int)c->api.dp_pid, strerror(errno));
+	c->draining = true;
+	if (c->tracker)
+		tracker_stop_all(c->tracker, 5000);
+	fprintf(stderr, "seed-control: draining: data plane told to stop, trackers told "
+			"'stopped'\n");
+	return 0;
+}
+
+static void conn_close(struct ctl *c, size_t i)
+{
+	close(c->conns[i].fd);
+	httpd_conn_free(&c->conns[i].h);
+	c->conns[i] = c->conns[--c->n_conns];
+}
+
+static void on_accept(struct ctl *c, int lfd, bool readonly, uint64_t now)
+{
+	for (int k = 0; k < 64; k++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		if (c->n_conns == MAX_CONNS) {
+			close(fd);
+			continue;
+		}
+		struct conn *x = &c->conns[c->n_conns];
+		x->fd = fd;
+		x->readonly = readonly;
+		x->pend_len = 0;
+		if (httpd_conn_init(&x->h, NULL, now) < 0) {
+			httpd_conn_free(&x->h);
+			close(fd);
+			continue;
+		}
+		c->n_conns++;
+	}
+}
+
+/* Answers every request the engine has complete. */
+static void answer_all(struct ctl *c, struct conn *x)
+{
+	struct httpd_request req;
+	int rc;
+	while ((rc = httpd_conn_next(&x->h, &req)) == 1)
+		api_handle(&c->api, &x->h, &req, x->readonly, time(NULL));
+	if (rc < 0 && rc != -EBUSY && rc != -EPIPE) {
+		const char *msg;
+		unsigned st = httpd_conn_error(&x->h, &msg);
+		httpd_respond_error(&x->h, st ? st : 400, msg, NULL);
+	}
+}
+
+/* Reads, answers what is complete, writes. Returns -1 when the connection
+ * should go. Bytes the engine did not take yet (a request is in hand) wait
+ * in x->pend and are offered again after the answer. */
+static int serve(struct ctl *c, struct conn *x, short revents, uint64_t now)
+{
+	if ((revents & POLLIN) && x->pend_len < sizeof(x->pend)) {
+		ssize_t n = read(x->fd, x->pend + x->pend_len, sizeof(x->pend) - x->pend_len);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return -1;
+		if (n > 0)
+			x->pend_len += (size_t)n;
+	}
+	for (int round = 0; round < 64; round++) {
+		if (x->pend_len) {
+			ssize_t took = httpd_conn_feed(&x->h, x->pend, x->pend_len, now);
+			if (took < 0)
+				return -1;
+			memmove(x->pend, x->pend + took, x->pend_len - (size_t)took);
+			x->pend_len -= (size_t)took;
+		}
+		answer_all(c, x);
+		const uint8_t *out;
+		size_t len;
+		httpd_conn_output(&x->h, &out, &len);
+		size_t sent = 0;
+		while (len) {
+			ssize_t w = send(x->fd, out, len, MSG_NOSIGNAL);
+			if (w < 0) {
+				if (errno != EAGAIN)
+					return -1;
+				break;
+			}
+			httpd_conn_sent(&x->h, (size_t)w, now);
+			sent += (size_t)w;
+			httpd_conn_output(&x->h, &out, &len);
+		}
+		/* more to do only when output moved and input waits */
+		if (!sent || !x->pend_len)
+			break;
+	}
+	answer_all(c, x);
+	if (httpd_conn_timed_out(&x->h, now))
+		return -1;
+	const uint8_t *out;
+	size_t len;
+	httpd_conn_output(&x->h, &out, &len);
+	if (httpd_conn_wants_close(&x->h) && !len)
+		return -1;
+	return 0;
+}
+
+static void on_signal(struct ctl *c)
+{
+	struct signalfd_siginfo si;
+	while (read(c->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			struct seed_err err;
+			seed_err_clear(&err);
+			do_reload(c, &err);
+		} else {
+			c->stop = true;
+		}
+	}
+}
+
+static int run(struct ctl *c)
+{
+	uint64_t last_tick = 0;
+	struct pollfd pf[3 + MAX_CONNS];
+	while (!c->stop) {
+		size_t n = 0;
+		pf[n++] = (struct pollfd){ c->sig_fd, POLLIN, 0 };
+		pf[n++] = (struct pollfd){ c->api_fd, POLLIN, 0 };
+		if (c->status_fd >= 0)
+			pf[n++] = (struct pollfd){ c->status_fd, POLLIN, 0 };
+		size_t base = n;
+		for (size_t i = 0; i < c->n_conns; i++) {
+			const uint8_t *o;
+			size_t ol;
+			httpd_conn_output(&c->conns[i].h, &o, &ol);
+			pf[n++] = (struct pollfd){ c->conns[i].fd,
+						   (short)(POLLIN | (ol ? POLLOUT : 0)), 0 };
+		}
+		int k = poll(pf, n, 250);
+		uint64_t now = mono_ms();
+		if (k > 0) {
+			if (pf[0].revents)
+				on_signal(c);
+			if (pf[1].revents)
+				on_accept(c, c->api_fd, false, now);
+			if (c->status_fd >= 0 && pf[2].revents)
+				on_accept(c, c->status_fd, true, now);
+		}
+		/* connections, newest first so removal keeps indexes valid */
+		size_t had = n - base;
+		for (size_t i = had; i-- > 0;) {
+			short re = k > 0 ? pf[base + i].revents : 0;
+			if (re & (POLLERR | POLLHUP | POLLNVAL))
+				re |= POLLIN;
+			if (serve(c, &c->conns[i], re, now) < 0)
+				conn_close(c, i);
+		}
+		int64_t wall = time(NULL);
+		if (now - last_tick >= 1000 || node_dirty(c->node)) {
+			if (now - last_tick >= 1000) {
+				last_tick = now;
+				api_sample(&c->api, now);
+				maybe_rescan(c);
+			}
+			commit(c, wall);
+			push_trackers(c, wall);
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", required_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	const char *config = "/etc/seed/seed.conf", *check = NULL;
+	int o;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c': config = optarg; break;
+		case 'C': check = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("seed-control %s\n", SEED_VERSION); return 0;
+		default:
+			fprintf(stderr,
+				"seed-control: unknown option or missing value: %s (try --help)\n",
+				argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "seed-control: unexpected argument '%s' (try --help)\n",
+			argv[optind]);
+		return EXIT_USAGE;
+	}
+	struct seed_err err;
+	seed_err_clear(&err);
+	if (check) {
+		struct seedconf *sc = NULL;
+		if (seedconf_load_file(check, &sc, &err) < 0) {
+			fprintf(stderr, "seed-control: %s\n", err.msg);
+			return 1;
+		}
+		printf("%s: ok (node %s, %zu tenants)\n", check, sc->node.name, sc->n_tenants);
+		seedconf_free(sc);
+		return 0;
+	}
+
+	static struct ctl c;
+	c.api_fd = c.status_fd = c.sig_fd = -1;
+	if (node_open(config, &c.node, &err) < 0) {
+		fprintf(stderr, "seed-control: %s\n", err.msg);
+		return 1;
+	}
+	const struct seedconf_node *nc = node_conf(c.node);
+	char stats[4200];
+	snprintf(stats, sizeof(stats), "%s/dataplane.stats", nc->run_dir);
+	if (api_init(&c.api, c.node, stats, time(NULL)) < 0) {
+		fprintf(stderr, "seed-control: out of memory\n");
+		return 1;
+	}
+	c.api.page = seed_status_page;
+	c.api.page_len = seed_status_page_len;
+	c.api.hooks = (struct api_hooks){ &c, do_reload, do_drain };
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	c.sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+
+	int rc = listen_unix(nc->api_socket, &err);
+	if (rc >= 0) {
+		c.api_fd = rc;
+		if (nc->status_addr_len) {
+			rc = listen_tcp(nc, &err);
+			c.status_fd = rc;
+		}
+	}
+	if (rc >= 0) {
+		struct tracker_config tc = { .port = nc->announce_port,
+					     .announce_family = nc->announce_family,
+					     .numwant = 0 };
+		memcpy(tc.announce_addr, nc->announce_addr, 16);
+		/* opentracker takes the peer's address from the announce's
+		 * source: with an explicit IP, announce from it */
+		tc.source_family = nc->announce_family;
+		memcpy(tc.source_addr, nc->announce_addr, 16);
+		memcpy(tc.peer_id, "-BS0100-", 8);
+		for (int i = 8; i < 20; i++)
+			tc.peer_id[i] =
+				(uint8_t) "0123456789abcdefghijklmnopqrstuvwxyz"[rand() % 36];
+		rc = tracker_create(&tc, &c.tracker, &err);
+	}
+	if (rc < 0) {
+		fprintf(stderr, "seed-control: %s\n", err.msg);
+		return 1;
+	}
+	c.api.tracker = c.tracker;
+	int64_t now = time(NULL);
+	commit(&c, now);
+	api_sample(&c.api, mono_ms());
+	push_trackers(&c, now);
+
+	printf("seed-control %s: node %s, %zu tenants, %zu releases, catalog %s generation %llu\n",
+	       SEED_VERSION, nc->name, node_n_tenants(c.node), node_n_releases(c.node),
+	       node_catalog_path(c.node), (unsigned long long)node_generation(c.node));
+	printf("api         unix:%s\n", nc->api_socket);
+	if (c.status_fd >= 0) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char host[INET6_ADDRSTRLEN] = "?";
+		unsigned port = 0;
+		getsockname(c.status_fd, (struct sockaddr *)&ss, &sl);
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+			port = ntohs(a->sin_port);
+			printf("status      http://%s:%u/\n", host, port);
+		} else {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			port = ntohs(a->sin6_port);
+			printf("status      http://[%s]:%u/\n", host, port);
+		}
+	}
+	fflush(stdout);
+
+	run(&c);
+
+	/* Stopping seed-control leaves the data plane serving and the trackers
+	 * registered: a restart must not drop peers. Only drain announces
+	 * 'stopped'. */
+	tracker_destroy(c.tracker);
+	for (size_t i = c.n_conns; i-- > 0;)
+		conn_close(&c, i);
+	close(c.api_fd);
+	if (c.status_fd >= 0)
+		close(c.status_fd);
+	unlink(nc->api_socket);
+	api_fini(&c.api);
+	node_close(c.node);
+	fprintf(stderr, "seed-control: stopped\n");
+	return 0;
+}

@@ -1,0 +1,200 @@
+/*
+ * metrics: see metrics.h. Names follow Prometheus conventions: seed_ prefix,
+ * base units (bytes, seconds), _total for counters.
+ */
+#include "metrics.h"
+
+#include <errno.h>
+#include <string.h>
+
+static const char *const proto_name[DPSTATS_NPROTO] = { "bt", "http" };
+
+/* Label values may hold anything a config or a store allowed: escape the
+ * three characters the text format reserves. */
+static void label(FILE *f, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fputc('\\', f), fputc(*v, f);
+		else if (*v == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*v, f);
+	}
+}
+
+static void family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static unsigned long long u(uint64_t v)
+{
+	return (unsigned long long)v;
+}
+
+static void per_proto(FILE *f, const char *name, const char *type, const char *help,
+		      const _Atomic uint64_t *v)
+{
+	family(f, name, type, help);
+	for (int p = 0; p < DPSTATS_NPROTO; p++)
+		fprintf(f, "%s{protocol=\"%s\"} %llu\n", name, proto_name[p], u(v[p]));
+}
+
+static void scalar(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
+{
+	family(f, name, type, help);
+	fprintf(f, "%s %llu\n", name, u(v));
+}
+
+/* The node's view of a release id (tenant label), "" when unknown. */
+static const char *tenant_of(const struct node *n, const char *id)
+{
+	const struct node_release *r = node_release_find(n, id);
+	return r ? r->tenant : "";
+}
+
+static void dataplane(FILE *f, const struct metrics_input *in)
+{
+	const struct dpstats_worker *t = in->sum;
+	const struct dpstats *dp = in->dp;
+	unsigned nrel = dpstats_n_releases(dp);
+
+	family(f, "seed_bytes_served_total", "counter",
+	       "Block payload bytes sent, by tenant, release and protocol.");
+	for (unsigned i = 0; i < nrel; i++) {
+		const char *id = dpstats_release_id(dp, i);
+		for (int p = 0; p < DPSTATS_NPROTO; p++) {
+			fputs("seed_bytes_served_total{tenant=\"", f);
+			label(f, tenant_of(in->node, id));
+			fputs("\",release=\"", f);
+			label(f, id);
+			fprintf(f, "\",protocol=\"%s\"} %llu\n", proto_name[p],
+				u(t->rel[i].bytes[p]));
+		}
+	}
+	for (int p = 0; p < DPSTATS_NPROTO; p++)
+		fprintf(f,
+			"seed_bytes_served_total{tenant=\"\",release=\"\",protocol=\"%s\"} %llu\n",
+			proto_name[p], u(t->unrouted_bytes[p]));
+
+	family(f, "seed_requests_total", "counter",
+	       "Block requests (BitTorrent) and ranges (HTTP) queued for sending, by tenant, "
+	       "release and protocol.");
+	for (unsigned i = 0; i < nrel; i++) {
+		const char *id = dpstats_release_id(dp, i);
+		for (int p = 0; p < DPSTATS_NPROTO; p++) {
+			fputs("seed_requests_total{tenant=\"", f);
+			label(f, tenant_of(in->node, id));
+			fputs("\",release=\"", f);
+			label(f, id);
+			fprintf(f, "\",protocol=\"%s\"} %llu\n", proto_name[p],
+				u(t->rel[i].requests[p]));
+		}
+	}
+
+	per_proto(f, "seed_peers", "gauge", "Connections open now, by protocol.", t->conns_open);
+	per_proto(f, "seed_connections_accepted_total", "counter",
+		  "Connections accepted, by protocol.", t->conns_accepted);
+	per_proto(f, "seed_connections_closed_total", "counter", "Connections closed, by protocol.",
+		  t->conns_closed);
+
+	family(f, "seed_refusals_total", "counter",
+	       "Peers or requests refused before any payload, by reason.");
+	for (int i = 0; i < DPSTATS_NREFUSALS; i++)
+		fprintf(f, "seed_refusals_total{reason=\"%s\"} %llu\n", dpstats_refusal_names[i],
+			u(t->refusals[i]));
+
+	family(f, "seed_engine_closes_total", "counter",
+	       "Connections the protocol engines closed, by reason.");
+	for (int i = 1; i < DPSTATS_CLOSE_REASONS; i++)
+		fprintf(f, "seed_engine_closes_total{reason=\"%s\"} %llu\n", dpstats_close_names[i],
+			u(t->closes[i]));
+
+	scalar(f, "seed_verify_failures_total", "counter",
+	       "Blocks read from the store that failed their XXH3-128 check (never served).",
+	       t->verify_failures);
+	scalar(f, "seed_cache_hits_total", "counter", "Block lookups served from the cache.",
+	       t->cache_hits);
+	scalar(f, "seed_cache_misses_total", "counter", "Block lookups that needed a read.",
+	       t->cache_misses);
+	scalar(f, "seed_cache_evictions_total", "counter", "Blocks evicted from the cache.",
+	       t->cache_evictions);
+	scalar(f, "seed_cache_capacity_bytes", "gauge", "Block memory of the cache.",
+	       t->cache_capacity_bytes);
+	scalar(f, "seed_storage_reads_total", "counter", "Reads issued to the store.",
+	       t->storage_reads);
+	scalar(f, "seed_storage_read_bytes_total", "counter", "Bytes read from the store.",
+	       t->storage_read_bytes);
+	scalar(f, "seed_storage_errors_total", "counter", "Store reads that failed.",
+	       t->storage_errors);
+
+	family(f, "seed_storage_read_latency_seconds", "histogram",
+	       "Store read latency, submission to completion.");
+	uint64_t cum = 0;
+	for (int i = 0; i < DPSTATS_LAT_BUCKETS - 1; i++) {
+		cum += t->storage_lat_bucket[i];
+		fprintf(f, "seed_storage_read_latency_seconds_bucket{le=\"%g\"} %llu\n",
+			dpstats_lat_bounds_us[i] / 1e6, u(cum));
+	}
+	cum += t->storage_lat_bucket[DPSTATS_LAT_BUCKETS - 1];
+	fprintf(f, "seed_storage_read_latency_seconds_bucket{le=\"+Inf\"} %llu\n", u(cum));
+	fprintf(f, "seed_storage_read_latency_seconds_sum %.6f\n", t->storage_lat_sum_us / 1e6);
+	fprintf(f, "seed_storage_read_latency_seconds_count %llu\n", u(cum));
+}
+
+int metrics_write(FILE *f, const struct metrics_input *in)
+{
+	family(f, "seed_up", "gauge", "1 while seed-control runs.");
+	fprintf(f, "seed_up 1\n");
+	family(f, "seed_control_start_time_seconds", "gauge", "When seed-control started.");
+	fprintf(f, "seed_control_start_time_seconds %lld\n", (long long)in->started);
+	family(f, "seed_dataplane_up", "gauge", "1 when the data plane's counters file is mapped.");
+	fprintf(f, "seed_dataplane_up %d\n", in->dp != NULL);
+	if (in->dp) {
+		family(f, "seed_dataplane_start_time_seconds", "gauge",
+		       "When the running data plane started (counters restart then).");
+		fprintf(f, "seed_dataplane_start_time_seconds %llu\n",
+			u(dpstats_start_ns(in->dp) / 1000000000u));
+		scalar(f, "seed_dataplane_workers", "gauge", "Data plane worker threads.",
+		       dpstats_n_workers(in->dp));
+	}
+	scalar(f, "seed_catalog_generation", "gauge", "Catalog generation last written.",
+	       node_generation(in->node));
+
+	family(f, "seed_releases", "gauge", "Releases in the store, by tenant and state.");
+	static const enum catalog_state states[] = { CATALOG_STAGED, CATALOG_EMBARGOED,
+						     CATALOG_LIVE, CATALOG_PAUSED,
+						     CATALOG_RETIRED };
+	for (size_t ti = 0; ti <= node_n_tenants(in->node); ti++) {
+		/* the last round counts releases of tenants not configured */
+		const struct node_tenant *t = node_tenant_at(in->node, ti);
+		for (size_t s = 0; s < sizeof(states) / sizeof(states[0]); s++) {
+			uint64_t k = 0;
+			for (size_t i = 0; i < node_n_releases(in->node); i++) {
+				const struct node_release *r = node_release_at(in->node, i);
+				if (!r->in_store || r->state != states[s])
+					continue;
+				int mine = t ? !strcmp(r->tenant, t->id)
+					     : !node_tenant_find(in->node, r->tenant);
+				k += (uint64_t)mine;
+			}
+			if (!t && !k)
+				continue;
+			fputs("seed_releases{tenant=\"", f);
+			label(f, t ? t->id : "(unconfigured)");
+			fprintf(f, "\",state=\"%s\"} %llu\n", catalog_state_name(states[s]), u(k));
+		}
+	}
+
+	family(f, "seed_announces_total", "counter", "Tracker announces, by result.");
+	static const char *const res[METRICS_NANNOUNCE] = { "ok", "failure", "error" };
+	for (int i = 0; i < METRICS_NANNOUNCE; i++)
+		fprintf(f, "seed_announces_total{result=\"%s\"} %llu\n", res[i],
+			u(in->announces[i]));
+
+	if (in->dp && in->sum)
+		dataplane(f, in);
+	fflush(f);
+	return ferror(f) ? -EIO : 0;
+}

@@ -1,0 +1,683 @@
+/*
+ * node: see node.h. The state file (<store>/control.state) is a canonical
+ * bencoded dictionary: "version" 1, "releases" (id, state, embargo_until)
+ * and "tenants" (the ones added or changed through the API). It lives beside
+ * the releases it describes, so a store moved to another box keeps its
+ * publishing decisions.
+ */
+#include "node.h"
+
+#include <errno.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bencode.h"
+#include "fsutil.h"
+#include "store.h"
+
+#define STATE_MAX (64u << 20)
+
+struct node {
+	char *config_path;
+	struct seedconf *conf;
+	struct node_tenant *t; /* config tenants merged with API ones */
+	size_t n_t;
+	struct node_tenant *api; /* API tenants (kept across config reloads) */
+	size_t n_api;
+	struct node_release *r;
+	size_t n_r, cap_r;
+	char *state_path, *catalog_path;
+	uint64_t generation;
+	bool dirty;
+};
+
+static void tenant_clear(struct node_tenant *t)
+{
+	for (unsigned i = 0; i < t->n_trackers; i++)
+		free(t->trackers[i]);
+	t->n_trackers = 0;
+}
+
+static int tenant_copy(struct node_tenant *dst, const struct node_tenant *src)
+{
+	*dst = *src;
+	for (unsigned i = 0; i < src->n_trackers; i++) {
+		if (!(dst->trackers[i] = strdup(src->trackers[i]))) {
+			dst->n_trackers = i;
+			tenant_clear(dst);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static void tenants_free(struct node_tenant *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		tenant_clear(&t[i]);
+	free(t);
+}
+
+/* Config tenants, then API tenants replacing or extending them. */
+static int merge_tenants(struct node *n, const struct seedconf *c)
+{
+	struct node_tenant *t = calloc(c->n_tenants + n->n_api + 1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	size_t k = 0;
+	for (size_t i = 0; i < c->n_tenants; i++) {
+		const struct seedconf_tenant *s = &c->tenants[i];
+		struct node_tenant x = { 0 };
+		snprintf(x.id, sizeof(x.id), "%s", s->id);
+		snprintf(x.name, sizeof(x.name), "%s", s->name);
+		x.bandwidth = s->bandwidth;
+		x.max_peers = s->max_peers;
+		x.allow = s->allow;
+		x.embargo_s = s->embargo_s;
+		x.n_trackers = s->n_trackers;
+		for (unsigned j = 0; j < s->n_trackers; j++)
+			x.trackers[j] = s->trackers[j];
+		if (tenant_copy(&t[k], &x) < 0) {
+			tenants_free(t, k);
+			return -ENOMEM;
+		}
+		k++;
+	}
+	for (size_t i = 0; i < n->n_api; i++) {
+		size_t j = 0;
+		while (j < k && strcmp(t[j].id, n->api[i].id))
+			j++;
+		if (j < k)
+			tenant_clear(&t[j]);
+		if (tenant_copy(&t[j], &n->api[i]) < 0) {
+			tenants_free(t, k);
+			return -ENOMEM;
+		}
+		if (j == k)
+			k++;
+	}
+	tenants_free(n->t, n->n_t);
+	n->t = t;
+	n->n_t = k;
+	return 0;
+}
+
+/* ---- state file ---- */
+
+static const struct bencode_node *get_typed(const struct bencode_node *d, const char *k,
+					    enum bencode_type type)
+{
+	const struct bencode_node *v = d && d->type == BENCODE_DICT ? bencode_dict_get(d, k) : NULL;
+	return v && v->type == type ? v : NULL;
+}
+
+static int str_field(const struct bencode_node *d, const char *k, char *out, size_t cap)
+{
+	const struct bencode_node *v = get_typed(d, k, BENCODE_STR);
+	if (!v || v->u.s.len >= cap || memchr(v->u.s.p, 0, v->u.s.len))
+		return -EBADMSG;
+	memcpy(out, v->u.s.p, v->u.s.len);
+	out[v->u.s.len] = 0;
+	return 0;
+}
+
+static struct node_release *find_rel(struct node *n, const char *id)
+{
+	for (size_t i = 0; i < n->n_r; i++)
+		if (!strcmp(n->r[i].id, id))
+			return &n->r[i];
+	return NULL;
+}
+
+static struct node_release *add_rel(struct node *n, const char *id)
+{
+	if (n->n_r == n->cap_r) {
+		size_t cap = n->cap_r ? n->cap_r * 2 : 64;
+		void *p = realloc(n->r, cap * sizeof(*n->r));
+		if (!p)
+			return NULL;
+		n->r = p;
+		n->cap_r = cap;
+	}
+	struct node_release *r = &n->r[n->n_r++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->id, sizeof(r->id), "%s", id);
+	const char *dot = strchr(id, '.');
+	size_t tl = dot ? (size_t)(dot - id) : 0;
+	if (tl < sizeof(r->tenant)) {
+		memcpy(r->tenant, id, tl);
+		r->tenant[tl] = 0;
+	}
+	r->state = CATALOG_STAGED;
+	return r;
+}
+
+static int load_state(struct node *n, struct seed_err *err)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct seed_err e;
+	seed_err_clear(&e);
+	int rc = fsu_read_file(n->state_path, STATE_MAX, &buf, &len, &e);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return seed_err_set(err, rc, "%s", e.msg);
+	struct bencode_doc *doc = NULL;
+	rc = bencode_parse(buf, buf + len, NULL, &doc, err);
+	if (rc < 0) {
+		free(buf);
+		seed_err_prefix(err, "%s: ", n->state_path);
+		return rc;
+	}
+	const struct bencode_node *root = bencode_root(doc);
+	const struct bencode_node *ver = get_typed(root, "version", BENCODE_INT);
+	const struct bencode_node *rels = get_typed(root, "releases", BENCODE_LIST);
+	const struct bencode_node *tens = get_typed(root, "tenants", BENCODE_LIST);
+	rc = 0;
+	if (!ver || ver->u.i != 1 || !rels || !tens)
+		rc = seed_err_set(err, -EBADMSG,
+				  "%s: not a version 1 control state (version, releases, tenants)",
+				  n->state_path);
+	for (size_t i = 0; rc == 0 && i < rels->u.list.n; i++) {
+		const struct bencode_node *x = rels->u.list.items[i];
+		char id[NODE_ID_MAX + 1], st[16];
+		const struct bencode_node *until = get_typed(x, "embargo_until", BENCODE_INT);
+		enum catalog_state s;
+		if (str_field(x, "id", id, sizeof(id)) < 0 ||
+		    str_field(x, "state", st, sizeof(st)) < 0 || !until ||
+		    catalog_state_parse(st, &s) < 0 || store_check_id(id, NULL) < 0) {
+			rc = seed_err_set(err, -EBADMSG, "%s: release entry %zu is malformed",
+					  n->state_path, i);
+			break;
+		}
+		struct node_release *r = find_rel(n, id);
+		if (!r && !(r = add_rel(n, id))) {
+			rc = seed_err_set(err, -ENOMEM, "out of memory");
+			break;
+		}
+		r->state = s;
+		r->embargo_until = until->u.i;
+	}
+	for (size_t i = 0; rc == 0 && i < tens->u.list.n; i++) {
+		const struct bencode_node *x = tens->u.list.items[i];
+		struct node_tenant t = { 0 };
+		const struct bencode_node *bw = get_typed(x, "bandwidth", BENCODE_INT);
+		const struct bencode_node *mp = get_typed(x, "max_peers", BENCODE_INT);
+		const struct bencode_node *em = get_typed(x, "embargo_s", BENCODE_INT);
+		const struct bencode_node *al = get_typed(x, "allow", BENCODE_LIST);
+		const struct bencode_node *tr = get_typed(x, "trackers", BENCODE_LIST);
+		int bad = str_field(x, "id", t.id, sizeof(t.id)) < 0 ||
+			  str_field(x, "name", t.name, sizeof(t.name)) < 0 || !bw || bw->u.i < 0 ||
+			  !mp || mp->u.i < 0 || mp->u.i > SEEDCONF_MAX_PEERS || !em ||
+			  em->u.i < 0 || !al || !tr || tr->u.list.n > SEEDCONF_MAX_TRACKERS;
+		for (size_t j = 0; !bad && j < al->u.list.n; j++) {
+			char c[64];
+			const struct bencode_node *a = al->u.list.items[j];
+			bad = a->type != BENCODE_STR || a->u.s.len >= sizeof(c);
+			if (!bad) {
+				memcpy(c, a->u.s.p, a->u.s.len);
+				c[a->u.s.len] = 0;
+				bad = cidr_set_add_str(&t.allow, c, NULL) < 0;
+			}
+		}
+		for (size_t j = 0; !bad && j < tr->u.list.n; j++) {
+			const struct bencode_node *a = tr->u.list.items[j];
+			bad = a->type != BENCODE_STR || a->u.s.len > SEEDCONF_URL_MAX ||
+			      !(t.trackers[j] = strndup((const char *)a->u.s.p, a->u.s.len));
+			if (!bad)
+				t.n_trackers = (unsigned)j + 1;
+		}
+		if (bad) {
+			tenant_clear(&t);
+			rc = seed_err_set(err, -EBADMSG, "%s: tenant entry %zu is malformed",
+					  n->state_path, i);
+			break;
+		}
+		t.bandwidth = (uint64_t)bw->u.i;
+		t.max_peers = (uint32_t)mp->u.i;
+		t.embargo_s = em->u.i;
+		t.from_api = 1;
+		void *p = realloc(n->api, (n->n_api + 1) * sizeof(*n->api));
+		if (!p) {
+			tenant_clear(&t);
+			rc = seed_err_set(err, -ENOMEM, "out of memory");
+			break;
+		}
+		n->api = p;
+		n->api[n->n_api++] = t;
+	}
+	bencode_free(doc);
+	free(buf);
+	return rc;
+}
+
+static int save_state(struct node *n, struct seed_err *err)
+{
+	struct bencode_buf b;
+	bencode_buf_init(&b);
+	bencode_begin_dict(&b);
+	bencode_put_ckey(&b, "releases");
+	bencode_begin_list(&b);
+	for (size_t i = 0; i < n->n_r; i++) {
+		const struct node_release *r = &n->r[i];
+		if (!r->in_store && r->state == CATALOG_STAGED)
+			continue;
+		bencode_begin_dict(&b);
+		bencode_put_ckey(&b, "embargo_until");
+		bencode_put_int(&b, r->embargo_until);
+		bencode_put_ckey(&b, "id");
+		bencode_put_cstr(&b, r->id);
+		bencode_put_ckey(&b, "state");
+		bencode_put_cstr(&b, catalog_state_name(r->state));
+		bencode_end(&b);
+	}
+	bencode_end(&b);
+	bencode_put_ckey(&b, "tenants");
+	bencode_begin_list(&b);
+	for (size_t i = 0; i < n->n_api; i++) {
+		const struct node_tenant *t = &n->api[i];
+		bencode_begin_dict(&b);
+		bencode_put_ckey(&b, "allow");
+		bencode_begin_list(&b);
+		for (uint32_t j = 0; j < t->allow.n; j++) {
+			char c[64];
+			cidr_format(&t->allow.v[j], c, sizeof(c));
+			bencode_put_cstr(&b, c);
+		}
+		bencode_end(&b);
+		bencode_put_ckey(&b, "bandwidth");
+		bencode_put_int(&b, (int64_t)t->bandwidth);
+		bencode_put_ckey(&b, "embargo_s");
+		bencode_put_int(&b, t->embargo_s);
+		bencode_put_ckey(&b, "id");
+		bencode_put_cstr(&b, t->id);
+		bencode_put_ckey(&b, "max_peers");
+		bencode_put_int(&b, t->max_peers);
+		bencode_put_ckey(&b, "name");
+		bencode_put_cstr(&b, t->name);
+		bencode_put_ckey(&b, "trackers");
+		bencode_begin_list(&b);
+		for (unsigned j = 0; j < t->n_trackers; j++)
+			bencode_put_cstr(&b, t->trackers[j]);
+		bencode_end(&b);
+		bencode_end(&b);
+	}
+	bencode_end(&b);
+	bencode_put_ckey(&b, "version");
+	bencode_put_int(&b, 1);
+	bencode_end(&b);
+	int rc = bencode_buf_finish(&b, err);
+	if (rc == 0)
+		rc = fsu_write_atomic(n->state_path, b.p, b.len, 0640, err);
+	bencode_buf_release(&b);
+	return rc;
+}
+
+/* ---- store ---- */
+
+static void companion_hash(struct node_release *r, const struct store_release *sr)
+{
+	if (!sr->torrent_v1)
+		return;
+	struct bencode_doc *doc = NULL;
+	if (bencode_parse(sr->torrent_v1, sr->torrent_v1 + sr->torrent_v1_len, NULL, &doc, NULL) <
+	    0)
+		return;
+	const struct bencode_node *info = get_typed(bencode_root(doc), "info", BENCODE_DICT);
+	if (info) {
+		SHA1(info->raw, info->raw_len, r->ih_companion);
+		r->has_companion = 1;
+	}
+	bencode_free(doc);
+}
+
+int node_rescan(struct node *n, struct seed_err *err)
+{
+	struct store *st = NULL;
+	char **ids = NULL;
+	size_t k = 0;
+	int rc = store_open(n->conf->node.store, STORE_READ, &st, err);
+	if (rc == 0)
+		rc = store_release_list(st, &ids, &k, err);
+	if (rc < 0) {
+		store_free_list(ids, k);
+		store_close(st);
+		return rc;
+	}
+	for (size_t i = 0; i < n->n_r; i++)
+		n->r[i].in_store = 0;
+	for (size_t i = 0; i < k; i++) {
+		struct node_release *r = find_rel(n, ids[i]);
+		if (!r) {
+			if (!(r = add_rel(n, ids[i]))) {
+				rc = seed_err_set(err, -ENOMEM, "out of memory");
+				break;
+			}
+			n->dirty = true;
+		}
+		struct store_release *sr = NULL;
+		struct seed_err e;
+		seed_err_clear(&e);
+		if (store_release_load(st, ids[i], &sr, &e) < 0) {
+			/* a damaged manifest is not served; the rest of the store is */
+			fprintf(stderr, "seed-control: release %s: %s\n", ids[i], e.msg);
+			continue;
+		}
+		r->in_store = 1;
+		r->has_v1 = sr->has_v1;
+		r->has_v2 = sr->has_v2;
+		memcpy(r->ih_v1, sr->ih_v1, 20);
+		memcpy(r->ih_v2, sr->ih_v2, 32);
+		r->bytes_total = sr->total_length;
+		r->files = (uint32_t)sr->n_files;
+		if (sr->tenant && strlen(sr->tenant) < sizeof(r->tenant))
+			snprintf(r->tenant, sizeof(r->tenant), "%s", sr->tenant);
+		companion_hash(r, sr);
+		store_release_free(sr);
+	}
+	store_free_list(ids, k);
+	store_close(st);
+	return rc;
+}
+
+/* ---- open / close ---- */
+
+int node_open(const char *config_path, struct node **out, struct seed_err *err)
+{
+	*out = NULL;
+	struct node *n = calloc(1, sizeof(*n));
+	if (!n || !(n->config_path = strdup(config_path))) {
+		free(n);
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	}
+	int rc = seedconf_load_file(config_path, &n->conf, err);
+	if (rc == 0) {
+		n->state_path = fsu_join(n->conf->node.store, "control.state");
+		n->catalog_path = fsu_join(n->conf->node.run_dir, "catalog");
+		if (!n->state_path || !n->catalog_path)
+			rc = seed_err_set(err, -ENOMEM, "out of memory");
+	}
+	if (rc == 0)
+		rc = load_state(n, err);
+	if (rc == 0 && merge_tenants(n, n->conf) < 0)
+		rc = seed_err_set(err, -ENOMEM, "out of memory");
+	if (rc == 0)
+		rc = node_rescan(n, err);
+	if (rc == 0)
+		rc = fsu_mkdir_p(n->conf->node.run_dir, 0755, err);
+	if (rc == 0) {
+		/* generations continue where the last run stopped: the data plane
+		 * ignores a catalog older than the one it serves */
+		uint64_t g = 0;
+		if (catalog_peek_generation(n->catalog_path, &g, NULL) == 0)
+			n->generation = g;
+	}
+	if (rc < 0) {
+		node_close(n);
+		return rc;
+	}
+	n->dirty = true;
+	*out = n;
+	return 0;
+}
+
+void node_close(struct node *n)
+{
+	if (!n)
+		return;
+	tenants_free(n->t, n->n_t);
+	tenants_free(n->api, n->n_api);
+	seedconf_free(n->conf);
+	free(n->r);
+	free(n->state_path);
+	free(n->catalog_path);
+	free(n->config_path);
+	free(n);
+}
+
+int node_reload_config(struct node *n, struct seed_err *err)
+{
+	struct seedconf *c = NULL;
+	int rc = seedconf_load_file(n->config_path, &c, err);
+	if (rc < 0)
+		return rc;
+	if (strcmp(c->node.store, n->conf->node.store) ||
+	    strcmp(c->node.run_dir, n->conf->node.run_dir) ||
+	    strcmp(c->node.api_socket, n->conf->node.api_socket) ||
+	    strcmp(c->node.status_listen, n->conf->node.status_listen)) {
+		seedconf_free(c);
+		return seed_err_set(err, -EINVAL,
+				    "%s: node.store, node.run_dir, node.api_socket and "
+				    "node.status_listen need a restart; the running config stays",
+				    n->config_path);
+	}
+	if (merge_tenants(n, c) < 0) {
+		seedconf_free(c);
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	}
+	seedconf_free(n->conf);
+	n->conf = c;
+	n->dirty = true;
+	return 0;
+}
+
+/* ---- accessors ---- */
+
+const struct seedconf_node *node_conf(const struct node *n)
+{
+	return &n->conf->node;
+}
+
+const char *node_config_path(const struct node *n)
+{
+	return n->config_path;
+}
+
+size_t node_n_tenants(const struct node *n)
+{
+	return n->n_t;
+}
+
+const struct node_tenant *node_tenant_at(const struct node *n, size_t i)
+{
+	return i < n->n_t ? &n->t[i] : NULL;
+}
+
+const struct node_tenant *node_tenant_find(const struct node *n, const char *id)
+{
+	for (size_t i = 0; i < n->n_t; i++)
+		if (!strcmp(n->t[i].id, id))
+			return &n->t[i];
+	return NULL;
+}
+
+size_t node_n_releases(const struct node *n)
+{
+	return n->n_r;
+}
+
+const struct node_release *node_release_at(const struct node *n, size_t i)
+{
+	return i < n->n_r ? &n->r[i] : NULL;
+}
+
+const struct node_release *node_release_find(const struct node *n, const char *id)
+{
+	return find_rel((struct node *)n, id);
+}
+
+bool node_release_servable(const struct node *n, const struct node_release *r, int64_t now)
+{
+	if (!r->in_store || !node_tenant_find(n, r->tenant))
+		return false;
+	return r->state == CATALOG_LIVE ||
+	       (r->state == CATALOG_EMBARGOED && now >= r->embargo_until);
+}
+
+bool node_dirty(const struct node *n)
+{
+	return n->dirty;
+}
+
+uint64_t node_generation(const struct node *n)
+{
+	return n->generation;
+}
+
+const char *node_catalog_path(const struct node *n)
+{
+	return n->catalog_path;
+}
+
+/* ---- changes ---- */
+
+static struct node_release *changeable(struct node *n, const char *id, struct seed_err *err)
+{
+	struct node_release *r = find_rel(n, id);
+	if (!r || !r->in_store) {
+		seed_err_set(err, -ENOENT, "release %s is not in the store", id);
+		return NULL;
+	}
+	if (r->state == CATALOG_RETIRED) {
+		seed_err_set(err, -EPERM, "release %s is retired: retiring is final", id);
+		return NULL;
+	}
+	return r;
+}
+
+int node_release_publish(struct node *n, const char *id, int64_t now, bool skip_default_embargo,
+			 struct seed_err *err)
+{
+	struct node_release *r = changeable(n, id, err);
+	if (!r)
+		return err ? err->code : -EINVAL;
+	const struct node_tenant *t = node_tenant_find(n, r->tenant);
+	if (!t)
+		return seed_err_set(err, -EPERM,
+				    "release %s belongs to tenant '%s', which is not configured",
+				    id, r->tenant);
+	if (r->state == CATALOG_EMBARGOED && !skip_default_embargo && now < r->embargo_until)
+		return 0; /* already waiting for its time: publish does not shorten it */
+	if (t->embargo_s > 0 && !skip_default_embargo && r->state == CATALOG_STAGED) {
+		r->state = CATALOG_EMBARGOED;
+		r->embargo_until = now + t->embargo_s;
+	} else {
+		r->state = CATALOG_LIVE;
+		r->embargo_until = 0;
+	}
+	n->dirty = true;
+	return 0;
+}
+
+int node_release_embargo(struct node *n, const char *id, int64_t until, struct seed_err *err)
+{
+	struct node_release *r = changeable(n, id, err);
+	if (!r)
+		return err ? err->code : -EINVAL;
+	if (until <= 0)
+		return seed_err_set(err, -EINVAL, "embargo time must be after 1970");
+	r->state = CATALOG_EMBARGOED;
+	r->embargo_until = until;
+	n->dirty = true;
+	return 0;
+}
+
+int node_release_pause(struct node *n, const char *id, struct seed_err *err)
+{
+	struct node_release *r = changeable(n, id, err);
+	if (!r)
+		return err ? err->code : -EINVAL;
+	if (r->state == CATALOG_STAGED)
+		return seed_err_set(err, -EPERM, "release %s was never published: nothing to pause",
+				    id);
+	r->state = CATALOG_PAUSED;
+	n->dirty = true;
+	return 0;
+}
+
+int node_release_retire(struct node *n, const char *id, struct seed_err *err)
+{
+	struct node_release *r = changeable(n, id, err);
+	if (!r)
+		return err ? err->code : -EINVAL;
+	r->state = CATALOG_RETIRED;
+	n->dirty = true;
+	return 0;
+}
+
+int node_tenant_put(struct node *n, const struct node_tenant *t, bool must_be_new,
+		    struct seed_err *err)
+{
+	if (must_be_new && node_tenant_find(n, t->id))
+		return seed_err_set(err, -EEXIST, "tenant %s exists", t->id);
+	size_t i = 0;
+	while (i < n->n_api && strcmp(n->api[i].id, t->id))
+		i++;
+	struct node_tenant copy;
+	if (tenant_copy(&copy, t) < 0)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	copy.from_api = 1;
+	if (i == n->n_api) {
+		void *p = realloc(n->api, (n->n_api + 1) * sizeof(*n->api));
+		if (!p) {
+			tenant_clear(&copy);
+			return seed_err_set(err, -ENOMEM, "out of memory");
+		}
+		n->api = p;
+		n->n_api++;
+	} else {
+		tenant_clear(&n->api[i]);
+	}
+	n->api[i] = copy;
+	if (merge_tenants(n, n->conf) < 0)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	n->dirty = true;
+	return 0;
+}
+
+/* ---- commit ---- */
+
+int node_commit(struct node *n, int64_t now, struct seed_err *err)
+{
+	int rc = save_state(n, err);
+	if (rc < 0)
+		return rc;
+	struct catalog *c = NULL;
+	rc = catalog_create(n->generation + 1, now, &c, err);
+	for (size_t i = 0; rc == 0 && i < n->n_t; i++) {
+		const struct node_tenant *t = &n->t[i];
+		struct catalog_cidr allow[CIDR_SET_MAX];
+		for (uint32_t j = 0; j < t->allow.n; j++) {
+			allow[j].family = t->allow.v[j].family;
+			allow[j].prefix = t->allow.v[j].prefix;
+			memcpy(allow[j].addr, t->allow.v[j].addr, 16);
+		}
+		struct catalog_tenant_def d = { t->id, t->bandwidth, t->max_peers, allow,
+						t->allow.n };
+		rc = catalog_add_tenant(c, &d, NULL, err);
+	}
+	for (size_t i = 0; rc == 0 && i < n->n_r; i++) {
+		const struct node_release *r = &n->r[i];
+		if (!r->in_store)
+			continue;
+		/* a release whose tenant is not configured is not in the catalog:
+		 * the data plane then refuses it as not live */
+		uint32_t ti = 0;
+		while (ti < n->n_t && strcmp(n->t[ti].id, r->tenant))
+			ti++;
+		if (ti == n->n_t)
+			continue;
+		rc = catalog_add_release(c, r->id, ti, r->state, r->embargo_until, err);
+	}
+	if (rc == 0)
+		rc = catalog_write(n->catalog_path, c, err);
+	catalog_free(c);
+	if (rc < 0)
+		return rc;
+	n->generation++;
+	n->dirty = false;
+	return 0;
+}
