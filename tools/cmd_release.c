@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cmd_api.h"
 #include "ingest.h"
 #include "jsonw.h"
 #include "metainfo.h"
@@ -157,6 +158,8 @@ static void release_usage(FILE *f)
 	fprintf(f, "usage: seedctl release SUBCOMMAND [OPTIONS]\n\nsubcommands:\n");
 	for (size_t i = 0; i < N_SUBS; i++)
 		fprintf(f, "  %-8s %s\n", subs[i].name, subs[i].summary);
+	/* publishing goes through seed-control's API (tools/cmd_api.c) */
+	cmd_api_release_verbs_help(f);
 	fprintf(f, "\nRun 'seedctl release SUBCOMMAND --help' for its options.\n");
 }
 
@@ -305,6 +308,8 @@ int cmd_release(int argc, char **argv)
 		free(a.web_seeds);
 		return rc;
 	}
+	if (cmd_api_is_release_verb(argv[1]))
+		return cmd_api_release(argc - 1, argv + 1);
 	fprintf(stderr,
 		"seedctl: release: unknown subcommand '%s' (try 'seedctl release --help')\n",
 		argv[1]);

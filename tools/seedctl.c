@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd_api.h"
 #include "cmd_release.h"
 #include "cmd_stats.h"
 
@@ -17,6 +18,13 @@ struct command {
 static const struct command commands[] = {
 	{ "release", "create, list, show, verify and remove releases in a store", cmd_release },
 	{ "stats", "the data plane's live counters, from its shared-memory file", cmd_stats },
+	{ "status", "the running node at a glance: data plane, totals, tenants, releases",
+	  cmd_api_status },
+	{ "tenant", "list, add and change tenants on the running node", cmd_api_tenant },
+	{ "peers", "connected peers by protocol", cmd_api_peers },
+	{ "top", "a live view of rates, peers, cache and the busiest releases", cmd_api_top },
+	{ "drain", "stop accepting peers and announce every release stopped", cmd_api_drain },
+	{ "reload", "re-read the config file (the running config stays on error)", cmd_api_reload },
 };
 
 static void usage(FILE *f)

@@ -501,7 +501,9 @@ jq_py() {
 	"$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$API_OUT" "$1"
 }
 
-# http_code URL: the status of a GET (body discarded), bounded.
+# http_code URL [CURL ARGS...]: the status of a GET (body discarded), bounded.
 http_code() {
-	curl -s -o /dev/null --max-time 20 -w '%{http_code}' "$1" || true
+	local u=$1
+	shift
+	curl -s -o /dev/null --max-time 20 -w '%{http_code}' "$@" "$u" || true
 }

@@ -1,0 +1,246 @@
+/*
+ * control/node: the release state machine, the catalog generations it
+ * writes, the state file that survives restarts, API tenants across config
+ * reloads, and refusal of a bad state file.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog.h"
+#include "ingest.h"
+#include "node.h"
+#include "store.h"
+
+static char base[256], conf[400], sdir[400], run_dir[400];
+
+static void write_conf(const char *tenants)
+{
+	FILE *f = fopen(conf, "w");
+	cr_assert_not_null(f);
+	fprintf(f,
+		"node = { name = \"n1\"; store = \"%s\"; run_dir = \"%s\"; api_socket = "
+		"\"%s/c.sock\"; status_listen = \"\"; announce_port = 6881; };\n"
+		"tenants = ( %s );\n",
+		sdir, run_dir, run_dir, tenants);
+	fclose(f);
+}
+
+static void create(const char *tenant, const char *version)
+{
+	char src[400], p[500];
+	snprintf(src, sizeof(src), "%s/src-%s-%s", base, tenant, version);
+	cr_assert_eq(mkdir(src, 0755), 0);
+	snprintf(p, sizeof(p), "%s/f.bin", src);
+	FILE *f = fopen(p, "w");
+	for (int i = 0; i < 40000; i++)
+		fputc(i * 7 + version[0], f);
+	fclose(f);
+	struct ingest_tree *t;
+	struct store *s;
+	struct ingest_result r;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(ingest_scan(src, &t, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_open(sdir, STORE_CREATE, &s, &e), 0, "%s", e.msg);
+	struct ingest_opts o = { .tenant = tenant,
+				 .name = "g",
+				 .version = version,
+				 .kind = METAINFO_HYBRID,
+				 .also_v1 = 1,
+				 .piece_length = 16384,
+				 .threads = 1,
+				 .now = 1 };
+	cr_assert_eq(ingest_create(s, t, &o, &r, &e), 0, "%s", e.msg);
+	ingest_result_free(&r);
+	ingest_tree_free(t);
+	store_close(s);
+}
+
+static void setup(void)
+{
+	strcpy(base, "/tmp/test_node.XXXXXX");
+	cr_assert_not_null(mkdtemp(base));
+	snprintf(conf, sizeof(conf), "%s/seed.conf", base);
+	snprintf(sdir, sizeof(sdir), "%s/store", base);
+	snprintf(run_dir, sizeof(run_dir), "%s/run", base);
+	write_conf("{ id = \"acme\"; name = \"Acme\"; embargo = \"1h\"; }, { id = \"b\"; }");
+	create("acme", "1");
+	create("acme", "2");
+	create("ghost", "1"); /* a tenant nobody configured */
+}
+
+static void teardown(void)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(node, .init = setup, .fini = teardown);
+
+static struct node *open_node(void)
+{
+	struct node *n;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(node_open(conf, &n, &e), 0, "%s", e.msg);
+	return n;
+}
+
+static struct catalog *load_cat(struct node *n)
+{
+	struct catalog *c;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_load(node_catalog_path(n), &c, &e), 0, "%s", e.msg);
+	return c;
+}
+
+Test(node, new_releases_are_staged_and_publish_follows_the_default_embargo)
+{
+	struct node *n = open_node();
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_expect_eq(node_n_releases(n), 3);
+	const struct node_release *r = node_release_find(n, "acme.g.1");
+	cr_assert_not_null(r);
+	cr_expect_eq(r->state, CATALOG_STAGED);
+	cr_expect(r->has_v1 && r->has_v2 && r->has_companion);
+	cr_expect(memcmp(r->ih_v1, r->ih_companion, 20) != 0,
+		  "the v1 companion has its own info-hash");
+	/* acme has a 1 h default embargo: publish embargoes, unless told now */
+	cr_assert_eq(node_release_publish(n, "acme.g.1", 1000, false, &e), 0, "%s", e.msg);
+	cr_expect_eq(r->state, CATALOG_EMBARGOED);
+	cr_expect_eq(r->embargo_until, 1000 + 3600);
+	cr_expect_not(node_release_servable(n, r, 1000 + 3599));
+	cr_expect(node_release_servable(n, r, 1000 + 3600));
+	cr_assert_eq(node_release_publish(n, "acme.g.2", 1000, true, &e), 0, "%s", e.msg);
+	cr_expect_eq(node_release_find(n, "acme.g.2")->state, CATALOG_LIVE);
+	node_close(n);
+}
+
+Test(node, state_machine_refusals)
+{
+	struct node *n = open_node();
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_expect_eq(node_release_pause(n, "acme.g.1", &e), -EPERM,
+		     "a staged release cannot pause");
+	cr_expect(strstr(e.msg, "never published") != NULL, "%s", e.msg);
+	seed_err_clear(&e);
+	cr_expect_eq(node_release_publish(n, "nope.g.1", 1, true, &e), -ENOENT);
+	cr_expect(strstr(e.msg, "nope.g.1") != NULL, "%s", e.msg);
+	seed_err_clear(&e);
+	cr_expect_eq(node_release_publish(n, "ghost.g.1", 1, true, &e), -EPERM,
+		     "a release whose tenant is not configured cannot go live");
+	cr_expect(strstr(e.msg, "ghost") != NULL, "%s", e.msg);
+	seed_err_clear(&e);
+	cr_assert_eq(node_release_retire(n, "acme.g.2", &e), 0, "%s", e.msg);
+	cr_expect_eq(node_release_publish(n, "acme.g.2", 1, true, &e), -EPERM, "retiring is final");
+	seed_err_clear(&e);
+	cr_expect_eq(node_release_embargo(n, "acme.g.1", 0, &e), -EINVAL);
+	node_close(n);
+}
+
+Test(node, commit_writes_increasing_generations_and_the_state_survives)
+{
+	struct node *n = open_node();
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(node_commit(n, 50, &e), 0, "%s", e.msg);
+	uint64_t g1 = node_generation(n);
+	struct catalog *c = load_cat(n);
+	cr_expect_eq(catalog_generation(c), g1);
+	cr_expect_eq(catalog_n_tenants(c), 2);
+	cr_expect_eq(catalog_n_releases(c), 2, "ghost.g.1 has no tenant: not in the catalog");
+	cr_expect_eq(catalog_release_find(c, "acme.g.1")->state, CATALOG_STAGED);
+	catalog_free(c);
+
+	cr_assert_eq(node_release_publish(n, "acme.g.1", 60, true, &e), 0, "%s", e.msg);
+	cr_assert_eq(node_release_embargo(n, "acme.g.2", 5000, &e), 0, "%s", e.msg);
+	cr_expect(node_dirty(n));
+	cr_assert_eq(node_commit(n, 61, &e), 0, "%s", e.msg);
+	cr_expect_not(node_dirty(n));
+	cr_expect_eq(node_generation(n), g1 + 1);
+	c = load_cat(n);
+	cr_expect_eq(catalog_release_find(c, "acme.g.1")->state, CATALOG_LIVE);
+	cr_expect_eq(catalog_release_find(c, "acme.g.2")->embargo_until, 5000);
+	catalog_free(c);
+	node_close(n);
+
+	/* a restart: states from the state file, generations go on */
+	n = open_node();
+	cr_expect_eq(node_release_find(n, "acme.g.1")->state, CATALOG_LIVE);
+	cr_expect_eq(node_release_find(n, "acme.g.2")->state, CATALOG_EMBARGOED);
+	cr_expect_eq(node_release_find(n, "acme.g.2")->embargo_until, 5000);
+	cr_assert_eq(node_commit(n, 70, &e), 0, "%s", e.msg);
+	cr_expect_eq(node_generation(n), g1 + 2, "the data plane ignores older generations");
+	node_close(n);
+}
+
+Test(node, api_tenants_survive_reloads_and_restarts)
+{
+	struct node *n = open_node();
+	struct seed_err e;
+	seed_err_clear(&e);
+	struct node_tenant t = { .id = "ghost", .name = "Ghost Studio", .bandwidth = 1000 };
+	cr_assert_eq(node_tenant_put(n, &t, true, &e), 0, "%s", e.msg);
+	cr_expect_eq(node_tenant_put(n, &t, true, &e), -EEXIST);
+	cr_assert_eq(node_release_publish(n, "ghost.g.1", 1, true, &e), 0,
+		     "its releases can be published now: %s", e.msg);
+	/* the config changes: the API tenant stays */
+	write_conf("{ id = \"acme\"; name = \"Acme Renamed\"; }");
+	seed_err_clear(&e);
+	cr_assert_eq(node_reload_config(n, &e), 0, "%s", e.msg);
+	cr_expect_str_eq(node_tenant_find(n, "acme")->name, "Acme Renamed");
+	cr_expect_null(node_tenant_find(n, "b"), "b left the config");
+	const struct node_tenant *g = node_tenant_find(n, "ghost");
+	cr_assert_not_null(g);
+	cr_expect(g->from_api);
+	cr_expect_eq(g->bandwidth, 1000);
+	cr_assert_eq(node_commit(n, 5, &e), 0, "%s", e.msg);
+	node_close(n);
+	n = open_node();
+	cr_expect_not_null(node_tenant_find(n, "ghost"), "API tenants are in the state file");
+	cr_expect_eq(node_release_find(n, "ghost.g.1")->state, CATALOG_LIVE);
+	node_close(n);
+}
+
+Test(node, a_bad_reload_keeps_the_running_config)
+{
+	struct node *n = open_node();
+	struct seed_err e;
+	seed_err_clear(&e);
+	write_conf("{ id = \"acme\"; name = \"Acme\"; max_peers = \"lots\"; }");
+	cr_expect_lt(node_reload_config(n, &e), 0);
+	cr_expect(strstr(e.msg, "max_peers") != NULL, "the error names the key: %s", e.msg);
+	cr_expect(strstr(e.msg, conf) != NULL, "and the file: %s", e.msg);
+	cr_expect_not_null(node_tenant_find(n, "b"), "the running config stays");
+	node_close(n);
+}
+
+Test(node, a_damaged_state_file_is_refused_with_its_path)
+{
+	char p[500];
+	snprintf(p, sizeof(p), "%s/control.state", sdir);
+	FILE *f = fopen(p, "w");
+	fputs("d7:versioni9ee", f);
+	fclose(f);
+	struct node *n = NULL;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_expect_lt(node_open(conf, &n, &e), 0);
+	cr_expect_null(n);
+	cr_expect(strstr(e.msg, "control.state") != NULL, "%s", e.msg);
+	f = fopen(p, "w");
+	fputs("not bencode", f);
+	fclose(f);
+	seed_err_clear(&e);
+	cr_expect_lt(node_open(conf, &n, &e), 0);
+	cr_expect(strstr(e.msg, "control.state") != NULL, "%s", e.msg);
+}
