@@ -784,7 +784,7 @@ static int decode_tenant(const struct pctx *px, struct catalog *c, const struct 
 	const struct bencode_node *v[4];
 	struct catalog_cidr allow[CATALOG_MAX_ALLOW];
 	char where[SHOW_MAX + 32], id[CATALOG_TENANT_ID_MAX + 1], sh[SHOW_MAX];
-	int64_t bw, mp;
+	int64_t bw = 0, mp = 0;
 	int rc;
 
 	snprintf(where, sizeof(where), "tenant #%u", i);
@@ -839,7 +839,7 @@ static int decode_release(const struct pctx *px, struct catalog *c, const struct
 	const struct bencode_node *v[4];
 	char where[SHOW_MAX + 32], id[STORE_MAX_ID + 1], sh[SHOW_MAX];
 	enum catalog_state state;
-	int64_t until, tenant;
+	int64_t until = 0, tenant = 0;
 	int rc;
 
 	snprintf(where, sizeof(where), "release #%u", i);
@@ -877,7 +877,7 @@ static int decode_payload(const struct pctx *px, const struct bencode_node *root
 	};
 	const struct bencode_node *v[3];
 	struct catalog *c = NULL;
-	int64_t written_at;
+	int64_t written_at = 0;
 	int rc;
 
 	if ((rc = take_fields(px, root, "catalog", schema, 3, v)) < 0 ||
