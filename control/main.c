@@ -64,6 +64,31 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* 1 when addr can be bound here (it is one of this box's addresses). */
+static int local_address(int family, const uint8_t *addr)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	socklen_t len;
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		memcpy(&a->sin_addr, addr, 4);
+		len = sizeof(*a);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		memcpy(&a->sin6_addr, addr, 16);
+		len = sizeof(*a);
+	}
+	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	int ok = bind(fd, (struct sockaddr *)&ss, len) == 0;
+	close(fd);
+	return ok;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: seed-control [--config FILE]\n"
@@ -475,10 +500,14 @@ int main(int argc, char **argv)
 					     .announce_family = nc->announce_family,
 					     .numwant = 0 };
 		memcpy(tc.announce_addr, nc->announce_addr, 16);
-		/* opentracker takes the peer's address from the announce's
-		 * source: with an explicit IP, announce from it */
-		tc.source_family = nc->announce_family;
-		memcpy(tc.source_addr, nc->announce_addr, 16);
+		/* Trackers (opentracker among them) take the peer's address from
+		 * the announce's source: with an explicit IP that is local to this
+		 * box, announce from it. An address that is not (a public one
+		 * behind NAT) is only sent as ip=/ipv6=. */
+		if (nc->announce_family && local_address(nc->announce_family, nc->announce_addr)) {
+			tc.source_family = nc->announce_family;
+			memcpy(tc.source_addr, nc->announce_addr, 16);
+		}
 		memcpy(tc.peer_id, "-BS0100-", 8);
 		for (int i = 8; i < 20; i++)
 			tc.peer_id[i] =
