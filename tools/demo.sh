@@ -2,9 +2,13 @@
 # demo.sh [DIR]: installs what is missing, builds (release build, build/),
 # creates a release of DIR (or of a generated sample tree) in a store under
 # $SEED_STORE (default /var/tmp/bitstream-store), printing the release id,
-# both info-hashes, the magnet link and the torrent paths, then serves the
-# store on localhost with seed-dataplane (BitTorrent on 127.0.0.1:6881, HTTP
-# on 127.0.0.1:8080; SEED_BT_PORT / SEED_HTTP_PORT change them) until Ctrl-C.
+# both info-hashes, the magnet link and the torrent paths, then runs the
+# appliance on localhost until Ctrl-C: seed-control (embedded defaults: one
+# tenant "demo", API socket and catalog in $SEED_RUN, default
+# /var/tmp/bitstream-run; status page and /metrics on 127.0.0.1:9180)
+# publishes the release, and seed-dataplane serves it (BitTorrent on
+# 127.0.0.1:6881, HTTP on 127.0.0.1:8080; SEED_BT_PORT, SEED_HTTP_PORT,
+# SEED_STATUS_PORT change the ports).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/tools/install-deps.sh"
@@ -31,10 +35,48 @@ bt=${SEED_BT_PORT:-6881} http=${SEED_HTTP_PORT:-8080}
 id="demo.$name.$version"
 "$build/tools/seedctl" release create --store "$store" --tenant demo --name "$name" \
 	--version "$version" --also-v1 --web-seed "http://127.0.0.1:$http/$id/" "$src"
+run=${SEED_RUN:-/var/tmp/bitstream-run}
+status=${SEED_STATUS_PORT:-9180}
+mkdir -p "$run"
+cat >"$run/seed.conf" <<CONF
+# written by tools/demo.sh: one node, one tenant, everything on localhost
+node = {
+  name = "demo";
+  store = "$store";
+  run_dir = "$run";
+  api_socket = "$run/control.sock";
+  status_listen = "127.0.0.1:$status";
+  announce_port = $bt;
+};
+tenants = ( { id = "demo"; name = "Demo tenant"; } );
+CONF
+"$build/control/seed-control" --config "$run/seed.conf" >"$run/control.out" 2>"$run/control.log" &
+ctl=$!
+dp=
+stop() {
+	[ -n "$dp" ] && kill -TERM "$dp" 2>/dev/null && wait "$dp" 2>/dev/null
+	kill -TERM "$ctl" 2>/dev/null && wait "$ctl" 2>/dev/null
+	exit 0
+}
+trap stop INT TERM
+for _ in $(seq 1 100); do
+	[ -S "$run/control.sock" ] && grep -q '^status ' "$run/control.out" 2>/dev/null && break
+	kill -0 "$ctl" 2>/dev/null || { cat "$run/control.log" >&2; exit 1; }
+	sleep 0.1
+done
+export SEED_API_SOCKET="$run/control.sock"
+"$build/tools/seedctl" release publish --now "$id"
 echo
-echo "store: $store   (list it: $build/tools/seedctl release ls --store $store)"
-echo "http:  http://127.0.0.1:$http/$id/$(basename "$src")/<file path>"
-echo "peers: connect a BitTorrent client to 127.0.0.1:$bt with the torrent or magnet above"
+echo "store:  $store   (list it: $build/tools/seedctl release ls --store $store)"
+echo "http:   http://127.0.0.1:$http/$id/$(basename "$src")/<file path>"
+echo "peers:  connect a BitTorrent client to 127.0.0.1:$bt with the torrent or magnet above"
+echo "status: http://127.0.0.1:$status/  (metrics: /metrics; seedctl status / top with"
+echo "        SEED_API_SOCKET=$run/control.sock)"
 echo
-exec "$build/dataplane/seed-dataplane" --store "$store" --bt-listen "127.0.0.1:$bt" \
-	--http-listen "127.0.0.1:$http"
+"$build/dataplane/seed-dataplane" --store "$store" --bt-listen "127.0.0.1:$bt" \
+	--http-listen "127.0.0.1:$http" --catalog "$run/catalog" \
+	--stats-file "$run/dataplane.stats" &
+dp=$!
+wait "$dp" || true
+dp=
+stop
