@@ -437,17 +437,20 @@ static int build_index(struct served *s, struct catalog *cat, struct served_inde
 	return 0;
 }
 
-/* The view of a release already loaded, when its manifest did not change. */
+/* The view of a release already loaded, when its manifest did not change.
+ * Looked up in the published index (a hash probe, so a refresh stays linear
+ * in the number of releases); a release that left the store and came back
+ * gets fresh views, which costs memory only. */
 static struct entry *known(struct served *s, const struct store_release *rel)
 {
-	for (size_t i = 0; i < s->n; i++) {
-		struct entry *e = ent(s, i);
-		if (!strcmp(e->id, rel->id) && e->r.has_v2 == rel->has_v2 &&
-		    e->r.has_v1 == rel->has_v1 && !memcmp(e->r.ih_v1, rel->ih_v1, 20) &&
-		    !memcmp(e->r.ih_v2, rel->ih_v2, 32))
-			return e;
-	}
-	return NULL;
+	const struct served_index *x = atomic_load_explicit(&s->cur, memory_order_relaxed);
+	if (!x)
+		return NULL;
+	const struct proto_release *r = id_in(s, x, rel->id, strlen(rel->id));
+	if (!r || r->has_v2 != rel->has_v2 || r->has_v1 != rel->has_v1 ||
+	    memcmp(r->ih_v1, rel->ih_v1, 20) || memcmp(r->ih_v2, rel->ih_v2, 32))
+		return NULL;
+	return ent(s, r->handle);
 }
 
 static int add_release(struct served *s, struct store *st, const struct store_release *rel,
@@ -541,10 +544,11 @@ int served_refresh(struct served *s, struct catalog *cat, struct seed_err *err)
 			break;
 		struct entry *e = known(s, rel);
 		if (e) {
-			/* unchanged: keep the views (and every pointer to them) */
-			for (size_t k = (size_t)(e - ent(s, 0)); k < s->n; k++)
-				if (!strcmp(ent(s, k)->id, rel->id))
-					ent(s, k)->in_store = 1;
+			/* unchanged: keep the views (and every pointer to them); a
+			 * release's views are added together, main one first */
+			size_t k = e->r.handle;
+			for (; k < s->n && !strcmp(ent(s, k)->id, rel->id); k++)
+				ent(s, k)->in_store = 1;
 		} else {
 			rc = add_release(s, st, rel, err);
 		}
