@@ -143,6 +143,17 @@ static uint64_t rate(const struct api *a, uint64_t cur, uint64_t prev)
 	return (cur - prev) * 1000 / (a->cur_ms - a->prev_ms);
 }
 
+/* Peers the data plane counts against a tenant (0 when it has none). */
+static int64_t tenant_peers(const struct api *a, const char *id)
+{
+	if (!a->dp)
+		return 0;
+	for (unsigned i = 0; i < dpstats_n_tenants(a->dp); i++)
+		if (!strcmp(dpstats_tenant_id(a->dp, i), id))
+			return dpstats_tenant_peers(a->dp, i);
+	return 0;
+}
+
 /* A release's slot in the counters file, -1 when it has none. */
 static int rel_slot(const struct api *a, const char *id)
 {
@@ -237,10 +248,12 @@ static json_t *tenants_status(const struct api *a)
 				pbytes += a->prev->rel[s].bytes[p];
 			}
 		}
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:I}", "id", t->id, "name",
-						     t->name, "bytes", (json_int_t)bytes,
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "id", t->id,
+						     "name", t->name, "bytes", (json_int_t)bytes,
 						     "rate_bps", (json_int_t)rate(a, bytes, pbytes),
-						     "bandwidth_bps", (json_int_t)t->bandwidth));
+						     "bandwidth_bps", (json_int_t)t->bandwidth,
+						     "peers", (json_int_t)tenant_peers(a, t->id),
+						     "max_peers", (json_int_t)t->max_peers));
 	}
 	return arr;
 }
@@ -599,12 +612,20 @@ static int h_peers(struct api *a, struct httpd_conn *c, const struct httpd_reque
 {
 	(void)req, (void)arg, (void)now;
 	const struct dpstats_worker *t = a->cur;
+	json_t *tenants = json_array();
+	for (size_t i = 0; i < node_n_tenants(a->node); i++) {
+		const struct node_tenant *x = node_tenant_at(a->node, i);
+		json_array_append_new(tenants, json_pack("{s:s,s:I,s:I}", "id", x->id, "peers",
+							 (json_int_t)tenant_peers(a, x->id),
+							 "max_peers", (json_int_t)x->max_peers));
+	}
 	return answer(c, 200,
-		      json_pack("{s:o,s:o}", "total",
+		      json_pack("{s:o,s:o,s:o}", "total",
 				proto_pair(t->conns_open[DPSTATS_BT], t->conns_open[DPSTATS_HTTP]),
 				"accepted",
 				proto_pair(t->conns_accepted[DPSTATS_BT],
-					   t->conns_accepted[DPSTATS_HTTP])));
+					   t->conns_accepted[DPSTATS_HTTP]),
+				"tenants", tenants));
 }
 
 static int h_reload(struct api *a, struct httpd_conn *c, const struct httpd_request *req,

@@ -94,6 +94,13 @@ static void dataplane(FILE *f, const struct metrics_input *in)
 	}
 
 	per_proto(f, "seed_peers", "gauge", "Connections open now, by protocol.", t->conns_open);
+	family(f, "seed_tenant_peers", "gauge",
+	       "Connections counted against each tenant's max_peers.");
+	for (unsigned i = 0; i < dpstats_n_tenants(dp); i++) {
+		fputs("seed_tenant_peers{tenant=\"", f);
+		label(f, dpstats_tenant_id(dp, i));
+		fprintf(f, "\"} %lld\n", (long long)dpstats_tenant_peers(dp, i));
+	}
 	per_proto(f, "seed_connections_accepted_total", "counter",
 		  "Connections accepted, by protocol.", t->conns_accepted);
 	per_proto(f, "seed_connections_closed_total", "counter", "Connections closed, by protocol.",

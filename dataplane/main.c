@@ -263,6 +263,11 @@ int main(int argc, char **argv)
 			if (sig < 0 && t - last_cat < CATALOG_POLL_MS * 1000000ull)
 				continue;
 			last_cat = t;
+			/* peers per tenant, for seed-control's status and metrics */
+			for (unsigned k = 0;
+			     k < tenants_count(g_tenants) && k < DPSTATS_MAX_TENANTS; k++)
+				dpstats_tenant_set(stats, k, tenants_id(g_tenants, (int)k),
+						   tenants_peers(g_tenants, (int)k));
 			if (sig == SIGTERM || sig == SIGINT)
 				break;
 			if (sig == SIGUSR1)

@@ -187,3 +187,13 @@ int64_t tenants_peers(const struct tenants *t, int slot)
 {
 	return atomic_load_explicit(&((struct tenants *)t)->s[slot].peers, memory_order_relaxed);
 }
+
+unsigned tenants_count(const struct tenants *t)
+{
+	return t->n;
+}
+
+const char *tenants_id(const struct tenants *t, int slot)
+{
+	return t->s[slot].id;
+}

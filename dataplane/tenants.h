@@ -56,4 +56,8 @@ bool tenants_peer_add(struct tenants *t, int slot);
 void tenants_peer_del(struct tenants *t, int slot);
 int64_t tenants_peers(const struct tenants *t, int slot);
 
+/* Main thread: slots assigned so far, and a slot's tenant id. */
+unsigned tenants_count(const struct tenants *t);
+const char *tenants_id(const struct tenants *t, int slot);
+
 #endif

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define DPSTATS_MAGIC	"SEEDSTAT"
-#define DPSTATS_VERSION 1
+#define DPSTATS_VERSION 2
 #define HDR_SIZE	4096
 
 struct dpstats_hdr {
@@ -31,6 +31,13 @@ struct dpstats_hdr {
 	uint64_t start_ns;
 	uint64_t ids_off, workers_off, total_size;
 	_Atomic uint32_t n_releases;
+	_Atomic uint32_t n_tenants;
+	uint64_t tenants_off;
+};
+
+struct dpstats_tenant_slot {
+	char id[40];
+	_Atomic int64_t peers;
 };
 
 _Static_assert(sizeof(struct dpstats_hdr) <= HDR_SIZE, "header fits its page");
@@ -79,7 +86,8 @@ static size_t layout_size(unsigned n_workers, uint64_t *ids_off, uint64_t *worke
 {
 	size_t ids = (size_t)DPSTATS_MAX_RELEASES * DPSTATS_ID_MAX;
 	*ids_off = HDR_SIZE;
-	size_t w = HDR_SIZE + ids;
+	size_t w =
+		HDR_SIZE + ids + (size_t)DPSTATS_MAX_TENANTS * sizeof(struct dpstats_tenant_slot);
 	w = (w + 4095) & ~(size_t)4095;
 	*workers_off = w;
 	return w + (size_t)n_workers * sizeof(struct dpstats_worker);
@@ -153,6 +161,7 @@ int dpstats_create(const char *path, unsigned n_workers, struct dpstats **out, s
 	s->h->pid = (int32_t)getpid();
 	s->h->start_ns = now_ns();
 	s->h->ids_off = ids_off;
+	s->h->tenants_off = ids_off + (uint64_t)DPSTATS_MAX_RELEASES * DPSTATS_ID_MAX;
 	s->h->workers_off = workers_off;
 	s->h->total_size = len;
 	atomic_store(&s->h->n_releases, 0);
@@ -213,7 +222,8 @@ int dpstats_open(const char *path, struct dpstats **out, struct seed_err *err)
 	else if (h->n_workers == 0 || h->n_workers > DPSTATS_MAX_WORKERS)
 		why = "worker count out of range";
 	else if (layout_size(h->n_workers, &ids_off, &workers_off) != len || h->total_size != len ||
-		 h->ids_off != ids_off || h->workers_off != workers_off)
+		 h->ids_off != ids_off || h->workers_off != workers_off ||
+		 h->tenants_off != ids_off + (uint64_t)DPSTATS_MAX_RELEASES * DPSTATS_ID_MAX)
 		why = "size does not match its header";
 	if (why) {
 		munmap(base, len);
@@ -276,6 +286,46 @@ int dpstats_release_slot(struct dpstats *s, const char *id)
 	memcpy(id_slot(s, n), id, len + 1);
 	atomic_store_explicit(&s->h->n_releases, n + 1, memory_order_release);
 	return (int)n;
+}
+
+static struct dpstats_tenant_slot *tslot(const struct dpstats *s, unsigned i)
+{
+	return (struct dpstats_tenant_slot *)(void *)(s->base + s->h->tenants_off +
+						      (size_t)i *
+							      sizeof(struct dpstats_tenant_slot));
+}
+
+int dpstats_tenant_set(struct dpstats *s, unsigned i, const char *id, int64_t peers)
+{
+	if (!s->writable || i >= DPSTATS_MAX_TENANTS || strlen(id) >= sizeof(tslot(s, 0)->id))
+		return -EINVAL;
+	uint32_t n = atomic_load_explicit(&s->h->n_tenants, memory_order_relaxed);
+	if (i > n)
+		return -EINVAL; /* slots are appended in order */
+	struct dpstats_tenant_slot *t = tslot(s, i);
+	atomic_store_explicit(&t->peers, peers, memory_order_relaxed);
+	if (i == n) {
+		snprintf(t->id, sizeof(t->id), "%s", id);
+		atomic_store_explicit(&s->h->n_tenants, n + 1, memory_order_release);
+	}
+	return 0;
+}
+
+unsigned dpstats_n_tenants(const struct dpstats *s)
+{
+	uint32_t n = atomic_load_explicit(&s->h->n_tenants, memory_order_acquire);
+	return n > DPSTATS_MAX_TENANTS ? DPSTATS_MAX_TENANTS : n;
+}
+
+const char *dpstats_tenant_id(const struct dpstats *s, unsigned i)
+{
+	const char *p = tslot(s, i)->id;
+	return memchr(p, 0, sizeof(tslot(s, 0)->id)) ? p : "";
+}
+
+int64_t dpstats_tenant_peers(const struct dpstats *s, unsigned i)
+{
+	return atomic_load_explicit(&tslot(s, i)->peers, memory_order_relaxed);
 }
 
 unsigned dpstats_n_workers(const struct dpstats *s)

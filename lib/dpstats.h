@@ -37,6 +37,7 @@
 #define DPSTATS_MAX_WORKERS   1024
 #define DPSTATS_MAX_RELEASES  4096
 #define DPSTATS_ID_MAX	      128 /* bytes of a release id slot, NUL included */
+#define DPSTATS_MAX_TENANTS   1024
 #define DPSTATS_CLOSE_REASONS 16
 #define DPSTATS_LAT_BUCKETS   14 /* storage read latency; last is +Inf */
 
@@ -136,6 +137,16 @@ struct dpstats_worker *dpstats_worker(struct dpstats *s, unsigned i);
  * fit a slot.
  */
 int dpstats_release_slot(struct dpstats *s, const char *id);
+
+/*
+ * Per-tenant peer gauges, published by the data plane's main thread (the
+ * only writer) from its tenant table: slot i is set with its id the first
+ * time (slots are appended in order, i <= count) and its peer count after.
+ */
+int dpstats_tenant_set(struct dpstats *s, unsigned i, const char *id, int64_t peers);
+unsigned dpstats_n_tenants(const struct dpstats *s);
+const char *dpstats_tenant_id(const struct dpstats *s, unsigned i);
+int64_t dpstats_tenant_peers(const struct dpstats *s, unsigned i);
 
 /* Readers. */
 unsigned dpstats_n_workers(const struct dpstats *s);

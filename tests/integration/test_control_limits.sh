@@ -97,6 +97,13 @@ dp_track "$F1"
 sleep 1
 code=$(http_code "$DP_URL/few.game.1/game/big.bin")
 [[ $code == 404 ]] || fail "a second connection to tenant few (max_peers 1): expected it refused (404), saw $code"
+sleep 0.5
+api_ok GET /api/v1/peers
+[[ $(jq_py '[t["peers"] for t in d["tenants"] if t["id"] == "few"][0]') == 1 ]] ||
+	fail "GET /api/v1/peers: expected tenant few to count 1 peer while its one client downloads, saw $(cat "$API_OUT")"
+curl -sS --max-time 10 -o "$T/metrics-few.txt" "$CTL_URL/metrics" || fail "GET /metrics failed"
+grep -q '^seed_tenant_peers{tenant="few"} 1$' "$T/metrics-few.txt" ||
+	fail "/metrics: expected seed_tenant_peers{tenant=\"few\"} 1 while its one client downloads, saw: $(grep seed_tenant_peers "$T/metrics-few.txt")"
 wait_pids 40 "first client of tenant few" "$F1"
 ((WAIT_RCS[$F1] == 0)) || fail "first client of tenant few: expected exit 0, saw ${WAIT_RCS[$F1]}"
 cmp -s "$T/few1.bin" "$T/few/game/big.bin" || fail "first client of tenant few: expected the source bytes"

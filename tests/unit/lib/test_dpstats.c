@@ -272,3 +272,27 @@ Test(dpstats, sums_never_go_backwards_while_workers_write)
 	dpstats_close(r);
 	dpstats_close(w);
 }
+
+Test(dpstats, tenant_peer_gauges_are_appended_in_order)
+{
+	struct dpstats *w, *r;
+	struct seed_err e = { 0 };
+	cr_assert_eq(dpstats_create(path, 1, &w, &e), 0, "%s", e.msg);
+	cr_assert_eq(dpstats_open(path, &r, &e), 0, "%s", e.msg);
+	cr_expect_eq(dpstats_n_tenants(r), 0);
+	cr_expect_eq(dpstats_tenant_set(w, 1, "late", 1), -EINVAL, "slots come in order");
+	cr_expect_eq(dpstats_tenant_set(w, 0, "acme", 3), 0);
+	cr_expect_eq(dpstats_tenant_set(w, 1, "free", 0), 0);
+	cr_expect_eq(dpstats_tenant_set(w, 0, "acme", 7), 0, "a later set updates the gauge");
+	cr_expect_eq(dpstats_n_tenants(r), 2);
+	cr_expect_str_eq(dpstats_tenant_id(r, 0), "acme");
+	cr_expect_eq(dpstats_tenant_peers(r, 0), 7);
+	cr_expect_str_eq(dpstats_tenant_id(r, 1), "free");
+	cr_expect_eq(dpstats_tenant_set(r, 2, "x", 0), -EINVAL, "readers cannot write");
+	char longid[64];
+	memset(longid, 'a', sizeof(longid) - 1);
+	longid[63] = 0;
+	cr_expect_eq(dpstats_tenant_set(w, 2, longid, 0), -EINVAL);
+	dpstats_close(r);
+	dpstats_close(w);
+}
