@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -473,6 +474,11 @@ static int on_cqe(struct netio *n, const struct io_uring_cqe *cqe, struct netio_
 			close(fd);
 			return 0;
 		}
+		/* Every send is already a whole batch; Nagle would only hold
+		 * back its tail (an HTTP header sent while the body is read
+		 * from storage waits 40 ms for the peer's delayed ACK). */
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		uint32_t ci = n->free_conns[--n->n_free_conns];
 		struct conn *c = &n->conns[ci];
 		c->fd = fd;
