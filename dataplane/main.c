@@ -252,14 +252,17 @@ int main(int argc, char **argv)
 					    : "plain pages");
 		fflush(stdout);
 		int sig;
-		/* The bandwidth buckets refill every REFILL_MS; the catalog file is
-		 * checked every CATALOG_POLL_MS. */
+		/* The bandwidth buckets refill every REFILL_MS while a tenant is
+		 * capped; the catalog file is checked every CATALOG_POLL_MS. An
+		 * uncapped box wakes only for the catalog: an idle seed stays
+		 * idle. */
 		struct timespec poll = { 0, REFILL_MS * 1000000L };
 		uint64_t last_cat = 0;
 		for (;;) {
 			sig = sigtimedwait(&set, NULL, &poll);
 			uint64_t t = mono_ns();
-			tenants_refill(g_tenants, t);
+			bool capped = tenants_refill(g_tenants, t);
+			poll.tv_nsec = (capped ? REFILL_MS : CATALOG_POLL_MS) * 1000000L;
 			if (sig < 0 && t - last_cat < CATALOG_POLL_MS * 1000000ull)
 				continue;
 			last_cat = t;
@@ -281,6 +284,9 @@ int main(int argc, char **argv)
 			if (*conf.catalog)
 				switch_catalog(sv, conf.catalog, &stamp, 0);
 			served_reclaim(sv);
+			/* a catalog that just capped a tenant refills from now on */
+			if (tenants_refill(g_tenants, mono_ns()))
+				poll.tv_nsec = REFILL_MS * 1000000L;
 		}
 		fprintf(stderr, "seed-dataplane: %s, draining\n",
 			sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -113,11 +113,14 @@ int tenants_sync(struct tenants *t, const struct catalog *cat)
 	return 0;
 }
 
-void tenants_refill(struct tenants *t, uint64_t now_ns)
+bool tenants_refill(struct tenants *t, uint64_t now_ns)
 {
+	bool any = false;
 	if (!t->last_ns || now_ns <= t->last_ns) {
 		t->last_ns = now_ns;
-		return;
+		for (uint32_t k = 0; k < t->n; k++)
+			any |= atomic_load_explicit(&t->s[k].rate, memory_order_relaxed) != 0;
+		return any;
 	}
 	uint64_t dt = now_ns - t->last_ns;
 	if (dt > 1000000000u)
@@ -128,6 +131,7 @@ void tenants_refill(struct tenants *t, uint64_t now_ns)
 		uint64_t rate = atomic_load_explicit(&s->rate, memory_order_relaxed);
 		if (!rate)
 			continue;
+		any = true;
 		/* rate <= 1e12 and dt <= 1e9: the product fits in 128 bits */
 		int64_t add = (int64_t)((unsigned __int128)rate * dt / 1000000000u);
 		int64_t burst = atomic_load_explicit(&s->burst, memory_order_relaxed);
@@ -138,6 +142,7 @@ void tenants_refill(struct tenants *t, uint64_t now_ns)
 		} while (!atomic_compare_exchange_weak_explicit(
 			&s->tokens, &cur, next, memory_order_relaxed, memory_order_relaxed));
 	}
+	return any;
 }
 
 bool tenants_capped(const struct tenants *t, int slot)

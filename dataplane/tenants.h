@@ -36,8 +36,9 @@ void tenants_free(struct tenants *t);
  * -ENOSPC when TENANTS_MAX distinct ids were seen. */
 int tenants_sync(struct tenants *t, const struct catalog *cat);
 
-/* Main thread: adds the tokens earned since the last call (now in ns). */
-void tenants_refill(struct tenants *t, uint64_t now_ns);
+/* Main thread: adds the tokens earned since the last call (now in ns).
+ * Returns whether any tenant is capped (else nothing needs refilling). */
+bool tenants_refill(struct tenants *t, uint64_t now_ns);
 
 /* Any thread: the slot of a tenant id (len bytes), -1 when unknown. */
 int tenants_find(const struct tenants *t, const char *id, size_t len);

@@ -22,7 +22,7 @@
 
 #include "seed_err.h"
 
-#define NETIO_MAX_IOV 8
+#define NETIO_MAX_IOV 64
 
 enum netio_ev_kind {
 	NETIO_EV_ACCEPT = 1, /* conn: new connection on listener `tag` */
