@@ -20,13 +20,15 @@
 # Prints one table and writes bench/results/compare.{md,json,png}.
 # Figures only; nothing passes or fails on speed.
 #
-# usage: bench/compare.sh [--quick] [--size BYTES] [--duration SEC]
+# usage: bench/compare.sh [--quick] [--size BYTES] [--duration SEC] [--warmup SEC]
 #          [--workdir DIR] [--conns "1 16 256"] [--caches "hot cold"]
 #          [--payloads "file tree"] [--servers "ours transmission libtorrent nginx"]
 #          [--depth Q] [--loadgen-threads T] [--build DIR] [--loadgen PATH]
 #          [--results DIR] [--check] [--no-build] [--leecher-runs N]
 #   --quick          128 MiB payloads, 3 s runs (a short look; a full run is
 #                    1 GiB and 10 s)
+#   --warmup SEC     traffic before each measured window, not counted (default
+#                    3; a seed's first unchoke and TCP windows settle in it)
 #   --size BYTES     size of each payload (K, M, G suffixes; a multiple of
 #                    64 MiB: the tree holds 64 equal files)
 #   --workdir DIR    payload, store, configs and logs (default /var/tmp/bs-compare)
@@ -44,7 +46,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 PY=/usr/bin/python3
 export LC_ALL=C.UTF-8
 
-workdir=/var/tmp/bs-compare size="" duration="" quick=0 check=0 nobuild=0
+workdir=/var/tmp/bs-compare size="" duration="" warmup="" quick=0 check=0 nobuild=0
 conns_list="1 16 256" caches="hot cold" payloads="file tree"
 servers="ours transmission libtorrent nginx"
 depth="" lg_threads="" leecher_runs=2 build="$root/build-bench" loadgen="" results="$root/bench/results"
@@ -55,6 +57,7 @@ while (($#)); do
 	--quick) quick=1; shift ;;
 	--size) size=$2; shift 2 ;;
 	--duration) duration=$2; shift 2 ;;
+	--warmup) warmup=$2; shift 2 ;;
 	--workdir) workdir=$2; shift 2 ;;
 	--conns) conns_list=$2; shift 2 ;;
 	--caches) caches=$2; shift 2 ;;
@@ -73,9 +76,9 @@ while (($#)); do
 	esac
 done
 if ((quick)); then
-	size=${size:-128M} duration=${duration:-3}
+	size=${size:-128M} duration=${duration:-3} warmup=${warmup:-2}
 fi
-size=${size:-1G} duration=${duration:-10}
+size=${size:-1G} duration=${duration:-10} warmup=${warmup:-3}
 die() { echo "compare.sh: $*" >&2; exit 1; }
 to_bytes() {
 	local v=$1 n
@@ -189,6 +192,12 @@ wait_for() {
 	return 1
 }
 listening() { ss -Htln "sport = :$1" | grep -q .; }
+# tree_pids PID: PID and every descendant (nginx: master and workers).
+tree_pids() {
+	local p
+	echo "$1"
+	for p in $(pgrep -P "$1" || true); do tree_pids "$p"; done
+}
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 # tree_cpu PID: CPU seconds (utime+stime) of PID and every descendant.
 tree_cpu() {
@@ -537,12 +546,12 @@ fi
 # ---------------------------------------------------------------- runs
 rows=$run/rows.jsonl
 : >"$rows"
-lg_common=(--duration "$duration" --json)
+lg_common=(--duration "$duration" --warmup "$warmup" --json)
 [[ -n $lg_threads ]] && lg_common+=(--threads "$lg_threads")
 # measure SERVER PROTO MODE PAYLOAD CONNS CACHE [NOTE]: one loadgen run
 # against the running server; appends one JSON row.
 measure() {
-	local s=$1 proto=$2 mode=$3 p=$4 c=$5 cache=$6 note=${7:-} args cpu0 cpu1 rc=0 st0='{}' st1='{}'
+	local s=$1 proto=$2 mode=$3 p=$4 c=$5 cache=$6 note=${7:-} args cpu0 cpu1 rc=0 st0='{}' st1='{}' pid
 	local out=$run/lg-$s-$proto-$mode-$p-$c-$cache
 	if [[ $proto == bt ]]; then
 		args=(bt --torrent "${TOR_V1[$p]}" --peer "127.0.0.1:$BT_PORT" --conns "$c" --pattern random)
@@ -552,10 +561,10 @@ measure() {
 		[[ $mode == range ]] && args+=(--range-size 16384)
 		for u in $(urls "$(http_base "$s" "$p")" "$p"); do args+=(--url "$u"); done
 	fi
-	[[ $s == nginx ]] || args+=(--server-pid "$SRV_PID")
+	for pid in $(tree_pids "$SRV_PID"); do args+=(--server-pid "$pid"); done
 	[[ $s == ours ]] && st0=$(ours_stats)
 	cpu0=$(tree_cpu "$SRV_PID")
-	timeout --kill-after=5 "$(awk -v d="$duration" 'BEGIN { printf "%d", d + 120 }')" \
+	timeout --kill-after=5 "$(awk -v d="$duration" -v w="$warmup" -v c="$c" 'BEGIN { printf "%d", d + w + 120 + c }')" \
 		"$loadgen" "${args[@]}" "${lg_common[@]}" >"$out.json" 2>"$out.err" || rc=$?
 	cpu1=$(tree_cpu "$SRV_PID")
 	[[ $s == ours ]] && st1=$(ours_stats)
@@ -575,8 +584,11 @@ else:
     row['loadgen'] = lg
     row['gbit_s'] = lg['gbit_s']
     gib = lg['bytes'] / 2**30
-    row['server_cpu_s'] = float(cpu1) - float(cpu0)
-    row['cpu_s_per_gib'] = row['server_cpu_s'] / gib if gib > 0 else None
+    # loadgen reads the server's CPU over its measured window (after the
+    # warmup); the tree's CPU over the whole loadgen run is kept beside it
+    row['server_cpu_s'] = lg['server_cpu_s']
+    row['server_tree_cpu_s_whole_run'] = float(cpu1) - float(cpu0)
+    row['cpu_s_per_gib'] = lg['server_cpu_s'] / gib if gib > 0 and lg['server_cpu_s'] is not None else None
     row['lat_p99_us'] = lg['lat_p99_us']
     row['errors'] = lg['errors']
     if err and int(rc) != 0:

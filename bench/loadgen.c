@@ -52,6 +52,11 @@
 #define MAX_RANGE	   (64ull << 20)
 #define CONNECT_TIMEOUT_MS 3000
 
+static double proc_cpu_s(long pid);
+static double self_cpu_s(void);
+static double servers_cpu_s(const struct lg_opts *o);
+static void begin_window(struct lg_worker *w);
+
 /* ---- options: one table gives parsing and --help ---- */
 
 enum opt_id {
@@ -71,6 +76,8 @@ enum opt_id {
 	O_SERVER_PID,
 	O_JSON,
 	O_NO_VERIFY,
+	O_WARMUP,
+	O_ONE_SOURCE,
 };
 
 struct opt {
@@ -109,7 +116,15 @@ static const struct opt opts[] = {
 	{ "threads", "T", LG_BT | LG_HTTP, O_THREADS,
 	  "worker threads, each with its own ring and share of the connections (default 1)" },
 	{ "server-pid", "PID", LG_BT | LG_HTTP, O_SERVER_PID,
-	  "report this process's CPU seconds (utime+stime, all threads) over the run" },
+	  "report this process's CPU seconds (utime+stime, all threads) over the measured "
+	  "window; repeat for a server of several processes (summed)" },
+	{ "warmup", "SEC", LG_BT | LG_HTTP, O_WARMUP,
+	  "run SEC seconds before the measured window (a seed's first unchoke, TCP windows); "
+	  "nothing from it is counted but errors (default 0)" },
+	{ "one-source", NULL, LG_BT | LG_HTTP, O_ONE_SOURCE,
+	  "connect every connection from the kernel's source address; by default, to an IPv4 "
+	  "loopback server each connection binds its own 127.1.x.y, as distinct peers would "
+	  "(Transmission takes one connection per address)" },
 	{ "json", NULL, LG_BT | LG_HTTP, O_JSON, "print one JSON object instead of the summary" },
 	{ "no-verify", NULL, LG_BT | LG_HTTP, O_NO_VERIFY,
 	  "skip hashing / comparing (to find the client's own limit; not for published figures)" },
@@ -216,8 +231,18 @@ static int set_opt(struct lg_opts *o, const struct opt *d, const char *v)
 	case O_SERVER_PID:
 		if (parse_u64(v, 1, 1u << 30, &n))
 			return usage_err("--server-pid \"%s\": expected a process id", v);
-		o->server_pid = (long)n;
+		if (o->n_server_pids == LG_MAX_PIDS)
+			return usage_err("at most %u --server-pid", LG_MAX_PIDS);
+		o->server_pids[o->n_server_pids++] = (long)n;
 		return 0;
+	case O_WARMUP:
+		errno = 0;
+		o->warmup = strtod(v, &end);
+		if (errno || end == v || *end || !(o->warmup >= 0) || o->warmup > MAX_DURATION)
+			return usage_err("--warmup \"%s\": expected seconds in [0, %.0f]", v,
+					 MAX_DURATION);
+		return 0;
+	case O_ONE_SOURCE: o->one_source = true; return 0;
 	case O_DURATION:
 		errno = 0;
 		o->duration = strtod(v, &end);
@@ -430,6 +455,24 @@ int lg_connect_blocking(const struct lg_ctx *ctx, int timeout_ms)
 		fprintf(stderr, "loadgen: socket: %s\n", strerror(errno));
 		return -1;
 	}
+	/* A server may take one connection per address (Transmission does), and
+	 * N peers come from N addresses: on loopback every 127/8 address is
+	 * ours, so connection i binds its own. */
+	if (!ctx->o.one_source && ctx->addr.ss_family == AF_INET &&
+	    (ntohl(((const struct sockaddr_in *)&ctx->addr)->sin_addr.s_addr) >> 24) == 127) {
+		/* each run starts elsewhere: a server may refuse an address it
+		 * saw disconnect a moment ago */
+		static uint32_t next_source;
+		uint32_t i = ((uint32_t)getpid() * 7919u + next_source++) % (254u * 254u);
+		struct sockaddr_in src = { .sin_family = AF_INET };
+
+		src.sin_addr.s_addr =
+			htonl((127u << 24) | (1u << 16) | ((1 + i / 254) << 8) | (1 + i % 254));
+		if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
+			err = errno;
+			goto fail;
+		}
+	}
 	/* non-blocking connect + poll: a bounded wait whatever the route */
 	if (connect(fd, (const struct sockaddr *)&ctx->addr, ctx->addr_len) < 0) {
 		if (errno != EINPROGRESS) {
@@ -593,6 +636,8 @@ static void *worker_loop(void *arg)
 		}
 		now = lg_now_ns();
 		reap(w, true, now);
+		if (!w->measuring && now >= w->t_measure)
+			begin_window(w);
 		if (!w->stopping && now >= w->t_stop)
 			w->stopping = true;
 		ops->flush(w, now);
@@ -616,6 +661,21 @@ static void *worker_loop(void *arg)
 }
 
 /* ---- CPU readings ---- */
+
+/* At the end of --warmup every counter but the error ones restarts, and
+ * worker 0 takes the CPU readings the window starts from. */
+static void begin_window(struct lg_worker *w)
+{
+	struct lg_stats *s = &w->st;
+
+	w->measuring = true;
+	s->bytes = s->requests = s->verified = 0;
+	memset(&s->lat, 0, sizeof(s->lat));
+	if (w->id == 0) {
+		w->srv_cpu0 = servers_cpu_s(&w->ctx->o);
+		w->cli_cpu0 = self_cpu_s();
+	}
+}
 
 /* utime + stime of a process in seconds (all its threads), or -1. */
 static double proc_cpu_s(long pid)
@@ -642,6 +702,23 @@ static double proc_cpu_s(long pid)
 	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
 		return -1;
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The sum over every --server-pid, -1 when one cannot be read (or none). */
+static double servers_cpu_s(const struct lg_opts *o)
+{
+	double sum = 0;
+
+	if (!o->n_server_pids)
+		return -1;
+	for (uint32_t i = 0; i < o->n_server_pids; i++) {
+		double c = proc_cpu_s(o->server_pids[i]);
+
+		if (c < 0)
+			return -1;
+		sum += c;
+	}
+	return sum;
 }
 
 static double self_cpu_s(void)
@@ -671,12 +748,18 @@ static void report(const struct lg_ctx *ctx, const struct lg_stats *s, const str
 		printf("{\"mode\":\"%s\",\"variant\":\"%s\",\"conns\":%u,\"depth\":%u,"
 		       "\"threads\":%u,\"duration_s\":%.3f,\"bytes\":%llu,\"gbit_s\":%.3f,"
 		       "\"mib_s\":%.1f,\"requests\":%llu,\"requests_per_s\":%.1f,"
-		       "\"blocks_per_s\":%.1f,\"lat_p50_us\":%.1f,\"lat_p99_us\":%.1f,"
-		       "\"lat_p999_us\":%.1f,\"errors\":%llu,\"rejects\":%llu,\"chokes\":%llu,",
+		       "\"blocks_per_s\":%.1f,",
 		       mode, ctx->variant, o->conns, depth, o->threads, f->secs,
 		       (unsigned long long)s->bytes, f->gbit, f->mib,
-		       (unsigned long long)s->requests, f->rps, f->bps, f->p50, f->p99, f->p999,
-		       (unsigned long long)s->errors, (unsigned long long)s->rejects,
+		       (unsigned long long)s->requests, f->rps, f->bps);
+		/* no request completed in the window: no latency to report */
+		if (s->requests)
+			printf("\"lat_p50_us\":%.1f,\"lat_p99_us\":%.1f,\"lat_p999_us\":%.1f,",
+			       f->p50, f->p99, f->p999);
+		else
+			printf("\"lat_p50_us\":null,\"lat_p99_us\":null,\"lat_p999_us\":null,");
+		printf("\"warmup_s\":%.3f,\"errors\":%llu,\"rejects\":%llu,\"chokes\":%llu,",
+		       o->warmup, (unsigned long long)s->errors, (unsigned long long)s->rejects,
 		       (unsigned long long)s->chokes);
 		if (f->have_srv)
 			printf("\"server_cpu_s\":%.3f,\"server_cpu_s_per_gib\":%.4f,", f->srv_cpu,
@@ -696,8 +779,10 @@ static void report(const struct lg_ctx *ctx, const struct lg_stats *s, const str
 		if (o->mode == LG_BT)
 			printf(" x depth %u, %s pieces", depth,
 			       o->sequential ? "sequential" : "random");
-		printf(", %u thread%s, %.2f s%s\n", o->threads, o->threads > 1 ? "s" : "", f->secs,
-		       o->no_verify ? ", NOT verified" : "");
+		printf(", %u thread%s, %.2f s", o->threads, o->threads > 1 ? "s" : "", f->secs);
+		if (o->warmup > 0)
+			printf(" after %.1f s warmup", o->warmup);
+		printf("%s\n", o->no_verify ? ", NOT verified" : "");
 		printf("  payload   %.3f Gbit/s  %.1f MiB/s  (%.3f GiB)\n", f->gbit, f->mib,
 		       (double)s->bytes / (double)(1ull << 30));
 		printf("  requests  %.0f/s  blocks %.0f/s  (%llu done, %llu verified)\n", f->rps,
@@ -745,11 +830,12 @@ int main(int argc, char **argv)
 		return rc;
 	signal(SIGPIPE, SIG_IGN);
 	ctx.ops = ctx.o.mode == LG_BT ? &lg_bt_ops : &lg_http_ops;
-	if (ctx.o.server_pid && proc_cpu_s(ctx.o.server_pid) < 0) {
-		fprintf(stderr, "loadgen: cannot read /proc/%ld/stat: no such process?\n",
-			ctx.o.server_pid);
-		return 1;
-	}
+	for (uint32_t i = 0; i < ctx.o.n_server_pids; i++)
+		if (proc_cpu_s(ctx.o.server_pids[i]) < 0) {
+			fprintf(stderr, "loadgen: cannot read /proc/%ld/stat: no such process?\n",
+				ctx.o.server_pids[i]);
+			return 1;
+		}
 	if (ctx.ops->setup(&ctx)) {
 		ctx.ops->ctx_fini(&ctx); /* what setup got so far: no leak reports */
 		return 1;
@@ -777,14 +863,14 @@ int main(int argc, char **argv)
 	}
 
 	/* every thread shares one clock window */
-	if (ctx.o.server_pid)
-		srv0 = proc_cpu_s(ctx.o.server_pid);
-	cli0 = self_cpu_s();
 	t0 = lg_now_ns();
 	for (uint32_t i = 0; i < ctx.o.threads; i++) {
 		w[i].t_start = t0;
-		w[i].t_stop = t0 + (uint64_t)(ctx.o.duration * 1e9);
+		w[i].t_measure = t0 + (uint64_t)(ctx.o.warmup * 1e9);
+		w[i].t_stop = w[i].t_measure + (uint64_t)(ctx.o.duration * 1e9);
 		w[i].t_drain = w[i].t_stop + DRAIN_NS;
+		if (ctx.o.warmup <= 0)
+			begin_window(&w[i]);
 	}
 	for (uint32_t i = 1; i < ctx.o.threads; i++) {
 		rc = pthread_create(&tids[i], NULL, worker_loop, &w[i]);
@@ -797,8 +883,10 @@ int main(int argc, char **argv)
 	for (uint32_t i = 1; i < ctx.o.threads; i++)
 		pthread_join(tids[i], NULL);
 	cli1 = self_cpu_s();
-	if (ctx.o.server_pid)
-		srv1 = proc_cpu_s(ctx.o.server_pid);
+	/* a run that ended inside its warmup measured nothing */
+	srv0 = w[0].measuring ? w[0].srv_cpu0 : -1;
+	cli0 = w[0].measuring ? w[0].cli_cpu0 : cli1;
+	srv1 = servers_cpu_s(&ctx.o);
 
 	memset(&sum, 0, sizeof(sum));
 	for (uint32_t i = 0; i < ctx.o.threads; i++) {
@@ -824,7 +912,7 @@ int main(int argc, char **argv)
 	}
 
 	memset(&f, 0, sizeof(f));
-	f.secs = (double)(t_end - t0) / 1e9;
+	f.secs = t_end > w[0].t_measure ? (double)(t_end - w[0].t_measure) / 1e9 : 0;
 	if (f.secs <= 0)
 		f.secs = 1e-9;
 	f.gbit = (double)sum.bytes * 8 / f.secs / 1e9;
@@ -840,8 +928,8 @@ int main(int argc, char **argv)
 		f.srv_cpu = srv1 - srv0;
 		f.srv_per_gib =
 			sum.bytes ? f.srv_cpu / ((double)sum.bytes / (double)(1ull << 30)) : 0.0;
-	} else if (ctx.o.server_pid) {
-		fprintf(stderr, "loadgen: server %ld exited during the run\n", ctx.o.server_pid);
+	} else if (ctx.o.n_server_pids) {
+		fprintf(stderr, "loadgen: a --server-pid process exited during the run\n");
 		fatal = true;
 	}
 	report(&ctx, &sum, &f, first_error);

@@ -366,9 +366,11 @@ static int handshake(const struct lg_ctx *ctx, struct bt_tor *t, int fd, uint32_
 	memset(hs + 20, 0, 8);
 	hs[27] = 0x04 | (ctx->o.v2 ? 0x10 : 0); /* fast (BEP 6), v2 upgrade (BEP 52) */
 	memcpy(hs + 28, t->ih, 20);
-	memcpy(hs + 48, "-LG0001-", 8);
-	for (int k = 56; k < HS_LEN; k++)
-		hs[k] = (uint8_t)('a' + (i * 7 + (uint32_t)k + (uint32_t)getpid()) % 26);
+	/* distinct per connection and per run: peers drop a second connection
+	 * with a peer id they already have */
+	char id[21];
+	snprintf(id, sizeof(id), "-LG0001-%04x%08x", (unsigned)getpid() & 0xffff, i);
+	memcpy(hs + 48, id, 20);
 	if (send(fd, hs, HS_LEN, MSG_NOSIGNAL) != HS_LEN) {
 		fprintf(stderr, "loadgen: %s: sending the handshake: %s\n", ctx->addr_str,
 			strerror(errno));

@@ -24,6 +24,7 @@
 #define LG_RBUF		(256u * 1024) /* receive buffer per connection */
 #define LG_HIST_BUCKETS 1024u
 #define LG_MAX_URLS	256u
+#define LG_MAX_PIDS	64u
 
 enum lg_mode_kind { LG_BT = 1, LG_HTTP = 2 };
 enum lg_http_kind { LG_HTTP_RANGE = 0, LG_HTTP_WHOLE };
@@ -32,8 +33,10 @@ struct lg_opts {
 	enum lg_mode_kind mode;
 	uint32_t conns, depth, threads;
 	double duration;
-	bool sequential, v2, json, no_verify;
-	long server_pid; /* 0 = not given */
+	bool sequential, v2, json, no_verify, one_source;
+	long server_pids[LG_MAX_PIDS]; /* summed CPU; none given = not measured */
+	uint32_t n_server_pids;
+	double warmup; /* seconds of traffic before the measured window */
 	const char *torrent, *peer;
 	const char *urls[LG_MAX_URLS];
 	uint32_t n_urls;
@@ -106,7 +109,10 @@ struct lg_worker {
 	const int *fds; /* this worker's share of ctx->fds */
 	uint32_t n_fds;
 	uint64_t t_start, t_stop, t_drain, t_end; /* CLOCK_MONOTONIC ns */
+	uint64_t t_measure;			  /* end of --warmup: counters restart here */
+	bool measuring;				  /* past t_measure */
 	bool stopping;				  /* past --duration: issue nothing new */
+	double srv_cpu0, cli_cpu0;		  /* worker 0: CPU readings at t_measure */
 	bool fatal;
 	uint32_t n_live;       /* connections still open */
 	uint32_t ops_inflight; /* SQEs whose CQE has not come back */
