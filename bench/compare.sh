@@ -8,20 +8,25 @@
 #     16 KiB ranges (--mode range) and whole-file GETs (--mode whole), every
 #     body compared with the source;
 # at 1, 16 and 256 connections, hot (payload in the page cache, our cache
-# warmed by a first pass) and cold (page cache dropped before every run; our
-# data plane and the libtorrent seed restarted so no cache or mapping of
-# theirs survives). One server runs at a time, so none shares the CPU with
-# another; loadgen and the server do share the machine.
+# warmed by a first pass, a --warmup before the measured window) and cold
+# (page cache dropped before every run; our data plane and the libtorrent
+# seed restarted so no cache or mapping of theirs survives; measured from the
+# first request: the payload fits every cache, so a cold run shows its first
+# pass from the store and then serving from memory). "small": ours only, with
+# a cache of 1/4 of a payload, so random requests keep going to the store:
+# the storage-bound rate against the O_DIRECT limit. One server runs at a
+# time, so none shares the CPU with another; loadgen and the server do share
+# the machine.
 # Limits measured in the same run: loopback TCP (iperf3, one stream), memcpy
 # bandwidth (bench/memcpy_bw) and the O_DIRECT read bandwidth of the store's
 # files (bench/odirect_read). Server CPU is the utime+stime of the server's
-# process and all its descendants (nginx: master and workers) over the
-# loadgen run, per GiB of payload loadgen received.
+# process and all its descendants (nginx: master and workers) over loadgen's
+# measured window, per GiB of payload loadgen received.
 # Prints one table and writes bench/results/compare.{md,json,png}.
 # Figures only; nothing passes or fails on speed.
 #
 # usage: bench/compare.sh [--quick] [--size BYTES] [--duration SEC] [--warmup SEC]
-#          [--workdir DIR] [--conns "1 16 256"] [--caches "hot cold"]
+#          [--workdir DIR] [--conns "1 16 256"] [--caches "hot cold small"]
 #          [--payloads "file tree"] [--servers "ours transmission libtorrent nginx"]
 #          [--depth Q] [--loadgen-threads T] [--build DIR] [--loadgen PATH]
 #          [--results DIR] [--check] [--no-build] [--leecher-runs N]
@@ -47,7 +52,7 @@ PY=/usr/bin/python3
 export LC_ALL=C.UTF-8
 
 workdir=/var/tmp/bs-compare size="" duration="" warmup="" quick=0 check=0 nobuild=0
-conns_list="1 16 256" caches="hot cold" payloads="file tree"
+conns_list="1 16 256" caches="hot cold small" payloads="file tree"
 servers="ours transmission libtorrent nginx"
 depth="" lg_threads="" leecher_runs=2 build="$root/build-bench" loadgen="" results="$root/bench/results"
 iperf_secs=5
@@ -92,7 +97,7 @@ bytes=$(to_bytes "$size") || die "--size '$size': expected a number with an opti
 	die "--size $size: expected a multiple of 64 MiB (the tree holds 64 files of whole MiB, so no v1 pad files)"
 [[ $duration =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--duration '$duration': expected seconds"
 for c in $conns_list; do [[ $c =~ ^[1-9][0-9]*$ ]] || die "--conns: '$c' is not a count"; done
-for c in $caches; do [[ $c == hot || $c == cold ]] || die "--caches: '$c' is not hot or cold"; done
+for c in $caches; do [[ $c == hot || $c == cold || $c == small ]] || die "--caches: '$c' is not hot, cold or small"; done
 for p in $payloads; do [[ $p == file || $p == tree ]] || die "--payloads: '$p' is not file or tree"; done
 for s in $servers; do
 	case $s in ours | transmission | libtorrent | nginx) ;; *) die "--servers: unknown server '$s'" ;; esac
@@ -116,7 +121,7 @@ if ((${#missing[@]})); then
 	exit 1
 fi
 [[ -x $PY ]] || die "$PY not found (python3-libtorrent imports only under Debian's python3)"
-if [[ " $caches " == *" cold "* && $(id -u) != 0 ]]; then
+if [[ " $caches " == *" cold "* || " $caches " == *" small "* ]] && [[ $(id -u) != 0 ]]; then
 	die "cold runs drop the page cache (/proc/sys/vm/drop_caches) and need root; run as root or pass --caches hot"
 fi
 
@@ -332,7 +337,7 @@ start_ours() {
 	local n=$((++ours_starts)) out err
 	out=$run/ours-$n.out err=$run/ours-$n.err
 	bg "$out" "$err" "$dataplane" --store "$store" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
-		--workers "$(nproc)" --cache-size "${cache_mib}M" --upload-slots "$slots" \
+		--workers "$(nproc)" --cache-size "${OURS_CACHE_MIB:-$cache_mib}M" --upload-slots "$slots" \
 		--stats-file "$run/ours.stats"
 	SRV_PID=$BG_PID
 	wait_for 60 "$SRV_PID" "seed-dataplane" grep -q '^http ' "$out" || { cat "$err" >&2; return 1; }
@@ -546,7 +551,7 @@ fi
 # ---------------------------------------------------------------- runs
 rows=$run/rows.jsonl
 : >"$rows"
-lg_common=(--duration "$duration" --warmup "$warmup" --json)
+lg_common=(--duration "$duration" --json)
 [[ -n $lg_threads ]] && lg_common+=(--threads "$lg_threads")
 # measure SERVER PROTO MODE PAYLOAD CONNS CACHE [NOTE]: one loadgen run
 # against the running server; appends one JSON row.
@@ -562,6 +567,9 @@ measure() {
 		for u in $(urls "$(http_base "$s" "$p")" "$p"); do args+=(--url "$u"); done
 	fi
 	for pid in $(tree_pids "$SRV_PID"); do args+=(--server-pid "$pid"); done
+	# cold and small runs measure from the first request: a warmup would
+	# fill the caches they are about
+	if [[ $cache == hot ]]; then args+=(--warmup "$warmup"); else args+=(--warmup 0); fi
 	[[ $s == ours ]] && st0=$(ours_stats)
 	cpu0=$(tree_cpu "$SRV_PID")
 	timeout --kill-after=5 "$(awk -v d="$duration" -v w="$warmup" -v c="$c" 'BEGIN { printf "%d", d + w + 120 + c }')" \
@@ -631,6 +639,24 @@ for s in $servers; do
 				done
 			done
 			stop_server
+		elif [[ $cache == small ]]; then
+			# Ours only: a cache of 1/4 of one payload over all workers, so
+			# most random requests miss and go to the store (O_DIRECT):
+			# the storage-bound rate, set against the O_DIRECT limit.
+			[[ $s == ours ]] || continue
+			OURS_CACHE_MIB=$((bytes / 4 >> 20))
+			for p in $payloads; do
+				for pm in bt:random http:range; do
+					for c in $conns_list; do
+						stop_server
+						drop_caches
+						start_server ours || { echo "ours did not restart" | tee -a "$notes" >&2; continue; }
+						measure ours "${pm%%:*}" "${pm##*:}" "$p" "$c" small
+					done
+				done
+			done
+			stop_server
+			unset OURS_CACHE_MIB
 		else
 			# Cold: a fresh server (ours, libtorrent) or the same one
 			# (transmission, nginx: no cache of their own beyond the page
@@ -673,20 +699,28 @@ if ((leecher_runs > 0)) && [[ " $payloads " == *" file "* ]]; then
 		if [[ $s == ours ]]; then warm_ours file >/dev/null; else warm_page_cache file; fi
 		n=$leecher_runs
 		[[ $s == transmission ]] && n=1
-		for ((i = 1; i <= n; i++)); do
-			rm -rf "$run/leech-dl"
-			cpu0=$(tree_cpu "$SRV_PID")
-			rc=0
-			timeout --kill-after=5 900 "$PY" "$root/tests/integration/dp_download.py" \
-				--job "$run/leech-dl" "${TOR_V1[file]}" --peer "127.0.0.1:$BT_PORT" --timeout 840 \
-				--report "$run/leech-$s-$i.json" >"$run/leech-$s-$i.out" 2>"$run/leech-$s-$i.err" || rc=$?
-			cpu1=$(tree_cpu "$SRV_PID")
-			same=0
-			cmp -s "$run/leech-dl/${NAME[file]}" "$data/${NAME[file]}" && same=1
-			$PY - "$run/leech-$s-$i.json" "$s" "$i" "$rc" "$cpu0" "$cpu1" "$same" "$run/leech-$s-$i.err" >>"$leech" <<'PY'
+		# default: libtorrent's own handshake policy (MSE first, plain
+		# after); plain: out_enc_policy disabled (transmission: default only)
+		for hs in default plain; do
+			[[ $s == transmission && $hs == plain ]] && continue
+			hsarg=()
+			[[ $hs == plain ]] && hsarg=(--plain-handshake)
+			for ((i = 1; i <= n; i++)); do
+				rm -rf "$run/leech-dl"
+				cpu0=$(tree_cpu "$SRV_PID")
+				rc=0
+				timeout --kill-after=5 900 "$PY" "$root/tests/integration/dp_download.py" \
+					--job "$run/leech-dl" "${TOR_V1[file]}" --peer "127.0.0.1:$BT_PORT" --timeout 840 \
+					"${hsarg[@]}" --report "$run/leech-$s-$hs-$i.json" \
+					>"$run/leech-$s-$hs-$i.out" 2>"$run/leech-$s-$hs-$i.err" || rc=$?
+				cpu1=$(tree_cpu "$SRV_PID")
+				same=0
+				cmp -s "$run/leech-dl/${NAME[file]}" "$data/${NAME[file]}" && same=1
+				$PY - "$run/leech-$s-$hs-$i.json" "$s" "$i" "$rc" "$cpu0" "$cpu1" "$same" \
+					"$run/leech-$s-$hs-$i.err" "$hs" >>"$leech" <<'PY'
 import json, sys
-(rf, s, i, rc, cpu0, cpu1, same, ef) = sys.argv[1:]
-row = dict(server=s, run=int(i), rc=int(rc), same_bytes=same == '1')
+(rf, s, i, rc, cpu0, cpu1, same, ef, hs) = sys.argv[1:]
+row = dict(server=s, handshake=hs, run=int(i), rc=int(rc), same_bytes=same == '1')
 try:
     r = json.load(open(rf))[0]
     row.update(seconds=r['seconds'], bytes=r['bytes'], complete=r['complete'])
@@ -700,9 +734,10 @@ if not row.get('complete') or not row['same_bytes']:
     row.setdefault('failed', 'download incomplete or differs from the source')
 print(json.dumps(row))
 PY
-			$PY -c 'import json,sys; r=json.loads(open(sys.argv[1]).read().splitlines()[-1])
-if "failed" in r: print("  leecher <- %-12s run %d FAILED: %s" % (r["server"], r["run"], r["failed"]))
-else: print("  leecher <- %-12s run %d %7.2f s %8.1f MiB/s %7.3f server CPU-s/GiB" % (r["server"], r["run"], r["seconds"], r["mib_s"], r["cpu_s_per_gib"]))' "$leech" >&2
+				$PY -c 'import json,sys; r=json.loads(open(sys.argv[1]).read().splitlines()[-1])
+if "failed" in r: print("  leecher <- %-12s %-7s run %d FAILED: %s" % (r["server"], r["handshake"], r["run"], r["failed"]))
+else: print("  leecher <- %-12s %-7s run %d %7.2f s %8.1f MiB/s %7.3f server CPU-s/GiB" % (r["server"], r["handshake"], r["run"], r["seconds"], r["mib_s"], r["cpu_s_per_gib"]))' "$leech" >&2
+			done
 		done
 		rm -rf "$run/leech-dl"
 		stop_server
@@ -734,6 +769,10 @@ for r in rows:
     if 'failed' in r:
         continue
     r['of_loopback'] = r['gbit_s'] / loop if loop else None
+    if r.get('ours_storage_read_bytes') is not None and r['loadgen']['duration_s'] > 0:
+        r['storage_gbit_s'] = r['ours_storage_read_bytes'] * 8 / r['loadgen']['duration_s'] / 1e9
+        od = lim['odirect']['rand16k']['gbit_s']
+        r['storage_of_odirect_16k'] = r['storage_gbit_s'] / od if od else None
     if r['cache'] == 'cold':
         r['of_cold_limit'] = r['gbit_s'] / cold_limit if cold_limit else None
     o = ours.get(key(r))
@@ -759,6 +798,8 @@ md = ['Serving %s of payload (one file; a tree of 64 files), %s s per run, %s CP
       '| payload | protocol | cache | conns | server | Gbit/s | CPU-s/GiB | p99 ms | errors | ours/this Gbit/s | ours/this CPU | of loopback | of cold limit |',
       '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
 for r in rows:
+    if r['cache'] == 'small':
+        continue
     proto = 'BT' if r['proto'] == 'bt' else 'HTTP %s' % r['mode']
     if 'failed' in r:
         md.append('| %s | %s | %s | %d | %s | failed: %s | | | | | | | |' % (
@@ -779,29 +820,53 @@ md += ['', 'CPU-s/GiB: utime+stime of the server process and its children over t
        '%s workers), BT over the v1 torrent (piece %s bytes). %s.'
        % (ncpu, cache_mib, max(max_conns, 64), cache_line or 'cache', v_tr, v_lt, max(max_conns, 64),
           v_nginx.replace('nginx version: ', ''), ncpu, piece, v_iperf)]
+small = [r for r in rows if r['cache'] == 'small']
+if small:
+    md += ['', 'Storage-bound serving: ours with a cache of 1/4 of one payload over all workers, '
+           'restarted with the page cache dropped before each run, so most random requests go to '
+           'the store with O_DIRECT. Storage Gbit/s: bytes read from the store over the run; '
+           'set against the O_DIRECT limit for 16 KiB random reads at queue depth 64 (%.1f Gbit/s).'
+           % lim['odirect']['rand16k']['gbit_s'], '',
+           '| payload | protocol | conns | served Gbit/s | CPU-s/GiB | cache hit | storage Gbit/s | of O_DIRECT 16K | errors |',
+           '|---|---|---|---|---|---|---|---|---|']
+    for r in small:
+        proto = 'BT' if r['proto'] == 'bt' else 'HTTP %s' % r['mode']
+        if 'failed' in r:
+            md.append('| %s | %s | %d | failed: %s | | | | | |' % (r['payload'], proto, r['conns'], r['failed'].replace('|', '/')[:120]))
+            continue
+        md.append('| %s | %s | %d | %.2f | %s | %s | %s | %s | %d |' % (
+            r['payload'], proto, r['conns'], r['gbit_s'], f(r.get('cpu_s_per_gib'), '%.3f'),
+            f(r.get('ours_cache_hit'), '%.2f'), f(r.get('storage_gbit_s'), '%.2f'),
+            f(r.get('storage_of_odirect_16k'), '%.2f'), r['errors']))
 # One real leecher: fastest complete run per server.
 best = {}
 for r in leech:
+    k = (r['server'], r.get('handshake', 'default'))
     if 'failed' in r:
         continue
-    if r['server'] not in best or r['seconds'] < best[r['server']]['seconds']:
-        best[r['server']] = r
+    if k not in best or r['seconds'] < best[k]['seconds']:
+        best[k] = r
 if leech:
-    o = best.get('ours')
     md += ['', 'One real libtorrent %s leecher downloading the one-file payload (v1 torrent), hot '
-           'cache, fastest of the runs (every run in compare.json):' % v_lt, '',
-           '| server | seconds | MiB/s | server CPU-s/GiB | runs | this/ours seconds |', '|---|---|---|---|---|---|']
-    for srv in ('ours', 'libtorrent', 'transmission'):
-        runs = [r for r in leech if r['server'] == srv]
-        if not runs:
-            continue
-        b = best.get(srv)
-        if not b:
-            md.append('| %s | failed: %s | | | %d | |' % (srv, runs[-1].get('failed', '?').replace('|', '/')[:120], len(runs)))
-            continue
-        b['this_over_ours_seconds'] = b['seconds'] / o['seconds'] if o and o['seconds'] else None
-        md.append('| %s | %.2f | %.1f | %s | %d | %s |' % (srv, b['seconds'], b['mib_s'],
-                  f(b.get('cpu_s_per_gib'), '%.3f'), len(runs), f(b.get('this_over_ours_seconds'), '%.2f')))
+           'cache, fastest of the runs (every run in compare.json). Handshake "default": '
+           'libtorrent\'s own policy, which tries an encrypted (MSE) handshake first and reconnects '
+           'in plaintext when the seed does not answer it (ours does not speak MSE); "plain": '
+           'out_enc_policy disabled. Seconds from add_torrent to complete:' % v_lt, '',
+           '| server | handshake | seconds | MiB/s | server CPU-s/GiB | runs | this/ours seconds |',
+           '|---|---|---|---|---|---|---|']
+    for hs in ('default', 'plain'):
+        o = best.get(('ours', hs))
+        for srv in ('ours', 'libtorrent', 'transmission'):
+            runs = [r for r in leech if r['server'] == srv and r.get('handshake', 'default') == hs]
+            if not runs:
+                continue
+            b = best.get((srv, hs))
+            if not b:
+                md.append('| %s | %s | failed: %s | | | %d | |' % (srv, hs, runs[-1].get('failed', '?').replace('|', '/')[:120], len(runs)))
+                continue
+            b['this_over_ours_seconds'] = b['seconds'] / o['seconds'] if o and o['seconds'] else None
+            md.append('| %s | %s | %.2f | %.1f | %s | %d | %s |' % (srv, hs, b['seconds'], b['mib_s'],
+                      f(b.get('cpu_s_per_gib'), '%.3f'), len(runs), f(b.get('this_over_ours_seconds'), '%.2f')))
 if notes:
     md += [''] + ['Note: %s' % n for n in notes]
 hits = [r['ours_cache_hit'] for r in rows if r['server'] == 'ours' and r['cache'] == 'hot'

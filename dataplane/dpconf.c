@@ -39,7 +39,7 @@ static const struct setting table[] = {
 	{ "upload-slots", K_UINT, OFF(upload_slots), 1, 100000, "64",
 	  "peers unchoked at once, per worker" },
 	{ "max-conns", K_UINT, OFF(max_conns), 16, 1000000, "4096", "connections per worker" },
-	{ "max-requests", K_UINT, OFF(max_requests), 1, 4096, "250",
+	{ "max-requests", K_UINT, OFF(max_requests), 1, 4096, "1000",
 	  "outstanding block requests per peer" },
 	{ "handshake-timeout", K_UINT, OFF(handshake_timeout_ms), 100, 600000, "10000",
 	  "ms to complete a handshake" },
@@ -62,7 +62,7 @@ void dpconf_defaults(struct dpconf *c)
 	c->cache_size = 256u << 20;
 	c->upload_slots = 64;
 	c->max_conns = 4096;
-	c->max_requests = 250;
+	c->max_requests = 1000;
 	c->handshake_timeout_ms = 10000;
 	c->idle_timeout_ms = 120000;
 	c->hugepages = 1;

@@ -158,7 +158,7 @@ static uint64_t min64(uint64_t a, uint64_t b)
 
 static const struct peerwire_option pw_options[] = {
 	PW_OPT(upload_slots, 1, 65535, 32, "peers unchoked at once per worker"),
-	PW_OPT(max_requests, 1, 4096, 250, "outstanding block requests per peer (reqq)"),
+	PW_OPT(max_requests, 1, 4096, 1000, "outstanding block requests per peer (reqq)"),
 	PW_OPT(max_message, 16397, 64u << 20, 1u << 20, "largest message length accepted"),
 	PW_OPT(max_extended, 1024, 16u << 20, 65536, "largest extended (BEP 10) message"),
 	PW_OPT(ext_buf, 256, 1u << 20, 8192, "largest extended message parsed; larger are skipped"),

@@ -430,7 +430,7 @@ static void our_hs(struct tr *t, const uint8_t ih[20], int v2)
 }
 
 static const char EXT_HS_R1[] =
-	"d1:md11:ut_metadatai1ee13:metadata_sizei20000e4:reqqi250e1:v14:BitStream seede";
+	"d1:md11:ut_metadatai1ee13:metadata_sizei20000e4:reqqi1000e1:v14:BitStream seede";
 
 static void our_ext_hs(struct tr *t, const char *dict)
 {
@@ -589,7 +589,7 @@ Test(peerwire, handshake_v1_only_release_has_no_v2_bit)
 	/* 7 pieces: 11111110 */
 	tr_send(&t, "\x00\x00\x00\x02\x05\xfe", 6);
 	our_ext_hs(&t,
-		   "d1:md11:ut_metadatai1ee13:metadata_sizei300e4:reqqi250e1:v14:BitStream seede");
+		   "d1:md11:ut_metadatai1ee13:metadata_sizei300e4:reqqi1000e1:v14:BitStream seede");
 	expect(p, &t);
 	peer_free(p);
 }
@@ -745,7 +745,7 @@ Test(peerwire, ext_handshake_is_canonical_bencode)
 	v = bencode_dict_get(root, "metadata_size");
 	cr_assert(v && v->type == BENCODE_INT && v->u.i == 20000);
 	v = bencode_dict_get(root, "reqq");
-	cr_assert(v && v->type == BENCODE_INT && v->u.i == 250);
+	cr_assert(v && v->type == BENCODE_INT && v->u.i == 1000);
 	v = bencode_dict_get(root, "v");
 	cr_assert(v && v->type == BENCODE_STR && v->u.s.len == 14 &&
 		  !memcmp(v->u.s.p, "BitStream seed", 14));
