@@ -810,7 +810,7 @@ for r in rows:
         f(r.get('cpu_s_per_gib'), '%.3f'), f(r['lat_p99_us'] / 1000 if r.get('lat_p99_us') is not None else None, '%.2f'),
         r['errors'], f(r.get('ours_over_this_gbit'), '%.2f'), f(r.get('ours_over_this_cpu'), '%.2f'),
         f(r.get('of_loopback'), '%.2f'), f(r.get('of_cold_limit'), '%.2f')))
-md += ['', 'CPU-s/GiB: utime+stime of the server process and its children over the loadgen run, '
+md += ['', 'CPU-s/GiB: utime+stime of the server process and its children over loadgen\'s measured window (after its warm-up), '
        'per GiB loadgen received. ours/this: our figure over this row\'s, same payload, protocol, '
        'mode, connections and cache (Gbit/s: > 1 is faster; CPU: < 1 is cheaper). Errors: blocks '
        'or bodies that failed verification, bad statuses, short bodies. Cold: page cache dropped '
