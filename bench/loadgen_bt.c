@@ -355,11 +355,12 @@ fail:
 
 /* ---- setup: connect and handshake every connection ---- */
 
-static int handshake(const struct lg_ctx *ctx, struct bt_tor *t, int fd, uint32_t i)
+/* Sends connection i's handshake; hs_recv takes the answer. Apart, so all
+ * connections wait for their answers at once: a seed that answers in
+ * batches (Transmission, every ~500 ms) is not waited for N times. */
+static int hs_send(const struct lg_ctx *ctx, const struct bt_tor *t, int fd, uint32_t i)
 {
-	uint8_t hs[HS_LEN], in[HS_LEN];
-	char got_hex[41];
-	ssize_t n;
+	uint8_t hs[HS_LEN];
 
 	hs[0] = 19;
 	memcpy(hs + 1, "BitTorrent protocol", 19);
@@ -376,6 +377,15 @@ static int handshake(const struct lg_ctx *ctx, struct bt_tor *t, int fd, uint32_
 			strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+static int hs_recv(const struct lg_ctx *ctx, struct bt_tor *t, int fd, uint32_t i)
+{
+	uint8_t in[HS_LEN];
+	char got_hex[41];
+	ssize_t n;
+
 	n = recv(fd, in, HS_LEN, MSG_WAITALL);
 	if (n != HS_LEN) {
 		if (n >= 0)
@@ -433,7 +443,7 @@ static int bt_setup(struct lg_ctx *ctx)
 	for (uint32_t i = 0; i < ctx->o.conns; i++) {
 		int fd = lg_connect_blocking(ctx, 3000);
 
-		if (fd < 0 || handshake(ctx, t, fd, i) || lg_sock_ready(fd)) {
+		if (fd < 0 || hs_send(ctx, t, fd, i)) {
 			if (fd >= 0)
 				close(fd);
 			for (uint32_t k = 0; k < i; k++)
@@ -441,6 +451,13 @@ static int bt_setup(struct lg_ctx *ctx)
 			return -1;
 		}
 		ctx->fds[i] = fd;
+	}
+	for (uint32_t i = 0; i < ctx->o.conns; i++) {
+		if (hs_recv(ctx, t, ctx->fds[i], i) || lg_sock_ready(ctx->fds[i])) {
+			for (uint32_t k = 0; k < ctx->o.conns; k++)
+				close(ctx->fds[k]);
+			return -1;
+		}
 	}
 	return 0;
 }
