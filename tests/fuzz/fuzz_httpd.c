@@ -327,6 +327,7 @@ static void serve(struct run *r)
 			const char *msg;
 			unsigned st = httpd_conn_error(&r->c, &msg);
 			struct answer a;
+			int res;
 
 			check(errno_of(st) == n, "error outcome and status disagree");
 			check(msg && *msg, "error without a message");
@@ -336,8 +337,14 @@ static void serve(struct run *r)
 			a.status = st;
 			a.closing = 1;
 			a.body_len = strlen("{\"error\":\"\"}") + strlen(msg);
-			check(httpd_respond_error(&r->c, st, msg, NULL) == 0,
-			      "error answer refused");
+			res = httpd_respond_error(&r->c, st, msg, NULL);
+			if (res == -ENOSPC) {
+				/* as for any answer: write what is pending, retry;
+				 * an error answer fits in an empty buffer */
+				drain(r, SIZE_MAX);
+				res = httpd_respond_error(&r->c, st, msg, NULL);
+			}
+			check(res == 0, "error answer refused");
 			push(&r->k, &a);
 		}
 	}
