@@ -9,6 +9,7 @@
  * usage: memcpy_bw [--size BYTES] [--seconds S] [--threads N] [--json]
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -72,12 +73,17 @@ static int parse_size(const char *s, size_t *out)
 	unsigned long long v = strtoull(s, &end, 10);
 	if (errno || end == s)
 		return -1;
+	unsigned shift = 0;
 	switch (*end) {
-	case 'K': v <<= 10, end++; break;
-	case 'M': v <<= 20, end++; break;
-	case 'G': v <<= 30, end++; break;
+	case 'K': shift = 10, end++; break;
+	case 'M': shift = 20, end++; break;
+	case 'G': shift = 30, end++; break;
 	default: break;
 	}
+	/* a suffix must not wrap the value round into range */
+	if (v > (ULLONG_MAX >> shift))
+		return -1;
+	v <<= shift;
 	if (*end || v < 4096)
 		return -1;
 	*out = (size_t)v;

@@ -11,6 +11,7 @@
  *                     [--pattern random|sequential] [--json] FILE...
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <stdint.h>
@@ -55,11 +56,16 @@ static int parse_size(const char *s, uint64_t *out)
 	unsigned long long v = strtoull(s, &end, 10);
 	if (errno || end == s)
 		return -1;
+	unsigned shift = 0;
 	switch (*end) {
-	case 'K': v <<= 10, end++; break;
-	case 'M': v <<= 20, end++; break;
+	case 'K': shift = 10, end++; break;
+	case 'M': shift = 20, end++; break;
 	default: break;
 	}
+	/* a suffix must not wrap the value round into range */
+	if (v > (ULLONG_MAX >> shift))
+		return -1;
+	v <<= shift;
 	if (*end || v < 4096 || v % 4096 || v > (64u << 20))
 		return -1;
 	*out = v;
