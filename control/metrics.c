@@ -118,6 +118,12 @@ static void dataplane(FILE *f, const struct metrics_input *in)
 		fprintf(f, "seed_engine_closes_total{reason=\"%s\"} %llu\n", dpstats_close_names[i],
 			u(t->closes[i]));
 
+	family(f, "seed_bt_mse_handshakes_total", "counter",
+	       "Encrypted (MSE/PE) peer-wire handshakes answered, by the method selected.");
+	fprintf(f, "seed_bt_mse_handshakes_total{method=\"plaintext\"} %llu\n",
+		u(t->mse_handshakes[DPSTATS_MSE_PLAINTEXT]));
+	fprintf(f, "seed_bt_mse_handshakes_total{method=\"rc4\"} %llu\n",
+		u(t->mse_handshakes[DPSTATS_MSE_RC4]));
 	scalar(f, "seed_verify_failures_total", "counter",
 	       "Blocks read from the store that failed their XXH3-128 check (never served).",
 	       t->verify_failures);

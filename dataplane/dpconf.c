@@ -48,6 +48,9 @@ static const struct setting table[] = {
 	{ "hugepages", K_BOOL, OFF(hugepages), 0, 1, "yes",
 	  "back the cache with 2 MiB hugepages when available" },
 	{ "zerocopy", K_BOOL, OFF(zerocopy), 0, 1, "yes", "send block payloads with SEND_ZC" },
+	{ "mse", K_UINT, OFF(mse), 0, 2, "2",
+	  "MSE/PE encrypted handshakes: 0 refuse, 1 plaintext only, 2 RC4 too for peers that "
+	  "insist on it (it costs a copy)" },
 	{ "catalog", K_PATH, OFF(catalog), 0, 0, "none",
 	  "serve only what this catalog file (written by seed-control) allows" },
 	{ "stats-file", K_PATH, OFF(stats_file), 0, 0, "none",
@@ -67,6 +70,7 @@ void dpconf_defaults(struct dpconf *c)
 	c->idle_timeout_ms = 120000;
 	c->hugepages = 1;
 	c->zerocopy = 1;
+	c->mse = 2;
 }
 
 void dpconf_usage(FILE *out)

@@ -35,6 +35,7 @@ struct dpconf {
 	unsigned max_requests; /* outstanding peer-wire requests per peer */
 	unsigned handshake_timeout_ms, idle_timeout_ms;
 	int hugepages;
+	unsigned mse; /* MSE handshakes: 0 refused, 1 plaintext only, 2 RC4 too */
 	int zerocopy;
 };
 

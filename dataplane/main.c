@@ -18,6 +18,7 @@
 #include "dpconf.h"
 #include "catalog.h"
 #include "dpstats.h"
+#include "proto_action.h"
 #include "served.h"
 #include "tenants.h"
 #include "worker.h"
@@ -309,14 +310,18 @@ int main(int argc, char **argv)
 				"seed-dataplane: stopped conns_accepted=%llu payload_bytes_bt=%llu "
 				"payload_bytes_http=%llu "
 				"verify_failures=%llu cache_hits=%llu cache_misses=%llu "
-				"storage_read_bytes=%llu storage_errors=%llu\n",
+				"storage_read_bytes=%llu storage_errors=%llu "
+				"closes_encryption=%llu mse_plaintext=%llu mse_rc4=%llu\n",
 				cl, (unsigned long long)t->payload_bytes[DPSTATS_BT],
 				(unsigned long long)t->payload_bytes[DPSTATS_HTTP],
 				(unsigned long long)t->verify_failures,
 				(unsigned long long)t->cache_hits,
 				(unsigned long long)t->cache_misses,
 				(unsigned long long)t->storage_read_bytes,
-				(unsigned long long)t->storage_errors);
+				(unsigned long long)t->storage_errors,
+				(unsigned long long)t->closes[PROTO_CLOSE_ENCRYPTION],
+				(unsigned long long)t->mse_handshakes[DPSTATS_MSE_PLAINTEXT],
+				(unsigned long long)t->mse_handshakes[DPSTATS_MSE_RC4]);
 			free(t);
 		}
 	}

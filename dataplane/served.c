@@ -58,6 +58,9 @@ struct served_index {
 	size_t tsize;
 	/* open addressing: slot holds view index + 1, 0 = empty */
 	uint32_t *by_v1, *by_v2, *by_id;
+	/* MSE: SHA1("req2" ih) of both info-hashes, so twice the keys */
+	uint32_t *by_req2;
+	size_t r2size;
 	size_t n_live;		    /* views in this generation */
 	struct catalog *cat;	    /* owned; NULL = serve every release */
 	struct served_index *older; /* retired, waiting for the workers */
@@ -136,6 +139,18 @@ const struct proto_release *served_by_v2_20(const struct served *s, const uint8_
 	return NULL;
 }
 
+const struct proto_release *served_by_mse_req2(const struct served *s, const uint8_t h[20])
+{
+	const struct served_index *x = cur_index(s);
+	for (size_t i = load64(h) & (x->r2size - 1); x->by_req2[i]; i = (i + 1) & (x->r2size - 1)) {
+		const struct proto_release *r = &ent(s, x->by_req2[i] - 1)->r;
+		if ((r->has_v1 && !memcmp(r->mse_req2_v1, h, 20)) ||
+		    (r->has_v2 && !memcmp(r->mse_req2_v2, h, 20)))
+			return r;
+	}
+	return NULL;
+}
+
 static const struct proto_release *id_in(const struct served *s, const struct served_index *x,
 					 const char *id, size_t len)
 {
@@ -168,9 +183,14 @@ static const struct proto_release *cb_id(void *ctx, const char *id, size_t len)
 	return served_by_id(ctx, id, len);
 }
 
+static const struct proto_release *cb_mse(void *ctx, const uint8_t h[20])
+{
+	return served_by_mse_req2(ctx, h);
+}
+
 struct proto_catalog served_catalog(const struct served *s)
 {
-	return (struct proto_catalog){ (void *)s, cb_v1, cb_v2, cb_id };
+	return (struct proto_catalog){ (void *)s, cb_v1, cb_v2, cb_id, cb_mse };
 }
 
 const struct catalog *served_current_catalog(const struct served *s)
@@ -386,6 +406,7 @@ static void index_free(struct served_index *x)
 	free(x->by_v1);
 	free(x->by_v2);
 	free(x->by_id);
+	free(x->by_req2);
 	catalog_free(x->cat);
 	free(x);
 }
@@ -414,7 +435,9 @@ static int build_index(struct served *s, struct catalog *cat, struct served_inde
 	x->by_v1 = calloc(x->tsize, sizeof(uint32_t));
 	x->by_v2 = calloc(x->tsize, sizeof(uint32_t));
 	x->by_id = calloc(x->tsize, sizeof(uint32_t));
-	if (!x->by_v1 || !x->by_v2 || !x->by_id) {
+	x->r2size = 2 * x->tsize;
+	x->by_req2 = calloc(x->r2size, sizeof(uint32_t));
+	if (!x->by_v1 || !x->by_v2 || !x->by_id || !x->by_req2) {
 		index_free(x);
 		return seed_err_set(err, -ENOMEM, "out of memory");
 	}
@@ -427,6 +450,10 @@ static int build_index(struct served *s, struct catalog *cat, struct served_inde
 			t_put(x->by_v1, x->tsize, load64(r->ih_v1), (uint32_t)i + 1);
 		if (r->has_v2)
 			t_put(x->by_v2, x->tsize, load64(r->ih_v2), (uint32_t)i + 1);
+		if (r->has_v1)
+			t_put(x->by_req2, x->r2size, load64(r->mse_req2_v1), (uint32_t)i + 1);
+		if (r->has_v2)
+			t_put(x->by_req2, x->r2size, load64(r->mse_req2_v2), (uint32_t)i + 1);
 		/* by id: the release's main torrent (the first view of an id) */
 		if (!id_in(s, x, r->id, strlen(r->id)))
 			t_put(x->by_id, x->tsize, hash_str(r->id, strlen(r->id)), (uint32_t)i + 1);
@@ -472,18 +499,28 @@ static int add_release(struct served *s, struct store *st, const struct store_re
 	m->has_v2 = rel->has_v2;
 	memcpy(m->ih_v1, rel->ih_v1, 20);
 	memcpy(m->ih_v2, rel->ih_v2, 32);
-	if (s->n > first + 1) {
+	struct hash_ctx *h = NULL;
+	rc = hash_ctx_create(HASH_IMPL_OPENSSL, &h, err);
+	if (rc == 0 && s->n > first + 1) {
 		struct proto_release *v = &ent(s, first + 1)->r;
-		struct hash_ctx *h = NULL;
-		rc = hash_ctx_create(HASH_IMPL_OPENSSL, &h, err);
-		if (rc == 0)
-			rc = hash_sha1(h, v->info, v->info_len, v->ih_v1);
-		hash_ctx_destroy(h);
+		rc = hash_sha1(h, v->info, v->info_len, v->ih_v1);
 		v->has_v1 = 1;
-		if (rc < 0) {
-			s->n = first;
-			return rc;
-		}
+	}
+	/* what an MSE handshake names a release by (mse.h) */
+	for (size_t i = first; rc == 0 && i < s->n; i++) {
+		struct proto_release *r = &ent(s, i)->r;
+		uint8_t msg[24];
+		memcpy(msg, "req2", 4);
+		memcpy(msg + 4, r->ih_v1, 20);
+		rc = hash_sha1(h, msg, sizeof(msg), r->mse_req2_v1);
+		memcpy(msg + 4, r->ih_v2, 20);
+		if (rc == 0)
+			rc = hash_sha1(h, msg, sizeof(msg), r->mse_req2_v2);
+	}
+	hash_ctx_destroy(h);
+	if (rc < 0) {
+		s->n = first;
+		return rc;
 	}
 	for (size_t i = first; i < s->n; i++) {
 		struct entry *e = ent(s, i);

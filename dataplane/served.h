@@ -77,6 +77,9 @@ size_t served_object_count(const struct served *s);
 /* Lookups in the current generation (NULL: not in the store). */
 const struct proto_release *served_by_v1(const struct served *s, const uint8_t ih[20]);
 const struct proto_release *served_by_v2_20(const struct served *s, const uint8_t ih[20]);
+/* The release whose SHA1("req2" ih) is h, for either of its info-hashes
+ * (MSE handshakes name a release this way; mse.h). */
+const struct proto_release *served_by_mse_req2(const struct served *s, const uint8_t h[20]);
 const struct proto_release *served_by_id(const struct served *s, const char *id, size_t len);
 /* The current generation's catalog (NULL: serve every release) and number. */
 const struct catalog *served_current_catalog(const struct served *s);

@@ -49,10 +49,12 @@ enum seg_state { S_READY = 1, S_FETCH, S_WAIT, S_FAILED, S_SKIP, S_BAD };
 #define STORAGE_DEPTH	256u /* block reads in flight per worker */
 #define QUARANTINE \
 	4096u /* bad blocks remembered per worker (power of two) */ /* sends in flight or awaiting FREED, per connection */
-#define WAITERS 4096 /* cache waiter pool: every waiter of a fill fits */
+#define WAITERS	  4096	       /* cache waiter pool: every waiter of a fill fits */
+#define STAGE_CAP (256u << 10) /* RC4 peers: ciphertext of one send */
 
 struct seg {
 	uint8_t kind, state, last; /* last: ends its data action */
+	uint8_t crypt;		   /* goes out RC4-encrypted (an MSE peer's) */
 	uint32_t len;
 	const uint8_t *p;      /* bytes to send (valid when S_READY) */
 	uint8_t *pin;	       /* cache block to unpin after the send */
@@ -93,6 +95,14 @@ struct wconn {
 	int closing;	 /* netio close issued */
 	int in_retry;
 	uint32_t open_at; /* index in worker.open while used */
+	/* An MSE peer that insisted on RC4 (peerwire_rc4_rx): its stream
+	 * ciphers, and the ciphertext of the send being made. A send that
+	 * could not be submitted keeps its ciphertext (stage_segs) for the
+	 * retry, as the keystream cannot be rewound. */
+	struct mse_rc4 *rc4_rx, *rc4_tx;
+	uint8_t mse_counted;
+	uint8_t *stage;
+	uint32_t stage_len, stage_segs;
 };
 
 struct worker {
@@ -280,6 +290,12 @@ static const struct proto_release *gate_v2(void *ctx, const uint8_t ih[20])
 	return gate(w, served_by_v2_20(w->p.served, ih));
 }
 
+static const struct proto_release *gate_mse(void *ctx, const uint8_t h[20])
+{
+	struct worker *w = ctx;
+	return gate(w, served_by_mse_req2(w->p.served, h));
+}
+
 static const struct proto_release *gate_id(void *ctx, const char *id, size_t len)
 {
 	struct worker *w = ctx;
@@ -423,6 +439,7 @@ static int push_seg(struct wconn *c, const struct seg *s)
 	if (qlen(c) >= QCAP)
 		return -ENOSPC;
 	*qat(c, c->qt) = *s;
+	qat(c, c->qt)->crypt = c->rc4_tx != NULL;
 	c->qt++;
 	return 0;
 }
@@ -556,18 +573,49 @@ static void run_actions(struct worker *w, struct wconn *c, uint32_t ci, struct p
 
 static void release(struct worker *w, struct wconn *c);
 
+/* An RC4 peer's send: the gathered segments (all queued after RC4 began,
+ * see push_seg; the step-4 answer before it goes out as the engine made
+ * it) are copied into the stage and encrypted in send order, and go out
+ * as one segment. end: the queue index past the last one. */
+static void stage_encrypt(struct wconn *c, struct iovec *iov, int *n, uint32_t end)
+{
+	uint32_t off = 0, plain = 0;
+	for (int k = 0; k < *n; k++) {
+		memcpy(c->stage + off, iov[k].iov_base, iov[k].iov_len);
+		/* bytes queued before the switch are already what the peer
+		 * expects: they lead the send, as the queue is in order */
+		if (!qat(c, c->qs + (uint32_t)k)->crypt)
+			plain = off + (uint32_t)iov[k].iov_len;
+		off += (uint32_t)iov[k].iov_len;
+	}
+	mse_rc4_crypt(c->rc4_tx, c->stage + plain, off - plain);
+	c->stage_len = off;
+	c->stage_segs = end - c->qs;
+	iov[0].iov_base = c->stage;
+	iov[0].iov_len = off;
+	*n = 1;
+}
+
 static void flush(struct worker *w, struct wconn *c, uint32_t ci)
 {
 	if (c->sending || c->closing || c->rt - c->rh >= RECS)
 		return;
 	struct iovec iov[NETIO_MAX_IOV];
 	int n = 0, zc = 0, starved = 0;
+	uint32_t i = c->qs, staged = 0;
+	if (c->stage_segs) {
+		/* ciphertext made for a send that did not go: send it as is */
+		iov[0].iov_base = c->stage;
+		iov[0].iov_len = c->stage_len;
+		n = 1;
+		i = c->qs + c->stage_segs;
+		goto submit;
+	}
 	/* A capped tenant's payload goes out only against tokens; headers and
 	 * protocol messages are free (they are not what a cap is about). */
 	int capped = c->tslot >= 0 && tenants_capped(w->p.tenants, c->tslot);
 	uint64_t budget = capped ? tenants_take(w->p.tenants, c->tslot, BATCH_TOKENS) : UINT64_MAX;
 	uint64_t spent = 0;
-	uint32_t i = c->qs;
 	while (i != c->qt && n < NETIO_MAX_IOV) {
 		struct seg *s = qat(c, i);
 		if (s->state == S_SKIP) {
@@ -579,18 +627,22 @@ static void flush(struct worker *w, struct wconn *c, uint32_t ci)
 		}
 		if (s->group) {
 			/* a request goes out whole or not yet */
-			uint32_t j = i, k = 0;
+			uint32_t j = i, k = 0, bytes = 0;
 			int ok = 1;
 			uint64_t pay = 0;
 			while (j != c->qt && qat(c, j)->group == s->group) {
 				ok &= qat(c, j)->state == S_READY;
 				if (qat(c, j)->kind == SEG_BLOCK)
 					pay += qat(c, j)->len;
+				bytes += qat(c, j)->len;
 				j++;
 				k++;
 			}
 			if (!ok || n + (int)k > NETIO_MAX_IOV)
 				break;
+			if (c->rc4_tx && staged + bytes > STAGE_CAP)
+				break;
+			staged += bytes;
 			if (spent + pay > budget) {
 				starved = 1;
 				break;
@@ -607,6 +659,9 @@ static void flush(struct worker *w, struct wconn *c, uint32_t ci)
 		}
 		if (s->state != S_READY)
 			break;
+		if (c->rc4_tx && staged + s->len > STAGE_CAP)
+			break;
+		staged += s->len;
 		if (s->kind == SEG_BLOCK) {
 			if (spent + s->len > budget) {
 				starved = 1;
@@ -629,13 +684,18 @@ static void flush(struct worker *w, struct wconn *c, uint32_t ci)
 			conn_close(w, c, ci);
 		return;
 	}
+	if (c->rc4_tx)
+		stage_encrypt(c, iov, &n, i);
+submit:;
 	/* Only block payloads are worth SEND_ZC (it pays off above ~3 KB),
 	 * and only towards a NIC: a loopback peer gets its data through
 	 * skb_orphan_frags_rx, which copies pinned pages anyway, so zero-copy
 	 * there only adds the notification (measured: half the throughput). */
 	uint32_t r = c->rt % RECS;
-	int rc = w->nio->send(w->net, ci, iov, n, zc && w->p.conf->zerocopy && !c->loopback, c->rt);
+	int rc = w->nio->send(w->net, ci, iov, n,
+			      zc && w->p.conf->zerocopy && !c->loopback && !c->rc4_tx, c->rt);
 	if (rc == 0) {
+		c->stage_segs = 0;
 		c->rec[r].start = c->qs;
 		c->rec[r].count = i - c->qs;
 		c->rec[r].freed = 0;
@@ -718,6 +778,21 @@ static int room(const struct wconn *c)
 	return qlen(c) < READAHEAD_SEGS && TXCAP - c->tx_used >= 48u << 10;
 }
 
+/* The engine just selected RC4 for this peer (MSE): what it did not
+ * consume is ciphertext, and so is all later input and output. */
+static int rc4_start(struct worker *w, struct wconn *c, uint32_t ci)
+{
+	c->stage = malloc(STAGE_CAP);
+	if (!c->stage) {
+		conn_close(w, c, ci);
+		return -ENOMEM;
+	}
+	c->rc4_rx = peerwire_rc4_rx(&c->e.pw);
+	c->rc4_tx = peerwire_rc4_tx(&c->e.pw);
+	mse_rc4_crypt(c->rc4_rx, c->rx, c->rx_len);
+	return 0;
+}
+
 static void pump(struct worker *w, uint32_t ci)
 {
 	struct wconn *c = &w->conns[ci];
@@ -727,7 +802,8 @@ static void pump(struct worker *w, uint32_t ci)
 		if (c->close_after || eng_closed(c) || !room(c))
 			break;
 		/* a response in progress continues without new input */
-		int more = c->kind == TAG_HTTP && http_wants_write(&c->e.http);
+		int more = c->kind == TAG_HTTP ? http_wants_write(&c->e.http)
+					       : peerwire_next_deadline(&c->e.pw) == 0;
 		if (!c->rx_len && !more)
 			break;
 		uint32_t qfree = QCAP - qlen(c);
@@ -744,6 +820,16 @@ static void pump(struct worker *w, uint32_t ci)
 		}
 		int acted = out.n > 0;
 		run_actions(w, c, ci, &out);
+		if (c->kind == TAG_BT && !c->mse_counted &&
+		    c->e.pw.stats.peerwire_mse_handshakes_total) {
+			c->mse_counted = 1;
+			int rc4 = peerwire_rc4_tx(&c->e.pw) != NULL;
+			dpstats_add(&w->ctr->mse_handshakes[rc4 ? DPSTATS_MSE_RC4
+								: DPSTATS_MSE_PLAINTEXT],
+				    1);
+			if (rc4 && rc4_start(w, c, ci) < 0)
+				return;
+		}
 		if (!acted && !used)
 			break;
 	}
@@ -946,8 +1032,10 @@ static void on_closed(struct worker *w, uint32_t ci)
 	free(c->q);
 	free(c->tx);
 	free(c->rx);
+	free(c->stage);
 	c->q = NULL;
-	c->tx = c->rx = NULL;
+	c->tx = c->rx = c->stage = NULL;
+	c->rc4_rx = c->rc4_tx = NULL;
 	c->used = 0;
 	c->gen++;
 	/* swap-remove: whoever was last takes this place */
@@ -975,6 +1063,8 @@ static void on_recv(struct worker *w, const struct netio_event *ev)
 		return;
 	}
 	memcpy(c->rx + c->rx_len, ev->data, ev->len);
+	if (c->rc4_rx)
+		mse_rc4_crypt(c->rc4_rx, c->rx + c->rx_len, ev->len);
 	c->rx_len += ev->len;
 	w->nio->recv_release(w->net, ev->bid);
 	pump(w, ev->conn);
@@ -1187,7 +1277,7 @@ static int setup(struct worker *w, struct seed_err *err)
 	    !w->conns || !w->retry || !w->retry_snap || !w->throttled || !w->open || !w->zero)
 		return seed_err_set(err, -ENOMEM, "worker %u: out of memory", w->p.index);
 
-	w->cat = (struct proto_catalog){ w, gate_v1, gate_v2, gate_id };
+	w->cat = (struct proto_catalog){ w, gate_v1, gate_v2, gate_id, gate_mse };
 	w->cur_ci = UINT32_MAX;
 	struct peerwire_config pc;
 	peerwire_config_default(&pc);
@@ -1195,6 +1285,7 @@ static int setup(struct worker *w, struct seed_err *err)
 	pc.max_requests = cf->max_requests;
 	pc.handshake_timeout_ms = cf->handshake_timeout_ms;
 	pc.idle_timeout_ms = cf->idle_timeout_ms;
+	pc.mse = cf->mse;
 	/* "-BS0100-" then 12 random characters per worker */
 	for (int i = 8; i < 20; i++)
 		pc.peer_id[i] = (uint8_t) "0123456789abcdefghijklmnopqrstuvwxyz"[rand() % 36];
@@ -1237,6 +1328,7 @@ static void teardown(struct worker *w)
 		free(c->q);
 		free(c->tx);
 		free(c->rx);
+		free(c->stage);
 	}
 	peerwire_engine_free(&w->pwe);
 	if (w->net)

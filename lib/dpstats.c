@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define DPSTATS_MAGIC	"SEEDSTAT"
-#define DPSTATS_VERSION 2
+#define DPSTATS_VERSION 3
 #define HDR_SIZE	4096
 
 struct dpstats_hdr {
@@ -69,7 +69,7 @@ const char *const dpstats_close_names[DPSTATS_CLOSE_REASONS] = {
 	[10] = "io_error",
 	[11] = "shutdown",
 	[12] = "refused",
-	[13] = "other13",
+	[13] = "encryption",
 	[14] = "other14",
 	[15] = "other15",
 };

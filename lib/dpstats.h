@@ -41,6 +41,13 @@
 #define DPSTATS_CLOSE_REASONS 16
 #define DPSTATS_LAT_BUCKETS   14 /* storage read latency; last is +Inf */
 
+/* What an MSE handshake selected (the peer-wire stream after it). */
+enum dpstats_mse {
+	DPSTATS_MSE_PLAINTEXT = 0,
+	DPSTATS_MSE_RC4,
+	DPSTATS_NMSE,
+};
+
 /* Protocols a byte is served over. */
 enum dpstats_proto {
 	DPSTATS_BT = 0,
@@ -82,6 +89,8 @@ struct dpstats_worker {
 	_Atomic uint64_t refusals[DPSTATS_NREFUSALS];
 	_Atomic uint64_t closes[DPSTATS_CLOSE_REASONS];
 	_Atomic uint64_t verify_failures;
+	/* MSE handshakes completed, by the method we selected */
+	_Atomic uint64_t mse_handshakes[DPSTATS_NMSE];
 	_Atomic uint64_t cache_hits, cache_misses, cache_evictions;
 	_Atomic uint64_t cache_capacity_bytes; /* gauge: block memory of the cache */
 	_Atomic uint64_t storage_reads, storage_read_bytes, storage_errors;

@@ -31,6 +31,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "peerwire.h"
 
@@ -39,6 +40,7 @@ enum {
 	PW_OPEN,    /* messages */
 	PW_CLOSING, /* CLOSE decided, waiting for room */
 	PW_CLOSED,
+	PW_MSE, /* answering an MSE handshake (c->mse) */
 };
 
 enum {
@@ -169,6 +171,8 @@ static const struct peerwire_option pw_options[] = {
 	PW_OPT(idle_timeout_ms, 1000, 3600000, 120000, "close after this long without input"),
 	PW_OPT(keepalive_ms, 1000, 3600000, 90000, "send a keep-alive after this long silent"),
 	PW_OPT(max_hash_work, 0, 1u << 24, 65536, "SHA-256 node hashes one hash request may cost"),
+	PW_OPT(mse, 0, 2, 2,
+	       "MSE/PE handshakes: 0 refused, 1 plaintext only, 2 RC4 too for peers that insist"),
 };
 
 const struct peerwire_option *peerwire_options(size_t *out_n)
@@ -253,6 +257,41 @@ static struct peerwire_conn *dirty_conn(struct peerwire_link *l)
 
 /* ---- engine ---- */
 
+/* getrandom() does not fail for short reads on the kernels we run on (the
+ * pool is up long before a seed starts). Should it, MSE still works with
+ * weaker keys: they only obfuscate the handshake, nothing relies on their
+ * secrecy, so a failure is filled from a generator rather than stopping
+ * the worker. */
+static void default_random(void *ctx, uint8_t *p, size_t n)
+{
+	size_t got = 0;
+	uint64_t x = (uint64_t)(uintptr_t)p ^ 0x9e3779b97f4a7c15ull;
+
+	(void)ctx;
+	while (got < n) {
+		ssize_t r = getrandom(p + got, n - got, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	for (; got < n; got++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[got] = (uint8_t)(x >> 32);
+	}
+}
+
+void peerwire_engine_set_random(struct peerwire_engine *e,
+				void (*random)(void *ctx, uint8_t *p, size_t n), void *ctx)
+{
+	e->random = random ? random : default_random;
+	e->random_ctx = random ? ctx : NULL;
+}
+
 int peerwire_engine_init(struct peerwire_engine *e, const struct peerwire_config *cfg,
 			 const struct proto_catalog *catalog, struct hash_ctx *hash,
 			 struct seed_err *err)
@@ -293,6 +332,11 @@ int peerwire_engine_init(struct peerwire_engine *e, const struct peerwire_config
 		return seed_err_set(err, -ENOMEM, "peerwire: out of memory");
 	}
 	memset(e->ones, 0xff, PW_ONES_LEN);
+	e->random = default_random;
+	if (e->cfg.mse && mse_dh_create(&e->dh) < 0) {
+		peerwire_engine_free(e);
+		return seed_err_set(err, -ENOMEM, "peerwire: out of memory (MSE group)");
+	}
 
 	/* BEP 52 pads leaves with zero hashes; a pad node at height k is the
 	 * root of 2^k zero leaves. */
@@ -322,6 +366,8 @@ void peerwire_engine_free(struct peerwire_engine *e)
 	free(e->jobs);
 	e->ones = e->scratch = NULL;
 	e->jobs = NULL;
+	mse_dh_free(e->dh);
+	e->dh = NULL;
 }
 
 void peerwire_engine_set_catalog(struct peerwire_engine *e, const struct proto_catalog *catalog)
@@ -555,6 +601,8 @@ int peerwire_conn_init(struct peerwire_conn *c, struct peerwire_engine *e, uint6
 	uint32_t cap = 2 * e->cfg.max_requests;
 	size_t rb = e->cfg.ext_buf > 64 ? e->cfg.ext_buf : 64;
 	size_t reqs_off = (rb + PEERWIRE_SEND_BUF + 15) & ~(size_t)15;
+	size_t mse_off = (reqs_off + (size_t)cap * sizeof(struct peerwire_req) + 15) & ~(size_t)15;
+	size_t total = mse_off + (e->cfg.mse ? sizeof(struct mse_resp) : 0);
 
 	memset(c, 0, sizeof(*c));
 	c->e = e;
@@ -568,7 +616,7 @@ int peerwire_conn_init(struct peerwire_conn *c, struct peerwire_engine *e, uint6
 	if (now_ms > e->last_now)
 		e->last_now = now_ms;
 
-	c->mem = malloc(reqs_off + (size_t)cap * sizeof(struct peerwire_req));
+	c->mem = malloc(total);
 	if (!c->mem) {
 		c->state = PW_CLOSED;
 		return -ENOMEM;
@@ -578,6 +626,7 @@ int peerwire_conn_init(struct peerwire_conn *c, struct peerwire_engine *e, uint6
 	c->sbuf = c->mem + rb;
 	c->reqs = (struct peerwire_req *)(void *)(c->mem + reqs_off);
 	c->req_cap = cap;
+	c->mse = e->cfg.mse ? (struct mse_resp *)(void *)(c->mem + mse_off) : NULL;
 	for (uint32_t i = 0; i < cap; i++) {
 		c->reqs[i].state = REQ_FREE;
 		c->reqs[i].next = (uint16_t)(i + 1 < cap ? i + 1 : PW_REQ_NONE);
@@ -600,6 +649,16 @@ void peerwire_conn_free(struct peerwire_conn *c)
 	free(c->mem);
 	c->mem = NULL;
 	c->e = NULL;
+}
+
+struct mse_rc4 *peerwire_rc4_rx(struct peerwire_conn *c)
+{
+	return c->rc4 && c->mse ? &c->mse->dec : NULL;
+}
+
+struct mse_rc4 *peerwire_rc4_tx(struct peerwire_conn *c)
+{
+	return c->rc4 && c->mse ? &c->mse->enc : NULL;
 }
 
 int peerwire_is_closed(const struct peerwire_conn *c)
@@ -870,6 +929,13 @@ static size_t hs_feed(struct peerwire_conn *c, const uint8_t *buf, size_t len,
 
 		if ((pos == 0 && b != 19) ||
 		    (pos >= 1 && pos <= 19 && b != (uint8_t)PW_PSTR[pos - 1])) {
+			if (c->mse && !c->via_mse) {
+				/* the bytes so far are the start of an MSE key */
+				mse_resp_init(c->mse, c->hs, pos);
+				c->hs_have = 0;
+				c->state = PW_MSE;
+				return i;
+			}
 			close_conn(c, out, PROTO_CLOSE_MALFORMED, "not a BitTorrent handshake");
 			*stop = 1;
 			return len;
@@ -890,6 +956,12 @@ static size_t hs_feed(struct peerwire_conn *c, const uint8_t *buf, size_t len,
 			if (!r || !release_usable(r)) {
 				close_conn(c, out, PROTO_CLOSE_UNKNOWN_TORRENT,
 					   "unknown info-hash");
+				*stop = 1;
+				return len;
+			}
+			if (c->via_mse && memcmp(ih, c->mse->skey, 20)) {
+				close_conn(c, out, PROTO_CLOSE_ENCRYPTION,
+					   "handshake info-hash differs from the MSE one");
 				*stop = 1;
 				return len;
 			}
@@ -1535,18 +1607,14 @@ static void leave(struct peerwire_conn *c, struct proto_out *out, uint64_t now)
 	}
 }
 
-size_t peerwire_on_bytes(struct peerwire_conn *c, const uint8_t *buf, size_t len, uint64_t now_ms,
-			 struct proto_out *out)
+/* Plaintext peer wire: the handshake, then messages. Returns the bytes
+ * consumed (len once closed); stops early when blocked or when the first
+ * bytes turn out to be an MSE key (state MSE). */
+static size_t wire(struct peerwire_conn *c, const uint8_t *buf, size_t len, uint64_t now_ms,
+		   struct proto_out *out)
 {
 	size_t i = 0;
-	int rc = enter(c, out, now_ms, 1);
-
-	if (rc == PW_DEAD)
-		return len;
-	if (rc == PW_BLOCKED)
-		return 0;
-	if (len)
-		c->t_rx = now_ms;
+	int rc;
 
 	if (c->state == PW_HS) {
 		int stop = 0;
@@ -1554,11 +1622,11 @@ size_t peerwire_on_bytes(struct peerwire_conn *c, const uint8_t *buf, size_t len
 		i = hs_feed(c, buf, len, out, &stop);
 		if (c->state == PW_CLOSED || c->state == PW_CLOSING)
 			return len;
-		if (stop)
-			goto done;
+		if (stop || c->state == PW_MSE)
+			return i;
 	}
 	if (sync_choke(c, out) == PW_BLOCKED)
-		goto done;
+		return i;
 
 	while (i < len && c->state == PW_OPEN) {
 		if (out_free(out) < 1)
@@ -1617,7 +1685,131 @@ size_t peerwire_on_bytes(struct peerwire_conn *c, const uint8_t *buf, size_t len
 			c->id_have = 0;
 		}
 	}
-done:
+	return i;
+}
+
+static int mse_skey(void *ctx, const uint8_t req2[20], uint8_t skey[20])
+{
+	const struct peerwire_conn *c = ctx;
+	const struct proto_catalog *cat = &c->e->catalog;
+	const struct proto_release *r = cat->by_mse_req2 ? cat->by_mse_req2(cat->ctx, req2) : NULL;
+
+	if (r && r->has_v1 && !memcmp(r->mse_req2_v1, req2, 20))
+		memcpy(skey, r->ih_v1, 20);
+	else if (r && r->has_v2 && !memcmp(r->mse_req2_v2, req2, 20))
+		memcpy(skey, r->ih_v2, 20);
+	else
+		return -1;
+	return 0;
+}
+
+/* MSE input. Returns the bytes consumed (len once closed); sets *stop when
+ * out or the send buffer is full. */
+static size_t mse_step(struct peerwire_conn *c, const uint8_t *buf, size_t len,
+		       struct proto_out *out, int *stop)
+{
+	struct peerwire_engine *e = c->e;
+	const struct mse_env env = { .dh = e->dh,
+				     .hash = e->hash,
+				     .random = e->random,
+				     .random_ctx = e->random_ctx,
+				     .skey = mse_skey,
+				     .skey_ctx = c,
+				     .allow_rc4 = e->cfg.mse >= 2 };
+	size_t i = 0;
+
+	while (c->state == PW_MSE) {
+		size_t used, olen;
+		int rc;
+
+		/* a step's answer and a CLOSE */
+		if (!room(c, out, MSE_OUT_MAX, 2)) {
+			*stop = 1;
+			return i;
+		}
+		rc = mse_resp_feed(c->mse, &env, buf + i, len - i, &used, c->sbuf + c->sbuf_used,
+				   &olen);
+		i += used;
+		if (olen)
+			emit(c, out, olen);
+		if (rc == MSE_DONE) {
+			c->state = PW_HS;
+			c->via_mse = 1;
+			c->ia_off = 0;
+			c->stats.peerwire_mse_handshakes_total++;
+			if (c->mse->select == MSE_PROVIDE_RC4) {
+				/* what follows is ciphertext for the worker to
+				 * decrypt: this call ends here */
+				c->rc4 = 1;
+				*stop = 1;
+				return i;
+			}
+		} else if (rc != MSE_MORE) {
+			close_conn(c, out,
+				   rc == MSE_ERR_UNKNOWN ? PROTO_CLOSE_UNKNOWN_TORRENT
+							 : PROTO_CLOSE_ENCRYPTION,
+				   c->mse->why);
+			*stop = 1;
+			return len;
+		} else if (!olen) {
+			break; /* all input taken */
+		}
+	}
+	return i;
+}
+
+/* The peer's MSE initial payload (IA), decrypted, goes through the wire
+ * parser before any later input. PW_OK when it is all taken, PW_BLOCKED,
+ * PW_DEAD. */
+static int drain_ia(struct peerwire_conn *c, uint64_t now_ms, struct proto_out *out)
+{
+	size_t n, used;
+
+	if (!c->via_mse || c->ia_off >= c->mse->ia_len)
+		return PW_OK;
+	n = c->mse->ia_len - c->ia_off;
+	used = wire(c, c->mse->ia + c->ia_off, n, now_ms, out);
+	if (peerwire_is_closed(c))
+		return PW_DEAD;
+	c->ia_off = (uint16_t)(c->ia_off + used);
+	return used < n ? PW_BLOCKED : PW_OK;
+}
+
+size_t peerwire_on_bytes(struct peerwire_conn *c, const uint8_t *buf, size_t len, uint64_t now_ms,
+			 struct proto_out *out)
+{
+	size_t i = 0;
+	int rc = enter(c, out, now_ms, 1);
+
+	if (rc == PW_DEAD)
+		return len;
+	if (rc == PW_BLOCKED)
+		return 0;
+	if (len)
+		c->t_rx = now_ms;
+
+	/* at most: plaintext start, MSE, IA, plaintext after it */
+	for (int round = 0; round < 2; round++) {
+		if (c->state == PW_MSE) {
+			int stop = 0;
+
+			i += mse_step(c, buf + i, len - i, out, &stop);
+			if (peerwire_is_closed(c))
+				return len;
+			if (stop || c->state == PW_MSE)
+				break;
+		}
+		rc = drain_ia(c, now_ms, out);
+		if (rc == PW_DEAD)
+			return len;
+		if (rc == PW_BLOCKED)
+			break;
+		i += wire(c, buf + i, len - i, now_ms, out);
+		if (peerwire_is_closed(c))
+			return len;
+		if (c->state != PW_MSE)
+			break;
+	}
 	leave(c, out, now_ms);
 	return i;
 }
@@ -1637,6 +1829,8 @@ void peerwire_on_tick(struct peerwire_conn *c, uint64_t now_ms, struct proto_out
 		close_conn(c, out, PROTO_CLOSE_TIMEOUT, "idle timeout");
 		return;
 	}
+	if (drain_ia(c, now_ms, out) != PW_OK)
+		return;
 	if (sync_choke(c, out) == PW_OK && c->greeted && now_ms >= c->t_tx + cfg->keepalive_ms &&
 	    room(c, out, 4, 1)) {
 		memset(emit(c, out, 4), 0, 4);
@@ -1652,7 +1846,8 @@ uint64_t peerwire_next_deadline(const struct peerwire_conn *c)
 
 	if (!c->mem || c->state == PW_CLOSED)
 		return PEERWIRE_NO_DEADLINE;
-	if (c->state == PW_CLOSING || (c->greeted && c->want_choke != c->wire_choke))
+	if (c->state == PW_CLOSING || (c->greeted && c->want_choke != c->wire_choke) ||
+	    (c->via_mse && c->ia_off < c->mse->ia_len))
 		return 0;
 	cfg = &c->e->cfg;
 	d = c->t_rx + cfg->idle_timeout_ms;

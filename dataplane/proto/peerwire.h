@@ -10,6 +10,17 @@
  * peerwire_conn_init.
  *
  * Connection life:
+ *  0. MSE (mse.h), when cfg.mse is on and the first 20 bytes are not
+ *     19 "BitTorrent protocol": they are the start of the peer's DH key.
+ *     The MSE responder answers and finds the release with
+ *     catalog.by_mse_req2; its IA, decrypted, is the start of the
+ *     handshake below. We select plaintext when offered, so the stream is
+ *     plaintext from then on; a peer offering only RC4 gets RC4 with
+ *     cfg.mse 2 (see peerwire_rc4_rx: the worker applies it) and is closed
+ *     ENCRYPTION with cfg.mse 1. The handshake's info-hash must be the one
+ *     MSE named. A failed exchange closes ENCRYPTION (UNKNOWN_TORRENT for
+ *     an unknown release); with cfg.mse 0, MALFORMED as below. The
+ *     handshake timeout covers MSE.
  *  1. Handshake (BEP 3): 19 "BitTorrent protocol", 8 reserved bytes, 20-byte
  *     info-hash, 20-byte peer id. A wrong length byte or protocol string
  *     closes MALFORMED at the first wrong byte. Once the info-hash is in
@@ -169,6 +180,7 @@
 #include <stdint.h>
 
 #include "hash.h"
+#include "mse.h"
 #include "proto_action.h"
 #include "proto_release.h"
 #include "seed_err.h"
@@ -198,6 +210,7 @@ struct peerwire_config {
 	uint32_t idle_timeout_ms;
 	uint32_t keepalive_ms;
 	uint32_t max_hash_work; /* SHA-256 node hashes per hash request */
+	uint32_t mse;		/* MSE/PE: 0 refused, 1 plaintext only, 2 RC4 when insisted on */
 };
 
 struct peerwire_option {
@@ -238,6 +251,10 @@ struct peerwire_engine {
 	uint32_t slots_used, n_waiting, n_conns;
 	uint64_t next_rotation; /* 0: not armed */
 	uint64_t last_now;	/* latest time seen, for slot hand-overs in free */
+	/* MSE: the DH group (NULL when cfg.mse is 0) and the randomness */
+	struct mse_dh *dh;
+	void (*random)(void *ctx, uint8_t *p, size_t n);
+	void *random_ctx;
 };
 
 /* Per-connection counters; the worker sums them (each named as its
@@ -254,6 +271,7 @@ struct peerwire_stats {
 	uint64_t peerwire_hash_requests_total; /* BEP 52 hash requests */
 	uint64_t peerwire_hash_rejects_total;
 	uint64_t peerwire_keepalives_sent_total;
+	uint64_t peerwire_mse_handshakes_total; /* MSE handshakes completed */
 };
 
 /* An outstanding request. Private to peerwire.c. */
@@ -291,6 +309,10 @@ struct peerwire_conn {
 	uint8_t peer_ut_metadata; /* the peer's ut_metadata id, 0 none */
 	uint8_t hs[68];
 	uint32_t hs_have;
+	struct mse_resp *mse; /* in mem when cfg.mse; live while state is MSE */
+	uint16_t ia_off;      /* IA bytes the handshake parser has taken */
+	uint8_t via_mse;      /* the handshake came through MSE */
+	uint8_t rc4;	      /* ... and selected RC4 (peerwire_rc4_rx/tx) */
 	uint8_t hdr[4];
 	uint8_t msg_id;
 	uint32_t msg_len, body_have;
@@ -322,6 +344,11 @@ int peerwire_engine_init(struct peerwire_engine *e, const struct peerwire_config
 /* Frees what peerwire_engine_init allocated. Every connection must have
  * been freed. e may be freed again. */
 void peerwire_engine_free(struct peerwire_engine *e);
+
+/* Where MSE's private keys and pads come from. The default is getrandom();
+ * tests pass a seeded generator. */
+void peerwire_engine_set_random(struct peerwire_engine *e,
+				void (*random)(void *ctx, uint8_t *p, size_t n), void *ctx);
 
 /* Replaces the catalog (a new generation), between calls. */
 void peerwire_engine_set_catalog(struct peerwire_engine *e, const struct proto_catalog *catalog);
@@ -388,6 +415,19 @@ int peerwire_data_done(struct peerwire_conn *c, uint32_t piece, uint32_t begin);
  */
 int peerwire_data_failed(struct peerwire_conn *c, uint32_t piece, uint32_t begin,
 			 struct proto_out *out);
+
+/*
+ * After an MSE handshake that selected RC4 (a peer that offered nothing
+ * else, cfg.mse 2): the stream ciphers, NULL otherwise or before. The call
+ * that selects RC4 returns right after step 4 (its actions are already
+ * encrypted); the bytes it did not consume, and every byte received after,
+ * are ciphertext: the worker decrypts each byte once with rx before
+ * offering it. Every action of later calls is plaintext the worker
+ * encrypts with tx, in the order the bytes go out. The engine's memory
+ * (pointers stay valid until peerwire_conn_free).
+ */
+struct mse_rc4 *peerwire_rc4_rx(struct peerwire_conn *c);
+struct mse_rc4 *peerwire_rc4_tx(struct peerwire_conn *c);
 
 /* 1 once CLOSE has been emitted (or is waiting for room). */
 int peerwire_is_closed(const struct peerwire_conn *c);

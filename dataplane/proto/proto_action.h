@@ -34,6 +34,8 @@ enum proto_close_reason {
 	PROTO_CLOSE_TOO_MANY,	     /* outstanding requests over the bound */
 	PROTO_CLOSE_TIMEOUT,	     /* handshake or idle timeout */
 	PROTO_CLOSE_DATA_ERROR,	     /* payload could not be verified (HTTP cannot retract) */
+	/* 9-12 are the worker's (dpstats_close_names) */
+	PROTO_CLOSE_ENCRYPTION = 13, /* MSE handshake failed, or the peer wants RC4 */
 };
 
 struct proto_action {

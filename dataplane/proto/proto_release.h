@@ -36,10 +36,12 @@ struct proto_release {
 	int single_file;	  /* torrent in single-file form */
 	int has_v1, has_v2;
 	uint8_t ih_v1[20];
-	uint8_t ih_v2[32];     /* full SHA-256; v2 handshakes carry its first 20 bytes */
-	uint64_t piece_length; /* power of two >= 16 KiB */
-	uint64_t n_pieces;     /* over all files */
-	const uint8_t *info;   /* the bencoded info dict (for BEP 9 ut_metadata) */
+	uint8_t ih_v2[32];	 /* full SHA-256; v2 handshakes carry its first 20 bytes */
+	uint8_t mse_req2_v1[20]; /* SHA1("req2" ih_v1), when has_v1 (MSE lookups) */
+	uint8_t mse_req2_v2[20]; /* SHA1("req2" ih_v2[0..20)), when has_v2 */
+	uint64_t piece_length;	 /* power of two >= 16 KiB */
+	uint64_t n_pieces;	 /* over all files */
+	const uint8_t *info;	 /* the bencoded info dict (for BEP 9 ut_metadata) */
 	size_t info_len;
 	const struct proto_file *files; /* in torrent order */
 	size_t n_files;
@@ -56,6 +58,9 @@ struct proto_catalog {
 	/* v2 info-hash truncated to 20 bytes, as in handshakes */
 	const struct proto_release *(*by_ih_v2_20)(void *ctx, const uint8_t ih[20]);
 	const struct proto_release *(*by_id)(void *ctx, const char *id, size_t len);
+	/* MSE (mse.h): the release with an info-hash ih (v1, or v2 truncated
+	 * to 20 bytes) such that SHA1("req2" ih) == h; may be NULL */
+	const struct proto_release *(*by_mse_req2)(void *ctx, const uint8_t h[20]);
 };
 
 #endif

@@ -38,9 +38,10 @@ import libtorrent as lt
 FAILS = []
 LISTEN = ['127.0.0.1:0']
 # libtorrent's default outgoing policy tries an encrypted (MSE) handshake
-# first; --plain-handshake sets it to plaintext only (our seed does not speak
-# MSE, so the default costs a reconnect).
+# first and falls back to a plain one; --out-enc and --enc-level set the
+# policy and what it offers (--plain-handshake: out-enc disabled).
 OUT_ENC = [None]
+ENC_LEVEL = [None]
 
 
 def failure(msg):
@@ -59,6 +60,7 @@ def new_session(listen):
         'enable_incoming_utp': False,
         'enable_outgoing_utp': False,
         **({'out_enc_policy': OUT_ENC[0]} if OUT_ENC[0] is not None else {}),
+        **({'allowed_enc_level': ENC_LEVEL[0]} if ENC_LEVEL[0] is not None else {}),
         'alert_mask': cat.error_notification | cat.status_notification | cat.peer_notification
         | cat.connect_notification
         | cat.storage_notification,
@@ -171,7 +173,16 @@ def main():
     ap.add_argument('--report')
     ap.add_argument('--plain-handshake', action='store_true',
                     help='out_enc_policy disabled: no MSE attempt before the plain handshake')
+    ap.add_argument('--out-enc', choices=['disabled', 'enabled', 'forced'],
+                    help='out_enc_policy: forced never falls back to a plain handshake')
+    ap.add_argument('--enc-level', choices=['plaintext', 'rc4', 'both'],
+                    help='allowed_enc_level: what an MSE handshake offers')
     args = ap.parse_args()
+    if args.out_enc:
+        OUT_ENC[0] = int(getattr(lt.enc_policy, args.out_enc))
+    if args.enc_level:
+        ENC_LEVEL[0] = int({'plaintext': lt.enc_level.plaintext, 'rc4': lt.enc_level.rc4,
+                            'both': lt.enc_level.both}[args.enc_level])
     host, port = args.peer.rsplit(':', 1)
     # An IPv6 seed is given as [ADDR]:PORT; the sessions then listen on ::1.
     if host.startswith('[') and host.endswith(']'):

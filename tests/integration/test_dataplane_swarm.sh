@@ -19,7 +19,11 @@
 #  (c) every downloaded file's sha256 equals the source's (Transmission does
 #      not create empty files: those may be missing from its tree only);
 #  (d) the seed served at least the whole payload to each, and stopped with
-#      verify_failures=0.
+#      verify_failures=0. Both clients run with their default encryption
+#      settings and dial with MSE: Transmission's "prefer encryption" offers
+#      RC4 only, aria2 offers plaintext too; so the seed must have answered
+#      at least one MSE handshake with RC4 (Transmission's whole download
+#      then goes RC4-encrypted) and refused none (closes_encryption=0).
 # Needs root (ip netns). Timings are printed, never asserted.
 set -euo pipefail
 
@@ -208,4 +212,7 @@ dp_expect_counter verify_failures 0
 served=$(dp_counter payload_bytes_bt)
 [[ -n $served ]] || fail "seed-dataplane stopped line: expected a payload_bytes_bt=N counter: $DP_STOPPED"
 ((served >= total + total2)) || fail "seed-dataplane: expected at least $((total + total2)) BitTorrent payload bytes served (two whole downloads), it counts $served"
+dp_expect_counter closes_encryption 0
+rc4=$(dp_counter mse_rc4)
+[[ -n $rc4 ]] && ((rc4 >= 1)) || fail "seed-dataplane: expected Transmission's default (RC4-only MSE) to be answered with RC4 at least once (mse_rc4 >= 1), saw '$rc4': $DP_STOPPED"
 echo "PASS: transmission-cli and aria2c downloaded from the seed found through opentracker"

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "bencode.h"
+#include "mse_initiator.h"
 #include "peerwire.h"
 
 /* ---- the fake catalog ---- */
@@ -54,6 +55,29 @@ static const struct proto_release *cat_v2(void *ctx, const uint8_t ih[20])
 	if (!memcmp(ih, r3.ih_v2, 20))
 		return &r3;
 	return NULL;
+}
+
+/* MSE: the release whose SHA1("req2" ih) is h (computed here with
+ * OpenSSL, as the worker's index does with its own hashing) */
+static const struct proto_release *cat_mse(void *ctx, const uint8_t h[20])
+{
+	const struct proto_release *all[] = { &r1, &r2, &r3 };
+
+	(void)ctx;
+	for (size_t i = 0; i < 3; i++) {
+		if (i == 0 && hide_r1)
+			continue;
+		if ((all[i]->has_v1 && !memcmp(all[i]->mse_req2_v1, h, 20)) ||
+		    (all[i]->has_v2 && !memcmp(all[i]->mse_req2_v2, h, 20)))
+			return all[i];
+	}
+	return NULL;
+}
+
+static void set_req2(struct proto_release *r)
+{
+	mi_sha1("req2", r->ih_v1, 20, NULL, 0, r->mse_req2_v1);
+	mi_sha1("req2", r->ih_v2, 20, NULL, 0, r->mse_req2_v2);
 }
 
 static void sha256_pair(const uint8_t *l, const uint8_t *r, uint8_t out[32])
@@ -154,6 +178,9 @@ static void build_catalog(void)
 				     .n_files = 1 };
 	for (int i = 0; i < 32; i++)
 		r3.ih_v2[i] = (uint8_t)(0x90 + i);
+	set_req2(&r1);
+	set_req2(&r2);
+	set_req2(&r3);
 	hide_r1 = 0;
 }
 
@@ -167,7 +194,7 @@ static const uint8_t PEER_ID[20] = "-XX0001-abcdefghijkl";
 
 static void setup_cfg(const struct peerwire_config *cfg)
 {
-	struct proto_catalog cat = { NULL, cat_v1, cat_v2, NULL };
+	struct proto_catalog cat = { NULL, cat_v1, cat_v2, NULL, cat_mse };
 	struct peerwire_config c;
 	struct seed_err err;
 
@@ -527,6 +554,16 @@ TestSuite(peerwire, .init = setup, .fini = teardown);
 
 /* ---- handshake ---- */
 
+/* With MSE off, anything but a plain handshake is malformed at once (with
+ * it on, such bytes are taken as the start of an MSE key: see mse_*). */
+static void setup_mse_off(void)
+{
+	struct peerwire_config c = test_cfg();
+
+	c.mse = 0;
+	setup_cfg(&c);
+}
+
 Test(peerwire, handshake_fast_ext_v1_hash)
 {
 	struct peer *p = peer_new(1000);
@@ -642,8 +679,10 @@ Test(peerwire, handshake_unknown_info_hash)
 
 Test(peerwire, handshake_bad_pstrlen)
 {
-	struct peer *p = peer_new(1000);
+	struct peer *p;
 
+	setup_mse_off();
+	p = peer_new(1000);
 	feed(p,
 	     "\x12"
 	     "BitTorrent protoco",
@@ -654,8 +693,10 @@ Test(peerwire, handshake_bad_pstrlen)
 
 Test(peerwire, handshake_bad_protocol_string)
 {
-	struct peer *p = peer_new(1000);
+	struct peer *p;
 
+	setup_mse_off();
+	p = peer_new(1000);
 	feed(p,
 	     "\x13"
 	     "BitTorrent",
@@ -668,10 +709,343 @@ Test(peerwire, handshake_bad_protocol_string)
 
 Test(peerwire, handshake_garbage_http)
 {
-	struct peer *p = peer_new(1000);
+	struct peer *p;
 
+	setup_mse_off();
+	p = peer_new(1000);
 	feed(p, "GET / HTTP/1.1\r\n\r\n", 18);
 	expect_close(p, PROTO_CLOSE_MALFORMED);
+	peer_free(p);
+}
+
+/* ---- MSE (mse.h) ---- */
+
+/* The raw bytes of a transcript that holds only SENDs; the rest of it (a
+ * CLOSE) stays. */
+static size_t take_sent(struct peer *p, uint8_t *out, size_t cap)
+{
+	size_t n = 0, i = 0;
+
+	while (i + 1 < p->got.n && p->got.b[i] == 'S') {
+		cr_assert_lt(n, cap);
+		out[n++] = p->got.b[i + 1];
+		i += 2;
+	}
+	memmove(p->got.b, p->got.b + i, p->got.n - i);
+	p->got.n -= i;
+	return n;
+}
+
+static void expect_raw(const uint8_t *got, size_t n, const struct tr *want)
+{
+	static struct tr t;
+
+	t.n = 0;
+	tr_send(&t, got, n);
+	cr_assert_eq(t.n, want->n, "got %zu bytes, want %zu", n, want->n / 2);
+	cr_assert(!memcmp(t.b, want->b, t.n), "bytes differ");
+}
+
+/* Steps 1 and 2: Ya and PadA in (in one piece or byte by byte), Yb and
+ * PadB out, which is copied to yb. */
+static void mse_open(struct peer *p, struct mi *m, size_t pad_a, int bytewise, uint8_t yb[96])
+{
+	static uint8_t b[96 + 512], got[96 + 512];
+	size_t n = mi_step1(m, 3, pad_a, b), k;
+
+	if (bytewise)
+		for (size_t i = 0; i < n; i++)
+			feed(p, b + i, 1);
+	else
+		feed(p, b, n);
+	k = take_sent(p, got, sizeof(got));
+	expect_nothing(p);
+	cr_assert_geq(k, 96, "no Yb");
+	cr_assert_leq(k, 96 + 512, "PadB over 512 bytes");
+	memcpy(yb, got, 96);
+	cr_assert(!peerwire_is_closed(&p->c));
+}
+
+/* Step 4 must open what we send next, selecting plaintext (PadB went out
+ * with Yb); returns the offset of the plaintext after it. */
+static size_t mse_expect_step4(struct mi *m, const uint8_t *got, size_t n)
+{
+	uint32_t sel = 0;
+	long o = mi_step4(m, got, n, &sel);
+
+	cr_assert_eq(o, 14, "step 4 not found first (at %ld)", o);
+	cr_assert_eq(sel, 1, "crypto_select %u, want plaintext", sel);
+	return (size_t)o;
+}
+
+/* Transmission's way: the handshake travels in IA. */
+Test(peerwire, mse_handshake_in_ia_then_plaintext)
+{
+	struct peer *p = peer_new(1000);
+	static struct tr t;
+	static uint8_t b[2048], got[4096];
+	uint8_t yb[96], h[68];
+	struct mi m;
+	size_t n, k, o;
+
+	mse_open(p, &m, 100, 0, yb);
+	hs(h, r1.ih_v1, 1, 1);
+	n = mi_step3(&m, yb, r1.ih_v1, 3, 7, h, 68, b);
+	feed(p, b, n);
+	k = take_sent(p, got, sizeof(got));
+	expect_nothing(p);
+	o = mse_expect_step4(&m, got, k);
+	our_hs(&t, r1.ih_v1, 1);
+	tr_send(&t, HAVE_ALL, 5);
+	our_ext_hs(&t, EXT_HS_R1);
+	expect_raw(got + o, k - o, &t);
+	cr_assert_eq(p->c.stats.peerwire_mse_handshakes_total, 1);
+	/* the stream is plaintext from here */
+	t.n = 0;
+	feed(p, INTERESTED, 5);
+	tr_send(&t, UNCHOKE, 5);
+	expect(p, &t);
+	peer_free(p);
+}
+
+/* libtorrent's way: IA empty, the plaintext handshake follows step 3 (here
+ * in the same buffer), and a v2 info-hash names the release. */
+Test(peerwire, mse_empty_ia_v2_handshake_after)
+{
+	struct peer *p = peer_new(1000);
+	static struct tr t;
+	static uint8_t b[2048], got[4096];
+	uint8_t yb[96];
+	struct mi m;
+	size_t n, k, o;
+
+	mse_open(p, &m, 0, 0, yb);
+	n = mi_step3(&m, yb, r1.ih_v2, 3, 0, NULL, 0, b);
+	n += hs(b + n, r1.ih_v2, 1, 0);
+	feed(p, b, n);
+	k = take_sent(p, got, sizeof(got));
+	expect_nothing(p);
+	o = mse_expect_step4(&m, got, k);
+	our_hs(&t, r1.ih_v2, 1);
+	tr_send(&t, HAVE_ALL, 5);
+	expect_raw(got + o, k - o, &t);
+	peer_free(p);
+}
+
+/* Every field split across calls, one byte at a time, the largest pads. */
+Test(peerwire, mse_byte_by_byte)
+{
+	struct peer *p = peer_new(1000);
+	static struct tr t;
+	static uint8_t b[2048], got[4096];
+	uint8_t yb[96], h[68];
+	struct mi m;
+	size_t n, k, o;
+
+	mse_open(p, &m, 512, 1, yb);
+	hs(h, r2.ih_v1, 1, 0);
+	n = mi_step3(&m, yb, r2.ih_v1, 1, 512, h, 40, b);
+	memcpy(b + n, h + 40, 28); /* the handshake's tail in plaintext */
+	n += 28;
+	for (size_t i = 0; i < n; i++)
+		feed(p, b + i, 1);
+	k = take_sent(p, got, sizeof(got));
+	expect_nothing(p);
+	o = mse_expect_step4(&m, got, k);
+	our_hs(&t, r2.ih_v1, 0);
+	tr_send(&t, HAVE_ALL, 5);
+	expect_raw(got + o, k - o, &t);
+	peer_free(p);
+}
+
+Test(peerwire, mse_rc4_only_is_refused_when_set_to_plaintext_only)
+{
+	struct peerwire_config c = test_cfg();
+	static uint8_t b[2048];
+	uint8_t yb[96], h[68];
+	struct peer *p;
+	struct mi m;
+	size_t n;
+
+	c.mse = 1;
+	setup_cfg(&c);
+	p = peer_new(1000);
+	mse_open(p, &m, 20, 0, yb);
+	hs(h, r1.ih_v1, 1, 1);
+	n = mi_step3(&m, yb, r1.ih_v1, 2, 0, h, 68, b);
+	feed(p, b, n);
+	expect_close(p, PROTO_CLOSE_ENCRYPTION);
+	peer_free(p);
+}
+
+/* Transmission's "prefer encryption" offers RC4 alone: we select it, and
+ * the worker's part (decrypting input with peerwire_rc4_rx, encrypting
+ * output with peerwire_rc4_tx) is played here. */
+Test(peerwire, mse_rc4_selected_when_insisted_on)
+{
+	struct peer *p = peer_new(1000);
+	static struct tr t;
+	static uint8_t b[2048], got[4096];
+	uint8_t yb[96], h[68], tail[5 + 68];
+	struct mi m;
+	uint32_t sel = 0;
+	size_t n, k, used;
+	long o;
+
+	mse_open(p, &m, 64, 0, yb);
+	cr_assert_null(peerwire_rc4_rx(&p->c));
+	hs(h, r1.ih_v1, 1, 1);
+	n = mi_step3(&m, yb, r1.ih_v1, 2, 3, h, 68, b);
+	/* an INTERESTED right behind it, in the RC4 stream */
+	memcpy(tail, INTERESTED, 5);
+	mi_rc4(&m.enc, tail, 5);
+	memcpy(b + n, tail, 5);
+	p->out.n = 0;
+	p->out.cap = p->cap;
+	used = peerwire_on_bytes(&p->c, b, n + 5, p->now, &p->out);
+	record(p);
+	/* the call ends right after step 4: the rest is ciphertext */
+	cr_assert_eq(used, n);
+	k = take_sent(p, got, sizeof(got));
+	expect_nothing(p);
+	o = mi_step4(&m, got, k, &sel);
+	cr_assert_eq(o, 14);
+	cr_assert_eq((long)k, o, "plaintext went out after step 4");
+	cr_assert_eq(sel, 2);
+	cr_assert_not_null(peerwire_rc4_rx(&p->c));
+	cr_assert_not_null(peerwire_rc4_tx(&p->c));
+	/* the worker decrypts what is left, offers it again */
+	mse_rc4_crypt(peerwire_rc4_rx(&p->c), b + n, 5);
+	feed(p, b + n, 5);
+	k = take_sent(p, got, sizeof(got));
+	expect_nothing(p);
+	/* ... and encrypts what the engine said; the peer decrypts it */
+	mse_rc4_crypt(peerwire_rc4_tx(&p->c), got, k);
+	mi_rc4(&m.dec, got, k);
+	our_hs(&t, r1.ih_v1, 1);
+	tr_send(&t, HAVE_ALL, 5);
+	our_ext_hs(&t, EXT_HS_R1);
+	tr_send(&t, UNCHOKE, 5);
+	expect_raw(got, k, &t);
+	peer_free(p);
+}
+
+Test(peerwire, mse_unknown_release)
+{
+	struct peer *p = peer_new(1000);
+	static uint8_t b[2048];
+	uint8_t yb[96], ih[20];
+	struct mi m;
+	size_t n;
+
+	mse_open(p, &m, 20, 0, yb);
+	memset(ih, 0x77, 20);
+	n = mi_step3(&m, yb, ih, 3, 0, NULL, 0, b);
+	feed(p, b, n);
+	expect_close(p, PROTO_CLOSE_UNKNOWN_TORRENT);
+	peer_free(p);
+}
+
+Test(peerwire, mse_hidden_release_is_unknown)
+{
+	struct peer *p = peer_new(1000);
+	static uint8_t b[2048];
+	uint8_t yb[96];
+	struct mi m;
+	size_t n;
+
+	mse_open(p, &m, 20, 0, yb);
+	hide_r1 = 1;
+	n = mi_step3(&m, yb, r1.ih_v1, 3, 0, NULL, 0, b);
+	feed(p, b, n);
+	expect_close(p, PROTO_CLOSE_UNKNOWN_TORRENT);
+	peer_free(p);
+}
+
+Test(peerwire, mse_bad_verification_constant)
+{
+	struct peer *p = peer_new(1000);
+	static uint8_t b[2048];
+	uint8_t yb[96];
+	struct mi m;
+	size_t n;
+
+	mse_open(p, &m, 20, 0, yb);
+	n = mi_step3(&m, yb, r1.ih_v1, 3, 0, NULL, 0, b);
+	b[40] ^= 1; /* first byte of ENCRYPT(VC) */
+	feed(p, b, n);
+	expect_close(p, PROTO_CLOSE_ENCRYPTION);
+	peer_free(p);
+}
+
+Test(peerwire, mse_handshake_must_name_the_mse_release)
+{
+	struct peer *p = peer_new(1000);
+	static uint8_t b[2048], got[4096];
+	uint8_t yb[96], h[68];
+	struct mi m;
+	size_t n, k;
+
+	mse_open(p, &m, 20, 0, yb);
+	hs(h, r2.ih_v1, 1, 0); /* a served release, but not the one of SKEY */
+	n = mi_step3(&m, yb, r1.ih_v1, 3, 0, h, 68, b);
+	feed(p, b, n);
+	k = take_sent(p, got, sizeof(got));
+	cr_assert_eq(k, 14); /* step 4, then nothing but the CLOSE */
+	expect_close(p, PROTO_CLOSE_ENCRYPTION);
+	peer_free(p);
+}
+
+/* No req1 hash in the 532 bytes after Ya: the peer is not speaking MSE. */
+Test(peerwire, mse_no_sync_within_pad_bound)
+{
+	struct peer *p = peer_new(1000);
+	static uint8_t junk[600];
+	uint8_t yb[96];
+	struct mi m;
+
+	mse_open(p, &m, 0, 0, yb);
+	memset(junk, 0x42, sizeof(junk));
+	feed(p, junk, 531);
+	expect_nothing(p);
+	feed(p, junk, 1);
+	expect_close(p, PROTO_CLOSE_ENCRYPTION);
+	peer_free(p);
+}
+
+/* What used to be a malformed handshake now waits for a whole key; a key
+ * outside [2, P - 2] is refused before we answer. */
+Test(peerwire, mse_degenerate_key)
+{
+	struct peer *p = peer_new(1000);
+	static uint8_t ya[96];
+
+	feed(p, "GET / HTTP/1.1\r\n\r\n", 18);
+	expect_nothing(p);
+	peer_free(p);
+	p = peer_new(1000);
+	memset(ya, 0, sizeof(ya));
+	feed(p, ya, 96);
+	expect_close(p, PROTO_CLOSE_ENCRYPTION);
+	peer_free(p);
+	p = peer_new(1000);
+	memset(ya, 0, sizeof(ya));
+	ya[95] = 1;
+	feed(p, ya, 96);
+	expect_close(p, PROTO_CLOSE_ENCRYPTION);
+	peer_free(p);
+}
+
+Test(peerwire, mse_times_out_like_a_handshake)
+{
+	struct peer *p = peer_new(1000);
+	uint8_t yb[96];
+	struct mi m;
+
+	mse_open(p, &m, 10, 0, yb);
+	cr_assert_eq(peerwire_next_deadline(&p->c), 11000);
+	tick(p, 11000);
+	expect_close(p, PROTO_CLOSE_TIMEOUT);
 	peer_free(p);
 }
 
