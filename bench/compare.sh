@@ -858,7 +858,8 @@ if leech:
     md += ['', 'One real libtorrent %s leecher downloading the one-file payload (v1 torrent), hot '
            'cache, fastest of the runs (every run in compare.json). Handshake "default": '
            'libtorrent\'s own policy, which tries an encrypted (MSE) handshake first and reconnects '
-           'in plaintext when the seed does not answer it (ours does not speak MSE); "plain": '
+           'in plaintext when the seed does not answer it (ours answers it, selecting '
+           'plaintext); "plain": '
            'out_enc_policy disabled. Seconds from add_torrent to complete:' % v_lt, '',
            '| server | handshake | seconds | MiB/s | server CPU-s/GiB | runs | this/ours seconds |',
            '|---|---|---|---|---|---|---|']

@@ -1817,6 +1817,7 @@ size_t peerwire_on_bytes(struct peerwire_conn *c, const uint8_t *buf, size_t len
 void peerwire_on_tick(struct peerwire_conn *c, uint64_t now_ms, struct proto_out *out)
 {
 	const struct peerwire_config *cfg;
+	int rc;
 
 	if (enter(c, out, now_ms, 1) != PW_OK)
 		return;
@@ -1829,10 +1830,11 @@ void peerwire_on_tick(struct peerwire_conn *c, uint64_t now_ms, struct proto_out
 		close_conn(c, out, PROTO_CLOSE_TIMEOUT, "idle timeout");
 		return;
 	}
-	if (drain_ia(c, now_ms, out) != PW_OK)
+	rc = drain_ia(c, now_ms, out);
+	if (rc == PW_DEAD)
 		return;
-	if (sync_choke(c, out) == PW_OK && c->greeted && now_ms >= c->t_tx + cfg->keepalive_ms &&
-	    room(c, out, 4, 1)) {
+	if (rc == PW_OK && sync_choke(c, out) == PW_OK && c->greeted &&
+	    now_ms >= c->t_tx + cfg->keepalive_ms && room(c, out, 4, 1)) {
 		memset(emit(c, out, 4), 0, 4);
 		c->stats.peerwire_keepalives_sent_total++;
 	}

@@ -10,6 +10,8 @@
  *         bit 4  a second connection B (slots: one upload slot) with its own
  *                valid handshake (fast, interested), fed the same chunks
  *         bit 5  prefix A with INTERESTED
+ *         bits 6+7 both set: MSE answered (cfg.mse 2); the bytes then go to
+ *                the MSE responder unless they start a plain handshake
  * The peer bytes go in chunks of PRNG sizes (to both connections), with out
  * arrays of PEERWIRE_MIN_OUT..24 actions; between calls virtual
  * time moves on, due timers and slot rotations fire, and a simulated worker
@@ -490,6 +492,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.keepalive_ms = 7000;
 	cfg.rotate_interval_ms = 4000;
 	cfg.max_hash_work = 2600;
+	/* MSE costs two modular exponentiations per connection: on for a
+	 * quarter of the inputs, so the plain wire keeps its exec rate */
+	cfg.mse = (flags & 64) && (flags & 128) ? 2 : 0;
 	check(peerwire_engine_init(&e, &cfg, &cat, hctx, NULL) == 0, "engine init");
 
 	memset(&sa, 0, sizeof(sa));
