@@ -175,6 +175,11 @@ static uint32_t rd32(const uint8_t *p)
 /* Engine bytes (SEND) through the stream parser. */
 static void stream_bytes(struct sim *s, const uint8_t *p, size_t n)
 {
+	/* Bytes before our handshake can only be an MSE answer (Yb, PadB, step
+	 * 4): no peer-wire framing to check. The fuzzer cannot finish MSE (our
+	 * key comes from getrandom), so such a connection never greets. */
+	if (s->c.mse && !s->c.greeted)
+		return;
 	for (size_t i = 0; i < n; i++) {
 		uint8_t b = p[i];
 
@@ -341,8 +346,9 @@ static void run(struct sim *s, struct proto_out *out, size_t base, int may_fail)
 			break;
 		case PROTO_ACT_CLOSE:
 			check(i == out->n - 1, "CLOSE is not the last action");
-			check(a->u.close.reason >= PROTO_CLOSE_DONE &&
-				      a->u.close.reason <= PROTO_CLOSE_DATA_ERROR,
+			check((a->u.close.reason >= PROTO_CLOSE_DONE &&
+			       a->u.close.reason <= PROTO_CLOSE_DATA_ERROR) ||
+				      a->u.close.reason == PROTO_CLOSE_ENCRYPTION,
 			      "close reason");
 			s->closed = 1;
 			break;
