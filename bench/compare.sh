@@ -902,7 +902,8 @@ for p in ('file', 'tree'):
         sel = {r['server']: r for r in rows if (r['payload'], r['proto'], r['mode'], r['conns'], r['cache'])
                == (p, proto, mode, max_conns, 'hot') and 'failed' not in r}
         if sel:
-            groups.append(('%s, %s' % (label, 'one file' if p == 'file' else '64 files'), sel))
+            # two lines under the bar group (gnuplot reads \\n in a quoted field)
+            groups.append(('%s\\n%s' % (label, 'one file' if p == 'file' else '64 files'), sel))
 dat = os.path.join(res, 'compare.dat')
 ymax = loop
 with open(dat, 'w') as fh:

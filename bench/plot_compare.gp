@@ -18,6 +18,8 @@ set boxwidth 0.9
 set key top right
 set grid ytics
 set xtics nomirror
+# group labels take two lines
+set bmargin 4
 set multiplot layout 2,1 title "Serving side by side: ".subtitle
 
 set title "Payload throughput (dashed: loopback TCP limit, iperf3)"
