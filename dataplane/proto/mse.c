@@ -44,18 +44,25 @@ void mse_rc4_init(struct mse_rc4 *r, const uint8_t *key, size_t len)
 
 void mse_rc4_crypt(struct mse_rc4 *r, uint8_t *p, size_t n)
 {
+	/* The state is worked on in a local copy: through r->s the compiler
+	 * must assume every store to p may change it, and reloads it for
+	 * each byte (that alone made this three times slower). */
+	uint8_t st[256];
 	uint8_t i = r->i, j = r->j;
 
+	memcpy(st, r->s, sizeof(st));
 	for (size_t k = 0; k < n; k++) {
-		uint8_t t;
+		uint8_t ti, tj;
 
 		i++;
-		t = r->s[i];
-		j = (uint8_t)(j + t);
-		r->s[i] = r->s[j];
-		r->s[j] = t;
-		p[k] ^= r->s[(uint8_t)(t + r->s[i])];
+		ti = st[i];
+		j = (uint8_t)(j + ti);
+		tj = st[j];
+		st[i] = tj;
+		st[j] = ti;
+		p[k] ^= st[(uint8_t)(ti + tj)];
 	}
+	memcpy(r->s, st, sizeof(st));
 	r->i = i;
 	r->j = j;
 }
