@@ -120,6 +120,23 @@ Test(served, views_lookups_and_layout)
 	cr_assert_null(cat.by_ih_v2_20(cat.ctx, zero));
 	cr_assert_null(cat.by_id(cat.ctx, "t.g.3", 5));
 
+	/* MSE names a release by SHA1("req2" info-hash): each of the hybrid's
+	 * two hashes, the companion's v1 hash and the v2 release's truncated
+	 * hash find their view (hashes made here with OpenSSL) */
+	struct {
+		const struct proto_release *r;
+		const uint8_t *ih;
+	} want[] = { { h, h->ih_v1 }, { h, h->ih_v2 }, { v, v->ih_v1 }, { v2, v2->ih_v2 } };
+	for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
+		uint8_t msg[24], req2[20];
+		memcpy(msg, "req2", 4);
+		memcpy(msg + 4, want[k].ih, 20);
+		SHA1(msg, sizeof(msg), req2);
+		cr_assert_eq(cat.by_mse_req2(cat.ctx, req2), want[k].r, "MSE lookup %zu", k);
+	}
+	cr_assert_null(cat.by_mse_req2(cat.ctx, zero));
+	cr_assert_null(cat.by_mse_req2(cat.ctx, h->ih_v1), "a bare info-hash is not a req2 hash");
+
 	const struct served_object *o = served_object(sv, h->files[2].object);
 	cr_assert_eq(o->length, 70000);
 	cr_assert_eq(o->n_blocks, 5);
