@@ -169,6 +169,11 @@ static uint32_t idx_find(const struct cache *c, struct cache_key k)
 	}
 }
 
+void cache_prefetch(const struct cache *c, struct cache_key key)
+{
+	__builtin_prefetch(&c->index[idx_home(c, key)]);
+}
+
 /* The key must be absent; load <= 1/2 guarantees an empty entry. */
 static void idx_insert(struct cache *c, struct cache_key k, uint32_t val)
 {

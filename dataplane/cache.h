@@ -79,6 +79,13 @@ enum cache_status cache_get(struct cache *c, struct cache_key key, const uint8_t
 			    uint32_t len, uint64_t cookie, uint8_t **out_data, uint32_t *out_slot);
 
 /*
+ * A hint that key will be looked up soon: starts loading its index entry
+ * into the CPU cache (the lookup's first miss in a large cache). Changes
+ * nothing.
+ */
+void cache_prefetch(const struct cache *c, struct cache_key key);
+
+/*
  * Completes a fill. read_len is what the read returned (negative errno on
  * failure). Returns 1 when the block is now valid (verified), 0 when it was
  * dropped (short read, I/O error or checksum mismatch: verify_failures

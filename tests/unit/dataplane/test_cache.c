@@ -162,6 +162,28 @@ static void pin_fresh(struct cache *c, uint32_t first, uint32_t count)
 	}
 }
 
+/* A prefetch hint is only a hint: present or absent keys, nothing moves. */
+Test(cache, prefetch_changes_nothing)
+{
+	struct cache *c = new_cache(SLOTS, 0, 0);
+	uint8_t *d, *d2;
+	uint32_t s, s2;
+
+	cache_prefetch(c, K(1)); /* absent */
+	cr_assert_eq(cache_counters(c)->misses + cache_counters(c)->hits, 0);
+	cr_assert_eq(get(c, 1, 0, &d, &s), CACHE_FILL);
+	cr_assert_eq(fill_ok(c, 1, d, s), 1);
+	cache_prefetch(c, K(1)); /* present */
+	cache_prefetch(c, K(2));
+	cr_assert_eq(get(c, 1, 0, &d2, &s2), CACHE_HIT);
+	cr_assert_eq(d2, d);
+	cr_assert_eq(cache_counters(c)->misses, 1);
+	cr_assert_eq(cache_counters(c)->hits, 1);
+	cache_unpin(c, d);
+	cache_unpin(c, d2);
+	cache_destroy(c);
+}
+
 Test(cache, one_fill_for_many_waiters)
 {
 	struct cache *c = new_cache(SLOTS, 0, 0);
