@@ -52,6 +52,11 @@ static void print_json(const struct dpstats *s, const struct dpstats_worker *t)
 	for (int i = 0; i < DPSTATS_NREFUSALS; i++)
 		jsonw_ku64(&j, dpstats_refusal_names[i], t->refusals[i]);
 	jsonw_obj_end(&j);
+	jsonw_key(&j, "mse_handshakes");
+	jsonw_obj_begin(&j);
+	jsonw_ku64(&j, "plaintext", t->mse_handshakes[DPSTATS_MSE_PLAINTEXT]);
+	jsonw_ku64(&j, "rc4", t->mse_handshakes[DPSTATS_MSE_RC4]);
+	jsonw_obj_end(&j);
 	jsonw_ku64(&j, "verify_failures", t->verify_failures);
 	jsonw_ku64(&j, "cache_hits", t->cache_hits);
 	jsonw_ku64(&j, "cache_misses", t->cache_misses);
@@ -86,6 +91,9 @@ static void print_text(const struct dpstats *s, const struct dpstats_worker *t)
 	printf("storage reads %llu, bytes %llu, errors %llu; verify failures %llu\n",
 	       (unsigned long long)t->storage_reads, (unsigned long long)t->storage_read_bytes,
 	       (unsigned long long)t->storage_errors, (unsigned long long)t->verify_failures);
+	printf("encrypted handshakes: plaintext %llu, rc4 %llu\n",
+	       (unsigned long long)t->mse_handshakes[DPSTATS_MSE_PLAINTEXT],
+	       (unsigned long long)t->mse_handshakes[DPSTATS_MSE_RC4]);
 	printf("refusals:");
 	for (int i = 0; i < DPSTATS_NREFUSALS; i++)
 		printf(" %s=%llu", dpstats_refusal_names[i], (unsigned long long)t->refusals[i]);

@@ -109,10 +109,15 @@ lt_get forced-both-hybrid "${TORRENT[hybrid]}" "${FORCED[@]}" --enc-level both
 lt_get forced-plaintext-v2 "${TORRENT[v2]}" "${FORCED[@]}" --enc-level plaintext
 t1=$(date +%s%N)
 seed_stop "forced MSE offering plaintext" + 0 0
-seed 2
+seed 2 --stats-file "$T/dp.stats"
 t2=$(date +%s%N)
 lt_get forced-rc4-hybrid "${TORRENT[hybrid]}" "${FORCED[@]}" --enc-level rc4
 t3=$(date +%s%N)
+# the live counters say the same as the stopped line will
+sc_ok "$T/stats.json" "$T/stats.err" stats --file "$T/dp.stats" --json
+got=$(json_get "$T/stats.json" mse_handshakes)
+"$PY" -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if d["rc4"] >= 1 and d["plaintext"] == 0 else 1)' "$got" ||
+	fail "seedctl stats --json: expected mse_handshakes with rc4 >= 1 and plaintext 0 after the RC4-only client, saw '$got'"
 seed_stop "forced MSE offering RC4 only" 0 + 0
 echo "MSE selecting plaintext: two downloads in $(((t1 - t0) / 1000000)) ms; RC4: one in $(((t3 - t2) / 1000000)) ms (information only)"
 # no --mse: the default is 2
