@@ -858,24 +858,40 @@ Test(peerwire, mse_byte_by_byte)
 	peer_free(p);
 }
 
-Test(peerwire, mse_rc4_only_is_refused_when_set_to_plaintext_only)
+/*
+ * An exchange the engine must refuse at step 3: step 3 names skey, offers
+ * provide and carries ia (ia_len bytes); flip, when non-zero, is the offset
+ * of a byte of step 3 to corrupt. The engine must close with why after
+ * sending want_sent bytes past step 2 (0, or 14 when step 4 went out).
+ */
+static void mse_refused(const uint8_t skey[20], uint32_t provide, const uint8_t *ia, size_t ia_len,
+			size_t flip, size_t want_sent, enum proto_close_reason why)
 {
-	struct peerwire_config c = test_cfg();
-	static uint8_t b[2048];
-	uint8_t yb[96], h[68];
-	struct peer *p;
+	struct peer *p = peer_new(1000);
+	static uint8_t b[2048], got[4096];
+	uint8_t yb[96];
 	struct mi m;
 	size_t n;
 
+	mse_open(p, &m, 20, 0, yb);
+	n = mi_step3(&m, yb, skey, provide, 0, ia, ia_len, b);
+	if (flip)
+		b[flip] ^= 1;
+	feed(p, b, n);
+	cr_assert_eq(take_sent(p, got, sizeof(got)), want_sent);
+	expect_close(p, why);
+	peer_free(p);
+}
+
+Test(peerwire, mse_rc4_only_is_refused_when_set_to_plaintext_only)
+{
+	struct peerwire_config c = test_cfg();
+	uint8_t h[68];
+
 	c.mse = 1;
 	setup_cfg(&c);
-	p = peer_new(1000);
-	mse_open(p, &m, 20, 0, yb);
 	hs(h, r1.ih_v1, 1, 1);
-	n = mi_step3(&m, yb, r1.ih_v1, 2, 0, h, 68, b);
-	feed(p, b, n);
-	expect_close(p, PROTO_CLOSE_ENCRYPTION);
-	peer_free(p);
+	mse_refused(r1.ih_v1, 2, h, 68, 0, 0, PROTO_CLOSE_ENCRYPTION);
 }
 
 /* Transmission's "prefer encryption" offers RC4 alone: we select it, and
@@ -932,68 +948,31 @@ Test(peerwire, mse_rc4_selected_when_insisted_on)
 
 Test(peerwire, mse_unknown_release)
 {
-	struct peer *p = peer_new(1000);
-	static uint8_t b[2048];
-	uint8_t yb[96], ih[20];
-	struct mi m;
-	size_t n;
+	uint8_t ih[20];
 
-	mse_open(p, &m, 20, 0, yb);
 	memset(ih, 0x77, 20);
-	n = mi_step3(&m, yb, ih, 3, 0, NULL, 0, b);
-	feed(p, b, n);
-	expect_close(p, PROTO_CLOSE_UNKNOWN_TORRENT);
-	peer_free(p);
+	mse_refused(ih, 3, NULL, 0, 0, 0, PROTO_CLOSE_UNKNOWN_TORRENT);
 }
 
 Test(peerwire, mse_hidden_release_is_unknown)
 {
-	struct peer *p = peer_new(1000);
-	static uint8_t b[2048];
-	uint8_t yb[96];
-	struct mi m;
-	size_t n;
-
-	mse_open(p, &m, 20, 0, yb);
-	hide_r1 = 1;
-	n = mi_step3(&m, yb, r1.ih_v1, 3, 0, NULL, 0, b);
-	feed(p, b, n);
-	expect_close(p, PROTO_CLOSE_UNKNOWN_TORRENT);
-	peer_free(p);
+	hide_r1 = 1; /* consulted when step 3 names it */
+	mse_refused(r1.ih_v1, 3, NULL, 0, 0, 0, PROTO_CLOSE_UNKNOWN_TORRENT);
 }
 
 Test(peerwire, mse_bad_verification_constant)
 {
-	struct peer *p = peer_new(1000);
-	static uint8_t b[2048];
-	uint8_t yb[96];
-	struct mi m;
-	size_t n;
-
-	mse_open(p, &m, 20, 0, yb);
-	n = mi_step3(&m, yb, r1.ih_v1, 3, 0, NULL, 0, b);
-	b[40] ^= 1; /* first byte of ENCRYPT(VC) */
-	feed(p, b, n);
-	expect_close(p, PROTO_CLOSE_ENCRYPTION);
-	peer_free(p);
+	/* byte 40 of step 3 is the first of ENCRYPT(VC) */
+	mse_refused(r1.ih_v1, 3, NULL, 0, 40, 0, PROTO_CLOSE_ENCRYPTION);
 }
 
 Test(peerwire, mse_handshake_must_name_the_mse_release)
 {
-	struct peer *p = peer_new(1000);
-	static uint8_t b[2048], got[4096];
-	uint8_t yb[96], h[68];
-	struct mi m;
-	size_t n, k;
+	uint8_t h[68];
 
-	mse_open(p, &m, 20, 0, yb);
 	hs(h, r2.ih_v1, 1, 0); /* a served release, but not the one of SKEY */
-	n = mi_step3(&m, yb, r1.ih_v1, 3, 0, h, 68, b);
-	feed(p, b, n);
-	k = take_sent(p, got, sizeof(got));
-	cr_assert_eq(k, 14); /* step 4, then nothing but the CLOSE */
-	expect_close(p, PROTO_CLOSE_ENCRYPTION);
-	peer_free(p);
+	/* step 4 goes out, then nothing but the CLOSE */
+	mse_refused(r1.ih_v1, 3, h, 68, 0, 14, PROTO_CLOSE_ENCRYPTION);
 }
 
 /* No req1 hash in the 532 bytes after Ya: the peer is not speaking MSE. */
