@@ -480,8 +480,10 @@ static struct entry *known(struct served *s, const struct store_release *rel)
 	return ent(s, r->handle);
 }
 
+/* *h: a SHA-1 context for the refresh, made on first use (a refresh that
+ * finds nothing new makes none). */
 static int add_release(struct served *s, struct store *st, const struct store_release *rel,
-		       struct seed_err *err)
+		       struct hash_ctx **h, struct seed_err *err)
 {
 	size_t first = s->n;
 	int rc = add_view(s, st, rel, rel->torrent, rel->torrent_len, err);
@@ -499,11 +501,11 @@ static int add_release(struct served *s, struct store *st, const struct store_re
 	m->has_v2 = rel->has_v2;
 	memcpy(m->ih_v1, rel->ih_v1, 20);
 	memcpy(m->ih_v2, rel->ih_v2, 32);
-	struct hash_ctx *h = NULL;
-	rc = hash_ctx_create(HASH_IMPL_OPENSSL, &h, err);
+	if (!*h)
+		rc = hash_ctx_create(HASH_IMPL_OPENSSL, h, err);
 	if (rc == 0 && s->n > first + 1) {
 		struct proto_release *v = &ent(s, first + 1)->r;
-		rc = hash_sha1(h, v->info, v->info_len, v->ih_v1);
+		rc = hash_sha1(*h, v->info, v->info_len, v->ih_v1);
 		v->has_v1 = 1;
 	}
 	/* what an MSE handshake names a release by (mse.h) */
@@ -512,12 +514,11 @@ static int add_release(struct served *s, struct store *st, const struct store_re
 		uint8_t msg[24];
 		memcpy(msg, "req2", 4);
 		memcpy(msg + 4, r->ih_v1, 20);
-		rc = hash_sha1(h, msg, sizeof(msg), r->mse_req2_v1);
+		rc = hash_sha1(*h, msg, sizeof(msg), r->mse_req2_v1);
 		memcpy(msg + 4, r->ih_v2, 20);
 		if (rc == 0)
-			rc = hash_sha1(h, msg, sizeof(msg), r->mse_req2_v2);
+			rc = hash_sha1(*h, msg, sizeof(msg), r->mse_req2_v2);
 	}
-	hash_ctx_destroy(h);
 	if (rc < 0) {
 		s->n = first;
 		return rc;
@@ -574,6 +575,7 @@ int served_refresh(struct served *s, struct catalog *cat, struct seed_err *err)
 	}
 	for (size_t i = 0; i < s->n; i++)
 		ent(s, i)->in_store = 0;
+	struct hash_ctx *h = NULL;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		struct store_release *rel = NULL;
 		rc = store_release_load(st, ids[i], &rel, err);
@@ -587,10 +589,11 @@ int served_refresh(struct served *s, struct catalog *cat, struct seed_err *err)
 			for (; k < s->n && !strcmp(ent(s, k)->id, rel->id); k++)
 				ent(s, k)->in_store = 1;
 		} else {
-			rc = add_release(s, st, rel, err);
+			rc = add_release(s, st, rel, &h, err);
 		}
 		store_release_free(rel);
 	}
+	hash_ctx_destroy(h);
 	store_free_list(ids, n);
 	store_close(st);
 	struct served_index *x = NULL;

@@ -54,7 +54,6 @@ enum seg_state { S_READY = 1, S_FETCH, S_WAIT, S_FAILED, S_SKIP, S_BAD };
 
 struct seg {
 	uint8_t kind, state, last; /* last: ends its data action */
-	uint8_t crypt;		   /* goes out RC4-encrypted (an MSE peer's) */
 	uint32_t len;
 	const uint8_t *p;      /* bytes to send (valid when S_READY) */
 	uint8_t *pin;	       /* cache block to unpin after the send */
@@ -100,6 +99,7 @@ struct wconn {
 	 * could not be submitted keeps its ciphertext (stage_segs) for the
 	 * retry, as the keystream cannot be rewound. */
 	struct mse_rc4 *rc4_rx, *rc4_tx;
+	uint32_t rc4_from; /* queue index of the first segment to encrypt */
 	uint8_t mse_counted;
 	uint8_t *stage;
 	uint32_t stage_len, stage_segs;
@@ -439,7 +439,6 @@ static int push_seg(struct wconn *c, const struct seg *s)
 	if (qlen(c) >= QCAP)
 		return -ENOSPC;
 	*qat(c, c->qt) = *s;
-	qat(c, c->qt)->crypt = c->rc4_tx != NULL;
 	c->qt++;
 	return 0;
 }
@@ -587,18 +586,17 @@ static void run_actions(struct worker *w, struct wconn *c, uint32_t ci, struct p
 
 static void release(struct worker *w, struct wconn *c);
 
-/* An RC4 peer's send: the gathered segments (all queued after RC4 began,
- * see push_seg; the step-4 answer before it goes out as the engine made
- * it) are copied into the stage and encrypted in send order, and go out
- * as one segment. end: the queue index past the last one. */
+/* An RC4 peer's send: the gathered segments (iov[k] is queue entry
+ * qs + k) are copied into the stage, those from rc4_from on encrypted in
+ * send order (the step-4 answer queued before goes out as the engine made
+ * it), and go out as one segment. end: the queue index past the last. */
 static void stage_encrypt(struct wconn *c, struct iovec *iov, int *n, uint32_t end)
 {
 	uint32_t off = 0, plain = 0;
 	for (int k = 0; k < *n; k++) {
 		memcpy(c->stage + off, iov[k].iov_base, iov[k].iov_len);
-		/* bytes queued before the switch are already what the peer
-		 * expects: they lead the send, as the queue is in order */
-		if (!qat(c, c->qs + (uint32_t)k)->crypt)
+		/* queue indices only grow (mod 2^32): before rc4_from is behind */
+		if ((int32_t)(c->qs + (uint32_t)k - c->rc4_from) < 0)
 			plain = off + (uint32_t)iov[k].iov_len;
 		off += (uint32_t)iov[k].iov_len;
 	}
@@ -803,6 +801,7 @@ static int rc4_start(struct worker *w, struct wconn *c, uint32_t ci)
 	}
 	c->rc4_rx = peerwire_rc4_rx(&c->e.pw);
 	c->rc4_tx = peerwire_rc4_tx(&c->e.pw);
+	c->rc4_from = c->qt; /* everything queued from now on */
 	mse_rc4_crypt(c->rc4_rx, c->rx, c->rx_len);
 	return 0;
 }
@@ -991,8 +990,9 @@ static void set_peer(struct wconn *c, const struct sockaddr_storage *ss)
 			memcpy(c->addr, a->sin6_addr.s6_addr, 16);
 		}
 	}
-	c->loopback = c->fam == AF_INET ? c->addr[0] == 127
-					: IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)c->addr);
+	c->loopback = c->fam == AF_INET
+			      ? c->addr[0] == 127
+			      : !memcmp(c->addr, &in6addr_loopback, sizeof(in6addr_loopback));
 }
 
 static void on_accept(struct worker *w, const struct netio_event *ev)
