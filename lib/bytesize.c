@@ -1,0 +1,2 @@
+/* bytesize: placeholder, being written. */
+#include "bytesize.h"

@@ -1,0 +1,3 @@
+#ifndef SEED_BYTESIZE_H
+#define SEED_BYTESIZE_H
+#endif

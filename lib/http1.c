@@ -1,0 +1,2 @@
+/* http1: placeholder, being written. */
+#include "http1.h"

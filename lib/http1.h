@@ -1,0 +1,3 @@
+#ifndef SEED_HTTP1_H
+#define SEED_HTTP1_H
+#endif

@@ -1,0 +1,2 @@
+/* log: placeholder, being written. */
+#include "log.h"

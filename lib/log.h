@@ -1,0 +1,3 @@
+#ifndef SEED_LOG_H
+#define SEED_LOG_H
+#endif
