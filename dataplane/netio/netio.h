@@ -54,6 +54,8 @@ struct netio_config {
 	uint32_t recv_buf_size; /* provided-buffer size (default 4096) */
 	uint32_t recv_bufs;	/* provided buffers, a power of two (default 1024) */
 	int zerocopy;		/* try SEND_ZC for sends flagged zc (default 1) */
+	int zerocopy_loopback;	/* ... also towards a peer on this host (default 0:
+				 * it only costs there; tests set it to reach the path) */
 };
 
 struct netio_stats {
@@ -72,7 +74,10 @@ struct netio_ops {
 	 * bound port (useful with port 0). */
 	int (*listen)(struct netio *n, const struct sockaddr *addr, socklen_t len, uint32_t tag,
 		      uint16_t *out_port, struct seed_err *err);
-	/* Sends iov[0..n) in order; all-or-nothing per call. zc asks for zero-copy.
+	/* Sends iov[0..n) in order; all-or-nothing per call. zc says the
+	 * memory is worth sending by reference (block payloads); whether a
+	 * given connection gains from it is the backend's policy (uring: not
+	 * towards a loopback peer, nor with zero-copy disabled).
 	 * Returns 0, or -EAGAIN when no send slot is free (retry after events). */
 	int (*send)(struct netio *n, uint32_t conn, const struct iovec *iov, int iovcnt, int zc,
 		    uint64_t cookie);

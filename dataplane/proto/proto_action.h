@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "close_reason.h"
+
 enum proto_act_kind {
 	PROTO_ACT_SEND = 1,  /* u.send: engine-made bytes (headers, messages) */
 	PROTO_ACT_SEND_DATA, /* u.data: file payload from the store */
@@ -24,18 +26,19 @@ enum proto_act_kind {
 	PROTO_ACT_CLOSE,     /* u.close: close the connection after what precedes */
 };
 
-/* Why an engine closes a connection; the worker counts these per reason. */
+/*
+ * Why a connection closes; the worker counts these per reason. The names,
+ * values and metric labels come from one list, SEED_CLOSE_REASONS in
+ * lib/close_reason.h, which lib/dpstats.c reads too: PROTO_CLOSE_DONE,
+ * _MALFORMED, _OVERSIZED, _UNKNOWN_TORRENT, _BAD_REQUEST, _TOO_MANY,
+ * _TIMEOUT, _DATA_ERROR and _ENCRYPTION are the engines'; _PEER_CLOSED,
+ * _IO_ERROR, _SHUTDOWN and _REFUSED are the worker's, never in an engine's
+ * CLOSE action.
+ */
 enum proto_close_reason {
-	PROTO_CLOSE_DONE = 1,	     /* orderly (peer finished, HTTP Connection: close) */
-	PROTO_CLOSE_MALFORMED,	     /* a message that breaks the protocol */
-	PROTO_CLOSE_OVERSIZED,	     /* a message or header over its bound */
-	PROTO_CLOSE_UNKNOWN_TORRENT, /* info-hash the catalog does not serve */
-	PROTO_CLOSE_BAD_REQUEST,     /* block beyond a piece, over 16 KiB, bad index */
-	PROTO_CLOSE_TOO_MANY,	     /* outstanding requests over the bound */
-	PROTO_CLOSE_TIMEOUT,	     /* handshake or idle timeout */
-	PROTO_CLOSE_DATA_ERROR,	     /* payload could not be verified (HTTP cannot retract) */
-	/* 9-12 are the worker's (dpstats_close_names) */
-	PROTO_CLOSE_ENCRYPTION = 13, /* MSE handshake failed, or the peer wants RC4 */
+#define PROTO_CLOSE_ENUM_(name, value, label) PROTO_CLOSE_##name = (value),
+	SEED_CLOSE_REASONS(PROTO_CLOSE_ENUM_)
+#undef PROTO_CLOSE_ENUM_
 };
 
 struct proto_action {

@@ -18,19 +18,28 @@
 
 static const struct netio_ops *ops = &netio_uring_ops;
 
-static struct netio *mk(uint32_t bufs, uint16_t *port)
+/* Every peer here is on loopback, where the backend copies by default:
+ * zero-copy is forced on so these tests reach the SEND_ZC path. */
+static struct netio *mk_zc(uint32_t bufs, uint16_t *port, int zc_loopback)
 {
 	struct netio *n;
 	struct seed_err e;
 	seed_err_clear(&e);
-	struct netio_config cfg = {
-		.max_conns = 16, .recv_bufs = bufs, .recv_buf_size = 1024, .zerocopy = 1
-	};
+	struct netio_config cfg = { .max_conns = 16,
+				    .recv_bufs = bufs,
+				    .recv_buf_size = 1024,
+				    .zerocopy = 1,
+				    .zerocopy_loopback = zc_loopback };
 	cr_assert_eq(ops->create(&cfg, &n, &e), 0, "%s", e.msg);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	cr_assert_eq(ops->listen(n, (struct sockaddr *)&a, sizeof(a), 7, port, &e), 0, "%s", e.msg);
 	cr_assert_gt(*port, 0);
 	return n;
+}
+
+static struct netio *mk(uint32_t bufs, uint16_t *port)
+{
+	return mk_zc(bufs, port, 1);
 }
 
 static int client(uint16_t port)
@@ -190,6 +199,35 @@ Test(netio, large_zero_copy_send_in_order)
 	cr_assert_arr_eq(r.buf + 4, src, len);
 	cr_assert_eq(r.buf[len + 4], '!');
 	free(src);
+	free(r.buf);
+	close(fd);
+	ops->destroy(n);
+}
+
+/* The backend's policy: a zero-copy send towards a loopback peer copies
+ * (it would only add the notification there), and frees with its result. */
+Test(netio, loopback_peer_gets_copying_sends)
+{
+	uint16_t port;
+	struct netio *n = mk_zc(64, &port, 0);
+	int fd = client(port);
+	struct netio_event a = wait_for(n, NETIO_EV_ACCEPT, NULL, NULL);
+	static uint8_t big[64 << 10];
+	memset(big, 0x5a, sizeof(big));
+	struct iovec iov[1] = { { big, sizeof(big) } };
+	cr_assert_eq(ops->send(n, a.conn, iov, 1, 1, 77), 0);
+	struct reader r = { fd, sizeof(big), malloc(sizeof(big)), 0 };
+	pthread_t t;
+	pthread_create(&t, NULL, read_all, &r);
+	struct netio_event s = wait_for(n, NETIO_EV_SENT, NULL, NULL);
+	pthread_join(t, NULL);
+	cr_assert_eq(s.cookie, 77);
+	cr_assert_eq(s.res, (int32_t)sizeof(big));
+	cr_assert(s.freed, "a copying send frees its memory with its result");
+	cr_assert_eq(ops->stats(n)->send_zc, 0);
+	cr_assert_eq(ops->stats(n)->sends, 1);
+	cr_assert_eq(r.got, sizeof(big));
+	cr_assert_arr_eq(r.buf, big, sizeof(big));
 	free(r.buf);
 	close(fd);
 	ops->destroy(n);

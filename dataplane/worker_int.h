@@ -1,0 +1,181 @@
+/*
+ * worker_int.h: what the worker's files share — worker.c (the loop,
+ * connections, engines), sendq.c (each connection's queue of segments and
+ * its sends), fetch.c (bringing blocks into the cache from storage) — and
+ * nothing outside them includes.
+ *
+ * Invariants (all files):
+ *  - a connection's segments leave in queue order; a peer-wire request
+ *    (PIECE header + its data) is sent only once all of it is verified and
+ *    in memory, so a verification failure can still withdraw it whole;
+ *  - a cache block is pinned from cache_get (or the fill that brings it)
+ *    until the send that carried it completed, or the segment is dropped;
+ *  - engine SEND bytes are copied into the connection's tx buffer before
+ *    the next engine call (engines reuse their buffers); payload bytes are
+ *    never copied (except into an RC4 peer's stage, to encrypt them).
+ */
+#ifndef SEED_DP_WORKER_INT_H
+#define SEED_DP_WORKER_INT_H
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "gate.h"
+#include "http.h"
+#include "netio.h"
+#include "peerwire.h"
+#include "storage.h"
+#include "worker.h"
+
+enum { TAG_BT = 1, TAG_HTTP = 2, TAG_STORAGE = 3 };
+enum seg_kind { SEG_BYTES = 1, SEG_BLOCK, SEG_ZERO };
+enum seg_state { S_READY = 1, S_FETCH, S_WAIT, S_FAILED, S_SKIP, S_BAD };
+
+#define QCAP		1024u	     /* segments per connection */
+#define TXCAP		(128u << 10) /* engine bytes per connection */
+#define RXCAP		(64u << 10)  /* unconsumed input per connection */
+#define OUTCAP		16	     /* actions per engine call */
+#define SEGS_PER_ACTION 70	     /* 1 MiB data action: 64 blocks + slack */
+#define TICK_MS		50
+#define THROTTLE_MS	2	     /* bandwidth wait: bucket refill period */
+#define BATCH_TOKENS	(256u << 10) /* tokens one send may take */
+#define FILE_TABLE	65536u	     /* registered object files per worker */
+#define READAHEAD_SEGS	256u
+#define RECS		64u	     /* sends in flight or awaiting FREED, per connection */
+#define STORAGE_DEPTH	256u	     /* block reads in flight per worker */
+#define QUARANTINE	4096u	     /* bad blocks remembered per worker (power of two) */
+#define WAITERS		4096	     /* cache waiter pool: every waiter of a fill fits */
+#define STAGE_CAP	(256u << 10) /* RC4 peers: ciphertext of one send */
+
+struct seg {
+	uint8_t kind, state, last; /* last: ends its data action */
+	uint32_t len;
+	const uint8_t *p;      /* bytes to send (valid when S_READY) */
+	uint8_t *pin;	       /* cache block to unpin after the send */
+	uint32_t group;	       /* peer wire: the request it belongs to (0: none) */
+	uint32_t piece, begin; /* the data action, for data_done/failed */
+	int32_t rslot;	       /* the release's counter slot (-1: none) */
+	/* block fetch */
+	uint32_t object, block, in_off, blen;
+};
+
+struct wconn {
+	int used, kind;	   /* TAG_BT or TAG_HTTP */
+	uint8_t throttled; /* on the bandwidth wait list */
+	struct gate_peer peer;
+	int eng_ok; /* the engine connection was set up */
+	uint32_t gen;
+	union {
+		struct peerwire_conn pw;
+		struct http_conn http;
+	} e;
+	struct seg *q;	     /* ring of QCAP */
+	uint32_t qh, qs, qt; /* oldest unreleased, next to send, tail */
+	int sending;	     /* a send is in flight (no SENT yet) */
+	struct {
+		uint32_t start, count;
+		int freed;
+	} rec[RECS];	 /* sends whose memory is not free yet */
+	uint32_t rh, rt; /* record ring head, tail */
+	uint8_t *tx;
+	uint32_t tx_used;
+	uint8_t *rx;
+	uint32_t rx_len;
+	uint32_t next_group;
+	int close_after; /* engine closed: close when the queue drains */
+	int closing;	 /* netio close issued */
+	int in_retry;
+	uint32_t open_at; /* index in worker.open while used */
+	/* An MSE peer that insisted on RC4 (peerwire_rc4_rx): its stream
+	 * ciphers, and the ciphertext of the send being made. A send that
+	 * could not be submitted keeps its ciphertext (stage_segs) for the
+	 * retry, as the keystream cannot be rewound. */
+	struct mse_rc4 *rc4_rx, *rc4_tx;
+	uint32_t rc4_from; /* queue index of the first segment to encrypt */
+	uint8_t mse_counted;
+	uint8_t *stage;
+	uint32_t stage_len, stage_segs;
+};
+
+struct worker {
+	struct worker_params p;
+	pthread_t tid;
+	sem_t started;
+	int start_rc;
+	struct seed_err start_err;
+	const struct netio_ops *nio;
+	struct netio *net;
+	struct cache *cache;
+	struct storage *st;
+	struct peerwire_engine pwe;
+	struct http_engine hte;
+	struct proto_catalog cat;
+	struct gate gate;
+	struct wconn *conns;
+	uint32_t max_conns;
+	/* fills in flight: by cache slot, the block pointer and the filler */
+	uint8_t **fill_ptr;
+	uint64_t *fill_owner;
+	uint32_t *fill_len; /* the block's length (the read is rounded up) */
+	uint64_t *fill_key; /* object << 32 | block */
+	uint64_t *fill_t0;  /* when its read was submitted (ns) */
+	uint32_t n_slots;
+	uint64_t cookies[WAITERS]; /* waiters handed back by one fill */
+	uint32_t *retry;	   /* connections with segments to (re)fetch */
+	uint32_t *retry_snap;
+	uint32_t *throttled; /* connections waiting for their tenant's tokens */
+	uint32_t n_throttled;
+	uint32_t n_retry;
+	uint8_t *zero; /* 16 KiB of zeros (BEP 47 pads) */
+	uint16_t bt_port[DPCONF_MAX_LISTEN], http_port[DPCONF_MAX_LISTEN];
+	struct dpstats_worker *ctr; /* in the shared counters file; this thread writes it */
+	/* Blocks that failed verification: refused at once afterwards, so a
+	 * corrupt block is read (and counted) once, not once per request.
+	 * Open addressing on (object, block + 1); 0 = empty. */
+	uint64_t quarantine[QUARANTINE];
+	uint32_t n_quarantine;
+	uint64_t now;
+	uint32_t n_open; /* used connection slots */
+	/* The used slots, dense: periodic work visits these, not every slot
+	 * (a full scan of max_conns slots each tick costs an idle worker CPU
+	 * and evicts the cache under load). */
+	uint32_t *open;
+	int dumped;
+	void *cur_peer; /* TRANSITION */
+};
+
+static inline uint32_t qlen(const struct wconn *c)
+{
+	return c->qt - c->qh;
+}
+
+static inline struct seg *qat(struct wconn *c, uint32_t i)
+{
+	return &c->q[i % QCAP];
+}
+
+static inline unsigned proto_of(const struct wconn *c)
+{
+	return c->kind == TAG_BT ? DPSTATS_BT : DPSTATS_HTTP;
+}
+
+/* cookie of a waiting segment: connection, its generation, segment index */
+static inline uint64_t seg_cookie(const struct wconn *c, uint32_t ci, uint32_t si)
+{
+	return ((uint64_t)(c->gen & 0xffff) << 48) | ((uint64_t)ci << 16) | (si & 0xffff);
+}
+
+/* worker.c: what the other files call back into the loop for. */
+uint64_t worker_now_ns(void);
+void worker_mark_retry(struct worker *w, struct wconn *c, uint32_t ci);
+void worker_throttle(struct worker *w, struct wconn *c, uint32_t ci);
+void worker_conn_close(struct worker *w, struct wconn *c, uint32_t ci);
+/* Feeds the engine what the connection received and sends what is ready. */
+void worker_pump(struct worker *w, uint32_t ci);
+/* Segment si of connection ci could not be verified: withdraw what it
+ * belongs to and tell the engine. */
+void worker_seg_failed(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si);
+
+#endif
