@@ -54,25 +54,27 @@ const char *const dpstats_refusal_names[DPSTATS_NREFUSALS] = {
 	[DPSTATS_REFUSE_CORRUPT] = "corrupt_block",
 };
 
-/* Matches enum proto_close_reason (dataplane/proto/proto_action.h). */
+/* From the one list in close_reason.h (enum proto_close_reason is built
+ * from it too); the slots no reason holds yet keep the placeholder labels
+ * they have always been exported with. A reason given one of those values
+ * later overrides its placeholder, which -Woverride-init reports: drop the
+ * placeholder then. */
+/* clang-format off */
 const char *const dpstats_close_names[DPSTATS_CLOSE_REASONS] = {
 	[0] = "none",
-	[1] = "done",
-	[2] = "malformed",
-	[3] = "oversized",
-	[4] = "unknown_torrent",
-	[5] = "bad_request",
-	[6] = "too_many",
-	[7] = "timeout",
-	[8] = "data_error",
-	[9] = "peer_closed",
-	[10] = "io_error",
-	[11] = "shutdown",
-	[12] = "refused",
-	[13] = "encryption",
+#define CLOSE_NAME_(name, value, label) [value] = label,
+	SEED_CLOSE_REASONS(CLOSE_NAME_)
+#undef CLOSE_NAME_
 	[14] = "other14",
 	[15] = "other15",
 };
+/* clang-format on */
+
+#define CLOSE_FITS_(name, value, label)                                \
+	_Static_assert((value) > 0 && (value) < DPSTATS_CLOSE_REASONS, \
+		       "close reason " #name " has a counter slot");
+SEED_CLOSE_REASONS(CLOSE_FITS_)
+#undef CLOSE_FITS_
 
 struct dpstats {
 	uint8_t *base;

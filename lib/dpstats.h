@@ -32,13 +32,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "close_reason.h"
 #include "seed_err.h"
 
 #define DPSTATS_MAX_WORKERS   1024
 #define DPSTATS_MAX_RELEASES  4096
 #define DPSTATS_ID_MAX	      128 /* bytes of a release id slot, NUL included */
 #define DPSTATS_MAX_TENANTS   1024
-#define DPSTATS_CLOSE_REASONS 16
+#define DPSTATS_CLOSE_REASONS CLOSE_REASON_SLOTS
 #define DPSTATS_LAT_BUCKETS   14 /* storage read latency; last is +Inf */
 
 /* What an MSE handshake selected (the peer-wire stream after it). */
@@ -71,7 +72,8 @@ enum dpstats_refusal {
 extern const uint32_t dpstats_lat_bounds_us[DPSTATS_LAT_BUCKETS - 1];
 /* Metric label of each refusal reason ("unknown", "not_live", ...). */
 extern const char *const dpstats_refusal_names[DPSTATS_NREFUSALS];
-/* Label of each close reason (index = enum proto_close_reason, 0 unused). */
+/* Label of each close reason (index = its value in close_reason.h, which
+ * enum proto_close_reason takes; 0 unused): the reason="..." label. */
 extern const char *const dpstats_close_names[DPSTATS_CLOSE_REASONS];
 
 struct dpstats_release_ctr {

@@ -296,3 +296,36 @@ Test(dpstats, tenant_peer_gauges_are_appended_in_order)
 	dpstats_close(r);
 	dpstats_close(w);
 }
+
+/* Every counter slot is exported as seed_engine_closes_total{reason=...}:
+ * each label non-empty and told apart from the others. */
+Test(dpstats, close_reason_labels_are_distinct_and_non_empty)
+{
+	for (int i = 0; i < DPSTATS_CLOSE_REASONS; i++) {
+		cr_assert_not_null(dpstats_close_names[i], "slot %d has no label", i);
+		cr_assert_gt(strlen(dpstats_close_names[i]), 0, "slot %d", i);
+		for (int j = 0; j < i; j++)
+			cr_assert_str_neq(dpstats_close_names[i], dpstats_close_names[j],
+					  "slots %d and %d share a label", j, i);
+	}
+#define CHECK_REASON_(name, value, label)                                              \
+	cr_assert_str_eq(dpstats_close_names[value], label, "%s at %d", #name, value); \
+	cr_assert_str_neq(label, "", "%s", #name);
+	SEED_CLOSE_REASONS(CHECK_REASON_)
+#undef CHECK_REASON_
+}
+
+/* The labels are an interface (dashboards and alerts name them): pinned
+ * here as they were exported before the list was shared. */
+Test(dpstats, close_reason_labels_are_unchanged)
+{
+	static const char *const want[DPSTATS_CLOSE_REASONS] = {
+		"none",	       "done",	   "malformed", "oversized",  "unknown_torrent",
+		"bad_request", "too_many", "timeout",	"data_error", "peer_closed",
+		"io_error",    "shutdown", "refused",	"encryption", "other14",
+		"other15",
+	};
+
+	for (int i = 0; i < DPSTATS_CLOSE_REASONS; i++)
+		cr_assert_str_eq(dpstats_close_names[i], want[i], "slot %d", i);
+}
