@@ -2,11 +2,13 @@
 #include "fetch.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 
+#include "log.h"
 #include "store.h"
+
+static const struct log_module lm = LOG_MODULE("dataplane.fetch");
 
 static uint64_t qkey(uint32_t object, uint32_t block)
 {
@@ -194,7 +196,7 @@ int fetch_register_objects(struct worker *w, struct seed_err *err)
 	struct seed_err e;
 	seed_err_clear(&e);
 	if (storage_register_files(w->st, fds, (unsigned)n, cap, &e) < 0 && w->p.index == 0)
-		fprintf(stderr, "seed-dataplane: %s; reading through plain fds\n", e.msg);
+		log_warn(&lm, "%s; reading through plain fds", e.msg);
 	free(fds);
 	return 0;
 }
@@ -213,5 +215,5 @@ void fetch_register_new(struct worker *w)
 	struct seed_err e;
 	seed_err_clear(&e);
 	if (storage_add_files(w->st, fds, k, &e) < 0 && w->p.index == 0)
-		fprintf(stderr, "seed-dataplane: %s; new objects read through plain fds\n", e.msg);
+		log_warn(&lm, "%s; new objects read through plain fds", e.msg);
 }

@@ -18,6 +18,7 @@
 #include "dpconf.h"
 #include "catalog.h"
 #include "dpstats.h"
+#include "log.h"
 #include "proto_action.h"
 #include "served.h"
 #include "tenants.h"
@@ -37,6 +38,8 @@ static uint16_t get_port(const struct dpconf_addr *a)
 						 : ((const struct sockaddr_in *)&a->ss)->sin_port);
 }
 
+static const struct log_module lm = LOG_MODULE("dataplane.main");
+
 #define CATALOG_POLL_MS 200
 #define REFILL_MS	2
 
@@ -55,22 +58,19 @@ static int refresh(struct served *sv, struct catalog *cat)
 	/* slots and limits first: a worker that sees the new catalog finds
 	 * every tenant it names */
 	if (tenants_sync(g_tenants, cat) < 0)
-		fprintf(stderr,
-			"seed-dataplane: more than %d tenants: the new ones are not limited\n",
-			TENANTS_MAX);
+		log_warn(&lm, "more than %d tenants: the new ones are not limited", TENANTS_MAX);
 	struct seed_err err;
 	seed_err_clear(&err);
 	uint64_t before = served_count(sv);
 	if (served_refresh(sv, cat, &err) < 0) {
-		fprintf(stderr, "seed-dataplane: refresh: %s; still serving generation %llu\n",
-			err.msg, (unsigned long long)served_generation(sv));
+		log_error(&lm, "refresh: %s; still serving generation %llu", err.msg,
+			  (unsigned long long)served_generation(sv));
 		catalog_free(cat);
 		return -1;
 	}
-	fprintf(stderr,
-		"seed-dataplane: catalog generation %llu: %zu torrents in the store (%llu new)\n",
-		cat ? (unsigned long long)catalog_generation(cat) : 0ull, served_live_count(sv),
-		(unsigned long long)(served_count(sv) - before));
+	log_info(&lm, "catalog generation %llu: %zu torrents in the store (%llu new)",
+		 cat ? (unsigned long long)catalog_generation(cat) : 0ull, served_live_count(sv),
+		 (unsigned long long)(served_count(sv) - before));
 	return 0;
 }
 
@@ -95,10 +95,9 @@ static int switch_catalog(struct served *sv, const char *path, struct catalog_st
 	if (rc == -ENOENT && first) {
 		rc = catalog_create(1, 0, &cat, &err);
 		if (rc == 0) {
-			fprintf(stderr,
-				"seed-dataplane: catalog %s does not exist yet: serving nothing "
-				"until it does\n",
-				path);
+			log_warn(&lm,
+				 "catalog %s does not exist yet: serving nothing until it does",
+				 path);
 			memset(stamp, 0, sizeof(*stamp));
 			placeholder = 1;
 			return refresh(sv, cat);
@@ -107,7 +106,7 @@ static int switch_catalog(struct served *sv, const char *path, struct catalog_st
 	if (rc == -ENOENT)
 		return 0;
 	if (rc < 0) {
-		fprintf(stderr, "seed-dataplane: catalog: %s\n", err.msg);
+		log_error(&lm, "catalog: %s", err.msg);
 		return first ? -1 : 0;
 	}
 	if (rc == 0)
@@ -137,6 +136,9 @@ int main(int argc, char **argv)
 	int rc;
 
 	seed_err_clear(&err);
+	if (log_init("seed-dataplane", &err) < 0)
+		fprintf(stderr, "seed-dataplane: SEED_LOG_LEVEL: %s; logging at info\n", err.msg);
+	seed_err_clear(&err);
 	dpconf_defaults(&conf);
 	rc = dpconf_parse_args(&conf, argc, argv, stdout, &err);
 	if (rc == 1)
@@ -165,15 +167,15 @@ int main(int argc, char **argv)
 	}
 	struct dpstats *stats = NULL;
 	if (dpstats_create(conf.stats_file, conf.workers, &stats, &err) < 0) {
-		fprintf(stderr, "seed-dataplane: --stats-file: %s\n", err.msg);
+		log_error(&lm, "--stats-file: %s", err.msg);
 		return 1;
 	}
 	if (tenants_create(&g_tenants) < 0) {
-		fprintf(stderr, "seed-dataplane: out of memory\n");
+		log_error(&lm, "out of memory");
 		return 1;
 	}
 	if (served_create(conf.store, conf.workers, stats, &sv, &err) < 0) {
-		fprintf(stderr, "seed-dataplane: %s\n", err.msg);
+		log_error(&lm, "%s", err.msg);
 		dpstats_close(stats);
 		return 1;
 	}
@@ -201,7 +203,7 @@ int main(int argc, char **argv)
 	atomic_int stop = 0, ready = 0, dump = 0;
 	struct worker **w = calloc(conf.workers, sizeof(*w));
 	if (!w) {
-		fprintf(stderr, "seed-dataplane: out of memory\n");
+		log_error(&lm, "out of memory");
 		return 1;
 	}
 	unsigned started = 0;
@@ -215,7 +217,7 @@ int main(int argc, char **argv)
 					   .ctr = dpstats_worker(stats, started),
 					   .tenants = g_tenants };
 		if (worker_start(&p, &w[started], &err) < 0) {
-			fprintf(stderr, "seed-dataplane: worker %u: %s\n", started, err.msg);
+			log_error(&lm, "worker %u: %s", started, err.msg);
 			rc = 1;
 			break;
 		}
@@ -289,8 +291,7 @@ int main(int argc, char **argv)
 			if (tenants_refill(g_tenants, mono_ns()))
 				poll.tv_nsec = REFILL_MS * 1000000L;
 		}
-		fprintf(stderr, "seed-dataplane: %s, draining\n",
-			sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		log_info(&lm, "%s, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	}
 	atomic_store(&stop, 1);
 	for (unsigned i = 0; i < started; i++)
@@ -306,22 +307,22 @@ int main(int argc, char **argv)
 			unsigned long long cl = 0;
 			for (unsigned k = 0; k < DPSTATS_NPROTO; k++)
 				cl += t->conns_accepted[k];
-			fprintf(stderr,
-				"seed-dataplane: stopped conns_accepted=%llu payload_bytes_bt=%llu "
-				"payload_bytes_http=%llu "
-				"verify_failures=%llu cache_hits=%llu cache_misses=%llu "
-				"storage_read_bytes=%llu storage_errors=%llu "
-				"closes_encryption=%llu mse_plaintext=%llu mse_rc4=%llu\n",
-				cl, (unsigned long long)t->payload_bytes[DPSTATS_BT],
-				(unsigned long long)t->payload_bytes[DPSTATS_HTTP],
-				(unsigned long long)t->verify_failures,
-				(unsigned long long)t->cache_hits,
-				(unsigned long long)t->cache_misses,
-				(unsigned long long)t->storage_read_bytes,
-				(unsigned long long)t->storage_errors,
-				(unsigned long long)t->closes[PROTO_CLOSE_ENCRYPTION],
-				(unsigned long long)t->mse_handshakes[DPSTATS_MSE_PLAINTEXT],
-				(unsigned long long)t->mse_handshakes[DPSTATS_MSE_RC4]);
+			log_info(&lm,
+				 "stopped conns_accepted=%llu payload_bytes_bt=%llu "
+				 "payload_bytes_http=%llu "
+				 "verify_failures=%llu cache_hits=%llu cache_misses=%llu "
+				 "storage_read_bytes=%llu storage_errors=%llu "
+				 "closes_encryption=%llu mse_plaintext=%llu mse_rc4=%llu",
+				 cl, (unsigned long long)t->payload_bytes[DPSTATS_BT],
+				 (unsigned long long)t->payload_bytes[DPSTATS_HTTP],
+				 (unsigned long long)t->verify_failures,
+				 (unsigned long long)t->cache_hits,
+				 (unsigned long long)t->cache_misses,
+				 (unsigned long long)t->storage_read_bytes,
+				 (unsigned long long)t->storage_errors,
+				 (unsigned long long)t->closes[PROTO_CLOSE_ENCRYPTION],
+				 (unsigned long long)t->mse_handshakes[DPSTATS_MSE_PLAINTEXT],
+				 (unsigned long long)t->mse_handshakes[DPSTATS_MSE_RC4]);
 			free(t);
 		}
 	}

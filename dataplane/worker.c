@@ -14,8 +14,11 @@
 #include <time.h>
 
 #include "fetch.h"
+#include "log.h"
 #include "mse.h"
 #include "sendq.h"
+
+static const struct log_module lm = LOG_MODULE("dataplane.worker");
 
 uint64_t worker_now_ns(void)
 {
@@ -458,31 +461,30 @@ static void run_retries(struct worker *w)
  * chasing a stuck peer. */
 static void dump(struct worker *w)
 {
-	for (uint32_t i = 0; i < w->max_conns; i++) {
+	for (uint32_t k = 0; k < w->n_open; k++) {
+		uint32_t i = w->open[k];
 		struct wconn *c = &w->conns[i];
-		if (!c->used)
-			continue;
 		unsigned st[6] = { 0 };
-		for (uint32_t k = c->qs; k != c->qt; k++)
-			st[qat(c, k)->state < 6 ? qat(c, k)->state : 0]++;
-		fprintf(stderr,
-			"worker %u conn %u kind=%s q=%u unsent=%u ready=%u fetch=%u wait=%u "
-			"skip=%u sending=%d recs=%u rx=%u tx=%u closing=%d close_after=%d",
-			w->p.index, i, c->kind == TAG_BT ? "bt" : "http", qlen(c), c->qt - c->qs,
-			st[S_READY], st[S_FETCH], st[S_WAIT], st[S_SKIP], c->sending, c->rt - c->rh,
-			c->rx_len, c->tx_used, c->closing, c->close_after);
+		for (uint32_t q = c->qs; q != c->qt; q++)
+			st[qat(c, q)->state < 6 ? qat(c, q)->state : 0]++;
+		char bt[64] = "";
 		if (c->kind == TAG_BT && c->eng_ok)
-			fprintf(stderr, " outstanding=%u choking=%d",
-				peerwire_outstanding(&c->e.pw), peerwire_choking(&c->e.pw));
-		fputc('\n', stderr);
+			snprintf(bt, sizeof(bt), " outstanding=%u choking=%d",
+				 peerwire_outstanding(&c->e.pw), peerwire_choking(&c->e.pw));
+		log_info(&lm,
+			 "worker=%u conn=%u kind=%s q=%u unsent=%u ready=%u fetch=%u wait=%u "
+			 "skip=%u sending=%d recs=%u rx=%u tx=%u closing=%d close_after=%d%s",
+			 w->p.index, i, c->kind == TAG_BT ? "bt" : "http", qlen(c), c->qt - c->qs,
+			 st[S_READY], st[S_FETCH], st[S_WAIT], st[S_SKIP], c->sending,
+			 c->rt - c->rh, c->rx_len, c->tx_used, c->closing, c->close_after, bt);
 	}
 	const struct cache_counters *cc = cache_counters(w->cache);
-	fprintf(stderr,
-		"worker %u storage_inflight=%u retry=%u cache hits=%llu misses=%llu waits=%llu "
-		"busy=%llu\n",
-		w->p.index, storage_inflight(w->st), w->n_retry, (unsigned long long)cc->hits,
-		(unsigned long long)cc->misses, (unsigned long long)cc->waits,
-		(unsigned long long)cc->busy);
+	log_info(&lm,
+		 "worker=%u storage_inflight=%u retry=%u cache_hits=%llu cache_misses=%llu "
+		 "cache_waits=%llu cache_busy=%llu",
+		 w->p.index, storage_inflight(w->st), w->n_retry, (unsigned long long)cc->hits,
+		 (unsigned long long)cc->misses, (unsigned long long)cc->waits,
+		 (unsigned long long)cc->busy);
 }
 
 static void loop(struct worker *w)

@@ -1,0 +1,2 @@
+/* Must NOT compile with proto's flags: liburing is I/O. */
+#include <liburing.h>
