@@ -1,11 +1,14 @@
 /*
  * Unit tests for lib/byteio.h: every width in both byte orders against
  * byte strings written out by hand, at every misalignment inside a buffer
- * whose other bytes are canaries, so a load that reads the wrong byte or a
- * store that writes one byte too many both fail.
+ * whose other bytes are canaries, and again at the very end of a heap block
+ * (a byte read or written past the width is an AddressSanitizer error), so
+ * a load that reads the wrong byte or a store that writes one byte too many
+ * both fail.
  */
 #include <criterion/criterion.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "byteio.h"
@@ -85,14 +88,16 @@ static void store(int be, unsigned width, uint8_t *p, uint64_t v)
 	}
 }
 
-/* Loads read exactly their width at any alignment: the bytes around hold
- * canaries, which a load reading one byte too many would mix in. */
-Test(byteio, loads_every_width_and_order_at_every_offset)
+/* Every vector, both orders, at every misalignment: a load reads exactly
+ * its width (the bytes around hold canaries, which a load reading one byte
+ * too many would mix in), and a store writes exactly its width. */
+Test(byteio, every_width_and_order_at_every_offset)
 {
 	for (size_t k = 0; k < N_VECS; k++) {
 		const struct vec *t = &vecs[k];
 
 		for (int be = 0; be < 2; be++) {
+			const char *o = be ? "be" : "le";
 			uint8_t want[8];
 
 			if (be)
@@ -101,45 +106,38 @@ Test(byteio, loads_every_width_and_order_at_every_offset)
 				le_of(t, want);
 			for (size_t off = 0; off < 16; off++) {
 				uint8_t buf[SLOT];
+				uint64_t got;
 
 				memset(buf, CANARY, sizeof(buf));
 				memcpy(buf + off, want, t->width);
-				cr_assert_eq(load(be, t->width, buf + off), t->v,
-					     "%s%u of vector %zu at offset %zu: got 0x%llx",
-					     be ? "be" : "le", 8 * t->width, k, off,
-					     (unsigned long long)load(be, t->width, buf + off));
-			}
-		}
-	}
-}
-
-/* Stores write exactly their width at any alignment, and nothing else. */
-Test(byteio, stores_every_width_and_order_at_every_offset)
-{
-	for (size_t k = 0; k < N_VECS; k++) {
-		const struct vec *t = &vecs[k];
-
-		for (int be = 0; be < 2; be++) {
-			uint8_t want[8];
-
-			if (be)
-				memcpy(want, t->be, t->width);
-			else
-				le_of(t, want);
-			for (size_t off = 0; off < 16; off++) {
-				uint8_t buf[SLOT];
+				got = load(be, t->width, buf + off);
+				cr_assert_eq(got, t->v,
+					     "%s%u of vector %zu at offset %zu: got 0x%llx", o,
+					     8 * t->width, k, off, (unsigned long long)got);
 
 				memset(buf, CANARY, sizeof(buf));
 				store(be, t->width, buf + off, t->v);
 				cr_assert(memcmp(buf + off, want, t->width) == 0,
-					  "put_%s%u of vector %zu at offset %zu: wrong bytes",
-					  be ? "be" : "le", 8 * t->width, k, off);
+					  "put_%s%u of vector %zu at offset %zu: wrong bytes", o,
+					  8 * t->width, k, off);
 				for (size_t i = 0; i < sizeof(buf); i++)
 					if (i < off || i >= off + t->width)
 						cr_assert_eq(
 							buf[i], CANARY,
-							"put_%s%u at offset %zu wrote byte %zu",
-							be ? "be" : "le", 8 * t->width, off, i);
+							"put_%s%u at offset %zu wrote byte %zu", o,
+							8 * t->width, off, i);
+
+				/* Again with the value ending a heap block: a read or a
+				 * write past it, even of an unchanged byte, is an
+				 * AddressSanitizer error. */
+				uint8_t *h = malloc(off + t->width);
+
+				cr_assert_not_null(h);
+				memcpy(h + off, want, t->width);
+				got = load(be, t->width, h + off);
+				store(be, t->width, h + off, t->v);
+				free(h);
+				cr_assert_eq(got, t->v);
 			}
 		}
 	}

@@ -11,64 +11,11 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
-#define CANARY	 0xA5
-#define OUT_SLOT 48 /* a digest plus canary bytes */
-
-static const enum hash_impl impls[] = { HASH_IMPL_MB, HASH_IMPL_OPENSSL };
-#define N_IMPLS (sizeof(impls) / sizeof(impls[0]))
-
-/* splitmix64: deterministic content and lengths, so a failure reproduces. */
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
-static uint8_t *random_buf(size_t len)
-{
-	uint8_t *b = malloc(len ? len : 1);
-
-	cr_assert_not_null(b);
-	for (size_t i = 0; i < len; i++)
-		b[i] = (uint8_t)rnd();
-	return b;
-}
-
-static struct hash_ctx *ctx_new(enum hash_impl impl)
-{
-	struct hash_ctx *h = NULL;
-	struct seed_err err;
-
-	seed_err_clear(&err);
-	int rc = hash_ctx_create(impl, &h, &err);
-
-	cr_assert_eq(rc, 0, "hash_ctx_create(%d): %d %s", (int)impl, rc, err.msg);
-	cr_assert_not_null(h);
-	return h;
-}
-
-static size_t dlen(int sha256)
-{
-	return sha256 ? HASH_SHA256_LEN : HASH_SHA1_LEN;
-}
-
-static void ref_digest(int sha256, const uint8_t *d, size_t len, uint8_t *out)
-{
-	if (sha256)
-		SHA256(d, len, out);
-	else
-		SHA1(d, len, out);
-}
+#include "../testutil.h"
 
 static int one(struct hash_ctx *h, int sha256, const void *d, size_t len, uint8_t *out)
 {
@@ -80,32 +27,19 @@ static int batch(struct hash_ctx *h, int sha256, const struct hash_job *j, size_
 	return sha256 ? hash_sha256_batch(h, j, n) : hash_sha1_batch(h, j, n);
 }
 
-/* Digest plus untouched canaries, compared with the reference. */
-static void check_slot(int sha256, const uint8_t *slot, const uint8_t *d, size_t len,
-		       const char *what)
-{
-	uint8_t ref[32];
-
-	ref_digest(sha256, d, len, ref);
-	cr_assert(memcmp(slot, ref, dlen(sha256)) == 0, "%s: %s digest of %zu bytes differs", what,
-		  sha256 ? "SHA-256" : "SHA-1", len);
-	for (size_t i = dlen(sha256); i < OUT_SLOT; i++)
-		cr_assert_eq(slot[i], CANARY, "%s: wrote past the digest (len %zu)", what, len);
-}
-
 Test(hash, describe_names_the_implementation)
 {
-	for (size_t k = 0; k < N_IMPLS; k++) {
-		struct hash_ctx *h = ctx_new(impls[k]);
+	for (size_t k = 0; k < TU_N_IMPLS; k++) {
+		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
 		const char *d = hash_ctx_describe(h);
 
 		cr_assert_not_null(d);
 		cr_assert_gt(strlen(d), 0);
-		if (impls[k] == HASH_IMPL_MB)
+		if (tu_impl(k) == HASH_IMPL_MB)
 			cr_assert(strncmp(d, "ipsec-mb ", 9) == 0, "%s", d);
 		else
 			cr_assert(strncmp(d, "openssl ", 8) == 0, "%s", d);
-		cr_log_info("impl %d: %s", (int)impls[k], d);
+		cr_log_info("impl %d: %s", (int)tu_impl(k), d);
 		hash_ctx_destroy(h);
 	}
 }
@@ -136,23 +70,23 @@ Test(hash, every_edge_length_single_message)
 {
 	size_t max = 16777216 + 8;
 
-	rng_state = 1;
-	uint8_t *buf = random_buf(max);
+	tu_seed(1);
+	uint8_t *buf = tu_random_buf(max);
 
-	for (size_t k = 0; k < N_IMPLS; k++) {
-		struct hash_ctx *h = ctx_new(impls[k]);
+	for (size_t k = 0; k < TU_N_IMPLS; k++) {
+		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
 
 		for (int sha256 = 0; sha256 < 2; sha256++) {
 			for (size_t i = 0; i < N_EDGE; i++) {
 				/* Aligned, then deliberately misaligned. */
 				for (size_t off = 0; off < 8; off += 3) {
-					uint8_t slot[OUT_SLOT];
+					uint8_t slot[TU_OUT_SLOT];
 
-					memset(slot, CANARY, sizeof(slot));
+					memset(slot, TU_CANARY, sizeof(slot));
 					cr_assert_eq(one(h, sha256, buf + off, edge_lens[i], slot),
 						     0);
-					check_slot(sha256, slot, buf + off, edge_lens[i],
-						   hash_ctx_describe(h));
+					tu_check_slot(sha256, slot, buf + off, edge_lens[i],
+						      hash_ctx_describe(h));
 				}
 			}
 		}
@@ -163,16 +97,16 @@ Test(hash, every_edge_length_single_message)
 
 Test(hash, empty_message_with_null_data)
 {
-	for (size_t k = 0; k < N_IMPLS; k++) {
-		struct hash_ctx *h = ctx_new(impls[k]);
+	for (size_t k = 0; k < TU_N_IMPLS; k++) {
+		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
 
 		for (int sha256 = 0; sha256 < 2; sha256++) {
-			uint8_t slot[OUT_SLOT];
+			uint8_t slot[TU_OUT_SLOT];
 			struct hash_job j = { .data = NULL, .len = 0, .out = slot };
 
-			memset(slot, CANARY, sizeof(slot));
+			memset(slot, TU_CANARY, sizeof(slot));
 			cr_assert_eq(batch(h, sha256, &j, 1), 0);
-			check_slot(sha256, slot, (const uint8_t *)"", 0, "empty");
+			tu_check_slot(sha256, slot, (const uint8_t *)"", 0, "empty");
 		}
 		hash_ctx_destroy(h);
 	}
@@ -183,38 +117,32 @@ Test(hash, empty_message_with_null_data)
  * ipsec-mb job limit. */
 static size_t random_len(void)
 {
-	switch (rnd() % 8) {
+	switch (tu_rnd() % 8) {
 	case 0: return 0;
-	case 1: return rnd() % 130;
+	case 1: return tu_rnd() % 130;
 	case 2: return 16384;
-	case 3: return 1 + rnd() % 16384;
-	case 4: return 16384 + rnd() % 49151; /* up to 65534 */
-	case 5: return 65534 + rnd() % 3;
-	case 6: return 65537 + rnd() % 300000;
-	default: return rnd() % 2048;
+	case 3: return 1 + tu_rnd() % 16384;
+	case 4: return 16384 + tu_rnd() % 49151; /* up to 65534 */
+	case 5: return 65534 + tu_rnd() % 3;
+	case 6: return 65537 + tu_rnd() % 300000;
+	default: return tu_rnd() % 2048;
 	}
 }
 
 static void run_mixed_batch(struct hash_ctx *h, int sha256, size_t n, const uint8_t *pool,
 			    size_t pool_len)
 {
-	struct hash_job *jobs = calloc(n, sizeof(*jobs));
-	uint8_t *slots = malloc(n * OUT_SLOT);
+	uint8_t *slots;
+	struct hash_job *jobs = tu_jobs_new(n, &slots);
 
-	cr_assert_not_null(jobs);
-	cr_assert_not_null(slots);
-	memset(slots, CANARY, n * OUT_SLOT);
 	for (size_t i = 0; i < n; i++) {
 		size_t len = random_len();
-		size_t off = rnd() % (pool_len - len + 1);
 
-		jobs[i].data = pool + off;
+		jobs[i].data = pool + tu_rnd() % (pool_len - len + 1);
 		jobs[i].len = len;
-		jobs[i].out = slots + i * OUT_SLOT;
 	}
 	cr_assert_eq(batch(h, sha256, jobs, n), 0);
-	for (size_t i = 0; i < n; i++)
-		check_slot(sha256, jobs[i].out, jobs[i].data, jobs[i].len, hash_ctx_describe(h));
+	tu_check_jobs(sha256, jobs, n, hash_ctx_describe(h));
 	free(jobs);
 	free(slots);
 }
@@ -224,11 +152,11 @@ Test(hash, mixed_batches_match_openssl)
 	static const size_t sizes[] = { 1, 7, 8, 9, 16, 100 };
 	size_t pool_len = 1u << 20;
 
-	rng_state = 2;
-	uint8_t *pool = random_buf(pool_len);
+	tu_seed(2);
+	uint8_t *pool = tu_random_buf(pool_len);
 
-	for (size_t k = 0; k < N_IMPLS; k++) {
-		struct hash_ctx *h = ctx_new(impls[k]);
+	for (size_t k = 0; k < TU_N_IMPLS; k++) {
+		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
 
 		for (int sha256 = 0; sha256 < 2; sha256++)
 			for (size_t s = 0; s < sizeof(sizes) / sizeof(*sizes); s++)
@@ -247,31 +175,25 @@ Test(hash, uniform_batches_of_blocks_and_pieces)
 	} shapes[] = { { 16384, 256 }, { 16384, 3 }, { 262144, 16 }, { 64, 1000 }, { 65534, 17 } };
 	size_t pool_len = 4u << 20;
 
-	rng_state = 3;
-	uint8_t *pool = random_buf(pool_len);
+	tu_seed(3);
+	uint8_t *pool = tu_random_buf(pool_len);
 
-	for (size_t k = 0; k < N_IMPLS; k++) {
-		struct hash_ctx *h = ctx_new(impls[k]);
+	for (size_t k = 0; k < TU_N_IMPLS; k++) {
+		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
 
 		for (int sha256 = 0; sha256 < 2; sha256++) {
 			for (size_t s = 0; s < sizeof(shapes) / sizeof(*shapes); s++) {
 				size_t n = shapes[s].n, len = shapes[s].len;
-				struct hash_job *jobs = calloc(n, sizeof(*jobs));
-				uint8_t *slots = malloc(n * OUT_SLOT);
+				uint8_t *slots;
+				struct hash_job *jobs = tu_jobs_new(n, &slots);
 
-				cr_assert_not_null(jobs);
-				cr_assert_not_null(slots);
 				cr_assert_leq(n * len, pool_len);
-				memset(slots, CANARY, n * OUT_SLOT);
 				for (size_t i = 0; i < n; i++) {
 					jobs[i].data = pool + i * len;
 					jobs[i].len = len;
-					jobs[i].out = slots + i * OUT_SLOT;
 				}
 				cr_assert_eq(batch(h, sha256, jobs, n), 0);
-				for (size_t i = 0; i < n; i++)
-					check_slot(sha256, jobs[i].out, jobs[i].data, len,
-						   hash_ctx_describe(h));
+				tu_check_jobs(sha256, jobs, n, hash_ctx_describe(h));
 				free(jobs);
 				free(slots);
 			}
@@ -287,14 +209,14 @@ Test(hash, context_reuse_alternating_algorithms)
 {
 	size_t pool_len = 1u << 20;
 
-	rng_state = 4;
-	uint8_t *pool = random_buf(pool_len);
+	tu_seed(4);
+	uint8_t *pool = tu_random_buf(pool_len);
 
-	for (size_t k = 0; k < N_IMPLS; k++) {
-		struct hash_ctx *h = ctx_new(impls[k]);
+	for (size_t k = 0; k < TU_N_IMPLS; k++) {
+		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
 
 		for (int rep = 0; rep < 60; rep++)
-			run_mixed_batch(h, rep & 1, 1 + rnd() % 40, pool, pool_len);
+			run_mixed_batch(h, rep & 1, 1 + tu_rnd() % 40, pool, pool_len);
 		hash_ctx_destroy(h);
 	}
 	free(pool);
@@ -304,8 +226,8 @@ Test(hash, invalid_arguments)
 {
 	uint8_t out[32], data[4] = { 1, 2, 3, 4 };
 
-	for (size_t k = 0; k < N_IMPLS; k++) {
-		struct hash_ctx *h = ctx_new(impls[k]);
+	for (size_t k = 0; k < TU_N_IMPLS; k++) {
+		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
 
 		for (int sha256 = 0; sha256 < 2; sha256++) {
 			struct hash_job ok = { .data = data, .len = 4, .out = out };
@@ -321,11 +243,11 @@ Test(hash, invalid_arguments)
 			cr_assert_eq(batch(h, sha256, mix, 3), -EINVAL);
 			cr_assert_eq(batch(NULL, sha256, &ok, 1), -EINVAL);
 			/* The context still works after refusals. */
-			uint8_t slot[OUT_SLOT];
+			uint8_t slot[TU_OUT_SLOT];
 
-			memset(slot, CANARY, sizeof(slot));
+			memset(slot, TU_CANARY, sizeof(slot));
 			cr_assert_eq(one(h, sha256, data, 4, slot), 0);
-			check_slot(sha256, slot, data, 4, "after -EINVAL");
+			tu_check_slot(sha256, slot, data, 4, "after -EINVAL");
 		}
 		hash_ctx_destroy(h);
 	}
@@ -335,14 +257,14 @@ Test(hash, invalid_arguments)
  * reference (guards against the test's own reference being misused). */
 Test(hash, implementations_agree)
 {
-	struct hash_ctx *mb = ctx_new(HASH_IMPL_MB);
-	struct hash_ctx *os = ctx_new(HASH_IMPL_OPENSSL);
+	struct hash_ctx *mb = tu_hash_ctx(HASH_IMPL_MB);
+	struct hash_ctx *os = tu_hash_ctx(HASH_IMPL_OPENSSL);
 
-	rng_state = 5;
-	uint8_t *buf = random_buf(200000);
+	tu_seed(5);
+	uint8_t *buf = tu_random_buf(200000);
 
 	for (int i = 0; i < 200; i++) {
-		size_t len = rnd() % 200000;
+		size_t len = tu_rnd() % 200000;
 		uint8_t a[32], b[32];
 
 		cr_assert_eq(hash_sha256(mb, buf, len, a), 0);
@@ -375,8 +297,8 @@ Test(hash, fips_180_known_answers)
 		0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
 	};
 
-	for (size_t k = 0; k < N_IMPLS; k++) {
-		struct hash_ctx *h = ctx_new(impls[k]);
+	for (size_t k = 0; k < TU_N_IMPLS; k++) {
+		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
 		uint8_t out[32];
 
 		cr_assert_eq(hash_sha1(h, "abc", 3, out), 0);
@@ -457,8 +379,8 @@ Test(xxh128, matches_xxh3_128bits_big_endian)
 {
 	size_t max = (1u << 20) + 7;
 
-	rng_state = 6;
-	uint8_t *buf = random_buf(max);
+	tu_seed(6);
+	uint8_t *buf = tu_random_buf(max);
 
 	for (size_t len = 0; len < 300; len++) {
 		uint8_t want[16], out[16];
@@ -471,7 +393,7 @@ Test(xxh128, matches_xxh3_128bits_big_endian)
 	static const size_t fixed[] = { 16384, 16383, 1u << 20, (1u << 20) + 7 };
 
 	for (size_t i = 0; i < 40; i++) {
-		size_t len = i < 4 ? fixed[i] : rnd() % max;
+		size_t len = i < 4 ? fixed[i] : tu_rnd() % max;
 		uint8_t want[16], out[16];
 		XXH128_hash_t r = XXH3_128bits(buf, len);
 

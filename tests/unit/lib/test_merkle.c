@@ -1,6 +1,6 @@
 /*
  * test_merkle: lib/merkle.c against a naive recursive reference written from
- * the BEP 52 text, with libcrypto's SHA256() and nothing from lib/.
+ * the BEP 52 text, with libcrypto's SHA256() (testutil.h's tu_ref_sha256) and nothing from lib/.
  *
  * BEP 52, "pieces root": a binary merkle tree over the SHA-256 of each 16 KiB
  * block of the file (the last block may be short); the leaf hashes beyond the
@@ -13,43 +13,10 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const enum hash_impl impls[] = { HASH_IMPL_MB, HASH_IMPL_OPENSSL };
-#define N_IMPLS (sizeof(impls) / sizeof(impls[0]))
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
-static uint8_t *random_leaves(size_t n)
-{
-	uint8_t *b = malloc(n * 32 + 1);
-
-	cr_assert_not_null(b);
-	for (size_t i = 0; i < n * 32; i++)
-		b[i] = (uint8_t)rnd();
-	return b;
-}
-
-static struct hash_ctx *ctx_new(enum hash_impl impl)
-{
-	struct hash_ctx *h = NULL;
-	struct seed_err err;
-
-	seed_err_clear(&err);
-	cr_assert_eq(hash_ctx_create(impl, &h, &err), 0, "%s", err.msg);
-	return h;
-}
+#include "../testutil.h"
 
 /* --- reference: the tree as BEP 52 describes it, recursively --- */
 
@@ -59,7 +26,7 @@ static void ref_pair(const uint8_t l[32], const uint8_t r[32], uint8_t out[32])
 
 	memcpy(m, l, 32);
 	memcpy(m + 32, r, 32);
-	SHA256(m, 64, out);
+	tu_ref_sha256(m, 64, out);
 }
 
 /* Node covering leaves [lo, lo + width) of a row of n leaves; leaves at or
@@ -140,13 +107,13 @@ static const size_t leaf_counts[] = { 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 1000, 1024
 
 Test(merkle, root_matches_reference)
 {
-	rng_state = 10;
-	for (size_t k = 0; k < N_IMPLS; k++) {
-		struct hash_ctx *h = ctx_new(impls[k]);
+	tu_seed(10);
+	for (size_t k = 0; k < TU_N_IMPLS; k++) {
+		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
 
 		for (size_t c = 0; c < N_COUNTS; c++) {
 			size_t n = leaf_counts[c];
-			uint8_t *leaves = random_leaves(n);
+			uint8_t *leaves = tu_random_buf(n * 32);
 			uint8_t want[32], got[32];
 
 			ref_root(leaves, n, want);
@@ -161,14 +128,14 @@ Test(merkle, root_matches_reference)
 
 Test(merkle, single_leaf_root_is_the_leaf)
 {
-	for (size_t k = 0; k < N_IMPLS; k++) {
-		struct hash_ctx *h = ctx_new(impls[k]);
+	for (size_t k = 0; k < TU_N_IMPLS; k++) {
+		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
 		uint8_t leaf[32], root[32], byte = 0x61;
 
 		/* A 1-byte file: one leaf, SHA-256 of that byte, which is
 		 * also the root (no padding: next_pow2(1) == 1). */
 		cr_assert_eq(merkle_leaf_count(1), 1);
-		SHA256(&byte, 1, leaf);
+		tu_ref_sha256(&byte, 1, leaf);
 		cr_assert_eq(merkle_root(h, leaf, 1, root), 0);
 		cr_assert(memcmp(root, leaf, 32) == 0);
 		hash_ctx_destroy(h);
@@ -181,13 +148,13 @@ Test(merkle, known_answer_two_zero_blocks)
 	uint8_t blk[32], pair[64], want[32];
 
 	/* Computed here without merkle.c or hash.c. */
-	SHA256(file, 16384, blk);
+	tu_ref_sha256(file, 16384, blk);
 	memcpy(pair, blk, 32);
 	memcpy(pair + 32, blk, 32);
-	SHA256(pair, 64, want);
+	tu_ref_sha256(pair, 64, want);
 
-	for (size_t k = 0; k < N_IMPLS; k++) {
-		struct hash_ctx *h = ctx_new(impls[k]);
+	for (size_t k = 0; k < TU_N_IMPLS; k++) {
+		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
 		uint8_t leaves[64], root[32];
 		uint64_t n = merkle_leaf_count(sizeof(file));
 
@@ -201,16 +168,14 @@ Test(merkle, known_answer_two_zero_blocks)
 }
 
 /* A whole file through the pipeline: leaves of 16 KiB blocks, the last one
- * short, then root and layer; reference built with SHA256() only. */
+ * short, then root and layer; reference built with libcrypto only. */
 Test(merkle, file_pipeline_with_short_last_block)
 {
 	size_t len = 5 * 16384 + 1234; /* 6 leaves */
-	uint8_t *file = malloc(len);
+	uint8_t *file;
 
-	cr_assert_not_null(file);
-	rng_state = 11;
-	for (size_t i = 0; i < len; i++)
-		file[i] = (uint8_t)rnd();
+	tu_seed(11);
+	file = tu_random_buf(len);
 
 	size_t n = merkle_leaf_count(len);
 	uint8_t ref_leaves[6 * 32], want[32], want_layer[2 * 32];
@@ -219,13 +184,13 @@ Test(merkle, file_pipeline_with_short_last_block)
 	for (size_t i = 0; i < n; i++) {
 		size_t bl = i + 1 < n ? 16384 : len - i * 16384;
 
-		SHA256(file + i * 16384, bl, ref_leaves + i * 32);
+		tu_ref_sha256(file + i * 16384, bl, ref_leaves + i * 32);
 	}
 	ref_root(ref_leaves, n, want);
 	ref_layer(ref_leaves, n, 4, want_layer);
 
-	for (size_t k = 0; k < N_IMPLS; k++) {
-		struct hash_ctx *h = ctx_new(impls[k]);
+	for (size_t k = 0; k < TU_N_IMPLS; k++) {
+		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
 		struct hash_job jobs[6];
 		uint8_t leaves[6 * 32], root[32], layer[2 * 32];
 
@@ -249,9 +214,9 @@ Test(merkle, layer_matches_reference)
 {
 	static const size_t pbs[] = { 1, 2, 4, 64 };
 
-	rng_state = 12;
-	for (size_t k = 0; k < N_IMPLS; k++) {
-		struct hash_ctx *h = ctx_new(impls[k]);
+	tu_seed(12);
+	for (size_t k = 0; k < TU_N_IMPLS; k++) {
+		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
 
 		for (size_t p = 0; p < sizeof(pbs) / sizeof(pbs[0]); p++) {
 			size_t pb = pbs[p];
@@ -270,7 +235,7 @@ Test(merkle, layer_matches_reference)
 
 			for (size_t i = 0; i < nn; i++) {
 				size_t n = ns[i], nl = (n + pb - 1) / pb;
-				uint8_t *leaves = random_leaves(n);
+				uint8_t *leaves = tu_random_buf(n * 32);
 				uint8_t *want = malloc(nl * 32);
 				/* One spare hash to catch writes past the layer. */
 				uint8_t *got = malloc((nl + 1) * 32);
@@ -304,9 +269,9 @@ Test(merkle, root_from_layer_equals_root)
 {
 	static const size_t pbs[] = { 1, 2, 4, 64 };
 
-	rng_state = 13;
-	for (size_t k = 0; k < N_IMPLS; k++) {
-		struct hash_ctx *h = ctx_new(impls[k]);
+	tu_seed(13);
+	for (size_t k = 0; k < TU_N_IMPLS; k++) {
+		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
 
 		for (size_t p = 0; p < sizeof(pbs) / sizeof(pbs[0]); p++) {
 			size_t pb = pbs[p];
@@ -318,7 +283,7 @@ Test(merkle, root_from_layer_equals_root)
 
 				if (n <= pb)
 					continue; /* no layer in BEP 52 */
-				uint8_t *leaves = random_leaves(n);
+				uint8_t *leaves = tu_random_buf(n * 32);
 				uint8_t *layer = malloc(nl * 32);
 				uint8_t root[32], from_layer[32], ref[32];
 
@@ -342,13 +307,13 @@ Test(merkle, root_from_layer_equals_root)
  * piece, or of more than half a piece, have root == layer[0]. */
 Test(merkle, single_piece_layer)
 {
-	rng_state = 14;
-	for (size_t k = 0; k < N_IMPLS; k++) {
-		struct hash_ctx *h = ctx_new(impls[k]);
+	tu_seed(14);
+	for (size_t k = 0; k < TU_N_IMPLS; k++) {
+		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
 		size_t pb = 8;
 
 		for (size_t n = 5; n <= 8; n++) {
-			uint8_t *leaves = random_leaves(n);
+			uint8_t *leaves = tu_random_buf(n * 32);
 			uint8_t layer[32], root[32], from_layer[32];
 
 			cr_assert_eq(merkle_layer(h, leaves, n, pb, layer), 0);
@@ -368,13 +333,13 @@ Test(merkle, many_leaves_cross_batch_chunks)
 {
 	size_t n = 3 * 4096 * 2 + 3;
 
-	rng_state = 15;
-	uint8_t *leaves = random_leaves(n);
+	tu_seed(15);
+	uint8_t *leaves = tu_random_buf(n * 32);
 	uint8_t want[32], got[32];
 
 	ref_root(leaves, n, want);
-	for (size_t k = 0; k < N_IMPLS; k++) {
-		struct hash_ctx *h = ctx_new(impls[k]);
+	for (size_t k = 0; k < TU_N_IMPLS; k++) {
+		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
 
 		cr_assert_eq(merkle_root(h, leaves, n, got), 0);
 		cr_assert(memcmp(got, want, 32) == 0);
@@ -385,7 +350,7 @@ Test(merkle, many_leaves_cross_batch_chunks)
 
 Test(merkle, invalid_arguments)
 {
-	struct hash_ctx *h = ctx_new(HASH_IMPL_MB);
+	struct hash_ctx *h = tu_hash_ctx(HASH_IMPL_MB);
 	uint8_t leaves[3 * 32] = { 0 }, out[3 * 32];
 
 	cr_assert_eq(merkle_root(h, leaves, 0, out), -EINVAL);

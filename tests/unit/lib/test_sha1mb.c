@@ -15,47 +15,12 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CANARY	 0xA5
-#define OUT_SLOT 32 /* a digest plus canary bytes */
-#define MIB	 (1u << 20)
+#include "../testutil.h"
 
-/* splitmix64: deterministic content and lengths, so a failure reproduces. */
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
-static uint8_t *random_buf(size_t len)
-{
-	uint8_t *b = malloc(len ? len : 1);
-
-	cr_assert_not_null(b);
-	for (size_t i = 0; i < len; i++)
-		b[i] = (uint8_t)rnd();
-	return b;
-}
-
-/* Digest plus untouched canaries, compared with SHA1(). */
-static void check_slot(const uint8_t *slot, const uint8_t *d, size_t len, const char *what)
-{
-	uint8_t ref[SHA_DIGEST_LENGTH];
-
-	SHA1(len ? d : (const uint8_t *)"", len, ref);
-	cr_assert(memcmp(slot, ref, HASH_SHA1_LEN) == 0, "%s: SHA-1 of %zu bytes differs", what,
-		  len);
-	for (size_t i = HASH_SHA1_LEN; i < OUT_SLOT; i++)
-		cr_assert_eq(slot[i], CANARY, "%s: wrote past the digest (len %zu)", what, len);
-}
+#define MIB (1u << 20)
 
 static const size_t edge_lens[] = {
 	0,   1,	  2,	55,    56,    57,    63,    64,	   65,	  119,	  120,	  121, 127,
@@ -67,13 +32,13 @@ static const size_t edge_lens[] = {
 /* A length from the classes a seed box sees, weighted to padding edges. */
 static size_t random_len(void)
 {
-	switch (rnd() % 6) {
-	case 0: return rnd() % 200;
-	case 1: return 64 * (1 + rnd() % 40) + 55 + rnd() % 10;
-	case 2: return 1 + rnd() % 65536;
-	case 3: return 65535 + rnd() % 300000;
+	switch (tu_rnd() % 6) {
+	case 0: return tu_rnd() % 200;
+	case 1: return 64 * (1 + tu_rnd() % 40) + 55 + tu_rnd() % 10;
+	case 2: return 1 + tu_rnd() % 65536;
+	case 3: return 65535 + tu_rnd() % 300000;
 	case 4: return 262144;
-	default: return rnd() % 2048;
+	default: return tu_rnd() % 2048;
 	}
 }
 
@@ -81,30 +46,16 @@ static size_t random_len(void)
 static struct hash_job *make_jobs(size_t n, const uint8_t *pool, size_t pool_len,
 				  uint8_t **out_slots)
 {
-	struct hash_job *jobs = calloc(n ? n : 1, sizeof(*jobs));
-	uint8_t *slots = malloc((n ? n : 1) * OUT_SLOT);
+	struct hash_job *jobs = tu_jobs_new(n, out_slots);
 
-	cr_assert_not_null(jobs);
-	cr_assert_not_null(slots);
-	memset(slots, CANARY, (n ? n : 1) * OUT_SLOT);
 	for (size_t i = 0; i < n; i++) {
 		size_t len = random_len();
-		size_t off;
 
 		cr_assert_leq(len, pool_len);
-		off = rnd() % (pool_len - len + 1);
-		jobs[i].data = pool + off;
+		jobs[i].data = pool + tu_rnd() % (pool_len - len + 1);
 		jobs[i].len = len;
-		jobs[i].out = slots + i * OUT_SLOT;
 	}
-	*out_slots = slots;
 	return jobs;
-}
-
-static void check_jobs(const struct hash_job *jobs, size_t n, const char *what)
-{
-	for (size_t i = 0; i < n; i++)
-		check_slot(jobs[i].out, jobs[i].data, jobs[i].len, what);
 }
 
 /* Both engines wherever the CPU has them, and the automatic choice. */
@@ -132,12 +83,12 @@ static int run_on(enum sha1mb_engine e, const struct hash_job *jobs, size_t n)
 /* One message, canary slot, checked against SHA1(). */
 static void one_on(enum sha1mb_engine e, const uint8_t *d, size_t len)
 {
-	uint8_t slot[OUT_SLOT];
+	uint8_t slot[TU_OUT_SLOT];
 	struct hash_job j = { d, len, slot };
 
-	memset(slot, CANARY, sizeof(slot));
+	memset(slot, TU_CANARY, sizeof(slot));
 	if (run_on(e, &j, 1))
-		check_slot(slot, d, len, engine_name(e));
+		tu_check_slot(0, slot, d, len, engine_name(e));
 }
 
 Test(sha1mb, path_is_named)
@@ -205,8 +156,8 @@ Test(sha1mb, fips_180_known_answers)
  * aligned and misaligned. */
 Test(sha1mb, every_edge_length_single_message)
 {
-	rng_state = 1;
-	uint8_t *buf = random_buf(EDGE_MAX + 8);
+	tu_seed(1);
+	uint8_t *buf = tu_random_buf(EDGE_MAX + 8);
 
 	for (size_t k = 0; k < N_ENGINES; k++)
 		for (size_t i = 0; i < N_EDGE; i++)
@@ -221,16 +172,16 @@ Test(sha1mb, every_edge_length_single_message)
  * sees every length. */
 Test(sha1mb, unequal_lengths_every_slot)
 {
-	rng_state = 2;
-	uint8_t *buf = random_buf(EDGE_MAX + 12 * 8);
+	tu_seed(2);
+	uint8_t *buf = tu_random_buf(EDGE_MAX + 12 * 8);
 
 	for (size_t k = 0; k < N_ENGINES; k++) {
 		for (size_t n = 8; n <= 12; n += 4) {
 			for (size_t rot = 0; rot < N_EDGE; rot++) {
 				struct hash_job jobs[12];
-				uint8_t slots[12][OUT_SLOT];
+				uint8_t slots[12][TU_OUT_SLOT];
 
-				memset(slots, CANARY, sizeof(slots));
+				memset(slots, TU_CANARY, sizeof(slots));
 				for (size_t i = 0; i < n; i++)
 					jobs[i] = (struct hash_job){
 						buf + 1 + 7 * i, edge_lens[(rot + 3 * i) % N_EDGE],
@@ -238,7 +189,7 @@ Test(sha1mb, unequal_lengths_every_slot)
 					};
 				if (!run_on(engines[k], jobs, n))
 					break;
-				check_jobs(jobs, n, engine_name(engines[k]));
+				tu_check_jobs(0, jobs, n, engine_name(engines[k]));
 			}
 		}
 	}
@@ -248,24 +199,24 @@ Test(sha1mb, unequal_lengths_every_slot)
 /* 0..9 messages: slots beyond n are never written. */
 Test(sha1mb, partial_counts_write_only_their_digests)
 {
-	rng_state = 3;
-	uint8_t *buf = random_buf(300000);
+	tu_seed(3);
+	uint8_t *buf = tu_random_buf(300000);
 
 	for (size_t k = 0; k < N_ENGINES; k++) {
 		for (size_t n = 0; n <= SHA1MB_LANES + 1; n++) {
 			struct hash_job jobs[SHA1MB_LANES + 2];
-			uint8_t slots[SHA1MB_LANES + 2][OUT_SLOT];
+			uint8_t slots[SHA1MB_LANES + 2][TU_OUT_SLOT];
 
-			memset(slots, CANARY, sizeof(slots));
+			memset(slots, TU_CANARY, sizeof(slots));
 			for (size_t i = 0; i < SHA1MB_LANES + 2; i++)
-				jobs[i] = (struct hash_job){ buf + 1 + i, 1 + rnd() % 299990,
+				jobs[i] = (struct hash_job){ buf + 1 + i, 1 + tu_rnd() % 299990,
 							     slots[i] };
 			if (!run_on(engines[k], jobs, n))
 				break;
-			check_jobs(jobs, n, engine_name(engines[k]));
+			tu_check_jobs(0, jobs, n, engine_name(engines[k]));
 			for (size_t i = n; i < SHA1MB_LANES + 2; i++)
-				for (size_t b = 0; b < OUT_SLOT; b++)
-					cr_assert_eq(slots[i][b], CANARY,
+				for (size_t b = 0; b < TU_OUT_SLOT; b++)
+					cr_assert_eq(slots[i][b], TU_CANARY,
 						     "%s: slot %zu of %zu "
 						     "written",
 						     engine_name(engines[k]), i, n);
@@ -277,19 +228,19 @@ Test(sha1mb, partial_counts_write_only_their_digests)
 /* The same message in every slot gives the same digest in every slot. */
 Test(sha1mb, slots_are_independent)
 {
-	rng_state = 4;
-	uint8_t *buf = random_buf(70000);
+	tu_seed(4);
+	uint8_t *buf = tu_random_buf(70000);
 
 	for (size_t k = 0; k < N_ENGINES; k++) {
 		struct hash_job jobs[SHA1MB_LANES];
-		uint8_t slots[SHA1MB_LANES][OUT_SLOT];
+		uint8_t slots[SHA1MB_LANES][TU_OUT_SLOT];
 
-		memset(slots, CANARY, sizeof(slots));
+		memset(slots, TU_CANARY, sizeof(slots));
 		for (size_t i = 0; i < SHA1MB_LANES; i++)
 			jobs[i] = (struct hash_job){ buf + 3, 65537, slots[i] };
 		if (!run_on(engines[k], jobs, SHA1MB_LANES))
 			continue;
-		check_jobs(jobs, SHA1MB_LANES, engine_name(engines[k]));
+		tu_check_jobs(0, jobs, SHA1MB_LANES, engine_name(engines[k]));
 		for (size_t i = 1; i < SHA1MB_LANES; i++)
 			cr_assert(memcmp(slots[i], slots[0], HASH_SHA1_LEN) == 0);
 	}
@@ -300,12 +251,12 @@ Test(sha1mb, random_lengths)
 {
 	size_t pool_len = 400000;
 
-	rng_state = 5;
-	uint8_t *pool = random_buf(pool_len);
+	tu_seed(5);
+	uint8_t *pool = tu_random_buf(pool_len);
 
 	for (int rep = 0; rep < 300; rep++) {
-		size_t len = rnd() % 200000;
-		size_t off = rnd() % 64;
+		size_t len = tu_rnd() % 200000;
+		size_t off = tu_rnd() % 64;
 
 		for (size_t k = 0; k < N_ENGINES; k++)
 			one_on(engines[k], pool + off, len);
@@ -320,8 +271,8 @@ Test(sha1mb, mixed_batches_1_to_20)
 {
 	size_t pool_len = 2 * MIB;
 
-	rng_state = 6;
-	uint8_t *pool = random_buf(pool_len);
+	tu_seed(6);
+	uint8_t *pool = tu_random_buf(pool_len);
 
 	for (size_t k = 0; k < N_ENGINES; k++) {
 		for (size_t n = 1; n <= 20; n++) {
@@ -330,7 +281,7 @@ Test(sha1mb, mixed_batches_1_to_20)
 				struct hash_job *jobs = make_jobs(n, pool, pool_len, &slots);
 
 				if (run_on(engines[k], jobs, n))
-					check_jobs(jobs, n, engine_name(engines[k]));
+					tu_check_jobs(0, jobs, n, engine_name(engines[k]));
 				free(jobs);
 				free(slots);
 			}
@@ -359,23 +310,23 @@ Test(sha1mb, segment_end_shapes)
 	static const size_t counts[] = { 8, 5, 5, 12, 12 };
 	size_t pool_len = 4 * MIB;
 
-	rng_state = 7;
-	uint8_t *pool = random_buf(pool_len);
+	tu_seed(7);
+	uint8_t *pool = tu_random_buf(pool_len);
 
 	for (size_t k = 0; k < N_ENGINES; k++) {
 		for (size_t s = 0; s < sizeof(counts) / sizeof(counts[0]); s++) {
 			size_t n = counts[s], at = 1;
 			struct hash_job jobs[12];
-			uint8_t slots[12][OUT_SLOT];
+			uint8_t slots[12][TU_OUT_SLOT];
 
-			memset(slots, CANARY, sizeof(slots));
+			memset(slots, TU_CANARY, sizeof(slots));
 			for (size_t i = 0; i < n; i++) {
 				jobs[i] = (struct hash_job){ pool + at, shapes[s][i], slots[i] };
 				at += shapes[s][i] + 5;
 				cr_assert_leq(at, pool_len);
 			}
 			if (run_on(engines[k], jobs, n))
-				check_jobs(jobs, n, engine_name(engines[k]));
+				tu_check_jobs(0, jobs, n, engine_name(engines[k]));
 		}
 	}
 	free(pool);
@@ -386,15 +337,15 @@ Test(sha1mb, large_batch)
 {
 	size_t pool_len = 2 * MIB, n = 150;
 
-	rng_state = 8;
-	uint8_t *pool = random_buf(pool_len);
+	tu_seed(8);
+	uint8_t *pool = tu_random_buf(pool_len);
 	uint8_t *slots;
 	struct hash_job *jobs = make_jobs(n, pool, pool_len, &slots);
 
 	for (size_t k = 0; k < N_ENGINES; k++) {
-		memset(slots, CANARY, n * OUT_SLOT);
+		memset(slots, TU_CANARY, n * TU_OUT_SLOT);
 		if (run_on(engines[k], jobs, n))
-			check_jobs(jobs, n, engine_name(engines[k]));
+			tu_check_jobs(0, jobs, n, engine_name(engines[k]));
 	}
 	free(jobs);
 	free(slots);
@@ -404,18 +355,18 @@ Test(sha1mb, large_batch)
 Test(sha1mb, empty_messages_with_null_data)
 {
 	for (size_t k = 0; k < N_ENGINES; k++) {
-		uint8_t slots[3][OUT_SLOT];
+		uint8_t slots[3][TU_OUT_SLOT];
 		struct hash_job jobs[3] = {
 			{ NULL, 0, slots[0] },
 			{ "x", 0, slots[1] },
 			{ NULL, 0, slots[2] },
 		};
 
-		memset(slots, CANARY, sizeof(slots));
+		memset(slots, TU_CANARY, sizeof(slots));
 		if (!run_on(engines[k], jobs, 3))
 			continue;
 		for (int i = 0; i < 3; i++)
-			check_slot(slots[i], NULL, 0, engine_name(engines[k]));
+			tu_check_slot(0, slots[i], NULL, 0, engine_name(engines[k]));
 	}
 }
 
@@ -423,13 +374,13 @@ Test(sha1mb, empty_messages_with_null_data)
 Test(sha1mb, invalid_arguments_write_nothing)
 {
 	uint8_t d[100] = { 1 };
-	uint8_t slots[3][OUT_SLOT];
+	uint8_t slots[3][TU_OUT_SLOT];
 	struct hash_job ok = { d, 100, slots[0] };
 	struct hash_job no_out = { d, 100, NULL };
 	struct hash_job no_data = { NULL, 5, slots[1] };
 	struct hash_job mix[3] = { ok, no_data, { d, 1, slots[2] } };
 
-	memset(slots, CANARY, sizeof(slots));
+	memset(slots, TU_CANARY, sizeof(slots));
 	cr_assert_eq(sha1mb_batch(NULL, 0), 0);
 	cr_assert_eq(sha1mb_batch(NULL, 1), -EINVAL);
 	cr_assert_eq(sha1mb_batch(&no_out, 1), -EINVAL);
@@ -443,27 +394,15 @@ Test(sha1mb, invalid_arguments_write_nothing)
 	cr_assert_eq(sha1mb_batch_on((enum sha1mb_engine)42, &ok, 1), -EINVAL);
 	cr_assert_eq(sha1mb_has_engine((enum sha1mb_engine)42), 0);
 	for (int i = 0; i < 3; i++)
-		for (size_t k = 0; k < OUT_SLOT; k++)
-			cr_assert_eq(slots[i][k], CANARY, "slot %d written", i);
+		for (size_t k = 0; k < TU_OUT_SLOT; k++)
+			cr_assert_eq(slots[i][k], TU_CANARY, "slot %d written", i);
 }
 
 /* --- behind hash_sha1_batch(HASH_IMPL_MB), as ingest calls it --- */
 
-static struct hash_ctx *mb_ctx(void)
-{
-	struct hash_ctx *h = NULL;
-	struct seed_err err;
-	int rc;
-
-	seed_err_clear(&err);
-	rc = hash_ctx_create(HASH_IMPL_MB, &h, &err);
-	cr_assert_eq(rc, 0, "hash_ctx_create: %d %s", rc, err.msg);
-	return h;
-}
-
 Test(sha1mb, hash_describe_names_the_long_path)
 {
-	struct hash_ctx *h = mb_ctx();
+	struct hash_ctx *h = tu_hash_ctx(HASH_IMPL_MB);
 	const char *d = hash_ctx_describe(h);
 
 	cr_assert(strncmp(d, "ipsec-mb ", 9) == 0, "%s", d);
@@ -480,10 +419,10 @@ Test(sha1mb, hash_mb_mixed_batches)
 {
 	static const size_t sizes[] = { 1, 2, 3, 5, 8, 9, 17, 20, 70, 140 };
 	size_t pool_len = 2 * MIB;
-	struct hash_ctx *h = mb_ctx();
+	struct hash_ctx *h = tu_hash_ctx(HASH_IMPL_MB);
 
-	rng_state = 9;
-	uint8_t *pool = random_buf(pool_len);
+	tu_seed(9);
+	uint8_t *pool = tu_random_buf(pool_len);
 
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
 		for (int rep = 0; rep < 3; rep++) {
@@ -492,7 +431,7 @@ Test(sha1mb, hash_mb_mixed_batches)
 			struct hash_job *jobs = make_jobs(n, pool, pool_len, &slots);
 
 			cr_assert_eq(hash_sha1_batch(h, jobs, n), 0);
-			check_jobs(jobs, n, hash_ctx_describe(h));
+			tu_check_jobs(0, jobs, n, hash_ctx_describe(h));
 			free(jobs);
 			free(slots);
 		}
@@ -512,28 +451,26 @@ Test(sha1mb, hash_mb_piece_batches)
 		{ 524288, 8, 100003 },	{ 262144, 70, 262144 },
 	};
 	size_t pool_len = 4 * MIB + 64;
-	struct hash_ctx *h = mb_ctx();
+	struct hash_ctx *h = tu_hash_ctx(HASH_IMPL_MB);
 
-	rng_state = 10;
-	uint8_t *pool = random_buf(pool_len);
+	tu_seed(10);
+	uint8_t *pool = tu_random_buf(pool_len);
 
 	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
 		size_t n = shapes[s].n;
-		struct hash_job *jobs = calloc(n, sizeof(*jobs));
-		uint8_t *slots = malloc(n * OUT_SLOT);
+		uint8_t *slots;
+		struct hash_job *jobs = tu_jobs_new(n, &slots);
 
-		cr_assert_not_null(jobs);
-		cr_assert_not_null(slots);
-		memset(slots, CANARY, n * OUT_SLOT);
 		for (size_t i = 0; i < n; i++) {
 			size_t len = i + 1 == n ? shapes[s].last : shapes[s].len;
 			/* Pieces wrap around the pool; start 1 byte in. */
 			size_t off = 1 + (i * shapes[s].len) % (pool_len - 1 - len + 1);
 
-			jobs[i] = (struct hash_job){ pool + off, len, slots + i * OUT_SLOT };
+			jobs[i].data = pool + off;
+			jobs[i].len = len;
 		}
 		cr_assert_eq(hash_sha1_batch(h, jobs, n), 0);
-		check_jobs(jobs, n, "piece batch");
+		tu_check_jobs(0, jobs, n, "piece batch");
 		free(jobs);
 		free(slots);
 	}

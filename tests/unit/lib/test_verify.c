@@ -12,10 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../testutil.h"
 #include "ingest.h"
 #include "verify.h"
 
-static char base[256];
+static char base[TU_PATH_MAX];
 static struct store *s;
 static struct store_release *rel;
 
@@ -54,8 +55,7 @@ static void make(const char *name, size_t len, unsigned seed)
 static void build(int kind)
 {
 	char p[400];
-	strcpy(base, "/tmp/test_verify.XXXXXX");
-	cr_assert_not_null(mkdtemp(base));
+	tu_tmpdir(base, "test_verify");
 	snprintf(p, sizeof(p), "%s/tree", base);
 	cr_assert_eq(mkdir(p, 0755), 0);
 	make("big.bin", 300000, 1); /* 5 pieces of 64 KiB, 19 blocks */
@@ -83,11 +83,9 @@ static void build(int kind)
 
 static void cleanup(void)
 {
-	char cmd[400];
 	store_release_free(rel);
 	store_close(s);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	cr_assert_eq(system(cmd), 0);
+	tu_rmtree(base);
 }
 
 static int run(void)
