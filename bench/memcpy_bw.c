@@ -8,8 +8,6 @@
  *
  * usage: memcpy_bw [--size BYTES] [--seconds S] [--threads N] [--json]
  */
-#include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -17,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "bytesize.h"
 
 struct worker {
 	pthread_t tid;
@@ -66,34 +66,10 @@ static void *run(void *arg)
 	return NULL;
 }
 
-static int parse_size(const char *s, size_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	unsigned shift = 0;
-	switch (*end) {
-	case 'K': shift = 10, end++; break;
-	case 'M': shift = 20, end++; break;
-	case 'G': shift = 30, end++; break;
-	default: break;
-	}
-	/* a suffix must not wrap the value round into range */
-	if (v > (ULLONG_MAX >> shift))
-		return -1;
-	v <<= shift;
-	if (*end || v < 4096)
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: memcpy_bw [--size BYTES] [--seconds S] [--threads N] [--json]\n"
-		   "  --size BYTES   buffer per thread, K/M/G suffixes (default 256M)\n"
+		   "  --size BYTES   buffer per thread, 4K to 1T, K/M/G/T suffixes (default 256M)\n"
 		   "  --seconds S    how long to copy (default 1)\n"
 		   "  --threads N    copying threads, each with its own buffers (default 1)\n"
 		   "  --json         print one JSON object\n");
@@ -108,10 +84,14 @@ int main(int argc, char **argv)
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--size") && v) {
-			if (parse_size(v, &size)) {
-				fprintf(stderr, "memcpy_bw: bad --size %s\n", v);
+			struct seed_err e;
+			uint64_t n;
+			seed_err_clear(&e);
+			if (bytesize_parse_range(v, 4096, 1ull << 40, &n, &e) < 0) {
+				fprintf(stderr, "memcpy_bw: bad --size: %s\n", e.msg);
 				return 2;
 			}
+			size = (size_t)n;
 			i++;
 		} else if (!strcmp(a, "--seconds") && v) {
 			seconds = atof(v);

@@ -11,7 +11,6 @@
  *                     [--pattern random|sequential] [--json] FILE...
  */
 #include <errno.h>
-#include <limits.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <stdint.h>
@@ -21,6 +20,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bytesize.h"
 
 struct file {
 	int fd;
@@ -49,29 +50,6 @@ static uint64_t rng(void)
 	return rng_state * 0x2545f4914f6cdd1dULL;
 }
 
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	unsigned shift = 0;
-	switch (*end) {
-	case 'K': shift = 10, end++; break;
-	case 'M': shift = 20, end++; break;
-	default: break;
-	}
-	/* a suffix must not wrap the value round into range */
-	if (v > (ULLONG_MAX >> shift))
-		return -1;
-	v <<= shift;
-	if (*end || v < 4096 || v % 4096 || v > (64u << 20))
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: odirect_read [--block BYTES] [--depth Q] [--seconds S]\n"
@@ -94,11 +72,12 @@ int main(int argc, char **argv)
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--block") && v) {
-			if (parse_size(v, &block)) {
-				fprintf(stderr,
-					"odirect_read: bad --block %s (4K..64M, multiple of "
-					"4096)\n",
-					v);
+			struct seed_err e;
+			seed_err_clear(&e);
+			if (bytesize_parse_range(v, 4096, 64u << 20, &block, &e) < 0 ||
+			    block % 4096) {
+				fprintf(stderr, "odirect_read: bad --block: %s\n",
+					e.code ? e.msg : "not a multiple of 4096");
 				return 2;
 			}
 			i++;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytesize.h"
 #include "fsutil.h"
 
 enum kind { K_PATH, K_ADDR_BT, K_ADDR_HTTP, K_UINT, K_SIZE, K_BOOL, K_CONFIG };
@@ -147,32 +148,6 @@ int dpconf_parse_addr(const char *s, struct dpconf_addr *out, struct seed_err *e
 	return 0;
 }
 
-static int parse_size(const char *v, uint64_t *out)
-{
-	char *end;
-	if (!isdigit((unsigned char)*v))
-		return -1;
-	errno = 0;
-	unsigned long long n = strtoull(v, &end, 10);
-	if (errno)
-		return -1;
-	unsigned shift = 0;
-	if (*end == 'K' || *end == 'k')
-		shift = 10;
-	else if (*end == 'M' || *end == 'm')
-		shift = 20;
-	else if (*end == 'G' || *end == 'g')
-		shift = 30;
-	else if (*end == 'T' || *end == 't')
-		shift = 40;
-	if (shift)
-		end++;
-	if (*end || (shift && n > (UINT64_MAX >> shift)))
-		return -1;
-	*out = (uint64_t)n << shift;
-	return 0;
-}
-
 /* where: "--name" or "file:line" for messages */
 static int apply(struct dpconf *c, const struct setting *s, const char *v, const char *where,
 		 int depth, struct seed_err *err)
@@ -209,13 +184,15 @@ static int apply(struct dpconf *c, const struct setting *s, const char *v, const
 				v, (unsigned long long)s->min, (unsigned long long)s->max);
 		*(unsigned *)(void *)((char *)c + s->off) = (unsigned)n;
 		return 0;
-	case K_SIZE:
-		if (parse_size(v, &n) < 0 || n < s->min || n > s->max)
-			return seed_err_set(
-				err, -EINVAL,
-				"%s: \"%s\" is not a size from 4M to 4T (e.g. 512M, 8G)", where, v);
+	case K_SIZE: {
+		int rc = bytesize_parse_range(v, s->min, s->max, &n, err);
+		if (rc < 0) {
+			seed_err_prefix(err, "%s: ", where);
+			return -EINVAL;
+		}
 		*(uint64_t *)(void *)((char *)c + s->off) = n;
 		return 0;
+	}
 	case K_BOOL:
 		if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
 			*(int *)(void *)((char *)c + s->off) = 1;

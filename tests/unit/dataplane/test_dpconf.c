@@ -60,12 +60,37 @@ static void bad(const char *flag, const char *val, const char *needle)
 	cr_assert_not_null(strstr(e.msg, needle), "\"%s\" lacks \"%s\"", e.msg, needle);
 }
 
+/* bytesize's grammar: K, M, G, T in either case; the bounds are the table's. */
+Test(dpconf, cache_size_suffixes)
+{
+	static const struct {
+		const char *v;
+		uint64_t want;
+	} cases[] = {
+		{ "4M", 4ull << 20 },	 { "64m", 64ull << 20 },    { "8G", 8ull << 30 },
+		{ "8g", 8ull << 30 },	 { "4T", 4ull << 40 },	    { "4t", 4ull << 40 },
+		{ "4096K", 4ull << 20 }, { "4194304", 4ull << 20 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dpconf c;
+		struct seed_err e;
+		cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--cache-size", cases[i].v), 0,
+			     "%s: %s", cases[i].v, e.msg);
+		cr_assert_eq(c.cache_size, cases[i].want, "%s", cases[i].v);
+	}
+}
+
 Test(dpconf, errors_name_the_flag_and_value)
 {
 	bad("--workers", "-1", "--workers");
 	bad("--workers", "99999", "99999");
 	bad("--cache-size", "1K", "--cache-size");
 	bad("--cache-size", "12X", "12X");
+	bad("--cache-size", "1K", "from 4M to 4T");
+	bad("--cache-size", "5T", "--cache-size: \"5T\" is not a size from 4M to 4T");
+	bad("--cache-size", "-1", "--cache-size");
+	bad("--cache-size", " 64M", "--cache-size");
+	bad("--cache-size", "16777216T", "16777216T");
 	bad("--bt-listen", "127.0.0.1", "expected ADDR:PORT");
 	bad("--bt-listen", "127.0.0.1:70000", "port");
 	bad("--bt-listen", "example.com:80", "not an IPv4 or IPv6");
