@@ -12,6 +12,7 @@
 
 #include <openssl/bn.h>
 
+#include "byteio.h"
 #include "mse.h"
 
 #define VC_LEN	    8u
@@ -224,7 +225,7 @@ static int on_ya(struct mse_resp *m, const struct mse_env *env, uint8_t *out, si
 	    tag_hash(env, "req3", m->secret, MSE_KEY_LEN, NULL, 0, m->req3) < 0)
 		return fail(m, MSE_ERR_NOMEM, "MSE: out of memory");
 	env->random(env->random_ctx, padlen, 2);
-	npad = ((size_t)padlen[0] << 8 | padlen[1]) % (MSE_PAD_MAX + 1);
+	npad = (size_t)byteio_be16(padlen) % (MSE_PAD_MAX + 1);
 	env->random(env->random_ctx, out + MSE_KEY_LEN, npad);
 	*out_len = MSE_KEY_LEN + npad;
 	m->state = MSE_S_SYNC;
@@ -264,9 +265,8 @@ static int on_field3(struct mse_resp *m, const struct mse_env *env)
 	mse_rc4_crypt(&m->dec, m->buf, FIELD3_LEN);
 	if (memcmp(m->buf, zero, VC_LEN))
 		return fail(m, MSE_ERR_VC, "MSE: verification constant mismatch");
-	m->provide = (uint32_t)m->buf[8] << 24 | (uint32_t)m->buf[9] << 16 |
-		     (uint32_t)m->buf[10] << 8 | m->buf[11];
-	padc = (uint16_t)(m->buf[12] << 8 | m->buf[13]);
+	m->provide = byteio_be32(m->buf + 8);
+	padc = byteio_be16(m->buf + 12);
 	if (padc > MSE_PAD_MAX)
 		return fail(m, MSE_ERR_BOUND, "MSE: PadC over 512 bytes");
 	m->select = 0;
@@ -289,7 +289,7 @@ static int on_field3(struct mse_resp *m, const struct mse_env *env)
 static void step4(struct mse_resp *m, uint8_t *out, size_t *out_len)
 {
 	memset(out, 0, FIELD3_LEN);
-	out[11] = m->select;
+	byteio_put_be32(out + 8, m->select);
 	mse_rc4_crypt(&m->enc, out, FIELD3_LEN);
 	*out_len = FIELD3_LEN;
 }
@@ -361,7 +361,7 @@ int mse_resp_feed(struct mse_resp *m, const struct mse_env *env, const uint8_t *
 			if (!take(m, in, len, &i, 2))
 				goto out;
 			mse_rc4_crypt(&m->dec, m->buf, 2);
-			m->ia_len = (uint16_t)(m->buf[0] << 8 | m->buf[1]);
+			m->ia_len = byteio_be16(m->buf);
 			if (m->ia_len > MSE_IA_MAX) {
 				rc = fail(m, MSE_ERR_BOUND, "MSE: IA over 1024 bytes");
 				break;

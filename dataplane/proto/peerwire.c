@@ -3,6 +3,14 @@
  * and the contract with the worker are in peerwire.h; this file header says
  * how it is built.
  *
+ * The module is three files along its sub-protocols, sharing
+ * peerwire_int.h: this one is the engine (state machine, handshake, MSE
+ * glue, framing, requests, choking, timers) and owns every connection
+ * field; peerwire_ext.c answers BEP 10 / BEP 9 extended messages and
+ * peerwire_hash.c BEP 52 hash requests. They are called from handle() with
+ * a complete message and append through the same pw_room / pw_emit /
+ * pw_close as this file, so the invariants below hold for all three.
+ *
  * Input is framed by a small state machine that never needs a message to
  * be contiguous in the worker's buffer: the handshake goes byte by byte
  * into c->hs, then each message's 4-byte length and id into c->hdr /
@@ -33,7 +41,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "peerwire.h"
+#include "peerwire_int.h"
 
 enum {
 	PW_HS = 1,  /* reading the handshake */
@@ -43,112 +51,15 @@ enum {
 	PW_MSE, /* answering an MSE handshake (c->mse) */
 };
 
-enum {
-	MSG_CHOKE = 0,
-	MSG_UNCHOKE = 1,
-	MSG_INTERESTED = 2,
-	MSG_NOT_INTERESTED = 3,
-	MSG_HAVE = 4,
-	MSG_BITFIELD = 5,
-	MSG_REQUEST = 6,
-	MSG_PIECE = 7,
-	MSG_CANCEL = 8,
-	MSG_PORT = 9,
-	MSG_SUGGEST = 0x0d,
-	MSG_HAVE_ALL = 0x0e,
-	MSG_HAVE_NONE = 0x0f,
-	MSG_REJECT = 0x10,
-	MSG_ALLOWED_FAST = 0x11,
-	MSG_EXTENDED = 20,
-	MSG_HASH_REQUEST = 21,
-	MSG_HASHES = 22,
-	MSG_HASH_REJECT = 23,
-};
-
 enum { MODE_SKIP = 0, MODE_BUFFER = 1 };
 enum { SLOT_NONE = 0, SLOT_WAITING, SLOT_UNCHOKED };
 enum { REQ_FREE = 0, REQ_LIVE, REQ_CANCELLED, REQ_REJECTED };
-/* Outcome of handling a message. */
-enum { PW_OK = 0, PW_BLOCKED, PW_DEAD };
 
-#define PW_HS_LEN	 68u
-#define PW_PSTR		 "BitTorrent protocol"
-#define PW_REQ_NONE	 0xffffu
-#define PW_ONES_LEN	 65536u /* bitfield bytes one SEND can carry */
-#define PW_BF_INLINE	 64u	/* bitfields up to this go in sbuf */
-#define PW_EXT_HS_MAX	 160u	/* our extension handshake, bound */
-#define PW_SCRATCH_NODES 1024u	/* uncle subtree hashed in one go */
-#define PW_HASH_MSG_HDR	 53u	/* 4 + 1 + 48 */
-#define PW_UTM_HDR_MAX	 96u	/* ut_metadata reply before the slice */
-#define PW_BDEC_DEPTH	 32
-
-/* ---- small helpers ---- */
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-/* Appends the decimal form of v; returns the end. */
-static uint8_t *put_dec(uint8_t *p, uint64_t v)
-{
-	uint8_t tmp[20];
-	size_t n = 0;
-
-	do {
-		tmp[n++] = (uint8_t)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
-}
-
-static uint8_t *put_lit(uint8_t *p, const char *s)
-{
-	size_t n = strlen(s);
-
-	memcpy(p, s, n);
-	return p + n;
-}
-
-static int is_pow2(uint64_t v)
-{
-	return v && !(v & (v - 1));
-}
-
-static unsigned log2u(uint64_t v)
-{
-	unsigned r = 0;
-
-	while (v > 1) {
-		v >>= 1;
-		r++;
-	}
-	return r;
-}
-
-static uint64_t next_pow2(uint64_t v)
-{
-	uint64_t r = 1;
-
-	while (r < v)
-		r <<= 1;
-	return r;
-}
-
-static uint64_t min64(uint64_t a, uint64_t b)
-{
-	return a < b ? a : b;
-}
+#define PW_HS_LEN    68u
+#define PW_PSTR	     "BitTorrent protocol"
+#define PW_REQ_NONE  0xffffu
+#define PW_ONES_LEN  65536u /* bitfield bytes one SEND can carry */
+#define PW_BF_INLINE 64u    /* bitfields up to this go in sbuf */
 
 /* ---- the option table ---- */
 
@@ -338,19 +249,10 @@ int peerwire_engine_init(struct peerwire_engine *e, const struct peerwire_config
 		return seed_err_set(err, -ENOMEM, "peerwire: out of memory (MSE group)");
 	}
 
-	/* BEP 52 pads leaves with zero hashes; a pad node at height k is the
-	 * root of 2^k zero leaves. */
-	memset(e->zero[0], 0, 32);
-	for (unsigned k = 1; k < 64; k++) {
-		uint8_t pair[64];
-
-		memcpy(pair, e->zero[k - 1], 32);
-		memcpy(pair + 32, e->zero[k - 1], 32);
-		rc = hash_sha256(e->hash, pair, 64, e->zero[k]);
-		if (rc) {
-			peerwire_engine_free(e);
-			return seed_err_set(err, rc, "peerwire: SHA-256 failed");
-		}
+	rc = pw_hash_init_zero(e);
+	if (rc) {
+		peerwire_engine_free(e);
+		return seed_err_set(err, rc, "peerwire: SHA-256 failed");
 	}
 	return 0;
 }
@@ -375,59 +277,18 @@ void peerwire_engine_set_catalog(struct peerwire_engine *e, const struct proto_c
 	e->catalog = *catalog;
 }
 
-/* ---- output ---- */
-
-static size_t out_free(const struct proto_out *o)
-{
-	return o->cap > o->n ? o->cap - o->n : 0;
-}
-
-static int room(const struct peerwire_conn *c, const struct proto_out *out, size_t bytes,
-		size_t actions)
-{
-	return out_free(out) >= actions && PEERWIRE_SEND_BUF - c->sbuf_used >= bytes;
-}
-
-/* Appends a SEND, merging it into the previous one of this call when the
- * bytes follow on in memory (consecutive messages in sbuf). */
-static void push_send(struct peerwire_conn *c, struct proto_out *out, const uint8_t *p, size_t n)
-{
-	if (out->n > c->call_base) {
-		struct proto_action *l = &out->a[out->n - 1];
-
-		if (l->kind == PROTO_ACT_SEND &&
-		    (uintptr_t)l->u.send.p + l->u.send.len == (uintptr_t)p) {
-			l->u.send.len += n;
-			return;
-		}
-	}
-	out->a[out->n].kind = PROTO_ACT_SEND;
-	out->a[out->n].u.send.p = p;
-	out->a[out->n].u.send.len = n;
-	out->n++;
-}
-
-/* n bytes of sbuf for one message, already queued as a SEND; the caller
- * checked room() and fills them. */
-static uint8_t *emit(struct peerwire_conn *c, struct proto_out *out, size_t n)
-{
-	uint8_t *p = c->sbuf + c->sbuf_used;
-
-	c->sbuf_used += (uint32_t)n;
-	push_send(c, out, p, n);
-	return p;
-}
+/* ---- closing ---- */
 
 static void slot_leave(struct peerwire_conn *c);
 static void dirty_update(struct peerwire_conn *c);
 
-static void close_conn(struct peerwire_conn *c, struct proto_out *out, enum proto_close_reason why,
-		       const char *detail)
+void pw_close(struct peerwire_conn *c, struct proto_out *out, enum proto_close_reason why,
+	      const char *detail)
 {
 	c->close_reason = why;
 	c->close_detail = detail;
 	slot_leave(c);
-	if (out_free(out) < 1) {
+	if (pw_out_free(out) < 1) {
 		c->state = PW_CLOSING;
 		dirty_update(c);
 		return;
@@ -440,11 +301,11 @@ static void close_conn(struct peerwire_conn *c, struct proto_out *out, enum prot
 	dirty_update(c);
 }
 
-static int glitch(struct peerwire_conn *c, struct proto_out *out)
+int pw_glitch(struct peerwire_conn *c, struct proto_out *out)
 {
 	c->stats.peerwire_glitches_total++;
 	if (c->stats.peerwire_glitches_total > c->e->cfg.max_glitches) {
-		close_conn(c, out, PROTO_CLOSE_MALFORMED, "too many glitches");
+		pw_close(c, out, PROTO_CLOSE_MALFORMED, "too many glitches");
 		return PW_DEAD;
 	}
 	return PW_OK;
@@ -488,6 +349,15 @@ static void promote(struct peerwire_engine *e, uint64_t now)
 	}
 }
 
+/* At the tail of the queue for a slot (the caller took c off any list). */
+static void queue_for_slot(struct peerwire_conn *c, uint64_t now)
+{
+	c->slot = SLOT_WAITING;
+	c->slot_since = now;
+	list_append(&c->e->waiting, &c->slot_link);
+	c->e->n_waiting++;
+}
+
 static void slot_interested(struct peerwire_conn *c, uint64_t now)
 {
 	struct peerwire_engine *e = c->e;
@@ -498,10 +368,7 @@ static void slot_interested(struct peerwire_conn *c, uint64_t now)
 		grant(c, now);
 		return;
 	}
-	c->slot = SLOT_WAITING;
-	c->slot_since = now;
-	list_append(&e->waiting, &c->slot_link);
-	e->n_waiting++;
+	queue_for_slot(c, now);
 	if (!e->next_rotation)
 		e->next_rotation = now + e->cfg.rotate_interval_ms;
 }
@@ -532,11 +399,11 @@ static int sync_choke(struct peerwire_conn *c, struct proto_out *out)
 
 	if (c->state != PW_OPEN || !c->greeted || c->want_choke == c->wire_choke)
 		return PW_OK;
-	if (!room(c, out, 5, 1))
+	if (!pw_room(c, out, 5, 1))
 		return PW_BLOCKED;
-	p = emit(c, out, 5);
-	put_be32(p, 1);
-	p[4] = c->want_choke ? MSG_CHOKE : MSG_UNCHOKE;
+	p = pw_emit(c, out, 5);
+	byteio_put_be32(p, 1);
+	p[4] = c->want_choke ? PW_MSG_CHOKE : PW_MSG_UNCHOKE;
 	c->wire_choke = c->want_choke;
 	dirty_update(c);
 	return PW_OK;
@@ -554,10 +421,7 @@ static void rotate(struct peerwire_engine *e, uint64_t now)
 
 		list_remove(&v->slot_link);
 		e->slots_used--;
-		v->slot = SLOT_WAITING;
-		v->slot_since = now;
-		list_append(&e->waiting, &v->slot_link);
-		e->n_waiting++;
+		queue_for_slot(v, now);
 		v->want_choke = 1;
 		dirty_update(v);
 
@@ -787,7 +651,7 @@ static const struct proto_release *lookup(const struct peerwire_engine *e, int k
 static int release_usable(const struct proto_release *r)
 {
 	return r->piece_length >= PEERWIRE_BLOCK && r->piece_length <= (1ull << 31) &&
-	       is_pow2(r->piece_length) && r->n_pieces >= 1 && r->n_pieces <= UINT32_MAX &&
+	       pw_is_pow2(r->piece_length) && r->n_pieces >= 1 && r->n_pieces <= UINT32_MAX &&
 	       r->files && r->n_files >= 1;
 }
 
@@ -831,28 +695,6 @@ static const struct proto_file *piece_file(struct peerwire_conn *c, uint64_t p, 
 
 /* ---- the handshake ---- */
 
-static size_t ext_handshake(const struct peerwire_conn *c, uint8_t *p)
-{
-	uint8_t *q = p + 6;
-
-	q = put_lit(q, "d1:md");
-	if (c->rel->info_len)
-		q = put_lit(q, "11:ut_metadatai1e");
-	q = put_lit(q, "e");
-	if (c->rel->info_len) {
-		q = put_lit(q, "13:metadata_sizei");
-		q = put_dec(q, c->rel->info_len);
-		q = put_lit(q, "e");
-	}
-	q = put_lit(q, "4:reqqi");
-	q = put_dec(q, c->e->cfg.max_requests);
-	q = put_lit(q, "e1:v14:BitStream seede");
-	put_be32(p, (uint32_t)(q - p - 4));
-	p[4] = MSG_EXTENDED;
-	p[5] = 0;
-	return (size_t)(q - p);
-}
-
 /* Our handshake, HAVE_ALL or BITFIELD, extension handshake. */
 static int greet(struct peerwire_conn *c, struct proto_out *out)
 {
@@ -865,11 +707,11 @@ static int greet(struct peerwire_conn *c, struct proto_out *out)
 	uint8_t *p;
 
 	if (actions > out->cap) {
-		close_conn(c, out, PROTO_CLOSE_OVERSIZED,
-			   "bitfield needs more actions than out holds");
+		pw_close(c, out, PROTO_CLOSE_OVERSIZED,
+			 "bitfield needs more actions than out holds");
 		return PW_DEAD;
 	}
-	if (!room(c, out, bytes, actions))
+	if (!pw_room(c, out, bytes, actions))
 		return PW_BLOCKED;
 
 	p = c->sbuf + c->sbuf_used;
@@ -880,37 +722,37 @@ static int greet(struct peerwire_conn *c, struct proto_out *out)
 	p[27] = 0x04 | (r->has_v2 ? 0x10 : 0); /* BEP 6, BEP 52 */
 	memcpy(p + 28, c->hs + 28, 20);
 	memcpy(p + 48, c->e->cfg.peer_id, 20);
-	emit(c, out, PW_HS_LEN);
+	pw_emit(c, out, PW_HS_LEN);
 
 	if (c->peer_fast) {
-		p = emit(c, out, 5);
-		put_be32(p, 1);
-		p[4] = MSG_HAVE_ALL;
+		p = pw_emit(c, out, 5);
+		byteio_put_be32(p, 1);
+		p[4] = PW_MSG_HAVE_ALL;
 	} else {
 		uint8_t last = (uint8_t)(0xff00u >> (r->n_pieces % 8 ? r->n_pieces % 8 : 8));
 
-		p = emit(c, out, 5);
-		put_be32(p, (uint32_t)(1 + nbytes));
-		p[4] = MSG_BITFIELD;
+		p = pw_emit(c, out, 5);
+		byteio_put_be32(p, (uint32_t)(1 + nbytes));
+		p[4] = PW_MSG_BITFIELD;
 		if (big) {
 			uint64_t left = nbytes - 1;
 
 			while (left) {
-				size_t n = (size_t)min64(left, PW_ONES_LEN);
+				size_t n = (size_t)pw_min64(left, PW_ONES_LEN);
 
-				push_send(c, out, c->e->ones, n);
+				pw_push_send(c, out, c->e->ones, n);
 				left -= n;
 			}
 		} else if (nbytes > 1) {
-			memset(emit(c, out, (size_t)nbytes - 1), 0xff, (size_t)nbytes - 1);
+			memset(pw_emit(c, out, (size_t)nbytes - 1), 0xff, (size_t)nbytes - 1);
 		}
-		*emit(c, out, 1) = last;
+		*pw_emit(c, out, 1) = last;
 	}
 	if (c->peer_ext) {
 		uint8_t tmp[PW_EXT_HS_MAX];
-		size_t n = ext_handshake(c, tmp);
+		size_t n = pw_ext_handshake(c, tmp);
 
-		memcpy(emit(c, out, n), tmp, n);
+		memcpy(pw_emit(c, out, n), tmp, n);
 	}
 	c->greeted = 1;
 	return PW_OK;
@@ -936,7 +778,7 @@ static size_t hs_feed(struct peerwire_conn *c, const uint8_t *buf, size_t len,
 				c->state = PW_MSE;
 				return i;
 			}
-			close_conn(c, out, PROTO_CLOSE_MALFORMED, "not a BitTorrent handshake");
+			pw_close(c, out, PROTO_CLOSE_MALFORMED, "not a BitTorrent handshake");
 			*stop = 1;
 			return len;
 		}
@@ -954,14 +796,13 @@ static size_t hs_feed(struct peerwire_conn *c, const uint8_t *buf, size_t len,
 				c->ih_kind = 2;
 			}
 			if (!r || !release_usable(r)) {
-				close_conn(c, out, PROTO_CLOSE_UNKNOWN_TORRENT,
-					   "unknown info-hash");
+				pw_close(c, out, PROTO_CLOSE_UNKNOWN_TORRENT, "unknown info-hash");
 				*stop = 1;
 				return len;
 			}
 			if (c->via_mse && memcmp(ih, c->mse->skey, 20)) {
-				close_conn(c, out, PROTO_CLOSE_ENCRYPTION,
-					   "handshake info-hash differs from the MSE one");
+				pw_close(c, out, PROTO_CLOSE_ENCRYPTION,
+					 "handshake info-hash differs from the MSE one");
 				*stop = 1;
 				return len;
 			}
@@ -985,130 +826,6 @@ static size_t hs_feed(struct peerwire_conn *c, const uint8_t *buf, size_t len,
 	return i;
 }
 
-/* ---- a minimal bencode reader (no allocation, key order not checked) ---- */
-
-static const uint8_t *bd_str(const uint8_t *p, const uint8_t *end, const uint8_t **s, size_t *n)
-{
-	size_t len = 0;
-
-	if (p >= end || *p < '0' || *p > '9')
-		return NULL;
-	while (p < end && *p >= '0' && *p <= '9') {
-		if (len > (size_t)(end - p))
-			return NULL;
-		len = len * 10 + (size_t)(*p - '0');
-		p++;
-	}
-	if (p >= end || *p != ':')
-		return NULL;
-	p++;
-	if (len > (size_t)(end - p))
-		return NULL;
-	*s = p;
-	*n = len;
-	return p + len;
-}
-
-static const uint8_t *bd_int(const uint8_t *p, const uint8_t *end, int64_t *v)
-{
-	int neg = 0, digits = 0;
-	uint64_t x = 0;
-
-	if (p >= end || *p != 'i')
-		return NULL;
-	p++;
-	if (p < end && *p == '-') {
-		neg = 1;
-		p++;
-	}
-	while (p < end && *p >= '0' && *p <= '9') {
-		if (x > (UINT64_MAX - 9) / 10)
-			return NULL;
-		x = x * 10 + (uint64_t)(*p - '0');
-		digits++;
-		p++;
-	}
-	if (!digits || p >= end || *p != 'e' || x > (uint64_t)INT64_MAX)
-		return NULL;
-	*v = neg ? -(int64_t)x : (int64_t)x;
-	return p + 1;
-}
-
-static const uint8_t *bd_skip(const uint8_t *p, const uint8_t *end, int depth)
-{
-	const uint8_t *s;
-	size_t n;
-	int64_t v;
-
-	if (p >= end || depth > PW_BDEC_DEPTH)
-		return NULL;
-	if (*p == 'i')
-		return bd_int(p, end, &v);
-	if (*p >= '0' && *p <= '9')
-		return bd_str(p, end, &s, &n);
-	if (*p != 'l' && *p != 'd')
-		return NULL;
-	{
-		int dict = *p == 'd';
-
-		p++;
-		while (p && p < end && *p != 'e') {
-			if (dict)
-				p = bd_str(p, end, &s, &n);
-			if (p)
-				p = bd_skip(p, end, depth + 1);
-		}
-	}
-	if (!p || p >= end)
-		return NULL;
-	return p + 1;
-}
-
-/*
- * Looks up integer values by key in the dict at p. want[i] names a key,
- * got[i] its value (set only when found with an integer). Returns the end
- * of the dict, or NULL when it is not one well-formed dict. When sub_key is
- * not NULL, the dict value under it is searched (one level) instead.
- */
-static const uint8_t *bd_dict_ints(const uint8_t *p, const uint8_t *end, const char *sub_key,
-				   const char *const *want, int64_t *got, int *found, size_t n_want)
-{
-	const uint8_t *k;
-	size_t kn;
-
-	if (p >= end || *p != 'd')
-		return NULL;
-	p++;
-	while (p < end && *p != 'e') {
-		p = bd_str(p, end, &k, &kn);
-		if (!p || p >= end)
-			return NULL;
-		if (sub_key && kn == strlen(sub_key) && !memcmp(k, sub_key, kn) && *p == 'd') {
-			p = bd_dict_ints(p, end, NULL, want, got, found, n_want);
-			if (!p)
-				return NULL;
-			continue;
-		}
-		if (!sub_key && *p == 'i') {
-			for (size_t i = 0; i < n_want; i++) {
-				if (kn == strlen(want[i]) && !memcmp(k, want[i], kn)) {
-					const uint8_t *q = bd_int(p, end, &got[i]);
-
-					if (q)
-						found[i] = 1;
-					break;
-				}
-			}
-		}
-		p = bd_skip(p, end, 1);
-		if (!p)
-			return NULL;
-	}
-	if (p >= end)
-		return NULL;
-	return p + 1;
-}
-
 /* ---- message handlers ---- */
 
 /*
@@ -1127,7 +844,8 @@ static uint64_t piece_size(const struct proto_release *r, const struct proto_fil
 static int on_request(struct peerwire_conn *c, struct proto_out *out, uint64_t now)
 {
 	const struct proto_release *r = c->rel;
-	uint32_t index = be32(c->rbuf), begin = be32(c->rbuf + 4), length = be32(c->rbuf + 8);
+	uint32_t index = byteio_be32(c->rbuf), begin = byteio_be32(c->rbuf + 4),
+		 length = byteio_be32(c->rbuf + 8);
 	const struct proto_file *f;
 	uint64_t off, data_len, zero_len;
 	size_t fi;
@@ -1135,12 +853,12 @@ static int on_request(struct peerwire_conn *c, struct proto_out *out, uint64_t n
 
 	(void)now;
 	if (index >= r->n_pieces || length == 0 || length > PEERWIRE_BLOCK) {
-		close_conn(c, out, PROTO_CLOSE_BAD_REQUEST, "request index or length");
+		pw_close(c, out, PROTO_CLOSE_BAD_REQUEST, "request index or length");
 		return PW_DEAD;
 	}
 	f = piece_file(c, index, &fi);
 	if (!f || (uint64_t)begin + length > piece_size(r, f, index)) {
-		close_conn(c, out, PROTO_CLOSE_BAD_REQUEST, "request beyond the piece");
+		pw_close(c, out, PROTO_CLOSE_BAD_REQUEST, "request beyond the piece");
 		return PW_DEAD;
 	}
 	if (c->wire_choke) {
@@ -1149,11 +867,11 @@ static int on_request(struct peerwire_conn *c, struct proto_out *out, uint64_t n
 			c->stats.peerwire_request_bytes_total += length;
 			return PW_OK; /* BEP 3: a choked peer's requests are dropped */
 		}
-		if (!room(c, out, 17, 1))
+		if (!pw_room(c, out, 17, 1))
 			return PW_BLOCKED;
-		p = emit(c, out, 17);
-		put_be32(p, 13);
-		p[4] = MSG_REJECT;
+		p = pw_emit(c, out, 17);
+		byteio_put_be32(p, 13);
+		p[4] = PW_MSG_REJECT;
 		memcpy(p + 5, c->rbuf, 12);
 		c->stats.peerwire_requests_total++;
 		c->stats.peerwire_request_bytes_total += length;
@@ -1162,7 +880,7 @@ static int on_request(struct peerwire_conn *c, struct proto_out *out, uint64_t n
 	}
 
 	off = (uint64_t)(index - f->first_piece) * r->piece_length + begin;
-	data_len = off < f->length ? min64(length, f->length - off) : 0;
+	data_len = off < f->length ? pw_min64(length, f->length - off) : 0;
 	zero_len = length - data_len;
 
 	if (data_len) {
@@ -1170,19 +888,19 @@ static int on_request(struct peerwire_conn *c, struct proto_out *out, uint64_t n
 		struct proto_action *a;
 
 		if (c->n_active >= c->e->cfg.max_requests || c->req_free == PW_REQ_NONE) {
-			close_conn(c, out, PROTO_CLOSE_TOO_MANY, "too many outstanding requests");
+			pw_close(c, out, PROTO_CLOSE_TOO_MANY, "too many outstanding requests");
 			return PW_DEAD;
 		}
-		if (!room(c, out, 0, 2 + (zero_len ? 1 : 0)))
+		if (!pw_room(c, out, 0, 2 + (zero_len ? 1 : 0)))
 			return PW_BLOCKED;
 		q = req_alloc(c);
 		q->piece = index;
 		q->begin = begin;
 		q->len = length;
-		put_be32(q->hdr, 9 + length);
-		q->hdr[4] = MSG_PIECE;
+		byteio_put_be32(q->hdr, 9 + length);
+		q->hdr[4] = PW_MSG_PIECE;
 		memcpy(q->hdr + 5, c->rbuf, 8);
-		push_send(c, out, q->hdr, 13);
+		pw_push_send(c, out, q->hdr, 13);
 		a = &out->a[out->n++];
 		a->kind = PROTO_ACT_SEND_DATA;
 		a->u.data.release = r->handle;
@@ -1192,11 +910,11 @@ static int on_request(struct peerwire_conn *c, struct proto_out *out, uint64_t n
 		a->u.data.piece = index;
 		a->u.data.begin = begin;
 	} else {
-		if (!room(c, out, 13, 2))
+		if (!pw_room(c, out, 13, 2))
 			return PW_BLOCKED;
-		p = emit(c, out, 13);
-		put_be32(p, 9 + length);
-		p[4] = MSG_PIECE;
+		p = pw_emit(c, out, 13);
+		byteio_put_be32(p, 9 + length);
+		p[4] = PW_MSG_PIECE;
 		memcpy(p + 5, c->rbuf, 8);
 	}
 	if (zero_len) {
@@ -1213,229 +931,14 @@ static int on_request(struct peerwire_conn *c, struct proto_out *out, uint64_t n
 
 static int on_cancel(struct peerwire_conn *c)
 {
-	struct peerwire_req *q =
-		req_find(c, be32(c->rbuf), be32(c->rbuf + 4), be32(c->rbuf + 8), 1);
+	struct peerwire_req *q = req_find(c, byteio_be32(c->rbuf), byteio_be32(c->rbuf + 4),
+					  byteio_be32(c->rbuf + 8), 1);
 
 	if (q && q->len) {
 		q->state = REQ_CANCELLED;
 		c->n_active--;
 		c->stats.peerwire_cancels_total++;
 	}
-	return PW_OK;
-}
-
-/* ut_metadata (BEP 9) request to us. */
-static int on_ut_metadata(struct peerwire_conn *c, struct proto_out *out, const uint8_t *d,
-			  const uint8_t *end)
-{
-	static const char *const keys[2] = { "msg_type", "piece" };
-	const struct proto_release *r = c->rel;
-	int64_t v[2] = { -1, -1 };
-	int found[2] = { 0, 0 };
-	uint64_t n_meta = (r->info_len + PEERWIRE_BLOCK - 1) / PEERWIRE_BLOCK;
-	uint8_t *p, *q;
-
-	if (!r->info_len || !bd_dict_ints(d, end, NULL, keys, v, found, 2) || !found[0])
-		return glitch(c, out);
-	if (v[0] != 0)
-		return PW_OK; /* data or reject to a seed: nothing to do */
-	if (!c->peer_ut_metadata || !found[1])
-		return glitch(c, out);
-	c->stats.peerwire_metadata_requests_total++;
-	if (v[1] < 0 || (uint64_t)v[1] >= n_meta) {
-		if (!room(c, out, PW_UTM_HDR_MAX, 1))
-			return PW_BLOCKED;
-		p = c->sbuf + c->sbuf_used;
-		q = put_lit(p + 6, "d8:msg_typei2e5:piecei");
-		if (v[1] < 0) {
-			*q++ = '-';
-			q = put_dec(q, (uint64_t)(-(v[1] + 1)) + 1);
-		} else {
-			q = put_dec(q, (uint64_t)v[1]);
-		}
-		q = put_lit(q, "ee");
-		put_be32(p, (uint32_t)(q - p - 4));
-		p[4] = MSG_EXTENDED;
-		p[5] = c->peer_ut_metadata;
-		emit(c, out, (size_t)(q - p));
-		c->stats.peerwire_metadata_rejects_total++;
-		return PW_OK;
-	}
-	{
-		uint64_t at = (uint64_t)v[1] * PEERWIRE_BLOCK;
-		size_t n = (size_t)min64(PEERWIRE_BLOCK, r->info_len - at);
-
-		if (!room(c, out, PW_UTM_HDR_MAX + n, 1))
-			return PW_BLOCKED;
-		p = c->sbuf + c->sbuf_used;
-		q = put_lit(p + 6, "d8:msg_typei1e5:piecei");
-		q = put_dec(q, (uint64_t)v[1]);
-		q = put_lit(q, "e10:total_sizei");
-		q = put_dec(q, r->info_len);
-		q = put_lit(q, "ee");
-		memcpy(q, r->info + at, n);
-		q += n;
-		put_be32(p, (uint32_t)(q - p - 4));
-		p[4] = MSG_EXTENDED;
-		p[5] = c->peer_ut_metadata;
-		emit(c, out, (size_t)(q - p));
-	}
-	return PW_OK;
-}
-
-static int on_extended(struct peerwire_conn *c, struct proto_out *out)
-{
-	const uint8_t *d = c->rbuf + 1, *end = c->rbuf + c->msg_len - 1;
-
-	if (!c->peer_ext)
-		return glitch(c, out);
-	if (c->rbuf[0] == 0) {
-		static const char *const keys[1] = { "ut_metadata" };
-		int64_t v[1] = { 0 };
-		int found[1] = { 0 };
-		const uint8_t *e = bd_dict_ints(d, end, "m", keys, v, found, 1);
-
-		if (!e || e != end)
-			return glitch(c, out);
-		if (found[0] && (v[0] < 0 || v[0] > 255)) {
-			c->peer_ut_metadata = 0;
-			return glitch(c, out);
-		}
-		c->peer_ut_metadata = found[0] ? (uint8_t)v[0] : 0;
-		return PW_OK;
-	}
-	if (c->rbuf[0] == PEERWIRE_UT_METADATA)
-		return on_ut_metadata(c, out, d, end);
-	return glitch(c, out);
-}
-
-/*
- * Root of the subtree of height h (above the piece layer) whose leftmost
- * piece-layer node is a, over the n hashes of layer padded with zero
- * subtrees. Recursion is at most 64 deep; subtrees of up to
- * PW_SCRATCH_NODES nodes are reduced level by level in batches.
- */
-static int subtree_root(struct peerwire_engine *e, const uint8_t *layer, uint64_t n, unsigned pbase,
-			unsigned h, uint64_t a, uint8_t out32[32])
-{
-	uint64_t size = 1ull << h;
-
-	if (a >= n) {
-		memcpy(out32, e->zero[pbase + h], 32);
-		return 0;
-	}
-	if (h == 0) {
-		memcpy(out32, layer + a * 32, 32);
-		return 0;
-	}
-	if (size > PW_SCRATCH_NODES) {
-		uint8_t pair[64];
-		int rc = subtree_root(e, layer, n, pbase, h - 1, a, pair);
-
-		if (!rc)
-			rc = subtree_root(e, layer, n, pbase, h - 1, a + size / 2, pair + 32);
-		return rc ? rc : hash_sha256(e->hash, pair, 64, out32);
-	}
-	{
-		uint8_t *src = e->scratch, *dst = e->scratch + (size_t)PW_SCRATCH_NODES * 32;
-		uint64_t real = min64(size, n - a);
-
-		memcpy(src, layer + a * 32, (size_t)real * 32);
-		for (uint64_t j = real; j < size; j++)
-			memcpy(src + j * 32, e->zero[pbase], 32);
-		for (uint64_t m = size; m > 1; m /= 2) {
-			uint8_t *t;
-			int rc;
-
-			for (uint64_t i = 0; i < m / 2; i++) {
-				e->jobs[i].data = src + i * 64;
-				e->jobs[i].len = 64;
-				e->jobs[i].out = dst + i * 32;
-			}
-			rc = hash_sha256_batch(e->hash, e->jobs, (size_t)(m / 2));
-			if (rc)
-				return rc;
-			t = src;
-			src = dst;
-			dst = t;
-		}
-		memcpy(out32, src, 32);
-	}
-	return 0;
-}
-
-static int hash_reject(struct peerwire_conn *c, struct proto_out *out)
-{
-	uint8_t *p;
-
-	if (!room(c, out, PW_HASH_MSG_HDR, 1))
-		return PW_BLOCKED;
-	p = emit(c, out, PW_HASH_MSG_HDR);
-	put_be32(p, 49);
-	p[4] = MSG_HASH_REJECT;
-	memcpy(p + 5, c->rbuf, 48);
-	c->stats.peerwire_hash_rejects_total++;
-	return PW_OK;
-}
-
-static int on_hash_request(struct peerwire_conn *c, struct proto_out *out)
-{
-	struct peerwire_engine *e = c->e;
-	const struct proto_release *r = c->rel;
-	const uint8_t *root = c->rbuf;
-	uint32_t base = be32(c->rbuf + 32), index = be32(c->rbuf + 36);
-	uint32_t count = be32(c->rbuf + 40), proof = be32(c->rbuf + 44);
-	const struct proto_file *f = NULL;
-	unsigned pbase = log2u(r->piece_length / PEERWIRE_BLOCK), height, lc;
-	uint64_t level, n, work = 0, n_unc;
-	size_t need;
-	uint8_t *p, *q;
-
-	c->stats.peerwire_hash_requests_total++;
-	if (!r->has_v2)
-		return hash_reject(c, out);
-	for (size_t i = 0; i < r->n_files; i++) {
-		if (r->files[i].root && r->files[i].layer && r->files[i].n_pieces &&
-		    !memcmp(r->files[i].root, root, 32)) {
-			f = &r->files[i];
-			break;
-		}
-	}
-	if (!f || base != pbase || count > PEERWIRE_MAX_HASHES || !is_pow2(count) || index % count)
-		return hash_reject(c, out);
-	n = f->n_pieces;
-	level = next_pow2(n);
-	height = log2u(level);
-	lc = log2u(count);
-	if ((uint64_t)index + count > level || proof >= height || pbase + height >= 64)
-		return hash_reject(c, out);
-	n_unc = proof >= lc ? proof - lc + 1 : 0;
-	for (unsigned hh = lc; hh <= proof; hh++) {
-		uint64_t a = (((uint64_t)index >> hh) ^ 1) << hh;
-
-		if (a < n)
-			work += min64(1ull << hh, n - a);
-	}
-	if (work > e->cfg.max_hash_work)
-		return hash_reject(c, out);
-
-	need = PW_HASH_MSG_HDR + 32 * (size_t)(count + n_unc);
-	if (!room(c, out, need, 1))
-		return PW_BLOCKED;
-	p = c->sbuf + c->sbuf_used;
-	put_be32(p, (uint32_t)(need - 4));
-	p[4] = MSG_HASHES;
-	memcpy(p + 5, c->rbuf, 48);
-	q = p + PW_HASH_MSG_HDR;
-	for (uint64_t j = 0; j < count; j++, q += 32)
-		memcpy(q, index + j < n ? f->layer + (index + j) * 32 : e->zero[pbase], 32);
-	for (unsigned hh = lc; hh <= proof; hh++, q += 32) {
-		uint64_t a = (((uint64_t)index >> hh) ^ 1) << hh;
-
-		if (subtree_root(e, f->layer, n, pbase, hh, a, q))
-			return hash_reject(c, out);
-	}
-	emit(c, out, need);
 	return PW_OK;
 }
 
@@ -1447,46 +950,47 @@ static int handle(struct peerwire_conn *c, struct proto_out *out, uint64_t now)
 	int fast_only = 0;
 
 	switch (c->msg_id) {
-	case MSG_CHOKE:
-	case MSG_UNCHOKE: c->peer_choking = c->msg_id == MSG_CHOKE; return PW_OK;
-	case MSG_INTERESTED:
-	case MSG_NOT_INTERESTED:
+	case PW_MSG_CHOKE:
+	case PW_MSG_UNCHOKE: c->peer_choking = c->msg_id == PW_MSG_CHOKE; return PW_OK;
+	case PW_MSG_INTERESTED:
+	case PW_MSG_NOT_INTERESTED:
 		/* room for the choke message first, so state never runs
 		 * ahead of what the peer is told */
-		if (!room(c, out, 5, 1))
+		if (!pw_room(c, out, 5, 1))
 			return PW_BLOCKED;
-		c->peer_interested = c->msg_id == MSG_INTERESTED;
+		c->peer_interested = c->msg_id == PW_MSG_INTERESTED;
 		if (c->peer_interested)
 			slot_interested(c, now);
 		else
 			slot_leave(c);
 		return sync_choke(c, out);
-	case MSG_HAVE:
-		return c->msg_len == 5 && be32(c->rbuf) < r->n_pieces ? PW_OK : glitch(c, out);
-	case MSG_BITFIELD:
+	case PW_MSG_HAVE:
+		return c->msg_len == 5 && byteio_be32(c->rbuf) < r->n_pieces ? PW_OK
+									     : pw_glitch(c, out);
+	case PW_MSG_BITFIELD:
 		if (r->n_pieces % 8 && (c->last_byte & (0xffu >> (r->n_pieces % 8)))) {
-			close_conn(c, out, PROTO_CLOSE_MALFORMED, "bitfield spare bits set");
+			pw_close(c, out, PROTO_CLOSE_MALFORMED, "bitfield spare bits set");
 			return PW_DEAD;
 		}
 		return PW_OK;
-	case MSG_REQUEST: return on_request(c, out, now);
-	case MSG_CANCEL: return on_cancel(c);
-	case MSG_PORT:
-	case MSG_HASH_REJECT: return PW_OK;
-	case MSG_SUGGEST:
-	case MSG_HAVE_ALL:
-	case MSG_HAVE_NONE:
-	case MSG_REJECT:
-	case MSG_ALLOWED_FAST: fast_only = 1; break;
-	case MSG_EXTENDED:
+	case PW_MSG_REQUEST: return on_request(c, out, now);
+	case PW_MSG_CANCEL: return on_cancel(c);
+	case PW_MSG_PORT:
+	case PW_MSG_HASH_REJECT: return PW_OK;
+	case PW_MSG_SUGGEST:
+	case PW_MSG_HAVE_ALL:
+	case PW_MSG_HAVE_NONE:
+	case PW_MSG_REJECT:
+	case PW_MSG_ALLOWED_FAST: fast_only = 1; break;
+	case PW_MSG_EXTENDED:
 		if (c->mode != MODE_BUFFER)
-			return glitch(c, out);
-		return on_extended(c, out);
-	case MSG_HASH_REQUEST: return on_hash_request(c, out);
-	default: /* piece, hashes (never asked for), unknown ids */ return glitch(c, out);
+			return pw_glitch(c, out);
+		return pw_ext_on_message(c, out);
+	case PW_MSG_HASH_REQUEST: return pw_hash_on_request(c, out);
+	default: /* piece, hashes (never asked for), unknown ids */ return pw_glitch(c, out);
 	}
 	if (fast_only && !c->peer_fast)
-		return glitch(c, out);
+		return pw_glitch(c, out);
 	return PW_OK;
 }
 
@@ -1502,39 +1006,39 @@ static int begin_message(struct peerwire_conn *c, struct proto_out *out)
 
 	c->mode = MODE_SKIP;
 	switch (c->msg_id) {
-	case MSG_CHOKE:
-	case MSG_UNCHOKE:
-	case MSG_INTERESTED:
-	case MSG_NOT_INTERESTED:
-	case MSG_HAVE_ALL:
-	case MSG_HAVE_NONE: exact = 1; break;
-	case MSG_HAVE:
+	case PW_MSG_CHOKE:
+	case PW_MSG_UNCHOKE:
+	case PW_MSG_INTERESTED:
+	case PW_MSG_NOT_INTERESTED:
+	case PW_MSG_HAVE_ALL:
+	case PW_MSG_HAVE_NONE: exact = 1; break;
+	case PW_MSG_HAVE:
 		exact = 5;
 		c->mode = MODE_BUFFER;
 		break;
-	case MSG_SUGGEST:
-	case MSG_ALLOWED_FAST: exact = 5; break;
-	case MSG_PORT: exact = 3; break;
-	case MSG_BITFIELD:
+	case PW_MSG_SUGGEST:
+	case PW_MSG_ALLOWED_FAST: exact = 5; break;
+	case PW_MSG_PORT: exact = 3; break;
+	case PW_MSG_BITFIELD:
 		if (len > bf)
 			goto oversized;
 		exact = (uint32_t)bf;
 		break;
-	case MSG_REQUEST:
-	case MSG_CANCEL:
-	case MSG_REJECT:
+	case PW_MSG_REQUEST:
+	case PW_MSG_CANCEL:
+	case PW_MSG_REJECT:
 		if (len > PEERWIRE_BLOCK + 13)
 			goto oversized;
 		exact = 13;
 		c->mode = MODE_BUFFER;
 		break;
-	case MSG_PIECE:
+	case PW_MSG_PIECE:
 		if (len > PEERWIRE_BLOCK + 13)
 			goto oversized;
 		if (len < 9)
 			goto malformed;
 		break;
-	case MSG_EXTENDED:
+	case PW_MSG_EXTENDED:
 		if (len > cfg->max_extended)
 			goto oversized;
 		if (len < 2)
@@ -1542,12 +1046,12 @@ static int begin_message(struct peerwire_conn *c, struct proto_out *out)
 		if (len - 1 <= c->rbuf_cap)
 			c->mode = MODE_BUFFER;
 		break;
-	case MSG_HASH_REQUEST:
-	case MSG_HASH_REJECT:
+	case PW_MSG_HASH_REQUEST:
+	case PW_MSG_HASH_REJECT:
 		exact = 49;
 		c->mode = MODE_BUFFER;
 		break;
-	case MSG_HASHES:
+	case PW_MSG_HASHES:
 		if (len < 49)
 			goto malformed;
 		break;
@@ -1557,10 +1061,10 @@ static int begin_message(struct peerwire_conn *c, struct proto_out *out)
 		goto malformed;
 	return PW_OK;
 oversized:
-	close_conn(c, out, PROTO_CLOSE_OVERSIZED, "message over its bound");
+	pw_close(c, out, PROTO_CLOSE_OVERSIZED, "message over its bound");
 	return PW_DEAD;
 malformed:
-	close_conn(c, out, PROTO_CLOSE_MALFORMED, "message length wrong for its id");
+	pw_close(c, out, PROTO_CLOSE_MALFORMED, "message length wrong for its id");
 	return PW_DEAD;
 }
 
@@ -1575,21 +1079,21 @@ static int enter(struct peerwire_conn *c, struct proto_out *out, uint64_t now, i
 	if (c->state == PW_CLOSED || !c->mem)
 		return PW_DEAD;
 	c->call_base = out->n;
-	if (out->cap < PEERWIRE_MIN_OUT || out_free(out) < 1)
+	if (out->cap < PEERWIRE_MIN_OUT || pw_out_free(out) < 1)
 		return PW_BLOCKED;
 	if (reset) {
 		c->sbuf_used = 0;
 		req_free_rejected(c);
 	}
 	if (c->state == PW_CLOSING) {
-		close_conn(c, out, c->close_reason, c->close_detail);
+		pw_close(c, out, c->close_reason, c->close_detail);
 		return PW_DEAD;
 	}
 	if (c->rel) {
 		const struct proto_release *r = lookup(c->e, c->ih_kind, c->hs + 28);
 
 		if (!r || !release_usable(r) || r->n_pieces != c->n_pieces) {
-			close_conn(c, out, PROTO_CLOSE_UNKNOWN_TORRENT, "release no longer served");
+			pw_close(c, out, PROTO_CLOSE_UNKNOWN_TORRENT, "release no longer served");
 			return PW_DEAD;
 		}
 		c->rel = r;
@@ -1629,25 +1133,24 @@ static size_t wire(struct peerwire_conn *c, const uint8_t *buf, size_t len, uint
 		return i;
 
 	while (i < len && c->state == PW_OPEN) {
-		if (out_free(out) < 1)
+		if (pw_out_free(out) < 1)
 			break;
 		if (c->hdr_have < 4) {
-			size_t n = min64(4 - c->hdr_have, len - i);
+			size_t n = pw_min64(4 - c->hdr_have, len - i);
 
 			memcpy(c->hdr + c->hdr_have, buf + i, n);
 			c->hdr_have = (uint8_t)(c->hdr_have + n);
 			i += n;
 			if (c->hdr_have < 4)
 				break;
-			c->msg_len = be32(c->hdr);
+			c->msg_len = byteio_be32(c->hdr);
 			c->id_have = 0;
 			if (c->msg_len == 0) {
 				c->hdr_have = 0; /* keep-alive */
 				continue;
 			}
 			if (c->msg_len > c->e->cfg.max_message) {
-				close_conn(c, out, PROTO_CLOSE_OVERSIZED,
-					   "message over max_message");
+				pw_close(c, out, PROTO_CLOSE_OVERSIZED, "message over max_message");
 				return len;
 			}
 			continue;
@@ -1659,7 +1162,7 @@ static size_t wire(struct peerwire_conn *c, const uint8_t *buf, size_t len, uint
 			if (begin_message(c, out) == PW_DEAD)
 				return len;
 		} else {
-			size_t n = min64(c->msg_len - 1 - c->body_have, len - i);
+			size_t n = pw_min64(c->msg_len - 1 - c->body_have, len - i);
 
 			if (c->mode == MODE_BUFFER)
 				memcpy(c->rbuf + c->body_have, buf + i, n);
@@ -1723,7 +1226,7 @@ static size_t mse_step(struct peerwire_conn *c, const uint8_t *buf, size_t len,
 		int rc;
 
 		/* a step's answer and a CLOSE */
-		if (!room(c, out, MSE_OUT_MAX, 2)) {
+		if (!pw_room(c, out, MSE_OUT_MAX, 2)) {
 			*stop = 1;
 			return i;
 		}
@@ -1731,7 +1234,7 @@ static size_t mse_step(struct peerwire_conn *c, const uint8_t *buf, size_t len,
 				   &olen);
 		i += used;
 		if (olen)
-			emit(c, out, olen);
+			pw_emit(c, out, olen);
 		if (rc == MSE_DONE) {
 			c->state = PW_HS;
 			c->via_mse = 1;
@@ -1745,10 +1248,10 @@ static size_t mse_step(struct peerwire_conn *c, const uint8_t *buf, size_t len,
 				return i;
 			}
 		} else if (rc != MSE_MORE) {
-			close_conn(c, out,
-				   rc == MSE_ERR_UNKNOWN ? PROTO_CLOSE_UNKNOWN_TORRENT
-							 : PROTO_CLOSE_ENCRYPTION,
-				   c->mse->why);
+			pw_close(c, out,
+				 rc == MSE_ERR_UNKNOWN ? PROTO_CLOSE_UNKNOWN_TORRENT
+						       : PROTO_CLOSE_ENCRYPTION,
+				 c->mse->why);
 			*stop = 1;
 			return len;
 		} else if (!olen) {
@@ -1823,19 +1326,19 @@ void peerwire_on_tick(struct peerwire_conn *c, uint64_t now_ms, struct proto_out
 		return;
 	cfg = &c->e->cfg;
 	if (c->hs_have < PW_HS_LEN && now_ms >= c->t_init + cfg->handshake_timeout_ms) {
-		close_conn(c, out, PROTO_CLOSE_TIMEOUT, "handshake timeout");
+		pw_close(c, out, PROTO_CLOSE_TIMEOUT, "handshake timeout");
 		return;
 	}
 	if (now_ms >= c->t_rx + cfg->idle_timeout_ms) {
-		close_conn(c, out, PROTO_CLOSE_TIMEOUT, "idle timeout");
+		pw_close(c, out, PROTO_CLOSE_TIMEOUT, "idle timeout");
 		return;
 	}
 	rc = drain_ia(c, now_ms, out);
 	if (rc == PW_DEAD)
 		return;
 	if (rc == PW_OK && sync_choke(c, out) == PW_OK && c->greeted &&
-	    now_ms >= c->t_tx + cfg->keepalive_ms && room(c, out, 4, 1)) {
-		memset(emit(c, out, 4), 0, 4);
+	    now_ms >= c->t_tx + cfg->keepalive_ms && pw_room(c, out, 4, 1)) {
+		memset(pw_emit(c, out, 4), 0, 4);
 		c->stats.peerwire_keepalives_sent_total++;
 	}
 	leave(c, out, now_ms);
@@ -1854,9 +1357,9 @@ uint64_t peerwire_next_deadline(const struct peerwire_conn *c)
 	cfg = &c->e->cfg;
 	d = c->t_rx + cfg->idle_timeout_ms;
 	if (c->hs_have < PW_HS_LEN)
-		d = min64(d, c->t_init + cfg->handshake_timeout_ms);
+		d = pw_min64(d, c->t_init + cfg->handshake_timeout_ms);
 	if (c->greeted)
-		d = min64(d, c->t_tx + cfg->keepalive_ms);
+		d = pw_min64(d, c->t_tx + cfg->keepalive_ms);
 	return d;
 }
 
@@ -1874,10 +1377,10 @@ int peerwire_data_failed(struct peerwire_conn *c, uint32_t piece, uint32_t begin
 	c->call_base = out->n; /* sbuf is not reset: earlier SENDs stay */
 	if (!c->peer_fast) {
 		req_release(c, q);
-		close_conn(c, out, PROTO_CLOSE_DATA_ERROR, "block failed verification");
+		pw_close(c, out, PROTO_CLOSE_DATA_ERROR, "block failed verification");
 		return 0;
 	}
-	if (out->cap < PEERWIRE_MIN_OUT || out_free(out) < 1)
+	if (out->cap < PEERWIRE_MIN_OUT || pw_out_free(out) < 1)
 		return -ENOSPC;
 	/* The REJECT goes in the entry itself (its PIECE header is dropped
 	 * with the block), so it never waits for send-buffer room; the entry
@@ -1887,12 +1390,12 @@ int peerwire_data_failed(struct peerwire_conn *c, uint32_t piece, uint32_t begin
 	q->next = c->req_rejected;
 	c->req_rejected = (uint16_t)(q - c->reqs);
 	p = q->hdr;
-	put_be32(p, 13);
-	p[4] = MSG_REJECT;
-	put_be32(p + 5, q->piece);
-	put_be32(p + 9, q->begin);
-	put_be32(p + 13, q->len);
-	push_send(c, out, p, 17);
+	byteio_put_be32(p, 13);
+	p[4] = PW_MSG_REJECT;
+	byteio_put_be32(p + 5, q->piece);
+	byteio_put_be32(p + 9, q->begin);
+	byteio_put_be32(p + 13, q->len);
+	pw_push_send(c, out, p, 17);
 	c->stats.peerwire_rejects_total++;
 	return 0;
 }

@@ -232,7 +232,8 @@ struct peerwire_link {
 };
 
 /*
- * One per worker thread. Fields are private to peerwire.c.
+ * One per worker thread. Fields are private to the module (peerwire.c,
+ * peerwire_ext.c, peerwire_hash.c).
  */
 struct peerwire_engine {
 	struct peerwire_config cfg;
@@ -285,7 +286,8 @@ struct peerwire_req {
 
 /*
  * One connection, in storage the worker owns (it may embed it). Fields are
- * private to peerwire.c except stats and user. Not shared between threads.
+ * private to the module (peerwire*.c) except stats and user. Not shared
+ * between threads.
  */
 struct peerwire_conn {
 	struct peerwire_engine *e;
