@@ -12,21 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hex.h"
 #include "tracker.h"
 
 #define MAX_TRACKER_ROWS 4096
 
 /* ---- small helpers ---- */
-
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = d[p[i] >> 4];
-		out[2 * i + 1] = d[p[i] & 15];
-	}
-	out[2 * n] = 0;
-}
 
 static json_t *time_or_null(int64_t t)
 {
@@ -177,7 +168,7 @@ void api_announce_totals(const struct api *a, uint64_t out[METRICS_NANNOUNCE])
 
 /* ---- JSON views ---- */
 
-static json_t *tenant_json(const struct node_tenant *t)
+static json_t *tenant_json(const struct tenant *t)
 {
 	json_t *allow = json_array(), *tr = json_array();
 	for (uint32_t i = 0; i < t->allow.n; i++) {
@@ -197,9 +188,9 @@ static json_t *release_json(const struct api *a, const struct node_release *r)
 {
 	char v1[41] = "", v2[65] = "";
 	if (r->has_v1)
-		hex(r->ih_v1, 20, v1);
+		hex_encode(r->ih_v1, 20, v1);
 	if (r->has_v2)
-		hex(r->ih_v2, 32, v2);
+		hex_encode(r->ih_v2, 32, v2);
 	json_t *j = json_pack(
 		"{s:s,s:s,s:s,s:o,s:I,s:I,s:o,s:o,s:b}", "id", r->id, "tenant", r->tenant, "state",
 		catalog_state_name(r->state), "embargo_until",
@@ -236,7 +227,7 @@ static json_t *tenants_status(const struct api *a)
 {
 	json_t *arr = json_array();
 	for (size_t i = 0; i < node_n_tenants(a->node); i++) {
-		const struct node_tenant *t = node_tenant_at(a->node, i);
+		const struct tenant *t = node_tenant_at(a->node, i);
 		uint64_t bytes = 0, pbytes = 0;
 		for (size_t k = 0; k < node_n_releases(a->node); k++) {
 			const struct node_release *r = node_release_at(a->node, k);
@@ -270,7 +261,7 @@ static json_t *trackers_json(const struct api *a)
 	static const char *const res[] = { "pending", "ok", "failure", "error" };
 	for (size_t i = 0; i < n; i++) {
 		char h[41];
-		hex(st[i].reg.info_hash, 20, h);
+		hex_encode(st[i].reg.info_hash, 20, h);
 		json_array_append_new(
 			arr,
 			json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:b}", "url", st[i].reg.url,
@@ -451,7 +442,7 @@ static int h_tenants(struct api *a, struct httpd_conn *c, const struct httpd_req
 
 /* Fills t from a JSON object over base (a PATCH starts from the tenant as
  * it is). Returns 0 or answers 400 naming the field and returns 1. */
-static int tenant_from_json(struct httpd_conn *c, json_t *j, struct node_tenant *t, int *rc)
+static int tenant_from_json(struct httpd_conn *c, json_t *j, struct tenant *t, int *rc)
 {
 	const char *key;
 	json_t *v;
@@ -476,14 +467,14 @@ static int tenant_from_json(struct httpd_conn *c, json_t *j, struct node_tenant 
 				snprintf(t->name, sizeof(t->name), "%s", json_string_value(v));
 		} else if (!strcmp(key, "bandwidth") || !strcmp(key, "bandwidth_bps")) {
 			if (json_is_integer(v) && json_integer_value(v) >= 0 &&
-			    (uint64_t)json_integer_value(v) <= SEEDCONF_RATE_MAX)
+			    (uint64_t)json_integer_value(v) <= TENANT_RATE_MAX)
 				t->bandwidth = (uint64_t)json_integer_value(v);
 			else if (!json_is_string(v) ||
 				 seedconf_parse_rate(json_string_value(v), &t->bandwidth, &e) < 0)
 				bad = e.msg[0] ? e.msg : "expected bytes per second or a rate";
 		} else if (!strcmp(key, "max_peers")) {
 			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-			    json_integer_value(v) > SEEDCONF_MAX_PEERS)
+			    json_integer_value(v) > TENANT_MAX_PEERS)
 				bad = "expected 0 (unlimited) to 1000000";
 			else
 				t->max_peers = (uint32_t)json_integer_value(v);
@@ -514,7 +505,7 @@ static int tenant_from_json(struct httpd_conn *c, json_t *j, struct node_tenant 
 		} else if (!strcmp(key, "trackers")) {
 			size_t i;
 			json_t *x;
-			if (!json_is_array(v) || json_array_size(v) > SEEDCONF_MAX_TRACKERS)
+			if (!json_is_array(v) || json_array_size(v) > TENANT_MAX_TRACKERS)
 				bad = "expected a list of at most 32 http:// or udp:// URLs";
 			json_array_foreach(v, i, x)
 			{
@@ -522,7 +513,7 @@ static int tenant_from_json(struct httpd_conn *c, json_t *j, struct node_tenant 
 					break;
 				const char *u = json_is_string(x) ? json_string_value(x) : "";
 				if ((strncmp(u, "http://", 7) && strncmp(u, "udp://", 6)) ||
-				    strlen(u) > SEEDCONF_URL_MAX)
+				    strlen(u) > TENANT_URL_MAX)
 					bad = "expected http:// or udp:// URLs";
 			}
 			if (!bad) {
@@ -551,18 +542,6 @@ static int tenant_from_json(struct httpd_conn *c, json_t *j, struct node_tenant 
 	return 0;
 }
 
-static int valid_tenant_id(const char *id)
-{
-	size_t n = strlen(id);
-	if (n == 0 || n > 32 || id[0] == '-')
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9') ||
-		      id[i] == '-'))
-			return 0;
-	return 1;
-}
-
 static int h_tenant_put(struct api *a, struct httpd_conn *c, const struct httpd_request *req,
 			const struct route_arg *arg, int64_t now)
 {
@@ -571,35 +550,34 @@ static int h_tenant_put(struct api *a, struct httpd_conn *c, const struct httpd_
 	json_t *body = body_json(req, c, &rc);
 	if (!body)
 		return rc;
-	struct node_tenant t;
+	struct tenant t;
 	memset(&t, 0, sizeof(t));
 	bool create = arg->id == NULL;
 	if (!create) {
-		const struct node_tenant *old = node_tenant_find(a->node, arg->id);
+		const struct tenant *old = node_tenant_find(a->node, arg->id);
 		if (!old) {
 			json_decref(body);
 			return httpd_respond_error(c, 404, "no such tenant", NULL);
 		}
-		t = *old;
-		for (unsigned i = 0; i < old->n_trackers; i++)
-			t.trackers[i] = strdup(old->trackers[i]);
+		if (tenant_copy(&t, old) < 0) {
+			json_decref(body);
+			return httpd_respond_error(c, 500, "out of memory", NULL);
+		}
 	}
 	if (tenant_from_json(c, body, &t, &rc)) {
 		json_decref(body);
-		for (unsigned i = 0; i < t.n_trackers; i++)
-			free(t.trackers[i]);
+		tenant_clear(&t);
 		return rc;
 	}
 	json_decref(body);
-	const char *bad = !valid_tenant_id(t.id) ? "tenant \"id\": expected [a-z0-9-]{1,32}"
+	const char *bad = !tenant_id_valid(t.id) ? "tenant \"id\": expected [a-z0-9-]{1,32}"
 			  : !*t.name		 ? "tenant \"name\" is required"
 						 : NULL;
 	struct seed_err err;
 	seed_err_clear(&err);
 	if (!bad)
 		rc = node_tenant_put(a->node, &t, create, &err);
-	for (unsigned i = 0; i < t.n_trackers; i++)
-		free(t.trackers[i]);
+	tenant_clear(&t);
 	if (bad)
 		return httpd_respond_error(c, 400, bad, NULL);
 	if (rc < 0)
@@ -614,7 +592,7 @@ static int h_peers(struct api *a, struct httpd_conn *c, const struct httpd_reque
 	const struct dpstats_worker *t = a->cur;
 	json_t *tenants = json_array();
 	for (size_t i = 0; i < node_n_tenants(a->node); i++) {
-		const struct node_tenant *x = node_tenant_at(a->node, i);
+		const struct tenant *x = node_tenant_at(a->node, i);
 		json_array_append_new(tenants, json_pack("{s:s,s:I,s:I}", "id", x->id, "peers",
 							 (json_int_t)tenant_peers(a, x->id),
 							 "max_peers", (json_int_t)x->max_peers));

@@ -8,13 +8,14 @@
 #include "node.h"
 
 #include <errno.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bencode.h"
 #include "fsutil.h"
+#include "hash.h"
+#include "metainfo.h"
 #include "store.h"
 
 #define STATE_MAX (64u << 20)
@@ -22,9 +23,9 @@
 struct node {
 	char *config_path;
 	struct seedconf *conf;
-	struct node_tenant *t; /* config tenants merged with API ones */
+	struct tenant *t; /* config tenants merged with API ones */
 	size_t n_t;
-	struct node_tenant *api; /* API tenants (kept across config reloads) */
+	struct tenant *api; /* API tenants (kept across config reloads) */
 	size_t n_api;
 	struct node_release *r;
 	size_t n_r, cap_r;
@@ -33,27 +34,7 @@ struct node {
 	bool dirty;
 };
 
-static void tenant_clear(struct node_tenant *t)
-{
-	for (unsigned i = 0; i < t->n_trackers; i++)
-		free(t->trackers[i]);
-	t->n_trackers = 0;
-}
-
-static int tenant_copy(struct node_tenant *dst, const struct node_tenant *src)
-{
-	*dst = *src;
-	for (unsigned i = 0; i < src->n_trackers; i++) {
-		if (!(dst->trackers[i] = strdup(src->trackers[i]))) {
-			dst->n_trackers = i;
-			tenant_clear(dst);
-			return -ENOMEM;
-		}
-	}
-	return 0;
-}
-
-static void tenants_free(struct node_tenant *t, size_t n)
+static void tenant_array_free(struct tenant *t, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		tenant_clear(&t[i]);
@@ -63,27 +44,15 @@ static void tenants_free(struct node_tenant *t, size_t n)
 /* Config tenants, then API tenants replacing or extending them. */
 static int merge_tenants(struct node *n, const struct seedconf *c)
 {
-	struct node_tenant *t = calloc(c->n_tenants + n->n_api + 1, sizeof(*t));
+	struct tenant *t = calloc(c->n_tenants + n->n_api + 1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 	size_t k = 0;
-	for (size_t i = 0; i < c->n_tenants; i++) {
-		const struct seedconf_tenant *s = &c->tenants[i];
-		struct node_tenant x = { 0 };
-		snprintf(x.id, sizeof(x.id), "%s", s->id);
-		snprintf(x.name, sizeof(x.name), "%s", s->name);
-		x.bandwidth = s->bandwidth;
-		x.max_peers = s->max_peers;
-		x.allow = s->allow;
-		x.embargo_s = s->embargo_s;
-		x.n_trackers = s->n_trackers;
-		for (unsigned j = 0; j < s->n_trackers; j++)
-			x.trackers[j] = s->trackers[j];
-		if (tenant_copy(&t[k], &x) < 0) {
-			tenants_free(t, k);
+	for (; k < c->n_tenants; k++) {
+		if (tenant_copy(&t[k], &c->tenants[k]) < 0) {
+			tenant_array_free(t, k);
 			return -ENOMEM;
 		}
-		k++;
 	}
 	for (size_t i = 0; i < n->n_api; i++) {
 		size_t j = 0;
@@ -92,13 +61,13 @@ static int merge_tenants(struct node *n, const struct seedconf *c)
 		if (j < k)
 			tenant_clear(&t[j]);
 		if (tenant_copy(&t[j], &n->api[i]) < 0) {
-			tenants_free(t, k);
+			tenant_array_free(t, k);
 			return -ENOMEM;
 		}
 		if (j == k)
 			k++;
 	}
-	tenants_free(n->t, n->n_t);
+	tenant_array_free(n->t, n->n_t);
 	n->t = t;
 	n->n_t = k;
 	return 0;
@@ -203,7 +172,7 @@ static int load_state(struct node *n, struct seed_err *err)
 	}
 	for (size_t i = 0; rc == 0 && i < tens->u.list.n; i++) {
 		const struct bencode_node *x = tens->u.list.items[i];
-		struct node_tenant t = { 0 };
+		struct tenant t = { 0 };
 		const struct bencode_node *bw = get_typed(x, "bandwidth", BENCODE_INT);
 		const struct bencode_node *mp = get_typed(x, "max_peers", BENCODE_INT);
 		const struct bencode_node *em = get_typed(x, "embargo_s", BENCODE_INT);
@@ -211,8 +180,8 @@ static int load_state(struct node *n, struct seed_err *err)
 		const struct bencode_node *tr = get_typed(x, "trackers", BENCODE_LIST);
 		int bad = str_field(x, "id", t.id, sizeof(t.id)) < 0 ||
 			  str_field(x, "name", t.name, sizeof(t.name)) < 0 || !bw || bw->u.i < 0 ||
-			  !mp || mp->u.i < 0 || mp->u.i > SEEDCONF_MAX_PEERS || !em ||
-			  em->u.i < 0 || !al || !tr || tr->u.list.n > SEEDCONF_MAX_TRACKERS;
+			  !mp || mp->u.i < 0 || mp->u.i > TENANT_MAX_PEERS || !em || em->u.i < 0 ||
+			  !al || !tr || tr->u.list.n > TENANT_MAX_TRACKERS;
 		for (size_t j = 0; !bad && j < al->u.list.n; j++) {
 			char c[64];
 			const struct bencode_node *a = al->u.list.items[j];
@@ -225,7 +194,7 @@ static int load_state(struct node *n, struct seed_err *err)
 		}
 		for (size_t j = 0; !bad && j < tr->u.list.n; j++) {
 			const struct bencode_node *a = tr->u.list.items[j];
-			bad = a->type != BENCODE_STR || a->u.s.len > SEEDCONF_URL_MAX ||
+			bad = a->type != BENCODE_STR || a->u.s.len > TENANT_URL_MAX ||
 			      !(t.trackers[j] = strndup((const char *)a->u.s.p, a->u.s.len));
 			if (!bad)
 				t.n_trackers = (unsigned)j + 1;
@@ -239,7 +208,7 @@ static int load_state(struct node *n, struct seed_err *err)
 		t.bandwidth = (uint64_t)bw->u.i;
 		t.max_peers = (uint32_t)mp->u.i;
 		t.embargo_s = em->u.i;
-		t.from_api = 1;
+		t.from_api = true;
 		void *p = realloc(n->api, (n->n_api + 1) * sizeof(*n->api));
 		if (!p) {
 			tenant_clear(&t);
@@ -278,7 +247,7 @@ static int save_state(struct node *n, struct seed_err *err)
 	bencode_put_ckey(&b, "tenants");
 	bencode_begin_list(&b);
 	for (size_t i = 0; i < n->n_api; i++) {
-		const struct node_tenant *t = &n->api[i];
+		const struct tenant *t = &n->api[i];
 		bencode_begin_dict(&b);
 		bencode_put_ckey(&b, "allow");
 		bencode_begin_list(&b);
@@ -318,7 +287,13 @@ static int save_state(struct node *n, struct seed_err *err)
 
 /* ---- store ---- */
 
-static void companion_hash(struct node_release *r, const struct store_release *sr)
+/*
+ * The info-hash of a hybrid release's v1 companion torrent (--also-v1),
+ * which the manifest does not hold. *h: a hash context for the rescan, made
+ * on first use.
+ */
+static void companion_hash(struct node_release *r, const struct store_release *sr,
+			   struct hash_ctx **h)
 {
 	if (!sr->torrent_v1)
 		return;
@@ -327,16 +302,16 @@ static void companion_hash(struct node_release *r, const struct store_release *s
 	    0)
 		return;
 	const struct bencode_node *info = get_typed(bencode_root(doc), "info", BENCODE_DICT);
-	if (info) {
-		SHA1(info->raw, info->raw_len, r->ih_companion);
+	if (info && (*h || hash_ctx_create(HASH_IMPL_OPENSSL, h, NULL) == 0) &&
+	    metainfo_info_hash(*h, info->raw, info->raw_len, r->ih_companion, NULL) == 0)
 		r->has_companion = 1;
-	}
 	bencode_free(doc);
 }
 
 int node_rescan(struct node *n, struct seed_err *err)
 {
 	struct store *st = NULL;
+	struct hash_ctx *h = NULL;
 	char **ids = NULL;
 	size_t k = 0;
 	int rc = store_open(n->conf->node.store, STORE_READ, &st, err);
@@ -375,9 +350,10 @@ int node_rescan(struct node *n, struct seed_err *err)
 		r->files = (uint32_t)sr->n_files;
 		if (sr->tenant && strlen(sr->tenant) < sizeof(r->tenant))
 			snprintf(r->tenant, sizeof(r->tenant), "%s", sr->tenant);
-		companion_hash(r, sr);
+		companion_hash(r, sr, &h);
 		store_release_free(sr);
 	}
+	hash_ctx_destroy(h);
 	store_free_list(ids, k);
 	store_close(st);
 	return rc;
@@ -428,8 +404,8 @@ void node_close(struct node *n)
 {
 	if (!n)
 		return;
-	tenants_free(n->t, n->n_t);
-	tenants_free(n->api, n->n_api);
+	tenant_array_free(n->t, n->n_t);
+	tenant_array_free(n->api, n->n_api);
 	seedconf_free(n->conf);
 	free(n->r);
 	free(n->state_path);
@@ -481,12 +457,12 @@ size_t node_n_tenants(const struct node *n)
 	return n->n_t;
 }
 
-const struct node_tenant *node_tenant_at(const struct node *n, size_t i)
+const struct tenant *node_tenant_at(const struct node *n, size_t i)
 {
 	return i < n->n_t ? &n->t[i] : NULL;
 }
 
-const struct node_tenant *node_tenant_find(const struct node *n, const char *id)
+const struct tenant *node_tenant_find(const struct node *n, const char *id)
 {
 	for (size_t i = 0; i < n->n_t; i++)
 		if (!strcmp(n->t[i].id, id))
@@ -554,7 +530,7 @@ int node_release_publish(struct node *n, const char *id, int64_t now, bool skip_
 	struct node_release *r = changeable(n, id, err);
 	if (!r)
 		return err ? err->code : -EINVAL;
-	const struct node_tenant *t = node_tenant_find(n, r->tenant);
+	const struct tenant *t = node_tenant_find(n, r->tenant);
 	if (!t)
 		return seed_err_set(err, -EPERM,
 				    "release %s belongs to tenant '%s', which is not configured",
@@ -608,18 +584,21 @@ int node_release_retire(struct node *n, const char *id, struct seed_err *err)
 	return 0;
 }
 
-int node_tenant_put(struct node *n, const struct node_tenant *t, bool must_be_new,
-		    struct seed_err *err)
+int node_tenant_put(struct node *n, const struct tenant *t, bool must_be_new, struct seed_err *err)
 {
 	if (must_be_new && node_tenant_find(n, t->id))
 		return seed_err_set(err, -EEXIST, "tenant %s exists", t->id);
 	size_t i = 0;
 	while (i < n->n_api && strcmp(n->api[i].id, t->id))
 		i++;
-	struct node_tenant copy;
+	int rc = catalog_check_tenant(t, err);
+	if (rc < 0)
+		return rc;
+	struct tenant copy;
 	if (tenant_copy(&copy, t) < 0)
 		return seed_err_set(err, -ENOMEM, "out of memory");
-	copy.from_api = 1;
+	copy.from_api = true;
+	copy.line = 0;
 	if (i == n->n_api) {
 		void *p = realloc(n->api, (n->n_api + 1) * sizeof(*n->api));
 		if (!p) {
@@ -647,18 +626,8 @@ int node_commit(struct node *n, int64_t now, struct seed_err *err)
 		return rc;
 	struct catalog *c = NULL;
 	rc = catalog_create(n->generation + 1, now, &c, err);
-	for (size_t i = 0; rc == 0 && i < n->n_t; i++) {
-		const struct node_tenant *t = &n->t[i];
-		struct catalog_cidr allow[CIDR_SET_MAX];
-		for (uint32_t j = 0; j < t->allow.n; j++) {
-			allow[j].family = t->allow.v[j].family;
-			allow[j].prefix = t->allow.v[j].prefix;
-			memcpy(allow[j].addr, t->allow.v[j].addr, 16);
-		}
-		struct catalog_tenant_def d = { t->id, t->bandwidth, t->max_peers, allow,
-						t->allow.n };
-		rc = catalog_add_tenant(c, &d, NULL, err);
-	}
+	for (size_t i = 0; rc == 0 && i < n->n_t; i++)
+		rc = catalog_add_tenant(c, &n->t[i], NULL, err);
 	for (size_t i = 0; rc == 0 && i < n->n_r; i++) {
 		const struct node_release *r = &n->r[i];
 		if (!r->in_store)

@@ -26,24 +26,20 @@
 #include "catalog.h"
 #include "seed_err.h"
 #include "seedconf.h"
+#include "tenant.h"
 
 #define NODE_ID_MAX 200
 
-struct node_tenant {
-	char id[SEEDCONF_TENANT_ID_MAX + 1];
-	char name[SEEDCONF_TENANT_NAME_MAX + 1];
-	uint64_t bandwidth; /* bytes/s, 0 unlimited */
-	uint32_t max_peers; /* 0 unlimited */
-	struct cidr_set allow;
-	char *trackers[SEEDCONF_MAX_TRACKERS]; /* owned */
-	unsigned n_trackers;
-	int64_t embargo_s;
-	int from_api; /* added or changed through the API (kept in the state file) */
-};
+/*
+ * The node's tenants are struct tenant (tenant.h). Transitional:
+ * control/main.c and control/metrics.c still spell it "struct node_tenant";
+ * this alias goes once they say "struct tenant".
+ */
+#define node_tenant tenant
 
 struct node_release {
 	char id[NODE_ID_MAX + 1];
-	char tenant[SEEDCONF_TENANT_ID_MAX + 1];
+	char tenant[TENANT_ID_MAX + 1];
 	enum catalog_state state;
 	int64_t embargo_until;
 	int in_store; /* found by the last rescan */
@@ -67,8 +63,8 @@ int node_rescan(struct node *n, struct seed_err *err);
 const struct seedconf_node *node_conf(const struct node *n);
 const char *node_config_path(const struct node *n);
 size_t node_n_tenants(const struct node *n);
-const struct node_tenant *node_tenant_at(const struct node *n, size_t i);
-const struct node_tenant *node_tenant_find(const struct node *n, const char *id);
+const struct tenant *node_tenant_at(const struct node *n, size_t i);
+const struct tenant *node_tenant_find(const struct node *n, const char *id);
 size_t node_n_releases(const struct node *n);
 const struct node_release *node_release_at(const struct node *n, size_t i);
 const struct node_release *node_release_find(const struct node *n, const char *id);
@@ -87,9 +83,12 @@ int node_release_embargo(struct node *n, const char *id, int64_t until, struct s
 int node_release_pause(struct node *n, const char *id, struct seed_err *err);
 int node_release_retire(struct node *n, const char *id, struct seed_err *err);
 
-/* Tenants through the API: add (-EEXIST when the id exists) or replace. */
-int node_tenant_put(struct node *n, const struct node_tenant *t, bool must_be_new,
-		    struct seed_err *err);
+/*
+ * Tenants through the API: add (-EEXIST when the id exists) or replace. t is
+ * borrowed (the node keeps a deep copy, marked from_api); the node checks
+ * it with the catalog's rules (catalog_add_tenant()) before taking it.
+ */
+int node_tenant_put(struct node *n, const struct tenant *t, bool must_be_new, struct seed_err *err);
 
 bool node_dirty(const struct node *n);
 /* Writes the state file and a new catalog generation; clears dirty. */

@@ -5,8 +5,9 @@
 #include "served.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include "bencode.h"
 #include "catalog.h"
 #include "dpstats.h"
+#include "fnv.h"
 #include "metainfo.h"
 #include "store.h"
 
@@ -104,39 +106,33 @@ static uint64_t load64(const uint8_t *p)
 	return v;
 }
 
-static uint64_t hash_str(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
-	return h;
-}
-
 static const struct served_index *cur_index(const struct served *s)
 {
 	return atomic_load_explicit(&((struct served *)s)->cur, memory_order_acquire);
 }
 
-const struct proto_release *served_by_v1(const struct served *s, const uint8_t ih[20])
+/* The view whose v1 (or first 20 bytes of v2) info-hash is ih, in table. */
+static const struct proto_release *by_ih(const struct served *s, const uint32_t *table,
+					 size_t tsize, const uint8_t ih[20], bool v2)
 {
-	const struct served_index *x = cur_index(s);
-	for (size_t i = load64(ih) & (x->tsize - 1); x->by_v1[i]; i = (i + 1) & (x->tsize - 1)) {
-		const struct proto_release *r = &ent(s, x->by_v1[i] - 1)->r;
-		if (!memcmp(r->ih_v1, ih, 20))
+	for (size_t i = load64(ih) & (tsize - 1); table[i]; i = (i + 1) & (tsize - 1)) {
+		const struct proto_release *r = &ent(s, table[i] - 1)->r;
+		if (!memcmp(v2 ? r->ih_v2 : r->ih_v1, ih, 20))
 			return r;
 	}
 	return NULL;
 }
 
+const struct proto_release *served_by_v1(const struct served *s, const uint8_t ih[20])
+{
+	const struct served_index *x = cur_index(s);
+	return by_ih(s, x->by_v1, x->tsize, ih, false);
+}
+
 const struct proto_release *served_by_v2_20(const struct served *s, const uint8_t ih[20])
 {
 	const struct served_index *x = cur_index(s);
-	for (size_t i = load64(ih) & (x->tsize - 1); x->by_v2[i]; i = (i + 1) & (x->tsize - 1)) {
-		const struct proto_release *r = &ent(s, x->by_v2[i] - 1)->r;
-		if (!memcmp(r->ih_v2, ih, 20))
-			return r;
-	}
-	return NULL;
+	return by_ih(s, x->by_v2, x->tsize, ih, true);
 }
 
 const struct proto_release *served_by_mse_req2(const struct served *s, const uint8_t h[20])
@@ -154,7 +150,7 @@ const struct proto_release *served_by_mse_req2(const struct served *s, const uin
 static const struct proto_release *id_in(const struct served *s, const struct served_index *x,
 					 const char *id, size_t len)
 {
-	for (size_t i = hash_str(id, len) & (x->tsize - 1); x->by_id[i];
+	for (size_t i = fnv1a64(id, len) & (x->tsize - 1); x->by_id[i];
 	     i = (i + 1) & (x->tsize - 1)) {
 		const struct proto_release *r = &ent(s, x->by_id[i] - 1)->r;
 		if (strlen(r->id) == len && !memcmp(r->id, id, len))
@@ -456,7 +452,7 @@ static int build_index(struct served *s, struct catalog *cat, struct served_inde
 			t_put(x->by_req2, x->r2size, load64(r->mse_req2_v2), (uint32_t)i + 1);
 		/* by id: the release's main torrent (the first view of an id) */
 		if (!id_in(s, x, r->id, strlen(r->id)))
-			t_put(x->by_id, x->tsize, hash_str(r->id, strlen(r->id)), (uint32_t)i + 1);
+			t_put(x->by_id, x->tsize, fnv1a64(r->id, strlen(r->id)), (uint32_t)i + 1);
 	}
 	x->n_live = live;
 	x->cat = cat;
@@ -505,7 +501,7 @@ static int add_release(struct served *s, struct store *st, const struct store_re
 		rc = hash_ctx_create(HASH_IMPL_OPENSSL, h, err);
 	if (rc == 0 && s->n > first + 1) {
 		struct proto_release *v = &ent(s, first + 1)->r;
-		rc = hash_sha1(*h, v->info, v->info_len, v->ih_v1);
+		rc = metainfo_info_hash(*h, v->info, v->info_len, v->ih_v1, NULL);
 		v->has_v1 = 1;
 	}
 	/* what an MSE handshake names a release by (mse.h) */

@@ -1,7 +1,10 @@
 /*
  * tenants: see tenants.h. The bucket is one signed token count per tenant;
  * takers subtract with a CAS loop and never drive it negative, the refiller
- * adds rate x elapsed up to the burst. Slots sit on their own cache lines.
+ * adds rate x elapsed up to the burst (derived from the rate at each
+ * refill). Slots sit on their own cache lines; the rate and max_peers are
+ * read through the slot's tenant pointer (one more load, on a line shared
+ * read-only by every worker).
  */
 #include "tenants.h"
 
@@ -10,6 +13,7 @@
 #include <string.h>
 
 #include "catalog.h"
+#include "fnv.h"
 
 #define IDX_SIZE (2 * TENANTS_MAX)
 /* A burst of 100 ms of the rate (at least 256 KiB) smooths the refill tick
@@ -18,13 +22,12 @@
 #define BURST_MIN (256u << 10)
 
 struct slot {
-	char id[CATALOG_TENANT_ID_MAX + 1];
+	char id[TENANT_ID_MAX + 1]; /* written once, before the index entry */
 	size_t id_len;
-	_Atomic uint64_t rate; /* bytes/s, 0 = unlimited */
-	_Atomic int64_t burst;
+	_Atomic(const struct tenant *) tenant; /* NULL: not in the last catalog */
 	_Atomic int64_t tokens;
-	_Atomic uint32_t max_peers; /* 0 = unlimited */
 	_Atomic int64_t peers;
+	uint64_t minted_at; /* main thread: the rate tokens were added at */
 } __attribute__((aligned(64)));
 
 struct tenants {
@@ -34,12 +37,23 @@ struct tenants {
 	uint64_t last_ns;
 };
 
-static uint64_t hash(const char *p, size_t n)
+static const struct tenant *slot_tenant(const struct slot *s)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)p[i]) * 1099511628211ull;
-	return h;
+	return atomic_load_explicit(&((struct slot *)s)->tenant, memory_order_acquire);
+}
+
+/* The bucket's depth for a rate: BURST_MS of it, at least BURST_MIN. */
+static int64_t burst_of(uint64_t rate)
+{
+	uint64_t b = rate / (1000 / BURST_MS);
+	return b < BURST_MIN ? (int64_t)BURST_MIN : b > INT64_MAX ? INT64_MAX : (int64_t)b;
+}
+
+/* bytes/s, 0 = unlimited */
+static uint64_t slot_rate(const struct slot *s)
+{
+	const struct tenant *t = slot_tenant(s);
+	return t ? t->bandwidth : 0;
 }
 
 int tenants_create(struct tenants **out)
@@ -55,7 +69,7 @@ void tenants_free(struct tenants *t)
 
 int tenants_find(const struct tenants *t, const char *id, size_t len)
 {
-	for (size_t i = hash(id, len) % IDX_SIZE;; i = (i + 1) % IDX_SIZE) {
+	for (size_t i = fnv1a64(id, len) % IDX_SIZE;; i = (i + 1) % IDX_SIZE) {
 		uint32_t v = atomic_load_explicit(&t->idx[i], memory_order_acquire);
 		if (!v)
 			return -1;
@@ -73,7 +87,7 @@ static int add_slot(struct tenants *t, const char *id)
 	struct slot *s = &t->s[t->n];
 	memcpy(s->id, id, len + 1);
 	s->id_len = len;
-	size_t i = hash(id, len) % IDX_SIZE;
+	size_t i = fnv1a64(id, len) % IDX_SIZE;
 	while (atomic_load_explicit(&t->idx[i], memory_order_relaxed))
 		i = (i + 1) % IDX_SIZE;
 	atomic_store_explicit(&t->idx[i], t->n + 1, memory_order_release);
@@ -83,34 +97,32 @@ static int add_slot(struct tenants *t, const char *id)
 int tenants_sync(struct tenants *t, const struct catalog *cat)
 {
 	bool seen[TENANTS_MAX] = { false };
+	int rc = 0;
 	uint32_t n = cat ? catalog_n_tenants(cat) : 0;
 	for (uint32_t i = 0; i < n; i++) {
-		const struct catalog_tenant *ct = catalog_tenant_at(cat, i);
+		const struct tenant *ct = catalog_tenant_at(cat, i);
 		int k = tenants_find(t, ct->id, strlen(ct->id));
-		if (k < 0 && (k = add_slot(t, ct->id)) < 0)
-			return k;
+		if (k < 0 && (k = add_slot(t, ct->id)) < 0) {
+			rc = k;
+			continue;
+		}
 		struct slot *s = &t->s[k];
 		seen[k] = true;
-		uint64_t old = atomic_load(&s->rate);
-		int64_t burst = (int64_t)(ct->bandwidth / (1000 / BURST_MS));
-		if (burst < (int64_t)BURST_MIN)
-			burst = BURST_MIN;
-		atomic_store(&s->burst, burst);
-		if (old != ct->bandwidth) {
+		if (s->minted_at != ct->bandwidth) {
 			/* a new cap starts from an empty bucket: no burst at the
 			 * old rate */
 			atomic_store(&s->tokens, 0);
-			atomic_store(&s->rate, ct->bandwidth);
+			s->minted_at = ct->bandwidth;
 		}
-		atomic_store(&s->max_peers, ct->max_peers);
+		atomic_store_explicit(&s->tenant, ct, memory_order_release);
 	}
 	for (uint32_t k = 0; k < t->n; k++) {
 		if (!seen[k]) {
-			atomic_store(&t->s[k].rate, 0);
-			atomic_store(&t->s[k].max_peers, 0);
+			atomic_store_explicit(&t->s[k].tenant, NULL, memory_order_release);
+			t->s[k].minted_at = 0;
 		}
 	}
-	return 0;
+	return rc;
 }
 
 bool tenants_refill(struct tenants *t, uint64_t now_ns)
@@ -119,7 +131,7 @@ bool tenants_refill(struct tenants *t, uint64_t now_ns)
 	if (!t->last_ns || now_ns <= t->last_ns) {
 		t->last_ns = now_ns;
 		for (uint32_t k = 0; k < t->n; k++)
-			any |= atomic_load_explicit(&t->s[k].rate, memory_order_relaxed) != 0;
+			any |= slot_rate(&t->s[k]) != 0;
 		return any;
 	}
 	uint64_t dt = now_ns - t->last_ns;
@@ -128,17 +140,19 @@ bool tenants_refill(struct tenants *t, uint64_t now_ns)
 	t->last_ns = now_ns;
 	for (uint32_t k = 0; k < t->n; k++) {
 		struct slot *s = &t->s[k];
-		uint64_t rate = atomic_load_explicit(&s->rate, memory_order_relaxed);
+		uint64_t rate = slot_rate(s);
 		if (!rate)
 			continue;
 		any = true;
-		/* rate <= 1e12 and dt <= 1e9: the product fits in 128 bits */
-		int64_t add = (int64_t)((unsigned __int128)rate * dt / 1000000000u);
-		int64_t burst = atomic_load_explicit(&s->burst, memory_order_relaxed);
+		/* rate <= INT64_MAX (the catalog's bound) and dt <= 1e9: the
+		 * product fits in 128 bits, the quotient is cut to the burst */
+		int64_t burst = burst_of(rate);
+		unsigned __int128 add128 = (unsigned __int128)rate * dt / 1000000000u;
+		int64_t add = add128 > (unsigned __int128)burst ? burst : (int64_t)add128;
 		int64_t cur = atomic_load_explicit(&s->tokens, memory_order_relaxed);
 		int64_t next;
 		do {
-			next = cur + add > burst ? burst : cur + add;
+			next = cur > burst - add ? burst : cur + add;
 		} while (!atomic_compare_exchange_weak_explicit(
 			&s->tokens, &cur, next, memory_order_relaxed, memory_order_relaxed));
 	}
@@ -147,8 +161,7 @@ bool tenants_refill(struct tenants *t, uint64_t now_ns)
 
 bool tenants_capped(const struct tenants *t, int slot)
 {
-	return slot >= 0 && atomic_load_explicit(&((struct tenants *)t)->s[slot].rate,
-						 memory_order_relaxed) != 0;
+	return slot >= 0 && slot_rate(&t->s[slot]) != 0;
 }
 
 uint64_t tenants_take(struct tenants *t, int slot, uint64_t want)
@@ -174,7 +187,8 @@ void tenants_give_back(struct tenants *t, int slot, uint64_t n)
 bool tenants_peer_add(struct tenants *t, int slot)
 {
 	struct slot *s = &t->s[slot];
-	uint32_t max = atomic_load_explicit(&s->max_peers, memory_order_relaxed);
+	const struct tenant *ten = slot_tenant(s);
+	uint32_t max = ten ? ten->max_peers : 0;
 	int64_t now = atomic_fetch_add_explicit(&s->peers, 1, memory_order_relaxed) + 1;
 	if (max && now > (int64_t)max) {
 		atomic_fetch_sub_explicit(&s->peers, 1, memory_order_relaxed);
@@ -191,6 +205,11 @@ void tenants_peer_del(struct tenants *t, int slot)
 int64_t tenants_peers(const struct tenants *t, int slot)
 {
 	return atomic_load_explicit(&((struct tenants *)t)->s[slot].peers, memory_order_relaxed);
+}
+
+const struct tenant *tenants_tenant(const struct tenants *t, int slot)
+{
+	return slot >= 0 && slot < TENANTS_MAX ? slot_tenant(&t->s[slot]) : NULL;
 }
 
 unsigned tenants_count(const struct tenants *t)

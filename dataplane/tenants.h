@@ -9,11 +9,23 @@
  * cost is one atomic per send batch, paid only by capped tenants (and one per
  * connection bind for peer counts); uncapped tenants touch nothing.
  *
+ * A slot is a tenant's run-time state only: its id (what the slot is
+ * found by), a pointer to the tenant itself -- the struct tenant of the
+ * catalog last synced, from which the cap and max_peers are read -- and the
+ * counters that live across catalog generations (tokens, peers).
+ *
  * Slots are append-only and never reused: the main thread assigns a tenant
  * its slot (tenants_sync) before any worker can see a catalog naming it, and
  * publishes the slot's id before its index entry, so readers never see a
  * half-written slot. The main thread refills the buckets (tenants_refill,
  * every few milliseconds); workers take and give back tokens.
+ *
+ * Lifetime: the slots point into the catalog of the last tenants_sync, so
+ * that catalog must outlive every use of the slots until the next sync. The
+ * data plane gets this from served: sync with the catalog it is about to
+ * publish (served frees a generation only once every worker entered a newer
+ * one); when the publication fails, sync back to the published catalog
+ * before freeing the one that failed.
  */
 #ifndef SEED_DP_TENANTS_H
 #define SEED_DP_TENANTS_H
@@ -26,14 +38,17 @@
 #define TENANTS_MAX 1024
 
 struct catalog;
+struct tenant;
 struct tenants;
 
 int tenants_create(struct tenants **out);
 void tenants_free(struct tenants *t);
 
-/* Main thread: slots and limits for every tenant of cat (NULL: none). A
- * tenant that left the catalog keeps its slot, without limits. Returns 0 or
- * -ENOSPC when TENANTS_MAX distinct ids were seen. */
+/* Main thread: slots for every tenant of cat (NULL: none), each pointing
+ * at its struct tenant in cat (borrowed, see Lifetime above). A tenant that
+ * left the catalog keeps its slot, without limits; a changed cap starts
+ * from an empty bucket. Returns 0 or -ENOSPC when TENANTS_MAX distinct ids
+ * were seen (the tenants past it are not limited). */
 int tenants_sync(struct tenants *t, const struct catalog *cat);
 
 /* Main thread: adds the tokens earned since the last call (now in ns).
@@ -56,6 +71,10 @@ void tenants_give_back(struct tenants *t, int slot, uint64_t n);
 bool tenants_peer_add(struct tenants *t, int slot);
 void tenants_peer_del(struct tenants *t, int slot);
 int64_t tenants_peers(const struct tenants *t, int slot);
+
+/* Any thread: the tenant a slot points at (in the catalog last synced), NULL
+ * when it left the catalog. Valid as the Lifetime rule above says. */
+const struct tenant *tenants_tenant(const struct tenants *t, int slot);
 
 /* Main thread: slots assigned so far, and a slot's tenant id. */
 unsigned tenants_count(const struct tenants *t);

@@ -28,8 +28,11 @@
 #include <xxhash.h>
 
 #include "bencode.h"
+#include "byteio.h"
 #include "fsutil.h"
+#include "hex.h"
 #include "store.h"
+#include "utf8.h"
 
 #define OFF_VERSION 8u
 #define OFF_FLAGS   12u
@@ -51,7 +54,7 @@ struct catalog {
 	int64_t written_at;
 	bool frozen; /* loaded: immutable, add_*() refuse */
 
-	struct catalog_tenant *tenants;
+	struct tenant *tenants;
 	uint32_t n_tenants, cap_tenants;
 
 	struct catalog_release *releases;
@@ -70,34 +73,6 @@ static const char *const state_names[CATALOG_N_STATES] = {
 
 /* ---- small helpers ---- */
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 /*
  * Renders n untrusted bytes for a message: printable ASCII as is, anything
  * else (and '"', '\\') as \xNN, so a hostile id cannot inject terminal
@@ -106,7 +81,6 @@ static uint64_t get_le64(const uint8_t *p)
  */
 static const char *show(char *out, const void *p, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
 	const uint8_t *s = p;
 	size_t o = 0;
 
@@ -122,8 +96,8 @@ static const char *show(char *out, const void *p, size_t n)
 		} else {
 			out[o++] = '\\';
 			out[o++] = 'x';
-			out[o++] = hex[ch >> 4];
-			out[o++] = hex[ch & 15];
+			hex_encode(&ch, 1, out + o);
+			o += 2;
 		}
 	}
 	out[o] = '\0';
@@ -167,23 +141,58 @@ int catalog_state_parse(const char *name, enum catalog_state *out_state)
 static int check_tenant_id(const char *id, struct seed_err *err)
 {
 	char sh[SHOW_MAX];
-	size_t n = strnlen(id, CATALOG_TENANT_ID_MAX + 1);
+	size_t n = strnlen(id, TENANT_ID_MAX + 1);
 
-	if (n == 0 || n > CATALOG_TENANT_ID_MAX)
+	if (tenant_id_valid(id))
+		return 0;
+	if (n == 0 || n > TENANT_ID_MAX)
 		return seed_err_set(err, -EINVAL, "tenant id \"%s\": must be 1 to %u characters",
-				    show_cstr(sh, id), CATALOG_TENANT_ID_MAX);
-	for (size_t i = 0; i < n; i++) {
-		char ch = id[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
-			return seed_err_set(
-				err, -EINVAL,
-				"tenant id \"%s\": character %zu is not one of a-z 0-9 -",
-				show_cstr(sh, id), i + 1);
-	}
+				    show(sh, id, n), TENANT_ID_MAX);
 	/* A release id may not start with '-', and release ids start with the
 	 * tenant id: such a tenant could never own a release. */
 	if (id[0] == '-')
-		return seed_err_set(err, -EINVAL, "tenant id \"%s\": must not start with '-'", id);
+		return seed_err_set(err, -EINVAL, "tenant id \"%s\": must not start with '-'",
+				    show(sh, id, n));
+	size_t i = strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-");
+	return seed_err_set(err, -EINVAL, "tenant id \"%s\": character %zu is not one of a-z 0-9 -",
+			    show(sh, id, n), i + 1);
+}
+
+/* Everything of a tenant but its id, allow-list and limits (checked by the
+ * caller): name, trackers, embargo. */
+static int check_tenant_text(const struct tenant *t, struct seed_err *err)
+{
+	char sh[SHOW_MAX];
+	size_t n = strnlen(t->name, TENANT_NAME_MAX + 1);
+
+	if (n > TENANT_NAME_MAX || !utf8_printable(t->name))
+		return seed_err_set(err, -EINVAL,
+				    "name \"%s\": must be 1 to %u bytes of printable UTF-8",
+				    show(sh, t->name, n), TENANT_NAME_MAX);
+	if (t->embargo_s < 0)
+		return seed_err_set(err, -ERANGE, "embargo_s %lld is negative",
+				    (long long)t->embargo_s);
+	if (t->n_trackers > TENANT_MAX_TRACKERS)
+		return seed_err_set(err, -E2BIG, "%u trackers, more than %u", t->n_trackers,
+				    TENANT_MAX_TRACKERS);
+	for (unsigned i = 0; i < t->n_trackers; i++) {
+		const char *u = t->trackers[i];
+		size_t len = u ? strnlen(u, TENANT_URL_MAX + 1) : 0;
+		if (len == 0 || len > TENANT_URL_MAX)
+			return seed_err_set(err, -EINVAL, "tracker #%u: must be 1 to %u bytes", i,
+					    TENANT_URL_MAX);
+		for (size_t k = 0; k < len; k++)
+			if ((uint8_t)u[k] < 0x21 || (uint8_t)u[k] > 0x7e)
+				return seed_err_set(err, -EINVAL,
+						    "tracker #%u \"%s\": byte %zu is not "
+						    "printable ASCII",
+						    i, show(sh, u, len), k + 1);
+		for (unsigned j = 0; j < i; j++)
+			if (!strcmp(t->trackers[j], u))
+				return seed_err_set(err, -EINVAL,
+						    "tracker #%u \"%s\" is also tracker #%u", i,
+						    show(sh, u, len), j);
+	}
 	return 0;
 }
 
@@ -193,8 +202,7 @@ static int check_tenant_id(const char *id, struct seed_err *err)
  * release under, so a catalog cannot hand one tenant's release to another
  * tenant's caps and allow-list.
  */
-static int check_release_id(const char *id, size_t n, const struct catalog_tenant *t,
-			    struct seed_err *err)
+static int check_release_id(const char *id, size_t n, const struct tenant *t, struct seed_err *err)
 {
 	char sh[SHOW_MAX];
 
@@ -216,41 +224,6 @@ static int check_release_id(const char *id, size_t n, const struct catalog_tenan
 				    "release id \"%s\" is not \"%s.<name>.<version>\" for its "
 				    "tenant \"%s\"",
 				    id, t->id, t->id);
-	return 0;
-}
-
-/* Host bits past the prefix must be zero, so one network has one spelling. */
-static int check_cidr(const struct catalog_cidr *a, size_t i, struct seed_err *err)
-{
-	unsigned bits;
-
-	if (a->family == AF_INET)
-		bits = 32;
-	else if (a->family == AF_INET6)
-		bits = 128;
-	else
-		return seed_err_set(err, -EINVAL,
-				    "allow entry #%zu: address family %u is neither AF_INET nor "
-				    "AF_INET6",
-				    i, a->family);
-	if (a->prefix > bits)
-		return seed_err_set(err, -EINVAL,
-				    "allow entry #%zu: prefix /%u is longer than %u bits", i,
-				    a->prefix, bits);
-	for (unsigned k = 0; k < 16; k++) {
-		unsigned lo = 8 * k;
-		uint8_t keep;
-		if (lo + 8 <= a->prefix)
-			keep = 0xff;
-		else if (lo >= a->prefix)
-			keep = 0;
-		else
-			keep = (uint8_t)(0xff << (8 - (a->prefix - lo)));
-		if (a->addr[k] & (uint8_t)~keep)
-			return seed_err_set(err, -EINVAL,
-					    "allow entry #%zu: address has bits set past /%u", i,
-					    a->prefix);
-	}
 	return 0;
 }
 
@@ -288,12 +261,38 @@ int catalog_create(uint64_t generation, int64_t written_at, struct catalog **out
 	return 0;
 }
 
-int catalog_add_tenant(struct catalog *c, const struct catalog_tenant_def *def, uint32_t *out_index,
+int catalog_check_tenant(const struct tenant *t, struct seed_err *err)
+{
+	struct seed_err local;
+	int rc;
+
+	if (!t)
+		return seed_err_set(err, -EINVAL, "catalog_check_tenant: no tenant");
+	if ((rc = check_tenant_id(t->id, err)) < 0)
+		return rc;
+	if (t->bandwidth > (uint64_t)INT64_MAX)
+		return seed_err_set(err, -ERANGE, "tenant %s: bandwidth %llu B/s is out of range",
+				    t->id, (unsigned long long)t->bandwidth);
+	if (t->allow.n > CATALOG_MAX_ALLOW)
+		return seed_err_set(err, -E2BIG, "tenant %s: %u allow entries, more than %u", t->id,
+				    t->allow.n, CATALOG_MAX_ALLOW);
+	seed_err_clear(&local);
+	for (uint32_t i = 0; i < t->allow.n; i++) {
+		if ((rc = cidr_check(&t->allow.v[i], &local)) < 0)
+			return seed_err_set(err, rc, "tenant %s: allow entry #%u: %s", t->id, i,
+					    local.msg);
+	}
+	if ((rc = check_tenant_text(t, &local)) < 0)
+		return seed_err_set(err, rc, "tenant %s: %s", t->id, local.msg);
+	return 0;
+}
+
+int catalog_add_tenant(struct catalog *c, const struct tenant *t, uint32_t *out_index,
 		       struct seed_err *err)
 {
 	int rc;
 
-	if (!c || !def || !def->id)
+	if (!c || !t)
 		return seed_err_set(err, -EINVAL, "catalog_add_tenant: missing argument");
 	if (c->frozen)
 		return seed_err_set(err, -EPERM,
@@ -301,50 +300,29 @@ int catalog_add_tenant(struct catalog *c, const struct catalog_tenant_def *def, 
 				    (unsigned long long)c->generation);
 	if (c->n_tenants >= CATALOG_MAX_TENANTS)
 		return seed_err_set(err, -E2BIG, "more than %u tenants", CATALOG_MAX_TENANTS);
-	if ((rc = check_tenant_id(def->id, err)) < 0)
+	if ((rc = catalog_check_tenant(t, err)) < 0)
 		return rc;
-	if (def->bandwidth > (uint64_t)INT64_MAX)
-		return seed_err_set(err, -ERANGE, "tenant %s: bandwidth %llu B/s is out of range",
-				    def->id, (unsigned long long)def->bandwidth);
-	if (def->n_allow > CATALOG_MAX_ALLOW)
-		return seed_err_set(err, -E2BIG, "tenant %s: %zu allow entries, more than %u",
-				    def->id, def->n_allow, CATALOG_MAX_ALLOW);
-	if (def->n_allow && !def->allow)
-		return seed_err_set(err, -EINVAL, "tenant %s: allow-list missing", def->id);
-	for (size_t i = 0; i < def->n_allow; i++) {
-		if ((rc = check_cidr(&def->allow[i], i, err)) < 0) {
-			seed_err_prefix(err, "tenant %s: ", def->id);
-			return rc;
-		}
-	}
 	for (uint32_t i = 0; i < c->n_tenants; i++) {
-		if (!strcmp(c->tenants[i].id, def->id))
+		if (!strcmp(c->tenants[i].id, t->id))
 			return seed_err_set(err, -EEXIST, "duplicate tenant id \"%s\" (tenant #%u)",
-					    def->id, i);
+					    t->id, i);
 	}
 
 	if (c->n_tenants == c->cap_tenants) {
 		uint32_t ncap = c->cap_tenants ? 2 * c->cap_tenants : 8;
-		struct catalog_tenant *t = realloc(c->tenants, ncap * sizeof(*t));
-		if (!t)
+		struct tenant *v = realloc(c->tenants, ncap * sizeof(*v));
+		if (!v)
 			return seed_err_set(err, -ENOMEM, "out of memory");
-		c->tenants = t;
+		c->tenants = v;
 		c->cap_tenants = ncap;
 	}
-	struct catalog_cidr *allow = NULL;
-	if (def->n_allow) {
-		allow = malloc(def->n_allow * sizeof(*allow));
-		if (!allow)
-			return seed_err_set(err, -ENOMEM, "out of memory");
-		memcpy(allow, def->allow, def->n_allow * sizeof(*allow));
-	}
-	struct catalog_tenant *t = &c->tenants[c->n_tenants];
-	memset(t, 0, sizeof(*t));
-	memcpy(t->id, def->id, strlen(def->id) + 1); /* checked: <= 32 + NUL */
-	t->bandwidth = def->bandwidth;
-	t->max_peers = def->max_peers;
-	t->n_allow = (uint32_t)def->n_allow;
-	t->allow = allow;
+	struct tenant *nt = &c->tenants[c->n_tenants];
+	if (tenant_copy(nt, t) < 0)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	if (!nt->name[0])
+		memcpy(nt->name, nt->id, sizeof(nt->id));
+	nt->line = 0;
+	nt->from_api = false;
 	if (out_index)
 		*out_index = c->n_tenants;
 	c->n_tenants++;
@@ -453,7 +431,7 @@ void catalog_free(struct catalog *c)
 	if (!c)
 		return;
 	for (uint32_t i = 0; i < c->n_tenants; i++)
-		free((void *)c->tenants[i].allow);
+		tenant_clear(&c->tenants[i]);
 	for (uint32_t i = 0; i < c->n_releases; i++)
 		free((void *)c->releases[i].id);
 	free(c->tenants);
@@ -519,12 +497,12 @@ int catalog_encode(const struct catalog *c, uint8_t **out_buf, size_t *out_len,
 	bencode_put_ckey(&b, "tenants");
 	bencode_begin_list(&b);
 	for (uint32_t i = 0; i < c->n_tenants; i++) {
-		const struct catalog_tenant *t = &c->tenants[i];
+		const struct tenant *t = &c->tenants[i];
 		bencode_begin_dict(&b);
 		bencode_put_ckey(&b, "allow");
 		bencode_begin_list(&b);
-		for (uint32_t k = 0; k < t->n_allow; k++) {
-			const struct catalog_cidr *a = &t->allow[k];
+		for (uint32_t k = 0; k < t->allow.n; k++) {
+			const struct cidr *a = &t->allow.v[k];
 			uint8_t e[17];
 			size_t alen = a->family == AF_INET ? 4 : 16;
 			e[0] = a->prefix;
@@ -533,9 +511,17 @@ int catalog_encode(const struct catalog *c, uint8_t **out_buf, size_t *out_len,
 		}
 		bencode_end(&b);
 		put_kv_int(&b, "bandwidth", (int64_t)t->bandwidth);
+		put_kv_int(&b, "embargo_s", t->embargo_s);
 		bencode_put_ckey(&b, "id");
 		bencode_put_cstr(&b, t->id);
 		put_kv_int(&b, "max_peers", t->max_peers);
+		bencode_put_ckey(&b, "name");
+		bencode_put_cstr(&b, t->name);
+		bencode_put_ckey(&b, "trackers");
+		bencode_begin_list(&b);
+		for (unsigned k = 0; k < t->n_trackers; k++)
+			bencode_put_cstr(&b, t->trackers[k]);
+		bencode_end(&b);
 		bencode_end(&b);
 	}
 	bencode_end(&b);
@@ -558,10 +544,10 @@ int catalog_encode(const struct catalog *c, uint8_t **out_buf, size_t *out_len,
 	}
 	memset(file, 0, CATALOG_HEADER_LEN);
 	memcpy(file, CATALOG_MAGIC, 8);
-	put_le32(file + OFF_VERSION, CATALOG_FORMAT_VERSION);
-	put_le32(file + OFF_FLAGS, 0);
-	put_le64(file + OFF_GEN, c->generation);
-	put_le64(file + OFF_LEN, b.len);
+	byteio_put_le32(file + OFF_VERSION, CATALOG_FORMAT_VERSION);
+	byteio_put_le32(file + OFF_FLAGS, 0);
+	byteio_put_le64(file + OFF_GEN, c->generation);
+	byteio_put_le64(file + OFF_LEN, b.len);
 	memcpy(file + CATALOG_HEADER_LEN, b.p, b.len);
 	if (checksum(file, file + CATALOG_HEADER_LEN, b.len, file + OFF_SUM) < 0) {
 		free(file);
@@ -608,9 +594,11 @@ int catalog_write(const char *path, const struct catalog *c, struct seed_err *er
 /*
  * Checks everything the header promises before the payload is looked at:
  * size, magic, version, flags, length, checksum, generation. On success
- * *out_gen is the generation and the payload is [48, len).
+ * *out_gen is the generation, *out_version (may be NULL) the format version
+ * and the payload is [48, len).
  */
-static int check_header(const uint8_t *buf, size_t len, uint64_t *out_gen, struct seed_err *err)
+static int check_header(const uint8_t *buf, size_t len, uint64_t *out_gen, uint32_t *out_version,
+			struct seed_err *err)
 {
 	uint8_t sum[SUM_LEN];
 
@@ -626,17 +614,17 @@ static int check_header(const uint8_t *buf, size_t len, uint64_t *out_gen, struc
 		return seed_err_set_at(err, -EBADMSG, 0, "not a catalog: bad magic (want \"%s\")",
 				       CATALOG_MAGIC);
 	/* Before the checksum: a later version may checksum differently. */
-	uint32_t version = get_le32(buf + OFF_VERSION);
-	if (version != CATALOG_FORMAT_VERSION)
+	uint32_t version = byteio_le32(buf + OFF_VERSION);
+	if (version != CATALOG_FORMAT_VERSION && version != CATALOG_FORMAT_VERSION_V1)
 		return seed_err_set_at(
 			err, -EPROTO, OFF_VERSION,
-			"unsupported catalog format version %u (this build reads %u)", version,
-			CATALOG_FORMAT_VERSION);
-	uint32_t flags = get_le32(buf + OFF_FLAGS);
+			"unsupported catalog format version %u (this build reads %u and %u)",
+			version, CATALOG_FORMAT_VERSION_V1, CATALOG_FORMAT_VERSION);
+	uint32_t flags = byteio_le32(buf + OFF_FLAGS);
 	if (flags)
 		return seed_err_set_at(err, -EBADMSG, OFF_FLAGS, "unknown catalog flags 0x%x",
 				       flags);
-	uint64_t plen = get_le64(buf + OFF_LEN);
+	uint64_t plen = byteio_le64(buf + OFF_LEN);
 	size_t have = len - CATALOG_HEADER_LEN;
 	if (plen > have)
 		return seed_err_set_at(
@@ -653,17 +641,20 @@ static int check_header(const uint8_t *buf, size_t len, uint64_t *out_gen, struc
 	if (memcmp(sum, buf + OFF_SUM, SUM_LEN))
 		return seed_err_set_at(err, -EBADMSG, OFF_SUM,
 				       "catalog checksum mismatch: the file is corrupt");
-	uint64_t gen = get_le64(buf + OFF_GEN);
+	uint64_t gen = byteio_le64(buf + OFF_GEN);
 	if (gen == 0)
 		return seed_err_set_at(err, -ERANGE, OFF_GEN,
 				       "catalog generation 0 (generations start at 1)");
 	*out_gen = gen;
+	if (out_version)
+		*out_version = version;
 	return 0;
 }
 
-/* Decoding state: the file, for offsets in messages. */
+/* Decoding state: the file, for offsets in messages, and its version. */
 struct pctx {
 	const uint8_t *file;
+	uint32_t version;
 	struct seed_err *err;
 };
 
@@ -772,34 +763,15 @@ static int forward(const struct pctx *px, int rc, const struct seed_err *local,
 	return seed_err_set_at(px->err, rc, off_of(px, at->raw), "%s: %s", where, local->msg);
 }
 
-static int decode_tenant(const struct pctx *px, struct catalog *c, const struct bencode_node *tn,
-			 uint32_t i)
+/* An allow-list entry: a prefix-length byte and 4 or 16 address bytes. */
+static int take_allow(const struct pctx *px, const struct bencode_node *al, const char *where,
+		      struct cidr_set *out)
 {
-	static const struct field schema[] = {
-		{ "allow", BENCODE_LIST },
-		{ "bandwidth", BENCODE_INT },
-		{ "id", BENCODE_STR },
-		{ "max_peers", BENCODE_INT },
-	};
-	const struct bencode_node *v[4];
-	struct catalog_cidr allow[CATALOG_MAX_ALLOW];
-	char where[SHOW_MAX + 32], id[CATALOG_TENANT_ID_MAX + 1], sh[SHOW_MAX];
-	int64_t bw = 0, mp = 0;
-	int rc;
-
-	snprintf(where, sizeof(where), "tenant #%u", i);
-	if ((rc = take_fields(px, tn, where, schema, 4, v)) < 0 ||
-	    (rc = take_cstr(px, v[2], where, "id", id, sizeof(id))) < 0)
-		return rc;
-	snprintf(where, sizeof(where), "tenant #%u \"%s\"", i, show(sh, id, strlen(id)));
-	if ((rc = take_int(px, v[1], where, "bandwidth", 0, INT64_MAX, &bw)) < 0 ||
-	    (rc = take_int(px, v[3], where, "max_peers", 0, UINT32_MAX, &mp)) < 0)
-		return rc;
-	const struct bencode_node *al = v[0];
 	if (al->u.list.n > CATALOG_MAX_ALLOW)
 		return seed_err_set_at(px->err, -E2BIG, off_of(px, al->raw),
 				       "%s: %zu allow entries, more than %u", where, al->u.list.n,
 				       CATALOG_MAX_ALLOW);
+	cidr_set_init(out);
 	for (size_t k = 0; k < al->u.list.n; k++) {
 		const struct bencode_node *e = al->u.list.items[k];
 		if (e->type != BENCODE_STR || (e->u.s.len != 5 && e->u.s.len != 17))
@@ -807,24 +779,107 @@ static int decode_tenant(const struct pctx *px, struct catalog *c, const struct 
 					       "%s: allow entry #%zu is not a 5-byte (IPv4) or "
 					       "17-byte (IPv6) string",
 					       where, k);
-		memset(&allow[k], 0, sizeof(allow[k]));
-		allow[k].family = e->u.s.len == 5 ? AF_INET : AF_INET6;
-		allow[k].prefix = e->u.s.p[0];
-		memcpy(allow[k].addr, e->u.s.p + 1, e->u.s.len - 1);
+		struct cidr *a = &out->v[out->n++];
+		memset(a, 0, sizeof(*a));
+		a->family = e->u.s.len == 5 ? AF_INET : AF_INET6;
+		a->prefix = e->u.s.p[0];
+		memcpy(a->addr, e->u.s.p + 1, e->u.s.len - 1);
 	}
+	return 0;
+}
 
-	struct catalog_tenant_def def = {
-		.id = id,
-		.bandwidth = (uint64_t)bw,
-		.max_peers = (uint32_t)mp,
-		.allow = allow,
-		.n_allow = al->u.list.n,
+/* Tracker URLs into t (which then owns them); the builder checks them. */
+static int take_trackers(const struct pctx *px, const struct bencode_node *tl, const char *where,
+			 struct tenant *t)
+{
+	if (tl->u.list.n > TENANT_MAX_TRACKERS)
+		return seed_err_set_at(px->err, -E2BIG, off_of(px, tl->raw),
+				       "%s: %zu trackers, more than %u", where, tl->u.list.n,
+				       TENANT_MAX_TRACKERS);
+	for (size_t k = 0; k < tl->u.list.n; k++) {
+		const struct bencode_node *e = tl->u.list.items[k];
+		char *u;
+		int rc;
+		if (e->type != BENCODE_STR)
+			return seed_err_set_at(px->err, -EBADMSG, off_of(px, e->raw),
+					       "%s: tracker #%zu is %s, not a string", where, k,
+					       type_name(e->type));
+		if (!(u = malloc(TENANT_URL_MAX + 1)))
+			return seed_err_set(px->err, -ENOMEM, "out of memory");
+		t->trackers[t->n_trackers++] = u;
+		if ((rc = take_cstr(px, e, where, "tracker", u, TENANT_URL_MAX + 1)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * One tenant record. Version 2 carries every field of struct tenant but its
+ * provenance; version 1 only allow, bandwidth, id and max_peers.
+ */
+static int decode_tenant(const struct pctx *px, struct catalog *c, const struct bencode_node *tn,
+			 uint32_t i)
+{
+	enum { ALLOW, BANDWIDTH, EMBARGO, ID, MAX_PEERS, NAME, TRACKERS, N_KEYS };
+	static const struct field schema[N_KEYS] = {
+		[ALLOW] = { "allow", BENCODE_LIST },
+		[BANDWIDTH] = { "bandwidth", BENCODE_INT },
+		[EMBARGO] = { "embargo_s", BENCODE_INT },
+		[ID] = { "id", BENCODE_STR },
+		[MAX_PEERS] = { "max_peers", BENCODE_INT },
+		[NAME] = { "name", BENCODE_STR },
+		[TRACKERS] = { "trackers", BENCODE_LIST },
 	};
+	static const struct field schema_v1[] = {
+		{ "allow", BENCODE_LIST },
+		{ "bandwidth", BENCODE_INT },
+		{ "id", BENCODE_STR },
+		{ "max_peers", BENCODE_INT },
+	};
+	const struct bencode_node *v[N_KEYS] = { NULL };
+	char where[SHOW_MAX + 32], sh[SHOW_MAX];
+	int64_t bw = 0, mp = 0, em = 0;
+	int rc;
+
+	snprintf(where, sizeof(where), "tenant #%u", i);
+	if (px->version == CATALOG_FORMAT_VERSION_V1) {
+		const struct bencode_node *v1[4];
+		if ((rc = take_fields(px, tn, where, schema_v1, 4, v1)) < 0)
+			return rc;
+		v[ALLOW] = v1[0];
+		v[BANDWIDTH] = v1[1];
+		v[ID] = v1[2];
+		v[MAX_PEERS] = v1[3];
+	} else if ((rc = take_fields(px, tn, where, schema, N_KEYS, v)) < 0) {
+		return rc;
+	}
+	struct tenant *t = calloc(1, sizeof(*t));
+	if (!t)
+		return seed_err_set(px->err, -ENOMEM, "out of memory");
+	if ((rc = take_cstr(px, v[ID], where, "id", t->id, sizeof(t->id))) < 0)
+		goto out;
+	snprintf(where, sizeof(where), "tenant #%u \"%s\"", i, show(sh, t->id, strlen(t->id)));
+	if ((rc = take_int(px, v[BANDWIDTH], where, "bandwidth", 0, INT64_MAX, &bw)) < 0 ||
+	    (rc = take_int(px, v[MAX_PEERS], where, "max_peers", 0, UINT32_MAX, &mp)) < 0 ||
+	    (rc = take_allow(px, v[ALLOW], where, &t->allow)) < 0)
+		goto out;
+	if (v[NAME] &&
+	    ((rc = take_int(px, v[EMBARGO], where, "embargo_s", 0, INT64_MAX, &em)) < 0 ||
+	     (rc = take_cstr(px, v[NAME], where, "name", t->name, sizeof(t->name))) < 0 ||
+	     (rc = take_trackers(px, v[TRACKERS], where, t)) < 0))
+		goto out;
+	t->bandwidth = (uint64_t)bw;
+	t->max_peers = (uint32_t)mp;
+	t->embargo_s = em;
+
 	struct seed_err local;
 	seed_err_clear(&local);
-	if ((rc = catalog_add_tenant(c, &def, NULL, &local)) < 0)
-		return forward(px, rc, &local, tn, where);
-	return 0;
+	if ((rc = catalog_add_tenant(c, t, NULL, &local)) < 0)
+		rc = forward(px, rc, &local, tn, where);
+out:
+	tenant_clear(t);
+	free(t);
+	return rc;
 }
 
 static int decode_release(const struct pctx *px, struct catalog *c, const struct bencode_node *rn,
@@ -915,6 +970,7 @@ int catalog_parse(const uint8_t *buf, size_t len, struct catalog **out_cat, stru
 	struct bencode_doc *doc = NULL;
 	struct seed_err local;
 	uint64_t gen;
+	uint32_t version;
 	int rc;
 
 	if (!out_cat)
@@ -924,7 +980,7 @@ int catalog_parse(const uint8_t *buf, size_t len, struct catalog **out_cat, stru
 		return seed_err_set(err, -EINVAL, "catalog_parse: no input");
 	if (!buf)
 		return seed_err_set_at(err, -EBADMSG, 0, "catalog truncated: empty file");
-	if ((rc = check_header(buf, len, &gen, err)) < 0)
+	if ((rc = check_header(buf, len, &gen, &version, err)) < 0)
 		return rc;
 
 	/* The bencode parser counts offsets from the payload; report file
@@ -937,7 +993,7 @@ int catalog_parse(const uint8_t *buf, size_t len, struct catalog **out_cat, stru
 		return seed_err_set_at(err, rc, CATALOG_HEADER_LEN + local.offset,
 				       "catalog payload (from file byte %u): %s",
 				       CATALOG_HEADER_LEN, local.msg);
-	struct pctx px = { .file = buf, .err = err };
+	struct pctx px = { .file = buf, .version = version, .err = err };
 	rc = decode_payload(&px, bencode_root(doc), gen, out_cat);
 	bencode_free(doc);
 	return rc;
@@ -971,7 +1027,7 @@ int catalog_peek_generation(const char *path, uint64_t *out_generation, struct s
 	int rc = fsu_read_file(path, CATALOG_MAX_FILE, &buf, &len, err);
 	if (rc < 0)
 		return rc;
-	rc = check_header(buf, len, out_generation, err);
+	rc = check_header(buf, len, out_generation, NULL, err);
 	if (rc < 0)
 		seed_err_prefix(err, "%s: ", path);
 	free(buf);
@@ -1063,7 +1119,7 @@ uint32_t catalog_n_releases(const struct catalog *c)
 	return c ? c->n_releases : 0;
 }
 
-const struct catalog_tenant *catalog_tenant_at(const struct catalog *c, uint32_t i)
+const struct tenant *catalog_tenant_at(const struct catalog *c, uint32_t i)
 {
 	return c && i < c->n_tenants ? &c->tenants[i] : NULL;
 }
@@ -1073,7 +1129,7 @@ const struct catalog_release *catalog_release_at(const struct catalog *c, uint32
 	return c && i < c->n_releases ? &c->releases[i] : NULL;
 }
 
-const struct catalog_tenant *catalog_tenant_find(const struct catalog *c, const char *id)
+const struct tenant *catalog_tenant_find(const struct catalog *c, const char *id)
 {
 	if (!c || !id)
 		return NULL;
@@ -1108,8 +1164,7 @@ const struct catalog_release *catalog_release_find(const struct catalog *c, cons
 	return catalog_release_findn(c, id, strlen(id));
 }
 
-const struct catalog_tenant *catalog_tenant_of(const struct catalog *c,
-					       const struct catalog_release *r)
+const struct tenant *catalog_tenant_of(const struct catalog *c, const struct catalog_release *r)
 {
 	if (!c || !r || r->tenant >= c->n_tenants)
 		return NULL;
@@ -1130,38 +1185,7 @@ bool catalog_release_servable(const struct catalog_release *r, int64_t now_s)
 	return false;
 }
 
-static bool cidr_match(const struct catalog_cidr *a, const uint8_t *addr)
+bool catalog_tenant_allows(const struct tenant *t, int family, const uint8_t *addr)
 {
-	unsigned full = a->prefix / 8, rest = a->prefix % 8;
-	if (memcmp(a->addr, addr, full))
-		return false;
-	if (rest) {
-		uint8_t m = (uint8_t)(0xff << (8 - rest));
-		if ((addr[full] ^ a->addr[full]) & m)
-			return false;
-	}
-	return true;
-}
-
-bool catalog_tenant_allows(const struct catalog_tenant *t, int family, const uint8_t *addr)
-{
-	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	if (!t)
-		return false;
-	if (t->n_allow == 0)
-		return true;
-	if (!addr)
-		return false;
-	if (family == AF_INET6 && !memcmp(addr, v4mapped, sizeof(v4mapped))) {
-		family = AF_INET;
-		addr += sizeof(v4mapped);
-	}
-	if (family != AF_INET && family != AF_INET6)
-		return false;
-	for (uint32_t i = 0; i < t->n_allow; i++) {
-		if (t->allow[i].family == family && cidr_match(&t->allow[i], addr))
-			return true;
-	}
-	return false;
+	return t && cidr_set_match_raw(&t->allow, family, addr);
 }

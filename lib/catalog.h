@@ -22,22 +22,32 @@
  *   d 8:releases l d 13:embargo_until i<s>e 2:id <str> 5:state <str>
  *                    6:tenant i<index>e e ... e
  *     7:tenants  l d 5:allow l <5 or 17 byte str> ... e 9:bandwidth i<B/s>e
- *                    2:id <str> 9:max_peers i<n>e e ... e
+ *                    9:embargo_s i<s>e 2:id <str> 9:max_peers i<n>e
+ *                    4:name <str> 8:trackers l <str> ... e e ... e
  *     10:written_at i<s>e e
  *
- * An allow-list entry is one prefix-length byte followed by the 4 (IPv4) or
- * 16 (IPv6) network address bytes. Every key is required and no other key
- * is accepted, so a file decodes one way and re-encodes to the same bytes.
+ * A tenant record is a struct tenant (tenant.h) field for field, less the
+ * control plane's provenance (line, from_api). An allow-list entry is one
+ * prefix-length byte followed by the 4 (IPv4) or 16 (IPv6) network address
+ * bytes. Every key is required and no other key is accepted, so a file
+ * decodes one way and re-encodes to the same bytes.
+ *
+ * Version 1 (still read, never written) had tenant records of allow,
+ * bandwidth, id and max_peers only: such a tenant loads with name = id, no
+ * trackers and no embargo, and is written back as version 2.
  *
  * Invariants of every catalog, built or loaded (the loader goes through the
  * same catalog_add_*() checks as a builder, so a file can hold nothing a
  * builder could not): generation >= 1; written_at and embargo_until >= 0;
  * at most CATALOG_MAX_TENANTS tenants, CATALOG_MAX_RELEASES releases,
  * CATALOG_MAX_ALLOW allow entries per tenant; ids unique; a tenant id is
- * [a-z0-9-]{1,32}, not starting with '-'; a release id passes
+ * [a-z0-9-]{1,32}, not starting with '-' (tenant_id_valid); a tenant's name
+ * is 1 to TENANT_NAME_MAX bytes of printable UTF-8, its trackers at most
+ * TENANT_MAX_TRACKERS distinct strings of 1 to TENANT_URL_MAX printable
+ * ASCII bytes, its embargo_s >= 0; a release id passes
  * store_check_id() and reads "<tenant id>.<name>.<version>" for the tenant it
  * names (so a release cannot be filed under another tenant); allow entries
- * have no host bits set.
+ * pass cidr_check() (what cidr_parse() could have produced).
  *
  * Call order, writer (seed-control):
  *   catalog_create -> catalog_add_tenant* -> catalog_add_release* ->
@@ -60,15 +70,16 @@
 #include <sys/socket.h>
 
 #include "seed_err.h"
+#include "tenant.h"
 
-#define CATALOG_MAGIC	       "SEEDCAT1"
-#define CATALOG_FORMAT_VERSION 1u
-#define CATALOG_HEADER_LEN     48u
-#define CATALOG_MAX_FILE       (64u << 20) /* the largest legal catalog is ~25 MiB */
-#define CATALOG_MAX_TENANTS    1024u
-#define CATALOG_MAX_RELEASES   65536u
-#define CATALOG_MAX_ALLOW      256u
-#define CATALOG_TENANT_ID_MAX  32u
+#define CATALOG_MAGIC		  "SEEDCAT1"
+#define CATALOG_FORMAT_VERSION	  2u /* what catalog_encode() writes */
+#define CATALOG_FORMAT_VERSION_V1 1u /* still read: tenants without name, trackers, embargo */
+#define CATALOG_HEADER_LEN	  48u
+#define CATALOG_MAX_FILE	  (64u << 20) /* the largest legal catalog is ~56 MiB */
+#define CATALOG_MAX_TENANTS	  1024u
+#define CATALOG_MAX_RELEASES	  65536u
+#define CATALOG_MAX_ALLOW	  TENANT_MAX_ALLOW
 
 enum catalog_state {
 	CATALOG_STAGED = 0, /* in the store, not announced, not served */
@@ -80,23 +91,11 @@ enum catalog_state {
 #define CATALOG_N_STATES 5
 
 /*
- * One allow-list entry. family is AF_INET or AF_INET6; an IPv4 address is in
- * addr[0..4) with addr[4..16) zero. Bits past prefix are zero.
+ * The catalog's tenants are struct tenant (tenant.h), owned by the catalog.
+ * Transitional: the data plane's gate still spells the type
+ * "struct catalog_tenant"; this alias goes once it says "struct tenant".
  */
-struct catalog_cidr {
-	uint8_t family;
-	uint8_t prefix;
-	uint8_t addr[16];
-};
-
-/* A tenant as stored in a catalog; owned by the catalog. */
-struct catalog_tenant {
-	char id[CATALOG_TENANT_ID_MAX + 1];
-	uint64_t bandwidth; /* bytes per second, 0 = unlimited; <= INT64_MAX */
-	uint32_t max_peers; /* 0 = unlimited */
-	uint32_t n_allow;   /* 0 = every address is allowed */
-	const struct catalog_cidr *allow;
-};
+#define catalog_tenant tenant
 
 /* A release as stored in a catalog; owned by the catalog. */
 struct catalog_release {
@@ -105,15 +104,6 @@ struct catalog_release {
 	uint32_t tenant; /* index into the catalog's tenants */
 	enum catalog_state state;
 	int64_t embargo_until; /* unix seconds; meaningful for CATALOG_EMBARGOED */
-};
-
-/* What a builder passes to catalog_add_tenant(); borrowed for the call. */
-struct catalog_tenant_def {
-	const char *id;
-	uint64_t bandwidth;
-	uint32_t max_peers;
-	const struct catalog_cidr *allow;
-	size_t n_allow;
 };
 
 /*
@@ -145,13 +135,24 @@ int catalog_create(uint64_t generation, int64_t written_at, struct catalog **out
 		   struct seed_err *err);
 
 /*
- * Appends a tenant, copying def (and its allow-list). *out_index (may be
- * NULL) receives the index releases refer to it by. Errors: -EINVAL (bad id
- * or allow entry), -ERANGE (bandwidth > INT64_MAX), -EEXIST (id taken),
- * -E2BIG (a limit), -EPERM (catalog was loaded, hence immutable), -ENOMEM.
- * All-or-nothing: on failure the catalog is unchanged.
+ * Whether t could be added to a catalog (the rules above: id, bandwidth,
+ * allow entries, name, trackers, embargo), without one: for the control
+ * plane to refuse a tenant when it is given, not when it is written out.
+ * Errors as catalog_add_tenant()'s, the message starting "tenant <id>: "
+ * once the id is valid.
  */
-int catalog_add_tenant(struct catalog *c, const struct catalog_tenant_def *def, uint32_t *out_index,
+int catalog_check_tenant(const struct tenant *t, struct seed_err *err);
+
+/*
+ * Appends a deep copy of t (borrowed for the call; its provenance, line and
+ * from_api, is not kept). An empty name is taken as the id. *out_index (may
+ * be NULL) receives the index releases refer to it by. Errors: -EINVAL (bad
+ * id, name, tracker or allow entry), -ERANGE (bandwidth > INT64_MAX,
+ * embargo_s < 0), -EEXIST (id taken), -E2BIG (a limit), -EPERM (catalog was
+ * loaded, hence immutable), -ENOMEM. All-or-nothing: on failure the catalog
+ * is unchanged.
+ */
+int catalog_add_tenant(struct catalog *c, const struct tenant *t, uint32_t *out_index,
 		       struct seed_err *err);
 
 /*
@@ -201,7 +202,7 @@ int catalog_peek_generation(const char *path, uint64_t *out_generation, struct s
  *   -EBADMSG  truncated, bad magic, nonzero flags, payload length mismatch,
  *             checksum mismatch, malformed bencode, unknown/missing key, wrong
  *             type, unknown state, bad id or allow entry
- *   -EPROTO   unknown format version
+ *   -EPROTO   unknown format version (1 and 2 are read)
  *   -ERANGE   a number out of range (generation 0, negative time, tenant
  *             index past the tenants, max_peers > UINT32_MAX, ...)
  *   -EEXIST   duplicate tenant or release id
@@ -249,11 +250,11 @@ int64_t catalog_written_at(const struct catalog *c);
 uint32_t catalog_n_tenants(const struct catalog *c);
 uint32_t catalog_n_releases(const struct catalog *c);
 /* The i-th tenant or release in file order; NULL when out of range. */
-const struct catalog_tenant *catalog_tenant_at(const struct catalog *c, uint32_t i);
+const struct tenant *catalog_tenant_at(const struct catalog *c, uint32_t i);
 const struct catalog_release *catalog_release_at(const struct catalog *c, uint32_t i);
 
 /* Tenant by id, NULL when absent (linear: for the control plane). */
-const struct catalog_tenant *catalog_tenant_find(const struct catalog *c, const char *id);
+const struct tenant *catalog_tenant_find(const struct catalog *c, const char *id);
 
 /*
  * Release by id through a hash index (expected O(1), seeded per catalog so
@@ -266,8 +267,7 @@ const struct catalog_release *catalog_release_findn(const struct catalog *c, con
 						    size_t len);
 
 /* The release's tenant (never NULL for a release of c). */
-const struct catalog_tenant *catalog_tenant_of(const struct catalog *c,
-					       const struct catalog_release *r);
+const struct tenant *catalog_tenant_of(const struct catalog *c, const struct catalog_release *r);
 
 /*
  * Whether r may be served at now_s (unix seconds): LIVE, or EMBARGOED with
@@ -276,12 +276,11 @@ const struct catalog_tenant *catalog_tenant_of(const struct catalog *c,
 bool catalog_release_servable(const struct catalog_release *r, int64_t now_s);
 
 /*
- * Whether a peer at addr may fetch t's releases: true when t's allow-list is
- * empty or one entry contains addr. family is AF_INET (addr: 4 bytes) or
- * AF_INET6 (16 bytes); an IPv4-mapped IPv6 address (::ffff:a.b.c.d, as a
- * dual-stack socket reports IPv4 peers) is checked as the IPv4 address.
- * Linear in the allow-list (at most CATALOG_MAX_ALLOW entries).
+ * Whether a peer at addr may fetch t's releases: cidr_set_match_raw() on
+ * t's allow-list (an empty list allows everyone; an IPv4-mapped IPv6
+ * address is checked as the IPv4 address), false when t is NULL. family is
+ * AF_INET (addr: 4 bytes) or AF_INET6 (16 bytes).
  */
-bool catalog_tenant_allows(const struct catalog_tenant *t, int family, const uint8_t *addr);
+bool catalog_tenant_allows(const struct tenant *t, int family, const uint8_t *addr);
 
 #endif

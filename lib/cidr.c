@@ -47,10 +47,10 @@ static int prefix_equal(const uint8_t *a, const uint8_t *b, unsigned prefix)
 	return ((a[whole] ^ b[whole]) & mask) == 0;
 }
 
-/* Clears every bit of addr (len bytes) past prefix. */
-static void mask_host_bits(uint8_t *addr, unsigned len, unsigned prefix)
+/* Clears every bit of addr (16 bytes) past prefix. */
+static void mask_host_bits(uint8_t *addr, unsigned prefix)
 {
-	for (unsigned i = 0; i < len; i++) {
+	for (unsigned i = 0; i < 16; i++) {
 		unsigned keep = prefix > i * 8 ? prefix - i * 8 : 0;
 		if (keep >= 8)
 			continue;
@@ -58,7 +58,44 @@ static void mask_host_bits(uint8_t *addr, unsigned len, unsigned prefix)
 	}
 }
 
+/* 1 when c has a bit set past its prefix; *masked gets c without them. */
+static int has_host_bits(const struct cidr *c, struct cidr *masked)
+{
+	*masked = *c;
+	mask_host_bits(masked->addr, c->prefix);
+	return memcmp(masked->addr, c->addr, sizeof(c->addr)) != 0;
+}
+
 static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+/* 1 when c lies inside ::ffff:0:0/96; *v4 gets the IPv4 range it means. */
+static int is_v4mapped(const struct cidr *c, struct cidr *v4)
+{
+	if (c->family != AF_INET6 || c->prefix < 96 ||
+	    memcmp(c->addr, v4mapped_prefix, sizeof(v4mapped_prefix)) != 0)
+		return 0;
+	*v4 = (struct cidr){ .family = AF_INET, .prefix = (uint8_t)(c->prefix - 96) };
+	memcpy(v4->addr, c->addr + 12, 4);
+	return 1;
+}
+
+int cidr_check(const struct cidr *c, struct seed_err *err)
+{
+	struct cidr other;
+
+	if (c->family != AF_INET && c->family != AF_INET6)
+		return seed_err_set(err, -EINVAL,
+				    "address family %u is neither AF_INET nor AF_INET6", c->family);
+	unsigned bits = addr_len(c->family) * 8;
+	if (c->prefix > bits)
+		return seed_err_set(err, -EINVAL, "prefix /%u is longer than %u bits", c->prefix,
+				    bits);
+	if (has_host_bits(c, &other))
+		return seed_err_set(err, -EINVAL, "address has bits set past /%u", c->prefix);
+	if (is_v4mapped(c, &other))
+		return seed_err_set(err, -EINVAL, "an IPv4-mapped IPv6 range never matches");
+	return 0;
+}
 
 int cidr_format(const struct cidr *c, char *buf, size_t cap)
 {
@@ -121,11 +158,10 @@ int cidr_parse(const char *s, struct cidr *out, struct seed_err *err)
 		c.prefix = (uint8_t)max;
 	}
 
-	struct cidr masked = c;
-	mask_host_bits(masked.addr, addr_len(c.family), c.prefix);
-	if (memcmp(masked.addr, c.addr, sizeof(c.addr)) != 0) {
-		char hint[CIDR_STR_MAX];
-		cidr_format(&masked, hint, sizeof(hint));
+	struct cidr other;
+	char hint[CIDR_STR_MAX];
+	if (has_host_bits(&c, &other)) {
+		cidr_format(&other, hint, sizeof(hint));
 		return seed_err_set(err, -EINVAL, "\"%s\" has host bits set; did you mean %s?",
 				    show(s, shown, sizeof(shown)), hint);
 	}
@@ -133,12 +169,8 @@ int cidr_parse(const char *s, struct cidr *out, struct seed_err *err)
 	 * IPv4 peers are always matched as IPv4 (see cidr.h), so a range
 	 * inside ::ffff:0:0/96 would be dead: say how to write it instead.
 	 */
-	if (c.family == AF_INET6 && c.prefix >= 96 &&
-	    memcmp(c.addr, v4mapped_prefix, sizeof(v4mapped_prefix)) == 0) {
-		struct cidr v4 = { .family = AF_INET, .prefix = (uint8_t)(c.prefix - 96) };
-		char hint[CIDR_STR_MAX];
-		memcpy(v4.addr, c.addr + 12, 4);
-		cidr_format(&v4, hint, sizeof(hint));
+	if (is_v4mapped(&c, &other)) {
+		cidr_format(&other, hint, sizeof(hint));
 		return seed_err_set(err, -EINVAL,
 				    "\"%s\" is an IPv4-mapped IPv6 range; write it as IPv4 (%s)",
 				    show(s, shown, sizeof(shown)), hint);

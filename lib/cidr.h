@@ -51,6 +51,14 @@ struct cidr {
 int cidr_parse(const char *s, struct cidr *out, struct seed_err *err);
 
 /*
+ * Checks a struct cidr that did not come from cidr_parse() (one decoded
+ * from a file): 0 when cidr_parse() could have produced it, else -EINVAL
+ * naming the fault (family, prefix length, host bits set, IPv4-mapped
+ * range). Bytes of addr past the family's length must be zero too.
+ */
+int cidr_check(const struct cidr *c, struct seed_err *err);
+
+/*
  * 1 when sa (AF_INET: a struct sockaddr_in, AF_INET6: a struct
  * sockaddr_in6; the caller guarantees the size) lies inside c, else 0.
  * Other families and NULL never match.

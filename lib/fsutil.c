@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,42 +55,38 @@ int fsu_fsync_dir(const char *dir, struct seed_err *err)
 	return rc;
 }
 
-int fsu_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+/*
+ * pwrite() or pread() until len bytes are done, retrying EINTR. A call
+ * that moves nothing means the disk is full (write) or the file ends
+ * (read).
+ */
+static int full_io(int fd, uint8_t *p, size_t len, uint64_t off, bool write)
 {
-	const uint8_t *p = buf;
 	while (len > 0) {
-		ssize_t w = pwrite(fd, p, len, (off_t)off);
-		if (w < 0) {
+		ssize_t n = write ? pwrite(fd, p, len, (off_t)off) : pread(fd, p, len, (off_t)off);
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		if (w == 0)
-			return -ENOSPC;
-		p += w;
-		len -= (size_t)w;
-		off += (uint64_t)w;
+		if (n == 0)
+			return write ? -ENOSPC : -ENODATA;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
 	}
 	return 0;
 }
 
+int fsu_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+	/* when writing, full_io() only reads the buffer */
+	return full_io(fd, (uint8_t *)(uintptr_t)buf, len, off, true);
+}
+
 int fsu_pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
-	uint8_t *p = buf;
-	while (len > 0) {
-		ssize_t r = pread(fd, p, len, (off_t)off);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			return -ENODATA;
-		p += r;
-		len -= (size_t)r;
-		off += (uint64_t)r;
-	}
-	return 0;
+	return full_io(fd, buf, len, off, false);
 }
 
 static char *dir_of(const char *path)

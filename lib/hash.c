@@ -337,14 +337,20 @@ static int evp_batch(struct hash_ctx *h, const EVP_MD *md, const struct hash_job
 	return 0;
 }
 
-int hash_sha1_batch(struct hash_ctx *h, const struct hash_job *jobs, size_t n)
+/* 1 when a batch has work to do, else 0 or -errno to return at once. */
+static int batch_begin(const struct hash_ctx *h, const struct hash_job *jobs, size_t n)
 {
-	int rc;
-
 	if (!h)
 		return -EINVAL;
-	rc = check_jobs(jobs, n);
-	if (rc || !n)
+	int rc = check_jobs(jobs, n);
+	return rc ? rc : n != 0;
+}
+
+int hash_sha1_batch(struct hash_ctx *h, const struct hash_job *jobs, size_t n)
+{
+	int rc = batch_begin(h, jobs, n);
+
+	if (rc <= 0)
 		return rc;
 	if (h->impl == HASH_IMPL_MB) {
 		/* Long jobs to sha1mb when there are enough of them to beat
@@ -363,12 +369,9 @@ int hash_sha1_batch(struct hash_ctx *h, const struct hash_job *jobs, size_t n)
 
 int hash_sha256_batch(struct hash_ctx *h, const struct hash_job *jobs, size_t n)
 {
-	int rc;
+	int rc = batch_begin(h, jobs, n);
 
-	if (!h)
-		return -EINVAL;
-	rc = check_jobs(jobs, n);
-	if (rc || !n)
+	if (rc <= 0)
 		return rc;
 	if (h->impl == HASH_IMPL_MB)
 		return mb_batch(h, h->mgr_sha256, IMB_AUTH_SHA_256, h->md_sha256, HASH_SHA256_LEN,

@@ -27,6 +27,7 @@
 
 #include "fsutil.h"
 #include "merkle.h"
+#include "utf8.h"
 
 #define CHUNK_MIN (4u << 20)
 
@@ -39,40 +40,6 @@ struct scan {
 	size_t root_real_len;
 	struct seed_err *err;
 };
-
-/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static int utf8_valid(const unsigned char *s)
-{
-	while (*s) {
-		unsigned c = *s, n, cp;
-		if (c < 0x80) {
-			s++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		for (unsigned i = 1; i <= n; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		s += n + 1;
-	}
-	return 1;
-}
 
 static int check_name(const char *rel, const char *name, struct seed_err *err)
 {
@@ -93,7 +60,7 @@ static int check_name(const char *rel, const char *name, struct seed_err *err)
 					    "Windows clients)",
 					    rel);
 	}
-	if (!utf8_valid((const unsigned char *)name))
+	if (!utf8_valid_str(name))
 		return seed_err_set(err, -EILSEQ, "%s: name is not valid UTF-8", rel);
 	return 0;
 }
@@ -163,6 +130,31 @@ static int add_entry(struct scan *sc, const char *rel, const char *src, const st
 	return 0;
 }
 
+/*
+ * A symlink in the tree is followed only to a file inside the tree (a
+ * directory could loop); *st becomes what it points to.
+ */
+static int follow_link(struct scan *sc, const char *src, struct stat *st)
+{
+	char *real = realpath(src, NULL);
+	if (!real)
+		return seed_err_set(sc->err, -errno, "%s: broken symlink: %s", src,
+				    strerror(errno));
+	int inside =
+		!strncmp(real, sc->root_real, sc->root_real_len) && real[sc->root_real_len] == '/';
+	free(real);
+	if (!inside)
+		return seed_err_set(sc->err, -EXDEV, "%s: symlink points outside the tree", src);
+	if (stat(src, st) < 0)
+		return seed_err_set(sc->err, -errno, "%s: %s", src, strerror(errno));
+	if (S_ISDIR(st->st_mode))
+		return seed_err_set(sc->err, -EINVAL,
+				    "%s: symlink to a directory is not supported (it could loop); "
+				    "replace it with the directory",
+				    src);
+	return 0;
+}
+
 static int walk(struct scan *sc, const char *dir, const char *rel, size_t depth)
 {
 	struct dirent **list = NULL;
@@ -197,33 +189,8 @@ static int walk(struct scan *sc, const char *dir, const char *rel, size_t depth)
 			rc = seed_err_set(sc->err, -errno, "%s: %s", src, strerror(errno));
 			goto next;
 		}
-		if (S_ISLNK(st.st_mode)) {
-			char *real = realpath(src, NULL);
-			if (!real) {
-				rc = seed_err_set(sc->err, -errno, "%s: broken symlink: %s", src,
-						  strerror(errno));
-				goto next;
-			}
-			int inside = !strncmp(real, sc->root_real, sc->root_real_len) &&
-				     real[sc->root_real_len] == '/';
-			free(real);
-			if (!inside) {
-				rc = seed_err_set(sc->err, -EXDEV,
-						  "%s: symlink points outside the tree", src);
-				goto next;
-			}
-			if (stat(src, &st) < 0) {
-				rc = seed_err_set(sc->err, -errno, "%s: %s", src, strerror(errno));
-				goto next;
-			}
-			if (S_ISDIR(st.st_mode)) {
-				rc = seed_err_set(sc->err, -EINVAL,
-						  "%s: symlink to a directory is not supported (it "
-						  "could loop); replace it with the directory",
-						  src);
-				goto next;
-			}
-		}
+		if (S_ISLNK(st.st_mode) && (rc = follow_link(sc, src, &st)) < 0)
+			goto next;
 		if (S_ISDIR(st.st_mode)) {
 			rc = walk(sc, src, r, depth + 1);
 		} else if (S_ISREG(st.st_mode)) {

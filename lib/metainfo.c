@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bencode.h"
+#include "hex.h"
 
 uint64_t metainfo_piece_count(uint64_t len, uint64_t piece_length)
 {
@@ -54,12 +55,18 @@ int metainfo_path_cmp(const char *const *a, size_t na, const char *const *b, siz
 
 void metainfo_hex(const uint8_t *p, size_t n, char *out)
 {
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
+	hex_encode(p, n, out);
+}
+
+int metainfo_info_hash(struct hash_ctx *h, const void *info, size_t len,
+		       uint8_t out_v1[HASH_SHA1_LEN], uint8_t out_v2[HASH_SHA256_LEN])
+{
+	int rc = 0;
+	if (out_v1)
+		rc = hash_sha1(h, info, len, out_v1);
+	if (rc == 0 && out_v2)
+		rc = hash_sha256(h, info, len, out_v2);
+	return rc;
 }
 
 /* ---- v2 file tree ---- */
@@ -311,18 +318,12 @@ int metainfo_build(struct hash_ctx *h, const struct metainfo_params *p, struct m
 		rc = bencode_buf_finish(&info, err);
 	if (rc < 0)
 		goto out;
-	if (v1) {
-		rc = hash_sha1(h, info.p, info.len, out->ih_v1);
-		if (rc < 0)
-			goto out;
-		out->has_v1 = 1;
-	}
-	if (v2) {
-		rc = hash_sha256(h, info.p, info.len, out->ih_v2);
-		if (rc < 0)
-			goto out;
-		out->has_v2 = 1;
-	}
+	rc = metainfo_info_hash(h, info.p, info.len, v1 ? out->ih_v1 : NULL,
+				v2 ? out->ih_v2 : NULL);
+	if (rc < 0)
+		goto out;
+	out->has_v1 = v1;
+	out->has_v2 = v2;
 
 	bencode_begin_dict(&t);
 	if (p->n_trackers) {
@@ -431,13 +432,13 @@ char *metainfo_magnet(const struct metainfo_out *m, const char *name, const char
 
 	sb_puts(&s, "magnet:");
 	if (m->has_v1) {
-		metainfo_hex(m->ih_v1, 20, hex);
+		hex_encode(m->ih_v1, 20, hex);
 		sb_puts(&s, "?xt=urn:btih:");
 		sb_puts(&s, hex);
 		sep = "&";
 	}
 	if (m->has_v2) {
-		metainfo_hex(m->ih_v2, 32, hex);
+		hex_encode(m->ih_v2, 32, hex);
 		sb_puts(&s, sep);
 		/* multihash: 0x12 = sha2-256, 0x20 = 32 bytes */
 		sb_puts(&s, "xt=urn:btmh:1220");

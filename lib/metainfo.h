@@ -96,7 +96,18 @@ int metainfo_path_cmp(const char *const *a, size_t na, const char *const *b, siz
 char *metainfo_magnet(const struct metainfo_out *m, const char *name, const char *const *trackers,
 		      size_t n_trackers, const char *const *web_seeds, size_t n_web_seeds);
 
-/* Lowercase hex of n bytes into out (2n + 1 bytes). */
+/*
+ * The info-hashes of a torrent whose bencoded info dictionary is
+ * info[0..len) (borrowed), the one place they are computed: SHA-1 over
+ * exactly those bytes into out_v1 (the v1 info-hash of a v1 or hybrid
+ * torrent) and SHA-256 into out_v2 (the v2 info-hash of a v2 or hybrid
+ * torrent), through h (lib/hash, either implementation). Either output may
+ * be NULL when it is not wanted. 0 or -errno from the hash.
+ */
+int metainfo_info_hash(struct hash_ctx *h, const void *info, size_t len,
+		       uint8_t out_v1[HASH_SHA1_LEN], uint8_t out_v2[HASH_SHA256_LEN]);
+
+/* hex_encode() (hex.h) under its old name, for callers not moved yet. */
 void metainfo_hex(const uint8_t *p, size_t n, char *out);
 
 #endif

@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "fsutil.h"
+#include "utf8.h"
 
 /* ---- the options table ---- */
 
@@ -49,7 +50,7 @@ struct opt {
 	struct seedconf_option pub;
 	enum kind kind;
 	int flags;
-	size_t off; /* into struct seedconf_node or struct seedconf_tenant */
+	size_t off; /* into struct seedconf_node or struct tenant */
 	/* The default as a value (integers in decimal), beside pub.def, its
 	 * spelling for operators, so the two are written together. NULL when
 	 * required, or when apply() derives it (name = id, lists empty). */
@@ -57,7 +58,7 @@ struct opt {
 };
 
 #define NODE(f)	  offsetof(struct seedconf_node, f)
-#define TENANT(f) offsetof(struct seedconf_tenant, f)
+#define TENANT(f) offsetof(struct tenant, f)
 #define OPT(group, name, type, kind, flags, off, def, val, reloadable, help)        \
 	{                                                                           \
 		{ group, name, type, def, reloadable, help }, kind, flags, off, val \
@@ -143,44 +144,6 @@ static int has_control_char(const char *s)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
 			return 1;
 	return 0;
-}
-
-/* 1 when s is well-formed UTF-8 (no overlongs, surrogates or code points
- * past U+10FFFF) without C0/C1 control characters or DEL. */
-static int printable_utf8(const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	while (*s) {
-		unsigned c = *s, n, cp;
-		if (c < 0x80) {
-			if (c < 0x20 || c == 0x7f)
-				return 0;
-			s++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		for (unsigned k = 1; k <= n; k++) {
-			if ((s[k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[k] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
-			return 0;
-		s += n + 1;
-	}
-	return 1;
 }
 
 /* Edit distance of two short names, for "did you mean"; 99 when either
@@ -291,7 +254,7 @@ int seedconf_parse_rate(const char *s, uint64_t *out_bytes_per_s, struct seed_er
 				    "\"%s\" is less than 1 byte per second (use 0 or \"unlimited\" "
 				    "for no cap)",
 				    show(s, shown, sizeof(shown)));
-	if (v > SEEDCONF_RATE_MAX)
+	if (v > TENANT_RATE_MAX)
 		return seed_err_set(err, -EINVAL,
 				    "\"%s\" is too large (at most 1TB/s; use \"unlimited\" for no "
 				    "cap)",
@@ -794,11 +757,7 @@ static int parse_ip(struct ctx *cx, const config_setting_t *s, const char *v,
 static int check_tenant_id(struct ctx *cx, const config_setting_t *s, const char *v)
 {
 	char shown[80];
-	size_t n = strnlen(v, SEEDCONF_TENANT_ID_MAX + 1);
-	int ok = n >= 1 && n <= SEEDCONF_TENANT_ID_MAX && v[0] != '-';
-	for (size_t i = 0; ok && i < n; i++)
-		ok = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '-';
-	if (!ok)
+	if (!tenant_id_valid(v))
 		return fail(cx, s, "id",
 			    "\"%s\" is not a tenant id (1 to 32 of a-z, 0-9 and '-', not starting "
 			    "with '-')",
@@ -813,12 +772,12 @@ static int check_tenant_id(struct ctx *cx, const config_setting_t *s, const char
 static int check_tracker(struct ctx *cx, const config_setting_t *s, const char *v)
 {
 	char shown[80], host[256];
-	size_t len = strnlen(v, SEEDCONF_URL_MAX + 1), skip;
+	size_t len = strnlen(v, TENANT_URL_MAX + 1), skip;
 	int udp;
 
-	if (len > SEEDCONF_URL_MAX)
+	if (len > TENANT_URL_MAX)
 		return fail(cx, s, NULL, "\"%s\" is longer than %d bytes",
-			    show(v, shown, sizeof(shown)), SEEDCONF_URL_MAX);
+			    show(v, shown, sizeof(shown)), TENANT_URL_MAX);
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f)
 			return fail(cx, s, NULL,
@@ -954,9 +913,9 @@ static int check_path(struct ctx *cx, const struct opt *o, const config_setting_
 static int check_display_name(struct ctx *cx, const config_setting_t *s, const char *v)
 {
 	char shown[80];
-	if (!*v || strnlen(v, SEEDCONF_TENANT_NAME_MAX + 1) > SEEDCONF_TENANT_NAME_MAX)
-		return fail(cx, s, "name", "must be 1 to %d bytes long", SEEDCONF_TENANT_NAME_MAX);
-	if (!printable_utf8(v))
+	if (!*v || strnlen(v, TENANT_NAME_MAX + 1) > TENANT_NAME_MAX)
+		return fail(cx, s, "name", "must be 1 to %d bytes long", TENANT_NAME_MAX);
+	if (!utf8_printable(v))
 		return fail(cx, s, "name",
 			    "\"%s\" is not printable UTF-8 (control characters or invalid bytes)",
 			    show(v, shown, sizeof(shown)));
@@ -981,13 +940,13 @@ static int read_cidrs(struct ctx *cx, const config_setting_t *s, struct cidr_set
 	return 0;
 }
 
-static int read_trackers(struct ctx *cx, const config_setting_t *s, struct seedconf_tenant *t)
+static int read_trackers(struct ctx *cx, const config_setting_t *s, struct tenant *t)
 {
 	char shown[80];
 	int rc;
 	if (!s)
 		return 0;
-	if ((rc = want_strings(cx, s, SEEDCONF_MAX_TRACKERS,
+	if ((rc = want_strings(cx, s, TENANT_MAX_TRACKERS,
 			       "\"udp://tracker.example:6969/announce\"")) < 0)
 		return rc;
 	for (int k = 0; k < config_setting_length(s); k++) {
@@ -1009,7 +968,7 @@ static int read_trackers(struct ctx *cx, const config_setting_t *s, struct seedc
 }
 
 /*
- * Applies one option to base (a struct seedconf_node or seedconf_tenant)
+ * Applies one option to base (a struct seedconf_node or tenant)
  * from s, or from the table's default when s is NULL. Error reports name
  * s, or the option inside the current group when s is NULL.
  */
@@ -1055,19 +1014,19 @@ static int apply(struct ctx *cx, const struct opt *o, const config_setting_t *s,
 		if ((rc = get_string(cx, o, s, "the tenant id", &str)) < 0 ||
 		    (rc = check_tenant_id(cx, s, str)) < 0)
 			return rc;
-		return copy_str(field, SEEDCONF_TENANT_ID_MAX + 1, str);
+		return copy_str(field, TENANT_ID_MAX + 1, str);
 	case K_DISPLAY_NAME:
 		/* Defaults to the id, read before it (table order). */
 		if (!s)
-			str = ((struct seedconf_tenant *)base)->id;
+			str = ((struct tenant *)base)->id;
 		else if ((rc = get_string(cx, o, s, "the display name", &str)) < 0 ||
 			 (rc = check_display_name(cx, s, str)) < 0)
 			return rc;
-		return copy_str(field, SEEDCONF_TENANT_NAME_MAX + 1, str);
+		return copy_str(field, TENANT_NAME_MAX + 1, str);
 	case K_RATE: {
 		uint64_t r = 0;
 		if (s && is_int(s)) {
-			if ((rc = get_int(cx, o, s, 0, (long long)SEEDCONF_RATE_MAX, &i)) < 0)
+			if ((rc = get_int(cx, o, s, 0, (long long)TENANT_RATE_MAX, &i)) < 0)
 				return rc;
 			r = (uint64_t)i;
 		} else if (s && config_setting_type(s) != CONFIG_TYPE_STRING) {
@@ -1083,7 +1042,7 @@ static int apply(struct ctx *cx, const struct opt *o, const config_setting_t *s,
 		return 0;
 	}
 	case K_MAX_PEERS:
-		if ((rc = get_int(cx, o, s, 0, SEEDCONF_MAX_PEERS, &i)) < 0)
+		if ((rc = get_int(cx, o, s, 0, TENANT_MAX_PEERS, &i)) < 0)
 			return rc;
 		*(uint32_t *)field = (uint32_t)i;
 		return 0;
@@ -1141,8 +1100,7 @@ void seedconf_free(struct seedconf *c)
 	if (!c)
 		return;
 	for (size_t i = 0; c->tenants && i < c->n_tenants; i++)
-		for (unsigned j = 0; j < c->tenants[i].n_trackers; j++)
-			free(c->tenants[i].trackers[j]);
+		tenant_clear(&c->tenants[i]);
 	free(c->tenants);
 	free(c);
 }
@@ -1165,7 +1123,7 @@ static int read_tenants(struct ctx *cx, const config_setting_t *list, struct see
 		return seed_err_set(cx->err, -ENOMEM, "out of memory for %d tenants", n);
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
-		struct seedconf_tenant *t = &c->tenants[i];
+		struct tenant *t = &c->tenants[i];
 		if (!config_setting_is_group(g))
 			return fail(cx, g, NULL,
 				    "each tenant must be a group { id = \"...\"; }, not %s",
@@ -1323,7 +1281,7 @@ int seedconf_load_file(const char *path, struct seedconf **out, struct seed_err 
 	return rc;
 }
 
-const struct seedconf_tenant *seedconf_tenant_find(const struct seedconf *c, const char *id)
+const struct tenant *seedconf_tenant_find(const struct seedconf *c, const char *id)
 {
 	if (!c || !id)
 		return NULL;

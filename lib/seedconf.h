@@ -59,22 +59,15 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "cidr.h"
 #include "seed_err.h"
+#include "tenant.h"
 
 #define SEEDCONF_FILE_MAX	 (16u << 20) /* bytes in a config file */
 #define SEEDCONF_NODE_NAME_MAX	 63
 #define SEEDCONF_PATH_MAX	 4095 /* bytes in a path, NUL excluded */
 #define SEEDCONF_SOCKET_PATH_MAX 107  /* sizeof(sun_path) - 1 */
 #define SEEDCONF_LISTEN_MAX	 63
-#define SEEDCONF_TENANT_ID_MAX	 32
-#define SEEDCONF_TENANT_NAME_MAX 128
 #define SEEDCONF_MAX_TENANTS	 1024
-#define SEEDCONF_MAX_TRACKERS	 32
-#define SEEDCONF_URL_MAX	 1024
-#define SEEDCONF_MAX_PEERS	 1000000
-/* 1e12 bytes/s (8 Tbit/s): far above any NIC, so a larger value is a typo. */
-#define SEEDCONF_RATE_MAX 1000000000000ull
 /* Ten years (365-day years): longer is a typo, not an embargo. */
 #define SEEDCONF_DURATION_MAX (3650ll * 86400)
 
@@ -96,23 +89,11 @@ struct seedconf_node {
 	uint8_t announce_addr[16];
 };
 
-struct seedconf_tenant {
-	char id[SEEDCONF_TENANT_ID_MAX + 1];
-	char name[SEEDCONF_TENANT_NAME_MAX + 1]; /* valid UTF-8, no control chars */
-	uint64_t bandwidth;			 /* bytes per second, 0 = unlimited */
-	uint32_t max_peers;			 /* 0 = unlimited */
-	struct cidr_set allow;			 /* empty = every peer */
-	char *trackers[SEEDCONF_MAX_TRACKERS];	 /* owned by the seedconf, distinct */
-	unsigned n_trackers;
-	int64_t embargo_s; /* 0 = none */
-	unsigned line;	   /* where the tenant's group starts, for later messages */
-};
-
 struct seedconf {
 	char source[SEEDCONF_PATH_MAX + 1]; /* file name used in messages */
 	struct seedconf_node node;
-	struct seedconf_tenant *tenants; /* in file order */
-	size_t n_tenants;		 /* 0..SEEDCONF_MAX_TENANTS */
+	struct tenant *tenants; /* in file order; line set, from_api false */
+	size_t n_tenants;	/* 0..SEEDCONF_MAX_TENANTS */
 };
 
 /*
@@ -132,7 +113,7 @@ int seedconf_load_string(const char *text, const char *name_for_errors, struct s
 void seedconf_free(struct seedconf *c);
 
 /* The tenant with this id, or NULL. Valid until seedconf_free(c). */
-const struct seedconf_tenant *seedconf_tenant_find(const struct seedconf *c, const char *id);
+const struct tenant *seedconf_tenant_find(const struct seedconf *c, const char *id);
 
 /*
  * Parses a rate into bytes per second (0 = unlimited):
@@ -144,7 +125,7 @@ const struct seedconf_tenant *seedconf_tenant_find(const struct seedconf *c, con
  *     bit/s kbit/s Mbit/s Gbit/s       bits, SI, rounded down to bytes
  * Units are case-sensitive ("mb/s" is refused: bits or bytes?). Refuses a
  * non-zero rate under 1 byte/s (it would round to 0, i.e. unlimited) and
- * more than SEEDCONF_RATE_MAX. The message starts with the quoted value.
+ * more than TENANT_RATE_MAX. The message starts with the quoted value.
  */
 int seedconf_parse_rate(const char *s, uint64_t *out_bytes_per_s, struct seed_err *err);
 

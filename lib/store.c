@@ -20,8 +20,10 @@
 #include <unistd.h>
 
 #include "bencode.h"
+#include "byteio.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "hex.h"
 #include "metainfo.h"
 
 #define FORMAT_LINE  "bitstream-store 1\n"
@@ -37,34 +39,6 @@ struct store {
 	int lock_fd;
 	enum store_mode mode;
 };
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 const char *store_dir(const struct store *s)
 {
@@ -245,7 +219,7 @@ uint64_t store_obj_size(uint64_t length)
 char *store_obj_path(const struct store *s, const uint8_t root[32])
 {
 	char hex[65], *p = NULL;
-	metainfo_hex(root, 32, hex);
+	hex_encode(root, 32, hex);
 	if (asprintf(&p, "%s/objects/%.2s/%s.obj", s->dir, hex, hex) < 0)
 		return NULL;
 	return p;
@@ -307,12 +281,12 @@ static void obj_header(uint8_t *h, uint64_t length, const uint8_t root[32],
 {
 	memset(h, 0, STORE_OBJ_HEADER);
 	memcpy(h, OBJ_MAGIC, 8);
-	put_le32(h + 8, OBJ_VERSION);
-	put_le32(h + 12, STORE_OBJ_HEADER);
-	put_le64(h + 16, length);
-	put_le64(h + 24, STORE_OBJ_HEADER);
-	put_le64(h + 32, n_blocks_of(length));
-	put_le64(h + 40, store_obj_table_offset(length));
+	byteio_put_le32(h + 8, OBJ_VERSION);
+	byteio_put_le32(h + 12, STORE_OBJ_HEADER);
+	byteio_put_le64(h + 16, length);
+	byteio_put_le64(h + 24, STORE_OBJ_HEADER);
+	byteio_put_le64(h + 32, n_blocks_of(length));
+	byteio_put_le64(h + 40, store_obj_table_offset(length));
 	memcpy(h + 48, root, 32);
 	memcpy(h + 80, table_xxh, 16);
 	hash_xxh128(h, 96, h + 96);
@@ -441,17 +415,17 @@ int store_obj_open(struct store *s, const uint8_t root[32], struct store_obj *o,
 				  path);
 		goto fail;
 	}
-	if (get_le32(hdr + 8) != OBJ_VERSION || get_le32(hdr + 12) != STORE_OBJ_HEADER ||
-	    get_le64(hdr + 24) != STORE_OBJ_HEADER) {
+	if (byteio_le32(hdr + 8) != OBJ_VERSION || byteio_le32(hdr + 12) != STORE_OBJ_HEADER ||
+	    byteio_le64(hdr + 24) != STORE_OBJ_HEADER) {
 		rc = seed_err_set(err, -EPROTO, "%s: unsupported object version %u", path,
-				  get_le32(hdr + 8));
+				  byteio_le32(hdr + 8));
 		goto fail;
 	}
-	o->length = get_le64(hdr + 16);
-	o->n_blocks = get_le64(hdr + 32);
+	o->length = byteio_le64(hdr + 16);
+	o->n_blocks = byteio_le64(hdr + 32);
 	memcpy(o->root, hdr + 48, 32);
 	if (o->length > (uint64_t)INT64_MAX / 2 || o->n_blocks != n_blocks_of(o->length) ||
-	    get_le64(hdr + 40) != store_obj_table_offset(o->length) ||
+	    byteio_le64(hdr + 40) != store_obj_table_offset(o->length) ||
 	    (uint64_t)st.st_size != store_obj_size(o->length) || memcmp(o->root, root, 32)) {
 		rc = seed_err_set(err, -EBADMSG,
 				  "%s: object header does not match the file (size or root)", path);
@@ -603,8 +577,8 @@ int store_release_write(struct store *s, const struct store_release *r, struct s
 	}
 	memset(file, 0, REL_HDR);
 	memcpy(file, REL_MAGIC, 8);
-	put_le32(file + 8, REL_VERSION);
-	put_le64(file + 16, b.len);
+	byteio_put_le32(file + 8, REL_VERSION);
+	byteio_put_le64(file + 16, b.len);
 	memcpy(file + REL_HDR, b.p, b.len);
 	hash_xxh128(file, REL_HDR + b.len, file + REL_HDR + b.len);
 
@@ -668,10 +642,10 @@ static int parse_manifest(const char *path, const uint8_t *buf, size_t len, stru
 	if (memcmp(x, buf + len - 16, 16))
 		return seed_err_set(err, -EBADMSG, "%s: manifest is corrupt (checksum mismatch)",
 				    path);
-	if (get_le32(buf + 8) != REL_VERSION)
+	if (byteio_le32(buf + 8) != REL_VERSION)
 		return seed_err_set(err, -EPROTO, "%s: unsupported manifest version %u", path,
-				    get_le32(buf + 8));
-	if (get_le64(buf + 16) != len - REL_HDR - 16)
+				    byteio_le32(buf + 8));
+	if (byteio_le64(buf + 16) != len - REL_HDR - 16)
 		return seed_err_set(err, -EBADMSG, "%s: manifest length mismatch", path);
 	int rc = bencode_parse(buf + REL_HDR, buf + len - 16, NULL, &doc, err);
 	if (rc < 0) {
@@ -949,17 +923,12 @@ static int collect_roots(struct store *s, struct rootset *rs, struct seed_err *e
 	return rc;
 }
 
+/* The root an object file is named after ("<64 hex digits>.obj"). */
 static int hex_to_root(const char *name, uint8_t out[32])
 {
 	if (strlen(name) != 68 || strcmp(name + 64, ".obj"))
 		return -1;
-	for (int i = 0; i < 32; i++) {
-		unsigned v;
-		if (sscanf(name + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (uint8_t)v;
-	}
-	return 0;
+	return hex_decode(name, 64, out, 32);
 }
 
 static void clean_tmp(struct store *s)

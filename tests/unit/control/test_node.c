@@ -188,7 +188,7 @@ Test(node, api_tenants_survive_reloads_and_restarts)
 	struct node *n = open_node();
 	struct seed_err e;
 	seed_err_clear(&e);
-	struct node_tenant t = { .id = "ghost", .name = "Ghost Studio", .bandwidth = 1000 };
+	struct tenant t = { .id = "ghost", .name = "Ghost Studio", .bandwidth = 1000 };
 	cr_assert_eq(node_tenant_put(n, &t, true, &e), 0, "%s", e.msg);
 	cr_expect_eq(node_tenant_put(n, &t, true, &e), -EEXIST);
 	cr_assert_eq(node_release_publish(n, "ghost.g.1", 1, true, &e), 0,
@@ -199,7 +199,7 @@ Test(node, api_tenants_survive_reloads_and_restarts)
 	cr_assert_eq(node_reload_config(n, &e), 0, "%s", e.msg);
 	cr_expect_str_eq(node_tenant_find(n, "acme")->name, "Acme Renamed");
 	cr_expect_null(node_tenant_find(n, "b"), "b left the config");
-	const struct node_tenant *g = node_tenant_find(n, "ghost");
+	const struct tenant *g = node_tenant_find(n, "ghost");
 	cr_assert_not_null(g);
 	cr_expect(g->from_api);
 	cr_expect_eq(g->bandwidth, 1000);

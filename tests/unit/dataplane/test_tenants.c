@@ -17,8 +17,8 @@ static struct catalog *cat_with(uint64_t bw, uint32_t max_peers)
 	struct seed_err e;
 	seed_err_clear(&e);
 	cr_assert_eq(catalog_create(1, 0, &c, &e), 0, "%s", e.msg);
-	struct catalog_tenant_def a = { "acme", bw, max_peers, NULL, 0 };
-	struct catalog_tenant_def b = { "free", 0, 0, NULL, 0 };
+	struct tenant a = { .id = "acme", .bandwidth = bw, .max_peers = max_peers };
+	struct tenant b = { .id = "free" };
 	cr_assert_eq(catalog_add_tenant(c, &a, NULL, &e), 0, "%s", e.msg);
 	cr_assert_eq(catalog_add_tenant(c, &b, NULL, &e), 0, "%s", e.msg);
 	return c;
@@ -43,6 +43,25 @@ Test(tenants, slots_are_found_by_id_and_stay_stable)
 	cr_assert_eq(tenants_sync(t, NULL), 0);
 	cr_expect_eq(tenants_find(t, "acme", 4), a);
 	cr_expect_not(tenants_capped(t, a));
+	tenants_free(t);
+}
+
+/* A slot holds no copy of the tenant: its limits are the catalog's own. */
+Test(tenants, a_slot_points_at_the_catalogs_tenant)
+{
+	struct tenants *t;
+	cr_assert_eq(tenants_create(&t), 0);
+	cr_expect_null(tenants_tenant(t, 0));
+	struct catalog *c = cat_with(1000, 7);
+	cr_assert_eq(tenants_sync(t, c), 0);
+	int a = tenants_find(t, "acme", 4);
+	cr_expect_eq(tenants_tenant(t, a), catalog_tenant_find(c, "acme"));
+	cr_expect_eq(tenants_tenant(t, a)->max_peers, 7);
+	cr_expect_null(tenants_tenant(t, -1));
+	cr_assert_eq(tenants_sync(t, NULL), 0);
+	cr_expect_null(tenants_tenant(t, a), "left the catalog");
+	cr_expect_str_eq(tenants_id(t, a), "acme", "the slot keeps its id");
+	catalog_free(c);
 	tenants_free(t);
 }
 

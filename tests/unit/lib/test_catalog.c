@@ -56,10 +56,26 @@ static struct catalog *create(uint64_t gen, int64_t written_at)
 	return c;
 }
 
-static uint32_t add_tenant(struct catalog *c, const char *id, uint64_t bw, uint32_t peers,
-			   const struct catalog_cidr *allow, size_t n_allow)
+/* Sets t's id as the bytes of id, cut to the array (so without a NUL when
+ * id is longer than TENANT_ID_MAX: what the catalog must refuse). */
+static void set_id(struct tenant *t, const char *id)
 {
-	struct catalog_tenant_def d = { id, bw, peers, allow, n_allow };
+	size_t n = strlen(id);
+	memset(t->id, 0, sizeof(t->id));
+	memcpy(t->id, id, n < sizeof(t->id) ? n : sizeof(t->id));
+}
+
+static uint32_t add_tenant(struct catalog *c, const char *id, uint64_t bw, uint32_t peers,
+			   const struct cidr *allow, size_t n_allow)
+{
+	static struct tenant d; /* 5 KiB: not on the test's stack */
+	memset(&d, 0, sizeof(d));
+	set_id(&d, id);
+	d.bandwidth = bw;
+	d.max_peers = peers;
+	for (size_t i = 0; i < n_allow; i++)
+		d.allow.v[i] = allow[i];
+	d.allow.n = (uint32_t)n_allow;
 	struct seed_err e;
 	uint32_t idx = UINT32_MAX;
 	seed_err_clear(&e);
@@ -75,15 +91,15 @@ static void add_release(struct catalog *c, const char *id, uint32_t t, enum cata
 	cr_assert_eq(catalog_add_release(c, id, t, s, until, &e), 0, "%s", e.msg);
 }
 
-static struct catalog_cidr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint8_t prefix)
+static struct cidr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint8_t prefix)
 {
-	struct catalog_cidr r = { .family = AF_INET, .prefix = prefix, .addr = { a, b, c, d } };
+	struct cidr r = { .family = AF_INET, .prefix = prefix, .addr = { a, b, c, d } };
 	return r;
 }
 
-static struct catalog_cidr v6(const uint8_t addr[16], uint8_t prefix)
+static struct cidr v6(const uint8_t addr[16], uint8_t prefix)
 {
-	struct catalog_cidr r = { .family = AF_INET6, .prefix = prefix };
+	struct cidr r = { .family = AF_INET6, .prefix = prefix };
 	memcpy(r.addr, addr, 16);
 	return r;
 }
@@ -94,7 +110,7 @@ static const uint8_t db8[16] = { 0x20, 0x01, 0x0d, 0xb8 };
 static struct catalog *small(uint64_t gen)
 {
 	struct catalog *c = create(gen, 1700000000);
-	struct catalog_cidr allow[2] = { v4(10, 0, 0, 0, 8), v6(db8, 32) };
+	struct cidr allow[2] = { v4(10, 0, 0, 0, 8), v6(db8, 32) };
 	uint32_t acme = add_tenant(c, "acme", 125000000, 500, allow, 2);
 	uint32_t beta = add_tenant(c, "beta-2", 0, 0, NULL, 0);
 	add_release(c, "acme.game.1.0", acme, CATALOG_LIVE, 0);
@@ -243,7 +259,7 @@ Test(catalog, duplicate_tenant_is_refused)
 {
 	struct catalog *c = create(1, 0);
 	add_tenant(c, "acme", 0, 0, NULL, 0);
-	struct catalog_tenant_def d = { .id = "acme" };
+	struct tenant d = { .id = "acme" };
 	struct seed_err e;
 	seed_err_clear(&e);
 	cr_assert_eq(catalog_add_tenant(c, &d, NULL, &e), -EEXIST);
@@ -385,7 +401,8 @@ Test(catalog, tenant_id_rules)
 		"", "Acme", "ac_me", "ac.me", "-acme", "ac me", "123456789012345678901234567890123"
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct catalog_tenant_def d = { .id = bad[i] };
+		struct tenant d = { 0 };
+		set_id(&d, bad[i]);
 		struct seed_err e;
 		seed_err_clear(&e);
 		cr_assert_eq(catalog_add_tenant(c, &d, NULL, &e), -EINVAL, "%s accepted", bad[i]);
@@ -396,7 +413,7 @@ Test(catalog, tenant_id_rules)
 	cr_assert_str_eq(catalog_tenant_find(c, "a-b-0")->id, "a-b-0");
 	cr_assert_null(catalog_tenant_find(c, "a-b"));
 	/* bandwidth must fit the file's int64 */
-	struct catalog_tenant_def d = { .id = "big", .bandwidth = (uint64_t)INT64_MAX + 1 };
+	struct tenant d = { .id = "big", .bandwidth = (uint64_t)INT64_MAX + 1 };
 	cr_assert_eq(catalog_add_tenant(c, &d, NULL, NULL), -ERANGE);
 	catalog_free(c);
 }
@@ -404,7 +421,7 @@ Test(catalog, tenant_id_rules)
 Test(catalog, allow_entries_are_validated)
 {
 	struct catalog *c = create(1, 0);
-	struct catalog_cidr bad[5] = {
+	struct cidr bad[5] = {
 		v4(10, 0, 0, 1, 8),  /* host bits */
 		v4(10, 0, 0, 0, 33), /* prefix too long */
 		v6(db8, 129),	     /* prefix too long */
@@ -413,30 +430,30 @@ Test(catalog, allow_entries_are_validated)
 	};
 	bad[3].addr[7] = 1;
 	for (size_t i = 0; i < 5; i++) {
-		struct catalog_tenant_def d = { .id = "acme", .allow = &bad[i], .n_allow = 1 };
+		struct tenant d = { .id = "acme", .allow = { .n = 1, .v = { bad[i] } } };
 		struct seed_err e;
 		seed_err_clear(&e);
 		cr_assert_eq(catalog_add_tenant(c, &d, NULL, &e), -EINVAL, "entry %zu accepted", i);
 		cr_assert_not_null(strstr(e.msg, "tenant acme: allow entry #0"), "%s", e.msg);
 	}
-	struct catalog_tenant_def d = { .id = "acme", .n_allow = 1 };
-	cr_assert_eq(catalog_add_tenant(c, &d, NULL, NULL), -EINVAL);
 	/* boundaries that are fine: /0, /32, /128, an odd prefix */
 	uint8_t host[16] = { 0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
-	struct catalog_cidr ok[4] = { v4(0, 0, 0, 0, 0), v4(192, 168, 1, 1, 32), v6(host, 128),
-				      v4(172, 16, 0, 0, 12) };
+	struct cidr ok[4] = { v4(0, 0, 0, 0, 0), v4(192, 168, 1, 1, 32), v6(host, 128),
+			      v4(172, 16, 0, 0, 12) };
 	add_tenant(c, "acme", 0, 0, ok, 4);
-	cr_assert_eq(catalog_tenant_at(c, 0)->n_allow, 4);
+	cr_assert_eq(catalog_tenant_at(c, 0)->allow.n, 4);
 	catalog_free(c);
 }
 
 Test(catalog, limits_on_tenants_and_allow_lists)
 {
 	struct catalog *c = create(1, 0);
-	struct catalog_cidr allow[CATALOG_MAX_ALLOW + 1];
+	struct cidr allow[CATALOG_MAX_ALLOW + 1];
 	for (unsigned i = 0; i <= CATALOG_MAX_ALLOW; i++)
 		allow[i] = v4(10, (uint8_t)(i >> 8), (uint8_t)i, 0, 24);
-	struct catalog_tenant_def d = { .id = "wide", .allow = allow, .n_allow = 257 };
+	static struct tenant d = { .id = "wide" };
+	memcpy(d.allow.v, allow, sizeof(d.allow.v));
+	d.allow.n = CATALOG_MAX_ALLOW + 1; /* as a careless builder might say */
 	struct seed_err e;
 	seed_err_clear(&e);
 	cr_assert_eq(catalog_add_tenant(c, &d, NULL, &e), -E2BIG);
@@ -447,7 +464,7 @@ Test(catalog, limits_on_tenants_and_allow_lists)
 		snprintf(id, sizeof(id), "t%u", i);
 		add_tenant(c, id, i, i, NULL, 0);
 	}
-	struct catalog_tenant_def one_more = { .id = "extra" };
+	struct tenant one_more = { .id = "extra" };
 	seed_err_clear(&e);
 	cr_assert_eq(catalog_add_tenant(c, &one_more, NULL, &e), -E2BIG);
 	cr_assert_not_null(strstr(e.msg, "more than 1024 tenants"), "%s", e.msg);
@@ -459,14 +476,14 @@ Test(catalog, limits_on_tenants_and_allow_lists)
 Test(catalog, largest_catalog_round_trips, .timeout = 240)
 {
 	struct catalog *c = create(7, 1);
-	struct catalog_cidr allow[CATALOG_MAX_ALLOW];
+	struct cidr allow[CATALOG_MAX_ALLOW];
 	uint8_t a6[16] = { 0x20, 0x01, 0x0d, 0xb8 };
 	for (unsigned i = 0; i < CATALOG_MAX_ALLOW; i++) {
 		a6[4] = (uint8_t)(i >> 8);
 		a6[5] = (uint8_t)i;
 		allow[i] = v6(a6, 48);
 	}
-	char id[CATALOG_TENANT_ID_MAX + 1];
+	char id[TENANT_ID_MAX + 1];
 	for (unsigned i = 0; i < CATALOG_MAX_TENANTS; i++) {
 		snprintf(id, sizeof(id), "tenant-%025u", i);
 		add_tenant(c, id, INT64_MAX, UINT32_MAX, allow, CATALOG_MAX_ALLOW);
@@ -505,7 +522,7 @@ Test(catalog, loaded_catalog_is_immutable)
 	write_ok(c);
 	catalog_free(c);
 	struct catalog *l = load_ok();
-	struct catalog_tenant_def d = { .id = "new" };
+	struct tenant d = { .id = "new" };
 	struct seed_err e;
 	seed_err_clear(&e);
 	cr_assert_eq(catalog_add_tenant(l, &d, NULL, &e), -EPERM);
@@ -544,7 +561,7 @@ Test(catalog, file_layout_is_as_documented)
 	cr_assert_eq(len, 48 + strlen(payload));
 	cr_assert_eq(memcmp(f, "SEEDCAT1", 8), 0);
 	static const uint8_t fields[24] = {
-		1, 0, 0, 0, 0, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1, sizeof(payload) - 1
+		2, 0, 0, 0, 0, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1, sizeof(payload) - 1
 	};
 	cr_assert_eq(memcmp(f + 8, fields, 24), 0);
 	cr_assert_eq(memcmp(f + 48, payload, strlen(payload)), 0);
@@ -561,8 +578,8 @@ Test(catalog, thousand_releases_over_ten_tenants_round_trip)
 	struct catalog *c = create(12345, 1700000000);
 	for (unsigned t = 0; t < 10; t++) {
 		char id[16];
-		struct catalog_cidr allow[3] = { v4(10, (uint8_t)t, 0, 0, 16),
-						 v4(192, 0, 2, (uint8_t)(t * 8), 29), v6(db8, 32) };
+		struct cidr allow[3] = { v4(10, (uint8_t)t, 0, 0, 16),
+					 v4(192, 0, 2, (uint8_t)(t * 8), 29), v6(db8, 32) };
 		snprintf(id, sizeof(id), "tenant%u", t);
 		cr_assert_eq(add_tenant(c, id, t * 1000000ull, t * 10, allow, t % 4), t);
 	}
@@ -579,14 +596,14 @@ Test(catalog, thousand_releases_over_ten_tenants_round_trip)
 	cr_assert_eq(catalog_n_tenants(l), 10);
 	cr_assert_eq(catalog_n_releases(l), 1000);
 	for (unsigned t = 0; t < 10; t++) {
-		const struct catalog_tenant *a = catalog_tenant_at(c, t),
-					    *b = catalog_tenant_at(l, t);
+		const struct tenant *a = catalog_tenant_at(c, t), *b = catalog_tenant_at(l, t);
 		cr_assert_str_eq(a->id, b->id);
 		cr_assert_eq(b->bandwidth, t * 1000000ull);
 		cr_assert_eq(b->max_peers, t * 10);
-		cr_assert_eq(b->n_allow, t % 4);
-		for (unsigned k = 0; k < b->n_allow; k++)
-			cr_assert_eq(memcmp(&a->allow[k], &b->allow[k], sizeof(a->allow[k])), 0);
+		cr_assert_eq(b->allow.n, t % 4);
+		for (unsigned k = 0; k < b->allow.n; k++)
+			cr_assert_eq(memcmp(&a->allow.v[k], &b->allow.v[k], sizeof(a->allow.v[k])),
+				     0);
 	}
 	for (unsigned i = 0; i < 1000; i++) {
 		char id[64];
@@ -686,8 +703,8 @@ Test(catalog, servable_by_state)
 Test(catalog, tenant_allow_lists)
 {
 	struct catalog *c = small(1);
-	const struct catalog_tenant *acme = catalog_tenant_find(c, "acme");
-	const struct catalog_tenant *beta = catalog_tenant_find(c, "beta-2");
+	const struct tenant *acme = catalog_tenant_find(c, "acme");
+	const struct tenant *beta = catalog_tenant_find(c, "beta-2");
 	uint8_t a4[4] = { 10, 200, 3, 4 }, b4[4] = { 11, 0, 0, 1 };
 	uint8_t a6[16] = { 0x20, 0x01, 0x0d, 0xb8, 9, 9 }, b6[16] = { 0x20, 0x01, 0x0d, 0xb9 };
 	uint8_t m4[16] = { [10] = 0xff, [11] = 0xff, [12] = 10, [13] = 1, [14] = 2, [15] = 3 };
@@ -706,9 +723,9 @@ Test(catalog, tenant_allow_lists)
 
 	/* prefixes that do not end on a byte, /0 and /32 */
 	c = create(1, 0);
-	struct catalog_cidr allow[1] = { v4(172, 16, 0, 0, 12) };
+	struct cidr allow[1] = { v4(172, 16, 0, 0, 12) };
 	add_tenant(c, "odd", 0, 0, allow, 1);
-	const struct catalog_tenant *t = catalog_tenant_at(c, 0);
+	const struct tenant *t = catalog_tenant_at(c, 0);
 	cr_assert(catalog_tenant_allows(t, AF_INET, (uint8_t[]){ 172, 31, 255, 255 }));
 	cr_assert_not(catalog_tenant_allows(t, AF_INET, (uint8_t[]){ 172, 32, 0, 0 }));
 	cr_assert_not(catalog_tenant_allows(t, AF_INET, (uint8_t[]){ 172, 15, 255, 255 }));
@@ -775,9 +792,9 @@ Test(catalog, unknown_format_version)
 	struct catalog *c = small(1);
 	size_t len;
 	uint8_t *f = encode(c, &len);
-	put_le(f + 8, 2, 4);
+	put_le(f + 8, 3, 4);
 	reseal(f, len);
-	struct seed_err e = parse_fails(f, len, -EPROTO, "unsupported catalog format version 2");
+	struct seed_err e = parse_fails(f, len, -EPROTO, "unsupported catalog format version 3");
 	cr_assert_eq(e.offset, 8);
 	free(f);
 	catalog_free(c);
@@ -1197,7 +1214,7 @@ static struct catalog *race_catalog(uint64_t g)
 	if (catalog_create(g, (int64_t)g, &c, NULL) < 0)
 		return NULL;
 	uint32_t t;
-	struct catalog_tenant_def d = { .id = "acme", .bandwidth = g };
+	struct tenant d = { .id = "acme", .bandwidth = g };
 	if (catalog_add_tenant(c, &d, &t, NULL) < 0)
 		goto fail;
 	for (uint64_t k = 0; k < g % 37 + 1; k++) {

@@ -140,7 +140,7 @@ Test(seedconf, minimal_tenant_gets_defaults)
 {
 	struct seedconf *c = load_ok(tenant_with(""));
 	cr_assert_eq(c->n_tenants, 1);
-	const struct seedconf_tenant *t = &c->tenants[0];
+	const struct tenant *t = &c->tenants[0];
 	cr_assert_str_eq(t->id, "acme");
 	cr_assert_str_eq(t->name, "acme", "the display name defaults to the id");
 	cr_assert_eq(t->bandwidth, 0);
@@ -191,7 +191,7 @@ Test(seedconf, full_config)
 	cr_assert_eq(c->node.announce_addr[0], 0x20);
 	cr_assert_eq(c->node.announce_addr[15], 0x10);
 	cr_assert_eq(c->n_tenants, 2);
-	const struct seedconf_tenant *a = &c->tenants[0], *b = &c->tenants[1];
+	const struct tenant *a = &c->tenants[0], *b = &c->tenants[1];
 	cr_assert_str_eq(a->name, "Acme Games — Jeux");
 	cr_assert_eq(a->bandwidth, 20000000);
 	cr_assert_eq(a->max_peers, 500);
@@ -325,7 +325,7 @@ Test(seedconf, shipped_appliance_config_loads)
 		     e.msg);
 	cr_assert_str_eq(c->node.store, "/var/lib/seed/store");
 	cr_assert_eq(c->n_tenants, 1);
-	const struct seedconf_tenant *t = seedconf_tenant_find(c, "default");
+	const struct tenant *t = seedconf_tenant_find(c, "default");
 	cr_assert_not_null(t);
 	cr_assert_eq(t->bandwidth, 0, "unlimited");
 	cr_assert_eq(t->allow.n, 0, "allow all");
@@ -379,7 +379,7 @@ Test(seedconf, rate_units)
 	rate_is("64kbit/s", 8000);
 	rate_is("160Mbit/s", 20000000);
 	rate_is("400Gbit/s", 50000000000ull);
-	rate_is("1000GB/s", SEEDCONF_RATE_MAX);
+	rate_is("1000GB/s", TENANT_RATE_MAX);
 }
 
 Test(seedconf, rate_fractions_round_down)
@@ -897,9 +897,9 @@ Test(seedconf, trackers_duplicates_and_bound)
 		 "t.conf:4: tenants.[0].trackers.[2]: ", "listed twice (also entry [0])");
 	static char line[1 << 13];
 	size_t len = (size_t)snprintf(line, sizeof(line), "trackers = [ ");
-	for (int i = 0; i <= SEEDCONF_MAX_TRACKERS; i++)
+	for (int i = 0; i <= TENANT_MAX_TRACKERS; i++)
 		len += (size_t)snprintf(line + len, sizeof(line) - len, "\"http://t%d/a\"%s", i,
-					i == SEEDCONF_MAX_TRACKERS ? " ];" : ", ");
+					i == TENANT_MAX_TRACKERS ? " ];" : ", ");
 	load_bad(tenant_with(line),
 		 "t.conf:4: tenants.[0].trackers.[32]: ", "more than 32 entries");
 	load_bad(tenant_with("trackers = [ 1 ];"),
