@@ -29,11 +29,14 @@
 
 #include "api.h"
 #include "httpd.h"
+#include "log.h"
 #include "node.h"
 #include "tracker.h"
 
 #define MAX_CONNS  256
 #define EXIT_USAGE 2
+
+static const struct log_module lm = LOG_MODULE("control.main");
 
 extern const unsigned char seed_status_page[];
 extern const size_t seed_status_page_len;
@@ -99,6 +102,10 @@ static void usage(FILE *f)
 		   "  --config FILE        node and tenant config (default /etc/seed/seed.conf)\n"
 		   "  --check-config FILE  parse FILE, print the first error (file:line: key:\n"
 		   "                       why) or \"ok\", and exit 0 / 1\n"
+		   "  --log-level SPEC     what to log on stderr: error, warn, info (default)\n"
+		   "                       or debug, then MODULE=LEVEL entries, comma-\n"
+		   "                       separated (info,control.tracker=debug); overrides\n"
+		   "                       SEED_LOG_LEVEL\n"
 		   "  --help, --version\n\n"
 		   "Signals: SIGHUP rereads the config (refused whole when invalid: the\n"
 		   "running config stays); SIGTERM and SIGINT stop it (the data plane keeps\n"
@@ -205,7 +212,7 @@ static void commit(struct ctl *c, int64_t now)
 	struct seed_err err;
 	seed_err_clear(&err);
 	if (node_commit(c->node, now, &err) < 0)
-		fprintf(stderr, "seed-control: writing the catalog: %s (will retry)\n", err.msg);
+		log_warn(&lm, "writing the catalog: %s (will retry)", err.msg);
 }
 
 /* New or removed releases in the store: its releases/ directory changed. */
@@ -223,7 +230,7 @@ static void maybe_rescan(struct ctl *c)
 	struct seed_err err;
 	seed_err_clear(&err);
 	if (node_rescan(c->node, &err) < 0)
-		fprintf(stderr, "seed-control: rescanning the store: %s\n", err.msg);
+		log_warn(&lm, "rescanning the store: %s", err.msg);
 }
 
 static int do_reload(void *ctx, struct seed_err *err)
@@ -231,14 +238,14 @@ static int do_reload(void *ctx, struct seed_err *err)
 	struct ctl *c = ctx;
 	int rc = node_reload_config(c->node, err);
 	if (rc < 0) {
-		fprintf(stderr, "seed-control: reload refused: %s\n", err->msg);
+		log_error(&lm, "reload refused: %s", err->msg);
 		return rc;
 	}
 	int64_t now = time(NULL);
 	commit(c, now);
 	push_trackers(c, now);
-	fprintf(stderr, "seed-control: config reloaded, catalog generation %llu\n",
-		(unsigned long long)node_generation(c->node));
+	log_info(&lm, "config reloaded, catalog generation %llu",
+		 (unsigned long long)node_generation(c->node));
 	return 0;
 }
 
@@ -253,8 +260,7 @@ static int do_drain(void *ctx, struct seed_err *err)
 	c->draining = true;
 	if (c->tracker)
 		tracker_stop_all(c->tracker, 5000);
-	fprintf(stderr, "seed-control: draining: data plane told to stop, trackers told "
-			"'stopped'\n");
+	log_info(&lm, "draining: data plane told to stop, trackers told 'stopped'");
 	return 0;
 }
 
@@ -423,17 +429,19 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", required_argument, NULL, 'C' },
+		{ "log-level", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	const char *config = "/etc/seed/seed.conf", *check = NULL;
+	const char *config = "/etc/seed/seed.conf", *check = NULL, *log_level = NULL;
 	int o;
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c': config = optarg; break;
 		case 'C': check = optarg; break;
+		case 'L': log_level = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("seed-control %s\n", SEED_VERSION); return 0;
 		default:
@@ -450,6 +458,17 @@ int main(int argc, char **argv)
 	}
 	struct seed_err err;
 	seed_err_clear(&err);
+	/* a level the operator asked for and did not get is a usage error;
+	 * --log-level replaces a bad SEED_LOG_LEVEL as it would a good one */
+	int lrc = log_init("seed-control", &err);
+	if (log_level) {
+		seed_err_clear(&err);
+		lrc = log_configure(log_level, &err);
+	}
+	if (lrc < 0) {
+		fprintf(stderr, "seed-control: %s\n", err.msg);
+		return EXIT_USAGE;
+	}
 	if (check) {
 		struct seedconf *sc = NULL;
 		if (seedconf_load_file(check, &sc, &err) < 0) {
@@ -464,14 +483,14 @@ int main(int argc, char **argv)
 	static struct ctl c;
 	c.api_fd = c.status_fd = c.sig_fd = -1;
 	if (node_open(config, &c.node, &err) < 0) {
-		fprintf(stderr, "seed-control: %s\n", err.msg);
+		log_error(&lm, "%s", err.msg);
 		return 1;
 	}
 	const struct seedconf_node *nc = node_conf(c.node);
 	char stats[4200];
 	snprintf(stats, sizeof(stats), "%s/dataplane.stats", nc->run_dir);
 	if (api_init(&c.api, c.node, stats, time(NULL)) < 0) {
-		fprintf(stderr, "seed-control: out of memory\n");
+		log_error(&lm, "out of memory");
 		return 1;
 	}
 	c.api.page = seed_status_page;
@@ -515,7 +534,7 @@ int main(int argc, char **argv)
 		rc = tracker_create(&tc, &c.tracker, &err);
 	}
 	if (rc < 0) {
-		fprintf(stderr, "seed-control: %s\n", err.msg);
+		log_error(&lm, "%s", err.msg);
 		return 1;
 	}
 	c.api.tracker = c.tracker;
@@ -562,6 +581,6 @@ int main(int argc, char **argv)
 	unlink(nc->api_socket);
 	api_fini(&c.api);
 	node_close(c.node);
-	fprintf(stderr, "seed-control: stopped\n");
+	log_info(&lm, "stopped");
 	return 0;
 }

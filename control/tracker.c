@@ -68,7 +68,10 @@
 #include <unistd.h>
 
 #include "announce.h"
+#include "log.h"
 #include "tracker.h"
+
+static const struct log_module lm = LOG_MODULE("control.tracker");
 
 #define MAX_ACTIVE	 64	      /* attempts in flight at once */
 #define HTTP_TIMEOUT_MS	 10000	      /* one HTTP announce, connect to last byte */
@@ -503,29 +506,25 @@ static void record(struct tracker *t, struct entry *e, enum announce_event ev,
 		 e->st.reg.info_hash[2], e->st.reg.info_hash[3]);
 	if (ev == ANNOUNCE_EVENT_STOPPED) {
 		if (res == TRACKER_OK)
-			fprintf(stderr,
-				"seed-control: tracker %s release %s: stopped (info-hash %s)\n",
-				e->st.reg.url, e->st.reg.release, ih);
+			log_info(&lm, "tracker %s release %s: stopped (info-hash %s)",
+				 e->st.reg.url, e->st.reg.release, ih);
 		else
-			fprintf(stderr,
-				"seed-control: tracker %s release %s: stopped, unconfirmed: %s "
-				"(info-hash %s)\n",
-				e->st.reg.url, e->st.reg.release, m, ih);
+			log_warn(&lm,
+				 "tracker %s release %s: stopped, unconfirmed: %s (info-hash %s)",
+				 e->st.reg.url, e->st.reg.release, m, ih);
 		return;
 	}
 	if (!changed)
 		return;
 	long long in = next > wall ? (long long)(next - wall) : 0;
 	if (res == TRACKER_OK)
-		fprintf(stderr,
-			"seed-control: tracker %s release %s: ok, %" PRIu32
-			" peers, next in %llds (info-hash %s)\n",
-			e->st.reg.url, e->st.reg.release, e->st.peers_seen, in, ih);
+		log_info(&lm,
+			 "tracker %s release %s: ok, %" PRIu32
+			 " peers, next in %llds (info-hash %s)",
+			 e->st.reg.url, e->st.reg.release, e->st.peers_seen, in, ih);
 	else
-		fprintf(stderr,
-			"seed-control: tracker %s release %s: %s: %s (retry in %llds, info-hash "
-			"%s)\n",
-			e->st.reg.url, e->st.reg.release, result_word(res), m, in, ih);
+		log_warn(&lm, "tracker %s release %s: %s: %s (retry in %llds, info-hash %s)",
+			 e->st.reg.url, e->st.reg.release, result_word(res), m, in, ih);
 }
 
 /* ---- attempts ---- */
@@ -1219,10 +1218,8 @@ static void *tracker_main(void *arg)
 			struct entry *e = t->ents[i];
 			if (e->log_bad_url) {
 				e->log_bad_url = 0;
-				fprintf(stderr,
-					"seed-control: tracker %s release %s: error: %s (not "
-					"announced)\n",
-					e->st.reg.url, e->st.reg.release, e->st.last_message);
+				log_error(&lm, "tracker %s release %s: %s (not announced)",
+					  e->st.reg.url, e->st.reg.release, e->st.last_message);
 			}
 		}
 		dns_reap(t, now);

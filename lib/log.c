@@ -274,7 +274,7 @@ void log_vwrite(const struct log_module *m, enum log_level level, const char *fm
 		static const char *const pri[] = { "<3>", "<4>", "<6>", "<7>" };
 		puts_(&l, pri[(unsigned)level & 3]);
 	}
-	puts_(&l, g_prog ? g_prog : "seed");
+	puts_(&l, g_prog ? g_prog : program_invocation_short_name);
 	puts_(&l, ": ");
 	/* escaping may grow the message: keep room for the fields whatever */
 	struct line body = { buf, l.len, sizeof(buf) - FIELDS_MAX, false };

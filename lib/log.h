@@ -93,7 +93,8 @@ struct log_module {
 
 /*
  * Sets the program name that starts every line (borrowed: a string literal
- * or argv[0] that outlives the program), detects whether stderr is the
+ * or argv[0] that outlives the program; before log_init() lines start with
+ * the executable's name, as in a unit test of a program's module), detects whether stderr is the
  * journal, and reads SEED_LOG_LEVEL. Returns 0, or -EINVAL with err filled
  * when SEED_LOG_LEVEL is malformed (the threshold then stays info and the
  * program should say so and go on or refuse, its choice). Calling it again
