@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byteio.h"
 #include "peerwire.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -167,11 +168,6 @@ struct sim {
 	size_t n_done;
 };
 
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* Engine bytes (SEND) through the stream parser. */
 static void stream_bytes(struct sim *s, const uint8_t *p, size_t n)
 {
@@ -213,7 +209,7 @@ static void stream_bytes(struct sim *s, const uint8_t *p, size_t n)
 		if (s->hdr_have < 4)
 			continue;
 		if (s->hdr_have == 4) {
-			uint32_t len = rd32(s->hdr);
+			uint32_t len = byteio_be32(s->hdr);
 
 			if (len == 0) {
 				s->hdr_have = 0; /* keep-alive */
@@ -251,9 +247,10 @@ static void stream_bytes(struct sim *s, const uint8_t *p, size_t n)
 			s->msg_left--;
 			if (s->hdr_have == 13) {
 				s->in_piece = 1;
-				s->piece = rd32(s->hdr + 5);
-				s->begin = rd32(s->hdr + 9);
-				check(s->msg_left == rd32(s->hdr) - 9, "PIECE header accounting");
+				s->piece = byteio_be32(s->hdr + 5);
+				s->begin = byteio_be32(s->hdr + 9);
+				check(s->msg_left == byteio_be32(s->hdr) - 9,
+				      "PIECE header accounting");
 			}
 			continue;
 		}
@@ -479,7 +476,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 3)
 		return 0;
 	flags = data[0];
-	rng_state = (uint32_t)data[1] << 8 | data[2];
+	rng_state = byteio_be16(data + 1);
 	rng_state = rng_state * 2654435761u + 1;
 	data += 3;
 	size -= 3;

@@ -6,9 +6,9 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
+#include "hex.h"
 #include "mse.h"
 #include "mse_initiator.h"
 
@@ -84,8 +84,7 @@ Test(mse, dh_known_answer)
 
 	for (unsigned i = 0; i < MSE_PRIV_LEN; i++)
 		x[i] = (uint8_t)(i + 1);
-	for (unsigned i = 0; i < MSE_KEY_LEN; i++)
-		sscanf(want_hex + 2 * i, "%2hhx", &want[i]);
+	cr_assert_eq(hex_decode(want_hex, strlen(want_hex), want, MSE_KEY_LEN), 0);
 	cr_assert_eq(mse_dh_create(&dh), 0);
 	cr_assert_eq(mse_dh_public(dh, x, pub), 0);
 	cr_assert(!memcmp(pub, want, MSE_KEY_LEN), "2^x mod P differs from the known answer");

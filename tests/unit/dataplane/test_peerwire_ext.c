@@ -1,0 +1,165 @@
+/*
+ * Unit tests for dataplane/proto/peerwire_ext.c: our BEP 10 extension
+ * handshake, the peer's, and BEP 9 ut_metadata requests, through the
+ * engine's public API (fixture: test_peerwire_fixture.c).
+ */
+#include "test_peerwire_fixture.c"
+
+TestSuite(peerwire_ext, .init = setup, .fini = teardown);
+
+/* ---- extension protocol ---- */
+
+Test(peerwire_ext, ext_handshake_is_canonical_bencode)
+{
+	struct peer *p = peer_new(1000);
+	struct bencode_doc *doc = NULL;
+	const struct bencode_node *root, *m, *v;
+	struct seed_err err;
+	uint8_t b[68];
+	size_t off = 68 + 5, len;
+	const uint8_t *s;
+
+	hs(b, r1.ih_v1, 1, 1);
+	feed(p, b, 68);
+	cr_assert_eq(p->n_last, 1); /* handshake, HAVE_ALL, ext handshake: one SEND */
+	s = p->last[0].u.send.p;
+	len = p->last[0].u.send.len;
+	cr_assert_gt(len, off + 6);
+	cr_assert_eq(s[off + 4], 20);
+	cr_assert_eq(s[off + 5], 0);
+	seed_err_clear(&err);
+	cr_assert_eq(bencode_parse(s + off + 6, s + len, NULL, &doc, &err), 0, "%s", err.msg);
+	root = bencode_root(doc);
+	m = bencode_dict_get(root, "m");
+	cr_assert_not_null(m);
+	v = bencode_dict_get(m, "ut_metadata");
+	cr_assert(v && v->type == BENCODE_INT && v->u.i == 1);
+	v = bencode_dict_get(root, "metadata_size");
+	cr_assert(v && v->type == BENCODE_INT && v->u.i == 20000);
+	v = bencode_dict_get(root, "reqq");
+	cr_assert(v && v->type == BENCODE_INT && v->u.i == 1000);
+	v = bencode_dict_get(root, "v");
+	cr_assert(v && v->type == BENCODE_STR && v->u.s.len == 14 &&
+		  !memcmp(v->u.s.p, "BitStream seed", 14));
+	bencode_free(doc);
+	peer_free(p);
+}
+
+Test(peerwire_ext, ut_metadata_pieces_and_reject)
+{
+	struct peer *p = peer_with_ut_metadata(3);
+	static struct tr t;
+	uint8_t m[128], h[6];
+	const char *d0 = "d8:msg_typei1e5:piecei0e10:total_sizei20000ee";
+	const char *d1 = "d8:msg_typei1e5:piecei1e10:total_sizei20000ee";
+	const char *rj = "d8:msg_typei2e5:piecei2ee";
+
+	feed(p, m, ext_msg(m, 1, "d8:msg_typei0e5:piecei0ee"));
+	byteio_put_be32(h, (uint32_t)(2 + strlen(d0) + 16384));
+	h[4] = 20;
+	h[5] = 3; /* the peer's id for ut_metadata */
+	tr_send(&t, h, 6);
+	tr_send(&t, d0, strlen(d0));
+	tr_send(&t, r1_info, 16384);
+	expect(p, &t);
+
+	t.n = 0;
+	feed(p, m, ext_msg(m, 1, "d8:msg_typei0e5:piecei1ee"));
+	byteio_put_be32(h, (uint32_t)(2 + strlen(d1) + 20000 - 16384));
+	tr_send(&t, h, 6);
+	tr_send(&t, d1, strlen(d1));
+	tr_send(&t, r1_info + 16384, 20000 - 16384);
+	expect(p, &t);
+
+	t.n = 0;
+	feed(p, m, ext_msg(m, 1, "d8:msg_typei0e5:piecei2ee"));
+	byteio_put_be32(h, (uint32_t)(2 + strlen(rj)));
+	tr_send(&t, h, 6);
+	tr_send(&t, rj, strlen(rj));
+	expect(p, &t);
+	cr_assert_eq(p->c.stats.peerwire_metadata_requests_total, 3);
+	cr_assert_eq(p->c.stats.peerwire_metadata_rejects_total, 1);
+
+	/* data / reject from the peer: ignored, not a glitch */
+	feed(p, m, ext_msg(m, 1, "d8:msg_typei2e5:piecei0ee"));
+	expect_nothing(p);
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 0);
+	peer_free(p);
+}
+
+Test(peerwire_ext, ut_metadata_negative_piece_rejected)
+{
+	struct peer *p = peer_with_ut_metadata(3);
+	static struct tr t;
+	uint8_t m[128], h[6];
+	const char *rj = "d8:msg_typei2e5:piecei-1ee";
+
+	feed(p, m, ext_msg(m, 1, "d8:msg_typei0e5:piecei-1ee"));
+	byteio_put_be32(h, (uint32_t)(2 + strlen(rj)));
+	h[4] = 20;
+	h[5] = 3;
+	tr_send(&t, h, 6);
+	tr_send(&t, rj, strlen(rj));
+	expect(p, &t);
+	peer_free(p);
+}
+
+Test(peerwire_ext, ut_metadata_unsorted_peer_handshake)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 1);
+	uint8_t m[128];
+
+	/* keys out of order: tolerated */
+	feed(p, m, ext_msg(m, 0, "d1:v3:abc1:md11:ut_metadatai7eee"));
+	expect_nothing(p);
+	feed(p, m, ext_msg(m, 1, "d5:piecei5e8:msg_typei0ee"));
+	cr_assert_eq(p->n_last, 1);
+	cr_assert_eq(p->last[0].u.send.p[5], 7);
+	peer_free(p);
+}
+
+Test(peerwire_ext, ut_metadata_without_peer_handshake_is_glitch)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 1);
+	uint8_t m[128];
+
+	feed(p, m, ext_msg(m, 1, "d8:msg_typei0e5:piecei0ee"));
+	expect_nothing(p);
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 1);
+	feed(p, m, ext_msg(m, 0, "d1:md11:ut_metadatai300eee")); /* id out of range */
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 2);
+	feed(p, m, ext_msg(m, 0, "d1:md11:ut_metadatai")); /* truncated */
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 3);
+	feed(p, m, ext_msg(m, 9, "de")); /* an id we never announced */
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 4);
+	expect_nothing(p);
+	peer_free(p);
+}
+
+Test(peerwire_ext, extended_without_ext_bit_is_glitch)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 0);
+	uint8_t m[128];
+
+	feed(p, m, ext_msg(m, 0, "d1:md11:ut_metadatai3eee"));
+	expect_nothing(p);
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 1);
+	peer_free(p);
+}
+
+Test(peerwire_ext, big_extended_is_skipped_as_glitch)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 1);
+	static uint8_t m[6 + 10000];
+
+	/* 10000 > ext_buf (8192) but <= max_extended: skipped */
+	byteio_put_be32(m, 10002);
+	m[4] = 20;
+	m[5] = 0;
+	memset(m + 6, 'x', 10000);
+	feed(p, m, sizeof(m));
+	feed(p, INTERESTED, 5);
+	cr_assert_eq(p->c.stats.peerwire_glitches_total, 1);
+	cr_assert(!peerwire_choking(&p->c));
+	peer_free(p);
+}
