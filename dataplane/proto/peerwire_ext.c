@@ -35,6 +35,8 @@
 #define PW_UTM_HDR_MAX 96u /* ut_metadata reply before the slice */
 #define PW_BDEC_DEPTH  32
 
+/* ---- writing: decimal numbers and literals into the send buffer ---- */
+
 /* Appends the decimal form of v; returns the end. */
 static uint8_t *put_dec(uint8_t *p, uint64_t v)
 {
@@ -181,6 +183,8 @@ static const uint8_t *bd_dict_ints(const uint8_t *p, const uint8_t *end, const c
 		return NULL;
 	return p + 1;
 }
+
+/* ---- BEP 10 and BEP 9 ---- */
 
 size_t pw_ext_handshake(const struct peerwire_conn *c, uint8_t *p)
 {
