@@ -413,28 +413,30 @@ static void on_recv(struct worker *w, const struct netio_event *ev)
 	worker_pump(w, ev->conn);
 }
 
+/* Moves a wait list into w->retry_snap and empties it, so connections
+ * that must wait again re-enter the list for the next round. */
+static uint32_t snapshot(struct worker *w, const uint32_t *list, uint32_t *n)
+{
+	uint32_t k = *n;
+	memcpy(w->retry_snap, list, k * sizeof(*list));
+	*n = 0;
+	return k;
+}
+
 static void run_throttled(struct worker *w)
 {
-	uint32_t n = w->n_throttled;
-	if (!n)
-		return;
-	memcpy(w->retry_snap, w->throttled, n * sizeof(*w->throttled));
-	w->n_throttled = 0;
+	uint32_t n = snapshot(w, w->throttled, &w->n_throttled);
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t ci = w->retry_snap[k];
-		struct wconn *c = &w->conns[ci];
-		c->throttled = 0;
-		if (c->used && !c->closing)
+		w->conns[ci].throttled = 0;
+		if (w->conns[ci].used && !w->conns[ci].closing)
 			worker_pump(w, ci);
 	}
 }
 
 static void run_retries(struct worker *w)
 {
-	/* Work on a snapshot: retries that fail again re-enter w->retry. */
-	uint32_t n = w->n_retry;
-	memcpy(w->retry_snap, w->retry, n * sizeof(*w->retry));
-	w->n_retry = 0;
+	uint32_t n = snapshot(w, w->retry, &w->n_retry);
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t ci = w->retry_snap[k];
 		struct wconn *c = &w->conns[ci];

@@ -122,6 +122,22 @@ static struct io_uring_sqe *get_sqe(struct netio *n)
 	return sqe;
 }
 
+/* The ring, the buffer ring and every table; what was never made is NULL. */
+static void free_netio(struct netio *n)
+{
+	io_uring_queue_exit(&n->ring);
+	if (n->br)
+		munmap(n->br, n->br_bytes);
+	if (n->bufs)
+		munmap(n->bufs, n->bufs_bytes);
+	free(n->conns);
+	free(n->free_conns);
+	free(n->ops);
+	free(n->free_ops);
+	free(n->closed);
+	free(n);
+}
+
 static int u_create(const struct netio_config *cfg_in, struct netio **out, struct seed_err *err)
 {
 	struct netio_config cfg = *cfg_in;
@@ -210,17 +226,7 @@ static int u_create(const struct netio_config *cfg_in, struct netio **out, struc
 	*out = n;
 	return 0;
 fail:
-	if (n->br)
-		munmap(n->br, n->br_bytes);
-	if (n->bufs)
-		munmap(n->bufs, n->bufs_bytes);
-	io_uring_queue_exit(&n->ring);
-	free(n->conns);
-	free(n->free_conns);
-	free(n->ops);
-	free(n->free_ops);
-	free(n->closed);
-	free(n);
+	free_netio(n);
 	return rc;
 }
 
@@ -234,15 +240,7 @@ static void u_destroy(struct netio *n)
 	for (int i = 0; i < n->n_lis; i++)
 		if (n->lis[i].fd >= 0)
 			close(n->lis[i].fd);
-	io_uring_queue_exit(&n->ring);
-	munmap(n->br, n->br_bytes);
-	munmap(n->bufs, n->bufs_bytes);
-	free(n->conns);
-	free(n->free_conns);
-	free(n->ops);
-	free(n->free_ops);
-	free(n->closed);
-	free(n);
+	free_netio(n);
 }
 
 static void arm_accept(struct netio *n, int li)

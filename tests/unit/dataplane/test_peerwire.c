@@ -4,9 +4,9 @@
  * glitches, upload slots, timers, partial input and small out arrays,
  * configuration. The extension protocol is tested in
  * test_peerwire_ext.c, the BEP 52 hash messages in test_peerwire_hash.c;
- * the fake catalog and the transcripts are in test_peerwire_fixture.c.
+ * the fake catalog and the transcripts are in peerwire_fixture.h.
  */
-#include "test_peerwire_fixture.c"
+#include "peerwire_fixture.h"
 
 TestSuite(peerwire, .init = setup, .fini = teardown);
 

@@ -1,9 +1,9 @@
 /*
  * Unit tests for dataplane/proto/peerwire_ext.c: our BEP 10 extension
  * handshake, the peer's, and BEP 9 ut_metadata requests, through the
- * engine's public API (fixture: test_peerwire_fixture.c).
+ * engine's public API (fixture: peerwire_fixture.h).
  */
-#include "test_peerwire_fixture.c"
+#include "peerwire_fixture.h"
 
 TestSuite(peerwire_ext, .init = setup, .fini = teardown);
 

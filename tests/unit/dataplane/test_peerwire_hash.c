@@ -2,9 +2,9 @@
  * Unit tests for dataplane/proto/peerwire_hash.c: BEP 52 hash requests
  * answered with piece-layer hashes and uncle proofs checked against a
  * naively built tree, and the requests we reject, through the engine's
- * public API (fixture: test_peerwire_fixture.c).
+ * public API (fixture: peerwire_fixture.h).
  */
-#include "test_peerwire_fixture.c"
+#include "peerwire_fixture.h"
 
 TestSuite(peerwire_hash, .init = setup, .fini = teardown);
 
