@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "byteio.h"
+
 /* OpenSSL 3 keeps RC4 and the SHA1_* calls as deprecated low-level API:
  * exactly the independent reference this wants. */
 #pragma GCC diagnostic push
@@ -131,18 +133,13 @@ static inline size_t mi_step3(struct mi *m, const uint8_t yb[96], const uint8_t 
 	uint8_t *enc_start = p;
 	memset(p, 0, 8);
 	p += 8;
-	p[0] = (uint8_t)(provide >> 24);
-	p[1] = (uint8_t)(provide >> 16);
-	p[2] = (uint8_t)(provide >> 8);
-	p[3] = (uint8_t)provide;
+	byteio_put_be32(p, provide);
 	p += 4;
-	p[0] = (uint8_t)(padc >> 8);
-	p[1] = (uint8_t)padc;
+	byteio_put_be16(p, (uint16_t)padc);
 	p += 2;
 	memset(p, 0x5a, padc);
 	p += padc;
-	p[0] = (uint8_t)(ia_len >> 8);
-	p[1] = (uint8_t)ia_len;
+	byteio_put_be16(p, (uint16_t)ia_len);
 	p += 2;
 	if (ia_len)
 		memcpy(p, ia, ia_len);
@@ -165,8 +162,7 @@ static inline long mi_step4(struct mi *m, const uint8_t *in, size_t len, uint32_
 			continue;
 		memcpy(f, in + o, 14);
 		RC4(&m->dec, 14, f, f);
-		*select =
-			(uint32_t)f[8] << 24 | (uint32_t)f[9] << 16 | (uint32_t)f[10] << 8 | f[11];
+		*select = byteio_be32(f + 8);
 		if (f[12] || f[13])
 			return -1;
 		return (long)(o + 14);
