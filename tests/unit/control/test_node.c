@@ -5,12 +5,14 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bencode.h"
 #include "catalog.h"
 #include "ingest.h"
 #include "node.h"
@@ -243,4 +245,114 @@ Test(node, a_damaged_state_file_is_refused_with_its_path)
 	seed_err_clear(&e);
 	cr_expect_lt(node_open(conf, &n, &e), 0);
 	cr_expect(strstr(e.msg, "control.state") != NULL, "%s", e.msg);
+}
+
+/* Every field of a tenant as the catalog file holds it, against want. */
+static void expect_same_tenant(const struct tenant *got, const struct tenant *want)
+{
+	cr_assert_not_null(got, "tenant %s", want->id);
+	cr_expect_str_eq(got->id, want->id);
+	cr_expect_str_eq(got->name, want->name);
+	cr_expect_eq(got->bandwidth, want->bandwidth);
+	cr_expect_eq(got->max_peers, want->max_peers);
+	cr_expect_eq(got->embargo_s, want->embargo_s);
+	cr_assert_eq(got->allow.n, want->allow.n);
+	cr_expect_eq(memcmp(got->allow.v, want->allow.v, want->allow.n * sizeof(want->allow.v[0])),
+		     0);
+	cr_assert_eq(got->n_trackers, want->n_trackers);
+	for (unsigned i = 0; i < want->n_trackers; i++)
+		cr_expect_str_eq(got->trackers[i], want->trackers[i]);
+}
+
+/* One shape from the config file through the node into the catalog the data
+ * plane loads: every field arrives as written (test_tenants.c takes it on
+ * from the catalog to the data plane's slots). */
+Test(node, a_tenant_reaches_the_catalog_with_every_field)
+{
+	write_conf(
+		"{ id = \"acme\"; name = \"Acme Gämes\"; bandwidth = \"20MB/s\"; max_peers = 500;"
+		" allow = [ \"10.0.0.0/8\", \"2001:db8::/32\" ];"
+		" trackers = [ \"udp://t.example:6969/announce\", \"http://t2.example/a\" ];"
+		" embargo = \"48h\"; }");
+	struct seedconf *conf_read = NULL;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(seedconf_load_file(conf, &conf_read, &e), 0, "%s", e.msg);
+	const struct tenant *want = seedconf_tenant_find(conf_read, "acme");
+	cr_assert_not_null(want);
+	cr_assert_eq(want->allow.n, 2);
+	cr_assert_eq(want->n_trackers, 2);
+	cr_assert_eq(want->bandwidth, 20000000);
+
+	struct node *n = open_node();
+	expect_same_tenant(node_tenant_find(n, "acme"), want);
+	cr_expect_eq(node_tenant_find(n, "acme")->line, want->line);
+	cr_assert_eq(node_commit(n, 9, &e), 0, "%s", e.msg);
+	struct catalog *c = NULL;
+	cr_assert_eq(catalog_load(node_catalog_path(n), &c, &e), 0, "%s", e.msg);
+	expect_same_tenant(catalog_tenant_find(c, "acme"), want);
+	catalog_free(c);
+
+	/* an API tenant: through the state file and a restart, then the catalog */
+	struct tenant api = {
+		.id = "ghost", .name = "Ghost", .bandwidth = 1000, .max_peers = 3, .embargo_s = 60
+	};
+	cr_assert_eq(cidr_set_add_str(&api.allow, "192.0.2.0/24", NULL), 0);
+	api.trackers[0] = "udp://g.example:1/announce";
+	api.n_trackers = 1;
+	cr_assert_eq(node_tenant_put(n, &api, true, &e), 0, "%s", e.msg);
+	cr_assert_eq(node_commit(n, 10, &e), 0, "%s", e.msg);
+	node_close(n);
+	n = open_node();
+	expect_same_tenant(node_tenant_find(n, "ghost"), &api);
+	cr_assert_eq(node_commit(n, 11, &e), 0, "%s", e.msg);
+	cr_assert_eq(catalog_load(node_catalog_path(n), &c, &e), 0, "%s", e.msg);
+	expect_same_tenant(catalog_tenant_find(c, "ghost"), &api);
+	expect_same_tenant(catalog_tenant_find(c, "acme"), want);
+	catalog_free(c);
+	node_close(n);
+	seedconf_free(conf_read);
+}
+
+/* A tenant the catalog would refuse is refused when it is put, not at the
+ * next commit (which would then fail for every tenant). */
+Test(node, an_api_tenant_is_checked_by_the_catalogs_rules)
+{
+	struct node *n = open_node();
+	struct seed_err e;
+	seed_err_clear(&e);
+	struct tenant t = { .id = "bad", .name = "Bad\x1b[2J" };
+	cr_expect_eq(node_tenant_put(n, &t, true, &e), -EINVAL);
+	cr_expect_not_null(strstr(e.msg, "printable UTF-8"), "%s", e.msg);
+	struct tenant u = { .id = "Upper", .name = "U" };
+	cr_expect_eq(node_tenant_put(n, &u, true, &e), -EINVAL);
+	cr_expect_null(node_tenant_find(n, "bad"));
+	cr_assert_eq(node_commit(n, 1, &e), 0, "%s", e.msg);
+	node_close(n);
+}
+
+/* The v1 companion torrent's info-hash goes through lib/hash (it was
+ * OpenSSL's SHA1 called directly): it must equal SHA-1 of its info dict. */
+Test(node, the_companion_info_hash_is_sha1_of_its_info)
+{
+	struct node *n = open_node();
+	const struct node_release *r = node_release_find(n, "acme.g.1");
+	cr_assert_not_null(r);
+	cr_assert(r->has_companion);
+	struct store *s = NULL;
+	struct store_release *sr = NULL;
+	cr_assert_eq(store_open(sdir, STORE_READ, &s, NULL), 0);
+	cr_assert_eq(store_release_load(s, "acme.g.1", &sr, NULL), 0);
+	struct bencode_doc *doc = NULL;
+	cr_assert_eq(bencode_parse(sr->torrent_v1, sr->torrent_v1 + sr->torrent_v1_len, NULL, &doc,
+				   NULL),
+		     0);
+	const struct bencode_node *info = bencode_dict_get(bencode_root(doc), "info");
+	uint8_t want[20];
+	SHA1(info->raw, info->raw_len, want);
+	cr_expect_eq(memcmp(r->ih_companion, want, 20), 0);
+	bencode_free(doc);
+	store_release_free(sr);
+	store_close(s);
+	node_close(n);
 }

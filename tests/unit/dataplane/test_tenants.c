@@ -5,10 +5,13 @@
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "catalog.h"
+#include "seedconf.h"
 #include "tenants.h"
 
 static struct catalog *cat_with(uint64_t bw, uint32_t max_peers)
@@ -243,4 +246,61 @@ Test(tenants, workers_share_one_bucket_without_minting_tokens)
 	cr_expect_gt(sum, 0);
 	catalog_free(c);
 	tenants_free(t);
+}
+
+/* The last leg of a tenant's one shape (test_node.c has config -> node ->
+ * catalog): from the config to the catalog file, loaded as the data plane
+ * loads it, to the slot, which points at the very struct tenant with every
+ * field the config gave; its limits are enforced from it. */
+Test(tenants, a_config_tenant_reaches_the_slot_with_every_field)
+{
+	static const char conf[] =
+		"node = { name = \"n\"; store = \"/s\"; };\n"
+		"tenants = ( { id = \"acme\"; name = \"Acme Gämes\"; bandwidth = \"20MB/s\";"
+		" max_peers = 2; allow = [ \"10.0.0.0/8\", \"2001:db8::/32\" ];"
+		" trackers = [ \"udp://t.example:6969/announce\" ]; embargo = \"1d\"; } );\n";
+	struct seedconf *sc = NULL;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(seedconf_load_string(conf, "seed.conf", &sc, &e), 0, "%s", e.msg);
+	const struct tenant *want = &sc->tenants[0];
+
+	char dir[] = "/tmp/test_tenants.XXXXXX", path[64];
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/catalog", dir);
+	struct catalog *w = NULL;
+	cr_assert_eq(catalog_create(1, 0, &w, &e), 0, "%s", e.msg);
+	cr_assert_eq(catalog_add_tenant(w, want, NULL, &e), 0, "%s", e.msg);
+	cr_assert_eq(catalog_write(path, w, &e), 0, "%s", e.msg);
+	catalog_free(w);
+	struct catalog *c = NULL;
+	cr_assert_eq(catalog_load(path, &c, &e), 0, "%s", e.msg);
+
+	struct tenants *t;
+	cr_assert_eq(tenants_create(&t), 0);
+	cr_assert_eq(tenants_sync(t, c), 0);
+	int a = tenants_find(t, "acme", 4);
+	const struct tenant *got = tenants_tenant(t, a);
+	cr_assert_eq(got, catalog_tenant_find(c, "acme"), "the slot references, not copies");
+	cr_expect_str_eq(got->id, want->id);
+	cr_expect_str_eq(got->name, want->name);
+	cr_expect_eq(got->bandwidth, 20000000);
+	cr_expect_eq(got->max_peers, 2);
+	cr_expect_eq(got->embargo_s, 86400);
+	cr_assert_eq(got->allow.n, 2);
+	cr_expect_eq(memcmp(got->allow.v, want->allow.v, 2 * sizeof(want->allow.v[0])), 0);
+	cr_assert_eq(got->n_trackers, 1);
+	cr_expect_str_eq(got->trackers[0], want->trackers[0]);
+	cr_expect(catalog_tenant_allows(got, AF_INET, (const uint8_t[]){ 10, 1, 2, 3 }));
+	cr_expect_not(catalog_tenant_allows(got, AF_INET, (const uint8_t[]){ 11, 1, 2, 3 }));
+	cr_expect(tenants_capped(t, a));
+	cr_expect(tenants_peer_add(t, a));
+	cr_expect(tenants_peer_add(t, a));
+	cr_expect_not(tenants_peer_add(t, a), "max_peers from the config");
+
+	tenants_free(t);
+	catalog_free(c);
+	seedconf_free(sc);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(rmdir(dir), 0);
 }

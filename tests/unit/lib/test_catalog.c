@@ -164,19 +164,27 @@ static void reseal(uint8_t *f, size_t len)
 	memcpy(f + 32, cn.digest, 16);
 }
 
-/* A file image around a hand-written payload, with a valid checksum. */
-static uint8_t *seal_n(const char *payload, size_t pl, uint64_t gen, size_t *len)
+/* A file image of format version `version` around a hand-written payload,
+ * with a valid checksum. */
+static uint8_t *seal_v(const char *payload, size_t pl, uint64_t gen, uint32_t version, size_t *len)
 {
 	uint8_t *f = calloc(1, 48 + pl);
 	cr_assert_not_null(f);
 	memcpy(f, "SEEDCAT1", 8);
-	put_le(f + 8, 1, 4);
+	put_le(f + 8, version, 4);
 	put_le(f + 16, gen, 8);
 	put_le(f + 24, pl, 8);
 	memcpy(f + 48, payload, pl);
 	reseal(f, 48 + pl);
 	*len = 48 + pl;
 	return f;
+}
+
+/* Version 1 (tenants of allow, bandwidth, id, max_peers): most forged
+ * payloads below are written in it, so it stays read. */
+static uint8_t *seal_n(const char *payload, size_t pl, uint64_t gen, size_t *len)
+{
+	return seal_v(payload, pl, gen, 1, len);
 }
 
 static uint8_t *seal(const char *payload, uint64_t gen, size_t *len)
@@ -203,6 +211,15 @@ static void forged_fails(const char *payload, int code, const char *what)
 {
 	size_t len;
 	uint8_t *f = seal(payload, 1, &len);
+	parse_fails(f, len, code, what);
+	free(f);
+}
+
+/* A forged version-2 payload (tenants with every field) must fail so. */
+static void forged_v2_fails(const char *payload, size_t pl, int code, const char *what)
+{
+	size_t len;
+	uint8_t *f = seal_v(payload, pl, 1, 2, &len);
 	parse_fails(f, len, code, what);
 	free(f);
 }
@@ -1284,4 +1301,139 @@ Test(catalog, concurrent_reader_never_sees_a_partial_file, .timeout = 240)
 	cr_assert_eq(catalog_generation(c), RACE_GENERATIONS);
 	catalog_free(c);
 	cr_log_info("%u loads saw %u generation changes", loads, switches);
+}
+
+/* ---- format 2: every field of struct tenant ---- */
+
+/* Format 2 tenants: allow, bandwidth, embargo_s, id, max_peers, name, trackers. */
+#define TENANT_V2(allow, name, trackers, embargo)                                   \
+	"d5:allowl" allow "e9:bandwidthi0e9:embargo_si" embargo "e2:id4:acme9:max_" \
+	"peersi0e4:name" name "8:trackersl" trackers "ee"
+#define FORGED_V2(payload) forged_v2_fails(payload, sizeof(payload) - 1, code, what)
+
+Test(catalog, every_tenant_field_round_trips)
+{
+	struct catalog *c = create(3, 5);
+	static struct tenant t;
+	memset(&t, 0, sizeof(t));
+	snprintf(t.id, sizeof(t.id), "acme");
+	snprintf(t.name, sizeof(t.name), "Acme Gämes");
+	t.bandwidth = 20000000;
+	t.max_peers = 500;
+	t.embargo_s = 172800;
+	t.line = 12; /* provenance: not in the file */
+	t.from_api = true;
+	t.allow.v[0] = v4(10, 0, 0, 0, 8);
+	t.allow.v[1] = v6(db8, 32);
+	t.allow.n = 2;
+	t.trackers[0] = "udp://t.example:6969/announce";
+	t.trackers[1] = "http://t2.example/announce";
+	t.n_trackers = 2;
+	cr_assert_eq(catalog_add_tenant(c, &t, NULL, NULL), 0);
+	cr_assert_neq(catalog_tenant_at(c, 0)->trackers[0], t.trackers[0], "a deep copy");
+	write_ok(c);
+	catalog_free(c);
+	struct catalog *l = load_ok();
+	const struct tenant *b = catalog_tenant_find(l, "acme");
+	cr_assert_not_null(b);
+	cr_expect_str_eq(b->name, t.name);
+	cr_expect_eq(b->bandwidth, t.bandwidth);
+	cr_expect_eq(b->max_peers, t.max_peers);
+	cr_expect_eq(b->embargo_s, t.embargo_s);
+	cr_assert_eq(b->allow.n, 2);
+	cr_expect_eq(memcmp(b->allow.v, t.allow.v, 2 * sizeof(t.allow.v[0])), 0);
+	cr_assert_eq(b->n_trackers, 2);
+	cr_expect_str_eq(b->trackers[0], t.trackers[0]);
+	cr_expect_str_eq(b->trackers[1], t.trackers[1]);
+	cr_expect_eq(b->line, 0);
+	cr_expect_not(b->from_api);
+	catalog_free(l);
+}
+
+Test(catalog, an_empty_name_is_the_id)
+{
+	struct catalog *c = create(1, 0);
+	add_tenant(c, "acme", 0, 0, NULL, 0);
+	cr_expect_str_eq(catalog_tenant_at(c, 0)->name, "acme");
+	catalog_free(c);
+}
+
+/* A file of format 1 loads (name = id, no trackers, no embargo) and is
+ * written back as format 2. */
+Test(catalog, format_1_is_still_read)
+{
+	static const char payload[] = PAYLOAD(REL("0", "11", "acme.game.1", "4", "live", "0"),
+					      "d5:allowl5:\x08\x0a\x00\x00\x00"
+					      "e9:bandwidthi7e2:"
+					      "id4:acme9:max_peersi3ee",
+					      "0");
+	size_t len;
+	uint8_t *f = seal_n(payload, sizeof(payload) - 1, 4, &len);
+	struct catalog *l = NULL;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_parse(f, len, &l, &e), 0, "%s", e.msg);
+	const struct tenant *t = catalog_tenant_at(l, 0);
+	cr_expect_str_eq(t->name, "acme");
+	cr_expect_eq(t->n_trackers, 0);
+	cr_expect_eq(t->embargo_s, 0);
+	cr_expect_eq(t->bandwidth, 7);
+	cr_expect_eq(t->max_peers, 3);
+	cr_expect_eq(t->allow.n, 1);
+	size_t len2;
+	uint8_t *f2 = encode(l, &len2);
+	cr_expect_eq(f2[8], 2, "written back as format 2");
+	free(f2);
+	free(f);
+	catalog_free(l);
+}
+
+Test(catalog, corrupt_cidr_entries_in_a_format_2_file)
+{
+	int code = -EBADMSG;
+	const char *what = "allow entry #0: address has bits set past /8";
+	FORGED_V2(PAYLOAD("", TENANT_V2("5:\x08\x0a\x00\x00\x01", "4:Acme", "", "0"), "0"));
+	what = "allow entry #0: prefix /129 is longer than 128 bits";
+	FORGED_V2(PAYLOAD(
+		"", TENANT_V2("17:\x81\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\0", "4:Acme", "", "0"),
+		"0"));
+	/* ::ffff:10.0.0.0/104 can never match (cidr.h): cidr_parse refuses
+	 * it, so a file may not hold it either */
+	what = "allow entry #0: an IPv4-mapped IPv6 range never matches";
+	FORGED_V2(PAYLOAD(
+		"", TENANT_V2("17:\x68\0\0\0\0\0\0\0\0\0\0\xff\xff\x0a\0\0\0", "4:Acme", "", "0"),
+		"0"));
+	what = "allow entry #0 is not a 5-byte (IPv4) or 17-byte (IPv6) string";
+	FORGED_V2(PAYLOAD("", TENANT_V2("4:\x08\x0a\x00\x00", "4:Acme", "", "0"), "0"));
+	/* the builder refuses what the loader refuses */
+	struct catalog *c = create(1, 0);
+	struct tenant t = { .id = "acme" };
+	t.allow.v[0] = v6((const uint8_t[16]){ [10] = 0xff, [11] = 0xff, [12] = 10 }, 104);
+	t.allow.n = 1;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_expect_eq(catalog_add_tenant(c, &t, NULL, &e), -EINVAL);
+	cr_expect_not_null(strstr(e.msg, "IPv4-mapped"), "%s", e.msg);
+	cr_expect_eq(catalog_n_tenants(c), 0);
+	catalog_free(c);
+}
+
+Test(catalog, bad_tenant_text_in_a_format_2_file)
+{
+	int code = -EBADMSG;
+	const char *what = "name \"Ac\\x1bme\": must be 1 to 128 bytes of printable UTF-8";
+	FORGED_V2(PAYLOAD("", TENANT_V2("", "5:Ac\x1bme", "", "0"), "0"));
+	what = "tracker #1 \"udp://a:1\" is also tracker #0";
+	FORGED_V2(PAYLOAD("", TENANT_V2("", "4:Acme", "9:udp://a:19:udp://a:1", "0"), "0"));
+	what = "tracker #0 \"udp://a b\": byte 8 is not printable ASCII";
+	FORGED_V2(PAYLOAD("", TENANT_V2("", "4:Acme", "9:udp://a b", "0"), "0"));
+	what = "tracker #0 is an integer, not a string";
+	FORGED_V2(PAYLOAD("", TENANT_V2("", "4:Acme", "i1e", "0"), "0"));
+	code = -ERANGE;
+	what = "embargo_s -1 is out of range";
+	FORGED_V2(PAYLOAD("", TENANT_V2("", "4:Acme", "", "-1"), "0"));
+	/* a format-1 record in a format-2 file misses keys */
+	code = -EBADMSG;
+	what = "missing key \"embargo_s\"";
+	FORGED_V2(PAYLOAD("", TENANT_ACME, "0"));
 }

@@ -390,3 +390,36 @@ Test(cidr_set, is_bounded)
 	struct sockaddr_in last = v4("10.0.255.9");
 	cr_assert(cidr_set_match(&s, (struct sockaddr *)&last));
 }
+
+/* cidr_check takes what cidr_parse gives and refuses what it could not. */
+Test(cidr, check_accepts_only_what_parse_could_produce)
+{
+	static const char *good[] = { "0.0.0.0/0", "10.0.0.0/8",    "192.0.2.7",
+				      "::/0",	   "2001:db8::/32", "2001:db8::1" };
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct cidr c;
+		cr_assert_eq(cidr_parse(good[i], &c, NULL), 0, "%s", good[i]);
+		cr_expect_eq(cidr_check(&c, NULL), 0, "%s", good[i]);
+	}
+	struct {
+		struct cidr c;
+		const char *what;
+	} bad[] = {
+		{ { .family = 99 }, "neither AF_INET nor AF_INET6" },
+		{ { .family = AF_INET, .prefix = 33 }, "prefix /33 is longer than 32 bits" },
+		{ { .family = AF_INET6, .prefix = 129 }, "prefix /129 is longer than 128 bits" },
+		{ { .family = AF_INET, .prefix = 8, .addr = { 10, 0, 0, 1 } }, "bits set past /8" },
+		{ { .family = AF_INET, .prefix = 32, .addr = { 10, 0, 0, 1, 9 } },
+		  "bits set past /32" },
+		{ { .family = AF_INET6,
+		    .prefix = 104,
+		    .addr = { [10] = 0xff, [11] = 0xff, [12] = 10 } },
+		  "IPv4-mapped" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct seed_err e;
+		seed_err_clear(&e);
+		cr_expect_eq(cidr_check(&bad[i].c, &e), -EINVAL, "case %zu", i);
+		cr_expect_not_null(strstr(e.msg, bad[i].what), "case %zu: %s", i, e.msg);
+	}
+}

@@ -316,3 +316,59 @@ Test(metainfo, path_order_is_bytewise)
 	cr_assert_lt(metainfo_path_cmp(B, 1, a, 1), 0);
 	cr_assert_eq(metainfo_path_cmp(ab, 2, ab, 2), 0);
 }
+
+/* metainfo_info_hash is the one place an info-hash is computed: it must be
+ * OpenSSL's SHA-1 and SHA-256 of exactly the bytes given, with either hash
+ * implementation, for lengths on both sides of libipsec-mb's lane limit. */
+Test(metainfo, info_hash_is_sha1_and_sha256_of_the_info_bytes)
+{
+	static const size_t lens[] = { 0, 1, 55, 56, 64, 1000, 65534, 65535, 300001 };
+	uint8_t *buf = malloc(300001);
+	cr_assert_not_null(buf);
+	for (size_t i = 0; i < 300001; i++)
+		buf[i] = (uint8_t)(i * 131 + 7);
+	for (int impl = HASH_IMPL_MB; impl <= HASH_IMPL_OPENSSL; impl++) {
+		struct hash_ctx *hc = NULL;
+		cr_assert_eq(hash_ctx_create((enum hash_impl)impl, &hc, NULL), 0);
+		for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+			uint8_t v1[20], v2[32], r1[20], r2[32];
+			cr_assert_eq(metainfo_info_hash(hc, buf, lens[k], v1, v2), 0);
+			SHA1(buf, lens[k], r1);
+			SHA256(buf, lens[k], r2);
+			cr_expect_eq(memcmp(v1, r1, 20), 0, "SHA-1, impl %d, %zu bytes", impl,
+				     lens[k]);
+			cr_expect_eq(memcmp(v2, r2, 32), 0, "SHA-256, impl %d, %zu bytes", impl,
+				     lens[k]);
+			/* one output alone */
+			memset(v1, 0, 20);
+			memset(v2, 0, 32);
+			cr_assert_eq(metainfo_info_hash(hc, buf, lens[k], v1, NULL), 0);
+			cr_expect_eq(memcmp(v1, r1, 20), 0);
+			cr_assert_eq(metainfo_info_hash(hc, buf, lens[k], NULL, v2), 0);
+			cr_expect_eq(memcmp(v2, r2, 32), 0);
+		}
+		hash_ctx_destroy(hc);
+	}
+	free(buf);
+}
+
+/* What metainfo_build announces is metainfo_info_hash of its info dict. */
+Test(metainfo, built_torrents_use_the_info_hash_function)
+{
+	struct metainfo_params p = params(METAINFO_HYBRID);
+	struct metainfo_out o = { 0 };
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(metainfo_build(h, &p, &o, &e), 0, "%s", e.msg);
+	struct bencode_doc *doc = NULL;
+	cr_assert_eq(bencode_parse(o.torrent, o.torrent + o.torrent_len, NULL, &doc, NULL), 0);
+	const struct bencode_node *info = bencode_dict_get(bencode_root(doc), "info");
+	cr_assert_not_null(info);
+	uint8_t v1[20], v2[32];
+	cr_assert_eq(metainfo_info_hash(h, info->raw, info->raw_len, v1, v2), 0);
+	cr_expect(o.has_v1 && o.has_v2);
+	cr_expect_eq(memcmp(v1, o.ih_v1, 20), 0);
+	cr_expect_eq(memcmp(v2, o.ih_v2, 32), 0);
+	bencode_free(doc);
+	free(o.torrent);
+}
