@@ -2,12 +2,14 @@
  * announce: see announce.h for the contract (URL forms, message layouts,
  * return codes, scheduler call order).
  *
- * Structure. Four parts, sharing only the byte helpers below:
+ * Structure. Four parts, sharing only the byte helpers below; HTTP/1
+ * lexing and the bounded writer are lib/http1's, big-endian fields
+ * lib/byteio's:
  *  - URL parsing checks every byte first (printable ASCII, no space), then
  *    splits scheme, authority and target; nothing is decoded, the target is
  *    sent as given.
- *  - Builders write through struct wbuf, which remembers an overflow and
- *    turns it into -ENOBUFS once at the end, so each field is one line.
+ *  - Builders write through struct http1_wbuf, which remembers an overflow
+ *    and turns it into -ENOBUFS once at the end, so each field is one line.
  *  - The HTTP response parser is re-run from the start on every call with
  *    all bytes so far (the caller keeps them): a response is at most
  *    ANNOUNCE_HTTP_HEAD_MAX + a bounded body, so re-scanning is cheap and
@@ -38,6 +40,8 @@
 #include <sys/socket.h>
 
 #include "bencode.h"
+#include "byteio.h"
+#include "http1.h"
 
 /* ---- byte helpers ---- */
 
@@ -46,93 +50,12 @@ static int is_alpha(uint8_t c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-static int is_digit(uint8_t c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static int is_hex(uint8_t c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static unsigned hex_val(uint8_t c)
-{
-	if (is_digit(c))
-		return (unsigned)(c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (unsigned)(c - 'a' + 10);
-	return (unsigned)(c - 'A' + 10);
-}
-
-/* RFC 3986 unreserved: the only bytes sent without %XX. */
-static int is_unreserved(uint8_t c)
-{
-	return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~';
-}
-
 /* RFC 3986 scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
 static int is_scheme_byte(uint8_t c, int first)
 {
 	if (is_alpha(c))
 		return 1;
-	return !first && (is_digit(c) || c == '+' || c == '-' || c == '.');
-}
-
-/* RFC 9110 tchar, for header names. */
-static int is_tchar(uint8_t c)
-{
-	if (is_alpha(c) || is_digit(c))
-		return 1;
-	return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static uint8_t lower(uint8_t c)
-{
-	return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
-}
-
-/* Case-insensitive equality of p[0..n) with the literal s. */
-static int ieq(const void *p, size_t n, const char *s)
-{
-	const uint8_t *b = p;
-
-	if (strlen(s) != n)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (lower(b[i]) != lower((uint8_t)s[i]))
-			return 0;
-	return 1;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
+	return !first && (http1_is_digit(c) || c == '+' || c == '-' || c == '.');
 }
 
 /*
@@ -157,67 +80,6 @@ static void copy_text(char dst[ANNOUNCE_MSG_MAX + 1], int *cut, const uint8_t *p
 	*cut = n > k;
 }
 
-/* ---- output buffer ---- */
-
-struct wbuf {
-	uint8_t *p;
-	size_t cap, len;
-	int full; /* something did not fit: the result is -ENOBUFS */
-};
-
-static void put(struct wbuf *w, const void *s, size_t n)
-{
-	if (w->full || n > w->cap - w->len) {
-		w->full = 1;
-		return;
-	}
-	memcpy(w->p + w->len, s, n);
-	w->len += n;
-}
-
-static void put_str(struct wbuf *w, const char *s)
-{
-	put(w, s, strlen(s));
-}
-
-static void put_u64(struct wbuf *w, uint64_t v)
-{
-	char d[20];
-	size_t n = 0;
-
-	do {
-		d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	put(w, d + sizeof(d) - n, n);
-}
-
-static const char hexdig[] = "0123456789ABCDEF";
-
-static void put_pct(struct wbuf *w, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (is_unreserved(p[i])) {
-			put(w, &p[i], 1);
-		} else {
-			char e[3] = { '%', hexdig[p[i] >> 4], hexdig[p[i] & 15] };
-
-			put(w, e, 3);
-		}
-	}
-}
-
-static void put_hex32(struct wbuf *w, uint32_t v)
-{
-	char d[8];
-
-	for (int i = 7; i >= 0; i--) {
-		d[i] = hexdig[v & 15];
-		v >>= 4;
-	}
-	put(w, d, 8);
-}
-
 /* ---- tracker URLs ---- */
 
 /* Strict dotted quad: four decimal parts 0..255, no leading zeros. */
@@ -233,7 +95,7 @@ static int parse_ipv4(const char *p, size_t n, uint8_t out[4])
 				return -1;
 			i++;
 		}
-		while (i < n && is_digit((uint8_t)p[i])) {
+		while (i < n && http1_is_digit((uint8_t)p[i])) {
 			if (digits == 1 && v == 0)
 				return -1;
 			v = v * 10 + (unsigned)(p[i] - '0');
@@ -298,10 +160,10 @@ static int parse_host(const char *h, size_t n, size_t off, int bracketed, struct
 			label = 0;
 			continue;
 		}
-		if (!is_alpha(c) && !is_digit(c) && c != '-' && c != '_')
+		if (!is_alpha(c) && !http1_is_digit(c) && c != '-' && c != '_')
 			return seed_err_set_at(err, -EINVAL, off + i,
 					       "tracker URL: invalid byte '%c' in host", c);
-		if (!is_digit(c))
+		if (!http1_is_digit(c))
 			numeric = 0;
 		if (++label > 63)
 			return seed_err_set_at(err, -EINVAL, off + i,
@@ -351,11 +213,11 @@ int announce_url_parse(const char *buf, const char *end, struct announce_url *ou
 	if (i == 0 || len - i < 3 || memcmp(buf + i, "://", 3) != 0)
 		return seed_err_set_at(err, -EINVAL, i,
 				       "tracker URL: no scheme (want http:// or udp://)");
-	if (ieq(buf, i, "http")) {
+	if (http1_ieq((const uint8_t *)buf, (const uint8_t *)buf + i, "http")) {
 		out->scheme = ANNOUNCE_SCHEME_HTTP;
-	} else if (ieq(buf, i, "udp")) {
+	} else if (http1_ieq((const uint8_t *)buf, (const uint8_t *)buf + i, "udp")) {
 		out->scheme = ANNOUNCE_SCHEME_UDP;
-	} else if (ieq(buf, i, "https")) {
+	} else if (http1_ieq((const uint8_t *)buf, (const uint8_t *)buf + i, "https")) {
 		return seed_err_set_at(err, -EPROTONOSUPPORT, 0,
 				       "tracker URL: https trackers are not supported (no TLS "
 				       "client); use http:// or udp://");
@@ -403,7 +265,7 @@ int announce_url_parse(const char *buf, const char *end, struct announce_url *ou
 		if (p == auth_end)
 			return seed_err_set_at(err, -EINVAL, p, "tracker URL: empty port");
 		for (i = p; i < auth_end; i++) {
-			if (!is_digit((uint8_t)buf[i]))
+			if (!http1_is_digit((uint8_t)buf[i]))
 				return seed_err_set_at(err, -EINVAL, i,
 						       "tracker URL: invalid byte '%c' in port",
 						       buf[i]);
@@ -468,7 +330,8 @@ static int check_req(const struct announce_req *req, struct seed_err *err)
 int announce_http_build(const struct announce_url *url, const struct announce_req *req,
 			const char *user_agent, char *out, size_t cap, struct seed_err *err)
 {
-	struct wbuf w = { (uint8_t *)out, out ? cap : 0, 0, 0 };
+	struct http1_wbuf w;
+	uint8_t none, key[4];
 	const char *ua = user_agent ? user_agent : ANNOUNCE_DEFAULT_UA;
 	size_t ualen = strlen(ua), tlen;
 	int rc;
@@ -489,64 +352,66 @@ int announce_http_build(const struct announce_url *url, const struct announce_re
 	tlen = strnlen(url->target, sizeof(url->target));
 	if (tlen == 0 || tlen == sizeof(url->target) || url->target[0] != '/' || !url->host[0])
 		return seed_err_set(err, -EINVAL, "announce: malformed tracker URL");
-	put_str(&w, "GET ");
-	put(&w, url->target, tlen);
+	http1_wbuf_init(&w, out ? (void *)out : &none, out ? cap : 0);
+	http1_put_str(&w, "GET ");
+	http1_put(&w, url->target, tlen);
 	if (!memchr(url->target, '?', tlen))
-		put_str(&w, "?");
+		http1_put_str(&w, "?");
 	else if (url->target[tlen - 1] != '?' && url->target[tlen - 1] != '&')
-		put_str(&w, "&");
-	put_str(&w, "info_hash=");
-	put_pct(&w, req->info_hash, 20);
-	put_str(&w, "&peer_id=");
-	put_pct(&w, req->peer_id, 20);
-	put_str(&w, "&port=");
-	put_u64(&w, req->port);
-	put_str(&w, "&uploaded=");
-	put_u64(&w, req->uploaded);
-	put_str(&w, "&downloaded=");
-	put_u64(&w, req->downloaded);
-	put_str(&w, "&left=");
-	put_u64(&w, req->left);
+		http1_put_str(&w, "&");
+	http1_put_str(&w, "info_hash=");
+	http1_put_pct(&w, req->info_hash, 20);
+	http1_put_str(&w, "&peer_id=");
+	http1_put_pct(&w, req->peer_id, 20);
+	http1_put_str(&w, "&port=");
+	http1_put_u64(&w, req->port);
+	http1_put_str(&w, "&uploaded=");
+	http1_put_u64(&w, req->uploaded);
+	http1_put_str(&w, "&downloaded=");
+	http1_put_u64(&w, req->downloaded);
+	http1_put_str(&w, "&left=");
+	http1_put_u64(&w, req->left);
 	if (req->event != ANNOUNCE_EVENT_NONE) {
-		put_str(&w, "&event=");
-		put_str(&w, announce_event_name(req->event));
+		http1_put_str(&w, "&event=");
+		http1_put_str(&w, announce_event_name(req->event));
 	}
-	put_str(&w, "&compact=1");
+	http1_put_str(&w, "&compact=1");
 	if (req->numwant >= 0) {
-		put_str(&w, "&numwant=");
-		put_u64(&w, (uint64_t)req->numwant);
+		http1_put_str(&w, "&numwant=");
+		http1_put_u64(&w, (uint64_t)req->numwant);
 	}
-	put_str(&w, "&key=");
-	put_hex32(&w, req->key);
+	http1_put_str(&w, "&key=");
+	byteio_put_be32(key, req->key);
+	http1_put_hex(&w, key, 4, true); /* 8 uppercase digits */
 	if (req->has_ip4) {
 		char a[INET_ADDRSTRLEN];
 
 		inet_ntop(AF_INET, req->ip4, a, sizeof(a));
-		put_str(&w, "&ip=");
-		put_pct(&w, (const uint8_t *)a, strlen(a));
+		http1_put_str(&w, "&ip=");
+		http1_put_pct(&w, (const uint8_t *)a, strlen(a));
 	}
 	if (req->has_ip6) {
 		char a[INET6_ADDRSTRLEN];
 
 		inet_ntop(AF_INET6, req->ip6, a, sizeof(a));
-		put_str(&w, "&ipv6=");
-		put_pct(&w, (const uint8_t *)a, strlen(a));
+		http1_put_str(&w, "&ipv6=");
+		http1_put_pct(&w, (const uint8_t *)a, strlen(a));
 	}
-	put_str(&w, " HTTP/1.1\r\nHost: ");
+	http1_put_str(&w, " HTTP/1.1\r\nHost: ");
 	if (url->host_kind == ANNOUNCE_HOST_IPV6) {
-		put_str(&w, "[");
-		put_str(&w, url->host);
-		put_str(&w, "]");
+		http1_put_str(&w, "[");
+		http1_put_str(&w, url->host);
+		http1_put_str(&w, "]");
 	} else {
-		put_str(&w, url->host);
+		http1_put_str(&w, url->host);
 	}
 	if (url->port != 80) {
-		put_str(&w, ":");
-		put_u64(&w, url->port);
+		http1_put_str(&w, ":");
+		http1_put_u64(&w, url->port);
 	}
-	put_str(&w, "\r\nUser-Agent: ");
-	put(&w, ua, ualen);
-	put_str(&w, "\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n");
+	http1_put_str(&w, "\r\nUser-Agent: ");
+	http1_put(&w, ua, ualen);
+	http1_put_str(&w, "\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n");
 	if (w.full)
 		return seed_err_set(err, -ENOBUFS, "announce: request does not fit in %zu bytes",
 				    cap);
@@ -596,7 +461,7 @@ static void add_compact(struct announce_resp *r, enum announce_family fam, const
 	size_t al = fam == ANNOUNCE_FAMILY_V4 ? 4 : 16;
 
 	for (size_t i = 0; i + al + 2 <= n; i += al + 2)
-		add_peer(r, fam, p + i, (uint16_t)(p[i + al] << 8 | p[i + al + 1]));
+		add_peer(r, fam, p + i, byteio_be16(p + i + al));
 }
 
 static void set_failure(struct announce_resp *r, const uint8_t *p, size_t n)
@@ -776,29 +641,16 @@ out:
  */
 static int next_line(const uint8_t *buf, size_t len, size_t *pos, size_t *line_end)
 {
-	const uint8_t *nl = memchr(buf + *pos, '\n', len - *pos);
-	const uint8_t *cr = memchr(buf + *pos, '\r', (nl ? (size_t)(nl - buf) : len) - *pos);
-	size_t e;
+	const uint8_t *eol, *next;
+	int got = http1_line(buf + *pos, buf + len, &eol, &next);
 
-	if (cr && (!nl || cr + 1 != nl)) {
-		/* a CR at the very end may still be followed by its LF */
-		if (!nl && (size_t)(cr - buf) + 1 == len)
-			return 0;
-		*line_end = (size_t)(cr - buf);
-		return -1;
-	}
-	if (!nl)
+	if (got == 0)
 		return 0;
-	e = (size_t)(nl - buf);
-	*line_end = (e > *pos && buf[e - 1] == '\r') ? e - 1 : e;
-	*pos = e + 1;
+	*line_end = (size_t)(eol - buf);
+	if (got < 0)
+		return -1;
+	*pos = (size_t)(next - buf);
 	return 1;
-}
-
-/* Field values and reason phrases: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5). */
-static int field_byte_ok(uint8_t c)
-{
-	return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
 struct head {
@@ -813,12 +665,13 @@ static int parse_status_line(const uint8_t *b, size_t s, size_t e, struct head *
 			     struct seed_err *err)
 {
 	size_t n = e - s;
+	unsigned major, minor;
 
-	if (n < 12 || memcmp(b + s, "HTTP/1.", 7) != 0 || (b[s + 7] != '0' && b[s + 7] != '1'))
+	if (n < 12 || http1_version(b + s, b + s + 8, &major, &minor) || major != 1 || minor > 1)
 		return seed_err_set_at(err, -EINVAL, s,
 				       "tracker response: not an HTTP/1.0 or 1.1 status line");
-	if (b[s + 8] != ' ' || !is_digit(b[s + 9]) || !is_digit(b[s + 10]) ||
-	    !is_digit(b[s + 11]) || b[s + 9] < '1' || b[s + 9] > '5')
+	if (b[s + 8] != ' ' || !http1_is_digit(b[s + 9]) || !http1_is_digit(b[s + 10]) ||
+	    !http1_is_digit(b[s + 11]) || b[s + 9] < '1' || b[s + 9] > '5')
 		return seed_err_set_at(err, -EINVAL, s + 8, "tracker response: bad status code");
 	h->status = (unsigned)(b[s + 9] - '0') * 100 + (unsigned)(b[s + 10] - '0') * 10 +
 		    (unsigned)(b[s + 11] - '0');
@@ -827,7 +680,7 @@ static int parse_status_line(const uint8_t *b, size_t s, size_t e, struct head *
 	h->reason = n > 12 ? s + 13 : e;
 	h->reason_len = e - h->reason;
 	for (size_t i = h->reason; i < e; i++)
-		if (!field_byte_ok(b[i]))
+		if (!http1_is_field_byte(b[i]))
 			return seed_err_set_at(
 				err, -EINVAL, i,
 				"tracker response: invalid byte 0x%02x in status line", b[i]);
@@ -836,52 +689,56 @@ static int parse_status_line(const uint8_t *b, size_t s, size_t e, struct head *
 
 static int parse_header(const uint8_t *b, size_t s, size_t e, struct head *h, struct seed_err *err)
 {
-	size_t colon = s, vs, ve;
+	struct http1_field f;
+	struct http1_fault ft;
+	const uint8_t *name, *nend, *val, *vend;
+	size_t vs, ve;
 
-	if (b[s] == ' ' || b[s] == '\t')
-		return seed_err_set_at(err, -EINVAL, s,
-				       "tracker response: obsolete header line folding");
-	while (colon < e && is_tchar(b[colon]))
-		colon++;
-	if (colon == s || colon == e || b[colon] != ':')
-		return seed_err_set_at(err, -EINVAL, colon, "tracker response: malformed header");
-	for (vs = colon + 1; vs < e && (b[vs] == ' ' || b[vs] == '\t'); vs++)
-		;
-	for (ve = e; ve > vs && (b[ve - 1] == ' ' || b[ve - 1] == '\t'); ve--)
-		;
-	for (size_t i = vs; i < ve; i++)
-		if (!field_byte_ok(b[i]))
-			return seed_err_set_at(err, -EINVAL, i,
+	if (http1_field_parse(b + s, b + e, &f, &ft)) {
+		size_t at = s + ft.off;
+
+		if (ft.kind == HTTP1_FAULT_FOLD)
+			return seed_err_set_at(err, -EINVAL, at,
+					       "tracker response: obsolete header line folding");
+		if (ft.kind == HTTP1_FAULT_VALUE)
+			return seed_err_set_at(err, -EINVAL, at,
 					       "tracker response: invalid byte 0x%02x in header",
-					       b[i]);
+					       b[at]);
+		return seed_err_set_at(err, -EINVAL, at, "tracker response: malformed header");
+	}
+	name = f.name;
+	nend = name + f.name_len;
+	val = f.value;
+	vend = val + f.value_len;
+	vs = (size_t)(val - b);
+	ve = (size_t)(vend - b);
+	if (http1_ieq(name, nend, "content-length")) {
+		uint64_t v;
+		size_t off;
+		int rc = http1_parse_u64(val, vend, &v, &off);
 
-	if (ieq(b + s, colon - s, "content-length")) {
-		uint64_t v = 0;
-
-		if (vs == ve)
+		if (rc == -EINVAL && vs == ve)
 			return seed_err_set_at(err, -EINVAL, vs,
 					       "tracker response: empty Content-Length");
-		for (size_t i = vs; i < ve; i++) {
-			if (!is_digit(b[i]))
-				return seed_err_set_at(err, -EINVAL, i,
-						       "tracker response: bad Content-Length");
-			v = v > (UINT64_MAX - 9) / 10 ? UINT64_MAX : v * 10 + (b[i] - '0');
-		}
+		if (rc == -EINVAL)
+			return seed_err_set_at(err, -EINVAL, vs + off,
+					       "tracker response: bad Content-Length");
+		/* an overflow saturates: over ANNOUNCE_HTTP_BODY_MAX all the same */
 		if (h->have_cl && h->cl != v)
 			return seed_err_set_at(err, -EINVAL, s,
 					       "tracker response: conflicting Content-Length");
 		h->have_cl = 1;
 		h->cl = v;
-	} else if (ieq(b + s, colon - s, "transfer-encoding")) {
-		if (h->chunked || !ieq(b + vs, ve - vs, "chunked"))
+	} else if (http1_ieq(name, nend, "transfer-encoding")) {
+		if (h->chunked || !http1_ieq(val, vend, "chunked"))
 			return seed_err_set_at(err, -ENOTSUP, vs,
 					       "tracker response: transfer coding '%.*s' is not "
 					       "supported (only chunked)",
 					       (int)(ve - vs > 64 ? 64 : ve - vs),
 					       (const char *)b + vs);
 		h->chunked = 1;
-	} else if (ieq(b + s, colon - s, "content-encoding")) {
-		if (!ieq(b + vs, ve - vs, "identity"))
+	} else if (http1_ieq(name, nend, "content-encoding")) {
+		if (!http1_ieq(val, vend, "identity"))
 			return seed_err_set_at(err, -ENOTSUP, vs,
 					       "tracker response: content coding '%.*s' is not "
 					       "supported",
@@ -959,8 +816,8 @@ static int dechunk(const uint8_t *b, size_t len, size_t start, int eof, uint8_t 
 	int got;
 
 	for (;;) {
-		size_t s = pos, i;
-		uint64_t sz = 0;
+		size_t s = pos, off;
+		uint64_t sz;
 
 		/*
 		 * Chunk framing costs bytes the body bound does not count;
@@ -990,15 +847,14 @@ static int dechunk(const uint8_t *b, size_t len, size_t start, int eof, uint8_t 
 		if (le - s > 1024)
 			return seed_err_set_at(err, -EINVAL, s,
 					       "tracker response: chunk size line too long");
-		for (i = s; i < le && is_hex(b[i]); i++) {
-			sz = sz * 16 + hex_val(b[i]);
-			if (sz > ANNOUNCE_HTTP_BODY_MAX)
-				return seed_err_set_at(err, -E2BIG, s,
-						       "tracker response: body over %d bytes",
-						       ANNOUNCE_HTTP_BODY_MAX);
-		}
-		if (i == s || (i < le && b[i] != ';' && b[i] != ' ' && b[i] != '\t'))
-			return seed_err_set_at(err, -EINVAL, i, "tracker response: bad chunk size");
+		got = http1_chunk_size(b + s, b + le, ANNOUNCE_HTTP_BODY_MAX, &sz, &off);
+		if (got == -E2BIG)
+			return seed_err_set_at(err, -E2BIG, s,
+					       "tracker response: body over %d bytes",
+					       ANNOUNCE_HTTP_BODY_MAX);
+		if (got < 0)
+			return seed_err_set_at(err, -EINVAL, s + off,
+					       "tracker response: bad chunk size");
 		if (sz == 0)
 			break;
 		if (sz > ANNOUNCE_HTTP_BODY_MAX - total)
@@ -1144,9 +1000,9 @@ int announce_udp_connect_build(uint32_t tid, uint8_t *out, size_t cap)
 {
 	if (!out || cap < ANNOUNCE_UDP_CONNECT_LEN)
 		return -ENOBUFS;
-	wr64(out, ANNOUNCE_UDP_PROTOCOL_ID);
-	wr32(out + 8, UDP_CONNECT);
-	wr32(out + 12, tid);
+	byteio_put_be64(out, ANNOUNCE_UDP_PROTOCOL_ID);
+	byteio_put_be32(out + 8, UDP_CONNECT);
+	byteio_put_be32(out + 12, tid);
 	return ANNOUNCE_UDP_CONNECT_LEN;
 }
 
@@ -1171,12 +1027,12 @@ static int udp_head(const uint8_t *buf, const uint8_t *end, uint32_t tid,
 	if (len < 8)
 		return seed_err_set_at(err, -EINVAL, len,
 				       "tracker UDP reply: %zu bytes, shorter than 8", len);
-	got = rd32(buf + 4);
+	got = byteio_be32(buf + 4);
 	if (got != tid)
 		return seed_err_set_at(err, -ENOMSG, 4,
 				       "tracker UDP reply: transaction id 0x%08x, expected 0x%08x",
 				       got, tid);
-	*out_action = rd32(buf);
+	*out_action = byteio_be32(buf);
 	if (*out_action == UDP_ERROR) {
 		set_failure(resp, buf + 8, len - 8);
 		return 0;
@@ -1202,7 +1058,7 @@ int announce_udp_connect_parse(const uint8_t *buf, const uint8_t *end, uint32_t 
 		return seed_err_set_at(err, -EINVAL, len,
 				       "tracker UDP reply: connect reply of %zu bytes, need 16",
 				       len);
-	resp->conn_id = rd64(buf + 8);
+	resp->conn_id = byteio_be64(buf + 8);
 	resp->status = ANNOUNCE_RESP_OK;
 	return 0;
 }
@@ -1222,20 +1078,19 @@ int announce_udp_announce_build(uint64_t conn_id, uint32_t tid, const struct ann
 	if (!out || cap < ANNOUNCE_UDP_ANNOUNCE_LEN)
 		return seed_err_set(err, -ENOBUFS, "announce: UDP request needs %d bytes",
 				    ANNOUNCE_UDP_ANNOUNCE_LEN);
-	wr64(out, conn_id);
-	wr32(out + 8, UDP_ANNOUNCE);
-	wr32(out + 12, tid);
+	byteio_put_be64(out, conn_id);
+	byteio_put_be32(out + 8, UDP_ANNOUNCE);
+	byteio_put_be32(out + 12, tid);
 	memcpy(out + 16, req->info_hash, 20);
 	memcpy(out + 36, req->peer_id, 20);
-	wr64(out + 56, req->downloaded);
-	wr64(out + 64, req->left);
-	wr64(out + 72, req->uploaded);
-	wr32(out + 80, (uint32_t)req->event);
-	wr32(out + 84, 0);
-	wr32(out + 88, req->key);
-	wr32(out + 92, req->numwant < 0 ? UINT32_MAX : (uint32_t)req->numwant);
-	out[96] = (uint8_t)(req->port >> 8);
-	out[97] = (uint8_t)req->port;
+	byteio_put_be64(out + 56, req->downloaded);
+	byteio_put_be64(out + 64, req->left);
+	byteio_put_be64(out + 72, req->uploaded);
+	byteio_put_be32(out + 80, (uint32_t)req->event);
+	byteio_put_be32(out + 84, 0);
+	byteio_put_be32(out + 88, req->key);
+	byteio_put_be32(out + 92, req->numwant < 0 ? UINT32_MAX : (uint32_t)req->numwant);
+	byteio_put_be16(out + 96, req->port);
 	return ANNOUNCE_UDP_ANNOUNCE_LEN;
 }
 
@@ -1265,7 +1120,7 @@ int announce_udp_announce_parse(const uint8_t *buf, const uint8_t *end, uint32_t
 		return seed_err_set_at(err, -EINVAL, len,
 				       "tracker UDP reply: announce reply of %zu bytes, need 20",
 				       len);
-	iv = rd32(buf + 8);
+	iv = byteio_be32(buf + 8);
 	if (iv > INT32_MAX)
 		return seed_err_set_at(err, -EINVAL, 8, "tracker UDP reply: negative interval");
 	es = fam == ANNOUNCE_FAMILY_V4 ? 6 : 18;
@@ -1276,8 +1131,8 @@ int announce_udp_announce_parse(const uint8_t *buf, const uint8_t *end, uint32_t
 				       "bytes)",
 				       rest % es, es);
 	resp->interval_s = iv;
-	resp->incomplete = rd32(buf + 12);
-	resp->complete = rd32(buf + 16);
+	resp->incomplete = byteio_be32(buf + 12);
+	resp->complete = byteio_be32(buf + 16);
 	add_compact(resp, fam, buf + 20, rest);
 	resp->status = ANNOUNCE_RESP_OK;
 	return 0;
@@ -1290,14 +1145,18 @@ uint64_t announce_udp_rto_ms(unsigned n)
 
 /* ---- the scheduler ---- */
 
+static const struct announce_sched_cfg sched_defaults = {
+	.default_interval_s = 1800,
+	.interval_floor_s = 30,
+	.interval_ceil_s = 86400,
+	.backoff_base_s = 15,
+	.backoff_max_s = 1800,
+	.attempt_timeout_s = 120,
+};
+
 void announce_sched_cfg_default(struct announce_sched_cfg *cfg)
 {
-	cfg->default_interval_s = 1800;
-	cfg->interval_floor_s = 30;
-	cfg->interval_ceil_s = 86400;
-	cfg->backoff_base_s = 15;
-	cfg->backoff_max_s = 1800;
-	cfg->attempt_timeout_s = 120;
+	*cfg = sched_defaults;
 }
 
 /* t + s seconds, saturating: a far deadline must never wrap into the past. */

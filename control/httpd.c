@@ -16,7 +16,9 @@
  * they arrive rather than at the head's end. Once the head is whole it is
  * parsed in place: NULs are written over the SP after the target, the '?',
  * each ':' and the byte after each value, so every string handed out is
- * NUL-terminated without a copy.
+ * NUL-terminated without a copy. The lexing (byte classes, field lines,
+ * version, target forms, numbers) and the bounded writer that sizes a
+ * response before reserving room for it are lib/http1's.
  *
  * Invariants:
  *  - borrowed pointers exist only in state REQ, and the input buffer never
@@ -36,63 +38,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http1.h"
+#include "utf8.h"
+
 enum { ST_READ, ST_REQ, ST_ERROR, ST_CLOSE };
 
 #define METHOD_MAX 16 /* a longer method token cannot be one we serve */
 
-struct status_info {
-	uint16_t code;
-	const char *reason;
-};
-
-static const struct status_info statuses[] = {
-	{ 100, "Continue" },
-	{ 200, "OK" },
-	{ 201, "Created" },
-	{ 202, "Accepted" },
-	{ 204, "No Content" },
-	{ 301, "Moved Permanently" },
-	{ 302, "Found" },
-	{ 303, "See Other" },
-	{ 304, "Not Modified" },
-	{ 307, "Temporary Redirect" },
-	{ 308, "Permanent Redirect" },
-	{ 400, "Bad Request" },
-	{ 401, "Unauthorized" },
-	{ 403, "Forbidden" },
-	{ 404, "Not Found" },
-	{ 405, "Method Not Allowed" },
-	{ 406, "Not Acceptable" },
-	{ 408, "Request Timeout" },
-	{ 409, "Conflict" },
-	{ 410, "Gone" },
-	{ 411, "Length Required" },
-	{ 412, "Precondition Failed" },
-	{ 413, "Content Too Large" },
-	{ 414, "URI Too Long" },
-	{ 415, "Unsupported Media Type" },
-	{ 417, "Expectation Failed" },
-	{ 422, "Unprocessable Content" },
-	{ 429, "Too Many Requests" },
-	{ 431, "Request Header Fields Too Large" },
-	{ 500, "Internal Server Error" },
-	{ 501, "Not Implemented" },
-	{ 502, "Bad Gateway" },
-	{ 503, "Service Unavailable" },
-	{ 504, "Gateway Timeout" },
-	{ 505, "HTTP Version Not Supported" },
-};
-
-/* RFC 9110 §15 lets a client ignore the phrase; an unlisted code gets its
- * class name. */
+/* RFC 9110 §15 lets a client ignore the phrase; a code lib/http1 does not
+ * name gets its class name. */
 static const char *status_reason(unsigned code)
 {
 	static const char *const cls[] = { "Informational", "Success", "Redirection",
 					   "Client Error", "Server Error" };
+	const char *r = http1_reason(code);
 
-	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
-		if (statuses[i].code == code)
-			return statuses[i].reason;
+	if (r)
+		return r;
 	return code >= 100 && code <= 599 ? cls[code / 100 - 1] : "Unknown";
 }
 
@@ -112,89 +74,6 @@ const char *httpd_method_name(enum httpd_method m)
 		if (methods[i].m == m)
 			return methods[i].name;
 	return "?";
-}
-
-/* ---- byte helpers ---- */
-
-static int is_tchar(uint8_t b)
-{
-	if ((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9'))
-		return 1;
-	return b && strchr("!#$%&'*+-.^_`|~", b) != NULL;
-}
-
-static int is_digit(uint8_t b)
-{
-	return b >= '0' && b <= '9';
-}
-
-static int is_ows(uint8_t b)
-{
-	return b == ' ' || b == '\t';
-}
-
-/* A byte allowed in a field value: HTAB, SP, VCHAR, obs-text. */
-static int is_vbyte(uint8_t b)
-{
-	return b == '\t' || (b >= 0x20 && b != 0x7f);
-}
-
-static uint8_t lower(uint8_t b)
-{
-	return b >= 'A' && b <= 'Z' ? (uint8_t)(b + 32) : b;
-}
-
-/* s[0..n) equals the lower-case literal lit, ignoring ASCII case. */
-static int ci_eq(const uint8_t *s, size_t n, const char *lit)
-{
-	size_t l = strlen(lit);
-
-	if (n != l)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (lower(s[i]) != (uint8_t)lit[i])
-			return 0;
-	return 1;
-}
-
-static int ci_prefix(const uint8_t *s, size_t n, const char *lit)
-{
-	size_t l = strlen(lit);
-
-	return n >= l && ci_eq(s, l, lit);
-}
-
-static int hexval(uint8_t b)
-{
-	if (is_digit(b))
-		return b - '0';
-	b = lower(b);
-	if (b >= 'a' && b <= 'f')
-		return b - 'a' + 10;
-	return -1;
-}
-
-/* The comma-separated list v[0..n) has an element equal to tok (any
- * case), OWS around elements ignored (RFC 9110 §5.6.1). */
-static int list_has(const uint8_t *v, size_t n, const char *tok)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		size_t a, b;
-
-		while (i < n && (is_ows(v[i]) || v[i] == ','))
-			i++;
-		a = i;
-		while (i < n && v[i] != ',')
-			i++;
-		b = i;
-		while (b > a && is_ows(v[b - 1]))
-			b--;
-		if (b > a && ci_eq(v + a, b - a, tok))
-			return 1;
-	}
-	return 0;
 }
 
 static uint64_t add_sat(uint64_t a, uint64_t b)
@@ -292,39 +171,6 @@ static void out_appended(struct httpd_conn *c, size_t pend_before)
 		c->out_since = c->now;
 }
 
-/* ---- output formatting: bounded appenders, no sprintf ---- */
-
-/* With p NULL the writer only counts, so a response is sized first and
- * then written into exactly the room reserved for it. */
-struct wbuf {
-	uint8_t *p;
-	size_t n;
-};
-
-static void w_mem(struct wbuf *w, const void *s, size_t len)
-{
-	if (w->p)
-		memcpy(w->p + w->n, s, len);
-	w->n += len;
-}
-
-static void w_str(struct wbuf *w, const char *s)
-{
-	w_mem(w, s, strlen(s));
-}
-
-static void w_u64(struct wbuf *w, uint64_t v)
-{
-	char d[20];
-	size_t n = 0;
-
-	do {
-		d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	w_mem(w, d + sizeof(d) - n, n);
-}
-
 /* ---- error outcomes ---- */
 
 static int status_errno(unsigned status)
@@ -405,7 +251,7 @@ static int scan_head(struct httpd_conn *c)
 				c->sp1 = i + 1;
 			else if (!c->sp2)
 				c->sp2 = i + 1;
-		} else if (!c->sp1 && !is_tchar(b)) {
+		} else if (!c->sp1 && !http1_is_tchar(b)) {
 			return fail(c, 400, "malformed method");
 		}
 	}
@@ -434,12 +280,14 @@ static int scan_head(struct httpd_conn *c)
 static int parse_request_line(struct httpd_conn *c)
 {
 	uint8_t *p = c->in;
-	size_t ls = c->head_start, le = c->rl_end, i = ls, t0, t1, v0, path0, q;
+	size_t ls = c->head_start, le = c->rl_end, i = ls, t0, t1, v0;
+	struct http1_target t;
+	struct http1_fault f;
 	unsigned major, minor;
 	int known = 0;
 
 	while (i < le && p[i] != ' ') {
-		if (!is_tchar(p[i]))
+		if (!http1_is_tchar(p[i]))
 			return fail(c, 400, "malformed method");
 		i++;
 	}
@@ -452,11 +300,8 @@ static int parse_request_line(struct httpd_conn *c)
 	if (t1 == le)
 		return fail(c, 400, "malformed request line");
 	v0 = t1 + 1;
-	if (le - v0 != 8 || memcmp(p + v0, "HTTP/", 5) || !is_digit(p[v0 + 5]) ||
-	    p[v0 + 6] != '.' || !is_digit(p[v0 + 7]))
+	if (http1_version(p + v0, p + le, &major, &minor))
 		return fail(c, 400, "malformed HTTP version");
-	major = (unsigned)(p[v0 + 5] - '0');
-	minor = (unsigned)(p[v0 + 7] - '0');
 	if (major != 1)
 		return fail(c, 505, "HTTP version not supported");
 	if (t1 - t0 > HTTPD_MAX_TARGET)
@@ -476,37 +321,18 @@ static int parse_request_line(struct httpd_conn *c)
 	if (!known)
 		return fail(c, 501, "method not implemented");
 
-	path0 = t0;
-	c->path_root = 0;
-	if (p[t0] != '/') {
-		size_t a0;
-
-		if (ci_prefix(p + t0, t1 - t0, "http://"))
-			a0 = t0 + 7;
-		else if (ci_prefix(p + t0, t1 - t0, "https://"))
-			a0 = t0 + 8;
-		else
-			return fail(c, 400, "request target is not a path");
-		path0 = a0;
-		while (path0 < t1 && p[path0] != '/' && p[path0] != '?')
-			path0++;
-		if (path0 == a0)
-			return fail(c, 400, "request target has no host");
-		c->path_root = path0 == t1 || p[path0] == '?';
-	}
-	q = path0;
-	while (q < t1 && p[q] != '?')
-		q++;
+	if (http1_target_parse(p + t0, p + t1, &t, &f))
+		return fail(c, 400,
+			    f.kind == HTTP1_FAULT_HOST ? "request target has no host"
+						       : "request target is not a path");
+	c->path_root = !t.path; /* absolute-form with no path: "/" */
+	c->path_off = t.path ? (size_t)(t.path - p) : 0;
+	c->req.path_len = t.path ? t.path_len : 1;
+	c->query_off = t.query ? (size_t)(t.query - p) : 0;
+	c->req.query_len = t.query_len;
 	p[t1] = '\0';
-	c->path_off = path0;
-	c->req.path_len = c->path_root ? 1 : q - path0;
-	c->query_off = 0;
-	c->req.query_len = 0;
-	if (q < t1) {
-		p[q] = '\0';
-		c->query_off = q + 1;
-		c->req.query_len = t1 - q - 1;
-	}
+	if (t.query)
+		p[c->query_off - 1] = '\0';
 	c->req.version_minor = minor ? 1 : 0;
 	return 0;
 }
@@ -523,20 +349,16 @@ struct head_info {
 static int parse_content_length(struct httpd_conn *c, const uint8_t *v, size_t n,
 				struct head_info *h)
 {
-	uint64_t cl = 0;
+	uint64_t cl;
+	int r;
 
 	if (++h->cls > 1)
 		return fail(c, 400, "repeated Content-Length");
-	if (!n)
+	r = http1_parse_u64(v, v + n, &cl, NULL);
+	if (r == -EINVAL)
 		return fail(c, 400, "malformed Content-Length");
-	for (size_t i = 0; i < n; i++) {
-		if (!is_digit(v[i]))
-			return fail(c, 400, "malformed Content-Length");
-		if (cl <= c->cfg.max_body)
-			cl = cl * 10 + (uint64_t)(v[i] - '0'); /* <= 10 * 64 MiB + 9 */
-	}
 	h->cl = cl;
-	h->too_big = cl > c->cfg.max_body;
+	h->too_big = r == -ERANGE || cl > c->cfg.max_body;
 	return 0;
 }
 
@@ -546,56 +368,50 @@ static int parse_fields(struct httpd_conn *c, struct head_info *h)
 	size_t ls = c->rl_end + 2, end = c->head_end - 2, n = 0;
 
 	while (ls < end) {
-		size_t e = ls, colon = ls, v0, v1;
-		const uint8_t *name, *val;
+		/* the scanner saw CRLF ending every line */
+		uint8_t *e = memchr(p + ls, '\r', end - ls);
+		const uint8_t *name, *nend, *val, *vend;
+		struct http1_field fl;
+		struct http1_fault f;
 		int r = 0;
 
-		while (p[e] != '\r') /* the scanner saw CRLF ending every line */
-			e++;
-		if (is_ows(p[ls]))
-			return fail(c, 400, "obsolete line folding");
-		while (colon < e && p[colon] != ':') {
-			if (!is_tchar(p[colon]))
-				return fail(c, 400, "malformed header field name");
-			colon++;
-		}
-		if (colon == e || colon == ls)
-			return fail(c, 400, "malformed header field");
-		v0 = colon + 1;
-		while (v0 < e && is_ows(p[v0]))
-			v0++;
-		v1 = e;
-		while (v1 > v0 && is_ows(p[v1 - 1]))
-			v1--;
-		for (size_t k = v0; k < v1; k++)
-			if (!is_vbyte(p[k]))
+		if (http1_field_parse(p + ls, e, &fl, &f)) {
+			switch (f.kind) {
+			case HTTP1_FAULT_FOLD: return fail(c, 400, "obsolete line folding");
+			case HTTP1_FAULT_NAME: return fail(c, 400, "malformed header field name");
+			case HTTP1_FAULT_VALUE:
 				return fail(c, 400, "bad byte in a header field value");
+			default: return fail(c, 400, "malformed header field");
+			}
+		}
 		if (n == HTTPD_MAX_HEADERS)
 			return fail(c, 431, "too many header fields");
-		name = p + ls;
-		val = p + v0;
-		if (ci_eq(name, colon - ls, "content-length"))
-			r = parse_content_length(c, val, v1 - v0, h);
-		else if (ci_eq(name, colon - ls, "transfer-encoding")) {
+		name = fl.name;
+		nend = name + fl.name_len;
+		val = fl.value;
+		vend = val + fl.value_len;
+		if (http1_ieq(name, nend, "content-length"))
+			r = parse_content_length(c, val, fl.value_len, h);
+		else if (http1_ieq(name, nend, "transfer-encoding")) {
 			h->tes++;
-			h->te_chunked = ci_eq(val, v1 - v0, "chunked");
-		} else if (ci_eq(name, colon - ls, "host"))
+			h->te_chunked = http1_ieq(val, vend, "chunked");
+		} else if (http1_ieq(name, nend, "host"))
 			h->hosts++;
-		else if (ci_eq(name, colon - ls, "connection")) {
-			h->conn_close |= list_has(val, v1 - v0, "close");
-			h->conn_keep |= list_has(val, v1 - v0, "keep-alive");
-		} else if (ci_eq(name, colon - ls, "expect"))
-			h->expect_100 |= list_has(val, v1 - v0, "100-continue");
+		else if (http1_ieq(name, nend, "connection")) {
+			h->conn_close |= http1_list_has(val, vend, "close");
+			h->conn_keep |= http1_list_has(val, vend, "keep-alive");
+		} else if (http1_ieq(name, nend, "expect"))
+			h->expect_100 |= http1_list_has(val, vend, "100-continue");
 		if (r < 0)
 			return r;
 		c->name_off[n] = (uint32_t)ls;
-		c->value_off[n] = (uint32_t)v0;
-		c->hdrs[n].name_len = colon - ls;
-		c->hdrs[n].value_len = v1 - v0;
-		p[colon] = '\0';
-		p[v1] = '\0';
+		c->value_off[n] = (uint32_t)(val - p);
+		c->hdrs[n].name_len = fl.name_len;
+		c->hdrs[n].value_len = fl.value_len;
+		p[ls + fl.name_len] = '\0'; /* the ':' */
+		p[(size_t)(vend - p)] = '\0';
 		n++;
-		ls = e + 2;
+		ls = (size_t)(e - p) + 2;
 	}
 	c->req.n_headers = n;
 	return 0;
@@ -797,7 +613,7 @@ unsigned httpd_conn_error(const struct httpd_conn *c, const char **out_msg)
 static int valid_value(const char *s)
 {
 	for (; *s; s++)
-		if (!is_vbyte((uint8_t)*s))
+		if (!http1_is_field_byte((uint8_t)*s))
 			return 0;
 	return 1;
 }
@@ -810,16 +626,15 @@ static int valid_extra(const char *s)
 	while (*p) {
 		const uint8_t *n0 = p;
 
-		while (is_tchar(*p))
+		while (http1_is_tchar(*p))
 			p++;
 		if (p == n0 || *p != ':')
 			return 0;
-		if (ci_eq(n0, (size_t)(p - n0), "content-length") ||
-		    ci_eq(n0, (size_t)(p - n0), "transfer-encoding") ||
-		    ci_eq(n0, (size_t)(p - n0), "connection"))
+		if (http1_ieq(n0, p, "content-length") || http1_ieq(n0, p, "transfer-encoding") ||
+		    http1_ieq(n0, p, "connection"))
 			return 0;
 		p++;
-		while (*p && *p != '\r' && is_vbyte(*p))
+		while (*p && *p != '\r' && http1_is_field_byte(*p))
 			p++;
 		if (p[0] != '\r' || p[1] != '\n')
 			return 0;
@@ -833,8 +648,8 @@ static int is_json(const char *ct)
 	const uint8_t *p = (const uint8_t *)ct;
 	size_t l = strlen("application/json");
 
-	return ci_prefix(p, strlen(ct), "application/json") &&
-	       (p[l] == '\0' || p[l] == ';' || is_ows(p[l]));
+	return http1_iprefix(p, p + strlen(ct), "application/json") &&
+	       (p[l] == '\0' || p[l] == ';' || http1_is_ows(p[l]));
 }
 
 struct resp_head {
@@ -844,32 +659,32 @@ struct resp_head {
 	int no_body, closing, ka10;
 };
 
-static void write_head(struct wbuf *w, const struct resp_head *h)
+static void write_head(struct http1_wbuf *w, const struct resp_head *h)
 {
-	w_str(w, "HTTP/1.1 ");
-	w_u64(w, h->status);
-	w_str(w, " ");
-	w_str(w, status_reason(h->status));
-	w_str(w, "\r\n");
+	http1_put_str(w, "HTTP/1.1 ");
+	http1_put_u64(w, h->status);
+	http1_put_str(w, " ");
+	http1_put_str(w, status_reason(h->status));
+	http1_put_str(w, "\r\n");
 	if (h->ctype) {
-		w_str(w, "Content-Type: ");
-		w_str(w, h->ctype);
-		w_str(w, "\r\n");
+		http1_put_str(w, "Content-Type: ");
+		http1_put_str(w, h->ctype);
+		http1_put_str(w, "\r\n");
 	}
 	if (!h->no_body) {
-		w_str(w, "Content-Length: ");
-		w_u64(w, h->body_len);
-		w_str(w, "\r\n");
+		http1_put_str(w, "Content-Length: ");
+		http1_put_u64(w, h->body_len);
+		http1_put_str(w, "\r\n");
 	}
 	if (h->ctype && is_json(h->ctype))
-		w_str(w, "Cache-Control: no-store\r\n");
+		http1_put_str(w, "Cache-Control: no-store\r\n");
 	if (h->closing)
-		w_str(w, "Connection: close\r\n");
+		http1_put_str(w, "Connection: close\r\n");
 	else if (h->ka10)
-		w_str(w, "Connection: keep-alive\r\n");
+		http1_put_str(w, "Connection: keep-alive\r\n");
 	if (h->extra)
-		w_str(w, h->extra);
-	w_str(w, "\r\n");
+		http1_put_str(w, h->extra);
+	http1_put_str(w, "\r\n");
 }
 
 /* The answer is out: drop the request's bytes and move on (or stop). */
@@ -900,7 +715,7 @@ int httpd_respond(struct httpd_conn *c, unsigned status, const char *content_typ
 		  size_t body_len, const char *extra_headers)
 {
 	struct resp_head h;
-	struct wbuf w = { NULL, 0 };
+	struct http1_wbuf w;
 	int head_only, r;
 	size_t total, pend;
 
@@ -926,8 +741,9 @@ int httpd_respond(struct httpd_conn *c, unsigned status, const char *content_typ
 	h.closing = c->state == ST_ERROR || c->force_close || !c->req.keep_alive;
 	h.ka10 = !h.closing && c->req.version_minor == 0;
 
+	http1_wbuf_init(&w, NULL, 0); /* size first: the response goes in whole or not at all */
 	write_head(&w, &h);
-	total = w.n;
+	total = w.len;
 	if (!head_only && !h.no_body) {
 		if (body_len > SIZE_MAX - total)
 			return -ENOSPC;
@@ -937,58 +753,34 @@ int httpd_respond(struct httpd_conn *c, unsigned status, const char *content_typ
 	r = out_reserve(c, total);
 	if (r < 0)
 		return r;
-	w.p = c->out + c->out_len;
-	w.n = 0;
+	http1_wbuf_init(&w, c->out + c->out_len, total);
 	write_head(&w, &h);
 	if (!head_only && !h.no_body && body_len)
-		memcpy(c->out + c->out_len + w.n, body, body_len);
+		memcpy(c->out + c->out_len + w.len, body, body_len);
 	c->out_len += total;
 	out_appended(c, pend);
 	finish(c, h.closing);
 	return 0;
 }
 
-/* Length 1..4 of the valid UTF-8 sequence at s[0..n), 0 if invalid
- * (overlong forms, surrogates and code points past U+10FFFF included). */
+/* Length 1..4 of the valid UTF-8 sequence at s[0..n), 0 if invalid: the
+ * shortest prefix lib/utf8 accepts (it refuses a sequence cut short). */
 static size_t utf8_len(const uint8_t *s, size_t n)
 {
-	uint8_t b = s[0], lo = 0x80, hi = 0xbf;
-	size_t need;
-
-	if (b < 0x80)
-		return 1;
-	if (b >= 0xc2 && b <= 0xdf)
-		need = 1;
-	else if (b >= 0xe0 && b <= 0xef)
-		need = 2;
-	else if (b >= 0xf0 && b <= 0xf4)
-		need = 3;
-	else
-		return 0;
-	if (b == 0xe0)
-		lo = 0xa0;
-	else if (b == 0xed)
-		hi = 0x9f;
-	else if (b == 0xf0)
-		lo = 0x90;
-	else if (b == 0xf4)
-		hi = 0x8f;
-	if (n < need + 1 || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i <= need; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return need + 1;
+	for (size_t l = 1; l <= 4 && l <= n; l++)
+		if (utf8_valid(s, l))
+			return l;
+	return 0;
 }
 
-/* {"error":"<msg escaped>"} into dst, which holds 6 bytes per msg byte
- * plus 16; returns the length. */
-static size_t json_error(char *dst, const uint8_t *m, size_t n)
+/* {"error":"<msg escaped>"} into dst[0..cap), which holds 6 bytes per msg
+ * byte plus 16; returns the length. */
+static size_t json_error(char *dst, size_t cap, const uint8_t *m, size_t n)
 {
-	static const char hx[] = "0123456789abcdef";
-	struct wbuf w = { (uint8_t *)dst, 0 };
+	struct http1_wbuf w;
 
-	w_str(&w, "{\"error\":\"");
+	http1_wbuf_init(&w, dst, cap);
+	http1_put_str(&w, "{\"error\":\"");
 	for (size_t i = 0; i < n;) {
 		uint8_t b = m[i];
 		size_t l;
@@ -996,28 +788,27 @@ static size_t json_error(char *dst, const uint8_t *m, size_t n)
 		if (b == '"' || b == '\\') {
 			char e[2] = { '\\', (char)b };
 
-			w_mem(&w, e, 2);
+			http1_put(&w, e, 2);
 			i++;
 			continue;
 		}
 		if (b < 0x20 || b == 0x7f) {
-			char e[6] = { '\\', 'u', '0', '0', hx[b >> 4], hx[b & 15] };
-
-			w_mem(&w, e, 6);
+			http1_put_str(&w, "\\u00");
+			http1_put_hex(&w, &b, 1, false);
 			i++;
 			continue;
 		}
 		l = utf8_len(m + i, n - i);
 		if (!l) {
-			w_str(&w, "\\ufffd");
+			http1_put_str(&w, "\\ufffd");
 			i++;
 			continue;
 		}
-		w_mem(&w, m + i, l);
+		http1_put(&w, m + i, l);
 		i += l;
 	}
-	w_str(&w, "\"}");
-	return w.n;
+	http1_put_str(&w, "\"}");
+	return w.len;
 }
 
 int httpd_respond_error(struct httpd_conn *c, unsigned status, const char *msg,
@@ -1034,7 +825,7 @@ int httpd_respond_error(struct httpd_conn *c, unsigned status, const char *msg,
 	if (n == HTTPD_ERROR_MSG_MAX) /* cut at a character boundary */
 		while (n > 0 && ((uint8_t)msg[n] & 0xc0) == 0x80)
 			n--;
-	n = json_error(body, (const uint8_t *)msg, n);
+	n = json_error(body, sizeof(body), (const uint8_t *)msg, n);
 	return httpd_respond(c, status, "application/json", body, n, extra_headers);
 }
 
@@ -1112,18 +903,11 @@ int httpd_conn_timed_out(const struct httpd_conn *c, uint64_t now_ms)
 
 const char *httpd_request_header(const struct httpd_request *req, const char *name, size_t *out_len)
 {
-	size_t l = strlen(name);
-
 	for (size_t i = 0; i < req->n_headers; i++) {
 		const struct httpd_header *h = &req->headers[i];
+		const uint8_t *n0 = (const uint8_t *)h->name;
 
-		if (h->name_len != l)
-			continue;
-		size_t k = 0;
-
-		while (k < l && lower((uint8_t)h->name[k]) == lower((uint8_t)name[k]))
-			k++;
-		if (k == l) {
+		if (http1_ieq(n0, n0 + h->name_len, name)) {
 			if (out_len)
 				*out_len = h->value_len;
 			return h->value;
@@ -1152,33 +936,11 @@ int httpd_path_segment(const char *path, size_t len, size_t *pos, const char **o
 
 ssize_t httpd_pct_decode(const char *src, size_t len, char *dst, size_t cap)
 {
-	size_t o = 0;
+	const uint8_t *p = (const uint8_t *)src;
 
 	if ((len && !src) || (cap && !dst) || len > SSIZE_MAX)
 		return -EINVAL;
-	for (size_t i = 0; i < len;) {
-		uint8_t b = (uint8_t)src[i];
-
-		if (b == '%') {
-			int h, l;
-
-			if (len - i < 3)
-				return -EINVAL;
-			h = hexval((uint8_t)src[i + 1]);
-			l = hexval((uint8_t)src[i + 2]);
-			if (h < 0 || l < 0)
-				return -EINVAL;
-			b = (uint8_t)(h * 16 + l);
-			i += 3;
-		} else {
-			i++;
-		}
-		/* A NUL would cut the name short in every C string after us. */
-		if (!b)
-			return -EINVAL;
-		if (o == cap)
-			return -ENOBUFS;
-		dst[o++] = (char)b;
-	}
-	return (ssize_t)o;
+	if (!len)
+		return 0;
+	return http1_pct_decode(p, p + len, (uint8_t *)dst, cap, 0);
 }

@@ -17,7 +17,9 @@
  * harmless. Response bytes are formatted lazily, at the step that emits
  * them, into sbuf, which is reset at the start of every call: what an
  * action points to lives exactly until the next call, as proto_action.h
- * promises.
+ * promises. The lexing (field lines, version, target forms, Range numbers,
+ * percent-decoding) and the bounded writer are lib/http1's, the only
+ * library proto links; UTF-8 is lib/utf8's.
  *
  * Invariants: no action after CLOSE; the bytes after a head (SENDs of part
  * headers and tail, SEND_DATA) add up to its Content-Length unless the
@@ -30,36 +32,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http1.h"
+#include "utf8.h"
+
 enum { ST_READ, ST_SEND, ST_CLOSING, ST_CLOSED };
 enum { RS_HEAD, RS_PART_HEAD, RS_DATA, RS_TAIL, RS_END };
 enum { ETAG_NONE, ETAG_ROOT, ETAG_EMPTY };
 enum { M_GET, M_HEAD, M_OTHER };
 
-struct status_info {
-	uint16_t code;
-	const char *reason;
-};
-
-/* The statuses the engine sends; error bodies are "<code> <reason>\n". */
-static const struct status_info statuses[] = {
-	{ 200, "OK" },
-	{ 206, "Partial Content" },
-	{ 400, "Bad Request" },
-	{ 404, "Not Found" },
-	{ 405, "Method Not Allowed" },
-	{ 408, "Request Timeout" },
-	{ 414, "URI Too Long" },
-	{ 416, "Range Not Satisfiable" },
-	{ 431, "Request Header Fields Too Large" },
-	{ 505, "HTTP Version Not Supported" },
-};
-
+/* The engine sends 200, 206, 400, 404, 405, 408, 414, 416, 431 and 505;
+ * error bodies are "<code> <reason>\n". */
 static const char *status_reason(unsigned code)
 {
-	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
-		if (statuses[i].code == code)
-			return statuses[i].reason;
-	return "Error";
+	const char *r = http1_reason(code);
+
+	return r ? r : "Error";
 }
 
 static uint64_t add_sat(uint64_t a, uint64_t b)
@@ -67,139 +54,25 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-/* ---- small byte helpers ---- */
-
-static int is_tchar(uint8_t b)
-{
-	if ((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9'))
-		return 1;
-	return b && strchr("!#$%&'*+-.^_`|~", b) != NULL;
-}
-
-static int is_digit(uint8_t b)
-{
-	return b >= '0' && b <= '9';
-}
-
-static int is_ows(uint8_t b)
-{
-	return b == ' ' || b == '\t';
-}
-
-static uint8_t lower(uint8_t b)
-{
-	return b >= 'A' && b <= 'Z' ? (uint8_t)(b + 32) : b;
-}
-
-/* s[0..n) equals the lower-case literal lit, ignoring ASCII case. */
-static int ci_eq(const uint8_t *s, size_t n, const char *lit)
-{
-	size_t l = strlen(lit);
-
-	if (n != l)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (lower(s[i]) != (uint8_t)lit[i])
-			return 0;
-	return 1;
-}
-
-static int ci_prefix(const uint8_t *s, size_t n, const char *lit)
-{
-	size_t l = strlen(lit);
-
-	return n >= l && ci_eq(s, l, lit);
-}
-
-static int hexval(uint8_t b)
-{
-	if (is_digit(b))
-		return b - '0';
-	b = lower(b);
-	if (b >= 'a' && b <= 'f')
-		return b - 'a' + 10;
-	return -1;
-}
-
-/* Decimal digits at s[*i..n), saturating at UINT64_MAX; 0 when none. */
-static int parse_u64(const uint8_t *s, size_t n, size_t *i, uint64_t *out_v)
-{
-	uint64_t v = 0;
-	size_t start = *i;
-
-	while (*i < n && is_digit(s[*i])) {
-		unsigned d = (unsigned)(s[*i] - '0');
-
-		v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
-		(*i)++;
-	}
-	*out_v = v;
-	return *i > start;
-}
-
-/* ---- output formatting: bounded appenders, no sprintf ---- */
-
-struct wbuf {
-	uint8_t *p;
-	size_t n, cap;
-	int bad; /* an append did not fit (cannot happen: see HTTP_PIECE_MAX) */
-};
-
-static void w_mem(struct wbuf *w, const void *s, size_t len)
-{
-	if (w->bad || len > w->cap - w->n) {
-		w->bad = 1;
-		return;
-	}
-	memcpy(w->p + w->n, s, len);
-	w->n += len;
-}
-
-static void w_str(struct wbuf *w, const char *s)
-{
-	w_mem(w, s, strlen(s));
-}
-
-static void w_u64(struct wbuf *w, uint64_t v)
-{
-	char d[20];
-	size_t n = 0;
-
-	do {
-		d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	w_mem(w, d + sizeof(d) - n, n);
-}
-
-static void w_hex(struct wbuf *w, const uint8_t *b, size_t n)
-{
-	static const char hx[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		char two[2] = { hx[b[i] >> 4], hx[b[i] & 15] };
-
-		w_mem(w, two, 2);
-	}
-}
+/* ---- output formatting: bounded appenders (lib/http1), no sprintf ---- */
 
 /* The multipart boundary: "BitStream-" and 32 hex digits of the root (a
  * file cannot contain a hash of itself, so the boundary never occurs in
  * the payload). */
-static void w_boundary(struct wbuf *w, const struct http_resp *rp)
+static void w_boundary(struct http1_wbuf *w, const struct http_resp *rp)
 {
-	w_str(w, "BitStream-");
-	w_hex(w, rp->root, 16);
+	http1_put_str(w, "BitStream-");
+	http1_put_hex(w, rp->root, 16, false);
 }
 
-static void w_etag(struct wbuf *w, const struct http_resp *rp)
+static void w_etag(struct http1_wbuf *w, const struct http_resp *rp)
 {
 	if (rp->etag == ETAG_ROOT) {
-		w_str(w, "\"");
-		w_hex(w, rp->root, 32);
-		w_str(w, "\"");
+		http1_put_str(w, "\"");
+		http1_put_hex(w, rp->root, 32, false);
+		http1_put_str(w, "\"");
 	} else if (rp->etag == ETAG_EMPTY) {
-		w_str(w, HTTP_EMPTY_ETAG);
+		http1_put_str(w, HTTP_EMPTY_ETAG);
 	}
 }
 
@@ -216,93 +89,96 @@ static size_t error_body_len(unsigned status)
  */
 static size_t format_head(const struct http_resp *rp, uint8_t *dst, size_t cap)
 {
-	struct wbuf w = { dst, 0, cap, 0 };
+	struct http1_wbuf w;
 	const char *reason = status_reason(rp->status);
 	int multipart = rp->status == 206 && rp->n_parts > 1;
 
-	w_str(&w, "HTTP/1.1 ");
-	w_u64(&w, rp->status);
-	w_str(&w, " ");
-	w_str(&w, reason);
-	w_str(&w, "\r\nServer: BitStream\r\n");
+	http1_wbuf_init(&w, dst, cap);
+	http1_put_str(&w, "HTTP/1.1 ");
+	http1_put_u64(&w, rp->status);
+	http1_put_str(&w, " ");
+	http1_put_str(&w, reason);
+	http1_put_str(&w, "\r\nServer: BitStream\r\n");
 	if (rp->error) {
 		if (rp->status == 416) {
-			w_str(&w, "Content-Range: bytes */");
-			w_u64(&w, rp->file_len);
-			w_str(&w, "\r\n");
+			http1_put_str(&w, "Content-Range: bytes */");
+			http1_put_u64(&w, rp->file_len);
+			http1_put_str(&w, "\r\n");
 		}
 		if (rp->status == 405)
-			w_str(&w, "Allow: GET, HEAD\r\n");
-		w_str(&w, "Content-Type: text/plain\r\nContent-Length: ");
-		w_u64(&w, error_body_len(rp->status));
-		w_str(&w, "\r\n");
+			http1_put_str(&w, "Allow: GET, HEAD\r\n");
+		http1_put_str(&w, "Content-Type: text/plain\r\nContent-Length: ");
+		http1_put_u64(&w, error_body_len(rp->status));
+		http1_put_str(&w, "\r\n");
 	} else {
-		w_str(&w, "Accept-Ranges: bytes\r\n");
+		http1_put_str(&w, "Accept-Ranges: bytes\r\n");
 		if (rp->etag != ETAG_NONE) {
-			w_str(&w, "ETag: ");
+			http1_put_str(&w, "ETag: ");
 			w_etag(&w, rp);
-			w_str(&w, "\r\n");
+			http1_put_str(&w, "\r\n");
 		}
 		if (multipart) {
-			w_str(&w, "Content-Type: multipart/byteranges; boundary=");
+			http1_put_str(&w, "Content-Type: multipart/byteranges; boundary=");
 			w_boundary(&w, rp);
-			w_str(&w, "\r\n");
+			http1_put_str(&w, "\r\n");
 		} else {
-			w_str(&w, "Content-Type: application/octet-stream\r\n");
+			http1_put_str(&w, "Content-Type: application/octet-stream\r\n");
 		}
-		w_str(&w, "Content-Length: ");
-		w_u64(&w, rp->content_length);
-		w_str(&w, "\r\n");
+		http1_put_str(&w, "Content-Length: ");
+		http1_put_u64(&w, rp->content_length);
+		http1_put_str(&w, "\r\n");
 		if (rp->status == 206 && !multipart) {
-			w_str(&w, "Content-Range: bytes ");
-			w_u64(&w, rp->parts[0].first);
-			w_str(&w, "-");
-			w_u64(&w, rp->parts[0].last);
-			w_str(&w, "/");
-			w_u64(&w, rp->file_len);
-			w_str(&w, "\r\n");
+			http1_put_str(&w, "Content-Range: bytes ");
+			http1_put_u64(&w, rp->parts[0].first);
+			http1_put_str(&w, "-");
+			http1_put_u64(&w, rp->parts[0].last);
+			http1_put_str(&w, "/");
+			http1_put_u64(&w, rp->file_len);
+			http1_put_str(&w, "\r\n");
 		}
 	}
 	if (rp->close)
-		w_str(&w, "Connection: close\r\n");
+		http1_put_str(&w, "Connection: close\r\n");
 	else if (rp->ka10)
-		w_str(&w, "Connection: keep-alive\r\n");
-	w_str(&w, "\r\n");
+		http1_put_str(&w, "Connection: keep-alive\r\n");
+	http1_put_str(&w, "\r\n");
 	if (rp->error && !rp->head_only) {
-		w_u64(&w, rp->status);
-		w_str(&w, " ");
-		w_str(&w, reason);
-		w_str(&w, "\n");
+		http1_put_u64(&w, rp->status);
+		http1_put_str(&w, " ");
+		http1_put_str(&w, reason);
+		http1_put_str(&w, "\n");
 	}
-	return w.bad ? 0 : w.n;
+	return w.full ? 0 : w.len;
 }
 
 /* The delimiter and header of part i of a multipart body (the first has no
  * leading CRLF: RFC 2046 lets it belong to the empty preamble). */
 static size_t format_part_head(const struct http_resp *rp, unsigned i, uint8_t *dst, size_t cap)
 {
-	struct wbuf w = { dst, 0, cap, 0 };
+	struct http1_wbuf w;
 
-	w_str(&w, i ? "\r\n--" : "--");
+	http1_wbuf_init(&w, dst, cap);
+	http1_put_str(&w, i ? "\r\n--" : "--");
 	w_boundary(&w, rp);
-	w_str(&w, "\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes ");
-	w_u64(&w, rp->parts[i].first);
-	w_str(&w, "-");
-	w_u64(&w, rp->parts[i].last);
-	w_str(&w, "/");
-	w_u64(&w, rp->file_len);
-	w_str(&w, "\r\n\r\n");
-	return w.bad ? 0 : w.n;
+	http1_put_str(&w, "\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes ");
+	http1_put_u64(&w, rp->parts[i].first);
+	http1_put_str(&w, "-");
+	http1_put_u64(&w, rp->parts[i].last);
+	http1_put_str(&w, "/");
+	http1_put_u64(&w, rp->file_len);
+	http1_put_str(&w, "\r\n\r\n");
+	return w.full ? 0 : w.len;
 }
 
 static size_t format_tail(const struct http_resp *rp, uint8_t *dst, size_t cap)
 {
-	struct wbuf w = { dst, 0, cap, 0 };
+	struct http1_wbuf w;
 
-	w_str(&w, "\r\n--");
+	http1_wbuf_init(&w, dst, cap);
+	http1_put_str(&w, "\r\n--");
 	w_boundary(&w, rp);
-	w_str(&w, "--\r\n");
-	return w.bad ? 0 : w.n;
+	http1_put_str(&w, "--\r\n");
+	return w.full ? 0 : w.len;
 }
 
 /* ---- actions ---- */
@@ -549,76 +425,48 @@ struct req {
 
 static int host_char(uint8_t b)
 {
-	return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || is_digit(b) ||
+	return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || http1_is_digit(b) ||
 	       (b && strchr("-._~!$&'()*+,;=:[]%", b) != NULL);
 }
 
-/* Connection: a list of tokens; we look for close and keep-alive. */
-static void parse_connection(struct req *r, const uint8_t *v, size_t n)
+/* One field line (no CRLF). 0, or -1 (400) with *out_detail. */
+static int parse_field(struct req *r, const uint8_t *l, size_t n, const char **out_detail)
 {
-	size_t i = 0;
+	struct http1_field f;
+	struct http1_fault ft;
+	const uint8_t *name, *nend, *v;
+	size_t vn;
 
-	while (i < n) {
-		size_t s, e;
-
-		while (i < n && (is_ows(v[i]) || v[i] == ','))
-			i++;
-		s = i;
-		while (i < n && v[i] != ',')
-			i++;
-		e = i;
-		while (e > s && is_ows(v[e - 1]))
-			e--;
-		if (ci_eq(v + s, e - s, "close"))
-			r->conn_close = 1;
-		else if (ci_eq(v + s, e - s, "keep-alive"))
-			r->conn_ka = 1;
-	}
-}
-
-/* One field line (no CRLF). 0 or -1 (400). */
-static int parse_field(struct req *r, const uint8_t *l, size_t n)
-{
-	const uint8_t *colon = memchr(l, ':', n);
-	size_t nl, vs, ve;
-
-	if (!colon || colon == l)
+	if (http1_field_parse(l, l + n, &f, &ft)) {
+		/* a CR alone inside the line lands in VALUE or NAME */
+		*out_detail = ft.kind == HTTP1_FAULT_FOLD ? "obs-fold or whitespace before a field"
+							  : "bad header field";
 		return -1;
-	nl = (size_t)(colon - l);
-	for (size_t i = 0; i < nl; i++)
-		if (!is_tchar(l[i]))
-			return -1; /* also whitespace before the colon */
-	vs = nl + 1;
-	ve = n;
-	while (vs < ve && is_ows(l[vs]))
-		vs++;
-	while (ve > vs && is_ows(l[ve - 1]))
-		ve--;
-	for (size_t i = vs; i < ve; i++)
-		if (l[i] < 0x20 && l[i] != '\t')
-			return -1; /* CR (DEL and other CTLs never reach here) */
-	const uint8_t *v = l + vs;
-	size_t vn = ve - vs;
-
-	if (ci_eq(l, nl, "host")) {
+	}
+	name = f.name;
+	nend = name + f.name_len;
+	v = f.value;
+	vn = f.value_len;
+	if (http1_ieq(name, nend, "host")) {
 		r->hosts++;
 		for (size_t i = 0; i < vn; i++)
 			if (!host_char(v[i]))
 				r->host_bad = 1;
-	} else if (ci_eq(l, nl, "content-length")) {
-		size_t i = 0;
-
-		if (r->cls++ || !parse_u64(v, vn, &i, &r->cl) || i != vn || r->cl == UINT64_MAX)
+	} else if (http1_ieq(name, nend, "content-length")) {
+		if (r->cls++ || http1_parse_u64(v, v + vn, &r->cl, NULL) || r->cl == UINT64_MAX) {
+			*out_detail = "bad header field";
 			return -1;
-	} else if (ci_eq(l, nl, "transfer-encoding")) {
+		}
+	} else if (http1_ieq(name, nend, "transfer-encoding")) {
 		r->tes++;
-	} else if (ci_eq(l, nl, "connection")) {
-		parse_connection(r, v, vn);
-	} else if (ci_eq(l, nl, "range")) {
+	} else if (http1_ieq(name, nend, "connection")) {
+		r->conn_close |= http1_list_has(v, v + vn, "close");
+		r->conn_ka |= http1_list_has(v, v + vn, "keep-alive");
+	} else if (http1_ieq(name, nend, "range")) {
 		r->ranges++;
 		r->range = v;
 		r->range_len = vn;
-	} else if (ci_eq(l, nl, "if-range")) {
+	} else if (http1_ieq(name, nend, "if-range")) {
 		r->if_ranges++;
 		r->if_range = v;
 		r->if_range_len = vn;
@@ -637,6 +485,7 @@ static unsigned parse_head(const uint8_t *p, size_t n, struct req *r, const char
 	const uint8_t *eol = (const uint8_t *)memchr(p, '\n', n) - 1;
 	const uint8_t *sp1, *sp2, *ver;
 	size_t ll = (size_t)(eol - p);
+	unsigned major, minor;
 
 	memset(r, 0, sizeof(*r));
 	sp1 = memchr(p, ' ', ll);
@@ -645,7 +494,7 @@ static unsigned parse_head(const uint8_t *p, size_t n, struct req *r, const char
 		return 400;
 	}
 	for (const uint8_t *q = p; q < sp1; q++)
-		if (!is_tchar(*q)) {
+		if (!http1_is_tchar(*q)) {
 			*out_detail = "bad method";
 			return 400;
 		}
@@ -660,16 +509,15 @@ static unsigned parse_head(const uint8_t *p, size_t n, struct req *r, const char
 			return 400;
 		}
 	ver = sp2 + 1;
-	if (eol - ver != 8 || memcmp(ver, "HTTP/", 5) || !is_digit(ver[5]) || ver[6] != '.' ||
-	    !is_digit(ver[7])) {
+	if (http1_version(ver, eol, &major, &minor)) {
 		*out_detail = "bad HTTP version";
 		return 400;
 	}
-	if (ver[5] != '1') {
+	if (major != 1) {
 		*out_detail = "HTTP version not supported";
 		return 505;
 	}
-	r->minor = ver[7] - '0';
+	r->minor = (int)minor;
 	if (sp1 - p == 3 && !memcmp(p, "GET", 3))
 		r->method = M_GET;
 	else if (sp1 - p == 4 && !memcmp(p, "HEAD", 4))
@@ -682,117 +530,14 @@ static unsigned parse_head(const uint8_t *p, size_t n, struct req *r, const char
 	for (const uint8_t *l = eol + 2; l < end;) {
 		const uint8_t *le = (const uint8_t *)memchr(l, '\n', (size_t)(end - l)) - 1;
 
-		if (is_ows(*l)) {
-			*out_detail = "obs-fold or whitespace before a field";
+		if (parse_field(r, l, (size_t)(le - l), out_detail))
 			return 400;
-		}
-		if (parse_field(r, l, (size_t)(le - l))) {
-			*out_detail = "bad header field";
-			return 400;
-		}
 		l = le + 2;
 	}
 	return 0;
 }
 
 /* ---- target → file ---- */
-
-/* The path of a request target: origin form, or absolute form with its
- * authority dropped; the query is cut. 0, or -1 when neither form. */
-static int target_path(const uint8_t *t, size_t n, const uint8_t **out_p, size_t *out_n)
-{
-	size_t i = 0, j;
-
-	if (t[0] != '/') {
-		size_t s;
-
-		if (ci_prefix(t, n, "http://"))
-			s = 7;
-		else if (ci_prefix(t, n, "https://"))
-			s = 8;
-		else
-			return -1;
-		for (i = s; i < n && t[i] != '/' && t[i] != '?'; i++)
-			;
-		if (i == s)
-			return -1;
-	}
-	for (j = i; j < n && t[j] != '?'; j++)
-		;
-	*out_p = t + i;
-	*out_n = j - i;
-	return 0;
-}
-
-/* Percent-decodes s[0..n) into d, which may be s itself (writes never pass
- * reads). Decoded length, or -1: bad escape, %00, %2F. */
-static long pct_decode(const uint8_t *s, size_t n, uint8_t *d)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		uint8_t b = s[i];
-
-		if (b == '%') {
-			int h, l;
-
-			if (n - i < 3)
-				return -1;
-			h = hexval(s[i + 1]);
-			l = hexval(s[i + 2]);
-			if (h < 0 || l < 0)
-				return -1;
-			b = (uint8_t)(h << 4 | l);
-			if (b == 0 || b == '/')
-				return -1;
-			i += 2;
-		}
-		d[o++] = b;
-	}
-	return (long)o;
-}
-
-static int utf8_ok(const uint8_t *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		uint8_t b = s[i];
-		size_t k;
-		uint32_t cp, min;
-
-		if (b < 0x80) {
-			i++;
-			continue;
-		}
-		if ((b & 0xe0) == 0xc0) {
-			k = 1;
-			cp = b & 0x1f;
-			min = 0x80;
-		} else if ((b & 0xf0) == 0xe0) {
-			k = 2;
-			cp = b & 0x0f;
-			min = 0x800;
-		} else if ((b & 0xf8) == 0xf0) {
-			k = 3;
-			cp = b & 0x07;
-			min = 0x10000;
-		} else {
-			return 0;
-		}
-		if (n - i <= k)
-			return 0;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + j] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += k + 1;
-	}
-	return 1;
-}
 
 /* A decoded path p[0..n) (p[0] == '/'): no `.` or `..` segment, no empty
  * segment but a trailing one. */
@@ -863,45 +608,44 @@ struct spec {
 	uint8_t suffix, has_b;
 };
 
+/* One range spec, the whole of e[0..n): `a-b`, `a-` or `-n`. 0 or -1. */
+static int parse_spec(const uint8_t *e, size_t n, struct spec *s)
+{
+	const uint8_t *end = e + n;
+	size_t i, d;
+
+	memset(s, 0, sizeof(*s));
+	if (e[0] == '-') {
+		s->suffix = 1;
+		d = http1_scan_u64(e + 1, end, &s->a);
+		return d && 1 + d == n ? 0 : -1;
+	}
+	i = http1_scan_u64(e, end, &s->a);
+	if (!i || i == n || e[i] != '-')
+		return -1;
+	i++;
+	d = http1_scan_u64(e + i, end, &s->b);
+	s->has_b = d > 0;
+	if (s->has_b && s->b < s->a)
+		return -1;
+	return i + d == n ? 0 : -1;
+}
+
 /* Parses a Range value into sp; the number of specs, or 0 when the field
- * must be ignored (invalid, or over HTTP_MAX_RANGES specs). */
+ * must be ignored (invalid, or over HTTP_MAX_RANGES specs). Empty list
+ * elements are skipped (RFC 9110 §5.6.1). */
 static size_t parse_range(const uint8_t *v, size_t n, struct spec *sp)
 {
-	size_t i = 6, k = 0;
+	const uint8_t *cur, *e;
+	size_t en, k = 0;
 
-	if (!ci_prefix(v, n, "bytes="))
+	if (!http1_iprefix(v, v + n, "bytes="))
 		return 0;
-	for (;;) {
-		while (i < n && is_ows(v[i]))
-			i++;
-		if (i < n && v[i] != ',') {
-			struct spec *s;
-
-			if (k == HTTP_MAX_RANGES)
-				return 0;
-			s = &sp[k++];
-			memset(s, 0, sizeof(*s));
-			if (v[i] == '-') {
-				i++;
-				s->suffix = 1;
-				if (!parse_u64(v, n, &i, &s->a))
-					return 0;
-			} else {
-				if (!parse_u64(v, n, &i, &s->a) || i == n || v[i] != '-')
-					return 0;
-				i++;
-				s->has_b = (uint8_t)parse_u64(v, n, &i, &s->b);
-				if (s->has_b && s->b < s->a)
-					return 0;
-			}
-			while (i < n && is_ows(v[i]))
-				i++;
-		}
-		if (i == n)
-			break;
-		if (v[i] != ',')
+	cur = v + 6;
+	while (http1_list_next(&cur, v + n, &e, &en)) {
+		if (k == HTTP_MAX_RANGES || parse_spec(e, en, &sp[k]))
 			return 0;
-		i++;
+		k++;
 	}
 	return k;
 }
@@ -911,12 +655,13 @@ static size_t parse_range(const uint8_t *v, size_t n, struct spec *sp)
 static int if_range_matches(const struct http_resp *rp, const uint8_t *v, size_t n)
 {
 	uint8_t tag[80];
-	struct wbuf w = { tag, 0, sizeof(tag), 0 };
+	struct http1_wbuf w;
 
 	if (rp->etag == ETAG_NONE)
 		return 0;
+	http1_wbuf_init(&w, tag, sizeof(tag));
 	w_etag(&w, rp);
-	return !w.bad && n == w.n && !memcmp(v, tag, n);
+	return !w.full && n == w.len && !memcmp(v, tag, n);
 }
 
 /* Sets the parts of a GET with a usable Range; the status (200, 206, 416). */
@@ -991,11 +736,11 @@ static void process(struct http_conn *c, const uint8_t *p, size_t n, int in_hbuf
 	const char *detail = NULL;
 	const struct proto_release *rel;
 	const struct proto_file *f;
-	const uint8_t *path;
-	size_t path_len, fi = 0;
+	struct http1_target t;
+	size_t fi = 0;
 	unsigned st;
 	int close, ka10, head;
-	long dn;
+	ssize_t dn;
 	uint8_t *d;
 
 	c->stats.http_requests_total++;
@@ -1027,17 +772,18 @@ static void process(struct http_conn *c, const uint8_t *p, size_t n, int in_hbuf
 		begin_error(c, 400, head, 1, 0, PROTO_CLOSE_MALFORMED, "body on GET/HEAD");
 		return;
 	}
-	if (target_path(r.target, r.target_len, &path, &path_len)) {
+	if (http1_target_parse(r.target, r.target + r.target_len, &t, NULL)) {
 		begin_error(c, 400, head, 1, 0, PROTO_CLOSE_MALFORMED, "bad request target");
 		return;
 	}
-	if (!path_len) { /* absolute form without a path: the root */
+	if (!t.path) { /* absolute form without a path: the root */
 		begin_error(c, 404, head, close, ka10, PROTO_CLOSE_DONE, NULL);
 		return;
 	}
-	d = in_hbuf ? c->hbuf + (path - c->hbuf) : c->hbuf;
-	dn = pct_decode(path, path_len, d);
-	if (dn < 0 || !utf8_ok(d, (size_t)dn) || !segments_ok(d, (size_t)dn)) {
+	/* the query is ignored; a '/' may only be raw */
+	d = in_hbuf ? c->hbuf + (t.path - c->hbuf) : c->hbuf;
+	dn = http1_pct_decode(t.path, t.path + t.path_len, d, t.path_len, HTTP1_PCT_NO_SLASH);
+	if (dn < 0 || !utf8_valid(d, (size_t)dn) || !segments_ok(d, (size_t)dn)) {
 		begin_error(c, 400, head, 1, 0, PROTO_CLOSE_MALFORMED, "bad request path");
 		return;
 	}
@@ -1082,7 +828,7 @@ static int looks_like_request_line(const uint8_t *p, size_t n)
 {
 	size_t i = 0;
 
-	while (i < n && is_tchar(p[i]))
+	while (i < n && http1_is_tchar(p[i]))
 		i++;
 	return i > 0 && i < n && p[i] == ' ';
 }
