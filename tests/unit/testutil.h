@@ -131,7 +131,7 @@ static inline void tu_check_slot(int sha256, const uint8_t *slot, const void *d,
 
 /* n jobs (at least one allocated), each .out a canary-filled slot of
  * *out_slots; .data and .len are the caller's to fill. Free both with
- * free(). */
+ * tu_jobs_free(). */
 static inline struct hash_job *tu_jobs_new(size_t n, uint8_t **out_slots)
 {
 	size_t m = n ? n : 1;
@@ -145,6 +145,12 @@ static inline struct hash_job *tu_jobs_new(size_t n, uint8_t **out_slots)
 		jobs[i].out = slots + i * TU_OUT_SLOT;
 	*out_slots = slots;
 	return jobs;
+}
+
+static inline void tu_jobs_free(struct hash_job *jobs, uint8_t *slots)
+{
+	free(jobs);
+	free(slots);
 }
 
 static inline void tu_check_jobs(int sha256, const struct hash_job *jobs, size_t n,

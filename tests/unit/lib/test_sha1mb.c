@@ -80,6 +80,15 @@ static int run_on(enum sha1mb_engine e, const struct hash_job *jobs, size_t n)
 	return 1;
 }
 
+/* run_on, then every digest checked against SHA1(). */
+static int check_on(enum sha1mb_engine e, const struct hash_job *jobs, size_t n)
+{
+	if (!run_on(e, jobs, n))
+		return 0;
+	tu_check_jobs(0, jobs, n, engine_name(e));
+	return 1;
+}
+
 /* One message, canary slot, checked against SHA1(). */
 static void one_on(enum sha1mb_engine e, const uint8_t *d, size_t len)
 {
@@ -87,8 +96,7 @@ static void one_on(enum sha1mb_engine e, const uint8_t *d, size_t len)
 	struct hash_job j = { d, len, slot };
 
 	memset(slot, TU_CANARY, sizeof(slot));
-	if (run_on(e, &j, 1))
-		tu_check_slot(0, slot, d, len, engine_name(e));
+	check_on(e, &j, 1);
 }
 
 Test(sha1mb, path_is_named)
@@ -187,9 +195,8 @@ Test(sha1mb, unequal_lengths_every_slot)
 						buf + 1 + 7 * i, edge_lens[(rot + 3 * i) % N_EDGE],
 						slots[i]
 					};
-				if (!run_on(engines[k], jobs, n))
+				if (!check_on(engines[k], jobs, n))
 					break;
-				tu_check_jobs(0, jobs, n, engine_name(engines[k]));
 			}
 		}
 	}
@@ -211,9 +218,8 @@ Test(sha1mb, partial_counts_write_only_their_digests)
 			for (size_t i = 0; i < SHA1MB_LANES + 2; i++)
 				jobs[i] = (struct hash_job){ buf + 1 + i, 1 + tu_rnd() % 299990,
 							     slots[i] };
-			if (!run_on(engines[k], jobs, n))
+			if (!check_on(engines[k], jobs, n))
 				break;
-			tu_check_jobs(0, jobs, n, engine_name(engines[k]));
 			for (size_t i = n; i < SHA1MB_LANES + 2; i++)
 				for (size_t b = 0; b < TU_OUT_SLOT; b++)
 					cr_assert_eq(slots[i][b], TU_CANARY,
@@ -238,9 +244,8 @@ Test(sha1mb, slots_are_independent)
 		memset(slots, TU_CANARY, sizeof(slots));
 		for (size_t i = 0; i < SHA1MB_LANES; i++)
 			jobs[i] = (struct hash_job){ buf + 3, 65537, slots[i] };
-		if (!run_on(engines[k], jobs, SHA1MB_LANES))
+		if (!check_on(engines[k], jobs, SHA1MB_LANES))
 			continue;
-		tu_check_jobs(0, jobs, SHA1MB_LANES, engine_name(engines[k]));
 		for (size_t i = 1; i < SHA1MB_LANES; i++)
 			cr_assert(memcmp(slots[i], slots[0], HASH_SHA1_LEN) == 0);
 	}
@@ -280,10 +285,8 @@ Test(sha1mb, mixed_batches_1_to_20)
 				uint8_t *slots;
 				struct hash_job *jobs = make_jobs(n, pool, pool_len, &slots);
 
-				if (run_on(engines[k], jobs, n))
-					tu_check_jobs(0, jobs, n, engine_name(engines[k]));
-				free(jobs);
-				free(slots);
+				check_on(engines[k], jobs, n);
+				tu_jobs_free(jobs, slots);
 			}
 		}
 	}
@@ -325,8 +328,7 @@ Test(sha1mb, segment_end_shapes)
 				at += shapes[s][i] + 5;
 				cr_assert_leq(at, pool_len);
 			}
-			if (run_on(engines[k], jobs, n))
-				tu_check_jobs(0, jobs, n, engine_name(engines[k]));
+			check_on(engines[k], jobs, n);
 		}
 	}
 	free(pool);
@@ -344,11 +346,9 @@ Test(sha1mb, large_batch)
 
 	for (size_t k = 0; k < N_ENGINES; k++) {
 		memset(slots, TU_CANARY, n * TU_OUT_SLOT);
-		if (run_on(engines[k], jobs, n))
-			tu_check_jobs(0, jobs, n, engine_name(engines[k]));
+		check_on(engines[k], jobs, n);
 	}
-	free(jobs);
-	free(slots);
+	tu_jobs_free(jobs, slots);
 	free(pool);
 }
 
@@ -432,8 +432,7 @@ Test(sha1mb, hash_mb_mixed_batches)
 
 			cr_assert_eq(hash_sha1_batch(h, jobs, n), 0);
 			tu_check_jobs(0, jobs, n, hash_ctx_describe(h));
-			free(jobs);
-			free(slots);
+			tu_jobs_free(jobs, slots);
 		}
 	}
 	free(pool);
@@ -471,8 +470,7 @@ Test(sha1mb, hash_mb_piece_batches)
 		}
 		cr_assert_eq(hash_sha1_batch(h, jobs, n), 0);
 		tu_check_jobs(0, jobs, n, "piece batch");
-		free(jobs);
-		free(slots);
+		tu_jobs_free(jobs, slots);
 	}
 	free(pool);
 	hash_ctx_destroy(h);
