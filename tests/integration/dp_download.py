@@ -35,6 +35,8 @@ import time
 
 import libtorrent as lt
 
+import ltsession
+
 FAILS = []
 LISTEN = ['127.0.0.1:0']
 # libtorrent's default outgoing policy tries an encrypted (MSE) handshake
@@ -51,20 +53,9 @@ def failure(msg):
 
 def new_session(listen):
     cat = lt.alert.category_t
-    return lt.session({
-        'listen_interfaces': listen,
-        'enable_dht': False,
-        'enable_lsd': False,
-        'enable_upnp': False,
-        'enable_natpmp': False,
-        'enable_incoming_utp': False,
-        'enable_outgoing_utp': False,
-        **({'out_enc_policy': OUT_ENC[0]} if OUT_ENC[0] is not None else {}),
-        **({'allowed_enc_level': ENC_LEVEL[0]} if ENC_LEVEL[0] is not None else {}),
-        'alert_mask': cat.error_notification | cat.status_notification | cat.peer_notification
-        | cat.connect_notification
-        | cat.storage_notification,
-    })
+    return ltsession.session(
+        listen, cat.peer_notification | cat.connect_notification | cat.storage_notification,
+        out_enc_policy=OUT_ENC[0], allowed_enc_level=ENC_LEVEL[0])
 
 
 class Job:

@@ -1,7 +1,10 @@
 # Shared helpers for the seedctl integration tests (sourced, never run).
 #
-# Every script sets `set -euo pipefail`, makes its own temp dir with
-# `mktemp -d` and a trap that removes it, then sources this file.
+# Every script opens with
+#     # shellcheck source=lib.sh
+#     source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
+#     it_setup [dataplane] [control]
+# and may register clean-up steps of its own with it_on_exit.
 # Contract of the helpers: a failing check prints "FAIL: <what was expected,
 # what was seen>" on stderr and exits 1; nothing here loops without a bound.
 # Requires: SEEDCTL (the built seedctl) and SRCDIR (this directory) in the
@@ -18,6 +21,69 @@ SC_TIMEOUT=${SC_TIMEOUT:-300}
 fail() {
 	echo "FAIL: $*" >&2
 	exit 1
+}
+
+# it_setup [dataplane] [control]: what every script does first: strict mode
+# (set -euo pipefail), a fresh temp dir in T, an EXIT trap (it_cleanup),
+# require_env, and require_dataplane / require_control when named.
+it_setup() {
+	local need
+	set -euo pipefail
+	T=$(mktemp -d)
+	trap it_cleanup EXIT
+	require_env
+	for need in "$@"; do
+		case $need in
+		dataplane) require_dataplane ;;
+		control) require_control ;;
+		*) fail "it_setup: unknown requirement '$need' (dataplane or control)" ;;
+		esac
+	done
+}
+
+# require_cmds NAME...: each command must be on PATH; the failure names the
+# Debian package that has it (tools/debian-packages.txt lists them all).
+require_cmds() {
+	local c pkg
+	for c in "$@"; do
+		command -v "$c" >/dev/null && continue
+		case $c in
+		aria2c) pkg=aria2 ;;
+		transmission-*) pkg=transmission-cli ;;
+		promtool) pkg=prometheus ;;
+		systemd-analyze) pkg=systemd ;;
+		ip) pkg=iproute2 ;;
+		*) pkg=$c ;;
+		esac
+		fail "$c not installed (package $pkg; see tools/debian-packages.txt)"
+	done
+}
+
+# skip_unless_root WHY: exit 77 (skipped) with "SKIP: WHY" unless root.
+skip_unless_root() {
+	if ((EUID != 0)); then
+		echo "SKIP: $1" >&2
+		exit 77
+	fi
+}
+
+# it_on_exit FUNC: run FUNC at exit, after dp_cleanup has ended the
+# processes this script started and before T is removed; the last
+# registered runs first. A failing FUNC does not change the exit status.
+IT_ON_EXIT=()
+it_on_exit() {
+	IT_ON_EXIT=("$1" ${IT_ON_EXIT[@]+"${IT_ON_EXIT[@]}"})
+}
+
+# it_cleanup: the EXIT trap it_setup installs; keeps the script's exit
+# status (77 stays a skip).
+it_cleanup() {
+	local f
+	dp_cleanup
+	for f in ${IT_ON_EXIT[@]+"${IT_ON_EXIT[@]}"}; do
+		"$f" || true
+	done
+	rm -rf "$T"
 }
 
 note() {
@@ -115,6 +181,28 @@ else:
 EOF
 }
 
+# ls_json STORE OUT: `seedctl release ls --store STORE --json` into OUT,
+# which must hold a JSON array of objects, each with id, tenant, name and
+# version.
+ls_json() {
+	sc_ok "$2" "$2.err" release ls --store "$1" --json
+	"$PY" - "$2" <<'EOF' || exit 1
+import json, sys
+try:
+    d = json.load(open(sys.argv[1], encoding='utf-8'))
+except Exception as e:
+    sys.exit('FAIL: release ls --json: expected a JSON array, could not parse (%s): %r'
+             % (e, open(sys.argv[1], 'rb').read()[:500]))
+if not isinstance(d, list):
+    sys.exit('FAIL: release ls --json: expected a JSON array, saw %s' % type(d).__name__)
+for r in d:
+    missing = [k for k in ('id', 'tenant', 'name', 'version') if not isinstance(r, dict) or k not in r]
+    if missing:
+        sys.exit('FAIL: release ls --json: expected keys id, tenant, name, version in every entry; %s lacks %s'
+                 % (json.dumps(r), missing))
+EOF
+}
+
 # gen_file PATH SIZE: a file of SIZE random bytes (parents created).
 gen_file() {
 	mkdir -p "$(dirname "$1")"
@@ -175,6 +263,26 @@ same_snapshot() {
 		fi
 		fail "$3: expected the store to be byte-identical after the failed command, it changed"
 	fi
+}
+
+# expect_refusal WHAT RC RCS ERR STORE [GREP ARGS...]: a seedctl run that
+# exited RC must have exited with one of RCS (space separated), written one
+# line to ERR that `grep -q GREP ARGS` finds (when given), and left STORE
+# as `store_snapshot STORE $T/snap.before` recorded it before the run.
+expect_refusal() {
+	local what=$1 rc=$2 rcs=$3 err=$4 store=$5
+	shift 5
+	if [[ " $rcs " != *" $rc "* ]]; then
+		echo "stderr:" >&2
+		head -c 2000 "$err" >&2 || true
+		fail "$what: expected exit ${rcs// / or }, saw exit $(describe_rc "$rc")"
+	fi
+	one_line_stderr "$err" "$what"
+	if (($#)) && ! grep -q "$@" "$err"; then
+		fail "$what: expected the error line to match '${*: -1}', saw: $(cat "$err")"
+	fi
+	store_snapshot "$store" "$T/snap.after"
+	same_snapshot "$T/snap.before" "$T/snap.after" "$what"
 }
 
 # objects_in STORE: one line per object file name (<64hex>.obj) in the store.
@@ -506,4 +614,30 @@ http_code() {
 	local u=$1
 	shift
 	curl -s -o /dev/null --max-time 20 -w '%{http_code}' "$@" "$u" || true
+}
+
+# ---------------------------------------------------------------------------
+# Tracker helpers (Debian's opentracker: a whitelist, a chroot, drops to
+# nobody; see shared/reference/clients.md).
+
+# ot_start HOST PORT IH...: opentracker on HOST:PORT (HTTP and UDP) in the
+# background, tracking only the 40-hex info-hashes IH (a v2 one truncated),
+# chrooted into T/ot; log in T/ot.log. Sets OT_PID (ended by dp_cleanup).
+# It reads the whitelist a moment after it listens: retry first announces.
+ot_start() {
+	local host=$1 port=$2
+	shift 2
+	mkdir -p "$T/ot"
+	printf '%s\n' "$@" >"$T/ot/whitelist"
+	# it drops to nobody and chroots here: every step of the path must be readable
+	chmod 755 "$T" "$T/ot"
+	chmod 644 "$T/ot/whitelist"
+	opentracker -i "$host" -p "$port" -P "$port" -d "$T/ot" -w whitelist >"$T/ot.log" 2>&1 &
+	OT_PID=$!
+	dp_track "$OT_PID"
+}
+
+# pct HEX: every byte percent-encoded (opentracker does not decode '+').
+pct() {
+	sed -E 's/(..)/%\1/g' <<<"$1"
 }

@@ -23,6 +23,8 @@ import time
 
 import libtorrent as lt
 
+import ltsession
+
 
 def fail(msg):
     sys.stderr.write('FAIL: %s: %s\n' % (ARGS.torrent, msg))
@@ -94,16 +96,7 @@ def compare_files(want, seen):
 
 
 def seed_check(ti, tree, timeout):
-    ses = lt.session({
-        'listen_interfaces': '127.0.0.1:0',
-        'enable_dht': False,
-        'enable_lsd': False,
-        'enable_upnp': False,
-        'enable_natpmp': False,
-        'enable_incoming_utp': False,
-        'enable_outgoing_utp': False,
-        'alert_mask': lt.alert.category_t.error_notification | lt.alert.category_t.status_notification,
-    })
+    ses = ltsession.session()
     atp = lt.add_torrent_params()
     atp.ti = ti
     atp.save_path = os.path.dirname(os.path.abspath(tree))

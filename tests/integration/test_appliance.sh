@@ -7,16 +7,10 @@
 #  - appliance/seed.conf passes seed-control --check-config;
 #  - appliance/dataplane.conf parses (seed-dataplane gets as far as opening
 #    the store).
-set -euo pipefail
-
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-require_env
-require_dataplane
-require_control
-command -v systemd-analyze >/dev/null || fail "systemd-analyze not installed (package systemd)"
+it_setup dataplane control
+require_cmds systemd-analyze
 A=$SRCDIR/../../appliance
 
 for u in seed-control seed-dataplane; do

@@ -7,22 +7,20 @@
 # tree, a control character in a name, a missing --tenant, bad piece lengths,
 # unknown ids for show/verify/rm, a duplicate tenant/name/version, and a file
 # that grows while it is hashed.
-set -euo pipefail
+# shellcheck source=lib.sh
+source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
+it_setup
 
-T=$(mktemp -d)
+# stop_appender: end the background writer of the growing-file case, if any.
 APPENDER=
-# shellcheck disable=SC2317 # invoked by the trap
-cleanup() {
+stop_appender() {
 	if [[ -n $APPENDER ]]; then
 		kill "$APPENDER" 2>/dev/null || true
 		wait "$APPENDER" 2>/dev/null || true
+		APPENDER=
 	fi
-	rm -rf "$T"
 }
-trap cleanup EXIT
-# shellcheck source=lib.sh
-source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-require_env
+it_on_exit stop_appender
 
 S=$T/store
 GOOD=$T/good/tree
@@ -41,17 +39,7 @@ expect_fail() {
 	note "$what"
 	store_snapshot "$store" "$T/snap.before"
 	sc "$T/ef.out" "$T/ef.err" "$@"
-	if [[ " $rcs " != *" $SC_RC "* ]]; then
-		echo "stderr:" >&2
-		head -c 2000 "$T/ef.err" >&2 || true
-		fail "$what: expected seedctl $* to exit ${rcs// / or }, saw exit $(describe_rc "$SC_RC")"
-	fi
-	one_line_stderr "$T/ef.err" "$what"
-	if [[ -n $mention ]] && ! grep -qF -- "$mention" "$T/ef.err"; then
-		fail "$what: expected the error line to name '$mention', saw: $(cat "$T/ef.err")"
-	fi
-	store_snapshot "$store" "$T/snap.after"
-	same_snapshot "$T/snap.before" "$T/snap.after" "$what"
+	expect_refusal "$what: seedctl $*" "$SC_RC" "$rcs" "$T/ef.err" "$store" ${mention:+-F -- "$mention"}
 }
 
 create=(release create --store "$S" --tenant acme --name game)
@@ -156,22 +144,13 @@ for attempt in 1 2 3; do
 	note "file growing while hashed (attempt $attempt, $size)"
 	store_snapshot "$S" "$T/snap.before"
 	sc "$T/g.out" "$T/g.err" "${create[@]}" --version "grow$attempt" "$G"
-	kill "$APPENDER" 2>/dev/null || true
-	wait "$APPENDER" 2>/dev/null || true
-	APPENDER=
+	stop_appender
 	if ((SC_RC == 0)); then
 		note "create accepted the growing $size file (ran $(($(stat -c %s "$G/big.bin") - start_size)) appends); retrying bigger"
 		rm -rf "$T/grow$attempt"
 		continue
 	fi
-	if ((SC_RC != 1)); then
-		cat "$T/g.err" >&2
-		fail "file growing while hashed: expected exit 1, saw exit $(describe_rc "$SC_RC")"
-	fi
-	one_line_stderr "$T/g.err" "file growing while hashed"
-	grep -qF big.bin "$T/g.err" || fail "file growing while hashed: expected the error line to name 'big.bin', saw: $(cat "$T/g.err")"
-	store_snapshot "$S" "$T/snap.after"
-	same_snapshot "$T/snap.before" "$T/snap.after" "file growing while hashed"
+	expect_refusal "file growing while hashed" "$SC_RC" 1 "$T/g.err" "$S" -F big.bin
 	grew_ok=yes
 	break
 done
@@ -211,9 +190,7 @@ for attempt in 1 2 3; do
 	wait "$CREATE" || rc=$?
 	CREATE=
 	t_end=$(now_ms)
-	kill "$APPENDER" 2>/dev/null || true
-	wait "$APPENDER" 2>/dev/null || true
-	APPENDER=
+	stop_appender
 	if ((rc == 0)); then
 		if ((t_end - t_app >= 500)); then
 			fail "file growing after hashing began: expected create to fail, it exited 0 although $L/big.bin grew from $start_size to $(stat -c %s "$L/big.bin") bytes starting $((t_end - t_app)) ms before create ended"
@@ -222,11 +199,7 @@ for attempt in 1 2 3; do
 		rm -rf "$T/late$attempt"
 		continue
 	fi
-	((rc == 1)) || { cat "$T/l.err" >&2; fail "file growing after hashing began: expected exit 1, saw exit $(describe_rc "$rc")"; }
-	one_line_stderr "$T/l.err" "file growing after hashing began"
-	grep -qF big.bin "$T/l.err" || fail "file growing after hashing began: expected the error line to name 'big.bin', saw: $(cat "$T/l.err")"
-	store_snapshot "$S" "$T/snap.after"
-	same_snapshot "$T/snap.before" "$T/snap.after" "file growing after hashing began"
+	expect_refusal "file growing after hashing began" "$rc" 1 "$T/l.err" "$S" -F big.bin
 	late_ok=yes
 	break
 done

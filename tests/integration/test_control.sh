@@ -18,16 +18,10 @@
 #  (g) seedctl over the API socket: tenant add and ls, release publish,
 #      status, peers, top (two refreshes), then drain: the data plane stops
 #      accepting, finishes and exits 0.
-set -euo pipefail
-
-T=$(mktemp -d)
-trap 'dp_cleanup; rm -rf "$T"' EXIT
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-require_env
-require_dataplane
-require_control
-command -v promtool >/dev/null || fail "promtool not installed (package prometheus)"
+it_setup dataplane control
+require_cmds promtool
 
 MiB=$((1024 * 1024))
 S=$T/store

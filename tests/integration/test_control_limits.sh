@@ -11,15 +11,9 @@
 #      22 MB/s.
 # Rates are measured (bytes / seconds, printed); the assertion is the cap's
 # band, which the token bucket holds independent of this machine's speed.
-set -euo pipefail
-
-T=$(mktemp -d)
-trap 'dp_cleanup; rm -rf "$T"' EXIT
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-require_env
-require_dataplane
-require_control
+it_setup dataplane control
 
 MiB=$((1024 * 1024))
 S=$T/store

@@ -19,26 +19,11 @@
 # Every wait is bounded. Only processes this script started are stopped.
 # Needs: SEED_CONTROL (the built seed-control), SEEDCTL, SRCDIR; root, for
 # opentracker's chroot.
-set -euo pipefail
-
-T=$(mktemp -d)
-cleanup() {
-	dp_cleanup
-	rm -rf "$T"
-}
-trap cleanup EXIT
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-require_env
-[[ -n ${SEED_CONTROL:-} && -x ${SEED_CONTROL:-} ]] ||
-	fail "SEED_CONTROL is not set to the built seed-control (seen '${SEED_CONTROL:-}')"
-for c in opentracker curl; do
-	command -v "$c" >/dev/null || fail "$c not installed (see tools/debian-packages.txt)"
-done
-if (($(id -u) != 0)); then
-	echo "SKIP: opentracker chroots into its directory: needs root" >&2
-	exit 77
-fi
+it_setup control
+require_cmds opentracker curl
+skip_unless_root "opentracker chroots into its directory: needs root"
 
 HOST=127.0.0.1
 BT_PORT=6881 # announced only: nothing needs to listen there for this test
@@ -75,19 +60,7 @@ IH2T=${IH2:0:40}
 note "opentracker on $HOST (whitelist: v1 $IH1, v2 truncated $IH2T)"
 OT_PORT=$(free_port)
 [[ $OT_PORT =~ ^[0-9]+$ ]] || fail "could not find a free port for opentracker"
-mkdir -p "$T/ot"
-printf '%s\n%s\n' "$IH1" "$IH2T" >"$T/ot/whitelist"
-# it drops to nobody and chroots here: every step of the path must be readable
-chmod 755 "$T" "$T/ot"
-chmod 644 "$T/ot/whitelist"
-opentracker -i "$HOST" -p "$OT_PORT" -P "$OT_PORT" -d "$T/ot" -w whitelist >"$T/ot.log" 2>&1 &
-OT_PID=$!
-dp_track "$OT_PID"
-
-# pct HEX40: every byte percent-encoded (opentracker does not decode '+').
-pct() {
-	sed -E 's/(..)/%\1/g' <<<"$1"
-}
+ot_start "$HOST" "$OT_PORT" "$IH1" "$IH2T"
 
 # client_announce IH OUT: announce as a downloading client (left=1) from
 # 127.0.0.1 with its own peer id and port, body to OUT; 0 when the tracker

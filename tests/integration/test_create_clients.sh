@@ -5,15 +5,10 @@
 # transmission-show 3.00 (v1 torrents only: it refuses v2/hybrid) and
 # aria2c 1.36 -S (v1 and hybrid; its hybrid info-hash is wrong by design, so
 # only the file list is checked there). Also: seedctl leaves the tree alone.
-set -euo pipefail
-
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-require_env
-command -v transmission-show >/dev/null || fail "transmission-show not installed (package transmission-cli)"
-command -v aria2c >/dev/null || fail "aria2c not installed (package aria2)"
+it_setup
+require_cmds transmission-show aria2c
 
 TREE=$T/data/tree
 S=$T/store

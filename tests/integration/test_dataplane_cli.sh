@@ -9,15 +9,10 @@
 #  - IPv4 and IPv6 listeners at once (--bt-listen and --http-listen given
 #    twice): curl over [::1] and over 127.0.0.1 gets the source's bytes, and
 #    libtorrent downloads the release from the seed's IPv6 address.
-set -euo pipefail
-
-T=$(mktemp -d)
-trap 'dp_cleanup; rm -rf "$T"' EXIT
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-require_env
-require_dataplane
-command -v curl >/dev/null || fail "curl not installed"
+it_setup dataplane
+require_cmds curl
 
 MiB=$((1024 * 1024))
 S=$T/store

@@ -15,15 +15,10 @@
 #
 # Store layout relied on: objects are S/objects/<2 hex>/<root>.obj, where root
 # is the file's v2 merkle root (release show --json), data at byte 4096.
-set -euo pipefail
-
-T=$(mktemp -d)
-trap 'dp_cleanup; rm -rf "$T"' EXIT
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-require_env
-require_dataplane
-command -v curl >/dev/null || fail "curl not installed"
+it_setup dataplane
+require_cmds curl
 
 HDR=4096
 S=$T/store

@@ -10,24 +10,15 @@
 #    equal to the source (sha256);
 #  - --hugepages no keeps the cache on plain pages though hugepages are free.
 # Needs root (vm.nr_hugepages).
-set -euo pipefail
-
-T=$(mktemp -d)
-OLD_NR=
-restore() {
-	dp_cleanup
-	[[ -n $OLD_NR ]] && echo "$OLD_NR" >/proc/sys/vm/nr_hugepages 2>/dev/null || true
-	rm -rf "$T"
-}
-trap restore EXIT
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-require_env
-require_dataplane
-if (($(id -u) != 0)); then
-	echo "SKIP: needs root to reserve hugepages" >&2
-	exit 77
-fi
+it_setup dataplane
+OLD_NR=
+restore() {
+	[[ -n $OLD_NR ]] && echo "$OLD_NR" >/proc/sys/vm/nr_hugepages 2>/dev/null || true
+}
+it_on_exit restore
+skip_unless_root "needs root to reserve hugepages"
 [[ -w /proc/sys/vm/nr_hugepages ]] || fail "/proc/sys/vm/nr_hugepages is not writable: this kernel has no hugetlb support"
 
 huge_free() {

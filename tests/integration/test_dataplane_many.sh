@@ -8,16 +8,10 @@
 # All must finish within 180 s with exactly the source bytes; the data plane
 # then stops with exit 0, verify_failures=0, storage_errors=0. Per-client
 # timings are printed, never asserted.
-set -euo pipefail
-
-T=$(mktemp -d)
-trap 'dp_cleanup; rm -rf "$T"' EXIT
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-require_env
-require_dataplane
-command -v aria2c >/dev/null || fail "aria2c not installed (package aria2)"
-command -v curl >/dev/null || fail "curl not installed"
+it_setup dataplane
+require_cmds aria2c curl
 
 MiB=$((1024 * 1024))
 DEADLINE=180

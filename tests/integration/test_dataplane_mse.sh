@@ -15,14 +15,9 @@
 #      back to a plain handshake and downloads.
 # Transmission's own default ("prefer encryption", RC4 only) is exercised by
 # test_dataplane_swarm.sh, which needs a network namespace for it.
-set -euo pipefail
-
-T=$(mktemp -d)
-trap 'dp_cleanup; rm -rf "$T"' EXIT
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-require_env
-require_dataplane
+it_setup dataplane
 
 MiB=$((1024 * 1024))
 TREE=$T/src/game

@@ -25,31 +25,19 @@
 #      at least one MSE handshake with RC4 (Transmission's whole download
 #      then goes RC4-encrypted) and refused none (closes_encryption=0).
 # Needs root (ip netns). Timings are printed, never asserted.
-set -euo pipefail
-
-T=$(mktemp -d)
+# shellcheck source=lib.sh
+source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
+it_setup dataplane
 NS=bs-swarm-$$
 VH=bsh$$
 VN=bsn$$
-OT_PID=
-cleanup() {
-	dp_cleanup
+remove_netns() {
 	ip netns del "$NS" 2>/dev/null || true
 	ip link del "$VH" 2>/dev/null || true
-	rm -rf "$T"
 }
-trap cleanup EXIT
-# shellcheck source=lib.sh
-source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-require_env
-require_dataplane
-for c in ip opentracker transmission-cli aria2c curl; do
-	command -v "$c" >/dev/null || fail "$c not installed (see tools/debian-packages.txt)"
-done
-if (($(id -u) != 0)); then
-	echo "SKIP: needs root for ip netns" >&2
-	exit 77
-fi
+it_on_exit remove_netns
+require_cmds ip opentracker transmission-cli aria2c curl
+skip_unless_root "needs root for ip netns"
 
 HOST=198.18.0.1
 PEER=198.18.0.2
@@ -98,22 +86,11 @@ TOR_COMP=$(json_get "$T/hy.json" torrent_v1)
 [[ $IH_V1 != "$IH_COMP" ]] || fail "expected the v1 release and the hybrid's companion to have different info-hashes"
 
 note "opentracker on $HOST:$OT_PORT"
-mkdir -p "$T/ot"
-printf '%s\n%s\n' "$IH_V1" "$IH_COMP" >"$T/ot/whitelist"
-chmod 755 "$T" "$T/ot"
-chmod 644 "$T/ot/whitelist"
-opentracker -i "$HOST" -p "$OT_PORT" -P "$OT_PORT" -d "$T/ot" -w whitelist >"$T/ot.log" 2>&1 &
-OT_PID=$!
-dp_track "$OT_PID"
+ot_start "$HOST" "$OT_PORT" "$IH_V1" "$IH_COMP"
 
 note "starting seed-dataplane on $HOST"
 DP_BT_HOST=$HOST DP_HTTP_HOST=$HOST dp_start "$T" --store "$S" --bt-listen "$HOST:0" \
 	--http-listen "$HOST:0" --workers 2 --cache-size 64M
-
-# pct HEX40: every byte percent-encoded (opentracker does not decode '+').
-pct() {
-	sed -E 's/(..)/%\1/g' <<<"$1"
-}
 
 # announce_seed IH: announce the seed (left=0) from the seed's address until
 # the tracker, which loads its whitelist a moment after it starts, accepts.

@@ -3,13 +3,9 @@
 # in one file; the store keeps one object per distinct file content (keyed by
 # its v2 merkle root), so 1.1 costs about the size of the changed file.
 # Removing 1.0 frees the object only 1.0 used and leaves 1.1 intact.
-set -euo pipefail
-
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-require_env
+it_setup
 
 S=$T/store
 A=$T/v10/game

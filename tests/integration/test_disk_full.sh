@@ -6,22 +6,18 @@
 # refuse up front), and the tmpfs out of inodes (ENOSPC from creat/mkdir in
 # the middle of writing objects, which an up-front free-space check misses).
 # Needs root to mount a 4 MiB tmpfs: exits 77 (skip) without it.
-set -euo pipefail
+# shellcheck source=lib.sh
+source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
+it_setup
 
-T=$(mktemp -d)
 MNT=$T/mnt
 mounted=no
-# shellcheck disable=SC2317 # invoked by the trap
-cleanup() {
+unmount() {
 	if [[ $mounted == yes ]]; then
 		umount "$MNT" || umount -l "$MNT" || true
 	fi
-	rm -rf "$T"
 }
-trap cleanup EXIT
-# shellcheck source=lib.sh
-source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-require_env
+it_on_exit unmount
 
 if ((EUID != 0)); then
 	echo "SKIP: test_disk_full needs root to mount a tmpfs"
@@ -35,6 +31,8 @@ fi
 mounted=yes
 
 S=$MNT/store
+# what the one error line must say when the store is full
+NO_SPACE='no space|disk full|ENOSPC|space left'
 SMALL=$T/small/tree
 BIG=$T/big/tree
 gen_file "$SMALL/a.bin" 100000
@@ -53,12 +51,7 @@ sc "$T/c2.out" "$T/c2.err" release create --store "$S" --tenant acme --name big 
 if ((SC_RC == 0)); then
 	fail "create of 16 MiB into a 4 MiB tmpfs store: expected failure, it exited 0 (df: $(df -B1 --output=used,avail "$MNT" | tail -1))"
 fi
-((SC_RC == 1)) || { cat "$T/c2.err" >&2; fail "disk full: expected exit 1, saw exit $(describe_rc "$SC_RC")"; }
-one_line_stderr "$T/c2.err" "disk full"
-grep -Eqi 'no space|disk full|ENOSPC|space left' "$T/c2.err" ||
-	fail "disk full: expected the error line to mention no space / disk full, saw: $(cat "$T/c2.err")"
-store_snapshot "$S" "$T/snap.after"
-same_snapshot "$T/snap.before" "$T/snap.after" "disk full"
+expect_refusal "disk full" "$SC_RC" 1 "$T/c2.err" "$S" -Ei "$NO_SPACE"
 
 note "out of inodes in the middle of writing objects"
 used=$(df --output=iused "$MNT" | tail -1)
@@ -70,12 +63,7 @@ done
 store_snapshot "$S" "$T/snap.before"
 sc "$T/c3.out" "$T/c3.err" release create --store "$S" --tenant acme --name many --version 1 "$T/many/tree"
 ((SC_RC != 0)) || fail "create of 40 files into a store with 4 free inodes: expected failure, it exited 0"
-((SC_RC == 1)) || { cat "$T/c3.err" >&2; fail "out of inodes: expected exit 1, saw exit $(describe_rc "$SC_RC")"; }
-one_line_stderr "$T/c3.err" "out of inodes"
-grep -Eqi 'no space|disk full|ENOSPC|space left' "$T/c3.err" ||
-	fail "out of inodes: expected the error line to mention no space / disk full, saw: $(cat "$T/c3.err")"
-store_snapshot "$S" "$T/snap.after"
-same_snapshot "$T/snap.before" "$T/snap.after" "out of inodes (ENOSPC while writing objects)"
+expect_refusal "out of inodes (ENOSPC while writing objects)" "$SC_RC" 1 "$T/c3.err" "$S" -Ei "$NO_SPACE"
 mount -o remount,nr_inodes=100000 "$MNT" || fail "setup: could not remount $MNT with nr_inodes=100000"
 
 # The surviving release is still whole.

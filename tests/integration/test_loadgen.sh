@@ -20,14 +20,9 @@
 #    with a message; a torrent the seed does not hold exits 1 naming the
 #    handshake and the info-hash; a refused port exits 1 (bt and http).
 # Every loadgen run is --duration 1 or 2 and bounded by `timeout`.
-set -euo pipefail
-
-T=$(mktemp -d)
-trap 'dp_cleanup; rm -rf "$T"' EXIT
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-require_env
-require_dataplane
+it_setup dataplane
 [[ -n ${LOADGEN:-} ]] || fail "LOADGEN is not set (expected the path of the built bench/loadgen)"
 [[ -x $LOADGEN ]] || fail "LOADGEN=$LOADGEN is not an executable file"
 LT_SEED=$SRCDIR/../../bench/lt_seed.py

@@ -22,18 +22,10 @@
 #    seed-control exits 0 on SIGTERM.
 # Needs SEED_CONTROL (the built seed-control) besides SEEDCTL,
 # SEED_DATAPLANE and SRCDIR; Debian packages chromium and curl.
-set -euo pipefail
-
-T=$(mktemp -d)
-trap 'dp_cleanup; rm -rf "$T"' EXIT
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-require_env
-require_dataplane
-[[ -n ${SEED_CONTROL:-} ]] || fail "SEED_CONTROL is not set (expected the path of the built seed-control)"
-[[ -x $SEED_CONTROL ]] || fail "SEED_CONTROL=$SEED_CONTROL is not an executable file"
-command -v chromium >/dev/null || fail "chromium not installed (Debian package chromium)"
-command -v curl >/dev/null || fail "curl not installed"
+it_setup dataplane control
+require_cmds chromium curl
 
 MiB=$((1024 * 1024))
 BIG_SIZE=$((160 * MiB))

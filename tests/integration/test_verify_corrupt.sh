@@ -7,13 +7,9 @@
 # Store layout relied on: objects are S/objects/<2 hex>/<root>.obj, where
 # root is the file's v2 merkle root (release show --json), with the file's
 # data starting at byte 4096 (after a 4 KiB header).
-set -euo pipefail
-
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-require_env
+it_setup
 
 S=$T/store
 TREE=$T/src/patch
@@ -45,16 +41,10 @@ sc_ok "$T/c.json" "$T/c.err" release create --store "$S" --tenant acme --name pa
 ID=$(json_get "$T/c.json" id)
 
 note "ls --json lists the release"
-sc_ok "$T/ls.json" "$T/ls.err" release ls --store "$S" --json
+ls_json "$S" "$T/ls.json"
 "$PY" - "$T/ls.json" "$ID" <<'EOF' || exit 1
 import json, sys
-try:
-    d = json.load(open(sys.argv[1], encoding='utf-8'))
-except Exception as e:
-    sys.exit('FAIL: release ls --json: expected a JSON array, could not parse (%s): %r'
-             % (e, open(sys.argv[1], 'rb').read()[:500]))
-if not isinstance(d, list):
-    sys.exit('FAIL: release ls --json: expected a JSON array, saw %s' % type(d).__name__)
+d = json.load(open(sys.argv[1], encoding='utf-8'))
 want = {'id': sys.argv[2], 'tenant': 'acme', 'name': 'patch', 'version': '7.3'}
 for r in d:
     if isinstance(r, dict) and all(r.get(k) == v for k, v in want.items()):
