@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FNV1A64_INIT 1469598103934665603ull
+#define FNV1A64_INIT 14695981039346656037ull
 
 static inline uint64_t fnv1a64(const void *p, size_t n)
 {
