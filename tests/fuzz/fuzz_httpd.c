@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "httpd.h"
+#include "http1.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -45,12 +46,7 @@ static void check(int ok, const char *what)
 
 static const uint8_t *find(const uint8_t *p, size_t n, const char *s)
 {
-	size_t l = strlen(s);
-
-	for (size_t i = 0; i + l <= n; i++)
-		if (!memcmp(p + i, s, l))
-			return p + i;
-	return NULL;
+	return memmem(p, n, s, strlen(s));
 }
 
 /* ---- the output checker ---- */
@@ -80,18 +76,14 @@ static void push(struct chk *k, const struct answer *a)
 	k->qn++;
 }
 
+/* The decimal at *p, which moves past it (lib/http1 has its own tests). */
 static uint64_t num(const uint8_t **p, const uint8_t *end)
 {
-	uint64_t v = 0;
-	int any = 0;
+	uint64_t v;
+	size_t n = http1_scan_u64(*p, end, &v);
 
-	while (*p < end && **p >= '0' && **p <= '9') {
-		check(v < UINT64_MAX / 10, "number overflow in a head");
-		v = v * 10 + (uint64_t)(**p - '0');
-		(*p)++;
-		any = 1;
-	}
-	check(any, "number expected in a head");
+	check(n && v != UINT64_MAX, "no number, or an overflowing one, in a head");
+	*p += n;
 	return v;
 }
 
@@ -191,12 +183,6 @@ static void drain(struct run *r, size_t max)
 	check(httpd_conn_sent(&r->c, n, r->now) == 0, "sent refused");
 }
 
-static int is_tchar(uint8_t b)
-{
-	return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') ||
-	       (b && strchr("!#$%&'*+-.^_`|~", b));
-}
-
 static void check_request(const struct run *r, const struct httpd_request *q)
 {
 	check(q->method <= HTTPD_DELETE, "method outside the enum");
@@ -212,23 +198,26 @@ static void check_request(const struct run *r, const struct httpd_request *q)
 		check(h->name_len > 0 && strlen(h->name) == h->name_len, "header name");
 		check(strlen(h->value) == h->value_len, "header value");
 		for (size_t j = 0; j < h->name_len; j++)
-			check(is_tchar((uint8_t)h->name[j]), "header name byte");
+			check(http1_is_tchar((uint8_t)h->name[j]), "header name byte");
 		check(httpd_request_header(q, h->name, NULL) != NULL, "lookup misses a header");
 	}
 }
 
+/* The error outcomes as httpd.h's table lists them: status and errno. */
+static const struct {
+	unsigned status;
+	int err;
+} outcomes[] = {
+	{ 400, -EBADMSG }, { 411, -EOPNOTSUPP }, { 413, -EMSGSIZE },	    { 414, -ENAMETOOLONG },
+	{ 431, -E2BIG },   { 501, -ENOSYS },	 { 505, -EPROTONOSUPPORT },
+};
+
 static int errno_of(unsigned st)
 {
-	switch (st) {
-	case 400: return -EBADMSG;
-	case 411: return -EOPNOTSUPP;
-	case 413: return -EMSGSIZE;
-	case 414: return -ENAMETOOLONG;
-	case 431: return -E2BIG;
-	case 501: return -ENOSYS;
-	case 505: return -EPROTONOSUPPORT;
-	default: return 1;
-	}
+	for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
+		if (outcomes[i].status == st)
+			return outcomes[i].err;
+	return 1;
 }
 
 /* One answer of kind pick to q; fills a with what the output must hold. */

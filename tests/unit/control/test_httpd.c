@@ -255,32 +255,35 @@ Test(httpd, leading_empty_lines_skipped)
 
 #define TAIL " HTTP/1.1\r\nHost: h\r\n\r\n"
 
-Test(httpd, target_at_limit_accepted)
+/* "GET /aaa..." with a target of n bytes, then tail (malloc'd). */
+static char *target_request(size_t n, const char *tail)
 {
-	struct httpd_request req;
-	size_t n = HTTPD_MAX_TARGET;
-	char *in = malloc(n + 64);
+	char *in = malloc(4 + n + strlen(tail) + 1);
 
 	cr_assert_not_null(in);
 	memcpy(in, "GET /", 5);
 	memset(in + 5, 'a', n - 1);
-	memcpy(in + 4 + n, TAIL, sizeof(TAIL));
+	memcpy(in + 4 + n, tail, strlen(tail) + 1);
+	return in;
+}
+
+Test(httpd, target_at_limit_accepted)
+{
+	struct httpd_request req;
+	char *in = target_request(HTTPD_MAX_TARGET, TAIL);
+
 	cr_assert_eq(one(in, &req), 1);
-	cr_assert_eq(req.path_len, n);
+	cr_assert_eq(req.path_len, HTTPD_MAX_TARGET);
 	free(in);
 }
 
 Test(httpd, long_target_414_before_line_ends)
 {
 	struct httpd_request req;
-	size_t n = HTTPD_MAX_TARGET + 1;
-	char *in = malloc(n + 8);
+	char *in = target_request(HTTPD_MAX_TARGET + 2, ""); /* no end of line yet */
 
-	cr_assert_not_null(in);
-	memcpy(in, "GET /", 5);
-	memset(in + 5, 'a', n); /* no end of line yet */
 	up(NULL);
-	feed_n(in, 5 + n, T0);
+	feed_n(in, strlen(in), T0);
 	cr_assert_eq(httpd_conn_next(&C, &req), -ENAMETOOLONG);
 	cr_assert_eq(httpd_conn_error(&C, NULL), 414);
 	free(in);
@@ -289,13 +292,8 @@ Test(httpd, long_target_414_before_line_ends)
 Test(httpd, long_target_414_in_one_line)
 {
 	struct httpd_request req;
-	size_t n = HTTPD_MAX_TARGET + 1;
-	char *in = malloc(n + 64);
+	char *in = target_request(HTTPD_MAX_TARGET + 1, TAIL);
 
-	cr_assert_not_null(in);
-	memcpy(in, "GET /", 5);
-	memset(in + 5, 'a', n - 1);
-	memcpy(in + 4 + n, TAIL, sizeof(TAIL));
 	cr_assert_eq(one(in, &req), -ENAMETOOLONG);
 	free(in);
 }
