@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "apiclient.h"
-#include "cmd_release.h"
+#include "cmdopt.h"
 
 enum {
 	O_SOCKET = 1,
@@ -35,7 +35,7 @@ enum {
 	O_JSON,
 	O_HELP,
 	O_ID,
-	O_NAME,
+	O_NAME, /* O_NAME to O_CLEAR_TRACKERS: the tenant fields, in one run */
 	O_BANDWIDTH,
 	O_MAX_PEERS,
 	O_ALLOW,
@@ -49,114 +49,62 @@ enum {
 	O_COUNT,
 };
 
-struct opt {
-	const char *name;
-	int has_arg;
-	int id;
-	const char *arg;
-	const char *help;
-};
+#define OPT_SOCKET                                         \
+	CMDOPT("socket", 1, O_SOCKET, "PATH",              \
+	       "API socket (default: $SEED_API_SOCKET or " \
+	       "/run/seed/control.sock)")
+#define OPT_TIMEOUT CMDOPT("timeout", 1, O_TIMEOUT, "SEC", "give up after SEC seconds (default 10)")
+#define OPT_JSON    CMDOPT("json", 0, O_JSON, NULL, "print the API's JSON answer")
+#define OPT_HELP    CMDOPT("help", 0, O_HELP, NULL, "show this help")
+#define OPT_BANDWIDTH                               \
+	CMDOPT("bandwidth", 1, O_BANDWIDTH, "RATE", \
+	       "bandwidth cap: 20MB/s, 160Mbit/s or bytes/s; 0 = unlimited")
+#define OPT_MAX_PEERS CMDOPT("max-peers", 1, O_MAX_PEERS, "N", "peer limit; 0 = unlimited")
+#define OPT_ALLOW                           \
+	CMDOPT("allow", 1, O_ALLOW, "CIDR", \
+	       "serve only this network; repeat for more (replaces the list)")
+#define OPT_TRACKER                            \
+	CMDOPT("tracker", 1, O_TRACKER, "URL", \
+	       "announce to this tracker; repeat for more (replaces the list)")
+#define OPT_EMBARGO                                 \
+	CMDOPT("embargo", 1, O_EMBARGO, "DURATION", \
+	       "default embargo on publish, like 48h; 0 = none")
 
-#define OPT_SOCKET                                                                         \
-	{                                                                                  \
-		"socket", 1, O_SOCKET, "PATH",                                             \
-			"API socket (default: $SEED_API_SOCKET or /run/seed/control.sock)" \
-	}
-#define OPT_TIMEOUT                                                                      \
-	{                                                                                \
-		"timeout", 1, O_TIMEOUT, "SEC", "give up after SEC seconds (default 10)" \
-	}
-#define OPT_JSON                                                       \
-	{                                                              \
-		"json", 0, O_JSON, NULL, "print the API's JSON answer" \
-	}
-#define OPT_HELP                                          \
-	{                                                 \
-		"help", 0, O_HELP, NULL, "show this help" \
-	}
-#define OPT_END                        \
-	{                              \
-		NULL, 0, 0, NULL, NULL \
-	}
-#define OPT_BANDWIDTH                                                                \
-	{                                                                            \
-		"bandwidth", 1, O_BANDWIDTH, "RATE",                                 \
-			"bandwidth cap: 20MB/s, 160Mbit/s or bytes/s; 0 = unlimited" \
-	}
-#define OPT_MAX_PEERS                                                         \
-	{                                                                     \
-		"max-peers", 1, O_MAX_PEERS, "N", "peer limit; 0 = unlimited" \
-	}
-#define OPT_ALLOW                                                                      \
-	{                                                                              \
-		"allow", 1, O_ALLOW, "CIDR",                                           \
-			"serve only this network; repeat for more (replaces the list)" \
-	}
-#define OPT_TRACKER                                                                     \
-	{                                                                               \
-		"tracker", 1, O_TRACKER, "URL",                                         \
-			"announce to this tracker; repeat for more (replaces the list)" \
-	}
-#define OPT_EMBARGO                                                      \
-	{                                                                \
-		"embargo", 1, O_EMBARGO, "DURATION",                     \
-			"default embargo on publish, like 48h; 0 = none" \
-	}
+/* the tenant fields add and set both take */
+#define OPTS_TENANT OPT_BANDWIDTH, OPT_MAX_PEERS, OPT_ALLOW, OPT_TRACKER, OPT_EMBARGO
+/* what every command that prints an answer ends with */
+#define OPTS_TAIL OPT_SOCKET, OPT_TIMEOUT, OPT_JSON, OPT_HELP, CMDOPT_END
 
-static const struct opt plain_opts[] = { OPT_SOCKET, OPT_TIMEOUT, OPT_JSON, OPT_HELP, OPT_END };
-static const struct opt tenant_add_opts[] = {
+static const struct cmdopt plain_opts[] = { OPTS_TAIL };
+static const struct cmdopt tenant_add_opts[] = {
 	{ "id", 1, O_ID, "ID", "tenant id (required; a-z 0-9 -, at most 32)" },
 	{ "name", 1, O_NAME, "NAME", "display name (required)" },
-	OPT_BANDWIDTH,
-	OPT_MAX_PEERS,
-	OPT_ALLOW,
-	OPT_TRACKER,
-	OPT_EMBARGO,
-	OPT_SOCKET,
-	OPT_TIMEOUT,
-	OPT_JSON,
-	OPT_HELP,
-	OPT_END,
+	OPTS_TENANT,
+	OPTS_TAIL,
 };
-static const struct opt tenant_set_opts[] = {
+static const struct cmdopt tenant_set_opts[] = {
 	{ "name", 1, O_NAME, "NAME", "display name" },
-	OPT_BANDWIDTH,
-	OPT_MAX_PEERS,
-	OPT_ALLOW,
-	OPT_TRACKER,
-	OPT_EMBARGO,
+	OPTS_TENANT,
 	{ "clear-allow", 0, O_CLEAR_ALLOW, NULL, "serve every network again" },
 	{ "clear-trackers", 0, O_CLEAR_TRACKERS, NULL, "announce to no tracker" },
-	OPT_SOCKET,
-	OPT_TIMEOUT,
-	OPT_JSON,
-	OPT_HELP,
-	OPT_END,
+	OPTS_TAIL,
 };
-static const struct opt publish_opts[] = {
+static const struct cmdopt publish_opts[] = {
 	{ "now", 0, O_NOW, NULL, "live now, skipping the tenant's default embargo" },
-	OPT_SOCKET,
-	OPT_TIMEOUT,
-	OPT_JSON,
-	OPT_HELP,
-	OPT_END,
+	OPTS_TAIL,
 };
-static const struct opt embargo_opts[] = {
+static const struct cmdopt embargo_opts[] = {
 	{ "until", 1, O_UNTIL, "TIME",
 	  "servable from TIME: 2026-12-01T18:00:00Z or +DURATION (+2h, +30m) (required)" },
-	OPT_SOCKET,
-	OPT_TIMEOUT,
-	OPT_JSON,
-	OPT_HELP,
-	OPT_END,
+	OPTS_TAIL,
 };
-static const struct opt top_opts[] = {
+static const struct cmdopt top_opts[] = {
 	{ "interval", 1, O_INTERVAL, "SEC", "seconds between refreshes (default 1; 0.1 to 3600)" },
 	{ "count", 1, O_COUNT, "N", "stop after N refreshes (default: until q or Ctrl-C)" },
 	OPT_SOCKET,
 	OPT_TIMEOUT,
 	OPT_HELP,
-	OPT_END,
+	CMDOPT_END,
 };
 
 struct args {
@@ -178,7 +126,7 @@ struct sub {
 	const char *synopsis;
 	const char *summary;
 	const char *notes; /* extra paragraph for --help, or NULL */
-	const struct opt *opts;
+	const struct cmdopt *opts;
 	int n_pos; /* positional ID arguments: 0 or 1 */
 	int (*run)(struct args *a);
 };
@@ -236,16 +184,7 @@ static const struct sub *find_sub(const char *group, const char *name)
 
 static void sub_usage(const struct sub *s, FILE *f)
 {
-	fprintf(f, "usage: seedctl %s %s\n\n%s.\n", s->name, s->synopsis, s->summary);
-	if (s->notes)
-		fprintf(f, "\n%s\n", s->notes);
-	fprintf(f, "\noptions:\n");
-	for (const struct opt *o = s->opts; o->name; o++) {
-		char left[64];
-		snprintf(left, sizeof(left), "--%s%s%s", o->name, o->arg ? " " : "",
-			 o->arg ? o->arg : "");
-		fprintf(f, "  %-22s %s\n", left, o->help);
-	}
+	cmdopt_usage(f, s->name, s->synopsis, s->summary, s->notes, s->opts);
 }
 
 /* Lists the subcommands of `group` ("tenant", "release"). */
@@ -255,38 +194,6 @@ static void group_usage(const char *group, FILE *f)
 	for (size_t i = 0; i < N_SUBS; i++)
 		if (!strncmp(subs[i].name, group, gl) && subs[i].name[gl] == ' ')
 			fprintf(f, "  %-8s %s\n", subs[i].name + gl + 1, subs[i].summary);
-}
-
-static int usage_err(const struct sub *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int usage_err(const struct sub *s, const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "seedctl %s: ", s->name);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see 'seedctl %s --help')\n", s->name);
-	return EXIT_USAGE;
-}
-
-static int fail(const struct sub *s, const struct seed_err *e)
-{
-	fprintf(stderr, "seedctl %s: %s\n", s->name, e->msg[0] ? e->msg : strerror(-e->code));
-	return 1;
-}
-
-static int push(const char ***v, size_t *n, const char *s)
-{
-	if (*n >= 1024)
-		return -1;
-	const char **t = realloc(*v, (*n + 1) * sizeof(**v));
-	if (!t)
-		return -1;
-	t[(*n)++] = s;
-	*v = t;
-	return 0;
 }
 
 /* Decimal digits only, at most 18 of them. */
@@ -315,12 +222,8 @@ static int parse_seconds(const char *s, double lo, double hi, double *out)
 /* Parses argv for s; returns -1 to continue, else an exit code. */
 static int parse(const struct sub *s, int argc, char **argv, struct args *a)
 {
-	struct option lo[32];
-	size_t n = 0;
-	for (const struct opt *o = s->opts; o->name && n < 31; o++, n++)
-		lo[n] = (struct option){ o->name, o->has_arg ? required_argument : no_argument,
-					 NULL, o->id };
-	lo[n] = (struct option){ 0 };
+	struct option lo[CMDOPT_MAX];
+	cmdopt_longopts(s->opts, lo);
 
 	a->sub = s;
 	a->interval = 1.0;
@@ -331,88 +234,77 @@ static int parse(const struct sub *s, int argc, char **argv, struct args *a)
 		if (c == -1)
 			break;
 		double d;
+		/* every option from --name to --clear-trackers changes a tenant field */
+		if (c >= O_NAME && c <= O_CLEAR_TRACKERS)
+			a->set_fields++;
 		switch (c) {
 		case 'h':
 		case O_HELP: sub_usage(s, stdout); return 0;
 		case O_SOCKET:
 			if (!*optarg)
-				return usage_err(s, "%s", "--socket needs a path");
+				return cmdopt_usage_err(s->name, "%s", "--socket needs a path");
 			a->socket = optarg;
 			break;
 		case O_TIMEOUT:
 			if (parse_seconds(optarg, 0.001, 3600, &d) < 0)
-				return usage_err(s,
-						 "--timeout \"%s\": expected 0.001 to 3600 seconds",
-						 optarg);
+				return cmdopt_usage_err(
+					s->name, "--timeout \"%s\": expected 0.001 to 3600 seconds",
+					optarg);
 			a->timeout_ms = (int)(d * 1000 + 0.999);
 			break;
 		case O_JSON: a->json = 1; break;
 		case O_ID: a->id = optarg; break;
-		case O_NAME:
-			a->name = optarg;
-			a->set_fields++;
-			break;
-		case O_BANDWIDTH:
-			a->bandwidth = optarg;
-			a->set_fields++;
-			break;
+		case O_NAME: a->name = optarg; break;
+		case O_BANDWIDTH: a->bandwidth = optarg; break;
 		case O_MAX_PEERS:
 			if (!all_digits(optarg))
-				return usage_err(s, "--max-peers \"%s\" is not a number", optarg);
+				return cmdopt_usage_err(
+					s->name, "--max-peers \"%s\" is not a number", optarg);
 			a->max_peers = optarg;
-			a->set_fields++;
 			break;
-		case O_EMBARGO:
-			a->embargo = optarg;
-			a->set_fields++;
-			break;
+		case O_EMBARGO: a->embargo = optarg; break;
 		case O_ALLOW:
 		case O_TRACKER:
-			if (c == O_ALLOW ? push(&a->allow, &a->n_allow, optarg)
-					 : push(&a->trackers, &a->n_trackers, optarg)) {
-				fprintf(stderr, "seedctl %s: too many --%s options\n", s->name,
+			if (c == O_ALLOW ? cmdopt_push(&a->allow, &a->n_allow, optarg)
+					 : cmdopt_push(&a->trackers, &a->n_trackers, optarg)) {
+				fprintf(stderr, "seedctl: %s: too many --%s options\n", s->name,
 					c == O_ALLOW ? "allow" : "tracker");
 				return 1;
 			}
-			a->set_fields++;
 			break;
-		case O_CLEAR_ALLOW:
-			a->clear_allow = 1;
-			a->set_fields++;
-			break;
-		case O_CLEAR_TRACKERS:
-			a->clear_trackers = 1;
-			a->set_fields++;
-			break;
+		case O_CLEAR_ALLOW: a->clear_allow = 1; break;
+		case O_CLEAR_TRACKERS: a->clear_trackers = 1; break;
 		case O_NOW: a->now = 1; break;
 		case O_UNTIL: a->until = optarg; break;
 		case O_INTERVAL:
 			if (parse_seconds(optarg, 0.1, 3600, &a->interval) < 0)
-				return usage_err(s,
-						 "--interval \"%s\": expected 0.1 to 3600 seconds",
-						 optarg);
+				return cmdopt_usage_err(
+					s->name, "--interval \"%s\": expected 0.1 to 3600 seconds",
+					optarg);
 			break;
 		case O_COUNT: {
 			char *end;
 			errno = 0;
 			long v = strtol(optarg, &end, 10);
 			if (errno || end == optarg || *end || v < 1 || v > 100000000)
-				return usage_err(s, "--count \"%s\": expected a number >= 1",
-						 optarg);
+				return cmdopt_usage_err(
+					s->name, "--count \"%s\": expected a number >= 1", optarg);
 			a->count = v;
 			break;
 		}
-		case ':': return usage_err(s, "option '%s' needs a value", argv[optind - 1]);
-		default: return usage_err(s, "unknown option '%s'", argv[optind - 1]);
+		case ':':
+			return cmdopt_usage_err(s->name, "option '%s' needs a value",
+						argv[optind - 1]);
+		default: return cmdopt_usage_err(s->name, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	a->pos = argv + optind;
 	a->n_pos = argc - optind;
 	if (a->n_pos < s->n_pos)
-		return usage_err(s, "missing %s ID",
-				 strncmp(s->name, "tenant", 6) ? "release" : "tenant");
+		return cmdopt_usage_err(s->name, "missing %s ID",
+					strncmp(s->name, "tenant", 6) ? "release" : "tenant");
 	if (a->n_pos > s->n_pos)
-		return usage_err(s, "unexpected argument '%s'", a->pos[s->n_pos]);
+		return cmdopt_usage_err(s->name, "unexpected argument '%s'", a->pos[s->n_pos]);
 	return -1;
 }
 
@@ -428,22 +320,21 @@ static int run_sub(const struct sub *s, int argc, char **argv)
 	return rc;
 }
 
+static void list_tenant_verbs(FILE *f)
+{
+	group_usage("tenant", f);
+}
+
+/* `seedctl tenant ...`: the group's verbs are listed by list_tenant_verbs */
 static int run_group(const char *group, int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-	    !strcmp(argv[1], "help")) {
-		FILE *f = argc < 2 ? stderr : stdout;
-		fprintf(f, "usage: seedctl %s SUBCOMMAND [OPTIONS]\n\nsubcommands:\n", group);
-		group_usage(group, f);
-		fprintf(f, "\nRun 'seedctl %s SUBCOMMAND --help' for its options.\n", group);
+	if (argc < 2 || cmdopt_is_help(argv[1])) {
+		cmdopt_group_usage(argc < 2 ? stderr : stdout, group, list_tenant_verbs);
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
 	const struct sub *s = find_sub(group, argv[1]);
-	if (!s) {
-		fprintf(stderr, "seedctl: %s: unknown subcommand '%s' (try 'seedctl %s --help')\n",
-			group, argv[1], group);
-		return EXIT_USAGE;
-	}
+	if (!s)
+		return cmdopt_unknown(group, argv[1]);
 	return run_sub(s, argc - 1, argv + 1);
 }
 
@@ -480,13 +371,8 @@ int cmd_api_is_release_verb(const char *verb)
 int cmd_api_release(int argc, char **argv)
 {
 	const struct sub *s = argc > 0 ? find_sub("release", argv[0]) : NULL;
-	if (!s) {
-		fprintf(stderr,
-			"seedctl: release: unknown subcommand '%s' (try 'seedctl release "
-			"--help')\n",
-			argc > 0 ? argv[0] : "");
-		return EXIT_USAGE;
-	}
+	if (!s)
+		return cmdopt_unknown("release", argc > 0 ? argv[0] : "");
 	return run_sub(s, argc, argv);
 }
 
@@ -506,7 +392,7 @@ static int call(struct args *a, const char *method, const char *path, const json
 	struct seed_err err;
 	seed_err_clear(&err);
 	if (apic_call(&o, method, path, body, out, NULL, &err) < 0)
-		return fail(a->sub, &err);
+		return cmdopt_fail(a->sub->name, &err);
 	return 0;
 }
 
@@ -606,6 +492,25 @@ static const char *fmt_size(uint64_t b, char *buf, size_t n)
 }
 
 /* The two largest units: "2d", "1h 5m", "45s". */
+static const char *fmt_count(uint64_t v, char *buf, size_t n)
+{
+	snprintf(buf, n, "%" PRIu64, v);
+	return buf;
+}
+
+/*
+ * "LABEL TOTAL  (bt A, http B)" for a {"bt": A, "http": B} pair, each figure
+ * written by fmt; no newline, so a caller may go on with the line.
+ */
+static void print_bh(FILE *f, const char *label, const json_t *pair,
+		     const char *(*fmt)(uint64_t v, char *buf, size_t n))
+{
+	char a[32], b[32], c[32];
+	uint64_t bt = ju(json_object_get(pair, "bt")), http = ju(json_object_get(pair, "http"));
+	fprintf(f, "%s%s  (bt %s, http %s)", label, fmt(bt + http, a, sizeof(a)),
+		fmt(bt, b, sizeof(b)), fmt(http, c, sizeof(c)));
+}
+
 static const char *fmt_dur(uint64_t s, char *buf, size_t n)
 {
 	static const struct {
@@ -767,21 +672,12 @@ static void tbl_free(struct table *t)
 static void print_totals(FILE *f, json_t *st)
 {
 	json_t *tot = json_object_get(st, "totals");
-	char a[32], b[32], c[32];
-	uint64_t rbt = ju(jat(tot, "rate_bps", "bt", NULL)),
-		 rhttp = ju(jat(tot, "rate_bps", "http", NULL));
-	uint64_t bbt = ju(jat(tot, "bytes", "bt", NULL)),
-		 bhttp = ju(jat(tot, "bytes", "http", NULL));
-	uint64_t pbt = ju(jat(tot, "peers", "bt", NULL)),
-		 phttp = ju(jat(tot, "peers", "http", NULL));
 	json_t *cache = json_object_get(tot, "cache");
 
-	fprintf(f, "rate        %s  (bt %s, http %s)\n", fmt_rate(rbt + rhttp, a, sizeof(a)),
-		fmt_rate(rbt, b, sizeof(b)), fmt_rate(rhttp, c, sizeof(c)));
-	fprintf(f, "served      %s  (bt %s, http %s)\n", fmt_size(bbt + bhttp, a, sizeof(a)),
-		fmt_size(bbt, b, sizeof(b)), fmt_size(bhttp, c, sizeof(c)));
-	fprintf(f, "peers       %" PRIu64 "  (bt %" PRIu64 ", http %" PRIu64 ")\n", pbt + phttp,
-		pbt, phttp);
+	print_bh(f, "rate        ", json_object_get(tot, "rate_bps"), fmt_rate);
+	print_bh(f, "\nserved      ", json_object_get(tot, "bytes"), fmt_size);
+	print_bh(f, "\npeers       ", json_object_get(tot, "peers"), fmt_count);
+	fputc('\n', f);
 	fprintf(f,
 		"cache       %.1f%% hit ratio  (%" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64
 		" evictions)\n",
@@ -927,17 +823,23 @@ static void print_status(FILE *f, json_t *st)
 	release_rows(f, st, 0, SIZE_MAX);
 }
 
-static int run_status(struct args *a)
+/* GET path and print the answer: --json as the API sent it, else text(). */
+static int show(struct args *a, const char *path, void (*text)(FILE *f, json_t *j))
 {
 	json_t *j;
-	if (call(a, "GET", "/api/v1/status", NULL, &j))
+	if (call(a, "GET", path, NULL, &j))
 		return 1;
 	if (a->json)
 		print_json(j);
 	else
-		print_status(stdout, j);
+		text(stdout, j);
 	json_decref(j);
 	return 0;
+}
+
+static int run_status(struct args *a)
+{
+	return show(a, "/api/v1/status", print_status);
 }
 
 /* ---- tenants ---- */
@@ -958,16 +860,8 @@ static void join_strings(json_t *arr, char *buf, size_t n, const char *none)
 		snprintf(buf, n, "%s", none);
 }
 
-static int run_tenant_ls(struct args *a)
+static void print_tenants(FILE *f, json_t *j)
 {
-	json_t *j;
-	if (call(a, "GET", "/api/v1/tenants", NULL, &j))
-		return 1;
-	if (a->json) {
-		print_json(j);
-		json_decref(j);
-		return 0;
-	}
 	static const char *const hdr[] = { "TENANT",	"NAME",	   "BANDWIDTH",
 					   "MAX-PEERS", "EMBARGO", "ALLOW",
 					   "TRACKERS",	"SOURCE",  NULL };
@@ -996,12 +890,15 @@ static int run_tenant_ls(struct args *a)
 			json_string_value(json_object_get(t, "source")));
 	}
 	if (tb.nrows)
-		tbl_print(&tb, stdout, SIZE_MAX);
+		tbl_print(&tb, f, SIZE_MAX);
 	else
-		printf("no tenants\n");
+		fprintf(f, "no tenants\n");
 	tbl_free(&tb);
-	json_decref(j);
-	return 0;
+}
+
+static int run_tenant_ls(struct args *a)
+{
+	return show(a, "/api/v1/tenants", print_tenants);
 }
 
 static void print_tenant(json_t *t)
@@ -1038,7 +935,7 @@ static int set_str(json_t *o, const char *k, const char *opt, const char *v, con
 {
 	json_t *x = json_string(v);
 	if (!x)
-		return usage_err(s, "--%s \"%s\" is not valid UTF-8", opt, tx(v));
+		return cmdopt_usage_err(s->name, "--%s \"%s\" is not valid UTF-8", opt, tx(v));
 	json_object_set_new(o, k, x);
 	return 0;
 }
@@ -1063,7 +960,8 @@ static int set_list(json_t *o, const char *k, const char *opt, const char **v, s
 	for (size_t i = 0; i < n; i++) {
 		json_t *x = json_string(v[i]);
 		if (!x)
-			return usage_err(s, "--%s \"%s\" is not valid UTF-8", opt, tx(v[i]));
+			return cmdopt_usage_err(s->name, "--%s \"%s\" is not valid UTF-8", opt,
+						tx(v[i]));
 		json_array_append_new(arr, x);
 	}
 	return 0;
@@ -1077,20 +975,23 @@ static int run_tenant_put(struct args *a)
 	int rc = 0;
 
 	if (create && !a->id)
-		return usage_err(s, "%s", "--id ID is required");
+		return cmdopt_usage_err(s->name, "%s", "--id ID is required");
 	if (create && !a->name)
-		return usage_err(s, "%s", "--name NAME is required");
+		return cmdopt_usage_err(s->name, "%s", "--name NAME is required");
 	if (!create && !a->set_fields)
-		return usage_err(s, "%s", "nothing to change: give at least one option");
+		return cmdopt_usage_err(s->name, "%s",
+					"nothing to change: give at least one option");
 	if (a->clear_allow && a->n_allow)
-		return usage_err(s, "%s", "--allow and --clear-allow exclude each other");
+		return cmdopt_usage_err(s->name, "%s",
+					"--allow and --clear-allow exclude each other");
 	if (a->clear_trackers && a->n_trackers)
-		return usage_err(s, "%s", "--tracker and --clear-trackers exclude each other");
+		return cmdopt_usage_err(s->name, "%s",
+					"--tracker and --clear-trackers exclude each other");
 	if (create) {
 		snprintf(path, sizeof(path), "/api/v1/tenants");
 	} else {
 		if (apic_path_escape(a->pos[0], seg, sizeof(seg)) < 0)
-			return usage_err(s, "invalid tenant ID \"%s\"", tx(a->pos[0]));
+			return cmdopt_usage_err(s->name, "invalid tenant ID \"%s\"", tx(a->pos[0]));
 		snprintf(path, sizeof(path), "/api/v1/tenants/%s", seg);
 	}
 
@@ -1135,15 +1036,15 @@ static int run_release(struct args *a)
 	int rc = 0;
 
 	if (apic_path_escape(a->pos[0], seg, sizeof(seg)) < 0)
-		return usage_err(s, "invalid release ID \"%s\"", tx(a->pos[0]));
+		return cmdopt_usage_err(s->name, "invalid release ID \"%s\"", tx(a->pos[0]));
 	snprintf(path, sizeof(path), "/api/v1/releases/%s/%s", seg, verb);
 	if (!strcmp(verb, "embargo")) {
 		struct seed_err err;
 		seed_err_clear(&err);
 		if (!a->until)
-			return usage_err(s, "%s", "--until TIME is required");
+			return cmdopt_usage_err(s->name, "%s", "--until TIME is required");
 		if (apic_time_arg(a->until, (int64_t)time(NULL), when, sizeof(when), &err) < 0)
-			return usage_err(s, "%s", err.msg);
+			return cmdopt_usage_err(s->name, "%s", err.msg);
 		body = json_pack("{s:s}", "until", when);
 	} else if (a->now) {
 		body = json_pack("{s:b}", "now", 1);
@@ -1167,21 +1068,14 @@ static int run_release(struct args *a)
 
 /* ---- peers, drain, reload ---- */
 
-static int run_peers(struct args *a)
+static void print_peers(FILE *f, json_t *j)
 {
-	json_t *j;
-	if (call(a, "GET", "/api/v1/peers", NULL, &j))
-		return 1;
-	if (a->json) {
-		print_json(j);
-		json_decref(j);
-		return 0;
-	}
-	uint64_t bt = ju(jat(j, "total", "bt", NULL)), http = ju(jat(j, "total", "http", NULL));
-	printf("peers     %" PRIu64 "  (bt %" PRIu64 ", http %" PRIu64 ")\n", bt + http, bt, http);
+	print_bh(f, "peers     ", json_object_get(j, "total"), fmt_count);
+	fputc('\n', f);
 	if (json_is_object(json_object_get(j, "accepted")))
-		printf("accepted  bt %" PRIu64 ", http %" PRIu64 " since the data plane started\n",
-		       ju(jat(j, "accepted", "bt", NULL)), ju(jat(j, "accepted", "http", NULL)));
+		fprintf(f,
+			"accepted  bt %" PRIu64 ", http %" PRIu64 " since the data plane started\n",
+			ju(jat(j, "accepted", "bt", NULL)), ju(jat(j, "accepted", "http", NULL)));
 	json_t *ten = json_object_get(j, "tenants"), *t;
 	if (json_array_size(ten)) {
 		static const char *const hdr[] = { "TENANT", "BT", "HTTP", "TOTAL", NULL };
@@ -1198,12 +1092,15 @@ static int run_peers(struct args *a)
 			snprintf(s, sizeof(s), "%" PRIu64, tb_ + th);
 			tbl_row(&tb, json_string_value(json_object_get(t, "id")), b, h, s);
 		}
-		putchar('\n');
-		tbl_print(&tb, stdout, SIZE_MAX);
+		fputc('\n', f);
+		tbl_print(&tb, f, SIZE_MAX);
 		tbl_free(&tb);
 	}
-	json_decref(j);
-	return 0;
+}
+
+static int run_peers(struct args *a)
+{
+	return show(a, "/api/v1/peers", print_peers);
 }
 
 static int run_post(struct args *a)
@@ -1236,7 +1133,7 @@ static void on_stop_signal(int sig)
 
 static void top_frame(FILE *f, json_t *st, const char *error, double interval, int rows)
 {
-	char a[32], b[32], c[32], ts[32];
+	char ts[32];
 	time_t now = time(NULL);
 	struct tm tm;
 	gmtime_r(&now, &tm);
@@ -1248,15 +1145,10 @@ static void top_frame(FILE *f, json_t *st, const char *error, double interval, i
 	if (!st)
 		return;
 	json_t *tot = json_object_get(st, "totals");
-	uint64_t rbt = ju(jat(tot, "rate_bps", "bt", NULL)),
-		 rhttp = ju(jat(tot, "rate_bps", "http", NULL));
-	uint64_t pbt = ju(jat(tot, "peers", "bt", NULL)),
-		 phttp = ju(jat(tot, "peers", "http", NULL));
 	json_t *dp = json_object_get(st, "dataplane");
-	fprintf(f, "rate   %s  (bt %s, http %s)\n", fmt_rate(rbt + rhttp, a, sizeof(a)),
-		fmt_rate(rbt, b, sizeof(b)), fmt_rate(rhttp, c, sizeof(c)));
-	fprintf(f, "peers  %" PRIu64 "  (bt %" PRIu64 ", http %" PRIu64 ")   cache %.1f%% hit\n",
-		pbt + phttp, pbt, phttp, hit_ratio(json_object_get(tot, "cache")) * 100);
+	print_bh(f, "rate   ", json_object_get(tot, "rate_bps"), fmt_rate);
+	print_bh(f, "\npeers  ", json_object_get(tot, "peers"), fmt_count);
+	fprintf(f, "   cache %.1f%% hit\n", hit_ratio(json_object_get(tot, "cache")) * 100);
 	fprintf(f,
 		"node   data plane %s, catalog generation %" PRIu64 "%s, verify failures %" PRIu64
 		"\n",
@@ -1316,7 +1208,7 @@ static int run_top(struct args *a)
 			break;
 		}
 		if (r < 0 && frames == 0) {
-			rc = fail(a->sub, &err);
+			rc = cmdopt_fail(a->sub->name, &err);
 			break;
 		}
 		rc = r < 0;

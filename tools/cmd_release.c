@@ -14,6 +14,8 @@
 #include <time.h>
 
 #include "cmd_api.h"
+#include "cmdopt.h"
+#include "hex.h"
 #include "ingest.h"
 #include "jsonw.h"
 #include "metainfo.h"
@@ -40,32 +42,11 @@ enum {
 	O_HELP,
 };
 
-struct opt {
-	const char *name;
-	int has_arg;
-	int id;
-	const char *arg;
-	const char *help;
-};
+#define OPT_STORE CMDOPT("store", 1, O_STORE, "DIR", "the release store (required)")
+#define OPT_JSON  CMDOPT("json", 0, O_JSON, NULL, "print JSON instead of text")
+#define OPT_HELP  CMDOPT("help", 0, O_HELP, NULL, "show this help")
 
-#define OPT_STORE                                                          \
-	{                                                                  \
-		"store", 1, O_STORE, "DIR", "the release store (required)" \
-	}
-#define OPT_JSON                                                      \
-	{                                                             \
-		"json", 0, O_JSON, NULL, "print JSON instead of text" \
-	}
-#define OPT_HELP                                          \
-	{                                                 \
-		"help", 0, O_HELP, NULL, "show this help" \
-	}
-#define OPT_END                        \
-	{                              \
-		NULL, 0, 0, NULL, NULL \
-	}
-
-static const struct opt create_opts[] = {
+static const struct cmdopt create_opts[] = {
 	OPT_STORE,
 	{ "tenant", 1, O_TENANT, "NAME",
 	  "tenant (studio) owning the release (required; A-Z a-z 0-9 - _)" },
@@ -88,16 +69,16 @@ static const struct opt create_opts[] = {
 	{ "hash-impl", 1, O_HASH_IMPL, "IMPL",
 	  "mb (multi-buffer, default) or openssl (for benchmarks)" },
 	OPT_HELP,
-	OPT_END,
+	CMDOPT_END,
 };
 
-static const struct opt ls_opts[] = { OPT_STORE, OPT_JSON, OPT_HELP, OPT_END };
-static const struct opt show_opts[] = { OPT_STORE, OPT_JSON, OPT_HELP, OPT_END };
-static const struct opt verify_opts[] = {
-	OPT_STORE, OPT_JSON, { "hash-impl", 1, O_HASH_IMPL, "IMPL", "mb (default) or openssl" },
-	OPT_HELP,  OPT_END,
+static const struct cmdopt ls_opts[] = { OPT_STORE, OPT_JSON, OPT_HELP, CMDOPT_END };
+static const struct cmdopt show_opts[] = { OPT_STORE, OPT_JSON, OPT_HELP, CMDOPT_END };
+static const struct cmdopt verify_opts[] = {
+	OPT_STORE, OPT_JSON,   { "hash-impl", 1, O_HASH_IMPL, "IMPL", "mb (default) or openssl" },
+	OPT_HELP,  CMDOPT_END,
 };
-static const struct opt rm_opts[] = { OPT_STORE, OPT_HELP, OPT_END };
+static const struct cmdopt rm_opts[] = { OPT_STORE, OPT_HELP, CMDOPT_END };
 
 struct args {
 	const char *store, *tenant, *name, *version, *torrent_out;
@@ -115,7 +96,7 @@ struct sub {
 	const char *name;
 	const char *synopsis;
 	const char *summary;
-	const struct opt *opts;
+	const struct cmdopt *opts;
 	int min_pos, max_pos;
 	int (*run)(struct args *a);
 };
@@ -127,60 +108,38 @@ static int run_verify(struct args *a);
 static int run_rm(struct args *a);
 
 static const struct sub subs[] = {
-	{ "create", "--store DIR --tenant NAME --name NAME --version VER [OPTIONS] PATH",
+	{ "release create", "--store DIR --tenant NAME --name NAME --version VER [OPTIONS] PATH",
 	  "turn a directory (or one file) into a release: hash it, store it, write its torrent",
 	  create_opts, 1, 1, run_create },
-	{ "ls", "--store DIR [--json]", "list the releases in a store", ls_opts, 0, 0, run_ls },
-	{ "show", "--store DIR [--json] ID", "show one release and its files", show_opts, 1, 1,
-	  run_show },
-	{ "verify", "--store DIR ID",
+	{ "release ls", "--store DIR [--json]", "list the releases in a store", ls_opts, 0, 0,
+	  run_ls },
+	{ "release show", "--store DIR [--json] ID", "show one release and its files", show_opts, 1,
+	  1, run_show },
+	{ "release verify", "--store DIR ID",
 	  "re-hash a release from the store; exit 1 naming every corrupt block", verify_opts, 1, 1,
 	  run_verify },
-	{ "rm", "--store DIR ID", "remove a release; files another release shares are kept",
+	{ "release rm", "--store DIR ID", "remove a release; files another release shares are kept",
 	  rm_opts, 1, 1, run_rm },
 };
 #define N_SUBS (sizeof(subs) / sizeof(subs[0]))
 
 static void sub_usage(const struct sub *s, FILE *f)
 {
-	fprintf(f, "usage: seedctl release %s %s\n\n%s.\n\noptions:\n", s->name, s->synopsis,
-		s->summary);
-	for (const struct opt *o = s->opts; o->name; o++) {
-		char left[64];
-		snprintf(left, sizeof(left), "--%s%s%s", o->name, o->arg ? " " : "",
-			 o->arg ? o->arg : "");
-		fprintf(f, "  %-22s %s\n", left, o->help);
-	}
+	cmdopt_usage(f, s->name, s->synopsis, s->summary, NULL, s->opts);
 }
 
-static void release_usage(FILE *f)
+/* "release create" -> "create" */
+static const char *verb(const struct sub *s)
 {
-	fprintf(f, "usage: seedctl release SUBCOMMAND [OPTIONS]\n\nsubcommands:\n");
+	return s->name + strlen("release ");
+}
+
+static void list_verbs(FILE *f)
+{
 	for (size_t i = 0; i < N_SUBS; i++)
-		fprintf(f, "  %-8s %s\n", subs[i].name, subs[i].summary);
+		fprintf(f, "  %-8s %s\n", verb(&subs[i]), subs[i].summary);
 	/* publishing goes through seed-control's API (tools/cmd_api.c) */
 	cmd_api_release_verbs_help(f);
-	fprintf(f, "\nRun 'seedctl release SUBCOMMAND --help' for its options.\n");
-}
-
-static int fail(const struct seed_err *e)
-{
-	fprintf(stderr, "seedctl: %s\n", e->msg[0] ? e->msg : strerror(-e->code));
-	return 1;
-}
-
-static int usage_err(const struct sub *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int usage_err(const struct sub *s, const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "seedctl: release %s: ", s->name);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see 'seedctl release %s --help')\n", s->name);
-	return EXIT_USAGE;
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -196,25 +155,11 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
-static int push(const char ***v, size_t *n, const char *s)
-{
-	const char **t = realloc(*v, (*n + 1) * sizeof(**v));
-	if (!t)
-		return -1;
-	t[(*n)++] = s;
-	*v = t;
-	return 0;
-}
-
 /* Parses argv for s; returns -1 to continue, else an exit code. */
 static int parse(const struct sub *s, int argc, char **argv, struct args *a)
 {
-	struct option lo[32];
-	size_t n = 0;
-	for (const struct opt *o = s->opts; o->name && n < 31; o++, n++)
-		lo[n] = (struct option){ o->name, o->has_arg ? required_argument : no_argument,
-					 NULL, o->id };
-	lo[n] = (struct option){ 0 };
+	struct option lo[CMDOPT_MAX];
+	cmdopt_longopts(s->opts, lo);
 
 	opterr = 0;
 	optind = 1;
@@ -232,23 +177,24 @@ static int parse(const struct sub *s, int argc, char **argv, struct args *a)
 		case O_TORRENT_OUT: a->torrent_out = optarg; break;
 		case O_PIECE_LEN:
 			if (parse_u64(optarg, &v) < 0)
-				return usage_err(s, "--piece-length \"%s\" is not a number",
-						 optarg);
+				return cmdopt_usage_err(
+					s->name, "--piece-length \"%s\" is not a number", optarg);
 			a->piece_length = v;
 			break;
 		case O_TRACKER:
-			if (push(&a->trackers, &a->n_trackers, optarg) < 0)
+			if (cmdopt_push(&a->trackers, &a->n_trackers, optarg) < 0)
 				return 1;
 			break;
 		case O_WEB_SEED:
-			if (push(&a->web_seeds, &a->n_web_seeds, optarg) < 0)
+			if (cmdopt_push(&a->web_seeds, &a->n_web_seeds, optarg) < 0)
 				return 1;
 			break;
 		case O_V1_ONLY:
 		case O_V2_ONLY:
 			if (a->kind_set)
-				return usage_err(s, "%s",
-						 "--v1-only and --v2-only exclude each other");
+				return cmdopt_usage_err(
+					s->name, "%s",
+					"--v1-only and --v2-only exclude each other");
 			a->kind_set = 1;
 			a->kind = c == O_V1_ONLY ? METAINFO_V1 : METAINFO_V2;
 			break;
@@ -257,7 +203,8 @@ static int parse(const struct sub *s, int argc, char **argv, struct args *a)
 		case O_JSON: a->json = 1; break;
 		case O_THREADS:
 			if (parse_u64(optarg, &v) < 0 || v == 0 || v > 256)
-				return usage_err(s, "--threads \"%s\": expected 1 to 256", optarg);
+				return cmdopt_usage_err(
+					s->name, "--threads \"%s\": expected 1 to 256", optarg);
 			a->threads = (unsigned)v;
 			break;
 		case O_HASH_IMPL:
@@ -266,39 +213,39 @@ static int parse(const struct sub *s, int argc, char **argv, struct args *a)
 			else if (!strcmp(optarg, "openssl"))
 				a->impl = HASH_IMPL_OPENSSL;
 			else
-				return usage_err(s, "--hash-impl \"%s\": expected mb or openssl",
-						 optarg);
+				return cmdopt_usage_err(
+					s->name, "--hash-impl \"%s\": expected mb or openssl",
+					optarg);
 			break;
-		case ':': return usage_err(s, "option '%s' needs a value", argv[optind - 1]);
-		default: return usage_err(s, "unknown option '%s'", argv[optind - 1]);
+		case ':':
+			return cmdopt_usage_err(s->name, "option '%s' needs a value",
+						argv[optind - 1]);
+		default: return cmdopt_usage_err(s->name, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	a->pos = argv + optind;
 	a->n_pos = argc - optind;
 	if (a->n_pos < s->min_pos)
-		return usage_err(s, "%s",
-				 s->min_pos == 1 && s->max_pos == 1 && !strcmp(s->name, "create")
-					 ? "missing PATH to the directory to release"
-					 : "missing release ID");
+		return cmdopt_usage_err(s->name, "%s",
+					s->min_pos == 1 && s->max_pos == 1 &&
+							!strcmp(s->name, "release create")
+						? "missing PATH to the directory to release"
+						: "missing release ID");
 	if (a->n_pos > s->max_pos)
-		return usage_err(s, "unexpected argument '%s'", a->pos[s->max_pos]);
+		return cmdopt_usage_err(s->name, "unexpected argument '%s'", a->pos[s->max_pos]);
 	if (!a->store)
-		return usage_err(s, "%s", "--store DIR is required");
+		return cmdopt_usage_err(s->name, "%s", "--store DIR is required");
 	return -1;
 }
 
 int cmd_release(int argc, char **argv)
 {
-	if (argc < 2) {
-		release_usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-		release_usage(stdout);
-		return 0;
+	if (argc < 2 || cmdopt_is_help(argv[1])) {
+		cmdopt_group_usage(argc < 2 ? stderr : stdout, "release", list_verbs);
+		return argc < 2 ? EXIT_USAGE : 0;
 	}
 	for (size_t i = 0; i < N_SUBS; i++) {
-		if (strcmp(argv[1], subs[i].name))
+		if (strcmp(argv[1], verb(&subs[i])))
 			continue;
 		struct args a = { .impl = HASH_IMPL_MB, .kind = METAINFO_HYBRID };
 		int rc = parse(&subs[i], argc - 1, argv + 1, &a);
@@ -310,18 +257,10 @@ int cmd_release(int argc, char **argv)
 	}
 	if (cmd_api_is_release_verb(argv[1]))
 		return cmd_api_release(argc - 1, argv + 1);
-	fprintf(stderr,
-		"seedctl: release: unknown subcommand '%s' (try 'seedctl release --help')\n",
-		argv[1]);
-	return EXIT_USAGE;
+	return cmdopt_unknown("release", argv[1]);
 }
 
 /* ---- create ---- */
-
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-	metainfo_hex(p, n, out);
-}
 
 static int run_create(struct args *a)
 {
@@ -334,14 +273,15 @@ static int run_create(struct args *a)
 	int rc;
 
 	if (!a->tenant)
-		return usage_err(s, "%s", "--tenant NAME is required");
+		return cmdopt_usage_err(s->name, "%s", "--tenant NAME is required");
 	if (!a->name)
-		return usage_err(s, "%s", "--name NAME is required");
+		return cmdopt_usage_err(s->name, "%s", "--name NAME is required");
 	if (!a->version)
-		return usage_err(s, "%s", "--version VER is required");
+		return cmdopt_usage_err(s->name, "%s", "--version VER is required");
 	if (a->also_v1 && a->kind_set)
-		return usage_err(s, "%s",
-				 "--also-v1 goes with hybrid torrents, not --v1-only/--v2-only");
+		return cmdopt_usage_err(
+			s->name, "%s",
+			"--also-v1 goes with hybrid torrents, not --v1-only/--v2-only");
 
 	seed_err_clear(&err);
 	memset(&res, 0, sizeof(res));
@@ -396,8 +336,8 @@ static int run_create(struct args *a)
 		goto out;
 
 	char h1[41], h2[65];
-	hex(res.main.ih_v1, 20, h1);
-	hex(res.main.ih_v2, 32, h2);
+	hex_encode(res.main.ih_v1, 20, h1);
+	hex_encode(res.main.ih_v2, 32, h2);
 	if (a->json) {
 		struct jsonw w;
 		jsonw_init(&w, stdout);
@@ -409,7 +349,7 @@ static int run_create(struct args *a)
 		jsonw_kstr(&w, "torrent", res.torrent_path);
 		if (res.torrent_v1_path) {
 			char v1h[41];
-			hex(res.v1.ih_v1, 20, v1h);
+			hex_encode(res.v1.ih_v1, 20, v1h);
 			jsonw_kstr(&w, "torrent_v1", res.torrent_v1_path);
 			jsonw_kstr(&w, "torrent_v1_infohash", v1h);
 		}
@@ -448,7 +388,7 @@ out:
 	ingest_tree_free(t);
 	store_close(st);
 	free(id);
-	return err.code ? fail(&err) : 0;
+	return err.code ? cmdopt_fail(NULL, &err) : 0;
 }
 
 /* ---- ls / show ---- */
@@ -470,8 +410,8 @@ static void json_release(struct jsonw *w, const struct store_release *r, int wit
 			 const char *store_dir)
 {
 	char h1[41], h2[65], ts[32];
-	hex(r->ih_v1, 20, h1);
-	hex(r->ih_v2, 32, h2);
+	hex_encode(r->ih_v1, 20, h1);
+	hex_encode(r->ih_v2, 32, h2);
 	fmt_time(r->created, ts, sizeof(ts));
 	jsonw_obj_begin(w);
 	jsonw_kstr(w, "id", r->id);
@@ -496,7 +436,7 @@ static void json_release(struct jsonw *w, const struct store_release *r, int wit
 		jsonw_arr_begin(w);
 		for (size_t i = 0; i < r->n_files; i++) {
 			char rh[65];
-			hex(r->files[i].root, 32, rh);
+			hex_encode(r->files[i].root, 32, rh);
 			jsonw_obj_begin(w);
 			jsonw_kstr(w, "path", r->files[i].path);
 			jsonw_ku64(w, "length", r->files[i].length);
@@ -549,7 +489,7 @@ static int run_ls(struct args *a)
 out:
 	store_free_list(ids, n);
 	store_close(st);
-	return err.code ? fail(&err) : 0;
+	return err.code ? cmdopt_fail(NULL, &err) : 0;
 }
 
 static int run_show(struct args *a)
@@ -569,8 +509,8 @@ static int run_show(struct args *a)
 		jsonw_finish(&w);
 	} else {
 		char h1[41], h2[65], ts[32], sz[32];
-		hex(r->ih_v1, 20, h1);
-		hex(r->ih_v2, 32, h2);
+		hex_encode(r->ih_v1, 20, h1);
+		hex_encode(r->ih_v2, 32, h2);
 		fmt_time(r->created, ts, sizeof(ts));
 		printf("release       %s\ntenant        %s\nname          %s\nversion       %s\n"
 		       "kind          %s\ncreated       %s\ninfohash v1   %s\ninfohash v2   %s\n"
@@ -586,7 +526,7 @@ static int run_show(struct args *a)
 out:
 	store_release_free(r);
 	store_close(st);
-	return err.code ? fail(&err) : 0;
+	return err.code ? cmdopt_fail(NULL, &err) : 0;
 }
 
 /* ---- verify / rm ---- */
@@ -656,7 +596,7 @@ out:
 	if (err.code) {
 		if (a->json && vr.w)
 			fputc('\n', stdout);
-		return fail(&err);
+		return cmdopt_fail(NULL, &err);
 	}
 	return bad ? 1 : 0;
 }
@@ -671,5 +611,5 @@ static int run_rm(struct args *a)
 	    store_release_remove(st, a->pos[0], &err) == 0)
 		printf("removed release %s\n", a->pos[0]);
 	store_close(st);
-	return err.code ? fail(&err) : 0;
+	return err.code ? cmdopt_fail(NULL, &err) : 0;
 }

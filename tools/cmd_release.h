@@ -1,12 +1,10 @@
 /*
  * cmd_release: `seedctl release ...` — create, ls, show, verify, rm.
  * Exit codes: 0 success, 1 failure (or corruption found by verify),
- * 2 usage error.
+ * 2 usage error (EXIT_USAGE, cmdopt.h).
  */
 #ifndef SEED_CMD_RELEASE_H
 #define SEED_CMD_RELEASE_H
-
-#define EXIT_USAGE 2
 
 /* argv[0] is "release". */
 int cmd_release(int argc, char **argv);

@@ -4,34 +4,52 @@
  */
 #include "cmd_stats.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd_release.h"
+#include "cmdopt.h"
 #include "dpstats.h"
 #include "jsonw.h"
 
 static const char *const proto_names[DPSTATS_NPROTO] = { "bt", "http" };
 
+enum { O_FILE = 1, O_JSON, O_HELP };
+
+static const struct cmdopt opts[] = {
+	CMDOPT("file", 1, O_FILE, "PATH", "the counters file (required)"),
+	CMDOPT("json", 0, O_JSON, NULL, "one JSON object instead of text"),
+	CMDOPT("help", 0, O_HELP, NULL, "show this help"),
+	CMDOPT_END,
+};
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: seedctl stats --file PATH [--json]\n\n"
-		   "Prints the data plane's counters from its shared-memory file\n"
-		   "(seed-dataplane --stats-file PATH; the appliance uses\n"
-		   "/run/seed/dataplane.stats).\n\n"
-		   "  --file PATH   the counters file\n"
-		   "  --json        one JSON object instead of text\n");
+	cmdopt_usage(f, "stats", "--file PATH [--json]",
+		     "Prints the data plane's counters from its shared-memory file\n"
+		     "(seed-dataplane --stats-file PATH; the appliance uses\n"
+		     "/run/seed/dataplane.stats)",
+		     NULL, opts);
+}
+
+static const char *const mse_names[DPSTATS_NMSE] = { "plaintext", "rc4" };
+
+/* "k": { names[0]: v[0], ... } */
+static void json_counters(struct jsonw *j, const char *k, const char *const *names,
+			  const _Atomic uint64_t *v, int n)
+{
+	jsonw_key(j, k);
+	jsonw_obj_begin(j);
+	for (int i = 0; i < n; i++)
+		jsonw_ku64(j, names[i], v[i]);
+	jsonw_obj_end(j);
 }
 
 static void json_proto_pair(struct jsonw *j, const char *k, const _Atomic uint64_t *v)
 {
-	jsonw_key(j, k);
-	jsonw_obj_begin(j);
-	for (int p = 0; p < DPSTATS_NPROTO; p++)
-		jsonw_ku64(j, proto_names[p], v[p]);
-	jsonw_obj_end(j);
+	json_counters(j, k, proto_names, v, DPSTATS_NPROTO);
 }
 
 static void print_json(const struct dpstats *s, const struct dpstats_worker *t)
@@ -47,16 +65,8 @@ static void print_json(const struct dpstats *s, const struct dpstats_worker *t)
 	json_proto_pair(&j, "conns_open", t->conns_open);
 	json_proto_pair(&j, "payload_bytes", t->payload_bytes);
 	json_proto_pair(&j, "requests", t->requests);
-	jsonw_key(&j, "refusals");
-	jsonw_obj_begin(&j);
-	for (int i = 0; i < DPSTATS_NREFUSALS; i++)
-		jsonw_ku64(&j, dpstats_refusal_names[i], t->refusals[i]);
-	jsonw_obj_end(&j);
-	jsonw_key(&j, "mse_handshakes");
-	jsonw_obj_begin(&j);
-	jsonw_ku64(&j, "plaintext", t->mse_handshakes[DPSTATS_MSE_PLAINTEXT]);
-	jsonw_ku64(&j, "rc4", t->mse_handshakes[DPSTATS_MSE_RC4]);
-	jsonw_obj_end(&j);
+	json_counters(&j, "refusals", dpstats_refusal_names, t->refusals, DPSTATS_NREFUSALS);
+	json_counters(&j, "mse_handshakes", mse_names, t->mse_handshakes, DPSTATS_NMSE);
 	jsonw_ku64(&j, "verify_failures", t->verify_failures);
 	jsonw_ku64(&j, "cache_hits", t->cache_hits);
 	jsonw_ku64(&j, "cache_misses", t->cache_misses);
@@ -106,46 +116,35 @@ static void print_text(const struct dpstats *s, const struct dpstats_worker *t)
 
 int cmd_stats(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "file", required_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
+	struct option lo[CMDOPT_MAX];
 	const char *file = NULL;
 	int json = 0, c;
+	cmdopt_longopts(opts, lo);
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:", lo, NULL)) != -1) {
 		switch (c) {
-		case 'f': file = optarg; break;
-		case 'j': json = 1; break;
-		case 'h': usage(stdout); return 0;
-		default:
-			fprintf(stderr, "seedctl stats: unknown option or missing value: %s\n",
-				argv[optind - 1]);
-			return EXIT_USAGE;
+		case O_FILE: file = optarg; break;
+		case O_JSON: json = 1; break;
+		case O_HELP: usage(stdout); return 0;
+		case ':':
+			return cmdopt_usage_err("stats", "option '%s' needs a value",
+						argv[optind - 1]);
+		default: return cmdopt_usage_err("stats", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "seedctl stats: unexpected argument '%s'\n", argv[optind]);
-		return EXIT_USAGE;
-	}
-	if (!file) {
-		fprintf(stderr, "seedctl stats: --file PATH is required\n");
-		return EXIT_USAGE;
-	}
+	if (optind < argc)
+		return cmdopt_usage_err("stats", "unexpected argument '%s'", argv[optind]);
+	if (!file)
+		return cmdopt_usage_err("stats", "%s", "--file PATH is required");
 	struct dpstats *s;
 	struct seed_err err = { 0 };
-	if (dpstats_open(file, &s, &err) < 0) {
-		fprintf(stderr, "seedctl stats: %s\n", err.msg);
-		return 1;
-	}
+	if (dpstats_open(file, &s, &err) < 0)
+		return cmdopt_fail("stats", &err);
 	struct dpstats_worker *t = malloc(sizeof(*t));
 	if (!t) {
 		dpstats_close(s);
-		fprintf(stderr, "seedctl stats: out of memory\n");
-		return 1;
+		return cmdopt_fail("stats", &(struct seed_err){ .code = -ENOMEM });
 	}
 	dpstats_sum(s, t);
 	if (json)

@@ -8,6 +8,7 @@
 #include "cmd_api.h"
 #include "cmd_release.h"
 #include "cmd_stats.h"
+#include "cmdopt.h"
 
 struct command {
 	const char *name;
@@ -40,13 +41,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-		usage(stdout);
-		return 0;
+	if (argc < 2 || cmdopt_is_help(argv[1])) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : 0;
 	}
 	if (!strcmp(argv[1], "--version")) {
 		printf("seedctl %s\n", SEED_VERSION);
@@ -55,6 +52,5 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "seedctl: unknown command '%s' (try 'seedctl --help')\n", argv[1]);
-	return EXIT_USAGE;
+	return cmdopt_unknown(NULL, argv[1]);
 }
