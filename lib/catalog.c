@@ -287,6 +287,20 @@ int catalog_check_tenant(const struct tenant *t, struct seed_err *err)
 	return 0;
 }
 
+/* Whether c may take one more record of a kind it holds n of (at most max):
+ * -EPERM when loaded (immutable), -E2BIG at the limit. */
+static int room_for(const struct catalog *c, uint32_t n, uint32_t max, const char *what,
+		    struct seed_err *err)
+{
+	if (c->frozen)
+		return seed_err_set(err, -EPERM,
+				    "catalog generation %llu is loaded, hence immutable",
+				    (unsigned long long)c->generation);
+	if (n >= max)
+		return seed_err_set(err, -E2BIG, "more than %u %s", max, what);
+	return 0;
+}
+
 int catalog_add_tenant(struct catalog *c, const struct tenant *t, uint32_t *out_index,
 		       struct seed_err *err)
 {
@@ -294,12 +308,8 @@ int catalog_add_tenant(struct catalog *c, const struct tenant *t, uint32_t *out_
 
 	if (!c || !t)
 		return seed_err_set(err, -EINVAL, "catalog_add_tenant: missing argument");
-	if (c->frozen)
-		return seed_err_set(err, -EPERM,
-				    "catalog generation %llu is loaded, hence immutable",
-				    (unsigned long long)c->generation);
-	if (c->n_tenants >= CATALOG_MAX_TENANTS)
-		return seed_err_set(err, -E2BIG, "more than %u tenants", CATALOG_MAX_TENANTS);
+	if ((rc = room_for(c, c->n_tenants, CATALOG_MAX_TENANTS, "tenants", err)) < 0)
+		return rc;
 	if ((rc = catalog_check_tenant(t, err)) < 0)
 		return rc;
 	for (uint32_t i = 0; i < c->n_tenants; i++) {
@@ -370,12 +380,8 @@ int catalog_add_release(struct catalog *c, const char *id, uint32_t tenant,
 
 	if (!c || !id)
 		return seed_err_set(err, -EINVAL, "catalog_add_release: missing argument");
-	if (c->frozen)
-		return seed_err_set(err, -EPERM,
-				    "catalog generation %llu is loaded, hence immutable",
-				    (unsigned long long)c->generation);
-	if (c->n_releases >= CATALOG_MAX_RELEASES)
-		return seed_err_set(err, -E2BIG, "more than %u releases", CATALOG_MAX_RELEASES);
+	if ((rc = room_for(c, c->n_releases, CATALOG_MAX_RELEASES, "releases", err)) < 0)
+		return rc;
 	if (tenant >= c->n_tenants)
 		return seed_err_set(err, -ENOENT, "release %s: no tenant #%u (the catalog has %u)",
 				    show_cstr(sh, id), tenant, c->n_tenants);
