@@ -174,6 +174,15 @@ static int usage_err(const char *fmt, ...)
 	return 2;
 }
 
+/* One of two words for --FLAG: *out = 0 for w0, 1 for w1, else a usage error. */
+static int two_words(const char *flag, const char *v, const char *w0, const char *w1, bool *out)
+{
+	if (strcmp(v, w0) && strcmp(v, w1))
+		return usage_err("--%s \"%s\": expected %s or %s", flag, v, w0, w1);
+	*out = !strcmp(v, w1);
+	return 0;
+}
+
 static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 {
 	char *end;
@@ -186,6 +195,25 @@ static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 	if (errno || *end || v < lo || v > hi)
 		return -1;
 	*out = v;
+	return 0;
+}
+
+/* A whole number from lo to hi for --FLAG, else a usage error naming both. */
+static int flag_u64(const char *flag, const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	if (parse_u64(v, lo, hi, out))
+		return usage_err("--%s \"%s\": expected %llu to %llu", flag, v,
+				 (unsigned long long)lo, (unsigned long long)hi);
+	return 0;
+}
+
+/* The same for a 32-bit setting from 1 to hi. */
+static int flag_u32(const char *flag, const char *v, uint32_t hi, uint32_t *out)
+{
+	uint64_t n;
+	if (flag_u64(flag, v, 1, hi, &n))
+		return 2;
+	*out = (uint32_t)n;
 	return 0;
 }
 
@@ -208,26 +236,10 @@ static int set_opt(struct lg_opts *o, const struct opt *d, const char *v)
 		o->verify_files[o->n_verify_files++] = v;
 		return 0;
 	case O_VERIFY_DIR: o->verify_dir = v; return 0;
-	case O_CONNS:
-		if (parse_u64(v, 1, MAX_CONNS, &n))
-			return usage_err("--conns \"%s\": expected 1 to %u", v, MAX_CONNS);
-		o->conns = (uint32_t)n;
-		return 0;
-	case O_DEPTH:
-		if (parse_u64(v, 1, MAX_DEPTH, &n))
-			return usage_err("--depth \"%s\": expected 1 to %u", v, MAX_DEPTH);
-		o->depth = (uint32_t)n;
-		return 0;
-	case O_THREADS:
-		if (parse_u64(v, 1, MAX_THREADS, &n))
-			return usage_err("--threads \"%s\": expected 1 to %u", v, MAX_THREADS);
-		o->threads = (uint32_t)n;
-		return 0;
-	case O_RANGE_SIZE:
-		if (parse_u64(v, 1, MAX_RANGE, &n))
-			return usage_err("--range-size \"%s\": expected 1 to %llu", v, MAX_RANGE);
-		o->range_size = n;
-		return 0;
+	case O_CONNS: return flag_u32("conns", v, MAX_CONNS, &o->conns);
+	case O_DEPTH: return flag_u32("depth", v, MAX_DEPTH, &o->depth);
+	case O_THREADS: return flag_u32("threads", v, MAX_THREADS, &o->threads);
+	case O_RANGE_SIZE: return flag_u64("range-size", v, 1, MAX_RANGE, &o->range_size);
 	case O_SERVER_PID:
 		if (parse_u64(v, 1, 1u << 30, &n))
 			return usage_err("--server-pid \"%s\": expected a process id", v);
@@ -250,22 +262,14 @@ static int set_opt(struct lg_opts *o, const struct opt *d, const char *v)
 			return usage_err("--duration \"%s\": expected seconds in (0, %.0f]", v,
 					 MAX_DURATION);
 		return 0;
-	case O_PATTERN:
-		if (!strcmp(v, "random"))
-			o->sequential = false;
-		else if (!strcmp(v, "sequential"))
-			o->sequential = true;
-		else
-			return usage_err("--pattern \"%s\": expected random or sequential", v);
-		return 0;
-	case O_MODE:
-		if (!strcmp(v, "range"))
-			o->http_kind = LG_HTTP_RANGE;
-		else if (!strcmp(v, "whole"))
-			o->http_kind = LG_HTTP_WHOLE;
-		else
-			return usage_err("--mode \"%s\": expected range or whole", v);
-		return 0;
+	case O_PATTERN: return two_words("pattern", v, "random", "sequential", &o->sequential);
+	case O_MODE: {
+		bool whole = false;
+		int rc = two_words("mode", v, "range", "whole", &whole);
+		if (rc == 0)
+			o->http_kind = whole ? LG_HTTP_WHOLE : LG_HTTP_RANGE;
+		return rc;
+	}
 	case O_V2: o->v2 = true; return 0;
 	case O_JSON: o->json = true; return 0;
 	case O_NO_VERIFY: o->no_verify = true; return 0;

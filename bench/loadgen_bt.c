@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 
 #include "bencode.h"
+#include "byteio.h"
 #include "hash.h"
 #include "merkle.h"
 #include "metainfo.h"
@@ -123,19 +124,6 @@ struct bt_worker {
 	size_t arena_len;
 	void *small; /* one calloc for sbufs, bitmaps, block states and times */
 };
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 /* ---- the torrent ---- */
 
@@ -619,8 +607,8 @@ static void on_piece(struct lg_worker *w, struct bt_conn *c, const uint8_t *b, u
 		conn_close(w, c);
 		return;
 	}
-	index = get_be32(b);
-	begin = get_be32(b + 4);
+	index = byteio_be32(b);
+	begin = byteio_be32(b + 4);
 	dlen = blen - 8;
 	s = find_slot(bw, c, index);
 	if (!s || begin % LG_BLOCK || begin >= s->len) {
@@ -659,8 +647,8 @@ static void on_piece(struct lg_worker *w, struct bt_conn *c, const uint8_t *b, u
 
 static void on_reject(struct lg_worker *w, struct bt_conn *c, const uint8_t *b)
 {
-	struct bt_slot *s = find_slot(w->mode, c, get_be32(b));
-	uint32_t begin = get_be32(b + 4);
+	struct bt_slot *s = find_slot(w->mode, c, byteio_be32(b));
+	uint32_t begin = byteio_be32(b + 4);
 
 	w->st.rejects++;
 	if (!s || begin % LG_BLOCK || begin >= s->len || s->state[begin / LG_BLOCK] != B_REQ)
@@ -708,8 +696,8 @@ static void on_msg(struct lg_worker *w, struct bt_conn *c, uint8_t id, const uin
 			on_reject(w, c, b);
 		break;
 	case MSG_HAVE:
-		if (blen == 4 && get_be32(b) < t->n_pieces) {
-			c->have[get_be32(b) / 8] |= (uint8_t)(0x80u >> (get_be32(b) % 8));
+		if (blen == 4 && byteio_be32(b) < t->n_pieces) {
+			c->have[byteio_be32(b) / 8] |= (uint8_t)(0x80u >> (byteio_be32(b) % 8));
 			c->has_any = true;
 		}
 		break;
@@ -753,7 +741,7 @@ static void parse(struct lg_worker *w, struct bt_conn *c, uint64_t now)
 		}
 		if (n - p < 5)
 			break;
-		len = get_be32(b + p);
+		len = byteio_be32(b + p);
 		if (!len) {
 			p += 4;
 			continue;
@@ -774,7 +762,7 @@ static void parse(struct lg_worker *w, struct bt_conn *c, uint64_t now)
 		on_msg(w, c, b[p + 4], b + p + 5, len - 1, now);
 		p += 4 + len;
 	}
-	if (n - p == 4 && !c->skip && !get_be32(b + p))
+	if (n - p == 4 && !c->skip && !byteio_be32(b + p))
 		p += 4; /* a lone keep-alive */
 	memmove(b, b + p, n - p);
 	c->rlen = n - p;
@@ -843,11 +831,11 @@ static void request(struct bt_conn *c, struct bt_slot *s, uint32_t k, uint64_t n
 	uint8_t *q = c->sbuf + c->slen;
 	uint32_t begin = k * LG_BLOCK;
 
-	put_be32(q, 13);
+	byteio_put_be32(q, 13);
 	q[4] = 6;
-	put_be32(q + 5, (uint32_t)s->piece);
-	put_be32(q + 9, begin);
-	put_be32(q + 13, s->len - begin < LG_BLOCK ? s->len - begin : LG_BLOCK);
+	byteio_put_be32(q + 5, (uint32_t)s->piece);
+	byteio_put_be32(q + 9, begin);
+	byteio_put_be32(q + 13, s->len - begin < LG_BLOCK ? s->len - begin : LG_BLOCK);
 	c->slen += 17;
 	s->state[k] = B_REQ;
 	s->sent[k] = now;
@@ -984,7 +972,7 @@ static void bt_start(struct lg_worker *w, uint64_t now)
 		struct bt_conn *c = &bw->conns[i];
 
 		/* interested: we want every piece */
-		put_be32(c->sbuf, 1);
+		byteio_put_be32(c->sbuf, 1);
 		c->sbuf[4] = 2;
 		c->slen = 5;
 		c->last_send = now;
@@ -1006,7 +994,7 @@ static void bt_flush(struct lg_worker *w, uint64_t now)
 			continue;
 		fill(w, c, now);
 		if (!c->slen && now - c->last_send > KEEPALIVE_NS) {
-			put_be32(c->sbuf, 0);
+			byteio_put_be32(c->sbuf, 0);
 			c->slen = 4;
 		}
 		if (c->slen && !c->send_posted) {

@@ -39,6 +39,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "hex.h"
+
 #define REQ_MAX	   8192u
 #define TARGET_MAX 4096u
 #define HEAD_MAX   (64u * 1024)
@@ -233,14 +235,6 @@ io:
 	return -1;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* --verify-dir: the longest tail of the URL path naming a regular file of
  * the right size under dir (so the same DIR works for our seed's
  * /<id>/<name>/<path> and for nginx serving DIR at its root). */
@@ -251,8 +245,8 @@ static int find_local(const char *dir, struct http_url *u)
 	struct stat sb;
 
 	for (const char *s = u->target; *s && *s != '?' && *s != '#' && n + 1 < sizeof(path); s++) {
-		if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-			path[n++] = (char)(hexval(s[1]) << 4 | hexval(s[2]));
+		if (*s == '%' && hex_digit(s[1]) >= 0 && hex_digit(s[2]) >= 0) {
+			path[n++] = (char)(hex_digit(s[1]) << 4 | hex_digit(s[2]));
 			s += 2;
 		} else {
 			path[n++] = *s;

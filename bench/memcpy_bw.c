@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "benchopt.h"
 #include "bytesize.h"
 
 struct worker {
@@ -94,18 +95,14 @@ int main(int argc, char **argv)
 			size = (size_t)n;
 			i++;
 		} else if (!strcmp(a, "--seconds") && v) {
-			seconds = atof(v);
-			if (!(seconds > 0 && seconds < 3600)) {
-				fprintf(stderr, "memcpy_bw: bad --seconds %s\n", v);
+			if (benchopt_seconds("memcpy_bw", v, &seconds) < 0)
 				return 2;
-			}
 			i++;
 		} else if (!strcmp(a, "--threads") && v) {
-			threads = atoi(v);
-			if (threads < 1 || threads > 1024) {
-				fprintf(stderr, "memcpy_bw: bad --threads %s\n", v);
+			long t;
+			if (benchopt_int("memcpy_bw", "threads", v, 1, 1024, &t) < 0)
 				return 2;
-			}
+			threads = (int)t;
 			i++;
 		} else if (!strcmp(a, "--json")) {
 			json = 1;

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchopt.h"
 #include "bytesize.h"
 
 struct file {
@@ -82,19 +83,14 @@ int main(int argc, char **argv)
 			}
 			i++;
 		} else if (!strcmp(a, "--depth") && v) {
-			int d = atoi(v);
-			if (d < 1 || d > 4096) {
-				fprintf(stderr, "odirect_read: bad --depth %s\n", v);
+			long d;
+			if (benchopt_int("odirect_read", "depth", v, 1, 4096, &d) < 0)
 				return 2;
-			}
 			depth = (unsigned)d;
 			i++;
 		} else if (!strcmp(a, "--seconds") && v) {
-			seconds = atof(v);
-			if (!(seconds > 0 && seconds < 3600)) {
-				fprintf(stderr, "odirect_read: bad --seconds %s\n", v);
+			if (benchopt_seconds("odirect_read", v, &seconds) < 0)
 				return 2;
-			}
 			i++;
 		} else if (!strcmp(a, "--pattern") && v) {
 			if (!strcmp(v, "random"))
