@@ -45,7 +45,7 @@ const struct proto_release *gate_check(const struct gate *g, struct gate_peer *p
 	if (!cr || !catalog_release_servable(cr, g->now_s))
 		return refuse(g, cr && cr->state == CATALOG_EMBARGOED ? DPSTATS_REFUSE_EMBARGOED
 								      : DPSTATS_REFUSE_NOT_LIVE);
-	const struct catalog_tenant *t = catalog_tenant_of(cat, cr);
+	const struct tenant *t = catalog_tenant_of(cat, cr);
 	if (t && !catalog_tenant_allows(t, p->fam, p->addr))
 		return refuse(g, DPSTATS_REFUSE_CIDR);
 	int slot = t && g->tenants ? tenants_find(g->tenants, t->id, strlen(t->id)) : -1;

@@ -164,23 +164,27 @@ const struct proto_release *served_by_id(const struct served *s, const char *id,
 	return id_in(s, cur_index(s), id, len);
 }
 
-static const struct proto_release *cb_v1(void *ctx, const uint8_t ih[20])
+static const struct proto_release *cb_v1(void *ctx, void *peer, const uint8_t ih[20])
 {
+	(void)peer;
 	return served_by_v1(ctx, ih);
 }
 
-static const struct proto_release *cb_v2(void *ctx, const uint8_t ih[20])
+static const struct proto_release *cb_v2(void *ctx, void *peer, const uint8_t ih[20])
 {
+	(void)peer;
 	return served_by_v2_20(ctx, ih);
 }
 
-static const struct proto_release *cb_id(void *ctx, const char *id, size_t len)
+static const struct proto_release *cb_id(void *ctx, void *peer, const char *id, size_t len)
 {
+	(void)peer;
 	return served_by_id(ctx, id, len);
 }
 
-static const struct proto_release *cb_mse(void *ctx, const uint8_t h[20])
+static const struct proto_release *cb_mse(void *ctx, void *peer, const uint8_t h[20])
 {
+	(void)peer;
 	return served_by_mse_req2(ctx, h);
 }
 

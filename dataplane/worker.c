@@ -39,7 +39,6 @@ static uint64_t now_ms(void)
 static size_t eng_bytes(struct worker *w, struct wconn *c, const uint8_t *b, size_t n,
 			struct proto_out *out)
 {
-	w->cur_peer = (void *)(uintptr_t)(c - w->conns); /* TRANSITION: until proto passes it */
 	if (c->kind == TAG_BT)
 		return peerwire_on_bytes(&c->e.pw, b, n, w->now, out);
 	return http_on_bytes(&c->e.http, b, n, w->now, out);
@@ -58,7 +57,6 @@ static uint64_t eng_deadline(struct wconn *c)
 
 static void eng_tick(struct worker *w, struct wconn *c, struct proto_out *out)
 {
-	w->cur_peer = (void *)(uintptr_t)(c - w->conns); /* TRANSITION */
 	if (c->kind == TAG_BT)
 		peerwire_on_tick(&c->e.pw, w->now, out);
 	else
@@ -105,24 +103,6 @@ static const struct proto_release *gate_id(void *ctx, void *peer, const char *id
 {
 	struct worker *w = ctx;
 	return gated(w, peer, served_by_id(w->p.served, id, len));
-}
-
-/* TRANSITION: old proto_catalog signatures */
-static const struct proto_release *tr_v1(void *ctx, const uint8_t ih[20])
-{
-	return gate_v1(ctx, ((struct worker *)ctx)->cur_peer, ih);
-}
-static const struct proto_release *tr_v2(void *ctx, const uint8_t ih[20])
-{
-	return gate_v2(ctx, ((struct worker *)ctx)->cur_peer, ih);
-}
-static const struct proto_release *tr_mse(void *ctx, const uint8_t h[20])
-{
-	return gate_mse(ctx, ((struct worker *)ctx)->cur_peer, h);
-}
-static const struct proto_release *tr_id(void *ctx, const char *id, size_t len)
-{
-	return gate_id(ctx, ((struct worker *)ctx)->cur_peer, id, len);
 }
 
 static void eng_free(struct wconn *c)
@@ -358,8 +338,11 @@ static void on_accept(struct worker *w, const struct netio_event *ev)
 		return;
 	}
 	c->eng_ok = 1;
+	/* what every catalog lookup of this connection passes back */
 	if (c->kind == TAG_BT)
 		c->e.pw.user = (void *)(uintptr_t)ci;
+	else
+		c->e.http.user = (void *)(uintptr_t)ci;
 }
 
 static void on_closed(struct worker *w, uint32_t ci)
@@ -621,7 +604,7 @@ static int setup(struct worker *w, struct seed_err *err)
 	    !w->conns || !w->retry || !w->retry_snap || !w->throttled || !w->open || !w->zero)
 		return seed_err_set(err, -ENOMEM, "worker %u: out of memory", w->p.index);
 
-	w->cat = (struct proto_catalog){ w, tr_v1, tr_v2, tr_id, tr_mse };
+	w->cat = (struct proto_catalog){ w, gate_v1, gate_v2, gate_id, gate_mse };
 	w->gate = (struct gate){ .served = w->p.served,
 				 .tenants = w->p.tenants,
 				 .ctr = w->ctr,

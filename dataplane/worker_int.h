@@ -143,7 +143,6 @@ struct worker {
 	 * and evicts the cache under load). */
 	uint32_t *open;
 	int dumped;
-	void *cur_peer; /* TRANSITION */
 };
 
 static inline uint32_t qlen(const struct wconn *c)

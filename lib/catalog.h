@@ -90,12 +90,7 @@ enum catalog_state {
 };
 #define CATALOG_N_STATES 5
 
-/*
- * The catalog's tenants are struct tenant (tenant.h), owned by the catalog.
- * Transitional: the data plane's gate still spells the type
- * "struct catalog_tenant"; this alias goes once it says "struct tenant".
- */
-#define catalog_tenant tenant
+/* The catalog's tenants are struct tenant (tenant.h), owned by the catalog. */
 
 /* A release as stored in a catalog; owned by the catalog. */
 struct catalog_release {

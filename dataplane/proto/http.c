@@ -560,7 +560,7 @@ static int segments_ok(const uint8_t *p, size_t n)
 }
 
 /* The release and file a valid decoded path names, or NULL (404). */
-static const struct proto_release *lookup(const struct http_engine *e, const uint8_t *p, size_t n,
+static const struct proto_release *lookup(const struct http_conn *c, const uint8_t *p, size_t n,
 					  size_t *out_file)
 {
 	const uint8_t *slash = n > 1 ? memchr(p + 1, '/', n - 1) : NULL;
@@ -570,7 +570,8 @@ static const struct proto_release *lookup(const struct http_engine *e, const uin
 
 	if (!slash || slash == p + 1)
 		return NULL; /* "/", "/<id>" */
-	r = e->catalog.by_id(e->catalog.ctx, (const char *)p + 1, (size_t)(slash - p - 1));
+	r = c->e->catalog.by_id(c->e->catalog.ctx, c->user, (const char *)p + 1,
+				(size_t)(slash - p - 1));
 	if (!r || !r->n_files || !r->files || !r->torrent_name)
 		return NULL;
 	rest = slash + 1;
@@ -730,7 +731,6 @@ static uint64_t multipart_length(const struct http_resp *rp)
  */
 static void process(struct http_conn *c, const uint8_t *p, size_t n, int in_hbuf)
 {
-	const struct http_engine *e = c->e;
 	struct http_resp *rp = &c->resp;
 	struct req r;
 	const char *detail = NULL;
@@ -787,7 +787,7 @@ static void process(struct http_conn *c, const uint8_t *p, size_t n, int in_hbuf
 		begin_error(c, 400, head, 1, 0, PROTO_CLOSE_MALFORMED, "bad request path");
 		return;
 	}
-	rel = lookup(e, d, (size_t)dn, &fi);
+	rel = lookup(c, d, (size_t)dn, &fi);
 	if (!rel) {
 		begin_error(c, 404, head, close, ka10, PROTO_CLOSE_DONE, NULL);
 		return;

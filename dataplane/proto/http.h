@@ -220,6 +220,7 @@ struct http_conn {
 	uint64_t head_since; /* start of the partial head's timer */
 	struct http_resp resp;
 	struct http_stats stats;
+	void *user; /* the worker's, untouched: passed back on catalog lookups */
 };
 
 /* Fills cfg with the defaults above. */

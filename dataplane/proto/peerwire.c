@@ -636,14 +636,14 @@ int peerwire_data_done(struct peerwire_conn *c, uint32_t piece, uint32_t begin)
 
 /* ---- releases ---- */
 
-static const struct proto_release *lookup(const struct peerwire_engine *e, int kind,
+static const struct proto_release *lookup(const struct peerwire_conn *c, int kind,
 					  const uint8_t ih[20])
 {
-	const struct proto_catalog *cat = &e->catalog;
+	const struct proto_catalog *cat = &c->e->catalog;
 
 	if (kind == 1)
-		return cat->by_ih_v1 ? cat->by_ih_v1(cat->ctx, ih) : NULL;
-	return cat->by_ih_v2_20 ? cat->by_ih_v2_20(cat->ctx, ih) : NULL;
+		return cat->by_ih_v1 ? cat->by_ih_v1(cat->ctx, c->user, ih) : NULL;
+	return cat->by_ih_v2_20 ? cat->by_ih_v2_20(cat->ctx, c->user, ih) : NULL;
 }
 
 /* The worker's views are trusted, but a view the arithmetic below cannot
@@ -787,12 +787,12 @@ static size_t hs_feed(struct peerwire_conn *c, const uint8_t *buf, size_t len,
 		i++;
 		if (c->hs_have == 48) {
 			const uint8_t *ih = c->hs + 28;
-			const struct proto_release *r = lookup(c->e, 1, ih);
+			const struct proto_release *r = lookup(c, 1, ih);
 			int rc;
 
 			c->ih_kind = 1;
 			if (!r) {
-				r = lookup(c->e, 2, ih);
+				r = lookup(c, 2, ih);
 				c->ih_kind = 2;
 			}
 			if (!r || !release_usable(r)) {
@@ -1090,7 +1090,7 @@ static int enter(struct peerwire_conn *c, struct proto_out *out, uint64_t now, i
 		return PW_DEAD;
 	}
 	if (c->rel) {
-		const struct proto_release *r = lookup(c->e, c->ih_kind, c->hs + 28);
+		const struct proto_release *r = lookup(c, c->ih_kind, c->hs + 28);
 
 		if (!r || !release_usable(r) || r->n_pieces != c->n_pieces) {
 			pw_close(c, out, PROTO_CLOSE_UNKNOWN_TORRENT, "release no longer served");
@@ -1195,7 +1195,8 @@ static int mse_skey(void *ctx, const uint8_t req2[20], uint8_t skey[20])
 {
 	const struct peerwire_conn *c = ctx;
 	const struct proto_catalog *cat = &c->e->catalog;
-	const struct proto_release *r = cat->by_mse_req2 ? cat->by_mse_req2(cat->ctx, req2) : NULL;
+	const struct proto_release *r =
+		cat->by_mse_req2 ? cat->by_mse_req2(cat->ctx, c->user, req2) : NULL;
 
 	if (r && r->has_v1 && !memcmp(r->mse_req2_v1, req2, 20))
 		memcpy(skey, r->ih_v1, 20);

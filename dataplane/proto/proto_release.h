@@ -49,18 +49,24 @@ struct proto_release {
 
 /*
  * Lookups the worker provides. Each returns NULL when the release is not
- * served (unknown, or not live). Pointers stay valid until the engine's
- * next call returns (a catalog switch happens between batches).
+ * served (unknown, not live, or not to this peer). Pointers stay valid
+ * until the engine's next call returns (a catalog switch happens between
+ * batches).
+ *
+ * peer is the asking connection's `user` pointer (peerwire_conn.user,
+ * http_conn.user), passed back untouched: what may be served depends on
+ * who asks (a tenant's allow-list, its peer limit), and the answer must be
+ * about that connection, never about whichever one the worker last fed.
  */
 struct proto_catalog {
 	void *ctx;
-	const struct proto_release *(*by_ih_v1)(void *ctx, const uint8_t ih[20]);
+	const struct proto_release *(*by_ih_v1)(void *ctx, void *peer, const uint8_t ih[20]);
 	/* v2 info-hash truncated to 20 bytes, as in handshakes */
-	const struct proto_release *(*by_ih_v2_20)(void *ctx, const uint8_t ih[20]);
-	const struct proto_release *(*by_id)(void *ctx, const char *id, size_t len);
+	const struct proto_release *(*by_ih_v2_20)(void *ctx, void *peer, const uint8_t ih[20]);
+	const struct proto_release *(*by_id)(void *ctx, void *peer, const char *id, size_t len);
 	/* MSE (mse.h): the release with an info-hash ih (v1, or v2 truncated
 	 * to 20 bytes) such that SHA1("req2" ih) == h; may be NULL */
-	const struct proto_release *(*by_mse_req2)(void *ctx, const uint8_t h[20]);
+	const struct proto_release *(*by_mse_req2)(void *ctx, void *peer, const uint8_t h[20]);
 };
 
 #endif

@@ -76,8 +76,9 @@ static const struct proto_release releases[] = {
 	  .piece_length = 16384 },
 };
 
-static const struct proto_release *by_id(void *ctx, const char *id, size_t len)
+static const struct proto_release *by_id(void *ctx, void *peer, const char *id, size_t len)
 {
+	(void)peer;
 	(void)ctx;
 	for (size_t i = 0; i < 2; i++)
 		if (strlen(releases[i].id) == len && !memcmp(releases[i].id, id, len))
@@ -85,8 +86,9 @@ static const struct proto_release *by_id(void *ctx, const char *id, size_t len)
 	return NULL;
 }
 
-static const struct proto_release *by_ih(void *ctx, const uint8_t ih[20])
+static const struct proto_release *by_ih(void *ctx, void *peer, const uint8_t ih[20])
 {
+	(void)peer;
 	(void)ctx;
 	(void)ih;
 	return NULL;

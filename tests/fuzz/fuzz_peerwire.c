@@ -63,14 +63,16 @@ static uint8_t v_layer[V2_PIECES * 32], v_root[32];
 static uint8_t h_info[20000], v_info[700];
 static struct hash_ctx *hctx;
 
-static const struct proto_release *by_v1(void *ctx, const uint8_t ih[20])
+static const struct proto_release *by_v1(void *ctx, void *peer, const uint8_t ih[20])
 {
+	(void)peer;
 	(void)ctx;
 	return memcmp(ih, hyb.ih_v1, 20) ? NULL : &hyb;
 }
 
-static const struct proto_release *by_v2(void *ctx, const uint8_t ih[20])
+static const struct proto_release *by_v2(void *ctx, void *peer, const uint8_t ih[20])
 {
+	(void)peer;
 	(void)ctx;
 	if (!memcmp(ih, hyb.ih_v2, 20))
 		return &hyb;
@@ -188,9 +190,9 @@ static void stream_bytes(struct sim *s, const uint8_t *p, size_t n)
 				check((s->hs[27] & 0x04) && (s->hs[25] & 0x10),
 				      "our reserved bits");
 				/* a raw handshake may name either release */
-				s->rel = by_v1(NULL, s->hs + 28);
+				s->rel = by_v1(NULL, NULL, s->hs + 28);
 				if (!s->rel)
-					s->rel = by_v2(NULL, s->hs + 28);
+					s->rel = by_v2(NULL, NULL, s->hs + 28);
 				check(s->rel != NULL, "our handshake echoes an unknown info-hash");
 				check(!(s->hs[27] & 0x10) == !s->rel->has_v2, "our v2 bit");
 			}

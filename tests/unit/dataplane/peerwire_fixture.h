@@ -43,9 +43,14 @@ static uint8_t r1_layer_a[2 * 32], r1_layer_c[3 * 32], r1_root_a[32], r1_root_b[
 static uint8_t r3_layer[R3_PIECES * 32], r3_root[32];
 static uint8_t r1_info[20000], r2_info[300], r3_info[100];
 static int hide_r1;
+/* The peer pointer of the last catalog lookup, and how many were made. */
+static void *last_peer;
+static unsigned n_lookups;
 
-static const struct proto_release *cat_v1(void *ctx, const uint8_t ih[20])
+static const struct proto_release *cat_v1(void *ctx, void *peer, const uint8_t ih[20])
 {
+	last_peer = peer;
+	n_lookups++;
 	(void)ctx;
 	if (!hide_r1 && !memcmp(ih, r1.ih_v1, 20))
 		return &r1;
@@ -54,8 +59,10 @@ static const struct proto_release *cat_v1(void *ctx, const uint8_t ih[20])
 	return NULL;
 }
 
-static const struct proto_release *cat_v2(void *ctx, const uint8_t ih[20])
+static const struct proto_release *cat_v2(void *ctx, void *peer, const uint8_t ih[20])
 {
+	last_peer = peer;
+	n_lookups++;
 	(void)ctx;
 	if (!hide_r1 && !memcmp(ih, r1.ih_v2, 20))
 		return &r1;
@@ -66,8 +73,10 @@ static const struct proto_release *cat_v2(void *ctx, const uint8_t ih[20])
 
 /* MSE: the release whose SHA1("req2" ih) is h (computed here with
  * OpenSSL, as the worker's index does with its own hashing) */
-static const struct proto_release *cat_mse(void *ctx, const uint8_t h[20])
+static const struct proto_release *cat_mse(void *ctx, void *peer, const uint8_t h[20])
 {
+	last_peer = peer;
+	n_lookups++;
 	const struct proto_release *all[] = { &r1, &r2, &r3 };
 
 	(void)ctx;

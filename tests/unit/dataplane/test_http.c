@@ -50,8 +50,12 @@ static const struct proto_release releases[] = {
 	  .n_files = 1 },
 };
 
-static const struct proto_release *by_id(void *ctx, const char *id, size_t len)
+/* The peer pointer of the last lookup (the asking connection's user). */
+static void *last_peer;
+
+static const struct proto_release *by_id(void *ctx, void *peer, const char *id, size_t len)
 {
+	last_peer = peer;
 	(void)ctx;
 	for (size_t i = 0; i < sizeof(releases) / sizeof(releases[0]); i++)
 		if (strlen(releases[i].id) == len && !memcmp(releases[i].id, id, len))
@@ -59,8 +63,9 @@ static const struct proto_release *by_id(void *ctx, const char *id, size_t len)
 	return NULL;
 }
 
-static const struct proto_release *by_ih(void *ctx, const uint8_t ih[20])
+static const struct proto_release *by_ih(void *ctx, void *peer, const uint8_t ih[20])
 {
+	(void)peer;
 	(void)ctx;
 	(void)ih;
 	return NULL;
@@ -281,6 +286,30 @@ static void expect(const char *in, const char *want)
 Test(http, get_full_200)
 {
 	expect(REQ(LEVEL1), HEAD_200_LEVEL1 "[data 7/0 0+1000]");
+}
+
+/* Each lookup names the connection it is made for: the worker's gate
+ * checks that peer, never the one it happened to feed last. */
+Test(http, lookups_pass_back_the_asking_connection)
+{
+	struct http_conn a, b;
+	struct rec r;
+	int ta, tb;
+
+	cr_assert_eq(http_conn_init(&a, &eng, 0), 0);
+	cr_assert_eq(http_conn_init(&b, &eng, 0), 0);
+	a.user = &ta;
+	b.user = &tb;
+	rec_init(&r);
+	last_peer = NULL;
+	drive(&b, REQ(LEVEL1), strlen(REQ(LEVEL1)), 0, 64, &r);
+	cr_assert_eq(last_peer, &tb);
+	drive(&a, REQ(LEVEL1), strlen(REQ(LEVEL1)), 0, 64, &r);
+	cr_assert_eq(last_peer, &ta);
+	http_conn_free(&a);
+	http_conn_free(&b);
+	free(r.d);
+	free(r.s);
 }
 
 Test(http, get_range_forms_206)

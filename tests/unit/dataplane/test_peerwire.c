@@ -39,6 +39,31 @@ Test(peerwire, handshake_fast_ext_v1_hash)
 	peer_free(p);
 }
 
+/* The catalog is asked on behalf of one connection: the engine passes that
+ * connection's user pointer back, so the worker's gate checks the asking
+ * peer (its tenant's allow-list and limits), not another one. */
+Test(peerwire, lookups_pass_back_the_asking_connection)
+{
+	struct peer *a = peer_new(1000), *b = peer_new(1000);
+	int ta, tb;
+	uint8_t h[68];
+
+	a->c.user = &ta;
+	b->c.user = &tb;
+	n_lookups = 0;
+	hs(h, r1.ih_v1, 1, 1);
+	feed(b, h, 68);
+	cr_assert_gt(n_lookups, 0);
+	cr_assert_eq(last_peer, &tb);
+	n_lookups = 0;
+	hs(h, r3.ih_v2, 1, 1);
+	feed(a, h, 68);
+	cr_assert_gt(n_lookups, 0);
+	cr_assert_eq(last_peer, &ta);
+	peer_free(a);
+	peer_free(b);
+}
+
 Test(peerwire, handshake_answered_before_peer_id)
 {
 	struct peer *p = peer_new(1000);
@@ -526,8 +551,9 @@ Test(peerwire, release_withdrawn_closes)
 	peer_free(p);
 }
 
-static const struct proto_release *cat_none(void *ctx, const uint8_t ih[20])
+static const struct proto_release *cat_none(void *ctx, void *peer, const uint8_t ih[20])
 {
+	(void)peer;
 	(void)ctx;
 	(void)ih;
 	return NULL;

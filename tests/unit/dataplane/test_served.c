@@ -79,11 +79,11 @@ Test(served, views_lookups_and_layout)
 	cr_assert_eq(served_object_count(sv), 3, "identical files are one object");
 
 	struct proto_catalog cat = served_catalog(sv);
-	const struct proto_release *h = cat.by_id(cat.ctx, "t.g.1", 5);
+	const struct proto_release *h = cat.by_id(cat.ctx, NULL, "t.g.1", 5);
 	cr_assert_not_null(h);
 	cr_assert(h->has_v1 && h->has_v2);
-	cr_assert_eq(cat.by_ih_v1(cat.ctx, h->ih_v1), h);
-	cr_assert_eq(cat.by_ih_v2_20(cat.ctx, h->ih_v2), h);
+	cr_assert_eq(cat.by_ih_v1(cat.ctx, NULL, h->ih_v1), h);
+	cr_assert_eq(cat.by_ih_v2_20(cat.ctx, NULL, h->ih_v2), h);
 	cr_assert_eq(h->n_pieces, 6);
 	cr_assert_eq(h->files[0].first_piece, 0);
 	cr_assert_eq(h->files[1].first_piece, 2);
@@ -109,16 +109,16 @@ Test(served, views_lookups_and_layout)
 	cr_assert(v->has_v1 && !v->has_v2);
 	SHA1(v->info, v->info_len, d1);
 	cr_assert_arr_eq(d1, v->ih_v1, 20);
-	cr_assert_eq(cat.by_ih_v1(cat.ctx, v->ih_v1), v);
+	cr_assert_eq(cat.by_ih_v1(cat.ctx, NULL, v->ih_v1), v);
 	cr_assert_eq(v->files[2].object, h->files[2].object);
 
-	const struct proto_release *v2 = cat.by_id(cat.ctx, "t.g.2", 5);
+	const struct proto_release *v2 = cat.by_id(cat.ctx, NULL, "t.g.2", 5);
 	cr_assert(v2 && !v2->has_v1 && v2->has_v2);
 	cr_assert_eq(v2->files[0].object, h->files[0].object);
 	uint8_t zero[20] = { 0 };
-	cr_assert_null(cat.by_ih_v1(cat.ctx, zero));
-	cr_assert_null(cat.by_ih_v2_20(cat.ctx, zero));
-	cr_assert_null(cat.by_id(cat.ctx, "t.g.3", 5));
+	cr_assert_null(cat.by_ih_v1(cat.ctx, NULL, zero));
+	cr_assert_null(cat.by_ih_v2_20(cat.ctx, NULL, zero));
+	cr_assert_null(cat.by_id(cat.ctx, NULL, "t.g.3", 5));
 
 	/* MSE names a release by SHA1("req2" info-hash): each of the hybrid's
 	 * two hashes, the companion's v1 hash and the v2 release's truncated
@@ -132,10 +132,11 @@ Test(served, views_lookups_and_layout)
 		memcpy(msg, "req2", 4);
 		memcpy(msg + 4, want[k].ih, 20);
 		SHA1(msg, sizeof(msg), req2);
-		cr_assert_eq(cat.by_mse_req2(cat.ctx, req2), want[k].r, "MSE lookup %zu", k);
+		cr_assert_eq(cat.by_mse_req2(cat.ctx, NULL, req2), want[k].r, "MSE lookup %zu", k);
 	}
-	cr_assert_null(cat.by_mse_req2(cat.ctx, zero));
-	cr_assert_null(cat.by_mse_req2(cat.ctx, h->ih_v1), "a bare info-hash is not a req2 hash");
+	cr_assert_null(cat.by_mse_req2(cat.ctx, NULL, zero));
+	cr_assert_null(cat.by_mse_req2(cat.ctx, NULL, h->ih_v1),
+		       "a bare info-hash is not a req2 hash");
 
 	const struct served_object *o = served_object(sv, h->files[2].object);
 	cr_assert_eq(o->length, 70000);
