@@ -15,7 +15,7 @@
 #include "bytesize.h"
 #include "fsutil.h"
 
-enum kind { K_PATH, K_ADDR_BT, K_ADDR_HTTP, K_UINT, K_SIZE, K_BOOL, K_CONFIG };
+enum kind { K_PATH, K_ADDR_BT, K_ADDR_HTTP, K_UINT, K_SIZE, K_BOOL, K_CONFIG, K_LOG };
 
 struct setting {
 	const char *name;
@@ -56,6 +56,9 @@ static const struct setting table[] = {
 	  "serve only what this catalog file (written by seed-control) allows" },
 	{ "stats-file", K_PATH, OFF(stats_file), 0, 0, "none",
 	  "shared-memory counters file for seed-control and `seedctl stats`" },
+	{ "log-level", K_LOG, OFF(log_level), 0, 0, "info",
+	  "what to log on stderr: error, warn, info or debug, then module=LEVEL entries "
+	  "(dataplane.worker=debug); overrides SEED_LOG_LEVEL" },
 	{ "config", K_CONFIG, 0, 0, 0, NULL, "read settings from FILE (name = value lines)" },
 };
 #define N_TABLE (sizeof(table) / sizeof(table[0]))
@@ -86,7 +89,8 @@ void dpconf_usage(FILE *out)
 				  : table[i].kind == K_PATH || table[i].kind == K_CONFIG ? "PATH"
 				  : table[i].kind == K_SIZE				 ? "BYTES"
 				  : table[i].kind == K_UINT				 ? "N"
-							    : "ADDR:PORT";
+				  : table[i].kind == K_LOG				 ? "SPEC"
+							   : "ADDR:PORT";
 		snprintf(left, sizeof(left), "--%s %s", table[i].name, arg);
 		fprintf(out, "  %-28s %s", left, table[i].help);
 		if (table[i].def)
@@ -159,6 +163,12 @@ static int apply(struct dpconf *c, const struct setting *s, const char *v, const
 		if (!*v || strlen(v) >= sizeof(c->store))
 			return seed_err_set(err, -EINVAL, "%s: bad path \"%s\"", where, v);
 		snprintf((char *)c + s->off, sizeof(c->store), "%s", v);
+		return 0;
+	case K_LOG:
+		/* checked whole by log_configure at start-up (main) */
+		if (!*v || strlen(v) >= sizeof(c->log_level))
+			return seed_err_set(err, -EINVAL, "%s: bad log level \"%.40s\"", where, v);
+		snprintf(c->log_level, sizeof(c->log_level), "%s", v);
 		return 0;
 	case K_ADDR_BT:
 	case K_ADDR_HTTP: {

@@ -37,6 +37,7 @@ struct dpconf {
 	int hugepages;
 	unsigned mse; /* MSE handshakes: 0 refused, 1 plaintext only, 2 RC4 too */
 	int zerocopy;
+	char log_level[256]; /* "": SEED_LOG_LEVEL or info (lib/log.h's spec) */
 };
 
 /* Fills defaults. */

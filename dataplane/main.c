@@ -150,6 +150,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "seed-dataplane: %s\n", err.msg);
 		return 2;
 	}
+	if (*conf.log_level && log_configure(conf.log_level, &err) < 0) {
+		fprintf(stderr, "seed-dataplane: --log-level: %s\n", err.msg);
+		return 2;
+	}
 	if (!conf.workers) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		conf.workers = n > 0 ? (unsigned)n : 1;

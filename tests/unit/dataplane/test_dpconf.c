@@ -141,3 +141,25 @@ Test(dpconf, config_file_with_line_numbers)
 	unlink(path);
 	cr_assert_eq(PARSE(&c, &e, "--config", path), -ENOENT);
 }
+
+/* --log-level keeps its spec for main to apply (log_configure checks it
+ * whole there); empty or overlong values are refused here. */
+Test(dpconf, log_level_is_kept_for_main)
+{
+	struct dpconf c;
+	struct seed_err e;
+	char big[400];
+
+	cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--bt-listen", "127.0.0.1:1"), 0, "%s", e.msg);
+	cr_assert_str_eq(c.log_level, "", "no --log-level: SEED_LOG_LEVEL or info applies");
+	cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--bt-listen", "127.0.0.1:1", "--log-level",
+			   "warn,dataplane.worker=debug"),
+		     0, "%s", e.msg);
+	cr_assert_str_eq(c.log_level, "warn,dataplane.worker=debug");
+	cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--log-level", ""), -EINVAL);
+	cr_assert(strstr(e.msg, "--log-level"), "%s", e.msg);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--log-level", big), -EINVAL);
+	cr_assert(strstr(e.msg, "bad log level"), "%s", e.msg);
+}
