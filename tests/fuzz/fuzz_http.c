@@ -34,6 +34,9 @@
 #include "http.h"
 #include "http1.h"
 
+/* The unit tests' fake catalog: two releases, six files. */
+#include "../unit/dataplane/http_fixture.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check(int ok, const char *what)
@@ -42,64 +45,6 @@ static void check(int ok, const char *what)
 		fprintf(stderr, "fuzz_http: %s\n", what);
 		abort();
 	}
-}
-
-/* ---- a fake catalog (the unit tests' releases) ---- */
-
-static uint8_t root11[32] = { 0x11 }, root22[32] = { 0x22 }, root44[32] = { 0x44 };
-
-static const struct proto_file game_files[] = {
-	{ .path = "data/level1.pak", .length = 1000, .root = root11 },
-	{ .path = "data/empty.txt", .length = 0, .root = NULL },
-	{ .path = "big/video.bin", .length = 3 * 1048576 + 5, .root = root22 },
-	{ .path = "docs/read me \xc3\xbc.txt", .length = 10, .root = root11 },
-	{ .path = "noroot.bin", .length = 70000, .root = NULL },
-};
-
-static const struct proto_file patch_files[] = {
-	{ .path = "", .length = 500, .root = root44 },
-};
-
-static const struct proto_release releases[] = {
-	{ .handle = 7,
-	  .id = "acme.game.1",
-	  .torrent_name = "Game",
-	  .files = game_files,
-	  .n_files = 5,
-	  .piece_length = 16384 },
-	{ .handle = 9,
-	  .id = "acme.patch.2",
-	  .torrent_name = "patch.bin",
-	  .single_file = 1,
-	  .files = patch_files,
-	  .n_files = 1,
-	  .piece_length = 16384 },
-};
-
-static const struct proto_release *by_id(void *ctx, void *peer, const char *id, size_t len)
-{
-	(void)peer;
-	(void)ctx;
-	for (size_t i = 0; i < 2; i++)
-		if (strlen(releases[i].id) == len && !memcmp(releases[i].id, id, len))
-			return &releases[i];
-	return NULL;
-}
-
-static const struct proto_release *by_ih(void *ctx, void *peer, const uint8_t ih[20])
-{
-	(void)peer;
-	(void)ctx;
-	(void)ih;
-	return NULL;
-}
-
-static const struct proto_file *file_of(uint32_t release, uint32_t file)
-{
-	for (size_t i = 0; i < 2; i++)
-		if (releases[i].handle == release)
-			return file < releases[i].n_files ? &releases[i].files[file] : NULL;
-	return NULL;
 }
 
 /* ---- the response checker ---- */
@@ -218,7 +163,7 @@ static void on_actions(struct chk *k, const struct proto_out *o, size_t cap)
 			}
 			break;
 		case PROTO_ACT_SEND_DATA: {
-			const struct proto_file *f = file_of(a->u.data.release, a->u.data.file);
+			const struct proto_file *f = httpfx_file(a->u.data.release, a->u.data.file);
 
 			check(f != NULL, "SEND_DATA of an unknown file");
 			check(a->u.data.len > 0 && a->u.data.len <= k->seg_max, "SEND_DATA size");
@@ -272,8 +217,10 @@ static int engines_ready;
 
 static void init_engines(void)
 {
-	struct proto_catalog cat = { NULL, by_ih, by_ih, by_id };
+	struct proto_catalog cat = httpfx_catalog();
 	struct http_config small;
+
+	httpfx_init();
 
 	http_config_default(&small);
 	small.max_head = HTTP_MIN_HEAD;

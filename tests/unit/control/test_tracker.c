@@ -487,20 +487,70 @@ static void pct(const uint8_t *p, size_t n, char *out)
 	*out = '\0';
 }
 
+/*
+ * One release (IH_A) registered at one tracker URL: the shape of most tests
+ * below. one_begin starts a tracker (cfg NULL: the defaults) and registers
+ * rel at url, or at f's URL when url is NULL; one_wait waits for the row's
+ * result and returns the row; one_end destroys the tracker and frees f.
+ */
+struct one {
+	struct fake *f; /* may be NULL: a URL nothing of ours answers */
+	struct tracker *t;
+	char url[128];
+	struct tracker_reg r;
+};
+
+static void one_begin(struct one *o, const struct tracker_config *cfg, struct fake *f,
+		      const char *url, const char *rel)
+{
+	memset(o, 0, sizeof(*o));
+	o->f = f;
+	o->t = cfg ? start(cfg) : start_default();
+	if (url)
+		snprintf(o->url, sizeof(o->url), "%s", url);
+	else if (f->udp)
+		udp_url(f, o->url, sizeof(o->url));
+	else
+		http_url(f, o->url, sizeof(o->url));
+	o->r = reg(o->url, IH_A, rel);
+	set1(o->t, &o->r);
+}
+
+static struct tracker_status one_wait(struct one *o, enum tracker_result want, int ms)
+{
+	struct tracker_status s;
+
+	cr_assert(WAIT_UNTIL(ms, result(o->t, o->url, IH_A) == want),
+		  "%s: result %d, not %d within %d ms", o->url, (int)result(o->t, o->url, IH_A),
+		  (int)want, ms);
+	cr_assert(row(o->t, o->url, IH_A, &s));
+	return s;
+}
+
+static void one_end(struct one *o)
+{
+	tracker_destroy(o->t);
+	if (o->f)
+		fake_free(o->f);
+}
+
+/* A URL of the scheme ("http" or "udp") where nothing listens. */
+static char *dead_url(const char *scheme, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s://127.0.0.1:%u/announce", scheme,
+		 dead_port(strcmp(scheme, "udp") ? SOCK_STREAM : SOCK_DGRAM));
+	return out;
+}
+
 /* ---- HTTP ---- */
 
 Test(tracker, http_started_then_regular_with_the_trackers_interval)
 {
-	struct fake *f = fake_http_ok(45);
-	struct tracker *t = start_default();
-	char url[128];
-	struct tracker_reg r = reg(http_url(f, url, sizeof(url)), IH_A, "acme.game.1");
+	struct one o;
 
-	set1(t, &r);
-	cr_assert(WAIT_UNTIL(5000, result(t, url, IH_A) == TRACKER_OK), "no ok within 5 s");
+	one_begin(&o, NULL, fake_http_ok(45), NULL, "acme.game.1");
+	struct tracker_status s = one_wait(&o, TRACKER_OK, 5000);
 	int64_t wall = time(NULL);
-	struct tracker_status s;
-	cr_assert(row(t, url, IH_A, &s));
 	cr_expect_str_eq(s.reg.release, "acme.game.1");
 	cr_expect_str_eq(s.last_message, "");
 	cr_expect_eq(s.peers_seen, 2);
@@ -513,8 +563,8 @@ Test(tracker, http_started_then_regular_with_the_trackers_interval)
 		  "next_announce %lld, now %lld: expected now + 45", (long long)s.next_announce,
 		  (long long)wall);
 
-	cr_assert_eq(fake_n(f), 1, "one announce expected, saw %d", fake_n(f));
-	struct seen q = fake_seen(f, 0);
+	cr_assert_eq(fake_n(o.f), 1, "one announce expected, saw %d", fake_n(o.f));
+	struct seen q = fake_seen(o.f, 0);
 	char ih[61], want[256];
 	pct(IH_A, 20, ih);
 	snprintf(want, sizeof(want), "GET /announce?info_hash=%s&peer_id=%s&port=%d&", ih, PEER_ID,
@@ -528,106 +578,84 @@ Test(tracker, http_started_then_regular_with_the_trackers_interval)
 	cr_expect_str_eq(q.peer, "127.0.0.1");
 
 	uint64_t tot[3];
-	tracker_totals(t, tot);
+	tracker_totals(o.t, tot);
 	cr_expect_eq(tot[0], 1);
 	cr_expect_eq(tot[1] + tot[2], 0);
 
 	/* nothing more within a second: the next one is 45 s away */
 	usleep(1000000);
-	cr_expect_eq(fake_n(f), 1);
-	tracker_destroy(t);
-	fake_free(f);
+	cr_expect_eq(fake_n(o.f), 1);
+	one_end(&o);
 }
 
 Test(tracker, http_interval_is_clamped_to_the_floor)
 {
-	struct fake *f = fake_http_ok(1);
-	struct tracker *t = start_default();
-	char url[128];
-	struct tracker_reg r = reg(http_url(f, url, sizeof(url)), IH_A, "acme.game.1");
+	struct one o;
 
-	set1(t, &r);
-	cr_assert(WAIT_UNTIL(5000, result(t, url, IH_A) == TRACKER_OK));
+	one_begin(&o, NULL, fake_http_ok(1), NULL, "acme.game.1");
+	struct tracker_status s = one_wait(&o, TRACKER_OK, 5000);
 	int64_t wall = time(NULL);
-	struct tracker_status s;
-	cr_assert(row(t, url, IH_A, &s));
 	/* announce.h: intervals below 30 s are raised to 30 s */
 	cr_expect(s.next_announce >= wall + 28 && s.next_announce <= wall + 32,
 		  "next_announce in %lld s", (long long)(s.next_announce - wall));
 	usleep(1500000);
-	cr_expect_eq(fake_n(f), 1, "a 1 s interval must not cause announces every second");
-	tracker_destroy(t);
-	fake_free(f);
+	cr_expect_eq(fake_n(o.f), 1, "a 1 s interval must not cause announces every second");
+	one_end(&o);
 }
 
 Test(tracker, http_failure_reason_is_reported_and_backed_off)
 {
 	static const char body[] = "d14:failure reason36:Requested download is not authorizede";
-	struct fake *f = fake_http_body(body, sizeof(body) - 1);
-	struct tracker *t = start_default();
-	char url[128];
-	struct tracker_reg r = reg(http_url(f, url, sizeof(url)), IH_A, "acme.game.1");
+	struct one o;
 
-	set1(t, &r);
-	cr_assert(WAIT_UNTIL(5000, result(t, url, IH_A) == TRACKER_FAILURE));
+	one_begin(&o, NULL, fake_http_body(body, sizeof(body) - 1), NULL, "acme.game.1");
+	struct tracker_status s = one_wait(&o, TRACKER_FAILURE, 5000);
 	int64_t wall = time(NULL);
-	struct tracker_status s;
-	cr_assert(row(t, url, IH_A, &s));
 	cr_expect_str_eq(s.last_message, "Requested download is not authorized");
 	cr_expect(s.next_announce >= wall + 10, "backoff expected, next in %lld s",
 		  (long long)(s.next_announce - wall));
 	uint64_t tot[3];
-	tracker_totals(t, tot);
+	tracker_totals(o.t, tot);
 	cr_expect_eq(tot[1], 1);
-	tracker_destroy(t);
-	fake_free(f);
+	one_end(&o);
 }
 
 Test(tracker, http_unreachable_is_an_error_with_backoff)
 {
-	struct tracker *t = start_default();
+	struct one o;
 	char url[128];
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u/announce", dead_port(SOCK_STREAM));
-	struct tracker_reg r = reg(url, IH_A, "acme.game.1");
 
-	set1(t, &r);
-	cr_assert(WAIT_UNTIL(5000, result(t, url, IH_A) == TRACKER_ERROR));
+	one_begin(&o, NULL, NULL, dead_url("http", url, sizeof(url)), "acme.game.1");
+	struct tracker_status s = one_wait(&o, TRACKER_ERROR, 5000);
 	int64_t wall = time(NULL);
-	struct tracker_status s;
-	cr_assert(row(t, url, IH_A, &s));
 	cr_expect(strstr(s.last_message, "refused") != NULL, "message: %s", s.last_message);
 	cr_expect(s.next_announce >= wall + 10, "next in %lld s",
 		  (long long)(s.next_announce - wall));
 	cr_expect_eq(s.last_result, TRACKER_ERROR);
 	uint64_t tot[3];
-	tracker_totals(t, tot);
+	tracker_totals(o.t, tot);
 	cr_expect_eq(tot[2], 1);
 	/* backoff: no second try right away */
 	usleep(1000000);
-	tracker_totals(t, tot);
+	tracker_totals(o.t, tot);
 	cr_expect_eq(tot[2], 1);
-	tracker_destroy(t);
+	one_end(&o);
 }
 
 /* A tracker that accepts and never answers: the attempt ends at its 10 s bound. */
 Test(tracker, http_silent_tracker_times_out)
 {
 	struct fake *f = fake_http_ok(1800);
-	f->answer_n = 0;
-	struct tracker *t = start_default();
-	char url[128];
-	struct tracker_reg r = reg(http_url(f, url, sizeof(url)), IH_A, "a");
+	struct one o;
 
+	f->answer_n = 0;
+	one_begin(&o, NULL, f, NULL, "a");
 	int64_t t0 = now_ms();
-	set1(t, &r);
-	cr_assert(WAIT_UNTIL(12000, result(t, url, IH_A) == TRACKER_ERROR), "no timeout in 12 s");
+	struct tracker_status s = one_wait(&o, TRACKER_ERROR, 12000);
 	int64_t took = now_ms() - t0;
 	cr_expect(took >= 9500, "timed out after %lld ms, expected ~10 s", (long long)took);
-	struct tracker_status s;
-	cr_assert(row(t, url, IH_A, &s));
 	cr_expect(strstr(s.last_message, "no answer") != NULL, "%s", s.last_message);
-	tracker_destroy(t);
-	fake_free(f);
+	one_end(&o);
 }
 
 /* Hostile or broken answers: each is an error, none a crash. */
@@ -642,18 +670,15 @@ Test(tracker, http_bad_answers_are_errors)
 		"",
 	};
 	for (size_t i = 0; i < sizeof(resp) / sizeof(resp[0]); i++) {
-		struct fake *f = fake_http(resp[i], strlen(resp[i]));
-		struct tracker *t = start_default();
-		char url[128];
-		struct tracker_reg r = reg(http_url(f, url, sizeof(url)), IH_A, "x");
-		set1(t, &r);
-		cr_expect(WAIT_UNTIL(5000, result(t, url, IH_A) == TRACKER_ERROR),
-			  "response %zu: expected an error", i);
+		struct one o;
 		struct tracker_status s;
-		cr_assert(row(t, url, IH_A, &s));
+
+		one_begin(&o, NULL, fake_http(resp[i], strlen(resp[i])), NULL, "x");
+		cr_expect(WAIT_UNTIL(5000, result(o.t, o.url, IH_A) == TRACKER_ERROR),
+			  "response %zu: expected an error", i);
+		cr_assert(row(o.t, o.url, IH_A, &s));
 		cr_expect(s.last_message[0] != '\0', "response %zu: a reason is expected", i);
-		tracker_destroy(t);
-		fake_free(f);
+		one_end(&o);
 	}
 }
 
@@ -665,40 +690,30 @@ Test(tracker, http_oversized_answer_is_refused)
 	memcpy(b, "d5:peers307199:", 15);
 	struct fake *f = fake_http_body(b, n);
 	free(b);
-	struct tracker *t = start_default();
-	char url[128];
-	struct tracker_reg r = reg(http_url(f, url, sizeof(url)), IH_A, "x");
+	struct one o;
 
-	set1(t, &r);
-	cr_assert(WAIT_UNTIL(5000, result(t, url, IH_A) == TRACKER_ERROR));
-	struct tracker_status s;
-	cr_assert(row(t, url, IH_A, &s));
-	cr_expect(s.last_message[0] != '\0');
-	tracker_destroy(t);
-	fake_free(f);
+	one_begin(&o, NULL, f, NULL, "x");
+	cr_expect(one_wait(&o, TRACKER_ERROR, 5000).last_message[0] != '\0');
+	one_end(&o);
 }
 
 Test(tracker, http_removal_sends_stopped_once)
 {
-	struct fake *f = fake_http_ok(1800);
-	struct tracker *t = start_default();
-	char url[128];
-	struct tracker_reg r = reg(http_url(f, url, sizeof(url)), IH_A, "acme.game.1");
+	struct one o;
 
-	set1(t, &r);
-	cr_assert(WAIT_UNTIL(5000, result(t, url, IH_A) == TRACKER_OK));
-	cr_assert_eq(tracker_set(t, NULL, 0), 0);
-	cr_assert(WAIT_UNTIL(3000, fake_count(f, "event=stopped", 0) == 1), "no stopped in 3 s");
-	cr_assert(WAIT_UNTIL(2000, n_rows(t) == 0), "the row should go once stopped is sent");
-	struct seen q = fake_seen(f, 1);
+	one_begin(&o, NULL, fake_http_ok(1800), NULL, "acme.game.1");
+	one_wait(&o, TRACKER_OK, 5000);
+	cr_assert_eq(tracker_set(o.t, NULL, 0), 0);
+	cr_assert(WAIT_UNTIL(3000, fake_count(o.f, "event=stopped", 0) == 1), "no stopped in 3 s");
+	cr_assert(WAIT_UNTIL(2000, n_rows(o.t) == 0), "the row should go once stopped is sent");
+	struct seen q = fake_seen(o.f, 1);
 	char ih[61];
 	pct(IH_A, 20, ih);
 	cr_expect(strstr(q.line, ih) != NULL, "%s", q.line);
 	cr_expect(strstr(q.line, "&left=0&event=stopped&") != NULL, "%s", q.line);
 	usleep(500000);
-	cr_expect_eq(fake_n(f), 2, "started and stopped only, saw %d", fake_n(f));
-	tracker_destroy(t);
-	fake_free(f);
+	cr_expect_eq(fake_n(o.f), 2, "started and stopped only, saw %d", fake_n(o.f));
+	one_end(&o);
 }
 
 /*
@@ -709,19 +724,17 @@ Test(tracker, http_removal_sends_stopped_once)
 Test(tracker, http_readd_waits_for_stopped)
 {
 	struct fake *f = fake_http_ok(1800);
-	f->hold_idx = 1; /* the `stopped` */
-	struct tracker *t = start_default();
-	char url[128];
-	struct tracker_reg r = reg(http_url(f, url, sizeof(url)), IH_A, "acme.game.1");
+	struct one o;
 
-	set1(t, &r);
-	cr_assert(WAIT_UNTIL(5000, result(t, url, IH_A) == TRACKER_OK));
-	cr_assert_eq(tracker_set(t, NULL, 0), 0);
+	f->hold_idx = 1; /* the `stopped` */
+	one_begin(&o, NULL, f, NULL, "acme.game.1");
+	one_wait(&o, TRACKER_OK, 5000);
+	cr_assert_eq(tracker_set(o.t, NULL, 0), 0);
 	cr_assert(WAIT_UNTIL(2000, fake_n(f) == 2), "no stopped");
 	int64_t t0 = now_ms();
-	set1(t, &r);
+	set1(o.t, &o.r);
 	struct tracker_status s;
-	cr_assert(row(t, url, IH_A, &s));
+	cr_assert(row(o.t, o.url, IH_A, &s));
 	cr_expect_eq(s.stopping, 1);
 	cr_assert(WAIT_UNTIL(6000, fake_n(f) >= 3), "no new started");
 	int64_t took = now_ms() - t0;
@@ -730,36 +743,31 @@ Test(tracker, http_readd_waits_for_stopped)
 	cr_expect(strstr(fake_seen(f, 0).line, "event=started") != NULL);
 	cr_expect(strstr(fake_seen(f, 1).line, "event=stopped") != NULL);
 	cr_expect(strstr(fake_seen(f, 2).line, "event=started") != NULL);
-	cr_assert(WAIT_UNTIL(3000, result(t, url, IH_A) == TRACKER_OK));
-	cr_expect_eq(n_rows(t), 1);
-	tracker_destroy(t);
-	fake_free(f);
+	one_wait(&o, TRACKER_OK, 3000);
+	cr_expect_eq(n_rows(o.t), 1);
+	one_end(&o);
 }
 
 /* Removed and re-added before the thread looked: nothing to announce. */
 Test(tracker, http_remove_and_readd_at_once_is_no_change)
 {
-	struct fake *f = fake_http_ok(1800);
-	struct tracker *t = start_default();
-	char url[128];
-	struct tracker_reg r = reg(http_url(f, url, sizeof(url)), IH_A, "acme.game.1");
+	struct one o;
 
-	set1(t, &r);
-	cr_assert(WAIT_UNTIL(5000, result(t, url, IH_A) == TRACKER_OK));
+	one_begin(&o, NULL, fake_http_ok(1800), NULL, "acme.game.1");
+	one_wait(&o, TRACKER_OK, 5000);
 	for (int i = 0; i < 50; i++) {
-		cr_assert_eq(tracker_set(t, NULL, 0), 0);
-		set1(t, &r);
+		cr_assert_eq(tracker_set(o.t, NULL, 0), 0);
+		set1(o.t, &o.r);
 	}
-	cr_assert(WAIT_UNTIL(3000, result(t, url, IH_A) == TRACKER_OK));
+	one_wait(&o, TRACKER_OK, 3000);
 	usleep(300000);
 	/* each stopped the thread saw is followed by a started, in order */
-	int n = fake_n(f);
+	int n = fake_n(o.f);
 	cr_expect_eq(n % 2, 1, "%d announces", n);
 	for (int i = 0; i < n; i++)
-		cr_expect(strstr(fake_seen(f, i).line, i % 2 ? "event=stopped" : "event=started"),
-			  "announce %d: %s", i, fake_seen(f, i).line);
-	tracker_destroy(t);
-	fake_free(f);
+		cr_expect(strstr(fake_seen(o.f, i).line, i % 2 ? "event=stopped" : "event=started"),
+			  "announce %d: %s", i, fake_seen(o.f, i).line);
+	one_end(&o);
 }
 
 Test(tracker, announce_ip_is_sent_and_source_is_bound)
@@ -792,23 +800,17 @@ Test(tracker, announce_ip_is_sent_and_source_is_bound)
 
 Test(tracker, source_bind_failure_is_reported)
 {
-	struct fake *f = fake_http_ok(1800);
 	struct tracker_config c;
+	struct one o;
+
 	base_cfg(&c);
 	c.source_family = AF_INET;
 	inet_pton(AF_INET, "192.0.2.77", c.source_addr); /* TEST-NET-1: not ours */
-	struct tracker *t = start(&c);
-	char url[128];
-	struct tracker_reg r = reg(http_url(f, url, sizeof(url)), IH_A, "a");
-
-	set1(t, &r);
-	cr_assert(WAIT_UNTIL(5000, result(t, url, IH_A) == TRACKER_ERROR));
-	struct tracker_status s;
-	cr_assert(row(t, url, IH_A, &s));
+	one_begin(&o, &c, fake_http_ok(1800), NULL, "a");
+	struct tracker_status s = one_wait(&o, TRACKER_ERROR, 5000);
 	cr_expect(strstr(s.last_message, "192.0.2.77") != NULL, "%s", s.last_message);
-	cr_expect_eq(fake_n(f), 0);
-	tracker_destroy(t);
-	fake_free(f);
+	cr_expect_eq(fake_n(o.f), 0);
+	one_end(&o);
 }
 
 Test(tracker, stop_all_sends_stopped_everywhere_in_time)
@@ -844,20 +846,18 @@ Test(tracker, stop_all_sends_stopped_everywhere_in_time)
 Test(tracker, stop_all_is_bounded_by_a_silent_tracker)
 {
 	struct fake *f = fake_http_ok(1800);
-	f->answer_n = 1; /* set before the first request; the thread reads it later */
-	struct tracker *t = start_default();
-	char url[128];
-	struct tracker_reg r = reg(http_url(f, url, sizeof(url)), IH_A, "a");
+	struct one o;
 
-	set1(t, &r);
-	cr_assert(WAIT_UNTIL(5000, result(t, url, IH_A) == TRACKER_OK));
+	f->answer_n = 1; /* set before the first request; the thread reads it later */
+	one_begin(&o, NULL, f, NULL, "a");
+	one_wait(&o, TRACKER_OK, 5000);
 	int64_t t0 = now_ms();
-	tracker_stop_all(t, 1500);
+	tracker_stop_all(o.t, 1500);
 	int64_t took = now_ms() - t0;
 	cr_expect(took >= 1300 && took < 2200, "stop_all(1500) took %lld ms", (long long)took);
 	cr_expect(WAIT_UNTIL(1000, fake_count(f, "event=stopped", 0) == 1));
 	t0 = now_ms();
-	tracker_destroy(t);
+	tracker_destroy(o.t);
 	cr_expect_lt(now_ms() - t0, 1000, "destroy must not wait for the tracker");
 	fake_free(f);
 }
@@ -900,17 +900,14 @@ Test(tracker, host_names_are_resolved)
 		cr_skip_test("localhost does not resolve here");
 	freeaddrinfo(res);
 	struct fake *f = fake_http_ok(1800);
-	struct tracker *t = start_default();
+	struct one o;
 	char url[128];
-	snprintf(url, sizeof(url), "http://localhost:%u/announce", f->port);
-	struct tracker_reg r = reg(url, IH_A, "a");
 
-	set1(t, &r);
+	snprintf(url, sizeof(url), "http://localhost:%u/announce", f->port);
+	one_begin(&o, NULL, f, url, "a");
 	/* localhost may come back as ::1 first: refused there, then 127.0.0.1 */
-	cr_assert(WAIT_UNTIL(5000, result(t, url, IH_A) == TRACKER_OK), "result %d",
-		  (int)result(t, url, IH_A));
-	tracker_destroy(t);
-	fake_free(f);
+	one_wait(&o, TRACKER_OK, 5000);
+	one_end(&o);
 }
 
 Test(tracker, status_counts_rows_beyond_cap)
@@ -942,28 +939,22 @@ Test(tracker, create_refuses_port_zero)
 
 Test(tracker, udp_started_ok)
 {
-	struct fake *u = fake_udp(0);
-	struct tracker *t = start_default();
-	char url[128];
-	struct tracker_reg r = reg(udp_url(u, url, sizeof(url)), IH_A, "acme.game.1");
+	struct one o;
 
-	set1(t, &r);
-	cr_assert(WAIT_UNTIL(5000, result(t, url, IH_A) == TRACKER_OK));
+	one_begin(&o, NULL, fake_udp(0), NULL, "acme.game.1");
+	struct tracker_status s = one_wait(&o, TRACKER_OK, 5000);
 	int64_t wall = time(NULL);
-	struct tracker_status s;
-	cr_assert(row(t, url, IH_A, &s));
 	cr_expect_eq(s.peers_seen, 2);
 	cr_expect_eq(s.seeders, 3);
 	cr_expect_eq(s.leechers, 4);
 	cr_expect(s.next_announce >= wall + 48 && s.next_announce <= wall + 52);
-	cr_assert_eq(fake_n(u), 1);
-	struct seen q = fake_seen(u, 0);
+	cr_assert_eq(fake_n(o.f), 1);
+	struct seen q = fake_seen(o.f, 0);
 	cr_expect_eq(q.event, 2, "started is event 2");
 	cr_expect_eq(q.conn_id, UDP_CONN_ID);
 	cr_expect_eq(memcmp(q.ih, IH_A, 20), 0);
 	cr_expect_eq(q.port, BT_PORT);
-	tracker_destroy(t);
-	fake_free(u);
+	one_end(&o);
 }
 
 Test(tracker, udp_connection_id_is_reused)
@@ -988,88 +979,62 @@ Test(tracker, udp_connection_id_is_reused)
 
 Test(tracker, udp_wrong_transaction_id_and_forged_source_are_ignored)
 {
-	struct fake *u = fake_udp(UDP_WRONG_TID | UDP_FORGE);
-	struct tracker *t = start_default();
-	char url[128];
-	struct tracker_reg r = reg(udp_url(u, url, sizeof(url)), IH_A, "a");
-
-	set1(t, &r);
-	cr_assert(
-		WAIT_UNTIL(5000, row(t, url, IH_A, NULL) && result(t, url, IH_A) != TRACKER_NONE));
+	struct one o;
 	struct tracker_status s;
-	cr_assert(row(t, url, IH_A, &s));
+
+	one_begin(&o, NULL, fake_udp(UDP_WRONG_TID | UDP_FORGE), NULL, "a");
+	cr_assert(WAIT_UNTIL(5000, row(o.t, o.url, IH_A, NULL) &&
+					   result(o.t, o.url, IH_A) != TRACKER_NONE));
+	cr_assert(row(o.t, o.url, IH_A, &s));
 	cr_expect_eq(s.last_result, TRACKER_OK, "decoys were taken: %d %s", (int)s.last_result,
 		     s.last_message);
 	cr_expect_eq(s.peers_seen, 2);
-	tracker_destroy(t);
-	fake_free(u);
+	one_end(&o);
 }
 
 Test(tracker, udp_refusal_is_a_failure)
 {
-	struct fake *u = fake_udp(UDP_FAIL);
-	struct tracker *t = start_default();
-	char url[128];
-	struct tracker_reg r = reg(udp_url(u, url, sizeof(url)), IH_A, "a");
+	struct one o;
 
-	set1(t, &r);
-	cr_assert(WAIT_UNTIL(5000, result(t, url, IH_A) == TRACKER_FAILURE));
-	struct tracker_status s;
-	cr_assert(row(t, url, IH_A, &s));
-	cr_expect_str_eq(s.last_message, "udp says no");
-	tracker_destroy(t);
-	fake_free(u);
+	one_begin(&o, NULL, fake_udp(UDP_FAIL), NULL, "a");
+	cr_expect_str_eq(one_wait(&o, TRACKER_FAILURE, 5000).last_message, "udp says no");
+	one_end(&o);
 }
 
 Test(tracker, udp_malformed_reply_is_an_error)
 {
-	struct fake *u = fake_udp(UDP_SHORT);
-	struct tracker *t = start_default();
-	char url[128];
-	struct tracker_reg r = reg(udp_url(u, url, sizeof(url)), IH_A, "a");
+	struct one o;
 
-	set1(t, &r);
-	cr_assert(WAIT_UNTIL(5000, result(t, url, IH_A) == TRACKER_ERROR));
-	struct tracker_status s;
-	cr_assert(row(t, url, IH_A, &s));
-	cr_expect(s.last_message[0] != '\0');
-	tracker_destroy(t);
-	fake_free(u);
+	one_begin(&o, NULL, fake_udp(UDP_SHORT), NULL, "a");
+	cr_expect(one_wait(&o, TRACKER_ERROR, 5000).last_message[0] != '\0');
+	one_end(&o);
 }
 
 Test(tracker, udp_unreachable_is_an_error)
 {
-	struct tracker *t = start_default();
+	struct one o;
 	char url[128];
-	snprintf(url, sizeof(url), "udp://127.0.0.1:%u/announce", dead_port(SOCK_DGRAM));
-	struct tracker_reg r = reg(url, IH_A, "a");
 
-	set1(t, &r);
-	cr_assert(WAIT_UNTIL(5000, result(t, url, IH_A) == TRACKER_ERROR));
+	one_begin(&o, NULL, NULL, dead_url("udp", url, sizeof(url)), "a");
+	struct tracker_status s = one_wait(&o, TRACKER_ERROR, 5000);
 	int64_t wall = time(NULL);
-	struct tracker_status s;
-	cr_assert(row(t, url, IH_A, &s));
 	cr_expect(strstr(s.last_message, "unreachable") != NULL ||
 			  strstr(s.last_message, "refused") != NULL,
 		  "%s", s.last_message);
 	cr_expect(s.next_announce >= wall + 10);
-	tracker_destroy(t);
+	one_end(&o);
 }
 
 Test(tracker, udp_removal_sends_stopped)
 {
-	struct fake *u = fake_udp(0);
-	struct tracker *t = start_default();
-	char url[128];
-	struct tracker_reg r = reg(udp_url(u, url, sizeof(url)), IH_A, "a");
+	struct one o;
 
-	set1(t, &r);
-	cr_assert(WAIT_UNTIL(5000, result(t, url, IH_A) == TRACKER_OK));
-	cr_assert_eq(tracker_set(t, NULL, 0), 0);
-	cr_assert(WAIT_UNTIL(3000, fake_count(u, NULL, 3) == 1), "no stopped (event 3)");
-	cr_expect(WAIT_UNTIL(2000, n_rows(t) == 0));
-	struct seen q = fake_seen(u, 1);
+	one_begin(&o, NULL, fake_udp(0), NULL, "a");
+	one_wait(&o, TRACKER_OK, 5000);
+	cr_assert_eq(tracker_set(o.t, NULL, 0), 0);
+	cr_assert(WAIT_UNTIL(3000, fake_count(o.f, NULL, 3) == 1), "no stopped (event 3)");
+	cr_expect(WAIT_UNTIL(2000, n_rows(o.t) == 0));
+	struct seen q = fake_seen(o.f, 1);
 	cr_expect_eq(memcmp(q.ih, IH_A, 20), 0);
-	tracker_destroy(t);
-	fake_free(u);
+	one_end(&o);
 }

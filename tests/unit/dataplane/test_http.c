@@ -1,8 +1,8 @@
 /*
  * Unit tests for dataplane/proto/http.c, driven with byte strings and
- * virtual time against a fake catalog: a multi-file release
- * (acme.game.1, torrent "Game") and a single-file one (acme.patch.2,
- * torrent "patch.bin").
+ * virtual time against the fake catalog of http_fixture.h (shared with
+ * fuzz_http.c): a multi-file release (acme.game.1, torrent "Game") and a
+ * single-file one (acme.patch.2, torrent "patch.bin").
  *
  * The engine's actions are rendered into one transcript string: SEND bytes
  * as they are, SEND_DATA as "[data R/F OFF+LEN]", CLOSE as "[close REASON]".
@@ -15,72 +15,17 @@
 #include <string.h>
 
 #include "http.h"
+#include "http_fixture.h"
 
 #define MiB (1024u * 1024u)
-
-/* ---- the fake catalog ---- */
-
-static uint8_t root11[32], root22[32], root33[32], root44[32];
-
-static struct proto_file game_files[] = {
-	{ .path = "data/level1.pak", .length = 1000, .root = root11 },
-	{ .path = "data/empty.txt", .length = 0, .root = NULL },
-	{ .path = "big/video.bin", .length = 3 * MiB + 5, .root = root22 },
-	{ .path = "docs/read me \xc3\xbc.txt", .length = 10, .root = root33 },
-};
-
-static struct proto_file patch_files[] = {
-	{ .path = "", .length = 500, .root = root44 },
-};
-
-static const struct proto_release releases[] = {
-	{ .handle = 7,
-	  .id = "acme.game.1",
-	  .torrent_name = "Game",
-	  .single_file = 0,
-	  .piece_length = 16384,
-	  .files = game_files,
-	  .n_files = 4 },
-	{ .handle = 9,
-	  .id = "acme.patch.2",
-	  .torrent_name = "patch.bin",
-	  .single_file = 1,
-	  .piece_length = 16384,
-	  .files = patch_files,
-	  .n_files = 1 },
-};
-
-/* The peer pointer of the last lookup (the asking connection's user). */
-static void *last_peer;
-
-static const struct proto_release *by_id(void *ctx, void *peer, const char *id, size_t len)
-{
-	last_peer = peer;
-	(void)ctx;
-	for (size_t i = 0; i < sizeof(releases) / sizeof(releases[0]); i++)
-		if (strlen(releases[i].id) == len && !memcmp(releases[i].id, id, len))
-			return &releases[i];
-	return NULL;
-}
-
-static const struct proto_release *by_ih(void *ctx, void *peer, const uint8_t ih[20])
-{
-	(void)peer;
-	(void)ctx;
-	(void)ih;
-	return NULL;
-}
 
 static struct http_engine eng;
 
 static void setup(void)
 {
-	struct proto_catalog cat = { NULL, by_ih, by_ih, by_id };
+	struct proto_catalog cat = httpfx_catalog();
 
-	memset(root11, 0x11, 32);
-	memset(root22, 0x22, 32);
-	memset(root33, 0x33, 32);
-	memset(root44, 0x44, 32);
+	httpfx_init();
 	cr_assert_eq(http_engine_init(&eng, NULL, &cat), 0);
 }
 
