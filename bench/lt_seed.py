@@ -36,6 +36,12 @@ import time
 
 import libtorrent as lt
 
+# The isolation every libtorrent session here has (no DHT, LSD, UPnP,
+# NAT-PMP or uTP): one list, kept with the integration tests' sessions.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'tests', 'integration'))
+from ltsession import ISOLATED  # noqa: E402
+
 STOP = []
 
 
@@ -57,15 +63,10 @@ def main():
 
     s = lt.high_performance_seed()
     cat = lt.alert.category_t
+    s.update(ISOLATED)
     s.update({
         'listen_interfaces': '%s:%d' % (a.host, a.port),
         'outgoing_interfaces': a.host,
-        'enable_dht': False,
-        'enable_lsd': False,
-        'enable_upnp': False,
-        'enable_natpmp': False,
-        'enable_incoming_utp': False,
-        'enable_outgoing_utp': False,
         'choking_algorithm': 0,  # fixed_slots_choker
         'unchoke_slots_limit': a.slots,
         'connections_limit': a.connections,

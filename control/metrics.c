@@ -5,6 +5,7 @@
 #include "metrics.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 static const char *const proto_name[DPSTATS_NPROTO] = { "bt", "http" };
@@ -54,44 +55,44 @@ static const char *tenant_of(const struct node *n, const char *id)
 	return r ? r->tenant : "";
 }
 
+enum rel_ctr { REL_BYTES, REL_REQUESTS };
+
+/* A counter family by tenant, release and protocol, from the releases'
+ * counters (which: bytes or requests). */
+static void per_release(FILE *f, const struct metrics_input *in, const char *name, const char *help,
+			enum rel_ctr which)
+{
+	family(f, name, "counter", help);
+	for (unsigned i = 0; i < dpstats_n_releases(in->dp); i++) {
+		const char *id = dpstats_release_id(in->dp, i);
+		const struct dpstats_release_ctr *rc = &in->sum->rel[i];
+		const _Atomic uint64_t *v = which == REL_BYTES ? rc->bytes : rc->requests;
+		for (int p = 0; p < DPSTATS_NPROTO; p++) {
+			fprintf(f, "%s{tenant=\"", name);
+			label(f, tenant_of(in->node, id));
+			fputs("\",release=\"", f);
+			label(f, id);
+			fprintf(f, "\",protocol=\"%s\"} %llu\n", proto_name[p], u(v[p]));
+		}
+	}
+}
+
 static void dataplane(FILE *f, const struct metrics_input *in)
 {
 	const struct dpstats_worker *t = in->sum;
 	const struct dpstats *dp = in->dp;
-	unsigned nrel = dpstats_n_releases(dp);
 
-	family(f, "seed_bytes_served_total", "counter",
-	       "Block payload bytes sent, by tenant, release and protocol.");
-	for (unsigned i = 0; i < nrel; i++) {
-		const char *id = dpstats_release_id(dp, i);
-		for (int p = 0; p < DPSTATS_NPROTO; p++) {
-			fputs("seed_bytes_served_total{tenant=\"", f);
-			label(f, tenant_of(in->node, id));
-			fputs("\",release=\"", f);
-			label(f, id);
-			fprintf(f, "\",protocol=\"%s\"} %llu\n", proto_name[p],
-				u(t->rel[i].bytes[p]));
-		}
-	}
+	per_release(f, in, "seed_bytes_served_total",
+		    "Block payload bytes sent, by tenant, release and protocol.", REL_BYTES);
 	for (int p = 0; p < DPSTATS_NPROTO; p++)
 		fprintf(f,
 			"seed_bytes_served_total{tenant=\"\",release=\"\",protocol=\"%s\"} %llu\n",
 			proto_name[p], u(t->unrouted_bytes[p]));
 
-	family(f, "seed_requests_total", "counter",
-	       "Block requests (BitTorrent) and ranges (HTTP) queued for sending, by tenant, "
-	       "release and protocol.");
-	for (unsigned i = 0; i < nrel; i++) {
-		const char *id = dpstats_release_id(dp, i);
-		for (int p = 0; p < DPSTATS_NPROTO; p++) {
-			fputs("seed_requests_total{tenant=\"", f);
-			label(f, tenant_of(in->node, id));
-			fputs("\",release=\"", f);
-			label(f, id);
-			fprintf(f, "\",protocol=\"%s\"} %llu\n", proto_name[p],
-				u(t->rel[i].requests[p]));
-		}
-	}
+	per_release(f, in, "seed_requests_total",
+		    "Block requests (BitTorrent) and ranges (HTTP) queued for sending, by tenant, "
+		    "release and protocol.",
+		    REL_REQUESTS);
 
 	per_proto(f, "seed_peers", "gauge", "Connections open now, by protocol.", t->conns_open);
 	family(f, "seed_tenant_peers", "gauge",
@@ -124,23 +125,32 @@ static void dataplane(FILE *f, const struct metrics_input *in)
 		u(t->mse_handshakes[DPSTATS_MSE_PLAINTEXT]));
 	fprintf(f, "seed_bt_mse_handshakes_total{method=\"rc4\"} %llu\n",
 		u(t->mse_handshakes[DPSTATS_MSE_RC4]));
-	scalar(f, "seed_verify_failures_total", "counter",
-	       "Blocks read from the store that failed their XXH3-128 check (never served).",
-	       t->verify_failures);
-	scalar(f, "seed_cache_hits_total", "counter", "Block lookups served from the cache.",
-	       t->cache_hits);
-	scalar(f, "seed_cache_misses_total", "counter", "Block lookups that needed a read.",
-	       t->cache_misses);
-	scalar(f, "seed_cache_evictions_total", "counter", "Blocks evicted from the cache.",
-	       t->cache_evictions);
-	scalar(f, "seed_cache_capacity_bytes", "gauge", "Block memory of the cache.",
-	       t->cache_capacity_bytes);
-	scalar(f, "seed_storage_reads_total", "counter", "Reads issued to the store.",
-	       t->storage_reads);
-	scalar(f, "seed_storage_read_bytes_total", "counter", "Bytes read from the store.",
-	       t->storage_read_bytes);
-	scalar(f, "seed_storage_errors_total", "counter", "Store reads that failed.",
-	       t->storage_errors);
+	/* the data plane's plain totals: one sample each */
+	static const struct {
+		const char *name, *type, *help;
+		size_t off; /* an _Atomic uint64_t of struct dpstats_worker */
+	} totals[] = {
+		{ "seed_verify_failures_total", "counter",
+		  "Blocks read from the store that failed their XXH3-128 check (never served).",
+		  offsetof(struct dpstats_worker, verify_failures) },
+		{ "seed_cache_hits_total", "counter", "Block lookups served from the cache.",
+		  offsetof(struct dpstats_worker, cache_hits) },
+		{ "seed_cache_misses_total", "counter", "Block lookups that needed a read.",
+		  offsetof(struct dpstats_worker, cache_misses) },
+		{ "seed_cache_evictions_total", "counter", "Blocks evicted from the cache.",
+		  offsetof(struct dpstats_worker, cache_evictions) },
+		{ "seed_cache_capacity_bytes", "gauge", "Block memory of the cache.",
+		  offsetof(struct dpstats_worker, cache_capacity_bytes) },
+		{ "seed_storage_reads_total", "counter", "Reads issued to the store.",
+		  offsetof(struct dpstats_worker, storage_reads) },
+		{ "seed_storage_read_bytes_total", "counter", "Bytes read from the store.",
+		  offsetof(struct dpstats_worker, storage_read_bytes) },
+		{ "seed_storage_errors_total", "counter", "Store reads that failed.",
+		  offsetof(struct dpstats_worker, storage_errors) },
+	};
+	for (size_t k = 0; k < sizeof(totals) / sizeof(totals[0]); k++)
+		scalar(f, totals[k].name, totals[k].type, totals[k].help,
+		       *(const _Atomic uint64_t *)(const void *)((const char *)t + totals[k].off));
 
 	family(f, "seed_storage_read_latency_seconds", "histogram",
 	       "Store read latency, submission to completion.");

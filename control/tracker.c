@@ -529,13 +529,9 @@ static void record(struct tracker *t, struct entry *e, enum announce_event ev,
 
 /* ---- attempts ---- */
 
-/* Ends the attempt: frees its resources and tells the scheduler. */
-static void attempt_end(struct tracker *t, struct entry *e, enum tracker_result res,
-			const struct announce_resp *resp, const char *msg, uint64_t now)
+/* Frees what an attempt holds (socket, request, response) and uncounts it. */
+static void attempt_free(struct tracker *t, struct attempt *a)
 {
-	struct attempt *a = &e->a;
-	enum announce_event ev = a->event;
-
 	if (a->fd >= 0)
 		close(a->fd);
 	free(a->req);
@@ -543,6 +539,15 @@ static void attempt_end(struct tracker *t, struct entry *e, enum tracker_result 
 	memset(a, 0, sizeof(*a));
 	a->fd = -1;
 	t->n_active--;
+}
+
+/* Ends the attempt: frees its resources and tells the scheduler. */
+static void attempt_end(struct tracker *t, struct entry *e, enum tracker_result res,
+			const struct announce_resp *resp, const char *msg, uint64_t now)
+{
+	enum announce_event ev = e->a.event;
+
+	attempt_free(t, &e->a);
 	if (res == TRACKER_OK)
 		announce_sched_on_success(&e->sched, now, resp->interval_s, resp->min_interval_s);
 	else
@@ -557,13 +562,7 @@ static void attempt_abandon(struct tracker *t, struct entry *e, uint64_t now)
 
 	if (a->state == ATT_NONE)
 		return;
-	if (a->fd >= 0)
-		close(a->fd);
-	free(a->req);
-	free(a->buf);
-	memset(a, 0, sizeof(*a));
-	a->fd = -1;
-	t->n_active--;
+	attempt_free(t, a);
 	announce_sched_on_failure(&e->sched, now);
 }
 
@@ -578,6 +577,41 @@ static void fail(struct tracker *t, struct entry *e, uint64_t now, const char *f
 	vsnprintf(m, sizeof(m), fmt, ap);
 	va_end(ap);
 	attempt_end(t, e, TRACKER_ERROR, NULL, m, now);
+}
+
+/* The announce request of entry e (HTTP or UDP), and a clear report. */
+static void req_init(const struct tracker *t, const struct entry *e, enum announce_event ev,
+		     struct announce_req *req, struct seed_err *err)
+{
+	*req = (struct announce_req){ .port = t->cfg.port,
+				      .event = ev,
+				      .key = t->key,
+				      .numwant = t->cfg.numwant > INT32_MAX
+							 ? INT32_MAX
+							 : (int32_t)t->cfg.numwant };
+	memcpy(req->info_hash, e->st.reg.info_hash, 20);
+	memcpy(req->peer_id, t->cfg.peer_id, 20);
+	seed_err_clear(err);
+}
+
+/* What one tracker reply is parsed into (on the stack of the read path). */
+struct reply {
+	struct announce_peer peers[PEERS_KEPT];
+	struct announce_resp resp;
+	struct seed_err err;
+};
+
+static void reply_init(struct reply *r)
+{
+	seed_err_clear(&r->err);
+	announce_resp_init(&r->resp, r->peers, PEERS_KEPT);
+}
+
+/* A reply the parser refused: its message, or the errno's when it left none. */
+static void reply_failed(struct tracker *t, struct entry *e, const struct reply *r, int rc,
+			 uint64_t now)
+{
+	fail(t, e, now, "%s", r->err.msg[0] ? r->err.msg : strerror(-rc));
 }
 
 /* The announce's result: OK or the tracker's refusal. */
@@ -723,12 +757,9 @@ static void http_recv(struct tracker *t, struct entry *e, uint64_t now)
 		return;
 	}
 
-	struct announce_peer peers[PEERS_KEPT];
-	struct announce_resp resp;
-	struct seed_err err;
-	seed_err_clear(&err);
-	announce_resp_init(&resp, peers, PEERS_KEPT);
-	int rc = announce_http_parse(a->buf, a->buf + a->len, eof, &resp, &err);
+	struct reply r;
+	reply_init(&r);
+	int rc = announce_http_parse(a->buf, a->buf + a->len, eof, &r.resp, &r.err);
 	if (rc == -EAGAIN) {
 		if (full)
 			fail(t, e, now, "response over %d KiB", RESP_MAX / 1024);
@@ -737,11 +768,11 @@ static void http_recv(struct tracker *t, struct entry *e, uint64_t now)
 		return;
 	}
 	if (rc == -EPROTO)
-		fail(t, e, now, "HTTP status %u", resp.http_status);
+		fail(t, e, now, "HTTP status %u", r.resp.http_status);
 	else if (rc < 0)
-		fail(t, e, now, "%s", err.msg[0] ? err.msg : strerror(-rc));
+		reply_failed(t, e, &r, rc, now);
 	else
-		answered(t, e, &resp, now);
+		answered(t, e, &r.resp, now);
 }
 
 static void udp_send(struct tracker *t, struct entry *e, uint64_t now)
@@ -751,16 +782,9 @@ static void udp_send(struct tracker *t, struct entry *e, uint64_t now)
 	int n;
 
 	if (a->announcing) {
-		struct announce_req req = { .port = t->cfg.port,
-					    .event = a->event,
-					    .key = t->key,
-					    .numwant = t->cfg.numwant > INT32_MAX
-							       ? INT32_MAX
-							       : (int32_t)t->cfg.numwant };
+		struct announce_req req;
 		struct seed_err err;
-		seed_err_clear(&err);
-		memcpy(req.info_hash, e->st.reg.info_hash, 20);
-		memcpy(req.peer_id, t->cfg.peer_id, 20);
+		req_init(t, e, a->event, &req, &err);
 		n = announce_udp_announce_build(a->conn_id, a->tid, &req, pkt, sizeof(pkt), &err);
 		if (n < 0) {
 			fail(t, e, now, "%s", err.msg);
@@ -852,33 +876,30 @@ static void udp_recv(struct tracker *t, struct entry *e, uint64_t now)
 			return;
 		}
 
-		struct announce_peer peers[PEERS_KEPT];
-		struct announce_resp resp;
-		struct seed_err err;
-		seed_err_clear(&err);
-		announce_resp_init(&resp, peers, PEERS_KEPT);
+		struct reply r;
+		reply_init(&r);
 		int rc;
 		if (!a->announcing)
-			rc = announce_udp_connect_parse(buf, buf + n, a->tid, &resp, &err);
+			rc = announce_udp_connect_parse(buf, buf + n, a->tid, &r.resp, &r.err);
 		else
 			rc = announce_udp_announce_parse(
 				buf, buf + n, a->tid,
 				from.ss_family == AF_INET ? ANNOUNCE_FAMILY_V4 : ANNOUNCE_FAMILY_V6,
-				&resp, &err);
+				&r.resp, &r.err);
 		if (rc == -ENOMSG)
 			continue; /* another request's answer, or a guess: keep waiting */
 		if (rc < 0) {
-			fail(t, e, now, "%s", err.msg[0] ? err.msg : strerror(-rc));
+			reply_failed(t, e, &r, rc, now);
 			return;
 		}
-		if (!a->announcing && resp.status == ANNOUNCE_RESP_OK) {
-			udp_conn_put(t, &a->addrs[a->cur], resp.conn_id, now);
-			a->conn_id = resp.conn_id;
+		if (!a->announcing && r.resp.status == ANNOUNCE_RESP_OK) {
+			udp_conn_put(t, &a->addrs[a->cur], r.resp.conn_id, now);
+			a->conn_id = r.resp.conn_id;
 			a->conn_cached = 0;
 			udp_request(t, e, 1, now);
 			continue;
 		}
-		answered(t, e, &resp, now);
+		answered(t, e, &r.resp, now);
 		return;
 	}
 }
@@ -930,16 +951,9 @@ static void attempt_start(struct tracker *t, struct entry *e, enum announce_even
 	t->n_active++;
 
 	if (e->url.scheme == ANNOUNCE_SCHEME_HTTP) {
-		struct announce_req req = { .port = t->cfg.port,
-					    .event = ev,
-					    .key = t->key,
-					    .numwant = t->cfg.numwant > INT32_MAX
-							       ? INT32_MAX
-							       : (int32_t)t->cfg.numwant };
+		struct announce_req req;
 		struct seed_err err;
-		seed_err_clear(&err);
-		memcpy(req.info_hash, e->st.reg.info_hash, 20);
-		memcpy(req.peer_id, t->cfg.peer_id, 20);
+		req_init(t, e, ev, &req, &err);
 		if (t->cfg.announce_family == AF_INET) {
 			req.has_ip4 = 1;
 			memcpy(req.ip4, t->cfg.announce_addr, 4);
