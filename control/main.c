@@ -174,7 +174,7 @@ static void push_trackers(struct ctl *c, int64_t now)
 		const struct node_release *r = node_release_at(c->node, i);
 		if (!node_release_servable(c->node, r, now))
 			continue;
-		const struct node_tenant *t = node_tenant_find(c->node, r->tenant);
+		const struct tenant *t = node_tenant_find(c->node, r->tenant);
 		for (unsigned k = 0; t && k < t->n_trackers; k++) {
 			const uint8_t *hs[3];
 			int nh = 0;

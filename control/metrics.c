@@ -191,7 +191,7 @@ int metrics_write(FILE *f, const struct metrics_input *in)
 						     CATALOG_RETIRED };
 	for (size_t ti = 0; ti <= node_n_tenants(in->node); ti++) {
 		/* the last round counts releases of tenants not configured */
-		const struct node_tenant *t = node_tenant_at(in->node, ti);
+		const struct tenant *t = node_tenant_at(in->node, ti);
 		for (size_t s = 0; s < sizeof(states) / sizeof(states[0]); s++) {
 			uint64_t k = 0;
 			for (size_t i = 0; i < node_n_releases(in->node); i++) {
