@@ -175,37 +175,47 @@ static void expect(const char *in, const char *want)
 #define HEX22	  H8("22222222")
 #define HEX44	  H8("44444444")
 #define TAG11	  "\"" HEX11 "\""
+#define TAG22	  "\"" HEX22 "\""
+#define TAG44	  "\"" HEX44 "\""
 #define REQ(path) "GET " path " HTTP/1.1\r\nHost: seed.example\r\n\r\n"
 #define LEVEL1	  "/acme.game.1/Game/data/level1.pak"
 
-#define HEAD_200_LEVEL1                              \
+/* The head of a 200 for a file with this ETag and length; extra: more
+ * fields ("" or "Connection: ...\r\n"). */
+#define R200(etag, len, extra)                       \
 	"HTTP/1.1 200 OK\r\n"                        \
 	"Server: BitStream\r\n"                      \
 	"Accept-Ranges: bytes\r\n"                   \
-	"ETag: \"" HEX11 "\"\r\n"                    \
+	"ETag: " etag "\r\n"                         \
 	"Content-Type: application/octet-stream\r\n" \
-	"Content-Length: 1000\r\n"                   \
-	"\r\n"
+	"Content-Length: " len "\r\n" extra "\r\n"
+
+#define HEAD_200_LEVEL1 R200(TAG11, "1000", "")
+#define CONN_CLOSE	"Connection: close\r\n"
 
 #define GET_RANGE(r) "GET " LEVEL1 " HTTP/1.1\r\nHost: h\r\nRange: " r "\r\n\r\n"
 
-#define R206(range, len)                             \
-	"HTTP/1.1 206 Partial Content\r\n"           \
-	"Server: BitStream\r\n"                      \
-	"Accept-Ranges: bytes\r\n"                   \
-	"ETag: \"" HEX11 "\"\r\n"                    \
-	"Content-Type: application/octet-stream\r\n" \
-	"Content-Length: " len "\r\n"                \
-	"Content-Range: bytes " range "/1000\r\n"    \
+/* The head of a single-part 206 of a file with this ETag and size. */
+#define R206_OF(etag, range, len, size)               \
+	"HTTP/1.1 206 Partial Content\r\n"            \
+	"Server: BitStream\r\n"                       \
+	"Accept-Ranges: bytes\r\n"                    \
+	"ETag: " etag "\r\n"                          \
+	"Content-Type: application/octet-stream\r\n"  \
+	"Content-Length: " len "\r\n"                 \
+	"Content-Range: bytes " range "/" size "\r\n" \
 	"\r\n"
 
-#define R404                           \
+#define R206(range, len) R206_OF(TAG11, range, len, "1000")
+
+/* A 404's head (extra: more fields); R404 is the whole answer to a GET. */
+#define R404_HEAD(extra)               \
 	"HTTP/1.1 404 Not Found\r\n"   \
 	"Server: BitStream\r\n"        \
 	"Content-Type: text/plain\r\n" \
-	"Content-Length: 14\r\n"       \
-	"\r\n"                         \
-	"404 Not Found\n"
+	"Content-Length: 14\r\n" extra "\r\n"
+
+#define R404 R404_HEAD("") "404 Not Found\n"
 
 #define R400                           \
 	"HTTP/1.1 400 Bad Request\r\n" \
@@ -284,12 +294,7 @@ Test(http, head_same_headers_no_body)
 	/* HEAD ignores Range: range handling is defined for GET only (§14.2) */
 	expect("HEAD " LEVEL1 " HTTP/1.1\r\nHost: h\r\nRange: bytes=0-9\r\n\r\n", HEAD_200_LEVEL1);
 	/* errors to HEAD: same head, no body */
-	expect("HEAD /acme.game.1/Game/nope HTTP/1.1\r\nHost: h\r\n\r\n",
-	       "HTTP/1.1 404 Not Found\r\n"
-	       "Server: BitStream\r\n"
-	       "Content-Type: text/plain\r\n"
-	       "Content-Length: 14\r\n"
-	       "\r\n");
+	expect("HEAD /acme.game.1/Game/nope HTTP/1.1\r\nHost: h\r\n\r\n", R404_HEAD(""));
 }
 
 Test(http, unsatisfiable_416)
@@ -308,13 +313,7 @@ Test(http, empty_file_200_and_416)
 	char req[256];
 
 	snprintf(req, sizeof(req), REQ("%s"), empty);
-	expect(req, "HTTP/1.1 200 OK\r\n"
-		    "Server: BitStream\r\n"
-		    "Accept-Ranges: bytes\r\n"
-		    "ETag: " HTTP_EMPTY_ETAG "\r\n"
-		    "Content-Type: application/octet-stream\r\n"
-		    "Content-Length: 0\r\n"
-		    "\r\n");
+	expect(req, R200(HTTP_EMPTY_ETAG, "0", ""));
 	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: h\r\nRange: bytes=0-\r\n\r\n", empty);
 	expect(req, R416("0"));
 	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: h\r\nRange: bytes=-5\r\n\r\n", empty);
@@ -524,24 +523,9 @@ Test(http, decoded_paths_found)
 
 Test(http, single_file_release)
 {
-	expect(REQ("/acme.patch.2/patch.bin"), "HTTP/1.1 200 OK\r\n"
-					       "Server: BitStream\r\n"
-					       "Accept-Ranges: bytes\r\n"
-					       "ETag: \"" HEX44 "\"\r\n"
-					       "Content-Type: application/octet-stream\r\n"
-					       "Content-Length: 500\r\n"
-					       "\r\n"
-					       "[data 9/0 0+500]");
+	expect(REQ("/acme.patch.2/patch.bin"), R200(TAG44, "500", "") "[data 9/0 0+500]");
 	expect("GET /acme.patch.2/patch.bin HTTP/1.1\r\nHost: h\r\nRange: bytes=-1\r\n\r\n",
-	       "HTTP/1.1 206 Partial Content\r\n"
-	       "Server: BitStream\r\n"
-	       "Accept-Ranges: bytes\r\n"
-	       "ETag: \"" HEX44 "\"\r\n"
-	       "Content-Type: application/octet-stream\r\n"
-	       "Content-Length: 1\r\n"
-	       "Content-Range: bytes 499-499/500\r\n"
-	       "\r\n"
-	       "[data 9/0 499+1]");
+	       R206_OF(TAG44, "499-499", "1", "500") "[data 9/0 499+1]");
 }
 
 /* ---- methods and malformed requests ---- */
@@ -753,14 +737,8 @@ Test(http, pipelined_in_order)
 		serve(REQ(LEVEL1) "HEAD /acme.patch.2/patch.bin HTTP/1.1\r\nHost: h\r\n\r\n" REQ(
 			"/nope/x") GET_RANGE("bytes=0-9"));
 
-	cr_assert_str_eq(got, HEAD_200_LEVEL1 "[data 7/0 0+1000]"
-					      "HTTP/1.1 200 OK\r\n"
-					      "Server: BitStream\r\n"
-					      "Accept-Ranges: bytes\r\n"
-					      "ETag: \"" HEX44 "\"\r\n"
-					      "Content-Type: application/octet-stream\r\n"
-					      "Content-Length: 500\r\n"
-					      "\r\n" R404 R206("0-9", "10") "[data 7/0 0+10]");
+	cr_assert_str_eq(got, HEAD_200_LEVEL1 "[data 7/0 0+1000]" R200(TAG44, "500", "")
+				      R404 R206("0-9", "10") "[data 7/0 0+10]");
 	free(got);
 }
 
@@ -791,55 +769,17 @@ Test(http, keep_alive_and_close)
 	/* Connection: close: answered, then close; what follows is dropped */
 	expect("GET " LEVEL1
 	       " HTTP/1.1\r\nHost: h\r\nConnection: Keep-Alive, CLOSE  ,x\r\n\r\n" REQ(LEVEL1),
-	       "HTTP/1.1 200 OK\r\n"
-	       "Server: BitStream\r\n"
-	       "Accept-Ranges: bytes\r\n"
-	       "ETag: " TAG11 "\r\n"
-	       "Content-Type: application/octet-stream\r\n"
-	       "Content-Length: 1000\r\n"
-	       "Connection: close\r\n"
-	       "\r\n"
-	       "[data 7/0 0+1000][close done]");
+	       R200(TAG11, "1000", CONN_CLOSE) "[data 7/0 0+1000][close done]");
 	/* HTTP/1.0 closes by default (Host optional) */
 	expect("GET " LEVEL1 " HTTP/1.0\r\n\r\n" REQ(LEVEL1),
-	       "HTTP/1.1 200 OK\r\n"
-	       "Server: BitStream\r\n"
-	       "Accept-Ranges: bytes\r\n"
-	       "ETag: " TAG11 "\r\n"
-	       "Content-Type: application/octet-stream\r\n"
-	       "Content-Length: 1000\r\n"
-	       "Connection: close\r\n"
-	       "\r\n"
-	       "[data 7/0 0+1000][close done]");
+	       R200(TAG11, "1000", CONN_CLOSE) "[data 7/0 0+1000][close done]");
 	/* HTTP/1.0 keep-alive: said back, connection kept */
 	expect("GET " LEVEL1 " HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
 	       "HEAD " LEVEL1 " HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
-	       "HTTP/1.1 200 OK\r\n"
-	       "Server: BitStream\r\n"
-	       "Accept-Ranges: bytes\r\n"
-	       "ETag: " TAG11 "\r\n"
-	       "Content-Type: application/octet-stream\r\n"
-	       "Content-Length: 1000\r\n"
-	       "Connection: keep-alive\r\n"
-	       "\r\n"
-	       "[data 7/0 0+1000]"
-	       "HTTP/1.1 200 OK\r\n"
-	       "Server: BitStream\r\n"
-	       "Accept-Ranges: bytes\r\n"
-	       "ETag: " TAG11 "\r\n"
-	       "Content-Type: application/octet-stream\r\n"
-	       "Content-Length: 1000\r\n"
-	       "Connection: keep-alive\r\n"
-	       "\r\n");
+	       R200(TAG11, "1000", "Connection: keep-alive\r\n") "[data 7/0 0+1000]" R200(
+		       TAG11, "1000", "Connection: keep-alive\r\n"));
 	/* 404 on 1.0 closes; on 1.1 with close too */
-	expect("GET /x HTTP/1.0\r\n\r\n", "HTTP/1.1 404 Not Found\r\n"
-					  "Server: BitStream\r\n"
-					  "Content-Type: text/plain\r\n"
-					  "Content-Length: 14\r\n"
-					  "Connection: close\r\n"
-					  "\r\n"
-					  "404 Not Found\n"
-					  "[close done]");
+	expect("GET /x HTTP/1.0\r\n\r\n", R404_HEAD(CONN_CLOSE) "404 Not Found\n[close done]");
 	/* a 400 drops what follows it */
 	expect("GET / HTTP/1.1\r\n\r\n" REQ(LEVEL1), R400);
 }
@@ -956,26 +896,14 @@ Test(http, data_segments_cover_the_range)
 		       "Range: bytes=-7\r\n\r\n",
 		       len - 7, len - 1);
 	expect(REQ("/acme.game.1/Game/big/video.bin"),
-	       "HTTP/1.1 200 OK\r\n"
-	       "Server: BitStream\r\n"
-	       "Accept-Ranges: bytes\r\n"
-	       "ETag: \"" HEX22 "\"\r\n"
-	       "Content-Type: application/octet-stream\r\n"
-	       "Content-Length: 3145733\r\n"
-	       "\r\n"
-	       "[data 7/2 0+1048576][data 7/2 1048576+1048576][data 7/2 2097152+1048576]"
-	       "[data 7/2 3145728+5]");
+	       R200(TAG22, "3145733",
+		    "") "[data 7/2 0+1048576][data 7/2 1048576+1048576][data 7/2 2097152+1048576]"
+			"[data 7/2 3145728+5]");
 	expect("GET /acme.game.1/Game/big/video.bin HTTP/1.1\r\nHost: h\r\n"
 	       "Range: bytes=1048575-2097152\r\n\r\n",
-	       "HTTP/1.1 206 Partial Content\r\n"
-	       "Server: BitStream\r\n"
-	       "Accept-Ranges: bytes\r\n"
-	       "ETag: \"" HEX22 "\"\r\n"
-	       "Content-Type: application/octet-stream\r\n"
-	       "Content-Length: 1048578\r\n"
-	       "Content-Range: bytes 1048575-2097152/3145733\r\n"
-	       "\r\n"
-	       "[data 7/2 1048575+1][data 7/2 1048576+1048576][data 7/2 2097152+1]");
+	       R206_OF(TAG22, "1048575-2097152", "1048578",
+		       "3145733") "[data 7/2 1048575+1][data 7/2 1048576+1048576][data 7/2 "
+				  "2097152+1]");
 }
 
 /* ---- timers ---- */
