@@ -83,6 +83,27 @@ static enum cache_status get(struct cache *c, uint32_t n, uint64_t cookie, uint8
 	return cache_get(c, K(n), x, blen(n), cookie, data, slot);
 }
 
+/* n more gets of block key while its fill is out: each waits, with the
+ * cookies first, first + 1, ... */
+static void add_waiters(struct cache *c, uint32_t key, uint64_t first, int n)
+{
+	uint8_t *x;
+	uint32_t sx;
+
+	for (int k = 0; k < n; k++)
+		cr_assert_eq(get(c, key, first + (uint64_t)k, &x, &sx), CACHE_WAIT,
+			     "waiter %d of block %u", k, key);
+}
+
+/* A get of block key (cookie) that must fill it, into *out_d at slot
+ * *out_s, then n waiters behind it (add_waiters). */
+static void fill_with_waiters(struct cache *c, uint32_t key, uint64_t cookie, uint64_t first, int n,
+			      uint8_t **out_d, uint32_t *out_s)
+{
+	cr_assert_eq(get(c, key, cookie, out_d, out_s), CACHE_FILL);
+	add_waiters(c, key, first, n);
+}
+
 static void check_content(uint32_t n, const uint8_t *data)
 {
 	static uint8_t want[CACHE_BLOCK];
@@ -227,9 +248,7 @@ Test(cache, verify_failure_drops_block_and_tells_waiters)
 	uint64_t cookies[4];
 	size_t nw;
 
-	cr_assert_eq(get(c, 7, 1, &d, &s), CACHE_FILL);
-	cr_assert_eq(get(c, 7, 2, &dw, &sw), CACHE_WAIT);
-	cr_assert_eq(get(c, 7, 3, &dw, &sw), CACHE_WAIT);
+	fill_with_waiters(c, 7, 1, 2, 2, &d, &s);
 	content(7, d, blen(7));
 	d[blen(7) - 1] ^= 1; /* one bit flipped on the medium */
 	cr_assert_eq(cache_fill_done(c, s, blen(7), cookies, 4, &nw), 0);
@@ -358,18 +377,14 @@ Test(cache, waiter_pool_bound_gives_busy)
 	uint64_t cookies[3];
 	size_t nw;
 
-	cr_assert_eq(get(c, 1, 0, &d, &s), CACHE_FILL);
-	for (int k = 0; k < 3; k++)
-		cr_assert_eq(get(c, 1, 10 + k, &x, &sx), CACHE_WAIT);
+	fill_with_waiters(c, 1, 0, 10, 3, &d, &s);
 	cr_assert_eq(get(c, 1, 13, &x, &sx), CACHE_BUSY);
 	cr_assert_eq(cache_counters(c)->busy, 1);
 	content(1, d, blen(1));
 	cr_assert_eq(cache_fill_done(c, s, blen(1), cookies, 3, &nw), 1);
 	cr_assert_eq(nw, 3);
 	/* The pool is free again: another key can queue three. */
-	cr_assert_eq(get(c, 2, 0, &d, &s), CACHE_FILL);
-	for (int k = 0; k < 3; k++)
-		cr_assert_eq(get(c, 2, 20 + k, &x, &sx), CACHE_WAIT);
+	fill_with_waiters(c, 2, 0, 20, 3, &d, &s);
 	cr_assert_eq(cache_counters(c)->busy, 1);
 	cache_destroy(c);
 }
@@ -377,8 +392,8 @@ Test(cache, waiter_pool_bound_gives_busy)
 Test(cache, waiter_pool_is_reused)
 {
 	struct cache *c = new_cache(SLOTS, 3, 0);
-	uint8_t *d, *x;
-	uint32_t s, sx;
+	uint8_t *d;
+	uint32_t s;
 	uint64_t cookies[3];
 	size_t nw;
 
@@ -389,8 +404,7 @@ Test(cache, waiter_pool_is_reused)
 			cache_unpin(c, d);
 			continue;
 		}
-		for (int k = 0; k < 3; k++)
-			cr_assert_eq(get(c, n, k, &x, &sx), CACHE_WAIT);
+		add_waiters(c, n, 0, 3);
 		content(n, d, blen(n));
 		int good = (int)(round % 2);
 		int rc = cache_fill_done(c, s, good ? (int64_t)blen(n) : -EIO, cookies, 3, &nw);

@@ -27,6 +27,33 @@ static struct catalog *cat_with(uint64_t bw, uint32_t max_peers)
 	return c;
 }
 
+/* A table synced to cat_with(bw, max_peers), with the slots of acme and free. */
+struct fx {
+	struct tenants *t;
+	struct catalog *c;
+	int a, f;
+};
+
+static struct fx fx_open(uint64_t bw, uint32_t max_peers)
+{
+	struct fx x;
+
+	cr_assert_eq(tenants_create(&x.t), 0);
+	x.c = cat_with(bw, max_peers);
+	cr_assert_eq(tenants_sync(x.t, x.c), 0);
+	x.a = tenants_find(x.t, "acme", 4);
+	x.f = tenants_find(x.t, "free", 4);
+	cr_assert_geq(x.a, 0);
+	cr_assert_geq(x.f, 0);
+	return x;
+}
+
+static void fx_close(struct fx *x)
+{
+	catalog_free(x->c);
+	tenants_free(x->t);
+}
+
 Test(tenants, slots_are_found_by_id_and_stay_stable)
 {
 	struct tenants *t;
@@ -91,11 +118,9 @@ Test(tenants, refill_says_whether_any_tenant_is_capped)
 
 Test(tenants, ten_simulated_seconds_at_20_mb_s_deliver_200_mb)
 {
-	struct tenants *t;
-	cr_assert_eq(tenants_create(&t), 0);
-	struct catalog *c = cat_with(20000000, 0);
-	cr_assert_eq(tenants_sync(t, c), 0);
-	int a = tenants_find(t, "acme", 4);
+	struct fx x = fx_open(20000000, 0);
+	struct tenants *t = x.t;
+	int a = x.a;
 	uint64_t now = 1000000000ull, got = 0;
 	tenants_refill(t, now);
 	/* refill every 2 ms, take 16 KiB blocks as fast as granted */
@@ -115,17 +140,14 @@ Test(tenants, ten_simulated_seconds_at_20_mb_s_deliver_200_mb)
 	/* 10 s at 20 MB/s, within one block and the initial empty bucket */
 	cr_expect(got >= 200000000 - 16384 && got <= 200000000, "got %llu bytes",
 		  (unsigned long long)got);
-	catalog_free(c);
-	tenants_free(t);
+	fx_close(&x);
 }
 
 Test(tenants, idle_time_does_not_accumulate_past_the_burst)
 {
-	struct tenants *t;
-	cr_assert_eq(tenants_create(&t), 0);
-	struct catalog *c = cat_with(20000000, 0);
-	cr_assert_eq(tenants_sync(t, c), 0);
-	int a = tenants_find(t, "acme", 4);
+	struct fx x = fx_open(20000000, 0);
+	struct tenants *t = x.t;
+	int a = x.a;
 	uint64_t now = 5;
 	tenants_refill(t, now);
 	for (int i = 0; i < 100; i++) { /* 100 s idle, refilled each second */
@@ -139,34 +161,27 @@ Test(tenants, idle_time_does_not_accumulate_past_the_burst)
 	/* time going backwards mints nothing */
 	tenants_refill(t, now - 500000000ull);
 	cr_expect_eq(tenants_take(t, a, 1), 0);
-	catalog_free(c);
-	tenants_free(t);
+	fx_close(&x);
 }
 
 Test(tenants, a_new_cap_starts_from_an_empty_bucket)
 {
-	struct tenants *t;
-	cr_assert_eq(tenants_create(&t), 0);
-	struct catalog *c = cat_with(100000000, 0);
-	cr_assert_eq(tenants_sync(t, c), 0);
-	int a = tenants_find(t, "acme", 4);
-	tenants_refill(t, 1);
-	tenants_refill(t, 1 + 1000000000ull);
-	catalog_free(c);
-	c = cat_with(1000000, 0);
-	cr_assert_eq(tenants_sync(t, c), 0);
-	cr_expect_eq(tenants_take(t, a, 1 << 30), 0, "no burst saved up at the old rate");
-	catalog_free(c);
-	tenants_free(t);
+	struct fx x = fx_open(100000000, 0);
+
+	tenants_refill(x.t, 1);
+	tenants_refill(x.t, 1 + 1000000000ull);
+	catalog_free(x.c);
+	x.c = cat_with(1000000, 0);
+	cr_assert_eq(tenants_sync(x.t, x.c), 0);
+	cr_expect_eq(tenants_take(x.t, x.a, 1 << 30), 0, "no burst saved up at the old rate");
+	fx_close(&x);
 }
 
 Test(tenants, max_peers_is_enforced_and_released)
 {
-	struct tenants *t;
-	cr_assert_eq(tenants_create(&t), 0);
-	struct catalog *c = cat_with(0, 2);
-	cr_assert_eq(tenants_sync(t, c), 0);
-	int a = tenants_find(t, "acme", 4), f = tenants_find(t, "free", 4);
+	struct fx x = fx_open(0, 2);
+	struct tenants *t = x.t;
+	int a = x.a, f = x.f;
 	cr_expect(tenants_peer_add(t, a));
 	cr_expect(tenants_peer_add(t, a));
 	cr_expect_not(tenants_peer_add(t, a), "the third peer of a tenant capped at 2");
@@ -175,8 +190,7 @@ Test(tenants, max_peers_is_enforced_and_released)
 	cr_expect(tenants_peer_add(t, a));
 	for (int i = 0; i < 1000; i++)
 		cr_assert(tenants_peer_add(t, f), "max_peers 0 is unlimited");
-	catalog_free(c);
-	tenants_free(t);
+	fx_close(&x);
 }
 
 struct taker {
@@ -201,11 +215,9 @@ static void *take_loop(void *arg)
 
 Test(tenants, workers_share_one_bucket_without_minting_tokens)
 {
-	struct tenants *t;
-	cr_assert_eq(tenants_create(&t), 0);
-	struct catalog *c = cat_with(50000000, 0);
-	cr_assert_eq(tenants_sync(t, c), 0);
-	int a = tenants_find(t, "acme", 4);
+	struct fx x = fx_open(50000000, 0);
+	struct tenants *t = x.t;
+	int a = x.a;
 	_Atomic int stop = 0;
 	struct taker k[3];
 	pthread_t th[3];
@@ -244,8 +256,7 @@ Test(tenants, workers_share_one_bucket_without_minting_tokens)
 	/* tokens may be lost only at the burst cap, when takers fall behind
 	 * (a busy machine): the bound that matters is the one above */
 	cr_expect_gt(sum, 0);
-	catalog_free(c);
-	tenants_free(t);
+	fx_close(&x);
 }
 
 /* The last leg of a tenant's one shape (test_node.c has config -> node ->
