@@ -15,17 +15,39 @@
 #include "netio.h"
 #include "storage.h"
 
+/* Writes data[0..len) to a new file made from the mkstemp template path
+ * (rewritten in place); the caller unlinks it. */
+static void write_temp(char *path, const uint8_t *data, size_t len)
+{
+	int wfd = mkstemp(path);
+
+	cr_assert_geq(wfd, 0, "mkstemp(%s)", path);
+	cr_assert_eq(write(wfd, data, len), (ssize_t)len);
+	close(wfd);
+}
+
+/* A storage of the given depth over mlen bytes of fresh memory (*out_mem). */
+static struct storage *storage_over(unsigned depth, size_t mlen, uint8_t **out_mem)
+{
+	uint8_t *mem = mmap(NULL, mlen, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	struct storage *s;
+	struct seed_err e;
+
+	cr_assert_neq(mem, MAP_FAILED);
+	seed_err_clear(&e);
+	cr_assert_eq(storage_create(depth, mem, mlen, &s, &e), 0, "%s", e.msg);
+	*out_mem = mem;
+	return s;
+}
+
 Test(storage, direct_reads_wake_the_network_loop)
 {
 	char path[] = "/var/tmp/test_storage.XXXXXX";
-	int wfd = mkstemp(path);
-	cr_assert_geq(wfd, 0);
 	size_t flen = 4096 + 3 * 16384;
 	uint8_t *data = malloc(flen);
 	for (size_t i = 0; i < flen; i++)
 		data[i] = (uint8_t)(i * 29 + (i >> 12));
-	cr_assert_eq(write(wfd, data, flen), (ssize_t)flen);
-	close(wfd);
+	write_temp(path, data, flen);
 	int fd = open(path, O_RDONLY | O_DIRECT);
 	int direct = fd >= 0;
 	if (!direct)
@@ -33,12 +55,10 @@ Test(storage, direct_reads_wake_the_network_loop)
 	cr_assert_geq(fd, 0);
 
 	size_t mlen = 8 * 16384;
-	uint8_t *mem = mmap(NULL, mlen, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-	cr_assert_neq(mem, MAP_FAILED);
-	struct storage *s;
+	uint8_t *mem;
+	struct storage *s = storage_over(2, mlen, &mem);
 	struct seed_err e;
 	seed_err_clear(&e);
-	cr_assert_eq(storage_create(2, mem, mlen, &s, &e), 0, "%s", e.msg);
 
 	struct netio *n;
 	struct netio_config cfg = { .max_conns = 4 };
@@ -96,22 +116,17 @@ Test(storage, direct_reads_wake_the_network_loop)
 Test(storage, registered_files_are_read_by_index)
 {
 	char path[] = "/var/tmp/test_storage_reg.XXXXXX";
-	int wfd = mkstemp(path);
-	cr_assert_geq(wfd, 0);
 	uint8_t data[8192];
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 13 + 5);
-	cr_assert_eq(write(wfd, data, sizeof(data)), (ssize_t)sizeof(data));
-	close(wfd);
+	write_temp(path, data, sizeof(data));
 	int fds[2] = { open(path, O_RDONLY), open(path, O_RDONLY) };
 	cr_assert(fds[0] >= 0 && fds[1] >= 0);
 	size_t mlen = 4 * 16384;
-	uint8_t *mem = mmap(NULL, mlen, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-	cr_assert_neq(mem, MAP_FAILED);
-	struct storage *s;
+	uint8_t *mem;
+	struct storage *s = storage_over(4, mlen, &mem);
 	struct seed_err e;
 	seed_err_clear(&e);
-	cr_assert_eq(storage_create(4, mem, mlen, &s, &e), 0, "%s", e.msg);
 	cr_expect_eq(storage_registered_files(s), 0);
 	cr_assert_eq(storage_register_files(s, fds, 1, 2, &e), 0, "%s", e.msg);
 	cr_expect_eq(storage_registered_files(s), 1);
