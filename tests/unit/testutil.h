@@ -12,7 +12,8 @@
  *    in TU_OUT_SLOT-byte slots filled with TU_CANARY, and the check that a
  *    slot holds the reference digest with its canaries untouched behind it;
  *  - tu_impl/tu_hash_ctx: both hash.h implementations, each test run on both;
- *  - tu_tmpdir/tu_rmtree: a fresh directory under /tmp, removed again.
+ *  - tu_tmpdir/tu_tmpdir_file/tu_rmtree: a fresh directory under /tmp (and
+ *    the path of a file in it), removed again.
  *
  * Header-only, every function static inline: a test includes it with
  * `#include "../testutil.h"` and pays only for what it calls. Failures go
@@ -209,6 +210,17 @@ static inline int tu_rmtree_one(const char *p, const struct stat *st, int flag, 
 static inline void tu_rmtree(const char *dir)
 {
 	cr_assert_eq(nftw(dir, tu_rmtree_one, 16, FTW_DEPTH | FTW_PHYS), 0, "removing %s", dir);
+}
+
+/* tu_tmpdir(dir, name), and the path of a file named file inside it in
+ * path (cap bytes): the set-up of a suite that works on one file. */
+static inline void tu_tmpdir_file(char dir[TU_PATH_MAX], const char *name, char *path, size_t cap,
+				  const char *file)
+{
+	tu_tmpdir(dir, name);
+	int n = snprintf(path, cap, "%s/%s", dir, file);
+
+	cr_assert(n > 0 && (size_t)n < cap, "tu_tmpdir_file: %s/%s too long", dir, file);
 }
 
 #endif

@@ -13,26 +13,32 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../testutil.h"
 #include "dpstats.h"
 
-static char dir[256];
-static char path[512];
+static char dir[TU_PATH_MAX];
+static char path[TU_PATH_MAX + 32];
 
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "/tmp/test_dpstats.XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/dataplane.stats", dir);
+	tu_tmpdir_file(dir, "test_dpstats", path, sizeof(path), "dataplane.stats");
 }
 
 static void teardown(void)
 {
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	tu_rmtree(dir);
 }
 
 TestSuite(dpstats, .init = setup, .fini = teardown);
+
+/* A writer of n workers at path, and a reader of the same file. */
+static void open_pair(unsigned n, struct dpstats **out_w, struct dpstats **out_r)
+{
+	struct seed_err e = { 0 };
+
+	cr_assert_eq(dpstats_create(path, n, out_w, &e), 0, "%s", e.msg);
+	cr_assert_eq(dpstats_open(path, out_r, &e), 0, "%s", e.msg);
+}
 
 Test(dpstats, reader_sees_each_workers_counts_summed)
 {
@@ -70,9 +76,8 @@ Test(dpstats, reader_sees_each_workers_counts_summed)
 Test(dpstats, release_slots_are_stable_and_published_with_their_ids)
 {
 	struct dpstats *w, *r;
-	struct seed_err e = { 0 };
-	cr_assert_eq(dpstats_create(path, 1, &w, &e), 0, "%s", e.msg);
-	cr_assert_eq(dpstats_open(path, &r, &e), 0, "%s", e.msg);
+
+	open_pair(1, &w, &r);
 	cr_expect_eq(dpstats_n_releases(r), 0);
 	cr_expect_eq(dpstats_release_slot(w, "acme.game.1"), 0);
 	cr_expect_eq(dpstats_release_slot(w, "acme.game.2"), 1);
@@ -250,9 +255,8 @@ static void *writer(void *arg)
 Test(dpstats, sums_never_go_backwards_while_workers_write)
 {
 	struct dpstats *w, *r;
-	struct seed_err e = { 0 };
-	cr_assert_eq(dpstats_create(path, 2, &w, &e), 0, "%s", e.msg);
-	cr_assert_eq(dpstats_open(path, &r, &e), 0, "%s", e.msg);
+
+	open_pair(2, &w, &r);
 	struct spin s0 = { dpstats_worker(w, 0), 2000000 }, s1 = { dpstats_worker(w, 1), 2000000 };
 	pthread_t a, b;
 	pthread_create(&a, NULL, writer, &s0);
@@ -276,9 +280,8 @@ Test(dpstats, sums_never_go_backwards_while_workers_write)
 Test(dpstats, tenant_peer_gauges_are_appended_in_order)
 {
 	struct dpstats *w, *r;
-	struct seed_err e = { 0 };
-	cr_assert_eq(dpstats_create(path, 1, &w, &e), 0, "%s", e.msg);
-	cr_assert_eq(dpstats_open(path, &r, &e), 0, "%s", e.msg);
+
+	open_pair(1, &w, &r);
 	cr_expect_eq(dpstats_n_tenants(r), 0);
 	cr_expect_eq(dpstats_tenant_set(w, 1, "late", 1), -EINVAL, "slots come in order");
 	cr_expect_eq(dpstats_tenant_set(w, 0, "acme", 3), 0);
