@@ -371,46 +371,48 @@ static char *nest(const char *open, const char *mid, const char *close, size_t d
 	return p;
 }
 
+/* Parses nest(open, mid, close, depth) with the default limits: parse's
+ * result, its error in *err; a refused document comes back as NULL. */
+static int parse_nested(const char *open, const char *mid, const char *close, size_t depth,
+			struct seed_err *err)
+{
+	struct bencode_doc *doc = NULL;
+	size_t n;
+	char *p = nest(open, mid, close, depth, &n);
+	int rc = parse(p, n, NULL, &doc, err);
+
+	if (rc == 0)
+		bencode_free(doc);
+	else
+		cr_assert_null(doc);
+	free(p);
+	return rc;
+}
+
 Test(bencode_limits, deep_lists_rejected_without_recursion)
 {
-	struct bencode_doc *doc;
 	struct seed_err err;
-	size_t n;
-	char *p = nest("l", "", "e", 10000, &n);
 
-	cr_assert_eq(parse(p, n, NULL, &doc, &err), -E2BIG);
-	cr_assert_null(doc);
+	cr_assert_eq(parse_nested("l", "", "e", 10000, &err), -E2BIG);
 	/* the 65th 'l' is the first one too deep */
 	cr_assert_eq(err.offset, 64);
 	cr_assert_str_eq(err.msg, "bencode: nesting deeper than 64 at byte 64");
-	free(p);
 }
 
 Test(bencode_limits, deep_dicts_rejected)
 {
-	struct bencode_doc *doc;
 	struct seed_err err;
-	size_t n;
-	char *p = nest("d1:a", "de", "e", 9999, &n);
 
-	cr_assert_eq(parse(p, n, NULL, &doc, &err), -E2BIG);
+	cr_assert_eq(parse_nested("d1:a", "de", "e", 9999, &err), -E2BIG);
 	cr_assert_eq(err.offset, 64 * 4);
-	free(p);
 }
 
 Test(bencode_limits, depth_64_accepted_65_rejected)
 {
-	struct bencode_doc *doc;
 	struct seed_err err;
-	size_t n;
-	char *p = nest("l", "", "e", 64, &n);
 
-	cr_assert_eq(parse(p, n, NULL, &doc, &err), 0, "%s", err.msg);
-	bencode_free(doc);
-	free(p);
-	p = nest("l", "", "e", 65, &n);
-	cr_assert_eq(parse(p, n, NULL, &doc, &err), -E2BIG);
-	free(p);
+	cr_assert_eq(parse_nested("l", "", "e", 64, &err), 0, "%s", err.msg);
+	cr_assert_eq(parse_nested("l", "", "e", 65, &err), -E2BIG);
 }
 
 /* A raised limit parses 10000 levels: nesting is not C-stack recursion. */
@@ -431,39 +433,61 @@ Test(bencode_limits, raised_depth_parses_10000_levels)
 	free(p);
 }
 
+/* A document parsed under limits: accepted (rc 0), or refused with rc at
+ * byte offset (and msg, when not NULL). */
+struct limit_case {
+	const char *doc;
+	struct bencode_limits lim;
+	int rc;
+	size_t offset;
+	const char *msg;
+};
+
+static void expect_limits(const struct limit_case *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct bencode_doc *doc = NULL;
+		struct seed_err err;
+		int rc = parse(c[i].doc, strlen(c[i].doc), &c[i].lim, &doc, &err);
+
+		cr_assert_eq(rc, c[i].rc, "%s: %d (%s)", c[i].doc, rc, err.msg);
+		if (rc == 0) {
+			bencode_free(doc);
+			continue;
+		}
+		cr_assert_null(doc, "%s", c[i].doc);
+		cr_assert_eq(err.offset, c[i].offset, "%s: offset %zu", c[i].doc, err.offset);
+		if (c[i].msg)
+			cr_assert_str_eq(err.msg, c[i].msg);
+	}
+}
+
 Test(bencode_limits, small_max_depth)
 {
-	struct bencode_limits lim = { .max_depth = 2 };
-	struct bencode_doc *doc;
-	struct seed_err err;
+	static const struct limit_case c[] = {
+		{ "llee", { .max_depth = 2 }, 0, 0, NULL },
+		{ "ld0:lleee", { .max_depth = 2 }, -E2BIG, 4, NULL },
+	};
 
-	cr_assert_eq(parse(S("llee"), &lim, &doc, &err), 0);
-	bencode_free(doc);
-	cr_assert_eq(parse(S("ld0:lleee"), &lim, &doc, &err), -E2BIG);
-	cr_assert_eq(err.offset, 4);
+	expect_limits(c, sizeof(c) / sizeof(c[0]));
 }
 
 Test(bencode_limits, node_limit)
 {
-	struct bencode_limits lim = { .max_nodes = 4 };
-	struct bencode_doc *doc;
-	struct seed_err err;
+	static const struct limit_case c[] = {
+		/* the list and its three integers: four values */
+		{ "li1ei2ei3ee", { .max_nodes = 4 }, 0, 0, NULL },
+		{ "li1ei2ei3ee",
+		  { .max_nodes = 3 },
+		  -E2BIG,
+		  7,
+		  "bencode: more than 3 values at byte 7" },
+		/* dictionary keys are not values */
+		{ "d1:ai1e1:bi2ee", { .max_nodes = 2 }, -E2BIG, 10, NULL },
+		{ "d1:ai1e1:bi2ee", { .max_nodes = 3 }, 0, 0, NULL },
+	};
 
-	/* the list and its three integers: four values */
-	cr_assert_eq(parse(S("li1ei2ei3ee"), &lim, &doc, &err), 0);
-	bencode_free(doc);
-	lim.max_nodes = 3;
-	cr_assert_eq(parse(S("li1ei2ei3ee"), &lim, &doc, &err), -E2BIG);
-	cr_assert_null(doc);
-	cr_assert_eq(err.offset, 7);
-	cr_assert_str_eq(err.msg, "bencode: more than 3 values at byte 7");
-	/* dictionary keys are not values */
-	lim.max_nodes = 2;
-	cr_assert_eq(parse(S("d1:ai1e1:bi2ee"), &lim, &doc, &err), -E2BIG);
-	cr_assert_eq(err.offset, 10);
-	lim.max_nodes = 3;
-	cr_assert_eq(parse(S("d1:ai1e1:bi2ee"), &lim, &doc, &err), 0);
-	bencode_free(doc);
+	expect_limits(c, sizeof(c) / sizeof(c[0]));
 }
 
 Test(bencode_limits, default_node_limit_is_4m)
@@ -736,38 +760,96 @@ static void expect_misuse(struct bencode_buf *b, int code)
 	bencode_buf_release(b);
 }
 
-Test(bencode_misuse, keys_out_of_order)
+/*
+ * The emitter driven by a script of space-separated calls: d (begin_dict),
+ * l (begin_list), e (end), i1 / i2 (put_int), k:NAME (put_ckey), r:RAW
+ * (put_raw), and the NULL arguments s:NULL (put_str), c:NULL (put_cstr),
+ * k:NULL (put_ckey). b must be initialised.
+ */
+static void run_script(struct bencode_buf *b, const char *script)
+{
+	char ops[128];
+
+	cr_assert_lt(strlen(script), sizeof(ops));
+	memcpy(ops, script, strlen(script) + 1);
+	for (char *save, *op = strtok_r(ops, " ", &save); op; op = strtok_r(NULL, " ", &save)) {
+		const char *arg = op + 2;
+
+		if (!strcmp(op, "d"))
+			bencode_begin_dict(b);
+		else if (!strcmp(op, "l"))
+			bencode_begin_list(b);
+		else if (!strcmp(op, "e"))
+			bencode_end(b);
+		else if (op[0] == 'i')
+			bencode_put_int(b, atoi(op + 1));
+		else if (!strcmp(op, "k:NULL"))
+			bencode_put_ckey(b, NULL);
+		else if (!strncmp(op, "k:", 2))
+			bencode_put_ckey(b, arg);
+		else if (!strncmp(op, "r:", 2))
+			bencode_put_raw(b, arg, strlen(arg));
+		else if (!strcmp(op, "s:NULL"))
+			bencode_put_str(b, NULL, 1);
+		else if (!strcmp(op, "c:NULL"))
+			bencode_put_cstr(b, NULL);
+		else
+			cr_assert_fail("bad script op %s", op);
+	}
+}
+
+/* A script that misuses the emitter: it fails with code at its last call,
+ * having written len bytes (-1: not checked), and stays failed. */
+struct misuse {
+	const char *script;
+	long len;
+	int code;
+};
+
+static void expect_misuses(const struct misuse *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct bencode_buf b;
+
+		bencode_buf_init(&b);
+		run_script(&b, m[i].script);
+		cr_assert_eq(b.err, m[i].code, "%s: err %d", m[i].script, b.err);
+		if (m[i].len >= 0)
+			cr_assert_eq(b.len, (size_t)m[i].len, "%s: len %zu", m[i].script, b.len);
+		expect_misuse(&b, m[i].code);
+	}
+}
+
+#define EXPECT_MISUSES(...)                                        \
+	do {                                                       \
+		static const struct misuse m_[] = { __VA_ARGS__ }; \
+		expect_misuses(m_, sizeof(m_) / sizeof(m_[0]));    \
+	} while (0)
+
+/* A script after which finish fails with -EINVAL and exactly msg. */
+static void expect_finish_error(const char *script, const char *msg)
 {
 	struct bencode_buf b;
+	struct seed_err err;
 
 	bencode_buf_init(&b);
-	bencode_begin_dict(&b);
-	bencode_put_ckey(&b, "b");
-	bencode_put_int(&b, 1);
-	bencode_put_ckey(&b, "a");
-	cr_assert_eq(b.err, -EINVAL);
-	cr_assert_eq(b.len, 7); /* "d1:bi1e" */
-	expect_misuse(&b, -EINVAL);
+	run_script(&b, script);
+	seed_err_clear(&err);
+	cr_assert_eq(bencode_buf_finish(&b, &err), -EINVAL, "%s", script);
+	cr_assert_str_eq(err.msg, msg);
+	bencode_buf_release(&b);
+}
 
-	/* shorter first: "ab" then "a" is out of order */
-	bencode_buf_init(&b);
-	bencode_begin_dict(&b);
-	bencode_put_ckey(&b, "ab");
-	bencode_put_int(&b, 1);
-	bencode_put_ckey(&b, "a");
-	expect_misuse(&b, -EINVAL);
+Test(bencode_misuse, keys_out_of_order)
+{
+	EXPECT_MISUSES({ "d k:b i1 k:a", 7, -EINVAL }, /* "d1:bi1e" */
+		       /* shorter first: "ab" then "a" is out of order */
+		       { "d k:ab i1 k:a", -1, -EINVAL });
 }
 
 Test(bencode_misuse, duplicate_key)
 {
-	struct bencode_buf b;
-
-	bencode_buf_init(&b);
-	bencode_begin_dict(&b);
-	bencode_put_ckey(&b, "a");
-	bencode_put_int(&b, 1);
-	bencode_put_ckey(&b, "a");
-	expect_misuse(&b, -EINVAL);
+	EXPECT_MISUSES({ "d k:a i1 k:a", -1, -EINVAL });
 }
 
 /* Order is per dict: an inner dict's keys do not constrain the outer's. */
@@ -776,134 +858,44 @@ Test(bencode_misuse, key_order_is_per_dict)
 	struct bencode_buf b;
 
 	bencode_buf_init(&b);
-	bencode_begin_dict(&b);
-	bencode_put_ckey(&b, "m");
-	bencode_begin_dict(&b);
-	bencode_put_ckey(&b, "z");
-	bencode_put_int(&b, 1);
-	bencode_end(&b);
-	bencode_put_ckey(&b, "n");
-	bencode_begin_dict(&b);
-	bencode_put_ckey(&b, "a");
-	bencode_put_int(&b, 2);
-	bencode_end(&b);
-	bencode_end(&b);
+	run_script(&b, "d k:m d k:z i1 e k:n d k:a i2 e e");
 	assert_buf(&b, "d1:md1:zi1ee1:nd1:ai2eee", 24);
 	bencode_buf_release(&b);
 }
 
 Test(bencode_misuse, unbalanced_end)
 {
-	struct bencode_buf b;
-
-	bencode_buf_init(&b);
-	bencode_end(&b);
-	expect_misuse(&b, -EINVAL);
-
-	bencode_buf_init(&b);
-	bencode_begin_list(&b);
-	bencode_end(&b);
-	bencode_end(&b);
-	expect_misuse(&b, -EINVAL);
+	EXPECT_MISUSES({ "e", -1, -EINVAL }, { "l e e", -1, -EINVAL });
 }
 
 Test(bencode_misuse, unclosed_container)
 {
-	struct bencode_buf b;
-	struct seed_err err;
-
-	bencode_buf_init(&b);
-	bencode_begin_list(&b);
-	bencode_begin_dict(&b);
-	bencode_end(&b);
-	seed_err_clear(&err);
-	cr_assert_eq(bencode_buf_finish(&b, &err), -EINVAL);
-	cr_assert_str_eq(err.msg, "bencode: 1 container(s) left open at output byte 3");
-	bencode_buf_release(&b);
+	expect_finish_error("l d e", "bencode: 1 container(s) left open at output byte 3");
 }
 
 Test(bencode_misuse, value_without_key)
 {
-	struct bencode_buf b;
-
-	bencode_buf_init(&b);
-	bencode_begin_dict(&b);
-	bencode_put_int(&b, 1);
-	cr_assert_eq(b.len, 1);
-	expect_misuse(&b, -EINVAL);
-
-	/* after a key's value, the next value needs a new key */
-	bencode_buf_init(&b);
-	bencode_begin_dict(&b);
-	bencode_put_ckey(&b, "a");
-	bencode_begin_list(&b);
-	bencode_end(&b);
-	bencode_begin_list(&b);
-	expect_misuse(&b, -EINVAL);
-
-	bencode_buf_init(&b);
-	bencode_begin_dict(&b);
-	bencode_put_raw(&b, "i1e", 3);
-	expect_misuse(&b, -EINVAL);
+	EXPECT_MISUSES({ "d i1", 1, -EINVAL },
+		       /* after a key's value, the next value needs a new key */
+		       { "d k:a l e l", -1, -EINVAL }, { "d r:i1e", -1, -EINVAL });
 }
 
 Test(bencode_misuse, key_without_value)
 {
-	struct bencode_buf b;
-	struct seed_err err;
-
-	bencode_buf_init(&b);
-	bencode_begin_dict(&b);
-	bencode_put_ckey(&b, "a");
-	bencode_end(&b);
-	expect_misuse(&b, -EINVAL);
-
-	bencode_buf_init(&b);
-	bencode_begin_dict(&b);
-	bencode_put_ckey(&b, "a");
-	bencode_put_ckey(&b, "b");
-	expect_misuse(&b, -EINVAL);
-
+	EXPECT_MISUSES({ "d k:a e", -1, -EINVAL }, { "d k:a k:b", -1, -EINVAL });
 	/* finish names a pending key */
-	bencode_buf_init(&b);
-	bencode_begin_dict(&b);
-	bencode_put_ckey(&b, "a");
-	seed_err_clear(&err);
-	cr_assert_eq(bencode_buf_finish(&b, &err), -EINVAL);
-	cr_assert_str_eq(err.msg, "bencode: dictionary key has no value at output byte 4");
-	bencode_buf_release(&b);
+	expect_finish_error("d k:a", "bencode: dictionary key has no value at output byte 4");
 }
 
 Test(bencode_misuse, key_outside_dict)
 {
-	struct bencode_buf b;
-
-	bencode_buf_init(&b);
-	bencode_put_ckey(&b, "a");
-	expect_misuse(&b, -EINVAL);
-
-	bencode_buf_init(&b);
-	bencode_begin_list(&b);
-	bencode_put_ckey(&b, "a");
-	expect_misuse(&b, -EINVAL);
+	EXPECT_MISUSES({ "k:a", -1, -EINVAL }, { "l k:a", -1, -EINVAL });
 }
 
 Test(bencode_misuse, one_top_level_value)
 {
-	struct bencode_buf b;
-	struct seed_err err;
-
-	bencode_buf_init(&b);
-	bencode_put_int(&b, 1);
-	bencode_put_int(&b, 2);
-	cr_assert_eq(b.len, 3);
-	expect_misuse(&b, -EINVAL);
-
-	bencode_buf_init(&b);
-	seed_err_clear(&err);
-	cr_assert_eq(bencode_buf_finish(&b, &err), -EINVAL);
-	cr_assert_str_eq(err.msg, "bencode: no value written");
-	bencode_buf_release(&b);
+	EXPECT_MISUSES({ "i1 i2", 3, -EINVAL });
+	expect_finish_error("", "bencode: no value written");
 }
 
 Test(bencode_misuse, raw_must_be_one_canonical_value)
@@ -939,20 +931,8 @@ Test(bencode_misuse, emit_depth_limit)
 
 Test(bencode_misuse, null_arguments)
 {
-	struct bencode_buf b;
-
-	bencode_buf_init(&b);
-	bencode_put_str(&b, NULL, 1);
-	expect_misuse(&b, -EINVAL);
-
-	bencode_buf_init(&b);
-	bencode_put_cstr(&b, NULL);
-	expect_misuse(&b, -EINVAL);
-
-	bencode_buf_init(&b);
-	bencode_begin_dict(&b);
-	bencode_put_ckey(&b, NULL);
-	expect_misuse(&b, -EINVAL);
+	EXPECT_MISUSES({ "s:NULL", -1, -EINVAL }, { "c:NULL", -1, -EINVAL },
+		       { "d k:NULL", -1, -EINVAL });
 }
 
 /* The buffer can be reused after release + init. */
