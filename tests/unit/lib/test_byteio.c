@@ -68,23 +68,9 @@ static uint64_t load(int be, unsigned width, const uint8_t *p)
 static void store(int be, unsigned width, uint8_t *p, uint64_t v)
 {
 	switch (width) {
-	case 2:
-		if (be)
-			byteio_put_be16(p, (uint16_t)v);
-		else
-			byteio_put_le16(p, (uint16_t)v);
-		break;
-	case 4:
-		if (be)
-			byteio_put_be32(p, (uint32_t)v);
-		else
-			byteio_put_le32(p, (uint32_t)v);
-		break;
-	default:
-		if (be)
-			byteio_put_be64(p, v);
-		else
-			byteio_put_le64(p, v);
+	case 2: be ? byteio_put_be16(p, (uint16_t)v) : byteio_put_le16(p, (uint16_t)v); break;
+	case 4: be ? byteio_put_be32(p, (uint32_t)v) : byteio_put_le32(p, (uint32_t)v); break;
+	default: be ? byteio_put_be64(p, v) : byteio_put_le64(p, v);
 	}
 }
 
