@@ -12,54 +12,35 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ingest.h"
+#include "../storeutil.h"
 #include "catalog.h"
 #include "served.h"
-#include "store.h"
 
-static char base[256];
+static char base[TU_PATH_MAX];
 
 static void make(const char *name, size_t len)
 {
-	char p[400];
+	char p[TU_PATH_MAX + 64];
+
 	snprintf(p, sizeof(p), "%s/game/%s", base, name);
-	FILE *f = fopen(p, "wb");
-	cr_assert_not_null(f);
-	for (size_t i = 0; i < len; i++)
-		fputc((int)(i * 13 + len) & 0xff, f);
-	fclose(f);
+	su_write_pattern(p, len, 13, (unsigned)len, 0);
 }
 
+/* Ingests base/game into base/store as t.g.VERSION. */
 static void create(const char *version, int kind, int also_v1)
 {
-	char p[400], sp[400];
+	char p[TU_PATH_MAX + 16], sp[TU_PATH_MAX + 16];
+	struct ingest_opts o = su_opts("t", "g", version, kind, 32768);
+
 	snprintf(p, sizeof(p), "%s/game", base);
 	snprintf(sp, sizeof(sp), "%s/store", base);
-	struct ingest_tree *t;
-	struct store *s;
-	struct ingest_result r;
-	struct seed_err e;
-	seed_err_clear(&e);
-	cr_assert_eq(ingest_scan(p, &t, &e), 0, "%s", e.msg);
-	cr_assert_eq(store_open(sp, STORE_CREATE, &s, &e), 0, "%s", e.msg);
-	struct ingest_opts o = { .tenant = "t",
-				 .name = "g",
-				 .version = version,
-				 .kind = kind,
-				 .also_v1 = also_v1,
-				 .piece_length = 32768,
-				 .threads = 1,
-				 .now = 1 };
-	cr_assert_eq(ingest_create(s, t, &o, &r, &e), 0, "%s", e.msg);
-	ingest_result_free(&r);
-	ingest_tree_free(t);
-	store_close(s);
+	o.also_v1 = also_v1;
+	su_ingest(sp, p, &o, NULL);
 }
 
 Test(served, views_lookups_and_layout)
 {
-	strcpy(base, "/tmp/test_served.XXXXXX");
-	cr_assert_not_null(mkdtemp(base));
+	tu_tmpdir(base, "test_served");
 	char p[400];
 	snprintf(p, sizeof(p), "%s/game", base);
 	cr_assert_eq(mkdir(p, 0755), 0);
@@ -142,8 +123,7 @@ Test(served, views_lookups_and_layout)
 	cr_assert_eq(o->length, 70000);
 	cr_assert_eq(o->n_blocks, 5);
 	served_free(sv);
-	snprintf(p, sizeof(p), "rm -rf '%s'", base);
-	cr_assert_eq(system(p), 0);
+	tu_rmtree(base);
 }
 
 /* A refresh adds the releases created since, keeps every view and object
@@ -152,8 +132,7 @@ Test(served, views_lookups_and_layout)
  * generation keeps the old one alive. */
 Test(served, refresh_adds_releases_and_keeps_old_views)
 {
-	strcpy(base, "/tmp/test_served.XXXXXX");
-	cr_assert_not_null(mkdtemp(base));
+	tu_tmpdir(base, "test_served");
 	char p[400], sp[400];
 	snprintf(p, sizeof(p), "%s/game", base);
 	snprintf(sp, sizeof(sp), "%s/store", base);
@@ -203,6 +182,5 @@ Test(served, refresh_adds_releases_and_keeps_old_views)
 	cr_expect_eq(served_live_count(sv), 1);
 	cr_expect_null(served_current_catalog(sv));
 	served_free(sv);
-	snprintf(p, sizeof(p), "rm -rf '%s'", base);
-	cr_assert_eq(system(p), 0);
+	tu_rmtree(base);
 }

@@ -12,8 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../testutil.h"
-#include "ingest.h"
+#include "../storeutil.h"
 #include "verify.h"
 
 static char base[TU_PATH_MAX];
@@ -44,11 +43,7 @@ static void make(const char *name, size_t len, unsigned seed)
 {
 	char p[400];
 	snprintf(p, sizeof(p), "%s/tree/%s", base, name);
-	FILE *f = fopen(p, "wb");
-	cr_assert_not_null(f);
-	for (size_t i = 0; i < len; i++)
-		fputc((int)((i * 31 + seed) ^ (i >> 11)) & 0xff, f);
-	fclose(f);
+	su_write_pattern(p, len, 31, seed, 11);
 }
 
 /* kind: enum metainfo_kind of the release */
@@ -60,23 +55,14 @@ static void build(int kind)
 	cr_assert_eq(mkdir(p, 0755), 0);
 	make("big.bin", 300000, 1); /* 5 pieces of 64 KiB, 19 blocks */
 	make("small.bin", 1000, 2);
-	struct ingest_tree *t;
+	char sp[400];
 	struct seed_err e;
 	seed_err_clear(&e);
-	cr_assert_eq(ingest_scan(p, &t, &e), 0, "%s", e.msg);
-	snprintf(p, sizeof(p), "%s/store", base);
-	cr_assert_eq(store_open(p, STORE_CREATE, &s, &e), 0, "%s", e.msg);
-	struct ingest_opts o = { .tenant = "t",
-				 .name = "n",
-				 .version = "1",
-				 .kind = kind,
-				 .piece_length = 65536,
-				 .threads = 2,
-				 .now = 1 };
-	struct ingest_result r;
-	cr_assert_eq(ingest_create(s, t, &o, &r, &e), 0, "%s", e.msg);
-	ingest_result_free(&r);
-	ingest_tree_free(t);
+	snprintf(sp, sizeof(sp), "%s/store", base);
+	cr_assert_eq(store_open(sp, STORE_CREATE, &s, &e), 0, "%s", e.msg);
+	struct ingest_opts o = su_opts("t", "n", "1", kind, 65536);
+	o.threads = 2;
+	su_ingest_into(s, p, &o, NULL);
 	cr_assert_eq(store_release_load(s, "t.n.1", &rel, &e), 0, "%s", e.msg);
 	nbad = 0;
 }
