@@ -41,6 +41,9 @@
 #include "byteio.h"
 #include "peerwire.h"
 
+/* The hybrid release's layout, shared with the unit tests. */
+#include "../unit/dataplane/peerwire_releases.h"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -58,7 +61,7 @@ static void check(int ok, const char *what)
 
 static struct proto_file h_files[4], v_files[1];
 static struct proto_release hyb, v2r;
-static uint8_t h_layer_a[2 * 32], h_layer_c[3 * 32], h_root[3][32];
+static uint8_t h_layer_a[PWR_HYB_LAYER_A], h_layer_c[PWR_HYB_LAYER_C], h_root[3][32];
 static uint8_t v_layer[V2_PIECES * 32], v_root[32];
 static uint8_t h_info[20000], v_info[700];
 static struct hash_ctx *hctx;
@@ -83,10 +86,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	for (size_t i = 0; i < sizeof(h_layer_a); i++)
-		h_layer_a[i] = (uint8_t)(i * 7 + 1);
-	for (size_t i = 0; i < sizeof(h_layer_c); i++)
-		h_layer_c[i] = (uint8_t)(i * 11 + 3);
+	pwr_hybrid_layers(h_layer_a, h_layer_c);
 	for (size_t i = 0; i < sizeof(v_layer); i++)
 		v_layer[i] = (uint8_t)(i * 13 + (i >> 8));
 	for (int k = 0; k < 3; k++)
@@ -95,22 +95,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	for (size_t i = 0; i < sizeof(h_info); i++)
 		h_info[i] = (uint8_t)(i * 31);
 
-	h_files[0] = (struct proto_file){ "d/a", 40000, 0, 2, h_root[0], h_layer_a, 1 };
-	h_files[1] = (struct proto_file){ "d/b", 5, 2, 1, h_root[1], NULL, 2 };
-	h_files[2] = (struct proto_file){ "d/e", 0, 3, 0, NULL, NULL, 3 };
-	h_files[3] = (struct proto_file){ "d/c", 70000, 3, 3, h_root[2], h_layer_c, 4 };
-	hyb = (struct proto_release){ .handle = 7,
-				      .id = "f.h.1",
-				      .torrent_name = "d",
-				      .has_v1 = 1,
-				      .has_v2 = 1,
-				      .piece_length = 32768,
-				      .n_pieces = 6,
-				      .info = h_info,
-				      .info_len = sizeof(h_info),
-				      .files = h_files,
-				      .n_files = 4 };
-	memset(hyb.ih_v1, 0x11, 20);
+	pwr_hybrid(&hyb, h_files, 7, "f.h.1",
+		   (const uint8_t *const[]){ h_root[0], h_root[1], h_root[2] }, h_layer_a,
+		   h_layer_c, h_info, sizeof(h_info), 1);
 	memset(hyb.ih_v2, 0x22, 32);
 
 	v_files[0] = (struct proto_file){

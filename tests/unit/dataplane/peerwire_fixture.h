@@ -29,6 +29,7 @@
 #include "byteio.h"
 #include "mse_initiator.h"
 #include "peerwire.h"
+#include "peerwire_releases.h"
 
 /* Helpers some of the test programs do not use. */
 #define MAYBE_UNUSED __attribute__((unused))
@@ -39,7 +40,8 @@
 
 static struct proto_file r1_files[4], r2_files[1], r3_files[1];
 static struct proto_release r1, r2, r3;
-static uint8_t r1_layer_a[2 * 32], r1_layer_c[3 * 32], r1_root_a[32], r1_root_b[32], r1_root_c[32];
+static uint8_t r1_layer_a[PWR_HYB_LAYER_A], r1_layer_c[PWR_HYB_LAYER_C];
+static uint8_t r1_root_a[32], r1_root_b[32], r1_root_c[32];
 static uint8_t r3_layer[R3_PIECES * 32], r3_root[32];
 static uint8_t r1_info[20000], r2_info[300], r3_info[100];
 static int hide_r1;
@@ -132,32 +134,16 @@ static void build_catalog(void)
 	for (int k = 1; k < 20; k++)
 		sha256_pair(zero_h[k - 1], zero_h[k - 1], zero_h[k]);
 
-	for (size_t i = 0; i < sizeof(r1_layer_a); i++)
-		r1_layer_a[i] = (uint8_t)(i * 7 + 1);
-	for (size_t i = 0; i < sizeof(r1_layer_c); i++)
-		r1_layer_c[i] = (uint8_t)(i * 11 + 3);
+	pwr_hybrid_layers(r1_layer_a, r1_layer_c);
 	naive_root(r1_layer_a, 2, zero_h[1], r1_root_a);
 	naive_root(r1_layer_c, 3, zero_h[1], r1_root_c);
 	memset(r1_root_b, 0xbb, 32);
 	for (size_t i = 0; i < sizeof(r1_info); i++)
 		r1_info[i] = (uint8_t)(i * 31 + 5);
 
-	r1_files[0] = (struct proto_file){ "d/a", 40000, 0, 2, r1_root_a, r1_layer_a, 100 };
-	r1_files[1] = (struct proto_file){ "d/b", 5, 2, 1, r1_root_b, NULL, 101 };
-	r1_files[2] = (struct proto_file){ "d/e", 0, 3, 0, NULL, NULL, 102 };
-	r1_files[3] = (struct proto_file){ "d/c", 70000, 3, 3, r1_root_c, r1_layer_c, 103 };
-	r1 = (struct proto_release){ .handle = 7,
-				     .id = "t.r1.1",
-				     .torrent_name = "d",
-				     .has_v1 = 1,
-				     .has_v2 = 1,
-				     .piece_length = 32768,
-				     .n_pieces = 6,
-				     .info = r1_info,
-				     .info_len = sizeof(r1_info),
-				     .files = r1_files,
-				     .n_files = 4 };
-	memset(r1.ih_v1, 0x11, 20);
+	pwr_hybrid(&r1, r1_files, 7, "t.r1.1",
+		   (const uint8_t *const[]){ r1_root_a, r1_root_b, r1_root_c }, r1_layer_a,
+		   r1_layer_c, r1_info, sizeof(r1_info), 100);
 	for (int i = 0; i < 32; i++)
 		r1.ih_v2[i] = (uint8_t)(0x20 + i);
 
