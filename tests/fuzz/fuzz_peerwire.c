@@ -41,7 +41,7 @@
 #include "byteio.h"
 #include "peerwire.h"
 
-/* The hybrid release's layout, shared with the unit tests. */
+/* The releases' layout, shared with the unit tests. */
 #include "../unit/dataplane/peerwire_releases.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -103,17 +103,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	v_files[0] = (struct proto_file){
 		"v.bin", (uint64_t)V2_PIECES * 16384 - 1000, 0, V2_PIECES, v_root, v_layer, 5
 	};
-	v2r = (struct proto_release){ .handle = 8,
-				      .id = "f.v.1",
-				      .torrent_name = "v.bin",
-				      .single_file = 1,
-				      .has_v2 = 1,
-				      .piece_length = 16384,
-				      .n_pieces = V2_PIECES,
-				      .info = v_info,
-				      .info_len = sizeof(v_info),
-				      .files = v_files,
-				      .n_files = 1 };
+	pwr_single(&v2r, v_files, 8, "f.v.1", 0, 16384, v_info, sizeof(v_info));
 	memset(v2r.ih_v2, 0x44, 32);
 	check(hash_ctx_create(HASH_IMPL_OPENSSL, &hctx, NULL) == 0, "hash_ctx_create");
 	return 0;

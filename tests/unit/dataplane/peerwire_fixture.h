@@ -49,47 +49,45 @@ static int hide_r1;
 static void *last_peer;
 static unsigned n_lookups;
 
-static const struct proto_release *cat_v1(void *ctx, void *peer, const uint8_t ih[20])
+enum cat_key { BY_V1, BY_V2, BY_MSE };
+
+/* The served release (r1 unless hidden, r2, r3) that key k names, as the
+ * worker's index finds it: by v1 info-hash, by v2 info-hash truncated to 20
+ * bytes, or by MSE's SHA1("req2" ih) of either (computed with OpenSSL, as
+ * the worker's index does with its own hashing). Notes the asking peer. */
+static const struct proto_release *cat_find(void *peer, const uint8_t k[20], enum cat_key by)
 {
+	const struct proto_release *all[] = { &r1, &r2, &r3 };
+
 	last_peer = peer;
 	n_lookups++;
-	(void)ctx;
-	if (!hide_r1 && !memcmp(ih, r1.ih_v1, 20))
-		return &r1;
-	if (!memcmp(ih, r2.ih_v1, 20))
-		return &r2;
+	for (size_t i = hide_r1 ? 1 : 0; i < 3; i++) {
+		const struct proto_release *r = all[i];
+		int v1 = r->has_v1 && !memcmp(by == BY_MSE ? r->mse_req2_v1 : r->ih_v1, k, 20);
+		int v2 = r->has_v2 && !memcmp(by == BY_MSE ? r->mse_req2_v2 : r->ih_v2, k, 20);
+
+		if ((by != BY_V2 && v1) || (by != BY_V1 && v2))
+			return r;
+	}
 	return NULL;
+}
+
+static const struct proto_release *cat_v1(void *ctx, void *peer, const uint8_t ih[20])
+{
+	(void)ctx;
+	return cat_find(peer, ih, BY_V1);
 }
 
 static const struct proto_release *cat_v2(void *ctx, void *peer, const uint8_t ih[20])
 {
-	last_peer = peer;
-	n_lookups++;
 	(void)ctx;
-	if (!hide_r1 && !memcmp(ih, r1.ih_v2, 20))
-		return &r1;
-	if (!memcmp(ih, r3.ih_v2, 20))
-		return &r3;
-	return NULL;
+	return cat_find(peer, ih, BY_V2);
 }
 
-/* MSE: the release whose SHA1("req2" ih) is h (computed here with
- * OpenSSL, as the worker's index does with its own hashing) */
 static const struct proto_release *cat_mse(void *ctx, void *peer, const uint8_t h[20])
 {
-	last_peer = peer;
-	n_lookups++;
-	const struct proto_release *all[] = { &r1, &r2, &r3 };
-
 	(void)ctx;
-	for (size_t i = 0; i < 3; i++) {
-		if (i == 0 && hide_r1)
-			continue;
-		if ((all[i]->has_v1 && !memcmp(all[i]->mse_req2_v1, h, 20)) ||
-		    (all[i]->has_v2 && !memcmp(all[i]->mse_req2_v2, h, 20)))
-			return all[i];
-	}
-	return NULL;
+	return cat_find(peer, h, BY_MSE);
 }
 
 static void set_req2(struct proto_release *r)
@@ -148,17 +146,7 @@ static void build_catalog(void)
 		r1.ih_v2[i] = (uint8_t)(0x20 + i);
 
 	r2_files[0] = (struct proto_file){ "r2.bin", 100000, 0, 7, NULL, NULL, 200 };
-	r2 = (struct proto_release){ .handle = 9,
-				     .id = "t.r2.1",
-				     .torrent_name = "r2.bin",
-				     .single_file = 1,
-				     .has_v1 = 1,
-				     .piece_length = 16384,
-				     .n_pieces = 7,
-				     .info = r2_info,
-				     .info_len = sizeof(r2_info),
-				     .files = r2_files,
-				     .n_files = 1 };
+	pwr_single(&r2, r2_files, 9, "t.r2.1", 1, 16384, r2_info, sizeof(r2_info));
 	memset(r2.ih_v1, 0x33, 20);
 
 	for (size_t i = 0; i < sizeof(r3_layer); i++)
@@ -167,17 +155,7 @@ static void build_catalog(void)
 	r3_files[0] = (struct proto_file){
 		"r3.bin", (uint64_t)R3_PIECES * 16384, 0, R3_PIECES, r3_root, r3_layer, 300
 	};
-	r3 = (struct proto_release){ .handle = 11,
-				     .id = "t.r3.1",
-				     .torrent_name = "r3.bin",
-				     .single_file = 1,
-				     .has_v2 = 1,
-				     .piece_length = 16384,
-				     .n_pieces = R3_PIECES,
-				     .info = r3_info,
-				     .info_len = sizeof(r3_info),
-				     .files = r3_files,
-				     .n_files = 1 };
+	pwr_single(&r3, r3_files, 11, "t.r3.1", 0, 16384, r3_info, sizeof(r3_info));
 	for (int i = 0; i < 32; i++)
 		r3.ih_v2[i] = (uint8_t)(0x90 + i);
 	set_req2(&r1);

@@ -6,6 +6,7 @@
  *   piece layer), d/b (5 B, piece 2), d/e (empty), d/c (70000 B, pieces
  *   3-5, a piece layer): pads after d/a and d/b, a short last piece of
  *   4464 B.
+ * pwr_single() fills the single-file releases both also serve.
  * What differs between the two stays with each: the roots (computed or
  * made up), the info dict, the handle, id, object numbers, v2 info-hash.
  *
@@ -60,6 +61,29 @@ static inline void pwr_hybrid(struct proto_release *r, struct proto_file f[4], u
 				     .files = f,
 				     .n_files = 4 };
 	memset(r->ih_v1, 0x11, 20);
+}
+
+/*
+ * Fills r as a single-file release of f[0] (torrent name: its path; as
+ * many pieces as it has), v1 only (v1 set) or v2 only, with handle, id,
+ * piece_length and info dict as given. r borrows f and info.
+ */
+static inline void pwr_single(struct proto_release *r, struct proto_file *f, uint32_t handle,
+			      const char *id, int v1, uint32_t piece_length, const uint8_t *info,
+			      size_t info_len)
+{
+	*r = (struct proto_release){ .handle = handle,
+				     .id = id,
+				     .torrent_name = f->path,
+				     .single_file = 1,
+				     .has_v1 = v1,
+				     .has_v2 = !v1,
+				     .piece_length = piece_length,
+				     .n_pieces = f->n_pieces,
+				     .info = info,
+				     .info_len = info_len,
+				     .files = f,
+				     .n_files = 1 };
 }
 
 #endif
