@@ -22,21 +22,38 @@ static void setup_mse_off(void)
 	setup_cfg(&c);
 }
 
-Test(peerwire, handshake_fast_ext_v1_hash)
+/*
+ * A peer's whole handshake on ih (fast and ext bits as given) is answered
+ * with our handshake (v2 bit as given), then HAVE_ALL (fast) or the
+ * bitfield bf[0..bf_len), then, with ext, our extension handshake ext_hs;
+ * the peer is open and choked.
+ */
+static void handshake_answered(const uint8_t ih[20], int fast, int ext, int v2, const void *bf,
+			       size_t bf_len, const char *ext_hs)
 {
 	struct peer *p = peer_new(1000);
 	static struct tr t;
 	uint8_t b[68];
 
-	hs(b, r1.ih_v1, 1, 1);
+	t.n = 0;
+	hs(b, ih, fast, ext);
 	feed(p, b, 68);
-	our_hs(&t, r1.ih_v1, 1);
-	tr_send(&t, HAVE_ALL, 5);
-	our_ext_hs(&t, EXT_HS_R1);
+	our_hs(&t, ih, v2);
+	if (fast)
+		tr_send(&t, HAVE_ALL, 5);
+	else
+		tr_send(&t, bf, bf_len);
+	if (ext)
+		our_ext_hs(&t, ext_hs);
 	expect(p, &t);
 	cr_assert(!peerwire_is_closed(&p->c));
 	cr_assert(peerwire_choking(&p->c));
 	peer_free(p);
+}
+
+Test(peerwire, handshake_fast_ext_v1_hash)
+{
+	handshake_answered(r1.ih_v1, 1, 1, 1, NULL, 0, EXT_HS_R1);
 }
 
 /* The catalog is asked on behalf of one connection: the engine passes that
@@ -84,66 +101,32 @@ Test(peerwire, handshake_answered_before_peer_id)
 
 Test(peerwire, handshake_no_fast_gets_bitfield)
 {
-	struct peer *p = peer_new(1000);
-	static struct tr t;
-	uint8_t b[68];
-
-	hs(b, r1.ih_v1, 0, 0);
-	feed(p, b, 68);
-	our_hs(&t, r1.ih_v1, 1);
 	/* 6 pieces: one byte, bits 0-5 set, spare bits zero: 11111100 */
-	tr_send(&t, "\x00\x00\x00\x02\x05\xfc", 6);
-	expect(p, &t);
-	peer_free(p);
+	handshake_answered(r1.ih_v1, 0, 0, 1, "\x00\x00\x00\x02\x05\xfc", 6, NULL);
 }
 
 Test(peerwire, handshake_v1_only_release_has_no_v2_bit)
 {
-	struct peer *p = peer_new(1000);
-	static struct tr t;
-	uint8_t b[68];
-
-	hs(b, r2.ih_v1, 0, 1);
-	feed(p, b, 68);
-	our_hs(&t, r2.ih_v1, 0);
 	/* 7 pieces: 11111110 */
-	tr_send(&t, "\x00\x00\x00\x02\x05\xfe", 6);
-	our_ext_hs(&t,
-		   "d1:md11:ut_metadatai1ee13:metadata_sizei300e4:reqqi1000e1:v14:BitStream seede");
-	expect(p, &t);
-	peer_free(p);
+	handshake_answered(
+		r2.ih_v1, 0, 1, 0, "\x00\x00\x00\x02\x05\xfe", 6,
+		"d1:md11:ut_metadatai1ee13:metadata_sizei300e4:reqqi1000e1:v14:BitStream seede");
 }
 
 Test(peerwire, handshake_v2_found_by_truncated_hash)
 {
-	struct peer *p = peer_new(1000);
-	static struct tr t;
-	uint8_t b[68];
-
-	hs(b, r1.ih_v2, 1, 0); /* first 20 bytes of the SHA-256 info-hash */
-	feed(p, b, 68);
-	our_hs(&t, r1.ih_v2, 1); /* echoes the hash the peer used */
-	tr_send(&t, HAVE_ALL, 5);
-	expect(p, &t);
-	peer_free(p);
+	/* the first 20 bytes of the SHA-256 info-hash; our answer echoes them */
+	handshake_answered(r1.ih_v2, 1, 0, 1, NULL, 0, NULL);
 }
 
 Test(peerwire, handshake_big_bitfield)
 {
-	struct peer *p = peer_new(1000);
-	static struct tr t;
 	static uint8_t bf[5 + 625];
-	uint8_t b[68];
 
-	hs(b, r3.ih_v2, 0, 0);
-	feed(p, b, 68);
-	our_hs(&t, r3.ih_v2, 1);
 	byteio_put_be32(bf, 626);
 	bf[4] = 5;
 	memset(bf + 5, 0xff, 625); /* 5000 pieces: 625 full bytes */
-	tr_send(&t, bf, sizeof(bf));
-	expect(p, &t);
-	peer_free(p);
+	handshake_answered(r3.ih_v2, 0, 0, 1, bf, sizeof(bf), NULL);
 }
 
 Test(peerwire, handshake_unknown_info_hash)
@@ -261,30 +244,43 @@ static size_t mse_expect_step4(struct mi *m, const uint8_t *got, size_t n)
 	return (size_t)o;
 }
 
+/* What the engine sent after step 3: step 4 (selecting plaintext), then
+ * our handshake answer on ih (v2 bit as given), HAVE_ALL and, when ext_hs
+ * is not NULL, our extension handshake; nothing more. */
+static void mse_expect_answer(struct peer *p, struct mi *m, const uint8_t ih[20], int v2,
+			      const char *ext_hs)
+{
+	static uint8_t got[4096];
+	static struct tr t;
+	size_t k = take_sent(p, got, sizeof(got)), o;
+
+	expect_nothing(p);
+	o = mse_expect_step4(m, got, k);
+	t.n = 0;
+	our_hs(&t, ih, v2);
+	tr_send(&t, HAVE_ALL, 5);
+	if (ext_hs)
+		our_ext_hs(&t, ext_hs);
+	expect_raw(got + o, k - o, &t);
+}
+
 /* Transmission's way: the handshake travels in IA. */
 Test(peerwire, mse_handshake_in_ia_then_plaintext)
 {
 	struct peer *p = peer_new(1000);
 	static struct tr t;
-	static uint8_t b[2048], got[4096];
+	static uint8_t b[2048];
 	uint8_t yb[96], h[68];
 	struct mi m;
-	size_t n, k, o;
+	size_t n;
 
 	mse_open(p, &m, 100, 0, yb);
 	hs(h, r1.ih_v1, 1, 1);
 	n = mi_step3(&m, yb, r1.ih_v1, 3, 7, h, 68, b);
 	feed(p, b, n);
-	k = take_sent(p, got, sizeof(got));
-	expect_nothing(p);
-	o = mse_expect_step4(&m, got, k);
-	our_hs(&t, r1.ih_v1, 1);
-	tr_send(&t, HAVE_ALL, 5);
-	our_ext_hs(&t, EXT_HS_R1);
-	expect_raw(got + o, k - o, &t);
+	mse_expect_answer(p, &m, r1.ih_v1, 1, EXT_HS_R1);
 	cr_assert_eq(p->c.stats.peerwire_mse_handshakes_total, 1);
 	/* the stream is plaintext from here */
-	t.n = 0;
 	feed(p, INTERESTED, 5);
 	tr_send(&t, UNCHOKE, 5);
 	expect(p, &t);
@@ -296,22 +292,16 @@ Test(peerwire, mse_handshake_in_ia_then_plaintext)
 Test(peerwire, mse_empty_ia_v2_handshake_after)
 {
 	struct peer *p = peer_new(1000);
-	static struct tr t;
-	static uint8_t b[2048], got[4096];
+	static uint8_t b[2048];
 	uint8_t yb[96];
 	struct mi m;
-	size_t n, k, o;
+	size_t n;
 
 	mse_open(p, &m, 0, 0, yb);
 	n = mi_step3(&m, yb, r1.ih_v2, 3, 0, NULL, 0, b);
 	n += hs(b + n, r1.ih_v2, 1, 0);
 	feed(p, b, n);
-	k = take_sent(p, got, sizeof(got));
-	expect_nothing(p);
-	o = mse_expect_step4(&m, got, k);
-	our_hs(&t, r1.ih_v2, 1);
-	tr_send(&t, HAVE_ALL, 5);
-	expect_raw(got + o, k - o, &t);
+	mse_expect_answer(p, &m, r1.ih_v2, 1, NULL);
 	peer_free(p);
 }
 
@@ -319,11 +309,10 @@ Test(peerwire, mse_empty_ia_v2_handshake_after)
 Test(peerwire, mse_byte_by_byte)
 {
 	struct peer *p = peer_new(1000);
-	static struct tr t;
-	static uint8_t b[2048], got[4096];
+	static uint8_t b[2048];
 	uint8_t yb[96], h[68];
 	struct mi m;
-	size_t n, k, o;
+	size_t n;
 
 	mse_open(p, &m, 512, 1, yb);
 	hs(h, r2.ih_v1, 1, 0);
@@ -332,12 +321,7 @@ Test(peerwire, mse_byte_by_byte)
 	n += 28;
 	for (size_t i = 0; i < n; i++)
 		feed(p, b + i, 1);
-	k = take_sent(p, got, sizeof(got));
-	expect_nothing(p);
-	o = mse_expect_step4(&m, got, k);
-	our_hs(&t, r2.ih_v1, 0);
-	tr_send(&t, HAVE_ALL, 5);
-	expect_raw(got + o, k - o, &t);
+	mse_expect_answer(p, &m, r2.ih_v1, 0, NULL);
 	peer_free(p);
 }
 
@@ -579,16 +563,39 @@ Test(peerwire, catalog_switch)
 
 /* ---- requests ---- */
 
-Test(peerwire, request_whole_block)
+/* A REQUEST (index, begin, len) and the answer it must get: a PIECE header,
+ * dlen bytes of file at off in release rel (none when dlen is 0), then
+ * zeros bytes of pad. */
+struct block {
+	uint32_t index, begin, len;
+	uint32_t rel, file;
+	uint64_t off;
+	uint32_t dlen, zeros;
+};
+
+static void request_blocks(struct peer *p, const struct block *b, size_t n)
 {
-	struct peer *p = peer_unchoked(1);
 	static struct tr t;
 	uint8_t m[17];
 
-	feed(p, m, msg3(m, 6, 0, 0, 16384));
-	piece_hdr(&t, 0, 0, 16384);
-	tr_data(&t, 7, 0, 0, 16384, 0, 0);
-	expect(p, &t);
+	for (size_t i = 0; i < n; i++, b++) {
+		t.n = 0;
+		feed(p, m, msg3(m, 6, b->index, b->begin, b->len));
+		piece_hdr(&t, b->index, b->begin, b->len);
+		if (b->dlen)
+			tr_data(&t, b->rel, b->file, b->off, b->dlen, b->index, b->begin);
+		if (b->zeros)
+			tr_zero(&t, b->zeros);
+		expect(p, &t);
+	}
+}
+
+Test(peerwire, request_whole_block)
+{
+	static const struct block b = { 0, 0, 16384, 7, 0, 0, 16384, 0 };
+	struct peer *p = peer_unchoked(1);
+
+	request_blocks(p, &b, 1);
 	cr_assert_eq(peerwire_outstanding(&p->c), 1);
 	cr_assert_eq(p->c.stats.peerwire_requests_total, 1);
 	cr_assert_eq(p->c.stats.peerwire_request_bytes_total, 16384);
@@ -600,54 +607,25 @@ Test(peerwire, request_whole_block)
 
 Test(peerwire, request_into_pad_splits_data_and_zero)
 {
+	static const struct block b[] = {
+		/* piece 1 = bytes 32768..65535 of file a (40000 B): 7232 bytes, then pad */
+		{ 1, 0, 16384, 7, 0, 32768, 7232, 16384 - 7232 },
+		/* straddling the file's end inside the block */
+		{ 1, 7000, 1000, 7, 0, 39768, 232, 768 },
+		/* wholly in pad: zeros, never outstanding */
+		{ 1, 16384, 16384, 7, 0, 0, 0, 16384 },
+		/* piece 2 = file b (5 bytes) then pad */
+		{ 2, 0, 16, 7, 1, 0, 5, 11 },
+		/* piece 4: file c (index 3, after the empty file), full piece */
+		{ 4, 16384, 16384, 7, 3, 32768 + 16384, 16384, 0 },
+		/* the last piece is short: 70000 - 65536 = 4464 bytes */
+		{ 5, 0, 4464, 7, 3, 65536, 4464, 0 },
+	};
 	struct peer *p = peer_unchoked(1);
-	static struct tr t;
-	uint8_t m[17];
 
-	/* piece 1 = bytes 32768..65535 of file a (40000 B): 7232 bytes, then pad */
-	feed(p, m, msg3(m, 6, 1, 0, 16384));
-	piece_hdr(&t, 1, 0, 16384);
-	tr_data(&t, 7, 0, 32768, 7232, 1, 0);
-	tr_zero(&t, 16384 - 7232);
-	expect(p, &t);
-
-	/* straddling the file's end inside the block */
-	t.n = 0;
-	feed(p, m, msg3(m, 6, 1, 7000, 1000));
-	piece_hdr(&t, 1, 7000, 1000);
-	tr_data(&t, 7, 0, 39768, 232, 1, 7000);
-	tr_zero(&t, 768);
-	expect(p, &t);
-
-	/* wholly in pad: zeros, never outstanding */
-	t.n = 0;
-	feed(p, m, msg3(m, 6, 1, 16384, 16384));
-	piece_hdr(&t, 1, 16384, 16384);
-	tr_zero(&t, 16384);
-	expect(p, &t);
+	request_blocks(p, b, 3);
 	cr_assert_eq(peerwire_outstanding(&p->c), 2);
-
-	/* piece 2 = file b (5 bytes) then pad */
-	t.n = 0;
-	feed(p, m, msg3(m, 6, 2, 0, 16));
-	piece_hdr(&t, 2, 0, 16);
-	tr_data(&t, 7, 1, 0, 5, 2, 0);
-	tr_zero(&t, 11);
-	expect(p, &t);
-
-	/* piece 4: file c (index 3, after the empty file), full piece */
-	t.n = 0;
-	feed(p, m, msg3(m, 6, 4, 16384, 16384));
-	piece_hdr(&t, 4, 16384, 16384);
-	tr_data(&t, 7, 3, 32768 + 16384, 16384, 4, 16384);
-	expect(p, &t);
-
-	/* the last piece is short: 70000 - 65536 = 4464 bytes */
-	t.n = 0;
-	feed(p, m, msg3(m, 6, 5, 0, 4464));
-	piece_hdr(&t, 5, 0, 4464);
-	tr_data(&t, 7, 3, 65536, 4464, 5, 0);
-	expect(p, &t);
+	request_blocks(p, b + 3, 3);
 	cr_assert_eq(p->c.stats.peerwire_blocks_total, 6);
 	peer_free(p);
 }
@@ -655,16 +633,12 @@ Test(peerwire, request_into_pad_splits_data_and_zero)
 Test(peerwire, request_v1_single_file)
 {
 	struct peer *p = peer_open(&r2, 0, 1, 0);
-	static struct tr t;
 	uint8_t m[17];
 
 	feed(p, INTERESTED, 5);
 	clear(p);
 	/* last piece of r2: 100000 - 6 * 16384 = 1696 bytes */
-	feed(p, m, msg3(m, 6, 6, 696, 1000));
-	piece_hdr(&t, 6, 696, 1000);
-	tr_data(&t, 9, 0, 6 * 16384 + 696, 1000, 6, 696);
-	expect(p, &t);
+	request_blocks(p, &(const struct block){ 6, 696, 1000, 9, 0, 6 * 16384 + 696, 1000, 0 }, 1);
 	feed(p, m, msg3(m, 6, 6, 696, 1001));
 	expect_close(p, PROTO_CLOSE_BAD_REQUEST);
 	peer_free(p);
