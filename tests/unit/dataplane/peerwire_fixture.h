@@ -218,6 +218,15 @@ MAYBE_UNUSED static struct peerwire_config test_cfg(void)
 	return c;
 }
 
+/* Restarts the engine with test_cfg() changed by the statements given,
+ * which name the config cfg: SETUP_WITH(cfg.max_requests = 2). */
+#define SETUP_WITH(...)                                  \
+	do {                                             \
+		struct peerwire_config cfg = test_cfg(); \
+		__VA_ARGS__;                             \
+		setup_cfg(&cfg);                         \
+	} while (0)
+
 #define TR_MAX (1u << 18)
 
 struct tr {

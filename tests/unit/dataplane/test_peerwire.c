@@ -16,10 +16,7 @@ TestSuite(peerwire, .init = setup, .fini = teardown);
  * it on, such bytes are taken as the start of an MSE key: see mse_*). */
 static void setup_mse_off(void)
 {
-	struct peerwire_config c = test_cfg();
-
-	c.mse = 0;
-	setup_cfg(&c);
+	SETUP_WITH(cfg.mse = 0);
 }
 
 /*
@@ -352,11 +349,9 @@ static void mse_refused(const uint8_t skey[20], uint32_t provide, const uint8_t 
 
 Test(peerwire, mse_rc4_only_is_refused_when_set_to_plaintext_only)
 {
-	struct peerwire_config c = test_cfg();
 	uint8_t h[68];
 
-	c.mse = 1;
-	setup_cfg(&c);
+	SETUP_WITH(cfg.mse = 1);
 	hs(h, r1.ih_v1, 1, 1);
 	mse_refused(r1.ih_v1, 2, h, 68, 0, 0, PROTO_CLOSE_ENCRYPTION);
 }
@@ -747,12 +742,10 @@ Test(peerwire, cancel_marks_but_block_still_owed)
 
 Test(peerwire, too_many_outstanding)
 {
-	struct peerwire_config cfg = test_cfg();
 	struct peer *p;
 	uint8_t m[17];
 
-	cfg.max_requests = 2;
-	setup_cfg(&cfg);
+	SETUP_WITH(cfg.max_requests = 2);
 	p = peer_unchoked(1);
 	feed(p, m, msg3(m, 6, 0, 0, 16384));
 	feed(p, m, msg3(m, 6, 0, 16384, 16384));
@@ -775,12 +768,10 @@ Test(peerwire, too_many_outstanding)
 
 Test(peerwire, cancel_flood_is_bounded)
 {
-	struct peerwire_config cfg = test_cfg();
 	struct peer *p;
 	uint8_t m[17];
 
-	cfg.max_requests = 2;
-	setup_cfg(&cfg);
+	SETUP_WITH(cfg.max_requests = 2);
 	p = peer_unchoked(1);
 	for (int i = 0; i < 4; i++) {
 		feed(p, m, msg3(m, 6, 0, (uint32_t)i * 4096, 4096));
@@ -1024,11 +1015,9 @@ Test(peerwire, fast_messages_without_fast_are_glitches)
 
 Test(peerwire, too_many_glitches_close)
 {
-	struct peerwire_config cfg = test_cfg();
 	struct peer *p;
 
-	cfg.max_glitches = 2;
-	setup_cfg(&cfg);
+	SETUP_WITH(cfg.max_glitches = 2);
 	p = peer_open(&r1, 0, 1, 0);
 	feed(p, "\x00\x00\x00\x01\x63", 5);
 	feed(p, "\x00\x00\x00\x01\x63", 5);
@@ -1060,14 +1049,12 @@ Test(peerwire, interest_flow)
 
 Test(peerwire, slots_fifo_and_handover)
 {
-	struct peerwire_config cfg = test_cfg();
 	struct peer *a, *b, *c;
 	struct peerwire_conn *got[4];
 	static struct tr t;
 	uint8_t m[17], rj[17];
 
-	cfg.upload_slots = 1;
-	setup_cfg(&cfg);
+	SETUP_WITH(cfg.upload_slots = 1);
 	a = peer_open(&r1, 0, 1, 0);
 	b = peer_open(&r1, 0, 1, 0);
 	c = peer_open(&r1, 0, 1, 0);
@@ -1115,13 +1102,11 @@ Test(peerwire, slots_fifo_and_handover)
 
 Test(peerwire, slots_rotate)
 {
-	struct peerwire_config cfg = test_cfg();
 	struct peer *a, *b, *c;
 	struct peerwire_conn *got[4];
 	static struct tr tu, tc;
 
-	cfg.upload_slots = 1;
-	setup_cfg(&cfg);
+	SETUP_WITH(cfg.upload_slots = 1);
 	tr_send(&tu, UNCHOKE, 5);
 	tr_send(&tc, CHOKE, 5);
 	a = peer_open(&r1, 0, 1, 0);

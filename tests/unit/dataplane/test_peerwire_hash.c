@@ -173,12 +173,10 @@ Test(peerwire_hash, hash_request_deep_proof)
 
 Test(peerwire_hash, hash_request_over_work_bound)
 {
-	struct peerwire_config cfg = test_cfg();
 	struct peer *p;
 	uint8_t q[53];
 
-	cfg.max_hash_work = 4000;
-	setup_cfg(&cfg);
+	SETUP_WITH(cfg.max_hash_work = 4000);
 	p = peer_open(&r3, 1, 1, 0);
 	hash_msg(q, 21, r3_root, 0, 512, 512, 12); /* needs 512+1024+2048+904 */
 	feed(p, q, 53);
