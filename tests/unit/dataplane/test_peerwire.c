@@ -913,8 +913,33 @@ Test(peerwire, data_failed_without_room_for_reject)
 
 /* ---- other messages ---- */
 
+/* Bytes that end a connection: fed to a fresh r1 peer (fast and ext bits
+ * as given) past its handshake, they close it with why. */
+struct closing {
+	const char *b;
+	size_t n;
+	enum proto_close_reason why;
+};
+
+#define BYTES(lit) lit, sizeof(lit) - 1
+
+static void expect_closings(int fast, int ext, const struct closing *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct peer *p = peer_open(&r1, 0, fast, ext);
+
+		feed(p, c[i].b, c[i].n);
+		expect_close(p, c[i].why);
+		peer_free(p);
+	}
+}
+
 Test(peerwire, bitfield_lengths)
 {
+	static const struct closing bad[] = {
+		{ BYTES("\x00\x00\x00\x01\x05"), PROTO_CLOSE_MALFORMED },
+		{ BYTES("\x00\x00\x00\x02\x05\xfd"), PROTO_CLOSE_MALFORMED }, /* a spare bit set */
+	};
 	struct peer *p = peer_open(&r1, 0, 0, 0);
 
 	feed(p, "\x00\x00\x00\x02\x05\xfc", 6); /* right: 6 pieces in one byte */
@@ -923,51 +948,23 @@ Test(peerwire, bitfield_lengths)
 	feed(p, "\x00\x00\x00\x03\x05\xfc\x00", 7);
 	expect_close(p, PROTO_CLOSE_OVERSIZED);
 	peer_free(p);
-
-	p = peer_open(&r1, 0, 0, 0);
-	feed(p, "\x00\x00\x00\x01\x05", 5);
-	expect_close(p, PROTO_CLOSE_MALFORMED);
-	peer_free(p);
-
-	p = peer_open(&r1, 0, 0, 0);
-	feed(p, "\x00\x00\x00\x02\x05\xfd", 6); /* a spare bit set */
-	expect_close(p, PROTO_CLOSE_MALFORMED);
-	peer_free(p);
+	expect_closings(0, 0, bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 Test(peerwire, oversized_messages)
 {
-	struct peer *p = peer_open(&r1, 0, 1, 1);
+	static const struct closing bad[] = {
+		/* over max_message (1 MiB): closed on the length prefix alone */
+		{ BYTES("\x00\x10\x00\x01"), PROTO_CLOSE_OVERSIZED },
+		{ BYTES("\x00\x00\x40\x0e\x06"), PROTO_CLOSE_OVERSIZED }, /* request of 16398 */
+		{ BYTES("\x00\x00\x40\x0e\x07"), PROTO_CLOSE_OVERSIZED }, /* piece of 16398 */
+		{ BYTES("\x00\x01\x00\x01\x14"), PROTO_CLOSE_OVERSIZED }, /* extended of 65537 */
+		{ BYTES("\x00\x00\x00\x0e\x06"), PROTO_CLOSE_MALFORMED }, /* request of 14 */
+		{ BYTES("\x00\x00\x00\x02\x02\x00"),
+		  PROTO_CLOSE_MALFORMED }, /* interested, a body */
+	};
 
-	/* over max_message (1 MiB): closed on the length prefix alone */
-	feed(p, "\x00\x10\x00\x01", 4);
-	expect_close(p, PROTO_CLOSE_OVERSIZED);
-	peer_free(p);
-
-	p = peer_open(&r1, 0, 1, 1);
-	feed(p, "\x00\x00\x40\x0e\x06", 5); /* request of 16398 */
-	expect_close(p, PROTO_CLOSE_OVERSIZED);
-	peer_free(p);
-
-	p = peer_open(&r1, 0, 1, 1);
-	feed(p, "\x00\x00\x40\x0e\x07", 5); /* piece of 16398 */
-	expect_close(p, PROTO_CLOSE_OVERSIZED);
-	peer_free(p);
-
-	p = peer_open(&r1, 0, 1, 1);
-	feed(p, "\x00\x01\x00\x01\x14", 5); /* extended of 65537 */
-	expect_close(p, PROTO_CLOSE_OVERSIZED);
-	peer_free(p);
-
-	p = peer_open(&r1, 0, 1, 1);
-	feed(p, "\x00\x00\x00\x0e\x06", 5); /* request of 14: malformed */
-	expect_close(p, PROTO_CLOSE_MALFORMED);
-	peer_free(p);
-
-	p = peer_open(&r1, 0, 1, 1);
-	feed(p, "\x00\x00\x00\x02\x02\x00", 6); /* interested with a body */
-	expect_close(p, PROTO_CLOSE_MALFORMED);
-	peer_free(p);
+	expect_closings(1, 1, bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 Test(peerwire, ignored_messages_and_glitches)
