@@ -470,6 +470,15 @@ MAYBE_UNUSED static size_t msg3(uint8_t out[17], uint8_t id, uint32_t index, uin
 	return 17;
 }
 
+/* Feeds p a REQUEST (id 6), CANCEL (8) or REJECT (0x10) message. */
+MAYBE_UNUSED static void feed_msg3(struct peer *p, uint8_t id, uint32_t index, uint32_t begin,
+				   uint32_t len)
+{
+	uint8_t m[17];
+
+	feed(p, m, msg3(m, id, index, begin, len));
+}
+
 /* The PIECE header we expect: len 9 + length, id 7, index, begin. */
 MAYBE_UNUSED static void piece_hdr(struct tr *t, uint32_t index, uint32_t begin, uint32_t len)
 {

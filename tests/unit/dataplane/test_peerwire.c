@@ -571,11 +571,10 @@ struct block {
 static void request_blocks(struct peer *p, const struct block *b, size_t n)
 {
 	static struct tr t;
-	uint8_t m[17];
 
 	for (size_t i = 0; i < n; i++, b++) {
 		t.n = 0;
-		feed(p, m, msg3(m, 6, b->index, b->begin, b->len));
+		feed_msg3(p, 6, b->index, b->begin, b->len);
 		piece_hdr(&t, b->index, b->begin, b->len);
 		if (b->dlen)
 			tr_data(&t, b->rel, b->file, b->off, b->dlen, b->index, b->begin);
@@ -628,13 +627,12 @@ Test(peerwire, request_into_pad_splits_data_and_zero)
 Test(peerwire, request_v1_single_file)
 {
 	struct peer *p = peer_open(&r2, 0, 1, 0);
-	uint8_t m[17];
 
 	feed(p, INTERESTED, 5);
 	clear(p);
 	/* last piece of r2: 100000 - 6 * 16384 = 1696 bytes */
 	request_blocks(p, &(const struct block){ 6, 696, 1000, 9, 0, 6 * 16384 + 696, 1000, 0 }, 1);
-	feed(p, m, msg3(m, 6, 6, 696, 1001));
+	feed_msg3(p, 6, 6, 696, 1001);
 	expect_close(p, PROTO_CLOSE_BAD_REQUEST);
 	peer_free(p);
 }
@@ -642,9 +640,8 @@ Test(peerwire, request_v1_single_file)
 static void bad_request(uint32_t index, uint32_t begin, uint32_t len)
 {
 	struct peer *p = peer_unchoked(1);
-	uint8_t m[17];
 
-	feed(p, m, msg3(m, 6, index, begin, len));
+	feed_msg3(p, 6, index, begin, len);
 	expect_close(p, PROTO_CLOSE_BAD_REQUEST);
 	peer_free(p);
 }
@@ -687,9 +684,8 @@ Test(peerwire, request_begin_overflow)
 Test(peerwire, request_validated_also_when_choked)
 {
 	struct peer *p = peer_open(&r1, 0, 1, 0);
-	uint8_t m[17];
 
-	feed(p, m, msg3(m, 6, 6, 0, 16384));
+	feed_msg3(p, 6, 6, 0, 16384);
 	expect_close(p, PROTO_CLOSE_BAD_REQUEST);
 	peer_free(p);
 }
@@ -698,9 +694,9 @@ Test(peerwire, choked_request_fast_is_rejected)
 {
 	struct peer *p = peer_open(&r1, 0, 1, 0);
 	static struct tr t;
-	uint8_t m[17], rj[17];
+	uint8_t rj[17];
 
-	feed(p, m, msg3(m, 6, 3, 16384, 16384));
+	feed_msg3(p, 6, 3, 16384, 16384);
 	tr_send(&t, rj, msg3(rj, 0x10, 3, 16384, 16384));
 	expect(p, &t);
 	cr_assert_eq(peerwire_outstanding(&p->c), 0);
@@ -711,9 +707,8 @@ Test(peerwire, choked_request_fast_is_rejected)
 Test(peerwire, choked_request_without_fast_is_ignored)
 {
 	struct peer *p = peer_open(&r1, 0, 0, 0);
-	uint8_t m[17];
 
-	feed(p, m, msg3(m, 6, 3, 16384, 16384));
+	feed_msg3(p, 6, 3, 16384, 16384);
 	expect_nothing(p);
 	cr_assert_eq(peerwire_outstanding(&p->c), 0);
 	cr_assert_eq(p->c.stats.peerwire_requests_total, 1);
@@ -723,17 +718,16 @@ Test(peerwire, choked_request_without_fast_is_ignored)
 Test(peerwire, cancel_marks_but_block_still_owed)
 {
 	struct peer *p = peer_unchoked(1);
-	uint8_t m[17];
 
-	feed(p, m, msg3(m, 6, 0, 0, 16384));
+	feed_msg3(p, 6, 0, 0, 16384);
 	clear(p);
-	feed(p, m, msg3(m, 8, 0, 16384, 16384)); /* matches nothing */
+	feed_msg3(p, 8, 0, 16384, 16384); /* matches nothing */
 	cr_assert_eq(p->c.stats.peerwire_cancels_total, 0);
-	feed(p, m, msg3(m, 8, 0, 0, 16384));
+	feed_msg3(p, 8, 0, 0, 16384);
 	expect_nothing(p); /* nothing queued to drop: no REJECT */
 	cr_assert_eq(p->c.stats.peerwire_cancels_total, 1);
 	cr_assert_eq(peerwire_outstanding(&p->c), 1);
-	feed(p, m, msg3(m, 8, 0, 0, 16384)); /* already cancelled */
+	feed_msg3(p, 8, 0, 0, 16384); /* already cancelled */
 	cr_assert_eq(p->c.stats.peerwire_cancels_total, 1);
 	cr_assert_eq(peerwire_data_done(&p->c, 0, 0), 0);
 	cr_assert_eq(peerwire_outstanding(&p->c), 0);
@@ -743,25 +737,24 @@ Test(peerwire, cancel_marks_but_block_still_owed)
 Test(peerwire, too_many_outstanding)
 {
 	struct peer *p;
-	uint8_t m[17];
 
 	SETUP_WITH(cfg.max_requests = 2);
 	p = peer_unchoked(1);
-	feed(p, m, msg3(m, 6, 0, 0, 16384));
-	feed(p, m, msg3(m, 6, 0, 16384, 16384));
+	feed_msg3(p, 6, 0, 0, 16384);
+	feed_msg3(p, 6, 0, 16384, 16384);
 	/* a pad-only request is not outstanding */
-	feed(p, m, msg3(m, 6, 1, 16384, 16384));
+	feed_msg3(p, 6, 1, 16384, 16384);
 	cr_assert_eq(peerwire_outstanding(&p->c), 2);
 	cr_assert_eq(peerwire_data_done(&p->c, 0, 16384), 0);
-	feed(p, m, msg3(m, 6, 3, 0, 16384));
+	feed_msg3(p, 6, 3, 0, 16384);
 	cr_assert(!peerwire_is_closed(&p->c));
 	/* a cancelled request stops counting against the bound at once */
-	feed(p, m, msg3(m, 8, 3, 0, 16384));
-	feed(p, m, msg3(m, 6, 3, 16384, 16384));
+	feed_msg3(p, 8, 3, 0, 16384);
+	feed_msg3(p, 6, 3, 16384, 16384);
 	cr_assert(!peerwire_is_closed(&p->c));
 	cr_assert_eq(peerwire_outstanding(&p->c), 3);
 	clear(p);
-	feed(p, m, msg3(m, 6, 4, 0, 16384));
+	feed_msg3(p, 6, 4, 0, 16384);
 	expect_close(p, PROTO_CLOSE_TOO_MANY);
 	peer_free(p);
 }
@@ -769,17 +762,16 @@ Test(peerwire, too_many_outstanding)
 Test(peerwire, cancel_flood_is_bounded)
 {
 	struct peer *p;
-	uint8_t m[17];
 
 	SETUP_WITH(cfg.max_requests = 2);
 	p = peer_unchoked(1);
 	for (int i = 0; i < 4; i++) {
-		feed(p, m, msg3(m, 6, 0, (uint32_t)i * 4096, 4096));
-		feed(p, m, msg3(m, 8, 0, (uint32_t)i * 4096, 4096));
+		feed_msg3(p, 6, 0, (uint32_t)i * 4096, 4096);
+		feed_msg3(p, 8, 0, (uint32_t)i * 4096, 4096);
 	}
 	cr_assert_eq(peerwire_outstanding(&p->c), 4); /* 2 * max_requests entries */
 	clear(p);
-	feed(p, m, msg3(m, 6, 0, 20000, 4096));
+	feed_msg3(p, 6, 0, 20000, 4096);
 	expect_close(p, PROTO_CLOSE_TOO_MANY);
 	peer_free(p);
 }
@@ -791,7 +783,7 @@ Test(peerwire, piece_header_outlives_later_calls)
 	const uint8_t *h;
 
 	feed(p, INTERESTED, 5);
-	feed(p, m, msg3(m, 6, 4, 0, 16384));
+	feed_msg3(p, 6, 4, 0, 16384);
 	cr_assert_eq(p->n_last, 2);
 	cr_assert_eq(p->last[0].kind, PROTO_ACT_SEND);
 	h = p->last[0].u.send.p;
@@ -811,10 +803,10 @@ Test(peerwire, data_failed_fast_rejects)
 {
 	struct peer *p = peer_unchoked(1);
 	static struct tr t;
-	uint8_t m[17], rj[17];
+	uint8_t rj[17];
 
-	feed(p, m, msg3(m, 6, 3, 0, 16384));
-	feed(p, m, msg3(m, 6, 3, 16384, 16384));
+	feed_msg3(p, 6, 3, 0, 16384);
+	feed_msg3(p, 6, 3, 16384, 16384);
 	clear(p);
 	p->out.n = 0;
 	cr_assert_eq(peerwire_data_failed(&p->c, 3, 0, &p->out), 0);
@@ -832,9 +824,8 @@ Test(peerwire, data_failed_fast_rejects)
 Test(peerwire, data_failed_without_fast_closes)
 {
 	struct peer *p = peer_unchoked(0);
-	uint8_t m[17];
 
-	feed(p, m, msg3(m, 6, 3, 0, 16384));
+	feed_msg3(p, 6, 3, 0, 16384);
 	clear(p);
 	p->out.n = 0;
 	cr_assert_eq(peerwire_data_failed(&p->c, 3, 0, &p->out), 0);
@@ -846,9 +837,8 @@ Test(peerwire, data_failed_without_fast_closes)
 Test(peerwire, data_failed_close_waits_for_room)
 {
 	struct peer *p = peer_unchoked(0);
-	uint8_t m[17];
 
-	feed(p, m, msg3(m, 6, 3, 0, 16384));
+	feed_msg3(p, 6, 3, 0, 16384);
 	clear(p);
 	p->out.n = p->out.cap; /* the worker's array is full */
 	cr_assert_eq(peerwire_data_failed(&p->c, 3, 0, &p->out), 0);
@@ -901,9 +891,8 @@ Test(peerwire, data_failed_with_full_send_buffer)
 Test(peerwire, data_failed_without_room_for_reject)
 {
 	struct peer *p = peer_unchoked(1);
-	uint8_t m[17];
 
-	feed(p, m, msg3(m, 6, 3, 0, 16384));
+	feed_msg3(p, 6, 3, 0, 16384);
 	clear(p);
 	p->out.n = p->out.cap;
 	cr_assert_eq(peerwire_data_failed(&p->c, 3, 0, &p->out), -ENOSPC);
@@ -981,7 +970,7 @@ Test(peerwire, ignored_messages_and_glitches)
 	feed(p, HAVE_ALL, 5);
 	feed(p, "\x00\x00\x00\x01\x0f", 5);		    /* have none */
 	feed(p, "\x00\x00\x00\x05\x11\x00\x00\x00\x01", 9); /* allowed fast */
-	feed(p, m, msg3(m, 0x10, 0, 0, 16384));		    /* reject */
+	feed_msg3(p, 0x10, 0, 0, 16384);		    /* reject */
 	feed(p, m, hash_msg(m, 23, r1_root_c, 1, 0, 4, 0)); /* hash reject */
 	expect_nothing(p);
 	cr_assert_eq(p->c.stats.peerwire_glitches_total, 0);
@@ -1049,7 +1038,7 @@ Test(peerwire, slots_fifo_and_handover)
 	struct peer *a, *b, *c;
 	struct peerwire_conn *got[4];
 	static struct tr t;
-	uint8_t m[17], rj[17];
+	uint8_t rj[17];
 
 	SETUP_WITH(cfg.upload_slots = 1);
 	a = peer_open(&r1, 0, 1, 0);
@@ -1064,7 +1053,7 @@ Test(peerwire, slots_fifo_and_handover)
 	expect_nothing(c);
 	cr_assert_eq(eng.n_waiting, 2);
 	/* b waits, choked: its requests are rejected (fast) */
-	feed(b, m, msg3(m, 6, 0, 0, 16384));
+	feed_msg3(b, 6, 0, 0, 16384);
 	t.n = 0;
 	tr_send(&t, rj, msg3(rj, 0x10, 0, 0, 16384));
 	expect(b, &t);
