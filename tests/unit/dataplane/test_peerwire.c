@@ -261,21 +261,60 @@ static void mse_expect_answer(struct peer *p, struct mi *m, const uint8_t ih[20]
 	expect_raw(got + o, k - o, &t);
 }
 
-/* Transmission's way: the handshake travels in IA. */
-Test(peerwire, mse_handshake_in_ia_then_plaintext)
+/*
+ * An MSE exchange that must succeed: Ya with pad_a bytes of PadA, then step 3
+ * offering provide with pad_c bytes of PadC, naming release r by its v1 or
+ * v2 info-hash, carrying the first ia_len bytes of the peer's handshake (fast,
+ * ext as given) in IA and the rest in plaintext after it; all of it fed in
+ * one piece or byte by byte. The engine must answer with step 4, then our
+ * handshake (v2 bit our_v2), HAVE_ALL and, with ext, our extension handshake.
+ */
+struct mse_case {
+	size_t pad_a;
+	int bytewise;
+	const struct proto_release *r;
+	int v2;
+	uint32_t provide;
+	uint16_t pad_c;
+	size_t ia_len;
+	int ext, our_v2;
+};
+
+static struct peer *mse_connect(const struct mse_case *c)
 {
 	struct peer *p = peer_new(1000);
-	static struct tr t;
 	static uint8_t b[2048];
 	uint8_t yb[96], h[68];
+	const uint8_t *ih = c->v2 ? c->r->ih_v2 : c->r->ih_v1;
 	struct mi m;
 	size_t n;
 
-	mse_open(p, &m, 100, 0, yb);
-	hs(h, r1.ih_v1, 1, 1);
-	n = mi_step3(&m, yb, r1.ih_v1, 3, 7, h, 68, b);
-	feed(p, b, n);
-	mse_expect_answer(p, &m, r1.ih_v1, 1, EXT_HS_R1);
+	mse_open(p, &m, c->pad_a, c->bytewise, yb);
+	hs(h, ih, 1, c->ext);
+	n = mi_step3(&m, yb, ih, c->provide, c->pad_c, c->ia_len ? h : NULL, c->ia_len, b);
+	memcpy(b + n, h + c->ia_len, 68 - c->ia_len);
+	n += 68 - c->ia_len;
+	if (c->bytewise)
+		for (size_t i = 0; i < n; i++)
+			feed(p, b + i, 1);
+	else
+		feed(p, b, n);
+	mse_expect_answer(p, &m, ih, c->our_v2, c->ext ? EXT_HS_R1 : NULL);
+	return p;
+}
+
+/* Transmission's way: the handshake travels in IA. */
+Test(peerwire, mse_handshake_in_ia_then_plaintext)
+{
+	static struct tr t;
+	struct peer *p = mse_connect(&(struct mse_case){ .pad_a = 100,
+							 .r = &r1,
+							 .provide = 3,
+							 .pad_c = 7,
+							 .ia_len = 68,
+							 .ext = 1,
+							 .our_v2 = 1 });
+
 	cr_assert_eq(p->c.stats.peerwire_mse_handshakes_total, 1);
 	/* the stream is plaintext from here */
 	feed(p, INTERESTED, 5);
@@ -288,38 +327,15 @@ Test(peerwire, mse_handshake_in_ia_then_plaintext)
  * in the same buffer), and a v2 info-hash names the release. */
 Test(peerwire, mse_empty_ia_v2_handshake_after)
 {
-	struct peer *p = peer_new(1000);
-	static uint8_t b[2048];
-	uint8_t yb[96];
-	struct mi m;
-	size_t n;
-
-	mse_open(p, &m, 0, 0, yb);
-	n = mi_step3(&m, yb, r1.ih_v2, 3, 0, NULL, 0, b);
-	n += hs(b + n, r1.ih_v2, 1, 0);
-	feed(p, b, n);
-	mse_expect_answer(p, &m, r1.ih_v2, 1, NULL);
-	peer_free(p);
+	peer_free(mse_connect(
+		&(struct mse_case){ .r = &r1, .v2 = 1, .provide = 3, .ia_len = 0, .our_v2 = 1 }));
 }
 
 /* Every field split across calls, one byte at a time, the largest pads. */
 Test(peerwire, mse_byte_by_byte)
 {
-	struct peer *p = peer_new(1000);
-	static uint8_t b[2048];
-	uint8_t yb[96], h[68];
-	struct mi m;
-	size_t n;
-
-	mse_open(p, &m, 512, 1, yb);
-	hs(h, r2.ih_v1, 1, 0);
-	n = mi_step3(&m, yb, r2.ih_v1, 1, 512, h, 40, b);
-	memcpy(b + n, h + 40, 28); /* the handshake's tail in plaintext */
-	n += 28;
-	for (size_t i = 0; i < n; i++)
-		feed(p, b + i, 1);
-	mse_expect_answer(p, &m, r2.ih_v1, 0, NULL);
-	peer_free(p);
+	peer_free(mse_connect(&(struct mse_case){
+		.pad_a = 512, .bytewise = 1, .r = &r2, .provide = 1, .pad_c = 512, .ia_len = 40 }));
 }
 
 /*
