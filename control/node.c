@@ -1,9 +1,12 @@
 /*
  * node: see node.h. The state file (<store>/control.state) is a canonical
- * bencoded dictionary: "version" 1, "releases" (id, state, embargo_until)
- * and "tenants" (the ones added or changed through the API). It lives beside
- * the releases it describes, so a store moved to another box keeps its
- * publishing decisions.
+ * bencoded dictionary: "version" 2, "releases" (id, state, embargo_until)
+ * and "tenants" (the ones added or changed through the API), each tenant the
+ * catalog's own record (catalog_encode_tenant()), so a tenant has one
+ * serialized shape. Version 1, still read, wrote a tenant's allow entries as
+ * text ("10.0.0.0/8") and is written back as version 2 at the next commit.
+ * It lives beside the releases it describes, so a store moved to another box
+ * keeps its publishing decisions.
  */
 #include "node.h"
 
@@ -18,7 +21,8 @@
 #include "metainfo.h"
 #include "store.h"
 
-#define STATE_MAX (64u << 20)
+#define STATE_MAX     (64u << 20)
+#define STATE_VERSION 2 /* what save_state() writes; 1 is still read */
 
 struct node {
 	char *config_path;
@@ -145,11 +149,15 @@ static int load_state(struct node *n, struct seed_err *err)
 	const struct bencode_node *ver = get_typed(root, "version", BENCODE_INT);
 	const struct bencode_node *rels = get_typed(root, "releases", BENCODE_LIST);
 	const struct bencode_node *tens = get_typed(root, "tenants", BENCODE_LIST);
+	/* Version 1 differs only in how a tenant's allow entries are written. */
+	enum catalog_tenant_format fmt =
+		ver && ver->u.i == 1 ? CATALOG_TENANT_TEXT_ALLOW : CATALOG_TENANT_V2;
 	rc = 0;
-	if (!ver || ver->u.i != 1 || !rels || !tens)
+	if (!ver || ver->u.i < 1 || ver->u.i > STATE_VERSION || !rels || !tens)
 		rc = seed_err_set(err, -EBADMSG,
-				  "%s: not a version 1 control state (version, releases, tenants)",
-				  n->state_path);
+				  "%s: not a version 1 or %d control state (version, releases, "
+				  "tenants)",
+				  n->state_path, STATE_VERSION);
 	for (size_t i = 0; rc == 0 && i < rels->u.list.n; i++) {
 		const struct bencode_node *x = rels->u.list.items[i];
 		char id[NODE_ID_MAX + 1], st[16];
@@ -171,43 +179,20 @@ static int load_state(struct node *n, struct seed_err *err)
 		r->embargo_until = until->u.i;
 	}
 	for (size_t i = 0; rc == 0 && i < tens->u.list.n; i++) {
-		const struct bencode_node *x = tens->u.list.items[i];
-		struct tenant t = { 0 };
-		const struct bencode_node *bw = get_typed(x, "bandwidth", BENCODE_INT);
-		const struct bencode_node *mp = get_typed(x, "max_peers", BENCODE_INT);
-		const struct bencode_node *em = get_typed(x, "embargo_s", BENCODE_INT);
-		const struct bencode_node *al = get_typed(x, "allow", BENCODE_LIST);
-		const struct bencode_node *tr = get_typed(x, "trackers", BENCODE_LIST);
-		int bad = str_field(x, "id", t.id, sizeof(t.id)) < 0 ||
-			  str_field(x, "name", t.name, sizeof(t.name)) < 0 || !bw || bw->u.i < 0 ||
-			  !mp || mp->u.i < 0 || mp->u.i > TENANT_MAX_PEERS || !em || em->u.i < 0 ||
-			  !al || !tr || tr->u.list.n > TENANT_MAX_TRACKERS;
-		for (size_t j = 0; !bad && j < al->u.list.n; j++) {
-			char c[64];
-			const struct bencode_node *a = al->u.list.items[j];
-			bad = a->type != BENCODE_STR || a->u.s.len >= sizeof(c);
-			if (!bad) {
-				memcpy(c, a->u.s.p, a->u.s.len);
-				c[a->u.s.len] = 0;
-				bad = cidr_set_add_str(&t.allow, c, NULL) < 0;
-			}
-		}
-		for (size_t j = 0; !bad && j < tr->u.list.n; j++) {
-			const struct bencode_node *a = tr->u.list.items[j];
-			bad = a->type != BENCODE_STR || a->u.s.len > TENANT_URL_MAX ||
-			      !(t.trackers[j] = strndup((const char *)a->u.s.p, a->u.s.len));
-			if (!bad)
-				t.n_trackers = (unsigned)j + 1;
-		}
-		if (bad) {
+		char what[48];
+		struct tenant t;
+		snprintf(what, sizeof(what), "tenant entry %zu", i);
+		rc = catalog_decode_tenant(tens->u.list.items[i], buf, fmt, what, &t, err);
+		if (rc == 0 && t.max_peers > TENANT_MAX_PEERS) {
+			/* the API's bound, tighter than the catalog's */
+			rc = seed_err_set(err, -ERANGE, "%s \"%s\": max_peers %u, more than %u",
+					  what, t.id, t.max_peers, TENANT_MAX_PEERS);
 			tenant_clear(&t);
-			rc = seed_err_set(err, -EBADMSG, "%s: tenant entry %zu is malformed",
-					  n->state_path, i);
+		}
+		if (rc < 0) {
+			seed_err_prefix(err, "%s: ", n->state_path);
 			break;
 		}
-		t.bandwidth = (uint64_t)bw->u.i;
-		t.max_peers = (uint32_t)mp->u.i;
-		t.embargo_s = em->u.i;
 		t.from_api = true;
 		void *p = realloc(n->api, (n->n_api + 1) * sizeof(*n->api));
 		if (!p) {
@@ -245,38 +230,9 @@ static int save_state(struct node *n, struct seed_err *err)
 	}
 	bencode_end(&b);
 	bencode_put_ckey(&b, "tenants");
-	bencode_begin_list(&b);
-	for (size_t i = 0; i < n->n_api; i++) {
-		const struct tenant *t = &n->api[i];
-		bencode_begin_dict(&b);
-		bencode_put_ckey(&b, "allow");
-		bencode_begin_list(&b);
-		for (uint32_t j = 0; j < t->allow.n; j++) {
-			char c[64];
-			cidr_format(&t->allow.v[j], c, sizeof(c));
-			bencode_put_cstr(&b, c);
-		}
-		bencode_end(&b);
-		bencode_put_ckey(&b, "bandwidth");
-		bencode_put_int(&b, (int64_t)t->bandwidth);
-		bencode_put_ckey(&b, "embargo_s");
-		bencode_put_int(&b, t->embargo_s);
-		bencode_put_ckey(&b, "id");
-		bencode_put_cstr(&b, t->id);
-		bencode_put_ckey(&b, "max_peers");
-		bencode_put_int(&b, t->max_peers);
-		bencode_put_ckey(&b, "name");
-		bencode_put_cstr(&b, t->name);
-		bencode_put_ckey(&b, "trackers");
-		bencode_begin_list(&b);
-		for (unsigned j = 0; j < t->n_trackers; j++)
-			bencode_put_cstr(&b, t->trackers[j]);
-		bencode_end(&b);
-		bencode_end(&b);
-	}
-	bencode_end(&b);
+	catalog_encode_tenants(&b, n->api, n->n_api);
 	bencode_put_ckey(&b, "version");
-	bencode_put_int(&b, 1);
+	bencode_put_int(&b, STATE_VERSION);
 	bencode_end(&b);
 	int rc = bencode_buf_finish(&b, err);
 	if (rc == 0)
@@ -510,26 +466,27 @@ const char *node_catalog_path(const struct node *n)
 
 /* ---- changes ---- */
 
-static struct node_release *changeable(struct node *n, const char *id, struct seed_err *err)
+/* The release id may change state: in the store (-ENOENT), not retired,
+ * retiring being final (-EPERM). */
+static int changeable(struct node *n, const char *id, struct node_release **out_r,
+		      struct seed_err *err)
 {
 	struct node_release *r = find_rel(n, id);
-	if (!r || !r->in_store) {
-		seed_err_set(err, -ENOENT, "release %s is not in the store", id);
-		return NULL;
-	}
-	if (r->state == CATALOG_RETIRED) {
-		seed_err_set(err, -EPERM, "release %s is retired: retiring is final", id);
-		return NULL;
-	}
-	return r;
+	if (!r || !r->in_store)
+		return seed_err_set(err, -ENOENT, "release %s is not in the store", id);
+	if (r->state == CATALOG_RETIRED)
+		return seed_err_set(err, -EPERM, "release %s is retired: retiring is final", id);
+	*out_r = r;
+	return 0;
 }
 
 int node_release_publish(struct node *n, const char *id, int64_t now, bool skip_default_embargo,
 			 struct seed_err *err)
 {
-	struct node_release *r = changeable(n, id, err);
-	if (!r)
-		return err ? err->code : -EINVAL;
+	struct node_release *r;
+	int rc = changeable(n, id, &r, err);
+	if (rc < 0)
+		return rc;
 	const struct tenant *t = node_tenant_find(n, r->tenant);
 	if (!t)
 		return seed_err_set(err, -EPERM,
@@ -548,40 +505,43 @@ int node_release_publish(struct node *n, const char *id, int64_t now, bool skip_
 	return 0;
 }
 
-int node_release_embargo(struct node *n, const char *id, int64_t until, struct seed_err *err)
+/*
+ * Embargo (until, > 0), pause and retire: the moves that take no more than
+ * changeable() and, for pause, a release once published. A pause or a
+ * retirement keeps embargo_until.
+ */
+static int move(struct node *n, const char *id, enum catalog_state to, int64_t until,
+		struct seed_err *err)
 {
-	struct node_release *r = changeable(n, id, err);
-	if (!r)
-		return err ? err->code : -EINVAL;
-	if (until <= 0)
+	struct node_release *r;
+	int rc = changeable(n, id, &r, err);
+	if (rc < 0)
+		return rc;
+	if (to == CATALOG_EMBARGOED && until <= 0)
 		return seed_err_set(err, -EINVAL, "embargo time must be after 1970");
-	r->state = CATALOG_EMBARGOED;
-	r->embargo_until = until;
+	if (to == CATALOG_PAUSED && r->state == CATALOG_STAGED)
+		return seed_err_set(err, -EPERM, "release %s was never published: nothing to pause",
+				    id);
+	if (to == CATALOG_EMBARGOED)
+		r->embargo_until = until;
+	r->state = to;
 	n->dirty = true;
 	return 0;
+}
+
+int node_release_embargo(struct node *n, const char *id, int64_t until, struct seed_err *err)
+{
+	return move(n, id, CATALOG_EMBARGOED, until, err);
 }
 
 int node_release_pause(struct node *n, const char *id, struct seed_err *err)
 {
-	struct node_release *r = changeable(n, id, err);
-	if (!r)
-		return err ? err->code : -EINVAL;
-	if (r->state == CATALOG_STAGED)
-		return seed_err_set(err, -EPERM, "release %s was never published: nothing to pause",
-				    id);
-	r->state = CATALOG_PAUSED;
-	n->dirty = true;
-	return 0;
+	return move(n, id, CATALOG_PAUSED, 0, err);
 }
 
 int node_release_retire(struct node *n, const char *id, struct seed_err *err)
 {
-	struct node_release *r = changeable(n, id, err);
-	if (!r)
-		return err ? err->code : -EINVAL;
-	r->state = CATALOG_RETIRED;
-	n->dirty = true;
-	return 0;
+	return move(n, id, CATALOG_RETIRED, 0, err);
 }
 
 int node_tenant_put(struct node *n, const struct tenant *t, bool must_be_new, struct seed_err *err)

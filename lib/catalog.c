@@ -472,6 +472,44 @@ static void put_kv_int(struct bencode_buf *b, const char *k, int64_t v)
 	bencode_put_int(b, v);
 }
 
+void catalog_encode_tenant(struct bencode_buf *b, const struct tenant *t)
+{
+	/* Keys in byte order, as canonical bencode requires. */
+	bencode_begin_dict(b);
+	bencode_put_ckey(b, "allow");
+	bencode_begin_list(b);
+	for (uint32_t k = 0; k < t->allow.n; k++) {
+		const struct cidr *a = &t->allow.v[k];
+		uint8_t e[17];
+		size_t alen = a->family == AF_INET ? 4 : 16;
+		e[0] = a->prefix;
+		memcpy(e + 1, a->addr, alen);
+		bencode_put_str(b, e, 1 + alen);
+	}
+	bencode_end(b);
+	put_kv_int(b, "bandwidth", (int64_t)t->bandwidth);
+	put_kv_int(b, "embargo_s", t->embargo_s);
+	bencode_put_ckey(b, "id");
+	bencode_put_cstr(b, t->id);
+	put_kv_int(b, "max_peers", t->max_peers);
+	bencode_put_ckey(b, "name");
+	bencode_put_cstr(b, t->name[0] ? t->name : t->id);
+	bencode_put_ckey(b, "trackers");
+	bencode_begin_list(b);
+	for (unsigned k = 0; k < t->n_trackers; k++)
+		bencode_put_cstr(b, t->trackers[k]);
+	bencode_end(b);
+	bencode_end(b);
+}
+
+void catalog_encode_tenants(struct bencode_buf *b, const struct tenant *v, size_t n)
+{
+	bencode_begin_list(b);
+	for (size_t i = 0; i < n; i++)
+		catalog_encode_tenant(b, &v[i]);
+	bencode_end(b);
+}
+
 int catalog_encode(const struct catalog *c, uint8_t **out_buf, size_t *out_len,
 		   struct seed_err *err)
 {
@@ -501,36 +539,7 @@ int catalog_encode(const struct catalog *c, uint8_t **out_buf, size_t *out_len,
 	}
 	bencode_end(&b);
 	bencode_put_ckey(&b, "tenants");
-	bencode_begin_list(&b);
-	for (uint32_t i = 0; i < c->n_tenants; i++) {
-		const struct tenant *t = &c->tenants[i];
-		bencode_begin_dict(&b);
-		bencode_put_ckey(&b, "allow");
-		bencode_begin_list(&b);
-		for (uint32_t k = 0; k < t->allow.n; k++) {
-			const struct cidr *a = &t->allow.v[k];
-			uint8_t e[17];
-			size_t alen = a->family == AF_INET ? 4 : 16;
-			e[0] = a->prefix;
-			memcpy(e + 1, a->addr, alen);
-			bencode_put_str(&b, e, 1 + alen);
-		}
-		bencode_end(&b);
-		put_kv_int(&b, "bandwidth", (int64_t)t->bandwidth);
-		put_kv_int(&b, "embargo_s", t->embargo_s);
-		bencode_put_ckey(&b, "id");
-		bencode_put_cstr(&b, t->id);
-		put_kv_int(&b, "max_peers", t->max_peers);
-		bencode_put_ckey(&b, "name");
-		bencode_put_cstr(&b, t->name);
-		bencode_put_ckey(&b, "trackers");
-		bencode_begin_list(&b);
-		for (unsigned k = 0; k < t->n_trackers; k++)
-			bencode_put_cstr(&b, t->trackers[k]);
-		bencode_end(&b);
-		bencode_end(&b);
-	}
-	bencode_end(&b);
+	catalog_encode_tenants(&b, c->tenants, c->n_tenants);
 	put_kv_int(&b, "written_at", c->written_at);
 	bencode_end(&b);
 	if ((rc = bencode_buf_finish(&b, err)) < 0)
@@ -769,9 +778,13 @@ static int forward(const struct pctx *px, int rc, const struct seed_err *local,
 	return seed_err_set_at(px->err, rc, off_of(px, at->raw), "%s: %s", where, local->msg);
 }
 
-/* An allow-list entry: a prefix-length byte and 4 or 16 address bytes. */
+/*
+ * The allow list: entries of a prefix-length byte and 4 or 16 address bytes,
+ * or (text) cidr_format()'s text. What cidr_check() refuses is left to the
+ * builder's checks.
+ */
 static int take_allow(const struct pctx *px, const struct bencode_node *al, const char *where,
-		      struct cidr_set *out)
+		      bool text, struct cidr_set *out)
 {
 	if (al->u.list.n > CATALOG_MAX_ALLOW)
 		return seed_err_set_at(px->err, -E2BIG, off_of(px, al->raw),
@@ -780,13 +793,27 @@ static int take_allow(const struct pctx *px, const struct bencode_node *al, cons
 	cidr_set_init(out);
 	for (size_t k = 0; k < al->u.list.n; k++) {
 		const struct bencode_node *e = al->u.list.items[k];
+		struct cidr *a = &out->v[out->n++];
+		memset(a, 0, sizeof(*a));
+		if (text) {
+			char s[CIDR_INPUT_MAX + 1];
+			struct seed_err local;
+			seed_err_clear(&local);
+			if (e->type != BENCODE_STR ||
+			    take_cstr(px, e, where, "allow entry", s, sizeof(s)) < 0 ||
+			    cidr_parse(s, a, &local) < 0)
+				return seed_err_set_at(px->err, -EBADMSG, off_of(px, e->raw),
+						       "%s: allow entry #%zu is not an address "
+						       "prefix%s%s",
+						       where, k, local.msg[0] ? ": " : "",
+						       local.msg);
+			continue;
+		}
 		if (e->type != BENCODE_STR || (e->u.s.len != 5 && e->u.s.len != 17))
 			return seed_err_set_at(px->err, -EBADMSG, off_of(px, e->raw),
 					       "%s: allow entry #%zu is not a 5-byte (IPv4) or "
 					       "17-byte (IPv6) string",
 					       where, k);
-		struct cidr *a = &out->v[out->n++];
-		memset(a, 0, sizeof(*a));
 		a->family = e->u.s.len == 5 ? AF_INET : AF_INET6;
 		a->prefix = e->u.s.p[0];
 		memcpy(a->addr, e->u.s.p + 1, e->u.s.len - 1);
@@ -819,12 +846,18 @@ static int take_trackers(const struct pctx *px, const struct bencode_node *tl, c
 	return 0;
 }
 
+#define WHERE_MAX (SHOW_MAX + 32)
+
 /*
- * One tenant record. Version 2 carries every field of struct tenant but its
- * provenance; version 1 only allow, bandwidth, id and max_peers.
+ * One tenant record into *t (zeroed by the caller, which clears it after a
+ * failure too), its structure and ranges: the builder's checks do the rest.
+ * V2 and TEXT_ALLOW carry every field of struct tenant but its provenance;
+ * V1 only allow, bandwidth, id and max_peers. where (WHERE_MAX bytes)
+ * receives what the record is called in messages, `what` and its id.
  */
-static int decode_tenant(const struct pctx *px, struct catalog *c, const struct bencode_node *tn,
-			 uint32_t i)
+static int take_tenant(const struct pctx *px, const struct bencode_node *tn,
+		       enum catalog_tenant_format fmt, const char *what, char *where,
+		       struct tenant *t)
 {
 	enum { ALLOW, BANDWIDTH, EMBARGO, ID, MAX_PEERS, NAME, TRACKERS, N_KEYS };
 	static const struct field schema[N_KEYS] = {
@@ -843,12 +876,12 @@ static int decode_tenant(const struct pctx *px, struct catalog *c, const struct 
 		{ "max_peers", BENCODE_INT },
 	};
 	const struct bencode_node *v[N_KEYS] = { NULL };
-	char where[SHOW_MAX + 32], sh[SHOW_MAX];
+	char sh[SHOW_MAX];
 	int64_t bw = 0, mp = 0, em = 0;
 	int rc;
 
-	snprintf(where, sizeof(where), "tenant #%u", i);
-	if (px->version == CATALOG_FORMAT_VERSION_V1) {
+	snprintf(where, WHERE_MAX, "%s", what);
+	if (fmt == CATALOG_TENANT_V1) {
 		const struct bencode_node *v1[4];
 		if ((rc = take_fields(px, tn, where, schema_v1, 4, v1)) < 0)
 			return rc;
@@ -859,32 +892,70 @@ static int decode_tenant(const struct pctx *px, struct catalog *c, const struct 
 	} else if ((rc = take_fields(px, tn, where, schema, N_KEYS, v)) < 0) {
 		return rc;
 	}
-	struct tenant *t = calloc(1, sizeof(*t));
-	if (!t)
-		return seed_err_set(px->err, -ENOMEM, "out of memory");
 	if ((rc = take_cstr(px, v[ID], where, "id", t->id, sizeof(t->id))) < 0)
-		goto out;
-	snprintf(where, sizeof(where), "tenant #%u \"%s\"", i, show(sh, t->id, strlen(t->id)));
+		return rc;
+	snprintf(where, WHERE_MAX, "%s \"%s\"", what, show(sh, t->id, strlen(t->id)));
 	if ((rc = take_int(px, v[BANDWIDTH], where, "bandwidth", 0, INT64_MAX, &bw)) < 0 ||
 	    (rc = take_int(px, v[MAX_PEERS], where, "max_peers", 0, UINT32_MAX, &mp)) < 0 ||
-	    (rc = take_allow(px, v[ALLOW], where, &t->allow)) < 0)
-		goto out;
+	    (rc = take_allow(px, v[ALLOW], where, fmt == CATALOG_TENANT_TEXT_ALLOW, &t->allow)) < 0)
+		return rc;
 	if (v[NAME] &&
 	    ((rc = take_int(px, v[EMBARGO], where, "embargo_s", 0, INT64_MAX, &em)) < 0 ||
 	     (rc = take_cstr(px, v[NAME], where, "name", t->name, sizeof(t->name))) < 0 ||
 	     (rc = take_trackers(px, v[TRACKERS], where, t)) < 0))
-		goto out;
+		return rc;
 	t->bandwidth = (uint64_t)bw;
 	t->max_peers = (uint32_t)mp;
 	t->embargo_s = em;
+	return 0;
+}
 
-	struct seed_err local;
-	seed_err_clear(&local);
-	if ((rc = catalog_add_tenant(c, t, NULL, &local)) < 0)
-		rc = forward(px, rc, &local, tn, where);
-out:
+static int decode_tenant(const struct pctx *px, struct catalog *c, const struct bencode_node *tn,
+			 uint32_t i)
+{
+	char what[32], where[WHERE_MAX];
+	enum catalog_tenant_format fmt =
+		px->version == CATALOG_FORMAT_VERSION_V1 ? CATALOG_TENANT_V1 : CATALOG_TENANT_V2;
+	int rc;
+
+	struct tenant *t = calloc(1, sizeof(*t));
+	if (!t)
+		return seed_err_set(px->err, -ENOMEM, "out of memory");
+	snprintf(what, sizeof(what), "tenant #%u", i);
+	if ((rc = take_tenant(px, tn, fmt, what, where, t)) == 0) {
+		struct seed_err local;
+		seed_err_clear(&local);
+		if ((rc = catalog_add_tenant(c, t, NULL, &local)) < 0)
+			rc = forward(px, rc, &local, tn, where);
+	}
 	tenant_clear(t);
 	free(t);
+	return rc;
+}
+
+int catalog_decode_tenant(const struct bencode_node *rec, const uint8_t *base,
+			  enum catalog_tenant_format format, const char *what, struct tenant *out_t,
+			  struct seed_err *err)
+{
+	struct pctx px = { .file = base, .err = err };
+	char where[WHERE_MAX];
+	int rc;
+
+	if (!rec || !base || !what || !out_t)
+		return seed_err_set(err, -EINVAL, "catalog_decode_tenant: missing argument");
+	if (format != CATALOG_TENANT_V1 && format != CATALOG_TENANT_V2 &&
+	    format != CATALOG_TENANT_TEXT_ALLOW)
+		return seed_err_set(err, -EINVAL, "catalog_decode_tenant: unknown format %d",
+				    (int)format);
+	memset(out_t, 0, sizeof(*out_t));
+	if ((rc = take_tenant(&px, rec, format, what, where, out_t)) == 0) {
+		struct seed_err local;
+		seed_err_clear(&local);
+		if ((rc = catalog_check_tenant(out_t, &local)) < 0)
+			rc = forward(&px, rc, &local, rec, where);
+	}
+	if (rc < 0)
+		tenant_clear(out_t);
 	return rc;
 }
 
@@ -1005,39 +1076,37 @@ int catalog_parse(const uint8_t *buf, size_t len, struct catalog **out_cat, stru
 	return rc;
 }
 
-int catalog_load(const char *path, struct catalog **out_cat, struct seed_err *err)
+/* Reads path and checks all of it (out_cat) or only its header (*out_gen);
+ * an error message starts with path. */
+static int load_file(const char *path, struct catalog **out_cat, uint64_t *out_gen,
+		     struct seed_err *err)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
-
-	if (!path || !out_cat)
-		return seed_err_set(err, -EINVAL, "catalog_load: missing argument");
-	*out_cat = NULL;
 	int rc = fsu_read_file(path, CATALOG_MAX_FILE, &buf, &len, err);
 	if (rc < 0)
 		return rc;
-	rc = catalog_parse(buf, len, out_cat, err);
+	rc = out_cat ? catalog_parse(buf, len, out_cat, err)
+		     : check_header(buf, len, out_gen, NULL, err);
 	if (rc < 0)
 		seed_err_prefix(err, "%s: ", path);
 	free(buf);
 	return rc;
 }
 
+int catalog_load(const char *path, struct catalog **out_cat, struct seed_err *err)
+{
+	if (!path || !out_cat)
+		return seed_err_set(err, -EINVAL, "catalog_load: missing argument");
+	*out_cat = NULL;
+	return load_file(path, out_cat, NULL, err);
+}
+
 int catalog_peek_generation(const char *path, uint64_t *out_generation, struct seed_err *err)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0;
-
 	if (!path || !out_generation)
 		return seed_err_set(err, -EINVAL, "catalog_peek_generation: missing argument");
-	int rc = fsu_read_file(path, CATALOG_MAX_FILE, &buf, &len, err);
-	if (rc < 0)
-		return rc;
-	rc = check_header(buf, len, out_generation, NULL, err);
-	if (rc < 0)
-		seed_err_prefix(err, "%s: ", path);
-	free(buf);
-	return rc;
+	return load_file(path, NULL, out_generation, err);
 }
 
 /* ---- polling ---- */

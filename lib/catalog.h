@@ -160,6 +160,48 @@ int catalog_add_tenant(struct catalog *c, const struct tenant *t, uint32_t *out_
 int catalog_add_release(struct catalog *c, const char *id, uint32_t tenant,
 			enum catalog_state state, int64_t embargo_until, struct seed_err *err);
 
+/* ---- one tenant record ---- */
+
+/*
+ * The tenant record of the payload above, on its own, for any file that
+ * keeps tenants (seed-control's state file does): one encoder and one
+ * decoder, so a tenant has one serialized shape.
+ */
+struct bencode_buf;
+struct bencode_node;
+
+/* What a tenant record holds, by the file that wrote it. */
+enum catalog_tenant_format {
+	CATALOG_TENANT_V1 = 1, /* catalog format 1: allow, bandwidth, id, max_peers */
+	CATALOG_TENANT_V2 = 2, /* catalog format 2: what catalog_encode_tenant() writes */
+	/* V2's keys with allow entries as cidr_format() text ("10.0.0.0/8"):
+	 * seed-control's state file version 1, still read */
+	CATALOG_TENANT_TEXT_ALLOW,
+};
+
+/*
+ * Appends t (borrowed) to b as one V2 tenant record: every field but the
+ * provenance (line, from_api); an empty name is written as the id, as
+ * catalog_add_tenant() takes it. Errors stay in b (bencode_buf_finish()).
+ */
+void catalog_encode_tenant(struct bencode_buf *b, const struct tenant *t);
+/* Appends the list of the n tenants v[0..n) (borrowed), one record each. */
+void catalog_encode_tenants(struct bencode_buf *b, const struct tenant *v, size_t n);
+
+/*
+ * Decodes the tenant record rec, a node of a document parsed from the buffer
+ * that starts at base (borrowed; offsets in messages count from it), written
+ * in `format`. what names the record in messages ("tenant #3"), which go on
+ * with its id once that is read. On success *out_t (overwritten) owns its
+ * trackers and passes catalog_check_tenant(), provenance zero; on failure it
+ * owns nothing. Errors as catalog_parse()'s: -EBADMSG (unknown or missing
+ * key, wrong type, bad entry, and what catalog_check_tenant() calls
+ * -EINVAL), -ERANGE, -E2BIG, -ENOMEM.
+ */
+int catalog_decode_tenant(const struct bencode_node *rec, const uint8_t *base,
+			  enum catalog_tenant_format format, const char *what, struct tenant *out_t,
+			  struct seed_err *err);
+
 /* ---- the file ---- */
 
 /*

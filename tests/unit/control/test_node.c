@@ -146,6 +146,11 @@ Test(node, state_machine_refusals)
 	cr_expect_eq(node_release_publish(n, "acme.g.2", 1, true, &e), -EPERM, "retiring is final");
 	seed_err_clear(&e);
 	cr_expect_eq(node_release_embargo(n, "acme.g.1", 0, &e), -EINVAL);
+	/* without a report the codes are the same (they were all -EINVAL) */
+	cr_expect_eq(node_release_pause(n, "acme.g.1", NULL), -EPERM);
+	cr_expect_eq(node_release_retire(n, "nope.g.1", NULL), -ENOENT);
+	cr_expect_eq(node_release_embargo(n, "acme.g.2", 5, NULL), -EPERM);
+	cr_expect_eq(node_release_publish(n, "nope.g.1", 1, true, NULL), -ENOENT);
 	node_close(n);
 }
 
@@ -355,4 +360,99 @@ Test(node, the_companion_info_hash_is_sha1_of_its_info)
 	store_release_free(sr);
 	store_close(s);
 	node_close(n);
+}
+
+static void write_state(const char *bytes)
+{
+	char p[500];
+	snprintf(p, sizeof(p), "%s/control.state", sdir);
+	FILE *f = fopen(p, "w");
+	cr_assert_not_null(f);
+	fputs(bytes, f);
+	fclose(f);
+}
+
+/* Version 1 of the state file wrote allow entries as text; version 2 writes
+ * the catalog's tenant record. An operator's version 1 file loads with every
+ * field, and the next commit writes it back as version 2, which loads the
+ * same. */
+Test(node, a_version_1_state_file_loads_with_every_field)
+{
+	write_state("d8:releasesld13:embargo_untili0e2:id8:acme.g.15:state4:liveee"
+		    "7:tenantsld5:allowl10:10.0.0.0/813:2001:db8::/32e9:bandwidthi1000e"
+		    "9:embargo_si60e2:id5:ghost9:max_peersi3e4:name9:Ghost G\xc3\xa4"
+		    "8:trackersl26:udp://g.example:1/announce18:http://t.example/aee"
+		    "e7:versioni1ee");
+	struct tenant want = { .id = "ghost",
+			       .name = "Ghost G\xc3\xa4",
+			       .bandwidth = 1000,
+			       .max_peers = 3,
+			       .embargo_s = 60 };
+	cr_assert_eq(cidr_set_add_str(&want.allow, "10.0.0.0/8", NULL), 0);
+	cr_assert_eq(cidr_set_add_str(&want.allow, "2001:db8::/32", NULL), 0);
+	want.trackers[0] = "udp://g.example:1/announce";
+	want.trackers[1] = "http://t.example/a";
+	want.n_trackers = 2;
+
+	struct node *n = open_node();
+	const struct tenant *g = node_tenant_find(n, "ghost");
+	expect_same_tenant(g, &want);
+	cr_expect(g->from_api);
+	cr_expect_eq(node_release_find(n, "acme.g.1")->state, CATALOG_LIVE);
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(node_commit(n, 7, &e), 0, "%s", e.msg);
+	node_close(n);
+
+	char p[500], buf[4096];
+	snprintf(p, sizeof(p), "%s/control.state", sdir);
+	FILE *f = fopen(p, "r");
+	cr_assert_not_null(f);
+	size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	cr_expect_not_null(memmem(buf, len, "7:versioni2ee", 13), "written back as version 2");
+	cr_expect_null(memmem(buf, len, "10.0.0.0/8", 10), "allow entries are the catalog's bytes");
+	n = open_node();
+	g = node_tenant_find(n, "ghost");
+	expect_same_tenant(g, &want);
+	cr_expect(g->from_api);
+	cr_expect_eq(node_release_find(n, "acme.g.1")->state, CATALOG_LIVE);
+	struct catalog *c = load_cat(n);
+	expect_same_tenant(catalog_tenant_find(c, "ghost"), &want);
+	catalog_free(c);
+	node_close(n);
+}
+
+/* A tenant entry of either version that the catalog would refuse, or that
+ * breaks the API's max_peers bound, is refused with the file's path. */
+Test(node, a_bad_tenant_entry_is_refused_with_the_path)
+{
+	static const struct {
+		const char *file, *msg;
+	} bad[] = {
+		/* version 1: an allow entry that is not a prefix */
+		{ "d8:releasesle7:tenantsld5:allowl9:10.0.0.1xe9:bandwidthi0e9:embargo_si0e"
+		  "2:id1:g9:max_peersi0e4:name1:G8:trackersleee7:versioni1ee",
+		  "allow entry #0 is not an address prefix" },
+		/* version 2: max_peers past TENANT_MAX_PEERS */
+		{ "d8:releasesle7:tenantsld5:allowle9:bandwidthi0e9:embargo_si0e2:id1:g"
+		  "9:max_peersi1000001e4:name1:G8:trackersleee7:versioni2ee",
+		  "max_peers 1000001" },
+		/* version 2: a text allow entry */
+		{ "d8:releasesle7:tenantsld5:allowl10:10.0.0.0/8e9:bandwidthi0e9:embargo_si0e"
+		  "2:id1:g9:max_peersi0e4:name1:G8:trackersleee7:versioni2ee",
+		  "allow entry #0 is not a 5-byte" },
+		/* version 3 */
+		{ "d8:releasesle7:tenantsle7:versioni3ee", "not a version 1 or 2" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_state(bad[i].file);
+		struct node *n = NULL;
+		struct seed_err e;
+		seed_err_clear(&e);
+		cr_expect_lt(node_open(conf, &n, &e), 0, "case %zu", i);
+		cr_expect_null(n);
+		cr_expect(strstr(e.msg, "control.state") != NULL, "case %zu: %s", i, e.msg);
+		cr_expect(strstr(e.msg, bad[i].msg) != NULL, "case %zu: %s", i, e.msg);
+	}
 }

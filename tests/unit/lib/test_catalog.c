@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "bencode.h"
 #include "catalog.h"
 #include "fsutil.h"
 
@@ -1436,4 +1437,95 @@ Test(catalog, bad_tenant_text_in_a_format_2_file)
 	code = -EBADMSG;
 	what = "missing key \"embargo_s\"";
 	FORGED_V2(PAYLOAD("", TENANT_ACME, "0"));
+}
+
+/* ---- one tenant record on its own (seed-control's state file uses it) ---- */
+
+/* Parses [p, p + n) and decodes its root as a tenant record of format fmt. */
+static int decode_one(const void *p, size_t n, enum catalog_tenant_format fmt, struct tenant *out,
+		      struct seed_err *e)
+{
+	struct bencode_doc *doc = NULL;
+	cr_assert_eq(bencode_parse(p, (const uint8_t *)p + n, NULL, &doc, NULL), 0);
+	int rc = catalog_decode_tenant(bencode_root(doc), p, fmt, "tenant entry 0", out, e);
+	bencode_free(doc);
+	return rc;
+}
+
+Test(catalog, a_tenant_record_round_trips_alone)
+{
+	static struct tenant t, got;
+	memset(&t, 0, sizeof(t));
+	snprintf(t.id, sizeof(t.id), "acme");
+	t.bandwidth = 20000000;
+	t.max_peers = 500;
+	t.embargo_s = 60;
+	t.from_api = true;
+	t.allow.v[0] = v4(10, 0, 0, 0, 8);
+	t.allow.v[1] = v6(db8, 32);
+	t.allow.n = 2;
+	t.trackers[0] = "udp://t.example:6969/announce";
+	t.n_trackers = 1;
+	struct bencode_buf b;
+	bencode_buf_init(&b);
+	catalog_encode_tenant(&b, &t);
+	cr_assert_eq(bencode_buf_finish(&b, NULL), 0);
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(decode_one(b.p, b.len, CATALOG_TENANT_V2, &got, &e), 0, "%s", e.msg);
+	cr_expect_str_eq(got.name, "acme", "an empty name is written as the id");
+	cr_expect_eq(got.bandwidth, t.bandwidth);
+	cr_expect_eq(got.max_peers, t.max_peers);
+	cr_expect_eq(got.embargo_s, t.embargo_s);
+	cr_assert_eq(got.allow.n, 2);
+	cr_expect_eq(memcmp(got.allow.v, t.allow.v, 2 * sizeof(t.allow.v[0])), 0);
+	cr_assert_eq(got.n_trackers, 1);
+	cr_expect_str_eq(got.trackers[0], t.trackers[0]);
+	cr_expect_not(got.from_api, "provenance is not in the record");
+	tenant_clear(&got);
+	/* the same bytes as inside a catalog file */
+	struct catalog *c = create(1, 0);
+	cr_assert_eq(catalog_add_tenant(c, &t, NULL, NULL), 0);
+	size_t len;
+	uint8_t *f = encode(c, &len);
+	cr_expect_not_null(memmem(f, len, b.p, b.len));
+	free(f);
+	catalog_free(c);
+	bencode_buf_release(&b);
+}
+
+Test(catalog, a_tenant_record_with_text_allow_entries)
+{
+	static const char rec[] = "d5:allowl10:10.0.0.0/813:2001:db8::/32e9:bandwidthi0e"
+				  "9:embargo_si0e2:id4:acme9:max_peersi0e4:name4:Acme"
+				  "8:trackerslee";
+	static struct tenant got;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(decode_one(rec, sizeof(rec) - 1, CATALOG_TENANT_TEXT_ALLOW, &got, &e), 0, "%s",
+		     e.msg);
+	cr_assert_eq(got.allow.n, 2);
+	struct cidr want[2] = { v4(10, 0, 0, 0, 8), v6(db8, 32) };
+	cr_expect_eq(memcmp(got.allow.v, want, sizeof(want)), 0);
+	tenant_clear(&got);
+	/* text is not the V2 form, and V2 bytes are not text */
+	seed_err_clear(&e);
+	cr_expect_eq(decode_one(rec, sizeof(rec) - 1, CATALOG_TENANT_V2, &got, &e), -EBADMSG);
+	cr_expect_not_null(strstr(e.msg, "tenant entry 0 \"acme\": allow entry #0"), "%s", e.msg);
+	static const char host_bits[] = "d5:allowl10:10.0.0.1/8e9:bandwidthi0e9:embargo_si0e"
+					"2:id4:acme9:max_peersi0e4:name4:Acme8:trackerslee";
+	seed_err_clear(&e);
+	cr_expect_eq(
+		decode_one(host_bits, sizeof(host_bits) - 1, CATALOG_TENANT_TEXT_ALLOW, &got, &e),
+		-EBADMSG);
+	cr_expect_not_null(strstr(e.msg, "allow entry #0 is not an address prefix"), "%s", e.msg);
+	/* the catalog's rules apply: a name that is not printable */
+	static const char bad_name[] = "d5:allowle9:bandwidthi0e9:embargo_si0e2:id4:acme"
+				       "9:max_peersi0e4:name5:Ac\x1bme8:trackerslee";
+	seed_err_clear(&e);
+	cr_expect_eq(
+		decode_one(bad_name, sizeof(bad_name) - 1, CATALOG_TENANT_TEXT_ALLOW, &got, &e),
+		-EBADMSG);
+	cr_expect_not_null(strstr(e.msg, "printable UTF-8"), "%s", e.msg);
+	cr_expect_eq(got.n_trackers, 0, "owns nothing after a failure");
 }
