@@ -434,6 +434,23 @@ static void resp_reset(struct announce_resp *resp)
 	announce_resp_init(resp, resp->peers, resp->peers_cap);
 }
 
+/*
+ * The start of every parse: resp reset (it must be given), then [buf, end)
+ * checked and *out_len its length. `what` ("tracker response") starts the
+ * messages.
+ */
+static int parse_start(const uint8_t *buf, const uint8_t *end, struct announce_resp *resp,
+		       const char *what, size_t *out_len, struct seed_err *err)
+{
+	if (!resp)
+		return seed_err_set(err, -EINVAL, "%s: no result", what);
+	resp_reset(resp);
+	if (!buf || !end || end < buf)
+		return seed_err_set(err, -EINVAL, "%s: no input", what);
+	*out_len = (size_t)(end - buf);
+	return 0;
+}
+
 static void add_peer(struct announce_resp *r, enum announce_family fam, const uint8_t *addr,
 		     uint16_t port)
 {
@@ -503,6 +520,36 @@ static int get_count(const struct bencode_node *d, const char *key, const struct
 	return 0;
 }
 
+/* An optional string field: *out is NULL when absent. */
+static int get_str(const struct bencode_node *d, const char *key, const struct body_map *m,
+		   const struct bencode_node **out, struct seed_err *err)
+{
+	const struct bencode_node *n = bencode_dict_get(d, key);
+
+	*out = NULL;
+	if (n && n->type != BENCODE_STR)
+		return seed_err_set_at(err, -EINVAL, node_off(m, n),
+				       "tracker response: '%s' is not a string", key);
+	*out = n;
+	return 0;
+}
+
+/* A compact peer string (BEP 23, BEP 7), whole entries only; `what` names
+ * it in the message. */
+static int take_compact(struct announce_resp *r, enum announce_family fam,
+			const struct bencode_node *v, const char *what, const struct body_map *m,
+			struct seed_err *err)
+{
+	size_t es = fam == ANNOUNCE_FAMILY_V4 ? 6 : 18;
+
+	if (v->u.s.len % es)
+		return seed_err_set_at(err, -EINVAL, node_off(m, v),
+				       "tracker response: %s is %zu bytes, not a multiple of %zu",
+				       what, v->u.s.len, es);
+	add_compact(r, fam, v->u.s.p, v->u.s.len);
+	return 0;
+}
+
 /* One entry of the non-compact peer list: d5:ip<str>4:porti<n>e...e */
 static int add_dict_peer(struct announce_resp *r, const struct bencode_node *e, size_t idx,
 			 const struct body_map *m, struct seed_err *err)
@@ -566,42 +613,26 @@ static int parse_body(const uint8_t *body, size_t n, const struct body_map *m,
 				     "tracker response: body is not a dictionary");
 		goto out;
 	}
-	v = bencode_dict_get(root, "failure reason");
+	if ((rc = get_str(root, "failure reason", m, &v, err)))
+		goto out;
 	if (v) {
-		if (v->type != BENCODE_STR) {
-			rc = seed_err_set_at(err, -EINVAL, node_off(m, v),
-					     "tracker response: 'failure reason' is not a string");
-			goto out;
-		}
 		set_failure(r, v->u.s.p, v->u.s.len);
 		goto out;
 	}
 	if ((rc = get_count(root, "interval", m, &r->interval_s, err)) ||
 	    (rc = get_count(root, "min interval", m, &r->min_interval_s, err)) ||
 	    (rc = get_count(root, "complete", m, &r->complete, err)) ||
-	    (rc = get_count(root, "incomplete", m, &r->incomplete, err)))
+	    (rc = get_count(root, "incomplete", m, &r->incomplete, err)) ||
+	    (rc = get_str(root, "warning message", m, &v, err)))
 		goto out;
-	v = bencode_dict_get(root, "warning message");
 	if (v) {
-		if (v->type != BENCODE_STR) {
-			rc = seed_err_set_at(err, -EINVAL, node_off(m, v),
-					     "tracker response: 'warning message' is not a string");
-			goto out;
-		}
 		r->has_warning = 1;
 		copy_text(r->warning, &r->warning_cut, v->u.s.p, v->u.s.len);
 	}
 	v = bencode_dict_get(root, "peers");
 	if (v && v->type == BENCODE_STR) {
-		if (v->u.s.len % 6) {
-			rc = seed_err_set_at(
-				err, -EINVAL, node_off(m, v),
-				"tracker response: compact 'peers' is %zu bytes, not a "
-				"multiple of 6",
-				v->u.s.len);
+		if ((rc = take_compact(r, ANNOUNCE_FAMILY_V4, v, "compact 'peers'", m, err)))
 			goto out;
-		}
-		add_compact(r, ANNOUNCE_FAMILY_V4, v->u.s.p, v->u.s.len);
 	} else if (v && v->type == BENCODE_LIST) {
 		for (size_t i = 0; i < v->u.list.n; i++)
 			if ((rc = add_dict_peer(r, v->u.list.items[i], i, m, err)))
@@ -611,23 +642,9 @@ static int parse_body(const uint8_t *body, size_t n, const struct body_map *m,
 				     "tracker response: 'peers' is neither a string nor a list");
 		goto out;
 	}
-	v = bencode_dict_get(root, "peers6");
-	if (v) {
-		if (v->type != BENCODE_STR) {
-			rc = seed_err_set_at(err, -EINVAL, node_off(m, v),
-					     "tracker response: 'peers6' is not a string");
-			goto out;
-		}
-		if (v->u.s.len % 18) {
-			rc = seed_err_set_at(
-				err, -EINVAL, node_off(m, v),
-				"tracker response: 'peers6' is %zu bytes, not a multiple "
-				"of 18",
-				v->u.s.len);
-			goto out;
-		}
-		add_compact(r, ANNOUNCE_FAMILY_V6, v->u.s.p, v->u.s.len);
-	}
+	if ((rc = get_str(root, "peers6", m, &v, err)) ||
+	    (v && (rc = take_compact(r, ANNOUNCE_FAMILY_V6, v, "'peers6'", m, err))))
+		goto out;
 	r->status = ANNOUNCE_RESP_OK;
 out:
 	bencode_free(doc);
@@ -917,12 +934,8 @@ static int http_parse(const uint8_t *buf, const uint8_t *end, int eof, struct an
 	size_t len, n;
 	int rc;
 
-	if (!resp)
-		return seed_err_set(err, -EINVAL, "tracker response: no result");
-	resp_reset(resp);
-	if (!buf || !end || end < buf)
-		return seed_err_set(err, -EINVAL, "tracker response: no input");
-	len = (size_t)(end - buf);
+	if ((rc = parse_start(buf, end, resp, "tracker response", &len, err)))
+		return rc;
 	memset(&h, 0, sizeof(h));
 	rc = parse_head(buf, len, eof, &h, resp, err);
 	if (rc)
@@ -1017,13 +1030,10 @@ static int udp_head(const uint8_t *buf, const uint8_t *end, uint32_t tid,
 {
 	size_t len;
 	uint32_t got;
+	int rc;
 
-	if (!resp)
-		return seed_err_set(err, -EINVAL, "tracker UDP reply: no result");
-	resp_reset(resp);
-	if (!buf || !end || end < buf)
-		return seed_err_set(err, -EINVAL, "tracker UDP reply: no input");
-	len = (size_t)(end - buf);
+	if ((rc = parse_start(buf, end, resp, "tracker UDP reply", &len, err)))
+		return rc;
 	if (len < 8)
 		return seed_err_set_at(err, -EINVAL, len,
 				       "tracker UDP reply: %zu bytes, shorter than 8", len);

@@ -606,15 +606,30 @@ static int h_peers(struct api *a, struct httpd_conn *c, const struct httpd_reque
 				"tenants", tenants));
 }
 
+/*
+ * Runs one of seed-control's hooks (absent: -ENOSYS). True when it
+ * succeeded; otherwise it answers `status` with the hook's message (or
+ * fallback when it left none) and *out_rc is the handler's return.
+ */
+static bool hook_ran(struct api *a, struct httpd_conn *c, int (*hook)(void *, struct seed_err *),
+		     int status, const char *fallback, int *out_rc)
+{
+	struct seed_err err;
+
+	seed_err_clear(&err);
+	if ((hook ? hook(a->hooks.ctx, &err) : -ENOSYS) >= 0)
+		return true;
+	*out_rc = httpd_respond_error(c, status, err.msg[0] ? err.msg : fallback, NULL);
+	return false;
+}
+
 static int h_reload(struct api *a, struct httpd_conn *c, const struct httpd_request *req,
 		    const struct route_arg *arg, int64_t now)
 {
 	(void)req, (void)arg, (void)now;
-	struct seed_err err;
-	seed_err_clear(&err);
-	int rc = a->hooks.reload ? a->hooks.reload(a->hooks.ctx, &err) : -ENOSYS;
-	if (rc < 0)
-		return httpd_respond_error(c, 400, err.msg[0] ? err.msg : "reload failed", NULL);
+	int rc;
+	if (!hook_ran(a, c, a->hooks.reload, 400, "reload failed", &rc))
+		return rc;
 	return answer(c, 200,
 		      json_pack("{s:I}", "generation", (json_int_t)node_generation(a->node)));
 }
@@ -623,11 +638,9 @@ static int h_drain(struct api *a, struct httpd_conn *c, const struct httpd_reque
 		   const struct route_arg *arg, int64_t now)
 {
 	(void)req, (void)arg, (void)now;
-	struct seed_err err;
-	seed_err_clear(&err);
-	int rc = a->hooks.drain ? a->hooks.drain(a->hooks.ctx, &err) : -ENOSYS;
-	if (rc < 0)
-		return httpd_respond_error(c, 500, err.msg[0] ? err.msg : "drain failed", NULL);
+	int rc;
+	if (!hook_ran(a, c, a->hooks.drain, 500, "drain failed", &rc))
+		return rc;
 	a->draining = true;
 	return answer(c, 200, json_pack("{s:b}", "draining", 1));
 }

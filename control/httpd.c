@@ -100,11 +100,23 @@ static size_t in_limit(const struct httpd_conn *c)
 	return (size_t)c->cfg.max_head + c->cfg.max_body;
 }
 
+/* *buf (of *cap bytes) reallocated to cap_new bytes: 0, or -ENOMEM with
+ * both unchanged. */
+static int buf_resize(uint8_t **buf, size_t *cap, size_t cap_new)
+{
+	uint8_t *p = realloc(*buf, cap_new);
+
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*cap = cap_new;
+	return 0;
+}
+
 /* Grows the input buffer to hold need bytes (need <= in_limit). */
 static int in_grow(struct httpd_conn *c, size_t need)
 {
 	size_t cap = c->in_cap ? c->in_cap : HTTPD_IN_INITIAL;
-	uint8_t *p;
 
 	if (need <= c->in_cap)
 		return 0;
@@ -112,33 +124,22 @@ static int in_grow(struct httpd_conn *c, size_t need)
 		cap *= 2; /* need <= 65 MiB: no overflow */
 	if (cap > in_limit(c))
 		cap = in_limit(c);
-	p = realloc(c->in, cap);
-	if (!p)
-		return -ENOMEM;
-	c->in = p;
-	c->in_cap = cap;
-	return 0;
+	return buf_resize(&c->in, &c->in_cap, cap);
 }
 
-/* A connection that once took a large body need not keep its buffer. */
+/* A connection that once took a large body need not keep its buffer (when
+ * the smaller one cannot be had, the larger one stays). */
 static void in_shrink(struct httpd_conn *c)
 {
-	uint8_t *p;
-
 	if (c->in_cap <= HTTPD_IN_INITIAL || c->in_len > HTTPD_IN_INITIAL)
 		return;
-	p = realloc(c->in, HTTPD_IN_INITIAL);
-	if (p) {
-		c->in = p;
-		c->in_cap = HTTPD_IN_INITIAL;
-	}
+	(void)buf_resize(&c->in, &c->in_cap, HTTPD_IN_INITIAL);
 }
 
 /* Room for n more output bytes, all-or-nothing. */
 static int out_reserve(struct httpd_conn *c, size_t n)
 {
 	size_t pend = unsent(c), cap;
-	uint8_t *p;
 
 	if (n > c->cfg.max_output - pend)
 		return -ENOSPC;
@@ -156,12 +157,7 @@ static int out_reserve(struct httpd_conn *c, size_t n)
 		cap = cap > c->cfg.max_output / 2 ? c->cfg.max_output : cap * 2;
 	if (cap > c->cfg.max_output)
 		cap = c->cfg.max_output;
-	p = realloc(c->out, cap);
-	if (!p)
-		return -ENOMEM;
-	c->out = p;
-	c->out_cap = cap;
-	return 0;
+	return buf_resize(&c->out, &c->out_cap, cap);
 }
 
 /* Bytes were appended: output that was empty starts its progress timer. */
