@@ -358,6 +358,12 @@ ni_kernel(uint32_t h[][5], const uint8_t **p, size_t nblk, const int k)
 		NI4(mg, f);                                                                     \
 	} while (0)
 
+		/* Written out, not a loop over the groups: the same rounds as
+		 * `#pragma GCC unroll 19` over g (m[g % 4], f = g / 5, sha1rnds4's
+		 * immediate through a switch that folds) unroll fully too, but
+		 * GCC 12 then schedules and allocates them worse: hashbench's
+		 * sha1mb_shani_x4 fell from 5.1 to 3.5 GB/s at -O3 (5.2 to 3.9
+		 * at -O2), in every loop shape tried. */
 		NI4(m1, 0);
 		NI4(m2, 0);
 		NI4(m3, 0);
