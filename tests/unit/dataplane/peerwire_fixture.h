@@ -479,6 +479,29 @@ MAYBE_UNUSED static void feed_msg3(struct peer *p, uint8_t id, uint32_t index, u
 	feed(p, m, msg3(m, id, index, begin, len));
 }
 
+/* The next actions are exactly a REJECT of (index, begin, len). */
+MAYBE_UNUSED static void expect_reject(struct peer *p, uint32_t index, uint32_t begin, uint32_t len)
+{
+	static struct tr t;
+	uint8_t rj[17];
+
+	t.n = 0;
+	tr_send(&t, rj, msg3(rj, 0x10, index, begin, len));
+	expect(p, &t);
+}
+
+/* The worker could not read block (index, begin): what
+ * peerwire_data_failed() returns, its actions recorded. */
+MAYBE_UNUSED static int data_failed(struct peer *p, uint32_t index, uint32_t begin)
+{
+	int rc;
+
+	p->out.n = 0;
+	rc = peerwire_data_failed(&p->c, index, begin, &p->out);
+	record(p);
+	return rc;
+}
+
 /* The PIECE header we expect: len 9 + length, id 7, index, begin. */
 MAYBE_UNUSED static void piece_hdr(struct tr *t, uint32_t index, uint32_t begin, uint32_t len)
 {

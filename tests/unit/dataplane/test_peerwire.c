@@ -709,12 +709,9 @@ Test(peerwire, request_validated_also_when_choked)
 Test(peerwire, choked_request_fast_is_rejected)
 {
 	struct peer *p = peer_open(&r1, 0, 1, 0);
-	static struct tr t;
-	uint8_t rj[17];
 
 	feed_msg3(p, 6, 3, 16384, 16384);
-	tr_send(&t, rj, msg3(rj, 0x10, 3, 16384, 16384));
-	expect(p, &t);
+	expect_reject(p, 3, 16384, 16384);
 	cr_assert_eq(peerwire_outstanding(&p->c), 0);
 	cr_assert_eq(p->c.stats.peerwire_rejects_total, 1);
 	peer_free(p);
@@ -818,20 +815,14 @@ Test(peerwire, piece_header_outlives_later_calls)
 Test(peerwire, data_failed_fast_rejects)
 {
 	struct peer *p = peer_unchoked(1);
-	static struct tr t;
-	uint8_t rj[17];
 
 	feed_msg3(p, 6, 3, 0, 16384);
 	feed_msg3(p, 6, 3, 16384, 16384);
 	clear(p);
-	p->out.n = 0;
-	cr_assert_eq(peerwire_data_failed(&p->c, 3, 0, &p->out), 0);
-	record(p);
-	tr_send(&t, rj, msg3(rj, 0x10, 3, 0, 16384));
-	expect(p, &t);
+	cr_assert_eq(data_failed(p, 3, 0), 0);
+	expect_reject(p, 3, 0, 16384);
 	cr_assert_eq(peerwire_outstanding(&p->c), 1);
-	p->out.n = 0;
-	cr_assert_eq(peerwire_data_failed(&p->c, 3, 0, &p->out), -ENOENT);
+	cr_assert_eq(data_failed(p, 3, 0), -ENOENT);
 	cr_assert_eq(p->out.n, 0);
 	cr_assert(!peerwire_is_closed(&p->c));
 	peer_free(p);
@@ -843,9 +834,7 @@ Test(peerwire, data_failed_without_fast_closes)
 
 	feed_msg3(p, 6, 3, 0, 16384);
 	clear(p);
-	p->out.n = 0;
-	cr_assert_eq(peerwire_data_failed(&p->c, 3, 0, &p->out), 0);
-	record(p);
+	cr_assert_eq(data_failed(p, 3, 0), 0);
 	expect_close(p, PROTO_CLOSE_DATA_ERROR);
 	peer_free(p);
 }
@@ -874,8 +863,6 @@ Test(peerwire, data_failed_with_full_send_buffer)
 {
 	struct peer *p = peer_with_ut_metadata(3);
 	static uint8_t s[1024];
-	static struct tr t;
-	uint8_t rj[17];
 	size_t n = 0, calls;
 
 	feed(p, INTERESTED, 5);
@@ -890,11 +877,8 @@ Test(peerwire, data_failed_with_full_send_buffer)
 	cr_assert_eq(p->calls, calls + 1, "not all in one call");
 	cr_assert_lt(PEERWIRE_SEND_BUF - p->c.sbuf_used, 17, "send buffer not full enough");
 	clear(p);
-	p->out.n = 0;
-	cr_assert_eq(peerwire_data_failed(&p->c, 3, 0, &p->out), 0);
-	record(p);
-	tr_send(&t, rj, msg3(rj, 0x10, 3, 0, 16384));
-	expect(p, &t);
+	cr_assert_eq(data_failed(p, 3, 0), 0);
+	expect_reject(p, 3, 0, 16384);
 	cr_assert_eq(peerwire_outstanding(&p->c), 0);
 	cr_assert_eq(p->c.stats.peerwire_rejects_total, 1);
 	/* the entry is reused only after the send buffer restarts */
@@ -1054,7 +1038,6 @@ Test(peerwire, slots_fifo_and_handover)
 	struct peer *a, *b, *c;
 	struct peerwire_conn *got[4];
 	static struct tr t;
-	uint8_t rj[17];
 
 	SETUP_WITH(cfg.upload_slots = 1);
 	a = peer_open(&r1, 0, 1, 0);
@@ -1070,9 +1053,7 @@ Test(peerwire, slots_fifo_and_handover)
 	cr_assert_eq(eng.n_waiting, 2);
 	/* b waits, choked: its requests are rejected (fast) */
 	feed_msg3(b, 6, 0, 0, 16384);
-	t.n = 0;
-	tr_send(&t, rj, msg3(rj, 0x10, 0, 0, 16384));
-	expect(b, &t);
+	expect_reject(b, 0, 0, 16384);
 
 	/* a loses interest: choked, and b (longest waiting) gets the slot */
 	feed(a, NOT_INTERESTED, 5);
