@@ -270,14 +270,9 @@ int node_rescan(struct node *n, struct seed_err *err)
 	struct hash_ctx *h = NULL;
 	char **ids = NULL;
 	size_t k = 0;
-	int rc = store_open(n->conf->node.store, STORE_READ, &st, err);
-	if (rc == 0)
-		rc = store_release_list(st, &ids, &k, err);
-	if (rc < 0) {
-		store_free_list(ids, k);
-		store_close(st);
+	int rc = store_open_list(n->conf->node.store, &st, &ids, &k, err);
+	if (rc < 0)
 		return rc;
-	}
 	for (size_t i = 0; i < n->n_r; i++)
 		n->r[i].in_store = 0;
 	for (size_t i = 0; i < k; i++) {

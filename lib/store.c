@@ -792,6 +792,25 @@ void store_free_list(char **ids, size_t n)
 	free(ids);
 }
 
+int store_open_list(const char *dir, struct store **out_store, char ***out_ids, size_t *out_n,
+		    struct seed_err *err)
+{
+	struct store *st = NULL;
+	int rc;
+
+	*out_store = NULL;
+	*out_ids = NULL;
+	*out_n = 0;
+	if ((rc = store_open(dir, STORE_READ, &st, err)) < 0)
+		return rc;
+	if ((rc = store_release_list(st, out_ids, out_n, err)) < 0) {
+		store_close(st);
+		return rc;
+	}
+	*out_store = st;
+	return 0;
+}
+
 int store_release_list(struct store *s, char ***out_ids, size_t *out_n, struct seed_err *err)
 {
 	char **ids = NULL;

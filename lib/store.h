@@ -135,6 +135,13 @@ void store_release_free(struct store_release *r);
 /* Sorted ids of every release; free with store_free_list. */
 int store_release_list(struct store *s, char ***out_ids, size_t *out_n, struct seed_err *err);
 void store_free_list(char **ids, size_t n);
+/*
+ * store_open(dir, STORE_READ) then store_release_list(): how every rescan
+ * of the store starts. On success the caller owns *out_store (store_close)
+ * and *out_ids (store_free_list); on failure both are NULL, nothing held.
+ */
+int store_open_list(const char *dir, struct store **out_store, char ***out_ids, size_t *out_n,
+		    struct seed_err *err);
 /* Removes a release, then every object no remaining release uses. */
 int store_release_remove(struct store *s, const char *id, struct seed_err *err);
 

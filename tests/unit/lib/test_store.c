@@ -292,3 +292,37 @@ Test(store, id_rules)
 	cr_assert_eq(store_check_id(".hidden", NULL), -EINVAL);
 	cr_assert_eq(store_check_id("sp ace", NULL), -EINVAL);
 }
+
+/* A rescan's start: the store opened read-only with its sorted ids, or
+ * nothing held when the store cannot be opened. */
+Test(store, open_list_gives_the_store_and_its_ids)
+{
+	struct store *s = open_store(STORE_CREATE), *r = NULL;
+	uint8_t root[32] = { 0xab };
+	char **ids = NULL;
+	size_t n = 0;
+	struct seed_err e;
+
+	seed_err_clear(&e);
+	cr_assert_eq(store_release_write(s, sample_release("beta.game.1", root), &e), 0, "%s",
+		     e.msg);
+	cr_assert_eq(store_release_write(s, sample_release("acme.game.1", root), &e), 0, "%s",
+		     e.msg);
+	store_close(s);
+	cr_assert_eq(store_open_list(dir, &r, &ids, &n, &e), 0, "%s", e.msg);
+	cr_assert_not_null(r);
+	cr_assert_eq(n, 2);
+	cr_expect_str_eq(ids[0], "acme.game.1");
+	cr_expect_str_eq(ids[1], "beta.game.1");
+	store_free_list(ids, n);
+	store_close(r);
+
+	char missing[300];
+	snprintf(missing, sizeof(missing), "%s-none", dir);
+	seed_err_clear(&e);
+	cr_expect_lt(store_open_list(missing, &r, &ids, &n, &e), 0);
+	cr_expect_null(r);
+	cr_expect_null(ids);
+	cr_expect_eq(n, 0);
+	cr_expect_not_null(strstr(e.msg, "-none"), "%s", e.msg);
+}
