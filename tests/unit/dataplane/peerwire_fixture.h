@@ -440,15 +440,23 @@ MAYBE_UNUSED static void our_hs(struct tr *t, const uint8_t ih[20], int v2)
 static const char EXT_HS_R1[] =
 	"d1:md11:ut_metadatai1ee13:metadata_sizei20000e4:reqqi1000e1:v14:BitStream seede";
 
-MAYBE_UNUSED static void our_ext_hs(struct tr *t, const char *dict)
+/* An extended message we expect: length, id 20, sub, then a[0..an) and
+ * b[0..bn) (a bencoded dict and what follows it). */
+static void tr_ext(struct tr *t, uint8_t sub, const void *a, size_t an, const void *b, size_t bn)
 {
 	uint8_t h[6];
 
-	byteio_put_be32(h, (uint32_t)strlen(dict) + 2);
+	byteio_put_be32(h, (uint32_t)(2 + an + bn));
 	h[4] = 20;
-	h[5] = 0;
+	h[5] = sub;
 	tr_send(t, h, 6);
-	tr_send(t, dict, strlen(dict));
+	tr_send(t, a, an);
+	tr_send(t, b, bn);
+}
+
+MAYBE_UNUSED static void our_ext_hs(struct tr *t, const char *dict)
+{
+	tr_ext(t, 0, dict, strlen(dict), NULL, 0);
 }
 
 static const uint8_t HAVE_ALL[5] = { 0, 0, 0, 1, 0x0e };
@@ -525,6 +533,15 @@ MAYBE_UNUSED static size_t ext_msg(uint8_t *out, uint8_t sub, const char *payloa
 	return n + 6;
 }
 
+/* Feeds p an extended message (sub, payload). */
+MAYBE_UNUSED static void feed_ext(struct peer *p, uint8_t sub, const char *payload)
+{
+	uint8_t m[256];
+
+	cr_assert_lt(strlen(payload) + 6, sizeof(m));
+	feed(p, m, ext_msg(m, sub, payload));
+}
+
 /* BEP 52 hash request / reject body */
 MAYBE_UNUSED static size_t hash_msg(uint8_t out[53], uint8_t id, const uint8_t root[32],
 				    uint32_t base, uint32_t index, uint32_t len, uint32_t proof)
@@ -568,11 +585,10 @@ MAYBE_UNUSED static struct peer *peer_unchoked(int fast)
 MAYBE_UNUSED static struct peer *peer_with_ut_metadata(uint8_t id)
 {
 	struct peer *p = peer_open(&r1, 0, 1, 1);
-	uint8_t m[128];
 	char d[64];
 
 	snprintf(d, sizeof(d), "d1:md11:ut_metadatai%ue6:ut_pexi2ee1:v3:xyze", id);
-	feed(p, m, ext_msg(m, 0, d));
+	feed_ext(p, 0, d);
 	expect_nothing(p);
 	return p;
 }

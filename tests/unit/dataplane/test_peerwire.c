@@ -792,7 +792,7 @@ Test(peerwire, cancel_flood_is_bounded)
 Test(peerwire, piece_header_outlives_later_calls)
 {
 	struct peer *p = peer_with_ut_metadata(3);
-	uint8_t m[128], want[13];
+	uint8_t want[13];
 	const uint8_t *h;
 
 	feed(p, INTERESTED, 5);
@@ -805,7 +805,7 @@ Test(peerwire, piece_header_outlives_later_calls)
 	byteio_put_be32(want + 5, 4);
 	byteio_put_be32(want + 9, 0);
 	/* more calls that fill the send buffer */
-	feed(p, m, ext_msg(m, 1, "d8:msg_typei0e5:piecei0ee"));
+	feed_ext(p, 1, "d8:msg_typei0e5:piecei0ee");
 	tick(p, 5000);
 	cr_assert_eq(memcmp(h, want, 13), 0, "PIECE header overwritten before data_done");
 	cr_assert_eq(peerwire_data_done(&p->c, 4, 0), 0);

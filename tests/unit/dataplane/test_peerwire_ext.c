@@ -49,39 +49,28 @@ Test(peerwire_ext, ut_metadata_pieces_and_reject)
 {
 	struct peer *p = peer_with_ut_metadata(3);
 	static struct tr t;
-	uint8_t m[128], h[6];
 	const char *d0 = "d8:msg_typei1e5:piecei0e10:total_sizei20000ee";
 	const char *d1 = "d8:msg_typei1e5:piecei1e10:total_sizei20000ee";
 	const char *rj = "d8:msg_typei2e5:piecei2ee";
 
-	feed(p, m, ext_msg(m, 1, "d8:msg_typei0e5:piecei0ee"));
-	byteio_put_be32(h, (uint32_t)(2 + strlen(d0) + 16384));
-	h[4] = 20;
-	h[5] = 3; /* the peer's id for ut_metadata */
-	tr_send(&t, h, 6);
-	tr_send(&t, d0, strlen(d0));
-	tr_send(&t, r1_info, 16384);
+	feed_ext(p, 1, "d8:msg_typei0e5:piecei0ee");
+	tr_ext(&t, 3, d0, strlen(d0), r1_info, 16384); /* 3: the peer's id for ut_metadata */
 	expect(p, &t);
 
 	t.n = 0;
-	feed(p, m, ext_msg(m, 1, "d8:msg_typei0e5:piecei1ee"));
-	byteio_put_be32(h, (uint32_t)(2 + strlen(d1) + 20000 - 16384));
-	tr_send(&t, h, 6);
-	tr_send(&t, d1, strlen(d1));
-	tr_send(&t, r1_info + 16384, 20000 - 16384);
+	feed_ext(p, 1, "d8:msg_typei0e5:piecei1ee");
+	tr_ext(&t, 3, d1, strlen(d1), r1_info + 16384, 20000 - 16384);
 	expect(p, &t);
 
 	t.n = 0;
-	feed(p, m, ext_msg(m, 1, "d8:msg_typei0e5:piecei2ee"));
-	byteio_put_be32(h, (uint32_t)(2 + strlen(rj)));
-	tr_send(&t, h, 6);
-	tr_send(&t, rj, strlen(rj));
+	feed_ext(p, 1, "d8:msg_typei0e5:piecei2ee");
+	tr_ext(&t, 3, rj, strlen(rj), NULL, 0);
 	expect(p, &t);
 	cr_assert_eq(p->c.stats.peerwire_metadata_requests_total, 3);
 	cr_assert_eq(p->c.stats.peerwire_metadata_rejects_total, 1);
 
 	/* data / reject from the peer: ignored, not a glitch */
-	feed(p, m, ext_msg(m, 1, "d8:msg_typei2e5:piecei0ee"));
+	feed_ext(p, 1, "d8:msg_typei2e5:piecei0ee");
 	expect_nothing(p);
 	cr_assert_eq(p->c.stats.peerwire_glitches_total, 0);
 	peer_free(p);
@@ -91,15 +80,10 @@ Test(peerwire_ext, ut_metadata_negative_piece_rejected)
 {
 	struct peer *p = peer_with_ut_metadata(3);
 	static struct tr t;
-	uint8_t m[128], h[6];
 	const char *rj = "d8:msg_typei2e5:piecei-1ee";
 
-	feed(p, m, ext_msg(m, 1, "d8:msg_typei0e5:piecei-1ee"));
-	byteio_put_be32(h, (uint32_t)(2 + strlen(rj)));
-	h[4] = 20;
-	h[5] = 3;
-	tr_send(&t, h, 6);
-	tr_send(&t, rj, strlen(rj));
+	feed_ext(p, 1, "d8:msg_typei0e5:piecei-1ee");
+	tr_ext(&t, 3, rj, strlen(rj), NULL, 0);
 	expect(p, &t);
 	peer_free(p);
 }
@@ -107,12 +91,11 @@ Test(peerwire_ext, ut_metadata_negative_piece_rejected)
 Test(peerwire_ext, ut_metadata_unsorted_peer_handshake)
 {
 	struct peer *p = peer_open(&r1, 0, 1, 1);
-	uint8_t m[128];
 
 	/* keys out of order: tolerated */
-	feed(p, m, ext_msg(m, 0, "d1:v3:abc1:md11:ut_metadatai7eee"));
+	feed_ext(p, 0, "d1:v3:abc1:md11:ut_metadatai7eee");
 	expect_nothing(p);
-	feed(p, m, ext_msg(m, 1, "d5:piecei5e8:msg_typei0ee"));
+	feed_ext(p, 1, "d5:piecei5e8:msg_typei0ee");
 	cr_assert_eq(p->n_last, 1);
 	cr_assert_eq(p->last[0].u.send.p[5], 7);
 	peer_free(p);
@@ -121,16 +104,15 @@ Test(peerwire_ext, ut_metadata_unsorted_peer_handshake)
 Test(peerwire_ext, ut_metadata_without_peer_handshake_is_glitch)
 {
 	struct peer *p = peer_open(&r1, 0, 1, 1);
-	uint8_t m[128];
 
-	feed(p, m, ext_msg(m, 1, "d8:msg_typei0e5:piecei0ee"));
+	feed_ext(p, 1, "d8:msg_typei0e5:piecei0ee");
 	expect_nothing(p);
 	cr_assert_eq(p->c.stats.peerwire_glitches_total, 1);
-	feed(p, m, ext_msg(m, 0, "d1:md11:ut_metadatai300eee")); /* id out of range */
+	feed_ext(p, 0, "d1:md11:ut_metadatai300eee"); /* id out of range */
 	cr_assert_eq(p->c.stats.peerwire_glitches_total, 2);
-	feed(p, m, ext_msg(m, 0, "d1:md11:ut_metadatai")); /* truncated */
+	feed_ext(p, 0, "d1:md11:ut_metadatai"); /* truncated */
 	cr_assert_eq(p->c.stats.peerwire_glitches_total, 3);
-	feed(p, m, ext_msg(m, 9, "de")); /* an id we never announced */
+	feed_ext(p, 9, "de"); /* an id we never announced */
 	cr_assert_eq(p->c.stats.peerwire_glitches_total, 4);
 	expect_nothing(p);
 	peer_free(p);
@@ -139,9 +121,8 @@ Test(peerwire_ext, ut_metadata_without_peer_handshake_is_glitch)
 Test(peerwire_ext, extended_without_ext_bit_is_glitch)
 {
 	struct peer *p = peer_open(&r1, 0, 1, 0);
-	uint8_t m[128];
 
-	feed(p, m, ext_msg(m, 0, "d1:md11:ut_metadatai3eee"));
+	feed_ext(p, 0, "d1:md11:ut_metadatai3eee");
 	expect_nothing(p);
 	cr_assert_eq(p->c.stats.peerwire_glitches_total, 1);
 	peer_free(p);
