@@ -1021,15 +1021,17 @@ int announce_udp_connect_build(uint32_t tid, uint8_t *out, size_t cap)
 
 /*
  * The part common to both replies: length for action and transaction id,
- * then the tid, then an error reply. Returns 1 when the caller should go on
- * with the action-specific part (*out_action set), 0 when done (error
- * reply), or -errno.
+ * then the tid, then an error reply, then the action (want, named `what`)
+ * and the reply's length (at least min_len). Returns 1 when the caller
+ * should go on with the action-specific part (*out_len set), 0 when done
+ * (error reply), or -errno.
  */
 static int udp_head(const uint8_t *buf, const uint8_t *end, uint32_t tid,
-		    struct announce_resp *resp, uint32_t *out_action, struct seed_err *err)
+		    struct announce_resp *resp, uint32_t want, const char *what, size_t min_len,
+		    size_t *out_len, struct seed_err *err)
 {
 	size_t len;
-	uint32_t got;
+	uint32_t got, action;
 	int rc;
 
 	if ((rc = parse_start(buf, end, resp, "tracker UDP reply", &len, err)))
@@ -1042,32 +1044,32 @@ static int udp_head(const uint8_t *buf, const uint8_t *end, uint32_t tid,
 		return seed_err_set_at(err, -ENOMSG, 4,
 				       "tracker UDP reply: transaction id 0x%08x, expected 0x%08x",
 				       got, tid);
-	*out_action = byteio_be32(buf);
-	if (*out_action == UDP_ERROR) {
+	action = byteio_be32(buf);
+	if (action == UDP_ERROR) {
 		set_failure(resp, buf + 8, len - 8);
 		return 0;
 	}
+	if (action != want)
+		return seed_err_set_at(err, -EINVAL, 0,
+				       "tracker UDP reply: action %u, expected %u (%s)", action,
+				       want, what);
+	if (len < min_len)
+		return seed_err_set_at(err, -EINVAL, len,
+				       "tracker UDP reply: %s reply of %zu bytes, need %zu", what,
+				       len, min_len);
+	*out_len = len;
 	return 1;
 }
 
 int announce_udp_connect_parse(const uint8_t *buf, const uint8_t *end, uint32_t tid,
 			       struct announce_resp *resp, struct seed_err *err)
 {
-	uint32_t action;
 	size_t len;
-	int rc = udp_head(buf, end, tid, resp, &action, err);
+	int rc = udp_head(buf, end, tid, resp, UDP_CONNECT, "connect", ANNOUNCE_UDP_CONNECT_LEN,
+			  &len, err);
 
 	if (rc <= 0)
 		return rc;
-	if (action != UDP_CONNECT)
-		return seed_err_set_at(err, -EINVAL, 0,
-				       "tracker UDP reply: action %u, expected 0 (connect)",
-				       action);
-	len = (size_t)(end - buf);
-	if (len < ANNOUNCE_UDP_CONNECT_LEN)
-		return seed_err_set_at(err, -EINVAL, len,
-				       "tracker UDP reply: connect reply of %zu bytes, need 16",
-				       len);
 	resp->conn_id = byteio_be64(buf + 8);
 	resp->status = ANNOUNCE_RESP_OK;
 	return 0;
@@ -1108,7 +1110,7 @@ int announce_udp_announce_parse(const uint8_t *buf, const uint8_t *end, uint32_t
 				enum announce_family fam, struct announce_resp *resp,
 				struct seed_err *err)
 {
-	uint32_t action, iv;
+	uint32_t iv;
 	size_t len, es, rest;
 	int rc;
 
@@ -1118,18 +1120,9 @@ int announce_udp_announce_parse(const uint8_t *buf, const uint8_t *end, uint32_t
 		return seed_err_set(err, -EINVAL, "tracker UDP reply: unknown address family %d",
 				    (int)fam);
 	}
-	rc = udp_head(buf, end, tid, resp, &action, err);
+	rc = udp_head(buf, end, tid, resp, UDP_ANNOUNCE, "announce", 20, &len, err);
 	if (rc <= 0)
 		return rc;
-	if (action != UDP_ANNOUNCE)
-		return seed_err_set_at(err, -EINVAL, 0,
-				       "tracker UDP reply: action %u, expected 1 (announce)",
-				       action);
-	len = (size_t)(end - buf);
-	if (len < 20)
-		return seed_err_set_at(err, -EINVAL, len,
-				       "tracker UDP reply: announce reply of %zu bytes, need 20",
-				       len);
 	iv = byteio_be32(buf + 8);
 	if (iv > INT32_MAX)
 		return seed_err_set_at(err, -EINVAL, 8, "tracker UDP reply: negative interval");
