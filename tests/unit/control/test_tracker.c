@@ -107,14 +107,22 @@ static void peer_str(const struct sockaddr_in *a, char *out, size_t cap)
 	snprintf(out, cap, "%s", h);
 }
 
+/* Waits until f's socket is readable: true, or false once f must quit. */
+static bool fake_wait(struct fake *f)
+{
+	while (!atomic_load(&f->quit)) {
+		struct pollfd p = { .fd = f->fd, .events = POLLIN };
+		if (poll(&p, 1, 50) > 0)
+			return true;
+	}
+	return false;
+}
+
 static void *http_main(void *arg)
 {
 	struct fake *f = arg;
 
-	while (!atomic_load(&f->quit)) {
-		struct pollfd p = { .fd = f->fd, .events = POLLIN };
-		if (poll(&p, 1, 50) <= 0)
-			continue;
+	while (fake_wait(f)) {
 		struct sockaddr_in sa;
 		socklen_t sl = sizeof(sa);
 		int c = accept(f->fd, (struct sockaddr *)&sa, &sl);
@@ -219,10 +227,7 @@ static void *udp_main(void *arg)
 {
 	struct fake *f = arg;
 
-	while (!atomic_load(&f->quit)) {
-		struct pollfd p = { .fd = f->fd, .events = POLLIN };
-		if (poll(&p, 1, 50) <= 0)
-			continue;
+	while (fake_wait(f)) {
 		uint8_t b[2048], r[2048];
 		struct sockaddr_in from;
 		socklen_t fl = sizeof(from);
@@ -542,6 +547,36 @@ static char *dead_url(const char *scheme, char *out, size_t cap)
 	return out;
 }
 
+/* One release at a URL of scheme where nothing listens (one_begin): an
+ * error whose message holds why or why2 (NULL: none), retried only after a
+ * backoff of at least 10 s. */
+static void one_unreachable(struct one *o, const char *scheme, const char *rel, const char *why,
+			    const char *why2)
+{
+	char url[128];
+
+	one_begin(o, NULL, NULL, dead_url(scheme, url, sizeof(url)), rel);
+	struct tracker_status s = one_wait(o, TRACKER_ERROR, 5000);
+	int64_t wall = time(NULL);
+	cr_expect(strstr(s.last_message, why) || (why2 && strstr(s.last_message, why2)),
+		  "message: %s", s.last_message);
+	cr_expect(s.next_announce >= wall + 10, "next in %lld s",
+		  (long long)(s.next_announce - wall));
+	cr_expect_eq(s.last_result, TRACKER_ERROR);
+}
+
+/* Once o's announce is answered, the release is removed: one `stopped`
+ * (HTTP event=stopped, UDP event 3) goes out, then the row goes; returns
+ * what the tracker saw of that `stopped`. */
+static struct seen one_remove(struct one *o)
+{
+	one_wait(o, TRACKER_OK, 5000);
+	cr_assert_eq(tracker_set(o->t, NULL, 0), 0);
+	cr_assert(WAIT_UNTIL(3000, fake_count(o->f, "event=stopped", 3) == 1), "no stopped in 3 s");
+	cr_assert(WAIT_UNTIL(2000, n_rows(o->t) == 0), "the row should go once stopped is sent");
+	return fake_seen(o->f, 1);
+}
+
 /* ---- HTTP ---- */
 
 Test(tracker, http_started_then_regular_with_the_trackers_interval)
@@ -623,15 +658,8 @@ Test(tracker, http_failure_reason_is_reported_and_backed_off)
 Test(tracker, http_unreachable_is_an_error_with_backoff)
 {
 	struct one o;
-	char url[128];
 
-	one_begin(&o, NULL, NULL, dead_url("http", url, sizeof(url)), "acme.game.1");
-	struct tracker_status s = one_wait(&o, TRACKER_ERROR, 5000);
-	int64_t wall = time(NULL);
-	cr_expect(strstr(s.last_message, "refused") != NULL, "message: %s", s.last_message);
-	cr_expect(s.next_announce >= wall + 10, "next in %lld s",
-		  (long long)(s.next_announce - wall));
-	cr_expect_eq(s.last_result, TRACKER_ERROR);
+	one_unreachable(&o, "http", "acme.game.1", "refused", NULL);
 	uint64_t tot[3];
 	tracker_totals(o.t, tot);
 	cr_expect_eq(tot[2], 1);
@@ -702,11 +730,7 @@ Test(tracker, http_removal_sends_stopped_once)
 	struct one o;
 
 	one_begin(&o, NULL, fake_http_ok(1800), NULL, "acme.game.1");
-	one_wait(&o, TRACKER_OK, 5000);
-	cr_assert_eq(tracker_set(o.t, NULL, 0), 0);
-	cr_assert(WAIT_UNTIL(3000, fake_count(o.f, "event=stopped", 0) == 1), "no stopped in 3 s");
-	cr_assert(WAIT_UNTIL(2000, n_rows(o.t) == 0), "the row should go once stopped is sent");
-	struct seen q = fake_seen(o.f, 1);
+	struct seen q = one_remove(&o);
 	char ih[61];
 	pct(IH_A, 20, ih);
 	cr_expect(strstr(q.line, ih) != NULL, "%s", q.line);
@@ -1013,15 +1037,8 @@ Test(tracker, udp_malformed_reply_is_an_error)
 Test(tracker, udp_unreachable_is_an_error)
 {
 	struct one o;
-	char url[128];
 
-	one_begin(&o, NULL, NULL, dead_url("udp", url, sizeof(url)), "a");
-	struct tracker_status s = one_wait(&o, TRACKER_ERROR, 5000);
-	int64_t wall = time(NULL);
-	cr_expect(strstr(s.last_message, "unreachable") != NULL ||
-			  strstr(s.last_message, "refused") != NULL,
-		  "%s", s.last_message);
-	cr_expect(s.next_announce >= wall + 10);
+	one_unreachable(&o, "udp", "a", "unreachable", "refused");
 	one_end(&o);
 }
 
@@ -1030,11 +1047,7 @@ Test(tracker, udp_removal_sends_stopped)
 	struct one o;
 
 	one_begin(&o, NULL, fake_udp(0), NULL, "a");
-	one_wait(&o, TRACKER_OK, 5000);
-	cr_assert_eq(tracker_set(o.t, NULL, 0), 0);
-	cr_assert(WAIT_UNTIL(3000, fake_count(o.f, NULL, 3) == 1), "no stopped (event 3)");
-	cr_expect(WAIT_UNTIL(2000, n_rows(o.t) == 0));
-	struct seen q = fake_seen(o.f, 1);
+	struct seen q = one_remove(&o);
 	cr_expect_eq(memcmp(q.ih, IH_A, 20), 0);
 	one_end(&o);
 }
