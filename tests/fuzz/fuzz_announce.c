@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "announce.h"
+#include "byteio.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -134,6 +135,18 @@ static int same(const struct verdict *a, const struct verdict *b)
 	       a->dropped == b->dropped && a->invalid == b->invalid && a->interval == b->interval;
 }
 
+/* Once a verdict is decided (anything but -EAGAIN), every later one must be
+ * the same: what names the property in the abort message. */
+static void settle(struct verdict *decided, int *have, const struct verdict *v, const char *what)
+{
+	if (*have) {
+		check(same(v, decided), what);
+	} else if (v->rc != -EAGAIN) {
+		*decided = *v;
+		*have = 1;
+	}
+}
+
 static void fuzz_http(const uint8_t *p, size_t n, int incremental, uint8_t seed,
 		      struct announce_peer *peers, size_t cap)
 {
@@ -150,29 +163,13 @@ static void fuzz_http(const uint8_t *p, size_t n, int incremental, uint8_t seed,
 			if (k > n)
 				k = n;
 			v = http_once(p, k, 0, peers, cap);
-			if (have)
-				check(same(&v, &decided), "a decided prefix changed its verdict");
-			else if (v.rc != -EAGAIN) {
-				decided = v;
-				have = 1;
-			}
+			settle(&decided, &have, &v, "a decided prefix changed its verdict");
 		}
 	}
 	v = http_once(p, n, 0, peers, cap);
-	if (have)
-		check(same(&v, &decided), "the whole input changed a decided verdict");
-	else if (v.rc != -EAGAIN) {
-		decided = v;
-		have = 1;
-	}
+	settle(&decided, &have, &v, "the whole input changed a decided verdict");
 	v = http_once(p, n, 1, peers, cap);
-	if (have)
-		check(same(&v, &decided), "end of stream changed a decided verdict");
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	settle(&decided, &have, &v, "end of stream changed a decided verdict");
 }
 
 static void fuzz_udp(const uint8_t *p, size_t n, int target, int tid_match,
@@ -180,7 +177,7 @@ static void fuzz_udp(const uint8_t *p, size_t n, int target, int tid_match,
 {
 	struct announce_resp r;
 	struct seed_err err;
-	uint32_t tid = tid_match && n >= 8 ? be32(p + 4) : 0x41414141;
+	uint32_t tid = tid_match && n >= 8 ? byteio_be32(p + 4) : 0x41414141;
 	int rc;
 
 	announce_resp_init(&r, peers, cap);
@@ -195,26 +192,26 @@ static void fuzz_udp(const uint8_t *p, size_t n, int target, int tid_match,
 	check(rc != -EAGAIN && rc != -EPROTO && rc != -E2BIG, "UDP return code");
 	check_err(rc, &err, n);
 	check_resp(rc, &r, cap);
-	if (n >= 8 && be32(p + 4) == tid)
+	if (n >= 8 && byteio_be32(p + 4) == tid)
 		check(rc != -ENOMSG, "-ENOMSG with a matching tid");
 	if (rc != 0 || r.status != ANNOUNCE_RESP_OK)
 		return;
-	check(n >= 8 && be32(p + 4) == tid, "accepted a foreign tid");
+	check(n >= 8 && byteio_be32(p + 4) == tid, "accepted a foreign tid");
 	if (target == 1) {
 		uint64_t id = 0;
 
-		check(n >= 16 && be32(p) == 0, "accepted a short or foreign connect reply");
+		check(n >= 16 && byteio_be32(p) == 0, "accepted a short or foreign connect reply");
 		for (int i = 0; i < 8; i++)
 			id = id << 8 | p[8 + i];
 		check(r.conn_id == id, "connection id");
 	} else {
 		size_t es = target == 2 ? 6 : 18;
 
-		check(n >= 20 && be32(p) == 1, "accepted a short or foreign announce reply");
+		check(n >= 20 && byteio_be32(p) == 1, "accepted a short or foreign announce reply");
 		check((n - 20) % es == 0, "accepted a partial entry");
 		check(r.n_peers + r.peers_dropped + r.peers_invalid == (n - 20) / es,
 		      "peer entries unaccounted");
-		check(r.interval_s == (int64_t)be32(p + 8), "interval");
+		check(r.interval_s == (int64_t)byteio_be32(p + 8), "interval");
 	}
 }
 

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "byteio.h"
 #include "tracker.h"
 
 #define PEER_ID	     "-BS0100-testtesttest"
@@ -176,45 +177,21 @@ static void *http_main(void *arg)
 	return NULL;
 }
 
-static void wr32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static void wr64(uint8_t *p, uint64_t v)
-{
-	wr32(p, (uint32_t)(v >> 32));
-	wr32(p + 4, (uint32_t)v);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	return (uint64_t)rd32(p) << 32 | rd32(p + 4);
-}
-
 /* Sends the reply r[0..n) to `to`, after the decoys the mode asks for. */
 static void udp_reply(struct fake *f, const struct sockaddr_in *to, uint8_t *r, size_t n)
 {
 	if (f->udp_mode & UDP_WRONG_TID) {
 		uint8_t w[2048];
 		memcpy(w, r, n);
-		wr32(w + 4, rd32(r + 4) ^ 0x5a5a5a5a);
+		byteio_put_be32(w + 4, byteio_be32(r + 4) ^ 0x5a5a5a5a);
 		/* a refusal: were it taken, the result would read "failure" */
-		wr32(w, 3);
+		byteio_put_be32(w, 3);
 		memcpy(w + 8, "wrong tid", 9);
 		sendto(f->fd, w, 17, 0, (const struct sockaddr *)to, sizeof(*to));
 	}
 	if (f->udp_mode & UDP_FORGE) {
 		uint8_t w[32];
-		wr32(w, 3);
+		byteio_put_be32(w, 3);
 		memcpy(w + 4, r + 4, 4); /* the right tid, from the wrong port */
 		memcpy(w + 8, "forged", 6);
 		sendto(f->fd2, w, 14, 0, (const struct sockaddr *)to, sizeof(*to));
@@ -234,40 +211,40 @@ static void *udp_main(void *arg)
 		ssize_t n = recvfrom(f->fd, b, sizeof(b), 0, (struct sockaddr *)&from, &fl);
 		if (n < 16)
 			continue;
-		if (rd64(b) == UDP_PROTO_ID && rd32(b + 8) == 0) {
+		if (byteio_be64(b) == UDP_PROTO_ID && byteio_be32(b + 8) == 0) {
 			pthread_mutex_lock(&f->mu);
 			f->connects++;
 			pthread_mutex_unlock(&f->mu);
-			wr32(r, 0);
+			byteio_put_be32(r, 0);
 			memcpy(r + 4, b + 12, 4);
-			wr64(r + 8, UDP_CONN_ID);
+			byteio_put_be64(r + 8, UDP_CONN_ID);
 			udp_reply(f, &from, r, f->udp_mode & UDP_SHORT ? 12 : 16);
 			continue;
 		}
-		if (n < 98 || rd32(b + 8) != 1)
+		if (n < 98 || byteio_be32(b + 8) != 1)
 			continue;
 		pthread_mutex_lock(&f->mu);
 		int idx = f->n_seen < 64 ? f->n_seen++ : 63;
 		struct seen *s = &f->seen[idx];
-		s->conn_id = rd64(b);
-		s->event = (int)rd32(b + 80);
+		s->conn_id = byteio_be64(b);
+		s->event = (int)byteio_be32(b + 80);
 		memcpy(s->ih, b + 16, 20);
 		s->port = (uint16_t)(b[96] << 8 | b[97]);
 		peer_str(&from, s->peer, sizeof(s->peer));
 		pthread_mutex_unlock(&f->mu);
-		if (rd64(b) != UDP_CONN_ID)
+		if (byteio_be64(b) != UDP_CONN_ID)
 			continue; /* as a real tracker: an unknown connection id is ignored */
 		memcpy(r + 4, b + 12, 4);
 		if (f->udp_mode & UDP_FAIL) {
-			wr32(r, 3);
+			byteio_put_be32(r, 3);
 			memcpy(r + 8, "udp says no", 11);
 			udp_reply(f, &from, r, 19);
 			continue;
 		}
-		wr32(r, 1);
-		wr32(r + 8, 50); /* interval */
-		wr32(r + 12, 4); /* leechers */
-		wr32(r + 16, 3); /* seeders */
+		byteio_put_be32(r, 1);
+		byteio_put_be32(r + 8, 50); /* interval */
+		byteio_put_be32(r + 12, 4); /* leechers */
+		byteio_put_be32(r + 16, 3); /* seeders */
 		static const uint8_t peers[12] = {
 			10, 0, 0, 1, 0x1a, 0xe1, 10, 0, 0, 2, 0x1a, 0xe2
 		};
