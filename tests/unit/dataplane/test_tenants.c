@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../testutil.h"
 #include "catalog.h"
 #include "seedconf.h"
 #include "tenants.h"
@@ -276,9 +277,8 @@ Test(tenants, a_config_tenant_reaches_the_slot_with_every_field)
 	cr_assert_eq(seedconf_load_string(conf, "seed.conf", &sc, &e), 0, "%s", e.msg);
 	const struct tenant *want = &sc->tenants[0];
 
-	char dir[] = "/tmp/test_tenants.XXXXXX", path[64];
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/catalog", dir);
+	char dir[TU_PATH_MAX], path[TU_PATH_MAX + 16];
+	tu_tmpdir_file(dir, "test_tenants", path, sizeof(path), "catalog");
 	struct catalog *w = NULL;
 	cr_assert_eq(catalog_create(1, 0, &w, &e), 0, "%s", e.msg);
 	cr_assert_eq(catalog_add_tenant(w, want, NULL, &e), 0, "%s", e.msg);
@@ -312,6 +312,5 @@ Test(tenants, a_config_tenant_reaches_the_slot_with_every_field)
 	tenants_free(t);
 	catalog_free(c);
 	seedconf_free(sc);
-	cr_assert_eq(unlink(path), 0);
-	cr_assert_eq(rmdir(dir), 0);
+	tu_rmtree(dir);
 }
