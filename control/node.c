@@ -478,7 +478,7 @@ static int changeable(struct node *n, const char *id, struct node_release **out_
 int node_release_publish(struct node *n, const char *id, int64_t now, bool skip_default_embargo,
 			 struct seed_err *err)
 {
-	struct node_release *r;
+	struct node_release *r = NULL;
 	int rc = changeable(n, id, &r, err);
 	if (rc < 0)
 		return rc;
@@ -508,7 +508,7 @@ int node_release_publish(struct node *n, const char *id, int64_t now, bool skip_
 static int move(struct node *n, const char *id, enum catalog_state to, int64_t until,
 		struct seed_err *err)
 {
-	struct node_release *r;
+	struct node_release *r = NULL;
 	int rc = changeable(n, id, &r, err);
 	if (rc < 0)
 		return rc;

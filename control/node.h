@@ -30,12 +30,7 @@
 
 #define NODE_ID_MAX 200
 
-/*
- * The node's tenants are struct tenant (tenant.h). Transitional:
- * control/main.c and control/metrics.c still spell it "struct node_tenant";
- * this alias goes once they say "struct tenant".
- */
-#define node_tenant tenant
+/* The node's tenants are struct tenant (tenant.h). */
 
 struct node_release {
 	char id[NODE_ID_MAX + 1];

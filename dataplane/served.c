@@ -565,14 +565,9 @@ int served_refresh(struct served *s, struct catalog *cat, struct seed_err *err)
 	struct store *st = NULL;
 	char **ids = NULL;
 	size_t n = 0;
-	int rc = store_open(s->dir, STORE_READ, &st, err);
-	if (rc == 0)
-		rc = store_release_list(st, &ids, &n, err);
-	if (rc < 0) {
-		store_free_list(ids, n);
-		store_close(st);
+	int rc = store_open_list(s->dir, &st, &ids, &n, err);
+	if (rc < 0)
 		return rc;
-	}
 	for (size_t i = 0; i < s->n; i++)
 		ent(s, i)->in_store = 0;
 	struct hash_ctx *h = NULL;
