@@ -90,9 +90,22 @@ static void add_waiters(struct cache *c, uint32_t key, uint64_t first, int n)
 	uint8_t *x;
 	uint32_t sx;
 
-	for (int k = 0; k < n; k++)
+	for (int k = 0; k < n; k++) {
 		cr_assert_eq(get(c, key, first + (uint64_t)k, &x, &sx), CACHE_WAIT,
 			     "waiter %d of block %u", k, key);
+		cr_assert_null(x, "a waiter gets no data yet");
+	}
+}
+
+/* Ends the fill of slot s with read result res: cache_fill_done() must
+ * return want_rc and hand back want_nw waiters' cookies (cap of them fit). */
+static void fill_done(struct cache *c, uint32_t s, int64_t res, uint64_t *cookies, size_t cap,
+		      int want_rc, size_t want_nw)
+{
+	size_t nw = 99;
+
+	cr_assert_eq(cache_fill_done(c, s, res, cookies, cap, &nw), want_rc, "fill of slot %u", s);
+	cr_assert_eq(nw, want_nw);
 }
 
 /* A get of block key (cookie) that must fill it, into *out_d at slot
@@ -211,20 +224,14 @@ Test(cache, one_fill_for_many_waiters)
 	uint8_t *d, *dw;
 	uint32_t s, sw;
 
-	cr_assert_eq(get(c, 1, 100, &d, &s), CACHE_FILL);
-	for (uint64_t k = 1; k <= 10; k++) {
-		cr_assert_eq(get(c, 1, 1000 + k, &dw, &sw), CACHE_WAIT);
-		cr_assert_null(dw);
-	}
+	fill_with_waiters(c, 1, 100, 1001, 10, &d, &s);
 	cr_assert_eq(cache_counters(c)->waits, 10);
 	cr_assert_eq(cache_counters(c)->misses, 1);
 
 	uint64_t cookies[16];
-	size_t nw = 99;
 
 	content(1, d, blen(1));
-	cr_assert_eq(cache_fill_done(c, s, blen(1), cookies, 16, &nw), 1);
-	cr_assert_eq(nw, 10);
+	fill_done(c, s, blen(1), cookies, 16, 1, 10);
 	for (size_t k = 0; k < 10; k++)
 		cr_assert_eq(cookies[k], 1001 + k, "cookies in arrival order");
 
@@ -246,13 +253,11 @@ Test(cache, verify_failure_drops_block_and_tells_waiters)
 	uint8_t *d, *dw;
 	uint32_t s, sw;
 	uint64_t cookies[4];
-	size_t nw;
 
 	fill_with_waiters(c, 7, 1, 2, 2, &d, &s);
 	content(7, d, blen(7));
 	d[blen(7) - 1] ^= 1; /* one bit flipped on the medium */
-	cr_assert_eq(cache_fill_done(c, s, blen(7), cookies, 4, &nw), 0);
-	cr_assert_eq(nw, 2);
+	fill_done(c, s, blen(7), cookies, 4, 0, 2);
 	cr_assert_eq(cookies[0], 2);
 	cr_assert_eq(cookies[1], 3);
 	cr_assert_eq(cache_counters(c)->verify_failures, 1);
@@ -375,14 +380,12 @@ Test(cache, waiter_pool_bound_gives_busy)
 	uint8_t *d, *x;
 	uint32_t s, sx;
 	uint64_t cookies[3];
-	size_t nw;
 
 	fill_with_waiters(c, 1, 0, 10, 3, &d, &s);
 	cr_assert_eq(get(c, 1, 13, &x, &sx), CACHE_BUSY);
 	cr_assert_eq(cache_counters(c)->busy, 1);
 	content(1, d, blen(1));
-	cr_assert_eq(cache_fill_done(c, s, blen(1), cookies, 3, &nw), 1);
-	cr_assert_eq(nw, 3);
+	fill_done(c, s, blen(1), cookies, 3, 1, 3);
 	/* The pool is free again: another key can queue three. */
 	fill_with_waiters(c, 2, 0, 20, 3, &d, &s);
 	cr_assert_eq(cache_counters(c)->busy, 1);
@@ -395,7 +398,6 @@ Test(cache, waiter_pool_is_reused)
 	uint8_t *d;
 	uint32_t s;
 	uint64_t cookies[3];
-	size_t nw;
 
 	for (uint32_t round = 0; round < 100; round++) {
 		uint32_t n = round % 5;
@@ -407,9 +409,7 @@ Test(cache, waiter_pool_is_reused)
 		add_waiters(c, n, 0, 3);
 		content(n, d, blen(n));
 		int good = (int)(round % 2);
-		int rc = cache_fill_done(c, s, good ? (int64_t)blen(n) : -EIO, cookies, 3, &nw);
-		cr_assert_eq(rc, good);
-		cr_assert_eq(nw, 3);
+		fill_done(c, s, good ? (int64_t)blen(n) : -EIO, cookies, 3, good, 3);
 		for (int k = 0; k < (good ? 4 : 0); k++)
 			cache_unpin(c, d);
 	}
