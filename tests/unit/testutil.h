@@ -2,6 +2,8 @@
  * testutil: scaffolding the unit tests share, so that each test file holds
  * only what it tests.
  *
+ *  - TU_N/TU_TABLE: the size of an array, and a table of cases run by one
+ *    check function (the form repeated cases take here);
  *  - tu_seed/tu_rnd/tu_random_buf: deterministic content (splitmix64), so
  *    a failure reproduces from the seed a test sets;
  *  - tu_ref_sha1/tu_ref_sha256/tu_ref_digest: reference digests from
@@ -32,6 +34,23 @@
 #include <string.h>
 
 #include "hash.h"
+
+/* --- tables of cases --- */
+
+/* The number of elements of array a. */
+#define TU_N(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Runs check(cases, n) over a table of cases of type, written in place:
+ *   TU_TABLE(expect_matches, struct match, { "10.0.0.0/8", "10.1.2.3", 1 },
+ *            { "10.0.0.0/8", "11.0.0.0", 0 });
+ * so a test that differs from the next only in data is one line per case.
+ */
+#define TU_TABLE(check, type, ...)                               \
+	do {                                                     \
+		static const type tu_cases_[] = { __VA_ARGS__ }; \
+		check(tu_cases_, TU_N(tu_cases_));               \
+	} while (0)
 
 /* --- deterministic content --- */
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../testutil.h"
 #include "bencode.h"
 
 #define S(lit) (const uint8_t *)(lit), sizeof(lit) - 1
@@ -464,30 +465,23 @@ static void expect_limits(const struct limit_case *c, size_t n)
 
 Test(bencode_limits, small_max_depth)
 {
-	static const struct limit_case c[] = {
-		{ "llee", { .max_depth = 2 }, 0, 0, NULL },
-		{ "ld0:lleee", { .max_depth = 2 }, -E2BIG, 4, NULL },
-	};
-
-	expect_limits(c, sizeof(c) / sizeof(c[0]));
+	TU_TABLE(expect_limits, struct limit_case, { "llee", { .max_depth = 2 }, 0, 0, NULL },
+		 { "ld0:lleee", { .max_depth = 2 }, -E2BIG, 4, NULL });
 }
 
 Test(bencode_limits, node_limit)
 {
-	static const struct limit_case c[] = {
-		/* the list and its three integers: four values */
-		{ "li1ei2ei3ee", { .max_nodes = 4 }, 0, 0, NULL },
-		{ "li1ei2ei3ee",
-		  { .max_nodes = 3 },
-		  -E2BIG,
-		  7,
-		  "bencode: more than 3 values at byte 7" },
-		/* dictionary keys are not values */
-		{ "d1:ai1e1:bi2ee", { .max_nodes = 2 }, -E2BIG, 10, NULL },
-		{ "d1:ai1e1:bi2ee", { .max_nodes = 3 }, 0, 0, NULL },
-	};
-
-	expect_limits(c, sizeof(c) / sizeof(c[0]));
+	TU_TABLE(expect_limits, struct limit_case,
+		 /* the list and its three integers: four values */
+		 { "li1ei2ei3ee", { .max_nodes = 4 }, 0, 0, NULL },
+		 { "li1ei2ei3ee",
+		   { .max_nodes = 3 },
+		   -E2BIG,
+		   7,
+		   "bencode: more than 3 values at byte 7" },
+		 /* dictionary keys are not values */
+		 { "d1:ai1e1:bi2ee", { .max_nodes = 2 }, -E2BIG, 10, NULL },
+		 { "d1:ai1e1:bi2ee", { .max_nodes = 3 }, 0, 0, NULL });
 }
 
 Test(bencode_limits, default_node_limit_is_4m)
@@ -820,12 +814,6 @@ static void expect_misuses(const struct misuse *m, size_t n)
 	}
 }
 
-#define EXPECT_MISUSES(...)                                        \
-	do {                                                       \
-		static const struct misuse m_[] = { __VA_ARGS__ }; \
-		expect_misuses(m_, sizeof(m_) / sizeof(m_[0]));    \
-	} while (0)
-
 /* A script after which finish fails with -EINVAL and exactly msg. */
 static void expect_finish_error(const char *script, const char *msg)
 {
@@ -842,14 +830,14 @@ static void expect_finish_error(const char *script, const char *msg)
 
 Test(bencode_misuse, keys_out_of_order)
 {
-	EXPECT_MISUSES({ "d k:b i1 k:a", 7, -EINVAL }, /* "d1:bi1e" */
-		       /* shorter first: "ab" then "a" is out of order */
-		       { "d k:ab i1 k:a", -1, -EINVAL });
+	TU_TABLE(expect_misuses, struct misuse, { "d k:b i1 k:a", 7, -EINVAL }, /* "d1:bi1e" */
+		 /* shorter first: "ab" then "a" is out of order */
+		 { "d k:ab i1 k:a", -1, -EINVAL });
 }
 
 Test(bencode_misuse, duplicate_key)
 {
-	EXPECT_MISUSES({ "d k:a i1 k:a", -1, -EINVAL });
+	TU_TABLE(expect_misuses, struct misuse, { "d k:a i1 k:a", -1, -EINVAL });
 }
 
 /* Order is per dict: an inner dict's keys do not constrain the outer's. */
@@ -865,7 +853,7 @@ Test(bencode_misuse, key_order_is_per_dict)
 
 Test(bencode_misuse, unbalanced_end)
 {
-	EXPECT_MISUSES({ "e", -1, -EINVAL }, { "l e e", -1, -EINVAL });
+	TU_TABLE(expect_misuses, struct misuse, { "e", -1, -EINVAL }, { "l e e", -1, -EINVAL });
 }
 
 Test(bencode_misuse, unclosed_container)
@@ -875,26 +863,27 @@ Test(bencode_misuse, unclosed_container)
 
 Test(bencode_misuse, value_without_key)
 {
-	EXPECT_MISUSES({ "d i1", 1, -EINVAL },
-		       /* after a key's value, the next value needs a new key */
-		       { "d k:a l e l", -1, -EINVAL }, { "d r:i1e", -1, -EINVAL });
+	TU_TABLE(expect_misuses, struct misuse, { "d i1", 1, -EINVAL },
+		 /* after a key's value, the next value needs a new key */
+		 { "d k:a l e l", -1, -EINVAL }, { "d r:i1e", -1, -EINVAL });
 }
 
 Test(bencode_misuse, key_without_value)
 {
-	EXPECT_MISUSES({ "d k:a e", -1, -EINVAL }, { "d k:a k:b", -1, -EINVAL });
+	TU_TABLE(expect_misuses, struct misuse, { "d k:a e", -1, -EINVAL },
+		 { "d k:a k:b", -1, -EINVAL });
 	/* finish names a pending key */
 	expect_finish_error("d k:a", "bencode: dictionary key has no value at output byte 4");
 }
 
 Test(bencode_misuse, key_outside_dict)
 {
-	EXPECT_MISUSES({ "k:a", -1, -EINVAL }, { "l k:a", -1, -EINVAL });
+	TU_TABLE(expect_misuses, struct misuse, { "k:a", -1, -EINVAL }, { "l k:a", -1, -EINVAL });
 }
 
 Test(bencode_misuse, one_top_level_value)
 {
-	EXPECT_MISUSES({ "i1 i2", 3, -EINVAL });
+	TU_TABLE(expect_misuses, struct misuse, { "i1 i2", 3, -EINVAL });
 	expect_finish_error("", "bencode: no value written");
 }
 
@@ -931,8 +920,8 @@ Test(bencode_misuse, emit_depth_limit)
 
 Test(bencode_misuse, null_arguments)
 {
-	EXPECT_MISUSES({ "s:NULL", -1, -EINVAL }, { "c:NULL", -1, -EINVAL },
-		       { "d k:NULL", -1, -EINVAL });
+	TU_TABLE(expect_misuses, struct misuse, { "s:NULL", -1, -EINVAL },
+		 { "c:NULL", -1, -EINVAL }, { "d k:NULL", -1, -EINVAL });
 }
 
 /* The buffer can be reused after release + init. */
