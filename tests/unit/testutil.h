@@ -15,7 +15,8 @@
  *    slot holds the reference digest with its canaries untouched behind it;
  *  - tu_impl/tu_hash_ctx: both hash.h implementations, each test run on both;
  *  - tu_tmpdir/tu_tmpdir_file/tu_rmtree: a fresh directory under /tmp (and
- *    the path of a file in it), removed again.
+ *    the path of a file in it), removed again; TU_SCRATCH_SUITE: a suite
+ *    whose every test gets one.
  *
  * Header-only, every function static inline: a test includes it with
  * `#include "../testutil.h"` and pays only for what it calls. Failures go
@@ -241,5 +242,24 @@ static inline void tu_tmpdir_file(char dir[TU_PATH_MAX], const char *name, char 
 
 	cr_assert(n > 0 && (size_t)n < cap, "tu_tmpdir_file: %s/%s too long", dir, file);
 }
+
+/*
+ * A criterion suite whose every test runs in a fresh scratch directory:
+ * defines char dir[] (the directory) and char path[] (a file named file in
+ * it) and the suite's init and fini that make and remove them.
+ *   TU_SCRATCH_SUITE(catalog, dir, path, "catalog");
+ */
+#define TU_SCRATCH_SUITE(suite, dir, path, file)                               \
+	static char dir[TU_PATH_MAX];                                          \
+	static char path[TU_PATH_MAX + 64];                                    \
+	static void suite##_scratch_init(void)                                 \
+	{                                                                      \
+		tu_tmpdir_file(dir, "test_" #suite, path, sizeof(path), file); \
+	}                                                                      \
+	static void suite##_scratch_fini(void)                                 \
+	{                                                                      \
+		tu_rmtree(dir);                                                \
+	}                                                                      \
+	TestSuite(suite, .init = suite##_scratch_init, .fini = suite##_scratch_fini)
 
 #endif

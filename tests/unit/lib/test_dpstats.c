@@ -16,20 +16,7 @@
 #include "../testutil.h"
 #include "dpstats.h"
 
-static char dir[TU_PATH_MAX];
-static char path[TU_PATH_MAX + 32];
-
-static void setup(void)
-{
-	tu_tmpdir_file(dir, "test_dpstats", path, sizeof(path), "dataplane.stats");
-}
-
-static void teardown(void)
-{
-	tu_rmtree(dir);
-}
-
-TestSuite(dpstats, .init = setup, .fini = teardown);
+TU_SCRATCH_SUITE(dpstats, dir, path, "dataplane.stats");
 
 /* A writer of n workers at path, and a reader of the same file. */
 static void open_pair(unsigned n, struct dpstats **out_w, struct dpstats **out_r)
