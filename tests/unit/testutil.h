@@ -251,7 +251,7 @@ static inline void tu_tmpdir_file(char dir[TU_PATH_MAX], const char *name, char 
  */
 #define TU_SCRATCH_SUITE(suite, dir, path, file)                               \
 	static char dir[TU_PATH_MAX];                                          \
-	static char path[TU_PATH_MAX + 64];                                    \
+	static char path[TU_PATH_MAX];                                         \
 	static void suite##_scratch_init(void)                                 \
 	{                                                                      \
 		tu_tmpdir_file(dir, "test_" #suite, path, sizeof(path), file); \
