@@ -18,13 +18,20 @@
 
 TU_SCRATCH_SUITE(dpstats, dir, path, "dataplane.stats");
 
-/* A writer of n workers at path, and a reader of the same file. */
+/* A writer of n workers at path, and a reader of the same file; close both
+ * with close_pair(). */
 static void open_pair(unsigned n, struct dpstats **out_w, struct dpstats **out_r)
 {
 	struct seed_err e = { 0 };
 
 	cr_assert_eq(dpstats_create(path, n, out_w, &e), 0, "%s", e.msg);
 	cr_assert_eq(dpstats_open(path, out_r, &e), 0, "%s", e.msg);
+}
+
+static void close_pair(struct dpstats *w, struct dpstats *r)
+{
+	dpstats_close(r);
+	dpstats_close(w);
 }
 
 Test(dpstats, reader_sees_each_workers_counts_summed)
@@ -56,8 +63,7 @@ Test(dpstats, reader_sees_each_workers_counts_summed)
 	dpstats_sum(r, t);
 	cr_expect_eq(t->verify_failures, 8);
 	free(t);
-	dpstats_close(r);
-	dpstats_close(w);
+	close_pair(w, r);
 }
 
 Test(dpstats, release_slots_are_stable_and_published_with_their_ids)
@@ -79,8 +85,7 @@ Test(dpstats, release_slots_are_stable_and_published_with_their_ids)
 	cr_expect_eq(t->rel[0].bytes[DPSTATS_HTTP], 0);
 	free(t);
 	cr_expect_eq(dpstats_release_slot(r, "x.y.z"), -EPERM, "readers cannot assign slots");
-	dpstats_close(r);
-	dpstats_close(w);
+	close_pair(w, r);
 }
 
 Test(dpstats, slot_table_full_and_bad_ids_are_refused)
@@ -260,8 +265,7 @@ Test(dpstats, sums_never_go_backwards_while_workers_write)
 	dpstats_sum(r, t);
 	cr_expect_eq(t->requests[DPSTATS_BT], 4000000);
 	free(t);
-	dpstats_close(r);
-	dpstats_close(w);
+	close_pair(w, r);
 }
 
 Test(dpstats, tenant_peer_gauges_are_appended_in_order)
@@ -283,8 +287,7 @@ Test(dpstats, tenant_peer_gauges_are_appended_in_order)
 	memset(longid, 'a', sizeof(longid) - 1);
 	longid[63] = 0;
 	cr_expect_eq(dpstats_tenant_set(w, 2, longid, 0), -EINVAL);
-	dpstats_close(r);
-	dpstats_close(w);
+	close_pair(w, r);
 }
 
 /* Every counter slot is exported as seed_engine_closes_total{reason=...}:
