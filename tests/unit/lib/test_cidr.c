@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "../testutil.h"
 #include "cidr.h"
 
 static struct cidr parse_ok(const char *s)
@@ -38,37 +39,32 @@ static void parse_bad(const char *s, const char *want)
 	cr_assert_eq(memcmp(&c, &before, sizeof(c)), 0, "out written on failure");
 }
 
-static struct sockaddr_in v4(const char *a)
+/* A peer's socket address, port 6881: IPv6 when a holds a ':', else IPv4. */
+static struct sockaddr_storage peer(const char *a)
 {
-	struct sockaddr_in sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons(6881);
-	cr_assert_eq(inet_pton(AF_INET, a, &sa.sin_addr), 1);
-	return sa;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(a, ':')) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(6881);
+		cr_assert_eq(inet_pton(AF_INET6, a, &s6->sin6_addr), 1, "%s", a);
+	} else {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(6881);
+		cr_assert_eq(inet_pton(AF_INET, a, &s4->sin_addr), 1, "%s", a);
+	}
+	return ss;
 }
 
-static struct sockaddr_in6 v6(const char *a)
-{
-	struct sockaddr_in6 sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin6_family = AF_INET6;
-	sa.sin6_port = htons(6881);
-	cr_assert_eq(inet_pton(AF_INET6, a, &sa.sin6_addr), 1);
-	return sa;
-}
-
-static int m4(const char *cidr, const char *addr)
+/* Does cidr match a peer at addr? */
+static int matches(const char *cidr, const char *addr)
 {
 	struct cidr c = parse_ok(cidr);
-	struct sockaddr_in sa = v4(addr);
-	return cidr_match(&c, (struct sockaddr *)&sa);
-}
+	struct sockaddr_storage sa = peer(addr);
 
-static int m6(const char *cidr, const char *addr)
-{
-	struct cidr c = parse_ok(cidr);
-	struct sockaddr_in6 sa = v6(addr);
 	return cidr_match(&c, (struct sockaddr *)&sa);
 }
 
@@ -78,6 +74,41 @@ static void format_is(const char *in, const char *want)
 	char buf[CIDR_STR_MAX];
 	cr_assert_eq(cidr_format(&c, buf, sizeof(buf)), 0);
 	cr_assert_str_eq(buf, want);
+}
+
+/* A peer at addr matches cidr (want 1), or not (0). */
+struct match {
+	const char *cidr, *addr;
+	int want;
+};
+
+static void expect_matches(const struct match *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int got = matches(m[i].cidr, m[i].addr);
+
+		cr_assert_eq(got != 0, m[i].want, "%s %s %s", m[i].addr,
+			     m[i].want ? "must match" : "must not match", m[i].cidr);
+	}
+}
+
+/* Text, and what it must give: the message of its refusal (a part of
+ * it), or how it formats. */
+struct pair {
+	const char *text, *want;
+};
+
+static void expect_refusals(const struct pair *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		parse_bad(r[i].text, r[i].want);
+}
+
+/* Text that formats back as want. */
+static void expect_formats(const struct pair *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		format_is(f[i].text, f[i].want);
 }
 
 Test(cidr, parses_ipv4_prefix)
@@ -120,80 +151,74 @@ Test(cidr, bare_ipv6_is_slash_128)
 
 Test(cidr, slash_zero_matches_every_address_of_its_family)
 {
-	cr_assert(m4("0.0.0.0/0", "1.2.3.4"));
-	cr_assert(m4("0.0.0.0/0", "255.255.255.255"));
-	cr_assert(m6("::/0", "2001:db8::1"));
-	cr_assert(m6("::/0", "::"));
+	TU_TABLE(expect_matches, struct match, { "0.0.0.0/0", "1.2.3.4", 1 },
+		 { "0.0.0.0/0", "255.255.255.255", 1 }, { "::/0", "2001:db8::1", 1 },
+		 { "::/0", "::", 1 });
 }
 
 Test(cidr, slash_zero_with_host_bits_is_refused)
 {
-	parse_bad("1.0.0.0/0", "did you mean 0.0.0.0/0?");
-	parse_bad("8000::/0", "did you mean ::/0?");
+	TU_TABLE(expect_refusals, struct pair, { "1.0.0.0/0", "did you mean 0.0.0.0/0?" },
+		 { "8000::/0", "did you mean ::/0?" });
 }
 
 Test(cidr, slash_32_matches_only_its_address)
 {
-	cr_assert(m4("192.0.2.7/32", "192.0.2.7"));
-	cr_assert_not(m4("192.0.2.7/32", "192.0.2.6"));
-	cr_assert_not(m4("192.0.2.7/32", "192.0.2.8"));
+	TU_TABLE(expect_matches, struct match, { "192.0.2.7/32", "192.0.2.7", 1 },
+		 { "192.0.2.7/32", "192.0.2.6", 0 }, { "192.0.2.7/32", "192.0.2.8", 0 });
 }
 
 Test(cidr, slash_128_matches_only_its_address)
 {
-	cr_assert(m6("2001:db8::7/128", "2001:db8::7"));
-	cr_assert_not(m6("2001:db8::7/128", "2001:db8::6"));
-	cr_assert_not(m6("2001:db8::7/128", "2001:db8::7:0"));
+	TU_TABLE(expect_matches, struct match, { "2001:db8::7/128", "2001:db8::7", 1 },
+		 { "2001:db8::7/128", "2001:db8::6", 0 },
+		 { "2001:db8::7/128", "2001:db8::7:0", 0 });
 }
 
 Test(cidr, odd_prefix_checks_partial_byte)
 {
-	/* /20: the third byte's top four bits count. */
-	cr_assert(m4("172.16.0.0/12", "172.31.255.255"));
-	cr_assert_not(m4("172.16.0.0/12", "172.32.0.0"));
-	cr_assert(m4("10.1.16.0/20", "10.1.31.1"));
-	cr_assert_not(m4("10.1.16.0/20", "10.1.32.1"));
-	cr_assert_not(m4("10.1.16.0/20", "10.1.15.255"));
-	cr_assert(m6("2001:db8:8000::/33", "2001:db8:ffff::1"));
-	cr_assert_not(m6("2001:db8:8000::/33", "2001:db8:7fff::1"));
+	TU_TABLE(expect_matches, struct match,
+		 /* /20: the third byte's top four bits count. */
+		 { "172.16.0.0/12", "172.31.255.255", 1 }, { "172.16.0.0/12", "172.32.0.0", 0 },
+		 { "10.1.16.0/20", "10.1.31.1", 1 }, { "10.1.16.0/20", "10.1.32.1", 0 },
+		 { "10.1.16.0/20", "10.1.15.255", 0 },
+		 { "2001:db8:8000::/33", "2001:db8:ffff::1", 1 },
+		 { "2001:db8:8000::/33", "2001:db8:7fff::1", 0 });
 }
 
 Test(cidr, ipv4_boundaries)
 {
-	cr_assert(m4("10.0.0.0/8", "10.0.0.0"));
-	cr_assert(m4("10.0.0.0/8", "10.255.255.255"));
-	cr_assert_not(m4("10.0.0.0/8", "11.0.0.0"));
-	cr_assert_not(m4("10.0.0.0/8", "9.255.255.255"));
+	TU_TABLE(expect_matches, struct match, { "10.0.0.0/8", "10.0.0.0", 1 },
+		 { "10.0.0.0/8", "10.255.255.255", 1 }, { "10.0.0.0/8", "11.0.0.0", 0 },
+		 { "10.0.0.0/8", "9.255.255.255", 0 });
 }
 
 Test(cidr, mapped_ipv6_peer_matches_ipv4_cidr)
 {
-	cr_assert(m6("10.0.0.0/8", "::ffff:10.1.2.3"));
-	cr_assert_not(m6("10.0.0.0/8", "::ffff:11.1.2.3"));
-	cr_assert(m6("192.0.2.7", "::ffff:192.0.2.7"));
-	cr_assert(m6("0.0.0.0/0", "::ffff:1.2.3.4"));
+	TU_TABLE(expect_matches, struct match, { "10.0.0.0/8", "::ffff:10.1.2.3", 1 },
+		 { "10.0.0.0/8", "::ffff:11.1.2.3", 0 }, { "192.0.2.7", "::ffff:192.0.2.7", 1 },
+		 { "0.0.0.0/0", "::ffff:1.2.3.4", 1 });
 }
 
 Test(cidr, mapped_ipv6_peer_does_not_match_ipv6_cidrs)
 {
-	/* An IPv4 client on a dual-stack socket is an IPv4 peer. */
-	cr_assert_not(m6("::/0", "::ffff:10.1.2.3"));
-	cr_assert_not(m6("::/8", "::ffff:10.1.2.3"));
+	TU_TABLE(expect_matches, struct match,
+		 /* An IPv4 client on a dual-stack socket is an IPv4 peer. */
+		 { "::/0", "::ffff:10.1.2.3", 0 }, { "::/8", "::ffff:10.1.2.3", 0 });
 }
 
 Test(cidr, ipv4_compatible_and_nat64_are_plain_ipv6)
 {
-	/* Only ::ffff:0:0/96 is treated as IPv4. */
-	cr_assert_not(m6("10.0.0.0/8", "::10.1.2.3"));
-	cr_assert_not(m6("10.0.0.0/8", "64:ff9b::10.1.2.3"));
-	cr_assert(m6("64:ff9b::/96", "64:ff9b::10.1.2.3"));
+	TU_TABLE(expect_matches, struct match,
+		 /* Only ::ffff:0:0/96 is treated as IPv4. */
+		 { "10.0.0.0/8", "::10.1.2.3", 0 }, { "10.0.0.0/8", "64:ff9b::10.1.2.3", 0 },
+		 { "64:ff9b::/96", "64:ff9b::10.1.2.3", 1 });
 }
 
 Test(cidr, mismatching_families_never_match)
 {
-	cr_assert_not(m4("::/0", "1.2.3.4"));
-	cr_assert_not(m6("0.0.0.0/0", "2001:db8::1"));
-	cr_assert_not(m6("0.0.0.0/0", "::"));
+	TU_TABLE(expect_matches, struct match, { "::/0", "1.2.3.4", 0 },
+		 { "0.0.0.0/0", "2001:db8::1", 0 }, { "0.0.0.0/0", "::", 0 });
 }
 
 Test(cidr, other_address_families_and_null_never_match)
@@ -220,53 +245,55 @@ Test(cidr, raw_matching)
 
 Test(cidr, refuses_host_bits_with_hint)
 {
-	parse_bad("10.0.0.1/8", "\"10.0.0.1/8\" has host bits set; did you mean 10.0.0.0/8?");
-	parse_bad("192.168.1.1/24", "did you mean 192.168.1.0/24?");
-	parse_bad("2001:db8::1/32", "did you mean 2001:db8::/32?");
-	parse_bad("10.1.17.0/20", "did you mean 10.1.16.0/20?");
+	TU_TABLE(expect_refusals, struct pair,
+		 { "10.0.0.1/8", "\"10.0.0.1/8\" has host bits set; did you mean 10.0.0.0/8?" },
+		 { "192.168.1.1/24", "did you mean 192.168.1.0/24?" },
+		 { "2001:db8::1/32", "did you mean 2001:db8::/32?" },
+		 { "10.1.17.0/20", "did you mean 10.1.16.0/20?" });
 }
 
 Test(cidr, refuses_prefix_out_of_range)
 {
-	parse_bad("10.0.0.0/33", "prefix /33 is out of range for IPv4 (0 to 32)");
-	parse_bad("::/129", "prefix /129 is out of range for IPv6 (0 to 128)");
-	parse_bad("::/999", "out of range");
+	TU_TABLE(expect_refusals, struct pair,
+		 { "10.0.0.0/33", "prefix /33 is out of range for IPv4 (0 to 32)" },
+		 { "::/129", "prefix /129 is out of range for IPv6 (0 to 128)" },
+		 { "::/999", "out of range" });
 }
 
 Test(cidr, refuses_malformed_prefix)
 {
-	parse_bad("10.0.0.0/", "prefix length after '/'");
-	parse_bad("10.0.0.0/-1", "prefix length after '/'");
-	parse_bad("10.0.0.0/+8", "prefix length after '/'");
-	parse_bad("10.0.0.0/8/8", "prefix length after '/'");
-	parse_bad("10.0.0.0/0008", "prefix length after '/'");
-	parse_bad("10.0.0.0/ 8", "prefix length after '/'");
-	parse_bad("10.0.0.0/8x", "prefix length after '/'");
+	TU_TABLE(expect_refusals, struct pair, { "10.0.0.0/", "prefix length after '/'" },
+		 { "10.0.0.0/-1", "prefix length after '/'" },
+		 { "10.0.0.0/+8", "prefix length after '/'" },
+		 { "10.0.0.0/8/8", "prefix length after '/'" },
+		 { "10.0.0.0/0008", "prefix length after '/'" },
+		 { "10.0.0.0/ 8", "prefix length after '/'" },
+		 { "10.0.0.0/8x", "prefix length after '/'" });
 }
 
 Test(cidr, refuses_garbage_addresses)
 {
-	parse_bad("garbage", "\"garbage\" is not an IPv4 or IPv6 address");
-	parse_bad("10.0.0", "is not an IPv4 or IPv6 address");
-	parse_bad("256.0.0.0/8", "is not an IPv4 or IPv6 address");
-	parse_bad("010.0.0.0/8", "is not an IPv4 or IPv6 address");
-	parse_bad("2001:db8:::/32", "is not an IPv4 or IPv6 address");
-	parse_bad("fe80::1%eth0", "is not an IPv4 or IPv6 address");
-	parse_bad("/8", "is not an IPv4 or IPv6 address");
+	TU_TABLE(expect_refusals, struct pair,
+		 { "garbage", "\"garbage\" is not an IPv4 or IPv6 address" },
+		 { "10.0.0", "is not an IPv4 or IPv6 address" },
+		 { "256.0.0.0/8", "is not an IPv4 or IPv6 address" },
+		 { "010.0.0.0/8", "is not an IPv4 or IPv6 address" },
+		 { "2001:db8:::/32", "is not an IPv4 or IPv6 address" },
+		 { "fe80::1%eth0", "is not an IPv4 or IPv6 address" },
+		 { "/8", "is not an IPv4 or IPv6 address" });
 }
 
 Test(cidr, refuses_trailing_and_leading_characters)
 {
-	parse_bad("10.0.0.0/8 ", "prefix length after '/'");
-	parse_bad(" 10.0.0.0/8", "is not an IPv4 or IPv6 address");
-	parse_bad("10.0.0.0 /8", "is not an IPv4 or IPv6 address");
-	parse_bad("10.0.0.0x", "is not an IPv4 or IPv6 address");
+	TU_TABLE(expect_refusals, struct pair, { "10.0.0.0/8 ", "prefix length after '/'" },
+		 { " 10.0.0.0/8", "is not an IPv4 or IPv6 address" },
+		 { "10.0.0.0 /8", "is not an IPv4 or IPv6 address" },
+		 { "10.0.0.0x", "is not an IPv4 or IPv6 address" });
 }
 
 Test(cidr, refuses_empty_and_null)
 {
-	parse_bad("", "empty address");
-	parse_bad(NULL, "empty address");
+	TU_TABLE(expect_refusals, struct pair, { "", "empty address" }, { NULL, "empty address" });
 }
 
 Test(cidr, refuses_overlong_input_and_shows_it_safely)
@@ -289,12 +316,10 @@ Test(cidr, refuses_mapped_ipv6_ranges_with_hint)
 
 Test(cidr, format_round_trips)
 {
-	format_is("10.0.0.0/8", "10.0.0.0/8");
-	format_is("192.0.2.7", "192.0.2.7/32");
-	format_is("0.0.0.0/0", "0.0.0.0/0");
-	format_is("2001:0db8:0000::/32", "2001:db8::/32");
-	format_is("::1", "::1/128");
-	format_is("::/0", "::/0");
+	TU_TABLE(expect_formats, struct pair, { "10.0.0.0/8", "10.0.0.0/8" },
+		 { "192.0.2.7", "192.0.2.7/32" }, { "0.0.0.0/0", "0.0.0.0/0" },
+		 { "2001:0db8:0000::/32", "2001:db8::/32" }, { "::1", "::1/128" },
+		 { "::/0", "::/0" });
 	const char *longest = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128";
 	cr_assert_lt(strlen(longest), CIDR_STR_MAX);
 	format_is(longest, longest);
@@ -329,8 +354,8 @@ Test(cidr, error_report_is_not_overwritten)
 Test(cidr_set, empty_set_allows_everyone)
 {
 	struct cidr_set s;
-	struct sockaddr_in a = v4("203.0.113.5");
-	struct sockaddr_in6 b = v6("2001:db8::5");
+	struct sockaddr_storage a = peer("203.0.113.5");
+	struct sockaddr_storage b = peer("2001:db8::5");
 	uint8_t raw[4] = { 1, 2, 3, 4 };
 	cidr_set_init(&s);
 	cr_assert(cidr_set_match(&s, (struct sockaddr *)&a));
@@ -346,9 +371,9 @@ Test(cidr_set, matches_any_entry_and_nothing_else)
 	cidr_set_init(&s);
 	cr_assert_eq(cidr_set_add_str(&s, "10.0.0.0/8", &e), 0);
 	cr_assert_eq(cidr_set_add_str(&s, "2001:db8::/32", &e), 0);
-	struct sockaddr_in in1 = v4("10.9.9.9"), out1 = v4("192.0.2.1");
-	struct sockaddr_in6 in2 = v6("2001:db8:1::1"), in3 = v6("::ffff:10.0.0.1"),
-			    out2 = v6("2001:db9::1"), out3 = v6("::ffff:192.0.2.1");
+	struct sockaddr_storage in1 = peer("10.9.9.9"), out1 = peer("192.0.2.1");
+	struct sockaddr_storage in2 = peer("2001:db8:1::1"), in3 = peer("::ffff:10.0.0.1"),
+				out2 = peer("2001:db9::1"), out3 = peer("::ffff:192.0.2.1");
 	cr_assert(cidr_set_match(&s, (struct sockaddr *)&in1));
 	cr_assert(cidr_set_match(&s, (struct sockaddr *)&in2));
 	cr_assert(cidr_set_match(&s, (struct sockaddr *)&in3));
@@ -387,7 +412,7 @@ Test(cidr_set, is_bounded)
 	cr_assert_eq(cidr_set_add_str(&s, "192.0.2.0/24", &e), -ENOSPC);
 	cr_assert(strstr(e.msg, "more than 256"), "%s", e.msg);
 	cr_assert_eq(s.n, CIDR_SET_MAX);
-	struct sockaddr_in last = v4("10.0.255.9");
+	struct sockaddr_storage last = peer("10.0.255.9");
 	cr_assert(cidr_set_match(&s, (struct sockaddr *)&last));
 }
 
