@@ -20,31 +20,33 @@
 
 static char text[1 << 16];
 
-static const char *node_with(const char *extra)
+/* text = head extra tail: a config with extra on a known line. */
+static const char *config_with(const char *head, const char *extra, const char *tail)
 {
-	int n = snprintf(text, sizeof(text),
-			 "node = {\n"
-			 "  name = \"n1\";\n"
-			 "  store = \"/srv/store\";\n"
-			 "  %s\n"
-			 "};\n",
-			 extra);
+	int n = snprintf(text, sizeof(text), "%s%s%s", head, extra, tail);
 	cr_assert(n > 0 && (size_t)n < sizeof(text));
 	return text;
 }
 
+static const char *node_with(const char *extra)
+{
+	return config_with("node = {\n"
+			   "  name = \"n1\";\n"
+			   "  store = \"/srv/store\";\n"
+			   "  ",
+			   extra, "\n};\n");
+}
+
 static const char *tenant_with(const char *extra)
 {
-	int n = snprintf(text, sizeof(text),
-			 "node = { name = \"n1\"; store = \"/s\"; };\n"
-			 "tenants = (\n"
-			 "  { id = \"acme\";\n"
-			 "    %s\n"
-			 "  }\n"
-			 ");\n",
-			 extra);
-	cr_assert(n > 0 && (size_t)n < sizeof(text));
-	return text;
+	return config_with("node = { name = \"n1\"; store = \"/s\"; };\n"
+			   "tenants = (\n"
+			   "  { id = \"acme\";\n"
+			   "    ",
+			   extra,
+			   "\n"
+			   "  }\n"
+			   ");\n");
 }
 
 static struct seedconf *load_ok(const char *t)
