@@ -12,13 +12,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../storeutil.h"
 #include "bencode.h"
 #include "catalog.h"
-#include "ingest.h"
 #include "node.h"
-#include "store.h"
 
-static char base[256], conf[400], sdir[400], run_dir[400];
+static char base[TU_PATH_MAX], conf[400], sdir[400], run_dir[400];
 
 static void write_conf(const char *tenants)
 {
@@ -32,41 +31,24 @@ static void write_conf(const char *tenants)
 	fclose(f);
 }
 
+/* Ingests release tenant.g.version (hybrid, with its v1 companion) of one
+ * 40000-byte file into the node's store. */
 static void create(const char *tenant, const char *version)
 {
 	char src[400], p[500];
+	struct ingest_opts o = su_opts(tenant, "g", version, METAINFO_HYBRID, 16384);
+
 	snprintf(src, sizeof(src), "%s/src-%s-%s", base, tenant, version);
 	cr_assert_eq(mkdir(src, 0755), 0);
 	snprintf(p, sizeof(p), "%s/f.bin", src);
-	FILE *f = fopen(p, "w");
-	for (int i = 0; i < 40000; i++)
-		fputc(i * 7 + version[0], f);
-	fclose(f);
-	struct ingest_tree *t;
-	struct store *s;
-	struct ingest_result r;
-	struct seed_err e;
-	seed_err_clear(&e);
-	cr_assert_eq(ingest_scan(src, &t, &e), 0, "%s", e.msg);
-	cr_assert_eq(store_open(sdir, STORE_CREATE, &s, &e), 0, "%s", e.msg);
-	struct ingest_opts o = { .tenant = tenant,
-				 .name = "g",
-				 .version = version,
-				 .kind = METAINFO_HYBRID,
-				 .also_v1 = 1,
-				 .piece_length = 16384,
-				 .threads = 1,
-				 .now = 1 };
-	cr_assert_eq(ingest_create(s, t, &o, &r, &e), 0, "%s", e.msg);
-	ingest_result_free(&r);
-	ingest_tree_free(t);
-	store_close(s);
+	su_write_pattern(p, 40000, 7, (unsigned char)version[0], 0);
+	o.also_v1 = 1;
+	su_ingest(sdir, src, &o, NULL);
 }
 
 static void setup(void)
 {
-	strcpy(base, "/tmp/test_node.XXXXXX");
-	cr_assert_not_null(mkdtemp(base));
+	tu_tmpdir(base, "test_node");
 	snprintf(conf, sizeof(conf), "%s/seed.conf", base);
 	snprintf(sdir, sizeof(sdir), "%s/store", base);
 	snprintf(run_dir, sizeof(run_dir), "%s/run", base);
@@ -78,19 +60,22 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	cr_assert_eq(system(cmd), 0);
+	tu_rmtree(base);
 }
 
 TestSuite(node, .init = setup, .fini = teardown);
 
-static struct node *open_node(void)
+/* Opens the node of conf; *e (NULL: none) is cleared for the test's use. */
+static struct node *open_node(struct seed_err *e)
 {
 	struct node *n;
-	struct seed_err e;
-	seed_err_clear(&e);
-	cr_assert_eq(node_open(conf, &n, &e), 0, "%s", e.msg);
+	struct seed_err own;
+
+	if (!e)
+		e = &own;
+	seed_err_clear(e);
+	cr_assert_eq(node_open(conf, &n, e), 0, "%s", e->msg);
+	seed_err_clear(e);
 	return n;
 }
 
@@ -105,9 +90,8 @@ static struct catalog *load_cat(struct node *n)
 
 Test(node, new_releases_are_staged_and_publish_follows_the_default_embargo)
 {
-	struct node *n = open_node();
 	struct seed_err e;
-	seed_err_clear(&e);
+	struct node *n = open_node(&e);
 	cr_expect_eq(node_n_releases(n), 3);
 	const struct node_release *r = node_release_find(n, "acme.g.1");
 	cr_assert_not_null(r);
@@ -128,9 +112,8 @@ Test(node, new_releases_are_staged_and_publish_follows_the_default_embargo)
 
 Test(node, state_machine_refusals)
 {
-	struct node *n = open_node();
 	struct seed_err e;
-	seed_err_clear(&e);
+	struct node *n = open_node(&e);
 	cr_expect_eq(node_release_pause(n, "acme.g.1", &e), -EPERM,
 		     "a staged release cannot pause");
 	cr_expect(strstr(e.msg, "never published") != NULL, "%s", e.msg);
@@ -156,9 +139,8 @@ Test(node, state_machine_refusals)
 
 Test(node, commit_writes_increasing_generations_and_the_state_survives)
 {
-	struct node *n = open_node();
 	struct seed_err e;
-	seed_err_clear(&e);
+	struct node *n = open_node(&e);
 	cr_assert_eq(node_commit(n, 50, &e), 0, "%s", e.msg);
 	uint64_t g1 = node_generation(n);
 	struct catalog *c = load_cat(n);
@@ -181,7 +163,7 @@ Test(node, commit_writes_increasing_generations_and_the_state_survives)
 	node_close(n);
 
 	/* a restart: states from the state file, generations go on */
-	n = open_node();
+	n = open_node(NULL);
 	cr_expect_eq(node_release_find(n, "acme.g.1")->state, CATALOG_LIVE);
 	cr_expect_eq(node_release_find(n, "acme.g.2")->state, CATALOG_EMBARGOED);
 	cr_expect_eq(node_release_find(n, "acme.g.2")->embargo_until, 5000);
@@ -192,9 +174,8 @@ Test(node, commit_writes_increasing_generations_and_the_state_survives)
 
 Test(node, api_tenants_survive_reloads_and_restarts)
 {
-	struct node *n = open_node();
 	struct seed_err e;
-	seed_err_clear(&e);
+	struct node *n = open_node(&e);
 	struct tenant t = { .id = "ghost", .name = "Ghost Studio", .bandwidth = 1000 };
 	cr_assert_eq(node_tenant_put(n, &t, true, &e), 0, "%s", e.msg);
 	cr_expect_eq(node_tenant_put(n, &t, true, &e), -EEXIST);
@@ -212,7 +193,7 @@ Test(node, api_tenants_survive_reloads_and_restarts)
 	cr_expect_eq(g->bandwidth, 1000);
 	cr_assert_eq(node_commit(n, 5, &e), 0, "%s", e.msg);
 	node_close(n);
-	n = open_node();
+	n = open_node(NULL);
 	cr_expect_not_null(node_tenant_find(n, "ghost"), "API tenants are in the state file");
 	cr_expect_eq(node_release_find(n, "ghost.g.1")->state, CATALOG_LIVE);
 	node_close(n);
@@ -220,9 +201,8 @@ Test(node, api_tenants_survive_reloads_and_restarts)
 
 Test(node, a_bad_reload_keeps_the_running_config)
 {
-	struct node *n = open_node();
 	struct seed_err e;
-	seed_err_clear(&e);
+	struct node *n = open_node(&e);
 	write_conf("{ id = \"acme\"; name = \"Acme\"; max_peers = \"lots\"; }");
 	cr_expect_lt(node_reload_config(n, &e), 0);
 	cr_expect(strstr(e.msg, "max_peers") != NULL, "the error names the key: %s", e.msg);
@@ -289,7 +269,7 @@ Test(node, a_tenant_reaches_the_catalog_with_every_field)
 	cr_assert_eq(want->n_trackers, 2);
 	cr_assert_eq(want->bandwidth, 20000000);
 
-	struct node *n = open_node();
+	struct node *n = open_node(NULL);
 	expect_same_tenant(node_tenant_find(n, "acme"), want);
 	cr_expect_eq(node_tenant_find(n, "acme")->line, want->line);
 	cr_assert_eq(node_commit(n, 9, &e), 0, "%s", e.msg);
@@ -308,7 +288,7 @@ Test(node, a_tenant_reaches_the_catalog_with_every_field)
 	cr_assert_eq(node_tenant_put(n, &api, true, &e), 0, "%s", e.msg);
 	cr_assert_eq(node_commit(n, 10, &e), 0, "%s", e.msg);
 	node_close(n);
-	n = open_node();
+	n = open_node(NULL);
 	expect_same_tenant(node_tenant_find(n, "ghost"), &api);
 	cr_assert_eq(node_commit(n, 11, &e), 0, "%s", e.msg);
 	cr_assert_eq(catalog_load(node_catalog_path(n), &c, &e), 0, "%s", e.msg);
@@ -323,9 +303,8 @@ Test(node, a_tenant_reaches_the_catalog_with_every_field)
  * next commit (which would then fail for every tenant). */
 Test(node, an_api_tenant_is_checked_by_the_catalogs_rules)
 {
-	struct node *n = open_node();
 	struct seed_err e;
-	seed_err_clear(&e);
+	struct node *n = open_node(&e);
 	struct tenant t = { .id = "bad", .name = "Bad\x1b[2J" };
 	cr_expect_eq(node_tenant_put(n, &t, true, &e), -EINVAL);
 	cr_expect_not_null(strstr(e.msg, "printable UTF-8"), "%s", e.msg);
@@ -340,7 +319,7 @@ Test(node, an_api_tenant_is_checked_by_the_catalogs_rules)
  * OpenSSL's SHA1 called directly): it must equal SHA-1 of its info dict. */
 Test(node, the_companion_info_hash_is_sha1_of_its_info)
 {
-	struct node *n = open_node();
+	struct node *n = open_node(NULL);
 	const struct node_release *r = node_release_find(n, "acme.g.1");
 	cr_assert_not_null(r);
 	cr_assert(r->has_companion);
@@ -354,7 +333,7 @@ Test(node, the_companion_info_hash_is_sha1_of_its_info)
 		     0);
 	const struct bencode_node *info = bencode_dict_get(bencode_root(doc), "info");
 	uint8_t want[20];
-	SHA1(info->raw, info->raw_len, want);
+	tu_ref_sha1(info->raw, info->raw_len, want);
 	cr_expect_eq(memcmp(r->ih_companion, want, 20), 0);
 	bencode_free(doc);
 	store_release_free(sr);
@@ -394,7 +373,7 @@ Test(node, a_version_1_state_file_loads_with_every_field)
 	want.trackers[1] = "http://t.example/a";
 	want.n_trackers = 2;
 
-	struct node *n = open_node();
+	struct node *n = open_node(NULL);
 	const struct tenant *g = node_tenant_find(n, "ghost");
 	expect_same_tenant(g, &want);
 	cr_expect(g->from_api);
@@ -412,7 +391,7 @@ Test(node, a_version_1_state_file_loads_with_every_field)
 	fclose(f);
 	cr_expect_not_null(memmem(buf, len, "7:versioni2ee", 13), "written back as version 2");
 	cr_expect_null(memmem(buf, len, "10.0.0.0/8", 10), "allow entries are the catalog's bytes");
-	n = open_node();
+	n = open_node(NULL);
 	g = node_tenant_find(n, "ghost");
 	expect_same_tenant(g, &want);
 	cr_expect(g->from_api);

@@ -13,10 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../storeutil.h"
 #include "bencode.h"
-#include "ingest.h"
 
-static char base[256], tree[300], storedir[300];
+static char base[TU_PATH_MAX], tree[TU_PATH_MAX + 16], storedir[TU_PATH_MAX + 16];
 
 static void sh(const char *fmt, const char *arg)
 {
@@ -32,16 +32,12 @@ static void write_file(const char *rel, const void *data, size_t len)
 {
 	char p[600];
 	snprintf(p, sizeof(p), "%s/%s", tree, rel);
-	FILE *f = fopen(p, "wb");
-	cr_assert_not_null(f, "%s", p);
-	cr_assert_eq(fwrite(data, 1, len, f), len);
-	fclose(f);
+	su_write_file(p, data, len);
 }
 
 static void setup(void)
 {
-	strcpy(base, "/tmp/test_ingest.XXXXXX");
-	cr_assert_not_null(mkdtemp(base));
+	tu_tmpdir(base, "test_ingest");
 	snprintf(tree, sizeof(tree), "%s/game", base);
 	snprintf(storedir, sizeof(storedir), "%s/store", base);
 	cr_assert_eq(mkdir(tree, 0755), 0);
@@ -49,7 +45,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	sh("rm -rf '%s'", base);
+	tu_rmtree(base);
 }
 
 TestSuite(ingest, .init = setup, .fini = teardown);
@@ -63,13 +59,28 @@ static void ref_root(const uint8_t *data, size_t len, uint8_t out[32])
 	uint8_t *l = calloc(m, 32);
 	for (size_t i = 0; i < n; i++) {
 		size_t bl = len - i * 16384 < 16384 ? len - i * 16384 : 16384;
-		SHA256(data + i * 16384, bl, l + i * 32);
+		tu_ref_sha256(data + i * 16384, bl, l + i * 32);
 	}
 	for (; m > 1; m /= 2)
 		for (size_t i = 0; i < m / 2; i++)
-			SHA256(l + i * 64, 64, l + i * 32);
+			tu_ref_sha256(l + i * 64, 64, l + i * 32);
 	memcpy(out, l, 32);
 	free(l);
+}
+
+/* The scan of the tree, which must succeed and find the files want[0..n)
+ * in this order. */
+static struct ingest_tree *scan_ok(const char *const *want, size_t n)
+{
+	struct ingest_tree *t;
+	struct seed_err e;
+
+	seed_err_clear(&e);
+	cr_assert_eq(ingest_scan(tree, &t, &e), 0, "%s", e.msg);
+	cr_assert_eq(t->n, n);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_str_eq(t->e[i].rel, want[i]);
+	return t;
 }
 
 static const struct bencode_node *info_of(struct bencode_doc *d)
@@ -87,25 +98,17 @@ Test(ingest, hashes_match_independent_computation)
 	write_file("c", c, sizeof(c));
 	write_file("z", "", 0);
 
-	struct ingest_tree *t;
+	static const char *const names[] = { "b/one", "c", "z" };
+	struct ingest_tree *t = scan_ok(names, TU_N(names));
 	struct store *s;
 	struct ingest_result r;
 	struct seed_err e;
 	seed_err_clear(&e);
-	cr_assert_eq(ingest_scan(tree, &t, &e), 0, "%s", e.msg);
-	cr_assert_eq(t->n, 3);
-	cr_assert_str_eq(t->e[0].rel, "b/one");
-	cr_assert_str_eq(t->e[2].rel, "z");
 	cr_assert_str_eq(t->name, "game");
 	cr_assert_eq(store_open(storedir, STORE_CREATE, &s, &e), 0, "%s", e.msg);
-	struct ingest_opts o = { .tenant = "acme",
-				 .name = "game",
-				 .version = "1",
-				 .kind = METAINFO_HYBRID,
-				 .also_v1 = 1,
-				 .piece_length = 65536,
-				 .threads = 2,
-				 .now = 1 };
+	struct ingest_opts o = su_opts("acme", "game", "1", METAINFO_HYBRID, 65536);
+	o.also_v1 = 1;
+	o.threads = 2;
 	cr_assert_eq(ingest_create(s, t, &o, &r, &e), 0, "%s", e.msg);
 	cr_assert_str_eq(r.id, "acme.game.1");
 	cr_assert_eq(r.objects_new, 2);
@@ -118,15 +121,15 @@ Test(ingest, hashes_match_independent_computation)
 	const struct bencode_node *pieces = bencode_dict_get(info, "pieces");
 	cr_assert_eq(pieces->u.s.len, 3 * 20);
 	uint8_t want[20], padded[65536];
-	SHA1(one, 65536, want);
+	tu_ref_sha1(one, 65536, want);
 	cr_assert_arr_eq(pieces->u.s.p, want, 20);
 	memset(padded, 0, sizeof(padded));
 	memcpy(padded, one + 65536, 70000 - 65536);
-	SHA1(padded, 65536, want);
+	tu_ref_sha1(padded, 65536, want);
 	cr_assert_arr_eq(pieces->u.s.p + 20, want, 20, "tail piece must include the pad zeros");
 	memset(padded, 0, sizeof(padded));
 	memcpy(padded, c, 5);
-	SHA1(padded, 65536, want);
+	tu_ref_sha1(padded, 65536, want);
 	cr_assert_arr_eq(pieces->u.s.p + 40, want, 20, "c is followed by a pad (z comes after)");
 
 	uint8_t root[32];
@@ -142,11 +145,11 @@ Test(ingest, hashes_match_independent_computation)
 	/* piece layer of b/one: two 64 KiB subtrees (4 leaves each, zero-padded) */
 	uint8_t l[8 * 32] = { 0 };
 	for (int i = 0; i < 5; i++)
-		SHA256(one + i * 16384, i < 4 ? 16384 : 70000 - 65536, l + i * 32);
+		tu_ref_sha256(one + i * 16384, i < 4 ? 16384 : 70000 - 65536, l + i * 32);
 	for (int i = 0; i < 4; i++)
-		SHA256(l + i * 64, 64, l + i * 32);
+		tu_ref_sha256(l + i * 64, 64, l + i * 32);
 	for (int i = 0; i < 2; i++)
-		SHA256(l + i * 64, 64, l + i * 32);
+		tu_ref_sha256(l + i * 64, 64, l + i * 32);
 	const struct bencode_node *layers = bencode_dict_get(bencode_root(d), "piece layers");
 	ref_root(one, sizeof(one), root);
 	const struct bencode_node *layer = bencode_dict_getn(layers, root, 32);
@@ -212,11 +215,29 @@ Test(ingest, scan_refuses_empty_trees)
 	expect_scan_error(-ENODATA, "every file is empty");
 }
 
+/* A tree of one good file and the entry a shell command adds (%1$s: the
+ * base directory), refused by the scan with code and a message that holds
+ * needle. */
+struct bad_entry {
+	const char *make;
+	int code;
+	const char *needle;
+};
+
+static void expect_bad_entries(const struct bad_entry *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		sh("rm -rf '%1$s/game' && mkdir '%1$s/game'", base);
+		write_file("ok", "x", 1);
+		sh(b[i].make, base);
+		expect_scan_error(b[i].code, b[i].needle);
+	}
+}
+
 Test(ingest, scan_refuses_escaping_symlink)
 {
-	write_file("ok", "x", 1);
-	sh("ln -s /etc/hostname '%s/game/link'", base);
-	expect_scan_error(-EXDEV, "outside the tree");
+	TU_TABLE(expect_bad_entries, struct bad_entry,
+		 { "ln -s /etc/hostname '%1$s/game/link'", -EXDEV, "outside the tree" });
 }
 
 Test(ingest, scan_follows_symlink_inside_tree)
@@ -240,11 +261,9 @@ Test(ingest, scan_refuses_control_characters_and_bad_utf8)
 
 Test(ingest, scan_refuses_special_files_and_pad_dir)
 {
-	write_file("ok", "x", 1);
-	sh("mkfifo '%s/game/fifo'", base);
-	expect_scan_error(-EINVAL, "not a regular file");
-	sh("rm '%1$s/game/fifo'; mkdir '%1$s/game/.pad'", base);
-	expect_scan_error(-EINVAL, "BEP 47");
+	TU_TABLE(expect_bad_entries, struct bad_entry,
+		 { "mkfifo '%1$s/game/fifo'", -EINVAL, "not a regular file" },
+		 { "mkdir '%1$s/game/.pad'", -EINVAL, "BEP 47" });
 }
 
 Test(ingest, scan_accepts_utf8_and_orders_bytewise)
@@ -254,15 +273,8 @@ Test(ingest, scan_accepts_utf8_and_orders_bytewise)
 	write_file("a/z", "2", 1);
 	write_file("B", "3", 1);
 	write_file("\xc3\xa9t\xc3\xa9", "4", 1);
-	struct ingest_tree *t;
-	struct seed_err e;
-	seed_err_clear(&e);
-	cr_assert_eq(ingest_scan(tree, &t, &e), 0, "%s", e.msg);
-	cr_assert_eq(t->n, 4);
-	cr_assert_str_eq(t->e[0].rel, "B");
-	cr_assert_str_eq(t->e[1].rel, "a/z");
-	cr_assert_str_eq(t->e[2].rel, "a.txt");
-	cr_assert_str_eq(t->e[3].rel, "\xc3\xa9t\xc3\xa9");
+	static const char *const names[] = { "B", "a/z", "a.txt", "\xc3\xa9t\xc3\xa9" };
+	struct ingest_tree *t = scan_ok(names, TU_N(names));
 	ingest_tree_free(t);
 }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../testutil.h"
 #include "bencode.h"
 #include "metainfo.h"
 
@@ -68,6 +69,37 @@ static struct bencode_doc *parse(const struct metainfo_out *o)
 	return d;
 }
 
+/* Builds the torrent of p into *o (the caller frees o->torrent) and parses
+ * it strictly. */
+static struct bencode_doc *build(const struct metainfo_params *p, struct metainfo_out *o)
+{
+	cr_assert_eq(metainfo_build(h, p, o, NULL), 0);
+	return parse(o);
+}
+
+static void built_free(struct bencode_doc *d, struct metainfo_out *o)
+{
+	bencode_free(d);
+	free(o->torrent);
+}
+
+/* build() of params(kind), which must say it has v1 and v2 as given. */
+static struct bencode_doc *build_kind(enum metainfo_kind kind, bool v1, bool v2,
+				      struct metainfo_out *o)
+{
+	struct metainfo_params p = params(kind);
+	struct bencode_doc *d = build(&p, o);
+
+	cr_assert_eq(o->has_v1, v1);
+	cr_assert_eq(o->has_v2, v2);
+	return d;
+}
+
+static const struct bencode_node *info_of(struct bencode_doc *d)
+{
+	return bencode_dict_get(bencode_root(d), "info");
+}
+
 static int str_eq(const struct bencode_node *n, const char *s)
 {
 	return n && n->type == BENCODE_STR && n->u.s.len == strlen(s) &&
@@ -95,8 +127,8 @@ Test(metainfo, hybrid_layout_and_hashes)
 	cr_assert(info && info->type == BENCODE_DICT);
 
 	uint8_t want1[20], want2[32];
-	SHA1(info->raw, info->raw_len, want1);
-	SHA256(info->raw, info->raw_len, want2);
+	tu_ref_sha1(info->raw, info->raw_len, want1);
+	tu_ref_sha256(info->raw, info->raw_len, want2);
 	cr_assert_arr_eq(o.ih_v1, want1, 20);
 	cr_assert_arr_eq(o.ih_v2, want2, 32);
 
@@ -148,42 +180,33 @@ Test(metainfo, hybrid_layout_and_hashes)
 	cr_assert_eq(pl->u.dict.items[0].key[0], 0xaa);
 	cr_assert_eq(pl->u.dict.items[0].val->u.s.len, 64);
 	cr_assert_eq(int_of(bencode_dict_get(t, "creation date")), 1700000000);
-	bencode_free(d);
-	free(o.torrent);
+	built_free(d, &o);
 }
 
 Test(metainfo, v1_only_has_no_v2_keys)
 {
-	struct metainfo_params p = params(METAINFO_V1);
 	struct metainfo_out o;
-	cr_assert_eq(metainfo_build(h, &p, &o, NULL), 0);
-	cr_assert(o.has_v1 && !o.has_v2);
-	struct bencode_doc *d = parse(&o);
-	const struct bencode_node *info = bencode_dict_get(bencode_root(d), "info");
+	struct bencode_doc *d = build_kind(METAINFO_V1, true, false, &o);
+	const struct bencode_node *info = info_of(d);
 	cr_assert_null(bencode_dict_get(info, "file tree"));
 	cr_assert_null(bencode_dict_get(info, "meta version"));
 	cr_assert_null(bencode_dict_get(bencode_root(d), "piece layers"));
 	cr_assert_eq(bencode_dict_get(info, "files")->u.list.n, 5);
-	bencode_free(d);
-	free(o.torrent);
+	built_free(d, &o);
 }
 
 Test(metainfo, v2_only_has_no_v1_keys)
 {
-	struct metainfo_params p = params(METAINFO_V2);
 	struct metainfo_out o;
-	cr_assert_eq(metainfo_build(h, &p, &o, NULL), 0);
-	cr_assert(!o.has_v1 && o.has_v2);
-	struct bencode_doc *d = parse(&o);
-	const struct bencode_node *info = bencode_dict_get(bencode_root(d), "info");
+	struct bencode_doc *d = build_kind(METAINFO_V2, false, true, &o);
+	const struct bencode_node *info = info_of(d);
 	cr_assert_null(bencode_dict_get(info, "files"));
 	cr_assert_null(bencode_dict_get(info, "pieces"));
 	cr_assert_not_null(bencode_dict_get(info, "file tree"));
 	uint8_t want2[32];
-	SHA256(info->raw, info->raw_len, want2);
+	tu_ref_sha256(info->raw, info->raw_len, want2);
 	cr_assert_arr_eq(o.ih_v2, want2, 32);
-	bencode_free(d);
-	free(o.torrent);
+	built_free(d, &o);
 }
 
 Test(metainfo, trackers_web_seeds_private)
@@ -198,8 +221,7 @@ Test(metainfo, trackers_web_seeds_private)
 	p.private_flag = 1;
 	p.created_by = "test";
 	struct metainfo_out o;
-	cr_assert_eq(metainfo_build(h, &p, &o, NULL), 0);
-	struct bencode_doc *d = parse(&o);
+	struct bencode_doc *d = build(&p, &o);
 	const struct bencode_node *t = bencode_root(d);
 	cr_assert(str_eq(bencode_dict_get(t, "announce"), tr[0]));
 	const struct bencode_node *al = bencode_dict_get(t, "announce-list");
@@ -220,8 +242,7 @@ Test(metainfo, trackers_web_seeds_private)
 	cr_assert_not_null(strstr(m, "&tr=udp%3A%2F%2Ft2.example%3A6969"));
 	cr_assert_not_null(strstr(m, "&ws=http%3A%2F%2Fseed.example%2Fr%2F"));
 	free(m);
-	bencode_free(d);
-	free(o.torrent);
+	built_free(d, &o);
 }
 
 Test(metainfo, single_file_form)
@@ -235,16 +256,14 @@ Test(metainfo, single_file_form)
 				     .files = &f,
 				     .n_files = 1 };
 	struct metainfo_out o;
-	cr_assert_eq(metainfo_build(h, &p, &o, NULL), 0);
-	struct bencode_doc *d = parse(&o);
-	const struct bencode_node *info = bencode_dict_get(bencode_root(d), "info");
+	struct bencode_doc *d = build(&p, &o);
+	const struct bencode_node *info = info_of(d);
 	cr_assert_eq(int_of(bencode_dict_get(info, "length")), 100);
 	cr_assert_null(bencode_dict_get(info, "files"));
 	const struct bencode_node *leaf = bencode_dict_get(
 		bencode_dict_get(bencode_dict_get(info, "file tree"), "patch.bin"), "");
 	cr_assert_eq(int_of(bencode_dict_get(leaf, "length")), 100);
-	bencode_free(d);
-	free(o.torrent);
+	built_free(d, &o);
 }
 
 Test(metainfo, rejects_bad_input)
@@ -333,8 +352,8 @@ Test(metainfo, info_hash_is_sha1_and_sha256_of_the_info_bytes)
 		for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
 			uint8_t v1[20], v2[32], r1[20], r2[32];
 			cr_assert_eq(metainfo_info_hash(hc, buf, lens[k], v1, v2), 0);
-			SHA1(buf, lens[k], r1);
-			SHA256(buf, lens[k], r2);
+			tu_ref_sha1(buf, lens[k], r1);
+			tu_ref_sha256(buf, lens[k], r2);
 			cr_expect_eq(memcmp(v1, r1, 20), 0, "SHA-1, impl %d, %zu bytes", impl,
 				     lens[k]);
 			cr_expect_eq(memcmp(v2, r2, 32), 0, "SHA-256, impl %d, %zu bytes", impl,

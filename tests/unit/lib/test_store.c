@@ -12,27 +12,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../testutil.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "store.h"
 
-static char dir[256];
-
-static void setup(void)
-{
-	strcpy(dir, "/tmp/test_store.XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
-	strcat(dir, "/s");
-}
-
-static void teardown(void)
-{
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%.*s'", (int)(strlen(dir) - 2), dir);
-	cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(store, .init = setup, .fini = teardown);
+/* dir: the store, not yet made, inside a fresh scratch directory */
+TU_SCRATCH_SUITE(store, scratch, dir, "s");
 
 static struct store *open_store(enum store_mode m)
 {
@@ -43,7 +29,8 @@ static struct store *open_store(enum store_mode m)
 	return s;
 }
 
-/* Writes an object holding len bytes of pattern p, keyed by root r. */
+/* Writes an object holding len bytes of pattern p, keyed by root r;
+ * *created (when not NULL) says whether it was new. */
 static void put_object(struct store *s, uint64_t len, uint8_t p, const uint8_t r[32], int *created)
 {
 	struct store_obj_writer w;
@@ -59,7 +46,10 @@ static void put_object(struct store *s, uint64_t len, uint8_t p, const uint8_t r
 	}
 	cr_assert_eq(store_obj_begin(s, len, &w, &e), 0, "%s", e.msg);
 	cr_assert_eq(fsu_pwrite_full(w.fd, data, len, STORE_OBJ_HEADER), 0);
-	cr_assert_eq(store_obj_commit(&w, r, xxh, created, &e), 0, "%s", e.msg);
+	int was_new;
+	cr_assert_eq(store_obj_commit(&w, r, xxh, &was_new, &e), 0, "%s", e.msg);
+	if (created)
+		*created = was_new;
 	free(data);
 	free(xxh);
 }
@@ -111,10 +101,9 @@ Test(store, object_corruption_is_caught)
 {
 	struct store *s = open_store(STORE_CREATE);
 	uint8_t r[32] = { 9 };
-	int created;
 	struct store_obj o;
 	struct seed_err e;
-	put_object(s, 20000, 1, r, &created);
+	put_object(s, 20000, 1, r, NULL);
 	char *path = store_obj_path(s, r);
 
 	flip(path, 20); /* a header field */
@@ -139,7 +128,7 @@ Test(store, object_corruption_is_caught)
 
 	/* an object renamed to another root's name is refused */
 	uint8_t r2[32] = { 7 };
-	put_object(s, 100, 2, r2, &created);
+	put_object(s, 100, 2, r2, NULL);
 	char *p2 = store_obj_path(s, r2);
 	cr_assert_eq(rename(p2, path), 0);
 	seed_err_clear(&e);
@@ -218,10 +207,9 @@ Test(store, gc_keeps_referenced_objects_only)
 {
 	struct store *s = open_store(STORE_CREATE);
 	uint8_t used[32] = { 1 }, orphan[32] = { 2 };
-	int created;
 	size_t removed = 99;
-	put_object(s, 100, 1, used, &created);
-	put_object(s, 100, 2, orphan, &created);
+	put_object(s, 100, 1, used, NULL);
+	put_object(s, 100, 2, orphan, NULL);
 	cr_assert_eq(store_release_write(s, sample_release("a.b.c", used), NULL), 0);
 	cr_assert_eq(store_gc(s, &removed, NULL), 0);
 	cr_assert_eq(removed, 1);
@@ -241,8 +229,7 @@ Test(store, gc_refuses_while_a_manifest_is_unreadable)
 {
 	struct store *s = open_store(STORE_CREATE);
 	uint8_t used[32] = { 1 };
-	int created;
-	put_object(s, 100, 1, used, &created);
+	put_object(s, 100, 1, used, NULL);
 	cr_assert_eq(store_release_write(s, sample_release("a.b.c", used), NULL), 0);
 	char path[512];
 	snprintf(path, sizeof(path), "%s/releases/a.b.c.rel", dir);
