@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../testutil.h"
 #include "httpd.h"
 
 #define T0 1000u /* connection start, ms */
@@ -82,6 +83,16 @@ static int one(const char *in, struct httpd_request *req)
 	return httpd_conn_next(&C, req);
 }
 
+/* in is one request, read as HTTP/1.minor, kept alive or not. */
+static void one_version(const char *in, int minor, bool keep_alive)
+{
+	struct httpd_request req;
+
+	cr_assert_eq(one(in, &req), 1);
+	cr_assert_eq(req.version_minor, minor);
+	cr_assert_eq(req.keep_alive, keep_alive);
+}
+
 /* in must be refused with status and errno err. */
 static void refused(const char *in, unsigned status, int err)
 {
@@ -93,6 +104,17 @@ static void refused(const char *in, unsigned status, int err)
 	cr_assert_eq(httpd_conn_error(&C, &msg), status);
 	cr_assert(msg && *msg);
 	cr_assert(httpd_conn_wants_close(&C));
+}
+
+/* Each request (a table of char *) is refused with 400 and -EBADMSG, on a
+ * connection of its own. */
+static void refused_400(const char *const *bad, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		refused(bad[i], 400, -EBADMSG);
+		httpd_conn_free(&C);
+	}
+	up(NULL);
 }
 
 #define GET(path) "GET " path " HTTP/1.1\r\nHost: h\r\n\r\n"
@@ -190,27 +212,21 @@ Test(httpd, bad_method_byte_400)
 
 Test(httpd, malformed_request_lines_400)
 {
-	static const char *bad[] = {
-		"GET  / HTTP/1.1\r\nHost: h\r\n\r\n",	     /* two SPs: empty target */
-		"GET / HTTP/1.1 \r\nHost: h\r\n\r\n",	     /* trailing SP */
-		"GET /\r\nHost: h\r\n\r\n",		     /* no version (HTTP/0.9) */
-		"GET / http/1.1\r\nHost: h\r\n\r\n",	     /* version is case-sensitive */
-		"GET / HTTP/1.10\r\nHost: h\r\n\r\n",	     /* one digit each */
-		"GET / HTTP/1\r\nHost: h\r\n\r\n",	     /* no minor */
-		"GET\t/ HTTP/1.1\r\nHost: h\r\n\r\n",	     /* HTAB is not SP */
-		"GET / x HTTP/1.1\r\nHost: h\r\n\r\n",	     /* SP in target */
-		"GET * HTTP/1.1\r\nHost: h\r\n\r\n",	     /* asterisk-form */
-		"GET h:80 HTTP/1.1\r\nHost: h\r\n\r\n",	     /* authority-form */
-		"GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n", /* no host */
-		"GET /a#frag HTTP/1.1\r\nHost: h\r\n\r\n",   /* fragment */
-		"GET /\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n", /* raw non-ASCII */
-	};
-
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		refused(bad[i], 400, -EBADMSG);
-		httpd_conn_free(&C);
-	}
-	up(NULL);
+	TU_TABLE(refused_400, char *,
+		 "GET  / HTTP/1.1\r\nHost: h\r\n\r\n",	      /* two SPs: empty target */
+		 "GET / HTTP/1.1 \r\nHost: h\r\n\r\n",	      /* trailing SP */
+		 "GET /\r\nHost: h\r\n\r\n",		      /* no version (HTTP/0.9) */
+		 "GET / http/1.1\r\nHost: h\r\n\r\n",	      /* version is case-sensitive */
+		 "GET / HTTP/1.10\r\nHost: h\r\n\r\n",	      /* one digit each */
+		 "GET / HTTP/1\r\nHost: h\r\n\r\n",	      /* no minor */
+		 "GET\t/ HTTP/1.1\r\nHost: h\r\n\r\n",	      /* HTAB is not SP */
+		 "GET / x HTTP/1.1\r\nHost: h\r\n\r\n",	      /* SP in target */
+		 "GET * HTTP/1.1\r\nHost: h\r\n\r\n",	      /* asterisk-form */
+		 "GET h:80 HTTP/1.1\r\nHost: h\r\n\r\n",      /* authority-form */
+		 "GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n", /* no host */
+		 "GET /a#frag HTTP/1.1\r\nHost: h\r\n\r\n",   /* fragment */
+		 "GET /\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n",
+		 /* raw non-ASCII */);
 }
 
 Test(httpd, http2_version_505)
@@ -220,11 +236,7 @@ Test(httpd, http2_version_505)
 
 Test(httpd, http_1_9_served_as_1_1)
 {
-	struct httpd_request req;
-
-	cr_assert_eq(one("GET / HTTP/1.9\r\nHost: h\r\n\r\n", &req), 1);
-	cr_assert_eq(req.version_minor, 1);
-	cr_assert(req.keep_alive);
+	one_version("GET / HTTP/1.9\r\nHost: h\r\n\r\n", 1, true);
 }
 
 Test(httpd, absolute_form)
@@ -342,32 +354,16 @@ Test(httpd, space_before_colon_400)
 
 Test(httpd, malformed_fields_400)
 {
-	static const char *bad[] = {
-		"GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n",
-		"GET / HTTP/1.1\r\nHost: h\r\n: empty-name\r\n\r\n",
-		"GET / HTTP/1.1\r\nHost: h\r\nX(y): 1\r\n\r\n",
-	};
-
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		refused(bad[i], 400, -EBADMSG);
-		httpd_conn_free(&C);
-	}
-	up(NULL);
+	TU_TABLE(refused_400, char *, "GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n",
+		 "GET / HTTP/1.1\r\nHost: h\r\n: empty-name\r\n\r\n",
+		 "GET / HTTP/1.1\r\nHost: h\r\nX(y): 1\r\n\r\n");
 }
 
 Test(httpd, bare_lf_cr_and_controls_400)
 {
-	static const char *bad[] = {
-		"GET / HTTP/1.1\nHost: h\r\n\r\n",	   "GET / HTTP/1.1\r\nHost: h\n\n",
-		"GET / HTTP/1.1\r\nHost: h\rX: 1\r\n\r\n", "GET / HTTP/1.1\r\nHost: h\x01\r\n\r\n",
-		"GET / HTTP/1.1\r\nHost: h\x7f\r\n\r\n",
-	};
-
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		refused(bad[i], 400, -EBADMSG);
-		httpd_conn_free(&C);
-	}
-	up(NULL);
+	TU_TABLE(refused_400, char *, "GET / HTTP/1.1\nHost: h\r\n\r\n",
+		 "GET / HTTP/1.1\r\nHost: h\n\n", "GET / HTTP/1.1\r\nHost: h\rX: 1\r\n\r\n",
+		 "GET / HTTP/1.1\r\nHost: h\x01\r\n\r\n", "GET / HTTP/1.1\r\nHost: h\x7f\r\n\r\n");
 }
 
 Test(httpd, nul_byte_400)
@@ -586,9 +582,7 @@ Test(httpd, http10_closes)
 {
 	struct httpd_request req;
 
-	cr_assert_eq(one("GET /metrics HTTP/1.0\r\n\r\n", &req), 1);
-	cr_assert_eq(req.version_minor, 0);
-	cr_assert_not(req.keep_alive);
+	one_version("GET /metrics HTTP/1.0\r\n\r\n", 0, false);
 	cr_assert_eq(httpd_respond(&C, 200, "text/plain; version=0.0.4", "m 1\n", 4, NULL), 0);
 	expect_output("HTTP/1.1 200 OK\r\n"
 		      "Content-Type: text/plain; version=0.0.4\r\n"
