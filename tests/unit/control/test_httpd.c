@@ -225,8 +225,8 @@ Test(httpd, malformed_request_lines_400)
 		 "GET h:80 HTTP/1.1\r\nHost: h\r\n\r\n",      /* authority-form */
 		 "GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n", /* no host */
 		 "GET /a#frag HTTP/1.1\r\nHost: h\r\n\r\n",   /* fragment */
-		 "GET /\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n",
-		 /* raw non-ASCII */);
+		 /* raw non-ASCII */
+		 "GET /\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n");
 }
 
 Test(httpd, http2_version_505)
