@@ -85,13 +85,9 @@ int main(int argc, char **argv)
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--size") && v) {
-			struct seed_err e;
 			uint64_t n;
-			seed_err_clear(&e);
-			if (bytesize_parse_range(v, 4096, 1ull << 40, &n, &e) < 0) {
-				fprintf(stderr, "memcpy_bw: bad --size: %s\n", e.msg);
+			if (benchopt_size("memcpy_bw", "size", v, 4096, 1ull << 40, 1, &n) < 0)
 				return 2;
-			}
 			size = (size_t)n;
 			i++;
 		} else if (!strcmp(a, "--seconds") && v) {

@@ -73,14 +73,10 @@ int main(int argc, char **argv)
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--block") && v) {
-			struct seed_err e;
-			seed_err_clear(&e);
-			if (bytesize_parse_range(v, 4096, 64u << 20, &block, &e) < 0 ||
-			    block % 4096) {
-				fprintf(stderr, "odirect_read: bad --block: %s\n",
-					e.code ? e.msg : "not a multiple of 4096");
+			/* O_DIRECT reads whole 4 KiB sectors */
+			if (benchopt_size("odirect_read", "block", v, 4096, 64u << 20, 4096,
+					  &block) < 0)
 				return 2;
-			}
 			i++;
 		} else if (!strcmp(a, "--depth") && v) {
 			long d;
