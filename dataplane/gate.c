@@ -33,12 +33,11 @@ static const struct proto_release *refuse(const struct gate *g, enum dpstats_ref
 	return NULL;
 }
 
-const struct proto_release *gate_check(const struct gate *g, struct gate_peer *p,
-				       const struct proto_release *r)
+const struct proto_release *gate_check(const struct gate *g, const struct catalog *cat,
+				       struct gate_peer *p, const struct proto_release *r)
 {
 	if (!r)
 		return refuse(g, DPSTATS_REFUSE_UNKNOWN);
-	const struct catalog *cat = served_current_catalog(g->served);
 	if (!cat)
 		return r;
 	const struct catalog_release *cr = catalog_release_find(cat, r->id);

@@ -11,8 +11,9 @@
  * call, never looked up from a "current connection".
  *
  * Call order, per worker thread: gate_peer_init at accept; gate_check for
- * each lookup an engine makes (g->now_s set by the loop); gate_peer_release
- * when the connection closes. Each refusal moves its dpstats counter.
+ * each lookup an engine makes, with the catalog generation the worker is in
+ * (g->now_s set by the loop); gate_peer_release when the connection closes.
+ * Each refusal moves its dpstats counter.
  */
 #ifndef SEED_DP_GATE_H
 #define SEED_DP_GATE_H
@@ -22,11 +23,11 @@
 
 #include "dpstats.h"
 #include "proto_release.h"
-#include "served.h"
 #include "tenants.h"
 
+struct catalog;
+
 struct gate {
-	const struct served *served;
 	struct tenants *tenants;    /* may be NULL: no per-tenant limits */
 	struct dpstats_worker *ctr; /* the worker's counters */
 	int64_t now_s;		    /* wall clock, for embargoes */
@@ -44,11 +45,12 @@ void gate_peer_init(struct gate_peer *p, const struct sockaddr_storage *ss);
 
 /*
  * r as found by the served index (NULL: unknown) if peer p may fetch it
- * now, else NULL with the refusal counted. May move p to r's tenant
- * (counting it there, uncounting it from the old one).
+ * now under cat (NULL: no catalog, everything in the store is served),
+ * else NULL with the refusal counted. May move p to r's tenant (counting
+ * it there, uncounting it from the old one). cat is borrowed for the call.
  */
-const struct proto_release *gate_check(const struct gate *g, struct gate_peer *p,
-				       const struct proto_release *r);
+const struct proto_release *gate_check(const struct gate *g, const struct catalog *cat,
+				       struct gate_peer *p, const struct proto_release *r);
 
 /* The connection is gone: uncounts it from its tenant. */
 void gate_peer_release(const struct gate *g, struct gate_peer *p);

@@ -78,7 +78,7 @@ static const struct proto_release *gated(struct worker *w, void *peer,
 {
 	struct wconn *c = peer_conn(w, peer);
 	/* a lookup outside any connection's call is a bug: serve nothing */
-	return c ? gate_check(&w->gate, &c->peer, r) : NULL;
+	return c ? gate_check(&w->gate, served_current_catalog(w->p.served), &c->peer, r) : NULL;
 }
 
 static const struct proto_release *gate_v1(void *ctx, void *peer, const uint8_t ih[20])
@@ -605,8 +605,7 @@ static int setup(struct worker *w, struct seed_err *err)
 		return seed_err_set(err, -ENOMEM, "worker %u: out of memory", w->p.index);
 
 	w->cat = (struct proto_catalog){ w, gate_v1, gate_v2, gate_id, gate_mse };
-	w->gate = (struct gate){ .served = w->p.served,
-				 .tenants = w->p.tenants,
+	w->gate = (struct gate){ .tenants = w->p.tenants,
 				 .ctr = w->ctr,
 				 .now_s = (int64_t)time(NULL) };
 	struct peerwire_config pc;
