@@ -65,8 +65,7 @@ static int refresh(struct served *sv, struct catalog *cat)
 	if (served_refresh(sv, cat, &err) < 0) {
 		log_error(&lm, "refresh: %s; still serving generation %llu", err.msg,
 			  (unsigned long long)served_generation(sv));
-		/* the slots point into cat now: back to the published catalog
-		 * before cat goes (tenants.h, Lifetime) */
+		/* the slots hold cat's limits now: back to the published ones */
 		tenants_sync(g_tenants, served_current_catalog(sv));
 		catalog_free(cat);
 		return -1;

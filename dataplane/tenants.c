@@ -2,9 +2,8 @@
  * tenants: see tenants.h. The bucket is one signed token count per tenant;
  * takers subtract with a CAS loop and never drive it negative, the refiller
  * adds rate x elapsed up to the burst (derived from the rate at each
- * refill). Slots sit on their own cache lines; the rate and max_peers are
- * read through the slot's tenant pointer (one more load, on a line shared
- * read-only by every worker).
+ * refill). Slots sit on their own cache lines, the limits beside the
+ * counters they bound.
  */
 #include "tenants.h"
 
@@ -24,10 +23,10 @@
 struct slot {
 	char id[TENANT_ID_MAX + 1]; /* written once, before the index entry */
 	size_t id_len;
-	_Atomic(const struct tenant *) tenant; /* NULL: not in the last catalog */
+	_Atomic uint64_t rate;	    /* bytes/s, 0 = unlimited (or not in the catalog) */
+	_Atomic uint32_t max_peers; /* 0 = unlimited */
 	_Atomic int64_t tokens;
 	_Atomic int64_t peers;
-	uint64_t minted_at; /* main thread: the rate tokens were added at */
 } __attribute__((aligned(64)));
 
 struct tenants {
@@ -36,11 +35,6 @@ struct tenants {
 	_Atomic uint32_t idx[IDX_SIZE]; /* slot + 1, 0 = empty; never removed */
 	uint64_t last_ns;
 };
-
-static const struct tenant *slot_tenant(const struct slot *s)
-{
-	return atomic_load_explicit(&((struct slot *)s)->tenant, memory_order_acquire);
-}
 
 /* The bucket's depth for a rate: BURST_MS of it, at least BURST_MIN. */
 static int64_t burst_of(uint64_t rate)
@@ -52,8 +46,17 @@ static int64_t burst_of(uint64_t rate)
 /* bytes/s, 0 = unlimited */
 static uint64_t slot_rate(const struct slot *s)
 {
-	const struct tenant *t = slot_tenant(s);
-	return t ? t->bandwidth : 0;
+	return atomic_load_explicit(&((struct slot *)s)->rate, memory_order_relaxed);
+}
+
+/* Main thread: the limits a slot enforces from now on. */
+static void slot_set(struct slot *s, uint64_t rate, uint32_t max_peers)
+{
+	/* a new cap starts from an empty bucket: no burst at the old rate */
+	if (slot_rate(s) != rate)
+		atomic_store_explicit(&s->tokens, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->rate, rate, memory_order_relaxed);
+	atomic_store_explicit(&s->max_peers, max_peers, memory_order_relaxed);
 }
 
 int tenants_create(struct tenants **out)
@@ -106,22 +109,12 @@ int tenants_sync(struct tenants *t, const struct catalog *cat)
 			rc = k;
 			continue;
 		}
-		struct slot *s = &t->s[k];
 		seen[k] = true;
-		if (s->minted_at != ct->bandwidth) {
-			/* a new cap starts from an empty bucket: no burst at the
-			 * old rate */
-			atomic_store(&s->tokens, 0);
-			s->minted_at = ct->bandwidth;
-		}
-		atomic_store_explicit(&s->tenant, ct, memory_order_release);
+		slot_set(&t->s[k], ct->bandwidth, ct->max_peers);
 	}
-	for (uint32_t k = 0; k < t->n; k++) {
-		if (!seen[k]) {
-			atomic_store_explicit(&t->s[k].tenant, NULL, memory_order_release);
-			t->s[k].minted_at = 0;
-		}
-	}
+	for (uint32_t k = 0; k < t->n; k++)
+		if (!seen[k])
+			slot_set(&t->s[k], 0, 0);
 	return rc;
 }
 
@@ -187,8 +180,7 @@ void tenants_give_back(struct tenants *t, int slot, uint64_t n)
 bool tenants_peer_add(struct tenants *t, int slot)
 {
 	struct slot *s = &t->s[slot];
-	const struct tenant *ten = slot_tenant(s);
-	uint32_t max = ten ? ten->max_peers : 0;
+	uint32_t max = atomic_load_explicit(&s->max_peers, memory_order_relaxed);
 	int64_t now = atomic_fetch_add_explicit(&s->peers, 1, memory_order_relaxed) + 1;
 	if (max && now > (int64_t)max) {
 		atomic_fetch_sub_explicit(&s->peers, 1, memory_order_relaxed);
@@ -207,9 +199,11 @@ int64_t tenants_peers(const struct tenants *t, int slot)
 	return atomic_load_explicit(&((struct tenants *)t)->s[slot].peers, memory_order_relaxed);
 }
 
-const struct tenant *tenants_tenant(const struct tenants *t, int slot)
+void tenants_limits(const struct tenants *t, int slot, uint64_t *out_rate, uint32_t *out_max_peers)
 {
-	return slot >= 0 && slot < TENANTS_MAX ? slot_tenant(&t->s[slot]) : NULL;
+	const struct slot *s = &t->s[slot];
+	*out_rate = slot_rate(s);
+	*out_max_peers = atomic_load_explicit(&((struct slot *)s)->max_peers, memory_order_relaxed);
 }
 
 unsigned tenants_count(const struct tenants *t)

@@ -10,9 +10,14 @@
  * connection bind for peer counts); uncapped tenants touch nothing.
  *
  * A slot is a tenant's run-time state only: its id (what the slot is
- * found by), a pointer to the tenant itself -- the struct tenant of the
- * catalog last synced, from which the cap and max_peers are read -- and the
- * counters that live across catalog generations (tokens, peers).
+ * found by), the two limits workers enforce (the cap and max_peers, copied
+ * from the catalog's struct tenant at each sync), and the counters that
+ * live across catalog generations (tokens, peers). The rest of the tenant
+ * (allow-list, name, trackers) is read from the catalog generation a
+ * worker is in. The slot copies the two numbers rather than pointing into
+ * a catalog so that it never outlives the memory it reads: catalogs come
+ * and go with served's generations, and a failed publication frees one at
+ * once, while workers may read a slot at any time.
  *
  * Slots are append-only and never reused: the main thread assigns a tenant
  * its slot (tenants_sync) before any worker can see a catalog naming it, and
@@ -20,12 +25,6 @@
  * half-written slot. The main thread refills the buckets (tenants_refill,
  * every few milliseconds); workers take and give back tokens.
  *
- * Lifetime: the slots point into the catalog of the last tenants_sync, so
- * that catalog must outlive every use of the slots until the next sync. The
- * data plane gets this from served: sync with the catalog it is about to
- * publish (served frees a generation only once every worker entered a newer
- * one); when the publication fails, sync back to the published catalog
- * before freeing the one that failed.
  */
 #ifndef SEED_DP_TENANTS_H
 #define SEED_DP_TENANTS_H
@@ -38,16 +37,14 @@
 #define TENANTS_MAX 1024
 
 struct catalog;
-struct tenant;
 struct tenants;
 
 int tenants_create(struct tenants **out);
 void tenants_free(struct tenants *t);
 
-/* Main thread: slots for every tenant of cat (NULL: none), each pointing
- * at its struct tenant in cat (borrowed, see Lifetime above). A tenant that
- * left the catalog keeps its slot, without limits; a changed cap starts
- * from an empty bucket. Returns 0 or -ENOSPC when TENANTS_MAX distinct ids
+/* Main thread: slots for every tenant of cat (NULL: none) with its limits
+ * (cat is borrowed for the call). A tenant that left the catalog keeps its
+ * slot, without limits; a changed cap starts from an empty bucket. Returns 0 or -ENOSPC when TENANTS_MAX distinct ids
  * were seen (the tenants past it are not limited). */
 int tenants_sync(struct tenants *t, const struct catalog *cat);
 
@@ -72,9 +69,9 @@ bool tenants_peer_add(struct tenants *t, int slot);
 void tenants_peer_del(struct tenants *t, int slot);
 int64_t tenants_peers(const struct tenants *t, int slot);
 
-/* Any thread: the tenant a slot points at (in the catalog last synced), NULL
- * when it left the catalog. Valid as the Lifetime rule above says. */
-const struct tenant *tenants_tenant(const struct tenants *t, int slot);
+/* Any thread: the limits a slot enforces now (bytes/s and max_peers, 0 =
+ * unlimited; both 0 once the tenant left the catalog). */
+void tenants_limits(const struct tenants *t, int slot, uint64_t *out_rate, uint32_t *out_max_peers);
 
 /* Main thread: slots assigned so far, and a slot's tenant id. */
 unsigned tenants_count(const struct tenants *t);

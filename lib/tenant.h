@@ -6,8 +6,9 @@
  *   node (seed-control)     keeps config tenants merged with API ones
  *   catalog (file)          serializes every field below but the two
  *                           provenance fields, and loads them back
- *   dataplane/tenants       a slot points at the catalog's struct tenant
- *                           and adds only run-time counters (tokens, peers)
+ *   dataplane               reads the catalog's struct tenant (the gate:
+ *                           allow-list); a tenants slot holds only the two
+ *                           limits it enforces and its run-time counters
  *
  * So a field added here is added once: the config table, the state file,
  * the catalog and the API each read or write it, nothing converts it.

@@ -77,22 +77,33 @@ Test(tenants, slots_are_found_by_id_and_stay_stable)
 	tenants_free(t);
 }
 
-/* A slot holds no copy of the tenant: its limits are the catalog's own. */
-Test(tenants, a_slot_points_at_the_catalogs_tenant)
+/* A slot keeps the catalog's limits, not a pointer into it: the catalog it
+ * was synced from may be freed (a failed publication frees one at once)
+ * and the slot still enforces them (ASan would see a read of the freed
+ * catalog). */
+Test(tenants, a_slot_keeps_its_limits_after_the_catalog_is_freed)
 {
 	struct tenants *t;
+	uint64_t rate;
+	uint32_t maxp;
 	cr_assert_eq(tenants_create(&t), 0);
-	cr_expect_null(tenants_tenant(t, 0));
-	struct catalog *c = cat_with(1000, 7);
+	struct catalog *c = cat_with(1000, 2);
 	cr_assert_eq(tenants_sync(t, c), 0);
-	int a = tenants_find(t, "acme", 4);
-	cr_expect_eq(tenants_tenant(t, a), catalog_tenant_find(c, "acme"));
-	cr_expect_eq(tenants_tenant(t, a)->max_peers, 7);
-	cr_expect_null(tenants_tenant(t, -1));
-	cr_assert_eq(tenants_sync(t, NULL), 0);
-	cr_expect_null(tenants_tenant(t, a), "left the catalog");
-	cr_expect_str_eq(tenants_id(t, a), "acme", "the slot keeps its id");
 	catalog_free(c);
+	int a = tenants_find(t, "acme", 4);
+	tenants_limits(t, a, &rate, &maxp);
+	cr_expect_eq(rate, 1000);
+	cr_expect_eq(maxp, 2);
+	cr_expect(tenants_capped(t, a));
+	cr_expect(tenants_peer_add(t, a));
+	cr_expect(tenants_peer_add(t, a));
+	cr_expect_not(tenants_peer_add(t, a), "max_peers still enforced");
+	cr_assert_eq(tenants_sync(t, NULL), 0);
+	tenants_limits(t, a, &rate, &maxp);
+	cr_expect_eq(rate, 0, "left the catalog: no cap");
+	cr_expect_eq(maxp, 0);
+	cr_expect(tenants_peer_add(t, a));
+	cr_expect_str_eq(tenants_id(t, a), "acme", "the slot keeps its id");
 	tenants_free(t);
 }
 
@@ -291,8 +302,13 @@ Test(tenants, a_config_tenant_reaches_the_slot_with_every_field)
 	cr_assert_eq(tenants_create(&t), 0);
 	cr_assert_eq(tenants_sync(t, c), 0);
 	int a = tenants_find(t, "acme", 4);
-	const struct tenant *got = tenants_tenant(t, a);
-	cr_assert_eq(got, catalog_tenant_find(c, "acme"), "the slot references, not copies");
+	const struct tenant *got = catalog_tenant_find(c, "acme");
+	cr_assert_not_null(got);
+	uint64_t rate;
+	uint32_t maxp;
+	tenants_limits(t, a, &rate, &maxp);
+	cr_expect_eq(rate, 20000000, "the slot enforces the config's cap");
+	cr_expect_eq(maxp, 2);
 	cr_expect_str_eq(got->id, want->id);
 	cr_expect_str_eq(got->name, want->name);
 	cr_expect_eq(got->bandwidth, 20000000);
