@@ -65,12 +65,24 @@ static void eng_tick(struct worker *w, struct wconn *c, struct proto_out *out)
 
 /* ---- the engines' release lookups, through the gate ---- */
 
+/* An engine connection's user pointer: its slot index + 1, so that a
+ * connection whose pointer was never set (NULL) names no connection. */
+static void *conn_user(uint32_t ci)
+{
+	return (void *)((uintptr_t)ci + 1);
+}
+
+static uint32_t user_conn(const void *user)
+{
+	return (uint32_t)((uintptr_t)user - 1);
+}
+
 /* Every lookup names the connection it is made for (the engine passes back
- * its conn's user pointer, set at accept to the connection's index). */
+ * its conn's user pointer, set at accept). */
 static struct wconn *peer_conn(struct worker *w, void *peer)
 {
-	uintptr_t ci = (uintptr_t)peer;
-	return ci < w->max_conns ? &w->conns[ci] : NULL;
+	uint32_t ci = user_conn(peer);
+	return peer && ci < w->max_conns ? &w->conns[ci] : NULL;
 }
 
 static const struct proto_release *gated(struct worker *w, void *peer,
@@ -340,9 +352,9 @@ static void on_accept(struct worker *w, const struct netio_event *ev)
 	c->eng_ok = 1;
 	/* what every catalog lookup of this connection passes back */
 	if (c->kind == TAG_BT)
-		c->e.pw.user = (void *)(uintptr_t)ci;
+		c->e.pw.user = conn_user(ci);
 	else
-		c->e.http.user = (void *)(uintptr_t)ci;
+		c->e.http.user = conn_user(ci);
 }
 
 static void on_closed(struct worker *w, uint32_t ci)
@@ -545,7 +557,8 @@ static void loop(struct worker *w)
 			if (peerwire_engine_next_deadline(&w->pwe) <= w->now) {
 				nd = peerwire_engine_tick(&w->pwe, w->now, dirty, 64);
 				for (size_t k = 0; k < nd; k++)
-					tick_conn(w, (uint32_t)(uintptr_t)dirty[k]->user);
+					if (user_conn(dirty[k]->user) < w->max_conns)
+						tick_conn(w, user_conn(dirty[k]->user));
 			}
 			for (uint32_t k = w->n_open; k-- > 0;) {
 				uint32_t i = w->open[k];
