@@ -78,12 +78,17 @@ it_on_exit() {
 # it_cleanup: the EXIT trap it_setup installs; keeps the script's exit
 # status (77 stays a skip).
 it_cleanup() {
-	local f
+	local rc=$? f
+	# nothing here may change the status: a clean-up that fails (or a
+	# registered function that calls fail) must not turn a skip (77) or a
+	# pass into a failure, nor leave T behind
+	set +e
 	dp_cleanup
 	for f in ${IT_ON_EXIT[@]+"${IT_ON_EXIT[@]}"}; do
-		"$f" || true
+		("$f") || true
 	done
 	rm -rf "$T"
+	exit "$rc"
 }
 
 note() {
@@ -319,6 +324,16 @@ dp_track() {
 	DP_TRACKED+=("$@")
 }
 
+# dp_untrack PID: forget a PID this script has waited for, so dp_cleanup
+# never signals the process that may reuse its number.
+dp_untrack() {
+	local p kept=()
+	for p in ${DP_TRACKED[@]+"${DP_TRACKED[@]}"}; do
+		[[ $p == "$1" ]] || kept+=("$p")
+	done
+	DP_TRACKED=(${kept[@]+"${kept[@]}"})
+}
+
 # dp_cleanup: SIGTERM to the data plane and every tracked PID still running,
 # then SIGKILL after 5 s to any that is left. For EXIT traps; never fails.
 dp_cleanup() {
@@ -468,6 +483,7 @@ wait_pids() {
 	for p in "$@"; do
 		WAIT_RCS[$p]=0
 		wait "$p" || WAIT_RCS[$p]=$?
+		dp_untrack "$p"
 	done
 }
 
@@ -583,6 +599,7 @@ ctl_stop() {
 	done
 	pid_running "$CTL_PID" && fail "seed-control: expected it to exit within 10 s of SIGTERM"
 	wait "$CTL_PID" || rc=$?
+	dp_untrack "$CTL_PID"
 	((rc == 0)) || fail "seed-control: expected exit 0 after SIGTERM, saw $(describe_rc "$rc")"
 	CTL_PID=
 }

@@ -19,13 +19,10 @@ unmount() {
 }
 it_on_exit unmount
 
-if ((EUID != 0)); then
-	echo "SKIP: test_disk_full needs root to mount a tmpfs"
-	exit 77
-fi
+skip_unless_root "test_disk_full needs root to mount a tmpfs"
 mkdir -p "$MNT"
 if ! mount -t tmpfs -o size=4m,mode=0755 tmpfs "$MNT" 2>"$T/mount.err"; then
-	echo "SKIP: mount -t tmpfs failed: $(cat "$T/mount.err")"
+	echo "SKIP: mount -t tmpfs failed: $(cat "$T/mount.err")" >&2
 	exit 77
 fi
 mounted=yes

@@ -273,8 +273,8 @@ Test(tenants, workers_share_one_bucket_without_minting_tokens)
 
 /* The last leg of a tenant's one shape (test_node.c has config -> node ->
  * catalog): from the config to the catalog file, loaded as the data plane
- * loads it, to the slot, which points at the very struct tenant with every
- * field the config gave; its limits are enforced from it. */
+ * loads it with every field the config gave, and to the slot, which holds
+ * and enforces the limits the config gave. */
 Test(tenants, a_config_tenant_reaches_the_slot_with_every_field)
 {
 	static const char conf[] =
