@@ -18,8 +18,11 @@
 #include "bencode.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "log.h"
 #include "metainfo.h"
 #include "store.h"
+
+static const struct log_module lm = LOG_MODULE("control.node");
 
 #define STATE_MAX     (64u << 20)
 #define STATE_VERSION 2 /* what save_state() writes; 1 is still read */
@@ -182,7 +185,15 @@ static int load_state(struct node *n, struct seed_err *err)
 		char what[48];
 		struct tenant t;
 		snprintf(what, sizeof(what), "tenant entry %zu", i);
-		rc = catalog_decode_tenant(tens->u.list.items[i], buf, fmt, what, &t, err);
+		unsigned repaired = 0;
+		rc = catalog_decode_tenant(tens->u.list.items[i], buf, fmt, what, &t, &repaired,
+					   err);
+		if (rc == 0 && repaired)
+			log_warn(&lm,
+				 "%s: %s \"%s\": %u field(s) brought to today's rules (control "
+				 "characters in the name made '?', trackers that are not printable "
+				 "ASCII or repeat dropped); written back at the next change",
+				 n->state_path, what, t.id, repaired);
 		if (rc == 0 && t.max_peers > TENANT_MAX_PEERS) {
 			/* the API's bound, tighter than the catalog's */
 			rc = seed_err_set(err, -ERANGE, "%s \"%s\": max_peers %u, more than %u",
@@ -289,7 +300,7 @@ int node_rescan(struct node *n, struct seed_err *err)
 		seed_err_clear(&e);
 		if (store_release_load(st, ids[i], &sr, &e) < 0) {
 			/* a damaged manifest is not served; the rest of the store is */
-			fprintf(stderr, "seed-control: release %s: %s\n", ids[i], e.msg);
+			log_warn(&lm, "release %s: %s; not served", ids[i], e.msg);
 			continue;
 		}
 		r->in_store = 1;

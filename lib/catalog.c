@@ -933,9 +933,51 @@ static int decode_tenant(const struct pctx *px, struct catalog *c, const struct 
 	return rc;
 }
 
+/*
+ * A TEXT_ALLOW record (seed-control's state file version 1) was written
+ * under older rules: its API accepted a name with control characters and
+ * trackers with spaces, non-ASCII bytes or twice the same URL. Rather than
+ * refuse to start on an operator's state file, bring it to today's rules:
+ * control characters in the name become '?' (a name that is still not
+ * UTF-8 becomes the id), trackers that break the rules are dropped.
+ * Returns how many fields changed.
+ */
+static unsigned repair_old_text(struct tenant *t)
+{
+	unsigned changed = 0, kept = 0;
+
+	if (!utf8_printable(t->name)) {
+		for (char *p = t->name; *p; p++)
+			if ((uint8_t)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+		if (!utf8_printable(t->name))
+			snprintf(t->name, sizeof(t->name), "%s", t->id);
+		changed++;
+	}
+	for (unsigned i = 0; i < t->n_trackers; i++) {
+		char *u = t->trackers[i];
+		size_t len = strnlen(u, TENANT_URL_MAX + 1);
+		bool ok = len > 0 && len <= TENANT_URL_MAX;
+		for (size_t k = 0; ok && k < len; k++)
+			ok = (uint8_t)u[k] >= 0x21 && (uint8_t)u[k] <= 0x7e;
+		for (unsigned j = 0; ok && j < kept; j++)
+			ok = strcmp(t->trackers[j], u) != 0;
+		if (ok) {
+			t->trackers[kept++] = u;
+		} else {
+			free(u);
+			changed++;
+		}
+	}
+	for (unsigned i = kept; i < t->n_trackers; i++)
+		t->trackers[i] = NULL;
+	t->n_trackers = kept;
+	return changed;
+}
+
 int catalog_decode_tenant(const struct bencode_node *rec, const uint8_t *base,
 			  enum catalog_tenant_format format, const char *what, struct tenant *out_t,
-			  struct seed_err *err)
+			  unsigned *out_repaired, struct seed_err *err)
 {
 	struct pctx px = { .file = base, .err = err };
 	char where[WHERE_MAX];
@@ -948,8 +990,15 @@ int catalog_decode_tenant(const struct bencode_node *rec, const uint8_t *base,
 		return seed_err_set(err, -EINVAL, "catalog_decode_tenant: unknown format %d",
 				    (int)format);
 	memset(out_t, 0, sizeof(*out_t));
+	if (out_repaired)
+		*out_repaired = 0;
 	if ((rc = take_tenant(&px, rec, format, what, where, out_t)) == 0) {
 		struct seed_err local;
+		if (format == CATALOG_TENANT_TEXT_ALLOW) {
+			unsigned n = repair_old_text(out_t);
+			if (out_repaired)
+				*out_repaired = n;
+		}
 		seed_err_clear(&local);
 		if ((rc = catalog_check_tenant(out_t, &local)) < 0)
 			rc = forward(&px, rc, &local, rec, where);

@@ -197,10 +197,17 @@ void catalog_encode_tenants(struct bencode_buf *b, const struct tenant *v, size_
  * owns nothing. Errors as catalog_parse()'s: -EBADMSG (unknown or missing
  * key, wrong type, bad entry, and what catalog_check_tenant() calls
  * -EINVAL), -ERANGE, -E2BIG, -ENOMEM.
+ *
+ * A TEXT_ALLOW record was written under older rules (seed-control's API
+ * took names with control characters and trackers with spaces, non-ASCII
+ * bytes or duplicates): those are brought to today's rules instead of
+ * refused (control characters in the name become '?'; such trackers are
+ * dropped), and *out_repaired (may be NULL) counts the fields changed so
+ * the caller can say so. Other formats are never changed (0).
  */
 int catalog_decode_tenant(const struct bencode_node *rec, const uint8_t *base,
 			  enum catalog_tenant_format format, const char *what, struct tenant *out_t,
-			  struct seed_err *err);
+			  unsigned *out_repaired, struct seed_err *err);
 
 /* ---- the file ---- */
 

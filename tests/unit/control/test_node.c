@@ -402,6 +402,33 @@ Test(node, a_version_1_state_file_loads_with_every_field)
 	node_close(n);
 }
 
+/* The API of version 1 took what today's rules refuse: a name with a
+ * control character, a tracker with a space, one with a non-ASCII byte,
+ * the same tracker twice. Such a state file still loads (seed-control must
+ * start after an upgrade): the name's control character becomes '?', those
+ * trackers are dropped, the good one stays, and the catalog takes it. */
+Test(node, a_version_1_tenant_the_old_api_took_is_brought_to_todays_rules)
+{
+	write_state("d8:releasesle7:tenantsld5:allowle9:bandwidthi0e9:embargo_si0e2:id3:old"
+		    "9:max_peersi0e4:name7:Old\tCo.8:trackersl18:http://t.example/a"
+		    "18:http://t.example/a12:http://x y/a13:http://\xc3\xa9.x/aee"
+		    "e7:versioni1ee");
+	struct node *n = open_node(NULL);
+	const struct tenant *t = node_tenant_find(n, "old");
+	cr_assert_not_null(t);
+	cr_expect_str_eq(t->name, "Old?Co.");
+	cr_assert_eq(t->n_trackers, 1);
+	cr_expect_str_eq(t->trackers[0], "http://t.example/a");
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(node_commit(n, 8, &e), 0, "%s", e.msg);
+	struct catalog *c = load_cat(n);
+	cr_assert_not_null(catalog_tenant_find(c, "old"));
+	cr_expect_eq(catalog_tenant_find(c, "old")->n_trackers, 1);
+	catalog_free(c);
+	node_close(n);
+}
+
 /* A tenant entry of either version that the catalog would refuse, or that
  * breaks the API's max_peers bound, is refused with the file's path. */
 Test(node, a_bad_tenant_entry_is_refused_with_the_path)

@@ -658,7 +658,7 @@ static int decode_one(const void *p, size_t n, enum catalog_tenant_format fmt, s
 {
 	struct bencode_doc *doc = NULL;
 	cr_assert_eq(bencode_parse(p, (const uint8_t *)p + n, NULL, &doc, NULL), 0);
-	int rc = catalog_decode_tenant(bencode_root(doc), p, fmt, "tenant entry 0", out, e);
+	int rc = catalog_decode_tenant(bencode_root(doc), p, fmt, "tenant entry 0", out, NULL, e);
 	bencode_free(doc);
 	return rc;
 }
@@ -738,10 +738,25 @@ Test(catalog, a_tenant_record_with_text_allow_entries)
 					"2:id4:acme9:max_peersi0e4:name4:Acme8:trackerslee";
 	decode_fails(host_bits, sizeof(host_bits) - 1, CATALOG_TENANT_TEXT_ALLOW, &got,
 		     "allow entry #0 is not an address prefix");
-	/* the catalog's rules apply: a name that is not printable */
+	/* the old API took a name that is not printable: the catalog's rules
+	 * refuse it in a V2 record, a TEXT_ALLOW one (the old state file) is
+	 * brought to them */
 	static const char bad_name[] = "d5:allowle9:bandwidthi0e9:embargo_si0e2:id4:acme"
-				       "9:max_peersi0e4:name5:Ac\x1bme8:trackerslee";
-	decode_fails(bad_name, sizeof(bad_name) - 1, CATALOG_TENANT_TEXT_ALLOW, &got,
-		     "printable UTF-8");
+				       "9:max_peersi0e4:name5:Ac\x1bme8:trackersl1:x1:x3:a bee";
+	decode_fails(bad_name, sizeof(bad_name) - 1, CATALOG_TENANT_V2, &got, "printable UTF-8");
 	cr_expect_eq(got.n_trackers, 0, "owns nothing after a failure");
+	unsigned repaired = 99;
+	seed_err_clear(&e);
+	const uint8_t *b = (const uint8_t *)bad_name;
+	struct bencode_doc *doc = NULL;
+	cr_assert_eq(bencode_parse(b, b + sizeof(bad_name) - 1, NULL, &doc, &e), 0, "%s", e.msg);
+	cr_assert_eq(catalog_decode_tenant(bencode_root(doc), b, CATALOG_TENANT_TEXT_ALLOW,
+					   "tenant entry 0", &got, &repaired, &e),
+		     0, "%s", e.msg);
+	cr_expect_str_eq(got.name, "Ac?me");
+	cr_assert_eq(got.n_trackers, 1, "the repeated and the spaced tracker are dropped");
+	cr_expect_str_eq(got.trackers[0], "x");
+	cr_expect_eq(repaired, 3);
+	tenant_clear(&got);
+	bencode_free(doc);
 }
