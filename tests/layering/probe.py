@@ -51,11 +51,16 @@ def main():
     build_dir, probe_dir = sys.argv[1], sys.argv[2]
     cmd = proto_command(build_dir)
     bad = []
-    for name, must_compile in (("probe_ok.c", True), ("probe_netio.c", False),
-                               ("probe_uring.c", False)):
+    # a must-fail probe must fail for the fence's reason, not any other
+    for name, must_compile, reason in (("probe_ok.c", True, None),
+                                       ("probe_netio.c", False, "netio.h"),
+                                       ("probe_uring.c", False, "poison")):
         args = probe_args(cmd, os.path.join(probe_dir, name))
         r = subprocess.run(args, cwd=cmd["directory"], capture_output=True, text=True)
         ok = (r.returncode == 0) == must_compile
+        if ok and reason and reason not in r.stderr:
+            ok = False
+            sys.stderr.write("%s failed, but not with %r in its errors\n" % (name, reason))
         print("%s: %s with proto's flags (%s)" % (
             name, "compiles" if r.returncode == 0 else "does not compile",
             "as it must" if ok else "WRONG"))
