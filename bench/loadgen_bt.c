@@ -41,6 +41,7 @@
 #include "byteio.h"
 #include "hash.h"
 #include "merkle.h"
+#include "hex.h"
 #include "metainfo.h"
 
 #define HS_LEN	       68
@@ -321,13 +322,15 @@ static int load_torrent(struct bt_tor *t, const char *path, bool v2)
 		t->piece_blocks = (uint32_t)(t->piece_len / LG_BLOCK);
 		if (walk_tree(t, tree, bencode_dict_get(root, "piece layers"), 0, path))
 			goto fail;
-		hash_sha256(h, info->raw, info->raw_len, digest);
-		metainfo_hex(digest, 32, t->ih_hex);
+		if (metainfo_info_hash(h, info->raw, info->raw_len, NULL, digest) < 0)
+			goto fail;
+		hex_encode(digest, 32, t->ih_hex);
 	} else {
 		if (load_v1(t, info, path))
 			goto fail;
-		hash_sha1(h, info->raw, info->raw_len, digest);
-		metainfo_hex(digest, 20, t->ih_hex);
+		if (metainfo_info_hash(h, info->raw, info->raw_len, digest, NULL) < 0)
+			goto fail;
+		hex_encode(digest, 20, t->ih_hex);
 	}
 	memcpy(t->ih, digest, 20);
 	hash_ctx_destroy(h);
@@ -394,7 +397,7 @@ static int hs_recv(const struct lg_ctx *ctx, struct bt_tor *t, int fd, uint32_t 
 		return -1;
 	}
 	if (memcmp(in + 28, t->ih, 20)) {
-		metainfo_hex(in + 28, 20, got_hex);
+		hex_encode(in + 28, 20, got_hex);
 		fprintf(stderr,
 			"loadgen: handshake mismatch from %s: we asked for info-hash %s, it "
 			"answered %s\n",

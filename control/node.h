@@ -30,8 +30,6 @@
 
 #define NODE_ID_MAX 200
 
-/* The node's tenants are struct tenant (tenant.h). */
-
 struct node_release {
 	char id[NODE_ID_MAX + 1];
 	char tenant[TENANT_ID_MAX + 1];

@@ -90,8 +90,6 @@ enum catalog_state {
 };
 #define CATALOG_N_STATES 5
 
-/* The catalog's tenants are struct tenant (tenant.h), owned by the catalog. */
-
 /* A release as stored in a catalog; owned by the catalog. */
 struct catalog_release {
 	const char *id; /* NUL-terminated */

@@ -53,11 +53,6 @@ int metainfo_path_cmp(const char *const *a, size_t na, const char *const *b, siz
 	return (na > nb) - (na < nb);
 }
 
-void metainfo_hex(const uint8_t *p, size_t n, char *out)
-{
-	hex_encode(p, n, out);
-}
-
 int metainfo_info_hash(struct hash_ctx *h, const void *info, size_t len,
 		       uint8_t out_v1[HASH_SHA1_LEN], uint8_t out_v2[HASH_SHA256_LEN])
 {

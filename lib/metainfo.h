@@ -107,7 +107,4 @@ char *metainfo_magnet(const struct metainfo_out *m, const char *name, const char
 int metainfo_info_hash(struct hash_ctx *h, const void *info, size_t len,
 		       uint8_t out_v1[HASH_SHA1_LEN], uint8_t out_v2[HASH_SHA256_LEN]);
 
-/* hex_encode() (hex.h) under its old name, for callers not moved yet. */
-void metainfo_hex(const uint8_t *p, size_t n, char *out);
-
 #endif

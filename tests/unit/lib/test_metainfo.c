@@ -12,6 +12,7 @@
 
 #include "../testutil.h"
 #include "bencode.h"
+#include "hex.h"
 #include "metainfo.h"
 
 static struct hash_ctx *h;
@@ -233,8 +234,8 @@ Test(metainfo, trackers_web_seeds_private)
 
 	char *m = metainfo_magnet(&o, "my game", tr, 2, ws, 1);
 	char h1[41], h2[65], want[200];
-	metainfo_hex(o.ih_v1, 20, h1);
-	metainfo_hex(o.ih_v2, 32, h2);
+	hex_encode(o.ih_v1, 20, h1);
+	hex_encode(o.ih_v2, 32, h2);
 	snprintf(want, sizeof(want), "magnet:?xt=urn:btih:%s&xt=urn:btmh:1220%s&dn=my%%20game", h1,
 		 h2);
 	cr_assert_eq(strncmp(m, want, strlen(want)), 0, "%s", m);
