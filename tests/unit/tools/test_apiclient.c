@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../testutil.h"
 #include "apiclient.h"
 
 enum fake_mode {
@@ -262,33 +263,48 @@ Test(apiclient, empty_body_gives_null_json)
 
 /* ---- server errors ---- */
 
-Test(apiclient, error_404_returns_server_message)
+/*
+ * One scripted answer per row: apic_call gives rc and no JSON. An answer
+ * with an error status (status set) carries the message msg exactly; any
+ * other refusal names msg and the socket's path in its message.
+ */
+struct answer_case {
+	const char *answer;
+	int rc, status;
+	const char *msg;
+};
+
+static void expect_answers(const struct answer_case *c, size_t n)
 {
-	start(F_ANSWER,
-	      "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
-	      "Content-Length: 39\r\n\r\n{\"error\": \"no release \\\"acme.game.9\\\"\"}");
-	struct result r = get("/api/v1/releases/acme.game.9/publish");
-	cr_assert_eq(r.rc, -EREMOTEIO, "rc %d: %s", r.rc, r.err.msg);
-	cr_assert_eq(r.status, 404);
-	cr_assert_str_eq(r.err.msg, "no release \"acme.game.9\"");
-	cr_assert_null(r.j);
+	for (size_t i = 0; i < n; i++, fini()) {
+		start(F_ANSWER, c[i].answer);
+		struct result r = get("/api/v1/status");
+		const char *a = c[i].answer;
+		cr_assert_eq(r.rc, c[i].rc, "%s: rc %d: %s", a, r.rc, r.err.msg);
+		cr_assert_null(r.j, "%s", a);
+		if (c[i].status) {
+			cr_assert_eq(r.status, c[i].status, "%s: status %d", a, r.status);
+			cr_assert_str_eq(r.err.msg, c[i].msg, "%s", a);
+		} else {
+			cr_assert_not_null(strstr(r.err.msg, c[i].msg), "%s: %s", a, r.err.msg);
+			cr_assert_not_null(strstr(r.err.msg, F.path), "%s: %s", a, r.err.msg);
+		}
+	}
 }
 
-Test(apiclient, error_without_json_names_the_status)
+Test(apiclient, server_errors_return_the_server_message)
 {
-	start(F_ANSWER, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops");
-	struct result r = get("/api/v1/status");
-	cr_assert_eq(r.rc, -EREMOTEIO);
-	cr_assert_str_eq(r.err.msg, "seed-control answered HTTP 500 Internal Server Error");
-}
-
-Test(apiclient, error_message_control_bytes_are_replaced)
-{
-	start(F_ANSWER, "HTTP/1.1 400 Bad Request\r\nContent-Length: 30\r\n\r\n"
-			"{\"error\": \"bad\\u001b[2Jfield\"}");
-	struct result r = get("/api/v1/tenants");
-	cr_assert_eq(r.rc, -EREMOTEIO);
-	cr_assert_str_eq(r.err.msg, "bad?[2Jfield");
+	TU_TABLE(expect_answers, struct answer_case,
+		 { "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+		   "Content-Length: 39\r\n\r\n{\"error\": \"no release \\\"acme.game.9\\\"\"}",
+		   -EREMOTEIO, 404, "no release \"acme.game.9\"" },
+		 /* without JSON: the status line names the error */
+		 { "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops", -EREMOTEIO, 500,
+		   "seed-control answered HTTP 500 Internal Server Error" },
+		 /* control bytes in the message are replaced */
+		 { "HTTP/1.1 400 Bad Request\r\nContent-Length: 30\r\n\r\n"
+		   "{\"error\": \"bad\\u001b[2Jfield\"}",
+		   -EREMOTEIO, 400, "bad?[2Jfield" });
 }
 
 Test(apiclient, early_answer_to_a_large_body_is_read)
@@ -308,15 +324,20 @@ Test(apiclient, early_answer_to_a_large_body_is_read)
 
 /* ---- malformed or hostile answers ---- */
 
-Test(apiclient, truncated_body_is_an_error)
+Test(apiclient, malformed_answers_are_refused)
 {
-	start(F_ANSWER, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"node\": \"s");
-	struct result r = get("/api/v1/status");
-	cr_assert_eq(r.rc, -EPROTO, "rc %d: %s", r.rc, r.err.msg);
-	cr_assert_not_null(strstr(r.err.msg, "truncated answer: 11 of 100 body bytes"), "%s",
-			   r.err.msg);
-	cr_assert_not_null(strstr(r.err.msg, F.path), "%s", r.err.msg);
-	cr_assert_null(r.j);
+	TU_TABLE(expect_answers, struct answer_case,
+		 { "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"node\": \"s", -EPROTO, 0,
+		   "truncated answer: 11 of 100 body bytes" },
+		 { "HTTP/1.1 200 OK\r\nContent-Length: 17000000\r\n\r\n{}", -EFBIG, 0, "too large" },
+		 /* keep-alive without a length has no end */
+		 { "HTTP/1.1 200 OK\r\n\r\n{}", -EPROTO, 0, "without Content-Length" },
+		 { "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", -EPROTO, 0,
+		   "Content-Length" },
+		 { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+		   -EPROTO, 0, "Transfer-Encoding" },
+		 { "SSH-2.0-OpenSSH_9.2\r\n", -EPROTO, 0, "not an HTTP/1.x answer" },
+		 { "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n{\"a\": 1,", -EPROTO, 0, "not JSON" });
 }
 
 Test(apiclient, close_without_answer_is_an_error)
@@ -329,20 +350,19 @@ Test(apiclient, close_without_answer_is_an_error)
 	cr_assert_neq(r.err.msg[0], '\0');
 }
 
-Test(apiclient, oversized_declared_length_is_refused)
+/* Starts the fake server with an answer of size bytes: head, then fill
+ * to the end (a static buffer: one per test). */
+static void start_padded(char *buf, size_t size, const char *head, char fill)
 {
-	start(F_ANSWER, "HTTP/1.1 200 OK\r\nContent-Length: 17000000\r\n\r\n{}");
-	struct result r = get("/api/v1/status");
-	cr_assert_eq(r.rc, -EFBIG, "rc %d: %s", r.rc, r.err.msg);
-	cr_assert_not_null(strstr(r.err.msg, "too large"), "%s", r.err.msg);
+	int h = snprintf(buf, size, "%s", head);
+	memset(buf + h, fill, size - (size_t)h);
+	start_n(F_ANSWER, buf, size);
 }
 
 Test(apiclient, oversized_stream_is_refused_at_the_bound)
 {
 	static char big[40000];
-	int h = snprintf(big, sizeof(big), "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
-	memset(big + h, ' ', sizeof(big) - (size_t)h);
-	start_n(F_ANSWER, big, sizeof(big));
+	start_padded(big, sizeof(big), "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", ' ');
 	struct result r = call_opts((struct apic_opts){ .timeout_ms = 5000, .max_body = 1024 },
 				    "GET", "/api/v1/status", NULL);
 	cr_assert_eq(r.rc, -EFBIG, "rc %d: %s", r.rc, r.err.msg);
@@ -351,76 +371,34 @@ Test(apiclient, oversized_stream_is_refused_at_the_bound)
 Test(apiclient, endless_head_is_refused)
 {
 	static char big[APIC_MAX_HEAD + 4096];
-	int h = snprintf(big, sizeof(big), "HTTP/1.1 200 OK\r\nX-Pad: ");
-	memset(big + h, 'a', sizeof(big) - (size_t)h);
-	start_n(F_ANSWER, big, sizeof(big));
+	start_padded(big, sizeof(big), "HTTP/1.1 200 OK\r\nX-Pad: ", 'a');
 	struct result r = get("/api/v1/status");
 	cr_assert_eq(r.rc, -EFBIG, "rc %d: %s", r.rc, r.err.msg);
 }
 
-Test(apiclient, missing_length_on_keep_alive_is_an_error)
-{
-	start(F_ANSWER, "HTTP/1.1 200 OK\r\n\r\n{}");
-	struct result r = get("/api/v1/status");
-	cr_assert_eq(r.rc, -EPROTO);
-	cr_assert_not_null(strstr(r.err.msg, "without Content-Length"), "%s", r.err.msg);
-}
-
-Test(apiclient, conflicting_lengths_are_refused)
-{
-	start(F_ANSWER, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}");
-	struct result r = get("/api/v1/status");
-	cr_assert_eq(r.rc, -EPROTO);
-	cr_assert_not_null(strstr(r.err.msg, "Content-Length"), "%s", r.err.msg);
-}
-
-Test(apiclient, chunked_answer_is_refused)
-{
-	start(F_ANSWER,
-	      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n");
-	struct result r = get("/api/v1/status");
-	cr_assert_eq(r.rc, -EPROTO);
-	cr_assert_not_null(strstr(r.err.msg, "Transfer-Encoding"), "%s", r.err.msg);
-}
-
-Test(apiclient, non_http_answer_is_refused)
-{
-	start(F_ANSWER, "SSH-2.0-OpenSSH_9.2\r\n");
-	struct result r = get("/api/v1/status");
-	cr_assert_eq(r.rc, -EPROTO);
-	cr_assert_not_null(strstr(r.err.msg, "not an HTTP/1.x answer"), "%s", r.err.msg);
-}
-
-Test(apiclient, body_that_is_not_json_is_an_error)
-{
-	start(F_ANSWER, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n{\"a\": 1,");
-	struct result r = get("/api/v1/status");
-	cr_assert_eq(r.rc, -EPROTO);
-	cr_assert_not_null(strstr(r.err.msg, "not JSON"), "%s", r.err.msg);
-	cr_assert_null(r.j);
-}
-
 /* ---- connecting and timing out ---- */
+
+/* A GET finds nobody at F.path: -ENOENT, and the message says so. */
+static void expect_not_running(void)
+{
+	struct result r = get("/api/v1/status");
+	char want[256];
+	snprintf(want, sizeof(want), "seed-control is not running (no socket at %s)", F.path);
+	cr_assert_eq(r.rc, -ENOENT, "rc %d: %s", r.rc, r.err.msg);
+	cr_assert_str_eq(r.err.msg, want);
+}
 
 Test(apiclient, no_socket_says_not_running)
 {
 	make_dir();
-	struct result r = get("/api/v1/status");
-	char want[256];
-	snprintf(want, sizeof(want), "seed-control is not running (no socket at %s)", F.path);
-	cr_assert_eq(r.rc, -ENOENT);
-	cr_assert_str_eq(r.err.msg, want);
+	expect_not_running();
 }
 
 Test(apiclient, stale_socket_says_not_running)
 {
 	make_dir();
 	close(bind_socket()); /* the file stays; nobody listens: ECONNREFUSED */
-	struct result r = get("/api/v1/status");
-	char want[256];
-	snprintf(want, sizeof(want), "seed-control is not running (no socket at %s)", F.path);
-	cr_assert_eq(r.rc, -ENOENT);
-	cr_assert_str_eq(r.err.msg, want);
+	expect_not_running();
 }
 
 Test(apiclient, permission_denied_names_the_group)
@@ -497,41 +475,60 @@ Test(apiclient, socket_path_option_env_default)
 	unsetenv(APIC_SOCKET_ENV);
 }
 
+struct escape_case {
+	const char *in;
+	int rc;
+	const char *out; /* when rc > 0 */
+};
+
+static void expect_escapes(const struct escape_case *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char b[32];
+		cr_assert_eq(apic_path_escape(c[i].in, b, sizeof(b)), c[i].rc, "%s", c[i].in);
+		if (c[i].out)
+			cr_assert_str_eq(b, c[i].out, "%s", c[i].in);
+	}
+}
+
 Test(apiclient, path_segments_are_escaped)
 {
-	char b[32];
-	cr_assert_eq(apic_path_escape("acme.game-1.0_b~", b, sizeof(b)), 16);
-	cr_assert_str_eq(b, "acme.game-1.0_b~");
-	cr_assert_eq(apic_path_escape("a/b c+d", b, sizeof(b)), 13);
-	cr_assert_str_eq(b, "a%2Fb%20c%2Bd");
-	cr_assert_eq(apic_path_escape("..", b, sizeof(b)), -EINVAL);
-	cr_assert_eq(apic_path_escape("", b, sizeof(b)), -EINVAL);
-	cr_assert_eq(apic_path_escape("////////////", b, sizeof(b)), -ENAMETOOLONG);
+	TU_TABLE(expect_escapes, struct escape_case, { "acme.game-1.0_b~", 16, "acme.game-1.0_b~" },
+		 { "a/b c+d", 13, "a%2Fb%20c%2Bd" }, { "..", -EINVAL, NULL }, { "", -EINVAL, NULL },
+		 { "////////////", -ENAMETOOLONG, NULL });
+}
+
+static const int64_t time_now = 1795000000; /* 2026-11-18T11:06:40Z */
+
+struct time_case {
+	const char *in, *out;
+};
+
+static void expect_times(const struct time_case *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char out[32];
+		struct seed_err e;
+		seed_err_clear(&e);
+		cr_assert_eq(apic_time_arg(c[i].in, time_now, out, sizeof(out), &e), 0, "%s: %s",
+			     c[i].in, e.msg);
+		cr_assert_str_eq(out, c[i].out, "%s", c[i].in);
+	}
 }
 
 Test(apiclient, time_arguments)
 {
 	char out[32];
 	struct seed_err e;
-	const int64_t now = 1795000000; /* 2026-11-18T11:06:40Z */
+	const int64_t now = time_now;
 
-	seed_err_clear(&e);
-	cr_assert_eq(apic_time_arg("2026-12-01T18:00:00Z", now, out, sizeof(out), &e), 0);
-	cr_assert_str_eq(out, "2026-12-01T18:00:00Z");
-	cr_assert_eq(apic_time_arg("2026-12-01t18:00:00.250z", now, out, sizeof(out), &e), 0);
-	cr_assert_str_eq(out, "2026-12-01T18:00:00Z");
-	cr_assert_eq(apic_time_arg("2026-12-01T00:30:00+01:00", now, out, sizeof(out), &e), 0);
-	cr_assert_str_eq(out, "2026-11-30T23:30:00Z");
-	cr_assert_eq(apic_time_arg("2028-02-29T12:00:00-05:30", now, out, sizeof(out), &e), 0);
-	cr_assert_str_eq(out, "2028-02-29T17:30:00Z");
-	cr_assert_eq(apic_time_arg("+2h", now, out, sizeof(out), &e), 0);
-	cr_assert_str_eq(out, "2026-11-18T13:06:40Z");
-	cr_assert_eq(apic_time_arg("+30m", now, out, sizeof(out), &e), 0);
-	cr_assert_str_eq(out, "2026-11-18T11:36:40Z");
-	cr_assert_eq(apic_time_arg("+45s", now, out, sizeof(out), &e), 0);
-	cr_assert_str_eq(out, "2026-11-18T11:07:25Z");
-	cr_assert_eq(apic_time_arg("+1d12h", now, out, sizeof(out), &e), 0);
-	cr_assert_str_eq(out, "2026-11-19T23:06:40Z");
+	TU_TABLE(expect_times, struct time_case,
+		 { "2026-12-01T18:00:00Z", "2026-12-01T18:00:00Z" },
+		 { "2026-12-01t18:00:00.250z", "2026-12-01T18:00:00Z" },
+		 { "2026-12-01T00:30:00+01:00", "2026-11-30T23:30:00Z" },
+		 { "2028-02-29T12:00:00-05:30", "2028-02-29T17:30:00Z" },
+		 { "+2h", "2026-11-18T13:06:40Z" }, { "+30m", "2026-11-18T11:36:40Z" },
+		 { "+45s", "2026-11-18T11:07:25Z" }, { "+1d12h", "2026-11-19T23:06:40Z" });
 
 	static const char *const bad[] = {
 		"2026-02-29T00:00:00Z",
