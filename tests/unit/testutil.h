@@ -13,7 +13,8 @@
  *  - tu_jobs_new/tu_check_slot/tu_check_jobs: hash jobs whose digests land
  *    in TU_OUT_SLOT-byte slots filled with TU_CANARY, and the check that a
  *    slot holds the reference digest with its canaries untouched behind it;
- *  - tu_impl/tu_hash_ctx: both hash.h implementations, each test run on both;
+ *  - tu_impl/tu_hash_ctx/tu_next_impl: both hash.h implementations, each
+ *    test run on both;
  *  - tu_tmpdir/tu_tmpdir_file/tu_rmtree: a fresh directory under /tmp (and
  *    the path of a file in it), removed again; TU_SCRATCH_SUITE: a suite
  *    whose every test gets one.
@@ -203,6 +204,30 @@ static inline struct hash_ctx *tu_hash_ctx(enum hash_impl impl)
 	cr_assert_eq(rc, 0, "hash_ctx_create(%d): %d %s", (int)impl, rc, err.msg);
 	cr_assert_not_null(h);
 	return h;
+}
+
+/*
+ * Walks both implementations, each a fresh context in it->h:
+ *   for (struct tu_impls it = { 0 }; tu_next_impl(&it);) {
+ *           struct hash_ctx *h = it.h;
+ *           ...
+ *   }
+ * Each call destroys the previous context; the loop must run to its end
+ * (no break or return) so that the last one is destroyed too.
+ */
+struct tu_impls {
+	size_t next;
+	struct hash_ctx *h;
+};
+
+static inline int tu_next_impl(struct tu_impls *it)
+{
+	hash_ctx_destroy(it->h);
+	it->h = NULL;
+	if (it->next == TU_N_IMPLS)
+		return 0;
+	it->h = tu_hash_ctx(tu_impl(it->next++));
+	return 1;
 }
 
 /* --- temporary directories --- */

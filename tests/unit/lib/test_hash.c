@@ -73,8 +73,8 @@ Test(hash, every_edge_length_single_message)
 	tu_seed(1);
 	uint8_t *buf = tu_random_buf(max);
 
-	for (size_t k = 0; k < TU_N_IMPLS; k++) {
-		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
+	for (struct tu_impls it = { 0 }; tu_next_impl(&it);) {
+		struct hash_ctx *h = it.h;
 
 		for (int sha256 = 0; sha256 < 2; sha256++) {
 			for (size_t i = 0; i < N_EDGE; i++) {
@@ -90,15 +90,14 @@ Test(hash, every_edge_length_single_message)
 				}
 			}
 		}
-		hash_ctx_destroy(h);
 	}
 	free(buf);
 }
 
 Test(hash, empty_message_with_null_data)
 {
-	for (size_t k = 0; k < TU_N_IMPLS; k++) {
-		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
+	for (struct tu_impls it = { 0 }; tu_next_impl(&it);) {
+		struct hash_ctx *h = it.h;
 
 		for (int sha256 = 0; sha256 < 2; sha256++) {
 			uint8_t slot[TU_OUT_SLOT];
@@ -108,7 +107,6 @@ Test(hash, empty_message_with_null_data)
 			cr_assert_eq(batch(h, sha256, &j, 1), 0);
 			tu_check_slot(sha256, slot, (const uint8_t *)"", 0, "empty");
 		}
-		hash_ctx_destroy(h);
 	}
 }
 
@@ -154,8 +152,8 @@ Test(hash, mixed_batches_match_openssl_on_a_reused_context)
 	tu_seed(2);
 	uint8_t *pool = tu_random_buf(pool_len);
 
-	for (size_t k = 0; k < TU_N_IMPLS; k++) {
-		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
+	for (struct tu_impls it = { 0 }; tu_next_impl(&it);) {
+		struct hash_ctx *h = it.h;
 
 		for (int sha256 = 0; sha256 < 2; sha256++)
 			for (size_t s = 0; s < sizeof(sizes) / sizeof(*sizes); s++)
@@ -165,7 +163,6 @@ Test(hash, mixed_batches_match_openssl_on_a_reused_context)
 		 * calls, and SHA-1 and SHA-256 batches must not disturb each other. */
 		for (int rep = 0; rep < 60; rep++)
 			run_mixed_batch(h, rep & 1, 1 + tu_rnd() % 40, pool, pool_len);
-		hash_ctx_destroy(h);
 	}
 	free(pool);
 }
@@ -181,8 +178,8 @@ Test(hash, uniform_batches_of_blocks_and_pieces)
 	tu_seed(3);
 	uint8_t *pool = tu_random_buf(pool_len);
 
-	for (size_t k = 0; k < TU_N_IMPLS; k++) {
-		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
+	for (struct tu_impls it = { 0 }; tu_next_impl(&it);) {
+		struct hash_ctx *h = it.h;
 
 		for (int sha256 = 0; sha256 < 2; sha256++) {
 			for (size_t s = 0; s < sizeof(shapes) / sizeof(*shapes); s++) {
@@ -200,7 +197,6 @@ Test(hash, uniform_batches_of_blocks_and_pieces)
 				tu_jobs_free(jobs, slots);
 			}
 		}
-		hash_ctx_destroy(h);
 	}
 	free(pool);
 }
@@ -209,8 +205,8 @@ Test(hash, invalid_arguments)
 {
 	uint8_t out[32], data[4] = { 1, 2, 3, 4 };
 
-	for (size_t k = 0; k < TU_N_IMPLS; k++) {
-		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
+	for (struct tu_impls it = { 0 }; tu_next_impl(&it);) {
+		struct hash_ctx *h = it.h;
 
 		for (int sha256 = 0; sha256 < 2; sha256++) {
 			struct hash_job ok = { .data = data, .len = 4, .out = out };
@@ -232,7 +228,6 @@ Test(hash, invalid_arguments)
 			cr_assert_eq(one(h, sha256, data, 4, slot), 0);
 			tu_check_slot(sha256, slot, data, 4, "after -EINVAL");
 		}
-		hash_ctx_destroy(h);
 	}
 }
 
@@ -280,8 +275,9 @@ Test(hash, fips_180_known_answers)
 		0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
 	};
 
-	for (size_t k = 0; k < TU_N_IMPLS; k++) {
-		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
+	for (struct tu_impls it = { 0 }; tu_next_impl(&it);) {
+		struct hash_ctx *h = it.h;
+
 		uint8_t out[32];
 
 		cr_assert_eq(hash_sha1(h, "abc", 3, out), 0);
@@ -290,7 +286,6 @@ Test(hash, fips_180_known_answers)
 		cr_assert(memcmp(out, abc_sha256, 32) == 0);
 		cr_assert_eq(hash_sha256(h, NULL, 0, out), 0);
 		cr_assert(memcmp(out, empty_sha256, 32) == 0);
-		hash_ctx_destroy(h);
 	}
 }
 

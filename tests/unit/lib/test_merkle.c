@@ -108,8 +108,8 @@ static const size_t leaf_counts[] = { 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 1000, 1024
 Test(merkle, root_matches_reference)
 {
 	tu_seed(10);
-	for (size_t k = 0; k < TU_N_IMPLS; k++) {
-		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
+	for (struct tu_impls it = { 0 }; tu_next_impl(&it);) {
+		struct hash_ctx *h = it.h;
 
 		for (size_t c = 0; c < N_COUNTS; c++) {
 			size_t n = leaf_counts[c];
@@ -122,14 +122,14 @@ Test(merkle, root_matches_reference)
 				  hash_ctx_describe(h));
 			free(leaves);
 		}
-		hash_ctx_destroy(h);
 	}
 }
 
 Test(merkle, single_leaf_root_is_the_leaf)
 {
-	for (size_t k = 0; k < TU_N_IMPLS; k++) {
-		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
+	for (struct tu_impls it = { 0 }; tu_next_impl(&it);) {
+		struct hash_ctx *h = it.h;
+
 		uint8_t leaf[32], root[32], byte = 0x61;
 
 		/* A 1-byte file: one leaf, SHA-256 of that byte, which is
@@ -138,7 +138,6 @@ Test(merkle, single_leaf_root_is_the_leaf)
 		tu_ref_sha256(&byte, 1, leaf);
 		cr_assert_eq(merkle_root(h, leaf, 1, root), 0);
 		cr_assert(memcmp(root, leaf, 32) == 0);
-		hash_ctx_destroy(h);
 	}
 }
 
@@ -153,8 +152,9 @@ Test(merkle, known_answer_two_zero_blocks)
 	memcpy(pair + 32, blk, 32);
 	tu_ref_sha256(pair, 64, want);
 
-	for (size_t k = 0; k < TU_N_IMPLS; k++) {
-		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
+	for (struct tu_impls it = { 0 }; tu_next_impl(&it);) {
+		struct hash_ctx *h = it.h;
+
 		uint8_t leaves[64], root[32];
 		uint64_t n = merkle_leaf_count(sizeof(file));
 
@@ -163,7 +163,6 @@ Test(merkle, known_answer_two_zero_blocks)
 			cr_assert_eq(hash_sha256(h, file + i * 16384, 16384, leaves + i * 32), 0);
 		cr_assert_eq(merkle_root(h, leaves, n, root), 0);
 		cr_assert(memcmp(root, want, 32) == 0);
-		hash_ctx_destroy(h);
 	}
 }
 
@@ -189,8 +188,9 @@ Test(merkle, file_pipeline_with_short_last_block)
 	ref_root(ref_leaves, n, want);
 	ref_layer(ref_leaves, n, 4, want_layer);
 
-	for (size_t k = 0; k < TU_N_IMPLS; k++) {
-		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
+	for (struct tu_impls it = { 0 }; tu_next_impl(&it);) {
+		struct hash_ctx *h = it.h;
+
 		struct hash_job jobs[6];
 		uint8_t leaves[6 * 32], root[32], layer[2 * 32];
 
@@ -205,102 +205,118 @@ Test(merkle, file_pipeline_with_short_last_block)
 		cr_assert(memcmp(root, want, 32) == 0);
 		cr_assert_eq(merkle_layer(h, leaves, n, 4, layer), 0);
 		cr_assert(memcmp(layer, want_layer, sizeof(layer)) == 0);
-		hash_ctx_destroy(h);
 	}
 	free(file);
 }
 
-Test(merkle, layer_matches_reference)
+/*
+ * Runs check over every implementation, every piece size in pbs and every
+ * leaf count counts(pb) lists, each with fresh random leaves (from seed)
+ * that check may read but not keep.
+ */
+typedef void layer_check(struct hash_ctx *h, uint8_t *leaves, size_t n, size_t pb);
+
+static void each_layer_case(uint64_t seed, size_t (*counts)(size_t pb, size_t *out_ns),
+			    layer_check *check)
 {
 	static const size_t pbs[] = { 1, 2, 4, 64 };
 
-	tu_seed(12);
-	for (size_t k = 0; k < TU_N_IMPLS; k++) {
-		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
+	tu_seed(seed);
+	for (struct tu_impls it = { 0 }; tu_next_impl(&it);) {
+		struct hash_ctx *h = it.h;
 
-		for (size_t p = 0; p < sizeof(pbs) / sizeof(pbs[0]); p++) {
-			size_t pb = pbs[p];
-			/* n < pb, n == pb, k*pb + 1, and the fixed counts. */
-			size_t ns[N_COUNTS + 6];
-			size_t nn = 0;
-
-			if (pb > 1)
-				ns[nn++] = pb - 1;
-			ns[nn++] = pb;
-			ns[nn++] = pb + 1;
-			ns[nn++] = 3 * pb + 1;
-			ns[nn++] = 4 * pb;
-			for (size_t c = 0; c < N_COUNTS; c++)
-				ns[nn++] = leaf_counts[c];
+		for (size_t p = 0; p < TU_N(pbs); p++) {
+			size_t ns[N_COUNTS + 8];
+			size_t nn = counts(pbs[p], ns);
 
 			for (size_t i = 0; i < nn; i++) {
-				size_t n = ns[i], nl = (n + pb - 1) / pb;
-				uint8_t *leaves = tu_random_buf(n * 32);
-				uint8_t *want = malloc(nl * 32);
-				/* One spare hash to catch writes past the layer. */
-				uint8_t *got = malloc((nl + 1) * 32);
+				uint8_t *leaves = tu_random_buf(ns[i] * 32);
 
-				cr_assert_not_null(want);
-				cr_assert_not_null(got);
-				uint8_t *copy = malloc(n * 32);
-
-				cr_assert_not_null(copy);
-				memcpy(copy, leaves, n * 32);
-				memset(got, 0xA5, (nl + 1) * 32);
-				ref_layer(leaves, n, pb, want);
-				cr_assert_eq(merkle_layer(h, leaves, n, pb, got), 0);
-				/* Leaves are borrowed, never written. */
-				cr_assert(memcmp(copy, leaves, n * 32) == 0);
-				free(copy);
-				cr_assert(memcmp(got, want, nl * 32) == 0, "n=%zu pb=%zu (%s)", n,
-					  pb, hash_ctx_describe(h));
-				for (size_t b = 0; b < 32; b++)
-					cr_assert_eq(got[nl * 32 + b], 0xA5);
+				check(h, leaves, ns[i], pbs[p]);
 				free(leaves);
-				free(want);
-				free(got);
 			}
 		}
-		hash_ctx_destroy(h);
 	}
+}
+
+/* n < pb, n == pb, k*pb + 1, and the fixed counts. */
+static size_t layer_counts(size_t pb, size_t *ns)
+{
+	size_t nn = 0;
+
+	if (pb > 1)
+		ns[nn++] = pb - 1;
+	ns[nn++] = pb;
+	ns[nn++] = pb + 1;
+	ns[nn++] = 3 * pb + 1;
+	ns[nn++] = 4 * pb;
+	for (size_t c = 0; c < N_COUNTS; c++)
+		ns[nn++] = leaf_counts[c];
+	return nn;
+}
+
+static void check_layer(struct hash_ctx *h, uint8_t *leaves, size_t n, size_t pb)
+{
+	size_t nl = (n + pb - 1) / pb;
+	uint8_t *want = malloc(nl * 32);
+	/* One spare hash to catch writes past the layer. */
+	uint8_t *got = malloc((nl + 1) * 32);
+	uint8_t *copy = malloc(n * 32);
+
+	cr_assert_not_null(want);
+	cr_assert_not_null(got);
+	cr_assert_not_null(copy);
+	memcpy(copy, leaves, n * 32);
+	memset(got, 0xA5, (nl + 1) * 32);
+	ref_layer(leaves, n, pb, want);
+	cr_assert_eq(merkle_layer(h, leaves, n, pb, got), 0);
+	/* Leaves are borrowed, never written. */
+	cr_assert(memcmp(copy, leaves, n * 32) == 0);
+	cr_assert(memcmp(got, want, nl * 32) == 0, "n=%zu pb=%zu (%s)", n, pb,
+		  hash_ctx_describe(h));
+	for (size_t b = 0; b < 32; b++)
+		cr_assert_eq(got[nl * 32 + b], 0xA5);
+	free(copy);
+	free(want);
+	free(got);
+}
+
+Test(merkle, layer_matches_reference)
+{
+	each_layer_case(12, layer_counts, check_layer);
+}
+
+/* Counts of more than one piece (n <= pb has no layer in BEP 52). */
+static size_t layered_counts(size_t pb, size_t *ns)
+{
+	const size_t all[] = { pb + 1, 2 * pb, 3 * pb + 1, 5 * pb - 1, 8 * pb + 1, 1000, 1025 };
+	size_t nn = 0;
+
+	for (size_t i = 0; i < TU_N(all); i++)
+		if (all[i] > pb)
+			ns[nn++] = all[i];
+	return nn;
+}
+
+static void check_root_from_layer(struct hash_ctx *h, uint8_t *leaves, size_t n, size_t pb)
+{
+	size_t nl = (n + pb - 1) / pb;
+	uint8_t *layer = malloc(nl * 32);
+	uint8_t root[32], from_layer[32], ref[32];
+
+	cr_assert_not_null(layer);
+	cr_assert_eq(merkle_root(h, leaves, n, root), 0);
+	cr_assert_eq(merkle_layer(h, leaves, n, pb, layer), 0);
+	cr_assert_eq(merkle_root_from_layer(h, layer, nl, pb, from_layer), 0);
+	cr_assert(memcmp(from_layer, root, 32) == 0, "n=%zu pb=%zu", n, pb);
+	ref_root_layer(layer, nl, pb, 0, next_pow2(nl), ref);
+	cr_assert(memcmp(from_layer, ref, 32) == 0, "n=%zu pb=%zu", n, pb);
+	free(layer);
 }
 
 Test(merkle, root_from_layer_equals_root)
 {
-	static const size_t pbs[] = { 1, 2, 4, 64 };
-
-	tu_seed(13);
-	for (size_t k = 0; k < TU_N_IMPLS; k++) {
-		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
-
-		for (size_t p = 0; p < sizeof(pbs) / sizeof(pbs[0]); p++) {
-			size_t pb = pbs[p];
-			size_t ns[] = { pb + 1,	    2 * pb, 3 * pb + 1, 5 * pb - 1,
-					8 * pb + 1, 1000,   1025 };
-
-			for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
-				size_t n = ns[i], nl = (n + pb - 1) / pb;
-
-				if (n <= pb)
-					continue; /* no layer in BEP 52 */
-				uint8_t *leaves = tu_random_buf(n * 32);
-				uint8_t *layer = malloc(nl * 32);
-				uint8_t root[32], from_layer[32], ref[32];
-
-				cr_assert_not_null(layer);
-				cr_assert_eq(merkle_root(h, leaves, n, root), 0);
-				cr_assert_eq(merkle_layer(h, leaves, n, pb, layer), 0);
-				cr_assert_eq(merkle_root_from_layer(h, layer, nl, pb, from_layer),
-					     0);
-				cr_assert(memcmp(from_layer, root, 32) == 0, "n=%zu pb=%zu", n, pb);
-				ref_root_layer(layer, nl, pb, 0, next_pow2(nl), ref);
-				cr_assert(memcmp(from_layer, ref, 32) == 0, "n=%zu pb=%zu", n, pb);
-				free(leaves);
-				free(layer);
-			}
-		}
-		hash_ctx_destroy(h);
-	}
+	each_layer_case(13, layered_counts, check_root_from_layer);
 }
 
 /* A layer of one piece is that piece's root: BEP 52 files of exactly one
@@ -308,8 +324,9 @@ Test(merkle, root_from_layer_equals_root)
 Test(merkle, single_piece_layer)
 {
 	tu_seed(14);
-	for (size_t k = 0; k < TU_N_IMPLS; k++) {
-		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
+	for (struct tu_impls it = { 0 }; tu_next_impl(&it);) {
+		struct hash_ctx *h = it.h;
+
 		size_t pb = 8;
 
 		for (size_t n = 5; n <= 8; n++) {
@@ -323,7 +340,6 @@ Test(merkle, single_piece_layer)
 			cr_assert(memcmp(from_layer, root, 32) == 0);
 			free(leaves);
 		}
-		hash_ctx_destroy(h);
 	}
 }
 
@@ -338,12 +354,11 @@ Test(merkle, many_leaves_cross_batch_chunks)
 	uint8_t want[32], got[32];
 
 	ref_root(leaves, n, want);
-	for (size_t k = 0; k < TU_N_IMPLS; k++) {
-		struct hash_ctx *h = tu_hash_ctx(tu_impl(k));
+	for (struct tu_impls it = { 0 }; tu_next_impl(&it);) {
+		struct hash_ctx *h = it.h;
 
 		cr_assert_eq(merkle_root(h, leaves, n, got), 0);
 		cr_assert(memcmp(got, want, 32) == 0);
-		hash_ctx_destroy(h);
 	}
 	free(leaves);
 }

@@ -299,8 +299,8 @@ Test(apiclient, server_errors_return_the_server_message)
 		   "Content-Length: 39\r\n\r\n{\"error\": \"no release \\\"acme.game.9\\\"\"}",
 		   -EREMOTEIO, 404, "no release \"acme.game.9\"" },
 		 /* without JSON: the status line names the error */
-		 { "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops", -EREMOTEIO, 500,
-		   "seed-control answered HTTP 500 Internal Server Error" },
+		 { "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops",
+		   -EREMOTEIO, 500, "seed-control answered HTTP 500 Internal Server Error" },
 		 /* control bytes in the message are replaced */
 		 { "HTTP/1.1 400 Bad Request\r\nContent-Length: 30\r\n\r\n"
 		   "{\"error\": \"bad\\u001b[2Jfield\"}",
@@ -326,18 +326,20 @@ Test(apiclient, early_answer_to_a_large_body_is_read)
 
 Test(apiclient, malformed_answers_are_refused)
 {
-	TU_TABLE(expect_answers, struct answer_case,
-		 { "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"node\": \"s", -EPROTO, 0,
-		   "truncated answer: 11 of 100 body bytes" },
-		 { "HTTP/1.1 200 OK\r\nContent-Length: 17000000\r\n\r\n{}", -EFBIG, 0, "too large" },
-		 /* keep-alive without a length has no end */
-		 { "HTTP/1.1 200 OK\r\n\r\n{}", -EPROTO, 0, "without Content-Length" },
-		 { "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", -EPROTO, 0,
-		   "Content-Length" },
-		 { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
-		   -EPROTO, 0, "Transfer-Encoding" },
-		 { "SSH-2.0-OpenSSH_9.2\r\n", -EPROTO, 0, "not an HTTP/1.x answer" },
-		 { "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n{\"a\": 1,", -EPROTO, 0, "not JSON" });
+	TU_TABLE(
+		expect_answers, struct answer_case,
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"node\": \"s", -EPROTO, 0,
+		  "truncated answer: 11 of 100 body bytes" },
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 17000000\r\n\r\n{}", -EFBIG, 0, "too large" },
+		/* keep-alive without a length has no end */
+		{ "HTTP/1.1 200 OK\r\n\r\n{}", -EPROTO, 0, "without Content-Length" },
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", -EPROTO, 0,
+		  "Content-Length" },
+		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+		  -EPROTO, 0, "Transfer-Encoding" },
+		{ "SSH-2.0-OpenSSH_9.2\r\n", -EPROTO, 0, "not an HTTP/1.x answer" },
+		{ "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n{\"a\": 1,", -EPROTO, 0,
+		  "not JSON" });
 }
 
 Test(apiclient, close_without_answer_is_an_error)
@@ -522,8 +524,7 @@ Test(apiclient, time_arguments)
 	struct seed_err e;
 	const int64_t now = time_now;
 
-	TU_TABLE(expect_times, struct time_case,
-		 { "2026-12-01T18:00:00Z", "2026-12-01T18:00:00Z" },
+	TU_TABLE(expect_times, struct time_case, { "2026-12-01T18:00:00Z", "2026-12-01T18:00:00Z" },
 		 { "2026-12-01t18:00:00.250z", "2026-12-01T18:00:00Z" },
 		 { "2026-12-01T00:30:00+01:00", "2026-11-30T23:30:00Z" },
 		 { "2028-02-29T12:00:00-05:30", "2028-02-29T17:30:00Z" },
