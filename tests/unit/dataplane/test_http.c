@@ -16,6 +16,7 @@
 
 #include "http.h"
 #include "http_fixture.h"
+#include "../testutil.h"
 
 #define MiB (1024u * 1024u)
 
@@ -116,6 +117,54 @@ static void rec_free(struct rec *r)
 	free(r->d);
 }
 
+/* A fresh connection of eng at now, and an empty record of its actions. */
+static void conn_open(struct http_conn *c, struct rec *r, uint64_t now)
+{
+	rec_init(r);
+	cr_assert_eq(http_conn_init(c, &eng, now), 0);
+}
+
+static void conn_close(struct http_conn *c, struct rec *r)
+{
+	http_conn_free(c);
+	rec_free(r);
+}
+
+/* A connection fed by hand, its actions through an out array of two
+ * slots and recorded. */
+struct hand {
+	struct http_conn c;
+	struct rec r;
+	struct proto_action a[2];
+	struct proto_out o;
+};
+
+static void hand_open(struct hand *t)
+{
+	conn_open(&t->c, &t->r, 0);
+	t->o = (struct proto_out){ t->a, 0, 2 };
+}
+
+/* Offers the string in at now, the out array emptied first, and records
+ * what came out; returns how many bytes the connection took. */
+static size_t offer(struct hand *t, const char *in, uint64_t now)
+{
+	t->o.n = 0;
+	size_t n = http_on_bytes(&t->c, (const uint8_t *)in, strlen(in), now, &t->o);
+
+	rec_out(&t->r, &t->o);
+	return n;
+}
+
+/* Lets the connection write at now, the out array emptied first, and
+ * records what came out. */
+static void writable(struct hand *t, uint64_t now)
+{
+	t->o.n = 0;
+	http_on_writable(&t->c, now, &t->o);
+	rec_out(&t->r, &t->o);
+}
+
 /*
  * Offers in[0..len) to c at now with out arrays of cap slots, carrying out
  * the actions (recording them) and offering the unconsumed rest again,
@@ -149,8 +198,7 @@ static char *serve_n(const void *in, size_t len, size_t cap)
 	struct http_conn c;
 	struct rec r;
 
-	rec_init(&r);
-	cr_assert_eq(http_conn_init(&c, &eng, 0), 0);
+	conn_open(&c, &r, 0);
 	drive(&c, in, len, 0, cap, &r);
 	http_conn_free(&c);
 	free(r.d);
@@ -167,6 +215,23 @@ static void expect(const char *in, const char *want)
 	char *got = serve(in);
 
 	cr_assert_str_eq(got, want, "request:\n%s", in);
+	free(got);
+}
+
+/* The transcript of a GET of path (a format argument, so '%' is safe). */
+static char *serve_path(const char *path)
+{
+	char req[512];
+
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: seed.example\r\n\r\n", path);
+	return serve(req);
+}
+
+static void expect_path(const char *path, const char *want)
+{
+	char *got = serve_path(path);
+
+	cr_assert_str_eq(got, want, "path %s", path);
 	free(got);
 }
 
@@ -483,12 +548,8 @@ Test(http, traversal_and_bad_paths_400)
 		"ftp://h/acme.game.1/Game/data/level1.pak",
 		"http:///acme.game.1/Game/data/level1.pak",
 	};
-	char req[512];
-
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		snprintf(req, sizeof(req), REQ("%s"), bad[i]);
-		expect(req, R400);
-	}
+	for (size_t i = 0; i < TU_N(bad); i++)
+		expect_path(bad[i], R400);
 }
 
 Test(http, decoded_paths_found)
@@ -500,11 +561,8 @@ Test(http, decoded_paths_found)
 		"/acme.game.1/Game/docs/read%20me%20\xc3\xbc.txt",
 		"/acme%2egame%2e1/%47ame/docs/read%20me%20%c3%bc.txt",
 	};
-	char req[512];
-
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		snprintf(req, sizeof(req), REQ("%s"), ok[i]);
-		char *got = serve(req);
+	for (size_t i = 0; i < TU_N(ok); i++) {
+		char *got = serve_path(ok[i]);
 
 		cr_assert_not_null(strstr(got, "HTTP/1.1 200 OK\r\n"), "%s", ok[i]);
 		cr_assert_not_null(strstr(got, "\r\n\r\n[data 7/3 0+10]"), "%s", ok[i]);
@@ -662,14 +720,12 @@ static void check_oversized(size_t total, const char *prefix, const char *want)
 	struct http_conn c;
 	struct rec r;
 
-	rec_init(&r);
-	cr_assert_eq(http_conn_init(&c, &eng, 0), 0);
+	conn_open(&c, &r, 0);
 	for (size_t off = 0; off < total; off += 1000)
 		drive(&c, in + off, total - off < 1000 ? total - off : 1000, 0, 64, &r);
 	cr_assert_str_eq(r.s, want);
 	cr_assert(http_is_closed(&c));
-	http_conn_free(&c);
-	rec_free(&r);
+	conn_close(&c, &r);
 	free(in);
 }
 
@@ -793,25 +849,21 @@ static void check_splits(const char *in, size_t len)
 		struct http_conn c;
 		struct rec r;
 
-		rec_init(&r);
-		cr_assert_eq(http_conn_init(&c, &eng, 0), 0);
+		conn_open(&c, &r, 0);
 		drive(&c, in, k, 0, 64, &r);
 		drive(&c, in + k, len - k, 0, 64, &r);
 		cr_assert_str_eq(r.s, whole, "split at %zu", k);
-		http_conn_free(&c);
-		rec_free(&r);
+		conn_close(&c, &r);
 	}
 	struct http_conn c;
 	struct rec r;
 
-	rec_init(&r);
-	cr_assert_eq(http_conn_init(&c, &eng, 0), 0);
+	conn_open(&c, &r, 0);
 	for (size_t i = 0; i < len; i++)
 		drive(&c, in + i, 1, 0, 64, &r);
 	drive(&c, NULL, 0, 0, 64, &r);
 	cr_assert_str_eq(r.s, whole, "byte by byte");
-	http_conn_free(&c);
-	rec_free(&r);
+	conn_close(&c, &r);
 	/* and with out arrays of one and two slots */
 	for (size_t cap = 1; cap <= 2; cap++) {
 		char *small = serve_n(in, len, cap);
@@ -863,8 +915,7 @@ static void check_segments(const char *in, uint64_t first, uint64_t last)
 	struct rec r;
 	uint64_t next = first;
 
-	rec_init(&r);
-	cr_assert_eq(http_conn_init(&c, &eng, 0), 0);
+	conn_open(&c, &r, 0);
 	drive(&c, in, strlen(in), 0, 3, &r);
 	cr_assert_gt(r.nd, 0);
 	for (size_t i = 0; i < r.nd; i++) {
@@ -880,8 +931,7 @@ static void check_segments(const char *in, uint64_t first, uint64_t last)
 		next += a->u.data.len;
 	}
 	cr_assert_eq(next, last + 1);
-	http_conn_free(&c);
-	rec_free(&r);
+	conn_close(&c, &r);
 }
 
 Test(http, data_segments_cover_the_range)
@@ -922,8 +972,7 @@ Test(http, header_timeout_408)
 	struct http_conn c;
 	struct rec r;
 
-	rec_init(&r);
-	cr_assert_eq(http_conn_init(&c, &eng, 1000), 0);
+	conn_open(&c, &r, 1000);
 	cr_assert_eq(http_next_deadline(&c), 11000);
 	drive(&c, "GET / HT", 8, 2000, 64, &r);
 	/* the first request's head is timed from the connection's start */
@@ -942,8 +991,7 @@ Test(http, header_timeout_408)
 	cr_assert(http_is_closed(&c));
 	cr_assert_eq(http_next_deadline(&c), HTTP_NO_DEADLINE);
 	tick(&c, 99999, &r);
-	http_conn_free(&c);
-	rec_free(&r);
+	conn_close(&c, &r);
 }
 
 Test(http, idle_and_later_head_timeouts)
@@ -951,8 +999,7 @@ Test(http, idle_and_later_head_timeouts)
 	struct http_conn c;
 	struct rec r;
 
-	rec_init(&r);
-	cr_assert_eq(http_conn_init(&c, &eng, 0), 0);
+	conn_open(&c, &r, 0);
 	drive(&c, REQ(LEVEL1), strlen(REQ(LEVEL1)), 5000, 64, &r);
 	/* idle between requests: 60 s from the end of the response... */
 	cr_assert_eq(http_next_deadline(&c), 65000);
@@ -974,8 +1021,7 @@ Test(http, idle_and_later_head_timeouts)
 	cr_assert_str_eq(r.s, "");
 	tick(&c, 75999, &r);
 	cr_assert_str_eq(r.s, "[close timeout]"); /* idle: silent close */
-	http_conn_free(&c);
-	rec_free(&r);
+	conn_close(&c, &r);
 }
 
 Test(http, silent_close_when_nothing_came)
@@ -983,103 +1029,81 @@ Test(http, silent_close_when_nothing_came)
 	struct http_conn c;
 	struct rec r;
 
-	rec_init(&r);
-	cr_assert_eq(http_conn_init(&c, &eng, 0), 0);
+	conn_open(&c, &r, 0);
 	http_on_sent(&c, 5000); /* nothing was sent: no effect */
 	tick(&c, 9999, &r);
 	cr_assert_str_eq(r.s, "");
 	tick(&c, 10000, &r);
 	cr_assert_str_eq(r.s, "[close timeout]");
-	http_conn_free(&c);
-	rec_free(&r);
+	conn_close(&c, &r);
 }
 
 Test(http, stalled_response_times_out)
 {
-	struct http_conn c;
-	struct rec r;
-	struct proto_action a[2];
-	struct proto_out o = { a, 0, 2 };
+	struct hand t;
 	const char *in = REQ("/acme.game.1/Game/big/video.bin");
 
-	rec_init(&r);
-	cr_assert_eq(http_conn_init(&c, &eng, 0), 0);
-	cr_assert_eq(http_on_bytes(&c, (const uint8_t *)in, strlen(in), 100, &o), strlen(in));
-	rec_out(&r, &o);
-	cr_assert(http_wants_write(&c));
-	cr_assert_eq(http_next_deadline(&c), 60100);
+	hand_open(&t);
+	cr_assert_eq(offer(&t, in, 100), strlen(in));
+	cr_assert(http_wants_write(&t.c));
+	cr_assert_eq(http_next_deadline(&t.c), 60100);
 	/* progress pushes the deadline */
-	o.n = 0;
-	http_on_writable(&c, 30000, &o);
-	rec_out(&r, &o);
-	cr_assert_eq(http_next_deadline(&c), 90000);
+	writable(&t, 30000);
+	cr_assert_eq(http_next_deadline(&t.c), 90000);
 	/* so do sends the worker reports, and only forward */
-	http_on_sent(&c, 40000);
-	cr_assert_eq(http_next_deadline(&c), 100000);
-	http_on_sent(&c, 35000);
-	cr_assert_eq(http_next_deadline(&c), 100000);
-	size_t before = r.n;
+	http_on_sent(&t.c, 40000);
+	cr_assert_eq(http_next_deadline(&t.c), 100000);
+	http_on_sent(&t.c, 35000);
+	cr_assert_eq(http_next_deadline(&t.c), 100000);
+	size_t before = t.r.n;
 
-	tick(&c, 99999, &r); /* not due: emits nothing, not even pending output */
-	cr_assert_eq(r.n, before);
-	cr_assert(!http_is_closed(&c));
-	r.n = 0;
-	r.s[0] = '\0';
-	tick(&c, 100000, &r);
-	cr_assert_str_eq(r.s, "[close timeout]");
-	cr_assert(!http_wants_write(&c));
-	http_conn_free(&c);
-	rec_free(&r);
+	tick(&t.c, 99999, &t.r); /* not due: emits nothing, not even pending output */
+	cr_assert_eq(t.r.n, before);
+	cr_assert(!http_is_closed(&t.c));
+	t.r.n = 0;
+	t.r.s[0] = '\0';
+	tick(&t.c, 100000, &t.r);
+	cr_assert_str_eq(t.r.s, "[close timeout]");
+	cr_assert(!http_wants_write(&t.c));
+	conn_close(&t.c, &t.r);
 }
 
 /* ---- data failures ---- */
 
 Test(http, data_failed_closes)
 {
-	struct http_conn c;
-	struct rec r;
-	struct proto_action a[2];
-	struct proto_out o = { a, 0, 2 };
+	struct hand t;
 	const char *in = REQ("/acme.game.1/Game/big/video.bin") REQ(LEVEL1);
 
-	rec_init(&r);
-	cr_assert_eq(http_conn_init(&c, &eng, 0), 0);
-	cr_assert_lt(http_on_bytes(&c, (const uint8_t *)in, strlen(in), 0, &o), strlen(in));
-	rec_out(&r, &o);
-	cr_assert_eq(r.nd, 1);
-	o.n = 0;
-	http_data_failed(&c, &o);
-	rec_out(&r, &o);
-	cr_assert_eq(r.closed, 1);
-	cr_assert_eq(r.reason, PROTO_CLOSE_DATA_ERROR);
-	cr_assert(!http_wants_write(&c));
+	hand_open(&t);
+	cr_assert_lt(offer(&t, in, 0), strlen(in));
+	cr_assert_eq(t.r.nd, 1);
+	t.o.n = 0;
+	http_data_failed(&t.c, &t.o);
+	rec_out(&t.r, &t.o);
+	cr_assert_eq(t.r.closed, 1);
+	cr_assert_eq(t.r.reason, PROTO_CLOSE_DATA_ERROR);
+	cr_assert(!http_wants_write(&t.c));
 	/* nothing more, whatever comes */
-	o.n = 0;
-	cr_assert_eq(http_on_bytes(&c, (const uint8_t *)in, strlen(in), 0, &o), strlen(in));
-	http_on_writable(&c, 0, &o);
-	http_on_tick(&c, 1000000, &o);
-	http_data_failed(&c, &o);
-	cr_assert_eq(o.n, 0);
-	http_conn_free(&c);
-	rec_free(&r);
+	t.o.n = 0;
+	cr_assert_eq(http_on_bytes(&t.c, (const uint8_t *)in, strlen(in), 0, &t.o), strlen(in));
+	http_on_writable(&t.c, 0, &t.o);
+	http_on_tick(&t.c, 1000000, &t.o);
+	http_data_failed(&t.c, &t.o);
+	cr_assert_eq(t.o.n, 0);
+	conn_close(&t.c, &t.r);
 
 	/* with no room, the CLOSE comes first on the next call */
-	rec_init(&r);
-	cr_assert_eq(http_conn_init(&c, &eng, 0), 0);
-	o.n = 0;
-	http_on_bytes(&c, (const uint8_t *)in, strlen(in), 0, &o);
-	rec_out(&r, &o);
-	o.n = 2;
-	http_data_failed(&c, &o);
-	cr_assert(http_wants_write(&c));
-	cr_assert_eq(http_next_deadline(&c), 0);
-	o.n = 0;
-	http_on_writable(&c, 0, &o);
-	rec_out(&r, &o);
-	cr_assert_eq(o.n, 1);
-	cr_assert_eq(r.reason, PROTO_CLOSE_DATA_ERROR);
-	http_conn_free(&c);
-	rec_free(&r);
+	hand_open(&t);
+	offer(&t, in, 0);
+	t.o.n = 2;
+	http_data_failed(&t.c, &t.o);
+	cr_assert(http_wants_write(&t.c));
+	cr_assert_eq(http_next_deadline(&t.c), 0);
+	writable(&t, 0);
+	cr_assert_eq(t.o.n, 1);
+	cr_assert_eq(t.r.reason, PROTO_CLOSE_DATA_ERROR);
+	conn_close(&t.c, &t.r);
 }
 
 /* ---- counters, config ---- */
@@ -1090,8 +1114,7 @@ Test(http, counters)
 	struct rec r;
 	const char *in = REQ(LEVEL1) REQ("/nope") GET_RANGE("bytes=0-9") "GET / HTTP/1.1\r\n\r\n";
 
-	rec_init(&r);
-	cr_assert_eq(http_conn_init(&c, &eng, 0), 0);
+	conn_open(&c, &r, 0);
 	drive(&c, in, strlen(in), 0, 64, &r);
 	cr_assert_eq(c.stats.http_requests_total, 4);
 	cr_assert_eq(c.stats.http_responses_2xx_total, 2);
@@ -1101,8 +1124,7 @@ Test(http, counters)
 	cr_assert_eq(c.stats.http_head_bytes_total, r.n - strlen("[data 7/0 0+1000]") -
 							    strlen("[data 7/0 0+10]") -
 							    strlen("[close malformed]"));
-	http_conn_free(&c);
-	rec_free(&r);
+	conn_close(&c, &r);
 }
 
 Test(http, engine_config_bounds)
@@ -1145,35 +1167,26 @@ Test(http, engine_config_bounds)
 	cr_assert_not_null(strstr(r.s, "\r\n\r\n[data 7/2 16000+384][data 7/2 16384+16384]"
 				       "[data 7/2 32768+233]"),
 			   "%s", r.s);
-	http_conn_free(&c);
-	rec_free(&r);
+	conn_close(&c, &r);
 }
 
 Test(http, input_after_a_closing_request_is_dropped)
 {
-	struct http_conn c;
-	struct rec r;
-	struct proto_action a[2];
-	struct proto_out o = { a, 0, 2 };
+	struct hand t;
 	const char *in = "GET /acme.game.1/Game/big/video.bin HTTP/1.1\r\nHost: h\r\n"
 			 "Connection: close\r\n\r\n" REQ(LEVEL1);
 
-	rec_init(&r);
-	cr_assert_eq(http_conn_init(&c, &eng, 0), 0);
+	hand_open(&t);
 	/* the response is still in progress, yet every byte is taken */
-	cr_assert_eq(http_on_bytes(&c, (const uint8_t *)in, strlen(in), 0, &o), strlen(in));
-	rec_out(&r, &o);
-	cr_assert(http_wants_write(&c));
-	while (http_wants_write(&c)) {
-		o.n = 0;
-		http_on_writable(&c, 0, &o);
-		rec_out(&r, &o);
+	cr_assert_eq(offer(&t, in, 0), strlen(in));
+	cr_assert(http_wants_write(&t.c));
+	while (http_wants_write(&t.c)) {
+		writable(&t, 0);
 	}
-	cr_assert_eq(r.nd, 4);
-	cr_assert_eq(r.reason, PROTO_CLOSE_DONE);
-	cr_assert(http_is_closed(&c));
-	http_conn_free(&c);
-	rec_free(&r);
+	cr_assert_eq(t.r.nd, 4);
+	cr_assert_eq(t.r.reason, PROTO_CLOSE_DONE);
+	cr_assert(http_is_closed(&t.c));
+	conn_close(&t.c, &t.r);
 }
 
 Test(http, send_buffer_full_resumes)
