@@ -385,27 +385,41 @@ Test(cache, unpin_makes_slots_evictable)
 	cache_destroy(c);
 }
 
-Test(cache, waiter_pool_bound_gives_busy)
+/* ---- the waiter pool ------------------------------------------------- */
+
+/* A cache whose pool holds three waiters, shared by every key. */
+static struct cache *c3;
+
+static void waiters_init(void)
 {
-	struct cache *c = new_cache(SLOTS, 3, 0);
+	c3 = new_cache(SLOTS, 3, 0);
+}
+
+static void waiters_fini(void)
+{
+	cache_destroy(c3);
+}
+
+TestSuite(cache_waiters, .init = waiters_init, .fini = waiters_fini);
+
+Test(cache_waiters, pool_bound_gives_busy)
+{
 	uint8_t *d;
 	uint32_t s;
 	uint64_t cookies[3];
 
-	fill_with_waiters(c, 1, 0, 10, 3, &d, &s);
-	expect_busy(c, 1, 13, NULL);
-	cr_assert_eq(cache_counters(c)->busy, 1);
+	fill_with_waiters(c3, 1, 0, 10, 3, &d, &s);
+	expect_busy(c3, 1, 13, NULL);
+	cr_assert_eq(cache_counters(c3)->busy, 1);
 	content(1, d, blen(1));
-	fill_done(c, s, blen(1), cookies, 3, 1, 3);
+	fill_done(c3, s, blen(1), cookies, 3, 1, 3);
 	/* The pool is free again: another key can queue three. */
-	fill_with_waiters(c, 2, 0, 20, 3, &d, &s);
-	cr_assert_eq(cache_counters(c)->busy, 1);
-	cache_destroy(c);
+	fill_with_waiters(c3, 2, 0, 20, 3, &d, &s);
+	cr_assert_eq(cache_counters(c3)->busy, 1);
 }
 
-Test(cache, waiter_pool_is_reused)
+Test(cache_waiters, pool_is_reused)
 {
-	struct cache *c = new_cache(SLOTS, 3, 0);
 	uint8_t *d;
 	uint32_t s;
 	uint64_t cookies[3];
@@ -413,19 +427,18 @@ Test(cache, waiter_pool_is_reused)
 	for (uint32_t round = 0; round < 100; round++) {
 		uint32_t n = round % 5;
 
-		if (get(c, n, 0, &d, &s) == CACHE_HIT) {
-			cache_unpin(c, d);
+		if (get(c3, n, 0, &d, &s) == CACHE_HIT) {
+			cache_unpin(c3, d);
 			continue;
 		}
-		add_waiters(c, n, 0, 3);
+		add_waiters(c3, n, 0, 3);
 		content(n, d, blen(n));
 		int good = (int)(round % 2);
-		fill_done(c, s, good ? (int64_t)blen(n) : -EIO, cookies, 3, good, 3);
+		fill_done(c3, s, good ? (int64_t)blen(n) : -EIO, cookies, 3, good, 3);
 		for (int k = 0; k < (good ? 4 : 0); k++)
-			cache_unpin(c, d);
+			cache_unpin(c3, d);
 	}
-	cr_assert_eq(cache_counters(c)->busy, 0);
-	cache_destroy(c);
+	cr_assert_eq(cache_counters(c3)->busy, 0);
 }
 
 /* ---- S3-FIFO ----------------------------------------------------------- */
@@ -669,54 +682,53 @@ static void m_ghost_add(struct model *m, uint32_t k)
 	m->keys[k].ghost_ticket = m->next_ticket;
 }
 
-static int64_t m_pass_small(struct model *m)
+/*
+ * One pass of the model over queue q, a key at a time from its head: a key
+ * neither read nor pinned is the victim (from small, it becomes a ghost);
+ * a read key in small moves to main with its count cleared; any other key
+ * goes round, a read one in main losing one count. Small gets one turn,
+ * main four (enough to take any unpinned key's count to zero).
+ */
+static int64_t m_pass(struct model *m, int q)
 {
-	for (size_t b = list_len(&m->small); b > 0; b--) {
-		uint32_t k = list_pop(&m->small);
+	struct mlist *l = q == QS ? &m->small : &m->main;
+
+	for (size_t turns = (q == QS ? 1 : 4) * list_len(l); turns > 0; turns--) {
+		uint32_t k = list_pop(l);
 		struct mkey *e = &m->keys[k];
 
-		if (e->freq > 0) {
+		if (e->freq == 0 && e->pins == 0) {
+			if (q == QS)
+				m_ghost_add(m, k);
+			return k;
+		}
+		if (q == QS && e->freq > 0) {
 			e->freq = 0;
 			e->queue = QM;
 			list_push(&m->main, k);
-		} else if (e->pins > 0) {
-			list_push(&m->small, k);
-		} else {
-			m_ghost_add(m, k);
-			return k;
+			continue;
 		}
-	}
-	return -1;
-}
-
-static int64_t m_pass_main(struct model *m)
-{
-	for (size_t b = 4 * list_len(&m->main); b > 0; b--) {
-		uint32_t k = list_pop(&m->main);
-		struct mkey *e = &m->keys[k];
-
-		if (e->freq > 0) {
+		if (e->freq > 0)
 			e->freq--;
-			list_push(&m->main, k);
-		} else if (e->pins > 0) {
-			list_push(&m->main, k);
-		} else {
-			return k;
-		}
+		list_push(l, k);
 	}
 	return -1;
 }
 
+/*
+ * Small is tried first while it holds its share (or main is empty), then
+ * main; otherwise main, small, and main again (a small pass that only
+ * promoted leaves unread keys at main's tail).
+ */
 static int64_t m_evict(struct model *m)
 {
-	int64_t v;
+	static const int small_first[] = { QS, QM, -1 }, main_first[] = { QM, QS, QM };
+	int from_small = list_len(&m->small) >= m->small_share || list_len(&m->main) == 0;
+	const int *order = from_small ? small_first : main_first;
+	int64_t v = -1;
 
-	if (list_len(&m->small) >= m->small_share || list_len(&m->main) == 0) {
-		if ((v = m_pass_small(m)) < 0)
-			v = m_pass_main(m);
-	} else if ((v = m_pass_main(m)) < 0 && (v = m_pass_small(m)) < 0) {
-		v = m_pass_main(m);
-	}
+	for (size_t i = 0; i < 3 && order[i] >= 0 && v < 0; i++)
+		v = m_pass(m, order[i]);
 	return v;
 }
 
