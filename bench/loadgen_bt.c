@@ -40,8 +40,9 @@
 #include "bencode.h"
 #include "byteio.h"
 #include "hash.h"
-#include "merkle.h"
 #include "hex.h"
+#include "mem.h"
+#include "merkle.h"
 #include "metainfo.h"
 
 #define HS_LEN	       68
@@ -570,12 +571,7 @@ static void bt_worker_fini(struct lg_worker *w)
 	if (bw->arena)
 		munmap(bw->arena, bw->arena_len);
 	hash_ctx_destroy(bw->h);
-	free(bw->small);
-	free(bw->conns);
-	free(bw->vq);
-	free(bw->jobs);
-	free(bw->digests);
-	free(bw);
+	MEM_FREE_ALL(bw->small, bw->conns, bw->vq, bw->jobs, bw->digests, bw);
 }
 
 /* ---- connection events ---- */

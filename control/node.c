@@ -19,6 +19,7 @@
 #include "fsutil.h"
 #include "hash.h"
 #include "log.h"
+#include "mem.h"
 #include "metainfo.h"
 #include "store.h"
 
@@ -369,11 +370,7 @@ void node_close(struct node *n)
 	tenant_array_free(n->t, n->n_t);
 	tenant_array_free(n->api, n->n_api);
 	seedconf_free(n->conf);
-	free(n->r);
-	free(n->state_path);
-	free(n->catalog_path);
-	free(n->config_path);
-	free(n);
+	MEM_FREE_ALL(n->r, n->state_path, n->catalog_path, n->config_path, n);
 }
 
 int node_reload_config(struct node *n, struct seed_err *err)

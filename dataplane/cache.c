@@ -51,6 +51,7 @@
 #include <sys/mman.h>
 
 #include "hash.h"
+#include "mem.h"
 
 #define MIN_SLOTS   64u
 #define MAX_SLOTS   (1u << 28) /* 4 TiB: index positions fit 32 bits */
@@ -411,14 +412,8 @@ void cache_destroy(struct cache *c)
 		return;
 	if (c->base)
 		munmap(c->base, c->map_len);
-	free(c->slots);
-	free(c->index);
-	free(c->small.v);
-	free(c->main.v);
-	free(c->ghost);
-	free(c->free_stack);
-	free(c->waiters);
-	free(c);
+	MEM_FREE_ALL(c->slots, c->index, c->small.v, c->main.v, c->ghost, c->free_stack, c->waiters,
+		     c);
 }
 
 void *cache_memory(const struct cache *c, size_t *out_len)

@@ -16,6 +16,7 @@
 #include "catalog.h"
 #include "dpstats.h"
 #include "fnv.h"
+#include "mem.h"
 #include "metainfo.h"
 #include "store.h"
 
@@ -403,12 +404,8 @@ static void index_free(struct served_index *x)
 {
 	if (!x)
 		return;
-	free(x->by_v1);
-	free(x->by_v2);
-	free(x->by_id);
-	free(x->by_req2);
 	catalog_free(x->cat);
-	free(x);
+	MEM_FREE_ALL(x->by_v1, x->by_v2, x->by_id, x->by_req2, x);
 }
 
 static void t_put(uint32_t *t, size_t size, uint64_t h, uint32_t val)

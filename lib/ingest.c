@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "mem.h"
 #include "merkle.h"
 #include "utf8.h"
 
@@ -883,11 +884,7 @@ out:
 
 void ingest_result_free(struct ingest_result *r)
 {
-	free(r->id);
-	free(r->main.torrent);
-	free(r->v1.torrent);
-	free(r->magnet);
-	free(r->torrent_path);
-	free(r->torrent_v1_path);
+	MEM_FREE_ALL(r->id, r->main.torrent, r->v1.torrent, r->magnet, r->torrent_path,
+		     r->torrent_v1_path);
 	memset(r, 0, sizeof(*r));
 }

@@ -24,6 +24,7 @@
 #include "fsutil.h"
 #include "hash.h"
 #include "hex.h"
+#include "mem.h"
 #include "metainfo.h"
 
 #define FORMAT_LINE  "bitstream-store 1\n"
@@ -769,15 +770,8 @@ void store_release_free(struct store_release *r)
 		return;
 	for (size_t i = 0; i < r->n_files; i++)
 		free(r->files[i].path);
-	free(r->files);
-	free(r->id);
-	free(r->tenant);
-	free(r->name);
-	free(r->version);
-	free(r->torrent_name);
-	free(r->torrent);
-	free(r->torrent_v1);
-	free(r);
+	MEM_FREE_ALL(r->files, r->id, r->tenant, r->name, r->version, r->torrent_name, r->torrent,
+		     r->torrent_v1, r);
 }
 
 static int str_cmp(const void *a, const void *b)

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "netio.h"
+#include "mem.h"
 
 enum op_type { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_WATCH };
 
@@ -130,12 +131,7 @@ static void free_netio(struct netio *n)
 		munmap(n->br, n->br_bytes);
 	if (n->bufs)
 		munmap(n->bufs, n->bufs_bytes);
-	free(n->conns);
-	free(n->free_conns);
-	free(n->ops);
-	free(n->free_ops);
-	free(n->closed);
-	free(n);
+	MEM_FREE_ALL(n->conns, n->free_conns, n->ops, n->free_ops, n->closed, n);
 }
 
 static int u_create(const struct netio_config *cfg_in, struct netio **out, struct seed_err *err)
