@@ -358,6 +358,17 @@ ni_kernel(uint32_t h[][5], const uint8_t **p, size_t nblk, const int k)
 		NI4(mg, f);                                                                     \
 	} while (0)
 
+/* Sixteen rounds: the schedule words rotate through m0..m3 every four
+ * groups, while f (function and K) changes every five, so each call names
+ * the f of its four groups. It expands to the same written-out code. */
+#define NI4_SCHED4(f0, f1, f2, f3)             \
+	do {                                   \
+		NI4_SCHED(m0, m1, m2, m3, f0); \
+		NI4_SCHED(m1, m2, m3, m0, f1); \
+		NI4_SCHED(m2, m3, m0, m1, f2); \
+		NI4_SCHED(m3, m0, m1, m2, f3); \
+	} while (0)
+
 		/* Written out, not a loop over the groups: the same rounds as
 		 * `#pragma GCC unroll 19` over g (m[g % 4], f = g / 5, sha1rnds4's
 		 * immediate through a switch that folds) unroll fully too, but
@@ -367,22 +378,11 @@ ni_kernel(uint32_t h[][5], const uint8_t **p, size_t nblk, const int k)
 		NI4(m1, 0);
 		NI4(m2, 0);
 		NI4(m3, 0);
-		NI4_SCHED(m0, m1, m2, m3, 0); /* 16-19 */
-		NI4_SCHED(m1, m2, m3, m0, 1); /* 20-23 */
-		NI4_SCHED(m2, m3, m0, m1, 1);
-		NI4_SCHED(m3, m0, m1, m2, 1);
-		NI4_SCHED(m0, m1, m2, m3, 1);
-		NI4_SCHED(m1, m2, m3, m0, 1); /* 36-39 */
-		NI4_SCHED(m2, m3, m0, m1, 2); /* 40-43 */
-		NI4_SCHED(m3, m0, m1, m2, 2);
-		NI4_SCHED(m0, m1, m2, m3, 2);
-		NI4_SCHED(m1, m2, m3, m0, 2);
-		NI4_SCHED(m2, m3, m0, m1, 2); /* 56-59 */
-		NI4_SCHED(m3, m0, m1, m2, 3); /* 60-63 */
-		NI4_SCHED(m0, m1, m2, m3, 3);
-		NI4_SCHED(m1, m2, m3, m0, 3);
-		NI4_SCHED(m2, m3, m0, m1, 3);
-		NI4_SCHED(m3, m0, m1, m2, 3); /* 76-79 */
+		NI4_SCHED4(0, 1, 1, 1); /* 16-31 */
+		NI4_SCHED4(1, 1, 2, 2); /* 32-47 */
+		NI4_SCHED4(2, 2, 2, 3); /* 48-63 */
+		NI4_SCHED4(3, 3, 3, 3); /* 64-79 */
+#undef NI4_SCHED4
 #undef NI4_SCHED
 #undef NI4
 
