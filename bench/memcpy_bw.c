@@ -78,39 +78,22 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	size_t size = (size_t)256 << 20;
+	uint64_t size_opt = (uint64_t)256 << 20;
 	double seconds = 1.0;
-	int threads = 1, json = 0;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "--size") && v) {
-			uint64_t n;
-			if (benchopt_size("memcpy_bw", "size", v, 4096, 1ull << 40, 1, &n) < 0)
-				return 2;
-			size = (size_t)n;
-			i++;
-		} else if (!strcmp(a, "--seconds") && v) {
-			if (benchopt_seconds("memcpy_bw", v, &seconds) < 0)
-				return 2;
-			i++;
-		} else if (!strcmp(a, "--threads") && v) {
-			long t;
-			if (benchopt_int("memcpy_bw", "threads", v, 1, 1024, &t) < 0)
-				return 2;
-			threads = (int)t;
-			i++;
-		} else if (!strcmp(a, "--json")) {
-			json = 1;
-		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			usage(stdout);
-			return 0;
-		} else {
-			fprintf(stderr, "memcpy_bw: unknown option %s\n", a);
-			usage(stderr);
-			return 2;
-		}
-	}
+	long threads_opt = 1;
+	int json = 0;
+	const struct benchopt opts[] = {
+		{ "size", BENCHOPT_SIZE, &size_opt, 4096, 1ull << 40, 1, NULL },
+		{ "seconds", BENCHOPT_SECONDS, &seconds, 0, 0, 0, NULL },
+		{ "threads", BENCHOPT_INT, &threads_opt, 1, 1024, 0, NULL },
+		{ "json", BENCHOPT_FLAG, &json, 0, 0, 0, NULL },
+	};
+	int rc = benchopt_parse("memcpy_bw", argc, argv, opts, sizeof(opts) / sizeof(opts[0]), 0,
+				usage);
+	if (rc < 0)
+		return rc == BENCHOPT_HELP ? 0 : 2;
+	size_t size = (size_t)size_opt;
+	int threads = (int)threads_opt;
 	struct worker *w = calloc((size_t)threads, sizeof(*w));
 	if (!w) {
 		perror("memcpy_bw: calloc");

@@ -65,52 +65,23 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	uint64_t block = 1u << 20;
-	unsigned depth = 16;
+	long depth_opt = 16;
 	double seconds = 3.0;
 	int json = 0, sequential = 0;
-	int i;
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "--block") && v) {
-			/* O_DIRECT reads whole 4 KiB sectors */
-			if (benchopt_size("odirect_read", "block", v, 4096, 64u << 20, 4096,
-					  &block) < 0)
-				return 2;
-			i++;
-		} else if (!strcmp(a, "--depth") && v) {
-			long d;
-			if (benchopt_int("odirect_read", "depth", v, 1, 4096, &d) < 0)
-				return 2;
-			depth = (unsigned)d;
-			i++;
-		} else if (!strcmp(a, "--seconds") && v) {
-			if (benchopt_seconds("odirect_read", v, &seconds) < 0)
-				return 2;
-			i++;
-		} else if (!strcmp(a, "--pattern") && v) {
-			if (!strcmp(v, "random"))
-				sequential = 0;
-			else if (!strcmp(v, "sequential"))
-				sequential = 1;
-			else {
-				fprintf(stderr, "odirect_read: bad --pattern %s\n", v);
-				return 2;
-			}
-			i++;
-		} else if (!strcmp(a, "--json")) {
-			json = 1;
-		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			usage(stdout);
-			return 0;
-		} else if (a[0] == '-' && a[1] == '-') {
-			fprintf(stderr, "odirect_read: unknown option %s\n", a);
-			usage(stderr);
-			return 2;
-		} else {
-			break;
-		}
-	}
+	static const char *const patterns[] = { "random", "sequential", NULL };
+	const struct benchopt opts[] = {
+		/* O_DIRECT reads whole 4 KiB sectors */
+		{ "block", BENCHOPT_SIZE, &block, 4096, 64u << 20, 4096, NULL },
+		{ "depth", BENCHOPT_INT, &depth_opt, 1, 4096, 0, NULL },
+		{ "seconds", BENCHOPT_SECONDS, &seconds, 0, 0, 0, NULL },
+		{ "pattern", BENCHOPT_CHOICE, &sequential, 0, 0, 0, patterns },
+		{ "json", BENCHOPT_FLAG, &json, 0, 0, 0, NULL },
+	};
+	int i = benchopt_parse("odirect_read", argc, argv, opts, sizeof(opts) / sizeof(opts[0]), 1,
+			       usage);
+	if (i < 0)
+		return i == BENCHOPT_HELP ? 0 : 2;
+	unsigned depth = (unsigned)depth_opt;
 	int nfiles = argc - i;
 	if (nfiles < 1) {
 		usage(stderr);
