@@ -18,74 +18,82 @@
 
 TU_SCRATCH_SUITE(dpstats, dir, path, "dataplane.stats");
 
-/* A writer of n workers at path, and a reader of the same file; close both
- * with close_pair(). */
-static void open_pair(unsigned n, struct dpstats **out_w, struct dpstats **out_r)
+/* A writer of n workers at path, a reader of the same file, and room for
+ * the reader's sums; pair_close() closes and frees them. */
+struct pair {
+	struct dpstats *w, *r;
+	struct dpstats_worker *t;
+};
+
+static struct pair pair_open(unsigned n)
 {
 	struct seed_err e = { 0 };
+	struct pair p = { .t = malloc(sizeof(*p.t)) };
 
-	cr_assert_eq(dpstats_create(path, n, out_w, &e), 0, "%s", e.msg);
-	cr_assert_eq(dpstats_open(path, out_r, &e), 0, "%s", e.msg);
+	cr_assert_not_null(p.t);
+	cr_assert_eq(dpstats_create(path, n, &p.w, &e), 0, "%s", e.msg);
+	cr_assert_eq(dpstats_open(path, &p.r, &e), 0, "%s", e.msg);
+	return p;
 }
 
-static void close_pair(struct dpstats *w, struct dpstats *r)
+/* The reader's sum over all workers, now (valid until pair_close). */
+static const struct dpstats_worker *pair_sum(struct pair *p)
 {
-	dpstats_close(r);
-	dpstats_close(w);
+	dpstats_sum(p->r, p->t);
+	return p->t;
+}
+
+static void pair_close(struct pair *p)
+{
+	dpstats_close(p->r);
+	dpstats_close(p->w);
+	free(p->t);
 }
 
 Test(dpstats, reader_sees_each_workers_counts_summed)
 {
-	struct dpstats *w, *r;
-	struct seed_err e = { 0 };
-	cr_assert_eq(dpstats_create(path, 3, &w, &e), 0, "%s", e.msg);
+	struct pair p = pair_open(3);
 	for (unsigned i = 0; i < 3; i++) {
-		struct dpstats_worker *b = dpstats_worker(w, i);
+		struct dpstats_worker *b = dpstats_worker(p.w, i);
 		cr_assert_not_null(b);
 		dpstats_add(&b->payload_bytes[DPSTATS_BT], 1000 * (i + 1));
 		dpstats_add(&b->verify_failures, 1);
 		dpstats_add(&b->storage_lat_bucket[dpstats_lat_bucket(30)], 1);
 	}
-	cr_assert_null(dpstats_worker(w, 3), "a worker index past n_workers must give NULL");
-	cr_assert_eq(dpstats_open(path, &r, &e), 0, "%s", e.msg);
-	struct dpstats_worker *t = malloc(sizeof(*t));
-	dpstats_sum(r, t);
+	cr_assert_null(dpstats_worker(p.w, 3), "a worker index past n_workers must give NULL");
+	const struct dpstats_worker *t = pair_sum(&p);
 	cr_expect_eq(t->payload_bytes[DPSTATS_BT], 6000);
 	cr_expect_eq(t->payload_bytes[DPSTATS_HTTP], 0);
 	cr_expect_eq(t->verify_failures, 3);
 	cr_expect_eq(t->storage_lat_bucket[1], 3, "30 us falls in the (25, 50] bucket");
-	cr_expect_eq(dpstats_n_workers(r), 3);
-	cr_expect_eq(dpstats_pid(r), getpid());
-	cr_expect_gt(dpstats_start_ns(r), 0);
-	cr_expect_null(dpstats_worker(r, 0), "a reader's mapping is read-only: no writer block");
+	cr_expect_eq(dpstats_n_workers(p.r), 3);
+	cr_expect_eq(dpstats_pid(p.r), getpid());
+	cr_expect_gt(dpstats_start_ns(p.r), 0);
+	cr_expect_null(dpstats_worker(p.r, 0), "a reader's mapping is read-only: no writer block");
 	/* A later write shows through the shared mapping. */
-	dpstats_add(&dpstats_worker(w, 1)->verify_failures, 5);
-	dpstats_sum(r, t);
+	dpstats_add(&dpstats_worker(p.w, 1)->verify_failures, 5);
+	pair_sum(&p);
 	cr_expect_eq(t->verify_failures, 8);
-	free(t);
-	close_pair(w, r);
+	pair_close(&p);
 }
 
 Test(dpstats, release_slots_are_stable_and_published_with_their_ids)
 {
-	struct dpstats *w, *r;
+	struct pair p = pair_open(1);
 
-	open_pair(1, &w, &r);
-	cr_expect_eq(dpstats_n_releases(r), 0);
-	cr_expect_eq(dpstats_release_slot(w, "acme.game.1"), 0);
-	cr_expect_eq(dpstats_release_slot(w, "acme.game.2"), 1);
-	cr_expect_eq(dpstats_release_slot(w, "acme.game.1"), 0, "the same id keeps its slot");
-	cr_expect_eq(dpstats_n_releases(r), 2);
-	cr_expect_str_eq(dpstats_release_id(r, 0), "acme.game.1");
-	cr_expect_str_eq(dpstats_release_id(r, 1), "acme.game.2");
-	dpstats_add(&dpstats_worker(w, 0)->rel[1].bytes[DPSTATS_HTTP], 77);
-	struct dpstats_worker *t = malloc(sizeof(*t));
-	dpstats_sum(r, t);
+	cr_expect_eq(dpstats_n_releases(p.r), 0);
+	cr_expect_eq(dpstats_release_slot(p.w, "acme.game.1"), 0);
+	cr_expect_eq(dpstats_release_slot(p.w, "acme.game.2"), 1);
+	cr_expect_eq(dpstats_release_slot(p.w, "acme.game.1"), 0, "the same id keeps its slot");
+	cr_expect_eq(dpstats_n_releases(p.r), 2);
+	cr_expect_str_eq(dpstats_release_id(p.r, 0), "acme.game.1");
+	cr_expect_str_eq(dpstats_release_id(p.r, 1), "acme.game.2");
+	dpstats_add(&dpstats_worker(p.w, 0)->rel[1].bytes[DPSTATS_HTTP], 77);
+	const struct dpstats_worker *t = pair_sum(&p);
 	cr_expect_eq(t->rel[1].bytes[DPSTATS_HTTP], 77);
 	cr_expect_eq(t->rel[0].bytes[DPSTATS_HTTP], 0);
-	free(t);
-	cr_expect_eq(dpstats_release_slot(r, "x.y.z"), -EPERM, "readers cannot assign slots");
-	close_pair(w, r);
+	cr_expect_eq(dpstats_release_slot(p.r, "x.y.z"), -EPERM, "readers cannot assign slots");
+	pair_close(&p);
 }
 
 Test(dpstats, slot_table_full_and_bad_ids_are_refused)
@@ -246,48 +254,46 @@ static void *writer(void *arg)
 
 Test(dpstats, sums_never_go_backwards_while_workers_write)
 {
-	struct dpstats *w, *r;
+	struct pair p = pair_open(2);
 
-	open_pair(2, &w, &r);
-	struct spin s0 = { dpstats_worker(w, 0), 2000000 }, s1 = { dpstats_worker(w, 1), 2000000 };
+	struct spin s0 = { dpstats_worker(p.w, 0), 2000000 },
+		    s1 = { dpstats_worker(p.w, 1), 2000000 };
 	pthread_t a, b;
 	pthread_create(&a, NULL, writer, &s0);
 	pthread_create(&b, NULL, writer, &s1);
-	struct dpstats_worker *t = malloc(sizeof(*t));
+	const struct dpstats_worker *t = p.t;
 	uint64_t last = 0;
 	for (int i = 0; i < 200; i++) {
-		dpstats_sum(r, t);
+		pair_sum(&p);
 		cr_assert_geq(t->requests[DPSTATS_BT], last);
 		last = t->requests[DPSTATS_BT];
 	}
 	pthread_join(a, NULL);
 	pthread_join(b, NULL);
-	dpstats_sum(r, t);
+	pair_sum(&p);
 	cr_expect_eq(t->requests[DPSTATS_BT], 4000000);
-	free(t);
-	close_pair(w, r);
+	pair_close(&p);
 }
 
 Test(dpstats, tenant_peer_gauges_are_appended_in_order)
 {
-	struct dpstats *w, *r;
+	struct pair p = pair_open(1);
 
-	open_pair(1, &w, &r);
-	cr_expect_eq(dpstats_n_tenants(r), 0);
-	cr_expect_eq(dpstats_tenant_set(w, 1, "late", 1), -EINVAL, "slots come in order");
-	cr_expect_eq(dpstats_tenant_set(w, 0, "acme", 3), 0);
-	cr_expect_eq(dpstats_tenant_set(w, 1, "free", 0), 0);
-	cr_expect_eq(dpstats_tenant_set(w, 0, "acme", 7), 0, "a later set updates the gauge");
-	cr_expect_eq(dpstats_n_tenants(r), 2);
-	cr_expect_str_eq(dpstats_tenant_id(r, 0), "acme");
-	cr_expect_eq(dpstats_tenant_peers(r, 0), 7);
-	cr_expect_str_eq(dpstats_tenant_id(r, 1), "free");
-	cr_expect_eq(dpstats_tenant_set(r, 2, "x", 0), -EINVAL, "readers cannot write");
+	cr_expect_eq(dpstats_n_tenants(p.r), 0);
+	cr_expect_eq(dpstats_tenant_set(p.w, 1, "late", 1), -EINVAL, "slots come in order");
+	cr_expect_eq(dpstats_tenant_set(p.w, 0, "acme", 3), 0);
+	cr_expect_eq(dpstats_tenant_set(p.w, 1, "free", 0), 0);
+	cr_expect_eq(dpstats_tenant_set(p.w, 0, "acme", 7), 0, "a later set updates the gauge");
+	cr_expect_eq(dpstats_n_tenants(p.r), 2);
+	cr_expect_str_eq(dpstats_tenant_id(p.r, 0), "acme");
+	cr_expect_eq(dpstats_tenant_peers(p.r, 0), 7);
+	cr_expect_str_eq(dpstats_tenant_id(p.r, 1), "free");
+	cr_expect_eq(dpstats_tenant_set(p.r, 2, "x", 0), -EINVAL, "readers cannot write");
 	char longid[64];
 	memset(longid, 'a', sizeof(longid) - 1);
 	longid[63] = 0;
-	cr_expect_eq(dpstats_tenant_set(w, 2, longid, 0), -EINVAL);
-	close_pair(w, r);
+	cr_expect_eq(dpstats_tenant_set(p.w, 2, longid, 0), -EINVAL);
+	pair_close(&p);
 }
 
 /* Every counter slot is exported as seed_engine_closes_total{reason=...}:
