@@ -82,29 +82,48 @@ struct benchopt {
 	const char *const *choices;
 };
 
-/* What benchopt_parse returns instead of an index: main returns 0 or 2. */
-#define BENCHOPT_HELP (-1)
-#define BENCHOPT_BAD  (-2)
+/* Table rows, one macro per kind (out is the variable's address). */
+#define BENCHOPT_FLAG_ROW(name, out)                        \
+	{                                                   \
+		(name), BENCHOPT_FLAG, (out), 0, 0, 0, NULL \
+	}
+#define BENCHOPT_INT_ROW(name, out, lo, hi)                      \
+	{                                                        \
+		(name), BENCHOPT_INT, (out), (lo), (hi), 0, NULL \
+	}
+#define BENCHOPT_SECONDS_ROW(out)                                 \
+	{                                                         \
+		"seconds", BENCHOPT_SECONDS, (out), 0, 0, 0, NULL \
+	}
+#define BENCHOPT_SIZE_ROW(name, out, lo, hi, align)                     \
+	{                                                               \
+		(name), BENCHOPT_SIZE, (out), (lo), (hi), (align), NULL \
+	}
+#define BENCHOPT_CHOICE_ROW(name, out, choices)                    \
+	{                                                          \
+		(name), BENCHOPT_CHOICE, (out), 0, 0, 0, (choices) \
+	}
 
 /*
  * Parses argv[1..] against the n flags of opts, writing each value through
- * its out. --help and -h print usage on stdout (BENCHOPT_HELP). An unknown
- * option, a flag without its value or a bad value is said on stderr, with
- * usage for the first two (BENCHOPT_BAD). With operands, the first argument
- * not starting with "--" ends the flags and its index is returned; without,
- * every argument must be a flag and argc is returned.
+ * its out. Returns -1 to go on, else main's exit code: 0 after --help or -h
+ * (usage on stdout), 2 after an unknown option, a flag without its value
+ * (both said on stderr with usage) or a bad value (said). With out_first,
+ * the first argument not starting with "--" ends the flags and *out_first
+ * is its index (argc when none); without, every argument must be a flag.
  */
 static inline int benchopt_parse(const char *prog, int argc, char **argv,
-				 const struct benchopt *opts, size_t n, int operands,
+				 const struct benchopt *opts, size_t n, int *out_first,
 				 void (*usage)(FILE *f))
 {
+	const int operands = out_first != NULL;
 	int i;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
-			return BENCHOPT_HELP;
+			return 0;
 		}
 		if (operands && (a[0] != '-' || a[1] != '-'))
 			break;
@@ -116,7 +135,7 @@ static inline int benchopt_parse(const char *prog, int argc, char **argv,
 		if (!o) {
 			fprintf(stderr, "%s: unknown option %s\n", prog, a);
 			usage(stderr);
-			return BENCHOPT_BAD;
+			return 2;
 		}
 		int rc = 0;
 		switch (o->kind) {
@@ -140,10 +159,12 @@ static inline int benchopt_parse(const char *prog, int argc, char **argv,
 			break;
 		}
 		if (rc < 0)
-			return BENCHOPT_BAD;
+			return 2;
 		i++;
 	}
-	return i;
+	if (out_first)
+		*out_first = i;
+	return -1;
 }
 
 #endif

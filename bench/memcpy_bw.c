@@ -83,15 +83,15 @@ int main(int argc, char **argv)
 	long threads_opt = 1;
 	int json = 0;
 	const struct benchopt opts[] = {
-		{ "size", BENCHOPT_SIZE, &size_opt, 4096, 1ull << 40, 1, NULL },
-		{ "seconds", BENCHOPT_SECONDS, &seconds, 0, 0, 0, NULL },
-		{ "threads", BENCHOPT_INT, &threads_opt, 1, 1024, 0, NULL },
-		{ "json", BENCHOPT_FLAG, &json, 0, 0, 0, NULL },
+		BENCHOPT_SIZE_ROW("size", &size_opt, 4096, 1ull << 40, 1),
+		BENCHOPT_SECONDS_ROW(&seconds),
+		BENCHOPT_INT_ROW("threads", &threads_opt, 1, 1024),
+		BENCHOPT_FLAG_ROW("json", &json),
 	};
-	int rc = benchopt_parse("memcpy_bw", argc, argv, opts, sizeof(opts) / sizeof(opts[0]), 0,
+	int rc = benchopt_parse("memcpy_bw", argc, argv, opts, sizeof(opts) / sizeof(opts[0]), NULL,
 				usage);
-	if (rc < 0)
-		return rc == BENCHOPT_HELP ? 0 : 2;
+	if (rc >= 0)
+		return rc;
 	size_t size = (size_t)size_opt;
 	int threads = (int)threads_opt;
 	struct worker *w = calloc((size_t)threads, sizeof(*w));

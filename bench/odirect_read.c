@@ -71,16 +71,17 @@ int main(int argc, char **argv)
 	static const char *const patterns[] = { "random", "sequential", NULL };
 	const struct benchopt opts[] = {
 		/* O_DIRECT reads whole 4 KiB sectors */
-		{ "block", BENCHOPT_SIZE, &block, 4096, 64u << 20, 4096, NULL },
-		{ "depth", BENCHOPT_INT, &depth_opt, 1, 4096, 0, NULL },
-		{ "seconds", BENCHOPT_SECONDS, &seconds, 0, 0, 0, NULL },
-		{ "pattern", BENCHOPT_CHOICE, &sequential, 0, 0, 0, patterns },
-		{ "json", BENCHOPT_FLAG, &json, 0, 0, 0, NULL },
+		BENCHOPT_SIZE_ROW("block", &block, 4096, 64u << 20, 4096),
+		BENCHOPT_INT_ROW("depth", &depth_opt, 1, 4096),
+		BENCHOPT_SECONDS_ROW(&seconds),
+		BENCHOPT_CHOICE_ROW("pattern", &sequential, patterns),
+		BENCHOPT_FLAG_ROW("json", &json),
 	};
-	int i = benchopt_parse("odirect_read", argc, argv, opts, sizeof(opts) / sizeof(opts[0]), 1,
-			       usage);
-	if (i < 0)
-		return i == BENCHOPT_HELP ? 0 : 2;
+	int i;
+	int rc = benchopt_parse("odirect_read", argc, argv, opts, sizeof(opts) / sizeof(opts[0]),
+				&i, usage);
+	if (rc >= 0)
+		return rc;
 	unsigned depth = (unsigned)depth_opt;
 	int nfiles = argc - i;
 	if (nfiles < 1) {
@@ -126,7 +127,7 @@ int main(int argc, char **argv)
 	}
 
 	struct io_uring ring;
-	int rc = io_uring_queue_init(depth, &ring, 0);
+	rc = io_uring_queue_init(depth, &ring, 0);
 	if (rc < 0) {
 		fprintf(stderr, "odirect_read: io_uring_queue_init: %s\n", strerror(-rc));
 		return 1;
