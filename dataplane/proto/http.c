@@ -215,6 +215,19 @@ static void close_now(struct http_conn *c, enum proto_close_reason why, const ch
 
 /* ---- response emission ---- */
 
+/* Sends the len bytes a format_* call just wrote at the end of sbuf; len 0
+ * (they did not fit in their bound) closes the connection instead, naming
+ * what. Returns whether they were sent. */
+static bool push_piece(struct http_conn *c, struct proto_out *out, size_t len, const char *what)
+{
+	if (!len) {
+		close_now(c, PROTO_CLOSE_MALFORMED, what);
+		return false;
+	}
+	push_send(c, out, len);
+	return true;
+}
+
 static void end_response(struct http_conn *c, uint64_t now)
 {
 	if (c->resp.close) {
@@ -238,11 +251,8 @@ static int step(struct http_conn *c, struct proto_out *out)
 	switch (rp->step) {
 	case RS_HEAD:
 		len = format_head(rp, c->sbuf + c->slen, HTTP_PIECE_MAX);
-		if (!len) {
-			close_now(c, PROTO_CLOSE_MALFORMED, "response head over its bound");
+		if (!push_piece(c, out, len, "response head over its bound"))
 			return 1;
-		}
-		push_send(c, out, len);
 		if (rp->status < 300)
 			c->stats.http_responses_2xx_total++;
 		else if (rp->status < 500)
@@ -259,13 +269,10 @@ static int step(struct http_conn *c, struct proto_out *out)
 		return 1;
 	case RS_PART_HEAD:
 		len = format_part_head(rp, rp->part, c->sbuf + c->slen, HTTP_PIECE_MAX);
-		if (!len) {
-			close_now(c, PROTO_CLOSE_MALFORMED, "part head over its bound");
-			return 1;
+		if (push_piece(c, out, len, "part head over its bound")) {
+			rp->off = rp->parts[rp->part].first;
+			rp->step = RS_DATA;
 		}
-		push_send(c, out, len);
-		rp->off = rp->parts[rp->part].first;
-		rp->step = RS_DATA;
 		return 1;
 	case RS_DATA: {
 		const struct http_range *r = &rp->parts[rp->part];
@@ -295,12 +302,8 @@ static int step(struct http_conn *c, struct proto_out *out)
 	}
 	case RS_TAIL:
 		len = format_tail(rp, c->sbuf + c->slen, HTTP_PIECE_MAX);
-		if (!len) {
-			close_now(c, PROTO_CLOSE_MALFORMED, "tail over its bound");
-			return 1;
-		}
-		push_send(c, out, len);
-		rp->step = RS_END;
+		if (push_piece(c, out, len, "tail over its bound"))
+			rp->step = RS_END;
 		return 1;
 	}
 	return 0;
