@@ -972,6 +972,21 @@ static int read_trackers(struct ctx *cx, const config_setting_t *s, struct tenan
  * from s, or from the table's default when s is NULL. Error reports name
  * s, or the option inside the current group when s is NULL.
  */
+/* A string setting (what: as get_string) that check accepts, copied into
+ * field (max bytes and a NUL). */
+static int get_checked(struct ctx *cx, const struct opt *o, const config_setting_t *s,
+		       const char *what,
+		       int (*check)(struct ctx *cx, const config_setting_t *s, const char *v),
+		       size_t max, char *field)
+{
+	const char *str;
+	int rc;
+
+	if ((rc = get_string(cx, o, s, what, &str)) < 0 || (rc = check(cx, s, str)) < 0)
+		return rc;
+	return copy_str(field, max + 1, str);
+}
+
 static int apply(struct ctx *cx, const struct opt *o, const config_setting_t *s, void *base)
 {
 	void *field = (char *)base + o->off;
@@ -983,10 +998,8 @@ static int apply(struct ctx *cx, const struct opt *o, const config_setting_t *s,
 	seed_err_clear(&e);
 	switch (o->kind) {
 	case K_NODE_NAME:
-		if ((rc = get_string(cx, o, s, "the node name", &str)) < 0 ||
-		    (rc = check_node_name(cx, s, str)) < 0)
-			return rc;
-		return copy_str(field, SEEDCONF_NODE_NAME_MAX + 1, str);
+		return get_checked(cx, o, s, "the node name", check_node_name,
+				   SEEDCONF_NODE_NAME_MAX, field);
 	case K_ABS_PATH:
 		if ((rc = get_string(cx, o, s, "an absolute path", &str)) < 0 ||
 		    (rc = check_path(cx, o, s, str, SEEDCONF_PATH_MAX)) < 0)
@@ -1011,10 +1024,8 @@ static int apply(struct ctx *cx, const struct opt *o, const config_setting_t *s,
 			return rc;
 		return parse_ip(cx, s, str, base);
 	case K_TENANT_ID:
-		if ((rc = get_string(cx, o, s, "the tenant id", &str)) < 0 ||
-		    (rc = check_tenant_id(cx, s, str)) < 0)
-			return rc;
-		return copy_str(field, TENANT_ID_MAX + 1, str);
+		return get_checked(cx, o, s, "the tenant id", check_tenant_id, TENANT_ID_MAX,
+				   field);
 	case K_DISPLAY_NAME:
 		/* Defaults to the id, read before it (table order). */
 		if (!s)
