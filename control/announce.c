@@ -765,6 +765,15 @@ static int parse_header(const uint8_t *b, size_t s, size_t e, struct head *h, st
 	return 0;
 }
 
+/* The response stops at len before what it began is whole: an error (what
+ * happened) once the tracker has closed, -EAGAIN while more may come. */
+static int cut_short(int eof, size_t len, const char *what, struct seed_err *err)
+{
+	if (!eof)
+		return -EAGAIN;
+	return seed_err_set_at(err, -EINVAL, len, "tracker response: %s", what);
+}
+
 /*
  * Validates the head as far as it has arrived. Returns 0 with h->end set
  * once complete, -EAGAIN when more is needed, or an error. A non-200
@@ -788,10 +797,7 @@ static int parse_head(const uint8_t *b, size_t len, int eof, struct head *h,
 				return seed_err_set_at(err, -E2BIG, ANNOUNCE_HTTP_HEAD_MAX,
 						       "tracker response: head over %d bytes",
 						       ANNOUNCE_HTTP_HEAD_MAX);
-			if (eof)
-				return seed_err_set_at(err, -EINVAL, len,
-						       "tracker response: ends inside the head");
-			return -EAGAIN;
+			return cut_short(eof, len, "ends inside the head", err);
 		}
 		if (first) {
 			char reason[ANNOUNCE_MSG_MAX + 1];
@@ -920,10 +926,7 @@ short_body:
 		return seed_err_set_at(err, -E2BIG, start + CHUNKED_WIRE_MAX,
 				       "tracker response: chunked body over %d bytes on the wire",
 				       CHUNKED_WIRE_MAX);
-	if (eof)
-		return seed_err_set_at(err, -EINVAL, len,
-				       "tracker response: chunked body cut short");
-	return -EAGAIN;
+	return cut_short(eof, len, "chunked body cut short", err);
 }
 
 static int http_parse(const uint8_t *buf, const uint8_t *end, int eof, struct announce_resp *resp,
