@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../testutil.h"
 #include "announce.h"
 
 #define S(lit) (lit), (lit) + sizeof(lit) - 1
@@ -73,8 +74,14 @@ static size_t mk200(uint8_t *out, size_t cap, const void *body, size_t n, size_t
 	return (size_t)h;
 }
 
+/* What a parse test works on: the response in rbuf, the result res with
+ * its peers, the error, and where the body starts in rbuf (each test runs
+ * in a fresh process, so each starts from zero). */
 static uint8_t rbuf[1 << 16];
 static struct announce_peer peers[16];
+static struct announce_resp res;
+static struct seed_err perr;
+static size_t body_off;
 
 static int parse_body(const void *body, size_t n, struct announce_resp *r, size_t *head,
 		      struct seed_err *err)
@@ -95,8 +102,35 @@ static int parse_raw(const char *s, size_t n, int eof, struct announce_resp *r,
 	return announce_http_parse((const uint8_t *)s, (const uint8_t *)s + n, eof, r, err);
 }
 
-#define PARSE_RAW(lit, eof, r, err) parse_raw((lit), sizeof(lit) - 1, (eof), (r), (err))
-#define BODY(lit, r, head, err)	    parse_body((lit), sizeof(lit) - 1, (r), (head), (err))
+/*
+ * Peer k is family fam at addr[0..len) with the rest of its address zero
+ * (an IPv4 address takes 4 bytes), and port.
+ */
+static void expect_peer(size_t k, enum announce_family fam, const char *addr, size_t len,
+			uint16_t port)
+{
+	static const uint8_t zero[16];
+
+	cr_assert_eq(peers[k].family, fam, "peer %zu", k);
+	cr_assert_eq(memcmp(peers[k].addr, addr, len), 0, "peer %zu", k);
+	cr_assert_eq(memcmp(peers[k].addr + len, zero, sizeof(peers[k].addr) - len), 0, "peer %zu",
+		     k);
+	cr_assert_eq(peers[k].port, port, "peer %zu", k);
+}
+
+#define PEER(k, fam, lit, port) \
+	expect_peer((k), ANNOUNCE_FAMILY_##fam, (lit), sizeof(lit) - 1, (port))
+
+/* Parses body[0..n) in a 200 response, which must succeed; the count of
+ * peers it gave. */
+static size_t body_peers(const char *body, size_t n)
+{
+	cr_assert_eq(parse_body(body, n, &res, &body_off, &perr), 0, "%s", perr.msg);
+	return res.n_peers;
+}
+
+#define PARSE_RAW(lit, eof) parse_raw((lit), sizeof(lit) - 1, (eof), &res, &perr)
+#define BODY(lit)	    parse_body((lit), sizeof(lit) - 1, &res, &body_off, &perr)
 
 /* ---- URLs ---- */
 
@@ -448,467 +482,409 @@ static const char compact_body[] = "d8:completei5e10:incompletei3e8:intervali180
 
 Test(announce_http_parse, compact_peers)
 {
-	struct announce_resp r;
-	struct seed_err err;
-	size_t head;
-
-	cr_assert_eq(BODY(compact_body, &r, &head, &err), 0, "%s", err.msg);
-	cr_assert_eq(r.status, ANNOUNCE_RESP_OK);
-	cr_assert_eq(r.http_status, 200);
-	cr_assert_eq(r.interval_s, 1800);
-	cr_assert_eq(r.min_interval_s, 900);
-	cr_assert_eq(r.complete, 5);
-	cr_assert_eq(r.incomplete, 3);
-	cr_assert_eq(r.n_peers, 2);
-	cr_assert_eq(r.peers_dropped, 0);
-	cr_assert_eq(peers[0].family, ANNOUNCE_FAMILY_V4);
-	cr_assert_eq(memcmp(peers[0].addr, "\xc0\x00\x02\x01", 4), 0);
-	cr_assert_eq(peers[0].port, 6881);
-	cr_assert_eq(memcmp(peers[1].addr, "\x0a\x00\x00\x02", 4), 0);
-	cr_assert_eq(peers[1].port, 80);
-	cr_assert_eq(r.has_warning, 0);
+	cr_assert_eq(BODY(compact_body), 0, "%s", perr.msg);
+	cr_assert_eq(res.status, ANNOUNCE_RESP_OK);
+	cr_assert_eq(res.http_status, 200);
+	cr_assert_eq(res.interval_s, 1800);
+	cr_assert_eq(res.min_interval_s, 900);
+	cr_assert_eq(res.complete, 5);
+	cr_assert_eq(res.incomplete, 3);
+	cr_assert_eq(res.n_peers, 2);
+	cr_assert_eq(res.peers_dropped, 0);
+	PEER(0, V4, "\xc0\x00\x02\x01", 6881);
+	PEER(1, V4, "\x0a\x00\x00\x02", 80);
+	cr_assert_eq(res.has_warning, 0);
 }
 
-/* As opentracker answers: HTTP/1.0, Content-Type, and its `downloaded` key. */
-Test(announce_http_parse, opentracker_shape)
-{
-	static const char resp[] = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n"
-				   "Content-Length: 98\r\n\r\n"
-				   "d8:completei1e10:downloadedi0e10:incompletei0e8:intervali1762e"
-				   "12:min intervali881e5:peers6:\x7f\x00\x00\x01\x1a\xe1"
-				   "e";
-	struct announce_resp r;
-	struct seed_err err;
+/* An answer the parser takes whole, and what it must find in it; ANY
+ * leaves a number unchecked. Every peer is 127.0.0.1. */
+#define ANY INT64_MIN
 
-	/* the body: 62 + 20 + 15 ("5:peers6:" and 6 bytes) + 1 = 98 bytes */
-	cr_assert_eq(PARSE_RAW(resp, 0, &r, &err), 0, "%s", err.msg);
-	cr_assert_eq(r.interval_s, 1762);
-	cr_assert_eq(r.min_interval_s, 881);
-	cr_assert_eq(r.n_peers, 1);
-	cr_assert_eq(peers[0].port, 6881);
+struct accepted {
+	const char *what, *resp;
+	size_t len;
+	int64_t interval, min_interval, complete;
+	size_t n_peers;
+	uint16_t ports[4];
+};
+
+#define LIT(s) s, sizeof(s) - 1
+
+static void expect_accepted(const struct accepted *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *w = c[i].what;
+
+		cr_assert_eq(parse_raw(c[i].resp, c[i].len, 0, &res, &perr), 0, "%s: %s", w,
+			     perr.msg);
+		cr_assert_eq(res.status, ANNOUNCE_RESP_OK, "%s", w);
+		cr_assert_eq(res.interval_s, c[i].interval, "%s", w);
+		if (c[i].min_interval != ANY)
+			cr_assert_eq(res.min_interval_s, c[i].min_interval, "%s", w);
+		if (c[i].complete != ANY)
+			cr_assert_eq(res.complete, c[i].complete, "%s", w);
+		cr_assert_eq(res.n_peers, c[i].n_peers, "%s", w);
+		for (size_t k = 0; k < c[i].n_peers; k++)
+			expect_peer(k, ANNOUNCE_FAMILY_V4, "\x7f\0\0\x01", 4, c[i].ports[k]);
+	}
 }
 
-/* Captured from opentracker (Debian 12): four local peers. */
-Test(announce_http_parse, opentracker_capture)
-{
-	static const char resp[] =
-		"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 117\r\n\r\n"
-		"d8:completei4e10:downloadedi0e10:incompletei0e8:intervali1978e12:min interval"
-		"i989e5:peers24:\x7f\x00\x00\x01\x1b\x61\x7f\x00\x00\x01\x1b\x5c\x7f\x00\x00"
-		"\x01\x1b\x5b\x7f\x00\x00\x01\x1b\x59"
-		"e";
-	struct announce_resp r;
-	struct seed_err err;
+/* As opentracker answers: HTTP/1.0, Content-Type, and its `downloaded`
+ * key. The body: 62 + 20 + 15 ("5:peers6:" and 6 bytes) + 1 = 98 bytes. */
+#define OT_SHAPE                                                         \
+	"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n"                \
+	"Content-Length: 98\r\n\r\n"                                     \
+	"d8:completei1e10:downloadedi0e10:incompletei0e8:intervali1762e" \
+	"12:min intervali881e5:peers6:\x7f\x00\x00\x01\x1a\xe1"          \
+	"e"
 
-	cr_assert_eq(PARSE_RAW(resp, 0, &r, &err), 0, "%s", err.msg);
-	cr_assert_eq(r.complete, 4);
-	cr_assert_eq(r.interval_s, 1978);
-	cr_assert_eq(r.min_interval_s, 989);
-	cr_assert_eq(r.n_peers, 4);
-	/* 0x1b61 = 7009, 0x1b5c = 7004, 0x1b5b = 7003, 0x1b59 = 7001 */
-	cr_assert_eq(peers[0].port, 7009);
-	cr_assert_eq(peers[1].port, 7004);
-	cr_assert_eq(peers[2].port, 7003);
-	cr_assert_eq(peers[3].port, 7001);
-	cr_assert_eq(memcmp(peers[3].addr, "\x7f\0\0\x01", 4), 0);
+/* Captured from opentracker (Debian 12): four local peers,
+ * 0x1b61 = 7009, 0x1b5c = 7004, 0x1b5b = 7003, 0x1b59 = 7001. */
+#define OT_CAPTURE                                                                      \
+	"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 117\r\n\r\n"    \
+	"d8:completei4e10:downloadedi0e10:incompletei0e8:intervali1978e12:min interval" \
+	"i989e5:peers24:\x7f\x00\x00\x01\x1b\x61\x7f\x00\x00\x01\x1b\x5c\x7f\x00\x00"   \
+	"\x01\x1b\x5b\x7f\x00\x00\x01\x1b\x59"                                          \
+	"e"
+
+/* "d8:intervali60e" (15) + "5:peers6:" (9) + 6 bytes + "e": 31 = 0x1f,
+ * sent as 0x10 + 0xf, with a chunk extension and a trailer */
+#define CHUNKED_RESP                                            \
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n" \
+	"10;name=val\r\nd8:intervali60e5\r\n"                   \
+	"F\r\n:peers6:\x7f\x00\x00\x01\x00\x50"                 \
+	"e\r\n"                                                 \
+	"0\r\nX-Trailer: 1\r\n\r\n"
+
+Test(announce_http_parse, accepted_answers)
+{
+	TU_TABLE(expect_accepted, struct accepted,
+		 { "opentracker shape", LIT(OT_SHAPE), 1762, 881, 1, 1, { 6881 } },
+		 { "captured", LIT(OT_CAPTURE), 1978, 989, 4, 4, { 7009, 7004, 7003, 7001 } },
+		 { "chunked", LIT(CHUNKED_RESP), 60, ANY, ANY, 1, { 80 } });
 }
 
-Test(announce_http_parse, dict_peers)
-{
-	/* keys sorted: "ip" < "peer id" < "port" */
-	static const char body[] =
-		"d8:intervali60e5:peersl"
-		"d2:ip9:192.0.2.14:porti6881ee"
-		"d2:ip11:2001:db8::17:peer id20:xxxxxxxxxxxxxxxxxxxx4:porti51413ee"
-		"d2:ip11:example.org4:porti1ee"
-		"d2:ip8:10.0.0.14:porti0ee"
-		"ee";
-	struct announce_resp r;
-	struct seed_err err;
-	size_t head;
+/* keys sorted: "ip" < "peer id" < "port"; a host name (needs a resolver)
+ * and port 0 are skipped, not fatal */
+#define DICT_PEERS                                                          \
+	"d8:intervali60e5:peersl"                                           \
+	"d2:ip9:192.0.2.14:porti6881ee"                                     \
+	"d2:ip11:2001:db8::17:peer id20:xxxxxxxxxxxxxxxxxxxx4:porti51413ee" \
+	"d2:ip11:example.org4:porti1ee"                                     \
+	"d2:ip8:10.0.0.14:porti0ee"                                         \
+	"ee"
 
-	cr_assert_eq(BODY(body, &r, &head, &err), 0, "%s", err.msg);
-	cr_assert_eq(r.n_peers, 2);
-	cr_assert_eq(peers[0].family, ANNOUNCE_FAMILY_V4);
-	cr_assert_eq(memcmp(peers[0].addr, "\xc0\x00\x02\x01", 4), 0);
-	cr_assert_eq(peers[0].port, 6881);
-	cr_assert_eq(peers[1].family, ANNOUNCE_FAMILY_V6);
-	cr_assert_eq(memcmp(peers[1].addr, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01", 16), 0);
-	cr_assert_eq(peers[1].port, 51413);
-	/* a host name (needs a resolver) and port 0 are skipped, not fatal */
-	cr_assert_eq(r.peers_invalid, 2);
+/* [2001:db8::1]:6881 then [::1]:443 */
+#define PEERS6                                               \
+	"d8:intervali1800e5:peers0:6:peers636:"              \
+	"\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01\x1a\xe1" \
+	"\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01\x01\xbb"         \
+	"e"
+
+#define V6_DOC "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01" /* 2001:db8::1 */
+
+/* A body that gives two peers, and how many it skipped as invalid. */
+struct two_peers {
+	const char *what, *body;
+	size_t len, invalid;
+	enum announce_family fam[2];
+	const char *addr[2];
+	uint16_t port[2];
+};
+
+static void expect_two_peers(const struct two_peers *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_eq(body_peers(c[i].body, c[i].len), 2, "%s", c[i].what);
+		for (size_t k = 0; k < 2; k++)
+			expect_peer(k, c[i].fam[k], c[i].addr[k],
+				    c[i].fam[k] == ANNOUNCE_FAMILY_V4 ? 4 : 16, c[i].port[k]);
+		cr_assert_eq(res.peers_invalid, c[i].invalid, "%s", c[i].what);
+	}
+}
+
+Test(announce_http_parse, peer_lists)
+{
+	TU_TABLE(expect_two_peers, struct two_peers,
+		 { "dict peers",
+		   LIT(DICT_PEERS),
+		   2,
+		   { ANNOUNCE_FAMILY_V4, ANNOUNCE_FAMILY_V6 },
+		   { "\xc0\x00\x02\x01", V6_DOC },
+		   { 6881, 51413 } },
+		 { "peers6",
+		   LIT(PEERS6),
+		   0,
+		   { ANNOUNCE_FAMILY_V6, ANNOUNCE_FAMILY_V6 },
+		   { V6_DOC, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01" },
+		   { 6881, 443 } });
 }
 
 Test(announce_http_parse, dict_peer_malformed)
 {
 	/* the entry at body byte 23 lacks a port */
 	static const char body[] = "d8:intervali60e5:peersld2:ip9:192.0.2.1eee";
-	struct announce_resp r;
-	struct seed_err err;
-	size_t head;
 
-	cr_assert_eq(BODY(body, &r, &head, &err), -EINVAL);
-	cr_assert_eq(err.offset, head + 23, "%llu", (unsigned long long)err.offset);
-	cr_assert(strstr(err.msg, "peers[0] has no 'port'"), "%s", err.msg);
-	cr_assert_eq(BODY("d5:peersli1eee", &r, &head, &err), -EINVAL);
-	cr_assert(strstr(err.msg, "not a dictionary"), "%s", err.msg);
-}
-
-Test(announce_http_parse, peers6)
-{
-	/* [2001:db8::1]:6881 then [::1]:443 */
-	static const char body[] = "d8:intervali1800e5:peers0:6:peers636:"
-				   "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01\x1a\xe1"
-				   "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01\x01\xbb"
-				   "e";
-	struct announce_resp r;
-	struct seed_err err;
-	size_t head;
-
-	cr_assert_eq(BODY(body, &r, &head, &err), 0, "%s", err.msg);
-	cr_assert_eq(r.n_peers, 2);
-	cr_assert_eq(peers[0].family, ANNOUNCE_FAMILY_V6);
-	cr_assert_eq(peers[0].port, 6881);
-	cr_assert_eq(peers[0].addr[0], 0x20);
-	cr_assert_eq(peers[1].port, 443);
-	cr_assert_eq(peers[1].addr[15], 1);
+	cr_assert_eq(BODY(body), -EINVAL);
+	cr_assert_eq(perr.offset, body_off + 23, "%llu", (unsigned long long)perr.offset);
+	cr_assert(strstr(perr.msg, "peers[0] has no 'port'"), "%s", perr.msg);
+	cr_assert_eq(BODY("d5:peersli1eee"), -EINVAL);
+	cr_assert(strstr(perr.msg, "not a dictionary"), "%s", perr.msg);
 }
 
 Test(announce_http_parse, peers6_partial_entry)
 {
 	/* "d6:peers6" is 9 bytes: the value starts at body byte 9 */
 	static const char body[] = "d6:peers617:xxxxxxxxxxxxxxxxxe";
-	struct announce_resp r;
-	struct seed_err err;
-	size_t head;
 
-	cr_assert_eq(BODY(body, &r, &head, &err), -EINVAL);
-	cr_assert_eq(err.offset, head + 9);
-	cr_assert(strstr(err.msg, "17 bytes, not a multiple of 18"), "%s", err.msg);
+	cr_assert_eq(BODY(body), -EINVAL);
+	cr_assert_eq(perr.offset, body_off + 9);
+	cr_assert(strstr(perr.msg, "17 bytes, not a multiple of 18"), "%s", perr.msg);
 }
 
 Test(announce_http_parse, failure_reason)
 {
 	static const char body[] = "d14:failure reason63:Requested download is not authorized for "
 				   "use with this tracker.e";
-	struct announce_resp r;
-	struct seed_err err;
-	size_t head;
 
-	cr_assert_eq(BODY(body, &r, &head, &err), 0, "%s", err.msg);
-	cr_assert_eq(r.status, ANNOUNCE_RESP_FAILURE);
-	cr_assert_str_eq(r.message, "Requested download is not authorized for use with this "
-				    "tracker.");
-	cr_assert_eq(r.message_cut, 0);
-	cr_assert_eq(r.interval_s, -1);
-	cr_assert_eq(r.n_peers, 0);
+	cr_assert_eq(BODY(body), 0, "%s", perr.msg);
+	cr_assert_eq(res.status, ANNOUNCE_RESP_FAILURE);
+	cr_assert_str_eq(res.message, "Requested download is not authorized for use with this "
+				      "tracker.");
+	cr_assert_eq(res.message_cut, 0);
+	cr_assert_eq(res.interval_s, -1);
+	cr_assert_eq(res.n_peers, 0);
 }
 
 Test(announce_http_parse, failure_reason_sanitized_and_bounded)
 {
 	static char body[600];
-	struct announce_resp r;
-	struct seed_err err;
-	size_t head;
 	int n;
 
-	cr_assert_eq(BODY("d14:failure reason7:a\nb\x1b[\xffze", &r, &head, &err), 0);
-	cr_assert_str_eq(r.message, "a?b?[?z");
+	cr_assert_eq(BODY("d14:failure reason7:a\nb\x1b[\xffze"), 0);
+	cr_assert_str_eq(res.message, "a?b?[?z");
 	/* trailing whitespace and NULs are dropped, leading ones kept */
-	cr_assert_eq(BODY("d14:failure reason6: ok\r\n\0e", &r, &head, &err), 0);
-	cr_assert_str_eq(r.message, " ok");
+	cr_assert_eq(BODY("d14:failure reason6: ok\r\n\0e"), 0);
+	cr_assert_str_eq(res.message, " ok");
 	/* 300 bytes of text: kept 256 */
 	n = snprintf(body, sizeof(body), "d14:failure reason300:");
 	memset(body + n, 'q', 300);
 	body[n + 300] = 'e';
-	cr_assert_eq(parse_body(body, (size_t)n + 301, &r, &head, &err), 0, "%s", err.msg);
-	cr_assert_eq(strlen(r.message), ANNOUNCE_MSG_MAX);
-	cr_assert_eq(r.message_cut, 1);
+	cr_assert_eq(parse_body(body, (size_t)n + 301, &res, &body_off, &perr), 0, "%s", perr.msg);
+	cr_assert_eq(strlen(res.message), ANNOUNCE_MSG_MAX);
+	cr_assert_eq(res.message_cut, 1);
 	/* a failure reason that is not a string is malformed */
-	cr_assert_eq(BODY("d14:failure reasoni1ee", &r, &head, &err), -EINVAL);
+	cr_assert_eq(BODY("d14:failure reasoni1ee"), -EINVAL);
 }
 
 Test(announce_http_parse, warning_message)
 {
-	struct announce_resp r;
-	struct seed_err err;
-	size_t head;
-
 	/* "hello" and a BEL: 6 bytes; the BEL is shown as '?' */
 	cr_assert_eq(BODY("d8:intervali900e5:peers0:15:warning message6:hello\x07"
-			  "e",
-			  &r, &head, &err),
-		     0, "%s", err.msg);
-	cr_assert_eq(r.status, ANNOUNCE_RESP_OK);
-	cr_assert_eq(r.has_warning, 1);
-	cr_assert_str_eq(r.warning, "hello?");
+			  "e"),
+		     0, "%s", perr.msg);
+	cr_assert_eq(res.status, ANNOUNCE_RESP_OK);
+	cr_assert_eq(res.has_warning, 1);
+	cr_assert_str_eq(res.warning, "hello?");
 }
 
 Test(announce_http_parse, malformed_bencode)
 {
-	struct announce_resp r;
-	struct seed_err err;
-	size_t head;
-
 	/* ends after 17 bytes, where a key or 'e' is due */
-	cr_assert_eq(BODY("d8:intervali1800e", &r, &head, &err), -EINVAL);
-	cr_assert(err.has_offset);
-	cr_assert_eq(err.offset, head + 17, "%llu", (unsigned long long)err.offset);
-	cr_assert(strstr(err.msg, "unexpected end of input"), "%s", err.msg);
+	cr_assert_eq(BODY("d8:intervali1800e"), -EINVAL);
+	cr_assert(perr.has_offset);
+	cr_assert_eq(perr.offset, body_off + 17, "%llu", (unsigned long long)perr.offset);
+	cr_assert(strstr(perr.msg, "unexpected end of input"), "%s", perr.msg);
 	/* unsorted keys: the strict parser refuses them, at "8:complete" (byte 26) */
-	cr_assert_eq(BODY("d8:intervali1800e5:peers0:8:completei1ee", &r, &head, &err), -EINVAL);
-	cr_assert_eq(err.offset, head + 26, "%llu", (unsigned long long)err.offset);
+	cr_assert_eq(BODY("d8:intervali1800e5:peers0:8:completei1ee"), -EINVAL);
+	cr_assert_eq(perr.offset, body_off + 26, "%llu", (unsigned long long)perr.offset);
 }
 
 Test(announce_http_parse, truncated_compact_peers)
 {
 	/* "5:peers" ends at body byte 24, where the 7-byte value starts */
-	struct announce_resp r;
-	struct seed_err err;
-	size_t head;
 
-	cr_assert_eq(BODY("d8:intervali1800e5:peers7:ABCDEFGe", &r, &head, &err), -EINVAL);
-	cr_assert_eq(err.offset, head + 24, "%llu", (unsigned long long)err.offset);
-	cr_assert(strstr(err.msg, "7 bytes, not a multiple of 6"), "%s", err.msg);
+	cr_assert_eq(BODY("d8:intervali1800e5:peers7:ABCDEFGe"), -EINVAL);
+	cr_assert_eq(perr.offset, body_off + 24, "%llu", (unsigned long long)perr.offset);
+	cr_assert(strstr(perr.msg, "7 bytes, not a multiple of 6"), "%s", perr.msg);
 }
 
 Test(announce_http_parse, missing_interval)
 {
-	struct announce_resp r;
-	struct seed_err err;
-	size_t head;
-
-	cr_assert_eq(BODY("d5:peers0:e", &r, &head, &err), 0, "%s", err.msg);
-	cr_assert_eq(r.status, ANNOUNCE_RESP_OK);
-	cr_assert_eq(r.interval_s, -1);
-	cr_assert_eq(r.min_interval_s, -1);
-	cr_assert_eq(r.complete, -1);
+	cr_assert_eq(BODY("d5:peers0:e"), 0, "%s", perr.msg);
+	cr_assert_eq(res.status, ANNOUNCE_RESP_OK);
+	cr_assert_eq(res.interval_s, -1);
+	cr_assert_eq(res.min_interval_s, -1);
+	cr_assert_eq(res.complete, -1);
 	/* no peers key at all is a valid (empty) answer for a seed */
-	cr_assert_eq(BODY("de", &r, &head, &err), 0, "%s", err.msg);
-	cr_assert_eq(r.n_peers, 0);
+	cr_assert_eq(BODY("de"), 0, "%s", perr.msg);
+	cr_assert_eq(res.n_peers, 0);
 }
 
 Test(announce_http_parse, negative_or_mistyped_fields)
 {
-	struct announce_resp r;
-	struct seed_err err;
-	size_t head;
-
 	/* the value starts at body byte 11 */
-	cr_assert_eq(BODY("d8:intervali-5e5:peers0:e", &r, &head, &err), -EINVAL);
-	cr_assert_eq(err.offset, head + 11);
-	cr_assert(strstr(err.msg, "'interval' is negative"), "%s", err.msg);
-	cr_assert_eq(BODY("d8:interval4:1800e", &r, &head, &err), -EINVAL);
-	cr_assert(strstr(err.msg, "'interval' is not an integer"), "%s", err.msg);
-	cr_assert_eq(BODY("d10:incompletei-1ee", &r, &head, &err), -EINVAL);
-	cr_assert_eq(BODY("d5:peersi3ee", &r, &head, &err), -EINVAL);
-	cr_assert_eq(BODY("d6:peers6le", &r, &head, &err), -EINVAL);
-	cr_assert_eq(BODY("li1ee", &r, &head, &err), -EINVAL);
-	cr_assert(strstr(err.msg, "not a dictionary"), "%s", err.msg);
+	cr_assert_eq(BODY("d8:intervali-5e5:peers0:e"), -EINVAL);
+	cr_assert_eq(perr.offset, body_off + 11);
+	cr_assert(strstr(perr.msg, "'interval' is negative"), "%s", perr.msg);
+	cr_assert_eq(BODY("d8:interval4:1800e"), -EINVAL);
+	cr_assert(strstr(perr.msg, "'interval' is not an integer"), "%s", perr.msg);
+	cr_assert_eq(BODY("d10:incompletei-1ee"), -EINVAL);
+	cr_assert_eq(BODY("d5:peersi3ee"), -EINVAL);
+	cr_assert_eq(BODY("d6:peers6le"), -EINVAL);
+	cr_assert_eq(BODY("li1ee"), -EINVAL);
+	cr_assert(strstr(perr.msg, "not a dictionary"), "%s", perr.msg);
 }
 
 Test(announce_http_parse, empty_body)
 {
-	struct announce_resp r;
-	struct seed_err err;
-	size_t head;
-
-	cr_assert_eq(parse_body("", 0, &r, &head, &err), -EINVAL);
-	cr_assert(strstr(err.msg, "empty body"), "%s", err.msg);
+	cr_assert_eq(parse_body("", 0, &res, &body_off, &perr), -EINVAL);
+	cr_assert(strstr(perr.msg, "empty body"), "%s", perr.msg);
 }
 
 Test(announce_http_parse, huge_content_length)
 {
-	struct announce_resp r;
-	struct seed_err err;
-
-	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nContent-Length: 524289\r\n\r\nd", 0, &r, &err),
-		     -E2BIG);
-	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n",
-			       0, &r, &err),
-		     -E2BIG);
-	cr_assert(strstr(err.msg, "Content-Length"), "%s", err.msg);
+	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nContent-Length: 524289\r\n\r\nd", 0), -E2BIG);
+	cr_assert_eq(
+		PARSE_RAW("HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n", 0),
+		-E2BIG);
+	cr_assert(strstr(perr.msg, "Content-Length"), "%s", perr.msg);
 }
 
 Test(announce_http_parse, body_shorter_than_content_length)
 {
 	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\nd5:peers0:e";
-	struct announce_resp r;
-	struct seed_err err;
 
-	cr_assert_eq(PARSE_RAW(resp, 0, &r, &err), -EAGAIN);
-	cr_assert_eq(err.code, 0, "-EAGAIN is no error");
-	cr_assert_eq(PARSE_RAW(resp, 1, &r, &err), -EINVAL);
-	cr_assert_eq(err.offset, sizeof(resp) - 1);
-	cr_assert(strstr(err.msg, "body ends after 11 of 20 bytes"), "%s", err.msg);
+	cr_assert_eq(PARSE_RAW(resp, 0), -EAGAIN);
+	cr_assert_eq(perr.code, 0, "-EAGAIN is no error");
+	cr_assert_eq(PARSE_RAW(resp, 1), -EINVAL);
+	cr_assert_eq(perr.offset, sizeof(resp) - 1);
+	cr_assert(strstr(perr.msg, "body ends after 11 of 20 bytes"), "%s", perr.msg);
 }
 
 Test(announce_http_parse, non_200_status)
 {
-	struct announce_resp r;
-	struct seed_err err;
-
-	cr_assert_eq(PARSE_RAW("HTTP/1.1 404 Not Found\r\n", 0, &r, &err), -EPROTO);
-	cr_assert_eq(r.http_status, 404);
-	cr_assert_str_eq(err.msg, "tracker answered HTTP 404 Not Found");
-	cr_assert_eq(PARSE_RAW("HTTP/1.0 503 \r\nContent-Length: 0\r\n\r\n", 1, &r, &err), -EPROTO);
-	cr_assert_eq(r.http_status, 503);
-	cr_assert_eq(PARSE_RAW("HTTP/1.1 301\r\n", 0, &r, &err), -EPROTO);
+	cr_assert_eq(PARSE_RAW("HTTP/1.1 404 Not Found\r\n", 0), -EPROTO);
+	cr_assert_eq(res.http_status, 404);
+	cr_assert_str_eq(perr.msg, "tracker answered HTTP 404 Not Found");
+	cr_assert_eq(PARSE_RAW("HTTP/1.0 503 \r\nContent-Length: 0\r\n\r\n", 1), -EPROTO);
+	cr_assert_eq(res.http_status, 503);
+	cr_assert_eq(PARSE_RAW("HTTP/1.1 301\r\n", 0), -EPROTO);
 }
 
 Test(announce_http_parse, bad_status_lines)
 {
-	struct announce_resp r;
-	struct seed_err err;
-
-	cr_assert_eq(PARSE_RAW("HTTP/2 200 OK\r\n\r\n", 1, &r, &err), -EINVAL);
-	cr_assert_eq(PARSE_RAW("HTTP/1.1 2000 OK\r\n\r\n", 1, &r, &err), -EINVAL);
-	cr_assert_eq(PARSE_RAW("HTTP/1.1 20x OK\r\n\r\n", 1, &r, &err), -EINVAL);
-	cr_assert_eq(PARSE_RAW("d8:intervali1e\r\n", 1, &r, &err), -EINVAL);
-	cr_assert_eq(PARSE_RAW("", 1, &r, &err), -EINVAL);
-	cr_assert_eq(PARSE_RAW("", 0, &r, &err), -EAGAIN);
+	cr_assert_eq(PARSE_RAW("HTTP/2 200 OK\r\n\r\n", 1), -EINVAL);
+	cr_assert_eq(PARSE_RAW("HTTP/1.1 2000 OK\r\n\r\n", 1), -EINVAL);
+	cr_assert_eq(PARSE_RAW("HTTP/1.1 20x OK\r\n\r\n", 1), -EINVAL);
+	cr_assert_eq(PARSE_RAW("d8:intervali1e\r\n", 1), -EINVAL);
+	cr_assert_eq(PARSE_RAW("", 1), -EINVAL);
+	cr_assert_eq(PARSE_RAW("", 0), -EAGAIN);
 }
 
 Test(announce_http_parse, every_prefix_waits)
 {
 	uint8_t full[256];
 	size_t total;
-	struct announce_resp r;
-	struct seed_err err;
 
 	mk200(full, sizeof(full), compact_body, sizeof(compact_body) - 1, &total);
 	for (size_t n = 0; n < total; n++) {
-		announce_resp_init(&r, peers, 16);
-		seed_err_clear(&err);
-		cr_assert_eq(announce_http_parse(full, full + n, 0, &r, &err), -EAGAIN,
-			     "prefix %zu: %s", n, err.msg);
+		announce_resp_init(&res, peers, 16);
+		seed_err_clear(&perr);
+		cr_assert_eq(announce_http_parse(full, full + n, 0, &res, &perr), -EAGAIN,
+			     "prefix %zu: %s", n, perr.msg);
 	}
-	cr_assert_eq(announce_http_parse(full, full + total, 0, &r, &err), 0);
-	cr_assert_eq(r.n_peers, 2);
+	cr_assert_eq(announce_http_parse(full, full + total, 0, &res, &perr), 0);
+	cr_assert_eq(res.n_peers, 2);
 	/* the parser keeps nothing between calls: the same struct parses again */
-	cr_assert_eq(announce_http_parse(full, full + total, 1, &r, &err), 0);
-	cr_assert_eq(r.n_peers, 2);
+	cr_assert_eq(announce_http_parse(full, full + total, 1, &res, &perr), 0);
+	cr_assert_eq(res.n_peers, 2);
 }
 
 Test(announce_http_parse, read_to_close_and_bare_lf)
 {
 	static const char resp[] = "HTTP/1.0 200 OK\nServer: x\n\nd8:intervali120ee";
-	struct announce_resp r;
-	struct seed_err err;
 
-	cr_assert_eq(PARSE_RAW(resp, 0, &r, &err), -EAGAIN);
-	cr_assert_eq(PARSE_RAW(resp, 1, &r, &err), 0, "%s", err.msg);
-	cr_assert_eq(r.interval_s, 120);
+	cr_assert_eq(PARSE_RAW(resp, 0), -EAGAIN);
+	cr_assert_eq(PARSE_RAW(resp, 1), 0, "%s", perr.msg);
+	cr_assert_eq(res.interval_s, 120);
 }
 
-Test(announce_http_parse, chunked)
+Test(announce_http_parse, chunked_cut_short)
 {
-	/* "d8:intervali60e" (15) + "5:peers6:" (9) + 6 bytes + "e": 31 = 0x1f, sent as 0x10 + 0xf */
-	static const char resp[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n"
-				   "10;name=val\r\nd8:intervali60e5\r\n"
-				   "F\r\n:peers6:\x7f\x00\x00\x01\x00\x50"
-				   "e\r\n"
-				   "0\r\nX-Trailer: 1\r\n\r\n";
-	struct announce_resp r;
-	struct seed_err err;
+	static const char resp[] = CHUNKED_RESP;
 
-	cr_assert_eq(PARSE_RAW(resp, 0, &r, &err), 0, "%s", err.msg);
-	cr_assert_eq(r.interval_s, 60);
-	cr_assert_eq(r.n_peers, 1);
-	cr_assert_eq(peers[0].port, 80);
 	/* without the final empty line the body is not over yet */
-	cr_assert_eq(parse_raw(resp, sizeof(resp) - 3, 0, &r, &err), -EAGAIN);
-	cr_assert_eq(parse_raw(resp, sizeof(resp) - 3, 1, &r, &err), -EINVAL);
-	cr_assert(strstr(err.msg, "chunked body cut short"), "%s", err.msg);
+	cr_assert_eq(parse_raw(resp, sizeof(resp) - 3, 0, &res, &perr), -EAGAIN);
+	cr_assert_eq(parse_raw(resp, sizeof(resp) - 3, 1, &res, &perr), -EINVAL);
+	cr_assert(strstr(perr.msg, "chunked body cut short"), "%s", perr.msg);
 }
 
 Test(announce_http_parse, chunked_malformed)
 {
-	struct announce_resp r;
-	struct seed_err err;
-
-	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 0, &r,
-			       &err),
+	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 0),
 		     -EINVAL);
-	cr_assert_eq(err.offset, 47);
-	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\ndeXX", 0,
-			       &r, &err),
+	cr_assert_eq(perr.offset, 47);
+	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\ndeXX", 0),
 		     -EINVAL);
-	cr_assert(strstr(err.msg, "not followed by CRLF"), "%s", err.msg);
+	cr_assert(strstr(perr.msg, "not followed by CRLF"), "%s", perr.msg);
 	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 			       "FFFFFFFFFFFF\r\n",
-			       0, &r, &err),
+			       0),
 		     -E2BIG);
 }
 
 Test(announce_http_parse, unsupported_codings)
 {
-	struct announce_resp r;
-	struct seed_err err;
-
-	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n", 1, &r, &err),
-		     -ENOTSUP);
-	cr_assert(strstr(err.msg, "'gzip'"), "%s", err.msg);
-	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 1, &r,
-			       &err),
+	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n", 1), -ENOTSUP);
+	cr_assert(strstr(perr.msg, "'gzip'"), "%s", perr.msg);
+	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 1),
 		     -ENOTSUP);
 	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nContent-Encoding: identity\r\n"
 			       "Content-Length: 2\r\n\r\nde",
-			       1, &r, &err),
-		     0, "%s", err.msg);
+			       1),
+		     0, "%s", perr.msg);
 }
 
 Test(announce_http_parse, framing_conflicts)
 {
-	struct announce_resp r;
-	struct seed_err err;
-
 	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
 			       "Content-Length: 2\r\n\r\nde",
-			       1, &r, &err),
+			       1),
 		     -EINVAL);
 	cr_assert_eq(
-		PARSE_RAW("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nde", 1,
-			  &r, &err),
+		PARSE_RAW("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nde", 1),
 		-EINVAL);
-	cr_assert(strstr(err.msg, "conflicting Content-Length"), "%s", err.msg);
+	cr_assert(strstr(perr.msg, "conflicting Content-Length"), "%s", perr.msg);
 	/* the same value twice is one length (RFC 9110 §8.6) */
 	cr_assert_eq(
-		PARSE_RAW("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nde", 1,
-			  &r, &err),
-		0, "%s", err.msg);
-	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\nde", 1, &r, &err),
-		     -EINVAL);
+		PARSE_RAW("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nde", 1),
+		0, "%s", perr.msg);
+	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\nde", 1), -EINVAL);
 }
 
 Test(announce_http_parse, malformed_heads)
 {
-	struct announce_resp r;
-	struct seed_err err;
-
 	/* obsolete folding: the continuation line starts at byte 28 */
-	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nServer: a\r\n b\r\n\r\nde", 1, &r, &err),
-		     -EINVAL);
-	cr_assert_eq(err.offset, 28);
-	cr_assert(strstr(err.msg, "folding"), "%s", err.msg);
+	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nServer: a\r\n b\r\n\r\nde", 1), -EINVAL);
+	cr_assert_eq(perr.offset, 28);
+	cr_assert(strstr(perr.msg, "folding"), "%s", perr.msg);
 	/* a CR not followed by LF, at byte 25 */
-	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nServer: \rx\r\n\r\nde", 1, &r, &err), -EINVAL);
-	cr_assert_eq(err.offset, 25);
-	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nNo colon\r\n\r\nde", 1, &r, &err), -EINVAL);
-	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nX: a\x01z\r\n\r\nde", 1, &r, &err), -EINVAL);
-	cr_assert_eq(err.offset, 21);
+	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nServer: \rx\r\n\r\nde", 1), -EINVAL);
+	cr_assert_eq(perr.offset, 25);
+	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nNo colon\r\n\r\nde", 1), -EINVAL);
+	cr_assert_eq(PARSE_RAW("HTTP/1.1 200 OK\r\nX: a\x01z\r\n\r\nde", 1), -EINVAL);
+	cr_assert_eq(perr.offset, 21);
 }
 
 Test(announce_http_parse, head_too_large)
 {
 	static char big[ANNOUNCE_HTTP_HEAD_MAX + 64];
-	struct announce_resp r;
-	struct seed_err err;
 	size_t n = (size_t)snprintf(big, sizeof(big), "HTTP/1.1 200 OK\r\nX-Pad: ");
 
 	memset(big + n, 'a', sizeof(big) - n);
-	cr_assert_eq(parse_raw(big, sizeof(big), 0, &r, &err), -E2BIG);
-	cr_assert(strstr(err.msg, "head over"), "%s", err.msg);
+	cr_assert_eq(parse_raw(big, sizeof(big), 0, &res, &perr), -E2BIG);
+	cr_assert(strstr(perr.msg, "head over"), "%s", perr.msg);
 }
 
 Test(announce_http_parse, peer_array_bounds)
@@ -920,22 +896,20 @@ Test(announce_http_parse, peer_array_bounds)
 				   "\x09\x0a\x0b\x0c\x00\x02"
 				   "e";
 	struct announce_peer one[1];
-	struct announce_resp r;
-	struct seed_err err;
 	size_t total;
 
 	mk200(rbuf, sizeof(rbuf), body, sizeof(body) - 1, &total);
-	announce_resp_init(&r, one, 1);
-	cr_assert_eq(announce_http_parse(rbuf, rbuf + total, 0, &r, &err), 0);
-	cr_assert_eq(r.n_peers, 1);
+	announce_resp_init(&res, one, 1);
+	cr_assert_eq(announce_http_parse(rbuf, rbuf + total, 0, &res, &perr), 0);
+	cr_assert_eq(res.n_peers, 1);
 	cr_assert_eq(one[0].port, 1);
-	cr_assert_eq(r.peers_invalid, 1);
-	cr_assert_eq(r.peers_dropped, 1);
+	cr_assert_eq(res.peers_invalid, 1);
+	cr_assert_eq(res.peers_dropped, 1);
 	/* no array at all: everything counted as dropped */
-	announce_resp_init(&r, NULL, 8);
-	cr_assert_eq(announce_http_parse(rbuf, rbuf + total, 0, &r, &err), 0);
-	cr_assert_eq(r.n_peers, 0);
-	cr_assert_eq(r.peers_dropped, 2);
+	announce_resp_init(&res, NULL, 8);
+	cr_assert_eq(announce_http_parse(rbuf, rbuf + total, 0, &res, &perr), 0);
+	cr_assert_eq(res.n_peers, 0);
+	cr_assert_eq(res.peers_dropped, 2);
 }
 
 /* ---- UDP ---- */
@@ -973,12 +947,10 @@ Test(announce_udp, connect_ok)
 	static const uint8_t reply[] = {
 		0, 0, 0, 0, 0xca, 0xfe, 0xba, 0xbe, 1, 2, 3, 4, 5, 6, 7, 8
 	};
-	struct announce_resp r;
-	struct seed_err err;
 
-	cr_assert_eq(udp_conn(reply, sizeof(reply), 0xcafebabe, &r, &err), 0, "%s", err.msg);
-	cr_assert_eq(r.status, ANNOUNCE_RESP_OK);
-	cr_assert_eq(r.conn_id, 0x0102030405060708ULL);
+	cr_assert_eq(udp_conn(reply, sizeof(reply), 0xcafebabe, &res, &perr), 0, "%s", perr.msg);
+	cr_assert_eq(res.status, ANNOUNCE_RESP_OK);
+	cr_assert_eq(res.conn_id, 0x0102030405060708ULL);
 }
 
 Test(announce_udp, connect_tid_mismatch)
@@ -986,49 +958,43 @@ Test(announce_udp, connect_tid_mismatch)
 	static const uint8_t reply[] = {
 		0, 0, 0, 0, 0xca, 0xfe, 0xba, 0xbf, 1, 2, 3, 4, 5, 6, 7, 8
 	};
-	struct announce_resp r;
-	struct seed_err err;
 
-	cr_assert_eq(udp_conn(reply, sizeof(reply), 0xcafebabe, &r, &err), -ENOMSG);
-	cr_assert_eq(err.offset, 4);
-	cr_assert(strstr(err.msg, "0xcafebabf, expected 0xcafebabe"), "%s", err.msg);
-	cr_assert_eq(r.status, ANNOUNCE_RESP_NONE);
+	cr_assert_eq(udp_conn(reply, sizeof(reply), 0xcafebabe, &res, &perr), -ENOMSG);
+	cr_assert_eq(perr.offset, 4);
+	cr_assert(strstr(perr.msg, "0xcafebabf, expected 0xcafebabe"), "%s", perr.msg);
+	cr_assert_eq(res.status, ANNOUNCE_RESP_NONE);
 }
 
 Test(announce_udp, connect_short_and_wrong_action)
 {
 	static const uint8_t reply[] = { 0, 0, 0, 0, 0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8 };
 	static const uint8_t wrong[] = { 0, 0, 0, 1, 0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8 };
-	struct announce_resp r;
-	struct seed_err err;
 
-	cr_assert_eq(udp_conn(reply, 15, 9, &r, &err), -EINVAL);
-	cr_assert_eq(err.offset, 15);
-	cr_assert_eq(udp_conn(reply, 7, 9, &r, &err), -EINVAL);
-	cr_assert(strstr(err.msg, "7 bytes, shorter than 8"), "%s", err.msg);
-	cr_assert_eq(udp_conn(reply, 0, 9, &r, &err), -EINVAL);
-	cr_assert_eq(udp_conn(wrong, sizeof(wrong), 9, &r, &err), -EINVAL);
-	cr_assert(strstr(err.msg, "action 1, expected 0"), "%s", err.msg);
+	cr_assert_eq(udp_conn(reply, 15, 9, &res, &perr), -EINVAL);
+	cr_assert_eq(perr.offset, 15);
+	cr_assert_eq(udp_conn(reply, 7, 9, &res, &perr), -EINVAL);
+	cr_assert(strstr(perr.msg, "7 bytes, shorter than 8"), "%s", perr.msg);
+	cr_assert_eq(udp_conn(reply, 0, 9, &res, &perr), -EINVAL);
+	cr_assert_eq(udp_conn(wrong, sizeof(wrong), 9, &res, &perr), -EINVAL);
+	cr_assert(strstr(perr.msg, "action 1, expected 0"), "%s", perr.msg);
 	/* trailing bytes after the 16 are ignored */
-	cr_assert_eq(udp_conn(reply, 16, 9, &r, &err), 0);
+	cr_assert_eq(udp_conn(reply, 16, 9, &res, &perr), 0);
 }
 
 Test(announce_udp, error_action)
 {
 	static const uint8_t reply[] = { 0, 0, 0, 3, 0, 0, 0, 9, 'b', 'a', 'd', '\n', 'x', '\n' };
-	struct announce_resp r;
-	struct seed_err err;
 
-	cr_assert_eq(udp_conn(reply, sizeof(reply), 9, &r, &err), 0);
-	cr_assert_eq(r.status, ANNOUNCE_RESP_FAILURE);
-	cr_assert_str_eq(r.message, "bad?x");
-	cr_assert_eq(udp_ann(reply, sizeof(reply), 9, ANNOUNCE_FAMILY_V4, &r, &err), 0);
-	cr_assert_eq(r.status, ANNOUNCE_RESP_FAILURE);
-	cr_assert_str_eq(r.message, "bad?x");
+	cr_assert_eq(udp_conn(reply, sizeof(reply), 9, &res, &perr), 0);
+	cr_assert_eq(res.status, ANNOUNCE_RESP_FAILURE);
+	cr_assert_str_eq(res.message, "bad?x");
+	cr_assert_eq(udp_ann(reply, sizeof(reply), 9, ANNOUNCE_FAMILY_V4, &res, &perr), 0);
+	cr_assert_eq(res.status, ANNOUNCE_RESP_FAILURE);
+	cr_assert_str_eq(res.message, "bad?x");
 	/* an error with no text at all */
-	cr_assert_eq(udp_ann(reply, 8, 9, ANNOUNCE_FAMILY_V4, &r, &err), 0);
-	cr_assert_str_eq(r.message, "");
-	cr_assert_eq(udp_ann(reply, 8, 10, ANNOUNCE_FAMILY_V4, &r, &err), -ENOMSG);
+	cr_assert_eq(udp_ann(reply, 8, 9, ANNOUNCE_FAMILY_V4, &res, &perr), 0);
+	cr_assert_str_eq(res.message, "");
+	cr_assert_eq(udp_ann(reply, 8, 10, ANNOUNCE_FAMILY_V4, &res, &perr), -ENOMSG);
 }
 
 /* Captured from opentracker (Debian 12) answering an unknown connection id. */
@@ -1036,14 +1002,12 @@ Test(announce_udp, opentracker_error_text)
 {
 	static const uint8_t reply[] = "\0\0\0\x03\0\0\0\x99"
 				       "Connection ID missmatch.";
-	struct announce_resp r;
-	struct seed_err err;
 
 	/* sizeof counts the literal's NUL, which opentracker sends too */
-	cr_assert_eq(udp_ann(reply, sizeof(reply), 0x99, ANNOUNCE_FAMILY_V4, &r, &err), 0);
-	cr_assert_eq(r.status, ANNOUNCE_RESP_FAILURE);
-	cr_assert_str_eq(r.message, "Connection ID missmatch.");
-	cr_assert_eq(r.message_cut, 0);
+	cr_assert_eq(udp_ann(reply, sizeof(reply), 0x99, ANNOUNCE_FAMILY_V4, &res, &perr), 0);
+	cr_assert_eq(res.status, ANNOUNCE_RESP_FAILURE);
+	cr_assert_str_eq(res.message, "Connection ID missmatch.");
+	cr_assert_eq(res.message_cut, 0);
 }
 
 Test(announce_udp, conn_id_lifetime)
@@ -1116,29 +1080,23 @@ Test(announce_udp, announce_build_defaults_and_errors)
 Test(announce_udp, announce_zero_peers)
 {
 	static const uint8_t reply[] = ANN_HEAD;
-	struct announce_resp r;
-	struct seed_err err;
 
-	cr_assert_eq(udp_ann(reply, 20, 7, ANNOUNCE_FAMILY_V4, &r, &err), 0, "%s", err.msg);
-	cr_assert_eq(r.status, ANNOUNCE_RESP_OK);
-	cr_assert_eq(r.interval_s, 1800);
-	cr_assert_eq(r.min_interval_s, -1);
-	cr_assert_eq(r.incomplete, 2);
-	cr_assert_eq(r.complete, 5);
-	cr_assert_eq(r.n_peers, 0);
+	cr_assert_eq(udp_ann(reply, 20, 7, ANNOUNCE_FAMILY_V4, &res, &perr), 0, "%s", perr.msg);
+	cr_assert_eq(res.status, ANNOUNCE_RESP_OK);
+	cr_assert_eq(res.interval_s, 1800);
+	cr_assert_eq(res.min_interval_s, -1);
+	cr_assert_eq(res.incomplete, 2);
+	cr_assert_eq(res.complete, 5);
+	cr_assert_eq(res.n_peers, 0);
 }
 
 Test(announce_udp, announce_one_peer_v4)
 {
 	static const uint8_t reply[] = ANN_HEAD "\xc0\x00\x02\x01\x1a\xe1";
-	struct announce_resp r;
-	struct seed_err err;
 
-	cr_assert_eq(udp_ann(reply, 26, 7, ANNOUNCE_FAMILY_V4, &r, &err), 0, "%s", err.msg);
-	cr_assert_eq(r.n_peers, 1);
-	cr_assert_eq(peers[0].family, ANNOUNCE_FAMILY_V4);
-	cr_assert_eq(memcmp(peers[0].addr, "\xc0\x00\x02\x01\0\0\0\0\0\0\0\0\0\0\0\0", 16), 0);
-	cr_assert_eq(peers[0].port, 6881);
+	cr_assert_eq(udp_ann(reply, 26, 7, ANNOUNCE_FAMILY_V4, &res, &perr), 0, "%s", perr.msg);
+	cr_assert_eq(res.n_peers, 1);
+	PEER(0, V4, "\xc0\x00\x02\x01", 6881);
 }
 
 Test(announce_udp, announce_n_peers_v4_and_v6)
@@ -1146,45 +1104,36 @@ Test(announce_udp, announce_n_peers_v4_and_v6)
 	/* 36 bytes of peers: six IPv4 entries, or two IPv6 entries */
 	static const uint8_t reply[] = ANN_HEAD "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01\x1a\xe1"
 						"\xfe\x80\0\0\0\0\0\0\0\0\0\0\0\0\0\x02\x00\x50";
-	struct announce_resp r;
-	struct seed_err err;
 
-	cr_assert_eq(udp_ann(reply, 56, 7, ANNOUNCE_FAMILY_V6, &r, &err), 0, "%s", err.msg);
-	cr_assert_eq(r.n_peers, 2);
-	cr_assert_eq(peers[0].family, ANNOUNCE_FAMILY_V6);
-	cr_assert_eq(peers[0].addr[1], 0x01);
-	cr_assert_eq(peers[0].port, 6881);
-	cr_assert_eq(peers[1].addr[0], 0xfe);
-	cr_assert_eq(peers[1].port, 80);
-	cr_assert_eq(udp_ann(reply, 56, 7, ANNOUNCE_FAMILY_V4, &r, &err), 0, "%s", err.msg);
+	cr_assert_eq(udp_ann(reply, 56, 7, ANNOUNCE_FAMILY_V6, &res, &perr), 0, "%s", perr.msg);
+	cr_assert_eq(res.n_peers, 2);
+	PEER(0, V6, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01", 6881);
+	PEER(1, V6, "\xfe\x80\0\0\0\0\0\0\0\0\0\0\0\0\0\x02", 80);
+	cr_assert_eq(udp_ann(reply, 56, 7, ANNOUNCE_FAMILY_V4, &res, &perr), 0, "%s", perr.msg);
 	/*
 	 * As six 6-byte entries: 32.1.13.184:0, 0.0.0.0:0, 0.0.0.1:6881,
 	 * 254.128.0.0:0, 0.0.0.0:0, 0.0.0.2:80. Port 0 is skipped.
 	 */
-	cr_assert_eq(r.n_peers, 2);
-	cr_assert_eq(r.peers_invalid, 4);
-	cr_assert_eq(memcmp(peers[0].addr, "\0\0\0\x01", 4), 0);
-	cr_assert_eq(peers[0].port, 6881);
-	cr_assert_eq(memcmp(peers[1].addr, "\0\0\0\x02", 4), 0);
-	cr_assert_eq(peers[1].port, 80);
-	cr_assert_eq(udp_ann(reply, 56, 7, (enum announce_family)5, &r, &err), -EINVAL);
+	cr_assert_eq(res.n_peers, 2);
+	cr_assert_eq(res.peers_invalid, 4);
+	PEER(0, V4, "\0\0\0\x01", 6881);
+	PEER(1, V4, "\0\0\0\x02", 80);
+	cr_assert_eq(udp_ann(reply, 56, 7, (enum announce_family)5, &res, &perr), -EINVAL);
 }
 
 Test(announce_udp, announce_trailing_partial_entry)
 {
 	static const uint8_t reply[] = ANN_HEAD "\xc0\x00\x02\x01\x1a\xe1\x01\x02\x03\x04\x05\x06"
 						"\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12";
-	struct announce_resp r;
-	struct seed_err err;
 
 	/* v4: 7 bytes of peers = one entry + 1; the partial entry starts at 26 */
-	cr_assert_eq(udp_ann(reply, 27, 7, ANNOUNCE_FAMILY_V4, &r, &err), -EINVAL);
-	cr_assert_eq(err.offset, 26);
-	cr_assert(strstr(err.msg, "partial peer entry (1 of 6 bytes)"), "%s", err.msg);
+	cr_assert_eq(udp_ann(reply, 27, 7, ANNOUNCE_FAMILY_V4, &res, &perr), -EINVAL);
+	cr_assert_eq(perr.offset, 26);
+	cr_assert(strstr(perr.msg, "partial peer entry (1 of 6 bytes)"), "%s", perr.msg);
 	/* v6: 24 bytes = one entry + 6; the partial one starts at 38 */
-	cr_assert_eq(udp_ann(reply, 44, 7, ANNOUNCE_FAMILY_V6, &r, &err), -EINVAL);
-	cr_assert_eq(err.offset, 38);
-	cr_assert_eq(r.n_peers, 0, "no peers from a rejected reply");
+	cr_assert_eq(udp_ann(reply, 44, 7, ANNOUNCE_FAMILY_V6, &res, &perr), -EINVAL);
+	cr_assert_eq(perr.offset, 38);
+	cr_assert_eq(res.n_peers, 0, "no peers from a rejected reply");
 }
 
 Test(announce_udp, announce_malformed)
@@ -1192,16 +1141,14 @@ Test(announce_udp, announce_malformed)
 	static const uint8_t reply[] = ANN_HEAD;
 	static const uint8_t conn[] = "\0\0\0\0\0\0\0\x07\0\0\x07\x08\0\0\0\x02\0\0\0\x05";
 	static const uint8_t neg[] = "\0\0\0\x01\0\0\0\x07\xff\xff\xff\xff\0\0\0\x02\0\0\0\x05";
-	struct announce_resp r;
-	struct seed_err err;
 
-	cr_assert_eq(udp_ann(reply, 19, 7, ANNOUNCE_FAMILY_V4, &r, &err), -EINVAL);
-	cr_assert_eq(err.offset, 19);
-	cr_assert_eq(udp_ann(reply, 20, 8, ANNOUNCE_FAMILY_V4, &r, &err), -ENOMSG);
-	cr_assert_eq(udp_ann(conn, 20, 7, ANNOUNCE_FAMILY_V4, &r, &err), -EINVAL);
-	cr_assert(strstr(err.msg, "action 0, expected 1"), "%s", err.msg);
-	cr_assert_eq(udp_ann(neg, 20, 7, ANNOUNCE_FAMILY_V4, &r, &err), -EINVAL);
-	cr_assert_eq(err.offset, 8);
+	cr_assert_eq(udp_ann(reply, 19, 7, ANNOUNCE_FAMILY_V4, &res, &perr), -EINVAL);
+	cr_assert_eq(perr.offset, 19);
+	cr_assert_eq(udp_ann(reply, 20, 8, ANNOUNCE_FAMILY_V4, &res, &perr), -ENOMSG);
+	cr_assert_eq(udp_ann(conn, 20, 7, ANNOUNCE_FAMILY_V4, &res, &perr), -EINVAL);
+	cr_assert(strstr(perr.msg, "action 0, expected 1"), "%s", perr.msg);
+	cr_assert_eq(udp_ann(neg, 20, 7, ANNOUNCE_FAMILY_V4, &res, &perr), -EINVAL);
+	cr_assert_eq(perr.offset, 8);
 }
 
 Test(announce_udp, retransmit_timeouts)
