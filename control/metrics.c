@@ -125,29 +125,32 @@ static void dataplane(FILE *f, const struct metrics_input *in)
 		u(t->mse_handshakes[DPSTATS_MSE_PLAINTEXT]));
 	fprintf(f, "seed_bt_mse_handshakes_total{method=\"rc4\"} %llu\n",
 		u(t->mse_handshakes[DPSTATS_MSE_RC4]));
-	/* the data plane's plain totals: one sample each */
+	/* the data plane's plain totals: one sample each. Each field of struct
+	 * dpstats_worker is named as its metric (CONVENTIONS rule 9): the name
+	 * is seed_FIELD, with _total for a counter. */
+#define TOTAL_ROW(field, type, suffix, help)                                              \
+	{                                                                                 \
+		"seed_" #field suffix, type, help, offsetof(struct dpstats_worker, field) \
+	}
+#define COUNTER(field, help) TOTAL_ROW(field, "counter", "_total", help)
+#define GAUGE(field, help)   TOTAL_ROW(field, "gauge", "", help)
 	static const struct {
 		const char *name, *type, *help;
 		size_t off; /* an _Atomic uint64_t of struct dpstats_worker */
 	} totals[] = {
-		{ "seed_verify_failures_total", "counter",
-		  "Blocks read from the store that failed their XXH3-128 check (never served).",
-		  offsetof(struct dpstats_worker, verify_failures) },
-		{ "seed_cache_hits_total", "counter", "Block lookups served from the cache.",
-		  offsetof(struct dpstats_worker, cache_hits) },
-		{ "seed_cache_misses_total", "counter", "Block lookups that needed a read.",
-		  offsetof(struct dpstats_worker, cache_misses) },
-		{ "seed_cache_evictions_total", "counter", "Blocks evicted from the cache.",
-		  offsetof(struct dpstats_worker, cache_evictions) },
-		{ "seed_cache_capacity_bytes", "gauge", "Block memory of the cache.",
-		  offsetof(struct dpstats_worker, cache_capacity_bytes) },
-		{ "seed_storage_reads_total", "counter", "Reads issued to the store.",
-		  offsetof(struct dpstats_worker, storage_reads) },
-		{ "seed_storage_read_bytes_total", "counter", "Bytes read from the store.",
-		  offsetof(struct dpstats_worker, storage_read_bytes) },
-		{ "seed_storage_errors_total", "counter", "Store reads that failed.",
-		  offsetof(struct dpstats_worker, storage_errors) },
+		COUNTER(verify_failures, "Blocks read from the store that failed their XXH3-128 "
+					 "check (never served)."),
+		COUNTER(cache_hits, "Block lookups served from the cache."),
+		COUNTER(cache_misses, "Block lookups that needed a read."),
+		COUNTER(cache_evictions, "Blocks evicted from the cache."),
+		GAUGE(cache_capacity_bytes, "Block memory of the cache."),
+		COUNTER(storage_reads, "Reads issued to the store."),
+		COUNTER(storage_read_bytes, "Bytes read from the store."),
+		COUNTER(storage_errors, "Store reads that failed."),
 	};
+#undef GAUGE
+#undef COUNTER
+#undef TOTAL_ROW
 	for (size_t k = 0; k < sizeof(totals) / sizeof(totals[0]); k++)
 		scalar(f, totals[k].name, totals[k].type, totals[k].help,
 		       *(const _Atomic uint64_t *)(const void *)((const char *)t + totals[k].off));
