@@ -81,13 +81,12 @@ static const struct cmdopt verify_opts[] = {
 static const struct cmdopt rm_opts[] = { OPT_STORE, OPT_HELP, CMDOPT_END };
 
 struct args {
-	const char *store, *tenant, *name, *version, *torrent_out;
-	uint64_t piece_length;
-	const char **trackers, **web_seeds;
-	size_t n_trackers, n_web_seeds;
-	int kind, kind_set, also_v1, private_flag, json;
-	unsigned threads;
-	enum hash_impl impl;
+	const char *store;
+	/* release create's options go straight into what ingest_create takes;
+	 * verify reads o.impl */
+	struct ingest_opts o;
+	const char **trackers, **web_seeds; /* grown here, lent to o */
+	int kind_set, json;
 	char **pos;
 	int n_pos;
 };
@@ -171,22 +170,22 @@ static int parse(const struct sub *s, int argc, char **argv, struct args *a)
 		switch (c) {
 		case O_HELP: sub_usage(s, stdout); return 0;
 		case O_STORE: a->store = optarg; break;
-		case O_TENANT: a->tenant = optarg; break;
-		case O_NAME: a->name = optarg; break;
-		case O_VERSION: a->version = optarg; break;
-		case O_TORRENT_OUT: a->torrent_out = optarg; break;
+		case O_TENANT: a->o.tenant = optarg; break;
+		case O_NAME: a->o.name = optarg; break;
+		case O_VERSION: a->o.version = optarg; break;
+		case O_TORRENT_OUT: a->o.torrent_out = optarg; break;
 		case O_PIECE_LEN:
 			if (parse_u64(optarg, &v) < 0)
 				return cmdopt_usage_err(
 					s->name, "--piece-length \"%s\" is not a number", optarg);
-			a->piece_length = v;
+			a->o.piece_length = v;
 			break;
 		case O_TRACKER:
-			if (cmdopt_push(&a->trackers, &a->n_trackers, optarg) < 0)
+			if (cmdopt_push(&a->trackers, &a->o.n_trackers, optarg) < 0)
 				return 1;
 			break;
 		case O_WEB_SEED:
-			if (cmdopt_push(&a->web_seeds, &a->n_web_seeds, optarg) < 0)
+			if (cmdopt_push(&a->web_seeds, &a->o.n_web_seeds, optarg) < 0)
 				return 1;
 			break;
 		case O_V1_ONLY:
@@ -196,22 +195,22 @@ static int parse(const struct sub *s, int argc, char **argv, struct args *a)
 					s->name, "%s",
 					"--v1-only and --v2-only exclude each other");
 			a->kind_set = 1;
-			a->kind = c == O_V1_ONLY ? METAINFO_V1 : METAINFO_V2;
+			a->o.kind = c == O_V1_ONLY ? METAINFO_V1 : METAINFO_V2;
 			break;
-		case O_ALSO_V1: a->also_v1 = 1; break;
-		case O_PRIVATE: a->private_flag = 1; break;
+		case O_ALSO_V1: a->o.also_v1 = 1; break;
+		case O_PRIVATE: a->o.private_flag = 1; break;
 		case O_JSON: a->json = 1; break;
 		case O_THREADS:
 			if (parse_u64(optarg, &v) < 0 || v == 0 || v > 256)
 				return cmdopt_usage_err(
 					s->name, "--threads \"%s\": expected 1 to 256", optarg);
-			a->threads = (unsigned)v;
+			a->o.threads = (unsigned)v;
 			break;
 		case O_HASH_IMPL:
 			if (!strcmp(optarg, "mb"))
-				a->impl = HASH_IMPL_MB;
+				a->o.impl = HASH_IMPL_MB;
 			else if (!strcmp(optarg, "openssl"))
-				a->impl = HASH_IMPL_OPENSSL;
+				a->o.impl = HASH_IMPL_OPENSSL;
 			else
 				return cmdopt_usage_err(
 					s->name, "--hash-impl \"%s\": expected mb or openssl",
@@ -247,7 +246,7 @@ int cmd_release(int argc, char **argv)
 	for (size_t i = 0; i < N_SUBS; i++) {
 		if (strcmp(argv[1], verb(&subs[i])))
 			continue;
-		struct args a = { .impl = HASH_IMPL_MB, .kind = METAINFO_HYBRID };
+		struct args a = { .o.impl = HASH_IMPL_MB, .o.kind = METAINFO_HYBRID };
 		int rc = parse(&subs[i], argc - 1, argv + 1, &a);
 		if (rc < 0)
 			rc = subs[i].run(&a);
@@ -272,13 +271,13 @@ static int run_create(struct args *a)
 	char *id = NULL;
 	int rc;
 
-	if (!a->tenant)
+	if (!a->o.tenant)
 		return cmdopt_usage_err(s->name, "%s", "--tenant NAME is required");
-	if (!a->name)
+	if (!a->o.name)
 		return cmdopt_usage_err(s->name, "%s", "--name NAME is required");
-	if (!a->version)
+	if (!a->o.version)
 		return cmdopt_usage_err(s->name, "%s", "--version VER is required");
-	if (a->also_v1 && a->kind_set)
+	if (a->o.also_v1 && a->kind_set)
 		return cmdopt_usage_err(
 			s->name, "%s",
 			"--also-v1 goes with hybrid torrents, not --v1-only/--v2-only");
@@ -287,20 +286,20 @@ static int run_create(struct args *a)
 	memset(&res, 0, sizeof(res));
 	/* Everything that can be checked without the store is checked first,
 	 * so bad input never touches it. */
-	if (ingest_make_id(a->tenant, a->name, a->version, &id, &err) < 0 ||
-	    (a->piece_length && metainfo_check_piece_length(a->piece_length, &err) < 0))
+	if (ingest_make_id(a->o.tenant, a->o.name, a->o.version, &id, &err) < 0 ||
+	    (a->o.piece_length && metainfo_check_piece_length(a->o.piece_length, &err) < 0))
 		goto out;
-	for (size_t i = 0; i < a->n_trackers + a->n_web_seeds; i++) {
-		const char *u =
-			i < a->n_trackers ? a->trackers[i] : a->web_seeds[i - a->n_trackers];
+	const size_t n_trackers = a->o.n_trackers;
+	for (size_t i = 0; i < n_trackers + a->o.n_web_seeds; i++) {
+		const char *u = i < n_trackers ? a->trackers[i] : a->web_seeds[i - n_trackers];
 		int ok = !strncmp(u, "http://", 7) || !strncmp(u, "https://", 8) ||
-			 (i < a->n_trackers && !strncmp(u, "udp://", 6));
+			 (i < n_trackers && !strncmp(u, "udp://", 6));
 		for (const char *c = u; ok && *c; c++)
 			ok = (unsigned char)*c > 0x20 && *c != 0x7f;
 		if (!ok) {
 			seed_err_set(&err, -EINVAL, "%s \"%s\": not a valid %s URL",
-				     i < a->n_trackers ? "--tracker" : "--web-seed", u,
-				     i < a->n_trackers ? "http(s):// or udp://" : "http(s)://");
+				     i < n_trackers ? "--tracker" : "--web-seed", u,
+				     i < n_trackers ? "http(s):// or udp://" : "http(s)://");
 			goto out;
 		}
 	}
@@ -311,26 +310,12 @@ static int run_create(struct args *a)
 
 	struct progress pr;
 	progress_init(&pr, "hashing", t->total);
-	struct ingest_opts o = {
-		.tenant = a->tenant,
-		.name = a->name,
-		.version = a->version,
-		.kind = (enum metainfo_kind)a->kind,
-		.also_v1 = a->also_v1,
-		.piece_length = a->piece_length,
-		.trackers = a->trackers,
-		.n_trackers = a->n_trackers,
-		.web_seeds = a->web_seeds,
-		.n_web_seeds = a->n_web_seeds,
-		.private_flag = a->private_flag,
-		.threads = a->threads,
-		.impl = a->impl,
-		.torrent_out = a->torrent_out,
-		.now = (int64_t)time(NULL),
-		.progress = progress_update,
-		.progress_arg = &pr,
-	};
-	rc = ingest_create(st, t, &o, &res, &err);
+	a->o.trackers = a->trackers;
+	a->o.web_seeds = a->web_seeds;
+	a->o.now = (int64_t)time(NULL);
+	a->o.progress = progress_update;
+	a->o.progress_arg = &pr;
+	rc = ingest_create(st, t, &a->o, &res, &err);
 	progress_done(&pr);
 	if (rc < 0)
 		goto out;
@@ -573,7 +558,7 @@ static int run_verify(struct args *a)
 		jsonw_arr_begin(&w);
 		vr.w = &w;
 	}
-	bad = verify_release(st, r, a->impl, on_bad, &vr, &vs, &err);
+	bad = verify_release(st, r, a->o.impl, on_bad, &vr, &vs, &err);
 	if (bad < 0)
 		goto out;
 	if (a->json) {
