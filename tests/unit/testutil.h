@@ -3,7 +3,8 @@
  * only what it tests.
  *
  *  - TU_N/TU_TABLE: the size of an array, and a table of cases run by one
- *    check function (the form repeated cases take here);
+ *    check function (the form repeated cases take here); TU_U32_FIELD: a
+ *    row that sets one uint32_t field of a config;
  *  - tu_seed/tu_rnd/tu_random_buf: deterministic content (splitmix64), so
  *    a failure reproduces from the seed a test sets;
  *  - tu_ref_sha1/tu_ref_sha256/tu_ref_digest: reference digests from
@@ -29,6 +30,7 @@
 
 #include <criterion/criterion.h>
 #include <ftw.h>
+#include <stddef.h>
 #include <openssl/sha.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -53,6 +55,28 @@
 		static const type tu_cases_[] = { __VA_ARGS__ }; \
 		check(tu_cases_, TU_N(tu_cases_));               \
 	} while (0)
+
+/*
+ * One uint32_t field of a config struct and a value for it: a row of a
+ * table of settings a check refuses, each applied to fresh defaults:
+ *   static const struct tu_u32_field bad[] = {
+ *           TU_U32_FIELD(struct httpd_config, idle_timeout_ms, 0), ...
+ */
+struct tu_u32_field {
+	const char *name;
+	size_t off;
+	uint32_t value;
+};
+
+#define TU_U32_FIELD(type, field, v)               \
+	{                                          \
+#field, offsetof(type, field), (v) \
+	}
+
+static inline void tu_set_u32(void *cfg, const struct tu_u32_field *f)
+{
+	memcpy((char *)cfg + f->off, &f->value, sizeof(f->value));
+}
 
 /* --- deterministic content --- */
 

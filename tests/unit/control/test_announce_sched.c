@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../testutil.h"
 #include "announce.h"
 
 /* ---- the scheduler ---- */
@@ -234,26 +235,30 @@ Test(announce_sched, reports_without_attempt_refused)
 	cr_assert_eq(s.failures, 0);
 }
 
+#define SCHED_FIELD(f, v) TU_U32_FIELD(struct announce_sched_cfg, f, v)
+
 Test(announce_sched, config_checked)
 {
+	static const struct tu_u32_field bad[] = {
+		SCHED_FIELD(backoff_base_s, 0),
+		SCHED_FIELD(backoff_base_s, 1801), /* backoff_max_s + 1 */
+		SCHED_FIELD(default_interval_s, 10),
+		SCHED_FIELD(attempt_timeout_s, 0),
+	};
 	struct announce_sched s;
 	struct announce_sched_cfg c;
 
 	announce_sched_cfg_default(&c);
 	cr_assert_eq(c.default_interval_s, 1800);
 	cr_assert_eq(c.backoff_base_s, 15);
+	cr_assert_eq(c.backoff_max_s, 1800);
 	cr_assert_eq(announce_sched_init(&s, &c, 0), 0);
-	c.backoff_base_s = 0;
-	cr_assert_eq(announce_sched_init(&s, &c, 0), -EINVAL);
-	announce_sched_cfg_default(&c);
-	c.backoff_base_s = c.backoff_max_s + 1;
-	cr_assert_eq(announce_sched_init(&s, &c, 0), -EINVAL);
-	announce_sched_cfg_default(&c);
-	c.default_interval_s = 10;
-	cr_assert_eq(announce_sched_init(&s, &c, 0), -EINVAL);
-	announce_sched_cfg_default(&c);
-	c.attempt_timeout_s = 0;
-	cr_assert_eq(announce_sched_init(&s, &c, 0), -EINVAL);
+	for (size_t i = 0; i < TU_N(bad); i++) {
+		announce_sched_cfg_default(&c);
+		tu_set_u32(&c, &bad[i]);
+		cr_assert_eq(announce_sched_init(&s, &c, 0), -EINVAL, "%s = %u", bad[i].name,
+			     bad[i].value);
+	}
 }
 
 Test(announce_sched, far_future_saturates)

@@ -1134,28 +1134,27 @@ Test(httpd, path_segments)
 	cr_assert_eq(httpd_path_segment("", 0, &pos, &seg, &len), 0);
 }
 
+#define HTTPD_FIELD(f, v) TU_U32_FIELD(struct httpd_config, f, v)
+
 Test(httpd, config_bounds)
 {
+	static const struct tu_u32_field bad[] = {
+		HTTPD_FIELD(max_head, HTTPD_MIN_HEAD - 1),
+		HTTPD_FIELD(max_body, HTTPD_MAX_BODY_LIMIT + 1),
+		HTTPD_FIELD(max_output, HTTPD_MIN_OUTPUT - 1),
+		HTTPD_FIELD(header_timeout_ms, 0),
+		HTTPD_FIELD(idle_timeout_ms, 0),
+	};
 	struct httpd_config cfg;
 	struct httpd_conn c;
 
-	httpd_config_default(&cfg);
-	cfg.max_head = HTTPD_MIN_HEAD - 1;
-	cr_assert_eq(httpd_conn_init(&c, &cfg, 0), -EINVAL);
-	httpd_conn_free(&c);
-	httpd_config_default(&cfg);
-	cfg.max_body = HTTPD_MAX_BODY_LIMIT + 1;
-	cr_assert_eq(httpd_conn_init(&c, &cfg, 0), -EINVAL);
-	httpd_config_default(&cfg);
-	cfg.max_output = HTTPD_MIN_OUTPUT - 1;
-	cr_assert_eq(httpd_conn_init(&c, &cfg, 0), -EINVAL);
-	httpd_config_default(&cfg);
-	cfg.header_timeout_ms = 0;
-	cr_assert_eq(httpd_conn_init(&c, &cfg, 0), -EINVAL);
-	httpd_config_default(&cfg);
-	cfg.idle_timeout_ms = 0;
-	cr_assert_eq(httpd_conn_init(&c, &cfg, 0), -EINVAL);
-	httpd_conn_free(&c);
+	for (size_t i = 0; i < TU_N(bad); i++) {
+		httpd_config_default(&cfg);
+		tu_set_u32(&cfg, &bad[i]);
+		cr_assert_eq(httpd_conn_init(&c, &cfg, 0), -EINVAL, "%s = %u", bad[i].name,
+			     bad[i].value);
+		httpd_conn_free(&c);
+	}
 	httpd_conn_free(&c); /* twice is fine */
 	up(NULL);
 }
