@@ -72,28 +72,27 @@ static void teardown(void)
 
 TestSuite(gate, .init = setup, .fini = teardown);
 
-static struct gate_peer v4(const char *a)
+/* A peer at address a of family af (AF_INET or AF_INET6). */
+static struct gate_peer peer_at(int af, const char *a)
 {
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+	struct sockaddr_storage ss = { .ss_family = (sa_family_t)af };
+	void *addr = af == AF_INET ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
+				   : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
 	struct gate_peer p;
 
-	s->sin_family = AF_INET;
-	cr_assert_eq(inet_pton(AF_INET, a, &s->sin_addr), 1);
+	cr_assert_eq(inet_pton(af, a, addr), 1, "%s", a);
 	gate_peer_init(&p, &ss);
 	return p;
 }
 
+static struct gate_peer v4(const char *a)
+{
+	return peer_at(AF_INET, a);
+}
+
 static struct gate_peer v6(const char *a)
 {
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
-	struct gate_peer p;
-
-	s->sin6_family = AF_INET6;
-	cr_assert_eq(inet_pton(AF_INET6, a, &s->sin6_addr), 1);
-	gate_peer_init(&p, &ss);
-	return p;
+	return peer_at(AF_INET6, a);
 }
 
 static uint64_t refused(enum dpstats_refusal why)

@@ -7,6 +7,7 @@
  * tenant_with() on line 4 inside tenant [0].
  */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -47,6 +48,39 @@ static const char *tenant_with(const char *extra)
 			   "\n"
 			   "  }\n"
 			   ");\n");
+}
+
+/* `key = "FXXX...";` with a value of len bytes, F = first and the rest
+ * filler ('a' after a '/', else first again); valid until the next call. */
+static const char *setting_of_len(const char *key, char first, size_t len)
+{
+	static char line[5000];
+	char fill = first == '/' ? 'a' : first;
+	int n = snprintf(line, sizeof(line), "%s = \"%c", key, first);
+
+	cr_assert(n > 0 && (size_t)n + len + 3 < sizeof(line));
+	memset(line + n, fill, len - 1);
+	memcpy(line + n + len - 1, "\";", 3);
+	return line;
+}
+
+/* The status listener's address is af's addr:port, of af's length. */
+static void expect_status_addr(const struct seedconf *c, int af, const char *addr, uint16_t port)
+{
+	struct sockaddr_storage want = { .ss_family = (sa_family_t)af };
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&want;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&want;
+	int ok = af == AF_INET ? inet_pton(af, addr, &v4->sin_addr)
+			       : inet_pton(af, addr, &v6->sin6_addr);
+	size_t len = af == AF_INET ? sizeof(*v4) : sizeof(*v6);
+
+	cr_assert_eq(ok, 1, "%s", addr);
+	if (af == AF_INET)
+		v4->sin_port = htons(port);
+	else
+		v6->sin6_port = htons(port);
+	cr_assert_eq(c->node.status_addr_len, len, "%s", addr);
+	cr_assert_eq(memcmp(&c->node.status_addr, &want, len), 0, "not %s port %u", addr, port);
 }
 
 static struct seedconf *load_ok(const char *t)
@@ -125,11 +159,7 @@ Test(seedconf, minimal_config_gets_node_defaults)
 	cr_assert_str_eq(c->node.run_dir, "/run/seed");
 	cr_assert_str_eq(c->node.api_socket, "/run/seed/control.sock");
 	cr_assert_str_eq(c->node.status_listen, "127.0.0.1:9180");
-	const struct sockaddr_in *sa = (const struct sockaddr_in *)&c->node.status_addr;
-	cr_assert_eq(c->node.status_addr_len, sizeof(struct sockaddr_in));
-	cr_assert_eq(sa->sin_family, AF_INET);
-	cr_assert_eq(ntohs(sa->sin_port), 9180);
-	cr_assert_eq(ntohl(sa->sin_addr.s_addr), 0x7f000001);
+	expect_status_addr(c, AF_INET, "127.0.0.1", 9180);
 	cr_assert_eq(c->node.announce_port, 6881);
 	cr_assert_str_eq(c->node.announce_ip, "");
 	cr_assert_eq(c->node.announce_family, 0);
@@ -183,11 +213,7 @@ Test(seedconf, full_config)
 	cr_assert_str_eq(c->node.name, "seed-01.fra_2");
 	cr_assert_str_eq(c->node.run_dir, "/run/seed2");
 	cr_assert_str_eq(c->node.api_socket, "/run/seed2/control.sock");
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&c->node.status_addr;
-	cr_assert_eq(c->node.status_addr_len, sizeof(struct sockaddr_in6));
-	cr_assert_eq(s6->sin6_family, AF_INET6);
-	cr_assert_eq(ntohs(s6->sin6_port), 9181);
-	cr_assert(IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr));
+	expect_status_addr(c, AF_INET6, "::1", 9181);
 	cr_assert_eq(c->node.announce_port, 51413);
 	cr_assert_eq(c->node.announce_family, AF_INET6);
 	cr_assert_eq(c->node.announce_addr[0], 0x20);
@@ -240,15 +266,13 @@ Test(seedconf, empty_tenant_lists)
 Test(seedconf, listen_forms)
 {
 	struct seedconf *c = load_ok(node_with("status_listen = \"*:9180\";"));
-	const struct sockaddr_in *sa = (const struct sockaddr_in *)&c->node.status_addr;
-	cr_assert_eq(sa->sin_family, AF_INET);
-	cr_assert_eq(sa->sin_addr.s_addr, htonl(INADDR_ANY));
+	expect_status_addr(c, AF_INET, "0.0.0.0", 9180);
 	seedconf_free(c);
 	c = load_ok(node_with("status_listen = \"\";"));
 	cr_assert_eq(c->node.status_addr_len, 0, "\"\" disables the status listener");
 	seedconf_free(c);
 	c = load_ok(node_with("status_listen = \"192.0.2.1:80\";"));
-	cr_assert_eq(c->node.status_addr_len, sizeof(struct sockaddr_in));
+	expect_status_addr(c, AF_INET, "192.0.2.1", 80);
 	seedconf_free(c);
 }
 
@@ -620,23 +644,13 @@ Test(seedconf, paths_must_be_absolute_and_clean)
 
 Test(seedconf, path_length_limits)
 {
-	static char big[6000], line[6100];
-	memset(big, 'a', 4096);
-	big[0] = '/';
-	big[4096] = 0;
-	snprintf(line, sizeof(line), "run_dir = \"%s\";", big);
-	load_bad(node_with(line), "t.conf:4: node.run_dir: ", "is longer than 4095 bytes");
-	big[4095] = 0;
-	snprintf(line, sizeof(line), "run_dir = \"%s\";", big);
-	struct seedconf *c = load_ok(node_with(line));
+	load_bad(node_with(setting_of_len("run_dir", '/', 4096)),
+		 "t.conf:4: node.run_dir: ", "is longer than 4095 bytes");
+	struct seedconf *c = load_ok(node_with(setting_of_len("run_dir", '/', 4095)));
 	cr_assert_eq(strlen(c->node.run_dir), 4095);
 	seedconf_free(c);
 
-	memset(big, 'b', 108);
-	big[0] = '/';
-	big[108] = 0;
-	snprintf(line, sizeof(line), "api_socket = \"%s\";", big);
-	load_bad(node_with(line), "t.conf:4: node.api_socket: ",
+	load_bad(node_with(setting_of_len("api_socket", '/', 108)), "t.conf:4: node.api_socket: ",
 		 "longer than 107 bytes (the limit of a Unix socket address)");
 }
 
@@ -780,14 +794,9 @@ Test(seedconf, display_name_checks)
 		 "t.conf:4: tenants.[0].name: ", "is not printable UTF-8");
 	load_bad(tenant_with("name = \"c1 \\xc2\\x85\";"),
 		 "t.conf:4: tenants.[0].name: ", "is not printable UTF-8");
-	char line[300], big[200];
-	memset(big, 'x', 129);
-	big[129] = 0;
-	snprintf(line, sizeof(line), "name = \"%s\";", big);
-	load_bad(tenant_with(line), "t.conf:4: tenants.[0].name: ", "must be 1 to 128 bytes");
-	big[128] = 0;
-	snprintf(line, sizeof(line), "name = \"%s\";", big);
-	struct seedconf *c = load_ok(tenant_with(line));
+	load_bad(tenant_with(setting_of_len("name", 'x', 129)),
+		 "t.conf:4: tenants.[0].name: ", "must be 1 to 128 bytes");
+	struct seedconf *c = load_ok(tenant_with(setting_of_len("name", 'x', 128)));
 	cr_assert_eq(strlen(c->tenants[0].name), 128);
 	seedconf_free(c);
 }
