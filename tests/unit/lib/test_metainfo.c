@@ -184,30 +184,45 @@ Test(metainfo, hybrid_layout_and_hashes)
 	built_free(d, &o);
 }
 
-Test(metainfo, v1_only_has_no_v2_keys)
+/*
+ * A single-version torrent of kind: its info dictionary has none of the
+ * other version's keys (absent, NULL-ended) and has its own (present), and
+ * the root has piece layers only for v2.
+ */
+struct single_kind {
+	enum metainfo_kind kind;
+	bool v1, v2;
+	const char *absent[3], *present;
+};
+
+static void expect_single_kinds(const struct single_kind *c, size_t n)
 {
-	struct metainfo_out o;
-	struct bencode_doc *d = build_kind(METAINFO_V1, true, false, &o);
-	const struct bencode_node *info = info_of(d);
-	cr_assert_null(bencode_dict_get(info, "file tree"));
-	cr_assert_null(bencode_dict_get(info, "meta version"));
-	cr_assert_null(bencode_dict_get(bencode_root(d), "piece layers"));
-	cr_assert_eq(bencode_dict_get(info, "files")->u.list.n, 5);
-	built_free(d, &o);
+	for (size_t i = 0; i < n; i++) {
+		struct metainfo_out o;
+		struct bencode_doc *d = build_kind(c[i].kind, c[i].v1, c[i].v2, &o);
+		const struct bencode_node *info = info_of(d);
+
+		for (const char *const *k = c[i].absent; *k; k++)
+			cr_assert_null(bencode_dict_get(info, *k), "kind %d: %s", c[i].kind, *k);
+		cr_assert_not_null(bencode_dict_get(info, c[i].present), "kind %d", c[i].kind);
+		cr_assert_eq(bencode_dict_get(bencode_root(d), "piece layers") != NULL, c[i].v2);
+		if (c[i].v1) {
+			cr_assert_eq(bencode_dict_get(info, "files")->u.list.n, 5);
+		} else {
+			uint8_t want2[32];
+
+			tu_ref_sha256(info->raw, info->raw_len, want2);
+			cr_assert_arr_eq(o.ih_v2, want2, 32);
+		}
+		built_free(d, &o);
+	}
 }
 
-Test(metainfo, v2_only_has_no_v1_keys)
+Test(metainfo, single_version_has_only_its_keys)
 {
-	struct metainfo_out o;
-	struct bencode_doc *d = build_kind(METAINFO_V2, false, true, &o);
-	const struct bencode_node *info = info_of(d);
-	cr_assert_null(bencode_dict_get(info, "files"));
-	cr_assert_null(bencode_dict_get(info, "pieces"));
-	cr_assert_not_null(bencode_dict_get(info, "file tree"));
-	uint8_t want2[32];
-	tu_ref_sha256(info->raw, info->raw_len, want2);
-	cr_assert_arr_eq(o.ih_v2, want2, 32);
-	built_free(d, &o);
+	TU_TABLE(expect_single_kinds, struct single_kind,
+		 { METAINFO_V1, true, false, { "file tree", "meta version", NULL }, "files" },
+		 { METAINFO_V2, false, true, { "files", "pieces", NULL }, "file tree" });
 }
 
 Test(metainfo, trackers_web_seeds_private)
