@@ -296,16 +296,23 @@ Test(catalog, loaded_catalog_is_immutable)
 
 /* ---- round trips ---- */
 
+/* A loaded catalog's generation, write time and sizes. */
+static void expect_counts(const struct catalog *l, uint64_t gen, int64_t at, uint32_t n_tenants,
+			  uint32_t n_releases)
+{
+	cr_assert_eq(catalog_generation(l), gen);
+	cr_assert_eq(catalog_written_at(l), at);
+	cr_assert_eq(catalog_n_tenants(l), n_tenants);
+	cr_assert_eq(catalog_n_releases(l), n_releases);
+}
+
 Test(catalog, empty_catalog_round_trips)
 {
 	struct catalog *c = create(1, 0);
 	write_ok(c);
 	catalog_free(c);
 	struct catalog *l = load_ok();
-	cr_assert_eq(catalog_generation(l), 1);
-	cr_assert_eq(catalog_written_at(l), 0);
-	cr_assert_eq(catalog_n_tenants(l), 0);
-	cr_assert_eq(catalog_n_releases(l), 0);
+	expect_counts(l, 1, 0, 0, 0);
 	cr_assert_null(catalog_release_find(l, "acme.game.1"));
 	cr_assert_null(catalog_tenant_at(l, 0));
 	cr_assert_null(catalog_release_at(l, 0));
@@ -352,10 +359,7 @@ Test(catalog, thousand_releases_over_ten_tenants_round_trip)
 	}
 	write_ok(c);
 	struct catalog *l = load_ok();
-	cr_assert_eq(catalog_generation(l), 12345);
-	cr_assert_eq(catalog_written_at(l), 1700000000);
-	cr_assert_eq(catalog_n_tenants(l), 10);
-	cr_assert_eq(catalog_n_releases(l), 1000);
+	expect_counts(l, 12345, 1700000000, 10, 1000);
 	for (unsigned t = 0; t < 10; t++) {
 		const struct tenant *a = catalog_tenant_at(c, t), *b = catalog_tenant_at(l, t);
 		cr_assert_str_eq(a->id, b->id);
