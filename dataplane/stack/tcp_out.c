@@ -1,0 +1,489 @@
+/*
+ * tcp_out: what a connection sends and the segments themselves.
+ *
+ * Which bytes go next:
+ * - in SACK recovery, RFC 6675's NextSeg: the first lost hole above
+ *   HighRxt, else new data, while cwnd - pipe allows a segment;
+ * - in NewReno recovery (no SACK), the segment at snd_una once per partial
+ *   ACK (RFC 6582), then new data within the inflated cwnd;
+ * - otherwise from snd_nxt, which an RTO sets back to snd_una (go-back-N
+ *   in slow start, skipping what the peer SACKed), then new data; bounded
+ *   by cwnd and the peer's window, full-sized segments only unless the
+ *   queue holds less (sender-side silly window avoidance).
+ * The FIN rides on the last segment or goes alone; a zero window with
+ * nothing in flight starts the persist timer; an owed ACK goes bare when
+ * no segment carried it.
+ *
+ * A segment's payload is up to STACK_TX_SLICES references into the queued
+ * chunks, found through a cursor so that sending in order costs O(1).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "byteio.h"
+#include "tcp_int.h"
+
+/* ---- building segments ---- */
+
+static uint8_t *tcp_hdr_of(const struct tcp *t, struct stack_tx *tx)
+{
+	return tx->hdr + t->cfg.hdr_off;
+}
+
+static size_t put_ts(uint8_t *o, uint32_t tsval, uint32_t tsecr)
+{
+	o[0] = 1;
+	o[1] = 1;
+	o[2] = 8;
+	o[3] = 10;
+	byteio_put_be32(o + 4, tsval);
+	byteio_put_be32(o + 8, tsecr);
+	return TCP_TS_OPT_LEN;
+}
+
+/* Writes the fixed header and options; returns the header length. */
+static size_t put_hdr(uint8_t *h, uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack,
+		      uint8_t flags, uint16_t win, const uint8_t *opts, size_t olen)
+{
+	byteio_put_be16(h, sport);
+	byteio_put_be16(h + 2, dport);
+	byteio_put_be32(h + 4, seq);
+	byteio_put_be32(h + 8, ack);
+	size_t hl = TCP_HDR_LEN + olen;
+	h[12] = (uint8_t)((hl / 4) << 4);
+	h[13] = flags;
+	byteio_put_be16(h + 14, win);
+	byteio_put_be16(h + 16, 0);
+	byteio_put_be16(h + 18, 0);
+	memcpy(h + TCP_HDR_LEN, opts, olen);
+	return hl;
+}
+
+static struct stack_tx *tx_start(struct tcp *t, struct stack_out *out, const struct stack_addr *l,
+				 const struct stack_addr *r)
+{
+	struct stack_tx *tx = stack_out_tx(out);
+	if (!tx)
+		return NULL;
+	tx->n_pay = 0;
+	tx->pay_len = 0;
+	tx->hold_rx = 0;
+	tx->ol_flags = 0;
+	tx->src = *l;
+	tx->dst = *r;
+	tx->l4_proto = 6;
+	(void)t;
+	return tx;
+}
+
+static void tx_commit(struct tcp *t, struct stack_out *out, struct stack_tx *tx, size_t hl)
+{
+	tx->l4_len = (uint8_t)hl;
+	tx->hdr_len = (uint16_t)(t->cfg.hdr_off + hl);
+	out->ntx++;
+	t->st.segs_out++;
+}
+
+static uint16_t adv_window(const struct tcp *t)
+{
+	return (uint16_t)(t->cfg.rcv_wnd > 65535 ? 65535 : t->cfg.rcv_wnd);
+}
+
+int tcp_send_raw(struct tcp *t, const struct tcp_raw *r, struct stack_out *out)
+{
+	struct stack_tx *tx = tx_start(t, out, r->local, r->remote);
+	if (!tx)
+		return -ENOBUFS;
+	uint8_t o[40];
+	size_t n = 0;
+	if (r->mss) {
+		o[n++] = 2;
+		o[n++] = 4;
+		byteio_put_be16(o + n, r->mss);
+		n += 2;
+	}
+	if (r->sack_ok && r->ts) {
+		o[n++] = 4;
+		o[n++] = 2;
+		o[n++] = 8;
+		o[n++] = 10;
+		byteio_put_be32(o + n, r->tsval);
+		byteio_put_be32(o + n + 4, r->tsecr);
+		n += 8;
+	} else if (r->ts) {
+		n += put_ts(o + n, r->tsval, r->tsecr);
+	} else if (r->sack_ok) {
+		o[n++] = 1;
+		o[n++] = 1;
+		o[n++] = 4;
+		o[n++] = 2;
+	}
+	if (r->ws >= 0) {
+		o[n++] = 1;
+		o[n++] = 3;
+		o[n++] = 3;
+		o[n++] = (uint8_t)r->ws;
+	}
+	size_t hl = put_hdr(tcp_hdr_of(t, tx), r->local->port, r->remote->port, r->seq, r->ack,
+			    r->flags, r->win, o, n);
+	tx_commit(t, out, tx, hl);
+	return 0;
+}
+
+static size_t conn_opts(const struct tcp *t, const struct tcp_conn *c, uint8_t *o)
+{
+	if (!c->ts_ok)
+		return 0;
+	return put_ts(o, tcp_now_ms(t->now) + c->ts_off, c->ts_recent);
+}
+
+int tcp_send_ctl(struct tcp *t, struct tcp_conn *c, uint8_t flags, uint32_t seq,
+		 struct stack_out *out)
+{
+	struct stack_tx *tx = tx_start(t, out, &c->local, &c->remote);
+	if (!tx)
+		return -ENOBUFS;
+	uint8_t o[40];
+	size_t n = (flags & TCP_RST) ? 0 : conn_opts(t, c, o);
+	size_t hl = put_hdr(tcp_hdr_of(t, tx), c->local.port, c->remote.port, seq, c->rcv_nxt,
+			    flags, adv_window(t), o, n);
+	tx_commit(t, out, tx, hl);
+	c->ack_now = 0;
+	return 0;
+}
+
+/* The chunk holding seq (seq < buf_end), starting from cur when it is at
+ * or before seq; cur is left there for the next call. */
+static uint32_t find_chunk(const struct tcp *t, const struct tcp_conn *c, struct tcp_cursor *cur,
+			   uint32_t seq)
+{
+	if (cur->chunk == TCP_NIL || SEQ_LT(seq, cur->cseq)) {
+		cur->chunk = c->q_head;
+		cur->cseq = c->q_head_seq;
+	}
+	while (cur->chunk != TCP_NIL && SEQ_GEQ(seq, cur->cseq + t->chunks[cur->chunk].len)) {
+		cur->cseq += t->chunks[cur->chunk].len;
+		cur->chunk = t->chunks[cur->chunk].next;
+	}
+	return cur->chunk;
+}
+
+/* One segment of [seq, seq + len) of the stream, plus FIN when fin. The
+ * payload may come out shorter (slices run out); returns the bytes sent,
+ * or -ENOBUFS. */
+static int send_seg(struct tcp *t, struct tcp_conn *c, struct tcp_cursor *cur, uint32_t seq,
+		    uint32_t len, int fin, struct stack_out *out)
+{
+	struct stack_tx *tx = tx_start(t, out, &c->local, &c->remote);
+	if (!tx)
+		return -ENOBUFS;
+	uint32_t got = 0;
+	if (len) {
+		uint32_t k = find_chunk(t, c, cur, seq);
+		uint32_t off = seq - cur->cseq;
+		while (k != TCP_NIL && got < len && tx->n_pay < STACK_TX_SLICES) {
+			const struct tcp_chunk *ch = &t->chunks[k];
+			uint32_t take = ch->len - off;
+			if (take > len - got)
+				take = len - got;
+			if (take) {
+				tx->pay[tx->n_pay].p = ch->p + off;
+				tx->pay[tx->n_pay].len = take;
+				tx->n_pay++;
+				got += take;
+			}
+			off = 0;
+			k = ch->next;
+		}
+		if (got < len)
+			fin = 0;
+	}
+	tx->pay_len = got;
+	uint8_t o[40];
+	size_t n = conn_opts(t, c, o);
+	uint8_t flags = TCP_ACK | (fin ? TCP_FIN : 0) | (got ? TCP_PSH : 0);
+	size_t hl = put_hdr(tcp_hdr_of(t, tx), c->local.port, c->remote.port, seq, c->rcv_nxt,
+			    flags, adv_window(t), o, n);
+	tx_commit(t, out, tx, hl);
+	t->st.bytes_out += got;
+	c->ack_now = 0;
+	c->last_send_us = t->now;
+	if (c->timer_kind != TCP_T_RTO)
+		tcp_timer_set(t, c, TCP_T_RTO, t->now + c->rto_us);
+	return (int)got;
+}
+
+/* ---- how much is in flight ---- */
+
+/* RFC 6675 SetPipe, over the holes between the SACKed ranges. */
+static uint32_t sack_pipe(const struct tcp_conn *c)
+{
+	uint32_t pipe = 0, a = c->snd_una, above_bytes = 0;
+	for (uint32_t k = 0; k < c->nsack; k++)
+		above_bytes += c->sack_e[k] - c->sack_s[k];
+	for (uint32_t k = 0; k < c->nsack; k++) {
+		uint32_t b = c->sack_s[k];
+		/* the hole [a, b): lost when enough is SACKed above it */
+		int lost = c->nsack - k >= TCP_DUPTHRESH ||
+			   above_bytes > (TCP_DUPTHRESH - 1) * c->smss;
+		if (SEQ_LT(a, b)) {
+			if (!lost)
+				pipe += b - a;
+			if (SEQ_GT(c->high_rxt, a))
+				pipe += SEQ_MIN(c->high_rxt, b) - a;
+		}
+		above_bytes -= c->sack_e[k] - c->sack_s[k];
+		a = c->sack_e[k];
+	}
+	if (SEQ_LT(a, c->snd_max))
+		pipe += c->snd_max - a;
+	return pipe;
+}
+
+uint32_t tcp_flight(const struct tcp_conn *c)
+{
+	if (c->in_recovery && c->sack_ok)
+		return sack_pipe(c);
+	return (c->snd_nxt - c->snd_una) - tcp_sacked_below(c, c->snd_nxt);
+}
+
+/* RFC 6675 NextSeg rule 1: the first lost, not yet retransmitted byte,
+ * and how far its hole goes. */
+static int next_lost(const struct tcp_conn *c, uint32_t *out_seq, uint32_t *out_end)
+{
+	uint32_t a = c->snd_una, above_bytes = 0;
+	for (uint32_t k = 0; k < c->nsack; k++)
+		above_bytes += c->sack_e[k] - c->sack_s[k];
+	for (uint32_t k = 0; k < c->nsack; k++) {
+		uint32_t b = c->sack_s[k];
+		int lost = c->nsack - k >= TCP_DUPTHRESH ||
+			   above_bytes > (TCP_DUPTHRESH - 1) * c->smss;
+		if (!lost)
+			return 0; /* holes further up have less above them */
+		uint32_t s = SEQ_MAX(a, c->high_rxt);
+		if (SEQ_LT(s, b)) {
+			*out_seq = s;
+			*out_end = b;
+			return 1;
+		}
+		above_bytes -= c->sack_e[k] - c->sack_s[k];
+		a = c->sack_e[k];
+	}
+	return 0;
+}
+
+/* Bytes of new data that may go at snd_nxt now (0: none), by the peer's
+ * window and silly window avoidance (RFC 9293 §3.8.6.2.1). */
+static uint32_t new_data_len(const struct tcp_conn *c)
+{
+	uint32_t avail = c->buf_end - c->snd_nxt;
+	if (!avail)
+		return 0;
+	uint32_t wnd_end = c->snd_una + c->snd_wnd;
+	if (!SEQ_LT(c->snd_nxt, wnd_end))
+		return 0;
+	uint32_t room = wnd_end - c->snd_nxt;
+	uint32_t len = avail < c->smss ? avail : c->smss;
+	if (len <= room)
+		return len;
+	/* the window cuts the segment: send only a worthwhile piece */
+	if (room >= c->max_snd_wnd / 2 || c->snd_una == c->snd_max)
+		return room;
+	return 0;
+}
+
+static void karn_start(struct tcp *t, struct tcp_conn *c, uint32_t seq_end)
+{
+	if (!c->rtt_timing) {
+		c->rtt_timing = 1;
+		c->rtt_seq = seq_end;
+		c->rtt_start_us = t->now;
+	}
+}
+
+static void count_rxt(struct tcp *t, struct tcp_conn *c, uint32_t len)
+{
+	t->st.retransmits++;
+	t->st.retransmit_bytes += len;
+	c->rtt_timing = 0; /* Karn */
+}
+
+static int fin_pending(const struct tcp_conn *c)
+{
+	/* queued, everything before it sent, and not yet sent (or sent
+	 * again after an RTO took snd_nxt back) */
+	return c->fin_queued && c->snd_nxt == c->buf_end;
+}
+
+/* New data (or go-back-N retransmission) from snd_nxt while cwnd allows. */
+static int send_from_nxt(struct tcp *t, struct tcp_conn *c, struct stack_out *out, int *sent)
+{
+	for (;;) {
+		/* skip what the peer has (after an RTO took snd_nxt back) */
+		for (uint32_t k = 0; k < c->nsack; k++)
+			if (SEQ_GEQ(c->snd_nxt, c->sack_s[k]) && SEQ_LT(c->snd_nxt, c->sack_e[k]))
+				c->snd_nxt = c->sack_e[k];
+		uint32_t flight = tcp_flight(c);
+		if (fin_pending(c)) {
+			if (flight >= c->cwnd && flight)
+				return 0;
+			if (c->snd_max == c->buf_end + 1)
+				count_rxt(t, c, 0);
+			int rc = send_seg(t, c, &c->cur_new, c->snd_nxt, 0, 1, out);
+			if (rc < 0)
+				return rc;
+			c->snd_nxt = c->buf_end + 1;
+			c->snd_max = c->snd_nxt;
+			*sent = 1;
+			return 0;
+		}
+		uint32_t len = new_data_len(c);
+		if (!len)
+			return 0;
+		if (c->snd_nxt != c->snd_max) {
+			/* go-back-N: stop at the next SACKed range */
+			for (uint32_t k = 0; k < c->nsack; k++)
+				if (SEQ_GT(c->sack_s[k], c->snd_nxt) &&
+				    SEQ_LT(c->sack_s[k], c->snd_nxt + len))
+					len = c->sack_s[k] - c->snd_nxt;
+		}
+		if (flight + len > c->cwnd)
+			return 0;
+		int fin = c->fin_queued && c->snd_nxt + len == c->buf_end;
+		uint32_t seq = c->snd_nxt;
+		int rc = send_seg(t, c, &c->cur_new, seq, len, fin, out);
+		if (rc < 0)
+			return rc;
+		uint32_t got = (uint32_t)rc;
+		if (SEQ_LT(seq, c->snd_max))
+			count_rxt(t, c, got);
+		else
+			karn_start(t, c, seq + got);
+		c->snd_nxt = seq + got;
+		if (fin && got == len)
+			c->snd_nxt++;
+		if (SEQ_GT(c->snd_nxt, c->snd_max))
+			c->snd_max = c->snd_nxt;
+		*sent = 1;
+	}
+}
+
+static int sack_recovery_send(struct tcp *t, struct tcp_conn *c, struct stack_out *out, int *sent)
+{
+	for (;;) {
+		uint32_t pipe = sack_pipe(c);
+		if (pipe + c->smss > c->cwnd && pipe)
+			return 0;
+		uint32_t s, e;
+		if (next_lost(c, &s, &e)) {
+			uint32_t len = e - s < c->smss ? e - s : c->smss;
+			int rc = send_seg(t, c, &c->cur_rxt, s, len, 0, out);
+			if (rc < 0)
+				return rc;
+			count_rxt(t, c, (uint32_t)rc);
+			c->high_rxt = s + (uint32_t)rc;
+			*sent = 1;
+			continue;
+		}
+		uint32_t len = new_data_len(c);
+		if (!len && !fin_pending(c))
+			return 0;
+		int fin = c->fin_queued && c->snd_nxt + len == c->buf_end;
+		uint32_t seq = c->snd_nxt;
+		int rc = send_seg(t, c, &c->cur_new, seq, len, fin, out);
+		if (rc < 0)
+			return rc;
+		c->snd_nxt = seq + (uint32_t)rc + (fin && (uint32_t)rc == len);
+		if (SEQ_GT(c->snd_nxt, c->snd_max))
+			c->snd_max = c->snd_nxt;
+		*sent = 1;
+		if (!rc)
+			return 0; /* a lone FIN */
+	}
+}
+
+int tcp_output(struct tcp *t, struct tcp_conn *c, struct stack_out *out)
+{
+	int sent = 0, rc = 0;
+	if (c->snd_una == c->snd_max && t->now - c->last_send_us > c->rto_us &&
+	    c->buf_end != c->snd_max)
+		t->cfg.cc->on_idle_restart(c);
+	if (c->rxt_head && c->snd_una != c->snd_max) {
+		/* NewReno: the first unacknowledged segment again (or the
+		 * FIN, when only it is outstanding) */
+		uint32_t len = c->buf_end - c->snd_una;
+		if (len > c->smss)
+			len = c->smss;
+		int fin = c->fin_queued && c->snd_max == c->buf_end + 1 &&
+			  c->snd_una + len == c->buf_end;
+		rc = send_seg(t, c, &c->cur_rxt, c->snd_una, len, fin, out);
+		if (rc < 0)
+			return rc;
+		count_rxt(t, c, (uint32_t)rc);
+		c->rxt_head = 0;
+		sent = 1;
+	}
+	if (c->in_recovery && c->sack_ok)
+		rc = sack_recovery_send(t, c, out, &sent);
+	else
+		rc = send_from_nxt(t, c, out, &sent);
+	if (rc < 0)
+		return rc;
+
+	/* a zero window with nothing in flight: probe it (RFC 9293 §3.8.6.1) */
+	if (!c->snd_wnd && c->snd_una == c->snd_max && c->buf_end != c->snd_una) {
+		if (c->probing) {
+			/* an old sequence number: the peer must answer with
+			 * an ACK carrying its window */
+			if (tcp_send_ctl(t, c, TCP_ACK, c->snd_una - 1, out) < 0)
+				return -ENOBUFS;
+			t->st.zero_window_probes++;
+			c->probing = 0;
+			c->probes_out++;
+			sent = 1;
+		}
+		if (c->timer_kind == TCP_T_NONE) {
+			uint64_t iv = (uint64_t)c->rto_us << (c->backoff < 16 ? c->backoff : 16);
+			if (iv > t->cfg.rto_max_us)
+				iv = t->cfg.rto_max_us;
+			tcp_timer_set(t, c, TCP_T_PERSIST, t->now + iv);
+		}
+	}
+	if (c->ack_now && !sent) {
+		if (tcp_send_ctl(t, c, TCP_ACK, c->snd_max, out) < 0)
+			return -ENOBUFS;
+	}
+	return 0;
+}
+
+void tcp_rto_fire(struct tcp *t, struct tcp_conn *c)
+{
+	if (c->snd_una == c->snd_max)
+		return;
+	uint32_t limit = c->orphan ? t->cfg.orphan_retries : t->cfg.max_retries;
+	if (c->backoff >= limit) {
+		t->st.timeouts++;
+		tcp_set_closed(t, c, -ETIMEDOUT);
+		return;
+	}
+	t->st.rto++;
+	t->cfg.cc->on_rto(c, c->snd_max - c->snd_una);
+	c->backoff++;
+	c->in_recovery = 0;
+	c->rxt_head = 0;
+	c->rto_recovery = 1;
+	c->recover = c->snd_max;
+	c->dupacks = 0;
+	c->snd_nxt = c->snd_una;
+	c->high_rxt = c->snd_una;
+	c->rtt_timing = 0;
+	/* A second timeout in a row may mean the peer dropped what it
+	 * SACKed (RFC 2018 §8): send it all again. */
+	if (c->backoff >= 2)
+		c->nsack = 0;
+	uint64_t iv = (uint64_t)c->rto_us << (c->backoff < 16 ? c->backoff : 16);
+	if (iv > t->cfg.rto_max_us)
+		iv = t->cfg.rto_max_us;
+	tcp_timer_set(t, c, TCP_T_RTO, t->now + iv);
+	tcp_mark_dirty(t, c);
+}
