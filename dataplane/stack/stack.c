@@ -16,6 +16,7 @@
 #include "eth.h"
 #include "icmp.h"
 #include "ipv4.h"
+#include "siphash.h"
 
 struct stack {
 	struct stack_config cfg;
@@ -46,6 +47,8 @@ int stack_create(const struct stack_config *cfg, struct stack **out, struct seed
 		s->cfg.mtu = 1500;
 	s->cfg.tcp.mtu = s->cfg.mtu;
 	s->cfg.tcp.hdr_off = ETH_HDR_LEN + IPV4_HDR_LEN;
+	if (!s->cfg.arp.hash_key)
+		s->cfg.arp.hash_key = siphash24(s->cfg.tcp.secret, "arp", 3);
 	int rc = tcp_create(&s->cfg.tcp, &s->tcp, err);
 	if (rc < 0) {
 		free(s);
