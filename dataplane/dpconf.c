@@ -15,7 +15,20 @@
 #include "bytesize.h"
 #include "fsutil.h"
 
-enum kind { K_PATH, K_ADDR_BT, K_ADDR_HTTP, K_UINT, K_SIZE, K_BOOL, K_CONFIG, K_LOG };
+enum kind {
+	K_PATH,
+	K_ADDR_BT,
+	K_ADDR_HTTP,
+	K_UINT,
+	K_SIZE,
+	K_BOOL,
+	K_CONFIG,
+	K_LOG,
+	K_BACKEND,
+	K_TEXT,
+	K_IPNET,
+	K_IPV4,
+};
 
 struct setting {
 	const char *name;
@@ -59,6 +72,20 @@ static const struct setting table[] = {
 	{ "log-level", K_LOG, OFF(log_level), 0, 0, "info",
 	  "what to log on stderr: error, warn, info or debug, then module=LEVEL entries "
 	  "(dataplane.worker=debug); overrides SEED_LOG_LEVEL" },
+	{ "backend", K_BACKEND, OFF(backend), 0, 0, "uring",
+	  "network backend: uring (kernel sockets) or dpdk (the NIC's queues and our own "
+	  "TCP/IP stack; docs/dpdk.md)" },
+	{ "dpdk-args", K_TEXT, OFF(dpdk_args), 0, 0, "none",
+	  "dpdk: EAL arguments, separated by spaces (e.g. \"-a 0000:01:00.0\" or \"--vdev "
+	  "net_af_xdp0,iface=eth1 --no-pci\")" },
+	{ "dpdk-port", K_UINT, OFF(dpdk_port), 0, 1023, "0", "dpdk: the port to serve on" },
+	{ "ip", K_IPNET, 0, 0, 0, NULL, "dpdk: the port's address ADDR/PREFIX (required)" },
+	{ "gateway", K_IPV4, OFF(gateway), 0, 0, "none",
+	  "dpdk: the router for peers off the port's subnet" },
+	{ "mtu", K_UINT, OFF(mtu), 576, 9000, "1500", "dpdk: the port's IP MTU" },
+	{ "dpdk-idle-sleep", K_UINT, OFF(dpdk_idle_sleep_us), 0, 100000, "0",
+	  "dpdk: microseconds a worker sleeps after a pass with nothing to do (0: poll "
+	  "without pause, a core per worker; set it where cores are shared)" },
 	{ "config", K_CONFIG, 0, 0, 0, NULL, "read settings from FILE (name = value lines)" },
 };
 #define N_TABLE (sizeof(table) / sizeof(table[0]))
@@ -75,6 +102,8 @@ void dpconf_defaults(struct dpconf *c)
 	c->hugepages = 1;
 	c->zerocopy = 1;
 	c->mse = 2;
+	snprintf(c->backend, sizeof(c->backend), "uring");
+	c->mtu = 1500;
 }
 
 void dpconf_usage(FILE *out)
@@ -90,7 +119,11 @@ void dpconf_usage(FILE *out)
 				  : table[i].kind == K_SIZE				 ? "BYTES"
 				  : table[i].kind == K_UINT				 ? "N"
 				  : table[i].kind == K_LOG				 ? "SPEC"
-							   : "ADDR:PORT";
+				  : table[i].kind == K_BACKEND				 ? "NAME"
+				  : table[i].kind == K_TEXT				 ? "ARGS"
+				  : table[i].kind == K_IPNET ? "ADDR/PREFIX"
+				  : table[i].kind == K_IPV4  ? "ADDR"
+							     : "ADDR:PORT";
 		snprintf(left, sizeof(left), "--%s %s", table[i].name, arg);
 		fprintf(out, "  %-28s %s", left, table[i].help);
 		if (table[i].def)
@@ -211,6 +244,49 @@ static int apply(struct dpconf *c, const struct setting *s, const char *v, const
 		else
 			return seed_err_set(err, -EINVAL, "%s: \"%s\" is not yes or no", where, v);
 		return 0;
+	case K_BACKEND:
+		if (strcmp(v, "uring") && strcmp(v, "dpdk"))
+			return seed_err_set(err, -EINVAL, "%s: \"%.40s\" is not uring or dpdk",
+					    where, v);
+		snprintf(c->backend, sizeof(c->backend), "%s", v);
+		return 0;
+	case K_TEXT:
+		if (strlen(v) >= sizeof(c->dpdk_args))
+			return seed_err_set(err, -EINVAL, "%s: longer than %zu bytes", where,
+					    sizeof(c->dpdk_args) - 1);
+		snprintf(c->dpdk_args, sizeof(c->dpdk_args), "%s", v);
+		return 0;
+	case K_IPNET:
+	case K_IPV4: {
+		char host[64];
+		const char *slash = s->kind == K_IPNET ? strchr(v, '/') : NULL;
+		size_t hl = slash ? (size_t)(slash - v) : strlen(v);
+		struct in_addr a;
+		if (hl >= sizeof(host))
+			return seed_err_set(err, -EINVAL, "%s: \"%.40s\" is too long", where, v);
+		memcpy(host, v, hl);
+		host[hl] = 0;
+		if (inet_pton(AF_INET, host, &a) != 1 || !a.s_addr)
+			return seed_err_set(err, -EINVAL,
+					    "%s: \"%s\" is not an IPv4 address%s (IPv6 on the dpdk "
+					    "backend comes later)",
+					    where, v, s->kind == K_IPNET ? " with /PREFIX" : "");
+		if (s->kind == K_IPV4) {
+			c->gateway = ntohl(a.s_addr);
+			return 0;
+		}
+		errno = 0;
+		unsigned long pfx = slash ? strtoul(slash + 1, &end, 10) : 0;
+		if (!slash || !isdigit((unsigned char)slash[1]) || *end || errno || pfx < 1 ||
+		    pfx > 32)
+			return seed_err_set(err, -EINVAL,
+					    "%s: \"%s\" needs a prefix length /1 to /32 (e.g. "
+					    "192.0.2.10/24)",
+					    where, v);
+		c->ip = ntohl(a.s_addr);
+		c->prefix = (unsigned)pfx;
+		return 0;
+	}
 	case K_CONFIG:
 		if (depth > 0)
 			return seed_err_set(err, -EINVAL, "%s: config files do not nest", where);
@@ -328,5 +404,16 @@ int dpconf_check(const struct dpconf *c, struct seed_err *err)
 	if (!c->n_bt && !c->n_http)
 		return seed_err_set(err, -EINVAL,
 				    "nothing to listen on: give --bt-listen and/or --http-listen");
+	if (!strcmp(c->backend, "dpdk")) {
+		if (!c->ip)
+			return seed_err_set(err, -EINVAL,
+					    "--backend dpdk needs --ip ADDR/PREFIX: the port's "
+					    "address (the kernel does not own it)");
+		if (c->gateway && c->prefix < 32 && ((c->gateway ^ c->ip) >> (32 - c->prefix)) != 0)
+			return seed_err_set(err, -EINVAL, "--gateway is not on the subnet of --ip");
+	} else if (c->ip || c->gateway || c->dpdk_args[0]) {
+		return seed_err_set(err, -EINVAL,
+				    "--ip, --gateway and --dpdk-args apply to --backend dpdk only");
+	}
 	return 0;
 }

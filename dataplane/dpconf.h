@@ -38,6 +38,15 @@ struct dpconf {
 	unsigned mse; /* MSE handshakes: 0 refused, 1 plaintext only, 2 RC4 too */
 	int zerocopy;
 	char log_level[256]; /* "": SEED_LOG_LEVEL or info (lib/log.h's spec) */
+	/* the network backend (netio.h) and, for dpdk, the port's settings */
+	char backend[16];     /* "uring" (default) or "dpdk" */
+	char dpdk_args[1024]; /* EAL arguments */
+	unsigned dpdk_port;
+	uint32_t ip;	 /* --ip ADDR/PREFIX, host order; 0: not given */
+	unsigned prefix; /* 1..32 */
+	uint32_t gateway;
+	unsigned mtu;
+	unsigned dpdk_idle_sleep_us;
 };
 
 /* Fills defaults. */

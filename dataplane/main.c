@@ -19,6 +19,7 @@
 #include "catalog.h"
 #include "dpstats.h"
 #include "log.h"
+#include "netio.h"
 #include "proto_action.h"
 #include "served.h"
 #include "tenants.h"
@@ -157,6 +158,14 @@ int main(int argc, char **argv)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		conf.workers = n > 0 ? (unsigned)n : 1;
 	}
+	const struct netio_backend *backend = netio_backend_find(conf.backend);
+	if (!backend) {
+		fprintf(stderr,
+			"seed-dataplane: --backend %s: this build has no %s backend (build it "
+			"with libdpdk-dev installed: meson setup -Ddpdk=enabled)\n",
+			conf.backend, conf.backend);
+		return 2;
+	}
 	if (conf.cache_size / conf.workers < (4u << 20)) {
 		fprintf(stderr,
 			"seed-dataplane: --cache-size %llu gives each of %u workers less than 4 "
@@ -170,6 +179,21 @@ int main(int argc, char **argv)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (backend->init) {
+		struct netio_env env = { .workers = conf.workers,
+					 .max_conns = conf.max_conns,
+					 .dpdk_args = conf.dpdk_args,
+					 .dpdk_port = (uint16_t)conf.dpdk_port,
+					 .ip = conf.ip,
+					 .prefix = (uint8_t)conf.prefix,
+					 .gateway = conf.gateway,
+					 .mtu = (uint16_t)conf.mtu,
+					 .idle_sleep_us = conf.dpdk_idle_sleep_us };
+		if (backend->init(&env, &err) < 0) {
+			fprintf(stderr, "seed-dataplane: %s\n", err.msg);
+			return 2;
+		}
 	}
 	struct dpstats *stats = NULL;
 	if (dpstats_create(conf.stats_file, conf.workers, &stats, &err) < 0) {
@@ -221,7 +245,8 @@ int main(int argc, char **argv)
 					   .ready = &ready,
 					   .dump = &dump,
 					   .ctr = dpstats_worker(stats, started),
-					   .tenants = g_tenants };
+					   .tenants = g_tenants,
+					   .backend = backend };
 		if (worker_start(&p, &w[started], &err) < 0) {
 			log_error(&lm, "worker %u: %s", started, err.msg);
 			rc = 1;
@@ -336,5 +361,7 @@ int main(int argc, char **argv)
 	free(w);
 	served_free(sv);
 	tenants_free(g_tenants);
+	if (backend->fini)
+		backend->fini();
 	return rc;
 }

@@ -391,12 +391,12 @@ static void on_recv(struct worker *w, const struct netio_event *ev)
 {
 	struct wconn *c = ev->conn < w->max_conns ? &w->conns[ev->conn] : NULL;
 	if (!c || !c->used || c->closing) {
-		w->nio->recv_release(w->net, ev->bid);
+		w->nio->recv_release(w->net, ev->rxh);
 		return;
 	}
 	if (c->rx_len + ev->len > RXCAP) {
 		/* a peer that keeps talking without reading what we send */
-		w->nio->recv_release(w->net, ev->bid);
+		w->nio->recv_release(w->net, ev->rxh);
 		worker_conn_close(w, c, ev->conn);
 		return;
 	}
@@ -404,7 +404,7 @@ static void on_recv(struct worker *w, const struct netio_event *ev)
 	if (c->rc4_rx)
 		mse_rc4_crypt(c->rc4_rx, c->rx + c->rx_len, ev->len);
 	c->rx_len += ev->len;
-	w->nio->recv_release(w->net, ev->bid);
+	w->nio->recv_release(w->net, ev->rxh);
 	worker_pump(w, ev->conn);
 }
 
@@ -526,6 +526,8 @@ static void loop(struct worker *w)
 										    : TICK_MS;
 		int n = w->nio->poll(w->net, ev, 64, timeout);
 		w->now = now_ms();
+		if (w->nio->busy_poll && storage_inflight(w->st))
+			fetch_on_storage(w);
 		run_throttled(w);
 		for (int i = 0; i < n; i++) {
 			switch (ev[i].kind) {
@@ -576,9 +578,11 @@ static int setup(struct worker *w, struct seed_err *err)
 {
 	const struct dpconf *cf = w->p.conf;
 	int rc;
-	w->nio = &netio_uring_ops;
+	w->nio = w->p.backend->ops;
 	w->max_conns = cf->max_conns;
-	struct netio_config ncfg = { .max_conns = cf->max_conns, .zerocopy = cf->zerocopy };
+	struct netio_config ncfg = { .max_conns = cf->max_conns,
+				     .zerocopy = cf->zerocopy,
+				     .worker = w->p.index };
 	rc = w->nio->create(&ncfg, &w->net, err);
 	if (rc < 0)
 		return rc;
@@ -596,9 +600,18 @@ static int setup(struct worker *w, struct seed_err *err)
 	rc = storage_create(STORAGE_DEPTH, mem, mlen, &w->st, err);
 	if (rc < 0)
 		return rc;
-	rc = w->nio->watch(w->net, storage_eventfd(w->st), TAG_STORAGE, err);
-	if (rc < 0)
-		return rc;
+	/* a busy-polling backend has no sleep to wake: the loop reaps the
+	 * storage ring on every pass instead */
+	if (w->nio->watch) {
+		rc = w->nio->watch(w->net, storage_eventfd(w->st), TAG_STORAGE, err);
+		if (rc < 0)
+			return rc;
+	}
+	if (w->nio->register_mem) {
+		rc = w->nio->register_mem(w->net, mem, mlen, err);
+		if (rc < 0)
+			return rc;
+	}
 	rc = fetch_register_objects(w, err);
 	if (rc < 0)
 		return rc;
@@ -714,13 +727,19 @@ int worker_start(const struct worker_params *p, struct worker **out, struct seed
 	w->p = *p;
 	w->ctr = p->ctr;
 	sem_init(&w->started, 0, 0);
-	if (pthread_create(&w->tid, NULL, thread_main, w)) {
+	if (p->backend->launch) {
+		int rc = p->backend->launch(p->index, thread_main, w, err);
+		if (rc < 0) {
+			free(w);
+			return rc;
+		}
+	} else if (pthread_create(&w->tid, NULL, thread_main, w)) {
 		free(w);
 		return seed_err_set(err, -EAGAIN, "cannot start worker thread");
 	}
 	sem_wait(&w->started);
 	if (w->start_rc < 0) {
-		pthread_join(w->tid, NULL);
+		worker_join(w);
 		*err = w->start_err;
 		int rc = w->start_rc;
 		free(w);
@@ -732,7 +751,11 @@ int worker_start(const struct worker_params *p, struct worker **out, struct seed
 
 void worker_join(struct worker *w)
 {
-	if (w)
+	if (!w)
+		return;
+	if (w->p.backend->join)
+		w->p.backend->join(w->p.index);
+	else
 		pthread_join(w->tid, NULL);
 }
 

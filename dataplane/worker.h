@@ -21,6 +21,7 @@
 #include "dpstats.h"
 #include "served.h"
 #include "tenants.h"
+#include "netio.h"
 
 /* Counters of one worker, read by telemetry. Written by the worker only. */
 struct worker;
@@ -29,11 +30,12 @@ struct worker_params {
 	const struct dpconf *conf;
 	struct served *served; /* shared; workers call served_enter on it */
 	unsigned index;
-	atomic_int *stop;	    /* 1: drain and exit */
-	atomic_int *ready;	    /* incremented once listening */
-	atomic_int *dump;	    /* changed: print connection states (SIGUSR1) */
-	struct dpstats_worker *ctr; /* this worker's counters (it is their only writer) */
-	struct tenants *tenants;    /* per-tenant limits, shared by all workers */
+	atomic_int *stop;		     /* 1: drain and exit */
+	atomic_int *ready;		     /* incremented once listening */
+	atomic_int *dump;		     /* changed: print connection states (SIGUSR1) */
+	struct dpstats_worker *ctr;	     /* this worker's counters (it is their only writer) */
+	struct tenants *tenants;	     /* per-tenant limits, shared by all workers */
+	const struct netio_backend *backend; /* initialized already (netio.h) */
 };
 
 /*

@@ -10,7 +10,9 @@
  * kernel has let go of the pages.
  *
  * Backends are an ops table, one file each: uring.c (kernel sockets driven
- * by io_uring) now, dpdk/ later. A backend is used by one thread only.
+ * by io_uring) and dpdk.c (the NIC's queues and our own TCP/IP stack,
+ * dataplane/stack/). One netio belongs to one worker thread; a backend's
+ * process-wide set-up (DPDK's EAL and port) is struct netio_backend.
  */
 #ifndef SEED_NETIO_H
 #define SEED_NETIO_H
@@ -26,7 +28,7 @@
 
 enum netio_ev_kind {
 	NETIO_EV_ACCEPT = 1, /* conn: new connection on listener `tag` */
-	NETIO_EV_RECV,	     /* conn: data[0..len) received; hand back with recv_release(bid) */
+	NETIO_EV_RECV,	     /* conn: data[0..len) received; hand back with recv_release(rxh) */
 	NETIO_EV_SENT,	     /* conn: send `cookie` done; res = bytes or -errno. The next
 	                        * send may go; its memory is free only when `freed` is 1,
 	                        * else a NETIO_EV_FREED for the cookie follows */
@@ -42,7 +44,8 @@ struct netio_event {
 	int32_t res;	     /* SENT: bytes or -errno; CLOSED: 0 or -errno */
 	const uint8_t *data; /* RECV */
 	uint32_t len;
-	uint16_t bid;
+	uint64_t rxh;		      /* RECV: the receive buffer, opaque (a provided-buffer
+				       * id for io_uring, an mbuf for DPDK) */
 	uint64_t cookie;	      /* SENT, FREED */
 	int freed;		      /* SENT: the memory is free already */
 	struct sockaddr_storage peer; /* ACCEPT: the peer's address */
@@ -56,6 +59,7 @@ struct netio_config {
 	int zerocopy;		/* try SEND_ZC for sends flagged zc (default 1) */
 	int zerocopy_loopback;	/* ... also towards a peer on this host (default 0:
 				 * it only costs there; tests set it to reach the path) */
+	unsigned worker;	/* this worker's index: its NIC queue under DPDK */
 };
 
 struct netio_stats {
@@ -81,20 +85,61 @@ struct netio_ops {
 	 * Returns 0, or -EAGAIN when no send slot is free (retry after events). */
 	int (*send)(struct netio *n, uint32_t conn, const struct iovec *iov, int iovcnt, int zc,
 		    uint64_t cookie);
-	void (*recv_release)(struct netio *n, uint16_t bid);
+	void (*recv_release)(struct netio *n, uint64_t rxh);
 	/* Closes a connection; its CLOSED event follows once nothing is in flight. */
 	void (*close)(struct netio *n, uint32_t conn);
 	/* Reports NETIO_EV_WAKE(tag) whenever fd is readable (the caller drains
-	 * it), so one poll sleeps for the network and other rings alike. */
+	 * it), so one poll sleeps for the network and other rings alike.
+	 * NULL in a busy-polling backend: its caller checks its other rings
+	 * on every pass instead. */
 	int (*watch)(struct netio *n, int fd, uint32_t tag, struct seed_err *err);
+	/* Makes p[0..len) (the block cache) sendable without a copy: DMA
+	 * mapping under DPDK. Optional (NULL: nothing to do). */
+	int (*register_mem)(struct netio *n, void *p, size_t len, struct seed_err *err);
 	/* Stops accepting (drain); existing connections continue. */
 	void (*stop_listening)(struct netio *n);
 	/* Waits up to timeout_ms (-1: no limit) for events; returns how many
 	 * were written to ev (cap >= 2), or -errno. */
 	int (*poll)(struct netio *n, struct netio_event *ev, int cap, int timeout_ms);
 	const struct netio_stats *(*stats)(const struct netio *n);
+	/* 1: poll() never sleeps (it returns at once); the caller runs its
+	 * per-pass work every time round. */
+	int busy_poll;
 };
 
 extern const struct netio_ops netio_uring_ops;
+
+/* Process-wide settings of a backend, from the data plane's config. */
+struct netio_env {
+	unsigned workers;
+	uint32_t max_conns;    /* per worker */
+	const char *dpdk_args; /* EAL arguments, separated by spaces */
+	uint16_t dpdk_port;    /* the DPDK port to serve on */
+	uint32_t ip;	       /* the port's IPv4 address, host order */
+	uint8_t prefix;
+	uint32_t gateway; /* host order, 0: none */
+	uint16_t mtu;
+	uint32_t idle_sleep_us; /* sleep this long after an idle pass (0: pure polling) */
+};
+
+/*
+ * A backend: its ops, and what it needs done once per process. init runs
+ * before any worker's create (DPDK: EAL, the port, one queue pair per
+ * worker); launch runs fn(arg) as worker i's thread (an EAL lcore under
+ * DPDK) and join waits for it. NULL init/fini: nothing to do; NULL
+ * launch/join: an ordinary pthread.
+ */
+struct netio_backend {
+	const char *name;
+	const struct netio_ops *ops;
+	int (*init)(const struct netio_env *env, struct seed_err *err);
+	void (*fini)(void);
+	int (*launch)(unsigned worker, void *(*fn)(void *), void *arg, struct seed_err *err);
+	void (*join)(unsigned worker);
+};
+
+/* The backend called name ("uring", "dpdk"), or NULL when this build has
+ * none by that name. */
+const struct netio_backend *netio_backend_find(const char *name);
 
 #endif

@@ -445,10 +445,11 @@ static void send_next(struct netio *n, uint32_t ci)
 	maybe_finish_close(n, ci);
 }
 
-static void u_recv_release(struct netio *n, uint16_t bid)
+static void u_recv_release(struct netio *n, uint64_t rxh)
 {
-	if (bid >= n->cfg.recv_bufs)
+	if (rxh >= n->cfg.recv_bufs)
 		return;
+	uint16_t bid = (uint16_t)rxh;
 	io_uring_buf_ring_add(n->br, n->bufs + (size_t)bid * n->cfg.recv_buf_size,
 			      n->cfg.recv_buf_size, bid, io_uring_buf_ring_mask(n->cfg.recv_bufs),
 			      0);
@@ -529,7 +530,7 @@ static int on_cqe(struct netio *n, const struct io_uring_cqe *cqe, struct netio_
 			ev->conn = idx;
 			ev->data = n->bufs + (size_t)bid * n->cfg.recv_buf_size;
 			ev->len = (uint32_t)cqe->res;
-			ev->bid = bid;
+			ev->rxh = bid;
 			n->st.recvs++;
 			n->st.recv_bytes += (uint64_t)cqe->res;
 			return 1;

@@ -69,7 +69,7 @@ static struct netio_event wait_for(struct netio *n, enum netio_ev_kind kind, uin
 					memcpy(acc + *acc_len, ev[i].data, ev[i].len);
 					*acc_len += ev[i].len;
 				}
-				ops->recv_release(n, ev[i].bid);
+				ops->recv_release(n, ev[i].rxh);
 			}
 			if (ev[i].kind == kind)
 				return ev[i];
@@ -99,7 +99,7 @@ Test(netio, accept_recv_send_close)
 				cr_assert_eq(ev[j].conn, a.conn);
 				memcpy(got + gl, ev[j].data, ev[j].len);
 				gl += ev[j].len;
-				ops->recv_release(n, ev[j].bid);
+				ops->recv_release(n, ev[j].rxh);
 			}
 		}
 	}
@@ -260,8 +260,8 @@ Test(netio, peer_close_and_buffer_exhaustion)
 	struct netio_event ev[8];
 	ops->poll(n, ev, 8, 100);
 	cr_assert_gt(ops->stats(n)->no_bufs, 0, "the third KiB must wait for a buffer");
-	ops->recv_release(n, held[0].bid);
-	ops->recv_release(n, held[1].bid);
+	ops->recv_release(n, held[0].rxh);
+	ops->recv_release(n, held[1].rxh);
 	uint8_t acc[4096];
 	size_t al = 0;
 	for (int i = 0; i < 40 && total + al < 3072; i++) {
@@ -270,7 +270,7 @@ Test(netio, peer_close_and_buffer_exhaustion)
 			if (ev[j].kind == NETIO_EV_RECV) {
 				memcpy(acc + al, ev[j].data, ev[j].len);
 				al += ev[j].len;
-				ops->recv_release(n, ev[j].bid);
+				ops->recv_release(n, ev[j].rxh);
 			}
 	}
 	cr_assert_eq(total + al, 3072, "no byte lost across the pause");
