@@ -58,7 +58,8 @@
 
 /*
  * One uint32_t field of a config struct and a value for it: a row of a
- * table of settings a check refuses, each applied to fresh defaults:
+ * table of settings a check refuses, each applied to fresh defaults, or of
+ * the defaults themselves (tu_check_u32):
  *   static const struct tu_u32_field bad[] = {
  *           TU_U32_FIELD(struct httpd_config, idle_timeout_ms, 0), ...
  */
@@ -76,6 +77,17 @@ struct tu_u32_field {
 static inline void tu_set_u32(void *cfg, const struct tu_u32_field *f)
 {
 	memcpy((char *)cfg + f->off, &f->value, sizeof(f->value));
+}
+
+/* Each field of cfg holds its row's value (a table of defaults). */
+static inline void tu_check_u32(const void *cfg, const struct tu_u32_field *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t v;
+
+		memcpy(&v, (const char *)cfg + f[i].off, sizeof(v));
+		cr_assert_eq(v, f[i].value, "%s is %u, want %u", f[i].name, v, f[i].value);
+	}
 }
 
 /* --- deterministic content --- */

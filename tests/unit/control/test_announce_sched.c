@@ -248,10 +248,13 @@ Test(announce_sched, config_checked)
 	struct announce_sched s;
 	struct announce_sched_cfg c;
 
+	static const struct tu_u32_field defaults[] = {
+		SCHED_FIELD(default_interval_s, 1800),
+		SCHED_FIELD(backoff_base_s, 15),
+		SCHED_FIELD(backoff_max_s, 1800),
+	};
 	announce_sched_cfg_default(&c);
-	cr_assert_eq(c.default_interval_s, 1800);
-	cr_assert_eq(c.backoff_base_s, 15);
-	cr_assert_eq(c.backoff_max_s, 1800);
+	tu_check_u32(&c, defaults, TU_N(defaults));
 	cr_assert_eq(announce_sched_init(&s, &c, 0), 0);
 	for (size_t i = 0; i < TU_N(bad); i++) {
 		announce_sched_cfg_default(&c);

@@ -1127,30 +1127,41 @@ Test(http, counters)
 	conn_close(&c, &r);
 }
 
+static void expect_http_defaults(const struct tu_u32_field *f, size_t n)
+{
+	struct http_config cfg;
+
+	http_config_default(&cfg);
+	tu_check_u32(&cfg, f, n);
+}
+
 Test(http, engine_config_bounds)
 {
 	struct proto_catalog cat = { NULL, by_ih, by_ih, by_id };
 	struct proto_catalog nocat = { NULL, by_ih, by_ih, NULL };
+	static const struct tu_u32_field bad[] = {
+		TU_U32_FIELD(struct http_config, max_segment, 1000),
+		TU_U32_FIELD(struct http_config, max_segment, 2 * MiB),
+		TU_U32_FIELD(struct http_config, max_head, 100),
+		TU_U32_FIELD(struct http_config, idle_timeout_ms, 0),
+	};
 	struct http_engine e;
 	struct http_config cfg;
 
 	http_config_default(&cfg);
-	cr_assert_eq(cfg.max_head, 16384);
-	cr_assert_eq(cfg.header_timeout_ms, 10000);
-	cr_assert_eq(cfg.idle_timeout_ms, 60000);
-	cr_assert_eq(cfg.max_segment, MiB);
+	TU_TABLE(expect_http_defaults, struct tu_u32_field,
+		 TU_U32_FIELD(struct http_config, max_head, 16384),
+		 TU_U32_FIELD(struct http_config, header_timeout_ms, 10000),
+		 TU_U32_FIELD(struct http_config, idle_timeout_ms, 60000),
+		 TU_U32_FIELD(struct http_config, max_segment, MiB));
 	cr_assert_eq(http_engine_init(&e, &cfg, &cat), 0);
 	cr_assert_eq(http_engine_init(&e, &cfg, &nocat), -EINVAL);
-	cfg.max_segment = 1000;
-	cr_assert_eq(http_engine_init(&e, &cfg, &cat), -EINVAL);
-	cfg.max_segment = 2 * MiB;
-	cr_assert_eq(http_engine_init(&e, &cfg, &cat), -EINVAL);
-	http_config_default(&cfg);
-	cfg.max_head = 100;
-	cr_assert_eq(http_engine_init(&e, &cfg, &cat), -EINVAL);
-	http_config_default(&cfg);
-	cfg.idle_timeout_ms = 0;
-	cr_assert_eq(http_engine_init(&e, &cfg, &cat), -EINVAL);
+	for (size_t i = 0; i < TU_N(bad); i++) {
+		http_config_default(&cfg);
+		tu_set_u32(&cfg, &bad[i]);
+		cr_assert_eq(http_engine_init(&e, &cfg, &cat), -EINVAL, "%s = %u", bad[i].name,
+			     bad[i].value);
+	}
 
 	/* a smaller segment bound is honoured */
 	http_config_default(&cfg);
