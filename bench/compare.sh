@@ -145,12 +145,9 @@ done
 # ---------------------------------------------------------------- processes
 # Every process started here is remembered and ended by its PID on exit.
 PIDS=()
-pid_running() {
-	local st
-	[[ -r /proc/$1/stat ]] || return 1
-	st=$(sed -E 's/^.*\) (.).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
-	[[ -n $st && $st != Z && $st != X ]]
-}
+# pid_running PID, shared with the integration tests.
+# shellcheck source=SCRIPTDIR/../tests/integration/common.sh
+source "$root/tests/integration/common.sh"
 # stop_pid PID [SECS]: SIGTERM, wait at most SECS (default 10), then SIGKILL.
 stop_pid() {
 	local p=$1 secs=${2:-10} i

@@ -11,6 +11,9 @@
 # SEED_STATUS_PORT change the ports).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# node_conf (the seed-control config's node block), shared with the tests.
+# shellcheck source=SCRIPTDIR/../tests/integration/common.sh
+source "$root/tests/integration/common.sh"
 bash "$root/tools/install-deps.sh"
 build="$root/build"
 [ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
@@ -38,18 +41,11 @@ id="demo.$name.$version"
 run=${SEED_RUN:-/var/tmp/bitstream-run}
 status=${SEED_STATUS_PORT:-9180}
 mkdir -p "$run"
-cat >"$run/seed.conf" <<CONF
-# written by tools/demo.sh: one node, one tenant, everything on localhost
-node = {
-  name = "demo";
-  store = "$store";
-  run_dir = "$run";
-  api_socket = "$run/control.sock";
-  status_listen = "127.0.0.1:$status";
-  announce_port = $bt;
-};
-tenants = ( { id = "demo"; name = "Demo tenant"; } );
-CONF
+{
+	echo "# written by tools/demo.sh: one node, one tenant, everything on localhost"
+	node_conf demo "$store" "$run" "127.0.0.1:$status" "$bt"
+	echo 'tenants = ( { id = "demo"; name = "Demo tenant"; } );'
+} >"$run/seed.conf"
 "$build/control/seed-control" --config "$run/seed.conf" >"$run/control.out" 2>"$run/control.log" &
 ctl=$!
 dp=

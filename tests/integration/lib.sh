@@ -10,6 +10,10 @@
 # Requires: SEEDCTL (the built seedctl) and SRCDIR (this directory) in the
 # environment, as tests/integration/meson.build sets them.
 
+# pid_running and node_conf, shared with tools/demo.sh and bench/compare.sh.
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
 # Python with the Debian python3-libtorrent binding: never the python3 on PATH.
 PY=/usr/bin/python3
 # Names in the trees are UTF-8; make every tool agree on it.
@@ -217,6 +221,43 @@ gen_file() {
 	[[ $got == "$2" ]] || fail "gen_file: expected $1 to be $2 bytes, it is $got"
 }
 
+# gen_tree DIR PATH SIZE [PATH SIZE]...: gen_file DIR/PATH SIZE for each
+# pair, so a tree is a few lines of (path, size) pairs.
+gen_tree() {
+	local dir=$1
+	shift
+	(($# % 2 == 0)) || fail "gen_tree: expected PATH SIZE pairs, saw '$*'"
+	while (($#)); do
+		gen_file "$dir/$1" "$2"
+		shift 2
+	done
+}
+
+# create_kinds STORE TREE KIND...: one `release create` of TREE per KIND (v1,
+# v2 or hybrid: --v1-only, --v2-only, --also-v1), tenant acme, name game,
+# version KIND, its --json in $T/create-KIND.json; fills the caller's
+# associative arrays ID[KIND] and TORRENT[KIND] (each torrent must exist).
+create_kinds() {
+	local store=$1 tree=$2 kind
+	local -a flags
+	shift 2
+	for kind in "$@"; do
+		case $kind in
+		v1) flags=(--v1-only) ;;
+		v2) flags=(--v2-only) ;;
+		hybrid) flags=(--also-v1) ;;
+		*) fail "create_kinds: unknown kind '$kind' (v1, v2 or hybrid)" ;;
+		esac
+		sc_ok "$T/create-$kind.json" "$T/create-$kind.err" release create --store "$store" --tenant acme \
+			--name game --version "$kind" "${flags[@]}" --json "$tree"
+		# shellcheck disable=SC2034,SC2004 # the caller's associative arrays
+		ID[$kind]=$(json_get "$T/create-$kind.json" id)
+		# shellcheck disable=SC2004
+		TORRENT[$kind]=$(json_get "$T/create-$kind.json" torrent)
+		[[ -f ${TORRENT[$kind]} ]] || fail "$kind: expected create --json \"torrent\" to name a file, saw '${TORRENT[$kind]}'"
+	done
+}
+
 # make_client_tree DIR: the tree test_create_clients.sh feeds every client.
 # Piece size 65536 is assumed for the piece-boundary files. Sizes of the small
 # files come from a fixed RANDOM seed; their content is random.
@@ -309,14 +350,6 @@ DP_TRACKED=()
 require_dataplane() {
 	[[ -n ${SEED_DATAPLANE:-} ]] || fail "SEED_DATAPLANE is not set (expected the path of the built seed-dataplane)"
 	[[ -x $SEED_DATAPLANE ]] || fail "SEED_DATAPLANE=$SEED_DATAPLANE is not an executable file"
-}
-
-# pid_running PID: true while PID exists and is not a zombie.
-pid_running() {
-	local st
-	[[ -r /proc/$1/stat ]] || return 1
-	st=$(sed -E 's/^.*\) (.).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
-	[[ -n $st && $st != Z && $st != X ]]
 }
 
 # dp_track PID...: remember background PIDs for dp_cleanup.
@@ -557,17 +590,10 @@ free_port() {
 # ctl_config FILE STORE RUN STATUS_PORT TENANTS: a seed-control config with
 # the given tenants block (libconfig text inside "tenants = ( ... );").
 ctl_config() {
-	cat >"$1" <<CONF
-node = {
-  name = "seed-test";
-  store = "$2";
-  run_dir = "$3";
-  api_socket = "$3/control.sock";
-  status_listen = "127.0.0.1:$4";
-  announce_port = 6881;
-};
-tenants = ( $5 );
-CONF
+	{
+		node_conf seed-test "$2" "$3" "127.0.0.1:$4" 6881
+		echo "tenants = ( $5 );"
+	} >"$1"
 }
 
 # ctl_start DIR CONFIG: seed-control in the background (stdout DIR/ctl.out,

@@ -142,20 +142,15 @@ start_control() {
 	local url=$1 tag=$2 i
 	RUN=$T/run-$tag
 	mkdir -p "$RUN"
-	cat >"$T/seed-$tag.conf" <<EOF
-node = {
-  name = "tracker-test";
-  store = "$S";
-  run_dir = "$RUN";
-  api_socket = "$RUN/control.sock";
-  status_listen = ""; # off: this test uses the API socket only
-  announce_port = $BT_PORT;
-  announce_ip = "$HOST";
-};
+	# the status page is off: this test uses the API socket only
+	{
+		node_conf tracker-test "$S" "$RUN" "" "$BT_PORT" "announce_ip = \"$HOST\";"
+		cat <<EOF
 tenants = (
   { id = "acme"; name = "Acme"; trackers = [ "$url" ]; }
 );
 EOF
+	} >"$T/seed-$tag.conf"
 	CTL_OUT=$T/ctl-$tag.out
 	CTL_ERR=$T/ctl-$tag.err
 	"$SEED_CONTROL" --config "$T/seed-$tag.conf" >"$CTL_OUT" 2>"$CTL_ERR" &

@@ -17,12 +17,8 @@ MiB=$((1024 * 1024))
 DEADLINE=180
 TREE=$T/src/burst
 S=$T/store
-gen_file "$TREE/big.bin" $((18 * MiB + 3))
-gen_file "$TREE/data/mid.bin" $((9 * MiB + 5))
-gen_file "$TREE/data/small.bin" $((4 * MiB - 1))
-gen_file "$TREE/data/more/tiny.bin" 1000
-gen_file "$TREE/one.bin" 1
-gen_file "$TREE/empty.bin" 0
+gen_tree "$TREE" big.bin $((18 * MiB + 3)) data/mid.bin $((9 * MiB + 5)) \
+	data/small.bin $((4 * MiB - 1)) data/more/tiny.bin 1000 one.bin 1 empty.bin 0
 total=$(find "$TREE" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
 mapfile -t FILES < <(cd "$TREE" && find . -type f -size +0 -printf '%P\n' | sort)
 

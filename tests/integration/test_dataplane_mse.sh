@@ -23,20 +23,10 @@ MiB=$((1024 * 1024))
 TREE=$T/src/game
 S=$T/store
 note "generating the build tree"
-gen_file "$TREE/big.bin" $((20 * MiB + 4321))
-gen_file "$TREE/data/small.bin" $((3 * MiB - 7))
-gen_file "$TREE/data/one.bin" 1
-declare -A TORRENT
-for kind in hybrid v2; do
-	case $kind in
-	v2) flags=(--v2-only) ;;
-	hybrid) flags=(--also-v1) ;;
-	esac
-	sc_ok "$T/create-$kind.json" "$T/create-$kind.err" release create --store "$S" --tenant acme \
-		--name game --version "$kind" "${flags[@]}" --json "$TREE"
-	TORRENT[$kind]=$(json_get "$T/create-$kind.json" torrent)
-	[[ -f ${TORRENT[$kind]} ]] || fail "$kind: expected create --json \"torrent\" to name a file, saw '${TORRENT[$kind]}'"
-done
+gen_tree "$TREE" big.bin $((20 * MiB + 4321)) data/small.bin $((3 * MiB - 7)) data/one.bin 1
+# shellcheck disable=SC2034 # create_kinds fills ID too; only TORRENT is used
+declare -A ID TORRENT
+create_kinds "$S" "$TREE" hybrid v2
 
 # lt_get LABEL TORRENT DP_DOWNLOAD_ARGS...: download into $T/lt/LABEL; it
 # must complete with the source's bytes.

@@ -25,15 +25,10 @@ MiB=$((1024 * 1024))
 TREE=$T/src/game
 S=$T/store
 note "generating the build tree"
-gen_file "$TREE/big/forty.bin" $((40 * MiB + 4321))
-gen_file "$TREE/data/sixteen.bin" $((16 * MiB + 12345))
-gen_file "$TREE/data/levels/level1/map.pak" $((5 * MiB + 777))
-gen_file "$TREE/data/levels/level2/tex.pak" $((3 * MiB - 1))
-gen_file "$TREE/one.bin" 1
-gen_file "$TREE/empty.bin" 0
-gen_file "$TREE/docs/read me.txt" 1234
-gen_file "$TREE/docs/nested/a/b/c/deep.bin" 70000
-gen_file "$TREE/données/niveau 1.bin" 16385
+gen_tree "$TREE" big/forty.bin $((40 * MiB + 4321)) data/sixteen.bin $((16 * MiB + 12345)) \
+	data/levels/level1/map.pak $((5 * MiB + 777)) data/levels/level2/tex.pak $((3 * MiB - 1)) \
+	one.bin 1 empty.bin 0 "docs/read me.txt" 1234 docs/nested/a/b/c/deep.bin 70000 \
+	"données/niveau 1.bin" 16385
 BIG=big/forty.bin
 BIGSIZE=$(stat -c %s "$TREE/$BIG")
 total=$(find "$TREE" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
@@ -42,18 +37,7 @@ tree_sums "$TREE" >"$T/tree.before"
 mapfile -t FILES < <(cd "$TREE" && find . -type f -printf '%P\n' | sort)
 
 declare -A ID TORRENT
-for kind in v1 v2 hybrid; do
-	case $kind in
-	v1) flags=(--v1-only) ;;
-	v2) flags=(--v2-only) ;;
-	hybrid) flags=(--also-v1) ;;
-	esac
-	sc_ok "$T/create-$kind.json" "$T/create-$kind.err" release create --store "$S" --tenant acme \
-		--name game --version "$kind" "${flags[@]}" --json "$TREE"
-	ID[$kind]=$(json_get "$T/create-$kind.json" id)
-	TORRENT[$kind]=$(json_get "$T/create-$kind.json" torrent)
-	[[ -f ${TORRENT[$kind]} ]] || fail "$kind: expected create --json \"torrent\" to name a file, saw '${TORRENT[$kind]}'"
-done
+create_kinds "$S" "$TREE" v1 v2 hybrid
 TORRENT[hybrid_v1]=$(json_get "$T/create-hybrid.json" torrent_v1)
 [[ -f ${TORRENT[hybrid_v1]} ]] || fail "hybrid: expected create --json \"torrent_v1\" to name a file, saw '${TORRENT[hybrid_v1]}'"
 MAGNET=$(json_get "$T/create-hybrid.json" magnet)

@@ -126,20 +126,15 @@ NODE=seed-test-01
 TENANT_NAME='Acme <b>Games</b> & Co'
 mkdir -p "$RUN"
 CONF=$T/seed.conf
-cat >"$CONF" <<EOF
-# written by test_status_page.sh
-node = {
-  name = "$NODE";
-  store = "$S";
-  run_dir = "$RUN";
-  api_socket = "$RUN/control.sock";
-  status_listen = "127.0.0.1:$STATUS_PORT";
-  announce_port = $BT_PORT;
-};
+{
+	echo "# written by test_status_page.sh"
+	node_conf "$NODE" "$S" "$RUN" "127.0.0.1:$STATUS_PORT" "$BT_PORT"
+	cat <<EOF
 tenants = (
   { id = "acme"; name = "$TENANT_NAME"; }
 );
 EOF
+} >"$CONF"
 
 note "starting seed-control (status listener 127.0.0.1:$STATUS_PORT)"
 "$SEED_CONTROL" --config "$CONF" >"$T/sc.out" 2>"$T/sc.err" &
