@@ -186,12 +186,15 @@ static struct tcp_conn *cookie_accept(struct tcp *t, const struct stack_addr *l,
 	c->last_send_us = t->now;
 	t->cfg.cc->init(c);
 	t->st.accepts++;
+	/* room was checked above, before the slot was taken */
 	struct stack_ev *ev = stack_out_ev(out);
-	memset(ev, 0, sizeof(*ev));
-	ev->kind = STACK_EV_ACCEPT;
-	ev->conn = tcp_conn_id(t, c);
-	ev->tag = tag;
-	ev->peer = *r;
+	if (ev) {
+		memset(ev, 0, sizeof(*ev));
+		ev->kind = STACK_EV_ACCEPT;
+		ev->conn = tcp_conn_id(t, c);
+		ev->tag = tag;
+		ev->peer = *r;
+	}
 	return c;
 }
 
