@@ -1,0 +1,710 @@
+/*
+ * dpdk: the kernel-bypass backend. The worker owns one RX/TX queue pair of
+ * a DPDK port and runs our own TCP/IP stack (dataplane/stack/) to
+ * completion on it: receive a burst, feed each frame to the stack, turn the
+ * stack's events into netio events, transmit what it produced. No system
+ * call and no lock on this path; poll() returns at once (busy_poll), and
+ * the worker reaps its storage ring on every pass.
+ *
+ * Process-wide (dpdk_init, before any worker): the EAL from --dpdk-args,
+ * the port with one queue pair and one mempool per worker, RSS on the TCP
+ * 4-tuple when the PMD has it. Without RSS (af_packet, af_xdp on most
+ * drivers) and with more than one worker, every worker checks which worker
+ * owns each frame it receives (a hash of the 4-tuple, the same on every
+ * worker) and passes the others on through that worker's ring, so every
+ * segment of a connection reaches the stack that holds it (SYN cookies
+ * make the handshake stateless, but the connection after it is not). ARP
+ * goes to every worker: each one resolves its own next hops.
+ *
+ * Payload is copied into the mbufs here (part 1: the af_xdp and af_packet
+ * PMDs copy anyway on a veth); register_mem registers the cache with the
+ * EAL so that part 2 can attach cache memory to mbufs as external buffers
+ * instead (the stack already hands out references, never copies).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_memory.h>
+#include <rte_ring.h>
+
+#include "byteio.h"
+#include "netio.h"
+#include "stack.h"
+
+#define DP_MAX_WORKERS 128
+#define DP_BURST       32
+#define DP_TXCAP       256
+#define DP_EVCAP       256
+#define DP_PENDCAP     8192
+#define DP_RX_DESC     1024
+#define DP_TX_DESC     1024
+#define DP_POOL_MBUFS  8191
+#define DP_STEER_RING  4096
+
+struct dp_job {
+	void *(*fn)(void *);
+	void *arg;
+};
+
+static struct {
+	int up;
+	struct netio_env env;
+	uint16_t port;
+	unsigned workers;
+	unsigned lcore[DP_MAX_WORKERS];
+	struct rte_mempool *pool[DP_MAX_WORKERS];
+	struct rte_ring *steer[DP_MAX_WORKERS]; /* NULL: RSS steers */
+	struct dp_job job[DP_MAX_WORKERS];
+	struct rte_ether_addr mac;
+	int rx_csum, tx_csum;
+	uint8_t secret[16];
+	uint64_t tsc_hz;
+} g;
+
+struct dconn {
+	uint8_t used;
+	uint8_t closing;
+};
+
+struct netio {
+	struct netio_config cfg;
+	uint16_t q;
+	struct rte_mempool *pool;
+	struct stack *stack;
+	struct stack_tx *tx;
+	struct stack_ev *sev;
+	struct stack_out out;
+	struct netio_event *pend;
+	uint32_t ph, pt; /* pend[ph..pt), modulo DP_PENDCAP */
+	struct dconn *conns;
+	struct rte_mbuf *hold[DP_BURST * 2]; /* received frames to free after this pass */
+	uint32_t n_hold;
+	struct netio_stats st;
+};
+
+/* ---- process-wide set-up ---- */
+
+static int split_args(char *s, char **argv, int max)
+{
+	int n = 0;
+	for (char *tok = strtok(s, " \t\n"); tok; tok = strtok(NULL, " \t\n")) {
+		if (n == max)
+			return -E2BIG;
+		argv[n++] = tok;
+	}
+	return n;
+}
+
+static int has_arg(char **argv, int argc, const char *a, const char *b, const char *c)
+{
+	for (int i = 0; i < argc; i++)
+		if (!strcmp(argv[i], a) || !strcmp(argv[i], b) || !strncmp(argv[i], c, strlen(c)))
+			return 1;
+	return 0;
+}
+
+static int dpdk_init(const struct netio_env *env, struct seed_err *err)
+{
+	if (g.up)
+		return seed_err_set(err, -EALREADY, "dpdk: already initialized");
+	if (env->workers > DP_MAX_WORKERS)
+		return seed_err_set(err, -EINVAL, "--workers %u: the dpdk backend takes at most %d",
+				    env->workers, DP_MAX_WORKERS);
+	g.env = *env;
+	g.workers = env->workers;
+	static char argbuf[1100], lcores[64];
+	char *argv[72];
+	int argc = 0;
+	argv[argc++] = "seed-dataplane";
+	snprintf(argbuf, sizeof(argbuf), "%s", env->dpdk_args ? env->dpdk_args : "");
+	int n = split_args(argbuf, argv + argc, 64);
+	if (n < 0)
+		return seed_err_set(err, -E2BIG, "--dpdk-args: more than 64 arguments");
+	argc += n;
+	/* One main lcore (signals, the catalog) and one per worker, floating
+	 * over the CPUs, unless the operator placed them with -l/-c/--lcores. */
+	if (!has_arg(argv, argc, "-l", "-c", "--lcores")) {
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		snprintf(lcores, sizeof(lcores), "--lcores=(0-%u)@(0-%ld)", env->workers,
+			 ncpu > 0 ? ncpu - 1 : 0);
+		argv[argc++] = lcores;
+	}
+	argv[argc] = NULL;
+	if (rte_eal_init(argc, argv) < 0)
+		return seed_err_set(err, -ENODEV,
+				    "--dpdk-args: the EAL did not start (%s): check the device, "
+				    "hugepages (or --no-huge -m MB) and the arguments",
+				    rte_strerror(rte_errno));
+	g.tsc_hz = rte_get_tsc_hz();
+	unsigned k = 0, lc;
+	RTE_LCORE_FOREACH_WORKER(lc)
+	{
+		if (k < g.workers)
+			g.lcore[k++] = lc;
+	}
+	if (k < g.workers)
+		return seed_err_set(err, -EINVAL,
+				    "--workers %u: the EAL has %u worker lcores (give more with "
+				    "-l or --lcores in --dpdk-args)",
+				    g.workers, k);
+	g.port = env->dpdk_port;
+	if (!rte_eth_dev_is_valid_port(g.port))
+		return seed_err_set(err, -ENODEV,
+				    "--dpdk-port %u: no such DPDK port (%u ports: bind a NIC with "
+				    "dpdk-devbind.py or add a --vdev to --dpdk-args)",
+				    g.port, rte_eth_dev_count_avail());
+	struct rte_eth_dev_info di;
+	int rc = rte_eth_dev_info_get(g.port, &di);
+	if (rc < 0)
+		return seed_err_set(err, rc, "--dpdk-port %u: %s", g.port, rte_strerror(-rc));
+	if (g.workers > di.max_rx_queues || g.workers > di.max_tx_queues)
+		return seed_err_set(
+			err, -EINVAL, "--workers %u: port %u (%s) has %u RX and %u TX queues",
+			g.workers, g.port, di.driver_name, di.max_rx_queues, di.max_tx_queues);
+	struct rte_eth_conf pc;
+	memset(&pc, 0, sizeof(pc));
+	uint64_t rss = di.flow_type_rss_offloads & RTE_ETH_RSS_NONFRAG_IPV4_TCP;
+	int sw_steer = 0;
+	if (g.workers > 1 && rss) {
+		pc.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		pc.rx_adv_conf.rss_conf.rss_hf = rss;
+	} else if (g.workers > 1) {
+		sw_steer = 1;
+	}
+	const uint64_t txcs = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+	const uint64_t rxcs = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+	if ((di.tx_offload_capa & txcs) == txcs) {
+		pc.txmode.offloads |= txcs;
+		g.tx_csum = 1;
+	}
+	if ((di.rx_offload_capa & rxcs) == rxcs) {
+		pc.rxmode.offloads |= rxcs;
+		g.rx_csum = 1;
+	}
+	rc = rte_eth_dev_configure(g.port, (uint16_t)g.workers, (uint16_t)g.workers, &pc);
+	if (rc < 0)
+		return seed_err_set(err, rc, "--dpdk-port %u (%s): configure: %s", g.port,
+				    di.driver_name, rte_strerror(-rc));
+	rc = rte_eth_dev_set_mtu(g.port, env->mtu);
+	if (rc < 0 && rc != -ENOTSUP)
+		return seed_err_set(err, rc, "--mtu %u: port %u (%s) refuses it: %s", env->mtu,
+				    g.port, di.driver_name, rte_strerror(-rc));
+	uint16_t nrx = DP_RX_DESC, ntx = DP_TX_DESC;
+	rte_eth_dev_adjust_nb_rx_tx_desc(g.port, &nrx, &ntx);
+	int socket = rte_eth_dev_socket_id(g.port);
+	if (socket < 0)
+		socket = 0;
+	/* a frame of the whole MTU in one segment */
+	uint32_t room = RTE_PKTMBUF_HEADROOM + env->mtu + RTE_ETHER_HDR_LEN + 64;
+	if (room < RTE_MBUF_DEFAULT_BUF_SIZE)
+		room = RTE_MBUF_DEFAULT_BUF_SIZE;
+	for (unsigned q = 0; q < g.workers; q++) {
+		char name[32];
+		snprintf(name, sizeof(name), "seed_pool%u", q);
+		g.pool[q] = rte_pktmbuf_pool_create(name, DP_POOL_MBUFS, 256, 0, (uint16_t)room,
+						    socket);
+		if (!g.pool[q])
+			return seed_err_set(err, -ENOMEM,
+					    "dpdk: no memory for worker %u's mbufs (%s): reserve "
+					    "hugepages or give --no-huge -m MB",
+					    q, rte_strerror(rte_errno));
+		rc = rte_eth_rx_queue_setup(g.port, (uint16_t)q, nrx, (unsigned)socket, NULL,
+					    g.pool[q]);
+		if (rc == 0)
+			rc = rte_eth_tx_queue_setup(g.port, (uint16_t)q, ntx, (unsigned)socket,
+						    NULL);
+		if (rc < 0)
+			return seed_err_set(err, rc, "dpdk: port %u queue %u: %s", g.port, q,
+					    rte_strerror(-rc));
+		if (sw_steer) {
+			snprintf(name, sizeof(name), "seed_steer%u", q);
+			g.steer[q] = rte_ring_create(name, DP_STEER_RING, socket, RING_F_SC_DEQ);
+			if (!g.steer[q])
+				return seed_err_set(err, -ENOMEM, "dpdk: steering ring %u: %s", q,
+						    rte_strerror(rte_errno));
+		}
+	}
+	rc = rte_eth_macaddr_get(g.port, &g.mac);
+	if (rc < 0)
+		return seed_err_set(err, rc, "dpdk: port %u has no MAC address", g.port);
+	rc = rte_eth_dev_start(g.port);
+	if (rc < 0)
+		return seed_err_set(err, rc, "dpdk: port %u (%s) does not start: %s", g.port,
+				    di.driver_name, rte_strerror(-rc));
+	if (getrandom(g.secret, sizeof(g.secret), 0) != (ssize_t)sizeof(g.secret))
+		return seed_err_set(err, -EIO, "dpdk: no random bytes for the SYN cookie key");
+	g.up = 1;
+	return 0;
+}
+
+static void dpdk_fini(void)
+{
+	if (!g.up)
+		return;
+	rte_eth_dev_stop(g.port);
+	rte_eth_dev_close(g.port);
+	rte_eal_cleanup();
+	g.up = 0;
+}
+
+static int run_job(void *arg)
+{
+	struct dp_job *j = arg;
+	j->fn(j->arg);
+	return 0;
+}
+
+static int dpdk_launch(unsigned worker, void *(*fn)(void *), void *arg, struct seed_err *err)
+{
+	if (worker >= g.workers)
+		return seed_err_set(err, -EINVAL, "dpdk: no lcore for worker %u", worker);
+	g.job[worker].fn = fn;
+	g.job[worker].arg = arg;
+	int rc = rte_eal_remote_launch(run_job, &g.job[worker], g.lcore[worker]);
+	if (rc < 0)
+		return seed_err_set(err, rc, "dpdk: lcore %u is busy", g.lcore[worker]);
+	return 0;
+}
+
+static void dpdk_join(unsigned worker)
+{
+	if (worker < g.workers)
+		rte_eal_wait_lcore(g.lcore[worker]);
+}
+
+/* ---- one worker ---- */
+
+static uint64_t now_us(void)
+{
+	return rte_get_tsc_cycles() / (g.tsc_hz / 1000000u);
+}
+
+static int d_create(const struct netio_config *cfg, struct netio **out, struct seed_err *err)
+{
+	if (!g.up || cfg->worker >= g.workers)
+		return seed_err_set(err, -EINVAL, "dpdk: worker %u has no queue", cfg->worker);
+	struct netio *n = calloc(1, sizeof(*n));
+	if (!n)
+		return seed_err_set(err, -ENOMEM, "dpdk: out of memory");
+	n->cfg = *cfg;
+	if (!n->cfg.max_conns)
+		n->cfg.max_conns = 4096;
+	n->q = (uint16_t)cfg->worker;
+	n->pool = g.pool[n->q];
+	n->tx = calloc(DP_TXCAP, sizeof(*n->tx));
+	n->sev = calloc(DP_EVCAP, sizeof(*n->sev));
+	n->pend = calloc(DP_PENDCAP, sizeof(*n->pend));
+	n->conns = calloc(n->cfg.max_conns, sizeof(*n->conns));
+	if (!n->tx || !n->sev || !n->pend || !n->conns) {
+		free(n->tx);
+		free(n->sev);
+		free(n->pend);
+		free(n->conns);
+		free(n);
+		return seed_err_set(err, -ENOMEM, "dpdk: out of memory");
+	}
+	struct stack_config sc;
+	memset(&sc, 0, sizeof(sc));
+	memcpy(sc.mac, g.mac.addr_bytes, ETH_ADDR_LEN);
+	sc.ip = g.env.ip;
+	sc.prefix = g.env.prefix;
+	sc.gateway = g.env.gateway;
+	sc.mtu = g.env.mtu;
+	sc.tx_csum_offload = g.tx_csum;
+	sc.tcp.max_conns = n->cfg.max_conns;
+	memcpy(sc.tcp.secret, g.secret, sizeof(sc.tcp.secret));
+	int rc = stack_create(&sc, &n->stack, err);
+	if (rc < 0) {
+		free(n->tx);
+		free(n->sev);
+		free(n->pend);
+		free(n->conns);
+		free(n);
+		return rc;
+	}
+	n->out = (struct stack_out){
+		.tx = n->tx, .txcap = DP_TXCAP, .ev = n->sev, .evcap = DP_EVCAP
+	};
+	*out = n;
+	return 0;
+}
+
+static void d_destroy(struct netio *n)
+{
+	if (!n)
+		return;
+	for (uint32_t i = 0; i < n->n_hold; i++)
+		rte_pktmbuf_free(n->hold[i]);
+	/* RECV events not handed back: their mbufs */
+	for (uint32_t i = n->ph; i != n->pt; i = (i + 1) % DP_PENDCAP)
+		if (n->pend[i].kind == NETIO_EV_RECV)
+			rte_pktmbuf_free((struct rte_mbuf *)(uintptr_t)n->pend[i].rxh);
+	stack_destroy(n->stack);
+	free(n->tx);
+	free(n->sev);
+	free(n->pend);
+	free(n->conns);
+	free(n);
+}
+
+static int d_listen(struct netio *n, const struct sockaddr *addr, socklen_t len, uint32_t tag,
+		    uint16_t *out_port, struct seed_err *err)
+{
+	if (addr->sa_family != AF_INET || len < sizeof(struct sockaddr_in))
+		return seed_err_set(err, -EAFNOSUPPORT,
+				    "the dpdk backend listens on IPv4 (IPv6 comes later)");
+	const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)addr;
+	uint32_t ip = ntohl(a->sin_addr.s_addr);
+	uint16_t port = ntohs(a->sin_port);
+	if (ip && ip != g.env.ip)
+		return seed_err_set(err, -EADDRNOTAVAIL,
+				    "not the port's address (--ip): listen on * or on it");
+	if (!port)
+		return seed_err_set(err, -EINVAL, "the dpdk backend needs a port number, not 0");
+	int rc = stack_listen(n->stack, port, tag);
+	if (rc < 0)
+		return seed_err_set(err, rc, "port %u: %s", port,
+				    rc == -EADDRINUSE ? "already listening" : "too many listeners");
+	if (out_port)
+		*out_port = port;
+	return 0;
+}
+
+static struct netio_event *pend_push(struct netio *n)
+{
+	uint32_t next = (n->pt + 1) % DP_PENDCAP;
+	if (next == n->ph)
+		return NULL; /* cannot happen: input stops well before (see d_poll) */
+	struct netio_event *e = &n->pend[n->pt];
+	memset(e, 0, offsetof(struct netio_event, peer));
+	n->pt = next;
+	return e;
+}
+
+static uint32_t pend_count(const struct netio *n)
+{
+	return (n->pt + DP_PENDCAP - n->ph) % DP_PENDCAP;
+}
+
+static int d_send(struct netio *n, uint32_t conn, const struct iovec *iov, int iovcnt, int zc,
+		  uint64_t cookie)
+{
+	(void)zc; /* every send is by reference: the stack never copies */
+	int rc = stack_send(n->stack, conn, iov, iovcnt, cookie);
+	if (rc == -EAGAIN)
+		return -EAGAIN;
+	struct netio_event *e = pend_push(n);
+	if (!e)
+		return -EAGAIN;
+	uint64_t bytes = 0;
+	for (int i = 0; i < iovcnt; i++)
+		bytes += iov[i].iov_len;
+	e->kind = NETIO_EV_SENT;
+	e->conn = conn;
+	e->cookie = cookie;
+	if (rc < 0) {
+		e->res = rc;
+		e->freed = 1;
+		n->st.send_errors++;
+	} else {
+		/* queued: the memory is the stack's until ACKED -> FREED */
+		e->res = (int32_t)(bytes > INT32_MAX ? INT32_MAX : bytes);
+		n->st.sends++;
+		n->st.send_bytes += bytes;
+	}
+	return 0;
+}
+
+static void d_recv_release(struct netio *n, uint64_t rxh)
+{
+	(void)n;
+	if (rxh)
+		rte_pktmbuf_free((struct rte_mbuf *)(uintptr_t)rxh);
+}
+
+static void d_close(struct netio *n, uint32_t conn)
+{
+	if (conn >= n->cfg.max_conns || !n->conns[conn].used || n->conns[conn].closing)
+		return;
+	n->conns[conn].closing = 1;
+	stack_close(n->stack, conn);
+}
+
+static void d_stop_listening(struct netio *n)
+{
+	stack_stop_listening(n->stack);
+}
+
+/* Stack events to netio events. */
+static void take_events(struct netio *n)
+{
+	for (uint32_t i = 0; i < n->out.nev; i++) {
+		const struct stack_ev *s = &n->sev[i];
+		if (s->kind == STACK_EV_PEER_FIN) {
+			/* as a kernel socket's end of file: the worker's
+			 * connection ends; ours closes once the peer has
+			 * what was queued */
+			if (s->conn < n->cfg.max_conns && !n->conns[s->conn].closing) {
+				n->conns[s->conn].closing = 1;
+				stack_close(n->stack, s->conn);
+			}
+			continue;
+		}
+		struct netio_event *e = pend_push(n);
+		if (!e)
+			break;
+		e->conn = s->conn;
+		switch (s->kind) {
+		case STACK_EV_ACCEPT: {
+			e->kind = NETIO_EV_ACCEPT;
+			e->tag = s->tag;
+			if (s->conn < n->cfg.max_conns)
+				n->conns[s->conn] = (struct dconn){ .used = 1 };
+			struct sockaddr_in *sa = (struct sockaddr_in *)(void *)&e->peer;
+			memset(&e->peer, 0, sizeof(e->peer));
+			sa->sin_family = AF_INET;
+			sa->sin_port = htons(s->peer.port);
+			memcpy(&sa->sin_addr, s->peer.ip, 4);
+			n->st.accepts++;
+			break;
+		}
+		case STACK_EV_DATA:
+			e->kind = NETIO_EV_RECV;
+			e->data = s->data;
+			e->len = s->len;
+			e->rxh = s->rx_handle;
+			n->st.recvs++;
+			n->st.recv_bytes += s->len;
+			break;
+		case STACK_EV_PEER_FIN: break;
+		case STACK_EV_ACKED:
+			e->kind = NETIO_EV_FREED;
+			e->cookie = s->cookie;
+			break;
+		case STACK_EV_CLOSED:
+			e->kind = NETIO_EV_CLOSED;
+			e->res = s->res;
+			if (s->conn < n->cfg.max_conns)
+				n->conns[s->conn] = (struct dconn){ 0 };
+			break;
+		}
+	}
+	n->out.nev = 0;
+}
+
+/* Frames the stack made to mbufs, and out. A frame that finds no mbuf or
+ * no room on the queue is dropped, as on a full NIC ring: TCP sends it
+ * again. */
+static void flush_tx(struct netio *n)
+{
+	struct rte_mbuf *m[DP_TXCAP];
+	uint32_t nm = 0;
+	for (uint32_t i = 0; i < n->out.ntx; i++) {
+		const struct stack_tx *t = &n->tx[i];
+		struct rte_mbuf *mb = rte_pktmbuf_alloc(n->pool);
+		if (!mb) {
+			n->st.send_errors++;
+			continue;
+		}
+		uint32_t len = t->hdr_len + t->pay_len;
+		char *p = rte_pktmbuf_append(mb, (uint16_t)(len < 60 ? 60 : len));
+		if (!p || len > UINT16_MAX) {
+			rte_pktmbuf_free(mb);
+			n->st.send_errors++;
+			continue;
+		}
+		memcpy(p, t->hdr, t->hdr_len);
+		uint32_t off = t->hdr_len;
+		for (uint32_t k = 0; k < t->n_pay; k++) {
+			memcpy(p + off, t->pay[k].p, t->pay[k].len);
+			off += t->pay[k].len;
+		}
+		if (len < 60)
+			memset(p + len, 0, 60 - len); /* Ethernet's minimum frame */
+		if (t->ol_flags) {
+			mb->l2_len = t->l2_len;
+			mb->l3_len = t->l3_len;
+			mb->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM |
+					RTE_MBUF_F_TX_TCP_CKSUM;
+		}
+		m[nm++] = mb;
+	}
+	n->out.ntx = 0;
+	uint32_t sent = 0;
+	for (int tries = 0; sent < nm && tries < 4; tries++)
+		sent += rte_eth_tx_burst(g.port, n->q, m + sent, (uint16_t)(nm - sent));
+	for (uint32_t i = sent; i < nm; i++) {
+		rte_pktmbuf_free(m[i]);
+		n->st.send_errors++;
+	}
+}
+
+/* The worker a frame belongs to: a hash of the TCP 4-tuple (the same on
+ * every worker); -1 for ARP (every worker); 0 for anything else. */
+static int owner_of(const struct rte_mbuf *m)
+{
+	const uint8_t *f = rte_pktmbuf_mtod(m, const uint8_t *);
+	uint32_t len = rte_pktmbuf_data_len(m);
+	if (len < 14)
+		return 0;
+	uint16_t type = byteio_be16(f + 12);
+	if (type == 0x0806)
+		return -1;
+	if (type != 0x0800 || len < 14 + 20 + 4 || f[14 + 9] != 6)
+		return 0;
+	uint32_t ihl = (f[14] & 15u) * 4u;
+	if (14 + ihl + 4 > len)
+		return 0;
+	uint32_t h = byteio_be32(f + 26) * 2654435761u ^ byteio_be32(f + 30) * 2246822519u ^
+		     byteio_be32(f + 14 + ihl) * 3266489917u;
+	h ^= h >> 15;
+	return (int)(h % g.workers);
+}
+
+static void steer(struct netio *n, struct rte_mbuf **rx, uint16_t *nb)
+{
+	uint16_t keep = 0;
+	for (uint16_t i = 0; i < *nb; i++) {
+		struct rte_mbuf *m = rx[i];
+		int o = owner_of(m);
+		if (o == (int)n->q) {
+			rx[keep++] = m;
+			continue;
+		}
+		if (o < 0) {
+			/* ARP: a reference for each other worker, ours kept */
+			rte_mbuf_refcnt_update(m, (int16_t)(g.workers - 1));
+			for (unsigned w = 0; w < g.workers; w++)
+				if (w != n->q && rte_ring_mp_enqueue(g.steer[w], m) != 0)
+					rte_pktmbuf_free(m);
+			rx[keep++] = m;
+			continue;
+		}
+		if (rte_ring_mp_enqueue(g.steer[o], m) != 0) {
+			rte_pktmbuf_free(m);
+			n->st.no_bufs++;
+		}
+	}
+	*nb = keep;
+}
+
+static void input(struct netio *n, struct rte_mbuf *m, uint64_t now)
+{
+	if (m->nb_segs > 1 && rte_pktmbuf_linearize(m) < 0) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	uint32_t flags = 0;
+	if (g.rx_csum &&
+	    (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
+	    (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+		flags |= STACK_RX_CSUM_OK;
+	uint32_t ev0 = n->out.nev;
+	stack_input(n->stack, rte_pktmbuf_mtod(m, const uint8_t *), rte_pktmbuf_data_len(m), flags,
+		    (uint64_t)(uintptr_t)m, now, &n->out);
+	int taken = 0;
+	for (uint32_t i = ev0; i < n->out.nev; i++)
+		if (n->sev[i].kind == STACK_EV_DATA)
+			taken = 1;
+	/* a frame the worker now holds (DATA) is freed by recv_release;
+	 * the others after this pass (a reply may point into them) */
+	if (!taken)
+		n->hold[n->n_hold++] = m;
+	take_events(n);
+	if (n->out.ntx + 8 > DP_TXCAP)
+		flush_tx(n);
+}
+
+static int d_poll(struct netio *n, struct netio_event *ev, int cap, int timeout_ms)
+{
+	(void)timeout_ms; /* busy polling: never sleeps on the network */
+	uint64_t now = now_us();
+	int work = 0;
+	/* take input only while the worker keeps up with the events */
+	if (pend_count(n) < DP_PENDCAP / 2) {
+		struct rte_mbuf *rx[DP_BURST];
+		uint16_t nb = rte_eth_rx_burst(g.port, n->q, rx, DP_BURST);
+		if (g.steer[n->q]) {
+			steer(n, rx, &nb);
+			nb = (uint16_t)(nb +
+					rte_ring_sc_dequeue_burst(g.steer[n->q], (void **)(rx + nb),
+								  (unsigned)(DP_BURST - nb), NULL));
+		}
+		for (uint16_t i = 0; i < nb; i++)
+			input(n, rx[i], now);
+		work |= nb != 0;
+	}
+	stack_poll(n->stack, now, &n->out);
+	take_events(n);
+	work |= n->out.ntx != 0;
+	flush_tx(n);
+	for (uint32_t i = 0; i < n->n_hold; i++)
+		rte_pktmbuf_free(n->hold[i]);
+	n->n_hold = 0;
+	int k = 0;
+	while (k < cap && n->ph != n->pt) {
+		ev[k++] = n->pend[n->ph];
+		n->ph = (n->ph + 1) % DP_PENDCAP;
+	}
+	if (!work && !k && g.env.idle_sleep_us) {
+		struct timespec ts = { 0, (long)g.env.idle_sleep_us * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	return k;
+}
+
+static int d_register_mem(struct netio *n, void *p, size_t len, struct seed_err *err)
+{
+	(void)n;
+	long pg = sysconf(_SC_PAGESIZE);
+	if (pg <= 0 || (uintptr_t)p % (size_t)pg || len % (size_t)pg)
+		return 0; /* not page-aligned: stays copied (part 1 copies anyway) */
+	int rc = rte_extmem_register(p, len, NULL, 0, (size_t)pg);
+	if (rc < 0 && rte_errno != EEXIST)
+		return seed_err_set(err, -rte_errno, "dpdk: registering the cache with the EAL: %s",
+				    rte_strerror(rte_errno));
+	return 0;
+}
+
+static const struct netio_stats *d_stats(const struct netio *n)
+{
+	return &n->st;
+}
+
+static const struct netio_ops netio_dpdk_ops = {
+	.name = "dpdk",
+	.create = d_create,
+	.destroy = d_destroy,
+	.listen = d_listen,
+	.send = d_send,
+	.recv_release = d_recv_release,
+	.close = d_close,
+	.watch = NULL,
+	.register_mem = d_register_mem,
+	.stop_listening = d_stop_listening,
+	.poll = d_poll,
+	.stats = d_stats,
+	.busy_poll = 1,
+};
+
+const struct netio_backend netio_dpdk_backend = {
+	.name = "dpdk",
+	.ops = &netio_dpdk_ops,
+	.init = dpdk_init,
+	.fini = dpdk_fini,
+	.launch = dpdk_launch,
+	.join = dpdk_join,
+};
