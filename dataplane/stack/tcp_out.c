@@ -276,9 +276,10 @@ static int next_lost(const struct tcp_conn *c, uint32_t *out_seq, uint32_t *out_
  * window and silly window avoidance (RFC 9293 §3.8.6.2.1). */
 static uint32_t new_data_len(const struct tcp_conn *c)
 {
-	uint32_t avail = c->buf_end - c->snd_nxt;
-	if (!avail)
+	/* once the FIN is out snd_nxt is buf_end + 1: nothing is new */
+	if (!SEQ_LT(c->snd_nxt, c->buf_end))
 		return 0;
+	uint32_t avail = c->buf_end - c->snd_nxt;
 	uint32_t wnd_end = c->snd_una + c->snd_wnd;
 	if (!SEQ_LT(c->snd_nxt, wnd_end))
 		return 0;
