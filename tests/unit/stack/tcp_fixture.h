@@ -512,6 +512,9 @@ static MAYBE_UNUSED void tf_default_cfg(struct stack_config *c)
 	c->ip = TF_SRV_IP;
 	c->prefix = 24;
 	c->tcp.max_conns = 16;
+	/* the client's address stays known however far a test moves the
+	 * clock (ARP's own expiry is test_arp's business) */
+	c->arp.ttl_us = 1000000 * S_US;
 	for (int i = 0; i < 16; i++)
 		c->tcp.secret[i] = (uint8_t)(0x5a + 3 * i);
 }
@@ -583,6 +586,16 @@ static MAYBE_UNUSED struct tcp_conn_info tf_info(const struct tf_conn *c)
 	int rc = tcp_conn_info(stack_tcp(F.s), c->id, &i);
 	cr_assert_eq(rc, 0, "tcp_conn_info(%u): %d", c->id, rc);
 	return i;
+}
+
+/* How many connection ids are in use. */
+static MAYBE_UNUSED uint32_t tf_live_conns(void)
+{
+	struct tcp_conn_info i;
+	uint32_t n = 0;
+	for (uint32_t id = 0; id < F.cfg.tcp.max_conns; id++)
+		n += tcp_conn_info(stack_tcp(F.s), id, &i) == 0;
+	return n;
 }
 
 /* ---- what came out ---- */
