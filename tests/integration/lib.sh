@@ -400,6 +400,9 @@ dp_start() {
 	shift
 	DP_OUT=$dir/dp.out
 	DP_ERR=$dir/dp.err
+	# the previous run's output must not answer the wait below before the
+	# new process has truncated it
+	rm -f "$DP_OUT" "$DP_ERR"
 	"$SEED_DATAPLANE" "$@" >"$DP_OUT" 2>"$DP_ERR" &
 	DP_PID=$!
 	for ((i = 0; i < ${DP_START_TIMEOUT:-30} * 10; i++)); do
