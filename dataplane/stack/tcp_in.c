@@ -166,7 +166,7 @@ static struct tcp_conn *cookie_accept(struct tcp *t, const struct stack_addr *l,
 	c->state = TCP_S_ESTABLISHED;
 	c->tag = tag;
 	c->iss = s->ack - 1;
-	c->snd_una = c->snd_nxt = c->snd_max = c->buf_end = s->ack;
+	c->snd_una = c->snd_nxt = c->snd_max = c->buf_end = c->sack_high = s->ack;
 	c->recover = c->snd_una;
 	c->irs = s->seq - 1;
 	c->rcv_nxt = s->seq;
@@ -262,6 +262,8 @@ static int sack_add(struct tcp_conn *c, uint32_t s, uint32_t e)
  * DupThresh ranges, SACKed above it. */
 static int head_lost(const struct tcp_conn *c)
 {
+	if (SEQ_GT(c->sack_high, tcp_sack_top(c)))
+		return 1; /* the scoreboard overflowed: many ranges above */
 	if (!c->nsack)
 		return 0;
 	uint32_t bytes = 0;
@@ -329,6 +331,10 @@ static void on_ack(struct tcp *t, struct tcp_conn *c, const struct seg *s, struc
 			    be - bs > c->snd_max - c->snd_una)
 				continue;
 			sack_changed |= sack_add(c, bs, be);
+			if (SEQ_GT(be, c->sack_high)) {
+				c->sack_high = be; /* news even when not kept */
+				sack_changed = 1;
+			}
 		}
 	}
 
@@ -341,6 +347,8 @@ static void on_ack(struct tcp *t, struct tcp_conn *c, const struct seg *s, struc
 		c->snd_una = ack;
 		if (SEQ_LT(c->snd_nxt, ack))
 			c->snd_nxt = ack;
+		if (SEQ_LT(c->sack_high, ack))
+			c->sack_high = ack;
 		c->backoff = 0;
 		sack_prune(c);
 		if (c->in_recovery) {

@@ -27,7 +27,7 @@
 #define TCP_NIL	       UINT32_MAX
 #define TCP_HDR_LEN    20
 #define TCP_MAX_LISTEN 8
-#define TCP_SACK_MAX   8 /* scoreboard ranges kept per connection */
+#define TCP_SACK_MAX   32 /* scoreboard ranges kept per connection */
 #define TCP_DUPTHRESH  3
 #define TCP_TS_OPT_LEN 12 /* NOP NOP TS(10) */
 
@@ -103,6 +103,9 @@ struct tcp_conn {
 	uint32_t cwnd, ssthresh, cc_acc;
 	uint32_t dupacks, recover, high_rxt;
 	uint32_t sack_s[TCP_SACK_MAX], sack_e[TCP_SACK_MAX]; /* sorted, disjoint, above snd_una */
+	/* the highest SACKed byte + 1, kept or not: ranges above the last
+	 * kept one were forgotten for lack of slots (see tcp_sack_top) */
+	uint32_t sack_high;
 	uint64_t last_send_us;
 
 	/* receive side */
@@ -186,6 +189,15 @@ struct tcp_tw *tcp_tw_lookup(struct tcp *t, const struct stack_addr *l, const st
 void tcp_tw_drop(struct tcp *t, struct tcp_tw *w);
 int tcp_challenge_allowed(struct tcp *t);
 uint32_t tcp_sacked_below(const struct tcp_conn *c, uint32_t seq);
+/* Where the scoreboard's knowledge ends: the end of the highest kept
+ * range (snd_una when none). Between it and sack_high lie ranges that did
+ * not fit, and holes: that region has left the network as far as pipe is
+ * concerned (delivered or lost, as FACK assumes), and is sent again when
+ * the holes below it are repaired. */
+static inline uint32_t tcp_sack_top(const struct tcp_conn *c)
+{
+	return c->nsack ? c->sack_e[c->nsack - 1] : c->snd_una;
+}
 
 /* tcp_in.c */
 int tcp_parse_opts(const uint8_t *p, size_t len, int syn, struct tcp_opts *o);

@@ -219,12 +219,13 @@ static int send_seg(struct tcp *t, struct tcp_conn *c, struct tcp_cursor *cur, u
 static uint32_t sack_pipe(const struct tcp_conn *c)
 {
 	uint32_t pipe = 0, a = c->snd_una, above_bytes = 0;
+	int overflow = SEQ_GT(c->sack_high, tcp_sack_top(c));
 	for (uint32_t k = 0; k < c->nsack; k++)
 		above_bytes += c->sack_e[k] - c->sack_s[k];
 	for (uint32_t k = 0; k < c->nsack; k++) {
 		uint32_t b = c->sack_s[k];
 		/* the hole [a, b): lost when enough is SACKed above it */
-		int lost = c->nsack - k >= TCP_DUPTHRESH ||
+		int lost = overflow || c->nsack - k >= TCP_DUPTHRESH ||
 			   above_bytes > (TCP_DUPTHRESH - 1) * c->smss;
 		if (SEQ_LT(a, b)) {
 			if (!lost)
@@ -234,6 +235,12 @@ static uint32_t sack_pipe(const struct tcp_conn *c)
 		}
 		above_bytes -= c->sack_e[k] - c->sack_s[k];
 		a = c->sack_e[k];
+	}
+	if (SEQ_LT(a, c->sack_high)) {
+		/* beyond the scoreboard: only what we sent again is out */
+		if (SEQ_GT(c->high_rxt, a))
+			pipe += SEQ_MIN(c->high_rxt, c->sack_high) - a;
+		a = c->sack_high;
 	}
 	if (SEQ_LT(a, c->snd_max))
 		pipe += c->snd_max - a;
@@ -252,11 +259,12 @@ uint32_t tcp_flight(const struct tcp_conn *c)
 static int next_lost(const struct tcp_conn *c, uint32_t *out_seq, uint32_t *out_end)
 {
 	uint32_t a = c->snd_una, above_bytes = 0;
+	int overflow = SEQ_GT(c->sack_high, tcp_sack_top(c));
 	for (uint32_t k = 0; k < c->nsack; k++)
 		above_bytes += c->sack_e[k] - c->sack_s[k];
 	for (uint32_t k = 0; k < c->nsack; k++) {
 		uint32_t b = c->sack_s[k];
-		int lost = c->nsack - k >= TCP_DUPTHRESH ||
+		int lost = overflow || c->nsack - k >= TCP_DUPTHRESH ||
 			   above_bytes > (TCP_DUPTHRESH - 1) * c->smss;
 		if (!lost)
 			return 0; /* holes further up have less above them */
@@ -268,6 +276,14 @@ static int next_lost(const struct tcp_conn *c, uint32_t *out_seq, uint32_t *out_
 		}
 		above_bytes -= c->sack_e[k] - c->sack_s[k];
 		a = c->sack_e[k];
+	}
+	/* the region the scoreboard had no room for, holes and forgotten
+	 * ranges alike: everything below sack_high is either there or lost */
+	uint32_t s = SEQ_MAX(a, c->high_rxt);
+	if (SEQ_LT(s, c->sack_high)) {
+		*out_seq = s;
+		*out_end = c->sack_high;
+		return 1;
 	}
 	return 0;
 }
@@ -480,8 +496,10 @@ void tcp_rto_fire(struct tcp *t, struct tcp_conn *c)
 	c->rtt_timing = 0;
 	/* A second timeout in a row may mean the peer dropped what it
 	 * SACKed (RFC 2018 §8): send it all again. */
-	if (c->backoff >= 2)
+	if (c->backoff >= 2) {
 		c->nsack = 0;
+		c->sack_high = c->snd_una;
+	}
 	uint64_t iv = (uint64_t)c->rto_us << (c->backoff < 16 ? c->backoff : 16);
 	if (iv > t->cfg.rto_max_us)
 		iv = t->cfg.rto_max_us;
