@@ -273,10 +273,14 @@ void tcp_timer_clear(struct tcp *t, struct tcp_conn *c)
 void tcp_timer_set(struct tcp *t, struct tcp_conn *c, int kind, uint64_t at)
 {
 	tcp_timer_clear(t, c);
-	/* a deadline in a tick already processed goes in the next one */
+	/* a deadline in a tick already processed goes in the last one
+	 * processed, which every run_timers() looks at again: in the next
+	 * one it would wait for the clock to reach that tick, while
+	 * tcp_next_deadline() says it is due (a caller that sleeps until the
+	 * deadline would spin) */
 	uint64_t tk = tick_of(at);
 	if (t->wheel_tick != UINT64_MAX && tk < t->wheel_tick)
-		tk = t->wheel_tick;
+		tk = t->wheel_tick ? t->wheel_tick - 1 : 0;
 	uint32_t slot = (uint32_t)(tk % TCP_WHEEL_SLOTS), id = tcp_conn_id(t, c);
 	c->timer_kind = (uint8_t)kind;
 	c->timer_at = at;
@@ -321,8 +325,10 @@ static void run_timers(struct tcp *t, uint64_t now_us)
 	uint64_t now_tk = tick_of(now_us);
 	if (t->wheel_tick == UINT64_MAX)
 		t->wheel_tick = now_tk;
-	/* After a long gap, one revolution visits every slot. */
-	uint64_t start = t->wheel_tick;
+	/* The last tick processed again (timers set late in it, see
+	 * tcp_timer_set); after a long gap, one revolution visits every
+	 * slot. */
+	uint64_t start = t->wheel_tick ? t->wheel_tick - 1 : 0;
 	if (now_tk >= start + TCP_WHEEL_SLOTS)
 		start = now_tk + 1 - TCP_WHEEL_SLOTS;
 	for (uint64_t tk = start; tk <= now_tk && t->n_timers; tk++) {
