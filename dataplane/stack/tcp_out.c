@@ -288,6 +288,27 @@ static int next_lost(const struct tcp_conn *c, uint32_t *out_seq, uint32_t *out_
 	return 0;
 }
 
+/* RFC 6675 NextSeg rule 3: with no loss known and nothing new to send,
+ * the first byte above HighRxt the peer has not SACKed (a tail whose
+ * holes have too little SACKed above them to count as lost), and how far
+ * its hole goes (to snd_max for the last: the FIN too, when sent). */
+static int next_unsacked(const struct tcp_conn *c, uint32_t *out_seq, uint32_t *out_end)
+{
+	uint32_t a = c->snd_una;
+	for (uint32_t k = 0; k <= c->nsack; k++) {
+		uint32_t b = k < c->nsack ? c->sack_s[k] : c->snd_max;
+		uint32_t s = SEQ_MAX(a, c->high_rxt);
+		if (SEQ_LT(s, b)) {
+			*out_seq = s;
+			*out_end = b;
+			return 1;
+		}
+		if (k < c->nsack)
+			a = c->sack_e[k];
+	}
+	return 0;
+}
+
 /* Bytes of new data that may go at snd_nxt now (0: none), by the peer's
  * window and silly window avoidance (RFC 9293 §3.8.6.2.1). */
 static uint32_t new_data_len(const struct tcp_conn *c)
@@ -385,6 +406,24 @@ static int send_from_nxt(struct tcp *t, struct tcp_conn *c, struct stack_out *ou
 	}
 }
 
+/* One retransmission from s (a hole, or the tail, up to e): the FIN goes
+ * with it when the segment reaches the FIN and e covers it. */
+static int rxt_seg(struct tcp *t, struct tcp_conn *c, uint32_t s, uint32_t e, struct stack_out *out)
+{
+	uint32_t data_end = SEQ_MIN(e, c->buf_end);
+	uint32_t len = SEQ_LT(s, data_end) ? data_end - s : 0;
+	if (len > c->smss)
+		len = c->smss;
+	int fin = c->fin_queued && c->snd_max == c->buf_end + 1 && s + len == c->buf_end &&
+		  SEQ_GT(e, c->buf_end);
+	int rc = send_seg(t, c, &c->cur_rxt, s, len, fin, out);
+	if (rc < 0)
+		return rc;
+	count_rxt(t, c, (uint32_t)rc);
+	c->high_rxt = s + (uint32_t)rc + (fin && (uint32_t)rc == len);
+	return rc;
+}
+
 static int sack_recovery_send(struct tcp *t, struct tcp_conn *c, struct stack_out *out, int *sent)
 {
 	for (;;) {
@@ -392,17 +431,17 @@ static int sack_recovery_send(struct tcp *t, struct tcp_conn *c, struct stack_ou
 		if (pipe + c->smss > c->cwnd && pipe)
 			return 0;
 		uint32_t s, e;
-		if (next_lost(c, &s, &e)) {
-			uint32_t len = e - s < c->smss ? e - s : c->smss;
-			int rc = send_seg(t, c, &c->cur_rxt, s, len, 0, out);
+		uint32_t len = 0;
+		if (next_lost(c, &s, &e) ||
+		    (!(len = new_data_len(c)) && !fin_pending(c) && next_unsacked(c, &s, &e))) {
+			int rc = rxt_seg(t, c, s, e, out);
 			if (rc < 0)
 				return rc;
-			count_rxt(t, c, (uint32_t)rc);
-			c->high_rxt = s + (uint32_t)rc;
 			*sent = 1;
+			if (SEQ_LEQ(c->high_rxt, s))
+				return 0; /* nothing went (cannot happen: s < e) */
 			continue;
 		}
-		uint32_t len = new_data_len(c);
 		if (!len && !fin_pending(c))
 			return 0;
 		int fin = c->fin_queued && c->snd_nxt + len == c->buf_end;
