@@ -346,6 +346,17 @@ static void count_rxt(struct tcp *t, struct tcp_conn *c, uint32_t len)
 	c->rtt_timing = 0; /* Karn */
 }
 
+/* A fast retransmission of the head restarts the RTO: its ACK cannot come
+ * before a round trip from now, and the timer, last restarted by the
+ * ACK before the losses showed, would otherwise often fire first (at a
+ * 100 ms RTT with a 200 ms RTO, that is one round of duplicate ACKs
+ * later) and throw away the recovery. Linux does the same. */
+static void rxt_head_sent(struct tcp *t, struct tcp_conn *c, uint32_t seq)
+{
+	if (seq == c->snd_una)
+		tcp_timer_set(t, c, TCP_T_RTO, t->now + c->rto_us);
+}
+
 static int fin_pending(const struct tcp_conn *c)
 {
 	/* queued, everything before it sent, and not yet sent (or sent
@@ -420,6 +431,7 @@ static int rxt_seg(struct tcp *t, struct tcp_conn *c, uint32_t s, uint32_t e, st
 	if (rc < 0)
 		return rc;
 	count_rxt(t, c, (uint32_t)rc);
+	rxt_head_sent(t, c, s);
 	c->high_rxt = s + (uint32_t)rc + (fin && (uint32_t)rc == len);
 	return rc;
 }
@@ -476,6 +488,7 @@ int tcp_output(struct tcp *t, struct tcp_conn *c, struct stack_out *out)
 		if (rc < 0)
 			return rc;
 		count_rxt(t, c, (uint32_t)rc);
+		rxt_head_sent(t, c, c->snd_una);
 		c->rxt_head = 0;
 		sent = 1;
 	}
