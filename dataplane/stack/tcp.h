@@ -73,6 +73,7 @@ struct tcp_stats {
 	uint64_t zero_window_probes, timewait_in, timeouts, sndbuf_full;
 	uint64_t tx_full; /* output stopped for lack of tx room */
 	uint64_t malformed;
+	uint64_t lost_retransmits; /* retransmissions found lost by SACK, sent again */
 };
 
 /* A received TCP segment, as stack.c hands it over (checksum checked). */

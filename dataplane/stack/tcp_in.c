@@ -349,6 +349,7 @@ static void on_ack(struct tcp *t, struct tcp_conn *c, const struct seg *s, struc
 			c->snd_nxt = ack;
 		if (SEQ_LT(c->sack_high, ack))
 			c->sack_high = ack;
+		c->head_rxt_out = 0;
 		c->backoff = 0;
 		sack_prune(c);
 		if (c->in_recovery) {
@@ -386,6 +387,15 @@ static void on_ack(struct tcp *t, struct tcp_conn *c, const struct seg *s, struc
 		t->st.dup_acks++;
 		if (c->in_recovery && !c->sack_ok)
 			c->cwnd += c->smss; /* RFC 6582 step 4: inflate */
+		/* a lost retransmission of the head: DupThresh segments sent
+		 * after it are SACKed and it is not (as Linux's lost-retransmit
+		 * detection): send it again now, not after an RTO */
+		if (c->in_recovery && c->sack_ok && c->head_rxt_out &&
+		    SEQ_GT(c->sack_high, c->head_rxt_mark + (TCP_DUPTHRESH - 1) * c->smss)) {
+			c->head_rxt_out = 0;
+			c->rxt_head = 1;
+			t->st.lost_retransmits++;
+		}
 		tcp_mark_dirty(t, c);
 	}
 

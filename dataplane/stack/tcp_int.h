@@ -88,7 +88,8 @@ struct tcp_conn {
 	uint8_t probes_out;   /* zero-window probes the peer did not answer */
 	uint8_t rto_recovery; /* go-back-N after an RTO until snd_nxt reaches recover */
 	uint8_t peer_fin;     /* reported PEER_FIN */
-	uint8_t rxt_head;     /* NewReno: retransmit the segment at snd_una now */
+	uint8_t rxt_head;     /* retransmit the segment at snd_una now */
+	uint8_t head_rxt_out; /* the segment at snd_una was sent again ... */
 	int32_t close_res;    /* CLOSED's res, when state is CLOSED */
 
 	struct stack_addr local, remote;
@@ -106,6 +107,7 @@ struct tcp_conn {
 	/* the highest SACKed byte + 1, kept or not: ranges above the last
 	 * kept one were forgotten for lack of slots (see tcp_sack_top) */
 	uint32_t sack_high;
+	uint32_t head_rxt_mark; /* ... when snd_max was this */
 	uint64_t last_send_us;
 
 	/* receive side */

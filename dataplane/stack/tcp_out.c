@@ -353,8 +353,11 @@ static void count_rxt(struct tcp *t, struct tcp_conn *c, uint32_t len)
  * later) and throw away the recovery. Linux does the same. */
 static void rxt_head_sent(struct tcp *t, struct tcp_conn *c, uint32_t seq)
 {
-	if (seq == c->snd_una)
-		tcp_timer_set(t, c, TCP_T_RTO, t->now + c->rto_us);
+	if (seq != c->snd_una)
+		return;
+	tcp_timer_set(t, c, TCP_T_RTO, t->now + c->rto_us);
+	c->head_rxt_out = 1;
+	c->head_rxt_mark = c->snd_max;
 }
 
 static int fin_pending(const struct tcp_conn *c)
