@@ -147,6 +147,21 @@ static void dataplane(FILE *f, const struct metrics_input *in)
 		COUNTER(storage_reads, "Reads issued to the store."),
 		COUNTER(storage_read_bytes, "Bytes read from the store."),
 		COUNTER(storage_errors, "Store reads that failed."),
+		GAUGE(net_links_up, "Workers that see their port's link up (dpdk backend)."),
+		COUNTER(net_rx_packets, "Frames received from the port (dpdk backend)."),
+		COUNTER(net_tx_packets, "Frames sent on the port (dpdk backend)."),
+		COUNTER(net_rx_dropped,
+			"Frames the port dropped on receive: queue full, no buffers (dpdk)."),
+		COUNTER(net_tx_dropped,
+			"Frames the data plane could not queue for sending (dpdk)."),
+		COUNTER(net_input_errors,
+			"Frames our stack refused: bad headers, checksums, fragments (dpdk)."),
+		COUNTER(tcp_retransmits, "TCP segments sent again (dpdk backend)."),
+		COUNTER(tcp_timeouts, "TCP retransmission timeouts (dpdk backend)."),
+		COUNTER(tcp_syn_cookies, "SYN-ACKs sent, each a SYN cookie (dpdk backend)."),
+		COUNTER(tcp_bad_cookies, "Handshake ACKs with a cookie that did not check (dpdk)."),
+		COUNTER(busy_cycles,
+			"CPU cycles (TSC) of worker loop passes that did work (dpdk backend)."),
 	};
 #undef GAUGE
 #undef COUNTER

@@ -484,6 +484,24 @@ static void dump(struct worker *w)
 		 (unsigned long long)cc->busy);
 }
 
+/* The backend's own totals, as this worker's counters. */
+static void publish_net(struct worker *w)
+{
+	const struct netio_stats *s = w->nio->stats(w->net);
+	struct dpstats_worker *c = w->ctr;
+	dpstats_set(&c->net_links_up, s->links_up);
+	dpstats_set(&c->net_rx_packets, s->rx_packets);
+	dpstats_set(&c->net_tx_packets, s->tx_packets);
+	dpstats_set(&c->net_rx_dropped, s->rx_dropped);
+	dpstats_set(&c->net_tx_dropped, s->tx_dropped);
+	dpstats_set(&c->tcp_retransmits, s->tcp_retransmits);
+	dpstats_set(&c->tcp_timeouts, s->tcp_timeouts);
+	dpstats_set(&c->tcp_syn_cookies, s->syn_cookies);
+	dpstats_set(&c->tcp_bad_cookies, s->bad_cookies);
+	dpstats_set(&c->net_input_errors, s->input_errors);
+	dpstats_set(&c->busy_cycles, s->busy_cycles);
+}
+
 static void loop(struct worker *w)
 {
 	struct netio_event ev[64];
@@ -554,6 +572,7 @@ static void loop(struct worker *w)
 			last_tick = w->now;
 			/* the cache keeps its own plain counters: publish them */
 			dpstats_set(&w->ctr->cache_evictions, cache_counters(w->cache)->evictions);
+			publish_net(w);
 			struct peerwire_conn *dirty[64];
 			size_t nd;
 			if (peerwire_engine_next_deadline(&w->pwe) <= w->now) {

@@ -99,6 +99,12 @@ struct dpstats_worker {
 	_Atomic uint64_t storage_lat_bucket[DPSTATS_LAT_BUCKETS]; /* not cumulative */
 	_Atomic uint64_t storage_lat_sum_us;
 	_Atomic uint64_t unrouted_bytes[DPSTATS_NPROTO]; /* bytes with no release slot */
+	/* the network backend (netio_stats): the port and, on dpdk, our stack */
+	_Atomic uint64_t net_links_up; /* gauge: 1 per worker that sees its link up */
+	_Atomic uint64_t net_rx_packets, net_tx_packets, net_rx_dropped, net_tx_dropped;
+	_Atomic uint64_t tcp_retransmits, tcp_timeouts, tcp_syn_cookies, tcp_bad_cookies;
+	_Atomic uint64_t net_input_errors; /* frames the stack refused (checksums, headers) */
+	_Atomic uint64_t busy_cycles;	   /* TSC cycles of loop passes that did work */
 	struct dpstats_release_ctr rel[DPSTATS_MAX_RELEASES];
 } __attribute__((aligned(64)));
 

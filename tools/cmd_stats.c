@@ -74,6 +74,18 @@ static void print_json(const struct dpstats *s, const struct dpstats_worker *t)
 	jsonw_ku64(&j, "storage_reads", t->storage_reads);
 	jsonw_ku64(&j, "storage_read_bytes", t->storage_read_bytes);
 	jsonw_ku64(&j, "storage_errors", t->storage_errors);
+	/* the port and our TCP/IP stack (dpdk backend; 0 on uring) */
+	jsonw_ku64(&j, "net_links_up", t->net_links_up);
+	jsonw_ku64(&j, "net_rx_packets", t->net_rx_packets);
+	jsonw_ku64(&j, "net_tx_packets", t->net_tx_packets);
+	jsonw_ku64(&j, "net_rx_dropped", t->net_rx_dropped);
+	jsonw_ku64(&j, "net_tx_dropped", t->net_tx_dropped);
+	jsonw_ku64(&j, "net_input_errors", t->net_input_errors);
+	jsonw_ku64(&j, "tcp_retransmits", t->tcp_retransmits);
+	jsonw_ku64(&j, "tcp_timeouts", t->tcp_timeouts);
+	jsonw_ku64(&j, "tcp_syn_cookies", t->tcp_syn_cookies);
+	jsonw_ku64(&j, "tcp_bad_cookies", t->tcp_bad_cookies);
+	jsonw_ku64(&j, "busy_cycles", t->busy_cycles);
 	jsonw_key(&j, "releases");
 	jsonw_arr_begin(&j);
 	for (unsigned i = 0; i < dpstats_n_releases(s); i++) {
@@ -104,6 +116,17 @@ static void print_text(const struct dpstats *s, const struct dpstats_worker *t)
 	printf("encrypted handshakes: plaintext %llu, rc4 %llu\n",
 	       (unsigned long long)t->mse_handshakes[DPSTATS_MSE_PLAINTEXT],
 	       (unsigned long long)t->mse_handshakes[DPSTATS_MSE_RC4]);
+	if (t->net_rx_packets || t->net_links_up)
+		printf("port: links up %llu, rx %llu frames (%llu dropped, %llu refused), tx %llu "
+		       "(%llu dropped); tcp retransmits %llu, timeouts %llu, syn cookies %llu "
+		       "(%llu bad)\n",
+		       (unsigned long long)t->net_links_up, (unsigned long long)t->net_rx_packets,
+		       (unsigned long long)t->net_rx_dropped,
+		       (unsigned long long)t->net_input_errors,
+		       (unsigned long long)t->net_tx_packets, (unsigned long long)t->net_tx_dropped,
+		       (unsigned long long)t->tcp_retransmits, (unsigned long long)t->tcp_timeouts,
+		       (unsigned long long)t->tcp_syn_cookies,
+		       (unsigned long long)t->tcp_bad_cookies);
 	printf("refusals:");
 	for (int i = 0; i < DPSTATS_NREFUSALS; i++)
 		printf(" %s=%llu", dpstats_refusal_names[i], (unsigned long long)t->refusals[i]);

@@ -93,6 +93,7 @@ struct netio {
 	struct rte_mbuf *hold[DP_BURST * 2]; /* received frames to free after this pass */
 	uint32_t n_hold;
 	struct netio_stats st;
+	uint64_t next_stats; /* TSC time of the next port counter refresh */
 };
 
 /* ---- process-wide set-up ---- */
@@ -286,11 +287,6 @@ static void dpdk_join(unsigned worker)
 }
 
 /* ---- one worker ---- */
-
-static uint64_t now_us(void)
-{
-	return rte_get_tsc_cycles() / (g.tsc_hz / 1000000u);
-}
 
 static int d_create(const struct netio_config *cfg, struct netio **out, struct seed_err *err)
 {
@@ -516,14 +512,14 @@ static void flush_tx(struct netio *n)
 		const struct stack_tx *t = &n->tx[i];
 		struct rte_mbuf *mb = rte_pktmbuf_alloc(n->pool);
 		if (!mb) {
-			n->st.send_errors++;
+			n->st.tx_dropped++;
 			continue;
 		}
 		uint32_t len = t->hdr_len + t->pay_len;
 		char *p = rte_pktmbuf_append(mb, (uint16_t)(len < 60 ? 60 : len));
 		if (!p || len > UINT16_MAX) {
 			rte_pktmbuf_free(mb);
-			n->st.send_errors++;
+			n->st.tx_dropped++;
 			continue;
 		}
 		memcpy(p, t->hdr, t->hdr_len);
@@ -548,7 +544,7 @@ static void flush_tx(struct netio *n)
 		sent += rte_eth_tx_burst(g.port, n->q, m + sent, (uint16_t)(nm - sent));
 	for (uint32_t i = sent; i < nm; i++) {
 		rte_pktmbuf_free(m[i]);
-		n->st.send_errors++;
+		n->st.tx_dropped++;
 	}
 }
 
@@ -628,10 +624,38 @@ static void input(struct netio *n, struct rte_mbuf *m, uint64_t now)
 		flush_tx(n);
 }
 
+/* The port's and the stack's totals into n->st, ten times a second (the
+ * port's counters may be device registers: not every pass). */
+static void refresh_stats(struct netio *n, uint64_t tsc)
+{
+	if (tsc < n->next_stats)
+		return;
+	n->next_stats = tsc + g.tsc_hz / 10;
+	struct rte_eth_link link;
+	if (rte_eth_link_get_nowait(g.port, &link) == 0)
+		n->st.links_up = link.link_status == RTE_ETH_LINK_UP;
+	struct rte_eth_stats es;
+	if (rte_eth_stats_get(g.port, &es) == 0 && n->q < RTE_ETHDEV_QUEUE_STAT_CNTRS) {
+		n->st.rx_packets = es.q_ipackets[n->q];
+		n->st.tx_packets = es.q_opackets[n->q];
+		/* drops of the whole port are counted once, by worker 0 */
+		n->st.rx_dropped = es.q_errors[n->q] + (n->q == 0 ? es.imissed + es.rx_nombuf : 0);
+	}
+	const struct tcp_stats *ts = tcp_stats(stack_tcp(n->stack));
+	n->st.tcp_retransmits = ts->retransmits;
+	n->st.tcp_timeouts = ts->rto;
+	n->st.syn_cookies = ts->synack_out;
+	n->st.bad_cookies = ts->cookie_bad;
+	const struct stack_stats *ss = stack_stats(n->stack);
+	n->st.input_errors = ss->eth_bad + ss->eth_vlan + ss->ip_bad + ss->ip_csum + ss->ip_frag +
+			     ss->icmp_bad + ss->tcp_csum + ss->arp_bad + ts->malformed;
+}
+
 static int d_poll(struct netio *n, struct netio_event *ev, int cap, int timeout_ms)
 {
 	(void)timeout_ms; /* busy polling: never sleeps on the network */
-	uint64_t now = now_us();
+	uint64_t t0 = rte_get_tsc_cycles();
+	uint64_t now = t0 / (g.tsc_hz / 1000000u);
 	int work = 0;
 	/* take input only while the worker keeps up with the events */
 	if (pend_count(n) < DP_PENDCAP / 2) {
@@ -659,6 +683,10 @@ static int d_poll(struct netio *n, struct netio_event *ev, int cap, int timeout_
 		ev[k++] = n->pend[n->ph];
 		n->ph = (n->ph + 1) % DP_PENDCAP;
 	}
+	uint64_t t1 = rte_get_tsc_cycles();
+	if (work || k)
+		n->st.busy_cycles += t1 - t0;
+	refresh_stats(n, t1);
 	if (!work && !k && g.env.idle_sleep_us) {
 		struct timespec ts = { 0, (long)g.env.idle_sleep_us * 1000 };
 		nanosleep(&ts, NULL);

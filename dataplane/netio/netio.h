@@ -65,6 +65,12 @@ struct netio_config {
 struct netio_stats {
 	uint64_t accepts, recvs, recv_bytes, sends, send_bytes, send_zc, send_errors;
 	uint64_t no_bufs; /* times receive paused for lack of buffers */
+	/* what a backend that owns the port knows (0 on uring), published as
+	 * the seed_net_* and seed_tcp_* metrics (lib/dpstats.h) */
+	uint64_t links_up; /* 1: the port's link is up */
+	uint64_t rx_packets, tx_packets, rx_dropped, tx_dropped;
+	uint64_t tcp_retransmits, tcp_timeouts, syn_cookies, bad_cookies, input_errors;
+	uint64_t busy_cycles;
 };
 
 struct netio;
