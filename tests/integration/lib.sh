@@ -394,7 +394,10 @@ dp_cleanup() {
 # Sets DP_PID, DP_OUT, DP_ERR, DP_BT_PORT, DP_HTTP_PORT, DP_URL
 # (http://127.0.0.1:PORT, no trailing slash). The ports are read from the
 # listener lines for DP_BT_HOST and DP_HTTP_HOST (default 127.0.0.1; an IPv6
-# host is written in brackets, e.g. DP_HTTP_HOST='[::1]').
+# host is written in brackets, e.g. DP_HTTP_HOST='[::1]'). DP_WRAP, an array,
+# is a command that execs its arguments (e.g. DP_WRAP=(ip netns exec NS)):
+# the data plane runs through it, and DP_PID is still the data plane's PID.
+DP_WRAP=()
 dp_start() {
 	local dir=$1 i rc
 	shift
@@ -403,7 +406,7 @@ dp_start() {
 	# the previous run's output must not answer the wait below before the
 	# new process has truncated it
 	rm -f "$DP_OUT" "$DP_ERR"
-	"$SEED_DATAPLANE" "$@" >"$DP_OUT" 2>"$DP_ERR" &
+	${DP_WRAP[@]+"${DP_WRAP[@]}"} "$SEED_DATAPLANE" "$@" >"$DP_OUT" 2>"$DP_ERR" &
 	DP_PID=$!
 	for ((i = 0; i < ${DP_START_TIMEOUT:-30} * 10; i++)); do
 		grep -q '^http ' "$DP_OUT" 2>/dev/null && break
