@@ -163,3 +163,68 @@ Test(dpconf, log_level_is_kept_for_main)
 	cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--log-level", big), -EINVAL);
 	cr_assert(strstr(e.msg, "bad log level"), "%s", e.msg);
 }
+
+/* The dpdk backend's settings: parsed into host-order addresses, checked
+ * together (an address is required, the gateway on its subnet), and
+ * refused on the uring backend where they would silently do nothing. */
+Test(dpconf, dpdk_settings)
+{
+	struct dpconf c;
+	struct seed_err e;
+	cr_assert_str_eq((dpconf_defaults(&c), c.backend), "uring");
+	cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--http-listen", "*:80", "--backend", "dpdk",
+			   "--ip", "192.0.2.10/24", "--gateway", "192.0.2.1", "--mtu", "9000",
+			   "--dpdk-port", "1", "--dpdk-args", "--no-huge -m 512",
+			   "--dpdk-idle-sleep", "50"),
+		     0, "%s", e.msg);
+	cr_assert_str_eq(c.backend, "dpdk");
+	cr_assert_eq(c.ip, 0xc000020au);
+	cr_assert_eq(c.prefix, 24u);
+	cr_assert_eq(c.gateway, 0xc0000201u);
+	cr_assert_eq(c.mtu, 9000u);
+	cr_assert_eq(c.dpdk_port, 1u);
+	cr_assert_str_eq(c.dpdk_args, "--no-huge -m 512");
+	cr_assert_eq(c.dpdk_idle_sleep_us, 50u);
+	cr_assert_eq(dpconf_check(&c, &e), 0, "%s", e.msg);
+
+	static const struct {
+		const char *const args[4];
+		const char *needle; /* in the error of the parse or, if it parses, the check */
+	} cases[] = {
+		{ { "--backend", "xdp" }, "--backend: \"xdp\" is not uring or dpdk" },
+		{ { "--backend", "dpdk" }, "--backend dpdk needs --ip ADDR/PREFIX" },
+		{ { "--ip", "192.0.2.10" }, "needs a prefix length /1 to /32" },
+		{ { "--ip", "192.0.2.10/33" }, "needs a prefix length" },
+		{ { "--ip", "192.0.2.10/" }, "needs a prefix length" },
+		{ { "--ip", "2001:db8::1/64" }, "not an IPv4 address" },
+		{ { "--ip", "0.0.0.0/8" }, "not an IPv4 address" },
+		{ { "--gateway", "gw" }, "--gateway: \"gw\" is not an IPv4 address" },
+		{ { "--mtu", "100" }, "--mtu" },
+		{ { "--ip", "192.0.2.10/24" }, "apply to --backend dpdk only" },
+		{ { "--dpdk-args", "-l 0" }, "apply to --backend dpdk only" },
+		{ { "--backend", "dpdk", "--ip", "192.0.2.10/24" }, NULL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *const *a = cases[i].args;
+		int n = a[2] ? 4 : 2;
+		int rc = n == 4 ? PARSE(&c, &e, "--store", "/s", "--http-listen", "*:80", a[0],
+					a[1], a[2], a[3])
+				: PARSE(&c, &e, "--store", "/s", "--http-listen", "*:80", a[0],
+					a[1]);
+		if (rc == 0)
+			rc = dpconf_check(&c, &e);
+		if (!cases[i].needle) {
+			cr_assert_eq(rc, 0, "%s %s: %s", a[0], a[1], e.msg);
+			continue;
+		}
+		cr_assert_eq(rc, -EINVAL, "%s %s accepted", a[0], a[1]);
+		cr_assert_not_null(strstr(e.msg, cases[i].needle), "%s %s: \"%s\" lacks \"%s\"",
+				   a[0], a[1], e.msg, cases[i].needle);
+	}
+	/* a gateway off the subnet */
+	cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--http-listen", "*:80", "--backend", "dpdk",
+			   "--ip", "192.0.2.10/24", "--gateway", "198.51.100.1"),
+		     0);
+	cr_assert_eq(dpconf_check(&c, &e), -EINVAL);
+	cr_assert_not_null(strstr(e.msg, "--gateway is not on the subnet of --ip"), "%s", e.msg);
+}
