@@ -7,13 +7,16 @@
  *   bit 0      SACK permitted
  *   bits 1-4   the client's window scale, 15 when it sent none
  *   bits 5-6   an index into mss_table (largest entry <= the client's MSS)
- *   bits 7-8   the low bits of a 64-second counter
+ *   bits 7-8   the low bits of a 60-second counter
  *   bits 9-31  23 bits of SipHash-2-4 over the 4-tuple, the client's ISN,
  *              the whole counter and bits 0-6, under the stack's secret
  * A cookie is accepted for up to three counter values (two to three
  * minutes, as Linux): the counter's low bits pick the candidate, the MAC
- * checks it. Timestamps need no bit: a client that sends them in its final
- * ACK accepted ours in the SYN-ACK. Linux keeps 24 MAC bits in a cookie
+ * checks it. Timestamps need no bit: a client sends them in its final ACK
+ * only when our SYN-ACK carried them (RFC 7323 §3.2), and then it echoes
+ * our TSval, which cookie_accept() checks is one we could have sent
+ * within the cookie's lifetime, so a TSopt the SYN did not negotiate is
+ * ignored. Linux keeps 24 MAC bits in a cookie
  * without timestamps; keeping the window scale and SACK in every cookie
  * costs one, and keeps windows open for clients (Windows) that do not send
  * timestamps, where Linux would encode them there instead.
@@ -26,7 +29,7 @@
 
 static const uint16_t mss_table[4] = { 536, 1220, 1440, 1460 };
 
-#define COOKIE_PERIOD_US (64ull * 1000000)
+#define COOKIE_PERIOD_US (60ull * 1000000)
 #define COOKIE_MAX_AGE	 2 /* counter steps */
 
 static uint32_t cookie_mac(const struct tcp *t, const struct stack_addr *l,

@@ -171,7 +171,11 @@ static struct tcp_conn *cookie_accept(struct tcp *t, const struct stack_addr *l,
 	c->irs = s->seq - 1;
 	c->rcv_nxt = s->seq;
 	c->sack_ok = (uint8_t)(sack && t->cfg.sack >= 0);
-	c->ts_ok = (uint8_t)(s->o.has_ts && t->cfg.timestamps >= 0);
+	/* timestamps only if our SYN-ACK had them: then the echo is a TSval
+	 * we sent within the cookie's life (RFC 7323 §3.2: a TSopt not
+	 * negotiated is ignored) */
+	uint32_t echo_age = tcp_now_ms(t->now) + tcp_ts_offset(t, l, r) - s->o.tsecr;
+	c->ts_ok = (uint8_t)(s->o.has_ts && t->cfg.timestamps >= 0 && echo_age <= 200000);
 	c->snd_wscale = (uint8_t)(ws < 0 ? 0 : ws);
 	uint32_t mine = t->cfg.mtu - 40u;
 	c->smss = (mss < mine ? mss : mine) - (c->ts_ok ? TCP_TS_OPT_LEN : 0);
@@ -409,10 +413,14 @@ static void on_ack(struct tcp *t, struct tcp_conn *c, const struct seg *s, struc
 		if (wnd > c->max_snd_wnd)
 			c->max_snd_wnd = wnd;
 		if (wnd && c->timer_kind == TCP_T_PERSIST) {
-			/* the window opened: sending resumes at once */
+			/* the window opened: sending resumes at once, from
+			 * snd_una, for a closed window dropped what was in
+			 * flight beyond it */
 			tcp_timer_clear(t, c);
 			c->probing = 0;
 			c->backoff = 0;
+			if (SEQ_LT(c->snd_una, c->snd_max))
+				c->snd_nxt = c->snd_una;
 		}
 	}
 	c->probes_out = 0; /* the peer is there: a zero window may last */
@@ -428,6 +436,9 @@ static void on_ack(struct tcp *t, struct tcp_conn *c, const struct seg *s, struc
 		c->high_rxt = c->snd_una;
 		c->rtt_timing = 0; /* Karn: retransmissions come */
 		t->cfg.cc->on_loss(c, flight);
+		/* RFC 6675 §5 (4.2) and RFC 6582 §3.2 (2A): the first
+		 * segment presumed lost goes at once, whatever pipe says */
+		c->rxt_head = 1;
 		if (c->sack_ok) {
 			t->st.sack_recovery++;
 		} else {

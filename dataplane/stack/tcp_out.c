@@ -480,8 +480,9 @@ int tcp_output(struct tcp *t, struct tcp_conn *c, struct stack_out *out)
 	    c->buf_end != c->snd_max)
 		t->cfg.cc->on_idle_restart(c);
 	if (c->rxt_head && c->snd_una != c->snd_max) {
-		/* NewReno: the first unacknowledged segment again (or the
-		 * FIN, when only it is outstanding) */
+		/* entering recovery, or NewReno's partial ACK: the first
+		 * unacknowledged segment again (or the FIN, when only it is
+		 * outstanding) */
 		uint32_t len = c->buf_end - c->snd_una;
 		if (len > c->smss)
 			len = c->smss;
@@ -492,6 +493,8 @@ int tcp_output(struct tcp *t, struct tcp_conn *c, struct stack_out *out)
 			return rc;
 		count_rxt(t, c, (uint32_t)rc);
 		rxt_head_sent(t, c, c->snd_una);
+		if (c->in_recovery && c->sack_ok && SEQ_LT(c->high_rxt, c->snd_una + (uint32_t)rc))
+			c->high_rxt = c->snd_una + (uint32_t)rc;
 		c->rxt_head = 0;
 		sent = 1;
 	}
@@ -502,8 +505,8 @@ int tcp_output(struct tcp *t, struct tcp_conn *c, struct stack_out *out)
 	if (rc < 0)
 		return rc;
 
-	/* a zero window with nothing in flight: probe it (RFC 9293 §3.8.6.1) */
-	if (!c->snd_wnd && c->snd_una == c->snd_max && c->buf_end != c->snd_una) {
+	/* a zero window: probe it (RFC 9293 §3.8.6.1) */
+	if (!c->snd_wnd && c->buf_end != c->snd_una) {
 		if (c->probing) {
 			/* an old sequence number: the peer must answer with
 			 * an ACK carrying its window */
@@ -536,6 +539,22 @@ void tcp_rto_fire(struct tcp *t, struct tcp_conn *c)
 	if (c->backoff >= limit) {
 		t->st.timeouts++;
 		tcp_set_closed(t, c, -ETIMEDOUT);
+		return;
+	}
+	if (!c->snd_wnd) {
+		/* The peer closed its window with our data in flight: what
+		 * it did not take is gone, and sending it again would be
+		 * refused. Probe instead (RFC 9293 §3.8.6.1), which it must
+		 * answer; its window opening sends it all again
+		 * (tcp_in.c). Not a congestion signal. */
+		c->probing = 1;
+		if (c->backoff < 16)
+			c->backoff++;
+		uint64_t iv = (uint64_t)c->rto_us << c->backoff;
+		if (iv > t->cfg.rto_max_us)
+			iv = t->cfg.rto_max_us;
+		tcp_timer_set(t, c, TCP_T_PERSIST, t->now + iv);
+		tcp_mark_dirty(t, c);
 		return;
 	}
 	t->st.rto++;

@@ -322,21 +322,21 @@ Test(tcp_handshake, cookies_expire)
 
 Test(tcp_handshake, an_old_cookie_is_refused_at_any_phase)
 {
-	/* whatever the SYN's place in its 64 s period, the cookie is gone
-	 * 193 s later (three periods and a second), and still works 120 s
-	 * later (under two periods) */
+	/* whatever the SYN's place in its 60 s period, the cookie is gone
+	 * 181 s later (three minutes and a second), and still works 120 s
+	 * later (two periods) */
 	tf_start(NULL);
-	for (uint64_t phase = 0; phase < 64; phase += 7) {
+	for (uint64_t phase = 0; phase < 60; phase += 7) {
 		static struct tf_conn c;
 		struct tf_opts o = syn_opts(0);
 		F.nconns = 0;
-		F.now = 64 * S_US * 1000 + phase * S_US;
+		F.now = 60 * S_US * 1000 + phase * S_US;
 		tf_conn_init(&c, TF_CLI_IP, (uint16_t)(52500 + phase), 1000 + (uint32_t)phase);
 		tf_syn(&c, &o);
 		uint64_t syn_at = F.now;
-		F.now = syn_at + 193 * S_US;
+		F.now = syn_at + 181 * S_US;
 		struct tf_pkt p = final_ack_of(&c);
-		expect_refused(&p, "193 s");
+		expect_refused(&p, "181 s");
 		F.now = syn_at + 120 * S_US;
 		p = final_ack_of(&c);
 		tf_input(&p);
@@ -367,4 +367,29 @@ Test(tcp_handshake, the_connection_cap_drops_the_final_ack)
 	p = final_ack_of(&c);
 	tf_input(&p);
 	cr_expect_eq(tf_ev_count(STACK_EV_ACCEPT), 1);
+}
+
+/* RFC 7323 §3.2: a TSopt on a connection whose SYN did not offer it MUST
+ * be ignored (it once turned timestamps on from the final ACK alone, and
+ * the server then sent TSopt and took 12 bytes off smss). */
+Test(tcp_handshake, timestamps_need_the_syn_to_offer_them)
+{
+	tf_start(NULL);
+	struct tf_conn c;
+	struct tf_opts o = TF_NO_OPTS;
+	o.mss = 1460;
+	tf_conn_init(&c, TF_CLI_IP, 60003, 1234);
+	const struct tf_frame *sa = tf_syn(&c, &o);
+	cr_expect_eq(sa->o.ts, 0);
+	c.snd_nxt = c.isn + 1;
+	c.rcv_nxt = c.srv_iss + 1;
+	struct tf_pkt p = tf_pkt_for(&c);
+	p.o.ts = 1;
+	p.o.tsval = 5;
+	tf_input(&p);
+	cr_assert_eq(tf_ev_count(STACK_EV_ACCEPT), 1);
+	c.id = F.ev[0].conn;
+	struct tcp_conn_info i = tf_info(&c);
+	cr_expect_eq(i.ts, 0, "timestamps on without the SYN offering them");
+	cr_expect_eq(i.smss, 1460);
 }

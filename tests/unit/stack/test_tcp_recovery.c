@@ -545,3 +545,60 @@ Test(tcp_recovery, a_window_too_small_for_a_segment_waits_for_more)
 	for (uint32_t k = 0; k < F.nfr; k++)
 		cr_expect_eq(F.fr[k].plen, SMSS);
 }
+
+/* RFC 6675 §5 step (4.1)-(4.2): on entering loss recovery the sender MUST
+ * retransmit the first segment presumed dropped, whatever pipe is; only
+ * what follows is bounded by cwnd - pipe. (It once ran only the bounded
+ * loop: with three dup ACKs SACKing one more segment each, pipe, 6
+ * segments still out, was over cwnd, 5, and nothing went until two more
+ * dup ACKs came.) */
+Test(tcp_recovery, sack_recovery_resends_the_head_at_once)
+{
+	tf_start(NULL);
+	struct tf_conn c;
+	tf_connect_plain(&c, 60100, 1);
+	cr_assert_eq(tf_queue(&c, 10 * SMSS, 1), 0);
+	tf_poll();
+	cr_assert_eq(tf_data_frames(), 10);
+	for (uint32_t d = 1; d <= 3; d++) {
+		c.rcv_nxt = SEG(&c, 0);
+		struct tf_pkt p = tf_pkt_for(&c);
+		p.o.nsack = 1;
+		p.o.sack[0][0] = SEG(&c, 1);
+		p.o.sack[0][1] = SEG(&c, 1 + d);
+		tf_input(&p);
+		if (d < 3)
+			cr_expect_eq(tf_data_frames(), 0, "dup ACK %u", d);
+	}
+	cr_expect_eq(tf_st()->sack_recovery, 1);
+	cr_assert_eq(tf_data_frames(), 1, "third dup ACK: %u segments", tf_data_frames());
+	cr_expect_eq(F.fr[0].seq, SEG(&c, 0));
+}
+
+/* RFC 9293 §3.8.6.1: "the sending TCP MUST regularly retransmit to the
+ * receiving TCP even when the window is zero". When the window closes with
+ * data in flight (the client ACKs part of it with window 0), the RTO once
+ * sent nothing (no room in the window) and no probe (only with nothing in
+ * flight), and the connection died with ETIMEDOUT although the client
+ * answered. */
+Test(tcp_recovery, a_zero_window_with_data_in_flight_is_still_probed)
+{
+	tf_start(NULL);
+	struct tf_conn c;
+	tf_connect_plain(&c, 60101, 0);
+	cr_assert_eq(tf_queue(&c, 3 * SMSS, 1), 0);
+	tf_poll();
+	cr_assert_eq(tf_data_frames(), 3);
+	c.win = 0;
+	tf_ack(&c, SEG(&c, 1));
+	uint64_t t0 = F.now;
+	cr_expect(tf_step(t0 + 10 * S_US), "nothing sent in 10 s to a zero window");
+	cr_expect_geq(F.nfr, 1);
+	/* the probe is answered with the window open: what was in flight
+	 * beyond snd_una goes again at once */
+	c.win = 65535;
+	tf_ack(&c, SEG(&c, 1));
+	cr_assert_eq(tf_data_frames(), 2, "window opened: %u segments", tf_data_frames());
+	cr_expect_eq(F.fr[0].seq, SEG(&c, 1));
+	cr_expect_eq(tf_st()->rto, 0, "a closed window is not a loss");
+}
