@@ -18,7 +18,24 @@
 #include "ipv4.h"
 #include "siphash.h"
 
+/* Frames without payload (a SYN-ACK, an ACK, a RST) whose next hop is not
+ * resolved yet wait here for the ARP reply, briefly: else the first
+ * SYN-ACK to a client we have not heard ARP from is lost and the client
+ * waits a second to send its SYN again. Frames with payload are not held:
+ * TCP sends them again, and they point into memory the application may
+ * get back (ACKED) before the reply comes. */
+#define STACK_HOLD    8
+#define STACK_HOLD_US 1000000
+
+struct held {
+	struct stack_tx tx;
+	uint32_t hop;
+	uint64_t until;
+};
+
 struct stack {
+	struct held held[STACK_HOLD];
+	uint32_t n_held;
 	struct stack_config cfg;
 	struct stack_stats st;
 	struct tcp *tcp;
@@ -133,6 +150,37 @@ static void set_v4(struct stack_addr *a, uint32_t ip, uint16_t port)
 
 /* ---- output ---- */
 
+/* Appends a whole Ethernet frame f[0..n) (ARP). */
+static void append_l2(struct stack *s, struct stack_out *out, const uint8_t *f, size_t n)
+{
+	struct stack_tx *tx = stack_out_tx(out);
+	if (!tx) {
+		s->st.tx_full++;
+		return;
+	}
+	memset(tx, 0, offsetof(struct stack_tx, pay));
+	memcpy(tx->hdr, f, n);
+	tx->hdr_len = (uint16_t)n;
+	tx->l2_len = ETH_HDR_LEN;
+	out->ntx++;
+	s->st.tx_frames++;
+}
+
+static void hold(struct stack *s, const struct stack_tx *tx, uint32_t hop)
+{
+	if (s->n_held == STACK_HOLD) {
+		/* full: the oldest goes */
+		memmove(&s->held[0], &s->held[1], (STACK_HOLD - 1) * sizeof(s->held[0]));
+		s->n_held--;
+		s->st.tx_no_route++;
+	}
+	uint32_t k = s->n_held++;
+	s->held[k].tx = *tx;
+	s->held[k].hop = hop;
+	s->held[k].until = s->now + STACK_HOLD_US;
+	s->st.tx_held++;
+}
+
 static void tx_checksums(const struct stack *s, struct stack_tx *tx)
 {
 	uint8_t *ip = tx->hdr + ETH_HDR_LEN;
@@ -174,7 +222,10 @@ static void finish_tx(struct stack *s, struct stack_out *out, uint32_t from)
 		size_t reqn = 0;
 		if (arp_resolve(s->arp, hop, s->cfg.ip, s->cfg.mac, s->now, mac,
 				n_req < 4 ? reqs[n_req] : spare, &reqn) < 0) {
-			s->st.tx_no_route++;
+			if (!tx->n_pay)
+				hold(s, tx, hop);
+			else
+				s->st.tx_no_route++;
 			if (reqn && n_req < 4)
 				n_req++;
 			continue;
@@ -195,19 +246,38 @@ static void finish_tx(struct stack *s, struct stack_out *out, uint32_t from)
 	}
 	out->ntx = keep;
 	/* the requests take the place of what they dropped, so room exists */
-	for (uint32_t k = 0; k < n_req; k++) {
-		struct stack_tx *tx = stack_out_tx(out);
-		if (!tx) {
-			s->st.tx_full++;
-			break;
+	for (uint32_t k = 0; k < n_req; k++)
+		append_l2(s, out, reqs[k], ARP_FRAME_LEN);
+}
+
+/* After ARP input: held frames whose next hop is known now go out;
+ * expired ones are dropped. */
+static void release_held(struct stack *s, struct stack_out *out)
+{
+	uint32_t from = out->ntx, kept = 0, n_req = 0;
+	uint8_t reqs[STACK_HOLD][ARP_FRAME_LEN];
+	for (uint32_t k = 0; k < s->n_held; k++) {
+		struct held *h = &s->held[k];
+		uint8_t mac[ETH_ADDR_LEN];
+		size_t reqn = 0;
+		if (s->now >= h->until) {
+			s->st.tx_no_route++;
+			continue;
 		}
-		memset(tx, 0, offsetof(struct stack_tx, pay));
-		memcpy(tx->hdr, reqs[k], ARP_FRAME_LEN);
-		tx->hdr_len = ARP_FRAME_LEN;
-		tx->l2_len = ETH_HDR_LEN;
-		out->ntx++;
-		s->st.tx_frames++;
+		if (arp_resolve(s->arp, h->hop, s->cfg.ip, s->cfg.mac, s->now, mac, reqs[n_req],
+				&reqn) == 0 &&
+		    out->ntx < out->txcap) {
+			out->tx[out->ntx++] = h->tx;
+			continue;
+		}
+		n_req += reqn != 0;
+		s->held[kept++] = *h;
 	}
+	s->n_held = kept;
+	/* the moved frames resolve now; requests go after them */
+	finish_tx(s, out, from);
+	for (uint32_t k = 0; k < n_req; k++)
+		append_l2(s, out, reqs[k], ARP_FRAME_LEN);
 }
 
 /* ---- input ---- */
@@ -220,20 +290,12 @@ static void on_arp(struct stack *s, const struct eth_view *e, struct stack_out *
 		s->st.arp_bad++;
 		return;
 	}
-	if (!n)
-		return;
-	struct stack_tx *tx = stack_out_tx(out);
-	if (!tx) {
-		s->st.tx_full++;
-		return;
+	if (n) {
+		append_l2(s, out, reply, (size_t)n);
+		s->st.arp_replies++;
 	}
-	memset(tx, 0, offsetof(struct stack_tx, pay));
-	memcpy(tx->hdr, reply, (size_t)n);
-	tx->hdr_len = (uint16_t)n;
-	tx->l2_len = ETH_HDR_LEN;
-	out->ntx++;
-	s->st.arp_replies++;
-	s->st.tx_frames++;
+	if (s->n_held)
+		release_held(s, out);
 }
 
 static void on_icmp(struct stack *s, const struct ipv4_view *ip, int verify, uint64_t rx_handle,

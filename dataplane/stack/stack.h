@@ -54,7 +54,8 @@ struct stack_stats {
 	uint64_t icmp_echo, icmp_bad, icmp_other, icmp_frag_needed;
 	uint64_t tcp_csum, udp;
 	uint64_t arp_bad, arp_replies;
-	uint64_t tx_no_route; /* dropped: next hop not resolved yet */
+	uint64_t tx_no_route; /* dropped: next hop not resolved yet (or in time) */
+	uint64_t tx_held;     /* held for an ARP reply (frames without payload) */
 	uint64_t tx_full;     /* replies dropped for lack of tx room */
 };
 

@@ -511,3 +511,45 @@ Test(tcp, frames_for_another_address_are_dropped_and_counted)
 	cr_expect_eq(tf_st()->syn_in, 0);
 	cr_expect_eq(tf_st()->segs_in, 0);
 }
+
+/* A SYN from a client whose MAC we have not learned: the SYN-ACK waits for
+ * the ARP reply instead of being dropped (which cost the client a second
+ * before its SYN went again), and goes out as soon as the reply comes;
+ * unanswered, it is dropped after a second. */
+Test(tcp, a_syn_ack_waits_for_arp)
+{
+	tf_start(NULL);
+	const uint32_t ip = 0x0a000077u;
+	for (int answered = 1; answered >= 0; answered--) {
+		struct tf_pkt p = tf_pkt_raw((uint16_t)(45100 + answered), 1000, 0, TCP_SYN);
+		p.src_ip = answered ? ip : ip + 1;
+		tf_input(&p);
+		cr_assert_eq(F.nfr, 1, "only an ARP request goes out");
+		cr_expect_eq(F.fr[0].ethertype, 0x0806);
+		cr_expect_eq(tf_be16(F.fr[0].raw + 14 + 6), 1, "a request");
+		cr_expect_eq(tf_be32(F.fr[0].raw + 14 + 24), p.src_ip, "for the client");
+		cr_expect_eq(stack_stats(F.s)->tx_held, (uint64_t)(2 - answered));
+		if (!answered) {
+			/* a second passes without an answer; other ARP traffic
+			 * then finds the frame stale and drops it */
+			F.now += 1100000;
+			size_t len;
+			uint8_t *f = tf_arp_request(0x0a000099u, &len);
+			tf_input_frame(f, len, 0);
+			for (uint32_t k = 0; k < F.nfr; k++)
+				cr_expect(!F.fr[k].is_tcp, "a stale SYN-ACK went out");
+			cr_expect_eq(stack_stats(F.s)->tx_no_route, 1);
+			continue;
+		}
+		size_t len;
+		uint8_t *f = tf_arp_request(ip, &len);
+		tf_input_frame(f, len, 0);
+		uint32_t synacks = 0;
+		for (uint32_t k = 0; k < F.nfr; k++)
+			if (F.fr[k].is_tcp && F.fr[k].flags == (TCP_SYN | TCP_ACK) &&
+			    F.fr[k].ip_dst == ip && F.fr[k].ack == 1001)
+				synacks++;
+		cr_expect_eq(synacks, 1, "the held SYN-ACK went out with the ARP reply");
+		cr_expect_arr_eq(F.fr[F.nfr - 1].raw, tf_cli_mac, 6, "to the learned MAC");
+	}
+}
