@@ -215,27 +215,59 @@ static int send_seg(struct tcp *t, struct tcp_conn *c, struct tcp_cursor *cur, u
 
 /* ---- how much is in flight ---- */
 
-/* RFC 6675 SetPipe, over the holes between the SACKed ranges. */
+/*
+ * The holes between the SACKed ranges, lowest first, each with RFC 6675's
+ * IsLost for it: more than (DupThresh - 1) * SMSS bytes, or DupThresh
+ * ranges, SACKed above (or the scoreboard overflowed: everything below
+ * sack_high is there or lost). After the last hole, h.a is the end of the
+ * highest range.
+ */
+struct holes {
+	uint32_t k, a, above;
+	int overflow;
+};
+
+static void holes_init(const struct tcp_conn *c, struct holes *h)
+{
+	h->k = 0;
+	h->a = c->snd_una;
+	h->above = 0;
+	h->overflow = SEQ_GT(c->sack_high, tcp_sack_top(c));
+	for (uint32_t k = 0; k < c->nsack; k++)
+		h->above += c->sack_e[k] - c->sack_s[k];
+}
+
+static int holes_next(const struct tcp_conn *c, struct holes *h, uint32_t *a, uint32_t *b,
+		      int *lost)
+{
+	if (h->k >= c->nsack)
+		return 0;
+	uint32_t k = h->k++;
+	*a = h->a;
+	*b = c->sack_s[k];
+	*lost = h->overflow || c->nsack - k >= TCP_DUPTHRESH ||
+		h->above > (TCP_DUPTHRESH - 1) * c->smss;
+	h->above -= c->sack_e[k] - c->sack_s[k];
+	h->a = c->sack_e[k];
+	return 1;
+}
+
+/* RFC 6675 SetPipe. */
 static uint32_t sack_pipe(const struct tcp_conn *c)
 {
-	uint32_t pipe = 0, a = c->snd_una, above_bytes = 0;
-	int overflow = SEQ_GT(c->sack_high, tcp_sack_top(c));
-	for (uint32_t k = 0; k < c->nsack; k++)
-		above_bytes += c->sack_e[k] - c->sack_s[k];
-	for (uint32_t k = 0; k < c->nsack; k++) {
-		uint32_t b = c->sack_s[k];
-		/* the hole [a, b): lost when enough is SACKed above it */
-		int lost = overflow || c->nsack - k >= TCP_DUPTHRESH ||
-			   above_bytes > (TCP_DUPTHRESH - 1) * c->smss;
-		if (SEQ_LT(a, b)) {
-			if (!lost)
-				pipe += b - a;
-			if (SEQ_GT(c->high_rxt, a))
-				pipe += SEQ_MIN(c->high_rxt, b) - a;
-		}
-		above_bytes -= c->sack_e[k] - c->sack_s[k];
-		a = c->sack_e[k];
+	struct holes h;
+	uint32_t pipe = 0, a, b;
+	int lost;
+	holes_init(c, &h);
+	while (holes_next(c, &h, &a, &b, &lost)) {
+		if (!SEQ_LT(a, b))
+			continue;
+		if (!lost)
+			pipe += b - a;
+		if (SEQ_GT(c->high_rxt, a))
+			pipe += SEQ_MIN(c->high_rxt, b) - a;
 	}
+	a = h.a;
 	if (SEQ_LT(a, c->sack_high)) {
 		/* beyond the scoreboard: only what we sent again is out */
 		if (SEQ_GT(c->high_rxt, a))
@@ -258,14 +290,11 @@ uint32_t tcp_flight(const struct tcp_conn *c)
  * and how far its hole goes. */
 static int next_lost(const struct tcp_conn *c, uint32_t *out_seq, uint32_t *out_end)
 {
-	uint32_t a = c->snd_una, above_bytes = 0;
-	int overflow = SEQ_GT(c->sack_high, tcp_sack_top(c));
-	for (uint32_t k = 0; k < c->nsack; k++)
-		above_bytes += c->sack_e[k] - c->sack_s[k];
-	for (uint32_t k = 0; k < c->nsack; k++) {
-		uint32_t b = c->sack_s[k];
-		int lost = overflow || c->nsack - k >= TCP_DUPTHRESH ||
-			   above_bytes > (TCP_DUPTHRESH - 1) * c->smss;
+	struct holes h;
+	uint32_t a, b;
+	int lost;
+	holes_init(c, &h);
+	while (holes_next(c, &h, &a, &b, &lost)) {
 		if (!lost)
 			return 0; /* holes further up have less above them */
 		uint32_t s = SEQ_MAX(a, c->high_rxt);
@@ -274,12 +303,10 @@ static int next_lost(const struct tcp_conn *c, uint32_t *out_seq, uint32_t *out_
 			*out_end = b;
 			return 1;
 		}
-		above_bytes -= c->sack_e[k] - c->sack_s[k];
-		a = c->sack_e[k];
 	}
 	/* the region the scoreboard had no room for, holes and forgotten
 	 * ranges alike: everything below sack_high is either there or lost */
-	uint32_t s = SEQ_MAX(a, c->high_rxt);
+	uint32_t s = SEQ_MAX(h.a, c->high_rxt);
 	if (SEQ_LT(s, c->sack_high)) {
 		*out_seq = s;
 		*out_end = c->sack_high;
