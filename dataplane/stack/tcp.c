@@ -16,6 +16,7 @@
 #include "tcp.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,32 +42,34 @@ int tcp_create(const struct tcp_config *cfg, struct tcp **out, struct seed_err *
 		c->max_conns = 4096;
 	if (!c->max_timewait)
 		c->max_timewait = c->max_conns;
-	if (!c->conn_chunks)
-		c->conn_chunks = 1024;
+	/* the plain defaults: a zero field takes the value beside it */
+	static const struct {
+		size_t off;
+		uint32_t def;
+	} defaults[] = {
+		{ offsetof(struct tcp_config, conn_chunks), 1024 },
+		{ offsetof(struct tcp_config, conn_sndbuf), 4u << 20 },
+		{ offsetof(struct tcp_config, rto_min_us), 200000 },
+		{ offsetof(struct tcp_config, rto_init_us), 1000000 },
+		{ offsetof(struct tcp_config, rto_max_us), 60000000 },
+		{ offsetof(struct tcp_config, max_retries), 10 },
+		{ offsetof(struct tcp_config, orphan_retries), 6 },
+		{ offsetof(struct tcp_config, fin_timeout_us), 60000000 },
+		{ offsetof(struct tcp_config, challenge_acks_per_s), 1000 },
+	};
+	for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+		uint32_t *f = (uint32_t *)(void *)((char *)c + defaults[i].off);
+		if (!*f)
+			*f = defaults[i].def;
+	}
 	if (!c->chunk_pool)
 		c->chunk_pool = c->max_conns > UINT32_MAX / 64 ? UINT32_MAX - 1 : 64 * c->max_conns;
-	if (!c->conn_sndbuf)
-		c->conn_sndbuf = 4u << 20;
 	if (!c->mtu)
 		c->mtu = 1500;
 	if (!c->hdr_off)
 		c->hdr_off = 14 + 20;
 	if (!c->rcv_wnd || c->rcv_wnd > 65535)
 		c->rcv_wnd = 65535;
-	if (!c->rto_min_us)
-		c->rto_min_us = 200000;
-	if (!c->rto_init_us)
-		c->rto_init_us = 1000000;
-	if (!c->rto_max_us)
-		c->rto_max_us = 60000000;
-	if (!c->max_retries)
-		c->max_retries = 10;
-	if (!c->orphan_retries)
-		c->orphan_retries = 6;
-	if (!c->fin_timeout_us)
-		c->fin_timeout_us = 60000000;
-	if (!c->challenge_acks_per_s)
-		c->challenge_acks_per_s = 1000;
 	if (!c->cc)
 		c->cc = &tcp_cc_reno;
 	int rc = 0;
