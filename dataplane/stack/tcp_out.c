@@ -395,6 +395,21 @@ static int fin_pending(const struct tcp_conn *c)
 }
 
 /* New data (or go-back-N retransmission) from snd_nxt while cwnd allows. */
+/* One segment of len bytes at snd_nxt, with the FIN when it ends the
+ * queue; snd_nxt and snd_max move on. Returns the bytes sent or -ENOBUFS. */
+static int send_at_nxt(struct tcp *t, struct tcp_conn *c, uint32_t len, struct stack_out *out)
+{
+	int fin = c->fin_queued && c->snd_nxt + len == c->buf_end;
+	uint32_t seq = c->snd_nxt;
+	int rc = send_seg(t, c, &c->cur_new, seq, len, fin, out);
+	if (rc < 0)
+		return rc;
+	c->snd_nxt = seq + (uint32_t)rc + (fin && (uint32_t)rc == len);
+	if (SEQ_GT(c->snd_nxt, c->snd_max))
+		c->snd_max = c->snd_nxt;
+	return rc;
+}
+
 static int send_from_nxt(struct tcp *t, struct tcp_conn *c, struct stack_out *out, int *sent)
 {
 	for (;;) {
@@ -428,21 +443,15 @@ static int send_from_nxt(struct tcp *t, struct tcp_conn *c, struct stack_out *ou
 		}
 		if (flight + len > c->cwnd)
 			return 0;
-		int fin = c->fin_queued && c->snd_nxt + len == c->buf_end;
 		uint32_t seq = c->snd_nxt;
-		int rc = send_seg(t, c, &c->cur_new, seq, len, fin, out);
+		int again = SEQ_LT(seq, c->snd_max);
+		int rc = send_at_nxt(t, c, len, out);
 		if (rc < 0)
 			return rc;
-		uint32_t got = (uint32_t)rc;
-		if (SEQ_LT(seq, c->snd_max))
-			count_rxt(t, c, got);
+		if (again)
+			count_rxt(t, c, (uint32_t)rc);
 		else
-			karn_start(t, c, seq + got);
-		c->snd_nxt = seq + got;
-		if (fin && got == len)
-			c->snd_nxt++;
-		if (SEQ_GT(c->snd_nxt, c->snd_max))
-			c->snd_max = c->snd_nxt;
+			karn_start(t, c, seq + (uint32_t)rc);
 		*sent = 1;
 	}
 }
@@ -486,14 +495,9 @@ static int sack_recovery_send(struct tcp *t, struct tcp_conn *c, struct stack_ou
 		}
 		if (!len && !fin_pending(c))
 			return 0;
-		int fin = c->fin_queued && c->snd_nxt + len == c->buf_end;
-		uint32_t seq = c->snd_nxt;
-		int rc = send_seg(t, c, &c->cur_new, seq, len, fin, out);
+		int rc = send_at_nxt(t, c, len, out);
 		if (rc < 0)
 			return rc;
-		c->snd_nxt = seq + (uint32_t)rc + (fin && (uint32_t)rc == len);
-		if (SEQ_GT(c->snd_nxt, c->snd_max))
-			c->snd_max = c->snd_nxt;
 		*sent = 1;
 		if (!rc)
 			return 0; /* a lone FIN */
