@@ -110,7 +110,7 @@ Test(netio, accept_recv_send_close)
 		struct iovec iov[2] = { { "abc", 3 }, { "defg", 4 } };
 		cr_assert_eq(ops->send(n, a.conn, iov, 2, zc, 42 + zc), 0);
 		struct netio_event s = wait_for(n, NETIO_EV_SENT, NULL, NULL);
-		cr_assert_eq(s.cookie, 42 + zc);
+		cr_assert_eq(s.cookie, (uint64_t)(42 + zc));
 		cr_assert_eq(s.res, 7);
 		if (!zc)
 			cr_assert(s.freed, "a copying send frees its memory with its result");
