@@ -126,6 +126,8 @@ void sendq_flush(struct worker *w, struct wconn *c, uint32_t ci)
 {
 	if (c->sending || c->closing || c->rt - c->rh >= RECS)
 		return;
+	if (c->stage_busy && !c->stage_segs)
+		return; /* the next ciphertext waits for the stage (worker_int.h) */
 	struct iovec iov[NETIO_MAX_IOV];
 	int n = 0, zc = 0, starved = 0;
 	uint32_t i = c->qs, staged = 0;
@@ -220,6 +222,10 @@ submit:;
 	uint32_t r = c->rt % RECS;
 	int rc = w->nio->send(w->net, ci, iov, n, zc && !c->rc4_tx, c->rt);
 	if (rc == 0) {
+		if (c->rc4_tx) {
+			c->stage_busy = 1;
+			c->stage_rec = c->rt;
+		}
 		c->stage_segs = 0;
 		c->rec[r].start = c->qs;
 		c->rec[r].count = i - c->qs;
@@ -289,6 +295,8 @@ void sendq_on_sent(struct worker *w, struct wconn *c, uint32_t ci, const struct 
 		uint32_t r = (uint32_t)ev->cookie;
 		if (r - c->rh < c->rt - c->rh)
 			c->rec[r % RECS].freed = 1;
+		if (c->stage_busy && c->stage_rec == r)
+			c->stage_busy = 0;
 		sendq_release(w, c);
 	}
 }

@@ -97,6 +97,11 @@ struct wconn {
 	uint8_t mse_counted;
 	uint8_t *stage;
 	uint32_t stage_len, stage_segs;
+	/* the stage belongs to send record stage_rec until that send's memory
+	 * is free (FREED): a backend that keeps references for retransmission
+	 * (dpdk) reads it until the peer has acknowledged it */
+	uint32_t stage_rec;
+	uint8_t stage_busy;
 };
 
 struct worker {
