@@ -185,6 +185,24 @@ int dpconf_parse_addr(const char *s, struct dpconf_addr *out, struct seed_err *e
 	return 0;
 }
 
+/* Two listeners that cannot both bind: the same port (not 0, which picks
+ * a free one), the same family, and the same address or a wildcard. */
+int dpconf_addr_overlaps(const struct dpconf_addr *a, const struct dpconf_addr *b)
+{
+	if (a->ss.ss_family != b->ss.ss_family)
+		return 0;
+	if (a->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)&a->ss, *y = (const void *)&b->ss;
+		return x->sin_port && x->sin_port == y->sin_port &&
+		       (x->sin_addr.s_addr == y->sin_addr.s_addr || !x->sin_addr.s_addr ||
+			!y->sin_addr.s_addr);
+	}
+	const struct sockaddr_in6 *x = (const void *)&a->ss, *y = (const void *)&b->ss;
+	return x->sin6_port && x->sin6_port == y->sin6_port &&
+	       (!memcmp(&x->sin6_addr, &y->sin6_addr, 16) ||
+		IN6_IS_ADDR_UNSPECIFIED(&x->sin6_addr) || IN6_IS_ADDR_UNSPECIFIED(&y->sin6_addr));
+}
+
 /* where: "--name" or "file:line" for messages */
 static int apply(struct dpconf *c, const struct setting *s, const char *v, const char *where,
 		 int depth, struct seed_err *err)
@@ -404,6 +422,22 @@ int dpconf_check(const struct dpconf *c, struct seed_err *err)
 	if (!c->n_bt && !c->n_http)
 		return seed_err_set(err, -EINVAL,
 				    "nothing to listen on: give --bt-listen and/or --http-listen");
+	/* two listeners on one port: the second could never bind (and on the
+	 * dpdk backend, which owns the address, it would steal the first's
+	 * connections) */
+	const struct dpconf_addr *all[2 * DPCONF_MAX_LISTEN];
+	const char *flag[2 * DPCONF_MAX_LISTEN];
+	unsigned n = 0;
+	for (unsigned i = 0; i < c->n_bt; i++, n++)
+		all[n] = &c->bt[i], flag[n] = "--bt-listen";
+	for (unsigned i = 0; i < c->n_http; i++, n++)
+		all[n] = &c->http[i], flag[n] = "--http-listen";
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned j = i + 1; j < n; j++)
+			if (dpconf_addr_overlaps(all[i], all[j]))
+				return seed_err_set(err, -EADDRINUSE,
+						    "%s %s: the address is in use by %s %s",
+						    flag[j], all[j]->text, flag[i], all[i]->text);
 	if (!strcmp(c->backend, "dpdk")) {
 		if (!c->ip)
 			return seed_err_set(err, -EINVAL,

@@ -66,6 +66,10 @@ int dpconf_load_file(struct dpconf *c, const char *path, struct seed_err *err);
 /* Checks the whole (e.g. a store and at least one listener). */
 int dpconf_check(const struct dpconf *c, struct seed_err *err);
 
+/* 1 when two listeners cannot both bind: the same non-zero port and
+ * family, and the same address or either a wildcard. */
+int dpconf_addr_overlaps(const struct dpconf_addr *a, const struct dpconf_addr *b);
+
 /* Parses "ADDR:PORT", "[V6]:PORT" or "*:PORT". */
 int dpconf_parse_addr(const char *s, struct dpconf_addr *out, struct seed_err *err);
 

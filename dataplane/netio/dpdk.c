@@ -22,6 +22,7 @@
  * instead (the stack already hands out references, never copies).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,7 @@ static struct {
 	int rx_csum, tx_csum;
 	uint8_t secret[16];
 	uint64_t tsc_hz;
+	char eal_said[8192]; /* what the EAL printed while starting */
 } g;
 
 struct dconn {
@@ -117,6 +119,35 @@ static int has_arg(char **argv, int argc, const char *a, const char *b, const ch
 	return 0;
 }
 
+/* The most telling line of what the EAL said while starting (g.eal_said):
+ * an option it refused (getopt names the program), else its last FATAL,
+ * else the first line about a failure, else (when any will do) its last
+ * line. */
+static void eal_reason(char *out, size_t cap, int any)
+{
+	char buf[sizeof(g.eal_said)];
+	const char *pick[4] = { NULL, NULL, NULL, NULL };
+	snprintf(buf, sizeof(buf), "%s", g.eal_said);
+	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+		if (!pick[0] && !strncmp(line, "seed-dataplane: ", 16))
+			pick[0] = line + 16;
+		else if (strstr(line, "FATAL"))
+			pick[1] = line;
+		else if (!pick[2] && (strstr(line, "failed") || strstr(line, "No such") ||
+				      strstr(line, "Cannot") || strstr(line, "rror")))
+			pick[2] = line;
+		if (!strncmp(line, "EAL:", 4))
+			pick[3] = line;
+	}
+	out[0] = 0;
+	for (int k = 0; k < (any ? 4 : 3); k++) {
+		if (pick[k]) {
+			snprintf(out, cap, "%s", pick[k]);
+			return;
+		}
+	}
+}
+
 static int dpdk_init(const struct netio_env *env, struct seed_err *err)
 {
 	if (g.up)
@@ -144,11 +175,47 @@ static int dpdk_init(const struct netio_env *env, struct seed_err *err)
 		argv[argc++] = lcores;
 	}
 	argv[argc] = NULL;
-	if (rte_eal_init(argc, argv) < 0)
-		return seed_err_set(err, -ENODEV,
-				    "--dpdk-args: the EAL did not start (%s): check the device, "
-				    "hugepages (or --no-huge -m MB) and the arguments",
-				    rte_strerror(rte_errno));
+	/* The EAL prints its usage on stdout and its reasons on stderr and
+	 * its log: while it starts, all three go to a scratch file; an
+	 * operator gets one line naming the setting with the EAL's last word
+	 * in it, and, when it started, what it said on stderr. */
+	FILE *scratch = tmpfile();
+	int saved_out = -1, saved_err = -1;
+	if (scratch) {
+		fflush(stdout);
+		fflush(stderr);
+		saved_out = dup(STDOUT_FILENO);
+		saved_err = dup(STDERR_FILENO);
+		dup2(fileno(scratch), STDOUT_FILENO);
+		dup2(fileno(scratch), STDERR_FILENO);
+		rte_openlog_stream(scratch);
+	}
+	g.eal_said[0] = 0;
+	int eal = rte_eal_init(argc, argv);
+	int eal_errno = rte_errno;
+	char last[200] = "";
+	if (scratch) {
+		fflush(stdout);
+		fflush(stderr);
+		fflush(scratch);
+		dup2(saved_out, STDOUT_FILENO);
+		dup2(saved_err, STDERR_FILENO);
+		close(saved_out);
+		close(saved_err);
+		rte_openlog_stream(NULL);
+		rewind(scratch);
+		size_t got = fread(g.eal_said, 1, sizeof(g.eal_said) - 1, scratch);
+		g.eal_said[got] = 0;
+		fclose(scratch);
+	}
+	if (eal < 0) {
+		eal_reason(last, sizeof(last), 1);
+		return seed_err_set(
+			err, -ENODEV,
+			"--dpdk-args: the EAL did not start (%s%s%s): check the device, "
+			"hugepages (or --no-huge -m MB) and the arguments",
+			rte_strerror(eal_errno), *last ? ": " : "", last);
+	}
 	g.tsc_hz = rte_get_tsc_hz();
 	unsigned k = 0, lc;
 	RTE_LCORE_FOREACH_WORKER(lc)
@@ -162,11 +229,15 @@ static int dpdk_init(const struct netio_env *env, struct seed_err *err)
 				    "-l or --lcores in --dpdk-args)",
 				    g.workers, k);
 	g.port = env->dpdk_port;
-	if (!rte_eth_dev_is_valid_port(g.port))
-		return seed_err_set(err, -ENODEV,
-				    "--dpdk-port %u: no such DPDK port (%u ports: bind a NIC with "
-				    "dpdk-devbind.py or add a --vdev to --dpdk-args)",
-				    g.port, rte_eth_dev_count_avail());
+	if (!rte_eth_dev_is_valid_port(g.port)) {
+		char why[200] = "";
+		eal_reason(why, sizeof(why), 0);
+		return seed_err_set(
+			err, -ENODEV,
+			"--dpdk-port %u: no such DPDK port (%u ports%s%s: bind a NIC with "
+			"dpdk-devbind.py or add a --vdev to --dpdk-args)",
+			g.port, rte_eth_dev_count_avail(), *why ? "; " : "", why);
+	}
 	struct rte_eth_dev_info di;
 	int rc = rte_eth_dev_info_get(g.port, &di);
 	if (rc < 0)
@@ -247,6 +318,8 @@ static int dpdk_init(const struct netio_env *env, struct seed_err *err)
 				    di.driver_name, rte_strerror(-rc));
 	if (getrandom(g.secret, sizeof(g.secret), 0) != (ssize_t)sizeof(g.secret))
 		return seed_err_set(err, -EIO, "dpdk: no random bytes for the SYN cookie key");
+	/* it started: what the EAL said is worth the operator's log */
+	fputs(g.eal_said, stderr);
 	g.up = 1;
 	return 0;
 }

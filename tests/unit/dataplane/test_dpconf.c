@@ -228,3 +228,38 @@ Test(dpconf, dpdk_settings)
 	cr_assert_eq(dpconf_check(&c, &e), -EINVAL);
 	cr_assert_not_null(strstr(e.msg, "--gateway is not on the subnet of --ip"), "%s", e.msg);
 }
+
+/* Two listeners that could not both bind are refused at start, naming
+ * both; port 0 (any) never collides, nor do other families or ports. */
+Test(dpconf, listeners_on_one_port_are_refused)
+{
+	static const struct {
+		const char *bt, *http;
+		int clash;
+	} cases[] = {
+		{ "*:6881", "*:6881", 1 },
+		{ "*:6881", "127.0.0.1:6881", 1 },
+		{ "127.0.0.1:6881", "*:6881", 1 },
+		{ "127.0.0.1:6881", "127.0.0.1:6881", 1 },
+		{ "[::]:6881", "[::1]:6881", 1 },
+		{ "127.0.0.1:6881", "127.0.0.2:6881", 0 },
+		{ "*:6881", "*:6882", 0 },
+		{ "*:0", "*:0", 0 },
+		{ "[::1]:6881", "127.0.0.1:6881", 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dpconf c;
+		struct seed_err e;
+		cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--bt-listen", cases[i].bt,
+				   "--http-listen", cases[i].http),
+			     0, "%s", e.msg);
+		int rc = dpconf_check(&c, &e);
+		if (!cases[i].clash) {
+			cr_expect_eq(rc, 0, "%s and %s: %s", cases[i].bt, cases[i].http, e.msg);
+			continue;
+		}
+		cr_expect_eq(rc, -EADDRINUSE, "%s and %s accepted", cases[i].bt, cases[i].http);
+		cr_expect_not_null(strstr(e.msg, "--http-listen"), "%s", e.msg);
+		cr_expect_not_null(strstr(e.msg, "in use by --bt-listen"), "%s", e.msg);
+	}
+}
