@@ -690,3 +690,344 @@ ot_start() {
 pct() {
 	sed -E 's/(..)/%\1/g' <<<"$1"
 }
+
+# ---------------------------------------------------------------------------
+# DPDK backend helpers (test_dpdk_*.sh; root). The data plane runs with
+# --backend dpdk in one network namespace, on one end of a veth pair through
+# DPDK's net_af_xdp or net_af_packet PMD, and owns its address in its own
+# stack (the kernel there has none); real clients run in another namespace
+# with the kernel's TCP. Every namespace, and the EAL's run directory, is
+# removed at exit.
+
+DPDK_NETNS=()
+DPDK_PREFIXES=()
+DPDK_RUNS=0
+
+dpdk_cleanup() {
+	local ns p
+	for ns in ${DPDK_NETNS[@]+"${DPDK_NETNS[@]}"}; do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	for p in ${DPDK_PREFIXES[@]+"${DPDK_PREFIXES[@]}"}; do
+		rm -rf "/var/run/dpdk/$p"
+	done
+}
+
+# dpdk_ns NAME...: new network namespaces (loopback up), deleted at exit.
+dpdk_ns() {
+	local ns
+	((${#DPDK_NETNS[@]})) || it_on_exit dpdk_cleanup
+	for ns in "$@"; do
+		ip netns add "$ns" || fail "ip netns add $ns: expected a new namespace"
+		DPDK_NETNS+=("$ns")
+		ip -n "$ns" link set lo up
+	done
+}
+
+# dpdk_veth NS_A IF_A NS_B IF_B: a veth pair, IF_A in NS_A and IF_B in NS_B,
+# both up, each with transmit checksum offload off: a veth otherwise hands
+# TCP segments on with the checksum unfilled, the PMDs deliver them as they
+# are, and our stack drops them as corrupt.
+dpdk_veth() {
+	ip link add "$2" type veth peer name "$4" || fail "ip link add $2 type veth peer name $4 failed"
+	ip link set "$2" netns "$1"
+	ip link set "$4" netns "$3"
+	ip -n "$1" link set "$2" up
+	ip -n "$3" link set "$4" up
+	ip netns exec "$1" ethtool -K "$2" tx off >/dev/null
+	ip netns exec "$3" ethtool -K "$4" tx off >/dev/null
+}
+
+# dpdk_eal_mem: the EAL's memory arguments: --no-huge -m 512 unless 512 MiB
+# of hugepages are free (then --in-memory: nothing left in hugetlbfs).
+dpdk_eal_mem() {
+	local free size
+	free=$(awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo)
+	size=$(awk '/^Hugepagesize:/ { print $2 }' /proc/meminfo)
+	if ((${free:-0} * ${size:-0} >= 512 * 1024)); then
+		echo "--in-memory"
+	else
+		echo "--no-huge -m 512"
+	fi
+}
+
+# dpdk_start NS PMD IFACE ADDR ARGS...: seed-dataplane --backend dpdk in NS
+# on IFACE through DPDK's net_PMD vdev (af_xdp or af_packet), one worker,
+# BitTorrent on port 6881 and HTTP on 8080 of ADDR (the stack's address,
+# given with --ip in ARGS besides --store etc.), through dp_start (sets
+# DP_PID, DP_OUT, DP_ERR) and DPDK_STATS (its counters file). The worker
+# sleeps 100 us after an idle pass: a busy-polling worker would starve the
+# clients on a small machine.
+dpdk_start() {
+	local ns=$1 pmd=$2 ifc=$3 addr=$4 prefix
+	shift 4
+	DPDK_RUNS=$((DPDK_RUNS + 1))
+	prefix=seedit$$-$DPDK_RUNS
+	DPDK_PREFIXES+=("$prefix")
+	mkdir -p "$T/dp$DPDK_RUNS"
+	# DPDK's net_af_xdp leaves libxdp's umem (80 bytes from
+	# xsk_umem__create) behind when the port is closed: a leak in those
+	# libraries, which LeakSanitizer would turn into exit 1 at every stop
+	if [[ ! -f $T/lsan.supp ]]; then
+		echo "leak:xsk_umem__create" >"$T/lsan.supp"
+		export LSAN_OPTIONS="suppressions=$T/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+	fi
+	DP_WRAP=(ip netns exec "$ns")
+	DP_BT_HOST=0.0.0.0
+	DP_HTTP_HOST=0.0.0.0
+	DPDK_STATS=$T/dp$DPDK_RUNS/stats
+	dp_start "$T/dp$DPDK_RUNS" --stats-file "$DPDK_STATS" --backend dpdk --workers 1 --cache-size 64M --dpdk-idle-sleep 100 \
+		--bt-listen '*:6881' --http-listen '*:8080' \
+		--dpdk-args "$(dpdk_eal_mem) --no-pci --file-prefix $prefix --vdev net_${pmd}0,iface=$ifc" "$@"
+	DP_WRAP=()
+	DP_BT_HOST=
+	DP_HTTP_HOST=
+	[[ $DP_BT_PORT == 6881 && $DP_HTTP_PORT == 8080 ]] ||
+		fail "seed-dataplane --backend dpdk on $addr: expected listeners on 6881 and 8080, saw $DP_BT_PORT and $DP_HTTP_PORT"
+}
+
+# dpdk_stats LABEL: the port and TCP counters of the running data plane
+# (frames, drops, retransmits, timeouts, SYN cookies), printed.
+dpdk_stats() {
+	local line
+	line=$(timeout 20 "$SEEDCTL" stats --file "$DPDK_STATS" 2>&1 | grep '^port:' || true)
+	echo "$1: ${line:-no port line from seedctl stats --file $DPDK_STATS}"
+	echo "$1: $line" >>"$T/figures"
+}
+
+# dpdk_stop WHAT MIN_BT MIN_HTTP: dp_stop; the stopped line must show
+# verify_failures=0, storage_errors=0 and at least MIN_BT / MIN_HTTP
+# payload bytes served over BitTorrent / HTTP.
+dpdk_stop() {
+	local what=$1 bt hb
+	dp_stop 30
+	echo "$what: $DP_STOPPED"
+	dp_expect_counter verify_failures 0
+	dp_expect_counter storage_errors 0
+	bt=$(dp_counter payload_bytes_bt)
+	hb=$(dp_counter payload_bytes_http)
+	((bt >= $2)) || fail "$what: expected payload_bytes_bt >= $2 on the stopped line, saw '$bt'"
+	((hb >= $3)) || fail "$what: expected payload_bytes_http >= $3 on the stopped line, saw '$hb'"
+}
+
+# dpdk_release TREE STORE TRACKER: the build the clients fetch (>= 64 MiB:
+# one big file and a few small, odd ones) generated in TREE, published in
+# STORE as v1 (announcing to TRACKER: aria2 learns peers only from one), v2
+# and hybrid releases. Fills the caller's ID and TORRENT (as create_kinds)
+# and sets DPDK_TOTAL (bytes), DPDK_BIG (the big file's path in TREE) and
+# DPDK_IH_V1 (the v1 torrent's info-hash, for the tracker's whitelist).
+dpdk_release() {
+	local tree=$1 store=$2 tracker=$3 MiB=$((1024 * 1024))
+	gen_tree "$tree" big/sixty-four.bin $((64 * MiB + 4321)) data/three.bin $((3 * MiB - 1)) \
+		one.bin 1 empty.bin 0 "docs/read me.txt" 1234 "données/niveau 1.bin" 16385
+	DPDK_BIG=big/sixty-four.bin
+	DPDK_TOTAL=$(find "$tree" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
+	((DPDK_TOTAL >= 64 * MiB)) || fail "expected the generated tree to hold >= 64 MiB, it holds $DPDK_TOTAL bytes"
+	sc_ok "$T/create-v1.json" "$T/create-v1.err" release create --store "$store" --tenant acme \
+		--name game --version v1 --v1-only --tracker "$tracker" --json "$tree"
+	# shellcheck disable=SC2034,SC2154 # the caller's associative arrays
+	ID["v1"]=$(json_get "$T/create-v1.json" id)
+	TORRENT["v1"]=$(json_get "$T/create-v1.json" torrent)
+	DPDK_IH_V1=$(json_get "$T/create-v1.json" infohash_v1)
+	[[ $DPDK_IH_V1 =~ ^[0-9a-f]{40}$ ]] || fail "v1: expected a 40-hex infohash_v1 in create --json, saw '$DPDK_IH_V1'"
+	create_kinds "$store" "$tree" v2 hybrid
+}
+
+# dpdk_tracker NS CLIENT_NS SEED_ADDR IH: a tracker the clients in CLIENT_NS
+# reach at 10.96.0.1:6969 (a namespace NS of its own, joined to CLIENT_NS by
+# a veth pair, 10.96.0.2 on the client's side), opentracker whitelisting the
+# 40-hex IH, and the seed announced on it as SEED_ADDR:6881. opentracker
+# takes a peer's address from the announce's source, and the seed's address
+# belongs to our stack: so NS holds SEED_ADDR on its loopback (NS has no route
+# to the real seed) and announces from there. Sets DPDK_TRACKER (the URL).
+dpdk_tracker() {
+	local ns=$1 cns=$2 seed=$3 ih=$4 i body
+	local tif=tT${ns: -8} cif=cT${ns: -8}
+	dpdk_ns "$ns"
+	dpdk_veth "$ns" "$tif" "$cns" "$cif"
+	ip -n "$ns" addr add 10.96.0.1/30 dev "$tif"
+	ip -n "$cns" addr add 10.96.0.2/30 dev "$cif"
+	ip -n "$ns" addr add "$seed/32" dev lo
+	mkdir -p "$T/ot-$ns"
+	echo "$ih" >"$T/ot-$ns/whitelist"
+	# it drops to nobody and chroots here: every step of the path must be readable
+	chmod 755 "$T" "$T/ot-$ns"
+	chmod 644 "$T/ot-$ns/whitelist"
+	ip netns exec "$ns" opentracker -i 10.96.0.1 -p 6969 -P 6969 -d "$T/ot-$ns" -w whitelist \
+		>"$T/ot-$ns.log" 2>&1 &
+	dp_track $!
+	DPDK_TRACKER=http://10.96.0.1:6969/announce
+	# it reads the whitelist a moment after it listens: retry
+	for ((i = 0; i < 50; i++)); do
+		body=$(ip netns exec "$ns" curl -sS --max-time 5 --interface "$seed" \
+			"$DPDK_TRACKER?info_hash=$(pct "$ih")&peer_id=-BS0100-dpdktest0000&port=6881&uploaded=0&downloaded=0&left=0&event=started&compact=1" \
+			2>&1 | tr -d '\0' || true)
+		[[ $body == d*interval* && $body != *failure* ]] && return 0
+		sleep 0.2
+	done
+	fail "opentracker in $ns: expected it to accept the seed's announce for $ih within 10 s, last answer: ${body:0:300}"
+}
+
+# dpdk_loss_on NS IFACE PCT / dpdk_loss_off NS: an nftables table in NS
+# dropping PCT % of the IP packets at random in each direction on IFACE /
+# its drop counters printed, then the table deleted.
+dpdk_loss_on() {
+	ip netns exec "$1" nft -f - <<EOF || fail "nft in $1: expected the loss table to load"
+table inet seedit_loss {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		iifname "$2" numgen random mod 100 < $3 counter drop
+	}
+	chain out {
+		type filter hook output priority 0; policy accept;
+		oifname "$2" numgen random mod 100 < $3 counter drop
+	}
+}
+EOF
+}
+dpdk_loss_off() {
+	local d
+	d=$(ip netns exec "$1" nft list table inet seedit_loss | sed -nE 's/.*(iifname|oifname) .* counter packets ([0-9]+) .*/\1 \2/p' | tr '\n' ' ')
+	echo "nftables drops (iifname = toward the client, oifname = from it): $d"
+	ip netns exec "$1" nft delete table inet seedit_loss
+}
+
+# dpdk_rate BYTES MS: "X.Y MiB/s".
+dpdk_rate() {
+	awk -v b="$1" -v ms="$2" 'BEGIN { printf "%.1f MiB/s", (ms > 0 ? b / 1048576 / (ms / 1000) : 0) }'
+}
+
+# dpdk_figure LABEL WHAT BYTES MS: one line of the run's figures (printed
+# now and again by dpdk_figures at the end; never asserted).
+dpdk_figure() {
+	local line
+	line=$(printf '%-22s %-34s %11d bytes %7d ms %s' "$1" "$2" "$3" "$4" "$(dpdk_rate "$3" "$4")")
+	echo "$line"
+	echo "$line" >>"$T/figures"
+}
+dpdk_figures() {
+	echo "=== figures (information only, never asserted)"
+	cat "$T/figures" 2>/dev/null || true
+}
+
+# dpdk_curl NS URL OUT HDRS [CURL ARGS...]: http_get from namespace NS.
+dpdk_curl() {
+	local ns=$1 url=$2 out=$3 hdrs=$4
+	shift 4
+	rm -f "$out" "$hdrs"
+	CURL_RC=0
+	HTTP_CODE=$(timeout --kill-after=5 130 ip netns exec "$ns" curl -sS --max-time 120 -o "$out" \
+		-D "$hdrs" -w '%{http_code}' "$@" "$url" 2>"$out.curlerr") || CURL_RC=$?
+}
+
+# dpdk_range NS URL SRC RANGE OFFSET COUNT: curl -r RANGE from NS gives 206,
+# Content-Range bytes OFFSET-(OFFSET+COUNT-1)/SIZE and the bytes dd reads.
+dpdk_range() {
+	local ns=$1 url=$2 src=$3 range=$4 off=$5 cnt=$6 size cr
+	size=$(stat -c %s "$src")
+	dpdk_curl "$ns" "$url" "$T/r.body" "$T/r.hdr" -r "$range"
+	((CURL_RC == 0)) || fail "curl -r $range $url: expected exit 0, saw $CURL_RC ($(cat "$T/r.body.curlerr"))"
+	[[ $HTTP_CODE == 206 ]] || fail "curl -r $range $url: expected status 206, saw $HTTP_CODE"
+	cr=$(http_header "$T/r.hdr" Content-Range)
+	[[ $cr == "bytes $off-$((off + cnt - 1))/$size" ]] ||
+		fail "curl -r $range $url: expected Content-Range: bytes $off-$((off + cnt - 1))/$size, saw '$cr'"
+	same_bytes_as_source "$src" "$off" "$cnt" "$T/r.body" "curl -r $range $url"
+	DPDK_RANGE_BYTES=$((DPDK_RANGE_BYTES + cnt))
+}
+
+# dpdk_suite LABEL NS SEED TREE: what every client in NS gets from the seed
+# at SEED (ID and TORRENT from dpdk_release; the tracker from dpdk_tracker
+# already knows the seed):
+#  - ping: at least 7 of 10 echo requests answered (the stack drops the
+#    first reply while it resolves the client's address when the client
+#    already knew ours, and a lossy link may take two more);
+#  - curl range requests on the big file (206, Content-Range, the bytes dd
+#    reads), and a range past the end gives 416;
+#  - aria2c over HTTP: every file of the hybrid release, same sha256;
+#  - aria2c over BitTorrent: the v1 torrent, the seed found through the
+#    tracker, same sha256 (aria2 cannot join a hybrid swarm, has no v2);
+#  - libtorrent: the hybrid and the v2 torrent at once, each its own
+#    session connecting to SEED:6881, every had piece equal to the source,
+#    same sha256.
+# Timings and throughput go to dpdk_figure.
+dpdk_suite() {
+	local label=$1 ns=$2 seed=$3 tree=$4 url out t0 t1 n rc f size src
+	local big=$tree/$DPDK_BIG MiB=$((1024 * 1024))
+	out=$T/suite-$label
+	rm -rf "$out"
+	mkdir -p "$out"
+	url=http://$seed:8080/${ID[hybrid]}/$(basename "$tree")
+
+	note "$label: ping $seed from $ns"
+	n=$(timeout 30 ip netns exec "$ns" ping -n -q -c 10 -i 0.2 -W 2 "$seed" 2>&1 |
+		sed -nE 's/.* ([0-9]+) (packets )?received.*/\1/p') || true
+	((${n:-0} >= 7)) || fail "$label: ping $seed from $ns: expected at least 7 of 10 echo replies, saw ${n:-none}"
+	echo "$label: ping: $n/10 replies"
+
+	note "$label: curl ranges on $DPDK_BIG vs dd"
+	size=$(stat -c %s "$big")
+	DPDK_RANGE_BYTES=0
+	t0=$(date +%s%N)
+	dpdk_range "$ns" "$url/$DPDK_BIG" "$big" 0-0 0 1
+	dpdk_range "$ns" "$url/$DPDK_BIG" "$big" 0-16383 0 16384
+	dpdk_range "$ns" "$url/$DPDK_BIG" "$big" 16383-16384 16383 2
+	dpdk_range "$ns" "$url/$DPDK_BIG" "$big" 1000-3000000 1000 2999001
+	dpdk_range "$ns" "$url/$DPDK_BIG" "$big" $((20 * MiB - 5))-$((20 * MiB + 70000)) $((20 * MiB - 5)) 70006
+	dpdk_range "$ns" "$url/$DPDK_BIG" "$big" $((size - 1))-$((size - 1)) $((size - 1)) 1
+	dpdk_range "$ns" "$url/$DPDK_BIG" "$big" $((size - 100))-$((size + 5000)) $((size - 100)) 100
+	dpdk_range "$ns" "$url/$DPDK_BIG" "$big" -100000 $((size - 100000)) 100000
+	dpdk_range "$ns" "$url/$DPDK_BIG" "$big" $((61 * MiB + 3))- $((61 * MiB + 3)) $((size - 61 * MiB - 3))
+	t1=$(date +%s%N)
+	dpdk_curl "$ns" "$url/$DPDK_BIG" "$T/r.body" "$T/r.hdr" -r "$size-"
+	if ((CURL_RC != 0)) || [[ $HTTP_CODE != 416 ]]; then
+		fail "$label: curl -r $size- $url/$DPDK_BIG: expected 416 (curl exit 0), saw $HTTP_CODE (curl exit $CURL_RC)"
+	fi
+	dpdk_figure "$label" "curl: 9 ranges" "$DPDK_RANGE_BYTES" $(((t1 - t0) / 1000000))
+
+	note "$label: aria2c over HTTP, every file of ${ID[hybrid]}"
+	: >"$out/aria-http.list"
+	while IFS= read -r -d '' f; do
+		printf '%s/%s\n  dir=%s\n  out=%s\n' "$url" "$(url_path "$f")" "$out/http/$(dirname "$f")" \
+			"$(basename "$f")" >>"$out/aria-http.list"
+	done < <(cd "$tree" && find . -type f -printf '%P\0' | sort -z)
+	t0=$(date +%s%N)
+	rc=0
+	timeout --kill-after=5 240 ip netns exec "$ns" aria2c --no-conf --allow-overwrite=true \
+		--auto-file-renaming=false --file-allocation=none --summary-interval=0 \
+		--console-log-level=warn --max-tries=1 --timeout=60 -j 3 -i "$out/aria-http.list" \
+		>"$out/aria-http.log" 2>&1 || rc=$?
+	t1=$(date +%s%N)
+	((rc == 0)) || { tail -20 "$out/aria-http.log" >&2; fail "$label: aria2c over HTTP from $ns: expected exit 0, saw $(describe_rc "$rc") (log above)"; }
+	find "$out/http" -name '*.aria2' -delete
+	tree_sums_cmp "$tree" "$out/http" "$label: aria2c over HTTP"
+	dpdk_figure "$label" "aria2c HTTP: every file" "$DPDK_TOTAL" $(((t1 - t0) / 1000000))
+
+	note "$label: aria2c over BitTorrent, the v1 torrent, the seed found through the tracker"
+	t0=$(date +%s%N)
+	rc=0
+	timeout --kill-after=5 240 ip netns exec "$ns" aria2c --no-conf --seed-time=0 --enable-dht=false \
+		--enable-dht6=false --bt-enable-lpd=false --enable-peer-exchange=false \
+		--bt-require-crypto=false --file-allocation=none --summary-interval=0 \
+		--console-log-level=warn --dir "$out/bt" "${TORRENT[v1]}" >"$out/aria-bt.log" 2>&1 || rc=$?
+	t1=$(date +%s%N)
+	((rc == 0)) || { tail -30 "$out/aria-bt.log" >&2; fail "$label: aria2c over BitTorrent from $ns: expected exit 0 once the v1 torrent is complete, saw $(describe_rc "$rc") (log above)"; }
+	# aria2 writes BEP 47 pad files out (./.pad/N): leave them out
+	rm -rf "$out/bt/$(basename "$tree")/.pad"
+	tree_sums_cmp "$tree" "$out/bt/$(basename "$tree")" "$label: aria2c over BitTorrent (v1)"
+	dpdk_figure "$label" "aria2c BitTorrent v1" "$DPDK_TOTAL" $(((t1 - t0) / 1000000))
+
+	note "$label: libtorrent, the hybrid and the v2 torrent at once"
+	t0=$(date +%s%N)
+	rc=0
+	timeout --kill-after=5 300 ip netns exec "$ns" "$PY" "$SRCDIR/dp_download.py" --peer "$seed:6881" \
+		--timeout 240 --stall 60 --check-had "$(dirname "$tree")" \
+		--job "$out/lt-hybrid" "${TORRENT[hybrid]}" --job "$out/lt-v2" "${TORRENT[v2]}" \
+		>"$out/lt.log" 2>&1 || rc=$?
+	t1=$(date +%s%N)
+	cat "$out/lt.log"
+	((rc == 0)) || fail "$label: libtorrent from $ns: the hybrid and v2 downloads from $seed:6881 failed, saw $(describe_rc "$rc") (output above)"
+	tree_sums_cmp "$tree" "$out/lt-hybrid/$(basename "$tree")" "$label: libtorrent hybrid"
+	tree_sums_cmp "$tree" "$out/lt-v2/$(basename "$tree")" "$label: libtorrent v2"
+	dpdk_figure "$label" "libtorrent hybrid+v2 at once" $((2 * DPDK_TOTAL)) $(((t1 - t0) / 1000000))
+	rm -rf "$out"
+}
