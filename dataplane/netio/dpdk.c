@@ -574,9 +574,17 @@ static void take_events(struct netio *n)
 	n->out.nev = 0;
 }
 
-/* Frames the stack made to mbufs, and out. A frame that finds no mbuf or
+/*
+ * Frames the stack made to mbufs, and out. A frame that finds no mbuf or
  * no room on the queue is dropped, as on a full NIC ring: TCP sends it
- * again. */
+ * again. A pass with nothing to send still calls the PMD: net_af_xdp in
+ * copy mode hands frames to the kernel only when it is called (the kernel
+ * sends a bounded batch per system call), so frames queued by the last
+ * burst of a window waited there until the next transmission, which TCP
+ * made only after an RTO: on a veth, connections stalled for seconds and
+ * then for good, pings unanswered (bench/veth.sh,
+ * 16 BitTorrent connections: half the runs).
+ */
 static void flush_tx(struct netio *n)
 {
 	struct rte_mbuf *m[DP_TXCAP];
@@ -615,6 +623,8 @@ static void flush_tx(struct netio *n)
 	uint32_t sent = 0;
 	for (int tries = 0; sent < nm && tries < 4; tries++)
 		sent += rte_eth_tx_burst(g.port, n->q, m + sent, (uint16_t)(nm - sent));
+	if (!nm)
+		rte_eth_tx_burst(g.port, n->q, m, 0);
 	for (uint32_t i = sent; i < nm; i++) {
 		rte_pktmbuf_free(m[i]);
 		n->st.tx_dropped++;
