@@ -136,7 +136,18 @@ static void emit_ip(struct rcv *r, uint8_t *f, uint32_t l4_len)
 
 static uint16_t wnd_field(const struct rcv *r, int syn)
 {
-	uint32_t w = r->cfg.rcvbuf;
+	uint64_t w = r->cfg.rcvbuf;
+	if (!syn) {
+		/* as Linux: data held out of order takes receive space, so
+		 * the window closes while holes wait to be filled, but its
+		 * right edge never moves back */
+		uint64_t held = 0;
+		for (uint32_t k = 0; k < r->n_ooo; k++)
+			held += r->ooo[k].e - r->ooo[k].s;
+		w = w > held ? w - held : 0;
+		if (r->right_edge > r->rcv_nxt + w)
+			w = r->right_edge - r->rcv_nxt;
+	}
 	if (!syn && r->ws_ok)
 		w >>= r->rcv_shift;
 	return (uint16_t)(w > 65535 ? 65535 : w);
