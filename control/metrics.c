@@ -159,7 +159,8 @@ static void dataplane(FILE *f, const struct metrics_input *in)
 		COUNTER(tcp_retransmits, "TCP segments sent again (dpdk backend)."),
 		COUNTER(tcp_timeouts, "TCP retransmission timeouts (dpdk backend)."),
 		COUNTER(tcp_syn_cookies, "SYN-ACKs sent, each a SYN cookie (dpdk backend)."),
-		COUNTER(tcp_bad_cookies, "Handshake ACKs with a cookie that did not check (dpdk)."),
+		COUNTER(tcp_bad_cookies,
+			"ACKs matching no connection whose cookie did not check (dpdk)."),
 		COUNTER(busy_cycles,
 			"CPU cycles (TSC) of worker loop passes that did work (dpdk backend)."),
 	};
