@@ -18,6 +18,7 @@
  */
 #include "catalog.h"
 
+#include "mem.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,11 +56,13 @@ struct catalog {
 	bool frozen; /* loaded: immutable, add_*() refuse */
 
 	struct tenant *tenants;
-	uint32_t n_tenants, cap_tenants;
+	uint32_t n_tenants;
+	size_t cap_tenants;
 
 	struct catalog_release *releases;
 	uint64_t *rel_hash; /* parallel to releases: id hash, checked before memcmp */
-	uint32_t n_releases, cap_releases;
+	uint32_t n_releases;
+	size_t cap_releases, cap_rel_hash;
 
 	uint32_t *slots;    /* release index + 1; 0 = empty */
 	size_t slot_mask;   /* slots has slot_mask + 1 entries, a power of two */
@@ -318,14 +321,9 @@ int catalog_add_tenant(struct catalog *c, const struct tenant *t, uint32_t *out_
 					    t->id, i);
 	}
 
-	if (c->n_tenants == c->cap_tenants) {
-		uint32_t ncap = c->cap_tenants ? 2 * c->cap_tenants : 8;
-		struct tenant *v = realloc(c->tenants, ncap * sizeof(*v));
-		if (!v)
-			return seed_err_set(err, -ENOMEM, "out of memory");
-		c->tenants = v;
-		c->cap_tenants = ncap;
-	}
+	if (mem_grow((void **)&c->tenants, &c->cap_tenants, (size_t)c->n_tenants + 1,
+		     sizeof(*c->tenants), 8) < 0)
+		return seed_err_set(err, -ENOMEM, "out of memory");
 	struct tenant *nt = &c->tenants[c->n_tenants];
 	if (tenant_copy(nt, t) < 0)
 		return seed_err_set(err, -ENOMEM, "out of memory");
@@ -400,18 +398,10 @@ int catalog_add_release(struct catalog *c, const char *id, uint32_t tenant,
 	if (catalog_release_findn(c, id, n))
 		return seed_err_set(err, -EEXIST, "duplicate release id \"%s\"", id);
 
-	if (c->n_releases == c->cap_releases) {
-		uint32_t ncap = c->cap_releases ? 2 * c->cap_releases : 16;
-		struct catalog_release *r = realloc(c->releases, ncap * sizeof(*r));
-		if (!r)
-			return seed_err_set(err, -ENOMEM, "out of memory");
-		c->releases = r;
-		uint64_t *h = realloc(c->rel_hash, ncap * sizeof(*h));
-		if (!h)
-			return seed_err_set(err, -ENOMEM, "out of memory");
-		c->rel_hash = h;
-		c->cap_releases = ncap;
-	}
+	size_t need = (size_t)c->n_releases + 1;
+	if (mem_grow((void **)&c->releases, &c->cap_releases, need, sizeof(*c->releases), 16) < 0 ||
+	    mem_grow((void **)&c->rel_hash, &c->cap_rel_hash, need, sizeof(*c->rel_hash), 16) < 0)
+		return seed_err_set(err, -ENOMEM, "out of memory");
 	if (index_reserve(c, (size_t)c->n_releases + 1) < 0)
 		return seed_err_set(err, -ENOMEM, "out of memory");
 	char *copy = strndup(id, n);
