@@ -468,12 +468,15 @@ static void dump(struct worker *w)
 		if (c->kind == TAG_BT && c->eng_ok)
 			snprintf(bt, sizeof(bt), " outstanding=%u choking=%d",
 				 peerwire_outstanding(&c->e.pw), peerwire_choking(&c->e.pw));
+		char tp[320] = ""; /* the backend's transport state, when it has one */
+		if (w->nio->describe)
+			w->nio->describe(w->net, i, tp, sizeof(tp));
 		log_info(&lm,
 			 "worker=%u conn=%u kind=%s q=%u unsent=%u ready=%u fetch=%u wait=%u "
-			 "skip=%u sending=%d recs=%u rx=%u tx=%u closing=%d close_after=%d%s",
+			 "skip=%u sending=%d recs=%u rx=%u tx=%u closing=%d close_after=%d%s%s",
 			 w->p.index, i, c->kind == TAG_BT ? "bt" : "http", qlen(c), c->qt - c->qs,
 			 st[S_READY], st[S_FETCH], st[S_WAIT], st[S_SKIP], c->sending,
-			 c->rt - c->rh, c->rx_len, c->tx_used, c->closing, c->close_after, bt);
+			 c->rt - c->rh, c->rx_len, c->tx_used, c->closing, c->close_after, bt, tp);
 	}
 	const struct cache_counters *cc = cache_counters(w->cache);
 	log_info(&lm,

@@ -790,6 +790,21 @@ static int d_register_mem(struct netio *n, void *p, size_t len, struct seed_err 
 	return 0;
 }
 
+static void d_describe(const struct netio *n, uint32_t conn, char *buf, size_t len)
+{
+	struct tcp_conn_info i;
+	if (tcp_conn_info(stack_tcp(n->stack), conn, &i) < 0) {
+		snprintf(buf, len, " tcp=none");
+		return;
+	}
+	snprintf(buf, len,
+		 " tcp_state=%d cwnd=%u ssthresh=%u flight=%u snd_wnd=%u srtt_us=%u rto_us=%u "
+		 "nxt=%u max=%u end=%u recovery=%u rto_recovery=%u sack_ranges=%u backoff=%u "
+		 "timer=%u",
+		 i.state, i.cwnd, i.ssthresh, i.flight, i.snd_wnd, i.srtt_us, i.rto_us, i.nxt,
+		 i.max, i.end, i.in_recovery, i.rto_recovery, i.nsack, i.backoff, i.timer);
+}
+
 static const struct netio_stats *d_stats(const struct netio *n)
 {
 	return &n->st;
@@ -808,6 +823,7 @@ static const struct netio_ops netio_dpdk_ops = {
 	.stop_listening = d_stop_listening,
 	.poll = d_poll,
 	.stats = d_stats,
+	.describe = d_describe,
 	.busy_poll = 1,
 };
 

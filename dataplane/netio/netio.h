@@ -108,6 +108,9 @@ struct netio_ops {
 	 * were written to ev (cap >= 2), or -errno. */
 	int (*poll)(struct netio *n, struct netio_event *ev, int cap, int timeout_ms);
 	const struct netio_stats *(*stats)(const struct netio *n);
+	/* Writes one line about conn's transport state (our TCP's window,
+	 * timers and recovery) into buf, for the SIGUSR1 dump. Optional. */
+	void (*describe)(const struct netio *n, uint32_t conn, char *buf, size_t len);
 	/* 1: poll() never sleeps (it returns at once); the caller runs its
 	 * per-pass work every time round. */
 	int busy_poll;

@@ -624,6 +624,14 @@ int tcp_conn_info(const struct tcp *t, uint32_t conn, struct tcp_conn_info *out)
 	out->ts = c->ts_ok;
 	out->wscale_peer = c->snd_wscale;
 	out->queued_bytes = c->buf_end - c->snd_una;
+	out->nxt = c->snd_nxt - c->snd_una;
+	out->max = c->snd_max - c->snd_una;
+	out->end = c->buf_end - c->snd_una;
+	out->in_recovery = c->in_recovery;
+	out->rto_recovery = c->rto_recovery;
+	out->nsack = c->nsack;
+	out->backoff = c->backoff;
+	out->timer = c->timer_kind;
 	return 0;
 }
 

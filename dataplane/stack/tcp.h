@@ -135,6 +135,9 @@ struct tcp_conn_info {
 	uint32_t cwnd, ssthresh, srtt_us, rto_us, smss, snd_wnd, flight;
 	uint8_t sack, ts, wscale_peer;
 	uint32_t queued_bytes;
+	/* where the send side stands, as offsets from snd_una */
+	uint32_t nxt, max, end;
+	uint8_t in_recovery, rto_recovery, nsack, backoff, timer;
 };
 int tcp_conn_info(const struct tcp *t, uint32_t conn, struct tcp_conn_info *out);
 
