@@ -155,21 +155,32 @@ static size_t addr_len(const struct stack_addr *a)
 	return a->af == STACK_AF_INET6 ? 16 : 4;
 }
 
+uint64_t tcp_tuple_mac(const struct tcp *t, const struct stack_addr *l, const struct stack_addr *r,
+		       uint8_t use, const uint8_t *extra, size_t n)
+{
+	uint8_t buf[40 + TCP_MAC_EXTRA_MAX + 1];
+	size_t k = 0;
+	if (n > TCP_MAC_EXTRA_MAX)
+		n = TCP_MAC_EXTRA_MAX;
+	memcpy(buf + k, l->ip, addr_len(l));
+	k += addr_len(l);
+	memcpy(buf + k, r->ip, addr_len(r));
+	k += addr_len(r);
+	buf[k++] = (uint8_t)(l->port >> 8);
+	buf[k++] = (uint8_t)l->port;
+	buf[k++] = (uint8_t)(r->port >> 8);
+	buf[k++] = (uint8_t)r->port;
+	buf[k++] = use;
+	if (n)
+		memcpy(buf + k, extra, n);
+	return siphash24(t->cfg.secret, buf, k + n);
+}
+
 uint32_t tcp_hash_tuple(const struct tcp *t, const struct stack_addr *l, const struct stack_addr *r)
 {
 	/* A keyed hash: a peer choosing its ports must not be able to put
 	 * every connection on one chain. */
-	uint8_t buf[40];
-	size_t n = 0;
-	memcpy(buf + n, l->ip, addr_len(l));
-	n += addr_len(l);
-	memcpy(buf + n, r->ip, addr_len(r));
-	n += addr_len(r);
-	buf[n++] = (uint8_t)(l->port >> 8);
-	buf[n++] = (uint8_t)l->port;
-	buf[n++] = (uint8_t)(r->port >> 8);
-	buf[n++] = (uint8_t)r->port;
-	return (uint32_t)siphash24(t->cfg.secret, buf, n);
+	return (uint32_t)tcp_tuple_mac(t, l, r, 'h', NULL, 0);
 }
 
 static int same_ends(const struct stack_addr *l1, const struct stack_addr *r1,

@@ -24,7 +24,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "siphash.h"
+#include "byteio.h"
 #include "tcp_int.h"
 
 static const uint16_t mss_table[4] = { 536, 1220, 1440, 1460 };
@@ -36,31 +36,11 @@ static uint32_t cookie_mac(const struct tcp *t, const struct stack_addr *l,
 			   const struct stack_addr *r, uint32_t client_isn, uint64_t ctr,
 			   uint32_t info)
 {
-	uint8_t buf[64];
-	size_t n = 0, al = l->af == STACK_AF_INET6 ? 16 : 4;
-	memcpy(buf + n, l->ip, al);
-	n += al;
-	memcpy(buf + n, r->ip, al);
-	n += al;
-	uint8_t tail[] = {
-		(uint8_t)(l->port >> 8),
-		(uint8_t)l->port,
-		(uint8_t)(r->port >> 8),
-		(uint8_t)r->port,
-		(uint8_t)(client_isn >> 24),
-		(uint8_t)(client_isn >> 16),
-		(uint8_t)(client_isn >> 8),
-		(uint8_t)client_isn,
-		(uint8_t)(ctr >> 24),
-		(uint8_t)(ctr >> 16),
-		(uint8_t)(ctr >> 8),
-		(uint8_t)ctr,
-		(uint8_t)info,
-		'c',
-	};
-	memcpy(buf + n, tail, sizeof(tail));
-	n += sizeof(tail);
-	return (uint32_t)(siphash24(t->cfg.secret, buf, n) >> 41); /* 23 bits */
+	uint8_t x[9];
+	byteio_put_be32(x, client_isn);
+	byteio_put_be32(x + 4, (uint32_t)ctr);
+	x[8] = (uint8_t)info;
+	return (uint32_t)(tcp_tuple_mac(t, l, r, 'c', x, sizeof(x)) >> 41); /* 23 bits */
 }
 
 uint32_t tcp_cookie_make(const struct tcp *t, const struct stack_addr *l,
@@ -104,5 +84,5 @@ uint32_t tcp_ts_offset(const struct tcp *t, const struct stack_addr *l, const st
 {
 	/* RFC 7323 §5.4: a per-connection offset, so timestamps do not
 	 * reveal the uptime or link connections */
-	return tcp_hash_tuple(t, l, r) * 2654435761u ^ (uint32_t)siphash24(t->cfg.secret, "ts", 2);
+	return (uint32_t)tcp_tuple_mac(t, l, r, 't', NULL, 0);
 }

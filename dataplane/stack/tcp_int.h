@@ -175,6 +175,13 @@ struct tcp {
 };
 
 /* tcp.c */
+/* SipHash of a connection's ends under the stack's secret, one value per
+ * use (the table 'h', timestamp offsets 't', cookies 'c') so that none
+ * tells a peer anything about another: a timestamp offset that was the
+ * table hash would show a peer which chain its connection is on. */
+#define TCP_MAC_EXTRA_MAX 16
+uint64_t tcp_tuple_mac(const struct tcp *t, const struct stack_addr *l, const struct stack_addr *r,
+		       uint8_t use, const uint8_t *extra, size_t n);
 uint32_t tcp_hash_tuple(const struct tcp *t, const struct stack_addr *l,
 			const struct stack_addr *r);
 struct tcp_conn *tcp_lookup(struct tcp *t, const struct stack_addr *l, const struct stack_addr *r,
