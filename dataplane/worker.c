@@ -8,6 +8,7 @@
 #include "worker_int.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -487,22 +488,30 @@ static void dump(struct worker *w)
 		 (unsigned long long)cc->busy);
 }
 
-/* The backend's own totals, as this worker's counters. */
+/* The backend's own totals, as this worker's counters: each row a field of
+ * struct netio_stats and the dpstats field (named as its metric) it feeds. */
+#define NET_ROW(ns, ds)                                                               \
+	{                                                                             \
+		offsetof(struct netio_stats, ns), offsetof(struct dpstats_worker, ds) \
+	}
+static const struct {
+	size_t from, to;
+} net_rows[] = {
+	NET_ROW(links_up, net_links_up),       NET_ROW(rx_packets, net_rx_packets),
+	NET_ROW(tx_packets, net_tx_packets),   NET_ROW(rx_dropped, net_rx_dropped),
+	NET_ROW(tx_dropped, net_tx_dropped),   NET_ROW(tcp_retransmits, tcp_retransmits),
+	NET_ROW(tcp_timeouts, tcp_timeouts),   NET_ROW(syn_cookies, tcp_syn_cookies),
+	NET_ROW(bad_cookies, tcp_bad_cookies), NET_ROW(input_errors, net_input_errors),
+	NET_ROW(busy_cycles, busy_cycles),
+};
+#undef NET_ROW
+
 static void publish_net(struct worker *w)
 {
 	const struct netio_stats *s = w->nio->stats(w->net);
-	struct dpstats_worker *c = w->ctr;
-	dpstats_set(&c->net_links_up, s->links_up);
-	dpstats_set(&c->net_rx_packets, s->rx_packets);
-	dpstats_set(&c->net_tx_packets, s->tx_packets);
-	dpstats_set(&c->net_rx_dropped, s->rx_dropped);
-	dpstats_set(&c->net_tx_dropped, s->tx_dropped);
-	dpstats_set(&c->tcp_retransmits, s->tcp_retransmits);
-	dpstats_set(&c->tcp_timeouts, s->tcp_timeouts);
-	dpstats_set(&c->tcp_syn_cookies, s->syn_cookies);
-	dpstats_set(&c->tcp_bad_cookies, s->bad_cookies);
-	dpstats_set(&c->net_input_errors, s->input_errors);
-	dpstats_set(&c->busy_cycles, s->busy_cycles);
+	for (size_t i = 0; i < sizeof(net_rows) / sizeof(net_rows[0]); i++)
+		dpstats_set((_Atomic uint64_t *)(void *)((char *)w->ctr + net_rows[i].to),
+			    *(const uint64_t *)(const void *)((const char *)s + net_rows[i].from));
 }
 
 static void loop(struct worker *w)

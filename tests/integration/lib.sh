@@ -795,6 +795,19 @@ dpdk_stats() {
 	echo "$1: $line" >>"$T/figures"
 }
 
+# dpdk_expect WHAT NAME MIN: the data plane's counter NAME (seedctl stats
+# --json, as the workers last published it, ten times a second) is at
+# least MIN.
+dpdk_expect() {
+	local what=$1 name=$2 min=$3 v
+	sleep 0.3
+	timeout 20 "$SEEDCTL" stats --file "$DPDK_STATS" --json >"$T/stats.json" 2>&1 ||
+		{ cat "$T/stats.json" >&2; fail "$what: seedctl stats --file $DPDK_STATS failed (see above)"; }
+	v=$(json_get "$T/stats.json" "$name")
+	[[ $v =~ ^[0-9]+$ ]] && ((v >= min)) ||
+		fail "$what: expected the counter $name to be at least $min, saw '$v'"
+}
+
 # dpdk_stop WHAT MIN_BT MIN_HTTP: dp_stop; the stopped line must show
 # verify_failures=0, storage_errors=0 and at least MIN_BT / MIN_HTTP
 # payload bytes served over BitTorrent / HTTP.
