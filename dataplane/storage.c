@@ -81,13 +81,23 @@ void storage_destroy(struct storage *s)
 	if (!s)
 		return;
 	io_uring_queue_exit(&s->ring);
-	close(s->efd);
+	if (s->efd >= 0)
+		close(s->efd);
 	free(s);
 }
 
 int storage_eventfd(const struct storage *s)
 {
 	return s->efd;
+}
+
+void storage_set_polled(struct storage *s)
+{
+	if (s->efd < 0)
+		return;
+	io_uring_unregister_eventfd(&s->ring);
+	close(s->efd);
+	s->efd = -1;
 }
 
 unsigned storage_inflight(const struct storage *s)
@@ -178,7 +188,7 @@ int storage_reap(struct storage *s, struct storage_done *out, int cap)
 
 	/* reset the eventfd before reaping, so a completion racing with us
 	 * signals it again */
-	while (read(s->efd, &v, sizeof(v)) > 0)
+	while (s->efd >= 0 && read(s->efd, &v, sizeof(v)) > 0)
 		;
 	io_uring_for_each_cqe(&s->ring, head, cqe)
 	{

@@ -33,6 +33,10 @@ void storage_destroy(struct storage *s);
 
 /* The eventfd that becomes readable when reads completed. */
 int storage_eventfd(const struct storage *s);
+/* The caller reaps on every pass of its loop (a busy-polling network
+ * backend) and never sleeps on the eventfd: it goes, and reaping costs no
+ * system call. */
+void storage_set_polled(struct storage *s);
 
 /*
  * Registers a table of capacity files that reads name by index, filled with

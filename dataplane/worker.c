@@ -637,6 +637,8 @@ static int setup(struct worker *w, struct seed_err *err)
 		rc = w->nio->watch(w->net, storage_eventfd(w->st), TAG_STORAGE, err);
 		if (rc < 0)
 			return rc;
+	} else {
+		storage_set_polled(w->st);
 	}
 	if (w->nio->register_mem) {
 		rc = w->nio->register_mem(w->net, mem, mlen, err);
