@@ -84,3 +84,13 @@ int ipv4_is_martian(uint32_t a)
 
 	return top == 0 || top == 127 || top >= 224; /* 224/4 and 240/4 */
 }
+
+void ipv4_pseudo_sum(struct csum *c, uint32_t src, uint32_t dst, uint8_t proto, uint16_t l4_len)
+{
+	csum_add16(c, (uint16_t)(src >> 16));
+	csum_add16(c, (uint16_t)src);
+	csum_add16(c, (uint16_t)(dst >> 16));
+	csum_add16(c, (uint16_t)dst);
+	csum_add16(c, proto);
+	csum_add16(c, l4_len);
+}

@@ -47,6 +47,12 @@ int ipv4_parse(const uint8_t *p, size_t len, int verify_csum, struct ipv4_view *
 void ipv4_build(uint8_t *h, uint32_t src, uint32_t dst, uint8_t proto, uint16_t total_len,
 		uint16_t id, int csum);
 
+/* Starts c (csum_init'ed) with the IPv4 pseudo-header that TCP and UDP
+ * checksums cover (RFC 9293 §3.1): the addresses, the protocol and the
+ * layer-4 length. */
+struct csum;
+void ipv4_pseudo_sum(struct csum *c, uint32_t src, uint32_t dst, uint8_t proto, uint16_t l4_len);
+
 /* 1 when dst is on the link of (ip, prefix), so it is reached directly
  * rather than through the gateway. prefix is 0..32. */
 int ipv4_same_subnet(uint32_t a, uint32_t b, uint8_t prefix);

@@ -188,9 +188,7 @@ static void tx_checksums(const struct stack *s, struct stack_tx *tx)
 	uint32_t l4_total = tx->l4_len + tx->pay_len;
 	struct csum c;
 	csum_init(&c);
-	csum_feed(&c, ip + 12, 8); /* the pseudo-header: addresses... */
-	csum_add16(&c, tx->l4_proto);
-	csum_add16(&c, (uint16_t)l4_total); /* ...protocol and length */
+	ipv4_pseudo_sum(&c, v4(&tx->src), v4(&tx->dst), tx->l4_proto, (uint16_t)l4_total);
 	if (s->cfg.tx_csum_offload) {
 		byteio_put_be16(l4 + 16, csum_sum(&c));
 		tx->ol_flags = STACK_TX_OL_IPV4_CSUM | STACK_TX_OL_TCP_CSUM;
@@ -357,12 +355,7 @@ static void on_tcp(struct stack *s, const struct ipv4_view *ip, int verify, uint
 	if (verify) {
 		struct csum c;
 		csum_init(&c);
-		csum_add16(&c, (uint16_t)(ip->src >> 16));
-		csum_add16(&c, (uint16_t)ip->src);
-		csum_add16(&c, (uint16_t)(ip->dst >> 16));
-		csum_add16(&c, (uint16_t)ip->dst);
-		csum_add16(&c, IPV4_PROTO_TCP);
-		csum_add16(&c, (uint16_t)ip->len);
+		ipv4_pseudo_sum(&c, ip->src, ip->dst, IPV4_PROTO_TCP, (uint16_t)ip->len);
 		csum_feed(&c, ip->payload, ip->len);
 		if (csum_final(&c) != 0) {
 			s->st.tcp_csum++;
