@@ -95,7 +95,8 @@ struct netio {
 	struct rte_mbuf *hold[DP_BURST * 2]; /* received frames to free after this pass */
 	uint32_t n_hold;
 	struct netio_stats st;
-	uint64_t next_stats; /* TSC time of the next port counter refresh */
+	uint64_t next_stats;  /* TSC time of the next port counter refresh */
+	uint64_t steer_drops; /* frames for another worker whose ring was full */
 };
 
 /* ---- process-wide set-up ---- */
@@ -667,14 +668,16 @@ static void steer(struct netio *n, struct rte_mbuf **rx, uint16_t *nb)
 			/* ARP: a reference for each other worker, ours kept */
 			rte_mbuf_refcnt_update(m, (int16_t)(g.workers - 1));
 			for (unsigned w = 0; w < g.workers; w++)
-				if (w != n->q && rte_ring_mp_enqueue(g.steer[w], m) != 0)
+				if (w != n->q && rte_ring_mp_enqueue(g.steer[w], m) != 0) {
 					rte_pktmbuf_free(m);
+					n->steer_drops++;
+				}
 			rx[keep++] = m;
 			continue;
 		}
 		if (rte_ring_mp_enqueue(g.steer[o], m) != 0) {
 			rte_pktmbuf_free(m);
-			n->st.no_bufs++;
+			n->steer_drops++;
 		}
 	}
 	*nb = keep;
@@ -722,7 +725,8 @@ static void refresh_stats(struct netio *n, uint64_t tsc)
 		n->st.rx_packets = es.q_ipackets[n->q];
 		n->st.tx_packets = es.q_opackets[n->q];
 		/* drops of the whole port are counted once, by worker 0 */
-		n->st.rx_dropped = es.q_errors[n->q] + (n->q == 0 ? es.imissed + es.rx_nombuf : 0);
+		n->st.rx_dropped = es.q_errors[n->q] + (n->q == 0 ? es.imissed + es.rx_nombuf : 0) +
+				   n->steer_drops;
 	}
 	const struct tcp_stats *ts = tcp_stats(stack_tcp(n->stack));
 	n->st.tcp_retransmits = ts->retransmits;
