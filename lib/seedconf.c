@@ -24,6 +24,7 @@
 #include <strings.h>
 
 #include "fsutil.h"
+#include "redact.h"
 #include "utf8.h"
 
 /* ---- the options table ---- */
@@ -42,6 +43,9 @@ enum kind {
 	K_CIDRS,
 	K_TRACKERS,
 	K_DURATION,
+	K_HOSTS,
+	K_GROUP,
+	K_CONNS,
 };
 
 #define F_REQUIRED 1 /* no default: absent is an error */
@@ -78,6 +82,24 @@ static const struct opt table[] = {
 	    "127.0.0.1:9180", 0,
 	    "HTTP listener for /metrics, JSON status and the status page: ADDR:PORT, [V6]:PORT, "
 	    "*:PORT, or \"\" to disable"),
+	OPT("node", "status_hosts", "array of strings", K_HOSTS, 0, 0,
+	    "the listen address with and without its port, and localhost", NULL, 0,
+	    "Host: names the status listener answers (others get 421): NAME, IPv4, [IPv6], each "
+	    "optionally :PORT; a name without a port also matches it with the listener's port; "
+	    "at most 16"),
+	OPT("node", "status_max_conns", "integer", K_CONNS, 0, NODE(status_max_conns), "256", "256",
+	    0,
+	    "connections the status listener holds at once (1 to 4096); when full, the one idle "
+	    "longest is closed for a newcomer"),
+	OPT("node", "api_max_conns", "integer", K_CONNS, 0, NODE(api_max_conns), "64", "64", 0,
+	    "connections the API socket holds at once (1 to 4096), apart from the status "
+	    "listener's"),
+	OPT("node", "admin_group", "string", K_GROUP, 0, NODE(admin_group), "\"seed\"", "seed", 0,
+	    "group whose members may change things over the API socket (uid 0 and seed-control's "
+	    "own uid always may); \"\" = nobody else"),
+	OPT("node", "readonly_group", "string", K_GROUP, 0, NODE(readonly_group), "\"seed-ro\"",
+	    "seed-ro", 0,
+	    "group whose members may read (GET) over the API socket; \"\" = nobody else"),
 	OPT("node", "announce_port", "integer", K_PORT, 0, NODE(announce_port), "6881", "6881", 1,
 	    "the BitTorrent port announced to trackers (1 to 65535)"),
 	OPT("node", "announce_ip", "string", K_IP, 0, 0, "\"\"", "", 1,
@@ -369,12 +391,14 @@ static int fail(struct ctx *cx, const config_setting_t *s, const char *missing, 
 static int fail(struct ctx *cx, const config_setting_t *s, const char *missing, const char *fmt,
 		...)
 {
-	char path[256], msg[SEED_ERR_MSG_MAX];
+	char path[256], raw[SEED_ERR_MSG_MAX], msg[SEED_ERR_MSG_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* messages quote values, tracker URLs among them: never a passkey */
+	redact_text(raw, strlen(raw), msg, sizeof(msg));
 	if (!s)
 		s = cx->group;
 	else
@@ -876,6 +900,104 @@ static int want_strings(struct ctx *cx, const config_setting_t *s, int max, cons
 	return 0;
 }
 
+/*
+ * A status_hosts entry: NAME, IPv4 or [IPv6], optionally :PORT, as a Host:
+ * header would carry it; stored lowercased (host names compare that way).
+ */
+static int check_host_entry(struct ctx *cx, const config_setting_t *s, const char *v, char *out)
+{
+	char shown[80], a6[64];
+	size_t len = strnlen(v, SEEDCONF_HOST_MAX + 1), hl;
+	const char *port;
+	uint8_t tmp[16];
+
+	if (!len || len > SEEDCONF_HOST_MAX)
+		return fail(cx, s, NULL, "\"%s\": expected a host name or address of 1 to %d bytes",
+			    show(v, shown, sizeof(shown)), SEEDCONF_HOST_MAX);
+	if (v[0] == '[') {
+		const char *close = strchr(v, ']');
+		if (!close || (size_t)(close - v - 1) >= sizeof(a6))
+			return fail(cx, s, NULL, "\"%s\": unterminated [IPv6] address",
+				    show(v, shown, sizeof(shown)));
+		memcpy(a6, v + 1, (size_t)(close - v - 1));
+		a6[close - v - 1] = 0;
+		if (inet_pton(AF_INET6, a6, tmp) != 1)
+			return fail(cx, s, NULL, "\"%s\": \"%s\" is not an IPv6 address",
+				    show(v, shown, sizeof(shown)), a6);
+		port = close[1] == ':' ? close + 2 : NULL;
+		if (!port && close[1])
+			return fail(cx, s, NULL, "\"%s\": expected :PORT or nothing after ']'",
+				    show(v, shown, sizeof(shown)));
+	} else {
+		port = strchr(v, ':');
+		if (port && strchr(port + 1, ':'))
+			return fail(cx, s, NULL,
+				    "\"%s\": write an IPv6 address in brackets ([::1])",
+				    show(v, shown, sizeof(shown)));
+		hl = port ? (size_t)(port - v) : len;
+		if (port)
+			port++;
+		if (!hl || hl > 253)
+			return fail(cx, s, NULL, "\"%s\": expected a host name of 1 to 253 bytes",
+				    show(v, shown, sizeof(shown)));
+		for (size_t k = 0; k < hl; k++)
+			if (!((v[k] >= 'a' && v[k] <= 'z') || (v[k] >= 'A' && v[k] <= 'Z') ||
+			      (v[k] >= '0' && v[k] <= '9') || v[k] == '.' || v[k] == '-'))
+				return fail(cx, s, NULL,
+					    "\"%s\": '%c' cannot appear in a host name (IPv6: "
+					    "[ADDR])",
+					    show(v, shown, sizeof(shown)), v[k]);
+	}
+	if (port) {
+		unsigned long p = 0;
+		size_t digits = 0;
+		for (; port[digits] >= '0' && port[digits] <= '9' && digits < 6; digits++)
+			p = p * 10 + (unsigned long)(port[digits] - '0');
+		if (!digits || port[digits] || !p || p > 65535)
+			return fail(cx, s, NULL, "\"%s\": the port must be from 1 to 65535",
+				    show(v, shown, sizeof(shown)));
+	}
+	for (size_t k = 0; k <= len; k++)
+		out[k] = (char)(v[k] >= 'A' && v[k] <= 'Z' ? v[k] + 32 : v[k]);
+	return 0;
+}
+
+static int read_hosts(struct ctx *cx, const config_setting_t *s, struct seedconf_node *node)
+{
+	int rc;
+
+	node->n_status_hosts = 0;
+	if (!s)
+		return 0;
+	if ((rc = want_strings(cx, s, SEEDCONF_MAX_HOSTS, "\"seed-01.example.net\"")) < 0)
+		return rc;
+	for (int k = 0; k < config_setting_length(s); k++) {
+		const config_setting_t *el = config_setting_get_elem(s, (unsigned)k);
+		if ((rc = check_host_entry(cx, el, config_setting_get_string(el),
+					   node->status_hosts[node->n_status_hosts])) < 0)
+			return rc;
+		node->n_status_hosts++;
+	}
+	return 0;
+}
+
+/* A group name as groupadd takes it, or "" (the role has no group). */
+static int check_group(struct ctx *cx, const config_setting_t *s, const char *v)
+{
+	char shown[80];
+	size_t n = strnlen(v, SEEDCONF_GROUP_MAX + 1);
+	int ok = n <= SEEDCONF_GROUP_MAX && v[0] != '-';
+	for (size_t k = 0; ok && k < n; k++)
+		ok = (v[k] >= 'a' && v[k] <= 'z') || (v[k] >= 'A' && v[k] <= 'Z') ||
+		     (v[k] >= '0' && v[k] <= '9') || v[k] == '.' || v[k] == '_' || v[k] == '-';
+	if (!ok)
+		return fail(cx, s, NULL,
+			    "\"%s\" is not a group name (at most %d of A-Z a-z 0-9 . _ -, not "
+			    "starting with '-')",
+			    show(v, shown, sizeof(shown)), SEEDCONF_GROUP_MAX);
+	return 0;
+}
+
 /* The node name: [A-Za-z0-9._-]{1,63}, used in metrics labels and paths. */
 static int check_node_name(struct ctx *cx, const config_setting_t *s, const char *v)
 {
@@ -1074,6 +1196,15 @@ static int apply(struct ctx *cx, const struct opt *o, const config_setting_t *s,
 		*(int64_t *)field = d;
 		return 0;
 	}
+	case K_HOSTS: return read_hosts(cx, s, base);
+	case K_GROUP:
+		return get_checked(cx, o, s, "a group name", check_group, SEEDCONF_GROUP_MAX,
+				   field);
+	case K_CONNS:
+		if ((rc = get_int(cx, o, s, 1, SEEDCONF_MAX_CONNS, &i)) < 0)
+			return rc;
+		*(uint32_t *)field = (uint32_t)i;
+		return 0;
 	case K_CIDRS: return read_cidrs(cx, s, field);
 	case K_TRACKERS: return read_trackers(cx, s, base);
 	}

@@ -8,6 +8,11 @@
  *     run_dir = "/run/seed";                 # catalog generations, counters
  *     api_socket = "/run/seed/control.sock"; # seedctl's Unix socket (<= 107 bytes)
  *     status_listen = "127.0.0.1:9180";      # ADDR:PORT, [V6]:PORT, *:PORT, "" = off
+ *     status_hosts = [ "seed-01.example" ];  # Host: names answered; [] = listen addr, localhost
+ *     status_max_conns = 256;                # TCP connections at once, 1..4096
+ *     api_max_conns = 64;                    # API socket connections at once, 1..4096
+ *     admin_group = "seed";                  # may change things over the API socket
+ *     readonly_group = "seed-ro";            # may read over the API socket
  *     announce_port = 6881;                  # announced to trackers, 1..65535
  *     announce_ip = "";                      # "" = trackers see the source address
  *   };
@@ -68,6 +73,10 @@
 #define SEEDCONF_SOCKET_PATH_MAX 107  /* sizeof(sun_path) - 1 */
 #define SEEDCONF_LISTEN_MAX	 63
 #define SEEDCONF_MAX_TENANTS	 1024
+#define SEEDCONF_MAX_HOSTS	 16   /* status_hosts entries */
+#define SEEDCONF_HOST_MAX	 263  /* a 253-byte name, ':' and a port, or [IPv6]:PORT */
+#define SEEDCONF_GROUP_MAX	 32   /* a group name, as useradd/groupadd allow */
+#define SEEDCONF_MAX_CONNS	 4096 /* api_max_conns, status_max_conns */
 /* Ten years (365-day years): longer is a typo, not an embargo. */
 #define SEEDCONF_DURATION_MAX (3650ll * 86400)
 
@@ -81,6 +90,15 @@ struct seedconf_node {
 	char status_listen[SEEDCONF_LISTEN_MAX + 1];
 	struct sockaddr_storage status_addr;
 	socklen_t status_addr_len;
+	/* Host: names the status listener answers, as written (lowercased);
+	 * n_status_hosts 0: the default (see the options table), which the
+	 * listener derives from status_listen. */
+	char status_hosts[SEEDCONF_MAX_HOSTS][SEEDCONF_HOST_MAX + 1];
+	unsigned n_status_hosts;
+	uint32_t status_max_conns, api_max_conns;
+	/* API socket roles by group name; "" = the role has no group. */
+	char admin_group[SEEDCONF_GROUP_MAX + 1];
+	char readonly_group[SEEDCONF_GROUP_MAX + 1];
 	uint16_t announce_port;
 	/* announce_ip as written ("" = none) and parsed: family 0 when none,
 	 * else AF_INET (addr[0..3]) or AF_INET6 (addr[0..15]). */

@@ -163,6 +163,11 @@ Test(seedconf, minimal_config_gets_node_defaults)
 	cr_assert_eq(c->node.announce_port, 6881);
 	cr_assert_str_eq(c->node.announce_ip, "");
 	cr_assert_eq(c->node.announce_family, 0);
+	cr_assert_eq(c->node.n_status_hosts, 0, "the default list is the listener's to derive");
+	cr_assert_eq(c->node.status_max_conns, 256);
+	cr_assert_eq(c->node.api_max_conns, 64);
+	cr_assert_str_eq(c->node.admin_group, "seed");
+	cr_assert_str_eq(c->node.readonly_group, "seed-ro");
 	cr_assert_eq(c->n_tenants, 0);
 	cr_assert_null(c->tenants);
 	seedconf_free(c);
@@ -382,7 +387,7 @@ Test(seedconf, option_table_describes_every_setting)
 			     0);
 		cr_assert_null(strstr(e.msg, "unknown"), "%s: %s", o->name, e.msg);
 	}
-	cr_assert_eq(node, 7);
+	cr_assert_eq(node, 12);
 	cr_assert_eq(tenants, 7);
 	cr_assert_null(seedconf_option_at(n + 100));
 }
@@ -494,6 +499,7 @@ Test(seedconf, unknown_node_key_suggests_the_right_one)
 		 "t.conf:4: node.annouce_port: ", "unknown setting; did you mean announce_port?");
 	load_bad(node_with("colour = \"blue\";"), "t.conf:4: node.colour: ",
 		 "unknown setting (node takes: name, store, run_dir, api_socket, status_listen, "
+		 "status_hosts, status_max_conns, api_max_conns, admin_group, readonly_group, "
 		 "announce_port, announce_ip)");
 }
 
@@ -937,4 +943,86 @@ Test(seedconf, default_name_for_errors)
 	seed_err_clear(&e);
 	cr_assert_eq(seedconf_load_string(NULL, "n.conf", &c, &e), -EINVAL);
 	cr_assert_null(c);
+}
+
+/* ---- exposure: Host names, connection pools, API groups ---- */
+
+Test(seedconf, status_hosts_are_names_or_addresses_with_optional_ports)
+{
+	struct seedconf *c = load_ok(node_with("status_hosts = [ \"Seed-01.Example.NET\", "
+					       "\"10.0.0.5:9180\", \"[2001:db8::1]\", "
+					       "\"[::1]:8080\", \"localhost\" ];"));
+	cr_assert_eq(c->node.n_status_hosts, 5);
+	cr_expect_str_eq(c->node.status_hosts[0], "seed-01.example.net", "lowercased");
+	cr_expect_str_eq(c->node.status_hosts[1], "10.0.0.5:9180");
+	cr_expect_str_eq(c->node.status_hosts[2], "[2001:db8::1]");
+	cr_expect_str_eq(c->node.status_hosts[3], "[::1]:8080");
+	cr_expect_str_eq(c->node.status_hosts[4], "localhost");
+	seedconf_free(c);
+	c = load_ok(node_with("status_hosts = [ ];"));
+	cr_expect_eq(c->node.n_status_hosts, 0);
+	seedconf_free(c);
+}
+
+Test(seedconf, bad_status_hosts)
+{
+	load_bad(node_with("status_hosts = [ \"a b\" ];"),
+		 "t.conf:4: node.status_hosts.[0]: ", "' ' cannot appear in a host name");
+	load_bad(node_with("status_hosts = [ \"h:0\" ];"),
+		 "t.conf:4: node.status_hosts.[0]: ", "the port must be from 1 to 65535");
+	load_bad(node_with("status_hosts = [ \"h:99999\" ];"),
+		 "t.conf:4: node.status_hosts.[0]: ", "the port must be from 1 to 65535");
+	load_bad(node_with("status_hosts = [ \"[::1\" ];"),
+		 "t.conf:4: node.status_hosts.[0]: ", "unterminated [IPv6] address");
+	load_bad(node_with("status_hosts = [ \"[nope]\" ];"),
+		 "t.conf:4: node.status_hosts.[0]: ", "is not an IPv6 address");
+	load_bad(node_with("status_hosts = [ \"::1\" ];"),
+		 "t.conf:4: node.status_hosts.[0]: ", "write an IPv6 address in brackets");
+	load_bad(node_with("status_hosts = [ \"\" ];"),
+		 "t.conf:4: node.status_hosts.[0]: ", "expected a host name or address");
+	load_bad(node_with("status_hosts = \"h\";"),
+		 "t.conf:4: node.status_hosts: ", "must be an array of strings");
+	load_bad(node_with("status_hosts = [ \"a\", \"b\", \"c\", \"d\", \"e\", \"f\", \"g\", "
+			   "\"h\", \"i\", \"j\", \"k\", \"l\", \"m\", \"n\", \"o\", \"p\", "
+			   "\"q\" ];"),
+		 "t.conf:4: node.status_hosts.[16]: ", "more than 16 entries");
+}
+
+Test(seedconf, connection_pools_and_groups)
+{
+	struct seedconf *c = load_ok(node_with("status_max_conns = 1; api_max_conns = 4096; "
+					       "admin_group = \"ops\"; readonly_group = \"\";"));
+	cr_expect_eq(c->node.status_max_conns, 1);
+	cr_expect_eq(c->node.api_max_conns, 4096);
+	cr_expect_str_eq(c->node.admin_group, "ops");
+	cr_expect_str_eq(c->node.readonly_group, "", "\"\": the role has no group");
+	seedconf_free(c);
+	load_bad(node_with("status_max_conns = 0;"),
+		 "t.conf:4: node.status_max_conns: ", "0 is out of range (1 to 4096)");
+	load_bad(node_with("api_max_conns = 4097;"),
+		 "t.conf:4: node.api_max_conns: ", "4097 is out of range (1 to 4096)");
+	load_bad(node_with("admin_group = \"a b\";"),
+		 "t.conf:4: node.admin_group: ", "is not a group name");
+	load_bad(node_with("readonly_group = \"-x\";"),
+		 "t.conf:4: node.readonly_group: ", "is not a group name");
+	load_bad(node_with(setting_of_len("admin_group", 'g', 33)),
+		 "t.conf:4: node.admin_group: ", "is not a group name");
+}
+
+/* A refused tracker URL is quoted in the message, never with its passkey. */
+Test(seedconf, error_messages_never_show_a_passkey)
+{
+	load_bad(tenant_with("trackers = [ \"https://t.example/a?passkey=SECRET1\" ];"),
+		 "t.conf:4: tenants.[0].trackers.[0]: ",
+		 "\"https://t.example/a?passkey=REDACTED\": https trackers are not supported");
+	struct seedconf *c = (struct seedconf *)(uintptr_t)1;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_lt(
+		seedconf_load_string(tenant_with("trackers = [ \"http://t.example/a?token=S2\", "
+						 "\"http://t.example/a?token=S2\" ];"),
+				     "t.conf", &c, &e),
+		0);
+	cr_expect(strstr(e.msg, "listed twice"), "%s", e.msg);
+	cr_expect_null(strstr(e.msg, "S2"), "%s", e.msg);
 }
