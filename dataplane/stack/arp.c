@@ -1,17 +1,21 @@
 /*
  * arp: ARP for IPv4 over Ethernet (RFC 826) and the neighbour cache.
  *
- * Memory: arp_create() allocates everything, once: `entries` entries, a
- * bucket array (the next power of two at or above entries) of chain heads,
- * and nothing after. Entries are linked by 32-bit indexes, never pointers.
+ * Memory: arp_create() allocates everything, once: `entries` entries and
+ * the age list's head, a bucket array (the next power of two at or above
+ * entries) of chain heads, and nothing after. Entries are linked by 32-bit
+ * indexes, never pointers.
  *
  * Each entry is in exactly one of:
  *   - the free list (state FREE), linked through `next`;
  *   - a hash chain (`next`) and, unless STATIC, the age list (`older`,
- *     `newer`), whose head is the entry to replace when the cache is full.
- *     An entry moves to the young end when it is created, learns an address
- *     or resolves a lookup, so "oldest" is the least recently used and the
- *     gateway, resolved for every packet, is never the one replaced.
+ *     `newer`), whose oldest entry is the one to replace when the cache is
+ *     full. The list is a ring through one extra entry, e[age], that is on
+ *     no chain: every member has two neighbours, so linking and unlinking
+ *     take no branches, and an empty list is e[age] alone. An entry moves
+ *     to the young end when it is created, learns an address or resolves a
+ *     lookup, so "oldest" is the least recently used and the gateway,
+ *     resolved for every packet, is never the one replaced.
  * States: PENDING (created by a lookup that sent a request; no address
  * yet), VALID (an address learned at `updated_us`, usable for ttl), STATIC
  * (never expires, never replaced, never changed by a packet).
@@ -35,6 +39,7 @@
 
 #include "byteio.h"
 #include "ipv4.h"
+#include "mem.h"
 
 #define ARP_HTYPE_ETHER 1
 #define ARP_OP_REQUEST	1
@@ -59,9 +64,9 @@ struct arp {
 	struct arp_stats st;
 	uint32_t mask; /* buckets - 1 */
 	uint32_t *bucket;
-	struct arp_entry *e;
+	struct arp_entry *e; /* cfg.entries of them, then the age list's head */
 	uint32_t free_head;
-	uint32_t oldest, youngest; /* age list ends */
+	uint32_t age; /* e[age].newer: the oldest entry; e[age].older: the youngest */
 };
 
 static const uint8_t zero_mac[ETH_ADDR_LEN];
@@ -81,7 +86,7 @@ int arp_create(const struct arp_config *cfg, struct arp **out)
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	a->e = calloc(n, sizeof(*a->e));
+	a->e = calloc((size_t)n + 1, sizeof(*a->e));
 	a->bucket = malloc(nb * sizeof(*a->bucket));
 	if (!a->e || !a->bucket) {
 		arp_destroy(a);
@@ -100,7 +105,8 @@ int arp_create(const struct arp_config *cfg, struct arp **out)
 	for (uint32_t i = 0; i < n; i++)
 		a->e[i].next = i + 1 < n ? i + 1 : NIL;
 	a->free_head = 0;
-	a->oldest = a->youngest = NIL;
+	a->age = n;
+	a->e[n].older = a->e[n].newer = n;
 	*out = a;
 	return 0;
 }
@@ -109,9 +115,7 @@ void arp_destroy(struct arp *a)
 {
 	if (!a)
 		return;
-	free(a->e);
-	free(a->bucket);
-	free(a);
+	MEM_FREE_ALL(a->e, a->bucket, a);
 }
 
 const struct arp_stats *arp_stats(const struct arp *a)
@@ -143,34 +147,26 @@ static void age_unlink(struct arp *a, uint32_t i)
 {
 	struct arp_entry *e = &a->e[i];
 
-	if (e->older != NIL)
-		a->e[e->older].newer = e->newer;
-	else
-		a->oldest = e->newer;
-	if (e->newer != NIL)
-		a->e[e->newer].older = e->older;
-	else
-		a->youngest = e->older;
+	a->e[e->older].newer = e->newer;
+	a->e[e->newer].older = e->older;
 	e->older = e->newer = NIL;
 }
 
+/* Makes i the youngest entry: the head's older neighbour. */
 static void age_append(struct arp *a, uint32_t i)
 {
-	struct arp_entry *e = &a->e[i];
+	struct arp_entry *e = &a->e[i], *head = &a->e[a->age];
 
-	e->older = a->youngest;
-	e->newer = NIL;
-	if (a->youngest != NIL)
-		a->e[a->youngest].newer = i;
-	else
-		a->oldest = i;
-	a->youngest = i;
+	e->older = head->older;
+	e->newer = a->age;
+	a->e[head->older].newer = i;
+	head->older = i;
 }
 
 /* Moves a non-STATIC entry to the young end. */
 static void touch(struct arp *a, uint32_t i)
 {
-	if (a->youngest != i) {
+	if (a->e[a->age].older != i) {
 		age_unlink(a, i);
 		age_append(a, i);
 	}
@@ -196,8 +192,8 @@ static uint32_t entry_new(struct arp *a, uint32_t ip, uint8_t st)
 	if (i != NIL) {
 		a->free_head = a->e[i].next;
 	} else {
-		i = a->oldest;
-		if (i == NIL)
+		i = a->e[a->age].newer;
+		if (i == a->age)
 			return NIL;
 		age_unlink(a, i);
 		chain_unlink(a, i);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mem.h"
 #include "siphash.h"
 #include "tcp_int.h"
 
@@ -31,13 +32,10 @@ static uint32_t pow2_at_least(uint32_t n)
 	return p;
 }
 
-int tcp_create(const struct tcp_config *cfg, struct tcp **out, struct seed_err *err)
+/* Fills c's zero fields with their defaults and checks the result, before
+ * anything is allocated for it. */
+static int config_finish(struct tcp_config *c, struct seed_err *err)
 {
-	struct tcp *t = calloc(1, sizeof(*t));
-	if (!t)
-		return seed_err_set(err, -ENOMEM, "tcp: out of memory");
-	t->cfg = *cfg;
-	struct tcp_config *c = &t->cfg;
 	if (!c->max_conns)
 		c->max_conns = 4096;
 	if (!c->max_timewait)
@@ -72,18 +70,27 @@ int tcp_create(const struct tcp_config *cfg, struct tcp **out, struct seed_err *
 		c->rcv_wnd = 65535;
 	if (!c->cc)
 		c->cc = &tcp_cc_reno;
-	int rc = 0;
 	if (c->max_conns > (1u << 24) || c->max_timewait > (1u << 24) || c->chunk_pool > (1u << 28))
-		rc = seed_err_set(err, -EINVAL, "tcp: table sizes too large (max_conns %u)",
-				  c->max_conns);
-	else if (c->mtu < 576 || c->mtu > 9000 || c->hdr_off + 60 > STACK_HDR_MAX)
-		rc = seed_err_set(err, -EINVAL, "tcp: mtu %u outside 576..9000", c->mtu);
-	else if (c->rto_min_us > c->rto_max_us || c->rto_init_us < c->rto_min_us)
-		rc = seed_err_set(err, -EINVAL, "tcp: rto_min > rto_init or rto_max");
-	if (rc < 0) {
-		free(t);
+		return seed_err_set(err, -EINVAL, "tcp: table sizes too large (max_conns %u)",
+				    c->max_conns);
+	if (c->mtu < 576 || c->mtu > 9000 || c->hdr_off + 60 > STACK_HDR_MAX)
+		return seed_err_set(err, -EINVAL, "tcp: mtu %u outside 576..9000", c->mtu);
+	if (c->rto_min_us > c->rto_max_us || c->rto_init_us < c->rto_min_us)
+		return seed_err_set(err, -EINVAL, "tcp: rto_min > rto_init or rto_max");
+	return 0;
+}
+
+int tcp_create(const struct tcp_config *cfg, struct tcp **out, struct seed_err *err)
+{
+	struct tcp_config conf = *cfg;
+	int rc = config_finish(&conf, err);
+	if (rc < 0)
 		return rc;
-	}
+	struct tcp *t = calloc(1, sizeof(*t));
+	if (!t)
+		return seed_err_set(err, -ENOMEM, "tcp: out of memory");
+	t->cfg = conf;
+	const struct tcp_config *c = &t->cfg;
 	t->hmask = pow2_at_least(c->max_conns * 2) - 1;
 	t->tw_hmask = pow2_at_least(c->max_timewait * 2) - 1;
 	t->conns = calloc(c->max_conns, sizeof(*t->conns));
@@ -116,12 +123,7 @@ void tcp_destroy(struct tcp *t)
 {
 	if (!t)
 		return;
-	free(t->conns);
-	free(t->hash);
-	free(t->chunks);
-	free(t->tw);
-	free(t->tw_hash);
-	free(t);
+	MEM_FREE_ALL(t->conns, t->hash, t->chunks, t->tw, t->tw_hash, t);
 }
 
 const struct tcp_stats *tcp_stats(const struct tcp *t)

@@ -143,4 +143,21 @@ int tcp_conn_info(const struct tcp *t, uint32_t conn, struct tcp_conn_info *out)
 
 const struct tcp_stats *tcp_stats(const struct tcp *t);
 
+/* One option of a TCP header's option list. */
+struct tcp_opt {
+	uint8_t kind;
+	uint8_t len;	    /* of the whole option, kind and length bytes included */
+	const uint8_t *val; /* its len - 2 value bytes */
+};
+
+/*
+ * Steps through the option list p[0..len) from *at: passes NOPs and stops
+ * at EOL or the end. Returns 1 with *out the next option and *at past it,
+ * 0 at the end of the list, or -EBADMSG when an option's length is under 2
+ * or runs past the list. It frames options and nothing more: what a kind
+ * means, and which lengths it may have, is the caller's to check, so the
+ * stack and the tests that read its segments share the framing alone.
+ */
+int tcp_opt_next(const uint8_t *p, size_t len, size_t *at, struct tcp_opt *out);
+
 #endif

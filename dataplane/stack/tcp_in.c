@@ -13,23 +13,33 @@
 #include "byteio.h"
 #include "tcp_int.h"
 
+int tcp_opt_next(const uint8_t *p, size_t len, size_t *at, struct tcp_opt *out)
+{
+	size_t i = *at;
+	while (i < len && p[i] == 1) /* NOP */
+		i++;
+	if (i >= len || p[i] == 0) { /* the end, or EOL */
+		*at = len;
+		return 0;
+	}
+	if (i + 1 >= len || p[i + 1] < 2 || i + p[i + 1] > len)
+		return -EBADMSG;
+	out->kind = p[i];
+	out->len = p[i + 1];
+	out->val = p + i + 2;
+	*at = i + out->len;
+	return 1;
+}
+
 int tcp_parse_opts(const uint8_t *p, size_t len, int syn, struct tcp_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	size_t i = 0;
-	while (i < len) {
-		uint8_t kind = p[i];
-		if (kind == 0)
-			break;
-		if (kind == 1) {
-			i++;
-			continue;
-		}
-		if (i + 1 >= len || p[i + 1] < 2 || i + p[i + 1] > len)
-			return -EBADMSG; /* what was parsed before stands */
-		uint8_t olen = p[i + 1];
-		const uint8_t *v = p + i + 2;
-		switch (kind) {
+	struct tcp_opt opt;
+	size_t at = 0;
+	int rc;
+	while ((rc = tcp_opt_next(p, len, &at, &opt)) > 0) {
+		const uint8_t olen = opt.len, *v = opt.val;
+		switch (opt.kind) {
 		case 2:
 			if (olen == 4 && syn) {
 				o->has_mss = 1;
@@ -65,9 +75,8 @@ int tcp_parse_opts(const uint8_t *p, size_t len, int syn, struct tcp_opts *o)
 			break;
 		default: break;
 		}
-		i += olen;
 	}
-	return 0;
+	return rc; /* on -EBADMSG, what was parsed before stands */
 }
 
 struct seg {

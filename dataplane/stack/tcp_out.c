@@ -30,10 +30,13 @@ static uint8_t *tcp_hdr_of(const struct tcp *t, struct stack_tx *tx)
 	return tx->hdr + t->cfg.hdr_off;
 }
 
-static size_t put_ts(uint8_t *o, uint32_t tsval, uint32_t tsecr)
+/* The timestamp option, aligned to 4 bytes behind two NOPs, or behind
+ * SACK-permitted when sack_ok: a SYN-ACK's two options in 12 bytes, laid
+ * out as Linux sends them. */
+static size_t put_ts(uint8_t *o, int sack_ok, uint32_t tsval, uint32_t tsecr)
 {
-	o[0] = 1;
-	o[1] = 1;
+	o[0] = sack_ok ? 4 : 1;
+	o[1] = sack_ok ? 2 : 1;
 	o[2] = 8;
 	o[3] = 10;
 	byteio_put_be32(o + 4, tsval);
@@ -102,16 +105,8 @@ int tcp_send_raw(struct tcp *t, const struct tcp_raw *r, struct stack_out *out)
 		byteio_put_be16(o + n, r->mss);
 		n += 2;
 	}
-	if (r->sack_ok && r->ts) {
-		o[n++] = 4;
-		o[n++] = 2;
-		o[n++] = 8;
-		o[n++] = 10;
-		byteio_put_be32(o + n, r->tsval);
-		byteio_put_be32(o + n + 4, r->tsecr);
-		n += 8;
-	} else if (r->ts) {
-		n += put_ts(o + n, r->tsval, r->tsecr);
+	if (r->ts) {
+		n += put_ts(o + n, r->sack_ok, r->tsval, r->tsecr);
 	} else if (r->sack_ok) {
 		o[n++] = 1;
 		o[n++] = 1;
@@ -134,7 +129,7 @@ static size_t conn_opts(const struct tcp *t, const struct tcp_conn *c, uint8_t *
 {
 	if (!c->ts_ok)
 		return 0;
-	return put_ts(o, tcp_now_ms(t->now) + c->ts_off, c->ts_recent);
+	return put_ts(o, 0, tcp_now_ms(t->now) + c->ts_off, c->ts_recent);
 }
 
 int tcp_send_ctl(struct tcp *t, struct tcp_conn *c, uint8_t flags, uint32_t seq,

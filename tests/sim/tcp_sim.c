@@ -39,6 +39,7 @@
 #include "receiver.h"
 #include "simlink.h"
 #include "stack.h"
+#include "tcp.h"
 
 #define SRV_IP	   0x0a000001u /* 10.0.0.1 */
 #define CLI_IP	   0x0a000002u
@@ -249,20 +250,11 @@ static void trace_seg(uint64_t now, const char *dir, const uint8_t *ip, uint32_t
 		th[13] & 2 ? 'S' : '.', th[13] & 1 ? 'F' : '.', th[13] & 4 ? 'R' : '.',
 		th[13] & 0x10 ? 'A' : '.', be32(th + 4), be32(th + 8), pay_len,
 		(unsigned)(th[14] << 8 | th[15]));
-	for (uint32_t i = 20; i < doff;) {
-		uint8_t k = th[i];
-		if (k == 0)
-			break;
-		if (k == 1) {
-			i++;
-			continue;
-		}
-		uint8_t l = th[i + 1];
-		if (k == 5)
-			for (uint32_t b = i + 2; b + 8 <= i + l; b += 8)
-				fprintf(stderr, " sack %u-%u", be32(th + b), be32(th + b + 4));
-		i += l ? l : 1;
-	}
+	struct tcp_opt o;
+	size_t at = 0;
+	while (tcp_opt_next(th + 20, doff - 20, &at, &o) > 0)
+		for (uint32_t b = 0; o.kind == 5 && b + 8 <= o.len - 2u; b += 8)
+			fprintf(stderr, " sack %u-%u", be32(o.val + b), be32(o.val + b + 4));
 	fputc('\n', stderr);
 }
 

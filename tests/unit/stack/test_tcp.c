@@ -109,6 +109,51 @@ Test(tcp, bad_option_lengths_are_counted)
 		 { "first option bad", { 2, 0, 1, 1, 1, 3, 3, 5 }, 8, -1 });
 }
 
+/* tcp_opt_next frames the list the way RFC 9293 §3.1 lays it out: NOPs
+ * are passed, EOL ends it, each option is (kind, length, value); nothing
+ * here comes from the stack's own writer. */
+Test(tcp, options_are_framed_one_by_one)
+{
+	static const uint8_t list[] =
+		"\x01"					   /* NOP */
+		"\x02\x04\x05\xb4"			   /* MSS 1460, at 1 */
+		"\x01\x01"				   /* NOP NOP */
+		"\x08\x0a\x00\x00\x00\x01\x00\x00\x00\x02" /* timestamps, at 7 */
+		"\x04\x02"				   /* SACK-permitted, at 17 */
+		"\x00"					   /* EOL */
+		"\x09\x09";				   /* past EOL: not options */
+	struct tcp_opt o;
+	size_t at = 0;
+	cr_assert_eq(tcp_opt_next(list, sizeof(list) - 1, &at, &o), 1);
+	cr_expect(o.kind == 2 && o.len == 4 && o.val == list + 3, "MSS: kind %u len %u", o.kind,
+		  o.len);
+	cr_assert_eq(tcp_opt_next(list, sizeof(list) - 1, &at, &o), 1);
+	cr_expect(o.kind == 8 && o.len == 10 && o.val == list + 9, "TS: kind %u len %u", o.kind,
+		  o.len);
+	cr_assert_eq(tcp_opt_next(list, sizeof(list) - 1, &at, &o), 1);
+	cr_expect(o.kind == 4 && o.len == 2, "SACK-permitted: kind %u len %u", o.kind, o.len);
+	cr_expect_eq(tcp_opt_next(list, sizeof(list) - 1, &at, &o), 0, "EOL ends the list");
+	cr_expect_eq(tcp_opt_next(list, sizeof(list) - 1, &at, &o), 0, "and keeps it ended");
+	at = 0;
+	cr_expect_eq(tcp_opt_next((const uint8_t[]){ 1, 1, 1 }, 3, &at, &o), 0, "NOPs alone");
+
+	static const struct {
+		const char *name;
+		uint8_t p[4];
+		size_t n;
+	} bad[] = {
+		{ "length 0", { 2, 0, 0, 0 }, 4 },
+		{ "length 1", { 2, 1, 0, 0 }, 4 },
+		{ "length past the list", { 1, 2, 4, 5 }, 4 },
+		{ "kind without length", { 1, 1, 1, 8 }, 4 },
+	};
+	for (size_t i = 0; i < TU_N(bad); i++) {
+		at = 0;
+		cr_expect_eq(tcp_opt_next(bad[i].p, bad[i].n, &at, &o), -EBADMSG, "%s",
+			     bad[i].name);
+	}
+}
+
 /* ---- checksums ---- */
 
 struct csum_case {
