@@ -107,7 +107,7 @@ static const struct cmdopt top_opts[] = {
 	CMDOPT_END,
 };
 
-struct args {
+struct cmdopt_args {
 	const char *socket;
 	int timeout_ms, json;
 	const char *id, *name, *bandwidth, *max_peers, *embargo, *until;
@@ -118,82 +118,55 @@ struct args {
 	long count;
 	char **pos;
 	int n_pos;
-	const struct sub *sub;
+	const struct cmdopt_sub *sub;
 };
 
-struct sub {
-	const char *name; /* as typed after "seedctl " */
-	const char *synopsis;
-	const char *summary;
-	const char *notes; /* extra paragraph for --help, or NULL */
-	const struct cmdopt *opts;
-	int n_pos; /* positional ID arguments: 0 or 1 */
-	int (*run)(struct args *a);
-};
+static int run_status(struct cmdopt_args *a);
+static int run_tenant_ls(struct cmdopt_args *a);
+static int run_tenant_put(struct cmdopt_args *a);
+static int run_release(struct cmdopt_args *a);
+static int run_peers(struct cmdopt_args *a);
+static int run_top(struct cmdopt_args *a);
+static int run_post(struct cmdopt_args *a);
 
-static int run_status(struct args *a);
-static int run_tenant_ls(struct args *a);
-static int run_tenant_put(struct args *a);
-static int run_release(struct args *a);
-static int run_peers(struct args *a);
-static int run_top(struct args *a);
-static int run_post(struct args *a);
-
-static const struct sub subs[] = {
+static const struct cmdopt_sub subs[] = {
 	{ "status", "[--json]", "the node at a glance: data plane, totals, tenants and releases",
-	  NULL, plain_opts, 0, run_status },
-	{ "tenant ls", "[--json]", "list the tenants", NULL, plain_opts, 0, run_tenant_ls },
+	  NULL, plain_opts, 0, 0, NULL, run_status },
+	{ "tenant ls", "[--json]", "list the tenants", NULL, plain_opts, 0, 0, NULL,
+	  run_tenant_ls },
 	{ "tenant add", "--id ID --name NAME [OPTIONS]", "add a tenant",
 	  "Tenants added through the API are kept across restarts and config reloads.",
-	  tenant_add_opts, 0, run_tenant_put },
+	  tenant_add_opts, 0, 0, NULL, run_tenant_put },
 	{ "tenant set", "ID [OPTIONS]", "change a tenant; only the options given change",
 	  "Changes take effect in the next catalog generation (within a second).", tenant_set_opts,
-	  1, run_tenant_put },
+	  1, 1, "tenant ID", run_tenant_put },
 	{ "release publish", "ID [--now]",
 	  "make a release live (or embargoed until the tenant's default embargo)", NULL,
-	  publish_opts, 1, run_release },
+	  publish_opts, 1, 1, "release ID", run_release },
 	{ "release pause", "ID", "stop serving a release; publish makes it live again", NULL,
-	  plain_opts, 1, run_release },
-	{ "release retire", "ID", "stop serving a release for good (final)", NULL, plain_opts, 1,
-	  run_release },
+	  plain_opts, 1, 1, "release ID", run_release },
+	{ "release retire", "ID", "stop serving a release for good (final)", NULL, plain_opts, 1, 1,
+	  "release ID", run_release },
 	{ "release embargo", "ID --until TIME", "hold a release back until TIME",
 	  "TIME is RFC 3339 (2026-12-01T18:00:00Z; an offset like +01:00 is converted to UTC)\n"
 	  "or +DURATION from now (+2h, +30m, +45s, +1d12h).",
-	  embargo_opts, 1, run_release },
-	{ "peers", "[--json]", "connected peers by protocol", NULL, plain_opts, 0, run_peers },
+	  embargo_opts, 1, 1, "release ID", run_release },
+	{ "peers", "[--json]", "connected peers by protocol", NULL, plain_opts, 0, 0, NULL,
+	  run_peers },
 	{ "top", "[--interval SEC] [--count N]",
 	  "a live view of rates, peers, cache and the busiest releases; q or Ctrl-C quits", NULL,
-	  top_opts, 0, run_top },
+	  top_opts, 0, 0, NULL, run_top },
 	{ "drain", "[--json]",
 	  "stop accepting peers, let in-flight blocks go out, announce every release stopped", NULL,
-	  plain_opts, 0, run_post },
+	  plain_opts, 0, 0, NULL, run_post },
 	{ "reload", "[--json]", "re-read the config file; the running config stays on error", NULL,
-	  plain_opts, 0, run_post },
+	  plain_opts, 0, 0, NULL, run_post },
 };
 #define N_SUBS (sizeof(subs) / sizeof(subs[0]))
 
-static const struct sub *find_sub(const char *group, const char *name)
+static const struct cmdopt_sub *find_sub(const char *group, const char *name)
 {
-	char full[64];
-	snprintf(full, sizeof(full), "%s%s%s", group ? group : "", group ? " " : "", name);
-	for (size_t i = 0; i < N_SUBS; i++)
-		if (!strcmp(subs[i].name, full))
-			return &subs[i];
-	return NULL;
-}
-
-static void sub_usage(const struct sub *s, FILE *f)
-{
-	cmdopt_usage(f, s->name, s->synopsis, s->summary, s->notes, s->opts);
-}
-
-/* Lists the subcommands of `group` ("tenant", "release"). */
-static void group_usage(const char *group, FILE *f)
-{
-	size_t gl = strlen(group);
-	for (size_t i = 0; i < N_SUBS; i++)
-		if (!strncmp(subs[i].name, group, gl) && subs[i].name[gl] == ' ')
-			fprintf(f, "  %-8s %s\n", subs[i].name + gl + 1, subs[i].summary);
+	return cmdopt_sub_find(subs, N_SUBS, group, name);
 }
 
 /* Decimal digits only, at most 18 of them. */
@@ -220,7 +193,7 @@ static int parse_seconds(const char *s, double lo, double hi, double *out)
 }
 
 /* Parses argv for s; returns -1 to continue, else an exit code. */
-static int parse(const struct sub *s, int argc, char **argv, struct args *a)
+static int parse(const struct cmdopt_sub *s, int argc, char **argv, struct cmdopt_args *a)
 {
 	struct option lo[CMDOPT_MAX];
 	cmdopt_longopts(s->opts, lo);
@@ -239,7 +212,7 @@ static int parse(const struct sub *s, int argc, char **argv, struct args *a)
 			a->set_fields++;
 		switch (c) {
 		case 'h':
-		case O_HELP: sub_usage(s, stdout); return 0;
+		case O_HELP: cmdopt_sub_usage(s, stdout); return 0;
 		case O_SOCKET:
 			if (!*optarg)
 				return cmdopt_usage_err(s->name, "%s", "--socket needs a path");
@@ -292,25 +265,17 @@ static int parse(const struct sub *s, int argc, char **argv, struct args *a)
 			a->count = v;
 			break;
 		}
-		case ':':
-			return cmdopt_usage_err(s->name, "option '%s' needs a value",
-						argv[optind - 1]);
-		default: return cmdopt_usage_err(s->name, "unknown option '%s'", argv[optind - 1]);
+		default: return cmdopt_sub_bad_option(s, c, argv[optind - 1]);
 		}
 	}
 	a->pos = argv + optind;
 	a->n_pos = argc - optind;
-	if (a->n_pos < s->n_pos)
-		return cmdopt_usage_err(s->name, "missing %s ID",
-					strncmp(s->name, "tenant", 6) ? "release" : "tenant");
-	if (a->n_pos > s->n_pos)
-		return cmdopt_usage_err(s->name, "unexpected argument '%s'", a->pos[s->n_pos]);
-	return -1;
+	return cmdopt_sub_check_pos(s, a->n_pos, a->pos);
 }
 
-static int run_sub(const struct sub *s, int argc, char **argv)
+static int run_sub(const struct cmdopt_sub *s, int argc, char **argv)
 {
-	struct args a;
+	struct cmdopt_args a;
 	memset(&a, 0, sizeof(a));
 	int rc = parse(s, argc, argv, &a);
 	if (rc < 0)
@@ -322,7 +287,7 @@ static int run_sub(const struct sub *s, int argc, char **argv)
 
 static void list_tenant_verbs(FILE *f)
 {
-	group_usage("tenant", f);
+	cmdopt_sub_list(subs, N_SUBS, "tenant", f);
 }
 
 /* `seedctl tenant ...`: the group's verbs are listed by list_tenant_verbs */
@@ -332,7 +297,7 @@ static int run_group(const char *group, int argc, char **argv)
 		cmdopt_group_usage(argc < 2 ? stderr : stdout, group, list_tenant_verbs);
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
-	const struct sub *s = find_sub(group, argv[1]);
+	const struct cmdopt_sub *s = find_sub(group, argv[1]);
 	if (!s)
 		return cmdopt_unknown(group, argv[1]);
 	return run_sub(s, argc - 1, argv + 1);
@@ -370,7 +335,7 @@ int cmd_api_is_release_verb(const char *verb)
 
 int cmd_api_release(int argc, char **argv)
 {
-	const struct sub *s = argc > 0 ? find_sub("release", argv[0]) : NULL;
+	const struct cmdopt_sub *s = argc > 0 ? find_sub("release", argv[0]) : NULL;
 	if (!s)
 		return cmdopt_unknown("release", argc > 0 ? argv[0] : "");
 	return run_sub(s, argc, argv);
@@ -378,13 +343,13 @@ int cmd_api_release(int argc, char **argv)
 
 void cmd_api_release_verbs_help(FILE *f)
 {
-	group_usage("release", f);
+	cmdopt_sub_list(subs, N_SUBS, "release", f);
 }
 
 /* ---- calling ---- */
 
 /* One call; on failure prints the error and returns 1, else 0 with *out. */
-static int call(struct args *a, const char *method, const char *path, const json_t *body,
+static int call(struct cmdopt_args *a, const char *method, const char *path, const json_t *body,
 		json_t **out)
 {
 	struct apic_opts o = { .socket_path = apic_socket_path(a->socket),
@@ -824,7 +789,7 @@ static void print_status(FILE *f, json_t *st)
 }
 
 /* GET path and print the answer: --json as the API sent it, else text(). */
-static int show(struct args *a, const char *path, void (*text)(FILE *f, json_t *j))
+static int show(struct cmdopt_args *a, const char *path, void (*text)(FILE *f, json_t *j))
 {
 	json_t *j;
 	if (call(a, "GET", path, NULL, &j))
@@ -837,7 +802,7 @@ static int show(struct args *a, const char *path, void (*text)(FILE *f, json_t *
 	return 0;
 }
 
-static int run_status(struct args *a)
+static int run_status(struct cmdopt_args *a)
 {
 	return show(a, "/api/v1/status", print_status);
 }
@@ -896,7 +861,7 @@ static void print_tenants(FILE *f, json_t *j)
 	tbl_free(&tb);
 }
 
-static int run_tenant_ls(struct args *a)
+static int run_tenant_ls(struct cmdopt_args *a)
 {
 	return show(a, "/api/v1/tenants", print_tenants);
 }
@@ -931,7 +896,8 @@ static void print_tenant(json_t *t)
 }
 
 /* A string field, refusing text that JSON cannot carry (not UTF-8). */
-static int set_str(json_t *o, const char *k, const char *opt, const char *v, const struct sub *s)
+static int set_str(json_t *o, const char *k, const char *opt, const char *v,
+		   const struct cmdopt_sub *s)
 {
 	json_t *x = json_string(v);
 	if (!x)
@@ -943,7 +909,7 @@ static int set_str(json_t *o, const char *k, const char *opt, const char *v, con
 /* A rate or duration: digits go as an integer, anything else as the string
  * for the server to parse (it names the field when it is wrong). */
 static int set_num_or_str(json_t *o, const char *k, const char *opt, const char *v,
-			  const struct sub *s)
+			  const struct cmdopt_sub *s)
 {
 	if (all_digits(v)) {
 		json_object_set_new(o, k, json_integer((json_int_t)strtoll(v, NULL, 10)));
@@ -953,7 +919,7 @@ static int set_num_or_str(json_t *o, const char *k, const char *opt, const char 
 }
 
 static int set_list(json_t *o, const char *k, const char *opt, const char **v, size_t n,
-		    const struct sub *s)
+		    const struct cmdopt_sub *s)
 {
 	json_t *arr = json_array();
 	json_object_set_new(o, k, arr);
@@ -967,9 +933,9 @@ static int set_list(json_t *o, const char *k, const char *opt, const char **v, s
 	return 0;
 }
 
-static int run_tenant_put(struct args *a)
+static int run_tenant_put(struct cmdopt_args *a)
 {
-	const struct sub *s = a->sub;
+	const struct cmdopt_sub *s = a->sub;
 	int create = !strcmp(s->name, "tenant add");
 	char path[320], seg[256];
 	int rc = 0;
@@ -1027,9 +993,9 @@ static int run_tenant_put(struct args *a)
 
 /* ---- releases ---- */
 
-static int run_release(struct args *a)
+static int run_release(struct cmdopt_args *a)
 {
-	const struct sub *s = a->sub;
+	const struct cmdopt_sub *s = a->sub;
 	const char *verb = s->name + strlen("release ");
 	char path[400], seg[320], when[32];
 	json_t *body = NULL, *j = NULL;
@@ -1098,12 +1064,12 @@ static void print_peers(FILE *f, json_t *j)
 	}
 }
 
-static int run_peers(struct args *a)
+static int run_peers(struct cmdopt_args *a)
 {
 	return show(a, "/api/v1/peers", print_peers);
 }
 
-static int run_post(struct args *a)
+static int run_post(struct cmdopt_args *a)
 {
 	int reload = !strcmp(a->sub->name, "reload");
 	json_t *j;
@@ -1167,7 +1133,7 @@ static void top_frame(FILE *f, json_t *st, const char *error, double interval, i
 	release_rows(f, st, 1, max);
 }
 
-static int run_top(struct args *a)
+static int run_top(struct cmdopt_args *a)
 {
 	int out_tty = isatty(STDOUT_FILENO), in_tty = isatty(STDIN_FILENO);
 	struct termios saved;

@@ -80,7 +80,7 @@ static const struct cmdopt verify_opts[] = {
 };
 static const struct cmdopt rm_opts[] = { OPT_STORE, OPT_HELP, CMDOPT_END };
 
-struct args {
+struct cmdopt_args {
 	const char *store;
 	/* release create's options go straight into what ingest_create takes;
 	 * verify reads o.impl */
@@ -91,52 +91,31 @@ struct args {
 	int n_pos;
 };
 
-struct sub {
-	const char *name;
-	const char *synopsis;
-	const char *summary;
-	const struct cmdopt *opts;
-	int min_pos, max_pos;
-	int (*run)(struct args *a);
-};
+static int run_create(struct cmdopt_args *a);
+static int run_ls(struct cmdopt_args *a);
+static int run_show(struct cmdopt_args *a);
+static int run_verify(struct cmdopt_args *a);
+static int run_rm(struct cmdopt_args *a);
 
-static int run_create(struct args *a);
-static int run_ls(struct args *a);
-static int run_show(struct args *a);
-static int run_verify(struct args *a);
-static int run_rm(struct args *a);
-
-static const struct sub subs[] = {
+static const struct cmdopt_sub subs[] = {
 	{ "release create", "--store DIR --tenant NAME --name NAME --version VER [OPTIONS] PATH",
 	  "turn a directory (or one file) into a release: hash it, store it, write its torrent",
-	  create_opts, 1, 1, run_create },
-	{ "release ls", "--store DIR [--json]", "list the releases in a store", ls_opts, 0, 0,
-	  run_ls },
-	{ "release show", "--store DIR [--json] ID", "show one release and its files", show_opts, 1,
-	  1, run_show },
+	  NULL, create_opts, 1, 1, "PATH to the directory to release", run_create },
+	{ "release ls", "--store DIR [--json]", "list the releases in a store", NULL, ls_opts, 0, 0,
+	  NULL, run_ls },
+	{ "release show", "--store DIR [--json] ID", "show one release and its files", NULL,
+	  show_opts, 1, 1, "release ID", run_show },
 	{ "release verify", "--store DIR ID",
-	  "re-hash a release from the store; exit 1 naming every corrupt block", verify_opts, 1, 1,
-	  run_verify },
+	  "re-hash a release from the store; exit 1 naming every corrupt block", NULL, verify_opts,
+	  1, 1, "release ID", run_verify },
 	{ "release rm", "--store DIR ID", "remove a release; files another release shares are kept",
-	  rm_opts, 1, 1, run_rm },
+	  NULL, rm_opts, 1, 1, "release ID", run_rm },
 };
 #define N_SUBS (sizeof(subs) / sizeof(subs[0]))
 
-static void sub_usage(const struct sub *s, FILE *f)
-{
-	cmdopt_usage(f, s->name, s->synopsis, s->summary, NULL, s->opts);
-}
-
-/* "release create" -> "create" */
-static const char *verb(const struct sub *s)
-{
-	return s->name + strlen("release ");
-}
-
 static void list_verbs(FILE *f)
 {
-	for (size_t i = 0; i < N_SUBS; i++)
-		fprintf(f, "  %-8s %s\n", verb(&subs[i]), subs[i].summary);
+	cmdopt_sub_list(subs, N_SUBS, "release", f);
 	/* publishing goes through seed-control's API (tools/cmd_api.c) */
 	cmd_api_release_verbs_help(f);
 }
@@ -155,7 +134,7 @@ static int parse_u64(const char *s, uint64_t *out)
 }
 
 /* Parses argv for s; returns -1 to continue, else an exit code. */
-static int parse(const struct sub *s, int argc, char **argv, struct args *a)
+static int parse(const struct cmdopt_sub *s, int argc, char **argv, struct cmdopt_args *a)
 {
 	struct option lo[CMDOPT_MAX];
 	cmdopt_longopts(s->opts, lo);
@@ -168,7 +147,7 @@ static int parse(const struct sub *s, int argc, char **argv, struct args *a)
 			break;
 		uint64_t v;
 		switch (c) {
-		case O_HELP: sub_usage(s, stdout); return 0;
+		case O_HELP: cmdopt_sub_usage(s, stdout); return 0;
 		case O_STORE: a->store = optarg; break;
 		case O_TENANT: a->o.tenant = optarg; break;
 		case O_NAME: a->o.name = optarg; break;
@@ -216,22 +195,14 @@ static int parse(const struct sub *s, int argc, char **argv, struct args *a)
 					s->name, "--hash-impl \"%s\": expected mb or openssl",
 					optarg);
 			break;
-		case ':':
-			return cmdopt_usage_err(s->name, "option '%s' needs a value",
-						argv[optind - 1]);
-		default: return cmdopt_usage_err(s->name, "unknown option '%s'", argv[optind - 1]);
+		default: return cmdopt_sub_bad_option(s, c, argv[optind - 1]);
 		}
 	}
 	a->pos = argv + optind;
 	a->n_pos = argc - optind;
-	if (a->n_pos < s->min_pos)
-		return cmdopt_usage_err(s->name, "%s",
-					s->min_pos == 1 && s->max_pos == 1 &&
-							!strcmp(s->name, "release create")
-						? "missing PATH to the directory to release"
-						: "missing release ID");
-	if (a->n_pos > s->max_pos)
-		return cmdopt_usage_err(s->name, "unexpected argument '%s'", a->pos[s->max_pos]);
+	int rc = cmdopt_sub_check_pos(s, a->n_pos, a->pos);
+	if (rc >= 0)
+		return rc;
 	if (!a->store)
 		return cmdopt_usage_err(s->name, "%s", "--store DIR is required");
 	return -1;
@@ -243,13 +214,12 @@ int cmd_release(int argc, char **argv)
 		cmdopt_group_usage(argc < 2 ? stderr : stdout, "release", list_verbs);
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
-	for (size_t i = 0; i < N_SUBS; i++) {
-		if (strcmp(argv[1], verb(&subs[i])))
-			continue;
-		struct args a = { .o.impl = HASH_IMPL_MB, .o.kind = METAINFO_HYBRID };
-		int rc = parse(&subs[i], argc - 1, argv + 1, &a);
+	const struct cmdopt_sub *s = cmdopt_sub_find(subs, N_SUBS, "release", argv[1]);
+	if (s) {
+		struct cmdopt_args a = { .o.impl = HASH_IMPL_MB, .o.kind = METAINFO_HYBRID };
+		int rc = parse(s, argc - 1, argv + 1, &a);
 		if (rc < 0)
-			rc = subs[i].run(&a);
+			rc = s->run(&a);
 		free(a.trackers);
 		free(a.web_seeds);
 		return rc;
@@ -261,9 +231,9 @@ int cmd_release(int argc, char **argv)
 
 /* ---- create ---- */
 
-static int run_create(struct args *a)
+static int run_create(struct cmdopt_args *a)
 {
-	const struct sub *s = &subs[0];
+	const struct cmdopt_sub *s = &subs[0];
 	struct seed_err err;
 	struct ingest_tree *t = NULL;
 	struct store *st = NULL;
@@ -433,7 +403,7 @@ static void json_release(struct jsonw *w, const struct store_release *r, int wit
 	jsonw_obj_end(w);
 }
 
-static int run_ls(struct args *a)
+static int run_ls(struct cmdopt_args *a)
 {
 	struct seed_err err;
 	struct store *st = NULL;
@@ -477,7 +447,7 @@ out:
 	return err.code ? cmdopt_fail(NULL, &err) : 0;
 }
 
-static int run_show(struct args *a)
+static int run_show(struct cmdopt_args *a)
 {
 	struct seed_err err;
 	struct store *st = NULL;
@@ -536,7 +506,7 @@ static void on_bad(void *arg, const struct verify_bad *b)
 	}
 }
 
-static int run_verify(struct args *a)
+static int run_verify(struct cmdopt_args *a)
 {
 	struct seed_err err;
 	struct store *st = NULL;
@@ -586,7 +556,7 @@ out:
 	return bad ? 1 : 0;
 }
 
-static int run_rm(struct args *a)
+static int run_rm(struct cmdopt_args *a)
 {
 	struct seed_err err;
 	struct store *st = NULL;

@@ -89,3 +89,46 @@ int cmdopt_push(const char ***v, size_t *n, const char *s)
 	*v = t;
 	return 0;
 }
+
+const struct cmdopt_sub *cmdopt_sub_find(const struct cmdopt_sub *subs, size_t n, const char *group,
+					 const char *word)
+{
+	size_t skip = group ? strlen(group) + 1 : 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *name = subs[i].name;
+		if (group && (strncmp(name, group, skip - 1) || name[skip - 1] != ' '))
+			continue;
+		if (!strcmp(name + skip, word))
+			return &subs[i];
+	}
+	return NULL;
+}
+
+void cmdopt_sub_usage(const struct cmdopt_sub *s, FILE *f)
+{
+	cmdopt_usage(f, s->name, s->synopsis, s->summary, s->notes, s->opts);
+}
+
+void cmdopt_sub_list(const struct cmdopt_sub *subs, size_t n, const char *group, FILE *f)
+{
+	size_t gl = strlen(group);
+	for (size_t i = 0; i < n; i++)
+		if (!strncmp(subs[i].name, group, gl) && subs[i].name[gl] == ' ')
+			fprintf(f, "  %-8s %s\n", subs[i].name + gl + 1, subs[i].summary);
+}
+
+int cmdopt_sub_bad_option(const struct cmdopt_sub *s, int c, const char *arg)
+{
+	if (c == ':')
+		return cmdopt_usage_err(s->name, "option '%s' needs a value", arg);
+	return cmdopt_usage_err(s->name, "unknown option '%s'", arg);
+}
+
+int cmdopt_sub_check_pos(const struct cmdopt_sub *s, int n, char **pos)
+{
+	if (n < s->min_pos)
+		return cmdopt_usage_err(s->name, "missing %s", s->pos_what);
+	if (n > s->max_pos)
+		return cmdopt_usage_err(s->name, "unexpected argument '%s'", pos[s->max_pos]);
+	return -1;
+}

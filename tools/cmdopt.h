@@ -84,6 +84,53 @@ int cmdopt_fail(const char *cmd, const struct seed_err *e);
 void cmdopt_group_usage(FILE *f, const char *group, void (*list)(FILE *f));
 
 /*
+ * One subcommand, a row of its command file's table (CONVENTIONS rule 8):
+ * its --help and the checks of its positional arguments come from the row.
+ *
+ * struct cmdopt_args is what a command file's parser fills for its run
+ * functions; each command file completes the type for itself. A row is
+ * only ever run by the file whose table holds it, so the two completions
+ * never meet, and cmdopt.c, which never runs one, leaves it incomplete.
+ */
+struct cmdopt_args;
+
+struct cmdopt_sub {
+	const char *name; /* as typed after "seedctl ": "status", "release create" */
+	const char *synopsis;
+	const char *summary;
+	const char *notes; /* extra paragraph for --help, or NULL */
+	const struct cmdopt *opts;
+	int min_pos, max_pos; /* how many positional arguments it takes */
+	const char *pos_what; /* what a missing one is called ("release ID"), or NULL */
+	int (*run)(struct cmdopt_args *a);
+};
+
+/* The row of subs[0..n) named "GROUP WORD", or "WORD" for a NULL group;
+ * NULL when there is none. */
+const struct cmdopt_sub *cmdopt_sub_find(const struct cmdopt_sub *subs, size_t n, const char *group,
+					 const char *word);
+
+/* The row's --help (cmdopt_usage). */
+void cmdopt_sub_usage(const struct cmdopt_sub *s, FILE *f);
+
+/* One "  %-8s %s" line (word, summary) for each row of group in subs[0..n). */
+void cmdopt_sub_list(const struct cmdopt_sub *subs, size_t n, const char *group, FILE *f);
+
+/*
+ * What getopt_long returned as c for an option it did not take: ':' (a
+ * value is missing) or anything else (unknown); arg is the word it read.
+ * Prints the usage error and returns EXIT_USAGE.
+ */
+int cmdopt_sub_bad_option(const struct cmdopt_sub *s, int c, const char *arg);
+
+/*
+ * Checks the n positional arguments pos[0..n) against the row's counts:
+ * returns -1 when they fit, or prints "missing POS_WHAT" / "unexpected
+ * argument" and returns EXIT_USAGE.
+ */
+int cmdopt_sub_check_pos(const struct cmdopt_sub *s, int n, char **pos);
+
+/*
  * Appends s (borrowed from argv) to a list that grows with realloc, at most
  * CMDOPT_LIST_MAX entries; the caller frees *v. Returns 0, or -1 when full
  * or out of memory.
