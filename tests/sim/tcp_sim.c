@@ -457,16 +457,22 @@ out:
 
 /* ---- options ---- */
 
+/* What a transfer's parameter is drawn from. */
+struct span {
+	double lo, hi;
+};
+
 struct opts {
 	uint64_t seed;
 	uint32_t transfers;
-	double min_mib, max_mib;
-	double loss_min, loss_max, rev_loss; /* rev_loss < 0: up to the forward loss */
+	struct span mib;
+	struct span loss;
+	double rev_loss; /* < 0: up to the forward loss */
 	double dup_max, reorder_max;
-	double rtt_min, rtt_max;   /* ms */
-	double rate_min, rate_max; /* Mbit/s */
-	int optmask;		   /* -1: drawn; -2: every combination in turn */
-	int mss;		   /* -1: drawn */
+	struct span rtt;  /* ms */
+	struct span rate; /* Mbit/s */
+	int optmask;	  /* -1: drawn; -2: every combination in turn */
+	int mss;	  /* -1: drawn */
 	int mtu;
 	int mathis;
 	double min_ratio;
@@ -533,21 +539,26 @@ static void usage(FILE *f)
 		   "  --help            this text\n");
 }
 
-static int parse_range(const char *s, double *lo, double *hi)
+/* "LO:HI" or "V" (LO = HI = V); on failure *out is left as it was. */
+static int parse_range(const char *s, struct span *out)
 {
+	struct span v;
 	char *end;
-	*lo = strtod(s, &end);
+	v.lo = strtod(s, &end);
 	if (end == s)
 		return -1;
 	if (*end == ':') {
 		const char *b = end + 1;
-		*hi = strtod(b, &end);
+		v.hi = strtod(b, &end);
 		if (end == b)
 			return -1;
 	} else {
-		*hi = *lo;
+		v.hi = v.lo;
 	}
-	return *end || *lo <= 0 || *hi < *lo ? -1 : 0;
+	if (*end || v.lo <= 0 || v.hi < v.lo)
+		return -1;
+	*out = v;
+	return 0;
 }
 
 /* ---- drawing a transfer ---- */
@@ -595,13 +606,13 @@ static void draw(const struct opts *o, uint64_t seed, uint32_t k, struct xfer *x
 	memset(x, 0, sizeof(*x));
 	x->seed = seed;
 	x->mtu = (uint16_t)o->mtu;
-	double mib = sim_rng_logu(&r, o->min_mib, o->max_mib);
+	double mib = sim_rng_logu(&r, o->mib.lo, o->mib.hi);
 	x->size = (uint64_t)(mib * 1048576.0);
 	if (x->size < 1)
 		x->size = 1;
-	double rate = sim_rng_logu(&r, o->rate_min, o->rate_max);
-	double rtt = sim_rng_logu(&r, o->rtt_min, o->rtt_max);
-	double loss = o->loss_min + sim_rng_unit(&r) * (o->loss_max - o->loss_min);
+	double rate = sim_rng_logu(&r, o->rate.lo, o->rate.hi);
+	double rtt = sim_rng_logu(&r, o->rtt.lo, o->rtt.hi);
+	double loss = o->loss.lo + sim_rng_unit(&r) * (o->loss.hi - o->loss.lo);
 	double rev = o->rev_loss >= 0 ? o->rev_loss : sim_rng_unit(&r) * loss;
 	double dup = sim_rng_unit(&r) * o->dup_max;
 	double reo = sim_rng_unit(&r) * o->reorder_max;
@@ -683,7 +694,7 @@ static int run_matrix(const struct opts *o)
 
 static int run_mathis(const struct opts *o)
 {
-	double loss = o->loss_max > 0 ? o->loss_max : 0.01;
+	double loss = o->loss.hi > 0 ? o->loss.hi : 0.01;
 	int fails = 0;
 	printf("loss %.3f; goodput averaged over %u seeds; bound = min(link, MSS/RTT * 1.22 / "
 	       "sqrt(p))\n",
@@ -705,8 +716,8 @@ static int run_mathis(const struct opts *o)
 				memset(&x, 0, sizeof(x));
 				x.seed = o->seed + k;
 				x.mtu = (uint16_t)o->mtu;
-				x.size = (uint64_t)(o->max_mib * 1048576.0);
-				link_dirs(&x, o->rate_max, rtt, loss,
+				x.size = (uint64_t)(o->mib.hi * 1048576.0);
+				link_dirs(&x, o->rate.hi, rtt, loss,
 					  o->rev_loss > 0 ? o->rev_loss : 0, 0, 0);
 				x.mss = (uint16_t)atoi(ms);
 				x.ws = 7;
@@ -757,17 +768,13 @@ int main(int argc, char **argv)
 	struct opts o = {
 		.seed = 1,
 		.transfers = 20,
-		.min_mib = 1,
-		.max_mib = 64,
-		.loss_min = 0,
-		.loss_max = 0.10,
+		.mib = { 1, 64 },
+		.loss = { 0, 0.10 },
 		.rev_loss = -1,
 		.dup_max = 0.01,
 		.reorder_max = 0.03,
-		.rtt_min = 1,
-		.rtt_max = 200,
-		.rate_min = 5,
-		.rate_max = 1000,
+		.rtt = { 1, 200 },
+		.rate = { 5, 1000 },
 		.optmask = -1,
 		.mss = -1,
 		.mtu = 1500,
@@ -778,7 +785,6 @@ int main(int argc, char **argv)
 	snprintf(o.msss, sizeof(o.msss), "1460");
 	int c;
 	while ((c = getopt_long(argc, argv, "hv", long_opts, NULL)) != -1) {
-		double lo, hi;
 		switch (c) {
 		case 's': o.seed = strtoull(optarg, NULL, 0); break;
 		case 'n':
@@ -786,35 +792,30 @@ int main(int argc, char **argv)
 			have_transfers = 1;
 			break;
 		case 'a':
-			o.min_mib = atof(optarg);
+			o.mib.lo = atof(optarg);
 			have_size = 1;
 			break;
 		case 'b':
-			o.max_mib = atof(optarg);
+			o.mib.hi = atof(optarg);
 			have_size = 1;
 			break;
 		case 'l':
-			o.loss_max = atof(optarg);
+			o.loss.hi = atof(optarg);
 			have_loss = 1;
 			break;
-		case 'L': o.loss_min = atof(optarg); break;
+		case 'L': o.loss.lo = atof(optarg); break;
 		case 'r': o.rev_loss = atof(optarg); break;
 		case 'd': o.dup_max = atof(optarg); break;
 		case 'o': o.reorder_max = atof(optarg); break;
 		case 't':
 			snprintf(o.rtts, sizeof(o.rtts), "%s", optarg);
-			if (parse_range(optarg, &lo, &hi) == 0) {
-				o.rtt_min = lo;
-				o.rtt_max = hi;
-			}
+			parse_range(optarg, &o.rtt); /* --mathis reads the list itself */
 			break;
 		case 'R':
-			if (parse_range(optarg, &lo, &hi) < 0) {
+			if (parse_range(optarg, &o.rate) < 0) {
 				fprintf(stderr, "tcp_sim: bad --rate-mbit %s\n", optarg);
 				return 2;
 			}
-			o.rate_min = lo;
-			o.rate_max = hi;
 			have_rate = 1;
 			break;
 		case 'O': o.optmask = atoi(optarg) & 15; break;
@@ -832,8 +833,8 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind != argc || o.transfers == 0 || o.min_mib <= 0 || o.max_mib < o.min_mib ||
-	    o.mtu < 576 || o.mtu > 9000 || o.loss_max < o.loss_min || o.loss_max >= 1) {
+	if (optind != argc || o.transfers == 0 || o.mib.lo <= 0 || o.mib.hi < o.mib.lo ||
+	    o.mtu < 576 || o.mtu > 9000 || o.loss.hi < o.loss.lo || o.loss.hi >= 1) {
 		usage(stderr);
 		return 2;
 	}
@@ -850,11 +851,11 @@ int main(int argc, char **argv)
 		if (!have_transfers)
 			o.transfers = 4;
 		if (!have_loss)
-			o.loss_max = 0.01;
+			o.loss.hi = 0.01;
 		if (!have_size)
-			o.max_mib = 16;
+			o.mib.hi = 16;
 		if (!have_rate)
-			o.rate_max = 100;
+			o.rate.hi = 100;
 		rc = run_mathis(&o);
 	} else {
 		rc = run_matrix(&o);
