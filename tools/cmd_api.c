@@ -121,13 +121,8 @@ struct cmdopt_args {
 	const struct cmdopt_sub *sub;
 };
 
-static int run_status(struct cmdopt_args *a);
-static int run_tenant_ls(struct cmdopt_args *a);
-static int run_tenant_put(struct cmdopt_args *a);
-static int run_release(struct cmdopt_args *a);
-static int run_peers(struct cmdopt_args *a);
-static int run_top(struct cmdopt_args *a);
-static int run_post(struct cmdopt_args *a);
+static cmdopt_run_fn run_status, run_tenant_ls, run_tenant_put, run_release, run_peers, run_top,
+	run_post;
 
 static const struct cmdopt_sub subs[] = {
 	{ "status", "[--json]", "the node at a glance: data plane, totals, tenants and releases",

@@ -91,11 +91,7 @@ struct cmdopt_args {
 	int n_pos;
 };
 
-static int run_create(struct cmdopt_args *a);
-static int run_ls(struct cmdopt_args *a);
-static int run_show(struct cmdopt_args *a);
-static int run_verify(struct cmdopt_args *a);
-static int run_rm(struct cmdopt_args *a);
+static cmdopt_run_fn run_create, run_ls, run_show, run_verify, run_rm;
 
 static const struct cmdopt_sub subs[] = {
 	{ "release create", "--store DIR --tenant NAME --name NAME --version VER [OPTIONS] PATH",

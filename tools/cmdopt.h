@@ -94,6 +94,10 @@ void cmdopt_group_usage(FILE *f, const char *group, void (*list)(FILE *f));
  */
 struct cmdopt_args;
 
+/* A subcommand's body; a command file declares its own with
+ * `static cmdopt_run_fn run_a, run_b;` before its table. */
+typedef int cmdopt_run_fn(struct cmdopt_args *a);
+
 struct cmdopt_sub {
 	const char *name; /* as typed after "seedctl ": "status", "release create" */
 	const char *synopsis;
@@ -102,7 +106,7 @@ struct cmdopt_sub {
 	const struct cmdopt *opts;
 	int min_pos, max_pos; /* how many positional arguments it takes */
 	const char *pos_what; /* what a missing one is called ("release ID"), or NULL */
-	int (*run)(struct cmdopt_args *a);
+	cmdopt_run_fn *run;
 };
 
 /* The row of subs[0..n) named "GROUP WORD", or "WORD" for a NULL group;
