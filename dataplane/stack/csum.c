@@ -43,13 +43,27 @@ static inline uint16_t swap16(uint16_t v)
 	return (uint16_t)(v << 8 | v >> 8);
 }
 
+/* Adds the next n bytes of *p (n a constant: one load) as a native word
+ * padded with zeros, and steps past them. A word shorter than 8 bytes
+ * lands in the low bytes on little-endian machines and the high ones on
+ * big-endian: 2^16 is 1 in one's complement arithmetic, so any shift by a
+ * multiple of 16 bits leaves the sum alone, and a lone byte is the first
+ * byte of a 16-bit word padded with 0 either way, as RFC 1071 pads it. */
+static inline uint64_t add_next(uint64_t acc, const uint8_t **p, size_t *len, size_t n)
+{
+	uint64_t w = 0;
+
+	memcpy(&w, *p, n);
+	*p += n;
+	*len -= n;
+	return add_carry(acc, w);
+}
+
 /* The one's complement sum of p[0..len) as native-order 16-bit words,
  * folded; a last odd byte is the first byte of a word padded with 0. */
 static uint16_t sum_native(const uint8_t *p, size_t len)
 {
 	uint64_t acc = 0, w0, w1, w2, w3;
-	uint32_t w32;
-	uint16_t w16;
 
 	while (len >= 32) {
 		memcpy(&w0, p, 8);
@@ -63,30 +77,14 @@ static uint16_t sum_native(const uint8_t *p, size_t len)
 		p += 32;
 		len -= 32;
 	}
-	while (len >= 8) {
-		memcpy(&w0, p, 8);
-		acc = add_carry(acc, w0);
-		p += 8;
-		len -= 8;
-	}
-	if (len >= 4) {
-		memcpy(&w32, p, 4);
-		acc = add_carry(acc, w32);
-		p += 4;
-		len -= 4;
-	}
-	if (len >= 2) {
-		memcpy(&w16, p, 2);
-		acc = add_carry(acc, w16);
-		p += 2;
-		len -= 2;
-	}
-	if (len) {
-		uint8_t last[2] = { p[0], 0 };
-
-		memcpy(&w16, last, 2);
-		acc = add_carry(acc, w16);
-	}
+	while (len >= 8)
+		acc = add_next(acc, &p, &len, 8);
+	if (len >= 4)
+		acc = add_next(acc, &p, &len, 4);
+	if (len >= 2)
+		acc = add_next(acc, &p, &len, 2);
+	if (len)
+		acc = add_next(acc, &p, &len, 1);
 	return fold64(acc);
 }
 
