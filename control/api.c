@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "hex.h"
+#include "redact.h"
 #include "tracker.h"
 
 #define MAX_TRACKER_ROWS 4096
@@ -168,6 +169,16 @@ void api_announce_totals(const struct api *a, uint64_t out[METRICS_NANNOUNCE])
 
 /* ---- JSON views ---- */
 
+/* s as a JSON string with its secrets redacted (lib/redact.h). */
+static json_t *redacted(const char *s)
+{
+	char *r = redact_dup(s);
+	json_t *j = json_string(r ? r : REDACT_MARK);
+
+	free(r);
+	return j;
+}
+
 static json_t *tenant_json(const struct tenant *t)
 {
 	json_t *allow = json_array(), *tr = json_array();
@@ -177,7 +188,7 @@ static json_t *tenant_json(const struct tenant *t)
 		json_array_append_new(allow, json_string(c));
 	}
 	for (unsigned i = 0; i < t->n_trackers; i++)
-		json_array_append_new(tr, json_string(t->trackers[i]));
+		json_array_append_new(tr, redacted(t->trackers[i]));
 	return json_pack("{s:s,s:s,s:I,s:I,s:o,s:o,s:I,s:s}", "id", t->id, "name", t->name,
 			 "bandwidth_bps", (json_int_t)t->bandwidth, "max_peers",
 			 (json_int_t)t->max_peers, "allow", allow, "trackers", tr, "embargo_s",
@@ -263,13 +274,13 @@ static json_t *trackers_json(const struct api *a)
 		char h[41];
 		hex_encode(st[i].reg.info_hash, 20, h);
 		json_array_append_new(
-			arr,
-			json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:I,s:b}", "url", st[i].reg.url,
-				  "release", st[i].reg.release, "info_hash", h, "last_result",
-				  res[st[i].last_result & 3], "message", st[i].last_message,
-				  "last_announce", time_or_null(st[i].last_announce),
-				  "next_announce", time_or_null(st[i].next_announce), "peers_seen",
-				  (json_int_t)st[i].peers_seen, "stopping", st[i].stopping));
+			arr, json_pack("{s:o,s:s,s:s,s:s,s:o,s:o,s:o,s:I,s:b}", "url",
+				       redacted(st[i].reg.url), "release", st[i].reg.release,
+				       "info_hash", h, "last_result", res[st[i].last_result & 3],
+				       "message", redacted(st[i].last_message), "last_announce",
+				       time_or_null(st[i].last_announce), "next_announce",
+				       time_or_null(st[i].next_announce), "peers_seen",
+				       (json_int_t)st[i].peers_seen, "stopping", st[i].stopping));
 	}
 	return arr;
 }
@@ -440,6 +451,66 @@ static int h_tenants(struct api *a, struct httpd_conn *c, const struct httpd_req
 	return answer(c, 200, json_pack("{s:o}", "tenants", arr));
 }
 
+/*
+ * The "trackers" field into t (which holds the tenant as it is, for a
+ * PATCH): a list of http:// or udp:// URLs. A URL that holds REDACTED is
+ * one a GET showed: it stands for the tenant's tracker it was made from,
+ * so a GET body sent back edited keeps the passkeys. NULL, or why not.
+ */
+static const char *take_trackers(json_t *v, struct tenant *t)
+{
+	char *urls[TENANT_MAX_TRACKERS];
+	size_t i, n = 0;
+	json_t *x;
+	const char *bad = NULL;
+
+	if (!json_is_array(v) || json_array_size(v) > TENANT_MAX_TRACKERS)
+		return "expected a list of at most 32 http:// or udp:// URLs";
+	json_array_foreach(v, i, x)
+	{
+		const char *u = json_is_string(x) ? json_string_value(x) : "";
+		const char *keep = u;
+
+		if ((strncmp(u, "http://", 7) && strncmp(u, "udp://", 6)) ||
+		    strlen(u) > TENANT_URL_MAX) {
+			bad = "expected http:// or udp:// URLs";
+			break;
+		}
+		if (strstr(u, REDACT_MARK)) {
+			keep = NULL;
+			for (unsigned k = 0; k < t->n_trackers && !keep; k++) {
+				char *r = redact_dup(t->trackers[k]);
+				if (r && !strcmp(r, u))
+					keep = t->trackers[k];
+				free(r);
+			}
+			if (!keep) {
+				bad = "a URL holding REDACTED matches none of the tenant's "
+				      "trackers: "
+				      "send the full URL";
+				break;
+			}
+		}
+		urls[n] = strdup(keep);
+		if (!urls[n]) {
+			bad = "out of memory";
+			break;
+		}
+		n++;
+	}
+	if (bad) {
+		while (n)
+			free(urls[--n]);
+		return bad;
+	}
+	for (unsigned k = 0; k < t->n_trackers; k++)
+		free(t->trackers[k]);
+	for (i = 0; i < n; i++)
+		t->trackers[i] = urls[i];
+	t->n_trackers = (unsigned)n;
+	return NULL;
+}
+
 /* Fills t from a JSON object over base (a PATCH starts from the tenant as
  * it is). Returns 0 or answers 400 naming the field and returns 1. */
 static int tenant_from_json(struct httpd_conn *c, json_t *j, struct tenant *t, int *rc)
@@ -503,30 +574,7 @@ static int tenant_from_json(struct httpd_conn *c, json_t *j, struct tenant *t, i
 			if (!bad)
 				t->allow = s;
 		} else if (!strcmp(key, "trackers")) {
-			size_t i;
-			json_t *x;
-			if (!json_is_array(v) || json_array_size(v) > TENANT_MAX_TRACKERS)
-				bad = "expected a list of at most 32 http:// or udp:// URLs";
-			json_array_foreach(v, i, x)
-			{
-				if (bad)
-					break;
-				const char *u = json_is_string(x) ? json_string_value(x) : "";
-				if ((strncmp(u, "http://", 7) && strncmp(u, "udp://", 6)) ||
-				    strlen(u) > TENANT_URL_MAX)
-					bad = "expected http:// or udp:// URLs";
-			}
-			if (!bad) {
-				for (unsigned k = 0; k < t->n_trackers; k++)
-					free(t->trackers[k]);
-				t->n_trackers = 0;
-				json_array_foreach(v, i, x)
-				{
-					t->trackers[i] = strdup(json_string_value(x));
-					if (t->trackers[i])
-						t->n_trackers = (unsigned)i + 1;
-				}
-			}
+			bad = take_trackers(v, t);
 		} else if (!strcmp(key, "source")) {
 			/* echoed by GET: accepted and ignored, so a GET body can be
 			 * sent back edited */
@@ -668,10 +716,12 @@ static const struct route routes[] = {
 	{ HTTPD_POST, "drain", true, h_drain },
 };
 
-int api_handle(struct api *a, struct httpd_conn *c, const struct httpd_request *req, bool readonly,
-	       int64_t now)
+int api_handle(struct api *a, struct httpd_conn *c, const struct httpd_request *req,
+	       const struct api_caller *who, int64_t now)
 {
 	bool get = req->method == HTTPD_GET || req->method == HTTPD_HEAD;
+	if (!who->may_read)
+		return httpd_respond_error(c, 403, who->refusal, NULL);
 	if (req->path_len == 1 && req->path[0] == '/') {
 		if (!get)
 			return httpd_respond_error(c, 405, "the status page takes GET",
@@ -732,10 +782,8 @@ int api_handle(struct api *a, struct httpd_conn *c, const struct httpd_request *
 		bool m = r->method == req->method || (r->method == HTTPD_GET && get);
 		if (!m)
 			continue;
-		if (r->write && readonly)
-			return httpd_respond_error(
-				c, 403, "read-only listener: changes go through the API socket",
-				NULL);
+		if (r->write && !who->may_write)
+			return httpd_respond_error(c, 403, who->refusal, NULL);
 		return r->fn(a, c, req, &arg, now);
 	}
 	if (path_known)

@@ -4,6 +4,10 @@
  * answers one request on an httpd connection. JSON in and out through
  * jansson; every error answer names what was wrong.
  *
+ * Nothing secret leaves through here: tracker URLs and tracker messages
+ * go out through redact (lib/redact.h), and a tenant sent back with a
+ * redacted URL keeps the URL it had.
+ *
  * api_sample() is called about once a second by the loop: it sums the data
  * plane's counters and keeps the previous sum, from which rates come.
  */
@@ -52,11 +56,19 @@ void api_fini(struct api *a);
 void api_sample(struct api *a, uint64_t now_ms);
 
 /*
- * Answers req on c. readonly: the TCP status listener (writes get 403).
- * Returns what httpd_respond returned.
+ * What a connection may do: the TCP status listener and read-only API
+ * callers may read (GET, HEAD), admins anything, a caller with no role
+ * nothing. A refused request gets 403 with refusal (one line naming what
+ * is missing, e.g. the group a change needs).
  */
-int api_handle(struct api *a, struct httpd_conn *c, const struct httpd_request *req, bool readonly,
-	       int64_t now);
+struct api_caller {
+	bool may_read, may_write;
+	const char *refusal; /* borrowed, valid during api_handle() */
+};
+
+/* Answers req on c for who. Returns what httpd_respond returned. */
+int api_handle(struct api *a, struct httpd_conn *c, const struct httpd_request *req,
+	       const struct api_caller *who, int64_t now);
 
 /* Fills the announce totals for metrics (from the tracker client). */
 void api_announce_totals(const struct api *a, uint64_t out[METRICS_NANNOUNCE]);

@@ -897,6 +897,13 @@ int httpd_conn_timed_out(const struct httpd_conn *c, uint64_t now_ms)
 	return d != HTTPD_NO_DEADLINE && now_ms >= d;
 }
 
+uint64_t httpd_conn_idle_since(const struct httpd_conn *c)
+{
+	if (c->state != ST_READ || c->in_len || unsent(c))
+		return HTTPD_NO_DEADLINE;
+	return c->idle_since;
+}
+
 const char *httpd_request_header(const struct httpd_request *req, const char *name, size_t *out_len)
 {
 	for (size_t i = 0; i < req->n_headers; i++) {

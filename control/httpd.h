@@ -323,6 +323,13 @@ uint64_t httpd_conn_deadline(const struct httpd_conn *c);
  * answer. */
 int httpd_conn_timed_out(const struct httpd_conn *c, uint64_t now_ms);
 
+/*
+ * When the connection became idle (between requests: nothing of a request
+ * received, nothing to send, no request in hand), HTTPD_NO_DEADLINE while
+ * it is not idle. A server short of slots closes the idlest first.
+ */
+uint64_t httpd_conn_idle_since(const struct httpd_conn *c);
+
 /* "GET", "HEAD", ...; "?" for a value outside the enum. */
 const char *httpd_method_name(enum httpd_method m);
 

@@ -3,6 +3,13 @@
  * over the API socket, the status listener and their connections; the
  * tracker client runs in its own thread (tracker.c).
  *
+ * The API socket and the status listener have separate connection pools
+ * (api_max_conns, status_max_conns), so no number of TCP connections can
+ * take a slot seedctl needs; a full status pool makes room for a newcomer
+ * by closing the connection idle longest. Who may do what on each is
+ * guard.c's: Host names on the status listener, SO_PEERCRED roles on the
+ * API socket.
+ *
  * Each pass: accept, read, answer (api.c), write; then, at most once a
  * second, sample the data plane's counters, pick up releases created in the
  * store, commit a new catalog generation when anything changed, and hand the
@@ -19,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,13 +36,16 @@
 #include <arpa/inet.h>
 
 #include "api.h"
+#include "guard.h"
 #include "httpd.h"
 #include "log.h"
 #include "node.h"
 #include "tracker.h"
 
-#define MAX_CONNS  256
 #define EXIT_USAGE 2
+/* A full status pool says so at most this often (a flood must not flood
+ * the log too). */
+#define FULL_WARN_MS 60000
 
 static const struct log_module lm = LOG_MODULE("control.main");
 
@@ -43,7 +54,9 @@ extern const size_t seed_status_page_len;
 
 struct conn {
 	int fd;
-	bool readonly;
+	bool tcp; /* the status listener's: Host is checked */
+	struct api_caller who;
+	char refusal[256]; /* who.refusal for an API socket caller */
 	struct httpd_conn h;
 	uint8_t pend[16384]; /* received, not yet taken by the engine */
 	size_t pend_len;
@@ -54,8 +67,14 @@ struct ctl {
 	struct api api;
 	struct tracker *tracker;
 	int api_fd, status_fd, sig_fd;
-	struct conn conns[MAX_CONNS];
-	size_t n_conns;
+	struct pool {
+		struct conn *v;
+		size_t n, cap;
+	} api_pool, status_pool;
+	struct pollfd *pf; /* 3 + both pools' capacity */
+	struct guard_hosts hosts;
+	struct guard_ids ids;
+	uint64_t full_warned;
 	struct timespec releases_mtime;
 	bool draining, stop;
 };
@@ -112,7 +131,7 @@ static void usage(FILE *f)
 		   "serving).\n");
 }
 
-static int listen_unix(const char *path, struct seed_err *err)
+static int listen_unix(const char *path, const struct guard_ids *ids, struct seed_err *err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -141,6 +160,12 @@ static int listen_unix(const char *path, struct seed_err *err)
 		close(fd);
 		return seed_err_set(err, -e, "api socket %s: %s", path, strerror(e));
 	}
+	/* Connecting needs write access to the file: the ACL lets both
+	 * groups' members in, and nobody else but the owner and its group. */
+	struct seed_err aerr;
+	seed_err_clear(&aerr);
+	if (guard_socket_acl(path, ids, &aerr) < 0)
+		log_warn(&lm, "%s; only its owner and group can connect", aerr.msg);
 	return fd;
 }
 
@@ -264,33 +289,93 @@ static int do_drain(void *ctx, struct seed_err *err)
 	return 0;
 }
 
-static void conn_close(struct ctl *c, size_t i)
+static void conn_close(struct pool *p, size_t i)
 {
-	close(c->conns[i].fd);
-	httpd_conn_free(&c->conns[i].h);
-	c->conns[i] = c->conns[--c->n_conns];
+	close(p->v[i].fd);
+	httpd_conn_free(&p->v[i].h);
+	p->v[i] = p->v[--p->n];
 }
 
-static void on_accept(struct ctl *c, int lfd, bool readonly, uint64_t now)
+/* The connection of p idle longest (no request under way, nothing to
+ * send), or -1 when none is idle. */
+static ssize_t idlest(const struct pool *p)
 {
+	ssize_t best = -1;
+	uint64_t since = HTTPD_NO_DEADLINE;
+
+	for (size_t i = 0; i < p->n; i++) {
+		uint64_t s = httpd_conn_idle_since(&p->v[i].h);
+		if (s < since) {
+			since = s;
+			best = (ssize_t)i;
+		}
+	}
+	return best;
+}
+
+/* Sets up what x may do; false when the connection must go. */
+static bool admit(struct ctl *c, struct conn *x)
+{
+	if (x->tcp) {
+		/* GET only, whoever the client: the status listener has no
+		 * notion of a caller */
+		x->who = (struct api_caller){ true, false,
+					      "read-only listener: changes go through the API "
+					      "socket" };
+		return true;
+	}
+	struct guard_peer p;
+	int rc = guard_peer(x->fd, &c->ids, &p);
+	if (rc < 0) {
+		log_warn(&lm, "api socket: cannot read the caller's credentials: %s",
+			 strerror(-rc));
+		return false;
+	}
+	guard_refusal(&c->ids, &p, x->refusal, sizeof(x->refusal));
+	x->who = (struct api_caller){ p.role != GUARD_NONE, p.role == GUARD_ADMIN, x->refusal };
+	return true;
+}
+
+static void on_accept(struct ctl *c, int lfd, bool tcp, uint64_t now)
+{
+	struct pool *p = tcp ? &c->status_pool : &c->api_pool;
+
 	for (int k = 0; k < 64; k++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
-		if (c->n_conns == MAX_CONNS) {
+		if (p->n == p->cap) {
+			/* The status pool makes room by closing the connection
+			 * idle longest; the API pool's callers are local users
+			 * and keep their slots. */
+			ssize_t old = tcp ? idlest(p) : -1;
+			if (now - c->full_warned >= FULL_WARN_MS || !c->full_warned) {
+				c->full_warned = now;
+				log_warn(&lm, "%s full (%zu connections): %s",
+					 tcp ? "status listener" : "api socket", p->cap,
+					 old >= 0 ? "closing the one idle longest"
+						  : "refusing newcomers");
+			}
+			if (old < 0) {
+				close(fd);
+				continue;
+			}
+			conn_close(p, (size_t)old);
+		}
+		struct conn *x = &p->v[p->n];
+		x->fd = fd;
+		x->tcp = tcp;
+		x->pend_len = 0;
+		if (!admit(c, x)) {
 			close(fd);
 			continue;
 		}
-		struct conn *x = &c->conns[c->n_conns];
-		x->fd = fd;
-		x->readonly = readonly;
-		x->pend_len = 0;
 		if (httpd_conn_init(&x->h, NULL, now) < 0) {
 			httpd_conn_free(&x->h);
 			close(fd);
 			continue;
 		}
-		c->n_conns++;
+		p->n++;
 	}
 }
 
@@ -299,8 +384,17 @@ static void answer_all(struct ctl *c, struct conn *x)
 {
 	struct httpd_request req;
 	int rc;
-	while ((rc = httpd_conn_next(&x->h, &req)) == 1)
-		api_handle(&c->api, &x->h, &req, x->readonly, time(NULL));
+	while ((rc = httpd_conn_next(&x->h, &req)) == 1) {
+		size_t hl = 0;
+		const char *host = httpd_request_header(&req, "host", &hl);
+		if (x->tcp && !guard_host_ok(&c->hosts, host, hl))
+			httpd_respond_error(&x->h, 421,
+					    "this listener answers only the Host names of "
+					    "status_hosts (see docs/api.md)",
+					    NULL);
+		else
+			api_handle(&c->api, &x->h, &req, &x->who, time(NULL));
+	}
 	if (rc < 0 && rc != -EBUSY && rc != -EPIPE) {
 		const char *msg;
 		unsigned st = httpd_conn_error(&x->h, &msg);
@@ -373,43 +467,59 @@ static void on_signal(struct ctl *c)
 	}
 }
 
+/* Serves every connection of p whose poll entries start at pf. */
+static void serve_pool(struct ctl *c, struct pool *p, const struct pollfd *pf, size_t had, int k,
+		       uint64_t now)
+{
+	/* newest first so removal keeps indexes valid */
+	for (size_t i = had; i-- > 0;) {
+		short re = k > 0 ? pf[i].revents : 0;
+		if (re & (POLLERR | POLLHUP | POLLNVAL))
+			re |= POLLIN;
+		if (serve(c, &p->v[i], re, now) < 0)
+			conn_close(p, i);
+	}
+}
+
+static size_t poll_pool(const struct pool *p, struct pollfd *pf)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		const uint8_t *o;
+		size_t ol;
+		httpd_conn_output(&p->v[i].h, &o, &ol);
+		pf[i] = (struct pollfd){ p->v[i].fd, (short)(POLLIN | (ol ? POLLOUT : 0)), 0 };
+	}
+	return p->n;
+}
+
 static int run(struct ctl *c)
 {
 	uint64_t last_tick = 0;
-	struct pollfd pf[3 + MAX_CONNS];
+	struct pollfd *pf = c->pf;
 	while (!c->stop) {
 		size_t n = 0;
 		pf[n++] = (struct pollfd){ c->sig_fd, POLLIN, 0 };
 		pf[n++] = (struct pollfd){ c->api_fd, POLLIN, 0 };
 		if (c->status_fd >= 0)
 			pf[n++] = (struct pollfd){ c->status_fd, POLLIN, 0 };
-		size_t base = n;
-		for (size_t i = 0; i < c->n_conns; i++) {
-			const uint8_t *o;
-			size_t ol;
-			httpd_conn_output(&c->conns[i].h, &o, &ol);
-			pf[n++] = (struct pollfd){ c->conns[i].fd,
-						   (short)(POLLIN | (ol ? POLLOUT : 0)), 0 };
-		}
+		size_t api_base = n, n_api = poll_pool(&c->api_pool, pf + n);
+		n += n_api;
+		size_t st_base = n, n_st = poll_pool(&c->status_pool, pf + n);
+		n += n_st;
 		int k = poll(pf, n, 250);
 		uint64_t now = mono_ms();
+		/* the API socket's callers first: its connections, then its
+		 * accepts, before anything of the status listener's */
+		serve_pool(c, &c->api_pool, pf + api_base, n_api, k, now);
 		if (k > 0) {
 			if (pf[0].revents)
 				on_signal(c);
 			if (pf[1].revents)
 				on_accept(c, c->api_fd, false, now);
-			if (c->status_fd >= 0 && pf[2].revents)
-				on_accept(c, c->status_fd, true, now);
 		}
-		/* connections, newest first so removal keeps indexes valid */
-		size_t had = n - base;
-		for (size_t i = had; i-- > 0;) {
-			short re = k > 0 ? pf[base + i].revents : 0;
-			if (re & (POLLERR | POLLHUP | POLLNVAL))
-				re |= POLLIN;
-			if (serve(c, &c->conns[i], re, now) < 0)
-				conn_close(c, i);
-		}
+		serve_pool(c, &c->status_pool, pf + st_base, n_st, k, now);
+		if (k > 0 && c->status_fd >= 0 && pf[2].revents)
+			on_accept(c, c->status_fd, true, now);
 		int64_t wall = time(NULL);
 		if (now - last_tick >= 1000 || node_dirty(c->node)) {
 			if (now - last_tick >= 1000) {
@@ -422,6 +532,42 @@ static int run(struct ctl *c)
 		}
 	}
 	return 0;
+}
+
+/* Room for both pools and their descriptors: the soft RLIMIT_NOFILE is
+ * raised toward the hard one when the pools need more. */
+static int pools_init(struct ctl *c, const struct seedconf_node *nc, struct seed_err *err)
+{
+	size_t na = nc->api_max_conns, ns = nc->status_max_conns;
+	c->api_pool = (struct pool){ calloc(na, sizeof(struct conn)), 0, na };
+	c->status_pool = (struct pool){ calloc(ns, sizeof(struct conn)), 0, ns };
+	c->pf = calloc(3 + na + ns, sizeof(*c->pf));
+	if (!c->api_pool.v || !c->status_pool.v || !c->pf)
+		return seed_err_set(err, -ENOMEM, "out of memory for %zu + %zu connections", na,
+				    ns);
+	struct rlimit rl;
+	rlim_t want = (rlim_t)(na + ns + 64); /* and the tracker's, the store's */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		if (rl.rlim_cur < want)
+			log_warn(&lm,
+				 "open files limited to %llu, under the %llu that api_max_conns + "
+				 "status_max_conns need: connections past it are refused",
+				 (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+	}
+	return 0;
+}
+
+static void pools_fini(struct ctl *c)
+{
+	for (size_t i = c->api_pool.n; i-- > 0;)
+		conn_close(&c->api_pool, i);
+	for (size_t i = c->status_pool.n; i-- > 0;)
+		conn_close(&c->status_pool, i);
+	free(c->api_pool.v);
+	free(c->status_pool.v);
+	free(c->pf);
 }
 
 int main(int argc, char **argv)
@@ -475,6 +621,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "seed-control: %s\n", err.msg);
 			return 1;
 		}
+		struct guard_ids ids;
+		seed_err_clear(&err);
+		if (guard_ids_init(&ids, &sc->node, &err) != 0)
+			fprintf(stderr, "seed-control: warning: %s\n", err.msg);
 		printf("%s: ok (node %s, %zu tenants)\n", check, sc->node.name, sc->n_tenants);
 		seedconf_free(sc);
 		return 0;
@@ -506,7 +656,20 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	c.sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 
-	int rc = listen_unix(nc->api_socket, &err);
+	guard_hosts_init(&c.hosts, nc);
+	int rc = guard_ids_init(&c.ids, nc, &err);
+	if (rc < 0) {
+		log_error(&lm, "%s", err.msg);
+		return 1;
+	}
+	if (rc > 0)
+		log_warn(&lm, "%s", err.msg);
+	seed_err_clear(&err);
+	if (pools_init(&c, nc, &err) < 0) {
+		log_error(&lm, "%s", err.msg);
+		return 1;
+	}
+	rc = listen_unix(nc->api_socket, &c.ids, &err);
 	if (rc >= 0) {
 		c.api_fd = rc;
 		if (nc->status_addr_len) {
@@ -573,8 +736,7 @@ int main(int argc, char **argv)
 	 * registered: a restart must not drop peers. Only drain announces
 	 * 'stopped'. */
 	tracker_destroy(c.tracker);
-	for (size_t i = c.n_conns; i-- > 0;)
-		conn_close(&c, i);
+	pools_fini(&c);
 	close(c.api_fd);
 	if (c.status_fd >= 0)
 		close(c.status_fd);

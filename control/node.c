@@ -247,8 +247,10 @@ static int save_state(struct node *n, struct seed_err *err)
 	bencode_put_int(&b, STATE_VERSION);
 	bencode_end(&b);
 	int rc = bencode_buf_finish(&b, err);
+	/* 0600: an API tenant's tracker URLs may hold passkeys, and the data
+	 * plane may read the store this file sits in */
 	if (rc == 0)
-		rc = fsu_write_atomic(n->state_path, b.p, b.len, 0640, err);
+		rc = fsu_write_atomic(n->state_path, b.p, b.len, 0600, err);
 	bencode_buf_release(&b);
 	return rc;
 }
@@ -589,8 +591,13 @@ int node_commit(struct node *n, int64_t now, struct seed_err *err)
 		return rc;
 	struct catalog *c = NULL;
 	rc = catalog_create(n->generation + 1, now, &c, err);
-	for (size_t i = 0; rc == 0 && i < n->n_t; i++)
-		rc = catalog_add_tenant(c, &n->t[i], NULL, err);
+	for (size_t i = 0; rc == 0 && i < n->n_t; i++) {
+		/* The data plane never announces: it gets no tracker URLs, so
+		 * passkeys stay in this process (and control.state, 0600). */
+		struct tenant t = n->t[i];
+		t.n_trackers = 0;
+		rc = catalog_add_tenant(c, &t, NULL, err);
+	}
 	for (size_t i = 0; rc == 0 && i < n->n_r; i++) {
 		const struct node_release *r = &n->r[i];
 		if (!r->in_store)

@@ -69,6 +69,7 @@
 
 #include "announce.h"
 #include "log.h"
+#include "redact.h"
 #include "tracker.h"
 
 static const struct log_module lm = LOG_MODULE("control.tracker");
@@ -504,27 +505,32 @@ static void record(struct tracker *t, struct entry *e, enum announce_event ev,
 	char ih[9];
 	snprintf(ih, sizeof(ih), "%02x%02x%02x%02x", e->st.reg.info_hash[0], e->st.reg.info_hash[1],
 		 e->st.reg.info_hash[2], e->st.reg.info_hash[3]);
+	/* The URL may carry a passkey and the tracker's message may echo
+	 * one: logs get them redacted (lib/redact.h). */
+	char *url = redact_dup(e->st.reg.url), *rmsg = redact_dup(m);
+	const char *u = url ? url : REDACT_MARK, *why = rmsg ? rmsg : REDACT_MARK;
 	if (ev == ANNOUNCE_EVENT_STOPPED) {
 		if (res == TRACKER_OK)
-			log_info(&lm, "tracker %s release %s: stopped (info-hash %s)",
-				 e->st.reg.url, e->st.reg.release, ih);
+			log_info(&lm, "tracker %s release %s: stopped (info-hash %s)", u,
+				 e->st.reg.release, ih);
 		else
 			log_warn(&lm,
 				 "tracker %s release %s: stopped, unconfirmed: %s (info-hash %s)",
-				 e->st.reg.url, e->st.reg.release, m, ih);
-		return;
+				 u, e->st.reg.release, why, ih);
+	} else if (changed) {
+		long long in = next > wall ? (long long)(next - wall) : 0;
+		if (res == TRACKER_OK)
+			log_info(&lm,
+				 "tracker %s release %s: ok, %" PRIu32
+				 " peers, next in %llds (info-hash %s)",
+				 u, e->st.reg.release, e->st.peers_seen, in, ih);
+		else
+			log_warn(&lm,
+				 "tracker %s release %s: %s: %s (retry in %llds, info-hash %s)", u,
+				 e->st.reg.release, result_word(res), why, in, ih);
 	}
-	if (!changed)
-		return;
-	long long in = next > wall ? (long long)(next - wall) : 0;
-	if (res == TRACKER_OK)
-		log_info(&lm,
-			 "tracker %s release %s: ok, %" PRIu32
-			 " peers, next in %llds (info-hash %s)",
-			 e->st.reg.url, e->st.reg.release, e->st.peers_seen, in, ih);
-	else
-		log_warn(&lm, "tracker %s release %s: %s: %s (retry in %llds, info-hash %s)",
-			 e->st.reg.url, e->st.reg.release, result_word(res), m, in, ih);
+	free(url);
+	free(rmsg);
 }
 
 /* ---- attempts ---- */
@@ -1232,8 +1238,11 @@ static void *tracker_main(void *arg)
 			struct entry *e = t->ents[i];
 			if (e->log_bad_url) {
 				e->log_bad_url = 0;
+				char *url = redact_dup(e->st.reg.url);
 				log_error(&lm, "tracker %s release %s: %s (not announced)",
-					  e->st.reg.url, e->st.reg.release, e->st.last_message);
+					  url ? url : REDACT_MARK, e->st.reg.release,
+					  e->st.last_message);
+				free(url);
 			}
 		}
 		dns_reap(t, now);

@@ -1053,6 +1053,25 @@ Test(httpd, idle_timeout)
 	cr_assert_eq(httpd_conn_deadline(&C), T0 + 200 + HTTPD_DEFAULT_IDLE_TIMEOUT_MS);
 }
 
+/* Idle is between requests only: a request under way, one in hand or
+ * output unsent is not idle (a full server closes the idlest first). */
+Test(httpd, idle_since_is_between_requests_only)
+{
+	struct httpd_request req;
+
+	up(NULL);
+	cr_assert_eq(httpd_conn_idle_since(&C), T0);
+	feed("GET / HT", T0 + 10);
+	cr_assert_eq(httpd_conn_idle_since(&C), HTTPD_NO_DEADLINE, "a request under way");
+	feed("TP/1.1\r\nHost: x\r\n\r\n", T0 + 20);
+	cr_assert_eq(httpd_conn_next(&C, &req), 1);
+	cr_assert_eq(httpd_conn_idle_since(&C), HTTPD_NO_DEADLINE, "a request in hand");
+	cr_assert_eq(httpd_respond(&C, 200, NULL, "ok", 2, NULL), 0);
+	cr_assert_eq(httpd_conn_idle_since(&C), HTTPD_NO_DEADLINE, "output unsent");
+	cr_assert_eq(httpd_conn_sent(&C, pending(), T0 + 300), 0);
+	cr_assert_eq(httpd_conn_idle_since(&C), T0 + 300, "idle from the last byte out");
+}
+
 Test(httpd, stalled_output_timeout)
 {
 	struct httpd_request req;
