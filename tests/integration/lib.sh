@@ -607,6 +607,9 @@ ctl_config() {
 # "status http://..." lines. Sets CTL_PID, CTL_SOCK, CTL_URL.
 ctl_start() {
 	local dir=$1 conf=$2 i
+	# a restart's first look must not find the last run's 'status' line
+	# before the new process has truncated the file
+	rm -f "$dir/ctl.out"
 	"$SEED_CONTROL" --config "$conf" >"$dir/ctl.out" 2>>"$dir/ctl.err" &
 	CTL_PID=$!
 	dp_track "$CTL_PID"
