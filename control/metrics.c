@@ -113,6 +113,13 @@ static void dataplane(FILE *f, const struct metrics_input *in)
 		fprintf(f, "seed_refusals_total{reason=\"%s\"} %llu\n", dpstats_refusal_names[i],
 			u(t->refusals[i]));
 
+	family(f, "seed_admit_refusals_total", "counter",
+	       "Connections refused by the per-source limits (at accept; mse_rate when an MSE "
+	       "handshake starts), by reason.");
+	for (int i = 0; i < DPSTATS_NADMIT; i++)
+		fprintf(f, "seed_admit_refusals_total{reason=\"%s\"} %llu\n",
+			dpstats_admit_names[i], u(t->admit_refusals[i]));
+
 	family(f, "seed_engine_closes_total", "counter",
 	       "Connections the protocol engines closed, by reason.");
 	for (int i = 1; i < DPSTATS_CLOSE_REASONS; i++)

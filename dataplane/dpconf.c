@@ -28,6 +28,7 @@ enum kind {
 	K_TEXT,
 	K_IPNET,
 	K_IPV4,
+	K_CIDRS,
 };
 
 struct setting {
@@ -86,6 +87,22 @@ static const struct setting table[] = {
 	{ "dpdk-idle-sleep", K_UINT, OFF(dpdk_idle_sleep_us), 0, 100000, "0",
 	  "dpdk: microseconds a worker sleeps after a pass with nothing to do (0: poll "
 	  "without pause, a core per worker; set it where cores are shared)" },
+	{ "addr-conns", K_UINT, OFF(addr_conns), 0, 1000000, "128",
+	  "connections open at once from one address, all workers (0: no limit)" },
+	{ "prefix-conns", K_UINT, OFF(prefix_conns), 0, 1000000, "512",
+	  "connections open at once from one /24 (IPv4) or /56 (IPv6) (0: no limit)" },
+	{ "addr-conn-rate", K_UINT, OFF(addr_rate), 0, 100000, "32",
+	  "new connections per second from one address, sustained (0: no limit)" },
+	{ "addr-conn-burst", K_UINT, OFF(addr_burst), 1, 100000, "128",
+	  "new connections from one address at once, above the rate" },
+	{ "addr-mse-rate", K_UINT, OFF(mse_rate), 0, 100000, "8",
+	  "MSE handshakes (a key exchange each) per second from one address (0: no limit)" },
+	{ "addr-mse-burst", K_UINT, OFF(mse_burst), 1, 100000, "32",
+	  "MSE handshakes from one address at once, above the rate" },
+	{ "deny", K_CIDRS, OFF(deny), 0, 0, "none",
+	  "addresses refused at accept: CIDR prefixes separated by commas, or none" },
+	{ "limit-exempt", K_CIDRS, OFF(limit_exempt), 0, 0, "127.0.0.0/8,::1",
+	  "addresses the per-source limits do not apply to (the deny list does), or none" },
 	{ "config", K_CONFIG, 0, 0, 0, NULL, "read settings from FILE (name = value lines)" },
 };
 #define N_TABLE (sizeof(table) / sizeof(table[0]))
@@ -104,6 +121,18 @@ void dpconf_defaults(struct dpconf *c)
 	c->mse = 2;
 	snprintf(c->backend, sizeof(c->backend), "uring");
 	c->mtu = 1500;
+	c->addr_conns = 128;
+	c->prefix_conns = 512;
+	c->addr_rate = 32;
+	c->addr_burst = 128;
+	c->mse_rate = 8;
+	c->mse_burst = 32;
+	cidr_set_init(&c->deny);
+	cidr_set_init(&c->limit_exempt);
+	/* a process on this host can take the machine anyway; benchmarks and
+	 * local tools open hundreds of connections from it */
+	cidr_set_add_str(&c->limit_exempt, "127.0.0.0/8", NULL);
+	cidr_set_add_str(&c->limit_exempt, "::1", NULL);
 }
 
 void dpconf_usage(FILE *out)
@@ -123,6 +152,7 @@ void dpconf_usage(FILE *out)
 				  : table[i].kind == K_TEXT				 ? "ARGS"
 				  : table[i].kind == K_IPNET ? "ADDR/PREFIX"
 				  : table[i].kind == K_IPV4  ? "ADDR"
+				  : table[i].kind == K_CIDRS ? "CIDR,..."
 							     : "ADDR:PORT";
 		snprintf(left, sizeof(left), "--%s %s", table[i].name, arg);
 		fprintf(out, "  %-28s %s", left, table[i].help);
@@ -303,6 +333,36 @@ static int apply(struct dpconf *c, const struct setting *s, const char *v, const
 					    where, v);
 		c->ip = ntohl(a.s_addr);
 		c->prefix = (unsigned)pfx;
+		return 0;
+	}
+	case K_CIDRS: {
+		/* the whole list at once: a later setting replaces an earlier one */
+		struct cidr_set set;
+		cidr_set_init(&set);
+		if (strcmp(v, "none")) {
+			const char *p = v;
+			while (*p) {
+				size_t l = strcspn(p, ", \t");
+				char one[CIDR_INPUT_MAX + 1];
+				if (l > CIDR_INPUT_MAX)
+					return seed_err_set(err, -EINVAL,
+							    "%s: \"%.40s...\" is not a CIDR prefix",
+							    where, p);
+				memcpy(one, p, l);
+				one[l] = 0;
+				if (l && cidr_set_add_str(&set, one, err) < 0) {
+					seed_err_prefix(err, "%s: ", where);
+					return -EINVAL;
+				}
+				p += l;
+				p += strspn(p, ", \t");
+			}
+			if (!set.n)
+				return seed_err_set(err, -EINVAL,
+						    "%s: empty list (write none for no entries)",
+						    where);
+		}
+		memcpy((char *)c + s->off, &set, sizeof(set));
 		return 0;
 	}
 	case K_CONFIG:

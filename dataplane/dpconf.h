@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "cidr.h"
 #include "seed_err.h"
 
 #define DPCONF_MAX_LISTEN 8
@@ -47,6 +48,12 @@ struct dpconf {
 	uint32_t gateway;
 	unsigned mtu;
 	unsigned dpdk_idle_sleep_us;
+	/* per-source limits at accept (admit.h; 0: off) */
+	unsigned addr_conns, prefix_conns;
+	unsigned addr_rate, addr_burst; /* new connections per second per address */
+	unsigned mse_rate, mse_burst;	/* MSE handshakes per second per address */
+	struct cidr_set deny;		/* refused at accept */
+	struct cidr_set limit_exempt;	/* no per-source limits (default loopback) */
 };
 
 /* Fills defaults. */

@@ -118,6 +118,90 @@ static const struct proto_release *gate_id(void *ctx, void *peer, const char *id
 	return gated(w, peer, served_by_id(w->p.served, id, len));
 }
 
+/* A peer starts an MSE handshake: charged to its address's bucket before
+ * the engine spends a key exchange on it. */
+static int gate_admit_mse(void *ctx, void *peer)
+{
+	struct worker *w = ctx;
+	struct wconn *c = peer_conn(w, peer);
+	if (!c)
+		return 0;
+	if (admit_mse(w->admit, c->peer.fam, c->peer.addr, w->now))
+		return 1;
+	dpstats_add(&w->ctr->admit_refusals[DPSTATS_ADMIT_MSE_RATE], 1);
+	return 0;
+}
+
+/* Requests the connection's peer has made so far (keep-alives excluded). */
+static uint64_t eng_requests(struct wconn *c)
+{
+	return c->kind == TAG_BT ? peerwire_requests_seen(&c->e.pw)
+				 : http_requests_seen(&c->e.http);
+}
+
+/* ---- the reclaim order: open connections, longest without a request first ---- */
+
+static void lru_remove(struct worker *w, struct wconn *c)
+{
+	if (!c->in_lru)
+		return;
+	if (c->lru_prev != LRU_NONE)
+		w->conns[c->lru_prev].lru_next = c->lru_next;
+	else
+		w->lru_head = c->lru_next;
+	if (c->lru_next != LRU_NONE)
+		w->conns[c->lru_next].lru_prev = c->lru_prev;
+	else
+		w->lru_tail = c->lru_prev;
+	c->in_lru = 0;
+	w->n_lru--;
+}
+
+static void lru_push(struct worker *w, struct wconn *c, uint32_t ci)
+{
+	c->lru_prev = w->lru_tail;
+	c->lru_next = LRU_NONE;
+	if (w->lru_tail != LRU_NONE)
+		w->conns[w->lru_tail].lru_next = ci;
+	else
+		w->lru_head = ci;
+	w->lru_tail = ci;
+	c->in_lru = 1;
+	w->n_lru++;
+}
+
+/* A request came in: the connection goes to the end of the order. */
+static void lru_touch(struct worker *w, struct wconn *c, uint32_t ci)
+{
+	uint64_t seen = eng_requests(c);
+	if (seen == c->seen_reqs || !c->in_lru)
+		return;
+	c->seen_reqs = seen;
+	lru_remove(w, c);
+	lru_push(w, c, ci);
+}
+
+/* Slots are short: closes the connection that went longest without a
+ * request. One answering a request (data queued or in flight) is in use
+ * however long ago it asked: it goes to the end instead (a few at most per
+ * accept, so a worker full of busy peers costs a bounded walk). */
+static void reclaim(struct worker *w)
+{
+	for (int steps = 0; steps < 16 && w->n_lru >= w->reclaim_at; steps++) {
+		uint32_t ci = w->lru_head;
+		struct wconn *c = &w->conns[ci];
+		if (qlen(c) || c->sending ||
+		    (c->kind == TAG_HTTP && c->eng_ok && http_wants_write(&c->e.http))) {
+			lru_remove(w, c);
+			lru_push(w, c, ci);
+			continue;
+		}
+		dpstats_add(&w->ctr->closes[PROTO_CLOSE_RECLAIMED], 1);
+		worker_conn_close(w, c, ci);
+		return;
+	}
+}
+
 static void eng_free(struct wconn *c)
 {
 	if (!c->eng_ok)
@@ -153,6 +237,7 @@ void worker_conn_close(struct worker *w, struct wconn *c, uint32_t ci)
 	if (c->closing)
 		return;
 	c->closing = 1;
+	lru_remove(w, c);
 	w->nio->close(w->net, ci);
 }
 
@@ -245,6 +330,7 @@ void worker_pump(struct worker *w, uint32_t ci)
 			cap = PEERWIRE_MIN_OUT;
 		struct proto_out out = { acts, 0, cap };
 		size_t used = eng_bytes(w, c, c->rx, c->rx_len, &out);
+		lru_touch(w, c, ci);
 		if (used) {
 			memmove(c->rx, c->rx + used, c->rx_len - used);
 			c->rx_len -= (uint32_t)used;
@@ -327,12 +413,26 @@ static void on_accept(struct worker *w, const struct netio_event *ev)
 		w->nio->close(w->net, ci);
 		return;
 	}
+	/* Per-source limits first: a refused connection gets no engine and
+	 * no memory, only a close. */
+	struct gate_peer peer;
+	struct admit_ticket ticket;
+	enum dpstats_admit why;
+	gate_peer_init(&peer, &ev->peer);
+	if (admit_conn(w->admit, peer.fam, peer.addr, w->now, &ticket, &why) < 0) {
+		dpstats_add(&w->ctr->admit_refusals[why], 1);
+		w->nio->close(w->net, ci);
+		return;
+	}
+	reclaim(w);
 	struct wconn *c = &w->conns[ci];
 	uint32_t gen = c->gen + 1;
 	memset(c, 0, sizeof(*c));
 	c->gen = gen;
 	c->kind = (int)ev->tag;
-	gate_peer_init(&c->peer, &ev->peer);
+	c->peer = peer;
+	c->ticket = ticket;
+	lru_push(w, c, ci);
 	c->q = malloc(QCAP * sizeof(*c->q));
 	c->tx = malloc(TXCAP);
 	c->rx = malloc(RXCAP);
@@ -370,6 +470,8 @@ static void on_closed(struct worker *w, uint32_t ci)
 			peerwire_data_done(&c->e.pw, s->piece, s->begin);
 	}
 	eng_free(c);
+	lru_remove(w, c);
+	admit_release(w->admit, &c->ticket);
 	free(c->q);
 	free(c->tx);
 	free(c->rx);
@@ -663,7 +765,12 @@ static int setup(struct worker *w, struct seed_err *err)
 	    !w->conns || !w->retry || !w->retry_snap || !w->throttled || !w->open || !w->zero)
 		return seed_err_set(err, -ENOMEM, "worker %u: out of memory", w->p.index);
 
-	w->cat = (struct proto_catalog){ w, gate_v1, gate_v2, gate_id, gate_mse };
+	w->cat = (struct proto_catalog){ w, gate_v1, gate_v2, gate_id, gate_mse, gate_admit_mse };
+	w->lru_head = w->lru_tail = LRU_NONE;
+	/* headroom for connections closing (their slot is free only once the
+	 * backend reports CLOSED) and for the accepts of one poll */
+	uint32_t headroom = w->max_conns / 32 > 64 ? w->max_conns / 32 : 64;
+	w->reclaim_at = w->max_conns > 2 * headroom ? w->max_conns - headroom : w->max_conns / 2;
 	w->gate = (struct gate){ .tenants = w->p.tenants,
 				 .ctr = w->ctr,
 				 .now_s = (int64_t)time(NULL) };
@@ -713,6 +820,7 @@ static void teardown(struct worker *w)
 		for (uint32_t k = c->qh; k != c->qt; k++)
 			sendq_unpin(w, qat(c, k));
 		eng_free(c);
+		admit_release(w->admit, &c->ticket);
 		free(c->q);
 		free(c->tx);
 		free(c->rx);
@@ -751,22 +859,64 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+/* The per-source limits are one table for all workers (admit.h says why).
+ * worker_start and worker_free run on one thread (the data plane's main
+ * thread), so the first worker_start creates the table and the last
+ * worker_free frees it; workers only use it through its atomics. */
+static struct admit *shared_admit;
+static unsigned admit_users;
+
+static int admit_get(const struct dpconf *cf, struct admit **out, struct seed_err *err)
+{
+	if (!shared_admit) {
+		struct admit_config ac = { .addr_conns = cf->addr_conns,
+					   .prefix_conns = cf->prefix_conns,
+					   .addr_rate = cf->addr_rate,
+					   .addr_burst = cf->addr_burst,
+					   .mse_rate = cf->mse_rate,
+					   .mse_burst = cf->mse_burst,
+					   .deny = cf->deny,
+					   .exempt = cf->limit_exempt };
+		int rc = admit_create(&ac, &shared_admit, err);
+		if (rc < 0)
+			return rc;
+	}
+	admit_users++;
+	*out = shared_admit;
+	return 0;
+}
+
+static void admit_put(struct admit *a)
+{
+	if (a && a == shared_admit && --admit_users == 0) {
+		admit_free(shared_admit);
+		shared_admit = NULL;
+	}
+}
+
 int worker_start(const struct worker_params *p, struct worker **out, struct seed_err *err)
 {
 	struct worker *w = calloc(1, sizeof(*w));
 	*out = NULL;
 	if (!w)
 		return seed_err_set(err, -ENOMEM, "out of memory");
+	int arc = admit_get(p->conf, &w->admit, err);
+	if (arc < 0) {
+		free(w);
+		return arc;
+	}
 	w->p = *p;
 	w->ctr = p->ctr;
 	sem_init(&w->started, 0, 0);
 	if (p->backend->launch) {
 		int rc = p->backend->launch(p->index, thread_main, w, err);
 		if (rc < 0) {
+			admit_put(w->admit);
 			free(w);
 			return rc;
 		}
 	} else if (pthread_create(&w->tid, NULL, thread_main, w)) {
+		admit_put(w->admit);
 		free(w);
 		return seed_err_set(err, -EAGAIN, "cannot start worker thread");
 	}
@@ -775,6 +925,7 @@ int worker_start(const struct worker_params *p, struct worker **out, struct seed
 		worker_join(w);
 		*err = w->start_err;
 		int rc = w->start_rc;
+		admit_put(w->admit);
 		free(w);
 		return rc;
 	}
@@ -797,6 +948,7 @@ void worker_free(struct worker *w)
 	if (!w)
 		return;
 	sem_destroy(&w->started);
+	admit_put(w->admit);
 	free(w);
 }
 

@@ -21,6 +21,7 @@
 #include <semaphore.h>
 #include <stdint.h>
 
+#include "admit.h"
 #include "cache.h"
 #include "gate.h"
 #include "http.h"
@@ -61,10 +62,19 @@ struct seg {
 	uint32_t object, block, in_off, blen;
 };
 
+#define LRU_NONE UINT32_MAX
+
 struct wconn {
 	int used, kind;	   /* TAG_BT or TAG_HTTP */
 	uint8_t throttled; /* on the bandwidth wait list */
 	struct gate_peer peer;
+	struct admit_ticket ticket; /* what admit_conn counted for it */
+	/* Place in the worker's reclaim order (least recently used first),
+	 * while open and not closing; the engine's request count when it
+	 * last moved to the end. */
+	uint32_t lru_prev, lru_next;
+	uint8_t in_lru;
+	uint64_t seen_reqs;
 	int eng_ok; /* the engine connection was set up */
 	uint32_t gen;
 	union {
@@ -118,6 +128,11 @@ struct worker {
 	struct http_engine hte;
 	struct proto_catalog cat;
 	struct gate gate;
+	struct admit *admit; /* per-source limits, shared by every worker */
+	/* Open connections not closing, the one longest without a request
+	 * first: when n_lru reaches reclaim_at, each accept closes the first
+	 * (slots go to peers that use them). */
+	uint32_t lru_head, lru_tail, n_lru, reclaim_at;
 	struct wconn *conns;
 	uint32_t max_conns;
 	/* fills in flight: by cache slot, the block pointer and the filler */

@@ -14,9 +14,12 @@
  *    (lib/dpstats.h), so a reason keeps its value for good and a new one
  *    takes a free value below CLOSE_REASON_SLOTS (0 means "none");
  *  - label is the metric label, an interface: it never changes.
- * Values 1-8 and 13 are the engines'. 9-12 were set aside for the worker
- * (no engine emits them and nothing counts them yet); their labels are
- * exported all the same, so they stay.
+ * Values 1-8, 12 and 13 are the engines' (12: peerwire refuses an MSE
+ * handshake its catalog's admit_mse callback turned down); 14 is the
+ * worker's (a slot reclaimed from the connection that went longest without
+ * a request, when slots run short). 9-11 were set aside for the worker and
+ * nothing counts them yet; their labels are exported all the same, so they
+ * stay.
  */
 #ifndef SEED_CLOSE_REASON_H
 #define SEED_CLOSE_REASON_H
@@ -37,8 +40,9 @@
 	X(PEER_CLOSED,     9, "peer_closed")     /* worker (unused so far) */                          \
 	X(IO_ERROR,       10, "io_error")        /* worker (unused so far) */                          \
 	X(SHUTDOWN,       11, "shutdown")        /* worker (unused so far) */                          \
-	X(REFUSED,        12, "refused")         /* worker (unused so far) */                          \
-	X(ENCRYPTION,     13, "encryption")      /* MSE handshake failed, or the peer wants RC4 */
+	X(REFUSED,        12, "refused")         /* an MSE handshake over its address's rate (admit.h) */ \
+	X(ENCRYPTION,     13, "encryption")      /* MSE handshake failed, or the peer wants RC4 */     \
+	X(RECLAIMED,      14, "reclaimed")       /* worker: slots short, longest without a request */
 /* clang-format on */
 
 #endif

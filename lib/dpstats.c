@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define DPSTATS_MAGIC	"SEEDSTAT"
-#define DPSTATS_VERSION 4
+#define DPSTATS_VERSION 5
 #define HDR_SIZE	4096
 
 struct dpstats_hdr {
@@ -54,6 +54,14 @@ const char *const dpstats_refusal_names[DPSTATS_NREFUSALS] = {
 	[DPSTATS_REFUSE_CORRUPT] = "corrupt_block",
 };
 
+const char *const dpstats_admit_names[DPSTATS_NADMIT] = {
+	[DPSTATS_ADMIT_DENIED] = "denied",
+	[DPSTATS_ADMIT_ADDR_CONNS] = "addr_conns",
+	[DPSTATS_ADMIT_PREFIX_CONNS] = "prefix_conns",
+	[DPSTATS_ADMIT_ADDR_RATE] = "addr_rate",
+	[DPSTATS_ADMIT_MSE_RATE] = "mse_rate",
+};
+
 /* From the one list in close_reason.h (enum proto_close_reason is built
  * from it too); the slots no reason holds yet keep the placeholder labels
  * they have always been exported with. A reason given one of those values
@@ -65,7 +73,6 @@ const char *const dpstats_close_names[DPSTATS_CLOSE_REASONS] = {
 #define CLOSE_NAME_(name, value, label) [value] = label,
 	SEED_CLOSE_REASONS(CLOSE_NAME_)
 #undef CLOSE_NAME_
-	[14] = "other14",
 	[15] = "other15",
 };
 /* clang-format on */

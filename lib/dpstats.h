@@ -68,10 +68,24 @@ enum dpstats_refusal {
 	DPSTATS_NREFUSALS,
 };
 
+/* Why a connection was refused at accept (dataplane/admit.h), before any
+ * engine or memory was given to it; mse_rate is the one refusal made later,
+ * when a peer starts an MSE handshake (before its key exchange). */
+enum dpstats_admit {
+	DPSTATS_ADMIT_DENIED = 0,   /* address inside the deny list */
+	DPSTATS_ADMIT_ADDR_CONNS,   /* address at its concurrent connection limit */
+	DPSTATS_ADMIT_PREFIX_CONNS, /* its /24 (IPv4) or /56 (IPv6) at its limit */
+	DPSTATS_ADMIT_ADDR_RATE,    /* address over its new connections per second */
+	DPSTATS_ADMIT_MSE_RATE,	    /* address over its MSE handshakes per second */
+	DPSTATS_NADMIT,
+};
+
 /* Upper bounds of the storage latency buckets in microseconds (+Inf last). */
 extern const uint32_t dpstats_lat_bounds_us[DPSTATS_LAT_BUCKETS - 1];
 /* Metric label of each refusal reason ("unknown", "not_live", ...). */
 extern const char *const dpstats_refusal_names[DPSTATS_NREFUSALS];
+/* Metric label of each admission refusal ("denied", "addr_conns", ...). */
+extern const char *const dpstats_admit_names[DPSTATS_NADMIT];
 /* Label of each close reason (index = its value in close_reason.h, which
  * enum proto_close_reason takes; 0 unused): the reason="..." label. */
 extern const char *const dpstats_close_names[DPSTATS_CLOSE_REASONS];
@@ -105,6 +119,7 @@ struct dpstats_worker {
 	_Atomic uint64_t tcp_retransmits, tcp_timeouts, tcp_syn_cookies, tcp_bad_cookies;
 	_Atomic uint64_t net_input_errors; /* frames the stack refused (checksums, headers) */
 	_Atomic uint64_t busy_cycles;	   /* TSC cycles of loop passes that did work */
+	_Atomic uint64_t admit_refusals[DPSTATS_NADMIT]; /* per-source limits (admit.h) */
 	struct dpstats_release_ctr rel[DPSTATS_MAX_RELEASES];
 } __attribute__((aligned(64)));
 

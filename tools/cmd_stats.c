@@ -37,6 +37,13 @@ static void usage(FILE *f)
 static const char *const mse_names[DPSTATS_NMSE] = { "plaintext", "rc4" };
 
 /* "k": { names[0]: v[0], ... } */
+/* The close reasons by name (lib/close_reason.h), for the ones shown apart. */
+enum {
+#define CR_ENUM_(name, value, label) CR_##name = (value),
+	SEED_CLOSE_REASONS(CR_ENUM_)
+#undef CR_ENUM_
+};
+
 static void json_counters(struct jsonw *j, const char *k, const char *const *names,
 			  const _Atomic uint64_t *v, int n)
 {
@@ -66,6 +73,8 @@ static void print_json(const struct dpstats *s, const struct dpstats_worker *t)
 	json_proto_pair(&j, "payload_bytes", t->payload_bytes);
 	json_proto_pair(&j, "requests", t->requests);
 	json_counters(&j, "refusals", dpstats_refusal_names, t->refusals, DPSTATS_NREFUSALS);
+	json_counters(&j, "admit_refusals", dpstats_admit_names, t->admit_refusals, DPSTATS_NADMIT);
+	json_counters(&j, "closes", dpstats_close_names, t->closes, DPSTATS_CLOSE_REASONS);
 	json_counters(&j, "mse_handshakes", mse_names, t->mse_handshakes, DPSTATS_NMSE);
 	jsonw_ku64(&j, "verify_failures", t->verify_failures);
 	jsonw_ku64(&j, "cache_hits", t->cache_hits);
@@ -131,6 +140,11 @@ static void print_text(const struct dpstats *s, const struct dpstats_worker *t)
 	for (int i = 0; i < DPSTATS_NREFUSALS; i++)
 		printf(" %s=%llu", dpstats_refusal_names[i], (unsigned long long)t->refusals[i]);
 	printf("\n");
+	printf("refused at accept:");
+	for (int i = 0; i < DPSTATS_NADMIT; i++)
+		printf(" %s=%llu", dpstats_admit_names[i],
+		       (unsigned long long)t->admit_refusals[i]);
+	printf("; slots reclaimed %llu\n", (unsigned long long)t->closes[CR_RECLAIMED]);
 	for (unsigned i = 0; i < dpstats_n_releases(s); i++)
 		printf("release %s: bt %llu bytes, http %llu bytes\n", dpstats_release_id(s, i),
 		       (unsigned long long)t->rel[i].bytes[DPSTATS_BT],

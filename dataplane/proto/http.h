@@ -268,6 +268,11 @@ int http_wants_write(const struct http_conn *c);
 /* 1 once PROTO_ACT_CLOSE has been emitted; the engine then emits nothing. */
 int http_is_closed(const struct http_conn *c);
 
+/* Complete request heads taken so far (a partial head does not count):
+ * the worker compares it between calls to tell a client that asks for
+ * something from one that only holds a slot. */
+uint64_t http_requests_seen(const struct http_conn *c);
+
 /*
  * The time (ms) at or after which the worker calls http_on_tick;
  * HTTP_NO_DEADLINE once closed. May be in the past (a CLOSE waiting for

@@ -326,6 +326,7 @@ struct peerwire_conn {
 	uint16_t req_head, req_tail, req_free; /* arrival order, free list */
 	uint16_t req_rejected;		       /* entries holding a REJECT */
 	uint32_t req_cap, n_live, n_active;    /* entries, in table, not cancelled */
+	uint32_t req_fresh;		       /* entries never used start here */
 	uint64_t t_init, t_rx, t_tx, slot_since;
 	struct peerwire_link slot_link, dirty_link;
 	struct peerwire_stats stats;
@@ -439,5 +440,12 @@ uint32_t peerwire_outstanding(const struct peerwire_conn *c);
 
 /* 1 while the engine chokes the peer, as last told to it. */
 int peerwire_choking(const struct peerwire_conn *c);
+
+/* Requests the peer has made that use its connection: blocks, metadata
+ * (BEP 9) and hashes (BEP 52), valid or refused. Keep-alives, HAVE,
+ * INTERESTED and the handshake do not count. The worker compares it
+ * between calls to tell a peer that asks for something from one that only
+ * holds a slot (it reclaims the slots of the latter first). */
+uint64_t peerwire_requests_seen(const struct peerwire_conn *c);
 
 #endif

@@ -67,6 +67,11 @@ struct proto_catalog {
 	/* MSE (mse.h): the release with an info-hash ih (v1, or v2 truncated
 	 * to 20 bytes) such that SHA1("req2" ih) == h; may be NULL */
 	const struct proto_release *(*by_mse_req2)(void *ctx, void *peer, const uint8_t h[20]);
+	/* A peer's first bytes are an MSE key: 1 lets the key exchange (a
+	 * modular exponentiation, the costliest step a peer can ask for)
+	 * go ahead, 0 refuses it (the engine closes, PROTO_CLOSE_REFUSED).
+	 * NULL: always allowed. */
+	int (*admit_mse)(void *ctx, void *peer);
 };
 
 #endif

@@ -315,16 +315,49 @@ Test(dpstats, close_reason_labels_are_distinct_and_non_empty)
 }
 
 /* The labels are an interface (dashboards and alerts name them): pinned
- * here as they were exported before the list was shared. */
+ * here as they were exported before the list was shared; slot 14 was the
+ * unused placeholder "other14" until the worker's reclaim took it. */
 Test(dpstats, close_reason_labels_are_unchanged)
 {
 	static const char *const want[DPSTATS_CLOSE_REASONS] = {
 		"none",	       "done",	   "malformed", "oversized",  "unknown_torrent",
 		"bad_request", "too_many", "timeout",	"data_error", "peer_closed",
-		"io_error",    "shutdown", "refused",	"encryption", "other14",
+		"io_error",    "shutdown", "refused",	"encryption", "reclaimed",
 		"other15",
 	};
 
 	for (int i = 0; i < DPSTATS_CLOSE_REASONS; i++)
 		cr_assert_str_eq(dpstats_close_names[i], want[i], "slot %d", i);
+}
+
+/* The admission refusal labels are the reason="..." of
+ * seed_admit_refusals_total and the keys of `seedctl stats --json`. */
+Test(dpstats, admit_labels_are_pinned)
+{
+	static const char *const want[DPSTATS_NADMIT] = {
+		"denied", "addr_conns", "prefix_conns", "addr_rate", "mse_rate",
+	};
+
+	for (int i = 0; i < DPSTATS_NADMIT; i++)
+		cr_assert_str_eq(dpstats_admit_names[i], want[i], "slot %d", i);
+}
+
+/* A refusal counted by two workers reaches the sum, like any counter. */
+Test(dpstats, admit_refusals_are_summed)
+{
+	struct dpstats *s;
+	struct seed_err err = { 0 };
+
+	cr_assert_eq(dpstats_create(NULL, 2, &s, &err), 0, "%s", err.msg);
+	dpstats_add(&dpstats_worker(s, 0)->admit_refusals[DPSTATS_ADMIT_ADDR_RATE], 3);
+	dpstats_add(&dpstats_worker(s, 1)->admit_refusals[DPSTATS_ADMIT_ADDR_RATE], 4);
+	dpstats_add(&dpstats_worker(s, 1)->admit_refusals[DPSTATS_ADMIT_DENIED], 1);
+	struct dpstats_worker *t = malloc(sizeof(*t));
+	cr_assert_not_null(t);
+	dpstats_sum(s, t);
+	cr_assert_eq(t->admit_refusals[DPSTATS_ADMIT_ADDR_RATE], 7);
+	cr_assert_eq(t->admit_refusals[DPSTATS_ADMIT_DENIED], 1);
+	cr_assert_eq(t->admit_refusals[DPSTATS_ADMIT_MSE_RATE], 0);
+	free(t);
+	dpstats_close(s);
 }

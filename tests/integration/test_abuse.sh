@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# User story: one address on the internet cannot take the seed away from
+# everyone else (issue 13, points 1 and 2). The data plane (uring backend,
+# 2 workers, default limits) runs in a namespace of its own; a flooder and
+# a downloader each reach it from their own namespace over a veth pair, in
+# different /24s.
+#  (a) hold: the flooder opens 10,000 connections (BitTorrent handshakes on
+#      the public info-hash with keep-alives, HTTP requests that never
+#      finish) and keeps reopening what is closed. Meanwhile libtorrent
+#      downloads a 64 MiB release and curl fetches a file from the other
+#      namespace: both complete with the source's bytes, and the download
+#      takes at most twice as long as the same download before the flood.
+#      The flooder keeps at most --addr-conns connections; the refusals are
+#      counted (addr_conns, addr_rate).
+#  (b) mse: 5,000 MSE handshakes (random keys) from the flooder's address
+#      within a few seconds: the data plane's CPU time (utime + stime from
+#      /proc) over them stays under MSE_CPU_MAX_MS, printed; a plain curl
+#      download from the other namespace completes meanwhile; mse_rate and
+#      addr_rate refusals are counted.
+#  (c) slots short: with the per-source limits off and 256 slots, the
+#      flooder holds every slot with idle connections; libtorrent and curl
+#      still complete, because the connections that never asked for
+#      anything are closed for them (closes "reclaimed" counted).
+#  (d) deny: --deny with the flooder's /24 refuses it at accept (counted)
+#      while the downloader is served.
+# shellcheck source=lib.sh
+source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
+it_setup dataplane
+skip_unless_root "network namespaces need root"
+require_cmds ip curl
+
+MiB=$((1024 * 1024))
+# the data plane's CPU for 5,000 MSE handshakes from one address: unlimited
+# it was 1.5 s on a release build (issue 13); with the limits about 130 key
+# exchanges are made (a burst of 32 then 8/s, within the 128 + 32/s
+# connections the address is allowed), the rest is accepting and closing
+MSE_CPU_MAX_MS=${MSE_CPU_MAX_MS:-700}
+
+NS_S=ha$$s NS_F=ha$$f NS_C=ha$$c
+SRV_F=10.71.1.1 FLOOD=10.71.1.2 SRV_C=10.71.2.1 CLIENT=10.71.2.2
+HA_NETNS=()
+ha_cleanup() {
+	local ns
+	for ns in ${HA_NETNS[@]+"${HA_NETNS[@]}"}; do ip netns del "$ns" 2>/dev/null || true; done
+}
+it_on_exit ha_cleanup
+for ns in "$NS_S" "$NS_F" "$NS_C"; do
+	ip netns add "$ns" || fail "ip netns add $ns: expected a new namespace"
+	HA_NETNS+=("$ns")
+	ip -n "$ns" link set lo up
+done
+# ha_link NS IP SRV_IP: a veth pair between the server's namespace and NS,
+# SRV_IP/24 on the server's side, IP/24 on NS's side
+ha_link() {
+	local ns=$1 ip=$2 sip=$3 a=ha$$${1: -1}a b=ha$$${1: -1}b
+	ip link add "$a" type veth peer name "$b" || fail "ip link add $a type veth peer name $b failed"
+	ip link set "$a" netns "$NS_S"
+	ip link set "$b" netns "$ns"
+	ip -n "$NS_S" addr add "$sip/24" dev "$a"
+	ip -n "$ns" addr add "$ip/24" dev "$b"
+	ip -n "$NS_S" link set "$a" up
+	ip -n "$ns" link set "$b" up
+}
+ha_link "$NS_F" "$FLOOD" "$SRV_F"
+ha_link "$NS_C" "$CLIENT" "$SRV_C"
+ip netns exec "$NS_C" ping -c 1 -W 5 "$SRV_C" >/dev/null || fail "expected $SRV_C to answer a ping from $NS_C"
+ip netns exec "$NS_F" ping -c 1 -W 5 "$SRV_F" >/dev/null || fail "expected $SRV_F to answer a ping from $NS_F"
+
+note "generating the 64 MiB release"
+TREE=$T/src/game
+S=$T/store
+gen_tree "$TREE" big.bin $((64 * MiB + 4321)) small.bin $((3 * MiB - 7))
+# shellcheck disable=SC2034 # create_kinds fills ID too
+declare -A ID TORRENT
+create_kinds "$S" "$TREE" hybrid
+IH=$(json_get "$T/create-hybrid.json" infohash_v1)
+[[ $IH =~ ^[0-9a-f]{40}$ ]] || fail "expected a 40-hex infohash_v1 in create --json, saw '$IH'"
+
+STATS=$T/stats
+# seed ARGS...: the data plane in its namespace, on every address, its
+# counters in $STATS
+seed() {
+	DP_WRAP=(ip netns exec "$NS_S")
+	DP_BT_HOST=0.0.0.0 DP_HTTP_HOST=0.0.0.0
+	dp_start "$T" --store "$S" --stats-file "$STATS" --bt-listen '*:6881' --http-listen '*:8080' \
+		--workers 2 --cache-size 128M "$@"
+	DP_WRAP=()
+	DP_BT_HOST= DP_HTTP_HOST=
+}
+
+# counter KEY NAME: the running data plane's counter KEY.NAME (seedctl
+# stats --json, as the workers last published it)
+counter() {
+	timeout 20 "$SEEDCTL" stats --file "$STATS" --json >"$T/stats.json" 2>&1 ||
+		{ cat "$T/stats.json" >&2; fail "seedctl stats --file $STATS failed (see above)"; }
+	"$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]][sys.argv[3]])' \
+		"$T/stats.json" "$1" "$2"
+}
+
+# expect_counter WHAT KEY NAME MIN
+expect_counter() {
+	local v
+	v=$(counter "$2" "$3")
+	[[ $v =~ ^[0-9]+$ ]] && ((v >= $4)) || fail "$1: expected the counter $2.$3 to be at least $4, saw '$v'"
+	echo "$1: $2.$3 = $v"
+}
+
+# lt_get LABEL: libtorrent in the client namespace downloads the hybrid
+# torrent into $T/lt-LABEL; it must hold the source's bytes. Sets LT_MS.
+lt_get() {
+	local label=$1 rc=0 t0 t1
+	rm -rf "$T/lt-$label"
+	mkdir -p "$T/lt-$label"
+	t0=$(date +%s%N)
+	timeout --kill-after=5 300 ip netns exec "$NS_C" "$PY" "$SRCDIR/dp_download.py" \
+		--peer "$SRV_C:6881" --timeout 240 --stall 60 --job "$T/lt-$label" "${TORRENT[hybrid]}" \
+		>"$T/lt-$label.log" 2>&1 || rc=$?
+	t1=$(date +%s%N)
+	((rc == 0)) || { cat "$T/lt-$label.log" >&2; fail "libtorrent $label: download from $SRV_C:6881 failed, $(describe_rc "$rc") (output above)"; }
+	tree_sums_cmp "$TREE" "$T/lt-$label/game" "libtorrent $label"
+	LT_MS=$(((t1 - t0) / 1000000))
+}
+
+# curl_get LABEL FILE: curl in the client namespace fetches FILE of the
+# release; it must be the source's bytes.
+curl_get() {
+	local out=$T/curl-$1 rc=0 url="http://$SRV_C:8080/${ID[hybrid]}/game/$2"
+	rm -f "$out"
+	timeout --kill-after=5 130 ip netns exec "$NS_C" curl -sS --max-time 120 -o "$out" "$url" \
+		2>"$out.err" || rc=$?
+	((rc == 0)) || fail "curl $1: GET $url from $NS_C: expected exit 0, saw $(describe_rc "$rc") ($(head -c 300 "$out.err"))"
+	cmp -s "$out" "$TREE/$2" || fail "curl $1: GET $url: expected the bytes of $TREE/$2, got $(stat -c %s "$out") bytes that differ"
+}
+
+# flood MODE REPORT ARGS...: abuse_flood.py in the flooder's namespace, in
+# the background (FLOOD_PID).
+flood() {
+	local mode=$1 report=$2
+	shift 2
+	ip netns exec "$NS_F" "$PY" "$SRCDIR/abuse_flood.py" --host "$SRV_F" --bt-port 6881 \
+		--http-port 8080 --ih "$IH" --mode "$mode" --report "$report" "$@" \
+		>"$report.out" 2>&1 &
+	FLOOD_PID=$!
+	dp_track "$FLOOD_PID"
+}
+
+# flood_wait: the flooder must end (it is bounded in time) with its report
+flood_wait() {
+	wait_pids "$1" "abuse_flood.py" "$FLOOD_PID"
+	((WAIT_RCS[$FLOOD_PID] == 0)) || { cat "$2.out" >&2; fail "abuse_flood.py: expected exit 0, saw ${WAIT_RCS[$FLOOD_PID]} (output above)"; }
+	[[ -s $2 ]] || fail "abuse_flood.py: expected a report in $2"
+}
+
+jfield() {
+	"$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
+}
+
+# cpu_ms PID: utime + stime of PID in ms
+cpu_ms() {
+	local tck
+	tck=$(getconf CLK_TCK)
+	awk -v t="$tck" '{ sub(/^.*\) /, ""); print int(($12 + $13) * 1000 / t) }' "/proc/$1/stat"
+}
+
+# ---------------------------------------------------------------------------
+note "(a) 10,000 connections from one address while libtorrent and curl download"
+seed
+lt_get before
+BASE_MS=$LT_MS
+echo "libtorrent without the flood: $BASE_MS ms"
+flood hold "$T/hold.json" --conns 10000 --seconds 90 --keepalive 5 --reopen-rate 100 \
+	--ready "$T/hold.ready"
+for ((i = 0; i < 600; i++)); do
+	[[ -s $T/hold.ready ]] && break
+	pid_running "$FLOOD_PID" || break
+	sleep 0.1
+done
+[[ -s $T/hold.ready ]] || { cat "$T/hold.json.out" >&2; fail "abuse_flood.py: expected its 10,000 attempts within 60 s"; }
+open_now=$(counter conns_open bt)
+open_http=$(counter conns_open http)
+echo "held by the data plane once the flood is in place: bt $open_now, http $open_http"
+lt_get during
+FLOOD_MS=$LT_MS
+curl_get during big.bin
+echo "libtorrent during the flood: $FLOOD_MS ms (without: $BASE_MS ms)"
+((FLOOD_MS <= 2 * BASE_MS)) ||
+	fail "(a) expected the download during the flood to take at most twice as long as without it ($((2 * BASE_MS)) ms), it took $FLOOD_MS ms"
+((open_now + open_http <= 128 + 8)) ||
+	fail "(a) expected one address to hold at most --addr-conns (128, and one per worker racing) connections, the data plane had bt $open_now + http $open_http open"
+expect_counter "(a)" admit_refusals addr_conns 1000
+kill -TERM "$FLOOD_PID" 2>/dev/null || true
+flood_wait 30 "$T/hold.json"
+echo "flooder: $(cat "$T/hold.json")"
+att=$(jfield "$T/hold.json" attempts)
+((att >= 10000)) || fail "(a) expected the flooder to attempt 10,000 connections, it made $att"
+dp_stop
+
+# ---------------------------------------------------------------------------
+note "(b) 5,000 MSE handshakes from one address; a plain download meanwhile"
+seed
+pid=$DP_PID
+cpu0=$(cpu_ms "$pid")
+flood mse "$T/mse.json" --conns 5000 --seconds 60
+curl_get mse big.bin
+flood_wait 90 "$T/mse.json"
+cpu1=$(cpu_ms "$pid")
+echo "flooder: $(cat "$T/mse.json")"
+att=$(jfield "$T/mse.json" attempts)
+((att == 5000)) || fail "(b) expected 5,000 MSE attempts, the flooder made $att"
+ans=$(jfield "$T/mse.json" answered)
+secs=$(jfield "$T/mse.json" seconds)
+# the curl of 67 MiB is part of the CPU measured: take it out with a second
+# curl alone
+cpu2=$(cpu_ms "$pid")
+curl_get alone big.bin
+cpu3=$(cpu_ms "$pid")
+mse_ms=$(((cpu1 - cpu0) - (cpu3 - cpu2)))
+((mse_ms < 0)) && mse_ms=0
+echo "data plane CPU for 5,000 MSE handshakes in ${secs}s ($ans answered): $mse_ms ms (bound $MSE_CPU_MAX_MS ms; the same curl alone: $((cpu3 - cpu2)) ms)"
+((mse_ms <= MSE_CPU_MAX_MS)) ||
+	fail "(b) expected the data plane to spend at most $MSE_CPU_MAX_MS ms of CPU on 5,000 MSE handshakes from one address, it spent $mse_ms ms"
+((ans <= 1000)) || fail "(b) expected most MSE keys refused, $ans of 5000 were answered"
+expect_counter "(b)" admit_refusals mse_rate 1
+expect_counter "(b)" admit_refusals addr_rate 1000
+dp_stop
+
+# ---------------------------------------------------------------------------
+note "(c) per-source limits off, 256 slots: idle connections give their slots up"
+seed --max-conns 128 --addr-conns 0 --prefix-conns 0 --addr-conn-rate 0 --addr-mse-rate 0
+flood hold "$T/slots.json" --conns 1000 --seconds 60 --keepalive 2 --reopen-rate 200 \
+	--ready "$T/slots.ready"
+for ((i = 0; i < 600; i++)); do
+	[[ -s $T/slots.ready ]] && break
+	pid_running "$FLOOD_PID" || break
+	sleep 0.1
+done
+[[ -s $T/slots.ready ]] || { cat "$T/slots.json.out" >&2; fail "abuse_flood.py: expected its 1,000 attempts within 60 s"; }
+sleep 1
+lt_get slots
+curl_get slots small.bin
+echo "libtorrent with every slot held: $LT_MS ms"
+expect_counter "(c)" closes reclaimed 100
+kill -TERM "$FLOOD_PID" 2>/dev/null || true
+flood_wait 30 "$T/slots.json"
+echo "flooder: $(cat "$T/slots.json")"
+dp_stop
+
+# ---------------------------------------------------------------------------
+note "(d) --deny refuses the flooder's /24 at accept"
+seed --deny "10.71.1.0/24, 192.0.2.0/24"
+flood hold "$T/deny.json" --conns 200 --seconds 5 --reopen-rate 10
+curl_get deny small.bin
+flood_wait 30 "$T/deny.json"
+expect_counter "(d)" admit_refusals denied 200
+bt=$(jfield "$T/deny.json" answered)
+((bt == 0)) || fail "(d) expected no answer to a denied address, $bt connections were answered"
+dp_stop
+echo "PASS"
