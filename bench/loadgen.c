@@ -514,6 +514,26 @@ int lg_sock_ready(int fd)
 	return fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
+int lg_connect_all(struct lg_ctx *ctx, int (*opened)(struct lg_ctx *ctx, int fd, uint32_t i))
+{
+	ctx->fds = malloc(ctx->o.conns * sizeof(int));
+	if (!ctx->fds)
+		return -1;
+	for (uint32_t i = 0; i < ctx->o.conns; i++) {
+		int fd = lg_connect_blocking(ctx, 3000);
+
+		if (fd < 0 || opened(ctx, fd, i)) {
+			if (fd >= 0)
+				close(fd);
+			for (uint32_t k = 0; k < i; k++)
+				close(ctx->fds[k]);
+			return -1;
+		}
+		ctx->fds[i] = fd;
+	}
+	return 0;
+}
+
 /* ---- latency histogram ---- */
 
 static unsigned hist_index(uint64_t v)

@@ -409,6 +409,13 @@ static int hs_recv(const struct lg_ctx *ctx, struct bt_tor *t, int fd, uint32_t 
 	return 0;
 }
 
+/* Each connection sends its handshake as it opens; the answers are read
+ * once all are open. */
+static int hs_opened(struct lg_ctx *ctx, int fd, uint32_t i)
+{
+	return hs_send(ctx, ctx->mode, fd, i);
+}
+
 static int bt_setup(struct lg_ctx *ctx)
 {
 	struct bt_tor *t = calloc(1, sizeof(*t));
@@ -428,22 +435,9 @@ static int bt_setup(struct lg_ctx *ctx)
 	host[colon - ctx->o.peer] = 0;
 	if (lg_resolve(ctx, host, colon + 1))
 		return -1;
-	ctx->fds = malloc(ctx->o.conns * sizeof(int));
 	t->peer_fast = calloc(ctx->o.conns, 1);
-	if (!ctx->fds || !t->peer_fast)
+	if (!t->peer_fast || lg_connect_all(ctx, hs_opened))
 		return -1;
-	for (uint32_t i = 0; i < ctx->o.conns; i++) {
-		int fd = lg_connect_blocking(ctx, 3000);
-
-		if (fd < 0 || hs_send(ctx, t, fd, i)) {
-			if (fd >= 0)
-				close(fd);
-			for (uint32_t k = 0; k < i; k++)
-				close(ctx->fds[k]);
-			return -1;
-		}
-		ctx->fds[i] = fd;
-	}
 	for (uint32_t i = 0; i < ctx->o.conns; i++) {
 		if (hs_recv(ctx, t, ctx->fds[i], i) || lg_sock_ready(ctx->fds[i])) {
 			for (uint32_t k = 0; k < ctx->o.conns; k++)

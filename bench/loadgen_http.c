@@ -301,6 +301,14 @@ static int map_local(struct http_url *u)
 	return 0;
 }
 
+/* An HTTP connection goes straight to the loop. */
+static int http_opened(struct lg_ctx *ctx, int fd, uint32_t i)
+{
+	(void)ctx;
+	(void)i;
+	return lg_sock_ready(fd);
+}
+
 static int http_setup(struct lg_ctx *ctx)
 {
 	struct http_ctx *hc = calloc(1, sizeof(*hc));
@@ -352,22 +360,7 @@ static int http_setup(struct lg_ctx *ctx)
 		if (u->local[0] && map_local(u))
 			return -1;
 	}
-	ctx->fds = malloc(o->conns * sizeof(int));
-	if (!ctx->fds)
-		return -1;
-	for (uint32_t i = 0; i < o->conns; i++) {
-		int fd = lg_connect_blocking(ctx, 3000);
-
-		if (fd < 0 || lg_sock_ready(fd)) {
-			if (fd >= 0)
-				close(fd);
-			for (uint32_t k = 0; k < i; k++)
-				close(ctx->fds[k]);
-			return -1;
-		}
-		ctx->fds[i] = fd;
-	}
-	return 0;
+	return lg_connect_all(ctx, http_opened);
 }
 
 static void http_ctx_fini(struct lg_ctx *ctx)

@@ -144,5 +144,10 @@ int lg_resolve(struct lg_ctx *ctx, const char *host, const char *port);
 int lg_connect_blocking(const struct lg_ctx *ctx, int timeout_ms);
 /* Switches a setup socket to what the loop wants: non-blocking, no delay. */
 int lg_sock_ready(int fd);
+/* Connects ctx->o.conns sockets into ctx->fds (allocated here, freed by
+ * the mode's ctx_fini), handing each to opened() with its index as it
+ * connects; when a connect or opened() fails, closes every socket it made
+ * and returns -1 (the failure printed), else 0. */
+int lg_connect_all(struct lg_ctx *ctx, int (*opened)(struct lg_ctx *ctx, int fd, uint32_t i));
 
 #endif
