@@ -1,0 +1,191 @@
+/*
+ * control/api: what callers of each role may do (a reader reads and is
+ * refused changes with the message it was given, a caller with no role gets
+ * nothing), that tenants are shown with their tracker URLs redacted, and
+ * that a tenant sent back as shown keeps its real URLs. Requests are byte
+ * strings through the httpd engine; the node is a real one over a store.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../storeutil.h"
+#include "api.h"
+#include "node.h"
+
+#define URL1 "http://t.example/announce?passkey=SECRET1"
+#define URL2 "udp://t.example:6969/announce?token=SECRET2"
+
+static char base[TU_PATH_MAX], conf[400], sdir[400], run_dir[400];
+static struct node *N;
+static struct api A;
+
+static void setup(void)
+{
+	char src[400], p[500], stats[500];
+	struct ingest_opts o = su_opts("acme", "g", "1", METAINFO_HYBRID, 16384);
+	struct seed_err e;
+
+	tu_tmpdir(base, "test_api");
+	snprintf(conf, sizeof(conf), "%s/seed.conf", base);
+	snprintf(sdir, sizeof(sdir), "%s/store", base);
+	snprintf(run_dir, sizeof(run_dir), "%s/run", base);
+	FILE *f = fopen(conf, "w");
+	cr_assert_not_null(f);
+	fprintf(f,
+		"node = { name = \"n1\"; store = \"%s\"; run_dir = \"%s\"; api_socket = "
+		"\"%s/c.sock\"; status_listen = \"\"; };\n"
+		"tenants = ( { id = \"acme\"; trackers = [ \"" URL1 "\", \"" URL2 "\" ]; } );\n",
+		sdir, run_dir, run_dir);
+	fclose(f);
+	snprintf(src, sizeof(src), "%s/src", base);
+	cr_assert_eq(mkdir(src, 0755), 0);
+	snprintf(p, sizeof(p), "%s/f.bin", src);
+	su_write_pattern(p, 40000, 7, 1, 0);
+	su_ingest(sdir, src, &o, NULL);
+	seed_err_clear(&e);
+	cr_assert_eq(node_open(conf, &N, &e), 0, "%s", e.msg);
+	snprintf(stats, sizeof(stats), "%s/none.stats", run_dir);
+	cr_assert_eq(api_init(&A, N, stats, 1000), 0);
+}
+
+static void teardown(void)
+{
+	api_fini(&A);
+	node_close(N);
+	tu_rmtree(base);
+}
+
+TestSuite(api, .init = setup, .fini = teardown);
+
+static const struct api_caller admin = { true, true, "unused" };
+static const struct api_caller reader = { true, false, "READER-REFUSAL: needs group seed" };
+static const struct api_caller nobody = { false, false, "NOBODY-REFUSAL" };
+
+/* One request (METHOD PATH, optional JSON body) from who; the status and
+ * the body (malloc'd, NUL-terminated) of the answer. */
+static unsigned call(const struct api_caller *who, const char *method, const char *path,
+		     const char *body, char **out_body)
+{
+	struct httpd_conn c;
+	struct httpd_request req;
+	char head[600];
+	const uint8_t *o;
+	size_t n;
+	unsigned status = 0;
+	size_t bl = body ? strlen(body) : 0;
+
+	cr_assert_eq(httpd_conn_init(&c, NULL, 0), 0);
+	snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+		 method, path, bl);
+	cr_assert_eq(httpd_conn_feed(&c, head, strlen(head), 0), (ssize_t)strlen(head));
+	if (bl)
+		cr_assert_eq(httpd_conn_feed(&c, body, bl, 0), (ssize_t)bl);
+	cr_assert_eq(httpd_conn_next(&c, &req), 1);
+	cr_assert_eq(api_handle(&A, &c, &req, who, 2000), 0);
+	httpd_conn_output(&c, &o, &n);
+	cr_assert(n > 12 && sscanf((const char *)o, "HTTP/1.1 %u", &status) == 1);
+	const uint8_t *b = memmem(o, n, "\r\n\r\n", 4);
+	cr_assert_not_null(b);
+	b += 4;
+	*out_body = strndup((const char *)b, n - (size_t)(b - o));
+	cr_assert_not_null(*out_body);
+	httpd_conn_free(&c);
+	return status;
+}
+
+Test(api, tenants_are_shown_with_their_tracker_urls_redacted)
+{
+	char *b;
+
+	cr_assert_eq(call(&reader, "GET", "/api/v1/tenants", NULL, &b), 200);
+	cr_expect(strstr(b, "http://t.example/announce?passkey=REDACTED"), "%s", b);
+	cr_expect(strstr(b, "udp://t.example:6969/announce?token=REDACTED"), "%s", b);
+	cr_expect_null(strstr(b, "SECRET"), "%s", b);
+	free(b);
+	cr_assert_eq(call(&reader, "GET", "/api/v1/status", NULL, &b), 200);
+	cr_expect_null(strstr(b, "SECRET"), "%s", b);
+	free(b);
+}
+
+Test(api, a_reader_reads_and_is_refused_changes_with_its_message)
+{
+	char *b;
+
+	cr_assert_eq(call(&reader, "GET", "/api/v1/releases", NULL, &b), 200);
+	cr_expect(strstr(b, "acme.g.1"), "%s", b);
+	free(b);
+	cr_assert_eq(call(&reader, "HEAD", "/api/v1/peers", NULL, &b), 200);
+	free(b);
+	static const char *const changes[][3] = {
+		{ "PATCH", "/api/v1/tenants/acme", "{\"max_peers\": 5}" },
+		{ "POST", "/api/v1/tenants", "{\"id\": \"x\", \"name\": \"X\"}" },
+		{ "POST", "/api/v1/releases/acme.g.1/publish", NULL },
+		{ "POST", "/api/v1/reload", NULL },
+		{ "POST", "/api/v1/drain", NULL },
+	};
+	for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+		cr_expect_eq(call(&reader, changes[i][0], changes[i][1], changes[i][2], &b), 403,
+			     "%s %s", changes[i][0], changes[i][1]);
+		cr_expect_str_eq(b, "{\"error\":\"READER-REFUSAL: needs group seed\"}");
+		free(b);
+	}
+	cr_expect_eq(node_tenant_find(N, "acme")->max_peers, 0, "the refused PATCH changed it");
+	cr_expect_null(node_tenant_find(N, "x"));
+	cr_expect_eq(node_release_find(N, "acme.g.1")->state, CATALOG_STAGED);
+}
+
+Test(api, a_caller_with_no_role_gets_nothing)
+{
+	static const char *const paths[] = { "/", "/metrics", "/api/v1/status", "/api/v1/tenants",
+					     "/api/v1/nonexistent" };
+	char *b;
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		cr_expect_eq(call(&nobody, "GET", paths[i], NULL, &b), 403, "%s", paths[i]);
+		cr_expect_str_eq(b, "{\"error\":\"NOBODY-REFUSAL\"}");
+		free(b);
+	}
+}
+
+Test(api, a_tenant_sent_back_as_shown_keeps_its_real_urls)
+{
+	char *b;
+	const struct tenant *t;
+
+	cr_assert_eq(
+		call(&admin, "PATCH", "/api/v1/tenants/acme",
+		     "{\"name\": \"Acme 2\", \"trackers\": [\"udp://t.example:6969/"
+		     "announce?token=REDACTED\", \"http://t.example/announce?passkey=REDACTED\"]}",
+		     &b),
+		200, "%s", b);
+	cr_expect_null(strstr(b, "SECRET"), "%s", b);
+	free(b);
+	t = node_tenant_find(N, "acme");
+	cr_assert_eq(t->n_trackers, 2);
+	cr_expect_str_eq(t->trackers[0], URL2, "reordered, each kept whole");
+	cr_expect_str_eq(t->trackers[1], URL1);
+	cr_expect_str_eq(t->name, "Acme 2");
+	/* a redacted URL the tenant never had: refused, nothing changes */
+	cr_assert_eq(call(&admin, "PATCH", "/api/v1/tenants/acme",
+			  "{\"trackers\": [\"http://t.example/announce?passkey=SECRET1\", "
+			  "\"http://other.example/a?passkey=REDACTED\"]}",
+			  &b),
+		     400);
+	cr_expect(strstr(b, "matches none of the tenant's trackers"), "%s", b);
+	free(b);
+	t = node_tenant_find(N, "acme");
+	cr_expect_eq(t->n_trackers, 2);
+	cr_expect_str_eq(t->trackers[0], URL2);
+	/* a new full URL replaces, as before */
+	cr_assert_eq(call(&admin, "PATCH", "/api/v1/tenants/acme",
+			  "{\"trackers\": [\"http://n.example/a?passkey=NEW\"]}", &b),
+		     200, "%s", b);
+	cr_expect(strstr(b, "http://n.example/a?passkey=REDACTED"), "%s", b);
+	free(b);
+	t = node_tenant_find(N, "acme");
+	cr_assert_eq(t->n_trackers, 1);
+	cr_expect_str_eq(t->trackers[0], "http://n.example/a?passkey=NEW");
+}
