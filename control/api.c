@@ -655,42 +655,44 @@ static int h_peers(struct api *a, struct httpd_conn *c, const struct httpd_reque
 }
 
 /*
- * Runs one of seed-control's hooks (absent: -ENOSYS). True when it
- * succeeded; otherwise it answers `status` with the hook's message (or
- * fallback when it left none) and *out_rc is the handler's return.
+ * Runs one of seed-control's hooks (absent: -ENOSYS), then answers 200 with
+ * what done() makes of it; on failure answers `status` with the hook's
+ * message (or fallback when it left none).
  */
-static bool hook_ran(struct api *a, struct httpd_conn *c, int (*hook)(void *, struct seed_err *),
-		     int status, const char *fallback, int *out_rc)
+static int run_hook(struct api *a, struct httpd_conn *c, int (*hook)(void *, struct seed_err *),
+		    int status, const char *fallback, json_t *(*done)(struct api *))
 {
 	struct seed_err err;
 
 	seed_err_clear(&err);
-	if ((hook ? hook(a->hooks.ctx, &err) : -ENOSYS) >= 0)
-		return true;
-	*out_rc = httpd_respond_error(c, status, err.msg[0] ? err.msg : fallback, NULL);
-	return false;
+	if ((hook ? hook(a->hooks.ctx, &err) : -ENOSYS) < 0)
+		return httpd_respond_error(c, status, err.msg[0] ? err.msg : fallback, NULL);
+	return answer(c, 200, done(a));
+}
+
+static json_t *reloaded(struct api *a)
+{
+	return json_pack("{s:I}", "generation", (json_int_t)node_generation(a->node));
+}
+
+static json_t *drained(struct api *a)
+{
+	a->draining = true;
+	return json_pack("{s:b}", "draining", 1);
 }
 
 static int h_reload(struct api *a, struct httpd_conn *c, const struct httpd_request *req,
 		    const struct route_arg *arg, int64_t now)
 {
 	(void)req, (void)arg, (void)now;
-	int rc;
-	if (!hook_ran(a, c, a->hooks.reload, 400, "reload failed", &rc))
-		return rc;
-	return answer(c, 200,
-		      json_pack("{s:I}", "generation", (json_int_t)node_generation(a->node)));
+	return run_hook(a, c, a->hooks.reload, 400, "reload failed", reloaded);
 }
 
 static int h_drain(struct api *a, struct httpd_conn *c, const struct httpd_request *req,
 		   const struct route_arg *arg, int64_t now)
 {
 	(void)req, (void)arg, (void)now;
-	int rc;
-	if (!hook_ran(a, c, a->hooks.drain, 500, "drain failed", &rc))
-		return rc;
-	a->draining = true;
-	return answer(c, 200, json_pack("{s:b}", "draining", 1));
+	return run_hook(a, c, a->hooks.drain, 500, "drain failed", drained);
 }
 
 typedef int (*handler_fn)(struct api *, struct httpd_conn *, const struct httpd_request *,

@@ -220,27 +220,34 @@ static int load_state(struct node *n, struct seed_err *err)
 	return rc;
 }
 
+/* The releases whose state is worth keeping: every one that has left
+ * staged, and staged ones still in the store. */
+static void put_releases(struct bencode_buf *b, const struct node *n)
+{
+	bencode_begin_list(b);
+	for (size_t i = 0; i < n->n_r; i++) {
+		const struct node_release *r = &n->r[i];
+		if (!r->in_store && r->state == CATALOG_STAGED)
+			continue;
+		bencode_begin_dict(b);
+		bencode_put_ckey(b, "embargo_until");
+		bencode_put_int(b, r->embargo_until);
+		bencode_put_ckey(b, "id");
+		bencode_put_cstr(b, r->id);
+		bencode_put_ckey(b, "state");
+		bencode_put_cstr(b, catalog_state_name(r->state));
+		bencode_end(b);
+	}
+	bencode_end(b);
+}
+
 static int save_state(struct node *n, struct seed_err *err)
 {
 	struct bencode_buf b;
 	bencode_buf_init(&b);
 	bencode_begin_dict(&b);
 	bencode_put_ckey(&b, "releases");
-	bencode_begin_list(&b);
-	for (size_t i = 0; i < n->n_r; i++) {
-		const struct node_release *r = &n->r[i];
-		if (!r->in_store && r->state == CATALOG_STAGED)
-			continue;
-		bencode_begin_dict(&b);
-		bencode_put_ckey(&b, "embargo_until");
-		bencode_put_int(&b, r->embargo_until);
-		bencode_put_ckey(&b, "id");
-		bencode_put_cstr(&b, r->id);
-		bencode_put_ckey(&b, "state");
-		bencode_put_cstr(&b, catalog_state_name(r->state));
-		bencode_end(&b);
-	}
-	bencode_end(&b);
+	put_releases(&b, n);
 	bencode_put_ckey(&b, "tenants");
 	catalog_encode_tenants(&b, n->api, n->n_api);
 	bencode_put_ckey(&b, "version");

@@ -880,9 +880,18 @@ static int check_tracker(struct ctx *cx, const config_setting_t *s, const char *
 	return 0;
 }
 
-/* Elements of an array or list setting, all strings, at most max of them. */
-static int want_strings(struct ctx *cx, const config_setting_t *s, int max, const char *example)
+/* Takes one element (el, its string v) of a list setting into arg. */
+typedef int (*take_fn)(struct ctx *cx, const config_setting_t *el, const char *v, void *arg);
+
+/*
+ * An array or list setting s (NULL: absent, nothing to do) of at most max
+ * strings, each handed to take in order; the first refusal stops it.
+ */
+static int each_string(struct ctx *cx, const config_setting_t *s, int max, const char *example,
+		       take_fn take, void *arg)
 {
+	if (!s)
+		return 0;
 	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
 	    config_setting_type(s) != CONFIG_TYPE_LIST)
 		return fail(cx, s, NULL, "must be an array of strings, e.g. [ %s ], not %s",
@@ -896,6 +905,12 @@ static int want_strings(struct ctx *cx, const config_setting_t *s, int max, cons
 		if (config_setting_type(e) != CONFIG_TYPE_STRING)
 			return fail(cx, e, NULL, "must be a string, e.g. %s, not %s", example,
 				    type_name(e));
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		int rc = take(cx, e, config_setting_get_string(e), arg);
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }
@@ -962,23 +977,20 @@ static int check_host_entry(struct ctx *cx, const config_setting_t *s, const cha
 	return 0;
 }
 
+static int take_host(struct ctx *cx, const config_setting_t *el, const char *v, void *arg)
+{
+	struct seedconf_node *node = arg;
+	int rc = check_host_entry(cx, el, v, node->status_hosts[node->n_status_hosts]);
+
+	if (rc == 0)
+		node->n_status_hosts++;
+	return rc;
+}
+
 static int read_hosts(struct ctx *cx, const config_setting_t *s, struct seedconf_node *node)
 {
-	int rc;
-
 	node->n_status_hosts = 0;
-	if (!s)
-		return 0;
-	if ((rc = want_strings(cx, s, SEEDCONF_MAX_HOSTS, "\"seed-01.example.net\"")) < 0)
-		return rc;
-	for (int k = 0; k < config_setting_length(s); k++) {
-		const config_setting_t *el = config_setting_get_elem(s, (unsigned)k);
-		if ((rc = check_host_entry(cx, el, config_setting_get_string(el),
-					   node->status_hosts[node->n_status_hosts])) < 0)
-			return rc;
-		node->n_status_hosts++;
-	}
-	return 0;
+	return each_string(cx, s, SEEDCONF_MAX_HOSTS, "\"seed-01.example.net\"", take_host, node);
 }
 
 /* A group name as groupadd takes it, or "" (the role has no group). */
@@ -1044,49 +1056,45 @@ static int check_display_name(struct ctx *cx, const config_setting_t *s, const c
 	return 0;
 }
 
-static int read_cidrs(struct ctx *cx, const config_setting_t *s, struct cidr_set *set)
+static int take_cidr(struct ctx *cx, const config_setting_t *el, const char *v, void *arg)
 {
 	struct seed_err e;
-	int rc;
+
+	seed_err_clear(&e);
+	if (cidr_set_add_str(arg, v, &e) < 0)
+		return fail(cx, el, NULL, "%s", e.msg);
+	return 0;
+}
+
+static int read_cidrs(struct ctx *cx, const config_setting_t *s, struct cidr_set *set)
+{
 	cidr_set_init(set);
-	if (!s)
-		return 0;
-	if ((rc = want_strings(cx, s, CIDR_SET_MAX, "\"10.0.0.0/8\"")) < 0)
+	return each_string(cx, s, CIDR_SET_MAX, "\"10.0.0.0/8\"", take_cidr, set);
+}
+
+static int take_tracker(struct ctx *cx, const config_setting_t *el, const char *url, void *arg)
+{
+	struct tenant *t = arg;
+	char shown[80];
+	int rc = check_tracker(cx, el, url);
+
+	if (rc < 0)
 		return rc;
-	for (int k = 0; k < config_setting_length(s); k++) {
-		const config_setting_t *el = config_setting_get_elem(s, (unsigned)k);
-		seed_err_clear(&e);
-		if (cidr_set_add_str(set, config_setting_get_string(el), &e) < 0)
-			return fail(cx, el, NULL, "%s", e.msg);
-	}
+	for (unsigned j = 0; j < t->n_trackers; j++)
+		if (!strcmp(t->trackers[j], url))
+			return fail(cx, el, NULL, "\"%s\" is listed twice (also entry [%u])",
+				    show(url, shown, sizeof(shown)), j);
+	t->trackers[t->n_trackers] = strdup(url);
+	if (!t->trackers[t->n_trackers])
+		return seed_err_set(cx->err, -ENOMEM, "out of memory");
+	t->n_trackers++;
 	return 0;
 }
 
 static int read_trackers(struct ctx *cx, const config_setting_t *s, struct tenant *t)
 {
-	char shown[80];
-	int rc;
-	if (!s)
-		return 0;
-	if ((rc = want_strings(cx, s, TENANT_MAX_TRACKERS,
-			       "\"udp://tracker.example:6969/announce\"")) < 0)
-		return rc;
-	for (int k = 0; k < config_setting_length(s); k++) {
-		const config_setting_t *el = config_setting_get_elem(s, (unsigned)k);
-		const char *url = config_setting_get_string(el);
-		if ((rc = check_tracker(cx, el, url)) < 0)
-			return rc;
-		for (unsigned j = 0; j < t->n_trackers; j++)
-			if (!strcmp(t->trackers[j], url))
-				return fail(cx, el, NULL,
-					    "\"%s\" is listed twice (also entry [%u])",
-					    show(url, shown, sizeof(shown)), j);
-		t->trackers[t->n_trackers] = strdup(url);
-		if (!t->trackers[t->n_trackers])
-			return seed_err_set(cx->err, -ENOMEM, "out of memory");
-		t->n_trackers++;
-	}
-	return 0;
+	return each_string(cx, s, TENANT_MAX_TRACKERS, "\"udp://tracker.example:6969/announce\"",
+			   take_tracker, t);
 }
 
 /*
