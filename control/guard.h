@@ -53,9 +53,9 @@ void guard_hosts_init(struct guard_hosts *h, const struct seedconf_node *nc);
 
 /*
  * 1 when the Host field value host[0..len) (as sent: NAME[:PORT],
- * IPV4[:PORT] or [IPV6][:PORT], any case) is one h allows. A port in the
- * field must be the entry's port, or the listener's for an entry without
- * one. NULL (no Host field) is never allowed.
+ * IPV4[:PORT] or [IPV6][:PORT], any case) is one h allows: an entry with
+ * a port needs that port in the field; one without matches the field with
+ * no port or the listener's. NULL (no Host field) is never allowed.
  */
 bool guard_host_ok(const struct guard_hosts *h, const char *host, size_t len);
 
