@@ -343,7 +343,9 @@ int guard_socket_acl(const char *path, const struct guard_ids *g, struct seed_er
 		ids[1] = t;
 	}
 	n += put_entry(buf + n, TAG_USER_OBJ, PERM_RW, ID_NONE);
-	n += put_entry(buf + n, TAG_GROUP_OBJ, PERM_RW, ID_NONE);
+	/* the file's own group (seed-control's) gets nothing by being it:
+	 * only the two configured groups' members connect */
+	n += put_entry(buf + n, TAG_GROUP_OBJ, 0, ID_NONE);
 	for (size_t i = 0; i < nid; i++)
 		n += put_entry(buf + n, TAG_GROUP, PERM_RW, ids[i]);
 	n += put_entry(buf + n, TAG_MASK, PERM_RW, ID_NONE);

@@ -17,8 +17,8 @@
  *    connected (SO_PEERCRED, SO_PEERGROUPS): what the process really holds,
  *    with no race on its pid and no look-up of its name.
  *  - The socket file carries a POSIX ACL granting both groups read-write,
- *    so only the owner, the socket's group and members of those groups can
- *    connect at all (others get EACCES before seed-control sees them).
+ *    so only its owner and members of those groups can connect at all
+ *    (others get EACCES before seed-control sees them).
  *
  * A group name that does not exist gives its role no members (and a
  * warning line): a default group absent on a developer's machine must not
@@ -107,10 +107,11 @@ int guard_peer(int fd, const struct guard_ids *g, struct guard_peer *out);
 void guard_refusal(const struct guard_ids *g, const struct guard_peer *p, char *msg, size_t cap);
 
 /*
- * Gives the socket file at path the ACL user::rw group::rw group:ADMIN:rw
- * group:RO:rw mask::rw other::--- (the groups that exist). 0 or -errno
- * with err naming the path (-EOPNOTSUPP: the file system has no ACLs; only
- * the owner and the file's group can connect then).
+ * Gives the socket file at path the ACL user::rw group::--- group:ADMIN:rw
+ * group:RO:rw mask::rw other::--- (the groups that exist): its owner and
+ * the two groups' members may connect, nobody else (not the file's own
+ * group as such). 0 or -errno with err naming the path (-EOPNOTSUPP: the
+ * file system has no ACLs; the file stays 0660 and its group can connect).
  */
 int guard_socket_acl(const char *path, const struct guard_ids *g, struct seed_err *err);
 

@@ -25,7 +25,8 @@
 #      `seedctl tenant set` is refused naming the admin group (the 403's
 #      message) and a POST gets 403; an
 #      admin-group caller can change it; a user in neither group cannot
-#      connect (EACCES on control.sock).
+#      connect (EACCES on control.sock), not even one in the socket file's
+#      own group.
 # Needs root (users, groups, setpriv) and Debian packages passwd, util-linux,
 # curl, chromium.
 # shellcheck source=lib.sh
@@ -42,6 +43,7 @@ OTHER=hcx$$
 U_RO=hcr$$
 U_ADM=hca$$
 U_NONE=hcn$$
+U_GRP=hcg$$
 
 # Users and groups this script made, removed at exit (users first).
 HC_USERS=()
@@ -70,6 +72,9 @@ hc_user() {
 hc_user "$U_RO" -G "$RO"
 hc_user "$U_ADM" -G "$ADM"
 hc_user "$U_NONE"
+# one whose primary group is the socket file's group (root's: seed-control
+# runs as root here), in neither configured group
+hc_user "$U_GRP" -g "$(id -gn)"
 
 # as USER CMD...: CMD with USER's uid, primary group and supplementary
 # groups (from /etc/group), bounded in time.
@@ -277,6 +282,10 @@ grep -qi 'permission denied' "$T/none.err" || fail "seedctl status as $U_NONE: e
 rc=0
 as "$U_NONE" curl -s -o /dev/null --max-time 10 --unix-socket "$CTL_SOCK" http://seed/api/v1/status || rc=$?
 ((rc == 7)) || fail "curl on control.sock as $U_NONE: expected exit 7 (could not connect), saw $rc"
+rc=0
+timeout --kill-after=5 20 setpriv --reuid="$U_GRP" --regid="$(id -g)" --init-groups \
+	curl -s -o /dev/null --max-time 10 --unix-socket "$CTL_SOCK" http://seed/api/v1/status || rc=$?
+((rc == 7)) || fail "curl on control.sock as $U_GRP (in the socket file's group only): expected exit 7 (could not connect), saw $rc"
 echo "read-only: status, tenant ls, GET releases answered; tenant set and POST refused (403); admin: tenant set done; outsider: cannot connect"
 
 ctl_stop

@@ -250,7 +250,7 @@ static uint32_t le32(const uint8_t *p)
 }
 
 /* The ACL as the kernel reads it back: sorted entries, both groups rw,
- * others nothing. */
+ * the file's own group and others nothing. */
 Test(guard, socket_acl_grants_both_groups_and_nobody_else)
 {
 	char dir[] = "/tmp/test_guard.XXXXXX", path[64];
@@ -274,7 +274,7 @@ Test(guard, socket_acl_grants_both_groups_and_nobody_else)
 	static const struct {
 		uint16_t tag, perm;
 		uint32_t id;
-	} want[] = { { 0x01, 6, UINT32_MAX }, { 0x04, 6, UINT32_MAX }, { 0x08, 6, 200 },
+	} want[] = { { 0x01, 6, UINT32_MAX }, { 0x04, 0, UINT32_MAX }, { 0x08, 6, 200 },
 		     { 0x08, 6, 300 },	      { 0x10, 6, UINT32_MAX }, { 0x20, 0, UINT32_MAX } };
 	for (size_t i = 0; i < 6; i++) {
 		const uint8_t *p = buf + 4 + 8 * i;
