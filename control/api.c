@@ -62,6 +62,16 @@ static int answer(struct httpd_conn *c, unsigned status, json_t *j)
 	return rc;
 }
 
+/* An error answer whose message quotes what a caller or a file said (a
+ * tracker URL, a JSON parser's excerpt of the body): redacted first. */
+static int refuse(struct httpd_conn *c, unsigned status, const char *msg)
+{
+	char safe[HTTPD_ERROR_MSG_MAX + 1];
+
+	redact_text(msg, strlen(msg), safe, sizeof(safe));
+	return httpd_respond_error(c, status, safe, NULL);
+}
+
 static int fail(struct httpd_conn *c, int code, const char *msg)
 {
 	unsigned st = code == -ENOENT	? 404
@@ -69,7 +79,7 @@ static int fail(struct httpd_conn *c, int code, const char *msg)
 		      : code == -EPERM	? 409
 		      : code == -ENOMEM ? 500
 					: 400;
-	return httpd_respond_error(c, st, msg, NULL);
+	return refuse(c, st, msg);
 }
 
 static json_t *proto_pair(uint64_t bt, uint64_t http)
@@ -337,7 +347,7 @@ static json_t *body_json(const struct httpd_request *req, struct httpd_conn *c, 
 		snprintf(msg, sizeof(msg), "request body: %s (line %d, column %d)",
 			 j ? "expected a JSON object" : je.text, je.line, je.column);
 		json_decref(j);
-		*rc = httpd_respond_error(c, 400, msg, NULL);
+		*rc = refuse(c, 400, msg);
 		return NULL;
 	}
 	return j;
@@ -583,7 +593,7 @@ static int tenant_from_json(struct httpd_conn *c, json_t *j, struct tenant *t, i
 		}
 		if (bad) {
 			snprintf(msg, sizeof(msg), "tenant field \"%s\": %s", key, bad);
-			*rc = httpd_respond_error(c, 400, msg, NULL);
+			*rc = refuse(c, 400, msg);
 			return 1;
 		}
 	}
@@ -666,7 +676,7 @@ static int run_hook(struct api *a, struct httpd_conn *c, int (*hook)(void *, str
 
 	seed_err_clear(&err);
 	if ((hook ? hook(a->hooks.ctx, &err) : -ENOSYS) < 0)
-		return httpd_respond_error(c, status, err.msg[0] ? err.msg : fallback, NULL);
+		return refuse(c, (unsigned)status, err.msg[0] ? err.msg : fallback);
 	return answer(c, 200, done(a));
 }
 

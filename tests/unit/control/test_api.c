@@ -189,3 +189,23 @@ Test(api, a_tenant_sent_back_as_shown_keeps_its_real_urls)
 	cr_assert_eq(t->n_trackers, 1);
 	cr_expect_str_eq(t->trackers[0], "http://n.example/a?passkey=NEW");
 }
+
+/* Error answers quote what was refused (a URL the catalog's rules refuse,
+ * the JSON parser's view of the body): redacted too. */
+Test(api, refusals_quote_nothing_secret)
+{
+	char *b;
+
+	cr_assert_eq(call(&admin, "PATCH", "/api/v1/tenants/acme",
+			  "{\"trackers\": [\"http://t.example/a b?passkey=SECRET3\"]}", &b),
+		     400);
+	cr_expect(strstr(b, "tracker"), "%s", b);
+	cr_expect_null(strstr(b, "SECRET3"), "%s", b);
+	free(b);
+	cr_assert_eq(call(&admin, "PATCH", "/api/v1/tenants/acme",
+			  "{\"trackers\": [passkey=SECRET4]}", &b),
+		     400);
+	cr_expect_null(strstr(b, "SECRET4"), "%s", b);
+	free(b);
+	cr_expect_str_eq(node_tenant_find(N, "acme")->trackers[0], URL1, "nothing changed");
+}
