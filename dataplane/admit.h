@@ -72,7 +72,8 @@ struct admit_ticket {
 
 struct admit;
 
-/* Builds the shared table (about 1 MiB). cfg is copied. 0 or -ENOMEM. */
+/* Builds the shared table (768 KiB). cfg is copied. 0, -ENOMEM, or the
+ * error of getrandom (its key). */
 int admit_create(const struct admit_config *cfg, struct admit **out, struct seed_err *err);
 void admit_free(struct admit *a);
 

@@ -470,6 +470,123 @@ Test(peerwire, mse_no_sync_within_pad_bound)
 	peer_free(p);
 }
 
+/* The worker charges an MSE key to the peer's address before the engine
+ * spends a key exchange on it (catalog.admit_mse). */
+static unsigned n_admit_asks;
+static void *admit_asked_for;
+static int admit_answer;
+
+static int admit_mse_cb(void *ctx, void *peer)
+{
+	(void)ctx;
+	n_admit_asks++;
+	admit_asked_for = peer;
+	return admit_answer;
+}
+
+static void with_admit(int answer)
+{
+	struct proto_catalog cat = { NULL, cat_v1, cat_v2, NULL, cat_mse, admit_mse_cb };
+
+	peerwire_engine_set_catalog(&eng, &cat);
+	n_admit_asks = 0;
+	admit_asked_for = NULL;
+	admit_answer = answer;
+}
+
+/* Refused: closed as `refused` with nothing sent (no Yb: no exponentiation). */
+Test(peerwire, mse_key_refused_by_admission_gets_no_answer)
+{
+	struct peer *p = peer_new(1000);
+	struct mi m;
+	uint8_t b[96 + 512];
+	size_t n;
+
+	with_admit(0);
+	p->c.user = (void *)0x1234;
+	n = mi_step1(&m, 3, 40, b);
+	feed(p, b, n);
+	expect_close(p, PROTO_CLOSE_REFUSED);
+	cr_assert_eq(n_admit_asks, 1);
+	cr_assert_eq(admit_asked_for, (void *)0x1234, "asked for another connection");
+	cr_assert_eq(p->c.stats.peerwire_mse_handshakes_total, 0);
+	peer_free(p);
+}
+
+/* Admitted: answered as without admission; asked once, not per byte. A
+ * plain handshake is never asked about. */
+Test(peerwire, mse_key_admitted_is_answered_and_plain_is_not_asked)
+{
+	struct peer *p = peer_new(1000);
+	struct mi m;
+	uint8_t yb[96], h[68];
+
+	with_admit(1);
+	mse_open(p, &m, 0, 1, yb);
+	cr_assert_eq(n_admit_asks, 1);
+	peer_free(p);
+	p = peer_new(1000);
+	hs(h, r1.ih_v1, 1, 0);
+	feed(p, h, 68);
+	cr_assert(!peerwire_is_closed(&p->c));
+	cr_assert_eq(n_admit_asks, 1);
+	peer_free(p);
+}
+
+/* ---- what counts as using a connection ---- */
+
+/* The worker gives slots to peers that ask for something: keep-alives,
+ * INTERESTED, HAVE and the handshake do not count; a block request does,
+ * and so does a metadata request (test_peerwire_ext.c has the messages). */
+Test(peerwire, requests_seen_ignores_keepalives)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 0);
+	uint8_t have[9] = { 0, 0, 0, 5, 4, 0, 0, 0, 1 };
+
+	for (int i = 0; i < 10; i++)
+		feed(p, KEEPALIVE, 4);
+	feed(p, have, 9);
+	feed(p, INTERESTED, 5);
+	feed(p, NOT_INTERESTED, 5);
+	feed(p, INTERESTED, 5);
+	cr_assert_eq(peerwire_requests_seen(&p->c), 0);
+	feed_msg3(p, 6, 0, 0, 16384);
+	cr_assert_eq(peerwire_requests_seen(&p->c), 1);
+	feed(p, KEEPALIVE, 4);
+	cr_assert_eq(peerwire_requests_seen(&p->c), 1);
+	feed_msg3(p, 6, 0, 16384, 16384);
+	cr_assert_eq(peerwire_requests_seen(&p->c), 2);
+	cr_assert_eq(peerwire_data_done(&p->c, 0, 0), 0);
+	cr_assert_eq(peerwire_data_done(&p->c, 0, 16384), 0);
+	peer_free(p);
+}
+
+/* The request table is handed out as requests come: entries freed by
+ * data_done are used again once every fresh one was, for as long as the
+ * peer keeps asking, and the bound still holds. */
+Test(peerwire, request_table_reuses_entries)
+{
+	struct peer *p;
+
+	SETUP_WITH(cfg.max_requests = 2);
+	p = peer_unchoked(1);
+	for (int round = 0; round < 20; round++) {
+		feed_msg3(p, 6, 0, 0, 16384);
+		feed_msg3(p, 6, 0, 16384, 16384);
+		cr_assert(!peerwire_is_closed(&p->c), "round %d", round);
+		cr_assert_eq(peerwire_outstanding(&p->c), 2);
+		cr_assert_eq(peerwire_data_done(&p->c, 0, 0), 0, "round %d", round);
+		cr_assert_eq(peerwire_data_done(&p->c, 0, 16384), 0, "round %d", round);
+	}
+	cr_assert_eq(peerwire_requests_seen(&p->c), 40);
+	feed_msg3(p, 6, 0, 0, 16384);
+	feed_msg3(p, 6, 0, 16384, 16384);
+	clear(p);
+	feed_msg3(p, 6, 3, 0, 16384);
+	expect_close(p, PROTO_CLOSE_TOO_MANY);
+	peer_free(p);
+}
+
 /* What used to be a malformed handshake now waits for a whole key; a key
  * outside [2, P - 2] is refused before we answer. */
 Test(peerwire, mse_degenerate_key)
