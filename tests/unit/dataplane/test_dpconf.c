@@ -263,3 +263,55 @@ Test(dpconf, listeners_on_one_port_are_refused)
 		cr_expect_not_null(strstr(e.msg, "in use by --bt-listen"), "%s", e.msg);
 	}
 }
+
+/* The per-source limits (admit.h): defaults that one downloader never meets,
+ * loopback exempt; a CIDR list replaces the one before it (the command line
+ * wins over the file), "none" empties it, and a bad entry names itself. */
+Test(dpconf, per_source_limits)
+{
+	struct dpconf c;
+	struct seed_err e;
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	cr_assert_eq(PARSE(&c, &e, "--store", "/s"), 0, "%s", e.msg);
+	cr_assert_eq(c.addr_conns, 128);
+	cr_assert_eq(c.prefix_conns, 512);
+	cr_assert_eq(c.addr_rate, 32);
+	cr_assert_eq(c.addr_burst, 128);
+	cr_assert_eq(c.mse_rate, 8);
+	cr_assert_eq(c.mse_burst, 32);
+	cr_assert_eq(c.deny.n, 0, "nobody denied by default");
+	cr_assert_eq(c.limit_exempt.n, 2);
+	a.sin_addr.s_addr = htonl(0x7f000005);
+	cr_assert(cidr_set_match(&c.limit_exempt, (struct sockaddr *)&a), "127.0.0.5 exempt");
+	a.sin_addr.s_addr = htonl(0x0a000001);
+	cr_assert(!cidr_set_match(&c.limit_exempt, (struct sockaddr *)&a), "10.0.0.1 not exempt");
+
+	cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--deny", "10.0.0.0/8, 2001:db8::/32,192.0.2.1",
+			   "--limit-exempt", "none", "--addr-conns", "0", "--addr-conn-rate", "0",
+			   "--addr-mse-burst", "5"),
+		     0, "%s", e.msg);
+	cr_assert_eq(c.deny.n, 3);
+	cr_assert(cidr_set_match(&c.deny, (struct sockaddr *)&a), "10.0.0.1 denied");
+	cr_assert_eq(c.limit_exempt.n, 0, "none empties the list");
+	cr_assert_eq(c.addr_conns, 0, "0 turns a limit off");
+	cr_assert_eq(c.addr_rate, 0);
+	cr_assert_eq(c.mse_burst, 5);
+	cr_assert_eq(
+		PARSE(&c, &e, "--store", "/s", "--deny", "10.0.0.0/8", "--deny", "192.0.2.0/24"), 0,
+		"%s", e.msg);
+	cr_assert_eq(c.deny.n, 1, "a later list replaces an earlier one");
+	cr_assert(!cidr_set_match(&c.deny, (struct sockaddr *)&a));
+
+	bad("--deny", "10.0.0.1/8", "--deny");
+	bad("--deny", "10.0.0.1/8", "10.0.0.1/8");
+	bad("--deny", "nonsense", "nonsense");
+	bad("--deny", ",", "empty list");
+	bad("--deny", "", "empty list");
+	bad("--limit-exempt", "::ffff:10.0.0.0/104", "--limit-exempt");
+	bad("--addr-conn-burst", "0", "--addr-conn-burst");
+	bad("--addr-mse-rate", "100001", "100001");
+	char longest[200];
+	memset(longest, '1', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = 0;
+	bad("--deny", longest, "not a CIDR prefix");
+}
