@@ -95,7 +95,9 @@ static int do_connect(const char *path, int timeout_ms, const _Atomic int *cance
 		case EACCES:
 		case EPERM:
 			return seed_err_set(err, -EACCES,
-					    "permission denied on %s (are you in group seed?)",
+					    "permission denied on %s (seedctl needs membership of "
+					    "seed-control's admin group, seed by default, or its "
+					    "read-only group, seed-ro)",
 					    path);
 		case EINTR: return seed_err_set(err, -EINTR, "cancelled");
 		case EAGAIN:

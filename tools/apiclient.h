@@ -58,7 +58,7 @@ const char *apic_socket_path(const char *opt);
  * be NULL) the status. Otherwise returns -errno with err set to one line:
  *   -ENOENT        "seed-control is not running (no socket at PATH)"
  *                  (also for ECONNREFUSED: a stale socket file)
- *   -EACCES        "permission denied on PATH (are you in group seed?)"
+ *   -EACCES        "permission denied on PATH (seedctl needs membership of ...)"
  *   -ETIMEDOUT     no complete answer within the deadline
  *   -EREMOTEIO     the server answered 3xx/4xx/5xx: err holds its
  *                  {"error": "..."} message (or "HTTP 500 Internal Server

@@ -433,7 +433,10 @@ Test(apiclient, permission_denied_names_the_group)
 		waitpid(pid, NULL, 0);
 	}
 	char want[256];
-	snprintf(want, sizeof(want), "permission denied on %s (are you in group seed?)", F.path);
+	snprintf(want, sizeof(want),
+		 "permission denied on %s (seedctl needs membership of seed-control's admin group, "
+		 "seed by default, or its read-only group, seed-ro)",
+		 F.path);
 	cr_assert_eq(r.rc, -EACCES, "rc %d: %s", r.rc, r.err.msg);
 	cr_assert_str_eq(r.err.msg, want);
 }
