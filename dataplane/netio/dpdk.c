@@ -16,18 +16,27 @@
  * make the handshake stateless, but the connection after it is not). ARP
  * goes to every worker: each one resolves its own next hops.
  *
+ * Each worker's mbufs come from its own pool, laid out by pool_create so
+ * that net_af_xdp can use them (see there); with net_af_xdp the kernel's
+ * counts of what its sockets dropped join the port's (xsk_find).
+ *
  * Payload is copied into the mbufs here (part 1: the af_xdp and af_packet
  * PMDs copy anyway on a veth); register_mem registers the cache with the
  * EAL so that part 2 can attach cache memory to mbufs as external buffers
  * instead (the stack already hands out references, never copies).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/bpf.h>
+#include <linux/if_xdp.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,7 +47,9 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
 #include <rte_memory.h>
+#include <rte_memzone.h>
 #include <rte_ring.h>
 
 #include "byteio.h"
@@ -68,6 +79,8 @@ static struct {
 	unsigned lcore[DP_MAX_WORKERS];
 	struct rte_mempool *pool[DP_MAX_WORKERS];
 	struct rte_ring *steer[DP_MAX_WORKERS]; /* NULL: RSS steers */
+	int xsk[DP_MAX_WORKERS];		/* net_af_xdp's sockets (xsk_find) */
+	unsigned n_xsk;
 	struct dp_job job[DP_MAX_WORKERS];
 	struct rte_ether_addr mac;
 	int rx_csum, tx_csum;
@@ -97,6 +110,7 @@ struct netio {
 	struct netio_stats st;
 	uint64_t next_stats;  /* TSC time of the next port counter refresh */
 	uint64_t steer_drops; /* frames for another worker whose ring was full */
+	uint64_t tx_drops;    /* frames made here that found no mbuf or no room */
 };
 
 /* ---- process-wide set-up ---- */
@@ -147,6 +161,139 @@ static void eal_reason(char *out, size_t cap, int any)
 			return;
 		}
 	}
+}
+
+/*
+ * A worker's mbufs, data room for a frame of room bytes after the
+ * headroom. net_af_xdp (DPDK 22.11) hands the kernel, as the memory its
+ * socket may use (the UMEM), populated_size * object size bytes from the
+ * pool's first object, as if the objects lay end to end; but rte_mempool
+ * keeps an object smaller than a page off page boundaries. With
+ * rte_pktmbuf_pool_create's 2368-byte objects on 4 KiB pages (--no-huge)
+ * one object filled each page, and 3455 of the 8191 mbufs lay past the
+ * end of the UMEM: the kernel refused every frame sent from one of them
+ * (XDP_STATISTICS tx_invalid_descs, exactly as many as such frames), in
+ * no DPDK counter. Only a worker reaching deep into its pool used them
+ * (many frames in flight, the CPU contended), so one run in four on a
+ * veth lost segments over and over until every connection sat in RTO
+ * backoff. For net_af_xdp the objects here are a power of two on a
+ * page-aligned zone: they tile every page exactly, so they lie end to end
+ * as the PMD assumes and none crosses a page. Other PMDs take the pool
+ * rte_pktmbuf_pool_create makes.
+ */
+static struct rte_mempool *pool_create(unsigned q, uint32_t room, int xdp, int socket,
+				       struct seed_err *err)
+{
+	char name[32], zname[32];
+	snprintf(name, sizeof(name), "seed_pool%u", q);
+	snprintf(zname, sizeof(zname), "seed_mbufs%u", q);
+	if (room < RTE_MBUF_DEFAULT_DATAROOM)
+		room = RTE_MBUF_DEFAULT_DATAROOM;
+	struct rte_mempool *mp = NULL;
+	const struct rte_memzone *mz = NULL;
+	if (!xdp) {
+		mp = rte_pktmbuf_pool_create(name, DP_POOL_MBUFS, 256, 0,
+					     (uint16_t)(RTE_PKTMBUF_HEADROOM + room), socket);
+		if (!mp)
+			goto nomem;
+		return mp;
+	}
+	struct rte_mempool_objsz sz;
+	rte_mempool_calc_obj_size(0, RTE_MEMPOOL_F_NO_SPREAD, &sz);
+	/* the kernel writes a received frame XDP_PACKET_HEADROOM bytes past
+	 * the mbuf's headroom */
+	uint32_t need = sz.header_size + (uint32_t)sizeof(struct rte_mbuf) + RTE_PKTMBUF_HEADROOM +
+			XDP_PACKET_HEADROOM + room;
+	uint32_t obj = 2048;
+	while (obj < need)
+		obj *= 2;
+	long pg = sysconf(_SC_PAGESIZE);
+	uint32_t elt = obj - sz.header_size;
+	if (pg <= 0 || obj > (uint32_t)pg ||
+	    rte_mempool_calc_obj_size(elt, RTE_MEMPOOL_F_NO_SPREAD, NULL) != obj) {
+		seed_err_set(err, -EINVAL,
+			     "dpdk: worker %u's mbufs: no layout net_af_xdp can use for %u-byte "
+			     "objects on %ld-byte pages",
+			     q, obj, pg);
+		return NULL;
+	}
+	mp = rte_mempool_create_empty(name, DP_POOL_MBUFS, elt, 256,
+				      sizeof(struct rte_pktmbuf_pool_private), socket,
+				      RTE_MEMPOOL_F_NO_SPREAD);
+	if (!mp || rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), NULL) < 0)
+		goto nomem;
+	struct rte_pktmbuf_pool_private priv = {
+		.mbuf_data_room_size = (uint16_t)(elt - sizeof(struct rte_mbuf)),
+	};
+	rte_pktmbuf_pool_init(mp, &priv);
+	size_t len = RTE_ALIGN_CEIL((size_t)DP_POOL_MBUFS * obj, (size_t)pg);
+	mz = rte_memzone_reserve_aligned(zname, len, socket, 0, (unsigned)pg);
+	if (!mz || rte_mempool_populate_virt(mp, mz->addr, len, (size_t)pg, NULL, NULL) < 0 ||
+	    mp->populated_size != mp->size)
+		goto nomem;
+	rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
+	return mp;
+nomem:
+	seed_err_set(err, -ENOMEM,
+		     "dpdk: no memory for worker %u's mbufs (%s): reserve hugepages or give "
+		     "--no-huge -m MB",
+		     q, rte_strerror(rte_errno));
+	rte_mempool_free(mp);
+	if (mz)
+		rte_memzone_free(mz);
+	return NULL;
+}
+
+struct span {
+	uintptr_t lo, hi;
+	uint32_t outside;
+};
+
+static void span_obj(struct rte_mempool *mp, void *arg, void *obj, unsigned idx)
+{
+	(void)idx;
+	struct span *s = arg;
+	uintptr_t a = (uintptr_t)obj - mp->header_size;
+	if (a < s->lo || (uintptr_t)obj + mp->elt_size + mp->trailer_size > s->hi)
+		s->outside++;
+}
+
+/* How many of mp's objects lie outside the memory net_af_xdp registers
+ * for it (see pool_create): the layout is checked, not trusted, since a
+ * frame in any of them is lost without a trace. */
+static uint32_t pool_outside_umem(struct rte_mempool *mp)
+{
+	const struct rte_mempool_memhdr *mh = STAILQ_FIRST(&mp->mem_list);
+	long pg = sysconf(_SC_PAGESIZE);
+	if (!mh || pg <= 0)
+		return mp->populated_size;
+	uintptr_t first = (uintptr_t)mh->addr;
+	struct span s = { .lo = first & ~((uintptr_t)pg - 1) };
+	s.hi = first + (uintptr_t)mp->populated_size *
+			       rte_mempool_calc_obj_size(mp->elt_size, mp->flags, NULL);
+	rte_mempool_obj_iter(mp, span_obj, &s);
+	return s.outside;
+}
+
+/* net_af_xdp publishes what its sockets dropped for want of a fill
+ * buffer (imissed) but not the frames the kernel refused to send or could
+ * not queue for want of room: those come from the sockets themselves
+ * (XDP_STATISTICS), which the PMD opened in this process. */
+static void xsk_find(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return;
+	for (struct dirent *e = readdir(d); e && g.n_xsk < DP_MAX_WORKERS; e = readdir(d)) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		int dom = 0;
+		socklen_t len = sizeof(dom);
+		if (end != e->d_name && !*end && fd >= 0 && fd <= INT_MAX &&
+		    getsockopt((int)fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) == 0 && dom == AF_XDP)
+			g.xsk[g.n_xsk++] = (int)fd;
+	}
+	closedir(d);
 }
 
 static int dpdk_init(const struct netio_env *env, struct seed_err *err)
@@ -280,20 +427,21 @@ static int dpdk_init(const struct netio_env *env, struct seed_err *err)
 	int socket = rte_eth_dev_socket_id(g.port);
 	if (socket < 0)
 		socket = 0;
-	/* a frame of the whole MTU in one segment */
-	uint32_t room = RTE_PKTMBUF_HEADROOM + env->mtu + RTE_ETHER_HDR_LEN + 64;
-	if (room < RTE_MBUF_DEFAULT_BUF_SIZE)
-		room = RTE_MBUF_DEFAULT_BUF_SIZE;
+	int xdp = !strcmp(di.driver_name, "net_af_xdp");
 	for (unsigned q = 0; q < g.workers; q++) {
 		char name[32];
-		snprintf(name, sizeof(name), "seed_pool%u", q);
-		g.pool[q] = rte_pktmbuf_pool_create(name, DP_POOL_MBUFS, 256, 0, (uint16_t)room,
-						    socket);
+		/* a frame of the whole MTU in one segment */
+		g.pool[q] = pool_create(q, env->mtu + RTE_ETHER_HDR_LEN + 64, xdp, socket, err);
 		if (!g.pool[q])
-			return seed_err_set(err, -ENOMEM,
-					    "dpdk: no memory for worker %u's mbufs (%s): reserve "
-					    "hugepages or give --no-huge -m MB",
-					    q, rte_strerror(rte_errno));
+			return err->code;
+		uint32_t out = xdp ? pool_outside_umem(g.pool[q]) : 0;
+		if (out)
+			return seed_err_set(err, -EINVAL,
+					    "dpdk: port %u (%s): %u of worker %u's %u mbufs lie "
+					    "outside the memory the PMD registers with the kernel "
+					    "(frames in them would be lost)",
+					    g.port, di.driver_name, out, q,
+					    g.pool[q]->populated_size);
 		rc = rte_eth_rx_queue_setup(g.port, (uint16_t)q, nrx, (unsigned)socket, NULL,
 					    g.pool[q]);
 		if (rc == 0)
@@ -317,6 +465,8 @@ static int dpdk_init(const struct netio_env *env, struct seed_err *err)
 	if (rc < 0)
 		return seed_err_set(err, rc, "dpdk: port %u (%s) does not start: %s", g.port,
 				    di.driver_name, rte_strerror(-rc));
+	if (xdp)
+		xsk_find();
 	if (getrandom(g.secret, sizeof(g.secret), 0) != (ssize_t)sizeof(g.secret))
 		return seed_err_set(err, -EIO, "dpdk: no random bytes for the SYN cookie key");
 	/* it started: what the EAL said is worth the operator's log */
@@ -594,14 +744,14 @@ static void flush_tx(struct netio *n)
 		const struct stack_tx *t = &n->tx[i];
 		struct rte_mbuf *mb = rte_pktmbuf_alloc(n->pool);
 		if (!mb) {
-			n->st.tx_dropped++;
+			n->tx_drops++;
 			continue;
 		}
 		uint32_t len = t->hdr_len + t->pay_len;
 		char *p = rte_pktmbuf_append(mb, (uint16_t)(len < 60 ? 60 : len));
 		if (!p || len > UINT16_MAX) {
 			rte_pktmbuf_free(mb);
-			n->st.tx_dropped++;
+			n->tx_drops++;
 			continue;
 		}
 		memcpy(p, t->hdr, t->hdr_len);
@@ -628,7 +778,7 @@ static void flush_tx(struct netio *n)
 		rte_eth_tx_burst(g.port, n->q, m, 0);
 	for (uint32_t i = sent; i < nm; i++) {
 		rte_pktmbuf_free(m[i]);
-		n->st.tx_dropped++;
+		n->tx_drops++;
 	}
 }
 
@@ -720,14 +870,28 @@ static void refresh_stats(struct netio *n, uint64_t tsc)
 	struct rte_eth_link link;
 	if (rte_eth_link_get_nowait(g.port, &link) == 0)
 		n->st.links_up = link.link_status == RTE_ETH_LINK_UP;
+	/* drops of the whole port, and net_af_xdp's sockets' (any queue's),
+	 * are counted once, by worker 0 */
+	uint64_t xsk_rx = 0, xsk_tx = 0;
+	for (unsigned i = 0; n->q == 0 && i < g.n_xsk; i++) {
+		struct xdp_statistics xs;
+		socklen_t len = sizeof(xs);
+		memset(&xs, 0, sizeof(xs));
+		if (getsockopt(g.xsk[i], SOL_XDP, XDP_STATISTICS, &xs, &len) < 0)
+			continue;
+		/* a shorter answer (an older kernel) counts a full ring in
+		 * rx_dropped, which is imissed already */
+		xsk_rx += len == sizeof(xs) ? xs.rx_ring_full : 0;
+		xsk_tx += xs.tx_invalid_descs;
+	}
 	struct rte_eth_stats es;
 	if (rte_eth_stats_get(g.port, &es) == 0 && n->q < RTE_ETHDEV_QUEUE_STAT_CNTRS) {
 		n->st.rx_packets = es.q_ipackets[n->q];
 		n->st.tx_packets = es.q_opackets[n->q];
-		/* drops of the whole port are counted once, by worker 0 */
 		n->st.rx_dropped = es.q_errors[n->q] + (n->q == 0 ? es.imissed + es.rx_nombuf : 0) +
-				   n->steer_drops;
+				   xsk_rx + n->steer_drops;
 	}
+	n->st.tx_dropped = n->tx_drops + xsk_tx;
 	const struct tcp_stats *ts = tcp_stats(stack_tcp(n->stack));
 	n->st.tcp_retransmits = ts->retransmits;
 	n->st.tcp_timeouts = ts->rto;

@@ -5,9 +5,9 @@
 # Two network namespaces joined by a veth pair: the data plane in one (its
 # address 10.99.0.1/24 belongs to our stack; the kernel there has none), the
 # clients in the other (10.99.0.2/24); a third namespace holds the tracker
-# aria2 needs (dpdk_tracker in lib.sh). Through DPDK's net_af_packet PMD, and
-# net_af_xdp when DPDK_SERVE_PMDS names it (see below), --no-huge when no
-# hugepages are free; each run:
+# aria2 needs (dpdk_tracker in lib.sh). Through DPDK's net_af_xdp PMD, then
+# net_af_packet (DPDK_SERVE_PMDS, default "af_xdp af_packet", names them),
+# --no-huge when no hugepages are free; each run:
 #  - ping gets replies;
 #  - curl range requests return the bytes dd reads (206, Content-Range), a
 #    range past the end 416;
@@ -48,17 +48,13 @@ dpdk_veth "$NS_S" "$IF_S" "$NS_C" "$IF_C"
 ip -n "$NS_C" addr add "$CLIENT/24" dev "$IF_C"
 dpdk_tracker "$NS_T" "$NS_C" "$SEED" "$DPDK_IH_V1"
 
-# net_af_xdp is left out by default for now: on this veth its port stops
-# transmitting after a few seconds of traffic in about half the runs (a
-# burst of segments never reaches the wire, then nothing does: no
-# retransmission, no ACK of the client's FIN; the connections stay stuck
-# and SIGTERM does not drain). DPDK_SERVE_PMDS="af_xdp af_packet" runs it.
-for pmd in ${DPDK_SERVE_PMDS:-af_packet}; do
+for pmd in ${DPDK_SERVE_PMDS:-af_xdp af_packet}; do
 	note "$pmd: seed-dataplane --backend dpdk on $IF_S ($(dpdk_eal_mem))"
 	t0=$(date +%s%N)
 	dpdk_start "$NS_S" "$pmd" "$IF_S" "$SEED" --store "$S" --ip "$SEED/24"
 	echo "$pmd: listening after $((($(date +%s%N) - t0) / 1000000)) ms: $(head -1 "$DP_OUT")"
 	dpdk_suite "$pmd" "$NS_C" "$SEED" "$TREE"
+	dpdk_stats "$pmd"
 	# aria2c BitTorrent + libtorrent hybrid and v2; aria2c HTTP
 	dpdk_stop "$pmd" $((3 * DPDK_TOTAL)) "$DPDK_TOTAL"
 	echo "$pmd: stopped in ${DP_STOP_MS} ms"
