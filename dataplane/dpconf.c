@@ -14,8 +14,10 @@
 
 #include "bytesize.h"
 #include "fsutil.h"
+#include "privs.h"
 
 enum kind {
+	K_USER,
 	K_PATH,
 	K_ADDR_BT,
 	K_ADDR_HTTP,
@@ -70,6 +72,11 @@ static const struct setting table[] = {
 	  "serve only what this catalog file (written by seed-control) allows" },
 	{ "stats-file", K_PATH, OFF(stats_file), 0, 0, "none",
 	  "shared-memory counters file for seed-control and `seedctl stats`" },
+	{ "user", K_USER, OFF(user), 0, 0, "seed-dp",
+	  "started as root without allow-root: the user to become once the listeners are "
+	  "bound (looked up at start; missing: exit 2)" },
+	{ "allow-root", K_BOOL, OFF(allow_root), 0, 1, "yes",
+	  "started as root: stay root instead of becoming --user, and say so on stderr" },
 	{ "log-level", K_LOG, OFF(log_level), 0, 0, "info",
 	  "what to log on stderr: error, warn, info or debug, then module=LEVEL entries "
 	  "(dataplane.worker=debug); overrides SEED_LOG_LEVEL" },
@@ -110,6 +117,8 @@ static const struct setting table[] = {
 void dpconf_defaults(struct dpconf *c)
 {
 	memset(c, 0, sizeof(*c));
+	snprintf(c->user, sizeof(c->user), "seed-dp");
+	c->allow_root = 1;
 	c->cache_size = 256u << 20;
 	c->upload_slots = 64;
 	c->max_conns = 4096;
@@ -143,7 +152,8 @@ void dpconf_usage(FILE *out)
 		     "clients.\n\noptions:\n");
 	for (size_t i = 0; i < N_TABLE; i++) {
 		char left[48];
-		const char *arg = table[i].kind == K_BOOL				 ? "yes|no"
+		const char *arg = table[i].kind == K_USER				 ? "NAME"
+				  : table[i].kind == K_BOOL				 ? "yes|no"
 				  : table[i].kind == K_PATH || table[i].kind == K_CONFIG ? "PATH"
 				  : table[i].kind == K_SIZE				 ? "BYTES"
 				  : table[i].kind == K_UINT				 ? "N"
@@ -240,6 +250,13 @@ static int apply(struct dpconf *c, const struct setting *s, const char *v, const
 	uint64_t n;
 	char *end;
 	switch (s->kind) {
+	case K_USER:
+		if (privs_check_name(v, err) < 0) {
+			seed_err_prefix(err, "%s: ", where);
+			return -EINVAL;
+		}
+		snprintf(c->user, sizeof(c->user), "%s", v);
+		return 0;
 	case K_PATH:
 		if (!*v || strlen(v) >= sizeof(c->store))
 			return seed_err_set(err, -EINVAL, "%s: bad path \"%s\"", where, v);

@@ -27,6 +27,8 @@ struct dpconf {
 	char store[4096];
 	char stats_file[4096]; /* "": counters in private memory */
 	char catalog[4096];    /* "": serve every release in the store */
+	char user[33];	       /* started as root: who to become (privs.h) */
+	int allow_root;	       /* started as root: stay root */
 	struct dpconf_addr bt[DPCONF_MAX_LISTEN], http[DPCONF_MAX_LISTEN];
 	unsigned n_bt, n_http;
 	unsigned workers;      /* 0 = one per online CPU */

@@ -20,6 +20,7 @@
 #include "dpstats.h"
 #include "log.h"
 #include "netio.h"
+#include "privs.h"
 #include "proto_action.h"
 #include "served.h"
 #include "tenants.h"
@@ -173,6 +174,19 @@ int main(int argc, char **argv)
 			(unsigned long long)conf.cache_size, conf.workers);
 		return 2;
 	}
+	/* Who it will run as is settled before anything else needs root: a
+	 * missing user is a start-up error like a bad flag. The restrictions
+	 * that every thread inherits come before the first thread (the EAL's,
+	 * then the workers). */
+	struct privs pv;
+	if (privs_plan(conf.user, conf.allow_root, geteuid(), &pv, &err) < 0) {
+		fprintf(stderr, "seed-dataplane: %s\n", err.msg);
+		return 2;
+	}
+	if (privs_restrict(&pv, &err) < 0) {
+		fprintf(stderr, "seed-dataplane: %s\n", err.msg);
+		return 1;
+	}
 	/* Every object is an open file and every peer a socket: take all the
 	 * descriptors the hard limit allows. */
 	struct rlimit rl;
@@ -263,6 +277,15 @@ int main(int argc, char **argv)
 					set_port(&conf.http[i], worker_http_port(w[0], i));
 		}
 	}
+	/* Every worker has bound its listeners, set up its rings and registered
+	 * its cache: nothing below needs a privilege. */
+	if (rc == 0 && privs_drop(&pv, &err) < 0) {
+		log_error(&lm, "%s; stopping", err.msg);
+		rc = 1;
+	}
+	if (rc == 0 && pv.mode == PRIVS_ROOT)
+		log_warn(&lm, "running as root (allow-root): a flaw in a protocol engine would "
+			      "hand a peer the whole machine");
 	if (rc == 0) {
 		char h[64];
 		printf("seed-dataplane %s: serving %zu torrents from %s with %u workers\n",

@@ -1,0 +1,183 @@
+/*
+ * Tests for dataplane/privs.c: user names, what privs_plan decides for each
+ * start (root or not, allow-root), the lookup's errors, and the settings in
+ * dpconf's table. Switching user needs root and users of its own: that is
+ * tests/integration/test_privs.sh.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dpconf.h"
+#include "privs.h"
+
+Test(privs, names)
+{
+	struct seed_err e;
+	const char *good[] = { "seed-dp", "a", "_svc", "Seed.DP_2",
+			       "abcdefghijabcdefghijabcdefghij12" };
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		seed_err_clear(&e);
+		cr_assert_eq(privs_check_name(good[i], &e), 0, "%s refused: %s", good[i], e.msg);
+	}
+	struct {
+		const char *name, *needle;
+	} bad[] = {
+		{ "", "1 to 32" },	     { "abcdefghijabcdefghijabcdefghij123", "1 to 32" },
+		{ "-dp", "start with -" },   { "seed dp", "only A-Z" },
+		{ "seed/dp", "only A-Z" },   { "seed:dp", "only A-Z" },
+		{ "s\xc3\xa9", "only A-Z" }, { "seed\n", "only A-Z" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		seed_err_clear(&e);
+		cr_assert_eq(privs_check_name(bad[i].name, &e), -EINVAL, "\"%s\" accepted",
+			     bad[i].name);
+		cr_assert_not_null(strstr(e.msg, bad[i].needle), "\"%s\" lacks \"%s\"", e.msg,
+				   bad[i].needle);
+	}
+}
+
+Test(privs, not_root_keeps_its_user)
+{
+	struct privs p;
+	struct seed_err e;
+	seed_err_clear(&e);
+	/* no lookup at all: a user that cannot exist is not an error */
+	cr_assert_eq(privs_plan("no-such-user-hp", 0, 1000, &p, &e), 0, "%s", e.msg);
+	cr_assert_eq(p.mode, PRIVS_KEEP);
+	cr_assert_eq(privs_plan("no-such-user-hp", 1, 1000, &p, &e), 0, "%s", e.msg);
+	cr_assert_eq(p.mode, PRIVS_KEEP, "allow-root means nothing to a process that is not root");
+}
+
+Test(privs, root_with_allow_root_stays_root)
+{
+	struct privs p;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(privs_plan("no-such-user-hp", 1, 0, &p, &e), 0, "%s", e.msg);
+	cr_assert_eq(p.mode, PRIVS_ROOT);
+}
+
+Test(privs, root_missing_user_is_an_error)
+{
+	struct privs p;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(privs_plan("no-such-user-hp", 0, 0, &p, &e), -ENOENT);
+	cr_assert_not_null(strstr(e.msg, "--user no-such-user-hp: no such user"), "%s", e.msg);
+	cr_assert_not_null(strstr(e.msg, "--allow-root yes"), "says the way out: %s", e.msg);
+	cr_assert_null(strchr(e.msg, '\n'), "one line: %s", e.msg);
+}
+
+Test(privs, root_bad_name_is_an_error)
+{
+	struct privs p;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(privs_plan("../etc", 0, 0, &p, &e), -EINVAL);
+	cr_assert_not_null(strstr(e.msg, "--user: user name \"../etc\""), "%s", e.msg);
+}
+
+Test(privs, root_user_is_refused)
+{
+	struct privs p;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(privs_plan("root", 0, 0, &p, &e), -EPERM);
+	cr_assert_not_null(strstr(e.msg, "--user root: has uid or gid 0"), "%s", e.msg);
+}
+
+/* nobody exists on every Debian system (base-passwd) */
+Test(privs, root_finds_the_user_and_its_groups)
+{
+	struct passwd *pw = getpwnam("nobody");
+	cr_assert_not_null(pw, "no user nobody on this system");
+	struct privs p;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(privs_plan("nobody", 0, 0, &p, &e), 0, "%s", e.msg);
+	cr_assert_eq(p.mode, PRIVS_SWITCH);
+	cr_assert_eq(p.uid, pw->pw_uid);
+	cr_assert_eq(p.gid, pw->pw_gid);
+	cr_assert_str_eq(p.user, "nobody");
+	cr_assert(p.n_groups >= 1 && p.n_groups <= PRIVS_MAX_GROUPS);
+	int has_own = 0;
+	for (int i = 0; i < p.n_groups; i++) {
+		cr_assert_neq(p.groups[i], 0, "group root in the list");
+		has_own |= p.groups[i] == pw->pw_gid;
+	}
+	cr_assert(has_own, "the user's own group is in the list");
+}
+
+/* PRIVS_ROOT changes nothing: neither call may touch the test process */
+Test(privs, allow_root_restrict_and_drop_do_nothing)
+{
+	struct privs p;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(privs_plan("x", 1, 0, &p, &e), 0);
+	uid_t before = geteuid();
+	cr_assert_eq(privs_restrict(&p, &e), 0, "%s", e.msg);
+	cr_assert_eq(privs_drop(&p, &e), 0, "%s", e.msg);
+	cr_assert_eq(geteuid(), before);
+}
+
+static int parse(struct dpconf *c, struct seed_err *e, int n, char **args)
+{
+	dpconf_defaults(c);
+	seed_err_clear(e);
+	FILE *devnull = fopen("/dev/null", "w");
+	int rc = dpconf_parse_args(c, n, args, devnull, e);
+	fclose(devnull);
+	return rc;
+}
+
+Test(privs, settings)
+{
+	struct dpconf c;
+	struct seed_err e;
+	dpconf_defaults(&c);
+	cr_assert_str_eq(c.user, "seed-dp");
+	char *a1[] = { "seed-dataplane", "--user", "svc-1", "--allow-root", "no" };
+	cr_assert_eq(parse(&c, &e, 5, a1), 0, "%s", e.msg);
+	cr_assert_str_eq(c.user, "svc-1");
+	cr_assert_eq(c.allow_root, 0);
+	char *a2[] = { "seed-dataplane", "--allow-root=yes" };
+	cr_assert_eq(parse(&c, &e, 2, a2), 0, "%s", e.msg);
+	cr_assert_eq(c.allow_root, 1);
+	char *a3[] = { "seed-dataplane", "--user", "seed dp" };
+	cr_assert_eq(parse(&c, &e, 3, a3), -EINVAL);
+	cr_assert_not_null(strstr(e.msg, "--user: user name \"seed dp\""), "%s", e.msg);
+	char *a4[] = { "seed-dataplane", "--user", "abcdefghijabcdefghijabcdefghij123" };
+	cr_assert_eq(parse(&c, &e, 3, a4), -EINVAL);
+	cr_assert_not_null(strstr(e.msg, "1 to 32"), "%s", e.msg);
+	char *a5[] = { "seed-dataplane", "--allow-root", "maybe" };
+	cr_assert_eq(parse(&c, &e, 3, a5), -EINVAL);
+	cr_assert_not_null(strstr(e.msg, "--allow-root: \"maybe\" is not yes or no"), "%s", e.msg);
+}
+
+Test(privs, settings_from_a_file)
+{
+	char path[] = "/tmp/test_privs_XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	FILE *f = fdopen(fd, "w");
+	fputs("user = seed-dp2\nallow-root = no\nuser = -x\n", f);
+	fclose(f);
+	struct dpconf c;
+	struct seed_err e;
+	dpconf_defaults(&c);
+	seed_err_clear(&e);
+	int rc = dpconf_load_file(&c, path, &e);
+	unlink(path);
+	cr_assert_eq(rc, -EINVAL);
+	char want[64];
+	snprintf(want, sizeof(want), "%s:3: user name \"-x\"", path);
+	cr_assert_not_null(strstr(e.msg, want), "%s", e.msg);
+	cr_assert_str_eq(c.user, "seed-dp2", "line 1 applied before line 3 failed");
+	cr_assert_eq(c.allow_root, 0);
+}
