@@ -77,6 +77,9 @@ static const struct setting table[] = {
 	  "bound (looked up at start; missing: exit 2)" },
 	{ "allow-root", K_BOOL, OFF(allow_root), 0, 1, "yes",
 	  "started as root: stay root instead of becoming --user, and say so on stderr" },
+	{ "drain-file", K_PATH, OFF(drain_file), 0, 0, "none",
+	  "drain as on SIGTERM when this file appears (newer than the start): how "
+	  "seed-control, another user, asks" },
 	{ "log-level", K_LOG, OFF(log_level), 0, 0, "info",
 	  "what to log on stderr: error, warn, info or debug, then module=LEVEL entries "
 	  "(dataplane.worker=debug); overrides SEED_LOG_LEVEL" },

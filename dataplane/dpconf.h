@@ -29,6 +29,7 @@ struct dpconf {
 	char catalog[4096];    /* "": serve every release in the store */
 	char user[33];	       /* started as root: who to become (privs.h) */
 	int allow_root;	       /* started as root: stay root */
+	char drain_file[4096]; /* "": drained by signals only */
 	struct dpconf_addr bt[DPCONF_MAX_LISTEN], http[DPCONF_MAX_LISTEN];
 	unsigned n_bt, n_http;
 	unsigned workers;      /* 0 = one per online CPU */

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +120,22 @@ static int switch_catalog(struct served *sv, const char *path, struct catalog_st
 	return refresh(sv, cat);
 }
 
+/*
+ * A drain asked through a file: seed-control runs as another user and may
+ * not signal this process, so it creates the file instead. Only a file
+ * newer than this process counts: one left by an earlier drain must not
+ * stop the next start. since is read from the coarse clock, the one file
+ * times come from.
+ */
+static bool drain_asked(const char *path, const struct timespec *since)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return false;
+	return st.st_mtim.tv_sec > since->tv_sec ||
+	       (st.st_mtim.tv_sec == since->tv_sec && st.st_mtim.tv_nsec >= since->tv_nsec);
+}
+
 static void host_of(const struct dpconf_addr *a, char *buf, size_t n)
 {
 	if (a->ss.ss_family == AF_INET6) {
@@ -138,6 +155,8 @@ int main(int argc, char **argv)
 	struct seed_err err;
 	struct served *sv = NULL;
 	int rc;
+	struct timespec t_start;
+	clock_gettime(CLOCK_REALTIME_COARSE, &t_start);
 
 	seed_err_clear(&err);
 	if (log_init("seed-dataplane", &err) < 0)
@@ -330,6 +349,10 @@ int main(int argc, char **argv)
 						   tenants_peers(g_tenants, (int)k));
 			if (sig == SIGTERM || sig == SIGINT)
 				break;
+			if (*conf.drain_file && drain_asked(conf.drain_file, &t_start)) {
+				sig = 0;
+				break;
+			}
 			if (sig == SIGUSR1)
 				atomic_fetch_add(&dump, 1);
 			if (sig == SIGHUP) {
@@ -345,7 +368,10 @@ int main(int argc, char **argv)
 			if (tenants_refill(g_tenants, mono_ns()))
 				poll.tv_nsec = REFILL_MS * 1000000L;
 		}
-		log_info(&lm, "%s, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		if (sig)
+			log_info(&lm, "%s, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		else
+			log_info(&lm, "%s appeared, draining", conf.drain_file);
 	}
 	atomic_store(&stop, 1);
 	for (unsigned i = 0; i < started; i++)

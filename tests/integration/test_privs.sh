@@ -12,6 +12,8 @@
 #  (b) a process running as the data plane's user cannot connect to
 #      control.sock, nor write the catalog, /run/seed or the store; it can
 #      write its counters directory (and seed-control's user can connect);
+#      seed-control's user, who may not signal it, drains it by creating the
+#      --drain-file (one older than the data plane's start does nothing);
 #  (c) started as root with --user naming no user: one line, exit 2;
 #      with --allow-root yes: it runs as root and says so once on stderr;
 #  (d) started as an unprivileged user with CAP_NET_BIND_SERVICE ambient (what
@@ -112,9 +114,11 @@ CTL_SOCK=$RUN/control.sock
 api_ok POST /api/v1/releases/acme.game.1/publish
 [[ -f $RUN/catalog ]] || fail "seed-control: expected a catalog in $RUN after a publish"
 
+# a drain file left by an earlier drain, an hour old
+as "$U_CTL" touch -d '-1 hour' "$RUN/drain"
 dp_start "$T" --user "$U_DP" --allow-root no --store "$S" --bt-listen 127.0.0.1:0 \
 	--http-listen 127.0.0.1:0 --workers 2 --cache-size 16M --catalog "$RUN/catalog" \
-	--stats-file "$RUN/dataplane/stats"
+	--stats-file "$RUN/dataplane/stats" --drain-file "$RUN/drain"
 uid=$(id -u "$U_DP")
 gid=$(id -g "$U_DP")
 # status_of TASKDIR: its Uid, Gid and capability lines, for messages
@@ -201,7 +205,24 @@ as "$U_DP" cat "$RUN/catalog" >/dev/null || fail "as the data plane's user: expe
 as "$U_DP" cat "$data" >/dev/null || fail "as the data plane's user: expected to read a store file"
 as "$U_DP" touch "$RUN/dataplane/probe" || fail "as the data plane's user: expected to write its counters directory"
 rm -f "$RUN/dataplane/probe"
-dp_stop
+pid_running "$DP_PID" || fail "seed-dataplane: expected an hour-old drain file to leave it running, it exited: $(tail -3 "$DP_ERR")"
+# seed-control's user may not signal the data plane: the file is how it asks
+rc=0
+as "$U_CTL" kill -TERM "$DP_PID" 2>/dev/null || rc=$?
+((rc != 0)) || fail "kill -TERM as seed-control's user: expected it refused (another user), it was allowed"
+as "$U_CTL" touch "$RUN/drain"
+for ((i = 0; i < 200; i++)); do
+	pid_running "$DP_PID" || break
+	sleep 0.05
+done
+pid_running "$DP_PID" && fail "seed-dataplane: expected it to drain and exit within 10 s of $RUN/drain appearing"
+rc=0
+wait "$DP_PID" || rc=$?
+((rc == 0)) || fail "seed-dataplane drained by its drain file: expected exit 0, saw $(describe_rc "$rc"): $(tail -3 "$DP_ERR")"
+grep -q "drain appeared, draining" "$DP_ERR" || fail "seed-dataplane: expected '$RUN/drain appeared, draining' on stderr, saw: $(tail -3 "$DP_ERR")"
+grep -q '^seed-dataplane: stopped ' "$DP_ERR" || fail "seed-dataplane drained by its file: expected its 'stopped' line"
+echo "drain file -> $(grep -o '[^ ]*drain appeared, draining' "$DP_ERR")"
+DP_PID=
 ctl_stop
 
 # ------------------------------------------------------------ (c) root

@@ -142,6 +142,7 @@ Test(privs, settings)
 	struct seed_err e;
 	dpconf_defaults(&c);
 	cr_assert_str_eq(c.user, "seed-dp");
+	cr_assert_str_eq(c.drain_file, "", "no drain file unless asked");
 	char *a1[] = { "seed-dataplane", "--user", "svc-1", "--allow-root", "no" };
 	cr_assert_eq(parse(&c, &e, 5, a1), 0, "%s", e.msg);
 	cr_assert_str_eq(c.user, "svc-1");
@@ -155,6 +156,12 @@ Test(privs, settings)
 	char *a4[] = { "seed-dataplane", "--user", "abcdefghijabcdefghijabcdefghij123" };
 	cr_assert_eq(parse(&c, &e, 3, a4), -EINVAL);
 	cr_assert_not_null(strstr(e.msg, "1 to 32"), "%s", e.msg);
+	char *a6[] = { "seed-dataplane", "--drain-file", "/run/seed/drain" };
+	cr_assert_eq(parse(&c, &e, 3, a6), 0, "%s", e.msg);
+	cr_assert_str_eq(c.drain_file, "/run/seed/drain");
+	char *a7[] = { "seed-dataplane", "--drain-file", "" };
+	cr_assert_eq(parse(&c, &e, 3, a7), -EINVAL);
+	cr_assert_not_null(strstr(e.msg, "--drain-file: bad path"), "%s", e.msg);
 	char *a5[] = { "seed-dataplane", "--allow-root", "maybe" };
 	cr_assert_eq(parse(&c, &e, 3, a5), -EINVAL);
 	cr_assert_not_null(strstr(e.msg, "--allow-root: \"maybe\" is not yes or no"), "%s", e.msg);
