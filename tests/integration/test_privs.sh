@@ -19,11 +19,12 @@
 #  (d) started as an unprivileged user with CAP_NET_BIND_SERVICE ambient (what
 #      a unit's AmbientCapabilities= gives), in a network namespace of its
 #      own: it binds port 80, then no thread keeps a capability, and it serves;
-#  (e) no unit can be run here (PID 1 is not systemd), so the system call
-#      filter of seed-dataplane.service is checked against what the data
-#      plane calls (strace), started as its user like the unit starts it,
-#      serving a download and stopping: every call must be one the filter
-#      allows (groups expanded by systemd-analyze syscall-filter);
+#  (e) no unit can be run here (PID 1 is not systemd), so each unit's system
+#      call filter is checked against what its program calls (strace), run
+#      as its user like the unit runs it: seed-control through (a) and (b)
+#      (publish, status, the data plane's counters), seed-dataplane serving
+#      a download and stopping. Every call must be one the filter allows
+#      (groups expanded by systemd-analyze syscall-filter);
 #  (f) the DPDK backend (when built) started as root with --user: the EAL
 #      and the port (net_af_packet on a veth between two namespaces) come up
 #      as root, then every thread, the EAL's included, runs as the data
@@ -86,6 +87,56 @@ S=$R/var/lib/seed/store
 [[ -d $RUN/dataplane && -d $S ]] || fail "systemd-tmpfiles: expected $RUN/dataplane and $S to exist"
 getfacl -p "$RUN" 2>/dev/null | grep -q "^default:group:$G_READ:r--" || fail "tmpfiles.d: expected a default ACL entry for seed-read on /run/seed, saw: $(getfacl -p "$RUN" 2>&1)"
 
+# filter_check UNIT TRACE BINARY: every call BINARY made in TRACE (strace -f,
+# from its execve on: the filter applies from there) is allowed by UNIT's
+# SystemCallFilter= lines, applied in order (the allow-list, ~ removing,
+# later entries adding back)
+filter_check() {
+	grep '^SystemCallFilter=' "$A/systemd/$1.service" >"$T/$1.filter"
+	"$PY" - "$T/$1.filter" "$2" "$3" "$1" <<'PYEOF' || fail "$1.service: its system call filter would refuse calls $1 makes (above)"
+import re, subprocess, sys
+def expand(name):
+    if not name.startswith('@'):
+        return {name}
+    out = subprocess.run(['systemd-analyze', 'syscall-filter', name], capture_output=True,
+                         text=True, check=True).stdout
+    names = set()
+    for line in out.splitlines()[1:]:
+        line = line.strip()
+        if line and not line.startswith('#'):
+            names |= expand(line)
+    return names
+allowed = set()
+for line in open(sys.argv[1]):
+    v = line.split('=', 1)[1].strip()
+    deny = v.startswith('~')
+    items = set()
+    for n in v.lstrip('~').split():
+        items |= expand(n)
+    allowed = allowed - items if deny else allowed | items
+# every call after the program's execve, by any of its threads (setpriv,
+# before it, has no other thread)
+used, started = set(), False
+for line in open(sys.argv[2]):
+    m = re.match(r'\d+ +([a-z0-9_]+)\((.*)', line)
+    if not m:
+        continue
+    if not started:
+        started = m.group(1) == 'execve' and sys.argv[3] in m.group(2)
+        continue
+    used.add(m.group(1))
+if not started or len(used) < 20:
+    sys.exit('FAIL: expected the trace to show %s starting and running, saw %d calls' % (sys.argv[4], len(used)))
+# AddressSanitizer's allocator sets a NUMA policy; the appliance's build has no sanitizer
+sanitizer = {'set_mempolicy'} if b'__asan_init' in open(sys.argv[3], 'rb').read() else set()
+refused = sorted(used - allowed - sanitizer)
+if refused:
+    sys.exit('FAIL: %s.service: its SystemCallFilter= refuses %s, which %s calls' % (sys.argv[4], ', '.join(refused), sys.argv[4]))
+print('%s made %d distinct system calls, all allowed by its unit\'s filter%s' %
+      (sys.argv[4], len(used), ' (but %s, the sanitizer\'s)' % ', '.join(sorted(used & sanitizer - allowed)) if used & sanitizer - allowed else ''))
+PYEOF
+}
+
 # ------------------------------------------------------------ (a) drop
 note "(a) seed-control as its user, seed-dataplane from root to its user"
 mkdir -p "$T/src/game"
@@ -96,13 +147,27 @@ as "$U_CTL" "$SEEDCTL" release create --store "$S" --tenant acme --name game --v
 PORT=$(free_port)
 ctl_config "$T/seed.conf" "$S" "$RUN" "$PORT" '{ id = "acme"; }'
 chmod 0644 "$T/seed.conf"
-# as the unit runs it: its user, its umask
+# as the unit runs it: its user, its umask; under strace for (e) (a traced
+# process cannot be traced again by LeakSanitizer's exit check)
+TRACED_ASAN=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}
 (
 	umask 0027
-	exec setpriv --reuid="$U_CTL" --regid="$U_CTL" --init-groups --inh-caps=-all -- \
-		"$SEED_CONTROL" --config "$T/seed.conf"
+	exec env ASAN_OPTIONS="$TRACED_ASAN" strace -f -qq -o "$T/ctl.trace" setpriv --reuid="$U_CTL" --regid="$U_CTL" --init-groups \
+		--inh-caps=-all -- "$SEED_CONTROL" --config "$T/seed.conf"
 ) >"$T/ctl.out" 2>"$T/ctl.err" &
-CTL_PID=$!
+CTL_STRACE=$!
+dp_track "$CTL_STRACE"
+# seed-control is the child of strace whose program is seed-control (strace
+# may have others for a moment)
+CTL_PID=
+for ((i = 0; i < 100; i++)); do
+	for p in $(pgrep -P "$CTL_STRACE" || true); do
+		[[ $(readlink "/proc/$p/exe" 2>/dev/null) == "$(readlink -f "$SEED_CONTROL")" ]] && CTL_PID=$p
+	done
+	[[ -n $CTL_PID ]] && break
+	sleep 0.1
+done
+[[ -n $CTL_PID ]] || fail "seed-control under strace: expected strace to start it within 10 s"
 dp_track "$CTL_PID"
 for ((i = 0; i < 300; i++)); do
 	grep -q '^status ' "$T/ctl.out" 2>/dev/null && break
@@ -223,7 +288,19 @@ grep -q "drain appeared, draining" "$DP_ERR" || fail "seed-dataplane: expected '
 grep -q '^seed-dataplane: stopped ' "$DP_ERR" || fail "seed-dataplane drained by its file: expected its 'stopped' line"
 echo "drain file -> $(grep -o '[^ ]*drain appeared, draining' "$DP_ERR")"
 DP_PID=
-ctl_stop
+# seed-control is strace's child: SIGTERM to it, then strace exits with its
+# status
+kill -TERM "$CTL_PID"
+for ((i = 0; i < 100; i++)); do
+	pid_running "$CTL_STRACE" || break
+	sleep 0.1
+done
+pid_running "$CTL_STRACE" && fail "seed-control: expected it to exit within 10 s of SIGTERM"
+rc=0
+wait "$CTL_STRACE" || rc=$?
+((rc == 0)) || fail "seed-control: expected exit 0 after SIGTERM, saw $(describe_rc "$rc"): $(tail -3 "$T/ctl.err")"
+dp_untrack "$CTL_STRACE"
+dp_untrack "$CTL_PID"
 
 # ------------------------------------------------------------ (c) root
 note "(c) no such user; --allow-root yes"
@@ -272,7 +349,7 @@ dp_stop
 
 # ------------------------------------------------------------ (e) filter
 note "(e) the unit's system call filter against the data plane's calls"
-strace -f -qq -o "$T/trace" setpriv --reuid="$U_DP" --regid="$U_DP" --init-groups --inh-caps=-all -- \
+env ASAN_OPTIONS="$TRACED_ASAN" strace -f -qq -o "$T/trace" setpriv --reuid="$U_DP" --regid="$U_DP" --init-groups --inh-caps=-all -- \
 	"$SEED_DATAPLANE" --store "$S" --http-listen 127.0.0.1:0 --bt-listen 127.0.0.1:0 --workers 2 \
 	--cache-size 16M --catalog "$RUN/catalog" --stats-file "$RUN/dataplane/stats" \
 	>"$T/st.out" 2>"$T/st.err" &
@@ -298,51 +375,8 @@ done
 pid_running "$ST_PID" && fail "seed-dataplane under strace: expected it to stop within 30 s of SIGTERM"
 wait "$ST_PID" || true
 dp_untrack "$ST_PID"
-# allowed = (@system-service + io_uring) - (@privileged + @resources) + capset,
-# as the unit's three SystemCallFilter= lines say, in that order
-grep '^SystemCallFilter=' "$A/systemd/seed-dataplane.service" >"$T/filter"
-"$PY" - "$T/filter" "$T/trace" "$SEED_DATAPLANE" <<'PYEOF' || fail "seed-dataplane.service: its system call filter would refuse calls the data plane makes (above)"
-import re, subprocess, sys
-def expand(name, seen=None):
-    if not name.startswith('@'):
-        return {name}
-    out = subprocess.run(['systemd-analyze', 'syscall-filter', name], capture_output=True,
-                         text=True, check=True).stdout
-    names = set()
-    for line in out.splitlines()[1:]:
-        line = line.strip()
-        if line and not line.startswith('#'):
-            names |= expand(line)
-    return names
-allowed = set()
-for line in open(sys.argv[1]):
-    v = line.split('=', 1)[1].strip()
-    deny = v.startswith('~')
-    items = set()
-    for n in v.lstrip('~').split():
-        items |= expand(n)
-    allowed = allowed - items if deny else allowed | items
-# every call after seed-dataplane's execve, by any of its threads (the
-# filter applies from the execve on; setpriv before it has no other thread)
-used, started = set(), False
-for line in open(sys.argv[2]):
-    m = re.match(r'\d+ +([a-z0-9_]+)\((.*)', line)
-    if not m:
-        continue
-    if not started:
-        started = m.group(1) == 'execve' and sys.argv[3] in m.group(2)
-        continue
-    used.add(m.group(1))
-if not started or len(used) < 20:
-    sys.exit('FAIL: expected the trace to show seed-dataplane starting and running, saw %d calls' % len(used))
-# AddressSanitizer's allocator sets a NUMA policy; the appliance's build has no sanitizer
-sanitizer = {'set_mempolicy'} if b'__asan_init' in open(sys.argv[3], 'rb').read() else set()
-refused = sorted(used - allowed - sanitizer)
-if refused:
-    sys.exit('FAIL: seed-dataplane.service: its SystemCallFilter= refuses %s, which the data plane calls' % ', '.join(refused))
-print('seed-dataplane made %d distinct system calls, all allowed by the filter%s' %
-      (len(used), ' (but %s, the sanitizer\'s)' % ', '.join(sorted(used & sanitizer - allowed)) if used & sanitizer - allowed else ''))
-PYEOF
+filter_check seed-dataplane "$T/trace" "$SEED_DATAPLANE"
+filter_check seed-control "$T/ctl.trace" "$SEED_CONTROL"
 
 # ------------------------------------------------------------ (f) dpdk
 if grep -q rte_eal_init "$SEED_DATAPLANE"; then
