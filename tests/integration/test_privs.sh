@@ -24,7 +24,8 @@
 #      as its user like the unit runs it: seed-control through (a) and (b)
 #      (publish, status, the data plane's counters), seed-dataplane serving
 #      a download and stopping. Every call must be one the filter allows
-#      (groups expanded by systemd-analyze syscall-filter);
+#      (groups expanded by systemd-analyze syscall-filter), and every file
+#      opened in /proc one that ProcSubset=pid leaves visible;
 #  (f) the DPDK backend (when built) started as root with --user: the EAL
 #      and the port (net_af_packet on a veth between two namespaces) come up
 #      as root, then every thread, the EAL's included, runs as the data
@@ -90,9 +91,10 @@ getfacl -p "$RUN" 2>/dev/null | grep -q "^default:group:$G_READ:r--" || fail "tm
 # filter_check UNIT TRACE BINARY: every call BINARY made in TRACE (strace -f,
 # from its execve on: the filter applies from there) is allowed by UNIT's
 # SystemCallFilter= lines, applied in order (the allow-list, ~ removing,
-# later entries adding back)
+# later entries adding back); and with ProcSubset=pid, every file it opened
+# in /proc is one of a process (the rest of /proc is hidden)
 filter_check() {
-	grep '^SystemCallFilter=' "$A/systemd/$1.service" >"$T/$1.filter"
+	grep '^SystemCallFilter=\|^ProcSubset=pid$' "$A/systemd/$1.service" >"$T/$1.filter"
 	"$PY" - "$T/$1.filter" "$2" "$3" "$1" <<'PYEOF' || fail "$1.service: its system call filter would refuse calls $1 makes (above)"
 import re, subprocess, sys
 def expand(name):
@@ -106,8 +108,11 @@ def expand(name):
         if line and not line.startswith('#'):
             names |= expand(line)
     return names
-allowed = set()
+allowed, proc_subset = set(), False
 for line in open(sys.argv[1]):
+    if line.startswith('ProcSubset='):
+        proc_subset = True
+        continue
     v = line.split('=', 1)[1].strip()
     deny = v.startswith('~')
     items = set()
@@ -116,7 +121,7 @@ for line in open(sys.argv[1]):
     allowed = allowed - items if deny else allowed | items
 # every call after the program's execve, by any of its threads (setpriv,
 # before it, has no other thread)
-used, started = set(), False
+used, started, hidden = set(), False, set()
 for line in open(sys.argv[2]):
     m = re.match(r'\d+ +([a-z0-9_]+)\((.*)', line)
     if not m:
@@ -125,6 +130,11 @@ for line in open(sys.argv[2]):
         started = m.group(1) == 'execve' and sys.argv[3] in m.group(2)
         continue
     used.add(m.group(1))
+    f = re.match(r'(?:AT_FDCWD, )?"(/proc/[^"]*)"', m.group(2)) if m.group(1) in ('open', 'openat') else None
+    if f and not re.match(r'/proc/(self|thread-self|\d+)(/|$)', f.group(1)):
+        hidden.add(f.group(1))
+if proc_subset and hidden:
+    sys.exit('FAIL: %s.service: ProcSubset=pid hides %s, which %s opens' % (sys.argv[4], ', '.join(sorted(hidden)), sys.argv[4]))
 if not started or len(used) < 20:
     sys.exit('FAIL: expected the trace to show %s starting and running, saw %d calls' % (sys.argv[4], len(used)))
 # AddressSanitizer's allocator sets a NUMA policy; the appliance's build has no sanitizer
