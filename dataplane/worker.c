@@ -132,11 +132,12 @@ static int gate_admit_mse(void *ctx, void *peer)
 	return 0;
 }
 
-/* Requests the connection's peer has made so far (keep-alives excluded). */
+/* Requests of the connection's peer served so far (keep-alives, and
+ * requests refused, excluded). */
 static uint64_t eng_requests(struct wconn *c)
 {
-	return c->kind == TAG_BT ? peerwire_requests_seen(&c->e.pw)
-				 : http_requests_seen(&c->e.http);
+	return c->kind == TAG_BT ? peerwire_requests_served(&c->e.pw)
+				 : http_requests_served(&c->e.http);
 }
 
 /* ---- the reclaim order: open connections, longest without a request first ---- */

@@ -997,9 +997,9 @@ int http_wants_write(const struct http_conn *c)
 	return c->state == ST_SEND || c->state == ST_CLOSING;
 }
 
-uint64_t http_requests_seen(const struct http_conn *c)
+uint64_t http_requests_served(const struct http_conn *c)
 {
-	return c->stats.http_requests_total;
+	return c->stats.http_responses_2xx_total;
 }
 
 int http_is_closed(const struct http_conn *c)

@@ -268,10 +268,10 @@ int http_wants_write(const struct http_conn *c);
 /* 1 once PROTO_ACT_CLOSE has been emitted; the engine then emits nothing. */
 int http_is_closed(const struct http_conn *c);
 
-/* Complete request heads taken so far (a partial head does not count):
- * the worker compares it between calls to tell a client that asks for
- * something from one that only holds a slot. */
-uint64_t http_requests_seen(const struct http_conn *c);
+/* Requests served so far: 2xx response heads emitted (a partial head, or
+ * one answered 4xx/5xx, does not count). The worker compares it between
+ * calls to tell a client that uses its slot from one that only holds it. */
+uint64_t http_requests_served(const struct http_conn *c);
 
 /*
  * The time (ms) at or after which the worker calls http_on_tick;

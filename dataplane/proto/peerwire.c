@@ -536,10 +536,13 @@ uint32_t peerwire_outstanding(const struct peerwire_conn *c)
 	return c->n_live;
 }
 
-uint64_t peerwire_requests_seen(const struct peerwire_conn *c)
+uint64_t peerwire_requests_served(const struct peerwire_conn *c)
 {
-	return c->stats.peerwire_requests_total + c->stats.peerwire_metadata_requests_total +
-	       c->stats.peerwire_hash_requests_total;
+	const struct peerwire_stats *s = &c->stats;
+
+	return s->peerwire_blocks_total +
+	       (s->peerwire_metadata_requests_total - s->peerwire_metadata_rejects_total) +
+	       (s->peerwire_hash_requests_total - s->peerwire_hash_rejects_total);
 }
 
 int peerwire_choking(const struct peerwire_conn *c)

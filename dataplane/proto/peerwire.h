@@ -441,11 +441,12 @@ uint32_t peerwire_outstanding(const struct peerwire_conn *c);
 /* 1 while the engine chokes the peer, as last told to it. */
 int peerwire_choking(const struct peerwire_conn *c);
 
-/* Requests the peer has made that use its connection: blocks, metadata
- * (BEP 9) and hashes (BEP 52), valid or refused. Keep-alives, HAVE,
- * INTERESTED and the handshake do not count. The worker compares it
- * between calls to tell a peer that asks for something from one that only
- * holds a slot (it reclaims the slots of the latter first). */
-uint64_t peerwire_requests_seen(const struct peerwire_conn *c);
+/* Requests of the peer served so far: blocks queued (a PIECE emitted),
+ * metadata pieces (BEP 9) and hashes (BEP 52) sent. Keep-alives, HAVE,
+ * INTERESTED, the handshake and requests dropped or rejected (choked,
+ * unknown) do not count. The worker compares it between calls to tell a
+ * peer that uses its slot from one that only holds it (it reclaims the
+ * slots of the latter first). */
+uint64_t peerwire_requests_served(const struct peerwire_conn *c);
 
 #endif

@@ -308,26 +308,29 @@ Test(http, get_full_200)
 	expect(REQ(LEVEL1), HEAD_200_LEVEL1 "[data 7/0 0+1000]");
 }
 
-/* The worker gives slots to clients that ask for something: a head that
- * never ends (header lines sent one at a time, as a slot holder does) is no
- * request; each complete head is one. */
-Test(http, requests_seen_counts_complete_heads_only)
+/* The worker gives slots to clients it serves: a head that never ends
+ * (header lines sent one at a time, as a slot holder does) is not served,
+ * nor is a request answered 404; each 2xx answer is one. */
+Test(http, requests_served_counts_2xx_answers_only)
 {
 	struct http_conn c;
 	struct rec r;
-	const char *part = "GET /acme.game.1/Game/level1.dat HTTP/1.1\r\nHost: x\r\n";
+	const char *part = "GET " LEVEL1 " HTTP/1.1\r\nHost: x\r\n";
 
 	cr_assert_eq(http_conn_init(&c, &eng, 0), 0);
 	rec_init(&r);
 	drive(&c, part, strlen(part), 0, 64, &r);
 	for (int i = 0; i < 20; i++)
 		drive(&c, "X-Wait: 1\r\n", 11, (uint64_t)i * 100, 64, &r);
-	cr_assert_eq(http_requests_seen(&c), 0);
+	cr_assert_eq(http_requests_served(&c), 0);
 	cr_assert_eq(r.n, 0, "an unfinished head was answered: %s", r.s);
 	drive(&c, "\r\n", 2, 3000, 64, &r);
-	cr_assert_eq(http_requests_seen(&c), 1);
+	cr_assert_eq(http_requests_served(&c), 1);
+	drive(&c, REQ("/acme.game.1/Game/nothing-here"),
+	      strlen(REQ("/acme.game.1/Game/nothing-here")), 3000, 64, &r);
+	cr_assert_eq(http_requests_served(&c), 1, "a 404 is not a request served");
 	drive(&c, REQ(LEVEL1), strlen(REQ(LEVEL1)), 3000, 64, &r);
-	cr_assert_eq(http_requests_seen(&c), 2);
+	cr_assert_eq(http_requests_served(&c), 2);
 	http_conn_free(&c);
 	rec_free(&r);
 }

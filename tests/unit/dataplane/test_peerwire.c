@@ -535,27 +535,32 @@ Test(peerwire, mse_key_admitted_is_answered_and_plain_is_not_asked)
 
 /* ---- what counts as using a connection ---- */
 
-/* The worker gives slots to peers that ask for something: keep-alives,
- * INTERESTED, HAVE and the handshake do not count; a block request does,
- * and so does a metadata request (test_peerwire_ext.c has the messages). */
-Test(peerwire, requests_seen_ignores_keepalives)
+/* The worker gives slots to peers it serves: keep-alives, INTERESTED,
+ * HAVE, the handshake and a choked peer's requests (rejected under the
+ * fast extension) are not served; each block queued is one. */
+Test(peerwire, requests_served_ignores_keepalives_and_refused_requests)
 {
 	struct peer *p = peer_open(&r1, 0, 1, 0);
 	uint8_t have[9] = { 0, 0, 0, 5, 4, 0, 0, 0, 1 };
+	struct tr t = { .n = 0 };
 
 	for (int i = 0; i < 10; i++)
 		feed(p, KEEPALIVE, 4);
 	feed(p, have, 9);
+	feed_msg3(p, 6, 0, 0, 16384); /* choked: rejected */
+	cr_assert_eq(p->c.stats.peerwire_rejects_total, 1);
+	cr_assert_eq(peerwire_requests_served(&p->c), 0);
+	clear(p);
 	feed(p, INTERESTED, 5);
-	feed(p, NOT_INTERESTED, 5);
-	feed(p, INTERESTED, 5);
-	cr_assert_eq(peerwire_requests_seen(&p->c), 0);
+	tr_send(&t, UNCHOKE, 5);
+	expect(p, &t);
+	cr_assert_eq(peerwire_requests_served(&p->c), 0);
 	feed_msg3(p, 6, 0, 0, 16384);
-	cr_assert_eq(peerwire_requests_seen(&p->c), 1);
+	cr_assert_eq(peerwire_requests_served(&p->c), 1);
 	feed(p, KEEPALIVE, 4);
-	cr_assert_eq(peerwire_requests_seen(&p->c), 1);
+	cr_assert_eq(peerwire_requests_served(&p->c), 1);
 	feed_msg3(p, 6, 0, 16384, 16384);
-	cr_assert_eq(peerwire_requests_seen(&p->c), 2);
+	cr_assert_eq(peerwire_requests_served(&p->c), 2);
 	cr_assert_eq(peerwire_data_done(&p->c, 0, 0), 0);
 	cr_assert_eq(peerwire_data_done(&p->c, 0, 16384), 0);
 	peer_free(p);
@@ -578,7 +583,7 @@ Test(peerwire, request_table_reuses_entries)
 		cr_assert_eq(peerwire_data_done(&p->c, 0, 0), 0, "round %d", round);
 		cr_assert_eq(peerwire_data_done(&p->c, 0, 16384), 0, "round %d", round);
 	}
-	cr_assert_eq(peerwire_requests_seen(&p->c), 40);
+	cr_assert_eq(peerwire_requests_served(&p->c), 40);
 	feed_msg3(p, 6, 0, 0, 16384);
 	feed_msg3(p, 6, 0, 16384, 16384);
 	clear(p);
