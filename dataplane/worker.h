@@ -1,7 +1,9 @@
 /*
  * worker: one data-plane thread — its network ring, storage ring, block
  * cache, protocol engines and connections. Workers share nothing but the
- * read-only served set; the listening port is shared with SO_REUSEPORT.
+ * read-only served set, the tenants' and the per-source limits' atomics
+ * (admit.h: one table, created by the first worker_start, freed by the last
+ * worker_free); the listening port is shared with SO_REUSEPORT.
  *
  * The loop (worker.c) reads as the data path: wait for network and storage
  * events; feed received bytes to the engines; turn their actions into a
@@ -39,7 +41,8 @@ struct worker_params {
 };
 
 /*
- * Creates a worker and runs its loop in a new thread. Start-up errors
+ * Creates a worker and runs its loop in a new thread. worker_start and
+ * worker_free are called from one thread (they share the admission table). Start-up errors
  * (listen, ring set-up, memory) are returned through err before the loop
  * runs; worker_join waits for the thread.
  */
