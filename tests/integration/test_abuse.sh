@@ -23,11 +23,13 @@
 #      anything are closed for them (closes "reclaimed" counted).
 #  (d) deny: --deny with the flooder's /24 refuses it at accept (counted)
 #      while the downloader is served.
+# seed-control maps the counters too: its /metrics (promtool-clean) shows
+# the refusals of (b) as seed_admit_refusals_total.
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
 it_setup dataplane
 skip_unless_root "network namespaces need root"
-require_cmds ip curl
+require_cmds ip curl promtool
 
 MiB=$((1024 * 1024))
 # the data plane's CPU for 5,000 MSE handshakes from one address. Without
@@ -77,7 +79,12 @@ create_kinds "$S" "$TREE" hybrid
 IH=$(json_get "$T/create-hybrid.json" infohash_v1)
 [[ $IH =~ ^[0-9a-f]{40}$ ]] || fail "expected a 40-hex infohash_v1 in create --json, saw '$IH'"
 
-STATS=$T/stats
+# seed-control reads the data plane's counters from RUN/dataplane.stats
+RUN=$T/run
+mkdir -p "$RUN"
+STATS=$RUN/dataplane.stats
+ctl_config "$T/seed.conf" "$S" "$RUN" "$(free_port)" '{ id = "acme"; name = "Acme Games"; }'
+ctl_start "$T" "$T/seed.conf"
 # seed ARGS...: the data plane in its namespace, on every address, its
 # counters in $STATS
 seed() {
@@ -86,7 +93,7 @@ seed() {
 	dp_start "$T" --store "$S" --stats-file "$STATS" --bt-listen '*:6881' --http-listen '*:8080' \
 		--workers 2 --cache-size 128M "$@"
 	DP_WRAP=()
-	DP_BT_HOST= DP_HTTP_HOST=
+	DP_BT_HOST='' DP_HTTP_HOST=''
 }
 
 # counter KEY NAME: the running data plane's counter KEY.NAME (seedctl
@@ -102,7 +109,9 @@ counter() {
 expect_counter() {
 	local v
 	v=$(counter "$2" "$3")
-	[[ $v =~ ^[0-9]+$ ]] && ((v >= $4)) || fail "$1: expected the counter $2.$3 to be at least $4, saw '$v'"
+	if ! [[ $v =~ ^[0-9]+$ ]] || ((v < $4)); then
+		fail "$1: expected the counter $2.$3 to be at least $4, saw '$v'"
+	fi
 	echo "$1: $2.$3 = $v"
 }
 
@@ -223,6 +232,15 @@ echo "data plane CPU for 5,000 MSE handshakes in ${secs}s ($ans answered): $mse_
 ((ans <= 1000)) || fail "(b) expected most MSE keys refused, $ans of 5000 were answered"
 expect_counter "(b)" admit_refusals mse_rate 1
 expect_counter "(b)" admit_refusals addr_rate 1000
+curl -sS --max-time 10 "$CTL_URL/metrics" >"$T/metrics.txt" || fail "GET $CTL_URL/metrics failed"
+promtool check metrics <"$T/metrics.txt" >"$T/promtool.out" 2>&1 || fail "promtool check metrics: $(cat "$T/promtool.out")"
+for r in mse_rate:1 addr_rate:1000; do
+	v=$(sed -nE "s/^seed_admit_refusals_total\{reason=\"${r%%:*}\"\} ([0-9]+)\$/\1/p" "$T/metrics.txt")
+	if ! [[ $v =~ ^[0-9]+$ ]] || ((v < ${r#*:})); then
+		fail "(b) /metrics: expected seed_admit_refusals_total{reason=\"${r%%:*}\"} >= ${r#*:}, saw '$v'"
+	fi
+	echo "(b) /metrics: seed_admit_refusals_total{reason=\"${r%%:*}\"} $v"
+done
 dp_stop
 
 # ---------------------------------------------------------------------------
