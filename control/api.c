@@ -306,21 +306,25 @@ static json_t *status_json(const struct api *a, int64_t now)
 				    time_or_null((int64_t)(a->dp_start / 1000000000u)));
 	}
 	uint64_t hits = t->cache_hits, miss = t->cache_misses;
-	json_t *refusals = json_object();
+	json_t *refusals = json_object(), *admit = json_object();
 	for (int i = 0; i < DPSTATS_NREFUSALS; i++)
 		json_object_set_new(refusals, dpstats_refusal_names[i],
 				    json_integer((json_int_t)t->refusals[i]));
-	json_t *totals = json_pack(
-		"{s:o,s:o,s:o,s:o,s:I,s:I,s:{s:I,s:I,s:I,s:f},s:o}", "bytes",
-		proto_pair(t->payload_bytes[0], t->payload_bytes[1]), "rate_bps",
-		proto_pair(rate(a, t->payload_bytes[0], p->payload_bytes[0]),
-			   rate(a, t->payload_bytes[1], p->payload_bytes[1])),
-		"peers", proto_pair(t->conns_open[0], t->conns_open[1]), "requests",
-		proto_pair(t->requests[0], t->requests[1]), "verify_failures",
-		(json_int_t)t->verify_failures, "storage_errors", (json_int_t)t->storage_errors,
-		"cache", "hits", (json_int_t)hits, "misses", (json_int_t)miss, "evictions",
-		(json_int_t)t->cache_evictions, "hit_ratio",
-		hits + miss ? (double)hits / (double)(hits + miss) : 0.0, "refusals", refusals);
+	for (int i = 0; i < DPSTATS_NADMIT; i++)
+		json_object_set_new(admit, dpstats_admit_names[i],
+				    json_integer((json_int_t)t->admit_refusals[i]));
+	json_t *totals =
+		json_pack("{s:o,s:o,s:o,s:o,s:I,s:I,s:{s:I,s:I,s:I,s:f},s:o,s:o}", "bytes",
+			  proto_pair(t->payload_bytes[0], t->payload_bytes[1]), "rate_bps",
+			  proto_pair(rate(a, t->payload_bytes[0], p->payload_bytes[0]),
+				     rate(a, t->payload_bytes[1], p->payload_bytes[1])),
+			  "peers", proto_pair(t->conns_open[0], t->conns_open[1]), "requests",
+			  proto_pair(t->requests[0], t->requests[1]), "verify_failures",
+			  (json_int_t)t->verify_failures, "storage_errors",
+			  (json_int_t)t->storage_errors, "cache", "hits", (json_int_t)hits,
+			  "misses", (json_int_t)miss, "evictions", (json_int_t)t->cache_evictions,
+			  "hit_ratio", hits + miss ? (double)hits / (double)(hits + miss) : 0.0,
+			  "refusals", refusals, "admit_refusals", admit);
 	return json_pack("{s:s,s:s,s:i,s:I,s:I,s:b,s:o,s:o,s:o,s:o,s:o}", "node",
 			 node_conf(a->node)->name, "version", SEED_VERSION, "pid", (int)getpid(),
 			 "uptime_s", (json_int_t)(now - a->started), "catalog_generation",

@@ -645,9 +645,12 @@ static void print_totals(FILE *f, json_t *st)
 		ju(json_object_get(cache, "misses")), ju(json_object_get(cache, "evictions")));
 }
 
-static void print_refusals(FILE *f, json_t *st)
+/* "LABEL TOTAL  (cause N, ...)" for the totals' object KEY of counts by
+ * cause: the lookups refused (refusals) and the connections refused at
+ * accept by the per-source limits (admit_refusals). */
+static void print_refusals(FILE *f, json_t *st, const char *key, const char *label)
 {
-	json_t *ref = jat(st, "totals", "refusals", NULL);
+	json_t *ref = jat(st, "totals", key, NULL);
 	const char *k;
 	json_t *v;
 	uint64_t total = 0;
@@ -655,7 +658,7 @@ static void print_refusals(FILE *f, json_t *st)
 	{
 		total += ju(v);
 	}
-	fprintf(f, "refusals    %" PRIu64, total);
+	fprintf(f, "%s%" PRIu64, label, total);
 	if (total) {
 		const char *sep = "  (";
 		json_object_foreach(ref, k, v)
@@ -767,7 +770,8 @@ static void print_status(FILE *f, json_t *st)
 	fprintf(f, "integrity   %" PRIu64 " verify failures, %" PRIu64 " storage errors\n",
 		ju(jat(st, "totals", "verify_failures", NULL)),
 		ju(jat(st, "totals", "storage_errors", NULL)));
-	print_refusals(f, st);
+	print_refusals(f, st, "refusals", "refusals    ");
+	print_refusals(f, st, "admit_refusals", "at accept   ");
 	json_t *tr = json_object_get(st, "trackers"), *t;
 	size_t i, bad = 0;
 	json_array_foreach(tr, i, t)
@@ -1117,13 +1121,14 @@ static void top_frame(FILE *f, json_t *st, const char *error, double interval, i
 		ju(json_object_get(st, "catalog_generation")),
 		json_is_true(json_object_get(st, "draining")) ? ", DRAINING" : "",
 		ju(json_object_get(tot, "verify_failures")));
+	print_refusals(f, st, "admit_refusals", "limits refused at accept ");
 	fputc('\n', f);
 	tenant_rows(f, st, 1);
 	fputc('\n', f);
 	/* What is left of the screen goes to the busiest releases: title,
-	 * error, three summary lines, two blank lines, two table headers,
+	 * error, four summary lines, two blank lines, two table headers,
 	 * the tenants and a "(N more)" line are already taken. */
-	size_t used = 9 + (error ? 1 : 0) + json_array_size(json_object_get(st, "tenants"));
+	size_t used = 10 + (error ? 1 : 0) + json_array_size(json_object_get(st, "tenants"));
 	size_t max = rows <= 0 ? 10 : (size_t)rows > used + 3 ? (size_t)rows - used : 3;
 	release_rows(f, st, 1, max);
 }
