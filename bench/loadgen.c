@@ -210,7 +210,7 @@ static int flag_u64(const char *flag, const char *v, uint64_t lo, uint64_t hi, u
 /* The same for a 32-bit setting from 1 to hi. */
 static int flag_u32(const char *flag, const char *v, uint32_t hi, uint32_t *out)
 {
-	uint64_t n;
+	uint64_t n = 0; /* gcc -O3 cannot see that usage_err() is nonzero */
 	if (flag_u64(flag, v, 1, hi, &n))
 		return 2;
 	*out = (uint32_t)n;

@@ -1109,7 +1109,7 @@ static int get_checked(struct ctx *cx, const struct opt *o, const config_setting
 		       int (*check)(struct ctx *cx, const config_setting_t *s, const char *v),
 		       size_t max, char *field)
 {
-	const char *str;
+	const char *str = NULL; /* gcc -O3 cannot see that fail() is negative */
 	int rc;
 
 	if ((rc = get_string(cx, o, s, what, &str)) < 0 || (rc = check(cx, s, str)) < 0)
