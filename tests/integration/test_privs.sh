@@ -200,9 +200,11 @@ gid=$(id -g "$U_DP")
 status_of() { grep -E '^(Uid|Gid|Cap(Inh|Prm|Eff|Amb)):' "$1/status" | tr '\t' ' ' | tr '\n' ';'; }
 # no_caps_in PID WHAT [UID GID]: every thread of PID (io_uring's kernel
 # workers aside: privs.h) has all four capability sets empty, and UID/GID
-# as real, effective, saved and filesystem ids when given.
+# as real, effective, saved and filesystem ids when given, with the data
+# plane's user's supplementary groups and no other.
 no_caps_in() {
-	local pid=$1 what=$2 want_uid=${3:-} want_gid=${4:-} t n=0 k
+	local pid=$1 what=$2 want_uid=${3:-} want_gid=${4:-} t n=0 k want_groups
+	want_groups=$(id -G "$U_DP" | tr ' ' '\n' | sort -n | tr '\n' ' ')
 	for t in /proc/"$pid"/task/*; do
 		[[ $(cat "$t/comm" 2>/dev/null) == iou-* ]] && continue
 		[[ -r $t/status ]] || continue
@@ -216,6 +218,8 @@ no_caps_in() {
 				fail "$what: expected uid $want_uid in thread ${t##*/}, saw: $(status_of "$t")"
 			[[ $(awk '$1 == "Gid:" { print $2, $3, $4, $5 }' "$t/status") == "$want_gid $want_gid $want_gid $want_gid" ]] ||
 				fail "$what: expected gid $want_gid in thread ${t##*/}, saw: $(status_of "$t")"
+			[[ $(awk '$1 == "Groups:" { $1 = ""; print }' "$t/status" | tr ' ' '\n' | grep . | sort -n | tr '\n' ' ') == "$want_groups" ]] ||
+				fail "$what: expected groups $want_groups in thread ${t##*/}, saw: $(grep '^Groups:' "$t/status")"
 		fi
 	done
 	((n >= 3)) || fail "$what: expected the main thread and two workers in /proc/$pid/task, saw $n threads"
