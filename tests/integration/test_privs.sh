@@ -11,7 +11,9 @@
 #      serves a download over HTTP;
 #  (b) a process running as the data plane's user cannot connect to
 #      control.sock, nor write the catalog, /run/seed or the store; it can
-#      write its counters directory (and seed-control's user can connect);
+#      write its counters directory (and seed-control's user can connect, so
+#      can a member of seed-ro, read-only: the /run/seed ACL lets it through
+#      to seed-control's own check);
 #      seed-control's user, who may not signal it, drains it by creating the
 #      --drain-file (one older than the data plane's start does nothing);
 #  (c) started as root with --user naming no user: one line, exit 2;
@@ -40,13 +42,13 @@ A=$SRCDIR/../../appliance
 MiB=$((1024 * 1024))
 # Unique names for this run (at most 32 characters): removed at exit.
 P=hp$$
-U_CTL=${P}c U_DP=${P}d G_READ=${P}r G_RO=${P}o
+U_CTL=${P}c U_DP=${P}d G_READ=${P}r G_RO=${P}o U_RO=${P}x
 NS=${P}ns
 
 privs_cleanup() {
 	local u g
 	ip netns del "$NS" 2>/dev/null || true
-	for u in "$U_DP" "$U_CTL"; do
+	for u in "$U_RO" "$U_DP" "$U_CTL"; do
 		getent passwd "$u" >/dev/null && userdel "$u" 2>/dev/null
 	done
 	for g in "$G_READ" "$G_RO" "$U_DP" "$U_CTL"; do
@@ -60,7 +62,7 @@ it_on_exit privs_cleanup
 as() {
 	local u=$1
 	shift
-	setpriv --reuid="$u" --regid="$u" --init-groups --inh-caps=-all --bounding-set=-all -- "$@"
+	setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups --inh-caps=-all --bounding-set=-all -- "$@"
 }
 
 # The shipped files with this run's names and paths (comments dropped: they
@@ -155,7 +157,11 @@ gen_file "$T/src/game/data.bin" $((2 * MiB + 3))
 as "$U_CTL" "$SEEDCTL" release create --store "$S" --tenant acme --name game --version 1 \
 	--json "$T/src/game" >"$T/c.json" 2>"$T/c.err" || fail "seedctl release create as seed: $(cat "$T/c.err")"
 PORT=$(free_port)
-ctl_config "$T/seed.conf" "$S" "$RUN" "$PORT" '{ id = "acme"; }'
+{
+	node_conf seed-test "$S" "$RUN" "127.0.0.1:$PORT" 6881 "admin_group = \"$U_CTL\";
+  readonly_group = \"$G_RO\";"
+	echo 'tenants = ( { id = "acme"; } );'
+} >"$T/seed.conf"
 chmod 0644 "$T/seed.conf"
 # as the unit runs it: its user, its umask; under strace for (e) (a traced
 # process cannot be traced again by LeakSanitizer's exit check)
@@ -260,6 +266,14 @@ as "$U_DP" "$PY" -c "$connect_py" "$CTL_SOCK" >"$T/conn.out" 2>&1 || rc=$?
 echo "control.sock as the data plane's user: $(cat "$T/conn.out")"
 as "$U_CTL" "$PY" -c "$connect_py" "$CTL_SOCK" >"$T/conn2.out" 2>&1 ||
 	fail "connect to control.sock as seed-control's user: expected it to connect (so the refusal above is about the user), saw: $(cat "$T/conn2.out")"
+# an operator in seed-ro: through /run/seed (its ACL) to seed-control, which
+# lets it read and refuses it changes
+useradd --system -M -N -g "$G_RO" -s /usr/sbin/nologin "$U_RO" || fail "useradd $U_RO failed"
+code=$(as "$U_RO" curl -s -o "$T/ro.json" -w '%{http_code}' --max-time 20 --unix-socket "$CTL_SOCK" http://seed/api/v1/status || true)
+[[ $code == 200 ]] || fail "GET /api/v1/status as a member of seed-ro: expected 200, saw $code: $(head -c 300 "$T/ro.json" 2>/dev/null)"
+code=$(as "$U_RO" curl -s -o "$T/ro2.json" -w '%{http_code}' --max-time 20 --unix-socket "$CTL_SOCK" -X POST http://seed/api/v1/releases/acme.game.1/pause || true)
+[[ $code == 403 ]] || fail "POST pause as a member of seed-ro: expected 403, saw $code: $(head -c 300 "$T/ro2.json" 2>/dev/null)"
+echo "control.sock as a member of seed-ro: GET 200, POST 403"
 # tries CMD as the data plane's user; it must fail and leave no trace
 must_fail() {
 	local what=$1
