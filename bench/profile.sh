@@ -25,7 +25,7 @@ for x in "$L" "$DPX" "$S/store/torrents/bench.file.1.v1.torrent" "$S/data/bigfil
 	[[ -e $x ]] || { echo "profile.sh: $x missing: run bench/compare.sh first" >&2; exit 1; }
 done
 out=$(mktemp -d)
-"$DPX" --store "$S/store" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers "$(nproc)" \
+"$DPX" --allow-root yes --store "$S/store" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers "$(nproc)" \
 	--cache-size 3000M --upload-slots 256 >"$out/dp.out" 2>"$out/dp.err" &
 DP=$!
 trap 'kill $DP 2>/dev/null; wait $DP 2>/dev/null; rm -rf "$out"' EXIT

@@ -36,6 +36,7 @@
 #include <arpa/inet.h>
 
 #include "api.h"
+#include "fsutil.h"
 #include "guard.h"
 #include "httpd.h"
 #include "log.h"
@@ -278,10 +279,24 @@ static int do_drain(void *ctx, struct seed_err *err)
 {
 	struct ctl *c = ctx;
 	/* The data plane's SIGTERM is its drain: stop accepting, let queued
-	 * blocks go out, close. Its pid is in its counters file. */
-	if (c->api.dp && c->api.dp_pid > 1 && kill(c->api.dp_pid, SIGTERM) < 0 && errno != ESRCH)
-		return seed_err_set(err, -errno, "signalling the data plane (pid %d): %s",
-				    (int)c->api.dp_pid, strerror(errno));
+	 * blocks go out, close. Its pid is in its counters file. Under the
+	 * shipped units it runs as another user, which seed-control may not
+	 * signal: then RUN_DIR/drain asks it (its --drain-file). */
+	if (c->api.dp && c->api.dp_pid > 1 && kill(c->api.dp_pid, SIGTERM) < 0 && errno != ESRCH) {
+		if (errno != EPERM)
+			return seed_err_set(err, -errno, "signalling the data plane (pid %d): %s",
+					    (int)c->api.dp_pid, strerror(errno));
+		char path[SEEDCONF_PATH_MAX + 16];
+		int n = snprintf(path, sizeof(path), "%s/drain", node_conf(c->node)->run_dir);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			return seed_err_set(err, -ENAMETOOLONG,
+					    "the drain file's path is too long");
+		int rc = fsu_write_atomic(path, "drain\n", 6, 0644, err);
+		if (rc < 0)
+			return rc;
+		log_info(&lm, "data plane (pid %d) is another user: asked through %s",
+			 (int)c->api.dp_pid, path);
+	}
 	c->draining = true;
 	if (c->tracker)
 		tracker_stop_all(c->tracker, 5000);

@@ -75,7 +75,7 @@ static const struct setting table[] = {
 	{ "user", K_USER, OFF(user), 0, 0, "seed-dp",
 	  "started as root without allow-root: the user to become once the listeners are "
 	  "bound (looked up at start; missing: exit 2)" },
-	{ "allow-root", K_BOOL, OFF(allow_root), 0, 1, "yes",
+	{ "allow-root", K_BOOL, OFF(allow_root), 0, 1, "no",
 	  "started as root: stay root instead of becoming --user, and say so on stderr" },
 	{ "drain-file", K_PATH, OFF(drain_file), 0, 0, "none",
 	  "drain as on SIGTERM when this file appears (newer than the start): how "
@@ -121,7 +121,6 @@ void dpconf_defaults(struct dpconf *c)
 {
 	memset(c, 0, sizeof(*c));
 	snprintf(c->user, sizeof(c->user), "seed-dp");
-	c->allow_root = 1;
 	c->cache_size = 256u << 20;
 	c->upload_slots = 64;
 	c->max_conns = 4096;

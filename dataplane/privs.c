@@ -157,7 +157,8 @@ int privs_restrict(const struct privs *p, struct seed_err *err)
 			break;
 	/* capset only when there is something to clear: a unit's system call
 	 * filter may refuse it (SystemCallFilter=~@privileged) */
-	uint64_t eff, prm, inh;
+	/* zeroed: gcc -O3 does not see get_caps set them when it returns 0 */
+	uint64_t eff = 0, prm = 0, inh = 0;
 	int rc = get_caps(&eff, &prm, &inh);
 	if (rc == 0 && inh)
 		rc = set_caps(eff, prm, 0);
@@ -355,7 +356,8 @@ int privs_drop(const struct privs *p, struct seed_err *err)
 		 * other process runs as this user. */
 		prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	}
-	uint64_t eff, prm, inh;
+	/* zeroed: gcc -O3 does not see get_caps set them when it returns 0 */
+	uint64_t eff = 0, prm = 0, inh = 0;
 	int rc = get_caps(&eff, &prm, &inh);
 	if (rc == 0 && (eff | prm | inh))
 		rc = set_caps(0, 0, 0);

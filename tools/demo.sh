@@ -69,7 +69,9 @@ echo "peers:  connect a BitTorrent client to 127.0.0.1:$bt with the torrent or m
 echo "status: http://127.0.0.1:$status/  (metrics: /metrics; seedctl status / top with"
 echo "        SEED_API_SOCKET=$run/control.sock)"
 echo
-"$build/dataplane/seed-dataplane" --store "$store" --bt-listen "127.0.0.1:$bt" \
+# --allow-root yes: a demo started as root on a box without the appliance's
+# seed-dp user stays root (the appliance's units never do)
+"$build/dataplane/seed-dataplane" --allow-root yes --store "$store" --bt-listen "127.0.0.1:$bt" \
 	--http-listen "127.0.0.1:$http" --catalog "$run/catalog" \
 	--stats-file "$run/dataplane.stats" &
 dp=$!

@@ -406,7 +406,9 @@ dp_start() {
 	# the previous run's output must not answer the wait below before the
 	# new process has truncated it
 	rm -f "$DP_OUT" "$DP_ERR"
-	${DP_WRAP[@]+"${DP_WRAP[@]}"} "$SEED_DATAPLANE" "$@" >"$DP_OUT" 2>"$DP_ERR" &
+	# the tests run as root with no seed-dp user: stay root (a test that
+	# wants the drop passes --allow-root no after this)
+	${DP_WRAP[@]+"${DP_WRAP[@]}"} "$SEED_DATAPLANE" --allow-root yes "$@" >"$DP_OUT" 2>"$DP_ERR" &
 	DP_PID=$!
 	for ((i = 0; i < ${DP_START_TIMEOUT:-30} * 10; i++)); do
 		grep -q '^http ' "$DP_OUT" 2>/dev/null && break

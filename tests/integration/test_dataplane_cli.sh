@@ -27,7 +27,7 @@ dp_run() {
 	local out=$1 err=$2
 	shift 2
 	DP_RUN_RC=0
-	timeout --kill-after=5 10 "$SEED_DATAPLANE" "$@" >"$out" 2>"$err" || DP_RUN_RC=$?
+	timeout --kill-after=5 10 "$SEED_DATAPLANE" --allow-root yes "$@" >"$out" 2>"$err" || DP_RUN_RC=$?
 }
 
 note "--help"

@@ -32,7 +32,7 @@ refused() {
 	shift 2
 	N=$((N + 1))
 	DPDK_PREFIXES+=("seedbad$$-$N")
-	timeout --kill-after=5 60 ip netns exec "$NS" "$SEED_DATAPLANE" --store "$T/store" --workers 1 \
+	timeout --kill-after=5 60 ip netns exec "$NS" "$SEED_DATAPLANE" --allow-root yes --store "$T/store" --workers 1 \
 		--cache-size 64M "$@" >"$T/out" 2>"$T/err" || rc=$?
 	if ((rc != 2)); then
 		cat "$T/err" >&2

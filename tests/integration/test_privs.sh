@@ -15,7 +15,8 @@
 #      can a member of seed-ro, read-only: the /run/seed ACL lets it through
 #      to seed-control's own check);
 #      seed-control's user, who may not signal it, drains it by creating the
-#      --drain-file (one older than the data plane's start does nothing);
+#      --drain-file when asked by seedctl drain (one older than the data
+#      plane's start does nothing);
 #  (c) started as root with --user naming no user: one line, exit 2;
 #      with --allow-root yes: it runs as root and says so once on stderr;
 #  (d) started as an unprivileged user with CAP_NET_BIND_SERVICE ambient (what
@@ -303,7 +304,10 @@ pid_running "$DP_PID" || fail "seed-dataplane: expected an hour-old drain file t
 rc=0
 as "$U_CTL" kill -TERM "$DP_PID" 2>/dev/null || rc=$?
 ((rc != 0)) || fail "kill -TERM as seed-control's user: expected it refused (another user), it was allowed"
-as "$U_CTL" touch "$RUN/drain"
+# seedctl drain: seed-control's kill is refused, so it writes the drain file
+SEED_API_SOCKET=$CTL_SOCK timeout 20 "$SEEDCTL" drain >"$T/drain.out" 2>&1 ||
+	fail "seedctl drain (seed-control as its user, the data plane another): expected exit 0, saw: $(cat "$T/drain.out")"
+[[ -f $RUN/drain ]] || fail "seedctl drain: expected seed-control to create $RUN/drain, it did not"
 for ((i = 0; i < 200; i++)); do
 	pid_running "$DP_PID" || break
 	sleep 0.05

@@ -143,6 +143,7 @@ Test(privs, settings)
 	dpconf_defaults(&c);
 	cr_assert_str_eq(c.user, "seed-dp");
 	cr_assert_str_eq(c.drain_file, "", "no drain file unless asked");
+	cr_assert_eq(c.allow_root, 0, "started as root, it drops to --user unless told otherwise");
 	char *a1[] = { "seed-dataplane", "--user", "svc-1", "--allow-root", "no" };
 	cr_assert_eq(parse(&c, &e, 5, a1), 0, "%s", e.msg);
 	cr_assert_str_eq(c.user, "svc-1");
