@@ -384,15 +384,18 @@ int main(int argc, char **argv)
 		struct dpstats_worker *t = malloc(sizeof(*t));
 		if (t) {
 			dpstats_sum(stats, t);
-			unsigned long long cl = 0;
+			unsigned long long cl = 0, adm = 0;
 			for (unsigned k = 0; k < DPSTATS_NPROTO; k++)
 				cl += t->conns_accepted[k];
+			for (unsigned k = 0; k < DPSTATS_NADMIT; k++)
+				adm += t->admit_refusals[k];
 			log_info(&lm,
 				 "stopped conns_accepted=%llu payload_bytes_bt=%llu "
 				 "payload_bytes_http=%llu "
 				 "verify_failures=%llu cache_hits=%llu cache_misses=%llu "
 				 "storage_read_bytes=%llu storage_errors=%llu "
-				 "closes_encryption=%llu mse_plaintext=%llu mse_rc4=%llu",
+				 "closes_encryption=%llu mse_plaintext=%llu mse_rc4=%llu "
+				 "admit_refusals=%llu closes_reclaimed=%llu",
 				 cl, (unsigned long long)t->payload_bytes[DPSTATS_BT],
 				 (unsigned long long)t->payload_bytes[DPSTATS_HTTP],
 				 (unsigned long long)t->verify_failures,
@@ -402,7 +405,8 @@ int main(int argc, char **argv)
 				 (unsigned long long)t->storage_errors,
 				 (unsigned long long)t->closes[PROTO_CLOSE_ENCRYPTION],
 				 (unsigned long long)t->mse_handshakes[DPSTATS_MSE_PLAINTEXT],
-				 (unsigned long long)t->mse_handshakes[DPSTATS_MSE_RC4]);
+				 (unsigned long long)t->mse_handshakes[DPSTATS_MSE_RC4], adm,
+				 (unsigned long long)t->closes[PROTO_CLOSE_RECLAIMED]);
 			free(t);
 		}
 	}

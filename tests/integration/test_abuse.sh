@@ -257,6 +257,8 @@ grep -Eq '^limits refused at accept [0-9]+  \(.*addr_rate [1-9]' "$T/top.txt" ||
 	fail "(b) seedctl top: expected a 'limits refused at accept' line counting addr_rate refusals, saw: $(head -c 1500 "$T/top.txt")"
 grep -h 'at accept' "$T/st.txt" "$T/top.txt"
 dp_stop
+grep -Eq '^seed-dataplane: stopped .* admit_refusals=[1-9][0-9]* ' "$DP_ERR" ||
+	fail "(b) expected the data plane's 'stopped' line to count the refusals (admit_refusals=), saw: $(grep stopped "$DP_ERR")"
 
 # ---------------------------------------------------------------------------
 note "(c) per-source limits off, 256 slots: idle connections give their slots up"
