@@ -65,6 +65,11 @@
 #define DP_TX_DESC     1024
 #define DP_POOL_MBUFS  8191
 #define DP_STEER_RING  4096
+/* Bursts one pass receives while the queue has more: a pass may send
+ * DP_TXCAP frames and more, and a peer ACKs one in two; one burst per pass
+ * let the ACKs overflow net_af_xdp's ring (bench/veth.sh, 16 HTTP
+ * connections: 12,000 to 215,000 frames dropped per 3 s run; 0 with 8) */
+#define DP_RX_BURSTS 8
 
 struct dp_job {
 	void *(*fn)(void *);
@@ -105,7 +110,7 @@ struct netio {
 	struct netio_event *pend;
 	uint32_t ph, pt; /* pend[ph..pt), modulo DP_PENDCAP */
 	struct dconn *conns;
-	struct rte_mbuf *hold[DP_BURST * 2]; /* received frames to free after this pass */
+	struct rte_mbuf *hold[DP_BURST * DP_RX_BURSTS]; /* freed after this pass */
 	uint32_t n_hold;
 	struct netio_stats st;
 	uint64_t next_stats;  /* TSC time of the next port counter refresh */
@@ -911,9 +916,9 @@ static int d_poll(struct netio *n, struct netio_event *ev, int cap, int timeout_
 	uint64_t now = t0 / (g.tsc_hz / 1000000u);
 	int work = 0;
 	/* take input only while the worker keeps up with the events */
-	if (pend_count(n) < DP_PENDCAP / 2) {
+	for (int b = 0; b < DP_RX_BURSTS && pend_count(n) < DP_PENDCAP / 2; b++) {
 		struct rte_mbuf *rx[DP_BURST];
-		uint16_t nb = rte_eth_rx_burst(g.port, n->q, rx, DP_BURST);
+		uint16_t nb = rte_eth_rx_burst(g.port, n->q, rx, DP_BURST), got = nb;
 		if (g.steer[n->q]) {
 			steer(n, rx, &nb);
 			nb = (uint16_t)(nb +
@@ -923,6 +928,8 @@ static int d_poll(struct netio *n, struct netio_event *ev, int cap, int timeout_
 		for (uint16_t i = 0; i < nb; i++)
 			input(n, rx[i], now);
 		work |= nb != 0;
+		if (got < DP_BURST)
+			break;
 	}
 	stack_poll(n->stack, now, &n->out);
 	take_events(n);
