@@ -42,6 +42,16 @@ static void per_proto(FILE *f, const char *name, const char *type, const char *h
 		fprintf(f, "%s{protocol=\"%s\"} %llu\n", name, proto_name[p], u(v[p]));
 }
 
+/* A counter family with one sample per reason: names[i] labels v[i], for
+ * i from first (0, or 1 where slot 0 means "none") to n - 1. */
+static void per_reason(FILE *f, const char *name, const char *help, const char *const *names,
+		       const _Atomic uint64_t *v, int first, int n)
+{
+	family(f, name, "counter", help);
+	for (int i = first; i < n; i++)
+		fprintf(f, "%s{reason=\"%s\"} %llu\n", name, names[i], u(v[i]));
+}
+
 static void scalar(FILE *f, const char *name, const char *type, const char *help, uint64_t v)
 {
 	family(f, name, type, help);
@@ -107,24 +117,17 @@ static void dataplane(FILE *f, const struct metrics_input *in)
 	per_proto(f, "seed_connections_closed_total", "counter", "Connections closed, by protocol.",
 		  t->conns_closed);
 
-	family(f, "seed_refusals_total", "counter",
-	       "Peers or requests refused before any payload, by reason.");
-	for (int i = 0; i < DPSTATS_NREFUSALS; i++)
-		fprintf(f, "seed_refusals_total{reason=\"%s\"} %llu\n", dpstats_refusal_names[i],
-			u(t->refusals[i]));
-
-	family(f, "seed_admit_refusals_total", "counter",
-	       "Connections refused by the per-source limits (at accept; mse_rate when an MSE "
-	       "handshake starts), by reason.");
-	for (int i = 0; i < DPSTATS_NADMIT; i++)
-		fprintf(f, "seed_admit_refusals_total{reason=\"%s\"} %llu\n",
-			dpstats_admit_names[i], u(t->admit_refusals[i]));
-
-	family(f, "seed_engine_closes_total", "counter",
-	       "Connections the protocol engines closed, by reason.");
-	for (int i = 1; i < DPSTATS_CLOSE_REASONS; i++)
-		fprintf(f, "seed_engine_closes_total{reason=\"%s\"} %llu\n", dpstats_close_names[i],
-			u(t->closes[i]));
+	per_reason(f, "seed_refusals_total",
+		   "Peers or requests refused before any payload, by reason.",
+		   dpstats_refusal_names, t->refusals, 0, DPSTATS_NREFUSALS);
+	per_reason(f, "seed_admit_refusals_total",
+		   "Connections refused by the per-source limits (at accept; mse_rate when an MSE "
+		   "handshake starts), by reason.",
+		   dpstats_admit_names, t->admit_refusals, 0, DPSTATS_NADMIT);
+	/* close reason 0 is "none" */
+	per_reason(f, "seed_engine_closes_total",
+		   "Connections the protocol engines closed, by reason.", dpstats_close_names,
+		   t->closes, 1, DPSTATS_CLOSE_REASONS);
 
 	family(f, "seed_bt_mse_handshakes_total", "counter",
 	       "Encrypted (MSE/PE) peer-wire handshakes answered, by the method selected.");
