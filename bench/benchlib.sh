@@ -1,9 +1,71 @@
 # shellcheck shell=bash
 # bench/benchlib.sh: shell helpers the benchmark scripts share (compare.sh,
-# veth.sh): sizes, background processes, waiting, nginx's configuration.
-# Sourced, not run; a script sets bench_name (for messages) first.
-# Needs pid_running from tests/integration/common.sh.
-# shellcheck disable=SC2154  # bench_name: set by the sourcing script
+# veth.sh): usage, packages, the build, sizes, background processes,
+# waiting, the work directory, nginx's configuration.
+# Sourced, not run; a script sets root (the checkout) and bench_name (for
+# messages) first, and PY before calling jget. Sourcing it also sources
+# tests/integration/common.sh (pid_running).
+# shellcheck disable=SC2154  # root, bench_name, PY: set by the sourcing script
+
+# shellcheck source=SCRIPTDIR/../tests/integration/common.sh
+source "$root/tests/integration/common.sh"
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
+die() { echo "$bench_name: $*" >&2; exit 1; }
+jget() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+# parse_args SPEC... -- ARG...: the script's options as a table. --name=var
+# sets var to the argument after --name; --name+var sets var to 1. -h and
+# --help print the usage and exit 0; anything else is refused with exit 2.
+parse_args() {
+	local -A takes=() sets=()
+	while (($#)) && [[ $1 != -- ]]; do
+		case $1 in
+		--*=*) takes[${1%%=*}]=${1#*=} ;;
+		--*+*) sets[${1%%+*}]=${1#*+} ;;
+		esac
+		shift
+	done
+	shift
+	while (($#)); do
+		if [[ -n ${sets[$1]:-} ]]; then
+			printf -v "${sets[$1]}" 1
+			shift
+		elif [[ -n ${takes[$1]:-} ]]; then
+			(($# >= 2)) || { echo "$bench_name: $1 needs a value (see --help)" >&2; exit 2; }
+			printf -v "${takes[$1]}" '%s' "$2"
+			shift 2
+		elif [[ $1 == -h || $1 == --help ]]; then
+			usage
+			exit 0
+		else
+			echo "$bench_name: unknown option $1 (see --help)" >&2
+			exit 2
+		fi
+	done
+}
+
+need_packages() { # PACKAGE...: exit 1 naming those not installed, with the apt-get line
+	local p missing=()
+	for p in "$@"; do
+		if [[ $p == gnuplot-nox ]]; then # any gnuplot will do
+			command -v gnuplot >/dev/null || missing+=("$p")
+		elif ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+			missing+=("$p")
+		fi
+	done
+	((${#missing[@]} == 0)) && return 0
+	echo "$bench_name: missing packages: ${missing[*]}; install them with:" >&2
+	echo "  apt-get install -y --no-install-recommends ${missing[*]}" >&2
+	exit 1
+}
+
+build_in() { # DIR TARGET...: a release build in DIR (set up if needed) of the targets
+	local dir=$1
+	shift
+	[[ -f $dir/build.ninja ]] || meson setup "$dir" --buildtype=release -Dtests=disabled >/dev/null
+	ninja -C "$dir" "$@" >/dev/null || die "building in $dir failed (run: ninja -C $dir)"
+}
 
 to_bytes() {
 	local v=$1 n
@@ -43,6 +105,23 @@ wait_for() { # SECS PID WHAT CMD...: poll CMD every 0.1 s; fail when PID exits o
 	done
 	echo "$bench_name: $what: not ready after ${secs}s" >&2
 	return 1
+}
+
+stop_all() { # every PID in PIDS that still runs (for the EXIT trap)
+	local p
+	for p in ${PIDS[@]+"${PIDS[@]}"}; do
+		pid_running "$p" && stop_pid "$p" 5
+	done
+	return 0
+}
+
+work_dirs() { # DIR: W=DIR and data, store, run below it; run/ is emptied
+	# shellcheck disable=SC2034 # data, store: the sourcing script's
+	W=$1 data=$1/data store=$1/store run=$1/run
+	mkdir -p "$W"
+	chmod 755 "$W"
+	rm -rf "$run"
+	mkdir -p "$run"
 }
 
 tree_pids() { # PID: PID and every descendant (nginx: master and workers)

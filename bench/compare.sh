@@ -59,35 +59,14 @@ conns_list="1 16 256" caches="hot cold small" payloads="file tree"
 servers="ours transmission libtorrent nginx"
 depth="" lg_threads="" leecher_runs=2 build="$root/build-bench" loadgen="" results="$root/bench/results"
 iperf_secs=5
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
-while (($#)); do
-	case $1 in
-	--quick) quick=1; shift ;;
-	--size) size=$2; shift 2 ;;
-	--duration) duration=$2; shift 2 ;;
-	--warmup) warmup=$2; shift 2 ;;
-	--workdir) workdir=$2; shift 2 ;;
-	--conns) conns_list=$2; shift 2 ;;
-	--caches) caches=$2; shift 2 ;;
-	--payloads) payloads=$2; shift 2 ;;
-	--servers) servers=$2; shift 2 ;;
-	--depth) depth=$2; shift 2 ;;
-	--loadgen-threads) lg_threads=$2; shift 2 ;;
-	--leecher-runs) leecher_runs=$2; shift 2 ;;
-	--build) build=$2; shift 2 ;;
-	--loadgen) loadgen=$2; shift 2 ;;
-	--results) results=$2; shift 2 ;;
-	--check) check=1; shift ;;
-	--no-build) nobuild=1; shift ;;
-	-h | --help) usage; exit 0 ;;
-	*) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
-	esac
-done
+parse_args --quick+quick --size=size --duration=duration --warmup=warmup --workdir=workdir \
+	--conns=conns_list --caches=caches --payloads=payloads --servers=servers --depth=depth \
+	--loadgen-threads=lg_threads --leecher-runs=leecher_runs --build=build --loadgen=loadgen \
+	--results=results --check+check --no-build+nobuild -- "$@"
 if ((quick)); then
 	size=${size:-128M} duration=${duration:-3} warmup=${warmup:-2}
 fi
 size=${size:-1G} duration=${duration:-10} warmup=${warmup:-3}
-die() { echo "compare.sh: $*" >&2; exit 1; }
 bytes=$(to_bytes "$size") || die "--size '$size': expected a number with an optional K, M or G suffix"
 ((bytes >= 64 << 20 && bytes % (64 << 20) == 0)) ||
 	die "--size $size: expected a multiple of 64 MiB (the tree holds 64 files of whole MiB, so no v1 pad files)"
@@ -102,20 +81,8 @@ max_conns=0
 for c in $conns_list; do ((c > max_conns)) && max_conns=$c; done
 
 # ---------------------------------------------------------------- packages
-missing=()
-while read -r p; do
-	[[ -z $p || $p == \#* ]] && continue
-	if [[ $p == gnuplot-nox ]]; then
-		command -v gnuplot >/dev/null || missing+=("$p")
-	elif ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-		missing+=("$p")
-	fi
-done <"$root/bench/debian-packages.txt"
-if ((${#missing[@]})); then
-	echo "compare.sh: missing packages: ${missing[*]}; install them with:" >&2
-	echo "  apt-get install -y --no-install-recommends ${missing[*]}" >&2
-	exit 1
-fi
+mapfile -t pkgs < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$root/bench/debian-packages.txt")
+need_packages "${pkgs[@]}"
 [[ -x $PY ]] || die "$PY not found (python3-libtorrent imports only under Debian's python3)"
 if [[ " $caches " == *" cold "* || " $caches " == *" small "* ]] && [[ $(id -u) != 0 ]]; then
 	die "cold runs drop the page cache (/proc/sys/vm/drop_caches) and need root; run as root or pass --caches hot"
@@ -123,9 +90,7 @@ fi
 
 # ---------------------------------------------------------------- build
 if ((!nobuild)); then
-	[[ -f $build/build.ninja ]] || meson setup "$build" --buildtype=release -Dtests=disabled >/dev/null
-	ninja -C "$build" dataplane/seed-dataplane tools/seedctl bench/odirect_read bench/memcpy_bw >/dev/null ||
-		die "building in $build failed (run: ninja -C $build)"
+	build_in "$build" dataplane/seed-dataplane tools/seedctl bench/odirect_read bench/memcpy_bw
 	if ((!check)) && [[ -z $loadgen ]] && ninja -C "$build" -t targets all 2>/dev/null | grep -q '^bench/loadgen:'; then
 		ninja -C "$build" bench/loadgen >/dev/null || die "building bench/loadgen in $build failed"
 	fi
@@ -141,27 +106,13 @@ done
 # ---------------------------------------------------------------- processes
 # Every process started here is remembered and ended by its PID on exit.
 PIDS=()
-# pid_running PID, shared with the integration tests.
-# shellcheck source=SCRIPTDIR/../tests/integration/common.sh
-source "$root/tests/integration/common.sh"
-# stop_pid PID [SECS]: SIGTERM, wait at most SECS (default 10), then SIGKILL.
-cleanup() {
-	local p
-	for p in ${PIDS[@]+"${PIDS[@]}"}; do
-		pid_running "$p" && stop_pid "$p" 5
-	done
-	return 0
-}
-trap cleanup EXIT
+trap stop_all EXIT
 trap 'exit 130' INT TERM
-# bg OUT ERR CMD...: start CMD in the background; its PID lands in BG_PID.
+# free_port: a TCP port nobody listens on now, on 127.0.0.1.
 free_port() {
 	$PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-# wait_for SECS PID WHAT CMD...: poll CMD every 0.1 s until it succeeds; fail
-# when PID exits or SECS pass.
 listening() { ss -Htln "sport = :$1" | grep -q .; }
-# tree_pids PID: PID and every descendant (nginx: master and workers).
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 # tree_cpu PID: CPU seconds (utime+stime) of PID and every descendant.
 tree_cpu() {
@@ -186,14 +137,9 @@ while todo:
 print('%.2f' % (tot / os.sysconf('SC_CLK_TCK')))
 PY
 }
-jget() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
 # ---------------------------------------------------------------- payload
-W=$workdir data=$workdir/data store=$workdir/store run=$workdir/run
-mkdir -p "$W"
-chmod 755 "$W"
-rm -rf "$run"
-mkdir -p "$run"
+work_dirs "$workdir"
 per=$((bytes / 64))
 if [[ $(cat "$W/payload.ok" 2>/dev/null) != "$bytes" ]]; then
 	echo "generating the payload in $data: one $((bytes >> 20)) MiB file and 64 files of $((per >> 20)) MiB ..." >&2
@@ -295,9 +241,10 @@ slots=$((max_conns > 64 ? max_conns : 64))
 start_ours() {
 	local n=$((++ours_starts)) out err
 	out=$run/ours-$n.out err=$run/ours-$n.err
-	bg "$out" "$err" "$dataplane" --store "$store" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
-		--workers "$(nproc)" --cache-size "${OURS_CACHE_MIB:-$cache_mib}M" --upload-slots "$slots" \
-		--stats-file "$run/ours.stats"
+	# cold runs need root (drop_caches): stay it, as the other servers do
+	bg "$out" "$err" "$dataplane" --allow-root yes --store "$store" --bt-listen 127.0.0.1:0 \
+		--http-listen 127.0.0.1:0 --workers "$(nproc)" --cache-size "${OURS_CACHE_MIB:-$cache_mib}M" \
+		--upload-slots "$slots" --stats-file "$run/ours.stats"
 	SRV_PID=$BG_PID
 	wait_for 60 "$SRV_PID" "seed-dataplane" grep -q '^http ' "$out" || { cat "$err" >&2; return 1; }
 	BT_PORT=$(sed -nE 's#^bittorrent +127\.0\.0\.1:([0-9]+)$#\1#p' "$out" | head -1)

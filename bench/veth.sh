@@ -65,37 +65,16 @@ servers="dpdk dpdk-sleep dpdk-packet uring nginx"
 idle_sleep=50 nginx_workers=1 build="$root/build-bench" results="$root/bench/results"
 dataplane="" seedctl="" loadgen="" tschz=""
 iperf_secs=3
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
-while (($#)); do
-	case $1 in
-	--quick) quick=1; shift ;;
-	--size) size=$2; shift 2 ;;
-	--files) nfiles=$2; shift 2 ;;
-	--duration) duration=$2; shift 2 ;;
-	--warmup) warmup=$2; shift 2 ;;
-	--conns) conns_list=$2; shift 2 ;;
-	--extra-conns) extra_conns=$2; shift 2 ;;
-	--modes) modes=$2; shift 2 ;;
-	--servers) servers=$2; shift 2 ;;
-	--idle-sleep) idle_sleep=$2; shift 2 ;;
-	--nginx-workers) nginx_workers=$2; shift 2 ;;
-	--workdir) workdir=$2; shift 2 ;;
-	--results) results=$2; shift 2 ;;
-	--build) build=$2; shift 2 ;;
-	--no-build) nobuild=1; shift ;;
-	--dataplane) dataplane=$2; nobuild=1; shift 2 ;;
-	--seedctl) seedctl=$2; shift 2 ;;
-	--loadgen) loadgen=$2; shift 2 ;;
-	--tsc-hz) tschz=$2; shift 2 ;;
-	-h | --help) usage; exit 0 ;;
-	*) echo "veth.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
-	esac
-done
+parse_args --quick+quick --size=size --files=nfiles --duration=duration --warmup=warmup \
+	--conns=conns_list --extra-conns=extra_conns --modes=modes --servers=servers \
+	--idle-sleep=idle_sleep --nginx-workers=nginx_workers --workdir=workdir --results=results \
+	--build=build --no-build+nobuild --dataplane=dataplane --seedctl=seedctl --loadgen=loadgen \
+	--tsc-hz=tschz -- "$@"
+[[ -z $dataplane ]] || nobuild=1 # programs named: nothing to build
 if ((quick)); then
 	size=${size:-256M} duration=${duration:-3} warmup=${warmup:-1} conns_list=${conns_list:-"1 16"}
 fi
 size=${size:-512M} duration=${duration:-5} warmup=${warmup:-2} conns_list=${conns_list:-"1 16 64"}
-die() { echo "veth.sh: $*" >&2; exit 1; }
 [[ $nfiles =~ ^[1-9][0-9]*$ ]] || die "--files '$nfiles': expected a count"
 bytes=$(to_bytes "$size") || die "--size '$size': expected a number with an optional K, M or G suffix"
 ((bytes >= nfiles << 20 && bytes % (nfiles << 20) == 0)) ||
@@ -115,22 +94,12 @@ for c in $conns_list $extra_conns; do ((c > max_conns)) && max_conns=$c; done
 [[ $(id -u) == 0 ]] || die "needs root: network namespaces, a veth pair and XDP"
 
 # ---------------------------------------------------------------- packages
-missing=()
-for p in nginx iperf3 ethtool curl iproute2; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-	echo "veth.sh: missing packages: ${missing[*]}; install them with:" >&2
-	echo "  apt-get install -y --no-install-recommends ${missing[*]}" >&2
-	exit 1
-fi
+need_packages nginx iperf3 ethtool curl iproute2
 [[ -x $PY ]] || die "$PY not found"
 
 # ---------------------------------------------------------------- build
 if ((!nobuild)); then
-	[[ -f $build/build.ninja ]] || meson setup "$build" --buildtype=release -Dtests=disabled >/dev/null
-	ninja -C "$build" dataplane/seed-dataplane tools/seedctl bench/loadgen bench/tsc_hz >/dev/null ||
-		die "building in $build failed (run: ninja -C $build)"
+	build_in "$build" dataplane/seed-dataplane tools/seedctl bench/loadgen bench/tsc_hz
 fi
 dataplane=${dataplane:-$build/dataplane/seed-dataplane} seedctl=${seedctl:-$build/tools/seedctl}
 loadgen=${loadgen:-$build/bench/loadgen} tschz=${tschz:-$build/bench/tsc_hz}
@@ -150,13 +119,9 @@ fi
 PIDS=() PREFIXES=()
 NS_S=bvs-$$ NS_C=bvc-$$ VS=bvs$$ VC=bvc$$ NET=10.98.7
 SRV_IP=$NET.1 CLI_IP=$NET.2
-# shellcheck source=SCRIPTDIR/../tests/integration/common.sh
-source "$root/tests/integration/common.sh"
 cleanup() {
 	local p
-	for p in ${PIDS[@]+"${PIDS[@]}"}; do
-		pid_running "$p" && stop_pid "$p" 5
-	done
+	stop_all
 	ip netns del "$NS_S" 2>/dev/null || true
 	ip netns del "$NS_C" 2>/dev/null || true
 	for p in ${PREFIXES[@]+"${PREFIXES[@]}"}; do rm -rf "/var/run/dpdk/$p"; done
@@ -166,14 +131,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 inS() { ip netns exec "$NS_S" "$@"; }
 inC() { ip netns exec "$NS_C" "$@"; }
-jget() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
 # ---------------------------------------------------------------- payload
-W=$workdir data=$workdir/data store=$workdir/store run=$workdir/run
-mkdir -p "$W"
-chmod 755 "$W"
-rm -rf "$run"
-mkdir -p "$run"
+work_dirs "$workdir"
 per=$((bytes / nfiles))
 if [[ $(cat "$W/payload.ok" 2>/dev/null) != "$bytes x $nfiles" ]]; then
 	echo "generating the payload in $data: $nfiles files of $((per >> 20)) MiB ..." >&2
@@ -232,7 +192,8 @@ start_ours() { # BACKEND [EXTRA ARGS...]
 	local backend=$1 n=$((++starts)) out err
 	shift
 	out=$run/srv-$n.out err=$run/srv-$n.err STATS=$run/srv-$n.stats
-	bg "$out" "$err" ip netns exec "$NS_S" "$dataplane" --store "$store" --workers 1 \
+	# root for the namespace and XDP; no seed-dp user to become
+	bg "$out" "$err" ip netns exec "$NS_S" "$dataplane" --allow-root yes --store "$store" --workers 1 \
 		--cache-size "${cache_mib}M" --upload-slots "$slots" --stats-file "$STATS" \
 		--backend "$backend" "$@"
 	SRV_PID=$BG_PID
