@@ -305,6 +305,12 @@ int main(int argc, char **argv)
 	if (rc == 0 && pv.mode == PRIVS_ROOT)
 		log_warn(&lm, "running as root (allow-root): a flaw in a protocol engine would "
 			      "hand a peer the whole machine");
+	/* Only now may the workers handle peers; after a failure they see
+	 * stop and leave. */
+	if (rc != 0)
+		atomic_store(&stop, 1);
+	for (unsigned i = 0; i < started; i++)
+		worker_go(w[i]);
 	if (rc == 0) {
 		char h[64];
 		printf("seed-dataplane %s: serving %zu torrents from %s with %u workers\n",

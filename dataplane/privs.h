@@ -20,7 +20,8 @@
  * exists (the backend's init starts the EAL's threads, worker_start the
  * workers), so every thread inherits no-new-privs and empty bounding,
  * inheritable and ambient sets; privs_drop after the last worker is set
- * up, before the listeners are announced.
+ * up, before the listeners are announced and before worker_go lets the
+ * workers read a peer's first byte.
  *
  * Capabilities are per thread in Linux; uid and gid changes are made
  * process-wide by the C library (it repeats them in every thread), and a

@@ -852,6 +852,9 @@ static void *thread_main(void *arg)
 	w->start_rc = setup(w, &w->start_err);
 	sem_post(&w->started);
 	if (w->start_rc == 0) {
+		/* privs_drop may signal this thread meanwhile */
+		while (sem_wait(&w->go) < 0 && errno == EINTR)
+			;
 		if (w->p.ready)
 			atomic_fetch_add(w->p.ready, 1);
 		loop(w);
@@ -909,6 +912,7 @@ int worker_start(const struct worker_params *p, struct worker **out, struct seed
 	w->p = *p;
 	w->ctr = p->ctr;
 	sem_init(&w->started, 0, 0);
+	sem_init(&w->go, 0, 0);
 	if (p->backend->launch) {
 		int rc = p->backend->launch(p->index, thread_main, w, err);
 		if (rc < 0) {
@@ -934,6 +938,12 @@ int worker_start(const struct worker_params *p, struct worker **out, struct seed
 	return 0;
 }
 
+void worker_go(struct worker *w)
+{
+	if (w)
+		sem_post(&w->go);
+}
+
 void worker_join(struct worker *w)
 {
 	if (!w)
@@ -949,6 +959,7 @@ void worker_free(struct worker *w)
 	if (!w)
 		return;
 	sem_destroy(&w->started);
+	sem_destroy(&w->go);
 	admit_put(w->admit);
 	free(w);
 }

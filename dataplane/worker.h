@@ -41,12 +41,20 @@ struct worker_params {
 };
 
 /*
- * Creates a worker and runs its loop in a new thread. worker_start and
- * worker_free are called from one thread (they share the admission table). Start-up errors
- * (listen, ring set-up, memory) are returned through err before the loop
- * runs; worker_join waits for the thread.
+ * Creates a worker in a new thread, which sets up its listeners, rings and
+ * cache and then waits for worker_go before it handles any peer. worker_start
+ * and worker_free are called from one thread (they share the admission
+ * table). Start-up errors (listen, ring set-up, memory) are returned through
+ * err; worker_join waits for the thread.
  */
 int worker_start(const struct worker_params *p, struct worker **out, struct seed_err *err);
+/*
+ * Lets a started worker run its loop. The data plane calls it once it has
+ * dropped its privileges (privs.h), so that no peer's bytes are handled by
+ * a thread that is still root; or after setting *stop, when start-up failed
+ * (the worker then leaves at once). Once per worker.
+ */
+void worker_go(struct worker *w);
 /* Waits for the worker's thread to end (after *stop); counters stay readable. */
 void worker_join(struct worker *w);
 void worker_free(struct worker *w);

@@ -118,6 +118,7 @@ struct worker {
 	struct worker_params p;
 	pthread_t tid;
 	sem_t started;
+	sem_t go; /* posted by worker_go: the loop may start */
 	int start_rc;
 	struct seed_err start_err;
 	const struct netio_ops *nio;
