@@ -385,6 +385,13 @@ static void on_accept(struct ctl *c, int lfd, bool tcp, uint64_t now)
 			close(fd);
 			continue;
 		}
+		/* the last eighth of the API pool is kept for admins: read-only
+		 * callers filling it must not lock out the operator who would
+		 * stop them */
+		if (!tcp && !x->who.may_write && p->n + p->cap / 8 >= p->cap) {
+			close(fd);
+			continue;
+		}
 		if (httpd_conn_init(&x->h, NULL, now) < 0) {
 			httpd_conn_free(&x->h);
 			close(fd);

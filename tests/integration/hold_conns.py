@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Opens N idle TCP connections to HOST:PORT and holds them (used by
+"""Opens N idle TCP connections to HOST:PORT (or, with HOST unix:PATH and
+PORT 0, to the Unix socket PATH) and holds them (used by
 test_control_exposure.sh).
 
 Connections are opened in batches of 10, 20 ms apart, so the server sees
@@ -20,7 +21,12 @@ def main():
     host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     socks = []
     for i in range(n):
-        s = socket.create_connection((host, port), timeout=5)
+        if host.startswith("unix:"):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(5)
+            s.connect(host[5:])
+        else:
+            s = socket.create_connection((host, port), timeout=5)
         s.setblocking(False)
         socks.append(s)
         if i % 10 == 9:

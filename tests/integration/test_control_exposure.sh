@@ -288,6 +288,37 @@ timeout --kill-after=5 20 setpriv --reuid="$U_GRP" --regid="$(id -g)" --init-gro
 ((rc == 7)) || fail "curl on control.sock as $U_GRP (in the socket file's group only): expected exit 7 (could not connect), saw $rc"
 echo "read-only: status, tenant ls, GET releases answered; tenant set and POST refused (403); admin: tenant set done; outsider: cannot connect"
 
+# a read-only caller holding 64 connections (the API pool's size) gets at
+# most 56: the last eighth stays free for an admin
+mkfifo "$T/rohold.in"
+as "$U_RO" "$PY" "$SRCDIR/hold_conns.py" "unix:$CTL_SOCK" 0 64 <"$T/rohold.in" >"$T/rohold.out" 2>"$T/rohold.err" &
+HOLD_PID=$!
+dp_track "$HOLD_PID"
+exec 7>"$T/rohold.in"
+for ((i = 0; i < 100; i++)); do
+	grep -q '^open ' "$T/rohold.out" && break
+	pid_running "$HOLD_PID" || break
+	sleep 0.1
+done
+grep -q '^open 64$' "$T/rohold.out" || fail "hold_conns.py on control.sock as $U_RO: expected 'open 64', saw: $(cat "$T/rohold.out" "$T/rohold.err")"
+sleep 0.5
+rc=0
+as "$U_ADM" "$SEEDCTL" status >"$T/adm-busy.out" 2>"$T/adm-busy.err" || rc=$?
+((rc == 0)) || fail "seedctl status as $U_ADM with 64 read-only connections held: expected exit 0 (a slot kept for admins), saw $(describe_rc "$rc"): $(cat "$T/adm-busy.err")"
+rc=0
+as "$U_RO" "$SEEDCTL" status >"$T/ro-busy.out" 2>"$T/ro-busy.err" || rc=$?
+((rc != 0)) || fail "seedctl status as $U_RO with 64 of its connections held: expected it refused (the pool's last eighth is for admins), it answered"
+echo >&7
+for ((i = 0; i < 100; i++)); do
+	grep -q '^closed' "$T/rohold.out" && break
+	sleep 0.1
+done
+exec 7>&-
+n_closed=$(sed -nE 's/^closed ?//p' "$T/rohold.out" | wc -w)
+echo "API pool: $n_closed of 64 read-only connections closed; an admin's seedctl status answered, another read-only one did not"
+((n_closed >= 8)) || fail "API pool of 64: expected at least 8 of 64 read-only connections closed (kept for admins), saw $n_closed"
+wait_pids 10 "hold_conns.py" "$HOLD_PID"
+
 ctl_stop
 grep -rlaF -e "$SECRET1" -e "$SECRET2" "$T/ctl.out" "$T/ctl.err" "$T"/ro-* "$T"/adm-* "$T"/none.* &&
 	fail "after the role checks: a secret reached seed-control's or seedctl's output"
