@@ -45,8 +45,9 @@ void fetch_seg(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 	const struct served_object *o = served_object(w->p.served, s->object);
 	uint8_t *data;
 	uint32_t slot;
-	if (quarantined(w, s->object, s->block)) {
-		/* failed outside this call (the request may still be being queued) */
+	if (o->unusable || quarantined(w, s->object, s->block)) {
+		/* failed outside this call (the request may still be being queued),
+		 * or its object could not be opened (served.h): refused unread */
 		s->state = S_BAD;
 		worker_mark_retry(w, c, ci);
 		return;

@@ -16,9 +16,12 @@
 #include "catalog.h"
 #include "dpstats.h"
 #include "fnv.h"
+#include "log.h"
 #include "mem.h"
 #include "metainfo.h"
 #include "store.h"
+
+static const struct log_module lm = LOG_MODULE("dataplane.served");
 
 struct entry {
 	struct proto_release r;
@@ -240,7 +243,6 @@ size_t served_object_count(const struct served *s)
 	return atomic_load_explicit(&((struct served *)s)->n_obj_pub, memory_order_acquire);
 }
 
-/* Finds or opens the object for root; returns its handle or -errno. */
 /* Finds root in obj_idx; returns the slot holding it or the empty slot
  * where it belongs. */
 static size_t obj_slot(const struct served *s, const uint8_t root[32])
@@ -265,7 +267,11 @@ static int obj_index_grow(struct served *s)
 	return 0;
 }
 
+/* Finds or opens the object for root (a file of length bytes, named file
+ * in release rel_id: for the log line when it is unusable); returns its
+ * handle or -errno. */
 static int64_t object_handle(struct served *s, struct store *st, const uint8_t root[32],
+			     uint64_t length, const char *rel_id, const char *file,
 			     struct seed_err *err)
 {
 	if (2 * (s->n_obj + 1) > s->obj_tsize && obj_index_grow(s) < 0)
@@ -279,26 +285,49 @@ static int64_t object_handle(struct served *s, struct store *st, const uint8_t r
 	    !(s->obj[s->n_obj / CHUNK] = calloc(CHUNK, sizeof(struct served_object))))
 		return seed_err_set(err, -ENOMEM, "out of memory");
 	struct store_obj o;
-	int rc = store_obj_open(st, root, &o, err);
-	if (rc < 0)
-		return rc;
+	struct seed_err oe;
+	seed_err_clear(&oe);
+	int rc = store_obj_open(st, root, &o, &oe);
+	if (rc == 0 && o.length != length) {
+		char *path = store_obj_path(st, root);
+		rc = seed_err_set(&oe, -EBADMSG,
+				  "%s: object holds %llu bytes, the manifest says %llu",
+				  path ? path : "object", (unsigned long long)o.length,
+				  (unsigned long long)length);
+		free(path);
+		store_obj_close(&o);
+	}
 	struct served_object *so = objp(s, s->n_obj);
 	memset(so, 0, sizeof(*so));
 	memcpy(so->root, root, 32);
-	so->length = o.length;
-	so->n_blocks = o.n_blocks;
-	so->block_xxh = o.block_xxh;
-	o.block_xxh = NULL;
-	char *path = store_obj_path(st, root);
-	so->fd = path ? open(path, O_RDONLY | O_DIRECT | O_CLOEXEC) : -1;
-	so->direct = so->fd >= 0;
-	free(path);
-	if (so->fd < 0) {
-		/* File systems without O_DIRECT (tmpfs before 6.6) still work. */
-		so->fd = o.fd;
-		o.fd = -1;
+	if (rc == -EBADMSG || rc == -EPROTO || rc == -ENOENT || rc == -EIO) {
+		/* The object's own damage: refuse its blocks, serve the rest.
+		 * Resource errors (memory, descriptors) still fail the load. */
+		log_warn(&lm, "release %s: %s: %s; its blocks are refused, the other files served",
+			 rel_id, file, oe.msg);
+		so->fd = -1;
+		so->unusable = 1;
+		so->length = length;
+		so->n_blocks = length / STORE_BLOCK + (length % STORE_BLOCK != 0);
+	} else if (rc < 0) {
+		*err = oe;
+		return rc;
+	} else {
+		so->length = o.length;
+		so->n_blocks = o.n_blocks;
+		so->block_xxh = o.block_xxh;
+		o.block_xxh = NULL;
+		char *path = store_obj_path(st, root);
+		so->fd = path ? open(path, O_RDONLY | O_DIRECT | O_CLOEXEC) : -1;
+		so->direct = so->fd >= 0;
+		free(path);
+		if (so->fd < 0) {
+			/* File systems without O_DIRECT (tmpfs before 6.6) still work. */
+			so->fd = o.fd;
+			o.fd = -1;
+		}
+		store_obj_close(&o);
 	}
-	store_obj_close(&o);
 	s->obj_idx[slot] = (uint32_t)s->n_obj + 1;
 	s->n_obj++;
 	/* visible to workers before any view naming it is published */
@@ -376,7 +405,7 @@ static int add_view(struct served *s, struct store *st, const struct store_relea
 			memcpy(e->layers[i], l->u.s.p, l->u.s.len);
 			pf->layer = e->layers[i];
 		}
-		int64_t h = object_handle(s, st, rf->root, err);
+		int64_t h = object_handle(s, st, rf->root, rf->length, rel->id, rf->path, err);
 		if (h < 0) {
 			bencode_free(doc);
 			seed_err_prefix(err, "release %s: %s: ", rel->id, rf->path);

@@ -27,13 +27,22 @@
 #include "proto_release.h"
 #include "seed_err.h"
 
+/*
+ * An object the store could not open (missing, header or block table
+ * corrupt, another version) is still given a handle, marked unusable: its
+ * blocks are refused (counted as corrupt blocks) and every other file of
+ * its releases is served. One damaged table must not take a release off
+ * the air. An unusable object has fd -1 and no block table; its length is
+ * the manifest's.
+ */
 struct served_object {
-	int fd;	    /* O_DIRECT when the file system allows it */
-	int direct; /* fd is O_DIRECT */
+	int fd;	      /* O_DIRECT when the file system allows it; -1 unusable */
+	int direct;   /* fd is O_DIRECT */
+	int unusable; /* never read: every block is refused */
 	uint64_t length;
 	uint64_t n_blocks;
 	uint8_t root[32];
-	uint8_t *block_xxh; /* n_blocks * 16 */
+	uint8_t *block_xxh; /* n_blocks * 16; NULL when unusable */
 };
 
 #define SERVED_MAX_WORKERS 1024

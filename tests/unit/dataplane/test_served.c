@@ -183,3 +183,79 @@ Test(served, refresh_adds_releases_and_keeps_old_views)
 	served_free(sv);
 	tu_rmtree(base);
 }
+
+/* Overwrites n bytes at off of path with zeros. */
+static void zero_at(const char *path, uint64_t off, size_t n)
+{
+	uint8_t z[4096] = { 0 };
+	int fd = open(path, O_WRONLY);
+	cr_assert_geq(fd, 0, "%s", path);
+	cr_assert_leq(n, sizeof(z));
+	cr_assert_eq(pwrite(fd, z, n, (off_t)off), (ssize_t)n, "%s", path);
+	close(fd);
+}
+
+/* A damaged object costs its own file only: the release loads, that
+ * file's object is unusable (no descriptor, no table, the manifest's
+ * length so requests still resolve and are refused), and every other
+ * file keeps its verified table. A missing object file is the same. */
+Test(served, damaged_object_leaves_the_rest_served)
+{
+	tu_tmpdir(base, "test_served");
+	char p[400], sp[400];
+	snprintf(p, sizeof(p), "%s/game", base);
+	snprintf(sp, sizeof(sp), "%s/store", base);
+	cr_assert_eq(mkdir(p, 0755), 0);
+	make("a.bin", 40000);
+	make("b.bin", 70000);
+	make("c.bin", 9000);
+	create("1", METAINFO_V2, 0);
+
+	struct served *sv;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(served_load(sp, &sv, &e), 0, "%s", e.msg);
+	const struct proto_release *r = served_by_id(sv, "t.g.1", 5);
+	cr_assert_not_null(r);
+	cr_assert_eq(r->n_files, 3);
+	static const char *const names[] = { "a.bin", "b.bin", "c.bin" };
+	uint8_t roots[3][32];
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_str_eq(r->files[i].path, names[i]);
+		memcpy(roots[i], r->files[i].root, 32);
+		cr_assert_eq(served_object(sv, r->files[i].object)->unusable, 0);
+	}
+	served_free(sv);
+
+	struct store *st;
+	cr_assert_eq(store_open(sp, STORE_READ, &st, &e), 0, "%s", e.msg);
+	char *pb = store_obj_path(st, roots[1]), *pc = store_obj_path(st, roots[2]);
+	store_close(st);
+	/* b.bin's block table: 5 blocks, 80 bytes, where store.h puts it */
+	zero_at(pb, store_obj_table_offset(70000), 5 * 16);
+	cr_assert_eq(unlink(pc), 0, "%s", pc);
+
+	cr_assert_eq(served_load(sp, &sv, &e), 0, "a damaged object fails the load: %s", e.msg);
+	r = served_by_id(sv, "t.g.1", 5);
+	cr_assert_not_null(r, "the release is still served");
+	const struct served_object *oa = served_object(sv, r->files[0].object);
+	const struct served_object *ob = served_object(sv, r->files[1].object);
+	const struct served_object *oc = served_object(sv, r->files[2].object);
+	cr_assert(oa && ob && oc);
+	cr_expect_eq(oa->unusable, 0);
+	cr_expect_geq(oa->fd, 0);
+	cr_expect_not_null(oa->block_xxh);
+	cr_expect_eq(oa->length, 40000);
+	cr_expect_eq(ob->unusable, 1, "the zeroed table makes b.bin's object unusable");
+	cr_expect_eq(ob->fd, -1);
+	cr_expect_null(ob->block_xxh);
+	cr_expect_eq(ob->length, 70000);
+	cr_expect_eq(ob->n_blocks, 5);
+	cr_expect_eq(oc->unusable, 1, "a missing object is unusable");
+	cr_expect_eq(oc->length, 9000);
+	cr_expect_eq(oc->n_blocks, 1);
+	served_free(sv);
+	free(pb);
+	free(pc);
+	tu_rmtree(base);
+}
