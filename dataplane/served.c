@@ -318,6 +318,12 @@ static int64_t object_handle(struct served *s, struct store *st, const uint8_t r
 		so->block_xxh = o.block_xxh;
 		o.block_xxh = NULL;
 		char *path = store_obj_path(st, root);
+		if (o.bad_copies)
+			log_warn(&lm,
+				 "release %s: %s: %s: copy %d of its header and block table is "
+				 "bad (%s); serving through copy %d",
+				 rel_id, file, path ? path : "object", 3 - o.copy,
+				 o.bad_why[2 - o.copy], o.copy);
 		so->fd = path ? open(path, O_RDONLY | O_DIRECT | O_CLOEXEC) : -1;
 		so->direct = so->fd >= 0;
 		free(path);

@@ -27,10 +27,12 @@
 #include "mem.h"
 #include "metainfo.h"
 
-#define FORMAT_LINE  "bitstream-store 1\n"
-#define OBJ_MAGIC    "SEEDOBJ" /* 7 chars + NUL = 8 bytes */
-#define OBJ_VERSION  1u
-#define OBJ_HDR_USED 112u /* bytes of the header covered by fields */
+#define FORMAT_LINE  "bitstream-store 2\n"
+#define FORMAT_OLD   "bitstream-store 1\n" /* one copy of each object's metadata */
+#define OBJ_MAGIC    "SEEDOBJ"		   /* 7 chars + NUL = 8 bytes */
+#define OBJ_VERSION  2u
+#define OBJ_HDR_USED 128u /* bytes of the header covered by fields */
+#define OBJ_HDR_SUM  112u /* the header's XXH3-128 covers the bytes before it */
 #define REL_MAGIC    "SEEDREL"
 #define REL_VERSION  1u
 #define REL_HDR	     24u /* magic 8, version 4, reserved 4, body_len 8 */
@@ -84,7 +86,15 @@ static int check_format(const char *dir, int may_create, struct seed_err *err)
 		goto out;
 	}
 	rc = fsu_read_file(fmt, 4096, &buf, &len, err);
-	if (rc == 0 && (len != strlen(FORMAT_LINE) || memcmp(buf, FORMAT_LINE, len)))
+	if (rc == 0 && len == strlen(FORMAT_OLD) && !memcmp(buf, FORMAT_OLD, len))
+		rc = seed_err_set(
+			err, -EPROTO,
+			"%s: store format 1, which this build no longer reads (format 2 "
+			"keeps two copies of every object's header and block table); "
+			"create its releases again in a new store (seedctl release create "
+			"--store NEWDIR ...) and remove this one",
+			dir);
+	else if (rc == 0 && (len != strlen(FORMAT_LINE) || memcmp(buf, FORMAT_LINE, len)))
 		rc = seed_err_set(
 			err, -EPROTO,
 			"%s: unsupported store format \"%.*s\" (this build reads \"%.*s\")", fmt,
@@ -212,9 +222,25 @@ static uint64_t n_blocks_of(uint64_t length)
 	return length / STORE_BLOCK + (length % STORE_BLOCK != 0);
 }
 
+/* Each table copy fills whole 4 KiB sectors of its own. */
+static uint64_t table_span(uint64_t length)
+{
+	return round4k(n_blocks_of(length) * 16);
+}
+
+uint64_t store_obj_table2_offset(uint64_t length)
+{
+	return store_obj_table_offset(length) + table_span(length);
+}
+
+uint64_t store_obj_header2_offset(uint64_t length)
+{
+	return store_obj_table2_offset(length) + table_span(length);
+}
+
 uint64_t store_obj_size(uint64_t length)
 {
-	return store_obj_table_offset(length) + n_blocks_of(length) * 16;
+	return store_obj_header2_offset(length) + STORE_OBJ_HEADER;
 }
 
 char *store_obj_path(const struct store *s, const uint8_t root[32])
@@ -277,7 +303,17 @@ void store_obj_abort(struct store_obj_writer *w)
 	w->tmp_path[0] = 0;
 }
 
-static void obj_header(uint8_t *h, uint64_t length, const uint8_t root[32],
+static uint64_t table_offset_of(int copy, uint64_t length)
+{
+	return copy == 1 ? store_obj_table_offset(length) : store_obj_table2_offset(length);
+}
+
+static uint64_t header_offset_of(int copy, uint64_t length)
+{
+	return copy == 1 ? 0 : store_obj_header2_offset(length);
+}
+
+static void obj_header(uint8_t *h, int copy, uint64_t length, const uint8_t root[32],
 		       const uint8_t table_xxh[16])
 {
 	memset(h, 0, STORE_OBJ_HEADER);
@@ -287,10 +323,11 @@ static void obj_header(uint8_t *h, uint64_t length, const uint8_t root[32],
 	byteio_put_le64(h + 16, length);
 	byteio_put_le64(h + 24, STORE_OBJ_HEADER);
 	byteio_put_le64(h + 32, n_blocks_of(length));
-	byteio_put_le64(h + 40, store_obj_table_offset(length));
+	byteio_put_le64(h + 40, table_offset_of(copy, length));
 	memcpy(h + 48, root, 32);
 	memcpy(h + 80, table_xxh, 16);
-	hash_xxh128(h, 96, h + 96);
+	byteio_put_le32(h + 96, (uint32_t)copy);
+	hash_xxh128(h, OBJ_HDR_SUM, h + OBJ_HDR_SUM);
 }
 
 static int write_err(struct seed_err *err, const char *dir, int rc)
@@ -323,16 +360,19 @@ int store_obj_commit(struct store_obj_writer *w, const uint8_t root[32], const u
 		return 0;
 	}
 	hash_xxh128(block_xxh, nb * 16, table_xxh);
-	rc = fsu_pwrite_full(w->fd, block_xxh, nb * 16, store_obj_table_offset(w->length));
-	if (rc < 0) {
-		write_err(err, s->dir, rc);
-		goto fail;
-	}
-	obj_header(hdr, w->length, root, table_xxh);
-	rc = fsu_pwrite_full(w->fd, hdr, sizeof(hdr), 0);
-	if (rc < 0) {
-		write_err(err, s->dir, rc);
-		goto fail;
+	/* Both copies, each a header and a table; the space between was
+	 * zeroed by the reservation. The rename below publishes them at once. */
+	for (int copy = 1; copy <= 2; copy++) {
+		rc = fsu_pwrite_full(w->fd, block_xxh, nb * 16, table_offset_of(copy, w->length));
+		if (rc == 0) {
+			obj_header(hdr, copy, w->length, root, table_xxh);
+			rc = fsu_pwrite_full(w->fd, hdr, sizeof(hdr),
+					     header_offset_of(copy, w->length));
+		}
+		if (rc < 0) {
+			write_err(err, s->dir, rc);
+			goto fail;
+		}
 	}
 	if (fsync(w->fd) < 0) {
 		rc = write_err(err, s->dir, -errno);
@@ -382,10 +422,82 @@ int store_obj_remove(struct store *s, const uint8_t root[32], struct seed_err *e
 	return rc;
 }
 
+/*
+ * Checks copy (1 or 2) of the object's header and block table against the
+ * file's size and root; on success *out_table (malloc'd, n_blocks * 16)
+ * holds the table and o's length and n_blocks are set. why (may be NULL)
+ * gets the reason a copy is bad, without the path.
+ */
+static int read_copy(int fd, uint64_t size, const uint8_t root[32], int copy, struct store_obj *o,
+		     uint8_t **out_table, char *why, size_t why_len)
+{
+	uint8_t hdr[OBJ_HDR_USED], x[16];
+	const char *bad = NULL;
+	char vbuf[64];
+	uint64_t at = copy == 1 ? 0 : size - STORE_OBJ_HEADER;
+
+	*out_table = NULL;
+	if (size < 2 * (uint64_t)STORE_OBJ_HEADER) {
+		bad = "object header is corrupt (file truncated)";
+		goto bad;
+	}
+	int rc = fsu_pread_full(fd, hdr, sizeof(hdr), at);
+	if (rc < 0) {
+		bad = rc == -ENODATA ? "object header is corrupt (file truncated)" : strerror(-rc);
+		goto bad;
+	}
+	if (memcmp(hdr, OBJ_MAGIC, 8)) {
+		bad = "object header is corrupt (no object magic)";
+		goto bad;
+	}
+	if (byteio_le32(hdr + 8) != OBJ_VERSION) {
+		/* read before the checksum, whose place the version decides; a
+		 * flipped version is still a bad copy, never a misread one */
+		snprintf(vbuf, sizeof(vbuf), "unsupported object version %u (this build reads %u)",
+			 byteio_le32(hdr + 8), OBJ_VERSION);
+		bad = vbuf;
+		goto bad;
+	}
+	hash_xxh128(hdr, OBJ_HDR_SUM, x);
+	if (memcmp(x, hdr + OBJ_HDR_SUM, 16)) {
+		bad = "object header is corrupt (checksum mismatch)";
+		goto bad;
+	}
+	uint64_t length = byteio_le64(hdr + 16), nb = byteio_le64(hdr + 32);
+	if (byteio_le32(hdr + 12) != STORE_OBJ_HEADER ||
+	    byteio_le64(hdr + 24) != STORE_OBJ_HEADER || byteio_le32(hdr + 96) != (uint32_t)copy ||
+	    length > (uint64_t)INT64_MAX / 2 || nb != n_blocks_of(length) ||
+	    byteio_le64(hdr + 40) != table_offset_of(copy, length) ||
+	    size != store_obj_size(length) || memcmp(hdr + 48, root, 32)) {
+		bad = "object header does not match the file (size, place or root)";
+		goto bad;
+	}
+	uint8_t *t = malloc(nb * 16 + 1);
+	if (!t)
+		return -ENOMEM;
+	rc = fsu_pread_full(fd, t, nb * 16, table_offset_of(copy, length));
+	if (rc == 0)
+		hash_xxh128(t, nb * 16, x);
+	if (rc < 0 || memcmp(x, hdr + 80, 16)) {
+		free(t);
+		bad = rc < 0 ? "cannot read block table"
+			     : "block table is corrupt (checksum mismatch)";
+		goto bad;
+	}
+	o->length = length;
+	o->n_blocks = nb;
+	memcpy(o->root, root, 32);
+	*out_table = t;
+	return 0;
+bad:
+	if (why)
+		snprintf(why, why_len, "%s", bad);
+	return -EBADMSG;
+}
+
 int store_obj_open(struct store *s, const uint8_t root[32], struct store_obj *o,
 		   struct seed_err *err)
 {
-	uint8_t hdr[OBJ_HDR_USED], x[16];
 	struct stat st;
 	int rc;
 	char *path = store_obj_path(s, root);
@@ -403,50 +515,24 @@ int store_obj_open(struct store *s, const uint8_t root[32], struct store_obj *o,
 		rc = seed_err_set(err, -errno, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
-	rc = fsu_pread_full(o->fd, hdr, sizeof(hdr), 0);
-	if (rc < 0) {
-		seed_err_set(err, rc == -ENODATA ? -EBADMSG : rc, "%s: cannot read header: %s",
-			     path, rc == -ENODATA ? "file truncated" : strerror(-rc));
-		rc = rc == -ENODATA ? -EBADMSG : rc;
-		goto fail;
+	for (int copy = 1; copy <= 2; copy++) {
+		rc = read_copy(o->fd, (uint64_t)st.st_size, root, copy, o, &o->block_xxh,
+			       o->bad_why[copy - 1], sizeof(o->bad_why[0]));
+		if (rc == -ENOMEM) {
+			rc = seed_err_set(err, -ENOMEM, "out of memory");
+			goto fail;
+		}
+		if (rc == 0) {
+			o->copy = copy;
+			break;
+		}
+		o->bad_copies |= 1u << (copy - 1);
 	}
-	hash_xxh128(hdr, 96, x);
-	if (memcmp(hdr, OBJ_MAGIC, 8) || memcmp(x, hdr + 96, 16)) {
-		rc = seed_err_set(err, -EBADMSG, "%s: object header is corrupt (checksum mismatch)",
-				  path);
-		goto fail;
-	}
-	if (byteio_le32(hdr + 8) != OBJ_VERSION || byteio_le32(hdr + 12) != STORE_OBJ_HEADER ||
-	    byteio_le64(hdr + 24) != STORE_OBJ_HEADER) {
-		rc = seed_err_set(err, -EPROTO, "%s: unsupported object version %u", path,
-				  byteio_le32(hdr + 8));
-		goto fail;
-	}
-	o->length = byteio_le64(hdr + 16);
-	o->n_blocks = byteio_le64(hdr + 32);
-	memcpy(o->root, hdr + 48, 32);
-	if (o->length > (uint64_t)INT64_MAX / 2 || o->n_blocks != n_blocks_of(o->length) ||
-	    byteio_le64(hdr + 40) != store_obj_table_offset(o->length) ||
-	    (uint64_t)st.st_size != store_obj_size(o->length) || memcmp(o->root, root, 32)) {
+	if (!o->copy) {
 		rc = seed_err_set(err, -EBADMSG,
-				  "%s: object header does not match the file (size or root)", path);
-		goto fail;
-	}
-	o->block_xxh = malloc(o->n_blocks * 16 + 1);
-	if (!o->block_xxh) {
-		rc = seed_err_set(err, -ENOMEM, "out of memory");
-		goto fail;
-	}
-	rc = fsu_pread_full(o->fd, o->block_xxh, o->n_blocks * 16,
-			    store_obj_table_offset(o->length));
-	if (rc < 0) {
-		rc = seed_err_set(err, -EBADMSG, "%s: cannot read block table", path);
-		goto fail;
-	}
-	hash_xxh128(o->block_xxh, o->n_blocks * 16, x);
-	if (memcmp(x, hdr + 80, 16)) {
-		rc = seed_err_set(err, -EBADMSG, "%s: block table is corrupt (checksum mismatch)",
-				  path);
+				  "%s: both copies of the header and block table are bad: copy 1: "
+				  "%s; copy 2: %s",
+				  path, o->bad_why[0], o->bad_why[1]);
 		goto fail;
 	}
 	free(path);
@@ -454,6 +540,28 @@ int store_obj_open(struct store *s, const uint8_t root[32], struct store_obj *o,
 fail:
 	free(path);
 	store_obj_close(o);
+	return rc;
+}
+
+int store_obj_check_copy(const struct store_obj *o, int copy, char *why, size_t why_len)
+{
+	struct store_obj c;
+	uint8_t *t = NULL;
+	struct stat st;
+
+	if (copy < 1 || copy > 2 || o->fd < 0)
+		return -EINVAL;
+	if (fstat(o->fd, &st) < 0)
+		return -errno;
+	memset(&c, 0, sizeof(c));
+	int rc = read_copy(o->fd, (uint64_t)st.st_size, o->root, copy, &c, &t, why, why_len);
+	if (rc == 0 && (c.length != o->length || memcmp(t, o->block_xxh, o->n_blocks * 16))) {
+		/* each intact on its own, yet different: a writer's bug, and
+		 * which one holds is unknowable here */
+		snprintf(why, why_len, "intact but differs from copy %d", o->copy);
+		rc = -EBADMSG;
+	}
+	free(t);
 	return rc;
 }
 

@@ -1,7 +1,7 @@
 /*
  * store: the on-disk release store.
  *
- *   DIR/FORMAT                 "bitstream-store 1\n": refuses other layouts
+ *   DIR/FORMAT                 "bitstream-store 2\n": refuses other layouts
  *   DIR/lock                   flock: exclusive for writers, shared for readers
  *   DIR/tmp/                   writes in progress; emptied by the next writer
  *   DIR/objects/xx/<root>.obj  one per distinct file, keyed by its v2 pieces root
@@ -10,8 +10,12 @@
  *
  * An object (.obj) is a 4 KiB header, the file's data at offset 4096 padded
  * with zeros to a 4 KiB multiple (so every block can be read with O_DIRECT),
- * then the block table: one XXH3-128 per 16 KiB block. The header carries
- * the XXH3-128 of the table and of itself. A manifest (.rel) is a small
+ * then the block table (one XXH3-128 per 16 KiB block), a second copy of
+ * the table and a second copy of the header, the last 4 KiB of the file.
+ * Each header carries the XXH3-128 of its table and of itself; a reader
+ * uses the first intact copy, so one bad sector costs no object (both
+ * copies lie in 4 KiB sectors of their own; docs/store.md says why there).
+ * A manifest (.rel) is a small
  * header, a bencoded body and an XXH3-128 over both. Nothing is trusted
  * without its checksum.
  *
@@ -49,8 +53,12 @@ const char *store_dir(const struct store *s);
 
 /* ---- objects ---- */
 
-/* Where a file's data starts and the block table lives in an object. */
+/* Where the block table (first copy) of a file of length bytes lives in
+ * its object, where the second copy of the table and of the header live,
+ * and the object's exact size. */
 uint64_t store_obj_table_offset(uint64_t length);
+uint64_t store_obj_table2_offset(uint64_t length);
+uint64_t store_obj_header2_offset(uint64_t length);
 uint64_t store_obj_size(uint64_t length);
 
 /*
@@ -70,7 +78,7 @@ int store_obj_begin(struct store *s, uint64_t length, struct store_obj_writer *w
 		    struct seed_err *err);
 
 /*
- * Writes the block table and header, fsyncs and renames the object into
+ * Writes both copies of the block table and header, fsyncs and renames the object into
  * place. When an object with this root already exists (a file shared with
  * another release) the new copy is dropped and *out_created is 0.
  */
@@ -89,10 +97,26 @@ struct store_obj {
 	uint64_t n_blocks;
 	uint8_t root[32];
 	uint8_t *block_xxh; /* n_blocks * 16, malloc'd */
+	int copy;	    /* the copy of header and table in use: 1 or 2 */
+	/* copies found bad on the way (bit 0: copy 1, bit 1: copy 2) and why;
+	 * copy 2 is only read when copy 1 is bad (store_obj_check_copy) */
+	unsigned bad_copies;
+	char bad_why[2][96];
 };
 
+/*
+ * Opens an object through the first intact copy of its header and block
+ * table. -EBADMSG (both copies bad, the message says why for each),
+ * -ENOENT, or another -errno. On failure nothing is held.
+ */
 int store_obj_open(struct store *s, const uint8_t root[32], struct store_obj *out,
 		   struct seed_err *err);
+/*
+ * Checks the other copy of an open object (verify): 0 when it is intact
+ * and equal to the one in use, -EBADMSG with why (may be NULL when why_len
+ * is 0) saying what is wrong, or another -errno.
+ */
+int store_obj_check_copy(const struct store_obj *o, int copy, char *why, size_t why_len);
 void store_obj_close(struct store_obj *o);
 
 /* ---- releases ---- */

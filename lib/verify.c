@@ -5,6 +5,7 @@
 #include "verify.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,30 @@ static int verify_file(struct vctx *v, struct store *s, const struct store_relea
 	if (o.length != f->length) {
 		bad(v, f->path, 0, f->length, "stored object has another length");
 		goto out;
+	}
+	/* A bad copy of the metadata loses no data yet, but the next bad
+	 * sector would: it is reported like any damage. */
+	int other = o.copy == 1 ? 2 : 1;
+	char why[96], msg[200];
+	why[0] = 0;
+	if (o.bad_copies & (1u << (other - 1))) {
+		snprintf(why, sizeof(why), "%s", o.bad_why[other - 1]);
+	} else {
+		rc = store_obj_check_copy(&o, other, why, sizeof(why));
+		if (rc < 0 && rc != -EBADMSG) {
+			rc = seed_err_set(err, rc, "release %s: %s: cannot read copy %d: %s", r->id,
+					  f->path, other, strerror(-rc));
+			goto out;
+		}
+		if (rc == 0)
+			why[0] = 0;
+		rc = 0;
+	}
+	if (why[0]) {
+		snprintf(msg, sizeof(msg),
+			 "object header and block table, copy %d of 2: %s (copy %d is intact)",
+			 other, why, o.copy);
+		bad(v, f->path, 0, f->length, msg);
 	}
 	leaves = malloc(o.n_blocks * 32);
 	flagged = calloc(o.n_blocks, 1);

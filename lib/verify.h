@@ -1,7 +1,8 @@
 /*
  * verify: re-hashes a release from the store and names every bad block.
  *
- * For each file: the object's header and block table checksums, the XXH3-128
+ * For each file: both copies of the object's header and block table (a bad
+ * copy is reported even though the other one serves), the XXH3-128
  * of every 16 KiB block, the SHA-256 merkle root (the v2 pieces root the
  * object is keyed by) and, for torrents with a v1 view, the SHA-1 of every
  * piece against the published torrent. A corrupt block is reported once,

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # User story: the block table of one file of a release is wiped out on disk
-# (here: overwritten with zeros). That file alone goes off the air:
+# (here: overwritten with zeros).
+#  1. One of its two copies: nothing goes off the air. seed-dataplane serves
+#     every file, the damaged one too, byte-identical, logging one line that
+#     names the bad copy; `seedctl release verify` reports the bad copy and
+#     exits 1 (the redundancy is gone until the release is rewritten).
+#  2. Both copies: that file alone goes off the air:
 #  - seed-dataplane still starts and serves every other file of the release
 #    over HTTP, byte-identical with the source, and refuses the damaged one
 #    (an error status or a cut transfer, never a wrong byte), logging one
@@ -9,11 +14,15 @@
 #  - `seedctl release verify` names the damaged file, exits 1, and still
 #    checks the other files (a flipped data byte in another file is named
 #    in the same run).
+#  3. The store's FORMAT says 1 (the layout before the second copy): every
+#     seedctl command and seed-dataplane refuse it with one line saying to
+#     create the releases again in a new store, exit 1, store unchanged.
 #
 # Store layout relied on (docs/store.md, "Objects"): an object is
-# S/objects/<2 hex>/<root>.obj with the file's data at byte 4096 and its
-# block table (16 bytes per 16 KiB block) at 4096 + the length rounded up to
-# 4 KiB. The offsets are computed here from that rule.
+# S/objects/<2 hex>/<root>.obj with the file's data at byte 4096, then the
+# first block table (16 bytes per 16 KiB block) at 4096 + the length rounded
+# up to 4 KiB, the second right after it at the next 4 KiB boundary. The
+# offsets are computed here from that rule.
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
 it_setup dataplane
@@ -35,8 +44,8 @@ for f in "${FILES[@]}"; do
 done
 
 sc_ok "$T/c.json" "$T/c.err" release create --store "$S" --tenant acme --name heal --version 1 --json "$TREE"
-ID=$(json_get "$T/c.json" id)
-sc_ok "$T/show.json" "$T/show.err" release show --store "$S" --json "$ID"
+RID=$(json_get "$T/c.json" id)
+sc_ok "$T/show.json" "$T/show.err" release show --store "$S" --json "$RID"
 # root_of PATH: the file's v2 pieces root from release show --json.
 root_of() {
 	"$PY" - "$T/show.json" "$1" <<'EOF'
@@ -48,7 +57,7 @@ EOF
 obj_of() {
 	local root
 	root=$(root_of "$1")
-	[[ $root =~ ^[0-9a-f]{64}$ ]] || fail "release show --json $ID: expected a 64-hex root for $1, saw '$root'"
+	[[ $root =~ ^[0-9a-f]{64}$ ]] || fail "release show --json $RID: expected a 64-hex root for $1, saw '$root'"
 	echo "$S/objects/${root:0:2}/$root.obj"
 }
 BIGOBJ=$(obj_of "$BIG")
@@ -73,24 +82,59 @@ EOF
 NBLOCKS=$(((BIGSIZE + BLOCK - 1) / BLOCK))
 TABLE=$((HDR + (BIGSIZE + 4095) / 4096 * 4096))
 TABLE_LEN=$((NBLOCKS * 16))
-((TABLE + TABLE_LEN <= $(stat -c %s "$BIGOBJ"))) ||
-	fail "expected the block table of $BIG ($TABLE_LEN bytes at $TABLE) inside $BIGOBJ ($(stat -c %s "$BIGOBJ") bytes)"
-# the table must not already be zeros, or the test below would prove nothing
-[[ $(dd if="$BIGOBJ" bs=1 skip="$TABLE" count=16 status=none | od -An -tx1 | tr -d ' \n') != 00000000000000000000000000000000 ]] ||
-	fail "expected the first entry of $BIG's block table at $TABLE to be a checksum, it is zeros"
+TABLE2=$((TABLE + (TABLE_LEN + 4095) / 4096 * 4096))
+((TABLE2 + TABLE_LEN <= $(stat -c %s "$BIGOBJ"))) ||
+	fail "expected the second block table of $BIG ($TABLE_LEN bytes at $TABLE2) inside $BIGOBJ ($(stat -c %s "$BIGOBJ") bytes)"
+# both copies hold the same checksums, not zeros, or the test would prove nothing
+t1=$(dd if="$BIGOBJ" bs=1 skip="$TABLE" count="$TABLE_LEN" status=none | sha256sum)
+t2=$(dd if="$BIGOBJ" bs=1 skip="$TABLE2" count="$TABLE_LEN" status=none | sha256sum)
+zeros=$(head -c "$TABLE_LEN" /dev/zero | sha256sum)
+[[ $t1 == "$t2" && $t1 != "$zeros" ]] ||
+	fail "expected two equal, non-zero block tables of $TABLE_LEN bytes at $TABLE and $TABLE2 in $BIGOBJ"
 
-note "zeros over the block table of $BIG ($TABLE_LEN bytes at $TABLE)"
+# serve_files WHAT FILE...: each FILE fetched whole over HTTP, byte-identical.
+serve_files() {
+	local what=$1 f url
+	shift
+	for f in "$@"; do
+		url="$DP_URL/$RID/heal/$(url_path "$f")"
+		http_get "$url" "$T/got" "$T/got.hdr" -f
+		((CURL_RC == 0)) || fail "GET $url ($what): expected exit 0, saw $CURL_RC, status $HTTP_CODE ($(cat "$T/got.curlerr"))"
+		cmp -s "$T/got" "$TREE/$f" || fail "GET $url ($what): expected the bytes of $TREE/$f, they differ"
+		echo "$f: served, $(stat -c %s "$T/got") bytes identical"
+	done
+}
+
+note "1. zeros over the first block table of $BIG ($TABLE_LEN bytes at $TABLE)"
 zero_at "$BIGOBJ" "$TABLE" "$TABLE_LEN"
+sc "$T/v0.out" "$T/v0.err" release verify --store "$S" "$RID"
+cat "$T/v0.out" "$T/v0.err" >"$T/v0.all"
+((SC_RC == 1)) || { cat "$T/v0.all" >&2; fail "release verify with one table copy of $BIG zeroed: expected exit 1, saw $(describe_rc "$SC_RC")"; }
+grep -F "$BIG" "$T/v0.all" | grep -q "copy 1 of 2" || {
+	cat "$T/v0.all" >&2
+	fail "release verify: expected a line naming $BIG and its bad copy 1 of 2, none above"
+}
+nbad=$(grep -c '^corrupt: ' "$T/v0.out" || true)
+((nbad == 1)) || { cat "$T/v0.all" >&2; fail "release verify: expected one 'corrupt:' line (the bad copy; the data is intact), saw $nbad"; }
+dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 1 --cache-size 64M
+nlog=$(grep -F "$BIGOBJ" "$DP_ERR" | grep -c "copy 1" || true)
+((nlog == 1)) || { cat "$DP_ERR" >&2; fail "seed-dataplane stderr: expected one line naming $BIGOBJ and its bad copy 1, saw $nlog"; }
+serve_files "one table copy of $BIG zeroed" "${FILES[@]}"
+dp_stop 30
+dp_expect_counter verify_failures 0
+
+note "2. zeros over the second block table of $BIG too ($TABLE_LEN bytes at $TABLE2)"
+zero_at "$BIGOBJ" "$TABLE2" "$TABLE_LEN"
 
 note "release verify names $BIG and still checks the other files"
 MIDOBJ=$(obj_of data/mid.bin)
 MIDOFF=$((3 * BLOCK + 5))
 cp "$MIDOBJ" "$T/mid.orig"
 flip "$MIDOBJ" $((HDR + MIDOFF))
-sc "$T/v1.out" "$T/v1.err" release verify --store "$S" "$ID"
+sc "$T/v1.out" "$T/v1.err" release verify --store "$S" "$RID"
 cat "$T/v1.out" "$T/v1.err" >"$T/v1.all"
 ((SC_RC == 1)) || { cat "$T/v1.all" >&2; fail "release verify with $BIG's table zeroed: expected exit 1, saw $(describe_rc "$SC_RC")"; }
-grep -F "$BIG" "$T/v1.all" | grep -q "block table" || {
+grep -F "$BIG" "$T/v1.all" | grep "both copies" | grep -q "block table" || {
 	cat "$T/v1.all" >&2
 	fail "release verify: expected a line naming $BIG and its block table, none above"
 }
@@ -106,17 +150,14 @@ nlog=$(grep -cF "$BIGOBJ" "$DP_ERR" || true)
 ((nlog == 1)) || { cat "$DP_ERR" >&2; fail "seed-dataplane stderr: expected one line naming the damaged object $BIGOBJ, saw $nlog"; }
 
 note "HTTP: every other file is served, byte-identical"
+OTHERS=()
 for f in "${FILES[@]}"; do
-	[[ $f == "$BIG" ]] && continue
-	url="$DP_URL/$ID/heal/$(url_path "$f")"
-	http_get "$url" "$T/got" "$T/got.hdr" -f
-	((CURL_RC == 0)) || fail "GET $url: expected exit 0 (only $BIG is damaged), saw $CURL_RC, status $HTTP_CODE ($(cat "$T/got.curlerr"))"
-	cmp -s "$T/got" "$TREE/$f" || fail "GET $url: expected the bytes of $TREE/$f, they differ"
-	echo "$f: served, $(stat -c %s "$T/got") bytes identical"
+	[[ $f == "$BIG" ]] || OTHERS+=("$f")
 done
+serve_files "only $BIG is damaged" "${OTHERS[@]}"
 
 note "HTTP: $BIG is refused, never served wrong"
-BURL="$DP_URL/$ID/heal/$BIG"
+BURL="$DP_URL/$RID/heal/$BIG"
 for range in "" "-r 0-99" "-r $((2 * BLOCK + 3))-$((5 * BLOCK))" "-r $((BIGSIZE - 10))-$((BIGSIZE - 1))"; do
 	# shellcheck disable=SC2086 # the range is one option and its value
 	http_get "$BURL" "$T/big" "$T/big.hdr" -f $range
@@ -135,4 +176,29 @@ dp_stop 30
 echo "$DP_STOPPED"
 dp_expect_counter verify_failures 0
 dp_expect_counter storage_errors 0
+
+note "3. a store of format 1 is refused, never read"
+OLD=$T/old
+cp -a "$S" "$OLD"
+printf 'bitstream-store 1\n' >"$OLD/FORMAT"
+store_snapshot "$OLD" "$T/snap.before"
+for cmd in ls show verify; do
+	args=(release "$cmd" --store "$OLD")
+	[[ $cmd == ls ]] || args+=("$RID")
+	sc "$T/old.out" "$T/old.err" "${args[@]}"
+	expect_refusal "seedctl ${args[*]} on a format 1 store" "$SC_RC" 1 "$T/old.err" "$OLD" \
+		-E "store format 1.*create its releases again in a new store"
+done
+sc "$T/old.out" "$T/old.err" release create --store "$OLD" --tenant acme --name heal --version 2 "$TREE"
+expect_refusal "seedctl release create into a format 1 store" "$SC_RC" 1 "$T/old.err" "$OLD" \
+	-E "store format 1.*seedctl release create"
+rc=0
+timeout --kill-after=5 30 "$SEED_DATAPLANE" --allow-root yes --store "$OLD" --bt-listen 127.0.0.1:0 \
+	--http-listen 127.0.0.1:0 --workers 1 --cache-size 64M >"$T/olddp.out" 2>"$T/olddp.err" || rc=$?
+((rc == 1)) || { cat "$T/olddp.err" >&2; fail "seed-dataplane --store (format 1): expected exit 1, saw $(describe_rc "$rc")"; }
+n=$(grep -c "store format 1.*create its releases again in a new store" "$T/olddp.err" || true)
+((n == 1)) || { cat "$T/olddp.err" >&2; fail "seed-dataplane --store (format 1): expected one line saying how to upgrade, saw $n"; }
+store_snapshot "$OLD" "$T/snap.after"
+same_snapshot "$T/snap.before" "$T/snap.after" "seed-dataplane on a format 1 store"
+echo "format 1 store: refused by seedctl and seed-dataplane, unchanged"
 echo "PASS: test_store_heal"

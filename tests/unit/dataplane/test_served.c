@@ -195,7 +195,8 @@ static void zero_at(const char *path, uint64_t off, size_t n)
 	close(fd);
 }
 
-/* A damaged object costs its own file only: the release loads, that
+/* A damaged copy of an object's block table costs nothing: the other copy
+ * serves. Both copies damaged cost that file only: the release loads, that
  * file's object is unusable (no descriptor, no table, the manifest's
  * length so requests still resolve and are refused), and every other
  * file keeps its verified table. A missing object file is the same. */
@@ -219,7 +220,8 @@ Test(served, damaged_object_leaves_the_rest_served)
 	cr_assert_not_null(r);
 	cr_assert_eq(r->n_files, 3);
 	static const char *const names[] = { "a.bin", "b.bin", "c.bin" };
-	uint8_t roots[3][32];
+	uint8_t roots[3][32], table_b[5 * 16];
+	memcpy(table_b, served_object(sv, r->files[1].object)->block_xxh, sizeof(table_b));
 	for (size_t i = 0; i < 3; i++) {
 		cr_assert_str_eq(r->files[i].path, names[i]);
 		memcpy(roots[i], r->files[i].root, 32);
@@ -234,6 +236,17 @@ Test(served, damaged_object_leaves_the_rest_served)
 	/* b.bin's block table: 5 blocks, 80 bytes, where store.h puts it */
 	zero_at(pb, store_obj_table_offset(70000), 5 * 16);
 	cr_assert_eq(unlink(pc), 0, "%s", pc);
+	cr_assert_eq(served_load(sp, &sv, &e), 0, "%s", e.msg);
+	r = served_by_id(sv, "t.g.1", 5);
+	cr_assert_not_null(r);
+	const struct served_object *o2 = served_object(sv, r->files[1].object);
+	cr_assert_eq(o2->unusable, 0, "b.bin's second table copy serves");
+	cr_assert_arr_eq(o2->block_xxh, table_b, sizeof(table_b));
+	cr_expect_eq(served_object(sv, r->files[2].object)->unusable, 1,
+		     "a missing object is unusable");
+	served_free(sv);
+
+	zero_at(pb, store_obj_table2_offset(70000), 5 * 16);
 
 	cr_assert_eq(served_load(sp, &sv, &e), 0, "a damaged object fails the load: %s", e.msg);
 	r = served_by_id(sv, "t.g.1", 5);

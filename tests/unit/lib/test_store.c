@@ -76,8 +76,12 @@ Test(store, object_round_trip_and_layout)
 	char *path = store_obj_path(s, r);
 	struct stat st;
 	cr_assert_eq(stat(path, &st), 0);
-	/* 4 KiB header + 40000 rounded up to 40960 + 3 blocks * 16 */
-	cr_assert_eq(st.st_size, 4096 + 40960 + 48);
+	/* 4 KiB header + 40000 rounded up to 40960 + two tables of 3 blocks *
+	 * 16 bytes, each in a 4 KiB sector of its own + the second header */
+	cr_assert_eq(st.st_size, 4096 + 40960 + 4096 + 4096 + 4096);
+	cr_assert_eq(store_obj_table_offset(40000), 4096 + 40960);
+	cr_assert_eq(store_obj_table2_offset(40000), 4096 + 40960 + 4096);
+	cr_assert_eq(store_obj_header2_offset(40000), st.st_size - 4096);
 
 	struct store_obj o;
 	struct seed_err e;
@@ -85,6 +89,13 @@ Test(store, object_round_trip_and_layout)
 	cr_assert_eq(store_obj_open(s, r, &o, &e), 0, "%s", e.msg);
 	cr_assert_eq(o.length, 40000);
 	cr_assert_eq(o.n_blocks, 3);
+	cr_assert_eq(o.copy, 1);
+	cr_assert_eq(o.bad_copies, 0);
+	cr_assert_eq(store_obj_check_copy(&o, 2, NULL, 0), 0, "the second copy is intact");
+	/* both copies carry the same table, each checksummed by its header */
+	uint8_t t2[48];
+	cr_assert_eq(pread(o.fd, t2, 48, 4096 + 40960 + 4096), 48);
+	cr_assert_arr_eq(t2, o.block_xxh, 48);
 	uint8_t buf[100];
 	cr_assert_eq(pread(o.fd, buf, 100, 4096 + 16384), 100);
 	cr_assert_eq(buf[0], 0x5a);
@@ -97,6 +108,33 @@ Test(store, object_round_trip_and_layout)
 	store_close(s);
 }
 
+/* Opens root and expects it to come through copy `copy` (0: to fail with
+ * -EBADMSG) with a reason holding `what` for each bad copy. */
+static void expect_open(struct store *s, const uint8_t *r, int copy, const char *what)
+{
+	struct store_obj o;
+	struct seed_err e;
+	seed_err_clear(&e);
+	int rc = store_obj_open(s, r, &o, &e);
+	if (!copy) {
+		cr_assert_eq(rc, -EBADMSG, "both copies bad: %d %s", rc, e.msg);
+		cr_assert_not_null(strstr(e.msg, "both copies"), "%s", e.msg);
+		cr_assert_not_null(strstr(e.msg, what), "%s", e.msg);
+		return;
+	}
+	cr_assert_eq(rc, 0, "%s", e.msg);
+	cr_assert_eq(o.copy, copy);
+	if (copy == 2) {
+		cr_assert_eq(o.bad_copies, 1);
+		cr_assert_not_null(strstr(o.bad_why[0], what), "%s", o.bad_why[0]);
+	} else {
+		char why[96] = "";
+		cr_assert_eq(store_obj_check_copy(&o, 2, why, sizeof(why)), -EBADMSG);
+		cr_assert_not_null(strstr(why, what), "%s", why);
+	}
+	store_obj_close(&o);
+}
+
 Test(store, object_corruption_is_caught)
 {
 	struct store *s = open_store(STORE_CREATE);
@@ -105,20 +143,29 @@ Test(store, object_corruption_is_caught)
 	struct seed_err e;
 	put_object(s, 20000, 1, r, NULL);
 	char *path = store_obj_path(s, r);
+	/* 20000 bytes: 2 blocks; tables at 4096 + round4k(20000) = 24576 and
+	 * 28672, the second header at 32768 */
+	cr_assert_eq(store_obj_table2_offset(20000), 28672);
+	cr_assert_eq(store_obj_header2_offset(20000), 32768);
 
-	flip(path, 20); /* a header field */
-	seed_err_clear(&e);
-	cr_assert_eq(store_obj_open(s, r, &o, &e), -EBADMSG);
-	cr_assert_not_null(strstr(e.msg, "header"), "%s", e.msg);
+	flip(path, 20); /* a field of the first header: the second serves */
+	expect_open(s, r, 2, "header");
+	flip(path, 32768 + 20); /* and of the second: nothing left */
+	expect_open(s, r, 0, "header");
 	flip(path, 20);
+	expect_open(s, r, 1, "header"); /* copy 2 alone is bad */
+	flip(path, 32768 + 20);
 
-	flip(path, 24576 + 3); /* the block table: at 4096 + round4k(20000) */
-	seed_err_clear(&e);
-	cr_assert_eq(store_obj_open(s, r, &o, &e), -EBADMSG);
-	cr_assert_not_null(strstr(e.msg, "block table"), "%s", e.msg);
+	flip(path, 24576 + 3); /* the first block table */
+	expect_open(s, r, 2, "block table");
+	flip(path, 28672 + 17);
+	expect_open(s, r, 0, "block table");
 	flip(path, 24576 + 3);
+	expect_open(s, r, 1, "block table");
+	flip(path, 28672 + 17);
 
 	cr_assert_eq(store_obj_open(s, r, &o, NULL), 0);
+	cr_assert_eq(o.bad_copies, 0);
 	store_obj_close(&o);
 
 	cr_assert_eq(truncate(path, 4096 + 100), 0);
@@ -255,6 +302,16 @@ Test(store, format_checks)
 	cr_assert_eq(store_open(dir, STORE_READ, &s, &e), -EPROTO);
 	cr_assert_not_null(strstr(e.msg, "unsupported store format"), "%s", e.msg);
 
+	/* the previous format: refused with what to do about it */
+	cr_assert_eq(fsu_write_atomic(path, "bitstream-store 1\n", 18, 0644, NULL), 0);
+	seed_err_clear(&e);
+	cr_assert_eq(store_open(dir, STORE_READ, &s, &e), -EPROTO);
+	cr_assert_not_null(strstr(e.msg, "store format 1"), "%s", e.msg);
+	cr_assert_not_null(strstr(e.msg, "release create"), "%s", e.msg);
+	cr_assert_null(strchr(e.msg, '\n'), "one line: %s", e.msg);
+	seed_err_clear(&e);
+	cr_assert_eq(store_open(dir, STORE_WRITE, &s, &e), -EPROTO, "writers too");
+
 	/* a directory with other content is not adopted as a store */
 	char other[300];
 	snprintf(other, sizeof(other), "%s/other", dir);
@@ -312,4 +369,34 @@ Test(store, open_list_gives_the_store_and_its_ids)
 	cr_expect_null(ids);
 	cr_expect_eq(n, 0);
 	cr_expect_not_null(strstr(e.msg, "-none"), "%s", e.msg);
+}
+
+/* An object of the previous format (one copy, header checksum at byte 96)
+ * inside a current store is never read as valid: both copies are bad. */
+Test(store, previous_object_version_is_never_misread)
+{
+	struct store *s = open_store(STORE_CREATE);
+	uint8_t r[32] = { 4 };
+	put_object(s, 5000, 3, r, NULL);
+	char *path = store_obj_path(s, r);
+	/* rewrite header 1 as version 1 wrote it: version 1, table offset,
+	 * XXH3-128 of bytes 0-95 at 96, zeros after */
+	uint8_t h[128];
+	int fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pread(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
+	h[8] = 1;
+	memset(h + 96, 0, 32);
+	hash_xxh128(h, 96, h + 96);
+	cr_assert_eq(pwrite(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
+	/* and cut the file where a version 1 object ends */
+	cr_assert_eq(ftruncate(fd, 4096 + 8192 + 16), 0);
+	close(fd);
+	struct store_obj o;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(store_obj_open(s, r, &o, &e), -EBADMSG);
+	cr_assert_not_null(strstr(e.msg, "version 1"), "%s", e.msg);
+	free(path);
+	store_close(s);
 }

@@ -129,14 +129,46 @@ Test(verify, short_last_block)
 	cleanup();
 }
 
-Test(verify, corrupt_block_table_names_the_file)
+/* big.bin: 300000 bytes, 19 blocks; its first table at 4096 +
+ * round4k(300000) = 307200, 304 bytes in a 4 KiB sector of its own, the
+ * second at 311296, the second header at 315392. */
+Test(verify, corrupt_block_table_copy_is_reported)
 {
 	build(METAINFO_V2);
-	/* table of big.bin: 4096 + round4k(300000) = 4096 + 303104 */
-	flip_obj("big.bin", 4096 + 303104 + 5);
-	cr_assert_eq(run(), 1);
+	flip_obj("big.bin", 307200 + 5);
+	cr_assert_eq(run(), 1, "one bad copy, the data checked through the other");
 	cr_assert_str_eq(bad[0].file, "big.bin");
 	cr_assert_not_null(strstr(bad[0].what, "block table"), "%s", bad[0].what);
+	cr_assert_not_null(strstr(bad[0].what, "copy 1 of 2"), "%s", bad[0].what);
+	/* a data block is still checked through copy 2 */
+	flip_obj("big.bin", 4096 + 100000);
+	cr_assert_eq(run(), 2);
+	cr_assert_eq(bad[1].offset, 98304);
+	cleanup();
+}
+
+Test(verify, second_copy_damage_is_reported)
+{
+	build(METAINFO_V2);
+	flip_obj("big.bin", 315392 + 40); /* the second header's fields */
+	cr_assert_eq(run(), 1);
+	cr_assert_str_eq(bad[0].file, "big.bin");
+	cr_assert_not_null(strstr(bad[0].what, "copy 2 of 2"), "%s", bad[0].what);
+	cr_assert_not_null(strstr(bad[0].what, "header"), "%s", bad[0].what);
+	cleanup();
+}
+
+Test(verify, both_table_copies_bad_other_files_still_checked)
+{
+	build(METAINFO_V2);
+	flip_obj("big.bin", 307200 + 5);
+	flip_obj("big.bin", 311296 + 300);
+	flip_obj("small.bin", 4096 + 10);
+	cr_assert_eq(run(), 2);
+	cr_assert_str_eq(bad[0].file, "big.bin");
+	cr_assert_not_null(strstr(bad[0].what, "both copies"), "%s", bad[0].what);
+	cr_assert_str_eq(bad[1].file, "small.bin");
+	cr_assert_not_null(strstr(bad[1].what, "XXH3"), "%s", bad[1].what);
 	cleanup();
 }
 
