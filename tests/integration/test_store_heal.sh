@@ -11,6 +11,9 @@
 #    (an error status or a cut transfer, never a wrong byte), logging one
 #    line that names the damaged object; its blocks count as corrupt_block
 #    refusals and are never read (verify_failures stays 0);
+#  - libtorrent, on the release's torrent, gets every piece of every other
+#    file (each equal to the source) and no piece of the damaged one, and
+#    sees no hash failure;
 #  - `seedctl release verify` names the damaged file, exits 1, and still
 #    checks the other files (a flipped data byte in another file is named
 #    in the same run).
@@ -45,6 +48,8 @@ done
 
 sc_ok "$T/c.json" "$T/c.err" release create --store "$S" --tenant acme --name heal --version 1 --json "$TREE"
 RID=$(json_get "$T/c.json" id)
+RTORRENT=$(json_get "$T/c.json" torrent)
+[[ -f $RTORRENT ]] || fail "release create --json: expected \"torrent\" to name a file, saw '$RTORRENT'"
 sc_ok "$T/show.json" "$T/show.err" release show --store "$S" --json "$RID"
 # root_of PATH: the file's v2 pieces root from release show --json.
 root_of() {
@@ -167,6 +172,38 @@ for range in "" "-r 0-99" "-r $((2 * BLOCK + 3))-$((5 * BLOCK))" "-r $((BIGSIZE 
 	((got == 0)) || fail "GET $BURL $range: expected no body byte (no block of the object can be checked), saw $got bytes"
 	echo "GET $BIG ${range:-whole}: refused (curl exit $CURL_RC, status $HTTP_CODE)"
 done
+
+note "BitTorrent: every piece of the other files, none of $BIG"
+rc=0
+"$PY" "$SRCDIR/dp_download.py" --peer "127.0.0.1:$DP_BT_PORT" --timeout 60 --allow-incomplete --settle 5 \
+	--job "$T/lt" "$RTORRENT" --check-had "$(dirname "$TREE")" --report "$T/lt.json" || rc=$?
+((rc == 0)) || fail "libtorrent against the store with $BIG's tables gone: see the FAIL lines above"
+"$PY" - "$T/lt.json" "$RTORRENT" "heal/$BIG" <<'EOF' || exit 1
+import json, sys
+import libtorrent as lt
+r = json.load(open(sys.argv[1]))[0]
+ti = lt.torrent_info(sys.argv[2])
+fs, pl = ti.files(), ti.piece_length()
+want, forbid = set(), set()
+for i in range(fs.num_files()):
+    if fs.file_flags(i) & lt.file_storage.flag_pad_file or fs.file_size(i) == 0:
+        continue
+    first = fs.file_offset(i) // pl
+    last = (fs.file_offset(i) + fs.file_size(i) - 1) // pl
+    (forbid if fs.file_path(i) == sys.argv[3] else want).update(range(first, last + 1))
+have = set(r['have'])
+if not forbid or want & forbid:
+    sys.exit('FAIL: expected %s to have pieces of its own (pad files), saw %d, %d shared'
+             % (sys.argv[3], len(forbid), len(want & forbid)))
+if want - have:
+    sys.exit('FAIL: libtorrent: expected every piece of the other files, %d missing: %s'
+             % (len(want - have), sorted(want - have)[:10]))
+if have & forbid:
+    sys.exit('FAIL: libtorrent: expected no piece of %s (its tables are gone), had %s'
+             % (sys.argv[3], sorted(have & forbid)[:10]))
+print('libtorrent: %d pieces of the other files had, none of the %d of %s'
+      % (len(want), len(forbid), sys.argv[3]))
+EOF
 
 sc_ok "$T/stats.json" "$T/stats.err" stats --file "$T/dp.stats" --json
 refused=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["refusals"]["corrupt_block"])' "$T/stats.json")
