@@ -150,7 +150,8 @@ if [[ $(cat "$W/payload.ok" 2>/dev/null) != "$bytes" ]]; then
 	chmod -R a+rX "$data"
 	echo "$bytes" >"$W/payload.ok"
 fi
-if [[ ! -f $W/store.ok ]]; then
+# a store left by an older build may be of a format this seedctl refuses
+if [[ ! -f $W/store.ok ]] || ! "$seedctl" release ls --store "$store" >/dev/null 2>&1; then
 	echo "creating our releases in $store (seedctl release create --also-v1) ..." >&2
 	rm -rf "$store"
 	"$seedctl" release create --store "$store" --tenant bench --name file --version 1 \
