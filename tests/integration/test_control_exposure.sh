@@ -112,20 +112,41 @@ SEED_LOG_LEVEL=debug ctl_start "$T" "$T/seed.conf"
 export SEED_API_SOCKET=$CTL_SOCK
 api_ok POST "/api/v1/releases/$ID/publish"
 
+# hold_open NAME N CMD...: CMD (hold_conns.py with its arguments, possibly
+# through `as USER`) holds N connections; waits until all are open (30 s).
+# Its report goes to $T/NAME.out; hold_release NAME then asks it which the
+# server closed and sets HOLD_CLOSED to their indexes.
+hold_open() {
+	local name=$1 n=$2 i
+	shift 2
+	mkfifo "$T/$name.in"
+	"$@" <"$T/$name.in" >"$T/$name.out" 2>"$T/$name.err" &
+	HOLD_PID=$!
+	dp_track "$HOLD_PID"
+	exec 7>"$T/$name.in"
+	for ((i = 0; i < 300; i++)); do
+		grep -q '^open ' "$T/$name.out" && break
+		pid_running "$HOLD_PID" || break
+		sleep 0.1
+	done
+	grep -q "^open $n\$" "$T/$name.out" || fail "hold_conns.py ($name): expected 'open $n' within 30 s, saw: $(cat "$T/$name.out" "$T/$name.err")"
+	sleep 0.5
+}
+hold_release() {
+	local i
+	echo >&7
+	for ((i = 0; i < 100; i++)); do
+		grep -q '^closed' "$T/$1.out" && break
+		sleep 0.1
+	done
+	exec 7>&-
+	HOLD_CLOSED=$(sed -nE 's/^closed ?//p' "$T/$1.out")
+	wait_pids 10 "hold_conns.py" "$HOLD_PID"
+}
+
 # ------------------------------------------------------------ (a) pools
 note "(a) 300 idle TCP connections to the status listener"
-mkfifo "$T/hold.in"
-"$PY" "$SRCDIR/hold_conns.py" 127.0.0.1 "$PORT" 300 <"$T/hold.in" >"$T/hold.out" 2>"$T/hold.err" &
-HOLD_PID=$!
-dp_track "$HOLD_PID"
-exec 7>"$T/hold.in"
-for ((i = 0; i < 300; i++)); do
-	grep -q '^open ' "$T/hold.out" && break
-	pid_running "$HOLD_PID" || break
-	sleep 0.1
-done
-grep -q '^open 300$' "$T/hold.out" || fail "hold_conns.py: expected 'open 300' within 30 s, saw: $(cat "$T/hold.out" "$T/hold.err")"
-sleep 0.5
+hold_open hold 300 "$PY" "$SRCDIR/hold_conns.py" 127.0.0.1 "$PORT" 300
 t0=$(date +%s%N)
 rc=0
 timeout --kill-after=2 5 "$SEEDCTL" status >"$T/st-busy.out" 2>"$T/st-busy.err" || rc=$?
@@ -136,13 +157,8 @@ grep -q 'seed-test' "$T/st-busy.out" && grep -q "$ID" "$T/st-busy.out" ||
 	fail "seedctl status with 300 idle TCP connections held: expected the node name and $ID, saw: $(head -c 1000 "$T/st-busy.out")"
 code=$(http_code "http://127.0.0.1:$PORT/api/v1/status" --max-time 5)
 [[ $code == 200 ]] || fail "a new status request with the pool full of idle connections: expected 200 (the idlest closed for it), saw $code"
-echo >&7
-for ((i = 0; i < 100; i++)); do
-	grep -q '^closed' "$T/hold.out" && break
-	sleep 0.1
-done
-exec 7>&-
-closed=$(sed -nE 's/^closed ?//p' "$T/hold.out")
+hold_release hold
+closed=$HOLD_CLOSED
 n_closed=$(wc -w <<<"$closed")
 max_closed=$(tr ' ' '\n' <<<"$closed" | sort -n | tail -1)
 echo "the listener closed $n_closed of the 300 idle connections (highest index ${max_closed:-none})"
@@ -150,7 +166,6 @@ echo "the listener closed $n_closed of the 300 idle connections (highest index $
 # (opened in batches of 10 with distinct times; ties inside a batch)
 ((n_closed >= 45)) || fail "status pool of 256 with 301 connections: expected at least 45 closed, saw $n_closed"
 ((max_closed < 60)) || fail "status pool full: expected the oldest idle connections closed (indexes under 60), saw: $closed"
-wait_pids 10 "hold_conns.py" "$HOLD_PID"
 
 # ------------------------------------------------------------ (b) Host
 note "(b) Host names and CORS"
@@ -290,34 +305,17 @@ echo "read-only: status, tenant ls, GET releases answered; tenant set and POST r
 
 # a read-only caller holding 64 connections (the API pool's size) gets at
 # most 56: the last eighth stays free for an admin
-mkfifo "$T/rohold.in"
-as "$U_RO" "$PY" "$SRCDIR/hold_conns.py" "unix:$CTL_SOCK" 0 64 <"$T/rohold.in" >"$T/rohold.out" 2>"$T/rohold.err" &
-HOLD_PID=$!
-dp_track "$HOLD_PID"
-exec 7>"$T/rohold.in"
-for ((i = 0; i < 100; i++)); do
-	grep -q '^open ' "$T/rohold.out" && break
-	pid_running "$HOLD_PID" || break
-	sleep 0.1
-done
-grep -q '^open 64$' "$T/rohold.out" || fail "hold_conns.py on control.sock as $U_RO: expected 'open 64', saw: $(cat "$T/rohold.out" "$T/rohold.err")"
-sleep 0.5
+hold_open rohold 64 as "$U_RO" "$PY" "$SRCDIR/hold_conns.py" "unix:$CTL_SOCK" 0 64
 rc=0
 as "$U_ADM" "$SEEDCTL" status >"$T/adm-busy.out" 2>"$T/adm-busy.err" || rc=$?
 ((rc == 0)) || fail "seedctl status as $U_ADM with 64 read-only connections held: expected exit 0 (a slot kept for admins), saw $(describe_rc "$rc"): $(cat "$T/adm-busy.err")"
 rc=0
 as "$U_RO" "$SEEDCTL" status >"$T/ro-busy.out" 2>"$T/ro-busy.err" || rc=$?
 ((rc != 0)) || fail "seedctl status as $U_RO with 64 of its connections held: expected it refused (the pool's last eighth is for admins), it answered"
-echo >&7
-for ((i = 0; i < 100; i++)); do
-	grep -q '^closed' "$T/rohold.out" && break
-	sleep 0.1
-done
-exec 7>&-
-n_closed=$(sed -nE 's/^closed ?//p' "$T/rohold.out" | wc -w)
+hold_release rohold
+n_closed=$(wc -w <<<"$HOLD_CLOSED")
 echo "API pool: $n_closed of 64 read-only connections closed; an admin's seedctl status answered, another read-only one did not"
 ((n_closed >= 8)) || fail "API pool of 64: expected at least 8 of 64 read-only connections closed (kept for admins), saw $n_closed"
-wait_pids 10 "hold_conns.py" "$HOLD_PID"
 
 ctl_stop
 grep -rlaF -e "$SECRET1" -e "$SECRET2" "$T/ctl.out" "$T/ctl.err" "$T"/ro-* "$T"/adm-* "$T"/none.* &&
