@@ -119,6 +119,17 @@ def main():
         conns.pop(c.sock.fileno(), None)
         c.sock.close()
 
+    def received(c):
+        """What the seed sent c, or None when it closed c (then dropped)."""
+        try:
+            data = c.sock.recv(65536)
+        except OSError:
+            data = b''
+        if not data:
+            drop(c, True)
+            return None
+        return data
+
     def first_bytes(c):
         if c.kind == 'bt':
             return hs
@@ -168,12 +179,7 @@ def main():
                 sel.modify(c.sock, selectors.EVENT_READ, c)
                 continue
             if ev & selectors.EVENT_READ:
-                try:
-                    data = c.sock.recv(65536)
-                except OSError:
-                    data = b''
-                if not data:
-                    drop(c, True)
+                if received(c) is None:
                     continue
                 if not c.answered:
                     c.answered = True
@@ -206,14 +212,8 @@ def main():
     while time.monotonic() < settle and conns:
         for key, ev in sel.select(timeout=0.1):
             c = key.data
-            if not c.connected:
-                continue
-            try:
-                data = c.sock.recv(65536)
-            except OSError:
-                data = b''
-            if not data:
-                drop(c, True)
+            if c.connected:
+                received(c)
     st['open_end'] = sum(1 for c in conns.values() if c.connected)
     st['seconds'] = round(time.monotonic() - t0, 2)
     for c in list(conns.values()):
