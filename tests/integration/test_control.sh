@@ -205,14 +205,8 @@ sc_ok "$T/top.txt" "$T/top.err" top --count 2 --interval 0.2
 (($(grep -c 'acme' "$T/top.txt") >= 2)) || fail "seedctl top --count 2: expected two refreshes naming tenant acme, saw: $(head -c 1500 "$T/top.txt")"
 note "drain"
 sc_ok "$T/drain.out" "$T/drain.err" drain
-for ((i = 0; i < 200; i++)); do
-	pid_running "$DP_PID" || break
-	sleep 0.1
-done
-pid_running "$DP_PID" && fail "seedctl drain: expected the data plane to finish and exit within 20 s"
-rc=0
-wait "$DP_PID" || rc=$?
-((rc == 0)) || fail "seedctl drain: expected the data plane to exit 0, saw $(describe_rc "$rc")"
+wait_pids 20 "seedctl drain: the data plane finishing and exiting" "$DP_PID"
+((WAIT_RCS[$DP_PID] == 0)) || fail "seedctl drain: expected the data plane to exit 0, saw $(describe_rc "${WAIT_RCS[$DP_PID]}")"
 DP_PID=
 grep -q '^seed-dataplane: stopped .*verify_failures=0' "$DP_ERR" || fail "after drain: expected the data plane's stopped line with verify_failures=0: $(tail -3 "$DP_ERR")"
 ctl_stop

@@ -308,14 +308,8 @@ as "$U_CTL" kill -TERM "$DP_PID" 2>/dev/null || rc=$?
 SEED_API_SOCKET=$CTL_SOCK timeout 20 "$SEEDCTL" drain >"$T/drain.out" 2>&1 ||
 	fail "seedctl drain (seed-control as its user, the data plane another): expected exit 0, saw: $(cat "$T/drain.out")"
 [[ -f $RUN/drain ]] || fail "seedctl drain: expected seed-control to create $RUN/drain, it did not"
-for ((i = 0; i < 200; i++)); do
-	pid_running "$DP_PID" || break
-	sleep 0.05
-done
-pid_running "$DP_PID" && fail "seed-dataplane: expected it to drain and exit within 10 s of $RUN/drain appearing"
-rc=0
-wait "$DP_PID" || rc=$?
-((rc == 0)) || fail "seed-dataplane drained by its drain file: expected exit 0, saw $(describe_rc "$rc"): $(tail -3 "$DP_ERR")"
+wait_pids 10 "seed-dataplane draining after $RUN/drain appeared" "$DP_PID"
+((WAIT_RCS[$DP_PID] == 0)) || fail "seed-dataplane drained by its drain file: expected exit 0, saw $(describe_rc "${WAIT_RCS[$DP_PID]}"): $(tail -3 "$DP_ERR")"
 grep -q "drain appeared, draining" "$DP_ERR" || fail "seed-dataplane: expected '$RUN/drain appeared, draining' on stderr, saw: $(tail -3 "$DP_ERR")"
 grep -q '^seed-dataplane: stopped ' "$DP_ERR" || fail "seed-dataplane drained by its file: expected its 'stopped' line"
 echo "drain file -> $(grep -o '[^ ]*drain appeared, draining' "$DP_ERR")"
@@ -323,15 +317,8 @@ DP_PID=
 # seed-control is strace's child: SIGTERM to it, then strace exits with its
 # status
 kill -TERM "$CTL_PID"
-for ((i = 0; i < 100; i++)); do
-	pid_running "$CTL_STRACE" || break
-	sleep 0.1
-done
-pid_running "$CTL_STRACE" && fail "seed-control: expected it to exit within 10 s of SIGTERM"
-rc=0
-wait "$CTL_STRACE" || rc=$?
-((rc == 0)) || fail "seed-control: expected exit 0 after SIGTERM, saw $(describe_rc "$rc"): $(tail -3 "$T/ctl.err")"
-dp_untrack "$CTL_STRACE"
+wait_pids 10 "seed-control (under strace) exiting after SIGTERM" "$CTL_STRACE"
+((WAIT_RCS[$CTL_STRACE] == 0)) || fail "seed-control: expected exit 0 after SIGTERM, saw $(describe_rc "${WAIT_RCS[$CTL_STRACE]}"): $(tail -3 "$T/ctl.err")"
 dp_untrack "$CTL_PID"
 
 # ------------------------------------------------------------ (c) root
