@@ -25,14 +25,22 @@ static void make(const char *name, size_t len)
 	su_write_pattern(p, len, 13, (unsigned)len, 0);
 }
 
+#define DIR_CAP (TU_PATH_MAX + 16)
+
+/* The source folder base/game and the store base/store. */
+static void dirs(char p[DIR_CAP], char sp[DIR_CAP])
+{
+	snprintf(p, DIR_CAP, "%s/game", base);
+	snprintf(sp, DIR_CAP, "%s/store", base);
+}
+
 /* Ingests base/game into base/store as t.g.VERSION. */
 static void create(const char *version, int kind, int also_v1)
 {
-	char p[TU_PATH_MAX + 16], sp[TU_PATH_MAX + 16];
+	char p[DIR_CAP], sp[DIR_CAP];
 	struct ingest_opts o = su_opts("t", "g", version, kind, 32768);
 
-	snprintf(p, sizeof(p), "%s/game", base);
-	snprintf(sp, sizeof(sp), "%s/store", base);
+	dirs(p, sp);
 	o.also_v1 = also_v1;
 	su_ingest(sp, p, &o, NULL);
 }
@@ -40,8 +48,8 @@ static void create(const char *version, int kind, int also_v1)
 Test(served, views_lookups_and_layout)
 {
 	tu_tmpdir(base, "test_served");
-	char p[400];
-	snprintf(p, sizeof(p), "%s/game", base);
+	char p[DIR_CAP], sp[DIR_CAP];
+	dirs(p, sp);
 	cr_assert_eq(mkdir(p, 0755), 0);
 	make("a.bin", 40000); /* 2 pieces of 32 KiB, has a piece layer */
 	make("b.bin", 5);     /* 1 piece */
@@ -52,8 +60,7 @@ Test(served, views_lookups_and_layout)
 	struct served *sv;
 	struct seed_err e;
 	seed_err_clear(&e);
-	snprintf(p, sizeof(p), "%s/store", base);
-	cr_assert_eq(served_load(p, &sv, &e), 0, "%s", e.msg);
+	cr_assert_eq(served_load(sp, &sv, &e), 0, "%s", e.msg);
 	/* t.g.1 hybrid + its v1 torrent, t.g.2 v2: three views, three objects */
 	cr_assert_eq(served_count(sv), 3);
 	cr_assert_eq(served_object_count(sv), 3, "identical files are one object");
@@ -132,9 +139,8 @@ Test(served, views_lookups_and_layout)
 Test(served, refresh_adds_releases_and_keeps_old_views)
 {
 	tu_tmpdir(base, "test_served");
-	char p[400], sp[400];
-	snprintf(p, sizeof(p), "%s/game", base);
-	snprintf(sp, sizeof(sp), "%s/store", base);
+	char p[DIR_CAP], sp[DIR_CAP];
+	dirs(p, sp);
 	cr_assert_eq(mkdir(p, 0755), 0);
 	make("a.bin", 40000);
 	create("1", METAINFO_V2, 0);
@@ -203,9 +209,8 @@ static void zero_at(const char *path, uint64_t off, size_t n)
 Test(served, damaged_object_leaves_the_rest_served)
 {
 	tu_tmpdir(base, "test_served");
-	char p[400], sp[400];
-	snprintf(p, sizeof(p), "%s/game", base);
-	snprintf(sp, sizeof(sp), "%s/store", base);
+	char p[DIR_CAP], sp[DIR_CAP];
+	dirs(p, sp);
 	cr_assert_eq(mkdir(p, 0755), 0);
 	make("a.bin", 40000);
 	make("b.bin", 70000);
