@@ -137,6 +137,19 @@ describe_rc() {
 	esac
 }
 
+# wait_line SECS PID WHAT FILE REGEX [ERRFILE]: waits until a line of FILE
+# (the output of the process PID) matches the extended REGEX; fails, showing
+# FILE and ERRFILE, when PID exits first or SECS pass.
+wait_line() {
+	local secs=$1 pid=$2 what=$3 file=$4 re=$5 errf=${6:-/dev/null} i
+	for ((i = 0; i < secs * 10; i++)); do
+		grep -Eq "$re" "$file" 2>/dev/null && return 0
+		pid_running "$pid" || fail "$what: expected it to keep running, it exited: $(cat "$file" "$errf" 2>/dev/null | tail -20)"
+		sleep 0.1
+	done
+	fail "$what: expected a line matching '$re' within ${secs}s, saw: $(cat "$file" "$errf" 2>/dev/null | tail -20)"
+}
+
 # one_line_stderr FILE WHAT: FILE must hold exactly one non-empty line ending
 # in a newline, with no carriage return (no progress bar leaking into it).
 one_line_stderr() {

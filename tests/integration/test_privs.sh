@@ -186,11 +186,7 @@ for ((i = 0; i < 100; i++)); do
 done
 [[ -n $CTL_PID ]] || fail "seed-control under strace: expected strace to start it within 10 s"
 dp_track "$CTL_PID"
-for ((i = 0; i < 300; i++)); do
-	grep -q '^status ' "$T/ctl.out" 2>/dev/null && break
-	pid_running "$CTL_PID" || fail "seed-control as its user: expected it to keep running, it exited: $(cat "$T/ctl.out" "$T/ctl.err")"
-	sleep 0.1
-done
+wait_line 30 "$CTL_PID" "seed-control as its user" "$T/ctl.out" '^status ' "$T/ctl.err"
 CTL_SOCK=$RUN/control.sock
 [[ -S $CTL_SOCK ]] || fail "seed-control: expected its API socket at $CTL_SOCK: $(cat "$T/ctl.out" "$T/ctl.err")"
 api_ok POST /api/v1/releases/acme.game.1/publish
@@ -374,11 +370,7 @@ env ASAN_OPTIONS="$TRACED_ASAN" strace -f -qq -o "$T/trace" setpriv --reuid="$U_
 	>"$T/st.out" 2>"$T/st.err" &
 ST_PID=$!
 dp_track "$ST_PID"
-for ((i = 0; i < 300; i++)); do
-	grep -q '^http ' "$T/st.out" 2>/dev/null && break
-	pid_running "$ST_PID" || fail "seed-dataplane under strace: expected it to start: $(cat "$T/st.out" "$T/st.err")"
-	sleep 0.1
-done
+wait_line 30 "$ST_PID" "seed-dataplane under strace" "$T/st.out" '^http ' "$T/st.err"
 port=$(sed -nE 's#^http +http://127\.0\.0\.1:([0-9]+)/$#\1#p' "$T/st.out")
 [[ -n $port ]] || fail "seed-dataplane under strace: expected its http line, saw: $(cat "$T/st.out" "$T/st.err")"
 curl -sf --max-time 30 -o "$T/got-st.bin" "http://127.0.0.1:$port/acme.game.1/game/data.bin" ||
