@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 
 #include "dpconf.h"
+#include "admit.h"
 #include "catalog.h"
 #include "dpstats.h"
 #include "log.h"
@@ -54,6 +55,7 @@ static uint64_t mono_ns(void)
 }
 
 static struct tenants *g_tenants;
+static struct admit *g_admit; /* the per-source limits, one table for all workers */
 
 /* Publishes a new generation (store rescanned, catalog cat) to the workers. */
 static int refresh(struct served *sv, struct catalog *cat)
@@ -237,6 +239,18 @@ int main(int argc, char **argv)
 		log_error(&lm, "out of memory");
 		return 1;
 	}
+	struct admit_config ac = { .addr_conns = conf.addr_conns,
+				   .prefix_conns = conf.prefix_conns,
+				   .addr_rate = conf.addr_rate,
+				   .addr_burst = conf.addr_burst,
+				   .mse_rate = conf.mse_rate,
+				   .mse_burst = conf.mse_burst,
+				   .deny = conf.deny,
+				   .exempt = conf.limit_exempt };
+	if (admit_create(&ac, &g_admit, &err) < 0) {
+		log_error(&lm, "%s", err.msg);
+		return 1;
+	}
 	if (served_create(conf.store, conf.workers, stats, &sv, &err) < 0) {
 		log_error(&lm, "%s", err.msg);
 		dpstats_close(stats);
@@ -279,6 +293,7 @@ int main(int argc, char **argv)
 					   .dump = &dump,
 					   .ctr = dpstats_worker(stats, started),
 					   .tenants = g_tenants,
+					   .admit = g_admit,
 					   .backend = backend };
 		if (worker_start(&p, &w[started], &err) < 0) {
 			log_error(&lm, "worker %u: %s", started, err.msg);
@@ -420,6 +435,7 @@ int main(int argc, char **argv)
 	free(w);
 	served_free(sv);
 	tenants_free(g_tenants);
+	admit_free(g_admit);
 	if (backend->fini)
 		backend->fini();
 	return rc;

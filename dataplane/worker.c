@@ -126,7 +126,7 @@ static int gate_admit_mse(void *ctx, void *peer)
 	struct wconn *c = peer_conn(w, peer);
 	if (!c)
 		return 0;
-	if (admit_mse(w->admit, c->peer.fam, c->peer.addr, w->now))
+	if (admit_mse(w->p.admit, c->peer.fam, c->peer.addr, w->now))
 		return 1;
 	dpstats_add(&w->ctr->admit_refusals[DPSTATS_ADMIT_MSE_RATE], 1);
 	return 0;
@@ -420,7 +420,7 @@ static void on_accept(struct worker *w, const struct netio_event *ev)
 	struct admit_ticket ticket;
 	enum dpstats_admit why;
 	gate_peer_init(&peer, &ev->peer);
-	if (admit_conn(w->admit, peer.fam, peer.addr, w->now, &ticket, &why) < 0) {
+	if (admit_conn(w->p.admit, peer.fam, peer.addr, w->now, &ticket, &why) < 0) {
 		dpstats_add(&w->ctr->admit_refusals[why], 1);
 		w->nio->close(w->net, ci);
 		return;
@@ -472,7 +472,7 @@ static void on_closed(struct worker *w, uint32_t ci)
 	}
 	eng_free(c);
 	lru_remove(w, c);
-	admit_release(w->admit, &c->ticket);
+	admit_release(w->p.admit, &c->ticket);
 	free(c->q);
 	free(c->tx);
 	free(c->rx);
@@ -821,7 +821,7 @@ static void teardown(struct worker *w)
 		for (uint32_t k = c->qh; k != c->qt; k++)
 			sendq_unpin(w, qat(c, k));
 		eng_free(c);
-		admit_release(w->admit, &c->ticket);
+		admit_release(w->p.admit, &c->ticket);
 		free(c->q);
 		free(c->tx);
 		free(c->rx);
@@ -863,52 +863,12 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
-/* The per-source limits are one table for all workers (admit.h says why).
- * worker_start and worker_free run on one thread (the data plane's main
- * thread), so the first worker_start creates the table and the last
- * worker_free frees it; workers only use it through its atomics. */
-static struct admit *shared_admit;
-static unsigned admit_users;
-
-static int admit_get(const struct dpconf *cf, struct admit **out, struct seed_err *err)
-{
-	if (!shared_admit) {
-		struct admit_config ac = { .addr_conns = cf->addr_conns,
-					   .prefix_conns = cf->prefix_conns,
-					   .addr_rate = cf->addr_rate,
-					   .addr_burst = cf->addr_burst,
-					   .mse_rate = cf->mse_rate,
-					   .mse_burst = cf->mse_burst,
-					   .deny = cf->deny,
-					   .exempt = cf->limit_exempt };
-		int rc = admit_create(&ac, &shared_admit, err);
-		if (rc < 0)
-			return rc;
-	}
-	admit_users++;
-	*out = shared_admit;
-	return 0;
-}
-
-static void admit_put(struct admit *a)
-{
-	if (a && a == shared_admit && --admit_users == 0) {
-		admit_free(shared_admit);
-		shared_admit = NULL;
-	}
-}
-
 int worker_start(const struct worker_params *p, struct worker **out, struct seed_err *err)
 {
 	struct worker *w = calloc(1, sizeof(*w));
 	*out = NULL;
 	if (!w)
 		return seed_err_set(err, -ENOMEM, "out of memory");
-	int arc = admit_get(p->conf, &w->admit, err);
-	if (arc < 0) {
-		free(w);
-		return arc;
-	}
 	w->p = *p;
 	w->ctr = p->ctr;
 	sem_init(&w->started, 0, 0);
@@ -916,12 +876,10 @@ int worker_start(const struct worker_params *p, struct worker **out, struct seed
 	if (p->backend->launch) {
 		int rc = p->backend->launch(p->index, thread_main, w, err);
 		if (rc < 0) {
-			admit_put(w->admit);
 			free(w);
 			return rc;
 		}
 	} else if (pthread_create(&w->tid, NULL, thread_main, w)) {
-		admit_put(w->admit);
 		free(w);
 		return seed_err_set(err, -EAGAIN, "cannot start worker thread");
 	}
@@ -930,7 +888,6 @@ int worker_start(const struct worker_params *p, struct worker **out, struct seed
 		worker_join(w);
 		*err = w->start_err;
 		int rc = w->start_rc;
-		admit_put(w->admit);
 		free(w);
 		return rc;
 	}
@@ -960,7 +917,6 @@ void worker_free(struct worker *w)
 		return;
 	sem_destroy(&w->started);
 	sem_destroy(&w->go);
-	admit_put(w->admit);
 	free(w);
 }
 

@@ -2,8 +2,8 @@
  * worker: one data-plane thread — its network ring, storage ring, block
  * cache, protocol engines and connections. Workers share nothing but the
  * read-only served set, the tenants' and the per-source limits' atomics
- * (admit.h: one table, created by the first worker_start, freed by the last
- * worker_free); the listening port is shared with SO_REUSEPORT.
+ * (admit.h says why one table); the listening port is shared with
+ * SO_REUSEPORT.
  *
  * The loop (worker.c) reads as the data path: wait for network and storage
  * events; feed received bytes to the engines; turn their actions into a
@@ -37,14 +37,14 @@ struct worker_params {
 	atomic_int *dump;		     /* changed: print connection states (SIGUSR1) */
 	struct dpstats_worker *ctr;	     /* this worker's counters (it is their only writer) */
 	struct tenants *tenants;	     /* per-tenant limits, shared by all workers */
+	struct admit *admit;		     /* per-source limits, shared by all workers */
 	const struct netio_backend *backend; /* initialized already (netio.h) */
 };
 
 /*
  * Creates a worker in a new thread, which sets up its listeners, rings and
- * cache and then waits for worker_go before it handles any peer. worker_start
- * and worker_free are called from one thread (they share the admission
- * table). Start-up errors (listen, ring set-up, memory) are returned through
+ * cache and then waits for worker_go before it handles any peer. Start-up
+ * errors (listen, ring set-up, memory) are returned through
  * err; worker_join waits for the thread.
  */
 int worker_start(const struct worker_params *p, struct worker **out, struct seed_err *err);

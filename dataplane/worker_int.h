@@ -129,7 +129,6 @@ struct worker {
 	struct http_engine hte;
 	struct proto_catalog cat;
 	struct gate gate;
-	struct admit *admit; /* per-source limits, shared by every worker */
 	/* Open connections not closing, the one longest without a request
 	 * first: when n_lru reaches reclaim_at, each accept closes the first
 	 * (slots go to peers that use them). */
