@@ -117,33 +117,30 @@ static const struct setting table[] = {
 };
 #define N_TABLE (sizeof(table) / sizeof(table[0]))
 
+/* A row whose shown default is a value (not "none", "one per CPU", or the
+ * log level, which must leave SEED_LOG_LEVEL in force when unset). */
+static int default_is_value(const struct setting *s)
+{
+	return s->def && strcmp(s->def, "none") && s->kind != K_LOG &&
+	       (s->kind != K_UINT || isdigit((unsigned char)s->def[0]));
+}
+
+static int apply(struct dpconf *c, const struct setting *s, const char *v, const char *where,
+		 int depth, struct seed_err *err);
+
+/* The defaults are the table's: each row's shown default goes through the
+ * parser a setting takes, so --help and the values cannot disagree; the
+ * others start zero or empty. test_dpconf checks the results. */
 void dpconf_defaults(struct dpconf *c)
 {
 	memset(c, 0, sizeof(*c));
-	snprintf(c->user, sizeof(c->user), "seed-dp");
-	c->cache_size = 256u << 20;
-	c->upload_slots = 64;
-	c->max_conns = 4096;
-	c->max_requests = 1000;
-	c->handshake_timeout_ms = 10000;
-	c->idle_timeout_ms = 120000;
-	c->hugepages = 1;
-	c->zerocopy = 1;
-	c->mse = 2;
-	snprintf(c->backend, sizeof(c->backend), "uring");
-	c->mtu = 1500;
-	c->addr_conns = 128;
-	c->prefix_conns = 512;
-	c->addr_rate = 32;
-	c->addr_burst = 128;
-	c->mse_rate = 8;
-	c->mse_burst = 32;
 	cidr_set_init(&c->deny);
 	cidr_set_init(&c->limit_exempt);
-	/* a process on this host can take the machine anyway; benchmarks and
-	 * local tools open hundreds of connections from it */
-	cidr_set_add_str(&c->limit_exempt, "127.0.0.0/8", NULL);
-	cidr_set_add_str(&c->limit_exempt, "::1", NULL);
+	for (size_t i = 0; i < N_TABLE; i++) {
+		struct seed_err e;
+		if (default_is_value(&table[i]))
+			(void)apply(c, &table[i], table[i].def, table[i].name, 0, &e);
+	}
 }
 
 void dpconf_usage(FILE *out)

@@ -51,6 +51,36 @@ Test(dpconf, flags_and_defaults)
 	cr_assert_eq(dpconf_check(&c, &e), 0);
 }
 
+/* The defaults come from the settings table (what --help shows): these are
+ * the documented values (docs/dataplane.md), written out independently. */
+Test(dpconf, defaults_are_the_documented_ones)
+{
+	struct dpconf c;
+	dpconf_defaults(&c);
+	cr_expect_eq(c.workers, 0, "one per CPU");
+	cr_expect_eq(c.cache_size, 256ull << 20);
+	cr_expect_eq(c.upload_slots, 64);
+	cr_expect_eq(c.max_conns, 4096);
+	cr_expect_eq(c.max_requests, 1000);
+	cr_expect_eq(c.handshake_timeout_ms, 10000);
+	cr_expect_eq(c.idle_timeout_ms, 120000);
+	cr_expect_eq(c.hugepages, 1);
+	cr_expect_eq(c.zerocopy, 1);
+	cr_expect_eq(c.mse, 2);
+	cr_expect_str_eq(c.user, "seed-dp");
+	cr_expect_eq(c.allow_root, 0);
+	cr_expect_str_eq(c.backend, "uring");
+	cr_expect_eq(c.dpdk_port, 0);
+	cr_expect_eq(c.mtu, 1500);
+	cr_expect_eq(c.dpdk_idle_sleep_us, 0);
+	cr_expect_str_eq(c.store, "");
+	cr_expect_str_eq(c.catalog, "", "none");
+	cr_expect_str_eq(c.log_level, "", "unset: SEED_LOG_LEVEL applies");
+	cr_expect_eq(c.n_bt + c.n_http, 0);
+	cr_expect_eq(c.deny.n, 0);
+	cr_expect_eq(c.limit_exempt.n, 2, "127.0.0.0/8 and ::1");
+}
+
 static void bad(const char *flag, const char *val, const char *needle)
 {
 	struct dpconf c;
