@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # bench/benchlib.sh: shell helpers the benchmark scripts share (compare.sh,
 # veth.sh): usage, packages, the build, sizes, background processes,
-# waiting, the work directory, nginx's configuration.
+# waiting, the work directory, the payload and its store, nginx's
+# configuration. bench/lgrow.py is their Python side (a row per loadgen run).
 # Sourced, not run; a script sets root (the checkout) and bench_name (for
 # messages) first, and PY before calling jget. Sourcing it also sources
 # tests/integration/common.sh (pid_running).
@@ -122,6 +123,41 @@ work_dirs() { # DIR: W=DIR and data, store, run below it; run/ is emptied
 	chmod 755 "$W"
 	rm -rf "$run"
 	mkdir -p "$run"
+}
+
+# make_payload BYTES NFILES BIG: $data/tree/f000.bin... hold NFILES random
+# files of BYTES/NFILES each and, with BIG=1, $data/bigfile.bin BYTES more.
+# Kept while the sizes are the same; remaking it drops the store made from it.
+make_payload() {
+	local bytes=$1 n=$2 big=$3 i
+	local per=$((bytes / n)) spec="$1 x $2 big=$3"
+	[[ $(cat "$W/payload.ok" 2>/dev/null) == "$spec" ]] && return 0
+	echo "$bench_name: generating the payload in $data: $n files of $((per >> 20)) MiB" \
+		"$( ((big)) && echo "and one of $((bytes >> 20)) MiB")" >&2
+	rm -rf "$data" "$store" "$W/payload.ok" "$W/store.ok"
+	mkdir -p "$data/tree"
+	((big)) && head -c "$bytes" /dev/urandom >"$data/bigfile.bin"
+	for ((i = 0; i < n; i++)); do head -c "$per" /dev/urandom >"$data/tree/$(printf 'f%03d' "$i").bin"; done
+	chmod -R a+rX "$data"
+	echo "$spec" >"$W/payload.ok"
+}
+
+# make_store NAME=PATH...: releases NAME of $data/PATH (tenant bench, version
+# 1, v2 and v1) in $store, each `release create --json` answer in
+# $W/create-NAME.json. Kept while this seedctl reads the store: one left by
+# an older build may be of a format it refuses. Needs seedctl set.
+make_store() {
+	local r
+	if [[ -f $W/store.ok ]] && "$seedctl" release ls --store "$store" >/dev/null 2>&1; then
+		return 0
+	fi
+	echo "$bench_name: creating the releases in $store ..." >&2
+	rm -rf "$store" "$W/store.ok"
+	for r in "$@"; do
+		"$seedctl" release create --store "$store" --tenant bench --name "${r%%=*}" --version 1 \
+			--also-v1 --json "$data/${r#*=}" >"$W/create-${r%%=*}.json"
+	done
+	touch "$W/store.ok"
 }
 
 tree_pids() { # PID: PID and every descendant (nginx: master and workers)

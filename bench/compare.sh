@@ -141,25 +141,8 @@ PY
 # ---------------------------------------------------------------- payload
 work_dirs "$workdir"
 per=$((bytes / 64))
-if [[ $(cat "$W/payload.ok" 2>/dev/null) != "$bytes" ]]; then
-	echo "generating the payload in $data: one $((bytes >> 20)) MiB file and 64 files of $((per >> 20)) MiB ..." >&2
-	rm -rf "$data" "$store" "$W/payload.ok"
-	mkdir -p "$data/tree"
-	head -c "$bytes" /dev/urandom >"$data/bigfile.bin"
-	for i in $(seq -w 0 63); do head -c "$per" /dev/urandom >"$data/tree/f$i.bin"; done
-	chmod -R a+rX "$data"
-	echo "$bytes" >"$W/payload.ok"
-fi
-# a store left by an older build may be of a format this seedctl refuses
-if [[ ! -f $W/store.ok ]] || ! "$seedctl" release ls --store "$store" >/dev/null 2>&1; then
-	echo "creating our releases in $store (seedctl release create --also-v1) ..." >&2
-	rm -rf "$store"
-	"$seedctl" release create --store "$store" --tenant bench --name file --version 1 \
-		--also-v1 --json "$data/bigfile.bin" >"$W/create-file.json"
-	"$seedctl" release create --store "$store" --tenant bench --name tree --version 1 \
-		--also-v1 --json "$data/tree" >"$W/create-tree.json"
-	touch "$W/store.ok"
-fi
+make_payload "$bytes" 64 1
+make_store file=bigfile.bin tree=tree
 declare -A REL TOR_V1 NAME
 REL[file]=$(jget "$W/create-file.json" id) REL[tree]=$(jget "$W/create-tree.json" id)
 TOR_V1[file]=$(jget "$W/create-file.json" torrent_v1) TOR_V1[tree]=$(jget "$W/create-tree.json" torrent_v1)
@@ -465,30 +448,15 @@ measure() {
 	cpu1=$(tree_cpu "$SRV_PID")
 	[[ $s == ours ]] && st1=$(ours_stats)
 	$PY - "$out.json" "$out.err" "$rc" "$s" "$proto" "$mode" "$p" "$c" "$cache" "$cpu0" "$cpu1" \
-		"$st0" "$st1" "$note" >>"$rows" <<'PY'
+		"$st0" "$st1" "$note" "$root/bench" >>"$rows" <<'PY'
 import json, sys
+sys.path.insert(0, sys.argv.pop())
+from lgrow import loadgen_fields
 (jf, ef, rc, s, proto, mode, p, c, cache, cpu0, cpu1, st0, st1, note) = sys.argv[1:]
 row = dict(server=s, proto=proto, mode=mode, payload=p, conns=int(c), cache=cache, rc=int(rc))
-try:
-    lg = json.loads(open(jf).read().strip().splitlines()[-1])
-except Exception:
-    lg = None
-err = open(ef, errors='replace').read().strip().splitlines()
-if lg is None:
-    row['failed'] = 'loadgen exit %s: %s' % (rc, err[-1] if err else 'no output')
-else:
-    row['loadgen'] = lg
-    row['gbit_s'] = lg['gbit_s']
-    gib = lg['bytes'] / 2**30
-    # loadgen reads the server's CPU over its measured window (after the
-    # warmup); the tree's CPU over the whole loadgen run is kept beside it
-    row['server_cpu_s'] = lg['server_cpu_s']
+if loadgen_fields(row, jf, ef, rc) is not None:
+    # the tree's CPU over the whole loadgen run, beside loadgen's window
     row['server_tree_cpu_s_whole_run'] = float(cpu1) - float(cpu0)
-    row['cpu_s_per_gib'] = lg['server_cpu_s'] / gib if gib > 0 and lg['server_cpu_s'] is not None else None
-    row['lat_p99_us'] = lg['lat_p99_us']
-    row['errors'] = lg['errors']
-    if err and int(rc) != 0:
-        row['stderr'] = err[-1]
 st0, st1 = json.loads(st0), json.loads(st1)
 if st1.get('cache_hits') is not None:
     h = st1['cache_hits'] - st0.get('cache_hits', 0)

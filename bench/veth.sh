@@ -134,24 +134,9 @@ inC() { ip netns exec "$NS_C" "$@"; }
 
 # ---------------------------------------------------------------- payload
 work_dirs "$workdir"
-per=$((bytes / nfiles))
-if [[ $(cat "$W/payload.ok" 2>/dev/null) != "$bytes x $nfiles" ]]; then
-	echo "generating the payload in $data: $nfiles files of $((per >> 20)) MiB ..." >&2
-	rm -rf "$data" "$store" "$W/payload.ok" "$W/store.ok"
-	mkdir -p "$data/tree"
-	for ((i = 0; i < nfiles; i++)); do head -c "$per" /dev/urandom >"$data/tree/$(printf 'f%03d' "$i").bin"; done
-	chmod -R a+rX "$data"
-	echo "$bytes x $nfiles" >"$W/payload.ok"
-fi
-# a store left by an older build may be of a format this seedctl refuses
-if [[ ! -f $W/store.ok ]] || ! "$seedctl" release ls --store "$store" >/dev/null 2>&1; then
-	echo "creating the release in $store ..." >&2
-	rm -rf "$store"
-	"$seedctl" release create --store "$store" --tenant bench --name veth --version 1 \
-		--also-v1 --json "$data/tree" >"$W/create.json"
-	touch "$W/store.ok"
-fi
-REL=$(jget "$W/create.json" id) TOR=$(jget "$W/create.json" torrent_v1)
+make_payload "$bytes" "$nfiles" 0
+make_store veth=tree
+REL=$(jget "$W/create-veth.json" id) TOR=$(jget "$W/create-veth.json" torrent_v1)
 FILES=()
 for f in "$data"/tree/*.bin; do FILES+=("tree/${f##*/}"); done
 # our URLs are /<release id>/<torrent name>/<path>; nginx serves $data
@@ -282,30 +267,17 @@ measure() { # SERVER MODE CONNS
 	st1=$(stats)
 	pid_running "$SRV_PID" || echo "veth.sh: $s exited during $mode x $c" >&2
 	$PY - "$out.json" "$out.err" "$rc" "$s" "$mode" "$c" "$st0" "$st1" "$t0" "$t1" "$tsc_hz" \
-		"$SRV_NOTE" >>"$rows" <<'PY'
+		"$SRV_NOTE" "$root/bench" >>"$rows" <<'PY'
 import json, sys
+sys.path.insert(0, sys.argv.pop())
+from lgrow import loadgen_fields
 (jf, ef, rc, s, mode, c, st0, st1, t0, t1, hz, note) = sys.argv[1:]
 row = dict(server=s, mode=mode, conns=int(c), rc=int(rc), wall_s=float(t1) - float(t0))
 if note:
     row['note'] = note
-try:
-    lg = json.loads(open(jf).read().strip().splitlines()[-1])
-except Exception:
-    lg = None
-err = open(ef, errors='replace').read().strip().splitlines()
-if lg is None:
-    row['failed'] = 'loadgen exit %s: %s' % (rc, err[-1] if err else 'no output')
-else:
-    row['loadgen'] = lg
-    gib = lg['bytes'] / 2**30
-    row['gbit_s'] = lg['gbit_s']
-    row['errors'] = lg['errors']
-    row['lat_p99_us'] = lg['lat_p99_us']
-    row['server_cpu_s'] = lg['server_cpu_s']
-    row['cpu_s_per_gib'] = lg['server_cpu_s'] / gib if gib > 0 and lg['server_cpu_s'] is not None else None
-    row['client_cpu_s_per_gib'] = lg['client_cpu_s'] / gib if gib > 0 else None
-    if int(rc) != 0 and err:
-        row['stderr'] = err[-1]
+lg = loadgen_fields(row, jf, ef, rc)
+if lg is not None:
+    row['client_cpu_s_per_gib'] = lg['client_cpu_s'] / (lg['bytes'] / 2**30) if lg['bytes'] > 0 else None
 st0, st1 = json.loads(st0), json.loads(st1)
 if st1:
     d = lambda k: st1.get(k, 0) - st0.get(k, 0)

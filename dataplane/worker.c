@@ -144,42 +144,27 @@ static uint64_t eng_requests(struct wconn *c)
 
 static void lru_remove(struct worker *w, struct wconn *c)
 {
-	if (!c->in_lru)
+	if (!dlist_linked(&c->lru))
 		return;
-	if (c->lru_prev != LRU_NONE)
-		w->conns[c->lru_prev].lru_next = c->lru_next;
-	else
-		w->lru_head = c->lru_next;
-	if (c->lru_next != LRU_NONE)
-		w->conns[c->lru_next].lru_prev = c->lru_prev;
-	else
-		w->lru_tail = c->lru_prev;
-	c->in_lru = 0;
+	dlist_remove(&c->lru);
 	w->n_lru--;
 }
 
-static void lru_push(struct worker *w, struct wconn *c, uint32_t ci)
+static void lru_push(struct worker *w, struct wconn *c)
 {
-	c->lru_prev = w->lru_tail;
-	c->lru_next = LRU_NONE;
-	if (w->lru_tail != LRU_NONE)
-		w->conns[w->lru_tail].lru_next = ci;
-	else
-		w->lru_head = ci;
-	w->lru_tail = ci;
-	c->in_lru = 1;
+	dlist_append(&w->lru, &c->lru);
 	w->n_lru++;
 }
 
 /* A request came in: the connection goes to the end of the order. */
-static void lru_touch(struct worker *w, struct wconn *c, uint32_t ci)
+static void lru_touch(struct worker *w, struct wconn *c)
 {
 	uint64_t seen = eng_requests(c);
-	if (seen == c->seen_reqs || !c->in_lru)
+	if (seen == c->seen_reqs || !dlist_linked(&c->lru))
 		return;
 	c->seen_reqs = seen;
 	lru_remove(w, c);
-	lru_push(w, c, ci);
+	lru_push(w, c);
 }
 
 /* Slots are short: closes the connection that went longest without a
@@ -189,16 +174,15 @@ static void lru_touch(struct worker *w, struct wconn *c, uint32_t ci)
 static void reclaim(struct worker *w)
 {
 	for (int steps = 0; steps < 16 && w->n_lru >= w->reclaim_at; steps++) {
-		uint32_t ci = w->lru_head;
-		struct wconn *c = &w->conns[ci];
+		struct wconn *c = DLIST_ENTRY(dlist_first(&w->lru), struct wconn, lru);
 		if (qlen(c) || c->sending ||
 		    (c->kind == TAG_HTTP && c->eng_ok && http_wants_write(&c->e.http))) {
 			lru_remove(w, c);
-			lru_push(w, c, ci);
+			lru_push(w, c);
 			continue;
 		}
 		dpstats_add(&w->ctr->closes[PROTO_CLOSE_RECLAIMED], 1);
-		worker_conn_close(w, c, ci);
+		worker_conn_close(w, c, (uint32_t)(c - w->conns));
 		return;
 	}
 }
@@ -331,7 +315,7 @@ void worker_pump(struct worker *w, uint32_t ci)
 			cap = PEERWIRE_MIN_OUT;
 		struct proto_out out = { acts, 0, cap };
 		size_t used = eng_bytes(w, c, c->rx, c->rx_len, &out);
-		lru_touch(w, c, ci);
+		lru_touch(w, c);
 		if (used) {
 			memmove(c->rx, c->rx + used, c->rx_len - used);
 			c->rx_len -= (uint32_t)used;
@@ -433,7 +417,7 @@ static void on_accept(struct worker *w, const struct netio_event *ev)
 	c->kind = (int)ev->tag;
 	c->peer = peer;
 	c->ticket = ticket;
-	lru_push(w, c, ci);
+	lru_push(w, c);
 	c->q = malloc(QCAP * sizeof(*c->q));
 	c->tx = malloc(TXCAP);
 	c->rx = malloc(RXCAP);
@@ -767,7 +751,9 @@ static int setup(struct worker *w, struct seed_err *err)
 		return seed_err_set(err, -ENOMEM, "worker %u: out of memory", w->p.index);
 
 	w->cat = (struct proto_catalog){ w, gate_v1, gate_v2, gate_id, gate_mse, gate_admit_mse };
-	w->lru_head = w->lru_tail = LRU_NONE;
+	dlist_init(&w->lru);
+	for (uint32_t i = 0; i < w->max_conns; i++)
+		dlist_init(&w->conns[i].lru);
 	/* headroom for connections closing (their slot is free only once the
 	 * backend reports CLOSED) and for the accepts of one poll */
 	uint32_t headroom = w->max_conns / 32 > 64 ? w->max_conns / 32 : 64;

@@ -23,6 +23,7 @@
 
 #include "admit.h"
 #include "cache.h"
+#include "dlist.h"
 #include "gate.h"
 #include "http.h"
 #include "netio.h"
@@ -62,8 +63,6 @@ struct seg {
 	uint32_t object, block, in_off, blen;
 };
 
-#define LRU_NONE UINT32_MAX
-
 struct wconn {
 	int used, kind;	   /* TAG_BT or TAG_HTTP */
 	uint8_t throttled; /* on the bandwidth wait list */
@@ -72,8 +71,7 @@ struct wconn {
 	/* Place in the worker's reclaim order (least recently used first),
 	 * while open and not closing; the engine's request count when it
 	 * last moved to the end. */
-	uint32_t lru_prev, lru_next;
-	uint8_t in_lru;
+	struct dlist lru;
 	uint64_t seen_reqs;
 	int eng_ok; /* the engine connection was set up */
 	uint32_t gen;
@@ -132,7 +130,8 @@ struct worker {
 	/* Open connections not closing, the one longest without a request
 	 * first: when n_lru reaches reclaim_at, each accept closes the first
 	 * (slots go to peers that use them). */
-	uint32_t lru_head, lru_tail, n_lru, reclaim_at;
+	struct dlist lru;
+	uint32_t n_lru, reclaim_at;
 	struct wconn *conns;
 	uint32_t max_conns;
 	/* fills in flight: by cache slot, the block pointer and the filler */

@@ -127,43 +127,14 @@ static int config_check(struct peerwire_config *cfg, struct seed_err *err)
 	return 0;
 }
 
-/* ---- intrusive lists ---- */
-
-static void list_init(struct peerwire_link *h)
+static struct peerwire_conn *slot_conn(struct dlist *l)
 {
-	h->prev = h->next = h;
+	return DLIST_ENTRY(l, struct peerwire_conn, slot_link);
 }
 
-static int list_empty(const struct peerwire_link *h)
+static struct peerwire_conn *dirty_conn(struct dlist *l)
 {
-	return h->next == h;
-}
-
-static void list_append(struct peerwire_link *h, struct peerwire_link *l)
-{
-	l->prev = h->prev;
-	l->next = h;
-	h->prev->next = l;
-	h->prev = l;
-}
-
-static void list_remove(struct peerwire_link *l)
-{
-	l->prev->next = l->next;
-	l->next->prev = l->prev;
-	l->prev = l->next = l;
-}
-
-static struct peerwire_conn *slot_conn(struct peerwire_link *l)
-{
-	return (struct peerwire_conn *)(void *)((char *)l -
-						offsetof(struct peerwire_conn, slot_link));
-}
-
-static struct peerwire_conn *dirty_conn(struct peerwire_link *l)
-{
-	return (struct peerwire_conn *)(void *)((char *)l -
-						offsetof(struct peerwire_conn, dirty_link));
+	return DLIST_ENTRY(l, struct peerwire_conn, dirty_link);
 }
 
 /* ---- engine ---- */
@@ -210,9 +181,9 @@ int peerwire_engine_init(struct peerwire_engine *e, const struct peerwire_config
 	int rc;
 
 	memset(e, 0, sizeof(*e));
-	list_init(&e->unchoked);
-	list_init(&e->waiting);
-	list_init(&e->dirty);
+	dlist_init(&e->unchoked);
+	dlist_init(&e->waiting);
+	dlist_init(&e->dirty);
 	if (cfg)
 		e->cfg = *cfg;
 	else
@@ -318,10 +289,10 @@ static void dirty_update(struct peerwire_conn *c)
 	int need = c->state == PW_OPEN && c->greeted && c->want_choke != c->wire_choke;
 
 	if (need && !c->in_dirty) {
-		list_append(&c->e->dirty, &c->dirty_link);
+		dlist_append(&c->e->dirty, &c->dirty_link);
 		c->in_dirty = 1;
 	} else if (!need && c->in_dirty) {
-		list_remove(&c->dirty_link);
+		dlist_remove(&c->dirty_link);
 		c->in_dirty = 0;
 	}
 }
@@ -332,7 +303,7 @@ static void grant(struct peerwire_conn *c, uint64_t now)
 
 	c->slot = SLOT_UNCHOKED;
 	c->slot_since = now;
-	list_append(&e->unchoked, &c->slot_link);
+	dlist_append(&e->unchoked, &c->slot_link);
 	e->slots_used++;
 	c->want_choke = 0;
 	dirty_update(c);
@@ -340,10 +311,10 @@ static void grant(struct peerwire_conn *c, uint64_t now)
 
 static void promote(struct peerwire_engine *e, uint64_t now)
 {
-	while (e->slots_used < e->cfg.upload_slots && !list_empty(&e->waiting)) {
+	while (e->slots_used < e->cfg.upload_slots && !dlist_empty(&e->waiting)) {
 		struct peerwire_conn *w = slot_conn(e->waiting.next);
 
-		list_remove(&w->slot_link);
+		dlist_remove(&w->slot_link);
 		e->n_waiting--;
 		grant(w, now);
 	}
@@ -354,7 +325,7 @@ static void queue_for_slot(struct peerwire_conn *c, uint64_t now)
 {
 	c->slot = SLOT_WAITING;
 	c->slot_since = now;
-	list_append(&c->e->waiting, &c->slot_link);
+	dlist_append(&c->e->waiting, &c->slot_link);
 	c->e->n_waiting++;
 }
 
@@ -379,12 +350,12 @@ static void slot_leave(struct peerwire_conn *c)
 	struct peerwire_engine *e = c->e;
 
 	if (c->slot == SLOT_UNCHOKED) {
-		list_remove(&c->slot_link);
+		dlist_remove(&c->slot_link);
 		e->slots_used--;
 		c->slot = SLOT_NONE;
 		promote(e, e->last_now);
 	} else if (c->slot == SLOT_WAITING) {
-		list_remove(&c->slot_link);
+		dlist_remove(&c->slot_link);
 		e->n_waiting--;
 		c->slot = SLOT_NONE;
 	}
@@ -415,17 +386,17 @@ static void rotate(struct peerwire_engine *e, uint64_t now)
 
 	if (k > e->n_waiting)
 		k = e->n_waiting;
-	while (k-- && !list_empty(&e->unchoked) && !list_empty(&e->waiting)) {
+	while (k-- && !dlist_empty(&e->unchoked) && !dlist_empty(&e->waiting)) {
 		struct peerwire_conn *v = slot_conn(e->unchoked.next);
 		struct peerwire_conn *w = slot_conn(e->waiting.next);
 
-		list_remove(&v->slot_link);
+		dlist_remove(&v->slot_link);
 		e->slots_used--;
 		queue_for_slot(v, now);
 		v->want_choke = 1;
 		dirty_update(v);
 
-		list_remove(&w->slot_link);
+		dlist_remove(&w->slot_link);
 		e->n_waiting--;
 		grant(w, now);
 	}
@@ -441,10 +412,10 @@ size_t peerwire_engine_tick(struct peerwire_engine *e, uint64_t now_ms,
 		e->last_now = now_ms;
 	if (e->next_rotation && now_ms >= e->next_rotation)
 		rotate(e, now_ms);
-	while (n < cap && !list_empty(&e->dirty)) {
+	while (n < cap && !dlist_empty(&e->dirty)) {
 		struct peerwire_conn *c = dirty_conn(e->dirty.next);
 
-		list_remove(&c->dirty_link);
+		dlist_remove(&c->dirty_link);
 		c->in_dirty = 0;
 		out_conns[n++] = c;
 	}
@@ -453,7 +424,7 @@ size_t peerwire_engine_tick(struct peerwire_engine *e, uint64_t now_ms,
 
 uint64_t peerwire_engine_next_deadline(const struct peerwire_engine *e)
 {
-	if (!list_empty(&e->dirty))
+	if (!dlist_empty(&e->dirty))
 		return 0;
 	return e->next_rotation ? e->next_rotation : PEERWIRE_NO_DEADLINE;
 }
@@ -474,8 +445,8 @@ int peerwire_conn_init(struct peerwire_conn *c, struct peerwire_engine *e, uint6
 	c->want_choke = c->wire_choke = 1;
 	c->peer_choking = 1;
 	c->t_init = c->t_rx = c->t_tx = now_ms;
-	c->slot_link.prev = c->slot_link.next = &c->slot_link;
-	c->dirty_link.prev = c->dirty_link.next = &c->dirty_link;
+	dlist_init(&c->slot_link);
+	dlist_init(&c->dirty_link);
 	c->req_head = c->req_tail = c->req_rejected = PW_REQ_NONE;
 	if (now_ms > e->last_now)
 		e->last_now = now_ms;

@@ -179,6 +179,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dlist.h"
 #include "hash.h"
 #include "mse.h"
 #include "proto_action.h"
@@ -226,11 +227,6 @@ const struct peerwire_option *peerwire_options(size_t *out_n);
 /* Fills cfg with the table's defaults and the peer id "-BS0100-" + 12 '0'. */
 void peerwire_config_default(struct peerwire_config *cfg);
 
-/* Intrusive list link; the lists belong to the engine. */
-struct peerwire_link {
-	struct peerwire_link *prev, *next;
-};
-
 /*
  * One per worker thread. Fields are private to the module (peerwire.c,
  * peerwire_ext.c, peerwire_hash.c).
@@ -246,9 +242,9 @@ struct peerwire_engine {
 	uint8_t *scratch;     /* uncle computation */
 	struct hash_job *jobs;
 	/* upload slots */
-	struct peerwire_link unchoked; /* holding a slot, longest-unchoked first */
-	struct peerwire_link waiting;  /* interested, no slot, longest-waiting first */
-	struct peerwire_link dirty;    /* choke state to send outside their calls */
+	struct dlist unchoked; /* holding a slot, longest-unchoked first */
+	struct dlist waiting;  /* interested, no slot, longest-waiting first */
+	struct dlist dirty;    /* choke state to send outside their calls */
 	uint32_t slots_used, n_waiting, n_conns;
 	uint64_t next_rotation; /* 0: not armed */
 	uint64_t last_now;	/* latest time seen, for slot hand-overs in free */
@@ -328,7 +324,7 @@ struct peerwire_conn {
 	uint32_t req_cap, n_live, n_active;    /* entries, in table, not cancelled */
 	uint32_t req_fresh;		       /* entries never used start here */
 	uint64_t t_init, t_rx, t_tx, slot_since;
-	struct peerwire_link slot_link, dirty_link;
+	struct dlist slot_link, dirty_link;
 	struct peerwire_stats stats;
 };
 
