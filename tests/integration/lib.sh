@@ -344,6 +344,48 @@ expect_refusal() {
 	same_snapshot "$T/snap.before" "$T/snap.after" "$what"
 }
 
+# sc_verify PREFIX RC WHAT STORE ID: `seedctl release verify --store STORE
+# ID`, its stdout in PREFIX.out, stderr in PREFIX.err, both in PREFIX.all;
+# it must exit RC, else that output is shown and the test fails naming
+# "release verify WHAT".
+sc_verify() {
+	local p=$1 rc=$2 what=$3
+	sc "$p.out" "$p.err" release verify --store "$4" "$5"
+	cat "$p.out" "$p.err" >"$p.all"
+	((SC_RC == rc)) || { cat "$p.all" >&2; fail "release verify $what: expected exit $rc, saw exit $(describe_rc "$SC_RC")"; }
+}
+
+# count_lines FILE FIXED [ERE...]: how many lines of FILE hold the fixed
+# string FIXED and match every ERE.
+count_lines() {
+	local f=$1 fixed=$2 lines re
+	shift 2
+	lines=$(grep -F -- "$fixed" "$f") || true
+	for re in "$@"; do
+		lines=$(grep -E -- "$re" <<<"$lines") || true
+	done
+	[[ -n $lines ]] || { echo 0; return; }
+	wc -l <<<"$lines"
+}
+
+# expect_line FILE MSG FIXED [ERE...]: some line of FILE holds FIXED and
+# matches every ERE; else FILE is shown and the test fails with MSG.
+expect_line() {
+	local f=$1 msg=$2
+	shift 2
+	(($(count_lines "$f" "$@") > 0)) || { cat "$f" >&2; fail "$msg"; }
+}
+
+# expect_lines N FILE MSG FIXED [ERE...]: exactly N lines of FILE hold
+# FIXED and match every ERE; else FILE is shown and the test fails with
+# "MSG, saw COUNT".
+expect_lines() {
+	local want=$1 f=$2 msg=$3 n
+	shift 3
+	n=$(count_lines "$f" "$@")
+	((n == want)) || { cat "$f" >&2; fail "$msg, saw $n"; }
+}
+
 # objects_in STORE: one line per object file name (<64hex>.obj) in the store.
 objects_in() {
 	if [[ -d $1/objects ]]; then

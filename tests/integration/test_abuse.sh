@@ -161,6 +161,20 @@ flood_wait() {
 	[[ -s $2 ]] || fail "abuse_flood.py: expected a report in $2"
 }
 
+# flood_ready READY REPORT N: the flooder must write READY (its N attempts
+# made) within 60 s; else its output and a failure.
+flood_ready() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		[[ -s $1 ]] && return 0
+		pid_running "$FLOOD_PID" || break
+		sleep 0.1
+	done
+	[[ -s $1 ]] && return 0
+	cat "$2.out" >&2
+	fail "abuse_flood.py: expected its $3 attempts within 60 s"
+}
+
 jfield() {
 	"$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
 }
@@ -180,12 +194,7 @@ BASE_MS=$LT_MS
 echo "libtorrent without the flood: $BASE_MS ms"
 flood hold "$T/hold.json" --conns 10000 --seconds 90 --keepalive 5 --reopen-rate 100 \
 	--ready "$T/hold.ready"
-for ((i = 0; i < 600; i++)); do
-	[[ -s $T/hold.ready ]] && break
-	pid_running "$FLOOD_PID" || break
-	sleep 0.1
-done
-[[ -s $T/hold.ready ]] || { cat "$T/hold.json.out" >&2; fail "abuse_flood.py: expected its 10,000 attempts within 60 s"; }
+flood_ready "$T/hold.ready" "$T/hold.json" 10,000
 open_now=$(counter conns_open bt)
 open_http=$(counter conns_open http)
 echo "held by the data plane once the flood is in place: bt $open_now, http $open_http"
@@ -271,12 +280,7 @@ note "(c) per-source limits off, 256 slots: idle connections give their slots up
 seed --max-conns 128 --addr-conns 0 --prefix-conns 0 --addr-conn-rate 0 --addr-mse-rate 0
 flood hold "$T/slots.json" --conns 1000 --seconds 60 --keepalive 2 --reopen-rate 200 \
 	--ready "$T/slots.ready"
-for ((i = 0; i < 600; i++)); do
-	[[ -s $T/slots.ready ]] && break
-	pid_running "$FLOOD_PID" || break
-	sleep 0.1
-done
-[[ -s $T/slots.ready ]] || { cat "$T/slots.json.out" >&2; fail "abuse_flood.py: expected its 1,000 attempts within 60 s"; }
+flood_ready "$T/slots.ready" "$T/slots.json" 1,000
 sleep 1
 lt_get slots
 curl_get slots small.bin

@@ -112,18 +112,14 @@ serve_files() {
 
 note "1. zeros over the first block table of $BIG ($TABLE_LEN bytes at $TABLE)"
 zero_at "$BIGOBJ" "$TABLE" "$TABLE_LEN"
-sc "$T/v0.out" "$T/v0.err" release verify --store "$S" "$RID"
-cat "$T/v0.out" "$T/v0.err" >"$T/v0.all"
-((SC_RC == 1)) || { cat "$T/v0.all" >&2; fail "release verify with one table copy of $BIG zeroed: expected exit 1, saw $(describe_rc "$SC_RC")"; }
-grep -F "$BIG" "$T/v0.all" | grep -q "copy 1 of 2" || {
-	cat "$T/v0.all" >&2
-	fail "release verify: expected a line naming $BIG and its bad copy 1 of 2, none above"
-}
-nbad=$(grep -c '^corrupt: ' "$T/v0.out" || true)
-((nbad == 1)) || { cat "$T/v0.all" >&2; fail "release verify: expected one 'corrupt:' line (the bad copy; the data is intact), saw $nbad"; }
+sc_verify "$T/v0" 1 "with one table copy of $BIG zeroed" "$S" "$RID"
+expect_line "$T/v0.all" "release verify: expected a line naming $BIG and its bad copy 1 of 2, none above" \
+	"$BIG" "copy 1 of 2"
+expect_lines 1 "$T/v0.out" "release verify: expected one 'corrupt:' line (the bad copy; the data is intact)" \
+	"" '^corrupt: '
 dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 1 --cache-size 64M
-nlog=$(grep -F "$BIGOBJ" "$DP_ERR" | grep -c "copy 1" || true)
-((nlog == 1)) || { cat "$DP_ERR" >&2; fail "seed-dataplane stderr: expected one line naming $BIGOBJ and its bad copy 1, saw $nlog"; }
+expect_lines 1 "$DP_ERR" "seed-dataplane stderr: expected one line naming $BIGOBJ and its bad copy 1" \
+	"$BIGOBJ" "copy 1"
 serve_files "one table copy of $BIG zeroed" "${FILES[@]}"
 dp_stop 30
 dp_expect_counter verify_failures 0
@@ -136,23 +132,16 @@ MIDOBJ=$(obj_of data/mid.bin)
 MIDOFF=$((3 * BLOCK + 5))
 cp "$MIDOBJ" "$T/mid.orig"
 flip "$MIDOBJ" $((HDR + MIDOFF))
-sc "$T/v1.out" "$T/v1.err" release verify --store "$S" "$RID"
-cat "$T/v1.out" "$T/v1.err" >"$T/v1.all"
-((SC_RC == 1)) || { cat "$T/v1.all" >&2; fail "release verify with $BIG's table zeroed: expected exit 1, saw $(describe_rc "$SC_RC")"; }
-grep -F "$BIG" "$T/v1.all" | grep "both copies" | grep -q "block table" || {
-	cat "$T/v1.all" >&2
-	fail "release verify: expected a line naming $BIG and its block table, none above"
-}
-grep -F data/mid.bin "$T/v1.all" | grep -Eq "offset $((3 * BLOCK))([^0-9]|\$)" || {
-	cat "$T/v1.all" >&2
-	fail "release verify: expected data/mid.bin's block at offset $((3 * BLOCK)) to be named too (the other files are still checked), not in the output above"
-}
+sc_verify "$T/v1" 1 "with $BIG's table zeroed" "$S" "$RID"
+expect_line "$T/v1.all" "release verify: expected a line naming $BIG and its block table, none above" \
+	"$BIG" "both copies" "block table"
+expect_line "$T/v1.all" "release verify: expected data/mid.bin's block at offset $((3 * BLOCK)) to be named too (the other files are still checked), not in the output above" \
+	data/mid.bin "offset $((3 * BLOCK))([^0-9]|\$)"
 cp "$T/mid.orig" "$MIDOBJ"
 
 dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 1 --cache-size 64M \
 	--stats-file "$T/dp.stats"
-nlog=$(grep -cF "$BIGOBJ" "$DP_ERR" || true)
-((nlog == 1)) || { cat "$DP_ERR" >&2; fail "seed-dataplane stderr: expected one line naming the damaged object $BIGOBJ, saw $nlog"; }
+expect_lines 1 "$DP_ERR" "seed-dataplane stderr: expected one line naming the damaged object $BIGOBJ" "$BIGOBJ"
 
 note "HTTP: every other file is served, byte-identical"
 OTHERS=()

@@ -53,8 +53,7 @@ sys.exit('FAIL: release ls --json: expected an entry with %s, saw %.500s' % (wan
 EOF
 
 note "intact release verifies"
-sc "$T/v0.out" "$T/v0.err" release verify --store "$S" "$ID"
-((SC_RC == 0)) || { cat "$T/v0.out" "$T/v0.err" >&2; fail "release verify $ID on an intact store: expected exit 0, saw exit $(describe_rc "$SC_RC")"; }
+sc_verify "$T/v0" 0 "$ID on an intact store" "$S" "$ID"
 
 sc_ok "$T/show.json" "$T/show.err" release show --store "$S" --json "$ID"
 ROOT=$("$PY" - "$T/show.json" "$KNOWN" <<'EOF'
@@ -77,31 +76,21 @@ cp "$OBJ" "$T/obj.orig"
 
 note "flip data byte at file offset $DATA_OFF"
 flip "$OBJ" $((HDR + DATA_OFF))
-sc "$T/v1.out" "$T/v1.err" release verify --store "$S" "$ID"
-cat "$T/v1.out" "$T/v1.err" >"$T/v1.all"
-((SC_RC == 1)) || { cat "$T/v1.all" >&2; fail "release verify after flipping data byte $DATA_OFF of $KNOWN: expected exit 1, saw exit $(describe_rc "$SC_RC")"; }
-grep -F "$KNOWN" "$T/v1.all" | grep -Eq "offset $BLOCK_OFF([^0-9]|\$)" || {
-	cat "$T/v1.all" >&2
-	fail "release verify: expected a line naming '$KNOWN' and 'offset $BLOCK_OFF' (the 16 KiB block holding byte $DATA_OFF), not found in the output above"
-}
-nbad=$(grep -Ec 'offset [0-9]+' "$T/v1.all" || true)
-((nbad == 1)) || { cat "$T/v1.all" >&2; fail "release verify: expected exactly one corrupt-block line (one byte flipped), saw $nbad lines with 'offset N'"; }
+sc_verify "$T/v1" 1 "after flipping data byte $DATA_OFF of $KNOWN" "$S" "$ID"
+expect_line "$T/v1.all" "release verify: expected a line naming '$KNOWN' and 'offset $BLOCK_OFF' (the 16 KiB block holding byte $DATA_OFF), not found in the output above" \
+	"$KNOWN" "offset $BLOCK_OFF([^0-9]|\$)"
+expect_lines 1 "$T/v1.all" "release verify: expected exactly one corrupt-block line, a line with 'offset N' (one byte flipped)" \
+	"" 'offset [0-9]+'
 
 note "restored object verifies again"
 cp "$T/obj.orig" "$OBJ"
-sc "$T/v2.out" "$T/v2.err" release verify --store "$S" "$ID"
-((SC_RC == 0)) || { cat "$T/v2.out" "$T/v2.err" >&2; fail "release verify after restoring the object: expected exit 0, saw exit $(describe_rc "$SC_RC")"; }
+sc_verify "$T/v2" 0 "after restoring the object" "$S" "$ID"
 
 note "flip header byte 100"
 flip "$OBJ" 100
-sc "$T/v3.out" "$T/v3.err" release verify --store "$S" "$ID"
-cat "$T/v3.out" "$T/v3.err" >"$T/v3.all"
-((SC_RC == 1)) || { cat "$T/v3.all" >&2; fail "release verify after flipping header byte 100 of $OBJ: expected exit 1, saw exit $(describe_rc "$SC_RC")"; }
-grep -Eq "$KNOWN|$ROOT" "$T/v3.all" || {
-	cat "$T/v3.all" >&2
-	fail "release verify after damaging the header of $OBJ: expected the output to name '$KNOWN' or its object $ROOT, it does not"
-}
+sc_verify "$T/v3" 1 "after flipping header byte 100 of $OBJ" "$S" "$ID"
+expect_line "$T/v3.all" "release verify after damaging the header of $OBJ: expected the output to name '$KNOWN' or its object $ROOT, it does not" \
+	"" "$KNOWN|$ROOT"
 cp "$T/obj.orig" "$OBJ"
-sc "$T/v4.out" "$T/v4.err" release verify --store "$S" "$ID"
-((SC_RC == 0)) || { cat "$T/v4.out" "$T/v4.err" >&2; fail "release verify after restoring the header: expected exit 0, saw exit $(describe_rc "$SC_RC")"; }
+sc_verify "$T/v4" 0 "after restoring the header" "$S" "$ID"
 echo "PASS: test_verify_corrupt"

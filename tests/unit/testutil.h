@@ -69,9 +69,15 @@ struct tu_u32_field {
 	uint32_t value;
 };
 
-#define TU_U32_FIELD(type, field, v)               \
-	{                                          \
-#field, offsetof(type, field), (v) \
+/* offsetof(type, field), for a field four bytes wide (uint32_t, unsigned or
+ * int): a wider or narrower one is a compile error (a negative array
+ * size), not a check that reads the wrong bytes. */
+#define TU_U32_OFF(type, field) \
+	(offsetof(type, field) + 0 * sizeof(char[sizeof(((type *)0)->field) == 4 ? 1 : -1]))
+
+#define TU_U32_FIELD(type, field, v)                 \
+	{                                            \
+#field, TU_U32_OFF(type, field), (v) \
 	}
 
 static inline void tu_set_u32(void *cfg, const struct tu_u32_field *f)

@@ -18,6 +18,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "../testutil.h"
 #include "guard.h"
 
 static struct seedconf *load(const char *node_extra)
@@ -37,25 +38,53 @@ static bool ok(const struct guard_hosts *h, const char *host)
 	return guard_host_ok(h, host, strlen(host));
 }
 
+/* A Host field value, whether it is taken, and why (may be NULL). */
+struct host_case {
+	const char *host;
+	bool ok;
+	const char *why;
+};
+
+/* The hosts of the listener that node_extra configures take or refuse
+ * each Host of c as it says. */
+static void expect_hosts(const char *node_extra, const struct host_case *c, size_t n)
+{
+	struct seedconf *conf = load(node_extra);
+	struct guard_hosts h;
+
+	guard_hosts_init(&h, &conf->node);
+	for (size_t i = 0; i < n; i++)
+		cr_expect_eq(ok(&h, c[i].host), c[i].ok, "%s: Host \"%s\" %s%s%s", node_extra,
+			     c[i].host, c[i].ok ? "refused" : "taken", c[i].why ? ": " : "",
+			     c[i].why ? c[i].why : "");
+	seedconf_free(conf);
+}
+
+#define V4_LISTEN "status_listen = \"127.0.0.1:9180\";"
+
 Test(guard, default_hosts_of_an_ipv4_listener)
 {
-	struct seedconf *c = load("status_listen = \"127.0.0.1:9180\";");
+	static const struct host_case cases[] = {
+		{ "127.0.0.1:9180", true },
+		{ "127.0.0.1", true },
+		{ "localhost", true },
+		{ "LocalHost:9180", true, "host names compare in any case" },
+		{ "attacker.example", false },
+		{ "attacker.example:9180", false },
+		{ "localhost:9181", false, "another port is another origin" },
+		{ "127.0.0.2:9180", false },
+		{ "localhost.", false, "the trailing-dot name is another name" },
+		{ "localhost:", false },
+		{ "localhost:09180x", false },
+		{ "localhost:99999", false },
+		{ "", false },
+	};
+	expect_hosts(V4_LISTEN, cases, TU_N(cases));
+
+	struct seedconf *c = load(V4_LISTEN);
 	struct guard_hosts h;
 
 	guard_hosts_init(&h, &c->node);
-	cr_expect(ok(&h, "127.0.0.1:9180"));
-	cr_expect(ok(&h, "127.0.0.1"));
-	cr_expect(ok(&h, "localhost"));
-	cr_expect(ok(&h, "LocalHost:9180"), "host names compare in any case");
-	cr_expect(!ok(&h, "attacker.example"));
-	cr_expect(!ok(&h, "attacker.example:9180"));
-	cr_expect(!ok(&h, "localhost:9181"), "another port is another origin");
-	cr_expect(!ok(&h, "127.0.0.2:9180"));
-	cr_expect(!ok(&h, "localhost."), "the trailing-dot name is another name");
-	cr_expect(!ok(&h, "localhost:"));
-	cr_expect(!ok(&h, "localhost:09180x"));
-	cr_expect(!ok(&h, "localhost:99999"));
-	cr_expect(!ok(&h, ""));
 	cr_expect(!guard_host_ok(&h, NULL, 0), "no Host at all");
 	/* the length given, not the NUL, ends the value */
 	cr_expect(guard_host_ok(&h, "localhostXYZ", 9));
@@ -64,47 +93,39 @@ Test(guard, default_hosts_of_an_ipv4_listener)
 
 Test(guard, default_hosts_of_ipv6_and_wildcard_listeners)
 {
-	struct seedconf *c = load("status_listen = \"[::1]:9181\";");
-	struct guard_hosts h;
-
-	guard_hosts_init(&h, &c->node);
-	cr_expect(ok(&h, "[::1]:9181"));
-	cr_expect(ok(&h, "[::1]"));
-	cr_expect(ok(&h, "localhost:9181"));
-	cr_expect(!ok(&h, "[::2]:9181"));
-	cr_expect(!ok(&h, "[::1"));
-	cr_expect(!ok(&h, "[::1]x"));
-	seedconf_free(c);
-
+	static const struct host_case v6[] = {
+		{ "[::1]:9181", true },	 { "[::1]", true }, { "localhost:9181", true },
+		{ "[::2]:9181", false }, { "[::1", false }, { "[::1]x", false },
+	};
 	/* a wildcard listener has no one address: any IP-address Host (no
 	 * DNS rebinding without a name) and localhost */
-	c = load("status_listen = \"*:9180\";");
-	guard_hosts_init(&h, &c->node);
-	cr_expect(ok(&h, "10.1.2.3:9180"));
-	cr_expect(ok(&h, "192.0.2.7"));
-	cr_expect(ok(&h, "[2001:db8::5]:9180"));
-	cr_expect(ok(&h, "localhost"));
-	cr_expect(!ok(&h, "10.1.2.3:9181"));
-	cr_expect(!ok(&h, "seed.example:9180"));
-	cr_expect(!ok(&h, "1.2.3"), "not an address");
-	seedconf_free(c);
+	static const struct host_case wildcard[] = {
+		{ "10.1.2.3:9180", true },
+		{ "192.0.2.7", true },
+		{ "[2001:db8::5]:9180", true },
+		{ "localhost", true },
+		{ "10.1.2.3:9181", false },
+		{ "seed.example:9180", false },
+		{ "1.2.3", false, "not an address" },
+	};
+	expect_hosts("status_listen = \"[::1]:9181\";", v6, TU_N(v6));
+	expect_hosts("status_listen = \"*:9180\";", wildcard, TU_N(wildcard));
 }
 
 Test(guard, configured_hosts_replace_the_defaults)
 {
-	struct seedconf *c = load("status_listen = \"127.0.0.1:9180\"; status_hosts = [ "
-				  "\"seed-01.example.net\", \"proxy.example:8443\" ];");
-	struct guard_hosts h;
-
-	guard_hosts_init(&h, &c->node);
-	cr_expect(ok(&h, "seed-01.example.net"));
-	cr_expect(ok(&h, "SEED-01.example.NET:9180"));
-	cr_expect(!ok(&h, "seed-01.example.net:8443"), "no port given: the listener's only");
-	cr_expect(ok(&h, "proxy.example:8443"));
-	cr_expect(!ok(&h, "proxy.example"), "a port given: that one only");
-	cr_expect(!ok(&h, "localhost"), "the defaults are replaced");
-	cr_expect(!ok(&h, "127.0.0.1:9180"));
-	seedconf_free(c);
+	static const struct host_case cases[] = {
+		{ "seed-01.example.net", true },
+		{ "SEED-01.example.NET:9180", true },
+		{ "seed-01.example.net:8443", false, "no port given: the listener's only" },
+		{ "proxy.example:8443", true },
+		{ "proxy.example", false, "a port given: that one only" },
+		{ "localhost", false, "the defaults are replaced" },
+		{ "127.0.0.1:9180", false },
+	};
+	expect_hosts("status_listen = \"127.0.0.1:9180\"; status_hosts = [ "
+		     "\"seed-01.example.net\", \"proxy.example:8443\" ];",
+		     cases, TU_N(cases));
 }
 
 static struct guard_ids ids(bool admin, bool ro)

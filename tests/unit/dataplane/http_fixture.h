@@ -37,21 +37,17 @@ static const struct proto_file patch_files[] = {
 
 #define HTTPFX_N_RELEASES 2
 
+/* A release of 16 KiB pieces whose files are the array files. */
+#define HTTPFX_RELEASE(handle_, id_, name, single, files_)                                         \
+	{                                                                                          \
+		.handle = (handle_), .id = (id_), .torrent_name = (name), .single_file = (single), \
+		.piece_length = 16384, .files = (files_),                                          \
+		.n_files = sizeof(files_) / sizeof((files_)[0])                                    \
+	}
+
 static const struct proto_release releases[HTTPFX_N_RELEASES] = {
-	{ .handle = 7,
-	  .id = "acme.game.1",
-	  .torrent_name = "Game",
-	  .single_file = 0,
-	  .piece_length = 16384,
-	  .files = game_files,
-	  .n_files = sizeof(game_files) / sizeof(game_files[0]) },
-	{ .handle = 9,
-	  .id = "acme.patch.2",
-	  .torrent_name = "patch.bin",
-	  .single_file = 1,
-	  .piece_length = 16384,
-	  .files = patch_files,
-	  .n_files = 1 },
+	HTTPFX_RELEASE(7, "acme.game.1", "Game", 0, game_files),
+	HTTPFX_RELEASE(9, "acme.patch.2", "patch.bin", 1, patch_files),
 };
 
 /* The peer pointer of the last lookup by id (the asking connection's user). */

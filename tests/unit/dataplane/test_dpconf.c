@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../testutil.h"
 #include "dpconf.h"
 
 static int parse(struct dpconf *c, struct seed_err *e, const char *const *args, int n)
@@ -51,34 +52,41 @@ Test(dpconf, flags_and_defaults)
 	cr_assert_eq(dpconf_check(&c, &e), 0);
 }
 
+/* A number field of struct dpconf and the value it must hold. */
+#define DP_FIELD(f, v) TU_U32_FIELD(struct dpconf, f, v)
+
 /* The defaults come from the settings table (what --help shows): these are
  * the documented values (docs/dataplane.md), written out independently. */
 Test(dpconf, defaults_are_the_documented_ones)
 {
+	static const struct tu_u32_field numbers[] = {
+		DP_FIELD(workers, 0), /* one per CPU */
+		DP_FIELD(upload_slots, 64),
+		DP_FIELD(max_conns, 4096),
+		DP_FIELD(max_requests, 1000),
+		DP_FIELD(handshake_timeout_ms, 10000),
+		DP_FIELD(idle_timeout_ms, 120000),
+		DP_FIELD(hugepages, 1),
+		DP_FIELD(zerocopy, 1),
+		DP_FIELD(mse, 2),
+		DP_FIELD(allow_root, 0),
+		DP_FIELD(dpdk_port, 0),
+		DP_FIELD(mtu, 1500),
+		DP_FIELD(dpdk_idle_sleep_us, 0),
+		DP_FIELD(n_bt, 0),
+		DP_FIELD(n_http, 0),
+	};
 	struct dpconf c;
 	dpconf_defaults(&c);
-	cr_expect_eq(c.workers, 0, "one per CPU");
 	cr_expect_eq(c.cache_size, 256ull << 20);
-	cr_expect_eq(c.upload_slots, 64);
-	cr_expect_eq(c.max_conns, 4096);
-	cr_expect_eq(c.max_requests, 1000);
-	cr_expect_eq(c.handshake_timeout_ms, 10000);
-	cr_expect_eq(c.idle_timeout_ms, 120000);
-	cr_expect_eq(c.hugepages, 1);
-	cr_expect_eq(c.zerocopy, 1);
-	cr_expect_eq(c.mse, 2);
 	cr_expect_str_eq(c.user, "seed-dp");
-	cr_expect_eq(c.allow_root, 0);
 	cr_expect_str_eq(c.backend, "uring");
-	cr_expect_eq(c.dpdk_port, 0);
-	cr_expect_eq(c.mtu, 1500);
-	cr_expect_eq(c.dpdk_idle_sleep_us, 0);
 	cr_expect_str_eq(c.store, "");
 	cr_expect_str_eq(c.catalog, "", "none");
 	cr_expect_str_eq(c.log_level, "", "unset: SEED_LOG_LEVEL applies");
-	cr_expect_eq(c.n_bt + c.n_http, 0);
 	cr_expect_eq(c.deny.n, 0);
 	cr_expect_eq(c.limit_exempt.n, 2, "127.0.0.0/8 and ::1");
+	tu_check_u32(&c, numbers, TU_N(numbers));
 }
 
 static void bad(const char *flag, const char *val, const char *needle)
@@ -302,13 +310,12 @@ Test(dpconf, per_source_limits)
 	struct dpconf c;
 	struct seed_err e;
 	struct sockaddr_in a = { .sin_family = AF_INET };
+	static const struct tu_u32_field limits[] = {
+		DP_FIELD(addr_conns, 128), DP_FIELD(prefix_conns, 512), DP_FIELD(addr_rate, 32),
+		DP_FIELD(addr_burst, 128), DP_FIELD(mse_rate, 8),	DP_FIELD(mse_burst, 32),
+	};
 	cr_assert_eq(PARSE(&c, &e, "--store", "/s"), 0, "%s", e.msg);
-	cr_assert_eq(c.addr_conns, 128);
-	cr_assert_eq(c.prefix_conns, 512);
-	cr_assert_eq(c.addr_rate, 32);
-	cr_assert_eq(c.addr_burst, 128);
-	cr_assert_eq(c.mse_rate, 8);
-	cr_assert_eq(c.mse_burst, 32);
+	tu_check_u32(&c, limits, TU_N(limits));
 	cr_assert_eq(c.deny.n, 0, "nobody denied by default");
 	cr_assert_eq(c.limit_exempt.n, 2);
 	a.sin_addr.s_addr = htonl(0x7f000005);

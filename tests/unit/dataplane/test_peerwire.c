@@ -566,15 +566,31 @@ Test(peerwire, requests_served_ignores_keepalives_and_refused_requests)
 	peer_free(p);
 }
 
+/* An unchoked peer (fast extension) of an engine restarted to keep at
+ * most two requests outstanding per peer. */
+static struct peer *peer_two_requests(void)
+{
+	SETUP_WITH(cfg.max_requests = 2);
+	return peer_unchoked(1);
+}
+
+/* One more request (piece, begin, len) is one too many: the peer is
+ * closed for it, and freed. */
+static void expect_one_too_many(struct peer *p, uint32_t piece, uint32_t begin, uint32_t len)
+{
+	clear(p);
+	feed_msg3(p, 6, piece, begin, len);
+	expect_close(p, PROTO_CLOSE_TOO_MANY);
+	peer_free(p);
+}
+
 /* The request table is handed out as requests come: entries freed by
  * data_done are used again once every fresh one was, for as long as the
  * peer keeps asking, and the bound still holds. */
 Test(peerwire, request_table_reuses_entries)
 {
-	struct peer *p;
+	struct peer *p = peer_two_requests();
 
-	SETUP_WITH(cfg.max_requests = 2);
-	p = peer_unchoked(1);
 	for (int round = 0; round < 20; round++) {
 		feed_msg3(p, 6, 0, 0, 16384);
 		feed_msg3(p, 6, 0, 16384, 16384);
@@ -586,10 +602,7 @@ Test(peerwire, request_table_reuses_entries)
 	cr_assert_eq(peerwire_requests_served(&p->c), 40);
 	feed_msg3(p, 6, 0, 0, 16384);
 	feed_msg3(p, 6, 0, 16384, 16384);
-	clear(p);
-	feed_msg3(p, 6, 3, 0, 16384);
-	expect_close(p, PROTO_CLOSE_TOO_MANY);
-	peer_free(p);
+	expect_one_too_many(p, 3, 0, 16384);
 }
 
 /* What used to be a malformed handshake now waits for a whole key; a key
@@ -871,10 +884,8 @@ Test(peerwire, cancel_marks_but_block_still_owed)
 
 Test(peerwire, too_many_outstanding)
 {
-	struct peer *p;
+	struct peer *p = peer_two_requests();
 
-	SETUP_WITH(cfg.max_requests = 2);
-	p = peer_unchoked(1);
 	feed_msg3(p, 6, 0, 0, 16384);
 	feed_msg3(p, 6, 0, 16384, 16384);
 	/* a pad-only request is not outstanding */
@@ -888,27 +899,19 @@ Test(peerwire, too_many_outstanding)
 	feed_msg3(p, 6, 3, 16384, 16384);
 	cr_assert(!peerwire_is_closed(&p->c));
 	cr_assert_eq(peerwire_outstanding(&p->c), 3);
-	clear(p);
-	feed_msg3(p, 6, 4, 0, 16384);
-	expect_close(p, PROTO_CLOSE_TOO_MANY);
-	peer_free(p);
+	expect_one_too_many(p, 4, 0, 16384);
 }
 
 Test(peerwire, cancel_flood_is_bounded)
 {
-	struct peer *p;
+	struct peer *p = peer_two_requests();
 
-	SETUP_WITH(cfg.max_requests = 2);
-	p = peer_unchoked(1);
 	for (int i = 0; i < 4; i++) {
 		feed_msg3(p, 6, 0, (uint32_t)i * 4096, 4096);
 		feed_msg3(p, 8, 0, (uint32_t)i * 4096, 4096);
 	}
 	cr_assert_eq(peerwire_outstanding(&p->c), 4); /* 2 * max_requests entries */
-	clear(p);
-	feed_msg3(p, 6, 0, 20000, 4096);
-	expect_close(p, PROTO_CLOSE_TOO_MANY);
-	peer_free(p);
+	expect_one_too_many(p, 0, 20000, 4096);
 }
 
 Test(peerwire, piece_header_outlives_later_calls)

@@ -41,25 +41,34 @@ Test(privs, names)
 	}
 }
 
-Test(privs, not_root_keeps_its_user)
+/* privs_plan with err cleared first: its return value. */
+static int plan(const char *user, int allow_root, uid_t euid, struct privs *p, struct seed_err *e)
+{
+	seed_err_clear(e);
+	return privs_plan(user, allow_root, euid, p, e);
+}
+
+/* A start that needs no lookup at all: a user that cannot exist is not an
+ * error, and the plan is mode; what names the case. */
+static void expect_no_lookup(int allow_root, uid_t euid, enum privs_mode mode, const char *what)
 {
 	struct privs p;
 	struct seed_err e;
-	seed_err_clear(&e);
-	/* no lookup at all: a user that cannot exist is not an error */
-	cr_assert_eq(privs_plan("no-such-user-hp", 0, 1000, &p, &e), 0, "%s", e.msg);
-	cr_assert_eq(p.mode, PRIVS_KEEP);
-	cr_assert_eq(privs_plan("no-such-user-hp", 1, 1000, &p, &e), 0, "%s", e.msg);
-	cr_assert_eq(p.mode, PRIVS_KEEP, "allow-root means nothing to a process that is not root");
+
+	cr_assert_eq(plan("no-such-user-hp", allow_root, euid, &p, &e), 0, "%s: %s", what, e.msg);
+	cr_assert_eq(p.mode, mode, "%s", what);
+}
+
+Test(privs, not_root_keeps_its_user)
+{
+	expect_no_lookup(0, 1000, PRIVS_KEEP, "not root");
+	expect_no_lookup(1, 1000, PRIVS_KEEP,
+			 "allow-root means nothing to a process that is not root");
 }
 
 Test(privs, root_with_allow_root_stays_root)
 {
-	struct privs p;
-	struct seed_err e;
-	seed_err_clear(&e);
-	cr_assert_eq(privs_plan("no-such-user-hp", 1, 0, &p, &e), 0, "%s", e.msg);
-	cr_assert_eq(p.mode, PRIVS_ROOT);
+	expect_no_lookup(1, 0, PRIVS_ROOT, "root with allow-root");
 }
 
 /* Started as root without allow-root, a user it cannot become is one line
@@ -78,16 +87,13 @@ Test(privs, root_with_an_unusable_user_is_an_error)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct privs p;
 		struct seed_err e;
-		seed_err_clear(&e);
-		cr_assert_eq(privs_plan(cases[i].user, 0, 0, &p, &e), cases[i].rc, "%s",
-			     cases[i].user);
+		cr_assert_eq(plan(cases[i].user, 0, 0, &p, &e), cases[i].rc, "%s", cases[i].user);
 		cr_assert_not_null(strstr(e.msg, cases[i].says), "%s", e.msg);
 		cr_assert_null(strchr(e.msg, '\n'), "one line: %s", e.msg);
 	}
 	struct privs p;
 	struct seed_err e;
-	seed_err_clear(&e);
-	privs_plan("no-such-user-hp", 0, 0, &p, &e);
+	plan("no-such-user-hp", 0, 0, &p, &e);
 	cr_assert_not_null(strstr(e.msg, "--allow-root yes"), "says the way out: %s", e.msg);
 }
 
@@ -98,8 +104,7 @@ Test(privs, root_finds_the_user_and_its_groups)
 	cr_assert_not_null(pw, "no user nobody on this system");
 	struct privs p;
 	struct seed_err e;
-	seed_err_clear(&e);
-	cr_assert_eq(privs_plan("nobody", 0, 0, &p, &e), 0, "%s", e.msg);
+	cr_assert_eq(plan("nobody", 0, 0, &p, &e), 0, "%s", e.msg);
 	cr_assert_eq(p.mode, PRIVS_SWITCH);
 	cr_assert_eq(p.uid, pw->pw_uid);
 	cr_assert_eq(p.gid, pw->pw_gid);
@@ -118,8 +123,7 @@ Test(privs, allow_root_restrict_and_drop_do_nothing)
 {
 	struct privs p;
 	struct seed_err e;
-	seed_err_clear(&e);
-	cr_assert_eq(privs_plan("x", 1, 0, &p, &e), 0);
+	cr_assert_eq(plan("x", 1, 0, &p, &e), 0);
 	uid_t before = geteuid();
 	cr_assert_eq(privs_restrict(&p, &e), 0, "%s", e.msg);
 	cr_assert_eq(privs_drop(&p, &e), 0, "%s", e.msg);
@@ -151,21 +155,23 @@ Test(privs, settings)
 	char *a2[] = { "seed-dataplane", "--allow-root=yes" };
 	cr_assert_eq(parse(&c, &e, 2, a2), 0, "%s", e.msg);
 	cr_assert_eq(c.allow_root, 1);
-	char *a3[] = { "seed-dataplane", "--user", "seed dp" };
-	cr_assert_eq(parse(&c, &e, 3, a3), -EINVAL);
-	cr_assert_not_null(strstr(e.msg, "--user: user name \"seed dp\""), "%s", e.msg);
-	char *a4[] = { "seed-dataplane", "--user", "abcdefghijabcdefghijabcdefghij123" };
-	cr_assert_eq(parse(&c, &e, 3, a4), -EINVAL);
-	cr_assert_not_null(strstr(e.msg, "1 to 32"), "%s", e.msg);
 	char *a6[] = { "seed-dataplane", "--drain-file", "/run/seed/drain" };
 	cr_assert_eq(parse(&c, &e, 3, a6), 0, "%s", e.msg);
 	cr_assert_str_eq(c.drain_file, "/run/seed/drain");
-	char *a7[] = { "seed-dataplane", "--drain-file", "" };
-	cr_assert_eq(parse(&c, &e, 3, a7), -EINVAL);
-	cr_assert_not_null(strstr(e.msg, "--drain-file: bad path"), "%s", e.msg);
-	char *a5[] = { "seed-dataplane", "--allow-root", "maybe" };
-	cr_assert_eq(parse(&c, &e, 3, a5), -EINVAL);
-	cr_assert_not_null(strstr(e.msg, "--allow-root: \"maybe\" is not yes or no"), "%s", e.msg);
+	static const struct {
+		const char *flag, *val, *says;
+	} refused[] = {
+		{ "--user", "seed dp", "--user: user name \"seed dp\"" },
+		{ "--user", "abcdefghijabcdefghijabcdefghij123", "1 to 32" },
+		{ "--drain-file", "", "--drain-file: bad path" },
+		{ "--allow-root", "maybe", "--allow-root: \"maybe\" is not yes or no" },
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		char *a[] = { "seed-dataplane", (char *)refused[i].flag, (char *)refused[i].val };
+		cr_assert_eq(parse(&c, &e, 3, a), -EINVAL, "%s \"%s\" accepted", a[1], a[2]);
+		cr_assert_not_null(strstr(e.msg, refused[i].says), "%s \"%s\": %s", a[1], a[2],
+				   e.msg);
+	}
 }
 
 Test(privs, settings_from_a_file)

@@ -34,6 +34,25 @@ static void dirs(char p[DIR_CAP], char sp[DIR_CAP])
 	snprintf(sp, DIR_CAP, "%s/store", base);
 }
 
+/* A fresh base (removed by the test's tu_rmtree(base)) with an empty
+ * source folder: dirs() of it. */
+static void fresh_dirs(char p[DIR_CAP], char sp[DIR_CAP])
+{
+	tu_tmpdir(base, "test_served");
+	dirs(p, sp);
+	cr_assert_eq(mkdir(p, 0755), 0, "%s", p);
+}
+
+/* served_load of the store at sp, which must succeed; e is reset first. */
+static struct served *load(const char *sp, struct seed_err *e)
+{
+	struct served *sv;
+
+	seed_err_clear(e);
+	cr_assert_eq(served_load(sp, &sv, e), 0, "%s", e->msg);
+	return sv;
+}
+
 /* Ingests base/game into base/store as t.g.VERSION. */
 static void create(const char *version, int kind, int also_v1)
 {
@@ -47,20 +66,16 @@ static void create(const char *version, int kind, int also_v1)
 
 Test(served, views_lookups_and_layout)
 {
-	tu_tmpdir(base, "test_served");
 	char p[DIR_CAP], sp[DIR_CAP];
-	dirs(p, sp);
-	cr_assert_eq(mkdir(p, 0755), 0);
+	fresh_dirs(p, sp);
 	make("a.bin", 40000); /* 2 pieces of 32 KiB, has a piece layer */
 	make("b.bin", 5);     /* 1 piece */
 	make("c.bin", 70000); /* 3 pieces */
 	create("1", METAINFO_HYBRID, 1);
 	create("2", METAINFO_V2, 0);
 
-	struct served *sv;
 	struct seed_err e;
-	seed_err_clear(&e);
-	cr_assert_eq(served_load(sp, &sv, &e), 0, "%s", e.msg);
+	struct served *sv = load(sp, &e);
 	/* t.g.1 hybrid + its v1 torrent, t.g.2 v2: three views, three objects */
 	cr_assert_eq(served_count(sv), 3);
 	cr_assert_eq(served_object_count(sv), 3, "identical files are one object");
@@ -138,10 +153,8 @@ Test(served, views_lookups_and_layout)
  * generation keeps the old one alive. */
 Test(served, refresh_adds_releases_and_keeps_old_views)
 {
-	tu_tmpdir(base, "test_served");
 	char p[DIR_CAP], sp[DIR_CAP];
-	dirs(p, sp);
-	cr_assert_eq(mkdir(p, 0755), 0);
+	fresh_dirs(p, sp);
 	make("a.bin", 40000);
 	create("1", METAINFO_V2, 0);
 
@@ -208,19 +221,15 @@ static void zero_at(const char *path, uint64_t off, size_t n)
  * file keeps its verified table. A missing object file is the same. */
 Test(served, damaged_object_leaves_the_rest_served)
 {
-	tu_tmpdir(base, "test_served");
 	char p[DIR_CAP], sp[DIR_CAP];
-	dirs(p, sp);
-	cr_assert_eq(mkdir(p, 0755), 0);
+	fresh_dirs(p, sp);
 	make("a.bin", 40000);
 	make("b.bin", 70000);
 	make("c.bin", 9000);
 	create("1", METAINFO_V2, 0);
 
-	struct served *sv;
 	struct seed_err e;
-	seed_err_clear(&e);
-	cr_assert_eq(served_load(sp, &sv, &e), 0, "%s", e.msg);
+	struct served *sv = load(sp, &e);
 	const struct proto_release *r = served_by_id(sv, "t.g.1", 5);
 	cr_assert_not_null(r);
 	cr_assert_eq(r->n_files, 3);

@@ -26,6 +26,28 @@ static void write_temp(char *path, const uint8_t *data, size_t len)
 	close(wfd);
 }
 
+/* write_temp of len bytes, byte i = i * mul + add, also left in data. */
+static void write_pattern_temp(char *path, uint8_t *data, size_t len, unsigned mul, unsigned add)
+{
+	for (size_t i = 0; i < len; i++)
+		data[i] = (uint8_t)(i * mul + add);
+	write_temp(path, data, len);
+}
+
+/* Reaps into d[0..cap) without a network loop, sleeping 5 ms between
+ * tries, until want reads are done or a second has passed: how many were. */
+static int reap_waiting(struct storage *s, struct storage_done *d, int cap, int want)
+{
+	int done = 0;
+
+	for (int round = 0; round < 200 && done < want; round++) {
+		done += storage_reap(s, d + done, cap - done);
+		if (done < want)
+			usleep(5000);
+	}
+	return done;
+}
+
 /* A storage of the given depth over mlen bytes of fresh memory (*out_mem). */
 static struct storage *storage_over(unsigned depth, size_t mlen, uint8_t **out_mem)
 {
@@ -117,9 +139,7 @@ Test(storage, registered_files_are_read_by_index)
 {
 	char path[] = "/var/tmp/test_storage_reg.XXXXXX";
 	uint8_t data[8192];
-	for (size_t i = 0; i < sizeof(data); i++)
-		data[i] = (uint8_t)(i * 13 + 5);
-	write_temp(path, data, sizeof(data));
+	write_pattern_temp(path, data, sizeof(data), 13, 5);
 	int fds[2] = { open(path, O_RDONLY), open(path, O_RDONLY) };
 	cr_assert(fds[0] >= 0 && fds[1] >= 0);
 	size_t mlen = 4 * 16384;
@@ -143,13 +163,7 @@ Test(storage, registered_files_are_read_by_index)
 	cr_assert_eq(storage_read(s, -1, 7, 0, mem + 4096, 4096, 2), 0);
 	storage_submit(s);
 	struct storage_done d[4];
-	int done = 0;
-	for (int round = 0; round < 200 && done < 2; round++) {
-		done += storage_reap(s, d + done, 4 - done);
-		if (done < 2)
-			usleep(5000);
-	}
-	cr_assert_eq(done, 2);
+	cr_assert_eq(reap_waiting(s, d, 4, 2), 2);
 	for (int i = 0; i < 2; i++) {
 		if (d[i].cookie == 1) {
 			cr_expect_eq(d[i].res, 4096, "registered index 1: %d", d[i].res);
@@ -172,9 +186,7 @@ Test(storage, polled_reaping_needs_no_eventfd)
 {
 	char path[] = "/var/tmp/test_storage_poll.XXXXXX";
 	uint8_t data[8192];
-	for (size_t i = 0; i < sizeof(data); i++)
-		data[i] = (uint8_t)(i * 7 + 3);
-	write_temp(path, data, sizeof(data));
+	write_pattern_temp(path, data, sizeof(data), 7, 3);
 	int fd = open(path, O_RDONLY);
 	cr_assert_geq(fd, 0);
 	size_t mlen = 2 * 16384;
@@ -187,13 +199,7 @@ Test(storage, polled_reaping_needs_no_eventfd)
 	cr_assert_eq(storage_read(s, fd, -1, 4096, mem, 4096, 9), 0);
 	storage_submit(s);
 	struct storage_done d[2];
-	int done = 0;
-	for (int round = 0; round < 200 && !done; round++) {
-		done = storage_reap(s, d, 2);
-		if (!done)
-			usleep(5000);
-	}
-	cr_assert_eq(done, 1);
+	cr_assert_eq(reap_waiting(s, d, 2, 1), 1);
 	cr_expect_eq(d[0].cookie, 9u);
 	cr_expect_eq(d[0].res, 4096);
 	cr_expect_arr_eq(mem, data + 4096, 4096);
