@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../sim/client_frames.h"
 #include "byteio.h"
 #include "csum.h"
 #include "stack.h"
@@ -201,24 +202,16 @@ static void poll_once(struct fz *z)
 /* An IPv4 frame from the client around payload p[0..len). */
 static size_t ip_frame(uint8_t *f, uint8_t proto, const uint8_t *p, size_t len)
 {
-	memcpy(f, srv_mac, 6);
-	memcpy(f + 6, cli_mac, 6);
-	byteio_put_be16(f + 12, 0x0800);
-	uint8_t *ip = f + 14;
-	memset(ip, 0, 20);
-	ip[0] = 0x45;
-	byteio_put_be16(ip + 2, (uint16_t)(20 + len));
-	ip[6] = 0x40;
-	ip[8] = 64;
-	ip[9] = proto;
-	byteio_put_be32(ip + 12, CLI_IP);
-	byteio_put_be32(ip + 16, SRV_IP);
-	struct csum c;
-	csum_init(&c);
-	csum_feed(&c, ip, 20);
-	byteio_put_be16(ip + 10, csum_final(&c));
-	memcpy(ip + 20, p, len);
-	return 34 + len;
+	const struct cf_ipv4 h = {
+		.dst_mac = srv_mac,
+		.src_mac = cli_mac,
+		.src = CLI_IP,
+		.dst = SRV_IP,
+		.frag = 0x4000, /* DF */
+		.proto = proto,
+	};
+	memcpy(cf_ipv4(f, &h, len), p, len);
+	return CF_ETH_LEN + CF_IPV4_LEN + len;
 }
 
 /* A TCP segment from the client: hdr (>= 20 bytes, its data offset
@@ -248,17 +241,8 @@ static void send_tcp(struct fz *z, uint8_t *seg, size_t len, uint32_t seq, uint3
 static void handshake(struct fz *z, uint8_t opts)
 {
 	/* ARP: the client asks for the server, so the server learns it */
-	uint8_t arp[42] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
-	memcpy(arp + 6, cli_mac, 6);
-	byteio_put_be16(arp + 12, 0x0806);
-	byteio_put_be16(arp + 14, 1);
-	byteio_put_be16(arp + 16, 0x0800);
-	arp[18] = 6;
-	arp[19] = 4;
-	byteio_put_be16(arp + 20, 1);
-	memcpy(arp + 22, cli_mac, 6);
-	byteio_put_be32(arp + 28, CLI_IP);
-	byteio_put_be32(arp + 38, SRV_IP);
+	uint8_t arp[CF_ARP_LEN];
+	cf_arp(arp, 1, cli_mac, CLI_IP, NULL, SRV_IP);
 	feed(z, arp, sizeof(arp));
 	uint8_t syn[64] = { 0 };
 	size_t ol = 0;

@@ -5,10 +5,12 @@
 #include "receiver.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "client_frames.h"
+#include "simlink.h"
 
 #define F_FIN 0x01
 #define F_SYN 0x02
@@ -21,17 +23,8 @@
 
 static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 
-static void fail(struct rcv *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(struct rcv *r, const char *fmt, ...)
-{
-	if (r->failed)
-		return;
-	r->failed = 1;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(r->err, sizeof(r->err), fmt, ap);
-	va_end(ap);
-}
+/* The first violation, kept in r->err (receiver.h). */
+#define fail(r, ...) sim_fail(&(r)->failed, (r)->err, sizeof((r)->err), __VA_ARGS__)
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -41,20 +34,6 @@ static uint16_t get16(const uint8_t *p)
 static uint32_t get32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
 }
 
 /* RFC 1071 over native-order words (the fold is byte-order neutral);
@@ -94,11 +73,11 @@ static uint16_t sum_fold(uint64_t acc)
 static uint64_t pseudo_sum(uint32_t src, uint32_t dst, uint16_t len)
 {
 	uint8_t ph[12];
-	put32(ph, src);
-	put32(ph + 4, dst);
+	cf_put32(ph, src);
+	cf_put32(ph + 4, dst);
 	ph[8] = 0;
 	ph[9] = 6;
-	put16(ph + 10, len);
+	cf_put16(ph + 10, len);
 	return sum_add(0, ph, sizeof(ph));
 }
 
@@ -111,23 +90,16 @@ static uint32_t ts_now(const struct rcv *r)
 
 static void emit_ip(struct rcv *r, uint8_t *f, uint32_t l4_len)
 {
-	memcpy(f, r->srv_mac, 6);
-	memcpy(f + 6, r->cfg.mac, 6);
-	put16(f + 12, 0x0800);
-	uint8_t *ip = f + 14;
-	ip[0] = 0x45;
-	ip[1] = 0;
-	put16(ip + 2, (uint16_t)(20 + l4_len));
-	put16(ip + 4, (uint16_t)r->st.frames);
-	put16(ip + 6, 0x4000);
-	ip[8] = 64;
-	ip[9] = 6;
-	put16(ip + 10, 0);
-	put32(ip + 12, r->cfg.ip);
-	put32(ip + 16, r->cfg.srv_ip);
-	uint16_t c = (uint16_t)~sum_fold(sum_add(0, ip, 20));
-	memcpy(ip + 10, &c, 2);
-	uint8_t *th = ip + 20;
+	const struct cf_ipv4 h = {
+		.dst_mac = r->srv_mac,
+		.src_mac = r->cfg.mac,
+		.src = r->cfg.ip,
+		.dst = r->cfg.srv_ip,
+		.id = (uint16_t)r->st.frames,
+		.frag = 0x4000, /* DF */
+		.proto = 6,
+	};
+	uint8_t *th = cf_ipv4(f, &h, l4_len);
 	uint16_t tc = (uint16_t)~sum_fold(
 		sum_add(pseudo_sum(r->cfg.ip, r->cfg.srv_ip, (uint16_t)l4_len), th, l4_len));
 	memcpy(th + 16, &tc, 2);
@@ -198,7 +170,7 @@ static void send_seg(struct rcv *r, uint32_t seq, uint8_t flags, const uint8_t *
 		if (r->cfg.mss) {
 			o[n++] = 2;
 			o[n++] = 4;
-			put16(o + n, r->cfg.mss);
+			cf_put16(o + n, r->cfg.mss);
 			n += 2;
 		}
 		if (r->cfg.sack && r->cfg.ts) {
@@ -216,8 +188,8 @@ static void send_seg(struct rcv *r, uint32_t seq, uint8_t flags, const uint8_t *
 		if (r->cfg.ts) {
 			o[n++] = 8;
 			o[n++] = 10;
-			put32(o + n, ts_now(r));
-			put32(o + n + 4, 0);
+			cf_put32(o + n, ts_now(r));
+			cf_put32(o + n + 4, 0);
 			n += 8;
 		}
 		if (r->cfg.ws >= 0) {
@@ -232,8 +204,8 @@ static void send_seg(struct rcv *r, uint32_t seq, uint8_t flags, const uint8_t *
 			o[n++] = 1;
 			o[n++] = 8;
 			o[n++] = 10;
-			put32(o + n, ts_now(r));
-			put32(o + n + 4, r->ts_recent);
+			cf_put32(o + n, ts_now(r));
+			cf_put32(o + n + 4, r->ts_recent);
 			n += 8;
 		}
 		uint64_t bl[4][2];
@@ -244,24 +216,24 @@ static void send_seg(struct rcv *r, uint32_t seq, uint8_t flags, const uint8_t *
 			o[n++] = 5;
 			o[n++] = (uint8_t)(2 + 8 * nb);
 			for (uint32_t k = 0; k < nb; k++) {
-				put32(o + n, r->irs + 1 + (uint32_t)bl[k][0]);
-				put32(o + n + 4, r->irs + 1 + (uint32_t)bl[k][1]);
+				cf_put32(o + n, r->irs + 1 + (uint32_t)bl[k][0]);
+				cf_put32(o + n + 4, r->irs + 1 + (uint32_t)bl[k][1]);
 				n += 8;
 			}
 			r->st.sack_blocks += nb;
 		}
 	}
 	uint32_t ack = r->irs + 1 + (uint32_t)r->rcv_nxt + (uint32_t)r->got_fin;
-	put16(th, r->cfg.port);
-	put16(th + 2, r->cfg.srv_port);
-	put32(th + 4, seq);
-	put32(th + 8, (flags & F_ACK) ? ack : 0);
+	cf_put16(th, r->cfg.port);
+	cf_put16(th + 2, r->cfg.srv_port);
+	cf_put32(th + 4, seq);
+	cf_put32(th + 8, (flags & F_ACK) ? ack : 0);
 	th[12] = (uint8_t)(((20 + n) / 4) << 4);
 	th[13] = flags;
 	uint16_t w = wnd_field(r, syn);
-	put16(th + 14, w);
-	put16(th + 16, 0);
-	put16(th + 18, 0);
+	cf_put16(th + 14, w);
+	cf_put16(th + 16, 0);
+	cf_put16(th + 18, 0);
 	if (plen)
 		memcpy(th + 20 + n, pay, plen);
 	if (flags & F_ACK) {
@@ -281,24 +253,11 @@ static void send_ack(struct rcv *r)
 	send_seg(r, r->snd_nxt, F_ACK, NULL, 0);
 }
 
+/* An ARP request (op 1) or reply (op 2), padded to Ethernet's 60 bytes. */
 static void send_arp(struct rcv *r, int op, const uint8_t *tha, uint32_t tpa)
 {
-	uint8_t f[60];
-	memset(f, 0, sizeof(f));
-	memcpy(f, op == 1 ? bcast : tha, 6);
-	memcpy(f + 6, r->cfg.mac, 6);
-	put16(f + 12, 0x0806);
-	uint8_t *a = f + 14;
-	put16(a, 1);
-	put16(a + 2, 0x0800);
-	a[4] = 6;
-	a[5] = 4;
-	put16(a + 6, (uint16_t)op);
-	memcpy(a + 8, r->cfg.mac, 6);
-	put32(a + 14, r->cfg.ip);
-	if (op == 2)
-		memcpy(a + 18, tha, 6);
-	put32(a + 24, tpa);
+	uint8_t f[60] = { 0 };
+	cf_arp(f, (uint16_t)op, r->cfg.mac, r->cfg.ip, tha, tpa);
 	r->cfg.send(r->cfg.arg, f, sizeof(f));
 }
 

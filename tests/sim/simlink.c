@@ -8,8 +8,21 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+void sim_fail(int *failed, char *err, size_t cap, const char *fmt, ...)
+{
+	if (*failed)
+		return;
+	*failed = 1;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, cap, fmt, ap);
+	va_end(ap);
+}
 
 static uint64_t splitmix64(uint64_t *x)
 {

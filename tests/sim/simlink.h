@@ -1,7 +1,8 @@
 /*
  * simlink: the deterministic parts of the packet simulator (tests/sim/,
  * CONVENTIONS rule 14): a seeded PRNG, and an Ethernet link between two
- * endpoints in virtual time.
+ * endpoints in virtual time; and sim_fail, the first-failure-wins message
+ * both ends of a simulated transfer keep.
  *
  * Time is in nanoseconds and only moves when the caller says so. Each
  * direction of the link has a rate, a propagation delay, a drop-tail queue
@@ -31,6 +32,14 @@ double sim_rng_unit(struct sim_rng *r);
 uint64_t sim_rng_below(struct sim_rng *r, uint64_t n);
 /* Log-uniform in [lo, hi], lo > 0. */
 double sim_rng_logu(struct sim_rng *r, double lo, double hi);
+
+/*
+ * Keeps the first failure: when *failed is 0, sets it to 1 and formats the
+ * message into err[0..cap); once it is set, later failures (usually what
+ * the first one caused) are dropped.
+ */
+void sim_fail(int *failed, char *err, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 enum { SIM_A2B = 0, SIM_B2A = 1 };
 

@@ -30,7 +30,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,17 +94,8 @@ struct app {
 
 static const char request[] = "GET /seed/object HTTP/1.1\r\nHost: sim\r\nRange: bytes=0-\r\n\r\n";
 
-static void app_fail(struct app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void app_fail(struct app *a, const char *fmt, ...)
-{
-	if (a->failed)
-		return;
-	a->failed = 1;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(a->err, sizeof(a->err), fmt, ap);
-	va_end(ap);
-}
+/* The application's first failure, kept in a->err. */
+#define app_fail(a, ...) sim_fail(&(a)->failed, (a)->err, sizeof((a)->err), __VA_ARGS__)
 
 /* Queues what it can; -EAGAIN waits for the next ACKED. */
 static void app_pump(struct app *a)
@@ -780,29 +770,21 @@ int main(int argc, char **argv)
 		.mtu = 1500,
 		.min_ratio = 0.8,
 	};
-	int have_transfers = 0, have_loss = 0, have_size = 0, have_rate = 0;
 	snprintf(o.rtts, sizeof(o.rtts), "10,50,100");
 	snprintf(o.msss, sizeof(o.msss), "1460");
+	/* the options given, by their short name: --mathis has its own
+	 * defaults for those that were not */
+	uint8_t given[128] = { 0 };
 	int c;
 	while ((c = getopt_long(argc, argv, "hv", long_opts, NULL)) != -1) {
+		if (c > 0 && c < (int)sizeof(given))
+			given[c] = 1;
 		switch (c) {
 		case 's': o.seed = strtoull(optarg, NULL, 0); break;
-		case 'n':
-			o.transfers = (uint32_t)strtoul(optarg, NULL, 0);
-			have_transfers = 1;
-			break;
-		case 'a':
-			o.mib.lo = atof(optarg);
-			have_size = 1;
-			break;
-		case 'b':
-			o.mib.hi = atof(optarg);
-			have_size = 1;
-			break;
-		case 'l':
-			o.loss.hi = atof(optarg);
-			have_loss = 1;
-			break;
+		case 'n': o.transfers = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'a': o.mib.lo = atof(optarg); break;
+		case 'b': o.mib.hi = atof(optarg); break;
+		case 'l': o.loss.hi = atof(optarg); break;
 		case 'L': o.loss.lo = atof(optarg); break;
 		case 'r': o.rev_loss = atof(optarg); break;
 		case 'd': o.dup_max = atof(optarg); break;
@@ -816,7 +798,6 @@ int main(int argc, char **argv)
 				fprintf(stderr, "tcp_sim: bad --rate-mbit %s\n", optarg);
 				return 2;
 			}
-			have_rate = 1;
 			break;
 		case 'O': o.optmask = atoi(optarg) & 15; break;
 		case 'A': o.optmask = -2; break;
@@ -848,13 +829,13 @@ int main(int argc, char **argv)
 	memcpy(pattern + PERIOD, pattern, 65536);
 	int rc;
 	if (o.mathis) {
-		if (!have_transfers)
+		if (!given['n'])
 			o.transfers = 4;
-		if (!have_loss)
+		if (!given['l'])
 			o.loss.hi = 0.01;
-		if (!have_size)
+		if (!given['a'] && !given['b'])
 			o.mib.hi = 16;
-		if (!have_rate)
+		if (!given['R'])
 			o.rate.hi = 100;
 		rc = run_mathis(&o);
 	} else {

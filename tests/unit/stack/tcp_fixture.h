@@ -5,7 +5,9 @@
  *
  * One stack (10.0.0.1/24, port 80 listening) and a client at 10.0.0.2 that
  * exists only as the bytes the tests write: every segment is a whole
- * Ethernet/IPv4/TCP frame built here, in a heap block of exactly its length
+ * Ethernet/IPv4/TCP frame built here (the Ethernet, IPv4 and ARP headers by
+ * tests/sim/client_frames.h, which the simulator's client and the fuzz
+ * harness share), in a heap block of exactly its length
  * (a read past it is an AddressSanitizer error), fed through stack_input()
  * and followed by stack_poll() in virtual time, as the worker loop does.
  * Every frame that comes out is flattened (header and payload slices) and
@@ -32,6 +34,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "../../sim/client_frames.h"
 #include "../testutil.h"
 #include "stack.h"
 #include "tcp_int.h"
@@ -158,18 +161,6 @@ static MAYBE_UNUSED uint32_t tf_be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static MAYBE_UNUSED void tf_put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static MAYBE_UNUSED void tf_put32(uint8_t *p, uint32_t v)
-{
-	tf_put16(p, (uint16_t)(v >> 16));
-	tf_put16(p + 2, (uint16_t)v);
-}
-
 /* RFC 1071, written here rather than taken from csum.c. */
 static MAYBE_UNUSED uint32_t tf_sum(uint32_t acc, const uint8_t *p, size_t n)
 {
@@ -206,7 +197,7 @@ static MAYBE_UNUSED size_t tf_write_opts(uint8_t *b, const struct tf_opts *o)
 	if (o->mss >= 0) {
 		b[n++] = 2;
 		b[n++] = 4;
-		tf_put16(b + n, (uint16_t)o->mss);
+		cf_put16(b + n, (uint16_t)o->mss);
 		n += 2;
 	}
 	if (o->ws >= 0) {
@@ -226,8 +217,8 @@ static MAYBE_UNUSED size_t tf_write_opts(uint8_t *b, const struct tf_opts *o)
 		b[n++] = 1;
 		b[n++] = 8;
 		b[n++] = 10;
-		tf_put32(b + n, o->tsval);
-		tf_put32(b + n + 4, o->tsecr);
+		cf_put32(b + n, o->tsval);
+		cf_put32(b + n + 4, o->tsecr);
 		n += 8;
 	}
 	if (o->nsack) {
@@ -236,8 +227,8 @@ static MAYBE_UNUSED size_t tf_write_opts(uint8_t *b, const struct tf_opts *o)
 		b[n++] = 5;
 		b[n++] = (uint8_t)(2 + 8 * o->nsack);
 		for (int k = 0; k < o->nsack; k++) {
-			tf_put32(b + n, o->sack[k][0]);
-			tf_put32(b + n + 4, o->sack[k][1]);
+			cf_put32(b + n, o->sack[k][0]);
+			cf_put32(b + n + 4, o->sack[k][1]);
 			n += 8;
 		}
 	}
@@ -259,13 +250,13 @@ static MAYBE_UNUSED uint8_t *tf_build(const struct tf_pkt *p, size_t *out_len)
 		tl = p->trunc;
 	uint8_t *tcp = calloc(1, 20 + olen + p->plen + 1);
 	cr_assert_not_null(tcp);
-	tf_put16(tcp, p->sport);
-	tf_put16(tcp + 2, p->dport);
-	tf_put32(tcp + 4, p->seq);
-	tf_put32(tcp + 8, p->ack);
+	cf_put16(tcp, p->sport);
+	cf_put16(tcp + 2, p->dport);
+	cf_put32(tcp + 4, p->seq);
+	cf_put32(tcp + 8, p->ack);
 	tcp[12] = (uint8_t)((p->doff < 0 ? 0 : p->doff ? p->doff : (int)(20 + olen) / 4) << 4);
 	tcp[13] = p->flags;
-	tf_put16(tcp + 14, p->win);
+	cf_put16(tcp + 14, p->win);
 	memcpy(tcp + 20, opts, olen);
 	if (p->plen)
 		memcpy(tcp + 20 + olen, p->pay, p->plen);
@@ -273,30 +264,26 @@ static MAYBE_UNUSED uint8_t *tf_build(const struct tf_pkt *p, size_t *out_len)
 		uint16_t ck = (uint16_t)~tf_l4_sum(p->src_ip, p->dst_ip, 6, tcp, tl);
 		if (p->bad_tcp_csum)
 			ck ^= 0x0101;
-		tf_put16(tcp + 16, ck);
+		cf_put16(tcp + 16, ck);
 	}
 	size_t len = 14 + 20 + tl;
 	uint8_t *f = malloc(len);
 	cr_assert_not_null(f);
-	memcpy(f, p->dst_mac ? p->dst_mac : tf_srv_mac, 6);
-	memcpy(f + 6, tf_cli_mac, 6);
-	tf_put16(f + 12, 0x0800);
-	uint8_t *ip = f + 14;
-	memset(ip, 0, 20);
-	ip[0] = 0x45;
-	tf_put16(ip + 2, (uint16_t)(20 + tl));
-	tf_put16(ip + 4, 0x1234);
-	tf_put16(ip + 6, 0x4000); /* DF */
-	ip[8] = 64;
-	ip[9] = 6;
-	tf_put32(ip + 12, p->src_ip);
-	tf_put32(ip + 16, p->dst_ip);
-	uint16_t ick = (uint16_t)~tf_fold(tf_sum(0, ip, 20));
-	if (p->bad_ip_csum)
-		ick ^= 0x0101;
-	tf_put16(ip + 10, ick);
-	memcpy(f + 34, tcp, tl);
+	const struct cf_ipv4 h = {
+		.dst_mac = p->dst_mac ? p->dst_mac : tf_srv_mac,
+		.src_mac = tf_cli_mac,
+		.src = p->src_ip,
+		.dst = p->dst_ip,
+		.id = 0x1234,
+		.frag = 0x4000, /* DF */
+		.proto = 6,
+	};
+	memcpy(cf_ipv4(f, &h, tl), tcp, tl);
 	free(tcp);
+	if (p->bad_ip_csum) {
+		f[14 + 10] ^= 0x01;
+		f[14 + 11] ^= 0x01;
+	}
 	*out_len = len;
 	return f;
 }
@@ -519,21 +506,10 @@ static MAYBE_UNUSED void tf_default_cfg(struct stack_config *c)
 /* An ARP request from ip (with the client's MAC) for our address. */
 static MAYBE_UNUSED uint8_t *tf_arp_request(uint32_t ip, size_t *out_len)
 {
-	uint8_t *f = calloc(1, 42);
+	uint8_t *f = malloc(CF_ARP_LEN);
 	cr_assert_not_null(f);
-	memset(f, 0xff, 6);
-	memcpy(f + 6, tf_cli_mac, 6);
-	tf_put16(f + 12, 0x0806);
-	uint8_t *a = f + 14;
-	tf_put16(a, 1);
-	tf_put16(a + 2, 0x0800);
-	a[4] = 6;
-	a[5] = 4;
-	tf_put16(a + 6, 1);
-	memcpy(a + 8, tf_cli_mac, 6);
-	tf_put32(a + 14, ip);
-	tf_put32(a + 24, TF_SRV_IP);
-	*out_len = 42;
+	cf_arp(f, 1, tf_cli_mac, ip, NULL, TF_SRV_IP);
+	*out_len = CF_ARP_LEN;
 	return f;
 }
 
@@ -563,6 +539,16 @@ static MAYBE_UNUSED void tf_start(const struct stack_config *cfg)
 	}
 	tf_clear();
 }
+
+/* tf_start() with the defaults but field (of struct stack_config) set to
+ * v: TF_START_WITH(tcp.conn_sndbuf, 10000). */
+#define TF_START_WITH(field, v)              \
+	do {                                 \
+		struct stack_config tf_cfg_; \
+		tf_default_cfg(&tf_cfg_);    \
+		tf_cfg_.field = (v);         \
+		tf_start(&tf_cfg_);          \
+	} while (0)
 
 static MAYBE_UNUSED void tf_stop(void)
 {
@@ -765,6 +751,24 @@ static MAYBE_UNUSED int tf_queue(struct tf_conn *c, uint32_t len, uint64_t cooki
 	if (rc == 0)
 		c->queued += len;
 	return rc;
+}
+
+/* Queues len more bytes of the pattern on c, which must take them, and
+ * polls: the segments they make are the step's output. */
+static MAYBE_UNUSED void tf_queue_poll(struct tf_conn *c, uint32_t len, uint64_t cookie)
+{
+	int rc = tf_queue(c, len, cookie);
+	cr_assert_eq(rc, 0, "stack_send of %u bytes (cookie %lu): %d", len, (unsigned long)cookie,
+		     rc);
+	tf_poll();
+}
+
+/* A stack with the defaults (tf_start(NULL)) and a plain connection on it
+ * from (TF_CLI_IP, port). */
+static MAYBE_UNUSED void tf_start_plain(struct tf_conn *c, uint16_t port)
+{
+	tf_start(NULL);
+	tf_connect_plain(c, port, 0);
 }
 
 /* c sends flags and payload in sequence (and advances). */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../testutil.h"
+#include "exact_copy.h"
 #include "eth.h"
 
 static const uint8_t mine[ETH_ADDR_LEN] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
@@ -30,12 +31,10 @@ struct frame_case {
 static void check_frames(const struct frame_case *c, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		uint8_t *f = malloc(c[i].len ? c[i].len : 1);
+		uint8_t *f = exact_copy(c[i].b, c[i].len);
 		struct eth_view v;
 		int rc;
 
-		cr_assert_not_null(f);
-		memcpy(f, c[i].b, c[i].len);
 		memset(&v, 0, sizeof(v));
 		rc = eth_parse(f, c[i].len, &v);
 		cr_expect_eq(rc, c[i].rc, "%s: rc %d, want %d", c[i].what, rc, c[i].rc);

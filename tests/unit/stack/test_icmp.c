@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "../testutil.h"
+#include "exact_copy.h"
 #include "csum.h"
 #include "icmp.h"
 
@@ -29,13 +30,9 @@ static const uint8_t echo_req[40] = {
 static int parse_exact(const uint8_t *p, size_t len, int verify, struct icmp_view *v,
 		       const uint8_t **out_blk)
 {
-	uint8_t *blk = malloc(len ? len : 1);
-
-	cr_assert_not_null(blk);
-	memcpy(blk, p, len);
 	memset(v, 0xa5, sizeof(*v));
-	*out_blk = blk;
-	return icmp_parse(blk, len, verify, v);
+	*out_blk = exact_copy(p, len);
+	return icmp_parse(*out_blk, len, verify, v);
 }
 
 /* The reply header h and the request's payload sum to 0: a valid reply. */
@@ -101,10 +98,8 @@ Test(icmp, echo_reply_for_every_length)
 		cr_assert_eq(icmp_echo_reply_hdr(h, r, len), 8);
 		expect_valid_reply(h, r, len);
 		/* in place, as a transmitter that reuses the frame would */
-		uint8_t *copy = malloc(len);
+		uint8_t *copy = exact_copy(r, len);
 
-		cr_assert_not_null(copy);
-		memcpy(copy, r, len);
 		cr_assert_eq(icmp_echo_reply_hdr(copy, copy, len), 8);
 		cr_expect_arr_eq(copy, h, 8, "in place, len %zu", len);
 		free(copy);

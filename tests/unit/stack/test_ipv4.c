@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../testutil.h"
+#include "exact_copy.h"
 #include "csum.h"
 #include "ipv4.h"
 
@@ -29,13 +30,9 @@ static const uint8_t ping[60] = {
 static int parse_exact(const uint8_t *p, size_t len, int verify, struct ipv4_view *v,
 		       const uint8_t **out_blk)
 {
-	uint8_t *blk = malloc(len ? len : 1);
-
-	cr_assert_not_null(blk);
-	memcpy(blk, p, len);
 	memset(v, 0, sizeof(*v));
-	*out_blk = blk;
-	return ipv4_parse(blk, len, verify, v);
+	*out_blk = exact_copy(p, len);
+	return ipv4_parse(*out_blk, len, verify, v);
 }
 
 Test(ipv4, captured_ping)

@@ -202,10 +202,7 @@ Test(tcp, bad_checksums_are_dropped_unless_the_nic_checked_them)
 
 Test(tcp, checksum_offload_leaves_the_pseudo_header_sum)
 {
-	struct stack_config cfg;
-	tf_default_cfg(&cfg);
-	cfg.tx_csum_offload = 1;
-	tf_start(&cfg);
+	TF_START_WITH(tx_csum_offload, 1);
 	struct tf_pkt p = tf_pkt_raw(42100, 7000, 0, TCP_SYN);
 	size_t len;
 	uint8_t *f = tf_build(&p, &len);
@@ -303,10 +300,7 @@ Test(tcp, a_stopped_listener_resets_syns)
 
 Test(tcp, send_is_refused_at_the_byte_cap)
 {
-	struct stack_config cfg;
-	tf_default_cfg(&cfg);
-	cfg.tcp.conn_sndbuf = 10000;
-	tf_start(&cfg);
+	TF_START_WITH(tcp.conn_sndbuf, 10000);
 	struct tf_conn c;
 	tf_connect_plain(&c, 44000, 0);
 	cr_expect_eq(tf_queue(&c, 6000, 1), 0);
@@ -328,10 +322,7 @@ Test(tcp, send_is_refused_at_the_byte_cap)
 
 Test(tcp, send_is_refused_at_the_chunk_cap)
 {
-	struct stack_config cfg;
-	tf_default_cfg(&cfg);
-	cfg.tcp.conn_chunks = 4;
-	tf_start(&cfg);
+	TF_START_WITH(tcp.conn_chunks, 4);
 	struct tf_conn c;
 	tf_connect_plain(&c, 44100, 0);
 	struct iovec iov[5];
@@ -361,10 +352,7 @@ Test(tcp, send_is_refused_at_the_chunk_cap)
 
 Test(tcp, send_is_refused_when_the_shared_pool_is_empty)
 {
-	struct stack_config cfg;
-	tf_default_cfg(&cfg);
-	cfg.tcp.chunk_pool = 3;
-	tf_start(&cfg);
+	TF_START_WITH(tcp.chunk_pool, 3);
 	struct tf_conn a, b;
 	tf_connect_plain(&a, 44200, 0);
 	tf_connect_plain(&b, 44201, 0);
@@ -379,9 +367,8 @@ Test(tcp, send_is_refused_when_the_shared_pool_is_empty)
  * report exactly the sends it completed, in order. */
 Test(tcp, acked_events_come_in_order_and_once)
 {
-	tf_start(NULL);
 	struct tf_conn c;
-	tf_connect_plain(&c, 44300, 0);
+	tf_start_plain(&c, 44300);
 	static const uint32_t sizes[] = { 100, 2000, 1, 3000, 0, 500, 1460 };
 	uint32_t ends[TU_N(sizes)], off = 0;
 	for (size_t i = 0; i < TU_N(sizes); i++) {
@@ -437,12 +424,10 @@ Test(tcp, send_after_close_is_refused)
 
 Test(tcp, abort_sends_rst_reports_every_send_then_closed)
 {
-	tf_start(NULL);
 	struct tf_conn c;
-	tf_connect_plain(&c, 44500, 0);
+	tf_start_plain(&c, 44500);
 	cr_assert_eq(tf_queue(&c, 3000, 1), 0);
-	cr_assert_eq(tf_queue(&c, 10, 2), 0);
-	tf_poll();
+	tf_queue_poll(&c, 10, 2);
 	cr_assert_eq(tf_data_frames(), 3);
 	stack_abort(F.s, c.id);
 	tf_poll();
@@ -468,23 +453,19 @@ static uint8_t *echo_request(const uint8_t *pay, size_t n, size_t *out_len)
 	size_t len = 14 + 20 + 8 + n;
 	uint8_t *f = calloc(1, len);
 	cr_assert_not_null(f);
-	memcpy(f, tf_srv_mac, 6);
-	memcpy(f + 6, tf_cli_mac, 6);
-	tf_put16(f + 12, 0x0800);
-	uint8_t *ip = f + 14;
-	ip[0] = 0x45;
-	tf_put16(ip + 2, (uint16_t)(20 + 8 + n));
-	ip[8] = 64;
-	ip[9] = 1;
-	tf_put32(ip + 12, TF_CLI_IP);
-	tf_put32(ip + 16, TF_SRV_IP);
-	tf_put16(ip + 10, (uint16_t)~tf_fold(tf_sum(0, ip, 20)));
-	uint8_t *ic = ip + 20;
+	const struct cf_ipv4 h = {
+		.dst_mac = tf_srv_mac,
+		.src_mac = tf_cli_mac,
+		.src = TF_CLI_IP,
+		.dst = TF_SRV_IP,
+		.proto = 1,
+	};
+	uint8_t *ic = cf_ipv4(f, &h, 8 + n);
 	ic[0] = 8;
-	tf_put16(ic + 4, 0xbeef);
-	tf_put16(ic + 6, 42);
+	cf_put16(ic + 4, 0xbeef);
+	cf_put16(ic + 6, 42);
 	memcpy(ic + 8, pay, n);
-	tf_put16(ic + 2, (uint16_t)~tf_fold(tf_sum(0, ic, 8 + n)));
+	cf_put16(ic + 2, (uint16_t)~tf_fold(tf_sum(0, ic, 8 + n)));
 	*out_len = len;
 	return f;
 }

@@ -24,17 +24,32 @@ static void peer_fin(struct tf_conn *c, uint32_t srv_seq)
 	tf_expect_ack(tf_one("ACK of the FIN"), c, srv_seq, "ACK of the FIN");
 }
 
+/* We close c: the poll that follows sends our FIN (the step's output). */
+static void close_ours(struct tf_conn *c)
+{
+	stack_close(F.s, c->id);
+	tf_poll();
+}
+
+/* We close c, the client ACKs our FIN and sends its own: c is in
+ * TIME-WAIT and CLOSED is reported. */
+static void to_timewait(struct tf_conn *c)
+{
+	close_ours(c);
+	tf_ack(c, tf_sseq(c, 1));
+	tf_send(c, TCP_FIN | TCP_ACK, NULL, 0);
+	cr_assert_eq(tf_ev_count(STACK_EV_CLOSED), 1, "no CLOSED for the client's FIN");
+}
+
 Test(tcp_close, client_fin_first_then_ours)
 {
-	tf_start(NULL);
 	struct tf_conn c;
-	tf_connect_plain(&c, 48000, 0);
+	tf_start_plain(&c, 48000);
 	peer_fin(&c, tf_sseq(&c, 0));
 	cr_expect_eq(F.nev, 1);
 	cr_expect_eq(tf_info(&c).state, TCP_S_CLOSE_WAIT);
 	/* still open for sending */
-	cr_assert_eq(tf_queue(&c, 100, 1), 0);
-	tf_poll();
+	tf_queue_poll(&c, 100, 1);
 	cr_assert_eq(tf_data_frames(), 1);
 	tf_ack(&c, tf_sseq(&c, 100));
 	cr_expect_eq(tf_ev_count(STACK_EV_ACKED), 1);
@@ -62,11 +77,9 @@ Test(tcp_close, client_fin_first_then_ours)
 
 Test(tcp_close, our_fin_first_then_timewait)
 {
-	tf_start(NULL);
 	struct tf_conn c;
-	tf_connect_plain(&c, 48100, 0);
-	stack_close(F.s, c.id);
-	tf_poll();
+	tf_start_plain(&c, 48100);
+	close_ours(&c);
 	const struct tf_frame *fr = tf_one("our FIN");
 	cr_expect_eq(fr->flags, TCP_FIN | TCP_ACK);
 	cr_expect_eq(fr->seq, tf_sseq(&c, 0));
@@ -106,15 +119,10 @@ Test(tcp_close, our_fin_first_then_timewait)
 
 Test(tcp_close, a_new_syn_above_timewait_reopens)
 {
-	tf_start(NULL);
 	struct tf_conn c;
-	tf_connect_plain(&c, 48200, 0);
+	tf_start_plain(&c, 48200);
 	uint32_t old_id = c.id;
-	stack_close(F.s, c.id);
-	tf_poll();
-	tf_ack(&c, tf_sseq(&c, 1));
-	tf_send(&c, TCP_FIN | TCP_ACK, NULL, 0);
-	cr_assert_eq(tf_ev_count(STACK_EV_CLOSED), 1);
+	to_timewait(&c);
 	/* a SYN at or below the old sequence space is old: ACKed */
 	struct tf_pkt p = tf_pkt_raw(c.port, c.snd_nxt - 1000, 0, TCP_SYN);
 	tf_input(&p);
@@ -129,20 +137,15 @@ Test(tcp_close, a_new_syn_above_timewait_reopens)
 	tf_syn(&d, &o);
 	tf_final_ack(&d, NULL, 0);
 	cr_expect_eq(d.id, old_id, "the freed id is reused");
-	cr_assert_eq(tf_queue(&d, 10, 1), 0);
-	tf_poll();
+	tf_queue_poll(&d, 10, 1);
 	cr_expect_eq(tf_data_frames(), 1);
 }
 
 Test(tcp_close, timewait_ends_after_fin_timeout)
 {
-	tf_start(NULL);
 	struct tf_conn c;
-	tf_connect_plain(&c, 48250, 0);
-	stack_close(F.s, c.id);
-	tf_poll();
-	tf_ack(&c, tf_sseq(&c, 1));
-	tf_send(&c, TCP_FIN | TCP_ACK, NULL, 0);
+	tf_start_plain(&c, 48250);
+	to_timewait(&c);
 	F.now += 61 * S_US;
 	tf_poll();
 	/* gone: a FIN now meets the listener, which resets it */
@@ -154,11 +157,9 @@ Test(tcp_close, timewait_ends_after_fin_timeout)
 
 Test(tcp_close, both_fins_at_once_go_through_closing)
 {
-	tf_start(NULL);
 	struct tf_conn c;
-	tf_connect_plain(&c, 48300, 0);
-	stack_close(F.s, c.id);
-	tf_poll();
+	tf_start_plain(&c, 48300);
+	close_ours(&c);
 	cr_assert_eq(tf_one("our FIN")->flags, TCP_FIN | TCP_ACK);
 	/* the client's FIN crosses ours: it does not ACK our FIN */
 	tf_send(&c, TCP_FIN | TCP_ACK, NULL, 0);
@@ -172,13 +173,11 @@ Test(tcp_close, both_fins_at_once_go_through_closing)
 
 Test(tcp_close, the_fin_rides_on_the_last_data)
 {
-	tf_start(NULL);
 	struct tf_conn c;
-	tf_connect_plain(&c, 48400, 0);
+	tf_start_plain(&c, 48400);
 	cr_assert_eq(tf_queue(&c, 2000, 1), 0);
 	cr_assert_eq(tf_queue(&c, 10, 2), 0);
-	stack_close(F.s, c.id);
-	tf_poll();
+	close_ours(&c);
 	cr_assert_eq(F.nfr, 2, "%u segments", F.nfr);
 	cr_expect_eq(F.fr[0].flags & TCP_FIN, 0);
 	cr_expect_eq(F.fr[1].flags, TCP_ACK | TCP_PSH | TCP_FIN);
@@ -196,11 +195,9 @@ Test(tcp_close, the_fin_rides_on_the_last_data)
 
 Test(tcp_close, an_unanswered_fin_is_retransmitted)
 {
-	tf_start(NULL);
 	struct tf_conn c;
-	tf_connect_plain(&c, 48450, 0);
-	stack_close(F.s, c.id);
-	tf_poll();
+	tf_start_plain(&c, 48450);
+	close_ours(&c);
 	uint64_t t0 = F.now;
 	cr_assert(tf_step(t0 + 10 * S_US));
 	const struct tf_frame *fr = tf_one("FIN again");
@@ -219,12 +216,10 @@ Test(tcp_close, an_unanswered_fin_is_retransmitted)
 
 Test(tcp_close, an_exact_rst_reports_every_send_then_closed)
 {
-	tf_start(NULL);
 	struct tf_conn c;
-	tf_connect_plain(&c, 48500, 0);
+	tf_start_plain(&c, 48500);
 	for (uint32_t k = 0; k < 4; k++)
-		cr_assert_eq(tf_queue(&c, 3000, 10 + k), 0);
-	tf_poll();
+		tf_queue_poll(&c, 3000, 10 + k);
 	tf_ack(&c, tf_sseq(&c, 3000));
 	cr_assert_eq(tf_ev_count(STACK_EV_ACKED), 1);
 	tf_send(&c, TCP_RST, NULL, 0);
@@ -255,8 +250,7 @@ static void expect_rst_kept(const struct rst_case *cases, size_t n)
 	static struct tf_conn c;
 	F.nconns = 0;
 	tf_connect_plain(&c, 48600, 0);
-	cr_assert_eq(tf_queue(&c, 500, 1), 0);
-	tf_poll();
+	tf_queue_poll(&c, 500, 1);
 	for (size_t i = 0; i < n; i++) {
 		const struct rst_case *k = &cases[i];
 		uint64_t chal = tf_st()->challenge_acks;
@@ -327,10 +321,7 @@ Test(tcp_close, a_syn_on_an_established_connection_is_challenged)
 
 Test(tcp_close, challenge_acks_are_rate_limited)
 {
-	struct stack_config cfg;
-	tf_default_cfg(&cfg);
-	cfg.tcp.challenge_acks_per_s = 5;
-	tf_start(&cfg);
+	TF_START_WITH(tcp.challenge_acks_per_s, 5);
 	struct tf_conn c;
 	tf_connect_plain(&c, 48800, 0);
 	uint32_t sent = 0;

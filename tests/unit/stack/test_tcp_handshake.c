@@ -30,6 +30,16 @@ static struct tf_opts syn_opts(unsigned bits)
 	return o;
 }
 
+/* Registers c, from (TF_CLI_IP, port) with isn, and sends its SYN with
+ * option combination bits; returns the SYN-ACK. */
+static const struct tf_frame *syn_from(struct tf_conn *c, unsigned bits, uint16_t port,
+				       uint32_t isn)
+{
+	struct tf_opts o = syn_opts(bits);
+	tf_conn_init(c, TF_CLI_IP, port, isn);
+	return tf_syn(c, &o);
+}
+
 Test(tcp_handshake, every_option_combination)
 {
 	tf_start(NULL);
@@ -69,8 +79,7 @@ Test(tcp_handshake, every_option_combination)
 		cr_expect_eq(i.rto_us, 1000000, "RFC 6298 §2.1: 1 s");
 		/* the connection sends with what it agreed on (the fixture checks
 		 * timestamps are on every segment or none) */
-		cr_assert_eq(tf_queue(c, 3 * i.smss, bits), 0);
-		tf_poll();
+		tf_queue_poll(c, 3 * i.smss, bits);
 		cr_expect_eq(tf_data_frames(), 3, "combination %u", bits);
 		for (uint32_t k = 0; k < F.nfr; k++) {
 			cr_expect_eq(F.fr[k].plen, i.smss, "combination %u: segment of %u", bits,
@@ -85,61 +94,51 @@ Test(tcp_handshake, every_option_combination)
 	cr_expect_eq(tf_st()->synack_out, 16);
 }
 
-struct mss_case {
-	int client_mss; /* -1: none */
+struct kept_case {
+	int client_mss, client_ws; /* -1: no option */
 	uint32_t smss;
+	uint8_t wscale;
 };
 
-/* The cookie keeps the MSS as the largest of 536, 1220, 1440, 1460 that
- * does not exceed the client's, capped by ours. */
-static void expect_smss(const struct mss_case *cases, size_t n)
+/* What the cookie keeps of the client's SYN: the MSS as the largest of
+ * 536, 1220, 1440, 1460 that does not exceed the client's, capped by
+ * ours; the window scale shift, one over 14 taken as 14 (RFC 7323 §2.3).
+ * Each case is a connection of its own. */
+static void expect_kept(const struct kept_case *cases, size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
+		const struct kept_case *e = &cases[k];
 		static struct tf_conn c;
 		struct tf_opts o = TF_NO_OPTS;
-		o.mss = cases[k].client_mss;
+		o.mss = e->client_mss;
+		o.ws = e->client_ws;
 		F.nconns = 0;
 		tf_connect(&c, TF_CLI_IP, (uint16_t)(51000 + k), &o);
-		cr_expect_eq(tf_info(&c).smss, cases[k].smss, "client MSS %d: smss %u, want %u",
-			     cases[k].client_mss, tf_info(&c).smss, cases[k].smss);
+		struct tcp_conn_info i = tf_info(&c);
+		cr_expect_eq(i.smss, e->smss, "client MSS %d shift %d: smss %u, want %u",
+			     e->client_mss, e->client_ws, i.smss, e->smss);
 		/* and never more than the client's own MSS */
-		cr_expect(cases[k].client_mss < 0 ||
-			  tf_info(&c).smss <= (uint32_t)cases[k].client_mss);
+		cr_expect(e->client_mss < 0 || i.smss <= (uint32_t)e->client_mss,
+			  "client MSS %d: smss %u over it", e->client_mss, i.smss);
+		cr_expect_eq(i.wscale_peer, e->wscale, "client MSS %d shift %d: shift %u, want %u",
+			     e->client_mss, e->client_ws, i.wscale_peer, e->wscale);
 	}
 }
 
 Test(tcp_handshake, the_cookie_keeps_a_safe_mss)
 {
 	tf_start(NULL);
-	TU_TABLE(expect_smss, struct mss_case, { -1, 536 }, { 536, 536 }, { 1000, 536 },
-		 { 1220, 1220 }, { 1400, 1220 }, { 1440, 1440 }, { 1459, 1440 }, { 1460, 1460 },
-		 { 8960, 1460 }, { 65535, 1460 });
-}
-
-struct ws_case {
-	int client_ws;
-	uint8_t wscale;
-};
-
-/* RFC 7323 §2.3: a shift over 14 is taken as 14. */
-static void expect_wscale(const struct ws_case *cases, size_t n)
-{
-	for (size_t k = 0; k < n; k++) {
-		static struct tf_conn c;
-		struct tf_opts o = TF_NO_OPTS;
-		o.ws = cases[k].client_ws;
-		F.nconns = 0;
-		tf_connect(&c, TF_CLI_IP, (uint16_t)(51100 + k), &o);
-		cr_expect_eq(tf_info(&c).wscale_peer, cases[k].wscale, "client shift %d: %u",
-			     cases[k].client_ws, tf_info(&c).wscale_peer);
-	}
+	TU_TABLE(expect_kept, struct kept_case, { -1, -1, 536, 0 }, { 536, -1, 536, 0 },
+		 { 1000, -1, 536, 0 }, { 1220, -1, 1220, 0 }, { 1400, -1, 1220, 0 },
+		 { 1440, -1, 1440, 0 }, { 1459, -1, 1440, 0 }, { 1460, -1, 1460, 0 },
+		 { 8960, -1, 1460, 0 }, { 65535, -1, 1460, 0 });
 }
 
 Test(tcp_handshake, window_scale_is_kept_and_capped_at_14)
 {
 	tf_start(NULL);
-	TU_TABLE(expect_wscale, struct ws_case, { 0, 0 }, { 1, 1 }, { 9, 9 }, { 14, 14 },
-		 { 15, 14 }, { 255, 14 });
+	TU_TABLE(expect_kept, struct kept_case, { -1, 0, 536, 0 }, { -1, 1, 536, 1 },
+		 { -1, 9, 536, 9 }, { -1, 14, 536, 14 }, { -1, 15, 536, 14 }, { -1, 255, 536, 14 });
 }
 
 Test(tcp_handshake, config_turns_sack_and_timestamps_off)
@@ -150,9 +149,7 @@ Test(tcp_handshake, config_turns_sack_and_timestamps_off)
 	cfg.tcp.timestamps = -1;
 	tf_start(&cfg);
 	struct tf_conn c;
-	struct tf_opts o = syn_opts(15);
-	tf_conn_init(&c, TF_CLI_IP, 51200, 777);
-	const struct tf_frame *sa = tf_syn(&c, &o);
+	const struct tf_frame *sa = syn_from(&c, 15, 51200, 777);
 	cr_expect_eq(sa->o.sackp, 0);
 	cr_expect_eq(sa->o.ts, 0);
 	cr_expect_eq(sa->o.ws, 0);
@@ -169,11 +166,10 @@ Test(tcp_handshake, cookie_round_trip_makes_the_connection)
 {
 	tf_start(NULL);
 	struct tf_conn c;
-	struct tf_opts o = syn_opts(15);
-	tf_conn_init(&c, TF_CLI_IP, 52000, 0xfffffff0u); /* the ISN wraps */
-	tf_syn(&c, &o);
+	syn_from(&c, 15, 52000, 0xfffffff0u); /* the ISN wraps */
 	/* a retransmitted SYN gets the same cookie: no state was kept */
 	uint32_t iss = c.srv_iss;
+	struct tf_opts o = syn_opts(15);
 	tf_syn(&c, &o);
 	cr_expect_eq(c.srv_iss, iss, "the second SYN-ACK's cookie differs");
 	cr_expect_eq(tf_live_conns(), 0, "a SYN made a connection");
@@ -197,9 +193,7 @@ Test(tcp_handshake, final_ack_with_data_delivers_it_after_accept)
 {
 	tf_start(NULL);
 	struct tf_conn c;
-	struct tf_opts o = syn_opts(1);
-	tf_conn_init(&c, TF_CLI_IP, 52100, 4242);
-	tf_syn(&c, &o);
+	syn_from(&c, 1, 52100, 4242);
 	static const uint8_t req[300] = { 'G', 'E', 'T' };
 	tf_final_ack(&c, req, sizeof(req));
 	cr_assert_eq(F.nev, 2);
@@ -240,9 +234,7 @@ Test(tcp_handshake, forged_cookies_are_refused)
 {
 	tf_start(NULL);
 	struct tf_conn c;
-	struct tf_opts o = syn_opts(15);
-	tf_conn_init(&c, TF_CLI_IP, 52200, 100000);
-	tf_syn(&c, &o);
+	syn_from(&c, 15, 52200, 100000);
 	static const uint32_t delta[] = { 1, 0xffffffffu, 0x200, 0x80000000u, 0x100 };
 	for (size_t k = 0; k < TU_N(delta); k++) {
 		struct tf_pkt p = final_ack_of(&c);
@@ -262,9 +254,7 @@ Test(tcp_handshake, a_cookie_for_another_tuple_or_isn_is_refused)
 {
 	tf_start(NULL);
 	struct tf_conn c;
-	struct tf_opts o = syn_opts(5);
-	tf_conn_init(&c, TF_CLI_IP, 52300, 0x77777777u);
-	tf_syn(&c, &o);
+	syn_from(&c, 5, 52300, 0x77777777u);
 	struct tf_pkt p = final_ack_of(&c);
 	p.sport++;
 	expect_refused(&p, "another source port");
@@ -293,10 +283,8 @@ static void expect_age(const struct age_case *cases, size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
 		static struct tf_conn c;
-		struct tf_opts o = syn_opts(1);
 		F.nconns = 0;
-		tf_conn_init(&c, TF_CLI_IP, (uint16_t)(52400 + k), 31337u * (uint32_t)k);
-		tf_syn(&c, &o);
+		syn_from(&c, 1, (uint16_t)(52400 + k), 31337u * (uint32_t)k);
 		F.now += cases[k].after_us;
 		struct tf_pkt p = final_ack_of(&c);
 		char what[64];
@@ -328,11 +316,9 @@ Test(tcp_handshake, an_old_cookie_is_refused_at_any_phase)
 	tf_start(NULL);
 	for (uint64_t phase = 0; phase < 60; phase += 7) {
 		static struct tf_conn c;
-		struct tf_opts o = syn_opts(0);
 		F.nconns = 0;
 		F.now = 60 * S_US * 1000 + phase * S_US;
-		tf_conn_init(&c, TF_CLI_IP, (uint16_t)(52500 + phase), 1000 + (uint32_t)phase);
-		tf_syn(&c, &o);
+		syn_from(&c, 0, (uint16_t)(52500 + phase), 1000 + (uint32_t)phase);
 		uint64_t syn_at = F.now;
 		F.now = syn_at + 181 * S_US;
 		struct tf_pkt p = final_ack_of(&c);
@@ -347,16 +333,11 @@ Test(tcp_handshake, an_old_cookie_is_refused_at_any_phase)
 
 Test(tcp_handshake, the_connection_cap_drops_the_final_ack)
 {
-	struct stack_config cfg;
-	tf_default_cfg(&cfg);
-	cfg.tcp.max_conns = 2;
-	tf_start(&cfg);
+	TF_START_WITH(tcp.max_conns, 2);
 	struct tf_conn a, b, c;
 	tf_connect_plain(&a, 52600, 0);
 	tf_connect_plain(&b, 52601, 0);
-	tf_conn_init(&c, TF_CLI_IP, 52602, 5);
-	struct tf_opts o = syn_opts(0);
-	tf_syn(&c, &o);
+	syn_from(&c, 0, 52602, 5);
 	struct tf_pkt p = final_ack_of(&c);
 	tf_input(&p);
 	tf_expect_silence("a final ACK over the cap");
@@ -376,10 +357,7 @@ Test(tcp_handshake, timestamps_need_the_syn_to_offer_them)
 {
 	tf_start(NULL);
 	struct tf_conn c;
-	struct tf_opts o = TF_NO_OPTS;
-	o.mss = 1460;
-	tf_conn_init(&c, TF_CLI_IP, 60003, 1234);
-	const struct tf_frame *sa = tf_syn(&c, &o);
+	const struct tf_frame *sa = syn_from(&c, 1, 60003, 1234); /* MSS only */
 	cr_expect_eq(sa->o.ts, 0);
 	c.snd_nxt = c.isn + 1;
 	c.rcv_nxt = c.srv_iss + 1;

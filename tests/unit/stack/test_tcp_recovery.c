@@ -27,8 +27,7 @@ TestSuite(tcp_recovery, .fini = tf_stop);
 static void flight_of(struct tf_conn *c, uint16_t port, int sack, uint32_t n)
 {
 	tf_connect_plain(c, port, sack);
-	cr_assert_eq(tf_queue(c, n * SMSS, 1), 0);
-	tf_poll();
+	tf_queue_poll(c, n * SMSS, 1);
 	cr_assert_eq(tf_data_frames(), n, "IW10 sends %u segments", n);
 	for (uint32_t k = 0; k < n; k++) {
 		cr_assert_eq(F.fr[k].seq, SEG(c, k));
@@ -322,8 +321,7 @@ Test(tcp_recovery, sack_recovery_sends_new_data_once_the_holes_are_resent)
 	tf_start(NULL);
 	struct tf_conn c;
 	flight_of(&c, 46700, 1, 10);
-	cr_assert_eq(tf_queue(&c, 10 * SMSS, 2), 0);
-	tf_poll();
+	tf_queue_poll(&c, 10 * SMSS, 2);
 	cr_expect_eq(tf_data_frames(), 0, "cwnd is full");
 	/* only segment 0 lost: everything else SACKed */
 	const uint32_t blk[1][2] = { { SEG(&c, 1), SEG(&c, 10) } };
@@ -341,11 +339,9 @@ Test(tcp_recovery, sack_recovery_sends_new_data_once_the_holes_are_resent)
 
 Test(tcp_recovery, rto_backs_off_then_gives_up)
 {
-	tf_start(NULL);
 	struct tf_conn c;
-	tf_connect_plain(&c, 46800, 0);
-	cr_assert_eq(tf_queue(&c, 1000, 77), 0);
-	tf_poll();
+	tf_start_plain(&c, 46800);
+	tf_queue_poll(&c, 1000, 77);
 	cr_assert_eq(tf_data_frames(), 1);
 	uint64_t last = F.now;
 	uint32_t n = 0;
@@ -376,18 +372,15 @@ Test(tcp_recovery, rto_backs_off_then_gives_up)
 
 Test(tcp_recovery, an_ack_resets_the_backoff)
 {
-	tf_start(NULL);
 	struct tf_conn c;
-	tf_connect_plain(&c, 46850, 0);
-	cr_assert_eq(tf_queue(&c, 1000, 1), 0);
-	tf_poll();
+	tf_start_plain(&c, 46850);
+	tf_queue_poll(&c, 1000, 1);
 	uint64_t t0 = F.now;
 	cr_assert(tf_step(t0 + 10 * S_US));
 	cr_assert(tf_step(t0 + 10 * S_US));
 	cr_expect_eq(F.now - t0, 3 * S_US, "second retransmission at +3 s");
 	tf_ack(&c, tf_sseq(&c, 1000));
-	cr_assert_eq(tf_queue(&c, 1000, 2), 0);
-	tf_poll();
+	tf_queue_poll(&c, 1000, 2);
 	uint64_t t1 = F.now;
 	cr_assert(tf_step(t1 + 10 * S_US));
 	cr_expect_eq(F.now - t1, 1 * S_US, "the next RTO is not backed off");
@@ -415,11 +408,9 @@ Test(tcp_recovery, rto_goes_back_n_in_slow_start)
 
 Test(tcp_recovery, karn_takes_no_rtt_sample_from_a_retransmission)
 {
-	tf_start(NULL);
 	struct tf_conn c;
-	tf_connect_plain(&c, 47000, 0);
-	cr_assert_eq(tf_queue(&c, 1000, 1), 0);
-	tf_poll();
+	tf_start_plain(&c, 47000);
+	tf_queue_poll(&c, 1000, 1);
 	cr_assert(tf_step(F.now + 5 * S_US));
 	cr_expect_eq(tf_data_frames(), 1, "the retransmission");
 	F.now += 50 * MS_US;
@@ -428,8 +419,7 @@ Test(tcp_recovery, karn_takes_no_rtt_sample_from_a_retransmission)
 	cr_expect_eq(i.srtt_us, 0, "a sample (%u us) from a retransmitted segment", i.srtt_us);
 	cr_expect_eq(i.rto_us, S_US);
 	/* new data, acknowledged 80 ms later: a sample */
-	cr_assert_eq(tf_queue(&c, 1000, 2), 0);
-	tf_poll();
+	tf_queue_poll(&c, 1000, 2);
 	F.now += 80 * MS_US;
 	tf_ack(&c, tf_sseq(&c, 2000));
 	i = tf_info(&c);
@@ -461,8 +451,7 @@ static void zero_window(struct tf_conn *c, uint16_t port, uint32_t n)
 	tf_ack(c, tf_sseq(c, 0));
 	tf_expect_silence("a window update");
 	cr_assert_eq(tf_info(c).snd_wnd, 0);
-	cr_assert_eq(tf_queue(c, n, 5), 0);
-	tf_poll();
+	tf_queue_poll(c, n, 5);
 	tf_expect_silence("data for a zero window");
 }
 
@@ -533,13 +522,11 @@ Test(tcp_recovery, a_window_too_small_for_a_segment_waits_for_more)
 	/* sender-side silly window avoidance (RFC 9293 §3.8.6.2.1): with data
 	 * in flight, a window that fits less than a segment and less than
 	 * half the largest seen is not used */
-	tf_start(NULL);
 	struct tf_conn c;
-	tf_connect_plain(&c, 47300, 0);
+	tf_start_plain(&c, 47300);
 	c.win = (uint16_t)(2 * SMSS + 100);
 	tf_ack(&c, tf_sseq(&c, 0));
-	cr_assert_eq(tf_queue(&c, 4 * SMSS, 1), 0);
-	tf_poll();
+	tf_queue_poll(&c, 4 * SMSS, 1);
 	cr_assert_eq(tf_data_frames(), 2, "two full segments fit");
 	cr_expect_eq(tf_st()->retransmits, 0);
 	for (uint32_t k = 0; k < F.nfr; k++)
@@ -556,10 +543,7 @@ Test(tcp_recovery, sack_recovery_resends_the_head_at_once)
 {
 	tf_start(NULL);
 	struct tf_conn c;
-	tf_connect_plain(&c, 60100, 1);
-	cr_assert_eq(tf_queue(&c, 10 * SMSS, 1), 0);
-	tf_poll();
-	cr_assert_eq(tf_data_frames(), 10);
+	flight_of(&c, 60100, 1, 10);
 	for (uint32_t d = 1; d <= 3; d++) {
 		c.rcv_nxt = SEG(&c, 0);
 		struct tf_pkt p = tf_pkt_for(&c);
@@ -585,10 +569,7 @@ Test(tcp_recovery, a_zero_window_with_data_in_flight_is_still_probed)
 {
 	tf_start(NULL);
 	struct tf_conn c;
-	tf_connect_plain(&c, 60101, 0);
-	cr_assert_eq(tf_queue(&c, 3 * SMSS, 1), 0);
-	tf_poll();
-	cr_assert_eq(tf_data_frames(), 3);
+	flight_of(&c, 60101, 0, 3);
 	c.win = 0;
 	tf_ack(&c, SEG(&c, 1));
 	uint64_t t0 = F.now;
