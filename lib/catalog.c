@@ -589,7 +589,7 @@ int catalog_write(const char *path, const struct catalog *c, struct seed_err *er
 	/* Missing or not a valid catalog: replace it (see catalog.h). */
 	if ((rc = catalog_encode(c, &file, &len, err)) < 0)
 		return rc;
-	rc = fsu_write_atomic(path, file, len, 0644, err);
+	rc = fsu_write_twice(path, file, len, 0644, err);
 	free(file);
 	return rc;
 }
@@ -1115,14 +1115,25 @@ int catalog_parse(const uint8_t *buf, size_t len, struct catalog **out_cat, stru
 	return rc;
 }
 
-/* Reads path and checks all of it (out_cat) or only its header (*out_gen);
- * an error message starts with path. */
+/* One copy's frame (fsu_check_fn): catalog_parse checks the rest. */
+static int frame_check(const uint8_t *buf, size_t len, void *ctx, struct seed_err *err)
+{
+	uint64_t gen;
+	(void)ctx;
+	return check_header(buf, len, &gen, NULL, err);
+}
+
+/* Reads path (its first good copy) and checks all of it (out_cat) or only
+ * its header (*out_gen); an error message starts with path. */
 static int load_file(const char *path, struct catalog **out_cat, uint64_t *out_gen,
 		     struct seed_err *err)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	int rc = fsu_read_file(path, CATALOG_MAX_FILE, &buf, &len, err);
+	struct fsu_copies rep;
+	/* The first good copy; seed-control's next write rewrites both. */
+	int rc = fsu_read_twice(path, CATALOG_MAX_FILE, frame_check, NULL, 0, &buf, &len, &rep,
+				err);
 	if (rc < 0)
 		return rc;
 	rc = out_cat ? catalog_parse(buf, len, out_cat, err)

@@ -201,3 +201,122 @@ char *fsu_join(const char *a, const char *b)
 	memcpy(s + la + 1, b, lb + 1);
 	return s;
 }
+
+/* ---- files kept twice ---- */
+
+static char *copy_path(const char *path, int copy)
+{
+	char *p = NULL;
+	if (copy == 0)
+		return strdup(path);
+	if (asprintf(&p, "%s%s", path, FSU_COPY2_SUFFIX) < 0)
+		return NULL;
+	return p;
+}
+
+int fsu_write_twice(const char *path, const void *data, size_t len, mode_t mode,
+		    struct seed_err *err)
+{
+	for (int k = 0; k < 2; k++) {
+		char *p = copy_path(path, k);
+		if (!p)
+			return seed_err_set(err, -ENOMEM, "out of memory");
+		int rc = fsu_write_atomic(p, data, len, mode, err);
+		free(p);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Reads and checks copy k: 0 and the buffer, or -errno with why set. */
+static int read_copy(const char *path, int k, size_t max, fsu_check_fn check, void *ctx,
+		     uint8_t **buf, size_t *len, struct seed_err *why)
+{
+	char *p = copy_path(path, k);
+	if (!p)
+		return seed_err_set(why, -ENOMEM, "out of memory");
+	int rc = fsu_read_file(p, max, buf, len, why);
+	if (rc == 0) {
+		rc = check(*buf, *len, ctx, why);
+		if (rc < 0) {
+			seed_err_prefix(why, "%s: ", p);
+			free(*buf);
+			*buf = NULL;
+		}
+	}
+	free(p);
+	return rc;
+}
+
+int fsu_read_twice(const char *path, size_t max, fsu_check_fn check, void *ctx, int repair,
+		   uint8_t **out_buf, size_t *out_len, struct fsu_copies *rep,
+		   struct seed_err *err)
+{
+	uint8_t *buf[2] = { NULL, NULL };
+	size_t len[2] = { 0, 0 };
+	int rc[2];
+
+	memset(rep, 0, sizeof(*rep));
+	*out_buf = NULL;
+	*out_len = 0;
+	for (int k = 0; k < 2; k++) {
+		seed_err_clear(&rep->why[k]);
+		rc[k] = read_copy(path, k, max, check, ctx, &buf[k], &len[k], &rep->why[k]);
+		if (rc[k] < 0)
+			rep->bad |= 1u << k;
+	}
+	if (rc[0] == -ENOENT && rc[1] == -ENOENT)
+		return seed_err_set(err, -ENOENT, "%s: %s", path, strerror(ENOENT));
+	if (rep->bad == 3) { /* the damage of copy 1, or of 2 when 1 is gone */
+		int k = rc[0] == -ENOENT ? 1 : 0;
+		*err = rep->why[k];
+		return rc[k];
+	}
+	int good = rep->bad & 1u ? 1 : 0;
+	/* Both whole but different: a writer stopped between the two renames;
+	 * copy 1 is the newer. */
+	if (!rep->bad && (len[0] != len[1] || memcmp(buf[0], buf[1], len[0]))) {
+		rep->bad = 2;
+		seed_err_set(&rep->why[1], -ESTALE, "%s%s: older than copy 1", path,
+			     FSU_COPY2_SUFFIX);
+	}
+	if (repair && rep->bad) {
+		int k = !good;
+		char *p = copy_path(path, k), *gp = copy_path(path, good);
+		struct stat st;
+		mode_t mode = gp && stat(gp, &st) == 0 ? st.st_mode & 0777 : 0644;
+		free(gp);
+		if (!p) {
+			seed_err_set(&rep->why[k], -ENOMEM, "out of memory");
+		} else if (fsu_write_atomic(p, buf[good], len[good], mode, &rep->why[k]) == 0) {
+			rep->repaired |= 1u << k;
+		}
+		free(p);
+	}
+	*out_buf = buf[good];
+	*out_len = len[good];
+	free(buf[!good]);
+	return 0;
+}
+
+int fsu_unlink_twice(const char *path, struct seed_err *err)
+{
+	for (int k = 0; k < 2; k++) {
+		char *p = copy_path(path, k);
+		if (!p)
+			return seed_err_set(err, -ENOMEM, "out of memory");
+		int rc = unlink(p) < 0 && errno != ENOENT ? -errno : 0;
+		if (rc < 0)
+			seed_err_set(err, rc, "%s: cannot remove: %s", p, strerror(-rc));
+		free(p);
+		if (rc < 0)
+			return rc;
+	}
+	char *dir = dir_of(path);
+	if (!dir)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	int rc = fsu_fsync_dir(dir, err);
+	free(dir);
+	return rc;
+}

@@ -41,6 +41,50 @@ int fsu_read_file(const char *path, size_t max, uint8_t **out_buf, size_t *out_l
 int fsu_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 int fsu_pread_full(int fd, void *buf, size_t len, uint64_t off);
 
+/*
+ * Files kept twice (the store's manifests, the catalog): copy 1 at path,
+ * copy 2 at path + FSU_COPY2_SUFFIX, a second file so that one bad sector
+ * cannot hit both. Each copy carries its own checksum, which the caller's
+ * check function verifies.
+ *
+ * fsu_write_twice writes copy 1, then copy 2, each atomically: a crash
+ * between the two leaves copy 1 new and copy 2 old, and readers take copy 1
+ * when it is good, so a reader never goes back in time unless copy 1 is
+ * also damaged afterwards.
+ */
+#define FSU_COPY2_SUFFIX ".2"
+
+int fsu_write_twice(const char *path, const void *data, size_t len, mode_t mode,
+		    struct seed_err *err);
+
+/* Checks one copy; 0 when it is whole, else -errno with err naming why
+ * (without the path: the caller's report adds it). */
+typedef int (*fsu_check_fn)(const uint8_t *buf, size_t len, void *ctx, struct seed_err *err);
+
+/* What fsu_read_twice found: which copies were bad (missing counts as bad)
+ * and why, and which it rewrote. */
+struct fsu_copies {
+	unsigned bad;	   /* bit 0: copy 1, bit 1: copy 2 */
+	unsigned repaired; /* the same bits: rewritten from the good one */
+	struct seed_err why[2];
+};
+
+/*
+ * Reads path's two copies and returns the first good one (copy 1 first) in
+ * out_buf and out_len (malloc'd, NUL after the data). With repair set (the
+ * caller holds the file's writer lock) a bad copy is rewritten from the
+ * good one; a failed rewrite is reported in why[] and leaves the bit out of
+ * repaired, and the read still succeeds. Both bad: the error of copy 1 (of
+ * copy 2 when copy 1 is missing), both in rep->why[]; -ENOENT when neither
+ * exists.
+ */
+int fsu_read_twice(const char *path, size_t max, fsu_check_fn check, void *ctx, int repair,
+		   uint8_t **out_buf, size_t *out_len, struct fsu_copies *rep,
+		   struct seed_err *err);
+
+/* Removes both copies; a missing one is not an error. */
+int fsu_unlink_twice(const char *path, struct seed_err *err);
+
 /* Joins a and b with one '/' into a malloc'd string; NULL on ENOMEM. */
 char *fsu_join(const char *a, const char *b);
 

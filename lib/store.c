@@ -605,11 +605,15 @@ static char *rel_path(const struct store *s, const char *id)
 	return p;
 }
 
+/* Either copy of the manifest is there. */
 int store_release_exists(struct store *s, const char *id)
 {
 	char *p = rel_path(s, id);
-	int r = p && access(p, F_OK) == 0;
+	char *p2 = NULL;
+	int r = p && (access(p, F_OK) == 0 ||
+		      (asprintf(&p2, "%s%s", p, FSU_COPY2_SUFFIX) >= 0 && access(p2, F_OK) == 0));
 	free(p);
+	free(p2);
 	return r;
 }
 
@@ -697,7 +701,7 @@ int store_release_write(struct store *s, const struct store_release *r, struct s
 		rc = seed_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = fsu_write_atomic(path, file, total, 0644, err);
+	rc = fsu_write_twice(path, file, total, 0644, err);
 	if (rc == -ENOSPC || rc == -EDQUOT) {
 		seed_err_clear(err);
 		rc = seed_err_set(err, rc, "store %s: no space left (disk full)", s->dir);
@@ -736,6 +740,25 @@ static int get_int(const struct bencode_node *d, const char *k, int64_t lo, int6
 	return 0;
 }
 
+/* One copy's frame: magic, checksum, version, length (fsu_check_fn). */
+static int manifest_check(const uint8_t *buf, size_t len, void *ctx, struct seed_err *err)
+{
+	(void)ctx;
+	if (len < REL_HDR + 16 || memcmp(buf, REL_MAGIC, 8))
+		return seed_err_set(err, -EBADMSG, "not a release manifest");
+	uint8_t x[16];
+	hash_xxh128(buf, len - 16, x);
+	if (memcmp(x, buf + len - 16, 16))
+		return seed_err_set(err, -EBADMSG, "manifest is corrupt (checksum mismatch)");
+	if (byteio_le32(buf + 8) != REL_VERSION)
+		return seed_err_set(err, -EPROTO, "unsupported manifest version %u",
+				    byteio_le32(buf + 8));
+	if (byteio_le64(buf + 16) != len - REL_HDR - 16)
+		return seed_err_set(err, -EBADMSG, "manifest length mismatch");
+	return 0;
+}
+
+/* The body of a copy that manifest_check passed. */
 static int parse_manifest(const char *path, const uint8_t *buf, size_t len, struct store_release *r,
 			  struct seed_err *err)
 {
@@ -744,18 +767,6 @@ static int parse_manifest(const char *path, const uint8_t *buf, size_t len, stru
 	int64_t v;
 	const char *bad = NULL;
 
-	if (len < REL_HDR + 16 || memcmp(buf, REL_MAGIC, 8))
-		return seed_err_set(err, -EBADMSG, "%s: not a release manifest", path);
-	uint8_t x[16];
-	hash_xxh128(buf, len - 16, x);
-	if (memcmp(x, buf + len - 16, 16))
-		return seed_err_set(err, -EBADMSG, "%s: manifest is corrupt (checksum mismatch)",
-				    path);
-	if (byteio_le32(buf + 8) != REL_VERSION)
-		return seed_err_set(err, -EPROTO, "%s: unsupported manifest version %u", path,
-				    byteio_le32(buf + 8));
-	if (byteio_le64(buf + 16) != len - REL_HDR - 16)
-		return seed_err_set(err, -EBADMSG, "%s: manifest length mismatch", path);
 	int rc = bencode_parse(buf + REL_HDR, buf + len - 16, NULL, &doc, err);
 	if (rc < 0) {
 		seed_err_prefix(err, "%s: ", path);
@@ -847,16 +858,19 @@ int store_release_load(struct store *s, const char *id, struct store_release **o
 	char *path = rel_path(s, id);
 	if (!path)
 		return seed_err_set(err, -ENOMEM, "out of memory");
-	if (access(path, F_OK) < 0 && errno == ENOENT) {
-		free(path);
-		return seed_err_set(err, -ENOENT, "no release %s in store %s", id, s->dir);
+	struct fsu_copies rep;
+	rc = fsu_read_twice(path, STORE_MAX_MANIFEST, manifest_check, NULL, s->mode != STORE_READ,
+			    &buf, &len, &rep, err);
+	if (rc == -ENOENT) {
+		seed_err_clear(err);
+		rc = seed_err_set(err, -ENOENT, "no release %s in store %s", id, s->dir);
 	}
-	rc = fsu_read_file(path, STORE_MAX_MANIFEST, &buf, &len, err);
 	if (rc == 0) {
 		struct store_release *r = calloc(1, sizeof(*r));
 		if (!r) {
 			rc = seed_err_set(err, -ENOMEM, "out of memory");
 		} else {
+			r->manifest = rep;
 			rc = parse_manifest(path, buf, len, r, err);
 			if (rc == 0 && strcmp(r->id, id))
 				rc = seed_err_set(err, -EBADMSG, "%s: manifest names release %s",
@@ -934,8 +948,11 @@ int store_release_list(struct store *s, char ***out_ids, size_t *out_n, struct s
 		return rc;
 	}
 	while ((de = readdir(d))) {
+		/* ID.rel or ID.rel.2: a release whose copy 1 is lost is still listed */
 		size_t l = strlen(de->d_name);
-		if (l <= 4 || strcmp(de->d_name + l - 4, ".rel") || de->d_name[0] == '.')
+		if (l > 6 && !strcmp(de->d_name + l - 2, FSU_COPY2_SUFFIX))
+			l -= 2;
+		if (l <= 4 || strncmp(de->d_name + l - 4, ".rel", 4) || de->d_name[0] == '.')
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -952,6 +969,14 @@ int store_release_list(struct store *s, char ***out_ids, size_t *out_n, struct s
 	free(dir);
 	if (n > 1)
 		qsort(ids, n, sizeof(*ids), str_cmp);
+	size_t u = 0; /* both copies listed the id: once */
+	for (size_t i = 0; i < n; i++) {
+		if (u && !strcmp(ids[u - 1], ids[i]))
+			free(ids[i]);
+		else
+			ids[u++] = ids[i];
+	}
+	n = u;
 	*out_ids = ids;
 	*out_n = n;
 	return 0;
@@ -972,18 +997,10 @@ int store_release_remove(struct store *s, const char *id, struct seed_err *err)
 	seed_err_clear(err);
 	store_release_free(r);
 	char *path = rel_path(s, id);
-	char *dir = fsu_join(s->dir, "releases");
-	if (!path || !dir) {
-		free(path);
-		free(dir);
+	if (!path)
 		return seed_err_set(err, -ENOMEM, "out of memory");
-	}
-	if (unlink(path) < 0)
-		rc = seed_err_set(err, -errno, "%s: cannot remove: %s", path, strerror(errno));
-	else
-		rc = fsu_fsync_dir(dir, err);
+	rc = fsu_unlink_twice(path, err);
 	free(path);
-	free(dir);
 	if (rc < 0)
 		return rc;
 	const char *suffix[] = { ".torrent", ".v1.torrent" };

@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fsutil.h"
 #include "seed_err.h"
 
 #define STORE_OBJ_HEADER   4096u
@@ -144,15 +145,22 @@ struct store_release {
 	size_t torrent_len;
 	uint8_t *torrent_v1; /* the --also-v1 torrent, or NULL */
 	size_t torrent_v1_len;
+	/* What loading found of the manifest's two copies (releases/ID.rel
+	 * and ID.rel.2): a bad one is rewritten from the good one when the
+	 * store is open for writing. */
+	struct fsu_copies manifest;
 };
 
 /* Checks an id is usable as a file name and URL path segment. */
 int store_check_id(const char *id, struct seed_err *err);
 
-/* Writes the manifest atomically; -EEXIST when the id is taken. */
+/* Writes the manifest's two copies, each atomically; -EEXIST when the id
+ * is taken. */
 int store_release_write(struct store *s, const struct store_release *r, struct seed_err *err);
 int store_release_exists(struct store *s, const char *id);
-/* Loads and verifies a manifest. -ENOENT names the id when absent. */
+/* Loads and verifies a manifest from the first good copy (r->manifest
+ * says what was found; a writer repairs the other). -ENOENT names the id
+ * when absent. */
 int store_release_load(struct store *s, const char *id, struct store_release **out_rel,
 		       struct seed_err *err);
 void store_release_free(struct store_release *r);

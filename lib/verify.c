@@ -217,6 +217,16 @@ int verify_release(struct store *s, const struct store_release *r, enum hash_imp
 	rc = v1_pieces(r, &doc, &sha1, &sha1_len, err);
 	if (rc < 0)
 		goto out;
+	/* Like an object's metadata: a bad copy of the manifest loses nothing
+	 * yet, but the redundancy is gone until a writer rewrites it. */
+	for (int k = 0; k < 2; k++) {
+		if (!(r->manifest.bad & (1u << k)) || (r->manifest.repaired & (1u << k)))
+			continue;
+		char msg[SEED_ERR_MSG_MAX + 64];
+		snprintf(msg, sizeof(msg), "release manifest, copy %d of 2: %s (copy %d is intact)",
+			 k + 1, r->manifest.why[k].msg, 2 - k);
+		bad(&v, "(manifest)", 0, 0, msg);
+	}
 	v.chunk = r->piece_length > CHUNK ? r->piece_length : CHUNK;
 	size_t maxjobs = (size_t)(v.chunk / STORE_BLOCK);
 	if (posix_memalign((void **)&v.buf, 4096, (size_t)(v.chunk + r->piece_length)) ||

@@ -301,6 +301,27 @@ Test(catalog, record_errors_point_at_the_record)
 
 /* ---- files and generations ---- */
 
+/* The catalog's second copy (fsutil.h: files kept twice). */
+static const char *copy2(void)
+{
+	static char p[TU_PATH_MAX + 4];
+	snprintf(p, sizeof(p), "%s.2", path);
+	return p;
+}
+
+/* Overwrites one byte of file p at off with a byte it does not hold. */
+static void damage(const char *p, off_t off)
+{
+	int fd = open(p, O_RDWR);
+	uint8_t b;
+	cr_assert_geq(fd, 0, "%s", p);
+	cr_assert_eq(pread(fd, &b, 1, off), 1);
+	b ^= 0x58;
+	cr_assert_eq(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
+
+
 Test(catalog, load_errors_name_the_path)
 {
 	struct catalog *c = (struct catalog *)1;
@@ -352,10 +373,8 @@ Test(catalog, writer_replaces_a_damaged_file)
 {
 	struct catalog *c9 = small(9), *c2 = small(2);
 	write_ok(c9);
-	int fd = open(path, O_RDWR);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(pwrite(fd, "X", 1, 60), 1);
-	close(fd);
+	damage(path, 60);
+	damage(copy2(), 60);
 	uint64_t g;
 	struct seed_err e;
 	seed_err_clear(&e);
@@ -385,11 +404,12 @@ Test(catalog, write_leaves_no_temporary_files)
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		cr_assert_str_eq(de->d_name, "catalog");
+		cr_assert(!strcmp(de->d_name, "catalog") || !strcmp(de->d_name, "catalog.2"),
+			  "left behind: %s", de->d_name);
 		n++;
 	}
 	closedir(d);
-	cr_assert_eq(n, 1);
+	cr_assert_eq(n, 2);
 }
 
 Test(catalog, stat_changed_sees_each_write)
@@ -411,6 +431,43 @@ Test(catalog, stat_changed_sees_each_write)
 	cr_assert_eq(catalog_stat_changed(path, &st), 1);
 	catalog_free(c1);
 	catalog_free(c2);
+}
+
+Test(catalog, either_copy_alone_is_enough)
+{
+	struct catalog *w = small(5), *c = NULL;
+	struct seed_err e;
+	write_ok(w);
+	catalog_free(w);
+	cr_assert_eq(access(copy2(), F_OK), 0, "catalog_write left no second copy");
+
+	const char *one[] = { path, copy2() };
+	for (int k = 0; k < 2; k++) {
+		damage(one[k], 60);
+		seed_err_clear(&e);
+		cr_assert_eq(catalog_load(path, &c, &e), 0, "copy %d damaged: %s", k + 1, e.msg);
+		cr_assert_eq(catalog_generation(c), 5);
+		catalog_free(c);
+		damage(one[k], 60); /* back as it was */
+	}
+	cr_assert_eq(unlink(path), 0);
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_load(path, &c, &e), 0, "copy 1 missing: %s", e.msg);
+	catalog_free(c);
+	uint64_t g = 0;
+	cr_assert_eq(catalog_peek_generation(path, &g, &e), 0, "%s", e.msg);
+	cr_assert_eq(g, 5, "the writer's generation check must see copy 2");
+
+	/* the next write may not go back below what copy 2 holds */
+	w = small(4);
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_write(path, w, &e), -ESTALE, "%s", e.msg);
+	catalog_free(w);
+
+	damage(copy2(), 60);
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_load(path, &c, &e), -EBADMSG);
+	cr_assert_not_null(strstr(e.msg, "checksum mismatch"), "%s", e.msg);
 }
 
 Test(catalog, reload_policy_of_the_reader)
@@ -437,10 +494,9 @@ Test(catalog, reload_policy_of_the_reader)
 	cr_assert_eq(catalog_reload(path, &st, 3, &next, NULL), 0);
 	cr_assert_null(next);
 
-	/* a damaged file: reported once, then quiet until it changes */
-	int fd = open(path, O_RDWR);
-	cr_assert_eq(pwrite(fd, "X", 1, 60), 1);
-	close(fd);
+	/* both copies damaged: reported once, then quiet until it changes */
+	damage(path, 60);
+	damage(copy2(), 60);
 	cr_assert_eq(utimes(path, NULL), 0);
 	seed_err_clear(&e);
 	cr_assert_eq(catalog_reload(path, &st, 3, &next, &e), -EBADMSG);

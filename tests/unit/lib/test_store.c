@@ -241,12 +241,81 @@ Test(store, manifest_round_trip_duplicate_and_corruption)
 	cr_assert_not_null(strstr(e.msg, "acme.game.2"), "%s", e.msg);
 	cr_assert_eq(store_release_load(s, "../etc", &out, NULL), -EINVAL);
 
-	char path[512];
+	/* copy 1 damaged: loaded from copy 2, and the writer rewrites copy 1 */
+	char path[512], path2[520];
 	snprintf(path, sizeof(path), "%s/releases/acme.game.1.0.rel", dir);
+	snprintf(path2, sizeof(path2), "%s.2", path);
 	flip(path, 40);
 	seed_err_clear(&e);
-	cr_assert_eq(store_release_load(s, "acme.game.1.0", &out, &e), -EBADMSG);
+	cr_assert_eq(store_release_load(s, "acme.game.1.0", &out, &e), 0, "%s", e.msg);
+	cr_assert_eq(out->manifest.bad, 1u);
+	cr_assert_eq(out->manifest.repaired, 1u);
+	cr_assert_not_null(strstr(out->manifest.why[0].msg, "corrupt"), "%s",
+			   out->manifest.why[0].msg);
+	cr_assert_eq(out->torrent_len, in->torrent_len);
+	store_release_free(out);
+	cr_assert_eq(store_release_load(s, "acme.game.1.0", &out, &e), 0, "%s", e.msg);
+	cr_assert_eq(out->manifest.bad, 0u, "copy 1 was not rewritten");
+	store_release_free(out);
+	store_close(s);
+
+	/* a reader takes the good copy and writes nothing */
+	struct store *r = open_store(STORE_READ);
+	flip(path2, 40);
+	cr_assert_eq(store_release_load(r, "acme.game.1.0", &out, &e), 0, "%s", e.msg);
+	cr_assert_eq(out->manifest.bad, 2u);
+	cr_assert_eq(out->manifest.repaired, 0u);
+	store_release_free(out);
+	cr_assert_eq(store_release_load(r, "acme.game.1.0", &out, &e), 0, "%s", e.msg);
+	cr_assert_eq(out->manifest.bad, 2u, "a reader rewrote copy 2");
+	store_release_free(out);
+
+	/* both damaged: refused, naming the damage */
+	flip(path, 40);
+	seed_err_clear(&e);
+	cr_assert_eq(store_release_load(r, "acme.game.1.0", &out, &e), -EBADMSG);
 	cr_assert_not_null(strstr(e.msg, "corrupt"), "%s", e.msg);
+	store_close(r);
+}
+
+/* A writable store holding release a.b.c of one object keyed by root;
+ * path: its manifest's copy 1. */
+static struct store *store_with_release(const uint8_t root[32], char *path, size_t cap)
+{
+	struct store *s = open_store(STORE_CREATE);
+	put_object(s, 100, 1, root, NULL);
+	cr_assert_eq(store_release_write(s, sample_release("a.b.c", root), NULL), 0);
+	snprintf(path, cap, "%s/releases/a.b.c.rel", dir);
+	return s;
+}
+
+Test(store, a_release_whose_copy_1_is_gone_is_listed_loaded_and_removed)
+{
+	char path[512];
+	uint8_t used[32] = { 3 };
+	struct store *s = store_with_release(used, path, sizeof(path));
+	cr_assert_eq(unlink(path), 0);
+	char **ids;
+	size_t n;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(store_release_list(s, &ids, &n, &e), 0, "%s", e.msg);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(ids[0], "a.b.c");
+	store_free_list(ids, n);
+	cr_assert(store_release_exists(s, "a.b.c"));
+	cr_assert_eq(store_release_write(s, sample_release("a.b.c", used), NULL), -EEXIST);
+	struct store_release *out;
+	cr_assert_eq(store_release_load(s, "a.b.c", &out, &e), 0, "%s", e.msg);
+	cr_assert_eq(out->manifest.bad, 1u);
+	cr_assert_eq(out->manifest.repaired, 1u);
+	store_release_free(out);
+	cr_assert_eq(access(path, F_OK), 0, "copy 1 was not rewritten");
+	cr_assert_eq(store_release_remove(s, "a.b.c", &e), 0, "%s", e.msg);
+	cr_assert(!store_release_exists(s, "a.b.c"));
+	cr_assert_eq(store_release_list(s, &ids, &n, &e), 0, "%s", e.msg);
+	cr_assert_eq(n, 0);
+	store_free_list(ids, n);
 	store_close(s);
 }
 
@@ -274,12 +343,11 @@ Test(store, gc_keeps_referenced_objects_only)
 
 Test(store, gc_refuses_while_a_manifest_is_unreadable)
 {
-	struct store *s = open_store(STORE_CREATE);
-	uint8_t used[32] = { 1 };
-	put_object(s, 100, 1, used, NULL);
-	cr_assert_eq(store_release_write(s, sample_release("a.b.c", used), NULL), 0);
 	char path[512];
-	snprintf(path, sizeof(path), "%s/releases/a.b.c.rel", dir);
+	uint8_t used[32] = { 1 };
+	struct store *s = store_with_release(used, path, sizeof(path));
+	flip(path, 30);
+	strcat(path, ".2");
 	flip(path, 30);
 	struct seed_err e;
 	seed_err_clear(&e);
