@@ -4,12 +4,16 @@
 # waiting, the work directory, the payload and its store, nginx's
 # configuration. bench/lgrow.py is their Python side (a row per loadgen run).
 # Sourced, not run; a script sets root (the checkout) and bench_name (for
-# messages) first, and PY before calling jget. Sourcing it also sources
-# tests/integration/common.sh (pid_running).
-# shellcheck disable=SC2154  # root, bench_name, PY: set by the sourcing script
+# messages) first. Sourcing it also sources tests/integration/common.sh
+# (pid_running), sets PY (Debian's python3: python3-libtorrent imports
+# there only) and a UTF-8 C locale (sorting and number formats the same on
+# every machine).
+# shellcheck disable=SC2154  # root, bench_name: set by the sourcing script
 
 # shellcheck source=SCRIPTDIR/../tests/integration/common.sh
 source "$root/tests/integration/common.sh"
+PY=/usr/bin/python3
+export LC_ALL=C.UTF-8
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 die() { echo "$bench_name: $*" >&2; exit 1; }

@@ -51,8 +51,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bench_name=compare.sh
 # shellcheck source=SCRIPTDIR/benchlib.sh
 source "$root/bench/benchlib.sh"
-PY=/usr/bin/python3
-export LC_ALL=C.UTF-8
 
 workdir=/var/tmp/bs-compare size="" duration="" warmup="" quick=0 check=0 nobuild=0
 conns_list="1 16 256" caches="hot cold small" payloads="file tree"

@@ -56,8 +56,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bench_name=veth.sh
 # shellcheck source=SCRIPTDIR/benchlib.sh
 source "$root/bench/benchlib.sh"
-PY=/usr/bin/python3
-export LC_ALL=C.UTF-8
 
 workdir=/var/tmp/bs-veth size="" nfiles=32 duration="" warmup="" quick=0 nobuild=0
 conns_list="" extra_conns="16" modes="bt range whole"

@@ -542,15 +542,12 @@ int catalog_encode(const struct catalog *c, uint8_t **out_buf, size_t *out_len,
 	}
 
 	size_t total = CATALOG_HEADER_LEN + b.len;
-	uint8_t *file = malloc(total);
+	uint8_t *file = fsu_image_new(CATALOG_MAGIC, CATALOG_FORMAT_VERSION, CATALOG_HEADER_LEN,
+				      b.len, 0, err);
 	if (!file) {
-		rc = seed_err_set(err, -ENOMEM, "out of memory");
+		rc = -ENOMEM;
 		goto out;
 	}
-	memset(file, 0, CATALOG_HEADER_LEN);
-	memcpy(file, CATALOG_MAGIC, 8);
-	byteio_put_le32(file + OFF_VERSION, CATALOG_FORMAT_VERSION);
-	byteio_put_le32(file + OFF_FLAGS, 0);
 	byteio_put_le64(file + OFF_GEN, c->generation);
 	byteio_put_le64(file + OFF_LEN, b.len);
 	memcpy(file + CATALOG_HEADER_LEN, b.p, b.len);

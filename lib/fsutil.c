@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "byteio.h"
+
 int fsu_mkdir_p(const char *dir, mode_t mode, struct seed_err *err)
 {
 	char buf[PATH_MAX];
@@ -186,6 +188,20 @@ int fsu_read_file(const char *path, size_t max, uint8_t **out_buf, size_t *out_l
 out:
 	close(fd);
 	return rc;
+}
+
+uint8_t *fsu_image_new(const char magic[8], uint32_t version, size_t hdr_len, size_t body_len,
+		       size_t tail_len, struct seed_err *err)
+{
+	uint8_t *f = malloc(hdr_len + body_len + tail_len);
+	if (!f) {
+		seed_err_set(err, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	memset(f, 0, hdr_len);
+	memcpy(f, magic, 8);
+	byteio_put_le32(f + 8, version);
+	return f;
 }
 
 char *fsu_join(const char *a, const char *b)

@@ -85,6 +85,16 @@ int fsu_read_twice(const char *path, size_t max, fsu_check_fn check, void *ctx, 
 /* Removes both copies; a missing one is not an error. */
 int fsu_unlink_twice(const char *path, struct seed_err *err);
 
+/*
+ * The image of one of our small files (a manifest, the catalog) built in
+ * memory before it is written: hdr_len + body_len + tail_len bytes, the
+ * header zeroed but for its 8-byte magic and, after it, the format version
+ * (32-bit little-endian), both first in all our headers (hdr_len >= 12).
+ * NULL (and err set) when out of memory.
+ */
+uint8_t *fsu_image_new(const char magic[8], uint32_t version, size_t hdr_len, size_t body_len,
+		       size_t tail_len, struct seed_err *err);
+
 /* Joins a and b with one '/' into a malloc'd string; NULL on ENOMEM. */
 char *fsu_join(const char *a, const char *b);
 

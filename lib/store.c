@@ -683,14 +683,11 @@ int store_release_write(struct store *s, const struct store_release *r, struct s
 		goto out;
 
 	size_t total = REL_HDR + b.len + 16;
-	uint8_t *file = malloc(total);
+	uint8_t *file = fsu_image_new(REL_MAGIC, REL_VERSION, REL_HDR, b.len, 16, err);
 	if (!file) {
-		rc = seed_err_set(err, -ENOMEM, "out of memory");
+		rc = -ENOMEM;
 		goto out;
 	}
-	memset(file, 0, REL_HDR);
-	memcpy(file, REL_MAGIC, 8);
-	byteio_put_le32(file + 8, REL_VERSION);
 	byteio_put_le64(file + 16, b.len);
 	memcpy(file + REL_HDR, b.p, b.len);
 	hash_xxh128(file, REL_HDR + b.len, file + REL_HDR + b.len);
