@@ -610,9 +610,10 @@ int served_refresh(struct served *s, struct catalog *cat, struct seed_err *err)
 			break;
 		for (int k = 0; k < 2; k++)
 			if (rel->manifest.bad & (1u << k))
-				log_warn(&lm, "release %s: manifest copy %d of 2 is bad (%s); serving "
-					      "from copy %d", rel->id, k + 1, rel->manifest.why[k].msg,
-					 2 - k);
+				log_warn(&lm,
+					 "release %s: manifest copy %d of 2 is bad (%s); serving "
+					 "from copy %d",
+					 rel->id, k + 1, rel->manifest.why[k].msg, 2 - k);
 		struct entry *e = known(s, rel);
 		if (e) {
 			/* unchanged: keep the views (and every pointer to them); a

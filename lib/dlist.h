@@ -21,7 +21,7 @@ struct dlist {
 };
 
 /* The element of type holding node n in its field member. */
-#define DLIST_ENTRY(n, type, member) ((type *)(void *)((char *)(n) - offsetof(type, member)))
+#define DLIST_ENTRY(n, type, member) ((type *)(void *)((char *)(n)-offsetof(type, member)))
 
 static inline void dlist_init(struct dlist *n)
 {

@@ -266,8 +266,7 @@ static int read_copy(const char *path, int k, size_t max, fsu_check_fn check, vo
 }
 
 int fsu_read_twice(const char *path, size_t max, fsu_check_fn check, void *ctx, int repair,
-		   uint8_t **out_buf, size_t *out_len, struct fsu_copies *rep,
-		   struct seed_err *err)
+		   uint8_t **out_buf, size_t *out_len, struct fsu_copies *rep, struct seed_err *err)
 {
 	uint8_t *buf[2] = { NULL, NULL };
 	size_t len[2] = { 0, 0 };

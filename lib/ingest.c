@@ -5,8 +5,9 @@
  * length, at least 4 MiB) so that pieces are independent and many of them
  * are in flight: each worker reads a chunk with one large pread, hashes all
  * its 16 KiB blocks (SHA-256 leaves and XXH3) and all its pieces (SHA-1) in
- * multi-buffer batches, and writes it into the file's store object at the
- * same offset. Results land in per-file arrays at fixed slots, so workers
+ * multi-buffer batches, computes the parity of its stripes (the chunk is
+ * a whole number of stripes), and writes data and parity into the file's
+ * store object. Results land in per-file arrays at fixed slots, so workers
  * never share anything but an atomic unit counter; the worker that finishes
  * a file's last unit builds its merkle tree and commits its object.
  */
@@ -28,6 +29,7 @@
 #include "fsutil.h"
 #include "mem.h"
 #include "merkle.h"
+#include "parity.h"
 #include "utf8.h"
 
 #define CHUNK_MIN (4u << 20)
@@ -346,9 +348,10 @@ struct file_state {
 	uint64_t n_blocks, n_pieces;
 	size_t n_units, first_unit;
 	uint8_t *leaves; /* n_blocks * 32 */
-	uint8_t *xxh;	 /* n_blocks * 16 */
-	uint8_t *sha1;	 /* n_pieces * 20 */
-	uint8_t *layer;	 /* n_pieces * 32 */
+	uint8_t *xxh;	 /* the object's table: data blocks, then parity blocks */
+	struct store_geom g;
+	uint8_t *sha1;	/* n_pieces * 20 */
+	uint8_t *layer; /* n_pieces * 32 */
 	uint8_t root[32];
 	pthread_mutex_t lock; /* guards opening the object */
 	int obj_open;
@@ -367,6 +370,7 @@ struct job {
 	const struct ingest_opts *o;
 	uint64_t piece_length, chunk;
 	int want_v1;
+	struct parity par; /* the store's k + m (read-only, shared) */
 	struct file_state *f;
 	size_t n_files;
 	struct unit *units;
@@ -442,8 +446,41 @@ static int check_unchanged(int fd, const struct ingest_entry *e, struct seed_err
 	return 0;
 }
 
-static int do_unit(struct job *j, struct hash_ctx *h, uint8_t *buf, struct hash_job *hj,
-		   const struct unit *u, struct seed_err *err)
+static int write_err(struct job *j, int rc, struct seed_err *err)
+{
+	if (rc == -ENOSPC || rc == -EDQUOT)
+		return seed_err_set(err, rc, "store %s: no space left (disk full)",
+				    store_dir(j->s));
+	return seed_err_set(err, rc, "store %s: write failed: %s", store_dir(j->s), strerror(-rc));
+}
+
+/* The parity of the stripes of one chunk of len bytes at off (buf holds
+ * it, and is zeroed here up to the end of its last stripe), its XXH3 into
+ * the table, written into the object in one pwrite. */
+static int unit_parity(struct job *j, struct file_state *f, uint8_t *buf, uint8_t *pbuf,
+		       uint64_t off, uint64_t len, struct seed_err *err)
+{
+	const uint64_t k = j->par.k, m = j->par.m, sb = k * STORE_BLOCK;
+	uint64_t s0 = off / sb, ns = (len + sb - 1) / sb;
+	memset(buf + len, 0, (size_t)(ns * sb - len));
+	for (uint64_t st = 0; st < ns; st++) {
+		uint8_t *data[PARITY_MAX_K], *out[PARITY_MAX_M];
+		for (uint64_t i = 0; i < k; i++)
+			data[i] = buf + (st * k + i) * STORE_BLOCK;
+		for (uint64_t i = 0; i < m; i++)
+			out[i] = pbuf + (st * m + i) * STORE_BLOCK;
+		parity_encode(&j->par, STORE_BLOCK, data, out);
+		for (uint64_t i = 0; i < m; i++)
+			hash_xxh128(out[i], STORE_BLOCK,
+				    f->xxh + (f->n_blocks + (s0 + st) * m + i) * 16);
+	}
+	int rc = fsu_pwrite_full(f->w.fd, pbuf, ns * m * STORE_BLOCK,
+				 f->g.parity + s0 * m * STORE_BLOCK);
+	return rc < 0 ? write_err(j, rc, err) : 0;
+}
+
+static int do_unit(struct job *j, struct hash_ctx *h, uint8_t *buf, uint8_t *pbuf,
+		   struct hash_job *hj, const struct unit *u, struct seed_err *err)
 {
 	struct file_state *f = &j->f[u->file];
 	const struct ingest_entry *e = f->e;
@@ -507,13 +544,11 @@ static int do_unit(struct job *j, struct hash_ctx *h, uint8_t *buf, struct hash_
 	}
 
 	rc = fsu_pwrite_full(f->w.fd, buf, len, STORE_OBJ_HEADER + u->off);
-	if (rc < 0) {
-		if (rc == -ENOSPC || rc == -EDQUOT)
-			return seed_err_set(err, rc, "store %s: no space left (disk full)",
-					    store_dir(j->s));
-		return seed_err_set(err, rc, "store %s: write failed: %s", store_dir(j->s),
-				    strerror(-rc));
-	}
+	if (rc < 0)
+		return write_err(j, rc, err);
+	rc = unit_parity(j, f, buf, pbuf, u->off, len, err);
+	if (rc < 0)
+		return rc;
 	atomic_fetch_add(&j->bytes_done, len);
 	if (atomic_fetch_add(&f->units_done, 1) + 1 == f->n_units)
 		return finish_file(j, h, f, err);
@@ -528,12 +563,14 @@ static void *worker(void *arg)
 	uint8_t *buf = NULL;
 	struct hash_job *hj = NULL;
 	size_t max_jobs = (size_t)(j->chunk / MERKLE_BLOCK_SIZE);
+	uint8_t *pbuf = NULL; /* the parity of one chunk's stripes */
 
 	seed_err_clear(&err);
 	if (hash_ctx_create(j->o->impl, &h, &err) < 0)
 		goto out;
 	/* room for one piece of zeros past the chunk (pad of the last piece) */
 	if (posix_memalign((void **)&buf, 4096, (size_t)(j->chunk + j->piece_length)) ||
+	    posix_memalign((void **)&pbuf, 4096, (size_t)(j->chunk / j->par.k * j->par.m)) ||
 	    !(hj = calloc(max_jobs, sizeof(*hj)))) {
 		seed_err_set(&err, -ENOMEM, "out of memory for hashing buffers");
 		goto out;
@@ -542,7 +579,7 @@ static void *worker(void *arg)
 		size_t u = atomic_fetch_add(&j->next_unit, 1);
 		if (u >= j->n_units)
 			break;
-		if (do_unit(j, h, buf, hj, &j->units[u], &err) < 0)
+		if (do_unit(j, h, buf, pbuf, hj, &j->units[u], &err) < 0)
 			break;
 	}
 out:
@@ -550,6 +587,7 @@ out:
 		job_fail(j, &err);
 	free(hj);
 	free(buf);
+	free(pbuf);
 	hash_ctx_destroy(h);
 	atomic_fetch_sub(&j->threads_running, 1);
 	return NULL;
@@ -586,6 +624,7 @@ static int plan(struct job *j, const struct ingest_tree *t, struct seed_err *err
 		f->e = &t->e[i];
 		f->is_last = i + 1 == t->n;
 		f->n_blocks = merkle_leaf_count(len);
+		store_geom(len, j->par.k, j->par.m, &f->g);
 		f->n_pieces = metainfo_piece_count(len, j->piece_length);
 		f->n_units = (size_t)((len + j->chunk - 1) / j->chunk);
 		f->first_unit = n_units;
@@ -593,7 +632,7 @@ static int plan(struct job *j, const struct ingest_tree *t, struct seed_err *err
 		if (!len)
 			continue;
 		f->leaves = malloc(f->n_blocks * 32);
-		f->xxh = malloc(f->n_blocks * 16);
+		f->xxh = malloc(f->g.table_len);
 		f->sha1 = calloc(f->n_pieces, 20);
 		f->layer = calloc(f->n_pieces, 32);
 		if (!f->leaves || !f->xxh || !f->sha1 || !f->layer)
@@ -772,6 +811,11 @@ int ingest_create(struct store *s, const struct ingest_tree *t, const struct ing
 	j.s = s;
 	j.o = o;
 	j.want_v1 = o->kind != METAINFO_V2;
+	uint32_t pk, pm;
+	store_parity(s, &pk, &pm);
+	rc = parity_init(&j.par, pk, pm, err);
+	if (rc < 0)
+		goto out;
 	rc = plan(&j, t, err);
 	if (rc < 0)
 		goto out;

@@ -26,13 +26,15 @@
 #include "hex.h"
 #include "mem.h"
 #include "metainfo.h"
+#include "parity.h"
 
-#define FORMAT_LINE  "bitstream-store 2\n"
+#define FORMAT_HEAD  "bitstream-store 3\n" /* then "parity K+M\n" */
+#define FORMAT_V2    "bitstream-store 2\n" /* objects without parity: upgraded */
 #define FORMAT_OLD   "bitstream-store 1\n" /* one copy of each object's metadata */
 #define OBJ_MAGIC    "SEEDOBJ"		   /* 7 chars + NUL = 8 bytes */
-#define OBJ_VERSION  2u
-#define OBJ_HDR_USED 128u /* bytes of the header covered by fields */
-#define OBJ_HDR_SUM  112u /* the header's XXH3-128 covers the bytes before it */
+#define OBJ_VERSION  3u			   /* 2: the same without parity (k = m = 0) */
+#define OBJ_HDR_USED 128u		   /* bytes of the header covered by fields */
+#define OBJ_HDR_SUM  112u		   /* the header's XXH3-128 covers the bytes before it */
 #define REL_MAGIC    "SEEDREL"
 #define REL_VERSION  1u
 #define REL_HDR	     24u /* magic 8, version 4, reserved 4, body_len 8 */
@@ -41,6 +43,7 @@ struct store {
 	char *dir;
 	int lock_fd;
 	enum store_mode mode;
+	uint32_t k, m; /* parity of new objects */
 };
 
 const char *store_dir(const struct store *s)
@@ -50,8 +53,39 @@ const char *store_dir(const struct store *s)
 
 /* ---- open / close ---- */
 
-static int check_format(const char *dir, int may_create, struct seed_err *err)
+/* Writes FORMAT for parity k+m (a new store, or a format 2 one upgraded). */
+static int write_format(const char *fmt, uint32_t k, uint32_t m, struct seed_err *err)
 {
+	char line[64];
+	int n = snprintf(line, sizeof(line), FORMAT_HEAD "parity %u+%u\n", k, m);
+	return fsu_write_atomic(fmt, line, (size_t)n, 0644, err);
+}
+
+/* The FORMAT of format 3: the head line, then "parity K+M" within limits. */
+static int parse_format3(const char *fmt, const uint8_t *buf, size_t len, uint32_t *k, uint32_t *m,
+			 struct seed_err *err)
+{
+	size_t hl = strlen(FORMAT_HEAD);
+	unsigned pk, pm;
+	char tail;
+	if (len < hl || len > 200 || memchr(buf, 0, len) ||
+	    sscanf((const char *)buf + hl, "parity %u+%u%c", &pk, &pm, &tail) != 3 ||
+	    tail != '\n' || (size_t)snprintf(NULL, 0, FORMAT_HEAD "parity %u+%u\n", pk, pm) != len)
+		return seed_err_set(err, -EPROTO,
+				    "%s: store format 3 without a valid \"parity K+M\" line", fmt);
+	if (pk < 1 || pk > PARITY_MAX_K || (pk & (pk - 1)) || pm < 1 || pm > PARITY_MAX_M)
+		return seed_err_set(err, -EPROTO,
+				    "%s: parity %u+%u: K must be a power of two from 1 to %u and "
+				    "M from 1 to %u",
+				    fmt, pk, pm, PARITY_MAX_K, PARITY_MAX_M);
+	*k = pk;
+	*m = pm;
+	return 0;
+}
+
+static int check_format(struct store *s, int may_create, struct seed_err *err)
+{
+	const char *dir = s->dir;
 	char *fmt = fsu_join(dir, "FORMAT");
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -59,6 +93,8 @@ static int check_format(const char *dir, int may_create, struct seed_err *err)
 
 	if (!fmt)
 		return seed_err_set(err, -ENOMEM, "out of memory");
+	s->k = STORE_PARITY_K;
+	s->m = STORE_PARITY_M;
 	if (access(fmt, F_OK) < 0 && errno == ENOENT) {
 		if (!may_create) {
 			rc = seed_err_set(err, -ENOENT, "%s: not a release store (no FORMAT file)",
@@ -82,11 +118,14 @@ static int check_format(const char *dir, int may_create, struct seed_err *err)
 					  dir);
 			goto out;
 		}
-		rc = fsu_write_atomic(fmt, FORMAT_LINE, strlen(FORMAT_LINE), 0644, err);
+		rc = write_format(fmt, s->k, s->m, err);
 		goto out;
 	}
 	rc = fsu_read_file(fmt, 4096, &buf, &len, err);
-	if (rc == 0 && len == strlen(FORMAT_OLD) && !memcmp(buf, FORMAT_OLD, len))
+	if (rc < 0)
+		goto out;
+#define IS(line) (len == strlen(line) && !memcmp(buf, line, len))
+	if (IS(FORMAT_OLD)) {
 		rc = seed_err_set(
 			err, -EPROTO,
 			"%s: store format 1, which this build no longer reads (format 2 "
@@ -94,12 +133,25 @@ static int check_format(const char *dir, int may_create, struct seed_err *err)
 			"create its releases again in a new store (seedctl release create "
 			"--store NEWDIR ...) and remove this one",
 			dir);
-	else if (rc == 0 && (len != strlen(FORMAT_LINE) || memcmp(buf, FORMAT_LINE, len)))
-		rc = seed_err_set(
-			err, -EPROTO,
-			"%s: unsupported store format \"%.*s\" (this build reads \"%.*s\")", fmt,
-			(int)(len > 40 ? 40 : len - (len && buf[len - 1] == '\n')),
-			(const char *)buf, (int)strlen(FORMAT_LINE) - 1, FORMAT_LINE);
+	} else if (IS(FORMAT_V2)) {
+		/* Format 2 objects are format 3 objects without parity: readers
+		 * read them as they are, a writer moves the store to format 3 so
+		 * that new objects get parity. */
+		if (s->mode != STORE_READ)
+			rc = write_format(fmt, s->k, s->m, err);
+	} else if (len >= strlen(FORMAT_HEAD) && !memcmp(buf, FORMAT_HEAD, strlen(FORMAT_HEAD))) {
+		rc = parse_format3(fmt, buf, len, &s->k, &s->m, err);
+	} else {
+		size_t shown = len;
+		const uint8_t *nl = memchr(buf, '\n', len);
+		if (nl)
+			shown = (size_t)(nl - buf);
+		rc = seed_err_set(err, -EPROTO,
+				  "%s: unsupported store format \"%.*s\" (this build reads formats "
+				  "2 and 3)",
+				  fmt, (int)(shown > 40 ? 40 : shown), (const char *)buf);
+	}
+#undef IS
 out:
 	free(buf);
 	free(fmt);
@@ -158,7 +210,7 @@ int store_open(const char *dir, enum store_mode mode, struct store **out_store,
 				  strerror(errno));
 		goto fail;
 	}
-	rc = check_format(dir, mode == STORE_CREATE, err);
+	rc = check_format(s, mode == STORE_CREATE, err);
 	if (rc < 0)
 		goto fail;
 	if (mode != STORE_READ) {
@@ -212,35 +264,35 @@ static uint64_t round4k(uint64_t n)
 	return (n + 4095) & ~(uint64_t)4095;
 }
 
-uint64_t store_obj_table_offset(uint64_t length)
-{
-	return STORE_OBJ_HEADER + round4k(length);
-}
-
 static uint64_t n_blocks_of(uint64_t length)
 {
 	return length / STORE_BLOCK + (length % STORE_BLOCK != 0);
 }
 
-/* Each table copy fills whole 4 KiB sectors of its own. */
-static uint64_t table_span(uint64_t length)
+void store_geom(uint64_t length, uint32_t k, uint32_t m, struct store_geom *g)
 {
-	return round4k(n_blocks_of(length) * 16);
+	memset(g, 0, sizeof(*g));
+	g->length = length;
+	g->n_blocks = n_blocks_of(length);
+	if (k && m) {
+		g->k = k;
+		g->m = m;
+		g->n_stripes = (g->n_blocks + k - 1) / k;
+		g->n_parity = g->n_stripes * m;
+	}
+	g->table_len = (g->n_blocks + g->n_parity) * 16;
+	/* each table copy fills whole 4 KiB sectors of its own */
+	g->table1 = STORE_OBJ_HEADER + round4k(length);
+	g->table2 = g->table1 + round4k(g->table_len);
+	g->parity = g->table2 + round4k(g->table_len);
+	g->header2 = g->parity + g->n_parity * STORE_BLOCK;
+	g->size = g->header2 + STORE_OBJ_HEADER;
 }
 
-uint64_t store_obj_table2_offset(uint64_t length)
+void store_parity(const struct store *s, uint32_t *k, uint32_t *m)
 {
-	return store_obj_table_offset(length) + table_span(length);
-}
-
-uint64_t store_obj_header2_offset(uint64_t length)
-{
-	return store_obj_table2_offset(length) + table_span(length);
-}
-
-uint64_t store_obj_size(uint64_t length)
-{
-	return store_obj_header2_offset(length) + STORE_OBJ_HEADER;
+	*k = s->k;
+	*m = s->m;
 }
 
 char *store_obj_path(const struct store *s, const uint8_t root[32])
@@ -262,6 +314,7 @@ int store_obj_begin(struct store *s, uint64_t length, struct store_obj_writer *w
 	w->fd = -1;
 	w->s = s;
 	w->length = length;
+	store_geom(length, s->k, s->m, &w->g);
 	n = snprintf(w->tmp_path, sizeof(w->tmp_path), "%s/tmp/obj.%ld.%u", s->dir, (long)getpid(),
 		     __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
 	if (n < 0 || (size_t)n >= sizeof(w->tmp_path))
@@ -271,8 +324,8 @@ int store_obj_begin(struct store *s, uint64_t length, struct store_obj_writer *w
 		w->tmp_path[0] = 0;
 		return seed_err_set(err, -errno, "%s: cannot create: %s", s->dir, strerror(errno));
 	}
-	uint64_t size = store_obj_size(length);
-	if (size > (uint64_t)INT64_MAX) {
+	uint64_t size = w->g.size;
+	if (length > (uint64_t)INT64_MAX / 2 || size > (uint64_t)INT64_MAX) {
 		store_obj_abort(w);
 		return seed_err_set(err, -EFBIG, "file too large for the store");
 	}
@@ -303,30 +356,32 @@ void store_obj_abort(struct store_obj_writer *w)
 	w->tmp_path[0] = 0;
 }
 
-static uint64_t table_offset_of(int copy, uint64_t length)
+static uint64_t table_offset_of(int copy, const struct store_geom *g)
 {
-	return copy == 1 ? store_obj_table_offset(length) : store_obj_table2_offset(length);
+	return copy == 1 ? g->table1 : g->table2;
 }
 
-static uint64_t header_offset_of(int copy, uint64_t length)
+static uint64_t header_offset_of(int copy, const struct store_geom *g)
 {
-	return copy == 1 ? 0 : store_obj_header2_offset(length);
+	return copy == 1 ? 0 : g->header2;
 }
 
-static void obj_header(uint8_t *h, int copy, uint64_t length, const uint8_t root[32],
+static void obj_header(uint8_t *h, int copy, const struct store_geom *g, const uint8_t root[32],
 		       const uint8_t table_xxh[16])
 {
 	memset(h, 0, STORE_OBJ_HEADER);
 	memcpy(h, OBJ_MAGIC, 8);
 	byteio_put_le32(h + 8, OBJ_VERSION);
 	byteio_put_le32(h + 12, STORE_OBJ_HEADER);
-	byteio_put_le64(h + 16, length);
+	byteio_put_le64(h + 16, g->length);
 	byteio_put_le64(h + 24, STORE_OBJ_HEADER);
-	byteio_put_le64(h + 32, n_blocks_of(length));
-	byteio_put_le64(h + 40, table_offset_of(copy, length));
+	byteio_put_le64(h + 32, g->n_blocks);
+	byteio_put_le64(h + 40, table_offset_of(copy, g));
 	memcpy(h + 48, root, 32);
 	memcpy(h + 80, table_xxh, 16);
 	byteio_put_le32(h + 96, (uint32_t)copy);
+	byteio_put_le32(h + 100, g->k);
+	byteio_put_le32(h + 104, g->m);
 	hash_xxh128(h, OBJ_HDR_SUM, h + OBJ_HDR_SUM);
 }
 
@@ -341,7 +396,7 @@ int store_obj_commit(struct store_obj_writer *w, const uint8_t root[32], const u
 		     int *out_created, struct seed_err *err)
 {
 	struct store *s = w->s;
-	uint64_t nb = n_blocks_of(w->length);
+	const struct store_geom *g = &w->g;
 	uint8_t table_xxh[16], hdr[STORE_OBJ_HEADER];
 	char *final = NULL, *dir = NULL;
 	int rc;
@@ -359,15 +414,14 @@ int store_obj_commit(struct store_obj_writer *w, const uint8_t root[32], const u
 		free(final);
 		return 0;
 	}
-	hash_xxh128(block_xxh, nb * 16, table_xxh);
+	hash_xxh128(block_xxh, g->table_len, table_xxh);
 	/* Both copies, each a header and a table; the space between was
 	 * zeroed by the reservation. The rename below publishes them at once. */
 	for (int copy = 1; copy <= 2; copy++) {
-		rc = fsu_pwrite_full(w->fd, block_xxh, nb * 16, table_offset_of(copy, w->length));
+		rc = fsu_pwrite_full(w->fd, block_xxh, g->table_len, table_offset_of(copy, g));
 		if (rc == 0) {
-			obj_header(hdr, copy, w->length, root, table_xxh);
-			rc = fsu_pwrite_full(w->fd, hdr, sizeof(hdr),
-					     header_offset_of(copy, w->length));
+			obj_header(hdr, copy, g, root, table_xxh);
+			rc = fsu_pwrite_full(w->fd, hdr, sizeof(hdr), header_offset_of(copy, g));
 		}
 		if (rc < 0) {
 			write_err(err, s->dir, rc);
@@ -450,11 +504,13 @@ static int read_copy(int fd, uint64_t size, const uint8_t root[32], int copy, st
 		bad = "object header is corrupt (no object magic)";
 		goto bad;
 	}
-	if (byteio_le32(hdr + 8) != OBJ_VERSION) {
+	uint32_t version = byteio_le32(hdr + 8);
+	if (version != OBJ_VERSION && version != 2) {
 		/* read before the checksum, whose place the version decides; a
 		 * flipped version is still a bad copy, never a misread one */
-		snprintf(vbuf, sizeof(vbuf), "unsupported object version %u (this build reads %u)",
-			 byteio_le32(hdr + 8), OBJ_VERSION);
+		snprintf(vbuf, sizeof(vbuf),
+			 "unsupported object version %u (this build reads 2 and %u)", version,
+			 OBJ_VERSION);
 		bad = vbuf;
 		goto bad;
 	}
@@ -464,20 +520,25 @@ static int read_copy(int fd, uint64_t size, const uint8_t root[32], int copy, st
 		goto bad;
 	}
 	uint64_t length = byteio_le64(hdr + 16), nb = byteio_le64(hdr + 32);
+	uint32_t k = version == 2 ? 0 : byteio_le32(hdr + 100);
+	uint32_t m = version == 2 ? 0 : byteio_le32(hdr + 104);
+	struct store_geom g;
+	store_geom(length > (uint64_t)INT64_MAX / 2 ? 0 : length, k, m, &g);
 	if (byteio_le32(hdr + 12) != STORE_OBJ_HEADER ||
 	    byteio_le64(hdr + 24) != STORE_OBJ_HEADER || byteio_le32(hdr + 96) != (uint32_t)copy ||
-	    length > (uint64_t)INT64_MAX / 2 || nb != n_blocks_of(length) ||
-	    byteio_le64(hdr + 40) != table_offset_of(copy, length) ||
-	    size != store_obj_size(length) || memcmp(hdr + 48, root, 32)) {
-		bad = "object header does not match the file (size, place or root)";
+	    length > (uint64_t)INT64_MAX / 2 || nb != g.n_blocks ||
+	    (version != 2 && (k < 1 || k > PARITY_MAX_K || m < 1 || m > PARITY_MAX_M)) ||
+	    byteio_le64(hdr + 40) != table_offset_of(copy, &g) || size != g.size ||
+	    memcmp(hdr + 48, root, 32)) {
+		bad = "object header does not match the file (size, place, parity or root)";
 		goto bad;
 	}
-	uint8_t *t = malloc(nb * 16 + 1);
+	uint8_t *t = malloc(g.table_len + 1);
 	if (!t)
 		return -ENOMEM;
-	rc = fsu_pread_full(fd, t, nb * 16, table_offset_of(copy, length));
+	rc = fsu_pread_full(fd, t, g.table_len, table_offset_of(copy, &g));
 	if (rc == 0)
-		hash_xxh128(t, nb * 16, x);
+		hash_xxh128(t, g.table_len, x);
 	if (rc < 0 || memcmp(x, hdr + 80, 16)) {
 		free(t);
 		bad = rc < 0 ? "cannot read block table"
@@ -486,6 +547,7 @@ static int read_copy(int fd, uint64_t size, const uint8_t root[32], int copy, st
 	}
 	o->length = length;
 	o->n_blocks = nb;
+	o->g = g;
 	memcpy(o->root, root, 32);
 	*out_table = t;
 	return 0;
@@ -555,7 +617,8 @@ int store_obj_check_copy(const struct store_obj *o, int copy, char *why, size_t 
 		return -errno;
 	memset(&c, 0, sizeof(c));
 	int rc = read_copy(o->fd, (uint64_t)st.st_size, o->root, copy, &c, &t, why, why_len);
-	if (rc == 0 && (c.length != o->length || memcmp(t, o->block_xxh, o->n_blocks * 16))) {
+	if (rc == 0 && (c.length != o->length || c.g.table_len != o->g.table_len ||
+			memcmp(t, o->block_xxh, o->g.table_len))) {
 		/* each intact on its own, yet different: a writer's bug, and
 		 * which one holds is unknowable here */
 		snprintf(why, why_len, "intact but differs from copy %d", o->copy);

@@ -54,13 +54,32 @@ const char *store_dir(const struct store *s);
 
 /* ---- objects ---- */
 
-/* Where the block table (first copy) of a file of length bytes lives in
- * its object, where the second copy of the table and of the header live,
- * and the object's exact size. */
-uint64_t store_obj_table_offset(uint64_t length);
-uint64_t store_obj_table2_offset(uint64_t length);
-uint64_t store_obj_header2_offset(uint64_t length);
-uint64_t store_obj_size(uint64_t length);
+/* The parity a new store gets (docs/store.md, "Parity"): 2 parity blocks
+ * per stripe of 16 data blocks, 12.5 % more space for large files. */
+#define STORE_PARITY_K 16u
+#define STORE_PARITY_M 2u
+
+/*
+ * Where everything of an object lives (docs/store.md, "Objects"): header
+ * copy 1 at 0, the file's data at STORE_OBJ_HEADER, block table copy 1 and
+ * copy 2 (each 4 KiB-aligned), the parity blocks, header copy 2 in the last
+ * STORE_OBJ_HEADER bytes. A table holds the XXH3-128 of every data block,
+ * then of every parity block: parity block j of stripe s is entry
+ * n_blocks + s * m + j, at parity + (s * m + j) * STORE_BLOCK. k = m = 0:
+ * no parity (objects written before format 3).
+ */
+struct store_geom {
+	uint64_t length, n_blocks;
+	uint32_t k, m;
+	uint64_t n_stripes, n_parity;
+	uint64_t table_len; /* bytes of one table copy's entries */
+	uint64_t table1, table2, parity, header2, size;
+};
+
+void store_geom(uint64_t length, uint32_t k, uint32_t m, struct store_geom *g);
+
+/* The parity new objects of this store get (from its FORMAT file). */
+void store_parity(const struct store *s, uint32_t *k, uint32_t *m);
 
 /*
  * A new object being written under tmp/. The writer pwrites the file's data
@@ -71,6 +90,7 @@ struct store_obj_writer {
 	struct store *s;
 	int fd;
 	uint64_t length;
+	struct store_geom g; /* with the store's parity */
 	char tmp_path[4096];
 };
 
@@ -79,8 +99,9 @@ int store_obj_begin(struct store *s, uint64_t length, struct store_obj_writer *w
 		    struct seed_err *err);
 
 /*
- * Writes both copies of the block table and header, fsyncs and renames the object into
- * place. When an object with this root already exists (a file shared with
+ * Writes both copies of the block table (block_xxh: g.n_blocks + g.n_parity
+ * entries, data then parity) and header, fsyncs and renames the object into
+ * place; the writer has written the data and the parity blocks. When an object with this root already exists (a file shared with
  * another release) the new copy is dropped and *out_created is 0.
  */
 int store_obj_commit(struct store_obj_writer *w, const uint8_t root[32], const uint8_t *block_xxh,
@@ -96,8 +117,9 @@ struct store_obj {
 	int fd;
 	uint64_t length;
 	uint64_t n_blocks;
+	struct store_geom g; /* from the header in use */
 	uint8_t root[32];
-	uint8_t *block_xxh; /* n_blocks * 16, malloc'd */
+	uint8_t *block_xxh; /* g.table_len bytes: data blocks, then parity; malloc'd */
 	int copy;	    /* the copy of header and table in use: 1 or 2 */
 	/* copies found bad on the way (bit 0: copy 1, bit 1: copy 2) and why;
 	 * copy 2 is only read when copy 1 is bad (store_obj_check_copy) */

@@ -21,6 +21,7 @@ struct vctx {
 	void (*on_bad)(void *, const struct verify_bad *);
 	void *arg;
 	uint64_t bad;
+	struct verify_stats *st;
 	uint8_t *buf;
 	uint64_t chunk; /* whole pieces, at least CHUNK */
 	struct hash_job *jobs;
@@ -59,6 +60,69 @@ static int v1_pieces(const struct store_release *r, struct bencode_doc **out_doc
 				    r->id);
 	*out_p = p->u.s.p;
 	*out_len = p->u.s.len;
+	return 0;
+}
+
+/*
+ * The object's parity blocks against their XXH3, read a chunk at a time,
+ * and each stripe's bad blocks (flagged data blocks and bad parity blocks)
+ * against m: up to m can be rebuilt, more cannot.
+ */
+static int verify_parity(struct vctx *v, const struct store_release *r,
+			 const struct store_release_file *f, const struct store_obj *o,
+			 const uint8_t *flagged, struct seed_err *err)
+{
+	const struct store_geom *g = &o->g;
+	uint64_t per = v->chunk / STORE_BLOCK / g->m; /* stripes per read */
+	char msg[160];
+	if (!g->n_parity)
+		return 0;
+	for (uint64_t s0 = 0; s0 < g->n_stripes; s0 += per) {
+		uint64_t ns = g->n_stripes - s0 < per ? g->n_stripes - s0 : per;
+		int rc = fsu_pread_full(o->fd, v->buf, ns * g->m * STORE_BLOCK,
+					g->parity + s0 * g->m * STORE_BLOCK);
+		if (rc < 0)
+			return seed_err_set(err, rc == -ENODATA ? -EIO : rc,
+					    "release %s: %s: parity read failed: %s", r->id,
+					    f->path, strerror(rc == -ENODATA ? EIO : -rc));
+		for (uint64_t st = s0; st < s0 + ns; st++) {
+			uint64_t first = st * g->k, nbad = 0, ndata = 0;
+			uint64_t last = first + g->k < g->n_blocks ? first + g->k : g->n_blocks;
+			uint64_t off = first * STORE_BLOCK;
+			uint64_t span = (last < g->n_blocks ? last * STORE_BLOCK : f->length) - off;
+			for (uint64_t b = first; b < last; b++)
+				ndata += flagged[b];
+			nbad = ndata;
+			for (uint64_t j = 0; j < g->m; j++) {
+				uint64_t idx = st * g->m + j;
+				uint8_t x[16];
+				hash_xxh128(v->buf + (idx - s0 * g->m) * STORE_BLOCK, STORE_BLOCK,
+					    x);
+				if (!memcmp(x, o->block_xxh + (g->n_blocks + idx) * 16, 16))
+					continue;
+				nbad++;
+				v->st->parity_bad++;
+				snprintf(msg, sizeof(msg),
+					 "parity block %llu of %u of stripe %llu: checksum "
+					 "(XXH3-128) "
+					 "mismatch",
+					 (unsigned long long)j + 1, g->m, (unsigned long long)st);
+				bad(v, f->path, off, span, msg);
+			}
+			if (nbad > g->m) {
+				v->st->stripes_lost++;
+				snprintf(msg, sizeof(msg),
+					 "stripe %llu: %llu of its %u + %u blocks bad, more than "
+					 "its "
+					 "parity rebuilds",
+					 (unsigned long long)st, (unsigned long long)nbad, g->k,
+					 g->m);
+				bad(v, f->path, off, span, msg);
+			} else {
+				v->st->blocks_repairable += ndata;
+			}
+		}
+	}
 	return 0;
 }
 
@@ -181,6 +245,9 @@ static int verify_file(struct vctx *v, struct store *s, const struct store_relea
 				goto out;
 		}
 	}
+	rc = verify_parity(v, r, f, &o, flagged, err);
+	if (rc < 0)
+		goto out;
 	uint8_t root[32];
 	rc = merkle_root(v->h, leaves, o.n_blocks, root);
 	if (rc < 0)
@@ -211,6 +278,7 @@ int verify_release(struct store *s, const struct store_release *r, enum hash_imp
 	int rc;
 
 	memset(out_stats, 0, sizeof(*out_stats));
+	v.st = out_stats;
 	rc = hash_ctx_create(impl, &v.h, err);
 	if (rc < 0)
 		return rc;

@@ -5,8 +5,10 @@
  * copy is reported even though the other one serves), the XXH3-128
  * of every 16 KiB block, the SHA-256 merkle root (the v2 pieces root the
  * object is keyed by) and, for torrents with a v1 view, the SHA-1 of every
- * piece against the published torrent. A corrupt block is reported once,
- * with its file and byte offset; the first failing check names the cause.
+ * piece against the published torrent; each parity block against its
+ * XXH3-128, and each stripe's count of bad blocks against what its parity
+ * can rebuild. A corrupt block is reported once, with its file and byte
+ * offset; the first failing check names the cause.
  */
 #ifndef SEED_VERIFY_H
 #define SEED_VERIFY_H
@@ -26,6 +28,9 @@ struct verify_bad {
 
 struct verify_stats {
 	uint64_t files, bytes, bad;
+	uint64_t parity_bad;	    /* parity blocks failing their checksum */
+	uint64_t blocks_repairable; /* bad data blocks in stripes parity can rebuild */
+	uint64_t stripes_lost;	    /* stripes with more than m bad blocks */
 };
 
 /*

@@ -531,12 +531,21 @@ static int run_verify(struct cmdopt_args *a)
 		jsonw_arr_end(&w);
 		jsonw_ku64(&w, "files", vs.files);
 		jsonw_ku64(&w, "bytes", vs.bytes);
+		jsonw_ku64(&w, "parity_bad", vs.parity_bad);
+		jsonw_ku64(&w, "blocks_repairable", vs.blocks_repairable);
+		jsonw_ku64(&w, "stripes_lost", vs.stripes_lost);
 		jsonw_key(&w, "intact");
 		jsonw_bool(&w, bad == 0);
 		jsonw_obj_end(&w);
 		jsonw_finish(&w);
 	} else if (bad) {
-		printf("release %s: %d corrupt region%s\n", r->id, bad, bad == 1 ? "" : "s");
+		printf("release %s: %d corrupt region%s; %" PRIu64
+		       " bad data block%s the parity can rebuild, %" PRIu64
+		       " stripe%s beyond it, %" PRIu64 " bad parity block%s\n",
+		       r->id, bad, bad == 1 ? "" : "s", vs.blocks_repairable,
+		       vs.blocks_repairable == 1 ? "" : "s", vs.stripes_lost,
+		       vs.stripes_lost == 1 ? "" : "s", vs.parity_bad,
+		       vs.parity_bad == 1 ? "" : "s");
 	} else {
 		printf("release %s: intact (%" PRIu64 " files, %" PRIu64 " bytes)\n", r->id,
 		       vs.files, vs.bytes);

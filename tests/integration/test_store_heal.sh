@@ -20,12 +20,19 @@
 #  3. The store's FORMAT says 1 (the layout before the second copy): every
 #     seedctl command and seed-dataplane refuse it with one line saying to
 #     create the releases again in a new store, exit 1, store unchanged.
+#  4. Copy 1 of the release's manifest damaged: seed-dataplane serves every
+#     file from copy 2, logging one line that names the bad copy; `seedctl
+#     release verify` names the manifest copy and exits 1; the next writer
+#     (a create of another release) rewrites copy 1, and verify exits 0.
+#     Copy 2 damaged alone: the same, the other way round.
 #
-# Store layout relied on (docs/store.md, "Objects"): an object is
+# Store layout relied on (docs/store.md, "Objects", "Parity"): an object is
 # S/objects/<2 hex>/<root>.obj with the file's data at byte 4096, then the
-# first block table (16 bytes per 16 KiB block) at 4096 + the length rounded
-# up to 4 KiB, the second right after it at the next 4 KiB boundary. The
-# offsets are computed here from that rule.
+# first block table (16 bytes per 16 KiB block, data blocks then parity
+# blocks: M per stripe of K blocks, K+M from the store's FORMAT) at 4096 +
+# the length rounded up to 4 KiB, the second right after it at the next
+# 4 KiB boundary. A manifest is S/releases/<id>.rel, its copy 2 <id>.rel.2.
+# The offsets are computed here from those rules.
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
 it_setup dataplane
@@ -84,9 +91,13 @@ with open(sys.argv[1], 'r+b') as f:
 EOF
 }
 
+[[ $(sed -n 2p "$S/FORMAT") =~ ^parity\ ([0-9]+)\+([0-9]+)$ ]] ||
+	fail "expected $S/FORMAT to name the store's parity on its second line, it holds: $(cat "$S/FORMAT")"
+PK=${BASH_REMATCH[1]} PM=${BASH_REMATCH[2]}
 NBLOCKS=$(((BIGSIZE + BLOCK - 1) / BLOCK))
+NPARITY=$(((NBLOCKS + PK - 1) / PK * PM))
 TABLE=$((HDR + (BIGSIZE + 4095) / 4096 * 4096))
-TABLE_LEN=$((NBLOCKS * 16))
+TABLE_LEN=$(((NBLOCKS + NPARITY) * 16))
 TABLE2=$((TABLE + (TABLE_LEN + 4095) / 4096 * 4096))
 ((TABLE2 + TABLE_LEN <= $(stat -c %s "$BIGOBJ"))) ||
 	fail "expected the second block table of $BIG ($TABLE_LEN bytes at $TABLE2) inside $BIGOBJ ($(stat -c %s "$BIGOBJ") bytes)"
@@ -227,4 +238,42 @@ n=$(grep -c "store format 1.*create its releases again in a new store" "$T/olddp
 store_snapshot "$OLD" "$T/snap.after"
 same_snapshot "$T/snap.before" "$T/snap.after" "seed-dataplane on a format 1 store"
 echo "format 1 store: refused by seedctl and seed-dataplane, unchanged"
+
+note "4. one copy of the release's manifest damaged"
+M2=$T/m2
+mkdir -p "$M2/src"
+cp -a "$TREE" "$M2/src/heal"
+sc_ok "$T/m2c.json" "$T/m2c.err" release create --store "$M2/store" --tenant acme --name heal \
+	--version 1 --json "$M2/src/heal"
+MID=$(json_get "$T/m2c.json" id)
+REL1=$M2/store/releases/$MID.rel
+[[ -f $REL1 && -f $REL1.2 ]] || fail "expected both copies of the manifest, $REL1 and $REL1.2"
+cmp -s "$REL1" "$REL1.2" || fail "expected the two copies of the manifest to be equal"
+for copy in 1 2; do
+	bad=$REL1
+	((copy == 1)) || bad=$REL1.2
+	flip "$bad" 100
+	sc_verify "$T/mv$copy" 1 "with manifest copy $copy damaged" "$M2/store" "$MID"
+	expect_line "$T/mv$copy.all" "release verify: expected a line naming the manifest's copy $copy of 2, none above" \
+		"manifest" "copy $copy of 2"
+	expect_lines 1 "$T/mv$copy.out" "release verify: expected one 'corrupt:' line (the bad manifest copy)" \
+		"" '^corrupt: '
+	cp "$bad" "$T/bad.copy"
+	dp_start "$T" --store "$M2/store" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+		--workers 1 --cache-size 64M
+	expect_lines 1 "$DP_ERR" "seed-dataplane stderr: expected one line naming the manifest's bad copy $copy" \
+		"$MID" "manifest copy $copy of 2"
+	RID_SAVED=$RID
+	RID=$MID
+	serve_files "manifest copy $copy damaged" "${FILES[@]}"
+	RID=$RID_SAVED
+	dp_stop 30
+	cmp -s "$bad" "$T/bad.copy" || fail "seed-dataplane (a reader) changed $bad"
+	# any writer rewrites the bad copy from the good one as it reads the store
+	sc_ok "$T/m2w.json" "$T/m2w.err" release create --store "$M2/store" --tenant acme \
+		--name other --version "$copy" --json "$M2/src/heal/one.bin"
+	cmp -s "$REL1" "$REL1.2" || fail "after a writer ran: expected the two manifest copies equal again"
+	sc_verify "$T/mw$copy" 0 "after a writer rewrote manifest copy $copy" "$M2/store" "$MID"
+	echo "manifest copy $copy damaged: served from the other, reported, rewritten by the next writer"
+done
 echo "PASS: test_store_heal"

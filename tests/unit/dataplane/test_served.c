@@ -248,7 +248,9 @@ Test(served, damaged_object_leaves_the_rest_served)
 	char *pb = store_obj_path(st, roots[1]), *pc = store_obj_path(st, roots[2]);
 	store_close(st);
 	/* b.bin's block table: 5 blocks, 80 bytes, where store.h puts it */
-	zero_at(pb, store_obj_table_offset(70000), 5 * 16);
+	struct store_geom g;
+	store_geom(70000, STORE_PARITY_K, STORE_PARITY_M, &g);
+	zero_at(pb, g.table1, 5 * 16);
 	cr_assert_eq(unlink(pc), 0, "%s", pc);
 	cr_assert_eq(served_load(sp, &sv, &e), 0, "%s", e.msg);
 	r = served_by_id(sv, "t.g.1", 5);
@@ -260,7 +262,7 @@ Test(served, damaged_object_leaves_the_rest_served)
 		     "a missing object is unusable");
 	served_free(sv);
 
-	zero_at(pb, store_obj_table2_offset(70000), 5 * 16);
+	zero_at(pb, g.table2, 5 * 16);
 
 	cr_assert_eq(served_load(sp, &sv, &e), 0, "a damaged object fails the load: %s", e.msg);
 	r = served_by_id(sv, "t.g.1", 5);

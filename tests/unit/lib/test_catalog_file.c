@@ -321,7 +321,6 @@ static void damage(const char *p, off_t off)
 	close(fd);
 }
 
-
 Test(catalog, load_errors_name_the_path)
 {
 	struct catalog *c = (struct catalog *)1;

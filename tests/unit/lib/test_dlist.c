@@ -22,13 +22,15 @@ static void expect_order(const struct dlist *h, const uint32_t *want, size_t n)
 	size_t k = 0;
 	for (const struct dlist *p = h->next; p != h; p = p->next, k++) {
 		cr_assert_lt(k, n, "more than %zu nodes forwards", n);
-		cr_assert_eq(DLIST_ENTRY(p, struct item, node)->id, want[k], "node %zu forwards", k);
+		cr_assert_eq(DLIST_ENTRY(p, struct item, node)->id, want[k], "node %zu forwards",
+			     k);
 	}
 	cr_assert_eq(k, n, "%zu nodes forwards, want %zu", k, n);
 	for (const struct dlist *p = h->prev; p != h; p = p->prev) {
 		cr_assert_gt(k, 0, "more than %zu nodes backwards", n);
 		k--;
-		cr_assert_eq(DLIST_ENTRY(p, struct item, node)->id, want[k], "node %zu backwards", k);
+		cr_assert_eq(DLIST_ENTRY(p, struct item, node)->id, want[k], "node %zu backwards",
+			     k);
 	}
 	cr_assert_eq(k, 0);
 	cr_assert_eq(dlist_empty(h), n == 0);

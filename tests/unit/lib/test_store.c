@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include "../testutil.h"
+#include "byteio.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "parity.h"
 #include "store.h"
 
 /* dir: the store, not yet made, inside a fresh scratch directory */
@@ -29,22 +31,53 @@ static struct store *open_store(enum store_mode m)
 	return s;
 }
 
-/* Writes an object holding len bytes of pattern p, keyed by root r;
- * *created (when not NULL) says whether it was new. */
+/* The m parity blocks (out: m * STORE_BLOCK) of stripe st of len bytes of
+ * data, blocks past the end counted as zeros. */
+static void stripe_parity(const struct parity *par, const uint8_t *data, uint64_t len, uint64_t st,
+			  uint8_t *out)
+{
+	uint64_t sb = (uint64_t)par->k * STORE_BLOCK;
+	uint8_t *z = calloc(1, sb), *d[PARITY_MAX_K], *o[PARITY_MAX_M];
+	cr_assert_not_null(z);
+	if (st * sb < len)
+		memcpy(z, data + st * sb, len - st * sb < sb ? len - st * sb : sb);
+	for (unsigned i = 0; i < par->k; i++)
+		d[i] = z + (size_t)i * STORE_BLOCK;
+	for (unsigned i = 0; i < par->m; i++)
+		o[i] = out + (size_t)i * STORE_BLOCK;
+	parity_encode(par, STORE_BLOCK, d, o);
+	free(z);
+}
+
+/* Writes an object holding len bytes of pattern p, with its parity, keyed
+ * by root r; *created (when not NULL) says whether it was new. */
 static void put_object(struct store *s, uint64_t len, uint8_t p, const uint8_t r[32], int *created)
 {
 	struct store_obj_writer w;
 	struct seed_err e;
-	uint64_t nb = (len + STORE_BLOCK - 1) / STORE_BLOCK;
-	uint8_t *data = malloc(len), *xxh = malloc(nb * 16 + 1);
+	struct parity par;
 	seed_err_clear(&e);
+	cr_assert_eq(store_obj_begin(s, len, &w, &e), 0, "%s", e.msg);
+	cr_assert_eq(parity_init(&par, w.g.k, w.g.m, &e), 0, "%s", e.msg);
+	uint64_t nb = w.g.n_blocks, m = w.g.m;
+	uint8_t *data = malloc(len), *xxh = malloc(w.g.table_len + 1);
+	uint8_t *pb = malloc(m * STORE_BLOCK);
 	memset(data, p, len);
 	for (uint64_t i = 0; i < nb; i++) {
 		uint64_t bl =
 			len - i * STORE_BLOCK < STORE_BLOCK ? len - i * STORE_BLOCK : STORE_BLOCK;
 		hash_xxh128(data + i * STORE_BLOCK, bl, xxh + i * 16);
 	}
-	cr_assert_eq(store_obj_begin(s, len, &w, &e), 0, "%s", e.msg);
+	for (uint64_t st = 0; st < w.g.n_stripes; st++) {
+		stripe_parity(&par, data, len, st, pb);
+		for (uint64_t j = 0; j < m; j++)
+			hash_xxh128(pb + j * STORE_BLOCK, STORE_BLOCK,
+				    xxh + (nb + st * m + j) * 16);
+		cr_assert_eq(fsu_pwrite_full(w.fd, pb, m * STORE_BLOCK,
+					     w.g.parity + st * m * STORE_BLOCK),
+			     0);
+	}
+	free(pb);
 	cr_assert_eq(fsu_pwrite_full(w.fd, data, len, STORE_OBJ_HEADER), 0);
 	int was_new;
 	cr_assert_eq(store_obj_commit(&w, r, xxh, &was_new, &e), 0, "%s", e.msg);
@@ -76,12 +109,22 @@ Test(store, object_round_trip_and_layout)
 	char *path = store_obj_path(s, r);
 	struct stat st;
 	cr_assert_eq(stat(path, &st), 0);
-	/* 4 KiB header + 40000 rounded up to 40960 + two tables of 3 blocks *
-	 * 16 bytes, each in a 4 KiB sector of its own + the second header */
-	cr_assert_eq(st.st_size, 4096 + 40960 + 4096 + 4096 + 4096);
-	cr_assert_eq(store_obj_table_offset(40000), 4096 + 40960);
-	cr_assert_eq(store_obj_table2_offset(40000), 4096 + 40960 + 4096);
-	cr_assert_eq(store_obj_header2_offset(40000), st.st_size - 4096);
+	/* 4 KiB header + 40000 rounded up to 40960 + two tables of 3 data and
+	 * 2 parity blocks * 16 bytes, each in a 4 KiB sector of its own + one
+	 * stripe's 2 parity blocks (16+2: the last stripe is short) + the second
+	 * header */
+	cr_assert_eq(st.st_size, 4096 + 40960 + 4096 + 4096 + 2 * 16384 + 4096);
+	struct store_geom g;
+	store_geom(40000, STORE_PARITY_K, STORE_PARITY_M, &g);
+	cr_assert_eq(g.n_blocks, 3);
+	cr_assert_eq(g.n_stripes, 1);
+	cr_assert_eq(g.n_parity, 2);
+	cr_assert_eq(g.table_len, 5 * 16);
+	cr_assert_eq(g.table1, 4096 + 40960);
+	cr_assert_eq(g.table2, 4096 + 40960 + 4096);
+	cr_assert_eq(g.parity, 4096 + 40960 + 8192);
+	cr_assert_eq(g.header2, st.st_size - 4096);
+	cr_assert_eq(g.size, st.st_size);
 
 	struct store_obj o;
 	struct seed_err e;
@@ -89,13 +132,29 @@ Test(store, object_round_trip_and_layout)
 	cr_assert_eq(store_obj_open(s, r, &o, &e), 0, "%s", e.msg);
 	cr_assert_eq(o.length, 40000);
 	cr_assert_eq(o.n_blocks, 3);
+	cr_assert_eq(o.g.k, STORE_PARITY_K);
+	cr_assert_eq(o.g.m, STORE_PARITY_M);
 	cr_assert_eq(o.copy, 1);
 	cr_assert_eq(o.bad_copies, 0);
 	cr_assert_eq(store_obj_check_copy(&o, 2, NULL, 0), 0, "the second copy is intact");
 	/* both copies carry the same table, each checksummed by its header */
-	uint8_t t2[48];
-	cr_assert_eq(pread(o.fd, t2, 48, 4096 + 40960 + 4096), 48);
-	cr_assert_arr_eq(t2, o.block_xxh, 48);
+	uint8_t t2[80];
+	cr_assert_eq(pread(o.fd, t2, 80, 4096 + 40960 + 4096), 80);
+	cr_assert_arr_eq(t2, o.block_xxh, 80);
+	/* the parity on disk is the parity of the data, its XXH3 in the table */
+	struct parity par;
+	cr_assert_eq(parity_init(&par, STORE_PARITY_K, STORE_PARITY_M, &e), 0);
+	uint8_t *data = malloc(40000), *want = malloc(2 * 16384), *got = malloc(2 * 16384);
+	memset(data, 0x5a, 40000);
+	stripe_parity(&par, data, 40000, 0, want);
+	cr_assert_eq(pread(o.fd, got, 2 * 16384, (off_t)g.parity), 2 * 16384);
+	cr_assert_arr_eq(got, want, 2 * 16384);
+	uint8_t x[16];
+	hash_xxh128(got + 16384, 16384, x);
+	cr_assert_arr_eq(x, o.block_xxh + 4 * 16, 16);
+	free(data);
+	free(want);
+	free(got);
 	uint8_t buf[100];
 	cr_assert_eq(pread(o.fd, buf, 100, 4096 + 16384), 100);
 	cr_assert_eq(buf[0], 0x5a);
@@ -144,17 +203,19 @@ Test(store, object_corruption_is_caught)
 	put_object(s, 20000, 1, r, NULL);
 	char *path = store_obj_path(s, r);
 	/* 20000 bytes: 2 blocks; tables at 4096 + round4k(20000) = 24576 and
-	 * 28672, the second header at 32768 */
-	cr_assert_eq(store_obj_table2_offset(20000), 28672);
-	cr_assert_eq(store_obj_header2_offset(20000), 32768);
+	 * 28672, then 2 parity blocks, the second header at 32768 + 32768 */
+	struct store_geom g;
+	store_geom(20000, STORE_PARITY_K, STORE_PARITY_M, &g);
+	cr_assert_eq(g.table2, 28672);
+	cr_assert_eq(g.header2, 65536);
 
 	flip(path, 20); /* a field of the first header: the second serves */
 	expect_open(s, r, 2, "header");
-	flip(path, 32768 + 20); /* and of the second: nothing left */
+	flip(path, 65536 + 20); /* and of the second: nothing left */
 	expect_open(s, r, 0, "header");
 	flip(path, 20);
 	expect_open(s, r, 1, "header"); /* copy 2 alone is bad */
-	flip(path, 32768 + 20);
+	flip(path, 65536 + 20);
 
 	flip(path, 24576 + 3); /* the first block table */
 	expect_open(s, r, 2, "block table");
@@ -380,6 +441,35 @@ Test(store, format_checks)
 	seed_err_clear(&e);
 	cr_assert_eq(store_open(dir, STORE_WRITE, &s, &e), -EPROTO, "writers too");
 
+	/* format 3 names its parity; anything else in FORMAT is refused */
+	static const struct {
+		const char *text, *want;
+	} f3[] = {
+		{ "bitstream-store 3\n", "parity K+M" },
+		{ "bitstream-store 3\nparity 3+2\n", "power of two" },
+		{ "bitstream-store 3\nparity 64+2\n", "power of two" },
+		{ "bitstream-store 3\nparity 16+0\n", "M from 1" },
+		{ "bitstream-store 3\nparity 16+5\n", "M from 1" },
+		{ "bitstream-store 3\nparity 16+2\nmore\n", "parity K+M" },
+		{ "bitstream-store 3\nparity 16+2", "parity K+M" },
+		{ "bitstream-store 3\nparity 016+2\n", "parity K+M" },
+	};
+	for (size_t i = 0; i < TU_N(f3); i++) {
+		cr_assert_eq(fsu_write_atomic(path, f3[i].text, strlen(f3[i].text), 0644, NULL), 0);
+		seed_err_clear(&e);
+		cr_assert_eq(store_open(dir, STORE_READ, &s, &e), -EPROTO, "%s", f3[i].text);
+		cr_assert_not_null(strstr(e.msg, f3[i].want), "%s: %s", f3[i].text, e.msg);
+	}
+	const char *ok = "bitstream-store 3\nparity 8+3\n";
+	cr_assert_eq(fsu_write_atomic(path, ok, strlen(ok), 0644, NULL), 0);
+	seed_err_clear(&e);
+	cr_assert_eq(store_open(dir, STORE_READ, &s, &e), 0, "%s", e.msg);
+	uint32_t k, m;
+	store_parity(s, &k, &m);
+	cr_assert_eq(k, 8);
+	cr_assert_eq(m, 3);
+	store_close(s);
+
 	/* a directory with other content is not adopted as a store */
 	char other[300];
 	snprintf(other, sizeof(other), "%s/other", dir);
@@ -467,4 +557,99 @@ Test(store, previous_object_version_is_never_misread)
 	cr_assert_not_null(strstr(e.msg, "version 1"), "%s", e.msg);
 	free(path);
 	store_close(s);
+}
+
+/* An object of format 2, written here from docs/store.md ("Format
+ * versions"): header, data, two tables of data blocks only, header; the
+ * header's version is 2 and it has no parity fields. */
+static void put_v2_object(struct store *s, const uint8_t root[32], const uint8_t *data,
+			  uint64_t len)
+{
+	uint64_t nb = (len + STORE_BLOCK - 1) / STORE_BLOCK;
+	uint64_t dl = (len + 4095) & ~4095ull, tl = (nb * 16 + 4095) & ~4095ull;
+	uint64_t t1 = 4096 + dl, t2 = t1 + tl, h2 = t2 + tl;
+	uint8_t *table = calloc(1, tl), hdr[4096], tx[16];
+	for (uint64_t i = 0; i < nb; i++)
+		hash_xxh128(data + i * STORE_BLOCK,
+			    len - i * STORE_BLOCK < STORE_BLOCK ? len - i * STORE_BLOCK
+								: STORE_BLOCK,
+			    table + i * 16);
+	hash_xxh128(table, nb * 16, tx);
+	char *path = store_obj_path(s, root);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	cr_assert_geq(fd, 0, "%s", path);
+	cr_assert_eq(ftruncate(fd, (off_t)(h2 + 4096)), 0);
+	cr_assert_eq(fsu_pwrite_full(fd, data, len, 4096), 0);
+	for (int copy = 1; copy <= 2; copy++) {
+		uint64_t t = copy == 1 ? t1 : t2;
+		memset(hdr, 0, sizeof(hdr));
+		memcpy(hdr, "SEEDOBJ", 8);
+		byteio_put_le32(hdr + 8, 2);
+		byteio_put_le32(hdr + 12, 4096);
+		byteio_put_le64(hdr + 16, len);
+		byteio_put_le64(hdr + 24, 4096);
+		byteio_put_le64(hdr + 32, nb);
+		byteio_put_le64(hdr + 40, t);
+		memcpy(hdr + 48, root, 32);
+		memcpy(hdr + 80, tx, 16);
+		byteio_put_le32(hdr + 96, (uint32_t)copy);
+		hash_xxh128(hdr, 112, hdr + 112);
+		cr_assert_eq(fsu_pwrite_full(fd, table, nb * 16, t), 0);
+		cr_assert_eq(fsu_pwrite_full(fd, hdr, sizeof(hdr), copy == 1 ? 0 : h2), 0);
+	}
+	close(fd);
+	free(path);
+	free(table);
+}
+
+Test(store, a_format_2_store_is_read_as_it_is_and_upgraded_by_a_writer)
+{
+	struct store *s = open_store(STORE_CREATE);
+	uint8_t root[32] = { 0x22 }, *data = malloc(50000);
+	memset(data, 0x3c, 50000);
+	put_v2_object(s, root, data, 50000);
+	cr_assert_eq(store_release_write(s, sample_release("a.b.c", root), NULL), 0);
+	store_close(s);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/FORMAT", dir);
+	cr_assert_eq(fsu_write_atomic(path, "bitstream-store 2\n", 18, 0644, NULL), 0);
+
+	for (int pass = 0; pass < 2; pass++) {
+		/* pass 0: a reader, which changes nothing; pass 1: a writer */
+		s = open_store(pass ? STORE_WRITE : STORE_READ);
+		struct store_obj o;
+		struct seed_err e;
+		seed_err_clear(&e);
+		cr_assert_eq(store_obj_open(s, root, &o, &e), 0, "pass %d: %s", pass, e.msg);
+		cr_assert_eq(o.length, 50000);
+		cr_assert_eq(o.g.k, 0, "a format 2 object has no parity");
+		cr_assert_eq(o.g.n_parity, 0);
+		cr_assert_eq(store_obj_check_copy(&o, 2, NULL, 0), 0);
+		uint8_t b[100];
+		cr_assert_eq(pread(o.fd, b, 100, 4096 + 49000), 100);
+		cr_assert_eq(b[99], 0x3c);
+		store_obj_close(&o);
+		struct store_release *r;
+		cr_assert_eq(store_release_load(s, "a.b.c", &r, &e), 0, "%s", e.msg);
+		store_release_free(r);
+		store_close(s);
+		uint8_t *f;
+		size_t n;
+		cr_assert_eq(fsu_read_file(path, 4096, &f, &n, NULL), 0);
+		const char *want =
+			pass ? "bitstream-store 3\nparity 16+2\n" : "bitstream-store 2\n";
+		cr_assert(n == strlen(want) && !memcmp(f, want, n), "pass %d: FORMAT is \"%s\"",
+			  pass, (char *)f);
+		free(f);
+	}
+	/* the writer's store gave the old object no parity, new ones get it */
+	s = open_store(STORE_WRITE);
+	uint8_t r2[32] = { 0x23 };
+	put_object(s, 50000, 4, r2, NULL);
+	struct store_obj o;
+	cr_assert_eq(store_obj_open(s, r2, &o, NULL), 0);
+	cr_assert_eq(o.g.k, 16);
+	store_obj_close(&o);
+	store_close(s);
+	free(data);
 }

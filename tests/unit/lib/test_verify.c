@@ -1,7 +1,8 @@
 /*
  * Unit tests for lib/verify.c: a release ingested from a generated tree
- * verifies clean; then single-byte corruptions in the data, the block table
- * and a missing object are each reported once, at the right file and offset.
+ * verifies clean; then single-byte corruptions in the data, the block table,
+ * the parity and a missing object are each reported once, at the right file
+ * and offset, and each stripe's damage is counted as rebuildable or not.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -74,9 +75,10 @@ static void cleanup(void)
 	tu_rmtree(base);
 }
 
+static struct verify_stats vs;
+
 static int run(void)
 {
-	struct verify_stats vs;
 	struct seed_err e;
 	seed_err_clear(&e);
 	nbad = 0;
@@ -129,9 +131,10 @@ Test(verify, short_last_block)
 	cleanup();
 }
 
-/* big.bin: 300000 bytes, 19 blocks; its first table at 4096 +
- * round4k(300000) = 307200, 304 bytes in a 4 KiB sector of its own, the
- * second at 311296, the second header at 315392. */
+/* big.bin: 300000 bytes, 19 blocks in 2 stripes of 16+2, so 4 parity
+ * blocks; its first table at 4096 + round4k(300000) = 307200, 23 entries
+ * (368 bytes) in a 4 KiB sector of its own, the second at 311296, the
+ * parity at 315392, the second header at 315392 + 4 * 16384 = 380928. */
 Test(verify, corrupt_block_table_copy_is_reported)
 {
 	build(METAINFO_V2);
@@ -150,7 +153,7 @@ Test(verify, corrupt_block_table_copy_is_reported)
 Test(verify, second_copy_damage_is_reported)
 {
 	build(METAINFO_V2);
-	flip_obj("big.bin", 315392 + 40); /* the second header's fields */
+	flip_obj("big.bin", 380928 + 40); /* the second header's fields */
 	cr_assert_eq(run(), 1);
 	cr_assert_str_eq(bad[0].file, "big.bin");
 	cr_assert_not_null(strstr(bad[0].what, "copy 2 of 2"), "%s", bad[0].what);
@@ -198,5 +201,42 @@ Test(verify, stored_torrent_piece_hash_mismatch)
 	cr_assert_eq(run(), 1);
 	cr_assert_eq(bad[0].offset, 131072);
 	cr_assert_not_null(strstr(bad[0].what, "SHA-1"));
+	cleanup();
+}
+
+/* big.bin's parity (16+2): stripe 0 is blocks 0-15, stripe 1 blocks 16-18;
+ * parity block j of stripe t at 315392 + (t * 2 + j) * 16384. */
+Test(verify, parity_damage_and_what_it_can_rebuild)
+{
+	build(METAINFO_V2);
+	cr_assert_eq(run(), 0);
+	cr_assert_eq(vs.parity_bad + vs.blocks_repairable + vs.stripes_lost, 0);
+
+	flip_obj("big.bin", 315392 + 3 * 16384 + 77); /* stripe 1, parity 2 */
+	cr_assert_eq(run(), 1);
+	cr_assert_not_null(strstr(bad[0].what, "parity block 2 of 2 of stripe 1"), "%s",
+			   bad[0].what);
+	cr_assert_eq(bad[0].offset, 16 * 16384);
+	cr_assert_eq(bad[0].length, 300000 - 16 * 16384);
+	cr_assert_eq(vs.parity_bad, 1);
+	cr_assert_eq(vs.stripes_lost, 0);
+
+	flip_obj("big.bin", 4096 + 17 * 16384 + 5); /* a data block of stripe 1 */
+	cr_assert_eq(run(), 2);
+	cr_assert_eq(vs.blocks_repairable, 1, "2 bad of 3 + 2: the parity still rebuilds");
+	cr_assert_eq(vs.stripes_lost, 0);
+
+	flip_obj("big.bin", 4096 + 18 * 16384 + 5); /* a third bad block */
+	cr_assert_eq(run(), 4, "two blocks, one parity block, and the stripe");
+	cr_assert_eq(vs.blocks_repairable, 0);
+	cr_assert_eq(vs.stripes_lost, 1);
+	cr_assert_not_null(strstr(bad[3].what, "stripe 1: 3 of its 16 + 2 blocks bad"), "%s",
+			   bad[3].what);
+
+	/* stripe 0 is on its own */
+	flip_obj("big.bin", 4096 + 2 * 16384);
+	cr_assert_eq(run(), 5);
+	cr_assert_eq(vs.blocks_repairable, 1);
+	cr_assert_eq(vs.stripes_lost, 1);
 	cleanup();
 }
