@@ -149,7 +149,11 @@ static void dataplane(FILE *f, const struct metrics_input *in)
 		size_t off; /* an _Atomic uint64_t of struct dpstats_worker */
 	} totals[] = {
 		COUNTER(verify_failures, "Blocks read from the store that failed their XXH3-128 "
-					 "check (never served)."),
+					 "check (never served as read)."),
+		COUNTER(blocks_repaired, "Bad blocks rebuilt from their stripe's parity on the way "
+					 "into the cache, then served."),
+		COUNTER(repair_failures, "Bad blocks whose stripe had more bad blocks than its "
+					 "parity rebuilds (refused)."),
 		COUNTER(cache_hits, "Block lookups served from the cache."),
 		COUNTER(cache_misses, "Block lookups that needed a read."),
 		COUNTER(cache_evictions, "Blocks evicted from the cache."),

@@ -524,6 +524,18 @@ enum cache_status cache_get(struct cache *c, struct cache_key key, const uint8_t
 	return CACHE_FILL;
 }
 
+int cache_fill_check(const struct cache *c, uint32_t slot, int64_t read_len)
+{
+	if (slot >= c->n || c->slots[slot].state != SLOT_FILLING)
+		return 0;
+	const struct slot *s = &c->slots[slot];
+	uint8_t got[HASH_XXH128_LEN];
+	if (read_len != (int64_t)s->len)
+		return 0;
+	hash_xxh128(slot_mem(c, slot), s->len, got);
+	return memcmp(got, s->xxh, sizeof(got)) == 0;
+}
+
 int cache_fill_done(struct cache *c, uint32_t slot, int64_t read_len, uint64_t *out_cookies,
 		    size_t cap, size_t *out_n)
 {

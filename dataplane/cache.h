@@ -96,6 +96,14 @@ void cache_prefetch(const struct cache *c, struct cache_key key);
 int cache_fill_done(struct cache *c, uint32_t slot, int64_t read_len, uint64_t *out_cookies,
 		    size_t cap, size_t *out_n);
 
+/*
+ * Whether a filling slot now holds its block whole: read_len (what the read
+ * returned) is the block's length and the bytes match its XXH3-128. Changes
+ * nothing: a caller that can repair a bad block rewrites the slot's memory
+ * and then calls cache_fill_done, its waiters still queued.
+ */
+int cache_fill_check(const struct cache *c, uint32_t slot, int64_t read_len);
+
 /* Releases one pin taken by cache_get or handed out by cache_fill_done. */
 void cache_unpin(struct cache *c, const uint8_t *data);
 

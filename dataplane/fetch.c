@@ -3,9 +3,13 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 
+#include "hash.h"
+#include "hex.h"
 #include "log.h"
+#include "parity.h"
 #include "store.h"
 
 static const struct log_module lm = LOG_MODULE("dataplane.fetch");
@@ -104,6 +108,165 @@ void fetch_seg(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 	}
 }
 
+/* ---- rebuilding a bad block from its stripe ---- */
+
+/* Storage cookies of repair reads: a cache slot's fills use the slot
+ * number (below 2^32), these the top bit, the repair and the shard. */
+#define REPAIR_COOKIE (1ull << 63)
+
+static uint64_t repair_cookie(uint32_t ri, uint32_t shard)
+{
+	return REPAIR_COOKIE | (uint64_t)ri << 8 | shard;
+}
+
+/* Shard i of stripe st of o: its bytes in the object (0: past the end of
+ * the file, zeros) and where they are. */
+static uint32_t shard_len(const struct served_object *o, uint64_t st, uint32_t i, uint64_t *off)
+{
+	if (i >= o->k) {
+		*off = o->parity_off + (st * o->m + (i - o->k)) * STORE_BLOCK;
+		return STORE_BLOCK;
+	}
+	uint64_t b = st * o->k + i;
+	*off = STORE_OBJ_HEADER + b * STORE_BLOCK;
+	if (b >= o->n_blocks)
+		return 0;
+	return b + 1 < o->n_blocks || o->length % STORE_BLOCK == 0
+		       ? STORE_BLOCK
+		       : (uint32_t)(o->length % STORE_BLOCK);
+}
+
+/* The table entry of shard i of stripe st. */
+static const uint8_t *shard_xxh(const struct served_object *o, uint64_t st, uint32_t i)
+{
+	uint64_t e = i < o->k ? st * o->k + i : o->n_blocks + st * o->m + (i - o->k);
+	return o->block_xxh + e * 16;
+}
+
+/* Issues the repair's unissued reads while the storage ring has room;
+ * completions bring the rest out (fetch_on_storage calls this again). */
+static void repair_issue(struct worker *w, uint32_t ri)
+{
+	struct repair *r = &w->repairs[ri];
+	const struct served_object *o = served_object(w->p.served, r->object);
+	int32_t fidx = r->object < storage_registered_files(w->st) ? (int32_t)r->object : -1;
+	for (uint32_t i = 0; i < o->k + o->m; i++) {
+		if (!(r->want >> i & 1) || (r->issued >> i & 1))
+			continue;
+		if (storage_inflight(w->st) >= STORAGE_DEPTH)
+			return;
+		uint64_t off;
+		uint32_t len = shard_len(o, r->stripe, i, &off);
+		uint32_t rlen = (len + 4095) & ~4095u;
+		if (storage_read(w->st, o->fd, fidx, off, r->buf + (size_t)i * STORE_BLOCK, rlen,
+				 repair_cookie(ri, i)) < 0)
+			return;
+		r->issued |= 1ull << i;
+	}
+}
+
+/* A block of object/block failed on its way into cache slot: reads the
+ * rest of its stripe to rebuild it. 0 when a repair started (the slot
+ * stays filling), -1 when none can (no parity, all repairs busy, memory). */
+static int repair_start(struct worker *w, uint32_t slot, uint32_t object, uint32_t block)
+{
+	const struct served_object *o = served_object(w->p.served, object);
+	if (!o->m || o->unusable)
+		return -1;
+	uint32_t ri = 0;
+	while (ri < REPAIRS && w->repairs[ri].used)
+		ri++;
+	if (ri == REPAIRS)
+		return -1;
+	if (!w->repair_mem && posix_memalign((void **)&w->repair_mem, 4096,
+					     (size_t)REPAIRS * PARITY_MAX_SHARDS * STORE_BLOCK))
+		return -1;
+	struct repair *r = &w->repairs[ri];
+	*r = (struct repair){ .used = 1, .slot = slot, .object = object, .block = block };
+	r->buf = w->repair_mem + (size_t)ri * PARITY_MAX_SHARDS * STORE_BLOCK;
+	r->stripe = block / o->k;
+	memset(r->buf, 0, (size_t)(o->k + o->m) * STORE_BLOCK);
+	for (uint32_t i = 0; i < o->k + o->m; i++) {
+		uint64_t off;
+		if (shard_len(o, r->stripe, i, &off) && r->stripe * o->k + i != block)
+			r->want |= 1ull << i;
+	}
+	r->lost = 1ull << (block - r->stripe * o->k);
+	repair_issue(w, ri);
+	return 0;
+}
+
+static void fill_finish(struct worker *w, uint32_t slot, int64_t got);
+
+/* One read of a repair came back; the last one rebuilds the block into
+ * its cache slot (when at most m shards of the stripe are bad) and
+ * completes the fill. */
+static void repair_read_done(struct worker *w, uint64_t cookie, int32_t res)
+{
+	uint32_t ri = (uint32_t)(cookie >> 8 & 0xff), i = (uint32_t)(cookie & 0xff);
+	if (ri >= REPAIRS || !w->repairs[ri].used)
+		return;
+	struct repair *r = &w->repairs[ri];
+	const struct served_object *o = served_object(w->p.served, r->object);
+	uint64_t off;
+	uint32_t len = shard_len(o, r->stripe, i, &off);
+	uint8_t *p = r->buf + (size_t)i * STORE_BLOCK;
+	uint8_t x[16];
+	dpstats_add(&w->ctr->storage_reads, 1);
+	if (res > 0)
+		dpstats_add(&w->ctr->storage_read_bytes, (uint64_t)res);
+	else
+		dpstats_add(&w->ctr->storage_errors, 1);
+	if (res < (int32_t)len) {
+		r->lost |= 1ull << i;
+	} else {
+		memset(p + len, 0, STORE_BLOCK - len); /* the code counts past the end as zeros */
+		hash_xxh128(p, len, x);
+		if (memcmp(x, shard_xxh(o, r->stripe, i), 16))
+			r->lost |= 1ull << i;
+	}
+	r->done |= 1ull << i;
+	if (r->done != r->want)
+		return;
+
+	uint32_t t = r->block - (uint32_t)(r->stripe * o->k);
+	uint32_t blen = w->fill_len[r->slot];
+	int64_t got = -EIO;
+	if ((unsigned)__builtin_popcountll(r->lost) <= o->m) {
+		if (w->par.k != o->k || w->par.m != o->m)
+			parity_init(&w->par, o->k, o->m, NULL);
+		uint8_t *shards[PARITY_MAX_SHARDS];
+		for (uint32_t k = 0; k < o->k + o->m; k++)
+			shards[k] = r->buf + (size_t)k * STORE_BLOCK;
+		if (parity_rebuild(&w->par, STORE_BLOCK, shards, r->lost) == 0) {
+			memcpy(w->fill_ptr[r->slot], shards[t], blen);
+			got = blen;
+		}
+	}
+	uint32_t slot = r->slot, object = r->object, block = r->block;
+	int bad = __builtin_popcountll(r->lost);
+	r->used = 0;
+	char root[65];
+	hex_encode(o->root, 32, root);
+	if (got > 0 && cache_fill_check(w->cache, slot, got)) {
+		dpstats_add(&w->ctr->blocks_repaired, 1);
+		log_warn(&lm,
+			 "object %s block %u: rebuilt from its stripe's parity (%d of %u + %u "
+			 "blocks bad) and served; the store keeps the bad copy until it is "
+			 "rewritten",
+			 root, block, bad, o->k, o->m);
+	} else {
+		dpstats_add(&w->ctr->repair_failures, 1);
+		quarantine(w, object, block);
+		log_warn(&lm,
+			 "object %s block %u: cannot be rebuilt (%d of its stripe's %u + %u "
+			 "blocks bad); refused",
+			 root, block, bad, o->k, o->m);
+		got = -EIO;
+	}
+	fill_finish(w, slot, got);
+}
+
 static void resolve_cookie(struct worker *w, uint64_t cookie, uint8_t *data, int ok)
 {
 	uint32_t ci = (uint32_t)((cookie >> 16) & 0xffffffff);
@@ -136,16 +299,16 @@ static void resolve_cookie(struct worker *w, uint64_t cookie, uint8_t *data, int
 void fetch_on_storage(struct worker *w)
 {
 	struct storage_done d[64];
-	uint64_t *cookies = w->cookies;
 	int n;
 	do {
 		n = storage_reap(w->st, d, 64);
 		uint64_t t_reap = n > 0 ? worker_now_ns() : 0;
 		for (int i = 0; i < n; i++) {
+			if (d[i].cookie & REPAIR_COOKIE) {
+				repair_read_done(w, d[i].cookie, d[i].res);
+				continue;
+			}
 			uint32_t slot = (uint32_t)d[i].cookie;
-			size_t nw = 0;
-			uint8_t *data = w->fill_ptr[slot];
-			uint64_t owner = w->fill_owner[slot];
 			dpstats_add(&w->ctr->storage_reads, 1);
 			if (d[i].res > 0)
 				dpstats_add(&w->ctr->storage_read_bytes, (uint64_t)d[i].res);
@@ -155,22 +318,40 @@ void fetch_on_storage(struct worker *w)
 				t_reap > w->fill_t0[slot] ? (t_reap - w->fill_t0[slot]) / 1000 : 0;
 			dpstats_add(&w->ctr->storage_lat_bucket[dpstats_lat_bucket(us)], 1);
 			dpstats_add(&w->ctr->storage_lat_sum_us, us);
-			uint64_t before = cache_counters(w->cache)->verify_failures;
 			uint64_t key = w->fill_key[slot];
+			uint32_t object = (uint32_t)(key >> 32), block = (uint32_t)key;
 			/* the read is rounded up to 4 KiB: report the block's length */
 			int64_t got = d[i].res;
 			if (got >= (int64_t)w->fill_len[slot])
 				got = w->fill_len[slot];
-			int ok = cache_fill_done(w->cache, slot, got, cookies, WAITERS, &nw);
-			if (cache_counters(w->cache)->verify_failures != before) {
-				dpstats_add(&w->ctr->verify_failures, 1);
-				quarantine(w, (uint32_t)(key >> 32), (uint32_t)key);
+			if (!cache_fill_check(w->cache, slot, got)) {
+				/* never served as read: rebuilt from parity, or refused */
+				if (got == (int64_t)w->fill_len[slot])
+					dpstats_add(&w->ctr->verify_failures, 1);
+				if (repair_start(w, slot, object, block) == 0)
+					continue;
+				quarantine(w, object, block);
 			}
-			resolve_cookie(w, owner, data, ok);
-			for (size_t k = 0; k < nw; k++)
-				resolve_cookie(w, cookies[k], data, ok);
+			fill_finish(w, slot, got);
 		}
 	} while (n == 64);
+	for (uint32_t ri = 0; ri < REPAIRS; ri++)
+		if (w->repairs[ri].used && w->repairs[ri].issued != w->repairs[ri].want)
+			repair_issue(w, ri);
+}
+
+/* Completes the fill of slot with got bytes (negative: failed) and hands
+ * the block, or the failure, to its filler and waiters. */
+static void fill_finish(struct worker *w, uint32_t slot, int64_t got)
+{
+	size_t nw = 0;
+	uint8_t *data = w->fill_ptr[slot];
+	uint64_t owner = w->fill_owner[slot];
+	uint64_t *cookies = w->cookies;
+	int ok = cache_fill_done(w->cache, slot, got, cookies, WAITERS, &nw);
+	resolve_cookie(w, owner, data, ok);
+	for (size_t k = 0; k < nw; k++)
+		resolve_cookie(w, cookies[k], data, ok);
 }
 
 /* Registers the object files with the storage ring, in handle order, so a

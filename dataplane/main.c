@@ -413,13 +413,16 @@ int main(int argc, char **argv)
 			log_info(&lm,
 				 "stopped conns_accepted=%llu payload_bytes_bt=%llu "
 				 "payload_bytes_http=%llu "
-				 "verify_failures=%llu cache_hits=%llu cache_misses=%llu "
+				 "verify_failures=%llu blocks_repaired=%llu repair_failures=%llu "
+				 "cache_hits=%llu cache_misses=%llu "
 				 "storage_read_bytes=%llu storage_errors=%llu "
 				 "closes_encryption=%llu mse_plaintext=%llu mse_rc4=%llu "
 				 "admit_refusals=%llu closes_reclaimed=%llu",
 				 cl, (unsigned long long)t->payload_bytes[DPSTATS_BT],
 				 (unsigned long long)t->payload_bytes[DPSTATS_HTTP],
 				 (unsigned long long)t->verify_failures,
+				 (unsigned long long)t->blocks_repaired,
+				 (unsigned long long)t->repair_failures,
 				 (unsigned long long)t->cache_hits,
 				 (unsigned long long)t->cache_misses,
 				 (unsigned long long)t->storage_read_bytes,

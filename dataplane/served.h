@@ -42,7 +42,13 @@ struct served_object {
 	uint64_t length;
 	uint64_t n_blocks;
 	uint8_t root[32];
-	uint8_t *block_xxh; /* n_blocks * 16; NULL when unusable */
+	/* the object's table: n_blocks data entries, then n_parity (16 bytes
+	 * each); NULL when unusable */
+	uint8_t *block_xxh;
+	/* its parity (store.h, struct store_geom): m blocks per stripe of k,
+	 * from byte parity_off of the file; k = m = 0: none */
+	uint32_t k, m;
+	uint64_t n_parity, parity_off;
 };
 
 #define SERVED_MAX_WORKERS 1024

@@ -829,6 +829,7 @@ static void teardown(struct worker *w)
 	free(w->retry_snap);
 	free(w->throttled);
 	free(w->zero);
+	free(w->repair_mem);
 }
 
 static void *thread_main(void *arg)

@@ -27,6 +27,7 @@
 #include "gate.h"
 #include "http.h"
 #include "netio.h"
+#include "parity.h"
 #include "peerwire.h"
 #include "storage.h"
 #include "worker.h"
@@ -48,6 +49,7 @@ enum seg_state { S_READY = 1, S_FETCH, S_WAIT, S_FAILED, S_SKIP, S_BAD };
 #define RECS		64u	     /* sends in flight or awaiting FREED, per connection */
 #define STORAGE_DEPTH	256u	     /* block reads in flight per worker */
 #define QUARANTINE	4096u	     /* bad blocks remembered per worker (power of two) */
+#define REPAIRS		4u	     /* stripes being rebuilt at once per worker */
 #define WAITERS		4096	     /* cache waiter pool: every waiter of a fill fits */
 #define STAGE_CAP	(256u << 10) /* RC4 peers: ciphertext of one send */
 
@@ -155,6 +157,18 @@ struct worker {
 	 * Open addressing on (object, block + 1); 0 = empty. */
 	uint64_t quarantine[QUARANTINE];
 	uint32_t n_quarantine;
+	/* Blocks that failed on their way into the cache and are being
+	 * rebuilt from their stripe (fetch.c): the cache slot stays filling,
+	 * its waiters queued, until the rebuild ends. */
+	struct repair {
+		int used;
+		uint32_t slot, object, block;
+		uint64_t stripe;
+		uint64_t want, issued, done, lost; /* bit i: shard i (data, then parity) */
+		uint8_t *buf;			   /* one STORE_BLOCK per shard */
+	} repairs[REPAIRS];
+	uint8_t *repair_mem;
+	struct parity par; /* for the k + m of the last stripe rebuilt */
 	uint64_t now;
 	uint32_t n_open; /* used connection slots */
 	/* The used slots, dense: periodic work visits these, not every slot

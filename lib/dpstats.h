@@ -105,6 +105,9 @@ struct dpstats_worker {
 	_Atomic uint64_t refusals[DPSTATS_NREFUSALS];
 	_Atomic uint64_t closes[DPSTATS_CLOSE_REASONS];
 	_Atomic uint64_t verify_failures;
+	/* bad blocks rebuilt from their stripe's parity on the way into the
+	 * cache (then served), and those beyond it (refused) */
+	_Atomic uint64_t blocks_repaired, repair_failures;
 	/* MSE handshakes completed, by the method we selected */
 	_Atomic uint64_t mse_handshakes[DPSTATS_NMSE];
 	_Atomic uint64_t cache_hits, cache_misses, cache_evictions;

@@ -77,6 +77,8 @@ static void print_json(const struct dpstats *s, const struct dpstats_worker *t)
 	json_counters(&j, "closes", dpstats_close_names, t->closes, DPSTATS_CLOSE_REASONS);
 	json_counters(&j, "mse_handshakes", mse_names, t->mse_handshakes, DPSTATS_NMSE);
 	jsonw_ku64(&j, "verify_failures", t->verify_failures);
+	jsonw_ku64(&j, "blocks_repaired", t->blocks_repaired);
+	jsonw_ku64(&j, "repair_failures", t->repair_failures);
 	jsonw_ku64(&j, "cache_hits", t->cache_hits);
 	jsonw_ku64(&j, "cache_misses", t->cache_misses);
 	jsonw_ku64(&j, "cache_evictions", t->cache_evictions);
@@ -119,9 +121,11 @@ static void print_text(const struct dpstats *s, const struct dpstats_worker *t)
 		       (unsigned long long)t->payload_bytes[p]);
 	printf("cache hits %llu, misses %llu, evictions %llu\n", (unsigned long long)t->cache_hits,
 	       (unsigned long long)t->cache_misses, (unsigned long long)t->cache_evictions);
-	printf("storage reads %llu, bytes %llu, errors %llu; verify failures %llu\n",
+	printf("storage reads %llu, bytes %llu, errors %llu; verify failures %llu (rebuilt from "
+	       "parity %llu, beyond it %llu)\n",
 	       (unsigned long long)t->storage_reads, (unsigned long long)t->storage_read_bytes,
-	       (unsigned long long)t->storage_errors, (unsigned long long)t->verify_failures);
+	       (unsigned long long)t->storage_errors, (unsigned long long)t->verify_failures,
+	       (unsigned long long)t->blocks_repaired, (unsigned long long)t->repair_failures);
 	printf("encrypted handshakes: plaintext %llu, rc4 %llu\n",
 	       (unsigned long long)t->mse_handshakes[DPSTATS_MSE_PLAINTEXT],
 	       (unsigned long long)t->mse_handshakes[DPSTATS_MSE_RC4]);

@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
 # User story: bit rot hits a store object while it is being served. The data
-# plane checks every 16 KiB block against the file's v2 merkle leaves before
-# sending it, so no client ever gets the bad byte:
+# plane checks every 16 KiB block against its XXH3-128 before sending it; a
+# bad block is rebuilt from its stripe's parity when the stripe has at most
+# M bad blocks, and refused when it has more, so no client ever gets a bad
+# byte. Here one block of the file is bad alone in its stripe (rebuilt),
+# and three blocks of another stripe are bad (beyond 16+2 parity):
 #  - libtorrent (v1 torrent, which alone could not tell which block is bad)
-#    does not complete the damaged file: the piece holding the byte is not
-#    had, the downloaded file does not hold the corrupt byte, libtorrent sees
-#    no hash failure (the seed never sent the bad block), and every piece it
-#    has equals the source;
-#  - HTTP: a range covering the bad block fails (curl exits non-zero) after
-#    delivering only correct bytes that stop before the bad byte; ranges
-#    elsewhere in the same file succeed with the right bytes;
-#  - with --workers 1, the stopped line says verify_failures=1: the bad block
-#    is detected once and remembered, however often it is asked for.
+#    does not complete the damaged file: the piece holding the unrebuildable
+#    byte is not had, the downloaded file does not hold the corrupt byte,
+#    libtorrent sees no hash failure (the seed never sent a bad block), and
+#    every piece it has equals the source;
+#  - HTTP: a range covering the unrebuildable blocks fails (curl exits
+#    non-zero) after delivering only correct bytes that stop before them;
+#    ranges elsewhere, the rebuilt block's too, succeed with the right bytes;
+#  - with --workers 1, the counters say blocks_repaired=1 (the rebuilt block
+#    is read and rebuilt once, then served from the cache) and at most four
+#    verify failures (each bad block is detected once and remembered,
+#    however often it is asked for), at least one beyond repair.
 #
-# Store layout relied on: objects are S/objects/<2 hex>/<root>.obj, where root
-# is the file's v2 merkle root (release show --json), data at byte 4096.
+# Store layout relied on (docs/store.md): objects are S/objects/<2
+# hex>/<root>.obj, where root is the file's v2 merkle root (release show
+# --json), data at byte 4096; the store's FORMAT names its parity K+M, a
+# stripe is K consecutive 16 KiB blocks.
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
 it_setup dataplane
@@ -55,7 +62,33 @@ done
 ((orig != 255)) || fail "could not find a byte != 0xff near the middle of $KNOWN (random data?)"
 BAD=$((orig ^ 255))
 BLOCK=$((OFF / 16384 * 16384))
-note "flipping byte $OFF of $KNOWN (0x$(printf %02x "$orig") -> 0x$(printf %02x "$BAD")) in $OBJ, block at $BLOCK"
+[[ $(sed -n 2p "$S/FORMAT") =~ ^parity\ ([0-9]+)\+([0-9]+)$ ]] ||
+	fail "expected $S/FORMAT to name the store's parity on its second line, it holds: $(cat "$S/FORMAT")"
+PK=${BASH_REMATCH[1]} PM=${BASH_REMATCH[2]}
+((PM == 2)) || fail "this test damages 3 blocks of one stripe to go beyond the parity; it expects M = 2, the store has $PK+$PM"
+# OFF's block and the two next to it in its stripe (before it when it is
+# among the last two): three bad blocks, one more than the parity rebuilds
+B=$((OFF / 16384))
+POS=$((B % PK))
+if ((POS + 2 < PK)); then LOB=$B; else LOB=$((B - 2)); fi
+LO=$((LOB * 16384)) HI=$(((LOB + 3) * 16384))
+((HI <= KSIZE)) || fail "expected three whole blocks at $LO..$HI inside $KNOWN ($KSIZE bytes)"
+# one block alone in another stripe: rebuilt
+R=$(((B / PK == 0 ? PK : 0) + 3))
+ROFF=$((R * 16384 + 100))
+note "flipping a byte in each of blocks $LOB..$((LOB + 2)) of $KNOWN (stripe $((B / PK)); byte $OFF 0x$(printf %02x "$orig") -> 0x$(printf %02x "$BAD") among them) and byte $ROFF (block $R, alone in stripe $((R / PK))) in $OBJ"
+for b in $LOB $((LOB + 1)) $((LOB + 2)) $R; do
+	at=$((b * 16384 + 100))
+	((b == B)) && continue
+	"$PY" - "$OBJ" $((HDR + at)) <<'EOF' || exit 1
+import sys
+with open(sys.argv[1], 'r+b') as f:
+    f.seek(int(sys.argv[2]))
+    b = f.read(1)
+    f.seek(int(sys.argv[2]))
+    f.write(bytes([b[0] ^ 0xff]))
+EOF
+done
 "$PY" - "$OBJ" $((HDR + OFF)) "$orig" <<'EOF' || exit 1
 import sys
 path, off, orig = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -94,13 +127,13 @@ for f in assets/other.bin top.txt; do
 done
 
 KURL="$DP_URL/$ID/patch/$KNOWN"
-note "HTTP: ranges covering the bad block fail without delivering the bad byte"
+note "HTTP: ranges covering the unrebuildable blocks fail without delivering a bad byte"
 # bad_range A B: curl -r A-B must exit non-zero, delivering only a correct
-# prefix of the range that ends before byte OFF.
+# prefix of the range that ends before byte OFF (and the other bad blocks).
 bad_range() {
 	local a=$1 b=$2 what="curl -f -r $1-$2 $KURL" got
 	http_get "$KURL" "$T/bad.body" "$T/bad.hdr" -f -r "$a-$b"
-	((CURL_RC != 0)) || fail "$what: expected curl to fail (the block at $BLOCK is corrupt in the store), it exited 0 with status $HTTP_CODE and $(stat -c %s "$T/bad.body") bytes"
+	((CURL_RC != 0)) || fail "$what: expected curl to fail (blocks $LO..$HI are corrupt in the store, beyond the parity), it exited 0 with status $HTTP_CODE and $(stat -c %s "$T/bad.body") bytes"
 	got=0
 	[[ -f $T/bad.body ]] && got=$(stat -c %s "$T/bad.body")
 	((got <= OFF - a)) || fail "$what: expected at most $((OFF - a)) bytes (stopping before the corrupt byte $OFF), saw $got"
@@ -113,17 +146,18 @@ bad_range $((BLOCK - 50000)) $((BLOCK + 40000))
 bad_range "$OFF" "$OFF"
 bad_range 0 $((KSIZE - 1))
 
-note "HTTP: ranges elsewhere in the same file succeed"
+note "HTTP: ranges elsewhere in the same file succeed, the rebuilt block's too"
 good_range() {
 	local a=$1 b=$2
 	http_get "$KURL" "$T/good.body" "$T/good.hdr" -f -r "$a-$b"
-	((CURL_RC == 0)) || fail "curl -r $a-$b $KURL: expected exit 0 (the range avoids the corrupt block at $BLOCK), saw $CURL_RC ($(cat "$T/good.body.curlerr"))"
+	((CURL_RC == 0)) || fail "curl -r $a-$b $KURL: expected exit 0 (the range avoids the unrebuildable blocks at $LO..$HI), saw $CURL_RC ($(cat "$T/good.body.curlerr"))"
 	[[ $HTTP_CODE == 206 ]] || fail "curl -r $a-$b $KURL: expected status 206, saw $HTTP_CODE"
 	same_bytes_as_source "$TREE/$KNOWN" "$a" $((b - a + 1)) "$T/good.body" "curl -r $a-$b $KURL"
 }
-good_range 0 $((BLOCK - 1))
-good_range $((BLOCK + 16384)) $((KSIZE - 1))
-good_range $((BLOCK - 100)) $((BLOCK - 1))
+good_range 0 $((LO - 1))
+good_range "$HI" $((KSIZE - 1))
+good_range $((LO - 100)) $((LO - 1))
+good_range $((ROFF - 1000)) $((ROFF + 1000))
 good_range 100 200000
 
 note "HTTP: the other file of the release is unaffected"
@@ -134,7 +168,11 @@ cmp -s "$T/other.body" "$TREE/assets/other.bin" || fail "GET assets/other.bin: e
 note "live counters (seedctl stats) while it runs"
 sc_ok "$T/stats.json" "$T/stats.err" stats --file "$T/dp.stats" --json
 vf=$(json_get "$T/stats.json" verify_failures)
-[[ $vf == 1 ]] || fail "seedctl stats --json: expected verify_failures 1 while the data plane runs, saw $vf"
+((vf >= 2 && vf <= 4)) || fail "seedctl stats --json: expected 2 to 4 verify_failures while the data plane runs (the rebuilt block, and each unrebuildable one at most once), saw $vf"
+rb=$(json_get "$T/stats.json" blocks_repaired)
+[[ $rb == 1 ]] || fail "seedctl stats --json: expected blocks_repaired 1 (block $R, rebuilt once and then cached), saw $rb"
+rf=$(json_get "$T/stats.json" repair_failures)
+((rf >= 1 && rf <= 3)) || fail "seedctl stats --json: expected 1 to 3 repair_failures (blocks $LOB..$((LOB + 2)), each once), saw $rf"
 refused=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["refusals"]["corrupt_block"])' "$T/stats.json")
 ((refused >= 2)) || fail "seedctl stats --json: expected refusals.corrupt_block >= 2 (a libtorrent request and a curl range hit the block), saw $refused"
 rel_bytes=$("$PY" -c 'import json,sys
@@ -148,5 +186,9 @@ grep -q '^data plane pid [0-9]*, 1 workers$' "$T/stats.txt" || fail "seedctl sta
 note "stopping seed-dataplane (--workers 1)"
 dp_stop 30
 echo "$DP_STOPPED"
-dp_expect_counter verify_failures 1
+dp_expect_counter blocks_repaired 1
+vf=$(dp_counter verify_failures)
+((vf >= 2 && vf <= 4)) || fail "seed-dataplane stopped line: expected 2 to 4 verify_failures, saw $vf ($DP_STOPPED)"
+n=$(grep -c "block $R: rebuilt from its stripe's parity" "$DP_ERR" || true)
+((n == 1)) || { cat "$DP_ERR" >&2; fail "seed-dataplane stderr: expected one line saying block $R was rebuilt, saw $n"; }
 echo "PASS: test_dataplane_corrupt"
