@@ -119,30 +119,6 @@ static uint64_t repair_cookie(uint32_t ri, uint32_t shard)
 	return REPAIR_COOKIE | (uint64_t)ri << 8 | shard;
 }
 
-/* Shard i of stripe st of o: its bytes in the object (0: past the end of
- * the file, zeros) and where they are. */
-static uint32_t shard_len(const struct served_object *o, uint64_t st, uint32_t i, uint64_t *off)
-{
-	if (i >= o->k) {
-		*off = o->parity_off + (st * o->m + (i - o->k)) * STORE_BLOCK;
-		return STORE_BLOCK;
-	}
-	uint64_t b = st * o->k + i;
-	*off = STORE_OBJ_HEADER + b * STORE_BLOCK;
-	if (b >= o->n_blocks)
-		return 0;
-	return b + 1 < o->n_blocks || o->length % STORE_BLOCK == 0
-		       ? STORE_BLOCK
-		       : (uint32_t)(o->length % STORE_BLOCK);
-}
-
-/* The table entry of shard i of stripe st. */
-static const uint8_t *shard_xxh(const struct served_object *o, uint64_t st, uint32_t i)
-{
-	uint64_t e = i < o->k ? st * o->k + i : o->n_blocks + st * o->m + (i - o->k);
-	return o->block_xxh + e * 16;
-}
-
 /* Issues the repair's unissued reads while the storage ring has room;
  * completions bring the rest out (fetch_on_storage calls this again). */
 static void repair_issue(struct worker *w, uint32_t ri)
@@ -150,13 +126,13 @@ static void repair_issue(struct worker *w, uint32_t ri)
 	struct repair *r = &w->repairs[ri];
 	const struct served_object *o = served_object(w->p.served, r->object);
 	int32_t fidx = r->object < storage_registered_files(w->st) ? (int32_t)r->object : -1;
-	for (uint32_t i = 0; i < o->k + o->m; i++) {
+	for (uint32_t i = 0; i < o->g.k + o->g.m; i++) {
 		if (!(r->want >> i & 1) || (r->issued >> i & 1))
 			continue;
 		if (storage_inflight(w->st) >= STORAGE_DEPTH)
 			return;
-		uint64_t off;
-		uint32_t len = shard_len(o, r->stripe, i, &off);
+		uint64_t off, e;
+		uint32_t len = store_shard(&o->g, r->stripe, i, &off, &e);
 		uint32_t rlen = (len + 4095) & ~4095u;
 		if (storage_read(w->st, o->fd, fidx, off, r->buf + (size_t)i * STORE_BLOCK, rlen,
 				 repair_cookie(ri, i)) < 0)
@@ -166,32 +142,39 @@ static void repair_issue(struct worker *w, uint32_t ri)
 }
 
 /* A block of object/block failed on its way into cache slot: reads the
- * rest of its stripe to rebuild it. 0 when a repair started (the slot
- * stays filling), -1 when none can (no parity, all repairs busy, memory). */
+ * rest of its stripe to rebuild it, or queues it until a repair is free.
+ * 0 when it did (the slot stays filling), -1 when it cannot be rebuilt (no
+ * parity, memory, a full queue). */
 static int repair_start(struct worker *w, uint32_t slot, uint32_t object, uint32_t block)
 {
 	const struct served_object *o = served_object(w->p.served, object);
-	if (!o->m || o->unusable)
+	if (!o->g.m || o->unusable)
 		return -1;
 	uint32_t ri = 0;
 	while (ri < REPAIRS && w->repairs[ri].used)
 		ri++;
-	if (ri == REPAIRS)
-		return -1;
+	if (ri == REPAIRS) {
+		if (w->rq_len == REPAIR_QUEUE)
+			return -1;
+		w->repair_queue[(w->rq_head + w->rq_len++) % REPAIR_QUEUE] =
+			(struct repair_wait){ slot, object, block };
+		return 0;
+	}
 	if (!w->repair_mem && posix_memalign((void **)&w->repair_mem, 4096,
 					     (size_t)REPAIRS * PARITY_MAX_SHARDS * STORE_BLOCK))
 		return -1;
 	struct repair *r = &w->repairs[ri];
 	*r = (struct repair){ .used = 1, .slot = slot, .object = object, .block = block };
 	r->buf = w->repair_mem + (size_t)ri * PARITY_MAX_SHARDS * STORE_BLOCK;
-	r->stripe = block / o->k;
-	memset(r->buf, 0, (size_t)(o->k + o->m) * STORE_BLOCK);
-	for (uint32_t i = 0; i < o->k + o->m; i++) {
-		uint64_t off;
-		if (shard_len(o, r->stripe, i, &off) && r->stripe * o->k + i != block)
+	const struct store_geom *g = &o->g;
+	r->stripe = block / g->k;
+	memset(r->buf, 0, (size_t)(g->k + g->m) * STORE_BLOCK);
+	for (uint32_t i = 0; i < g->k + g->m; i++) {
+		uint64_t off, e;
+		if (store_shard(g, r->stripe, i, &off, &e) && e != block)
 			r->want |= 1ull << i;
 	}
-	r->lost = 1ull << (block - r->stripe * o->k);
+	r->lost = 1ull << (block - r->stripe * g->k);
 	repair_issue(w, ri);
 	return 0;
 }
@@ -208,8 +191,9 @@ static void repair_read_done(struct worker *w, uint64_t cookie, int32_t res)
 		return;
 	struct repair *r = &w->repairs[ri];
 	const struct served_object *o = served_object(w->p.served, r->object);
-	uint64_t off;
-	uint32_t len = shard_len(o, r->stripe, i, &off);
+	const struct store_geom *g = &o->g;
+	uint64_t off, e;
+	uint32_t len = store_shard(g, r->stripe, i, &off, &e);
 	uint8_t *p = r->buf + (size_t)i * STORE_BLOCK;
 	uint8_t x[16];
 	dpstats_add(&w->ctr->storage_reads, 1);
@@ -222,21 +206,21 @@ static void repair_read_done(struct worker *w, uint64_t cookie, int32_t res)
 	} else {
 		memset(p + len, 0, STORE_BLOCK - len); /* the code counts past the end as zeros */
 		hash_xxh128(p, len, x);
-		if (memcmp(x, shard_xxh(o, r->stripe, i), 16))
+		if (memcmp(x, o->block_xxh + e * 16, 16))
 			r->lost |= 1ull << i;
 	}
 	r->done |= 1ull << i;
 	if (r->done != r->want)
 		return;
 
-	uint32_t t = r->block - (uint32_t)(r->stripe * o->k);
+	uint32_t t = r->block - (uint32_t)(r->stripe * g->k);
 	uint32_t blen = w->fill_len[r->slot];
 	int64_t got = -EIO;
-	if ((unsigned)__builtin_popcountll(r->lost) <= o->m) {
-		if (w->par.k != o->k || w->par.m != o->m)
-			parity_init(&w->par, o->k, o->m, NULL);
+	if ((unsigned)__builtin_popcountll(r->lost) <= g->m) {
+		if (w->par.k != g->k || w->par.m != g->m)
+			parity_init(&w->par, g->k, g->m, NULL);
 		uint8_t *shards[PARITY_MAX_SHARDS];
-		for (uint32_t k = 0; k < o->k + o->m; k++)
+		for (uint32_t k = 0; k < g->k + g->m; k++)
 			shards[k] = r->buf + (size_t)k * STORE_BLOCK;
 		if (parity_rebuild(&w->par, STORE_BLOCK, shards, r->lost) == 0) {
 			memcpy(w->fill_ptr[r->slot], shards[t], blen);
@@ -254,17 +238,29 @@ static void repair_read_done(struct worker *w, uint64_t cookie, int32_t res)
 			 "object %s block %u: rebuilt from its stripe's parity (%d of %u + %u "
 			 "blocks bad) and served; the store keeps the bad copy until it is "
 			 "rewritten",
-			 root, block, bad, o->k, o->m);
+			 root, block, bad, g->k, g->m);
 	} else {
 		dpstats_add(&w->ctr->repair_failures, 1);
 		quarantine(w, object, block);
 		log_warn(&lm,
 			 "object %s block %u: cannot be rebuilt (%d of its stripe's %u + %u "
 			 "blocks bad); refused",
-			 root, block, bad, o->k, o->m);
+			 root, block, bad, g->k, g->m);
 		got = -EIO;
 	}
 	fill_finish(w, slot, got);
+	/* the repair is free: the next waiting block (one that cannot start
+	 * now is refused, as it would have been without parity) */
+	while (w->rq_len) {
+		struct repair_wait q = w->repair_queue[w->rq_head];
+		w->rq_head = (w->rq_head + 1) % REPAIR_QUEUE;
+		w->rq_len--;
+		if (repair_start(w, q.slot, q.object, q.block) == 0)
+			break;
+		dpstats_add(&w->ctr->repair_failures, 1);
+		quarantine(w, q.object, q.block);
+		fill_finish(w, q.slot, -EIO);
+	}
 }
 
 static void resolve_cookie(struct worker *w, uint64_t cookie, uint8_t *data, int ok)

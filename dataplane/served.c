@@ -315,10 +315,7 @@ static int64_t object_handle(struct served *s, struct store *st, const uint8_t r
 	} else {
 		so->length = o.length;
 		so->n_blocks = o.n_blocks;
-		so->k = o.g.k;
-		so->m = o.g.m;
-		so->n_parity = o.g.n_parity;
-		so->parity_off = o.g.parity;
+		so->g = o.g;
 		so->block_xxh = o.block_xxh;
 		o.block_xxh = NULL;
 		char *path = store_obj_path(st, root);

@@ -26,6 +26,7 @@
 
 #include "proto_release.h"
 #include "seed_err.h"
+#include "store.h"
 
 /*
  * An object the store could not open (missing, header or block table
@@ -45,10 +46,9 @@ struct served_object {
 	/* the object's table: n_blocks data entries, then n_parity (16 bytes
 	 * each); NULL when unusable */
 	uint8_t *block_xxh;
-	/* its parity (store.h, struct store_geom): m blocks per stripe of k,
-	 * from byte parity_off of the file; k = m = 0: none */
-	uint32_t k, m;
-	uint64_t n_parity, parity_off;
+	/* where its parts are (store.h), its parity among them; zeros when
+	 * unusable */
+	struct store_geom g;
 };
 
 #define SERVED_MAX_WORKERS 1024

@@ -50,6 +50,7 @@ enum seg_state { S_READY = 1, S_FETCH, S_WAIT, S_FAILED, S_SKIP, S_BAD };
 #define STORAGE_DEPTH	256u	     /* block reads in flight per worker */
 #define QUARANTINE	4096u	     /* bad blocks remembered per worker (power of two) */
 #define REPAIRS		4u	     /* stripes being rebuilt at once per worker */
+#define REPAIR_QUEUE	256u	     /* bad blocks waiting for a rebuild, per worker */
 #define WAITERS		4096	     /* cache waiter pool: every waiter of a fill fits */
 #define STAGE_CAP	(256u << 10) /* RC4 peers: ciphertext of one send */
 
@@ -168,6 +169,12 @@ struct worker {
 		uint8_t *buf;			   /* one STORE_BLOCK per shard */
 	} repairs[REPAIRS];
 	uint8_t *repair_mem;
+	/* bad blocks whose rebuild waits for one of the REPAIRS (their cache
+	 * slots stay filling): a ring of slot, object, block */
+	struct repair_wait {
+		uint32_t slot, object, block;
+	} repair_queue[REPAIR_QUEUE];
+	uint32_t rq_head, rq_len;
 	struct parity par; /* for the k + m of the last stripe rebuilt */
 	uint64_t now;
 	uint32_t n_open; /* used connection slots */

@@ -109,7 +109,7 @@ static const char *show(char *out, const void *p, size_t n)
 
 static const char *show_cstr(char *out, const char *s)
 {
-	return show(out, s, strnlen(s, SHOW_MAX));
+	return show(out, s, strlen(s)); /* show() cuts what does not fit */
 }
 
 /* ---- states ---- */

@@ -43,7 +43,8 @@ struct store {
 	char *dir;
 	int lock_fd;
 	enum store_mode mode;
-	uint32_t k, m; /* parity of new objects */
+	uint32_t k, m;		   /* parity of new objects */
+	uint64_t manifest_repairs; /* manifest copies rewritten since open */
 };
 
 const char *store_dir(const struct store *s)
@@ -287,6 +288,32 @@ void store_geom(uint64_t length, uint32_t k, uint32_t m, struct store_geom *g)
 	g->parity = g->table2 + round4k(g->table_len);
 	g->header2 = g->parity + g->n_parity * STORE_BLOCK;
 	g->size = g->header2 + STORE_OBJ_HEADER;
+}
+
+uint32_t store_shard(const struct store_geom *g, uint64_t st, uint32_t i, uint64_t *off,
+		     uint64_t *entry)
+{
+	if (i >= g->k) {
+		uint64_t idx = st * g->m + (i - g->k);
+		*off = g->parity + idx * STORE_BLOCK;
+		*entry = g->n_blocks + idx;
+		return STORE_BLOCK;
+	}
+	uint64_t b = st * g->k + i;
+	*off = STORE_OBJ_HEADER + b * STORE_BLOCK;
+	*entry = b;
+	if (b >= g->n_blocks)
+		return 0;
+	return b + 1 < g->n_blocks || g->length % STORE_BLOCK == 0
+		       ? STORE_BLOCK
+		       : (uint32_t)(g->length % STORE_BLOCK);
+}
+
+uint64_t store_take_manifest_repairs(struct store *s)
+{
+	uint64_t n = s->manifest_repairs;
+	s->manifest_repairs = 0;
+	return n;
 }
 
 void store_parity(const struct store *s, uint32_t *k, uint32_t *m)
@@ -603,6 +630,23 @@ fail:
 	free(path);
 	store_obj_close(o);
 	return rc;
+}
+
+int store_obj_write_meta(struct store *s, int fd, const uint8_t root[32],
+			 const struct store_geom *g, const uint8_t *table, int copy,
+			 struct seed_err *err)
+{
+	uint8_t table_xxh[16], hdr[STORE_OBJ_HEADER];
+	if (copy < 1 || copy > 2)
+		return seed_err_set(err, -EINVAL, "store_obj_write_meta: no copy %d", copy);
+	hash_xxh128(table, g->table_len, table_xxh);
+	obj_header(hdr, copy, g, root, table_xxh);
+	int rc = fsu_pwrite_full(fd, table, g->table_len, table_offset_of(copy, g));
+	if (rc == 0)
+		rc = fsu_pwrite_full(fd, hdr, sizeof(hdr), header_offset_of(copy, g));
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	return rc < 0 ? write_err(err, s->dir, rc) : 0;
 }
 
 int store_obj_check_copy(const struct store_obj *o, int copy, char *why, size_t why_len)
@@ -931,6 +975,7 @@ int store_release_load(struct store *s, const char *id, struct store_release **o
 			rc = seed_err_set(err, -ENOMEM, "out of memory");
 		} else {
 			r->manifest = rep;
+			s->manifest_repairs += (uint64_t)__builtin_popcount(rep.repaired);
 			rc = parse_manifest(path, buf, len, r, err);
 			if (rc == 0 && strcmp(r->id, id))
 				rc = seed_err_set(err, -EBADMSG, "%s: manifest names release %s",

@@ -78,6 +78,14 @@ struct store_geom {
 
 void store_geom(uint64_t length, uint32_t k, uint32_t m, struct store_geom *g);
 
+/*
+ * Shard i of stripe st (data shards 0..k-1, then parity): its place in the
+ * object file, its entry in the block table, and its length in bytes (0: a
+ * data block past the end of the file, which counts as zeros).
+ */
+uint32_t store_shard(const struct store_geom *g, uint64_t st, uint32_t i, uint64_t *off,
+		     uint64_t *entry);
+
 /* The parity new objects of this store get (from its FORMAT file). */
 void store_parity(const struct store *s, uint32_t *k, uint32_t *m);
 
@@ -142,6 +150,17 @@ int store_obj_open(struct store *s, const uint8_t root[32], struct store_obj *ou
 int store_obj_check_copy(const struct store_obj *o, int copy, char *why, size_t why_len);
 void store_obj_close(struct store_obj *o);
 
+/*
+ * Writes copy `copy` (1 or 2) of an object's header and block table into fd
+ * (the object opened for writing) from table (g->table_len bytes), in place,
+ * and fsyncs. For the store's writer (the lock held) repairing a copy found
+ * bad: the write lands only on bytes already wrong, so a crash in the middle
+ * leaves that copy as bad as it was and the other one whole.
+ */
+int store_obj_write_meta(struct store *s, int fd, const uint8_t root[32],
+			 const struct store_geom *g, const uint8_t *table, int copy,
+			 struct seed_err *err);
+
 /* ---- releases ---- */
 
 struct store_release_file {
@@ -186,6 +205,11 @@ int store_release_exists(struct store *s, const char *id);
 int store_release_load(struct store *s, const char *id, struct store_release **out_rel,
 		       struct seed_err *err);
 void store_release_free(struct store_release *r);
+/* Manifest copies this handle has rewritten from their good copy since the
+ * store was opened or the last call (a writer's open loads every manifest
+ * to collect garbage, so that is where most are found); the count starts
+ * again from 0. */
+uint64_t store_take_manifest_repairs(struct store *s);
 /* Sorted ids of every release; free with store_free_list. */
 int store_release_list(struct store *s, char ***out_ids, size_t *out_n, struct seed_err *err);
 void store_free_list(char **ids, size_t n);

@@ -1,6 +1,7 @@
 /*
- * cmd_release: see cmd_release.h. Each subcommand is a row of `subs` with
- * its option table; getopt_long's table and --help both come from it.
+ * cmd_release: see cmd_release.h. Each subcommand is a row of `subs` (or,
+ * for `seedctl store`, of `store_subs`) with its option table; getopt_long's
+ * table and --help both come from it.
  */
 #include "cmd_release.h"
 
@@ -20,6 +21,7 @@
 #include "jsonw.h"
 #include "metainfo.h"
 #include "progress.h"
+#include "scrub.h"
 #include "store.h"
 #include "verify.h"
 
@@ -39,6 +41,8 @@ enum {
 	O_JSON,
 	O_THREADS,
 	O_HASH_IMPL,
+	O_RELEASE,
+	O_NOW,
 	O_HELP,
 };
 
@@ -79,6 +83,17 @@ static const struct cmdopt verify_opts[] = {
 	OPT_HELP,  CMDOPT_END,
 };
 static const struct cmdopt rm_opts[] = { OPT_STORE, OPT_HELP, CMDOPT_END };
+static const struct cmdopt scrub_opts[] = {
+	OPT_STORE,
+	{ "release", 1, O_RELEASE, "ID", "scrub this release's objects only (default: all)" },
+	{ "now", 0, O_NOW, NULL,
+	  "run the scrub here and now, at full speed (the only mode this build has: the paced "
+	  "background scrub is seed-control's, to come)" },
+	OPT_JSON,
+	{ "hash-impl", 1, O_HASH_IMPL, "IMPL", "mb (default) or openssl" },
+	OPT_HELP,
+	CMDOPT_END,
+};
 
 struct cmdopt_args {
 	const char *store;
@@ -87,11 +102,13 @@ struct cmdopt_args {
 	struct ingest_opts o;
 	const char **trackers, **web_seeds; /* grown here, lent to o */
 	int kind_set, json;
+	const char *release; /* store scrub --release */
+	int now;
 	char **pos;
 	int n_pos;
 };
 
-static cmdopt_run_fn run_create, run_ls, run_show, run_verify, run_rm;
+static cmdopt_run_fn run_create, run_ls, run_show, run_verify, run_rm, run_scrub;
 
 static const struct cmdopt_sub subs[] = {
 	{ "release create", "--store DIR --tenant NAME --name NAME --version VER [OPTIONS] PATH",
@@ -109,11 +126,29 @@ static const struct cmdopt_sub subs[] = {
 };
 #define N_SUBS (sizeof(subs) / sizeof(subs[0]))
 
+static const struct cmdopt_sub store_subs[] = {
+	{ "store scrub", "--store DIR --now [--release ID] [--json]",
+	  "check every object of the store and repair what its copies and parity can: exit 0 "
+	  "when all is whole afterwards, 1 naming what is lost",
+	  "Takes the store's writer lock: release create and rm wait for it, the data plane "
+	  "keeps serving. Bad copies of headers, block tables and manifests are rewritten from "
+	  "the good ones; a table whose two copies are both bad is rebuilt from the data when "
+	  "the data matches its pieces root; bad data and parity blocks are rebuilt from their "
+	  "stripe (docs/store.md, \"Parity\") and written back in place.",
+	  scrub_opts, 0, 0, NULL, run_scrub },
+};
+#define N_STORE_SUBS (sizeof(store_subs) / sizeof(store_subs[0]))
+
 static void list_verbs(FILE *f)
 {
 	cmdopt_sub_list(subs, N_SUBS, "release", f);
 	/* publishing goes through seed-control's API (tools/cmd_api.c) */
 	cmd_api_release_verbs_help(f);
+}
+
+static void list_store_verbs(FILE *f)
+{
+	cmdopt_sub_list(store_subs, N_STORE_SUBS, "store", f);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -175,6 +210,8 @@ static int parse(const struct cmdopt_sub *s, int argc, char **argv, struct cmdop
 		case O_ALSO_V1: a->o.also_v1 = 1; break;
 		case O_PRIVATE: a->o.private_flag = 1; break;
 		case O_JSON: a->json = 1; break;
+		case O_RELEASE: a->release = optarg; break;
+		case O_NOW: a->now = 1; break;
 		case O_THREADS:
 			if (parse_u64(optarg, &v) < 0 || v == 0 || v > 256)
 				return cmdopt_usage_err(
@@ -223,6 +260,20 @@ int cmd_release(int argc, char **argv)
 	if (cmd_api_is_release_verb(argv[1]))
 		return cmd_api_release(argc - 1, argv + 1);
 	return cmdopt_unknown("release", argv[1]);
+}
+
+int cmd_store(int argc, char **argv)
+{
+	if (argc < 2 || cmdopt_is_help(argv[1])) {
+		cmdopt_group_usage(argc < 2 ? stderr : stdout, "store", list_store_verbs);
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	const struct cmdopt_sub *s = cmdopt_sub_find(store_subs, N_STORE_SUBS, "store", argv[1]);
+	if (!s)
+		return cmdopt_unknown("store", argv[1]);
+	struct cmdopt_args a = { .o.impl = HASH_IMPL_MB };
+	int rc = parse(s, argc - 1, argv + 1, &a);
+	return rc < 0 ? s->run(&a) : rc;
 }
 
 /* ---- create ---- */
@@ -572,4 +623,79 @@ static int run_rm(struct cmdopt_args *a)
 		printf("removed release %s\n", a->pos[0]);
 	store_close(st);
 	return err.code ? cmdopt_fail(NULL, &err) : 0;
+}
+
+/* ---- store scrub ---- */
+
+static void on_scrub(void *arg, const char *release, const char *file, const char *what)
+{
+	struct jsonw *w = arg;
+	if (w) {
+		jsonw_obj_begin(w);
+		jsonw_kstr(w, "release", release);
+		jsonw_kstr(w, "file", file);
+		jsonw_kstr(w, "found", what);
+		jsonw_obj_end(w);
+	} else {
+		printf("scrub: %s: %s: %s\n", release, file, what);
+	}
+}
+
+static int run_scrub(struct cmdopt_args *a)
+{
+	struct seed_err err;
+	struct store *st = NULL;
+	struct scrub_stats ss;
+	struct jsonw w;
+	int rc = 0, started = 0;
+
+	seed_err_clear(&err);
+	if (!a->now)
+		return cmdopt_usage_err("store scrub", "%s",
+					"--now is required: this build scrubs only when asked "
+					"(seed-control's paced background scrub is to come)");
+	if (store_open(a->store, STORE_WRITE, &st, &err) < 0)
+		goto out;
+	if (a->json) {
+		jsonw_init(&w, stdout);
+		jsonw_obj_begin(&w);
+		jsonw_key(&w, "found");
+		jsonw_arr_begin(&w);
+		started = 1;
+	}
+	rc = scrub_store(st, a->release, a->o.impl, on_scrub, a->json ? &w : NULL, &ss, &err);
+	if (rc < 0)
+		goto out;
+	if (a->json) {
+		jsonw_arr_end(&w);
+		jsonw_ku64(&w, "releases", ss.releases);
+		jsonw_ku64(&w, "objects", ss.objects);
+		jsonw_ku64(&w, "bytes", ss.bytes);
+		jsonw_ku64(&w, "copies_rewritten", ss.copies_rewritten);
+		jsonw_ku64(&w, "tables_rebuilt", ss.tables_rebuilt);
+		jsonw_ku64(&w, "blocks_rebuilt", ss.blocks_rebuilt);
+		jsonw_ku64(&w, "parity_rebuilt", ss.parity_rebuilt);
+		jsonw_ku64(&w, "blocks_lost", ss.blocks_lost);
+		jsonw_ku64(&w, "objects_lost", ss.objects_lost);
+		jsonw_key(&w, "whole");
+		jsonw_bool(&w, rc == 0);
+		jsonw_obj_end(&w);
+		jsonw_finish(&w);
+	} else {
+		printf("scrub of %s: %" PRIu64 " releases, %" PRIu64 " objects, %" PRIu64
+		       " bytes; repaired: %" PRIu64 " metadata copies, %" PRIu64 " tables, %" PRIu64
+		       " data blocks, %" PRIu64 " parity blocks; lost: %" PRIu64
+		       " data blocks, %" PRIu64 " objects\n",
+		       a->store, ss.releases, ss.objects, ss.bytes, ss.copies_rewritten,
+		       ss.tables_rebuilt, ss.blocks_rebuilt, ss.parity_rebuilt, ss.blocks_lost,
+		       ss.objects_lost);
+	}
+out:
+	store_close(st);
+	if (err.code) {
+		if (started)
+			fputc('\n', stdout);
+		return cmdopt_fail(NULL, &err);
+	}
+	return rc ? 1 : 0;
 }

@@ -9,4 +9,8 @@
 /* argv[0] is "release". */
 int cmd_release(int argc, char **argv);
 
+/* `seedctl store scrub`: argv[0] is "store". Exit 0 when the store is
+ * whole afterwards, 1 when something is lost, 2 on a usage error. */
+int cmd_store(int argc, char **argv);
+
 #endif

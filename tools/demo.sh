@@ -16,7 +16,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/tests/integration/common.sh"
 bash "$root/tools/install-deps.sh"
 build="$root/build"
-[ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release >/dev/null
+[ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release -Db_lto=true >/dev/null
 ninja -C "$build" >/dev/null
 store=${SEED_STORE:-/var/tmp/bitstream-store}
 src=${1:-}

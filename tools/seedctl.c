@@ -18,6 +18,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "release", "create, list, show, verify and remove releases in a store", cmd_release },
+	{ "store", "scrub a store: find and repair bad blocks and metadata", cmd_store },
 	{ "stats", "the data plane's live counters, from its shared-memory file", cmd_stats },
 	{ "status", "the running node at a glance: data plane, totals, tenants, releases",
 	  cmd_api_status },

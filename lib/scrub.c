@@ -1,0 +1,523 @@
+/*
+ * scrub: see scrub.h. An object is read in chunks of whole stripes, once
+ * to find what is bad (every data and parity block against its XXH3-128),
+ * then each stripe with bad blocks is read again on its own and rebuilt.
+ */
+#include "scrub.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "merkle.h"
+#include "parity.h"
+
+#define CHUNK (4u << 20) /* whole stripes for every k (at most 32 blocks) */
+
+struct sctx {
+	struct store *s;
+	struct hash_ctx *h;
+	scrub_event_fn on_event;
+	void *arg;
+	struct scrub_stats *st;
+	const char *rel, *file;
+	uint8_t *buf;	       /* CHUNK, 4 KiB aligned */
+	uint8_t *shard;	       /* PARITY_MAX_SHARDS blocks, 4 KiB aligned */
+	struct hash_job *jobs; /* CHUNK / STORE_BLOCK */
+	struct parity par;
+	uint8_t (*done)[32]; /* objects scrubbed, in the order met */
+	size_t n_done, cap_done;
+};
+
+static void event(struct sctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void event(struct sctx *c, const char *fmt, ...)
+{
+	char msg[320];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c->on_event)
+		c->on_event(c->arg, c->rel, c->file, msg);
+}
+
+static int io_fail(struct sctx *c, int rc, const char *what, struct seed_err *err)
+{
+	if (rc == -ENODATA)
+		rc = -EIO;
+	return seed_err_set(err, rc, "release %s: %s: %s failed: %s", c->rel, c->file, what,
+			    strerror(-rc));
+}
+
+static int use_parity(struct sctx *c, uint32_t k, uint32_t m)
+{
+	if (c->par.k == k && c->par.m == m)
+		return 0;
+	return parity_init(&c->par, k, m, NULL);
+}
+
+static uint64_t round4k(uint64_t n)
+{
+	return (n + 4095) & ~(uint64_t)4095;
+}
+
+/* Marks in bad[] (one byte per table entry) every data and parity block of
+ * the object in fd that does not match its XXH3-128 in table. */
+static int find_bad(struct sctx *c, int fd, const struct store_geom *g, const uint8_t *table,
+		    uint8_t *bad, struct seed_err *err)
+{
+	uint8_t x[16];
+	for (uint64_t off = 0; off < g->length; off += CHUNK) {
+		uint64_t len = g->length - off < CHUNK ? g->length - off : CHUNK;
+		int rc = fsu_pread_full(fd, c->buf, len, STORE_OBJ_HEADER + off);
+		if (rc < 0)
+			return io_fail(c, rc, "read", err);
+		for (uint64_t b = off / STORE_BLOCK; b * STORE_BLOCK < off + len; b++) {
+			uint64_t at = b * STORE_BLOCK - off;
+			uint64_t bl = len - at < STORE_BLOCK ? len - at : STORE_BLOCK;
+			hash_xxh128(c->buf + at, bl, x);
+			bad[b] = memcmp(x, table + b * 16, 16) != 0;
+		}
+	}
+	const uint64_t per = CHUNK / STORE_BLOCK;
+	for (uint64_t p0 = 0; p0 < g->n_parity; p0 += per) {
+		uint64_t n = g->n_parity - p0 < per ? g->n_parity - p0 : per;
+		int rc = fsu_pread_full(fd, c->buf, n * STORE_BLOCK, g->parity + p0 * STORE_BLOCK);
+		if (rc < 0)
+			return io_fail(c, rc, "parity read", err);
+		for (uint64_t i = 0; i < n; i++) {
+			uint64_t e = g->n_blocks + p0 + i;
+			hash_xxh128(c->buf + i * STORE_BLOCK, STORE_BLOCK, x);
+			bad[e] = memcmp(x, table + e * 16, 16) != 0;
+		}
+	}
+	return 0;
+}
+
+/* Rebuilds each stripe with bad blocks (at most m) and writes the rebuilt
+ * blocks back; *wrote is set when anything was written. */
+static int mend_stripes(struct sctx *c, int fd, const struct store_geom *g, const uint8_t *table,
+			const uint8_t *bad, int *wrote, struct seed_err *err)
+{
+	const uint32_t n = g->k + g->m;
+	for (uint64_t st = 0; st < g->n_stripes; st++) {
+		uint64_t lost = 0, off[PARITY_MAX_SHARDS], e[PARITY_MAX_SHARDS];
+		uint32_t len[PARITY_MAX_SHARDS], n_data = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			len[i] = store_shard(g, st, i, &off[i], &e[i]);
+			if (len[i] && bad[e[i]]) {
+				lost |= 1ull << i;
+				n_data += i < g->k;
+			}
+		}
+		if (!lost)
+			continue;
+		int n_lost = __builtin_popcountll(lost);
+		if ((uint32_t)n_lost > g->m) {
+			c->st->blocks_lost += n_data;
+			event(c,
+			      "stripe %llu: %d of its %u + %u blocks bad, more than its parity "
+			      "rebuilds: %u data blocks lost",
+			      (unsigned long long)st, n_lost, g->k, g->m, n_data);
+			continue;
+		}
+		if (use_parity(c, g->k, g->m) < 0)
+			return seed_err_set(err, -EINVAL, "parity %u+%u: not a valid code", g->k,
+					    g->m);
+		uint8_t *sh[PARITY_MAX_SHARDS];
+		memset(c->shard, 0, (size_t)n * STORE_BLOCK);
+		for (uint32_t i = 0; i < n; i++) {
+			sh[i] = c->shard + (size_t)i * STORE_BLOCK;
+			if (!len[i] || (lost >> i & 1))
+				continue;
+			int rc = fsu_pread_full(fd, sh[i], len[i], off[i]);
+			if (rc < 0)
+				return io_fail(c, rc, "stripe read", err);
+		}
+		parity_rebuild(&c->par, STORE_BLOCK, sh, lost);
+		for (uint32_t i = 0; i < n; i++) {
+			if (!(lost >> i & 1))
+				continue;
+			uint8_t x[16];
+			hash_xxh128(sh[i], len[i], x);
+			if (memcmp(x, table + e[i] * 16, 16)) {
+				/* cannot happen when the other blocks matched theirs */
+				c->st->blocks_lost += i < g->k;
+				event(c,
+				      "stripe %llu: block %u rebuilt from parity does not match "
+				      "its checksum; left as it is",
+				      (unsigned long long)st, i);
+				continue;
+			}
+			/* a data block goes back with the zeros that pad it to 4 KiB */
+			int rc = fsu_pwrite_full(fd, sh[i],
+						 i < g->k ? round4k(len[i]) : STORE_BLOCK, off[i]);
+			if (rc < 0)
+				return io_fail(c, rc, "write", err);
+			*wrote = 1;
+			if (i < g->k) {
+				c->st->blocks_rebuilt++;
+				event(c,
+				      "block %llu (bytes %llu-%llu) rebuilt from its stripe's "
+				      "parity "
+				      "and written back",
+				      (unsigned long long)e[i],
+				      (unsigned long long)(e[i] * STORE_BLOCK),
+				      (unsigned long long)(e[i] * STORE_BLOCK + len[i] - 1));
+			} else {
+				c->st->parity_rebuilt++;
+				event(c,
+				      "parity block %u of stripe %llu recomputed and written back",
+				      i - g->k + 1, (unsigned long long)st);
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * Both copies of the object's header and table are bad: which layout the
+ * file has follows from its size (the store's parity first, then every
+ * other); the table is rebuilt from the data once the data's merkle root is
+ * the object's name, and the parity is recomputed from the data and written
+ * where it differs. -EBADMSG (err says why) when that cannot be done.
+ */
+static int rebuild_table(struct sctx *c, int fd, uint64_t size, const struct store_release_file *f,
+			 struct store_geom *g, uint8_t **out_table, int *wrote,
+			 struct seed_err *err)
+{
+	uint32_t sk, sm;
+	int found = 0;
+	store_parity(c->s, &sk, &sm);
+	store_geom(f->length, sk, sm, g);
+	found = g->size == size;
+	for (uint32_t k = 1; !found && k <= PARITY_MAX_K; k *= 2)
+		for (uint32_t m = 1; !found && m <= PARITY_MAX_M; m++) {
+			store_geom(f->length, k, m, g);
+			found = g->size == size;
+		}
+	if (!found) {
+		store_geom(f->length, 0, 0, g);
+		found = g->size == size;
+	}
+	if (!found)
+		return seed_err_set(err, -EBADMSG,
+				    "the object's size (%llu bytes) fits no layout of a file of "
+				    "%llu bytes",
+				    (unsigned long long)size, (unsigned long long)f->length);
+
+	uint8_t *table = calloc(1, g->table_len + 1), *leaves = malloc(g->n_blocks * 32 + 1);
+	int rc = 0;
+	if (!table || !leaves) {
+		rc = seed_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (uint64_t off = 0; off < g->length; off += CHUNK) {
+		uint64_t len = g->length - off < CHUNK ? g->length - off : CHUNK;
+		rc = fsu_pread_full(fd, c->buf, len, STORE_OBJ_HEADER + off);
+		if (rc < 0) {
+			rc = io_fail(c, rc, "read", err);
+			goto out;
+		}
+		size_t nj = 0;
+		for (uint64_t b = off / STORE_BLOCK; b * STORE_BLOCK < off + len; b++, nj++) {
+			uint64_t at = b * STORE_BLOCK - off;
+			uint64_t bl = len - at < STORE_BLOCK ? len - at : STORE_BLOCK;
+			hash_xxh128(c->buf + at, bl, table + b * 16);
+			c->jobs[nj] = (struct hash_job){ c->buf + at, bl, leaves + b * 32 };
+		}
+		if ((rc = hash_sha256_batch(c->h, c->jobs, nj)) < 0) {
+			rc = seed_err_set(err, rc, "SHA-256 failed");
+			goto out;
+		}
+	}
+	uint8_t root[32];
+	if ((rc = merkle_root(c->h, leaves, g->n_blocks, root)) < 0) {
+		rc = seed_err_set(err, rc, "merkle tree failed");
+		goto out;
+	}
+	if (memcmp(root, f->root, 32)) {
+		rc = seed_err_set(err, -EBADMSG,
+				  "both copies of the header and block table are bad and the data "
+				  "no longer matches its pieces root, so the table cannot be "
+				  "rebuilt");
+		goto out;
+	}
+	/* the data is whole: its parity, checked against what is on disk */
+	if (g->m && use_parity(c, g->k, g->m) < 0) {
+		rc = seed_err_set(err, -EINVAL, "parity %u+%u: not a valid code", g->k, g->m);
+		goto out;
+	}
+	const uint64_t sb = (uint64_t)g->k * STORE_BLOCK;
+	for (uint64_t off = 0; g->m && off < g->length; off += CHUNK) {
+		uint64_t len = g->length - off < CHUNK ? g->length - off : CHUNK;
+		uint64_t ns = (len + sb - 1) / sb, s0 = off / sb;
+		rc = fsu_pread_full(fd, c->buf, len, STORE_OBJ_HEADER + off);
+		if (rc < 0) {
+			rc = io_fail(c, rc, "read", err);
+			goto out;
+		}
+		memset(c->buf + len, 0, (size_t)(ns * sb - len));
+		for (uint64_t st = 0; st < ns; st++) {
+			uint8_t *d[PARITY_MAX_K], *p[PARITY_MAX_M];
+			uint8_t *disk = c->shard + (size_t)g->m * STORE_BLOCK;
+			for (uint32_t i = 0; i < g->k; i++)
+				d[i] = c->buf + (st * g->k + i) * STORE_BLOCK;
+			for (uint32_t j = 0; j < g->m; j++)
+				p[j] = c->shard + (size_t)j * STORE_BLOCK;
+			parity_encode(&c->par, STORE_BLOCK, d, p);
+			for (uint32_t j = 0; j < g->m; j++) {
+				uint64_t idx = (s0 + st) * g->m + j;
+				uint64_t at = g->parity + idx * STORE_BLOCK;
+				hash_xxh128(p[j], STORE_BLOCK, table + (g->n_blocks + idx) * 16);
+				rc = fsu_pread_full(fd, disk, STORE_BLOCK, at);
+				if (rc == 0 && !memcmp(disk, p[j], STORE_BLOCK))
+					continue;
+				if (rc == 0)
+					rc = fsu_pwrite_full(fd, p[j], STORE_BLOCK, at);
+				if (rc < 0) {
+					rc = io_fail(c, rc, "parity rewrite", err);
+					goto out;
+				}
+				*wrote = 1;
+				c->st->parity_rebuilt++;
+				event(c,
+				      "parity block %u of stripe %llu recomputed and written back",
+				      j + 1, (unsigned long long)(s0 + st));
+			}
+		}
+	}
+	*out_table = table;
+	table = NULL;
+out:
+	free(table);
+	free(leaves);
+	return rc;
+}
+
+static int seen(struct sctx *c, const uint8_t root[32])
+{
+	for (size_t i = 0; i < c->n_done; i++)
+		if (!memcmp(c->done[i], root, 32))
+			return 1;
+	if (c->n_done == c->cap_done) {
+		size_t cap = c->cap_done ? 2 * c->cap_done : 64;
+		void *t = realloc(c->done, cap * 32);
+		if (!t)
+			return -ENOMEM;
+		c->done = t;
+		c->cap_done = cap;
+	}
+	memcpy(c->done[c->n_done++], root, 32);
+	return 0;
+}
+
+static int scrub_object(struct sctx *c, const struct store_release_file *f, struct seed_err *err)
+{
+	char *path = store_obj_path(c->s, f->root);
+	if (!path)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		free(path);
+		if (e != ENOENT)
+			return seed_err_set(err, -e, "release %s: %s: %s", c->rel, c->file,
+					    strerror(e));
+		c->st->objects_lost++;
+		event(c, "its object is missing: the file is lost until the release is created "
+			 "again");
+		return 0;
+	}
+	struct store_obj o;
+	struct store_geom g;
+	struct seed_err oe;
+	struct stat sb;
+	uint8_t *table = NULL, *bad = NULL;
+	int wrote = 0, rc;
+	seed_err_clear(&oe);
+	if (fstat(fd, &sb) < 0) {
+		rc = seed_err_set(err, -errno, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = store_obj_open(c->s, f->root, &o, &oe);
+	if (rc == 0) {
+		g = o.g;
+		unsigned badc = o.bad_copies;
+		int used = o.copy, other = 3 - o.copy;
+		if (!(badc & (1u << (other - 1)))) {
+			rc = store_obj_check_copy(&o, other, NULL, 0);
+			if (rc == -EBADMSG)
+				badc |= 1u << (other - 1);
+			else if (rc < 0) {
+				store_obj_close(&o);
+				rc = io_fail(c, rc, "metadata read", err);
+				goto out;
+			}
+		}
+		table = o.block_xxh;
+		o.block_xxh = NULL;
+		store_obj_close(&o);
+		for (int copy = 1; copy <= 2; copy++) {
+			if (!(badc & (1u << (copy - 1))))
+				continue;
+			rc = store_obj_write_meta(c->s, fd, f->root, &g, table, copy, err);
+			if (rc < 0)
+				goto out;
+			c->st->copies_rewritten++;
+			event(c,
+			      "copy %d of 2 of the object's header and block table was bad; "
+			      "rewritten from copy %d",
+			      copy, used);
+		}
+	} else if (rc == -EBADMSG) {
+		seed_err_clear(&oe);
+		rc = rebuild_table(c, fd, (uint64_t)sb.st_size, f, &g, &table, &wrote, &oe);
+		if (rc == -EBADMSG) {
+			c->st->objects_lost++;
+			event(c, "%s", oe.msg);
+			rc = 0;
+			goto out;
+		}
+		if (rc < 0) {
+			*err = oe;
+			goto out;
+		}
+		for (int copy = 1; copy <= 2 && rc == 0; copy++)
+			rc = store_obj_write_meta(c->s, fd, f->root, &g, table, copy, err);
+		if (rc < 0)
+			goto out;
+		c->st->tables_rebuilt++;
+		event(c, "both copies of the object's header and block table were bad; rebuilt "
+			 "from the data, which matches its pieces root");
+	} else {
+		*err = oe;
+		goto out;
+	}
+	bad = calloc(1, g.n_blocks + g.n_parity + 1);
+	if (!bad) {
+		rc = seed_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = find_bad(c, fd, &g, table, bad, err);
+	if (rc == 0 && g.m)
+		rc = mend_stripes(c, fd, &g, table, bad, &wrote, err);
+	if (rc == 0 && !g.m) {
+		for (uint64_t b = 0; b < g.n_blocks; b++)
+			c->st->blocks_lost += bad[b];
+		for (uint64_t b = 0; b < g.n_blocks; b++)
+			if (bad[b])
+				event(c, "block %llu is bad and its object has no parity",
+				      (unsigned long long)b);
+	}
+	if (rc == 0 && wrote && fsync(fd) < 0)
+		rc = io_fail(c, -errno, "fsync", err);
+	if (rc == 0) {
+		c->st->objects++;
+		c->st->bytes += f->length;
+	}
+out:
+	free(bad);
+	free(table);
+	free(path);
+	close(fd);
+	return rc;
+}
+
+static int scrub_release(struct sctx *c, const char *id, struct seed_err *err)
+{
+	struct store_release *r = NULL;
+	struct seed_err le;
+	seed_err_clear(&le);
+	c->rel = id;
+	c->file = "(manifest)";
+	int rc = store_release_load(c->s, id, &r, &le);
+	if (rc == -EBADMSG || rc == -EPROTO) {
+		c->st->objects_lost++;
+		event(c, "%s", le.msg);
+		return 0;
+	}
+	if (rc < 0) {
+		*err = le;
+		return rc;
+	}
+	/* counted from the store's tally at the end */
+	for (int k = 0; k < 2; k++)
+		if (r->manifest.repaired & (1u << k))
+			event(c,
+			      "copy %d of 2 of the release's manifest was bad; rewritten from "
+			      "copy %d",
+			      k + 1, 2 - k);
+	c->st->releases++;
+	for (size_t i = 0; rc == 0 && i < r->n_files; i++) {
+		const struct store_release_file *f = &r->files[i];
+		if (!f->has_root)
+			continue;
+		int s = seen(c, f->root);
+		if (s < 0)
+			rc = seed_err_set(err, -ENOMEM, "out of memory");
+		else if (!s) {
+			c->file = f->path;
+			rc = scrub_object(c, f, err);
+		}
+	}
+	store_release_free(r);
+	return rc;
+}
+
+int scrub_store(struct store *s, const char *only, enum hash_impl impl, scrub_event_fn on_event,
+		void *arg, struct scrub_stats *st, struct seed_err *err)
+{
+	struct sctx c = { .s = s, .on_event = on_event, .arg = arg, .st = st };
+	char **ids = NULL;
+	size_t n = 0;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if ((rc = hash_ctx_create(impl, &c.h, err)) < 0)
+		return rc;
+	if (posix_memalign((void **)&c.buf, 4096, CHUNK) ||
+	    posix_memalign((void **)&c.shard, 4096, (size_t)PARITY_MAX_SHARDS * STORE_BLOCK) ||
+	    !(c.jobs = calloc(CHUNK / STORE_BLOCK, sizeof(*c.jobs)))) {
+		rc = seed_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	uint64_t at_open = store_take_manifest_repairs(s);
+	if (at_open) {
+		c.rel = "(store)";
+		c.file = "(manifests)";
+		event(&c,
+		      "%llu manifest cop%s bad; rewritten from the good cop%s as the store was "
+		      "opened",
+		      (unsigned long long)at_open, at_open == 1 ? "y was" : "ies were",
+		      at_open == 1 ? "y" : "ies");
+	}
+	if ((rc = store_release_list(s, &ids, &n, err)) < 0)
+		goto out;
+	int found = !only;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (only && strcmp(only, ids[i]))
+			continue;
+		found = 1;
+		rc = scrub_release(&c, ids[i], err);
+	}
+	if (rc == 0 && !found)
+		rc = seed_err_set(err, -ENOENT, "no release %s in store %s", only, store_dir(s));
+	st->copies_rewritten += at_open + store_take_manifest_repairs(s);
+	if (rc == 0)
+		rc = st->blocks_lost || st->objects_lost ? 1 : 0;
+out:
+	store_free_list(ids, n);
+	free(c.done);
+	free(c.jobs);
+	free(c.buf);
+	free(c.shard);
+	hash_ctx_destroy(c.h);
+	return rc;
+}

@@ -1,0 +1,53 @@
+/*
+ * scrub: the store's writer finds and repairs what has gone bad in it.
+ *
+ * For every object of the releases it is given (each object once, however
+ * many releases share it):
+ *  - a bad copy of the header and block table is rewritten from the good
+ *    one; both bad: the table is rebuilt from the data, once the data's
+ *    SHA-256 merkle root equals the object's name (the v2 pieces root), and
+ *    the parity recomputed from it;
+ *  - every data block and parity block is checked against its XXH3-128; a
+ *    stripe with at most m bad blocks is rebuilt with its parity and the bad
+ *    blocks written back; a stripe with more is counted as lost and left as
+ *    it is;
+ *  - manifests with a bad copy are rewritten by loading them (store.h).
+ *
+ * Writes go in place, and only over bytes already found wrong (a block, a
+ * table copy): a crash in the middle leaves them as wrong as they were,
+ * never damages what was whole, and the next scrub finds them again. So no
+ * journal and no temporary copy of a multi-gigabyte object are needed. The
+ * caller holds the store open for writing (STORE_WRITE: the writer lock).
+ */
+#ifndef SEED_SCRUB_H
+#define SEED_SCRUB_H
+
+#include <stdint.h>
+
+#include "hash.h"
+#include "seed_err.h"
+#include "store.h"
+
+struct scrub_stats {
+	uint64_t releases, objects, bytes;
+	uint64_t copies_rewritten; /* header/table or manifest copies rewritten */
+	uint64_t tables_rebuilt;   /* both copies bad: rebuilt from the data */
+	uint64_t blocks_rebuilt;   /* data blocks rebuilt from parity, written back */
+	uint64_t parity_rebuilt;   /* parity blocks recomputed, written back */
+	uint64_t blocks_lost;	   /* bad data blocks beyond their stripe's parity */
+	uint64_t objects_lost;	   /* objects missing, or whose table cannot be rebuilt */
+};
+
+/* One thing found (and repaired, or not): release id, file path, what. */
+typedef void (*scrub_event_fn)(void *arg, const char *release, const char *file, const char *what);
+
+/*
+ * Scrubs every release of s, or only the one named only (NULL: all).
+ * Returns 0 when everything is whole afterwards, 1 when something is lost
+ * (stats say what), or -errno when the scrub itself could not run (I/O
+ * error, memory, a release that cannot be loaded).
+ */
+int scrub_store(struct store *s, const char *only, enum hash_impl impl, scrub_event_fn on_event,
+		void *arg, struct scrub_stats *st, struct seed_err *err);
+
+#endif

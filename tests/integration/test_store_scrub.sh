@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# User story: bit rot spreads over a store while the data plane serves it;
+# an operator runs `seedctl store scrub --now`.
+#  - Random single-bit flips land in data and parity blocks of every object
+#    of a release (never more than M in one stripe), in one copy of one
+#    object's block table and in one copy of the release's manifest.
+#  - Before the scrub `seedctl release verify` exits 1; the data plane
+#    (running all along) serves every file byte-identical, rebuilding the
+#    bad blocks it reads from parity.
+#  - The scrub exits 0 and its counters equal the damage: data blocks
+#    rebuilt = data blocks flipped, parity blocks rebuilt = parity blocks
+#    flipped, 2 metadata copies rewritten, nothing lost.
+#  - Afterwards `seedctl release verify` exits 0, a second scrub finds
+#    nothing, and every file is still served byte-identical.
+#  - Three flips in one stripe of a second store: the scrub exits 1 and
+#    counts those data blocks lost.
+#
+# Store layout relied on (docs/store.md, "Objects", "Parity"): data at byte
+# 4096, the two block tables after the data (4 KiB-aligned, 16 bytes per
+# data and parity block), then the parity blocks, stripe by stripe; the
+# store's FORMAT names its parity K+M on its second line.
+# shellcheck source=lib.sh
+source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
+it_setup dataplane
+require_cmds curl
+
+S=$T/store
+TREE=$T/src/rot
+gen_tree "$TREE" big.bin $((3 * 1024 * 1024 + 999)) mid.bin $((700 * 1024 + 5)) \
+	small.bin 5000 sub/one.bin 16384 sub/two.bin 40000
+mapfile -t FILES < <(cd "$TREE" && find . -type f -printf '%P\n' | sort)
+sc_ok "$T/c.json" "$T/c.err" release create --store "$S" --tenant acme --name rot --version 1 --json "$TREE"
+RID=$(json_get "$T/c.json" id)
+sc_ok "$T/show.json" "$T/show.err" release show --store "$S" --json "$RID"
+
+dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 1 \
+	--cache-size 64M --stats-file "$T/dp.stats"
+
+# serve_all WHAT: every file over HTTP, byte-identical with the source.
+serve_all() {
+	local f url
+	for f in "${FILES[@]}"; do
+		url="$DP_URL/$RID/rot/$(url_path "$f")"
+		http_get "$url" "$T/got" "$T/got.hdr" -f
+		((CURL_RC == 0)) || fail "GET $url ($1): expected exit 0, saw $CURL_RC, status $HTTP_CODE"
+		cmp -s "$T/got" "$TREE/$f" || fail "GET $url ($1): expected the bytes of $TREE/$f, they differ"
+	done
+	echo "${#FILES[@]} files served byte-identical ($1)"
+}
+
+# flip_store STORE SHOW_JSON SEED MAXPERSTRIPE: random single-bit flips in
+# every object of the release (1..MAXPERSTRIPE blocks in a third of the
+# stripes, MAXPERSTRIPE 0: three blocks in one stripe of the largest
+# file), then one byte of table copy 1 of the largest file's object and
+# one byte of manifest copy 2; prints "DATA PARITY" flipped.
+flip_store() {
+	"$PY" - "$@" "$RID" <<'PYEOF'
+import json, os, random, sys
+store, show, seed, maxper, rid = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+rnd = random.Random(seed)
+fmt = open(os.path.join(store, 'FORMAT')).read().split('\n')
+k, m = map(int, fmt[1].split()[1].split('+'))
+B = 16384
+r4k = lambda n: (n + 4095) // 4096 * 4096
+files = sorted((f for f in json.load(open(show))['files'] if f.get('root')), key=lambda f: -f['length'])
+data = parity = 0
+def flip(path, off):
+    with open(path, 'r+b') as fh:
+        fh.seek(off); b = fh.read(1); fh.seek(off)
+        fh.write(bytes([b[0] ^ (1 << rnd.randrange(8))]))
+for n, f in enumerate(files):
+    L = f['length']; nb = (L + B - 1) // B; ns = (nb + k - 1) // k
+    tl = (nb + ns * m) * 16
+    par = 4096 + r4k(L) + 2 * r4k(tl)
+    obj = os.path.join(store, 'objects', f['root'][:2], f['root'] + '.obj')
+    def shard(st, i):  # (offset, length) of shard i of stripe st, None past the end
+        if i >= k:
+            return par + (st * m + i - k) * B, B
+        b = st * k + i
+        if b >= nb:
+            return None
+        return 4096 + b * B, min(B, L - b * B)
+    if maxper == 0:
+        if n == 0:
+            for i in range(3):
+                o, ln = shard(0, i); flip(obj, o + rnd.randrange(ln)); data += 1
+        continue
+    for st in range(ns):
+        if n > 0 and rnd.random() > 0.34 and ns > 1:
+            continue
+        real = [i for i in range(k + m) if shard(st, i)]
+        for i in rnd.sample(real, rnd.randint(1, min(maxper, m))):
+            o, ln = shard(st, i)
+            flip(obj, o + rnd.randrange(ln))
+            if i < k: data += 1
+            else: parity += 1
+    if n == 0 and maxper:
+        flip(obj, 4096 + r4k(L) + rnd.randrange(tl))            # table copy 1
+if maxper:
+    flip(os.path.join(store, 'releases', rid + '.rel.2'), 100)  # manifest copy 2
+print(data, parity)
+PYEOF
+}
+
+note "random bit flips in data and parity blocks, a table copy and a manifest copy"
+read -r NDATA NPAR < <(flip_store "$S" "$T/show.json" 7 2)
+((NDATA > 0 && NPAR > 0)) || fail "expected flips in both data and parity blocks, saw $NDATA data, $NPAR parity"
+echo "flipped: $NDATA data blocks, $NPAR parity blocks, table copy 1 of the largest object, manifest copy 2"
+sc_verify "$T/v0" 1 "before the scrub" "$S" "$RID"
+serve_all "before the scrub, the data plane rebuilding what it reads"
+
+note "seedctl store scrub --now, the data plane still running"
+sc_ok "$T/scrub.json" "$T/scrub.err" store scrub --store "$S" --now --json
+"$PY" - "$T/scrub.json" "$NDATA" "$NPAR" <<'PYEOF' || fail "store scrub --json: counters do not match the damage (above)"
+import json, sys
+d = json.load(open(sys.argv[1]))
+want = dict(blocks_rebuilt=int(sys.argv[2]), parity_rebuilt=int(sys.argv[3]), copies_rewritten=2,
+            tables_rebuilt=0, blocks_lost=0, objects_lost=0, releases=1, objects=5)
+bad = ['%s: %s, want %s' % (k, d.get(k), v) for k, v in want.items() if d.get(k) != v]
+if bad or d.get('whole') is not True:
+    sys.exit('FAIL: ' + '; '.join(bad + ['whole: %s' % d.get('whole')]))
+print('scrub: %d found, counters match: %s' % (len(d['found']), ', '.join('%s=%s' % kv for kv in want.items())))
+PYEOF
+sc_verify "$T/v1" 0 "after the scrub" "$S" "$RID"
+sc_ok "$T/scrub2.json" "$T/scrub2.err" store scrub --store "$S" --now --json
+[[ $(json_get "$T/scrub2.json" found) == "[]" ]] || fail "a second scrub found something: $(cat "$T/scrub2.json")"
+serve_all "after the scrub"
+dp_stop 30
+dp_expect_counter repair_failures 0
+
+note "three flips in one stripe: the scrub exits 1 and counts them lost"
+S2=$T/store2
+sc_ok "$T/c2.json" "$T/c2.err" release create --store "$S2" --tenant acme --name rot --version 1 --json "$TREE"
+sc_ok "$T/show2.json" "$T/show2.err" release show --store "$S2" --json "$RID"
+read -r N2 _ < <(flip_store "$S2" "$T/show2.json" 9 0)
+((N2 == 3)) || fail "expected 3 flips, saw $N2"
+sc "$T/scrub3.json" "$T/scrub3.err" store scrub --store "$S2" --now --json
+((SC_RC == 1)) || fail "store scrub with a stripe beyond its parity: expected exit 1, saw $(describe_rc "$SC_RC")"
+[[ $(json_get "$T/scrub3.json" blocks_lost) == 3 ]] || fail "store scrub --json: expected blocks_lost 3, saw $(cat "$T/scrub3.json")"
+echo "a stripe with 3 bad blocks: scrub exit 1, blocks_lost 3"
+
+note "store scrub without --now is a usage error"
+sc "$T/u.out" "$T/u.err" store scrub --store "$S"
+((SC_RC == 2)) || fail "store scrub without --now: expected exit 2, saw $(describe_rc "$SC_RC")"
+grep -q -- "--now" "$T/u.err" || fail "store scrub without --now: expected the error to name --now: $(cat "$T/u.err")"
+echo "PASS: test_store_scrub"

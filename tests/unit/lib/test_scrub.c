@@ -1,0 +1,215 @@
+/*
+ * Unit tests for lib/scrub.c: a release of two files is damaged in chosen
+ * places (data blocks, parity blocks, one or both copies of a block table,
+ * a manifest copy) and scrubbed; what the scrub reports is checked against
+ * what was damaged, and lib/verify.c (which shares no code with the scrub's
+ * repairs) must find the store whole afterwards. Damage beyond the parity is
+ * reported as lost and left as it is.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../storeutil.h"
+#include "scrub.h"
+#include "verify.h"
+
+/* big.bin: 300000 bytes, 19 blocks, 2 stripes of 16+2 so 4 parity blocks;
+ * tables at 307200 and 311296, parity at 315392, header 2 at 380928 */
+#define BIG_LEN	   300000
+#define TABLE1	   307200
+#define TABLE2	   311296
+#define PARITY	   315392
+#define DATA(b, o) (4096 + (b)*16384 + (o))
+
+static char base[TU_PATH_MAX], sp[TU_PATH_MAX + 8];
+static struct store *s;
+static int events;
+
+static void build(void)
+{
+	char p[TU_PATH_MAX + 16];
+	tu_tmpdir(base, "test_scrub");
+	snprintf(p, sizeof(p), "%s/tree", base);
+	cr_assert_eq(mkdir(p, 0755), 0);
+	char f[TU_PATH_MAX + 32];
+	snprintf(f, sizeof(f), "%s/big.bin", p);
+	su_write_pattern(f, BIG_LEN, 31, 1, 11);
+	snprintf(f, sizeof(f), "%s/small.bin", p);
+	su_write_pattern(f, 1000, 17, 2, 0);
+	snprintf(sp, sizeof(sp), "%s/store", base);
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(store_open(sp, STORE_CREATE, &s, &e), 0, "%s", e.msg);
+	struct ingest_opts o = su_opts("t", "n", "1", METAINFO_HYBRID, 65536);
+	su_ingest_into(s, p, &o, NULL);
+}
+
+static void cleanup(void)
+{
+	store_close(s);
+	tu_rmtree(base);
+}
+
+static char *big_obj(void)
+{
+	struct store_release *r;
+	cr_assert_eq(store_release_load(s, "t.n.1", &r, NULL), 0);
+	char *p = NULL;
+	for (size_t i = 0; i < r->n_files; i++)
+		if (!strcmp(r->files[i].path, "big.bin"))
+			p = store_obj_path(s, r->files[i].root);
+	store_release_free(r);
+	cr_assert_not_null(p);
+	return p;
+}
+
+/* Inverts len bytes of path at off (len 0: one byte). */
+static void damage(const char *path, off_t off, size_t len)
+{
+	uint8_t b[4096];
+	int fd = open(path, O_RDWR);
+	cr_assert_geq(fd, 0, "%s", path);
+	if (!len)
+		len = 1;
+	cr_assert_leq(len, sizeof(b));
+	cr_assert_eq(pread(fd, b, len, off), (ssize_t)len);
+	for (size_t i = 0; i < len; i++)
+		b[i] ^= 0xff;
+	cr_assert_eq(pwrite(fd, b, len, off), (ssize_t)len);
+	close(fd);
+}
+
+static void on_event(void *arg, const char *rel, const char *file, const char *what)
+{
+	(void)arg;
+	cr_log_info("scrub: %s: %s: %s", rel, file, what);
+	events++;
+}
+
+static int scrub(struct scrub_stats *st)
+{
+	struct seed_err e;
+	seed_err_clear(&e);
+	events = 0;
+	int rc = scrub_store(s, NULL, HASH_IMPL_MB, on_event, NULL, st, &e);
+	cr_assert_geq(rc, 0, "%s", e.msg);
+	return rc;
+}
+
+/* What lib/verify finds bad in the release now. */
+static int verify_bad(void)
+{
+	struct store_release *r;
+	struct verify_stats vs;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(store_release_load(s, "t.n.1", &r, &e), 0, "%s", e.msg);
+	int rc = verify_release(s, r, HASH_IMPL_MB, NULL, NULL, &vs, &e);
+	store_release_free(r);
+	cr_assert_geq(rc, 0, "%s", e.msg);
+	return rc;
+}
+
+#define EXPECT(st, field, v)                                                \
+	cr_assert_eq((st).field, (uint64_t)(v), #field ": %llu, want %llu", \
+		     (unsigned long long)(st).field, (unsigned long long)(v))
+
+Test(scrub, a_whole_store_is_left_as_it_is)
+{
+	build();
+	struct scrub_stats st;
+	cr_assert_eq(scrub(&st), 0);
+	EXPECT(st, releases, 1);
+	EXPECT(st, objects, 2);
+	EXPECT(st, bytes, BIG_LEN + 1000);
+	EXPECT(st, copies_rewritten + st.tables_rebuilt + st.blocks_rebuilt + st.parity_rebuilt, 0);
+	cr_assert_eq(events, 0);
+	cleanup();
+}
+
+Test(scrub, repairs_blocks_parity_and_a_table_copy)
+{
+	build();
+	char *obj = big_obj();
+	damage(obj, DATA(5, 100), 0);	    /* stripe 0 */
+	damage(obj, DATA(17, 3), 0);	    /* stripe 1 */
+	damage(obj, DATA(18, 4000), 0);	    /* stripe 1 again: 2 of 3 + 2 */
+	damage(obj, PARITY + 16384 + 9, 0); /* stripe 0, parity 2 */
+	damage(obj, TABLE1 + 40, 16);	    /* table copy 1 */
+	cr_assert_gt(verify_bad(), 0);
+	struct scrub_stats st;
+	cr_assert_eq(scrub(&st), 0);
+	EXPECT(st, blocks_rebuilt, 3);
+	EXPECT(st, parity_rebuilt, 1);
+	EXPECT(st, copies_rewritten, 1);
+	EXPECT(st, blocks_lost + st.objects_lost, 0);
+	cr_assert_eq(events, 5);
+	cr_assert_eq(verify_bad(), 0, "lib/verify still finds damage after the scrub");
+	cr_assert_eq(scrub(&st), 0);
+	cr_assert_eq(events, 0, "a second scrub found something again");
+	free(obj);
+	cleanup();
+}
+
+Test(scrub, both_tables_lost_rebuilt_from_the_data)
+{
+	build();
+	char *obj = big_obj();
+	damage(obj, TABLE1, 23 * 16);
+	damage(obj, TABLE2, 23 * 16);
+	damage(obj, PARITY + 3 * 16384 + 1, 0); /* and a parity block */
+	struct scrub_stats st;
+	cr_assert_eq(scrub(&st), 0);
+	EXPECT(st, tables_rebuilt, 1);
+	EXPECT(st, parity_rebuilt, 1);
+	EXPECT(st, blocks_lost + st.objects_lost, 0);
+	cr_assert_eq(verify_bad(), 0);
+	free(obj);
+	cleanup();
+}
+
+Test(scrub, damage_beyond_repair_is_reported_and_left)
+{
+	build();
+	char *obj = big_obj();
+	damage(obj, DATA(1, 0), 0);
+	damage(obj, DATA(2, 0), 0);
+	damage(obj, DATA(3, 0), 0); /* 3 of stripe 0's 16 + 2 */
+	struct stat before, after;
+	cr_assert_eq(stat(obj, &before), 0);
+	struct scrub_stats st;
+	cr_assert_eq(scrub(&st), 1);
+	EXPECT(st, blocks_lost, 3);
+	EXPECT(st, blocks_rebuilt, 0);
+	cr_assert_eq(verify_bad(), 3 + 1, "three blocks and the stripe beyond repair");
+
+	/* both tables gone and the data bad too: the table cannot be rebuilt */
+	damage(obj, TABLE1, 16);
+	damage(obj, TABLE2, 16);
+	cr_assert_eq(scrub(&st), 1);
+	EXPECT(st, objects_lost, 1);
+	EXPECT(st, tables_rebuilt, 0);
+	cr_assert_eq(stat(obj, &after), 0);
+	cr_assert_eq(after.st_size, before.st_size);
+	free(obj);
+	cleanup();
+}
+
+Test(scrub, a_manifest_copy_is_rewritten)
+{
+	build();
+	char p[TU_PATH_MAX + 64];
+	snprintf(p, sizeof(p), "%s/releases/t.n.1.rel.2", sp);
+	damage(p, 50, 0);
+	struct scrub_stats st;
+	cr_assert_eq(scrub(&st), 0);
+	EXPECT(st, copies_rewritten, 1);
+	cr_assert_eq(events, 1);
+	cr_assert_eq(scrub(&st), 0);
+	cr_assert_eq(events, 0);
+	cleanup();
+}
