@@ -355,6 +355,28 @@ sc_verify() {
 	((SC_RC == rc)) || { cat "$p.all" >&2; fail "release verify $what: expected exit $rc, saw exit $(describe_rc "$SC_RC")"; }
 }
 
+# invert_byte FILE OFF: the byte at OFF of FILE inverted in place (bit rot).
+invert_byte() {
+	"$PY" - "$1" "$2" <<'FLIPEOF'
+import sys
+with open(sys.argv[1], 'r+b') as f:
+    f.seek(int(sys.argv[2]))
+    b = f.read(1)
+    if not b:
+        sys.exit('FAIL: %s has no byte %s' % (sys.argv[1], sys.argv[2]))
+    f.seek(int(sys.argv[2]))
+    f.write(bytes([b[0] ^ 0xff]))
+FLIPEOF
+}
+
+# store_parity STORE: PK and PM, the parity K+M the store's FORMAT names
+# on its second line (docs/store.md, "Parity").
+store_parity() {
+	[[ $(sed -n 2p "$1/FORMAT") =~ ^parity\ ([0-9]+)\+([0-9]+)$ ]] ||
+		fail "expected $1/FORMAT to name the store's parity on its second line, it holds: $(cat "$1/FORMAT")"
+	PK=${BASH_REMATCH[1]} PM=${BASH_REMATCH[2]}
+}
+
 # count_lines FILE FIXED [ERE...]: how many lines of FILE hold the fixed
 # string FIXED and match every ERE.
 count_lines() {

@@ -62,9 +62,7 @@ done
 ((orig != 255)) || fail "could not find a byte != 0xff near the middle of $KNOWN (random data?)"
 BAD=$((orig ^ 255))
 BLOCK=$((OFF / 16384 * 16384))
-[[ $(sed -n 2p "$S/FORMAT") =~ ^parity\ ([0-9]+)\+([0-9]+)$ ]] ||
-	fail "expected $S/FORMAT to name the store's parity on its second line, it holds: $(cat "$S/FORMAT")"
-PK=${BASH_REMATCH[1]} PM=${BASH_REMATCH[2]}
+store_parity "$S"
 ((PM == 2)) || fail "this test damages 3 blocks of one stripe to go beyond the parity; it expects M = 2, the store has $PK+$PM"
 # OFF's block and the two next to it in its stripe (before it when it is
 # among the last two): three bad blocks, one more than the parity rebuilds
@@ -79,15 +77,7 @@ ROFF=$((R * 16384 + 100))
 note "flipping a byte in each of blocks $LOB..$((LOB + 2)) of $KNOWN (stripe $((B / PK)); byte $OFF 0x$(printf %02x "$orig") -> 0x$(printf %02x "$BAD") among them) and byte $ROFF (block $R, alone in stripe $((R / PK))) in $OBJ"
 for b in $LOB $((LOB + 1)) $((LOB + 2)) $R; do
 	at=$((b * 16384 + 100))
-	((b == B)) && continue
-	"$PY" - "$OBJ" $((HDR + at)) <<'EOF' || exit 1
-import sys
-with open(sys.argv[1], 'r+b') as f:
-    f.seek(int(sys.argv[2]))
-    b = f.read(1)
-    f.seek(int(sys.argv[2]))
-    f.write(bytes([b[0] ^ 0xff]))
-EOF
+	((b == B)) || invert_byte "$OBJ" $((HDR + at))
 done
 "$PY" - "$OBJ" $((HDR + OFF)) "$orig" <<'EOF' || exit 1
 import sys

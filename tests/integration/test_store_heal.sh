@@ -79,21 +79,8 @@ BIGOBJ=$(obj_of "$BIG")
 zero_at() {
 	dd if=/dev/zero of="$1" bs=1 seek="$2" count="$3" conv=notrunc status=none
 }
-# flip FILE OFF: invert the byte at OFF.
-flip() {
-	"$PY" - "$1" "$2" <<'EOF'
-import sys
-with open(sys.argv[1], 'r+b') as f:
-    f.seek(int(sys.argv[2]))
-    b = f.read(1)
-    f.seek(int(sys.argv[2]))
-    f.write(bytes([b[0] ^ 0xff]))
-EOF
-}
 
-[[ $(sed -n 2p "$S/FORMAT") =~ ^parity\ ([0-9]+)\+([0-9]+)$ ]] ||
-	fail "expected $S/FORMAT to name the store's parity on its second line, it holds: $(cat "$S/FORMAT")"
-PK=${BASH_REMATCH[1]} PM=${BASH_REMATCH[2]}
+store_parity "$S"
 NBLOCKS=$(((BIGSIZE + BLOCK - 1) / BLOCK))
 NPARITY=$(((NBLOCKS + PK - 1) / PK * PM))
 TABLE=$((HDR + (BIGSIZE + 4095) / 4096 * 4096))
@@ -142,7 +129,7 @@ note "release verify names $BIG and still checks the other files"
 MIDOBJ=$(obj_of data/mid.bin)
 MIDOFF=$((3 * BLOCK + 5))
 cp "$MIDOBJ" "$T/mid.orig"
-flip "$MIDOBJ" $((HDR + MIDOFF))
+invert_byte "$MIDOBJ" $((HDR + MIDOFF))
 sc_verify "$T/v1" 1 "with $BIG's table zeroed" "$S" "$RID"
 expect_line "$T/v1.all" "release verify: expected a line naming $BIG and its block table, none above" \
 	"$BIG" "both copies" "block table"
@@ -252,7 +239,7 @@ cmp -s "$REL1" "$REL1.2" || fail "expected the two copies of the manifest to be 
 for copy in 1 2; do
 	bad=$REL1
 	((copy == 1)) || bad=$REL1.2
-	flip "$bad" 100
+	invert_byte "$bad" 100
 	sc_verify "$T/mv$copy" 1 "with manifest copy $copy damaged" "$M2/store" "$MID"
 	expect_line "$T/mv$copy.all" "release verify: expected a line naming the manifest's copy $copy of 2, none above" \
 		"manifest" "copy $copy of 2"

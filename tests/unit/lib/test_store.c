@@ -123,8 +123,8 @@ Test(store, object_round_trip_and_layout)
 	cr_assert_eq(g.table1, 4096 + 40960);
 	cr_assert_eq(g.table2, 4096 + 40960 + 4096);
 	cr_assert_eq(g.parity, 4096 + 40960 + 8192);
-	cr_assert_eq(g.header2, st.st_size - 4096);
-	cr_assert_eq(g.size, st.st_size);
+	cr_assert_eq(g.header2, (uint64_t)st.st_size - 4096);
+	cr_assert_eq(g.size, (uint64_t)st.st_size);
 
 	struct store_obj o;
 	struct seed_err e;
