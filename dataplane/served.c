@@ -19,6 +19,7 @@
 #include "log.h"
 #include "mem.h"
 #include "metainfo.h"
+#include "scrub.h"
 #include "store.h"
 
 static const struct log_module lm = LOG_MODULE("dataplane.served");
@@ -267,6 +268,43 @@ static int obj_index_grow(struct served *s)
 	return 0;
 }
 
+/* An object whose two header/table copies are both bad: its table rebuilt
+ * from the data (scrub.h), so that the file is still served. 0 with so
+ * filled, or -errno with why in err (the file is then unusable). */
+static int rebuild_in_memory(struct store *st, const uint8_t root[32], uint64_t length,
+			     struct served_object *so, struct seed_err *err)
+{
+	char *path = store_obj_path(st, root);
+	if (!path)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int rc = seed_err_set(err, -errno, "%s: %s", path, strerror(errno));
+		free(path);
+		return rc;
+	}
+	struct seed_err re;
+	seed_err_clear(&re);
+	int rc = scrub_rebuild_table(st, fd, length, root, &so->g, &so->block_xxh, &re);
+	if (rc < 0) {
+		seed_err_prefix(&re, "%s: ", err->msg);
+		*err = re;
+		close(fd);
+		free(path);
+		return rc;
+	}
+	so->length = length;
+	so->n_blocks = so->g.n_blocks;
+	so->fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	so->direct = so->fd >= 0;
+	if (so->fd < 0)
+		so->fd = fd;
+	else
+		close(fd);
+	free(path);
+	return 0;
+}
+
 /* Finds or opens the object for root (a file of length bytes, named file
  * in release rel_id: for the log line when it is unusable); returns its
  * handle or -errno. */
@@ -300,7 +338,14 @@ static int64_t object_handle(struct served *s, struct store *st, const uint8_t r
 	struct served_object *so = objp(s, s->n_obj);
 	memset(so, 0, sizeof(*so));
 	memcpy(so->root, root, 32);
-	if (rc == -EBADMSG || rc == -EPROTO || rc == -ENOENT || rc == -EIO) {
+	if (rc == -EBADMSG && o.bad_copies == 3 &&
+	    rebuild_in_memory(st, root, length, so, &oe) == 0) {
+		log_warn(&lm,
+			 "release %s: %s: both copies of its header and block table are bad; the "
+			 "table was rebuilt in memory from the data, which matches its pieces "
+			 "root, and the file is served (seedctl store scrub --now writes it back)",
+			 rel_id, file);
+	} else if (rc == -EBADMSG || rc == -EPROTO || rc == -ENOENT || rc == -EIO) {
 		/* The object's own damage: refuse its blocks, serve the rest.
 		 * Resource errors (memory, descriptors) still fail the load. */
 		log_warn(&lm, "release %s: %s: %s; its blocks are refused, the other files served",

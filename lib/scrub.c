@@ -185,32 +185,33 @@ static int mend_stripes(struct sctx *c, int fd, const struct store_geom *g, cons
  * Both copies of the object's header and table are bad: which layout the
  * file has follows from its size (the store's parity first, then every
  * other); the table is rebuilt from the data once the data's merkle root is
- * the object's name, and the parity is recomputed from the data and written
- * where it differs. -EBADMSG (err says why) when that cannot be done.
+ * the object's name, and the parity is recomputed from the data (with
+ * fix_parity, written where it differs on disk). -EBADMSG (err says why)
+ * when that cannot be done.
  */
-static int rebuild_table(struct sctx *c, int fd, uint64_t size, const struct store_release_file *f,
-			 struct store_geom *g, uint8_t **out_table, int *wrote,
-			 struct seed_err *err)
+static int rebuild_table(struct sctx *c, int fd, uint64_t size, uint64_t length,
+			 const uint8_t root[32], int fix_parity, struct store_geom *g,
+			 uint8_t **out_table, int *wrote, struct seed_err *err)
 {
 	uint32_t sk, sm;
 	int found = 0;
 	store_parity(c->s, &sk, &sm);
-	store_geom(f->length, sk, sm, g);
+	store_geom(length, sk, sm, g);
 	found = g->size == size;
 	for (uint32_t k = 1; !found && k <= PARITY_MAX_K; k *= 2)
 		for (uint32_t m = 1; !found && m <= PARITY_MAX_M; m++) {
-			store_geom(f->length, k, m, g);
+			store_geom(length, k, m, g);
 			found = g->size == size;
 		}
 	if (!found) {
-		store_geom(f->length, 0, 0, g);
+		store_geom(length, 0, 0, g);
 		found = g->size == size;
 	}
 	if (!found)
 		return seed_err_set(err, -EBADMSG,
 				    "the object's size (%llu bytes) fits no layout of a file of "
 				    "%llu bytes",
-				    (unsigned long long)size, (unsigned long long)f->length);
+				    (unsigned long long)size, (unsigned long long)length);
 
 	uint8_t *table = calloc(1, g->table_len + 1), *leaves = malloc(g->n_blocks * 32 + 1);
 	int rc = 0;
@@ -237,12 +238,12 @@ static int rebuild_table(struct sctx *c, int fd, uint64_t size, const struct sto
 			goto out;
 		}
 	}
-	uint8_t root[32];
-	if ((rc = merkle_root(c->h, leaves, g->n_blocks, root)) < 0) {
+	uint8_t mroot[32];
+	if ((rc = merkle_root(c->h, leaves, g->n_blocks, mroot)) < 0) {
 		rc = seed_err_set(err, rc, "merkle tree failed");
 		goto out;
 	}
-	if (memcmp(root, f->root, 32)) {
+	if (memcmp(mroot, root, 32)) {
 		rc = seed_err_set(err, -EBADMSG,
 				  "both copies of the header and block table are bad and the data "
 				  "no longer matches its pieces root, so the table cannot be "
@@ -276,6 +277,8 @@ static int rebuild_table(struct sctx *c, int fd, uint64_t size, const struct sto
 				uint64_t idx = (s0 + st) * g->m + j;
 				uint64_t at = g->parity + idx * STORE_BLOCK;
 				hash_xxh128(p[j], STORE_BLOCK, table + (g->n_blocks + idx) * 16);
+				if (!fix_parity)
+					continue;
 				rc = fsu_pread_full(fd, disk, STORE_BLOCK, at);
 				if (rc == 0 && !memcmp(disk, p[j], STORE_BLOCK))
 					continue;
@@ -378,7 +381,8 @@ static int scrub_object(struct sctx *c, const struct store_release_file *f, stru
 		}
 	} else if (rc == -EBADMSG) {
 		seed_err_clear(&oe);
-		rc = rebuild_table(c, fd, (uint64_t)sb.st_size, f, &g, &table, &wrote, &oe);
+		rc = rebuild_table(c, fd, (uint64_t)sb.st_size, f->length, f->root, 1, &g, &table,
+				   &wrote, &oe);
 		if (rc == -EBADMSG) {
 			c->st->objects_lost++;
 			event(c, "%s", oe.msg);
@@ -471,6 +475,45 @@ static int scrub_release(struct sctx *c, const char *id, struct seed_err *err)
 	return rc;
 }
 
+static int ctx_init(struct sctx *c, enum hash_impl impl, struct seed_err *err)
+{
+	int rc = hash_ctx_create(impl, &c->h, err);
+	if (rc < 0)
+		return rc;
+	if (posix_memalign((void **)&c->buf, 4096, CHUNK) ||
+	    posix_memalign((void **)&c->shard, 4096, (size_t)PARITY_MAX_SHARDS * STORE_BLOCK) ||
+	    !(c->jobs = calloc(CHUNK / STORE_BLOCK, sizeof(*c->jobs))))
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	return 0;
+}
+
+static void ctx_free(struct sctx *c)
+{
+	free(c->done);
+	free(c->jobs);
+	free(c->buf);
+	free(c->shard);
+	hash_ctx_destroy(c->h);
+}
+
+int scrub_rebuild_table(struct store *s, int fd, uint64_t length, const uint8_t root[32],
+			struct store_geom *g, uint8_t **out_table, struct seed_err *err)
+{
+	struct scrub_stats st;
+	struct sctx c = { .s = s, .st = &st, .rel = "", .file = "" };
+	struct stat sb;
+	int wrote = 0;
+	*out_table = NULL;
+	int rc = ctx_init(&c, HASH_IMPL_MB, err);
+	if (rc == 0 && fstat(fd, &sb) < 0)
+		rc = seed_err_set(err, -errno, "fstat: %s", strerror(errno));
+	if (rc == 0)
+		rc = rebuild_table(&c, fd, (uint64_t)sb.st_size, length, root, 0, g, out_table,
+				   &wrote, err);
+	ctx_free(&c);
+	return rc;
+}
+
 int scrub_store(struct store *s, const char *only, enum hash_impl impl, scrub_event_fn on_event,
 		void *arg, struct scrub_stats *st, struct seed_err *err)
 {
@@ -480,14 +523,8 @@ int scrub_store(struct store *s, const char *only, enum hash_impl impl, scrub_ev
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	if ((rc = hash_ctx_create(impl, &c.h, err)) < 0)
-		return rc;
-	if (posix_memalign((void **)&c.buf, 4096, CHUNK) ||
-	    posix_memalign((void **)&c.shard, 4096, (size_t)PARITY_MAX_SHARDS * STORE_BLOCK) ||
-	    !(c.jobs = calloc(CHUNK / STORE_BLOCK, sizeof(*c.jobs)))) {
-		rc = seed_err_set(err, -ENOMEM, "out of memory");
+	if ((rc = ctx_init(&c, impl, err)) < 0)
 		goto out;
-	}
 	uint64_t at_open = store_take_manifest_repairs(s);
 	if (at_open) {
 		c.rel = "(store)";
@@ -514,10 +551,6 @@ int scrub_store(struct store *s, const char *only, enum hash_impl impl, scrub_ev
 		rc = st->blocks_lost || st->objects_lost ? 1 : 0;
 out:
 	store_free_list(ids, n);
-	free(c.done);
-	free(c.jobs);
-	free(c.buf);
-	free(c.shard);
-	hash_ctx_destroy(c.h);
+	ctx_free(&c);
 	return rc;
 }

@@ -50,4 +50,16 @@ typedef void (*scrub_event_fn)(void *arg, const char *release, const char *file,
 int scrub_store(struct store *s, const char *only, enum hash_impl impl, scrub_event_fn on_event,
 		void *arg, struct scrub_stats *st, struct seed_err *err);
 
+/*
+ * The block table of an object (open as fd) whose two header/table copies
+ * are both bad, rebuilt in memory from its data: the layout follows from the
+ * file's size (the store's parity first), the data must hash to the merkle
+ * root root, and the parity entries are those of parity recomputed from the
+ * data. Writes nothing (the data plane serves from it; a scrub writes it
+ * back). 0 with *out_table (g->table_len bytes, malloc'd) and *g, -EBADMSG
+ * (err says why) when the data does not match, or another -errno.
+ */
+int scrub_rebuild_table(struct store *s, int fd, uint64_t length, const uint8_t root[32],
+			struct store_geom *g, uint8_t **out_table, struct seed_err *err);
+
 #endif

@@ -5,7 +5,15 @@
 #     every file, the damaged one too, byte-identical, logging one line that
 #     names the bad copy; `seedctl release verify` reports the bad copy and
 #     exits 1 (the redundancy is gone until the release is rewritten).
-#  2. Both copies: that file alone goes off the air:
+#  2. Both copies, the data whole: every file of the release is still
+#     served. seed-dataplane rebuilds the table in memory from the data
+#     (whose merkle root is the object's name), logging one line, and serves
+#     every file byte-identical; `seedctl release verify` names the bad
+#     copies (exit 1) and still checks the other files; `seedctl store scrub
+#     --now` rebuilds the table on disk (tables_rebuilt 1) and verify then
+#     exits 0.
+#  2b. Both copies and a data byte of the file: nothing to rebuild from, so
+#     that file alone goes off the air:
 #  - seed-dataplane still starts and serves every other file of the release
 #    over HTTP, byte-identical with the source, and refuses the damaged one
 #    (an error status or a cut transfer, never a wrong byte), logging one
@@ -137,6 +145,27 @@ expect_line "$T/v1.all" "release verify: expected data/mid.bin's block at offset
 	data/mid.bin "offset $((3 * BLOCK))([^0-9]|\$)"
 cp "$T/mid.orig" "$MIDOBJ"
 
+note "seed-dataplane rebuilds $BIG's table from its data and serves every file"
+dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 1 --cache-size 64M
+expect_lines 1 "$DP_ERR" "seed-dataplane stderr: expected one line saying $BIG's table was rebuilt in memory" \
+	"$BIG" "rebuilt in memory"
+serve_files "both table copies of $BIG zeroed" "${FILES[@]}"
+dp_stop 30
+dp_expect_counter verify_failures 0
+
+note "seedctl store scrub --now writes the table back"
+sc_ok "$T/scrub.json" "$T/scrub.err" store scrub --store "$S" --now --json
+[[ $(json_get "$T/scrub.json" tables_rebuilt) == 1 ]] ||
+	fail "store scrub --json: expected tables_rebuilt 1, saw: $(cat "$T/scrub.json")"
+sc_verify "$T/v2" 0 "after the scrub rebuilt $BIG's table" "$S" "$RID"
+t1=$(dd if="$BIGOBJ" bs=1 skip="$TABLE" count="$TABLE_LEN" status=none | sha256sum)
+[[ $t1 != "$zeros" ]] || fail "after the scrub: expected $BIG's first table rewritten, it is still zeros"
+echo "store scrub: $BIG's table rebuilt on disk, release verify exits 0"
+
+note "2b. both tables zeroed again and a data byte of $BIG flipped: $BIG alone goes off the air"
+zero_at "$BIGOBJ" "$TABLE" "$TABLE_LEN"
+zero_at "$BIGOBJ" "$TABLE2" "$TABLE_LEN"
+invert_byte "$BIGOBJ" $((HDR + 2 * BLOCK + 7))
 dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 1 --cache-size 64M \
 	--stats-file "$T/dp.stats"
 expect_lines 1 "$DP_ERR" "seed-dataplane stderr: expected one line naming the damaged object $BIGOBJ" "$BIGOBJ"

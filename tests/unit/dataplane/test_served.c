@@ -215,10 +215,12 @@ static void zero_at(const char *path, uint64_t off, size_t n)
 }
 
 /* A damaged copy of an object's block table costs nothing: the other copy
- * serves. Both copies damaged cost that file only: the release loads, that
- * file's object is unusable (no descriptor, no table, the manifest's
- * length so requests still resolve and are refused), and every other
- * file keeps its verified table. A missing object file is the same. */
+ * serves. Both copies damaged: the table is rebuilt from the data when the
+ * data still matches its pieces root. When it does not, that file alone is
+ * lost: the release loads, that file's object is unusable (no descriptor,
+ * no table, the manifest's length so requests still resolve and are
+ * refused), and every other file keeps its verified table. A missing
+ * object file is the same. */
 Test(served, damaged_object_leaves_the_rest_served)
 {
 	char p[DIR_CAP], sp[DIR_CAP];
@@ -275,14 +277,31 @@ Test(served, damaged_object_leaves_the_rest_served)
 	cr_expect_geq(oa->fd, 0);
 	cr_expect_not_null(oa->block_xxh);
 	cr_expect_eq(oa->length, 40000);
-	cr_expect_eq(ob->unusable, 1, "the zeroed table makes b.bin's object unusable");
+	/* both tables zeroed, the data whole: the table is rebuilt from it */
+	cr_expect_eq(ob->unusable, 0, "b.bin's table is rebuilt from its data");
+	cr_expect_geq(ob->fd, 0);
+	cr_assert_not_null(ob->block_xxh);
+	cr_expect_arr_eq(ob->block_xxh, table_b, sizeof(table_b));
+	cr_expect_eq(ob->length, 70000);
+	cr_expect_eq(ob->n_blocks, 5);
+	cr_expect_eq(ob->g.k, STORE_PARITY_K);
+	cr_expect_eq(oc->unusable, 1, "a missing object is unusable");
+	cr_expect_eq(oc->length, 9000);
+	cr_expect_eq(oc->n_blocks, 1);
+	served_free(sv);
+
+	/* and a data byte too: nothing to rebuild from, the file alone is refused */
+	zero_at(pb, 4096 + 100, 64);
+	cr_assert_eq(served_load(sp, &sv, &e), 0, "a damaged object fails the load: %s", e.msg);
+	r = served_by_id(sv, "t.g.1", 5);
+	cr_assert_not_null(r, "the release is still served");
+	ob = served_object(sv, r->files[1].object);
+	cr_expect_eq(served_object(sv, r->files[0].object)->unusable, 0);
+	cr_expect_eq(ob->unusable, 1, "tables and data bad: b.bin's object is unusable");
 	cr_expect_eq(ob->fd, -1);
 	cr_expect_null(ob->block_xxh);
 	cr_expect_eq(ob->length, 70000);
 	cr_expect_eq(ob->n_blocks, 5);
-	cr_expect_eq(oc->unusable, 1, "a missing object is unusable");
-	cr_expect_eq(oc->length, 9000);
-	cr_expect_eq(oc->n_blocks, 1);
 	served_free(sv);
 	free(pb);
 	free(pc);
