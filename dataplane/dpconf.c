@@ -62,6 +62,9 @@ static const struct setting table[] = {
 	  "ms to complete a handshake" },
 	{ "idle-timeout", K_UINT, OFF(idle_timeout_ms), 1000, 3600000, "120000",
 	  "ms of silence before a peer is dropped" },
+	{ "quarantine-time", K_UINT, OFF(quarantine_ms), 100, 86400000, "60000",
+	  "ms a block found bad and beyond its parity is refused without a read; then it is "
+	  "read again, so what a scrub repaired is served without a restart" },
 	{ "hugepages", K_BOOL, OFF(hugepages), 0, 1, "yes",
 	  "back the cache with 2 MiB hugepages when available" },
 	{ "zerocopy", K_BOOL, OFF(zerocopy), 0, 1, "yes", "send block payloads with SEND_ZC" },

@@ -38,6 +38,7 @@ struct dpconf {
 	unsigned max_conns;    /* per worker */
 	unsigned max_requests; /* outstanding peer-wire requests per peer */
 	unsigned handshake_timeout_ms, idle_timeout_ms;
+	unsigned quarantine_ms; /* a block beyond repair is refused unread this long */
 	int hugepages;
 	unsigned mse; /* MSE handshakes: 0 refused, 1 plaintext only, 2 RC4 too */
 	int zerocopy;

@@ -19,27 +19,47 @@ static uint64_t qkey(uint32_t object, uint32_t block)
 	return ((uint64_t)object << 32) | ((uint64_t)block + 1);
 }
 
-static int quarantined(const struct worker *w, uint32_t object, uint32_t block)
+/* The slot of (object, block) in the quarantine table, or -1. */
+static int32_t q_find(const struct worker *w, uint64_t k)
 {
-	uint64_t k = qkey(object, block);
 	for (uint32_t i = (uint32_t)(k * 0x9e3779b97f4a7c15ull >> 52) & (QUARANTINE - 1), n = 0;
 	     w->quarantine[i] && n < QUARANTINE; i = (i + 1) & (QUARANTINE - 1), n++)
 		if (w->quarantine[i] == k)
-			return 1;
-	return 0;
+			return (int32_t)i;
+	return -1;
+}
+
+/* Refused unread until its time lapses; then it is read and checked
+ * again (a scrub may have repaired it), and quarantined again if still bad. */
+static int quarantined(const struct worker *w, uint32_t object, uint32_t block)
+{
+	int32_t i = q_find(w, qkey(object, block));
+	return i >= 0 && w->now < w->quarantine_until[i];
 }
 
 static void quarantine(struct worker *w, uint32_t object, uint32_t block)
 {
-	uint64_t k = qkey(object, block);
-	/* beyond half full the table stops growing: such a store needs scrub
-	 * and repair, and re-reading is still safe (never served) */
-	if (quarantined(w, object, block) || w->n_quarantine >= QUARANTINE / 2)
+	uint64_t k = qkey(object, block), until = w->now + w->p.conf->quarantine_ms;
+	int32_t at = q_find(w, k);
+	if (at >= 0) {
+		w->quarantine_until[at] = until;
 		return;
+	}
+	if (w->n_quarantine >= QUARANTINE / 2) {
+		/* full: start again once nothing in it is live (entries are never
+		 * removed one by one: open addressing); until then the table stops
+		 * growing and re-reading is still safe (never served) */
+		for (uint32_t i = 0; i < QUARANTINE; i++)
+			if (w->quarantine[i] && w->now < w->quarantine_until[i])
+				return;
+		memset(w->quarantine, 0, sizeof(w->quarantine));
+		w->n_quarantine = 0;
+	}
 	uint32_t i = (uint32_t)(k * 0x9e3779b97f4a7c15ull >> 52) & (QUARANTINE - 1);
 	while (w->quarantine[i])
 		i = (i + 1) & (QUARANTINE - 1);
 	w->quarantine[i] = k;
+	w->quarantine_until[i] = until;
 	w->n_quarantine++;
 }
 

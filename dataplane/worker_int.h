@@ -157,6 +157,7 @@ struct worker {
 	 * corrupt block is read (and counted) once, not once per request.
 	 * Open addressing on (object, block + 1); 0 = empty. */
 	uint64_t quarantine[QUARANTINE];
+	uint64_t quarantine_until[QUARANTINE]; /* w->now (ms) when it lapses */
 	uint32_t n_quarantine;
 	/* Blocks that failed on their way into the cache and are being
 	 * rebuilt from their stripe (fetch.c): the cache slot stays filling,

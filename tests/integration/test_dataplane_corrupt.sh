@@ -181,4 +181,20 @@ vf=$(dp_counter verify_failures)
 ((vf >= 2 && vf <= 4)) || fail "seed-dataplane stopped line: expected 2 to 4 verify_failures, saw $vf ($DP_STOPPED)"
 n=$(grep -c "block $R: rebuilt from its stripe's parity" "$DP_ERR" || true)
 ((n == 1)) || { cat "$DP_ERR" >&2; fail "seed-dataplane stderr: expected one line saying block $R was rebuilt, saw $n"; }
+note "the store repaired while the data plane runs: served again once the quarantine lapses"
+dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 1 --cache-size 64M \
+	--quarantine-time 1500
+KURL="$DP_URL/$ID/patch/$KNOWN"
+http_get "$KURL" "$T/q.body" "$T/q.hdr" -f -r "$OFF-$OFF"
+((CURL_RC != 0)) || fail "GET -r $OFF-$OFF: expected the byte beyond repair refused, curl exit 0"
+# the three blocks written back from the source, as a repair would
+dd if="$TREE/$KNOWN" of="$OBJ" bs=4096 skip=$((LO / 4096)) seek=$(((HDR + LO) / 4096)) count=$(((HI - LO) / 4096)) conv=notrunc status=none
+http_get "$KURL" "$T/q.body" "$T/q.hdr" -f -r "$OFF-$OFF"
+((CURL_RC != 0)) || fail "GET -r $OFF-$OFF right after the repair: expected it still refused unread (quarantined for 1.5 s), curl exit 0"
+sleep 2
+http_get "$KURL" "$T/q.body" "$T/q.hdr" -f -r "$LO-$((HI - 1))"
+((CURL_RC == 0)) || fail "GET -r $LO-$((HI - 1)) once the quarantine lapsed: expected the repaired blocks served, curl exit $CURL_RC"
+same_bytes_as_source "$TREE/$KNOWN" "$LO" $((HI - LO)) "$T/q.body" "GET -r $LO-$((HI - 1)) after the repair"
+dp_stop 30
+echo "repaired blocks: refused while quarantined, served once it lapsed"
 echo "PASS: test_dataplane_corrupt"

@@ -66,6 +66,7 @@ Test(dpconf, defaults_are_the_documented_ones)
 		DP_FIELD(max_requests, 1000),
 		DP_FIELD(handshake_timeout_ms, 10000),
 		DP_FIELD(idle_timeout_ms, 120000),
+		DP_FIELD(quarantine_ms, 60000),
 		DP_FIELD(hugepages, 1),
 		DP_FIELD(zerocopy, 1),
 		DP_FIELD(mse, 2),
