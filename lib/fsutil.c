@@ -304,8 +304,19 @@ int fsu_read_twice(const char *path, size_t max, fsu_check_fn check, void *ctx, 
 		free(gp);
 		if (!p) {
 			seed_err_set(&rep->why[k], -ENOMEM, "out of memory");
-		} else if (fsu_write_atomic(p, buf[good], len[good], mode, &rep->why[k]) == 0) {
-			rep->repaired |= 1u << k;
+		} else {
+			struct seed_err we;
+			seed_err_clear(&we);
+			if (fsu_write_atomic(p, buf[good], len[good], mode, &we) == 0) {
+				rep->repaired |= 1u << k;
+			} else {
+				/* why it was bad, then why it is still bad */
+				char was[SEED_ERR_MSG_MAX];
+				snprintf(was, sizeof(was), "%s", rep->why[k].msg);
+				seed_err_clear(&rep->why[k]);
+				seed_err_set(&rep->why[k], we.code, "%s; rewriting it failed: %s",
+					     was, we.msg);
+			}
 		}
 		free(p);
 	}

@@ -451,13 +451,21 @@ static int scrub_release(struct sctx *c, const char *id, struct seed_err *err)
 		*err = le;
 		return rc;
 	}
-	/* counted from the store's tally at the end */
-	for (int k = 0; k < 2; k++)
+	/* rewritten copies are counted from the store's tally at the end */
+	for (int k = 0; k < 2; k++) {
+		if ((r->manifest.bad & (1u << k)) && !(r->manifest.repaired & (1u << k))) {
+			c->st->repairs_failed++;
+			event(c,
+			      "copy %d of 2 of the release's manifest is bad and could not be "
+			      "rewritten: %s",
+			      k + 1, r->manifest.why[k].msg);
+		}
 		if (r->manifest.repaired & (1u << k))
 			event(c,
 			      "copy %d of 2 of the release's manifest was bad; rewritten from "
 			      "copy %d",
 			      k + 1, 2 - k);
+	}
 	c->st->releases++;
 	for (size_t i = 0; rc == 0 && i < r->n_files; i++) {
 		const struct store_release_file *f = &r->files[i];
@@ -548,7 +556,7 @@ int scrub_store(struct store *s, const char *only, enum hash_impl impl, scrub_ev
 		rc = seed_err_set(err, -ENOENT, "no release %s in store %s", only, store_dir(s));
 	st->copies_rewritten += at_open + store_take_manifest_repairs(s);
 	if (rc == 0)
-		rc = st->blocks_lost || st->objects_lost ? 1 : 0;
+		rc = st->blocks_lost || st->objects_lost || st->repairs_failed ? 1 : 0;
 out:
 	store_free_list(ids, n);
 	ctx_free(&c);

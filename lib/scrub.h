@@ -36,6 +36,7 @@ struct scrub_stats {
 	uint64_t parity_rebuilt;   /* parity blocks recomputed, written back */
 	uint64_t blocks_lost;	   /* bad data blocks beyond their stripe's parity */
 	uint64_t objects_lost;	   /* objects missing, or whose table cannot be rebuilt */
+	uint64_t repairs_failed;   /* bad copies that could not be rewritten (disk full) */
 };
 
 /* One thing found (and repaired, or not): release id, file path, what. */
@@ -43,8 +44,8 @@ typedef void (*scrub_event_fn)(void *arg, const char *release, const char *file,
 
 /*
  * Scrubs every release of s, or only the one named only (NULL: all).
- * Returns 0 when everything is whole afterwards, 1 when something is lost
- * (stats say what), or -errno when the scrub itself could not run (I/O
+ * Returns 0 when everything is whole afterwards, 1 when something is lost or
+ * a bad copy could not be rewritten (stats say what), or -errno when the scrub itself could not run (I/O
  * error, memory, a release that cannot be loaded).
  */
 int scrub_store(struct store *s, const char *only, enum hash_impl impl, scrub_event_fn on_event,

@@ -677,6 +677,7 @@ static int run_scrub(struct cmdopt_args *a)
 		jsonw_ku64(&w, "parity_rebuilt", ss.parity_rebuilt);
 		jsonw_ku64(&w, "blocks_lost", ss.blocks_lost);
 		jsonw_ku64(&w, "objects_lost", ss.objects_lost);
+		jsonw_ku64(&w, "repairs_failed", ss.repairs_failed);
 		jsonw_key(&w, "whole");
 		jsonw_bool(&w, rc == 0);
 		jsonw_obj_end(&w);
@@ -685,10 +686,10 @@ static int run_scrub(struct cmdopt_args *a)
 		printf("scrub of %s: %" PRIu64 " releases, %" PRIu64 " objects, %" PRIu64
 		       " bytes; repaired: %" PRIu64 " metadata copies, %" PRIu64 " tables, %" PRIu64
 		       " data blocks, %" PRIu64 " parity blocks; lost: %" PRIu64
-		       " data blocks, %" PRIu64 " objects\n",
+		       " data blocks, %" PRIu64 " objects; could not rewrite: %" PRIu64 "\n",
 		       a->store, ss.releases, ss.objects, ss.bytes, ss.copies_rewritten,
 		       ss.tables_rebuilt, ss.blocks_rebuilt, ss.parity_rebuilt, ss.blocks_lost,
-		       ss.objects_lost);
+		       ss.objects_lost, ss.repairs_failed);
 	}
 out:
 	store_close(st);

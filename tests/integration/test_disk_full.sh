@@ -11,10 +11,13 @@ source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
 it_setup
 
 MNT=$T/mnt
-mounted=no
+mounted=no mounted2=no
 unmount() {
 	if [[ $mounted == yes ]]; then
 		umount "$MNT" || umount -l "$MNT" || true
+	fi
+	if [[ $mounted2 == yes ]]; then
+		umount "$T/mnt2" || umount -l "$T/mnt2" || true
 	fi
 }
 it_on_exit unmount
@@ -70,4 +73,28 @@ sc_ok "$T/ls.json" "$T/ls.err" release ls --store "$S" --json
 n=$("$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$T/ls.json") ||
 	fail "release ls --json: expected a JSON array, saw: $(head -c 300 "$T/ls.json")"
 ((n == 1)) || fail "after the failed create: expected release ls --json to list 1 release, saw $n"
+note "a scrub whose repair write finds the disk full"
+mkdir -p "$T/mnt2"
+mount -t tmpfs -o size=2m,mode=0755 tmpfs "$T/mnt2" || fail "setup: could not mount a 2 MiB tmpfs"
+mounted2=yes
+S2=$T/mnt2/store
+gen_file "$T/small/tree/a.bin" 100000
+sc_ok "$T/s.json" "$T/s.err" release create --store "$S2" --tenant acme --name small --version 1 --json "$T/small/tree"
+ID2=$(json_get "$T/s.json" id)
+M2=$S2/releases/$ID2.rel.2
+invert_byte "$M2" 60
+cp "$M2" "$T/bad.copy"
+head -c 4M /dev/zero >"$T/mnt2/filler" 2>/dev/null || true
+sc "$T/sc1.json" "$T/sc1.err" store scrub --store "$S2" --now --json
+((SC_RC == 1)) || { cat "$T/sc1.json" "$T/sc1.err" >&2; fail "store scrub on a full disk: expected exit 1 (a bad copy it could not rewrite), saw $(describe_rc "$SC_RC")"; }
+[[ $(json_get "$T/sc1.json" repairs_failed) == 1 ]] || fail "store scrub --json: expected repairs_failed 1, saw: $(cat "$T/sc1.json")"
+grep -qi "could not be rewritten.*space" "$T/sc1.json" || fail "store scrub --json: expected a finding saying the copy could not be rewritten for lack of space: $(cat "$T/sc1.json")"
+cmp -s "$M2" "$T/bad.copy" || fail "store scrub on a full disk changed the bad copy it could not rewrite"
+left=$(find "$S2/releases" "$S2/tmp" -name '*.tmp.*')
+[[ -z $left ]] || fail "store scrub on a full disk left temporary files: $left"
+sc_verify "$T/sv1" 1 "with the manifest copy still bad" "$S2" "$ID2"
+rm -f "$T/mnt2/filler"
+sc_ok "$T/sc2.json" "$T/sc2.err" store scrub --store "$S2" --now --json
+sc_verify "$T/sv2" 0 "once the scrub had room" "$S2" "$ID2"
+echo "scrub on a full disk: exit 1 naming the copy it could not rewrite, nothing changed; with room: repaired"
 echo "PASS: test_disk_full"

@@ -213,3 +213,33 @@ Test(scrub, a_manifest_copy_is_rewritten)
 	cr_assert_eq(events, 0);
 	cleanup();
 }
+
+static char last_event[400];
+
+static void keep_event(void *arg, const char *rel, const char *file, const char *what)
+{
+	(void)arg;
+	snprintf(last_event, sizeof(last_event), "%s: %s: %s", rel, file, what);
+	events++;
+}
+
+Test(scrub, a_truncated_object_is_lost_never_misread)
+{
+	build();
+	char *obj = big_obj();
+	struct stat sb;
+	cr_assert_eq(stat(obj, &sb), 0);
+	cr_assert_eq(truncate(obj, sb.st_size - 20000), 0); /* header 2 and parity cut */
+	struct scrub_stats st;
+	struct seed_err e;
+	seed_err_clear(&e);
+	events = 0;
+	cr_assert_eq(scrub_store(s, NULL, HASH_IMPL_MB, keep_event, NULL, &st, &e), 1, "%s", e.msg);
+	EXPECT(st, objects_lost, 1);
+	EXPECT(st, tables_rebuilt + st.blocks_rebuilt, 0);
+	cr_assert_not_null(strstr(last_event, "big.bin"), "%s", last_event);
+	cr_assert_not_null(strstr(last_event, "fits no layout"), "%s", last_event);
+	cr_assert_eq(stat(obj, &sb), 0);
+	free(obj);
+	cleanup();
+}
