@@ -6,12 +6,14 @@
 #include "scrub.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -483,6 +485,94 @@ static int scrub_release(struct sctx *c, const char *id, struct seed_err *err)
 	return rc;
 }
 
+/* The counters of struct scrub_stats as they are named in scrub.last. */
+#define FIELD(f)                                    \
+	{                                           \
+#f, offsetof(struct scrub_stats, f) \
+	}
+static const struct {
+	const char *name;
+	size_t off;
+} last_fields[] = {
+	FIELD(releases),	 FIELD(objects),	FIELD(bytes),
+	FIELD(copies_rewritten), FIELD(tables_rebuilt), FIELD(blocks_rebuilt),
+	FIELD(parity_rebuilt),	 FIELD(blocks_lost),	FIELD(objects_lost),
+	FIELD(repairs_failed),
+};
+#undef FIELD
+#define N_LAST (sizeof(last_fields) / sizeof(last_fields[0]))
+
+static uint64_t *field_of(struct scrub_stats *st, size_t k)
+{
+	return (uint64_t *)(void *)((char *)st + last_fields[k].off);
+}
+
+static uint64_t field_value(const struct scrub_stats *st, size_t k)
+{
+	return *(const uint64_t *)(const void *)((const char *)st + last_fields[k].off);
+}
+
+static int write_last(struct store *s, const char *only, int whole, const struct scrub_stats *st,
+		      struct seed_err *err)
+{
+	char buf[1024], *path = fsu_join(store_dir(s), "scrub.last");
+	int n = snprintf(buf, sizeof(buf), "finished %lld\nonly %s\nwhole %d\n",
+			 (long long)time(NULL), only ? only : "", whole);
+	for (size_t k = 0; k < N_LAST && n < (int)sizeof(buf); k++)
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%s %llu\n", last_fields[k].name,
+			      (unsigned long long)field_value(st, k));
+	if (!path)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	if (n >= (int)sizeof(buf)) { /* a release id is at most STORE_MAX_ID bytes */
+		free(path);
+		return seed_err_set(err, -EOVERFLOW, "scrub.last: record too long");
+	}
+	int rc = fsu_write_atomic(path, buf, (size_t)n, 0644, err);
+	free(path);
+	return rc;
+}
+
+int scrub_last(const char *store_dir, struct scrub_last *out, struct seed_err *err)
+{
+	char *path = fsu_join(store_dir, "scrub.last");
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	memset(out, 0, sizeof(*out));
+	if (!path)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	int rc = fsu_read_file(path, 4096, &buf, &len, err);
+	if (rc == -ENOENT)
+		seed_err_clear(err);
+	int line = 0;
+	for (char *save = NULL, *l = rc == 0 ? strtok_r((char *)buf, "\n", &save) : NULL; l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		char key[32];
+		unsigned long long v;
+		int used = 0;
+		line++;
+		if (!strncmp(l, "only ", 5)) {
+			snprintf(out->only, sizeof(out->only), "%s", l + 5);
+			continue;
+		}
+		if (sscanf(l, "%31s %llu%n", key, &v, &used) != 2 || l[used]) {
+			rc = seed_err_set(err, -EBADMSG, "%s: line %d is not \"NAME NUMBER\"", path,
+					  line);
+			break;
+		}
+		if (!strcmp(key, "finished"))
+			out->finished = (int64_t)v;
+		else if (!strcmp(key, "whole"))
+			out->whole = v != 0;
+		else
+			for (size_t k = 0; k < N_LAST; k++)
+				if (!strcmp(key, last_fields[k].name))
+					*field_of(&out->st, k) = v;
+	}
+	free(buf);
+	free(path);
+	return rc;
+}
+
 static int ctx_init(struct sctx *c, enum hash_impl impl, struct seed_err *err)
 {
 	int rc = hash_ctx_create(impl, &c->h, err);
@@ -557,6 +647,16 @@ int scrub_store(struct store *s, const char *only, enum hash_impl impl, scrub_ev
 	st->copies_rewritten += at_open + store_take_manifest_repairs(s);
 	if (rc == 0)
 		rc = st->blocks_lost || st->objects_lost || st->repairs_failed ? 1 : 0;
+	if (rc >= 0) {
+		/* the record is for `store status`: the scrub's result stands without it */
+		struct seed_err we;
+		seed_err_clear(&we);
+		if (write_last(s, only, rc == 0, st, &we) < 0) {
+			c.rel = "(store)";
+			c.file = "scrub.last";
+			event(&c, "this scrub's record could not be written: %s", we.msg);
+		}
+	}
 out:
 	store_free_list(ids, n);
 	ctx_free(&c);

@@ -52,6 +52,23 @@ int scrub_store(struct store *s, const char *only, enum hash_impl impl, scrub_ev
 		void *arg, struct scrub_stats *st, struct seed_err *err);
 
 /*
+ * What the last scrub of a store found: scrub_store writes it to
+ * STORE/scrub.last (a line per counter, written atomically) after every
+ * run; scrub_last reads it back. only is the release the run was limited
+ * to ("" for all), finished its end (Unix seconds), whole its verdict.
+ */
+struct scrub_last {
+	int64_t finished;
+	char only[201];
+	int whole;
+	struct scrub_stats st;
+};
+
+/* 0, -ENOENT when the store was never scrubbed, -EBADMSG (err says which
+ * line) when the file is not one scrub_store wrote. */
+int scrub_last(const char *store_dir, struct scrub_last *out, struct seed_err *err);
+
+/*
  * The block table of an object (open as fd) whose two header/table copies
  * are both bad, rebuilt in memory from its data: the layout follows from the
  * file's size (the store's parity first), the data must hash to the merkle

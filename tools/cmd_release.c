@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cmd_api.h"
@@ -108,7 +109,7 @@ struct cmdopt_args {
 	int n_pos;
 };
 
-static cmdopt_run_fn run_create, run_ls, run_show, run_verify, run_rm, run_scrub;
+static cmdopt_run_fn run_create, run_ls, run_show, run_verify, run_rm, run_scrub, run_status;
 
 static const struct cmdopt_sub subs[] = {
 	{ "release create", "--store DIR --tenant NAME --name NAME --version VER [OPTIONS] PATH",
@@ -126,7 +127,13 @@ static const struct cmdopt_sub subs[] = {
 };
 #define N_SUBS (sizeof(subs) / sizeof(subs[0]))
 
+static const struct cmdopt status_opts[] = { OPT_STORE, OPT_JSON, OPT_HELP, CMDOPT_END };
+
 static const struct cmdopt_sub store_subs[] = {
+	{ "store status", "--store DIR [--json]",
+	  "what a store holds, per tenant: releases, files, bytes, objects and their size on "
+	  "disk; its parity; what its last scrub found",
+	  NULL, status_opts, 0, 0, NULL, run_status },
 	{ "store scrub", "--store DIR --now [--release ID] [--json]",
 	  "check every object of the store and repair what its copies and parity can: exit 0 "
 	  "when all is whole afterwards, 1 naming what is lost",
@@ -699,4 +706,193 @@ out:
 		return cmdopt_fail(NULL, &err);
 	}
 	return rc ? 1 : 0;
+}
+
+/* ---- store status ---- */
+
+struct troot {
+	uint32_t tenant; /* index into the tenant sums */
+	uint8_t root[32];
+};
+
+struct tsum {
+	char name[64];
+	uint64_t releases, files, bytes, objects, disk;
+};
+
+static int troot_cmp(const void *a, const void *b)
+{
+	const struct troot *x = a, *y = b;
+	if (x->tenant != y->tenant)
+		return x->tenant < y->tenant ? -1 : 1;
+	return memcmp(x->root, y->root, 32);
+}
+
+static int root_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct troot *)a)->root, ((const struct troot *)b)->root, 32);
+}
+
+/* The bytes of the object for root on disk (0 when it is missing). */
+static uint64_t obj_disk(struct store *st, const uint8_t root[32])
+{
+	char *p = store_obj_path(st, root);
+	struct stat sb;
+	uint64_t n = p && stat(p, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+	free(p);
+	return n;
+}
+
+static int run_status(struct cmdopt_args *a)
+{
+	struct seed_err err;
+	struct store *st = NULL;
+	char **ids = NULL;
+	size_t n = 0, nt = 0, nr = 0, cap = 0;
+	struct tsum *t = NULL;
+	struct troot *roots = NULL;
+	uint64_t unreadable = 0, objects = 0, disk = 0;
+	int rc = 1;
+
+	seed_err_clear(&err);
+	if (store_open(a->store, STORE_READ, &st, &err) < 0 ||
+	    store_release_list(st, &ids, &n, &err) < 0)
+		goto out;
+	if (!(t = calloc(n ? n : 1, sizeof(*t)))) {
+		seed_err_set(&err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct store_release *r = NULL;
+		struct seed_err le;
+		seed_err_clear(&le);
+		if (store_release_load(st, ids[i], &r, &le) < 0) {
+			unreadable++;
+			continue;
+		}
+		size_t k = 0;
+		while (k < nt && strcmp(t[k].name, r->tenant))
+			k++;
+		if (k == nt)
+			snprintf(t[nt++].name, sizeof(t[0].name), "%s", r->tenant);
+		t[k].releases++;
+		for (size_t f = 0; f < r->n_files; f++) {
+			t[k].files++;
+			t[k].bytes += r->files[f].length;
+			if (!r->files[f].has_root)
+				continue;
+			if (nr == cap) {
+				cap = cap ? 2 * cap : 256;
+				struct troot *g = realloc(roots, cap * sizeof(*roots));
+				if (!g) {
+					store_release_free(r);
+					seed_err_set(&err, -ENOMEM, "out of memory");
+					goto out;
+				}
+				roots = g;
+			}
+			roots[nr].tenant = (uint32_t)k;
+			memcpy(roots[nr++].root, r->files[f].root, 32);
+		}
+		store_release_free(r);
+	}
+	/* objects per tenant (a file shared by two of its releases once) ... */
+	qsort(roots, nr, sizeof(*roots), troot_cmp);
+	for (size_t i = 0; i < nr; i++)
+		if (!i || troot_cmp(&roots[i], &roots[i - 1])) {
+			t[roots[i].tenant].objects++;
+			t[roots[i].tenant].disk += obj_disk(st, roots[i].root);
+		}
+	/* ... and in the store (shared between tenants once) */
+	qsort(roots, nr, sizeof(*roots), root_cmp);
+	for (size_t i = 0; i < nr; i++)
+		if (!i || root_cmp(&roots[i], &roots[i - 1])) {
+			objects++;
+			disk += obj_disk(st, roots[i].root);
+		}
+	uint32_t pk, pm;
+	store_parity(st, &pk, &pm);
+	struct scrub_last last;
+	int have_last = scrub_last(a->store, &last, &err);
+	if (have_last < 0 && have_last != -ENOENT)
+		goto out;
+	if (a->json) {
+		struct jsonw w;
+		jsonw_init(&w, stdout);
+		jsonw_obj_begin(&w);
+		jsonw_kstr(&w, "store", a->store);
+		jsonw_ku64(&w, "parity_k", pk);
+		jsonw_ku64(&w, "parity_m", pm);
+		jsonw_ku64(&w, "releases", n - unreadable);
+		jsonw_ku64(&w, "unreadable_releases", unreadable);
+		jsonw_ku64(&w, "objects", objects);
+		jsonw_ku64(&w, "disk_bytes", disk);
+		jsonw_key(&w, "tenants");
+		jsonw_arr_begin(&w);
+		for (size_t k = 0; k < nt; k++) {
+			jsonw_obj_begin(&w);
+			jsonw_kstr(&w, "tenant", t[k].name);
+			jsonw_ku64(&w, "releases", t[k].releases);
+			jsonw_ku64(&w, "files", t[k].files);
+			jsonw_ku64(&w, "bytes", t[k].bytes);
+			jsonw_ku64(&w, "objects", t[k].objects);
+			jsonw_ku64(&w, "disk_bytes", t[k].disk);
+			jsonw_obj_end(&w);
+		}
+		jsonw_arr_end(&w);
+		jsonw_key(&w, "last_scrub");
+		if (have_last < 0) {
+			jsonw_null(&w);
+		} else {
+			jsonw_obj_begin(&w);
+			jsonw_ku64(&w, "finished", (uint64_t)last.finished);
+			jsonw_kstr(&w, "release", last.only);
+			jsonw_key(&w, "whole");
+			jsonw_bool(&w, last.whole);
+			jsonw_ku64(&w, "blocks_rebuilt", last.st.blocks_rebuilt);
+			jsonw_ku64(&w, "parity_rebuilt", last.st.parity_rebuilt);
+			jsonw_ku64(&w, "copies_rewritten", last.st.copies_rewritten);
+			jsonw_ku64(&w, "tables_rebuilt", last.st.tables_rebuilt);
+			jsonw_ku64(&w, "blocks_lost", last.st.blocks_lost);
+			jsonw_ku64(&w, "objects_lost", last.st.objects_lost);
+			jsonw_ku64(&w, "repairs_failed", last.st.repairs_failed);
+			jsonw_obj_end(&w);
+		}
+		jsonw_obj_end(&w);
+		jsonw_finish(&w);
+	} else {
+		printf("store %s: parity %u+%u; %zu releases (%" PRIu64 " unreadable), %" PRIu64
+		       " objects, %" PRIu64 " bytes on disk\n",
+		       a->store, pk, pm, n - (size_t)unreadable, unreadable, objects, disk);
+		for (size_t k = 0; k < nt; k++)
+			printf("  tenant %s: %" PRIu64 " releases, %" PRIu64 " files, %" PRIu64
+			       " bytes; %" PRIu64 " objects, %" PRIu64 " bytes on disk\n",
+			       t[k].name, t[k].releases, t[k].files, t[k].bytes, t[k].objects,
+			       t[k].disk);
+		if (have_last < 0) {
+			printf("last scrub: never\n");
+		} else {
+			char when[32];
+			time_t f = (time_t)last.finished;
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&f));
+			printf("last scrub: %s%s%s, %s; rebuilt %" PRIu64 " data and %" PRIu64
+			       " parity blocks, %" PRIu64 " metadata copies, %" PRIu64
+			       " tables; lost %" PRIu64 " data blocks, %" PRIu64 " objects\n",
+			       when, last.only[0] ? " of " : "", last.only,
+			       last.whole ? "whole afterwards" : "NOT whole afterwards",
+			       last.st.blocks_rebuilt, last.st.parity_rebuilt,
+			       last.st.copies_rewritten, last.st.tables_rebuilt,
+			       last.st.blocks_lost, last.st.objects_lost);
+		}
+	}
+	seed_err_clear(&err);
+	rc = unreadable ? 1 : 0;
+out:
+	free(roots);
+	free(t);
+	store_free_list(ids, n);
+	store_close(st);
+	if (err.code)
+		return cmdopt_fail(NULL, &err);
+	return rc;
 }

@@ -10,7 +10,8 @@
 #  - The scrub exits 0 and its counters equal the damage: data blocks
 #    rebuilt = data blocks flipped, parity blocks rebuilt = parity blocks
 #    flipped, 2 metadata copies rewritten, nothing lost.
-#  - Afterwards `seedctl release verify` exits 0, a second scrub finds
+#  - Afterwards `seedctl release verify` exits 0, `seedctl store status`
+#    shows that scrub and the store's objects, a second scrub finds
 #    nothing, and every file is still served byte-identical.
 #  - Three flips in one stripe of a second store: the scrub exits 1 and
 #    counts those data blocks lost.
@@ -122,6 +123,22 @@ if bad or d.get('whole') is not True:
 print('scrub: %d found, counters match: %s' % (len(d['found']), ', '.join('%s=%s' % kv for kv in want.items())))
 PYEOF
 sc_verify "$T/v1" 0 "after the scrub" "$S" "$RID"
+sc_ok "$T/status.json" "$T/status.err" store status --store "$S" --json
+"$PY" - "$T/status.json" "$NDATA" "$NPAR" "$(find "$S/objects" -type f -printf '%s\n' | awk '{ n += $1 } END { print n }')" <<'PYEOF' || fail "store status --json: see above"
+import json, sys
+d = json.load(open(sys.argv[1]))
+l, t = d['last_scrub'], d['tenants']
+bad = []
+if not l or l['blocks_rebuilt'] != int(sys.argv[2]) or l['parity_rebuilt'] != int(sys.argv[3]) or not l['whole']:
+    bad.append('last_scrub %s, expected %s data and %s parity blocks rebuilt, whole' % (l, sys.argv[2], sys.argv[3]))
+if [(x['tenant'], x['releases'], x['files'], x['objects']) for x in t] != [('acme', 1, 5, 5)]:
+    bad.append('tenants %s, expected acme with 1 release, 5 files, 5 objects' % t)
+if d['disk_bytes'] != int(sys.argv[4]) or d['objects'] != 5:
+    bad.append('%s objects, %s bytes on disk; the object files hold %s bytes' % (d['objects'], d['disk_bytes'], sys.argv[4]))
+if bad:
+    sys.exit('FAIL: ' + '; '.join(bad))
+print('store status: last scrub and tenant figures as expected')
+PYEOF
 sc_ok "$T/scrub2.json" "$T/scrub2.err" store scrub --store "$S" --now --json
 [[ $(json_get "$T/scrub2.json" found) == "[]" ]] || fail "a second scrub found something: $(cat "$T/scrub2.json")"
 serve_all "after the scrub"
