@@ -501,15 +501,21 @@ static const struct {
 };
 #undef FIELD
 #define N_LAST (sizeof(last_fields) / sizeof(last_fields[0]))
+_Static_assert(N_LAST == SCRUB_NSTATS, "scrub.h: SCRUB_NSTATS counts last_fields");
 
 static uint64_t *field_of(struct scrub_stats *st, size_t k)
 {
 	return (uint64_t *)(void *)((char *)st + last_fields[k].off);
 }
 
-static uint64_t field_value(const struct scrub_stats *st, size_t k)
+uint64_t scrub_stat(const struct scrub_stats *st, size_t k)
 {
 	return *(const uint64_t *)(const void *)((const char *)st + last_fields[k].off);
+}
+
+const char *scrub_stat_name(size_t k)
+{
+	return k < N_LAST ? last_fields[k].name : NULL;
 }
 
 static int write_last(struct store *s, const char *only, int whole, const struct scrub_stats *st,
@@ -520,7 +526,7 @@ static int write_last(struct store *s, const char *only, int whole, const struct
 			 (long long)time(NULL), only ? only : "", whole);
 	for (size_t k = 0; k < N_LAST && n < (int)sizeof(buf); k++)
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%s %llu\n", last_fields[k].name,
-			      (unsigned long long)field_value(st, k));
+			      (unsigned long long)scrub_stat(st, k));
 	if (!path)
 		return seed_err_set(err, -ENOMEM, "out of memory");
 	if (n >= (int)sizeof(buf)) { /* a release id is at most STORE_MAX_ID bytes */

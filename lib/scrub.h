@@ -22,6 +22,7 @@
 #ifndef SEED_SCRUB_H
 #define SEED_SCRUB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hash.h"
@@ -38,6 +39,12 @@ struct scrub_stats {
 	uint64_t objects_lost;	   /* objects missing, or whose table cannot be rebuilt */
 	uint64_t repairs_failed;   /* bad copies that could not be rewritten (disk full) */
 };
+
+/* The counters of struct scrub_stats by name (as scrub.last and --json
+ * name them), k from 0 to SCRUB_NSTATS - 1. */
+#define SCRUB_NSTATS 10
+const char *scrub_stat_name(size_t k);
+uint64_t scrub_stat(const struct scrub_stats *st, size_t k);
 
 /* One thing found (and repaired, or not): release id, file path, what. */
 typedef void (*scrub_event_fn)(void *arg, const char *release, const char *file, const char *what);

@@ -634,6 +634,13 @@ static int run_rm(struct cmdopt_args *a)
 
 /* ---- store scrub ---- */
 
+/* Every counter of a scrub, as keys of the open JSON object. */
+static void json_scrub_stats(struct jsonw *w, const struct scrub_stats *st)
+{
+	for (size_t k = 0; k < SCRUB_NSTATS; k++)
+		jsonw_ku64(w, scrub_stat_name(k), scrub_stat(st, k));
+}
+
 static void on_scrub(void *arg, const char *release, const char *file, const char *what)
 {
 	struct jsonw *w = arg;
@@ -675,16 +682,7 @@ static int run_scrub(struct cmdopt_args *a)
 		goto out;
 	if (a->json) {
 		jsonw_arr_end(&w);
-		jsonw_ku64(&w, "releases", ss.releases);
-		jsonw_ku64(&w, "objects", ss.objects);
-		jsonw_ku64(&w, "bytes", ss.bytes);
-		jsonw_ku64(&w, "copies_rewritten", ss.copies_rewritten);
-		jsonw_ku64(&w, "tables_rebuilt", ss.tables_rebuilt);
-		jsonw_ku64(&w, "blocks_rebuilt", ss.blocks_rebuilt);
-		jsonw_ku64(&w, "parity_rebuilt", ss.parity_rebuilt);
-		jsonw_ku64(&w, "blocks_lost", ss.blocks_lost);
-		jsonw_ku64(&w, "objects_lost", ss.objects_lost);
-		jsonw_ku64(&w, "repairs_failed", ss.repairs_failed);
+		json_scrub_stats(&w, &ss);
 		jsonw_key(&w, "whole");
 		jsonw_bool(&w, rc == 0);
 		jsonw_obj_end(&w);
@@ -849,13 +847,7 @@ static int run_status(struct cmdopt_args *a)
 			jsonw_kstr(&w, "release", last.only);
 			jsonw_key(&w, "whole");
 			jsonw_bool(&w, last.whole);
-			jsonw_ku64(&w, "blocks_rebuilt", last.st.blocks_rebuilt);
-			jsonw_ku64(&w, "parity_rebuilt", last.st.parity_rebuilt);
-			jsonw_ku64(&w, "copies_rewritten", last.st.copies_rewritten);
-			jsonw_ku64(&w, "tables_rebuilt", last.st.tables_rebuilt);
-			jsonw_ku64(&w, "blocks_lost", last.st.blocks_lost);
-			jsonw_ku64(&w, "objects_lost", last.st.objects_lost);
-			jsonw_ku64(&w, "repairs_failed", last.st.repairs_failed);
+			json_scrub_stats(&w, &last.st);
 			jsonw_obj_end(&w);
 		}
 		jsonw_obj_end(&w);
