@@ -33,8 +33,10 @@ struct sctx {
 	uint8_t *shard;	       /* PARITY_MAX_SHARDS blocks, 4 KiB aligned */
 	struct hash_job *jobs; /* CHUNK / STORE_BLOCK */
 	struct parity par;
-	uint8_t (*done)[32]; /* objects scrubbed, in the order met */
-	size_t n_done, cap_done;
+	/* objects scrubbed: open addressing on the root (a SHA-256 root is
+	 * its own hash); an all-zero slot is empty, which no root is */
+	uint8_t (*done)[32];
+	size_t n_done, cap_done; /* cap_done: a power of two */
 };
 
 static void event(struct sctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -306,20 +308,45 @@ out:
 	return rc;
 }
 
+static size_t slot_of(const uint8_t root[32], size_t cap)
+{
+	uint64_t h;
+	memcpy(&h, root, sizeof(h));
+	return (size_t)h & (cap - 1);
+}
+
+static int is_empty(const uint8_t r[32])
+{
+	static const uint8_t zero[32];
+	return !memcmp(r, zero, 32);
+}
+
+/* 1 when root was scrubbed before, else 0 and it is remembered (-ENOMEM). */
 static int seen(struct sctx *c, const uint8_t root[32])
 {
-	for (size_t i = 0; i < c->n_done; i++)
-		if (!memcmp(c->done[i], root, 32))
-			return 1;
-	if (c->n_done == c->cap_done) {
-		size_t cap = c->cap_done ? 2 * c->cap_done : 64;
-		void *t = realloc(c->done, cap * 32);
+	if (2 * (c->n_done + 1) > c->cap_done) {
+		size_t cap = c->cap_done ? 2 * c->cap_done : 1024;
+		uint8_t(*t)[32] = calloc(cap, 32);
 		if (!t)
 			return -ENOMEM;
+		for (size_t i = 0; i < c->cap_done; i++) {
+			if (is_empty(c->done[i]))
+				continue;
+			size_t j = slot_of(c->done[i], cap);
+			while (!is_empty(t[j]))
+				j = (j + 1) & (cap - 1);
+			memcpy(t[j], c->done[i], 32);
+		}
+		free(c->done);
 		c->done = t;
 		c->cap_done = cap;
 	}
-	memcpy(c->done[c->n_done++], root, 32);
+	size_t j = slot_of(root, c->cap_done);
+	for (; !is_empty(c->done[j]); j = (j + 1) & (c->cap_done - 1))
+		if (!memcmp(c->done[j], root, 32))
+			return 1;
+	memcpy(c->done[j], root, 32);
+	c->n_done++;
 	return 0;
 }
 
