@@ -377,11 +377,17 @@ static int h_metrics(struct api *a, struct httpd_conn *c, const struct httpd_req
 	struct dpstats_worker *fresh = a->dp ? malloc(sizeof(*fresh)) : NULL;
 	if (fresh)
 		dpstats_sum(a->dp, fresh);
+	/* a small file, read per scrape: a scrub's record shows at once */
+	struct scrub_last last;
+	struct seed_err se;
+	seed_err_clear(&se);
+	int scrubbed = scrub_last(node_conf(a->node)->store, &last, &se) == 0;
 	struct metrics_input in = { .node = a->node,
 				    .dp = fresh ? a->dp : NULL,
 				    .sum = fresh,
 				    .now = now,
-				    .started = a->started };
+				    .started = a->started,
+				    .scrub = scrubbed ? &last : NULL };
 	api_announce_totals(a, in.announces);
 	int rc = metrics_write(f, &in);
 	free(fresh);

@@ -217,6 +217,20 @@ int metrics_write(FILE *f, const struct metrics_input *in)
 	}
 	scalar(f, "seed_catalog_generation", "gauge", "Catalog generation last written.",
 	       node_generation(in->node));
+	if (in->scrub) {
+		scalar(f, "seed_scrub_last_finish_time_seconds", "gauge",
+		       "When the last scrub of the store (seedctl store scrub) finished.",
+		       (uint64_t)in->scrub->finished);
+		scalar(f, "seed_scrub_last_whole", "gauge",
+		       "1 when the store was whole after its last scrub.",
+		       (uint64_t)in->scrub->whole);
+		family(f, "seed_scrub_last_found", "gauge",
+		       "What the last scrub of the store counted (rebuilt, lost, ...), by "
+		       "counter.");
+		for (size_t k = 0; k < SCRUB_NSTATS; k++)
+			fprintf(f, "seed_scrub_last_found{counter=\"%s\"} %llu\n",
+				scrub_stat_name(k), u(scrub_stat(&in->scrub->st, k)));
+	}
 
 	family(f, "seed_releases", "gauge", "Releases in the store, by tenant and state.");
 	static const enum catalog_state states[] = { CATALOG_STAGED, CATALOG_EMBARGOED,

@@ -18,6 +18,7 @@
 
 #include "dpstats.h"
 #include "node.h"
+#include "scrub.h"
 
 enum metrics_announce {
 	METRICS_ANNOUNCE_OK = 0,
@@ -32,7 +33,8 @@ struct metrics_input {
 	const struct dpstats_worker *sum; /* dpstats_sum of dp (when dp) */
 	uint64_t announces[METRICS_NANNOUNCE];
 	int64_t now;
-	int64_t started; /* seed-control's start, unix seconds */
+	int64_t started;		/* seed-control's start, unix seconds */
+	const struct scrub_last *scrub; /* the store's last scrub; NULL: never */
 };
 
 /* Writes the whole exposition to f. Returns 0 or -errno of the stream. */

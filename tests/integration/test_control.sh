@@ -13,7 +13,8 @@
 #      the paused and retired releases are refused; the bad reload is refused
 #      whole (the running config stays);
 #  (e) a peer outside a tenant's CIDR allow-list is refused (counted);
-#  (f) GET /metrics passes `promtool check metrics` and counts what happened;
+#  (f) GET /metrics passes `promtool check metrics` and counts what happened,
+#      a store scrub run meanwhile included;
 #      /api/v1/status is JSON with the data plane running;
 #  (g) seedctl over the API socket: tenant add and ls, release publish,
 #      status, peers, top (two refreshes), then drain: the data plane stops
@@ -158,10 +159,15 @@ code=$(http_code "$DP_URL/walled.game.5/game/data.bin")
 
 # ------------------------------------------------------------ (f) metrics
 note "(f) metrics and status"
+# a scrub of the store while both run: its record shows in /metrics
+sc_ok "$T/scrub.json" "$T/scrub.err" store scrub --store "$S" --now --json
 sleep 1.2
 curl -sS --max-time 10 "$CTL_URL/metrics" >"$T/metrics.txt"
 promtool check metrics <"$T/metrics.txt" >"$T/promtool.out" 2>&1 || fail "promtool check metrics: $(cat "$T/promtool.out")"
 getm() { sed -nE "s/^$1 ([0-9.e+]+)\$/\\1/p" "$T/metrics.txt"; }
+[[ $(getm seed_scrub_last_whole) == 1 ]] || fail "/metrics: expected seed_scrub_last_whole 1 after a clean scrub, saw '$(getm seed_scrub_last_whole)'"
+objs=$(getm 'seed_scrub_last_found\{counter="objects"\}')
+[[ $objs == "$(json_get "$T/scrub.json" objects)" && $objs -gt 0 ]] || fail "/metrics: expected seed_scrub_last_found{counter=\"objects\"} to be the scrub's $(json_get "$T/scrub.json" objects), saw '$objs'"
 cidr=$(getm 'seed_refusals_total\{reason="cidr"\}')
 ((cidr >= 1)) || fail "/metrics: expected seed_refusals_total{reason=\"cidr\"} >= 1, saw '$cidr'"
 notlive=$(getm 'seed_refusals_total\{reason="not_live"\}')
