@@ -651,9 +651,23 @@ int served_refresh(struct served *s, struct catalog *cat, struct seed_err *err)
 	struct hash_ctx *h = NULL;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		struct store_release *rel = NULL;
-		rc = store_release_load(st, ids[i], &rel, err);
-		if (rc < 0)
+		struct seed_err le;
+		seed_err_clear(&le);
+		rc = store_release_load(st, ids[i], &rel, &le);
+		if (rc == -EBADMSG || rc == -EPROTO || rc == -ENOENT) {
+			/* the release's own damage (both manifest copies bad, or
+			 * gone since the listing): the others are still served */
+			log_warn(&lm,
+				 "release %s: cannot be loaded (%s); not served, every other "
+				 "release is",
+				 ids[i], le.msg);
+			rc = 0;
+			continue;
+		}
+		if (rc < 0) {
+			*err = le;
 			break;
+		}
 		for (int k = 0; k < 2; k++)
 			if (rel->manifest.bad & (1u << k))
 				log_warn(&lm,

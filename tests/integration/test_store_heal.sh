@@ -32,7 +32,9 @@
 #     file from copy 2, logging one line that names the bad copy; `seedctl
 #     release verify` names the manifest copy and exits 1; the next writer
 #     (a create of another release) rewrites copy 1, and verify exits 0.
-#     Copy 2 damaged alone: the same, the other way round.
+#     Copy 2 damaged alone: the same, the other way round. Both copies
+#     damaged: that release alone is not served (one line says so); the
+#     data plane starts and serves the store's other releases.
 #
 # Store layout relied on (docs/store.md, "Objects", "Parity"): an object is
 # S/objects/<2 hex>/<root>.obj with the file's data at byte 4096, then the
@@ -292,4 +294,20 @@ for copy in 1 2; do
 	sc_verify "$T/mw$copy" 0 "after a writer rewrote manifest copy $copy" "$M2/store" "$MID"
 	echo "manifest copy $copy damaged: served from the other, reported, rewritten by the next writer"
 done
+
+note "4b. both copies of the manifest damaged: that release alone is not served"
+OID=$(json_get "$T/m2w.json" id)
+invert_byte "$REL1" 100
+invert_byte "$REL1.2" 100
+dp_start "$T" --store "$M2/store" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+	--workers 1 --cache-size 64M
+expect_lines 1 "$DP_ERR" "seed-dataplane stderr: expected one line saying $MID cannot be loaded" \
+	"$MID" "cannot be loaded"
+http_get "$DP_URL/$OID/one.bin" "$T/o.body" "$T/o.hdr" -f
+((CURL_RC == 0)) || fail "GET $DP_URL/$OID/one.bin: expected the other release served, curl exit $CURL_RC, status $HTTP_CODE"
+cmp -s "$T/o.body" "$M2/src/heal/one.bin" || fail "GET $DP_URL/$OID/one.bin: expected the bytes of one.bin"
+code=$(http_code "$DP_URL/$MID/heal/small.bin")
+[[ $code == 404 ]] || fail "GET $MID/heal/small.bin (its manifest unreadable): expected 404, saw $code"
+dp_stop 30
+echo "both manifest copies of $MID damaged: $MID not served (one line), $OID still served"
 echo "PASS: test_store_heal"
