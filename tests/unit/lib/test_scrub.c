@@ -7,6 +7,7 @@
  * reported as lost and left as it is.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -241,5 +242,24 @@ Test(scrub, a_truncated_object_is_lost_never_misread)
 	cr_assert_not_null(strstr(last_event, "fits no layout"), "%s", last_event);
 	cr_assert_eq(stat(obj, &sb), 0);
 	free(obj);
+	cleanup();
+}
+
+Test(scrub, one_release_or_an_unknown_one)
+{
+	build();
+	struct scrub_stats st;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(scrub_store(s, "t.n.1", HASH_IMPL_MB, NULL, NULL, &st, &e), 0, "%s", e.msg);
+	EXPECT(st, releases, 1);
+	EXPECT(st, objects, 2);
+	seed_err_clear(&e);
+	cr_assert_eq(scrub_store(s, "t.n.9", HASH_IMPL_MB, NULL, NULL, &st, &e), -ENOENT);
+	cr_assert_not_null(strstr(e.msg, "no release t.n.9"), "%s", e.msg);
+	struct scrub_last last;
+	cr_assert_eq(scrub_last(sp, &last, &e), 0, "%s", e.msg);
+	cr_assert_str_eq(last.only, "t.n.1", "the record is of the last scrub that ran");
+	cr_assert(last.whole);
 	cleanup();
 }
