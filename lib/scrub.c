@@ -33,6 +33,9 @@ struct sctx {
 	uint8_t *shard;	       /* PARITY_MAX_SHARDS blocks, 4 KiB aligned */
 	struct hash_job *jobs; /* CHUNK / STORE_BLOCK */
 	struct parity par;
+	uint64_t rate;	     /* bytes a second, 0: unpaced */
+	uint64_t read_bytes; /* read so far, for the pace */
+	struct timespec t0;  /* when the scrub started */
 	/* objects scrubbed: open addressing on the root (a SHA-256 root is
 	 * its own hash); an all-zero slot is empty, which no root is */
 	uint8_t (*done)[32];
@@ -59,6 +62,29 @@ static int io_fail(struct sctx *c, int rc, const char *what, struct seed_err *er
 			    strerror(-rc));
 }
 
+/* Reads len bytes of fd at off into buf at the scrub's pace, and drops
+ * them from the page cache (the data plane reads with O_DIRECT and gains
+ * nothing from them there). */
+static int pread_paced(struct sctx *c, int fd, void *buf, uint64_t len, uint64_t off)
+{
+	int rc = fsu_pread_full(fd, buf, len, off);
+	posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
+	c->read_bytes += len;
+	if (rc < 0 || !c->rate)
+		return rc;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double due = (double)c->read_bytes / (double)c->rate;
+	double spent = (double)(now.tv_sec - c->t0.tv_sec) + (now.tv_nsec - c->t0.tv_nsec) / 1e9;
+	if (due > spent) {
+		double d = due - spent;
+		struct timespec ts = { (time_t)d, (long)((d - (double)(time_t)d) * 1e9) };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	return 0;
+}
+
 static int use_parity(struct sctx *c, uint32_t k, uint32_t m)
 {
 	if (c->par.k == k && c->par.m == m)
@@ -79,7 +105,7 @@ static int find_bad(struct sctx *c, int fd, const struct store_geom *g, const ui
 	uint8_t x[16];
 	for (uint64_t off = 0; off < g->length; off += CHUNK) {
 		uint64_t len = g->length - off < CHUNK ? g->length - off : CHUNK;
-		int rc = fsu_pread_full(fd, c->buf, len, STORE_OBJ_HEADER + off);
+		int rc = pread_paced(c, fd, c->buf, len, STORE_OBJ_HEADER + off);
 		if (rc < 0)
 			return io_fail(c, rc, "read", err);
 		for (uint64_t b = off / STORE_BLOCK; b * STORE_BLOCK < off + len; b++) {
@@ -92,7 +118,7 @@ static int find_bad(struct sctx *c, int fd, const struct store_geom *g, const ui
 	const uint64_t per = CHUNK / STORE_BLOCK;
 	for (uint64_t p0 = 0; p0 < g->n_parity; p0 += per) {
 		uint64_t n = g->n_parity - p0 < per ? g->n_parity - p0 : per;
-		int rc = fsu_pread_full(fd, c->buf, n * STORE_BLOCK, g->parity + p0 * STORE_BLOCK);
+		int rc = pread_paced(c, fd, c->buf, n * STORE_BLOCK, g->parity + p0 * STORE_BLOCK);
 		if (rc < 0)
 			return io_fail(c, rc, "parity read", err);
 		for (uint64_t i = 0; i < n; i++) {
@@ -140,7 +166,7 @@ static int mend_stripes(struct sctx *c, int fd, const struct store_geom *g, cons
 			sh[i] = c->shard + (size_t)i * STORE_BLOCK;
 			if (!len[i] || (lost >> i & 1))
 				continue;
-			int rc = fsu_pread_full(fd, sh[i], len[i], off[i]);
+			int rc = pread_paced(c, fd, sh[i], len[i], off[i]);
 			if (rc < 0)
 				return io_fail(c, rc, "stripe read", err);
 		}
@@ -225,7 +251,7 @@ static int rebuild_table(struct sctx *c, int fd, uint64_t size, uint64_t length,
 	}
 	for (uint64_t off = 0; off < g->length; off += CHUNK) {
 		uint64_t len = g->length - off < CHUNK ? g->length - off : CHUNK;
-		rc = fsu_pread_full(fd, c->buf, len, STORE_OBJ_HEADER + off);
+		rc = pread_paced(c, fd, c->buf, len, STORE_OBJ_HEADER + off);
 		if (rc < 0) {
 			rc = io_fail(c, rc, "read", err);
 			goto out;
@@ -263,7 +289,7 @@ static int rebuild_table(struct sctx *c, int fd, uint64_t size, uint64_t length,
 	for (uint64_t off = 0; g->m && off < g->length; off += CHUNK) {
 		uint64_t len = g->length - off < CHUNK ? g->length - off : CHUNK;
 		uint64_t ns = (len + sb - 1) / sb, s0 = off / sb;
-		rc = fsu_pread_full(fd, c->buf, len, STORE_OBJ_HEADER + off);
+		rc = pread_paced(c, fd, c->buf, len, STORE_OBJ_HEADER + off);
 		if (rc < 0) {
 			rc = io_fail(c, rc, "read", err);
 			goto out;
@@ -283,7 +309,7 @@ static int rebuild_table(struct sctx *c, int fd, uint64_t size, uint64_t length,
 				hash_xxh128(p[j], STORE_BLOCK, table + (g->n_blocks + idx) * 16);
 				if (!fix_parity)
 					continue;
-				rc = fsu_pread_full(fd, disk, STORE_BLOCK, at);
+				rc = pread_paced(c, fd, disk, STORE_BLOCK, at);
 				if (rc == 0 && !memcmp(disk, p[j], STORE_BLOCK))
 					continue;
 				if (rc == 0)
@@ -648,7 +674,15 @@ int scrub_rebuild_table(struct store *s, int fd, uint64_t length, const uint8_t 
 int scrub_store(struct store *s, const char *only, enum hash_impl impl, scrub_event_fn on_event,
 		void *arg, struct scrub_stats *st, struct seed_err *err)
 {
-	struct sctx c = { .s = s, .on_event = on_event, .arg = arg, .st = st };
+	return scrub_store_paced(s, only, impl, 0, on_event, arg, st, err);
+}
+
+int scrub_store_paced(struct store *s, const char *only, enum hash_impl impl, uint64_t rate,
+		      scrub_event_fn on_event, void *arg, struct scrub_stats *st,
+		      struct seed_err *err)
+{
+	struct sctx c = { .s = s, .on_event = on_event, .arg = arg, .st = st, .rate = rate };
+	clock_gettime(CLOCK_MONOTONIC, &c.t0);
 	char **ids = NULL;
 	size_t n = 0;
 	int rc;

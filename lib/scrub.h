@@ -59,6 +59,16 @@ int scrub_store(struct store *s, const char *only, enum hash_impl impl, scrub_ev
 		void *arg, struct scrub_stats *st, struct seed_err *err);
 
 /*
+ * scrub_store reading at most rate bytes a second (0: as fast as it can),
+ * the pages it read dropped from the page cache again, so that a scrub of a
+ * store that is being served leaves the disk's bandwidth and the memory to
+ * the peers.
+ */
+int scrub_store_paced(struct store *s, const char *only, enum hash_impl impl, uint64_t rate,
+		      scrub_event_fn on_event, void *arg, struct scrub_stats *st,
+		      struct seed_err *err);
+
+/*
  * What the last scrub of a store found: scrub_store writes it to
  * STORE/scrub.last (a line per counter, written atomically) after every
  * run; scrub_last reads it back. only is the release the run was limited

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "bytesize.h"
 #include "cmd_api.h"
 #include "cmdopt.h"
 #include "hex.h"
@@ -44,6 +45,7 @@ enum {
 	O_HASH_IMPL,
 	O_RELEASE,
 	O_NOW,
+	O_RATE,
 	O_HELP,
 };
 
@@ -87,6 +89,9 @@ static const struct cmdopt rm_opts[] = { OPT_STORE, OPT_HELP, CMDOPT_END };
 static const struct cmdopt scrub_opts[] = {
 	OPT_STORE,
 	{ "release", 1, O_RELEASE, "ID", "scrub this release's objects only (default: all)" },
+	{ "rate", 1, O_RATE, "BYTES",
+	  "read at most this many bytes a second, K/M/G suffixes, 64K to 1T (default: as fast "
+	  "as the disk goes); what it read leaves the page cache either way" },
 	{ "now", 0, O_NOW, NULL,
 	  "run the scrub here and now, at full speed (the only mode this build has: the paced "
 	  "background scrub is seed-control's, to come)" },
@@ -105,6 +110,7 @@ struct cmdopt_args {
 	int kind_set, json;
 	const char *release; /* store scrub --release */
 	int now;
+	uint64_t rate; /* store scrub --rate, bytes a second; 0: unpaced */
 	char **pos;
 	int n_pos;
 };
@@ -134,7 +140,7 @@ static const struct cmdopt_sub store_subs[] = {
 	  "what a store holds, per tenant: releases, files, bytes, objects and their size on "
 	  "disk; its parity; what its last scrub found",
 	  NULL, status_opts, 0, 0, NULL, run_status },
-	{ "store scrub", "--store DIR --now [--release ID] [--json]",
+	{ "store scrub", "--store DIR --now [--release ID] [--rate BYTES] [--json]",
 	  "check every object of the store and repair what its copies and parity can: exit 0 "
 	  "when all is whole afterwards, 1 naming what is lost",
 	  "Takes the store's writer lock: release create and rm wait for it, the data plane "
@@ -219,6 +225,13 @@ static int parse(const struct cmdopt_sub *s, int argc, char **argv, struct cmdop
 		case O_JSON: a->json = 1; break;
 		case O_RELEASE: a->release = optarg; break;
 		case O_NOW: a->now = 1; break;
+		case O_RATE: {
+			struct seed_err be;
+			seed_err_clear(&be);
+			if (bytesize_parse_range(optarg, 64u << 10, 1ull << 40, &a->rate, &be) < 0)
+				return cmdopt_usage_err(s->name, "--rate: %s", be.msg);
+			break;
+		}
 		case O_THREADS:
 			if (parse_u64(optarg, &v) < 0 || v == 0 || v > 256)
 				return cmdopt_usage_err(
@@ -677,7 +690,8 @@ static int run_scrub(struct cmdopt_args *a)
 		jsonw_arr_begin(&w);
 		started = 1;
 	}
-	rc = scrub_store(st, a->release, a->o.impl, on_scrub, a->json ? &w : NULL, &ss, &err);
+	rc = scrub_store_paced(st, a->release, a->o.impl, a->rate, on_scrub, a->json ? &w : NULL,
+			       &ss, &err);
 	if (rc < 0)
 		goto out;
 	if (a->json) {

@@ -110,8 +110,8 @@ echo "flipped: $NDATA data blocks, $NPAR parity blocks, table copy 1 of the larg
 sc_verify "$T/v0" 1 "before the scrub" "$S" "$RID"
 serve_all "before the scrub, the data plane rebuilding what it reads"
 
-note "seedctl store scrub --now, the data plane still running"
-sc_ok "$T/scrub.json" "$T/scrub.err" store scrub --store "$S" --now --json
+note "seedctl store scrub --now --rate 200M, the data plane still running"
+sc_ok "$T/scrub.json" "$T/scrub.err" store scrub --store "$S" --now --rate 200M --json
 "$PY" - "$T/scrub.json" "$NDATA" "$NPAR" <<'PYEOF' || fail "store scrub --json: counters do not match the damage (above)"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -155,6 +155,11 @@ sc "$T/scrub3.json" "$T/scrub3.err" store scrub --store "$S2" --now --json
 ((SC_RC == 1)) || fail "store scrub with a stripe beyond its parity: expected exit 1, saw $(describe_rc "$SC_RC")"
 [[ $(json_get "$T/scrub3.json" blocks_lost) == 3 ]] || fail "store scrub --json: expected blocks_lost 3, saw $(cat "$T/scrub3.json")"
 echo "a stripe with 3 bad blocks: scrub exit 1, blocks_lost 3"
+
+note "store scrub with a bad --rate is a usage error"
+sc "$T/r.out" "$T/r.err" store scrub --store "$S" --now --rate 10
+((SC_RC == 2)) || fail "store scrub --rate 10: expected exit 2, saw $(describe_rc "$SC_RC")"
+grep -q -- "--rate" "$T/r.err" || fail "store scrub --rate 10: expected the error to name --rate: $(cat "$T/r.err")"
 
 note "store scrub without --now is a usage error"
 sc "$T/u.out" "$T/u.err" store scrub --store "$S"
