@@ -1129,8 +1129,8 @@ static int load_file(const char *path, struct catalog **out_cat, uint64_t *out_g
 	size_t len = 0;
 	struct fsu_copies rep;
 	/* The first good copy; seed-control's next write rewrites both. */
-	int rc =
-		fsu_read_twice(path, CATALOG_MAX_FILE, frame_check, NULL, 0, &buf, &len, &rep, err);
+	int rc = fsu_read_twice(path, CATALOG_MAX_FILE, frame_check, NULL, FSU_FIRST_GOOD, &buf,
+				&len, &rep, err);
 	if (rc < 0)
 		return rc;
 	rc = out_cat ? catalog_parse(buf, len, out_cat, err)

@@ -265,7 +265,7 @@ static int read_copy(const char *path, int k, size_t max, fsu_check_fn check, vo
 	return rc;
 }
 
-int fsu_read_twice(const char *path, size_t max, fsu_check_fn check, void *ctx, int repair,
+int fsu_read_twice(const char *path, size_t max, fsu_check_fn check, void *ctx, enum fsu_twice how,
 		   uint8_t **out_buf, size_t *out_len, struct fsu_copies *rep, struct seed_err *err)
 {
 	uint8_t *buf[2] = { NULL, NULL };
@@ -277,6 +277,9 @@ int fsu_read_twice(const char *path, size_t max, fsu_check_fn check, void *ctx, 
 	*out_len = 0;
 	for (int k = 0; k < 2; k++) {
 		seed_err_clear(&rep->why[k]);
+		rc[k] = 0;
+		if (k == 1 && how == FSU_FIRST_GOOD && !rep->bad)
+			break; /* copy 1 serves; verify and the writer look at copy 2 */
 		rc[k] = read_copy(path, k, max, check, ctx, &buf[k], &len[k], &rep->why[k]);
 		if (rc[k] < 0)
 			rep->bad |= 1u << k;
@@ -291,12 +294,13 @@ int fsu_read_twice(const char *path, size_t max, fsu_check_fn check, void *ctx, 
 	int good = rep->bad & 1u ? 1 : 0;
 	/* Both whole but different: a writer stopped between the two renames;
 	 * copy 1 is the newer. */
-	if (!rep->bad && (len[0] != len[1] || memcmp(buf[0], buf[1], len[0]))) {
+	if (how != FSU_FIRST_GOOD && !rep->bad &&
+	    (len[0] != len[1] || memcmp(buf[0], buf[1], len[0]))) {
 		rep->bad = 2;
 		seed_err_set(&rep->why[1], -ESTALE, "%s%s: older than copy 1", path,
 			     FSU_COPY2_SUFFIX);
 	}
-	if (repair && rep->bad) {
+	if (how == FSU_REPAIR && rep->bad) {
 		int k = !good;
 		char *p = copy_path(path, k), *gp = copy_path(path, good);
 		struct stat st;

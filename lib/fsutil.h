@@ -69,16 +69,23 @@ struct fsu_copies {
 	struct seed_err why[2];
 };
 
+/* How much of a file kept twice a read looks at. */
+enum fsu_twice {
+	FSU_FIRST_GOOD, /* copy 2 only when copy 1 is bad: readers serving it */
+	FSU_BOTH,	/* both, reporting a bad one: verify */
+	FSU_REPAIR,	/* both, rewriting a bad one from the good: the file's writer */
+};
+
 /*
- * Reads path's two copies and returns the first good one (copy 1 first) in
- * out_buf and out_len (malloc'd, NUL after the data). With repair set (the
- * caller holds the file's writer lock) a bad copy is rewritten from the
- * good one; a failed rewrite is reported in why[] and leaves the bit out of
- * repaired, and the read still succeeds. Both bad: the error of copy 1 (of
- * copy 2 when copy 1 is missing), both in rep->why[]; -ENOENT when neither
- * exists.
+ * Returns the first good copy of path (copy 1 first) in out_buf and
+ * out_len (malloc'd, NUL after the data), reading copy 2 too as `how` says.
+ * FSU_REPAIR (the caller holds the file's writer lock) rewrites a bad copy
+ * from the good one; a failed rewrite is reported in why[] and leaves the
+ * bit out of repaired, and the read still succeeds. Both bad: the error of
+ * copy 1 (of copy 2 when copy 1 is missing), both in rep->why[]; -ENOENT
+ * when neither exists.
  */
-int fsu_read_twice(const char *path, size_t max, fsu_check_fn check, void *ctx, int repair,
+int fsu_read_twice(const char *path, size_t max, fsu_check_fn check, void *ctx, enum fsu_twice how,
 		   uint8_t **out_buf, size_t *out_len, struct fsu_copies *rep,
 		   struct seed_err *err);
 

@@ -45,6 +45,7 @@ struct store {
 	enum store_mode mode;
 	uint32_t k, m;		   /* parity of new objects */
 	uint64_t manifest_repairs; /* manifest copies rewritten since open */
+	int check_copies;	   /* a reader that reads both manifest copies */
 };
 
 const char *store_dir(const struct store *s)
@@ -307,6 +308,11 @@ uint32_t store_shard(const struct store_geom *g, uint64_t st, uint32_t i, uint64
 	return b + 1 < g->n_blocks || g->length % STORE_BLOCK == 0
 		       ? STORE_BLOCK
 		       : (uint32_t)(g->length % STORE_BLOCK);
+}
+
+void store_check_copies(struct store *s)
+{
+	s->check_copies = 1;
 }
 
 uint64_t store_take_manifest_repairs(struct store *s)
@@ -963,8 +969,11 @@ int store_release_load(struct store *s, const char *id, struct store_release **o
 	if (!path)
 		return seed_err_set(err, -ENOMEM, "out of memory");
 	struct fsu_copies rep;
-	rc = fsu_read_twice(path, STORE_MAX_MANIFEST, manifest_check, NULL, s->mode != STORE_READ,
-			    &buf, &len, &rep, err);
+	enum fsu_twice how = s->mode != STORE_READ ? FSU_REPAIR
+			     : s->check_copies	   ? FSU_BOTH
+						   : FSU_FIRST_GOOD;
+	rc = fsu_read_twice(path, STORE_MAX_MANIFEST, manifest_check, NULL, how, &buf, &len, &rep,
+			    err);
 	if (rc == -ENOENT) {
 		seed_err_clear(err);
 		rc = seed_err_set(err, -ENOENT, "no release %s in store %s", id, s->dir);
@@ -1174,18 +1183,24 @@ static int hex_to_root(const char *name, uint8_t out[32])
 	return hex_decode(name, 64, out, 32);
 }
 
+/* What a killed writer left: everything in tmp/, and the temporary files of
+ * fsu_write_atomic (".tmp." infix) beside the manifests and torrents, which
+ * only writers write, under the lock. Not in the root: seed-control writes
+ * its state file there without the store's lock. */
 static void clean_tmp(struct store *s)
 {
-	char *dir = fsu_join(s->dir, "tmp");
-	DIR *d = dir ? opendir(dir) : NULL;
-	struct dirent *de;
-	if (d) {
-		while ((de = readdir(d)))
-			if (de->d_name[0] != '.')
+	static const char *const dirs[] = { "tmp", "releases", "torrents" };
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		char *dir = fsu_join(s->dir, dirs[i]);
+		DIR *d = dir ? opendir(dir) : NULL;
+		struct dirent *de;
+		while (d && (de = readdir(d)))
+			if (de->d_name[0] != '.' && (i == 0 || strstr(de->d_name, ".tmp.")))
 				unlinkat(dirfd(d), de->d_name, 0);
-		closedir(d);
+		if (d)
+			closedir(d);
+		free(dir);
 	}
-	free(dir);
 }
 
 int store_gc(struct store *s, size_t *out_removed, struct seed_err *err)

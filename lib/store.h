@@ -200,8 +200,9 @@ int store_check_id(const char *id, struct seed_err *err);
 int store_release_write(struct store *s, const struct store_release *r, struct seed_err *err);
 int store_release_exists(struct store *s, const char *id);
 /* Loads and verifies a manifest from the first good copy (r->manifest
- * says what was found; a writer repairs the other). -ENOENT names the id
- * when absent. */
+ * says what was found). A reader looks at copy 2 only when copy 1 is bad,
+ * unless it asked for both (store_check_copies); a writer reads both and
+ * repairs a bad one. -ENOENT names the id when absent. */
 int store_release_load(struct store *s, const char *id, struct store_release **out_rel,
 		       struct seed_err *err);
 void store_release_free(struct store_release *r);
@@ -210,6 +211,9 @@ void store_release_free(struct store_release *r);
  * to collect garbage, so that is where most are found); the count starts
  * again from 0. */
 uint64_t store_take_manifest_repairs(struct store *s);
+/* This reader (release verify) reads both copies of every manifest it
+ * loads, so that a bad copy 2 is found. */
+void store_check_copies(struct store *s);
 /* Sorted ids of every release; free with store_free_list. */
 int store_release_list(struct store *s, char ***out_ids, size_t *out_n, struct seed_err *err);
 void store_free_list(char **ids, size_t n);

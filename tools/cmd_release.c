@@ -584,8 +584,10 @@ static int run_verify(struct cmdopt_args *a)
 	int bad = 0;
 
 	seed_err_clear(&err);
-	if (store_open(a->store, STORE_READ, &st, &err) < 0 ||
-	    store_release_load(st, a->pos[0], &r, &err) < 0)
+	if (store_open(a->store, STORE_READ, &st, &err) < 0)
+		goto out;
+	store_check_copies(st);
+	if (store_release_load(st, a->pos[0], &r, &err) < 0)
 		goto out;
 	if (a->json) {
 		jsonw_init(&w, stdout);

@@ -145,6 +145,23 @@ serve_all "after the scrub"
 dp_stop 30
 dp_expect_counter repair_failures 0
 
+note "a paced scrub killed mid-run: the next one finishes the job"
+S3=$T/store3
+sc_ok "$T/c3.json" "$T/c3.err" release create --store "$S3" --tenant acme --name rot --version 1 --json "$TREE"
+sc_ok "$T/show3.json" "$T/show3.err" release show --store "$S3" --json "$RID"
+read -r N3 P3 < <(flip_store "$S3" "$T/show3.json" 11 2)
+"$SEEDCTL" store scrub --store "$S3" --now --rate 64K >"$T/k.out" 2>"$T/k.err" &
+KPID=$!
+sleep 1.5
+pid_running "$KPID" || fail "the paced scrub (64K/s over $(du -sh "$S3" | cut -f1)) ended within 1.5 s: $(cat "$T/k.out" "$T/k.err")"
+kill -KILL "$KPID"
+wait "$KPID" 2>/dev/null || true
+sc_ok "$T/scrub4.json" "$T/scrub4.err" store scrub --store "$S3" --now --json
+sc_verify "$T/v4" 0 "after a scrub killed mid-run and a second one" "$S3" "$RID"
+left=$(find "$S3" -name '*.tmp.*')
+[[ -z $left ]] || fail "after the second scrub: temporary files left: $left"
+echo "scrub killed mid-run ($N3 data, $P3 parity blocks flipped): the next scrub repaired what was left ($(json_get "$T/scrub4.json" blocks_rebuilt) data, $(json_get "$T/scrub4.json" parity_rebuilt) parity blocks), verify exits 0"
+
 note "three flips in one stripe: the scrub exits 1 and counts them lost"
 S2=$T/store2
 sc_ok "$T/c2.json" "$T/c2.err" release create --store "$S2" --tenant acme --name rot --version 1 --json "$TREE"

@@ -320,9 +320,14 @@ Test(store, manifest_round_trip_duplicate_and_corruption)
 	store_release_free(out);
 	store_close(s);
 
-	/* a reader takes the good copy and writes nothing */
+	/* a reader serving it reads copy 1 alone; one that checks (verify)
+	 * finds copy 2 bad; neither writes */
 	struct store *r = open_store(STORE_READ);
 	flip(path2, 40);
+	cr_assert_eq(store_release_load(r, "acme.game.1.0", &out, &e), 0, "%s", e.msg);
+	cr_assert_eq(out->manifest.bad, 0u, "a serving reader read copy 2 though copy 1 is good");
+	store_release_free(out);
+	store_check_copies(r);
 	cr_assert_eq(store_release_load(r, "acme.game.1.0", &out, &e), 0, "%s", e.msg);
 	cr_assert_eq(out->manifest.bad, 2u);
 	cr_assert_eq(out->manifest.repaired, 0u);
@@ -652,4 +657,34 @@ Test(store, a_format_2_store_is_read_as_it_is_and_upgraded_by_a_writer)
 	store_obj_close(&o);
 	store_close(s);
 	free(data);
+}
+
+Test(store, a_writer_clears_what_a_killed_writer_left)
+{
+	store_close(open_store(STORE_CREATE));
+	static const char *const left[] = { "tmp/obj.123.0", "releases/a.b.c.rel.tmp.123.0",
+					    "releases/a.b.c.rel.2.tmp.123.1",
+					    "torrents/a.b.c.torrent.tmp.123.2" };
+	static const char *const kept[] = { "control.state.tmp.99.0", "releases/README" };
+	char p[TU_PATH_MAX + 64];
+	for (size_t i = 0; i < TU_N(left); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, left[i]);
+		cr_assert_eq(fsu_write_atomic(p, "x", 1, 0644, NULL), 0, "%s", p);
+	}
+	for (size_t i = 0; i < TU_N(kept); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, kept[i]);
+		cr_assert_eq(fsu_write_atomic(p, "x", 1, 0644, NULL), 0, "%s", p);
+	}
+	store_close(open_store(STORE_READ)); /* a reader clears nothing */
+	snprintf(p, sizeof(p), "%s/%s", dir, left[1]);
+	cr_assert_eq(access(p, F_OK), 0, "a reader removed %s", p);
+	store_close(open_store(STORE_WRITE));
+	for (size_t i = 0; i < TU_N(left); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, left[i]);
+		cr_assert_neq(access(p, F_OK), 0, "%s was left", left[i]);
+	}
+	for (size_t i = 0; i < TU_N(kept); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, kept[i]);
+		cr_assert_eq(access(p, F_OK), 0, "%s was removed", kept[i]);
+	}
 }
