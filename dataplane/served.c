@@ -326,11 +326,11 @@ static int64_t object_handle(struct served *s, struct store *st, const uint8_t r
 	struct seed_err oe;
 	seed_err_clear(&oe);
 	int rc = store_obj_open(st, root, &o, &oe);
-	if (rc == 0 && o.length != length) {
+	if (rc == 0 && o.g.length != length) {
 		char *path = store_obj_path(st, root);
 		rc = seed_err_set(&oe, -EBADMSG,
 				  "%s: object holds %llu bytes, the manifest says %llu",
-				  path ? path : "object", (unsigned long long)o.length,
+				  path ? path : "object", (unsigned long long)o.g.length,
 				  (unsigned long long)length);
 		free(path);
 		store_obj_close(&o);
@@ -358,8 +358,8 @@ static int64_t object_handle(struct served *s, struct store *st, const uint8_t r
 		*err = oe;
 		return rc;
 	} else {
-		so->length = o.length;
-		so->n_blocks = o.n_blocks;
+		so->length = o.g.length;
+		so->n_blocks = o.g.n_blocks;
 		so->g = o.g;
 		so->block_xxh = o.block_xxh;
 		o.block_xxh = NULL;

@@ -578,8 +578,6 @@ static int read_copy(int fd, uint64_t size, const uint8_t root[32], int copy, st
 			     : "block table is corrupt (checksum mismatch)";
 		goto bad;
 	}
-	o->length = length;
-	o->n_blocks = nb;
 	o->g = g;
 	memcpy(o->root, root, 32);
 	*out_table = t;
@@ -667,7 +665,7 @@ int store_obj_check_copy(const struct store_obj *o, int copy, char *why, size_t 
 		return -errno;
 	memset(&c, 0, sizeof(c));
 	int rc = read_copy(o->fd, (uint64_t)st.st_size, o->root, copy, &c, &t, why, why_len);
-	if (rc == 0 && (c.length != o->length || c.g.table_len != o->g.table_len ||
+	if (rc == 0 && (c.g.length != o->g.length || c.g.table_len != o->g.table_len ||
 			memcmp(t, o->block_xxh, o->g.table_len))) {
 		/* each intact on its own, yet different: a writer's bug, and
 		 * which one holds is unknowable here */

@@ -123,9 +123,7 @@ int store_obj_remove(struct store *s, const uint8_t root[32], struct seed_err *e
 /* An object opened for reading; header and block table verified. */
 struct store_obj {
 	int fd;
-	uint64_t length;
-	uint64_t n_blocks;
-	struct store_geom g; /* from the header in use */
+	struct store_geom g; /* from the header in use: length, n_blocks, parity */
 	uint8_t root[32];
 	uint8_t *block_xxh; /* g.table_len bytes: data blocks, then parity; malloc'd */
 	int copy;	    /* the copy of header and table in use: 1 or 2 */

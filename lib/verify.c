@@ -147,7 +147,7 @@ static int verify_file(struct vctx *v, struct store *s, const struct store_relea
 		*err = oe;
 		return rc;
 	}
-	if (o.length != f->length) {
+	if (o.g.length != f->length) {
 		bad(v, f->path, 0, f->length, "stored object has another length");
 		goto out;
 	}
@@ -175,8 +175,8 @@ static int verify_file(struct vctx *v, struct store *s, const struct store_relea
 			 other, why, o.copy);
 		bad(v, f->path, 0, f->length, msg);
 	}
-	leaves = malloc(o.n_blocks * 32);
-	flagged = calloc(o.n_blocks, 1);
+	leaves = malloc(o.g.n_blocks * 32);
+	flagged = calloc(o.g.n_blocks, 1);
 	if (!leaves || !flagged) {
 		rc = seed_err_set(err, -ENOMEM, "out of memory");
 		goto out;
@@ -232,7 +232,7 @@ static int verify_file(struct vctx *v, struct store *s, const struct store_relea
 				    memcmp(dig + i * 20, sha1 + (p0 + i) * 20, 20)) {
 					uint64_t pb = pl / STORE_BLOCK, any = 0;
 					for (uint64_t k = (p0 + i) * pb;
-					     k < (p0 + i + 1) * pb && k < o.n_blocks; k++)
+					     k < (p0 + i + 1) * pb && k < o.g.n_blocks; k++)
 						any |= flagged[k];
 					if (!any)
 						bad(v, f->path, (p0 + i) * pl,
@@ -249,12 +249,12 @@ static int verify_file(struct vctx *v, struct store *s, const struct store_relea
 	if (rc < 0)
 		goto out;
 	uint8_t root[32];
-	rc = merkle_root(v->h, leaves, o.n_blocks, root);
+	rc = merkle_root(v->h, leaves, o.g.n_blocks, root);
 	if (rc < 0)
 		goto out;
 	if (memcmp(root, f->root, 32)) {
 		int any = 0;
-		for (uint64_t k = 0; k < o.n_blocks; k++)
+		for (uint64_t k = 0; k < o.g.n_blocks; k++)
 			any |= flagged[k];
 		if (!any)
 			bad(v, f->path, 0, f->length, "v2 pieces root (SHA-256) mismatch");

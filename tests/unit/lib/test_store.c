@@ -130,8 +130,8 @@ Test(store, object_round_trip_and_layout)
 	struct seed_err e;
 	seed_err_clear(&e);
 	cr_assert_eq(store_obj_open(s, r, &o, &e), 0, "%s", e.msg);
-	cr_assert_eq(o.length, 40000);
-	cr_assert_eq(o.n_blocks, 3);
+	cr_assert_eq(o.g.length, 40000);
+	cr_assert_eq(o.g.n_blocks, 3);
 	cr_assert_eq(o.g.k, STORE_PARITY_K);
 	cr_assert_eq(o.g.m, STORE_PARITY_M);
 	cr_assert_eq(o.copy, 1);
@@ -626,7 +626,7 @@ Test(store, a_format_2_store_is_read_as_it_is_and_upgraded_by_a_writer)
 		struct seed_err e;
 		seed_err_clear(&e);
 		cr_assert_eq(store_obj_open(s, root, &o, &e), 0, "pass %d: %s", pass, e.msg);
-		cr_assert_eq(o.length, 50000);
+		cr_assert_eq(o.g.length, 50000);
 		cr_assert_eq(o.g.k, 0, "a format 2 object has no parity");
 		cr_assert_eq(o.g.n_parity, 0);
 		cr_assert_eq(store_obj_check_copy(&o, 2, NULL, 0), 0);
