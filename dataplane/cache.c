@@ -79,6 +79,7 @@ struct slot {
 	uint8_t state;
 	uint8_t freq;
 	uint8_t queue;	 /* where it goes (FILLING) or is (VALID) */
+	uint8_t checked; /* FILLING: cache_fill_check found it whole (no second hash) */
 	uint8_t xxh[16]; /* expected XXH3-128, from cache_get */
 };
 
@@ -507,6 +508,7 @@ enum cache_status cache_get(struct cache *c, struct cache_key key, const uint8_t
 	s->len = len;
 	memcpy(s->xxh, expected_xxh, 16);
 	s->state = SLOT_FILLING;
+	s->checked = 0;
 	s->freq = 0;
 	s->queue = to_main ? Q_MAIN : Q_SMALL;
 	s->wait_head = s->wait_tail = NIL;
@@ -524,16 +526,18 @@ enum cache_status cache_get(struct cache *c, struct cache_key key, const uint8_t
 	return CACHE_FILL;
 }
 
-int cache_fill_check(const struct cache *c, uint32_t slot, int64_t read_len)
+int cache_fill_check(struct cache *c, uint32_t slot, int64_t read_len)
 {
 	if (slot >= c->n || c->slots[slot].state != SLOT_FILLING)
 		return 0;
-	const struct slot *s = &c->slots[slot];
+	struct slot *s = &c->slots[slot];
 	uint8_t got[HASH_XXH128_LEN];
+	s->checked = 0;
 	if (read_len != (int64_t)s->len)
 		return 0;
 	hash_xxh128(slot_mem(c, slot), s->len, got);
-	return memcmp(got, s->xxh, sizeof(got)) == 0;
+	s->checked = memcmp(got, s->xxh, sizeof(got)) == 0;
+	return s->checked;
 }
 
 int cache_fill_done(struct cache *c, uint32_t slot, int64_t read_len, uint64_t *out_cookies,
@@ -550,7 +554,7 @@ int cache_fill_done(struct cache *c, uint32_t slot, int64_t read_len, uint64_t *
 	struct slot *s = &c->slots[slot];
 	bool ok = read_len == (int64_t)s->len;
 
-	if (ok) {
+	if (ok && !s->checked) {
 		uint8_t got[HASH_XXH128_LEN];
 
 		hash_xxh128(slot_mem(c, slot), s->len, got);

@@ -98,11 +98,13 @@ int cache_fill_done(struct cache *c, uint32_t slot, int64_t read_len, uint64_t *
 
 /*
  * Whether a filling slot now holds its block whole: read_len (what the read
- * returned) is the block's length and the bytes match its XXH3-128. Changes
- * nothing: a caller that can repair a bad block rewrites the slot's memory
- * and then calls cache_fill_done, its waiters still queued.
+ * returned) is the block's length and the bytes match its XXH3-128. Leaves
+ * the fill open: a caller that can repair a bad block rewrites the slot's
+ * memory, checks again and then calls cache_fill_done, its waiters still
+ * queued. A block found whole here is not hashed again by cache_fill_done
+ * (the slot's bytes do not change between the two calls).
  */
-int cache_fill_check(const struct cache *c, uint32_t slot, int64_t read_len);
+int cache_fill_check(struct cache *c, uint32_t slot, int64_t read_len);
 
 /* Releases one pin taken by cache_get or handed out by cache_fill_done. */
 void cache_unpin(struct cache *c, const uint8_t *data);

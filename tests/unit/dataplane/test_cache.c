@@ -286,6 +286,42 @@ Test(cache, verify_failure_drops_block_and_tells_waiters)
 	cache_destroy(c);
 }
 
+/* The repair path: a bad block is found by cache_fill_check, which leaves
+ * the fill open and counts nothing; the bytes rewritten, checked again and
+ * completed, the waiters get the good block. */
+Test(cache, fill_check_leaves_the_fill_open_for_a_repair)
+{
+	struct cache *c = new_cache(SLOTS, 0, 0);
+	uint8_t *d;
+	uint32_t s;
+	uint64_t cookies[4];
+
+	fill_with_waiters(c, 9, 1, 2, 2, &d, &s);
+	content(9, d, blen(9));
+	d[0] ^= 0x10;
+	cr_assert_eq(cache_fill_check(c, s, blen(9)), 0, "a bad block checked whole");
+	cr_assert_eq(cache_fill_check(c, s, blen(9) - 1), 0, "a short read checked whole");
+	cr_assert_eq(cache_counters(c)->verify_failures, 0, "a check counts nothing");
+	cr_assert_eq(touch(c, 9), CACHE_WAIT, "the fill is still open after the checks");
+	content(9, d, blen(9)); /* the repair */
+	cr_assert_eq(cache_fill_check(c, s, blen(9)), 1);
+	fill_done(c, s, blen(9), cookies, 4, 1, 3);
+	cr_assert_eq(cache_counters(c)->fills, 1);
+	cr_assert_eq(cache_counters(c)->verify_failures, 0);
+	cr_assert_eq(cache_fill_check(c, s, blen(9)), 0, "a valid slot is not filling");
+
+	/* a check that failed does not spare cache_fill_done its own hash */
+	uint8_t *d2;
+	uint32_t s2;
+	cr_assert_eq(get(c, 11, 20, &d2, &s2), CACHE_FILL);
+	content(11, d2, blen(11));
+	d2[1] ^= 1;
+	cr_assert_eq(cache_fill_check(c, s2, blen(11)), 0);
+	fill_done(c, s2, blen(11), cookies, 4, 0, 0);
+	cr_assert_eq(cache_counters(c)->verify_failures, 1);
+	cache_destroy(c);
+}
+
 Test(cache, short_long_and_failed_reads_drop_without_verify_count)
 {
 	struct cache *c = new_cache(SLOTS, 0, 0);
