@@ -44,9 +44,8 @@ note "1,000 random bit flips over the whole store directory"
 import json, os, random, sys
 sys.path.insert(0, os.environ['SRCDIR'])
 from raw_fetch import Torrent
+from storelayout import BLOCK as B, HDR, Layout, object_path
 store, show, torrent, k, m, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-B = 16384
-r4k = lambda x: (x + 4095) // 4096 * 4096
 rnd = random.Random(20261206)
 paths = []
 for d, _, fs in os.walk(store):
@@ -74,11 +73,10 @@ for p, sz in paths:
         flips.append((p, rnd.randrange(sz), rnd.randrange(8)))
 for f in json.load(open(show))['files']:
     if f.get('root'):
-        L = f['length']; nb = (L + B - 1) // B; ns = (nb + k - 1) // k
-        p = os.path.join(store, 'objects', f['root'][:2], f['root'] + '.obj')
-        t2 = 4096 + r4k(L) + r4k((nb + ns * m) * 16)
+        lay = Layout(f['length'], k, m)
+        p = object_path(store, f['root'])
         flips.append((p, rnd.randrange(112), rnd.randrange(8)))
-        flips.append((p, t2 + rnd.randrange((nb + ns * m) * 16), rnd.randrange(8)))
+        flips.append((p, lay.table2 + rnd.randrange(lay.table_len), rnd.randrange(8)))
 for p, off, bit in flips:
     with open(p, 'r+b') as f:
         f.seek(off); b = f.read(1); f.seek(off); f.write(bytes([b[0] ^ (1 << bit)]))
@@ -87,20 +85,19 @@ t = Torrent(torrent)
 objs = {}
 for f in json.load(open(show))['files']:
     if f.get('root'):
-        objs[os.path.join(store, 'objects', f['root'][:2], f['root'] + '.obj')] = f
+        objs[object_path(store, f['root'])] = f
 first_piece = {}
 for i, (ln, root, first, flen) in enumerate(t.pieces):
     first_piece.setdefault(root.hex() if root else None, first)
 refused, where = set(), {}
 lost_blocks = repairable = 0
 for p, f in objs.items():
-    L = f['length']; nb = (L + B - 1) // B; ns = (nb + k - 1) // k
-    tl = (nb + ns * m) * 16
-    par = 4096 + r4k(L) + 2 * r4k(tl)
+    lay = Layout(f['length'], k, m)
+    L, ns, par = f['length'], lay.n_stripes, lay.parity
     bad_data, bad_par = set(), set()
     for fp, off, _ in flips:
         if fp != p: continue
-        if 4096 <= off < 4096 + L: bad_data.add((off - 4096) // B)
+        if HDR <= off < HDR + L: bad_data.add((off - HDR) // B)
         elif par <= off < par + ns * m * B: bad_par.add((off - par) // B)
     for st in range(ns):
         d = {b for b in bad_data if b // k == st}

@@ -57,12 +57,11 @@ serve_all() {
 flip_store() {
 	"$PY" - "$@" "$RID" <<'PYEOF'
 import json, os, random, sys
+sys.path.insert(0, os.environ['SRCDIR'])
+from storelayout import Layout, object_path, parity_of
 store, show, seed, maxper, rid = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 rnd = random.Random(seed)
-fmt = open(os.path.join(store, 'FORMAT')).read().split('\n')
-k, m = map(int, fmt[1].split()[1].split('+'))
-B = 16384
-r4k = lambda n: (n + 4095) // 4096 * 4096
+k, m = parity_of(store)
 files = sorted((f for f in json.load(open(show))['files'] if f.get('root')), key=lambda f: -f['length'])
 data = parity = 0
 def flip(path, off):
@@ -70,33 +69,24 @@ def flip(path, off):
         fh.seek(off); b = fh.read(1); fh.seek(off)
         fh.write(bytes([b[0] ^ (1 << rnd.randrange(8))]))
 for n, f in enumerate(files):
-    L = f['length']; nb = (L + B - 1) // B; ns = (nb + k - 1) // k
-    tl = (nb + ns * m) * 16
-    par = 4096 + r4k(L) + 2 * r4k(tl)
-    obj = os.path.join(store, 'objects', f['root'][:2], f['root'] + '.obj')
-    def shard(st, i):  # (offset, length) of shard i of stripe st, None past the end
-        if i >= k:
-            return par + (st * m + i - k) * B, B
-        b = st * k + i
-        if b >= nb:
-            return None
-        return 4096 + b * B, min(B, L - b * B)
+    lay = Layout(f['length'], k, m)
+    obj = object_path(store, f['root'])
     if maxper == 0:
         if n == 0:
             for i in range(3):
-                o, ln = shard(0, i); flip(obj, o + rnd.randrange(ln)); data += 1
+                o, ln = lay.shard(0, i); flip(obj, o + rnd.randrange(ln)); data += 1
         continue
-    for st in range(ns):
-        if n > 0 and rnd.random() > 0.34 and ns > 1:
+    for st in range(lay.n_stripes):
+        if n > 0 and rnd.random() > 0.34 and lay.n_stripes > 1:
             continue
-        real = [i for i in range(k + m) if shard(st, i)]
+        real = [i for i in range(k + m) if lay.shard(st, i)]
         for i in rnd.sample(real, rnd.randint(1, min(maxper, m))):
-            o, ln = shard(st, i)
+            o, ln = lay.shard(st, i)
             flip(obj, o + rnd.randrange(ln))
             if i < k: data += 1
             else: parity += 1
     if n == 0 and maxper:
-        flip(obj, 4096 + r4k(L) + rnd.randrange(tl))            # table copy 1
+        flip(obj, lay.table1 + rnd.randrange(lay.table_len))  # table copy 1
 if maxper:
     flip(os.path.join(store, 'releases', rid + '.rel.2'), 100)  # manifest copy 2
 print(data, parity)
