@@ -6,6 +6,7 @@
 #include "scrub.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -33,7 +34,14 @@ struct sctx {
 	uint8_t *shard;	       /* PARITY_MAX_SHARDS blocks, 4 KiB aligned */
 	struct hash_job *jobs; /* CHUNK / STORE_BLOCK */
 	struct parity par;
-	uint64_t rate;	     /* bytes a second, 0: unpaced */
+	uint64_t rate;		/* bytes a second, 0: unpaced */
+	const atomic_int *stop; /* set: end at the next chunk, -ECANCELED */
+	/* A lockless pass (STORE_SCAN): anything found wrong makes
+	 * scrub_object return SUSPECT, counting and writing nothing, and the
+	 * caller checks it again under the writer lock. */
+	int check_only;
+	void (*on_progress)(void *arg, const struct scrub_stats *st);
+	uint8_t *leaves;     /* CHUNK / STORE_BLOCK SHA-256 leaves */
 	uint64_t read_bytes; /* read so far, for the pace */
 	struct timespec t0;  /* when the scrub started */
 	/* objects scrubbed: open addressing on the root (a SHA-256 root is
@@ -56,6 +64,8 @@ static void event(struct sctx *c, const char *fmt, ...)
 
 static int io_fail(struct sctx *c, int rc, const char *what, struct seed_err *err)
 {
+	if (rc == -ECANCELED)
+		return seed_err_set(err, rc, "the scrub was stopped");
 	if (rc == -ENODATA)
 		rc = -EIO;
 	return seed_err_set(err, rc, "release %s: %s: %s failed: %s", c->rel, c->file, what,
@@ -67,6 +77,8 @@ static int io_fail(struct sctx *c, int rc, const char *what, struct seed_err *er
  * nothing from them there). */
 static int pread_paced(struct sctx *c, int fd, void *buf, uint64_t len, uint64_t off)
 {
+	if (c->stop && atomic_load_explicit(c->stop, memory_order_relaxed))
+		return -ECANCELED;
 	int rc = fsu_pread_full(fd, buf, len, off);
 	posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
 	c->read_bytes += len;
@@ -98,36 +110,70 @@ static uint64_t round4k(uint64_t n)
 }
 
 /* Marks in bad[] (one byte per table entry) every data and parity block of
- * the object in fd that does not match its XXH3-128 in table. */
+ * the object in fd that does not match its XXH3-128 in table, and returns
+ * the number marked. When none is, *root_ok says whether the data's SHA-256
+ * merkle root is still root: a table that matches data which is not the
+ * file any more (both written wrong) shows only there. The root comes from
+ * one subtree hash per chunk (a chunk is a power of two of blocks), so
+ * memory stays at 32 bytes per chunk, not per block. */
 static int find_bad(struct sctx *c, int fd, const struct store_geom *g, const uint8_t *table,
-		    uint8_t *bad, struct seed_err *err)
+		    const uint8_t root[32], uint8_t *bad, int *root_ok, struct seed_err *err)
 {
-	uint8_t x[16];
+	const uint64_t per = CHUNK / STORE_BLOCK;
+	const uint64_t n_chunks = (g->length + CHUNK - 1) / CHUNK;
+	uint8_t x[16], mroot[32];
+	uint8_t *layer = n_chunks > 1 ? malloc(n_chunks * 32) : NULL;
+	int rc = 0, n_bad = 0;
+	if (n_chunks > 1 && !layer)
+		return seed_err_set(err, -ENOMEM, "out of memory");
 	for (uint64_t off = 0; off < g->length; off += CHUNK) {
 		uint64_t len = g->length - off < CHUNK ? g->length - off : CHUNK;
-		int rc = pread_paced(c, fd, c->buf, len, STORE_OBJ_HEADER + off);
-		if (rc < 0)
-			return io_fail(c, rc, "read", err);
-		for (uint64_t b = off / STORE_BLOCK; b * STORE_BLOCK < off + len; b++) {
+		if ((rc = pread_paced(c, fd, c->buf, len, STORE_OBJ_HEADER + off)) < 0) {
+			rc = io_fail(c, rc, "read", err);
+			goto out;
+		}
+		size_t nj = 0;
+		for (uint64_t b = off / STORE_BLOCK; b * STORE_BLOCK < off + len; b++, nj++) {
 			uint64_t at = b * STORE_BLOCK - off;
 			uint64_t bl = len - at < STORE_BLOCK ? len - at : STORE_BLOCK;
 			hash_xxh128(c->buf + at, bl, x);
 			bad[b] = memcmp(x, table + b * 16, 16) != 0;
+			n_bad += bad[b];
+			c->jobs[nj] = (struct hash_job){ c->buf + at, bl, c->leaves + nj * 32 };
+		}
+		if (n_bad)
+			continue; /* the root cannot match; the stripes are what matter */
+		if ((rc = hash_sha256_batch(c->h, c->jobs, nj)) < 0 ||
+		    (rc = n_chunks > 1
+				  ? merkle_layer(c->h, c->leaves, nj, per, layer + off / CHUNK * 32)
+				  : merkle_root(c->h, c->leaves, nj, mroot)) < 0) {
+			rc = seed_err_set(err, rc, "SHA-256 failed");
+			goto out;
 		}
 	}
-	const uint64_t per = CHUNK / STORE_BLOCK;
+	if (!n_bad && n_chunks > 1 &&
+	    (rc = merkle_root_from_layer(c->h, layer, n_chunks, per, mroot)) < 0) {
+		rc = seed_err_set(err, rc, "merkle tree failed");
+		goto out;
+	}
+	*root_ok = !n_bad && !memcmp(mroot, root, 32);
 	for (uint64_t p0 = 0; p0 < g->n_parity; p0 += per) {
 		uint64_t n = g->n_parity - p0 < per ? g->n_parity - p0 : per;
-		int rc = pread_paced(c, fd, c->buf, n * STORE_BLOCK, g->parity + p0 * STORE_BLOCK);
-		if (rc < 0)
-			return io_fail(c, rc, "parity read", err);
+		rc = pread_paced(c, fd, c->buf, n * STORE_BLOCK, g->parity + p0 * STORE_BLOCK);
+		if (rc < 0) {
+			rc = io_fail(c, rc, "parity read", err);
+			goto out;
+		}
 		for (uint64_t i = 0; i < n; i++) {
 			uint64_t e = g->n_blocks + p0 + i;
 			hash_xxh128(c->buf + i * STORE_BLOCK, STORE_BLOCK, x);
 			bad[e] = memcmp(x, table + e * 16, 16) != 0;
+			n_bad += bad[e];
 		}
 	}
-	return 0;
+out:
+	free(layer);
+	return rc < 0 ? rc : n_bad;
 }
 
 /* Rebuilds each stripe with bad blocks (at most m) and writes the rebuilt
@@ -376,15 +422,21 @@ static int seen(struct sctx *c, const uint8_t root[32])
 	return 0;
 }
 
+/* scrub_object's answer in a lockless pass: something is wrong (or was
+ * changing as it was read); look again under the writer lock. */
+#define SUSPECT 2
+
 static int scrub_object(struct sctx *c, const struct store_release_file *f, struct seed_err *err)
 {
 	char *path = store_obj_path(c->s, f->root);
 	if (!path)
 		return seed_err_set(err, -ENOMEM, "out of memory");
-	int fd = open(path, O_RDWR | O_CLOEXEC);
+	int fd = open(path, (c->check_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
 		free(path);
+		if (e == ENOENT && c->check_only)
+			return SUSPECT;
 		if (e != ENOENT)
 			return seed_err_set(err, -e, "release %s: %s: %s", c->rel, c->file,
 					    strerror(e));
@@ -405,6 +457,10 @@ static int scrub_object(struct sctx *c, const struct store_release_file *f, stru
 		goto out;
 	}
 	rc = store_obj_open(c->s, f->root, &o, &oe);
+	if (rc == -EBADMSG && c->check_only) {
+		rc = SUSPECT;
+		goto out;
+	}
 	if (rc == 0) {
 		g = o.g;
 		unsigned badc = o.bad_copies;
@@ -422,6 +478,10 @@ static int scrub_object(struct sctx *c, const struct store_release_file *f, stru
 		table = o.block_xxh;
 		o.block_xxh = NULL;
 		store_obj_close(&o);
+		if (badc && c->check_only) {
+			rc = SUSPECT;
+			goto out;
+		}
 		for (int copy = 1; copy <= 2; copy++) {
 			if (!(badc & (1u << (copy - 1))))
 				continue;
@@ -464,7 +524,21 @@ static int scrub_object(struct sctx *c, const struct store_release_file *f, stru
 		rc = seed_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	rc = find_bad(c, fd, &g, table, bad, err);
+	int root_ok = 0;
+	rc = find_bad(c, fd, &g, table, f->root, bad, &root_ok, err);
+	if (rc >= 0 && (rc > 0 || !root_ok) && c->check_only) {
+		rc = SUSPECT;
+		goto out;
+	}
+	if (rc == 0 && !root_ok) {
+		c->st->objects_lost++;
+		event(c, "every block matches the block table, but the data's SHA-256 merkle root "
+			 "is not the object's name: table and data were both written wrong, and "
+			 "the file is lost until the release is created again");
+		goto out;
+	}
+	if (rc > 0)
+		rc = 0;
 	if (rc == 0 && g.m)
 		rc = mend_stripes(c, fd, &g, table, bad, &wrote, err);
 	if (rc == 0 && !g.m) {
@@ -489,7 +563,30 @@ out:
 	return rc;
 }
 
-static int scrub_release(struct sctx *c, const char *id, struct seed_err *err)
+/* Manifest copies a writer's open rewrote (store_open collects garbage, which
+ * loads, and so repairs, every manifest). */
+static void count_open_repairs(struct sctx *c)
+{
+	uint64_t n = store_take_manifest_repairs(c->s);
+	if (!n)
+		return;
+	c->st->copies_rewritten += n;
+	c->rel = "(store)";
+	c->file = "(manifests)";
+	event(c, "%llu manifest cop%s bad; rewritten from the good cop%s as the store was opened",
+	      (unsigned long long)n, n == 1 ? "y was" : "ies were", n == 1 ? "y" : "ies");
+}
+
+static int escalate(struct sctx *c, const char *id, const struct store_release_file *f,
+		    struct seed_err *err);
+
+/*
+ * Scrubs release id: its manifest, then every file not scrubbed before, or
+ * (only, under the writer lock after a lockless pass found it suspect) the
+ * one file whose root is only, or none (only_manifest).
+ */
+static int scrub_release(struct sctx *c, const char *id, const uint8_t *only, int only_manifest,
+			 struct seed_err *err)
 {
 	struct store_release *r = NULL;
 	struct seed_err le;
@@ -497,6 +594,10 @@ static int scrub_release(struct sctx *c, const char *id, struct seed_err *err)
 	c->rel = id;
 	c->file = "(manifest)";
 	int rc = store_release_load(c->s, id, &r, &le);
+	if (rc == -ENOENT && (c->check_only || only || only_manifest))
+		return 0; /* removed since the list was read */
+	if ((rc == -EBADMSG || rc == -EPROTO) && c->check_only)
+		return escalate(c, id, NULL, err);
 	if (rc == -EBADMSG || rc == -EPROTO) {
 		c->st->objects_lost++;
 		event(c, "%s", le.msg);
@@ -506,8 +607,10 @@ static int scrub_release(struct sctx *c, const char *id, struct seed_err *err)
 		*err = le;
 		return rc;
 	}
+	if (r->manifest.bad && c->check_only)
+		rc = escalate(c, id, NULL, err);
 	/* rewritten copies are counted from the store's tally at the end */
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 2 && !c->check_only; k++) {
 		if ((r->manifest.bad & (1u << k)) && !(r->manifest.repaired & (1u << k))) {
 			c->st->repairs_failed++;
 			event(c,
@@ -521,20 +624,65 @@ static int scrub_release(struct sctx *c, const char *id, struct seed_err *err)
 			      "copy %d",
 			      k + 1, 2 - k);
 	}
-	c->st->releases++;
-	for (size_t i = 0; rc == 0 && i < r->n_files; i++) {
+	if (!only && !only_manifest)
+		c->st->releases++;
+	for (size_t i = 0; rc == 0 && !only_manifest && i < r->n_files; i++) {
 		const struct store_release_file *f = &r->files[i];
-		if (!f->has_root)
+		if (!f->has_root || (only && memcmp(f->root, only, 32)))
 			continue;
-		int s = seen(c, f->root);
+		int s = only ? 0 : seen(c, f->root);
 		if (s < 0)
 			rc = seed_err_set(err, -ENOMEM, "out of memory");
 		else if (!s) {
+			c->rel = id;
 			c->file = f->path;
 			rc = scrub_object(c, f, err);
+			if (rc == SUSPECT)
+				rc = escalate(c, id, f, err);
+			if (rc == 0 && c->on_progress)
+				c->on_progress(c->arg, c->st);
 		}
 	}
 	store_release_free(r);
+	return rc;
+}
+
+/*
+ * A lockless pass found something wrong in release id (its manifest when f
+ * is NULL, else file f): takes the writer lock (waiting while another writer
+ * holds it, until told to stop), looks again, repairs and counts what it
+ * finds, and lets the lock go. The look is unpaced: the lock is held for
+ * one object's read, not at the background rate.
+ */
+static int escalate(struct sctx *c, const char *id, const struct store_release_file *f,
+		    struct seed_err *err)
+{
+	struct store *scan = c->s, *w = NULL;
+	int rc;
+	for (;;) {
+		rc = store_open(store_dir(scan), STORE_WRITE_TRY, &w, err);
+		if (rc != -EWOULDBLOCK)
+			break;
+		if (c->stop && atomic_load_explicit(c->stop, memory_order_relaxed))
+			return seed_err_set(err, -ECANCELED, "the scrub was stopped");
+		struct timespec ts = { 0, 200 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	if (rc < 0)
+		return rc;
+	uint64_t rate = c->rate;
+	uint8_t root[32];
+	if (f)
+		memcpy(root, f->root, 32);
+	c->s = w;
+	c->check_only = 0;
+	c->rate = 0;
+	count_open_repairs(c);
+	rc = scrub_release(c, id, f ? root : NULL, !f, err);
+	c->s = scan;
+	c->check_only = 1;
+	c->rate = rate;
+	store_close(w);
 	return rc;
 }
 
@@ -638,6 +786,7 @@ static int ctx_init(struct sctx *c, enum hash_impl impl, struct seed_err *err)
 	if (rc < 0)
 		return rc;
 	if (posix_memalign((void **)&c->buf, 4096, CHUNK) ||
+	    !(c->leaves = malloc(CHUNK / STORE_BLOCK * 32)) ||
 	    posix_memalign((void **)&c->shard, 4096, (size_t)PARITY_MAX_SHARDS * STORE_BLOCK) ||
 	    !(c->jobs = calloc(CHUNK / STORE_BLOCK, sizeof(*c->jobs))))
 		return seed_err_set(err, -ENOMEM, "out of memory");
@@ -647,6 +796,7 @@ static int ctx_init(struct sctx *c, enum hash_impl impl, struct seed_err *err)
 static void ctx_free(struct sctx *c)
 {
 	free(c->done);
+	free(c->leaves);
 	free(c->jobs);
 	free(c->buf);
 	free(c->shard);
@@ -677,55 +827,76 @@ int scrub_store(struct store *s, const char *only, enum hash_impl impl, scrub_ev
 	return scrub_store_paced(s, only, impl, 0, on_event, arg, st, err);
 }
 
-int scrub_store_paced(struct store *s, const char *only, enum hash_impl impl, uint64_t rate,
-		      scrub_event_fn on_event, void *arg, struct scrub_stats *st,
-		      struct seed_err *err)
+/* Every release of c->s (or only), then the verdict and scrub.last. */
+static int run(struct sctx *c, const char *only, struct seed_err *err)
 {
-	struct sctx c = { .s = s, .on_event = on_event, .arg = arg, .st = st, .rate = rate };
-	clock_gettime(CLOCK_MONOTONIC, &c.t0);
 	char **ids = NULL;
 	size_t n = 0;
 	int rc;
 
-	memset(st, 0, sizeof(*st));
-	if ((rc = ctx_init(&c, impl, err)) < 0)
-		goto out;
-	uint64_t at_open = store_take_manifest_repairs(s);
-	if (at_open) {
-		c.rel = "(store)";
-		c.file = "(manifests)";
-		event(&c,
-		      "%llu manifest cop%s bad; rewritten from the good cop%s as the store was "
-		      "opened",
-		      (unsigned long long)at_open, at_open == 1 ? "y was" : "ies were",
-		      at_open == 1 ? "y" : "ies");
-	}
-	if ((rc = store_release_list(s, &ids, &n, err)) < 0)
-		goto out;
+	clock_gettime(CLOCK_MONOTONIC, &c->t0);
+	if ((rc = store_release_list(c->s, &ids, &n, err)) < 0)
+		return rc;
 	int found = !only;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		if (only && strcmp(only, ids[i]))
 			continue;
 		found = 1;
-		rc = scrub_release(&c, ids[i], err);
+		rc = scrub_release(c, ids[i], NULL, 0, err);
 	}
+	store_free_list(ids, n);
 	if (rc == 0 && !found)
-		rc = seed_err_set(err, -ENOENT, "no release %s in store %s", only, store_dir(s));
-	st->copies_rewritten += at_open + store_take_manifest_repairs(s);
+		rc = seed_err_set(err, -ENOENT, "no release %s in store %s", only, store_dir(c->s));
+	c->st->copies_rewritten += store_take_manifest_repairs(c->s);
 	if (rc == 0)
-		rc = st->blocks_lost || st->objects_lost || st->repairs_failed ? 1 : 0;
+		rc = c->st->blocks_lost || c->st->objects_lost || c->st->repairs_failed ? 1 : 0;
 	if (rc >= 0) {
 		/* the record is for `store status`: the scrub's result stands without it */
 		struct seed_err we;
 		seed_err_clear(&we);
-		if (write_last(s, only, rc == 0, st, &we) < 0) {
-			c.rel = "(store)";
-			c.file = "scrub.last";
-			event(&c, "this scrub's record could not be written: %s", we.msg);
+		if (write_last(c->s, only, rc == 0, c->st, &we) < 0) {
+			c->rel = "(store)";
+			c->file = "scrub.last";
+			event(c, "this scrub's record could not be written: %s", we.msg);
 		}
 	}
-out:
-	store_free_list(ids, n);
+	return rc;
+}
+
+int scrub_store_paced(struct store *s, const char *only, enum hash_impl impl, uint64_t rate,
+		      scrub_event_fn on_event, void *arg, struct scrub_stats *st,
+		      struct seed_err *err)
+{
+	struct sctx c = { .s = s, .on_event = on_event, .arg = arg, .st = st, .rate = rate };
+	memset(st, 0, sizeof(*st));
+	int rc = ctx_init(&c, impl, err);
+	if (rc == 0) {
+		count_open_repairs(&c);
+		rc = run(&c, only, err);
+	}
+	ctx_free(&c);
+	return rc;
+}
+
+int scrub_background(const char *dir, const struct scrub_opts *o, struct scrub_stats *st,
+		     struct seed_err *err)
+{
+	struct sctx c = { .on_event = o->on_event,
+			  .on_progress = o->on_progress,
+			  .arg = o->arg,
+			  .st = st,
+			  .rate = o->rate,
+			  .stop = o->stop,
+			  .check_only = 1 };
+	memset(st, 0, sizeof(*st));
+	int rc = ctx_init(&c, o->impl, err);
+	if (rc == 0)
+		rc = store_open(dir, STORE_SCAN, &c.s, err);
+	if (rc == 0) {
+		store_check_copies(c.s);
+		rc = run(&c, NULL, err);
+	}
+	store_close(c.s);
 	ctx_free(&c);
 	return rc;
 }

@@ -7,7 +7,8 @@
  *    one; both bad: the table is rebuilt from the data, once the data's
  *    SHA-256 merkle root equals the object's name (the v2 pieces root), and
  *    the parity recomputed from it;
- *  - every data block and parity block is checked against its XXH3-128; a
+ *  - every data block and parity block is checked against its XXH3-128,
+ *    and the data's SHA-256 merkle root against the object's name; a
  *    stripe with at most m bad blocks is rebuilt with its parity and the bad
  *    blocks written back; a stripe with more is counted as lost and left as
  *    it is;
@@ -22,6 +23,7 @@
 #ifndef SEED_SCRUB_H
 #define SEED_SCRUB_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +69,30 @@ int scrub_store(struct store *s, const char *only, enum hash_impl impl, scrub_ev
 int scrub_store_paced(struct store *s, const char *only, enum hash_impl impl, uint64_t rate,
 		      scrub_event_fn on_event, void *arg, struct scrub_stats *st,
 		      struct seed_err *err);
+
+/*
+ * The background scrub (seed-control's): one pass over every object of the
+ * store at dir, read without the store's lock (STORE_SCAN) at rate, so that
+ * a pass of hours never holds up a `release create`. Whatever looks wrong
+ * -- a bad block, a bad copy, a missing object, data whose SHA-256 merkle
+ * root is not its name -- is looked at again and repaired under the writer
+ * lock, taken for that one object (or manifest) and let go at once: what a
+ * concurrent writer was changing under the lockless read is found whole the
+ * second time and counted as nothing. Counts, events and scrub.last as
+ * scrub_store. stop, when set, ends the pass at the next chunk read with
+ * -ECANCELED; on_progress (may be NULL) gets the running counters after each
+ * object.
+ */
+struct scrub_opts {
+	enum hash_impl impl;
+	uint64_t rate; /* bytes a second, 0: as fast as it can */
+	const atomic_int *stop;
+	scrub_event_fn on_event;
+	void (*on_progress)(void *arg, const struct scrub_stats *st);
+	void *arg;
+};
+int scrub_background(const char *dir, const struct scrub_opts *o, struct scrub_stats *st,
+		     struct seed_err *err);
 
 /*
  * What the last scrub of a store found: scrub_store writes it to

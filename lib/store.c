@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,11 @@ struct store {
 	uint64_t manifest_repairs; /* manifest copies rewritten since open */
 	int check_copies;	   /* a reader that reads both manifest copies */
 };
+
+static bool is_writer(enum store_mode m)
+{
+	return m == STORE_WRITE || m == STORE_CREATE || m == STORE_WRITE_TRY;
+}
 
 const char *store_dir(const struct store *s)
 {
@@ -139,7 +145,7 @@ static int check_format(struct store *s, int may_create, struct seed_err *err)
 		/* Format 2 objects are format 3 objects without parity: readers
 		 * read them as they are, a writer moves the store to format 3 so
 		 * that new objects get parity. */
-		if (s->mode != STORE_READ)
+		if (is_writer(s->mode))
 			rc = write_format(fmt, s->k, s->m, err);
 	} else if (len >= strlen(FORMAT_HEAD) && !memcmp(buf, FORMAT_HEAD, strlen(FORMAT_HEAD))) {
 		rc = parse_format3(fmt, buf, len, &s->k, &s->m, err);
@@ -192,9 +198,8 @@ int store_open(const char *dir, enum store_mode mode, struct store **out_store,
 		rc = seed_err_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	s->lock_fd =
-		open(lock, (mode == STORE_READ ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC, 0644);
-	if (s->lock_fd < 0 && mode == STORE_READ && errno == ENOENT) {
+	s->lock_fd = open(lock, (is_writer(mode) ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0644);
+	if (s->lock_fd < 0 && !is_writer(mode) && errno == ENOENT) {
 		free(lock);
 		rc = seed_err_set(err, -ENOENT, "%s: not a release store (no lock file)", dir);
 		goto fail;
@@ -207,15 +212,22 @@ int store_open(const char *dir, enum store_mode mode, struct store **out_store,
 	free(lock);
 	/* Writers wait for each other; a second create of another release
 	 * simply runs after the first. */
-	if (flock(s->lock_fd, mode == STORE_READ ? LOCK_SH : LOCK_EX) < 0) {
-		rc = seed_err_set(err, -errno, "%s: cannot lock the store: %s", dir,
-				  strerror(errno));
+	int how = mode == STORE_READ	    ? LOCK_SH
+		  : mode == STORE_WRITE_TRY ? LOCK_EX | LOCK_NB
+		  : mode == STORE_SCAN	    ? 0
+					    : LOCK_EX;
+	if (how && flock(s->lock_fd, how) < 0) {
+		rc = errno == EWOULDBLOCK
+			     ? seed_err_set(err, -EWOULDBLOCK,
+					    "%s: another writer holds the store's lock", dir)
+			     : seed_err_set(err, -errno, "%s: cannot lock the store: %s", dir,
+					    strerror(errno));
 		goto fail;
 	}
 	rc = check_format(s, mode == STORE_CREATE, err);
 	if (rc < 0)
 		goto fail;
-	if (mode != STORE_READ) {
+	if (is_writer(mode)) {
 		for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
 			char *p = fsu_join(dir, subdirs[i]);
 			if (!p) {
@@ -967,9 +979,9 @@ int store_release_load(struct store *s, const char *id, struct store_release **o
 	if (!path)
 		return seed_err_set(err, -ENOMEM, "out of memory");
 	struct fsu_copies rep;
-	enum fsu_twice how = s->mode != STORE_READ ? FSU_REPAIR
-			     : s->check_copies	   ? FSU_BOTH
-						   : FSU_FIRST_GOOD;
+	enum fsu_twice how = is_writer(s->mode) ? FSU_REPAIR
+			     : s->check_copies	? FSU_BOTH
+						: FSU_FIRST_GOOD;
 	rc = fsu_read_twice(path, STORE_MAX_MANIFEST, manifest_check, NULL, how, &buf, &len, &rep,
 			    err);
 	if (rc == -ENOENT) {
@@ -1209,7 +1221,7 @@ int store_gc(struct store *s, size_t *out_removed, struct seed_err *err)
 
 	if (out_removed)
 		*out_removed = 0;
-	if (s->mode == STORE_READ)
+	if (!is_writer(s->mode))
 		return seed_err_set(err, -EPERM, "store opened read-only");
 	clean_tmp(s);
 	rc = collect_roots(s, &rs, err);

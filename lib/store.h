@@ -40,9 +40,16 @@
 #define STORE_MAX_MANIFEST (256u << 20)
 
 enum store_mode {
-	STORE_READ = 0, /* shared lock; the store must exist */
-	STORE_WRITE,	/* exclusive lock; the store must exist */
-	STORE_CREATE,	/* exclusive lock; created when missing */
+	STORE_READ = 0,	 /* shared lock; the store must exist */
+	STORE_WRITE,	 /* exclusive lock; the store must exist */
+	STORE_CREATE,	 /* exclusive lock; created when missing */
+	STORE_WRITE_TRY, /* STORE_WRITE, or -EWOULDBLOCK at once when it is held */
+	/* Reads without any lock, so that a reader that takes hours (the
+	 * background scrub) never holds a writer up. What it reads may change
+	 * under it (a release removed, an object collected or repaired in
+	 * place): it must check anything it found wrong again under the
+	 * writer lock before acting on it or reporting it. */
+	STORE_SCAN,
 };
 
 struct store;

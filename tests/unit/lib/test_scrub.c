@@ -9,6 +9,8 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -261,5 +263,166 @@ Test(scrub, one_release_or_an_unknown_one)
 	cr_assert_eq(scrub_last(sp, &last, &e), 0, "%s", e.msg);
 	cr_assert_str_eq(last.only, "t.n.1", "the record is of the last scrub that ran");
 	cr_assert(last.whole);
+	cleanup();
+}
+
+/* ---- the background scrub (scrub_background) ---- */
+
+static int bg(struct scrub_stats *st, const atomic_int *stop)
+{
+	struct seed_err e;
+	seed_err_clear(&e);
+	events = 0;
+	struct scrub_opts o = {
+		.impl = HASH_IMPL_MB, .rate = 0, .stop = stop, .on_event = on_event
+	};
+	int rc = scrub_background(sp, &o, st, &e);
+	cr_assert(rc >= 0 || rc == -ECANCELED, "%d %s", rc, e.msg);
+	return rc;
+}
+
+static void reopen(void)
+{
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(store_open(sp, STORE_WRITE, &s, &e), 0, "%s", e.msg);
+}
+
+Test(scrub, background_repairs_what_it_finds_under_the_lock)
+{
+	build();
+	char *obj = big_obj();
+	damage(obj, DATA(5, 100), 0);
+	damage(obj, PARITY + 16384 + 9, 0);
+	damage(obj, TABLE2 + 40, 16);
+	char p[TU_PATH_MAX + 64];
+	snprintf(p, sizeof(p), "%s/releases/t.n.1.rel.2", sp);
+	damage(p, 50, 0);
+	store_close(s); /* the pass takes the writer lock itself, per repair */
+	s = NULL;
+	struct scrub_stats st;
+	cr_assert_eq(bg(&st, NULL), 0);
+	EXPECT(st, releases, 1);
+	EXPECT(st, objects, 2);
+	EXPECT(st, blocks_rebuilt, 1);
+	EXPECT(st, parity_rebuilt, 1);
+	EXPECT(st, copies_rewritten, 2); /* a table copy and a manifest copy */
+	EXPECT(st, blocks_lost + st.objects_lost + st.repairs_failed, 0);
+	struct scrub_last last;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(scrub_last(sp, &last, &e), 0, "%s", e.msg);
+	cr_assert(last.whole);
+	cr_assert_eq(last.st.blocks_rebuilt, 1);
+	cr_assert_eq(bg(&st, NULL), 0);
+	cr_assert_eq(events, 0, "a second pass found something again");
+	reopen();
+	cr_assert_eq(verify_bad(), 0, "lib/verify still finds damage after the pass");
+	free(obj);
+	cleanup();
+}
+
+static atomic_int stop_flag;
+
+static void *stop_later(void *arg)
+{
+	(void)arg;
+	usleep(300 * 1000);
+	atomic_store(&stop_flag, 1);
+	return NULL;
+}
+
+Test(scrub, background_takes_no_lock_until_it_must_repair)
+{
+	build(); /* s holds the writer lock from here on */
+	struct scrub_stats st;
+	cr_assert_eq(bg(&st, NULL), 0, "a pass over a whole store waited for the lock");
+	EXPECT(st, objects, 2);
+
+	/* damage needs the lock: the pass waits for it, nothing written, until stopped */
+	char *obj = big_obj();
+	damage(obj, DATA(2, 7), 0);
+	atomic_store(&stop_flag, 0);
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, stop_later, NULL), 0);
+	cr_assert_eq(bg(&st, &stop_flag), -ECANCELED);
+	pthread_join(t, NULL);
+	EXPECT(st, blocks_rebuilt, 0);
+	cr_assert_gt(verify_bad(), 0, "the pass wrote without the lock");
+	free(obj);
+	cleanup();
+}
+
+/* Data and both table copies changed together: only the merkle root shows it. */
+Test(scrub, a_table_that_matches_wrong_data_is_found_by_the_root)
+{
+	build();
+	struct store_release *r;
+	cr_assert_eq(store_release_load(s, "t.n.1", &r, NULL), 0);
+	const struct store_release_file *f = NULL;
+	for (size_t i = 0; i < r->n_files; i++)
+		if (!strcmp(r->files[i].path, "big.bin"))
+			f = &r->files[i];
+	cr_assert_not_null(f);
+	struct store_obj o;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(store_obj_open(s, f->root, &o, &e), 0, "%s", e.msg);
+	char *obj = big_obj();
+	damage(obj, DATA(4, 10), 0);
+	uint8_t blk[16384];
+	int fd = open(obj, O_RDWR);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pread(fd, blk, sizeof(blk), DATA(4, 0)), (ssize_t)sizeof(blk));
+	hash_xxh128(blk, sizeof(blk), o.block_xxh + 4 * 16);
+	for (int copy = 1; copy <= 2; copy++)
+		cr_assert_eq(store_obj_write_meta(s, fd, f->root, &o.g, o.block_xxh, copy, &e), 0,
+			     "%s", e.msg);
+	close(fd);
+	store_obj_close(&o);
+
+	struct scrub_stats st;
+	events = 0;
+	cr_assert_eq(scrub_store(s, NULL, HASH_IMPL_MB, keep_event, NULL, &st, &e), 1, "%s", e.msg);
+	EXPECT(st, objects_lost, 1);
+	cr_assert_not_null(strstr(last_event, "merkle root"), "%s", last_event);
+	store_close(s);
+	s = NULL;
+	cr_assert_eq(bg(&st, NULL), 1);
+	EXPECT(st, objects_lost, 1);
+	store_release_free(r);
+	free(obj);
+	cleanup();
+}
+
+/* 9 MiB: three 4 MiB chunks, so the root is built from a per-chunk layer. */
+Test(scrub, a_file_of_several_chunks)
+{
+	char p[TU_PATH_MAX + 16], f[TU_PATH_MAX + 32];
+	tu_tmpdir(base, "test_scrub");
+	snprintf(p, sizeof(p), "%s/tree", base);
+	cr_assert_eq(mkdir(p, 0755), 0);
+	snprintf(f, sizeof(f), "%s/large.bin", p);
+	su_write_pattern(f, (9u << 20) + 777, 13, 5, 3);
+	snprintf(sp, sizeof(sp), "%s/store", base);
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(store_open(sp, STORE_CREATE, &s, &e), 0, "%s", e.msg);
+	struct ingest_opts o = su_opts("t", "n", "1", METAINFO_V2, 1 << 20);
+	su_ingest_into(s, p, &o, NULL);
+	struct scrub_stats st;
+	cr_assert_eq(scrub(&st), 0);
+	EXPECT(st, objects, 1);
+	EXPECT(st, objects_lost, 0);
+	struct store_release *r;
+	cr_assert_eq(store_release_load(s, "t.n.1", &r, NULL), 0);
+	char *obj = store_obj_path(s, r->files[0].root);
+	store_release_free(r);
+	damage(obj, DATA(530, 9), 0); /* in the third chunk */
+	store_close(s);
+	s = NULL;
+	cr_assert_eq(bg(&st, NULL), 0);
+	EXPECT(st, blocks_rebuilt, 1);
+	free(obj);
 	cleanup();
 }
