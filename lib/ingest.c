@@ -1,15 +1,23 @@
 /*
  * ingest: see ingest.h.
  *
- * Work is split into units of one chunk of one file (a multiple of the piece
- * length, at least 4 MiB) so that pieces are independent and many of them
- * are in flight: each worker reads a chunk with one large pread, hashes all
- * its 16 KiB blocks (SHA-256 leaves and XXH3) and all its pieces (SHA-1) in
- * multi-buffer batches, computes the parity of its stripes (the chunk is
- * a whole number of stripes), and writes data and parity into the file's
- * store object. Results land in per-file arrays at fixed slots, so workers
- * never share anything but an atomic unit counter; the worker that finishes
- * a file's last unit builds its merkle tree and commits its object.
+ * Work is split into chunks of one file (a multiple of the piece length,
+ * at least 4 MiB, a whole number of parity stripes), so pieces and stripes
+ * are independent. Each worker keeps to one file at a time and holds
+ * several chunks (slots): it reads a chunk with one pread (the one copy of
+ * its bytes), gathers chunks into a group of at least 4 pieces, hashes the
+ * group in one call per hash (SHA-256 and XXH3 per 16 KiB block, SHA-1 per
+ * piece), computes the parity of its stripes, and queues data and parity
+ * as O_DIRECT writes on its io_uring (ingest_io), then reads the next group
+ * while those run. Results land in per-file arrays at fixed slots, so
+ * workers share only atomic counters; the worker that reaps the last write
+ * of a file builds its merkle tree and commits its object (fsync, rename).
+ *
+ * Why this shape (docs/performance.md, "Ingest"): buffered writes copied
+ * every byte into the store's page cache (31-52 % of a tmpfs ingest) and
+ * two workers on one object queued on its inode lock; a synchronous
+ * O_DIRECT pwrite per chunk avoided the copy but left the core idle for
+ * each write. Asynchronous writes keep the core hashing.
  */
 #include "ingest.h"
 
@@ -27,6 +35,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "ingest_io.h"
 #include "mem.h"
 #include "merkle.h"
 #include "parity.h"
@@ -342,11 +351,27 @@ int ingest_make_id(const char *tenant, const char *name, const char *version, ch
 
 /* ---- hashing pipeline ---- */
 
+/*
+ * Chunks a worker holds at once (read, being hashed, being written): a
+ * group of GROUP_PIECES pieces is hashed while the writes of the groups
+ * before it run. At most SLOT_BYTES_MAX of chunk buffers per worker, but
+ * never fewer than SLOTS_MIN: with pieces of 4 MiB or more (one a chunk)
+ * four slots make one group and a fifth keeps a write overlapping it.
+ */
+#define SLOTS_MAX      8u
+#define SLOTS_MIN      5u
+#define SLOT_BYTES_MAX (128ull << 20)
+/* A group is hashed in one call per hash: sha1mb keeps four pieces in
+ * flight (fewer leave SHA-NI streams idle), and the SHA-256 manager has up
+ * to 16 lanes (AVX-512), so small files are gathered up to these. */
+#define GROUP_PIECES 4u
+#define GROUP_BLOCKS 16u
+
 struct file_state {
 	const struct ingest_entry *e;
 	int is_last; /* last file of the list: no pad after it */
 	uint64_t n_blocks, n_pieces;
-	size_t n_units, first_unit;
+	size_t n_units;
 	uint8_t *leaves; /* n_blocks * 32 */
 	uint8_t *xxh;	 /* the object's table: data blocks, then parity blocks */
 	struct store_geom g;
@@ -356,32 +381,61 @@ struct file_state {
 	pthread_mutex_t lock; /* guards opening the object */
 	int obj_open;
 	struct store_obj_writer w;
-	atomic_size_t units_done;
+	/* O_DIRECT descriptor on w.tmp_path, or -1: the store's file system
+	 * refused it and writes go buffered through w.fd */
+	int dfd;
+	atomic_size_t next_unit;  /* chunks claimed */
+	atomic_size_t units_done; /* chunks whose data and parity are written */
 	int created;
-};
-
-struct unit {
-	size_t file;
-	uint64_t off;
 };
 
 struct job {
 	struct store *s;
 	const struct ingest_opts *o;
 	uint64_t piece_length, chunk;
+	unsigned n_slots; /* per worker */
 	int want_v1;
 	struct parity par; /* the store's k + m (read-only, shared) */
 	struct file_state *f;
-	size_t n_files;
-	struct unit *units;
-	size_t n_units;
-	atomic_size_t next_unit;
+	size_t n_files, n_units;
+	atomic_size_t next_file;
+	atomic_size_t *cur; /* per worker: the file it takes chunks of (SIZE_MAX: none) */
+	unsigned threads;
 	atomic_uint_fast64_t bytes_done;
 	atomic_int stop;
 	atomic_uint threads_running;
+	atomic_int direct_refused, sync_writes;
 	pthread_mutex_t err_lock;
 	struct seed_err err;
 	int rc;
+};
+
+enum slot_state { SLOT_FREE, SLOT_READ, SLOT_WRITING };
+
+/* One chunk in a worker's hands. buf and pbuf live as long as the worker. */
+struct slot {
+	enum slot_state state;
+	struct file_state *f;
+	uint64_t off, len;
+	uint8_t *buf;	 /* j->chunk bytes, 4 KiB-aligned (O_DIRECT) */
+	uint8_t *pbuf;	 /* the parity of the chunk's stripes */
+	uint64_t dirty;	 /* buf may hold non-zero bytes below this */
+	unsigned writes; /* in flight: data, parity */
+};
+
+struct wk {
+	struct job *j;
+	unsigned id;
+	struct hash_ctx *h;
+	struct ingest_io *io;
+	struct slot slot[SLOTS_MAX];
+	unsigned group[SLOTS_MAX], n_group; /* slots read and not yet hashed */
+	uint64_t group_pieces, group_blocks;
+	struct hash_job *hj; /* n_slots chunks' blocks */
+	size_t src_file;     /* the source open in src_fd, kept for its next chunk */
+	int src_fd;
+	int exhausted; /* no chunk left to claim */
+	struct seed_err err;
 };
 
 static void job_fail(struct job *j, const struct seed_err *e)
@@ -395,14 +449,32 @@ static void job_fail(struct job *j, const struct seed_err *e)
 	atomic_store(&j->stop, 1);
 }
 
-static int open_obj(struct job *j, struct file_state *f, struct seed_err *err)
+static uint64_t round_up(uint64_t v, uint64_t unit)
 {
+	return (v + unit - 1) / unit * unit;
+}
+
+static int open_obj(struct wk *w, struct file_state *f)
+{
+	struct job *j = w->j;
 	int rc = 0;
+
 	pthread_mutex_lock(&f->lock);
 	if (!f->obj_open) {
-		rc = store_obj_begin(j->s, f->e->length, &f->w, err);
-		if (rc == 0)
+		rc = store_obj_begin(j->s, f->e->length, &f->w, &w->err);
+		if (rc == 0) {
 			f->obj_open = 1;
+			rc = ingest_io_open(w->io, f->w.tmp_path, &f->dfd);
+			if (rc == -EINVAL) {
+				/* Some file systems have no O_DIRECT: buffered
+				 * writes, and the result says so. */
+				atomic_store(&j->direct_refused, 1);
+				rc = 0;
+			} else if (rc < 0) {
+				rc = seed_err_set(&w->err, rc, "store %s: cannot open %s: %s",
+						  store_dir(j->s), f->w.tmp_path, strerror(-rc));
+			}
+		}
 	}
 	pthread_mutex_unlock(&f->lock);
 	return rc;
@@ -418,6 +490,9 @@ static int finish_file(struct job *j, struct hash_ctx *h, struct file_state *f,
 	if (rc < 0)
 		return seed_err_set(err, rc, "%s: merkle tree failed: %s", f->e->rel,
 				    strerror(-rc));
+	if (f->dfd >= 0)
+		close(f->dfd);
+	f->dfd = -1;
 	rc = store_obj_commit(&f->w, f->root, f->xxh, &f->created, err);
 	f->obj_open = 0;
 	if (rc < 0)
@@ -454,141 +529,329 @@ static int write_err(struct job *j, int rc, struct seed_err *err)
 	return seed_err_set(err, rc, "store %s: write failed: %s", store_dir(j->s), strerror(-rc));
 }
 
-/* The parity of the stripes of one chunk of len bytes at off (buf holds
- * it, and is zeroed here up to the end of its last stripe), its XXH3 into
- * the table, written into the object in one pwrite. */
-static int unit_parity(struct job *j, struct file_state *f, uint8_t *buf, uint8_t *pbuf,
-		       uint64_t off, uint64_t len, struct seed_err *err)
+/* The file a stealing worker helps: the one, among those other workers
+ * are on, with the most chunks left; SIZE_MAX when none has any. */
+static size_t steal_target(struct job *j, unsigned self)
+{
+	size_t best = SIZE_MAX, best_left = 0;
+
+	for (unsigned i = 0; i < j->threads; i++) {
+		size_t c = atomic_load(&j->cur[i]);
+		if (i == self || c >= j->n_files)
+			continue;
+		size_t claimed = atomic_load(&j->f[c].next_unit), n = j->f[c].n_units;
+		if (claimed < n && n - claimed > best_left) {
+			best = c;
+			best_left = n - claimed;
+		}
+	}
+	return best;
+}
+
+/*
+ * The next chunk for w. A worker keeps to one file until its chunks are
+ * all claimed, then takes the next file of the list: two workers writing
+ * one object queue on its inode lock (8 % of a tmpfs ingest in spinning on
+ * it when chunks were dealt round-robin). Past the end of the list it helps
+ * whichever file has most left. 1 with *out_f and *out_off, or 0: no chunk
+ * left.
+ */
+static int claim(struct wk *w, struct file_state **out_f, uint64_t *out_off)
+{
+	struct job *j = w->j;
+
+	for (;;) {
+		size_t cur = atomic_load(&j->cur[w->id]);
+		if (cur < j->n_files) {
+			struct file_state *f = &j->f[cur];
+			size_t c = atomic_fetch_add(&f->next_unit, 1);
+			if (c < f->n_units) {
+				*out_f = f;
+				*out_off = c * j->chunk;
+				return 1;
+			}
+		}
+		size_t next = atomic_fetch_add(&j->next_file, 1);
+		if (next >= j->n_files)
+			next = steal_target(j, w->id);
+		atomic_store(&j->cur[w->id], next);
+		if (next == SIZE_MAX)
+			return 0;
+	}
+}
+
+/*
+ * Reads the chunk at off of f into s (the one copy of its bytes), and
+ * zeroes what follows it up to where the hashes, the parity and the
+ * O_DIRECT write read: v1's pad after the file's tail, the rest of the
+ * last stripe, the 4 KiB tail. Only bytes a bigger chunk left non-zero are
+ * cleared again (s->dirty), so a small file does not clear a whole piece.
+ */
+static int read_slot(struct wk *w, struct slot *s, struct file_state *f, uint64_t off)
+{
+	struct job *j = w->j;
+	const struct ingest_entry *e = f->e;
+	size_t idx = (size_t)(f - j->f);
+	uint64_t len = e->length - off;
+	int rc;
+
+	if (len > j->chunk)
+		len = j->chunk;
+	rc = open_obj(w, f);
+	if (rc < 0)
+		return rc;
+	if (w->src_file != idx) {
+		if (w->src_fd >= 0)
+			close(w->src_fd);
+		w->src_file = SIZE_MAX;
+		w->src_fd = open(e->src, O_RDONLY | O_CLOEXEC);
+		if (w->src_fd < 0)
+			return seed_err_set(&w->err, -errno, "%s: cannot open: %s", e->src,
+					    strerror(errno));
+		w->src_file = idx;
+		posix_fadvise(w->src_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	}
+	rc = fsu_pread_full(w->src_fd, s->buf, len, off);
+	if (rc == -ENODATA)
+		return seed_err_set(
+			&w->err, -ESTALE,
+			"%s: file shrank while being hashed; stop writing to the tree and retry",
+			e->src);
+	if (rc < 0)
+		return seed_err_set(&w->err, rc, "%s: read failed: %s", e->src, strerror(-rc));
+	rc = check_unchanged(w->src_fd, e, &w->err);
+	if (rc < 0)
+		return rc;
+
+	uint64_t zero_end = round_up(len, (uint64_t)j->par.k * STORE_BLOCK);
+	if (j->want_v1 && !f->is_last && off + len == e->length &&
+	    round_up(len, j->piece_length) > zero_end)
+		zero_end = round_up(len, j->piece_length);
+	if (s->dirty > len)
+		memset(s->buf + len, 0,
+		       (size_t)((s->dirty < zero_end ? s->dirty : zero_end) - len));
+	s->dirty = s->dirty > zero_end ? s->dirty : len;
+	s->f = f;
+	s->off = off;
+	s->len = len;
+	s->state = SLOT_READ;
+	return 0;
+}
+
+/* The parity of s's stripes into s->pbuf and their XXH3 into the table. */
+static void slot_parity(struct job *j, struct slot *s, uint64_t *out_pbytes, uint64_t *out_poff)
 {
 	const uint64_t k = j->par.k, m = j->par.m, sb = k * STORE_BLOCK;
-	uint64_t s0 = off / sb, ns = (len + sb - 1) / sb;
-	memset(buf + len, 0, (size_t)(ns * sb - len));
+	struct file_state *f = s->f;
+	uint64_t s0 = s->off / sb, ns = (s->len + sb - 1) / sb;
+
 	for (uint64_t st = 0; st < ns; st++) {
 		uint8_t *data[PARITY_MAX_K], *out[PARITY_MAX_M];
 		for (uint64_t i = 0; i < k; i++)
-			data[i] = buf + (st * k + i) * STORE_BLOCK;
+			data[i] = s->buf + (st * k + i) * STORE_BLOCK;
 		for (uint64_t i = 0; i < m; i++)
-			out[i] = pbuf + (st * m + i) * STORE_BLOCK;
+			out[i] = s->pbuf + (st * m + i) * STORE_BLOCK;
 		parity_encode(&j->par, STORE_BLOCK, data, out);
 		for (uint64_t i = 0; i < m; i++)
 			hash_xxh128(out[i], STORE_BLOCK,
 				    f->xxh + (f->n_blocks + (s0 + st) * m + i) * 16);
 	}
-	int rc = fsu_pwrite_full(f->w.fd, pbuf, ns * m * STORE_BLOCK,
-				 f->g.parity + s0 * m * STORE_BLOCK);
-	return rc < 0 ? write_err(j, rc, err) : 0;
+	*out_pbytes = ns * m * STORE_BLOCK;
+	*out_poff = f->g.parity + s0 * m * STORE_BLOCK;
 }
 
-static int do_unit(struct job *j, struct hash_ctx *h, uint8_t *buf, uint8_t *pbuf,
-		   struct hash_job *hj, const struct unit *u, struct seed_err *err)
+/*
+ * Hashes every chunk of the group in one call per hash (SHA-256 and XXH3
+ * per 16 KiB block, SHA-1 per piece, pieces of several chunks together),
+ * computes their parity and queues their data and parity writes.
+ */
+static int hash_group(struct wk *w)
 {
-	struct file_state *f = &j->f[u->file];
-	const struct ingest_entry *e = f->e;
-	uint64_t len = e->length - u->off;
+	struct job *j = w->j;
+	size_t nb = 0, np = 0;
 	int rc;
 
-	if (len > j->chunk)
-		len = j->chunk;
-	rc = open_obj(j, f, err);
-	if (rc < 0)
-		return rc;
-	int fd = open(e->src, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return seed_err_set(err, -errno, "%s: cannot open: %s", e->src, strerror(errno));
-	posix_fadvise(fd, (off_t)u->off, (off_t)len, POSIX_FADV_SEQUENTIAL);
-	rc = fsu_pread_full(fd, buf, len, u->off);
-	if (rc == 0)
-		rc = check_unchanged(fd, e, err);
-	else if (rc == -ENODATA)
-		rc = seed_err_set(
-			err, -ESTALE,
-			"%s: file shrank while being hashed; stop writing to the tree and retry",
-			e->src);
-	else
-		rc = seed_err_set(err, rc, "%s: read failed: %s", e->src, strerror(-rc));
-	close(fd);
-	if (rc < 0)
-		return rc;
-
-	uint64_t b0 = u->off / MERKLE_BLOCK_SIZE;
-	size_t nb = (size_t)((len + MERKLE_BLOCK_SIZE - 1) / MERKLE_BLOCK_SIZE);
-	for (size_t i = 0; i < nb; i++) {
-		size_t bl = MERKLE_BLOCK_SIZE;
-		if ((uint64_t)(i + 1) * MERKLE_BLOCK_SIZE > len)
-			bl = (size_t)(len - (uint64_t)i * MERKLE_BLOCK_SIZE);
-		hash_xxh128(buf + i * MERKLE_BLOCK_SIZE, bl, f->xxh + (b0 + i) * 16);
-		hj[i] = (struct hash_job){ buf + i * MERKLE_BLOCK_SIZE, bl,
-					   f->leaves + (b0 + i) * 32 };
+	for (unsigned g = 0; g < w->n_group; g++) {
+		struct slot *s = &w->slot[w->group[g]];
+		struct file_state *f = s->f;
+		uint64_t b0 = s->off / MERKLE_BLOCK_SIZE;
+		size_t n = (size_t)((s->len + MERKLE_BLOCK_SIZE - 1) / MERKLE_BLOCK_SIZE);
+		for (size_t i = 0; i < n; i++) {
+			size_t bl = MERKLE_BLOCK_SIZE;
+			if ((uint64_t)(i + 1) * MERKLE_BLOCK_SIZE > s->len)
+				bl = (size_t)(s->len - (uint64_t)i * MERKLE_BLOCK_SIZE);
+			hash_xxh128(s->buf + i * MERKLE_BLOCK_SIZE, bl, f->xxh + (b0 + i) * 16);
+			w->hj[nb++] = (struct hash_job){ s->buf + i * MERKLE_BLOCK_SIZE, bl,
+							 f->leaves + (b0 + i) * 32 };
+		}
 	}
-	rc = hash_sha256_batch(h, hj, nb);
+	rc = hash_sha256_batch(w->h, w->hj, nb);
 	if (rc < 0)
-		return seed_err_set(err, rc, "SHA-256 failed: %s", strerror(-rc));
+		return seed_err_set(&w->err, rc, "SHA-256 failed: %s", strerror(-rc));
 
 	if (j->want_v1) {
-		uint64_t p0 = u->off / j->piece_length;
-		size_t np = (size_t)((len + j->piece_length - 1) / j->piece_length);
-		uint64_t tail = len % j->piece_length;
-		uint64_t last_len = tail ? tail : j->piece_length;
-		if (tail && !f->is_last && u->off + len == e->length) {
-			/* v1 sees this file's tail followed by its pad file's zeros. */
-			memset(buf + len, 0, j->piece_length - tail);
-			last_len = j->piece_length;
+		for (unsigned g = 0; g < w->n_group; g++) {
+			struct slot *s = &w->slot[w->group[g]];
+			struct file_state *f = s->f;
+			uint64_t p0 = s->off / j->piece_length;
+			size_t n = (size_t)((s->len + j->piece_length - 1) / j->piece_length);
+			uint64_t tail = s->len % j->piece_length;
+			uint64_t last_len = tail ? tail : j->piece_length;
+			/* v1 sees a file's tail followed by its pad file's zeros. */
+			if (tail && !f->is_last && s->off + s->len == f->e->length)
+				last_len = j->piece_length;
+			for (size_t i = 0; i < n; i++)
+				w->hj[np++] =
+					(struct hash_job){ s->buf + i * j->piece_length,
+							   i + 1 == n ? last_len : j->piece_length,
+							   f->sha1 + (p0 + i) * 20 };
 		}
-		for (size_t i = 0; i < np; i++)
-			hj[i] = (struct hash_job){ buf + i * j->piece_length,
-						   i + 1 == np ? last_len : j->piece_length,
-						   f->sha1 + (p0 + i) * 20 };
-		rc = hash_sha1_batch(h, hj, np);
+		rc = hash_sha1_batch(w->h, w->hj, np);
 		if (rc < 0)
-			return seed_err_set(err, rc, "SHA-1 failed: %s", strerror(-rc));
+			return seed_err_set(&w->err, rc, "SHA-1 failed: %s", strerror(-rc));
 	}
 
-	rc = fsu_pwrite_full(f->w.fd, buf, len, STORE_OBJ_HEADER + u->off);
-	if (rc < 0)
-		return write_err(j, rc, err);
-	rc = unit_parity(j, f, buf, pbuf, u->off, len, err);
-	if (rc < 0)
-		return rc;
-	atomic_fetch_add(&j->bytes_done, len);
-	if (atomic_fetch_add(&f->units_done, 1) + 1 == f->n_units)
-		return finish_file(j, h, f, err);
+	for (unsigned g = 0; g < w->n_group; g++) {
+		unsigned si = w->group[g];
+		struct slot *s = &w->slot[si];
+		struct file_state *f = s->f;
+		uint64_t pbytes, poff;
+		slot_parity(j, s, &pbytes, &poff);
+		int fd = f->dfd >= 0 ? f->dfd : f->w.fd, bfd = f->dfd >= 0 ? f->w.fd : -1;
+		/* The 4 KiB tail past the data is zeros (read_slot): O_DIRECT
+		 * writes whole sectors, and the object pads data to 4 KiB. */
+		rc = ingest_io_write(w->io, fd, bfd, s->buf, (size_t)round_up(s->len, 4096),
+				     STORE_OBJ_HEADER + s->off, (uint64_t)si);
+		if (rc == 0)
+			rc = ingest_io_write(w->io, fd, bfd, s->pbuf, (size_t)pbytes, poff,
+					     (uint64_t)si);
+		if (rc < 0) /* -EBUSY: two writes per slot never exceed the depth */
+			return seed_err_set(&w->err, rc, "write queue: %s", strerror(-rc));
+		s->writes = 2;
+		s->state = SLOT_WRITING;
+	}
+	w->n_group = 0;
+	w->group_pieces = w->group_blocks = 0;
+	return 0;
+}
+
+static int on_write_done(struct wk *w, const struct ingest_io_done *d)
+{
+	struct job *j = w->j;
+	struct slot *s = &w->slot[d->tag];
+
+	if (d->res < 0)
+		return write_err(j, d->res, &w->err);
+	if (d->buffered)
+		atomic_store(&j->direct_refused, 1);
+	if (--s->writes)
+		return 0;
+	s->state = SLOT_FREE;
+	atomic_fetch_add(&j->bytes_done, s->len);
+	if (atomic_fetch_add(&s->f->units_done, 1) + 1 == s->f->n_units)
+		return finish_file(j, w->h, s->f, &w->err);
+	return 0;
+}
+
+static struct slot *free_slot(struct wk *w)
+{
+	for (unsigned i = 0; i < w->j->n_slots; i++)
+		if (w->slot[i].state == SLOT_FREE)
+			return &w->slot[i];
+	return NULL;
+}
+
+/*
+ * The worker's loop: read chunks into free slots until the group is worth
+ * a hashing call (or no slot or chunk is left), hash it and queue its
+ * writes, reap the writes done (waiting only when no slot is free or no
+ * chunk is left). So hashing overlaps the writes of up to n_slots - 1
+ * chunks, and the CPU never waits for the disk while a slot is free.
+ */
+static int worker_run(struct wk *w)
+{
+	struct job *j = w->j;
+	struct ingest_io_done done[2 * SLOTS_MAX];
+	int rc;
+
+	while (!atomic_load(&j->stop)) {
+		while (!w->exhausted && ((j->want_v1 && w->group_pieces < GROUP_PIECES) ||
+					 w->group_blocks < GROUP_BLOCKS)) {
+			struct slot *s = free_slot(w);
+			struct file_state *f;
+			uint64_t off;
+			if (!s)
+				break;
+			if (!claim(w, &f, &off)) {
+				w->exhausted = 1;
+				break;
+			}
+			rc = read_slot(w, s, f, off);
+			if (rc < 0)
+				return rc;
+			w->group[w->n_group++] = (unsigned)(s - w->slot);
+			w->group_pieces += (s->len + j->piece_length - 1) / j->piece_length;
+			w->group_blocks += (s->len + MERKLE_BLOCK_SIZE - 1) / MERKLE_BLOCK_SIZE;
+		}
+		if (w->n_group && (rc = hash_group(w)) < 0)
+			return rc;
+		unsigned busy = ingest_io_inflight(w->io);
+		if (!busy && w->exhausted)
+			return 0;
+		unsigned min = busy && (w->exhausted || !free_slot(w)) ? 1 : 0;
+		int n = ingest_io_reap(w->io, min, done, 2 * SLOTS_MAX);
+		if (n < 0)
+			return seed_err_set(&w->err, n, "store %s: write queue failed: %s",
+					    store_dir(j->s), strerror(-n));
+		for (int i = 0; i < n; i++)
+			if ((rc = on_write_done(w, &done[i])) < 0)
+				return rc;
+	}
 	return 0;
 }
 
 static void *worker(void *arg)
 {
-	struct job *j = arg;
-	struct hash_ctx *h = NULL;
-	struct seed_err err;
-	uint8_t *buf = NULL;
-	struct hash_job *hj = NULL;
-	size_t max_jobs = (size_t)(j->chunk / MERKLE_BLOCK_SIZE);
-	uint8_t *pbuf = NULL; /* the parity of one chunk's stripes */
+	struct wk *w = arg;
+	struct job *j = w->j;
+	size_t max_blocks = (size_t)(j->n_slots * (j->chunk / MERKLE_BLOCK_SIZE));
 
-	seed_err_clear(&err);
-	if (hash_ctx_create(j->o->impl, &h, &err) < 0)
+	seed_err_clear(&w->err);
+	w->src_fd = -1;
+	w->src_file = SIZE_MAX;
+	if (hash_ctx_create(j->o->impl, &w->h, &w->err) < 0 ||
+	    ingest_io_create(2 * j->n_slots, j->o->fault, &w->io, &w->err) < 0)
 		goto out;
-	/* room for one piece of zeros past the chunk (pad of the last piece) */
-	if (posix_memalign((void **)&buf, 4096, (size_t)(j->chunk + j->piece_length)) ||
-	    posix_memalign((void **)&pbuf, 4096, (size_t)(j->chunk / j->par.k * j->par.m)) ||
-	    !(hj = calloc(max_jobs, sizeof(*hj)))) {
-		seed_err_set(&err, -ENOMEM, "out of memory for hashing buffers");
+	if (!ingest_io_async(w->io))
+		atomic_store(&j->sync_writes, 1);
+	for (unsigned i = 0; i < j->n_slots; i++) {
+		struct slot *s = &w->slot[i];
+		s->dirty = j->chunk;
+		if (posix_memalign((void **)&s->buf, 4096, (size_t)j->chunk) ||
+		    posix_memalign((void **)&s->pbuf, 4096,
+				   (size_t)(j->chunk / j->par.k * j->par.m))) {
+			seed_err_set(&w->err, -ENOMEM, "out of memory for hashing buffers");
+			goto out;
+		}
+	}
+	if (!(w->hj = calloc(max_blocks, sizeof(*w->hj)))) {
+		seed_err_set(&w->err, -ENOMEM, "out of memory for hashing buffers");
 		goto out;
 	}
-	while (!atomic_load(&j->stop)) {
-		size_t u = atomic_fetch_add(&j->next_unit, 1);
-		if (u >= j->n_units)
-			break;
-		if (do_unit(j, h, buf, pbuf, hj, &j->units[u], &err) < 0)
-			break;
-	}
+	worker_run(w);
 out:
-	if (err.code)
-		job_fail(j, &err);
-	free(hj);
-	free(buf);
-	free(pbuf);
-	hash_ctx_destroy(h);
+	if (w->err.code)
+		job_fail(j, &w->err);
+	/* Before the buffers go: the kernel may still be writing from them. */
+	ingest_io_destroy(w->io);
+	if (w->src_fd >= 0)
+		close(w->src_fd);
+	for (unsigned i = 0; i < j->n_slots; i++) {
+		free(w->slot[i].buf);
+		free(w->slot[i].pbuf);
+	}
+	free(w->hj);
+	hash_ctx_destroy(w->h);
 	atomic_fetch_sub(&j->threads_running, 1);
 	return NULL;
 }
@@ -597,6 +860,8 @@ static void free_files(struct job *j)
 {
 	for (size_t i = 0; j->f && i < j->n_files; i++) {
 		struct file_state *f = &j->f[i];
+		if (f->dfd >= 0)
+			close(f->dfd);
 		if (f->obj_open)
 			store_obj_abort(&f->w);
 		free(f->leaves);
@@ -606,13 +871,11 @@ static void free_files(struct job *j)
 		pthread_mutex_destroy(&f->lock);
 	}
 	free(j->f);
-	free(j->units);
+	free(j->cur);
 }
 
 static int plan(struct job *j, const struct ingest_tree *t, struct seed_err *err)
 {
-	size_t n_units = 0;
-
 	j->n_files = t->n;
 	j->f = calloc(t->n, sizeof(*j->f));
 	if (!j->f)
@@ -621,14 +884,16 @@ static int plan(struct job *j, const struct ingest_tree *t, struct seed_err *err
 		struct file_state *f = &j->f[i];
 		uint64_t len = t->e[i].length;
 		pthread_mutex_init(&f->lock, NULL);
+		f->dfd = -1;
+		atomic_init(&f->next_unit, 0);
+		atomic_init(&f->units_done, 0);
 		f->e = &t->e[i];
 		f->is_last = i + 1 == t->n;
 		f->n_blocks = merkle_leaf_count(len);
 		store_geom(len, j->par.k, j->par.m, &f->g);
 		f->n_pieces = metainfo_piece_count(len, j->piece_length);
 		f->n_units = (size_t)((len + j->chunk - 1) / j->chunk);
-		f->first_unit = n_units;
-		n_units += f->n_units;
+		j->n_units += f->n_units;
 		if (!len)
 			continue;
 		f->leaves = malloc(f->n_blocks * 32);
@@ -639,25 +904,29 @@ static int plan(struct job *j, const struct ingest_tree *t, struct seed_err *err
 			return seed_err_set(err, -ENOMEM, "out of memory for %zu files' hashes",
 					    t->n);
 	}
-	j->units = calloc(n_units ? n_units : 1, sizeof(*j->units));
-	if (!j->units)
-		return seed_err_set(err, -ENOMEM, "out of memory");
-	j->n_units = n_units;
-	for (size_t i = 0; i < t->n; i++)
-		for (size_t k = 0; k < j->f[i].n_units; k++)
-			j->units[j->f[i].first_unit + k] = (struct unit){ i, k * j->chunk };
 	return 0;
 }
 
 static int run_workers(struct job *j, unsigned threads, struct seed_err *err)
 {
 	pthread_t *tid = calloc(threads, sizeof(*tid));
+	struct wk *w = calloc(threads, sizeof(*w));
 	unsigned started = 0;
-	if (!tid)
+
+	j->cur = calloc(threads, sizeof(*j->cur));
+	if (!tid || !w || !j->cur) {
+		free(tid);
+		free(w);
 		return seed_err_set(err, -ENOMEM, "out of memory");
+	}
+	j->threads = threads;
+	for (unsigned i = 0; i < threads; i++)
+		atomic_init(&j->cur[i], SIZE_MAX);
 	atomic_store(&j->threads_running, threads);
 	for (; started < threads; started++) {
-		if (pthread_create(&tid[started], NULL, worker, j)) {
+		w[started].j = j;
+		w[started].id = started;
+		if (pthread_create(&tid[started], NULL, worker, &w[started])) {
 			atomic_fetch_sub(&j->threads_running, threads - started);
 			struct seed_err e;
 			seed_err_clear(&e);
@@ -675,6 +944,7 @@ static int run_workers(struct job *j, unsigned threads, struct seed_err *err)
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(tid[i], NULL);
 	free(tid);
+	free(w);
 	if (j->rc < 0) {
 		*err = j->err;
 		return j->rc;
@@ -767,6 +1037,18 @@ static char *v1_path_of(const char *path)
 	return p;
 }
 
+static const char *write_path(int sync_writes, int direct_refused)
+{
+	static const char *const path[2][2] = {
+		{ "io_uring, O_DIRECT",
+		  "io_uring, buffered (the store's file system refused O_DIRECT)" },
+		{ "pwrite, O_DIRECT (io_uring unavailable)",
+		  "pwrite, buffered (io_uring unavailable; the store's file system refused "
+		  "O_DIRECT)" },
+	};
+	return path[!!sync_writes][!!direct_refused];
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -808,6 +1090,10 @@ int ingest_create(struct store *s, const struct ingest_tree *t, const struct ing
 	if (rc < 0)
 		goto out;
 	j.chunk = j.piece_length > CHUNK_MIN ? j.piece_length : CHUNK_MIN;
+	j.n_slots = (unsigned)(SLOT_BYTES_MAX / j.chunk);
+	j.n_slots = j.n_slots > SLOTS_MAX   ? SLOTS_MAX
+		    : j.n_slots < SLOTS_MIN ? SLOTS_MIN
+					    : j.n_slots;
 	j.s = s;
 	j.o = o;
 	j.want_v1 = o->kind != METAINFO_V2;
@@ -833,6 +1119,7 @@ int ingest_create(struct store *s, const struct ingest_tree *t, const struct ing
 	rc = run_workers(&j, threads, err);
 	if (rc < 0)
 		goto out;
+	out->write_path = write_path(atomic_load(&j.sync_writes), atomic_load(&j.direct_refused));
 	/* A file that changed after its last chunk was read would publish a
 	 * release that no longer matches its source: check them all once more. */
 	for (size_t i = 0; i < t->n; i++) {

@@ -20,6 +20,8 @@
 #include "seed_err.h"
 #include "store.h"
 
+struct ingest_io_fault;
+
 #define INGEST_MAX_FILES 1000000u
 #define INGEST_MAX_NAME	 255u
 
@@ -63,6 +65,8 @@ struct ingest_opts {
 	/* Called from the calling thread about every 100 ms and once at the end. */
 	void (*progress)(void *arg, uint64_t done, uint64_t total);
 	void *progress_arg;
+	/* Tests only: faults injected into the store writes (ingest_io.h). */
+	const struct ingest_io_fault *fault;
 };
 
 struct ingest_result {
@@ -78,6 +82,10 @@ struct ingest_result {
 	size_t objects_new, objects_shared;
 	unsigned threads;
 	double seconds;
+	/* How the objects' data went to the store (static string): through
+	 * io_uring or pwrite, with O_DIRECT or buffered where the store's
+	 * file system refused O_DIRECT. */
+	const char *write_path;
 };
 
 /* Validates tenant/name/version and forms the release id "tenant.name.version". */

@@ -1,7 +1,9 @@
 /*
  * Unit tests for lib/ingest.c: the hashes it computes are checked against
  * OpenSSL and an independent merkle computation written here from BEP 52,
- * and the tree scanner's refusals are checked one by one.
+ * and the tree scanner's refusals are checked one by one. The store writes
+ * (ingest_io: io_uring, O_DIRECT, its buffered fallback) are checked byte
+ * for byte against the source, with faults injected.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -15,6 +17,8 @@
 
 #include "../storeutil.h"
 #include "bencode.h"
+#include "ingest_io.h"
+#include "verify.h"
 
 static char base[TU_PATH_MAX], tree[TU_PATH_MAX + 16], storedir[TU_PATH_MAX + 16];
 
@@ -289,4 +293,169 @@ Test(ingest, id_rules)
 	cr_assert_eq(ingest_make_id("acme", "game", "", &id, NULL), -EINVAL);
 	cr_assert_eq(ingest_make_id("acme", "game", "../x", &id, NULL), -EINVAL);
 	cr_assert_eq(ingest_make_id("-x", "game", "1", &id, NULL), -EINVAL);
+}
+
+/* ---- the store writes ---- */
+
+/* Files whose sizes are no multiple of 4 KiB, one over three chunks, many
+ * small ones (gathered into one hashing group) and an empty one. */
+static void write_mixed_tree(void)
+{
+	char p[600];
+	sh("mkdir -p '%s/game/small'", base);
+	snprintf(p, sizeof(p), "%s/big", tree);
+	su_write_pattern(p, (9u << 20) + 1234, 131, 7, 11);
+	for (int i = 0; i < 40; i++) {
+		snprintf(p, sizeof(p), "%s/small/f%02d", tree, i);
+		su_write_pattern(p, (size_t)(i * 997 + 1), 17 + (unsigned)i, (unsigned)i, 5);
+	}
+	write_file("zero", "", 0);
+}
+
+/* Every object byte for byte against its source, zeros up to 4 KiB after
+ * it, and release verify (SHA-1, SHA-256, XXH3, parity) clean. */
+static void check_release(struct store *s, const char *id)
+{
+	struct store_release *rel;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(store_release_load(s, id, &rel, &e), 0, "%s", e.msg);
+	for (size_t i = 0; i < rel->n_files; i++) {
+		const struct store_release_file *f = &rel->files[i];
+		if (!f->has_root)
+			continue;
+		char src[700];
+		snprintf(src, sizeof(src), "%s/%s", tree, f->path);
+		size_t padded = (size_t)((f->length + 4095) / 4096 * 4096);
+		uint8_t *want = calloc(1, padded), *got = malloc(padded);
+		int fd = open(src, O_RDONLY);
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(pread(fd, want, f->length, 0), (ssize_t)f->length);
+		close(fd);
+		struct store_obj o;
+		cr_assert_eq(store_obj_open(s, f->root, &o, &e), 0, "%s", e.msg);
+		cr_assert_eq(pread(o.fd, got, padded, STORE_OBJ_HEADER), (ssize_t)padded);
+		cr_assert_arr_eq(got, want, padded, "%s", f->path);
+		store_obj_close(&o);
+		free(want);
+		free(got);
+	}
+	struct verify_stats vs;
+	cr_assert_eq(verify_release(s, rel, HASH_IMPL_MB, NULL, NULL, &vs, &e), 0, "%s", e.msg);
+	cr_assert_eq(vs.parity_bad, 0);
+	store_release_free(rel);
+}
+
+static size_t count_entries(const char *dir)
+{
+	char cmd[700], line[64] = "";
+	snprintf(cmd, sizeof(cmd), "find '%s' -type f | wc -l", dir);
+	FILE *f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(line, sizeof(line), f));
+	pclose(f);
+	return (size_t)strtoul(line, NULL, 10);
+}
+
+static void ingest_with(const struct ingest_io_fault *fault, const char *version,
+			const char *want_path)
+{
+	struct ingest_tree *t = NULL;
+	struct store *s;
+	struct ingest_result r;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(ingest_scan(tree, &t, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_open(storedir, STORE_CREATE, &s, &e), 0, "%s", e.msg);
+	struct ingest_opts o = su_opts("acme", "game", version, METAINFO_HYBRID, 65536);
+	o.threads = 2;
+	o.fault = fault;
+	cr_assert_eq(ingest_create(s, t, &o, &r, &e), 0, "%s", e.msg);
+	cr_assert_str_eq(r.write_path, want_path);
+	check_release(s, r.id);
+	ingest_result_free(&r);
+	ingest_tree_free(t);
+	store_close(s);
+}
+
+Test(ingest, writes_every_byte_with_o_direct)
+{
+	write_mixed_tree();
+	ingest_with(NULL, "1", "io_uring, O_DIRECT");
+}
+
+/* A file system without O_DIRECT (EINVAL at open): buffered writes, said
+ * in the result. */
+Test(ingest, falls_back_when_o_direct_is_refused_at_open)
+{
+	static const struct ingest_io_fault f = { .refuse_direct = 1 };
+	write_mixed_tree();
+	ingest_with(&f, "1", "io_uring, buffered (the store's file system refused O_DIRECT)");
+}
+
+/* One that opens with O_DIRECT and refuses the writes: each is redone
+ * buffered. */
+Test(ingest, falls_back_when_o_direct_writes_are_refused)
+{
+	static const struct ingest_io_fault f = { .direct_write_einval = 1 };
+	write_mixed_tree();
+	ingest_with(&f, "1", "io_uring, buffered (the store's file system refused O_DIRECT)");
+}
+
+/* Without io_uring (seccomp, io_uring_disabled): synchronous writes, the
+ * same bytes; and with O_DIRECT refused as well. */
+Test(ingest, writes_without_io_uring)
+{
+	static const struct ingest_io_fault f = { .no_ring = 1 },
+					    g = { .no_ring = 1, .refuse_direct = 1 };
+	write_mixed_tree();
+	ingest_with(&f, "1", "pwrite, O_DIRECT (io_uring unavailable)");
+	ingest_with(&g, "2",
+		    "pwrite, buffered (io_uring unavailable; the store's file system refused "
+		    "O_DIRECT)");
+}
+
+/* A write failing halfway through the release (EIO, then a full disk):
+ * the create fails naming the store, and no object, temporary file or
+ * manifest is left behind. */
+Test(ingest, failing_write_leaves_nothing)
+{
+	static const struct {
+		int err;
+		uint64_t after;
+		const char *needle;
+	} cases[] = {
+		{ EIO, 0, "write failed" },
+		{ EIO, 5, "write failed" },
+		{ ENOSPC, 7, "disk full" },
+	};
+	write_mixed_tree();
+	for (size_t i = 0; i < TU_N(cases); i++) {
+		struct ingest_io_fault f = { .write_errno = cases[i].err,
+					     .fail_after = cases[i].after };
+		struct ingest_tree *t = NULL;
+		struct store *s;
+		struct ingest_result r;
+		struct seed_err e;
+		char dir[700];
+		seed_err_clear(&e);
+		cr_assert_eq(ingest_scan(tree, &t, &e), 0, "%s", e.msg);
+		cr_assert_eq(store_open(storedir, STORE_CREATE, &s, &e), 0, "%s", e.msg);
+		struct ingest_opts o = su_opts("acme", "game", "1", METAINFO_HYBRID, 65536);
+		o.fault = &f;
+		cr_assert_eq(ingest_create(s, t, &o, &r, &e), -cases[i].err, "case %zu: %s", i,
+			     e.msg);
+		cr_assert_not_null(strstr(e.msg, cases[i].needle), "%s", e.msg);
+		cr_assert_eq(store_release_exists(s, "acme.game.1"), 0);
+		snprintf(dir, sizeof(dir), "%s/objects", storedir);
+		cr_assert_eq(count_entries(dir), 0, "case %zu: objects left", i);
+		snprintf(dir, sizeof(dir), "%s/tmp", storedir);
+		cr_assert_eq(count_entries(dir), 0, "case %zu: temporary files left", i);
+		snprintf(dir, sizeof(dir), "%s/torrents", storedir);
+		cr_assert_eq(count_entries(dir), 0, "case %zu: torrents left", i);
+		ingest_tree_free(t);
+		store_close(s);
+	}
+	/* and the same store takes the release once the writes work */
+	ingest_with(NULL, "1", "io_uring, O_DIRECT");
 }
