@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -382,12 +383,22 @@ static int h_metrics(struct api *a, struct httpd_conn *c, const struct httpd_req
 	struct seed_err se;
 	seed_err_clear(&se);
 	int scrubbed = scrub_last(node_conf(a->node)->store, &last, &se) == 0;
+	struct keeper_status ks;
+	if (a->keeper)
+		keeper_status(a->keeper, &ks);
+	struct statvfs vfs;
+	int have_fs = statvfs(node_conf(a->node)->store, &vfs) == 0;
 	struct metrics_input in = { .node = a->node,
 				    .dp = fresh ? a->dp : NULL,
 				    .sum = fresh,
 				    .now = now,
 				    .started = a->started,
-				    .scrub = scrubbed ? &last : NULL };
+				    .scrub = scrubbed ? &last : NULL,
+				    .keeper = a->keeper ? &ks : NULL,
+				    .have_fs = have_fs,
+				    .fs_size = have_fs ? (uint64_t)vfs.f_blocks * vfs.f_frsize : 0,
+				    .fs_free =
+					    have_fs ? (uint64_t)vfs.f_bavail * vfs.f_frsize : 0 };
 	api_announce_totals(a, in.announces);
 	int rc = metrics_write(f, &in);
 	free(fresh);
@@ -450,7 +461,7 @@ static int h_release_verb(struct api *a, struct httpd_conn *c, const struct http
 	} else if (!strcmp(v, "pause")) {
 		rc = node_release_pause(a->node, arg->id, &err);
 	} else if (!strcmp(v, "retire")) {
-		rc = node_release_retire(a->node, arg->id, &err);
+		rc = node_release_retire(a->node, arg->id, now, &err);
 	} else {
 		json_decref(body);
 		return httpd_respond_error(c, 404, "unknown release action", NULL);

@@ -23,6 +23,7 @@
 #include "node.h"
 
 struct tracker;
+struct keeper;
 
 /* Things the API asks the loop to do, and what it reports back. */
 struct api_hooks {
@@ -37,6 +38,7 @@ struct api {
 	struct node *node;
 	struct api_hooks hooks;
 	struct tracker *tracker; /* may be NULL */
+	struct keeper *keeper;	 /* may be NULL */
 	char stats_path[4200];
 	struct dpstats *dp; /* mapped counters, NULL when absent */
 	int32_t dp_pid;

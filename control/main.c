@@ -39,6 +39,7 @@
 #include "fsutil.h"
 #include "guard.h"
 #include "httpd.h"
+#include "keeper.h"
 #include "log.h"
 #include "node.h"
 #include "tracker.h"
@@ -67,6 +68,7 @@ struct ctl {
 	struct node *node;
 	struct api api;
 	struct tracker *tracker;
+	struct keeper *keeper;
 	int api_fd, status_fd, sig_fd;
 	struct pool {
 		struct conn *v;
@@ -231,6 +233,25 @@ out:
 	free(regs);
 }
 
+static struct keeper_settings keeper_settings(const struct seedconf_node *nc)
+{
+	return (struct keeper_settings){ .scrub_interval_s = nc->scrub_interval_s,
+					 .scrub_rate = nc->scrub_rate };
+}
+
+/* Retired releases whose time in the store is over go to the keeper,
+ * which removes them (and is told again until a rescan no longer finds
+ * them in the store). */
+static void reclaim_due(struct ctl *c, int64_t now)
+{
+	int64_t keep = node_conf(c->node)->reclaim_retired_s;
+	for (size_t i = 0; keep > 0 && i < node_n_releases(c->node); i++) {
+		const struct node_release *r = node_release_at(c->node, i);
+		if (r->in_store && r->state == CATALOG_RETIRED && r->retired_at + keep <= now)
+			keeper_reclaim(c->keeper, r->id);
+	}
+}
+
 static void commit(struct ctl *c, int64_t now)
 {
 	if (!node_dirty(c->node))
@@ -270,6 +291,8 @@ static int do_reload(void *ctx, struct seed_err *err)
 	int64_t now = time(NULL);
 	commit(c, now);
 	push_trackers(c, now);
+	struct keeper_settings ks = keeper_settings(node_conf(c->node));
+	keeper_set(c->keeper, &ks);
 	log_info(&lm, "config reloaded, catalog generation %llu",
 		 (unsigned long long)node_generation(c->node));
 	return 0;
@@ -548,6 +571,7 @@ static int run(struct ctl *c)
 				last_tick = now;
 				api_sample(&c->api, now);
 				maybe_rescan(c);
+				reclaim_due(c, wall);
 			}
 			commit(c, wall);
 			push_trackers(c, wall);
@@ -718,11 +742,16 @@ int main(int argc, char **argv)
 				(uint8_t) "0123456789abcdefghijklmnopqrstuvwxyz"[rand() % 36];
 		rc = tracker_create(&tc, &c.tracker, &err);
 	}
+	if (rc >= 0) {
+		struct keeper_settings ks = keeper_settings(nc);
+		rc = keeper_start(nc->store, &ks, &c.keeper, &err);
+	}
 	if (rc < 0) {
 		log_error(&lm, "%s", err.msg);
 		return 1;
 	}
 	c.api.tracker = c.tracker;
+	c.api.keeper = c.keeper;
 	int64_t now = time(NULL);
 	commit(&c, now);
 	api_sample(&c.api, mono_ms());
@@ -758,6 +787,7 @@ int main(int argc, char **argv)
 	 * registered: a restart must not drop peers. Only drain announces
 	 * 'stopped'. */
 	tracker_destroy(c.tracker);
+	keeper_stop(c.keeper);
 	pools_fini(&c);
 	close(c.api_fd);
 	if (c.status_fd >= 0)

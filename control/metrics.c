@@ -199,6 +199,87 @@ static void dataplane(FILE *f, const struct metrics_input *in)
 	fprintf(f, "seed_storage_read_latency_seconds_count %llu\n", u(cum));
 }
 
+/* The store keeper: the background scrub's pass and reclaim. */
+static void keeper_metrics(FILE *f, const struct metrics_input *in)
+{
+	const struct keeper_status *k = in->keeper;
+	const struct seedconf_node *nc = node_conf(in->node);
+	scalar(f, "seed_scrub_running", "gauge", "1 while a background scrub pass runs.",
+	       k->scrubbing);
+	scalar(f, "seed_scrub_interval_seconds", "gauge",
+	       "How often a background scrub pass starts (scrub_interval; 0: none).",
+	       (uint64_t)nc->scrub_interval_s);
+	scalar(f, "seed_scrub_rate_bytes", "gauge",
+	       "How fast the background scrub reads the store (scrub_rate; 0: unpaced).",
+	       nc->scrub_rate);
+	if (k->pass_started)
+		scalar(f, "seed_scrub_pass_start_time_seconds", "gauge",
+		       "When the running (or last) background scrub pass started.",
+		       (uint64_t)k->pass_started);
+	if (k->next_pass)
+		scalar(f, "seed_scrub_next_pass_time_seconds", "gauge",
+		       "When the next background scrub pass starts.", (uint64_t)k->next_pass);
+	family(f, "seed_scrub_passes_total", "counter",
+	       "Background scrub passes since seed-control started, by how they ended.");
+	fprintf(f, "seed_scrub_passes_total{result=\"finished\"} %llu\n", u(k->passes));
+	fprintf(f, "seed_scrub_passes_total{result=\"failed\"} %llu\n", u(k->passes_failed));
+	family(f, "seed_scrub_pass_found", "gauge",
+	       "What the running (or last) background scrub pass has counted so far, by "
+	       "counter (bytes and objects are its progress).");
+	for (size_t i = 0; i < SCRUB_NSTATS; i++)
+		fprintf(f, "seed_scrub_pass_found{counter=\"%s\"} %llu\n", scrub_stat_name(i),
+			u(scrub_stat(&k->cur, i)));
+	scalar(f, "seed_store_reclaimed_releases_total", "counter",
+	       "Retired releases removed from the store after reclaim_retired.", k->reclaimed);
+	scalar(f, "seed_store_reclaim_failures_total", "counter",
+	       "Removals of retired releases that failed (retried after 10 minutes).",
+	       k->reclaim_failed);
+	scalar(f, "seed_store_reclaim_waiting", "gauge",
+	       "Retired releases due for removal, waiting for the store's writer lock.",
+	       k->reclaim_waiting);
+}
+
+/* What the store holds, by tenant (from the releases' manifests, as the
+ * last rescan found them), and its file system's room. */
+static void store_metrics(FILE *f, const struct metrics_input *in)
+{
+	if (in->have_fs) {
+		scalar(f, "seed_store_fs_size_bytes", "gauge",
+		       "Size of the file system the store is on.", in->fs_size);
+		scalar(f, "seed_store_fs_free_bytes", "gauge",
+		       "Bytes of the store's file system free for its writer.", in->fs_free);
+	}
+	static const struct {
+		const char *name, *help;
+	} fam[] = {
+		{ "seed_store_release_bytes",
+		  "Bytes of the releases in the store (files as published, before sharing "
+		  "between versions), by tenant." },
+		{ "seed_store_release_files", "Files of the releases in the store, by tenant." },
+	};
+	for (size_t m = 0; m < 2; m++) {
+		family(f, fam[m].name, "gauge", fam[m].help);
+		for (size_t ti = 0; ti <= node_n_tenants(in->node); ti++) {
+			const struct tenant *t = node_tenant_at(in->node, ti);
+			uint64_t v = 0, n = 0;
+			for (size_t i = 0; i < node_n_releases(in->node); i++) {
+				const struct node_release *r = node_release_at(in->node, i);
+				int mine = t ? !strcmp(r->tenant, t->id)
+					     : !node_tenant_find(in->node, r->tenant);
+				if (!r->in_store || !mine)
+					continue;
+				v += m == 0 ? r->bytes_total : r->files;
+				n++;
+			}
+			if (!t && !n)
+				continue;
+			fprintf(f, "%s{tenant=\"", fam[m].name);
+			label(f, t ? t->id : "(unconfigured)");
+			fprintf(f, "\"} %llu\n", u(v));
+		}
+	}
+}
+
 int metrics_write(FILE *f, const struct metrics_input *in)
 {
 	family(f, "seed_up", "gauge", "1 while seed-control runs.");
@@ -231,6 +312,10 @@ int metrics_write(FILE *f, const struct metrics_input *in)
 			fprintf(f, "seed_scrub_last_found{counter=\"%s\"} %llu\n",
 				scrub_stat_name(k), u(scrub_stat(&in->scrub->st, k)));
 	}
+
+	if (in->keeper)
+		keeper_metrics(f, in);
+	store_metrics(f, in);
 
 	family(f, "seed_releases", "gauge", "Releases in the store, by tenant and state.");
 	static const enum catalog_state states[] = { CATALOG_STAGED, CATALOG_EMBARGOED,

@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "dpstats.h"
+#include "keeper.h"
 #include "node.h"
 #include "scrub.h"
 
@@ -33,8 +34,12 @@ struct metrics_input {
 	const struct dpstats_worker *sum; /* dpstats_sum of dp (when dp) */
 	uint64_t announces[METRICS_NANNOUNCE];
 	int64_t now;
-	int64_t started;		/* seed-control's start, unix seconds */
-	const struct scrub_last *scrub; /* the store's last scrub; NULL: never */
+	int64_t started;		    /* seed-control's start, unix seconds */
+	const struct scrub_last *scrub;	    /* the store's last scrub; NULL: never */
+	const struct keeper_status *keeper; /* the store keeper; NULL: none */
+	/* the store's file system (statvfs); have_fs 0 when it failed */
+	int have_fs;
+	uint64_t fs_size, fs_free;
 };
 
 /* Writes the whole exposition to f. Returns 0 or -errno of the stream. */

@@ -1,6 +1,7 @@
 /*
  * node: see node.h. The state file (<store>/control.state) is a canonical
- * bencoded dictionary: "version" 2, "releases" (id, state, embargo_until)
+ * bencoded dictionary: "version" 2, "releases" (id, state, embargo_until,
+ * and retired_at for a retired one)
  * and "tenants" (the ones added or changed through the API), each tenant the
  * catalog's own record (catalog_encode_tenant()), so a tenant has one
  * serialized shape. Version 1, still read, wrote a tenant's allow entries as
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bencode.h"
 #include "fsutil.h"
@@ -181,6 +183,10 @@ static int load_state(struct node *n, struct seed_err *err)
 		}
 		r->state = s;
 		r->embargo_until = until->u.i;
+		/* A release retired by a build that did not record when counts its
+		 * retention from this start (written back at the next commit). */
+		const struct bencode_node *ret = get_typed(x, "retired_at", BENCODE_INT);
+		r->retired_at = s != CATALOG_RETIRED ? 0 : ret ? ret->u.i : (int64_t)time(NULL);
 	}
 	for (size_t i = 0; rc == 0 && i < tens->u.list.n; i++) {
 		char what[48];
@@ -234,6 +240,10 @@ static void put_releases(struct bencode_buf *b, const struct node *n)
 		bencode_put_int(b, r->embargo_until);
 		bencode_put_ckey(b, "id");
 		bencode_put_cstr(b, r->id);
+		if (r->state == CATALOG_RETIRED) {
+			bencode_put_ckey(b, "retired_at");
+			bencode_put_int(b, r->retired_at);
+		}
 		bencode_put_ckey(b, "state");
 		bencode_put_cstr(b, catalog_state_name(r->state));
 		bencode_end(b);
@@ -551,9 +561,12 @@ int node_release_pause(struct node *n, const char *id, struct seed_err *err)
 	return move(n, id, CATALOG_PAUSED, 0, err);
 }
 
-int node_release_retire(struct node *n, const char *id, struct seed_err *err)
+int node_release_retire(struct node *n, const char *id, int64_t now, struct seed_err *err)
 {
-	return move(n, id, CATALOG_RETIRED, 0, err);
+	int rc = move(n, id, CATALOG_RETIRED, 0, err);
+	if (rc == 0)
+		find_rel(n, id)->retired_at = now;
+	return rc;
 }
 
 int node_tenant_put(struct node *n, const struct tenant *t, bool must_be_new, struct seed_err *err)

@@ -35,7 +35,8 @@ struct node_release {
 	char tenant[TENANT_ID_MAX + 1];
 	enum catalog_state state;
 	int64_t embargo_until;
-	int in_store; /* found by the last rescan */
+	int64_t retired_at; /* retired: when (Unix seconds), for reclaim_retired */
+	int in_store;	    /* found by the last rescan */
 	int has_v1, has_v2, has_companion;
 	uint8_t ih_v1[20], ih_v2[32], ih_companion[20];
 	uint64_t bytes_total;
@@ -74,7 +75,7 @@ int node_release_publish(struct node *n, const char *id, int64_t now, bool skip_
 			 struct seed_err *err);
 int node_release_embargo(struct node *n, const char *id, int64_t until, struct seed_err *err);
 int node_release_pause(struct node *n, const char *id, struct seed_err *err);
-int node_release_retire(struct node *n, const char *id, struct seed_err *err);
+int node_release_retire(struct node *n, const char *id, int64_t now, struct seed_err *err);
 
 /*
  * Tenants through the API: add (-EEXIST when the id exists) or replace. t is

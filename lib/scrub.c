@@ -88,9 +88,12 @@ static int pread_paced(struct sctx *c, int fd, void *buf, uint64_t len, uint64_t
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	double due = (double)c->read_bytes / (double)c->rate;
 	double spent = (double)(now.tv_sec - c->t0.tv_sec) + (now.tv_nsec - c->t0.tv_nsec) / 1e9;
-	if (due > spent) {
-		double d = due - spent;
-		struct timespec ts = { (time_t)d, (long)((d - (double)(time_t)d) * 1e9) };
+	/* in slices, so that a stop is seen within 100 ms at any rate */
+	for (double d = due - spent; d > 0; d -= 0.1) {
+		if (c->stop && atomic_load_explicit(c->stop, memory_order_relaxed))
+			return -ECANCELED;
+		double slice = d < 0.1 ? d : 0.1;
+		struct timespec ts = { 0, (long)(slice * 1e9) };
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
 	}

@@ -105,6 +105,18 @@ static const struct opt table[] = {
 	OPT("node", "announce_ip", "string", K_IP, 0, 0, "\"\"", "", 1,
 	    "address announced to trackers (IPv4 or IPv6); \"\" lets trackers use the source "
 	    "address"),
+	OPT("node", "scrub_interval", "duration", K_DURATION, 0, NODE(scrub_interval_s), "\"7d\"",
+	    "7d", 1,
+	    "how often seed-control starts a background scrub of the whole store (each pass "
+	    "starts this long after the last one started, at once when that one took longer); "
+	    "\"0\" for none"),
+	OPT("node", "scrub_rate", "rate", K_RATE, 0, NODE(scrub_rate), "\"8MB/s\"", "8MB/s", 1,
+	    "how fast the background scrub reads the store: a rate as for a tenant's bandwidth; "
+	    "0 or \"unlimited\" as fast as the disk goes"),
+	OPT("node", "reclaim_retired", "duration", K_DURATION, 0, NODE(reclaim_retired_s), "\"7d\"",
+	    "7d", 1,
+	    "how long a retired release stays in the store; then it is removed, and with it "
+	    "every file no other release holds; \"0\" keeps retired releases"),
 	OPT("tenants", "id", "string", K_TENANT_ID, F_REQUIRED, TENANT(id), NULL, NULL, 1,
 	    "1 to 32 of a-z 0-9 -, unique; releases <id>.<name>.<version> belong to the tenant"),
 	OPT("tenants", "name", "string", K_DISPLAY_NAME, 0, TENANT(name), "the id", NULL, 1,

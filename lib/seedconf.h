@@ -15,6 +15,9 @@
  *     readonly_group = "seed-ro";            # may read over the API socket
  *     announce_port = 6881;                  # announced to trackers, 1..65535
  *     announce_ip = "";                      # "" = trackers see the source address
+ *     scrub_interval = "7d";                 # background scrub of the store; "0" none
+ *     scrub_rate = "8MB/s";                  # its read rate
+ *     reclaim_retired = "7d";                # retired releases removed after; "0" never
  *   };
  *   tenants = (
  *     { id = "acme";                         # required: [a-z0-9-]{1,32}, unique
@@ -105,6 +108,13 @@ struct seedconf_node {
 	char announce_ip[INET6_ADDRSTRLEN];
 	int announce_family;
 	uint8_t announce_addr[16];
+	/* The store keeper (control/keeper.h): background scrub every
+	 * scrub_interval_s (0: none) at scrub_rate bytes a second (0: as fast
+	 * as it goes); retired releases removed reclaim_retired_s after their
+	 * retirement (0: never). */
+	int64_t scrub_interval_s;
+	uint64_t scrub_rate;
+	int64_t reclaim_retired_s;
 };
 
 struct seedconf {

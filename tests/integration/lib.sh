@@ -672,11 +672,16 @@ free_port() {
 	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# ctl_config FILE STORE RUN STATUS_PORT TENANTS: a seed-control config with
-# the given tenants block (libconfig text inside "tenants = ( ... );").
+# ctl_config FILE STORE RUN STATUS_PORT TENANTS [NODE_EXTRA]: a seed-control
+# config with the given tenants block (libconfig text inside "tenants = (
+# ... );"). The background scrub is off (scrub_interval "0": a test that
+# damages the store or reads scrub.last sees only what it ran) unless
+# NODE_EXTRA, more node settings, sets it.
 ctl_config() {
+	local extra=${6:-}
+	[[ $extra == *scrub_interval* ]] || extra="scrub_interval = \"0\"; $extra"
 	{
-		node_conf seed-test "$2" "$3" "127.0.0.1:$4" 6881
+		node_conf seed-test "$2" "$3" "127.0.0.1:$4" 6881 "$extra"
 		echo "tenants = ( $5 );"
 	} >"$1"
 }

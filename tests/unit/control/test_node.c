@@ -125,13 +125,14 @@ Test(node, state_machine_refusals)
 		     "a release whose tenant is not configured cannot go live");
 	cr_expect(strstr(e.msg, "ghost") != NULL, "%s", e.msg);
 	seed_err_clear(&e);
-	cr_assert_eq(node_release_retire(n, "acme.g.2", &e), 0, "%s", e.msg);
+	cr_assert_eq(node_release_retire(n, "acme.g.2", 1234, &e), 0, "%s", e.msg);
+	cr_expect_eq(node_release_find(n, "acme.g.2")->retired_at, 1234);
 	cr_expect_eq(node_release_publish(n, "acme.g.2", 1, true, &e), -EPERM, "retiring is final");
 	seed_err_clear(&e);
 	cr_expect_eq(node_release_embargo(n, "acme.g.1", 0, &e), -EINVAL);
 	/* without a report the codes are the same (they were all -EINVAL) */
 	cr_expect_eq(node_release_pause(n, "acme.g.1", NULL), -EPERM);
-	cr_expect_eq(node_release_retire(n, "nope.g.1", NULL), -ENOENT);
+	cr_expect_eq(node_release_retire(n, "nope.g.1", 1, NULL), -ENOENT);
 	cr_expect_eq(node_release_embargo(n, "acme.g.2", 5, NULL), -EPERM);
 	cr_expect_eq(node_release_publish(n, "nope.g.1", 1, true, NULL), -ENOENT);
 	node_close(n);
@@ -169,6 +170,14 @@ Test(node, commit_writes_increasing_generations_and_the_state_survives)
 	cr_expect_eq(node_release_find(n, "acme.g.2")->embargo_until, 5000);
 	cr_assert_eq(node_commit(n, 70, &e), 0, "%s", e.msg);
 	cr_expect_eq(node_generation(n), g1 + 2, "the data plane ignores older generations");
+	/* when a release was retired survives a restart: reclaim counts from it */
+	cr_assert_eq(node_release_retire(n, "acme.g.1", 777, &e), 0, "%s", e.msg);
+	cr_assert_eq(node_commit(n, 71, &e), 0, "%s", e.msg);
+	node_close(n);
+	n = open_node(NULL);
+	cr_expect_eq(node_release_find(n, "acme.g.1")->state, CATALOG_RETIRED);
+	cr_expect_eq(node_release_find(n, "acme.g.1")->retired_at, 777);
+	cr_expect_eq(node_release_find(n, "acme.g.2")->retired_at, 0);
 	node_close(n);
 }
 

@@ -168,9 +168,27 @@ Test(seedconf, minimal_config_gets_node_defaults)
 	cr_assert_eq(c->node.api_max_conns, 64);
 	cr_assert_str_eq(c->node.admin_group, "seed");
 	cr_assert_str_eq(c->node.readonly_group, "seed-ro");
+	cr_assert_eq(c->node.scrub_interval_s, 7 * 86400);
+	cr_assert_eq(c->node.scrub_rate, 8000000);
+	cr_assert_eq(c->node.reclaim_retired_s, 7 * 86400);
 	cr_assert_eq(c->n_tenants, 0);
 	cr_assert_null(c->tenants);
 	seedconf_free(c);
+}
+
+Test(seedconf, store_keeper_settings)
+{
+	struct seedconf *c =
+		load_ok("node = { name = \"s\"; store = \"/s\"; scrub_interval = "
+			"\"0\"; scrub_rate = \"unlimited\"; reclaim_retired = \"1d12h\"; };");
+	cr_assert_eq(c->node.scrub_interval_s, 0);
+	cr_assert_eq(c->node.scrub_rate, 0);
+	cr_assert_eq(c->node.reclaim_retired_s, 36 * 3600);
+	seedconf_free(c);
+	load_bad("node = { name = \"s\"; store = \"/s\"; scrub_rate = \"8MB\"; };",
+		 "t.conf:1: node.scrub_rate: ", "unknown unit");
+	load_bad("node = { name = \"s\"; store = \"/s\"; reclaim_retired = \"7 days\"; };",
+		 "t.conf:1: node.reclaim_retired: ", "not a duration");
 }
 
 Test(seedconf, minimal_tenant_gets_defaults)
@@ -387,7 +405,7 @@ Test(seedconf, option_table_describes_every_setting)
 			     0);
 		cr_assert_null(strstr(e.msg, "unknown"), "%s: %s", o->name, e.msg);
 	}
-	cr_assert_eq(node, 12);
+	cr_assert_eq(node, 15);
 	cr_assert_eq(tenants, 7);
 	cr_assert_null(seedconf_option_at(n + 100));
 }
@@ -500,7 +518,7 @@ Test(seedconf, unknown_node_key_suggests_the_right_one)
 	load_bad(node_with("colour = \"blue\";"), "t.conf:4: node.colour: ",
 		 "unknown setting (node takes: name, store, run_dir, api_socket, status_listen, "
 		 "status_hosts, status_max_conns, api_max_conns, admin_group, readonly_group, "
-		 "announce_port, announce_ip)");
+		 "announce_port, announce_ip, scrub_interval, scrub_rate, reclaim_retired)");
 }
 
 Test(seedconf, unknown_tenant_key)
