@@ -6,17 +6,19 @@
 #     1/(1/sha1 + 1/sha256 + 1/xxh3), times the threads used;
 #   - the sequential read bandwidth of the source tree (page cache as ingest
 #     sees it: the tree was just read once);
-#   - the write+fsync bandwidth of the store's file system (information: the
-#     store copy is part of ingest).
-# It reports ingest / min(hash limit, read bandwidth) for the multi-buffer
-# build and for the single-buffer OpenSSL hashing, so the gain is visible.
+#   - the write bandwidth of the store's file system (the better of
+#     buffered+fsync and O_DIRECT, dd), before each ingest, on the disk
+#     and on tmpfs.
+# It reports ingest / min(hash limit, read, write) for the multi-buffer
+# build and for the single-buffer OpenSSL hashing, --runs times each
+# (median and spread), with the load average before and after.
 # Figures only; nothing passes or fails on speed.
 #
 # usage: bench/ingest.sh [--size-gib N] [--threads N] [--dir DIR]
-#                        [--seedctl PATH] [--hashbench PATH] [--keep]
+#                        [--seedctl PATH] [--hashbench PATH] [--keep] [--runs N]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-size_gib=2 threads=$(nproc) dir=/var/tmp/bitstream-bench-ingest keep=0
+size_gib=2 threads=$(nproc) dir=/var/tmp/bitstream-bench-ingest keep=0 nruns=2
 seedctl="" hashbench=""
 while (($#)); do
 	case $1 in
@@ -26,7 +28,8 @@ while (($#)); do
 	--seedctl) seedctl=$2; shift 2 ;;
 	--hashbench) hashbench=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
-	-h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+	--runs) nruns=$2; shift 2 ;;
+	-h|--help) sed -n '2,21p' "$0"; exit 0 ;;
 	*) echo "ingest.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -75,60 +78,90 @@ find "$tree" -type f -exec cat {} + >/dev/null   # warm, as ingest will see it
 t0=$(now); find "$tree" -type f -exec cat {} + >/dev/null; t1=$(now)
 read_gbps=$($py -c "print($bytes / ($t1 - $t0) / 1e9)")
 
-echo "measuring: write+fsync bandwidth of the store's file system ..." >&2
-t0=$(now); dd if=/dev/zero of="$dir/ddtest" bs=4M count=256 conv=fsync status=none; t1=$(now)
-rm -f "$dir/ddtest"
-write_gbps=$($py -c "print((1 << 30) / ($t1 - $t0) / 1e9)")
-
+ddw() { # file bytes [dd flags...] -> GB/s of writing bytes of zeros, fsync included
+	local f=$1 n=$2 t0 t1
+	shift 2
+	t0=$(now); dd if=/dev/zero of="$f" bs=4M count=$((n >> 22)) conv=fsync "$@" status=none; t1=$(now)
+	rm -f "$f"
+	$py -c "print($n / ($t1 - $t0) / 1e9)"
+}
+# The store's write limit: the better of buffered+fsync and O_DIRECT
+# (what ingest does), as many bytes as ingest writes, measured right before
+# each ingest: on a VM, memory or disk the guest has not touched lately is
+# slower to write the first time, and both see the same state.
+write_limit() { # dir -> GB/s
+	local b d
+	b=$(ddw "$1/ddtest" "$bytes")
+	d=$(ddw "$1/ddtest" "$bytes" oflag=direct 2>/dev/null || echo 0)
+	$py -c "print(max($b, $d))"
+}
 run_ingest() { # impl store-dir -> prints seconds
 	rm -rf "$2"
 	"$seedctl" release create --store "$2" --tenant bench --name ingest --version "$1" \
 		--threads "$threads" --hash-impl "$1" --json "$tree" | jget seconds
 	[ "$keep" = 1 ] || rm -rf "$2"
 }
+shm=/dev/shm/bitstream-bench-ingest
+use_shm=0
+[ "$(df --output=avail -B1 /dev/shm | tail -1)" -gt $((bytes * 2 + (bytes >> 1))) ] && use_shm=1
+mkdir -p "$shm.w"
 runs=$dir/runs.txt
 : >"$runs"
-for impl in mb openssl; do
-	echo "measuring: ingest, $impl hashing, store on $(df --output=fstype "$dir" | tail -1) ..." >&2
-	echo "$impl disk $(run_ingest "$impl" "$store")" >>"$runs"
-done
-# The same with the store in memory: what hashing and copying alone allow.
-shm=/dev/shm/bitstream-bench-ingest
-if [ "$(df --output=avail -B1 /dev/shm | tail -1)" -gt $((bytes + (bytes >> 2))) ]; then
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+for r in $(seq 1 "$nruns"); do
 	for impl in mb openssl; do
-		echo "measuring: ingest, $impl hashing, store on tmpfs ..." >&2
-		echo "$impl tmpfs $(run_ingest "$impl" "$shm")" >>"$runs"
+		echo "run $r: ingest, $impl hashing, store on $(df --output=fstype "$dir" | tail -1) ..." >&2
+		w=$(write_limit "$dir")
+		echo "$impl disk $(run_ingest "$impl" "$store") $w" >>"$runs"
+		# The same with the store in memory: hashing and copying alone.
+		if [ "$use_shm" = 1 ]; then
+			echo "run $r: ingest, $impl hashing, store on tmpfs ..." >&2
+			w=$(write_limit "$shm.w")
+			echo "$impl tmpfs $(run_ingest "$impl" "$shm") $w" >>"$runs"
+		fi
 	done
-fi
+done
+rmdir "$shm.w"
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 RESULTS_DIR="$root/bench/results" $py - "$bytes" "$threads" "$mb_core" "$ossl_core" "$read_gbps" \
-	"$write_gbps" "$runs" "$stamp" "$hb" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)" <<'PY'
+	"$runs" "$stamp" "$hb" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)" \
+	"$load0" "$load1" <<'PY'
 import json, os, sys
 b, th = int(sys.argv[1]), int(sys.argv[2])
-mb_core, os_core, rd, wr = map(float, sys.argv[3:7])
-runs = [l.split() for l in open(sys.argv[7]) if l.strip()]
-stamp, hb, ncpu, cpu = sys.argv[8], json.loads(sys.argv[9]), sys.argv[10], sys.argv[11].strip()
+mb_core, os_core, rd = map(float, sys.argv[3:6])
+runs = [l.split() for l in open(sys.argv[6]) if l.strip()]
+stamp, hb, ncpu, cpu = sys.argv[7], json.loads(sys.argv[8]), sys.argv[9], sys.argv[10].strip()
+load0, load1 = sys.argv[11], sys.argv[12]
 names = {"mb": "multi-buffer", "openssl": "OpenSSL"}
 rows = []
-for impl, store, secs in runs:
-    secs = float(secs)
+for impl, store, secs, wr in runs:
+    secs, wr = float(secs), float(wr)
     rate = b / secs / 1e9
     hl = (mb_core if impl == "mb" else os_core) * th
-    r = dict(hashing=names[impl], store=store, seconds=secs, ingest_gbps=rate,
-             hash_limit_gbps=hl, read_gbps=rd, ratio=rate / min(hl, rd))
-    if store == "disk":
-        r["write_fsync_gbps"] = wr
-        r["ratio_with_write"] = rate / min(hl, rd, wr)
-    rows.append(r)
+    rows.append(dict(hashing=names[impl], store=store, seconds=secs, ingest_gbps=rate,
+                     hash_limit_gbps=hl, read_gbps=rd, write_gbps=wr,
+                     ratio=rate / min(hl, rd, wr)))
+def med(v):
+    v = sorted(v)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
 md = [f"Ingest of a generated {b / 2**30:.2f} GiB tree (256 small files + 64 MiB files), "
-      f"{th} hashing threads, {ncpu} CPUs ({cpu}), {stamp}.", "",
-      "| hashing | store on | ingest GB/s | hash limit GB/s | source read GB/s | ingest / min(hash, read) | store write+fsync GB/s | ingest / min(hash, read, write) |",
+      f"{th} hashing threads, {ncpu} CPUs ({cpu}), {stamp}; load average "
+      f"{load0} before, {load1} after (above ~0.3 another job shared the CPUs).", "",
+      "Each row: median over the runs, [min-max] beside it. Store write = the better of "
+      "buffered+fsync and O_DIRECT (dd, as many bytes as the tree), measured right before each ingest.", "",
+      "| hashing | store on | runs | ingest GB/s | hash limit GB/s | source read GB/s | store write GB/s | ingest / min(hash, read, write) |",
       "|---|---|---|---|---|---|---|---|"]
+seen = []
 for r in rows:
-    w = f"{r['write_fsync_gbps']:.2f} | {r['ratio_with_write']:.2f}" if "write_fsync_gbps" in r else "- | -"
-    md.append(f"| {r['hashing']} | {r['store']} | {r['ingest_gbps']:.2f} | {r['hash_limit_gbps']:.2f} | "
-              f"{r['read_gbps']:.2f} | {r['ratio']:.2f} | {w} |")
+    if (r["hashing"], r["store"]) not in seen:
+        seen.append((r["hashing"], r["store"]))
+for h, st in seen:
+    g = [r for r in rows if r["hashing"] == h and r["store"] == st]
+    f = lambda k: f"{med([r[k] for r in g]):.2f} [{min(r[k] for r in g):.2f}-{max(r[k] for r in g):.2f}]"
+    md.append(f"| {h} | {st} | {len(g)} | {f('ingest_gbps')} | {g[0]['hash_limit_gbps']:.2f} | "
+              f"{rd:.2f} | {f('write_gbps')} | {f('ratio')} |")
 md += ["", "Hash limit = threads x per-core 1/(1/sha1 + 1/sha256 + 1/xxh3) from bench/hashbench "
        f"({hb.get('impl', '?')}): SHA-1 over 256 KiB pieces {hb.get('sha1_mb_gbps', 0):.2f}, "
        f"SHA-256 over 16 KiB {hb.get('sha256_mb_gbps', 0):.2f}, XXH3-128 {hb.get('xxh3_gbps', 0):.2f} GB/s per core; "

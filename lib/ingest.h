@@ -4,8 +4,10 @@
  * Call order: ingest_scan() walks and validates the source tree without
  * touching the store (so bad input never changes it); ingest_create() hashes
  * every file on all cores (SHA-1 per v1 piece, SHA-256 per 16 KiB leaf,
- * XXH3-128 per 16 KiB block, in multi-buffer batches), copies the data into
- * store objects, builds the torrents and commits the release manifest last.
+ * XXH3-128 per 16 KiB block, in multi-buffer batches), writes the data and
+ * its parity into store objects (O_DIRECT through io_uring where the store's
+ * file system allows it), builds the torrents and commits the release
+ * manifest last.
  * On any failure every object this run created is removed again.
  */
 #ifndef SEED_INGEST_H
