@@ -41,6 +41,8 @@ struct keeper {
 	char busy[STORE_MAX_ID + 1]; /* being removed */
 	struct failed failed[KEEPER_QUEUE];
 	size_t n_failed;
+	struct dpstats_repair rq[KEEPER_REPAIRS];
+	size_t n_rq;
 };
 
 static int64_t now_s(void)
@@ -140,6 +142,60 @@ static void reclaim_all(struct keeper *k)
 	}
 }
 
+static void on_event(void *arg, const char *rel, const char *file, const char *what);
+
+/* Checks the stripes of every queued repair record on disk, under one
+ * hold of the writer lock. */
+static void write_back_all(struct keeper *k)
+{
+	static struct dpstats_repair batch[KEEPER_REPAIRS]; /* the keeper's thread only */
+	pthread_mutex_lock(&k->mu);
+	size_t n = k->n_rq;
+	memcpy(batch, k->rq, n * sizeof(batch[0]));
+	k->n_rq = 0;
+	pthread_mutex_unlock(&k->mu);
+	if (!n)
+		return;
+	struct store *w = NULL;
+	struct seed_err err;
+	seed_err_clear(&err);
+	int rc = open_writer(k, &w, &err);
+	if (rc < 0) {
+		if (rc != -ECANCELED)
+			log_warn(&lm,
+				 "writing back %zu repaired blocks: %s (the next pass finds them)",
+				 n, err.msg);
+		pthread_mutex_lock(&k->mu);
+		k->st.check_failed += rc != -ECANCELED ? n : 0;
+		pthread_mutex_unlock(&k->mu);
+		return;
+	}
+	uint64_t back = 0, whole = 0, lost = 0, failed = 0;
+	for (size_t i = 0; i < n && !atomic_load(&k->stop); i++) {
+		struct scrub_stats st;
+		seed_err_clear(&err);
+		rc = scrub_block(w, batch[i].root, batch[i].length, batch[i].block, HASH_IMPL_MB,
+				 on_event, k, &st, &err);
+		if (rc < 0) {
+			failed++;
+			log_warn(&lm, "checking a block the data plane found bad: %s", err.msg);
+			continue;
+		}
+		uint64_t b = st.blocks_rebuilt + st.parity_rebuilt + st.copies_rewritten +
+			     st.tables_rebuilt;
+		back += st.blocks_rebuilt + st.parity_rebuilt;
+		lost += st.blocks_lost;
+		whole += !b && !st.blocks_lost && !st.objects_lost;
+	}
+	store_close(w);
+	pthread_mutex_lock(&k->mu);
+	k->st.written_back += back;
+	k->st.found_whole += whole;
+	k->st.found_lost += lost;
+	k->st.check_failed += failed;
+	pthread_mutex_unlock(&k->mu);
+}
+
 static void on_event(void *arg, const char *rel, const char *file, const char *what)
 {
 	(void)arg;
@@ -153,6 +209,7 @@ static void on_progress(void *arg, const struct scrub_stats *st)
 	k->st.cur = *st;
 	pthread_mutex_unlock(&k->mu);
 	reclaim_all(k);
+	write_back_all(k);
 }
 
 /* One background pass; its scrub_background result. */
@@ -222,6 +279,7 @@ static void *keeper_main(void *arg)
 	int64_t next = interval ? first_pass(k, interval) : 0;
 	for (;;) {
 		reclaim_all(k);
+		write_back_all(k);
 		pthread_mutex_lock(&k->mu);
 		if (k->set.scrub_interval_s != interval) {
 			/* a reload: the next pass counts from the last start */
@@ -237,7 +295,7 @@ static void *keeper_main(void *arg)
 			k->st.scrubbing = true;
 			k->st.pass_started = now;
 			memset(&k->st.cur, 0, sizeof(k->st.cur));
-		} else if (!atomic_load(&k->stop) && !k->n_queue) {
+		} else if (!atomic_load(&k->stop) && !k->n_queue && !k->n_rq) {
 			/* woken early by a reclaim, a reload or stop */
 			int64_t wait = !next ? 3600 : next - now < 1 ? 1 : next - now;
 			struct timespec until;
@@ -300,6 +358,30 @@ void keeper_reclaim(struct keeper *k, const char *id)
 		k->st.reclaim_waiting = k->n_queue;
 		pthread_cond_signal(&k->cv);
 	}
+	pthread_mutex_unlock(&k->mu);
+}
+
+void keeper_repair(struct keeper *k, const struct dpstats_repair *r)
+{
+	pthread_mutex_lock(&k->mu);
+	k->st.records++;
+	size_t i = 0;
+	while (i < k->n_rq && (k->rq[i].block != r->block || memcmp(k->rq[i].root, r->root, 32)))
+		i++;
+	if (i == k->n_rq && k->n_rq < KEEPER_REPAIRS) {
+		k->rq[k->n_rq++] = *r;
+		pthread_cond_signal(&k->cv);
+	} else if (i == k->n_rq) {
+		k->st.records_dropped++;
+	}
+	pthread_mutex_unlock(&k->mu);
+}
+
+void keeper_records_missed(struct keeper *k, uint64_t n)
+{
+	pthread_mutex_lock(&k->mu);
+	k->st.records += n;
+	k->st.records_dropped += n;
 	pthread_mutex_unlock(&k->mu);
 }
 

@@ -79,6 +79,10 @@ struct ctl {
 	struct guard_ids ids;
 	uint64_t full_warned;
 	struct timespec releases_mtime;
+	/* the data plane's repair records read so far, per worker, of the run
+	 * that started at rep_start */
+	uint64_t rep_seen[DPSTATS_MAX_WORKERS];
+	uint64_t rep_start;
 	bool draining, stop;
 };
 
@@ -237,6 +241,29 @@ static struct keeper_settings keeper_settings(const struct seedconf_node *nc)
 {
 	return (struct keeper_settings){ .scrub_interval_s = nc->scrub_interval_s,
 					 .scrub_rate = nc->scrub_rate };
+}
+
+/* Blocks the data plane found bad since the last look go to the keeper,
+ * which checks their stripes on disk and writes the repair back. */
+static void take_repairs(struct ctl *c)
+{
+	const struct dpstats *dp = c->api.dp;
+	if (!dp)
+		return;
+	if (c->api.dp_start != c->rep_start) {
+		memset(c->rep_seen, 0, sizeof(c->rep_seen));
+		c->rep_start = c->api.dp_start;
+	}
+	struct dpstats_repair r[DPSTATS_REPAIR_RING];
+	for (unsigned i = 0; i < dpstats_n_workers(dp); i++) {
+		uint64_t missed = 0;
+		size_t n = dpstats_repairs_read(dp, i, &c->rep_seen[i], r, DPSTATS_REPAIR_RING,
+						&missed);
+		for (size_t j = 0; j < n; j++)
+			keeper_repair(c->keeper, &r[j]);
+		if (missed)
+			keeper_records_missed(c->keeper, missed);
+	}
 }
 
 /* Retired releases whose time in the store is over go to the keeper,
@@ -570,6 +597,7 @@ static int run(struct ctl *c)
 			if (now - last_tick >= 1000) {
 				last_tick = now;
 				api_sample(&c->api, now);
+				take_repairs(c);
 				maybe_rescan(c);
 				reclaim_due(c, wall);
 			}

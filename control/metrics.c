@@ -237,6 +237,15 @@ static void keeper_metrics(FILE *f, const struct metrics_input *in)
 	scalar(f, "seed_store_reclaim_waiting", "gauge",
 	       "Retired releases due for removal, waiting for the store's writer lock.",
 	       k->reclaim_waiting);
+	family(f, "seed_store_repair_records_total", "counter",
+	       "Blocks the data plane found bad, whose stripes seed-control checked on disk, by "
+	       "what it found.");
+	static const char *const what[] = { "written_back", "whole", "lost", "failed", "dropped" };
+	const uint64_t v[] = { k->written_back, k->found_whole, k->found_lost, k->check_failed,
+			       k->records_dropped };
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		fprintf(f, "seed_store_repair_records_total{result=\"%s\"} %llu\n", what[i],
+			u(v[i]));
 }
 
 /* What the store holds, by tenant (from the releases' manifests, as the

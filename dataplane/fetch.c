@@ -252,12 +252,17 @@ static void repair_read_done(struct worker *w, uint64_t cookie, int32_t res)
 	r->used = 0;
 	char root[65];
 	hex_encode(o->root, 32, root);
-	if (got > 0 && cache_fill_check(w->cache, slot, got)) {
+	int rebuilt = got > 0 && cache_fill_check(w->cache, slot, got);
+	/* for seed-control's keeper, which writes the repair back */
+	struct dpstats_repair rec = { .length = g->length, .block = block, .rebuilt = rebuilt };
+	memcpy(rec.root, o->root, 32);
+	dpstats_repair_note(w->p.stats, w->p.index, &rec);
+	if (rebuilt) {
 		dpstats_add(&w->ctr->blocks_repaired, 1);
 		log_warn(&lm,
 			 "object %s block %u: rebuilt from its stripe's parity (%d of %u + %u "
-			 "blocks bad) and served; the store keeps the bad copy until it is "
-			 "rewritten",
+			 "blocks bad) and served; seed-control writes the repair back (its "
+			 "repair record)",
 			 root, block, bad, g->k, g->m);
 	} else {
 		dpstats_add(&w->ctr->repair_failures, 1);

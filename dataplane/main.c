@@ -292,6 +292,7 @@ int main(int argc, char **argv)
 					   .ready = &ready,
 					   .dump = &dump,
 					   .ctr = dpstats_worker(stats, started),
+					   .stats = stats,
 					   .tenants = g_tenants,
 					   .admit = g_admit,
 					   .backend = backend };

@@ -36,6 +36,7 @@ struct worker_params {
 	atomic_int *ready;		     /* incremented once listening */
 	atomic_int *dump;		     /* changed: print connection states (SIGUSR1) */
 	struct dpstats_worker *ctr;	     /* this worker's counters (it is their only writer) */
+	struct dpstats *stats;		     /* the file: this worker's repair ring (index) */
 	struct tenants *tenants;	     /* per-tenant limits, shared by all workers */
 	struct admit *admit;		     /* per-source limits, shared by all workers */
 	const struct netio_backend *backend; /* initialized already (netio.h) */

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define DPSTATS_MAGIC	"SEEDSTAT"
-#define DPSTATS_VERSION 6
+#define DPSTATS_VERSION 7
 #define HDR_SIZE	4096
 
 struct dpstats_hdr {
@@ -83,6 +83,18 @@ const char *const dpstats_close_names[DPSTATS_CLOSE_REASONS] = {
 SEED_CLOSE_REASONS(CLOSE_FITS_)
 #undef CLOSE_FITS_
 
+/* A repair record as the ring holds it: words another process may read
+ * while the worker writes them; a record is published by the count. */
+struct repair_slot {
+	_Atomic uint64_t w[6]; /* root (4 words), length, block | rebuilt << 63 */
+};
+
+struct repair_ring {
+	_Atomic uint64_t n; /* records ever written; slot n % RING is next */
+	uint64_t pad[7];
+	struct repair_slot e[DPSTATS_REPAIR_RING];
+} __attribute__((aligned(64)));
+
 struct dpstats {
 	uint8_t *base;
 	size_t len;
@@ -99,7 +111,70 @@ static size_t layout_size(unsigned n_workers, uint64_t *ids_off, uint64_t *worke
 		HDR_SIZE + ids + (size_t)DPSTATS_MAX_TENANTS * sizeof(struct dpstats_tenant_slot);
 	w = (w + 4095) & ~(size_t)4095;
 	*workers_off = w;
-	return w + (size_t)n_workers * sizeof(struct dpstats_worker);
+	return w + (size_t)n_workers * (sizeof(struct dpstats_worker) + sizeof(struct repair_ring));
+}
+
+static struct repair_ring *ring_of(const struct dpstats *s, unsigned i)
+{
+	return (struct repair_ring *)(void *)(s->base + s->h->workers_off +
+					      (size_t)s->h->n_workers *
+						      sizeof(struct dpstats_worker) +
+					      (size_t)i * sizeof(struct repair_ring));
+}
+
+void dpstats_repair_note(struct dpstats *s, unsigned i, const struct dpstats_repair *r)
+{
+	if (!s || i >= s->h->n_workers)
+		return;
+	struct repair_ring *g = ring_of(s, i);
+	uint64_t n = atomic_load_explicit(&g->n, memory_order_relaxed);
+	struct repair_slot *e = &g->e[n % DPSTATS_REPAIR_RING];
+	uint64_t w[6];
+	memcpy(w, r->root, 32);
+	w[4] = r->length;
+	w[5] = r->block | (uint64_t)(r->rebuilt != 0) << 63;
+	for (int k = 0; k < 6; k++)
+		atomic_store_explicit(&e->w[k], w[k], memory_order_relaxed);
+	atomic_store_explicit(&g->n, n + 1, memory_order_release);
+}
+
+size_t dpstats_repairs_read(const struct dpstats *s, unsigned i, uint64_t *seen,
+			    struct dpstats_repair *out, size_t cap, uint64_t *missed)
+{
+	*missed = 0;
+	if (i >= s->h->n_workers)
+		return 0;
+	const struct repair_ring *g = ring_of(s, i);
+	uint64_t n = atomic_load_explicit(&g->n, memory_order_acquire);
+	if (*seen > n) /* a reader that kept its count across a restart */
+		*seen = 0;
+	/* record j sits in slot j % RING until record j + RING is written
+	 * there, which starts once n reaches j + RING: only the last RING - 1
+	 * records are certain to be whole */
+	if (n - *seen >= DPSTATS_REPAIR_RING) {
+		*missed += n - *seen - (DPSTATS_REPAIR_RING - 1);
+		*seen = n - (DPSTATS_REPAIR_RING - 1);
+	}
+	size_t got = 0;
+	for (; *seen < n && got < cap; (*seen)++) {
+		const struct repair_slot *e = &g->e[*seen % DPSTATS_REPAIR_RING];
+		uint64_t w[6];
+		for (int k = 0; k < 6; k++)
+			w[k] = atomic_load_explicit(&e->w[k], memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		/* the writer may have lapped this slot while it was read */
+		if (atomic_load_explicit(&g->n, memory_order_relaxed) - *seen >=
+		    DPSTATS_REPAIR_RING) {
+			(*missed)++;
+			continue;
+		}
+		memcpy(out[got].root, w, 32);
+		out[got].length = w[4];
+		out[got].block = w[5] & ~(1ull << 63);
+		out[got].rebuilt = (int)(w[5] >> 63);
+		got++;
+	}
+	return got;
 }
 
 static uint64_t now_ns(void)

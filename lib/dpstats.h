@@ -15,7 +15,8 @@
  * a release that stops being served keeps its totals, as counters must.
  *
  * The file: a header (magic, version, sizes, writer pid, start time), the
- * release id table, then one block per worker. dpstats_create writes it under
+ * release id table, then one block per worker, then one repair ring per
+ * worker (below). dpstats_create writes it under
  * a temporary name and renames it into place, so a reader never maps a
  * half-initialised file; a new run replaces the file (the start time tells a
  * reader that counters restarted). Without a path the same layout lives in
@@ -191,6 +192,35 @@ const char *dpstats_release_id(const struct dpstats *s, unsigned i);
 /* Writer's pid and start time (unix ns): a new run means counters restarted. */
 int32_t dpstats_pid(const struct dpstats *s);
 uint64_t dpstats_start_ns(const struct dpstats *s);
+
+/*
+ * Repair records: each block a worker found bad on its way into the cache
+ * (rebuilt from its stripe's parity, or beyond it and refused) goes into the
+ * worker's ring, so that seed-control's store keeper can check that stripe
+ * and write the repair back at once (the data plane never writes the
+ * store). A ring keeps the last DPSTATS_REPAIR_RING records; one reader
+ * follows it with its own count of records seen.
+ */
+#define DPSTATS_REPAIR_RING 32
+
+struct dpstats_repair {
+	uint8_t root[32]; /* the object: its file's pieces root */
+	uint64_t length;  /* its file's length */
+	uint64_t block;	  /* the bad block */
+	int rebuilt;	  /* 1 rebuilt and served, 0 beyond the parity, refused */
+};
+
+/* Appends a record to worker i's ring (that worker only). */
+void dpstats_repair_note(struct dpstats *s, unsigned i, const struct dpstats_repair *r);
+/*
+ * Worker i's records after the *seen-th, oldest first: at most cap into
+ * out; returns how many and advances *seen. Records overwritten before they
+ * were read (more than DPSTATS_REPAIR_RING since the last call, or while
+ * reading) are skipped and counted in *missed. *seen starts at 0 for a new
+ * data plane run (dpstats_start_ns changed).
+ */
+size_t dpstats_repairs_read(const struct dpstats *s, unsigned i, uint64_t *seen,
+			    struct dpstats_repair *out, size_t cap, uint64_t *missed);
 
 /* Sums every worker's block, and release slot counters, into *out. */
 void dpstats_sum(const struct dpstats *s, struct dpstats_worker *out);

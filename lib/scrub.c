@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "hex.h"
 #include "merkle.h"
 #include "parity.h"
 
@@ -804,6 +805,90 @@ static void ctx_free(struct sctx *c)
 	free(c->buf);
 	free(c->shard);
 	hash_ctx_destroy(c->h);
+}
+
+/* scrub_block's work once ctx and the object's fd are set up. */
+static int mend_block(struct sctx *c, int fd, const struct store_release_file *f, uint64_t block,
+		      struct seed_err *err)
+{
+	struct store_obj o;
+	struct seed_err oe;
+	seed_err_clear(&oe);
+	int rc = store_obj_open(c->s, f->root, &o, &oe);
+	if (rc == -EBADMSG || (rc == 0 && o.bad_copies)) {
+		if (rc == 0)
+			store_obj_close(&o);
+		return scrub_object(c, f, err); /* the metadata first: all of it */
+	}
+	if (rc < 0) {
+		*err = oe;
+		return rc;
+	}
+	if (block >= o.g.n_blocks || !o.g.m) {
+		store_obj_close(&o);
+		return scrub_object(c, f, err);
+	}
+	const struct store_geom *g = &o.g;
+	uint8_t *bad = calloc(1, g->n_blocks + g->n_parity + 1);
+	if (!bad) {
+		store_obj_close(&o);
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	}
+	const uint64_t st = block / g->k;
+	int wrote = 0;
+	for (uint32_t i = 0; rc == 0 && i < g->k + g->m; i++) {
+		uint64_t off, e;
+		uint32_t len = store_shard(g, st, i, &off, &e);
+		if (!len)
+			continue;
+		uint8_t x[16];
+		if ((rc = pread_paced(c, fd, c->shard, len, off)) < 0) {
+			rc = io_fail(c, rc, "stripe read", err);
+			break;
+		}
+		hash_xxh128(c->shard, len, x);
+		bad[e] = memcmp(x, o.block_xxh + e * 16, 16) != 0;
+	}
+	if (rc == 0)
+		rc = mend_stripes(c, fd, g, o.block_xxh, bad, &wrote, err);
+	if (rc == 0 && wrote && fsync(fd) < 0)
+		rc = io_fail(c, -errno, "fsync", err);
+	free(bad);
+	store_obj_close(&o);
+	return rc;
+}
+
+int scrub_block(struct store *s, const uint8_t root[32], uint64_t length, uint64_t block,
+		enum hash_impl impl, scrub_event_fn on_event, void *arg, struct scrub_stats *st,
+		struct seed_err *err)
+{
+	char name[80] = "object ";
+	hex_encode(root, 32, name + strlen(name));
+	struct sctx c = { .s = s,
+			  .on_event = on_event,
+			  .arg = arg,
+			  .st = st,
+			  .rel = "(data plane)",
+			  .file = name };
+	struct store_release_file f = { .path = name, .length = length, .has_root = 1 };
+	memcpy(f.root, root, 32);
+	memset(st, 0, sizeof(*st));
+	int rc = ctx_init(&c, impl, err);
+	char *path = rc == 0 ? store_obj_path(s, root) : NULL;
+	int fd = path ? open(path, O_RDWR | O_CLOEXEC) : -1;
+	if (rc == 0 && !path)
+		rc = seed_err_set(err, -ENOMEM, "out of memory");
+	else if (rc == 0 && fd < 0 && errno != ENOENT)
+		rc = seed_err_set(err, -errno, "%s: %s", path, strerror(errno));
+	else if (rc == 0 && fd >= 0)
+		rc = mend_block(&c, fd, &f, block, err); /* missing: removed since */
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	ctx_free(&c);
+	if (rc == 0)
+		rc = st->blocks_lost || st->objects_lost || st->repairs_failed ? 1 : 0;
+	return rc;
 }
 
 int scrub_rebuild_table(struct store *s, int fd, uint64_t length, const uint8_t root[32],

@@ -95,6 +95,20 @@ int scrub_background(const char *dir, const struct scrub_opts *o, struct scrub_s
 		     struct seed_err *err);
 
 /*
+ * The stripe of one block the data plane found bad (its repair record,
+ * dpstats.h): block `block` of the object root, a file of length bytes.
+ * Every block of the stripe is checked against its XXH3-128 and the stripe
+ * rebuilt and written back as a scrub does; an object whose metadata
+ * copies are not both intact (or that has no parity) is scrubbed whole.
+ * Events name the object ("(data plane)", "object HEX"). s open for
+ * writing. 0 when what it checked is whole afterwards, 1 when something is
+ * lost, -errno. A missing object (removed since) is 0.
+ */
+int scrub_block(struct store *s, const uint8_t root[32], uint64_t length, uint64_t block,
+		enum hash_impl impl, scrub_event_fn on_event, void *arg, struct scrub_stats *st,
+		struct seed_err *err);
+
+/*
  * What the last scrub of a store found: scrub_store writes it to
  * STORE/scrub.last (a line per counter, written atomically) after every
  * run; scrub_last reads it back. only is the release the run was limited

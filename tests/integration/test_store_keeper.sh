@@ -9,6 +9,9 @@
 #    both releases afterwards. seed-control's log names each repair.
 #  - A pass reads without the store's lock: a `seedctl release create`
 #    run while a slow one is going finishes before the pass does.
+#  - A block the data plane rebuilds from parity as it serves it is written
+#    back to the store by seed-control within seconds (the data plane's
+#    repair record), without waiting for the next pass.
 #  - A release retired through the API is removed reclaim_retired later,
 #    with the object only it held; the objects the other release shares
 #    stay, and that release still verifies.
@@ -17,7 +20,7 @@
 # Store layout relied on: tests/integration/storelayout.py (docs/store.md).
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-it_setup control
+it_setup dataplane control
 require_cmds promtool curl
 
 S=$T/store
@@ -107,11 +110,40 @@ for v in 1 2; do
 	sc_verify "$T/v$v" 0 "of acme.game.$v after the pass" "$S" "acme.game.$v"
 done
 
-note "reclaim: acme.game.1 retired, removed 2 s later with only what it alone held"
 read -r ROOT_ONLY1 ROOT_BIG < <("$PY" -c '
 import json, sys
 f = {x["path"]: x["root"] for x in json.load(open(sys.argv[1]))["files"]}
 print(f["only1.bin"], f["big.bin"])' "$T/show1.json")
+
+note "a block the data plane rebuilds as it serves it is written back by seed-control"
+api_ok POST /api/v1/releases/acme.game.2/publish
+dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 2 \
+	--cache-size 64M --catalog "$RUN/catalog" --stats-file "$RUN/dataplane.stats"
+"$PY" - "$S" "$T/show2.json" <<'ROTEOF' || fail "damaging big.bin (above)"
+import json, os, sys
+sys.path.insert(0, os.environ['SRCDIR'])
+from storelayout import Layout, object_path, parity_of
+store, show = sys.argv[1], sys.argv[2]
+k, m = parity_of(store)
+big = [f for f in json.load(open(show))['files'] if f['path'] == 'big.bin'][0]
+o, _ = Layout(big['length'], k, m).shard(7, 2)
+with open(object_path(store, big['root']), 'r+b') as fh:
+    fh.seek(o + 1000); b = fh.read(1); fh.seek(o + 1000); fh.write(bytes([b[0] ^ 1]))
+ROTEOF
+sc_verify "$T/vd" 1 "of acme.game.2 with a bad block" "$S" acme.game.2
+for ((i = 0; i < 50; i++)); do
+	[[ $(http_code "$DP_URL/acme.game.2/game/big.bin") == 200 ]] && break
+	sleep 0.2
+done
+http_get "$DP_URL/acme.game.2/game/big.bin" "$T/got" "$T/got.hdr" -f
+cmp -s "$T/got" "$T/src2/game/big.bin" || fail "GET big.bin with a bad block: expected the source's bytes"
+wait_metric 'seed_store_repair_records_total\{result="written_back"\}' 1 20 "a block the data plane rebuilt"
+sc_verify "$T/vd2" 0 "of acme.game.2 after the write-back" "$S" acme.game.2
+expect_line "$T/ctl.err" "seed-control's log: expected the write-back named" \
+	"scrub: release (data plane): object $ROOT_BIG:" "rebuilt from its stripe's parity"
+dp_stop 30
+
+note "reclaim: acme.game.1 retired, removed 2 s later with only what it alone held"
 api_ok POST /api/v1/releases/acme.game.1/retire
 wait_metric seed_store_reclaimed_releases_total 1 30 "retired acme.game.1 with reclaim_retired 2s"
 [[ ! -e $S/releases/acme.game.1.rel && ! -e $S/releases/acme.game.1.rel.2 ]] || fail "reclaim: expected the manifest of acme.game.1 gone"

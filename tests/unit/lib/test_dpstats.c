@@ -361,3 +361,56 @@ Test(dpstats, admit_refusals_are_summed)
 	free(t);
 	dpstats_close(s);
 }
+
+static struct dpstats_repair rec(uint64_t k)
+{
+	struct dpstats_repair r = { .length = 1000000 + k, .block = k, .rebuilt = (int)(k & 1) };
+	for (int i = 0; i < 32; i++)
+		r.root[i] = (uint8_t)(k * 7 + (uint64_t)i);
+	return r;
+}
+
+static void expect_rec(const struct dpstats_repair *got, uint64_t k)
+{
+	struct dpstats_repair want = rec(k);
+	cr_expect_eq(memcmp(got->root, want.root, 32), 0, "record %llu: root",
+		     (unsigned long long)k);
+	cr_expect_eq(got->length, want.length);
+	cr_expect_eq(got->block, k);
+	cr_expect_eq(got->rebuilt, want.rebuilt);
+}
+
+Test(dpstats, repair_records_reach_the_reader_in_order_and_a_lapped_ring_says_so)
+{
+	struct pair p = pair_open(2);
+	struct dpstats_repair out[64];
+	uint64_t seen = 0, missed = 9;
+	cr_assert_eq(dpstats_repairs_read(p.r, 0, &seen, out, 64, &missed), 0);
+	cr_assert_eq(missed, 0);
+	for (uint64_t k = 0; k < 5; k++) {
+		struct dpstats_repair r = rec(k);
+		dpstats_repair_note(p.w, 1, &r);
+	}
+	cr_assert_eq(dpstats_repairs_read(p.r, 0, &seen, out, 64, &missed), 0,
+		     "worker 0 wrote nothing: another worker's ring is its own");
+	cr_assert_eq(dpstats_repairs_read(p.r, 1, &seen, out, 3, &missed), 3, "at most cap");
+	for (uint64_t k = 0; k < 3; k++)
+		expect_rec(&out[k], k);
+	cr_assert_eq(dpstats_repairs_read(p.r, 1, &seen, out, 64, &missed), 2);
+	expect_rec(&out[0], 3);
+	expect_rec(&out[1], 4);
+	cr_assert_eq(seen, 5);
+
+	/* 100 more than the reader took: the newest RING - 1 arrive, the rest counted */
+	for (uint64_t k = 5; k < 105; k++) {
+		struct dpstats_repair r = rec(k);
+		dpstats_repair_note(p.w, 1, &r);
+	}
+	size_t n = dpstats_repairs_read(p.r, 1, &seen, out, 64, &missed);
+	cr_assert_eq(n, DPSTATS_REPAIR_RING - 1);
+	cr_assert_eq(missed, 100 - (DPSTATS_REPAIR_RING - 1));
+	for (size_t i = 0; i < n; i++)
+		expect_rec(&out[i], 105 - n + i);
+	cr_assert_eq(seen, 105);
+	pair_close(&p);
+}

@@ -426,3 +426,62 @@ Test(scrub, a_file_of_several_chunks)
 	free(obj);
 	cleanup();
 }
+
+/* ---- one block the data plane found bad (scrub_block) ---- */
+
+static int big_root(uint8_t root[32])
+{
+	struct store_release *r;
+	cr_assert_eq(store_release_load(s, "t.n.1", &r, NULL), 0);
+	int found = 0;
+	for (size_t i = 0; i < r->n_files; i++)
+		if (!strcmp(r->files[i].path, "big.bin")) {
+			memcpy(root, r->files[i].root, 32);
+			found = 1;
+		}
+	store_release_free(r);
+	return found;
+}
+
+Test(scrub, one_block_mends_its_stripe_only)
+{
+	build();
+	uint8_t root[32];
+	cr_assert(big_root(root));
+	char *obj = big_obj();
+	damage(obj, DATA(5, 100), 0);	    /* the block the data plane reports */
+	damage(obj, PARITY + 16384 + 9, 0); /* stripe 0's parity 2 */
+	damage(obj, DATA(17, 3), 0);	    /* stripe 1: not asked about */
+	struct scrub_stats st;
+	struct seed_err e;
+	seed_err_clear(&e);
+	events = 0;
+	cr_assert_eq(scrub_block(s, root, BIG_LEN, 5, HASH_IMPL_MB, on_event, NULL, &st, &e), 0,
+		     "%s", e.msg);
+	EXPECT(st, blocks_rebuilt, 1);
+	EXPECT(st, parity_rebuilt, 1);
+	cr_assert_eq(events, 2);
+	cr_assert_eq(verify_bad(), 1, "stripe 1 was left for the next scrub");
+	cr_assert_eq(scrub_block(s, root, BIG_LEN, 17, HASH_IMPL_MB, NULL, NULL, &st, &e), 0);
+	EXPECT(st, blocks_rebuilt, 1);
+	cr_assert_eq(verify_bad(), 0);
+
+	/* a bad table copy: the object is scrubbed whole */
+	damage(obj, TABLE1 + 40, 16);
+	damage(obj, DATA(1, 1), 0);
+	cr_assert_eq(scrub_block(s, root, BIG_LEN, 18, HASH_IMPL_MB, NULL, NULL, &st, &e), 0);
+	EXPECT(st, copies_rewritten, 1);
+	EXPECT(st, blocks_rebuilt, 1);
+	cr_assert_eq(verify_bad(), 0);
+
+	/* beyond the parity: 1, nothing written; a removed object: 0 */
+	damage(obj, DATA(1, 0), 0);
+	damage(obj, DATA(2, 0), 0);
+	damage(obj, DATA(3, 0), 0);
+	cr_assert_eq(scrub_block(s, root, BIG_LEN, 2, HASH_IMPL_MB, NULL, NULL, &st, &e), 1);
+	EXPECT(st, blocks_lost, 3);
+	cr_assert_eq(unlink(obj), 0);
+	cr_assert_eq(scrub_block(s, root, BIG_LEN, 2, HASH_IMPL_MB, NULL, NULL, &st, &e), 0);
+	free(obj);
+	cleanup();
+}
