@@ -2,6 +2,8 @@
  * scrub: see scrub.h. An object is read in chunks of whole stripes, once
  * to find what is bad (every data and parity block against its XXH3-128),
  * then each stripe with bad blocks is read again on its own and rebuilt.
+ * Reads go with O_DIRECT where the file system takes it, the data chunks
+ * through io_uring with the next one in flight while one is hashed.
  */
 #include "scrub.h"
 
@@ -9,6 +11,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <liburing.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +45,20 @@ struct sctx {
 	 * caller checks it again under the writer lock. */
 	int check_only;
 	void (*on_progress)(void *arg, const struct scrub_stats *st);
-	uint8_t *leaves;     /* CHUNK / STORE_BLOCK SHA-256 leaves */
+	uint8_t *leaves; /* CHUNK / STORE_BLOCK SHA-256 leaves */
+	/* Reads: the object being scrubbed opened with O_DIRECT (-1: the file
+	 * system refuses it, or a caller's own descriptor: buffered reads,
+	 * dropped from the page cache after), and a ring that reads the next
+	 * chunk into buf2 while buf is hashed (have_ring 0: synchronous). */
+	int dfd;
+	uint8_t *buf2; /* CHUNK, 4 KiB aligned */
+	struct io_uring ring;
+	int have_ring;
+	struct ahead {
+		int fd, busy, issued;
+		uint8_t *buf;
+		uint64_t len, off;
+	} ahead;
 	uint64_t read_bytes; /* read so far, for the pace */
 	struct timespec t0;  /* when the scrub started */
 	/* objects scrubbed: open addressing on the root (a SHA-256 root is
@@ -73,25 +89,24 @@ static int io_fail(struct sctx *c, int rc, const char *what, struct seed_err *er
 			    strerror(-rc));
 }
 
-/* Reads len bytes of fd at off into buf at the scrub's pace, and drops
- * them from the page cache (the data plane reads with O_DIRECT and gains
- * nothing from them there). */
-static int pread_paced(struct sctx *c, int fd, void *buf, uint64_t len, uint64_t off)
+static int stopped(const struct sctx *c)
 {
-	if (c->stop && atomic_load_explicit(c->stop, memory_order_relaxed))
-		return -ECANCELED;
-	int rc = fsu_pread_full(fd, buf, len, off);
-	posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
+	return c->stop && atomic_load_explicit(c->stop, memory_order_relaxed);
+}
+
+/* Counts len bytes read and sleeps as long as the scrub is ahead of its
+ * rate: in slices, so that a stop is seen within 100 ms at any rate. */
+static int pace(struct sctx *c, uint64_t len)
+{
 	c->read_bytes += len;
-	if (rc < 0 || !c->rate)
-		return rc;
+	if (!c->rate)
+		return 0;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	double due = (double)c->read_bytes / (double)c->rate;
 	double spent = (double)(now.tv_sec - c->t0.tv_sec) + (now.tv_nsec - c->t0.tv_nsec) / 1e9;
-	/* in slices, so that a stop is seen within 100 ms at any rate */
 	for (double d = due - spent; d > 0; d -= 0.1) {
-		if (c->stop && atomic_load_explicit(c->stop, memory_order_relaxed))
+		if (stopped(c))
 			return -ECANCELED;
 		double slice = d < 0.1 ? d : 0.1;
 		struct timespec ts = { 0, (long)(slice * 1e9) };
@@ -99,6 +114,98 @@ static int pread_paced(struct sctx *c, int fd, void *buf, uint64_t len, uint64_t
 			;
 	}
 	return 0;
+}
+
+/* The descriptor and length a read of len bytes at off goes with: the
+ * O_DIRECT one rounded up to whole 4 KiB sectors (every part of an object
+ * starts on one, and its data is padded with zeros to one), else fd. */
+static int read_fd(const struct sctx *c, int fd, uint64_t *len)
+{
+	if (c->dfd < 0)
+		return fd;
+	*len = (*len + 4095) & ~(uint64_t)4095;
+	return c->dfd;
+}
+
+/* What a read leaves behind: nothing with O_DIRECT; buffered pages are
+ * dropped (the data plane reads with O_DIRECT and gains nothing from them). */
+static void drop_pages(const struct sctx *c, int fd, uint64_t len, uint64_t off)
+{
+	if (fd != c->dfd)
+		posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
+}
+
+/* Reads len bytes of fd at off into buf (4 KiB aligned, room for len
+ * rounded up to 4 KiB) at the scrub's pace. */
+static int pread_paced(struct sctx *c, int fd, void *buf, uint64_t len, uint64_t off)
+{
+	if (stopped(c))
+		return -ECANCELED;
+	uint64_t rlen = len;
+	int rfd = read_fd(c, fd, &rlen);
+	int rc = fsu_pread_full(rfd, buf, rlen, off);
+	drop_pages(c, rfd, rlen, off);
+	if (rc < 0)
+		return rc;
+	return pace(c, len);
+}
+
+/* Starts reading len bytes at off into buf on the ring (a read ahead);
+ * without a ring the read happens in read_wait. One at a time. */
+static void read_start(struct sctx *c, int fd, uint8_t *buf, uint64_t len, uint64_t off)
+{
+	struct ahead *a = &c->ahead;
+	*a = (struct ahead){ .fd = fd, .busy = 1, .buf = buf, .len = len, .off = off };
+	uint64_t rlen = len;
+	int rfd = read_fd(c, fd, &rlen);
+	struct io_uring_sqe *sqe = c->have_ring ? io_uring_get_sqe(&c->ring) : NULL;
+	if (!sqe || rlen > UINT32_MAX)
+		return;
+	io_uring_prep_read(sqe, rfd, buf, (unsigned)rlen, off);
+	a->issued = io_uring_submit(&c->ring) == 1;
+}
+
+/* The read read_start began, complete (a short one finished with pread),
+ * at the scrub's pace. */
+static int read_wait(struct sctx *c)
+{
+	struct ahead *a = &c->ahead;
+	if (!a->busy)
+		return -EINVAL;
+	a->busy = 0;
+	if (!a->issued)
+		return pread_paced(c, a->fd, a->buf, a->len, a->off);
+	struct io_uring_cqe *cqe;
+	int rc;
+	while ((rc = io_uring_wait_cqe(&c->ring, &cqe)) == -EINTR)
+		;
+	if (rc < 0)
+		return rc;
+	int res = cqe->res;
+	io_uring_cqe_seen(&c->ring, cqe);
+	uint64_t rlen = a->len;
+	int rfd = read_fd(c, a->fd, &rlen);
+	if (res < 0)
+		return res;
+	if ((uint64_t)res < rlen && (rc = fsu_pread_full(rfd, a->buf + res, rlen - (uint64_t)res,
+							 a->off + (uint64_t)res)) < 0)
+		return rc;
+	drop_pages(c, rfd, rlen, a->off);
+	if (stopped(c))
+		return -ECANCELED;
+	return pace(c, a->len);
+}
+
+/* A read ahead left in flight by an error: waited for, so the ring holds
+ * nothing that writes into a buffer after its owner moved on. */
+static void read_settle(struct sctx *c)
+{
+	if (c->ahead.busy && c->ahead.issued) {
+		struct io_uring_cqe *cqe;
+		if (io_uring_wait_cqe(&c->ring, &cqe) == 0)
+			io_uring_cqe_seen(&c->ring, cqe);
+	}
+	c->ahead.busy = 0;
 }
 
 static int use_parity(struct sctx *c, uint32_t k, uint32_t m)
@@ -130,21 +237,30 @@ static int find_bad(struct sctx *c, int fd, const struct store_geom *g, const ui
 	int rc = 0, n_bad = 0;
 	if (n_chunks > 1 && !layer)
 		return seed_err_set(err, -ENOMEM, "out of memory");
+	uint8_t *cur = c->buf, *next = c->buf2;
+	read_start(c, fd, cur, g->length < CHUNK ? g->length : CHUNK, STORE_OBJ_HEADER);
 	for (uint64_t off = 0; off < g->length; off += CHUNK) {
 		uint64_t len = g->length - off < CHUNK ? g->length - off : CHUNK;
-		if ((rc = pread_paced(c, fd, c->buf, len, STORE_OBJ_HEADER + off)) < 0) {
+		if ((rc = read_wait(c)) < 0) {
 			rc = io_fail(c, rc, "read", err);
 			goto out;
 		}
+		uint64_t noff = off + CHUNK;
+		if (noff < g->length)
+			read_start(c, fd, next, g->length - noff < CHUNK ? g->length - noff : CHUNK,
+				   STORE_OBJ_HEADER + noff);
 		size_t nj = 0;
 		for (uint64_t b = off / STORE_BLOCK; b * STORE_BLOCK < off + len; b++, nj++) {
 			uint64_t at = b * STORE_BLOCK - off;
 			uint64_t bl = len - at < STORE_BLOCK ? len - at : STORE_BLOCK;
-			hash_xxh128(c->buf + at, bl, x);
+			hash_xxh128(cur + at, bl, x);
 			bad[b] = memcmp(x, table + b * 16, 16) != 0;
 			n_bad += bad[b];
-			c->jobs[nj] = (struct hash_job){ c->buf + at, bl, c->leaves + nj * 32 };
+			c->jobs[nj] = (struct hash_job){ cur + at, bl, c->leaves + nj * 32 };
 		}
+		uint8_t *t = cur;
+		cur = next;
+		next = t;
 		if (n_bad)
 			continue; /* the root cannot match; the stripes are what matter */
 		if ((rc = hash_sha256_batch(c->h, c->jobs, nj)) < 0 ||
@@ -176,6 +292,7 @@ static int find_bad(struct sctx *c, int fd, const struct store_geom *g, const ui
 		}
 	}
 out:
+	read_settle(c);
 	free(layer);
 	return rc < 0 ? rc : n_bad;
 }
@@ -455,6 +572,8 @@ static int scrub_object(struct sctx *c, const struct store_release_file *f, stru
 	struct stat sb;
 	uint8_t *table = NULL, *bad = NULL;
 	int wrote = 0, rc;
+	int outer_dfd = c->dfd; /* scrub_block's, when it hands the object over */
+	c->dfd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
 	seed_err_clear(&oe);
 	if (fstat(fd, &sb) < 0) {
 		rc = seed_err_set(err, -errno, "%s: %s", path, strerror(errno));
@@ -560,6 +679,9 @@ static int scrub_object(struct sctx *c, const struct store_release_file *f, stru
 		c->st->bytes += f->length;
 	}
 out:
+	if (c->dfd >= 0)
+		close(c->dfd);
+	c->dfd = outer_dfd;
 	free(bad);
 	free(table);
 	free(path);
@@ -786,10 +908,13 @@ int scrub_last(const char *store_dir, struct scrub_last *out, struct seed_err *e
 
 static int ctx_init(struct sctx *c, enum hash_impl impl, struct seed_err *err)
 {
+	c->dfd = -1;
 	int rc = hash_ctx_create(impl, &c->h, err);
 	if (rc < 0)
 		return rc;
+	c->have_ring = io_uring_queue_init(2, &c->ring, 0) == 0;
 	if (posix_memalign((void **)&c->buf, 4096, CHUNK) ||
+	    posix_memalign((void **)&c->buf2, 4096, CHUNK) ||
 	    !(c->leaves = malloc(CHUNK / STORE_BLOCK * 32)) ||
 	    posix_memalign((void **)&c->shard, 4096, (size_t)PARITY_MAX_SHARDS * STORE_BLOCK) ||
 	    !(c->jobs = calloc(CHUNK / STORE_BLOCK, sizeof(*c->jobs))))
@@ -803,7 +928,10 @@ static void ctx_free(struct sctx *c)
 	free(c->leaves);
 	free(c->jobs);
 	free(c->buf);
+	free(c->buf2);
 	free(c->shard);
+	if (c->have_ring)
+		io_uring_queue_exit(&c->ring);
 	hash_ctx_destroy(c->h);
 }
 
@@ -880,8 +1008,12 @@ int scrub_block(struct store *s, const uint8_t root[32], uint64_t length, uint64
 		rc = seed_err_set(err, -ENOMEM, "out of memory");
 	else if (rc == 0 && fd < 0 && errno != ENOENT)
 		rc = seed_err_set(err, -errno, "%s: %s", path, strerror(errno));
-	else if (rc == 0 && fd >= 0)
+	else if (rc == 0 && fd >= 0) {
+		c.dfd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
 		rc = mend_block(&c, fd, &f, block, err); /* missing: removed since */
+	}
+	if (c.dfd >= 0)
+		close(c.dfd);
 	if (fd >= 0)
 		close(fd);
 	free(path);
