@@ -305,6 +305,8 @@ static json_t *status_json(const struct api *a, int64_t now)
 		json_object_set_new(dp, "workers", json_integer(dpstats_n_workers(a->dp)));
 		json_object_set_new(dp, "started",
 				    time_or_null((int64_t)(a->dp_start / 1000000000u)));
+		json_object_set_new(dp, "releases_unloadable",
+				    json_integer((json_int_t)dpstats_unloadable(a->dp)));
 	}
 	uint64_t hits = t->cache_hits, miss = t->cache_misses;
 	json_t *refusals = json_object(), *admit = json_object();

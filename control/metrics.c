@@ -304,6 +304,10 @@ int metrics_write(FILE *f, const struct metrics_input *in)
 			u(dpstats_start_ns(in->dp) / 1000000000u));
 		scalar(f, "seed_dataplane_workers", "gauge", "Data plane worker threads.",
 		       dpstats_n_workers(in->dp));
+		scalar(f, "seed_dataplane_releases_unloadable", "gauge",
+		       "Releases in the store the data plane could not load (damage, memory, "
+		       "descriptors): not served; its log names them.",
+		       dpstats_unloadable(in->dp));
 	}
 	scalar(f, "seed_catalog_generation", "gauge", "Catalog generation last written.",
 	       node_generation(in->node));

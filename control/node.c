@@ -304,8 +304,10 @@ int node_rescan(struct node *n, struct seed_err *err)
 	int rc = store_open_list(n->conf->node.store, &st, &ids, &k, err);
 	if (rc < 0)
 		return rc;
-	for (size_t i = 0; i < n->n_r; i++)
+	for (size_t i = 0; i < n->n_r; i++) {
 		n->r[i].in_store = 0;
+		n->r[i].listed = -n->r[i].listed; /* -1: listed before, not yet again */
+	}
 	for (size_t i = 0; i < k; i++) {
 		struct node_release *r = find_rel(n, ids[i]);
 		if (!r) {
@@ -315,6 +317,7 @@ int node_rescan(struct node *n, struct seed_err *err)
 			}
 			n->dirty = true;
 		}
+		r->listed = 1;
 		struct store_release *sr = NULL;
 		struct seed_err e;
 		seed_err_clear(&e);
@@ -335,6 +338,14 @@ int node_rescan(struct node *n, struct seed_err *err)
 		companion_hash(r, sr, &h);
 		store_release_free(sr);
 	}
+	/* A release that left the store, loadable or not, is a new generation:
+	 * the data plane rescans the store at each one, so what it reports as
+	 * unloadable goes with the release. */
+	for (size_t i = 0; i < n->n_r; i++)
+		if (n->r[i].listed < 0) {
+			n->r[i].listed = 0;
+			n->dirty = true;
+		}
 	hash_ctx_destroy(h);
 	store_free_list(ids, k);
 	store_close(st);

@@ -37,6 +37,7 @@ struct node_release {
 	int64_t embargo_until;
 	int64_t retired_at; /* retired: when (Unix seconds), for reclaim_retired */
 	int in_store;	    /* found by the last rescan */
+	int listed;	    /* its manifest is in the store, loadable or not */
 	int has_v1, has_v2, has_companion;
 	uint8_t ih_v1[20], ih_v2[32], ih_companion[20];
 	uint64_t bytes_total;

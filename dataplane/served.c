@@ -92,6 +92,7 @@ struct served {
 	_Atomic uint64_t seen[SERVED_MAX_WORKERS];
 	unsigned n_workers;
 	struct dpstats *stats;
+	size_t unloadable; /* releases the last refresh skipped */
 };
 
 static struct entry *ent(const struct served *s, size_t i)
@@ -649,24 +650,26 @@ int served_refresh(struct served *s, struct catalog *cat, struct seed_err *err)
 	for (size_t i = 0; i < s->n; i++)
 		ent(s, i)->in_store = 0;
 	struct hash_ctx *h = NULL;
+	size_t unloadable = 0;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		struct store_release *rel = NULL;
 		struct seed_err le;
 		seed_err_clear(&le);
 		rc = store_release_load(st, ids[i], &rel, &le);
-		if (rc == -EBADMSG || rc == -EPROTO || rc == -ENOENT) {
-			/* the release's own damage (both manifest copies bad, or
-			 * gone since the listing): the others are still served */
-			log_warn(&lm,
-				 "release %s: cannot be loaded (%s); not served, every other "
-				 "release is",
-				 ids[i], le.msg);
+		if (rc == -ENOENT) { /* removed since the listing */
 			rc = 0;
 			continue;
 		}
 		if (rc < 0) {
-			*err = le;
-			break;
+			/* damage, memory, descriptors: whatever it is, it costs
+			 * this release alone (tried again at the next refresh) */
+			log_warn(&lm,
+				 "release %s: cannot be loaded (%s); not served, every other "
+				 "release is",
+				 ids[i], le.msg);
+			unloadable++;
+			rc = 0;
+			continue;
 		}
 		for (int k = 0; k < 2; k++)
 			if (rel->manifest.bad & (1u << k))
@@ -682,7 +685,14 @@ int served_refresh(struct served *s, struct catalog *cat, struct seed_err *err)
 			for (; k < s->n && !strcmp(ent(s, k)->id, rel->id); k++)
 				ent(s, k)->in_store = 1;
 		} else {
-			rc = add_release(s, st, rel, &h, err);
+			struct seed_err ae;
+			seed_err_clear(&ae);
+			if (add_release(s, st, rel, &h, &ae) < 0) {
+				log_warn(&lm,
+					 "%s; release %s is not served, every other release is",
+					 ae.msg, rel->id);
+				unloadable++;
+			}
 		}
 		store_release_free(rel);
 	}
@@ -699,6 +709,9 @@ int served_refresh(struct served *s, struct catalog *cat, struct seed_err *err)
 		return rc;
 	}
 	x->gen = ++s->gen;
+	s->unloadable = unloadable;
+	if (s->stats)
+		dpstats_set_unloadable(s->stats, unloadable);
 	struct served_index *old = atomic_load_explicit(&s->cur, memory_order_relaxed);
 	atomic_store_explicit(&s->cur, x, memory_order_release);
 	if (old) {
@@ -707,6 +720,11 @@ int served_refresh(struct served *s, struct catalog *cat, struct seed_err *err)
 	}
 	served_reclaim(s);
 	return 0;
+}
+
+size_t served_unloadable(const struct served *s)
+{
+	return s->unloadable;
 }
 
 void served_reclaim(struct served *s)

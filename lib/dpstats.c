@@ -33,6 +33,7 @@ struct dpstats_hdr {
 	_Atomic uint32_t n_releases;
 	_Atomic uint32_t n_tenants;
 	uint64_t tenants_off;
+	_Atomic uint64_t unloadable; /* releases the last load could not serve */
 };
 
 struct dpstats_tenant_slot {
@@ -393,6 +394,16 @@ int dpstats_tenant_set(struct dpstats *s, unsigned i, const char *id, int64_t pe
 		atomic_store_explicit(&s->h->n_tenants, n + 1, memory_order_release);
 	}
 	return 0;
+}
+
+void dpstats_set_unloadable(struct dpstats *s, uint64_t n)
+{
+	atomic_store_explicit(&s->h->unloadable, n, memory_order_relaxed);
+}
+
+uint64_t dpstats_unloadable(const struct dpstats *s)
+{
+	return atomic_load_explicit(&s->h->unloadable, memory_order_relaxed);
 }
 
 unsigned dpstats_n_tenants(const struct dpstats *s)

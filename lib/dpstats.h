@@ -184,6 +184,11 @@ unsigned dpstats_n_tenants(const struct dpstats *s);
 const char *dpstats_tenant_id(const struct dpstats *s, unsigned i);
 int64_t dpstats_tenant_peers(const struct dpstats *s, unsigned i);
 
+/* Releases in the store the data plane's last load could not serve (their
+ * manifest, torrent or objects: damage or resources); main thread writes. */
+void dpstats_set_unloadable(struct dpstats *s, uint64_t n);
+uint64_t dpstats_unloadable(const struct dpstats *s);
+
 /* Readers. */
 unsigned dpstats_n_workers(const struct dpstats *s);
 unsigned dpstats_n_releases(const struct dpstats *s);

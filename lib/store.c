@@ -44,9 +44,10 @@ struct store {
 	char *dir;
 	int lock_fd;
 	enum store_mode mode;
-	uint32_t k, m;		   /* parity of new objects */
-	uint64_t manifest_repairs; /* manifest copies rewritten since open */
-	int check_copies;	   /* a reader that reads both manifest copies */
+	struct seed_err gc_refused; /* code 0: the last collection ran */
+	uint32_t k, m;		    /* parity of new objects */
+	uint64_t manifest_repairs;  /* manifest copies rewritten since open */
+	int check_copies;	    /* a reader that reads both manifest copies */
 };
 
 static bool is_writer(enum store_mode m)
@@ -250,9 +251,20 @@ int store_open(const char *dir, enum store_mode mode, struct store **out_store,
 				goto fail;
 			}
 		}
-		rc = store_gc(s, NULL, err);
-		if (rc < 0)
+		/* A manifest whose both copies are bad stops the collection (it
+		 * may name any object), not the writer: one rotted release must
+		 * not block every create, rm and repair of the store. */
+		struct seed_err ge;
+		seed_err_clear(&ge);
+		rc = store_gc(s, NULL, &ge);
+		if (rc == -EBADMSG || rc == -EPROTO) {
+			s->gc_refused = ge;
+			rc = 0;
+		}
+		if (rc < 0) {
+			*err = ge;
 			goto fail;
+		}
 	}
 	*out_store = s;
 	return 0;
@@ -1135,7 +1147,24 @@ int store_release_remove(struct store *s, const char *id, struct seed_err *err)
 			free(t);
 		}
 	}
-	return store_gc(s, NULL, err);
+	/* the release is gone; with another manifest unreadable its objects
+	 * stay until that one is dealt with (store_gc_refusal says why) */
+	struct seed_err ge;
+	seed_err_clear(&ge);
+	s->gc_refused.code = 0;
+	rc = store_gc(s, NULL, &ge);
+	if (rc == -EBADMSG || rc == -EPROTO) {
+		s->gc_refused = ge;
+		return 0;
+	}
+	if (rc < 0)
+		*err = ge;
+	return rc;
+}
+
+const char *store_gc_refusal(const struct store *s)
+{
+	return s->gc_refused.code ? s->gc_refused.msg : NULL;
 }
 
 /* ---- garbage collection ---- */

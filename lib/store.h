@@ -234,9 +234,15 @@ int store_release_remove(struct store *s, const char *id, struct seed_err *err);
 
 /*
  * Deletes tmp/ leftovers and objects no manifest references. Runs when a
- * writer opens the store. Reports how many objects it removed.
+ * writer opens the store. Reports how many objects it removed. While a
+ * manifest cannot be read (both copies bad) nothing is deleted: -EBADMSG
+ * or -EPROTO naming it; store_open and store_release_remove go on without
+ * collecting and store_gc_refusal says why.
  */
 int store_gc(struct store *s, size_t *out_removed, struct seed_err *err);
+/* Why the writer's last collection did not run (a damaged manifest), or
+ * NULL when it ran. */
+const char *store_gc_refusal(const struct store *s);
 
 /* Path of an object (for reports): DIR/objects/xx/<hex>.obj, malloc'd. */
 char *store_obj_path(const struct store *s, const uint8_t root[32]);

@@ -757,11 +757,19 @@ static void print_status(FILE *f, json_t *st)
 	fprintf(f, "version     %s (seed-control pid %" PRIu64 ")\n",
 		jtx(json_object_get(st, "version")), ju(json_object_get(st, "pid")));
 	fprintf(f, "uptime      %s\n", fmt_dur(ju(json_object_get(st, "uptime_s")), a, sizeof(a)));
-	if (json_is_true(json_object_get(dp, "running")))
+	if (json_is_true(json_object_get(dp, "running"))) {
 		fprintf(f, "data plane  running, pid %" PRIu64 ", %" PRIu64 " workers, since %s\n",
 			ju(json_object_get(dp, "pid")), ju(json_object_get(dp, "workers")),
 			jtx(json_object_get(dp, "started")));
-	else
+		uint64_t bad = ju(json_object_get(dp, "releases_unloadable"));
+		if (bad)
+			fprintf(f,
+				"            %" PRIu64
+				" release%s in the store could not be loaded "
+				"and %s not served (its journal names %s)\n",
+				bad, bad == 1 ? "" : "s", bad == 1 ? "is" : "are",
+				bad == 1 ? "it" : "them");
+	} else
 		fprintf(f, "data plane  not running\n");
 	fprintf(f, "catalog     generation %" PRIu64 "%s\n",
 		ju(json_object_get(st, "catalog_generation")),

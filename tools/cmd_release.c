@@ -634,6 +634,18 @@ out:
 	return bad ? 1 : 0;
 }
 
+/* A writer's open that could not collect garbage (a damaged manifest) goes
+ * on; the operator hears why files of removed releases are still there. */
+static void warn_gc(const struct store *st)
+{
+	const char *why = st ? store_gc_refusal(st) : NULL;
+	if (why)
+		fprintf(stderr,
+			"seedctl: warning: %s; files no release uses are kept until that release "
+			"is removed (seedctl release rm ID) or created again\n",
+			why);
+}
+
 static int run_rm(struct cmdopt_args *a)
 {
 	struct seed_err err;
@@ -643,6 +655,7 @@ static int run_rm(struct cmdopt_args *a)
 	if (store_open(a->store, STORE_WRITE, &st, &err) == 0 &&
 	    store_release_remove(st, a->pos[0], &err) == 0)
 		printf("removed release %s\n", a->pos[0]);
+	warn_gc(st);
 	store_close(st);
 	return err.code ? cmdopt_fail(NULL, &err) : 0;
 }
@@ -681,8 +694,9 @@ static int run_scrub(struct cmdopt_args *a)
 	seed_err_clear(&err);
 	if (!a->now)
 		return cmdopt_usage_err("store scrub", "%s",
-					"--now is required: this build scrubs only when asked "
-					"(seed-control's paced background scrub is to come)");
+					"--now is required: seed-control scrubs the store in the "
+					"background (scrub_interval, scrub_rate); --now runs one "
+					"scrub here, now");
 	if (store_open(a->store, STORE_WRITE, &st, &err) < 0)
 		goto out;
 	if (a->json) {

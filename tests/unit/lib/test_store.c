@@ -420,7 +420,28 @@ Test(store, gc_refuses_while_a_manifest_is_unreadable)
 	cr_assert_lt(store_gc(s, NULL, &e), 0);
 	char *pu = store_obj_path(s, used);
 	cr_assert_eq(access(pu, F_OK), 0, "an object of an unreadable manifest was deleted");
+	store_close(s);
+
+	/* a writer still opens (one rotted release must not block the store),
+	 * collects nothing and says why */
+	uint8_t orphan[32] = { 2 };
+	seed_err_clear(&e);
+	cr_assert_eq(store_open(dir, STORE_WRITE, &s, &e), 0, "%s", e.msg);
+	cr_assert_not_null(store_gc_refusal(s));
+	cr_assert_not_null(strstr(store_gc_refusal(s), "not collecting garbage"), "%s",
+			   store_gc_refusal(s));
+	put_object(s, 100, 2, orphan, NULL);
+	char *po = store_obj_path(s, orphan);
+	store_close(s);
+	cr_assert_eq(store_open(dir, STORE_WRITE, &s, &e), 0, "%s", e.msg);
+	cr_assert_eq(access(po, F_OK), 0, "an object was collected while a manifest is unreadable");
+	/* removing the rotted release lets the collection run again */
+	cr_assert_eq(store_release_remove(s, "a.b.c", &e), 0, "%s", e.msg);
+	cr_assert_null(store_gc_refusal(s));
+	cr_assert_neq(access(po, F_OK), 0);
+	cr_assert_neq(access(pu, F_OK), 0);
 	free(pu);
+	free(po);
 	store_close(s);
 }
 
