@@ -191,7 +191,25 @@ if [[ -z $sources ]]; then
 	echo "SKIP: no apt source of this machine names Debian 12 (suite bookworm) in /etc/apt/sources.list*" >&2
 	exit 77
 fi
-mirror=$(sed -nE 's/^URIs:[[:space:]]*([^[:space:]]+).*/\1/p; s/^deb([[:space:]]+\[[^]]*\])?[[:space:]]+([^[:space:]]+)[[:space:]]+bookworm([[:space:]].*)?$/\2/p' "$sources" | head -1)
+# the mirror of the entry (a deb822 stanza or a one-line entry) with suite
+# bookworm, not the first one of the file (it may be the security archive)
+mirror=$("$PY" - "$sources" <<'EOF'
+import re, sys
+text = open(sys.argv[1], encoding='utf-8').read()
+for stanza in re.split(r'\n\s*\n', text):
+    f = dict((m.group(1).lower(), m.group(2).split())
+             for m in re.finditer(r'^([A-Za-z-]+):[ \t]*(.*)$', stanza, re.M))
+    if 'bookworm' in f.get('suites', []) and f.get('uris'):
+        print(f['uris'][0])
+        sys.exit(0)
+for line in text.splitlines():
+    m = re.match(r'deb(\s+\[[^]]*\])?\s+(\S+)\s+bookworm(\s|$)', line)
+    if m:
+        print(m.group(2))
+        sys.exit(0)
+EOF
+)
+[[ -n $mirror ]] || fail "$sources: expected a Debian mirror URI for suite bookworm in it, found none"
 if ! curl -sSf --max-time 30 -o /dev/null "${mirror%/}/dists/bookworm/InRelease" 2>"$T/curl.err"; then
 	echo "SKIP: mmdebstrap cannot reach Debian's apt: ${mirror%/}/dists/bookworm/InRelease (from $sources): $(cat "$T/curl.err")" >&2
 	exit 77
