@@ -493,7 +493,7 @@ static int finish_file(struct job *j, struct hash_ctx *h, struct file_state *f,
 	if (f->dfd >= 0)
 		close(f->dfd);
 	f->dfd = -1;
-	rc = store_obj_commit(&f->w, f->root, f->xxh, &f->created, err);
+	rc = store_obj_commit_later(&f->w, f->root, f->xxh, &f->created, err);
 	f->obj_open = 0;
 	if (rc < 0)
 		return rc;
@@ -1117,6 +1117,14 @@ int ingest_create(struct store *s, const struct ingest_tree *t, const struct ing
 		threads = (unsigned)j.n_units;
 	out->threads = threads;
 	rc = run_workers(&j, threads, err);
+	/* every object durable and in place before anything names it */
+	struct seed_err fe;
+	seed_err_clear(&fe);
+	int frc = store_obj_flush(s, &fe);
+	if (rc == 0 && frc < 0) {
+		*err = fe;
+		rc = frc;
+	}
 	if (rc < 0)
 		goto out;
 	out->write_path = write_path(atomic_load(&j.sync_writes), atomic_load(&j.direct_refused));

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,15 @@ struct store {
 	uint32_t k, m;		    /* parity of new objects */
 	uint64_t manifest_repairs;  /* manifest copies rewritten since open */
 	int check_copies;	    /* a reader that reads both manifest copies */
+	/* objects committed later (store_obj_commit_later), renamed into
+	 * place by store_obj_flush; ingest workers add to it concurrently */
+	pthread_mutex_t later_mu;
+	struct later {
+		char *tmp;
+		uint8_t root[32];
+		int *created;
+	} * later;
+	size_t n_later, cap_later;
 };
 
 static bool is_writer(enum store_mode m)
@@ -193,6 +203,7 @@ int store_open(const char *dir, enum store_mode mode, struct store **out_store,
 	}
 	s->mode = mode;
 	s->lock_fd = -1;
+	pthread_mutex_init(&s->later_mu, NULL);
 
 	char *lock = fsu_join(dir, "lock");
 	if (!lock) {
@@ -279,6 +290,12 @@ void store_close(struct store *s)
 		return;
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
+	/* committed later and never flushed: still in tmp/, the next writer
+	 * clears them */
+	for (size_t i = 0; i < s->n_later; i++)
+		free(s->later[i].tmp);
+	free(s->later);
+	pthread_mutex_destroy(&s->later_mu);
 	free(s->dir);
 	free(s);
 }
@@ -449,8 +466,8 @@ static int write_err(struct seed_err *err, const char *dir, int rc)
 	return seed_err_set(err, rc, "store %s: write failed: %s", dir, strerror(-rc));
 }
 
-int store_obj_commit(struct store_obj_writer *w, const uint8_t root[32], const uint8_t *block_xxh,
-		     int *out_created, struct seed_err *err)
+static int commit(struct store_obj_writer *w, const uint8_t root[32], const uint8_t *block_xxh,
+		  int *out_created, int later, struct seed_err *err)
 {
 	struct store *s = w->s;
 	const struct store_geom *g = &w->g;
@@ -485,6 +502,37 @@ int store_obj_commit(struct store_obj_writer *w, const uint8_t root[32], const u
 			goto fail;
 		}
 	}
+	if (later) {
+		/* durable and in place at store_obj_flush; the descriptor goes
+		 * now, so a release of a million files holds none of them */
+		pthread_mutex_lock(&s->later_mu);
+		if (s->n_later == s->cap_later) {
+			size_t cap = s->cap_later ? 2 * s->cap_later : 256;
+			void *p = realloc(s->later, cap * sizeof(*s->later));
+			if (p) {
+				s->later = p;
+				s->cap_later = cap;
+			}
+		}
+		struct later *l = s->n_later < s->cap_later ? &s->later[s->n_later] : NULL;
+		if (l && (l->tmp = strdup(w->tmp_path))) {
+			memcpy(l->root, root, 32);
+			l->created = out_created;
+			s->n_later++;
+		} else {
+			l = NULL;
+		}
+		pthread_mutex_unlock(&s->later_mu);
+		if (!l) {
+			rc = seed_err_set(err, -ENOMEM, "out of memory");
+			goto fail;
+		}
+		w->tmp_path[0] = 0;
+		close(w->fd);
+		w->fd = -1;
+		free(final);
+		return 0;
+	}
 	if (fsync(w->fd) < 0) {
 		rc = write_err(err, s->dir, -errno);
 		goto fail;
@@ -518,6 +566,70 @@ fail:
 	store_obj_abort(w);
 	free(dir);
 	free(final);
+	return rc;
+}
+
+int store_obj_commit(struct store_obj_writer *w, const uint8_t root[32], const uint8_t *block_xxh,
+		     int *out_created, struct seed_err *err)
+{
+	return commit(w, root, block_xxh, out_created, 0, err);
+}
+
+int store_obj_commit_later(struct store_obj_writer *w, const uint8_t root[32],
+			   const uint8_t *block_xxh, int *out_created, struct seed_err *err)
+{
+	return commit(w, root, block_xxh, out_created, 1, err);
+}
+
+int store_obj_flush(struct store *s, struct seed_err *err)
+{
+	int rc = 0;
+	if (!s->n_later)
+		return 0;
+	/* one sync makes every object's bytes and tables durable, where an
+	 * fsync each cost a journal commit each (1 ms a small file here) */
+	if (syncfs(s->lock_fd) < 0)
+		rc = write_err(err, s->dir, -errno);
+	uint8_t dirty[256] = { 0 };
+	size_t i = 0;
+	for (; rc == 0 && i < s->n_later; i++) {
+		struct later *l = &s->later[i];
+		char *final = store_obj_path(s, l->root);
+		if (!final) {
+			rc = seed_err_set(err, -ENOMEM, "out of memory");
+			break;
+		}
+		if (access(final, F_OK) == 0) {
+			/* the same file twice in one batch: the first one stays */
+			unlink(l->tmp);
+		} else if (rename(l->tmp, final) < 0) {
+			rc = seed_err_set(err, -errno, "%s: rename failed: %s", final,
+					  strerror(errno));
+		} else {
+			*l->created = 1;
+			dirty[l->root[0]] = 1;
+		}
+		free(final);
+		free(l->tmp);
+	}
+	for (size_t k = i; k < s->n_later; k++) {
+		unlink(s->later[k].tmp); /* also the next writer's to clear */
+		free(s->later[k].tmp);
+	}
+	s->n_later = 0;
+	/* the renames durable before anything (the manifest) names them */
+	for (int d = 0; d < 256; d++) {
+		if (!dirty[d])
+			continue;
+		char sub[4096];
+		snprintf(sub, sizeof(sub), "%s/objects/%02x", s->dir, d);
+		struct seed_err de;
+		seed_err_clear(&de);
+		if (fsu_fsync_dir(sub, &de) < 0 && rc == 0) {
+			*err = de;
+			rc = de.code;
+		}
+	}
 	return rc;
 }
 

@@ -19,7 +19,8 @@
  * header, a bencoded body and an XXH3-128 over both. Nothing is trusted
  * without its checksum.
  *
- * Durability: objects and manifests are written under tmp/, fsynced and
+ * Durability: objects and manifests are written under tmp/, made durable
+ * (an fsync each, or one syncfs for a batch: store_obj_commit_later) and
  * renamed into place; a release exists once its manifest does. An object no
  * manifest names is garbage and is collected by the next writer, so a crash
  * at any point leaves either the old store or the old store plus the new
@@ -121,6 +122,26 @@ int store_obj_begin(struct store *s, uint64_t length, struct store_obj_writer *w
  */
 int store_obj_commit(struct store_obj_writer *w, const uint8_t root[32], const uint8_t *block_xxh,
 		     int *out_created, struct seed_err *err);
+/*
+ * store_obj_commit for a writer of many objects at once (ingest): the
+ * tables and headers are written and the descriptor closed, but the fsync
+ * and the rename wait for store_obj_flush, which pays one file-system sync
+ * for all of them. *out_created is set there. Thread-safe (ingest workers
+ * commit concurrently). An object never flushed stays in tmp/, which the
+ * next writer clears.
+ */
+int store_obj_commit_later(struct store_obj_writer *w, const uint8_t root[32],
+			   const uint8_t *block_xxh, int *out_created, struct seed_err *err);
+/*
+ * Makes every object committed later durable (one syncfs), renames each
+ * into place (an object whose root exists by then is dropped: the same
+ * file twice) and fsyncs their directories, so a manifest written after
+ * names only durable objects. On failure the objects not yet renamed are
+ * dropped and those renamed have *out_created 1: the caller removes them
+ * as after any failed create.
+ */
+int store_obj_flush(struct store *s, struct seed_err *err);
+
 /* Drops an uncommitted object. Safe to call twice. */
 void store_obj_abort(struct store_obj_writer *w);
 
