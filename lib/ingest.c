@@ -387,6 +387,9 @@ struct file_state {
 	atomic_size_t next_unit;  /* chunks claimed */
 	atomic_size_t units_done; /* chunks whose data and parity are written */
 	int created;
+	/* a file of one chunk whose object the store holds already (another
+	 * release has it): hashed, never written */
+	int known;
 };
 
 struct job {
@@ -493,7 +496,7 @@ static int finish_file(struct job *j, struct hash_ctx *h, struct file_state *f,
 	if (f->dfd >= 0)
 		close(f->dfd);
 	f->dfd = -1;
-	rc = store_obj_commit_later(&f->w, f->root, f->xxh, &f->created, err);
+	rc = f->known ? 0 : store_obj_commit_later(&f->w, f->root, f->xxh, &f->created, err);
 	f->obj_open = 0;
 	if (rc < 0)
 		return rc;
@@ -597,8 +600,9 @@ static int read_slot(struct wk *w, struct slot *s, struct file_state *f, uint64_
 
 	if (len > j->chunk)
 		len = j->chunk;
-	rc = open_obj(w, f);
-	if (rc < 0)
+	/* a file of one chunk opens its object once hashed, and only if the
+	 * store does not hold it already (hash_group) */
+	if (f->n_units > 1 && (rc = open_obj(w, f)) < 0)
 		return rc;
 	if (w->src_file != idx) {
 		if (w->src_fd >= 0)
@@ -716,6 +720,26 @@ static int hash_group(struct wk *w)
 		struct slot *s = &w->slot[si];
 		struct file_state *f = s->f;
 		uint64_t pbytes, poff;
+		if (f->n_units == 1) {
+			/* all of the file is hashed: its name is known before a
+			 * byte is written, and a file another release holds (most
+			 * of a new version of a game) costs no write at all */
+			rc = merkle_root(w->h, f->leaves, f->n_blocks, f->root);
+			if (rc < 0)
+				return seed_err_set(&w->err, rc, "%s: merkle tree failed: %s",
+						    f->e->rel, strerror(-rc));
+			if (store_obj_exists(j->s, f->root)) {
+				f->known = 1;
+				s->state = SLOT_FREE;
+				atomic_fetch_add(&j->bytes_done, s->len);
+				atomic_fetch_add(&f->units_done, 1);
+				if ((rc = finish_file(j, w->h, f, &w->err)) < 0)
+					return rc;
+				continue;
+			}
+			if ((rc = open_obj(w, f)) < 0)
+				return rc;
+		}
 		slot_parity(j, s, &pbytes, &poff);
 		int fd = f->dfd >= 0 ? f->dfd : f->w.fd, bfd = f->dfd >= 0 ? f->w.fd : -1;
 		/* The 4 KiB tail past the data is zeros (read_slot): O_DIRECT

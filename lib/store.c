@@ -633,6 +633,14 @@ int store_obj_flush(struct store *s, struct seed_err *err)
 	return rc;
 }
 
+int store_obj_exists(const struct store *s, const uint8_t root[32])
+{
+	char *p = store_obj_path(s, root);
+	int yes = p && access(p, F_OK) == 0;
+	free(p);
+	return yes;
+}
+
 int store_obj_remove(struct store *s, const uint8_t root[32], struct seed_err *err)
 {
 	char *p = store_obj_path(s, root);

@@ -145,6 +145,9 @@ int store_obj_flush(struct store *s, struct seed_err *err);
 /* Drops an uncommitted object. Safe to call twice. */
 void store_obj_abort(struct store_obj_writer *w);
 
+/* 1 when the store holds an object named root. */
+int store_obj_exists(const struct store *s, const uint8_t root[32]);
+
 /* Removes a committed object (rolling back a failed create). */
 int store_obj_remove(struct store *s, const uint8_t root[32], struct seed_err *err);
 

@@ -459,3 +459,36 @@ Test(ingest, failing_write_leaves_nothing)
 	/* and the same store takes the release once the writes work */
 	ingest_with(NULL, "1", "io_uring, O_DIRECT");
 }
+
+/* A new version whose small files the store holds already: they are hashed
+ * but never written (a write that would fail fails nothing), the changed
+ * file is written, and the release is whole. */
+Test(ingest, files_the_store_holds_are_not_written_again)
+{
+	write_mixed_tree();
+	ingest_with(NULL, "1", "io_uring, O_DIRECT");
+	/* the big file (three chunks) is written again and dropped at the
+	 * rename: take it out, so that version 2 has only small files */
+	char p[600];
+	snprintf(p, sizeof(p), "%s/big", tree);
+	cr_assert_eq(unlink(p), 0);
+	static const struct ingest_io_fault fail_all = { .write_errno = EIO, .fail_after = 0 };
+	ingest_with(&fail_all, "2", "io_uring, O_DIRECT");
+
+	/* one file changed: its write is the first, and it fails */
+	snprintf(p, sizeof(p), "%s/small/f07", tree);
+	su_write_pattern(p, 5000, 3, 1, 2);
+	struct ingest_tree *t = NULL;
+	struct store *s;
+	struct ingest_result r;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(ingest_scan(tree, &t, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_open(storedir, STORE_WRITE, &s, &e), 0, "%s", e.msg);
+	struct ingest_opts o = su_opts("acme", "game", "3", METAINFO_HYBRID, 65536);
+	o.fault = &fail_all;
+	cr_assert_eq(ingest_create(s, t, &o, &r, &e), -EIO, "%s", e.msg);
+	store_close(s);
+	ingest_with(NULL, "3", "io_uring, O_DIRECT");
+	ingest_tree_free(t);
+}
