@@ -3,7 +3,7 @@
  *
  *   DIR/FORMAT                 "bitstream-store 2\n": refuses other layouts
  *   DIR/lock                   flock: exclusive for writers, shared for readers
- *   DIR/tmp/                   writes in progress; emptied by the next writer
+ *   DIR/tmp/, DIR/tmp/0..f/    writes in progress; emptied by the next writer
  *   DIR/objects/xx/<root>.obj  one per distinct file, keyed by its v2 pieces root
  *   DIR/releases/<id>.rel      one manifest per release
  *   DIR/torrents/<id>.torrent  exported torrent files

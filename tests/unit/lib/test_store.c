@@ -683,7 +683,8 @@ Test(store, a_format_2_store_is_read_as_it_is_and_upgraded_by_a_writer)
 Test(store, a_writer_clears_what_a_killed_writer_left)
 {
 	store_close(open_store(STORE_CREATE));
-	static const char *const left[] = { "tmp/obj.123.0", "releases/a.b.c.rel.tmp.123.0",
+	static const char *const left[] = { "tmp/obj.123.0", "tmp/3/obj.123.9",
+					    "releases/a.b.c.rel.tmp.123.0",
 					    "releases/a.b.c.rel.2.tmp.123.1",
 					    "torrents/a.b.c.torrent.tmp.123.2" };
 	static const char *const kept[] = { "control.state.tmp.99.0", "releases/README" };
