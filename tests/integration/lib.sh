@@ -723,6 +723,25 @@ ctl_stop() {
 	CTL_PID=
 }
 
+# ctl_metric NAME_ERE: the value of a sample in a fresh scrape of
+# seed-control's /metrics (kept in $T/metrics.txt); "" when absent.
+ctl_metric() {
+	curl -sS --max-time 10 "$CTL_URL/metrics" >"$T/metrics.txt" || fail "GET $CTL_URL/metrics failed"
+	sed -nE "s/^$1 ([0-9.e+]+)\$/\\1/p" "$T/metrics.txt"
+}
+
+# ctl_wait_metric NAME_ERE VALUE SECONDS WHAT: scrapes until the sample
+# reads VALUE, at most SECONDS; else fails saying what was awaited (WHAT).
+ctl_wait_metric() {
+	local i
+	for ((i = 0; i < $3 * 5; i++)); do
+		[[ $(ctl_metric "$1") == "$2" ]] && return 0
+		sleep 0.2
+	done
+	cat "$T/ctl.err" >&2
+	fail "$4: expected $1 to reach $2 within $3 s, it is '$(ctl_metric "$1")'"
+}
+
 # api METHOD PATH [JSON]: a request on the API socket; body to $API_OUT,
 # status code in API_CODE.
 API_OUT=

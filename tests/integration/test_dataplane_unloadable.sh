@@ -45,17 +45,7 @@ done
 expect_line "$DP_ERR" "seed-dataplane's log: expected a line naming acme.bad.1 as not loaded" \
 	"release acme.bad.1: cannot be loaded" "not served, every other release is"
 
-# metric NAME: its value in a fresh /metrics scrape
-metric() {
-	curl -sS --max-time 10 "$CTL_URL/metrics" >"$T/metrics.txt" || fail "GET $CTL_URL/metrics failed"
-	sed -nE "s/^$1 ([0-9.e+]+)\$/\\1/p" "$T/metrics.txt"
-}
-for ((i = 0; i < 30; i++)); do
-	[[ $(metric seed_dataplane_releases_unloadable) == 1 ]] && break
-	sleep 0.2
-done
-[[ $(metric seed_dataplane_releases_unloadable) == 1 ]] ||
-	fail "/metrics: expected seed_dataplane_releases_unloadable 1, saw '$(metric seed_dataplane_releases_unloadable)'"
+ctl_wait_metric seed_dataplane_releases_unloadable 1 6 "/metrics with acme.bad.1 unloadable"
 promtool check metrics <"$T/metrics.txt" >"$T/promtool.out" 2>&1 || fail "promtool check metrics: $(cat "$T/promtool.out")"
 sc_ok "$T/st.txt" "$T/st.err" status
 expect_line "$T/st.txt" "seedctl status: expected it to say one release could not be loaded" \
@@ -67,12 +57,7 @@ API_OUT=$T/st.json
 
 note "the bad release removed: the next generation counts nothing"
 sc_ok "$T/rm.out" "$T/rm.err" release rm --store "$S" acme.bad.1
-for ((i = 0; i < 50; i++)); do
-	[[ $(metric seed_dataplane_releases_unloadable) == 0 ]] && break
-	sleep 0.2
-done
-[[ $(metric seed_dataplane_releases_unloadable) == 0 ]] ||
-	fail "/metrics after release rm: expected seed_dataplane_releases_unloadable 0, saw '$(metric seed_dataplane_releases_unloadable)'"
+ctl_wait_metric seed_dataplane_releases_unloadable 0 10 "/metrics after release rm of acme.bad.1"
 [[ $(http_code "$DP_URL/acme.good.1/game/a.bin") == 200 ]] || fail "acme.good.1 not served after the bad release was removed"
 sc_ok "$T/st2.txt" "$T/st2.err" status
 grep -q "could not be loaded" "$T/st2.txt" && fail "seedctl status: still reports an unloadable release after it was removed"

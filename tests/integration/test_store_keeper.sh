@@ -67,34 +67,18 @@ ctl_config "$T/seed.conf" "$S" "$RUN" "$PORT" '{ id = "acme"; name = "Acme"; }' 
 	'scrub_interval = "1h"; scrub_rate = "2MB/s"; reclaim_retired = "2s";'
 ctl_start "$T" "$T/seed.conf"
 
-# metric NAME_ERE: its value in a fresh /metrics scrape ("" when absent).
-metric() {
-	curl -sS --max-time 10 "$CTL_URL/metrics" >"$T/metrics.txt" || fail "GET $CTL_URL/metrics failed"
-	sed -nE "s/^$1 ([0-9.e+]+)\$/\\1/p" "$T/metrics.txt"
-}
-# wait_metric NAME_ERE VALUE SECONDS WHAT
-wait_metric() {
-	local i
-	for ((i = 0; i < $3 * 5; i++)); do
-		[[ $(metric "$1") == "$2" ]] && return 0
-		sleep 0.2
-	done
-	cat "$T/ctl.err" >&2
-	fail "$4: expected $1 to reach $2 within $3 s, it is '$(metric "$1")'"
-}
-
 note "the background pass starts on its own"
-wait_metric 'seed_scrub_passes_total\{result="finished"\}' 1 60 "the first pass"
+ctl_wait_metric 'seed_scrub_passes_total\{result="finished"\}' 1 60 "the first pass"
 promtool check metrics <"$T/metrics.txt" >"$T/promtool.out" 2>&1 || fail "promtool check metrics: $(cat "$T/promtool.out")"
 for kv in blocks_rebuilt=1 parity_rebuilt=1 copies_rewritten=2 tables_rebuilt=0 blocks_lost=0 \
 	objects_lost=0 repairs_failed=0; do
-	got=$(metric "seed_scrub_last_found\\{counter=\"${kv%=*}\"\\}")
+	got=$(ctl_metric "seed_scrub_last_found\\{counter=\"${kv%=*}\"\\}")
 	[[ $got == "${kv#*=}" ]] || fail "/metrics after the pass: expected seed_scrub_last_found{counter=\"${kv%=*}\"} ${kv#*=}, saw '$got'"
-	got=$(metric "seed_scrub_pass_found\\{counter=\"${kv%=*}\"\\}")
+	got=$(ctl_metric "seed_scrub_pass_found\\{counter=\"${kv%=*}\"\\}")
 	[[ $got == "${kv#*=}" ]] || fail "/metrics after the pass: expected seed_scrub_pass_found{counter=\"${kv%=*}\"} ${kv#*=}, saw '$got'"
 done
-[[ $(metric seed_scrub_last_whole) == 1 ]] || fail "expected seed_scrub_last_whole 1 after the pass"
-objs=$(metric 'seed_scrub_last_found\{counter="objects"\}')
+[[ $(ctl_metric seed_scrub_last_whole) == 1 ]] || fail "expected seed_scrub_last_whole 1 after the pass"
+objs=$(ctl_metric 'seed_scrub_last_found\{counter="objects"\}')
 ((objs >= 4)) || fail "expected the pass to have checked every object (>= 4), saw '$objs'"
 expect_line "$T/ctl.err" "seed-control's log: expected the rebuilt block named" "scrub: release acme.game.1: big.bin:" "rebuilt from its stripe's parity"
 expect_line "$T/ctl.err" "seed-control's log: expected the pass's summary" "background scrub:" "the store is whole"
@@ -137,7 +121,7 @@ for ((i = 0; i < 50; i++)); do
 done
 http_get "$DP_URL/acme.game.2/game/big.bin" "$T/got" "$T/got.hdr" -f
 cmp -s "$T/got" "$T/src2/game/big.bin" || fail "GET big.bin with a bad block: expected the source's bytes"
-wait_metric 'seed_store_repair_records_total\{result="written_back"\}' 1 20 "a block the data plane rebuilt"
+ctl_wait_metric 'seed_store_repair_records_total\{result="written_back"\}' 1 20 "a block the data plane rebuilt"
 sc_verify "$T/vd2" 0 "of acme.game.2 after the write-back" "$S" acme.game.2
 expect_line "$T/ctl.err" "seed-control's log: expected the write-back named" \
 	"scrub: release (data plane): object $ROOT_BIG:" "rebuilt from its stripe's parity"
@@ -145,7 +129,7 @@ dp_stop 30
 
 note "reclaim: acme.game.1 retired, removed 2 s later with only what it alone held"
 api_ok POST /api/v1/releases/acme.game.1/retire
-wait_metric seed_store_reclaimed_releases_total 1 30 "retired acme.game.1 with reclaim_retired 2s"
+ctl_wait_metric seed_store_reclaimed_releases_total 1 30 "retired acme.game.1 with reclaim_retired 2s"
 [[ ! -e $S/releases/acme.game.1.rel && ! -e $S/releases/acme.game.1.rel.2 ]] || fail "reclaim: expected the manifest of acme.game.1 gone"
 objects_in "$S" >"$T/objs.txt"
 grep -q "^$ROOT_ONLY1.obj\$" "$T/objs.txt" && fail "reclaim: expected the object of only1.bin (held by acme.game.1 alone) removed"
@@ -153,17 +137,17 @@ grep -q "^$ROOT_BIG.obj\$" "$T/objs.txt" || fail "reclaim: expected the object o
 [[ $(wc -l <"$T/objs.txt") == 3 ]] || fail "reclaim: expected 3 objects left (big, shared, only2), saw $(wc -l <"$T/objs.txt")"
 sc_verify "$T/v2b" 0 "of acme.game.2 after the reclaim" "$S" acme.game.2
 expect_line "$T/ctl.err" "seed-control's log: expected the reclaim named" "reclaimed retired release acme.game.1"
-[[ $(metric seed_store_reclaim_failures_total) == 0 ]] || fail "expected no failed reclaim"
+[[ $(ctl_metric seed_store_reclaim_failures_total) == 0 ]] || fail "expected no failed reclaim"
 ctl_stop
 
 note "a slow pass: a release create runs meanwhile, then SIGTERM"
 ctl_config "$T/seed2.conf" "$S" "$RUN" "$PORT" '{ id = "acme"; name = "Acme"; }' \
 	'scrub_interval = "1s"; scrub_rate = "200kB/s";'
 ctl_start "$T" "$T/seed2.conf"
-wait_metric seed_scrub_running 1 10 "seed-control with scrub_interval 1s"
+ctl_wait_metric seed_scrub_running 1 10 "seed-control with scrub_interval 1s"
 sc_ok "$T/c3.json" "$T/c3.err" release create --store "$S" --tenant acme --name game --version 3 \
 	--json "$T/src3/game"
-[[ $(metric seed_scrub_running) == 1 && $(metric 'seed_scrub_passes_total\{result="finished"\}') == 0 ]] ||
+[[ $(ctl_metric seed_scrub_running) == 1 && $(ctl_metric 'seed_scrub_passes_total\{result="finished"\}') == 0 ]] ||
 	fail "expected the pass (about 40 s at 200kB/s) still running when release create finished: the create waited for it"
 echo "release create finished during the pass"
 sc_verify "$T/v3" 0 "of acme.game.3, created during the pass" "$S" acme.game.3
