@@ -1359,12 +1359,8 @@ static int hex_to_root(const char *name, uint8_t out[32])
 	return hex_decode(name, 64, out, 32);
 }
 
-/* What a killed writer left: everything in tmp/, and the temporary files of
- * fsu_write_atomic (".tmp." infix) beside the manifests and torrents, which
- * only writers write, under the lock. Not in the root: seed-control writes
- * its state file there without the store's lock. */
 /* Every file of dir (d), or only those whose name has ".tmp." (tmp_only);
- * in subdirectories too (tmp/0 .. tmp/f), which stay. */
+ * at depth 0 in its subdirectories too (tmp/0 .. tmp/f), which stay. */
 static void clean_dir(int dfd, int tmp_only, int depth)
 {
 	DIR *d = fdopendir(dfd);
@@ -1392,6 +1388,10 @@ static void clean_dir(int dfd, int tmp_only, int depth)
 	closedir(d);
 }
 
+/* What a killed writer left: everything in tmp/, and the temporary files of
+ * fsu_write_atomic (".tmp." infix) beside the manifests and torrents, which
+ * only writers write, under the lock. Not in the root: seed-control writes
+ * its state file there without the store's lock. */
 static void clean_tmp(struct store *s)
 {
 	static const char *const dirs[] = { "tmp", "releases", "torrents" };
