@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# bench/scale.sh: how the store and the data plane scale with the number of
+# files. For each N of --objects it generates N small random files (1-6 KB,
+# 100 to a folder) split over --releases releases, and measures, in one run:
+#   - ingest: `seedctl release create` of every release into a fresh store
+#     on --workdir's file system, files per second (the whole create:
+#     scanning, hashing, writing, the one sync per release, the manifest);
+#   - a second version of every release with nothing changed (every file
+#     the store holds already), files per second;
+#   - seed-dataplane's start-up: from its exec to its listeners line, with
+#     every release of the store loaded (no catalog: all are served),
+#     --workers 1, a 16 MiB cache without hugepages;
+#   - its resident memory after start-up (VmRSS), and that beyond the same
+#     data plane on an empty store, per object;
+#   - the time to first byte of a random file over HTTP (curl, 20 files,
+#     median), and of the first request after start-up.
+# The descriptor limit is raised to N + 4096 (the data plane opens every
+# object at start today; issue 17 point 1 is to change that).
+# Prints a table and writes bench/results/scale.{md,json}. Figures only;
+# nothing passes or fails on speed.
+#
+# usage: bench/scale.sh [--objects "10000 100000"] [--releases 10]
+#          [--workdir DIR] [--results DIR] [--build DIR] [--no-build]
+#          [--seedctl P] [--dataplane P]
+#   --objects LIST   the N to measure (1000000 takes about ten minutes
+#                    and 6 GB of disk)
+#   --releases M     releases the N files are split over
+#   --workdir DIR    where the trees and stores go (default
+#                    /var/tmp/bitstream-bench-scale; removed after each N)
+#   --build DIR      release build directory (default build-bench)
+#   --no-build       use the binaries as they are
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bench_name=scale
+# shellcheck source=benchlib.sh
+source "$root/bench/benchlib.sh"
+
+objects="10000 100000" releases=10 workdir=/var/tmp/bitstream-bench-scale
+results=$root/bench/results build=$root/build-bench no_build=0 seedctl= dataplane=
+parse_args --objects=objects --releases=releases --workdir=workdir --results=results \
+	--build=build --no-build+no_build --seedctl=seedctl --dataplane=dataplane -- "$@"
+[[ $releases =~ ^[1-9][0-9]*$ ]] || die "--releases: expected a positive number, got '$releases'"
+for n in $objects; do
+	[[ $n =~ ^[1-9][0-9]*$ ]] || die "--objects: expected positive numbers, got '$n'"
+done
+need_packages curl python3
+((no_build)) || build_in "$build" tools/seedctl dataplane/seed-dataplane
+seedctl=${seedctl:-$build/tools/seedctl}
+dataplane=${dataplane:-$build/dataplane/seed-dataplane}
+[[ -x $seedctl && -x $dataplane ]] || die "no seedctl or seed-dataplane (build them, or pass --seedctl and --dataplane)"
+
+PIDS=()
+trap stop_all EXIT
+mkdir -p "$results" "$workdir"
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+rss_kib() { sed -nE 's/^VmRSS:\s+([0-9]+) kB$/\1/p' "/proc/$1/status"; }
+
+# start_dp STORE OUT ERR: the data plane on 127.0.0.1, started and waited
+# for; DP_PID, DP_START_MS (exec to listeners), DP_PORT.
+start_dp() {
+	local t0
+	t0=$(now_ms)
+	bg "$2" "$3" "$dataplane" --store "$1" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+		--workers 1 --cache-size 16M --hugepages no --allow-root yes
+	DP_PID=$BG_PID
+	wait_for 600 "$DP_PID" "seed-dataplane on $1" grep -q '^http ' "$2" || {
+		cat "$3" >&2
+		die "seed-dataplane did not start"
+	}
+	DP_START_MS=$(($(now_ms) - t0))
+	DP_PORT=$(sed -nE 's#^http +http://127\.0\.0\.1:([0-9]+)/$#\1#p' "$2" | head -1)
+}
+
+ttfb_ms() { # URL: curl's time to first byte in ms (the body is discarded)
+	curl -s -o /dev/null --max-time 60 -w '%{time_starttransfer}' "$1" |
+		$PY -c 'import sys; print("%.2f" % (float(sys.stdin.read()) * 1000))'
+}
+
+ulimit -Hn 1048576 2>/dev/null || true
+rows=()
+for n in $objects; do
+	w=$workdir/n$n
+	rm -rf "$w"
+	mkdir -p "$w"
+	# the data plane opens every object at start: above the limit it
+	# cannot load the store, and only ingest is measured
+	dp=1
+	ulimit -Sn "$((n + 4096))" 2>/dev/null || dp=0
+	echo "N=$n: generating $n files over $releases releases ..."
+	$PY - "$w/src" "$n" "$releases" <<'GENEOF'
+import os, random, sys
+root, n, m = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rnd = random.Random(n)
+for i in range(n):
+    d = os.path.join(root, 'r%03d' % (i % m), 'd%05d' % (i // m // 100))
+    if i // m % 100 == 0:
+        os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, 'f%07d.bin' % i), 'wb') as f:
+        f.write(rnd.randbytes(rnd.randint(1000, 6000)))
+GENEOF
+	sync
+	echo "N=$n: ingest ..."
+	t0=$(now_ms)
+	for ((r = 0; r < releases; r++)); do
+		"$seedctl" release create --store "$w/store" --tenant scale --name "r$r" --version 1 \
+			"$w/src/$(printf 'r%03d' "$r")" >/dev/null
+	done
+	ingest_ms=$(($(now_ms) - t0))
+	t0=$(now_ms)
+	for ((r = 0; r < releases; r++)); do
+		"$seedctl" release create --store "$w/store" --tenant scale --name "r$r" --version 2 \
+			"$w/src/$(printf 'r%03d' "$r")" >/dev/null
+	done
+	again_ms=$(($(now_ms) - t0))
+
+	if ((!dp)); then
+		echo "N=$n: the data plane needs $((n + 4096)) descriptors, the hard limit is $(ulimit -Hn): not started"
+		rows+=("$n $releases $(find "$w/store/objects" -type f -name '*.obj' | wc -l) $ingest_ms $again_ms - - - - -")
+		rm -rf "$w"
+		continue
+	fi
+	echo "N=$n: data plane start-up, memory, first bytes ..."
+	mkdir -p "$w/empty"
+	"$seedctl" release create --store "$w/empty" --tenant scale --name e --version 1 \
+		"$w/src/r000/d00000" >/dev/null
+	start_dp "$w/empty" "$w/dp0.out" "$w/dp0.err"
+	rss0=$(rss_kib "$DP_PID")
+	stop_pid "$DP_PID"
+	start_dp "$w/store" "$w/dp.out" "$w/dp.err"
+	rss=$(rss_kib "$DP_PID")
+	start_ms=$DP_START_MS
+	mapfile -t urls < <($PY - "$w/src" "$n" "$releases" "$DP_PORT" <<'URLEOF'
+import random, sys
+root, n, m, port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+rnd = random.Random(7)
+for _ in range(21):
+    i = rnd.randrange(n)
+    print('http://127.0.0.1:%s/scale.r%d.1/r%03d/d%05d/f%07d.bin' % (port, i % m, i % m, i // m // 100, i))
+URLEOF
+)
+	first=$(ttfb_ms "${urls[0]}")
+	ttfbs=()
+	for u in "${urls[@]:1}"; do
+		ttfbs+=("$(ttfb_ms "$u")")
+	done
+	stop_pid "$DP_PID"
+	median=$(printf '%s\n' "${ttfbs[@]}" | sort -g | sed -n "$(((${#ttfbs[@]} + 1) / 2))p")
+	objs=$(find "$w/store/objects" -type f -name '*.obj' | wc -l)
+	rows+=("$n $releases $objs $ingest_ms $again_ms $start_ms $rss0 $rss $first $median")
+	rm -rf "$w"
+done
+
+$PY - "$results" "$(nproc)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${rows[@]}" <<'REPEOF'
+import json, os, sys
+out, cpus, when, rows = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+recs = []
+for r in rows:
+    n, m, objs, ing, again, start, rss0, rss, first, med = r.split()
+    n, m, objs, ing, again = map(int, (n, m, objs, ing, again))
+    d = dict(files=n, releases=m, objects=objs, ingest_files_per_s=round(n / (ing / 1000), 1),
+             again_files_per_s=round(n / (again / 1000), 1))
+    if start != '-':  # else the descriptor limit kept the data plane from loading the store
+        start, rss0, rss = map(int, (start, rss0, rss))
+        d.update(startup_s=start / 1000, rss_empty_kib=rss0, rss_kib=rss,
+                 bytes_per_object=round((rss - rss0) * 1024 / max(objs, 1), 1),
+                 first_ttfb_ms=float(first), median_ttfb_ms=float(med))
+    recs.append(d)
+lines = ['Store and data plane by number of files (bench/scale.sh), %s, %s CPUs.' % (when, cpus), '',
+         '| files | releases | objects | ingest files/s | again (all known) files/s | data plane start-up s | RSS MiB (empty store) | bytes/object | first byte ms (first, median of 20) |',
+         '|---|---|---|---|---|---|---|---|---|']
+for d in recs:
+    head = '| %d | %d | %d | %.0f | %.0f |' % (d['files'], d['releases'], d['objects'],
+                                            d['ingest_files_per_s'], d['again_files_per_s'])
+    if 'startup_s' not in d:
+        lines.append(head + ' not started: more objects than the descriptor limit | - | - | - |')
+        continue
+    lines.append(head + ' %.2f | %.1f (%.1f) | %.0f | %.2f, %.2f |' % (
+        d['startup_s'], d['rss_kib'] / 1024, d['rss_empty_kib'] / 1024, d['bytes_per_object'],
+        d['first_ttfb_ms'], d['median_ttfb_ms']))
+text = '\n'.join(lines) + '\n'
+print(text)
+open(os.path.join(out, 'scale.md'), 'w').write(text)
+json.dump(dict(when=when, cpus=int(cpus), rows=recs), open(os.path.join(out, 'scale.json'), 'w'), indent=1)
+REPEOF
