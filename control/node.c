@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "bencode.h"
+#include "fnv.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "log.h"
@@ -30,6 +31,14 @@ static const struct log_module lm = LOG_MODULE("control.node");
 #define STATE_MAX     (64u << 20)
 #define STATE_VERSION 2 /* what save_state() writes; 1 is still read */
 
+/* Ids to array positions: open addressing, a slot holds position + 1, the
+ * table at least twice the entries. So a rescan of R releases, a request
+ * and a metrics scrape look ids up in constant time, not in R. */
+struct id_index {
+	uint32_t *slot;
+	size_t size; /* a power of two, 0: none yet */
+};
+
 struct node {
 	char *config_path;
 	struct seedconf *conf;
@@ -39,10 +48,62 @@ struct node {
 	size_t n_api;
 	struct node_release *r;
 	size_t n_r, cap_r;
+	struct id_index r_idx, t_idx; /* releases and (merged) tenants by id */
 	char *state_path, *catalog_path;
 	uint64_t generation;
 	bool dirty;
 };
+
+static size_t idx_probe(const struct id_index *x, const char *id)
+{
+	return (size_t)fnv1a64(id, strlen(id)) & (x->size - 1);
+}
+
+/* Position of id in an array indexed by x (its ids read through id_at), or
+ * SIZE_MAX. */
+static size_t idx_find(const struct id_index *x, const char *id,
+		       const char *(*id_at)(const void *arr, size_t i), const void *arr)
+{
+	if (!x->size)
+		return SIZE_MAX;
+	for (size_t j = idx_probe(x, id); x->slot[j]; j = (j + 1) & (x->size - 1))
+		if (!strcmp(id_at(arr, x->slot[j] - 1), id))
+			return x->slot[j] - 1;
+	return SIZE_MAX;
+}
+
+/* The index of the first n entries of arr, rebuilt (size for at least
+ * want entries); -ENOMEM leaves the old one. */
+static int idx_build(struct id_index *x, size_t n, size_t want,
+		     const char *(*id_at)(const void *arr, size_t i), const void *arr)
+{
+	size_t size = 16;
+	while (size < 2 * want + 2)
+		size *= 2;
+	uint32_t *slot = calloc(size, sizeof(*slot));
+	if (!slot)
+		return -ENOMEM;
+	free(x->slot);
+	x->slot = slot;
+	x->size = size;
+	for (size_t i = 0; i < n; i++) {
+		size_t j = idx_probe(x, id_at(arr, i));
+		while (x->slot[j])
+			j = (j + 1) & (size - 1);
+		x->slot[j] = (uint32_t)i + 1;
+	}
+	return 0;
+}
+
+static const char *rel_id_at(const void *arr, size_t i)
+{
+	return ((const struct node_release *)arr)[i].id;
+}
+
+static const char *tenant_id_at(const void *arr, size_t i)
+{
+	return ((const struct tenant *)arr)[i].id;
+}
 
 static void tenant_array_free(struct tenant *t, size_t n)
 {
@@ -77,6 +138,10 @@ static int merge_tenants(struct node *n, const struct seedconf *c)
 		if (j == k)
 			k++;
 	}
+	if (idx_build(&n->t_idx, k, k, tenant_id_at, t) < 0) {
+		tenant_array_free(t, k);
+		return -ENOMEM;
+	}
 	tenant_array_free(n->t, n->n_t);
 	n->t = t;
 	n->n_t = k;
@@ -104,10 +169,8 @@ static int str_field(const struct bencode_node *d, const char *k, char *out, siz
 
 static struct node_release *find_rel(struct node *n, const char *id)
 {
-	for (size_t i = 0; i < n->n_r; i++)
-		if (!strcmp(n->r[i].id, id))
-			return &n->r[i];
-	return NULL;
+	size_t i = idx_find(&n->r_idx, id, rel_id_at, n->r);
+	return i == SIZE_MAX ? NULL : &n->r[i];
 }
 
 static struct node_release *add_rel(struct node *n, const char *id)
@@ -118,11 +181,19 @@ static struct node_release *add_rel(struct node *n, const char *id)
 		if (!p)
 			return NULL;
 		n->r = p;
+		/* cap_r grows with the index only: a full index would probe forever */
+		if (idx_build(&n->r_idx, n->n_r, cap, rel_id_at, p) < 0)
+			return NULL;
 		n->cap_r = cap;
 	}
-	struct node_release *r = &n->r[n->n_r++];
+	struct node_release *r = &n->r[n->n_r];
 	memset(r, 0, sizeof(*r));
 	snprintf(r->id, sizeof(r->id), "%s", id);
+	size_t j = idx_probe(&n->r_idx, r->id);
+	while (n->r_idx.slot[j])
+		j = (j + 1) & (n->r_idx.size - 1);
+	n->r_idx.slot[j] = (uint32_t)n->n_r + 1;
+	n->n_r++;
 	const char *dot = strchr(id, '.');
 	size_t tl = dot ? (size_t)(dot - id) : 0;
 	if (tl < sizeof(r->tenant)) {
@@ -400,7 +471,8 @@ void node_close(struct node *n)
 	tenant_array_free(n->t, n->n_t);
 	tenant_array_free(n->api, n->n_api);
 	seedconf_free(n->conf);
-	MEM_FREE_ALL(n->r, n->state_path, n->catalog_path, n->config_path, n);
+	MEM_FREE_ALL(n->r, n->r_idx.slot, n->t_idx.slot, n->state_path, n->catalog_path,
+		     n->config_path, n);
 }
 
 int node_reload_config(struct node *n, struct seed_err *err)
@@ -453,10 +525,8 @@ const struct tenant *node_tenant_at(const struct node *n, size_t i)
 
 const struct tenant *node_tenant_find(const struct node *n, const char *id)
 {
-	for (size_t i = 0; i < n->n_t; i++)
-		if (!strcmp(n->t[i].id, id))
-			return &n->t[i];
-	return NULL;
+	size_t i = idx_find(&n->t_idx, id, tenant_id_at, n->t);
+	return i == SIZE_MAX ? NULL : &n->t[i];
 }
 
 size_t node_n_releases(const struct node *n)
@@ -635,12 +705,11 @@ int node_commit(struct node *n, int64_t now, struct seed_err *err)
 			continue;
 		/* a release whose tenant is not configured is not in the catalog:
 		 * the data plane then refuses it as not live */
-		uint32_t ti = 0;
-		while (ti < n->n_t && strcmp(n->t[ti].id, r->tenant))
-			ti++;
-		if (ti == n->n_t)
+		const struct tenant *t = node_tenant_find(n, r->tenant);
+		if (!t)
 			continue;
-		rc = catalog_add_release(c, r->id, ti, r->state, r->embargo_until, err);
+		rc = catalog_add_release(c, r->id, (uint32_t)(t - n->t), r->state, r->embargo_until,
+					 err);
 	}
 	if (rc == 0)
 		rc = catalog_write(n->catalog_path, c, err);

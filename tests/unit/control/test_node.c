@@ -492,3 +492,35 @@ Test(node, a_bad_tenant_entry_is_refused_with_the_path)
 		cr_expect(strstr(e.msg, bad[i].msg) != NULL, "case %zu: %s", i, e.msg);
 	}
 }
+
+/* Releases and tenants are found by id through an index that grows with
+ * them: 3,000 releases from a state file, each found, a missing one not. */
+Test(node, thousands_of_releases_are_found_by_id)
+{
+	struct seed_err e;
+	char path[500];
+	snprintf(path, sizeof(path), "%s/control.state", sdir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "d8:releasesl");
+	for (int i = 0; i < 3000; i++) {
+		char id[64];
+		int len = snprintf(id, sizeof(id), "acme.g%d.%d", i % 97, i);
+		fprintf(f, "d13:embargo_untili0e2:id%d:%s5:state4:livee", len, id);
+	}
+	fprintf(f, "e7:tenantsle7:versioni2ee");
+	fclose(f);
+	struct node *n = open_node(&e);
+	for (int i = 0; i < 3000; i++) {
+		char id[64];
+		snprintf(id, sizeof(id), "acme.g%d.%d", i % 97, i);
+		const struct node_release *r = node_release_find(n, id);
+		cr_assert_not_null(r, "%s", id);
+		cr_assert_str_eq(r->id, id);
+		cr_assert_eq(r->state, CATALOG_LIVE);
+	}
+	cr_assert_null(node_release_find(n, "acme.g1.3000"));
+	cr_assert_not_null(node_tenant_find(n, "acme"));
+	cr_assert_null(node_tenant_find(n, "acm"));
+	node_close(n);
+}
