@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const proto_name[DPSTATS_NPROTO] = { "bt", "http" };
@@ -248,9 +249,43 @@ static void keeper_metrics(FILE *f, const struct metrics_input *in)
 			u(v[i]));
 }
 
+static const enum catalog_state states[] = { CATALOG_STAGED, CATALOG_EMBARGOED, CATALOG_LIVE,
+					     CATALOG_PAUSED, CATALOG_RETIRED };
+#define N_STATES (sizeof(states) / sizeof(states[0]))
+
+/* A tenant's releases in the store; row n_tenants: tenants not configured. */
+struct tenant_rows {
+	uint64_t by_state[N_STATES];
+	uint64_t releases, bytes, files;
+};
+
+/* Every release counted into its tenant's row in one pass (a scrape must
+ * not cost tenants x releases). NULL when out of memory. */
+static struct tenant_rows *tenant_rows(const struct node *nd)
+{
+	size_t nt = node_n_tenants(nd);
+	struct tenant_rows *rows = calloc(nt + 1, sizeof(*rows));
+	if (!rows)
+		return NULL;
+	const struct tenant *t0 = node_tenant_at(nd, 0);
+	for (size_t i = 0; i < node_n_releases(nd); i++) {
+		const struct node_release *r = node_release_at(nd, i);
+		if (!r->in_store)
+			continue;
+		const struct tenant *t = node_tenant_find(nd, r->tenant);
+		struct tenant_rows *row = &rows[t ? (size_t)(t - t0) : nt];
+		for (size_t s = 0; s < N_STATES; s++)
+			row->by_state[s] += r->state == states[s];
+		row->releases++;
+		row->bytes += r->bytes_total;
+		row->files += r->files;
+	}
+	return rows;
+}
+
 /* What the store holds, by tenant (from the releases' manifests, as the
  * last rescan found them), and its file system's room. */
-static void store_metrics(FILE *f, const struct metrics_input *in)
+static void store_metrics(FILE *f, const struct metrics_input *in, const struct tenant_rows *rows)
 {
 	if (in->have_fs) {
 		scalar(f, "seed_store_fs_size_bytes", "gauge",
@@ -270,17 +305,8 @@ static void store_metrics(FILE *f, const struct metrics_input *in)
 		family(f, fam[m].name, "gauge", fam[m].help);
 		for (size_t ti = 0; ti <= node_n_tenants(in->node); ti++) {
 			const struct tenant *t = node_tenant_at(in->node, ti);
-			uint64_t v = 0, n = 0;
-			for (size_t i = 0; i < node_n_releases(in->node); i++) {
-				const struct node_release *r = node_release_at(in->node, i);
-				int mine = t ? !strcmp(r->tenant, t->id)
-					     : !node_tenant_find(in->node, r->tenant);
-				if (!r->in_store || !mine)
-					continue;
-				v += m == 0 ? r->bytes_total : r->files;
-				n++;
-			}
-			if (!t && !n)
+			uint64_t v = m == 0 ? rows[ti].bytes : rows[ti].files;
+			if (!t && !rows[ti].releases)
 				continue;
 			fprintf(f, "%s{tenant=\"", fam[m].name);
 			label(f, t ? t->id : "(unconfigured)");
@@ -326,27 +352,19 @@ int metrics_write(FILE *f, const struct metrics_input *in)
 				scrub_stat_name(k), u(scrub_stat(&in->scrub->st, k)));
 	}
 
+	struct tenant_rows *rows = tenant_rows(in->node);
+	if (!rows)
+		return -ENOMEM;
 	if (in->keeper)
 		keeper_metrics(f, in);
-	store_metrics(f, in);
+	store_metrics(f, in, rows);
 
 	family(f, "seed_releases", "gauge", "Releases in the store, by tenant and state.");
-	static const enum catalog_state states[] = { CATALOG_STAGED, CATALOG_EMBARGOED,
-						     CATALOG_LIVE, CATALOG_PAUSED,
-						     CATALOG_RETIRED };
 	for (size_t ti = 0; ti <= node_n_tenants(in->node); ti++) {
-		/* the last round counts releases of tenants not configured */
+		/* the last row counts releases of tenants not configured */
 		const struct tenant *t = node_tenant_at(in->node, ti);
-		for (size_t s = 0; s < sizeof(states) / sizeof(states[0]); s++) {
-			uint64_t k = 0;
-			for (size_t i = 0; i < node_n_releases(in->node); i++) {
-				const struct node_release *r = node_release_at(in->node, i);
-				if (!r->in_store || r->state != states[s])
-					continue;
-				int mine = t ? !strcmp(r->tenant, t->id)
-					     : !node_tenant_find(in->node, r->tenant);
-				k += (uint64_t)mine;
-			}
+		for (size_t s = 0; s < N_STATES; s++) {
+			uint64_t k = rows[ti].by_state[s];
 			if (!t && !k)
 				continue;
 			fputs("seed_releases{tenant=\"", f);
@@ -361,6 +379,7 @@ int metrics_write(FILE *f, const struct metrics_input *in)
 		fprintf(f, "seed_announces_total{result=\"%s\"} %llu\n", res[i],
 			u(in->announces[i]));
 
+	free(rows);
 	if (in->dp && in->sum)
 		dataplane(f, in);
 	fflush(f);

@@ -209,3 +209,25 @@ Test(api, refusals_quote_nothing_secret)
 	free(b);
 	cr_expect_str_eq(node_tenant_find(N, "acme")->trackers[0], URL1, "nothing changed");
 }
+
+/* /metrics counts each release once, into its tenant's row and state. */
+Test(api, metrics_count_releases_by_tenant_and_state)
+{
+	char *b;
+	cr_assert_eq(call(&reader, "GET", "/metrics", NULL, &b), 200);
+	cr_expect_not_null(strstr(b, "\nseed_releases{tenant=\"acme\",state=\"staged\"} 1\n"), "%s",
+			   b);
+	cr_expect_not_null(strstr(b, "\nseed_releases{tenant=\"acme\",state=\"live\"} 0\n"));
+	cr_expect_not_null(strstr(b, "\nseed_store_release_bytes{tenant=\"acme\"} 40000\n"));
+	cr_expect_not_null(strstr(b, "\nseed_store_release_files{tenant=\"acme\"} 1\n"));
+	cr_expect_null(strstr(b, "(unconfigured)"), "no release of an unknown tenant");
+	free(b);
+	cr_assert_eq(call(&admin, "POST", "/api/v1/releases/acme.g.1/publish", "{}", &b), 200, "%s",
+		     b);
+	free(b);
+	cr_assert_eq(call(&reader, "GET", "/metrics", NULL, &b), 200);
+	cr_expect_not_null(strstr(b, "\nseed_releases{tenant=\"acme\",state=\"staged\"} 0\n"));
+	cr_expect_not_null(strstr(b, "\nseed_releases{tenant=\"acme\",state=\"live\"} 1\n"), "%s",
+			   b);
+	free(b);
+}
