@@ -766,7 +766,7 @@ static void print_status(FILE *f, json_t *st)
 			fprintf(f,
 				"            %" PRIu64
 				" release%s in the store could not be loaded "
-				"and %s not served (its journal names %s)\n",
+				"and %s not served (the data plane's log names %s)\n",
 				bad, bad == 1 ? "" : "s", bad == 1 ? "is" : "are",
 				bad == 1 ? "it" : "them");
 	} else
