@@ -72,6 +72,15 @@ static size_t idx_find(const struct id_index *x, const char *id,
 	return SIZE_MAX;
 }
 
+/* Records that position pos holds id (the table has room: see idx_build). */
+static void idx_put(struct id_index *x, const char *id, size_t pos)
+{
+	size_t j = idx_probe(x, id);
+	while (x->slot[j])
+		j = (j + 1) & (x->size - 1);
+	x->slot[j] = (uint32_t)pos + 1;
+}
+
 /* The index of the first n entries of arr, rebuilt (size for at least
  * want entries); -ENOMEM leaves the old one. */
 static int idx_build(struct id_index *x, size_t n, size_t want,
@@ -86,12 +95,8 @@ static int idx_build(struct id_index *x, size_t n, size_t want,
 	free(x->slot);
 	x->slot = slot;
 	x->size = size;
-	for (size_t i = 0; i < n; i++) {
-		size_t j = idx_probe(x, id_at(arr, i));
-		while (x->slot[j])
-			j = (j + 1) & (size - 1);
-		x->slot[j] = (uint32_t)i + 1;
-	}
+	for (size_t i = 0; i < n; i++)
+		idx_put(x, id_at(arr, i), i);
 	return 0;
 }
 
@@ -189,10 +194,7 @@ static struct node_release *add_rel(struct node *n, const char *id)
 	struct node_release *r = &n->r[n->n_r];
 	memset(r, 0, sizeof(*r));
 	snprintf(r->id, sizeof(r->id), "%s", id);
-	size_t j = idx_probe(&n->r_idx, r->id);
-	while (n->r_idx.slot[j])
-		j = (j + 1) & (n->r_idx.size - 1);
-	n->r_idx.slot[j] = (uint32_t)n->n_r + 1;
+	idx_put(&n->r_idx, r->id, n->n_r);
 	n->n_r++;
 	const char *dot = strchr(id, '.');
 	size_t tl = dot ? (size_t)(dot - id) : 0;

@@ -92,7 +92,6 @@ struct served {
 	_Atomic uint64_t seen[SERVED_MAX_WORKERS];
 	unsigned n_workers;
 	struct dpstats *stats;
-	size_t unloadable; /* releases the last refresh skipped */
 };
 
 static struct entry *ent(const struct served *s, size_t i)
@@ -709,7 +708,6 @@ int served_refresh(struct served *s, struct catalog *cat, struct seed_err *err)
 		return rc;
 	}
 	x->gen = ++s->gen;
-	s->unloadable = unloadable;
 	if (s->stats)
 		dpstats_set_unloadable(s->stats, unloadable);
 	struct served_index *old = atomic_load_explicit(&s->cur, memory_order_relaxed);
@@ -720,11 +718,6 @@ int served_refresh(struct served *s, struct catalog *cat, struct seed_err *err)
 	}
 	served_reclaim(s);
 	return 0;
-}
-
-size_t served_unloadable(const struct served *s)
-{
-	return s->unloadable;
 }
 
 void served_reclaim(struct served *s)

@@ -75,13 +75,11 @@ void served_free(struct served *s);
  * failure the published generation stays and cat still belongs to the
  * caller. A release that cannot be loaded (its manifest, its torrent, its
  * objects: damage, memory or descriptors) is not served, logged and
- * counted (served_unloadable, and the counters file's gauge); it is tried
+ * counted (the counters file's gauge, dpstats_unloadable); it is tried
  * again at the next refresh. Only the store itself failing (its listing)
  * fails the refresh.
  */
 int served_refresh(struct served *s, struct catalog *cat, struct seed_err *err);
-/* Releases the last refresh could not load. */
-size_t served_unloadable(const struct served *s);
 /* Main thread: frees the generations no worker can still be using. */
 void served_reclaim(struct served *s);
 /* Worker: announces it uses the current generation for this loop pass. */

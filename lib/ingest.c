@@ -487,7 +487,8 @@ static int finish_file(struct job *j, struct hash_ctx *h, struct file_state *f,
 		       struct seed_err *err)
 {
 	size_t pb = (size_t)(j->piece_length / MERKLE_BLOCK_SIZE);
-	int rc = merkle_root(h, f->leaves, f->n_blocks, f->root);
+	/* a file of one chunk was named as it was hashed (hash_group) */
+	int rc = f->n_units == 1 ? 0 : merkle_root(h, f->leaves, f->n_blocks, f->root);
 	if (rc == 0)
 		rc = merkle_layer(h, f->leaves, f->n_blocks, pb, f->layer);
 	if (rc < 0)

@@ -178,6 +178,19 @@ out:
 	return rc;
 }
 
+/* DIR/parent/NAME for NAME = 0 .. n - 1 in hex, width digits. */
+static int make_subdirs(const char *dir, const char *parent, int width, int n, struct seed_err *err)
+{
+	for (int i = 0; i < n; i++) {
+		char sub[4096];
+		snprintf(sub, sizeof(sub), "%s/%s/%0*x", dir, parent, width, i);
+		if (mkdir(sub, 0755) < 0 && errno != EEXIST)
+			return seed_err_set(err, -errno, "%s: cannot create directory: %s", sub,
+					    strerror(errno));
+	}
+	return 0;
+}
+
 int store_open(const char *dir, enum store_mode mode, struct store **out_store,
 	       struct seed_err *err)
 {
@@ -252,26 +265,11 @@ int store_open(const char *dir, enum store_mode mode, struct store **out_store,
 			if (rc < 0)
 				goto fail;
 		}
-		for (int i = 0; i < TMP_SUBDIRS; i++) {
-			char sub[4096];
-			snprintf(sub, sizeof(sub), "%s/tmp/%x", dir, i);
-			if (mkdir(sub, 0755) < 0 && errno != EEXIST) {
-				rc = seed_err_set(err, -errno, "%s: cannot create directory: %s",
-						  sub, strerror(errno));
-				goto fail;
-			}
-		}
 		/* All 256 fan-out directories exist up front, so a create that
 		 * fails (even for lack of inodes) leaves no new directory behind. */
-		for (int i = 0; i < 256; i++) {
-			char sub[4096];
-			snprintf(sub, sizeof(sub), "%s/objects/%02x", dir, i);
-			if (mkdir(sub, 0755) < 0 && errno != EEXIST) {
-				rc = seed_err_set(err, -errno, "%s: cannot create directory: %s",
-						  sub, strerror(errno));
-				goto fail;
-			}
-		}
+		if ((rc = make_subdirs(dir, "tmp", 1, TMP_SUBDIRS, err)) < 0 ||
+		    (rc = make_subdirs(dir, "objects", 2, 256, err)) < 0)
+			goto fail;
 		/* A manifest whose both copies are bad stops the collection (it
 		 * may name any object), not the writer: one rotted release must
 		 * not block every create, rm and repair of the store. */
