@@ -4,10 +4,13 @@
 # moment, five times. Ingest batches its durability (one file-system sync
 # for every object of the release, then the renames, then the manifest),
 # and none of that may leave half a release:
-#  - after each kill the store holds the release whole (its manifest, every
-#    file verifying) or not at all (no manifest);
-#  - `seedctl release verify` passes for every release present (each
-#    whole one right after its kill);
+#  - after each kill the store holds the release whole (a manifest naming
+#    all 20,000 files) or not at all (no manifest);
+#  - `seedctl release verify` passes for every release present once a
+#    writer has run: a kill between the two copies of a manifest leaves
+#    copy 2 missing, which verify reports until the next writer rewrites it
+#    (docs/store.md, "Manifests"), so the verifies come after a last
+#    complete create;
 #  - the next writer clears what the killed one left: after a last complete
 #    create, every object in the store belongs to a release and tmp/ is
 #    empty.
@@ -48,16 +51,15 @@ sc_ok "$T/c00.json" "$T/c00.err" release create --store "$S" --tenant acme --nam
 full_ms=$((($(date +%s%N) - t0) / 1000000))
 echo "complete create of 20,000 files, 2,000 of them new: $full_ms ms"
 
-# check_release ID WHAT: it verifies and lists 20,000 files
-check_release() {
-	sc_verify "$T/v.$1" 0 "of $1 ($2)" "$S" "$1"
+# check_whole ID WHAT: its manifest lists 20,000 files
+check_whole() {
 	sc_ok "$T/show.json" "$T/show.err" release show --store "$S" --json "$1"
 	n=$("$PY" -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["files"]))' "$T/show.json")
 	((n == 20000)) || fail "$1 ($2): expected 20000 files in the release, saw $n"
 }
 
 mapfile -t FRACS < <("$PY" -c 'import random; r = random.Random(17); [print("%.3f" % r.uniform(0.2, 1.6)) for _ in range(5)]')
-whole=0 none=0
+whole=0 none=0 present=()
 for run in 1 2 3 4 5; do
 	gen_many $((100 + run)) 2000
 	delay_ms=$("$PY" -c "print(int($full_ms * ${FRACS[run - 1]}))")
@@ -76,14 +78,17 @@ for run in 1 2 3 4 5; do
 		state=none
 	fi
 	echo "run $run: killed after $delay_ms ms of ~$full_ms: release $state"
-	[[ $state == none ]] || check_release "acme.many.$run" "after the kill of run $run"
+	[[ $state == none ]] || { check_whole "acme.many.$run" "after the kill of run $run"; present+=("acme.many.$run"); }
 done
 echo "killed runs: $whole left the release whole, $none left nothing"
 
 note "the next writer clears what the killed ones left"
 gen_many 200 2000
 sc_ok "$T/c9.json" "$T/c9.err" release create --store "$S" --tenant acme --name many --version 9 --json "$TREE"
-check_release acme.many.9 "a complete create after the kills"
+for id in "${present[@]}" acme.many.9; do
+	check_whole "$id" "after a complete create"
+	sc_verify "$T/v.$id" 0 "of $id (after a complete create)" "$S" "$id"
+done
 [[ -z $(find "$S/tmp" -type f) ]] || fail "tmp/ holds files after a complete create: $(find "$S/tmp" -type f | head -5)"
 "$PY" - "$S" <<'CHKEOF' || fail "objects no release names are left in the store (above)"
 import json, os, subprocess, sys
