@@ -672,6 +672,15 @@ free_port() {
 	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# ctl_dirs: S=$T/store (the first release create makes it) and RUN=$T/run
+# (seed-control's run directory, made here), the two directories a
+# control-plane script hands to ctl_config and dp_start.
+ctl_dirs() {
+	S=$T/store
+	RUN=$T/run
+	mkdir -p "$RUN"
+}
+
 # ctl_config FILE STORE RUN STATUS_PORT TENANTS [NODE_EXTRA]: a seed-control
 # config with the given tenants block (libconfig text inside "tenants = (
 # ... );"). The background scrub is off (scrub_interval "0": a test that
@@ -762,6 +771,18 @@ api_ok() {
 # jq_py EXPR: evaluate a python expression over the JSON in $API_OUT (as d).
 jq_py() {
 	"$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$API_OUT" "$1"
+}
+
+# wait_http_ok URL: polls URL (at most 50 times, 0.2 s apart) until it
+# answers 200, as the data plane does once it has loaded a new catalog
+# generation; returns either way: the caller's own GET says what went wrong.
+wait_http_ok() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[[ $(http_code "$1") == 200 ]] && return 0
+		sleep 0.2
+	done
+	return 0
 }
 
 # http_code URL [CURL ARGS...]: the status of a GET (body discarded), bounded.

@@ -15,9 +15,7 @@ source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
 it_setup dataplane control
 require_cmds promtool curl
 
-S=$T/store
-RUN=$T/run
-mkdir -p "$RUN"
+ctl_dirs
 gen_tree "$T/good/game" a.bin 300000 b.bin 5000
 gen_tree "$T/bad/game" c.bin 70000
 sc_ok "$T/cg.json" "$T/cg.err" release create --store "$S" --tenant acme --name good --version 1 --json "$T/good/game"
@@ -35,10 +33,7 @@ dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --w
 
 note "the good release is served, the bad one reported"
 for f in a.bin b.bin; do
-	for ((i = 0; i < 50; i++)); do
-		[[ $(http_code "$DP_URL/acme.good.1/game/$f") == 200 ]] && break
-		sleep 0.2
-	done
+	wait_http_ok "$DP_URL/acme.good.1/game/$f"
 	http_get "$DP_URL/acme.good.1/game/$f" "$T/got" "$T/got.hdr" -f
 	cmp -s "$T/got" "$T/good/game/$f" || fail "GET acme.good.1/game/$f: expected the source's bytes"
 done

@@ -23,9 +23,7 @@ source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
 it_setup dataplane control
 require_cmds promtool curl
 
-S=$T/store
-RUN=$T/run
-mkdir -p "$RUN"
+ctl_dirs
 MiB=$((1024 * 1024))
 gen_tree "$T/src1/game" big.bin $((6 * MiB + 333)) shared.bin $((700 * 1024 + 5)) only1.bin 50000
 mkdir -p "$T/src2/game"
@@ -115,10 +113,7 @@ with open(object_path(store, big['root']), 'r+b') as fh:
     fh.seek(o + 1000); b = fh.read(1); fh.seek(o + 1000); fh.write(bytes([b[0] ^ 1]))
 ROTEOF
 sc_verify "$T/vd" 1 "of acme.game.2 with a bad block" "$S" acme.game.2
-for ((i = 0; i < 50; i++)); do
-	[[ $(http_code "$DP_URL/acme.game.2/game/big.bin") == 200 ]] && break
-	sleep 0.2
-done
+wait_http_ok "$DP_URL/acme.game.2/game/big.bin"
 http_get "$DP_URL/acme.game.2/game/big.bin" "$T/got" "$T/got.hdr" -f
 cmp -s "$T/got" "$T/src2/game/big.bin" || fail "GET big.bin with a bad block: expected the source's bytes"
 ctl_wait_metric 'seed_store_repair_records_total\{result="written_back"\}' 1 20 "a block the data plane rebuilt"
