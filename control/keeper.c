@@ -316,6 +316,16 @@ static void *keeper_main(void *arg)
 	return NULL;
 }
 
+/* What keeper_start made, once no thread runs (keeper_stop after the join;
+ * keeper_start when the thread did not start). */
+static void keeper_free(struct keeper *k)
+{
+	pthread_cond_destroy(&k->cv);
+	pthread_mutex_destroy(&k->mu);
+	free(k->dir);
+	free(k);
+}
+
 int keeper_start(const char *store_dir, const struct keeper_settings *s, struct keeper **out,
 		 struct seed_err *err)
 {
@@ -329,10 +339,7 @@ int keeper_start(const char *store_dir, const struct keeper_settings *s, struct 
 	pthread_cond_init(&k->cv, NULL);
 	int rc = pthread_create(&k->thr, NULL, keeper_main, k);
 	if (rc) {
-		pthread_cond_destroy(&k->cv);
-		pthread_mutex_destroy(&k->mu);
-		free(k->dir);
-		free(k);
+		keeper_free(k);
 		return seed_err_set(err, -rc, "cannot start the store keeper's thread: %s",
 				    strerror(rc));
 	}
@@ -401,8 +408,5 @@ void keeper_stop(struct keeper *k)
 	pthread_cond_signal(&k->cv);
 	pthread_mutex_unlock(&k->mu);
 	pthread_join(k->thr, NULL);
-	pthread_cond_destroy(&k->cv);
-	pthread_mutex_destroy(&k->mu);
-	free(k->dir);
-	free(k);
+	keeper_free(k);
 }

@@ -1324,6 +1324,24 @@ static void *tracker_main(void *arg)
 
 /* ---- the API ---- */
 
+/* What tracker_create made, once no thread runs (tracker_destroy after the
+ * join; tracker_create when the thread did not start). */
+static void tracker_free(struct tracker *t)
+{
+	for (size_t i = 0; i < t->n_ents; i++)
+		entry_free(t->ents[i]);
+	free(t->ents);
+	free(t->want);
+	/* A lookup still running frees its job itself when it ends. */
+	for (int i = 0; i < DNS_SLOTS; i++)
+		if (t->dns[i].job)
+			dns_job_unref(t->dns[i].job);
+	close(t->efd);
+	pthread_cond_destroy(&t->cv);
+	pthread_mutex_destroy(&t->mu);
+	free(t);
+}
+
 int tracker_create(const struct tracker_config *cfg, struct tracker **out, struct seed_err *err)
 {
 	if (!cfg || !out)
@@ -1357,10 +1375,7 @@ int tracker_create(const struct tracker_config *cfg, struct tracker **out, struc
 	pthread_mutex_init(&t->mu, NULL);
 	int rc = pthread_create(&t->thr, NULL, tracker_main, t);
 	if (rc) {
-		pthread_cond_destroy(&t->cv);
-		pthread_mutex_destroy(&t->mu);
-		close(t->efd);
-		free(t);
+		tracker_free(t);
 		return seed_err_set(err, -rc, "tracker: starting its thread: %s", strerror(rc));
 	}
 	*out = t;
@@ -1376,18 +1391,7 @@ void tracker_destroy(struct tracker *t)
 	pthread_mutex_unlock(&t->mu);
 	wake(t);
 	pthread_join(t->thr, NULL);
-	for (size_t i = 0; i < t->n_ents; i++)
-		entry_free(t->ents[i]);
-	free(t->ents);
-	free(t->want);
-	/* A lookup still running frees its job itself when it ends. */
-	for (int i = 0; i < DNS_SLOTS; i++)
-		if (t->dns[i].job)
-			dns_job_unref(t->dns[i].job);
-	close(t->efd);
-	pthread_cond_destroy(&t->cv);
-	pthread_mutex_destroy(&t->mu);
-	free(t);
+	tracker_free(t);
 }
 
 int tracker_set(struct tracker *t, const struct tracker_reg *regs, size_t n)
