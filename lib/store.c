@@ -1357,31 +1357,47 @@ static int hex_to_root(const char *name, uint8_t out[32])
 	return hex_decode(name, 64, out, 32);
 }
 
-/* Every file of dir (d), or only those whose name has ".tmp." (tmp_only);
- * at depth 0 in its subdirectories too (tmp/0 .. tmp/f), which stay. */
-static void clean_dir(int dfd, int tmp_only, int depth)
+/* name under at (a directory's fd, or AT_FDCWD and a path) opened for
+ * readdir; NULL when it cannot be. */
+static DIR *opendir_at(int at, const char *name)
 {
-	DIR *d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return;
-	}
+	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	DIR *d = fdopendir(fd);
+	if (!d)
+		close(fd);
+	return d;
+}
+
+/* d's next entry whose name does not start with '.', or NULL at the end. */
+static struct dirent *next_visible(DIR *d)
+{
 	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
+	while ((de = readdir(d)) && de->d_name[0] == '.')
+		;
+	return de;
+}
+
+/* Every file of directory name under at, or only those whose name has
+ * ".tmp." (tmp_only); at depth 0 in its subdirectories too (tmp/0 ..
+ * tmp/f), which stay. */
+static void clean_dir(int at, const char *name, int tmp_only, int depth)
+{
+	DIR *d = opendir_at(at, name);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = next_visible(d))) {
 		int is_dir = de->d_type == DT_DIR;
 		struct stat st;
 		if (de->d_type == DT_UNKNOWN &&
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			is_dir = S_ISDIR(st.st_mode);
-		if (is_dir && depth == 0) {
-			int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (sub >= 0)
-				clean_dir(sub, tmp_only, 1);
-		} else if (!tmp_only || strstr(de->d_name, ".tmp.")) {
+		if (is_dir && depth == 0)
+			clean_dir(dirfd(d), de->d_name, tmp_only, 1);
+		else if (!tmp_only || strstr(de->d_name, ".tmp."))
 			unlinkat(dirfd(d), de->d_name, 0);
-		}
 	}
 	closedir(d);
 }
@@ -1395,9 +1411,8 @@ static void clean_tmp(struct store *s)
 	static const char *const dirs[] = { "tmp", "releases", "torrents" };
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		char *dir = fsu_join(s->dir, dirs[i]);
-		int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-		if (dfd >= 0)
-			clean_dir(dfd, i != 0, i != 0); /* only tmp/ has subdirectories */
+		if (dir)
+			clean_dir(AT_FDCWD, dir, i != 0, i != 0); /* only tmp/ has subdirectories */
 		free(dir);
 	}
 }
@@ -1424,17 +1439,10 @@ int store_gc(struct store *s, size_t *out_removed, struct seed_err *err)
 	char *objdir = fsu_join(s->dir, "objects");
 	DIR *top = objdir ? opendir(objdir) : NULL;
 	struct dirent *de;
-	while (top && (de = readdir(top))) {
-		if (de->d_name[0] == '.')
+	while (top && (de = next_visible(top))) {
+		DIR *sub = opendir_at(dirfd(top), de->d_name);
+		if (!sub)
 			continue;
-		int sfd = openat(dirfd(top), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (sfd < 0)
-			continue;
-		DIR *sub = fdopendir(sfd);
-		if (!sub) {
-			close(sfd);
-			continue;
-		}
 		struct dirent *e;
 		while ((e = readdir(sub))) {
 			uint8_t root[32];
