@@ -162,6 +162,13 @@ static void dataplane(FILE *f, const struct metrics_input *in)
 		COUNTER(storage_reads, "Reads issued to the store."),
 		COUNTER(storage_read_bytes, "Bytes read from the store."),
 		COUNTER(storage_errors, "Store reads that failed."),
+		COUNTER(object_opens,
+			"Object files opened for a read (each one not already open)."),
+		GAUGE(object_fds_open,
+		      "Object files open now, all workers (at most --object-fds)."),
+		COUNTER(object_open_errors, "Object files that could not be opened (gone or "
+					    "unreadable; blocks refused)."),
+		COUNTER(object_fd_waits, "Reads that waited for a free object descriptor slot."),
 		GAUGE(net_links_up, "Workers that see their port's link up (dpdk backend)."),
 		COUNTER(net_rx_packets, "Frames received from the port (dpdk backend)."),
 		COUNTER(net_tx_packets, "Frames sent on the port (dpdk backend)."),

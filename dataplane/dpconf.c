@@ -53,6 +53,10 @@ static const struct setting table[] = {
 	  "worker threads, each with its own rings and cache" },
 	{ "cache-size", K_SIZE, OFF(cache_size), 4u << 20, 1ull << 42, "256M",
 	  "block cache, all workers together (K, M, G suffixes)" },
+	{ "object-fds", K_UINT, OFF(object_fds), 0, 1u << 28, "auto",
+	  "object files open at once, all workers together; a read of a file not open opens "
+	  "it, closing the least recently used (0 or auto: a quarter of the descriptors the "
+	  "process may still open at start, at most 262144)" },
 	{ "upload-slots", K_UINT, OFF(upload_slots), 1, 100000, "64",
 	  "peers unchoked at once, per worker" },
 	{ "max-conns", K_UINT, OFF(max_conns), 16, 1000000, "4096", "connections per worker" },
@@ -286,6 +290,10 @@ static int apply(struct dpconf *c, const struct setting *s, const char *v, const
 		return 0;
 	}
 	case K_UINT:
+		if (!strcmp(v, "auto") && s->def && !strcmp(s->def, "auto")) {
+			*(unsigned *)(void *)((char *)c + s->off) = 0;
+			return 0;
+		}
 		errno = 0;
 		n = strtoull(v, &end, 10);
 		if (!isdigit((unsigned char)*v) || *end || errno || n < s->min || n > s->max)

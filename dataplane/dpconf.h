@@ -34,6 +34,7 @@ struct dpconf {
 	unsigned n_bt, n_http;
 	unsigned workers;      /* 0 = one per online CPU */
 	uint64_t cache_size;   /* bytes, all workers together */
+	unsigned object_fds;   /* open object files, all workers; 0 = auto (main) */
 	unsigned upload_slots; /* per worker */
 	unsigned max_conns;    /* per worker */
 	unsigned max_requests; /* outstanding peer-wire requests per peer */

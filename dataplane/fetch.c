@@ -4,11 +4,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
+#include <unistd.h>
 
 #include "hash.h"
 #include "hex.h"
 #include "log.h"
+#include "ofd.h"
 #include "parity.h"
 #include "store.h"
 
@@ -63,6 +64,85 @@ static void quarantine(struct worker *w, uint32_t object, uint32_t block)
 	w->n_quarantine++;
 }
 
+/* Puts fd in the storage ring's file slot k; a ring that refuses (it
+ * should not) sends every later read through plain fds. */
+static void fixed_file(struct worker *w, int32_t k, int fd)
+{
+	if (!w->ofd_fixed)
+		return;
+	int rc = storage_set_file(w->st, (unsigned)k, fd);
+	if (rc < 0) {
+		w->ofd_fixed = 0;
+		log_warn(&lm,
+			 "worker %u: registering an object file: %s; reading through plain fds",
+			 w->p.index, strerror(-rc));
+	}
+}
+
+/*
+ * The descriptor slot (ofd.h) of object, opening its file now when it is
+ * not open: the least recently used idle slot is reused. -EAGAIN when every
+ * slot has reads in flight or the process is out of descriptors (the caller
+ * waits for a completion, w->ofd_wait); another -errno when the file cannot
+ * be opened.
+ */
+static int32_t object_slot(struct worker *w, uint32_t object)
+{
+	int32_t k = ofd_find(w->ofd, object);
+	if (k >= 0)
+		return k;
+	if ((k = ofd_victim(w->ofd)) < 0) {
+		w->ofd_wait = 1;
+		dpstats_add(&w->ctr->object_fd_waits, 1);
+		return -EAGAIN;
+	}
+	int fd = served_open_object(w->p.served, object);
+	if (fd == -EMFILE || fd == -ENFILE) {
+		/* sockets took the process's descriptors: give one back */
+		int32_t d;
+		int old = ofd_drop_idle(w->ofd, &d);
+		if (old >= 0) {
+			fixed_file(w, d, -1);
+			close(old);
+			dpstats_sub(&w->ctr->object_fds_open, 1);
+			fd = served_open_object(w->p.served, object);
+			k = ofd_victim(w->ofd);
+		}
+		if (fd < 0) {
+			w->ofd_wait = 1;
+			dpstats_add(&w->ctr->object_fd_waits, 1);
+			return -EAGAIN;
+		}
+	}
+	if (fd < 0) {
+		dpstats_add(&w->ctr->object_open_errors, 1);
+		return fd;
+	}
+	fixed_file(w, k, fd);
+	int old = ofd_install(w->ofd, k, object, fd);
+	if (old >= 0)
+		close(old);
+	else
+		dpstats_add(&w->ctr->object_fds_open, 1);
+	dpstats_add(&w->ctr->object_opens, 1);
+	return k;
+}
+
+/* The file of an object that cannot be opened: said once per object and
+ * worker while its blocks stay quarantined, not once per request. */
+static void open_failed(struct worker *w, uint32_t object, uint32_t block, int rc)
+{
+	const struct served_object *o = served_object(w->p.served, object);
+	char root[65];
+	hex_encode(o->root, 32, root);
+	if (!quarantined(w, object, UINT32_MAX - 1)) {
+		log_warn(&lm, "object %s: cannot open its file: %s; its blocks are refused", root,
+			 strerror(-rc));
+		quarantine(w, object, UINT32_MAX - 1);
+	}
+	quarantine(w, object, block);
+}
+
 void fetch_seg(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 {
 	struct seg *s = qat(c, si);
@@ -97,20 +177,27 @@ void fetch_seg(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 		/* O_DIRECT reads whole 4 KiB sectors; the object pads its data
 		 * with zeros to 4 KiB, so the rounded read stays in the file. */
 		uint32_t rlen = (s->blen + 4095) & ~4095u;
-		int32_t fidx =
-			s->object < storage_registered_files(w->st) ? (int32_t)s->object : -1;
-		int rc = storage_read(w->st, o->fd, fidx,
-				      STORE_OBJ_HEADER + (uint64_t)s->block * CACHE_BLOCK, data,
-				      rlen, slot);
+		int32_t k = object_slot(w, s->object);
+		int rc = k < 0 ? k
+			       : storage_read(w->st, ofd_fd(w->ofd, k), w->ofd_fixed ? k : -1,
+					      STORE_OBJ_HEADER + (uint64_t)s->block * CACHE_BLOCK,
+					      data, rlen, slot);
 		if (rc < 0) {
-			/* No room in the storage ring: give the slot back and retry.
-			 * The fill began in this call, so nobody waits on it yet. */
+			/* No room in the storage ring or the descriptor table (or
+			 * no file): give the slot back. The fill began in this
+			 * call, so nobody waits on it yet. */
 			uint64_t none[1];
 			size_t nw = 0;
 			cache_fill_done(w->cache, slot, -EAGAIN, none, 1, &nw);
+			if (rc != -EAGAIN) {
+				open_failed(w, s->object, s->block, rc);
+				s->state = S_BAD;
+			}
 			worker_mark_retry(w, c, ci);
 			return;
 		}
+		ofd_hold(w->ofd, k);
+		w->fill_ofd[slot] = k;
 		w->fill_ptr[slot] = data;
 		w->fill_owner[slot] = seg_cookie(c, ci, si);
 		w->fill_len[slot] = s->blen;
@@ -145,7 +232,8 @@ static void repair_issue(struct worker *w, uint32_t ri)
 {
 	struct repair *r = &w->repairs[ri];
 	const struct served_object *o = served_object(w->p.served, r->object);
-	int32_t fidx = r->object < storage_registered_files(w->st) ? (int32_t)r->object : -1;
+	int fd = ofd_fd(w->ofd, r->ofd);
+	int32_t fidx = w->ofd_fixed ? r->ofd : -1;
 	for (uint32_t i = 0; i < o->g.k + o->g.m; i++) {
 		if (!(r->want >> i & 1) || (r->issued >> i & 1))
 			continue;
@@ -154,7 +242,7 @@ static void repair_issue(struct worker *w, uint32_t ri)
 		uint64_t off, e;
 		uint32_t len = store_shard(&o->g, r->stripe, i, &off, &e);
 		uint32_t rlen = (len + 4095) & ~4095u;
-		if (storage_read(w->st, o->fd, fidx, off, r->buf + (size_t)i * STORE_BLOCK, rlen,
+		if (storage_read(w->st, fd, fidx, off, r->buf + (size_t)i * STORE_BLOCK, rlen,
 				 repair_cookie(ri, i)) < 0)
 			return;
 		r->issued |= 1ull << i;
@@ -164,7 +252,8 @@ static void repair_issue(struct worker *w, uint32_t ri)
 /* A block of object/block failed on its way into cache slot: reads the
  * rest of its stripe to rebuild it, or queues it until a repair is free.
  * 0 when it did (the slot stays filling), -1 when it cannot be rebuilt (no
- * parity, memory, a full queue). */
+ * parity, memory, a full queue), -EAGAIN when its file cannot be had now
+ * (no descriptor slot: not the block's fault). */
 static int repair_start(struct worker *w, uint32_t slot, uint32_t object, uint32_t block)
 {
 	const struct served_object *o = served_object(w->p.served, object);
@@ -183,8 +272,14 @@ static int repair_start(struct worker *w, uint32_t slot, uint32_t object, uint32
 	if (!w->repair_mem && posix_memalign((void **)&w->repair_mem, 4096,
 					     (size_t)REPAIRS * PARITY_MAX_SHARDS * STORE_BLOCK))
 		return -1;
+	/* the failed read's hold keeps the file's slot, except for a queued
+	 * repair, which may have to open it again */
+	int32_t k = object_slot(w, object);
+	if (k < 0)
+		return k == -EAGAIN ? -EAGAIN : -1;
+	ofd_hold(w->ofd, k);
 	struct repair *r = &w->repairs[ri];
-	*r = (struct repair){ .used = 1, .slot = slot, .object = object, .block = block };
+	*r = (struct repair){ .used = 1, .slot = slot, .object = object, .block = block, .ofd = k };
 	r->buf = w->repair_mem + (size_t)ri * PARITY_MAX_SHARDS * STORE_BLOCK;
 	const struct store_geom *g = &o->g;
 	r->stripe = block / g->k;
@@ -250,6 +345,7 @@ static void repair_read_done(struct worker *w, uint64_t cookie, int32_t res)
 	uint32_t slot = r->slot, object = r->object, block = r->block;
 	int bad = __builtin_popcountll(r->lost);
 	r->used = 0;
+	ofd_release(w->ofd, r->ofd);
 	char root[65];
 	hex_encode(o->root, 32, root);
 	int rebuilt = got > 0 && cache_fill_check(w->cache, slot, got);
@@ -280,10 +376,12 @@ static void repair_read_done(struct worker *w, uint64_t cookie, int32_t res)
 		struct repair_wait q = w->repair_queue[w->rq_head];
 		w->rq_head = (w->rq_head + 1) % REPAIR_QUEUE;
 		w->rq_len--;
-		if (repair_start(w, q.slot, q.object, q.block) == 0)
+		int rs = repair_start(w, q.slot, q.object, q.block);
+		if (rs == 0)
 			break;
 		dpstats_add(&w->ctr->repair_failures, 1);
-		quarantine(w, q.object, q.block);
+		if (rs != -EAGAIN)
+			quarantine(w, q.object, q.block);
 		fill_finish(w, q.slot, -EIO);
 	}
 }
@@ -321,6 +419,7 @@ void fetch_on_storage(struct worker *w)
 {
 	struct storage_done d[64];
 	int n;
+	w->ofd_wait = 0; /* completions free descriptor slots */
 	do {
 		n = storage_reap(w->st, d, 64);
 		uint64_t t_reap = n > 0 ? worker_now_ns() : 0;
@@ -345,15 +444,19 @@ void fetch_on_storage(struct worker *w)
 			int64_t got = d[i].res;
 			if (got >= (int64_t)w->fill_len[slot])
 				got = w->fill_len[slot];
+			int repairing = 0;
 			if (!cache_fill_check(w->cache, slot, got)) {
 				/* never served as read: rebuilt from parity, or refused */
 				if (got == (int64_t)w->fill_len[slot])
 					dpstats_add(&w->ctr->verify_failures, 1);
-				if (repair_start(w, slot, object, block) == 0)
-					continue;
-				quarantine(w, object, block);
+				/* before the read's hold goes: the repair keeps the slot */
+				repairing = repair_start(w, slot, object, block) == 0;
+				if (!repairing)
+					quarantine(w, object, block);
 			}
-			fill_finish(w, slot, got);
+			ofd_release(w->ofd, w->fill_ofd[slot]);
+			if (!repairing)
+				fill_finish(w, slot, got);
 		}
 	} while (n == 64);
 	for (uint32_t ri = 0; ri < REPAIRS; ri++)
@@ -375,48 +478,37 @@ static void fill_finish(struct worker *w, uint32_t slot, int64_t got)
 		resolve_cookie(w, cookies[k], data, ok);
 }
 
-/* Registers the object files with the storage ring, in handle order, so a
- * read names its file by index; objects a catalog switch adds later are
- * appended at the next loop pass. A kernel or limit that refuses it leaves
- * reads on plain fds, which only costs a little per read. */
-int fetch_register_objects(struct worker *w, struct seed_err *err)
+/* Sets up the worker's descriptor table (ofd.h) and the storage ring's
+ * registered-file table of the same size. A kernel or limit that refuses
+ * the latter leaves reads on plain fds, which only costs a little per read. */
+int fetch_setup(struct worker *w, struct seed_err *err)
 {
-	size_t n = served_object_count(w->p.served);
-	/* the table counts against RLIMIT_NOFILE (main raises it to the hard
-	 * limit); leave room for sockets */
-	struct rlimit rl;
-	unsigned cap = FILE_TABLE;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur / 2 < cap)
-		cap = (unsigned)(rl.rlim_cur / 2);
-	if (n > cap)
-		n = cap;
-	int *fds = malloc((n ? n : 1) * sizeof(*fds));
-	if (!fds)
-		return seed_err_set(err, -ENOMEM, "worker %u: out of memory", w->p.index);
-	for (size_t i = 0; i < n; i++)
-		fds[i] = served_object(w->p.served, (uint32_t)i)->fd;
+	unsigned workers = w->p.conf->workers ? w->p.conf->workers : 1;
+	uint32_t cap = w->p.conf->object_fds / workers;
+	if (cap < 1)
+		cap = 1;
+	int rc = ofd_create(cap, &w->ofd, err);
+	if (rc < 0)
+		return rc;
 	struct seed_err e;
 	seed_err_clear(&e);
-	if (storage_register_files(w->st, fds, (unsigned)n, cap, &e) < 0 && w->p.index == 0)
-		log_warn(&lm, "%s; reading through plain fds", e.msg);
-	free(fds);
+	if (storage_register_files(w->st, cap, &e) < 0) {
+		if (w->p.index == 0)
+			log_warn(&lm, "%s; reading through plain fds", e.msg);
+	} else {
+		w->ofd_fixed = 1;
+	}
 	return 0;
 }
 
-/* New objects since the last pass (a catalog switch): into the file table. */
-void fetch_register_new(struct worker *w)
+/* Closes the worker's object files (its reads are done). */
+void fetch_teardown(struct worker *w)
 {
-	unsigned have = storage_registered_files(w->st), cap = storage_file_capacity(w->st);
-	size_t n = served_object_count(w->p.served);
-	if (n <= have || have >= cap)
+	if (!w->ofd)
 		return;
-	int fds[256];
-	unsigned k = 0;
-	for (size_t i = have; i < n && have + k < cap && k < 256; i++)
-		fds[k++] = served_object(w->p.served, (uint32_t)i)->fd;
-	struct seed_err e;
-	seed_err_clear(&e);
-	if (storage_add_files(w->st, fds, k, &e) < 0 && w->p.index == 0)
-		log_warn(&lm, "%s; new objects read through plain fds", e.msg);
+	for (uint32_t k = 0; k < ofd_capacity(w->ofd); k++)
+		if (ofd_fd(w->ofd, (int32_t)k) >= 0)
+			close(ofd_fd(w->ofd, (int32_t)k));
+	ofd_destroy(w->ofd);
+	w->ofd = NULL;
 }

@@ -4,6 +4,7 @@
  * default), then waits for SIGTERM/SIGINT: workers stop accepting, finish
  * the blocks in flight (bounded wait), close and exit.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -151,6 +152,58 @@ static void host_of(const struct dpconf_addr *a, char *buf, size_t n)
 	}
 }
 
+/* Descriptors open now (/proc/self/fd), or -1 when it cannot tell. */
+static long fds_open(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -1;
+	long n = -1; /* the listing's own descriptor */
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/*
+ * Object files and peers' sockets share RLIMIT_NOFILE: --object-fds (all
+ * workers) defaults to a quarter of what the process may still open, after
+ * what each worker keeps for itself (rings, eventfd, listeners) and a
+ * margin for the counters file and the store's listing; the sockets get
+ * the rest. A value that cannot fit at all is refused here rather than
+ * failing reads later.
+ */
+static int size_object_fds(struct dpconf *c, struct seed_err *err)
+{
+	struct rlimit rl;
+	long open_now = fds_open();
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || open_now < 0)
+		return seed_err_set(err, -errno, "the descriptor limit: %s", strerror(errno));
+	uint64_t lim = rl.rlim_cur == RLIM_INFINITY ? UINT32_MAX : (uint64_t)rl.rlim_cur;
+	uint64_t keep = (uint64_t)open_now + 32 + (uint64_t)c->workers * (8 + c->n_bt + c->n_http);
+	uint64_t avail = lim > keep ? lim - keep : 0;
+	if (avail < 2ull * c->workers)
+		return seed_err_set(err, -EMFILE,
+				    "the descriptor limit (%llu, ulimit -n) leaves %llu for %u "
+				    "workers' object files and peers: raise it",
+				    (unsigned long long)lim, (unsigned long long)avail, c->workers);
+	if (!c->object_fds) {
+		uint64_t n = avail / 4;
+		c->object_fds = (unsigned)(n > 262144 ? 262144 : n < c->workers ? c->workers : n);
+	} else if (c->object_fds > avail) {
+		return seed_err_set(err, -EINVAL,
+				    "--object-fds %u: the descriptor limit (%llu, ulimit -n) "
+				    "leaves %llu for object files and peers' sockets together",
+				    c->object_fds, (unsigned long long)lim,
+				    (unsigned long long)avail);
+	} else if (c->object_fds < c->workers) {
+		c->object_fds = c->workers; /* one file per worker at least */
+	}
+	log_info(&lm, "object files: at most %u open (%u per worker), descriptor limit %llu",
+		 c->object_fds, c->object_fds / c->workers, (unsigned long long)lim);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct dpconf conf;
@@ -208,12 +261,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "seed-dataplane: %s\n", err.msg);
 		return 1;
 	}
-	/* Every object is an open file and every peer a socket: take all the
-	 * descriptors the hard limit allows. */
+	/* Every peer is a socket and every object read an open file: take all
+	 * the descriptors the hard limit allows. */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (size_object_fds(&conf, &err) < 0) {
+		fprintf(stderr, "seed-dataplane: %s\n", err.msg);
+		return 2;
 	}
 	if (backend->init) {
 		struct netio_env env = { .workers = conf.workers,

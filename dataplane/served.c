@@ -16,6 +16,7 @@
 #include "catalog.h"
 #include "dpstats.h"
 #include "fnv.h"
+#include "hex.h"
 #include "log.h"
 #include "mem.h"
 #include "metainfo.h"
@@ -75,6 +76,9 @@ struct served_index {
 
 struct served {
 	char *dir;
+	int dirfd; /* the store's folder, for opening objects (O_PATH) */
+	/* the file system refused O_DIRECT once: open objects buffered */
+	_Atomic int no_direct;
 	struct entry *e[MAX_CHUNKS];
 	size_t n; /* views, writer's count */
 	_Atomic size_t n_pub;
@@ -234,6 +238,30 @@ int32_t served_stats_slot(const struct served *s, uint32_t handle)
 	return handle < served_count(s) ? ent(s, handle)->stats_slot : -1;
 }
 
+int served_open_object(const struct served *s, uint32_t handle)
+{
+	if (handle >= atomic_load_explicit(&((struct served *)s)->n_obj_pub, memory_order_acquire))
+		return -EINVAL;
+	/* objects/xx/<64 hex>.obj, as store_obj_path names it */
+	char rel[8 + 3 + 64 + 5 + 1];
+	const uint8_t *root = objp(s, handle)->root;
+	memcpy(rel, "objects/", 8);
+	hex_encode(root, 1, rel + 8);
+	rel[10] = '/';
+	hex_encode(root, 32, rel + 11);
+	memcpy(rel + 75, ".obj", 5);
+	struct served *m = (struct served *)s;
+	if (!atomic_load_explicit(&m->no_direct, memory_order_relaxed)) {
+		int fd = openat(s->dirfd, rel, O_RDONLY | O_DIRECT | O_CLOEXEC);
+		if (fd >= 0 || errno != EINVAL)
+			return fd >= 0 ? fd : -errno;
+		/* tmpfs before 6.6 and some others: buffered reads still work */
+		atomic_store_explicit(&m->no_direct, 1, memory_order_relaxed);
+	}
+	int fd = openat(s->dirfd, rel, O_RDONLY | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
+}
+
 const struct served_object *served_object(const struct served *s, uint32_t handle)
 {
 	return handle < served_object_count(s) ? objp(s, handle) : NULL;
@@ -295,12 +323,7 @@ static int rebuild_in_memory(struct store *st, const uint8_t root[32], uint64_t 
 	}
 	so->length = length;
 	so->n_blocks = so->g.n_blocks;
-	so->fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
-	so->direct = so->fd >= 0;
-	if (so->fd < 0)
-		so->fd = fd;
-	else
-		close(fd);
+	close(fd);
 	free(path);
 	return 0;
 }
@@ -350,7 +373,6 @@ static int64_t object_handle(struct served *s, struct store *st, const uint8_t r
 		 * Resource errors (memory, descriptors) still fail the load. */
 		log_warn(&lm, "release %s: %s: %s; its blocks are refused, the other files served",
 			 rel_id, file, oe.msg);
-		so->fd = -1;
 		so->unusable = 1;
 		so->length = length;
 		so->n_blocks = length / STORE_BLOCK + (length % STORE_BLOCK != 0);
@@ -363,21 +385,16 @@ static int64_t object_handle(struct served *s, struct store *st, const uint8_t r
 		so->g = o.g;
 		so->block_xxh = o.block_xxh;
 		o.block_xxh = NULL;
-		char *path = store_obj_path(st, root);
-		if (o.bad_copies)
+		if (o.bad_copies) {
+			char *path = store_obj_path(st, root);
 			log_warn(&lm,
 				 "release %s: %s: %s: copy %d of its header and block table is "
 				 "bad (%s); serving through copy %d",
 				 rel_id, file, path ? path : "object", 3 - o.copy,
 				 o.bad_why[2 - o.copy], o.copy);
-		so->fd = path ? open(path, O_RDONLY | O_DIRECT | O_CLOEXEC) : -1;
-		so->direct = so->fd >= 0;
-		free(path);
-		if (so->fd < 0) {
-			/* File systems without O_DIRECT (tmpfs before 6.6) still work. */
-			so->fd = o.fd;
-			o.fd = -1;
+			free(path);
 		}
+		/* not kept open: workers open it when a read needs it (ofd.h) */
 		store_obj_close(&o);
 	}
 	s->obj_idx[slot] = (uint32_t)s->n_obj + 1;
@@ -622,8 +639,15 @@ int served_create(const char *dir, unsigned n_workers, struct dpstats *stats,
 		free(s);
 		return seed_err_set(err, -ENOMEM, "out of memory");
 	}
+	s->dirfd = -1;
 	s->n_workers = n_workers;
 	s->stats = stats;
+	s->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (s->dirfd < 0) {
+		int rc = seed_err_set(err, -errno, "store %s: %s", dir, strerror(errno));
+		served_free(s);
+		return rc;
+	}
 	int rc = served_refresh(s, NULL, err);
 	if (rc < 0) {
 		served_free(s);
@@ -748,11 +772,10 @@ void served_free(struct served *s)
 		return;
 	for (size_t i = 0; i < s->n; i++)
 		entry_clear(ent(s, i));
-	for (size_t i = 0; i < s->n_obj; i++) {
-		if (objp(s, i)->fd >= 0)
-			close(objp(s, i)->fd);
+	for (size_t i = 0; i < s->n_obj; i++)
 		free(objp(s, i)->block_xxh);
-	}
+	if (s->dirfd >= 0)
+		close(s->dirfd);
 	for (size_t c = 0; c < MAX_CHUNKS; c++) {
 		free(s->e[c]);
 		free(s->obj[c]);

@@ -4,7 +4,10 @@
  * It turns every release manifest into proto_release views for the engines
  * (one per published torrent: a hybrid release with --also-v1 answers under
  * both its hybrid and its v1 info-hash) and opens each distinct store object
- * once, with O_DIRECT, keeping its block table for verification.
+ * once, keeping its block table for verification. Object files are not
+ * kept open: a worker opens one when a read needs it (served_open_object,
+ * through its descriptor table, ofd.h), so a store may hold more objects
+ * than the process may have descriptors.
  *
  * Views and objects are append-only and never move: a worker may keep a
  * pointer to a view or an object handle for as long as the served set lives,
@@ -33,12 +36,10 @@
  * corrupt, another version) is still given a handle, marked unusable: its
  * blocks are refused (counted as corrupt blocks) and every other file of
  * its releases is served. One damaged table must not take a release off
- * the air. An unusable object has fd -1 and no block table; its length is
- * the manifest's.
+ * the air. An unusable object has no block table; its length is the
+ * manifest's.
  */
 struct served_object {
-	int fd;	      /* O_DIRECT when the file system allows it; -1 unusable */
-	int direct;   /* fd is O_DIRECT */
 	int unusable; /* never read: every block is refused */
 	uint64_t length;
 	uint64_t n_blocks;
@@ -92,6 +93,12 @@ const struct proto_release *served_release(const struct served *s, size_t i);
 int32_t served_stats_slot(const struct served *s, uint32_t handle);
 const struct served_object *served_object(const struct served *s, uint32_t handle);
 size_t served_object_count(const struct served *s);
+/*
+ * Opens object handle's file for reading, with O_DIRECT where the file
+ * system allows it: the caller's descriptor, or -errno (-ENOENT: the file
+ * is gone, e.g. its release was removed). Any thread; no allocation.
+ */
+int served_open_object(const struct served *s, uint32_t handle);
 
 /* Lookups in the current generation (NULL: not in the store). */
 const struct proto_release *served_by_v1(const struct served *s, const uint8_t ih[20]);

@@ -21,7 +21,6 @@ struct storage {
 	uint8_t *mem;
 	size_t len;
 	int fixed;
-	unsigned n_files;   /* registered files, indexes 0 .. n_files-1 */
 	unsigned cap_files; /* size of the sparse table (0: plain fds) */
 };
 
@@ -105,45 +104,31 @@ unsigned storage_inflight(const struct storage *s)
 	return s->inflight;
 }
 
-int storage_register_files(struct storage *s, const int *fds, unsigned n, unsigned capacity,
-			   struct seed_err *err)
+int storage_register_files(struct storage *s, unsigned capacity, struct seed_err *err)
 {
-	if (s->n_files || capacity == 0 || n > capacity)
+	if (s->cap_files || capacity == 0)
 		return seed_err_set(err, -EINVAL,
 				    "storage ring: files already registered or bad size");
-	/* A sparse table leaves room for objects a catalog switch adds later. */
+	/* sparse: slots are filled as objects are opened (ofd.h) */
 	int rc = io_uring_register_files_sparse(&s->ring, capacity);
 	if (rc < 0)
 		return seed_err_set(err, rc, "storage ring: a table of %u files: %s", capacity,
 				    strerror(-rc));
 	s->cap_files = capacity;
-	s->n_files = 0;
-	return storage_add_files(s, fds, n, err);
+	return 0;
 }
 
-int storage_add_files(struct storage *s, const int *fds, unsigned n, struct seed_err *err)
+int storage_set_file(struct storage *s, unsigned idx, int fd)
 {
-	if (n == 0)
-		return 0;
-	if (n > s->cap_files - s->n_files)
-		return seed_err_set(err, -ENOSPC, "storage ring: file table full (%u)",
-				    s->cap_files);
-	int rc = io_uring_register_files_update(&s->ring, s->n_files, (int *)fds, n);
-	if (rc < 0)
-		return seed_err_set(err, rc, "storage ring: registering %u files: %s", n,
-				    strerror(-rc));
-	s->n_files += n;
-	return 0;
+	if (idx >= s->cap_files)
+		return -EINVAL;
+	int rc = io_uring_register_files_update(&s->ring, idx, &fd, 1);
+	return rc < 0 ? rc : 0;
 }
 
 unsigned storage_file_capacity(const struct storage *s)
 {
 	return s->cap_files;
-}
-
-unsigned storage_registered_files(const struct storage *s)
-{
-	return s->n_files;
 }
 
 int storage_read(struct storage *s, int fd, int32_t file_idx, uint64_t off, void *buf, uint32_t len,
@@ -164,7 +149,7 @@ int storage_read(struct storage *s, int fd, int32_t file_idx, uint64_t off, void
 	} else {
 		io_uring_prep_read(sqe, fd, buf, len, off);
 	}
-	if (file_idx >= 0 && (uint32_t)file_idx < s->n_files) {
+	if (file_idx >= 0 && (uint32_t)file_idx < s->cap_files) {
 		/* A registered file skips the fd table lookup and its reference
 		 * counting on every read. */
 		sqe->fd = file_idx;

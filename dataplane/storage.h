@@ -39,19 +39,16 @@ int storage_eventfd(const struct storage *s);
 void storage_set_polled(struct storage *s);
 
 /*
- * Registers a table of capacity files that reads name by index, filled with
- * fds (n <= capacity; the object files, in the order of their handles). Once,
- * before the first read. The fds stay owned by the caller and open while the
- * storage lives.
+ * Registers an empty table of capacity files that reads may name by index
+ * (storage_set_file fills a slot). Once, before the first read; the table
+ * counts against RLIMIT_NOFILE in the kernel's check.
  */
-int storage_register_files(struct storage *s, const int *fds, unsigned n, unsigned capacity,
-			   struct seed_err *err);
-/* Appends n files to the table (indexes continue); -ENOSPC when full. */
-int storage_add_files(struct storage *s, const int *fds, unsigned n, struct seed_err *err);
+int storage_register_files(struct storage *s, unsigned capacity, struct seed_err *err);
+/* Points slot idx at fd (-1 empties it); the caller keeps fd and makes sure
+ * no read in flight names the slot. 0 or -errno. */
+int storage_set_file(struct storage *s, unsigned idx, int fd);
 /* Table size (0 when no table was registered). */
 unsigned storage_file_capacity(const struct storage *s);
-/* Files registered so far (0 when none). */
-unsigned storage_registered_files(const struct storage *s);
 
 /*
  * Queues a read of len bytes at off of fd into buf (inside mem when fixed

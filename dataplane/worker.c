@@ -614,7 +614,6 @@ static void loop(struct worker *w)
 		/* from here to the next pass this worker may hold index pointers
 		 * of the current generation */
 		served_enter(w->p.served, w->p.index);
-		fetch_register_new(w);
 		if (!draining && atomic_load(w->p.stop)) {
 			/* SIGTERM: stop accepting, finish what is queued, then close */
 			draining = 1;
@@ -638,9 +637,10 @@ static void loop(struct worker *w)
 		}
 		/* Retries wait for a storage completion (which wakes the poll) when
 		 * the ring is full; otherwise they run at once. */
-		int timeout = w->n_retry && storage_inflight(w->st) < STORAGE_DEPTH ? 0
-			      : w->n_throttled					    ? THROTTLE_MS
-										    : TICK_MS;
+		int timeout = w->n_retry && !w->ofd_wait && storage_inflight(w->st) < STORAGE_DEPTH
+				      ? 0
+			      : w->n_throttled ? THROTTLE_MS
+					       : TICK_MS;
 		int n = w->nio->poll(w->net, ev, 64, timeout);
 		w->now = now_ms();
 		if (w->nio->busy_poll && storage_inflight(w->st))
@@ -732,7 +732,7 @@ static int setup(struct worker *w, struct seed_err *err)
 		if (rc < 0)
 			return rc;
 	}
-	rc = fetch_register_objects(w, err);
+	rc = fetch_setup(w, err);
 	if (rc < 0)
 		return rc;
 	w->fill_ptr = calloc(w->n_slots, sizeof(*w->fill_ptr));
@@ -740,6 +740,7 @@ static int setup(struct worker *w, struct seed_err *err)
 	w->fill_len = calloc(w->n_slots, sizeof(*w->fill_len));
 	w->fill_key = calloc(w->n_slots, sizeof(*w->fill_key));
 	w->fill_t0 = calloc(w->n_slots, sizeof(*w->fill_t0));
+	w->fill_ofd = calloc(w->n_slots, sizeof(*w->fill_ofd));
 	w->conns = calloc(w->max_conns, sizeof(*w->conns));
 	w->retry = calloc(w->max_conns, sizeof(*w->retry));
 	w->retry_snap = calloc(w->max_conns, sizeof(*w->retry));
@@ -747,7 +748,8 @@ static int setup(struct worker *w, struct seed_err *err)
 	w->open = calloc(w->max_conns, sizeof(*w->open));
 	w->zero = calloc(1, CACHE_BLOCK);
 	if (!w->fill_ptr || !w->fill_owner || !w->fill_len || !w->fill_key || !w->fill_t0 ||
-	    !w->conns || !w->retry || !w->retry_snap || !w->throttled || !w->open || !w->zero)
+	    !w->fill_ofd || !w->conns || !w->retry || !w->retry_snap || !w->throttled || !w->open ||
+	    !w->zero)
 		return seed_err_set(err, -ENOMEM, "worker %u: out of memory", w->p.index);
 
 	w->cat = (struct proto_catalog){ w, gate_v1, gate_v2, gate_id, gate_mse, gate_admit_mse };
@@ -817,12 +819,14 @@ static void teardown(struct worker *w)
 	if (w->net)
 		w->nio->destroy(w->net);
 	storage_destroy(w->st);
+	fetch_teardown(w); /* the ring is gone: no read names a file any more */
 	cache_destroy(w->cache);
 	free(w->fill_ptr);
 	free(w->fill_owner);
 	free(w->fill_len);
 	free(w->fill_key);
 	free(w->fill_t0);
+	free(w->fill_ofd);
 	free(w->conns);
 	free(w->open);
 	free(w->retry);

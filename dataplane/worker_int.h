@@ -44,7 +44,6 @@ enum seg_state { S_READY = 1, S_FETCH, S_WAIT, S_FAILED, S_SKIP, S_BAD };
 #define TICK_MS		50
 #define THROTTLE_MS	2	     /* bandwidth wait: bucket refill period */
 #define BATCH_TOKENS	(256u << 10) /* tokens one send may take */
-#define FILE_TABLE	65536u	     /* registered object files per worker */
 #define READAHEAD_SEGS	256u
 #define RECS		64u	     /* sends in flight or awaiting FREED, per connection */
 #define STORAGE_DEPTH	256u	     /* block reads in flight per worker */
@@ -143,6 +142,7 @@ struct worker {
 	uint32_t *fill_len; /* the block's length (the read is rounded up) */
 	uint64_t *fill_key; /* object << 32 | block */
 	uint64_t *fill_t0;  /* when its read was submitted (ns) */
+	int32_t *fill_ofd;  /* the object's descriptor slot, held by the read */
 	uint32_t n_slots;
 	uint64_t cookies[WAITERS]; /* waiters handed back by one fill */
 	uint32_t *retry;	   /* connections with segments to (re)fetch */
@@ -168,6 +168,7 @@ struct worker {
 		uint64_t stripe;
 		uint64_t want, issued, done, lost; /* bit i: shard i (data, then parity) */
 		uint8_t *buf;			   /* one STORE_BLOCK per shard */
+		int32_t ofd;			   /* the object's descriptor slot, held */
 	} repairs[REPAIRS];
 	uint8_t *repair_mem;
 	/* bad blocks whose rebuild waits for one of the REPAIRS (their cache
@@ -177,6 +178,12 @@ struct worker {
 	} repair_queue[REPAIR_QUEUE];
 	uint32_t rq_head, rq_len;
 	struct parity par; /* for the k + m of the last stripe rebuilt */
+	/* Object files open now (fetch.c); slots are the storage ring's
+	 * registered files when ofd_fixed. ofd_wait: a read waits for a slot
+	 * (every one has reads in flight, or the process is out of
+	 * descriptors), so retries wait for a completion instead of spinning. */
+	struct ofd *ofd;
+	int ofd_fixed, ofd_wait;
 	uint64_t now;
 	uint32_t n_open; /* used connection slots */
 	/* The used slots, dense: periodic work visits these, not every slot

@@ -116,6 +116,10 @@ struct dpstats_worker {
 	_Atomic uint64_t storage_reads, storage_read_bytes, storage_errors;
 	_Atomic uint64_t storage_lat_bucket[DPSTATS_LAT_BUCKETS]; /* not cumulative */
 	_Atomic uint64_t storage_lat_sum_us;
+	/* object files (the worker's descriptor table, dataplane/ofd.h): opened
+	 * (each open of a file not open), open now (gauge), open failures (the
+	 * file is gone or unreadable), and reads that waited for a slot */
+	_Atomic uint64_t object_opens, object_fds_open, object_open_errors, object_fd_waits;
 	_Atomic uint64_t unrouted_bytes[DPSTATS_NPROTO]; /* bytes with no release slot */
 	/* the network backend (netio_stats): the port and, on dpdk, our stack */
 	_Atomic uint64_t net_links_up; /* gauge: 1 per worker that sees its link up */

@@ -147,6 +147,53 @@ Test(served, views_lookups_and_layout)
 	tu_rmtree(base);
 }
 
+static int fds_open(void)
+{
+	int n = 0;
+	char p[64];
+	for (int fd = 0; fd < 4096; fd++) {
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+		n += access(p, F_OK) == 0;
+	}
+	return n;
+}
+
+/* Loading opens each object to read its table and closes it again: a
+ * release of more files than the process may have descriptors loads, and
+ * served keeps one descriptor (the store's folder) however many objects it
+ * holds. A file is opened on demand, by handle. */
+Test(served, loading_keeps_no_object_file_open)
+{
+	char p[DIR_CAP], sp[DIR_CAP];
+	fresh_dirs(p, sp);
+	char name[32];
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "f%03d.bin", i);
+		make(name, 100 + (size_t)i * 37);
+	}
+	create("1", METAINFO_V2, 0);
+	int before = fds_open();
+	struct seed_err e;
+	struct served *sv = load(sp, &e);
+	cr_assert_eq(served_object_count(sv), 300);
+	cr_expect_eq(fds_open(), before + 1, "only the store's folder stays open");
+	const struct proto_release *r = served_by_id(sv, "t.g.1", 5);
+	cr_assert_not_null(r);
+	for (uint32_t i = 0; i < r->n_files; i += 50) {
+		int fd = served_open_object(sv, r->files[i].object);
+		cr_assert_geq(fd, 0, "file %u: %d", i, fd);
+		/* the object: a header, then the file's bytes */
+		struct stat stt;
+		cr_assert_eq(fstat(fd, &stt), 0);
+		cr_expect_geq((uint64_t)stt.st_size, STORE_OBJ_HEADER + 100 + (uint64_t)i * 37);
+		close(fd);
+	}
+	cr_expect_eq(served_open_object(sv, 300), -EINVAL, "no such handle");
+	served_free(sv);
+	cr_expect_eq(fds_open(), before);
+	tu_rmtree(base);
+}
+
 /* A refresh adds the releases created since, keeps every view and object
  * handle a worker may hold, drops removed releases from lookups only, and
  * publishes the catalog it is given; a worker that never entered the new
@@ -274,18 +321,23 @@ Test(served, damaged_object_leaves_the_rest_served)
 	const struct served_object *oc = served_object(sv, r->files[2].object);
 	cr_assert(oa && ob && oc);
 	cr_expect_eq(oa->unusable, 0);
-	cr_expect_geq(oa->fd, 0);
+	int fd = served_open_object(sv, r->files[0].object);
+	cr_expect_geq(fd, 0, "a.bin's file opens: %d", fd);
+	close(fd);
 	cr_expect_not_null(oa->block_xxh);
 	cr_expect_eq(oa->length, 40000);
 	/* both tables zeroed, the data whole: the table is rebuilt from it */
 	cr_expect_eq(ob->unusable, 0, "b.bin's table is rebuilt from its data");
-	cr_expect_geq(ob->fd, 0);
+	fd = served_open_object(sv, r->files[1].object);
+	cr_expect_geq(fd, 0, "b.bin's file opens: %d", fd);
+	close(fd);
 	cr_assert_not_null(ob->block_xxh);
 	cr_expect_arr_eq(ob->block_xxh, table_b, sizeof(table_b));
 	cr_expect_eq(ob->length, 70000);
 	cr_expect_eq(ob->n_blocks, 5);
 	cr_expect_eq(ob->g.k, STORE_PARITY_K);
 	cr_expect_eq(oc->unusable, 1, "a missing object is unusable");
+	cr_expect_eq(served_open_object(sv, r->files[2].object), -ENOENT);
 	cr_expect_eq(oc->length, 9000);
 	cr_expect_eq(oc->n_blocks, 1);
 	served_free(sv);
@@ -298,7 +350,6 @@ Test(served, damaged_object_leaves_the_rest_served)
 	ob = served_object(sv, r->files[1].object);
 	cr_expect_eq(served_object(sv, r->files[0].object)->unusable, 0);
 	cr_expect_eq(ob->unusable, 1, "tables and data bad: b.bin's object is unusable");
-	cr_expect_eq(ob->fd, -1);
 	cr_expect_null(ob->block_xxh);
 	cr_expect_eq(ob->length, 70000);
 	cr_expect_eq(ob->n_blocks, 5);

@@ -134,50 +134,67 @@ Test(storage, direct_reads_wake_the_network_loop)
 }
 
 /* Reads name a registered file by index: the fd argument is then unused
- * (an invalid one proves it), and an index past the table falls back to it. */
+ * (an invalid one proves it), an empty slot fails the read, an index past
+ * the table falls back to the fd, and a slot pointed at another file is
+ * read from that file. */
 Test(storage, registered_files_are_read_by_index)
 {
 	char path[] = "/var/tmp/test_storage_reg.XXXXXX";
-	uint8_t data[8192];
+	char path2[] = "/var/tmp/test_storage_reg2.XXXXXX";
+	uint8_t data[8192], data2[8192];
 	write_pattern_temp(path, data, sizeof(data), 13, 5);
-	int fds[2] = { open(path, O_RDONLY), open(path, O_RDONLY) };
+	write_pattern_temp(path2, data2, sizeof(data2), 29, 11);
+	int fds[2] = { open(path, O_RDONLY), open(path2, O_RDONLY) };
 	cr_assert(fds[0] >= 0 && fds[1] >= 0);
 	size_t mlen = 4 * 16384;
 	uint8_t *mem;
 	struct storage *s = storage_over(4, mlen, &mem);
 	struct seed_err e;
 	seed_err_clear(&e);
-	cr_expect_eq(storage_registered_files(s), 0);
-	cr_assert_eq(storage_register_files(s, fds, 1, 2, &e), 0, "%s", e.msg);
-	cr_expect_eq(storage_registered_files(s), 1);
+	cr_expect_eq(storage_file_capacity(s), 0);
+	cr_expect_eq(storage_set_file(s, 0, fds[0]), -EINVAL, "no table yet");
+	cr_assert_eq(storage_register_files(s, 2, &e), 0, "%s", e.msg);
 	cr_expect_eq(storage_file_capacity(s), 2);
 	seed_err_clear(&e);
-	cr_expect_lt(storage_register_files(s, fds, 2, 4, &e), 0,
-		     "a second registration is refused");
-	cr_assert_eq(storage_add_files(s, fds + 1, 1, &e), 0, "%s", e.msg);
-	cr_expect_eq(storage_registered_files(s), 2);
-	seed_err_clear(&e);
-	cr_expect_eq(storage_add_files(s, fds, 1, &e), -ENOSPC, "the table holds 2");
+	cr_expect_lt(storage_register_files(s, 4, &e), 0, "a second registration is refused");
+	cr_assert_eq(storage_set_file(s, 1, fds[0]), 0);
+	cr_expect_eq(storage_set_file(s, 2, fds[0]), -EINVAL, "the table holds 2");
 
 	cr_assert_eq(storage_read(s, -1, 1, 4096, mem, 4096, 1), 0);
 	cr_assert_eq(storage_read(s, -1, 7, 0, mem + 4096, 4096, 2), 0);
+	cr_assert_eq(storage_read(s, -1, 0, 0, mem + 8192, 4096, 3), 0);
 	storage_submit(s);
 	struct storage_done d[4];
-	cr_assert_eq(reap_waiting(s, d, 4, 2), 2);
-	for (int i = 0; i < 2; i++) {
+	cr_assert_eq(reap_waiting(s, d, 4, 3), 3);
+	for (int i = 0; i < 3; i++) {
 		if (d[i].cookie == 1) {
 			cr_expect_eq(d[i].res, 4096, "registered index 1: %d", d[i].res);
 			cr_expect_arr_eq(mem, data + 4096, 4096);
-		} else {
+		} else if (d[i].cookie == 2) {
 			cr_expect_eq(d[i].res, -EBADF,
-				     "index 7 is not registered: the fd (-1) is used");
+				     "index 7 is not in the table: the fd (-1) is used");
+		} else {
+			cr_expect_eq(d[i].res, -EBADF, "slot 0 is empty: %d", d[i].res);
 		}
 	}
+	/* the slot now names the second file; the first is closed by its owner */
+	cr_assert_eq(storage_set_file(s, 1, fds[1]), 0);
+	close(fds[0]);
+	cr_assert_eq(storage_read(s, -1, 1, 0, mem, 4096, 4), 0);
+	storage_submit(s);
+	cr_assert_eq(reap_waiting(s, d, 4, 1), 1);
+	cr_expect_eq(d[0].res, 4096);
+	cr_expect_arr_eq(mem, data2, 4096);
+	cr_assert_eq(storage_set_file(s, 1, -1), 0);
+	cr_assert_eq(storage_read(s, -1, 1, 0, mem, 4096, 5), 0);
+	storage_submit(s);
+	cr_assert_eq(reap_waiting(s, d, 4, 1), 1);
+	cr_expect_eq(d[0].res, -EBADF, "an emptied slot: %d", d[0].res);
 	storage_destroy(s);
 	munmap(mem, mlen);
-	close(fds[0]);
 	close(fds[1]);
 	unlink(path);
+	unlink(path2);
 }
 
 /* A busy-polling loop reaps on every pass: the eventfd goes (no system
