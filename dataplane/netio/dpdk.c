@@ -529,8 +529,7 @@ static int d_create(const struct netio_config *cfg, struct netio **out, struct s
 	if (!n)
 		return seed_err_set(err, -ENOMEM, "dpdk: out of memory");
 	n->cfg = *cfg;
-	if (!n->cfg.max_conns)
-		n->cfg.max_conns = 4096;
+	netio_config_defaults(&n->cfg);
 	n->q = (uint16_t)cfg->worker;
 	n->pool = g.pool[n->q];
 	n->tx = calloc(DP_TXCAP, sizeof(*n->tx));

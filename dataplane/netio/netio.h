@@ -62,6 +62,10 @@ struct netio_config {
 	unsigned worker;	/* this worker's index: its NIC queue under DPDK */
 };
 
+/* Sets each field of cfg left 0 to its default above; every backend's
+ * create applies it to its copy of the caller's config. */
+void netio_config_defaults(struct netio_config *cfg);
+
 struct netio_stats {
 	uint64_t accepts, recvs, recv_bytes, sends, send_bytes, send_zc, send_errors;
 	uint64_t no_bufs; /* times receive paused for lack of buffers */

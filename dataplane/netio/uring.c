@@ -140,14 +140,7 @@ static int u_create(const struct netio_config *cfg_in, struct netio **out, struc
 	struct io_uring_params p;
 	int rc;
 
-	if (!cfg.max_conns)
-		cfg.max_conns = 4096;
-	if (!cfg.max_sends)
-		cfg.max_sends = 4 * cfg.max_conns;
-	if (!cfg.recv_buf_size)
-		cfg.recv_buf_size = 4096;
-	if (!cfg.recv_bufs)
-		cfg.recv_bufs = 1024;
+	netio_config_defaults(&cfg);
 	if (cfg.recv_bufs > 32768 || (cfg.recv_bufs & (cfg.recv_bufs - 1)))
 		return seed_err_set(err, -EINVAL,
 				    "netio: recv_bufs must be a power of two <= 32768");
