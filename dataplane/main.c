@@ -474,6 +474,7 @@ int main(int argc, char **argv)
 				 "verify_failures=%llu blocks_repaired=%llu repair_failures=%llu "
 				 "cache_hits=%llu cache_misses=%llu "
 				 "storage_read_bytes=%llu storage_errors=%llu "
+				 "object_opens=%llu object_open_errors=%llu "
 				 "closes_encryption=%llu mse_plaintext=%llu mse_rc4=%llu "
 				 "admit_refusals=%llu closes_reclaimed=%llu",
 				 cl, (unsigned long long)t->payload_bytes[DPSTATS_BT],
@@ -485,6 +486,8 @@ int main(int argc, char **argv)
 				 (unsigned long long)t->cache_misses,
 				 (unsigned long long)t->storage_read_bytes,
 				 (unsigned long long)t->storage_errors,
+				 (unsigned long long)t->object_opens,
+				 (unsigned long long)t->object_open_errors,
 				 (unsigned long long)t->closes[PROTO_CLOSE_ENCRYPTION],
 				 (unsigned long long)t->mse_handshakes[DPSTATS_MSE_PLAINTEXT],
 				 (unsigned long long)t->mse_handshakes[DPSTATS_MSE_RC4], adm,

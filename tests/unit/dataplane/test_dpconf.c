@@ -60,7 +60,8 @@ Test(dpconf, flags_and_defaults)
 Test(dpconf, defaults_are_the_documented_ones)
 {
 	static const struct tu_u32_field numbers[] = {
-		DP_FIELD(workers, 0), /* one per CPU */
+		DP_FIELD(workers, 0),	 /* one per CPU */
+		DP_FIELD(object_fds, 0), /* auto: main sizes it from the limit */
 		DP_FIELD(upload_slots, 64),
 		DP_FIELD(max_conns, 4096),
 		DP_FIELD(max_requests, 1000),
@@ -135,9 +136,17 @@ Test(dpconf, errors_name_the_flag_and_value)
 	bad("--bt-listen", "example.com:80", "not an IPv4 or IPv6");
 	bad("--http-listen", "[::1:80", "[IPv6]:PORT");
 	bad("--hugepages", "maybe", "yes or no");
+	bad("--object-fds", "lots", "--object-fds: \"lots\" is not a number from 0 to 268435456");
+	bad("--object-fds", "268435457", "268435457");
+	bad("--workers", "auto", "--workers: \"auto\"");
 	bad("--nope", "1", "unknown option \"--nope\"");
 	struct dpconf c;
 	struct seed_err e;
+	cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--object-fds", "128"), 0, "%s", e.msg);
+	cr_expect_eq(c.object_fds, 128);
+	cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--object-fds", "128", "--object-fds", "auto"),
+		     0, "%s", e.msg);
+	cr_expect_eq(c.object_fds, 0, "auto is the documented default");
 	cr_assert_eq(PARSE(&c, &e, "--workers"), -EINVAL);
 	cr_assert_not_null(strstr(e.msg, "needs a value"));
 	cr_assert_eq(PARSE(&c, &e, "stray"), -EINVAL);
