@@ -83,7 +83,7 @@ static void fixed_file(struct worker *w, int32_t k, int fd)
  * The descriptor slot (ofd.h) of object, opening its file now when it is
  * not open: the least recently used idle slot is reused. -EAGAIN when every
  * slot has reads in flight or the process is out of descriptors (the caller
- * waits for a completion, w->ofd_wait); another -errno when the file cannot
+ * waits for a completion, w->fetch_wait); another -errno when the file cannot
  * be opened.
  */
 static int32_t object_slot(struct worker *w, uint32_t object)
@@ -92,7 +92,7 @@ static int32_t object_slot(struct worker *w, uint32_t object)
 	if (k >= 0)
 		return k;
 	if ((k = ofd_victim(w->ofd)) < 0) {
-		w->ofd_wait = 1;
+		w->fetch_wait = 1;
 		dpstats_add(&w->ctr->object_fd_waits, 1);
 		return -EAGAIN;
 	}
@@ -109,7 +109,7 @@ static int32_t object_slot(struct worker *w, uint32_t object)
 			k = ofd_victim(w->ofd);
 		}
 		if (fd < 0) {
-			w->ofd_wait = 1;
+			w->fetch_wait = 1;
 			dpstats_add(&w->ctr->object_fd_waits, 1);
 			return -EAGAIN;
 		}
@@ -149,6 +149,13 @@ void fetch_seg(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 	const struct served_object *o = served_object(w->p.served, s->object);
 	uint8_t *data;
 	uint32_t slot;
+	if (!served_object_ready(w->p.served, w->p.index, s->object)) {
+		/* its table is being read (served.h): the loader wakes us */
+		s->state = S_FETCH;
+		w->fetch_wait = 1;
+		worker_mark_retry(w, c, ci);
+		return;
+	}
 	if (o->unusable || quarantined(w, s->object, s->block)) {
 		/* failed outside this call (the request may still be being queued),
 		 * or its object could not be opened (served.h): refused unread */
@@ -419,7 +426,7 @@ void fetch_on_storage(struct worker *w)
 {
 	struct storage_done d[64];
 	int n;
-	w->ofd_wait = 0; /* completions free descriptor slots */
+	w->fetch_wait = 0; /* completions free descriptor slots */
 	do {
 		n = storage_reap(w->st, d, 64);
 		uint64_t t_reap = n > 0 ? worker_now_ns() : 0;

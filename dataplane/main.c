@@ -173,13 +173,14 @@ static long fds_open(void)
  * the rest. A value that cannot fit at all is refused here rather than
  * failing reads later.
  */
-static int size_object_fds(struct dpconf *c, struct seed_err *err)
+static int size_object_fds(struct dpconf *c, uint64_t *out_lim, struct seed_err *err)
 {
 	struct rlimit rl;
 	long open_now = fds_open();
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || open_now < 0)
 		return seed_err_set(err, -errno, "the descriptor limit: %s", strerror(errno));
 	uint64_t lim = rl.rlim_cur == RLIM_INFINITY ? UINT32_MAX : (uint64_t)rl.rlim_cur;
+	*out_lim = lim;
 	uint64_t keep = (uint64_t)open_now + 32 + (uint64_t)c->workers * (8 + c->n_bt + c->n_http);
 	uint64_t avail = lim > keep ? lim - keep : 0;
 	if (avail < 2ull * c->workers)
@@ -199,8 +200,6 @@ static int size_object_fds(struct dpconf *c, struct seed_err *err)
 	} else if (c->object_fds < c->workers) {
 		c->object_fds = c->workers; /* one file per worker at least */
 	}
-	log_info(&lm, "object files: at most %u open (%u per worker), descriptor limit %llu",
-		 c->object_fds, c->object_fds / c->workers, (unsigned long long)lim);
 	return 0;
 }
 
@@ -268,7 +267,8 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (size_object_fds(&conf, &err) < 0) {
+	uint64_t fd_limit = 0;
+	if (size_object_fds(&conf, &fd_limit, &err) < 0) {
 		fprintf(stderr, "seed-dataplane: %s\n", err.msg);
 		return 2;
 	}
@@ -375,6 +375,18 @@ int main(int argc, char **argv)
 		log_error(&lm, "%s; stopping", err.msg);
 		rc = 1;
 	}
+	/* Object tables are read when first needed, by a thread of their own
+	 * that wakes the worker which asked (served.h). */
+	if (rc == 0) {
+		int *wake = calloc(conf.workers, sizeof(*wake));
+		for (unsigned i = 0; wake && i < conf.workers; i++)
+			wake[i] = worker_wake_fd(w[i]);
+		if (!wake || served_start_loader(sv, wake, &err) < 0) {
+			log_error(&lm, "%s", wake ? err.msg : "out of memory");
+			rc = 1;
+		}
+		free(wake);
+	}
 	if (rc == 0 && pv.mode == PRIVS_ROOT)
 		log_warn(&lm, "running as root (allow-root): a flaw in a protocol engine would "
 			      "hand a peer the whole machine");
@@ -405,6 +417,11 @@ int main(int argc, char **argv)
 		       huge == conf.workers ? "2 MiB hugepages"
 		       : huge		    ? "partly 2 MiB hugepages, partly plain pages"
 					    : "plain pages");
+		/* the store may hold any number of files: this many are open */
+		printf("objects     %zu, at most %u files open (%u per worker; descriptor limit "
+		       "%llu)\n",
+		       served_object_count(sv), conf.object_fds, conf.object_fds / conf.workers,
+		       (unsigned long long)fd_limit);
 		fflush(stdout);
 		int sig;
 		/* The bandwidth buckets refill every REFILL_MS while a tenant is

@@ -6,11 +6,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <time.h>
 
 #include "bencode.h"
 #include "catalog.h"
@@ -74,6 +78,14 @@ struct served_index {
 	struct served_index *older; /* retired, waiting for the workers */
 };
 
+/* Objects a worker asks the loader thread for (single producer: the
+ * worker; single consumer: the loader). */
+#define LOADQ 4096u
+struct loadq {
+	_Atomic uint32_t head, tail;
+	uint32_t h[LOADQ];
+} __attribute__((aligned(64)));
+
 struct served {
 	char *dir;
 	int dirfd; /* the store's folder, for opening objects (O_PATH) */
@@ -96,6 +108,16 @@ struct served {
 	_Atomic uint64_t seen[SERVED_MAX_WORKERS];
 	unsigned n_workers;
 	struct dpstats *stats;
+	/* tables loaded on first use (served_object_ready) */
+	struct store *lst; /* STORE_SCAN: the loader's (or the caller's) */
+	struct loadq *lq;  /* per worker */
+	int *wake;	   /* per worker: written after loads, -1 none */
+	int lfd;	   /* the loader sleeps on it */
+	int loader_on;
+	_Atomic int loader_stop;
+	pthread_t loader;
+	size_t prefetched;		 /* loader: objects up to here were visited */
+	size_t n_prefetched, n_unusable; /* loader: for its log line */
 };
 
 static struct entry *ent(const struct served *s, size_t i)
@@ -299,40 +321,266 @@ static int obj_index_grow(struct served *s)
 /* An object whose two header/table copies are both bad: its table rebuilt
  * from the data (scrub.h), so that the file is still served. 0 with so
  * filled, or -errno with why in err (the file is then unusable). */
-static int rebuild_in_memory(struct store *st, const uint8_t root[32], uint64_t length,
-			     struct served_object *so, struct seed_err *err)
+static int rebuild_in_memory(struct store *st, const char *path, struct served_object *so,
+			     struct seed_err *err)
 {
-	char *path = store_obj_path(st, root);
-	if (!path)
-		return seed_err_set(err, -ENOMEM, "out of memory");
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int rc = seed_err_set(err, -errno, "%s: %s", path, strerror(errno));
-		free(path);
-		return rc;
-	}
+	if (fd < 0)
+		return seed_err_set(err, -errno, "%s: %s", path, strerror(errno));
 	struct seed_err re;
 	seed_err_clear(&re);
-	int rc = scrub_rebuild_table(st, fd, length, root, &so->g, &so->block_xxh, &re);
+	int rc = scrub_rebuild_table(st, fd, so->length, so->root, &so->g, &so->block_xxh, &re);
+	close(fd);
 	if (rc < 0) {
 		seed_err_prefix(&re, "%s: ", err->msg);
 		*err = re;
-		close(fd);
+	}
+	return rc;
+}
+
+/*
+ * Reads and checks object so's header and block table (either copy; both
+ * bad: rebuilt from the data when it matches its pieces root) and
+ * publishes them, or marks it unusable when it is damaged beyond that.
+ * Returns -errno, leaving it unloaded, only for a resource error (memory,
+ * descriptors): it is tried again at its next read.
+ */
+static int load_object(struct served *s, struct served_object *so)
+{
+	if (atomic_load_explicit(&so->state, memory_order_acquire) == SERVED_OBJ_LOADED)
+		return 0;
+	struct seed_err oe;
+	seed_err_clear(&oe);
+	if (!s->lst) {
+		/* no lock: a writer may change the store under it; a copy it
+		 * finds bad is skipped for the other, as with rot */
+		int rc = store_open(s->dir, STORE_SCAN, &s->lst, &oe);
+		if (rc < 0) {
+			log_warn(&lm, "loading object tables: %s", oe.msg);
+			return rc;
+		}
+	}
+	struct store *st = s->lst;
+	char *path = store_obj_path(st, so->root);
+	if (!path)
+		return -ENOMEM;
+	struct store_obj o;
+	int rc = store_obj_open(st, so->root, &o, &oe);
+	if (rc == 0 && o.g.length != so->length) {
+		rc = seed_err_set(&oe, -EBADMSG,
+				  "%s: object holds %llu bytes, the manifest says %llu", path,
+				  (unsigned long long)o.g.length, (unsigned long long)so->length);
+		store_obj_close(&o);
+	}
+	if (rc == -EBADMSG && o.bad_copies == 3 && rebuild_in_memory(st, path, so, &oe) == 0) {
+		log_warn(&lm,
+			 "%s: both copies of its header and block table are bad; the table was "
+			 "rebuilt in memory from the data, which matches its pieces root, and "
+			 "the file is served (seedctl store scrub --now writes it back)",
+			 path);
+	} else if (rc == -EBADMSG || rc == -EPROTO || rc == -ENOENT || rc == -EIO) {
+		/* The object's own damage: its blocks are refused, every other
+		 * file of its releases is served. */
+		log_warn(&lm, "%s; its blocks are refused, the other files served", oe.msg);
+		so->unusable = 1;
+	} else if (rc < 0) {
+		log_warn(&lm, "%s; tried again at its next read", oe.msg);
 		free(path);
 		return rc;
+	} else {
+		so->g = o.g;
+		so->block_xxh = o.block_xxh;
+		o.block_xxh = NULL;
+		if (o.bad_copies)
+			log_warn(&lm,
+				 "%s: copy %d of its header and block table is bad (%s); serving "
+				 "through copy %d",
+				 path, 3 - o.copy, o.bad_why[2 - o.copy], o.copy);
+		/* not kept open: workers open it when a read needs it (ofd.h) */
+		store_obj_close(&o);
 	}
-	so->length = length;
-	so->n_blocks = so->g.n_blocks;
-	close(fd);
 	free(path);
+	/* the fields above before the state, for workers that read it */
+	atomic_store_explicit(&so->state, SERVED_OBJ_LOADED, memory_order_release);
 	return 0;
 }
 
-/* Finds or opens the object for root (a file of length bytes, named file
- * in release rel_id: for the log line when it is unusable); returns its
- * handle or -errno. */
-static int64_t object_handle(struct served *s, struct store *st, const uint8_t root[32],
-			     uint64_t length, const char *rel_id, const char *file,
+/* Loads what the workers queued; 1 when there was anything. */
+static int drain_queues(struct served *s)
+{
+	int any = 0;
+	for (unsigned w = 0; w < s->n_workers; w++) {
+		struct loadq *q = &s->lq[w];
+		uint32_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+		uint32_t t = atomic_load_explicit(&q->tail, memory_order_acquire);
+		for (; h != t; h++, any = 1) {
+			struct served_object *so = objp(s, q->h[h % LOADQ]);
+			if (load_object(s, so) < 0)
+				atomic_store_explicit(&so->state, SERVED_OBJ_UNLOADED,
+						      memory_order_release);
+		}
+		atomic_store_explicit(&q->head, h, memory_order_release);
+	}
+	if (any)
+		for (unsigned w = 0; w < s->n_workers; w++)
+			if (s->wake[w] >= 0) {
+				uint64_t one = 1;
+				ssize_t rc = write(s->wake[w], &one, sizeof(one));
+				(void)rc; /* a full counter is readable anyway */
+			}
+	return any;
+}
+
+/* Loads up to n objects no worker asked for yet, in handle order; returns
+ * how many it looked at (0: it is done with every object so far). */
+static size_t prefetch(struct served *s, size_t n)
+{
+	size_t have = served_object_count(s), k = 0;
+	for (; k < n && s->prefetched < have; k++, s->prefetched++) {
+		struct served_object *so = objp(s, s->prefetched);
+		int want = SERVED_OBJ_UNLOADED;
+		/* one a worker queued is loaded from its queue */
+		if (atomic_compare_exchange_strong_explicit(&so->state, &want, SERVED_OBJ_QUEUED,
+							    memory_order_acq_rel,
+							    memory_order_acquire) &&
+		    load_object(s, so) < 0)
+			atomic_store_explicit(&so->state, SERVED_OBJ_UNLOADED,
+					      memory_order_release);
+		s->n_prefetched++;
+		if (so->unusable)
+			s->n_unusable++;
+	}
+	return k;
+}
+
+/*
+ * The loader thread: loads the tables workers ask for first (they wait for
+ * them), and in between every other object's, so that the store is read
+ * once soon after start as it was when start-up loaded everything, without
+ * holding start-up up. Sleeps on lfd once every object is loaded; a
+ * refresh that adds objects (served_refresh) wakes it.
+ */
+static void *loader_main(void *arg)
+{
+	struct served *s = arg;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	size_t reported = 0;
+	for (;;) {
+		if (atomic_load_explicit(&s->loader_stop, memory_order_acquire))
+			break;
+		drain_queues(s);
+		if (prefetch(s, 64))
+			continue;
+		if (s->n_prefetched > reported) {
+			struct timespec t1;
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			log_info(
+				&lm,
+				"object tables: %zu loaded in %.2f s (%zu unusable); later ones as "
+				"releases are added",
+				s->n_prefetched,
+				(double)(t1.tv_sec - t0.tv_sec) +
+					(double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+				s->n_unusable);
+			reported = s->n_prefetched;
+		}
+		struct pollfd pf = { .fd = s->lfd, .events = POLLIN };
+		if (poll(&pf, 1, -1) < 0 && errno != EINTR)
+			break;
+		uint64_t v;
+		if (read(s->lfd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
+			log_warn(&lm, "served: loader eventfd: %s", strerror(errno));
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+	}
+	return NULL;
+}
+
+int served_start_loader(struct served *s, const int *wake, struct seed_err *err)
+{
+	if (s->loader_on || !s->n_workers)
+		return seed_err_set(err, -EINVAL, "served: loader already running or no workers");
+	s->lq = aligned_alloc(64, sizeof(*s->lq) * s->n_workers);
+	s->wake = malloc(sizeof(*s->wake) * s->n_workers);
+	if (!s->lq || !s->wake)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	memset(s->lq, 0, sizeof(*s->lq) * s->n_workers);
+	memcpy(s->wake, wake, sizeof(*s->wake) * s->n_workers);
+	if (!s->lst) {
+		/* now, while the store is what the refresh just read */
+		int rc = store_open(s->dir, STORE_SCAN, &s->lst, err);
+		if (rc < 0)
+			return rc;
+	}
+	s->lfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->lfd < 0)
+		return seed_err_set(err, -errno, "served: loader eventfd: %s", strerror(errno));
+	int rc = pthread_create(&s->loader, NULL, loader_main, s);
+	if (rc)
+		return seed_err_set(err, -rc, "served: loader thread: %s", strerror(rc));
+	pthread_setname_np(s->loader, "seed-dp-tables");
+	s->loader_on = 1;
+	return 0;
+}
+
+static void stop_loader(struct served *s)
+{
+	if (s->loader_on) {
+		atomic_store_explicit(&s->loader_stop, 1, memory_order_release);
+		uint64_t one = 1;
+		if (write(s->lfd, &one, sizeof(one)) == sizeof(one))
+			pthread_join(s->loader, NULL);
+		s->loader_on = 0;
+	}
+	if (s->lfd >= 0)
+		close(s->lfd);
+	s->lfd = -1;
+}
+
+int served_object_ready(struct served *s, unsigned worker, uint32_t handle)
+{
+	struct served_object *so = objp(s, handle);
+	int st = atomic_load_explicit(&so->state, memory_order_acquire);
+	if (st == SERVED_OBJ_LOADED)
+		return 1;
+	if (!s->loader_on)
+		return load_object(s, so) == 0;
+	if (st == SERVED_OBJ_QUEUED)
+		return 0;
+	int want = SERVED_OBJ_UNLOADED;
+	if (!atomic_compare_exchange_strong_explicit(&so->state, &want, SERVED_OBJ_QUEUED,
+						     memory_order_acq_rel, memory_order_acquire))
+		return want == SERVED_OBJ_LOADED;
+	struct loadq *q = &s->lq[worker];
+	uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+	if (t - atomic_load_explicit(&q->head, memory_order_acquire) == LOADQ) {
+		/* the loader is behind: queue it again at a later read */
+		atomic_store_explicit(&so->state, SERVED_OBJ_UNLOADED, memory_order_release);
+		return 0;
+	}
+	q->h[t % LOADQ] = handle;
+	atomic_store_explicit(&q->tail, t + 1, memory_order_release);
+	uint64_t one = 1;
+	if (write(s->lfd, &one, sizeof(one)) < 0)
+		log_warn(&lm, "served: waking the table loader: %s", strerror(errno));
+	return 0;
+}
+
+const struct served_object *served_object_load(struct served *s, uint32_t handle)
+{
+	if (handle >= served_object_count(s))
+		return NULL;
+	struct served_object *so = objp(s, handle);
+	if (atomic_load_explicit(&so->state, memory_order_acquire) != SERVED_OBJ_LOADED)
+		load_object(s, so);
+	return so;
+}
+
+/* Finds or adds the object for root, a file of length bytes; returns its
+ * handle or -errno. Its table is loaded when a read first needs it. */
+static int64_t object_handle(struct served *s, const uint8_t root[32], uint64_t length,
 			     struct seed_err *err)
 {
 	if (2 * (s->n_obj + 1) > s->obj_tsize && obj_index_grow(s) < 0)
@@ -345,58 +593,11 @@ static int64_t object_handle(struct served *s, struct store *st, const uint8_t r
 	if (!s->obj[s->n_obj / CHUNK] &&
 	    !(s->obj[s->n_obj / CHUNK] = calloc(CHUNK, sizeof(struct served_object))))
 		return seed_err_set(err, -ENOMEM, "out of memory");
-	struct store_obj o;
-	struct seed_err oe;
-	seed_err_clear(&oe);
-	int rc = store_obj_open(st, root, &o, &oe);
-	if (rc == 0 && o.g.length != length) {
-		char *path = store_obj_path(st, root);
-		rc = seed_err_set(&oe, -EBADMSG,
-				  "%s: object holds %llu bytes, the manifest says %llu",
-				  path ? path : "object", (unsigned long long)o.g.length,
-				  (unsigned long long)length);
-		free(path);
-		store_obj_close(&o);
-	}
 	struct served_object *so = objp(s, s->n_obj);
 	memset(so, 0, sizeof(*so));
 	memcpy(so->root, root, 32);
-	if (rc == -EBADMSG && o.bad_copies == 3 &&
-	    rebuild_in_memory(st, root, length, so, &oe) == 0) {
-		log_warn(&lm,
-			 "release %s: %s: both copies of its header and block table are bad; the "
-			 "table was rebuilt in memory from the data, which matches its pieces "
-			 "root, and the file is served (seedctl store scrub --now writes it back)",
-			 rel_id, file);
-	} else if (rc == -EBADMSG || rc == -EPROTO || rc == -ENOENT || rc == -EIO) {
-		/* The object's own damage: refuse its blocks, serve the rest.
-		 * Resource errors (memory, descriptors) still fail the load. */
-		log_warn(&lm, "release %s: %s: %s; its blocks are refused, the other files served",
-			 rel_id, file, oe.msg);
-		so->unusable = 1;
-		so->length = length;
-		so->n_blocks = length / STORE_BLOCK + (length % STORE_BLOCK != 0);
-	} else if (rc < 0) {
-		*err = oe;
-		return rc;
-	} else {
-		so->length = o.g.length;
-		so->n_blocks = o.g.n_blocks;
-		so->g = o.g;
-		so->block_xxh = o.block_xxh;
-		o.block_xxh = NULL;
-		if (o.bad_copies) {
-			char *path = store_obj_path(st, root);
-			log_warn(&lm,
-				 "release %s: %s: %s: copy %d of its header and block table is "
-				 "bad (%s); serving through copy %d",
-				 rel_id, file, path ? path : "object", 3 - o.copy,
-				 o.bad_why[2 - o.copy], o.copy);
-			free(path);
-		}
-		/* not kept open: workers open it when a read needs it (ofd.h) */
-		store_obj_close(&o);
-	}
+	so->length = length;
+	so->n_blocks = length / STORE_BLOCK + (length % STORE_BLOCK != 0);
 	s->obj_idx[slot] = (uint32_t)s->n_obj + 1;
 	s->n_obj++;
 	/* visible to workers before any view naming it is published */
@@ -404,8 +605,8 @@ static int64_t object_handle(struct served *s, struct store *st, const uint8_t r
 	return (int64_t)s->n_obj - 1;
 }
 
-static int add_view(struct served *s, struct store *st, const struct store_release *rel,
-		    const uint8_t *torrent, size_t torrent_len, struct seed_err *err)
+static int add_view(struct served *s, const struct store_release *rel, const uint8_t *torrent,
+		    size_t torrent_len, struct seed_err *err)
 {
 	struct bencode_doc *doc = NULL;
 	int rc = bencode_parse(torrent, torrent + torrent_len, NULL, &doc, err);
@@ -474,7 +675,7 @@ static int add_view(struct served *s, struct store *st, const struct store_relea
 			memcpy(e->layers[i], l->u.s.p, l->u.s.len);
 			pf->layer = e->layers[i];
 		}
-		int64_t h = object_handle(s, st, rf->root, rf->length, rel->id, rf->path, err);
+		int64_t h = object_handle(s, rf->root, rf->length, err);
 		if (h < 0) {
 			bencode_free(doc);
 			seed_err_prefix(err, "release %s: %s: ", rel->id, rf->path);
@@ -577,13 +778,13 @@ static struct entry *known(struct served *s, const struct store_release *rel)
 
 /* *h: a SHA-1 context for the refresh, made on first use (a refresh that
  * finds nothing new makes none). */
-static int add_release(struct served *s, struct store *st, const struct store_release *rel,
-		       struct hash_ctx **h, struct seed_err *err)
+static int add_release(struct served *s, const struct store_release *rel, struct hash_ctx **h,
+		       struct seed_err *err)
 {
 	size_t first = s->n;
-	int rc = add_view(s, st, rel, rel->torrent, rel->torrent_len, err);
+	int rc = add_view(s, rel, rel->torrent, rel->torrent_len, err);
 	if (rc == 0 && rel->torrent_v1)
-		rc = add_view(s, st, rel, rel->torrent_v1, rel->torrent_v1_len, err);
+		rc = add_view(s, rel, rel->torrent_v1, rel->torrent_v1_len, err);
 	if (rc < 0) {
 		/* unpublished entries are reused by the next add */
 		s->n = first;
@@ -640,6 +841,7 @@ int served_create(const char *dir, unsigned n_workers, struct dpstats *stats,
 		return seed_err_set(err, -ENOMEM, "out of memory");
 	}
 	s->dirfd = -1;
+	s->lfd = -1;
 	s->n_workers = n_workers;
 	s->stats = stats;
 	s->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -710,7 +912,7 @@ int served_refresh(struct served *s, struct catalog *cat, struct seed_err *err)
 		} else {
 			struct seed_err ae;
 			seed_err_clear(&ae);
-			if (add_release(s, st, rel, &h, &ae) < 0) {
+			if (add_release(s, rel, &h, &ae) < 0) {
 				log_warn(&lm,
 					 "%s; release %s is not served, every other release is",
 					 ae.msg, rel->id);
@@ -736,6 +938,12 @@ int served_refresh(struct served *s, struct catalog *cat, struct seed_err *err)
 		dpstats_set_unloadable(s->stats, unloadable);
 	struct served_index *old = atomic_load_explicit(&s->cur, memory_order_relaxed);
 	atomic_store_explicit(&s->cur, x, memory_order_release);
+	if (s->loader_on) {
+		/* new objects, if any: the loader reads their tables too */
+		uint64_t one = 1;
+		if (write(s->lfd, &one, sizeof(one)) < 0)
+			log_warn(&lm, "served: waking the table loader: %s", strerror(errno));
+	}
 	if (old) {
 		old->older = s->retired;
 		s->retired = old;
@@ -770,6 +978,11 @@ void served_free(struct served *s)
 {
 	if (!s)
 		return;
+	stop_loader(s);
+	free(s->lq);
+	free(s->wake);
+	if (s->lst)
+		store_close(s->lst);
 	for (size_t i = 0; i < s->n; i++)
 		entry_clear(ent(s, i));
 	for (size_t i = 0; i < s->n_obj; i++)

@@ -32,15 +32,23 @@
 #include "store.h"
 
 /*
+ * An object's header and block table are read when a read first needs
+ * them (served_object_ready), not at start: start-up reads the release
+ * manifests and torrents only, whatever the number of objects. Until its
+ * state is SERVED_OBJ_LOADED only root, length and n_blocks (the
+ * manifest's) may be read.
+ *
  * An object the store could not open (missing, header or block table
- * corrupt, another version) is still given a handle, marked unusable: its
- * blocks are refused (counted as corrupt blocks) and every other file of
- * its releases is served. One damaged table must not take a release off
- * the air. An unusable object has no block table; its length is the
- * manifest's.
+ * corrupt, another version) is still loaded, marked unusable: its blocks
+ * are refused (counted as corrupt blocks) and every other file of its
+ * releases is served. One damaged table must not take a release off the
+ * air. An unusable object has no block table.
  */
+enum { SERVED_OBJ_UNLOADED = 0, SERVED_OBJ_QUEUED, SERVED_OBJ_LOADED };
+
 struct served_object {
-	int unusable; /* never read: every block is refused */
+	_Atomic int state; /* SERVED_OBJ_*: the fields below are final once LOADED */
+	int unusable;	   /* never read: every block is refused */
 	uint64_t length;
 	uint64_t n_blocks;
 	uint8_t root[32];
@@ -99,6 +107,20 @@ size_t served_object_count(const struct served *s);
  * is gone, e.g. its release was removed). Any thread; no allocation.
  */
 int served_open_object(const struct served *s, uint32_t handle);
+
+/*
+ * Worker: 1 when object handle's table is loaded (served_object's fields
+ * are final), else 0, having asked the loader thread for it: the worker's
+ * wake fd is written when it is done (served_start_loader). Without a
+ * loader (tools, tests) the table is loaded in the call.
+ */
+int served_object_ready(struct served *s, unsigned worker, uint32_t handle);
+/* Main thread, before the workers run: starts the thread that loads tables,
+ * waking worker i through wake[i] (-1: a worker that polls). */
+int served_start_loader(struct served *s, const int *wake, struct seed_err *err);
+/* Tools and tests (no loader running): the object with its table loaded
+ * now; NULL for a handle that does not exist. */
+const struct served_object *served_object_load(struct served *s, uint32_t handle);
 
 /* Lookups in the current generation (NULL: not in the store). */
 const struct proto_release *served_by_v1(const struct served *s, const uint8_t ih[20]);

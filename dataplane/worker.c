@@ -637,10 +637,10 @@ static void loop(struct worker *w)
 		}
 		/* Retries wait for a storage completion (which wakes the poll) when
 		 * the ring is full; otherwise they run at once. */
-		int timeout = w->n_retry && !w->ofd_wait && storage_inflight(w->st) < STORAGE_DEPTH
-				      ? 0
-			      : w->n_throttled ? THROTTLE_MS
-					       : TICK_MS;
+		int timeout =
+			w->n_retry && !w->fetch_wait && storage_inflight(w->st) < STORAGE_DEPTH ? 0
+			: w->n_throttled ? THROTTLE_MS
+					 : TICK_MS;
 		int n = w->nio->poll(w->net, ev, 64, timeout);
 		w->now = now_ms();
 		if (w->nio->busy_poll && storage_inflight(w->st))
@@ -924,6 +924,11 @@ uint16_t worker_bt_port(const struct worker *w, unsigned i)
 uint16_t worker_http_port(const struct worker *w, unsigned i)
 {
 	return i < DPCONF_MAX_LISTEN ? w->http_port[i] : 0;
+}
+
+int worker_wake_fd(const struct worker *w)
+{
+	return storage_eventfd(w->st);
 }
 
 int worker_cache_hugepages(const struct worker *w)

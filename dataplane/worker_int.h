@@ -179,11 +179,13 @@ struct worker {
 	uint32_t rq_head, rq_len;
 	struct parity par; /* for the k + m of the last stripe rebuilt */
 	/* Object files open now (fetch.c); slots are the storage ring's
-	 * registered files when ofd_fixed. ofd_wait: a read waits for a slot
-	 * (every one has reads in flight, or the process is out of
-	 * descriptors), so retries wait for a completion instead of spinning. */
+	 * registered files when ofd_fixed. fetch_wait: a read waits for a
+	 * descriptor slot (every one has reads in flight, or the process is
+	 * out of descriptors) or for its object's table (served.h's loader), so
+	 * retries wait for a wake-up (a completion, the loader) instead of
+	 * spinning. */
 	struct ofd *ofd;
-	int ofd_fixed, ofd_wait;
+	int ofd_fixed, fetch_wait;
 	uint64_t now;
 	uint32_t n_open; /* used connection slots */
 	/* The used slots, dense: periodic work visits these, not every slot

@@ -55,8 +55,8 @@ dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --w
 DP_WRAP=()
 lim=$(awk '/^Max open files/ { print $4 }' "/proc/$DP_PID/limits")
 [[ $lim == "$LIMIT" ]] || fail "/proc/$DP_PID/limits: expected the data plane's open-files limit to be $LIMIT, saw '$lim'"
-cap=$(sed -nE 's/.*object files: at most ([0-9]+) open .*/\1/p' "$DP_ERR" | head -1)
-[[ $cap =~ ^[0-9]+$ ]] || fail "seed-dataplane's log: expected 'object files: at most N open', saw: $(head -5 "$DP_ERR")"
+cap=$(sed -nE 's/^objects +[0-9]+, at most ([0-9]+) files open .*/\1/p' "$DP_OUT" | head -1)
+[[ $cap =~ ^[0-9]+$ ]] || fail "seed-dataplane's stdout: expected 'objects N, at most M files open ...', saw: $(cat "$DP_OUT")"
 ((cap < LIMIT)) || fail "seed-dataplane keeps up to $cap object files open: expected fewer than the limit $LIMIT"
 note "it keeps at most $cap of $NFILES object files open"
 

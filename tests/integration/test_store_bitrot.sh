@@ -15,8 +15,9 @@
 #    repair, otherwise cut after a correct prefix; never a wrong byte;
 #  - the data plane counts every rebuildable block as rebuilt, and at most
 #    the blocks beyond repair as failures.
-# (Tables and headers were read at start, so flips there cannot change what
-# the running data plane serves; they are part of the rot all the same.)
+# (Tables and headers were read right after start, before the flips, so
+# flips there cannot change what the running data plane serves; they are
+# part of the rot all the same.)
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
 it_setup dataplane
@@ -38,6 +39,9 @@ store_parity "$S"
 
 dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 1 \
 	--cache-size 512M --stats-file "$T/dp.stats"
+# start-up serves at once and reads the object tables right after, in the
+# background (docs/dataplane.md): the rot below comes once they are read
+wait_line 60 "$DP_PID" "seed-dataplane" "$DP_ERR" "object tables: [0-9]+ loaded in"
 
 note "1,000 random bit flips over the whole store directory"
 "$PY" - "$S" "$T/show.json" "$TORRENT" "$PK" "$PM" 1000 >"$T/expect.json" <<'PYEOF'

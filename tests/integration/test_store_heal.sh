@@ -127,9 +127,10 @@ expect_line "$T/v0.all" "release verify: expected a line naming $BIG and its bad
 expect_lines 1 "$T/v0.out" "release verify: expected one 'corrupt:' line (the bad copy; the data is intact)" \
 	"" '^corrupt: '
 dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 1 --cache-size 64M
+serve_files "one table copy of $BIG zeroed" "${FILES[@]}"
+# tables are read when first needed (docs/dataplane.md): once served
 expect_lines 1 "$DP_ERR" "seed-dataplane stderr: expected one line naming $BIGOBJ and its bad copy 1" \
 	"$BIGOBJ" "copy 1"
-serve_files "one table copy of $BIG zeroed" "${FILES[@]}"
 dp_stop 30
 dp_expect_counter verify_failures 0
 
@@ -150,9 +151,9 @@ cp "$T/mid.orig" "$MIDOBJ"
 
 note "seed-dataplane rebuilds $BIG's table from its data and serves every file"
 dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 1 --cache-size 64M
-expect_lines 1 "$DP_ERR" "seed-dataplane stderr: expected one line saying $BIG's table was rebuilt in memory" \
-	"$BIG" "rebuilt in memory"
 serve_files "both table copies of $BIG zeroed" "${FILES[@]}"
+expect_lines 1 "$DP_ERR" "seed-dataplane stderr: expected one line saying $BIG's table ($BIGOBJ) was rebuilt in memory" \
+	"$BIGOBJ" "rebuilt in memory"
 dp_stop 30
 dp_expect_counter verify_failures 0
 
@@ -171,7 +172,6 @@ zero_at "$BIGOBJ" "$TABLE2" "$TABLE_LEN"
 invert_byte "$BIGOBJ" $((HDR + 2 * BLOCK + 7))
 dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 1 --cache-size 64M \
 	--stats-file "$T/dp.stats"
-expect_lines 1 "$DP_ERR" "seed-dataplane stderr: expected one line naming the damaged object $BIGOBJ" "$BIGOBJ"
 
 note "HTTP: every other file is served, byte-identical"
 OTHERS=()
@@ -227,6 +227,7 @@ EOF
 sc_ok "$T/stats.json" "$T/stats.err" stats --file "$T/dp.stats" --json
 refused=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["refusals"]["corrupt_block"])' "$T/stats.json")
 ((refused >= 4)) || fail "seedctl stats --json: expected refusals.corrupt_block >= 4 (four requests for $BIG), saw $refused"
+expect_lines 1 "$DP_ERR" "seed-dataplane stderr: expected one line naming the damaged object $BIGOBJ" "$BIGOBJ"
 
 dp_stop 30
 echo "$DP_STOPPED"

@@ -140,7 +140,7 @@ Test(served, views_lookups_and_layout)
 	cr_assert_null(cat.by_mse_req2(cat.ctx, NULL, h->ih_v1),
 		       "a bare info-hash is not a req2 hash");
 
-	const struct served_object *o = served_object(sv, h->files[2].object);
+	const struct served_object *o = served_object_load(sv, h->files[2].object);
 	cr_assert_eq(o->length, 70000);
 	cr_assert_eq(o->n_blocks, 5);
 	served_free(sv);
@@ -158,10 +158,11 @@ static int fds_open(void)
 	return n;
 }
 
-/* Loading opens each object to read its table and closes it again: a
- * release of more files than the process may have descriptors loads, and
- * served keeps one descriptor (the store's folder) however many objects it
- * holds. A file is opened on demand, by handle. */
+/* Loading reads the manifests and torrents, no object: a release of more
+ * files than the process may have descriptors loads, served keeps one
+ * descriptor (the store's folder) however many objects it holds, and an
+ * object's table is read when asked for. A file is opened on demand, by
+ * handle. */
 Test(served, loading_keeps_no_object_file_open)
 {
 	char p[DIR_CAP], sp[DIR_CAP];
@@ -177,6 +178,16 @@ Test(served, loading_keeps_no_object_file_open)
 	struct served *sv = load(sp, &e);
 	cr_assert_eq(served_object_count(sv), 300);
 	cr_expect_eq(fds_open(), before + 1, "only the store's folder stays open");
+	for (uint32_t i = 0; i < 300; i++)
+		cr_assert_eq(served_object(sv, i)->state, SERVED_OBJ_UNLOADED,
+			     "object %u: no table is read at start", i);
+	const struct served_object *o7 = served_object_load(sv, 7);
+	cr_assert_eq(o7->state, SERVED_OBJ_LOADED);
+	cr_assert_eq(o7->unusable, 0);
+	cr_assert_not_null(o7->block_xxh);
+	cr_expect_eq(o7->g.length, o7->length);
+	cr_expect_eq(served_object(sv, 8)->state, SERVED_OBJ_UNLOADED, "only what was asked for");
+	cr_expect_null(served_object_load(sv, 300));
 	const struct proto_release *r = served_by_id(sv, "t.g.1", 5);
 	cr_assert_not_null(r);
 	for (uint32_t i = 0; i < r->n_files; i += 50) {
@@ -231,7 +242,7 @@ Test(served, refresh_adds_releases_and_keeps_old_views)
 	cr_assert_not_null(r2, "the new release is found after the refresh");
 	cr_expect_eq(r2->files[0].object, obj_a, "a.bin is the same object in both releases");
 	cr_expect_eq(served_object_count(sv), 2);
-	cr_expect_not_null(served_object(sv, r2->files[1].object));
+	cr_expect_not_null(served_object_load(sv, r2->files[1].object));
 
 	/* remove t.g.1 from the store: lookups forget it, the view stays */
 	struct store *st;
@@ -284,11 +295,11 @@ Test(served, damaged_object_leaves_the_rest_served)
 	cr_assert_eq(r->n_files, 3);
 	static const char *const names[] = { "a.bin", "b.bin", "c.bin" };
 	uint8_t roots[3][32], table_b[5 * 16];
-	memcpy(table_b, served_object(sv, r->files[1].object)->block_xxh, sizeof(table_b));
+	memcpy(table_b, served_object_load(sv, r->files[1].object)->block_xxh, sizeof(table_b));
 	for (size_t i = 0; i < 3; i++) {
 		cr_assert_str_eq(r->files[i].path, names[i]);
 		memcpy(roots[i], r->files[i].root, 32);
-		cr_assert_eq(served_object(sv, r->files[i].object)->unusable, 0);
+		cr_assert_eq(served_object_load(sv, r->files[i].object)->unusable, 0);
 	}
 	served_free(sv);
 
@@ -304,10 +315,10 @@ Test(served, damaged_object_leaves_the_rest_served)
 	cr_assert_eq(served_load(sp, &sv, &e), 0, "%s", e.msg);
 	r = served_by_id(sv, "t.g.1", 5);
 	cr_assert_not_null(r);
-	const struct served_object *o2 = served_object(sv, r->files[1].object);
+	const struct served_object *o2 = served_object_load(sv, r->files[1].object);
 	cr_assert_eq(o2->unusable, 0, "b.bin's second table copy serves");
 	cr_assert_arr_eq(o2->block_xxh, table_b, sizeof(table_b));
-	cr_expect_eq(served_object(sv, r->files[2].object)->unusable, 1,
+	cr_expect_eq(served_object_load(sv, r->files[2].object)->unusable, 1,
 		     "a missing object is unusable");
 	served_free(sv);
 
@@ -316,9 +327,9 @@ Test(served, damaged_object_leaves_the_rest_served)
 	cr_assert_eq(served_load(sp, &sv, &e), 0, "a damaged object fails the load: %s", e.msg);
 	r = served_by_id(sv, "t.g.1", 5);
 	cr_assert_not_null(r, "the release is still served");
-	const struct served_object *oa = served_object(sv, r->files[0].object);
-	const struct served_object *ob = served_object(sv, r->files[1].object);
-	const struct served_object *oc = served_object(sv, r->files[2].object);
+	const struct served_object *oa = served_object_load(sv, r->files[0].object);
+	const struct served_object *ob = served_object_load(sv, r->files[1].object);
+	const struct served_object *oc = served_object_load(sv, r->files[2].object);
 	cr_assert(oa && ob && oc);
 	cr_expect_eq(oa->unusable, 0);
 	int fd = served_open_object(sv, r->files[0].object);
@@ -347,8 +358,8 @@ Test(served, damaged_object_leaves_the_rest_served)
 	cr_assert_eq(served_load(sp, &sv, &e), 0, "a damaged object fails the load: %s", e.msg);
 	r = served_by_id(sv, "t.g.1", 5);
 	cr_assert_not_null(r, "the release is still served");
-	ob = served_object(sv, r->files[1].object);
-	cr_expect_eq(served_object(sv, r->files[0].object)->unusable, 0);
+	ob = served_object_load(sv, r->files[1].object);
+	cr_expect_eq(served_object_load(sv, r->files[0].object)->unusable, 0);
 	cr_expect_eq(ob->unusable, 1, "tables and data bad: b.bin's object is unusable");
 	cr_expect_null(ob->block_xxh);
 	cr_expect_eq(ob->length, 70000);
