@@ -80,16 +80,15 @@ int ofd_create(uint32_t cap, struct ofd **out, struct seed_err *err)
 	uint32_t msize = 4;
 	while (msize < 2 * cap)
 		msize <<= 1;
-	struct ofd *t = calloc(1, sizeof(*t));
-	if (t) {
-		t->s = calloc((size_t)cap + 1, sizeof(*t->s));
-		t->free = calloc(cap, sizeof(*t->free));
-		t->map = calloc(msize, sizeof(*t->map));
-	}
-	if (!t || !t->s || !t->free || !t->map) {
-		ofd_destroy(t);
+	/* one block: the table, its slots (+ the idle list's sentinel), the
+	 * free stack, the map */
+	struct ofd *t = calloc(1, sizeof(*t) + ((size_t)cap + 1) * sizeof(struct oslot) +
+					  ((size_t)cap + msize) * sizeof(uint32_t));
+	if (!t)
 		return seed_err_set(err, -ENOMEM, "object descriptor table: out of memory");
-	}
+	t->s = (struct oslot *)(t + 1);
+	t->free = (uint32_t *)(t->s + cap + 1);
+	t->map = t->free + cap;
 	t->cap = cap;
 	t->mask = msize - 1;
 	t->s[cap].prev = t->s[cap].next = cap;
@@ -105,11 +104,6 @@ int ofd_create(uint32_t cap, struct ofd **out, struct seed_err *err)
 
 void ofd_destroy(struct ofd *t)
 {
-	if (!t)
-		return;
-	free(t->s);
-	free(t->free);
-	free(t->map);
 	free(t);
 }
 
