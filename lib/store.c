@@ -20,6 +20,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "bencode.h"
 #include "byteio.h"
@@ -393,6 +394,8 @@ int store_obj_begin(struct store *s, uint64_t length, struct store_obj_writer *w
 	int n;
 
 	memset(w, 0, sizeof(*w));
+	atomic_init(&w->fold[0], 0);
+	atomic_init(&w->fold[1], 0);
 	w->fd = -1;
 	w->s = s;
 	w->length = length;
@@ -481,6 +484,88 @@ static int write_err(struct seed_err *err, const char *dir, int rc)
 	return seed_err_set(err, rc, "store %s: write failed: %s", dir, strerror(-rc));
 }
 
+void store_obj_table_fold(uint64_t first, const uint8_t *entries, size_t n, uint64_t acc[2])
+{
+	for (size_t i = 0; i < n; i++) {
+		XXH128_hash_t h = XXH3_128bits_withSeed(entries + i * 16, 16, first + i);
+		acc[0] ^= h.low64;
+		acc[1] ^= h.high64;
+	}
+}
+
+int store_obj_write_table(struct store_obj_writer *w, uint64_t first, const uint8_t *entries,
+			  size_t n, struct seed_err *err)
+{
+	uint64_t total = w->g.n_blocks + w->g.n_parity, acc[2] = { 0, 0 };
+	if (first > total || n > total - first)
+		return seed_err_set(err, -EINVAL, "block table entries %llu+%zu past its %llu",
+				    (unsigned long long)first, n, (unsigned long long)total);
+	int rc = fsu_pwrite_full(w->fd, entries, n * 16, w->g.table1 + first * 16);
+	if (rc < 0)
+		return write_err(err, w->s->dir, rc);
+	store_obj_table_fold(first, entries, n, acc);
+	atomic_fetch_xor_explicit(&w->fold[0], acc[0], memory_order_relaxed);
+	atomic_fetch_xor_explicit(&w->fold[1], acc[1], memory_order_relaxed);
+	return 0;
+}
+
+/* What one read of a streamed table's copy 1 covers at most: 4 Ki entries,
+ * so committing the table of a 200 GB file holds 64 KiB, not 220 MB. */
+#define TABLE_PIECE (64u << 10)
+
+/*
+ * The streamed table: reads copy 1 back piece by piece, writes each piece
+ * to copy 2, and gives the table's checksum; -EIO when what was read is
+ * not what store_obj_write_table wrote.
+ */
+static int copy_streamed_table(struct store_obj_writer *w, uint8_t out_xxh[16],
+			       struct seed_err *err)
+{
+	const struct store_geom *g = &w->g;
+	size_t cap = g->table_len < TABLE_PIECE ? (size_t)g->table_len : TABLE_PIECE;
+	uint8_t *buf = malloc(cap ? cap : 1);
+	XXH3_state_t *st = XXH3_createState();
+	uint64_t acc[2] = { 0, 0 };
+	int rc = 0;
+
+	if (!buf || !st) {
+		rc = seed_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	XXH3_128bits_reset(st);
+	for (uint64_t off = 0; off < g->table_len; off += cap) {
+		size_t n = g->table_len - off < cap ? (size_t)(g->table_len - off) : cap;
+		rc = fsu_pread_full(w->fd, buf, n, g->table1 + off);
+		if (rc < 0) {
+			rc = seed_err_set(err, rc == -ENODATA ? -EIO : rc,
+					  "%s: cannot read the block table back: %s", w->tmp_path,
+					  strerror(rc == -ENODATA ? EIO : -rc));
+			goto out;
+		}
+		store_obj_table_fold(off / 16, buf, n / 16, acc);
+		XXH3_128bits_update(st, buf, n);
+		rc = fsu_pwrite_full(w->fd, buf, n, g->table2 + off);
+		if (rc < 0) {
+			write_err(err, w->s->dir, rc);
+			goto out;
+		}
+	}
+	if (acc[0] != atomic_load(&w->fold[0]) || acc[1] != atomic_load(&w->fold[1])) {
+		rc = seed_err_set(err, -EIO,
+				  "%s: the block table read back is not the one written (lost "
+				  "or misplaced write)",
+				  w->tmp_path);
+		goto out;
+	}
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(st));
+	memcpy(out_xxh, c.digest, 16);
+out:
+	XXH3_freeState(st);
+	free(buf);
+	return rc;
+}
+
 static int commit(struct store_obj_writer *w, const uint8_t root[32], const uint8_t *block_xxh,
 		  int *out_created, int later, struct seed_err *err)
 {
@@ -503,11 +588,19 @@ static int commit(struct store_obj_writer *w, const uint8_t root[32], const uint
 		free(final);
 		return 0;
 	}
-	hash_xxh128(block_xxh, g->table_len, table_xxh);
+	if (block_xxh) {
+		hash_xxh128(block_xxh, g->table_len, table_xxh);
+	} else {
+		rc = copy_streamed_table(w, table_xxh, err);
+		if (rc < 0)
+			goto fail;
+	}
 	/* Both copies, each a header and a table; the space between was
 	 * zeroed by the reservation. The rename below publishes them at once. */
 	for (int copy = 1; copy <= 2; copy++) {
-		rc = fsu_pwrite_full(w->fd, block_xxh, g->table_len, table_offset_of(copy, g));
+		rc = block_xxh ? fsu_pwrite_full(w->fd, block_xxh, g->table_len,
+						 table_offset_of(copy, g))
+			       : 0;
 		if (rc == 0) {
 			obj_header(hdr, copy, g, root, table_xxh);
 			rc = fsu_pwrite_full(w->fd, hdr, sizeof(hdr), header_offset_of(copy, g));

@@ -29,6 +29,7 @@
 #ifndef SEED_STORE_H
 #define SEED_STORE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -108,6 +109,9 @@ struct store_obj_writer {
 	uint64_t length;
 	struct store_geom g; /* with the store's parity */
 	char tmp_path[4096];
+	/* store_obj_table_fold of every entry store_obj_write_table wrote:
+	 * what the commit checks the table it reads back against */
+	_Atomic uint64_t fold[2];
 };
 
 /* Creates the temporary object and reserves its space (ENOSPC shows here). */
@@ -115,10 +119,36 @@ int store_obj_begin(struct store *s, uint64_t length, struct store_obj_writer *w
 		    struct seed_err *err);
 
 /*
+ * Writes n entries of the block table, entry `first` on (data blocks are
+ * entries 0..n_blocks-1, parity block j of stripe s is n_blocks + s*m + j),
+ * into table copy 1 in place, for a writer that streams the table as it
+ * hashes instead of holding all of it (ingest of a large file): commit then
+ * with block_xxh NULL. Thread-safe for disjoint ranges. 0, -EINVAL (past
+ * the table) or a write error.
+ */
+int store_obj_write_table(struct store_obj_writer *w, uint64_t first, const uint8_t *entries,
+			  size_t n, struct seed_err *err);
+/*
+ * XORs into acc a digest of entries[0..n) at table positions first.. (the
+ * XXH3-128 of each entry seeded with its position, so the result does not
+ * depend on how the table was split into writes but does on where each
+ * entry went).
+ */
+void store_obj_table_fold(uint64_t first, const uint8_t *entries, size_t n, uint64_t acc[2]);
+
+/*
  * Writes both copies of the block table (block_xxh: g.n_blocks + g.n_parity
  * entries, data then parity) and header, fsyncs and renames the object into
  * place; the writer has written the data and the parity blocks. When an object with this root already exists (a file shared with
  * another release) the new copy is dropped and *out_created is 0.
+ *
+ * block_xxh NULL: the whole table was written into copy 1 with
+ * store_obj_write_table; the commit reads it back (from the page cache:
+ * it was just written), a bounded piece at a time, checks it against the
+ * writes' fold (-EIO when it differs: a table that is not what was
+ * computed is never published), checksums it and writes copy 2 from it.
+ * The durability is the same as with the table in memory: both copies are
+ * in the file before the object is made durable and renamed.
  */
 int store_obj_commit(struct store_obj_writer *w, const uint8_t root[32], const uint8_t *block_xxh,
 		     int *out_created, struct seed_err *err);
