@@ -2,14 +2,17 @@
 # Builds the Debian package bitstream-seed_VERSION_amd64.deb from this tree
 # with Debian's own tooling (dpkg-buildpackage, debhelper, meson).
 #
-#   bash appliance/build-deb.sh [--out DIR] [--keep]
+#   bash appliance/build-deb.sh [--out DIR] [--keep] [--version V]
 #
 # The tree (tracked and untracked files git does not ignore; no build
 # directories) is copied to a temporary directory, appliance/debian/ becomes
 # its debian/, and dpkg-buildpackage -b builds there: the tree itself is
 # never written to. The .deb, .buildinfo and .changes land in DIR (default:
 # the current directory); the last line printed is the .deb's path. --keep
-# keeps the temporary build directory and says where it is.
+# keeps the temporary build directory and says where it is. --version V
+# builds version V instead of the project's (meson.build): the copy's
+# meson.build and a new changelog entry say V, so the programs' --version
+# does too (tests/integration/test_image.sh builds N and N+1 this way).
 #
 # Needs the packages of tools/debian-packages.txt (dpkg-buildpackage checks
 # the Build-Depends of appliance/debian/control and names what is missing).
@@ -18,6 +21,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$PWD
 keep=0
+set_version=
 while (($#)); do
 	case $1 in
 	--out)
@@ -26,8 +30,14 @@ while (($#)); do
 		shift 2
 		;;
 	--keep) keep=1; shift ;;
-	-h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) echo "build-deb: unknown argument '$1' (--out DIR, --keep)" >&2; exit 2 ;;
+	--version)
+		(($# >= 2)) || { echo "build-deb: --version needs a version" >&2; exit 2; }
+		[[ $2 =~ ^[0-9][A-Za-z0-9.+~]*$ ]] || { echo "build-deb: --version '$2' is not a Debian upstream version (digits first, then A-Z a-z 0-9 . + ~)" >&2; exit 2; }
+		set_version=$2
+		shift 2
+		;;
+	-h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "build-deb: unknown argument '$1' (--out DIR, --keep, --version V)" >&2; exit 2 ;;
 	esac
 done
 mkdir -p "$out"
@@ -46,6 +56,11 @@ deb_version=$(dpkg-parsechangelog -l "$top/appliance/debian/changelog" -S Versio
 if [[ -z $version || $version != "$deb_version" ]]; then
 	echo "build-deb: meson.build says version '$version', appliance/debian/changelog says '$deb_version': add a changelog entry for $version" >&2
 	exit 1
+fi
+if [[ -n $set_version ]]; then
+	dpkg --compare-versions "$set_version" gt "$version" ||
+		echo "build-deb: note: --version $set_version is not newer than the project's $version" >&2
+	version=$set_version
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bitstream-deb.XXXXXX")
@@ -70,6 +85,20 @@ else
 fi
 rm -rf "$src/debian"
 cp -a "$src/appliance/debian" "$src/debian"
+if [[ -n $set_version ]]; then
+	sed -i -E "0,/^( *version *: *)'[^']+'/s//\\1'$set_version'/" "$src/meson.build"
+	{
+		echo "bitstream-seed ($set_version) bookworm; urgency=medium"
+		echo
+		echo "  * Built with appliance/build-deb.sh --version $set_version."
+		echo
+		# the date of the entry below it: the build stays reproducible
+		echo " -- $(dpkg-parsechangelog -l "$src/debian/changelog" -S Maintainer)  $(dpkg-parsechangelog -l "$src/debian/changelog" -S Date)"
+		echo
+		cat "$src/debian/changelog"
+	} >"$src/debian/changelog.new"
+	mv "$src/debian/changelog.new" "$src/debian/changelog"
+fi
 
 echo "build-deb: building bitstream-seed $version in $src" >&2
 jobs=$(nproc 2>/dev/null || echo 1)

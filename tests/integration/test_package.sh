@@ -24,6 +24,8 @@
 # cannot be reached; tools/test-all.sh counts a skip as a failure.
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
+# shellcheck source=debroot.sh
+source "$SRCDIR/debroot.sh"
 
 DEB_NAME=bitstream-seed
 # The package's files besides one per docs/*.md (added below).
@@ -56,27 +58,6 @@ snapshot() {
 	(cd "$1" && find . -xdev \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./tmp \
 		-o -path ./var/lib/dpkg -o -path ./var/lib/apt -o -path ./var/cache -o -path ./var/log \) -prune \
 		-o -printf '%y %p\n' | LC_ALL=C sort) >"$2"
-}
-
-# in_chroot ROOT OUT CMD...: CMD inside ROOT, its stdout and stderr in OUT;
-# sets IN_RC.
-in_chroot() {
-	local root=$1 out=$2
-	shift 2
-	IN_RC=0
-	timeout --kill-after=10 300 chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-		DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@" >"$out" 2>&1 || IN_RC=$?
-}
-
-# in_chroot_ok ROOT OUT WHAT CMD...: in_chroot, which must exit 0.
-in_chroot_ok() {
-	local root=$1 out=$2 what=$3
-	shift 3
-	in_chroot "$root" "$out" "$@"
-	if ((IN_RC != 0)); then
-		tail -40 "$out" >&2
-		fail "$what ($*) in the Debian 12 root: expected exit 0, saw exit $(describe_rc "$IN_RC") (output above)"
-	fi
 }
 
 # pkg_status ROOT: dpkg's status of the package in ROOT ("" when unknown).
@@ -176,44 +157,8 @@ done
 TOP=$(cd "$SRCDIR/../.." && pwd)
 t_start=$(date +%s)
 
-# The Debian 12 sources of this machine: the file that names suite bookworm
-# (the machine may list other vendors' repositories beside it).
-sources=
-for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-	[[ -f $f ]] || continue
-	if grep -Eq '^Suites:(.*[[:space:]])?bookworm([[:space:]]|$)' "$f" ||
-		grep -Eq '^deb([[:space:]]+\[[^]]*\])?[[:space:]]+[^[:space:]]+[[:space:]]+bookworm([[:space:]]|$)' "$f"; then
-		sources=$f
-		break
-	fi
-done
-if [[ -z $sources ]]; then
-	echo "SKIP: no apt source of this machine names Debian 12 (suite bookworm) in /etc/apt/sources.list*" >&2
-	exit 77
-fi
-# the mirror of the entry (a deb822 stanza or a one-line entry) with suite
-# bookworm, not the first one of the file (it may be the security archive)
-mirror=$("$PY" - "$sources" <<'EOF'
-import re, sys
-text = open(sys.argv[1], encoding='utf-8').read()
-for stanza in re.split(r'\n\s*\n', text):
-    f = dict((m.group(1).lower(), m.group(2).split())
-             for m in re.finditer(r'^([A-Za-z-]+):[ \t]*(.*)$', stanza, re.M))
-    if 'bookworm' in f.get('suites', []) and f.get('uris'):
-        print(f['uris'][0])
-        sys.exit(0)
-for line in text.splitlines():
-    m = re.match(r'deb(\s+\[[^]]*\])?\s+(\S+)\s+bookworm(\s|$)', line)
-    if m:
-        print(m.group(2))
-        sys.exit(0)
-EOF
-)
-[[ -n $mirror ]] || fail "$sources: expected a Debian mirror URI for suite bookworm in it, found none"
-if ! curl -sSf --max-time 30 -o /dev/null "${mirror%/}/dists/bookworm/InRelease" 2>"$T/curl.err"; then
-	echo "SKIP: mmdebstrap cannot reach Debian's apt: ${mirror%/}/dists/bookworm/InRelease (from $sources): $(cat "$T/curl.err")" >&2
-	exit 77
-fi
+debroot_sources_or_skip
+sources=$DEB_SOURCES
 
 note "build the package (appliance/build-deb.sh)"
 t0=$(date +%s)
