@@ -10,10 +10,13 @@
 #   - seed-dataplane's start-up: from its exec to its listeners line, with
 #     every release of the store loaded (no catalog: all are served),
 #     --workers 1, a 16 MiB cache without hugepages;
-#   - its resident memory after start-up (VmRSS), and that beyond the same
-#     data plane on an empty store, per object;
-#   - the time to first byte of a random file over HTTP (curl, 20 files,
-#     median), and of the first request after start-up.
+#   - how long its loader thread takes to read every object's table after
+#     start-up (its "object tables: N loaded in T s" line);
+#   - its resident memory once the tables are read (VmRSS), and that beyond
+#     the same data plane on an empty store, per object;
+#   - the time to first byte of the first request, sent right after
+#     start-up while the tables are still being read, and then of a random
+#     file over HTTP (curl, 20 files, median) once they are.
 # The data plane runs under this shell's descriptor limit: it opens object
 # files on demand (docs/dataplane.md, "Open files"), so N does not need N
 # descriptors.
@@ -119,7 +122,6 @@ GENEOF
 	rss0=$(rss_kib "$DP_PID")
 	stop_pid "$DP_PID"
 	start_dp "$w/store" "$w/dp.out" "$w/dp.err"
-	rss=$(rss_kib "$DP_PID")
 	start_ms=$DP_START_MS
 	mapfile -t urls < <($PY - "$w/src" "$n" "$releases" "$DP_PORT" <<'URLEOF'
 import random, sys
@@ -130,7 +132,13 @@ for _ in range(21):
     print('http://127.0.0.1:%s/scale.r%d.1/r%03d/d%05d/f%07d.bin' % (port, i % m, i % m, i // m // 100, i))
 URLEOF
 )
+	# the first request comes while the tables are still being read in the
+	# background: its object's goes first
 	first=$(ttfb_ms "${urls[0]}")
+	wait_for 1200 "$DP_PID" "seed-dataplane's object tables" \
+		grep -q 'object tables: [0-9]* loaded in' "$w/dp.err" || die "the object tables were not loaded"
+	tables_s=$(sed -nE 's/.*object tables: [0-9]+ loaded in ([0-9.]+) s.*/\1/p' "$w/dp.err" | head -1)
+	rss=$(rss_kib "$DP_PID")
 	ttfbs=()
 	for u in "${urls[@]:1}"; do
 		ttfbs+=("$(ttfb_ms "$u")")
@@ -138,7 +146,7 @@ URLEOF
 	stop_pid "$DP_PID"
 	median=$(printf '%s\n' "${ttfbs[@]}" | sort -g | sed -n "$(((${#ttfbs[@]} + 1) / 2))p")
 	objs=$(find "$w/store/objects" -type f -name '*.obj' | wc -l)
-	rows+=("$n $releases $objs $ingest_ms $again_ms $start_ms $rss0 $rss $first $median")
+	rows+=("$n $releases $objs $ingest_ms $again_ms $start_ms $tables_s $rss0 $rss $first $median")
 	rm -rf "$w"
 done
 
@@ -147,23 +155,23 @@ import json, os, sys
 out, cpus, when, nofile, rows = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 recs = []
 for r in rows:
-    n, m, objs, ing, again, start, rss0, rss, first, med = r.split()
+    n, m, objs, ing, again, start, tables, rss0, rss, first, med = r.split()
     n, m, objs, ing, again = map(int, (n, m, objs, ing, again))
     d = dict(files=n, releases=m, objects=objs, ingest_files_per_s=round(n / (ing / 1000), 1),
              again_files_per_s=round(n / (again / 1000), 1))
     start, rss0, rss = map(int, (start, rss0, rss))
-    d.update(startup_s=start / 1000, rss_empty_kib=rss0, rss_kib=rss,
+    d.update(startup_s=start / 1000, tables_s=float(tables), rss_empty_kib=rss0, rss_kib=rss,
              bytes_per_object=round((rss - rss0) * 1024 / max(objs, 1), 1),
              first_ttfb_ms=float(first), median_ttfb_ms=float(med))
     recs.append(d)
 lines = ['Store and data plane by number of files (bench/scale.sh), %s, %s CPUs, descriptor limit %s.' % (when, cpus, nofile), '',
-         '| files | releases | objects | ingest files/s | again (all known) files/s | data plane start-up s | RSS MiB (empty store) | bytes/object | first byte ms (first, median of 20) |',
-         '|---|---|---|---|---|---|---|---|---|']
+         '| files | releases | objects | ingest files/s | again (all known) files/s | data plane start-up s | tables read s (background) | RSS MiB (empty store) | bytes/object | first byte ms (first, median of 20) |',
+         '|---|---|---|---|---|---|---|---|---|---|']
 for d in recs:
     head = '| %d | %d | %d | %.0f | %.0f |' % (d['files'], d['releases'], d['objects'],
                                             d['ingest_files_per_s'], d['again_files_per_s'])
-    lines.append(head + ' %.2f | %.1f (%.1f) | %.0f | %.2f, %.2f |' % (
-        d['startup_s'], d['rss_kib'] / 1024, d['rss_empty_kib'] / 1024, d['bytes_per_object'],
+    lines.append(head + ' %.2f | %.2f | %.1f (%.1f) | %.0f | %.2f, %.2f |' % (
+        d['startup_s'], d['tables_s'], d['rss_kib'] / 1024, d['rss_empty_kib'] / 1024, d['bytes_per_object'],
         d['first_ttfb_ms'], d['median_ttfb_ms']))
 text = '\n'.join(lines) + '\n'
 print(text)

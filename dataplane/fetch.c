@@ -241,13 +241,15 @@ static void repair_issue(struct worker *w, uint32_t ri)
 	const struct served_object *o = served_object(w->p.served, r->object);
 	int fd = ofd_fd(w->ofd, r->ofd);
 	int32_t fidx = w->ofd_fixed ? r->ofd : -1;
-	for (uint32_t i = 0; i < o->g.k + o->g.m; i++) {
+	struct store_geom g;
+	served_object_geom(o, &g);
+	for (uint32_t i = 0; i < g.k + g.m; i++) {
 		if (!(r->want >> i & 1) || (r->issued >> i & 1))
 			continue;
 		if (storage_inflight(w->st) >= STORAGE_DEPTH)
 			return;
 		uint64_t off, e;
-		uint32_t len = store_shard(&o->g, r->stripe, i, &off, &e);
+		uint32_t len = store_shard(&g, r->stripe, i, &off, &e);
 		uint32_t rlen = (len + 4095) & ~4095u;
 		if (storage_read(w->st, fd, fidx, off, r->buf + (size_t)i * STORE_BLOCK, rlen,
 				 repair_cookie(ri, i)) < 0)
@@ -264,7 +266,7 @@ static void repair_issue(struct worker *w, uint32_t ri)
 static int repair_start(struct worker *w, uint32_t slot, uint32_t object, uint32_t block)
 {
 	const struct served_object *o = served_object(w->p.served, object);
-	if (!o->g.m || o->unusable)
+	if (!o->m || o->unusable)
 		return -1;
 	uint32_t ri = 0;
 	while (ri < REPAIRS && w->repairs[ri].used)
@@ -288,7 +290,9 @@ static int repair_start(struct worker *w, uint32_t slot, uint32_t object, uint32
 	struct repair *r = &w->repairs[ri];
 	*r = (struct repair){ .used = 1, .slot = slot, .object = object, .block = block, .ofd = k };
 	r->buf = w->repair_mem + (size_t)ri * PARITY_MAX_SHARDS * STORE_BLOCK;
-	const struct store_geom *g = &o->g;
+	struct store_geom geom;
+	served_object_geom(o, &geom);
+	const struct store_geom *g = &geom;
 	r->stripe = block / g->k;
 	memset(r->buf, 0, (size_t)(g->k + g->m) * STORE_BLOCK);
 	for (uint32_t i = 0; i < g->k + g->m; i++) {
@@ -313,7 +317,9 @@ static void repair_read_done(struct worker *w, uint64_t cookie, int32_t res)
 		return;
 	struct repair *r = &w->repairs[ri];
 	const struct served_object *o = served_object(w->p.served, r->object);
-	const struct store_geom *g = &o->g;
+	struct store_geom geom;
+	served_object_geom(o, &geom);
+	const struct store_geom *g = &geom;
 	uint64_t off, e;
 	uint32_t len = store_shard(g, r->stripe, i, &off, &e);
 	uint8_t *p = r->buf + (size_t)i * STORE_BLOCK;

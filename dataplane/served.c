@@ -32,26 +32,22 @@ static const struct log_module lm = LOG_MODULE("dataplane.served");
 struct entry {
 	struct proto_release r;
 	struct proto_file *files;
-	char **paths;
+	char *path_mem;	  /* every file's path, NUL-terminated, one after the other */
 	uint8_t *info;	  /* copy of the info dict */
-	uint8_t *roots;	  /* n_files * 32 */
 	uint8_t **layers; /* per file, or NULL */
 	char *id, *name;
-	size_t nf;	    /* entries allocated in paths and layers */
+	size_t nf;	    /* entries allocated in layers */
 	int32_t stats_slot; /* the release's counter slot, -1 none */
 	int in_store;	    /* seen by the latest refresh */
 };
 
 static void entry_clear(struct entry *e)
 {
-	for (size_t k = 0; k < e->nf; k++) {
-		free(e->paths[k]);
+	for (size_t k = 0; k < e->nf; k++)
 		free(e->layers[k]);
-	}
 	free(e->files);
-	free(e->paths);
+	free(e->path_mem);
 	free(e->layers);
-	free(e->roots);
 	free(e->info);
 	free(e->id);
 	free(e->name);
@@ -329,13 +325,17 @@ static int rebuild_in_memory(struct store *st, const char *path, struct served_o
 		return seed_err_set(err, -errno, "%s: %s", path, strerror(errno));
 	struct seed_err re;
 	seed_err_clear(&re);
-	int rc = scrub_rebuild_table(st, fd, so->length, so->root, &so->g, &so->block_xxh, &re);
+	struct store_geom g;
+	int rc = scrub_rebuild_table(st, fd, so->length, so->root, &g, &so->block_xxh, &re);
 	close(fd);
 	if (rc < 0) {
 		seed_err_prefix(&re, "%s: ", err->msg);
 		*err = re;
+		return rc;
 	}
-	return rc;
+	so->k = (uint8_t)g.k;
+	so->m = (uint8_t)g.m;
+	return 0;
 }
 
 /*
@@ -388,7 +388,8 @@ static int load_object(struct served *s, struct served_object *so)
 		free(path);
 		return rc;
 	} else {
-		so->g = o.g;
+		so->k = (uint8_t)o.g.k;
+		so->m = (uint8_t)o.g.m;
 		so->block_xxh = o.block_xxh;
 		o.block_xxh = NULL;
 		if (o.bad_copies)
@@ -470,7 +471,8 @@ static void *loader_main(void *arg)
 		if (atomic_load_explicit(&s->loader_stop, memory_order_acquire))
 			break;
 		drain_queues(s);
-		if (prefetch(s, 64))
+		/* small batches: a worker's request waits for at most one */
+		if (prefetch(s, 8))
 			continue;
 		if (s->n_prefetched > reported) {
 			struct timespec t1;
@@ -597,7 +599,6 @@ static int64_t object_handle(struct served *s, const uint8_t root[32], uint64_t 
 	memset(so, 0, sizeof(*so));
 	memcpy(so->root, root, 32);
 	so->length = length;
-	so->n_blocks = length / STORE_BLOCK + (length % STORE_BLOCK != 0);
 	s->obj_idx[slot] = (uint32_t)s->n_obj + 1;
 	s->n_obj++;
 	/* visible to workers before any view naming it is published */
@@ -633,38 +634,39 @@ static int add_view(struct served *s, const struct store_release *rel, const uin
 	struct entry *e = ent(s, s->n);
 	entry_clear(e);
 	s->n++;
-	size_t nf = rel->n_files;
+	size_t nf = rel->n_files, path_bytes = 0;
+	for (size_t i = 0; i < nf; i++)
+		path_bytes += strlen(rel->files[i].path) + 1;
+	/* one block for the paths and no copy of the roots (a file's is its
+	 * object's): a release may have hundreds of thousands of files */
 	e->files = calloc(nf, sizeof(*e->files));
-	e->paths = calloc(nf, sizeof(*e->paths));
+	e->path_mem = malloc(path_bytes ? path_bytes : 1);
 	e->layers = calloc(nf, sizeof(*e->layers));
-	e->roots = calloc(nf, 32);
 	e->info = malloc(info->raw_len);
 	e->id = strdup(rel->id);
 	e->name = strdup(rel->torrent_name);
-	e->nf = e->paths && e->layers ? nf : 0;
-	if (!e->files || !e->paths || !e->layers || !e->roots || !e->info || !e->id || !e->name) {
+	e->nf = e->layers ? nf : 0;
+	if (!e->files || !e->path_mem || !e->layers || !e->info || !e->id || !e->name) {
 		bencode_free(doc);
 		return seed_err_set(err, -ENOMEM, "out of memory");
 	}
 	memcpy(e->info, info->raw, info->raw_len);
 	size_t info_len = info->raw_len;
 	uint64_t piece = 0;
+	char *pm = e->path_mem;
 	for (size_t i = 0; i < nf; i++) {
 		const struct store_release_file *rf = &rel->files[i];
 		struct proto_file *pf = &e->files[i];
-		if (!(e->paths[i] = strdup(rf->path))) {
-			bencode_free(doc);
-			return seed_err_set(err, -ENOMEM, "out of memory");
-		}
-		pf->path = e->paths[i];
+		size_t plen = strlen(rf->path) + 1;
+		memcpy(pm, rf->path, plen);
+		pf->path = pm;
+		pm += plen;
 		pf->length = rf->length;
 		pf->first_piece = piece;
 		pf->n_pieces = metainfo_piece_count(rf->length, rel->piece_length);
 		piece += pf->n_pieces;
 		if (!rf->has_root)
 			continue;
-		memcpy(e->roots + i * 32, rf->root, 32);
-		pf->root = e->roots + i * 32;
 		const struct bencode_node *l = bencode_dict_getn(layers, rf->root, 32);
 		if (rf->length > rel->piece_length && l && l->type == BENCODE_STR &&
 		    l->u.s.len == pf->n_pieces * 32) {
@@ -682,6 +684,7 @@ static int add_view(struct served *s, const struct store_release *rel, const uin
 			return (int)h;
 		}
 		pf->object = (uint32_t)h;
+		pf->root = objp(s, (size_t)h)->root;
 	}
 	bencode_free(doc);
 

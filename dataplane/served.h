@@ -35,8 +35,8 @@
  * An object's header and block table are read when a read first needs
  * them (served_object_ready), not at start: start-up reads the release
  * manifests and torrents only, whatever the number of objects. Until its
- * state is SERVED_OBJ_LOADED only root, length and n_blocks (the
- * manifest's) may be read.
+ * state is SERVED_OBJ_LOADED only root and length (the manifest's) may be
+ * read. Kept small (56 bytes): a store may hold millions of objects.
  *
  * An object the store could not open (missing, header or block table
  * corrupt, another version) is still loaded, marked unusable: its blocks
@@ -48,17 +48,20 @@ enum { SERVED_OBJ_UNLOADED = 0, SERVED_OBJ_QUEUED, SERVED_OBJ_LOADED };
 
 struct served_object {
 	_Atomic int state; /* SERVED_OBJ_*: the fields below are final once LOADED */
-	int unusable;	   /* never read: every block is refused */
+	uint8_t unusable;  /* never read: every block is refused */
+	uint8_t k, m;	   /* its parity (store.h); 0 when unusable */
 	uint64_t length;
-	uint64_t n_blocks;
 	uint8_t root[32];
-	/* the object's table: n_blocks data entries, then n_parity (16 bytes
-	 * each); NULL when unusable */
+	/* the object's table: its data blocks' entries, then its parity's (16
+	 * bytes each; served_object_geom); NULL when unusable */
 	uint8_t *block_xxh;
-	/* where its parts are (store.h), its parity among them; zeros when
-	 * unusable */
-	struct store_geom g;
 };
+
+/* Where a loaded object's parts are (store.h), from its length and parity. */
+static inline void served_object_geom(const struct served_object *o, struct store_geom *g)
+{
+	store_geom(o->length, o->k, o->m, g);
+}
 
 #define SERVED_MAX_WORKERS 1024
 
