@@ -13,6 +13,15 @@
  * workers share only atomic counters; the worker that reaps the last write
  * of a file builds its merkle tree and commits its object (fsync, rename).
  *
+ * Memory does not grow with the release: block hashes (SHA-256 leaves,
+ * XXH3 table entries) live in the chunk's slot only. The leaves are folded
+ * into the file's piece layer as soon as the chunk is hashed, and the root
+ * of a file of several chunks comes from its layer; its table entries go
+ * to its object as the chunk's writes are queued, and the commit reads the
+ * table back. What a file keeps to the end (SHA-1 pieces and layer, 52
+ * bytes a piece: what the torrent carries) is allocated when its first
+ * chunk is read, and its object writer only while the object is open.
+ *
  * Why this shape (docs/performance.md, "Ingest"): buffered writes copied
  * every byte into the store's page cache (31-52 % of a tmpfs ingest) and
  * two workers on one object queued on its inode lock; a synchronous
@@ -372,17 +381,23 @@ struct file_state {
 	int is_last; /* last file of the list: no pad after it */
 	uint64_t n_blocks, n_pieces;
 	size_t n_units;
-	uint8_t *leaves; /* n_blocks * 32 */
-	uint8_t *xxh;	 /* the object's table: data blocks, then parity blocks */
 	struct store_geom g;
+	/* What the torrent needs of the file, allocated when its first chunk
+	 * is read (start_file) and kept to the end: SHA-1 per piece, and the
+	 * piece layer, into which each chunk's leaves are folded as soon as
+	 * they are hashed. Leaves and block table entries live only in the
+	 * chunk's slot: a file's table goes to its object chunk by chunk
+	 * (store_obj_write_table), a file of one chunk's at its commit. */
 	uint8_t *sha1;	/* n_pieces * 20 */
 	uint8_t *layer; /* n_pieces * 32 */
 	uint8_t root[32];
-	pthread_mutex_t lock; /* guards opening the object */
+	pthread_mutex_t lock; /* guards starting the file and opening the object */
 	int obj_open;
-	struct store_obj_writer w;
-	/* O_DIRECT descriptor on w.tmp_path, or -1: the store's file system
-	 * refused it and writes go buffered through w.fd */
+	/* the object being written: allocated when it is opened, freed once
+	 * committed (4 KiB of path each: not for every file of the release) */
+	struct store_obj_writer *w;
+	/* O_DIRECT descriptor on w->tmp_path, or -1: the store's file system
+	 * refused it and writes go buffered through w->fd */
 	int dfd;
 	atomic_size_t next_unit;  /* chunks claimed */
 	atomic_size_t units_done; /* chunks whose data and parity are written */
@@ -415,13 +430,17 @@ struct job {
 
 enum slot_state { SLOT_FREE, SLOT_READ, SLOT_WRITING };
 
-/* One chunk in a worker's hands. buf and pbuf live as long as the worker. */
+/* One chunk in a worker's hands. The buffers live as long as the worker. */
 struct slot {
 	enum slot_state state;
 	struct file_state *f;
 	uint64_t off, len;
 	uint8_t *buf;	 /* j->chunk bytes, 4 KiB-aligned (O_DIRECT) */
 	uint8_t *pbuf;	 /* the parity of the chunk's stripes */
+	uint8_t *leaves; /* the SHA-256 of the chunk's blocks */
+	/* the chunk's block table entries: its data blocks, then its parity
+	 * blocks (for a file of one chunk, the object's whole table) */
+	uint8_t *xxh;
 	uint64_t dirty;	 /* buf may hold non-zero bytes below this */
 	unsigned writes; /* in flight: data, parity */
 };
@@ -457,17 +476,41 @@ static uint64_t round_up(uint64_t v, uint64_t unit)
 	return (v + unit - 1) / unit * unit;
 }
 
-static int open_obj(struct wk *w, struct file_state *f)
+/*
+ * Called before any chunk of f is hashed, by every worker that reads one:
+ * the first allocates what the file keeps (SHA-1 pieces, piece layer), so
+ * a file not yet started holds nothing; with open_obj, it also opens the
+ * file's object. Under f->lock, which also publishes the buffers to the
+ * other workers on the file.
+ */
+static int start_file(struct wk *w, struct file_state *f, int open_obj)
 {
 	struct job *j = w->j;
 	int rc = 0;
 
 	pthread_mutex_lock(&f->lock);
-	if (!f->obj_open) {
-		rc = store_obj_begin(j->s, f->e->length, &f->w, &w->err);
+	if (!f->layer) {
+		f->sha1 = calloc(f->n_pieces, 20);
+		f->layer = calloc(f->n_pieces, 32);
+		if (!f->sha1 || !f->layer) {
+			free(f->sha1);
+			free(f->layer);
+			f->sha1 = f->layer = NULL;
+			rc = seed_err_set(&w->err, -ENOMEM, "%s: out of memory for its hashes",
+					  f->e->rel);
+		}
+	}
+	if (rc == 0 && open_obj && !f->obj_open) {
+		f->w = malloc(sizeof(*f->w));
+		rc = f->w ? store_obj_begin(j->s, f->e->length, f->w, &w->err)
+			  : seed_err_set(&w->err, -ENOMEM, "out of memory");
+		if (rc < 0) {
+			free(f->w);
+			f->w = NULL;
+		}
 		if (rc == 0) {
 			f->obj_open = 1;
-			rc = ingest_io_open(w->io, f->w.tmp_path, &f->dfd);
+			rc = ingest_io_open(w->io, f->w->tmp_path, &f->dfd);
 			if (rc == -EINVAL) {
 				/* Some file systems have no O_DIRECT: buffered
 				 * writes, and the result says so. */
@@ -475,7 +518,7 @@ static int open_obj(struct wk *w, struct file_state *f)
 				rc = 0;
 			} else if (rc < 0) {
 				rc = seed_err_set(&w->err, rc, "store %s: cannot open %s: %s",
-						  store_dir(j->s), f->w.tmp_path, strerror(-rc));
+						  store_dir(j->s), f->w->tmp_path, strerror(-rc));
 			}
 		}
 	}
@@ -483,27 +526,37 @@ static int open_obj(struct wk *w, struct file_state *f)
 	return rc;
 }
 
+/*
+ * Every chunk of f is hashed and written: names and commits its object.
+ * table: a file of one chunk's block table (its slot's), or NULL for a file
+ * of several, whose table is in its object already (hash_group).
+ */
 static int finish_file(struct job *j, struct hash_ctx *h, struct file_state *f,
-		       struct seed_err *err)
+		       const uint8_t *table, struct seed_err *err)
 {
 	size_t pb = (size_t)(j->piece_length / MERKLE_BLOCK_SIZE);
-	/* a file of one chunk was named as it was hashed (hash_group) */
-	int rc = f->n_units == 1 ? 0 : merkle_root(h, f->leaves, f->n_blocks, f->root);
-	if (rc == 0)
-		rc = merkle_layer(h, f->leaves, f->n_blocks, pb, f->layer);
+	int rc = 0;
+	/* A file of one chunk was named as it was hashed (hash_group). One of
+	 * several has more than one piece (a chunk is whole pieces), where the
+	 * root over its piece layer, padded with zero pieces, is the root over
+	 * its leaves (merkle.h): the leaves are never all held. */
+	if (f->n_units > 1)
+		rc = merkle_root_from_layer(h, f->layer, (size_t)f->n_pieces, pb, f->root);
 	if (rc < 0)
 		return seed_err_set(err, rc, "%s: merkle tree failed: %s", f->e->rel,
 				    strerror(-rc));
 	if (f->dfd >= 0)
 		close(f->dfd);
 	f->dfd = -1;
-	rc = f->known ? 0 : store_obj_commit_later(&f->w, f->root, f->xxh, &f->created, err);
+	if (!f->known)
+		rc = store_obj_commit_later(f->w, f->root, table, &f->created, err);
 	f->obj_open = 0;
+	free(f->w);
+	f->w = NULL;
 	if (rc < 0)
 		return rc;
-	free(f->leaves);
-	free(f->xxh);
-	f->leaves = f->xxh = NULL;
+	if (j->o->file_done)
+		j->o->file_done(j->o->file_done_arg, (size_t)(f - j->f));
 	return 0;
 }
 
@@ -603,7 +656,7 @@ static int read_slot(struct wk *w, struct slot *s, struct file_state *f, uint64_
 		len = j->chunk;
 	/* a file of one chunk opens its object once hashed, and only if the
 	 * store does not hold it already (hash_group) */
-	if (f->n_units > 1 && (rc = open_obj(w, f)) < 0)
+	if ((rc = start_file(w, f, f->n_units > 1)) < 0)
 		return rc;
 	if (w->src_file != idx) {
 		if (w->src_fd >= 0)
@@ -643,12 +696,14 @@ static int read_slot(struct wk *w, struct slot *s, struct file_state *f, uint64_
 	return 0;
 }
 
-/* The parity of s's stripes into s->pbuf and their XXH3 into the table. */
+/* The parity of s's stripes into s->pbuf and their XXH3 into s->xxh,
+ * after its data blocks'. */
 static void slot_parity(struct job *j, struct slot *s, uint64_t *out_pbytes, uint64_t *out_poff)
 {
 	const uint64_t k = j->par.k, m = j->par.m, sb = k * STORE_BLOCK;
 	struct file_state *f = s->f;
 	uint64_t s0 = s->off / sb, ns = (s->len + sb - 1) / sb;
+	uint64_t nb = (s->len + STORE_BLOCK - 1) / STORE_BLOCK;
 
 	for (uint64_t st = 0; st < ns; st++) {
 		uint8_t *data[PARITY_MAX_K], *out[PARITY_MAX_M];
@@ -658,11 +713,27 @@ static void slot_parity(struct job *j, struct slot *s, uint64_t *out_pbytes, uin
 			out[i] = s->pbuf + (st * m + i) * STORE_BLOCK;
 		parity_encode(&j->par, STORE_BLOCK, data, out);
 		for (uint64_t i = 0; i < m; i++)
-			hash_xxh128(out[i], STORE_BLOCK,
-				    f->xxh + (f->n_blocks + (s0 + st) * m + i) * 16);
+			hash_xxh128(out[i], STORE_BLOCK, s->xxh + (nb + st * m + i) * 16);
 	}
 	*out_pbytes = ns * m * STORE_BLOCK;
 	*out_poff = f->g.parity + s0 * m * STORE_BLOCK;
+}
+
+/*
+ * The block table entries of s, a chunk of a file of several, into its
+ * object's table (copy 1), n_parity of them parity: the table is never held
+ * whole, and the commit reads it back (store_obj_write_table).
+ */
+static int write_table(struct job *j, struct slot *s, uint64_t n_parity, struct seed_err *err)
+{
+	struct file_state *f = s->f;
+	uint64_t nb = (s->len + STORE_BLOCK - 1) / STORE_BLOCK;
+	uint64_t s0 = s->off / ((uint64_t)j->par.k * STORE_BLOCK);
+	int rc = store_obj_write_table(f->w, s->off / STORE_BLOCK, s->xxh, (size_t)nb, err);
+	if (rc == 0)
+		rc = store_obj_write_table(f->w, f->n_blocks + s0 * j->par.m, s->xxh + nb * 16,
+					   (size_t)n_parity, err);
+	return rc;
 }
 
 /*
@@ -673,26 +744,36 @@ static void slot_parity(struct job *j, struct slot *s, uint64_t *out_pbytes, uin
 static int hash_group(struct wk *w)
 {
 	struct job *j = w->j;
-	size_t nb = 0, np = 0;
+	size_t nb = 0, np = 0, pb = (size_t)(j->piece_length / MERKLE_BLOCK_SIZE);
 	int rc;
 
 	for (unsigned g = 0; g < w->n_group; g++) {
 		struct slot *s = &w->slot[w->group[g]];
-		struct file_state *f = s->f;
-		uint64_t b0 = s->off / MERKLE_BLOCK_SIZE;
 		size_t n = (size_t)((s->len + MERKLE_BLOCK_SIZE - 1) / MERKLE_BLOCK_SIZE);
 		for (size_t i = 0; i < n; i++) {
 			size_t bl = MERKLE_BLOCK_SIZE;
 			if ((uint64_t)(i + 1) * MERKLE_BLOCK_SIZE > s->len)
 				bl = (size_t)(s->len - (uint64_t)i * MERKLE_BLOCK_SIZE);
-			hash_xxh128(s->buf + i * MERKLE_BLOCK_SIZE, bl, f->xxh + (b0 + i) * 16);
+			hash_xxh128(s->buf + i * MERKLE_BLOCK_SIZE, bl, s->xxh + i * 16);
 			w->hj[nb++] = (struct hash_job){ s->buf + i * MERKLE_BLOCK_SIZE, bl,
-							 f->leaves + (b0 + i) * 32 };
+							 s->leaves + i * 32 };
 		}
 	}
 	rc = hash_sha256_batch(w->h, w->hj, nb);
 	if (rc < 0)
 		return seed_err_set(&w->err, rc, "SHA-256 failed: %s", strerror(-rc));
+	/* Each chunk's leaves folded into its pieces' layer hashes at once: a
+	 * chunk is whole pieces (j->chunk is a multiple of the piece length),
+	 * the file's last piece padded with zero leaves as BEP 52 has it. */
+	for (unsigned g = 0; g < w->n_group; g++) {
+		struct slot *s = &w->slot[w->group[g]];
+		size_t n = (size_t)((s->len + MERKLE_BLOCK_SIZE - 1) / MERKLE_BLOCK_SIZE);
+		rc = merkle_layer(w->h, s->leaves, n, pb,
+				  s->f->layer + s->off / j->piece_length * 32);
+		if (rc < 0)
+			return seed_err_set(&w->err, rc, "%s: merkle tree failed: %s", s->f->e->rel,
+					    strerror(-rc));
+	}
 
 	if (j->want_v1) {
 		for (unsigned g = 0; g < w->n_group; g++) {
@@ -725,7 +806,7 @@ static int hash_group(struct wk *w)
 			/* all of the file is hashed: its name is known before a
 			 * byte is written, and a file another release holds (most
 			 * of a new version of a game) costs no write at all */
-			rc = merkle_root(w->h, f->leaves, f->n_blocks, f->root);
+			rc = merkle_root(w->h, s->leaves, (size_t)f->n_blocks, f->root);
 			if (rc < 0)
 				return seed_err_set(&w->err, rc, "%s: merkle tree failed: %s",
 						    f->e->rel, strerror(-rc));
@@ -734,15 +815,17 @@ static int hash_group(struct wk *w)
 				s->state = SLOT_FREE;
 				atomic_fetch_add(&j->bytes_done, s->len);
 				atomic_fetch_add(&f->units_done, 1);
-				if ((rc = finish_file(j, w->h, f, &w->err)) < 0)
+				if ((rc = finish_file(j, w->h, f, s->xxh, &w->err)) < 0)
 					return rc;
 				continue;
 			}
-			if ((rc = open_obj(w, f)) < 0)
+			if ((rc = start_file(w, f, 1)) < 0)
 				return rc;
 		}
 		slot_parity(j, s, &pbytes, &poff);
-		int fd = f->dfd >= 0 ? f->dfd : f->w.fd, bfd = f->dfd >= 0 ? f->w.fd : -1;
+		if (f->n_units > 1 && (rc = write_table(j, s, pbytes / STORE_BLOCK, &w->err)) < 0)
+			return rc;
+		int fd = f->dfd >= 0 ? f->dfd : f->w->fd, bfd = f->dfd >= 0 ? f->w->fd : -1;
 		/* The 4 KiB tail past the data is zeros (read_slot): O_DIRECT
 		 * writes whole sectors, and the object pads data to 4 KiB. */
 		rc = ingest_io_write(w->io, fd, bfd, s->buf, (size_t)round_up(s->len, 4096),
@@ -773,8 +856,9 @@ static int on_write_done(struct wk *w, const struct ingest_io_done *d)
 		return 0;
 	s->state = SLOT_FREE;
 	atomic_fetch_add(&j->bytes_done, s->len);
+	/* s->xxh stays as it is until the slot is read into again */
 	if (atomic_fetch_add(&s->f->units_done, 1) + 1 == s->f->n_units)
-		return finish_file(j, w->h, s->f, &w->err);
+		return finish_file(j, w->h, s->f, s->f->n_units == 1 ? s->xxh : NULL, &w->err);
 	return 0;
 }
 
@@ -840,6 +924,8 @@ static void *worker(void *arg)
 	struct wk *w = arg;
 	struct job *j = w->j;
 	size_t max_blocks = (size_t)(j->n_slots * (j->chunk / MERKLE_BLOCK_SIZE));
+	size_t chunk_blocks = (size_t)(j->chunk / MERKLE_BLOCK_SIZE);
+	size_t chunk_entries = chunk_blocks + chunk_blocks / j->par.k * j->par.m;
 
 	seed_err_clear(&w->err);
 	w->src_fd = -1;
@@ -854,7 +940,9 @@ static void *worker(void *arg)
 		s->dirty = j->chunk;
 		if (posix_memalign((void **)&s->buf, 4096, (size_t)j->chunk) ||
 		    posix_memalign((void **)&s->pbuf, 4096,
-				   (size_t)(j->chunk / j->par.k * j->par.m))) {
+				   (size_t)(j->chunk / j->par.k * j->par.m)) ||
+		    !(s->leaves = malloc(chunk_blocks * 32)) ||
+		    !(s->xxh = malloc(chunk_entries * 16))) {
 			seed_err_set(&w->err, -ENOMEM, "out of memory for hashing buffers");
 			goto out;
 		}
@@ -874,6 +962,8 @@ out:
 	for (unsigned i = 0; i < j->n_slots; i++) {
 		free(w->slot[i].buf);
 		free(w->slot[i].pbuf);
+		free(w->slot[i].leaves);
+		free(w->slot[i].xxh);
 	}
 	free(w->hj);
 	hash_ctx_destroy(w->h);
@@ -888,9 +978,8 @@ static void free_files(struct job *j)
 		if (f->dfd >= 0)
 			close(f->dfd);
 		if (f->obj_open)
-			store_obj_abort(&f->w);
-		free(f->leaves);
-		free(f->xxh);
+			store_obj_abort(f->w);
+		free(f->w);
 		free(f->sha1);
 		free(f->layer);
 		pthread_mutex_destroy(&f->lock);
@@ -919,15 +1008,7 @@ static int plan(struct job *j, const struct ingest_tree *t, struct seed_err *err
 		f->n_pieces = metainfo_piece_count(len, j->piece_length);
 		f->n_units = (size_t)((len + j->chunk - 1) / j->chunk);
 		j->n_units += f->n_units;
-		if (!len)
-			continue;
-		f->leaves = malloc(f->n_blocks * 32);
-		f->xxh = malloc(f->g.table_len);
-		f->sha1 = calloc(f->n_pieces, 20);
-		f->layer = calloc(f->n_pieces, 32);
-		if (!f->leaves || !f->xxh || !f->sha1 || !f->layer)
-			return seed_err_set(err, -ENOMEM, "out of memory for %zu files' hashes",
-					    t->n);
+		/* its hashes come when its first chunk is read (start_file) */
 	}
 	return 0;
 }

@@ -69,6 +69,11 @@ struct ingest_opts {
 	void *progress_arg;
 	/* Tests only: faults injected into the store writes (ingest_io.h). */
 	const struct ingest_io_fault *fault;
+	/* Tests only (NULL otherwise): called by the worker that finished
+	 * file i (of the tree), its object committed or found in the store,
+	 * before it takes its next chunk. */
+	void (*file_done)(void *arg, size_t i);
+	void *file_done_arg;
 };
 
 struct ingest_result {

@@ -488,3 +488,204 @@ Test(ingest, files_the_store_holds_are_not_written_again)
 	cr_assert_eq(ingest_run(&fail_all, "3", NULL, &e), -EIO, "%s", e.msg);
 	ingest_with(NULL, "3", "io_uring, O_DIRECT");
 }
+
+/* Independent BEP 52 piece layer: per piece, the root of its pb leaves,
+ * those past the end of the file zero. */
+static void ref_layer(const uint8_t *data, size_t len, size_t piece, uint8_t *out)
+{
+	size_t pb = piece / 16384;
+	uint8_t *l = malloc(pb * 32);
+	for (size_t p = 0; p * piece < len; p++) {
+		memset(l, 0, pb * 32);
+		for (size_t i = 0; i < pb && p * piece + i * 16384 < len; i++) {
+			size_t at = p * piece + i * 16384;
+			tu_ref_sha256(data + at, len - at < 16384 ? len - at : 16384, l + i * 32);
+		}
+		for (size_t m = pb; m > 1; m /= 2)
+			for (size_t i = 0; i < m / 2; i++)
+				tu_ref_sha256(l + i * 64, 64, l + i * 32);
+		memcpy(out + p * 32, l, 32);
+	}
+	free(l);
+}
+
+/*
+ * Files of several chunks (4 MiB, or one piece when pieces are larger),
+ * whose leaves ingest folds into the piece layer chunk by chunk and whose
+ * root it takes from the layer: root and layer against the independent
+ * computation, for lengths that end mid-piece, on a piece, on a chunk, and
+ * piece lengths smaller than, equal to and larger than 4 MiB; two workers
+ * (chunks of one file on both) and one give the same torrent.
+ */
+Test(ingest, roots_and_layers_of_files_of_several_chunks)
+{
+	static const struct {
+		uint64_t piece;
+		size_t len[3];
+	} cases[] = {
+		{ 16384, { (8u << 20) + 1, (4u << 20) + 16383, (12u << 20) } },
+		{ 1u << 20, { (9u << 20) + 1234, (5u << 20), (4u << 20) + (1u << 20) - 1 } },
+		{ 8u << 20, { (17u << 20) + 3, (16u << 20), (8u << 20) + 16385 } },
+	};
+	static const char *const names[] = { "a", "b", "c" };
+	uint8_t *data[3];
+	for (size_t f = 0; f < 3; f++)
+		data[f] = malloc(18u << 20);
+	tu_seed(40);
+	for (size_t c = 0; c < TU_N(cases); c++) {
+		for (size_t f = 0; f < 3; f++) {
+			for (size_t i = 0; i < cases[c].len[f]; i++)
+				data[f][i] = (uint8_t)(tu_rnd() >> 13);
+			write_file(names[f], data[f], cases[c].len[f]);
+		}
+		struct ingest_tree *t = scan_ok(names, 3);
+		struct store *s;
+		struct ingest_result r, r1;
+		struct seed_err e;
+		seed_err_clear(&e);
+		cr_assert_eq(store_open(storedir, STORE_CREATE, &s, &e), 0, "%s", e.msg);
+		char v[16];
+		snprintf(v, sizeof(v), "%zu", c);
+		struct ingest_opts o = su_opts("acme", "game", v, METAINFO_HYBRID, cases[c].piece);
+		o.threads = 2;
+		cr_assert_eq(ingest_create(s, t, &o, &r, &e), 0, "%s", e.msg);
+		struct bencode_doc *d;
+		cr_assert_eq(bencode_parse(r.main.torrent, r.main.torrent + r.main.torrent_len,
+					   NULL, &d, &e),
+			     0);
+		const struct bencode_node *ft = bencode_dict_get(info_of(d), "file tree");
+		const struct bencode_node *layers =
+			bencode_dict_get(bencode_root(d), "piece layers");
+		for (size_t f = 0; f < 3; f++) {
+			size_t len = cases[c].len[f],
+			       np = (len + cases[c].piece - 1) / cases[c].piece;
+			uint8_t root[32], *want = malloc(np * 32);
+			ref_root(data[f], len, root);
+			const struct bencode_node *leaf =
+				bencode_dict_get(bencode_dict_get(ft, names[f]), "");
+			cr_assert_arr_eq(bencode_dict_get(leaf, "pieces root")->u.s.p, root, 32,
+					 "case %zu file %s", c, names[f]);
+			ref_layer(data[f], len, (size_t)cases[c].piece, want);
+			const struct bencode_node *layer = bencode_dict_getn(layers, root, 32);
+			cr_assert_not_null(layer);
+			cr_assert_eq(layer->u.s.len, np * 32);
+			cr_assert_arr_eq(layer->u.s.p, want, np * 32, "case %zu file %s", c,
+					 names[f]);
+			free(want);
+		}
+		bencode_free(d);
+		check_release(s, r.id);
+		snprintf(v, sizeof(v), "%zu.1", c);
+		o.threads = 1;
+		cr_assert_eq(ingest_create(s, t, &o, &r1, &e), 0, "%s", e.msg);
+		cr_assert_arr_eq(r1.main.ih_v2, r.main.ih_v2, 32);
+		cr_assert_arr_eq(r1.main.ih_v1, r.main.ih_v1, 20);
+		ingest_result_free(&r1);
+		ingest_result_free(&r);
+		ingest_tree_free(t);
+		store_close(s);
+	}
+	for (size_t f = 0; f < 3; f++)
+		free(data[f]);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAVE_ASAN 1
+#endif
+#endif
+#ifdef HAVE_ASAN
+/* From the sanitizer runtime (sanitizer/allocator_interface.h, which gcc
+ * does not always install): bytes the program has allocated and not freed. */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
+
+struct heap_watch {
+	size_t before; /* heap in use when ingest_create was called */
+	size_t n_done; /* files finished so far */
+	size_t first;  /* heap beyond `before` when the first file was done */
+	size_t last;   /* and when the last one was */
+};
+
+static void on_file_done(void *arg, size_t i)
+{
+	(void)i;
+#ifdef HAVE_ASAN
+	struct heap_watch *hw = arg;
+	size_t now = __sanitizer_get_current_allocated_bytes() - hw->before;
+	if (hw->n_done++ == 0)
+		hw->first = now;
+	hw->last = now;
+#else
+	(void)arg;
+#endif
+}
+
+/* Ingests n files of 256 KiB (16 pieces of 16 KiB each) with one worker,
+ * watching the heap (ASan's count of bytes allocated) as each file is done. */
+static struct heap_watch watch_ingest(size_t n, const char *version)
+{
+	char p[600];
+	tu_rmtree(tree);
+	if (access(storedir, F_OK) == 0)
+		tu_rmtree(storedir);
+	cr_assert_eq(mkdir(tree, 0755), 0);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(p, sizeof(p), "%s/f%04zu", tree, i);
+		su_write_pattern(p, 256u << 10, 7 + (unsigned)i, (unsigned)i, 9);
+	}
+	struct ingest_tree *t = NULL;
+	struct store *s;
+	struct ingest_result r;
+	struct seed_err e;
+	struct heap_watch hw = { 0 };
+	seed_err_clear(&e);
+	cr_assert_eq(ingest_scan(tree, &t, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_open(storedir, STORE_CREATE, &s, &e), 0, "%s", e.msg);
+	struct ingest_opts o = su_opts("acme", "game", version, METAINFO_HYBRID, 16384);
+	o.file_done = on_file_done;
+	o.file_done_arg = &hw;
+#ifdef HAVE_ASAN
+	hw.before = __sanitizer_get_current_allocated_bytes();
+#endif
+	cr_assert_eq(ingest_create(s, t, &o, &r, &e), 0, "%s", e.msg);
+	cr_assert_eq(hw.n_done, n);
+	ingest_result_free(&r);
+	ingest_tree_free(t);
+	store_close(s);
+	return hw;
+}
+
+/*
+ * Ingest's memory follows the files in flight, not the release: a file not
+ * yet started holds no hashes (they were all allocated before hashing, 48
+ * bytes a 16 KiB block and a 4 KiB object writer per file: 6 KB per file
+ * here), and a file done keeps only what the torrent carries (SHA-1 and
+ * layer hash, 52 bytes a piece) and the store's note of its object to
+ * rename. So the heap when the first file is done grows with the release
+ * by its bookkeeping only (its state: under 512 bytes a file), and grows
+ * per file done by at most a file's torrent hashes and note.
+ */
+Test(ingest, memory_follows_the_files_in_flight_not_the_release)
+{
+#ifndef HAVE_ASAN
+	cr_skip_test("needs AddressSanitizer's count of allocated bytes");
+#endif
+	struct heap_watch small = watch_ingest(50, "1");
+	struct heap_watch big = watch_ingest(400, "2");
+	long per_file = ((long)big.first - (long)small.first) / 350;
+	long per_done = ((long)big.last - (long)big.first) / 399;
+	cr_log_info("heap when the first file is done: %zu bytes (50 files), %zu (400); "
+		    "per file done: %ld",
+		    small.first, big.first, per_done);
+	/* its state in the job (no buffer): eager SHA-1 and layer alone would
+	 * be 832 more */
+	cr_assert_lt(per_file, 512, "%ld bytes held per file not yet started", per_file);
+	/* 16 pieces * (20 + 32) bytes = 832, and the store's note of the
+	 * object: its temporary path (under the store's) and a 48-byte slot
+	 * in an array that doubles */
+	cr_assert_lt(per_done, 832 + (long)strlen(storedir) + 64 + 2 * 48,
+		     "%ld bytes kept per file done", per_done);
+}

@@ -343,6 +343,77 @@ Test(merkle, single_piece_layer)
 	}
 }
 
+/*
+ * The root as ingest computes it for a file of several chunks, where the
+ * leaves are never all held: each chunk (`per` whole pieces of pb leaves;
+ * the file's last chunk short) folded into its pieces' layer hashes with
+ * merkle_layer as soon as it is hashed, then merkle_root_from_layer over
+ * the whole layer. Compared with merkle_root over all the leaves and the
+ * reference, for file lengths in bytes around piece and chunk boundaries:
+ * a multiple of the piece length, one byte more or less, a short last
+ * block, exactly one piece.
+ */
+static void check_chunked(struct hash_ctx *h, uint64_t len, size_t pb, size_t per)
+{
+	size_t n = (size_t)merkle_leaf_count(len), nl = (n + pb - 1) / pb;
+	uint8_t *leaves = tu_random_buf(n * 32);
+	uint8_t *layer = malloc(nl * 32), *whole = malloc(nl * 32);
+	uint8_t root[32], want[32];
+
+	cr_assert_not_null(layer);
+	cr_assert_not_null(whole);
+	memset(layer, 0xA5, nl * 32);
+	/* chunks in reverse order, as workers may finish them */
+	size_t chunk = pb * per, n_chunks = (n + chunk - 1) / chunk;
+	for (size_t c = n_chunks; c-- > 0;) {
+		size_t lo = c * chunk, cnt = n - lo < chunk ? n - lo : chunk;
+		cr_assert_eq(merkle_layer(h, leaves + lo * 32, cnt, pb, layer + lo / pb * 32), 0);
+	}
+	cr_assert_eq(merkle_layer(h, leaves, n, pb, whole), 0);
+	cr_assert(memcmp(layer, whole, nl * 32) == 0, "layer: len=%llu pb=%zu per=%zu",
+		  (unsigned long long)len, pb, per);
+	ref_root(leaves, n, want);
+	cr_assert_eq(merkle_root_from_layer(h, layer, nl, pb, root), 0);
+	cr_assert(memcmp(root, want, 32) == 0, "root: len=%llu pb=%zu per=%zu (%s)",
+		  (unsigned long long)len, pb, per, hash_ctx_describe(h));
+	free(leaves);
+	free(layer);
+	free(whole);
+}
+
+Test(merkle, root_from_layer_folded_chunk_by_chunk)
+{
+	static const size_t pbs[] = { 1, 2, 4, 16, 64 };
+	static const size_t pers[] = { 1, 3, 4 };
+
+	tu_seed(16);
+	for (struct tu_impls it = { 0 }; tu_next_impl(&it);) {
+		for (size_t p = 0; p < TU_N(pbs); p++) {
+			uint64_t piece = (uint64_t)pbs[p] * MERKLE_BLOCK_SIZE;
+			for (size_t q = 0; q < TU_N(pers); q++) {
+				uint64_t chunk = piece * pers[q];
+				/* more than one chunk, as ingest has it, and exactly
+				 * one piece (where the layer is the root) */
+				const uint64_t lens[] = {
+					piece,
+					chunk + 1,
+					chunk + piece - 1,
+					chunk + piece,
+					chunk + piece + 1,
+					2 * chunk - 1,
+					2 * chunk,
+					2 * chunk + 1,
+					3 * chunk + 5000,
+					7 * chunk + piece,
+					9 * chunk - 16383,
+				};
+				for (size_t l = 0; l < TU_N(lens); l++)
+					check_chunked(it.h, lens[l], pbs[p], pers[q]);
+			}
+		}
+	}
+}
+
 /* Larger than one hash batch chunk inside merkle.c (4096 pairs), with an
  * odd count so the padded tail falls in the last chunk. */
 Test(merkle, many_leaves_cross_batch_chunks)
