@@ -39,7 +39,30 @@ struct entry {
 	size_t nf;	    /* entries allocated in layers */
 	int32_t stats_slot; /* the release's counter slot, -1 none */
 	int in_store;	    /* seen by the latest refresh */
+	/* Removed from the store: served_release no longer hands it out from
+	 * the generation dead_gen on, and its memory goes once every worker
+	 * entered that generation (served_reclaim); the slot stays, so
+	 * handles are never reused. */
+	_Atomic int dead;
+	uint64_t dead_gen;
+	int freed;
 };
+
+/* Frees what a view holds, keeping its counter slot (counters are kept
+ * for a run) and its place. */
+static void entry_free_memory(struct entry *e)
+{
+	for (size_t k = 0; k < e->nf; k++)
+		free(e->layers[k]);
+	MEM_FREE_ALL(e->files, e->path_mem, e->layers, e->info, e->id, e->name);
+	e->files = NULL;
+	e->path_mem = NULL;
+	e->layers = NULL;
+	e->info = NULL;
+	e->id = e->name = NULL;
+	e->nf = 0;
+	memset(&e->r, 0, sizeof(e->r));
+}
 
 static void entry_clear(struct entry *e)
 {
@@ -112,6 +135,7 @@ struct served {
 	int loader_on;
 	_Atomic int loader_stop;
 	pthread_t loader;
+	size_t n_dead, views_freed;	 /* views of removed releases: waiting, freed */
 	size_t prefetched;		 /* loader: objects up to here were visited */
 	size_t n_prefetched, n_unusable; /* loader: for its log line */
 };
@@ -248,7 +272,16 @@ size_t served_live_count(const struct served *s)
 
 const struct proto_release *served_release(const struct served *s, size_t i)
 {
-	return i < served_count(s) ? &ent(s, i)->r : NULL;
+	if (i >= served_count(s))
+		return NULL;
+	const struct entry *e = ent(s, i);
+	return atomic_load_explicit(&((struct entry *)e)->dead, memory_order_acquire) ? NULL
+										      : &e->r;
+}
+
+size_t served_views_freed(const struct served *s)
+{
+	return s->views_freed;
 }
 
 int32_t served_stats_slot(const struct served *s, uint32_t handle)
@@ -937,6 +970,18 @@ int served_refresh(struct served *s, struct catalog *cat, struct seed_err *err)
 		return rc;
 	}
 	x->gen = ++s->gen;
+	/* views of releases gone from the store: handed out no more from this
+	 * generation on (before it is published), freed once every worker
+	 * entered it */
+	for (size_t i = 0; i < s->n; i++) {
+		struct entry *e = ent(s, i);
+		if (!e->in_store && !e->freed &&
+		    !atomic_load_explicit(&e->dead, memory_order_relaxed)) {
+			e->dead_gen = x->gen;
+			atomic_store_explicit(&e->dead, 1, memory_order_release);
+			s->n_dead++;
+		}
+	}
 	if (s->stats)
 		dpstats_set_unloadable(s->stats, unloadable);
 	struct served_index *old = atomic_load_explicit(&s->cur, memory_order_relaxed);
@@ -964,6 +1009,23 @@ void served_reclaim(struct served *s)
 		uint64_t g = atomic_load_explicit(&s->seen[i], memory_order_acquire);
 		if (g < min)
 			min = g;
+	}
+	if (s->n_dead) {
+		size_t freed = 0;
+		for (size_t i = 0; i < s->n; i++) {
+			struct entry *e = ent(s, i);
+			if (atomic_load_explicit(&e->dead, memory_order_relaxed) && !e->freed &&
+			    e->dead_gen <= min) {
+				entry_free_memory(e);
+				e->freed = 1;
+				freed++;
+			}
+		}
+		if (freed) {
+			s->n_dead -= freed;
+			s->views_freed += freed;
+			log_info(&lm, "freed %zu views of releases removed from the store", freed);
+		}
 	}
 	struct served_index **pp = &s->retired;
 	while (*pp) {

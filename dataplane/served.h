@@ -15,7 +15,11 @@
  * only) rescans the store, adds views for new or changed releases, and
  * publishes a new immutable generation of lookup tables together with the
  * catalog that decides what may be served. A release removed from the store
- * drops out of the index; its view stays (connections may still hold it).
+ * drops out of the index and served_release stops handing out its view
+ * from that generation on; the view's memory is freed once every worker
+ * entered it (a worker keeps no view pointer across loop passes without
+ * looking it up again: the peer-wire engine looks its release up at every
+ * call, the HTTP engine names it by handle). Its handle is never reused.
  *
  * Workers call served_enter once per loop pass; an index generation is
  * freed (served_reclaim) only when every worker entered a newer one, so a
@@ -97,8 +101,10 @@ void served_reclaim(struct served *s);
 /* Worker: announces it uses the current generation for this loop pass. */
 void served_enter(struct served *s, unsigned worker);
 
-size_t served_count(const struct served *s);	  /* proto_release views, all time */
-size_t served_live_count(const struct served *s); /* views in the current index */
+size_t served_count(const struct served *s);	   /* proto_release views, all time */
+size_t served_views_freed(const struct served *s); /* of removed releases, so far */
+size_t served_live_count(const struct served *s);  /* views in the current index */
+/* View handle i; NULL when it does not exist or its release was removed. */
 const struct proto_release *served_release(const struct served *s, size_t i);
 /* The counter slot of view handle (-1: none). */
 int32_t served_stats_slot(const struct served *s, uint32_t handle);

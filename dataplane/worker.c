@@ -275,8 +275,9 @@ static void run_actions(struct worker *w, struct wconn *c, uint32_t ci, struct p
 			break;
 		}
 		if (rc < 0) {
-			/* The room checks before each engine call make this a bug
-			 * or a bad action: drop the connection rather than desync. */
+			/* The room checks before each engine call make this a bug,
+			 * a bad action, or data of a release removed from the store
+			 * since (served.h): drop the connection rather than desync. */
 			worker_conn_close(w, c, ci);
 			return;
 		}

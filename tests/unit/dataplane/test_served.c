@@ -210,10 +210,11 @@ Test(served, loading_keeps_no_object_file_open)
 }
 
 /* A refresh adds the releases created since, keeps every view and object
- * handle a worker may hold, drops removed releases from lookups only, and
- * publishes the catalog it is given; a worker that never entered the new
- * generation keeps the old one alive. */
-Test(served, refresh_adds_releases_and_keeps_old_views)
+ * handle a worker may hold, drops removed releases from lookups and frees
+ * their views once every worker moved on (not before: a worker that never
+ * entered the new generation keeps them alive), and publishes the catalog
+ * it is given. */
+Test(served, refresh_adds_releases_and_frees_removed_views)
 {
 	char p[DIR_CAP], sp[DIR_CAP];
 	fresh_dirs(p, sp);
@@ -248,19 +249,41 @@ Test(served, refresh_adds_releases_and_keeps_old_views)
 	cr_expect_eq(served_object_count(sv), 2);
 	cr_expect_not_null(served_object_load(sv, r2->files[1].object));
 
-	/* remove t.g.1 from the store: lookups forget it, the view stays */
+	/* remove t.g.1 from the store: lookups forget it and its view is no
+	 * longer handed out; its memory goes once both workers entered the
+	 * generation that dropped it */
 	struct store *st;
 	cr_assert_eq(store_open(sp, STORE_WRITE, &st, &e), 0, "%s", e.msg);
 	cr_assert_eq(store_release_remove(st, "t.g.1", &e), 0, "%s", e.msg);
 	store_close(st);
 	served_enter(sv, 0);
 	served_enter(sv, 1);
+	uint32_t h1 = r1->handle, h2 = r2->handle;
 	cr_assert_eq(served_refresh(sv, NULL, &e), 0, "%s", e.msg);
 	cr_expect_null(served_by_id(sv, "t.g.1", 5), "a removed release is not found");
 	cr_expect_not_null(served_by_id(sv, "t.g.2", 5));
-	cr_expect_str_eq(served_release(sv, r1->handle)->id, "t.g.1", "its view is still readable");
+	cr_expect_null(served_release(sv, h1), "a removed release's view is not handed out");
+	cr_expect_eq(served_release(sv, h2), r2);
 	cr_expect_eq(served_live_count(sv), 1);
 	cr_expect_null(served_current_catalog(sv));
+	cr_expect_eq(served_views_freed(sv), 0, "worker 0 and 1 may still use it this pass");
+	served_enter(sv, 0);
+	served_reclaim(sv);
+	cr_expect_eq(served_views_freed(sv), 0, "worker 1 has not entered the new generation");
+	served_enter(sv, 1);
+	served_reclaim(sv);
+	cr_expect_eq(served_views_freed(sv), 1, "both workers moved on: its memory is freed");
+	cr_expect_eq(served_count(sv), 2, "its handle is not reused");
+	cr_expect_eq(served_by_id(sv, "t.g.2", 5), r2, "the other release is untouched");
+	cr_expect_str_eq(r2->files[0].path, "a.bin");
+
+	/* created again: a new view, a new handle */
+	create("1", METAINFO_V2, 0);
+	cr_assert_eq(served_refresh(sv, NULL, &e), 0, "%s", e.msg);
+	const struct proto_release *r1b = served_by_id(sv, "t.g.1", 5);
+	cr_assert_not_null(r1b);
+	cr_expect_neq(r1b->handle, h1);
+	cr_expect_eq(r1b->files[0].object, obj_a, "its object is found again");
 	served_free(sv);
 	tu_rmtree(base);
 }
