@@ -537,12 +537,17 @@ int served_start_loader(struct served *s, const int *wake, struct seed_err *err)
 {
 	if (s->loader_on || !s->n_workers)
 		return seed_err_set(err, -EINVAL, "served: loader already running or no workers");
-	s->lq = aligned_alloc(64, sizeof(*s->lq) * s->n_workers);
 	s->wake = malloc(sizeof(*s->wake) * s->n_workers);
-	if (!s->lq || !s->wake)
+	if (!s->wake)
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	/* copies: a worker that stops closes its own while the loader may
+	 * still write to it */
+	for (unsigned i = 0; i < s->n_workers; i++)
+		s->wake[i] = wake[i] >= 0 ? fcntl(wake[i], F_DUPFD_CLOEXEC, 0) : -1;
+	s->lq = aligned_alloc(64, sizeof(*s->lq) * s->n_workers);
+	if (!s->lq)
 		return seed_err_set(err, -ENOMEM, "out of memory");
 	memset(s->lq, 0, sizeof(*s->lq) * s->n_workers);
-	memcpy(s->wake, wake, sizeof(*s->wake) * s->n_workers);
 	if (!s->lst) {
 		/* now, while the store is what the refresh just read */
 		int rc = store_open(s->dir, STORE_SCAN, &s->lst, err);
@@ -1044,6 +1049,9 @@ void served_free(struct served *s)
 	if (!s)
 		return;
 	stop_loader(s);
+	for (unsigned i = 0; s->wake && i < s->n_workers; i++)
+		if (s->wake[i] >= 0)
+			close(s->wake[i]);
 	free(s->lq);
 	free(s->wake);
 	if (s->lst)
