@@ -24,20 +24,13 @@
 #include "log.h"
 #include "mem.h"
 #include "metainfo.h"
+#include "posidx.h"
 #include "store.h"
 
 static const struct log_module lm = LOG_MODULE("control.node");
 
 #define STATE_MAX     (64u << 20)
 #define STATE_VERSION 2 /* what save_state() writes; 1 is still read */
-
-/* Ids to array positions: open addressing, a slot holds position + 1, the
- * table at least twice the entries. So a rescan of R releases, a request
- * and a metrics scrape look ids up in constant time, not in R. */
-struct id_index {
-	uint32_t *slot;
-	size_t size; /* a power of two, 0: none yet */
-};
 
 struct node {
 	char *config_path;
@@ -48,56 +41,30 @@ struct node {
 	size_t n_api;
 	struct node_release *r;
 	size_t n_r, cap_r;
-	struct id_index r_idx, t_idx; /* releases and (merged) tenants by id */
+	/* releases and (merged) tenants by id, so a rescan of R releases, a
+	 * request and a metrics scrape look ids up in constant time, not in R */
+	struct posidx r_idx, t_idx;
 	char *state_path, *catalog_path;
 	uint64_t generation;
 	bool dirty;
 };
 
-static size_t idx_probe(const struct id_index *x, const char *id)
+static uint64_t id_hash(const char *id)
 {
-	return (size_t)fnv1a64(id, strlen(id)) & (x->size - 1);
+	return fnv1a64(id, strlen(id));
 }
 
 /* Position of id in an array indexed by x (its ids read through id_at), or
  * SIZE_MAX. */
-static size_t idx_find(const struct id_index *x, const char *id,
+static size_t idx_find(const struct posidx *x, const char *id,
 		       const char *(*id_at)(const void *arr, size_t i), const void *arr)
 {
 	if (!x->size)
 		return SIZE_MAX;
-	for (size_t j = idx_probe(x, id); x->slot[j]; j = (j + 1) & (x->size - 1))
+	for (size_t j = posidx_first(x, id_hash(id)); x->slot[j]; j = posidx_next(x, j))
 		if (!strcmp(id_at(arr, x->slot[j] - 1), id))
 			return x->slot[j] - 1;
 	return SIZE_MAX;
-}
-
-/* Records that position pos holds id (the table has room: see idx_build). */
-static void idx_put(struct id_index *x, const char *id, size_t pos)
-{
-	size_t j = idx_probe(x, id);
-	while (x->slot[j])
-		j = (j + 1) & (x->size - 1);
-	x->slot[j] = (uint32_t)pos + 1;
-}
-
-/* The index of the first n entries of arr, rebuilt (size for at least
- * want entries); -ENOMEM leaves the old one. */
-static int idx_build(struct id_index *x, size_t n, size_t want,
-		     const char *(*id_at)(const void *arr, size_t i), const void *arr)
-{
-	size_t size = 16;
-	while (size < 2 * want + 2)
-		size *= 2;
-	uint32_t *slot = calloc(size, sizeof(*slot));
-	if (!slot)
-		return -ENOMEM;
-	free(x->slot);
-	x->slot = slot;
-	x->size = size;
-	for (size_t i = 0; i < n; i++)
-		idx_put(x, id_at(arr, i), i);
-	return 0;
 }
 
 static const char *rel_id_at(const void *arr, size_t i)
@@ -108,6 +75,16 @@ static const char *rel_id_at(const void *arr, size_t i)
 static const char *tenant_id_at(const void *arr, size_t i)
 {
 	return ((const struct tenant *)arr)[i].id;
+}
+
+static uint64_t rel_hash_at(const void *arr, size_t i)
+{
+	return id_hash(rel_id_at(arr, i));
+}
+
+static uint64_t tenant_hash_at(const void *arr, size_t i)
+{
+	return id_hash(tenant_id_at(arr, i));
 }
 
 static void tenant_array_free(struct tenant *t, size_t n)
@@ -143,7 +120,7 @@ static int merge_tenants(struct node *n, const struct seedconf *c)
 		if (j == k)
 			k++;
 	}
-	if (idx_build(&n->t_idx, k, k, tenant_id_at, t) < 0) {
+	if (posidx_rebuild(&n->t_idx, k, k, tenant_hash_at, t) < 0) {
 		tenant_array_free(t, k);
 		return -ENOMEM;
 	}
@@ -187,14 +164,14 @@ static struct node_release *add_rel(struct node *n, const char *id)
 			return NULL;
 		n->r = p;
 		/* cap_r grows with the index only: a full index would probe forever */
-		if (idx_build(&n->r_idx, n->n_r, cap, rel_id_at, p) < 0)
+		if (posidx_rebuild(&n->r_idx, n->n_r, cap, rel_hash_at, p) < 0)
 			return NULL;
 		n->cap_r = cap;
 	}
 	struct node_release *r = &n->r[n->n_r];
 	memset(r, 0, sizeof(*r));
 	snprintf(r->id, sizeof(r->id), "%s", id);
-	idx_put(&n->r_idx, r->id, n->n_r);
+	posidx_put(&n->r_idx, id_hash(r->id), n->n_r);
 	n->n_r++;
 	const char *dot = strchr(id, '.');
 	size_t tl = dot ? (size_t)(dot - id) : 0;

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "mem.h"
 #include "metainfo.h"
+#include "posidx.h"
 #include "scrub.h"
 #include "store.h"
 
@@ -116,10 +117,9 @@ struct served {
 	struct served_object *obj[MAX_CHUNKS];
 	size_t n_obj;
 	_Atomic size_t n_obj_pub;
-	/* objects by root (slot holds handle + 1), so loading a release of
-	 * many files is linear, not quadratic; writer only */
-	uint32_t *obj_idx;
-	size_t obj_tsize;
+	/* objects by root, so loading a release of many files is linear, not
+	 * quadratic; writer only */
+	struct posidx obj_idx;
 	struct served_index *_Atomic cur;
 	struct served_index *retired; /* newest first */
 	uint64_t gen;
@@ -323,28 +323,9 @@ size_t served_object_count(const struct served *s)
 	return atomic_load_explicit(&((struct served *)s)->n_obj_pub, memory_order_acquire);
 }
 
-/* Finds root in obj_idx; returns the slot holding it or the empty slot
- * where it belongs. */
-static size_t obj_slot(const struct served *s, const uint8_t root[32])
+static uint64_t obj_hash_at(const void *arr, size_t i)
 {
-	size_t i = load64(root) & (s->obj_tsize - 1);
-	while (s->obj_idx[i] && memcmp(objp(s, s->obj_idx[i] - 1)->root, root, 32))
-		i = (i + 1) & (s->obj_tsize - 1);
-	return i;
-}
-
-static int obj_index_grow(struct served *s)
-{
-	size_t size = s->obj_tsize ? s->obj_tsize * 2 : 256;
-	uint32_t *t = calloc(size, sizeof(*t));
-	if (!t)
-		return -ENOMEM;
-	free(s->obj_idx);
-	s->obj_idx = t;
-	s->obj_tsize = size;
-	for (size_t k = 0; k < s->n_obj; k++)
-		t[obj_slot(s, objp(s, k)->root)] = (uint32_t)k + 1;
-	return 0;
+	return load64(objp(arr, i)->root);
 }
 
 /* An object whose two header/table copies are both bad: its table rebuilt
@@ -623,11 +604,12 @@ const struct served_object *served_object_load(struct served *s, uint32_t handle
 static int64_t object_handle(struct served *s, const uint8_t root[32], uint64_t length,
 			     struct seed_err *err)
 {
-	if (2 * (s->n_obj + 1) > s->obj_tsize && obj_index_grow(s) < 0)
+	struct posidx *x = &s->obj_idx;
+	if (posidx_reserve(x, s->n_obj, s->n_obj + 1, obj_hash_at, s) < 0)
 		return seed_err_set(err, -ENOMEM, "out of memory");
-	size_t slot = obj_slot(s, root);
-	if (s->obj_idx[slot])
-		return (int64_t)s->obj_idx[slot] - 1;
+	for (size_t j = posidx_first(x, load64(root)); x->slot[j]; j = posidx_next(x, j))
+		if (!memcmp(objp(s, x->slot[j] - 1)->root, root, 32))
+			return (int64_t)x->slot[j] - 1;
 	if (s->n_obj >= (size_t)CHUNK * MAX_CHUNKS)
 		return seed_err_set(err, -ENOSPC, "more than %u store objects", CHUNK * MAX_CHUNKS);
 	if (!s->obj[s->n_obj / CHUNK] &&
@@ -637,7 +619,7 @@ static int64_t object_handle(struct served *s, const uint8_t root[32], uint64_t 
 	memset(so, 0, sizeof(*so));
 	memcpy(so->root, root, 32);
 	so->length = length;
-	s->obj_idx[slot] = (uint32_t)s->n_obj + 1;
+	posidx_put(x, load64(root), s->n_obj);
 	s->n_obj++;
 	/* visible to workers before any view naming it is published */
 	atomic_store_explicit(&s->n_obj_pub, s->n_obj, memory_order_release);
@@ -1072,7 +1054,7 @@ void served_free(struct served *s)
 		s->retired = x->older;
 		index_free(x);
 	}
-	free(s->obj_idx);
+	posidx_free(&s->obj_idx);
 	free(s->dir);
 	free(s);
 }
