@@ -145,6 +145,14 @@ static void m_touch(struct model *m, int i)
 	m->holds[m->n - 1] = h;
 }
 
+/* Drops the model's entry i (its descriptor was closed). */
+static void m_remove(struct model *m, int i)
+{
+	memmove(&m->obj[i], &m->obj[i + 1], (m->n - (uint32_t)i - 1) * sizeof(uint32_t));
+	memmove(&m->holds[i], &m->holds[i + 1], (m->n - (uint32_t)i - 1) * sizeof(uint32_t));
+	m->n--;
+}
+
 /* The model's victim: the oldest object with no holds (-1: all held). */
 static int m_victim(const struct model *m)
 {
@@ -190,11 +198,7 @@ Test(ofd, random_run_matches_a_naive_model)
 						     "step %d: the victim is object %u", step,
 						     m.obj[v]);
 					slot_of[m.obj[v]] = -1;
-					memmove(&m.obj[v], &m.obj[v + 1],
-						(m.n - (uint32_t)v - 1) * sizeof(uint32_t));
-					memmove(&m.holds[v], &m.holds[v + 1],
-						(m.n - (uint32_t)v - 1) * sizeof(uint32_t));
-					m.n--;
+					m_remove(&m, v);
 				}
 				int old = ofd_install(t, k, o, 1000 + (int)o);
 				cr_assert(old == -1 || old >= 1000);
@@ -224,11 +228,7 @@ Test(ofd, random_run_matches_a_naive_model)
 				cr_assert_eq(fd, 1000 + (int)m.obj[v], "step %d", step);
 				cr_assert_eq(d, slot_of[m.obj[v]]);
 				slot_of[m.obj[v]] = -1;
-				memmove(&m.obj[v], &m.obj[v + 1],
-					(m.n - (uint32_t)v - 1) * sizeof(uint32_t));
-				memmove(&m.holds[v], &m.holds[v + 1],
-					(m.n - (uint32_t)v - 1) * sizeof(uint32_t));
-				m.n--;
+				m_remove(&m, v);
 			}
 		}
 		cr_assert_eq(ofd_counters(t)->open, m.n, "step %d", step);
