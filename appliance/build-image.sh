@@ -67,7 +67,7 @@ while (($#)); do
 	esac
 done
 ((EUID == 0)) || die "needs root (mmdebstrap --mode=root and chroot)"
-for c in mmdebstrap:mmdebstrap mkfs.ext4:e2fsprogs mkfs.vfat:dosfstools mcopy:mtools sfdisk:fdisk \
+for c in mmdebstrap:mmdebstrap mkfs.ext4:e2fsprogs debugfs:e2fsprogs mkfs.vfat:dosfstools mcopy:mtools sfdisk:fdisk \
 	dpkg-deb:dpkg /usr/bin/python3:python3; do
 	command -v "${c%%:*}" >/dev/null || die "${c%%:*} not found: apt-get install ${c#*:}"
 done
@@ -126,7 +126,7 @@ deps=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -E 's/\|.*//; s/\(.*\)//; 
 include=$(echo "${IMAGE_PACKAGES[*]} $deps" | tr ' ' '\n' | grep -v '^$' | LC_ALL=C sort -u | paste -sd,)
 hook="ROOT_UUID=$root_uuid bash $(printf %q "$here/customize.sh") \"\$1\" $(printf %q "$here") $(printf %q "$deb")"
 timeout --kill-after=30 1200 mmdebstrap --mode=root --variant=apt --format=directory \
-	--aptopt='APT::Install-Recommends "false"' \
+	--aptopt='APT::Install-Recommends "false"' --dpkgopt=force-unsafe-io \
 	--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/bitstream-seed/*' \
 	--dpkgopt='path-include=/usr/share/doc/*/copyright' \
 	--dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/man/??/*' \
@@ -186,6 +186,8 @@ mkvfat "$work/conf.img" "$CONF_MIB" SEEDCONF "$conf_volid" "$cfg" 16
 
 # The root: its tarball, then an ext4 from the same tree, sized to it with
 # room to grow (the store belongs on a drive of its own, LABEL=seed-data).
+# what the build wrote carries its time: SOURCE_DATE_EPOCH instead
+find "$root" -xdev -newermt "@$SOURCE_DATE_EPOCH" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 tar -C "$root" --sort=name --mtime="@$SOURCE_DATE_EPOCH" --clamp-mtime --numeric-owner \
 	--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
 	--xattrs --xattrs-include='*' --acls -cf "$work/rootfs.tar" .
@@ -195,6 +197,26 @@ rm -f "$work/root.img"
 E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH mkfs.ext4 -q -F -L seed-root -U "$rootfs_uuid" \
 	-E "hash_seed=$rootfs_uuid,root_owner=0:0" -T default -b 4096 -I 256 -d "$root" \
 	"$work/root.img" "${root_mib}M" >/dev/null || die "mkfs.ext4 -d $root failed"
+# mke2fs 1.47.0 copies each file's atime and ctime (the build's time) and
+# writes the superblock's write time from the clock: set them with debugfs
+# (E2FSPROGS_FAKE_TIME keeps its own write time at SOURCE_DATE_EPOCH)
+(cd "$root" && find . -xdev -print0) | /usr/bin/python3 -c '
+import sys
+e = sys.argv[1]
+for p in sys.stdin.buffer.read().split(b"\0"):
+    if not p:
+        continue
+    p = p.decode("utf-8", "surrogateescape")[1:] or "/"
+    if "\"" in p or "\n" in p:
+        sys.exit("build-image: %r: a path debugfs cannot be given" % p)
+    for f in ("atime", "ctime"):
+        print("sif \"%s\" %s @%s" % (p, f, e))
+print("ssv wtime @%s" % e)
+' "$SOURCE_DATE_EPOCH" >"$work/times.debugfs" || die "could not list the root tree for debugfs"
+E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH debugfs -w -f "$work/times.debugfs" "$work/root.img" >"$work/times.log" 2>&1 || die "debugfs -w on the root file system failed: $(tail -3 "$work/times.log")"
+if grep -v -e '^debugfs: sif ' -e '^debugfs: ssv ' -e '^debugfs [0-9.]* ' "$work/times.log" | grep -q .; then
+	die "debugfs could not set every time stamp: $(grep -v -e '^debugfs: sif ' -e '^debugfs: ssv ' -e '^debugfs [0-9.]* ' "$work/times.log" | head -3)"
+fi
 
 # The disk: 1 MiB of GPT, the ESP, SEEDCONF, root, and the backup GPT.
 esp_start=1

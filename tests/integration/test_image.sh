@@ -10,7 +10,9 @@
 #    root= names; fsck.vfat and fsck.ext4 check each file system, taken out
 #    of the image by offset; the ESP holds systemd-boot as EFI/BOOT/BOOTX64.EFI
 #    (a PE file), the loader entry, the kernel and the initramfs; SEEDCONF
-#    the example first-boot file;
+#    the example first-boot file; every time stamp of the ext4 (superblock,
+#    inodes) and of the tarball is SOURCE_DATE_EPOCH or older (reproducible;
+#    docs/operations.md says how two builds were compared);
 #  - the root (the ext4 of the image read with debugfs, and the tarball)
 #    holds the enabled units, the users, the hugepage sysctl sized from
 #    dataplane.conf, the nftables ruleset with exactly SSH and the data
@@ -131,6 +133,26 @@ fsck.vfat -n "$T/ESP.part" >"$T/fsck-esp" 2>&1 || { cat "$T/fsck-esp" >&2; fail 
 fsck.vfat -n "$T/SEEDCONF.part" >"$T/fsck-conf" 2>&1 || { cat "$T/fsck-conf" >&2; fail "fsck.vfat -n on SEEDCONF: expected no error (output above)"; }
 fsck.ext4 -fn "$T/seed-root.part" >"$T/fsck-root" 2>&1 || { cat "$T/fsck-root" >&2; fail "fsck.ext4 -fn on the root: expected a clean file system (output above)"; }
 tail -1 "$T/fsck-root"
+# reproducible: every time stamp is SOURCE_DATE_EPOCH (or older, for the
+# files of the packages), in the ext4 and in the tarball
+sde=$(sed -nE 's/.*\(SOURCE_DATE_EPOCH=([0-9]+)\)$/\1/p' "$T/image.err" | head -1)
+[[ $sde =~ ^[0-9]+$ ]] || fail "build-image.sh: expected '(SOURCE_DATE_EPOCH=N)' on its first line, saw: $(head -1 "$T/image.err")"
+wtime=$(TZ=UTC dumpe2fs -h "$T/seed-root.part" 2>/dev/null | sed -nE 's/^Last write time: +//p')
+[[ $wtime == "$(TZ=UTC LC_ALL=C date -d "@$sde" '+%a %b %e %H:%M:%S %Y')" ]] ||
+	fail "the root file system: expected its last write time to be SOURCE_DATE_EPOCH ($sde), dumpe2fs says '$wtime'"
+debugfs -R 'stat /etc/fstab' "$T/seed-root.part" >"$T/stat-fstab" 2>/dev/null
+for f in ctime atime mtime crtime; do
+	grep -Eq "^ *$f: $(printf '0x%08x' "$sde"):00000000 " "$T/stat-fstab" ||
+		fail "the root file system: expected /etc/fstab's $f to be SOURCE_DATE_EPOCH ($(printf '0x%08x' "$sde")), debugfs says: $(grep -E "^ *$f:" "$T/stat-fstab")"
+done
+"$PY" - "$T/img/bitstream-seed-$version-rootfs.tar" "$sde" <<'EOF' || exit 1
+import sys, tarfile
+sde = int(sys.argv[2])
+late = [m.name for m in tarfile.open(sys.argv[1]) if m.mtime > sde]
+if late:
+    sys.exit('FAIL: the root tarball: expected no time stamp after SOURCE_DATE_EPOCH (%d), %d members have one: %s'
+             % (sde, len(late), late[:5]))
+EOF
 blkid -p -o export "$T/SEEDCONF.part" | grep -qx 'LABEL=SEEDCONF' ||
 	fail "the config partition: expected a file system labelled SEEDCONF (fstab mounts it by label), blkid says: $(blkid -p -o export "$T/SEEDCONF.part" | tr '\n' ' ')"
 export MTOOLS_SKIP_CHECK=1
