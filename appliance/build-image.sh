@@ -26,7 +26,7 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 here=$top/appliance/image
-# shellcheck source=image/apt-sources.sh
+# shellcheck source=appliance/image/apt-sources.sh
 source "$here/apt-sources.sh"
 
 # What the image holds besides the package (and what it depends on), with
@@ -125,6 +125,7 @@ root=$work/root
 deps=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -E 's/\|.*//; s/\(.*\)//; s/[[:space:]]//g' | grep -v '^$' | tr '\n' ' ')
 include=$(echo "${IMAGE_PACKAGES[*]} $deps" | tr ' ' '\n' | grep -v '^$' | LC_ALL=C sort -u | paste -sd,)
 hook="ROOT_UUID=$root_uuid bash $(printf %q "$here/customize.sh") \"\$1\" $(printf %q "$here") $(printf %q "$deb")"
+# shellcheck disable=SC2016 # the hooks' "$1" is mmdebstrap's, not ours
 timeout --kill-after=30 1200 mmdebstrap --mode=root --variant=apt --format=directory \
 	--aptopt='APT::Install-Recommends "false"' --dpkgopt=force-unsafe-io \
 	--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/bitstream-seed/*' \
@@ -143,7 +144,7 @@ echo "build-image: root built in $(($(date +%s) - t0)) s" >&2
 
 # The ESP: systemd-boot as the removable-media loader (no NVRAM entry needed),
 # one loader entry, the kernel and the initramfs.
-kver=$(cd "$root/boot" && ls vmlinuz-* | sed 's/^vmlinuz-//' | sort -V | tail -1)
+kver=$(find "$root/boot" -maxdepth 1 -name 'vmlinuz-*' -printf '%f\n' | sed 's/^vmlinuz-//' | sort -V | tail -1)
 [[ -n $kver && -f $root/boot/initrd.img-$kver ]] || die "the root holds no kernel with its initramfs in /boot"
 esp=$work/esp
 mkdir -p "$esp/EFI/BOOT" "$esp/EFI/systemd" "$esp/loader/entries" "$esp/bitstream-seed"

@@ -26,7 +26,9 @@
 #    without the file fails with its reason and changes nothing, with a
 #    sample file renders everything (host name, keys, network, hugepages,
 #    firewall ports), an invalid change is refused and keeps the old
-#    configs; seed-dataplane from the image serves a release that the
+#    configs; with backend = dpdk it renders the NIC's PCI address into
+#    dpdk-args, DPDK's hugepages, the unit's DPDK drop-in, and dpdk-bind
+#    names the driverctl command (dry run: no NIC here); seed-dataplane from the image serves a release that the
 #    image's seedctl wrote into /var/lib/seed/store, and curl on the host
 #    downloads it over loopback with the right sha256;
 #  - upgrade: package N+1 (build-deb.sh --version) installed over N with
@@ -68,7 +70,10 @@ build_deb "$version"
 DEB_N=$T/deb-$version/bitstream-seed_${version}_amd64.deb
 [[ -f $DEB_N ]] || fail "build-deb.sh: expected $DEB_N, saw: $(ls "$T/deb-$version")"
 echo "package N built in $(($(date +%s) - t0)) s"
-build_deb "$VN1" --version "$VN1" &
+# in the background: timeout's PID is tracked, and SIGTERM to it (dp_cleanup,
+# when the test fails first) reaches build-deb.sh
+timeout --kill-after=30 600 bash "$TOP/appliance/build-deb.sh" --out "$T/deb-$VN1" --version "$VN1" \
+	>"$T/build-$VN1.out" 2>"$T/build-$VN1.err" &
 n1_pid=$!
 dp_track "$n1_pid"
 
@@ -85,7 +90,10 @@ t_image=$(($(date +%s) - t0))
 rc=0
 wait "$n1_pid" || rc=$?
 dp_untrack "$n1_pid"
-((rc == 0)) || fail "appliance/build-deb.sh --version $VN1: expected package N+1, it failed (its output is above)"
+if ((rc != 0)); then
+	tail -30 "$T/build-$VN1.err" >&2
+	fail "appliance/build-deb.sh --version $VN1: expected package N+1, it exited $(describe_rc "$rc") (output above)"
+fi
 DEB_N1=$T/deb-$VN1/bitstream-seed_${VN1}_amd64.deb
 [[ -f $DEB_N1 ]] || fail "build-deb.sh --version $VN1: expected $DEB_N1, saw: $(ls "$T/deb-$VN1")"
 grep '^build-image: ' "$T/image.err" || true
@@ -124,9 +132,9 @@ for p in parts:
     print(p['name'], p['start'], p['size'], p['uuid'].lower())
 EOF
 cat "$T/parts"
-declare -A PSTART PSIZE PUUID
+declare -A PUUID
 while read -r n s z u; do
-	PSTART[$n]=$s PSIZE[$n]=$z PUUID[$n]=$u
+	PUUID[$n]=$u
 	dd if="$IMG" of="$T/$n.part" bs=512 skip="$s" count="$z" conv=sparse status=none
 done <"$T/parts"
 fsck.vfat -n "$T/ESP.part" >"$T/fsck-esp" 2>&1 || { cat "$T/fsck-esp" >&2; fail "fsck.vfat -n on the ESP: expected no error (output above)"; }
@@ -168,7 +176,7 @@ cat "$T/entry"
 grep -Eq "^options .*root=PARTUUID=${PUUID[seed-root]}( |\$)" "$T/entry" ||
 	fail "loader entry: expected root=PARTUUID=${PUUID[seed-root]} (the root partition) on its options line, saw: $(grep options "$T/entry")"
 mcopy -i "$T/ESP.part" ::/bitstream-seed/initrd.img "$T/initrd.img"
-((($(stat -c %s "$T/initrd.img") > 4 * MiB))) || fail "the ESP: expected an initramfs of more than 4 MiB, saw $(stat -c %s "$T/initrd.img") bytes"
+(($(stat -c %s "$T/initrd.img") > 4 * MiB)) || fail "the ESP: expected an initramfs of more than 4 MiB, saw $(stat -c %s "$T/initrd.img") bytes"
 mcopy -i "$T/SEEDCONF.part" ::/seed-node.conf.example "$T/seed-node.conf.example" ||
 	fail "SEEDCONF: expected seed-node.conf.example on it, mcopy cannot read it"
 cmp -s "$T/seed-node.conf.example" "$TOP/appliance/image/seed-node.conf.example" ||
@@ -287,13 +295,13 @@ one_line_stderr "$T/broken.out" "seed-appliance render of a broken file"
 grep -q 'seed-control --check-config refused the rendered seed.conf: .*bandwidth' "$T/broken.out" ||
 	fail "seed-appliance render of a broken file: expected the check-config line naming bandwidth, saw: $(cat "$T/broken.out")"
 in_chroot "$R" "$T/broken-check.out" seed-control --check-config /tmp/broken/etc/seed/seed.conf
-((IN_RC == 1)) && grep -Eq '^(seed-control: )?/tmp/broken/etc/seed/seed.conf:[0-9]+: .*bandwidth' "$T/broken-check.out" ||
+{ ((IN_RC == 1)) && grep -Eq '^(seed-control: )?/tmp/broken/etc/seed/seed.conf:[0-9]+: .*bandwidth' "$T/broken-check.out"; } ||
 	fail "seed-control --check-config of the broken rendering: expected exit 1 and 'FILE:LINE: ...bandwidth...', saw exit $IN_RC: $(cat "$T/broken-check.out")"
 echo "broken: $(cat "$T/broken-check.out")"
 # broken in the first-boot file itself: a misspelt key is named
 sed 's/^cache_size = /cache_sise = /' "$T/seed-node.conf.example" >"$R/tmp/typo.conf"
 in_chroot "$R" "$T/typo.out" seed-appliance render /tmp/typo.conf /tmp/typo
-((IN_RC == 1)) && grep -q 'unknown key "cache_sise"' "$T/typo.out" ||
+{ ((IN_RC == 1)) && grep -q 'unknown key "cache_sise"' "$T/typo.out"; } ||
 	fail "seed-appliance render of a file with cache_sise: expected exit 1 naming the unknown key, saw exit $IN_RC: $(cat "$T/typo.out")"
 
 note "first boot: without the file nothing changes and the reason is given"
@@ -342,7 +350,7 @@ grep -q '^    id = "acme";' "$R/etc/seed/seed.conf" || fail "after the first boo
 [[ $(cat "$R/etc/hostname") == seed-test-07 ]] || fail "after the first boot: expected /etc/hostname seed-test-07, saw $(cat "$R/etc/hostname")"
 [[ $(cat "$R/root/.ssh/authorized_keys") == "$key" && $(stat -c %a "$R/root/.ssh/authorized_keys") == 600 ]] ||
 	fail "after the first boot: expected root's authorized_keys to hold the key, mode 600; saw mode $(stat -c %a "$R/root/.ssh/authorized_keys"): $(cat "$R/root/.ssh/authorized_keys")"
-grep -qx 'Address=192.0.2.7/24' "$R/etc/systemd/network/50-seed.network" && grep -qx 'Gateway=192.0.2.1' "$R/etc/systemd/network/50-seed.network" ||
+{ grep -qx 'Address=192.0.2.7/24' "$R/etc/systemd/network/50-seed.network" && grep -qx 'Gateway=192.0.2.1' "$R/etc/systemd/network/50-seed.network"; } ||
 	fail "after the first boot: expected Address=192.0.2.7/24 and Gateway=192.0.2.1 in 50-seed.network, saw: $(cat "$R/etc/systemd/network/50-seed.network")"
 grep -qx 'vm.nr_hugepages = 32' "$R/etc/sysctl.d/60-seed-hugepages.conf" ||
 	fail "after the first boot: expected vm.nr_hugepages = 32 (cache_size 64M), saw: $(grep -v '^#' "$R/etc/sysctl.d/60-seed-hugepages.conf")"
@@ -351,6 +359,33 @@ grep -qx 'vm.nr_hugepages = 32' "$R/etc/sysctl.d/60-seed-hugepages.conf" ||
 in_chroot_ok "$R" "$T/nft.out" "nft -c -f /etc/nftables.conf (the rendered ruleset)" nft -c -f /etc/nftables.conf
 in_chroot_ok "$R" "$T/dpdk.out" "seed-appliance dpdk-bind with backend uring" seed-appliance dpdk-bind
 grep -q 'backend uring: no NIC to bind' "$T/dpdk.out" || fail "seed-appliance dpdk-bind with backend uring: expected 'no NIC to bind', saw: $(cat "$T/dpdk.out")"
+# backend = dpdk: the NIC to bind, DPDK's share of hugepages, the unit's drop-in
+cat >"$R/tmp/dpdk.conf" <<EOF
+[node]
+name = seed-dpdk-01
+backend = dpdk
+dpdk_nic = 0000:3b:00.1
+dpdk_ip = 198.51.100.10/24
+dpdk_gateway = 198.51.100.1
+cache_size = 1G
+workers = 4
+
+[tenant acme]
+EOF
+in_chroot_ok "$R" "$T/dpdk-render.out" "seed-appliance render with backend = dpdk" seed-appliance render /tmp/dpdk.conf /tmp/dpdk
+in_chroot_ok "$R" "$T/dpdk-derive.out" "seed-appliance derive with backend = dpdk" seed-appliance derive --root /tmp/dpdk
+for kv in 'backend = dpdk' 'dpdk-args = -a 0000:3b:00.1 --huge-unlink' 'ip = 198.51.100.10/24' 'gateway = 198.51.100.1'; do
+	grep -qx "$kv" "$R/tmp/dpdk/etc/seed/dataplane.conf" || fail "backend = dpdk: expected '$kv' in the rendered dataplane.conf, saw: $(cat "$R/tmp/dpdk/etc/seed/dataplane.conf")"
+done
+grep -qx "vm.nr_hugepages = $((512 + 4 * 16))" "$R/tmp/dpdk/etc/sysctl.d/60-seed-hugepages.conf" ||
+	fail "backend = dpdk: expected vm.nr_hugepages = $((512 + 4 * 16)) (1G of cache, 16 pages for each of 4 workers), saw: $(grep -v '^#' "$R/tmp/dpdk/etc/sysctl.d/60-seed-hugepages.conf")"
+grep -qx 'Requires=seed-dpdk-bind.service' "$R/tmp/dpdk/etc/systemd/system/seed-dataplane.service.d/60-dpdk.conf" 2>/dev/null ||
+	fail "backend = dpdk: expected seed-dataplane's drop-in 60-dpdk.conf to Require= seed-dpdk-bind.service, it is missing or does not"
+in_chroot_ok "$R" "$T/dpdk-bind.out" "seed-appliance dpdk-bind --dry-run with backend = dpdk" seed-appliance dpdk-bind --root /tmp/dpdk --dry-run
+grep -qx 'driverctl --nosave set-override 0000:3b:00.1 vfio-pci' "$T/dpdk-bind.out" ||
+	fail "seed-appliance dpdk-bind --dry-run with backend = dpdk: expected 'driverctl --nosave set-override 0000:3b:00.1 vfio-pci', saw: $(cat "$T/dpdk-bind.out")"
+[[ -x $R/usr/sbin/driverctl ]] || fail "the root: expected /usr/sbin/driverctl (package driverctl) for seed-dpdk-bind, it is missing"
+echo "dpdk: $(cat "$T/dpdk-bind.out")"
 in_chroot_ok "$R" "$T/keygen.out" "ssh-keygen (a host key for sshd -T)" ssh-keygen -q -t ed25519 -N "" -f /tmp/hostkey
 mkdir -p "$R/run/sshd"
 in_chroot_ok "$R" "$T/sshd.out" "sshd -T (the effective SSH settings)" /usr/sbin/sshd -T -h /tmp/hostkey
@@ -363,7 +398,7 @@ grep -q 'unchanged since it was rendered' "$T/fb2.out" || fail "seed-appliance f
 sha_before=$(cat "$R/etc/seed/seed.conf" "$R/etc/seed/dataplane.conf" | sha256sum)
 sed -i 's/^bt_port = 7881/bt_port = 78810/' "$R/boot/seedconf/seed-node.conf"
 in_chroot "$R" "$T/fb3.out" seed-appliance firstboot
-((IN_RC == 1)) && grep -q 'FAILED: seed-node.conf: \[node\] bt_port: "78810" is not a port' "$T/fb3.out" ||
+{ ((IN_RC == 1)) && grep -q 'FAILED: seed-node.conf: \[node\] bt_port: "78810" is not a port' "$T/fb3.out"; } ||
 	fail "seed-appliance firstboot with bt_port = 78810: expected exit 1 and 'FAILED: ... bt_port: \"78810\" is not a port ...', saw exit $IN_RC: $(cat "$T/fb3.out")"
 [[ $(cat "$R/etc/seed/seed.conf" "$R/etc/seed/dataplane.conf" | sha256sum) == "$sha_before" ]] ||
 	fail "seed-appliance firstboot with an invalid file: expected /etc/seed kept as it was, it changed"
