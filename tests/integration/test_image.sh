@@ -441,7 +441,7 @@ echo "# changed by the operator" >>"$R/etc/seed/dataplane.conf"
 sha_conf=$(cat "$R/etc/seed/seed.conf" "$R/etc/seed/dataplane.conf" | sha256sum)
 cp "$DEB_N1" "$R/tmp/"
 in_chroot_ok "$R" "$T/upgrade.log" "apt-get install of $VN1 over $version" apt-get install -y "/tmp/$(basename "$DEB_N1")"
-grep -q '^0 upgraded, 0 newly installed\|^1 upgraded, 0 newly installed, 0 to remove' "$T/upgrade.log" ||
+grep -q '^1 upgraded, 0 newly installed, 0 to remove' "$T/upgrade.log" ||
 	fail "apt-get install $VN1: expected '1 upgraded, 0 newly installed, 0 to remove', saw: $(grep -E 'upgraded|newly' "$T/upgrade.log")"
 grep -q "Unpacking bitstream-seed ($VN1) over ($version)" "$T/upgrade.log" ||
 	fail "apt-get install $VN1: expected 'Unpacking bitstream-seed ($VN1) over ($version)', saw: $(grep -i unpacking "$T/upgrade.log")"
