@@ -19,6 +19,8 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=appliance/workdir.sh
+source "$top/appliance/workdir.sh"
 out=$PWD
 keep=0
 set_version=
@@ -63,15 +65,7 @@ if [[ -n $set_version ]]; then
 	version=$set_version
 fi
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/bitstream-deb.XXXXXX")
-cleanup() {
-	if ((keep)); then
-		echo "build-deb: build directory kept: $work" >&2
-	else
-		rm -rf "$work"
-	fi
-}
-trap cleanup EXIT
+work_dir deb
 
 src=$work/bitstream-seed-$version
 mkdir -p "$src"

@@ -28,6 +28,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 here=$top/appliance/image
 # shellcheck source=appliance/image/apt-sources.sh
 source "$here/apt-sources.sh"
+# shellcheck source=appliance/workdir.sh
+source "$top/appliance/workdir.sh"
 
 # What the image holds besides the package (and what it depends on), with
 # Install-Recommends off: a kernel and its initramfs, systemd-boot's EFI
@@ -78,15 +80,7 @@ if [[ -z $sources ]]; then
 fi
 [[ -f $sources ]] || die "--sources $sources: no such file"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/bitstream-image.XXXXXX")
-cleanup() {
-	if ((keep)); then
-		echo "build-image: work directory kept: $work" >&2
-	else
-		rm -rf "$work"
-	fi
-}
-trap cleanup EXIT
+work_dir image
 t0=$(date +%s)
 
 if [[ -z $deb ]]; then
