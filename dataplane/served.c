@@ -139,6 +139,7 @@ struct served {
 	size_t n_dead, views_freed;	 /* views of removed releases: waiting, freed */
 	size_t prefetched;		 /* loader: objects up to here were visited */
 	size_t n_prefetched, n_unusable; /* loader: for its log line */
+	time_t res_warned;		 /* loader: last resource-error line */
 };
 
 static struct entry *ent(const struct served *s, size_t i)
@@ -399,7 +400,12 @@ static int load_object(struct served *s, struct served_object *so)
 		log_warn(&lm, "%s; its blocks are refused, the other files served", oe.msg);
 		so->unusable = 1;
 	} else if (rc < 0) {
-		log_warn(&lm, "%s; tried again at its next read", oe.msg);
+		/* at most one line a second: a read retries every tick */
+		time_t now = time(NULL);
+		if (now != s->res_warned) {
+			s->res_warned = now;
+			log_warn(&lm, "%s; tried again at its next read", oe.msg);
+		}
 		free(path);
 		return rc;
 	} else {
@@ -421,7 +427,7 @@ static int load_object(struct served *s, struct served_object *so)
 	return 0;
 }
 
-/* Loads what the workers queued; 1 when there was anything. */
+/* Loads what the workers queued and wakes them when any loaded; 1 then. */
 static int drain_queues(struct served *s)
 {
 	int any = 0;
@@ -429,9 +435,11 @@ static int drain_queues(struct served *s)
 		struct loadq *q = &s->lq[w];
 		uint32_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
 		uint32_t t = atomic_load_explicit(&q->tail, memory_order_acquire);
-		for (; h != t; h++, any = 1) {
+		for (; h != t; h++) {
 			struct served_object *so = objp(s, q->h[h % LOADQ]);
-			if (load_object(s, so) < 0)
+			if (load_object(s, so) == 0)
+				any = 1;
+			else /* tried again at the worker's next tick, no sooner */
 				atomic_store_explicit(&so->state, SERVED_OBJ_UNLOADED,
 						      memory_order_release);
 		}
