@@ -34,9 +34,10 @@ static const struct log_module lm = LOG_MODULE("dataplane.served");
 struct entry {
 	struct proto_release r;
 	struct proto_file *files;
-	char *path_mem;	  /* every file's path, NUL-terminated, one after the other */
-	uint8_t *info;	  /* copy of the info dict */
-	uint8_t **layers; /* per file, or NULL */
+	char *path_mem;	   /* every file's path, NUL-terminated, one after the other */
+	uint32_t *by_path; /* r.by_path */
+	uint8_t *info;	   /* copy of the info dict */
+	uint8_t **layers;  /* per file, or NULL */
 	char *id, *name;
 	size_t nf;	    /* entries allocated in layers */
 	int32_t stats_slot; /* the release's counter slot, -1 none */
@@ -56,9 +57,10 @@ static void entry_free_memory(struct entry *e)
 {
 	for (size_t k = 0; k < e->nf; k++)
 		free(e->layers[k]);
-	MEM_FREE_ALL(e->files, e->path_mem, e->layers, e->info, e->id, e->name);
+	MEM_FREE_ALL(e->files, e->path_mem, e->by_path, e->layers, e->info, e->id, e->name);
 	e->files = NULL;
 	e->path_mem = NULL;
+	e->by_path = NULL;
 	e->layers = NULL;
 	e->info = NULL;
 	e->id = e->name = NULL;
@@ -72,6 +74,7 @@ static void entry_clear(struct entry *e)
 		free(e->layers[k]);
 	free(e->files);
 	free(e->path_mem);
+	free(e->by_path);
 	free(e->layers);
 	free(e->info);
 	free(e->id);
@@ -635,6 +638,13 @@ static int64_t object_handle(struct served *s, const uint8_t root[32], uint64_t 
 	return (int64_t)s->n_obj - 1;
 }
 
+/* qsort_r: file indexes by path, byte order (the HTTP engine's search) */
+static int by_path_cmp(const void *a, const void *b, void *files)
+{
+	const struct proto_file *f = files;
+	return strcmp(f[*(const uint32_t *)a].path, f[*(const uint32_t *)b].path);
+}
+
 static int add_view(struct served *s, const struct store_release *rel, const uint8_t *torrent,
 		    size_t torrent_len, struct seed_err *err)
 {
@@ -716,6 +726,11 @@ static int add_view(struct served *s, const struct store_release *rel, const uin
 		pf->root = objp(s, (size_t)h)->root;
 	}
 	bencode_free(doc);
+	if (!(e->by_path = malloc((nf ? nf : 1) * sizeof(*e->by_path))))
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < nf; i++)
+		e->by_path[i] = (uint32_t)i;
+	qsort_r(e->by_path, nf, sizeof(*e->by_path), by_path_cmp, e->files);
 
 	struct proto_release *r = &e->r;
 	r->handle = (uint32_t)(s->n - 1);
@@ -728,6 +743,7 @@ static int add_view(struct served *s, const struct store_release *rel, const uin
 	r->info_len = info_len;
 	r->files = e->files;
 	r->n_files = nf;
+	r->by_path = e->by_path;
 	return 0;
 }
 

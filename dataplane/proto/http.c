@@ -592,7 +592,30 @@ static const struct proto_release *lookup(const struct http_conn *c, const uint8
 		return NULL; /* the torrent's top directory */
 	fp = rest + nl + 1;
 	fn = rn - nl - 1;
-	/* Linear: proto_catalog has no path index (see the report). A decoded
+	if (r->by_path) {
+		/* binary search; a decoded path holds no NUL, so fp[0..fn)
+		 * against a path compares as strcmp would */
+		size_t lo = 0, hi = r->n_files;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2, i = r->by_path[mid];
+			const char *q = i < r->n_files ? r->files[i].path : NULL;
+			if (!q)
+				return NULL; /* a view without paths: never served */
+			int d = strncmp(q, (const char *)fp, fn);
+			if (!d)
+				d = q[fn] != '\0';
+			if (!d) {
+				*out_file = i;
+				return r;
+			}
+			if (d < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return NULL;
+	}
+	/* Linear, for a view without the index (tests, tools). A decoded
 	 * path holds no NUL, so strncmp stops at a shorter path's end. */
 	for (size_t i = 0; i < r->n_files; i++) {
 		const char *q = r->files[i].path;

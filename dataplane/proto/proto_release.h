@@ -45,6 +45,9 @@ struct proto_release {
 	size_t info_len;
 	const struct proto_file *files; /* in torrent order */
 	size_t n_files;
+	/* files' indexes in the byte order of their paths (strcmp), so an HTTP
+	 * request finds its file in log n; NULL: looked up one by one */
+	const uint32_t *by_path;
 };
 
 /*

@@ -6,7 +6,9 @@
  *                (1000 B), data/empty.txt (0 B), big/video.bin (3 MiB + 5),
  *                "docs/read me ü.txt" (10 B), noroot.bin (70000 B, no root:
  *                no ETag);
- *   acme.patch.2 handle 9, single file patch.bin (500 B).
+ *   acme.patch.2 handle 9, single file patch.bin (500 B);
+ *   acme.flat.1  handle 11, acme.game.1's files without its path index
+ *                (by_path), so the engine's linear lookup is tested too.
  * Each root is 32 bytes of one value (0x11, 0x22, 0x33, 0x44): the ETags
  * the unit tests expect are those bytes in hex.
  *
@@ -35,7 +37,10 @@ static const struct proto_file patch_files[] = {
 	{ .path = "", .length = 500, .root = root44 },
 };
 
-#define HTTPFX_N_RELEASES 2
+/* game_files' indexes in the byte order of their paths */
+static const uint32_t game_by_path[] = { 2, 1, 0, 3, 4 };
+
+#define HTTPFX_N_RELEASES 3
 
 /* A release of 16 KiB pieces whose files are the array files. */
 #define HTTPFX_RELEASE(handle_, id_, name, single, files_)                                         \
@@ -46,8 +51,15 @@ static const struct proto_file patch_files[] = {
 	}
 
 static const struct proto_release releases[HTTPFX_N_RELEASES] = {
-	HTTPFX_RELEASE(7, "acme.game.1", "Game", 0, game_files),
+	{ .handle = 7,
+	  .id = "acme.game.1",
+	  .torrent_name = "Game",
+	  .piece_length = 16384,
+	  .files = game_files,
+	  .n_files = sizeof(game_files) / sizeof(game_files[0]),
+	  .by_path = game_by_path },
 	HTTPFX_RELEASE(9, "acme.patch.2", "patch.bin", 1, patch_files),
+	HTTPFX_RELEASE(11, "acme.flat.1", "Game", 0, game_files),
 };
 
 /* The peer pointer of the last lookup by id (the asking connection's user). */

@@ -606,6 +606,48 @@ Test(http, decoded_paths_found)
 	expect(REQ("http://seed.example?x"), R404);
 }
 
+/* acme.game.1 finds its files through its path index (a binary search),
+ * acme.flat.1 the same files one by one: both agree on every file and on
+ * every near miss. */
+Test(http, path_index_and_linear_lookup_agree)
+{
+	static const char *const paths[] = { "data/level1.pak", "data/empty.txt", "big/video.bin",
+					     "docs/read%20me%20%C3%BC.txt", "noroot.bin" };
+	for (size_t i = 0; i < TU_N(paths); i++) {
+		char url[128], want[32];
+		for (int k = 0; k < 2; k++) {
+			snprintf(url, sizeof(url), "/acme.%s.1/Game/%s", k ? "flat" : "game",
+				 paths[i]);
+			char *got = serve_path(url);
+			cr_assert_not_null(strstr(got, "HTTP/1.1 200 OK\r\n"), "%s: %s", url, got);
+			snprintf(want, sizeof(want), "[data %d/%zu ", k ? 11 : 7, i);
+			if (game_files[i].length)
+				cr_expect_not_null(strstr(got, want), "%s: expected %s in %s", url,
+						   want, got);
+			free(got);
+		}
+	}
+	static const char *const misses[] = { "a",
+					      "big",
+					      "big/",
+					      "big/video.bi",
+					      "big/video.binx",
+					      "data/level1",
+					      "datb",
+					      "docs/read%20me",
+					      "noroot.bin/",
+					      "zzz",
+					      "data/empty.tx",
+					      "Data/level1.pak" };
+	for (size_t i = 0; i < TU_N(misses); i++)
+		for (int k = 0; k < 2; k++) {
+			char url[128];
+			snprintf(url, sizeof(url), "/acme.%s.1/Game/%s", k ? "flat" : "game",
+				 misses[i]);
+			expect_path(url, R404);
+		}
+}
+
 Test(http, single_file_release)
 {
 	expect(REQ("/acme.patch.2/patch.bin"), R200(TAG44, "500", "") "[data 9/0 0+500]");
