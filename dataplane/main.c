@@ -200,6 +200,28 @@ static int size_object_fds(struct dpconf *c, uint64_t *out_lim, struct seed_err 
 	} else if (c->object_fds < c->workers) {
 		c->object_fds = c->workers; /* one file per worker at least */
 	}
+	/* Kernel sockets take descriptors too: more connection slots than the
+	 * limit leaves would fail accepts with EMFILE (which a multishot
+	 * accept retries at once, in a loop) instead of reclaiming the oldest
+	 * idle connection as a full table does. The dpdk backend has no
+	 * sockets. */
+	uint64_t socks = avail > c->object_fds ? avail - c->object_fds : 0;
+	if (strcmp(c->backend, "dpdk") && (uint64_t)c->max_conns * c->workers > socks) {
+		uint64_t per = socks / c->workers;
+		if (per < 16)
+			return seed_err_set(
+				err, -EMFILE,
+				"the descriptor limit (%llu, ulimit -n) leaves %llu "
+				"connections per worker (at least 16): raise it or lower "
+				"--object-fds",
+				(unsigned long long)lim, (unsigned long long)per);
+		log_warn(&lm,
+			 "--max-conns %u: the descriptor limit (%llu, ulimit -n) leaves room for "
+			 "%llu connections per worker beside %u object files; using %llu",
+			 c->max_conns, (unsigned long long)lim, (unsigned long long)per,
+			 c->object_fds, (unsigned long long)per);
+		c->max_conns = (unsigned)per;
+	}
 	return 0;
 }
 

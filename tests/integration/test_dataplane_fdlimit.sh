@@ -6,7 +6,8 @@
 #  - asked for --object-fds 1000, more than the limit leaves, it refuses
 #    to start with exit 2 and one line naming the flag and the limit;
 #  - it starts (it no longer keeps a descriptor per object) and says how
-#    many object files it keeps open, fewer than the limit;
+#    many object files it keeps open, fewer than the limit, and how many
+#    connections per worker fit beside them (--max-conns 4096 does not);
 #  - curl fetches 200 random files over HTTP, each byte-identical;
 #  - python3-libtorrent downloads the whole release from it, every file's
 #    sha256 the source's, no hash failure;
@@ -59,6 +60,10 @@ cap=$(sed -nE 's/^objects +[0-9]+, at most ([0-9]+) files open .*/\1/p' "$DP_OUT
 [[ $cap =~ ^[0-9]+$ ]] || fail "seed-dataplane's stdout: expected 'objects N, at most M files open ...', saw: $(cat "$DP_OUT")"
 ((cap < LIMIT)) || fail "seed-dataplane keeps up to $cap object files open: expected fewer than the limit $LIMIT"
 note "it keeps at most $cap of $NFILES object files open"
+conns=$(sed -nE 's/.*leaves room for ([0-9]+) connections per worker.*/\1/p' "$DP_ERR" | head -1)
+[[ $conns =~ ^[0-9]+$ ]] || fail "seed-dataplane's log: expected a line saying how many connections per worker the limit leaves (4096 x 2 do not fit in $LIMIT), saw: $(head -5 "$DP_ERR")"
+((2 * conns + cap < LIMIT)) || fail "connection slots (2 x $conns) and object files ($cap) must fit in the limit $LIMIT"
+note "and $conns connections per worker, so a full table reclaims instead of failing accepts"
 
 # Samples the data plane's open descriptors until it is gone or the file
 # $T/sampling disappears; the largest count goes to $T/fd.max.
