@@ -354,6 +354,7 @@ static int rebuild_in_memory(struct store *st, const char *path, struct served_o
 	}
 	so->k = (uint8_t)g.k;
 	so->m = (uint8_t)g.m;
+	so->version = (uint8_t)g.version;
 	return 0;
 }
 
@@ -414,6 +415,7 @@ static int load_object(struct served *s, struct served_object *so)
 	} else {
 		so->k = (uint8_t)o.g.k;
 		so->m = (uint8_t)o.g.m;
+		so->version = (uint8_t)o.g.version;
 		so->block_xxh = o.block_xxh;
 		o.block_xxh = NULL;
 		if (o.bad_copies)

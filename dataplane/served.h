@@ -54,6 +54,7 @@ struct served_object {
 	_Atomic int state; /* SERVED_OBJ_*: the fields below are final once LOADED */
 	uint8_t unusable;  /* never read: every block is refused */
 	uint8_t k, m;	   /* its parity (store.h); 0 when unusable */
+	uint8_t version;   /* its header's format version: the layout (store.h) */
 	uint64_t length;
 	uint8_t root[32];
 	/* the object's table: its data blocks' entries, then its parity's (16
@@ -64,7 +65,7 @@ struct served_object {
 /* Where a loaded object's parts are (store.h), from its length and parity. */
 static inline void served_object_geom(const struct served_object *o, struct store_geom *g)
 {
-	store_geom(o->length, o->k, o->m, g);
+	store_geom(o->length, o->k, o->m, o->version, g);
 }
 
 #define SERVED_MAX_WORKERS 1024

@@ -1004,7 +1004,7 @@ static int plan(struct job *j, const struct ingest_tree *t, struct seed_err *err
 		f->e = &t->e[i];
 		f->is_last = i + 1 == t->n;
 		f->n_blocks = merkle_leaf_count(len);
-		store_geom(len, j->par.k, j->par.m, &f->g);
+		store_geom(len, j->par.k, j->par.m, STORE_OBJ_VERSION, &f->g);
 		f->n_pieces = metainfo_piece_count(len, j->piece_length);
 		f->n_units = (size_t)((len + j->chunk - 1) / j->chunk);
 		j->n_units += f->n_units;

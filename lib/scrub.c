@@ -393,15 +393,15 @@ static int rebuild_table(struct sctx *c, int fd, uint64_t size, uint64_t length,
 	uint32_t sk, sm;
 	int found = 0;
 	store_parity(c->s, &sk, &sm);
-	store_geom(length, sk, sm, g);
+	store_geom(length, sk, sm, STORE_OBJ_VERSION, g);
 	found = g->size == size;
 	for (uint32_t k = 1; !found && k <= PARITY_MAX_K; k *= 2)
 		for (uint32_t m = 1; !found && m <= PARITY_MAX_M; m++) {
-			store_geom(length, k, m, g);
+			store_geom(length, k, m, STORE_OBJ_VERSION, g);
 			found = g->size == size;
 		}
 	if (!found) {
-		store_geom(length, 0, 0, g);
+		store_geom(length, 0, 0, 2, g);
 		found = g->size == size;
 	}
 	if (!found)

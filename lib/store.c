@@ -35,7 +35,7 @@
 #define FORMAT_V2    "bitstream-store 2\n" /* objects without parity: upgraded */
 #define FORMAT_OLD   "bitstream-store 1\n" /* one copy of each object's metadata */
 #define OBJ_MAGIC    "SEEDOBJ"		   /* 7 chars + NUL = 8 bytes */
-#define OBJ_VERSION  3u			   /* 2: the same without parity (k = m = 0) */
+#define OBJ_VERSION  STORE_OBJ_VERSION /* 2: the same without parity (k = m = 0) */
 #define OBJ_HDR_USED 128u		   /* bytes of the header covered by fields */
 #define OBJ_HDR_SUM  112u		   /* the header's XXH3-128 covers the bytes before it */
 #define REL_MAGIC    "SEEDREL"
@@ -321,10 +321,11 @@ static uint64_t n_blocks_of(uint64_t length)
 	return length / STORE_BLOCK + (length % STORE_BLOCK != 0);
 }
 
-void store_geom(uint64_t length, uint32_t k, uint32_t m, struct store_geom *g)
+void store_geom(uint64_t length, uint32_t k, uint32_t m, uint32_t version, struct store_geom *g)
 {
 	memset(g, 0, sizeof(*g));
 	g->length = length;
+	g->version = version;
 	g->n_blocks = n_blocks_of(length);
 	if (k && m) {
 		g->k = k;
@@ -399,7 +400,7 @@ int store_obj_begin(struct store *s, uint64_t length, struct store_obj_writer *w
 	w->fd = -1;
 	w->s = s;
 	w->length = length;
-	store_geom(length, s->k, s->m, &w->g);
+	store_geom(length, s->k, s->m, OBJ_VERSION, &w->g);
 	/* each thread creates its objects in a directory of its own: ext4
 	 * creates a file under its directory's lock, and two ingest workers
 	 * creating small files in one tmp/ spent a fifth of their time waiting
@@ -808,7 +809,7 @@ static int read_copy(int fd, uint64_t size, const uint8_t root[32], int copy, st
 	uint32_t k = version == 2 ? 0 : byteio_le32(hdr + 100);
 	uint32_t m = version == 2 ? 0 : byteio_le32(hdr + 104);
 	struct store_geom g;
-	store_geom(length > (uint64_t)INT64_MAX / 2 ? 0 : length, k, m, &g);
+	store_geom(length > (uint64_t)INT64_MAX / 2 ? 0 : length, k, m, version, &g);
 	if (byteio_le32(hdr + 12) != STORE_OBJ_HEADER ||
 	    byteio_le64(hdr + 24) != STORE_OBJ_HEADER || byteio_le32(hdr + 96) != (uint32_t)copy ||
 	    length > (uint64_t)INT64_MAX / 2 || nb != g.n_blocks ||

@@ -79,13 +79,18 @@ const char *store_dir(const struct store *s);
  */
 struct store_geom {
 	uint64_t length, n_blocks;
+	uint32_t version; /* the object header's format version (STORE_OBJ_VERSION) */
 	uint32_t k, m;
 	uint64_t n_stripes, n_parity;
 	uint64_t table_len; /* bytes of one table copy's entries */
 	uint64_t table1, table2, parity, header2, size;
 };
 
-void store_geom(uint64_t length, uint32_t k, uint32_t m, struct store_geom *g);
+/* The version new objects are written in; readers take an object's own from
+ * its header (2 and 3 are read too). */
+#define STORE_OBJ_VERSION 3u
+
+void store_geom(uint64_t length, uint32_t k, uint32_t m, uint32_t version, struct store_geom *g);
 
 /*
  * Shard i of stripe st (data shards 0..k-1, then parity): its place in the

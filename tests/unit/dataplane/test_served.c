@@ -336,7 +336,7 @@ Test(served, damaged_object_leaves_the_rest_served)
 	store_close(st);
 	/* b.bin's block table: 5 blocks, 80 bytes, where store.h puts it */
 	struct store_geom g;
-	store_geom(70000, STORE_PARITY_K, STORE_PARITY_M, &g);
+	store_geom(70000, STORE_PARITY_K, STORE_PARITY_M, STORE_OBJ_VERSION, &g);
 	zero_at(pb, g.table1, 5 * 16);
 	cr_assert_eq(unlink(pc), 0, "%s", pc);
 	cr_assert_eq(served_load(sp, &sv, &e), 0, "%s", e.msg);

@@ -115,7 +115,7 @@ Test(store, object_round_trip_and_layout)
 	 * header */
 	cr_assert_eq(st.st_size, 4096 + 40960 + 4096 + 4096 + 2 * 16384 + 4096);
 	struct store_geom g;
-	store_geom(40000, STORE_PARITY_K, STORE_PARITY_M, &g);
+	store_geom(40000, STORE_PARITY_K, STORE_PARITY_M, STORE_OBJ_VERSION, &g);
 	cr_assert_eq(g.n_blocks, 3);
 	cr_assert_eq(g.n_stripes, 1);
 	cr_assert_eq(g.n_parity, 2);
@@ -205,7 +205,7 @@ Test(store, object_corruption_is_caught)
 	/* 20000 bytes: 2 blocks; tables at 4096 + round4k(20000) = 24576 and
 	 * 28672, then 2 parity blocks, the second header at 32768 + 32768 */
 	struct store_geom g;
-	store_geom(20000, STORE_PARITY_K, STORE_PARITY_M, &g);
+	store_geom(20000, STORE_PARITY_K, STORE_PARITY_M, STORE_OBJ_VERSION, &g);
 	cr_assert_eq(g.table2, 28672);
 	cr_assert_eq(g.header2, 65536);
 
