@@ -35,7 +35,7 @@
 #define FORMAT_V2    "bitstream-store 2\n" /* objects without parity: upgraded */
 #define FORMAT_OLD   "bitstream-store 1\n" /* one copy of each object's metadata */
 #define OBJ_MAGIC    "SEEDOBJ"		   /* 7 chars + NUL = 8 bytes */
-#define OBJ_VERSION  STORE_OBJ_VERSION /* 2: the same without parity (k = m = 0) */
+#define OBJ_VERSION  STORE_OBJ_VERSION	   /* 2: the same without parity (k = m = 0) */
 #define OBJ_HDR_USED 128u		   /* bytes of the header covered by fields */
 #define OBJ_HDR_SUM  112u		   /* the header's XXH3-128 covers the bytes before it */
 #define REL_MAGIC    "SEEDREL"
