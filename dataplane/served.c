@@ -703,14 +703,19 @@ static int add_view(struct served *s, const struct store_release *rel, const uin
 		pf->path = pm;
 		pm += plen;
 		pf->length = rf->length;
-		pf->first_piece = piece;
-		pf->n_pieces = metainfo_piece_count(rf->length, rel->piece_length);
-		piece += pf->n_pieces;
+		pf->first_piece = (uint32_t)piece;
+		uint64_t np = metainfo_piece_count(rf->length, rel->piece_length);
+		piece += np;
+		if (piece > UINT32_MAX) {
+			bencode_free(doc);
+			return seed_err_set(err, -EFBIG, "release %s: more than 2^32 pieces",
+					    rel->id);
+		}
 		if (!rf->has_root)
 			continue;
 		const struct bencode_node *l = bencode_dict_getn(layers, rf->root, 32);
 		if (rf->length > rel->piece_length && l && l->type == BENCODE_STR &&
-		    l->u.s.len == pf->n_pieces * 32) {
+		    l->u.s.len == np * 32) {
 			if (!(e->layers[i] = malloc(l->u.s.len))) {
 				bencode_free(doc);
 				return seed_err_set(err, -ENOMEM, "out of memory");

@@ -649,8 +649,8 @@ static const struct proto_file *piece_file(struct peerwire_conn *c, uint64_t p, 
 	size_t lo = 0, hi = r->n_files, i;
 
 	i = c->file_hint < r->n_files ? c->file_hint : 0;
-	if (r->files[i].n_pieces && p >= r->files[i].first_piece &&
-	    p - r->files[i].first_piece < r->files[i].n_pieces) {
+	if (r->files[i].length && p >= r->files[i].first_piece &&
+	    p - r->files[i].first_piece < proto_file_pieces(r, &r->files[i])) {
 		*out_i = i;
 		return &r->files[i];
 	}
@@ -668,12 +668,12 @@ static const struct proto_file *piece_file(struct peerwire_conn *c, uint64_t p, 
 
 		if (f->first_piece > p)
 			continue;
-		if (f->n_pieces && p - f->first_piece < f->n_pieces) {
+		if (f->length && p - f->first_piece < proto_file_pieces(r, f)) {
 			c->file_hint = i;
 			*out_i = i;
 			return f;
 		}
-		if (f->n_pieces)
+		if (f->length)
 			break; /* a non-empty file ends before p: no file has p */
 	}
 	return NULL;
@@ -1331,6 +1331,8 @@ void peerwire_on_tick(struct peerwire_conn *c, uint64_t now_ms, struct proto_out
 	rc = drain_ia(c, now_ms, out);
 	if (rc == PW_DEAD)
 		return;
+	if (rc == PW_OK && c->utm_n && c->state == PW_OPEN)
+		rc = pw_ext_flush(c, out, now_ms);
 	if (rc == PW_OK && sync_choke(c, out) == PW_OK && c->greeted &&
 	    now_ms >= c->t_tx + cfg->keepalive_ms && pw_room(c, out, 4, 1)) {
 		memset(pw_emit(c, out, 4), 0, 4);
@@ -1355,6 +1357,8 @@ uint64_t peerwire_next_deadline(const struct peerwire_conn *c)
 		d = pw_min64(d, c->t_init + cfg->handshake_timeout_ms);
 	if (c->greeted)
 		d = pw_min64(d, c->t_tx + cfg->keepalive_ms);
+	if (c->utm_n)
+		d = pw_min64(d, c->utm_next);
 	return d;
 }
 

@@ -285,6 +285,14 @@ struct peerwire_req {
  * private to the module (peerwire*.c) except stats and user. Not shared
  * between threads.
  */
+/* ut_metadata requests that wait for the release's info dict to be read
+ * (proto_catalog.info): how many per connection (more are rejected at
+ * once), how often the engine asks again, and how long before it gives up
+ * and rejects them (the peer asks another peer, or us again, then). */
+#define PEERWIRE_UTM_PEND    4u
+#define PEERWIRE_UTM_POLL_MS 5u
+#define PEERWIRE_UTM_WAIT_MS 10000u
+
 struct peerwire_conn {
 	struct peerwire_engine *e;
 	void *user;    /* the worker's, untouched */
@@ -304,7 +312,10 @@ struct peerwire_conn {
 	uint8_t want_choke, wire_choke; /* slot decision, what the peer was told */
 	uint8_t slot;			/* none, waiting, unchoked */
 	uint8_t in_dirty;
-	uint8_t peer_ut_metadata; /* the peer's ut_metadata id, 0 none */
+	uint8_t peer_ut_metadata;	      /* the peer's ut_metadata id, 0 none */
+	uint8_t utm_n;			      /* ut_metadata requests waiting (utm_pend) */
+	uint32_t utm_pend[PEERWIRE_UTM_PEND]; /* their pieces, oldest first */
+	uint64_t utm_since, utm_next;	      /* oldest waiting since; when to look again */
 	uint8_t hs[68];
 	uint32_t hs_have;
 	struct mse_resp *mse; /* in mem when cfg.mse; live while state is MSE */

@@ -33,7 +33,8 @@
 #include "peerwire_int.h"
 
 #define PW_UTM_HDR_MAX 96u /* ut_metadata reply before the slice */
-#define PW_BDEC_DEPTH  32
+
+#define PW_BDEC_DEPTH 32
 
 /* ---- writing: decimal numbers and literals into the send buffer ---- */
 
@@ -208,6 +209,93 @@ size_t pw_ext_handshake(const struct peerwire_conn *c, uint8_t *p)
 	return (size_t)(q - p);
 }
 
+/* A ut_metadata reject (msg_type 2) of piece. */
+static int send_reject(struct peerwire_conn *c, struct proto_out *out, int64_t piece)
+{
+	uint8_t *p, *q;
+
+	if (!pw_room(c, out, PW_UTM_HDR_MAX, 1))
+		return PW_BLOCKED;
+	p = c->sbuf + c->sbuf_used;
+	q = put_lit(p + 6, "d8:msg_typei2e5:piecei");
+	if (piece < 0) {
+		*q++ = '-';
+		q = put_dec(q, (uint64_t)(-(piece + 1)) + 1);
+	} else {
+		q = put_dec(q, (uint64_t)piece);
+	}
+	q = put_lit(q, "ee");
+	byteio_put_be32(p, (uint32_t)(q - p - 4));
+	p[4] = PW_MSG_EXTENDED;
+	p[5] = c->peer_ut_metadata;
+	pw_emit(c, out, (size_t)(q - p));
+	c->stats.peerwire_metadata_rejects_total++;
+	return PW_OK;
+}
+
+/* A ut_metadata data message (msg_type 1): piece of info, a valid index. */
+static int send_piece(struct peerwire_conn *c, struct proto_out *out, const uint8_t *info,
+		      uint32_t piece)
+{
+	const struct proto_release *r = c->rel;
+	uint64_t at = (uint64_t)piece * PEERWIRE_BLOCK;
+	size_t n = (size_t)pw_min64(PEERWIRE_BLOCK, r->info_len - at);
+	uint8_t *p, *q;
+
+	if (!pw_room(c, out, PW_UTM_HDR_MAX + n, 1))
+		return PW_BLOCKED;
+	p = c->sbuf + c->sbuf_used;
+	q = put_lit(p + 6, "d8:msg_typei1e5:piecei");
+	q = put_dec(q, piece);
+	q = put_lit(q, "e10:total_sizei");
+	q = put_dec(q, r->info_len);
+	q = put_lit(q, "ee");
+	memcpy(q, info + at, n);
+	q += n;
+	byteio_put_be32(p, (uint32_t)(q - p - 4));
+	p[4] = PW_MSG_EXTENDED;
+	p[5] = c->peer_ut_metadata;
+	pw_emit(c, out, (size_t)(q - p));
+	return PW_OK;
+}
+
+/* The release's info dict: in the view, else from the catalog (which may
+ * still be reading it: NULL). */
+static const uint8_t *rel_info(struct peerwire_conn *c)
+{
+	const struct proto_catalog *cat = &c->e->catalog;
+
+	if (c->rel->info)
+		return c->rel->info;
+	return cat->info ? cat->info(cat->ctx, c->user, c->rel) : NULL;
+}
+
+int pw_ext_flush(struct peerwire_conn *c, struct proto_out *out, uint64_t now)
+{
+	const uint8_t *info;
+	int rc = PW_OK;
+
+	if (!c->utm_n)
+		return PW_OK;
+	info = rel_info(c);
+	if (!info && now - c->utm_since < PEERWIRE_UTM_WAIT_MS) {
+		c->utm_next = now + PEERWIRE_UTM_POLL_MS;
+		return PW_OK;
+	}
+	/* answered in the order asked; what does not fit waits for the
+	 * next call (the send buffer is empty again then) */
+	while (c->utm_n && rc == PW_OK) {
+		rc = info ? send_piece(c, out, info, c->utm_pend[0])
+			  : send_reject(c, out, c->utm_pend[0]);
+		if (rc == PW_OK) {
+			memmove(c->utm_pend, c->utm_pend + 1, --c->utm_n * sizeof(c->utm_pend[0]));
+			c->utm_since = now;
+		}
+	}
+	c->utm_next = now;
+	return rc;
+}
+
 /* ut_metadata (BEP 9) request to us. */
 static int on_ut_metadata(struct peerwire_conn *c, struct proto_out *out, const uint8_t *d,
 			  const uint8_t *end)
@@ -217,7 +305,8 @@ static int on_ut_metadata(struct peerwire_conn *c, struct proto_out *out, const 
 	int64_t v[2] = { -1, -1 };
 	int found[2] = { 0, 0 };
 	uint64_t n_meta = (r->info_len + PEERWIRE_BLOCK - 1) / PEERWIRE_BLOCK;
-	uint8_t *p, *q;
+	const uint8_t *info;
+	int rc;
 
 	if (!r->info_len || !bd_dict_ints(d, end, NULL, keys, v, found, 2) || !found[0])
 		return pw_glitch(c, out);
@@ -225,46 +314,30 @@ static int on_ut_metadata(struct peerwire_conn *c, struct proto_out *out, const 
 		return PW_OK; /* data or reject to a seed: nothing to do */
 	if (!c->peer_ut_metadata || !found[1])
 		return pw_glitch(c, out);
-	c->stats.peerwire_metadata_requests_total++;
 	if (v[1] < 0 || (uint64_t)v[1] >= n_meta) {
-		if (!pw_room(c, out, PW_UTM_HDR_MAX, 1))
-			return PW_BLOCKED;
-		p = c->sbuf + c->sbuf_used;
-		q = put_lit(p + 6, "d8:msg_typei2e5:piecei");
-		if (v[1] < 0) {
-			*q++ = '-';
-			q = put_dec(q, (uint64_t)(-(v[1] + 1)) + 1);
-		} else {
-			q = put_dec(q, (uint64_t)v[1]);
-		}
-		q = put_lit(q, "ee");
-		byteio_put_be32(p, (uint32_t)(q - p - 4));
-		p[4] = PW_MSG_EXTENDED;
-		p[5] = c->peer_ut_metadata;
-		pw_emit(c, out, (size_t)(q - p));
-		c->stats.peerwire_metadata_rejects_total++;
-		return PW_OK;
+		rc = send_reject(c, out, v[1]);
+		if (rc == PW_OK)
+			c->stats.peerwire_metadata_requests_total++;
+		return rc;
 	}
-	{
-		uint64_t at = (uint64_t)v[1] * PEERWIRE_BLOCK;
-		size_t n = (size_t)pw_min64(PEERWIRE_BLOCK, r->info_len - at);
-
-		if (!pw_room(c, out, PW_UTM_HDR_MAX + n, 1))
-			return PW_BLOCKED;
-		p = c->sbuf + c->sbuf_used;
-		q = put_lit(p + 6, "d8:msg_typei1e5:piecei");
-		q = put_dec(q, (uint64_t)v[1]);
-		q = put_lit(q, "e10:total_sizei");
-		q = put_dec(q, r->info_len);
-		q = put_lit(q, "ee");
-		memcpy(q, r->info + at, n);
-		q += n;
-		byteio_put_be32(p, (uint32_t)(q - p - 4));
-		p[4] = PW_MSG_EXTENDED;
-		p[5] = c->peer_ut_metadata;
-		pw_emit(c, out, (size_t)(q - p));
+	/* earlier requests first, so that answers keep the peer's order */
+	rc = pw_ext_flush(c, out, c->t_rx);
+	if (rc != PW_OK)
+		return rc;
+	info = c->utm_n ? NULL : rel_info(c);
+	if (info)
+		rc = send_piece(c, out, info, (uint32_t)v[1]);
+	else if (c->utm_n == PEERWIRE_UTM_PEND)
+		rc = send_reject(c, out, v[1]); /* a peer asking for more at once waits its turn */
+	else {
+		if (!c->utm_n)
+			c->utm_since = c->t_rx;
+		c->utm_pend[c->utm_n++] = (uint32_t)v[1];
+		c->utm_next = c->t_rx + PEERWIRE_UTM_POLL_MS;
 	}
-	return PW_OK;
+	if (rc == PW_OK)
+		c->stats.peerwire_metadata_requests_total++;
+	return rc;
 }
 
 int pw_ext_on_message(struct peerwire_conn *c, struct proto_out *out)

@@ -151,7 +151,7 @@ int pw_hash_on_request(struct peerwire_conn *c, struct proto_out *out)
 	if (!r->has_v2)
 		return hash_reject(c, out);
 	for (size_t i = 0; i < r->n_files; i++) {
-		if (r->files[i].root && r->files[i].layer && r->files[i].n_pieces &&
+		if (r->files[i].root && r->files[i].layer && r->files[i].length &&
 		    !memcmp(r->files[i].root, root, 32)) {
 			f = &r->files[i];
 			break;
@@ -160,7 +160,7 @@ int pw_hash_on_request(struct peerwire_conn *c, struct proto_out *out)
 	if (!f || base != pbase || count > PEERWIRE_MAX_HASHES || !pw_is_pow2(count) ||
 	    index % count)
 		return hash_reject(c, out);
-	n = f->n_pieces;
+	n = proto_file_pieces(r, f);
 	level = next_pow2(n);
 	height = log2u(level);
 	lc = log2u(count);

@@ -136,6 +136,11 @@ size_t pw_ext_handshake(const struct peerwire_conn *c, uint8_t *p);
 /* An extended message (id 20) buffered in c->rbuf: see the contract above. */
 int pw_ext_on_message(struct peerwire_conn *c, struct proto_out *out);
 
+/* Answers the waiting ut_metadata requests once the info dict is at hand,
+ * or rejects them after PEERWIRE_UTM_WAIT_MS: PW_OK (none left, or still
+ * waiting), PW_BLOCKED (no room: the rest waits for the next call). */
+int pw_ext_flush(struct peerwire_conn *c, struct proto_out *out, uint64_t now);
+
 /* ---- peerwire_hash.c (BEP 52) ---- */
 
 /* Fills e->zero (the roots of all-zero subtrees); at engine set-up, once

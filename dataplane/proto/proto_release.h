@@ -17,15 +17,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* One per file of every served release, so kept to 40 bytes: a store may
+ * hold millions (docs/dataplane.md, "Memory and time per object"). */
 struct proto_file {
 	const char *path; /* '/'-joined path inside the torrent (UTF-8) */
 	uint64_t length;
-	uint64_t first_piece; /* index of the piece the file starts in */
-	uint64_t n_pieces;    /* ceil(length / piece_length); 0 when empty */
-	const uint8_t *root;  /* v2 pieces root (32 bytes); NULL when empty */
-	const uint8_t *layer; /* v2 piece layer, n_pieces * 32 bytes; NULL
-	                             * when length <= piece_length (BEP 52) */
+	uint32_t first_piece; /* index of the piece the file starts in (a
+	                       * release has fewer than 2^32 pieces) */
 	uint32_t object;      /* worker's handle of the store object */
+	const uint8_t *root;  /* v2 pieces root (32 bytes); NULL when empty */
+	const uint8_t *layer; /* v2 piece layer, proto_file_pieces * 32 bytes;
+	                       * NULL when length <= piece_length (BEP 52) */
 };
 
 struct proto_release {
@@ -41,7 +43,9 @@ struct proto_release {
 	uint8_t mse_req2_v2[20]; /* SHA1("req2" ih_v2[0..20)), when has_v2 */
 	uint64_t piece_length;	 /* power of two >= 16 KiB */
 	uint64_t n_pieces;	 /* over all files */
-	const uint8_t *info;	 /* the bencoded info dict (for BEP 9 ut_metadata) */
+	/* the bencoded info dict (for BEP 9 ut_metadata); NULL: not held in
+	 * the view, proto_catalog.info reads it */
+	const uint8_t *info;
 	size_t info_len;
 	const struct proto_file *files; /* in torrent order */
 	size_t n_files;
@@ -49,6 +53,13 @@ struct proto_release {
 	 * request finds its file in log n; NULL: looked up one by one */
 	const uint32_t *by_path;
 };
+
+/* The pieces file f of release r spans: ceil(length / piece_length), 0 when
+ * empty. */
+static inline uint64_t proto_file_pieces(const struct proto_release *r, const struct proto_file *f)
+{
+	return f->length ? (f->length - 1) / r->piece_length + 1 : 0;
+}
 
 /*
  * Lookups the worker provides. Each returns NULL when the release is not
@@ -75,6 +86,12 @@ struct proto_catalog {
 	 * go ahead, 0 refuses it (the engine closes, PROTO_CLOSE_REFUSED).
 	 * NULL: always allowed. */
 	int (*admit_mse)(void *ctx, void *peer);
+	/* The info dict of r (r->info_len bytes) when r->info is NULL: a view
+	 * of a store of many files does not keep it in memory, as only
+	 * magnet-link peers ask for it (BEP 9). NULL while it is being read:
+	 * the engine asks again at its next call (peerwire_next_deadline).
+	 * The bytes are valid until the call that got them returns. */
+	const uint8_t *(*info)(void *ctx, void *peer, const struct proto_release *r);
 };
 
 #endif

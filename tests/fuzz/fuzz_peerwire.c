@@ -100,9 +100,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		   h_layer_c, h_info, sizeof(h_info), 1);
 	memset(hyb.ih_v2, 0x22, 32);
 
-	v_files[0] = (struct proto_file){
-		"v.bin", (uint64_t)V2_PIECES * 16384 - 1000, 0, V2_PIECES, v_root, v_layer, 5
-	};
+	v_files[0] = (struct proto_file){ "v.bin", (uint64_t)V2_PIECES * 16384 - 1000, 0, 5, v_root,
+					  v_layer };
 	pwr_single(&v2r, v_files, 8, "f.v.1", 0, 16384, v_info, sizeof(v_info));
 	memset(v2r.ih_v2, 0x44, 32);
 	check(hash_ctx_create(HASH_IMPL_OPENSSL, &hctx, NULL) == 0, "hash_ctx_create");
@@ -259,7 +258,8 @@ static void check_data(const struct sim *s, const struct proto_action *a)
 	check(a->u.data.len > 0 && a->u.data.len <= 16384, "SEND_DATA length");
 	check(a->u.data.offset < f->length && a->u.data.len <= f->length - a->u.data.offset,
 	      "SEND_DATA outside its file");
-	check(a->u.data.piece >= f->first_piece && a->u.data.piece - f->first_piece < f->n_pieces,
+	check(a->u.data.piece >= f->first_piece &&
+		      a->u.data.piece - f->first_piece < proto_file_pieces(r, f),
 	      "SEND_DATA piece not in its file");
 	check(a->u.data.offset ==
 		      (a->u.data.piece - f->first_piece) * r->piece_length + a->u.data.begin,

@@ -145,16 +145,15 @@ static void build_catalog(void)
 	for (int i = 0; i < 32; i++)
 		r1.ih_v2[i] = (uint8_t)(0x20 + i);
 
-	r2_files[0] = (struct proto_file){ "r2.bin", 100000, 0, 7, NULL, NULL, 200 };
+	r2_files[0] = (struct proto_file){ "r2.bin", 100000, 0, 200, NULL, NULL };
 	pwr_single(&r2, r2_files, 9, "t.r2.1", 1, 16384, r2_info, sizeof(r2_info));
 	memset(r2.ih_v1, 0x33, 20);
 
 	for (size_t i = 0; i < sizeof(r3_layer); i++)
 		r3_layer[i] = (uint8_t)(i * 13 + (i >> 8));
 	naive_root(r3_layer, R3_PIECES, zero_h[0], r3_root);
-	r3_files[0] = (struct proto_file){
-		"r3.bin", (uint64_t)R3_PIECES * 16384, 0, R3_PIECES, r3_root, r3_layer, 300
-	};
+	r3_files[0] = (struct proto_file){ "r3.bin", (uint64_t)R3_PIECES * 16384, 0, 300, r3_root,
+					   r3_layer };
 	pwr_single(&r3, r3_files, 11, "t.r3.1", 0, 16384, r3_info, sizeof(r3_info));
 	for (int i = 0; i < 32; i++)
 		r3.ih_v2[i] = (uint8_t)(0x90 + i);

@@ -45,10 +45,10 @@ static inline void pwr_hybrid(struct proto_release *r, struct proto_file f[4], u
 			      const uint8_t *layer_c, const uint8_t *info, size_t info_len,
 			      uint32_t object0)
 {
-	f[0] = (struct proto_file){ "d/a", 40000, 0, 2, roots[0], layer_a, object0 };
-	f[1] = (struct proto_file){ "d/b", 5, 2, 1, roots[1], NULL, object0 + 1 };
-	f[2] = (struct proto_file){ "d/e", 0, 3, 0, NULL, NULL, object0 + 2 };
-	f[3] = (struct proto_file){ "d/c", 70000, 3, 3, roots[2], layer_c, object0 + 3 };
+	f[0] = (struct proto_file){ "d/a", 40000, 0, object0, roots[0], layer_a };
+	f[1] = (struct proto_file){ "d/b", 5, 2, object0 + 1, roots[1], NULL };
+	f[2] = (struct proto_file){ "d/e", 0, 3, object0 + 2, NULL, NULL };
+	f[3] = (struct proto_file){ "d/c", 70000, 3, object0 + 3, roots[2], layer_c };
 	*r = (struct proto_release){ .handle = handle,
 				     .id = id,
 				     .torrent_name = "d",
@@ -79,7 +79,7 @@ static inline void pwr_single(struct proto_release *r, struct proto_file *f, uin
 				     .has_v1 = v1,
 				     .has_v2 = !v1,
 				     .piece_length = piece_length,
-				     .n_pieces = f->n_pieces,
+				     .n_pieces = (f->length + piece_length - 1) / piece_length,
 				     .info = info,
 				     .info_len = info_len,
 				     .files = f,

@@ -156,3 +156,99 @@ Test(peerwire_ext, big_extended_is_skipped_as_glitch)
 	cr_assert(!peerwire_choking(&p->c));
 	peer_free(p);
 }
+
+/* ---- an info dict the view does not hold (proto_catalog.info) ---- */
+
+static int info_ready; /* what the catalog's reader has done so far */
+static unsigned info_asks;
+
+static const uint8_t *cat_info(void *ctx, void *peer, const struct proto_release *r)
+{
+	(void)ctx;
+	(void)peer;
+	cr_assert_eq(r, &r1);
+	info_asks++;
+	return info_ready ? r1_info : NULL;
+}
+
+/* r1 with its info dict left out of the view, behind cat_info. */
+static void info_behind_catalog(void)
+{
+	struct proto_catalog cat = { NULL, cat_v1, cat_v2, NULL, cat_mse, NULL, cat_info };
+
+	peerwire_engine_set_catalog(&eng, &cat);
+	r1.info = NULL;
+	info_ready = 0;
+	info_asks = 0;
+}
+
+Test(peerwire_ext, ut_metadata_waits_for_the_info_dict)
+{
+	info_behind_catalog();
+	struct peer *p = peer_with_ut_metadata(3);
+	static struct tr t;
+	const char *d0 = "d8:msg_typei1e5:piecei0e10:total_sizei20000ee";
+	const char *d1 = "d8:msg_typei1e5:piecei1e10:total_sizei20000ee";
+
+	/* the handshake still names the size: the view knows it */
+	cr_assert_eq(r1.info_len, 20000);
+	feed_ext(p, 1, "d8:msg_typei0e5:piecei1ee");
+	feed_ext(p, 1, "d8:msg_typei0e5:piecei0ee");
+	expect_nothing(p);
+	cr_assert_gt(info_asks, 0);
+	cr_assert_leq(peerwire_next_deadline(&p->c), p->now + PEERWIRE_UTM_POLL_MS,
+		      "a waiting request needs a call soon");
+	tick(p, p->now + PEERWIRE_UTM_POLL_MS);
+	expect_nothing(p);
+
+	/* read: answered on the next call, in the order asked */
+	info_ready = 1;
+	tick(p, p->now + PEERWIRE_UTM_POLL_MS);
+	tr_ext(&t, 3, d1, strlen(d1), r1_info + 16384, 20000 - 16384);
+	tr_ext(&t, 3, d0, strlen(d0), r1_info, 16384);
+	expect(p, &t);
+	cr_assert_eq(p->c.utm_n, 0);
+	cr_assert_gt(peerwire_next_deadline(&p->c), p->now + PEERWIRE_UTM_POLL_MS);
+
+	/* and at once from then on */
+	t.n = 0;
+	feed_ext(p, 1, "d8:msg_typei0e5:piecei0ee");
+	tr_ext(&t, 3, d0, strlen(d0), r1_info, 16384);
+	expect(p, &t);
+	cr_assert_eq(p->c.stats.peerwire_metadata_requests_total, 3);
+	cr_assert_eq(p->c.stats.peerwire_metadata_rejects_total, 0);
+	peer_free(p);
+}
+
+Test(peerwire_ext, ut_metadata_gives_up_when_the_info_dict_never_comes)
+{
+	info_behind_catalog();
+	struct peer *p = peer_with_ut_metadata(3);
+	static struct tr t;
+	char rj[64];
+	uint64_t t0 = p->now;
+
+	/* PEERWIRE_UTM_PEND wait; one more is rejected at once */
+	for (unsigned i = 0; i <= PEERWIRE_UTM_PEND; i++) {
+		char req[64];
+		snprintf(req, sizeof(req), "d8:msg_typei0e5:piecei%ue%s", i % 2, "e");
+		feed_ext(p, 1, req);
+	}
+	snprintf(rj, sizeof(rj), "d8:msg_typei2e5:piecei%uee", PEERWIRE_UTM_PEND % 2);
+	tr_ext(&t, 3, rj, strlen(rj), NULL, 0);
+	expect(p, &t);
+
+	tick(p, t0 + PEERWIRE_UTM_WAIT_MS - 1);
+	expect_nothing(p);
+	tick(p, t0 + PEERWIRE_UTM_WAIT_MS);
+	t.n = 0;
+	for (unsigned i = 0; i < PEERWIRE_UTM_PEND; i++) {
+		snprintf(rj, sizeof(rj), "d8:msg_typei2e5:piecei%uee", i % 2);
+		tr_ext(&t, 3, rj, strlen(rj), NULL, 0);
+	}
+	expect(p, &t);
+	cr_assert_eq(p->c.utm_n, 0);
+	cr_assert_eq(p->c.stats.peerwire_metadata_rejects_total, PEERWIRE_UTM_PEND + 1);
+	cr_assert(!peerwire_is_closed(&p->c));
+	peer_free(p);
+}

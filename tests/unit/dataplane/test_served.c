@@ -190,6 +190,7 @@ Test(served, loading_keeps_no_object_file_open)
 	cr_expect_eq(g7.n_blocks, 1, "a file of %llu bytes", (unsigned long long)o7->length);
 	cr_expect_eq(o7->k, STORE_PARITY_K);
 	cr_expect_eq(sizeof(struct served_object), 56, "memory per object (docs/dataplane.md)");
+	cr_expect_eq(sizeof(struct proto_file), 40, "memory per file (docs/dataplane.md)");
 	cr_expect_eq(served_object(sv, 8)->state, SERVED_OBJ_UNLOADED, "only what was asked for");
 	cr_expect_null(served_object_load(sv, 300));
 	const struct proto_release *r = served_by_id(sv, "t.g.1", 5);
