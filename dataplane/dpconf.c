@@ -53,6 +53,9 @@ static const struct setting table[] = {
 	  "worker threads, each with its own rings and cache" },
 	{ "cache-size", K_SIZE, OFF(cache_size), 4u << 20, 1ull << 42, "256M",
 	  "block cache, all workers together (K, M, G suffixes)" },
+	{ "info-cache", K_SIZE, OFF(info_cache), 1u << 20, 1ull << 40, "64M",
+	  "info dicts kept in memory for magnet-link peers (BEP 9), read from the store when "
+	  "asked for, least recently asked for dropped first (K, M, G suffixes)" },
 	{ "object-fds", K_UINT, OFF(object_fds), 0, 1u << 28, "auto",
 	  "object files open at once, all workers together; a read of a file not open opens "
 	  "it, closing the least recently used (0 or auto: a quarter of the descriptors the "

@@ -34,6 +34,7 @@ struct dpconf {
 	unsigned n_bt, n_http;
 	unsigned workers;      /* 0 = one per online CPU */
 	uint64_t cache_size;   /* bytes, all workers together */
+	uint64_t info_cache;   /* bytes of info dicts kept (served_set_info_budget) */
 	unsigned object_fds;   /* open object files, all workers; 0 = auto (main) */
 	unsigned upload_slots; /* per worker */
 	unsigned max_conns;    /* per worker */

@@ -335,6 +335,7 @@ int main(int argc, char **argv)
 		dpstats_close(stats);
 		return 1;
 	}
+	served_set_info_budget(sv, (size_t)conf.info_cache);
 	/* With a catalog, nothing is served until it says so: a release under
 	 * embargo must not leak because the control plane has not written its
 	 * first generation yet. */

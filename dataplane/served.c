@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "catalog.h"
 #include "dpstats.h"
 #include "fnv.h"
+#include "hash.h"
 #include "hex.h"
 #include "log.h"
 #include "mem.h"
@@ -31,17 +33,36 @@
 
 static const struct log_module lm = LOG_MODULE("dataplane.served");
 
+/* The header in front of every info dict read (entry.info points past
+ * it): its record once evicted, while it waits for the workers. */
+struct info_retired {
+	struct info_retired *next;
+	uint64_t ep;
+};
+
+static struct info_retired *info_hdr(uint8_t *info)
+{
+	return (struct info_retired *)(void *)info - 1;
+}
+
 struct entry {
 	struct proto_release r;
 	struct proto_file *files;
 	char *path_mem;	   /* every file's path, NUL-terminated, one after the other */
 	uint32_t *by_path; /* r.by_path */
-	uint8_t *info;	   /* copy of the info dict */
-	uint8_t **layers;  /* per file, or NULL */
+	uint8_t *layers;   /* every file's piece layer, one after the other */
 	char *id, *name;
-	size_t nf;	    /* entries allocated in layers */
-	int32_t stats_slot; /* the release's counter slot, -1 none */
-	int in_store;	    /* seen by the latest refresh */
+	/* The info dict is not part of the view (about 200 bytes a file of a
+	 * hybrid torrent, asked for by magnet-link peers only): the loader
+	 * reads it from the manifest when a worker asks (served_release_info)
+	 * and keeps it while the budget allows (info_budget). info_lock
+	 * guards info against entry_free_memory; workers read it lock-free. */
+	uint8_t *_Atomic info;
+	_Atomic int info_queued;    /* asked for, not read yet */
+	_Atomic uint64_t info_used; /* CLOCK_MONOTONIC ms it was last handed out */
+	uint8_t v1_view;	    /* the view of the release's --also-v1 torrent */
+	int32_t stats_slot;	    /* the release's counter slot, -1 none */
+	int in_store;		    /* seen by the latest refresh */
 	/* Removed from the store: served_release no longer hands it out from
 	 * the generation dead_gen on, and its memory goes once every worker
 	 * entered that generation (served_reclaim); the slot stays, so
@@ -51,34 +72,13 @@ struct entry {
 	int freed;
 };
 
-/* Frees what a view holds, keeping its counter slot (counters are kept
- * for a run) and its place. */
-static void entry_free_memory(struct entry *e)
-{
-	for (size_t k = 0; k < e->nf; k++)
-		free(e->layers[k]);
-	MEM_FREE_ALL(e->files, e->path_mem, e->by_path, e->layers, e->info, e->id, e->name);
-	e->files = NULL;
-	e->path_mem = NULL;
-	e->by_path = NULL;
-	e->layers = NULL;
-	e->info = NULL;
-	e->id = e->name = NULL;
-	e->nf = 0;
-	memset(&e->r, 0, sizeof(e->r));
-}
-
+/* Resets a slot for a new view (a failed load's, or the store's end). */
 static void entry_clear(struct entry *e)
 {
-	for (size_t k = 0; k < e->nf; k++)
-		free(e->layers[k]);
-	free(e->files);
-	free(e->path_mem);
-	free(e->by_path);
-	free(e->layers);
-	free(e->info);
-	free(e->id);
-	free(e->name);
+	MEM_FREE_ALL(e->files, e->path_mem, e->by_path, e->layers, e->id, e->name);
+	uint8_t *info = atomic_load(&e->info);
+	if (info)
+		free(info_hdr(info));
 	memset(e, 0, sizeof(*e));
 	e->stats_slot = -1;
 }
@@ -104,7 +104,8 @@ struct served_index {
 
 /* Objects a worker asks the loader thread for (single producer: the
  * worker; single consumer: the loader). */
-#define LOADQ 4096u
+#define LOADQ	   4096u
+#define LOADQ_INFO (1u << 31) /* an info dict, of view handle & ~LOADQ_INFO */
 struct loadq {
 	_Atomic uint32_t head, tail;
 	uint32_t h[LOADQ];
@@ -139,6 +140,17 @@ struct served {
 	int loader_on;
 	_Atomic int loader_stop;
 	pthread_t loader;
+	/* info dicts read on demand (entry.info): their bytes against the
+	 * budget, and the ones evicted while a worker may still hold them,
+	 * freed two epochs later (an epoch ends when every worker has begun a
+	 * loop pass since it began: pass[], ep_snap[]) */
+	pthread_mutex_t info_lock;
+	size_t info_budget, info_bytes;
+	struct info_retired *info_retired;
+	uint64_t ep, *ep_snap;
+	_Atomic uint64_t pass[SERVED_MAX_WORKERS];
+	struct hash_ctx *lhash; /* loader's, for checking info dicts */
+	time_t info_warned;
 	size_t n_dead, views_freed;	 /* views of removed releases: waiting, freed */
 	size_t prefetched;		 /* loader: objects up to here were visited */
 	size_t n_prefetched, n_unusable; /* loader: for its log line */
@@ -148,6 +160,27 @@ struct served {
 static struct entry *ent(const struct served *s, size_t i)
 {
 	return &s->e[i / CHUNK][i % CHUNK];
+}
+
+/* Frees what a view holds, keeping its counter slot (counters are kept
+ * for a run) and its place. */
+static void entry_free_memory(struct served *s, struct entry *e)
+{
+	pthread_mutex_lock(&s->info_lock);
+	uint8_t *info = atomic_exchange(&e->info, NULL);
+	if (info)
+		s->info_bytes -= e->r.info_len;
+	/* no worker uses the view any more, so neither its info dict */
+	if (info)
+		free(info_hdr(info));
+	MEM_FREE_ALL(e->files, e->path_mem, e->by_path, e->layers, e->id, e->name);
+	e->files = NULL;
+	e->path_mem = NULL;
+	e->by_path = NULL;
+	e->layers = NULL;
+	e->id = e->name = NULL;
+	memset(&e->r, 0, sizeof(e->r));
+	pthread_mutex_unlock(&s->info_lock);
 }
 
 static struct served_object *objp(const struct served *s, size_t i)
@@ -244,9 +277,15 @@ static const struct proto_release *cb_mse(void *ctx, void *peer, const uint8_t h
 	return served_by_mse_req2(ctx, h);
 }
 
+static const uint8_t *cb_info(void *ctx, void *peer, const struct proto_release *r)
+{
+	(void)peer;
+	return served_release_info(ctx, 0, r->handle);
+}
+
 struct proto_catalog served_catalog(const struct served *s)
 {
-	return (struct proto_catalog){ (void *)s, cb_v1, cb_v2, cb_id, cb_mse };
+	return (struct proto_catalog){ (void *)s, cb_v1, cb_v2, cb_id, cb_mse, NULL, cb_info };
 }
 
 const struct catalog *served_current_catalog(const struct served *s)
@@ -261,8 +300,14 @@ uint64_t served_generation(const struct served *s)
 
 void served_enter(struct served *s, unsigned worker)
 {
-	if (worker < SERVED_MAX_WORKERS)
+	if (worker < SERVED_MAX_WORKERS) {
 		atomic_store_explicit(&s->seen[worker], cur_index(s)->gen, memory_order_release);
+		/* single writer: a plain increment, published for the loader */
+		atomic_store_explicit(&s->pass[worker],
+				      atomic_load_explicit(&s->pass[worker], memory_order_relaxed) +
+					      1,
+				      memory_order_release);
+	}
 }
 
 size_t served_count(const struct served *s)
@@ -432,6 +477,152 @@ static int load_object(struct served *s, struct served_object *so)
 	return 0;
 }
 
+/* ---- info dicts on demand ---- */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* Ends the epoch when every worker has begun a loop pass since it began. */
+static void epoch_advance(struct served *s)
+{
+	for (unsigned w = 0; w < s->n_workers; w++)
+		if (atomic_load_explicit(&s->pass[w], memory_order_acquire) == s->ep_snap[w])
+			return;
+	s->ep++;
+	for (unsigned w = 0; w < s->n_workers; w++)
+		s->ep_snap[w] = atomic_load_explicit(&s->pass[w], memory_order_acquire);
+}
+
+/* Frees the evicted info dicts no worker can hold any more: a worker holds
+ * one only within an engine call, so once every worker has begun a pass
+ * after the eviction (an epoch that began after it ended). */
+static void info_reap(struct served *s)
+{
+	epoch_advance(s);
+	struct info_retired **pp = &s->info_retired;
+	while (*pp) {
+		struct info_retired *r = *pp;
+		if (s->ep >= r->ep + 2) {
+			*pp = r->next;
+			free(r);
+		} else {
+			pp = &r->next;
+		}
+	}
+}
+
+/* Makes room for need more bytes of info dicts by evicting the least
+ * recently handed out ones other than keep's; info_lock held. */
+static void info_evict(struct served *s, size_t need, const struct entry *keep)
+{
+	size_t n = atomic_load_explicit(&s->n_pub, memory_order_acquire);
+	while (s->info_bytes && s->info_bytes + need > s->info_budget) {
+		struct entry *lru = NULL;
+		uint64_t oldest = UINT64_MAX;
+		for (size_t i = 0; i < n; i++) {
+			struct entry *e = ent(s, i);
+			uint64_t u = atomic_load_explicit(&e->info_used, memory_order_relaxed);
+			if (e != keep && atomic_load_explicit(&e->info, memory_order_relaxed) &&
+			    u < oldest) {
+				oldest = u;
+				lru = e;
+			}
+		}
+		if (!lru)
+			return;
+		struct info_retired *r = info_hdr(atomic_exchange(&lru->info, NULL));
+		s->info_bytes -= lru->r.info_len;
+		r->ep = s->ep;
+		r->next = s->info_retired;
+		s->info_retired = r;
+	}
+}
+
+/* Tells the loader's log what went wrong at most once a second. */
+static void info_warn(struct served *s, const char *id, const char *why)
+{
+	time_t now = time(NULL);
+	if (now != s->info_warned) {
+		s->info_warned = now;
+		log_warn(&lm, "release %s: reading its info dict for a peer: %s", id, why);
+	}
+}
+
+/*
+ * Reads view e's info dict from its release's manifest, checks it hashes
+ * to the view's info-hash (a manifest that changed under the view is never
+ * half-served) and publishes it. Loader thread (or the only thread, without
+ * one). Failures leave it unread: a later request asks again.
+ */
+static void load_info(struct served *s, struct entry *e)
+{
+	char id[STORE_MAX_ID + 1];
+	struct proto_release want; /* what the view says, copied under the lock */
+	struct seed_err le;
+	seed_err_clear(&le);
+	pthread_mutex_lock(&s->info_lock);
+	int gone = !e->id || atomic_load_explicit(&e->info, memory_order_relaxed);
+	if (!gone) {
+		snprintf(id, sizeof(id), "%s", e->id);
+		want = e->r;
+	}
+	pthread_mutex_unlock(&s->info_lock);
+	if (gone)
+		goto out;
+	struct store_release *rel = NULL;
+	struct bencode_doc *doc = NULL;
+	uint8_t *copy = NULL;
+	int rc = s->lst ? 0 : store_open(s->dir, STORE_SCAN, &s->lst, &le);
+	if (rc == 0)
+		rc = store_release_load(s->lst, id, &rel, &le);
+	if (rc < 0) {
+		info_warn(s, id, le.msg);
+		goto out;
+	}
+	const uint8_t *t = e->v1_view ? rel->torrent_v1 : rel->torrent;
+	size_t tlen = e->v1_view ? rel->torrent_v1_len : rel->torrent_len;
+	const struct bencode_node *info = NULL;
+	if (t && bencode_parse(t, t + tlen, NULL, &doc, &le) == 0)
+		info = bencode_dict_get(bencode_root(doc), "info");
+	uint8_t d1[20], d2[32];
+	const struct proto_release *r = &want;
+	if (!info || info->raw_len != r->info_len ||
+	    (!s->lhash && hash_ctx_create(HASH_IMPL_OPENSSL, &s->lhash, &le) < 0) ||
+	    metainfo_info_hash(s->lhash, info->raw, info->raw_len, d1, d2) < 0 ||
+	    (r->has_v1 && memcmp(d1, r->ih_v1, 20)) || (r->has_v2 && memcmp(d2, r->ih_v2, 32))) {
+		info_warn(s, id,
+			  "the manifest's torrent is not the one served (changed or damaged)");
+		goto done;
+	}
+	struct info_retired *hdr = malloc(sizeof(*hdr) + info->raw_len);
+	if (!hdr) {
+		info_warn(s, id, "out of memory");
+		goto done;
+	}
+	copy = (uint8_t *)(hdr + 1);
+	memcpy(copy, info->raw, info->raw_len);
+	pthread_mutex_lock(&s->info_lock);
+	if (e->id && !atomic_load_explicit(&e->info, memory_order_relaxed)) {
+		info_evict(s, r->info_len, e);
+		atomic_store_explicit(&e->info_used, mono_ms(), memory_order_relaxed);
+		atomic_store_explicit(&e->info, copy, memory_order_release);
+		s->info_bytes += r->info_len;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&s->info_lock);
+	if (copy)
+		free(info_hdr(copy));
+done:
+	bencode_free(doc);
+	store_release_free(rel);
+out:
+	atomic_store_explicit(&e->info_queued, 0, memory_order_release);
+}
+
 /* Loads what the workers queued and wakes them when any loaded; 1 then. */
 static int drain_queues(struct served *s)
 {
@@ -441,7 +632,13 @@ static int drain_queues(struct served *s)
 		uint32_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
 		uint32_t t = atomic_load_explicit(&q->tail, memory_order_acquire);
 		for (; h != t; h++) {
-			struct served_object *so = objp(s, q->h[h % LOADQ]);
+			uint32_t x = q->h[h % LOADQ];
+			if (x & LOADQ_INFO) {
+				load_info(s, ent(s, x & ~LOADQ_INFO));
+				any = 1;
+				continue;
+			}
+			struct served_object *so = objp(s, x);
 			if (load_object(s, so) == 0)
 				any = 1;
 			else /* tried again at the worker's next tick, no sooner */
@@ -515,8 +712,13 @@ static void *loader_main(void *arg)
 				s->n_unusable);
 			reported = s->n_prefetched;
 		}
+		pthread_mutex_lock(&s->info_lock);
+		info_reap(s);
+		int reaping = s->info_retired != NULL;
+		pthread_mutex_unlock(&s->info_lock);
 		struct pollfd pf = { .fd = s->lfd, .events = POLLIN };
-		if (poll(&pf, 1, -1) < 0 && errno != EINTR)
+		/* evicted info dicts wait for the workers' next passes */
+		if (poll(&pf, 1, reaping ? 50 : -1) < 0 && errno != EINTR)
 			break;
 		uint64_t v;
 		if (read(s->lfd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
@@ -540,7 +742,8 @@ int served_start_loader(struct served *s, const int *wake, struct seed_err *err)
 	for (unsigned i = 0; i < s->n_workers; i++)
 		s->wake[i] = wake[i] >= 0 ? fcntl(wake[i], F_DUPFD_CLOEXEC, 0) : -1;
 	s->lq = aligned_alloc(64, sizeof(*s->lq) * s->n_workers);
-	if (!s->lq)
+	s->ep_snap = calloc(s->n_workers, sizeof(*s->ep_snap));
+	if (!s->lq || !s->ep_snap)
 		return seed_err_set(err, -ENOMEM, "out of memory");
 	memset(s->lq, 0, sizeof(*s->lq) * s->n_workers);
 	if (!s->lst) {
@@ -572,6 +775,38 @@ static void stop_loader(struct served *s)
 	if (s->lfd >= 0)
 		close(s->lfd);
 	s->lfd = -1;
+}
+
+const uint8_t *served_release_info(struct served *s, unsigned worker, uint32_t handle)
+{
+	if (handle >= served_count(s))
+		return NULL;
+	struct entry *e = ent(s, handle);
+	uint8_t *info = atomic_load_explicit(&e->info, memory_order_acquire);
+	if (!info && !s->loader_on) {
+		load_info(s, e);
+		info = atomic_load_explicit(&e->info, memory_order_acquire);
+	}
+	if (info) {
+		atomic_store_explicit(&e->info_used, mono_ms(), memory_order_relaxed);
+		return info;
+	}
+	int idle = 0;
+	if (!atomic_compare_exchange_strong_explicit(&e->info_queued, &idle, 1,
+						     memory_order_acq_rel, memory_order_acquire))
+		return NULL; /* asked for already */
+	struct loadq *q = &s->lq[worker];
+	uint32_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+	if (t - atomic_load_explicit(&q->head, memory_order_acquire) == LOADQ) {
+		atomic_store_explicit(&e->info_queued, 0, memory_order_release);
+		return NULL; /* the loader is behind: asked again at the next poll */
+	}
+	q->h[t % LOADQ] = handle | LOADQ_INFO;
+	atomic_store_explicit(&q->tail, t + 1, memory_order_release);
+	uint64_t one = 1;
+	if (write(s->lfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn(&lm, "served: waking the table loader: %s", strerror(errno));
+	return NULL;
 }
 
 int served_object_ready(struct served *s, unsigned worker, uint32_t handle)
@@ -647,8 +882,22 @@ static int by_path_cmp(const void *a, const void *b, void *files)
 	return strcmp(f[*(const uint32_t *)a].path, f[*(const uint32_t *)b].path);
 }
 
+/* The layer of file root in a torrent's "piece layers" when it is one of n
+ * pieces (BEP 52: files of one piece have none), else NULL. */
+static const struct bencode_node *layer_of(const struct bencode_node *layers,
+					   const struct store_release_file *rf, uint64_t n,
+					   uint64_t piece_length)
+{
+	if (!rf->has_root || rf->length <= piece_length)
+		return NULL;
+	const struct bencode_node *l = bencode_dict_getn(layers, rf->root, 32);
+	return l && l->type == BENCODE_STR && l->u.s.len == n * 32 ? l : NULL;
+}
+
+/* v1_view: the view of the --also-v1 torrent, whose v1 info-hash is
+ * computed here from its info dict (through *h, made on first use). */
 static int add_view(struct served *s, const struct store_release *rel, const uint8_t *torrent,
-		    size_t torrent_len, struct seed_err *err)
+		    size_t torrent_len, int v1_view, struct hash_ctx **hc, struct seed_err *err)
 {
 	struct bencode_doc *doc = NULL;
 	int rc = bencode_parse(torrent, torrent + torrent_len, NULL, &doc, err);
@@ -675,26 +924,42 @@ static int add_view(struct served *s, const struct store_release *rel, const uin
 	struct entry *e = ent(s, s->n);
 	entry_clear(e);
 	s->n++;
-	size_t nf = rel->n_files, path_bytes = 0;
-	for (size_t i = 0; i < nf; i++)
-		path_bytes += strlen(rel->files[i].path) + 1;
-	/* one block for the paths and no copy of the roots (a file's is its
-	 * object's): a release may have hundreds of thousands of files */
+	size_t nf = rel->n_files, path_bytes = 0, layer_bytes = 0;
+	for (size_t i = 0; i < nf; i++) {
+		const struct store_release_file *rf = &rel->files[i];
+		path_bytes += strlen(rf->path) + 1;
+		uint64_t np = metainfo_piece_count(rf->length, rel->piece_length);
+		if (layer_of(layers, rf, np, rel->piece_length))
+			layer_bytes += np * 32;
+	}
+	/* one block each for the paths and the layers and no copy of the
+	 * roots (a file's is its object's) nor of the info dict: a release may
+	 * have hundreds of thousands of files */
 	e->files = calloc(nf, sizeof(*e->files));
 	e->path_mem = malloc(path_bytes ? path_bytes : 1);
-	e->layers = calloc(nf, sizeof(*e->layers));
-	e->info = malloc(info->raw_len);
+	e->layers = malloc(layer_bytes ? layer_bytes : 1);
 	e->id = strdup(rel->id);
 	e->name = strdup(rel->torrent_name);
-	e->nf = e->layers ? nf : 0;
-	if (!e->files || !e->path_mem || !e->layers || !e->info || !e->id || !e->name) {
+	e->v1_view = (uint8_t)v1_view;
+	if (!e->files || !e->path_mem || !e->layers || !e->id || !e->name) {
 		bencode_free(doc);
 		return seed_err_set(err, -ENOMEM, "out of memory");
 	}
-	memcpy(e->info, info->raw, info->raw_len);
+	if (v1_view) {
+		int hrc = *hc ? 0 : hash_ctx_create(HASH_IMPL_OPENSSL, hc, err);
+		if (hrc == 0)
+			hrc = metainfo_info_hash(*hc, info->raw, info->raw_len, e->r.ih_v1, NULL);
+		if (hrc < 0) {
+			bencode_free(doc);
+			return seed_err_set(err, hrc, "release %s: hashing its v1 info dict",
+					    rel->id);
+		}
+		e->r.has_v1 = 1;
+	}
 	size_t info_len = info->raw_len;
 	uint64_t piece = 0;
 	char *pm = e->path_mem;
+	uint8_t *lm_at = e->layers;
 	for (size_t i = 0; i < nf; i++) {
 		const struct store_release_file *rf = &rel->files[i];
 		struct proto_file *pf = &e->files[i];
@@ -713,15 +978,11 @@ static int add_view(struct served *s, const struct store_release *rel, const uin
 		}
 		if (!rf->has_root)
 			continue;
-		const struct bencode_node *l = bencode_dict_getn(layers, rf->root, 32);
-		if (rf->length > rel->piece_length && l && l->type == BENCODE_STR &&
-		    l->u.s.len == np * 32) {
-			if (!(e->layers[i] = malloc(l->u.s.len))) {
-				bencode_free(doc);
-				return seed_err_set(err, -ENOMEM, "out of memory");
-			}
-			memcpy(e->layers[i], l->u.s.p, l->u.s.len);
-			pf->layer = e->layers[i];
+		const struct bencode_node *l = layer_of(layers, rf, np, rel->piece_length);
+		if (l) {
+			memcpy(lm_at, l->u.s.p, l->u.s.len);
+			pf->layer = lm_at;
+			lm_at += l->u.s.len;
 		}
 		int64_t h = object_handle(s, rf->root, rf->length, err);
 		if (h < 0) {
@@ -746,7 +1007,7 @@ static int add_view(struct served *s, const struct store_release *rel, const uin
 	r->single_file = rel->single_file;
 	r->piece_length = rel->piece_length;
 	r->n_pieces = piece;
-	r->info = e->info;
+	r->info = NULL; /* served_release_info */
 	r->info_len = info_len;
 	r->files = e->files;
 	r->n_files = nf;
@@ -837,9 +1098,9 @@ static int add_release(struct served *s, const struct store_release *rel, struct
 		       struct seed_err *err)
 {
 	size_t first = s->n;
-	int rc = add_view(s, rel, rel->torrent, rel->torrent_len, err);
+	int rc = add_view(s, rel, rel->torrent, rel->torrent_len, 0, h, err);
 	if (rc == 0 && rel->torrent_v1)
-		rc = add_view(s, rel, rel->torrent_v1, rel->torrent_v1_len, err);
+		rc = add_view(s, rel, rel->torrent_v1, rel->torrent_v1_len, 1, h, err);
 	if (rc < 0) {
 		/* unpublished entries are reused by the next add */
 		s->n = first;
@@ -854,11 +1115,6 @@ static int add_release(struct served *s, const struct store_release *rel, struct
 	memcpy(m->ih_v2, rel->ih_v2, 32);
 	if (!*h)
 		rc = hash_ctx_create(HASH_IMPL_OPENSSL, h, err);
-	if (rc == 0 && s->n > first + 1) {
-		struct proto_release *v = &ent(s, first + 1)->r;
-		rc = metainfo_info_hash(*h, v->info, v->info_len, v->ih_v1, NULL);
-		v->has_v1 = 1;
-	}
 	/* what an MSE handshake names a release by (mse.h) */
 	for (size_t i = first; rc == 0 && i < s->n; i++) {
 		struct proto_release *r = &ent(s, i)->r;
@@ -898,6 +1154,8 @@ int served_create(const char *dir, unsigned n_workers, struct dpstats *stats,
 	s->dirfd = -1;
 	s->lfd = -1;
 	s->n_workers = n_workers;
+	pthread_mutex_init(&s->info_lock, NULL);
+	s->info_budget = SERVED_INFO_BUDGET;
 	s->stats = stats;
 	s->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (s->dirfd < 0) {
@@ -1039,7 +1297,7 @@ void served_reclaim(struct served *s)
 			struct entry *e = ent(s, i);
 			if (atomic_load_explicit(&e->dead, memory_order_relaxed) && !e->freed &&
 			    e->dead_gen <= min) {
-				entry_free_memory(e);
+				entry_free_memory(s, e);
 				e->freed = 1;
 				freed++;
 			}
@@ -1072,6 +1330,14 @@ void served_free(struct served *s)
 			close(s->wake[i]);
 	free(s->lq);
 	free(s->wake);
+	free(s->ep_snap);
+	while (s->info_retired) {
+		struct info_retired *r = s->info_retired;
+		s->info_retired = r->next;
+		free(r);
+	}
+	hash_ctx_destroy(s->lhash);
+	pthread_mutex_destroy(&s->info_lock);
 	if (s->lst)
 		store_close(s->lst);
 	for (size_t i = 0; i < s->n; i++)
@@ -1093,4 +1359,17 @@ void served_free(struct served *s)
 	posidx_free(&s->obj_idx);
 	free(s->dir);
 	free(s);
+}
+
+void served_set_info_budget(struct served *s, size_t bytes)
+{
+	s->info_budget = bytes;
+}
+
+size_t served_info_bytes(struct served *s)
+{
+	pthread_mutex_lock(&s->info_lock);
+	size_t n = s->info_bytes;
+	pthread_mutex_unlock(&s->info_lock);
+	return n;
 }

@@ -125,6 +125,24 @@ int served_open_object(const struct served *s, uint32_t handle);
  * loader (tools, tests) the table is loaded in the call.
  */
 int served_object_ready(struct served *s, unsigned worker, uint32_t handle);
+/*
+ * Worker: view handle's info dict (r->info_len bytes, for BEP 9), or NULL
+ * after asking the loader thread to read it from the release's manifest
+ * (ask again later: the engine polls). The bytes stay valid until the
+ * worker's next served_enter. Resident info dicts are kept within the
+ * budget (served_set_info_budget), least recently asked for evicted first.
+ * Without a loader (tools, tests) the dict is read in the call.
+ */
+const uint8_t *served_release_info(struct served *s, unsigned worker, uint32_t handle);
+
+/* Bytes of info dicts kept in memory, by default and at most: one above
+ * the budget is still read (and everything else evicted). */
+#define SERVED_INFO_BUDGET (64u << 20)
+/* Before served_start_loader. */
+void served_set_info_budget(struct served *s, size_t bytes);
+/* Resident info dicts' bytes now (for the counters). */
+size_t served_info_bytes(struct served *s);
+
 /* Main thread, before the workers run: starts the thread that loads tables,
  * waking worker i through wake[i] (-1: a worker that polls). */
 int served_start_loader(struct served *s, const int *wake, struct seed_err *err);

@@ -118,6 +118,15 @@ static const struct proto_release *gate_id(void *ctx, void *peer, const char *id
 	return gated(w, peer, served_by_id(w->p.served, id, len));
 }
 
+/* A release's info dict for a ut_metadata request (BEP 9): the view does
+ * not hold it (served_release_info). */
+static const uint8_t *gate_info(void *ctx, void *peer, const struct proto_release *r)
+{
+	struct worker *w = ctx;
+	(void)peer; /* the engine asks only for the release its peer was gated to */
+	return served_release_info(w->p.served, w->p.index, r->handle);
+}
+
 /* A peer starts an MSE handshake: charged to its address's bucket before
  * the engine spends a key exchange on it. */
 static int gate_admit_mse(void *ctx, void *peer)
@@ -753,7 +762,8 @@ static int setup(struct worker *w, struct seed_err *err)
 	    !w->zero)
 		return seed_err_set(err, -ENOMEM, "worker %u: out of memory", w->p.index);
 
-	w->cat = (struct proto_catalog){ w, gate_v1, gate_v2, gate_id, gate_mse, gate_admit_mse };
+	w->cat = (struct proto_catalog){ w,	   gate_v1,	   gate_v2,  gate_id,
+					 gate_mse, gate_admit_mse, gate_info };
 	dlist_init(&w->lru);
 	for (uint32_t i = 0; i < w->max_conns; i++)
 		dlist_init(&w->conns[i].lru);

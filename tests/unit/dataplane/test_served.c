@@ -93,10 +93,16 @@ Test(served, views_lookups_and_layout)
 	cr_assert_not_null(h->files[0].layer);
 	cr_assert_null(h->files[1].layer);
 
-	/* the info dict we hand out for ut_metadata hashes to the info-hashes */
+	/* the info dict we hand out for ut_metadata hashes to the info-hashes;
+	 * the view does not hold it, the catalog reads it from the manifest */
+	cr_assert_null(h->info);
+	const uint8_t *hi = cat.info(cat.ctx, NULL, h);
+	cr_assert_not_null(hi);
+	cr_assert_eq(cat.info(cat.ctx, NULL, h), hi, "read once, then kept");
+	cr_assert_eq(served_info_bytes(sv), h->info_len);
 	uint8_t d1[20], d2[32];
-	tu_ref_sha1(h->info, h->info_len, d1);
-	tu_ref_sha256(h->info, h->info_len, d2);
+	tu_ref_sha1(hi, h->info_len, d1);
+	tu_ref_sha256(hi, h->info_len, d2);
 	cr_assert_arr_eq(d1, h->ih_v1, 20);
 	cr_assert_arr_eq(d2, h->ih_v2, 32);
 
@@ -109,7 +115,9 @@ Test(served, views_lookups_and_layout)
 	}
 	cr_assert_not_null(v);
 	cr_assert(v->has_v1 && !v->has_v2);
-	tu_ref_sha1(v->info, v->info_len, d1);
+	const uint8_t *vi = cat.info(cat.ctx, NULL, v);
+	cr_assert_not_null(vi);
+	tu_ref_sha1(vi, v->info_len, d1);
 	cr_assert_arr_eq(d1, v->ih_v1, 20);
 	cr_assert_eq(cat.by_ih_v1(cat.ctx, NULL, v->ih_v1), v);
 	cr_assert_eq(v->files[2].object, h->files[2].object);
@@ -394,5 +402,86 @@ Test(served, damaged_object_leaves_the_rest_served)
 	served_free(sv);
 	free(pb);
 	free(pc);
+	tu_rmtree(base);
+}
+
+/* served_release_info with the loader running, until it answers (the
+ * worker's side: ask, enter the next pass, ask again); bounded. */
+static const uint8_t *info_wait(struct served *sv, uint32_t handle, int ms)
+{
+	for (int i = 0; i < ms; i++) {
+		served_enter(sv, 0);
+		const uint8_t *p = served_release_info(sv, 0, handle);
+		if (p)
+			return p;
+		usleep(1000);
+	}
+	return NULL;
+}
+
+/* Info dicts are read by the loader when a worker asks, kept within the
+ * budget (least recently asked for evicted first), and an evicted one stays
+ * readable until the worker has gone round its loop: ASan would catch a
+ * read of freed memory below. A manifest that no longer matches the view
+ * is never served from. */
+Test(served, info_dicts_read_on_demand_within_a_budget)
+{
+	char p[DIR_CAP], sp[DIR_CAP];
+	fresh_dirs(p, sp);
+	make("a.bin", 40000);
+	create("1", METAINFO_HYBRID, 0);
+	make("b.bin", 9000);
+	create("2", METAINFO_HYBRID, 0);
+
+	struct served *sv;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(served_create(sp, 1, NULL, &sv, &e), 0, "%s", e.msg);
+	served_set_info_budget(sv, 1); /* one at a time */
+	int wake = -1;
+	cr_assert_eq(served_start_loader(sv, &wake, &e), 0, "%s", e.msg);
+	const struct proto_release *r1 = served_by_id(sv, "t.g.1", 5);
+	const struct proto_release *r2 = served_by_id(sv, "t.g.2", 5);
+	cr_assert(r1 && r2);
+	cr_assert_null(r1->info);
+
+	const uint8_t *i1 = info_wait(sv, r1->handle, 5000);
+	cr_assert_not_null(i1, "the loader read t.g.1's info dict");
+	uint8_t d[20];
+	tu_ref_sha1(i1, r1->info_len, d);
+	cr_assert_arr_eq(d, r1->ih_v1, 20);
+	cr_assert_eq(served_info_bytes(sv), r1->info_len);
+
+	/* asking for t.g.2 evicts t.g.1's; this pass may still read it */
+	const uint8_t *i2 = NULL;
+	for (int i = 0; i < 5000 && !i2; i++) {
+		i2 = served_release_info(sv, 0, r2->handle);
+		if (!i2)
+			usleep(1000);
+	}
+	cr_assert_not_null(i2);
+	tu_ref_sha1(i1, r1->info_len, d);
+	cr_assert_arr_eq(d, r1->ih_v1, 20, "an evicted dict outlives the pass that held it");
+	tu_ref_sha1(i2, r2->info_len, d);
+	cr_assert_arr_eq(d, r2->ih_v1, 20);
+	cr_assert_eq(served_info_bytes(sv), r2->info_len, "within the budget: one kept");
+
+	/* and t.g.1 comes back when asked for again */
+	const uint8_t *i1b = info_wait(sv, r1->handle, 5000);
+	cr_assert_not_null(i1b);
+	tu_ref_sha1(i1b, r1->info_len, d);
+	cr_assert_arr_eq(d, r1->ih_v1, 20);
+
+	/* t.g.2 replaced in the store by different files under the same id
+	 * while the view of the old one is served: its dict is not read */
+	struct store *st;
+	cr_assert_eq(store_open(sp, STORE_WRITE, &st, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_release_remove(st, "t.g.2", &e), 0, "%s", e.msg);
+	store_close(st);
+	make("c.bin", 7000);
+	create("2", METAINFO_HYBRID, 0);
+	cr_assert_null(info_wait(sv, r2->handle, 500),
+		       "a manifest that is not the view's is not served from");
+	served_free(sv);
 	tu_rmtree(base);
 }
