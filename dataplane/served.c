@@ -33,6 +33,15 @@
 
 static const struct log_module lm = LOG_MODULE("dataplane.served");
 
+/* Small objects' block tables, packed (keep_table). */
+#define TABLE_SLAB   (64u << 10)
+#define TABLE_PACKED 256u
+struct table_slab {
+	struct table_slab *next;
+	size_t used;
+	uint8_t mem[];
+};
+
 /* The header in front of every info dict read (entry.info points past
  * it): its record once evicted, while it waits for the workers. */
 struct info_retired {
@@ -149,7 +158,9 @@ struct served {
 	struct info_retired *info_retired;
 	uint64_t ep, *ep_snap;
 	_Atomic uint64_t pass[SERVED_MAX_WORKERS];
-	struct hash_ctx *lhash; /* loader's, for checking info dicts */
+	struct hash_ctx *lhash;	   /* loader's, for checking info dicts */
+	pthread_mutex_t slab_lock; /* keep_table: the loader, or a tool's thread */
+	struct table_slab *slabs;
 	time_t info_warned;
 	size_t n_dead, views_freed;	 /* views of removed releases: waiting, freed */
 	size_t prefetched;		 /* loader: objects up to here were visited */
@@ -378,11 +389,45 @@ static uint64_t obj_hash_at(const void *arr, size_t i)
 	return load64(objp(arr, i)->root);
 }
 
+/*
+ * Keeps so's block table t (len bytes, malloc'd; taken): one of a small
+ * object (most of a store of many files: 48 bytes for a file of one
+ * block) is packed into a slab, where malloc would spend 64 bytes on it.
+ * Packed tables are never freed on their own: an object lives as long as
+ * the data plane. 0, or -ENOMEM with t freed.
+ */
+static int keep_table(struct served *s, struct served_object *so, uint8_t *t, size_t len)
+{
+	if (len > TABLE_PACKED) {
+		so->block_xxh = t;
+		return 0;
+	}
+	pthread_mutex_lock(&s->slab_lock);
+	struct table_slab *sl = s->slabs;
+	if (!sl || sl->used + len > TABLE_SLAB) {
+		sl = malloc(sizeof(*sl) + TABLE_SLAB);
+		if (!sl) {
+			pthread_mutex_unlock(&s->slab_lock);
+			free(t);
+			return -ENOMEM;
+		}
+		sl->used = 0;
+		sl->next = s->slabs;
+		s->slabs = sl;
+	}
+	so->block_xxh = sl->mem + sl->used;
+	sl->used += len;
+	memcpy(so->block_xxh, t, len);
+	pthread_mutex_unlock(&s->slab_lock);
+	free(t);
+	return 0;
+}
+
 /* An object whose two header/table copies are both bad: its table rebuilt
  * from the data (scrub.h), so that the file is still served. 0 with so
  * filled, or -errno with why in err (the file is then unusable). */
-static int rebuild_in_memory(struct store *st, const char *path, struct served_object *so,
-			     struct seed_err *err)
+static int rebuild_in_memory(struct served *s, struct store *st, const char *path,
+			     struct served_object *so, struct seed_err *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -390,8 +435,11 @@ static int rebuild_in_memory(struct store *st, const char *path, struct served_o
 	struct seed_err re;
 	seed_err_clear(&re);
 	struct store_geom g;
-	int rc = scrub_rebuild_table(st, fd, so->length, so->root, &g, &so->block_xxh, &re);
+	uint8_t *t = NULL;
+	int rc = scrub_rebuild_table(st, fd, so->length, so->root, &g, &t, &re);
 	close(fd);
+	if (rc == 0)
+		rc = keep_table(s, so, t, g.table_len);
 	if (rc < 0) {
 		seed_err_prefix(&re, "%s: ", err->msg);
 		*err = re;
@@ -437,7 +485,7 @@ static int load_object(struct served *s, struct served_object *so)
 				  (unsigned long long)o.g.length, (unsigned long long)so->length);
 		store_obj_close(&o);
 	}
-	if (rc == -EBADMSG && o.bad_copies == 3 && rebuild_in_memory(st, path, so, &oe) == 0) {
+	if (rc == -EBADMSG && o.bad_copies == 3 && rebuild_in_memory(s, st, path, so, &oe) == 0) {
 		log_warn(&lm,
 			 "%s: both copies of its header and block table are bad; the table was "
 			 "rebuilt in memory from the data, which matches its pieces root, and "
@@ -458,11 +506,16 @@ static int load_object(struct served *s, struct served_object *so)
 		free(path);
 		return rc;
 	} else {
+		if (keep_table(s, so, o.block_xxh, o.g.table_len) < 0) {
+			o.block_xxh = NULL;
+			store_obj_close(&o);
+			free(path);
+			return -ENOMEM;
+		}
+		o.block_xxh = NULL;
 		so->k = (uint8_t)o.g.k;
 		so->m = (uint8_t)o.g.m;
 		so->version = (uint8_t)o.g.version;
-		so->block_xxh = o.block_xxh;
-		o.block_xxh = NULL;
 		if (o.bad_copies)
 			log_warn(&lm,
 				 "%s: copy %d of its header and block table is bad (%s); serving "
@@ -1155,6 +1208,7 @@ int served_create(const char *dir, unsigned n_workers, struct dpstats *stats,
 	s->lfd = -1;
 	s->n_workers = n_workers;
 	pthread_mutex_init(&s->info_lock, NULL);
+	pthread_mutex_init(&s->slab_lock, NULL);
 	s->info_budget = SERVED_INFO_BUDGET;
 	s->stats = stats;
 	s->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -1342,8 +1396,19 @@ void served_free(struct served *s)
 		store_close(s->lst);
 	for (size_t i = 0; i < s->n; i++)
 		entry_clear(ent(s, i));
-	for (size_t i = 0; i < s->n_obj; i++)
-		free(objp(s, i)->block_xxh);
+	for (size_t i = 0; i < s->n_obj; i++) {
+		struct served_object *so = objp(s, i);
+		struct store_geom g;
+		served_object_geom(so, &g);
+		if (g.table_len > TABLE_PACKED)
+			free(so->block_xxh);
+	}
+	while (s->slabs) {
+		struct table_slab *sl = s->slabs;
+		s->slabs = sl->next;
+		free(sl);
+	}
+	pthread_mutex_destroy(&s->slab_lock);
 	if (s->dirfd >= 0)
 		close(s->dirfd);
 	for (size_t c = 0; c < MAX_CHUNKS; c++) {
