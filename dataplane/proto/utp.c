@@ -1,0 +1,1780 @@
+/*
+ * utp: the uTP engine. The protocol and the contract with the caller are
+ * in utp.h, the behaviour operators see in docs/utp.md; this header says
+ * how it is built.
+ *
+ * Memory. utp_create sizes everything: a slot array of connections and,
+ * per slot, a ring of packets in flight (max_packets), a ring of queued
+ * send slices (max_sends), the reorder slots (max_reorder) and their byte
+ * arena (rcv_buf). Nothing is allocated afterwards; a connection's memory
+ * is its slot's share of those arrays.
+ *
+ * SYN cookies. A SYN makes no state: the STATE that answers it carries as
+ * its sequence number S = 16 bits of SipHash over (peer address, the
+ * connection id we would receive on, the SYN's sequence number, a minute
+ * counter) under cfg.secret. The initiator's first DATA (or FIN) names that
+ * connection id, carries the SYN's sequence number + 1, and acknowledges
+ * S - 1 (libutp: the answer's seq_nr minus one) or S (accepted too, for
+ * implementations that acknowledge the answer itself); the cookie is
+ * recomputed for this minute and the previous one. Only then is a slot
+ * taken and the admit hook asked. Why a cookie rather than a small table
+ * of half-open connections: a table can be filled by spoofed SYNs (the
+ * source address of a UDP datagram proves nothing), a cookie cannot, and
+ * uTP's handshake already has the round trip a cookie needs. The price: a
+ * blind spoofer hits a valid cookie once in 16,384 tries (2 minutes x 2
+ * acknowledgement forms over 16 bits) and then holds one slot until the
+ * idle timeout, under the admit hook's per-address limits like any other.
+ * A first DATA that arrives after a later one (reordered or lost) fails
+ * the check and is dropped silently: the initiator resends it. We send no
+ * RESET for datagrams of unknown connections (libutp does, rate-limited):
+ * the cookie check cannot tell a stale connection from a reordered first
+ * packet, and a RESET to an unverified source is a reflection.
+ *
+ * Sequence arithmetic. Every comparison of seq/ack numbers is a 16-bit
+ * difference (uint16_t)(a - b), every timestamp comparison a 32-bit one;
+ * windows stay far below half the space (max_packets <= 4096,
+ * max_reorder <= 256), so "ahead" and "behind" are never ambiguous.
+ *
+ * Send side. Queued slices (struct sref) are numbered by stream offset. A
+ * packet is cut at its first transmission (offset, length) and its
+ * payload slices are found again from the offset at each transmission, so
+ * the in-flight ring holds 40 bytes a packet, not the slices. Bytes in
+ * flight (c->flight) count packets sent and neither acknowledged,
+ * selectively acknowledged nor declared lost; cwnd and the peer's window
+ * bound it.
+ *
+ * Receive side. In-order payload is handed up straight from the datagram;
+ * out-of-order packets are copied into the arena (bounded by rcv_buf and
+ * max_reorder, compacted when it fills) and handed up when the gap fills.
+ * ack_nr is the last packet received in order, dlv_nr the last handed up:
+ * they differ only while events wait for room.
+ *
+ * Timers: each connection has one deadline (the earliest of retransmit,
+ * keep-alive, idle and FIN timers) in a binary min-heap, so utp_poll costs
+ * O(log n) per connection due, not a scan. Connections whose output or
+ * events wait for room (or for utp_send/close/abort/connect) are on the
+ * dirty list.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "byteio.h"
+#include "dlist.h"
+#include "siphash.h"
+#include "utp.h"
+
+#define UTP_VERSION   1u
+#define UTP_EXT_SACK  1u
+#define UTP_MAX_EXTS  16u
+#define UTP_SACK_MAX  128u /* mask bytes we accept from a peer */
+#define UTP_OUR_SACK  32u  /* mask bytes we send at most */
+#define COOKIE_PERIOD 60000000ull
+#define DELAY_FILTER  4u       /* current delay: minimum of the last 4 samples */
+#define SHIFT_SMALL   10000u   /* base shifts (drift) up to 10 ms a sample ... */
+#define SHIFT_JUMP    1000000u /* ... or clock jumps of 1 s and more */
+#define INIT_CWND_PKT 4u
+
+enum { P_SACKED = 1, P_LOST = 2, P_FAST = 4 };
+
+struct pkt {
+	uint64_t off;	  /* stream offset of the payload */
+	uint64_t sent_us; /* last transmission */
+	uint32_t len;	  /* payload bytes */
+	uint16_t seq;
+	uint8_t type; /* DATA, FIN, SYN */
+	uint8_t flags;
+	uint16_t tx; /* transmissions */
+};
+
+struct sref {
+	const uint8_t *p;
+	uint64_t end; /* stream offset past this slice */
+	uint64_t cookie;
+	uint32_t len;
+	uint8_t last; /* the last slice of a utp_send: ACKED reports it */
+};
+
+struct rslot {
+	uint32_t off, len;
+	uint16_t seq;
+	uint8_t present, fin;
+};
+
+/* Minimum of delay samples over base_buckets buckets (RFC 6817 §4.2). */
+struct hist {
+	uint32_t b[16];
+	uint32_t base;
+	uint64_t start; /* when the current bucket began */
+	uint8_t cur, has;
+};
+
+struct conn {
+	uint8_t state;
+	uint8_t closing;				/* utp_close: FIN after the queue */
+	uint8_t fin_sent, fin_acked, got_fin, fin_done; /* fin_done: PEER_FIN reported */
+	uint8_t ack_due, ss, cwnd_limited, abort_tx, probe, connected_ev;
+	uint8_t dup_acks, backoff, closed_ev, initiator;
+	struct utp_addr peer;
+	uint16_t recv_id, send_id;
+	uint16_t syn_seq; /* accepted: the peer's SYN, to know it again */
+	void *user;
+	/* send */
+	uint16_t seq_nr; /* next sequence number */
+	uint16_t una;	 /* oldest unacknowledged */
+	uint16_t loss_seq;
+	uint64_t off_una, off_nxt, off_end;
+	uint32_t rh, rn; /* send slices: head, count */
+	uint32_t flight, cwnd, ssthresh, peer_wnd;
+	/* receive */
+	uint16_t ack_nr, dlv_nr, fin_seq;
+	uint32_t arena_used, held, held_bytes;
+	/* time */
+	uint32_t srtt, rttvar, rto, reply_micro;
+	uint64_t rto_at, last_rx, last_tx, fin_at;
+	struct hist txh, rxh;
+	uint32_t cur[DELAY_FILTER];
+	uint8_t ncur, icur;
+	uint32_t our_delay;
+	/* ending */
+	int32_t res;
+	const char *detail;
+	/* bookkeeping */
+	uint64_t deadline;
+	uint32_t hpos, hnext;
+	struct dlist dirty;
+	uint64_t pkts_in, pkts_out, bytes_in, bytes_out;
+	uint64_t retransmits, timeouts, dup_acks_total, sacks;
+};
+
+struct utp {
+	struct utp_config cfg;
+	struct conn *c;
+	struct pkt *pkts;
+	struct sref *refs;
+	struct rslot *rs;
+	uint8_t *arena, *scratch;
+	uint32_t *hash, hmask;
+	uint32_t *heap, nheap;
+	uint32_t *freel, nfree;
+	struct dlist dirty;
+	uint32_t max_payload;
+	uint64_t id_ctr;
+	struct utp_stats st;
+};
+
+/* ---- header ---- */
+
+int utp_parse(const uint8_t *p, size_t len, struct utp_hdr *out, size_t *out_fault)
+{
+	size_t at = UTP_HDR_LEN;
+	uint8_t next;
+	unsigned links = 0;
+
+	*out_fault = 0;
+	if (len < UTP_HDR_LEN) {
+		*out_fault = len;
+		return -EBADMSG;
+	}
+	memset(out, 0, sizeof(*out));
+	out->type = p[0] >> 4;
+	out->ver = p[0] & 15;
+	if (out->ver != UTP_VERSION || out->type > UTP_ST_SYN)
+		return -EBADMSG;
+	next = p[1];
+	out->conn_id = byteio_be16(p + 2);
+	out->ts_us = byteio_be32(p + 4);
+	out->ts_diff_us = byteio_be32(p + 8);
+	out->wnd = byteio_be32(p + 12);
+	out->seq = byteio_be16(p + 16);
+	out->ack = byteio_be16(p + 18);
+	/* each link: next type, length, body */
+	while (next) {
+		uint8_t type = next;
+		size_t l;
+
+		if (++links > UTP_MAX_EXTS || len - at < 2) {
+			*out_fault = at;
+			return -EBADMSG;
+		}
+		next = p[at];
+		l = p[at + 1];
+		if (len - at - 2 < l) {
+			*out_fault = at + 1;
+			return -EBADMSG;
+		}
+		if (type == UTP_EXT_SACK) {
+			if (out->sack || l == 0 || l % 4 || l > UTP_SACK_MAX) {
+				*out_fault = at + 1;
+				return -EBADMSG;
+			}
+			out->sack = p + at + 2;
+			out->sack_len = (uint8_t)l;
+		}
+		at += 2 + l;
+	}
+	out->data_off = (uint32_t)at;
+	return 0;
+}
+
+size_t utp_build(uint8_t *p, const struct utp_hdr *h)
+{
+	size_t n = UTP_HDR_LEN;
+
+	p[0] = (uint8_t)(h->type << 4 | UTP_VERSION);
+	p[1] = h->sack_len ? UTP_EXT_SACK : 0;
+	byteio_put_be16(p + 2, h->conn_id);
+	byteio_put_be32(p + 4, h->ts_us);
+	byteio_put_be32(p + 8, h->ts_diff_us);
+	byteio_put_be32(p + 12, h->wnd);
+	byteio_put_be16(p + 16, h->seq);
+	byteio_put_be16(p + 18, h->ack);
+	if (h->sack_len) {
+		p[n++] = 0;
+		p[n++] = h->sack_len;
+		memcpy(p + n, h->sack, h->sack_len);
+		n += h->sack_len;
+	}
+	return n;
+}
+
+/* ---- configuration ---- */
+
+void utp_config_default(struct utp_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->max_conns = 1024;
+	cfg->max_packets = 512;
+	cfg->max_sends = 256;
+	cfg->sndbuf = 4u << 20;
+	cfg->rcv_buf = 32768;
+	cfg->max_reorder = 64;
+	cfg->packet_size = 1400;
+	cfg->target_delay_us = 100000;
+	cfg->gain_bytes = 3000;
+	cfg->base_bucket_ms = 60000;
+	cfg->base_buckets = 2;
+	cfg->rto_min_ms = 500;
+	cfg->rto_init_ms = 1000;
+	cfg->rto_max_ms = 30000;
+	cfg->max_timeouts = 5;
+	cfg->syn_resends = 2;
+	cfg->idle_timeout_ms = 120000;
+	cfg->keepalive_ms = 29000;
+	cfg->fin_timeout_ms = 10000;
+}
+
+static int pow2(uint32_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+static int check_cfg(const struct utp_config *c, struct seed_err *err)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+		uint32_t min, max;
+	} b[] = {
+#define B(f, lo, hi) { #f, offsetof(struct utp_config, f), lo, hi }
+		B(max_conns, 1, 1u << 20),
+		B(max_packets, 16, 4096),
+		B(max_sends, 2, 65536),
+		B(sndbuf, 1, UINT32_MAX),
+		B(rcv_buf, 1500, 1u << 24),
+		B(max_reorder, 4, 256),
+		B(packet_size, 150, 65507),
+		B(target_delay_us, 1000, 10000000),
+		B(gain_bytes, 1, 1u << 20),
+		B(base_bucket_ms, 1000, 3600000),
+		B(base_buckets, 2, 16),
+		B(rto_min_ms, 10, 60000),
+		B(rto_init_ms, 10, 60000),
+		B(rto_max_ms, 100, 600000),
+		B(max_timeouts, 1, 64),
+		B(syn_resends, 0, 16),
+		B(idle_timeout_ms, 1000, 1u << 30),
+		B(keepalive_ms, 1000, 1u << 30),
+		B(fin_timeout_ms, 100, 1u << 30),
+#undef B
+	};
+	for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
+		uint32_t v;
+
+		memcpy(&v, (const char *)c + b[i].off, sizeof(v));
+		if (v < b[i].min || v > b[i].max)
+			return seed_err_set(err, -EINVAL, "utp: %s %u outside %u..%u", b[i].name, v,
+					    b[i].min, b[i].max);
+	}
+	if (!pow2(c->max_packets) || !pow2(c->max_reorder))
+		return seed_err_set(err, -EINVAL,
+				    "utp: max_packets and max_reorder must be powers of two");
+	if (c->rto_min_ms > c->rto_max_ms)
+		return seed_err_set(err, -EINVAL, "utp: rto_min_ms over rto_max_ms");
+	if (c->rcv_buf < c->packet_size)
+		return seed_err_set(err, -EINVAL, "utp: rcv_buf under packet_size");
+	return 0;
+}
+
+/* ---- slots, lookup, heap ---- */
+
+static uint32_t cidx(const struct utp *u, const struct conn *c)
+{
+	return (uint32_t)(c - u->c);
+}
+
+static struct pkt *pkt_at(struct utp *u, struct conn *c, uint16_t seq)
+{
+	return &u->pkts[(size_t)cidx(u, c) * u->cfg.max_packets + (seq & (u->cfg.max_packets - 1))];
+}
+
+static struct sref *ref_at(struct utp *u, struct conn *c, uint32_t i)
+{
+	return &u->refs[(size_t)cidx(u, c) * u->cfg.max_sends + (c->rh + i) % u->cfg.max_sends];
+}
+
+static struct rslot *rs_at(struct utp *u, struct conn *c, uint16_t seq)
+{
+	return &u->rs[(size_t)cidx(u, c) * u->cfg.max_reorder + (seq & (u->cfg.max_reorder - 1))];
+}
+
+static uint8_t *arena_of(struct utp *u, struct conn *c)
+{
+	return u->arena + (size_t)cidx(u, c) * u->cfg.rcv_buf;
+}
+
+static uint32_t hkey(const struct utp *u, const struct utp_addr *a, uint16_t id)
+{
+	uint8_t b[1 + sizeof(*a) + 2];
+
+	b[0] = 'h';
+	memcpy(b + 1, a, sizeof(*a));
+	byteio_put_be16(b + 1 + sizeof(*a), id);
+	return (uint32_t)siphash24(u->cfg.secret, b, sizeof(b)) & u->hmask;
+}
+
+static struct conn *lookup(struct utp *u, const struct utp_addr *a, uint16_t id)
+{
+	for (uint32_t i = u->hash[hkey(u, a, id)]; i != UTP_NO_CONN; i = u->c[i].hnext) {
+		struct conn *c = &u->c[i];
+
+		if (c->recv_id == id && !memcmp(&c->peer, a, sizeof(*a)))
+			return c;
+	}
+	return NULL;
+}
+
+static void hash_put(struct utp *u, struct conn *c)
+{
+	uint32_t *h = &u->hash[hkey(u, &c->peer, c->recv_id)];
+
+	c->hnext = *h;
+	*h = cidx(u, c);
+}
+
+static void hash_del(struct utp *u, struct conn *c)
+{
+	uint32_t *h = &u->hash[hkey(u, &c->peer, c->recv_id)];
+
+	while (*h != UTP_NO_CONN) {
+		if (*h == cidx(u, c)) {
+			*h = c->hnext;
+			return;
+		}
+		h = &u->c[*h].hnext;
+	}
+}
+
+static void heap_swap(struct utp *u, uint32_t i, uint32_t j)
+{
+	uint32_t a = u->heap[i], b = u->heap[j];
+
+	u->heap[i] = b;
+	u->heap[j] = a;
+	u->c[b].hpos = i;
+	u->c[a].hpos = j;
+}
+
+static uint64_t heap_key(const struct utp *u, uint32_t i)
+{
+	return u->c[u->heap[i]].deadline;
+}
+
+static void heap_fix(struct utp *u, uint32_t i)
+{
+	while (i && heap_key(u, i) < heap_key(u, (i - 1) / 2)) {
+		heap_swap(u, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+	for (;;) {
+		uint32_t l = 2 * i + 1, m = i;
+
+		if (l < u->nheap && heap_key(u, l) < heap_key(u, m))
+			m = l;
+		if (l + 1 < u->nheap && heap_key(u, l + 1) < heap_key(u, m))
+			m = l + 1;
+		if (m == i)
+			return;
+		heap_swap(u, i, m);
+		i = m;
+	}
+}
+
+/* Files c under deadline d (UTP_NO_DEADLINE: out of the heap). */
+static void heap_set(struct utp *u, struct conn *c, uint64_t d)
+{
+	c->deadline = d;
+	if (d == UTP_NO_DEADLINE) {
+		uint32_t i = c->hpos;
+
+		if (i == UTP_NO_CONN)
+			return;
+		c->hpos = UTP_NO_CONN;
+		if (i != --u->nheap) {
+			u->heap[i] = u->heap[u->nheap];
+			u->c[u->heap[i]].hpos = i;
+			heap_fix(u, i);
+		}
+		return;
+	}
+	if (c->hpos == UTP_NO_CONN) {
+		c->hpos = u->nheap;
+		u->heap[u->nheap++] = cidx(u, c);
+	}
+	heap_fix(u, c->hpos);
+}
+
+static void mark_dirty(struct utp *u, struct conn *c)
+{
+	if (!dlist_linked(&c->dirty))
+		dlist_append(&u->dirty, &c->dirty);
+}
+
+static struct conn *slot_take(struct utp *u, const struct utp_addr *peer, uint16_t recv_id,
+			      uint16_t send_id, uint64_t now)
+{
+	struct conn *c;
+	uint32_t mss = u->max_payload;
+
+	if (!u->nfree)
+		return NULL;
+	c = &u->c[u->freel[--u->nfree]];
+	memset(c, 0, sizeof(*c));
+	c->hpos = UTP_NO_CONN;
+	dlist_init(&c->dirty);
+	c->peer = *peer;
+	c->recv_id = recv_id;
+	c->send_id = send_id;
+	c->cwnd = INIT_CWND_PKT * mss;
+	c->ssthresh = UINT32_MAX;
+	c->ss = 1;
+	c->peer_wnd = mss;
+	c->rto = u->cfg.rto_init_ms * 1000;
+	c->last_rx = c->last_tx = now;
+	c->state = UTP_CONNECTED;
+	hash_put(u, c);
+	return c;
+}
+
+static void slot_free(struct utp *u, struct conn *c)
+{
+	heap_set(u, c, UTP_NO_DEADLINE);
+	dlist_remove(&c->dirty);
+	c->state = UTP_FREE;
+	u->freel[u->nfree++] = cidx(u, c);
+}
+
+/* Ends c: no more packets are taken for it; its events go out from the
+ * dirty list, then the slot is freed. */
+static void conn_kill(struct utp *u, struct conn *c, int32_t res, const char *detail)
+{
+	if (c->state == UTP_DEAD)
+		return;
+	hash_del(u, c);
+	c->state = UTP_DEAD;
+	c->res = res;
+	c->detail = detail;
+	heap_set(u, c, UTP_NO_DEADLINE);
+	mark_dirty(u, c);
+}
+
+/* ---- create ---- */
+
+int utp_create(const struct utp_config *cfg, struct utp **out, struct seed_err *err)
+{
+	struct utp *u;
+	size_t n;
+	int rc;
+	struct utp_config def;
+
+	*out = NULL;
+	if (!cfg) {
+		utp_config_default(&def);
+		cfg = &def;
+	}
+	rc = check_cfg(cfg, err);
+	if (rc)
+		return rc;
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return seed_err_set(err, -ENOMEM, "utp: out of memory");
+	u->cfg = *cfg;
+	n = cfg->max_conns;
+	u->hmask = 1;
+	while (u->hmask < 2 * n)
+		u->hmask <<= 1;
+	u->c = calloc(n, sizeof(*u->c));
+	u->pkts = calloc(n * cfg->max_packets, sizeof(*u->pkts));
+	u->refs = calloc(n * cfg->max_sends, sizeof(*u->refs));
+	u->rs = calloc(n * cfg->max_reorder, sizeof(*u->rs));
+	u->arena = malloc(n * cfg->rcv_buf);
+	u->scratch = malloc(cfg->rcv_buf);
+	u->hash = malloc(u->hmask * sizeof(*u->hash));
+	u->heap = malloc(n * sizeof(*u->heap));
+	u->freel = malloc(n * sizeof(*u->freel));
+	if (!u->c || !u->pkts || !u->refs || !u->rs || !u->arena || !u->scratch || !u->hash ||
+	    !u->heap || !u->freel) {
+		utp_destroy(u);
+		return seed_err_set(err, -ENOMEM, "utp: out of memory for %zu connections", n);
+	}
+	u->hmask--;
+	memset(u->hash, 0xff, (u->hmask + 1) * sizeof(*u->hash));
+	for (uint32_t i = 0; i < n; i++)
+		u->freel[i] = (uint32_t)(n - 1 - i);
+	u->nfree = (uint32_t)n;
+	dlist_init(&u->dirty);
+	u->max_payload = cfg->packet_size - UTP_HDR_LEN;
+	*out = u;
+	return 0;
+}
+
+void utp_destroy(struct utp *u)
+{
+	if (!u)
+		return;
+	free(u->c);
+	free(u->pkts);
+	free(u->refs);
+	free(u->rs);
+	free(u->arena);
+	free(u->scratch);
+	free(u->hash);
+	free(u->heap);
+	free(u->freel);
+	free(u);
+}
+
+/* ---- output ---- */
+
+/* Our receive window: what the arena can still hold. */
+static uint32_t our_wnd(const struct utp *u, const struct conn *c)
+{
+	return u->cfg.rcv_buf - c->held_bytes;
+}
+
+/* The selective-ACK mask for what we hold past ack_nr; its length (0:
+ * nothing held out of order). */
+static uint8_t sack_mask(struct utp *u, struct conn *c, uint8_t *m)
+{
+	uint32_t bits = u->cfg.max_reorder < 32 ? 32 : u->cfg.max_reorder;
+	uint8_t len = 0;
+
+	if (bits > UTP_OUR_SACK * 8)
+		bits = UTP_OUR_SACK * 8;
+	if (c->held == (uint16_t)(c->ack_nr - c->dlv_nr))
+		return 0; /* everything held is in order */
+	memset(m, 0, bits / 8);
+	for (uint32_t i = 0; i < bits; i++) {
+		uint16_t seq = (uint16_t)(c->ack_nr + 2 + i);
+		struct rslot *r;
+
+		if ((uint16_t)(seq - c->dlv_nr) > u->cfg.max_reorder)
+			break;
+		r = rs_at(u, c, seq);
+		if (r->present && r->seq == seq) {
+			m[i / 8] |= (uint8_t)(1u << (i % 8));
+			len = (uint8_t)((i / 32 + 1) * 4);
+		}
+	}
+	return len;
+}
+
+/* One datagram of c: a packet of the ring (p), or a bare type (STATE,
+ * RESET) when p is NULL. 0, or -ENOSPC when tx is full. */
+static int emit(struct utp *u, struct conn *c, uint8_t type, const struct pkt *p, uint64_t now,
+		struct utp_out *out)
+{
+	struct utp_tx *tx;
+	struct utp_hdr h = { 0 };
+	uint8_t mask[UTP_OUR_SACK];
+
+	if (out->ntx >= out->txcap) {
+		u->st.tx_full++;
+		return -ENOSPC;
+	}
+	tx = &out->tx[out->ntx];
+	h.type = type;
+	h.conn_id = type == UTP_ST_SYN ? c->recv_id : c->send_id;
+	h.ts_us = (uint32_t)now;
+	h.ts_diff_us = c->reply_micro;
+	h.wnd = our_wnd(u, c);
+	h.seq = p ? p->seq : c->seq_nr;
+	h.ack = c->ack_nr;
+	if (type != UTP_ST_SYN && type != UTP_ST_RESET && c->state != UTP_SYN_SENT) {
+		h.sack_len = sack_mask(u, c, mask);
+		h.sack = mask;
+	}
+	tx->to = c->peer;
+	tx->conn = cidx(u, c);
+	tx->hdr_len = (uint16_t)utp_build(tx->hdr, &h);
+	tx->n_pay = 0;
+	tx->pay_len = 0;
+	if (p && p->len) {
+		/* the slice holding p->off: the first whose end lies past it */
+		uint32_t lo = 0, hi = c->rn;
+		uint64_t at = p->off, left = p->len;
+
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+
+			if (ref_at(u, c, mid)->end <= at)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (uint32_t i = lo; left && i < c->rn && tx->n_pay < UTP_TX_SLICES; i++) {
+			const struct sref *r = ref_at(u, c, i);
+			uint64_t start = r->end - r->len;
+			uint32_t take = (uint32_t)(r->end - at < left ? r->end - at : left);
+
+			tx->pay[tx->n_pay].p = r->p + (at - start);
+			tx->pay[tx->n_pay].len = take;
+			tx->n_pay++;
+			at += take;
+			left -= take;
+		}
+		tx->pay_len = p->len;
+	}
+	out->ntx++;
+	u->st.datagrams_out++;
+	u->st.bytes_out += tx->pay_len;
+	c->pkts_out++;
+	c->bytes_out += tx->pay_len;
+	c->last_tx = now;
+	c->ack_due = 0;
+	if (type == UTP_ST_RESET)
+		u->st.resets_out++;
+	return 0;
+}
+
+/* A datagram that belongs to no connection (SYN answer, RESET). */
+static void emit_bare(struct utp *u, const struct utp_addr *to, uint8_t type, uint16_t conn_id,
+		      uint16_t seq, uint16_t ack, uint32_t ts_diff, uint64_t now,
+		      struct utp_out *out)
+{
+	struct utp_tx *tx;
+	struct utp_hdr h = { 0 };
+
+	if (out->ntx >= out->txcap) {
+		u->st.tx_full++;
+		return;
+	}
+	tx = &out->tx[out->ntx++];
+	h.type = type;
+	h.conn_id = conn_id;
+	h.ts_us = (uint32_t)now;
+	h.ts_diff_us = ts_diff;
+	h.wnd = u->cfg.rcv_buf;
+	h.seq = seq;
+	h.ack = ack;
+	tx->to = *to;
+	tx->conn = UTP_NO_CONN;
+	tx->hdr_len = (uint16_t)utp_build(tx->hdr, &h);
+	tx->n_pay = 0;
+	tx->pay_len = 0;
+	u->st.datagrams_out++;
+	if (type == UTP_ST_RESET)
+		u->st.resets_out++;
+}
+
+static void arm_rto(struct conn *c, uint64_t now)
+{
+	if (!c->rto_at)
+		c->rto_at = now + c->rto;
+}
+
+/* Sends one packet of the ring (first time or again). */
+static int send_pkt(struct utp *u, struct conn *c, struct pkt *p, uint64_t now, struct utp_out *out)
+{
+	if (emit(u, c, p->type, p, now, out))
+		return -ENOSPC;
+	if (p->tx) {
+		c->retransmits++;
+		u->st.retransmits++;
+		if (p->flags & P_FAST)
+			u->st.fast_retransmits++;
+	}
+	p->tx++;
+	p->sent_us = now;
+	if (p->flags & P_LOST) {
+		p->flags &= (uint8_t)~P_LOST;
+		c->flight += p->len;
+	} else if (p->tx == 1) {
+		c->flight += p->len;
+	}
+	arm_rto(c, now);
+	return 0;
+}
+
+static uint16_t in_flight_pkts(const struct conn *c)
+{
+	return (uint16_t)(c->seq_nr - c->una);
+}
+
+/* Length of the next packet: up to max_payload bytes of queued slices, as
+ * far as UTP_TX_SLICES slices reach. */
+static uint32_t next_len(struct utp *u, struct conn *c)
+{
+	uint64_t want = c->off_end - c->off_nxt, at = c->off_nxt;
+	uint32_t lo = 0, hi = c->rn, slices = 0;
+
+	if (want > u->max_payload)
+		want = u->max_payload;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (ref_at(u, c, mid)->end <= at)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (uint32_t i = lo; i < c->rn && at < c->off_nxt + want && slices < UTP_TX_SLICES; i++) {
+		at = ref_at(u, c, i)->end;
+		slices++;
+	}
+	if (at > c->off_nxt + want)
+		at = c->off_nxt + want;
+	return (uint32_t)(at - c->off_nxt);
+}
+
+/* May a packet of len bytes go now? */
+static int window_ok(const struct conn *c, uint32_t len)
+{
+	uint32_t w = c->cwnd < c->peer_wnd ? c->cwnd : c->peer_wnd;
+
+	if (c->flight == 0 && (c->peer_wnd > 0 || c->probe))
+		return 1; /* always one packet in flight, even over a small window */
+	return c->flight + len <= w;
+}
+
+/* Everything c may send now: RESET, SYN, retransmissions, new data, FIN,
+ * a bare ACK. Stops when tx is full (the rest waits: c is dirty). */
+static void conn_output(struct utp *u, struct conn *c, uint64_t now, struct utp_out *out)
+{
+	uint16_t n = in_flight_pkts(c);
+
+	if (c->state == UTP_SYN_SENT) {
+		struct pkt *p = pkt_at(u, c, c->una);
+
+		if ((!p->tx || (p->flags & P_LOST)) && send_pkt(u, c, p, now, out))
+			mark_dirty(u, c);
+		return;
+	}
+	for (uint16_t i = 0; i < n; i++) {
+		struct pkt *p = pkt_at(u, c, (uint16_t)(c->una + i));
+
+		if (!(p->flags & P_LOST))
+			continue;
+		/* a fast retransmission goes at once, whatever the window
+		 * (as TCP's, RFC 5681 §3.2): the window was just halved */
+		if (!window_ok(c, p->len) && !((p->flags & P_FAST) && p->tx == 1)) {
+			c->cwnd_limited = 1;
+			if (!c->flight)
+				arm_rto(c, now); /* a zero window: probe when it fires */
+			goto ack;
+		}
+		if (send_pkt(u, c, p, now, out)) {
+			mark_dirty(u, c);
+			return;
+		}
+		c->probe = 0;
+	}
+	while (c->off_nxt < c->off_end && in_flight_pkts(c) < u->cfg.max_packets - 1) {
+		uint32_t len = next_len(u, c);
+		struct pkt *p;
+
+		if (!window_ok(c, len)) {
+			c->cwnd_limited = 1;
+			if (!c->flight)
+				arm_rto(c, now);
+			goto ack;
+		}
+		if (out->ntx >= out->txcap) {
+			u->st.tx_full++;
+			mark_dirty(u, c);
+			return;
+		}
+		p = pkt_at(u, c, c->seq_nr);
+		memset(p, 0, sizeof(*p));
+		p->seq = c->seq_nr;
+		p->type = UTP_ST_DATA;
+		p->off = c->off_nxt;
+		p->len = len;
+		c->seq_nr++;
+		c->off_nxt += len;
+		send_pkt(u, c, p, now, out);
+		c->probe = 0;
+	}
+	if (c->off_nxt == c->off_end)
+		c->cwnd_limited = 0;
+	if (c->closing && !c->fin_sent && c->off_nxt == c->off_end &&
+	    in_flight_pkts(c) < u->cfg.max_packets - 1) {
+		struct pkt *p;
+
+		if (out->ntx >= out->txcap) {
+			u->st.tx_full++;
+			mark_dirty(u, c);
+			return;
+		}
+		p = pkt_at(u, c, c->seq_nr);
+		memset(p, 0, sizeof(*p));
+		p->seq = c->seq_nr;
+		p->type = UTP_ST_FIN;
+		p->off = c->off_nxt;
+		c->seq_nr++;
+		c->fin_sent = 1;
+		c->fin_at = now + (uint64_t)u->cfg.fin_timeout_ms * 1000;
+		send_pkt(u, c, p, now, out);
+	}
+ack:
+	if (c->ack_due && emit(u, c, UTP_ST_STATE, NULL, now, out))
+		mark_dirty(u, c); /* the ACK waits for room */
+}
+
+/* ---- events ---- */
+
+static struct utp_ev *ev_new(struct utp_out *out, struct conn *c, struct utp *u, enum utp_ev_kind k)
+{
+	struct utp_ev *e;
+
+	if (out->nev >= out->evcap)
+		return NULL;
+	e = &out->ev[out->nev++];
+	memset(e, 0, sizeof(*e));
+	e->kind = k;
+	e->conn = cidx(u, c);
+	e->user = c->user;
+	return e;
+}
+
+/* Hands up what is held in order past dlv_nr, then the peer's FIN. 0 when
+ * done, -ENOSPC when events ran out. */
+static int deliver(struct utp *u, struct conn *c, struct utp_out *out)
+{
+	while (c->dlv_nr != c->ack_nr) {
+		uint16_t seq = (uint16_t)(c->dlv_nr + 1);
+		struct rslot *r = rs_at(u, c, seq);
+
+		if (r->len) {
+			struct utp_ev *e = ev_new(out, c, u, UTP_EV_DATA);
+
+			if (!e)
+				return -ENOSPC;
+			e->data = arena_of(u, c) + r->off;
+			e->len = r->len;
+		}
+		c->held--;
+		c->held_bytes -= r->len;
+		r->present = 0;
+		c->dlv_nr = seq;
+		if (r->fin)
+			c->fin_done = 2; /* reach: report below */
+	}
+	if (!c->held)
+		c->arena_used = 0;
+	if (c->fin_done == 2) {
+		if (!ev_new(out, c, u, UTP_EV_PEER_FIN))
+			return -ENOSPC;
+		c->fin_done = 1;
+	}
+	return 0;
+}
+
+/* ACKED for each finished send, in order (every queued one when dead). */
+static int report_acked(struct utp *u, struct conn *c, struct utp_out *out)
+{
+	while (c->rn) {
+		struct sref *r = ref_at(u, c, 0);
+
+		if (c->state != UTP_DEAD && r->end > c->off_una)
+			break;
+		if (r->last) {
+			struct utp_ev *e = ev_new(out, c, u, UTP_EV_ACKED);
+
+			if (!e)
+				return -ENOSPC;
+			e->cookie = r->cookie;
+		}
+		c->rh = (c->rh + 1) % u->cfg.max_sends;
+		c->rn--;
+	}
+	return 0;
+}
+
+static uint64_t conn_deadline(const struct utp *u, const struct conn *c)
+{
+	uint64_t d = c->last_rx + (uint64_t)u->cfg.idle_timeout_ms * 1000;
+	uint64_t k = c->last_tx + (uint64_t)u->cfg.keepalive_ms * 1000;
+
+	if (c->state == UTP_SYN_SENT)
+		return c->rto_at ? c->rto_at : d;
+	if (k < d)
+		d = k;
+	if (c->rto_at && c->rto_at < d)
+		d = c->rto_at;
+	if (c->fin_at && c->fin_at < d)
+		d = c->fin_at;
+	return d;
+}
+
+/* Output, deferred events, then the connection's next deadline; a dead
+ * connection reports its end and frees its slot. */
+static void conn_run(struct utp *u, struct conn *c, uint64_t now, struct utp_out *out)
+{
+	if (c->state == UTP_DEAD) {
+		if (c->abort_tx) {
+			/* once: a RESET that finds tx full is counted, not retried */
+			c->abort_tx = 0;
+			emit(u, c, UTP_ST_RESET, NULL, now, out);
+		}
+		if (report_acked(u, c, out)) {
+			mark_dirty(u, c);
+			return;
+		}
+		if (!c->closed_ev) {
+			struct utp_ev *e = ev_new(out, c, u, UTP_EV_CLOSED);
+
+			if (!e) {
+				mark_dirty(u, c);
+				return;
+			}
+			e->res = c->res;
+			e->detail = c->detail;
+			c->closed_ev = 1;
+		}
+		slot_free(u, c);
+		return;
+	}
+	dlist_remove(&c->dirty);
+	if (c->state != UTP_SYN_SENT) {
+		if (c->connected_ev == 1) {
+			if (!ev_new(out, c, u, UTP_EV_CONNECTED)) {
+				mark_dirty(u, c);
+				return;
+			}
+			c->connected_ev = 2;
+		}
+		if (deliver(u, c, out))
+			mark_dirty(u, c);
+	}
+	conn_output(u, c, now, out);
+	if (report_acked(u, c, out))
+		mark_dirty(u, c);
+	if (c->state == UTP_FIN_SENT && c->fin_acked && c->fin_done) {
+		conn_kill(u, c, 0, "closed");
+		conn_run(u, c, now, out);
+		return;
+	}
+	heap_set(u, c, conn_deadline(u, c));
+}
+
+/* ---- congestion control ---- */
+
+static int ts_less(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+static void hist_add(struct hist *h, uint32_t s, uint64_t now, uint64_t bucket_us, uint32_t nb)
+{
+	if (h->has && now - h->start >= nb * bucket_us)
+		h->has = 0; /* silent longer than the history: start over */
+	if (!h->has) {
+		for (uint32_t i = 0; i < nb; i++)
+			h->b[i] = s;
+		h->base = s;
+		h->start = now;
+		h->cur = 0;
+		h->has = 1;
+		return;
+	}
+	if (now - h->start >= bucket_us) {
+		while (now - h->start >= bucket_us) {
+			h->cur = (uint8_t)((h->cur + 1) % nb);
+			h->b[h->cur] = s;
+			h->start += bucket_us;
+		}
+		h->base = h->b[0];
+		for (uint32_t i = 1; i < nb; i++)
+			if (ts_less(h->b[i], h->base))
+				h->base = h->b[i];
+	}
+	if (ts_less(s, h->b[h->cur]))
+		h->b[h->cur] = s;
+	if (ts_less(s, h->base))
+		h->base = s;
+}
+
+static void hist_shift(struct hist *h, uint32_t d, uint32_t nb)
+{
+	for (uint32_t i = 0; i < nb; i++)
+		h->b[i] += d;
+	h->base += d;
+}
+
+/*
+ * Timestamps of a packet from the peer. Their timestamp against our clock
+ * is the delay of the path towards us plus the clocks' offset (reply_micro,
+ * echoed to the peer); their timestamp_difference is the same for the
+ * path from us (our LEDBAT sample). A peer clock that runs fast moves the
+ * first down and the second up by the same amount: when the base of the
+ * first drops, ours is moved up as much (drift, a few ms at a time, or a
+ * jump of the peer's clock, a second and more; a drop in between is more
+ * likely a queue that drained than a clock, and is left alone).
+ */
+static void on_timestamps(struct utp *u, struct conn *c, const struct utp_hdr *h, uint64_t now)
+{
+	uint64_t bucket = (uint64_t)u->cfg.base_bucket_ms * 1000;
+	uint32_t nb = u->cfg.base_buckets;
+
+	if (h->ts_us) {
+		uint32_t prev = c->rxh.base, had = c->rxh.has;
+
+		c->reply_micro = (uint32_t)now - h->ts_us;
+		hist_add(&c->rxh, c->reply_micro, now, bucket, nb);
+		if (had && c->rxh.has && ts_less(c->rxh.base, prev) && c->txh.has) {
+			uint32_t d = prev - c->rxh.base;
+
+			if (d <= SHIFT_SMALL || d >= SHIFT_JUMP)
+				hist_shift(&c->txh, d, nb);
+		}
+	}
+	if (h->ts_diff_us && c->state != UTP_SYN_SENT) {
+		uint32_t m;
+
+		hist_add(&c->txh, h->ts_diff_us, now, bucket, nb);
+		c->cur[c->icur] = h->ts_diff_us;
+		c->icur = (uint8_t)((c->icur + 1) % DELAY_FILTER);
+		if (c->ncur < DELAY_FILTER)
+			c->ncur++;
+		m = c->cur[0];
+		for (uint32_t i = 1; i < c->ncur; i++)
+			if (ts_less(c->cur[i], m))
+				m = c->cur[i];
+		c->our_delay = ts_less(m, c->txh.base) ? 0 : m - c->txh.base;
+	}
+}
+
+static uint32_t min_cwnd(const struct utp *u)
+{
+	return u->max_payload;
+}
+
+static uint32_t max_cwnd(const struct utp *u)
+{
+	return (u->cfg.max_packets - 1) * u->max_payload;
+}
+
+/* LEDBAT (RFC 6817 §2.4.2), after slow start: the window moves by
+ * gain_bytes per RTT scaled by how far the delay is off target. */
+static void cc_ack(struct utp *u, struct conn *c, uint32_t acked)
+{
+	int64_t target = u->cfg.target_delay_us, delay = c->our_delay, cw = c->cwnd;
+
+	if (!acked)
+		return;
+	if (c->ss && (delay > target / 2 || c->cwnd >= c->ssthresh))
+		c->ss = 0;
+	if (c->ss) {
+		if (c->cwnd_limited)
+			cw += acked;
+	} else if (delay <= target) {
+		int64_t delta =
+			(int64_t)u->cfg.gain_bytes * (target - delay) * acked / (target * cw);
+
+		if (c->cwnd_limited) /* not using the window: no reason to grow it */
+			cw += delta;
+	} else {
+		/* over target the window shrinks in proportion to the excess,
+		 * at most by half per window of acknowledgements (LEDBAT++,
+		 * draft-irtf-iccrg-ledbat-plus-plus §4.2): RFC 6817's linear
+		 * decrease of gain_bytes per RTT would take a large window
+		 * minutes to yield a shared uplink */
+		int64_t delta = (delay - target) * (int64_t)acked / target;
+
+		if (delta > (int64_t)acked / 2)
+			delta = (int64_t)acked / 2;
+		cw -= delta;
+	}
+	if (cw < min_cwnd(u))
+		cw = min_cwnd(u);
+	if (cw > max_cwnd(u))
+		cw = max_cwnd(u);
+	c->cwnd = (uint32_t)cw;
+}
+
+/* A packet at seq was lost: half the window, once per window of data. */
+static void cc_loss(struct utp *u, struct conn *c, uint16_t seq)
+{
+	/* loss_seq lies in [una, seq_nr]: packets before it were sent before
+	 * the last reduction */
+	if ((uint16_t)(seq - c->una) < (uint16_t)(c->loss_seq - c->una))
+		return;
+	c->cwnd /= 2;
+	if (c->cwnd < min_cwnd(u))
+		c->cwnd = min_cwnd(u);
+	c->ss = 0;
+	c->ssthresh = c->cwnd;
+	c->loss_seq = c->seq_nr;
+}
+
+static void rtt_sample(struct utp *u, struct conn *c, uint64_t now, uint64_t sent)
+{
+	uint32_t s = (uint32_t)(now - sent > 60000000 ? 60000000 : now - sent);
+	uint32_t v;
+
+	if (!c->srtt) {
+		c->srtt = s ? s : 1;
+		c->rttvar = s / 2;
+	} else {
+		uint32_t err = c->srtt > s ? c->srtt - s : s - c->srtt;
+
+		c->rttvar = (3 * c->rttvar + err) / 4;
+		c->srtt = (7 * c->srtt + s) / 8;
+		if (!c->srtt)
+			c->srtt = 1;
+	}
+	v = c->srtt + (4 * c->rttvar > 1000 ? 4 * c->rttvar : 1000);
+	if (v < u->cfg.rto_min_ms * 1000)
+		v = u->cfg.rto_min_ms * 1000;
+	if (v > u->cfg.rto_max_ms * 1000)
+		v = u->cfg.rto_max_ms * 1000;
+	c->rto = v;
+}
+
+/* ---- input ---- */
+
+/* Acknowledgements of a packet (k packets newly acknowledged, already
+ * validated). */
+static void on_ack(struct utp *u, struct conn *c, const struct utp_hdr *h, uint16_t k, uint64_t now)
+{
+	uint32_t acked = 0;
+	uint64_t rtt_sent = 0;
+	int lost = 0, newly_sacked = 0;
+	uint16_t n;
+
+	for (uint16_t i = 0; i < k; i++) {
+		struct pkt *p = pkt_at(u, c, (uint16_t)(c->una + i));
+
+		if (!(p->flags & (P_SACKED | P_LOST)))
+			c->flight -= p->len;
+		if (!(p->flags & P_SACKED))
+			acked += p->len;
+		if (p->tx == 1 && !(p->flags & P_SACKED))
+			rtt_sent = p->sent_us;
+		if (p->type == UTP_ST_FIN)
+			c->fin_acked = 1;
+		c->off_una = p->off + p->len;
+	}
+	c->una = (uint16_t)(c->una + k);
+	if ((uint16_t)(c->loss_seq - c->una) > in_flight_pkts(c))
+		c->loss_seq = c->una;
+	if (k) {
+		c->backoff = 0;
+		c->dup_acks = 0;
+		c->rto_at = 0;
+		if (rtt_sent)
+			rtt_sample(u, c, now, rtt_sent);
+	}
+	n = in_flight_pkts(c);
+	if (h->sack && n) {
+		uint32_t count = 0;
+
+		for (uint32_t i = 0; i < (uint32_t)h->sack_len * 8; i++) {
+			uint16_t seq = (uint16_t)(h->ack + 2 + i);
+			struct pkt *p;
+
+			if (!(h->sack[i / 8] >> (i % 8) & 1) || (uint16_t)(seq - c->una) >= n)
+				continue;
+			p = pkt_at(u, c, seq);
+			if (p->flags & P_SACKED || !p->tx)
+				continue;
+			if (!(p->flags & P_LOST))
+				c->flight -= p->len;
+			p->flags = (uint8_t)((p->flags | P_SACKED) & ~P_LOST);
+			acked += p->len;
+			newly_sacked = 1;
+			c->sacks++;
+		}
+		/* lost: an unacknowledged packet with 3 or more acknowledged
+		 * after it (BEP 29), resent once until the next timeout */
+		for (uint16_t i = n; i-- > 0;) {
+			struct pkt *p = pkt_at(u, c, (uint16_t)(c->una + i));
+
+			if (p->flags & P_SACKED) {
+				count++;
+			} else if (count >= 3 && p->tx && !(p->flags & (P_LOST | P_FAST))) {
+				p->flags |= P_LOST | P_FAST;
+				c->flight -= p->len;
+				if (!lost)
+					cc_loss(u, c, p->seq);
+				lost = 1;
+			}
+		}
+	}
+	if (h->type == UTP_ST_STATE && !k && n && !newly_sacked &&
+	    h->ack == (uint16_t)(c->una - 1)) {
+		c->dup_acks_total++;
+		if (++c->dup_acks == 3) {
+			struct pkt *p = pkt_at(u, c, c->una);
+
+			if (p->tx && !(p->flags & (P_SACKED | P_LOST | P_FAST))) {
+				p->flags |= P_LOST | P_FAST;
+				c->flight -= p->len;
+				cc_loss(u, c, p->seq);
+			}
+		}
+	}
+	cc_ack(u, c, acked);
+	if (c->flight || in_flight_pkts(c))
+		arm_rto(c, now);
+}
+
+/* Data or FIN of the peer (the ack part is done). */
+static void on_data(struct utp *u, struct conn *c, const struct utp_hdr *h, const uint8_t *pay,
+		    uint32_t plen, struct utp_out *out)
+{
+	uint16_t d = (uint16_t)(h->seq - c->ack_nr);
+	struct rslot *r;
+	struct utp_ev *e = NULL;
+	int fin = h->type == UTP_ST_FIN;
+
+	c->ack_due = 1;
+	if (fin)
+		plen = 0;
+	if (d == 0 || d >= 0x8000) {
+		u->st.dup_packets++;
+		return;
+	}
+	if (c->got_fin && (int16_t)(h->seq - c->fin_seq) >= (fin ? 1 : 0)) {
+		u->st.out_of_window++; /* past the end of the stream */
+		return;
+	}
+	if ((uint16_t)(h->seq - c->dlv_nr) > u->cfg.max_reorder) {
+		u->st.out_of_window++;
+		return;
+	}
+	if (fin) {
+		if (c->got_fin && c->fin_seq != h->seq)
+			return;
+		c->got_fin = 1;
+		c->fin_seq = h->seq;
+	}
+	c->bytes_in += plen;
+	u->st.bytes_in += plen;
+	if (d == 1 && c->dlv_nr == c->ack_nr && (!plen || (e = ev_new(out, c, u, UTP_EV_DATA)))) {
+		/* in order with nothing waiting: straight from the datagram */
+		if (e) {
+			e->data = pay;
+			e->len = plen;
+		}
+		c->ack_nr = c->dlv_nr = h->seq;
+		if (fin)
+			c->fin_done = 2;
+	} else {
+		r = rs_at(u, c, h->seq);
+		if (r->present) {
+			u->st.dup_packets++;
+			return;
+		}
+		if (plen > u->cfg.rcv_buf - c->arena_used) {
+			/* compact: the held packets to the front, in any order */
+			uint8_t *a = arena_of(u, c);
+			uint32_t used = 0;
+
+			for (uint32_t i = 1; i <= u->cfg.max_reorder; i++) {
+				struct rslot *q = rs_at(u, c, (uint16_t)(c->dlv_nr + i));
+
+				if (!q->present)
+					continue;
+				memcpy(u->scratch + used, a + q->off, q->len);
+				q->off = used;
+				used += q->len;
+			}
+			memcpy(a, u->scratch, used);
+			c->arena_used = used;
+			if (plen > u->cfg.rcv_buf - used) {
+				u->st.out_of_window++;
+				return;
+			}
+		}
+		memcpy(arena_of(u, c) + c->arena_used, pay, plen);
+		r->off = c->arena_used;
+		r->len = plen;
+		r->seq = h->seq;
+		r->fin = (uint8_t)fin;
+		r->present = 1;
+		c->arena_used += plen;
+		c->held++;
+		c->held_bytes += plen;
+	}
+	/* the gap may be filled: ack_nr runs over what is held */
+	for (;;) {
+		uint16_t nx = (uint16_t)(c->ack_nr + 1);
+		struct rslot *q = rs_at(u, c, nx);
+
+		if ((uint16_t)(nx - c->dlv_nr) > u->cfg.max_reorder || !q->present || q->seq != nx)
+			break;
+		c->ack_nr = nx;
+	}
+}
+
+/* The peer's RESET names our send_id or our recv_id (libutp accepts
+ * both); our recv_id is send_id + 1 when we accepted, - 1 when we
+ * connected. */
+static struct conn *lookup_reset(struct utp *u, const struct utp_addr *a, uint16_t id)
+{
+	struct conn *c = lookup(u, a, id);
+
+	if (!c) {
+		c = lookup(u, a, (uint16_t)(id + 1));
+		if (c && c->send_id != id)
+			c = NULL;
+	}
+	if (!c) {
+		c = lookup(u, a, (uint16_t)(id - 1));
+		if (c && c->send_id != id)
+			c = NULL;
+	}
+	return c;
+}
+
+static uint16_t cookie(const struct utp *u, const struct utp_addr *a, uint16_t recv_id,
+		       uint16_t syn_seq, uint64_t ctr)
+{
+	uint8_t b[1 + sizeof(*a) + 12];
+
+	b[0] = 'c';
+	memcpy(b + 1, a, sizeof(*a));
+	byteio_put_be16(b + 1 + sizeof(*a), recv_id);
+	byteio_put_be16(b + 3 + sizeof(*a), syn_seq);
+	byteio_put_be64(b + 5 + sizeof(*a), ctr);
+	return (uint16_t)siphash24(u->cfg.secret, b, sizeof(b));
+}
+
+static void on_syn(struct utp *u, const struct utp_addr *from, const struct utp_hdr *h,
+		   uint64_t now, struct utp_out *out)
+{
+	uint16_t recv_id = (uint16_t)(h->conn_id + 1);
+	struct conn *c = lookup(u, from, recv_id);
+	uint32_t ts_diff = h->ts_us ? (uint32_t)now - h->ts_us : 0;
+
+	if (c) {
+		/* a SYN resent after its connection exists (our answer was
+		 * lost and its DATA overtook it) is acknowledged again; one
+		 * with another sequence number is an id collision: ignored */
+		if (!c->initiator && c->syn_seq == h->seq && c->send_id == h->conn_id)
+			c->ack_due = 1;
+		return;
+	}
+	u->st.syn_in++;
+	emit_bare(u, from, UTP_ST_STATE, h->conn_id,
+		  cookie(u, from, recv_id, h->seq, now / COOKIE_PERIOD), h->seq, ts_diff, now, out);
+}
+
+/* DATA or FIN for no connection: a valid cookie makes one. */
+static struct conn *on_cookie(struct utp *u, const struct utp_addr *from, const struct utp_hdr *h,
+			      uint64_t now, struct utp_out *out)
+{
+	uint64_t ctr = now / COOKIE_PERIOD;
+	uint16_t syn_seq = (uint16_t)(h->seq - 1), first = 0;
+	int ok = 0;
+	struct conn *c;
+	struct utp_ev *ev;
+	void *user = NULL;
+
+	for (uint64_t d = 0; d < 2 && d <= ctr && !ok; d++) {
+		uint16_t s = cookie(u, from, h->conn_id, syn_seq, ctr - d);
+
+		if (h->ack == (uint16_t)(s - 1)) {
+			first = s;
+			ok = 1;
+		} else if (h->ack == s) {
+			first = (uint16_t)(s + 1);
+			ok = 1;
+		}
+	}
+	if (!ok) {
+		u->st.cookie_bad++;
+		return NULL;
+	}
+	if (!u->nfree) {
+		u->st.table_full++;
+		emit_bare(u, from, UTP_ST_RESET, (uint16_t)(h->conn_id - 1), first, h->seq, 0, now,
+			  out);
+		return NULL;
+	}
+	if (u->cfg.admit && u->cfg.admit(u->cfg.admit_ctx, from, now, &user) < 0) {
+		u->st.refused++;
+		emit_bare(u, from, UTP_ST_RESET, (uint16_t)(h->conn_id - 1), first, h->seq, 0, now,
+			  out);
+		return NULL;
+	}
+	c = slot_take(u, from, h->conn_id, (uint16_t)(h->conn_id - 1), now);
+	c->user = user;
+	c->seq_nr = c->una = c->loss_seq = first;
+	c->ack_nr = c->dlv_nr = c->syn_seq = syn_seq;
+	u->st.accepts++;
+	ev = ev_new(out, c, u, UTP_EV_ACCEPT); /* room: UTP_EV_MIN */
+	if (ev)
+		ev->peer = *from;
+	return c;
+}
+
+void utp_input(struct utp *u, const struct utp_addr *from, const uint8_t *p, size_t len,
+	       uint64_t now, struct utp_out *out)
+{
+	struct utp_hdr h;
+	size_t fault;
+	struct conn *c;
+	uint16_t k = 0;
+
+	u->st.datagrams_in++;
+	if (out->evcap - out->nev < UTP_EV_MIN) {
+		u->st.ev_short++;
+		return;
+	}
+	if (utp_parse(p, len, &h, &fault)) {
+		u->st.malformed++;
+		return;
+	}
+	if (h.type == UTP_ST_SYN) {
+		on_syn(u, from, &h, now, out);
+		c = lookup(u, from, (uint16_t)(h.conn_id + 1));
+		if (c && c->ack_due)
+			conn_run(u, c, now, out);
+		return;
+	}
+	if (h.type == UTP_ST_RESET) {
+		c = lookup_reset(u, from, h.conn_id);
+		if (!c) {
+			u->st.no_conn++;
+			return;
+		}
+		u->st.resets_in++;
+		c->pkts_in++;
+		conn_kill(u, c, c->state == UTP_SYN_SENT ? -ECONNREFUSED : -ECONNRESET,
+			  c->state == UTP_SYN_SENT ? "connection refused" : "reset by peer");
+		conn_run(u, c, now, out);
+		return;
+	}
+	c = lookup(u, from, h.conn_id);
+	if (!c) {
+		if (h.type == UTP_ST_STATE) {
+			u->st.no_conn++;
+			return;
+		}
+		c = on_cookie(u, from, &h, now, out);
+		if (!c)
+			return;
+	}
+	if (c->state == UTP_SYN_SENT) {
+		/* only the answer to our SYN: a STATE acknowledging it */
+		if (h.type != UTP_ST_STATE || h.ack != c->una) {
+			u->st.bad_ack++;
+			return;
+		}
+		c->state = c->closing ? UTP_FIN_SENT : UTP_CONNECTED;
+		c->ack_nr = c->dlv_nr = (uint16_t)(h.seq - 1);
+		c->connected_ev = 1;
+		k = 1;
+	} else {
+		/* the acknowledgement must lie between the oldest packet we
+		 * still hold minus a window and the last we sent */
+		uint16_t n = in_flight_pkts(c);
+
+		k = (uint16_t)(h.ack - (uint16_t)(c->una - 1));
+		if (k > n) {
+			if ((uint16_t)((uint16_t)(c->una - 1) - h.ack) > u->cfg.max_packets) {
+				u->st.bad_ack++;
+				return;
+			}
+			k = 0; /* an old acknowledgement, reordered */
+		}
+	}
+	c->pkts_in++;
+	c->last_rx = now;
+	c->peer_wnd = h.wnd;
+	on_timestamps(u, c, &h, now);
+	on_ack(u, c, &h, k, now);
+	if (h.type == UTP_ST_DATA || h.type == UTP_ST_FIN)
+		on_data(u, c, &h, p + h.data_off, (uint32_t)(len - h.data_off), out);
+	conn_run(u, c, now, out);
+}
+
+/* ---- timers ---- */
+
+static void on_timer(struct utp *u, struct conn *c, uint64_t now)
+{
+	if (now - c->last_rx >= (uint64_t)u->cfg.idle_timeout_ms * 1000 &&
+	    c->state != UTP_SYN_SENT) {
+		conn_kill(u, c, -ETIMEDOUT, "idle timeout");
+		return;
+	}
+	if (c->fin_at && now >= c->fin_at) {
+		conn_kill(u, c, c->fin_acked ? 0 : -ETIMEDOUT, "fin timeout");
+		return;
+	}
+	if (c->rto_at && now >= c->rto_at) {
+		uint16_t n = in_flight_pkts(c);
+
+		c->rto_at = 0;
+		if (c->state == UTP_SYN_SENT) {
+			if (c->backoff >= u->cfg.syn_resends) {
+				conn_kill(u, c, -ETIMEDOUT, "connect timeout");
+				return;
+			}
+			c->backoff++;
+			c->rto = c->rto * 2 > u->cfg.rto_max_ms * 1000 ? u->cfg.rto_max_ms * 1000
+								       : c->rto * 2;
+			pkt_at(u, c, c->una)->flags |= P_LOST;
+			return;
+		}
+		if (n) {
+			if (++c->backoff > u->cfg.max_timeouts) {
+				conn_kill(u, c, -ETIMEDOUT, "too many resends");
+				return;
+			}
+			c->timeouts++;
+			u->st.timeouts++;
+			c->rto = c->rto * 2 > u->cfg.rto_max_ms * 1000 ? u->cfg.rto_max_ms * 1000
+								       : c->rto * 2;
+			/* everything unacknowledged is presumed lost; the
+			 * window restarts at one packet and slow-starts to
+			 * half of what it was */
+			c->ssthresh = c->cwnd / 2 > 2 * min_cwnd(u) ? c->cwnd / 2 : 2 * min_cwnd(u);
+			c->cwnd = min_cwnd(u);
+			c->ss = 1;
+			c->loss_seq = c->seq_nr;
+			for (uint16_t i = 0; i < n; i++) {
+				struct pkt *p = pkt_at(u, c, (uint16_t)(c->una + i));
+
+				p->flags &= (uint8_t)~P_FAST;
+				if (!(p->flags & (P_SACKED | P_LOST)) && p->tx) {
+					p->flags |= P_LOST;
+					c->flight -= p->len;
+				}
+			}
+			c->dup_acks = 0;
+		} else if (c->off_nxt < c->off_end && c->peer_wnd == 0) {
+			c->probe = 1; /* a zero window: one packet may test it */
+		}
+	}
+	if (now - c->last_tx >= (uint64_t)u->cfg.keepalive_ms * 1000)
+		c->ack_due = 1;
+}
+
+void utp_poll(struct utp *u, uint64_t now, struct utp_out *out)
+{
+	struct dlist work;
+
+	while (u->nheap && u->c[u->heap[0]].deadline <= now) {
+		struct conn *c = &u->c[u->heap[0]];
+
+		heap_set(u, c, UTP_NO_DEADLINE);
+		on_timer(u, c, now);
+		conn_run(u, c, now, out);
+		if (c->state != UTP_FREE && c->state != UTP_DEAD && c->deadline <= now)
+			heap_set(u, c, now + 1000); /* nothing left to do now: not again at once */
+	}
+	/* each dirty connection once: one that stays dirty waits for the
+	 * next poll (the caller has to drain tx or ev first) */
+	dlist_init(&work);
+	if (!dlist_empty(&u->dirty)) {
+		work.next = u->dirty.next;
+		work.prev = u->dirty.prev;
+		work.next->prev = &work;
+		work.prev->next = &work;
+		dlist_init(&u->dirty);
+	}
+	while (!dlist_empty(&work)) {
+		struct conn *c = DLIST_ENTRY(dlist_first(&work), struct conn, dirty);
+
+		dlist_remove(&c->dirty);
+		conn_run(u, c, now, out);
+	}
+}
+
+uint64_t utp_next_deadline(const struct utp *u)
+{
+	if (!dlist_empty(&u->dirty))
+		return 0;
+	return u->nheap ? u->c[u->heap[0]].deadline : UTP_NO_DEADLINE;
+}
+
+/* ---- calls from the caller ---- */
+
+static struct conn *conn_get(struct utp *u, uint32_t id)
+{
+	if (id >= u->cfg.max_conns)
+		return NULL;
+	return u->c[id].state == UTP_FREE ? NULL : &u->c[id];
+}
+
+int utp_connect(struct utp *u, const struct utp_addr *to, void *user, uint64_t now,
+		uint32_t *out_conn)
+{
+	struct conn *c = NULL;
+	struct pkt *p;
+
+	for (int tries = 0; tries < 16; tries++) {
+		uint8_t b[9] = { 'i' };
+		uint16_t id;
+
+		byteio_put_be64(b + 1, u->id_ctr++);
+		id = (uint16_t)siphash24(u->cfg.secret, b, sizeof(b));
+		if (lookup(u, to, id) || lookup(u, to, (uint16_t)(id + 1)))
+			continue;
+		c = slot_take(u, to, id, (uint16_t)(id + 1), now);
+		break;
+	}
+	if (!c)
+		return -ENOSPC;
+	u->st.connects++;
+	c->initiator = 1;
+	c->user = user;
+	c->state = UTP_SYN_SENT;
+	c->seq_nr = 1;
+	c->una = 1;
+	p = pkt_at(u, c, 1);
+	memset(p, 0, sizeof(*p));
+	p->seq = 1;
+	p->type = UTP_ST_SYN;
+	c->seq_nr = 2;
+	c->loss_seq = 1;
+	mark_dirty(u, c);
+	*out_conn = cidx(u, c);
+	return 0;
+}
+
+int utp_send(struct utp *u, uint32_t id, const struct iovec *iov, int n, uint64_t cookie)
+{
+	struct conn *c = conn_get(u, id);
+	uint64_t bytes = 0;
+	int slices = 0, last = -1;
+
+	if (!c || c->state == UTP_DEAD || c->closing)
+		return -ENOTCONN;
+	if (n < 1)
+		return -EINVAL;
+	for (int i = 0; i < n; i++) {
+		if (iov[i].iov_len) {
+			slices++;
+			last = i;
+		}
+		bytes += iov[i].iov_len;
+	}
+	if (!slices || bytes > UINT32_MAX)
+		return -EINVAL;
+	if (c->rn + (uint32_t)slices > u->cfg.max_sends ||
+	    c->off_end - c->off_una + bytes > u->cfg.sndbuf)
+		return -EAGAIN;
+	for (int i = 0; i <= last; i++) {
+		struct sref *r;
+
+		if (!iov[i].iov_len)
+			continue;
+		r = ref_at(u, c, c->rn++);
+		r->p = iov[i].iov_base;
+		r->len = (uint32_t)iov[i].iov_len;
+		c->off_end += r->len;
+		r->end = c->off_end;
+		r->last = i == last;
+		r->cookie = cookie;
+	}
+	mark_dirty(u, c);
+	return 0;
+}
+
+void utp_close(struct utp *u, uint32_t id)
+{
+	struct conn *c = conn_get(u, id);
+
+	if (!c || c->state == UTP_DEAD || c->closing)
+		return;
+	c->closing = 1;
+	if (c->state == UTP_CONNECTED)
+		c->state = UTP_FIN_SENT; /* SYN_SENT: once connected */
+	mark_dirty(u, c);
+}
+
+void utp_abort(struct utp *u, uint32_t id)
+{
+	struct conn *c = conn_get(u, id);
+
+	if (!c || c->state == UTP_DEAD)
+		return;
+	c->abort_tx = c->state != UTP_SYN_SENT;
+	conn_kill(u, c, -ECONNABORTED, "aborted");
+}
+
+void utp_set_user(struct utp *u, uint32_t id, void *user)
+{
+	struct conn *c = conn_get(u, id);
+
+	if (c)
+		c->user = user;
+}
+
+int utp_conn_info(const struct utp *u, uint32_t id, struct utp_conn_info *out)
+{
+	const struct conn *c;
+
+	if (id >= u->cfg.max_conns || u->c[id].state == UTP_FREE)
+		return -ENOENT;
+	c = &u->c[id];
+	memset(out, 0, sizeof(*out));
+	out->state = (enum utp_state)c->state;
+	out->peer = c->peer;
+	out->recv_id = c->recv_id;
+	out->send_id = c->send_id;
+	out->cwnd = c->cwnd;
+	out->peer_wnd = c->peer_wnd;
+	out->flight = c->flight;
+	out->our_delay_us = c->our_delay;
+	out->base_delay_us = c->txh.base;
+	out->srtt_us = c->srtt;
+	out->rttvar_us = c->rttvar;
+	out->rto_us = c->rto;
+	out->slow_start = c->ss;
+	out->queued = (uint32_t)(c->off_end - c->off_una);
+	out->pkts_in = c->pkts_in;
+	out->pkts_out = c->pkts_out;
+	out->bytes_in = c->bytes_in;
+	out->bytes_out = c->bytes_out;
+	out->retransmits = c->retransmits;
+	out->timeouts = c->timeouts;
+	out->dup_acks = c->dup_acks_total;
+	out->sacks = c->sacks;
+	return 0;
+}
+
+const struct utp_stats *utp_stats(const struct utp *u)
+{
+	return &u->st;
+}
+
+uint32_t utp_conns(const struct utp *u)
+{
+	return u->cfg.max_conns - u->nfree;
+}
