@@ -350,7 +350,11 @@ static void repair_read_done(struct worker *w, uint64_t cookie, int32_t res)
 		uint8_t *shards[PARITY_MAX_SHARDS];
 		for (uint32_t k = 0; k < g->k + g->m; k++)
 			shards[k] = r->buf + (size_t)k * STORE_BLOCK;
-		if (parity_rebuild(&w->par, STORE_BLOCK, shards, r->lost) == 0) {
+		/* the stripe is coded over its parity shards' length, which a
+		 * short last stripe has shorter than a block (store_shard) */
+		uint64_t poff, pe;
+		uint32_t plen = store_shard(g, r->stripe, g->k, &poff, &pe);
+		if (parity_rebuild(&w->par, plen, shards, r->lost) == 0) {
 			memcpy(w->fill_ptr[r->slot], shards[t], blen);
 			got = blen;
 		}

@@ -696,27 +696,38 @@ static int read_slot(struct wk *w, struct slot *s, struct file_state *f, uint64_
 	return 0;
 }
 
-/* The parity of s's stripes into s->pbuf and their XXH3 into s->xxh,
- * after its data blocks'. */
+/* The parity of s's stripes into s->pbuf, laid out as in the object (a
+ * short last stripe has short shards: store_shard says where and how long),
+ * and their XXH3 into s->xxh, after its data blocks'. */
 static void slot_parity(struct job *j, struct slot *s, uint64_t *out_pbytes, uint64_t *out_poff)
 {
-	const uint64_t k = j->par.k, m = j->par.m, sb = k * STORE_BLOCK;
+	const uint32_t k = j->par.k, m = j->par.m;
+	const uint64_t sb = (uint64_t)k * STORE_BLOCK;
 	struct file_state *f = s->f;
 	uint64_t s0 = s->off / sb, ns = (s->len + sb - 1) / sb;
-	uint64_t nb = (s->len + STORE_BLOCK - 1) / STORE_BLOCK;
+	uint64_t nb = (s->len + STORE_BLOCK - 1) / STORE_BLOCK, poff = 0, e, end = 0;
 
 	for (uint64_t st = 0; st < ns; st++) {
 		uint8_t *data[PARITY_MAX_K], *out[PARITY_MAX_M];
-		for (uint64_t i = 0; i < k; i++)
+		uint32_t plen = 0;
+		for (uint32_t i = 0; i < m; i++) {
+			uint64_t off;
+			plen = store_shard(&f->g, s0 + st, k + i, &off, &e);
+			if (st == 0 && i == 0)
+				poff = off;
+			out[i] = s->pbuf + (off - poff);
+			end = off - poff + plen;
+		}
+		for (uint32_t i = 0; i < k; i++)
 			data[i] = s->buf + (st * k + i) * STORE_BLOCK;
-		for (uint64_t i = 0; i < m; i++)
-			out[i] = s->pbuf + (st * m + i) * STORE_BLOCK;
-		parity_encode(&j->par, STORE_BLOCK, data, out);
-		for (uint64_t i = 0; i < m; i++)
-			hash_xxh128(out[i], STORE_BLOCK, s->xxh + (nb + st * m + i) * 16);
+		/* the data past the file is zeros (read_slot), and so is the
+		 * parity past plen: it is neither computed nor stored */
+		parity_encode(&j->par, plen, data, out);
+		for (uint32_t i = 0; i < m; i++)
+			hash_xxh128(out[i], plen, s->xxh + (nb + st * m + i) * 16);
 	}
-	*out_pbytes = ns * m * STORE_BLOCK;
-	*out_poff = f->g.parity + s0 * m * STORE_BLOCK;
+	*out_pbytes = end;
+	*out_poff = poff;
 }
 
 /*
@@ -823,7 +834,9 @@ static int hash_group(struct wk *w)
 				return rc;
 		}
 		slot_parity(j, s, &pbytes, &poff);
-		if (f->n_units > 1 && (rc = write_table(j, s, pbytes / STORE_BLOCK, &w->err)) < 0)
+		uint64_t ns = (s->len + (uint64_t)j->par.k * STORE_BLOCK - 1) /
+			      ((uint64_t)j->par.k * STORE_BLOCK);
+		if (f->n_units > 1 && (rc = write_table(j, s, ns * j->par.m, &w->err)) < 0)
 			return rc;
 		int fd = f->dfd >= 0 ? f->dfd : f->w->fd, bfd = f->dfd >= 0 ? f->w->fd : -1;
 		/* The 4 KiB tail past the data is zeros (read_slot): O_DIRECT
@@ -1004,7 +1017,7 @@ static int plan(struct job *j, const struct ingest_tree *t, struct seed_err *err
 		f->e = &t->e[i];
 		f->is_last = i + 1 == t->n;
 		f->n_blocks = merkle_leaf_count(len);
-		store_geom(len, j->par.k, j->par.m, STORE_OBJ_VERSION, &f->g);
+		store_new_geom(j->s, len, &f->g);
 		f->n_pieces = metainfo_piece_count(len, j->piece_length);
 		f->n_units = (size_t)((len + j->chunk - 1) / j->chunk);
 		j->n_units += f->n_units;

@@ -277,19 +277,27 @@ static int find_bad(struct sctx *c, int fd, const struct store_geom *g, const ui
 		goto out;
 	}
 	*root_ok = !n_bad && !memcmp(mroot, root, 32);
-	for (uint64_t p0 = 0; p0 < g->n_parity; p0 += per) {
-		uint64_t n = g->n_parity - p0 < per ? g->n_parity - p0 : per;
-		rc = pread_paced(c, fd, c->buf, n * STORE_BLOCK, g->parity + p0 * STORE_BLOCK);
+	/* the parity shards, whole stripes a read (at most CHUNK: m shards of
+	 * at most a block each), each shard where and as long as store_shard
+	 * says */
+	const uint64_t spr = per / (g->m ? g->m : 1);
+	for (uint64_t s0 = 0; g->m && s0 < g->n_stripes; s0 += spr) {
+		uint64_t ns = g->n_stripes - s0 < spr ? g->n_stripes - s0 : spr, first, e, last;
+		store_shard(g, s0, g->k, &first, &e);
+		uint32_t ll = store_shard(g, s0 + ns - 1, g->k + g->m - 1, &last, &e);
+		rc = pread_paced(c, fd, c->buf, last + ll - first, first);
 		if (rc < 0) {
 			rc = io_fail(c, rc, "parity read", err);
 			goto out;
 		}
-		for (uint64_t i = 0; i < n; i++) {
-			uint64_t e = g->n_blocks + p0 + i;
-			hash_xxh128(c->buf + i * STORE_BLOCK, STORE_BLOCK, x);
-			bad[e] = memcmp(x, table + e * 16, 16) != 0;
-			n_bad += bad[e];
-		}
+		for (uint64_t st = s0; st < s0 + ns; st++)
+			for (uint32_t j = 0; j < g->m; j++) {
+				uint64_t at;
+				uint32_t len = store_shard(g, st, g->k + j, &at, &e);
+				hash_xxh128(c->buf + (at - first), len, x);
+				bad[e] = memcmp(x, table + e * 16, 16) != 0;
+				n_bad += bad[e];
+			}
 	}
 out:
 	read_settle(c);
@@ -336,8 +344,12 @@ static int mend_stripes(struct sctx *c, int fd, const struct store_geom *g, cons
 			int rc = pread_paced(c, fd, sh[i], len[i], off[i]);
 			if (rc < 0)
 				return io_fail(c, rc, "stripe read", err);
+			/* an O_DIRECT read brings the sector's padding, which no
+			 * checksum covers: the code counts zeros there */
+			memset(sh[i] + len[i], 0, STORE_BLOCK - len[i]);
 		}
-		parity_rebuild(&c->par, STORE_BLOCK, sh, lost);
+		/* coded over the parity shards' length (store_shard) */
+		parity_rebuild(&c->par, len[g->k], sh, lost);
 		for (uint32_t i = 0; i < n; i++) {
 			if (!(lost >> i & 1))
 				continue;
@@ -353,8 +365,8 @@ static int mend_stripes(struct sctx *c, int fd, const struct store_geom *g, cons
 				continue;
 			}
 			/* a data block goes back with the zeros that pad it to 4 KiB */
-			int rc = fsu_pwrite_full(fd, sh[i],
-						 i < g->k ? round4k(len[i]) : STORE_BLOCK, off[i]);
+			int rc = fsu_pwrite_full(fd, sh[i], i < g->k ? round4k(len[i]) : len[i],
+						 off[i]);
 			if (rc < 0)
 				return io_fail(c, rc, "write", err);
 			*wrote = 1;
@@ -379,40 +391,143 @@ static int mend_stripes(struct sctx *c, int fd, const struct store_geom *g, cons
 }
 
 /*
+ * The parity of an object of layout g computed from its data: each parity
+ * shard's entry goes into table, *matched counts the shards the disk holds
+ * as computed, and with fix a shard that differs is written back.
+ */
+static int parity_pass(struct sctx *c, int fd, const struct store_geom *g, uint8_t *table, int fix,
+		       uint64_t *matched, int *wrote, struct seed_err *err)
+{
+	if (!g->m)
+		return 0;
+	if (use_parity(c, g->k, g->m) < 0)
+		return seed_err_set(err, -EINVAL, "parity %u+%u: not a valid code", g->k, g->m);
+	const uint64_t sb = (uint64_t)g->k * STORE_BLOCK;
+	for (uint64_t off = 0; off < g->length; off += CHUNK) {
+		uint64_t len = g->length - off < CHUNK ? g->length - off : CHUNK;
+		uint64_t ns = (len + sb - 1) / sb, s0 = off / sb;
+		int rc = pread_paced(c, fd, c->buf, len, STORE_OBJ_HEADER + off);
+		if (rc < 0)
+			return io_fail(c, rc, "read", err);
+		memset(c->buf + len, 0, (size_t)(ns * sb - len));
+		for (uint64_t st = 0; st < ns; st++) {
+			uint8_t *d[PARITY_MAX_K], *p[PARITY_MAX_M];
+			uint8_t *disk = c->shard + (size_t)g->m * STORE_BLOCK;
+			uint64_t at[PARITY_MAX_M], e[PARITY_MAX_M];
+			uint32_t plen = 0;
+			for (uint32_t i = 0; i < g->k; i++)
+				d[i] = c->buf + (st * g->k + i) * STORE_BLOCK;
+			for (uint32_t j = 0; j < g->m; j++) {
+				p[j] = c->shard + (size_t)j * STORE_BLOCK;
+				plen = store_shard(g, s0 + st, g->k + j, &at[j], &e[j]);
+			}
+			parity_encode(&c->par, plen, d, p);
+			for (uint32_t j = 0; j < g->m; j++) {
+				hash_xxh128(p[j], plen, table + e[j] * 16);
+				rc = pread_paced(c, fd, disk, plen, at[j]);
+				if (rc == 0 && !memcmp(disk, p[j], plen)) {
+					++*matched;
+					continue;
+				}
+				if (rc == 0 && !fix)
+					continue;
+				if (rc == 0)
+					rc = fsu_pwrite_full(fd, p[j], plen, at[j]);
+				if (rc < 0)
+					return io_fail(c, rc,
+						       fix ? "parity rewrite" : "parity read", err);
+				*wrote = 1;
+				c->st->parity_rebuilt++;
+				event(c,
+				      "parity block %u of stripe %llu recomputed and written back",
+				      j + 1, (unsigned long long)(s0 + st));
+			}
+		}
+	}
+	return 0;
+}
+
+/* How many of g's two table copies the disk holds as table has them. */
+static int tables_matched(struct sctx *c, int fd, const struct store_geom *g, const uint8_t *table,
+			  uint8_t *tmp, uint64_t *matched, struct seed_err *err)
+{
+	for (int copy = 1; copy <= 2; copy++) {
+		int rc = fsu_pread_full(fd, tmp, g->table_len, copy == 1 ? g->table1 : g->table2);
+		if (rc < 0)
+			return io_fail(c, rc, "block table read", err);
+		*matched += !memcmp(tmp, table, g->table_len);
+	}
+	return 0;
+}
+
+/* Adds the layout (v, k, m) to out when an object of length bytes has a file
+ * of size bytes in it. */
+static void add_layout(struct store_geom *out, size_t *n, size_t cap, uint64_t size,
+		       uint64_t length, uint32_t v, uint32_t k, uint32_t m)
+{
+	struct store_geom g;
+	store_geom(length, k, m, v, &g);
+	if (g.size == size && *n < cap)
+		out[(*n)++] = g;
+}
+
+/* The layouts (version, parity) an object of length bytes whose file is
+ * size bytes can have, most likely first: the current version with the
+ * store's parity, then with every other, then version 3 the same way, then
+ * version 2 (no parity). Returns how many went into out (at most cap). */
+static size_t layouts_of(struct sctx *c, uint64_t size, uint64_t length, struct store_geom *out,
+			 size_t cap)
+{
+	uint32_t sk, sm;
+	size_t n = 0;
+	store_parity(c->s, &sk, &sm);
+	for (uint32_t v = STORE_OBJ_VERSION; v >= 3; v--) {
+		add_layout(out, &n, cap, size, length, v, sk, sm);
+		for (uint32_t k = 1; k <= PARITY_MAX_K; k *= 2)
+			for (uint32_t m = 1; m <= PARITY_MAX_M; m++)
+				if (k != sk || m != sm)
+					add_layout(out, &n, cap, size, length, v, k, m);
+	}
+	add_layout(out, &n, cap, size, length, 2, 0, 0);
+	return n;
+}
+
+/*
  * Both copies of the object's header and table are bad: which layout the
- * file has follows from its size (the store's parity first, then every
- * other); the table is rebuilt from the data once the data's merkle root is
- * the object's name, and the parity is recomputed from the data (with
- * fix_parity, written where it differs on disk). -EBADMSG (err says why)
- * when that cannot be done.
+ * file has follows from its size (layouts_of). The table is rebuilt from
+ * the data once the data's merkle root is the object's name, and the parity
+ * is recomputed from the data (with fix_parity, written where it differs on
+ * disk). When several layouts fit the size, each is scored by how many of
+ * its parity shards and table copies the disk holds exactly as computed
+ * (the data is at the same place in all of them, so its root decides
+ * nothing), and the best one is taken, the first in layouts_of's order on a
+ * tie (nothing but the data left intact, or layouts that coincide byte for
+ * byte). -EBADMSG (err says why) when that cannot be done.
  */
 static int rebuild_table(struct sctx *c, int fd, uint64_t size, uint64_t length,
 			 const uint8_t root[32], int fix_parity, struct store_geom *g,
 			 uint8_t **out_table, int *wrote, struct seed_err *err)
 {
-	uint32_t sk, sm;
-	int found = 0;
-	store_parity(c->s, &sk, &sm);
-	store_geom(length, sk, sm, STORE_OBJ_VERSION, g);
-	found = g->size == size;
-	for (uint32_t k = 1; !found && k <= PARITY_MAX_K; k *= 2)
-		for (uint32_t m = 1; !found && m <= PARITY_MAX_M; m++) {
-			store_geom(length, k, m, STORE_OBJ_VERSION, g);
-			found = g->size == size;
-		}
-	if (!found) {
-		store_geom(length, 0, 0, 2, g);
-		found = g->size == size;
-	}
-	if (!found)
+	/* versions 4 and 3 with k = 1, 2, 4 .. 32 and m = 1 .. 4, and version 2 */
+	_Static_assert(PARITY_MAX_K == 32, "layouts: six values of k");
+	struct store_geom cand[2 * 6 * PARITY_MAX_M + 1];
+	size_t n_cand = length <= (uint64_t)INT64_MAX / 2
+				? layouts_of(c, size, length, cand, sizeof(cand) / sizeof(cand[0]))
+				: 0;
+	if (!n_cand)
 		return seed_err_set(err, -EBADMSG,
 				    "the object's size (%llu bytes) fits no layout of a file of "
 				    "%llu bytes",
 				    (unsigned long long)size, (unsigned long long)length);
+	uint64_t max_len = 0;
+	for (size_t i = 0; i < n_cand; i++)
+		max_len = cand[i].table_len > max_len ? cand[i].table_len : max_len;
+	*g = cand[0];
 
-	uint8_t *table = calloc(1, g->table_len + 1), *leaves = malloc(g->n_blocks * 32 + 1);
+	uint8_t *table = calloc(1, max_len + 1), *leaves = malloc(g->n_blocks * 32 + 1);
+	uint8_t *tmp = n_cand > 1 ? malloc(max_len + 1) : NULL;
 	int rc = 0;
-	if (!table || !leaves) {
+	if (!table || !leaves || (n_cand > 1 && !tmp)) {
 		rc = seed_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -447,55 +562,30 @@ static int rebuild_table(struct sctx *c, int fd, uint64_t size, uint64_t length,
 				  "rebuilt");
 		goto out;
 	}
-	/* the data is whole: its parity, checked against what is on disk */
-	if (g->m && use_parity(c, g->k, g->m) < 0) {
-		rc = seed_err_set(err, -EINVAL, "parity %u+%u: not a valid code", g->k, g->m);
-		goto out;
-	}
-	const uint64_t sb = (uint64_t)g->k * STORE_BLOCK;
-	for (uint64_t off = 0; g->m && off < g->length; off += CHUNK) {
-		uint64_t len = g->length - off < CHUNK ? g->length - off : CHUNK;
-		uint64_t ns = (len + sb - 1) / sb, s0 = off / sb;
-		rc = pread_paced(c, fd, c->buf, len, STORE_OBJ_HEADER + off);
-		if (rc < 0) {
-			rc = io_fail(c, rc, "read", err);
+	/* the data is whole (its entries are the same in every layout): which
+	 * layout's parity and tables the disk holds */
+	size_t best = 0;
+	uint64_t best_score = 0;
+	for (size_t i = 0; n_cand > 1 && i < n_cand; i++) {
+		uint64_t score = 0;
+		int ignored = 0;
+		if ((rc = parity_pass(c, fd, &cand[i], table, 0, &score, &ignored, err)) < 0 ||
+		    (rc = tables_matched(c, fd, &cand[i], table, tmp, &score, err)) < 0)
 			goto out;
-		}
-		memset(c->buf + len, 0, (size_t)(ns * sb - len));
-		for (uint64_t st = 0; st < ns; st++) {
-			uint8_t *d[PARITY_MAX_K], *p[PARITY_MAX_M];
-			uint8_t *disk = c->shard + (size_t)g->m * STORE_BLOCK;
-			for (uint32_t i = 0; i < g->k; i++)
-				d[i] = c->buf + (st * g->k + i) * STORE_BLOCK;
-			for (uint32_t j = 0; j < g->m; j++)
-				p[j] = c->shard + (size_t)j * STORE_BLOCK;
-			parity_encode(&c->par, STORE_BLOCK, d, p);
-			for (uint32_t j = 0; j < g->m; j++) {
-				uint64_t idx = (s0 + st) * g->m + j;
-				uint64_t at = g->parity + idx * STORE_BLOCK;
-				hash_xxh128(p[j], STORE_BLOCK, table + (g->n_blocks + idx) * 16);
-				if (!fix_parity)
-					continue;
-				rc = pread_paced(c, fd, disk, STORE_BLOCK, at);
-				if (rc == 0 && !memcmp(disk, p[j], STORE_BLOCK))
-					continue;
-				if (rc == 0)
-					rc = fsu_pwrite_full(fd, p[j], STORE_BLOCK, at);
-				if (rc < 0) {
-					rc = io_fail(c, rc, "parity rewrite", err);
-					goto out;
-				}
-				*wrote = 1;
-				c->st->parity_rebuilt++;
-				event(c,
-				      "parity block %u of stripe %llu recomputed and written back",
-				      j + 1, (unsigned long long)(s0 + st));
-			}
+		if (score > best_score) {
+			best = i;
+			best_score = score;
 		}
 	}
+	*g = cand[best];
+	uint64_t matched = 0;
+	rc = parity_pass(c, fd, g, table, fix_parity, &matched, wrote, err);
+	if (rc < 0)
+		goto out;
 	*out_table = table;
 	table = NULL;
 out:
+	free(tmp);
 	free(table);
 	free(leaves);
 	return rc;

@@ -7,6 +7,7 @@
  * an error naming it, never a crash or a wrong answer.
  */
 #include "store.h"
+#include "store_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,11 +32,11 @@
 #include "metainfo.h"
 #include "parity.h"
 
-#define FORMAT_HEAD  "bitstream-store 3\n" /* then "parity K+M\n" */
+#define FORMAT_HEAD  "bitstream-store 4\n" /* then "parity K+M\n" */
+#define FORMAT_V3    "bitstream-store 3\n" /* the same line, larger objects: upgraded */
 #define FORMAT_V2    "bitstream-store 2\n" /* objects without parity: upgraded */
 #define FORMAT_OLD   "bitstream-store 1\n" /* one copy of each object's metadata */
 #define OBJ_MAGIC    "SEEDOBJ"		   /* 7 chars + NUL = 8 bytes */
-#define OBJ_VERSION  STORE_OBJ_VERSION	   /* 2: the same without parity (k = m = 0) */
 #define OBJ_HDR_USED 128u		   /* bytes of the header covered by fields */
 #define OBJ_HDR_SUM  112u		   /* the header's XXH3-128 covers the bytes before it */
 #define REL_MAGIC    "SEEDREL"
@@ -49,6 +50,7 @@ struct store {
 	enum store_mode mode;
 	struct seed_err gc_refused; /* code 0: the last collection ran */
 	uint32_t k, m;		    /* parity of new objects */
+	uint32_t version;	    /* their header version: STORE_OBJ_VERSION but in tests */
 	uint64_t manifest_repairs;  /* manifest copies rewritten since open */
 	int check_copies;	    /* a reader that reads both manifest copies */
 	/* objects committed later (store_obj_commit_later), renamed into
@@ -74,7 +76,8 @@ const char *store_dir(const struct store *s)
 
 /* ---- open / close ---- */
 
-/* Writes FORMAT for parity k+m (a new store, or a format 2 one upgraded). */
+/* Writes FORMAT for parity k+m (a new store, or a format 2 or 3 one
+ * upgraded). */
 static int write_format(const char *fmt, uint32_t k, uint32_t m, struct seed_err *err)
 {
 	char line[64];
@@ -82,18 +85,20 @@ static int write_format(const char *fmt, uint32_t k, uint32_t m, struct seed_err
 	return fsu_write_atomic(fmt, line, (size_t)n, 0644, err);
 }
 
-/* The FORMAT of format 3: the head line, then "parity K+M" within limits. */
-static int parse_format3(const char *fmt, const uint8_t *buf, size_t len, uint32_t *k, uint32_t *m,
-			 struct seed_err *err)
+/* The FORMAT of formats 3 and 4: the head line (head), then "parity K+M"
+ * within limits. */
+static int parse_format(const char *fmt, const char *head, const uint8_t *buf, size_t len,
+			uint32_t *k, uint32_t *m, struct seed_err *err)
 {
-	size_t hl = strlen(FORMAT_HEAD);
+	size_t hl = strlen(head);
 	unsigned pk, pm;
 	char tail;
 	if (len < hl || len > 200 || memchr(buf, 0, len) ||
 	    sscanf((const char *)buf + hl, "parity %u+%u%c", &pk, &pm, &tail) != 3 ||
-	    tail != '\n' || (size_t)snprintf(NULL, 0, FORMAT_HEAD "parity %u+%u\n", pk, pm) != len)
+	    tail != '\n' || (size_t)snprintf(NULL, 0, "%sparity %u+%u\n", head, pk, pm) != len)
 		return seed_err_set(err, -EPROTO,
-				    "%s: store format 3 without a valid \"parity K+M\" line", fmt);
+				    "%s: store format %c without a valid \"parity K+M\" line", fmt,
+				    head[hl - 2]);
 	if (pk < 1 || pk > PARITY_MAX_K || (pk & (pk - 1)) || pm < 1 || pm > PARITY_MAX_M)
 		return seed_err_set(err, -EPROTO,
 				    "%s: parity %u+%u: K must be a power of two from 1 to %u and "
@@ -156,12 +161,19 @@ static int check_format(struct store *s, int may_create, struct seed_err *err)
 			dir);
 	} else if (IS(FORMAT_V2)) {
 		/* Format 2 objects are format 3 objects without parity: readers
-		 * read them as they are, a writer moves the store to format 3 so
-		 * that new objects get parity. */
+		 * read them as they are, a writer moves the store to format 4 so
+		 * that new objects get parity (the default). */
 		if (is_writer(s->mode))
 			rc = write_format(fmt, s->k, s->m, err);
+	} else if (len >= strlen(FORMAT_V3) && !memcmp(buf, FORMAT_V3, strlen(FORMAT_V3))) {
+		/* Format 3 objects keep their own header version (3), which
+		 * every reader reads; a writer moves the store to format 4, with
+		 * the parity it had, so that new objects are compact. */
+		rc = parse_format(fmt, FORMAT_V3, buf, len, &s->k, &s->m, err);
+		if (rc == 0 && is_writer(s->mode))
+			rc = write_format(fmt, s->k, s->m, err);
 	} else if (len >= strlen(FORMAT_HEAD) && !memcmp(buf, FORMAT_HEAD, strlen(FORMAT_HEAD))) {
-		rc = parse_format3(fmt, buf, len, &s->k, &s->m, err);
+		rc = parse_format(fmt, FORMAT_HEAD, buf, len, &s->k, &s->m, err);
 	} else {
 		size_t shown = len;
 		const uint8_t *nl = memchr(buf, '\n', len);
@@ -169,7 +181,7 @@ static int check_format(struct store *s, int may_create, struct seed_err *err)
 			shown = (size_t)(nl - buf);
 		rc = seed_err_set(err, -EPROTO,
 				  "%s: unsupported store format \"%.*s\" (this build reads formats "
-				  "2 and 3)",
+				  "2, 3 and 4)",
 				  fmt, (int)(shown > 40 ? 40 : shown), (const char *)buf);
 	}
 #undef IS
@@ -218,6 +230,7 @@ int store_open(const char *dir, enum store_mode mode, struct store **out_store,
 	}
 	s->mode = mode;
 	s->lock_fd = -1;
+	s->version = STORE_OBJ_VERSION;
 	pthread_mutex_init(&s->later_mu, NULL);
 
 	char *lock = fsu_join(dir, "lock");
@@ -321,6 +334,10 @@ static uint64_t n_blocks_of(uint64_t length)
 	return length / STORE_BLOCK + (length % STORE_BLOCK != 0);
 }
 
+/* Bytes of a header sector after its fields: where a version 4 object keeps
+ * a table that fits. */
+#define SECTOR_TABLE_MAX (STORE_OBJ_HEADER - OBJ_HDR_USED)
+
 void store_geom(uint64_t length, uint32_t k, uint32_t m, uint32_t version, struct store_geom *g)
 {
 	memset(g, 0, sizeof(*g));
@@ -334,11 +351,31 @@ void store_geom(uint64_t length, uint32_t k, uint32_t m, uint32_t version, struc
 		g->n_parity = g->n_stripes * m;
 	}
 	g->table_len = (g->n_blocks + g->n_parity) * 16;
-	/* each table copy fills whole 4 KiB sectors of its own */
-	g->table1 = STORE_OBJ_HEADER + round4k(length);
-	g->table2 = g->table1 + round4k(g->table_len);
-	g->parity = g->table2 + round4k(g->table_len);
-	g->header2 = g->parity + g->n_parity * STORE_BLOCK;
+	/* Version 4: a parity shard is as long as its stripe's longest data
+	 * shard in whole sectors, which only the last stripe of one block can
+	 * make shorter than a block (the code counts what is past the data as
+	 * zeros, so the parity past it is zeros too and is not stored).
+	 * Versions 2 and 3 store whole blocks. */
+	g->last_plen = STORE_BLOCK;
+	if (version >= 4 && g->n_stripes && g->n_blocks - (g->n_stripes - 1) * k == 1)
+		g->last_plen = (uint32_t)round4k(length - (g->n_blocks - 1) * STORE_BLOCK);
+	uint64_t parity_bytes =
+		g->n_stripes ? (g->n_parity - m) * STORE_BLOCK + (uint64_t)m * g->last_plen : 0;
+	if (version >= 4 && g->table_len <= SECTOR_TABLE_MAX) {
+		/* each table copy in its header's sector, at the two ends of the
+		 * file: one read gets a header and its table, and no sector holds
+		 * both copies */
+		g->parity = STORE_OBJ_HEADER + round4k(length);
+		g->header2 = g->parity + parity_bytes;
+		g->table1 = OBJ_HDR_USED;
+		g->table2 = g->header2 + OBJ_HDR_USED;
+	} else {
+		/* each table copy fills whole 4 KiB sectors of its own */
+		g->table1 = STORE_OBJ_HEADER + round4k(length);
+		g->table2 = g->table1 + round4k(g->table_len);
+		g->parity = g->table2 + round4k(g->table_len);
+		g->header2 = g->parity + parity_bytes;
+	}
 	g->size = g->header2 + STORE_OBJ_HEADER;
 }
 
@@ -346,10 +383,11 @@ uint32_t store_shard(const struct store_geom *g, uint64_t st, uint32_t i, uint64
 		     uint64_t *entry)
 {
 	if (i >= g->k) {
-		uint64_t idx = st * g->m + (i - g->k);
-		*off = g->parity + idx * STORE_BLOCK;
-		*entry = g->n_blocks + idx;
-		return STORE_BLOCK;
+		/* every stripe before the last has shards of a whole block */
+		uint32_t len = st + 1 == g->n_stripes ? g->last_plen : STORE_BLOCK;
+		*off = g->parity + st * g->m * STORE_BLOCK + (uint64_t)(i - g->k) * len;
+		*entry = g->n_blocks + st * g->m + (i - g->k);
+		return len;
 	}
 	uint64_t b = st * g->k + i;
 	*off = STORE_OBJ_HEADER + b * STORE_BLOCK;
@@ -379,6 +417,19 @@ void store_parity(const struct store *s, uint32_t *k, uint32_t *m)
 	*m = s->m;
 }
 
+void store_new_geom(const struct store *s, uint64_t length, struct store_geom *g)
+{
+	store_geom(length, s->k, s->m, s->version, g);
+}
+
+int store_set_obj_version(struct store *s, uint32_t version)
+{
+	if (version < 3 || version > STORE_OBJ_VERSION)
+		return -EINVAL;
+	s->version = version;
+	return 0;
+}
+
 char *store_obj_path(const struct store *s, const uint8_t root[32])
 {
 	char hex[65], *p = NULL;
@@ -400,7 +451,7 @@ int store_obj_begin(struct store *s, uint64_t length, struct store_obj_writer *w
 	w->fd = -1;
 	w->s = s;
 	w->length = length;
-	store_geom(length, s->k, s->m, OBJ_VERSION, &w->g);
+	store_new_geom(s, length, &w->g);
 	/* each thread creates its objects in a directory of its own: ext4
 	 * creates a file under its directory's lock, and two ingest workers
 	 * creating small files in one tmp/ spent a fifth of their time waiting
@@ -464,7 +515,7 @@ static void obj_header(uint8_t *h, int copy, const struct store_geom *g, const u
 {
 	memset(h, 0, STORE_OBJ_HEADER);
 	memcpy(h, OBJ_MAGIC, 8);
-	byteio_put_le32(h + 8, OBJ_VERSION);
+	byteio_put_le32(h + 8, g->version);
 	byteio_put_le32(h + 12, STORE_OBJ_HEADER);
 	byteio_put_le64(h + 16, g->length);
 	byteio_put_le64(h + 24, STORE_OBJ_HEADER);
@@ -597,14 +648,16 @@ static int commit(struct store_obj_writer *w, const uint8_t root[32], const uint
 			goto fail;
 	}
 	/* Both copies, each a header and a table; the space between was
-	 * zeroed by the reservation. The rename below publishes them at once. */
+	 * zeroed by the reservation. The rename below publishes them at once.
+	 * Only the header's fields are written: a table in the header's sector
+	 * (version 4) is already there, and the rest of the sector is zeros. */
 	for (int copy = 1; copy <= 2; copy++) {
 		rc = block_xxh ? fsu_pwrite_full(w->fd, block_xxh, g->table_len,
 						 table_offset_of(copy, g))
 			       : 0;
 		if (rc == 0) {
 			obj_header(hdr, copy, g, root, table_xxh);
-			rc = fsu_pwrite_full(w->fd, hdr, sizeof(hdr), header_offset_of(copy, g));
+			rc = fsu_pwrite_full(w->fd, hdr, OBJ_HDR_USED, header_offset_of(copy, g));
 		}
 		if (rc < 0) {
 			write_err(err, s->dir, rc);
@@ -791,12 +844,12 @@ static int read_copy(int fd, uint64_t size, const uint8_t root[32], int copy, st
 		goto bad;
 	}
 	uint32_t version = byteio_le32(hdr + 8);
-	if (version != OBJ_VERSION && version != 2) {
+	if (version < 2 || version > STORE_OBJ_VERSION) {
 		/* read before the checksum, whose place the version decides; a
 		 * flipped version is still a bad copy, never a misread one */
 		snprintf(vbuf, sizeof(vbuf),
-			 "unsupported object version %u (this build reads 2 and %u)", version,
-			 OBJ_VERSION);
+			 "unsupported object version %u (this build reads 2 to %u)", version,
+			 STORE_OBJ_VERSION);
 		bad = vbuf;
 		goto bad;
 	}
@@ -808,12 +861,14 @@ static int read_copy(int fd, uint64_t size, const uint8_t root[32], int copy, st
 	uint64_t length = byteio_le64(hdr + 16), nb = byteio_le64(hdr + 32);
 	uint32_t k = version == 2 ? 0 : byteio_le32(hdr + 100);
 	uint32_t m = version == 2 ? 0 : byteio_le32(hdr + 104);
+	/* the layout is computed only from values within their limits */
+	int par_ok = version == 2 || (k >= 1 && k <= PARITY_MAX_K && m >= 1 && m <= PARITY_MAX_M);
+	int len_ok = length <= (uint64_t)INT64_MAX / 2;
 	struct store_geom g;
-	store_geom(length > (uint64_t)INT64_MAX / 2 ? 0 : length, k, m, version, &g);
+	store_geom(len_ok ? length : 0, par_ok ? k : 0, par_ok ? m : 0, version, &g);
 	if (byteio_le32(hdr + 12) != STORE_OBJ_HEADER ||
 	    byteio_le64(hdr + 24) != STORE_OBJ_HEADER || byteio_le32(hdr + 96) != (uint32_t)copy ||
-	    length > (uint64_t)INT64_MAX / 2 || nb != g.n_blocks ||
-	    (version != 2 && (k < 1 || k > PARITY_MAX_K || m < 1 || m > PARITY_MAX_M)) ||
+	    !len_ok || !par_ok || nb != g.n_blocks ||
 	    byteio_le64(hdr + 40) != table_offset_of(copy, &g) || size != g.size ||
 	    memcmp(hdr + 48, root, 32)) {
 		bad = "object header does not match the file (size, place, parity or root)";
@@ -898,9 +953,15 @@ int store_obj_write_meta(struct store *s, int fd, const uint8_t root[32],
 		return seed_err_set(err, -EINVAL, "store_obj_write_meta: no copy %d", copy);
 	hash_xxh128(table, g->table_len, table_xxh);
 	obj_header(hdr, copy, g, root, table_xxh);
-	int rc = fsu_pwrite_full(fd, table, g->table_len, table_offset_of(copy, g));
+	uint64_t at = header_offset_of(copy, g), tat = table_offset_of(copy, g);
+	int rc = 0;
+	if (tat >= at && tat - at < sizeof(hdr))
+		/* the table is in the header's sector: the copy is one write */
+		memcpy(hdr + (tat - at), table, g->table_len);
+	else
+		rc = fsu_pwrite_full(fd, table, g->table_len, tat);
 	if (rc == 0)
-		rc = fsu_pwrite_full(fd, hdr, sizeof(hdr), header_offset_of(copy, g));
+		rc = fsu_pwrite_full(fd, hdr, sizeof(hdr), at);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = -errno;
 	return rc < 0 ? write_err(err, s->dir, rc) : 0;

@@ -1,7 +1,8 @@
 /*
  * store: the on-disk release store.
  *
- *   DIR/FORMAT                 "bitstream-store 2\n": refuses other layouts
+ *   DIR/FORMAT                 "bitstream-store 4\nparity K+M\n" (2 and 3 are
+ *                              upgraded by the first writer; others refused)
  *   DIR/lock                   flock: exclusive for writers, shared for readers
  *   DIR/tmp/, DIR/tmp/0..f/    writes in progress; emptied by the next writer
  *   DIR/objects/xx/<root>.obj  one per distinct file, keyed by its v2 pieces root
@@ -10,8 +11,10 @@
  *
  * An object (.obj) is a 4 KiB header, the file's data at offset 4096 padded
  * with zeros to a 4 KiB multiple (so every block can be read with O_DIRECT),
- * then the block table (one XXH3-128 per 16 KiB block), a second copy of
- * the table and a second copy of the header, the last 4 KiB of the file.
+ * its parity, and a second copy of the header, the last 4 KiB of the file;
+ * each header has its copy of the block table (one XXH3-128 per 16 KiB
+ * block and per parity shard) in its own sector when it fits, else in
+ * sectors of its own after the data (struct store_geom).
  * Each header carries the XXH3-128 of its table and of itself; a reader
  * uses the first intact copy, so one bad sector costs no object (both
  * copies lie in 4 KiB sectors of their own; docs/store.md says why there).
@@ -69,33 +72,51 @@ const char *store_dir(const struct store *s);
 #define STORE_PARITY_M 2u
 
 /*
- * Where everything of an object lives (docs/store.md, "Objects"): header
- * copy 1 at 0, the file's data at STORE_OBJ_HEADER, block table copy 1 and
- * copy 2 (each 4 KiB-aligned), the parity blocks, header copy 2 in the last
- * STORE_OBJ_HEADER bytes. A table holds the XXH3-128 of every data block,
- * then of every parity block: parity block j of stripe s is entry
- * n_blocks + s * m + j, at parity + (s * m + j) * STORE_BLOCK. k = m = 0:
- * no parity (objects written before format 3).
+ * Where everything of an object lives (docs/store.md, "Objects"), for the
+ * format version in its header:
+ *  - 2 and 3: header copy 1 at 0, the file's data at STORE_OBJ_HEADER,
+ *    block table copy 1 and copy 2 (each in 4 KiB sectors of its own), the
+ *    parity blocks, header copy 2 in the last STORE_OBJ_HEADER bytes;
+ *  - 4: the same, except that a table copy that fits in its header's sector
+ *    after the header's fields (at most 248 entries) sits there (table1 and
+ *    table2 inside the first and the last 4 KiB), and a stripe's parity
+ *    shards are as long as its longest data shard rounded up to 4 KiB (only
+ *    the last stripe, holding one block, is shorter: last_plen).
+ * A table holds the XXH3-128 of every data block, then of every parity
+ * shard (of the bytes stored): parity shard j of stripe s is entry
+ * n_blocks + s * m + j. k = m = 0: no parity (version 2). store_shard is
+ * the one place that says where a shard is and how long: everything that
+ * reads, writes or rebuilds one goes through it.
  */
 struct store_geom {
 	uint64_t length, n_blocks;
 	uint32_t version; /* the object header's format version (STORE_OBJ_VERSION) */
 	uint32_t k, m;
+	uint32_t last_plen; /* bytes of each parity shard of the last stripe */
 	uint64_t n_stripes, n_parity;
 	uint64_t table_len; /* bytes of one table copy's entries */
 	uint64_t table1, table2, parity, header2, size;
 };
 
 /* The version new objects are written in; readers take an object's own from
- * its header (2 and 3 are read too). */
-#define STORE_OBJ_VERSION 3u
+ * its header (2, 3 and 4 are read). */
+#define STORE_OBJ_VERSION 4u
 
+/* The layout of an object of length bytes with parity k+m (0+0: none) and
+ * header version `version`. Pure arithmetic; length at most INT64_MAX / 2
+ * (readers refuse headers that say more). */
 void store_geom(uint64_t length, uint32_t k, uint32_t m, uint32_t version, struct store_geom *g);
+
+/* The layout a new object of length bytes gets in s (its parity and the
+ * current version): what store_obj_begin writes. */
+void store_new_geom(const struct store *s, uint64_t length, struct store_geom *g);
 
 /*
  * Shard i of stripe st (data shards 0..k-1, then parity): its place in the
  * object file, its entry in the block table, and its length in bytes (0: a
- * data block past the end of the file, which counts as zeros).
+ * data block past the end of the file, which counts as zeros). A parity
+ * shard's length is also the length the stripe is coded over (the data
+ * shards count as zeros past their own length): encode and rebuild with it.
  */
 uint32_t store_shard(const struct store_geom *g, uint64_t st, uint32_t i, uint64_t *off,
 		     uint64_t *entry);

@@ -73,14 +73,18 @@ static int verify_parity(struct vctx *v, const struct store_release *r,
 			 const uint8_t *flagged, struct seed_err *err)
 {
 	const struct store_geom *g = &o->g;
-	uint64_t per = v->chunk / STORE_BLOCK / g->m; /* stripes per read */
 	char msg[160];
 	if (!g->n_parity)
 		return 0;
+	uint64_t per = v->chunk / STORE_BLOCK / g->m; /* stripes per read */
 	for (uint64_t s0 = 0; s0 < g->n_stripes; s0 += per) {
 		uint64_t ns = g->n_stripes - s0 < per ? g->n_stripes - s0 : per;
-		int rc = fsu_pread_full(o->fd, v->buf, ns * g->m * STORE_BLOCK,
-					g->parity + s0 * g->m * STORE_BLOCK);
+		/* the shards of stripes s0.. lie end to end, each where and as
+		 * long as store_shard says (a short last stripe, short ones) */
+		uint64_t p0, pn, e;
+		store_shard(g, s0, g->k, &p0, &e);
+		uint32_t ln = store_shard(g, s0 + ns - 1, g->k + g->m - 1, &pn, &e);
+		int rc = fsu_pread_full(o->fd, v->buf, pn + ln - p0, p0);
 		if (rc < 0)
 			return seed_err_set(err, rc == -ENODATA ? -EIO : rc,
 					    "release %s: %s: parity read failed: %s", r->id,
@@ -93,12 +97,12 @@ static int verify_parity(struct vctx *v, const struct store_release *r,
 			for (uint64_t b = first; b < last; b++)
 				ndata += flagged[b];
 			nbad = ndata;
-			for (uint64_t j = 0; j < g->m; j++) {
-				uint64_t idx = st * g->m + j;
+			for (uint32_t j = 0; j < g->m; j++) {
+				uint64_t at, idx;
 				uint8_t x[16];
-				hash_xxh128(v->buf + (idx - s0 * g->m) * STORE_BLOCK, STORE_BLOCK,
-					    x);
-				if (!memcmp(x, o->block_xxh + (g->n_blocks + idx) * 16, 16))
+				uint32_t len = store_shard(g, st, g->k + j, &at, &idx);
+				hash_xxh128(v->buf + (at - p0), len, x);
+				if (!memcmp(x, o->block_xxh + idx * 16, 16))
 					continue;
 				nbad++;
 				v->st->parity_bad++;

@@ -13,26 +13,51 @@ def r4k(n):
 
 
 class Layout:
-    """The object of a file of `length` bytes in a store with parity k+m."""
+    """The object of a file of `length` bytes in a store with parity k+m, in
+    object version `version` (4: today's; 3: written before format 4)."""
 
-    def __init__(self, length, k, m):
-        self.length, self.k, self.m = length, k, m
+    def __init__(self, length, k, m, version=4):
+        self.length, self.k, self.m, self.version = length, k, m, version
         self.n_blocks = (length + BLOCK - 1) // BLOCK
         self.n_stripes = (self.n_blocks + k - 1) // k
         self.n_parity = self.n_stripes * m
         self.table_len = (self.n_blocks + self.n_parity) * 16
-        self.table1 = HDR + r4k(length)
-        self.table2 = self.table1 + r4k(self.table_len)
-        self.parity = self.table2 + r4k(self.table_len)
+        # version 4: the parity shards of a last stripe holding one block
+        # are that block's length rounded up to 4 KiB
+        self.last_plen = BLOCK
+        if version >= 4 and self.n_stripes and self.n_blocks - (self.n_stripes - 1) * k == 1:
+            self.last_plen = r4k(length - (self.n_blocks - 1) * BLOCK)
+        parity_len = (self.n_parity - m) * BLOCK + m * self.last_plen if self.n_stripes else 0
+        if version >= 4 and self.table_len <= HDR - 128:
+            # each table copy in its header's sector, after the 128 bytes of fields
+            self.parity = HDR + r4k(length)
+            self.header2 = self.parity + parity_len
+            self.table1 = 128
+            self.table2 = self.header2 + 128
+        else:
+            self.table1 = HDR + r4k(length)
+            self.table2 = self.table1 + r4k(self.table_len)
+            self.parity = self.table2 + r4k(self.table_len)
+            self.header2 = self.parity + parity_len
+        self.size = self.header2 + HDR
 
     def shard(self, st, i):
         """(offset, length) of shard i of stripe st (data first), None past the end."""
         if i >= self.k:
-            return self.parity + (st * self.m + i - self.k) * BLOCK, BLOCK
+            plen = self.last_plen if st == self.n_stripes - 1 else BLOCK
+            return self.parity + st * self.m * BLOCK + (i - self.k) * plen, plen
         b = st * self.k + i
         if b >= self.n_blocks:
             return None
         return HDR + b * BLOCK, min(BLOCK, self.length - b * BLOCK)
+
+    def parity_at(self, off):
+        """The parity shard (stripe * m + j) that holds byte off, or None."""
+        if not self.parity <= off < self.header2:
+            return None
+        st = min((off - self.parity) // (self.m * BLOCK), self.n_stripes - 1)
+        o, plen = self.shard(st, self.k)
+        return st * self.m + (off - o) // plen
 
 
 def parity_of(store):

@@ -97,12 +97,12 @@ refused, where = set(), {}
 lost_blocks = repairable = 0
 for p, f in objs.items():
     lay = Layout(f['length'], k, m)
-    L, ns, par = f['length'], lay.n_stripes, lay.parity
+    L, ns = f['length'], lay.n_stripes
     bad_data, bad_par = set(), set()
     for fp, off, _ in flips:
         if fp != p: continue
         if HDR <= off < HDR + L: bad_data.add((off - HDR) // B)
-        elif par <= off < par + ns * m * B: bad_par.add((off - par) // B)
+        elif lay.parity_at(off) is not None: bad_par.add(lay.parity_at(off))
     for st in range(ns):
         d = {b for b in bad_data if b // k == st}
         q = {x for x in bad_par if x // m == st}

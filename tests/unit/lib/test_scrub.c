@@ -18,21 +18,47 @@
 
 #include "../storeutil.h"
 #include "scrub.h"
+#include "store_int.h"
 #include "verify.h"
 
-/* big.bin: 300000 bytes, 19 blocks, 2 stripes of 16+2 so 4 parity blocks;
- * tables at 307200 and 311296, parity at 315392, header 2 at 380928 */
+/* big.bin: 300000 bytes, 19 blocks, 2 stripes of 16+2 so 4 parity blocks
+ * (the last stripe holds 3 blocks: whole ones); its table (23 entries, 368
+ * bytes) fits in a header's sector (version 4): copy 1 at 128, parity at
+ * 307200, header 2 at 372736 with table copy 2 at 372864 */
 #define BIG_LEN	   300000
-#define TABLE1	   307200
-#define TABLE2	   311296
-#define PARITY	   315392
+#define TABLE1	   128
+#define TABLE2	   372864
+#define PARITY	   307200
 #define DATA(b, o) (4096 + (b)*16384 + (o))
+/* small.bin: 1000 bytes, one block: header and table copy 1 in the first
+ * 4 KiB, the data, two parity shards of 4 KiB (one block of 1000 bytes in
+ * its stripe), header and table copy 2: 20 KiB in all */
+#define SMALL_LEN     1000
+#define SMALL_PARITY  8192
+#define SMALL_HEADER2 16384
+#define SMALL_SIZE    20480
+/* the same objects in version 3: big.bin's tables at 307200 and 311296,
+ * parity at 315392; small.bin's parity at 16384 (whole blocks), 52 KiB */
+#define V3_TABLE1     307200
+#define V3_TABLE2     311296
+#define V3_PARITY     315392
+#define V3_SMALL_SIZE 53248
 
 static char base[TU_PATH_MAX], sp[TU_PATH_MAX + 8];
 static struct store *s;
 static int events;
 
+static void build_version(uint32_t version);
+
 static void build(void)
+{
+	build_version(STORE_OBJ_VERSION);
+}
+
+/* big.bin and small.bin ingested into a new store, their objects written
+ * in header version `version` (3: as before format 4, through the tests'
+ * hook). */
+static void build_version(uint32_t version)
 {
 	char p[TU_PATH_MAX + 16];
 	tu_tmpdir(base, "test_scrub");
@@ -47,6 +73,7 @@ static void build(void)
 	struct seed_err e;
 	seed_err_clear(&e);
 	cr_assert_eq(store_open(sp, STORE_CREATE, &s, &e), 0, "%s", e.msg);
+	cr_assert_eq(store_set_obj_version(s, version), 0);
 	struct ingest_opts o = su_opts("t", "n", "1", METAINFO_HYBRID, 65536);
 	su_ingest_into(s, p, &o, NULL);
 }
@@ -57,17 +84,23 @@ static void cleanup(void)
 	tu_rmtree(base);
 }
 
-static char *big_obj(void)
+/* The object file of the release's file `name` (malloc'd). */
+static char *obj_of(const char *name)
 {
 	struct store_release *r;
 	cr_assert_eq(store_release_load(s, "t.n.1", &r, NULL), 0);
 	char *p = NULL;
 	for (size_t i = 0; i < r->n_files; i++)
-		if (!strcmp(r->files[i].path, "big.bin"))
+		if (!strcmp(r->files[i].path, name))
 			p = store_obj_path(s, r->files[i].root);
 	store_release_free(r);
 	cr_assert_not_null(p);
 	return p;
+}
+
+static char *big_obj(void)
+{
+	return obj_of("big.bin");
 }
 
 /* Inverts len bytes of path at off (len 0: one byte). */
@@ -482,6 +515,148 @@ Test(scrub, one_block_mends_its_stripe_only)
 	EXPECT(st, blocks_lost, 3);
 	cr_assert_eq(unlink(obj), 0);
 	cr_assert_eq(scrub_block(s, root, BIG_LEN, 2, HASH_IMPL_MB, NULL, NULL, &st, &e), 0);
+	free(obj);
+	cleanup();
+}
+
+/* ---- compact objects (version 4) and objects of version 3 ---- */
+
+static off_t size_of(const char *path)
+{
+	struct stat sb;
+	cr_assert_eq(stat(path, &sb), 0, "%s", path);
+	return sb.st_size;
+}
+
+static uint32_t version_of(const char *name, uint32_t *k)
+{
+	struct store_release *r;
+	cr_assert_eq(store_release_load(s, "t.n.1", &r, NULL), 0);
+	struct store_obj o;
+	uint32_t v = 0;
+	for (size_t i = 0; i < r->n_files; i++)
+		if (!strcmp(r->files[i].path, name)) {
+			struct seed_err e;
+			seed_err_clear(&e);
+			cr_assert_eq(store_obj_open(s, r->files[i].root, &o, &e), 0, "%s", e.msg);
+			cr_assert_eq(o.bad_copies, 0);
+			v = o.g.version;
+			if (k)
+				*k = o.g.k;
+			store_obj_close(&o);
+		}
+	store_release_free(r);
+	return v;
+}
+
+Test(scrub, a_one_block_object_is_rebuilt_from_its_short_parity)
+{
+	build();
+	char *obj = obj_of("small.bin");
+	cr_assert_eq(size_of(obj), SMALL_SIZE);
+	damage(obj, 4096 + 10, 0); /* its only data block */
+	cr_assert_eq(verify_bad(), 1);
+	struct scrub_stats st;
+	cr_assert_eq(scrub(&st), 0);
+	EXPECT(st, blocks_rebuilt, 1);
+	EXPECT(st, parity_rebuilt + st.blocks_lost + st.objects_lost, 0);
+	cr_assert_eq(verify_bad(), 0, "the block rebuilt from 4 KiB parity shards is whole");
+
+	/* two of its three shards: the data and a parity shard, m = 2 */
+	damage(obj, 4096 + 999, 0);
+	damage(obj, SMALL_PARITY + 4096 + 4095, 0); /* the last byte of parity 2 */
+	cr_assert_eq(scrub(&st), 0);
+	EXPECT(st, blocks_rebuilt, 1);
+	EXPECT(st, parity_rebuilt, 1);
+	cr_assert_eq(verify_bad(), 0);
+	/* and the one the data plane reports */
+	damage(obj, 4096 + 500, 0);
+	struct store_release *r;
+	cr_assert_eq(store_release_load(s, "t.n.1", &r, NULL), 0);
+	uint8_t root[32];
+	for (size_t i = 0; i < r->n_files; i++)
+		if (!strcmp(r->files[i].path, "small.bin"))
+			memcpy(root, r->files[i].root, 32);
+	store_release_free(r);
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(scrub_block(s, root, SMALL_LEN, 0, HASH_IMPL_MB, NULL, NULL, &st, &e), 0, "%s",
+		     e.msg);
+	EXPECT(st, blocks_rebuilt, 1);
+	cr_assert_eq(verify_bad(), 0);
+	cr_assert_eq(size_of(obj), SMALL_SIZE);
+	free(obj);
+	cleanup();
+}
+
+/* Both header sectors of a compact object gone (each holds a header and
+ * its table copy): many layouts fit its 20 KiB (16+2 and every other k with
+ * m = 2, and a version 2 object of one block), and the store's parity is
+ * no longer the object's; the one whose parity is on disk is taken. */
+Test(scrub, both_metadata_sectors_of_a_compact_object_rebuilt)
+{
+	build();
+	char *obj = obj_of("small.bin");
+	damage(obj, 0, 4096);
+	damage(obj, SMALL_HEADER2, 4096);
+	damage(obj, SMALL_PARITY + 7, 0); /* and parity shard 1 */
+	store_close(s);
+	char fmt[TU_PATH_MAX + 16];
+	snprintf(fmt, sizeof(fmt), "%s/FORMAT", sp);
+	const char *f = "bitstream-store 4\nparity 4+2\n";
+	cr_assert_eq(fsu_write_atomic(fmt, f, strlen(f), 0644, NULL), 0);
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(store_open(sp, STORE_WRITE, &s, &e), 0, "%s", e.msg);
+	struct scrub_stats st;
+	cr_assert_eq(scrub(&st), 0);
+	EXPECT(st, tables_rebuilt, 1);
+	EXPECT(st, parity_rebuilt, 1);
+	EXPECT(st, blocks_lost + st.objects_lost, 0);
+	uint32_t k = 0;
+	cr_assert_eq(version_of("small.bin", &k), 4);
+	cr_assert_eq(k, 16, "the layout the disk holds, not the store's 4+2");
+	cr_assert_eq(verify_bad(), 0);
+	cr_assert_eq(size_of(obj), SMALL_SIZE);
+	free(obj);
+	cleanup();
+}
+
+/* A store upgraded to format 4 keeps its version 3 objects: the scrub
+ * repairs them in their own layout and leaves them version 3. */
+Test(scrub, a_version_3_object_is_scrubbed_in_its_own_layout)
+{
+	build_version(3);
+	char *obj = big_obj(), *small = obj_of("small.bin");
+	cr_assert_eq(size_of(obj), V3_PARITY + 4 * 16384 + 4096);
+	cr_assert_eq(size_of(small), V3_SMALL_SIZE);
+	cr_assert_eq(version_of("big.bin", NULL), 3);
+	damage(obj, DATA(5, 100), 0);
+	damage(obj, V3_PARITY + 3 * 16384 + 9, 0); /* stripe 1, parity 2 */
+	damage(obj, V3_TABLE1 + 40, 16);
+	damage(small, 4096 + 3, 0);
+	damage(small, 16384 + 16383, 0); /* the end of its whole-block parity 1 */
+	cr_assert_gt(verify_bad(), 0);
+	struct scrub_stats st;
+	cr_assert_eq(scrub(&st), 0);
+	EXPECT(st, blocks_rebuilt, 2);
+	EXPECT(st, parity_rebuilt, 2);
+	EXPECT(st, copies_rewritten, 1);
+	EXPECT(st, blocks_lost + st.objects_lost, 0);
+	cr_assert_eq(verify_bad(), 0);
+	cr_assert_eq(version_of("big.bin", NULL), 3, "a rewritten copy keeps its version");
+
+	/* both tables: rebuilt from the data, in the version 3 layout the
+	 * size says */
+	damage(obj, V3_TABLE1, 23 * 16);
+	damage(obj, V3_TABLE2, 23 * 16);
+	cr_assert_eq(scrub(&st), 0);
+	EXPECT(st, tables_rebuilt, 1);
+	EXPECT(st, blocks_lost + st.objects_lost, 0);
+	cr_assert_eq(version_of("big.bin", NULL), 3);
+	cr_assert_eq(verify_bad(), 0);
+	cr_assert_eq(size_of(obj), V3_PARITY + 4 * 16384 + 4096);
+	free(small);
 	free(obj);
 	cleanup();
 }

@@ -18,6 +18,7 @@
 #include "hash.h"
 #include "parity.h"
 #include "store.h"
+#include "store_int.h"
 
 /* dir: the store, not yet made, inside a fresh scratch directory */
 TU_SCRATCH_SUITE(store, scratch, dir, "s");
@@ -31,10 +32,10 @@ static struct store *open_store(enum store_mode m)
 	return s;
 }
 
-/* The m parity blocks (out: m * STORE_BLOCK) of stripe st of len bytes of
- * data, blocks past the end counted as zeros. */
+/* The m parity shards of plen bytes (out: m * STORE_BLOCK apart) of stripe
+ * st of len bytes of data, blocks past the end counted as zeros. */
 static void stripe_parity(const struct parity *par, const uint8_t *data, uint64_t len, uint64_t st,
-			  uint8_t *out)
+			  uint32_t plen, uint8_t *out)
 {
 	uint64_t sb = (uint64_t)par->k * STORE_BLOCK;
 	uint8_t *z = calloc(1, sb), *d[PARITY_MAX_K], *o[PARITY_MAX_M];
@@ -45,12 +46,15 @@ static void stripe_parity(const struct parity *par, const uint8_t *data, uint64_
 		d[i] = z + (size_t)i * STORE_BLOCK;
 	for (unsigned i = 0; i < par->m; i++)
 		o[i] = out + (size_t)i * STORE_BLOCK;
-	parity_encode(par, STORE_BLOCK, d, o);
+	parity_encode(par, plen, d, o);
 	free(z);
 }
 
 /* Writes an object holding len bytes of pattern p, with its parity, keyed
- * by root r; *created (when not NULL) says whether it was new. */
+ * by root r, in the object version s writes; *created (when not NULL)
+ * says whether it was new. Each parity shard goes where store_shard says,
+ * as long as it says (the exact sizes are checked against numbers worked
+ * out from docs/store.md in object_sizes_small_and_large). */
 static void put_object(struct store *s, uint64_t len, uint8_t p, const uint8_t r[32], int *created)
 {
 	struct store_obj_writer w;
@@ -69,13 +73,14 @@ static void put_object(struct store *s, uint64_t len, uint8_t p, const uint8_t r
 		hash_xxh128(data + i * STORE_BLOCK, bl, xxh + i * 16);
 	}
 	for (uint64_t st = 0; st < w.g.n_stripes; st++) {
-		stripe_parity(&par, data, len, st, pb);
-		for (uint64_t j = 0; j < m; j++)
-			hash_xxh128(pb + j * STORE_BLOCK, STORE_BLOCK,
-				    xxh + (nb + st * m + j) * 16);
-		cr_assert_eq(fsu_pwrite_full(w.fd, pb, m * STORE_BLOCK,
-					     w.g.parity + st * m * STORE_BLOCK),
-			     0);
+		uint64_t off, ent;
+		uint32_t plen = store_shard(&w.g, st, w.g.k, &off, &ent);
+		stripe_parity(&par, data, len, st, plen, pb);
+		for (uint32_t j = 0; j < m; j++) {
+			cr_assert_eq(store_shard(&w.g, st, w.g.k + j, &off, &ent), plen);
+			hash_xxh128(pb + j * STORE_BLOCK, plen, xxh + ent * 16);
+			cr_assert_eq(fsu_pwrite_full(w.fd, pb + j * STORE_BLOCK, plen, off), 0);
+		}
 	}
 	free(pb);
 	cr_assert_eq(fsu_pwrite_full(w.fd, data, len, STORE_OBJ_HEADER), 0);
@@ -85,6 +90,17 @@ static void put_object(struct store *s, uint64_t len, uint8_t p, const uint8_t r
 		*created = was_new;
 	free(data);
 	free(xxh);
+}
+
+/* 1 when the file at path holds exactly text[0..n). */
+static int file_is(const char *path, const char *text, size_t n)
+{
+	uint8_t *f = NULL;
+	size_t got = 0;
+	int same =
+		fsu_read_file(path, 4096, &f, &got, NULL) == 0 && got == n && !memcmp(f, text, n);
+	free(f);
+	return same;
 }
 
 static void flip(const char *path, off_t off)
@@ -109,22 +125,28 @@ Test(store, object_round_trip_and_layout)
 	char *path = store_obj_path(s, r);
 	struct stat st;
 	cr_assert_eq(stat(path, &st), 0);
-	/* 4 KiB header + 40000 rounded up to 40960 + two tables of 3 data and
-	 * 2 parity blocks * 16 bytes, each in a 4 KiB sector of its own + one
-	 * stripe's 2 parity blocks (16+2: the last stripe is short) + the second
-	 * header */
-	cr_assert_eq(st.st_size, 4096 + 40960 + 4096 + 4096 + 2 * 16384 + 4096);
+	/* 4 KiB header with the table (3 data and 2 parity blocks * 16 bytes)
+	 * in its sector + 40000 rounded up to 40960 + one stripe's 2 parity
+	 * blocks (16+2: a short stripe of 3 blocks, whole-block parity) + the
+	 * second header with the table's second copy */
+	cr_assert_eq(st.st_size, 4096 + 40960 + 2 * 16384 + 4096);
 	struct store_geom g;
 	store_geom(40000, STORE_PARITY_K, STORE_PARITY_M, STORE_OBJ_VERSION, &g);
 	cr_assert_eq(g.n_blocks, 3);
 	cr_assert_eq(g.n_stripes, 1);
 	cr_assert_eq(g.n_parity, 2);
 	cr_assert_eq(g.table_len, 5 * 16);
+	cr_assert_eq(g.table1, 128);
+	cr_assert_eq(g.parity, 4096 + 40960);
+	cr_assert_eq(g.header2, (uint64_t)st.st_size - 4096);
+	cr_assert_eq(g.table2, g.header2 + 128);
+	cr_assert_eq(g.size, (uint64_t)st.st_size);
+	/* version 3: each table copy in a sector of its own after the data */
+	store_geom(40000, STORE_PARITY_K, STORE_PARITY_M, 3, &g);
 	cr_assert_eq(g.table1, 4096 + 40960);
 	cr_assert_eq(g.table2, 4096 + 40960 + 4096);
 	cr_assert_eq(g.parity, 4096 + 40960 + 8192);
-	cr_assert_eq(g.header2, (uint64_t)st.st_size - 4096);
-	cr_assert_eq(g.size, (uint64_t)st.st_size);
+	cr_assert_eq(g.size, 4096 + 40960 + 4096 + 4096 + 2 * 16384 + 4096);
 
 	struct store_obj o;
 	struct seed_err e;
@@ -139,15 +161,15 @@ Test(store, object_round_trip_and_layout)
 	cr_assert_eq(store_obj_check_copy(&o, 2, NULL, 0), 0, "the second copy is intact");
 	/* both copies carry the same table, each checksummed by its header */
 	uint8_t t2[80];
-	cr_assert_eq(pread(o.fd, t2, 80, 4096 + 40960 + 4096), 80);
+	cr_assert_eq(pread(o.fd, t2, 80, 4096 + 40960 + 2 * 16384 + 128), 80);
 	cr_assert_arr_eq(t2, o.block_xxh, 80);
 	/* the parity on disk is the parity of the data, its XXH3 in the table */
 	struct parity par;
 	cr_assert_eq(parity_init(&par, STORE_PARITY_K, STORE_PARITY_M, &e), 0);
 	uint8_t *data = malloc(40000), *want = malloc(2 * 16384), *got = malloc(2 * 16384);
 	memset(data, 0x5a, 40000);
-	stripe_parity(&par, data, 40000, 0, want);
-	cr_assert_eq(pread(o.fd, got, 2 * 16384, (off_t)g.parity), 2 * 16384);
+	stripe_parity(&par, data, 40000, 0, 16384, want);
+	cr_assert_eq(pread(o.fd, got, 2 * 16384, 4096 + 40960), 2 * 16384);
 	cr_assert_arr_eq(got, want, 2 * 16384);
 	uint8_t x[16];
 	hash_xxh128(got + 16384, 16384, x);
@@ -164,6 +186,86 @@ Test(store, object_round_trip_and_layout)
 	put_object(s, 40000, 0x5a, r, &created);
 	cr_assert_eq(created, 0);
 	free(path);
+	store_close(s);
+}
+
+/*
+ * The exact size of an object, worked out by hand from docs/store.md
+ * ("Objects", "Parity"), for 16+2: version 4 (today) and version 3 (before
+ * format 4). Version 4: a table of at most 248 entries in each header's
+ * sector, parity shards of a one-block last stripe as long as that block
+ * in whole 4 KiB.
+ *   1 and 3,500 bytes: 4K header+table, 4K data, 2 x 4K parity, 4K header+table
+ *     (version 3: + two 4K tables, parity 2 x 16K: 52K);
+ *   16,384: 4K + 16K + 2 x 16K + 4K (v3: + 8K of tables);
+ *   16,385: 2 blocks, whole-block parity: 4K + 20K + 32K + 4K;
+ *   262,145: 17 blocks in 2 stripes, the second of 1 byte: 4K + 260K + 32K
+ *     + 2 x 4K + 4K;
+ *   300,000: 19 blocks, the last stripe of 3: 4K + 296K + 4 x 16K + 4K;
+ *   4 MiB: 256 blocks + 32 parity = 4,608 bytes of table, which does not
+ *     fit a header's sector: 4K + 4M + 2 x 8K + 32 x 16K + 4K in both.
+ */
+Test(store, object_sizes_small_and_large)
+{
+	static const struct {
+		uint64_t len, v4, v3;
+	} sz[] = {
+		{ 1, 20480, 53248 },	       { 3500, 20480, 53248 },
+		{ 16384, 57344, 65536 },       { 16385, 61440, 69632 },
+		{ 262145, 315392, 348160 },    { 300000, 376832, 385024 },
+		{ 4194304, 4743168, 4743168 },
+	};
+	struct store *s = open_store(STORE_CREATE);
+	for (size_t i = 0; i < TU_N(sz); i++)
+		for (uint32_t v = 3; v <= 4; v++) {
+			uint8_t r[32] = { 0x40, (uint8_t)i, (uint8_t)v };
+			cr_assert_eq(store_set_obj_version(s, v), 0);
+			put_object(s, sz[i].len, (uint8_t)(i + 1), r, NULL);
+			char *path = store_obj_path(s, r);
+			struct stat st;
+			cr_assert_eq(stat(path, &st), 0);
+			uint64_t want = v == 4 ? sz[i].v4 : sz[i].v3;
+			cr_assert_eq((uint64_t)st.st_size, want,
+				     "%llu bytes, version %u: object of %lld bytes, want %llu",
+				     (unsigned long long)sz[i].len, v, (long long)st.st_size,
+				     (unsigned long long)want);
+			struct store_obj o;
+			struct seed_err e;
+			seed_err_clear(&e);
+			cr_assert_eq(store_obj_open(s, r, &o, &e), 0, "%s", e.msg);
+			cr_assert_eq(o.g.version, v);
+			cr_assert_eq(o.g.size, want);
+			cr_assert_eq(store_obj_check_copy(&o, 2, NULL, 0), 0);
+			if (v == 4 && o.g.table_len <= 4096 - 128) {
+				/* the two copies at the two ends, in the header sectors */
+				uint8_t t[2][4096];
+				cr_assert_eq(pread(o.fd, t[0], 4096, 0), 4096);
+				cr_assert_eq(pread(o.fd, t[1], 4096, (off_t)want - 4096), 4096);
+				cr_assert_arr_eq(t[0] + 128, o.block_xxh, o.g.table_len);
+				cr_assert_arr_eq(t[1] + 128, o.block_xxh, o.g.table_len);
+			}
+			/* every parity shard on disk matches its entry, over the
+			 * bytes stored */
+			uint8_t *buf = malloc(STORE_BLOCK), x[16];
+			for (uint64_t stp = 0; stp < o.g.n_stripes; stp++)
+				for (uint32_t j = 0; j < o.g.m; j++) {
+					uint64_t off, ent;
+					uint32_t len =
+						store_shard(&o.g, stp, o.g.k + j, &off, &ent);
+					cr_assert_eq(off % 4096, 0);
+					cr_assert_eq(len % 4096, 0);
+					cr_assert_eq(pread(o.fd, buf, len, (off_t)off),
+						     (ssize_t)len);
+					hash_xxh128(buf, len, x);
+					cr_assert_arr_eq(x, o.block_xxh + ent * 16, 16);
+				}
+			free(buf);
+			store_obj_close(&o);
+			free(path);
+		}
+	/* only the tests' hook makes an older version, and only 3 */
+	cr_assert_eq(store_set_obj_version(s, 2), -EINVAL);
+	cr_assert_eq(store_set_obj_version(s, 5), -EINVAL);
 	store_close(s);
 }
 
@@ -200,34 +302,47 @@ Test(store, object_corruption_is_caught)
 	uint8_t r[32] = { 9 };
 	struct store_obj o;
 	struct seed_err e;
-	put_object(s, 20000, 1, r, NULL);
 	char *path = store_obj_path(s, r);
-	/* 20000 bytes: 2 blocks; tables at 4096 + round4k(20000) = 24576 and
-	 * 28672, then 2 parity blocks, the second header at 32768 + 32768 */
-	struct store_geom g;
-	store_geom(20000, STORE_PARITY_K, STORE_PARITY_M, STORE_OBJ_VERSION, &g);
-	cr_assert_eq(g.table2, 28672);
-	cr_assert_eq(g.header2, 65536);
+	/* 20000 bytes: 2 blocks, one stripe with 2 whole parity blocks.
+	 * Version 4: each table copy (4 entries) in its header's sector, the
+	 * parity at 4096 + round4k(20000) = 24576, the second header at
+	 * 24576 + 32768 = 57344 with its table at 57472. Version 3 (an object
+	 * of a store upgraded to format 4): tables at 24576 and 28672, the
+	 * parity at 32768, the second header at 32768 + 32768. */
+	static const struct {
+		uint32_t version;
+		uint64_t t1, t2, h2;
+	} lay[] = { { 4, 128, 57472, 57344 }, { 3, 24576, 28672, 65536 } };
+	for (size_t v = 0; v < TU_N(lay); v++) {
+		cr_assert_eq(store_set_obj_version(s, lay[v].version), 0);
+		unlink(path);
+		put_object(s, 20000, 1, r, NULL);
+		struct stat st;
+		cr_assert_eq(stat(path, &st), 0);
+		cr_assert_eq(st.st_size, lay[v].h2 + 4096, "version %u", lay[v].version);
+		uint64_t t1 = lay[v].t1, t2 = lay[v].t2, h2 = lay[v].h2;
 
-	flip(path, 20); /* a field of the first header: the second serves */
-	expect_open(s, r, 2, "header");
-	flip(path, 65536 + 20); /* and of the second: nothing left */
-	expect_open(s, r, 0, "header");
-	flip(path, 20);
-	expect_open(s, r, 1, "header"); /* copy 2 alone is bad */
-	flip(path, 65536 + 20);
+		flip(path, 20); /* a field of the first header: the second serves */
+		expect_open(s, r, 2, "header");
+		flip(path, h2 + 20); /* and of the second: nothing left */
+		expect_open(s, r, 0, "header");
+		flip(path, 20);
+		expect_open(s, r, 1, "header"); /* copy 2 alone is bad */
+		flip(path, h2 + 20);
 
-	flip(path, 24576 + 3); /* the first block table */
-	expect_open(s, r, 2, "block table");
-	flip(path, 28672 + 17);
-	expect_open(s, r, 0, "block table");
-	flip(path, 24576 + 3);
-	expect_open(s, r, 1, "block table");
-	flip(path, 28672 + 17);
+		flip(path, t1 + 3); /* the first block table */
+		expect_open(s, r, 2, "block table");
+		flip(path, t2 + 17);
+		expect_open(s, r, 0, "block table");
+		flip(path, t1 + 3);
+		expect_open(s, r, 1, "block table");
+		flip(path, t2 + 17);
 
-	cr_assert_eq(store_obj_open(s, r, &o, NULL), 0);
-	cr_assert_eq(o.bad_copies, 0);
-	store_obj_close(&o);
+		cr_assert_eq(store_obj_open(s, r, &o, NULL), 0);
+		cr_assert_eq(o.bad_copies, 0);
+		cr_assert_eq(o.g.version, lay[v].version);
+		store_obj_close(&o);
+	}
 
 	cr_assert_eq(truncate(path, 4096 + 100), 0);
 	cr_assert_eq(store_obj_open(s, r, &o, NULL), -EBADMSG);
@@ -467,34 +582,48 @@ Test(store, format_checks)
 	seed_err_clear(&e);
 	cr_assert_eq(store_open(dir, STORE_WRITE, &s, &e), -EPROTO, "writers too");
 
-	/* format 3 names its parity; anything else in FORMAT is refused */
+	/* formats 3 and 4 name their parity; anything else in FORMAT is
+	 * refused, by readers and writers (which would upgrade a format 3) */
 	static const struct {
-		const char *text, *want;
+		const char *tail, *want;
 	} f3[] = {
-		{ "bitstream-store 3\n", "parity K+M" },
-		{ "bitstream-store 3\nparity 3+2\n", "power of two" },
-		{ "bitstream-store 3\nparity 64+2\n", "power of two" },
-		{ "bitstream-store 3\nparity 16+0\n", "M from 1" },
-		{ "bitstream-store 3\nparity 16+5\n", "M from 1" },
-		{ "bitstream-store 3\nparity 16+2\nmore\n", "parity K+M" },
-		{ "bitstream-store 3\nparity 16+2", "parity K+M" },
-		{ "bitstream-store 3\nparity 016+2\n", "parity K+M" },
+		{ "", "parity K+M" },
+		{ "parity 3+2\n", "power of two" },
+		{ "parity 64+2\n", "power of two" },
+		{ "parity 16+0\n", "M from 1" },
+		{ "parity 16+5\n", "M from 1" },
+		{ "parity 16+2\nmore\n", "parity K+M" },
+		{ "parity 16+2", "parity K+M" },
+		{ "parity 016+2\n", "parity K+M" },
 	};
-	for (size_t i = 0; i < TU_N(f3); i++) {
-		cr_assert_eq(fsu_write_atomic(path, f3[i].text, strlen(f3[i].text), 0644, NULL), 0);
+	for (int v = 3; v <= 4; v++)
+		for (size_t i = 0; i < TU_N(f3); i++) {
+			char text[100];
+			int n = snprintf(text, sizeof(text), "bitstream-store %d\n%s", v,
+					 f3[i].tail);
+			cr_assert_eq(fsu_write_atomic(path, text, (size_t)n, 0644, NULL), 0);
+			for (int w = 0; w < 2; w++) {
+				seed_err_clear(&e);
+				cr_assert_eq(store_open(dir, w ? STORE_WRITE : STORE_READ, &s, &e),
+					     -EPROTO, "%s", text);
+				cr_assert_not_null(strstr(e.msg, f3[i].want), "%s: %s", text,
+						   e.msg);
+				cr_assert(file_is(path, text, (size_t)n),
+					  "a refused FORMAT is left as it is");
+			}
+		}
+	for (int v = 3; v <= 4; v++) {
+		char ok[64];
+		int n = snprintf(ok, sizeof(ok), "bitstream-store %d\nparity 8+3\n", v);
+		cr_assert_eq(fsu_write_atomic(path, ok, (size_t)n, 0644, NULL), 0);
 		seed_err_clear(&e);
-		cr_assert_eq(store_open(dir, STORE_READ, &s, &e), -EPROTO, "%s", f3[i].text);
-		cr_assert_not_null(strstr(e.msg, f3[i].want), "%s: %s", f3[i].text, e.msg);
+		cr_assert_eq(store_open(dir, STORE_READ, &s, &e), 0, "%s", e.msg);
+		uint32_t k, m;
+		store_parity(s, &k, &m);
+		cr_assert_eq(k, 8);
+		cr_assert_eq(m, 3);
+		store_close(s);
 	}
-	const char *ok = "bitstream-store 3\nparity 8+3\n";
-	cr_assert_eq(fsu_write_atomic(path, ok, strlen(ok), 0644, NULL), 0);
-	seed_err_clear(&e);
-	cr_assert_eq(store_open(dir, STORE_READ, &s, &e), 0, "%s", e.msg);
-	uint32_t k, m;
-	store_parity(s, &k, &m);
-	cr_assert_eq(k, 8);
-	cr_assert_eq(m, 3);
-	store_close(s);
 
 	/* a directory with other content is not adopted as a store */
 	char other[300];
@@ -663,7 +792,7 @@ Test(store, a_format_2_store_is_read_as_it_is_and_upgraded_by_a_writer)
 		size_t n;
 		cr_assert_eq(fsu_read_file(path, 4096, &f, &n, NULL), 0);
 		const char *want =
-			pass ? "bitstream-store 3\nparity 16+2\n" : "bitstream-store 2\n";
+			pass ? "bitstream-store 4\nparity 16+2\n" : "bitstream-store 2\n";
 		cr_assert(n == strlen(want) && !memcmp(f, want, n), "pass %d: FORMAT is \"%s\"",
 			  pass, (char *)f);
 		free(f);
@@ -678,6 +807,60 @@ Test(store, a_format_2_store_is_read_as_it_is_and_upgraded_by_a_writer)
 	store_obj_close(&o);
 	store_close(s);
 	free(data);
+}
+
+/* A format 3 store: readers leave it as it is, its first writer moves it
+ * to format 4 with the parity it had; its objects keep their version 3
+ * layout (and their own parity), new objects are version 4 with the
+ * store's. */
+Test(store, a_format_3_store_is_read_as_it_is_and_upgraded_by_a_writer)
+{
+	struct store *s = open_store(STORE_CREATE);
+	uint8_t root[32] = { 0x33 };
+	cr_assert_eq(store_set_obj_version(s, 3), 0);
+	put_object(s, 3500, 0x3c, root, NULL);
+	cr_assert_eq(store_release_write(s, sample_release("a.b.c", root), NULL), 0);
+	store_close(s);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/FORMAT", dir);
+	const char *f3 = "bitstream-store 3\nparity 8+3\n";
+	cr_assert_eq(fsu_write_atomic(path, f3, strlen(f3), 0644, NULL), 0);
+
+	for (int pass = 0; pass < 2; pass++) {
+		/* pass 0: a reader, which changes nothing; pass 1: a writer */
+		s = open_store(pass ? STORE_WRITE : STORE_READ);
+		uint32_t k, m;
+		store_parity(s, &k, &m);
+		cr_assert(k == 8 && m == 3, "pass %d: parity %u+%u", pass, k, m);
+		struct store_obj o;
+		struct seed_err e;
+		seed_err_clear(&e);
+		cr_assert_eq(store_obj_open(s, root, &o, &e), 0, "pass %d: %s", pass, e.msg);
+		cr_assert_eq(o.g.version, 3);
+		cr_assert(o.g.k == 16 && o.g.m == 2, "its own parity");
+		cr_assert_eq(o.g.size, 53248, "the version 3 layout");
+		cr_assert_eq(store_obj_check_copy(&o, 2, NULL, 0), 0);
+		store_obj_close(&o);
+		store_close(s);
+		uint8_t *f;
+		size_t n;
+		cr_assert_eq(fsu_read_file(path, 4096, &f, &n, NULL), 0);
+		const char *want = pass ? "bitstream-store 4\nparity 8+3\n" : f3;
+		cr_assert(n == strlen(want) && !memcmp(f, want, n), "pass %d: FORMAT is \"%.*s\"",
+			  pass, (int)n, (char *)f);
+		free(f);
+	}
+	s = open_store(STORE_WRITE);
+	uint8_t r2[32] = { 0x34 };
+	put_object(s, 3500, 4, r2, NULL);
+	struct store_obj o;
+	cr_assert_eq(store_obj_open(s, r2, &o, NULL), 0);
+	cr_assert_eq(o.g.version, STORE_OBJ_VERSION);
+	cr_assert(o.g.k == 8 && o.g.m == 3);
+	/* 4K + 4K data + 3 x 4K parity + 4K */
+	cr_assert_eq(o.g.size, 4096 + 4096 + 3 * 4096 + 4096);
+	store_obj_close(&o);
+	store_close(s);
 }
 
 Test(store, a_writer_clears_what_a_killed_writer_left)

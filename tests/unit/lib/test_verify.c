@@ -132,13 +132,14 @@ Test(verify, short_last_block)
 }
 
 /* big.bin: 300000 bytes, 19 blocks in 2 stripes of 16+2, so 4 parity
- * blocks; its first table at 4096 + round4k(300000) = 307200, 23 entries
- * (368 bytes) in a 4 KiB sector of its own, the second at 311296, the
- * parity at 315392, the second header at 315392 + 4 * 16384 = 380928. */
+ * blocks (its last stripe holds 3 blocks: whole-block parity); its table,
+ * 23 entries (368 bytes), fits in a header's sector (object version 4):
+ * the first copy at 128, the parity at 4096 + round4k(300000) = 307200, the
+ * second header at 307200 + 4 * 16384 = 372736 with its table at 372864. */
 Test(verify, corrupt_block_table_copy_is_reported)
 {
 	build(METAINFO_V2);
-	flip_obj("big.bin", 307200 + 5);
+	flip_obj("big.bin", 128 + 5);
 	cr_assert_eq(run(), 1, "one bad copy, the data checked through the other");
 	cr_assert_str_eq(bad[0].file, "big.bin");
 	cr_assert_not_null(strstr(bad[0].what, "block table"), "%s", bad[0].what);
@@ -153,7 +154,7 @@ Test(verify, corrupt_block_table_copy_is_reported)
 Test(verify, second_copy_damage_is_reported)
 {
 	build(METAINFO_V2);
-	flip_obj("big.bin", 380928 + 40); /* the second header's fields */
+	flip_obj("big.bin", 372736 + 40); /* the second header's fields */
 	cr_assert_eq(run(), 1);
 	cr_assert_str_eq(bad[0].file, "big.bin");
 	cr_assert_not_null(strstr(bad[0].what, "copy 2 of 2"), "%s", bad[0].what);
@@ -164,8 +165,8 @@ Test(verify, second_copy_damage_is_reported)
 Test(verify, both_table_copies_bad_other_files_still_checked)
 {
 	build(METAINFO_V2);
-	flip_obj("big.bin", 307200 + 5);
-	flip_obj("big.bin", 311296 + 300);
+	flip_obj("big.bin", 128 + 5);
+	flip_obj("big.bin", 372864 + 300);
 	flip_obj("small.bin", 4096 + 10);
 	cr_assert_eq(run(), 2);
 	cr_assert_str_eq(bad[0].file, "big.bin");
@@ -212,7 +213,7 @@ Test(verify, parity_damage_and_what_it_can_rebuild)
 	cr_assert_eq(run(), 0);
 	cr_assert_eq(vs.parity_bad + vs.blocks_repairable + vs.stripes_lost, 0);
 
-	flip_obj("big.bin", 315392 + 3 * 16384 + 77); /* stripe 1, parity 2 */
+	flip_obj("big.bin", 307200 + 3 * 16384 + 77); /* stripe 1, parity 2 */
 	cr_assert_eq(run(), 1);
 	cr_assert_not_null(strstr(bad[0].what, "parity block 2 of 2 of stripe 1"), "%s",
 			   bad[0].what);
