@@ -6,7 +6,10 @@
 #     on --workdir's file system, files per second (the whole create:
 #     scanning, hashing, writing, the one sync per release, the manifest);
 #   - a second version of every release with nothing changed (every file
-#     the store holds already), files per second;
+#     the store holds already), files per second; then removed again, so
+#     that the data plane below serves N objects in M releases, each file
+#     in one release (issue 17's target: a million objects over 100
+#     releases);
 #   - seed-dataplane's start-up: from its exec to its listeners line, with
 #     every release of the store loaded (no catalog: all are served),
 #     --workers 1, a 16 MiB cache without hugepages;
@@ -113,6 +116,9 @@ GENEOF
 	echo "N=$n: ingest ..."
 	ingest_ms=$(create_all "$w" 1)
 	again_ms=$(create_all "$w" 2)
+	for ((r = 0; r < releases; r++)); do
+		"$seedctl" release rm --store "$w/store" "scale.r$r.2" >/dev/null
+	done
 
 	echo "N=$n: data plane start-up, memory, first bytes ..."
 	mkdir -p "$w/empty"
