@@ -1,7 +1,9 @@
 /*
  * Tests for dataplane/storage.c: O_DIRECT reads into registered memory,
  * completion through the eventfd that the network loop watches (netio
- * NETIO_EV_WAKE), depth bound, and read errors reported per read.
+ * NETIO_EV_WAKE), depth bound, and read errors reported per read; and every
+ * shard of store objects of both layouts (version 4, compact, and version 3
+ * in a store upgraded to format 4) read the way the data plane reads them.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -12,8 +14,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "../storeutil.h"
+#include "hash.h"
 #include "netio.h"
+#include "served.h"
 #include "storage.h"
+#include "store_int.h"
 
 /* Writes data[0..len) to a new file made from the mkstemp template path
  * (rewritten in place); the caller unlinks it. */
@@ -224,4 +230,98 @@ Test(storage, polled_reaping_needs_no_eventfd)
 	munmap(mem, mlen);
 	close(fd);
 	unlink(path);
+}
+
+/*
+ * The data plane reads a block, or a parity shard to rebuild one, with
+ * O_DIRECT at the place store_shard gives, rounded up to 4 KiB, and checks
+ * the bytes against its table entry. In a store upgraded from format 3 both
+ * layouts sit side by side: objects of version 3 (whole-block parity,
+ * tables in sectors of their own) and of version 4 (a one-block last stripe
+ * with 4 KiB parity shards, tables in the header sectors). Each object of
+ * each is loaded as the data plane loads it (served), with its own version,
+ * and every data and parity shard read through storage matches its entry.
+ */
+Test(storage, every_shard_of_both_object_layouts_reads_direct)
+{
+	char dir[] = "/var/tmp/test_storage_store.XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char tree[sizeof(dir) + 16], sp[sizeof(dir) + 16], p[sizeof(dir) + 64];
+	snprintf(tree, sizeof(tree), "%s/tree", dir);
+	snprintf(sp, sizeof(sp), "%s/store", dir);
+	cr_assert_eq(mkdir(tree, 0755), 0);
+	static const size_t lens[] = { 1, 3500, 16385, 262145, 300000 };
+	struct seed_err e;
+	seed_err_clear(&e);
+	for (uint32_t v = 3; v <= 4; v++) {
+		for (size_t i = 0; i < TU_N(lens); i++) {
+			snprintf(p, sizeof(p), "%s/f%zu", tree, i);
+			su_write_pattern(p, lens[i], 37 + v, (unsigned)i + 50 * v, 9);
+		}
+		struct store *st;
+		cr_assert_eq(store_open(sp, STORE_CREATE, &st, &e), 0, "%s", e.msg);
+		cr_assert_eq(store_set_obj_version(st, v), 0);
+		char ver[4];
+		snprintf(ver, sizeof(ver), "%u", v);
+		struct ingest_opts o = su_opts("t", "n", ver, METAINFO_V2, 65536);
+		su_ingest_into(st, tree, &o, NULL);
+		store_close(st);
+	}
+	struct served *sv;
+	cr_assert_eq(served_load(sp, &sv, &e), 0, "%s", e.msg);
+	cr_assert_eq(served_object_count(sv), 2 * TU_N(lens));
+
+	size_t mlen = 16384;
+	uint8_t *mem;
+	struct storage *s = storage_over(1, mlen, &mem);
+	unsigned seen[5] = { 0 }, shards = 0, short_parity = 0;
+	for (uint32_t h = 0; h < served_object_count(sv); h++) {
+		const struct served_object *ob = served_object_load(sv, h);
+		cr_assert_not_null(ob);
+		cr_assert_eq(ob->unusable, 0);
+		cr_assert(ob->version == 3 || ob->version == 4, "version %u", ob->version);
+		seen[ob->version]++;
+		struct store_geom g;
+		served_object_geom(ob, &g);
+		int fd = served_open_object(sv, h);
+		cr_assert_geq(fd, 0);
+		struct stat sb;
+		cr_assert_eq(fstat(fd, &sb), 0);
+		cr_assert_eq((uint64_t)sb.st_size, g.size, "the layout of its version");
+		for (uint64_t stp = 0; stp < g.n_stripes; stp++)
+			for (uint32_t i = 0; i < g.k + g.m; i++) {
+				uint64_t off, ent;
+				uint32_t len = store_shard(&g, stp, i, &off, &ent);
+				if (!len)
+					continue;
+				uint32_t rlen = (len + 4095) & ~4095u;
+				cr_assert_eq(off % 4096, 0);
+				memset(mem, 0xee, rlen);
+				cr_assert_eq(storage_read(s, fd, -1, off, mem, rlen, ent), 0);
+				storage_submit(s);
+				struct storage_done d;
+				cr_assert_eq(reap_waiting(s, &d, 1, 1), 1);
+				cr_assert_geq(d.res, (int32_t)len, "shard %u of stripe %llu: %d", i,
+					      (unsigned long long)stp, d.res);
+				uint8_t x[16];
+				hash_xxh128(mem, len, x);
+				cr_assert_arr_eq(x, ob->block_xxh + ent * 16, 16,
+						 "version %u, %llu bytes: shard %u of stripe %llu",
+						 ob->version, (unsigned long long)ob->length, i,
+						 (unsigned long long)stp);
+				shards++;
+				short_parity += i >= g.k && len < STORE_BLOCK;
+			}
+		close(fd);
+	}
+	cr_assert_eq(seen[3], TU_N(lens));
+	cr_assert_eq(seen[4], TU_N(lens));
+	/* 1, 3,500 and 262,145 bytes end in a stripe of one short block: two
+	 * short parity shards each, in version 4 only */
+	cr_assert_eq(short_parity, 3 * 2);
+	cr_assert_gt(shards, 0);
+	storage_destroy(s);
+	munmap(mem, mlen);
+	served_free(sv);
+	tu_rmtree(dir);
 }

@@ -18,6 +18,7 @@
 #include "../storeutil.h"
 #include "bencode.h"
 #include "ingest_io.h"
+#include "store_int.h"
 #include "verify.h"
 
 static char base[TU_PATH_MAX], tree[TU_PATH_MAX + 16], storedir[TU_PATH_MAX + 16];
@@ -487,6 +488,80 @@ Test(ingest, files_the_store_holds_are_not_written_again)
 	struct seed_err e;
 	cr_assert_eq(ingest_run(&fail_all, "3", NULL, &e), -EIO, "%s", e.msg);
 	ingest_with(NULL, "3", "io_uring, O_DIRECT");
+}
+
+/*
+ * The objects ingest writes have the exact sizes of docs/store.md
+ * ("Objects", the size table; 16 + 2), in version 4 and, through the
+ * tests' hook, in version 3: files of one block (4 KiB parity shards), of
+ * whole blocks, of a last stripe of one byte, and one of three chunks whose
+ * last stripe is one block (its short parity written with O_DIRECT from a
+ * chunk after the others, its table streamed). Then release verify
+ * (parity included) and each object's own version.
+ */
+Test(ingest, objects_have_the_sizes_of_their_layout)
+{
+	static const struct {
+		const char *name;
+		size_t len;
+		uint64_t v4, v3;
+	} f[] = {
+		{ "one", 1, 20480, 53248 },
+		{ "small", 3500, 20480, 53248 },
+		{ "block", 16384, 57344, 65536 },
+		{ "block1", 16385, 61440, 69632 },
+		{ "stripe1", 262145, 315392, 348160 },
+		{ "chunks", (9u << 20) + 1234, 10661888, 10686464 },
+	};
+	for (uint32_t v = 3; v <= 4; v++) {
+		char p[700];
+		for (size_t i = 0; i < TU_N(f); i++) {
+			snprintf(p, sizeof(p), "%s/%s", tree, f[i].name);
+			/* different bytes per version: two sets of objects */
+			su_write_pattern(p, f[i].len, 29 + v, (unsigned)i + 100 * v, 7);
+		}
+		struct ingest_tree *t = NULL;
+		struct store *s;
+		struct ingest_result r;
+		struct seed_err e;
+		seed_err_clear(&e);
+		cr_assert_eq(ingest_scan(tree, &t, &e), 0, "%s", e.msg);
+		cr_assert_eq(store_open(storedir, STORE_CREATE, &s, &e), 0, "%s", e.msg);
+		cr_assert_eq(store_set_obj_version(s, v), 0);
+		char version[8];
+		snprintf(version, sizeof(version), "%u", v);
+		struct ingest_opts o = su_opts("acme", "game", version, METAINFO_HYBRID, 65536);
+		o.threads = 2;
+		cr_assert_eq(ingest_create(s, t, &o, &r, &e), 0, "%s", e.msg);
+		check_release(s, r.id);
+		struct store_release *rel;
+		cr_assert_eq(store_release_load(s, r.id, &rel, &e), 0, "%s", e.msg);
+		for (size_t i = 0; i < TU_N(f); i++) {
+			const struct store_release_file *rf = NULL;
+			for (size_t j = 0; j < rel->n_files; j++)
+				if (!strcmp(rel->files[j].path, f[i].name))
+					rf = &rel->files[j];
+			cr_assert_not_null(rf, "%s", f[i].name);
+			char *op = store_obj_path(s, rf->root);
+			struct stat st;
+			cr_assert_eq(stat(op, &st), 0, "%s", op);
+			uint64_t want = v == 4 ? f[i].v4 : f[i].v3;
+			cr_assert_eq((uint64_t)st.st_size, want,
+				     "%s (%zu bytes), version %u: object of %lld bytes, want %llu",
+				     f[i].name, f[i].len, v, (long long)st.st_size,
+				     (unsigned long long)want);
+			struct store_obj ob;
+			cr_assert_eq(store_obj_open(s, rf->root, &ob, &e), 0, "%s", e.msg);
+			cr_assert_eq(ob.g.version, v);
+			cr_assert_eq(store_obj_check_copy(&ob, 2, NULL, 0), 0);
+			store_obj_close(&ob);
+			free(op);
+		}
+		store_release_free(rel);
+		ingest_result_free(&r);
+		ingest_tree_free(t);
+		store_close(s);
+	}
 }
 
 /* Independent BEP 52 piece layer: per piece, the root of its pb leaves,

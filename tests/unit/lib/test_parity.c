@@ -148,3 +148,61 @@ Test(parity, refuses_what_it_cannot_rebuild)
 				   "%s", e.msg);
 	}
 }
+
+/*
+ * What the store's short stripes rest on (docs/store.md, "Parity", version
+ * 4): with every data shard zero past `plen` bytes, the parity of the whole
+ * 16 KiB is the parity of the first plen bytes followed by zeros, so only
+ * plen bytes are stored; and a stripe coded over plen bytes rebuilds any
+ * m lost shards over plen bytes alone. One block of 3,500 bytes alone in
+ * its stripe (plen 4 KiB), for several k + m.
+ */
+Test(parity, a_short_stripe_is_coded_over_its_longest_shard)
+{
+	enum { BLK = 16384, PLEN = 4096 };
+	static const unsigned km[][2] = { { 16, 2 }, { 4, 2 }, { 8, 3 }, { 1, 1 } };
+	for (size_t t = 0; t < TU_N(km); t++) {
+		unsigned k = km[t][0], m = km[t][1];
+		struct parity p;
+		struct seed_err e;
+		seed_err_clear(&e);
+		cr_assert_eq(parity_init(&p, k, m, &e), 0, "%s", e.msg);
+		uint8_t *full = calloc(k + m, BLK), *part = calloc(k + m, BLK);
+		uint8_t *fs[PARITY_MAX_SHARDS], *ps[PARITY_MAX_SHARDS];
+		tu_seed(300 + t);
+		for (unsigned i = 0; i < k + m; i++) {
+			fs[i] = full + (size_t)i * BLK;
+			ps[i] = part + (size_t)i * BLK;
+		}
+		/* the stripe's one block: 3,500 bytes, then zeros */
+		uint8_t *d = tu_random_buf(3500);
+		memcpy(fs[0], d, 3500);
+		memcpy(ps[0], d, 3500);
+		free(d);
+		parity_encode(&p, BLK, fs, fs + k);
+		parity_encode(&p, PLEN, ps, ps + k);
+		static const uint8_t zero[BLK];
+		for (unsigned j = 0; j < m; j++) {
+			cr_assert_arr_eq(ps[k + j], fs[k + j], PLEN, "k=%u m=%u parity %u", k, m,
+					 j);
+			cr_assert_arr_eq(fs[k + j] + PLEN, zero, BLK - PLEN,
+					 "k=%u m=%u: parity %u is zeros past the data", k, m, j);
+		}
+		/* lose the data block and m - 1 parity shards: rebuilt over PLEN */
+		uint64_t lost = 1;
+		for (unsigned j = 1; j < m; j++)
+			lost |= 1ull << (k + j);
+		uint8_t *keep = malloc((size_t)(k + m) * BLK);
+		memcpy(keep, part, (size_t)(k + m) * BLK);
+		for (unsigned i = 0; i < k + m; i++)
+			if (lost >> i & 1)
+				memset(ps[i], 0xa5, PLEN);
+		cr_assert_eq(parity_rebuild(&p, PLEN, ps, lost), 0);
+		for (unsigned i = 0; i < k + m; i++)
+			cr_assert_arr_eq(ps[i], keep + (size_t)i * BLK, PLEN, "k=%u m=%u shard %u",
+					 k, m, i);
+		free(keep);
+		free(full);
+		free(part);
+	}
+}
