@@ -6,6 +6,9 @@
  * from them; any k of the k + m are enough to rebuild the others, so a
  * stripe survives up to m bad blocks. Blocks past the end of an object
  * (the last stripe's missing ones, the last block's tail) count as zeros.
+ * The code works byte by byte, so a stripe whose data shards are all zeros
+ * past len bytes is coded over len bytes alone: its parity past len would
+ * be zeros (the store's short last stripes, store_shard in store.h).
  *
  * The code is systematic (data blocks are stored as they are) with a
  * Cauchy generator matrix, so every k x k submatrix is invertible: no

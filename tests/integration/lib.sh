@@ -646,6 +646,21 @@ http_get() {
 		-w '%{http_code}' "$@" "$url" 2>"$out.curlerr") || CURL_RC=$?
 }
 
+# serve_identical BASE TREE WHAT FILE...: each FILE (a path under TREE)
+# fetched over HTTP from BASE/FILE must come whole and byte-identical with
+# TREE/FILE; WHAT says when, in the failure and in the one line printed.
+serve_identical() {
+	local base=$1 tree=$2 what=$3 f url
+	shift 3
+	for f in "$@"; do
+		url="$base/$(url_path "$f")"
+		http_get "$url" "$T/got" "$T/got.hdr" -f
+		((CURL_RC == 0)) || fail "GET $url ($what): expected exit 0, saw $CURL_RC, status $HTTP_CODE"
+		cmp -s "$T/got" "$tree/$f" || fail "GET $url ($what): expected the bytes of $tree/$f, they differ"
+	done
+	echo "$# files served byte-identical ($what)"
+}
+
 # http_header HDRS NAME: the value of header NAME in the curl -D file HDRS
 # (last response; case-insensitive name; CR and surrounding blanks removed).
 http_header() {

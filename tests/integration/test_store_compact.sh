@@ -72,14 +72,7 @@ sc_ok "$T/status.json" "$T/status.err" store status --store "$S" --json
 
 # serve_all WHAT: every file over HTTP, byte-identical with the source.
 serve_all() {
-	local f url
-	for f in "${FILES[@]}"; do
-		url="$DP_URL/$RID/small/$(url_path "$f")"
-		http_get "$url" "$T/got" "$T/got.hdr" -f
-		((CURL_RC == 0)) || fail "GET $url ($1): expected exit 0, saw $CURL_RC, status $HTTP_CODE"
-		cmp -s "$T/got" "$TREE/$f" || fail "GET $url ($1): expected the bytes of $TREE/$f, they differ"
-	done
-	echo "${#FILES[@]} files served byte-identical ($1)"
+	serve_identical "$DP_URL/$RID/small" "$TREE" "$1" "${FILES[@]}"
 }
 
 # damage WHAT...: flips one byte in each named part (FILE:data, FILE:parityJ,

@@ -39,14 +39,7 @@ dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --w
 
 # serve_all WHAT: every file over HTTP, byte-identical with the source.
 serve_all() {
-	local f url
-	for f in "${FILES[@]}"; do
-		url="$DP_URL/$RID/rot/$(url_path "$f")"
-		http_get "$url" "$T/got" "$T/got.hdr" -f
-		((CURL_RC == 0)) || fail "GET $url ($1): expected exit 0, saw $CURL_RC, status $HTTP_CODE"
-		cmp -s "$T/got" "$TREE/$f" || fail "GET $url ($1): expected the bytes of $TREE/$f, they differ"
-	done
-	echo "${#FILES[@]} files served byte-identical ($1)"
+	serve_identical "$DP_URL/$RID/rot" "$TREE" "$1" "${FILES[@]}"
 }
 
 # flip_store STORE SHOW_JSON SEED MAXPERSTRIPE: random single-bit flips in

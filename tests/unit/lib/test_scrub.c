@@ -154,6 +154,19 @@ static int verify_bad(void)
 	cr_assert_eq((st).field, (uint64_t)(v), #field ": %llu, want %llu", \
 		     (unsigned long long)(st).field, (unsigned long long)(v))
 
+/* A scrub that finds the store whole afterwards, having rebuilt `blocks`
+ * data blocks and `parity` parity shards and rewritten `copies` metadata
+ * copies, nothing lost. */
+static void scrub_repairs(uint64_t blocks, uint64_t parity, uint64_t copies)
+{
+	struct scrub_stats st;
+	cr_assert_eq(scrub(&st), 0);
+	EXPECT(st, blocks_rebuilt, blocks);
+	EXPECT(st, parity_rebuilt, parity);
+	EXPECT(st, copies_rewritten, copies);
+	EXPECT(st, blocks_lost + st.objects_lost, 0);
+}
+
 Test(scrub, a_whole_store_is_left_as_it_is)
 {
 	build();
@@ -177,14 +190,10 @@ Test(scrub, repairs_blocks_parity_and_a_table_copy)
 	damage(obj, PARITY + 16384 + 9, 0); /* stripe 0, parity 2 */
 	damage(obj, TABLE1 + 40, 16);	    /* table copy 1 */
 	cr_assert_gt(verify_bad(), 0);
-	struct scrub_stats st;
-	cr_assert_eq(scrub(&st), 0);
-	EXPECT(st, blocks_rebuilt, 3);
-	EXPECT(st, parity_rebuilt, 1);
-	EXPECT(st, copies_rewritten, 1);
-	EXPECT(st, blocks_lost + st.objects_lost, 0);
+	scrub_repairs(3, 1, 1);
 	cr_assert_eq(events, 5);
 	cr_assert_eq(verify_bad(), 0, "lib/verify still finds damage after the scrub");
+	struct scrub_stats st;
 	cr_assert_eq(scrub(&st), 0);
 	cr_assert_eq(events, 0, "a second scrub found something again");
 	free(obj);
@@ -556,18 +565,13 @@ Test(scrub, a_one_block_object_is_rebuilt_from_its_short_parity)
 	cr_assert_eq(size_of(obj), SMALL_SIZE);
 	damage(obj, 4096 + 10, 0); /* its only data block */
 	cr_assert_eq(verify_bad(), 1);
-	struct scrub_stats st;
-	cr_assert_eq(scrub(&st), 0);
-	EXPECT(st, blocks_rebuilt, 1);
-	EXPECT(st, parity_rebuilt + st.blocks_lost + st.objects_lost, 0);
+	scrub_repairs(1, 0, 0);
 	cr_assert_eq(verify_bad(), 0, "the block rebuilt from 4 KiB parity shards is whole");
 
 	/* two of its three shards: the data and a parity shard, m = 2 */
 	damage(obj, 4096 + 999, 0);
 	damage(obj, SMALL_PARITY + 4096 + 4095, 0); /* the last byte of parity 2 */
-	cr_assert_eq(scrub(&st), 0);
-	EXPECT(st, blocks_rebuilt, 1);
-	EXPECT(st, parity_rebuilt, 1);
+	scrub_repairs(1, 1, 0);
 	cr_assert_eq(verify_bad(), 0);
 	/* and the one the data plane reports */
 	damage(obj, 4096 + 500, 0);
@@ -578,6 +582,7 @@ Test(scrub, a_one_block_object_is_rebuilt_from_its_short_parity)
 		if (!strcmp(r->files[i].path, "small.bin"))
 			memcpy(root, r->files[i].root, 32);
 	store_release_free(r);
+	struct scrub_stats st;
 	struct seed_err e;
 	seed_err_clear(&e);
 	cr_assert_eq(scrub_block(s, root, SMALL_LEN, 0, HASH_IMPL_MB, NULL, NULL, &st, &e), 0, "%s",
@@ -637,12 +642,7 @@ Test(scrub, a_version_3_object_is_scrubbed_in_its_own_layout)
 	damage(small, 4096 + 3, 0);
 	damage(small, 16384 + 16383, 0); /* the end of its whole-block parity 1 */
 	cr_assert_gt(verify_bad(), 0);
-	struct scrub_stats st;
-	cr_assert_eq(scrub(&st), 0);
-	EXPECT(st, blocks_rebuilt, 2);
-	EXPECT(st, parity_rebuilt, 2);
-	EXPECT(st, copies_rewritten, 1);
-	EXPECT(st, blocks_lost + st.objects_lost, 0);
+	scrub_repairs(2, 2, 1);
 	cr_assert_eq(verify_bad(), 0);
 	cr_assert_eq(version_of("big.bin", NULL), 3, "a rewritten copy keeps its version");
 
@@ -650,6 +650,7 @@ Test(scrub, a_version_3_object_is_scrubbed_in_its_own_layout)
 	 * size says */
 	damage(obj, V3_TABLE1, 23 * 16);
 	damage(obj, V3_TABLE2, 23 * 16);
+	struct scrub_stats st;
 	cr_assert_eq(scrub(&st), 0);
 	EXPECT(st, tables_rebuilt, 1);
 	EXPECT(st, blocks_lost + st.objects_lost, 0);

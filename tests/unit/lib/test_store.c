@@ -788,14 +788,10 @@ Test(store, a_format_2_store_is_read_as_it_is_and_upgraded_by_a_writer)
 		cr_assert_eq(store_release_load(s, "a.b.c", &r, &e), 0, "%s", e.msg);
 		store_release_free(r);
 		store_close(s);
-		uint8_t *f;
-		size_t n;
-		cr_assert_eq(fsu_read_file(path, 4096, &f, &n, NULL), 0);
 		const char *want =
 			pass ? "bitstream-store 4\nparity 16+2\n" : "bitstream-store 2\n";
-		cr_assert(n == strlen(want) && !memcmp(f, want, n), "pass %d: FORMAT is \"%s\"",
-			  pass, (char *)f);
-		free(f);
+		cr_assert(file_is(path, want, strlen(want)), "pass %d: FORMAT is not \"%s\"", pass,
+			  want);
 	}
 	/* the writer's store gave the old object no parity, new ones get it */
 	s = open_store(STORE_WRITE);
@@ -842,13 +838,9 @@ Test(store, a_format_3_store_is_read_as_it_is_and_upgraded_by_a_writer)
 		cr_assert_eq(store_obj_check_copy(&o, 2, NULL, 0), 0);
 		store_obj_close(&o);
 		store_close(s);
-		uint8_t *f;
-		size_t n;
-		cr_assert_eq(fsu_read_file(path, 4096, &f, &n, NULL), 0);
 		const char *want = pass ? "bitstream-store 4\nparity 8+3\n" : f3;
-		cr_assert(n == strlen(want) && !memcmp(f, want, n), "pass %d: FORMAT is \"%.*s\"",
-			  pass, (int)n, (char *)f);
-		free(f);
+		cr_assert(file_is(path, want, strlen(want)), "pass %d: FORMAT is not \"%s\"", pass,
+			  want);
 	}
 	s = open_store(STORE_WRITE);
 	uint8_t r2[32] = { 0x34 };
