@@ -10,8 +10,11 @@
  *          connection (ack within what the engine sent), so the fuzzer
  *          explores the state machine rather than the lookup
  *   bit 2  the engine also sends (queued data), so acks and SACKs matter
- *   bit 3  the engine also opened a connection of its own to the fuzzer
- *   bit 4  a record's address alternates between two peers
+ *   bit 3  the engine opened a connection of its own to the second peer,
+ *          answered (records come from that peer unless bit 0 is set)
+ *   bit 4  a record's address alternates between the two peers
+ *   bit 5  the engine closes live connections now and then (utp_close)
+ *   bit 6  ... or aborts them (utp_abort)
  * Between records virtual time moves on by a PRNG amount and the engine
  * is polled when due; out arrays are small and of PRNG size, so "no room"
  * paths run.
@@ -244,16 +247,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 	}
 	if (flags & 8) {
+		/* our own connection to peer 1, answered: its SYN's id is
+		 * where the fuzzer's datagrams go */
+		struct utp_tx tx[4];
+		struct utp_ev ev[8];
+		struct utp_out o = { tx, 0, 4, ev, 0, 8 };
+		struct utp_hdr h = { 0 };
+		size_t n, fault;
 		uint32_t id;
 
-		if (utp_connect(u, &PEER[0], NULL, now, &id) == 0) {
-			tr[id].live = 1;
-			poll(u, now);
-		}
+		check(utp_connect(u, &PEER[1], NULL, now, &id) == 0, "connect");
+		tr[id].live = 1;
+		utp_poll(u, now, &o);
+		check(o.ntx == 1 && utp_parse(tx[0].hdr, tx[0].hdr_len, &h, &fault) == 0 &&
+			      h.type == UTP_ST_SYN,
+		      "SYN");
+		tr[id].id = h.conn_id;
+		tr[id].peer_seq = 20001;
+		h.type = UTP_ST_STATE;
+		h.ack = h.seq;
+		h.seq = 20000;
+		h.ts_us = 5;
+		h.wnd = 65536;
+		n = utp_build(b, &h);
+		o.ntx = 0;
+		utp_input(u, &PEER[1], b, n, now, &o);
+		run(&o);
 	}
 	while (size >= 2) {
 		size_t n = byteio_be16(data);
-		int who = (flags & 16) ? (int)(rnd() & 1) : 0;
+		int who = (flags & 16) ? (int)(rnd() & 1) : (flags & 8) && !(flags & 1);
 
 		data += 2;
 		size -= 2;
@@ -280,6 +303,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (flags & 4)
 			queue_data(u);
+		for (uint32_t c = 0; c < CONNS; c++) {
+			if (!tr[c].live)
+				continue;
+			if ((flags & 32) && rnd() % 16 == 0)
+				utp_close(u, c);
+			if ((flags & 64) && rnd() % 64 == 0)
+				utp_abort(u, c);
+		}
 		feed(u, who, b, n, now);
 		now += rnd() % 16 ? rnd() % 50000 : rnd() % 5000000;
 		poll(u, now);
