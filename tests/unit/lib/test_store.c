@@ -757,6 +757,59 @@ static void put_v2_object(struct store *s, const uint8_t root[32], const uint8_t
 	free(table);
 }
 
+/*
+ * A store of an older format, FORMAT `before`, holding object root (a file
+ * of len bytes 0x3c) in release a.b.c: a reader leaves FORMAT as it is, a
+ * writer rewrites it to `after`; both times the object opens in its own
+ * layout (header version, parity k, object size) with both copies intact,
+ * its bytes and its release readable. Then a new object of len bytes gets
+ * today's version, with parity k_new and an object of new_size bytes.
+ */
+static void expect_upgrade(const char *before, const char *after, const uint8_t root[32],
+			   uint64_t len, uint32_t version, uint32_t k, uint64_t size,
+			   uint32_t k_new, uint64_t new_size)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/FORMAT", dir);
+	cr_assert_eq(fsu_write_atomic(path, before, strlen(before), 0644, NULL), 0);
+	for (int pass = 0; pass < 2; pass++) {
+		/* pass 0: a reader, which changes nothing; pass 1: a writer */
+		struct store *s = open_store(pass ? STORE_WRITE : STORE_READ);
+		struct store_obj o;
+		struct seed_err e;
+		seed_err_clear(&e);
+		cr_assert_eq(store_obj_open(s, root, &o, &e), 0, "pass %d: %s", pass, e.msg);
+		cr_assert_eq(o.g.length, len);
+		cr_assert_eq(o.g.version, version);
+		cr_assert_eq(o.g.k, k, "its own parity");
+		cr_assert_eq(o.g.size, size, "the layout of its version");
+		cr_assert_eq(store_obj_check_copy(&o, 2, NULL, 0), 0);
+		uint8_t b;
+		cr_assert_eq(pread(o.fd, &b, 1, (off_t)(4096 + len - 1)), 1);
+		cr_assert_eq(b, 0x3c);
+		store_obj_close(&o);
+		struct store_release *r;
+		cr_assert_eq(store_release_load(s, "a.b.c", &r, &e), 0, "%s", e.msg);
+		store_release_free(r);
+		store_close(s);
+		const char *want = pass ? after : before;
+		cr_assert(file_is(path, want, strlen(want)), "pass %d: FORMAT is not \"%s\"", pass,
+			  want);
+	}
+	struct store *s = open_store(STORE_WRITE);
+	uint8_t r2[32] = { 0x23 };
+	put_object(s, len, 4, r2, NULL);
+	struct store_obj o;
+	cr_assert_eq(store_obj_open(s, r2, &o, NULL), 0);
+	cr_assert_eq(o.g.version, STORE_OBJ_VERSION);
+	cr_assert_eq(o.g.k, k_new);
+	cr_assert_eq(o.g.size, new_size);
+	store_obj_close(&o);
+	store_close(s);
+}
+
+/* Format 2: its objects have no parity, and keep none; new ones get the
+ * default parity (4K + 52K of data + 2 x 16K parity + 4K). */
 Test(store, a_format_2_store_is_read_as_it_is_and_upgraded_by_a_writer)
 {
 	struct store *s = open_store(STORE_CREATE);
@@ -765,50 +818,16 @@ Test(store, a_format_2_store_is_read_as_it_is_and_upgraded_by_a_writer)
 	put_v2_object(s, root, data, 50000);
 	cr_assert_eq(store_release_write(s, sample_release("a.b.c", root), NULL), 0);
 	store_close(s);
-	char path[512];
-	snprintf(path, sizeof(path), "%s/FORMAT", dir);
-	cr_assert_eq(fsu_write_atomic(path, "bitstream-store 2\n", 18, 0644, NULL), 0);
-
-	for (int pass = 0; pass < 2; pass++) {
-		/* pass 0: a reader, which changes nothing; pass 1: a writer */
-		s = open_store(pass ? STORE_WRITE : STORE_READ);
-		struct store_obj o;
-		struct seed_err e;
-		seed_err_clear(&e);
-		cr_assert_eq(store_obj_open(s, root, &o, &e), 0, "pass %d: %s", pass, e.msg);
-		cr_assert_eq(o.g.length, 50000);
-		cr_assert_eq(o.g.k, 0, "a format 2 object has no parity");
-		cr_assert_eq(o.g.n_parity, 0);
-		cr_assert_eq(store_obj_check_copy(&o, 2, NULL, 0), 0);
-		uint8_t b[100];
-		cr_assert_eq(pread(o.fd, b, 100, 4096 + 49000), 100);
-		cr_assert_eq(b[99], 0x3c);
-		store_obj_close(&o);
-		struct store_release *r;
-		cr_assert_eq(store_release_load(s, "a.b.c", &r, &e), 0, "%s", e.msg);
-		store_release_free(r);
-		store_close(s);
-		const char *want =
-			pass ? "bitstream-store 4\nparity 16+2\n" : "bitstream-store 2\n";
-		cr_assert(file_is(path, want, strlen(want)), "pass %d: FORMAT is not \"%s\"", pass,
-			  want);
-	}
-	/* the writer's store gave the old object no parity, new ones get it */
-	s = open_store(STORE_WRITE);
-	uint8_t r2[32] = { 0x23 };
-	put_object(s, 50000, 4, r2, NULL);
-	struct store_obj o;
-	cr_assert_eq(store_obj_open(s, r2, &o, NULL), 0);
-	cr_assert_eq(o.g.k, 16);
-	store_obj_close(&o);
-	store_close(s);
 	free(data);
+	/* header, data, two 4K tables of 4 entries, header */
+	expect_upgrade("bitstream-store 2\n", "bitstream-store 4\nparity 16+2\n", root, 50000, 2, 0,
+		       4096 + 53248 + 8192 + 4096, 16, 4096 + 53248 + 2 * 16384 + 4096);
 }
 
-/* A format 3 store: readers leave it as it is, its first writer moves it
- * to format 4 with the parity it had; its objects keep their version 3
- * layout (and their own parity), new objects are version 4 with the
- * store's. */
+/* Format 3: the writer keeps the store's parity (8+3 here, although its
+ * object was written with 16+2: objects record their own); the old object
+ * keeps its version 3 layout, a new one is version 4 with 8+3 (4K + 4K
+ * data + 3 x 4K parity + 4K). */
 Test(store, a_format_3_store_is_read_as_it_is_and_upgraded_by_a_writer)
 {
 	struct store *s = open_store(STORE_CREATE);
@@ -817,42 +836,8 @@ Test(store, a_format_3_store_is_read_as_it_is_and_upgraded_by_a_writer)
 	put_object(s, 3500, 0x3c, root, NULL);
 	cr_assert_eq(store_release_write(s, sample_release("a.b.c", root), NULL), 0);
 	store_close(s);
-	char path[512];
-	snprintf(path, sizeof(path), "%s/FORMAT", dir);
-	const char *f3 = "bitstream-store 3\nparity 8+3\n";
-	cr_assert_eq(fsu_write_atomic(path, f3, strlen(f3), 0644, NULL), 0);
-
-	for (int pass = 0; pass < 2; pass++) {
-		/* pass 0: a reader, which changes nothing; pass 1: a writer */
-		s = open_store(pass ? STORE_WRITE : STORE_READ);
-		uint32_t k, m;
-		store_parity(s, &k, &m);
-		cr_assert(k == 8 && m == 3, "pass %d: parity %u+%u", pass, k, m);
-		struct store_obj o;
-		struct seed_err e;
-		seed_err_clear(&e);
-		cr_assert_eq(store_obj_open(s, root, &o, &e), 0, "pass %d: %s", pass, e.msg);
-		cr_assert_eq(o.g.version, 3);
-		cr_assert(o.g.k == 16 && o.g.m == 2, "its own parity");
-		cr_assert_eq(o.g.size, 53248, "the version 3 layout");
-		cr_assert_eq(store_obj_check_copy(&o, 2, NULL, 0), 0);
-		store_obj_close(&o);
-		store_close(s);
-		const char *want = pass ? "bitstream-store 4\nparity 8+3\n" : f3;
-		cr_assert(file_is(path, want, strlen(want)), "pass %d: FORMAT is not \"%s\"", pass,
-			  want);
-	}
-	s = open_store(STORE_WRITE);
-	uint8_t r2[32] = { 0x34 };
-	put_object(s, 3500, 4, r2, NULL);
-	struct store_obj o;
-	cr_assert_eq(store_obj_open(s, r2, &o, NULL), 0);
-	cr_assert_eq(o.g.version, STORE_OBJ_VERSION);
-	cr_assert(o.g.k == 8 && o.g.m == 3);
-	/* 4K + 4K data + 3 x 4K parity + 4K */
-	cr_assert_eq(o.g.size, 4096 + 4096 + 3 * 4096 + 4096);
-	store_obj_close(&o);
-	store_close(s);
+	expect_upgrade("bitstream-store 3\nparity 8+3\n", "bitstream-store 4\nparity 8+3\n", root,
+		       3500, 3, 16, 53248, 8, 4096 + 4096 + 3 * 4096 + 4096);
 }
 
 Test(store, a_writer_clears_what_a_killed_writer_left)
