@@ -511,7 +511,7 @@ static int rebuild_table(struct sctx *c, int fd, uint64_t size, uint64_t length,
 	/* versions 4 and 3 with k = 1, 2, 4 .. 32 and m = 1 .. 4, and version 2 */
 	_Static_assert(PARITY_MAX_K == 32, "layouts: six values of k");
 	struct store_geom cand[2 * 6 * PARITY_MAX_M + 1];
-	size_t n_cand = length <= (uint64_t)INT64_MAX / 2
+	size_t n_cand = length <= STORE_MAX_LENGTH
 				? layouts_of(c, size, length, cand, sizeof(cand) / sizeof(cand[0]))
 				: 0;
 	if (!n_cand)

@@ -469,7 +469,7 @@ int store_obj_begin(struct store *s, uint64_t length, struct store_obj_writer *w
 		return seed_err_set(err, -errno, "%s: cannot create: %s", s->dir, strerror(errno));
 	}
 	uint64_t size = w->g.size;
-	if (length > (uint64_t)INT64_MAX / 2 || size > (uint64_t)INT64_MAX) {
+	if (length > STORE_MAX_LENGTH || size > (uint64_t)INT64_MAX) {
 		store_obj_abort(w);
 		return seed_err_set(err, -EFBIG, "file too large for the store");
 	}
@@ -863,7 +863,7 @@ static int read_copy(int fd, uint64_t size, const uint8_t root[32], int copy, st
 	uint32_t m = version == 2 ? 0 : byteio_le32(hdr + 104);
 	/* the layout is computed only from values within their limits */
 	int par_ok = version == 2 || (k >= 1 && k <= PARITY_MAX_K && m >= 1 && m <= PARITY_MAX_M);
-	int len_ok = length <= (uint64_t)INT64_MAX / 2;
+	int len_ok = length <= STORE_MAX_LENGTH;
 	struct store_geom g;
 	store_geom(len_ok ? length : 0, par_ok ? k : 0, par_ok ? m : 0, version, &g);
 	if (byteio_le32(hdr + 12) != STORE_OBJ_HEADER ||

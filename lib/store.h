@@ -102,9 +102,15 @@ struct store_geom {
  * its header (2, 3 and 4 are read). */
 #define STORE_OBJ_VERSION 4u
 
-/* The layout of an object of length bytes with parity k+m (0+0: none) and
- * header version `version`. Pure arithmetic; length at most INT64_MAX / 2
- * (readers refuse headers that say more). */
+/* The largest file an object holds (1 EiB): with k = 1 and m = 4 its object
+ * is about five times its length, which must stay below 2^63 (an off_t) so
+ * that no layout's arithmetic wraps. Writers refuse more (-EFBIG), readers
+ * take a header that says more for a bad copy. */
+#define STORE_MAX_LENGTH (UINT64_C(1) << 60)
+
+/* The layout of an object of length bytes (at most STORE_MAX_LENGTH) with
+ * parity k+m (0+0: none; else k at most PARITY_MAX_K, m at most
+ * PARITY_MAX_M) and header version `version`. Pure arithmetic. */
 void store_geom(uint64_t length, uint32_t k, uint32_t m, uint32_t version, struct store_geom *g);
 
 /* The layout a new object of length bytes gets in s (its parity and the

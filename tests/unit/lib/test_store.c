@@ -263,6 +263,12 @@ Test(store, object_sizes_small_and_large)
 			store_obj_close(&o);
 			free(path);
 		}
+	/* the largest file, with the parity that costs the most: no wrap */
+	struct store_geom g;
+	store_geom(STORE_MAX_LENGTH, 1, PARITY_MAX_M, STORE_OBJ_VERSION, &g);
+	cr_assert_gt(g.size, 5 * STORE_MAX_LENGTH);
+	cr_assert_lt(g.size, (uint64_t)INT64_MAX);
+	cr_assert_eq(g.header2 + 4096, g.size);
 	/* only the tests' hook makes an older version, and only 3 */
 	cr_assert_eq(store_set_obj_version(s, 2), -EINVAL);
 	cr_assert_eq(store_set_obj_version(s, 5), -EINVAL);
