@@ -599,6 +599,23 @@ static uint8_t sack_mask(struct utp *u, struct conn *c, uint8_t *m)
 	return len;
 }
 
+/* The queued slice holding stream offset off: the first whose end lies
+ * past it (binary search: ends grow along the ring). */
+static uint32_t ref_find(struct utp *u, struct conn *c, uint64_t off)
+{
+	uint32_t lo = 0, hi = c->rn;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (ref_at(u, c, mid)->end <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* One datagram of c: a packet of the ring (p), or a bare type (STATE,
  * RESET) when p is NULL. 0, or -ENOSPC when tx is full. */
 static int emit(struct utp *u, struct conn *c, uint8_t type, const struct pkt *p, uint64_t now,
@@ -630,19 +647,10 @@ static int emit(struct utp *u, struct conn *c, uint8_t type, const struct pkt *p
 	tx->n_pay = 0;
 	tx->pay_len = 0;
 	if (p && p->len) {
-		/* the slice holding p->off: the first whose end lies past it */
-		uint32_t lo = 0, hi = c->rn;
 		uint64_t at = p->off, left = p->len;
 
-		while (lo < hi) {
-			uint32_t mid = lo + (hi - lo) / 2;
-
-			if (ref_at(u, c, mid)->end <= at)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		for (uint32_t i = lo; left && i < c->rn && tx->n_pay < UTP_TX_SLICES; i++) {
+		for (uint32_t i = ref_find(u, c, at);
+		     left && i < c->rn && tx->n_pay < UTP_TX_SLICES; i++) {
 			const struct sref *r = ref_at(u, c, i);
 			uint64_t start = r->end - r->len;
 			uint32_t take = (uint32_t)(r->end - at < left ? r->end - at : left);
@@ -736,19 +744,12 @@ static uint16_t in_flight_pkts(const struct conn *c)
 static uint32_t next_len(struct utp *u, struct conn *c)
 {
 	uint64_t want = c->off_end - c->off_nxt, at = c->off_nxt;
-	uint32_t lo = 0, hi = c->rn, slices = 0;
+	uint32_t slices = 0;
 
 	if (want > u->max_payload)
 		want = u->max_payload;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (ref_at(u, c, mid)->end <= at)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (uint32_t i = lo; i < c->rn && at < c->off_nxt + want && slices < UTP_TX_SLICES; i++) {
+	for (uint32_t i = ref_find(u, c, at);
+	     i < c->rn && at < c->off_nxt + want && slices < UTP_TX_SLICES; i++) {
 		at = ref_at(u, c, i)->end;
 		slices++;
 	}
@@ -765,6 +766,29 @@ static int window_ok(const struct conn *c, uint32_t len)
 	if (c->flight == 0 && (c->peer_wnd > 0 || c->probe))
 		return 1; /* always one packet in flight, even over a small window */
 	return c->flight + len <= w;
+}
+
+/* Cuts the next packet (type, len bytes from off_nxt) and sends it; 0, or
+ * -ENOSPC (nothing cut: c waits on the dirty list for tx room). */
+static int new_pkt(struct utp *u, struct conn *c, uint8_t type, uint32_t len, uint64_t now,
+		   struct utp_out *out)
+{
+	struct pkt *p;
+
+	if (out->ntx >= out->txcap) {
+		u->st.tx_full++;
+		mark_dirty(u, c);
+		return -ENOSPC;
+	}
+	p = pkt_at(u, c, c->seq_nr);
+	memset(p, 0, sizeof(*p));
+	p->seq = c->seq_nr;
+	p->type = type;
+	p->off = c->off_nxt;
+	p->len = len;
+	c->seq_nr++;
+	c->off_nxt += len;
+	return send_pkt(u, c, p, now, out);
 }
 
 /* Everything c may send now: RESET, SYN, retransmissions, new data, FIN,
@@ -801,7 +825,6 @@ static void conn_output(struct utp *u, struct conn *c, uint64_t now, struct utp_
 	}
 	while (c->off_nxt < c->off_end && in_flight_pkts(c) < u->cfg.max_packets - 1) {
 		uint32_t len = next_len(u, c);
-		struct pkt *p;
 
 		if (!window_ok(c, len)) {
 			c->cwnd_limited = 1;
@@ -809,42 +832,18 @@ static void conn_output(struct utp *u, struct conn *c, uint64_t now, struct utp_
 				arm_rto(c, now);
 			goto ack;
 		}
-		if (out->ntx >= out->txcap) {
-			u->st.tx_full++;
-			mark_dirty(u, c);
+		if (new_pkt(u, c, UTP_ST_DATA, len, now, out))
 			return;
-		}
-		p = pkt_at(u, c, c->seq_nr);
-		memset(p, 0, sizeof(*p));
-		p->seq = c->seq_nr;
-		p->type = UTP_ST_DATA;
-		p->off = c->off_nxt;
-		p->len = len;
-		c->seq_nr++;
-		c->off_nxt += len;
-		send_pkt(u, c, p, now, out);
 		c->probe = 0;
 	}
 	if (c->off_nxt == c->off_end)
 		c->cwnd_limited = 0;
 	if (c->closing && !c->fin_sent && c->off_nxt == c->off_end &&
 	    in_flight_pkts(c) < u->cfg.max_packets - 1) {
-		struct pkt *p;
-
-		if (out->ntx >= out->txcap) {
-			u->st.tx_full++;
-			mark_dirty(u, c);
+		if (new_pkt(u, c, UTP_ST_FIN, 0, now, out))
 			return;
-		}
-		p = pkt_at(u, c, c->seq_nr);
-		memset(p, 0, sizeof(*p));
-		p->seq = c->seq_nr;
-		p->type = UTP_ST_FIN;
-		p->off = c->off_nxt;
-		c->seq_nr++;
 		c->fin_sent = 1;
 		c->fin_at = now + (uint64_t)u->cfg.fin_timeout_ms * 1000;
-		send_pkt(u, c, p, now, out);
 	}
 ack:
 	if (c->ack_due && emit(u, c, UTP_ST_STATE, NULL, now, out))

@@ -170,6 +170,36 @@ static void poll(struct utp *u, uint64_t now)
 	run(&o);
 }
 
+/*
+ * Sends *h (with "hi" when it is DATA) from PEER[who], or polls when h is
+ * NULL, with room for everything; returns the header of the first
+ * datagram out (type 0xff when there is none).
+ */
+static struct utp_hdr exchange(struct utp *u, int who, const struct utp_hdr *h, uint64_t now)
+{
+	struct utp_tx tx[4];
+	struct utp_ev ev[8];
+	struct utp_out o = { tx, 0, 4, ev, 0, 8 };
+	struct utp_hdr a = { .type = 0xff };
+	uint8_t b[64];
+	size_t n, fault;
+
+	if (h) {
+		n = utp_build(b, h);
+		if (h->type == UTP_ST_DATA) {
+			memcpy(b + n, "hi", 2);
+			n += 2;
+		}
+		utp_input(u, &PEER[who], b, n, now, &o);
+	} else {
+		utp_poll(u, now, &o);
+	}
+	run(&o);
+	if (o.ntx)
+		check(utp_parse(tx[0].hdr, tx[0].hdr_len, &a, &fault) == 0, "answer");
+	return a;
+}
+
 static void queue_data(struct utp *u)
 {
 	for (uint32_t c = 0; c < CONNS; c++) {
@@ -214,54 +244,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (flags & 1) {
 		/* a SYN and the first DATA with the answer's cookie */
-		struct utp_tx tx[4];
-		struct utp_ev ev[8];
-		struct utp_out o = { tx, 0, 4, ev, 0, 8 };
-		struct utp_hdr h = { 0 };
-		size_t n, fault;
+		struct utp_hdr h = { UTP_ST_SYN, 1, 1000, 1, 0, 65536, 65534, 0, NULL, 0, 0 };
 
-		h.type = UTP_ST_SYN;
-		h.conn_id = 1000;
-		h.seq = 65534;
-		h.ts_us = 1;
-		h.wnd = 65536;
-		n = utp_build(b, &h);
-		utp_input(u, &PEER[0], b, n, now, &o);
-		check(o.ntx == 1, "SYN unanswered");
-		check(utp_parse(tx[0].hdr, tx[0].hdr_len, &h, &fault) == 0, "answer");
+		h = exchange(u, 0, &h, now);
+		check(h.type == UTP_ST_STATE, "SYN unanswered");
 		h.type = UTP_ST_DATA;
 		h.conn_id = 1001;
 		h.ack = (uint16_t)(h.seq - 1);
 		h.seq = 65535;
-		h.sack_len = 0;
-		n = utp_build(b, &h);
-		memcpy(b + n, "hi", 2);
-		o.ntx = 0;
-		utp_input(u, &PEER[0], b, n + 2, now, &o);
-		run(&o);
+		exchange(u, 0, &h, now);
 		check(tr[0].live || tr[1].live || tr[2].live || tr[3].live, "handshake");
 		for (int c = 0; c < CONNS; c++)
-			if (tr[c].live) {
+			if (tr[c].live)
 				tr[c].id = 1001;
-				tr[c].peer_seq = 0;
-			}
 	}
 	if (flags & 8) {
 		/* our own connection to peer 1, answered: its SYN's id is
 		 * where the fuzzer's datagrams go */
-		struct utp_tx tx[4];
-		struct utp_ev ev[8];
-		struct utp_out o = { tx, 0, 4, ev, 0, 8 };
-		struct utp_hdr h = { 0 };
-		size_t n, fault;
+		struct utp_hdr h;
 		uint32_t id;
 
 		check(utp_connect(u, &PEER[1], NULL, now, &id) == 0, "connect");
 		tr[id].live = 1;
-		utp_poll(u, now, &o);
-		check(o.ntx == 1 && utp_parse(tx[0].hdr, tx[0].hdr_len, &h, &fault) == 0 &&
-			      h.type == UTP_ST_SYN,
-		      "SYN");
+		h = exchange(u, 1, NULL, now);
+		check(h.type == UTP_ST_SYN, "SYN");
 		tr[id].id = h.conn_id;
 		tr[id].peer_seq = 20001;
 		h.type = UTP_ST_STATE;
@@ -269,10 +275,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		h.seq = 20000;
 		h.ts_us = 5;
 		h.wnd = 65536;
-		n = utp_build(b, &h);
-		o.ntx = 0;
-		utp_input(u, &PEER[1], b, n, now, &o);
-		run(&o);
+		exchange(u, 1, &h, now);
 	}
 	while (size >= 2) {
 		size_t n = byteio_be16(data);

@@ -257,6 +257,18 @@ static void sc_queue(struct sc *s, size_t off, size_t len, uint64_t cookie)
 	cr_assert_eq(utp_send(s->u, s->conn, &v, 1, cookie), 0);
 }
 
+/* An engine with cfg (NULL: base_cfg()) and one connection from a scripted
+ * client (SYN id 1, sequence 1) on it. */
+static struct utp *opened(struct sc *s, const struct utp_config *cfg)
+{
+	struct utp_config c = cfg ? *cfg : base_cfg();
+	struct utp *u = mk(&c);
+
+	fill_pattern();
+	sc_open(s, u, 1, 1);
+	return u;
+}
+
 /* ---- header ---- */
 
 Test(utp_hdr, build_parse_round_trip_with_sack)
@@ -689,15 +701,12 @@ static int burst(struct sc *s, uint16_t *seqs, size_t bytes)
 
 Test(utp_loss, three_duplicate_acks_resend_the_oldest)
 {
-	struct utp_config c = base_cfg();
-	struct utp *u = mk(&c);
 	struct sc s;
+	struct utp *u = opened(&s, NULL);
 	uint16_t seqs[64];
 	int n;
 	struct utp_conn_info ci;
 
-	fill_pattern();
-	sc_open(&s, u, 1, 1);
 	n = burst(&s, seqs, 4 * 1380);
 	cr_assert_eq(n, 4, "initial window of 4 packets");
 	/* the first is lost: three STATEs ack nothing new (no SACK) */
@@ -725,15 +734,12 @@ Test(utp_loss, three_duplicate_acks_resend_the_oldest)
 
 Test(utp_loss, selective_ack_resends_the_hole)
 {
-	struct utp_config c = base_cfg();
-	struct utp *u = mk(&c);
 	struct sc s;
+	struct utp *u = opened(&s, NULL);
 	uint16_t seqs[64];
 	uint8_t mask[4] = { 0 };
 	int n;
 
-	fill_pattern();
-	sc_open(&s, u, 1, 1);
 	n = burst(&s, seqs, 4 * 1380);
 	cr_assert_eq(n, 4);
 	/* packet 0 arrived, 1 lost, 2 and 3 arrived: ack 0, SACK bits for
@@ -767,16 +773,13 @@ Test(utp_loss, selective_ack_resends_the_hole)
 
 Test(utp_loss, rto_resends_with_backoff_then_gives_up)
 {
-	struct utp_config c = base_cfg();
-	struct utp *u = mk(&c);
 	struct sc s;
+	struct utp *u = opened(&s, NULL);
 	uint16_t seqs[64];
 	uint64_t t, prev_gap = 0, last = 0;
 	int resends = 0;
 	struct utp_conn_info ci;
 
-	fill_pattern();
-	sc_open(&s, u, 1, 1);
 	cr_assert_eq(burst(&s, seqs, 3 * 1380), 3);
 	last = s.now;
 	for (t = s.now; t < s.now + 600000000ull && resends < 20; t += 10000) {
@@ -799,7 +802,7 @@ Test(utp_loss, rto_resends_with_backoff_then_gives_up)
 			}
 		}
 	}
-	cr_assert_eq(resends, c.max_timeouts);
+	cr_assert_eq(resends, base_cfg().max_timeouts);
 	{
 		const struct utp_ev *e = find_ev(&s.o, UTP_EV_CLOSED);
 
@@ -816,14 +819,11 @@ Test(utp_loss, rto_resends_with_backoff_then_gives_up)
 /* An ACK after an RTO resumes: the window grows again from one packet. */
 Test(utp_loss, rto_then_ack_recovers)
 {
-	struct utp_config c = base_cfg();
-	struct utp *u = mk(&c);
 	struct sc s;
+	struct utp *u = opened(&s, NULL);
 	uint16_t seqs[64];
 	int n;
 
-	fill_pattern();
-	sc_open(&s, u, 1, 1);
 	cr_assert_eq(burst(&s, seqs, 20 * 1380), 4);
 	poll_at(u, &s.o, s.now + 1100000);
 	cr_assert_eq(data_seqs(&s.o, seqs, 64), 1);
@@ -920,13 +920,11 @@ Test(utp_recv, reorder_memory_bounded)
 
 Test(utp_close, peer_fin_then_ours)
 {
-	struct utp_config c = base_cfg();
-	struct utp *u = mk(&c);
 	struct sc s;
+	struct utp *u = opened(&s, NULL);
 	struct utp_hdr h;
 	uint16_t fin;
 
-	sc_open(&s, u, 1, 1);
 	/* FIN before the last data: the data still comes first */
 	fin = (uint16_t)(s.seq + 1);
 	sc_send(&s, UTP_ST_FIN, fin, s.ack, NULL, 0, NULL, 0, 0);
@@ -954,13 +952,10 @@ Test(utp_close, peer_fin_then_ours)
 
 Test(utp_close, our_fin_after_queued_data_and_timeout)
 {
-	struct utp_config c = base_cfg();
-	struct utp *u = mk(&c);
 	struct sc s;
+	struct utp *u = opened(&s, NULL);
 	struct utp_hdr h;
 
-	fill_pattern();
-	sc_open(&s, u, 1, 1);
 	sc_queue(&s, 0, 100, 7);
 	utp_close(u, s.conn);
 	utp_close(u, s.conn); /* idempotent */
@@ -1028,12 +1023,10 @@ Test(utp_close, reset_both_ways)
 
 Test(utp_close, idle_timeout_and_keepalive)
 {
-	struct utp_config c = base_cfg();
-	struct utp *u = mk(&c);
 	struct sc s;
+	struct utp *u = opened(&s, NULL);
 	int keepalives = 0;
 
-	sc_open(&s, u, 1, 1);
 	for (uint64_t t = s.now; t < s.now + 200000000ull; t += 1000000) {
 		poll_at(u, &s.o, t);
 		for (uint32_t i = 0; i < s.o.out.ntx; i++)
