@@ -204,7 +204,7 @@ static void sc_open(struct sc *s, struct utp *u, uint16_t id, uint16_t syn_seq)
 static void sc_send(struct sc *s, int type, uint16_t seq, uint16_t ack, const uint8_t *sack,
 		    uint8_t sack_len, const void *pay, size_t plen, uint32_t tsd)
 {
-	static uint8_t b[2048]; /* DATA events point into it until the next call */
+	static uint8_t b[16384]; /* DATA events point into it until the next call */
 	size_t n = mkpkt(b, type, (uint16_t)(s->id + 1), (uint32_t)s->now, tsd, 1 << 20, seq, ack,
 			 sack, sack_len, pay, plen);
 
@@ -1633,6 +1633,7 @@ struct sim_params {
 	uint64_t down, up; /* bytes server → client, client → server */
 	int64_t (*skew)(uint64_t T);
 	uint64_t limit_us;
+	int tight; /* out arrays of 1-4 datagrams and 4-7 events: output waits */
 };
 
 static void sim_run(const struct sim_params *p)
@@ -1701,6 +1702,10 @@ static void sim_run(const struct sim_params *p)
 			struct utp_addr from = d->to ? SRV : CLI;
 
 			io_reset(&o);
+			if (p->tight) {
+				o.out.txcap = 1 + srnd(&s) % 4;
+				o.out.evcap = UTP_EV_MIN + srnd(&s) % 4;
+			}
 			utp_input(e->u, &from, d->b, d->len, s.T + e->off, &o.out);
 			sim_out(&s, d->to, &o);
 			free(d);
@@ -1709,6 +1714,10 @@ static void sim_run(const struct sim_params *p)
 			now = s.T + s.e[i].off;
 			if (utp_next_deadline(s.e[i].u) <= now) {
 				io_reset(&o);
+				if (p->tight) {
+					o.out.txcap = 1 + srnd(&s) % 4;
+					o.out.evcap = 1 + srnd(&s) % 4;
+				}
 				utp_poll(s.e[i].u, now, &o.out);
 				sim_out(&s, i, &o);
 			}
@@ -1768,4 +1777,197 @@ Test(utp_sim, lossy_reordering_duplicating, .timeout = 300)
 
 		sim_run(&p);
 	}
+}
+
+/* Output arrays too small for what is due: datagrams and events wait on
+ * the dirty list and come out in order on later calls. */
+Test(utp_sim, tight_output_arrays, .timeout = 300)
+{
+	for (uint32_t seed = 20; seed < 24; seed++) {
+		struct sim_params p = { seed,	    0.03,	   0.01,     0.05,
+					15000,	    3000000,	   1u << 20, 128u << 10,
+					skew_fixed, 3600000000ull, 1 };
+
+		sim_run(&p);
+	}
+}
+
+/* ---- more hostile input ---- */
+
+/* utp_input without UTP_EV_MIN free events drops the datagram whole. */
+Test(utp_hostile, no_event_room_drops_the_datagram)
+{
+	struct sc s;
+	struct utp *u = opened(&s, NULL);
+	struct utp_conn_info a, b;
+	uint8_t d[64];
+	size_t n = mkpkt(d, UTP_ST_DATA, 2, 1, 0, 65536, s.seq, s.ack, NULL, 0, "x", 1);
+
+	cr_assert_eq(utp_conn_info(u, s.conn, &a), 0);
+	io_reset(&s.o);
+	s.o.out.nev = s.o.out.evcap - (UTP_EV_MIN - 1);
+	utp_input(u, &CLI, d, n, s.now, &s.o.out);
+	cr_assert_eq(s.o.out.ntx, 0);
+	cr_assert_eq(utp_stats(u)->ev_short, 1);
+	cr_assert_eq(utp_conn_info(u, s.conn, &b), 0);
+	cr_assert_eq(a.pkts_in, b.pkts_in);
+	sc_data(&s, "x", 1); /* the same packet again, with room */
+	cr_assert_eq(n_ev(&s.o, UTP_EV_DATA), 1);
+	utp_destroy(u);
+}
+
+/* A RESET or data with the right ids from another address is someone
+ * else's: it changes nothing. */
+Test(utp_hostile, other_address_same_ids)
+{
+	struct sc s;
+	struct utp *u = opened(&s, NULL);
+	struct utp_addr other = CLI;
+	uint8_t d[64];
+	size_t n;
+
+	other.port++;
+	n = mkpkt(d, UTP_ST_RESET, 1, 1, 0, 0, 1, 0, NULL, 0, NULL, 0);
+	io_reset(&s.o);
+	utp_input(u, &other, d, n, s.now, &s.o.out);
+	n = mkpkt(d, UTP_ST_DATA, 2, 1, 0, 65536, s.seq, s.ack, NULL, 0, "evil", 4);
+	utp_input(u, &other, d, n, s.now, &s.o.out);
+	cr_assert_eq(s.o.out.nev, 0);
+	cr_assert_eq(utp_conns(u), 1);
+	sc_data(&s, "good", 4);
+	cr_assert_eq(find_ev(&s.o, UTP_EV_DATA)->len, 4);
+	cr_assert_eq(memcmp(find_ev(&s.o, UTP_EV_DATA)->data, "good", 4), 0);
+	utp_destroy(u);
+}
+
+/* A SYN flood from many addresses takes no slot and no memory: each SYN
+ * is one answer of the same size. */
+Test(utp_hostile, syn_flood_keeps_nothing)
+{
+	struct utp_config c = base_cfg();
+	struct utp *u = mk(&c);
+	struct io o;
+	uint8_t d[64];
+
+	for (uint32_t i = 0; i < 20000; i++) {
+		struct utp_addr a = CLI;
+		size_t n = mkpkt(d, UTP_ST_SYN, (uint16_t)i, i, 0, 65536, (uint16_t)(i * 7), 0,
+				 NULL, 0, NULL, 0);
+
+		byteio_put_be32(a.ip, 0x0a000000u + i);
+		io_reset(&o);
+		utp_input(u, &a, d, n, T0 + i, &o.out);
+		cr_assert_eq(o.out.ntx, 1);
+		cr_assert_eq(o.tx[0].hdr_len + o.tx[0].pay_len, n, "no amplification");
+	}
+	cr_assert_eq(utp_conns(u), 0);
+	cr_assert_eq(utp_next_deadline(u), UTP_NO_DEADLINE, "nothing scheduled");
+	cr_assert_eq(utp_stats(u)->syn_in, 20000);
+	utp_destroy(u);
+}
+
+/* Acknowledgements far in the past, or of what we never sent, are
+ * dropped; selective ACKs past the window are ignored. */
+Test(utp_hostile, acks_out_of_range)
+{
+	struct sc s;
+	struct utp *u = opened(&s, NULL);
+	uint16_t seqs[64];
+	uint8_t mask[128];
+	struct utp_conn_info a, b;
+
+	cr_assert_eq(burst(&s, seqs, 3 * 1380), 3);
+	cr_assert_eq(utp_conn_info(u, s.conn, &a), 0);
+	sc_ack(&s, (uint16_t)(s.srv_seq + 3)); /* one past the last sent */
+	sc_ack(&s, (uint16_t)(s.srv_seq - 1000));
+	sc_ack(&s, (uint16_t)(s.srv_seq + 32768));
+	cr_assert_eq(utp_stats(u)->bad_ack, 3);
+	cr_assert_eq(utp_conn_info(u, s.conn, &b), 0);
+	cr_assert_eq(a.pkts_in, b.pkts_in, "they changed something");
+	cr_assert_eq(a.flight, b.flight);
+	/* a 128-byte mask of ones: only the two packets in flight count */
+	memset(mask, 0xff, sizeof(mask));
+	sc_send(&s, UTP_ST_STATE, s.seq, (uint16_t)(s.srv_seq - 1), mask, 128, NULL, 0, 0);
+	cr_assert_eq(utp_conn_info(u, s.conn, &b), 0);
+	cr_assert_eq(b.sacks, 2);
+	cr_assert_eq(b.flight, 1380, "the first is still in flight");
+	utp_destroy(u);
+}
+
+/* A datagram larger than our packet size (libtorrent probes the path MTU
+ * with big DATA packets) is taken in order, held out of order when it
+ * fits rcv_buf. */
+Test(utp_hostile, large_datagrams)
+{
+	struct sc s;
+	struct utp *u = opened(&s, NULL);
+	static uint8_t big[9000];
+
+	memset(big, 'b', sizeof(big));
+	sc_send(&s, UTP_ST_DATA, (uint16_t)(s.seq + 1), s.ack, NULL, 0, big, sizeof(big), 0);
+	cr_assert_eq(n_ev(&s.o, UTP_EV_DATA), 0);
+	sc_data(&s, big, 1500);
+	cr_assert_eq(n_ev(&s.o, UTP_EV_DATA), 2);
+	cr_assert_eq(s.o.ev[0].len, 1500);
+	cr_assert_eq(s.o.ev[1].len, 9000);
+	s.seq++;
+	utp_destroy(u);
+}
+
+/* Deferred events: six sends acknowledged by one STATE that finds four
+ * event slots: four ACKED now, two at the next poll, in order. */
+Test(utp_events, deferred_in_order)
+{
+	struct sc s;
+	struct utp *u = opened(&s, NULL);
+	uint8_t d[64];
+	size_t n;
+
+	for (int i = 0; i < 6; i++)
+		sc_queue(&s, (size_t)i * 100, 100, (uint64_t)i);
+	poll_at(u, &s.o, s.now);
+	cr_assert_eq(s.o.out.ntx, 1, "six slices in one packet");
+	n = mkpkt(d, UTP_ST_STATE, 2, 1, 0, 65536, s.seq, s.srv_seq, NULL, 0, NULL, 0);
+	io_reset(&s.o);
+	s.o.out.evcap = UTP_EV_MIN;
+	utp_input(u, &CLI, d, n, s.now, &s.o.out);
+	cr_assert_eq(s.o.out.nev, 4);
+	for (uint32_t i = 0; i < 4; i++)
+		cr_assert_eq(s.o.ev[i].cookie, i);
+	cr_assert_eq(utp_next_deadline(u), 0, "events wait");
+	poll_at(u, &s.o, s.now);
+	cr_assert_eq(s.o.out.nev, 2);
+	cr_assert_eq(s.o.ev[0].cookie, 4);
+	cr_assert_eq(s.o.ev[1].cookie, 5);
+	cr_assert_neq(utp_next_deadline(u), 0);
+	utp_destroy(u);
+}
+
+Test(utp_events, one_slot_at_a_time)
+{
+	struct sc s;
+	struct utp *u = opened(&s, NULL);
+	uint64_t next = 0;
+
+	for (int i = 0; i < 5; i++)
+		sc_queue(&s, (size_t)i * 100, 100, (uint64_t)i);
+	utp_abort(u, s.conn);
+	while (next < 6) {
+		io_reset(&s.o);
+		s.o.out.evcap = 1;
+		utp_poll(u, s.now, &s.o.out);
+		cr_assert_leq(s.o.out.nev, 1);
+		if (!s.o.out.nev)
+			continue;
+		if (next < 5) {
+			cr_assert_eq(s.o.ev[0].kind, UTP_EV_ACKED);
+			cr_assert_eq(s.o.ev[0].cookie, next);
+		} else {
+			cr_assert_eq(s.o.ev[0].kind, UTP_EV_CLOSED);
+		}
+		next++;
+		cr_assert_eq(utp_next_deadline(u), next < 6 ? 0 : UTP_NO_DEADLINE);
+	}
+	cr_assert_eq(utp_conns(u), 0);
+	utp_destroy(u);
 }
