@@ -204,7 +204,9 @@ int utp_parse(const uint8_t *p, size_t len, struct utp_hdr *out, size_t *out_fau
 			return -EBADMSG;
 		}
 		if (type == UTP_EXT_SACK) {
-			if (out->sack || l == 0 || l % 4 || l > UTP_SACK_MAX) {
+			/* BEP 29 asks for multiples of 4 bytes; libutp reads any
+			 * length, so a peer that sends another is not cut off */
+			if (out->sack || l == 0 || l > UTP_SACK_MAX) {
 				*out_fault = at + 1;
 				return -EBADMSG;
 			}

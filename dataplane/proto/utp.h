@@ -89,8 +89,9 @@ struct utp_hdr {
  * Parses p[0..len): 0, or -EBADMSG with *out_fault the byte offset of the
  * fault (a datagram under 20 bytes, version other than 1, type over 4, an
  * extension chain running past the datagram or longer than 16 links, a
- * selective ACK whose mask is empty, over 128 bytes or not a multiple of 4,
- * a second selective ACK). Unknown extension types are skipped.
+ * selective ACK whose mask is empty or over 128 bytes, a second selective
+ * ACK). Unknown extension types are skipped; a mask that is not a multiple
+ * of 4 bytes (BEP 29 asks for one) is taken as it is, as libutp does.
  */
 int utp_parse(const uint8_t *p, size_t len, struct utp_hdr *out, size_t *out_fault);
 
