@@ -1453,6 +1453,10 @@ struct sim {
 	int64_t (*skew)(uint64_t T); /* the client's timestamp clock */
 	uint64_t max_in_flight;
 	uint64_t dropped;
+	/* queueing delay at the bottleneck, server → client, once half the
+	 * download is in: sum, count, largest */
+	uint64_t q_sum, q_n, q_max;
+	uint64_t half;
 };
 
 static uint32_t srnd(struct sim *s)
@@ -1526,6 +1530,12 @@ static void link_send(struct sim *s, int from, const struct utp_tx *t)
 		return;
 	}
 	s->link_free[from] = at + ser;
+	if (from == 0 && s->e[1].got >= s->half) {
+		s->q_sum += at - s->T;
+		s->q_n++;
+		if (at - s->T > s->q_max)
+			s->q_max = at - s->T;
+	}
 	at += ser + s->delay_us;
 	for (int k = 0; k < copies; k++) {
 		d = malloc(sizeof(*d));
@@ -1636,6 +1646,9 @@ struct sim_params {
 	int64_t (*skew)(uint64_t T);
 	uint64_t limit_us;
 	int tight; /* out arrays of 1-4 datagrams and 4-7 events: output waits */
+	/* with a bottleneck: the mean queueing delay over the second half of
+	 * the download must lie in [q_lo, q_hi] µs (0: not checked) */
+	uint64_t q_lo, q_hi;
 };
 
 static void sim_run(const struct sim_params *p)
@@ -1659,14 +1672,17 @@ static void sim_run(const struct sim_params *p)
 		c = base_cfg();
 		c.max_packets = 256;
 		c.max_sends = 256;
-		c.rcv_buf = 65536;
-		c.max_reorder = 64;
+		/* our window is what we can hold out of order: large enough
+		 * for the link to be the limit */
+		c.rcv_buf = 1u << 20;
+		c.max_reorder = 256;
 		c.secret[0] = (uint8_t)i;
 		s.e[i].u = mk(&c);
 		s.e[i].addr = i ? CLI : SRV;
 		s.e[i].off = i ? 3 * T0 : (0xffffffffull - 3000000); /* both wrap, differently */
 		s.e[i].src_off = i ? 777777 : 0;
 	}
+	s.half = p->down / 2;
 	s.e[0].total = p->down;
 	s.e[1].total = p->up;
 	s.e[0].expect = p->up;
@@ -1740,6 +1756,18 @@ static void sim_run(const struct sim_params *p)
 		cr_assert_eq(utp_conns(s.e[i].u), 0);
 	}
 	cr_assert_eq(s.e[1].res, 0, "client closed with %d", s.e[1].res);
+	if (getenv("UTP_TRACE"))
+		fprintf(stderr, "queue mean %llu max %llu us over %llu packets, dropped %llu\n",
+			(unsigned long long)(s.q_n ? s.q_sum / s.q_n : 0),
+			(unsigned long long)s.q_max, (unsigned long long)s.q_n,
+			(unsigned long long)s.dropped);
+	if (p->q_hi) {
+		cr_assert_gt(s.q_n, 100);
+		cr_assert_geq(s.q_sum / s.q_n, p->q_lo, "queue %llu us: the link is not used",
+			      (unsigned long long)(s.q_sum / s.q_n));
+		cr_assert_leq(s.q_sum / s.q_n, p->q_hi, "queue %llu us: LEDBAT does not hold it",
+			      (unsigned long long)(s.q_sum / s.q_n));
+	}
 	while (s.nq)
 		free(q_pop(&s));
 	for (int i = 0; i < 2; i++)
@@ -1753,13 +1781,19 @@ Test(utp_sim, clean_link)
 	sim_run(&p);
 }
 
-Test(utp_sim, bottleneck_with_skew)
+/* A 16 Mbit/s bottleneck with a 500 ms buffer: LEDBAT keeps about 100 ms
+ * of it filled (a loss-based sender would fill all 500 ms), also when the
+ * client's clock runs 1 % fast. */
+Test(utp_sim, bottleneck_queue_near_target)
 {
-	struct sim_params p = {
-		2, 0, 0, 0, 30000, 2000000, 3u << 20, 200000, skew_fast, 600000000
-	};
+	struct sim_params p = { 2,	0,	   0,	      0, 30000, 2000000, 8u << 20,
+				200000, skew_fast, 600000000, 0, 60000, 160000 };
+	struct sim_params q = p;
 
 	sim_run(&p);
+	q.seed = 3;
+	q.skew = skew_fixed;
+	sim_run(&q);
 }
 
 /* 0-10 % loss, duplication, reordering, one to a few MiB each way. */
