@@ -845,7 +845,6 @@ static void conn_output(struct utp *u, struct conn *c, uint64_t now, struct utp_
 		if (new_pkt(u, c, UTP_ST_FIN, 0, now, out))
 			return;
 		c->fin_sent = 1;
-		c->fin_at = now + (uint64_t)u->cfg.fin_timeout_ms * 1000;
 	}
 ack:
 	if (c->ack_due && emit(u, c, UTP_ST_STATE, NULL, now, out))
@@ -1183,8 +1182,11 @@ static void on_ack(struct utp *u, struct conn *c, const struct utp_hdr *h, uint1
 			acked += p->len;
 		if (p->tx == 1 && !(p->flags & P_SACKED))
 			rtt_sent = p->sent_us;
-		if (p->type == UTP_ST_FIN)
+		if (p->type == UTP_ST_FIN && !c->fin_acked) {
+			/* the peer has until fin_timeout to close its side */
 			c->fin_acked = 1;
+			c->fin_at = now + (uint64_t)u->cfg.fin_timeout_ms * 1000;
+		}
 		c->off_una = p->off + p->len;
 	}
 	c->una = (uint16_t)(c->una + k);
@@ -1533,7 +1535,7 @@ static void on_timer(struct utp *u, struct conn *c, uint64_t now)
 		return;
 	}
 	if (c->fin_at && now >= c->fin_at) {
-		conn_kill(u, c, c->fin_acked ? 0 : -ETIMEDOUT, "fin timeout");
+		conn_kill(u, c, 0, "fin timeout"); /* our side is done */
 		return;
 	}
 	if (c->rto_at && now >= c->rto_at) {
@@ -1553,7 +1555,15 @@ static void on_timer(struct utp *u, struct conn *c, uint64_t now)
 		}
 		if (n) {
 			if (++c->backoff > u->cfg.max_timeouts) {
-				conn_kill(u, c, -ETIMEDOUT, "too many resends");
+				/* only our FIN's acknowledgement missing, after
+				 * every byte of ours was acknowledged and the
+				 * peer's FIN came in, is an orderly end: the peer
+				 * closed without lingering to acknowledge it again
+				 * (uTP has no TIME-WAIT) */
+				if (c->fin_sent && c->fin_done && c->off_una == c->off_end)
+					conn_kill(u, c, 0, "fin not acknowledged");
+				else
+					conn_kill(u, c, -ETIMEDOUT, "too many resends");
 				return;
 			}
 			c->timeouts++;

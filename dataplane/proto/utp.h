@@ -133,7 +133,7 @@ struct utp_config {
 	uint32_t syn_resends;	  /* SYN retransmissions of utp_connect (2) */
 	uint32_t idle_timeout_ms; /* nothing received for this long → closed (120 s) */
 	uint32_t keepalive_ms;	  /* a STATE after this long without sending (29 s, NATs) */
-	uint32_t fin_timeout_ms;  /* after our FIN is out, closed at the latest (10 s) */
+	uint32_t fin_timeout_ms;  /* after our FIN is acknowledged, the peer's may take (10 s) */
 	uint8_t secret[16];	  /* SYN cookies, connection ids, hashing: random per process */
 	utp_admit_fn admit;	  /* NULL: admit everyone */
 	void *admit_ctx;
@@ -288,8 +288,10 @@ int utp_send(struct utp *u, uint32_t conn, const struct iovec *iov, int n, uint6
 /* Sends FIN after what is queued (after the handshake, on a connection
  * still in SYN_SENT); the peer's data is still delivered (a half close).
  * CLOSED follows: res 0 once our FIN is acknowledged and the peer's is in,
- * or fin_timeout_ms after our FIN went out (res 0 if it was acknowledged,
- * else -ETIMEDOUT). Idempotent. */
+ * or fin_timeout_ms after our FIN was acknowledged; our FIN is resent like
+ * data, and max_timeouts RTOs without an acknowledgement end with res 0
+ * when every byte of ours was acknowledged and the peer's FIN is in (it
+ * did not linger), -ETIMEDOUT otherwise. Idempotent. */
 void utp_close(struct utp *u, uint32_t conn);
 
 /* Sends RESET and drops what is queued: ACKED for each queued send, then
