@@ -3,10 +3,10 @@
 
 usage: lt_seed.py --torrent FILE [--torrent FILE ...] --data-dir DIR --port N
                   [--host 127.0.0.1] [--slots N] [--connections N]
-                  [--seed-mode] [--check-timeout SECS] [--resume-dir DIR]
+                  [--seed-mode] [--check-timeout SECS] [--resume-dir DIR] [--utp]
 
 Starts from libtorrent's own high_performance_seed() settings, then: listens
-on HOST:PORT only (TCP; uTP, DHT, LSD, UPnP, NAT-PMP off), unchokes up to
+on HOST:PORT only (TCP, and uTP with --utp; DHT, LSD, UPnP, NAT-PMP off), unchokes up to
 --slots peers (default 1000, fixed-slots choker), takes --connections peers
 (default 4000), several of them from one address (the load generator's
 connections all come from 127.0.0.1).
@@ -56,6 +56,8 @@ def main():
     ap.add_argument('--seed-mode', action='store_true')
     ap.add_argument('--check-timeout', type=float, default=600)
     ap.add_argument('--resume-dir')
+    ap.add_argument('--utp', action='store_true',
+                    help='also take uTP connections (libtorrent\'s default; off otherwise)')
     a = ap.parse_args()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -75,6 +77,8 @@ def main():
         'active_limit': -1,
         'alert_mask': cat.error_notification | cat.status_notification | cat.storage_notification,
     })
+    if a.utp:
+        s.update({'enable_incoming_utp': True, 'enable_outgoing_utp': True})
     ses = lt.session(s)
     handles = []
     resumed = 0

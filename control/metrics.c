@@ -185,6 +185,12 @@ static void dataplane(FILE *f, const struct metrics_input *in)
 			"ACKs matching no connection whose cookie did not check (dpdk)."),
 		COUNTER(busy_cycles,
 			"CPU cycles (TSC) of worker loop passes that did work (dpdk backend)."),
+		COUNTER(utp_conns_accepted, "uTP (BEP 29) connections accepted."),
+		COUNTER(utp_datagrams_in, "uTP datagrams received."),
+		COUNTER(utp_datagrams_out, "uTP datagrams sent."),
+		COUNTER(utp_retransmits, "uTP packets sent again (loss or timeout)."),
+		COUNTER(utp_timeouts, "uTP retransmission timeouts."),
+		COUNTER(utp_malformed, "uTP datagrams refused as malformed."),
 	};
 #undef GAUGE
 #undef COUNTER

@@ -63,6 +63,9 @@ static const struct setting table[] = {
 	{ "upload-slots", K_UINT, OFF(upload_slots), 1, 100000, "64",
 	  "peers unchoked at once, per worker" },
 	{ "max-conns", K_UINT, OFF(max_conns), 16, 1000000, "4096", "connections per worker" },
+	{ "utp-conns", K_UINT, OFF(utp_conns), 0, 65536, "512",
+	  "of those, uTP (BEP 29) connections, on UDP at the peer-wire port (at most half; 0: "
+	  "no uTP; the dpdk backend has none yet)" },
 	{ "max-requests", K_UINT, OFF(max_requests), 1, 4096, "1000",
 	  "outstanding block requests per peer" },
 	{ "handshake-timeout", K_UINT, OFF(handshake_timeout_ms), 100, 600000, "10000",

@@ -38,6 +38,7 @@ struct dpconf {
 	unsigned object_fds;   /* open object files, all workers; 0 = auto (main) */
 	unsigned upload_slots; /* per worker */
 	unsigned max_conns;    /* per worker */
+	unsigned utp_conns;    /* per worker, of max_conns; 0: no uTP */
 	unsigned max_requests; /* outstanding peer-wire requests per peer */
 	unsigned handshake_timeout_ms, idle_timeout_ms;
 	unsigned quarantine_ms; /* a block beyond repair is refused unread this long */

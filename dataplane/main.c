@@ -516,7 +516,9 @@ int main(int argc, char **argv)
 				 "storage_read_bytes=%llu storage_errors=%llu "
 				 "object_opens=%llu object_open_errors=%llu "
 				 "closes_encryption=%llu mse_plaintext=%llu mse_rc4=%llu "
-				 "admit_refusals=%llu closes_reclaimed=%llu",
+				 "admit_refusals=%llu closes_reclaimed=%llu "
+				 "utp_conns_accepted=%llu utp_payload_bytes=%llu "
+				 "utp_retransmits=%llu",
 				 cl, (unsigned long long)t->payload_bytes[DPSTATS_BT],
 				 (unsigned long long)t->payload_bytes[DPSTATS_HTTP],
 				 (unsigned long long)t->verify_failures,
@@ -531,7 +533,10 @@ int main(int argc, char **argv)
 				 (unsigned long long)t->closes[PROTO_CLOSE_ENCRYPTION],
 				 (unsigned long long)t->mse_handshakes[DPSTATS_MSE_PLAINTEXT],
 				 (unsigned long long)t->mse_handshakes[DPSTATS_MSE_RC4], adm,
-				 (unsigned long long)t->closes[PROTO_CLOSE_RECLAIMED]);
+				 (unsigned long long)t->closes[PROTO_CLOSE_RECLAIMED],
+				 (unsigned long long)t->utp_conns_accepted,
+				 (unsigned long long)t->utp_payload_bytes,
+				 (unsigned long long)t->utp_retransmits);
 			free(t);
 		}
 	}

@@ -287,6 +287,8 @@ void sendq_on_sent(struct worker *w, struct wconn *c, uint32_t ci, const struct 
 					dpstats_add(&w->ctr->unrouted_bytes[pr], g->len);
 			}
 			dpstats_add(&w->ctr->payload_bytes[pr], bytes);
+			if (c->utp)
+				dpstats_add(&w->ctr->utp_payload_bytes, bytes);
 			if (c->kind == TAG_HTTP)
 				http_on_sent(&c->e.http, w->now);
 		}

@@ -67,6 +67,7 @@ struct seg {
 
 struct wconn {
 	int used, kind;	   /* TAG_BT or TAG_HTTP */
+	uint8_t utp;	   /* over uTP (utpnet.h), not TCP */
 	uint8_t throttled; /* on the bandwidth wait list */
 	struct gate_peer peer;
 	struct admit_ticket ticket; /* what admit_conn counted for it */

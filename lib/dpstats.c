@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define DPSTATS_MAGIC	"SEEDSTAT"
-#define DPSTATS_VERSION 8
+#define DPSTATS_VERSION 9
 #define HDR_SIZE	4096
 
 struct dpstats_hdr {

@@ -127,6 +127,12 @@ struct dpstats_worker {
 	_Atomic uint64_t tcp_retransmits, tcp_timeouts, tcp_syn_cookies, tcp_bad_cookies;
 	_Atomic uint64_t net_input_errors; /* frames the stack refused (checksums, headers) */
 	_Atomic uint64_t busy_cycles;	   /* TSC cycles of loop passes that did work */
+	/* uTP (BEP 29, dataplane/utpnet.h): connections, the BitTorrent payload
+	 * sent over it (part of payload_bytes[DPSTATS_BT]), and its engine's
+	 * datagrams, retransmissions, timeouts and refused datagrams */
+	_Atomic uint64_t utp_conns_accepted, utp_payload_bytes;
+	_Atomic uint64_t utp_datagrams_in, utp_datagrams_out, utp_retransmits, utp_timeouts;
+	_Atomic uint64_t utp_malformed;
 	_Atomic uint64_t admit_refusals[DPSTATS_NADMIT]; /* per-source limits (admit.h) */
 	struct dpstats_release_ctr rel[DPSTATS_MAX_RELEASES];
 } __attribute__((aligned(64)));

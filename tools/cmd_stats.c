@@ -97,6 +97,13 @@ static void print_json(const struct dpstats *s, const struct dpstats_worker *t)
 	jsonw_ku64(&j, "tcp_syn_cookies", t->tcp_syn_cookies);
 	jsonw_ku64(&j, "tcp_bad_cookies", t->tcp_bad_cookies);
 	jsonw_ku64(&j, "busy_cycles", t->busy_cycles);
+	jsonw_ku64(&j, "utp_conns_accepted", t->utp_conns_accepted);
+	jsonw_ku64(&j, "utp_payload_bytes", t->utp_payload_bytes);
+	jsonw_ku64(&j, "utp_datagrams_in", t->utp_datagrams_in);
+	jsonw_ku64(&j, "utp_datagrams_out", t->utp_datagrams_out);
+	jsonw_ku64(&j, "utp_retransmits", t->utp_retransmits);
+	jsonw_ku64(&j, "utp_timeouts", t->utp_timeouts);
+	jsonw_ku64(&j, "utp_malformed", t->utp_malformed);
 	jsonw_key(&j, "releases");
 	jsonw_arr_begin(&j);
 	for (unsigned i = 0; i < dpstats_n_releases(s); i++) {

@@ -35,6 +35,16 @@ enum netio_ev_kind {
 	NETIO_EV_FREED,	     /* conn: the kernel let go of send `cookie`'s memory (zero-copy) */
 	NETIO_EV_CLOSED, /* conn: gone (after netio close or peer/socket error); slot reusable */
 	NETIO_EV_WAKE,	 /* tag: a watched fd became readable (e.g. the storage eventfd) */
+	NETIO_EV_DGRAM,	 /* tag: a datagram data[0..len) from peer to the socket bound
+			  * with udp_bind(tag); valid until the next poll */
+};
+
+/* A datagram to send: iov[0..iovcnt) to `to`. */
+struct netio_dgram {
+	const struct sockaddr *to;
+	socklen_t tolen;
+	const struct iovec *iov;
+	int iovcnt;
 };
 
 struct netio_event {
@@ -48,7 +58,7 @@ struct netio_event {
 				       * id for io_uring, an mbuf for DPDK) */
 	uint64_t cookie;	      /* SENT, FREED */
 	int freed;		      /* SENT: the memory is free already */
-	struct sockaddr_storage peer; /* ACCEPT: the peer's address */
+	struct sockaddr_storage peer; /* ACCEPT: the peer's address; DGRAM: its sender */
 };
 
 struct netio_config {
@@ -69,6 +79,9 @@ void netio_config_defaults(struct netio_config *cfg);
 struct netio_stats {
 	uint64_t accepts, recvs, recv_bytes, sends, send_bytes, send_zc, send_errors;
 	uint64_t no_bufs; /* times receive paused for lack of buffers */
+	/* datagrams (udp_bind): in, out, their bytes, and dropped (too big,
+	 * or refused by the kernel on the way out) */
+	uint64_t udp_in, udp_out, udp_bytes_in, udp_bytes_out, udp_dropped;
 	/* what a backend that owns the port knows (0 on uring), published as
 	 * the seed_net_* and seed_tcp_* metrics (lib/dpstats.h) */
 	uint64_t links_up; /* 1: the port's link is up */
@@ -115,6 +128,17 @@ struct netio_ops {
 	/* Writes one line about conn's transport state (our TCP's window,
 	 * timers and recovery) into buf, for the SIGUSR1 dump. Optional. */
 	void (*describe)(const struct netio *n, uint32_t conn, char *buf, size_t len);
+	/* Datagrams (uTP, dataplane/utpnet.h); both NULL in a backend without
+	 * them yet. udp_bind binds a UDP socket to addr with SO_REUSEPORT
+	 * beside the TCP listener on the same port (the kernel then steers a
+	 * peer's datagrams to one worker's socket by their addresses' hash,
+	 * the same for every datagram of the flow); what arrives comes back
+	 * as NETIO_EV_DGRAM(tag). udp_send sends d[0..cnt) through the socket
+	 * of tag, copying them (the memory is free on return), and returns how
+	 * many went (fewer when the socket's buffer is full) or -errno. */
+	int (*udp_bind)(struct netio *n, const struct sockaddr *addr, socklen_t len, uint32_t tag,
+			struct seed_err *err);
+	int (*udp_send)(struct netio *n, uint32_t tag, const struct netio_dgram *d, int cnt);
 	/* 1: poll() never sleeps (it returns at once); the caller runs its
 	 * per-pass work every time round. */
 	int busy_poll;

@@ -31,13 +31,16 @@
 #include "netio.h"
 #include "mem.h"
 
-enum op_type { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_WATCH };
+enum op_type { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_WATCH, OP_UDP };
 
 #define UD(type, gen, idx) (((uint64_t)(type) << 56) | ((uint64_t)((gen)&0xffffff) << 32) | (idx))
 #define UD_TYPE(u)	   ((int)((u) >> 56))
 #define UD_GEN(u)	   ((uint32_t)(((u) >> 32) & 0xffffff))
 #define UD_IDX(u)	   ((uint32_t)(u))
 #define MAX_LISTENERS	   16
+#define MAX_UDP		   4
+#define DG_BATCH	   32	/* datagrams read per poll and socket, at most */
+#define DG_SIZE		   2048 /* bigger than any uTP packet we accept */
 #define BGID		   0
 
 enum conn_state { C_FREE = 0, C_OPEN, C_CLOSING };
@@ -88,6 +91,19 @@ struct netio {
 		uint32_t tag;
 	} watch[MAX_LISTENERS];
 	int n_watch;
+	/* Datagram sockets: a multishot poll marks one ready, poll drains it
+	 * with recvmmsg into dgbuf (valid until the next poll). */
+	struct {
+		int fd;
+		uint32_t tag;
+		uint8_t ready;
+	} udp[MAX_UDP];
+	int n_udp;
+	uint32_t n_udp_ready;
+	uint8_t *dgbuf;
+	struct mmsghdr dgm[DG_BATCH];
+	struct iovec dgiov[DG_BATCH];
+	struct sockaddr_storage dgaddr[DG_BATCH];
 	struct io_uring_buf_ring *br;
 	size_t br_bytes;
 	uint8_t *bufs;
@@ -229,6 +245,9 @@ static void u_destroy(struct netio *n)
 	for (int i = 0; i < n->n_lis; i++)
 		if (n->lis[i].fd >= 0)
 			close(n->lis[i].fd);
+	for (int i = 0; i < n->n_udp; i++)
+		close(n->udp[i].fd);
+	free(n->dgbuf);
 	free_netio(n);
 }
 
@@ -294,6 +313,129 @@ static int u_watch(struct netio *n, int fd, uint32_t tag, struct seed_err *err)
 		return seed_err_set(err, rc, "netio: cannot watch fd %d", fd);
 	n->n_watch++;
 	return 0;
+}
+
+static int arm_udp(struct netio *n, int ui)
+{
+	struct io_uring_sqe *sqe = get_sqe(n);
+	if (!sqe)
+		return -EAGAIN;
+	io_uring_prep_poll_multishot(sqe, n->udp[ui].fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, UD(OP_UDP, 0, (uint32_t)ui));
+	return 0;
+}
+
+static int u_udp_bind(struct netio *n, const struct sockaddr *addr, socklen_t len, uint32_t tag,
+		      struct seed_err *err)
+{
+	int one = 1;
+	if (n->n_udp >= MAX_UDP)
+		return seed_err_set(err, -ENOSPC, "netio: too many datagram sockets");
+	if (!n->dgbuf && !(n->dgbuf = malloc((size_t)DG_BATCH * DG_SIZE)))
+		return seed_err_set(err, -ENOMEM, "out of memory");
+	int fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return seed_err_set(err, -errno, "socket: %s", strerror(errno));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    (addr->sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, addr, len) < 0) {
+		int e = errno;
+		close(fd);
+		return seed_err_set(err, -e, "cannot bind UDP: %s", strerror(e));
+	}
+	n->udp[n->n_udp].fd = fd;
+	n->udp[n->n_udp].tag = tag;
+	n->udp[n->n_udp].ready = 0;
+	if (arm_udp(n, n->n_udp) < 0) {
+		close(fd);
+		return seed_err_set(err, -EAGAIN, "netio: no submission slot for UDP");
+	}
+	n->n_udp++;
+	return 0;
+}
+
+static int u_udp_send(struct netio *n, uint32_t tag, const struct netio_dgram *d, int cnt)
+{
+	int ui = 0;
+	while (ui < n->n_udp && n->udp[ui].tag != tag)
+		ui++;
+	if (ui == n->n_udp)
+		return -EBADF;
+	struct mmsghdr m[DG_BATCH];
+	int sent = 0;
+	while (sent < cnt) {
+		int k = cnt - sent < DG_BATCH ? cnt - sent : DG_BATCH;
+		for (int i = 0; i < k; i++) {
+			const struct netio_dgram *g = &d[sent + i];
+			memset(&m[i], 0, sizeof(m[i]));
+			m[i].msg_hdr.msg_name = (void *)g->to;
+			m[i].msg_hdr.msg_namelen = g->tolen;
+			m[i].msg_hdr.msg_iov = (struct iovec *)g->iov;
+			m[i].msg_hdr.msg_iovlen = (size_t)g->iovcnt;
+		}
+		/* one call per batch; the kernel copies the payload */
+		int r = sendmmsg(n->udp[ui].fd, m, (unsigned)k, MSG_DONTWAIT);
+		if (r < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+				break;
+			/* a datagram the kernel refuses (an unreachable peer):
+			 * skip it, as the network would drop it */
+			n->st.udp_dropped++;
+			sent++;
+			continue;
+		}
+		for (int i = 0; i < r; i++)
+			n->st.udp_bytes_out += m[i].msg_len;
+		n->st.udp_out += (uint64_t)r;
+		sent += r;
+		if (r < k)
+			break;
+	}
+	return sent;
+}
+
+/* Reads what the ready datagram sockets hold into ev (at most cap). */
+static int drain_udp(struct netio *n, struct netio_event *ev, int cap)
+{
+	int got = 0, used = 0;
+	for (int ui = 0; ui < n->n_udp && got < cap && used < DG_BATCH; ui++) {
+		if (!n->udp[ui].ready)
+			continue;
+		int want = DG_BATCH - used < cap - got ? DG_BATCH - used : cap - got;
+		for (int i = 0; i < want; i++) {
+			n->dgiov[i].iov_base = n->dgbuf + (size_t)(used + i) * DG_SIZE;
+			n->dgiov[i].iov_len = DG_SIZE;
+			memset(&n->dgm[i], 0, sizeof(n->dgm[i]));
+			n->dgm[i].msg_hdr.msg_name = &n->dgaddr[i];
+			n->dgm[i].msg_hdr.msg_namelen = sizeof(n->dgaddr[i]);
+			n->dgm[i].msg_hdr.msg_iov = &n->dgiov[i];
+			n->dgm[i].msg_hdr.msg_iovlen = 1;
+		}
+		int r = recvmmsg(n->udp[ui].fd, n->dgm, (unsigned)want, MSG_DONTWAIT, NULL);
+		if (r < want) {
+			/* drained (or failed): the next arrival re-arms it */
+			n->udp[ui].ready = 0;
+			n->n_udp_ready--;
+		}
+		for (int i = 0; i < r; i++) {
+			if (n->dgm[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				n->st.udp_dropped++;
+				continue;
+			}
+			struct netio_event *e = &ev[got++];
+			memset(e, 0, sizeof(*e));
+			e->kind = NETIO_EV_DGRAM;
+			e->tag = n->udp[ui].tag;
+			e->data = n->dgiov[i].iov_base;
+			e->len = n->dgm[i].msg_len;
+			memcpy(&e->peer, &n->dgaddr[i], sizeof(e->peer));
+			n->st.udp_in++;
+			n->st.udp_bytes_in += e->len;
+		}
+		used += r > 0 ? r : 0;
+	}
+	return got;
 }
 
 static void u_stop_listening(struct netio *n)
@@ -552,6 +694,16 @@ static int on_cqe(struct netio *n, const struct io_uring_cqe *cqe, struct netio_
 		ev->kind = NETIO_EV_WAKE;
 		ev->tag = n->watch[idx].tag;
 		return 1;
+	case OP_UDP:
+		if (idx >= (uint32_t)n->n_udp)
+			return 0;
+		if (!more)
+			arm_udp(n, (int)idx);
+		if (cqe->res >= 0 && !n->udp[idx].ready) {
+			n->udp[idx].ready = 1;
+			n->n_udp_ready++;
+		}
+		return 0;
 	case OP_SEND: {
 		if (idx >= n->cfg.max_sends)
 			return 0;
@@ -609,7 +761,7 @@ static int u_poll(struct netio *n, struct netio_event *ev, int cap, int timeout_
 	struct __kernel_timespec ts = { .tv_sec = timeout_ms / 1000,
 					.tv_nsec = (long long)(timeout_ms % 1000) * 1000000 };
 
-	if (n->n_closed == 0) {
+	if (n->n_closed == 0 && n->n_udp_ready == 0) {
 		int rc = io_uring_submit_and_wait_timeout(&n->ring, &cqe, 1,
 							  timeout_ms >= 0 ? &ts : NULL, NULL);
 		if (rc < 0 && rc != -ETIME && rc != -EINTR)
@@ -636,6 +788,8 @@ static int u_poll(struct netio *n, struct netio_event *ev, int cap, int timeout_
 		n->free_conns[n->n_free_conns++] = idx;
 		got++;
 	}
+	if (n->n_udp_ready && got < cap)
+		got += drain_udp(n, ev + got, cap - got);
 	return got;
 }
 
@@ -656,4 +810,6 @@ const struct netio_ops netio_uring_ops = {
 	.stop_listening = u_stop_listening,
 	.poll = u_poll,
 	.stats = u_stats,
+	.udp_bind = u_udp_bind,
+	.udp_send = u_udp_send,
 };

@@ -51,11 +51,23 @@ def failure(msg):
     sys.stderr.write('FAIL: %s\n' % msg)
 
 
+# --transport: tcp (the isolated default), utp (uTP only: TCP off both
+# ways) or both (libtorrent's own default: uTP tried first).
+TRANSPORT = {
+    'tcp': {},
+    'utp': {'enable_outgoing_utp': True, 'enable_incoming_utp': True,
+            'enable_outgoing_tcp': False, 'enable_incoming_tcp': False},
+    'both': {'enable_outgoing_utp': True, 'enable_incoming_utp': True},
+}
+TRANSPORT_SET = ['tcp']
+
+
 def new_session(listen):
     cat = lt.alert.category_t
     return ltsession.session(
         listen, cat.peer_notification | cat.connect_notification | cat.storage_notification,
-        out_enc_policy=OUT_ENC[0], allowed_enc_level=ENC_LEVEL[0])
+        out_enc_policy=OUT_ENC[0], allowed_enc_level=ENC_LEVEL[0],
+        **TRANSPORT[TRANSPORT_SET[0]])
 
 
 class Job:
@@ -86,6 +98,7 @@ class Job:
         self.ended = False
         self.peers_seen = set()
         self.last_peer_poll = 0.0
+        self.first_byte = None  # seconds from the start to the first payload byte
 
     def poll(self):
         for a in self.ses.pop_alerts():
@@ -102,6 +115,8 @@ class Job:
                     self.peer_events.append('%.1fs %s' % (time.monotonic() - self.t0, a.message()))
         st = self.h.status()
         now = time.monotonic()
+        if self.first_byte is None and st.total_payload_download > 0:
+            self.first_byte = now - self.t0
         if now - self.last_peer_poll > 0.5:
             self.last_peer_poll = now
             for p in self.h.get_peer_info():
@@ -168,7 +183,10 @@ def main():
                     help='out_enc_policy: forced never falls back to a plain handshake')
     ap.add_argument('--enc-level', choices=['plaintext', 'rc4', 'both'],
                     help='allowed_enc_level: what an MSE handshake offers')
+    ap.add_argument('--transport', choices=sorted(TRANSPORT), default='tcp',
+                    help='tcp (default), utp (TCP off), both (libtorrent\'s default)')
     args = ap.parse_args()
+    TRANSPORT_SET[0] = args.transport
     if args.out_enc:
         OUT_ENC[0] = int(getattr(lt.enc_policy, args.out_enc))
     if args.enc_level:
@@ -201,7 +219,8 @@ def main():
                 pending += 1
         if not pending:
             break
-        time.sleep(0.1)
+        # finely while a job waits for its first byte (--report's first_byte)
+        time.sleep(0.1 if all(j.first_byte is not None for j in jobs) else 0.005)
 
     report = []
     for j in jobs:
@@ -277,7 +296,8 @@ def main():
                        'hash_failures': j.hash_failures, 'errors': j.errors,
                        'peer_events': j.peer_events, 'forbidden_piece': forbidden,
                        'state': str(st.state), 'peers_seen': sorted(j.peers_seen),
-                       'payload_download': st.total_payload_download})
+                       'payload_download': st.total_payload_download,
+                       'first_byte': round(j.first_byte, 3) if j.first_byte is not None else None})
     if args.report:
         with open(args.report, 'w') as f:
             json.dump(report, f)
