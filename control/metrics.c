@@ -115,6 +115,13 @@ static void dataplane(FILE *f, const struct metrics_input *in)
 	}
 	per_proto(f, "seed_connections_accepted_total", "counter",
 		  "Connections accepted, by protocol.", t->conns_accepted);
+	/* BitTorrent by transport: uTP's share is counted, TCP's is the rest */
+	family(f, "seed_bt_payload_bytes_total", "counter",
+	       "BitTorrent block payload bytes sent, by transport.");
+	uint64_t bt = u(t->payload_bytes[DPSTATS_BT]), ut = u(t->utp_payload_bytes);
+	fprintf(f, "seed_bt_payload_bytes_total{transport=\"tcp\"} %llu\n",
+		(unsigned long long)(bt > ut ? bt - ut : 0));
+	fprintf(f, "seed_bt_payload_bytes_total{transport=\"utp\"} %llu\n", (unsigned long long)ut);
 	per_proto(f, "seed_connections_closed_total", "counter", "Connections closed, by protocol.",
 		  t->conns_closed);
 
