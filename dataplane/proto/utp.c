@@ -134,7 +134,8 @@ struct conn {
 	uint64_t rto_at, last_rx, last_tx, fin_at;
 	struct hist txh, rxh;
 	uint32_t cur[DELAY_FILTER];
-	uint8_t ncur, icur;
+	uint8_t ncur, icur, jumped;
+	uint32_t jump_ts; /* the peer's first timestamp after its clock jumped */
 	uint32_t our_delay;
 	/* ending */
 	int32_t res;
@@ -1047,6 +1048,11 @@ static void on_timestamps(struct utp *u, struct conn *c, const struct utp_hdr *h
 	uint64_t bucket = (uint64_t)u->cfg.base_bucket_ms * 1000;
 	uint32_t nb = u->cfg.base_buckets;
 
+	/* a packet sent before the peer's clock jumped forward, arriving
+	 * late, would pull our base back under the jump: its samples are
+	 * left out */
+	if (c->jumped && ts_less(h->ts_us, c->jump_ts))
+		return;
 	if (h->ts_us) {
 		uint32_t prev = c->rxh.base, had = c->rxh.has;
 
@@ -1057,6 +1063,10 @@ static void on_timestamps(struct utp *u, struct conn *c, const struct utp_hdr *h
 
 			if (d <= SHIFT_SMALL || d >= SHIFT_JUMP)
 				hist_shift(&c->txh, d, nb);
+			if (d >= SHIFT_JUMP) {
+				c->jumped = 1;
+				c->jump_ts = h->ts_us;
+			}
 		}
 	}
 	if (h->ts_diff_us && c->state != UTP_SYN_SENT) {
