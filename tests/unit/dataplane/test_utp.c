@@ -1292,7 +1292,7 @@ Test(utp_ledbat, timestamp_wrap)
  * minutes old (1.2 s of error) and the window would collapse. Five
  * minutes of it, with the queue at 30 ms.
  */
-Test(utp_ledbat, clock_drift_fast, .timeout = 120)
+Test(utp_ledbat, clock_drift_fast)
 {
 	struct ledbat_run r = { q_low, skew_fast, 300000000, T0, 0, 0, 0, 0, 0 };
 
@@ -1301,7 +1301,7 @@ Test(utp_ledbat, clock_drift_fast, .timeout = 120)
 	cr_assert_gt(r.last_cwnd, 30 * 1380);
 }
 
-Test(utp_ledbat, clock_drift_slow, .timeout = 120)
+Test(utp_ledbat, clock_drift_slow)
 {
 	struct ledbat_run r = { q_low, skew_slow, 300000000, T0, 0, 0, 0, 0, 0 };
 
@@ -1312,7 +1312,7 @@ Test(utp_ledbat, clock_drift_slow, .timeout = 120)
 
 /* The peer's clock jumps 45 s forward: the delay is the queue's again at
  * once, not 45 s for two minutes. */
-Test(utp_ledbat, clock_jump, .timeout = 120)
+Test(utp_ledbat, clock_jump)
 {
 	struct ledbat_run r = { q_low, skew_jump, 40000000, T0, 0, 0, 0, 0, 0, 0 };
 
@@ -1323,7 +1323,7 @@ Test(utp_ledbat, clock_jump, .timeout = 120)
 
 /* ... and packets stamped before the jump that arrive after it (a link
  * that reorders by seconds) do not pull the base back under it. */
-Test(utp_ledbat, clock_jump_with_stale_packets, .timeout = 120)
+Test(utp_ledbat, clock_jump_with_stale_packets)
 {
 	struct ledbat_run r = { q_low, skew_jump, 40000000, T0, 0, 0, 0, 0, 0, 30500000 };
 
@@ -1873,7 +1873,7 @@ Test(utp_sim, bottleneck_queue_near_target)
 }
 
 /* 0-10 % loss, duplication, reordering, one to a few MiB each way. */
-Test(utp_sim, lossy_reordering_duplicating, .timeout = 300)
+Test(utp_sim, lossy_reordering_duplicating)
 {
 	for (uint32_t seed = 1; seed <= 8; seed++) {
 		struct sim_params p = { seed,
@@ -1893,7 +1893,7 @@ Test(utp_sim, lossy_reordering_duplicating, .timeout = 300)
 
 /* Output arrays too small for what is due: datagrams and events wait on
  * the dirty list and come out in order on later calls. */
-Test(utp_sim, tight_output_arrays, .timeout = 300)
+Test(utp_sim, tight_output_arrays)
 {
 	for (uint32_t seed = 20; seed < 24; seed++) {
 		struct sim_params p = { seed,	    0.03,	   0.01,     0.05,
@@ -2092,7 +2092,7 @@ static int64_t skew_garbage(uint64_t t)
 	return (int64_t)((t / 1000) * 2654435761u);
 }
 
-Test(utp_sim, garbage_timestamps, .timeout = 300)
+Test(utp_sim, garbage_timestamps)
 {
 	struct sim_params p = { 30,	0.02,	      0.01,	     0.05, 20000, 3000000, 2u << 20,
 				100000, skew_garbage, 3600000000ull, 0,	   0,	  0 };
@@ -2103,7 +2103,7 @@ Test(utp_sim, garbage_timestamps, .timeout = 300)
 /* A seeded matrix of 100 transfers: 0-10 % loss, up to 3 % duplication, up to 20 %
  * reordering, 1-60 ms one way, 1-8 MB/s or no bottleneck, 0.25-4 MiB down
  * and up to 256 KiB up, tight output arrays in a third of the runs. */
-Test(utp_sim, matrix, .timeout = 600)
+Test(utp_sim, matrix)
 {
 	int64_t (*skews[])(uint64_t) = { skew_zero, skew_fixed, skew_fast, skew_slow, skew_jump };
 
