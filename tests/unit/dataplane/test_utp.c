@@ -535,6 +535,38 @@ Test(utp_handshake, resent_syn_and_collision)
 	utp_destroy(u);
 }
 
+/* An initiator that acknowledges the cookie itself rather than the
+ * cookie - 1 (as libutp does) expects our first packet one later: it gets
+ * it there. */
+Test(utp_handshake, ack_of_the_cookie_itself)
+{
+	struct utp_config c = base_cfg();
+	struct utp *u = mk(&c);
+	struct io o;
+	uint8_t b[64];
+	size_t n;
+	uint16_t ck;
+	uint32_t conn;
+	struct utp_hdr h;
+
+	fill_pattern();
+	n = mkpkt(b, UTP_ST_SYN, 400, 1, 0, 65536, 7, 0, NULL, 0, NULL, 0);
+	in(u, &o, b, n, T0);
+	ck = hdr_of(&o.tx[0]).seq;
+	n = mkpkt(b, UTP_ST_DATA, 401, 2, 0, 65536, 8, ck, NULL, 0, "hi", 2);
+	in(u, &o, b, n, T0 + 1000);
+	cr_assert_eq(n_ev(&o, UTP_EV_ACCEPT), 1);
+	conn = find_ev(&o, UTP_EV_ACCEPT)->conn;
+	h = hdr_of(&o.tx[0]);
+	cr_assert_eq(h.seq, (uint16_t)(ck + 1), "our next packet");
+	cr_assert_eq(utp_send(u, conn, &(struct iovec){ pattern, 10 }, 1, 1), 0);
+	poll_at(u, &o, T0 + 2000);
+	h = hdr_of(&o.tx[0]);
+	cr_assert_eq(h.type, UTP_ST_DATA);
+	cr_assert_eq(h.seq, (uint16_t)(ck + 1));
+	utp_destroy(u);
+}
+
 static int admit_calls;
 static int admit_no(void *ctx, const struct utp_addr *peer, uint64_t now, void **out_user)
 {
