@@ -1580,9 +1580,12 @@ static void on_timer(struct utp *u, struct conn *c, uint64_t now)
 			u->st.timeouts++;
 			c->rto = c->rto * 2 > u->cfg.rto_max_ms * 1000 ? u->cfg.rto_max_ms * 1000
 								       : c->rto * 2;
-			/* everything unacknowledged is presumed lost; the
-			 * window restarts at one packet and slow-starts to
-			 * half of what it was */
+			/* everything unacknowledged is presumed lost, the
+			 * selectively acknowledged too (a peer may have
+			 * dropped them: RFC 2018 §8; the next ACK's SACK marks
+			 * again what it holds, before the window lets them go
+			 * out); the window restarts at one packet and
+			 * slow-starts to half of what it was */
 			c->ssthresh = c->cwnd / 2 > 2 * min_cwnd(u) ? c->cwnd / 2 : 2 * min_cwnd(u);
 			c->cwnd = min_cwnd(u);
 			c->ss = 1;
@@ -1591,9 +1594,10 @@ static void on_timer(struct utp *u, struct conn *c, uint64_t now)
 				struct pkt *p = pkt_at(u, c, (uint16_t)(c->una + i));
 
 				p->flags &= (uint8_t)~P_FAST;
-				if (!(p->flags & (P_SACKED | P_LOST)) && p->tx) {
-					p->flags |= P_LOST;
-					c->flight -= p->len;
+				if (p->tx && !(p->flags & P_LOST)) {
+					if (!(p->flags & P_SACKED))
+						c->flight -= p->len;
+					p->flags = (uint8_t)((p->flags & ~P_SACKED) | P_LOST);
 				}
 			}
 			c->dup_acks = 0;

@@ -850,6 +850,35 @@ Test(utp_loss, rto_resends_with_backoff_then_gives_up)
 	utp_destroy(u);
 }
 
+/* A peer that drops what it selectively acknowledged (reneging) does not
+ * stall us: after a timeout the SACKed packets count as lost again and
+ * go out once the window lets them. */
+Test(utp_loss, sack_reneging_after_timeout)
+{
+	struct sc s;
+	struct utp *u = opened(&s, NULL);
+	uint16_t seqs[64];
+	uint8_t mask[4] = { 0x07, 0, 0, 0 };
+	int again = 0;
+
+	cr_assert_eq(burst(&s, seqs, 4 * 1380), 4);
+	s.now += 50000;
+	/* +1, +2, +3 SACKed: the first is resent at once */
+	sc_send(&s, UTP_ST_STATE, s.seq, (uint16_t)(s.srv_seq - 1), mask, 4, NULL, 0, 0);
+	cr_assert_eq(data_seqs(&s.o, seqs, 64), 1);
+	cr_assert_eq(seqs[0], s.srv_seq);
+	/* it arrives; the rest was dropped by the peer: only the first is
+	 * acknowledged, no SACK */
+	sc_ack(&s, s.srv_seq);
+	for (uint64_t t = s.now; t < s.now + 10000000 && !again; t += 100000) {
+		poll_at(u, &s.o, t);
+		for (int i = 0, n = data_seqs(&s.o, seqs, 64); i < n; i++)
+			again |= seqs[i] == (uint16_t)(s.srv_seq + 1);
+	}
+	cr_assert(again, "a packet SACKed and dropped was never resent");
+	utp_destroy(u);
+}
+
 /* An ACK after an RTO resumes: the window grows again from one packet. */
 Test(utp_loss, rto_then_ack_recovers)
 {
