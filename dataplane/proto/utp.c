@@ -1148,10 +1148,21 @@ static void cc_loss(struct utp *u, struct conn *c, uint16_t seq)
 	c->loss_seq = c->seq_nr;
 }
 
+/* RTO from the estimates (RFC 6298 §2), within the configured bounds. */
+static void rto_set(struct utp *u, struct conn *c)
+{
+	uint32_t v = c->srtt + (4 * c->rttvar > 1000 ? 4 * c->rttvar : 1000);
+
+	if (v < u->cfg.rto_min_ms * 1000)
+		v = u->cfg.rto_min_ms * 1000;
+	if (v > u->cfg.rto_max_ms * 1000)
+		v = u->cfg.rto_max_ms * 1000;
+	c->rto = v;
+}
+
 static void rtt_sample(struct utp *u, struct conn *c, uint64_t now, uint64_t sent)
 {
 	uint32_t s = (uint32_t)(now - sent > 60000000 ? 60000000 : now - sent);
-	uint32_t v;
 
 	if (!c->srtt) {
 		c->srtt = s ? s : 1;
@@ -1164,12 +1175,7 @@ static void rtt_sample(struct utp *u, struct conn *c, uint64_t now, uint64_t sen
 		if (!c->srtt)
 			c->srtt = 1;
 	}
-	v = c->srtt + (4 * c->rttvar > 1000 ? 4 * c->rttvar : 1000);
-	if (v < u->cfg.rto_min_ms * 1000)
-		v = u->cfg.rto_min_ms * 1000;
-	if (v > u->cfg.rto_max_ms * 1000)
-		v = u->cfg.rto_max_ms * 1000;
-	c->rto = v;
+	rto_set(u, c);
 }
 
 /* ---- input ---- */
@@ -1208,6 +1214,12 @@ static void on_ack(struct utp *u, struct conn *c, const struct utp_hdr *h, uint1
 		c->rto_at = 0;
 		if (rtt_sent)
 			rtt_sample(u, c, now, rtt_sent);
+		else if (c->srtt)
+			/* new data acknowledged ends the back-off even without
+			 * a sample (only retransmitted packets acknowledged, as
+			 * Linux does), or a lossy tail would wait up to rto_max
+			 * for each resend */
+			rto_set(u, c);
 	}
 	n = in_flight_pkts(c);
 	if (h->sack && n) {

@@ -1779,6 +1779,9 @@ static void sim_run(const struct sim_params *p)
 		 * in 140: the client keeps trying (a real one falls back to
 		 * TCP) */
 		c.syn_resends = 12;
+		/* the peer's FIN may come after several timeouts: the test
+		 * waits for it rather than closing at 10 s without it */
+		c.fin_timeout_ms = 120000;
 		c.secret[0] = (uint8_t)i;
 		s.e[i].u = mk(&c);
 		s.e[i].addr = i ? CLI : SRV;
