@@ -1540,6 +1540,13 @@ struct sim {
 	 * download is in: sum, count, largest */
 	uint64_t q_sum, q_n, q_max;
 	uint64_t half;
+	/* a loss-based (Reno-like) flow through the same bottleneck, server →
+	 * client, from tcp_from to tcp_until (0: none); what each flow got in
+	 * its second half (after both settled) */
+	uint64_t tcp_from, tcp_until, tcp_cut_at, tcp_bytes;
+	double tcp_cwnd, tcp_ssthresh;
+	uint32_t tcp_inflight;
+	uint64_t mark_at, utp_mark, tcp_mark, utp_share, tcp_share;
 };
 
 static uint32_t srnd(struct sim *s)
@@ -1637,6 +1644,43 @@ static void link_send(struct sim *s, int from, const struct utp_tx *t)
 		}
 		q_push(s, d);
 	}
+}
+
+/* The competing flow sends what its window allows: 1500-byte packets into
+ * the bottleneck; a tail drop halves its window (once per round trip),
+ * each delivery comes back as an ACK one round trip later (a dg to 2). */
+static void tcp_send(struct sim *s)
+{
+	while (s->T >= s->tcp_from && s->T < s->tcp_until && s->tcp_inflight < s->tcp_cwnd) {
+		uint64_t at = s->link_free[0] > s->T ? s->link_free[0] : s->T;
+		uint64_t ser = 1528 * 1000000ull / s->rate_Bps;
+		struct dg *d;
+
+		if (at - s->T > s->qmax_us) {
+			if (s->T >= s->tcp_cut_at) {
+				s->tcp_cwnd = s->tcp_cwnd / 2 > 2 ? s->tcp_cwnd / 2 : 2;
+				s->tcp_ssthresh = s->tcp_cwnd;
+				s->tcp_cut_at = at + 2 * s->delay_us;
+			}
+			return;
+		}
+		s->link_free[0] = at + ser;
+		d = malloc(sizeof(*d));
+		cr_assert(d);
+		d->to = 2;
+		d->len = 0;
+		d->at = at + ser + 2 * s->delay_us;
+		q_push(s, d);
+		s->tcp_inflight++;
+	}
+}
+
+static void tcp_ack(struct sim *s)
+{
+	s->tcp_inflight--;
+	s->tcp_bytes += 1500;
+	s->tcp_cwnd += s->tcp_cwnd < s->tcp_ssthresh ? 1 : 1 / s->tcp_cwnd;
+	tcp_send(s);
 }
 
 static void end_refill(struct sim *s, struct end *e)
@@ -1737,10 +1781,11 @@ struct sim_params {
 	uint64_t down, up; /* bytes server → client, client → server */
 	int64_t (*skew)(uint64_t T);
 	uint64_t limit_us;
-	int tight; /* out arrays of 1-4 datagrams and 4-7 events: output waits */
+	int tight;		      /* out arrays of 1-4 datagrams and 4-7 events: output waits */
 	/* with a bottleneck: the mean queueing delay over the second half of
 	 * the download must lie in [q_lo, q_hi] µs (0: not checked) */
 	uint64_t q_lo, q_hi;
+	uint64_t tcp_from, tcp_until; /* a competing loss-based flow (0: none) */
 };
 
 static void sim_run(const struct sim_params *p)
@@ -1789,6 +1834,11 @@ static void sim_run(const struct sim_params *p)
 		s.e[i].src_off = i ? 777777 : 0;
 	}
 	s.half = p->down / 2;
+	s.tcp_from = p->tcp_from;
+	s.tcp_until = p->tcp_until;
+	s.tcp_cwnd = 2;
+	s.tcp_ssthresh = 1e9;
+	s.mark_at = (p->tcp_from + p->tcp_until) / 2;
 	s.e[0].total = p->down;
 	s.e[1].total = p->up;
 	s.e[0].expect = p->up;
@@ -1820,11 +1870,34 @@ static void sim_run(const struct sim_params *p)
 			     (unsigned long long)s.T, (unsigned long long)s.e[1].got,
 			     (unsigned long long)p->down, (unsigned long long)s.e[0].got,
 			     (unsigned long long)p->up);
+		if (s.tcp_until && s.T < s.tcp_from && s.tcp_from < next)
+			next = s.tcp_from;
+		if (s.tcp_until && s.T < s.tcp_until && s.tcp_until < next)
+			next = s.tcp_until;
+		if (s.T < s.tcp_until) {
+			if (s.T >= s.tcp_from && !s.tcp_inflight)
+				tcp_send(&s);
+			if (s.T >= s.mark_at && !s.utp_mark) {
+				s.utp_mark = s.e[1].got + 1;
+				s.tcp_mark = s.tcp_bytes;
+			}
+		} else if (s.tcp_until && !s.utp_share && s.utp_mark) {
+			/* per mille of the link each flow had in the second half */
+			uint64_t cap = s.rate_Bps * (s.tcp_until - s.mark_at) / 1000000;
+
+			s.utp_share = 1 + (s.e[1].got + 1 - s.utp_mark) * 1000 / cap;
+			s.tcp_share = (s.tcp_bytes - s.tcp_mark) * 1000 / cap;
+		}
 		while (s.nq && s.q[0]->at <= s.T) {
 			struct dg *d = q_pop(&s);
-			struct end *e = &s.e[d->to];
+			struct end *e = &s.e[d->to & 1];
 			struct utp_addr from = d->to ? SRV : CLI;
 
+			if (d->to == 2) {
+				tcp_ack(&s);
+				free(d);
+				continue;
+			}
 			io_reset(&o);
 			if (p->tight) {
 				o.out.txcap = 1 + srnd(&s) % 4;
@@ -1901,6 +1974,17 @@ static void sim_run(const struct sim_params *p)
 			(unsigned long long)(s.q_n ? s.q_sum / s.q_n : 0),
 			(unsigned long long)s.q_max, (unsigned long long)s.q_n,
 			(unsigned long long)s.dropped);
+	if (p->tcp_until) {
+		if (getenv("UTP_TRACE"))
+			fprintf(stderr, "shares: utp %llu tcp %llu per mille\n",
+				(unsigned long long)s.utp_share - 1,
+				(unsigned long long)s.tcp_share);
+		cr_assert_gt(s.utp_share, 0, "the competing flow ended after the transfer");
+		cr_assert_lt(s.utp_share - 1, 100, "uTP kept %llu per mille of a shared link",
+			     (unsigned long long)s.utp_share - 1);
+		cr_assert_gt(s.tcp_share, 800, "the loss-based flow got only %llu per mille",
+			     (unsigned long long)s.tcp_share);
+	}
 	if (p->q_hi) {
 		cr_assert_gt(s.q_n, 100);
 		cr_assert_geq(s.q_sum / s.q_n, p->q_lo, "queue %llu us: the link is not used",
@@ -2235,4 +2319,23 @@ Test(utp_close, fin_unacknowledged)
 	cr_assert_eq(e->res, -ETIMEDOUT);
 	cr_assert_str_eq(e->detail, "too many resends");
 	utp_destroy(u);
+}
+
+/* A loss-based flow joins the bottleneck after 3 s and leaves at 40 s: uTP
+ * yields it nearly all the link (LEDBAT sees the queue it builds as delay
+ * over target), then takes the link back and completes. */
+Test(utp_sim, yields_to_a_loss_based_flow)
+{
+	struct sim_params p = { 0 };
+
+	p.seed = 40;
+	p.delay_us = 20000;
+	p.rate_Bps = 2000000;
+	p.down = 16u << 20;
+	p.up = 1000;
+	p.skew = skew_fixed;
+	p.limit_us = 600000000;
+	p.tcp_from = 3000000;
+	p.tcp_until = 40000000;
+	sim_run(&p);
 }
