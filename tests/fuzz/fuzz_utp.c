@@ -27,6 +27,8 @@
  *    grows and that no event names a free slot;
  *  - ACKED cookies arrive in send order, once, and all before CLOSED;
  *  - nothing is reported for a connection after its CLOSED;
+ *  - every connection's bytes in flight, window, queue and RTO stay within
+ *    their configured bounds;
  *  - at the end, after quiet time, every connection is closed (idle
  *    timeout) and every slot is free.
  */
@@ -148,6 +150,29 @@ static void run(struct utp_out *o)
 	}
 }
 
+/* The engine's accounting stays within its bounds whatever came in. */
+static void invariants(const struct utp *u)
+{
+	uint32_t payload = cfg.packet_size - UTP_HDR_LEN, live = 0;
+
+	for (uint32_t c = 0; c < CONNS; c++) {
+		struct utp_conn_info ci;
+
+		if (utp_conn_info(u, c, &ci))
+			continue;
+		live++;
+		check(ci.flight <= (cfg.max_packets - 1) * payload,
+		      "bytes in flight over the ring");
+		check(ci.cwnd >= payload && ci.cwnd <= (cfg.max_packets - 1) * payload,
+		      "window out of bounds");
+		check(ci.queued <= cfg.sndbuf, "queued over sndbuf");
+		check(ci.rto_us >= cfg.rto_min_ms * 1000 || ci.rto_us == cfg.rto_init_ms * 1000,
+		      "RTO under its floor");
+		check(ci.rto_us <= cfg.rto_max_ms * 1000, "RTO over its ceiling");
+	}
+	check(live == utp_conns(u), "live slots and the count disagree");
+}
+
 static void feed(struct utp *u, int who, const uint8_t *p, size_t n, uint64_t now)
 {
 	struct utp_tx tx[8];
@@ -156,6 +181,7 @@ static void feed(struct utp *u, int who, const uint8_t *p, size_t n, uint64_t no
 
 	utp_input(u, &PEER[who], p, n, now, &o);
 	run(&o);
+	invariants(u);
 }
 
 static void poll(struct utp *u, uint64_t now)
@@ -168,6 +194,7 @@ static void poll(struct utp *u, uint64_t now)
 		return;
 	utp_poll(u, now, &o);
 	run(&o);
+	invariants(u);
 }
 
 /*
