@@ -133,6 +133,25 @@ static void in(struct utp *u, struct io *o, const uint8_t *b, size_t n, uint64_t
 	utp_input(u, &CLI, b, n, now, &o->out);
 }
 
+/* A datagram of the scripted client (timestamp 1, no timestamp
+ * difference, a 64 KiB window, no SACK) into u at now. */
+static void raw(struct utp *u, struct io *o, int type, uint16_t id, uint16_t seq, uint16_t ack,
+		const void *pay, size_t plen, uint64_t now)
+{
+	uint8_t b[2048];
+	size_t n = mkpkt(b, type, id, 1, 0, 65536, seq, ack, NULL, 0, pay, plen);
+
+	in(u, o, b, n, now);
+}
+
+/* A SYN (id, seq) at now: the cookie it is answered with. */
+static uint16_t syn_cookie(struct utp *u, struct io *o, uint16_t id, uint16_t seq, uint64_t now)
+{
+	raw(u, o, UTP_ST_SYN, id, seq, 0, NULL, 0, now);
+	cr_assert_eq(o->out.ntx, 1, "SYN unanswered");
+	return hdr_of(&o->tx[0]).seq;
+}
+
 static void poll_at(struct utp *u, struct io *o, uint64_t now)
 {
 	io_reset(o);
@@ -463,33 +482,26 @@ Test(utp_handshake, cookie_checked)
 	struct utp_config c = base_cfg();
 	struct utp *u = mk(&c);
 	struct io o;
-	uint8_t b[128];
-	size_t n;
-	uint16_t s1, s2;
+	uint16_t s1;
 
-	n = mkpkt(b, UTP_ST_SYN, 77, 1, 0, 65536, 9, 0, NULL, 0, NULL, 0);
-	in(u, &o, b, n, T0);
-	s1 = hdr_of(&o.tx[0]).seq;
-	in(u, &o, b, n, T0 + 500000);
-	s2 = hdr_of(&o.tx[0]).seq;
-	cr_assert_eq(s1, s2, "a resent SYN gets the same cookie");
-	n = mkpkt(b, UTP_ST_DATA, 78, 1, 0, 65536, 10, (uint16_t)(s1 + 7), NULL, 0, "x", 1);
-	in(u, &o, b, n, T0 + 600000);
+	s1 = syn_cookie(u, &o, 77, 9, T0);
+	cr_assert_eq(syn_cookie(u, &o, 77, 9, T0 + 500000), s1,
+		     "a resent SYN gets the same cookie");
+	raw(u, &o, UTP_ST_DATA, 78, 10, (uint16_t)(s1 + 7), "x", 1, T0 + 600000);
 	cr_assert_eq(o.out.ntx + o.out.nev, 0);
-	n = mkpkt(b, UTP_ST_DATA, 79, 1, 0, 65536, 10, (uint16_t)(s1 - 1), NULL, 0, "x", 1);
-	in(u, &o, b, n, T0 + 600000);
+	raw(u, &o, UTP_ST_DATA, 79, 10, (uint16_t)(s1 - 1), "x", 1, T0 + 600000);
 	cr_assert_eq(o.out.ntx + o.out.nev, 0, "another id");
-	n = mkpkt(b, UTP_ST_DATA, 78, 1, 0, 65536, 11, (uint16_t)(s1 - 1), NULL, 0, "x", 1);
-	in(u, &o, b, n, T0 + 600000);
+	raw(u, &o, UTP_ST_DATA, 78, 11, (uint16_t)(s1 - 1), "x", 1, T0 + 600000);
 	cr_assert_eq(o.out.ntx + o.out.nev, 0, "a later packet first");
-	n = mkpkt(b, UTP_ST_STATE, 78, 1, 0, 65536, 10, (uint16_t)(s1 - 1), NULL, 0, NULL, 0);
-	in(u, &o, b, n, T0 + 600000);
+	raw(u, &o, UTP_ST_STATE, 78, 10, (uint16_t)(s1 - 1), NULL, 0, T0 + 600000);
 	cr_assert_eq(o.out.ntx + o.out.nev, 0, "a STATE makes nothing");
 	cr_assert_eq(utp_conns(u), 0);
 	cr_assert_eq(utp_stats(u)->cookie_bad, 3);
 	/* another address, same everything: another cookie */
 	{
 		struct utp_addr other = CLI;
+		uint8_t b[64];
+		size_t n;
 
 		other.ip[3] = 9;
 		io_reset(&o);
@@ -499,15 +511,11 @@ Test(utp_handshake, cookie_checked)
 	}
 	/* the right one, in the next minute: still valid; the ack may also
 	 * name the cookie itself */
-	n = mkpkt(b, UTP_ST_DATA, 78, 1, 0, 65536, 10, s1, NULL, 0, "x", 1);
-	in(u, &o, b, n, T0 + 61000000);
+	raw(u, &o, UTP_ST_DATA, 78, 10, s1, "x", 1, T0 + 61000000);
 	cr_assert_eq(n_ev(&o, UTP_EV_ACCEPT), 1);
 	/* three minutes later the same cookie is dead */
-	n = mkpkt(b, UTP_ST_SYN, 90, 1, 0, 65536, 9, 0, NULL, 0, NULL, 0);
-	in(u, &o, b, n, T0);
-	s1 = hdr_of(&o.tx[0]).seq;
-	n = mkpkt(b, UTP_ST_DATA, 91, 1, 0, 65536, 10, (uint16_t)(s1 - 1), NULL, 0, "x", 1);
-	in(u, &o, b, n, T0 + 180000000);
+	s1 = syn_cookie(u, &o, 90, 9, T0);
+	raw(u, &o, UTP_ST_DATA, 91, 10, (uint16_t)(s1 - 1), "x", 1, T0 + 180000000);
 	cr_assert_eq(n_ev(&o, UTP_EV_ACCEPT), 0);
 	utp_destroy(u);
 }
@@ -520,16 +528,12 @@ Test(utp_handshake, resent_syn_and_collision)
 	struct utp_config c = base_cfg();
 	struct utp *u = mk(&c);
 	struct sc s;
-	uint8_t b[64];
-	size_t n;
 
 	sc_open(&s, u, 300, 40);
-	n = mkpkt(b, UTP_ST_SYN, 300, 1, 0, 65536, 40, 0, NULL, 0, NULL, 0);
-	in(u, &s.o, b, n, T0 + 1000);
+	raw(u, &s.o, UTP_ST_SYN, 300, 40, 0, NULL, 0, T0 + 1000);
 	cr_assert_eq(s.o.out.ntx, 1);
 	cr_assert_eq(hdr_of(&s.o.tx[0]).ack, 41);
-	n = mkpkt(b, UTP_ST_SYN, 300, 1, 0, 65536, 999, 0, NULL, 0, NULL, 0);
-	in(u, &s.o, b, n, T0 + 1000);
+	raw(u, &s.o, UTP_ST_SYN, 300, 999, 0, NULL, 0, T0 + 1000);
 	cr_assert_eq(s.o.out.ntx, 0);
 	cr_assert_eq(utp_conns(u), 1);
 	utp_destroy(u);
@@ -550,9 +554,7 @@ Test(utp_handshake, ack_of_the_cookie_itself)
 	struct utp_hdr h;
 
 	fill_pattern();
-	n = mkpkt(b, UTP_ST_SYN, 400, 1, 0, 65536, 7, 0, NULL, 0, NULL, 0);
-	in(u, &o, b, n, T0);
-	ck = hdr_of(&o.tx[0]).seq;
+	ck = syn_cookie(u, &o, 400, 7, T0);
 	n = mkpkt(b, UTP_ST_DATA, 401, 2, 0, 65536, 8, ck, NULL, 0, "hi", 2);
 	in(u, &o, b, n, T0 + 1000);
 	cr_assert_eq(n_ev(&o, UTP_EV_ACCEPT), 1);
@@ -594,20 +596,15 @@ Test(utp_handshake, admission_refused_is_reset)
 	struct utp_config c = base_cfg();
 	struct utp *u;
 	struct io o;
-	uint8_t b[64];
-	size_t n;
 	uint16_t s1;
 
 	c.admit = admit_no;
 	c.admit_ctx = &admit_calls;
 	u = mk(&c);
 	admit_calls = 0;
-	n = mkpkt(b, UTP_ST_SYN, 5, 1, 0, 65536, 1, 0, NULL, 0, NULL, 0);
-	in(u, &o, b, n, T0);
+	s1 = syn_cookie(u, &o, 5, 1, T0);
 	cr_assert_eq(admit_calls, 0, "asked on a SYN");
-	s1 = hdr_of(&o.tx[0]).seq;
-	n = mkpkt(b, UTP_ST_DATA, 6, 1, 0, 65536, 2, (uint16_t)(s1 - 1), NULL, 0, "x", 1);
-	in(u, &o, b, n, T0);
+	raw(u, &o, UTP_ST_DATA, 6, 2, (uint16_t)(s1 - 1), "x", 1, T0);
 	cr_assert_eq(admit_calls, 1);
 	cr_assert_eq(o.out.nev, 0);
 	cr_assert_eq(o.out.ntx, 1);
@@ -625,8 +622,6 @@ Test(utp_handshake, admission_sets_user_and_table_full_resets)
 	struct sc s[3];
 	int tag;
 	struct io o;
-	uint8_t b[64];
-	size_t n;
 	uint16_t s1;
 
 	c.max_conns = 2;
@@ -637,12 +632,8 @@ Test(utp_handshake, admission_sets_user_and_table_full_resets)
 	cr_assert_eq(find_ev(&s[0].o, UTP_EV_ACCEPT)->user, &tag);
 	cr_assert_eq(find_ev(&s[0].o, UTP_EV_DATA)->user, &tag);
 	sc_open(&s[1], u, 20, 1);
-	n = mkpkt(b, UTP_ST_SYN, 30, 1, 0, 65536, 1, 0, NULL, 0, NULL, 0);
-	in(u, &o, b, n, T0);
-	cr_assert_eq(o.out.ntx, 1, "a SYN is answered even when full: it costs nothing");
-	s1 = hdr_of(&o.tx[0]).seq;
-	n = mkpkt(b, UTP_ST_DATA, 31, 1, 0, 65536, 2, (uint16_t)(s1 - 1), NULL, 0, "x", 1);
-	in(u, &o, b, n, T0);
+	s1 = syn_cookie(u, &o, 30, 1, T0); /* answered even when full: it costs nothing */
+	raw(u, &o, UTP_ST_DATA, 31, 2, (uint16_t)(s1 - 1), "x", 1, T0);
 	cr_assert_eq(hdr_of(&o.tx[0]).type, UTP_ST_RESET);
 	cr_assert_eq(utp_stats(u)->table_full, 1);
 	cr_assert_eq(utp_conns(u), 2);
@@ -1781,7 +1772,7 @@ struct sim_params {
 	uint64_t down, up; /* bytes server → client, client → server */
 	int64_t (*skew)(uint64_t T);
 	uint64_t limit_us;
-	int tight;		      /* out arrays of 1-4 datagrams and 4-7 events: output waits */
+	int tight; /* out arrays of 1-4 datagrams and 4-7 events: output waits */
 	/* with a bottleneck: the mean queueing delay over the second half of
 	 * the download must lie in [q_lo, q_hi] µs (0: not checked) */
 	uint64_t q_lo, q_hi;
