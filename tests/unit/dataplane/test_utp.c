@@ -2330,3 +2330,89 @@ Test(utp_sim, yields_to_a_loss_based_flow)
 	p.tcp_until = 40000000;
 	sim_run(&p);
 }
+
+/* Every packet type, truncated at every length under the header, and with
+ * an extension chain cut short at every point, to a live connection and to
+ * the listener: dropped, counted, nothing else. */
+Test(utp_hostile, every_type_truncated)
+{
+	struct sc s;
+	struct utp *u = opened(&s, NULL);
+	struct utp_conn_info a, b;
+	uint64_t bad = utp_stats(u)->malformed;
+	uint64_t want = 0;
+
+	cr_assert_eq(utp_conn_info(u, s.conn, &a), 0);
+	for (int type = UTP_ST_DATA; type <= UTP_ST_SYN; type++) {
+		uint8_t d[64];
+		uint8_t mask[8] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+		size_t full = mkpkt(d, type, 2, 1, 0, 65536, s.seq, s.ack, mask, 8, NULL, 0);
+
+		for (size_t cut = 0; cut < full; cut++) {
+			for (int who = 0; who < 2; who++) {
+				struct utp_addr other = CLI;
+
+				other.port = (uint16_t)(CLI.port + who);
+				io_reset(&s.o);
+				utp_input(u, &other, d, cut, s.now, &s.o.out);
+				cr_assert_eq(s.o.out.ntx + s.o.out.nev, 0,
+					     "type %d cut at %zu answered", type, cut);
+				want++;
+			}
+		}
+	}
+	cr_assert_eq(utp_stats(u)->malformed - bad, want);
+	cr_assert_eq(utp_conn_info(u, s.conn, &b), 0);
+	cr_assert_eq(b.pkts_in, a.pkts_in);
+	cr_assert_eq(utp_conns(u), 1);
+	utp_destroy(u);
+}
+
+/* One-byte packets out of order up to the reorder bound, then beyond it:
+ * what is held stays within max_reorder packets and rcv_buf bytes, and
+ * the stream comes out whole once the hole is filled. */
+Test(utp_hostile, reorder_flood)
+{
+	struct sc s;
+	struct utp *u = opened(&s, NULL);
+	uint16_t base = s.seq;
+	uint8_t ch;
+	int got = 0;
+
+	for (int i = 200; i >= 1; i--) {
+		ch = (uint8_t)i;
+		sc_send(&s, UTP_ST_DATA, (uint16_t)(base + i), s.ack, NULL, 0, &ch, 1, 0);
+		cr_assert_eq(n_ev(&s.o, UTP_EV_DATA), 0);
+	}
+	/* max_reorder is 16: 1..15 held (16 slots past the last delivered,
+	 * one of them the hole), the rest dropped */
+	cr_assert_eq(hdr_of(&s.o.tx[0]).wnd, 16384 - 15);
+	ch = 0;
+	sc_send(&s, UTP_ST_DATA, base, s.ack, NULL, 0, &ch, 1, 0);
+	for (uint32_t i = 0; i < s.o.out.nev; i++) {
+		cr_assert_eq(s.o.ev[i].kind, UTP_EV_DATA);
+		cr_assert_eq(s.o.ev[i].data[0], (uint8_t)got);
+		got++;
+	}
+	cr_assert_eq(got, 16);
+	cr_assert_eq(hdr_of(&s.o.tx[0]).ack, (uint16_t)(base + 15));
+	utp_destroy(u);
+}
+
+/* 128 MiB down (about 97,000 packets: the server's sequence numbers wrap)
+ * and 8 MiB up over a mildly lossy, reordering link. */
+Test(utp_sim, long_transfer_wraps)
+{
+	struct sim_params p = { 0 };
+
+	p.seed = 77;
+	p.loss = 0.005;
+	p.reorder = 0.01;
+	p.dup = 0.002;
+	p.delay_us = 5000;
+	p.down = 128u << 20;
+	p.up = 8u << 20;
+	p.skew = skew_fast;
+	p.limit_us = 3600000000ull;
+	sim_run(&p);
+}
