@@ -1492,7 +1492,8 @@ Test(utp_config, bounds_refused)
 
 struct dg {
 	uint64_t at;
-	int to; /* 0: server, 1: client */
+	int to;	  /* 0: server, 1: client (2: the competing flow's ACK) */
+	int from; /* many_peers: the client that sent it, -1 the server */
 	uint32_t len;
 	uint8_t b[1500];
 };
@@ -1540,54 +1541,65 @@ struct sim {
 	uint64_t mark_at, utp_mark, tcp_mark, utp_share, tcp_share;
 };
 
-static uint32_t srnd(struct sim *s)
+static uint32_t xrnd(uint32_t *st)
 {
-	uint32_t x = s->rng;
+	uint32_t x = *st;
 
 	x ^= x << 13;
 	x ^= x >> 17;
 	x ^= x << 5;
-	s->rng = x;
+	*st = x;
 	return x;
+}
+
+static double xfrac(uint32_t *st)
+{
+	return (xrnd(st) & 0xffffff) / (double)0x1000000;
+}
+
+static uint32_t srnd(struct sim *s)
+{
+	return xrnd(&s->rng);
 }
 
 static double sfrac(struct sim *s)
 {
-	return (srnd(s) & 0xffffff) / (double)0x1000000;
+	return xfrac(&s->rng);
 }
 
-static void q_push(struct sim *s, struct dg *d)
+/* The datagrams in flight: a binary heap by arrival time. */
+static void q_push(struct dg **q, uint32_t *nq, struct dg *d)
 {
-	uint32_t i = s->nq++;
+	uint32_t i = (*nq)++;
 
-	s->q[i] = d;
-	while (i && s->q[(i - 1) / 2]->at > s->q[i]->at) {
-		struct dg *t = s->q[i];
+	q[i] = d;
+	while (i && q[(i - 1) / 2]->at > q[i]->at) {
+		struct dg *t = q[i];
 
-		s->q[i] = s->q[(i - 1) / 2];
-		s->q[(i - 1) / 2] = t;
+		q[i] = q[(i - 1) / 2];
+		q[(i - 1) / 2] = t;
 		i = (i - 1) / 2;
 	}
 }
 
-static struct dg *q_pop(struct sim *s)
+static struct dg *q_pop(struct dg **q, uint32_t *nq)
 {
-	struct dg *top = s->q[0];
+	struct dg *top = q[0];
 	uint32_t i = 0;
 
-	s->q[0] = s->q[--s->nq];
+	q[0] = q[--*nq];
 	for (;;) {
 		uint32_t l = 2 * i + 1, m = i;
 
-		if (l < s->nq && s->q[l]->at < s->q[m]->at)
+		if (l < *nq && q[l]->at < q[m]->at)
 			m = l;
-		if (l + 1 < s->nq && s->q[l + 1]->at < s->q[m]->at)
+		if (l + 1 < *nq && q[l + 1]->at < q[m]->at)
 			m = l + 1;
 		if (m == i)
 			break;
-		struct dg *t = s->q[i];
-		s->q[i] = s->q[m];
-		s->q[m] = t;
+		struct dg *t = q[i];
+		q[i] = q[m];
+		q[m] = t;
 		i = m;
 	}
 	return top;
@@ -1633,7 +1645,7 @@ static void link_send(struct sim *s, int from, const struct utp_tx *t)
 			if (tsd)
 				byteio_put_be32(d->b + 8, tsd + sk);
 		}
-		q_push(s, d);
+		q_push(s->q, &s->nq, d);
 	}
 }
 
@@ -1661,7 +1673,7 @@ static void tcp_send(struct sim *s)
 		d->to = 2;
 		d->len = 0;
 		d->at = at + ser + 2 * s->delay_us;
-		q_push(s, d);
+		q_push(s->q, &s->nq, d);
 		s->tcp_inflight++;
 	}
 }
@@ -1880,7 +1892,7 @@ static void sim_run(const struct sim_params *p)
 			s.tcp_share = (s.tcp_bytes - s.tcp_mark) * 1000 / cap;
 		}
 		while (s.nq && s.q[0]->at <= s.T) {
-			struct dg *d = q_pop(&s);
+			struct dg *d = q_pop(s.q, &s.nq);
 			struct end *e = &s.e[d->to & 1];
 			struct utp_addr from = d->to ? SRV : CLI;
 
@@ -1984,7 +1996,7 @@ static void sim_run(const struct sim_params *p)
 			      (unsigned long long)(s.q_sum / s.q_n));
 	}
 	while (s.nq)
-		free(q_pop(&s));
+		free(q_pop(s.q, &s.nq));
 	for (int i = 0; i < 2; i++)
 		utp_destroy(s.e[i].u);
 }
@@ -2415,4 +2427,210 @@ Test(utp_sim, long_transfer_wraps)
 	p.skew = skew_fast;
 	p.limit_us = 3600000000ull;
 	sim_run(&p);
+}
+
+/* ---- many peers on one engine ---- */
+
+#define MANY 12
+
+struct peer_end {
+	struct utp *u; /* the client's engine */
+	struct utp_addr addr;
+	uint32_t cli_conn, srv_conn;
+	int srv_have, srv_closed, cli_closed, cli_closing, srv_closing;
+	uint64_t got, queued, sent_cookies, acked_cookies;
+};
+
+struct many {
+	struct utp *srv;
+	struct peer_end p[MANY];
+	struct dg *q[SIM_MAX];
+	uint32_t nq;
+	uint64_t T;
+	uint32_t rng;
+	double loss;
+	uint64_t total;
+};
+
+static int many_by_addr(const struct many *m, const struct utp_addr *a)
+{
+	for (int i = 0; i < MANY; i++)
+		if (!memcmp(&m->p[i].addr, a, sizeof(*a)))
+			return i;
+	cr_assert_fail("a datagram to an address nobody has");
+	return -1;
+}
+
+static void many_link(struct many *m, int from, int to, const struct utp_tx *t)
+{
+	struct dg *d;
+
+	if (xfrac(&m->rng) < m->loss || m->nq + 1 > SIM_MAX)
+		return;
+	d = malloc(sizeof(*d));
+	cr_assert(d);
+	d->len = (uint32_t)flat(t, d->b);
+	d->to = to;
+	d->from = from;
+	d->at = m->T + 10000 + xrnd(&m->rng) % 20000; /* 10-30 ms: reorders */
+	q_push(m->q, &m->nq, d);
+}
+
+static void many_refill(struct many *m, int i)
+{
+	struct peer_end *p = &m->p[i];
+
+	while (p->srv_have && !p->srv_closed && p->queued < m->total) {
+		uint64_t len = m->total - p->queued < 5000 ? m->total - p->queued : 5000;
+		struct iovec v = { pattern + (i * 4099 + p->queued) % (sizeof(pattern) / 2), len };
+
+		if (utp_send(m->srv, p->srv_conn, &v, 1, p->sent_cookies))
+			break;
+		p->sent_cookies++;
+		p->queued += len;
+	}
+	if (p->srv_have && !p->srv_closing && p->queued == m->total) {
+		p->srv_closing = 1;
+		utp_close(m->srv, p->srv_conn);
+	}
+}
+
+/* Output of the server (side -1) or of client i. */
+static void many_out(struct many *m, int side, struct io *o)
+{
+	for (uint32_t k = 0; k < o->out.ntx; k++)
+		many_link(m, side, side < 0 ? many_by_addr(m, &o->tx[k].to) : -1, &o->tx[k]);
+	for (uint32_t k = 0; k < o->out.nev; k++) {
+		const struct utp_ev *v = &o->ev[k];
+		int i = side;
+
+		if (side < 0) {
+			for (i = 0; i < MANY; i++)
+				if (m->p[i].srv_have && m->p[i].srv_conn == v->conn &&
+				    !m->p[i].srv_closed)
+					break;
+			if (v->kind == UTP_EV_ACCEPT) {
+				i = many_by_addr(m, &v->peer);
+				cr_assert(!m->p[i].srv_have, "a second ACCEPT for peer %d", i);
+				m->p[i].srv_have = 1;
+				m->p[i].srv_conn = v->conn;
+			}
+			cr_assert_lt(i, MANY, "server event %d for no peer", v->kind);
+			if (v->kind == UTP_EV_ACKED) {
+				cr_assert_eq(v->cookie, m->p[i].acked_cookies);
+				m->p[i].acked_cookies++;
+			}
+			if (v->kind == UTP_EV_CLOSED) {
+				cr_assert_eq(v->res, 0, "peer %d closed on the server with %d", i,
+					     v->res);
+				m->p[i].srv_closed = 1;
+			}
+			many_refill(m, i);
+			continue;
+		}
+		if (v->kind == UTP_EV_DATA) {
+			struct peer_end *p = &m->p[i];
+
+			for (uint32_t b = 0; b < v->len; b++)
+				if (v->data[b] !=
+				    pattern[(i * 4099 + p->got + b) % (sizeof(pattern) / 2)])
+					cr_assert_fail("peer %d byte %llu wrong", i,
+						       (unsigned long long)(p->got + b));
+			p->got += v->len;
+			if (p->got == m->total && !p->cli_closing) {
+				p->cli_closing = 1;
+				utp_close(p->u, p->cli_conn);
+			}
+		}
+		if (v->kind == UTP_EV_CLOSED) {
+			cr_assert_eq(v->res, 0, "peer %d closed with %d (%s)", i, v->res,
+				     v->detail);
+			m->p[i].cli_closed = 1;
+		}
+	}
+}
+
+/* Twelve peers at once on one engine of 16 slots (its timer heap, lookup
+ * table and dirty list with many connections), each downloading 1 MiB
+ * over a lossy, reordering link; each sends a 30-byte hello first. */
+Test(utp_sim, many_peers_one_engine)
+{
+	static struct many m;
+	struct utp_config c = base_cfg();
+	struct io o;
+	int done = 0;
+
+	fill_pattern();
+	memset(&m, 0, sizeof(m));
+	m.rng = 4242;
+	m.loss = 0.03;
+	m.total = 1u << 20;
+	c.max_conns = 16;
+	c.max_packets = 128;
+	c.max_sends = 128;
+	m.srv = mk(&c);
+	for (int i = 0; i < MANY; i++) {
+		struct utp_config cc = base_cfg();
+		struct iovec hello = { pattern, 30 };
+
+		cc.rcv_buf = 1u << 20;
+		cc.max_reorder = 256;
+		cc.max_conns = 1;
+		cc.secret[0] = (uint8_t)(i + 1);
+		cc.syn_resends = 12;
+		cc.fin_timeout_ms = 120000;
+		m.p[i].u = mk(&cc);
+		m.p[i].addr = CLI;
+		m.p[i].addr.port = (uint16_t)(20000 + i);
+		m.p[i].addr.ip[3] = (uint8_t)(i % 3); /* some share an address */
+		cr_assert_eq(utp_connect(m.p[i].u, &SRV, NULL, T0, &m.p[i].cli_conn), 0);
+		cr_assert_eq(utp_send(m.p[i].u, m.p[i].cli_conn, &hello, 1, 0), 0);
+	}
+	while (done < MANY) {
+		uint64_t next = m.nq ? m.q[0]->at : UINT64_MAX, d;
+
+		for (int i = -1; i < MANY; i++) {
+			d = utp_next_deadline(i < 0 ? m.srv : m.p[i].u);
+			if (d != UTP_NO_DEADLINE && (d > T0 ? d - T0 : 0) < next)
+				next = d > T0 ? d - T0 : 0;
+		}
+		cr_assert_neq(next, UINT64_MAX, "stalled with %d of %d done", done, MANY);
+		if (next > m.T)
+			m.T = next;
+		cr_assert_lt(m.T, 600000000ull, "not done after 600 s: %d of %d", done, MANY);
+		while (m.nq && m.q[0]->at <= m.T) {
+			struct dg *dd = q_pop(m.q, &m.nq);
+
+			io_reset(&o);
+			if (dd->to < 0) {
+				utp_input(m.srv, &m.p[dd->from].addr, dd->b, dd->len, T0 + m.T,
+					  &o.out);
+				many_out(&m, -1, &o);
+			} else {
+				utp_input(m.p[dd->to].u, &SRV, dd->b, dd->len, T0 + m.T, &o.out);
+				many_out(&m, dd->to, &o);
+			}
+			free(dd);
+		}
+		io_reset(&o);
+		utp_poll(m.srv, T0 + m.T, &o.out);
+		many_out(&m, -1, &o);
+		for (int i = 0; i < MANY; i++) {
+			io_reset(&o);
+			utp_poll(m.p[i].u, T0 + m.T, &o.out);
+			many_out(&m, i, &o);
+		}
+		done = 0;
+		for (int i = 0; i < MANY; i++)
+			done += m.p[i].srv_closed && m.p[i].cli_closed;
+	}
+	for (int i = 0; i < MANY; i++) {
+		cr_assert_eq(m.p[i].got, m.total);
+		cr_assert_eq(m.p[i].acked_cookies, m.p[i].sent_cookies);
+		utp_destroy(m.p[i].u);
+	}
+	cr_assert_eq(utp_conns(m.srv), 0);
+	while (m.nq)
+		free(q_pop(m.q, &m.nq));
+	utp_destroy(m.srv);
 }
