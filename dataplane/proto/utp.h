@@ -19,9 +19,11 @@
  *   utp.c), and a connection exists only once the initiator's first DATA
  *   (or FIN) acknowledges it; the caller's admit hook decides then;
  * - LEDBAT (RFC 6817) with slow start, a base delay that follows clock
- *   drift and jumps of the peer's clock, RTO per RFC 6298 with back-off,
+ *   drift and jumps of the peer's clock, growth of gain_bytes per RTT under
+ *   the target and a decrease in proportion to the excess over it (at most
+ *   half a window per RTT, as LEDBAT++); RTO per RFC 6298 with back-off;
  *   fast retransmit after 3 duplicate or selective ACKs, half the window
- *   on loss, bounded send and receive windows, bounded reordering;
+ *   on loss; bounded send and receive windows, bounded reordering;
  * - FIN and RESET both ways, connect, idle and resend timeouts.
  *
  * Sending never copies: utp_send queues references to the caller's memory,
