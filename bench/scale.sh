@@ -29,8 +29,9 @@
 # usage: bench/scale.sh [--objects "10000 100000"] [--releases 10]
 #          [--workdir DIR] [--results DIR] [--build DIR] [--no-build]
 #          [--seedctl P] [--dataplane P]
-#   --objects LIST   the N to measure (1000000 takes about ten minutes
-#                    and 6 GB of disk)
+#   --objects LIST   the N to measure (1000000 takes about 25 minutes on
+#                    2 CPUs and 31 GB of disk: 6 GB of source, 25 GB of
+#                    store in format 4)
 #   --releases M     releases the N files are split over
 #   --workdir DIR    where the trees and stores go (default
 #                    /var/tmp/bitstream-bench-scale; removed after each N)
