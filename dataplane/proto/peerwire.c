@@ -741,6 +741,7 @@ static int greet(struct peerwire_conn *c, struct proto_out *out)
 		memcpy(pw_emit(c, out, n), tmp, n);
 	}
 	c->greeted = 1;
+	c->t_greet = c->e->last_now;
 	return PW_OK;
 }
 
@@ -1333,10 +1334,15 @@ void peerwire_on_tick(struct peerwire_conn *c, uint64_t now_ms, struct proto_out
 		return;
 	if (rc == PW_OK && c->utm_n && c->state == PW_OPEN)
 		rc = pw_ext_flush(c, out, now_ms);
+	if (c->greeted && !c->nudged && c->peer_interested)
+		c->nudged = 1;
 	if (rc == PW_OK && sync_choke(c, out) == PW_OK && c->greeted &&
-	    now_ms >= c->t_tx + cfg->keepalive_ms && pw_room(c, out, 4, 1)) {
+	    (now_ms >= c->t_tx + cfg->keepalive_ms ||
+	     (!c->nudged && now_ms >= c->t_greet + PEERWIRE_NUDGE_MS)) &&
+	    pw_room(c, out, 4, 1)) {
 		memset(pw_emit(c, out, 4), 0, 4);
 		c->stats.peerwire_keepalives_sent_total++;
+		c->nudged = 1;
 	}
 	leave(c, out, now_ms);
 }
@@ -1357,6 +1363,8 @@ uint64_t peerwire_next_deadline(const struct peerwire_conn *c)
 		d = pw_min64(d, c->t_init + cfg->handshake_timeout_ms);
 	if (c->greeted)
 		d = pw_min64(d, c->t_tx + cfg->keepalive_ms);
+	if (c->greeted && !c->nudged && !c->peer_interested)
+		d = pw_min64(d, c->t_greet + PEERWIRE_NUDGE_MS);
 	if (c->utm_n)
 		d = pw_min64(d, c->utm_next);
 	return d;

@@ -126,7 +126,11 @@
  * after peerwire_next_deadline): handshake timeout (cfg.handshake_timeout_ms
  * from peerwire_conn_init until the 68 handshake bytes are in) and idle
  * timeout (cfg.idle_timeout_ms since the last input byte) → CLOSE(TIMEOUT);
- * a keep-alive after cfg.keepalive_ms without an action of ours.
+ * a keep-alive after cfg.keepalive_ms without an action of ours, and one
+ * PEERWIRE_NUDGE_MS after our greeting to a peer not interested by then:
+ * Transmission 3.00 over uTP leaves the bytes that follow our handshake
+ * in its buffer until another datagram arrives (measured: a 90 s stall,
+ * until the regular keep-alive), and 4 bytes cost nothing.
  *
  * Output and flow. A call appends at most out->cap - out->n actions;
  * out->cap must be at least PEERWIRE_MIN_OUT (a call with a smaller array
@@ -289,6 +293,7 @@ struct peerwire_req {
  * (proto_catalog.info): how many per connection (more are rejected at
  * once), how often the engine asks again, and how long before it gives up
  * and rejects them (the peer asks another peer, or us again, then). */
+#define PEERWIRE_NUDGE_MS    1000u
 #define PEERWIRE_UTM_PEND    4u
 #define PEERWIRE_UTM_POLL_MS 5u
 #define PEERWIRE_UTM_WAIT_MS 10000u
@@ -312,8 +317,9 @@ struct peerwire_conn {
 	uint8_t want_choke, wire_choke; /* slot decision, what the peer was told */
 	uint8_t slot;			/* none, waiting, unchoked */
 	uint8_t in_dirty;
-	uint8_t peer_ut_metadata;	      /* the peer's ut_metadata id, 0 none */
-	uint8_t utm_n;			      /* ut_metadata requests waiting (utm_pend) */
+	uint8_t peer_ut_metadata; /* the peer's ut_metadata id, 0 none */
+	uint8_t utm_n;		  /* ut_metadata requests waiting (utm_pend) */
+	uint8_t nudged;		  /* the keep-alive after the greeting: sent or not needed */
 	uint32_t utm_pend[PEERWIRE_UTM_PEND]; /* their pieces, oldest first */
 	uint64_t utm_since, utm_next;	      /* oldest waiting since; when to look again */
 	uint8_t hs[68];
@@ -335,6 +341,7 @@ struct peerwire_conn {
 	uint32_t req_cap, n_live, n_active;    /* entries, in table, not cancelled */
 	uint32_t req_fresh;		       /* entries never used start here */
 	uint64_t t_init, t_rx, t_tx, slot_since;
+	uint64_t t_greet; /* when our greeting went out */
 	struct dlist slot_link, dirty_link;
 	struct peerwire_stats stats;
 };

@@ -183,6 +183,8 @@ def main():
                     help='out_enc_policy: forced never falls back to a plain handshake')
     ap.add_argument('--enc-level', choices=['plaintext', 'rc4', 'both'],
                     help='allowed_enc_level: what an MSE handshake offers')
+    ap.add_argument('--listen', help='ADDR:PORT the sessions listen on (default 127.0.0.1:0, '
+                    'or [::1]:0 for an IPv6 seed): in a network namespace, its address')
     ap.add_argument('--transport', choices=sorted(TRANSPORT), default='tcp',
                     help='tcp (default), utp (TCP off), both (libtorrent\'s default)')
     args = ap.parse_args()
@@ -198,6 +200,8 @@ def main():
         host = host[1:-1]
         LISTEN[0] = '[::1]:0'
     peer = (host, int(port))
+    if args.listen:
+        LISTEN[0] = args.listen
     if args.plain_handshake:
         OUT_ENC[0] = int(lt.enc_policy.disabled)
 

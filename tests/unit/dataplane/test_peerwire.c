@@ -1263,24 +1263,46 @@ Test(peerwire, keepalive_and_idle_timeout)
 	struct peer *p = peer_open(&r1, 0, 1, 0);
 	static struct tr t;
 
-	/* opened at 1000: idle until 121000, keep-alive due at 91000 */
-	cr_assert_eq(peerwire_next_deadline(&p->c), 91000);
-	tick(p, 90999);
+	/* opened (and greeted) at 1000, never interested: one keep-alive
+	 * PEERWIRE_NUDGE_MS after the greeting, then one after every 90 s of
+	 * our silence; idle until 121000 */
+	cr_assert_eq(peerwire_next_deadline(&p->c), 1000 + PEERWIRE_NUDGE_MS);
+	tick(p, 1000 + PEERWIRE_NUDGE_MS - 1);
 	expect_nothing(p);
-	tick(p, 91000);
+	tick(p, 1000 + PEERWIRE_NUDGE_MS);
 	tr_send(&t, KEEPALIVE, 4);
 	expect(p, &t);
-	cr_assert_eq(p->c.stats.peerwire_keepalives_sent_total, 1);
+	cr_assert_eq(peerwire_next_deadline(&p->c), 1000 + PEERWIRE_NUDGE_MS + 90000);
+	tick(p, 1000 + PEERWIRE_NUDGE_MS + 89999);
+	expect_nothing(p);
+	tick(p, 1000 + PEERWIRE_NUDGE_MS + 90000);
+	expect(p, &t);
+	cr_assert_eq(p->c.stats.peerwire_keepalives_sent_total, 2);
 	cr_assert_eq(peerwire_next_deadline(&p->c), 121000);
 	p->now = 100000;
 	feed(p, KEEPALIVE, 4); /* input resets the idle timer */
-	cr_assert_eq(peerwire_next_deadline(&p->c), 181000);
-	tick(p, 181000);
+	cr_assert_eq(peerwire_next_deadline(&p->c), 1000 + PEERWIRE_NUDGE_MS + 180000);
+	tick(p, 1000 + PEERWIRE_NUDGE_MS + 180000);
 	expect(p, &t);
 	tick(p, 219999);
 	expect_nothing(p);
 	tick(p, 220000);
 	expect_close(p, PROTO_CLOSE_TIMEOUT);
+	peer_free(p);
+}
+
+/* A peer interested before PEERWIRE_NUDGE_MS gets no early keep-alive. */
+Test(peerwire, no_nudge_for_an_interested_peer)
+{
+	struct peer *p = peer_open(&r1, 0, 1, 0);
+
+	p->now += 10;
+	feed(p, INTERESTED, 5);
+	clear(p);
+	cr_assert_gt(peerwire_next_deadline(&p->c), 1000 + PEERWIRE_NUDGE_MS);
+	tick(p, 1000 + PEERWIRE_NUDGE_MS);
+	expect_nothing(p);
+	cr_assert_eq(p->c.stats.peerwire_keepalives_sent_total, 0);
 	peer_free(p);
 }
 

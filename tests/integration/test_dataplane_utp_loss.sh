@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# User story: players behind home routers reach the seed over uTP only
+# (their TCP to the peer-wire port blocked), some of them on a lossy line;
+# two independent uTP implementations download correctly:
+#  - a network namespace with a veth pair (198.18.0.1 on the host side,
+#    where the seed and a real opentracker listen; 198.18.0.2 inside, where
+#    the clients run), and nftables inside the namespace dropping every TCP
+#    packet to the seed's peer-wire port, so only uTP can carry BitTorrent;
+#  (a) Transmission 3.00 (its own uTP, from libutp; it learns the seed from
+#      the tracker) downloads the v1 release, and python3-libtorrent with
+#      TCP off downloads the hybrid one;
+#  (b) both again with nftables also dropping 2 % of the UDP datagrams at
+#      random in each direction, on the way in (a drop on the way out is an
+#      EPERM to the sender, which libtorrent takes for a dead socket, not
+#      loss): inside the namespace for the seed's datagrams, on the host for
+#      the ones arriving through this test's veth. This kernel has no netem;
+#      delay is the simulator's business (tests/unit/dataplane/test_utp.c).
+#      The drop rules' own counters must show datagrams dropped, and the
+#      data plane must have retransmitted;
+#  (c) every file byte-exact, uTP connections counted, no verification or
+#      storage error, a clean stop.
+# Needs root (ip netns, nft). Timings are printed, never asserted.
+# shellcheck source=lib.sh
+source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
+it_setup dataplane
+NS=bs-utp-$$
+VH=bsuh$$
+VN=bsun$$
+HT=bsutp$$ # the host's table: rules on this test's veth only
+remove_netns() {
+	ip netns del "$NS" 2>/dev/null || true
+	ip link del "$VH" 2>/dev/null || true
+	nft delete table inet "$HT" 2>/dev/null || true
+}
+it_on_exit remove_netns
+require_cmds ip nft opentracker transmission-cli curl
+skip_unless_root "needs root for ip netns and nft"
+
+HOST=198.18.0.1
+PEER=198.18.0.2
+OT_PORT=6969
+MiB=$((1024 * 1024))
+
+note "network namespace $NS, veth $VH <-> $VN"
+ip netns add "$NS"
+ip link add "$VH" type veth peer name "$VN"
+ip link set "$VN" netns "$NS"
+ip addr add "$HOST/30" dev "$VH"
+ip link set "$VH" up
+ip netns exec "$NS" ip addr add "$PEER/30" dev "$VN"
+ip netns exec "$NS" ip link set "$VN" up
+ip netns exec "$NS" ip link set lo up
+
+TREE=$T/src/game
+S=$T/store
+# small: Transmission 3.00 takes about 18 s for these 4 MB over uTP here
+# (a libtorrent seed: 25 s; libtorrent takes them in under a second)
+gen_tree "$TREE" big.bin $((3 * MiB + 999)) data/pak0.pak $((MiB - 3)) one.bin 1 "docs/read me.txt" 4321
+total=$(find "$TREE" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
+TRACKER=http://$HOST:$OT_PORT/announce
+sc_ok "$T/v1.json" "$T/v1.err" release create --store "$S" --tenant acme --name game --version v1 \
+	--v1-only --tracker "$TRACKER" --json "$TREE"
+sc_ok "$T/hy.json" "$T/hy.err" release create --store "$S" --tenant acme --name game --version hybrid \
+	--json "$TREE"
+IH_V1=$(json_get "$T/v1.json" infohash_v1)
+TOR_V1=$(json_get "$T/v1.json" torrent)
+TOR_HY=$(json_get "$T/hy.json" torrent)
+[[ $IH_V1 =~ ^[0-9a-f]{40}$ ]] || fail "expected a 40-hex v1 info-hash from create --json, saw '$IH_V1'"
+
+note "opentracker on $HOST:$OT_PORT"
+ot_start "$HOST" "$OT_PORT" "$IH_V1"
+
+note "starting seed-dataplane on $HOST"
+DP_BT_HOST=$HOST DP_HTTP_HOST=$HOST dp_start "$T" --store "$S" --bt-listen "$HOST:0" \
+	--http-listen "$HOST:0" --workers 2 --cache-size 64M
+P=$DP_BT_PORT
+
+announce_seed() { # IH: announce the seed until the tracker (whitelist loaded) takes it
+	local ih=$1 i body
+	for ((i = 0; i < 50; i++)); do
+		body=$(curl -sS --max-time 5 --interface "$HOST" \
+			"$TRACKER?info_hash=$(pct "$ih")&peer_id=-BS0100-utplosstest0&port=$P&uploaded=0&downloaded=0&left=0&event=started&compact=1" \
+			2>&1 | tr -d '\0' || true)
+		[[ $body == d*interval* && $body != *failure* ]] && return 0
+		sleep 0.2
+	done
+	fail "opentracker: expected it to accept the seed's announce for $ih within 10 s, last answer: ${body:0:300}"
+}
+announce_seed "$IH_V1"
+
+note "nftables in $NS: TCP to $HOST:$P dropped"
+nft_ns() { ip netns exec "$NS" nft "$@"; }
+nft_ns add table inet bsutp
+nft_ns add chain inet bsutp out '{ type filter hook output priority 0; policy accept; }'
+nft_ns add chain inet bsutp in '{ type filter hook input priority 0; policy accept; }'
+nft_ns add rule inet bsutp out ip daddr "$HOST" tcp dport "$P" counter drop
+
+transmission_get() { # LABEL: Transmission (uTP on) downloads the v1 torrent into $T/tr-LABEL
+	local d=$T/tr-$1 i t0 t1
+	mkdir -p "$d/cfg" "$d/dl"
+	cat >"$d/cfg/settings.json" <<'EOF'
+{
+    "dht-enabled": false,
+    "lpd-enabled": false,
+    "pex-enabled": false,
+    "utp-enabled": true,
+    "port-forwarding-enabled": false,
+    "ratio-limit-enabled": false
+}
+EOF
+	printf '#!/bin/sh\ntouch "%s/finished"\n' "$d" >"$d/done.sh"
+	chmod +x "$d/done.sh"
+	t0=$(date +%s%N)
+	ip netns exec "$NS" transmission-cli -g "$d/cfg" -w "$d/dl" -f "$d/done.sh" "$TOR_V1" >"$d/out.log" 2>&1 &
+	local pid=$!
+	dp_track "$pid"
+	for ((i = 0; i < 1800; i++)); do
+		[[ -e $d/finished ]] && break
+		pid_running "$pid" || break
+		sleep 0.1
+	done
+	t1=$(date +%s%N)
+	kill -TERM "$pid" 2>/dev/null || true
+	wait_pids 30 "transmission-cli exit" "$pid" || true
+	[[ -e $d/finished ]] || {
+		tr '\r' '\n' <"$d/out.log" | tail -20 >&2
+		fail "transmission-cli ($1): expected the v1 torrent over uTP within 180 s (TCP to the seed blocked), it did not finish (log above)"
+	}
+	echo "transmission-cli ($1): $total bytes in $(((t1 - t0) / 1000000)) ms"
+	(cd "$TREE" && find . -type f -size +0 -print0 | sort -z | xargs -0 sha256sum) >"$T/want"
+	(cd "$d/dl/game" && find . -path ./.pad -prune -o -type f -size +0 -print0 | sort -z | xargs -0 sha256sum) >"$d/got"
+	cmp -s "$T/want" "$d/got" || {
+		diff "$T/want" "$d/got" | head >&2
+		fail "transmission-cli ($1): expected every file with the source's sha256, they differ (< want, > got)"
+	}
+}
+
+libtorrent_get() { # LABEL: libtorrent, TCP off, downloads the hybrid torrent into $T/lt-LABEL
+	local d=$T/lt-$1 rc=0
+	mkdir -p "$d"
+	ip netns exec "$NS" "$PY" "$SRCDIR/dp_download.py" --peer "$HOST:$P" --listen "$PEER:0" \
+		--transport utp --timeout 180 --job "$d" "$TOR_HY" --check-had "$(dirname "$TREE")" || rc=$?
+	((rc == 0)) || fail "libtorrent ($1): download of the hybrid over uTP from $HOST:$P failed (see above)"
+	tree_sums_cmp "$TREE" "$d/game" "libtorrent over uTP ($1)"
+}
+
+note "(a) uTP only: Transmission (v1, through the tracker) and libtorrent (hybrid)"
+transmission_get clean
+libtorrent_get clean
+
+note "(b) and 2 % of the UDP datagrams dropped each way"
+nft_ns add rule inet bsutp in ip saddr "$HOST" udp sport "$P" numgen random mod 100 '<' 2 counter drop
+nft add table inet "$HT"
+nft add chain inet "$HT" in '{ type filter hook input priority 0; policy accept; }'
+nft add rule inet "$HT" in iifname "$VH" udp dport "$P" numgen random mod 100 '<' 2 counter drop
+transmission_get lossy
+libtorrent_get lossy
+# what the loss rules dropped: "... counter packets N bytes M drop"
+drop_count() { sed -nE 's/.*udp.*counter packets ([0-9]+) bytes.*/\1/p' | head -1; }
+to_seed=$(nft list table inet "$HT" | drop_count)
+from_seed=$(nft_ns list table inet bsutp | drop_count)
+echo "datagrams dropped by nftables: to the seed ${to_seed:-?}, from the seed ${from_seed:-?}"
+((${to_seed:-0} > 0 && ${from_seed:-0} > 0)) ||
+	fail "expected both loss rules to have dropped datagrams, their counters say: to the seed '$to_seed', from the seed '$from_seed'"
+
+# ------------------------------------------------------------------ (c) seed
+dp_stop
+echo "$DP_STOPPED"
+dp_expect_counter verify_failures 0
+dp_expect_counter storage_errors 0
+acc=$(dp_counter utp_conns_accepted) ub=$(dp_counter utp_payload_bytes) rt=$(dp_counter utp_retransmits)
+((acc >= 4)) || fail "stopped line: expected utp_conns_accepted >= 4 (four downloads over uTP), saw '$acc'"
+((ub >= 4 * total)) || fail "stopped line: expected utp_payload_bytes >= $((4 * total)) (four whole downloads over uTP), saw '$ub'"
+((rt > 0)) || fail "stopped line: expected utp_retransmits > 0 after datagrams were dropped, saw '$rt'"
+echo "PASS: test_dataplane_utp_loss"
