@@ -1,7 +1,9 @@
 /*
  * utp: the uTP engine. The protocol and the contract with the caller are
  * in utp.h, the behaviour operators see in docs/utp.md; this header says
- * how it is built.
+ * how it is built. The delay measurement, LEDBAT and the retransmission
+ * timer are in utp_cc.c, the wire header in utp_hdr.c; what the files
+ * share is utp_int.h.
  *
  * Memory. utp_create sizes everything: a slot array of connections and,
  * per slot, a ring of packets in flight (max_packets), a ring of queued
@@ -60,186 +62,8 @@
 #include <string.h>
 
 #include "byteio.h"
-#include "dlist.h"
 #include "siphash.h"
-#include "utp.h"
-
-#define UTP_VERSION   1u
-#define UTP_EXT_SACK  1u
-#define UTP_MAX_EXTS  16u
-#define UTP_SACK_MAX  128u /* mask bytes we accept from a peer */
-#define UTP_OUR_SACK  32u  /* mask bytes we send at most */
-#define COOKIE_PERIOD 60000000ull
-#define DELAY_FILTER  4u       /* current delay: minimum of the last 4 samples */
-#define SHIFT_SMALL   10000u   /* base shifts (drift) up to 10 ms a sample ... */
-#define SHIFT_JUMP    1000000u /* ... or clock jumps of 1 s and more */
-#define INIT_CWND_PKT 4u
-
-enum { P_SACKED = 1, P_LOST = 2, P_FAST = 4 };
-
-struct pkt {
-	uint64_t off;	  /* stream offset of the payload */
-	uint64_t sent_us; /* last transmission */
-	uint32_t len;	  /* payload bytes */
-	uint16_t seq;
-	uint8_t type; /* DATA, FIN, SYN */
-	uint8_t flags;
-	uint16_t tx; /* transmissions */
-};
-
-struct sref {
-	const uint8_t *p;
-	uint64_t end; /* stream offset past this slice */
-	uint64_t cookie;
-	uint32_t len;
-	uint8_t last; /* the last slice of a utp_send: ACKED reports it */
-};
-
-struct rslot {
-	uint32_t off, len;
-	uint16_t seq;
-	uint8_t present, fin;
-};
-
-/* Minimum of delay samples over base_buckets buckets (RFC 6817 §4.2). */
-struct hist {
-	uint32_t b[16];
-	uint32_t base;
-	uint64_t start; /* when the current bucket began */
-	uint8_t cur, has;
-};
-
-struct conn {
-	uint8_t state;
-	uint8_t closing;				/* utp_close: FIN after the queue */
-	uint8_t fin_sent, fin_acked, got_fin, fin_done; /* fin_done: PEER_FIN reported */
-	uint8_t ack_due, ss, cwnd_limited, abort_tx, probe, connected_ev;
-	uint8_t dup_acks, backoff, closed_ev, initiator;
-	struct utp_addr peer;
-	uint16_t recv_id, send_id;
-	uint16_t syn_seq; /* accepted: the peer's SYN, to know it again */
-	void *user;
-	/* send */
-	uint16_t seq_nr; /* next sequence number */
-	uint16_t una;	 /* oldest unacknowledged */
-	uint16_t loss_seq;
-	uint64_t off_una, off_nxt, off_end;
-	uint32_t rh, rn; /* send slices: head, count */
-	uint32_t flight, cwnd, ssthresh, peer_wnd;
-	/* receive */
-	uint16_t ack_nr, dlv_nr, fin_seq;
-	uint32_t arena_used, held, held_bytes;
-	/* time */
-	uint32_t srtt, rttvar, rto, reply_micro;
-	uint64_t rto_at, last_rx, last_tx, fin_at;
-	struct hist txh, rxh;
-	uint32_t cur[DELAY_FILTER];
-	uint8_t ncur, icur, jumped;
-	uint32_t jump_ts; /* the peer's first timestamp after its clock jumped */
-	uint32_t our_delay;
-	/* ending */
-	int32_t res;
-	const char *detail;
-	/* bookkeeping */
-	uint64_t deadline;
-	uint32_t hpos, hnext;
-	struct dlist dirty;
-	uint64_t pkts_in, pkts_out, bytes_in, bytes_out;
-	uint64_t retransmits, timeouts, dup_acks_total, sacks;
-};
-
-struct utp {
-	struct utp_config cfg;
-	struct conn *c;
-	struct pkt *pkts;
-	struct sref *refs;
-	struct rslot *rs;
-	uint8_t *arena, *scratch;
-	uint32_t *hash, hmask;
-	uint32_t *heap, nheap;
-	uint32_t *freel, nfree;
-	struct dlist dirty;
-	uint32_t max_payload;
-	uint64_t id_ctr;
-	struct utp_stats st;
-};
-
-/* ---- header ---- */
-
-int utp_parse(const uint8_t *p, size_t len, struct utp_hdr *out, size_t *out_fault)
-{
-	size_t at = UTP_HDR_LEN;
-	uint8_t next;
-	unsigned links = 0;
-
-	*out_fault = 0;
-	if (len < UTP_HDR_LEN) {
-		*out_fault = len;
-		return -EBADMSG;
-	}
-	memset(out, 0, sizeof(*out));
-	out->type = p[0] >> 4;
-	out->ver = p[0] & 15;
-	if (out->ver != UTP_VERSION || out->type > UTP_ST_SYN)
-		return -EBADMSG;
-	next = p[1];
-	out->conn_id = byteio_be16(p + 2);
-	out->ts_us = byteio_be32(p + 4);
-	out->ts_diff_us = byteio_be32(p + 8);
-	out->wnd = byteio_be32(p + 12);
-	out->seq = byteio_be16(p + 16);
-	out->ack = byteio_be16(p + 18);
-	/* each link: next type, length, body */
-	while (next) {
-		uint8_t type = next;
-		size_t l;
-
-		if (++links > UTP_MAX_EXTS || len - at < 2) {
-			*out_fault = at;
-			return -EBADMSG;
-		}
-		next = p[at];
-		l = p[at + 1];
-		if (len - at - 2 < l) {
-			*out_fault = at + 1;
-			return -EBADMSG;
-		}
-		if (type == UTP_EXT_SACK) {
-			/* BEP 29 asks for multiples of 4 bytes; libutp reads any
-			 * length, so a peer that sends another is not cut off */
-			if (out->sack || l == 0 || l > UTP_SACK_MAX) {
-				*out_fault = at + 1;
-				return -EBADMSG;
-			}
-			out->sack = p + at + 2;
-			out->sack_len = (uint8_t)l;
-		}
-		at += 2 + l;
-	}
-	out->data_off = (uint32_t)at;
-	return 0;
-}
-
-size_t utp_build(uint8_t *p, const struct utp_hdr *h)
-{
-	size_t n = UTP_HDR_LEN;
-
-	p[0] = (uint8_t)(h->type << 4 | UTP_VERSION);
-	p[1] = h->sack_len ? UTP_EXT_SACK : 0;
-	byteio_put_be16(p + 2, h->conn_id);
-	byteio_put_be32(p + 4, h->ts_us);
-	byteio_put_be32(p + 8, h->ts_diff_us);
-	byteio_put_be32(p + 12, h->wnd);
-	byteio_put_be16(p + 16, h->seq);
-	byteio_put_be16(p + 18, h->ack);
-	if (h->sack_len) {
-		p[n++] = 0;
-		p[n++] = h->sack_len;
-		memcpy(p + n, h->sack, h->sack_len);
-		n += h->sack_len;
-	}
-	return n;
-}
+#include "utp_int.h"
 
 /* ---- configuration ---- */
 
@@ -989,195 +813,6 @@ static void conn_run(struct utp *u, struct conn *c, uint64_t now, struct utp_out
 	heap_set(u, c, conn_deadline(u, c));
 }
 
-/* ---- congestion control ---- */
-
-static int ts_less(uint32_t a, uint32_t b)
-{
-	return (int32_t)(a - b) < 0;
-}
-
-static void hist_add(struct hist *h, uint32_t s, uint64_t now, uint64_t bucket_us, uint32_t nb)
-{
-	if (h->has && now - h->start >= nb * bucket_us)
-		h->has = 0; /* silent longer than the history: start over */
-	if (!h->has) {
-		for (uint32_t i = 0; i < nb; i++)
-			h->b[i] = s;
-		h->base = s;
-		h->start = now;
-		h->cur = 0;
-		h->has = 1;
-		return;
-	}
-	if (now - h->start >= bucket_us) {
-		while (now - h->start >= bucket_us) {
-			h->cur = (uint8_t)((h->cur + 1) % nb);
-			h->b[h->cur] = s;
-			h->start += bucket_us;
-		}
-		h->base = h->b[0];
-		for (uint32_t i = 1; i < nb; i++)
-			if (ts_less(h->b[i], h->base))
-				h->base = h->b[i];
-	}
-	if (ts_less(s, h->b[h->cur]))
-		h->b[h->cur] = s;
-	if (ts_less(s, h->base))
-		h->base = s;
-}
-
-static void hist_shift(struct hist *h, uint32_t d, uint32_t nb)
-{
-	for (uint32_t i = 0; i < nb; i++)
-		h->b[i] += d;
-	h->base += d;
-}
-
-/*
- * Timestamps of a packet from the peer. Their timestamp against our clock
- * is the delay of the path towards us plus the clocks' offset (reply_micro,
- * echoed to the peer); their timestamp_difference is the same for the
- * path from us (our LEDBAT sample). A peer clock that runs fast moves the
- * first down and the second up by the same amount: when the base of the
- * first drops, ours is moved up as much (drift, a few ms at a time, or a
- * jump of the peer's clock, a second and more; a drop in between is more
- * likely a queue that drained than a clock, and is left alone).
- */
-static void on_timestamps(struct utp *u, struct conn *c, const struct utp_hdr *h, uint64_t now)
-{
-	uint64_t bucket = (uint64_t)u->cfg.base_bucket_ms * 1000;
-	uint32_t nb = u->cfg.base_buckets;
-
-	/* a packet sent before the peer's clock jumped forward, arriving
-	 * late, would pull our base back under the jump: its samples are
-	 * left out */
-	if (c->jumped && ts_less(h->ts_us, c->jump_ts))
-		return;
-	if (h->ts_us) {
-		uint32_t prev = c->rxh.base, had = c->rxh.has;
-
-		c->reply_micro = (uint32_t)now - h->ts_us;
-		hist_add(&c->rxh, c->reply_micro, now, bucket, nb);
-		if (had && c->rxh.has && ts_less(c->rxh.base, prev) && c->txh.has) {
-			uint32_t d = prev - c->rxh.base;
-
-			if (d <= SHIFT_SMALL || d >= SHIFT_JUMP)
-				hist_shift(&c->txh, d, nb);
-			if (d >= SHIFT_JUMP) {
-				c->jumped = 1;
-				c->jump_ts = h->ts_us;
-			}
-		}
-	}
-	if (h->ts_diff_us && c->state != UTP_SYN_SENT) {
-		uint32_t m;
-
-		hist_add(&c->txh, h->ts_diff_us, now, bucket, nb);
-		c->cur[c->icur] = h->ts_diff_us;
-		c->icur = (uint8_t)((c->icur + 1) % DELAY_FILTER);
-		if (c->ncur < DELAY_FILTER)
-			c->ncur++;
-		m = c->cur[0];
-		for (uint32_t i = 1; i < c->ncur; i++)
-			if (ts_less(c->cur[i], m))
-				m = c->cur[i];
-		c->our_delay = ts_less(m, c->txh.base) ? 0 : m - c->txh.base;
-	}
-}
-
-static uint32_t min_cwnd(const struct utp *u)
-{
-	return u->max_payload;
-}
-
-static uint32_t max_cwnd(const struct utp *u)
-{
-	return (u->cfg.max_packets - 1) * u->max_payload;
-}
-
-/* LEDBAT (RFC 6817 §2.4.2), after slow start: the window moves by
- * gain_bytes per RTT scaled by how far the delay is off target. */
-static void cc_ack(struct utp *u, struct conn *c, uint32_t acked)
-{
-	int64_t target = u->cfg.target_delay_us, delay = c->our_delay, cw = c->cwnd;
-
-	if (!acked)
-		return;
-	if (c->ss && (delay > target / 2 || c->cwnd >= c->ssthresh))
-		c->ss = 0;
-	if (c->ss) {
-		if (c->cwnd_limited)
-			cw += acked;
-	} else if (delay <= target) {
-		int64_t delta =
-			(int64_t)u->cfg.gain_bytes * (target - delay) * acked / (target * cw);
-
-		if (c->cwnd_limited) /* not using the window: no reason to grow it */
-			cw += delta;
-	} else {
-		/* over target the window shrinks in proportion to the excess,
-		 * at most by half per window of acknowledgements (LEDBAT++,
-		 * draft-irtf-iccrg-ledbat-plus-plus §4.2): RFC 6817's linear
-		 * decrease of gain_bytes per RTT would take a large window
-		 * minutes to yield a shared uplink */
-		int64_t delta = (delay - target) * (int64_t)acked / target;
-
-		if (delta > (int64_t)acked / 2)
-			delta = (int64_t)acked / 2;
-		cw -= delta;
-	}
-	if (cw < min_cwnd(u))
-		cw = min_cwnd(u);
-	if (cw > max_cwnd(u))
-		cw = max_cwnd(u);
-	c->cwnd = (uint32_t)cw;
-}
-
-/* A packet at seq was lost: half the window, once per window of data. */
-static void cc_loss(struct utp *u, struct conn *c, uint16_t seq)
-{
-	/* loss_seq lies in [una, seq_nr]: packets before it were sent before
-	 * the last reduction */
-	if ((uint16_t)(seq - c->una) < (uint16_t)(c->loss_seq - c->una))
-		return;
-	c->cwnd /= 2;
-	if (c->cwnd < min_cwnd(u))
-		c->cwnd = min_cwnd(u);
-	c->ss = 0;
-	c->ssthresh = c->cwnd;
-	c->loss_seq = c->seq_nr;
-}
-
-/* RTO from the estimates (RFC 6298 §2), within the configured bounds. */
-static void rto_set(struct utp *u, struct conn *c)
-{
-	uint32_t v = c->srtt + (4 * c->rttvar > 1000 ? 4 * c->rttvar : 1000);
-
-	if (v < u->cfg.rto_min_ms * 1000)
-		v = u->cfg.rto_min_ms * 1000;
-	if (v > u->cfg.rto_max_ms * 1000)
-		v = u->cfg.rto_max_ms * 1000;
-	c->rto = v;
-}
-
-static void rtt_sample(struct utp *u, struct conn *c, uint64_t now, uint64_t sent)
-{
-	uint32_t s = (uint32_t)(now - sent > 60000000 ? 60000000 : now - sent);
-
-	if (!c->srtt) {
-		c->srtt = s ? s : 1;
-		c->rttvar = s / 2;
-	} else {
-		uint32_t err = c->srtt > s ? c->srtt - s : s - c->srtt;
-
-		c->rttvar = (3 * c->rttvar + err) / 4;
-		c->srtt = (7 * c->srtt + s) / 8;
-		if (!c->srtt)
-			c->srtt = 1;
-	}
-	rto_set(u, c);
-}
-
 /* ---- input ---- */
 
 /* Acknowledgements of a packet (k packets newly acknowledged, already
@@ -1213,13 +848,13 @@ static void on_ack(struct utp *u, struct conn *c, const struct utp_hdr *h, uint1
 		c->dup_acks = 0;
 		c->rto_at = 0;
 		if (rtt_sent)
-			rtt_sample(u, c, now, rtt_sent);
+			utp_cc_rtt_sample(u, c, now, rtt_sent);
 		else if (c->srtt)
 			/* new data acknowledged ends the back-off even without
 			 * a sample (only retransmitted packets acknowledged, as
 			 * Linux does), or a lossy tail would wait up to rto_max
 			 * for each resend */
-			rto_set(u, c);
+			utp_cc_rto_set(u, c);
 	}
 	n = in_flight_pkts(c);
 	if (h->sack && n) {
@@ -1252,7 +887,7 @@ static void on_ack(struct utp *u, struct conn *c, const struct utp_hdr *h, uint1
 				p->flags |= P_LOST | P_FAST;
 				c->flight -= p->len;
 				if (!lost)
-					cc_loss(u, c, p->seq);
+					utp_cc_loss(u, c, p->seq);
 				lost = 1;
 			}
 		}
@@ -1266,11 +901,11 @@ static void on_ack(struct utp *u, struct conn *c, const struct utp_hdr *h, uint1
 			if (p->tx && !(p->flags & (P_SACKED | P_LOST | P_FAST))) {
 				p->flags |= P_LOST | P_FAST;
 				c->flight -= p->len;
-				cc_loss(u, c, p->seq);
+				utp_cc_loss(u, c, p->seq);
 			}
 		}
 	}
-	cc_ack(u, c, acked);
+	utp_cc_ack(u, c, acked);
 	if (c->flight || in_flight_pkts(c))
 		arm_rto(c, now);
 }
@@ -1540,7 +1175,7 @@ void utp_input(struct utp *u, const struct utp_addr *from, const uint8_t *p, siz
 	c->pkts_in++;
 	c->last_rx = now;
 	c->peer_wnd = h.wnd;
-	on_timestamps(u, c, &h, now);
+	utp_cc_timestamps(u, c, &h, now);
 	on_ack(u, c, &h, k, now);
 	if (h.type == UTP_ST_DATA || h.type == UTP_ST_FIN)
 		on_data(u, c, &h, p + h.data_off, (uint32_t)(len - h.data_off), out);
@@ -1598,8 +1233,9 @@ static void on_timer(struct utp *u, struct conn *c, uint64_t now)
 			 * again what it holds, before the window lets them go
 			 * out); the window restarts at one packet and
 			 * slow-starts to half of what it was */
-			c->ssthresh = c->cwnd / 2 > 2 * min_cwnd(u) ? c->cwnd / 2 : 2 * min_cwnd(u);
-			c->cwnd = min_cwnd(u);
+			c->ssthresh = c->cwnd / 2 > 2 * utp_cc_min_cwnd(u) ? c->cwnd / 2
+									   : 2 * utp_cc_min_cwnd(u);
+			c->cwnd = utp_cc_min_cwnd(u);
 			c->ss = 1;
 			c->loss_seq = c->seq_nr;
 			for (uint16_t i = 0; i < n; i++) {
