@@ -811,6 +811,64 @@ http_code() {
 # Tracker helpers (Debian's opentracker: a whitelist, a chroot, drops to
 # nobody; see shared/reference/clients.md).
 
+# netns_pair NS VH VN HOST PEER: network namespace NS joined to this one by
+# the veth pair VH (here, HOST/30) and VN (in NS, PEER/30), both up, with
+# NS's loopback up. The caller removes NS and VH on exit (it_on_exit).
+netns_pair() {
+	local ns=$1 vh=$2 vn=$3 host=$4 peer=$5
+	ip netns add "$ns"
+	ip link add "$vh" type veth peer name "$vn"
+	ip link set "$vn" netns "$ns"
+	ip addr add "$host/30" dev "$vh"
+	ip link set "$vh" up
+	ip netns exec "$ns" ip addr add "$peer/30" dev "$vn"
+	ip netns exec "$ns" ip link set "$vn" up
+	ip netns exec "$ns" ip link set lo up
+}
+
+# ot_announce URL IH PORT FROM [NS]: announces a seed (left=0) on PORT for
+# the 40-hex info-hash IH to the tracker at URL, sent from address FROM (in
+# namespace NS when given), until the tracker takes it: opentracker reads
+# its whitelist a moment after it listens. Fails after 10 s.
+ot_announce() {
+	local url=$1 ih=$2 port=$3 from=$4 ns=${5:-} i body
+	local -a wrap=()
+	[[ -z $ns ]] || wrap=(ip netns exec "$ns")
+	for ((i = 0; i < 50; i++)); do
+		body=$(${wrap[@]+"${wrap[@]}"} curl -sS --max-time 5 --interface "$from" \
+			"$url?info_hash=$(pct "$ih")&peer_id=-BS0100-testseed0000&port=$port&uploaded=0&downloaded=0&left=0&event=started&compact=1" \
+			2>&1 | tr -d '\0' || true)
+		[[ $body == d*interval* && $body != *failure* ]] && return 0
+		sleep 0.2
+	done
+	fail "opentracker at $url: expected it to accept the seed's announce for $ih within 10 s, last answer: ${body:0:300}"
+}
+
+# lt_seed_start TORRENT DATA_DIR [ARG...]: bench/lt_seed.py (a python3-
+# libtorrent seed) of TORRENT over the files under DATA_DIR, port 0, more
+# ARGs passed on (--host, --utp); waits until it seeds. Sets LT_PID (ended
+# by dp_cleanup) and LT_PORT; its output in T/lts.out and T/lts.err.
+lt_seed_start() {
+	local torrent=$1 data=$2 i
+	shift 2
+	local seed=$SRCDIR/../../bench/lt_seed.py
+	[[ -f $seed ]] || fail "expected the libtorrent seed script at $seed, no such file"
+	"$PY" "$seed" --torrent "$torrent" --data-dir "$data" --port 0 "$@" >"$T/lts.out" 2>"$T/lts.err" &
+	LT_PID=$!
+	dp_track "$LT_PID"
+	for ((i = 0; i < 600; i++)); do
+		grep -q '^seeding ' "$T/lts.out" 2>/dev/null && break
+		pid_running "$LT_PID" || break
+		sleep 0.1
+	done
+	grep -q '^seeding ' "$T/lts.out" || {
+		cat "$T/lts.out" "$T/lts.err" >&2
+		fail "lt_seed.py: expected 'seeding 1 torrents' within 60 s, $(pid_running "$LT_PID" && echo "none came" || echo "it exited")"
+	}
+	LT_PORT=$(sed -nE 's/^listening [0-9a-f.:]+:([0-9]+)$/\1/p' "$T/lts.out")
+	[[ $LT_PORT =~ ^[1-9][0-9]*$ ]] || fail "lt_seed.py: expected a 'listening HOST:PORT' line, saw: $(cat "$T/lts.out")"
+}
+
 # ot_start HOST PORT IH...: opentracker on HOST:PORT (HTTP and UDP) in the
 # background, tracking only the 40-hex info-hashes IH (a v2 one truncated),
 # chrooted into T/ot; log in T/ot.log. Sets OT_PID (ended by dp_cleanup).
@@ -996,7 +1054,7 @@ dpdk_release() {
 # belongs to our stack: so NS holds SEED_ADDR on its loopback (NS has no route
 # to the real seed) and announces from there. Sets DPDK_TRACKER (the URL).
 dpdk_tracker() {
-	local ns=$1 cns=$2 seed=$3 ih=$4 i body
+	local ns=$1 cns=$2 seed=$3 ih=$4
 	local tif=tT${ns: -8} cif=cT${ns: -8}
 	dpdk_ns "$ns"
 	dpdk_veth "$ns" "$tif" "$cns" "$cif"
@@ -1012,15 +1070,7 @@ dpdk_tracker() {
 		>"$T/ot-$ns.log" 2>&1 &
 	dp_track $!
 	DPDK_TRACKER=http://10.96.0.1:6969/announce
-	# it reads the whitelist a moment after it listens: retry
-	for ((i = 0; i < 50; i++)); do
-		body=$(ip netns exec "$ns" curl -sS --max-time 5 --interface "$seed" \
-			"$DPDK_TRACKER?info_hash=$(pct "$ih")&peer_id=-BS0100-dpdktest0000&port=6881&uploaded=0&downloaded=0&left=0&event=started&compact=1" \
-			2>&1 | tr -d '\0' || true)
-		[[ $body == d*interval* && $body != *failure* ]] && return 0
-		sleep 0.2
-	done
-	fail "opentracker in $ns: expected it to accept the seed's announce for $ih within 10 s, last answer: ${body:0:300}"
+	ot_announce "$DPDK_TRACKER" "$ih" 6881 "$seed" "$ns"
 }
 
 # dpdk_loss_on NS IFACE PCT / dpdk_loss_off NS: an nftables table in NS

@@ -45,14 +45,7 @@ OT_PORT=6969
 MiB=$((1024 * 1024))
 
 note "network namespace $NS, veth $VH <-> $VN"
-ip netns add "$NS"
-ip link add "$VH" type veth peer name "$VN"
-ip link set "$VN" netns "$NS"
-ip addr add "$HOST/30" dev "$VH"
-ip link set "$VH" up
-ip netns exec "$NS" ip addr add "$PEER/30" dev "$VN"
-ip netns exec "$NS" ip link set "$VN" up
-ip netns exec "$NS" ip link set lo up
+netns_pair "$NS" "$VH" "$VN" "$HOST" "$PEER"
 
 TREE=$T/src/game
 S=$T/store
@@ -92,23 +85,8 @@ note "starting seed-dataplane on $HOST"
 DP_BT_HOST=$HOST DP_HTTP_HOST=$HOST dp_start "$T" --store "$S" --bt-listen "$HOST:0" \
 	--http-listen "$HOST:0" --workers 2 --cache-size 64M
 
-# announce_seed IH: announce the seed (left=0) from the seed's address until
-# the tracker, which loads its whitelist a moment after it starts, accepts.
-announce_seed() {
-	local ih=$1 i body
-	for ((i = 0; i < 50; i++)); do
-		body=$(curl -sS --max-time 5 --interface "$HOST" \
-			"$TRACKER?info_hash=$(pct "$ih")&peer_id=-BS0100-swarmtest000&port=$DP_BT_PORT&uploaded=0&downloaded=0&left=0&event=started&compact=1" \
-			2>&1 | tr -d '\0' || true)
-		if [[ $body == d*interval* && $body != *failure* ]]; then
-			return 0
-		fi
-		sleep 0.2
-	done
-	fail "opentracker: expected it to accept the seed's announce for $ih within 10 s, last answer: ${body:0:300}"
-}
-announce_seed "$IH_V1"
-announce_seed "$IH_COMP"
+ot_announce "$TRACKER" "$IH_V1" "$DP_BT_PORT" "$HOST"
+ot_announce "$TRACKER" "$IH_COMP" "$DP_BT_PORT" "$HOST"
 
 # ------------------------------------------------------------ (a) Transmission
 note "(a) transmission-cli in $NS downloads the v1 torrent"

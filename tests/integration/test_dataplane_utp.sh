@@ -54,23 +54,7 @@ lt_get utp-magnet "$MAGNET" utp
 
 # ------------------------------------------------- (b) first byte, default client
 note "(b) a default libtorrent client: first byte from seed-dataplane and from a libtorrent seed"
-LT_SEED=$SRCDIR/../../bench/lt_seed.py
-[[ -f $LT_SEED ]] || fail "expected the libtorrent seed script at $LT_SEED, no such file"
-"$PY" "$LT_SEED" --torrent "${TORRENT[v1]}" --data-dir "$(dirname "$TREE")" --port 0 --utp \
-	>"$T/lts.out" 2>"$T/lts.err" &
-LT_PID=$!
-dp_track "$LT_PID"
-for ((i = 0; i < 600; i++)); do
-	grep -q '^seeding ' "$T/lts.out" 2>/dev/null && break
-	pid_running "$LT_PID" || break
-	sleep 0.1
-done
-grep -q '^seeding ' "$T/lts.out" || {
-	cat "$T/lts.out" "$T/lts.err" >&2
-	fail "lt_seed.py: expected 'seeding 1 torrents' within 60 s, $(pid_running "$LT_PID" && echo "none came" || echo "it exited")"
-}
-LT_PORT=$(sed -nE 's/^listening 127\.0\.0\.1:([0-9]+)$/\1/p' "$T/lts.out")
-[[ $LT_PORT =~ ^[1-9][0-9]*$ ]] || fail "lt_seed.py: expected a 'listening 127.0.0.1:PORT' line, saw: $(cat "$T/lts.out")"
+lt_seed_start "${TORRENT[v1]}" "$(dirname "$TREE")" --utp
 
 first_byte() { # PEER_PORT LABEL: seconds to the first payload byte of the v1 torrent
 	local port=$1 label=$2 rc=0

@@ -42,14 +42,7 @@ OT_PORT=6969
 MiB=$((1024 * 1024))
 
 note "network namespace $NS, veth $VH <-> $VN"
-ip netns add "$NS"
-ip link add "$VH" type veth peer name "$VN"
-ip link set "$VN" netns "$NS"
-ip addr add "$HOST/30" dev "$VH"
-ip link set "$VH" up
-ip netns exec "$NS" ip addr add "$PEER/30" dev "$VN"
-ip netns exec "$NS" ip link set "$VN" up
-ip netns exec "$NS" ip link set lo up
+netns_pair "$NS" "$VH" "$VN" "$HOST" "$PEER"
 
 TREE=$T/src/game
 S=$T/store
@@ -75,18 +68,7 @@ DP_BT_HOST=$HOST DP_HTTP_HOST=$HOST dp_start "$T" --store "$S" --bt-listen "$HOS
 	--http-listen "$HOST:0" --workers 2 --cache-size 64M
 P=$DP_BT_PORT
 
-announce_seed() { # IH: announce the seed until the tracker (whitelist loaded) takes it
-	local ih=$1 i body
-	for ((i = 0; i < 50; i++)); do
-		body=$(curl -sS --max-time 5 --interface "$HOST" \
-			"$TRACKER?info_hash=$(pct "$ih")&peer_id=-BS0100-utplosstest0&port=$P&uploaded=0&downloaded=0&left=0&event=started&compact=1" \
-			2>&1 | tr -d '\0' || true)
-		[[ $body == d*interval* && $body != *failure* ]] && return 0
-		sleep 0.2
-	done
-	fail "opentracker: expected it to accept the seed's announce for $ih within 10 s, last answer: ${body:0:300}"
-}
-announce_seed "$IH_V1"
+ot_announce "$TRACKER" "$IH_V1" "$P" "$HOST"
 
 note "nftables in $NS: TCP to $HOST:$P dropped"
 nft_ns() { ip netns exec "$NS" nft "$@"; }

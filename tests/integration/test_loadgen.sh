@@ -25,8 +25,6 @@ source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
 it_setup dataplane
 [[ -n ${LOADGEN:-} ]] || fail "LOADGEN is not set (expected the path of the built bench/loadgen)"
 [[ -x $LOADGEN ]] || fail "LOADGEN=$LOADGEN is not an executable file"
-LT_SEED=$SRCDIR/../../bench/lt_seed.py
-[[ -f $LT_SEED ]] || fail "expected the libtorrent seed script at $LT_SEED, no such file"
 
 MiB=$((1024 * 1024))
 
@@ -219,20 +217,7 @@ gen_file "$LTDIR/payload.bin" $((4 * MiB))
 sc_ok "$T/lt.json" "$T/lt.err" release create --store "$T/ltstore" --tenant acme --name ltp --version 1 \
 	--v1-only --piece-length 65536 --json "$LTDIR/payload.bin"
 LT_TORRENT=$(json_get "$T/lt.json" torrent)
-"$PY" "$LT_SEED" --torrent "$LT_TORRENT" --data-dir "$LTDIR" --port 0 >"$T/lts.out" 2>"$T/lts.err" &
-LT_PID=$!
-dp_track "$LT_PID"
-for ((i = 0; i < 600; i++)); do
-	grep -q '^seeding ' "$T/lts.out" 2>/dev/null && break
-	pid_running "$LT_PID" || break
-	sleep 0.1
-done
-grep -q '^seeding ' "$T/lts.out" || {
-	cat "$T/lts.out" "$T/lts.err" >&2
-	fail "lt_seed.py: expected 'seeding 1 torrents' within 60 s, $(pid_running "$LT_PID" && echo "none came" || echo "it exited")"
-}
-LT_PORT=$(sed -nE 's/^listening 127\.0\.0\.1:([0-9]+)$/\1/p' "$T/lts.out")
-[[ $LT_PORT =~ ^[0-9]+$ && $LT_PORT != 0 ]] || fail "lt_seed.py: expected a 'listening 127.0.0.1:PORT' line, saw: $(cat "$T/lts.out")"
+lt_seed_start "$LT_TORRENT" "$LTDIR"
 LT_PEER=127.0.0.1:$LT_PORT
 
 lg "loadgen bt against libtorrent" bt --torrent "$LT_TORRENT" --peer "$LT_PEER" --conns 4 --duration 1 --json \
