@@ -158,13 +158,13 @@ static void lru_remove(struct worker *w, struct wconn *c)
 	if (!dlist_linked(&c->lru))
 		return;
 	dlist_remove(&c->lru);
-	w->n_lru--;
+	w->n_lru[c->utp]--;
 }
 
 static void lru_push(struct worker *w, struct wconn *c)
 {
-	dlist_append(&w->lru, &c->lru);
-	w->n_lru++;
+	dlist_append(&w->lru[c->utp], &c->lru);
+	w->n_lru[c->utp]++;
 }
 
 /* A request came in: the connection goes to the end of the order. */
@@ -182,10 +182,12 @@ static void lru_touch(struct worker *w, struct wconn *c)
  * request. One answering a request (data queued or in flight) is in use
  * however long ago it asked: it goes to the end instead (a few at most per
  * accept, so a worker full of busy peers costs a bounded walk). */
-static void reclaim(struct worker *w)
+static void reclaim(struct worker *w, int utp)
 {
-	for (int steps = 0; steps < 16 && w->n_lru >= w->reclaim_at; steps++) {
-		struct wconn *c = DLIST_ENTRY(dlist_first(&w->lru), struct wconn, lru);
+	for (int steps = 0;
+	     steps < 16 && w->n_lru[utp] >= w->reclaim_at[utp] && !dlist_empty(&w->lru[utp]);
+	     steps++) {
+		struct wconn *c = DLIST_ENTRY(dlist_first(&w->lru[utp]), struct wconn, lru);
 		if (qlen(c) || c->sending ||
 		    (c->kind == TAG_HTTP && c->eng_ok && http_wants_write(&c->e.http))) {
 			lru_remove(w, c);
@@ -421,13 +423,16 @@ static void on_accept(struct worker *w, const struct netio_event *ev)
 		w->nio->close(w->net, ci);
 		return;
 	}
-	reclaim(w);
+	/* each transport has its own slots in the backend: a flood holding
+	 * every TCP slot is relieved by closing idle TCP peers, not uTP ones */
+	uint8_t utp = w->nio == &utpnet_ops && utpnet_is_utp(w->net, ci);
+	reclaim(w, utp);
 	struct wconn *c = &w->conns[ci];
 	uint32_t gen = c->gen + 1;
 	memset(c, 0, sizeof(*c));
 	c->gen = gen;
 	c->kind = (int)ev->tag;
-	c->utp = w->nio == &utpnet_ops && utpnet_is_utp(w->net, ci);
+	c->utp = utp;
 	if (c->utp)
 		dpstats_add(&w->ctr->utp_conns_accepted, 1);
 	c->peer = peer;
@@ -760,6 +765,7 @@ static int setup(struct worker *w, struct seed_err *err)
 					    strerror(errno));
 		rc = utpnet_create(w->nio, &ncfg, &uc, n_utp, TAG_BT, &w->net, err);
 		w->nio = &utpnet_ops;
+		w->n_utp = n_utp;
 	} else {
 		rc = w->nio->create(&ncfg, &w->net, err);
 	}
@@ -815,13 +821,17 @@ static int setup(struct worker *w, struct seed_err *err)
 
 	w->cat = (struct proto_catalog){ w,	   gate_v1,	   gate_v2,  gate_id,
 					 gate_mse, gate_admit_mse, gate_info };
-	dlist_init(&w->lru);
 	for (uint32_t i = 0; i < w->max_conns; i++)
 		dlist_init(&w->conns[i].lru);
-	/* headroom for connections closing (their slot is free only once the
-	 * backend reports CLOSED) and for the accepts of one poll */
-	uint32_t headroom = w->max_conns / 32 > 64 ? w->max_conns / 32 : 64;
-	w->reclaim_at = w->max_conns > 2 * headroom ? w->max_conns - headroom : w->max_conns / 2;
+	/* per transport, from its slots: headroom for connections closing
+	 * (their slot is free only once the backend reports CLOSED) and for
+	 * the accepts of one poll */
+	uint32_t slots[2] = { w->max_conns - w->n_utp, w->n_utp };
+	for (int t = 0; t < 2; t++) {
+		uint32_t headroom = slots[t] / 32 > 64 ? slots[t] / 32 : 64;
+		dlist_init(&w->lru[t]);
+		w->reclaim_at[t] = slots[t] > 2 * headroom ? slots[t] - headroom : slots[t] / 2;
+	}
 	w->gate = (struct gate){ .tenants = w->p.tenants,
 				 .ctr = w->ctr,
 				 .now_s = (int64_t)time(NULL) };

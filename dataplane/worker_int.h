@@ -131,12 +131,15 @@ struct worker {
 	struct proto_catalog cat;
 	struct gate gate;
 	/* Open connections not closing, the one longest without a request
-	 * first: when n_lru reaches reclaim_at, each accept closes the first
-	 * (slots go to peers that use them). */
-	struct dlist lru;
-	uint32_t n_lru, reclaim_at;
+	 * first, per transport (0 TCP, 1 uTP: each has its own slots in the
+	 * backend, utpnet.h): when n_lru[t] reaches reclaim_at[t], each
+	 * accept of that transport closes its first (slots go to peers that
+	 * use them). */
+	struct dlist lru[2];
+	uint32_t n_lru[2], reclaim_at[2];
 	struct wconn *conns;
 	uint32_t max_conns;
+	uint32_t n_utp; /* of them, uTP's (the last ones); 0: no uTP */
 	/* fills in flight: by cache slot, the block pointer and the filler */
 	uint8_t **fill_ptr;
 	uint64_t *fill_owner;
