@@ -43,6 +43,7 @@
 
 /* The releases' layout, shared with the unit tests. */
 #include "../unit/dataplane/peerwire_releases.h"
+#include "xorshift.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -114,13 +115,7 @@ static uint32_t rng_state;
 
 static uint32_t rnd(void)
 {
-	uint32_t x = rng_state ? rng_state : 0x9e3779b9u;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	rng_state = x;
-	return x;
+	return xorshift32(&rng_state);
 }
 
 /* ---- one simulated connection ---- */

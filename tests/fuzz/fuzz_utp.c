@@ -40,6 +40,7 @@
 
 #include "byteio.h"
 #include "utp.h"
+#include "xorshift.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -58,13 +59,7 @@ static uint32_t rng_state;
 
 static uint32_t rnd(void)
 {
-	uint32_t x = rng_state ? rng_state : 0x9e3779b9u;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	rng_state = x;
-	return x;
+	return xorshift32(&rng_state);
 }
 
 static const struct utp_addr PEER[2] = {
