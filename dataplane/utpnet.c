@@ -318,8 +318,14 @@ static void w_close(struct netio *n, uint32_t conn)
 {
 	if (conn < n->base)
 		n->in->close(n->inner, conn);
-	else if (conn - n->base < n->n_utp)
+	else if (conn - n->base < n->n_utp && !n->draining)
 		utp_close(n->u, conn - n->base);
+	else if (conn - n->base < n->n_utp)
+		/* stopping: the worker closes a connection once the peer has
+		 * acknowledged all we sent (or at its drain deadline), and a
+		 * FIN to a peer that is gone would be resent for half a
+		 * minute (uTP has no TIME-WAIT): RESET ends it now */
+		utp_abort(n->u, conn - n->base);
 }
 
 static int w_listen(struct netio *n, const struct sockaddr *addr, socklen_t len, uint32_t tag,
