@@ -68,7 +68,7 @@ struct entry {
 	 * guards info against entry_free_memory; workers read it lock-free. */
 	uint8_t *_Atomic info;
 	_Atomic int info_queued;    /* asked for, not read yet */
-	_Atomic uint64_t info_used; /* CLOCK_MONOTONIC ms it was last handed out */
+	_Atomic uint64_t info_used; /* CLOCK_MONOTONIC_COARSE ms it was last handed out */
 	uint8_t v1_view;	    /* the view of the release's --also-v1 torrent */
 	int32_t stats_slot;	    /* the release's counter slot, -1 none */
 	int in_store;		    /* seen by the latest refresh */

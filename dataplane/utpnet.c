@@ -43,7 +43,6 @@ struct netio {
 	struct parked *parked; /* per uTP connection */
 	uint8_t *rxa;	       /* received bytes of the events in pend and ev */
 	size_t rxa_used;
-	uint64_t rx_overflow; /* defensive: bytes that found no room (never seen) */
 	struct utp_tx tx[TXCAP];
 	struct utp_ev uev[EVCAP];
 };
@@ -164,7 +163,8 @@ static void translate(struct netio *n, const struct utp_out *out)
 		case UTP_EV_DATA:
 			if (n->rxa_used + u->len > RXA_CAP ||
 			    !(e = pend_push(n, NETIO_EV_RECV, u->conn))) {
-				n->rx_overflow += u->len;
+				/* cannot happen (RXA_CAP holds a poll's worth);
+				 * were it to, the peer is dropped, not misread */
 				utp_abort(n->u, u->conn);
 				break;
 			}
