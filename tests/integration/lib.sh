@@ -21,6 +21,8 @@ export LC_ALL=C.UTF-8
 export PYTHONUTF8=1
 # Seconds one seedctl command may run before we call it hung.
 SC_TIMEOUT=${SC_TIMEOUT:-300}
+# Sizes in the scripts are written in these.
+MiB=$((1024 * 1024))
 
 fail() {
 	echo "FAIL: $*" >&2
@@ -826,6 +828,28 @@ netns_pair() {
 	ip netns exec "$ns" ip link set lo up
 }
 
+# netns_peer TAG: a namespace for peers that must not share this one's
+# loopback (a client whose traffic nftables drops or shapes, one that would
+# otherwise see the seed as a local peer), joined by one veth pair:
+# sets NS (bs-TAG-PID), VH and VN (the veth ends, here and in NS), HOST
+# (198.18.0.1, here) and PEER (198.18.0.2, in NS), and removes NS and VH
+# on exit. Needs root: call skip_unless_root first.
+netns_peer() {
+	NS=bs-$1-$$
+	VH=bsh$$
+	VN=bsn$$
+	HOST=198.18.0.1
+	PEER=198.18.0.2
+	it_on_exit netns_peer_remove
+	note "network namespace $NS, veth $VH <-> $VN"
+	netns_pair "$NS" "$VH" "$VN" "$HOST" "$PEER"
+}
+
+netns_peer_remove() {
+	ip netns del "$NS" 2>/dev/null || true
+	ip link del "$VH" 2>/dev/null || true
+}
+
 # ot_announce URL IH PORT FROM [NS]: announces a seed (left=0) on PORT for
 # the 40-hex info-hash IH to the tracker at URL, sent from address FROM (in
 # namespace NS when given), until the tracker takes it: opentracker reads
@@ -1030,7 +1054,7 @@ dpdk_stop() {
 # and sets DPDK_TOTAL (bytes), DPDK_BIG (the big file's path in TREE) and
 # DPDK_IH_V1 (the v1 torrent's info-hash, for the tracker's whitelist).
 dpdk_release() {
-	local tree=$1 store=$2 tracker=$3 MiB=$((1024 * 1024))
+	local tree=$1 store=$2 tracker=$3
 	gen_tree "$tree" big/sixty-four.bin $((64 * MiB + 4321)) data/three.bin $((3 * MiB - 1)) \
 		one.bin 1 empty.bin 0 "docs/read me.txt" 1234 "données/niveau 1.bin" 16385
 	DPDK_BIG=big/sixty-four.bin
@@ -1157,7 +1181,7 @@ dpdk_range() {
 # Timings and throughput go to dpdk_figure.
 dpdk_suite() {
 	local label=$1 ns=$2 seed=$3 tree=$4 url out t0 t1 n rc f size src
-	local big=$tree/$DPDK_BIG MiB=$((1024 * 1024))
+	local big=$tree/$DPDK_BIG
 	out=$T/suite-$label
 	rm -rf "$out"
 	mkdir -p "$out"

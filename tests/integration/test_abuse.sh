@@ -31,7 +31,6 @@ it_setup dataplane
 skip_unless_root "network namespaces need root"
 require_cmds ip curl promtool
 
-MiB=$((1024 * 1024))
 # the data plane's CPU for 5,000 MSE handshakes from one address. Without
 # the limits it was 1.5 s in issue 13, and 300 ms here for 2,255 keys
 # answered in 1.3 s (release build, 2 vCPUs); with them about 40 keys are

@@ -24,7 +24,6 @@ source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
 it_setup dataplane control
 require_cmds promtool
 
-MiB=$((1024 * 1024))
 S=$T/store
 RUN=$T/run
 mkdir -p "$RUN"

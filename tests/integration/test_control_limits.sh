@@ -15,7 +15,6 @@
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
 it_setup dataplane control
 
-MiB=$((1024 * 1024))
 S=$T/store
 RUN=$T/run
 mkdir -p "$RUN" "$T/capped/game" "$T/free/game" "$T/few/game"

@@ -14,7 +14,6 @@ source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
 it_setup dataplane
 require_cmds curl
 
-MiB=$((1024 * 1024))
 S=$T/store
 TREE=$T/src/big
 gen_file "$TREE/huge.bin" $((64 * MiB + 123))

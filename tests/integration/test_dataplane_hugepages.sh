@@ -25,7 +25,6 @@ huge_free() {
 	sed -nE 's/^HugePages_Free: +([0-9]+)$/\1/p' /proc/meminfo
 }
 
-MiB=$((1024 * 1024))
 TREE=$T/src/game
 S=$T/store
 gen_file "$TREE/big.bin" $((24 * MiB + 17))

@@ -13,7 +13,6 @@ source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
 it_setup dataplane
 require_cmds aria2c curl
 
-MiB=$((1024 * 1024))
 DEADLINE=180
 TREE=$T/src/burst
 S=$T/store

@@ -21,7 +21,6 @@ source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
 it_setup dataplane
 require_cmds aria2c curl
 
-MiB=$((1024 * 1024))
 TREE=$T/src/game
 S=$T/store
 note "generating the build tree"

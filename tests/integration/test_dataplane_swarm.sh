@@ -28,24 +28,10 @@
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
 it_setup dataplane
-NS=bs-swarm-$$
-VH=bsh$$
-VN=bsn$$
-remove_netns() {
-	ip netns del "$NS" 2>/dev/null || true
-	ip link del "$VH" 2>/dev/null || true
-}
-it_on_exit remove_netns
 require_cmds ip opentracker transmission-cli aria2c curl
 skip_unless_root "needs root for ip netns"
-
-HOST=198.18.0.1
-PEER=198.18.0.2
+netns_peer swarm
 OT_PORT=6969
-MiB=$((1024 * 1024))
-
-note "network namespace $NS, veth $VH <-> $VN"
-netns_pair "$NS" "$VH" "$VN" "$HOST" "$PEER"
 
 TREE=$T/src/game
 S=$T/store

@@ -19,7 +19,6 @@
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
 it_setup dataplane
 
-MiB=$((1024 * 1024))
 TREE=$T/src/game
 S=$T/store
 note "generating the build tree"

@@ -23,26 +23,13 @@
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
 it_setup dataplane
-NS=bs-utp-$$
-VH=bsuh$$
-VN=bsun$$
-HT=bsutp$$ # the host's table: rules on this test's veth only
-remove_netns() {
-	ip netns del "$NS" 2>/dev/null || true
-	ip link del "$VH" 2>/dev/null || true
-	nft delete table inet "$HT" 2>/dev/null || true
-}
-it_on_exit remove_netns
 require_cmds ip nft opentracker transmission-cli curl
 skip_unless_root "needs root for ip netns and nft"
-
-HOST=198.18.0.1
-PEER=198.18.0.2
+HT=bsutp$$ # the host's table: rules on this test's veth only
+remove_table() { nft delete table inet "$HT" 2>/dev/null || true; }
+it_on_exit remove_table
+netns_peer utp
 OT_PORT=6969
-MiB=$((1024 * 1024))
-
-note "network namespace $NS, veth $VH <-> $VN"
-netns_pair "$NS" "$VH" "$VN" "$HOST" "$PEER"
 
 TREE=$T/src/game
 S=$T/store

@@ -10,7 +10,6 @@ it_setup
 S=$T/store
 A=$T/v10/game
 B=$T/v11/game
-MiB=$((1024 * 1024))
 CHANGED=data/level2.pak
 CHANGED_SIZE=$((2 * MiB + 12345))
 

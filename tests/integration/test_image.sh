@@ -50,7 +50,6 @@ TOP=$(cd "$SRCDIR/../.." && pwd)
 t_start=$(date +%s)
 debroot_sources_or_skip
 
-MiB=$((1024 * 1024))
 version=$(sed -nE "s/^ *version *: *'([^']+)'.*/\1/p" "$TOP/meson.build" | head -1)
 VN1=$version+imagetest1
 

@@ -26,7 +26,6 @@ it_setup dataplane
 [[ -n ${LOADGEN:-} ]] || fail "LOADGEN is not set (expected the path of the built bench/loadgen)"
 [[ -x $LOADGEN ]] || fail "LOADGEN=$LOADGEN is not an executable file"
 
-MiB=$((1024 * 1024))
 
 # lg WHAT ARGS...: run loadgen ARGS (at most 60 s), stdout to LG_OUT, stderr
 # to LG_ERR; the exit status lands in LG_RC. WHAT names the run in messages.

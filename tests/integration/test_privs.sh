@@ -40,7 +40,6 @@ require_cmds systemd-sysusers systemd-tmpfiles systemd-analyze setpriv getfacl c
 skip_unless_root "creating users and switching to them needs root"
 
 A=$SRCDIR/../../appliance
-MiB=$((1024 * 1024))
 # Unique names for this run (at most 32 characters): removed at exit.
 P=hp$$
 U_CTL=${P}c U_DP=${P}d G_READ=${P}r G_RO=${P}o U_RO=${P}x

@@ -27,7 +27,6 @@ source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
 it_setup dataplane control
 require_cmds chromium curl
 
-MiB=$((1024 * 1024))
 BIG_SIZE=$((160 * MiB))
 RATE=8M
 PAGE_SRC=$SRCDIR/../../control/www/index.html

@@ -24,7 +24,6 @@ it_setup dataplane control
 require_cmds promtool curl
 
 ctl_dirs
-MiB=$((1024 * 1024))
 gen_tree "$T/src1/game" big.bin $((6 * MiB + 333)) shared.bin $((700 * 1024 + 5)) only1.bin 50000
 mkdir -p "$T/src2/game"
 cp "$T/src1/game/big.bin" "$T/src1/game/shared.bin" "$T/src2/game/"
