@@ -1,0 +1,427 @@
+/*
+ * swarm: the seeding policy engine. What it decides and why is in swarm.h
+ * and docs/swarm.md; this header says how it is built.
+ *
+ * Invariants, per peer p of view v (once its updates have landed):
+ *  - p->n_have = popcount(have), p->n_pending = popcount(adv & ~have);
+ *  - v->p[i].avail counts the joined peers with have bit i, v->p[i].pending
+ *    those with adv bit i and no have bit i; each peer adds and removes
+ *    exactly its own share, so a leave restores the counts it found;
+ *  - p->leecher is 1 iff p is joined and n_have < n_pieces, and
+ *    v->leechers counts those peers;
+ *  - adv bits are never cleared while joined: a HAVE cannot be taken back.
+ * The bit after the last piece is never set in either bitfield.
+ */
+#include "swarm.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define RLX memory_order_relaxed
+
+static const char *const names[] = { "default", "plain", "super", "rarest" };
+
+const char *swarm_policy_name(enum swarm_policy p)
+{
+	return (unsigned)p <= SWARM_POLICY_MAX ? names[p] : "?";
+}
+
+int swarm_policy_parse(const char *s, size_t len, enum swarm_policy *out)
+{
+	for (unsigned i = 0; i <= SWARM_POLICY_MAX; i++) {
+		if (s && strlen(names[i]) == len && !memcmp(s, names[i], len)) {
+			*out = (enum swarm_policy)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+void swarm_config_default(struct swarm_config *c)
+{
+	c->window_kib = 1024;
+	c->small_swarm = 3;
+	c->starve_ms = 2000;
+	c->scan_max = 4096;
+}
+
+int swarm_config_check(const struct swarm_config *c, const char **out_field)
+{
+	const char *bad = NULL;
+
+	if (c->window_kib < 16 || c->window_kib > (1u << 20))
+		bad = "window_kib";
+	else if (c->small_swarm > 65535)
+		bad = "small_swarm";
+	else if (c->starve_ms < 100 || c->starve_ms > 600000)
+		bad = "starve_ms";
+	else if (c->scan_max < 16 || c->scan_max > (1u << 24))
+		bad = "scan_max";
+	if (out_field)
+		*out_field = bad;
+	return bad ? -EINVAL : 0;
+}
+
+/* ---- the view ---- */
+
+size_t swarm_view_size(uint64_t n_pieces)
+{
+	if (n_pieces == 0 || n_pieces > SWARM_MAX_PIECES)
+		return 0;
+	return sizeof(struct swarm_view) + (size_t)n_pieces * sizeof(struct swarm_piece);
+}
+
+void swarm_view_init(struct swarm_view *v, uint64_t n_pieces, uint64_t piece_length)
+{
+	v->n_pieces = (uint32_t)n_pieces;
+	v->piece_length = piece_length;
+}
+
+static void add32(_Atomic uint32_t *a, int32_t d)
+{
+	if (d >= 0)
+		atomic_fetch_add_explicit(a, (uint32_t)d, RLX);
+	else
+		atomic_fetch_sub_explicit(a, (uint32_t)-d, RLX);
+}
+
+static void count(_Atomic uint64_t *c)
+{
+	atomic_fetch_add_explicit(c, 1, RLX);
+}
+
+static uint32_t ld(_Atomic uint32_t *a)
+{
+	return atomic_load_explicit(a, RLX);
+}
+
+/* ---- bitfields ---- */
+
+static size_t bf_bytes(const struct swarm_view *v)
+{
+	return ((size_t)v->n_pieces + 7) / 8;
+}
+
+static int bit(const uint8_t *bf, uint32_t i)
+{
+	return (bf[i >> 3] >> (7 - (i & 7))) & 1;
+}
+
+static void set_bit(uint8_t *bf, uint32_t i)
+{
+	bf[i >> 3] |= (uint8_t)(0x80u >> (i & 7));
+}
+
+size_t swarm_peer_mem(const struct swarm_view *v)
+{
+	return 2 * bf_bytes(v);
+}
+
+/* ---- peers ---- */
+
+static void leecher_update(struct swarm_peer *p)
+{
+	int want = p->n_have < p->v->n_pieces;
+
+	if (want != p->leecher) {
+		add32(&p->v->leechers, want ? 1 : -1);
+		p->leecher = (uint8_t)want;
+	}
+}
+
+void swarm_peer_join(struct swarm_peer *p, struct swarm_view *v, enum swarm_policy policy,
+		     uint8_t *mem, uint64_t now, uint32_t seed)
+{
+	memset(p, 0, sizeof(*p));
+	p->v = v;
+	p->policy = (uint8_t)(policy == SWARM_INHERIT ? SWARM_PLAIN : policy);
+	p->have = mem;
+	p->adv = mem + bf_bytes(v);
+	memset(mem, 0, swarm_peer_mem(v));
+	p->token = atomic_fetch_add_explicit(&v->tokens, 1, RLX) + 1;
+	if (!p->token) /* wrapped: 0 means "no holder" */
+		p->token = atomic_fetch_add_explicit(&v->tokens, 1, RLX) + 1;
+	atomic_store_explicit(&v->credit[p->token % SWARM_CREDIT_SLOTS], 0, RLX);
+	p->cursor = (uint32_t)(((uint64_t)seed * 2654435761u) % v->n_pieces);
+	p->offer = SWARM_NONE;
+	p->t_progress = now;
+	p->t_poll = SWARM_NO_DEADLINE;
+	add32(&v->peers, 1);
+	leecher_update(p);
+}
+
+void swarm_peer_leave(struct swarm_peer *p)
+{
+	struct swarm_view *v = p->v;
+	size_t nb;
+
+	if (!v)
+		return;
+	nb = bf_bytes(v);
+	for (size_t b = 0; b < nb; b++) {
+		uint8_t h = p->have[b], a = p->adv[b] & (uint8_t)~h;
+
+		for (unsigned k = 0; (h | a) && k < 8; k++) {
+			uint32_t i = (uint32_t)(b * 8 + k);
+			uint8_t m = (uint8_t)(0x80u >> k);
+
+			if (h & m)
+				add32(&v->p[i].avail, -1);
+			else if (a & m)
+				add32(&v->p[i].pending, -1);
+		}
+	}
+	if (p->leecher)
+		add32(&v->leechers, -1);
+	add32(&v->peers, -1);
+	p->v = NULL;
+	p->leecher = 0;
+}
+
+/* Piece i is new to p (its have bit clear): counts it. */
+static void got(struct swarm_peer *p, uint32_t i)
+{
+	struct swarm_view *v = p->v;
+	uint32_t h;
+
+	set_bit(p->have, i);
+	p->n_have++;
+	add32(&v->p[i].avail, 1);
+	if (bit(p->adv, i)) {
+		p->n_pending--;
+		add32(&v->p[i].pending, -1);
+		return;
+	}
+	/* not from us: when our first copy went to another peer, that peer
+	 * (or one it fed) passed it on */
+	h = ld(&v->p[i].holder);
+	if (h && h != p->token) {
+		add32(&v->credit[h % SWARM_CREDIT_SLOTS], 1);
+		count(&v->ctr.passed);
+	}
+}
+
+int swarm_peer_have(struct swarm_peer *p, uint64_t piece, uint64_t now)
+{
+	if (!p->v || piece >= p->v->n_pieces || bit(p->have, (uint32_t)piece))
+		return 0;
+	got(p, (uint32_t)piece);
+	p->t_progress = now;
+	leecher_update(p);
+	return 1;
+}
+
+void swarm_peer_bits(struct swarm_peer *p, uint64_t off, const uint8_t *bytes, size_t n,
+		     uint64_t now)
+{
+	struct swarm_view *v = p->v;
+	size_t nb;
+	int any = 0;
+
+	if (!v)
+		return;
+	nb = bf_bytes(v);
+	for (size_t j = 0; j < n && off + j < nb; j++) {
+		uint8_t fresh = bytes[j] & (uint8_t)~p->have[off + j];
+
+		for (unsigned k = 0; fresh && k < 8; k++) {
+			uint64_t i = (off + j) * 8 + k;
+
+			if ((fresh & (0x80u >> k)) && i < v->n_pieces) {
+				got(p, (uint32_t)i);
+				any = 1;
+			}
+		}
+	}
+	if (any)
+		p->t_progress = now;
+	leecher_update(p);
+}
+
+void swarm_peer_have_all(struct swarm_peer *p, uint64_t now)
+{
+	uint8_t ones[64];
+
+	if (!p->v)
+		return;
+	memset(ones, 0xff, sizeof(ones));
+	for (uint64_t off = 0; off < bf_bytes(p->v); off += sizeof(ones))
+		swarm_peer_bits(p, off, ones, sizeof(ones), now);
+}
+
+int swarm_advertised(const struct swarm_peer *p, uint64_t piece)
+{
+	if (!p->v || p->policy == SWARM_PLAIN)
+		return 1;
+	return piece < p->v->n_pieces && bit(p->adv, (uint32_t)piece);
+}
+
+/* ---- picking ---- */
+
+/*
+ * The lacking, not yet advertised piece of lowest score (avail + pending)
+ * among at most scan_max from p's cursor; SWARM_NONE when there is none
+ * in that stretch. A score of 0 ends the scan (nothing is lower).
+ */
+static uint32_t rarest(struct swarm_peer *p, uint32_t scan_max, uint32_t *out_score)
+{
+	struct swarm_view *v = p->v;
+	uint32_t n = v->n_pieces, best = SWARM_NONE, best_s = UINT32_MAX;
+	uint32_t i = p->cursor % n;
+
+	for (uint32_t seen = 0; seen < n && seen < scan_max;) {
+		uint8_t used = p->have[i >> 3] | p->adv[i >> 3];
+
+		if (!(i & 7) && used == 0xff && n - i >= 8) {
+			/* a whole byte held or advertised */
+			seen += 8;
+			i = i + 8 < n ? i + 8 : 0;
+			continue;
+		}
+		if (!bit(p->have, i) && !bit(p->adv, i)) {
+			uint32_t s = ld(&v->p[i].avail) + ld(&v->p[i].pending);
+
+			if (s < best_s) {
+				best = i;
+				best_s = s;
+				if (!s)
+					break;
+			}
+		}
+		seen++;
+		i = i + 1 < n ? i + 1 : 0;
+	}
+	*out_score = best_s;
+	return best;
+}
+
+static void advertise(struct swarm_peer *p, uint32_t i, uint32_t score)
+{
+	struct swarm_view *v = p->v;
+
+	set_bit(p->adv, i);
+	p->n_pending++;
+	p->advertised++;
+	add32(&v->p[i].pending, 1);
+	add32(&v->p[i].injected, 1);
+	/* the latest copy's peer: copies of a piece that a peer never passed
+	 * on are injected again, and the next HAVEs are the new holder's */
+	atomic_store_explicit(&v->p[i].holder, p->token, RLX);
+	count(&v->ctr.injected);
+	if (score)
+		count(&v->ctr.second);
+	p->cursor = i + 1 < v->n_pieces ? i + 1 : 0;
+}
+
+static int starving(const struct swarm_peer *p, const struct swarm_config *cfg, uint64_t now)
+{
+	return p->leecher && !p->n_pending && now >= p->t_progress + cfg->starve_ms;
+}
+
+/* Pieces in p's window (rarest): the base, plus one per
+ * SWARM_CREDIT_DIVISOR copies others picked up from it (up to twice the
+ * base), or SWARM_SMALL_WINDOWS bases in a small swarm. */
+static uint32_t window(const struct swarm_peer *p, const struct swarm_config *cfg, int small)
+{
+	uint64_t base = ((uint64_t)cfg->window_kib << 10) / p->v->piece_length;
+	uint32_t credit;
+
+	if (base < 1)
+		base = 1;
+	if (base > p->v->n_pieces)
+		base = p->v->n_pieces;
+	if (small)
+		return (uint32_t)(base * SWARM_SMALL_WINDOWS);
+	credit = ld(&p->v->credit[p->token % SWARM_CREDIT_SLOTS]) / SWARM_CREDIT_DIVISOR;
+	return (uint32_t)(base + (credit < base ? credit : base));
+}
+
+static size_t pick_rarest(struct swarm_peer *p, const struct swarm_config *cfg, uint64_t now,
+			  uint32_t *out, size_t cap)
+{
+	int small = ld(&p->v->leechers) < cfg->small_swarm;
+	int starve = starving(p, cfg, now);
+	uint32_t w = window(p, cfg, small);
+	size_t n = 0;
+
+	while (n < cap && p->n_pending < w) {
+		uint32_t s, i = rarest(p, cfg->scan_max, &s);
+
+		if (i == SWARM_NONE)
+			break;
+		if (s && !small && !starve)
+			break;
+		advertise(p, i, s);
+		out[n++] = i;
+		if (small && s)
+			count(&p->v->ctr.small);
+		if (s && !small) {
+			/* one piece per starve period */
+			count(&p->v->ctr.fallbacks);
+			p->fallbacks++;
+			p->t_progress = now;
+			break;
+		}
+	}
+	return n;
+}
+
+/* BEP 16: one piece on offer; the next once another peer holds it too. */
+static size_t pick_super(struct swarm_peer *p, const struct swarm_config *cfg, uint64_t now,
+			 uint32_t *out, size_t cap)
+{
+	struct swarm_view *v = p->v;
+	uint32_t s, i;
+
+	if (!cap || !p->leecher)
+		return 0;
+	if (p->offer != SWARM_NONE) {
+		int spread = bit(p->have, p->offer) && ld(&v->p[p->offer].avail) >= 2;
+
+		if (!spread && !starving(p, cfg, now))
+			return 0;
+		if (!spread) {
+			count(&v->ctr.fallbacks);
+			p->fallbacks++;
+		}
+	}
+	i = rarest(p, cfg->scan_max, &s);
+	if (i == SWARM_NONE)
+		return 0;
+	advertise(p, i, s);
+	p->offer = i;
+	p->t_progress = now;
+	out[0] = i;
+	return 1;
+}
+
+size_t swarm_pick(struct swarm_peer *p, const struct swarm_config *cfg, uint64_t now, uint32_t *out,
+		  size_t cap)
+{
+	size_t n = 0;
+	int short_of = 0;
+
+	if (!p->v || p->policy == SWARM_PLAIN)
+		return 0;
+	if (p->policy == SWARM_RAREST) {
+		n = pick_rarest(p, cfg, now, out, cap);
+		short_of = p->n_pending < window(p, cfg, ld(&p->v->leechers) < cfg->small_swarm);
+	} else {
+		n = pick_super(p, cfg, now, out, cap);
+		short_of = !p->n_pending;
+	}
+	p->t_poll = p->leecher && short_of && n < cap ? now + SWARM_POLL_MS : SWARM_NO_DEADLINE;
+	return n;
+}
+
+uint64_t swarm_peer_deadline(const struct swarm_peer *p, const struct swarm_config *cfg)
+{
+	uint64_t d;
+
+	if (!p->v || p->policy == SWARM_PLAIN || !p->leecher)
+		return SWARM_NO_DEADLINE;
+	d = p->t_poll;
+	if (!p->n_pending && p->t_progress + cfg->starve_ms < d)
+		d = p->t_progress + cfg->starve_ms;
+	return d;
+}

@@ -1,0 +1,530 @@
+/*
+ * Unit tests for dataplane/proto/swarm.c, the seeding policy engine, in
+ * simulated time: piece choice under a given availability, each piece once
+ * before any twice, a peer that never re-shares, one that leaves halfway
+ * through its pieces, a swarm that grows from 1 to 50 peers, a v2 torrent
+ * (per-file pieces, a bitfield with spare bits), BEP 16 super-seeding,
+ * bounds.
+ *
+ * The simulator (sim_*) is a swarm in 100 ms steps: the seed sends the
+ * pieces it advertised at `seed_rate` pieces a step (round robin over the
+ * peers with one pending), every peer that shares sends `peer_rate` pieces
+ * a step, each to a peer lacking it, chosen at random with a fixed seed;
+ * a piece received is reported at once (a HAVE). Nothing here is timing:
+ * time is the step counter.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "swarm.h"
+
+#define KIB 1024u
+
+static struct swarm_config cfg;
+
+static struct swarm_view *view_new(uint64_t n_pieces, uint64_t piece_length)
+{
+	size_t sz = swarm_view_size(n_pieces);
+	struct swarm_view *v;
+
+	cr_assert(sz > 0);
+	v = calloc(1, sz);
+	cr_assert(v);
+	swarm_view_init(v, n_pieces, piece_length);
+	return v;
+}
+
+struct peer {
+	struct swarm_peer sp;
+	uint8_t *mem;
+	int shares; /* uploads to other peers */
+	int gone;
+};
+
+static void peer_join(struct peer *p, struct swarm_view *v, enum swarm_policy pol, uint64_t now,
+		      uint32_t seed)
+{
+	p->mem = malloc(swarm_peer_mem(v));
+	cr_assert(p->mem);
+	swarm_peer_join(&p->sp, v, pol, p->mem, now, seed);
+}
+
+static void peer_leave(struct peer *p)
+{
+	swarm_peer_leave(&p->sp);
+	free(p->mem);
+	p->mem = NULL;
+	p->gone = 1;
+}
+
+static int has(const struct peer *p, uint32_t i)
+{
+	return (p->sp.have[i >> 3] >> (7 - (i & 7))) & 1;
+}
+
+static uint32_t avail(struct swarm_view *v, uint32_t i)
+{
+	return atomic_load(&v->p[i].avail);
+}
+
+static uint32_t pending(struct swarm_view *v, uint32_t i)
+{
+	return atomic_load(&v->p[i].pending);
+}
+
+static void setup(void)
+{
+	swarm_config_default(&cfg);
+}
+
+TestSuite(swarm, .init = setup);
+
+/* ---- choice under a given availability ---- */
+
+/* 16 pieces of 256 KiB (a window of 4): three peers hold pieces 0-9 between
+ * them; a new peer gets, one by one, the rarest pieces, all of them held by
+ * nobody, and nothing more. */
+Test(swarm, picks_pieces_nobody_holds)
+{
+	struct swarm_view *v = view_new(16, 256 * KIB);
+	struct peer a = { 0 }, b = { 0 }, c = { 0 }, x = { 0 };
+	uint32_t out[16];
+	size_t n;
+
+	cfg.small_swarm = 0;
+	peer_join(&a, v, SWARM_RAREST, 0, 1);
+	peer_join(&b, v, SWARM_RAREST, 0, 2);
+	peer_join(&c, v, SWARM_RAREST, 0, 3);
+	for (uint32_t i = 0; i < 10; i++)
+		swarm_peer_have(i % 3 == 0 ? &a.sp : i % 3 == 1 ? &b.sp : &c.sp, i, 0);
+	swarm_peer_have(&a.sp, 1, 0); /* piece 1 twice */
+	cr_assert_eq(avail(v, 1), 2);
+	peer_join(&x, v, SWARM_RAREST, 0, 4);
+	n = swarm_pick(&x.sp, &cfg, 0, out, 16);
+	cr_assert_eq(n, 4, "a window of 1 MiB is 4 pieces of 256 KiB, got %zu", n);
+	for (size_t k = 0; k < n; k++) {
+		cr_assert(out[k] >= 10, "piece %u is held by a peer already", out[k]);
+		cr_assert_eq(pending(v, out[k]), 1);
+		cr_assert(swarm_advertised(&x.sp, out[k]));
+	}
+	/* a full window: nothing more until a piece arrives */
+	cr_assert_eq(swarm_pick(&x.sp, &cfg, 10, out, 16), 0);
+	/* as x gets them, the last two unheld pieces follow, then nothing
+	 * (every piece has a copy or is on its way) */
+	for (int k = 0; k < 2; k++) {
+		swarm_peer_have(&x.sp, out[0], 20);
+		n = swarm_pick(&x.sp, &cfg, 20, out, 16);
+		cr_assert_eq(n, 1);
+		cr_assert(out[0] >= 10);
+	}
+	swarm_peer_have(&x.sp, out[0], 30);
+	cr_assert_eq(swarm_pick(&x.sp, &cfg, 30, out, 16), 0);
+	peer_leave(&a);
+	peer_leave(&b);
+	peer_leave(&c);
+	peer_leave(&x);
+	for (uint32_t i = 0; i < 16; i++)
+		cr_assert(avail(v, i) == 0 && pending(v, i) == 0, "piece %u: counts left", i);
+	cr_assert_eq(atomic_load(&v->peers), 0);
+	cr_assert_eq(atomic_load(&v->leechers), 0);
+	free(v);
+}
+
+/* When every piece has a copy, the lowest score wins: a starving peer gets
+ * the piece held by one peer, not the one held by two. */
+Test(swarm, starving_peer_gets_the_rarest_copy)
+{
+	struct swarm_view *v = view_new(2, 256 * KIB);
+	struct peer a = { 0 }, b = { 0 }, x = { 0 };
+	uint32_t out[4];
+
+	cfg.small_swarm = 0;
+	peer_join(&a, v, SWARM_RAREST, 0, 1);
+	peer_join(&b, v, SWARM_RAREST, 0, 1);
+	swarm_peer_have(&a.sp, 0, 0);
+	swarm_peer_have(&b.sp, 0, 0);
+	swarm_peer_have(&b.sp, 1, 0);
+	peer_join(&x, v, SWARM_RAREST, 100, 1);
+	cr_assert_eq(swarm_pick(&x.sp, &cfg, 100, out, 4), 0);
+	cr_assert_eq(swarm_peer_deadline(&x.sp, &cfg), 100 + SWARM_POLL_MS);
+	cr_assert_eq(swarm_pick(&x.sp, &cfg, 100 + cfg.starve_ms - 1, out, 4), 0);
+	cr_assert_eq(swarm_peer_deadline(&x.sp, &cfg), 100 + cfg.starve_ms);
+	cr_assert_eq(swarm_pick(&x.sp, &cfg, 100 + cfg.starve_ms, out, 4), 1);
+	cr_assert_eq(out[0], 1);
+	cr_assert_eq(atomic_load(&v->ctr.fallbacks), 1);
+	/* one per starve period, and none while it is pending */
+	cr_assert_eq(swarm_pick(&x.sp, &cfg, 100 + 3 * cfg.starve_ms, out, 4), 0);
+	peer_leave(&a);
+	peer_leave(&b);
+	peer_leave(&x);
+	free(v);
+}
+
+/* ---- the simulator ---- */
+
+struct sim {
+	struct swarm_view *v;
+	struct peer *p;
+	unsigned n; /* joined so far */
+	unsigned seed_rate, peer_rate;
+	uint64_t seed_sent; /* pieces the seed sent */
+	uint64_t step;
+	unsigned rr;
+	uint32_t rng;
+};
+
+static uint32_t xs(struct sim *s)
+{
+	s->rng ^= s->rng << 13;
+	s->rng ^= s->rng >> 17;
+	s->rng ^= s->rng << 5;
+	return s->rng;
+}
+
+static uint64_t now_of(const struct sim *s)
+{
+	return s->step * 100;
+}
+
+static int complete(const struct sim *s, const struct peer *p)
+{
+	return p->sp.n_have == s->v->n_pieces;
+}
+
+/* The seed: advertises (swarm_pick) to every peer, then sends up to
+ * seed_rate advertised pieces its peers lack, round robin. */
+static void sim_seed(struct sim *s)
+{
+	uint32_t out[256];
+	unsigned sent = 0, idle = 0;
+
+	for (unsigned k = 0; k < s->n; k++)
+		if (!s->p[k].gone)
+			swarm_pick(&s->p[k].sp, &cfg, now_of(s), out, 256);
+	while (sent < s->seed_rate && idle < s->n) {
+		struct peer *p = &s->p[s->rr++ % s->n];
+		int did = 0;
+
+		if (p->gone)
+			continue;
+		for (uint32_t i = 0; i < s->v->n_pieces && !did; i++) {
+			if (!has(p, i) && swarm_advertised(&p->sp, i)) {
+				swarm_peer_have(&p->sp, i, now_of(s));
+				s->seed_sent++;
+				sent++;
+				did = 1;
+			}
+		}
+		idle = did ? 0 : idle + 1;
+	}
+}
+
+/* Each sharing peer sends peer_rate pieces it holds to peers lacking them. */
+static void sim_peers(struct sim *s)
+{
+	for (unsigned k = 0; k < s->n; k++) {
+		struct peer *src = &s->p[k];
+
+		if (src->gone || !src->shares)
+			continue;
+		for (unsigned r = 0; r < s->peer_rate; r++) {
+			struct peer *dst = &s->p[xs(s) % s->n];
+			uint32_t start = xs(s) % s->v->n_pieces;
+
+			if (dst == src || dst->gone)
+				continue;
+			for (uint32_t j = 0; j < s->v->n_pieces; j++) {
+				uint32_t i = (start + j) % s->v->n_pieces;
+
+				if (has(src, i) && !has(dst, i)) {
+					swarm_peer_have(&dst->sp, i, now_of(s));
+					break;
+				}
+			}
+		}
+	}
+}
+
+static void sim_init(struct sim *s, unsigned n_peers, uint32_t n_pieces)
+{
+	memset(s, 0, sizeof(*s));
+	s->v = view_new(n_pieces, 256 * KIB);
+	s->p = calloc(n_peers, sizeof(*s->p));
+	cr_assert(s->p);
+	s->rng = 2463534242u;
+}
+
+static void sim_add(struct sim *s, enum swarm_policy pol, int shares)
+{
+	struct peer *p = &s->p[s->n];
+
+	p->shares = shares;
+	peer_join(p, s->v, pol, now_of(s), s->n * 7919u + 1);
+	s->n++;
+}
+
+static int sim_all_done(const struct sim *s)
+{
+	for (unsigned k = 0; k < s->n; k++)
+		if (!s->p[k].gone && !complete(s, &s->p[k]))
+			return 0;
+	return 1;
+}
+
+static void sim_free(struct sim *s)
+{
+	for (unsigned k = 0; k < s->n; k++)
+		if (!s->p[k].gone)
+			peer_leave(&s->p[k]);
+	for (uint32_t i = 0; i < s->v->n_pieces; i++)
+		cr_assert(avail(s->v, i) == 0 && pending(s->v, i) == 0,
+			  "piece %u: avail %u pending %u after every peer left", i, avail(s->v, i),
+			  pending(s->v, i));
+	cr_assert_eq(atomic_load(&s->v->peers), 0);
+	cr_assert_eq(atomic_load(&s->v->leechers), 0);
+	free(s->p);
+	free(s->v);
+}
+
+/* 20 peers at once, 64 pieces: until every piece is out, no piece goes
+ * out twice; all complete, the seed sending about one copy. */
+Test(swarm, flash_crowd_one_copy_each_piece_once_first)
+{
+	struct sim s;
+	uint32_t n = 64;
+
+	sim_init(&s, 20, n);
+	s.seed_rate = 5;
+	s.peer_rate = 1;
+	for (int k = 0; k < 20; k++)
+		sim_add(&s, SWARM_RAREST, 1);
+	for (; !sim_all_done(&s) && s.step < 2000; s.step++) {
+		uint32_t lo = UINT32_MAX, hi = 0;
+
+		sim_seed(&s);
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t c = atomic_load(&s.v->p[i].injected);
+			lo = c < lo ? c : lo;
+			hi = c > hi ? c : hi;
+		}
+		cr_assert(hi < 2 || lo >= 1,
+			  "step %llu: a piece went out twice while another never went out",
+			  (unsigned long long)s.step);
+		sim_peers(&s);
+	}
+	cr_assert(sim_all_done(&s), "not complete after %llu steps", (unsigned long long)s.step);
+	cr_assert(s.seed_sent <= n + n / 10,
+		  "the seed sent %llu pieces, more than 1.1 copies of %u",
+		  (unsigned long long)s.seed_sent, n);
+	sim_free(&s);
+}
+
+/* One peer takes pieces and never uploads: the others still complete
+ * (starving, they get its pieces from the seed, counted as fallbacks), and
+ * it gets no credit while the sharers do. */
+Test(swarm, peer_that_never_reshares)
+{
+	struct sim s;
+	uint32_t credit_free, credit_best = 0;
+
+	sim_init(&s, 8, 64);
+	s.seed_rate = 4;
+	s.peer_rate = 1;
+	sim_add(&s, SWARM_RAREST, 0);
+	for (int k = 1; k < 8; k++)
+		sim_add(&s, SWARM_RAREST, 1);
+	for (; !sim_all_done(&s) && s.step < 5000; s.step++) {
+		sim_seed(&s);
+		sim_peers(&s);
+	}
+	cr_assert(sim_all_done(&s), "not complete after %llu steps", (unsigned long long)s.step);
+	cr_assert(atomic_load(&s.v->ctr.fallbacks) > 0,
+		  "expected starving peers to get the free rider's pieces as fallbacks");
+	credit_free = atomic_load(&s.v->credit[s.p[0].sp.token % SWARM_CREDIT_SLOTS]);
+	for (int k = 1; k < 8; k++) {
+		uint32_t c = atomic_load(&s.v->credit[s.p[k].sp.token % SWARM_CREDIT_SLOTS]);
+		credit_best = c > credit_best ? c : credit_best;
+	}
+	cr_assert_eq(credit_free, 0, "the free rider passed %u copies on", credit_free);
+	cr_assert(credit_best > 0);
+	sim_free(&s);
+}
+
+/* A peer leaves with pieces advertised and not received: they score 0
+ * again and go to the next peer, which then completes from the seed. */
+Test(swarm, peer_leaves_mid_piece)
+{
+	struct swarm_view *v = view_new(8, 256 * KIB);
+	struct peer a = { 0 }, b = { 0 };
+	uint32_t out[8], got_a[8];
+	size_t na, nb;
+
+	cfg.small_swarm = 0;
+	cfg.window_kib = 1024;
+	peer_join(&a, v, SWARM_RAREST, 0, 1);
+	peer_join(&b, v, SWARM_RAREST, 0, 2);
+	na = swarm_pick(&a.sp, &cfg, 0, got_a, 8);
+	cr_assert_eq(na, 4);
+	nb = swarm_pick(&b.sp, &cfg, 0, out, 8);
+	cr_assert_eq(nb, 4);
+	for (size_t k = 0; k < nb; k++)
+		for (size_t j = 0; j < na; j++)
+			cr_assert_neq(out[k], got_a[j], "piece %u advertised twice", out[k]);
+	/* b receives its 4; a got half a piece and leaves */
+	for (size_t k = 0; k < nb; k++)
+		swarm_peer_have(&b.sp, out[k], 10);
+	peer_leave(&a);
+	for (size_t j = 0; j < na; j++)
+		cr_assert_eq(pending(v, got_a[j]), 0);
+	nb = swarm_pick(&b.sp, &cfg, 20, out, 8);
+	cr_assert_eq(nb, 4, "a's four pieces should go to b, got %zu", nb);
+	for (size_t k = 0; k < nb; k++)
+		swarm_peer_have(&b.sp, out[k], 30);
+	cr_assert_eq(b.sp.n_have, 8);
+	cr_assert_eq(atomic_load(&v->leechers), 0);
+	cr_assert_eq(atomic_load(&v->ctr.second), 0);
+	peer_leave(&b);
+	free(v);
+}
+
+/* Peers arrive one every step until 50: the first is alone (the small-swarm
+ * rule: any piece, four windows: it is served as by a plain seed), the
+ * rest trade; all complete, and the seed's upload stays near one copy. */
+Test(swarm, swarm_grows_from_1_to_50)
+{
+	struct sim s;
+	uint32_t n = 128;
+	uint32_t out[64];
+
+	sim_init(&s, 50, n);
+	s.seed_rate = 8;
+	s.peer_rate = 2;
+	sim_add(&s, SWARM_RAREST, 1);
+	cr_assert_eq(swarm_pick(&s.p[0].sp, &cfg, 0, out, 64), 16,
+		     "a lone peer gets four windows of 4 pieces");
+	for (; (!sim_all_done(&s) || s.n < 50) && s.step < 5000; s.step++) {
+		if (s.n < 50)
+			sim_add(&s, SWARM_RAREST, 1);
+		sim_seed(&s);
+		sim_peers(&s);
+	}
+	cr_assert(sim_all_done(&s), "not complete after %llu steps", (unsigned long long)s.step);
+	cr_assert_eq(s.n, 50);
+	cr_assert(s.seed_sent < 2 * n, "the seed sent %llu pieces for 50 peers of %u",
+		  (unsigned long long)s.seed_sent, n);
+	sim_free(&s);
+}
+
+/* ---- a v2 torrent ---- */
+
+/* BEP 52 pieces are per file (each file starts a piece): two files of 3
+ * and 5000 pieces, 16 KiB each, one index space of 5003 (a bitfield with 5
+ * spare bits). A peer holding file 1 (a bitfield in two parts, spare bits
+ * set by a sloppy client, ignored) is given only pieces of file 2, 64 at a
+ * time (1 MiB of 16 KiB pieces); HAVE_ALL makes a peer a seed. */
+Test(swarm, v2_per_file_pieces)
+{
+	uint32_t n = 3 + 5000;
+	struct swarm_view *v = view_new(n, 16 * KIB);
+	struct peer a = { 0 }, s = { 0 };
+	uint8_t bf[(3 + 5000 + 7) / 8];
+	uint32_t out[128];
+	size_t k;
+
+	cfg.small_swarm = 0;
+	memset(bf, 0, sizeof(bf));
+	bf[0] = 0xe0;		   /* pieces 0-2: file 1 */
+	bf[sizeof(bf) - 1] = 0x07; /* spare bits */
+	peer_join(&a, v, SWARM_RAREST, 0, 5);
+	swarm_peer_bits(&a.sp, 0, bf, 300, 0);
+	swarm_peer_bits(&a.sp, 300, bf + 300, sizeof(bf) - 300, 0);
+	cr_assert_eq(a.sp.n_have, 3);
+	k = swarm_pick(&a.sp, &cfg, 0, out, 128);
+	cr_assert_eq(k, 64);
+	for (size_t j = 0; j < k; j++)
+		cr_assert(out[j] >= 3 && out[j] < n, "piece %u", out[j]);
+	cr_assert_eq(swarm_peer_have(&a.sp, n, 0), 0, "a HAVE past the last piece is ignored");
+	cr_assert_eq(swarm_peer_have(&a.sp, 1, 0), 0, "a HAVE of a held piece is not new");
+	peer_join(&s, v, SWARM_RAREST, 0, 6);
+	swarm_peer_have_all(&s.sp, 0);
+	cr_assert_eq(s.sp.n_have, n);
+	cr_assert_eq(atomic_load(&v->leechers), 1);
+	cr_assert_eq(swarm_pick(&s.sp, &cfg, 0, out, 128), 0, "a seed gets nothing");
+	cr_assert_eq(swarm_peer_deadline(&s.sp, &cfg), SWARM_NO_DEADLINE);
+	peer_leave(&a);
+	peer_leave(&s);
+	for (uint32_t i = 0; i < n; i++)
+		cr_assert(avail(v, i) == 0 && pending(v, i) == 0);
+	free(v);
+}
+
+/* ---- super-seeding, plain ---- */
+
+/* BEP 16: one piece on offer; the next only once another peer holds it. */
+Test(swarm, super_offers_one_piece_until_it_spreads)
+{
+	struct swarm_view *v = view_new(8, 256 * KIB);
+	struct peer a = { 0 }, b = { 0 };
+	uint32_t out[8], first;
+
+	peer_join(&a, v, SWARM_SUPER, 0, 1);
+	peer_join(&b, v, SWARM_SUPER, 0, 2);
+	cr_assert_eq(swarm_pick(&a.sp, &cfg, 0, out, 8), 1);
+	first = out[0];
+	cr_assert_eq(swarm_pick(&a.sp, &cfg, 0, out, 8), 0);
+	swarm_peer_have(&a.sp, first, 10);
+	cr_assert_eq(swarm_pick(&a.sp, &cfg, 10, out, 8), 0, "not spread yet");
+	cr_assert_eq(swarm_peer_deadline(&a.sp, &cfg), 10 + SWARM_POLL_MS);
+	swarm_peer_have(&b.sp, first, 20); /* from a */
+	cr_assert_eq(atomic_load(&v->ctr.passed), 1);
+	cr_assert_eq(swarm_pick(&a.sp, &cfg, 20, out, 8), 1);
+	cr_assert_neq(out[0], first);
+	peer_leave(&a);
+	peer_leave(&b);
+	free(v);
+}
+
+Test(swarm, plain_advertises_everything_and_picks_nothing)
+{
+	struct swarm_view *v = view_new(8, 256 * KIB);
+	struct peer a = { 0 };
+	uint32_t out[8];
+
+	peer_join(&a, v, SWARM_PLAIN, 0, 1);
+	cr_assert_eq(swarm_pick(&a.sp, &cfg, 0, out, 8), 0);
+	cr_assert(swarm_advertised(&a.sp, 7));
+	cr_assert_eq(swarm_peer_deadline(&a.sp, &cfg), SWARM_NO_DEADLINE);
+	swarm_peer_have(&a.sp, 3, 0);
+	cr_assert_eq(avail(v, 3), 1);
+	peer_leave(&a);
+	cr_assert_eq(avail(v, 3), 0);
+	free(v);
+}
+
+/* ---- bounds and names ---- */
+
+Test(swarm, bounds_and_names)
+{
+	enum swarm_policy p;
+	const char *field = NULL;
+	struct swarm_config c;
+
+	cr_assert_eq(swarm_view_size(0), 0);
+	cr_assert_eq(swarm_view_size((uint64_t)SWARM_MAX_PIECES + 1), 0);
+	cr_assert(swarm_view_size(SWARM_MAX_PIECES) > 0);
+	cr_assert_eq(swarm_policy_parse("rarest", 6, &p), 0);
+	cr_assert_eq(p, SWARM_RAREST);
+	cr_assert_eq(swarm_policy_parse("super", 5, &p), 0);
+	cr_assert_eq(swarm_policy_parse("plain", 5, &p), 0);
+	cr_assert_eq(p, SWARM_PLAIN);
+	cr_assert_eq(swarm_policy_parse("rare", 4, &p), -EINVAL);
+	cr_assert_eq(swarm_policy_parse(NULL, 0, &p), -EINVAL);
+	cr_assert_str_eq(swarm_policy_name(SWARM_SUPER), "super");
+	swarm_config_default(&c);
+	cr_assert_eq(swarm_config_check(&c, &field), 0);
+	c.starve_ms = 1;
+	cr_assert_eq(swarm_config_check(&c, &field), -EINVAL);
+	cr_assert_str_eq(field, "starve_ms");
+}
