@@ -59,6 +59,40 @@ static struct tenants *g_tenants;
 static struct admit *g_admit; /* the per-source limits, one table for all workers */
 
 /* Publishes a new generation (store rescanned, catalog cat) to the workers. */
+/* The seeding policy's counters of every release with a swarm view: one
+ * line each when `lines` (SIGUSR1), and their sums (the stopped line). */
+struct swarm_sums {
+	unsigned long long injected, second, fallbacks, small, passed;
+};
+
+static void swarm_report(const struct served *sv, int lines, struct swarm_sums *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (size_t h = 0; h < served_count(sv); h++) {
+		const struct swarm_view *v = served_swarm_peek(sv, (uint32_t)h);
+		const struct proto_release *r = served_release(sv, h);
+		if (!v)
+			continue;
+		struct swarm_sums one = {
+			atomic_load(&v->ctr.injected),	atomic_load(&v->ctr.second),
+			atomic_load(&v->ctr.fallbacks), atomic_load(&v->ctr.small),
+			atomic_load(&v->ctr.passed),
+		};
+		sum->injected += one.injected;
+		sum->second += one.second;
+		sum->fallbacks += one.fallbacks;
+		sum->small += one.small;
+		sum->passed += one.passed;
+		if (lines)
+			log_info(&lm,
+				 "swarm release=%s view=%zu pieces=%u peers=%u leechers=%u "
+				 "injected=%llu second=%llu fallbacks=%llu small=%llu passed=%llu",
+				 r ? r->id : "(removed)", h, v->n_pieces, atomic_load(&v->peers),
+				 atomic_load(&v->leechers), one.injected, one.second, one.fallbacks,
+				 one.small, one.passed);
+	}
+}
+
 static int refresh(struct served *sv, struct catalog *cat)
 {
 	/* slots and limits first: a worker that sees the new catalog finds
@@ -472,8 +506,11 @@ int main(int argc, char **argv)
 				sig = 0;
 				break;
 			}
-			if (sig == SIGUSR1)
+			if (sig == SIGUSR1) {
+				struct swarm_sums ss;
 				atomic_fetch_add(&dump, 1);
+				swarm_report(sv, 1, &ss);
+			}
 			if (sig == SIGHUP) {
 				/* rescan the store (new releases) and reread the catalog */
 				memset(&stamp, 0, sizeof(stamp));
@@ -501,6 +538,8 @@ int main(int argc, char **argv)
 		worker_free(w[i]);
 	if (started) {
 		struct dpstats_worker *t = malloc(sizeof(*t));
+		struct swarm_sums ss;
+		swarm_report(sv, 1, &ss);
 		if (t) {
 			dpstats_sum(stats, t);
 			unsigned long long cl = 0, adm = 0;
@@ -518,7 +557,8 @@ int main(int argc, char **argv)
 				 "closes_encryption=%llu mse_plaintext=%llu mse_rc4=%llu "
 				 "admit_refusals=%llu closes_reclaimed=%llu "
 				 "utp_conns_accepted=%llu utp_payload_bytes=%llu "
-				 "utp_retransmits=%llu",
+				 "utp_retransmits=%llu swarm_injected=%llu swarm_second=%llu "
+				 "swarm_fallbacks=%llu swarm_small=%llu swarm_passed=%llu",
 				 cl, (unsigned long long)t->payload_bytes[DPSTATS_BT],
 				 (unsigned long long)t->payload_bytes[DPSTATS_HTTP],
 				 (unsigned long long)t->verify_failures,
@@ -536,7 +576,8 @@ int main(int argc, char **argv)
 				 (unsigned long long)t->closes[PROTO_CLOSE_RECLAIMED],
 				 (unsigned long long)t->utp_conns_accepted,
 				 (unsigned long long)t->utp_payload_bytes,
-				 (unsigned long long)t->utp_retransmits);
+				 (unsigned long long)t->utp_retransmits, ss.injected, ss.second,
+				 ss.fallbacks, ss.small, ss.passed);
 			free(t);
 		}
 	}

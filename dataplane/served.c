@@ -79,12 +79,17 @@ struct entry {
 	_Atomic int dead;
 	uint64_t dead_gen;
 	int freed;
+	/* the seeding policy's view of its swarm (swarm.h), made by the first
+	 * worker whose peer needs it; kept until served_free (a removed
+	 * release's too: a worker may still have a peer joined to it) */
+	struct swarm_view *_Atomic swarm;
 };
 
 /* Resets a slot for a new view (a failed load's, or the store's end). */
 static void entry_clear(struct entry *e)
 {
 	MEM_FREE_ALL(e->files, e->path_mem, e->by_path, e->layers, e->id, e->name);
+	free(atomic_load(&e->swarm));
 	uint8_t *info = atomic_load(&e->info);
 	if (info)
 		free(info_hdr(info));
@@ -338,6 +343,35 @@ const struct proto_release *served_release(const struct served *s, size_t i)
 	const struct entry *e = ent(s, i);
 	return atomic_load_explicit(&((struct entry *)e)->dead, memory_order_acquire) ? NULL
 										      : &e->r;
+}
+
+struct swarm_view *served_swarm_view(struct served *s, uint32_t handle)
+{
+	if (handle >= served_count(s))
+		return NULL;
+	struct entry *e = ent(s, handle);
+	struct swarm_view *v = atomic_load_explicit(&e->swarm, memory_order_acquire);
+	if (v)
+		return v;
+	/* the piece count and length are final once the view is published */
+	size_t sz = swarm_view_size(e->r.n_pieces);
+	if (!sz || !(v = calloc(1, sz)))
+		return NULL;
+	swarm_view_init(v, e->r.n_pieces, e->r.piece_length);
+	struct swarm_view *none = NULL;
+	if (!atomic_compare_exchange_strong_explicit(&e->swarm, &none, v, memory_order_acq_rel,
+						     memory_order_acquire)) {
+		free(v); /* another worker made it first */
+		v = none;
+	}
+	return v;
+}
+
+const struct swarm_view *served_swarm_peek(const struct served *s, uint32_t handle)
+{
+	if (handle >= served_count(s))
+		return NULL;
+	return atomic_load_explicit(&ent(s, handle)->swarm, memory_order_acquire);
 }
 
 size_t served_views_freed(const struct served *s)

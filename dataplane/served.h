@@ -34,6 +34,7 @@
 #include "proto_release.h"
 #include "seed_err.h"
 #include "store.h"
+#include "swarm.h"
 
 /*
  * An object's header and block table are read when a read first needs
@@ -107,6 +108,17 @@ size_t served_views_freed(const struct served *s); /* of removed releases, so fa
 size_t served_live_count(const struct served *s);  /* views in the current index */
 /* View handle i; NULL when it does not exist or its release was removed. */
 const struct proto_release *served_release(const struct served *s, size_t i);
+/*
+ * The seeding policy's shared view of view handle's swarm (swarm.h),
+ * created on first use by any worker (two at once: one wins, the other's
+ * is freed), then the same for every worker; valid until served_free.
+ * NULL when there is no such view, it has over SWARM_MAX_PIECES pieces or
+ * memory is short (the caller seeds plain). Not on the hot path: once per
+ * peer, at its handshake.
+ */
+struct swarm_view *served_swarm_view(struct served *s, uint32_t handle);
+/* The view of handle if one was made (counters, SIGUSR1), else NULL. */
+const struct swarm_view *served_swarm_peek(const struct served *s, uint32_t handle);
 /* The counter slot of view handle (-1: none). */
 int32_t served_stats_slot(const struct served *s, uint32_t handle);
 const struct served_object *served_object(const struct served *s, uint32_t handle);

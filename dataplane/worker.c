@@ -15,6 +15,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "catalog.h"
 #include "fetch.h"
 #include "log.h"
 #include "mse.h"
@@ -127,6 +128,25 @@ static const uint8_t *gate_info(void *ctx, void *peer, const struct proto_releas
 	struct worker *w = ctx;
 	(void)peer; /* the engine asks only for the release its peer was gated to */
 	return served_release_info(w->p.served, w->p.index, r->handle);
+}
+
+/* The seeding policy for a peer of release r (its tenant's, else
+ * --seeding) and, unless plain, the release's view shared by every worker:
+ * the pieces a swarm lacks are the same whichever worker a peer landed on
+ * (docs/swarm.md). Once per peer, at its handshake. */
+static struct swarm_view *gate_swarm(void *ctx, void *peer, const struct proto_release *r,
+				     enum swarm_policy *out_policy)
+{
+	struct worker *w = ctx;
+	const struct catalog *cat = served_current_catalog(w->p.served);
+	const struct catalog_release *cr = cat ? catalog_release_find(cat, r->id) : NULL;
+	const struct tenant *t = cr ? catalog_tenant_of(cat, cr) : NULL;
+	enum swarm_policy pol = (enum swarm_policy)(t && t->seeding ? t->seeding : w->p.seeding);
+
+	(void)peer; /* the gate admitted it to r already */
+	*out_policy = pol;
+	return pol == SWARM_SUPER || pol == SWARM_RAREST ? served_swarm_view(w->p.served, r->handle)
+							 : NULL;
 }
 
 /* A peer starts an MSE handshake: charged to its address's bucket before
@@ -848,6 +868,8 @@ static int setup(struct worker *w, struct seed_err *err)
 	rc = peerwire_engine_init(&w->pwe, &pc, &w->cat, NULL, err);
 	if (rc < 0)
 		return rc;
+	peerwire_engine_set_swarm(&w->pwe, gate_swarm, w);
+	w->pwe.swarm_seed = w->p.index * 40503u; /* workers' cursors start apart */
 	struct http_config hc;
 	http_config_default(&hc);
 	rc = http_engine_init(&w->hte, &hc, &w->cat);

@@ -40,6 +40,7 @@ struct worker_params {
 	struct tenants *tenants;	     /* per-tenant limits, shared by all workers */
 	struct admit *admit;		     /* per-source limits, shared by all workers */
 	const struct netio_backend *backend; /* initialized already (netio.h) */
+	unsigned seeding; /* enum swarm_policy for tenants without their own (--seeding) */
 };
 
 /*

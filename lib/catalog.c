@@ -276,6 +276,9 @@ int catalog_check_tenant(const struct tenant *t, struct seed_err *err)
 	if (t->bandwidth > (uint64_t)INT64_MAX)
 		return seed_err_set(err, -ERANGE, "tenant %s: bandwidth %llu B/s is out of range",
 				    t->id, (unsigned long long)t->bandwidth);
+	if (t->seeding > TENANT_SEEDING_MAX)
+		return seed_err_set(err, -ERANGE, "tenant %s: seeding %u is out of range", t->id,
+				    t->seeding);
 	if (t->allow.n > CATALOG_MAX_ALLOW)
 		return seed_err_set(err, -E2BIG, "tenant %s: %u allow entries, more than %u", t->id,
 				    t->allow.n, CATALOG_MAX_ALLOW);
@@ -484,6 +487,8 @@ void catalog_encode_tenant(struct bencode_buf *b, const struct tenant *t)
 	put_kv_int(b, "max_peers", t->max_peers);
 	bencode_put_ckey(b, "name");
 	bencode_put_cstr(b, t->name[0] ? t->name : t->id);
+	if (t->seeding)
+		put_kv_int(b, "seeding", t->seeding);
 	bencode_put_ckey(b, "trackers");
 	bencode_begin_list(b);
 	for (unsigned k = 0; k < t->n_trackers; k++)
@@ -668,6 +673,7 @@ static uint64_t off_of(const struct pctx *px, const void *p)
 struct field {
 	const char *key;
 	enum bencode_type type;
+	bool optional; /* may be absent (written only when not its default) */
 };
 
 static const char *type_name(enum bencode_type t)
@@ -716,7 +722,7 @@ static int take_fields(const struct pctx *px, const struct bencode_node *d, cons
 		out[k] = kv->val;
 	}
 	for (size_t k = 0; k < n_schema; k++) {
-		if (!out[k])
+		if (!out[k] && !schema[k].optional)
 			return seed_err_set_at(px->err, -EBADMSG, off_of(px, d->raw),
 					       "%s: missing key \"%s\"", where, schema[k].key);
 	}
@@ -846,7 +852,7 @@ static int take_tenant(const struct pctx *px, const struct bencode_node *tn,
 		       enum catalog_tenant_format fmt, const char *what, char *where,
 		       struct tenant *t)
 {
-	enum { ALLOW, BANDWIDTH, EMBARGO, ID, MAX_PEERS, NAME, TRACKERS, N_KEYS };
+	enum { ALLOW, BANDWIDTH, EMBARGO, ID, MAX_PEERS, NAME, SEEDING, TRACKERS, N_KEYS };
 	static const struct field schema[N_KEYS] = {
 		[ALLOW] = { "allow", BENCODE_LIST },
 		[BANDWIDTH] = { "bandwidth", BENCODE_INT },
@@ -854,6 +860,10 @@ static int take_tenant(const struct pctx *px, const struct bencode_node *tn,
 		[ID] = { "id", BENCODE_STR },
 		[MAX_PEERS] = { "max_peers", BENCODE_INT },
 		[NAME] = { "name", BENCODE_STR },
+		/* absent: the data plane's --seeding (so records written
+		 * before it existed read as they did); 0 is written as absent,
+		 * so a present 0 is refused (one encoding per record) */
+		[SEEDING] = { "seeding", BENCODE_INT, true },
 		[TRACKERS] = { "trackers", BENCODE_LIST },
 	};
 	static const struct field schema_v1[] = {
@@ -864,7 +874,7 @@ static int take_tenant(const struct pctx *px, const struct bencode_node *tn,
 	};
 	const struct bencode_node *v[N_KEYS] = { NULL };
 	char sh[SHOW_MAX];
-	int64_t bw = 0, mp = 0, em = 0;
+	int64_t bw = 0, mp = 0, em = 0, sd = 0;
 	int rc;
 
 	snprintf(where, WHERE_MAX, "%s", what);
@@ -891,6 +901,10 @@ static int take_tenant(const struct pctx *px, const struct bencode_node *tn,
 	     (rc = take_cstr(px, v[NAME], where, "name", t->name, sizeof(t->name))) < 0 ||
 	     (rc = take_trackers(px, v[TRACKERS], where, t)) < 0))
 		return rc;
+	if (v[SEEDING] &&
+	    (rc = take_int(px, v[SEEDING], where, "seeding", 1, TENANT_SEEDING_MAX, &sd)) < 0)
+		return rc;
+	t->seeding = (uint8_t)sd;
 	t->bandwidth = (uint64_t)bw;
 	t->max_peers = (uint32_t)mp;
 	t->embargo_s = em;

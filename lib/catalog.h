@@ -23,14 +23,16 @@
  *                    6:tenant i<index>e e ... e
  *     7:tenants  l d 5:allow l <5 or 17 byte str> ... e 9:bandwidth i<B/s>e
  *                    9:embargo_s i<s>e 2:id <str> 9:max_peers i<n>e
- *                    4:name <str> 8:trackers l <str> ... e e ... e
+ *                    4:name <str> [7:seeding i<1-3>e] 8:trackers l <str> ... e e ... e
  *     10:written_at i<s>e e
  *
  * A tenant record is a struct tenant (tenant.h) field for field, less the
  * control plane's provenance (line, from_api). An allow-list entry is one
  * prefix-length byte followed by the 4 (IPv4) or 16 (IPv6) network address
- * bytes. Every key is required and no other key is accepted, so a file
- * decodes one way and re-encodes to the same bytes.
+ * bytes. Every key is required but seeding (tenant.h's enum
+ * tenant_seeding, present only when not 0: the data plane's own default)
+ * and no other key is accepted, so a file decodes one way and re-encodes to
+ * the same bytes.
  *
  * Version 1 (still read, never written) had tenant records of allow,
  * bandwidth, id and max_peers only: such a tenant loads with name = id, no

@@ -17,7 +17,7 @@
  * starting with '-' (tenant_id_valid); name is 1 to TENANT_NAME_MAX bytes of
  * printable UTF-8; allow holds prefixes cidr_parse() accepts (no host bits);
  * trackers[0..n_trackers) are distinct NUL-terminated URLs owned by the
- * struct; embargo_s >= 0.
+ * struct; embargo_s >= 0; seeding <= TENANT_SEEDING_MAX.
  *
  * Ownership: a struct tenant owns its tracker strings and nothing else, so a
  * copy is tenant_copy() and a disposal tenant_clear(); a zeroed struct is a
@@ -47,6 +47,39 @@
 /* 1e12 bytes/s (8 Tbit/s): far above any NIC, so a larger value is a typo. */
 #define TENANT_RATE_MAX 1000000000000ull
 
+/*
+ * How the data plane seeds a tenant's releases (docs/swarm.md): the values
+ * of dataplane/proto/swarm.h's enum swarm_policy, which takes its names
+ * from here. 0 = the data plane's own --seeding.
+ */
+enum tenant_seeding {
+	TENANT_SEEDING_DEFAULT = 0,
+	TENANT_SEEDING_PLAIN = 1,
+	TENANT_SEEDING_SUPER = 2,
+	TENANT_SEEDING_RAREST = 3,
+};
+#define TENANT_SEEDING_MAX 3u
+
+/* "default", "plain", "super", "rarest"; "?" when out of range. */
+static inline const char *tenant_seeding_name(unsigned s)
+{
+	static const char *const names[] = { "default", "plain", "super", "rarest" };
+	return s <= TENANT_SEEDING_MAX ? names[s] : "?";
+}
+
+/* The seeding named by s[0..len) (exact): 0, or -EINVAL. */
+static inline int tenant_seeding_parse(const char *s, size_t len, uint8_t *out)
+{
+	for (unsigned i = 0; s && i <= TENANT_SEEDING_MAX; i++) {
+		const char *n = tenant_seeding_name(i);
+		if (strlen(n) == len && !memcmp(n, s, len)) {
+			*out = (uint8_t)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 struct tenant {
 	char id[TENANT_ID_MAX + 1];
 	char name[TENANT_NAME_MAX + 1];	     /* printable UTF-8; the config defaults it to id */
@@ -56,6 +89,7 @@ struct tenant {
 	char *trackers[TENANT_MAX_TRACKERS]; /* owned, distinct */
 	unsigned n_trackers;
 	int64_t embargo_s; /* default embargo of a publish, 0 = none */
+	uint8_t seeding;   /* enum tenant_seeding */
 
 	/* Where the tenant came from, for the control plane's messages and
 	 * API; not part of the catalog (the data plane has no use for it). */

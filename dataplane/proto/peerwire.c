@@ -84,6 +84,12 @@ static const struct peerwire_option pw_options[] = {
 	PW_OPT(max_hash_work, 0, 1u << 24, 65536, "SHA-256 node hashes one hash request may cost"),
 	PW_OPT(mse, 0, 2, 2,
 	       "MSE/PE handshakes: 0 refused, 1 plaintext only, 2 RC4 too for peers that insist"),
+	PW_OPT(swarm_window_kib, 16, 1u << 20, 1024,
+	       "seeding rarest: bytes of pieces advertised ahead of a peer (KiB)"),
+	PW_OPT(swarm_small, 0, 65535, 3,
+	       "seeding rarest: fewer leechers than this get any piece (too few to trade)"),
+	PW_OPT(swarm_starve_ms, 100, 600000, 2000,
+	       "seeding rarest/super: a peer without a new piece this long gets one anyway"),
 };
 
 const struct peerwire_option *peerwire_options(size_t *out_n)
@@ -194,6 +200,10 @@ int peerwire_engine_init(struct peerwire_engine *e, const struct peerwire_config
 	if (!catalog)
 		return seed_err_set(err, -EINVAL, "peerwire: no catalog");
 	e->catalog = *catalog;
+	swarm_config_default(&e->swarm_cfg);
+	e->swarm_cfg.window_kib = e->cfg.swarm_window_kib;
+	e->swarm_cfg.small_swarm = e->cfg.swarm_small;
+	e->swarm_cfg.starve_ms = e->cfg.swarm_starve_ms;
 
 	if (hash) {
 		e->hash = hash;
@@ -259,6 +269,7 @@ void pw_close(struct peerwire_conn *c, struct proto_out *out, enum proto_close_r
 	c->close_reason = why;
 	c->close_detail = detail;
 	slot_leave(c);
+	pw_swarm_leave(c, 0);
 	if (pw_out_free(out) < 1) {
 		c->state = PW_CLOSING;
 		dirty_update(c);
@@ -476,6 +487,7 @@ void peerwire_conn_free(struct peerwire_conn *c)
 {
 	if (!c->e)
 		return;
+	pw_swarm_leave(c, 1);
 	if (c->mem) {
 		slot_leave(c);
 		c->state = PW_CLOSED;
@@ -710,7 +722,15 @@ static int greet(struct peerwire_conn *c, struct proto_out *out)
 	memcpy(p + 48, c->e->cfg.peer_id, 20);
 	pw_emit(c, out, PW_HS_LEN);
 
-	if (c->peer_fast) {
+	if (pw_swarm_on(c)) {
+		/* the policy advertises piece by piece (HAVEs); BEP 3 lets
+		 * a peer with no piece send no bitfield */
+		if (c->peer_fast) {
+			p = pw_emit(c, out, 5);
+			byteio_put_be32(p, 1);
+			p[4] = PW_MSG_HAVE_NONE;
+		}
+	} else if (c->peer_fast) {
 		p = pw_emit(c, out, 5);
 		byteio_put_be32(p, 1);
 		p[4] = PW_MSG_HAVE_ALL;
@@ -804,6 +824,7 @@ static size_t hs_feed(struct peerwire_conn *c, const uint8_t *buf, size_t len,
 			c->n_pieces = r->n_pieces;
 			c->peer_fast = (c->hs[27] & 0x04) != 0;
 			c->peer_ext = (c->hs[25] & 0x10) != 0;
+			pw_swarm_attach(c, r, c->e->last_now);
 			rc = greet(c, out);
 			if (rc != PW_OK) {
 				if (rc == PW_BLOCKED) {
@@ -855,6 +876,8 @@ static int on_request(struct peerwire_conn *c, struct proto_out *out, uint64_t n
 		pw_close(c, out, PROTO_CLOSE_BAD_REQUEST, "request beyond the piece");
 		return PW_DEAD;
 	}
+	if (pw_swarm_on(c) && !swarm_advertised(&c->sw, index))
+		c->stats.peerwire_swarm_unadvertised_total++;
 	if (c->wire_choke) {
 		if (!c->peer_fast) {
 			c->stats.peerwire_requests_total++;
@@ -944,6 +967,7 @@ static int handle(struct peerwire_conn *c, struct proto_out *out, uint64_t now)
 	const struct proto_release *r = c->rel;
 	int fast_only = 0;
 
+	pw_swarm_on_message(c, now);
 	switch (c->msg_id) {
 	case PW_MSG_CHOKE:
 	case PW_MSG_UNCHOKE: c->peer_choking = c->msg_id == PW_MSG_CHOKE; return PW_OK;
@@ -1163,6 +1187,8 @@ static size_t wire(struct peerwire_conn *c, const uint8_t *buf, size_t len, uint
 				memcpy(c->rbuf + c->body_have, buf + i, n);
 			else if (n)
 				c->last_byte = buf[i + n - 1];
+			if (n && c->msg_id == PW_MSG_BITFIELD)
+				pw_swarm_bits(c, c->body_have, buf + i, n, now_ms);
 			c->body_have += (uint32_t)n;
 			i += n;
 		}
@@ -1309,6 +1335,8 @@ size_t peerwire_on_bytes(struct peerwire_conn *c, const uint8_t *buf, size_t len
 		if (c->state != PW_MSE)
 			break;
 	}
+	if (c->state == PW_OPEN)
+		pw_swarm_flush(c, out, now_ms);
 	leave(c, out, now_ms);
 	return i;
 }
@@ -1336,6 +1364,8 @@ void peerwire_on_tick(struct peerwire_conn *c, uint64_t now_ms, struct proto_out
 		rc = pw_ext_flush(c, out, now_ms);
 	if (c->greeted && !c->nudged && c->peer_interested)
 		c->nudged = 1;
+	if (rc == PW_OK && c->state == PW_OPEN)
+		pw_swarm_flush(c, out, now_ms);
 	if (rc == PW_OK && sync_choke(c, out) == PW_OK && c->greeted &&
 	    (now_ms >= c->t_tx + cfg->keepalive_ms ||
 	     (!c->nudged && now_ms >= c->t_greet + PEERWIRE_NUDGE_MS)) &&
@@ -1367,7 +1397,7 @@ uint64_t peerwire_next_deadline(const struct peerwire_conn *c)
 		d = pw_min64(d, c->t_greet + PEERWIRE_NUDGE_MS);
 	if (c->utm_n)
 		d = pw_min64(d, c->utm_next);
-	return d;
+	return pw_min64(d, pw_swarm_deadline(c));
 }
 
 int peerwire_data_failed(struct peerwire_conn *c, uint32_t piece, uint32_t begin,

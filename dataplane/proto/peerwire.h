@@ -169,6 +169,28 @@
  * — the peer never gets unverified bytes. The worker carries on with the
  * actions after the failed request.
  *
+ * Seeding policy (swarm.h, docs/swarm.md). Once the handshake names a
+ * release, the engine asks the worker's swarm_view lookup (set with
+ * peerwire_engine_set_swarm) for the release's shared view and the policy
+ * that applies to the peer. Plain (or no lookup, or no view: counted in
+ * peerwire_swarm_plain_total when the policy was another) is the
+ * behaviour above. Under super or rarest the connection joins the view
+ * (its bitfields, 2 * ceil(n_pieces / 8) bytes, are allocated then: once
+ * per connection, never per message) and:
+ *  - our greeting says HAVE_NONE (fast extension) or nothing instead of
+ *    HAVE_ALL / a full bitfield;
+ *  - the peer's BITFIELD, HAVE_ALL and HAVEs feed the view (the bitfield's
+ *    bytes straight from the input, whatever its size);
+ *  - once the peer's bitfield is in (its first message after the
+ *    handshake) or PEERWIRE_SWARM_WAIT_MS after our greeting, every call ends
+ *    with the HAVEs of the pieces swarm_pick chooses (at most
+ *    PEERWIRE_SWARM_BATCH a call; more: next deadline 0), and
+ *    peerwire_next_deadline includes the policy's own (starvation,
+ *    polling);
+ *  - a request for a piece we did not advertise is served all the same
+ *    (the bytes are right; counted);
+ *  - the connection leaves the view when it closes or is freed.
+ *
  * Call order: peerwire_engine_init once per worker (not thread-safe: one
  * engine and its connections belong to one thread); per connection
  * peerwire_conn_init, then any sequence of peerwire_on_bytes /
@@ -189,13 +211,16 @@
 #include "proto_action.h"
 #include "proto_release.h"
 #include "seed_err.h"
+#include "swarm.h"
 
-#define PEERWIRE_MIN_OUT     8u	    /* least out->cap a call works with */
-#define PEERWIRE_SEND_BUF    20480u /* per-connection SEND bytes per call */
-#define PEERWIRE_BLOCK	     16384u /* largest block a request may ask for */
-#define PEERWIRE_MAX_HASHES  512u   /* base hashes one hash request may ask for */
-#define PEERWIRE_UT_METADATA 1u	    /* our BEP 10 id for ut_metadata */
-#define PEERWIRE_NO_DEADLINE UINT64_MAX
+#define PEERWIRE_MIN_OUT       8u     /* least out->cap a call works with */
+#define PEERWIRE_SEND_BUF      20480u /* per-connection SEND bytes per call */
+#define PEERWIRE_BLOCK	       16384u /* largest block a request may ask for */
+#define PEERWIRE_MAX_HASHES    512u   /* base hashes one hash request may ask for */
+#define PEERWIRE_UT_METADATA   1u     /* our BEP 10 id for ut_metadata */
+#define PEERWIRE_NO_DEADLINE   UINT64_MAX
+#define PEERWIRE_SWARM_WAIT_MS 200u /* for the peer's bitfield before we pick */
+#define PEERWIRE_SWARM_BATCH   64u  /* HAVEs one call sends at most */
 
 /*
  * Settings. Every field but peer_id is a uint32_t listed in the option
@@ -216,6 +241,10 @@ struct peerwire_config {
 	uint32_t keepalive_ms;
 	uint32_t max_hash_work; /* SHA-256 node hashes per hash request */
 	uint32_t mse;		/* MSE/PE: 0 refused, 1 plaintext only, 2 RC4 when insisted on */
+	/* the seeding policy's settings (swarm.h, struct swarm_config) */
+	uint32_t swarm_window_kib;
+	uint32_t swarm_small;
+	uint32_t swarm_starve_ms;
 };
 
 struct peerwire_option {
@@ -256,6 +285,13 @@ struct peerwire_engine {
 	struct mse_dh *dh;
 	void (*random)(void *ctx, uint8_t *p, size_t n);
 	void *random_ctx;
+	/* Seeding policies (see Seeding policy): the worker's view lookup,
+	 * NULL: every release plain */
+	struct swarm_view *(*swarm_view)(void *ctx, void *peer, const struct proto_release *r,
+					 enum swarm_policy *out_policy);
+	void *swarm_ctx;
+	struct swarm_config swarm_cfg;
+	uint32_t swarm_seed; /* spreads peers' scan cursors */
 };
 
 /* Per-connection counters; the worker sums them (each named as its
@@ -272,7 +308,10 @@ struct peerwire_stats {
 	uint64_t peerwire_hash_requests_total; /* BEP 52 hash requests */
 	uint64_t peerwire_hash_rejects_total;
 	uint64_t peerwire_keepalives_sent_total;
-	uint64_t peerwire_mse_handshakes_total; /* MSE handshakes completed */
+	uint64_t peerwire_mse_handshakes_total;	    /* MSE handshakes completed */
+	uint64_t peerwire_swarm_haves_total;	    /* HAVEs we sent (super, rarest) */
+	uint64_t peerwire_swarm_unadvertised_total; /* requests for pieces not advertised */
+	uint64_t peerwire_swarm_plain_total;	    /* super/rarest peers seeded plain (no view) */
 };
 
 /* An outstanding request. Private to peerwire.c. */
@@ -344,6 +383,11 @@ struct peerwire_conn {
 	uint64_t t_greet; /* when our greeting went out */
 	struct dlist slot_link, dirty_link;
 	struct peerwire_stats stats;
+	/* seeding policy (swarm_peerwire.c): joined when sw.v is set */
+	struct swarm_peer sw;
+	uint8_t *sw_mem;  /* owned: the peer's bitfields */
+	uint8_t sw_ready; /* the peer's bitfield is in (or it had time to send one) */
+	uint8_t sw_more;  /* a pick had more than one call could send */
 };
 
 /*
@@ -366,6 +410,18 @@ void peerwire_engine_free(struct peerwire_engine *e);
  * tests pass a seeded generator. */
 void peerwire_engine_set_random(struct peerwire_engine *e,
 				void (*random)(void *ctx, uint8_t *p, size_t n), void *ctx);
+
+/*
+ * The seeding policy's lookup (see Seeding policy): view(ctx, peer, r,
+ * &policy) returns release r's shared view (valid until the engine is
+ * freed) and sets the policy for that peer, or returns NULL for plain.
+ * Called once per connection, at its handshake. view NULL: plain for all.
+ */
+void peerwire_engine_set_swarm(struct peerwire_engine *e,
+			       struct swarm_view *(*view)(void *ctx, void *peer,
+							  const struct proto_release *r,
+							  enum swarm_policy *out_policy),
+			       void *ctx);
 
 /* Replaces the catalog (a new generation), between calls. */
 void peerwire_engine_set_catalog(struct peerwire_engine *e, const struct proto_catalog *catalog);

@@ -5,7 +5,9 @@
  *   peerwire.c       the engine: handshake, framing, requests, choking,
  *                    timers, MSE glue; it owns connection state;
  *   peerwire_ext.c   BEP 10 extension handshake and BEP 9 ut_metadata;
- *   peerwire_hash.c  BEP 52 hash request / hashes / hash reject.
+ *   peerwire_hash.c  BEP 52 hash request / hashes / hash reject;
+ *   swarm_peerwire.c the seeding policy's glue: what is advertised
+ *                    (swarm.h decides, this file tells the peer).
  *
  * Naming: public functions keep peerwire_ (declared in peerwire.h); every
  * name in this header starts pw_, then the file that defines it for the
@@ -149,5 +151,33 @@ int pw_hash_init_zero(struct peerwire_engine *e);
 
 /* A hash request (id 21) buffered in c->rbuf: see the contract above. */
 int pw_hash_on_request(struct peerwire_conn *c, struct proto_out *out);
+
+/* ---- swarm_peerwire.c (seeding policy) ---- */
+
+/* The handshake named release r: joins the view under the peer's policy,
+ * or stays plain. */
+void pw_swarm_attach(struct peerwire_conn *c, const struct proto_release *r, uint64_t now);
+
+/* 1 when c advertises piece by piece (joined under super or rarest). */
+static inline int pw_swarm_on(const struct peerwire_conn *c)
+{
+	return c->sw.v != NULL;
+}
+
+/* The peer's message (id c->msg_id, buffered body in rbuf) for the view:
+ * HAVE, HAVE_ALL; any message makes the connection ready to pick. */
+void pw_swarm_on_message(struct peerwire_conn *c, uint64_t now);
+
+/* Bitfield body bytes [off, off + n) as they arrive. */
+void pw_swarm_bits(struct peerwire_conn *c, uint64_t off, const uint8_t *p, size_t n, uint64_t now);
+
+/* Appends the HAVEs of the pieces picked now, as room allows. */
+void pw_swarm_flush(struct peerwire_conn *c, struct proto_out *out, uint64_t now);
+
+/* The policy's next deadline for c (0: HAVEs wait), PEERWIRE_NO_DEADLINE. */
+uint64_t pw_swarm_deadline(const struct peerwire_conn *c);
+
+/* Leaves the view (at close); frees the bitfields when free_mem. */
+void pw_swarm_leave(struct peerwire_conn *c, int free_mem);
 
 #endif

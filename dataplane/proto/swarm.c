@@ -17,24 +17,30 @@
 #include <errno.h>
 #include <string.h>
 
+#include "tenant.h"
+
 #define RLX memory_order_relaxed
 
-static const char *const names[] = { "default", "plain", "super", "rarest" };
+/* One list of names and values: a tenant's config says the same words. */
+_Static_assert(SWARM_PLAIN == (int)TENANT_SEEDING_PLAIN &&
+		       SWARM_SUPER == (int)TENANT_SEEDING_SUPER &&
+		       SWARM_RAREST == (int)TENANT_SEEDING_RAREST &&
+		       SWARM_POLICY_MAX == TENANT_SEEDING_MAX,
+	       "enum swarm_policy must match enum tenant_seeding");
 
 const char *swarm_policy_name(enum swarm_policy p)
 {
-	return (unsigned)p <= SWARM_POLICY_MAX ? names[p] : "?";
+	return tenant_seeding_name((unsigned)p);
 }
 
 int swarm_policy_parse(const char *s, size_t len, enum swarm_policy *out)
 {
-	for (unsigned i = 0; i <= SWARM_POLICY_MAX; i++) {
-		if (s && strlen(names[i]) == len && !memcmp(s, names[i], len)) {
-			*out = (enum swarm_policy)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	uint8_t v;
+	int rc = tenant_seeding_parse(s, len, &v);
+
+	if (!rc)
+		*out = (enum swarm_policy)v;
+	return rc;
 }
 
 void swarm_config_default(struct swarm_config *c)
@@ -261,7 +267,8 @@ int swarm_advertised(const struct swarm_peer *p, uint64_t piece)
 /*
  * The lacking, not yet advertised piece of lowest score (avail + pending)
  * among at most scan_max from p's cursor; SWARM_NONE when there is none
- * in that stretch. A score of 0 ends the scan (nothing is lower).
+ * in that stretch (the cursor then moves past it). A score of 0 ends the
+ * scan (nothing is lower).
  */
 static uint32_t rarest(struct swarm_peer *p, uint32_t scan_max, uint32_t *out_score)
 {
@@ -291,6 +298,8 @@ static uint32_t rarest(struct swarm_peer *p, uint32_t scan_max, uint32_t *out_sc
 		seen++;
 		i = i + 1 < n ? i + 1 : 0;
 	}
+	if (best == SWARM_NONE)
+		p->cursor = i; /* the next call looks at the next stretch */
 	*out_score = best_s;
 	return best;
 }
@@ -405,7 +414,8 @@ size_t swarm_pick(struct swarm_peer *p, const struct swarm_config *cfg, uint64_t
 		return 0;
 	if (p->policy == SWARM_RAREST) {
 		n = pick_rarest(p, cfg, now, out, cap);
-		short_of = p->n_pending < window(p, cfg, ld(&p->v->leechers) < cfg->small_swarm);
+		short_of = p->n_pending < window(p, cfg, ld(&p->v->leechers) < cfg->small_swarm) &&
+			   p->n_have + p->n_pending < p->v->n_pieces;
 	} else {
 		n = pick_super(p, cfg, now, out, cap);
 		short_of = !p->n_pending;
