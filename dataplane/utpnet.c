@@ -316,16 +316,25 @@ static void w_recv_release(struct netio *n, uint64_t rxh)
 
 static void w_close(struct netio *n, uint32_t conn)
 {
-	if (conn < n->base)
+	struct utp_conn_info ci;
+	uint32_t id = conn - n->base;
+	if (conn < n->base) {
 		n->in->close(n->inner, conn);
-	else if (conn - n->base < n->n_utp && !n->draining)
-		utp_close(n->u, conn - n->base);
-	else if (conn - n->base < n->n_utp)
-		/* stopping: the worker closes a connection once the peer has
-		 * acknowledged all we sent (or at its drain deadline), and a
-		 * FIN to a peer that is gone would be resent for half a
-		 * minute (uTP has no TIME-WAIT): RESET ends it now */
-		utp_abort(n->u, conn - n->base);
+		return;
+	}
+	if (id >= n->n_utp)
+		return;
+	/* RESET, not FIN, when there is nothing to finish: a connection that
+	 * was sent nothing (refused at accept: the client falls back to TCP
+	 * at once, and the slot is free now rather than after a FIN that a
+	 * flooder never acknowledges), and while stopping (the worker closes
+	 * a connection once the peer has acknowledged all we sent, or at its
+	 * drain deadline; a FIN to a peer that is gone would be resent for
+	 * half a minute: uTP has no TIME-WAIT). */
+	if (n->draining || (utp_conn_info(n->u, id, &ci) == 0 && ci.bytes_out == 0))
+		utp_abort(n->u, id);
+	else
+		utp_close(n->u, id);
 }
 
 static int w_listen(struct netio *n, const struct sockaddr *addr, socklen_t len, uint32_t tag,

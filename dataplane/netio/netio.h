@@ -80,8 +80,9 @@ struct netio_stats {
 	uint64_t accepts, recvs, recv_bytes, sends, send_bytes, send_zc, send_errors;
 	uint64_t no_bufs; /* times receive paused for lack of buffers */
 	/* datagrams (udp_bind): in, out, their bytes, and dropped (too big,
-	 * or refused by the kernel on the way out) */
-	uint64_t udp_in, udp_out, udp_bytes_in, udp_bytes_out, udp_dropped;
+	 * or refused by the kernel on the way out); udp_trains: sends that
+	 * carried several datagrams cut by the kernel (UDP_SEGMENT) */
+	uint64_t udp_in, udp_out, udp_bytes_in, udp_bytes_out, udp_dropped, udp_trains;
 	/* what a backend that owns the port knows (0 on uring), published as
 	 * the seed_net_* and seed_tcp_* metrics (lib/dpstats.h) */
 	uint64_t links_up; /* 1: the port's link is up */

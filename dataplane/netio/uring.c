@@ -9,7 +9,9 @@
  * (SENDMSG_ZC) when asked and supported. A connection has at most one send
  * submitted at a time, the rest wait in its queue: two sends in flight on
  * one stream socket may interleave their bytes when the first has to wait
- * for room.
+ * for room. Datagram sockets (uTP) have one multishot recvmsg each, into a
+ * second ring of provided buffers, and send with sendmmsg, UDP_SEGMENT
+ * where the route takes it.
  *
  * Invariants: a connection slot is reused only after its fd is closed and
  * nothing it issued is in flight (inflight == 0); every SQE's user_data
@@ -22,6 +24,7 @@
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,9 +42,18 @@ enum op_type { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_WATCH, OP_UDP };
 #define UD_IDX(u)	   ((uint32_t)(u))
 #define MAX_LISTENERS	   16
 #define MAX_UDP		   4
-#define DG_BATCH	   32	/* datagrams read per poll and socket, at most */
-#define DG_SIZE		   2048 /* bigger than any uTP packet we accept */
-#define BGID		   0
+#define DG_SIZE		   2048		   /* bigger than any uTP packet we accept */
+#define DG_SLOT		   (DG_SIZE + 256) /* + io_uring_recvmsg_out and the address */
+#define DG_BUFS		   256		   /* datagram receive buffers per worker (power of two) */
+#define DG_BATCH	   32		   /* messages per sendmmsg */
+#define DG_IOV_CAP	   1024		   /* iovecs per sendmmsg, all its messages together */
+#define DG_RCVBUF	   (4 << 20)	   /* a datagram socket's receive buffer */
+/* One UDP_SEGMENT message: the kernel's UDP_MAX_SEGMENTS (64 before 6.9),
+ * and an IPv4 datagram's largest payload. */
+#define GSO_SEGS  64
+#define GSO_BYTES 65507
+#define BGID	  0 /* stream receive buffers */
+#define BGID_DG	  1 /* datagram receive buffers, apart so neither starves the other */
 
 enum conn_state { C_FREE = 0, C_OPEN, C_CLOSING };
 
@@ -91,19 +103,31 @@ struct netio {
 		uint32_t tag;
 	} watch[MAX_LISTENERS];
 	int n_watch;
-	/* Datagram sockets: a multishot poll marks one ready, poll drains it
-	 * with recvmmsg into dgbuf (valid until the next poll). */
+	/* Datagram sockets: each has one multishot recvmsg drawing from the
+	 * datagram buffer ring (dgbr, dgbufs); a buffer handed out in an
+	 * event goes back at the next poll (dg_lent), when the caller is done
+	 * with the event. */
 	struct {
 		int fd;
 		uint32_t tag;
-		uint8_t ready;
+		uint8_t armed;	   /* its recvmsg is in flight; else re-armed at the next poll */
+		uint8_t gso;	   /* UDP_SEGMENT works here (cleared at its first refusal) */
+		struct msghdr msg; /* the recvmsg's layout: the address's room only */
 	} udp[MAX_UDP];
 	int n_udp;
-	uint32_t n_udp_ready;
-	uint8_t *dgbuf;
+	struct io_uring_buf_ring *dgbr;
+	uint8_t *dgbufs;
+	uint16_t dg_lent[DG_BUFS];
+	uint32_t n_dg_lent;
+	/* sendmmsg's messages, their iovecs, UDP_SEGMENT headers, and how many
+	 * of the caller's datagrams each carries */
 	struct mmsghdr dgm[DG_BATCH];
-	struct iovec dgiov[DG_BATCH];
-	struct sockaddr_storage dgaddr[DG_BATCH];
+	struct iovec *dgiov;
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} dgcm[DG_BATCH];
+	int dgn[DG_BATCH];
 	struct io_uring_buf_ring *br;
 	size_t br_bytes;
 	uint8_t *bufs;
@@ -147,7 +171,11 @@ static void free_netio(struct netio *n)
 		munmap(n->br, n->br_bytes);
 	if (n->bufs)
 		munmap(n->bufs, n->bufs_bytes);
-	MEM_FREE_ALL(n->conns, n->free_conns, n->ops, n->free_ops, n->closed, n);
+	if (n->dgbr)
+		munmap(n->dgbr, DG_BUFS * sizeof(struct io_uring_buf));
+	if (n->dgbufs)
+		munmap(n->dgbufs, (size_t)DG_BUFS * DG_SLOT);
+	MEM_FREE_ALL(n->conns, n->free_conns, n->ops, n->free_ops, n->closed, n->dgiov, n);
 }
 
 static int u_create(const struct netio_config *cfg_in, struct netio **out, struct seed_err *err)
@@ -247,7 +275,6 @@ static void u_destroy(struct netio *n)
 			close(n->lis[i].fd);
 	for (int i = 0; i < n->n_udp; i++)
 		close(n->udp[i].fd);
-	free(n->dgbuf);
 	free_netio(n);
 }
 
@@ -320,9 +347,59 @@ static int arm_udp(struct netio *n, int ui)
 	struct io_uring_sqe *sqe = get_sqe(n);
 	if (!sqe)
 		return -EAGAIN;
-	io_uring_prep_poll_multishot(sqe, n->udp[ui].fd, POLLIN);
+	io_uring_prep_recvmsg_multishot(sqe, n->udp[ui].fd, &n->udp[ui].msg, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID_DG;
 	io_uring_sqe_set_data64(sqe, UD(OP_UDP, 0, (uint32_t)ui));
+	n->udp[ui].armed = 1;
 	return 0;
+}
+
+/* The datagram buffer ring, at the first udp_bind (a backend serving no
+ * uTP holds none). Debian's liburing 2.3 has no io_uring_setup_buf_ring. */
+static int setup_dg_ring(struct netio *n, struct seed_err *err)
+{
+	size_t rb = DG_BUFS * sizeof(struct io_uring_buf);
+	n->dgiov = calloc(DG_IOV_CAP, sizeof(*n->dgiov));
+	n->dgbr = mmap(NULL, rb, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	n->dgbufs = mmap(NULL, (size_t)DG_BUFS * DG_SLOT, PROT_READ | PROT_WRITE,
+			 MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (!n->dgiov || n->dgbr == MAP_FAILED || n->dgbufs == MAP_FAILED) {
+		n->dgbr = n->dgbr == MAP_FAILED ? NULL : n->dgbr;
+		n->dgbufs = n->dgbufs == MAP_FAILED ? NULL : n->dgbufs;
+		return seed_err_set(err, -ENOMEM, "netio: cannot map datagram buffers");
+	}
+	struct io_uring_buf_reg reg = { .ring_addr = (unsigned long)n->dgbr,
+					.ring_entries = DG_BUFS,
+					.bgid = BGID_DG };
+	int rc = io_uring_register_buf_ring(&n->ring, &reg, 0);
+	if (rc < 0)
+		return seed_err_set(err, rc, "netio: cannot register the datagram buffer ring: %s",
+				    strerror(-rc));
+	io_uring_buf_ring_init(n->dgbr);
+	for (uint32_t i = 0; i < DG_BUFS; i++)
+		io_uring_buf_ring_add(n->dgbr, n->dgbufs + (size_t)i * DG_SLOT, DG_SLOT,
+				      (unsigned short)i, io_uring_buf_ring_mask(DG_BUFS), (int)i);
+	io_uring_buf_ring_advance(n->dgbr, DG_BUFS);
+	return 0;
+}
+
+/* Gives the datagram buffers of the last poll's events back, then re-arms
+ * the sockets whose recvmsg ended (out of buffers, or a full ring). */
+static void dg_recycle(struct netio *n)
+{
+	int mask = io_uring_buf_ring_mask(DG_BUFS);
+	for (uint32_t i = 0; i < n->n_dg_lent; i++) {
+		uint16_t bid = n->dg_lent[i];
+		io_uring_buf_ring_add(n->dgbr, n->dgbufs + (size_t)bid * DG_SLOT, DG_SLOT, bid,
+				      mask, (int)i);
+	}
+	if (n->n_dg_lent)
+		io_uring_buf_ring_advance(n->dgbr, (int)n->n_dg_lent);
+	n->n_dg_lent = 0;
+	for (int ui = 0; ui < n->n_udp; ui++)
+		if (!n->udp[ui].armed)
+			arm_udp(n, ui);
 }
 
 static int u_udp_bind(struct netio *n, const struct sockaddr *addr, socklen_t len, uint32_t tag,
@@ -331,8 +408,11 @@ static int u_udp_bind(struct netio *n, const struct sockaddr *addr, socklen_t le
 	int one = 1;
 	if (n->n_udp >= MAX_UDP)
 		return seed_err_set(err, -ENOSPC, "netio: too many datagram sockets");
-	if (!n->dgbuf && !(n->dgbuf = malloc((size_t)DG_BATCH * DG_SIZE)))
-		return seed_err_set(err, -ENOMEM, "out of memory");
+	if (!n->dgbr) {
+		int rc = setup_dg_ring(n, err);
+		if (rc < 0)
+			return rc;
+	}
 	int fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return seed_err_set(err, -errno, "socket: %s", strerror(errno));
@@ -344,9 +424,18 @@ static int u_udp_bind(struct netio *n, const struct sockaddr *addr, socklen_t le
 		close(fd);
 		return seed_err_set(err, -e, "cannot bind UDP: %s", strerror(e));
 	}
+	/* Datagrams wait in the socket between two passes of the loop (the
+	 * ring's task work runs when the worker enters it): room for a burst
+	 * of ACKs from every uTP peer. Beyond rmem_max only for root (CAP_
+	 * NET_ADMIN: the data plane binds before it drops privileges). */
+	int rcvbuf = DG_RCVBUF;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	n->udp[n->n_udp].fd = fd;
 	n->udp[n->n_udp].tag = tag;
-	n->udp[n->n_udp].ready = 0;
+	n->udp[n->n_udp].gso = 1;
+	memset(&n->udp[n->n_udp].msg, 0, sizeof(n->udp[n->n_udp].msg));
+	n->udp[n->n_udp].msg.msg_namelen = sizeof(struct sockaddr_storage);
 	if (arm_udp(n, n->n_udp) < 0) {
 		close(fd);
 		return seed_err_set(err, -EAGAIN, "netio: no submission slot for UDP");
@@ -355,6 +444,44 @@ static int u_udp_bind(struct netio *n, const struct sockaddr *addr, socklen_t le
 	return 0;
 }
 
+static size_t dg_len(const struct netio_dgram *g)
+{
+	size_t len = 0;
+	for (int i = 0; i < g->iovcnt; i++)
+		len += g->iov[i].iov_len;
+	return len;
+}
+
+/* How many of d[0..cnt) one UDP_SEGMENT message may carry after d[0]:
+ * the same destination, the same length but for a shorter last one, and
+ * within the kernel's bounds; *iovs counts their iovecs. */
+static int gso_run(const struct netio_dgram *d, int cnt, int room, int *iovs)
+{
+	size_t len = dg_len(&d[0]);
+	int segs = 1;
+	size_t most = len ? GSO_BYTES / len : 1;
+	*iovs = d[0].iovcnt;
+	while (segs < cnt && (size_t)segs < most && segs < GSO_SEGS) {
+		const struct netio_dgram *h = &d[segs];
+		size_t hl = dg_len(h);
+		if (hl > len || !hl || h->tolen != d[0].tolen || memcmp(h->to, d[0].to, h->tolen) ||
+		    *iovs + h->iovcnt > room)
+			break;
+		*iovs += h->iovcnt;
+		segs++;
+		if (hl < len)
+			break;
+	}
+	return segs;
+}
+
+/*
+ * A batch of messages per sendmmsg; where UDP_SEGMENT works, a run of
+ * full-size datagrams to one peer (what uTP sends while a window opens)
+ * goes as one message that the stack, or the NIC, cuts into datagrams: the
+ * per-datagram cost of the socket layer is paid once a run. A socket whose
+ * device or route refuses it sends one datagram a message from then on.
+ */
 static int u_udp_send(struct netio *n, uint32_t tag, const struct netio_dgram *d, int cnt)
 {
 	int ui = 0;
@@ -362,80 +489,69 @@ static int u_udp_send(struct netio *n, uint32_t tag, const struct netio_dgram *d
 		ui++;
 	if (ui == n->n_udp)
 		return -EBADF;
-	struct mmsghdr m[DG_BATCH];
 	int sent = 0;
 	while (sent < cnt) {
-		int k = cnt - sent < DG_BATCH ? cnt - sent : DG_BATCH;
-		for (int i = 0; i < k; i++) {
-			const struct netio_dgram *g = &d[sent + i];
-			memset(&m[i], 0, sizeof(m[i]));
-			m[i].msg_hdr.msg_name = (void *)g->to;
-			m[i].msg_hdr.msg_namelen = g->tolen;
-			m[i].msg_hdr.msg_iov = (struct iovec *)g->iov;
-			m[i].msg_hdr.msg_iovlen = (size_t)g->iovcnt;
+		int k = 0, niov = 0, at = sent;
+		while (k < DG_BATCH && at < cnt && d[at].iovcnt <= DG_IOV_CAP - niov) {
+			int iovs = d[at].iovcnt;
+			int segs = n->udp[ui].gso
+					   ? gso_run(&d[at], cnt - at, DG_IOV_CAP - niov, &iovs)
+					   : 1;
+			struct msghdr *h = &n->dgm[k].msg_hdr;
+			memset(h, 0, sizeof(*h));
+			h->msg_name = (void *)d[at].to;
+			h->msg_namelen = d[at].tolen;
+			h->msg_iov = &n->dgiov[niov];
+			for (int j = 0; j < segs; j++)
+				for (int i = 0; i < d[at + j].iovcnt; i++)
+					n->dgiov[niov++] = d[at + j].iov[i];
+			h->msg_iovlen = (size_t)iovs;
+			if (segs > 1) {
+				h->msg_control = n->dgcm[k].buf;
+				h->msg_controllen = sizeof(n->dgcm[k].buf);
+				struct cmsghdr *cm = CMSG_FIRSTHDR(h);
+				cm->cmsg_level = SOL_UDP;
+				cm->cmsg_type = UDP_SEGMENT;
+				cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+				uint16_t gs = (uint16_t)dg_len(&d[at]);
+				memcpy(CMSG_DATA(cm), &gs, sizeof(gs));
+			}
+			n->dgn[k++] = segs;
+			at += segs;
+		}
+		if (!k) {
+			/* more iovecs than a call takes: never from utpnet */
+			n->st.udp_dropped++;
+			sent++;
+			continue;
 		}
 		/* one call per batch; the kernel copies the payload */
-		int r = sendmmsg(n->udp[ui].fd, m, (unsigned)k, MSG_DONTWAIT);
+		int r = sendmmsg(n->udp[ui].fd, n->dgm, (unsigned)k, MSG_DONTWAIT);
 		if (r < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
 				break;
+			if (n->dgn[0] > 1) {
+				/* EIO: no checksum offload on the route's device;
+				 * EINVAL: a segment over its MTU. Plain from now. */
+				n->udp[ui].gso = 0;
+				continue;
+			}
 			/* a datagram the kernel refuses (an unreachable peer):
 			 * skip it, as the network would drop it */
 			n->st.udp_dropped++;
 			sent++;
 			continue;
 		}
-		for (int i = 0; i < r; i++)
-			n->st.udp_bytes_out += m[i].msg_len;
-		n->st.udp_out += (uint64_t)r;
-		sent += r;
+		for (int i = 0; i < r; i++) {
+			n->st.udp_bytes_out += n->dgm[i].msg_len;
+			n->st.udp_out += (uint64_t)n->dgn[i];
+			n->st.udp_trains += n->dgn[i] > 1;
+			sent += n->dgn[i];
+		}
 		if (r < k)
 			break;
 	}
 	return sent;
-}
-
-/* Reads what the ready datagram sockets hold into ev (at most cap). */
-static int drain_udp(struct netio *n, struct netio_event *ev, int cap)
-{
-	int got = 0, used = 0;
-	for (int ui = 0; ui < n->n_udp && got < cap && used < DG_BATCH; ui++) {
-		if (!n->udp[ui].ready)
-			continue;
-		int want = DG_BATCH - used < cap - got ? DG_BATCH - used : cap - got;
-		for (int i = 0; i < want; i++) {
-			n->dgiov[i].iov_base = n->dgbuf + (size_t)(used + i) * DG_SIZE;
-			n->dgiov[i].iov_len = DG_SIZE;
-			memset(&n->dgm[i], 0, sizeof(n->dgm[i]));
-			n->dgm[i].msg_hdr.msg_name = &n->dgaddr[i];
-			n->dgm[i].msg_hdr.msg_namelen = sizeof(n->dgaddr[i]);
-			n->dgm[i].msg_hdr.msg_iov = &n->dgiov[i];
-			n->dgm[i].msg_hdr.msg_iovlen = 1;
-		}
-		int r = recvmmsg(n->udp[ui].fd, n->dgm, (unsigned)want, MSG_DONTWAIT, NULL);
-		if (r < want) {
-			/* drained (or failed): the next arrival re-arms it */
-			n->udp[ui].ready = 0;
-			n->n_udp_ready--;
-		}
-		for (int i = 0; i < r; i++) {
-			if (n->dgm[i].msg_hdr.msg_flags & MSG_TRUNC) {
-				n->st.udp_dropped++;
-				continue;
-			}
-			struct netio_event *e = &ev[got++];
-			memset(e, 0, sizeof(*e));
-			e->kind = NETIO_EV_DGRAM;
-			e->tag = n->udp[ui].tag;
-			e->data = n->dgiov[i].iov_base;
-			e->len = n->dgm[i].msg_len;
-			memcpy(&e->peer, &n->dgaddr[i], sizeof(e->peer));
-			n->st.udp_in++;
-			n->st.udp_bytes_in += e->len;
-		}
-		used += r > 0 ? r : 0;
-	}
-	return got;
 }
 
 static void u_stop_listening(struct netio *n)
@@ -694,16 +810,38 @@ static int on_cqe(struct netio *n, const struct io_uring_cqe *cqe, struct netio_
 		ev->kind = NETIO_EV_WAKE;
 		ev->tag = n->watch[idx].tag;
 		return 1;
-	case OP_UDP:
+	case OP_UDP: {
 		if (idx >= (uint32_t)n->n_udp)
 			return 0;
 		if (!more)
-			arm_udp(n, (int)idx);
-		if (cqe->res >= 0 && !n->udp[idx].ready) {
-			n->udp[idx].ready = 1;
-			n->n_udp_ready++;
+			n->udp[idx].armed = 0; /* at the next poll, with the buffers back */
+		if (cqe->res == -ENOBUFS)
+			n->st.no_bufs++;
+		if (!(cqe->flags & IORING_CQE_F_BUFFER))
+			return 0;
+		/* lent until the next poll, whatever became of the datagram */
+		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		if (n->n_dg_lent < DG_BUFS) /* each id is lent once: always */
+			n->dg_lent[n->n_dg_lent++] = bid;
+		if (cqe->res < 0)
+			return 0;
+		struct msghdr *m = &n->udp[idx].msg;
+		struct io_uring_recvmsg_out *o =
+			io_uring_recvmsg_validate(n->dgbufs + (size_t)bid * DG_SLOT, cqe->res, m);
+		if (!o || (o->flags & MSG_TRUNC) || o->namelen > sizeof(ev->peer)) {
+			n->st.udp_dropped++;
+			return 0;
 		}
-		return 0;
+		memset(ev, 0, sizeof(*ev));
+		ev->kind = NETIO_EV_DGRAM;
+		ev->tag = n->udp[idx].tag;
+		ev->data = io_uring_recvmsg_payload(o, m);
+		ev->len = io_uring_recvmsg_payload_length(o, cqe->res, m);
+		memcpy(&ev->peer, io_uring_recvmsg_name(o), o->namelen);
+		n->st.udp_in++;
+		n->st.udp_bytes_in += ev->len;
+		return 1;
+	}
 	case OP_SEND: {
 		if (idx >= n->cfg.max_sends)
 			return 0;
@@ -761,7 +899,9 @@ static int u_poll(struct netio *n, struct netio_event *ev, int cap, int timeout_
 	struct __kernel_timespec ts = { .tv_sec = timeout_ms / 1000,
 					.tv_nsec = (long long)(timeout_ms % 1000) * 1000000 };
 
-	if (n->n_closed == 0 && n->n_udp_ready == 0) {
+	if (n->n_udp)
+		dg_recycle(n);
+	if (n->n_closed == 0) {
 		int rc = io_uring_submit_and_wait_timeout(&n->ring, &cqe, 1,
 							  timeout_ms >= 0 ? &ts : NULL, NULL);
 		if (rc < 0 && rc != -ETIME && rc != -EINTR)
@@ -788,8 +928,6 @@ static int u_poll(struct netio *n, struct netio_event *ev, int cap, int timeout_
 		n->free_conns[n->n_free_conns++] = idx;
 		got++;
 	}
-	if (n->n_udp_ready && got < cap)
-		got += drain_udp(n, ev + got, cap - got);
 	return got;
 }
 

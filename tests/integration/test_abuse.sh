@@ -23,6 +23,12 @@
 #      anything are closed for them (closes "reclaimed" counted).
 #  (d) deny: --deny with the flooder's /24 refuses it at accept (counted)
 #      while the downloader is served.
+#  (e) utp: the flooder sends 20,000 uTP SYNs it never follows up, then
+#      opens 1,000 uTP connections (handshakes on the public info-hash,
+#      everything the seed sends acknowledged). Every SYN is answered and
+#      none is kept (no connection counted); the flooder holds at most
+#      --addr-conns connections, the rest refused and counted; libtorrent
+#      with TCP off downloads the release over uTP meanwhile.
 # seed-control maps the counters too: its /metrics (promtool-clean) shows
 # the refusals of (b) as seed_admit_refusals_total.
 # shellcheck source=lib.sh
@@ -95,13 +101,16 @@ seed() {
 	DP_BT_HOST='' DP_HTTP_HOST=''
 }
 
-# counter KEY NAME: the running data plane's counter KEY.NAME (seedctl
-# stats --json, as the workers last published it)
+# counter KEY [NAME]: the running data plane's counter KEY, or KEY.NAME
+# (seedctl stats --json, as the workers last published it)
 counter() {
 	timeout 20 "$SEEDCTL" stats --file "$STATS" --json >"$T/stats.json" 2>&1 ||
 		{ cat "$T/stats.json" >&2; fail "seedctl stats --file $STATS failed (see above)"; }
-	"$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]][sys.argv[3]])' \
-		"$T/stats.json" "$1" "$2"
+	"$PY" -c 'import json,sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2:]:
+    v = v[k]
+print(v)' "$T/stats.json" "$@"
 }
 
 # expect_counter WHAT KEY NAME MIN
@@ -114,16 +123,18 @@ expect_counter() {
 	echo "$1: $2.$3 = $v"
 }
 
-# lt_get LABEL: libtorrent in the client namespace downloads the hybrid
-# torrent into $T/lt-LABEL; it must hold the source's bytes. Sets LT_MS.
+# lt_get LABEL [ARGS...]: libtorrent in the client namespace downloads the
+# hybrid torrent into $T/lt-LABEL (dp_download.py ARGS: --transport utp);
+# it must hold the source's bytes. Sets LT_MS.
 lt_get() {
 	local label=$1 rc=0 t0 t1
+	shift
 	rm -rf "$T/lt-$label"
 	mkdir -p "$T/lt-$label"
 	t0=$(date +%s%N)
 	timeout --kill-after=5 300 ip netns exec "$NS_C" "$PY" "$SRCDIR/dp_download.py" \
-		--peer "$SRV_C:6881" --timeout 240 --stall 60 --job "$T/lt-$label" "${TORRENT[hybrid]}" \
-		>"$T/lt-$label.log" 2>&1 || rc=$?
+		--peer "$SRV_C:6881" --timeout 240 --stall 60 "$@" --job "$T/lt-$label" \
+		"${TORRENT[hybrid]}" >"$T/lt-$label.log" 2>&1 || rc=$?
 	t1=$(date +%s%N)
 	((rc == 0)) || { cat "$T/lt-$label.log" >&2; fail "libtorrent $label: download from $SRV_C:6881 failed, $(describe_rc "$rc") (output above)"; }
 	tree_sums_cmp "$TREE" "$T/lt-$label/game" "libtorrent $label"
@@ -299,5 +310,41 @@ flood_wait 30 "$T/deny.json"
 expect_counter "(d)" admit_refusals denied 200
 bt=$(jfield "$T/deny.json" answered)
 ((bt == 0)) || fail "(d) expected no answer to a denied address, $bt connections were answered"
+dp_stop
+
+# ---------------------------------------------------------------------------
+note "(e) uTP: 20,000 SYNs, then 1,000 connections from one address; libtorrent over uTP meanwhile"
+seed
+ip netns exec "$NS_F" "$PY" "$SRCDIR/utp_flood.py" --host "$SRV_F" --port 6881 --ih "$IH" \
+	--syns 20000 --conns 1000 --rate 500 --seconds 60 --ready "$T/utp.ready" \
+	--report "$T/utp.json" >"$T/utp.json.out" 2>&1 &
+FLOOD_PID=$!
+dp_track "$FLOOD_PID"
+flood_ready "$T/utp.ready" "$T/utp.json" 1,000
+held=$(counter utp_conns_accepted)
+echo "uTP connections the data plane accepted once the flood is in place: $held"
+lt_get utp --transport utp --listen "$CLIENT:0"
+echo "libtorrent over uTP during the flood: $LT_MS ms"
+kill -TERM "$FLOOD_PID" 2>/dev/null || true
+flood_wait 30 "$T/utp.json"
+echo "flooder: $(cat "$T/utp.json")"
+syn_ans=$(jfield "$T/utp.json" syns_answered)
+max_open=$(jfield "$T/utp.json" max_open)
+refused=$(jfield "$T/utp.json" refused)
+att=$(jfield "$T/utp.json" attempts)
+((att == 1000)) || fail "(e) expected 1,000 uTP connection attempts, the flooder made $att"
+# ids repeat past 32,768 SYNs; 20,000 are distinct, and a few answers may
+# be lost to the flooder's socket buffer
+((syn_ans >= 19000)) || fail "(e) expected the seed to answer (nearly) every one of 20,000 uTP SYNs with a cookie, the flooder saw $syn_ans answers"
+# the SYNs took no connection: what was accepted is the flooder's (at most
+# what it was let hold, and what it opened again) and libtorrent's
+((max_open <= 128 + 8)) ||
+	fail "(e) expected one address to hold at most --addr-conns (128, and one per worker racing) uTP connections, the flooder held $max_open"
+((max_open >= 64)) || fail "(e) expected the flooder to be let hold about --addr-conns uTP connections, it held $max_open"
+((refused >= 500)) || fail "(e) expected most of 1,000 uTP connections from one address refused, $refused were"
+expect_counter "(e)" admit_refusals addr_conns 500
+acc=$(counter utp_conns_accepted)
+((acc <= 1000 - refused + 16)) ||
+	fail "(e) expected the SYN flood to open no connection: $acc uTP connections were accepted, the flooder's non-refused ones are $((1000 - refused))"
 dp_stop
 echo "PASS"
