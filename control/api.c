@@ -245,7 +245,22 @@ static json_t *releases_json(const struct api *a)
 	return arr;
 }
 
-static json_t *tenants_status(const struct api *a)
+/* A tenant's record of the last scrub that covered its releases (scrub.h),
+ * or null. */
+static json_t *tenant_scrub_json(const struct scrub_last *last, const char *tenant)
+{
+	const struct scrub_tenant *t = last ? scrub_last_tenant(last, tenant) : NULL;
+	if (!t)
+		return json_null();
+	json_t *o = json_pack("{s:I,s:b}", "finished", (json_int_t)t->finished, "whole", t->whole);
+	for (size_t k = 0; k < SCRUB_NSTATS; k++)
+		json_object_set_new(o, scrub_stat_name(k),
+				    json_integer((json_int_t)scrub_stat(&t->st, k)));
+	return o;
+}
+
+/* last: the store's scrub record (may be NULL: never scrubbed). */
+static json_t *tenants_status(const struct api *a, const struct scrub_last *last)
 {
 	json_t *arr = json_array();
 	for (size_t i = 0; i < node_n_tenants(a->node); i++) {
@@ -261,12 +276,14 @@ static json_t *tenants_status(const struct api *a)
 				pbytes += a->prev->rel[s].bytes[p];
 			}
 		}
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "id", t->id,
-						     "name", t->name, "bytes", (json_int_t)bytes,
-						     "rate_bps", (json_int_t)rate(a, bytes, pbytes),
-						     "bandwidth_bps", (json_int_t)t->bandwidth,
-						     "peers", (json_int_t)tenant_peers(a, t->id),
-						     "max_peers", (json_int_t)t->max_peers));
+		json_array_append_new(arr,
+				      json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:o}", "id", t->id,
+						"name", t->name, "bytes", (json_int_t)bytes,
+						"rate_bps", (json_int_t)rate(a, bytes, pbytes),
+						"bandwidth_bps", (json_int_t)t->bandwidth, "peers",
+						(json_int_t)tenant_peers(a, t->id), "max_peers",
+						(json_int_t)t->max_peers, "scrub",
+						tenant_scrub_json(last, t->id)));
 	}
 	return arr;
 }
@@ -328,12 +345,19 @@ static json_t *status_json(const struct api *a, int64_t now)
 			  "misses", (json_int_t)miss, "evictions", (json_int_t)t->cache_evictions,
 			  "hit_ratio", hits + miss ? (double)hits / (double)(hits + miss) : 0.0,
 			  "refusals", refusals, "admit_refusals", admit);
+	/* a small file, read per request like /metrics: a scrub shows at once */
+	struct scrub_last last;
+	struct seed_err se;
+	seed_err_clear(&se);
+	int scrubbed = scrub_last(node_conf(a->node)->store, &last, &se) == 0;
+	json_t *tenants = tenants_status(a, scrubbed ? &last : NULL);
+	scrub_last_free(&last);
 	return json_pack("{s:s,s:s,s:i,s:I,s:I,s:b,s:o,s:o,s:o,s:o,s:o}", "node",
 			 node_conf(a->node)->name, "version", SEED_VERSION, "pid", (int)getpid(),
 			 "uptime_s", (json_int_t)(now - a->started), "catalog_generation",
 			 (json_int_t)node_generation(a->node), "draining", a->draining, "dataplane",
-			 dp, "totals", totals, "tenants", tenants_status(a), "releases",
-			 releases_json(a), "trackers", trackers_json(a));
+			 dp, "totals", totals, "tenants", tenants, "releases", releases_json(a),
+			 "trackers", trackers_json(a));
 }
 
 /* ---- handlers ---- */
@@ -403,6 +427,7 @@ static int h_metrics(struct api *a, struct httpd_conn *c, const struct httpd_req
 					    have_fs ? (uint64_t)vfs.f_bavail * vfs.f_frsize : 0 };
 	api_announce_totals(a, in.announces);
 	int rc = metrics_write(f, &in);
+	scrub_last_free(&last);
 	free(fresh);
 	fclose(f);
 	if (rc < 0) {

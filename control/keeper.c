@@ -265,7 +265,9 @@ static int64_t first_pass(struct keeper *k, int64_t interval)
 	struct seed_err err;
 	seed_err_clear(&err);
 	int64_t now = now_s();
-	if (scrub_last(k->dir, &last, &err) < 0 || last.only[0] || last.finished + interval < now)
+	int rc = scrub_last(k->dir, &last, &err);
+	scrub_last_free(&last); /* only the store-wide fields are used */
+	if (rc < 0 || last.only[0] || last.finished + interval < now)
 		return now;
 	return last.finished + interval;
 }

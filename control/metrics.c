@@ -335,6 +335,34 @@ static void store_metrics(FILE *f, const struct metrics_input *in, const struct 
 	}
 }
 
+/* Per tenant, the last scrub that covered its releases (scrub.h: an object
+ * two tenants share counts for the first in id order). Tenant names are
+ * plain label values (A-Z a-z 0-9 - _, checked when scrub.last is read). */
+static void scrub_tenant_metrics(FILE *f, const struct scrub_last *l)
+{
+	if (!l->n_tenants)
+		return;
+	family(f, "seed_scrub_tenant_last_finish_time_seconds", "gauge",
+	       "When the last scrub that covered the tenant's releases finished.");
+	for (size_t i = 0; i < l->n_tenants; i++)
+		fprintf(f, "seed_scrub_tenant_last_finish_time_seconds{tenant=\"%s\"} %lld\n",
+			l->tenants[i].tenant, (long long)l->tenants[i].finished);
+	family(f, "seed_scrub_tenant_last_whole", "gauge",
+	       "1 when the tenant's releases were whole after the last scrub that covered them.");
+	for (size_t i = 0; i < l->n_tenants; i++)
+		fprintf(f, "seed_scrub_tenant_last_whole{tenant=\"%s\"} %d\n", l->tenants[i].tenant,
+			l->tenants[i].whole);
+	family(f, "seed_scrub_tenant_last_found", "gauge",
+	       "What the last scrub that covered the tenant's releases counted in them "
+	       "(objects, bytes, blocks_rebuilt, blocks_lost, ...), by tenant and counter.");
+	for (size_t i = 0; i < l->n_tenants; i++)
+		for (size_t k = 0; k < SCRUB_NSTATS; k++)
+			fprintf(f,
+				"seed_scrub_tenant_last_found{tenant=\"%s\",counter=\"%s\"} %llu\n",
+				l->tenants[i].tenant, scrub_stat_name(k),
+				u(scrub_stat(&l->tenants[i].st, k)));
+}
+
 int metrics_write(FILE *f, const struct metrics_input *in)
 {
 	family(f, "seed_up", "gauge", "1 while seed-control runs.");
@@ -370,6 +398,7 @@ int metrics_write(FILE *f, const struct metrics_input *in)
 		for (size_t k = 0; k < SCRUB_NSTATS; k++)
 			fprintf(f, "seed_scrub_last_found{counter=\"%s\"} %llu\n",
 				scrub_stat_name(k), u(scrub_stat(&in->scrub->st, k)));
+		scrub_tenant_metrics(f, in->scrub);
 	}
 
 	struct tenant_rows *rows = tenant_rows(in->node);

@@ -225,12 +225,42 @@ void fetch_seg(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 /* ---- rebuilding a bad block from its stripe ---- */
 
 /* Storage cookies of repair reads: a cache slot's fills use the slot
- * number (below 2^32), these the top bit, the repair and the shard. */
+ * number (below 2^32), these the top bit, the repair and the shard (or
+ * LEAF_SHARD + copy - 1 for a read of the block's SHA-256 leaves). */
 #define REPAIR_COOKIE (1ull << 63)
+#define LEAF_SHARD    0xfeu
+/* The leaf reads in a repair's want/issued/done bits, above every shard's
+ * (PARITY_MAX_SHARDS of them): bit LEAF_BIT + copy - 1. */
+#define LEAF_BIT 61u
+_Static_assert(PARITY_MAX_SHARDS < LEAF_BIT, "shard bits below the leaves'");
+/* Bytes of a repair's leaf buffer, after the shards' in repair_mem: a leaf
+ * group (4 KiB) at any offset spans two sectors at most. */
+#define LEAF_BUF 8192u
+
+/* The SHA-256 of a rebuilt block, for its leaf check: one context per
+ * worker thread, created at its first leaf check (as repair_mem at its
+ * first rebuild), freed by fetch_teardown on the same thread. */
+static _Thread_local struct hash_ctx *leaf_hash;
 
 static uint64_t repair_cookie(uint32_t ri, uint32_t shard)
 {
 	return REPAIR_COOKIE | (uint64_t)ri << 8 | shard;
+}
+
+static uint8_t *leaf_buf(struct worker *w, uint32_t ri)
+{
+	return w->repair_mem + (size_t)REPAIRS * PARITY_MAX_SHARDS * STORE_BLOCK +
+	       (size_t)ri * LEAF_BUF;
+}
+
+/* Where the O_DIRECT read of a leaf group copy starts and how long it is:
+ * whole sectors around the group, which need not start on one. */
+static uint32_t leaf_span(const struct store_geom *g, uint64_t block, int copy, uint64_t *aoff,
+			  uint64_t *goff, uint64_t *entry)
+{
+	uint32_t len = store_leaf_group(g, block / STORE_LEAF_GROUP, copy, goff, entry);
+	*aoff = *goff & ~(uint64_t)4095;
+	return (uint32_t)(((*goff + len + 4095) & ~(uint64_t)4095) - *aoff);
 }
 
 /* Issues the repair's unissued reads while the storage ring has room;
@@ -256,6 +286,18 @@ static void repair_issue(struct worker *w, uint32_t ri)
 			return;
 		r->issued |= 1ull << i;
 	}
+	for (int copy = 1; copy <= 2; copy++) {
+		uint64_t bit = 1ull << (LEAF_BIT + copy - 1), aoff, goff, e;
+		if (!(r->want & bit) || (r->issued & bit))
+			continue;
+		if (storage_inflight(w->st) >= STORAGE_DEPTH)
+			return;
+		uint32_t alen = leaf_span(&g, r->block, copy, &aoff, &goff, &e);
+		if (storage_read(w->st, fd, fidx, aoff, leaf_buf(w, ri), alen,
+				 repair_cookie(ri, LEAF_SHARD + (uint32_t)copy - 1)) < 0)
+			return;
+		r->issued |= bit;
+	}
 }
 
 /* A block of object/block failed on its way into cache slot: reads the
@@ -278,8 +320,9 @@ static int repair_start(struct worker *w, uint32_t slot, uint32_t object, uint32
 			(struct repair_wait){ slot, object, block };
 		return 0;
 	}
-	if (!w->repair_mem && posix_memalign((void **)&w->repair_mem, 4096,
-					     (size_t)REPAIRS * PARITY_MAX_SHARDS * STORE_BLOCK))
+	if (!w->repair_mem &&
+	    posix_memalign((void **)&w->repair_mem, 4096,
+			   (size_t)REPAIRS * (PARITY_MAX_SHARDS * STORE_BLOCK + LEAF_BUF)))
 		return -1;
 	/* the failed read's hold keeps the file's slot, except for a queued
 	 * repair, which may have to open it again */
@@ -307,15 +350,85 @@ static int repair_start(struct worker *w, uint32_t slot, uint32_t object, uint32
 
 static void fill_finish(struct worker *w, uint32_t slot, int64_t got);
 
+static void repair_finish(struct worker *w, uint32_t ri, int rebuilt, const char *why);
+
+/*
+ * The block is rebuilt into its cache slot and matches its XXH3-128: its
+ * SHA-256 leaf next (docs/store.md, "Repair on read"), read from the
+ * object's first intact leaves copy, for an object that has leaves
+ * (version 5). An older one is served on its XXH3-128 as before.
+ */
+static void repair_check_leaf(struct worker *w, uint32_t ri, int copy)
+{
+	struct repair *r = &w->repairs[ri];
+	const struct served_object *o = served_object(w->p.served, r->object);
+	struct store_geom g;
+	served_object_geom(o, &g);
+	if (!g.n_leafgrp) {
+		repair_finish(w, ri, 1, NULL);
+		return;
+	}
+	r->want |= 1ull << (LEAF_BIT + copy - 1);
+	repair_issue(w, ri); /* a full ring: fetch_on_storage issues it later */
+}
+
+/* A read of leaves copy `copy` came back: the group against its table
+ * entry, then the rebuilt block against its leaf. */
+static void repair_leaf_done(struct worker *w, uint32_t ri, int copy, int32_t res)
+{
+	struct repair *r = &w->repairs[ri];
+	const struct served_object *o = served_object(w->p.served, r->object);
+	struct store_geom g;
+	served_object_geom(o, &g);
+	uint64_t aoff, goff, e;
+	uint32_t alen = leaf_span(&g, r->block, copy, &aoff, &goff, &e);
+	uint32_t len = store_leaf_group(&g, r->block / STORE_LEAF_GROUP, copy, &goff, &e);
+	const uint8_t *grp = leaf_buf(w, ri) + (goff - aoff);
+	uint8_t x[16], leaf[32];
+	r->done |= 1ull << (LEAF_BIT + copy - 1);
+	if (res >= (int32_t)alen)
+		hash_xxh128(grp, len, x);
+	if (res < (int32_t)alen || memcmp(x, o->block_xxh + e * 16, 16)) {
+		if (copy == 1)
+			repair_check_leaf(w, ri, 2);
+		else
+			repair_finish(w, ri, 0,
+				      "its SHA-256 leaf cannot be read (both copies of its "
+				      "leaves are bad)");
+		return;
+	}
+	struct seed_err he;
+	seed_err_clear(&he);
+	if (!leaf_hash && hash_ctx_create(HASH_IMPL_MB, &leaf_hash, &he) < 0) {
+		repair_finish(w, ri, 0, "no SHA-256 context for its leaf check");
+		return;
+	}
+	if (hash_sha256(leaf_hash, w->fill_ptr[r->slot], w->fill_len[r->slot], leaf) < 0 ||
+	    memcmp(leaf, grp + (r->block % STORE_LEAF_GROUP) * 32, 32)) {
+		repair_finish(w, ri, 0, "it matches its XXH3-128 but not its SHA-256 leaf");
+		return;
+	}
+	repair_finish(w, ri, 1, NULL);
+}
+
 /* One read of a repair came back; the last one rebuilds the block into
- * its cache slot (when at most m shards of the stripe are bad) and
- * completes the fill. */
+ * its cache slot (when at most m shards of the stripe are bad), which then
+ * has its leaf checked (repair_check_leaf) before the fill completes. */
 static void repair_read_done(struct worker *w, uint64_t cookie, int32_t res)
 {
 	uint32_t ri = (uint32_t)(cookie >> 8 & 0xff), i = (uint32_t)(cookie & 0xff);
 	if (ri >= REPAIRS || !w->repairs[ri].used)
 		return;
 	struct repair *r = &w->repairs[ri];
+	dpstats_add(&w->ctr->storage_reads, 1);
+	if (res > 0)
+		dpstats_add(&w->ctr->storage_read_bytes, (uint64_t)res);
+	else
+		dpstats_add(&w->ctr->storage_errors, 1);
+	if (i >= LEAF_SHARD) {
+		repair_leaf_done(w, ri, (int)(i - LEAF_SHARD) + 1, res);
+		return;
+	}
 	const struct served_object *o = served_object(w->p.served, r->object);
 	struct store_geom geom;
 	served_object_geom(o, &geom);
@@ -324,11 +437,6 @@ static void repair_read_done(struct worker *w, uint64_t cookie, int32_t res)
 	uint32_t len = store_shard(g, r->stripe, i, &off, &e);
 	uint8_t *p = r->buf + (size_t)i * STORE_BLOCK;
 	uint8_t x[16];
-	dpstats_add(&w->ctr->storage_reads, 1);
-	if (res > 0)
-		dpstats_add(&w->ctr->storage_read_bytes, (uint64_t)res);
-	else
-		dpstats_add(&w->ctr->storage_errors, 1);
 	if (res < (int32_t)len) {
 		r->lost |= 1ull << i;
 	} else {
@@ -359,13 +467,32 @@ static void repair_read_done(struct worker *w, uint64_t cookie, int32_t res)
 			got = blen;
 		}
 	}
+	if (got > 0 && cache_fill_check(w->cache, r->slot, got))
+		repair_check_leaf(w, ri, 1);
+	else
+		repair_finish(w, ri, 0, NULL);
+}
+
+/*
+ * The repair of w->repairs[ri] is over: the block in its cache slot is
+ * served (rebuilt) or refused (why: the leaf check that failed, or NULL
+ * when the stripe could not be rebuilt); reported, its fill completed, and
+ * the repair given to the next waiting block.
+ */
+static void repair_finish(struct worker *w, uint32_t ri, int rebuilt, const char *why)
+{
+	struct repair *r = &w->repairs[ri];
+	const struct served_object *o = served_object(w->p.served, r->object);
+	struct store_geom geom;
+	served_object_geom(o, &geom);
+	const struct store_geom *g = &geom;
 	uint32_t slot = r->slot, object = r->object, block = r->block;
 	int bad = __builtin_popcountll(r->lost);
+	int64_t got = rebuilt ? (int64_t)w->fill_len[slot] : -EIO;
 	r->used = 0;
 	ofd_release(w->ofd, r->ofd);
 	char root[65];
 	hex_encode(o->root, 32, root);
-	int rebuilt = got > 0 && cache_fill_check(w->cache, slot, got);
 	/* for seed-control's keeper, which writes the repair back */
 	struct dpstats_repair rec = { .length = g->length, .block = block, .rebuilt = rebuilt };
 	memcpy(rec.root, o->root, 32);
@@ -380,11 +507,16 @@ static void repair_read_done(struct worker *w, uint64_t cookie, int32_t res)
 	} else {
 		dpstats_add(&w->ctr->repair_failures, 1);
 		quarantine(w, object, block);
-		log_warn(&lm,
-			 "object %s block %u: cannot be rebuilt (%d of its stripe's %u + %u "
-			 "blocks bad); refused",
-			 root, block, bad, g->k, g->m);
-		got = -EIO;
+		if (why)
+			log_warn(&lm,
+				 "object %s block %u: rebuilt from its stripe's parity, but %s; "
+				 "refused",
+				 root, block, why);
+		else
+			log_warn(&lm,
+				 "object %s block %u: cannot be rebuilt (%d of its stripe's %u + "
+				 "%u blocks bad); refused",
+				 root, block, bad, g->k, g->m);
 	}
 	fill_finish(w, slot, got);
 	/* the repair is free: the next waiting block (one that cannot start
@@ -521,6 +653,8 @@ int fetch_setup(struct worker *w, struct seed_err *err)
 /* Closes the worker's object files (its reads are done). */
 void fetch_teardown(struct worker *w)
 {
+	hash_ctx_destroy(leaf_hash);
+	leaf_hash = NULL;
 	if (!w->ofd)
 		return;
 	for (uint32_t k = 0; k < ofd_capacity(w->ofd); k++)

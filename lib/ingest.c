@@ -744,7 +744,32 @@ static int write_table(struct job *j, struct slot *s, uint64_t n_parity, struct 
 	if (rc == 0)
 		rc = store_obj_write_table(f->w, f->n_blocks + s0 * j->par.m, s->xxh + nb * 16,
 					   (size_t)n_parity, err);
+	if (rc == 0 && f->w->g.n_leafgrp)
+		rc = store_obj_write_table(
+			f->w,
+			f->n_blocks + f->w->g.n_parity + s->off / STORE_BLOCK / STORE_LEAF_GROUP,
+			s->xxh + (nb + n_parity) * 16,
+			(size_t)((nb + STORE_LEAF_GROUP - 1) / STORE_LEAF_GROUP), err);
 	return rc;
+}
+
+/*
+ * The chunk's SHA-256 leaves into its object (version 5: what a rebuilt
+ * block is checked against, docs/store.md) and their groups' table entries
+ * into s->xxh after its data and n_parity parity entries: for a file of
+ * one chunk that is where the object's table has them, one of several
+ * writes them with the rest of the chunk's entries (write_table). A chunk
+ * is whole leaf groups (at least 4 MiB, a power of two of blocks), but for
+ * the file's last.
+ */
+static int write_leaves(struct slot *s, uint64_t n_parity, struct seed_err *err)
+{
+	struct store_obj_writer *ow = s->f->w;
+	uint64_t nb = (s->len + STORE_BLOCK - 1) / STORE_BLOCK;
+	if (!ow->g.n_leafgrp)
+		return 0;
+	return store_obj_write_leaves(ow, s->off / STORE_BLOCK, s->leaves, nb,
+				      s->xxh + (nb + n_parity) * 16, err);
 }
 
 /*
@@ -836,7 +861,8 @@ static int hash_group(struct wk *w)
 		slot_parity(j, s, &pbytes, &poff);
 		uint64_t ns = (s->len + (uint64_t)j->par.k * STORE_BLOCK - 1) /
 			      ((uint64_t)j->par.k * STORE_BLOCK);
-		if (f->n_units > 1 && (rc = write_table(j, s, ns * j->par.m, &w->err)) < 0)
+		if ((rc = write_leaves(s, ns * j->par.m, &w->err)) < 0 ||
+		    (f->n_units > 1 && (rc = write_table(j, s, ns * j->par.m, &w->err)) < 0))
 			return rc;
 		int fd = f->dfd >= 0 ? f->dfd : f->w->fd, bfd = f->dfd >= 0 ? f->w->fd : -1;
 		/* The 4 KiB tail past the data is zeros (read_slot): O_DIRECT
@@ -938,7 +964,9 @@ static void *worker(void *arg)
 	struct job *j = w->j;
 	size_t max_blocks = (size_t)(j->n_slots * (j->chunk / MERKLE_BLOCK_SIZE));
 	size_t chunk_blocks = (size_t)(j->chunk / MERKLE_BLOCK_SIZE);
-	size_t chunk_entries = chunk_blocks + chunk_blocks / j->par.k * j->par.m;
+	/* data, parity and leaf group entries (write_leaves) */
+	size_t chunk_entries = chunk_blocks + chunk_blocks / j->par.k * j->par.m +
+			       (chunk_blocks + STORE_LEAF_GROUP - 1) / STORE_LEAF_GROUP;
 
 	seed_err_clear(&w->err);
 	w->src_fd = -1;

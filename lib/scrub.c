@@ -6,6 +6,7 @@
  * through io_uring with the next one in flight while one is hashed.
  */
 #include "scrub.h"
+#include "scrub_int.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -27,6 +28,10 @@
 
 #define CHUNK (4u << 20) /* whole stripes for every k (at most 32 blocks) */
 
+/* scrub_object's answer in a lockless pass: something is wrong (or was
+ * changing as it was read); look again under the writer lock. */
+#define SUSPECT 2
+
 struct sctx {
 	struct store *s;
 	struct hash_ctx *h;
@@ -46,6 +51,9 @@ struct sctx {
 	int check_only;
 	void (*on_progress)(void *arg, const struct scrub_stats *st);
 	uint8_t *leaves; /* CHUNK / STORE_BLOCK SHA-256 leaves */
+	/* the leaf group leaf_check read last (lgroup: its index + 1, 0: none) */
+	uint8_t lgbuf[STORE_LEAF_GROUP * 32];
+	uint64_t lgroup;
 	/* Reads: the object being scrubbed opened with O_DIRECT (-1: the file
 	 * system refuses it, or a caller's own descriptor: buffered reads,
 	 * dropped from the page cache after), and a ring that reads the next
@@ -65,6 +73,9 @@ struct sctx {
 	 * its own hash); an all-zero slot is empty, which no root is */
 	uint8_t (*done)[32];
 	size_t n_done, cap_done; /* cap_done: a power of two */
+	/* per tenant, what was counted while its releases were scrubbed (run;
+	 * ids are sorted, so a tenant's releases come one after another) */
+	struct scrub_tenants tn;
 };
 
 static void event(struct sctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -305,12 +316,41 @@ out:
 	return rc < 0 ? rc : n_bad;
 }
 
+/*
+ * The SHA-256 leaf check of data block b rebuilt into data[0..len), for an
+ * object with leaves (version 5): 0 when its leaf matches (or the object
+ * has none: older versions are checked against their XXH3-128 only), 1
+ * when it does not, -EBADMSG when neither copy of its leaf group matches
+ * its entry (the leaves are rebuilt from the data once its merkle root is
+ * checked: scrub_object), or -errno. The leaf group read is kept for the
+ * next block of the same group (a stripe lies in one group).
+ */
+static int leaf_check(struct sctx *c, int fd, const struct store_geom *g, const uint8_t *table,
+		      uint64_t b, const uint8_t *data, uint32_t len)
+{
+	if (!g->n_leafgrp)
+		return 0;
+	uint64_t j = b / STORE_LEAF_GROUP;
+	if (c->lgroup != j + 1) {
+		c->lgroup = 0;
+		int rc = store_read_leaf_group(fd, g, table, j, c->lgbuf, NULL);
+		if (rc < 0)
+			return rc;
+		c->lgroup = j + 1;
+	}
+	uint8_t leaf[32];
+	if (hash_sha256(c->h, data, len, leaf) < 0)
+		return -EIO;
+	return memcmp(leaf, c->lgbuf + (b % STORE_LEAF_GROUP) * 32, 32) != 0;
+}
+
 /* Rebuilds each stripe with bad blocks (at most m) and writes the rebuilt
  * blocks back; *wrote is set when anything was written. */
 static int mend_stripes(struct sctx *c, int fd, const struct store_geom *g, const uint8_t *table,
 			const uint8_t *bad, int *wrote, struct seed_err *err)
 {
 	const uint32_t n = g->k + g->m;
+	c->lgroup = 0; /* another object, or the same one repaired since */
 	for (uint64_t st = 0; st < g->n_stripes; st++) {
 		uint64_t lost = 0, off[PARITY_MAX_SHARDS], e[PARITY_MAX_SHARDS];
 		uint32_t len[PARITY_MAX_SHARDS], n_data = 0;
@@ -362,6 +402,17 @@ static int mend_stripes(struct sctx *c, int fd, const struct store_geom *g, cons
 				      "stripe %llu: block %u rebuilt from parity does not match "
 				      "its checksum; left as it is",
 				      (unsigned long long)st, i);
+				continue;
+			}
+			int lrc = i < g->k ? leaf_check(c, fd, g, table, e[i], sh[i], len[i]) : 0;
+			if (lrc < 0 && lrc != -EBADMSG)
+				return io_fail(c, lrc, "leaf read", err);
+			if (lrc == 1) {
+				c->st->blocks_lost++;
+				event(c,
+				      "block %llu rebuilt from its stripe's parity matches its "
+				      "XXH3-128 but not its SHA-256 leaf; left as it is",
+				      (unsigned long long)e[i]);
 				continue;
 			}
 			/* a data block goes back with the zeros that pad it to 4 KiB */
@@ -447,6 +498,149 @@ static int parity_pass(struct sctx *c, int fd, const struct store_geom *g, uint8
 	return 0;
 }
 
+/*
+ * The leaves of an object of layout g with leaves (version 5) against
+ * leaves (its n_blocks leaves, computed from data whose merkle root is its
+ * name): *matched counts the leaf group copies the disk holds as computed,
+ * and with fix a copy that differs is written.
+ */
+static int leaves_on_disk(struct sctx *c, int fd, const struct store_geom *g, const uint8_t *leaves,
+			  int fix, uint64_t *matched, int *wrote, struct seed_err *err)
+{
+	for (uint64_t j = 0; j < g->n_leafgrp; j++)
+		for (int copy = 1; copy <= 2; copy++) {
+			uint64_t off, e;
+			uint32_t len = store_leaf_group(g, j, copy, &off, &e);
+			const uint8_t *want = leaves + j * STORE_LEAF_GROUP * 32;
+			int rc = fsu_pread_full(fd, c->lgbuf, len, off);
+			if (rc == 0 && !memcmp(c->lgbuf, want, len)) {
+				++*matched;
+				continue;
+			}
+			if (!fix)
+				continue;
+			if ((rc = fsu_pwrite_full(fd, want, len, off)) < 0)
+				return io_fail(c, rc, "leaves write", err);
+			*wrote = 1;
+		}
+	c->lgroup = 0;
+	return 0;
+}
+
+/*
+ * The leaves of leaf group j recomputed from the object's data (whose
+ * merkle root the caller has checked) and written to both copies, once
+ * they match the group's table entry. 0, 1 when they do not match (the
+ * table entry is wrong: left as it is), -errno.
+ */
+static int rebuild_leaf_group(struct sctx *c, int fd, const struct store_geom *g,
+			      const uint8_t *table, uint64_t j, int *wrote, struct seed_err *err)
+{
+	uint64_t b0 = j * STORE_LEAF_GROUP, off, e;
+	uint64_t end = b0 + STORE_LEAF_GROUP < g->n_blocks ? b0 + STORE_LEAF_GROUP : g->n_blocks;
+	uint64_t bytes = (end < g->n_blocks ? end * STORE_BLOCK : g->length) - b0 * STORE_BLOCK;
+	_Static_assert(STORE_LEAF_GROUP * STORE_BLOCK <= CHUNK, "a leaf group's data in buf");
+	int rc = pread_paced(c, fd, c->buf, bytes, STORE_OBJ_HEADER + b0 * STORE_BLOCK);
+	if (rc < 0)
+		return io_fail(c, rc, "read", err);
+	size_t nj = 0;
+	for (uint64_t b = b0; b < end; b++, nj++) {
+		uint64_t at = (b - b0) * STORE_BLOCK;
+		c->jobs[nj] =
+			(struct hash_job){ c->buf + at,
+					   bytes - at < STORE_BLOCK ? bytes - at : STORE_BLOCK,
+					   c->leaves + nj * 32 };
+	}
+	if ((rc = hash_sha256_batch(c->h, c->jobs, nj)) < 0)
+		return seed_err_set(err, rc, "SHA-256 failed");
+	uint8_t x[16];
+	uint32_t len = store_leaf_group(g, j, 1, &off, &e);
+	hash_xxh128(c->leaves, len, x);
+	if (memcmp(x, table + e * 16, 16))
+		return 1;
+	for (int copy = 1; copy <= 2; copy++) {
+		store_leaf_group(g, j, copy, &off, &e);
+		if ((rc = fsu_pwrite_full(fd, c->leaves, len, off)) < 0)
+			return io_fail(c, rc, "leaves write", err);
+	}
+	*wrote = 1;
+	c->lgroup = 0;
+	return 0;
+}
+
+/*
+ * Both copies of every leaf group of an object with leaves against their
+ * table entries: a bad copy is rewritten from the good one; a group whose
+ * two copies are bad is rebuilt from the data when root_ok (the data's
+ * merkle root is the object's name), else counted in *out_left for the
+ * caller to check the root first. In a lockless pass (check_only) any bad
+ * copy is SUSPECT, nothing written.
+ */
+static int mend_leaves(struct sctx *c, int fd, const struct store_geom *g, const uint8_t *table,
+		       int root_ok, int *wrote, uint64_t *out_left, struct seed_err *err)
+{
+	*out_left = 0;
+	for (uint64_t j = 0; j < g->n_leafgrp; j++) {
+		unsigned bad = 0;
+		int rc = store_read_leaf_group(fd, g, table, j, c->lgbuf, &bad);
+		if (rc >= 0 && !(bad & 1)) {
+			/* copy 1 is good: copy 2 was not read */
+			uint64_t off, e;
+			uint32_t len = store_leaf_group(g, j, 2, &off, &e);
+			uint8_t two[STORE_LEAF_GROUP * 32];
+			int r2 = fsu_pread_full(fd, two, len, off);
+			if (r2 < 0 && r2 != -ENODATA)
+				return io_fail(c, r2, "leaves read", err);
+			if (r2 < 0 || memcmp(two, c->lgbuf, len))
+				bad |= 2;
+		}
+		if (rc < 0 && rc != -EBADMSG)
+			return io_fail(c, rc, "leaves read", err);
+		if (!bad)
+			continue;
+		if (c->check_only)
+			return SUSPECT;
+		uint64_t first = j * STORE_LEAF_GROUP, last = first + STORE_LEAF_GROUP - 1;
+		if (last >= g->n_blocks)
+			last = g->n_blocks - 1;
+		if (rc >= 0) {
+			int copy = bad & 1 ? 1 : 2;
+			uint64_t off, e;
+			store_leaf_group(g, j, copy, &off, &e);
+			if ((rc = fsu_pwrite_full(fd, c->lgbuf, (size_t)rc, off)) < 0)
+				return io_fail(c, rc, "leaves write", err);
+			*wrote = 1;
+			c->st->copies_rewritten++;
+			event(c,
+			      "copy %d of 2 of the SHA-256 leaves of blocks %llu-%llu was bad; "
+			      "rewritten from copy %d",
+			      copy, (unsigned long long)first, (unsigned long long)last, 3 - copy);
+			continue;
+		}
+		if (!root_ok) {
+			++*out_left;
+			continue;
+		}
+		if ((rc = rebuild_leaf_group(c, fd, g, table, j, wrote, err)) < 0)
+			return rc;
+		if (rc == 1) {
+			c->st->repairs_failed++;
+			event(c,
+			      "both copies of the SHA-256 leaves of blocks %llu-%llu are bad, and "
+			      "the leaves of the data (whose merkle root is right) do not match "
+			      "their table entry; left as they are",
+			      (unsigned long long)first, (unsigned long long)last);
+			continue;
+		}
+		c->st->copies_rewritten += 2;
+		event(c,
+		      "both copies of the SHA-256 leaves of blocks %llu-%llu were bad; rebuilt "
+		      "from the data, which matches its pieces root",
+		      (unsigned long long)first, (unsigned long long)last);
+	}
+	return 0;
+}
+
 /* How many of g's two table copies the disk holds as table has them. */
 static int tables_matched(struct sctx *c, int fd, const struct store_geom *g, const uint8_t *table,
 			  uint8_t *tmp, uint64_t *matched, struct seed_err *err)
@@ -508,9 +702,9 @@ static int rebuild_table(struct sctx *c, int fd, uint64_t size, uint64_t length,
 			 const uint8_t root[32], int fix_parity, struct store_geom *g,
 			 uint8_t **out_table, int *wrote, struct seed_err *err)
 {
-	/* versions 4 and 3 with k = 1, 2, 4 .. 32 and m = 1 .. 4, and version 2 */
+	/* versions 5, 4 and 3 with k = 1, 2, 4 .. 32 and m = 1 .. 4, and version 2 */
 	_Static_assert(PARITY_MAX_K == 32, "layouts: six values of k");
-	struct store_geom cand[2 * 6 * PARITY_MAX_M + 1];
+	struct store_geom cand[(STORE_OBJ_VERSION - 2) * 6 * PARITY_MAX_M + 1];
 	size_t n_cand = length <= STORE_MAX_LENGTH
 				? layouts_of(c, size, length, cand, sizeof(cand) / sizeof(cand[0]))
 				: 0;
@@ -569,8 +763,13 @@ static int rebuild_table(struct sctx *c, int fd, uint64_t size, uint64_t length,
 	for (size_t i = 0; n_cand > 1 && i < n_cand; i++) {
 		uint64_t score = 0;
 		int ignored = 0;
-		if ((rc = parity_pass(c, fd, &cand[i], table, 0, &score, &ignored, err)) < 0 ||
-		    (rc = tables_matched(c, fd, &cand[i], table, tmp, &score, err)) < 0)
+		if ((rc = parity_pass(c, fd, &cand[i], table, 0, &score, &ignored, err)) < 0)
+			goto out;
+		if (cand[i].n_leafgrp)
+			store_leaf_entries(leaves, g->n_blocks,
+					   table + (g->n_blocks + cand[i].n_parity) * 16);
+		if ((rc = tables_matched(c, fd, &cand[i], table, tmp, &score, err)) < 0 ||
+		    (rc = leaves_on_disk(c, fd, &cand[i], leaves, 0, &score, &ignored, err)) < 0)
 			goto out;
 		if (score > best_score) {
 			best = i;
@@ -582,6 +781,14 @@ static int rebuild_table(struct sctx *c, int fd, uint64_t size, uint64_t length,
 	rc = parity_pass(c, fd, g, table, fix_parity, &matched, wrote, err);
 	if (rc < 0)
 		goto out;
+	/* version 5: the leaves' entries, and with fix_parity their two copies
+	 * where they differ from the data's */
+	if (g->n_leafgrp) {
+		store_leaf_entries(leaves, g->n_blocks, table + (g->n_blocks + g->n_parity) * 16);
+		if (fix_parity &&
+		    (rc = leaves_on_disk(c, fd, g, leaves, 1, &matched, wrote, err)) < 0)
+			goto out;
+	}
 	*out_table = table;
 	table = NULL;
 out:
@@ -632,10 +839,6 @@ static int seen(struct sctx *c, const uint8_t root[32])
 	c->n_done++;
 	return 0;
 }
-
-/* scrub_object's answer in a lockless pass: something is wrong (or was
- * changing as it was read); look again under the writer lock. */
-#define SUSPECT 2
 
 static int scrub_object(struct sctx *c, const struct store_release_file *f, struct seed_err *err)
 {
@@ -761,6 +964,26 @@ static int scrub_object(struct sctx *c, const struct store_release_file *f, stru
 			if (bad[b])
 				event(c, "block %llu is bad and its object has no parity",
 				      (unsigned long long)b);
+	}
+	if (rc == 0 && g.n_leafgrp) {
+		uint64_t left = 0;
+		rc = mend_leaves(c, fd, &g, table, root_ok, &wrote, &left, err);
+		if (rc == 0 && left && wrote) {
+			/* leaves to rebuild from data just repaired: its root
+			 * first (find_bad checks it when every block matches) */
+			memset(bad, 0, g.n_blocks + g.n_parity + 1);
+			rc = find_bad(c, fd, &g, table, f->root, bad, &root_ok, err);
+			if (rc >= 0)
+				rc = root_ok ? mend_leaves(c, fd, &g, table, 1, &wrote, &left, err)
+					     : 0;
+		}
+		if (rc == 0 && left) {
+			c->st->repairs_failed += left;
+			event(c,
+			      "both copies of %llu group%s of SHA-256 leaves are bad and the data "
+			      "is not whole: rebuilt once it is",
+			      (unsigned long long)left, left == 1 ? "" : "s");
+		}
 	}
 	if (rc == 0 && wrote && fsync(fd) < 0)
 		rc = io_fail(c, -errno, "fsync", err);
@@ -902,100 +1125,6 @@ static int escalate(struct sctx *c, const char *id, const struct store_release_f
 	return rc;
 }
 
-/* The counters of struct scrub_stats as they are named in scrub.last. */
-#define FIELD(f)                                    \
-	{                                           \
-#f, offsetof(struct scrub_stats, f) \
-	}
-static const struct {
-	const char *name;
-	size_t off;
-} last_fields[] = {
-	FIELD(releases),	 FIELD(objects),	FIELD(bytes),
-	FIELD(copies_rewritten), FIELD(tables_rebuilt), FIELD(blocks_rebuilt),
-	FIELD(parity_rebuilt),	 FIELD(blocks_lost),	FIELD(objects_lost),
-	FIELD(repairs_failed),
-};
-#undef FIELD
-#define N_LAST (sizeof(last_fields) / sizeof(last_fields[0]))
-_Static_assert(N_LAST == SCRUB_NSTATS, "scrub.h: SCRUB_NSTATS counts last_fields");
-
-static uint64_t *field_of(struct scrub_stats *st, size_t k)
-{
-	return (uint64_t *)(void *)((char *)st + last_fields[k].off);
-}
-
-uint64_t scrub_stat(const struct scrub_stats *st, size_t k)
-{
-	return *(const uint64_t *)(const void *)((const char *)st + last_fields[k].off);
-}
-
-const char *scrub_stat_name(size_t k)
-{
-	return k < N_LAST ? last_fields[k].name : NULL;
-}
-
-static int write_last(struct store *s, const char *only, int whole, const struct scrub_stats *st,
-		      struct seed_err *err)
-{
-	char buf[1024], *path = fsu_join(store_dir(s), "scrub.last");
-	int n = snprintf(buf, sizeof(buf), "finished %lld\nonly %s\nwhole %d\n",
-			 (long long)time(NULL), only ? only : "", whole);
-	for (size_t k = 0; k < N_LAST && n < (int)sizeof(buf); k++)
-		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%s %llu\n", last_fields[k].name,
-			      (unsigned long long)scrub_stat(st, k));
-	if (!path)
-		return seed_err_set(err, -ENOMEM, "out of memory");
-	if (n >= (int)sizeof(buf)) { /* a release id is at most STORE_MAX_ID bytes */
-		free(path);
-		return seed_err_set(err, -EOVERFLOW, "scrub.last: record too long");
-	}
-	int rc = fsu_write_atomic(path, buf, (size_t)n, 0644, err);
-	free(path);
-	return rc;
-}
-
-int scrub_last(const char *store_dir, struct scrub_last *out, struct seed_err *err)
-{
-	char *path = fsu_join(store_dir, "scrub.last");
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	memset(out, 0, sizeof(*out));
-	if (!path)
-		return seed_err_set(err, -ENOMEM, "out of memory");
-	int rc = fsu_read_file(path, 4096, &buf, &len, err);
-	if (rc == -ENOENT)
-		seed_err_clear(err);
-	int line = 0;
-	for (char *save = NULL, *l = rc == 0 ? strtok_r((char *)buf, "\n", &save) : NULL; l;
-	     l = strtok_r(NULL, "\n", &save)) {
-		char key[32];
-		unsigned long long v;
-		int used = 0;
-		line++;
-		if (!strncmp(l, "only ", 5)) {
-			snprintf(out->only, sizeof(out->only), "%s", l + 5);
-			continue;
-		}
-		if (sscanf(l, "%31s %llu%n", key, &v, &used) != 2 || l[used]) {
-			rc = seed_err_set(err, -EBADMSG, "%s: line %d is not \"NAME NUMBER\"", path,
-					  line);
-			break;
-		}
-		if (!strcmp(key, "finished"))
-			out->finished = (int64_t)v;
-		else if (!strcmp(key, "whole"))
-			out->whole = v != 0;
-		else
-			for (size_t k = 0; k < N_LAST; k++)
-				if (!strcmp(key, last_fields[k].name))
-					*field_of(&out->st, k) = v;
-	}
-	free(buf);
-	free(path);
-	return rc;
-}
-
 static int ctx_init(struct sctx *c, enum hash_impl impl, struct seed_err *err)
 {
 	c->dfd = -1;
@@ -1014,6 +1143,7 @@ static int ctx_init(struct sctx *c, enum hash_impl impl, struct seed_err *err)
 
 static void ctx_free(struct sctx *c)
 {
+	free(c->tn.v);
 	free(c->done);
 	free(c->leaves);
 	free(c->jobs);
@@ -1152,7 +1282,10 @@ static int run(struct sctx *c, const char *only, struct seed_err *err)
 		if (only && strcmp(only, ids[i]))
 			continue;
 		found = 1;
+		struct scrub_stats before = *c->st;
 		rc = scrub_release(c, ids[i], NULL, 0, err);
+		if (rc == 0 && scrub_tenant_add(&c->tn, ids[i], c->st, &before) < 0)
+			rc = seed_err_set(err, -ENOMEM, "out of memory");
 	}
 	store_free_list(ids, n);
 	if (rc == 0 && !found)
@@ -1164,7 +1297,7 @@ static int run(struct sctx *c, const char *only, struct seed_err *err)
 		/* the record is for `store status`: the scrub's result stands without it */
 		struct seed_err we;
 		seed_err_clear(&we);
-		if (write_last(c->s, only, rc == 0, c->st, &we) < 0) {
+		if (scrub_write_last(c->s, only, rc == 0, c->st, &c->tn, &we) < 0) {
 			c->rel = "(store)";
 			c->file = "scrub.last";
 			event(c, "this scrub's record could not be written: %s", we.msg);

@@ -109,21 +109,45 @@ int scrub_block(struct store *s, const uint8_t root[32], uint64_t length, uint64
 		struct seed_err *err);
 
 /*
+ * What a scrub found in one tenant's releases: the counters of what was
+ * found while its releases were scrubbed (an object two tenants share is
+ * scrubbed once, for the first tenant in id order, and counted there;
+ * manifest copies rewritten as the store was opened count for the store
+ * only), when that scrub finished and whether that tenant's releases were
+ * whole afterwards.
+ */
+struct scrub_tenant {
+	char tenant[STORE_MAX_ID + 1];
+	int64_t finished;
+	int whole;
+	struct scrub_stats st;
+};
+
+/*
  * What the last scrub of a store found: scrub_store writes it to
- * STORE/scrub.last (a line per counter, written atomically) after every
- * run; scrub_last reads it back. only is the release the run was limited
- * to ("" for all), finished its end (Unix seconds), whole its verdict.
+ * STORE/scrub.last (a line per counter, then a line per tenant, written
+ * atomically) after every run; scrub_last reads it back. only is the
+ * release the run was limited to ("" for all), finished its end (Unix
+ * seconds), whole its verdict. tenants: one record per tenant, sorted,
+ * each from the last scrub that covered any of its releases (a scrub of
+ * one release replaces only its tenant's record).
  */
 struct scrub_last {
 	int64_t finished;
 	char only[201];
 	int whole;
 	struct scrub_stats st;
+	struct scrub_tenant *tenants; /* malloc'd; scrub_last_free */
+	size_t n_tenants;
 };
 
 /* 0, -ENOENT when the store was never scrubbed, -EBADMSG (err says which
- * line) when the file is not one scrub_store wrote. */
+ * line) when the file is not one scrub_store wrote, or -ENOMEM. out is
+ * always set (empty on failure) and freed with scrub_last_free. */
 int scrub_last(const char *store_dir, struct scrub_last *out, struct seed_err *err);
+void scrub_last_free(struct scrub_last *l);
+/* The record of tenant in l, or NULL. */
+const struct scrub_tenant *scrub_last_tenant(const struct scrub_last *l, const char *tenant);
 
 /*
  * The block table of an object (open as fd) whose two header/table copies

@@ -32,7 +32,8 @@
 #include "metainfo.h"
 #include "parity.h"
 
-#define FORMAT_HEAD  "bitstream-store 4\n" /* then "parity K+M\n" */
+#define FORMAT_HEAD  "bitstream-store 5\n" /* then "parity K+M\n" */
+#define FORMAT_V4    "bitstream-store 4\n" /* the same line, objects without leaves: upgraded */
 #define FORMAT_V3    "bitstream-store 3\n" /* the same line, larger objects: upgraded */
 #define FORMAT_V2    "bitstream-store 2\n" /* objects without parity: upgraded */
 #define FORMAT_OLD   "bitstream-store 1\n" /* one copy of each object's metadata */
@@ -48,7 +49,7 @@ const char *store_dir(const struct store *s)
 
 /* ---- open / close ---- */
 
-/* Writes FORMAT for parity k+m (a new store, or a format 2 or 3 one
+/* Writes FORMAT for parity k+m (a new store, or a format 2, 3 or 4 one
  * upgraded). */
 static int write_format(const char *fmt, uint32_t k, uint32_t m, struct seed_err *err)
 {
@@ -57,7 +58,7 @@ static int write_format(const char *fmt, uint32_t k, uint32_t m, struct seed_err
 	return fsu_write_atomic(fmt, line, (size_t)n, 0644, err);
 }
 
-/* The FORMAT of formats 3 and 4: the head line (head), then "parity K+M"
+/* The FORMAT of formats 3 to 5: the head line (head), then "parity K+M"
  * within limits. */
 static int parse_format(const char *fmt, const char *head, const uint8_t *buf, size_t len,
 			uint32_t *k, uint32_t *m, struct seed_err *err)
@@ -137,11 +138,16 @@ static int check_format(struct store *s, int may_create, struct seed_err *err)
 		 * that new objects get parity (the default). */
 		if (store_is_writer(s->mode))
 			rc = write_format(fmt, s->k, s->m, err);
-	} else if (len >= strlen(FORMAT_V3) && !memcmp(buf, FORMAT_V3, strlen(FORMAT_V3))) {
-		/* Format 3 objects keep their own header version (3), which
-		 * every reader reads; a writer moves the store to format 4, with
-		 * the parity it had, so that new objects are compact. */
-		rc = parse_format(fmt, FORMAT_V3, buf, len, &s->k, &s->m, err);
+	} else if (len >= strlen(FORMAT_V3) && (!memcmp(buf, FORMAT_V3, strlen(FORMAT_V3)) ||
+						!memcmp(buf, FORMAT_V4, strlen(FORMAT_V4)))) {
+		/* Format 3 and 4 objects keep their own header version, which
+		 * every reader reads; a writer moves the store to format 5, with
+		 * the parity it had, so that new objects are compact (3) and
+		 * carry their leaves (4). The format moves so that a build that
+		 * does not read version 5 objects refuses the store in one line
+		 * instead of finding every new object's copies bad. */
+		rc = parse_format(fmt, buf[16] == '3' ? FORMAT_V3 : FORMAT_V4, buf, len, &s->k,
+				  &s->m, err);
 		if (rc == 0 && store_is_writer(s->mode))
 			rc = write_format(fmt, s->k, s->m, err);
 	} else if (len >= strlen(FORMAT_HEAD) && !memcmp(buf, FORMAT_HEAD, strlen(FORMAT_HEAD))) {
@@ -153,7 +159,7 @@ static int check_format(struct store *s, int may_create, struct seed_err *err)
 			shown = (size_t)(nl - buf);
 		rc = seed_err_set(err, -EPROTO,
 				  "%s: unsupported store format \"%.*s\" (this build reads formats "
-				  "2, 3 and 4)",
+				  "2 to 5)",
 				  fmt, (int)(shown > 40 ? 40 : shown), (const char *)buf);
 	}
 #undef IS
@@ -323,7 +329,11 @@ void store_geom(uint64_t length, uint32_t k, uint32_t m, uint32_t version, struc
 		g->n_stripes = (g->n_blocks + k - 1) / k;
 		g->n_parity = g->n_stripes * m;
 	}
-	g->table_len = (g->n_blocks + g->n_parity) * 16;
+	if (version >= 5)
+		g->n_leafgrp = (g->n_blocks + STORE_LEAF_GROUP - 1) / STORE_LEAF_GROUP;
+	g->table_len = (g->n_blocks + g->n_parity + g->n_leafgrp) * 16;
+	/* a table copy's entries and, from version 5, its leaves, together */
+	uint64_t meta = g->table_len + (g->n_leafgrp ? g->n_blocks * 32 : 0);
 	/* Version 4: a parity shard is as long as its stripe's longest data
 	 * shard in whole sectors, which only the last stripe of one block can
 	 * make shorter than a block (the code counts what is past the data as
@@ -334,7 +344,7 @@ void store_geom(uint64_t length, uint32_t k, uint32_t m, uint32_t version, struc
 		g->last_plen = (uint32_t)round4k(length - (g->n_blocks - 1) * STORE_BLOCK);
 	uint64_t parity_bytes =
 		g->n_stripes ? (g->n_parity - m) * STORE_BLOCK + (uint64_t)m * g->last_plen : 0;
-	if (version >= 4 && g->table_len <= SECTOR_TABLE_MAX) {
+	if (version >= 4 && meta <= SECTOR_TABLE_MAX) {
 		/* each table copy in its header's sector, at the two ends of the
 		 * file: one read gets a header and its table, and no sector holds
 		 * both copies */
@@ -345,11 +355,67 @@ void store_geom(uint64_t length, uint32_t k, uint32_t m, uint32_t version, struc
 	} else {
 		/* each table copy fills whole 4 KiB sectors of its own */
 		g->table1 = STORE_OBJ_HEADER + round4k(length);
-		g->table2 = g->table1 + round4k(g->table_len);
-		g->parity = g->table2 + round4k(g->table_len);
+		g->table2 = g->table1 + round4k(meta);
+		g->parity = g->table2 + round4k(meta);
 		g->header2 = g->parity + parity_bytes;
 	}
+	if (g->n_leafgrp) {
+		/* right after the entries: a small object's leaves share its
+		 * header's sector, a large one's the table's own sectors */
+		g->leaves1 = g->table1 + g->table_len;
+		g->leaves2 = g->table2 + g->table_len;
+	}
 	g->size = g->header2 + STORE_OBJ_HEADER;
+}
+
+uint32_t store_leaf_group(const struct store_geom *g, uint64_t j, int copy, uint64_t *off,
+			  uint64_t *entry)
+{
+	if (j >= g->n_leafgrp)
+		return 0;
+	uint64_t first = j * STORE_LEAF_GROUP, n = g->n_blocks - first;
+	*off = (copy == 1 ? g->leaves1 : g->leaves2) + first * 32;
+	*entry = g->n_blocks + g->n_parity + j;
+	return (uint32_t)((n < STORE_LEAF_GROUP ? n : STORE_LEAF_GROUP) * 32);
+}
+
+void store_leaf_entries(const uint8_t *leaves, uint64_t n, uint8_t *out)
+{
+	for (uint64_t j = 0; j * STORE_LEAF_GROUP < n; j++) {
+		uint64_t c = n - j * STORE_LEAF_GROUP;
+		hash_xxh128(leaves + j * STORE_LEAF_GROUP * 32,
+			    (c < STORE_LEAF_GROUP ? c : STORE_LEAF_GROUP) * 32, out + j * 16);
+	}
+}
+
+int store_read_leaf_group(int fd, const struct store_geom *g, const uint8_t *table, uint64_t j,
+			  uint8_t *out, unsigned *out_bad)
+{
+	unsigned bad = 0;
+	int rc = -EBADMSG;
+	if (out_bad)
+		*out_bad = 0;
+	if (j >= g->n_leafgrp)
+		return -ENODATA;
+	for (int copy = 1; copy <= 2; copy++) {
+		uint64_t off, e;
+		uint32_t len = store_leaf_group(g, j, copy, &off, &e);
+		uint8_t x[16];
+		int r = fsu_pread_full(fd, out, len, off);
+		if (r < 0 && r != -ENODATA)
+			return r;
+		if (r == 0) {
+			hash_xxh128(out, len, x);
+			if (!memcmp(x, table + e * 16, 16)) {
+				rc = (int)len;
+				break;
+			}
+		}
+		bad |= 1u << (copy - 1);
+	}
+	if (out_bad)
+		*out_bad = bad;
+	return rc;
 }
 
 uint32_t store_shard(const struct store_geom *g, uint64_t st, uint32_t i, uint64_t *off,
@@ -518,10 +584,28 @@ void store_obj_table_fold(uint64_t first, const uint8_t *entries, size_t n, uint
 	}
 }
 
+int store_obj_write_leaves(struct store_obj_writer *w, uint64_t first, const uint8_t *leaves,
+			   uint64_t n, uint8_t *out_entries, struct seed_err *err)
+{
+	const struct store_geom *g = &w->g;
+	if (!g->n_leafgrp || first % STORE_LEAF_GROUP || first > g->n_blocks ||
+	    n > g->n_blocks - first || (n % STORE_LEAF_GROUP && first + n != g->n_blocks))
+		return seed_err_set(err, -EINVAL,
+				    "leaves %llu+%llu: not whole leaf groups of the object's %llu "
+				    "blocks (version %u)",
+				    (unsigned long long)first, (unsigned long long)n,
+				    (unsigned long long)g->n_blocks, g->version);
+	int rc = fsu_pwrite_full(w->fd, leaves, n * 32, g->leaves1 + first * 32);
+	if (rc < 0)
+		return write_err(err, w->s->dir, rc);
+	store_leaf_entries(leaves, n, out_entries);
+	return 0;
+}
+
 int store_obj_write_table(struct store_obj_writer *w, uint64_t first, const uint8_t *entries,
 			  size_t n, struct seed_err *err)
 {
-	uint64_t total = w->g.n_blocks + w->g.n_parity, acc[2] = { 0, 0 };
+	uint64_t total = w->g.table_len / 16, acc[2] = { 0, 0 };
 	if (first > total || n > total - first)
 		return seed_err_set(err, -EINVAL, "block table entries %llu+%zu past its %llu",
 				    (unsigned long long)first, n, (unsigned long long)total);
@@ -591,6 +675,41 @@ out:
 	return rc;
 }
 
+/*
+ * Version 5: reads the leaves back from copy 1 a group at a time, checks
+ * each group against its table entry (table, or table copy 1 on disk for a
+ * streamed table, checked by then) and writes it to copy 2. -EIO when a
+ * group differs: leaves lost, misplaced or never written are never
+ * published under a good entry.
+ */
+static int copy_leaves(struct store_obj_writer *w, const uint8_t *table, struct seed_err *err)
+{
+	const struct store_geom *g = &w->g;
+	uint8_t buf[STORE_LEAF_GROUP * 32], ent[16], x[16];
+	for (uint64_t j = 0; j < g->n_leafgrp; j++) {
+		uint64_t off, off2, e;
+		uint32_t len = store_leaf_group(g, j, 2, &off2, &e);
+		store_leaf_group(g, j, 1, &off, &e);
+		int rc = fsu_pread_full(w->fd, buf, len, off);
+		if (rc == 0 && !table)
+			rc = fsu_pread_full(w->fd, ent, 16, g->table1 + e * 16);
+		if (rc < 0)
+			return seed_err_set(err, rc == -ENODATA ? -EIO : rc,
+					    "%s: cannot read the leaves back: %s", w->tmp_path,
+					    strerror(rc == -ENODATA ? EIO : -rc));
+		hash_xxh128(buf, len, x);
+		if (memcmp(x, table ? table + e * 16 : ent, 16))
+			return seed_err_set(
+				err, -EIO,
+				"%s: leaf group %llu read back does not match its table "
+				"entry (leaves lost, misplaced or not written)",
+				w->tmp_path, (unsigned long long)j);
+		if ((rc = fsu_pwrite_full(w->fd, buf, len, off2)) < 0)
+			return write_err(err, w->s->dir, rc);
+	}
+	return 0;
+}
+
 static int commit(struct store_obj_writer *w, const uint8_t root[32], const uint8_t *block_xxh,
 		  int *out_created, int later, struct seed_err *err)
 {
@@ -620,6 +739,8 @@ static int commit(struct store_obj_writer *w, const uint8_t root[32], const uint
 		if (rc < 0)
 			goto fail;
 	}
+	if ((rc = copy_leaves(w, block_xxh, err)) < 0)
+		goto fail;
 	/* Both copies, each a header and a table; the space between was
 	 * zeroed by the reservation. The rename below publishes them at once.
 	 * Only the header's fields are written: a table in the header's sector
@@ -928,13 +1049,18 @@ int store_obj_write_meta(struct store *s, int fd, const uint8_t root[32],
 	obj_header(hdr, copy, g, root, table_xxh);
 	uint64_t at = header_offset_of(copy, g), tat = table_offset_of(copy, g);
 	int rc = 0;
-	if (tat >= at && tat - at < sizeof(hdr))
-		/* the table is in the header's sector: the copy is one write */
+	size_t hlen = sizeof(hdr);
+	if (tat >= at && tat - at < sizeof(hdr)) {
+		/* the table is in the header's sector: the copy is one write,
+		 * which stops at the table's end so that the leaves after it
+		 * (version 5, repaired on their own) stay as they are */
 		memcpy(hdr + (tat - at), table, g->table_len);
-	else
+		hlen = (size_t)(tat - at + g->table_len);
+	} else {
 		rc = fsu_pwrite_full(fd, table, g->table_len, tat);
+	}
 	if (rc == 0)
-		rc = fsu_pwrite_full(fd, hdr, sizeof(hdr), at);
+		rc = fsu_pwrite_full(fd, hdr, hlen, at);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = -errno;
 	return rc < 0 ? write_err(err, s->dir, rc) : 0;

@@ -1,8 +1,8 @@
 /*
  * store: the on-disk release store.
  *
- *   DIR/FORMAT                 "bitstream-store 4\nparity K+M\n" (2 and 3 are
- *                              upgraded by the first writer; others refused)
+ *   DIR/FORMAT                 "bitstream-store 5\nparity K+M\n" (2, 3 and 4
+ *                              are upgraded by the first writer; others refused)
  *   DIR/lock                   flock: exclusive for writers, shared for readers
  *   DIR/tmp/, DIR/tmp/0..f/    writes in progress; emptied by the next writer
  *   DIR/objects/xx/<root>.obj  one per distinct file, keyed by its v2 pieces root
@@ -14,7 +14,9 @@
  * its parity, and a second copy of the header, the last 4 KiB of the file;
  * each header has its copy of the block table (one XXH3-128 per 16 KiB
  * block and per parity shard) in its own sector when it fits, else in
- * sectors of its own after the data (struct store_geom).
+ * sectors of its own after the data (struct store_geom); from version 5 each
+ * table copy is followed by a copy of the SHA-256 leaves of the data
+ * blocks, checked through table entries of their own (store_leaf_group).
  * Each header carries the XXH3-128 of its table and of itself; a reader
  * uses the first intact copy, so one bad sector costs no object (both
  * copies lie in 4 KiB sectors of their own; docs/store.md says why there).
@@ -82,11 +84,17 @@ const char *store_dir(const struct store *s);
  *    table2 inside the first and the last 4 KiB), and a stripe's parity
  *    shards are as long as its longest data shard rounded up to 4 KiB (only
  *    the last stripe, holding one block, is shorter: last_plen).
+ *  - 5: as 4, and each table copy is followed by a copy of the data
+ *    blocks' SHA-256 leaves (BEP 52's merkle leaves, 32 bytes a block), in
+ *    groups of STORE_LEAF_GROUP; the whole (entries, then leaves) sits in
+ *    its header's sector when it fits, else in sectors of its own.
  * A table holds the XXH3-128 of every data block, then of every parity
  * shard (of the bytes stored): parity shard j of stripe s is entry
- * n_blocks + s * m + j. k = m = 0: no parity (version 2). store_shard is
- * the one place that says where a shard is and how long: everything that
- * reads, writes or rebuilds one goes through it.
+ * n_blocks + s * m + j; then (version 5) of every leaf group: group j is
+ * entry n_blocks + n_parity + j. k = m = 0: no parity (version 2).
+ * store_shard is the one place that says where a shard is and how long,
+ * store_leaf_group where a leaf group is: everything that reads, writes or
+ * rebuilds one goes through them.
  */
 struct store_geom {
 	uint64_t length, n_blocks;
@@ -96,11 +104,18 @@ struct store_geom {
 	uint64_t n_stripes, n_parity;
 	uint64_t table_len; /* bytes of one table copy's entries */
 	uint64_t table1, table2, parity, header2, size;
+	/* version 5: leaf groups, and where each copy of the leaves starts
+	 * (right after its table copy's entries); 0 before version 5 */
+	uint64_t n_leafgrp, leaves1, leaves2;
 };
 
 /* The version new objects are written in; readers take an object's own from
- * its header (2, 3 and 4 are read). */
-#define STORE_OBJ_VERSION 4u
+ * its header (2 to 5 are read). */
+#define STORE_OBJ_VERSION 5u
+
+/* Leaves per leaf group: one group is 4 KiB of leaves, checked by one table
+ * entry, so checking the leaf of one block reads at most two sectors. */
+#define STORE_LEAF_GROUP 128u
 
 /* The largest file an object holds (1 EiB): with k = 1 and m = 4 its object
  * is about five times its length, which must stay below 2^63 (an off_t) so
@@ -126,6 +141,31 @@ void store_new_geom(const struct store *s, uint64_t length, struct store_geom *g
  */
 uint32_t store_shard(const struct store_geom *g, uint64_t st, uint32_t i, uint64_t *off,
 		     uint64_t *entry);
+
+/*
+ * Leaf group j (the SHA-256 leaves of data blocks j * STORE_LEAF_GROUP on)
+ * of copy `copy` (1 or 2) of a version 5 object: its place in the file and
+ * its table entry; returns its length in bytes (32 a block; 0 when the
+ * object has no leaves, before version 5, or past the last group).
+ */
+uint32_t store_leaf_group(const struct store_geom *g, uint64_t j, int copy, uint64_t *off,
+			  uint64_t *entry);
+
+/*
+ * Reads the leaf group j of the object open as fd into out (at least
+ * 4096 bytes), from copy 1 when it matches its entry in table (the
+ * object's checked table), else from copy 2. Returns the group's length,
+ * -EBADMSG when neither copy matches, -ENODATA when the object has no
+ * leaves (before version 5), or another -errno. *out_bad (may be NULL)
+ * gets the copies found bad (bit 0: copy 1, bit 1: copy 2; copy 2 is read
+ * only when copy 1 is bad).
+ */
+int store_read_leaf_group(int fd, const struct store_geom *g, const uint8_t *table, uint64_t j,
+			  uint8_t *out, unsigned *out_bad);
+
+/* The XXH3-128 table entry of each leaf group of leaves[0..n) (n leaves
+ * from the start of a group): ceil(n / STORE_LEAF_GROUP) entries into out. */
+void store_leaf_entries(const uint8_t *leaves, uint64_t n, uint8_t *out);
 
 /* The parity new objects of this store get (from its FORMAT file). */
 void store_parity(const struct store *s, uint32_t *k, uint32_t *m);
@@ -161,6 +201,19 @@ int store_obj_begin(struct store *s, uint64_t length, struct store_obj_writer *w
 int store_obj_write_table(struct store_obj_writer *w, uint64_t first, const uint8_t *entries,
 			  size_t n, struct seed_err *err);
 /*
+ * Writes the SHA-256 leaves of data blocks first .. first + n - 1 into the
+ * leaves' copy 1 (version 5; the commit reads them back, checks them
+ * against their entries and writes copy 2), and their leaf groups' table
+ * entries into out_entries (ceil(n / STORE_LEAF_GROUP) of 16 bytes), which
+ * the caller puts in the table (in memory, or with store_obj_write_table
+ * at entry n_blocks + n_parity + first / STORE_LEAF_GROUP). first must
+ * start a group and n end one (or the file). Thread-safe for disjoint
+ * ranges. 0, -EINVAL (not whole groups, past the end, no leaves in this
+ * version) or a write error.
+ */
+int store_obj_write_leaves(struct store_obj_writer *w, uint64_t first, const uint8_t *leaves,
+			   uint64_t n, uint8_t *out_entries, struct seed_err *err);
+/*
  * XORs into acc a digest of entries[0..n) at table positions first.. (the
  * XXH3-128 of each entry seeded with its position, so the result does not
  * depend on how the table was split into writes but does on where each
@@ -169,10 +222,14 @@ int store_obj_write_table(struct store_obj_writer *w, uint64_t first, const uint
 void store_obj_table_fold(uint64_t first, const uint8_t *entries, size_t n, uint64_t acc[2]);
 
 /*
- * Writes both copies of the block table (block_xxh: g.n_blocks + g.n_parity
- * entries, data then parity) and header, fsyncs and renames the object into
- * place; the writer has written the data and the parity blocks. When an object with this root already exists (a file shared with
- * another release) the new copy is dropped and *out_created is 0.
+ * Writes both copies of the block table (block_xxh: g.table_len bytes,
+ * data then parity then leaf groups) and header, fsyncs and renames the
+ * object into place; the writer has written the data, the parity blocks
+ * and (version 5) the leaves (store_obj_write_leaves): the commit reads
+ * the leaves back, checks each group against its entry (-EIO when one
+ * differs: leaves lost or never written) and writes their copy 2. When an
+ * object with this root already exists (a file shared with another
+ * release) the new copy is dropped and *out_created is 0.
  *
  * block_xxh NULL: the whole table was written into copy 1 with
  * store_obj_write_table; the commit reads it back (from the page cache:

@@ -44,7 +44,8 @@ static inline bool store_is_writer(enum store_mode m)
 }
 
 /* New objects of this handle are written in header version `version` (3:
- * whole parity blocks and table sectors of their own; 4: today's). Version
+ * whole parity blocks and table sectors of their own; 4: no leaves; 5:
+ * today's). Version
  * 2 (no parity) is not offered: ingest always computes parity. 0, or
  * -EINVAL for another version. */
 int store_set_obj_version(struct store *s, uint32_t version);

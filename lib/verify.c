@@ -130,6 +130,58 @@ static int verify_parity(struct vctx *v, const struct store_release *r,
 	return 0;
 }
 
+/*
+ * Version 5: both copies of every group of the object's SHA-256 leaves
+ * against their table entries (a bad copy is damage, like a bad table
+ * copy: the repair of a block rebuilt from parity checks its leaf), and
+ * the leaves held against those of the data (leaves: computed from it), for
+ * the blocks not already flagged.
+ */
+static int verify_leaves(struct vctx *v, const struct store_release *r,
+			 const struct store_release_file *f, const struct store_obj *o,
+			 const uint8_t *leaves, const uint8_t *flagged, struct seed_err *err)
+{
+	const struct store_geom *g = &o->g;
+	uint8_t buf[2][STORE_LEAF_GROUP * 32], x[16];
+	char msg[200];
+	for (uint64_t j = 0; j < g->n_leafgrp; j++) {
+		uint64_t b0 = j * STORE_LEAF_GROUP, off, e;
+		int good = 0;
+		for (int copy = 1; copy <= 2; copy++) {
+			uint32_t len = store_leaf_group(g, j, copy, &off, &e);
+			int rc = fsu_pread_full(o->fd, buf[copy - 1], len, off);
+			if (rc < 0 && rc != -ENODATA)
+				return seed_err_set(err, rc,
+						    "release %s: %s: leaves read failed: %s", r->id,
+						    f->path, strerror(-rc));
+			if (rc == 0)
+				hash_xxh128(buf[copy - 1], len, x);
+			if (rc == 0 && !memcmp(x, o->block_xxh + e * 16, 16)) {
+				good |= copy;
+				continue;
+			}
+			snprintf(msg, sizeof(msg),
+				 "SHA-256 leaves of blocks %llu-%llu, copy %d of 2: checksum "
+				 "(XXH3-128) mismatch",
+				 (unsigned long long)b0, (unsigned long long)(b0 + len / 32 - 1),
+				 copy);
+			bad(v, f->path, 0, f->length, msg);
+		}
+		if (!good)
+			continue;
+		const uint8_t *held = buf[good & 1 ? 0 : 1];
+		for (uint64_t b = b0; b < g->n_blocks && b < b0 + STORE_LEAF_GROUP; b++) {
+			if (flagged[b] || !memcmp(held + (b - b0) * 32, leaves + b * 32, 32))
+				continue;
+			uint64_t bl =
+				b + 1 < g->n_blocks ? STORE_BLOCK : f->length - b * STORE_BLOCK;
+			bad(v, f->path, b * STORE_BLOCK, bl,
+			    "block SHA-256 leaf mismatch (its XXH3-128 matches)");
+		}
+	}
+	return 0;
+}
+
 static int verify_file(struct vctx *v, struct store *s, const struct store_release *r, size_t idx,
 		       const uint8_t *sha1, uint64_t n_sha1, struct seed_err *err)
 {
@@ -250,6 +302,8 @@ static int verify_file(struct vctx *v, struct store *s, const struct store_relea
 		}
 	}
 	rc = verify_parity(v, r, f, &o, flagged, err);
+	if (rc == 0)
+		rc = verify_leaves(v, r, f, &o, leaves, flagged, err);
 	if (rc < 0)
 		goto out;
 	uint8_t root[32];

@@ -865,6 +865,20 @@ static int run_status(struct cmdopt_args *a)
 			jsonw_ku64(&w, "bytes", t[k].bytes);
 			jsonw_ku64(&w, "objects", t[k].objects);
 			jsonw_ku64(&w, "disk_bytes", t[k].disk);
+			/* the last scrub that covered its releases */
+			const struct scrub_tenant *ts =
+				have_last < 0 ? NULL : scrub_last_tenant(&last, t[k].name);
+			jsonw_key(&w, "scrub");
+			if (ts) {
+				jsonw_obj_begin(&w);
+				jsonw_ku64(&w, "finished", (uint64_t)ts->finished);
+				jsonw_key(&w, "whole");
+				jsonw_bool(&w, ts->whole);
+				json_scrub_stats(&w, &ts->st);
+				jsonw_obj_end(&w);
+			} else {
+				jsonw_null(&w);
+			}
 			jsonw_obj_end(&w);
 		}
 		jsonw_arr_end(&w);
@@ -886,11 +900,26 @@ static int run_status(struct cmdopt_args *a)
 		printf("store %s: parity %u+%u; %zu releases (%" PRIu64 " unreadable), %" PRIu64
 		       " objects, %" PRIu64 " bytes on disk\n",
 		       a->store, pk, pm, n - (size_t)unreadable, unreadable, objects, disk);
-		for (size_t k = 0; k < nt; k++)
+		for (size_t k = 0; k < nt; k++) {
 			printf("  tenant %s: %" PRIu64 " releases, %" PRIu64 " files, %" PRIu64
 			       " bytes; %" PRIu64 " objects, %" PRIu64 " bytes on disk\n",
 			       t[k].name, t[k].releases, t[k].files, t[k].bytes, t[k].objects,
 			       t[k].disk);
+			const struct scrub_tenant *ts =
+				have_last < 0 ? NULL : scrub_last_tenant(&last, t[k].name);
+			if (!ts) {
+				printf("    last scrub: never\n");
+				continue;
+			}
+			char when[32];
+			time_t tf = (time_t)ts->finished;
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&tf));
+			printf("    last scrub: %s, %s; %" PRIu64 " objects, %" PRIu64
+			       " bytes; blocks repaired %" PRIu64 ", beyond repair %" PRIu64 "\n",
+			       when, ts->whole ? "whole afterwards" : "NOT whole afterwards",
+			       ts->st.objects, ts->st.bytes, ts->st.blocks_rebuilt,
+			       ts->st.blocks_lost);
+		}
 		if (have_last < 0) {
 			printf("last scrub: never\n");
 		} else {
@@ -907,6 +936,7 @@ static int run_status(struct cmdopt_args *a)
 			       last.st.blocks_lost, last.st.objects_lost);
 		}
 	}
+	scrub_last_free(&last);
 	seed_err_clear(&err);
 	rc = unreadable ? 1 : 0;
 out:

@@ -197,4 +197,64 @@ http_get "$KURL" "$T/q.body" "$T/q.hdr" -f -r "$LO-$((HI - 1))"
 same_bytes_as_source "$TREE/$KNOWN" "$LO" $((HI - LO)) "$T/q.body" "GET -r $LO-$((HI - 1)) after the repair"
 dp_stop 30
 echo "repaired blocks: refused while quarantined, served once it lapsed"
+
+note "a rebuilt block that matches its XXH3-128 but not its SHA-256 leaf is refused"
+# In assets/other.bin's object (version 5: its leaves after each table copy,
+# in the header sectors) the leaf of block 10 is made wrong in both copies,
+# with its group's table entry and the headers' checksums made to agree
+# (XXH3-128 through libxxhash), as a table written wrong would be; then the
+# block itself rots. Its stripe rebuilds the right bytes, which match their
+# XXH3-128, and the leaf check refuses them. Block 40 rots too, with its
+# leaf intact: rebuilt and served.
+OROOT=$("$PY" -c 'import json,sys; print(next(f["root"] for f in json.load(open(sys.argv[1]))["files"] if f["path"] == "assets/other.bin"))' "$T/show.json")
+OOBJ=$S/objects/${OROOT:0:2}/$OROOT.obj
+"$PY" - "$OOBJ" "$PK" "$PM" $((1024 * 1024 + 7)) <<'EOF' || fail "could not prepare the wrong leaf (above)"
+import ctypes, os, sys
+sys.path.insert(0, os.environ['SRCDIR'])
+from storelayout import Layout
+path, k, m, length = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+lib = ctypes.CDLL('libxxhash.so.0')
+class H(ctypes.Structure):
+    _fields_ = [('low64', ctypes.c_uint64), ('high64', ctypes.c_uint64)]
+lib.XXH3_128bits.restype = H
+lib.XXH3_128bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+def xxh(b):
+    h = lib.XXH3_128bits(b, len(b))
+    return h.high64.to_bytes(8, 'big') + h.low64.to_bytes(8, 'big')
+lay = Layout(length, k, m)
+if lay.n_leafgrp != 1 or lay.table1 != 128:
+    sys.exit('FAIL: expected one leaf group in the header sectors, layout says %d at %d' % (lay.n_leafgrp, lay.table1))
+with open(path, 'r+b') as f:
+    for table, leaves, hdr in ((lay.table1, lay.leaves1, 0), (lay.table2, lay.leaves2, lay.header2)):
+        f.seek(leaves); lv = bytearray(f.read(lay.n_blocks * 32))
+        lv[10 * 32] ^= 0xff
+        f.seek(leaves); f.write(lv)
+        f.seek(table); t = bytearray(f.read(lay.table_len))
+        e = lay.n_blocks + lay.n_parity
+        t[e * 16:e * 16 + 16] = xxh(bytes(lv))
+        f.seek(table); f.write(t)
+        f.seek(hdr); h = bytearray(f.read(128))
+        h[80:96] = xxh(bytes(t))
+        h[112:128] = xxh(bytes(h[:112]))
+        f.seek(hdr); f.write(h)
+EOF
+sc "$T/lv.out" "$T/lv.err" release verify --store "$S" "$ID"
+((SC_RC == 1)) || fail "release verify after the leaf was made wrong: expected exit 1, saw $SC_RC"
+grep -q "assets/other.bin offset 163840 length 16384: block SHA-256 leaf mismatch" "$T/lv.out" "$T/lv.err" ||
+	fail "release verify: expected block 10 of assets/other.bin named by its leaf, saw: $(cat "$T/lv.out" "$T/lv.err")"
+! grep -q "other.bin.*copy" "$T/lv.out" "$T/lv.err" || fail "release verify: expected both metadata and leaves copies of assets/other.bin intact: $(cat "$T/lv.err")"
+invert_byte "$OOBJ" $((HDR + 10 * 16384 + 200))
+invert_byte "$OOBJ" $((HDR + 40 * 16384 + 200))
+dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 1 --cache-size 64M
+OURL="$DP_URL/$ID/patch/assets/other.bin"
+http_get "$OURL" "$T/lf.body" "$T/lf.hdr" -f -r $((10 * 16384 + 100))-$((10 * 16384 + 300))
+((CURL_RC != 0)) || fail "GET -r in block 10 of assets/other.bin: expected it refused (its leaf does not match), curl exit 0"
+http_get "$OURL" "$T/lf.body" "$T/lf.hdr" -f -r $((40 * 16384))-$((41 * 16384 - 1))
+((CURL_RC == 0)) || fail "GET -r block 40 of assets/other.bin: expected it rebuilt and served, curl exit $CURL_RC"
+same_bytes_as_source "$TREE/assets/other.bin" $((40 * 16384)) 16384 "$T/lf.body" "block 40 of assets/other.bin, rebuilt"
+dp_stop 30
+dp_expect_counter blocks_repaired 1
+n=$(grep -c "block 10: rebuilt from its stripe's parity, but it matches its XXH3-128 but not its SHA-256 leaf; refused" "$DP_ERR" || true)
+((n == 1)) || { cat "$DP_ERR" >&2; fail "seed-dataplane stderr: expected one line refusing block 10 on its leaf, saw $n"; }
+echo "block 10: rebuilt, refused on its SHA-256 leaf; block 40: rebuilt and served"
 echo "PASS: test_dataplane_corrupt"

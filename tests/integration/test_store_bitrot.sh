@@ -10,7 +10,9 @@
 #    SHA-256 merkle root from the piece layers): no piece arrives corrupt,
 #    and the pieces refused are exactly those holding a flipped data block
 #    whose stripe has more flipped blocks (data and parity) than the
-#    parity's M, computed here from the layout in docs/store.md;
+#    parity's M, or whose SHA-256 leaves (version 5 objects: two copies)
+#    are flipped in both copies, so that a block rebuilt from parity cannot
+#    have its leaf checked: computed here from the layout in docs/store.md;
 #  - every file over HTTP: byte-identical when none of its blocks is beyond
 #    repair, otherwise cut after a correct prefix; never a wrong byte;
 #  - the data plane counts every rebuildable block as rebuilt, and at most
@@ -48,7 +50,7 @@ note "1,000 random bit flips over the whole store directory"
 import json, os, random, sys
 sys.path.insert(0, os.environ['SRCDIR'])
 from raw_fetch import Torrent
-from storelayout import BLOCK as B, HDR, Layout, object_path
+from storelayout import BLOCK as B, HDR, LEAF_GROUP, Layout, object_path
 store, show, torrent, k, m, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 rnd = random.Random(20261206)
 paths = []
@@ -98,22 +100,30 @@ lost_blocks = repairable = 0
 for p, f in objs.items():
     lay = Layout(f['length'], k, m)
     L, ns = f['length'], lay.n_stripes
-    bad_data, bad_par = set(), set()
+    bad_data, bad_par, bad_leaves = set(), set(), set()
     for fp, off, _ in flips:
         if fp != p: continue
         if HDR <= off < HDR + L: bad_data.add((off - HDR) // B)
         elif lay.parity_at(off) is not None: bad_par.add(lay.parity_at(off))
+        elif lay.leaf_group_at(off) is not None: bad_leaves.add(lay.leaf_group_at(off))
+    # a block rebuilt from parity is served once its SHA-256 leaf is checked:
+    # not when both copies of its leaf group are bad
+    unleafed = {g for g, c in bad_leaves if (g, 3 - c) in bad_leaves}
+    lost_here = set()
     for st in range(ns):
         d = {b for b in bad_data if b // k == st}
         q = {x for x in bad_par if x // m == st}
         if len(d) + len(q) > m:
-            lost_blocks += len(d)
-            fp0 = first_piece[f['root']]
-            for b in d:
-                refused.add(fp0 + b * B // t.pl)
+            lost_here |= d
         else:
-            repairable += len(d)
-    where[f['path']] = sorted({(b * B) for b in bad_data if len({x for x in bad_data if x // k == b // k}) + len({x for x in bad_par if x // m == b // k}) > m})
+            gone = {b for b in d if b // LEAF_GROUP in unleafed}
+            lost_here |= gone
+            repairable += len(d) - len(gone)
+    lost_blocks += len(lost_here)
+    fp0 = first_piece[f['root']]
+    for b in lost_here:
+        refused.add(fp0 + b * B // t.pl)
+    where[f['path']] = sorted(b * B for b in lost_here)
 kinds = {}
 for fp, off, _ in flips:
     kind = 'objects' if fp in objs else os.path.relpath(fp, store).split('/')[0]

@@ -36,7 +36,7 @@ mapfile -t FILES < <(cd "$TREE" && find . -type f -printf '%P\n' | sort)
 sc_ok "$T/c.json" "$T/c.err" release create --store "$S" --tenant acme --name small --version 1 --json "$TREE"
 RID=$(json_get "$T/c.json" id)
 sc_ok "$T/show.json" "$T/show.err" release show --store "$S" --json "$RID"
-[[ $(head -1 "$S/FORMAT") == "bitstream-store 4" ]] || fail "expected a new store of format 4, FORMAT holds: $(cat "$S/FORMAT")"
+[[ $(head -1 "$S/FORMAT") == "bitstream-store 5" ]] || fail "expected a new store of format 5, FORMAT holds: $(cat "$S/FORMAT")"
 
 note "every object has its documented size"
 "$PY" - "$S" "$T/show.json" >"$T/sizes.txt" <<'PYEOF' || fail "object sizes (above)"
@@ -154,7 +154,11 @@ if len(data) != lay.size:
     sys.exit('FAIL: hundred.bin: object of %d bytes, want %d' % (len(data), lay.size))
 h1, h2 = data[:128], data[lay.header2:lay.header2 + 128]
 t1, t2 = data[lay.table1:lay.table1 + lay.table_len], data[lay.table2:lay.table2 + lay.table_len]
-if h1[:8] != b'SEEDOBJ\0' or int.from_bytes(h1[8:12], 'little') != 4 or t1 != t2 or t1 == bytes(lay.table_len):
-    sys.exit('FAIL: hundred.bin: expected version 4 headers and two equal tables in the header sectors')
-print('hundred.bin: version 4, its tables rebuilt in the header sectors')
+n = lay.n_blocks * 32
+l1, l2 = data[lay.leaves1:lay.leaves1 + n], data[lay.leaves2:lay.leaves2 + n]
+if h1[:8] != b'SEEDOBJ\0' or int.from_bytes(h1[8:12], 'little') != 5 or t1 != t2 or t1 == bytes(lay.table_len):
+    sys.exit('FAIL: hundred.bin: expected version 5 headers and two equal tables in the header sectors')
+if l1 != l2 or l1 == bytes(n):
+    sys.exit('FAIL: hundred.bin: expected its leaves rebuilt, two equal copies after the tables')
+print('hundred.bin: version 5, its tables and leaves rebuilt in the header sectors')
 PYEOF

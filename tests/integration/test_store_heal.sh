@@ -94,9 +94,12 @@ zero_at() {
 store_parity "$S"
 NBLOCKS=$(((BIGSIZE + BLOCK - 1) / BLOCK))
 NPARITY=$(((NBLOCKS + PK - 1) / PK * PM))
+# version 5: an entry per group of 128 leaves, and the leaves (32 bytes a
+# block) after each table copy, in the same sectors
+NLEAFGRP=$(((NBLOCKS + 127) / 128))
 TABLE=$((HDR + (BIGSIZE + 4095) / 4096 * 4096))
-TABLE_LEN=$(((NBLOCKS + NPARITY) * 16))
-TABLE2=$((TABLE + (TABLE_LEN + 4095) / 4096 * 4096))
+TABLE_LEN=$(((NBLOCKS + NPARITY + NLEAFGRP) * 16))
+TABLE2=$((TABLE + (TABLE_LEN + NBLOCKS * 32 + 4095) / 4096 * 4096))
 ((TABLE2 + TABLE_LEN <= $(stat -c %s "$BIGOBJ"))) ||
 	fail "expected the second block table of $BIG ($TABLE_LEN bytes at $TABLE2) inside $BIGOBJ ($(stat -c %s "$BIGOBJ") bytes)"
 # both copies hold the same checksums, not zeros, or the test would prove nothing

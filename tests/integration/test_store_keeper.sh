@@ -75,6 +75,16 @@ for kv in blocks_rebuilt=1 parity_rebuilt=1 copies_rewritten=2 tables_rebuilt=0 
 	[[ $got == "${kv#*=}" ]] || fail "/metrics after the pass: expected seed_scrub_pass_found{counter=\"${kv%=*}\"} ${kv#*=}, saw '$got'"
 done
 [[ $(ctl_metric seed_scrub_last_whole) == 1 ]] || fail "expected seed_scrub_last_whole 1 after the pass"
+# per tenant (issue 14): acme holds every object, so its record is the pass's
+objs=$(ctl_metric 'seed_scrub_last_found\{counter="objects"\}')
+for kv in objects="$objs" blocks_rebuilt=1 parity_rebuilt=1 copies_rewritten=2 blocks_lost=0; do
+	got=$(ctl_metric "seed_scrub_tenant_last_found\\{tenant=\"acme\",counter=\"${kv%=*}\"\\}")
+	[[ $got == "${kv#*=}" ]] || fail "/metrics after the pass: expected seed_scrub_tenant_last_found{tenant=\"acme\",counter=\"${kv%=*}\"} ${kv#*=}, saw '$got'"
+done
+[[ $(ctl_metric 'seed_scrub_tenant_last_whole\{tenant="acme"\}') == 1 ]] || fail "expected seed_scrub_tenant_last_whole{tenant=\"acme\"} 1 after the pass"
+api_ok GET /api/v1/status
+[[ $(jq_py '[(t["scrub"]["blocks_rebuilt"], t["scrub"]["objects"], t["scrub"]["whole"]) for t in d["tenants"] if t["id"] == "acme"]') == "[(1, $objs, True)]" ]] ||
+	fail "GET /api/v1/status: expected tenant acme's scrub record (1 block rebuilt, $objs objects, whole), saw: $(jq_py '[t.get("scrub") for t in d["tenants"]]')"
 objs=$(ctl_metric 'seed_scrub_last_found\{counter="objects"\}')
 ((objs >= 4)) || fail "expected the pass to have checked every object (>= 4), saw '$objs'"
 expect_line "$T/ctl.err" "seed-control's log: expected the rebuilt block named" "scrub: release acme.game.1: big.bin:" "rebuilt from its stripe's parity"

@@ -145,16 +145,39 @@ left=$(find "$S3" -name '*.tmp.*')
 [[ -z $left ]] || fail "after the second scrub: temporary files left: $left"
 echo "scrub killed mid-run ($N3 data, $P3 parity blocks flipped): the next scrub repaired what was left ($(json_get "$T/scrub4.json" blocks_rebuilt) data, $(json_get "$T/scrub4.json" parity_rebuilt) parity blocks), verify exits 0"
 
-note "three flips in one stripe: the scrub exits 1 and counts them lost"
+note "three flips in one stripe of acme's release, two blocks of globex's: counted per tenant"
 S2=$T/store2
 sc_ok "$T/c2.json" "$T/c2.err" release create --store "$S2" --tenant acme --name rot --version 1 --json "$TREE"
 sc_ok "$T/show2.json" "$T/show2.err" release show --store "$S2" --json "$RID"
+gen_tree "$T/src/globex" g.bin $((1024 * 1024 + 17))
+sc_ok "$T/cg.json" "$T/cg.err" release create --store "$S2" --tenant globex --name g --version 1 --json "$T/src/globex"
+sc_ok "$T/showg.json" "$T/showg.err" release show --store "$S2" --json globex.g.1
 read -r N2 _ < <(flip_store "$S2" "$T/show2.json" 9 0)
 ((N2 == 3)) || fail "expected 3 flips, saw $N2"
+# globex's one file: a data block in each of its first two stripes, rebuilt
+store_parity "$S2"
+GOBJ=$("$PY" -c 'import json,os,sys; sys.path.insert(0, os.environ["SRCDIR"]); from storelayout import object_path; print(object_path(sys.argv[1], json.load(open(sys.argv[2]))["files"][0]["root"]))' "$S2" "$T/showg.json")
+invert_byte "$GOBJ" $((4096 + 2 * 16384 + 5))
+invert_byte "$GOBJ" $((4096 + (PK + 1) * 16384 + 5))
 sc "$T/scrub3.json" "$T/scrub3.err" store scrub --store "$S2" --now --json
 ((SC_RC == 1)) || fail "store scrub with a stripe beyond its parity: expected exit 1, saw $(describe_rc "$SC_RC")"
 [[ $(json_get "$T/scrub3.json" blocks_lost) == 3 ]] || fail "store scrub --json: expected blocks_lost 3, saw $(cat "$T/scrub3.json")"
 echo "a stripe with 3 bad blocks: scrub exit 1, blocks_lost 3"
+sc_ok "$T/status2.json" "$T/status2.err" store status --store "$S2" --json
+"$PY" - "$T/status2.json" $((1024 * 1024 + 17)) <<'PYEOF' || fail "store status --json per tenant: see above"
+import json, sys, time
+t = {x['tenant']: x['scrub'] for x in json.load(open(sys.argv[1]))['tenants']}
+want = {'acme': dict(releases=1, objects=5, blocks_rebuilt=0, blocks_lost=3, whole=False),
+        'globex': dict(releases=1, objects=1, bytes=int(sys.argv[2]), blocks_rebuilt=2, blocks_lost=0, whole=True)}
+bad = ['%s: %s %s, want %s' % (n, k, (t.get(n) or {}).get(k), v) for n, w in want.items() for k, v in w.items() if (t.get(n) or {}).get(k) != v]
+bad += ['%s: finished %s, not in the last minute' % (n, (t.get(n) or {}).get('finished')) for n in want if abs((t.get(n) or {}).get('finished', 0) - time.time()) > 60]
+if bad:
+    sys.exit('FAIL: ' + '; '.join(bad))
+print('store status --json: per tenant, acme 3 blocks beyond repair, globex 2 repaired, as damaged')
+PYEOF
+sc_ok "$T/status2.txt" "$T/status2.err" store status --store "$S2"
+expect_line "$T/status2.txt" "store status: expected globex's scrub line" "last scrub:" "whole afterwards; 1 objects, $((1024 * 1024 + 17)) bytes; blocks repaired 2, beyond repair 0"
+expect_line "$T/status2.txt" "store status: expected acme's scrub line" "last scrub:" "NOT whole afterwards; 5 objects" "blocks repaired 0, beyond repair 3"
 
 note "store scrub with a bad --rate is a usage error"
 sc "$T/r.out" "$T/r.err" store scrub --store "$S" --now --rate 10

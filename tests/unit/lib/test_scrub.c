@@ -12,22 +12,29 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../storeutil.h"
+#include "parity.h"
 #include "scrub.h"
 #include "store_int.h"
 #include "verify.h"
 
 /* big.bin: 300000 bytes, 19 blocks, 2 stripes of 16+2 so 4 parity blocks
  * (the last stripe holds 3 blocks: whole ones); its table (23 entries, 368
- * bytes) fits in a header's sector (version 4): copy 1 at 128, parity at
- * 307200, header 2 at 372736 with table copy 2 at 372864 */
+ * bytes; version 5: one more for its leaf group, then 19 leaves of 32
+ * bytes) fits in a header's sector: copy 1 at 128, parity at 307200,
+ * header 2 at 372736 with table copy 2 at 372864; the leaves after each
+ * table copy's 24 entries */
 #define BIG_LEN	   300000
 #define TABLE1	   128
 #define TABLE2	   372864
+#define LEAVES1	   (TABLE1 + 24 * 16)
+#define LEAVES2	   (TABLE2 + 24 * 16)
 #define PARITY	   307200
 #define DATA(b, o) (4096 + (b)*16384 + (o))
 /* small.bin: 1000 bytes, one block: header and table copy 1 in the first
@@ -305,6 +312,7 @@ Test(scrub, one_release_or_an_unknown_one)
 	cr_assert_eq(scrub_last(sp, &last, &e), 0, "%s", e.msg);
 	cr_assert_str_eq(last.only, "t.n.1", "the record is of the last scrub that ran");
 	cr_assert(last.whole);
+	scrub_last_free(&last);
 	cleanup();
 }
 
@@ -356,6 +364,12 @@ Test(scrub, background_repairs_what_it_finds_under_the_lock)
 	cr_assert_eq(scrub_last(sp, &last, &e), 0, "%s", e.msg);
 	cr_assert(last.whole);
 	cr_assert_eq(last.st.blocks_rebuilt, 1);
+	/* the tenant's record: the background pass counts per tenant too */
+	cr_assert_eq(last.n_tenants, 1);
+	cr_assert_str_eq(last.tenants[0].tenant, "t");
+	cr_assert_eq(last.tenants[0].st.blocks_rebuilt, 1);
+	cr_assert_eq(last.tenants[0].st.objects, 2);
+	scrub_last_free(&last);
 	cr_assert_eq(bg(&st, NULL), 0);
 	cr_assert_eq(events, 0, "a second pass found something again");
 	reopen();
@@ -619,7 +633,7 @@ Test(scrub, both_metadata_sectors_of_a_compact_object_rebuilt)
 	EXPECT(st, parity_rebuilt, 1);
 	EXPECT(st, blocks_lost + st.objects_lost, 0);
 	uint32_t k = 0;
-	cr_assert_eq(version_of("small.bin", &k), 4);
+	cr_assert_eq(version_of("small.bin", &k), STORE_OBJ_VERSION);
 	cr_assert_eq(k, 16, "the layout the disk holds, not the store's 4+2");
 	cr_assert_eq(verify_bad(), 0);
 	cr_assert_eq(size_of(obj), SMALL_SIZE);
@@ -660,4 +674,244 @@ Test(scrub, a_version_3_object_is_scrubbed_in_its_own_layout)
 	free(small);
 	free(obj);
 	cleanup();
+}
+
+/* Reads n bytes of path at off (malloc'd). */
+static uint8_t *read_back(const char *path, off_t off, size_t n)
+{
+	uint8_t *b = malloc(n);
+	int fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0, "%s", path);
+	cr_assert_eq(pread(fd, b, n, off), (ssize_t)n);
+	close(fd);
+	return b;
+}
+
+/*
+ * Issue 14's leaf check: block 5 of big.bin is replaced by other bytes
+ * whose XXH3-128 goes into both table copies and from which the stripe's
+ * parity is recomputed, so that everything but its SHA-256 leaf agrees with
+ * the wrong bytes (a table and parity written wrong). verify names the
+ * block by its leaf; when the block then rots, the stripe rebuilds the
+ * wrong bytes, which match their XXH3-128: the scrub refuses them on their
+ * leaf (counted lost, the block left as it is, nothing written).
+ */
+Test(scrub, a_rebuilt_block_whose_leaf_does_not_match_is_refused)
+{
+	build();
+	char *obj = big_obj();
+	struct store_release *r;
+	cr_assert_eq(store_release_load(s, "t.n.1", &r, NULL), 0);
+	const uint8_t *root = NULL;
+	for (size_t i = 0; i < r->n_files; i++)
+		if (!strcmp(r->files[i].path, "big.bin"))
+			root = r->files[i].root;
+	struct store_obj o;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(store_obj_open(s, root, &o, &e), 0, "%s", e.msg);
+	const struct store_geom *g = &o.g;
+	cr_assert_eq(g->n_leafgrp, 1);
+	cr_assert_eq(g->leaves1, LEAVES1);
+	cr_assert_eq(g->leaves2, LEAVES2);
+	int fd = open(obj, O_RDWR);
+	cr_assert_geq(fd, 0);
+	/* stripe 0: blocks 0-15, whole; block 5 becomes other bytes */
+	uint8_t *stripe = read_back(obj, DATA(0, 0), 16 * 16384);
+	for (size_t i = 0; i < 16384; i += 64)
+		stripe[5 * 16384 + i] ^= 0x5a;
+	cr_assert_eq(pwrite(fd, stripe + 5 * 16384, 16384, DATA(5, 0)), 16384);
+	hash_xxh128(stripe + 5 * 16384, 16384, o.block_xxh + 5 * 16);
+	struct parity par;
+	cr_assert_eq(parity_init(&par, g->k, g->m, &e), 0, "%s", e.msg);
+	uint8_t *d[PARITY_MAX_K], *p[PARITY_MAX_M], *pb = malloc(2 * 16384);
+	for (uint32_t i = 0; i < g->k; i++)
+		d[i] = stripe + (size_t)i * 16384;
+	for (uint32_t j = 0; j < g->m; j++)
+		p[j] = pb + (size_t)j * 16384;
+	parity_encode(&par, 16384, d, p);
+	for (uint32_t j = 0; j < g->m; j++) {
+		uint64_t off, ent;
+		cr_assert_eq(store_shard(g, 0, g->k + j, &off, &ent), 16384);
+		cr_assert_eq(pwrite(fd, p[j], 16384, (off_t)off), 16384);
+		hash_xxh128(p[j], 16384, o.block_xxh + ent * 16);
+	}
+	for (int copy = 1; copy <= 2; copy++)
+		cr_assert_eq(store_obj_write_meta(s, fd, root, g, o.block_xxh, copy, &e), 0, "%s",
+			     e.msg);
+	close(fd);
+	store_obj_close(&o);
+	store_release_free(r);
+	cr_assert_gt(verify_bad(), 0, "verify finds the block by its leaf");
+
+	damage(obj, DATA(5, 100), 0);
+	uint8_t *rotten = read_back(obj, DATA(5, 0), 16384);
+	struct scrub_stats st;
+	cr_assert_eq(scrub(&st), 1, "something is lost");
+	EXPECT(st, blocks_lost, 1);
+	EXPECT(st, blocks_rebuilt, 0);
+	EXPECT(st, parity_rebuilt, 0);
+	uint8_t *after = read_back(obj, DATA(5, 0), 16384);
+	cr_assert_arr_eq(after, rotten, 16384, "the block is left as it is");
+	free(after);
+	free(rotten);
+	free(pb);
+	free(stripe);
+	free(obj);
+	cleanup();
+}
+
+/* A bad copy of an object's leaves is rewritten from the other one; both
+ * copies bad: rebuilt from the data once its merkle root is checked, also
+ * when a block of the data was bad in the same pass (rebuilt first). */
+Test(scrub, leaves_rewritten_and_rebuilt)
+{
+	build();
+	char *obj = big_obj();
+	damage(obj, LEAVES1 + 40, 8);
+	cr_assert_gt(verify_bad(), 0, "verify reports a bad copy of the leaves");
+	scrub_repairs(0, 0, 1);
+	cr_assert_eq(verify_bad(), 0);
+	damage(obj, LEAVES2 + 19 * 32 - 1, 0); /* the last byte of copy 2 */
+	scrub_repairs(0, 0, 1);
+	cr_assert_eq(verify_bad(), 0);
+	damage(obj, LEAVES1, 19 * 32);
+	damage(obj, LEAVES2 + 100, 0);
+	scrub_repairs(0, 0, 2);
+	cr_assert_eq(verify_bad(), 0);
+	damage(obj, LEAVES1 + 5, 0);
+	damage(obj, LEAVES2 + 300, 0);
+	damage(obj, DATA(17, 3), 0);
+	scrub_repairs(1, 0, 2);
+	cr_assert_eq(verify_bad(), 0);
+	struct scrub_stats st;
+	cr_assert_eq(scrub(&st), 0);
+	cr_assert_eq(events, 0, "a second scrub found something again");
+	free(obj);
+	cleanup();
+}
+
+/* The record of tenant in the store's scrub.last (the test fails without). */
+static struct scrub_tenant tenant_record(const char *tenant)
+{
+	struct scrub_last last;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(scrub_last(sp, &last, &e), 0, "%s", e.msg);
+	const struct scrub_tenant *t = scrub_last_tenant(&last, tenant);
+	cr_assert_not_null(t, "scrub.last has no record of tenant %s", tenant);
+	struct scrub_tenant copy = *t;
+	scrub_last_free(&last);
+	return copy;
+}
+
+/*
+ * Issue 14's per-tenant counters: tenant t (big.bin, small.bin) and tenant
+ * u (one file of 40 blocks, 3 stripes) damaged apart; scrub.last says, per
+ * tenant, what was done in its releases, equal to the damage: t two blocks
+ * rebuilt, u one rebuilt and three beyond its stripe's parity. A scrub of
+ * one of t's releases then replaces t's record only.
+ */
+Test(scrub, counts_per_tenant)
+{
+	build();
+	char p[TU_PATH_MAX + 32];
+	snprintf(p, sizeof(p), "%s/tree2", base);
+	cr_assert_eq(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/tree2/u.bin", base);
+	su_write_pattern(p, 40 * 16384, 7, 3, 9);
+	snprintf(p, sizeof(p), "%s/tree2", base);
+	struct ingest_opts o = su_opts("u", "n", "1", METAINFO_HYBRID, 65536);
+	su_ingest_into(s, p, &o, NULL);
+	struct store_release *r;
+	cr_assert_eq(store_release_load(s, "u.n.1", &r, NULL), 0);
+	char *uobj = store_obj_path(s, r->files[0].root), *obj = big_obj();
+	store_release_free(r);
+	damage(obj, DATA(1, 10), 0);
+	damage(obj, DATA(17, 10), 0);
+	damage(uobj, DATA(3, 10), 0);
+	for (int b = 20; b < 23; b++)
+		damage(uobj, DATA(b, 10), 0);
+	struct scrub_stats st;
+	cr_assert_eq(scrub(&st), 1, "three blocks are lost");
+	EXPECT(st, blocks_rebuilt, 3);
+	EXPECT(st, blocks_lost, 3);
+	struct scrub_tenant t = tenant_record("t"), u = tenant_record("u");
+	EXPECT(t.st, releases, 1);
+	EXPECT(t.st, objects, 2);
+	EXPECT(t.st, bytes, BIG_LEN + 1000);
+	EXPECT(t.st, blocks_rebuilt, 2);
+	EXPECT(t.st, blocks_lost, 0);
+	cr_assert(t.whole);
+	EXPECT(u.st, releases, 1);
+	EXPECT(u.st, objects, 1);
+	EXPECT(u.st, bytes, 40 * 16384);
+	EXPECT(u.st, blocks_rebuilt, 1);
+	EXPECT(u.st, blocks_lost, 3);
+	cr_assert(!u.whole);
+	cr_assert_geq(t.finished, time(NULL) - 60);
+	cr_assert_eq(t.finished, u.finished);
+
+	struct seed_err e;
+	seed_err_clear(&e);
+	sleep(1);
+	cr_assert_eq(scrub_store(s, "t.n.1", HASH_IMPL_MB, NULL, NULL, &st, &e), 0, "%s", e.msg);
+	struct scrub_tenant t2 = tenant_record("t"), u2 = tenant_record("u");
+	EXPECT(t2.st, blocks_rebuilt, 0);
+	EXPECT(t2.st, objects, 2);
+	cr_assert_gt(t2.finished, t.finished, "t's record is of the new scrub");
+	cr_assert_eq(u2.finished, u.finished, "u's record is kept");
+	EXPECT(u2.st, blocks_lost, 3);
+	free(uobj);
+	free(obj);
+	cleanup();
+}
+
+/* A scrub.last that is not one a scrub wrote is refused whole, naming the
+ * line: a tenant line with a name store_check_id refuses, a counter it does
+ * not know, a number out of range or missing. */
+Test(scrub, a_bad_tenant_record_is_refused)
+{
+	static const char *const bad[] = {
+		"tenant a/b finished 1 whole 1 objects 2\n",
+		"tenant a finished 1 whole 1 objectz 2\n",
+		"tenant a finished 1 whole 2 objects 2\n",
+		"tenant a finished 1 objects 2\n",
+		"tenant a finished 1 whole 1 objects -2\n",
+		"tenant a finished 1 whole 1 objects 99999999999999999999999\n",
+		"tenant a finished 1 whole 1 objects\n",
+		"tenant\n",
+	};
+	char base2[TU_PATH_MAX], path[TU_PATH_MAX + 32];
+	tu_tmpdir(base2, "test_scrub_last");
+	snprintf(path, sizeof(path), "%s/scrub.last", base2);
+	for (size_t i = 0; i < TU_N(bad); i++) {
+		char text[256];
+		int n = snprintf(text, sizeof(text), "finished 5\nonly \nwhole 1\nobjects 3\n%s",
+				 bad[i]);
+		cr_assert_eq(fsu_write_atomic(path, text, (size_t)n, 0644, NULL), 0);
+		struct scrub_last last;
+		struct seed_err e;
+		seed_err_clear(&e);
+		cr_assert_eq(scrub_last(base2, &last, &e), -EBADMSG, "%s", bad[i]);
+		cr_assert_not_null(strstr(e.msg, "line 5"), "%s: %s", bad[i], e.msg);
+		cr_assert_eq(last.n_tenants, 0);
+		scrub_last_free(&last);
+	}
+	const char *ok = "finished 5\nonly \nwhole 1\ntenant a-b_C finished 4 whole 0 objects 2 "
+			 "blocks_lost 7\n";
+	cr_assert_eq(fsu_write_atomic(path, ok, strlen(ok), 0644, NULL), 0);
+	struct scrub_last last;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(scrub_last(base2, &last, &e), 0, "%s", e.msg);
+	cr_assert_eq(last.n_tenants, 1);
+	const struct scrub_tenant *t = scrub_last_tenant(&last, "a-b_C");
+	cr_assert_not_null(t);
+	cr_assert_eq(t->finished, 4);
+	cr_assert_eq(t->whole, 0);
+	cr_assert_eq(t->st.objects, 2);
+	cr_assert_eq(t->st.blocks_lost, 7);
+	scrub_last_free(&last);
+	tu_rmtree(base2);
 }

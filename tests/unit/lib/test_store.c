@@ -50,6 +50,25 @@ static void stripe_parity(const struct parity *par, const uint8_t *data, uint64_
 	free(z);
 }
 
+/* The SHA-256 leaves of data[0..len) (malloc'd), through OpenSSL's
+ * single-buffer implementation: not the code the store is written with. */
+static uint8_t *test_leaves(const uint8_t *data, uint64_t len)
+{
+	struct hash_ctx *h;
+	struct seed_err e;
+	uint64_t nb = (len + STORE_BLOCK - 1) / STORE_BLOCK;
+	uint8_t *leaves = malloc(nb * 32 + 1);
+	cr_assert_not_null(leaves);
+	cr_assert_eq(hash_ctx_create(HASH_IMPL_OPENSSL, &h, &e), 0, "%s", e.msg);
+	for (uint64_t i = 0; i < nb; i++) {
+		uint64_t bl =
+			len - i * STORE_BLOCK < STORE_BLOCK ? len - i * STORE_BLOCK : STORE_BLOCK;
+		cr_assert_eq(hash_sha256(h, data + i * STORE_BLOCK, bl, leaves + i * 32), 0);
+	}
+	hash_ctx_destroy(h);
+	return leaves;
+}
+
 /* Writes an object holding len bytes of pattern p, with its parity, keyed
  * by root r, in the object version s writes; *created (when not NULL)
  * says whether it was new. Each parity shard goes where store_shard says,
@@ -84,6 +103,14 @@ static void put_object(struct store *s, uint64_t len, uint8_t p, const uint8_t r
 	}
 	free(pb);
 	cr_assert_eq(fsu_pwrite_full(w.fd, data, len, STORE_OBJ_HEADER), 0);
+	if (w.g.n_leafgrp) {
+		/* version 5: the leaves, their groups' entries after the parity's */
+		uint8_t *leaves = test_leaves(data, len);
+		cr_assert_eq(store_obj_write_leaves(&w, 0, leaves, nb,
+						    xxh + (nb + w.g.n_parity) * 16, &e),
+			     0, "%s", e.msg);
+		free(leaves);
+	}
 	int was_new;
 	cr_assert_eq(store_obj_commit(&w, r, xxh, &was_new, &e), 0, "%s", e.msg);
 	if (created)
@@ -135,7 +162,8 @@ Test(store, object_round_trip_and_layout)
 	cr_assert_eq(g.n_blocks, 3);
 	cr_assert_eq(g.n_stripes, 1);
 	cr_assert_eq(g.n_parity, 2);
-	cr_assert_eq(g.table_len, 5 * 16);
+	cr_assert_eq(g.n_leafgrp, 1);
+	cr_assert_eq(g.table_len, 6 * 16);
 	cr_assert_eq(g.table1, 128);
 	cr_assert_eq(g.parity, 4096 + 40960);
 	cr_assert_eq(g.header2, (uint64_t)st.st_size - 4096);
@@ -204,27 +232,39 @@ Test(store, object_round_trip_and_layout)
  *   300,000: 19 blocks, the last stripe of 3: 4K + 296K + 4 x 16K + 4K;
  *   4 MiB: 256 blocks + 32 parity = 4,608 bytes of table, which does not
  *     fit a header's sector: 4K + 4M + 2 x 8K + 32 x 16K + 4K in both.
+ * Version 5 (today) adds one entry per leaf group of 128 blocks and 32
+ * bytes of leaves per block to each copy: the same sizes while entries and
+ * leaves fit the header's 3,968 bytes after its fields (19 blocks: 24
+ * entries + 19 leaves = 992 bytes), and then
+ *   1,638,400 (100 blocks, 7 stripes): v4 114 entries (1,824 bytes) fit,
+ *     4K + 1,600K + 14 x 16K + 4K; v5 115 entries + 100 leaves = 5,040
+ *     bytes do not: + 2 x 8K;
+ *   4 MiB: 290 entries + 256 leaves = 12,832 bytes: 2 x 16K of metadata.
  */
 Test(store, object_sizes_small_and_large)
 {
 	static const struct {
-		uint64_t len, v4, v3;
+		uint64_t len, v5, v4, v3;
 	} sz[] = {
-		{ 1, 20480, 53248 },	       { 3500, 20480, 53248 },
-		{ 16384, 57344, 65536 },       { 16385, 61440, 69632 },
-		{ 262145, 315392, 348160 },    { 300000, 376832, 385024 },
-		{ 4194304, 4743168, 4743168 },
+		{ 1, 20480, 20480, 53248 },
+		{ 3500, 20480, 20480, 53248 },
+		{ 16384, 57344, 57344, 65536 },
+		{ 16385, 61440, 61440, 69632 },
+		{ 262145, 315392, 315392, 348160 },
+		{ 300000, 376832, 376832, 385024 },
+		{ 1638400, 1892352, 1875968, 1884160 },
+		{ 4194304, 4759552, 4743168, 4743168 },
 	};
 	struct store *s = open_store(STORE_CREATE);
 	for (size_t i = 0; i < TU_N(sz); i++)
-		for (uint32_t v = 3; v <= 4; v++) {
+		for (uint32_t v = 3; v <= 5; v++) {
 			uint8_t r[32] = { 0x40, (uint8_t)i, (uint8_t)v };
 			cr_assert_eq(store_set_obj_version(s, v), 0);
 			put_object(s, sz[i].len, (uint8_t)(i + 1), r, NULL);
 			char *path = store_obj_path(s, r);
 			struct stat st;
 			cr_assert_eq(stat(path, &st), 0);
-			uint64_t want = v == 4 ? sz[i].v4 : sz[i].v3;
+			uint64_t want = v == 5 ? sz[i].v5 : v == 4 ? sz[i].v4 : sz[i].v3;
 			cr_assert_eq((uint64_t)st.st_size, want,
 				     "%llu bytes, version %u: object of %lld bytes, want %llu",
 				     (unsigned long long)sz[i].len, v, (long long)st.st_size,
@@ -236,7 +276,9 @@ Test(store, object_sizes_small_and_large)
 			cr_assert_eq(o.g.version, v);
 			cr_assert_eq(o.g.size, want);
 			cr_assert_eq(store_obj_check_copy(&o, 2, NULL, 0), 0);
-			if (v == 4 && o.g.table_len <= 4096 - 128) {
+			uint64_t meta = o.g.table_len + (v == 5 ? o.g.n_blocks * 32 : 0);
+			uint8_t *leaves = test_leaves(NULL, 0), lg[4096];
+			if (v >= 4 && meta <= 4096 - 128) {
 				/* the two copies at the two ends, in the header sectors */
 				uint8_t t[2][4096];
 				cr_assert_eq(pread(o.fd, t[0], 4096, 0), 4096);
@@ -244,6 +286,45 @@ Test(store, object_sizes_small_and_large)
 				cr_assert_arr_eq(t[0] + 128, o.block_xxh, o.g.table_len);
 				cr_assert_arr_eq(t[1] + 128, o.block_xxh, o.g.table_len);
 			}
+			if (v == 5) {
+				/* both copies of the leaves, right after each table,
+				 * are the data's, and each group matches its entry */
+				uint8_t *data = malloc(sz[i].len);
+				memset(data, (int)(i + 1), sz[i].len);
+				free(leaves);
+				leaves = test_leaves(data, sz[i].len);
+				free(data);
+				cr_assert_eq(o.g.n_leafgrp, (o.g.n_blocks + 127) / 128);
+				cr_assert_eq(o.g.leaves1, o.g.table1 + o.g.table_len);
+				cr_assert_eq(o.g.leaves2, o.g.table2 + o.g.table_len);
+				for (uint64_t j = 0; j < o.g.n_leafgrp; j++) {
+					uint64_t n = o.g.n_blocks - j * 128 < 128
+							     ? o.g.n_blocks - j * 128
+							     : 128;
+					unsigned badc = 9;
+					cr_assert_eq(store_read_leaf_group(o.fd, &o.g, o.block_xxh,
+									   j, lg, &badc),
+						     (int)(n * 32));
+					cr_assert_eq(badc, 0);
+					cr_assert_arr_eq(lg, leaves + j * 128 * 32, n * 32);
+					for (int c = 1; c <= 2; c++) {
+						uint64_t off, ent;
+						cr_assert_eq(
+							store_leaf_group(&o.g, j, c, &off, &ent),
+							n * 32);
+						cr_assert_eq(ent, o.g.n_blocks + o.g.n_parity + j);
+						cr_assert_eq(pread(o.fd, lg, n * 32, (off_t)off),
+							     (ssize_t)(n * 32));
+						cr_assert_arr_eq(lg, leaves + j * 128 * 32, n * 32);
+					}
+				}
+			} else {
+				cr_assert_eq(o.g.n_leafgrp, 0);
+				cr_assert_eq(
+					store_read_leaf_group(o.fd, &o.g, o.block_xxh, 0, lg, NULL),
+					-ENODATA);
+			}
+			free(leaves);
 			/* every parity shard on disk matches its entry, over the
 			 * bytes stored */
 			uint8_t *buf = malloc(STORE_BLOCK), x[16];
@@ -269,9 +350,9 @@ Test(store, object_sizes_small_and_large)
 	cr_assert_gt(g.size, 5 * STORE_MAX_LENGTH);
 	cr_assert_lt(g.size, (uint64_t)INT64_MAX);
 	cr_assert_eq(g.header2 + 4096, g.size);
-	/* only the tests' hook makes an older version, and only 3 */
+	/* only the tests' hook makes an older version, and only 3 and 4 */
 	cr_assert_eq(store_set_obj_version(s, 2), -EINVAL);
-	cr_assert_eq(store_set_obj_version(s, 5), -EINVAL);
+	cr_assert_eq(store_set_obj_version(s, 6), -EINVAL);
 	store_close(s);
 }
 
@@ -602,7 +683,7 @@ Test(store, format_checks)
 		{ "parity 16+2", "parity K+M" },
 		{ "parity 016+2\n", "parity K+M" },
 	};
-	for (int v = 3; v <= 4; v++)
+	for (int v = 3; v <= 5; v++)
 		for (size_t i = 0; i < TU_N(f3); i++) {
 			char text[100];
 			int n = snprintf(text, sizeof(text), "bitstream-store %d\n%s", v,
@@ -618,7 +699,7 @@ Test(store, format_checks)
 					  "a refused FORMAT is left as it is");
 			}
 		}
-	for (int v = 3; v <= 4; v++) {
+	for (int v = 3; v <= 5; v++) {
 		char ok[64];
 		int n = snprintf(ok, sizeof(ok), "bitstream-store %d\nparity 8+3\n", v);
 		cr_assert_eq(fsu_write_atomic(path, ok, (size_t)n, 0644, NULL), 0);
@@ -826,24 +907,53 @@ Test(store, a_format_2_store_is_read_as_it_is_and_upgraded_by_a_writer)
 	store_close(s);
 	free(data);
 	/* header, data, two 4K tables of 4 entries, header */
-	expect_upgrade("bitstream-store 2\n", "bitstream-store 4\nparity 16+2\n", root, 50000, 2, 0,
+	expect_upgrade("bitstream-store 2\n", "bitstream-store 5\nparity 16+2\n", root, 50000, 2, 0,
 		       4096 + 53248 + 8192 + 4096, 16, 4096 + 53248 + 2 * 16384 + 4096);
+}
+
+/* A new store holding release a.b.c of one object of 3,500 bytes 0x3c
+ * written in object version `version`, keyed root. */
+static void put_old_release(uint32_t version, const uint8_t root[32])
+{
+	struct store *s = open_store(STORE_CREATE);
+	cr_assert_eq(store_set_obj_version(s, version), 0);
+	put_object(s, 3500, 0x3c, root, NULL);
+	cr_assert_eq(store_release_write(s, sample_release("a.b.c", root), NULL), 0);
+	store_close(s);
 }
 
 /* Format 3: the writer keeps the store's parity (8+3 here, although its
  * object was written with 16+2: objects record their own); the old object
- * keeps its version 3 layout, a new one is version 4 with 8+3 (4K + 4K
- * data + 3 x 4K parity + 4K). */
+ * keeps its version 3 layout, a new one is today's with 8+3 (4K + 4K data
+ * + 3 x 4K parity + 4K). */
 Test(store, a_format_3_store_is_read_as_it_is_and_upgraded_by_a_writer)
 {
-	struct store *s = open_store(STORE_CREATE);
 	uint8_t root[32] = { 0x33 };
-	cr_assert_eq(store_set_obj_version(s, 3), 0);
-	put_object(s, 3500, 0x3c, root, NULL);
-	cr_assert_eq(store_release_write(s, sample_release("a.b.c", root), NULL), 0);
-	store_close(s);
-	expect_upgrade("bitstream-store 3\nparity 8+3\n", "bitstream-store 4\nparity 8+3\n", root,
+	put_old_release(3, root);
+	expect_upgrade("bitstream-store 3\nparity 8+3\n", "bitstream-store 5\nparity 8+3\n", root,
 		       3500, 3, 16, 53248, 8, 4096 + 4096 + 3 * 4096 + 4096);
+}
+
+/* Format 4: its objects have no leaves and keep none (read, checked and
+ * rebuilt as before, without the leaf check); a writer moves the store to
+ * format 5 with its parity, and a new object carries its leaves (in its
+ * header sectors here: the same 20 KiB as version 4). */
+Test(store, a_format_4_store_is_read_as_it_is_and_upgraded_by_a_writer)
+{
+	uint8_t root[32] = { 0x44 };
+	put_old_release(4, root);
+	expect_upgrade("bitstream-store 4\nparity 16+2\n", "bitstream-store 5\nparity 16+2\n", root,
+		       3500, 4, 16, 20480, 16, 20480);
+	struct store *s = open_store(STORE_READ);
+	uint8_t r2[32] = { 0x23 };
+	struct store_obj o;
+	cr_assert_eq(store_obj_open(s, r2, &o, NULL), 0);
+	cr_assert_eq(o.g.n_leafgrp, 1, "the new object has its leaves");
+	store_obj_close(&o);
+	cr_assert_eq(store_obj_open(s, root, &o, NULL), 0);
+	cr_assert_eq(o.g.n_leafgrp, 0, "the old one has none");
+	store_obj_close(&o);
+	store_close(s);
 }
 
 Test(store, a_writer_clears_what_a_killed_writer_left)
@@ -909,11 +1019,28 @@ Test(store, a_streamed_table_commits_the_same_object)
 	struct store_obj_writer w1, w2;
 	cr_assert_eq(store_obj_begin(s1, len, &w1, &e), 0, "%s", e.msg);
 	cr_assert_eq(store_obj_begin(s2, len, &w2, &e), 0, "%s", e.msg);
-	uint64_t n = w1.g.n_blocks + w1.g.n_parity;
-	cr_assert_eq(n, 6401 + 401 * 2);
+	uint64_t n = w1.g.n_blocks + w1.g.n_parity + w1.g.n_leafgrp;
+	cr_assert_eq(n, 6401 + 401 * 2 + 51);
+	cr_assert_eq(w1.g.table_len, n * 16);
 	cr_assert_gt(w1.g.table_len, 65536);
 	tu_seed(31);
 	uint8_t *table = tu_random_buf((size_t)w1.g.table_len);
+	/* the leaves (random: the store does not hash them), whole, and in
+	 * pieces of three groups; their entries go into the table */
+	uint64_t nb = w1.g.n_blocks;
+	uint8_t *leaves = tu_random_buf((size_t)nb * 32);
+	uint8_t *lent = table + (nb + w1.g.n_parity) * 16;
+	cr_assert_eq(store_obj_write_leaves(&w1, 0, leaves, nb, lent, &e), 0, "%s", e.msg);
+	for (uint64_t b = 0; b < nb; b += 3 * 128)
+		cr_assert_eq(store_obj_write_leaves(&w2, b, leaves + b * 32,
+						    nb - b < 3 * 128 ? nb - b : 3 * 128,
+						    lent + b / 128 * 16, &e),
+			     0, "%s", e.msg);
+	/* not whole groups */
+	cr_assert_eq(store_obj_write_leaves(&w2, 1, leaves, 128, lent, &e), -EINVAL);
+	cr_assert_eq(store_obj_write_leaves(&w2, 0, leaves, 100, lent, &e), -EINVAL);
+	cr_assert_eq(store_obj_write_leaves(&w2, 128, leaves, nb, lent, &e), -EINVAL);
+	free(leaves);
 	/* from the end, 1000 entries at a time, then the rest */
 	uint64_t end = n;
 	while (end > 0) {
@@ -966,10 +1093,10 @@ Test(store, a_streamed_table_that_reads_back_wrong_is_refused)
 	struct seed_err e;
 	seed_err_clear(&e);
 	const uint64_t len = 300000;
-	for (int how = 0; how < 3; how++) {
+	for (int how = 0; how < 4; how++) {
 		struct store_obj_writer w;
 		cr_assert_eq(store_obj_begin(s, len, &w, &e), 0, "%s", e.msg);
-		uint64_t n = w.g.n_blocks + w.g.n_parity;
+		uint64_t n = w.g.table_len / 16;
 		uint8_t *table = tu_random_buf((size_t)w.g.table_len);
 		char tmp[sizeof(w.tmp_path)];
 		memcpy(tmp, w.tmp_path, sizeof(tmp));
@@ -979,9 +1106,11 @@ Test(store, a_streamed_table_that_reads_back_wrong_is_refused)
 			cr_assert_eq(store_obj_write_table(&w, 0, table, (size_t)n, &e), 0);
 			if (how == 1) /* a byte changed under it */
 				flip(w.tmp_path, (off_t)(w.g.table1 + 5 * 16 + 3));
-			else /* entries 0 and 1 again over 2 and 3: misplaced */
+			else if (how == 2) /* entries 0 and 1 again over 2 and 3: misplaced */
 				cr_assert_eq(fsu_pwrite_full(w.fd, table, 32, w.g.table1 + 2 * 16),
 					     0);
+			/* how 3: the table whole, the leaves never written (its
+			 * leaf group's entry is random) */
 		}
 		uint8_t r[32] = { 0x43, (uint8_t)how };
 		int created = 1;
