@@ -111,6 +111,7 @@ struct netio {
 		int fd;
 		uint32_t tag;
 		uint8_t armed;	   /* its recvmsg is in flight; else re-armed at the next poll */
+		uint8_t failed;	   /* its recvmsg was refused: not re-armed (no busy loop) */
 		uint8_t gso;	   /* UDP_SEGMENT works here (cleared at its first refusal) */
 		struct msghdr msg; /* the recvmsg's layout: the address's room only */
 	} udp[MAX_UDP];
@@ -364,18 +365,28 @@ static int setup_dg_ring(struct netio *n, struct seed_err *err)
 	n->dgbr = mmap(NULL, rb, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
 	n->dgbufs = mmap(NULL, (size_t)DG_BUFS * DG_SLOT, PROT_READ | PROT_WRITE,
 			 MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-	if (!n->dgiov || n->dgbr == MAP_FAILED || n->dgbufs == MAP_FAILED) {
-		n->dgbr = n->dgbr == MAP_FAILED ? NULL : n->dgbr;
-		n->dgbufs = n->dgbufs == MAP_FAILED ? NULL : n->dgbufs;
-		return seed_err_set(err, -ENOMEM, "netio: cannot map datagram buffers");
+	n->dgbr = n->dgbr == MAP_FAILED ? NULL : n->dgbr;
+	n->dgbufs = n->dgbufs == MAP_FAILED ? NULL : n->dgbufs;
+	int rc = -ENOMEM;
+	if (n->dgiov && n->dgbr && n->dgbufs) {
+		struct io_uring_buf_reg reg = { .ring_addr = (unsigned long)n->dgbr,
+						.ring_entries = DG_BUFS,
+						.bgid = BGID_DG };
+		rc = io_uring_register_buf_ring(&n->ring, &reg, 0);
 	}
-	struct io_uring_buf_reg reg = { .ring_addr = (unsigned long)n->dgbr,
-					.ring_entries = DG_BUFS,
-					.bgid = BGID_DG };
-	int rc = io_uring_register_buf_ring(&n->ring, &reg, 0);
-	if (rc < 0)
-		return seed_err_set(err, rc, "netio: cannot register the datagram buffer ring: %s",
+	if (rc < 0) {
+		/* all or nothing: a later udp_bind starts again */
+		if (n->dgbr)
+			munmap(n->dgbr, rb);
+		if (n->dgbufs)
+			munmap(n->dgbufs, (size_t)DG_BUFS * DG_SLOT);
+		free(n->dgiov);
+		n->dgbr = NULL;
+		n->dgbufs = NULL;
+		n->dgiov = NULL;
+		return seed_err_set(err, rc, "netio: no datagram receive buffers: %s",
 				    strerror(-rc));
+	}
 	io_uring_buf_ring_init(n->dgbr);
 	for (uint32_t i = 0; i < DG_BUFS; i++)
 		io_uring_buf_ring_add(n->dgbr, n->dgbufs + (size_t)i * DG_SLOT, DG_SLOT,
@@ -398,7 +409,7 @@ static void dg_recycle(struct netio *n)
 		io_uring_buf_ring_advance(n->dgbr, (int)n->n_dg_lent);
 	n->n_dg_lent = 0;
 	for (int ui = 0; ui < n->n_udp; ui++)
-		if (!n->udp[ui].armed)
+		if (!n->udp[ui].armed && !n->udp[ui].failed)
 			arm_udp(n, ui);
 }
 
@@ -434,6 +445,7 @@ static int u_udp_bind(struct netio *n, const struct sockaddr *addr, socklen_t le
 	n->udp[n->n_udp].fd = fd;
 	n->udp[n->n_udp].tag = tag;
 	n->udp[n->n_udp].gso = 1;
+	n->udp[n->n_udp].failed = 0;
 	memset(&n->udp[n->n_udp].msg, 0, sizeof(n->udp[n->n_udp].msg));
 	n->udp[n->n_udp].msg.msg_namelen = sizeof(struct sockaddr_storage);
 	if (arm_udp(n, n->n_udp) < 0) {
@@ -817,6 +829,10 @@ static int on_cqe(struct netio *n, const struct io_uring_cqe *cqe, struct netio_
 			n->udp[idx].armed = 0; /* at the next poll, with the buffers back */
 		if (cqe->res == -ENOBUFS)
 			n->st.no_bufs++;
+		else if (cqe->res < 0 && !more)
+			/* not a pause but a refusal (a kernel before 6.0 has no
+			 * multishot recvmsg): arming it again would spin */
+			n->udp[idx].failed = 1;
 		if (!(cqe->flags & IORING_CQE_F_BUFFER))
 			return 0;
 		/* lent until the next poll, whatever became of the datagram */
