@@ -72,6 +72,8 @@ void utp_config_default(struct utp_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->max_conns = 1024;
 	cfg->max_packets = 512;
+	cfg->near_packets = 128;
+	cfg->near_rtt_us = 20000;
 	cfg->max_sends = 256;
 	cfg->sndbuf = 4u << 20;
 	cfg->rcv_buf = 32768;
@@ -106,6 +108,8 @@ static int check_cfg(const struct utp_config *c, struct seed_err *err)
 #define B(f, lo, hi) { #f, offsetof(struct utp_config, f), lo, hi }
 		B(max_conns, 1, 1u << 20),
 		B(max_packets, 16, 4096),
+		B(near_packets, 0, 4096),
+		B(near_rtt_us, 1000, 10000000),
 		B(max_sends, 2, 65536),
 		B(sndbuf, 1, UINT32_MAX),
 		B(rcv_buf, 1500, 1u << 24),
@@ -585,6 +589,22 @@ static uint32_t next_len(struct utp *u, struct conn *c)
 	return (uint32_t)(at - c->off_nxt);
 }
 
+/* Packets c may have in flight (utp_config.near_packets): never more than
+ * the ring holds less one, which keeps the ring's seq arithmetic
+ * unambiguous. Before an RTT sample, the short path's. */
+static uint16_t flight_cap(const struct utp *u, const struct conn *c)
+{
+	uint32_t ring = u->cfg.max_packets - 1;
+	uint64_t cap;
+
+	if (!u->cfg.near_packets || u->cfg.near_packets >= ring)
+		return (uint16_t)ring;
+	cap = u->cfg.near_packets;
+	if (c->srtt > u->cfg.near_rtt_us)
+		cap = cap * c->srtt / u->cfg.near_rtt_us;
+	return (uint16_t)(cap < ring ? cap : ring);
+}
+
 /* May a packet of len bytes go now? */
 static int window_ok(const struct conn *c, uint32_t len)
 {
@@ -650,7 +670,7 @@ static void conn_output(struct utp *u, struct conn *c, uint64_t now, struct utp_
 		}
 		c->probe = 0;
 	}
-	while (c->off_nxt < c->off_end && in_flight_pkts(c) < u->cfg.max_packets - 1) {
+	while (c->off_nxt < c->off_end && in_flight_pkts(c) < flight_cap(u, c)) {
 		uint32_t len = next_len(u, c);
 
 		if (!window_ok(c, len)) {
@@ -666,7 +686,7 @@ static void conn_output(struct utp *u, struct conn *c, uint64_t now, struct utp_
 	if (c->off_nxt == c->off_end)
 		c->cwnd_limited = 0;
 	if (c->closing && !c->fin_sent && c->off_nxt == c->off_end &&
-	    in_flight_pkts(c) < u->cfg.max_packets - 1) {
+	    in_flight_pkts(c) < flight_cap(u, c)) {
 		if (new_pkt(u, c, UTP_ST_FIN, 0, now, out))
 			return;
 		c->fin_sent = 1;

@@ -119,11 +119,20 @@ typedef int (*utp_admit_fn)(void *ctx, const struct utp_addr *peer, uint64_t now
 struct utp_config {
 	uint32_t max_conns;   /* connection slots (default 1024) */
 	uint32_t max_packets; /* packets in flight per connection, a power of 2, 16..4096 (512) */
-	uint32_t max_sends;   /* queued utp_send slices per connection (256) */
-	uint32_t sndbuf;      /* queued bytes per connection (4 MiB) */
-	uint32_t rcv_buf;     /* out-of-order bytes held per connection, our window (32 KiB) */
-	uint32_t max_reorder; /* out-of-order packets held, a power of 2, 4..256 (64) */
-	uint32_t packet_size; /* datagram bytes, header + payload, 150..65507 (1400) */
+	/* Packets in flight on a short path (smoothed RTT up to near_rtt_us),
+	 * growing in proportion to the RTT beyond it, up to max_packets (128,
+	 * 20 ms; 0: max_packets always). A window bigger than the receiver's
+	 * UDP socket buffer overflows it where the receiver is the slowest
+	 * hop (loopback, a LAN), and there is no pacing; on a long path the
+	 * window is spread along the path, which needs it (128 packets per
+	 * 100 ms is 1.8 MB/s). */
+	uint32_t near_packets;
+	uint32_t near_rtt_us;
+	uint32_t max_sends;	  /* queued utp_send slices per connection (256) */
+	uint32_t sndbuf;	  /* queued bytes per connection (4 MiB) */
+	uint32_t rcv_buf;	  /* out-of-order bytes held per connection, our window (32 KiB) */
+	uint32_t max_reorder;	  /* out-of-order packets held, a power of 2, 4..256 (64) */
+	uint32_t packet_size;	  /* datagram bytes, header + payload, 150..65507 (1400) */
 	uint32_t target_delay_us; /* LEDBAT target (100 ms) */
 	uint32_t gain_bytes;	  /* window growth per RTT at zero queueing delay (3000) */
 	uint32_t base_bucket_ms;  /* base delay history: bucket length (60 s) */

@@ -924,6 +924,9 @@ static void ledbat(struct ledbat_run *r)
 	int any = 0;
 
 	c.max_packets = 512;
+	/* the window is what is measured here, not the flight cap of a
+	 * short path (this one's round trip is a few ms) */
+	c.near_packets = 0;
 	c.max_sends = 256;
 	u = mk(&c);
 	sc_t0 = r->start;

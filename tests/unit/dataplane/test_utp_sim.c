@@ -309,9 +309,13 @@ struct sim_params {
 	 * the download must lie in [q_lo, q_hi] µs (0: not checked) */
 	uint64_t q_lo, q_hi;
 	uint64_t tcp_from, tcp_until; /* a competing loss-based flow (0: none) */
+	/* the server's max_packets and near_packets (0, 0: 256 and the
+	 * default) and the most packets it may have in flight (0: 255) */
+	uint32_t srv_packets, srv_near, max_flight;
 };
 
-static void sim_run(const struct sim_params *p)
+/* Runs a transfer to its end; returns the simulated µs it took. */
+static uint64_t sim_run(const struct sim_params *p)
 {
 	static struct sim s;
 	struct utp_config c;
@@ -359,6 +363,10 @@ static void sim_run(const struct sim_params *p)
 		 * connection: uTP has no TIME-WAIT) ends on that timer. */
 		c.max_timeouts = i ? 5 : 8;
 		c.secret[0] = (uint8_t)i;
+		if (!i && p->srv_packets) {
+			c.max_packets = p->srv_packets;
+			c.near_packets = p->srv_near;
+		}
 		s.e[i].u = mk(&c);
 		s.e[i].addr = i ? CLI : SRV;
 		s.e[i].off = i ? 3 * T0 : (0xffffffffull - 3000000); /* both wrap, differently */
@@ -470,9 +478,12 @@ static void sim_run(const struct sim_params *p)
 		if (s.e[0].have && !s.e[0].closed) {
 			struct utp_conn_info ci;
 
+			uint32_t most = p->max_flight ? p->max_flight : 255;
+
 			cr_assert_eq(utp_conn_info(s.e[0].u, s.e[0].conn, &ci), 0);
-			cr_assert_leq(ci.flight, 255u * 1380, "flight over max_packets");
-			cr_assert_leq(ci.cwnd, 255u * 1380);
+			cr_assert_leq(ci.flight, most * 1380, "flight %u over %u packets",
+				      ci.flight, most);
+			cr_assert_leq(ci.cwnd, (p->srv_packets ? p->srv_packets : 256) * 1380);
 		}
 	}
 	for (int i = 0; getenv("UTP_TRACE") && i < 2; i++) {
@@ -527,6 +538,7 @@ static void sim_run(const struct sim_params *p)
 		free(q_pop(s.q, &s.nq));
 	for (int i = 0; i < 2; i++)
 		utp_destroy(s.e[i].u);
+	return s.T;
 }
 
 Test(utp_sim, clean_link)
@@ -648,6 +660,40 @@ Test(utp_sim, yields_to_a_loss_based_flow)
 	p.limit_us = 600000000;
 	p.tcp_from = 3000000;
 	p.tcp_until = 40000000;
+	sim_run(&p);
+}
+
+/* A long path (100 ms round trip, a 50 Mbit/s bottleneck): 128 packets in
+ * flight at most (the data plane's cap before near_packets) carry 1.8 MB/s,
+ * so 16 MiB take over 9 s; with the cap growing with the RTT up to 512,
+ * the link is the limit (6.25 MB/s: about 3 s). On a short path the cap
+ * stays 128 packets, checked at every step. */
+Test(utp_sim, long_path_window_grows_with_rtt)
+{
+	struct sim_params p = { 0 };
+
+	p.seed = 50;
+	p.delay_us = 50000;
+	p.rate_Bps = 6250000;
+	p.down = 16u << 20;
+	p.up = 1000;
+	p.skew = skew_fixed;
+	p.limit_us = 600000000;
+	p.srv_packets = 128;
+	p.srv_near = 0;
+	p.max_flight = 127;
+	uint64_t capped = sim_run(&p);
+	p.srv_packets = 512;
+	p.srv_near = 128;
+	p.max_flight = 511;
+	uint64_t grown = sim_run(&p);
+	cr_log_info("16 MiB over 100 ms: %.2f s capped at 128 packets, %.2f s growing",
+		    capped / 1e6, grown / 1e6);
+	cr_assert_gt(capped, 9000000, "128 packets per 100 ms cannot carry 16 MiB in 9 s");
+	cr_assert_lt(grown, capped / 2, "the window did not grow with the round trip");
+	p.delay_us = 200;
+	p.rate_Bps = 0;
+	p.max_flight = 128;
 	sim_run(&p);
 }
 
