@@ -15,6 +15,7 @@
 #include "bytesize.h"
 #include "fsutil.h"
 #include "privs.h"
+#include "tenant.h"
 
 enum kind {
 	K_USER,
@@ -28,6 +29,7 @@ enum kind {
 	K_LOG,
 	K_BACKEND,
 	K_TEXT,
+	K_SEEDING,
 	K_IPNET,
 	K_IPV4,
 	K_CIDRS,
@@ -81,6 +83,18 @@ static const struct setting table[] = {
 	{ "mse", K_UINT, OFF(mse), 0, 2, "2",
 	  "MSE/PE encrypted handshakes: 0 refuse, 1 plaintext only, 2 RC4 too for peers that "
 	  "insist on it (it costs a copy)" },
+	{ "seeding", K_SEEDING, OFF(seeding), 0, 0, "plain",
+	  "how releases are seeded, for tenants whose config names no policy: plain (serve "
+	  "what is asked), super (BEP 16 super-seeding) or rarest (advertise to each peer the "
+	  "pieces the swarm lacks, each once before any twice; docs/swarm.md)" },
+	{ "swarm-window", K_UINT, OFF(swarm_window_kib), 16, 1u << 20, "1024",
+	  "rarest: KiB of pieces advertised ahead of each peer (more for peers that pass "
+	  "pieces on or download fast)" },
+	{ "swarm-small", K_UINT, OFF(swarm_small), 0, 65535, "2",
+	  "rarest: with fewer peers than this connected to a release, any piece goes (a lone "
+	  "peer is seeded plain)" },
+	{ "swarm-starve", K_UINT, OFF(swarm_starve_ms), 100, 600000, "2000",
+	  "rarest, super: ms without a new piece after which a peer gets one anyway" },
 	{ "catalog", K_PATH, OFF(catalog), 0, 0, "none",
 	  "serve only what this catalog file (written by seed-control) allows" },
 	{ "stats-file", K_PATH, OFF(stats_file), 0, 0, "none",
@@ -171,11 +185,12 @@ void dpconf_usage(FILE *out)
 				  : table[i].kind == K_UINT				 ? "N"
 				  : table[i].kind == K_LOG				 ? "SPEC"
 				  : table[i].kind == K_BACKEND				 ? "NAME"
-				  : table[i].kind == K_TEXT				 ? "ARGS"
-				  : table[i].kind == K_IPNET ? "ADDR/PREFIX"
-				  : table[i].kind == K_IPV4  ? "ADDR"
-				  : table[i].kind == K_CIDRS ? "CIDR,..."
-							     : "ADDR:PORT";
+				  : table[i].kind == K_SEEDING ? "plain|super|rarest"
+				  : table[i].kind == K_TEXT    ? "ARGS"
+				  : table[i].kind == K_IPNET   ? "ADDR/PREFIX"
+				  : table[i].kind == K_IPV4    ? "ADDR"
+				  : table[i].kind == K_CIDRS   ? "CIDR,..."
+							       : "ADDR:PORT";
 		snprintf(left, sizeof(left), "--%s %s", table[i].name, arg);
 		fprintf(out, "  %-28s %s", left, table[i].help);
 		if (table[i].def)
@@ -325,6 +340,15 @@ static int apply(struct dpconf *c, const struct setting *s, const char *v, const
 		else
 			return seed_err_set(err, -EINVAL, "%s: \"%s\" is not yes or no", where, v);
 		return 0;
+	case K_SEEDING: {
+		uint8_t p;
+		if (tenant_seeding_parse(v, strlen(v), &p) < 0 || p == TENANT_SEEDING_DEFAULT)
+			return seed_err_set(err, -EINVAL,
+					    "%s: \"%.40s\" is not plain, super or rarest", where,
+					    v);
+		*(unsigned *)(void *)((char *)c + s->off) = p;
+		return 0;
+	}
 	case K_BACKEND:
 		if (strcmp(v, "uring") && strcmp(v, "dpdk"))
 			return seed_err_set(err, -EINVAL, "%s: \"%.40s\" is not uring or dpdk",

@@ -44,6 +44,10 @@ struct dpconf {
 	unsigned quarantine_ms; /* a block beyond repair is refused unread this long */
 	int hugepages;
 	unsigned mse; /* MSE handshakes: 0 refused, 1 plaintext only, 2 RC4 too */
+	/* seeding policy for tenants without their own (enum swarm_policy:
+	 * 1 plain, 2 super, 3 rarest) and its settings (docs/swarm.md) */
+	unsigned seeding;
+	unsigned swarm_window_kib, swarm_small, swarm_starve_ms;
 	int zerocopy;
 	char log_level[256]; /* "": SEED_LOG_LEVEL or info (lib/log.h's spec) */
 	/* the network backend (netio.h) and, for dpdk, the port's settings */

@@ -409,7 +409,8 @@ int main(int argc, char **argv)
 					   .stats = stats,
 					   .tenants = g_tenants,
 					   .admit = g_admit,
-					   .backend = backend };
+					   .backend = backend,
+					   .seeding = conf.seeding };
 		if (worker_start(&p, &w[started], &err) < 0) {
 			log_error(&lm, "worker %u: %s", started, err.msg);
 			rc = 1;

@@ -46,6 +46,7 @@ enum kind {
 	K_HOSTS,
 	K_GROUP,
 	K_CONNS,
+	K_SEEDING,
 };
 
 #define F_REQUIRED 1 /* no default: absent is an error */
@@ -135,6 +136,11 @@ static const struct opt table[] = {
 	OPT("tenants", "embargo", "duration", K_DURATION, 0, TENANT(embargo_s), "\"0\"", "0", 1,
 	    "default embargo of newly published releases: \"0\" (none) or e.g. \"48h\", "
 	    "\"1d12h\", \"90m\" (units d h m s)"),
+	OPT("tenants", "seeding", "string", K_SEEDING, 0, TENANT(seeding), "\"default\"", "default",
+	    1,
+	    "how the data plane seeds the tenant's releases: \"plain\" (serve what is asked), "
+	    "\"super\" (BEP 16), \"rarest\" (the pieces the swarm lacks, each once before any "
+	    "twice; docs/swarm.md) or \"default\" (seed-dataplane's --seeding)"),
 };
 #define N_TABLE (sizeof(table) / sizeof(table[0]))
 
@@ -1225,6 +1231,17 @@ static int apply(struct ctx *cx, const struct opt *o, const config_setting_t *s,
 			return rc;
 		*(uint32_t *)field = (uint32_t)i;
 		return 0;
+	case K_SEEDING: {
+		char shown[80];
+		if ((rc = get_string(cx, o, s, "a seeding policy", &str)) < 0)
+			return rc;
+		if (tenant_seeding_parse(str, strlen(str), (uint8_t *)field) < 0)
+			return fail(cx, s, NULL,
+				    "must be \"default\", \"plain\", \"super\" or \"rarest\", "
+				    "not \"%s\"",
+				    show(str, shown, sizeof(shown)));
+		return 0;
+	}
 	case K_CIDRS: return read_cidrs(cx, s, field);
 	case K_TRACKERS: return read_trackers(cx, s, base);
 	}

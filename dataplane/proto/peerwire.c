@@ -86,8 +86,8 @@ static const struct peerwire_option pw_options[] = {
 	       "MSE/PE handshakes: 0 refused, 1 plaintext only, 2 RC4 too for peers that insist"),
 	PW_OPT(swarm_window_kib, 16, 1u << 20, 1024,
 	       "seeding rarest: bytes of pieces advertised ahead of a peer (KiB)"),
-	PW_OPT(swarm_small, 0, 65535, 3,
-	       "seeding rarest: fewer leechers than this get any piece (too few to trade)"),
+	PW_OPT(swarm_small, 0, 65535, 2,
+	       "seeding rarest: fewer peers than this get any piece (too few to trade)"),
 	PW_OPT(swarm_starve_ms, 100, 600000, 2000,
 	       "seeding rarest/super: a peer without a new piece this long gets one anyway"),
 };

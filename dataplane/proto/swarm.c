@@ -46,7 +46,7 @@ int swarm_policy_parse(const char *s, size_t len, enum swarm_policy *out)
 void swarm_config_default(struct swarm_config *c)
 {
 	c->window_kib = 1024;
-	c->small_swarm = 3;
+	c->small_swarm = 2;
 	c->starve_ms = 2000;
 	c->scan_max = 4096;
 }
@@ -156,7 +156,7 @@ void swarm_peer_join(struct swarm_peer *p, struct swarm_view *v, enum swarm_poli
 	leecher_update(p);
 }
 
-void swarm_peer_leave(struct swarm_peer *p)
+void swarm_peer_leave(struct swarm_peer *p, uint64_t now)
 {
 	struct swarm_view *v = p->v;
 	size_t nb;
@@ -179,6 +179,8 @@ void swarm_peer_leave(struct swarm_peer *p)
 	}
 	if (p->leecher)
 		add32(&v->leechers, -1);
+	else if (p->n_have)
+		atomic_store_explicit(&v->seed_left, now ? now : 1, RLX);
 	add32(&v->peers, -1);
 	p->v = NULL;
 	p->leecher = 0;
@@ -194,6 +196,7 @@ static void got(struct swarm_peer *p, uint32_t i)
 	p->n_have++;
 	add32(&v->p[i].avail, 1);
 	if (bit(p->adv, i)) {
+		p->rate_n++;
 		p->n_pending--;
 		add32(&v->p[i].pending, -1);
 		return;
@@ -213,6 +216,12 @@ int swarm_peer_have(struct swarm_peer *p, uint64_t piece, uint64_t now)
 		return 0;
 	got(p, (uint32_t)piece);
 	p->t_progress = now;
+	if (now >= p->rate_t0 + 1000) {
+		p->rate = (uint32_t)((uint64_t)p->rate_n * 1000 /
+				     (now - p->rate_t0 ? now - p->rate_t0 : 1));
+		p->rate_n = 0;
+		p->rate_t0 = now;
+	}
 	leecher_update(p);
 	return 1;
 }
@@ -270,9 +279,12 @@ int swarm_advertised(const struct swarm_peer *p, uint64_t piece)
  * in that stretch (the cursor then moves past it). A score of 0 ends the
  * scan (nothing is lower).
  */
-static uint32_t rarest(struct swarm_peer *p, uint32_t scan_max, uint32_t *out_score)
+static uint32_t rarest(struct swarm_peer *p, uint32_t scan_max, uint64_t now, uint32_t *out_score)
 {
 	struct swarm_view *v = p->v;
+	uint64_t gone = atomic_load_explicit(&v->seed_left, RLX);
+	/* a seed that left us recently still holds every piece */
+	uint32_t base = gone && now < gone + SWARM_SEED_HOLD_MS ? 1 : 0;
 	uint32_t n = v->n_pieces, best = SWARM_NONE, best_s = UINT32_MAX;
 	uint32_t i = p->cursor % n;
 
@@ -286,7 +298,7 @@ static uint32_t rarest(struct swarm_peer *p, uint32_t scan_max, uint32_t *out_sc
 			continue;
 		}
 		if (!bit(p->have, i) && !bit(p->adv, i)) {
-			uint32_t s = ld(&v->p[i].avail) + ld(&v->p[i].pending);
+			uint32_t s = base + ld(&v->p[i].avail) + ld(&v->p[i].pending);
 
 			if (s < best_s) {
 				best = i;
@@ -329,32 +341,33 @@ static int starving(const struct swarm_peer *p, const struct swarm_config *cfg, 
 
 /* Pieces in p's window (rarest): the base, plus one per
  * SWARM_CREDIT_DIVISOR copies others picked up from it (up to twice the
- * base), or SWARM_SMALL_WINDOWS bases in a small swarm. */
-static uint32_t window(const struct swarm_peer *p, const struct swarm_config *cfg, int small)
+ * base), or twice its rate. */
+static uint32_t window(const struct swarm_peer *p, const struct swarm_config *cfg)
 {
-	uint64_t base = ((uint64_t)cfg->window_kib << 10) / p->v->piece_length;
+	uint64_t base = ((uint64_t)cfg->window_kib << 10) / p->v->piece_length, w;
 	uint32_t credit;
 
 	if (base < 1)
 		base = 1;
-	if (base > p->v->n_pieces)
-		base = p->v->n_pieces;
-	if (small)
-		return (uint32_t)(base * SWARM_SMALL_WINDOWS);
 	credit = ld(&p->v->credit[p->token % SWARM_CREDIT_SLOTS]) / SWARM_CREDIT_DIVISOR;
-	return (uint32_t)(base + (credit < base ? credit : base));
+	w = base + (credit < base ? credit : base);
+	/* what it took from us in the last second, twice: a fast peer's
+	 * pipe stays full whatever its round trip */
+	if (w < 2 * (uint64_t)p->rate)
+		w = 2 * (uint64_t)p->rate;
+	return (uint32_t)(w < p->v->n_pieces ? w : p->v->n_pieces);
 }
 
 static size_t pick_rarest(struct swarm_peer *p, const struct swarm_config *cfg, uint64_t now,
 			  uint32_t *out, size_t cap)
 {
-	int small = ld(&p->v->leechers) < cfg->small_swarm;
+	int small = ld(&p->v->peers) < cfg->small_swarm;
 	int starve = starving(p, cfg, now);
-	uint32_t w = window(p, cfg, small);
+	uint32_t w = window(p, cfg);
 	size_t n = 0;
 
 	while (n < cap && p->n_pending < w) {
-		uint32_t s, i = rarest(p, cfg->scan_max, &s);
+		uint32_t s, i = rarest(p, cfg->scan_max, now, &s);
 
 		if (i == SWARM_NONE)
 			break;
@@ -394,7 +407,7 @@ static size_t pick_super(struct swarm_peer *p, const struct swarm_config *cfg, u
 			p->fallbacks++;
 		}
 	}
-	i = rarest(p, cfg->scan_max, &s);
+	i = rarest(p, cfg->scan_max, now, &s);
 	if (i == SWARM_NONE)
 		return 0;
 	advertise(p, i, s);
@@ -414,8 +427,8 @@ size_t swarm_pick(struct swarm_peer *p, const struct swarm_config *cfg, uint64_t
 		return 0;
 	if (p->policy == SWARM_RAREST) {
 		n = pick_rarest(p, cfg, now, out, cap);
-		short_of = p->n_pending < window(p, cfg, ld(&p->v->leechers) < cfg->small_swarm) &&
-			   p->n_have + p->n_pending < p->v->n_pieces;
+		short_of =
+			p->n_pending < window(p, cfg) && p->n_have + p->n_pending < p->v->n_pieces;
 	} else {
 		n = pick_super(p, cfg, now, out, cap);
 		short_of = !p->n_pending;

@@ -33,13 +33,16 @@
  *    on), or the peer starved for cfg.starve_ms.
  *  - rarest: ours. Each peer has a window of pieces advertised and not yet
  *    held (cfg.window_kib, in pieces, at least one; up to twice that for a
- *    peer whose copies others picked up: its credit). The window is filled
+ *    peer whose copies others picked up: its credit; at least twice the
+ *    pieces of ours it completed in its last second, so a fast peer's pipe
+ *    stays full whatever its round trip). The window is filled
  *    with the pieces of lowest score = avail + pending among those the peer
  *    lacks, and only with pieces of score 0 (nobody holds or is getting one:
  *    each piece goes out once before any goes out twice), unless
- *      - the swarm is small: fewer than cfg.small_swarm leechers connected
- *        (the peer included): any score, four windows (plain speed for a
- *        lone peer: it is the only one to serve);
+ *      - the swarm is small: fewer than cfg.small_swarm peers connected
+ *        (the peer included; seeds count, as they serve too): any score
+ *        (a lone peer is served as a plain seed serves it: there is no one
+ *        else to get a piece from; its window grows with its rate);
  *      - the peer starves: it lacks pieces, has none of ours pending and
  *        reported no new piece for cfg.starve_ms: one piece of the lowest
  *        score, whatever it is, per starve period (a fallback, counted).
@@ -79,12 +82,12 @@ enum swarm_policy {
 #define SWARM_CREDIT_SLOTS   256u
 #define SWARM_NONE	     UINT32_MAX
 #define SWARM_NO_DEADLINE    UINT64_MAX
-#define SWARM_SMALL_WINDOWS  4u /* windows of a peer in a small swarm */
 #define SWARM_CREDIT_DIVISOR 2u /* credits per extra piece of window */
 /* A peer whose window a pick left short looks again this often: what
  * frees pieces for it (a peer leaving, another passing its offer on under
  * super) happens on other connections. */
-#define SWARM_POLL_MS 250u
+#define SWARM_POLL_MS	   250u
+#define SWARM_SEED_HOLD_MS 30000u
 
 /* "plain", "super", "rarest" ("default" for SWARM_INHERIT). */
 const char *swarm_policy_name(enum swarm_policy p);
@@ -93,7 +96,7 @@ int swarm_policy_parse(const char *s, size_t len, enum swarm_policy *out);
 
 struct swarm_config {
 	uint32_t window_kib;  /* advertised ahead of a peer, rarest */
-	uint32_t small_swarm; /* fewer leechers than this: any piece, four windows */
+	uint32_t small_swarm; /* fewer peers than this: any piece */
 	uint32_t starve_ms;   /* no new piece this long: one piece anyway */
 	uint32_t scan_max;    /* pieces examined per piece picked */
 };
@@ -121,9 +124,10 @@ struct swarm_view_counters {
 struct swarm_view {
 	uint32_t n_pieces;
 	uint64_t piece_length;
-	_Atomic uint32_t peers;	   /* connected */
-	_Atomic uint32_t leechers; /* connected and lacking a piece */
-	_Atomic uint32_t tokens;   /* last peer token handed out */
+	_Atomic uint32_t peers;	    /* connected */
+	_Atomic uint32_t leechers;  /* connected and lacking a piece */
+	_Atomic uint32_t tokens;    /* last peer token handed out */
+	_Atomic uint64_t seed_left; /* when a seed last left us (ms, 0: never) */
 	struct swarm_view_counters ctr;
 	_Atomic uint32_t credit[SWARM_CREDIT_SLOTS]; /* by token: copies passed on */
 	struct swarm_piece p[];
@@ -142,12 +146,14 @@ struct swarm_peer {
 	uint8_t leecher;      /* counted in v->leechers */
 	uint32_t token;	      /* its credit slot is token % SWARM_CREDIT_SLOTS */
 	uint32_t n_have, n_pending;
-	uint32_t cursor;     /* where the next scan starts */
-	uint32_t offer;	     /* super: the piece on offer, SWARM_NONE */
-	uint64_t t_progress; /* last new piece, or when it joined */
-	uint64_t t_poll;     /* look again then (SWARM_NO_DEADLINE: no need) */
-	uint64_t fallbacks;  /* pieces this peer got as a starving peer */
-	uint64_t advertised; /* pieces we advertised to it */
+	uint32_t cursor;       /* where the next scan starts */
+	uint32_t offer;	       /* super: the piece on offer, SWARM_NONE */
+	uint64_t t_progress;   /* last new piece, or when it joined */
+	uint64_t t_poll;       /* look again then (SWARM_NO_DEADLINE: no need) */
+	uint64_t fallbacks;    /* pieces this peer got as a starving peer */
+	uint64_t advertised;   /* pieces we advertised to it */
+	uint32_t rate_n, rate; /* of ours received: this period, per s last period */
+	uint64_t rate_t0;      /* the period's start */
 };
 
 /* Bytes of peer memory for view v: two bitfields. */
@@ -160,8 +166,15 @@ size_t swarm_peer_mem(const struct swarm_view *v);
  */
 void swarm_peer_join(struct swarm_peer *p, struct swarm_view *v, enum swarm_policy policy,
 		     uint8_t *mem, uint64_t now, uint32_t seed);
-/* Undoes everything p counted in the view; p may be left again. */
-void swarm_peer_leave(struct swarm_peer *p);
+/*
+ * Undoes everything p counted in the view, at now; p may be left again.
+ * A peer that held every piece (a seed) usually leaves only us: clients
+ * close a connection between two seeds, and a peer we advertised every
+ * piece to sees us as one. It goes on serving the swarm, so for
+ * SWARM_SEED_HOLD_MS after such a leave every piece scores one more
+ * (rarest gives nothing new but to starving peers).
+ */
+void swarm_peer_leave(struct swarm_peer *p, uint64_t now);
 
 /* The peer holds piece (a HAVE): 1 when new to it, 0 when known or out of
  * range. */

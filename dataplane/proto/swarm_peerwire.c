@@ -110,7 +110,7 @@ uint64_t pw_swarm_deadline(const struct peerwire_conn *c)
 
 void pw_swarm_leave(struct peerwire_conn *c, int free_mem)
 {
-	swarm_peer_leave(&c->sw);
+	swarm_peer_leave(&c->sw, c->e->last_now);
 	if (free_mem) {
 		free(c->sw_mem);
 		c->sw_mem = NULL;

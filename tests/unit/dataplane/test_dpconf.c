@@ -71,6 +71,10 @@ Test(dpconf, defaults_are_the_documented_ones)
 		DP_FIELD(hugepages, 1),
 		DP_FIELD(zerocopy, 1),
 		DP_FIELD(mse, 2),
+		DP_FIELD(seeding, 1), /* plain */
+		DP_FIELD(swarm_window_kib, 1024),
+		DP_FIELD(swarm_small, 2),
+		DP_FIELD(swarm_starve_ms, 2000),
 		DP_FIELD(allow_root, 0),
 		DP_FIELD(dpdk_port, 0),
 		DP_FIELD(mtu, 1500),
@@ -361,4 +365,27 @@ Test(dpconf, per_source_limits)
 	memset(longest, '1', sizeof(longest) - 1);
 	longest[sizeof(longest) - 1] = 0;
 	bad("--deny", longest, "not a CIDR prefix");
+}
+
+/* --seeding names a policy (enum swarm_policy's values); "default" is a
+ * tenant's word for "the data plane's", not a policy of the data plane. */
+Test(dpconf, seeding_policies)
+{
+	struct dpconf c;
+	struct seed_err e;
+	static const char *const names[] = { "plain", "super", "rarest" };
+
+	for (unsigned i = 0; i < 3; i++) {
+		cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--seeding", names[i]), 0, "%s", e.msg);
+		cr_assert_eq(c.seeding, i + 1, "--seeding %s", names[i]);
+	}
+	cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--swarm-window", "64", "--swarm-small", "0",
+			   "--swarm-starve", "500"),
+		     0, "%s", e.msg);
+	cr_assert(c.swarm_window_kib == 64 && c.swarm_small == 0 && c.swarm_starve_ms == 500);
+	bad("--seeding", "default", "not plain, super or rarest");
+	bad("--seeding", "Rarest", "--seeding");
+	bad("--seeding", "", "not plain");
+	bad("--swarm-window", "8", "--swarm-window");
+	bad("--swarm-starve", "99", "--swarm-starve");
 }

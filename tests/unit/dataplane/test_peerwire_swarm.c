@@ -141,7 +141,8 @@ static struct peer *peer_hs(const struct proto_release *r, const uint8_t *ih, in
 	return p;
 }
 
-/* A lone fast peer (a swarm too small to trade: any piece, four windows)
+/* A lone fast peer (a swarm too small to trade: any piece; 1 MiB of 16 KiB
+ * pieces is more than r2 has)
  * is told HAVE_NONE, then, once its HAVE_NONE is in, HAVE for every piece
  * of the 7 of r2, from its cursor on. */
 Test(peerwire_swarm, rarest_lone_fast_peer)

@@ -53,7 +53,7 @@ static void peer_join(struct peer *p, struct swarm_view *v, enum swarm_policy po
 
 static void peer_leave(struct peer *p)
 {
-	swarm_peer_leave(&p->sp);
+	swarm_peer_leave(&p->sp, 0);
 	free(p->mem);
 	p->mem = NULL;
 	p->gone = 1;
@@ -390,8 +390,8 @@ Test(swarm, peer_leaves_mid_piece)
 }
 
 /* Peers arrive one every step until 50: the first is alone (the small-swarm
- * rule: any piece, four windows: it is served as by a plain seed), the
- * rest trade; all complete, and the seed's upload stays near one copy. */
+ * rule: any piece: it is served as by a plain seed), the rest trade; all
+ * complete, and the seed's upload stays near one copy. */
 Test(swarm, swarm_grows_from_1_to_50)
 {
 	struct sim s;
@@ -402,8 +402,8 @@ Test(swarm, swarm_grows_from_1_to_50)
 	s.seed_rate = 8;
 	s.peer_rate = 2;
 	sim_add(&s, SWARM_RAREST, 1);
-	cr_assert_eq(swarm_pick(&s.p[0].sp, &cfg, 0, out, 64), 16,
-		     "a lone peer gets four windows of 4 pieces");
+	cr_assert_eq(swarm_pick(&s.p[0].sp, &cfg, 0, out, 64), 4,
+		     "a lone peer gets a window of 4 pieces, growing with its rate");
 	for (; (!sim_all_done(&s) || s.n < 50) && s.step < 5000; s.step++) {
 		if (s.n < 50)
 			sim_add(&s, SWARM_RAREST, 1);
@@ -527,4 +527,32 @@ Test(swarm, bounds_and_names)
 	c.starve_ms = 1;
 	cr_assert_eq(swarm_config_check(&c, &field), -EINVAL);
 	cr_assert_str_eq(field, "starve_ms");
+}
+
+/* A seed that leaves us (clients close a connection between two seeds)
+ * usually stays in the swarm: for SWARM_SEED_HOLD_MS its pieces still
+ * count, so a leecher gets nothing new but as a starving peer; after
+ * that, pieces nobody connected holds go out again. */
+Test(swarm, seed_that_leaves_still_counts_for_a_while)
+{
+	struct swarm_view *v = view_new(4, 256 * KIB);
+	struct peer s = { 0 }, a = { 0 }, b = { 0 };
+	uint32_t out[4];
+
+	cfg.small_swarm = 0;
+	cfg.starve_ms = 600000; /* no fallbacks here */
+	peer_join(&s, v, SWARM_RAREST, 0, 1);
+	swarm_peer_have_all(&s.sp, 0);
+	peer_join(&a, v, SWARM_RAREST, 0, 2);
+	peer_join(&b, v, SWARM_RAREST, 0, 3);
+	swarm_peer_have(&b.sp, 0, 0);
+	peer_leave(&s);
+	cr_assert_eq(swarm_pick(&a.sp, &cfg, 1000, out, 4), 0, "the seed's pieces still count");
+	cr_assert_eq(swarm_pick(&a.sp, &cfg, 1000 + SWARM_SEED_HOLD_MS, out, 4), 3,
+		     "pieces 1-3: nobody connected holds them");
+	for (int k = 0; k < 3; k++)
+		cr_assert_neq(out[k], 0);
+	peer_leave(&a);
+	peer_leave(&b);
+	free(v);
 }

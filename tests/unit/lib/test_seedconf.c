@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "catalog.h"
 #include "seedconf.h"
 
 static char text[1 << 16];
@@ -406,7 +407,7 @@ Test(seedconf, option_table_describes_every_setting)
 		cr_assert_null(strstr(e.msg, "unknown"), "%s: %s", o->name, e.msg);
 	}
 	cr_assert_eq(node, 15);
-	cr_assert_eq(tenants, 7);
+	cr_assert_eq(tenants, 8);
 	cr_assert_null(seedconf_option_at(n + 100));
 }
 
@@ -1043,4 +1044,55 @@ Test(seedconf, error_messages_never_show_a_passkey)
 		0);
 	cr_expect(strstr(e.msg, "listed twice"), "%s", e.msg);
 	cr_expect_null(strstr(e.msg, "S2"), "%s", e.msg);
+}
+
+/* A tenant's seeding policy: the names of lib/tenant.h's enum
+ * tenant_seeding, "default" (0: seed-dataplane's --seeding) when absent;
+ * it goes into the catalog record only when set, and back out the same. */
+Test(seedconf, tenant_seeding_policy)
+{
+	static const char *const names[] = { "default", "plain", "super", "rarest" };
+	char extra[64];
+
+	for (unsigned i = 0; i < 4; i++) {
+		snprintf(extra, sizeof(extra), "seeding = \"%s\";", names[i]);
+		struct seedconf *c = load_ok(tenant_with(extra));
+		cr_assert_eq(c->tenants[0].seeding, i, "seeding = %s", names[i]);
+		cr_assert_eq(catalog_check_tenant(&c->tenants[0], NULL), 0);
+		seedconf_free(c);
+	}
+	struct seedconf *c = load_ok(tenant_with(""));
+	cr_assert_eq(c->tenants[0].seeding, TENANT_SEEDING_DEFAULT);
+	seedconf_free(c);
+	load_bad(tenant_with("seeding = \"fastest\";"), "t.conf:4: tenants.[0].seeding: ",
+		 "must be \"default\", \"plain\", \"super\" or \"rarest\", not \"fastest\"");
+	load_bad(tenant_with("seeding = 3;"), "t.conf:4: tenants.[0].seeding: ", "string");
+}
+
+/* The catalog carries a tenant's policy: absent when default (records
+ * written before it existed read the same), 1-3 otherwise; a present 0 or
+ * a value past rarest is refused. */
+Test(seedconf, tenant_seeding_in_the_catalog)
+{
+	struct catalog *cat = NULL, *back = NULL;
+	struct tenant t = { .id = "acme", .name = "Acme", .seeding = TENANT_SEEDING_RAREST };
+	struct tenant u = { .id = "bolt", .name = "Bolt" };
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	struct seed_err e;
+
+	seed_err_clear(&e);
+	cr_assert_eq(catalog_create(1, 0, &cat, &e), 0, "%s", e.msg);
+	cr_assert_eq(catalog_add_tenant(cat, &t, NULL, &e), 0, "%s", e.msg);
+	cr_assert_eq(catalog_add_tenant(cat, &u, NULL, &e), 0, "%s", e.msg);
+	cr_assert_eq(catalog_encode(cat, &buf, &len, &e), 0, "%s", e.msg);
+	cr_assert(memmem(buf, len, "7:seedingi3e", 12), "the record names rarest");
+	cr_assert_eq(catalog_parse(buf, len, &back, &e), 0, "%s", e.msg);
+	cr_assert_eq(catalog_tenant_find(back, "acme")->seeding, TENANT_SEEDING_RAREST);
+	cr_assert_eq(catalog_tenant_find(back, "bolt")->seeding, TENANT_SEEDING_DEFAULT);
+	catalog_free(back);
+	free(buf);
+	t.seeding = TENANT_SEEDING_MAX + 1;
+	cr_assert_eq(catalog_check_tenant(&t, &e), -ERANGE);
+	catalog_free(cat);
 }
