@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# User story: "the swarm does most of the work" — six real leechers arrive at
+# once for a 2 MiB release and every one of them completes with the right
+# bytes under each seeding policy (--seeding plain, super, rarest); under
+# rarest the seed uploads fewer than 2 copies of the release (its
+# payload_bytes_bt counter), the rest going from leecher to leecher.
+#
+# The swarm (bench/swarm_run.py): a bridge in this namespace where a real
+# opentracker listens, the seed in a namespace of its own (uplink shaped to
+# 16 Mbit/s with tc tbf) and each leecher in its own (8 Mbit/s up, 40 down):
+# four python3-libtorrent leechers, Transmission 3.00 and aria2 1.36, on a
+# v1-only torrent (Transmission and aria2 cannot take a hybrid). Leechers
+# keep uploading until the last one completes. Addresses come from
+# 198.19.X.0/24, X from this test's PID, and only on links the test makes.
+# Timings are printed, never asserted. Needs root (ip netns, tc).
+# shellcheck source=lib.sh
+source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
+it_setup dataplane
+require_cmds ip tc opentracker transmission-cli aria2c curl
+skip_unless_root "needs root for ip netns and tc"
+RUN=$SRCDIR/../../bench/swarm_run.py
+TAG=sp$(($$ % 100000))
+SUB=198.19.$(($$ % 200 + 20))
+N=6
+remove_swarm() {
+	"$PY" "$RUN" down --tag "$TAG" --leechers "$N" >/dev/null 2>&1 || true
+}
+it_on_exit remove_swarm
+HOST=$SUB.1
+SEED=$SUB.2
+OT_PORT=6969
+
+note "bridge ${TAG}br on $HOST, the seed's namespace $TAG-s at $SEED, $N leechers"
+"$PY" "$RUN" up --tag "$TAG" --subnet "$SUB" --leechers "$N" --up 8mbit --down 40mbit \
+	--seed-up 16mbit || fail "swarm_run.py up: expected the namespaces and links, it failed"
+
+TREE=$T/src/game
+S=$T/store
+gen_file "$TREE/data/pak0.pak" $((2 * MiB - 12345))
+gen_file "$TREE/readme.txt" 12345
+size=$((2 * MiB))
+TRACKER=http://$HOST:$OT_PORT/announce
+sc_ok "$T/v1.json" "$T/v1.err" release create --store "$S" --tenant acme --name game --version v1 \
+	--v1-only --tracker "$TRACKER" --json "$TREE"
+IH=$(json_get "$T/v1.json" infohash_v1)
+TOR=$(json_get "$T/v1.json" torrent)
+ot_start "$HOST" "$OT_PORT" "$IH"
+
+for policy in plain super rarest; do
+	note "[$policy] seed-dataplane --seeding $policy in $TAG-s"
+	DP_WRAP=(ip netns exec "$TAG-s")
+	DP_BT_HOST=$SEED DP_HTTP_HOST=$SEED dp_start "$T" --store "$S" --bt-listen "$SEED:6881" \
+		--http-listen "$SEED:0" --workers 2 --cache-size 64M --seeding "$policy"
+	ot_announce "$TRACKER" "$IH" "$DP_BT_PORT" "$SEED" "$TAG-s"
+	t0=$(date +%s%N)
+	"$PY" "$RUN" run --tag "$TAG" --subnet "$SUB" --torrent "$TOR" --source "$TREE" \
+		--out "$T/run-$policy" --clients lt,lt,lt,lt,tr,ar --timeout 60 >"$T/run-$policy.json" ||
+		fail "[$policy] expected all $N leechers to complete with the source's bytes within 60 s: $(tail -c 600 "$T/run-$policy.json")"
+	t1=$(date +%s%N)
+	dp_stop
+	dp_expect_counter verify_failures 0
+	served=$(dp_counter payload_bytes_bt)
+	[[ -n $served ]] || fail "[$policy] seed-dataplane stopped line: expected payload_bytes_bt=N: $DP_STOPPED"
+	copies=$(awk -v b="$served" -v s="$size" 'BEGIN { printf "%.2f", b / s }')
+	times=$(API_OUT=$T/run-$policy.json jq_py '"median %s ms, last %s ms" % (d["median_ms"], d["last_ms"])')
+	echo "[$policy] $N leechers complete in $(((t1 - t0) / 1000000)) ms ($times); seed uploaded $served bytes = $copies copies; $(grep -o 'swarm_injected=[0-9]* swarm_second=[0-9]* swarm_fallbacks=[0-9]*' <<<"$DP_STOPPED")"
+	if [[ $policy == rarest ]]; then
+		((served < 2 * size)) || fail "[rarest] expected the seed to upload fewer than 2 copies ($((2 * size)) bytes), it uploaded $served ($copies copies)"
+	fi
+	((served >= size)) || fail "[$policy] expected the seed to upload at least one copy ($size bytes): it is the only source, it uploaded $served"
+done
+echo "PASS: $N leechers completed with the right bytes under plain, super and rarest; rarest uploaded $copies copies"
