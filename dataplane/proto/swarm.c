@@ -358,9 +358,41 @@ static uint32_t window(const struct swarm_peer *p, const struct swarm_config *cf
 	return (uint32_t)(w < p->v->n_pieces ? w : p->v->n_pieces);
 }
 
+/*
+ * A peer that reported no new piece for starve_ms while pieces we
+ * advertised to it are pending holds them back from everyone else (a
+ * client that sends no HAVEs, one that asks for nothing, one waiting for
+ * an upload slot, a hostile one): they stop counting as on their way, as
+ * if never advertised (a HAVE we sent cannot be taken back: if it asks,
+ * it is served; if it reports one later, nothing is undone twice).
+ */
+static int release_stale(struct swarm_peer *p, const struct swarm_config *cfg, uint64_t now)
+{
+	struct swarm_view *v = p->v;
+	size_t nb = bf_bytes(v);
+
+	if (!p->n_pending || now < p->t_progress + cfg->starve_ms)
+		return 0;
+	for (size_t b = 0; b < nb; b++) {
+		uint8_t a = p->adv[b] & (uint8_t)~p->have[b];
+
+		for (unsigned k = 0; a && k < 8; k++) {
+			if (a & (0x80u >> k)) {
+				add32(&v->p[b * 8 + k].pending, -1);
+				atomic_fetch_add_explicit(&v->ctr.released, 1, RLX);
+			}
+		}
+		p->adv[b] &= p->have[b];
+	}
+	p->n_pending = 0;
+	return 1;
+}
+
 static size_t pick_rarest(struct swarm_peer *p, const struct swarm_config *cfg, uint64_t now,
 			  uint32_t *out, size_t cap)
 {
+	/* a stalled peer gets what a starving one gets: one piece */
+	int stalled = release_stale(p, cfg, now);
 	int small = ld(&p->v->peers) < cfg->small_swarm;
 	int starve = starving(p, cfg, now);
 	uint32_t w = window(p, cfg);
@@ -382,6 +414,10 @@ static size_t pick_rarest(struct swarm_peer *p, const struct swarm_config *cfg, 
 			count(&p->v->ctr.fallbacks);
 			p->fallbacks++;
 			p->t_progress = now;
+			break;
+		}
+		if (stalled && !small) {
+			p->t_progress = now; /* likewise */
 			break;
 		}
 	}
@@ -444,7 +480,8 @@ uint64_t swarm_peer_deadline(const struct swarm_peer *p, const struct swarm_conf
 	if (!p->v || p->policy == SWARM_PLAIN || !p->leecher)
 		return SWARM_NO_DEADLINE;
 	d = p->t_poll;
-	if (!p->n_pending && p->t_progress + cfg->starve_ms < d)
+	/* rarest: a starving peer, or pending pieces to release */
+	if ((!p->n_pending || p->policy == SWARM_RAREST) && p->t_progress + cfg->starve_ms < d)
 		d = p->t_progress + cfg->starve_ms;
 	return d;
 }

@@ -49,7 +49,10 @@
  *        This is what completes a swarm whose only copy of a piece sits on
  *        a peer that never uploads, or left.
  *    A leaving peer gives back its pending pieces (they score 0 again) and
- *    its held ones (avail drops).
+ *    its held ones (avail drops); so does, for its pending ones, a peer
+ *    that reported no new piece for cfg.starve_ms (a client that sends no
+ *    HAVEs, or asks for nothing: it must not hold pieces back from the
+ *    others), counted as released.
  *
  * Work per call is bounded: swarm_pick examines at most cfg.scan_max
  * pieces per piece it picks (from a per-peer cursor that starts at a random
@@ -119,6 +122,7 @@ struct swarm_view_counters {
 	_Atomic uint64_t fallbacks; /* advertised to a starving peer */
 	_Atomic uint64_t small;	    /* advertised under the small-swarm rule */
 	_Atomic uint64_t passed;    /* HAVEs of a piece from a peer we never sent it to */
+	_Atomic uint64_t released;  /* advertised pieces a stalled peer stopped holding back */
 };
 
 struct swarm_view {

@@ -154,8 +154,12 @@ Test(swarm, starving_peer_gets_the_rarest_copy)
 	cr_assert_eq(swarm_pick(&x.sp, &cfg, 100 + cfg.starve_ms, out, 4), 1);
 	cr_assert_eq(out[0], 1);
 	cr_assert_eq(atomic_load(&v->ctr.fallbacks), 1);
-	/* one per starve period, and none while it is pending */
-	cr_assert_eq(swarm_pick(&x.sp, &cfg, 100 + 3 * cfg.starve_ms, out, 4), 0);
+	/* none while it is pending, for a starve period; then x counts as
+	 * stalled: the piece is released and given again, one at a time */
+	cr_assert_eq(swarm_pick(&x.sp, &cfg, 100 + 2 * cfg.starve_ms - 1, out, 4), 0);
+	cr_assert_eq(swarm_pick(&x.sp, &cfg, 100 + 3 * cfg.starve_ms, out, 4), 1);
+	cr_assert_eq(out[0], 1);
+	cr_assert_eq(atomic_load(&v->ctr.released), 1);
 	peer_leave(&a);
 	peer_leave(&b);
 	peer_leave(&x);
@@ -554,5 +558,38 @@ Test(swarm, seed_that_leaves_still_counts_for_a_while)
 		cr_assert_neq(out[k], 0);
 	peer_leave(&a);
 	peer_leave(&b);
+	free(v);
+}
+
+/* A peer that takes a window and never reports a piece (a client without
+ * HAVEs, a hostile one) holds those pieces back for starve_ms only: then
+ * they go to the next peer as pieces nobody has, and it gets one piece
+ * per starve period. */
+Test(swarm, silent_peer_releases_its_window)
+{
+	struct swarm_view *v = view_new(8, 256 * KIB);
+	struct peer a = { 0 }, b = { 0 };
+	uint32_t out[8], got_a[8];
+
+	cfg.small_swarm = 0;
+	peer_join(&a, v, SWARM_RAREST, 0, 1);
+	peer_join(&b, v, SWARM_RAREST, 0, 2);
+	cr_assert_eq(swarm_pick(&a.sp, &cfg, 0, got_a, 8), 4);
+	cr_assert_eq(swarm_pick(&b.sp, &cfg, 0, out, 8), 4);
+	for (int k = 0; k < 4; k++)
+		swarm_peer_have(&b.sp, out[k], 100);
+	cr_assert_eq(swarm_pick(&b.sp, &cfg, 100, out, 8), 0, "a holds the other four");
+	cr_assert_eq(swarm_peer_deadline(&a.sp, &cfg), cfg.starve_ms);
+	/* a: one fallback piece right away, its four released */
+	cr_assert_eq(swarm_pick(&a.sp, &cfg, cfg.starve_ms, out, 8), 1);
+	cr_assert_eq(atomic_load(&v->ctr.released), 4);
+	cr_assert_eq(swarm_pick(&b.sp, &cfg, cfg.starve_ms, out, 8), 3,
+		     "b gets what a held back (but the one a has again)");
+	for (int k = 0; k < 3; k++)
+		swarm_peer_have(&b.sp, out[k], cfg.starve_ms + 10);
+	peer_leave(&a);
+	peer_leave(&b);
+	for (uint32_t i = 0; i < 8; i++)
+		cr_assert(avail(v, i) == 0 && pending(v, i) == 0, "piece %u", i);
 	free(v);
 }
