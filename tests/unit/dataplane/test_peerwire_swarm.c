@@ -285,34 +285,35 @@ Test(peerwire_swarm, unadvertised_request_served_and_counted)
 	peer_free(p);
 }
 
-/* A view the engine cannot use (pieces differ from the release's: a stale
- * view) leaves the peer plain, counted; a plain policy greets as ever. */
-Test(peerwire_swarm, plain_greeting_unchanged)
+/* A fast peer's handshake on r2 under policy pol is answered as a plain
+ * seed answers it (HAVE_ALL); returns the peer's plain-fallback count. */
+static uint64_t greeted_plain(enum swarm_policy pol)
 {
-	struct peer *p;
+	struct peer *p = peer_new(1000);
 	static struct tr t;
 	uint8_t b[68];
+	uint64_t n;
 
-	policy = SWARM_PLAIN;
-	p = peer_new(1000);
+	policy = pol;
 	t.n = 0;
 	feed(p, b, hs(b, r2.ih_v1, 1, 0));
 	our_hs(&t, r2.ih_v1, 0);
 	tr_send(&t, HAVE_ALL, 5);
 	expect(p, &t);
-	cr_assert_eq(atomic_load(&vw2->peers), 0);
+	cr_assert_eq(atomic_load(&vw2->peers), 0, "a plain peer joins no view");
+	n = p->c.stats.peerwire_swarm_plain_total;
 	peer_free(p);
+	return n;
+}
 
-	policy = SWARM_RAREST;
+/* A plain policy greets as ever; a view the engine cannot use (its piece
+ * count differs from the release's: a stale view) leaves the peer plain,
+ * counted. */
+Test(peerwire_swarm, plain_greeting_unchanged)
+{
+	cr_assert_eq(greeted_plain(SWARM_PLAIN), 0);
 	vw2->n_pieces = 3;
-	p = peer_new(1000);
-	t.n = 0;
-	feed(p, b, hs(b, r2.ih_v1, 1, 0));
-	our_hs(&t, r2.ih_v1, 0);
-	tr_send(&t, HAVE_ALL, 5);
-	expect(p, &t);
-	cr_assert_eq(p->c.stats.peerwire_swarm_plain_total, 1);
-	peer_free(p);
+	cr_assert_eq(greeted_plain(SWARM_RAREST), 1);
 	vw2->n_pieces = 7;
 }
 
