@@ -16,10 +16,13 @@
 #
 # usage: bench/ingest.sh [--size-gib N] [--threads N] [--dir DIR]
 #                        [--seedctl PATH] [--hashbench PATH] [--keep] [--runs N]
+#                        [--results DIR]
+# (--results: where ingest.md and ingest.json go, default bench/results;
+# a comparison run of another build sends them elsewhere)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 size_gib=2 threads=$(nproc) dir=/var/tmp/bitstream-bench-ingest keep=0 nruns=2
-seedctl="" hashbench=""
+seedctl="" hashbench="" results="$root/bench/results"
 while (($#)); do
 	case $1 in
 	--size-gib) size_gib=$2; shift 2 ;;
@@ -29,7 +32,8 @@ while (($#)); do
 	--hashbench) hashbench=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
 	--runs) nruns=$2; shift 2 ;;
-	-h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+	--results) results=$2; shift 2 ;;
+	-h|--help) sed -n '2,24p' "$0"; exit 0 ;;
 	*) echo "ingest.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -48,7 +52,10 @@ now() { date +%s.%N; }
 tree="$dir/tree/game" store="$dir/store"
 mkdir -p "$dir"
 want=$((size_gib << 30))
-if [ "$(du -sb "$dir/tree" 2>/dev/null | cut -f1)" != "$want" ]; then
+# the files' bytes (du -sb counts the directories too, which made every
+# run generate the tree again)
+tree_bytes() { find "$dir/tree" -type f -printf '%s\n' 2>/dev/null | awk '{ n += $1 } END { printf "%.0f\n", n }'; }
+if [ "$(tree_bytes)" != "$want" ]; then
 	echo "generating a ${size_gib} GiB tree in $tree ..." >&2
 	rm -rf "$dir/tree"
 	mkdir -p "$tree/data" "$tree/small"
@@ -66,7 +73,7 @@ if [ "$(du -sb "$dir/tree" 2>/dev/null | cut -f1)" != "$want" ]; then
 		left=$((left - n)) i=$((i + 1))
 	done
 fi
-bytes=$(du -sb "$dir/tree" | cut -f1)
+bytes=$(tree_bytes)
 
 echo "measuring: hash limit per core (hashbench) ..." >&2
 hb=$("$hashbench" --json --seconds 1)
@@ -125,7 +132,7 @@ rmdir "$shm.w"
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-RESULTS_DIR="$root/bench/results" $py - "$bytes" "$threads" "$mb_core" "$ossl_core" "$read_gbps" \
+RESULTS_DIR="$results" $py - "$bytes" "$threads" "$mb_core" "$ossl_core" "$read_gbps" \
 	"$runs" "$stamp" "$hb" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)" \
 	"$load0" "$load1" <<'PY'
 import json, os, sys
