@@ -79,9 +79,12 @@ enum swarm_policy {
 };
 #define SWARM_POLICY_MAX 3
 
-/* Releases with more pieces are seeded plain (a peer's bitfields would
- * cost over 1 MiB): counted as a fallback by the caller. */
-#define SWARM_MAX_PIECES     (1u << 22)
+/* Releases with more pieces are seeded plain (counted by the caller): a
+ * peer's two bitfields would cost over 256 KiB, 1 GiB for a worker's
+ * 4,096 connections. seedctl aims at about 1,500 pieces a release (up to
+ * 16 MiB each), so only a torrent made elsewhere with tiny pieces, or a
+ * release of over 16 TiB, gets there. */
+#define SWARM_MAX_PIECES     (1u << 20)
 #define SWARM_CREDIT_SLOTS   256u
 #define SWARM_NONE	     UINT32_MAX
 #define SWARM_NO_DEADLINE    UINT64_MAX
