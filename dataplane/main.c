@@ -62,7 +62,7 @@ static struct admit *g_admit; /* the per-source limits, one table for all worker
 /* The seeding policy's counters of every release with a swarm view: one
  * line each when `lines` (SIGUSR1), and their sums (the stopped line). */
 struct swarm_sums {
-	unsigned long long injected, second, fallbacks, small, passed, released;
+	unsigned long long injected, second, fallbacks, small, passed, released, boot;
 };
 
 static void swarm_report(const struct served *sv, int lines, struct swarm_sums *sum)
@@ -77,6 +77,7 @@ static void swarm_report(const struct served *sv, int lines, struct swarm_sums *
 			atomic_load(&v->ctr.injected),	atomic_load(&v->ctr.second),
 			atomic_load(&v->ctr.fallbacks), atomic_load(&v->ctr.small),
 			atomic_load(&v->ctr.passed),	atomic_load(&v->ctr.released),
+			atomic_load(&v->ctr.boot),
 		};
 		sum->injected += one.injected;
 		sum->second += one.second;
@@ -84,14 +85,15 @@ static void swarm_report(const struct served *sv, int lines, struct swarm_sums *
 		sum->small += one.small;
 		sum->passed += one.passed;
 		sum->released += one.released;
+		sum->boot += one.boot;
 		if (lines)
 			log_info(&lm,
 				 "swarm release=%s view=%zu pieces=%u peers=%u leechers=%u "
 				 "injected=%llu second=%llu fallbacks=%llu small=%llu passed=%llu "
-				 "released=%llu",
+				 "released=%llu boot=%llu",
 				 r ? r->id : "(removed)", h, v->n_pieces, atomic_load(&v->peers),
 				 atomic_load(&v->leechers), one.injected, one.second, one.fallbacks,
-				 one.small, one.passed, one.released);
+				 one.small, one.passed, one.released, one.boot);
 	}
 }
 
@@ -562,7 +564,7 @@ int main(int argc, char **argv)
 				 "utp_conns_accepted=%llu utp_payload_bytes=%llu "
 				 "utp_retransmits=%llu swarm_injected=%llu swarm_second=%llu "
 				 "swarm_fallbacks=%llu swarm_small=%llu swarm_passed=%llu "
-				 "swarm_released=%llu",
+				 "swarm_released=%llu swarm_boot=%llu",
 				 cl, (unsigned long long)t->payload_bytes[DPSTATS_BT],
 				 (unsigned long long)t->payload_bytes[DPSTATS_HTTP],
 				 (unsigned long long)t->verify_failures,
@@ -581,7 +583,7 @@ int main(int argc, char **argv)
 				 (unsigned long long)t->utp_conns_accepted,
 				 (unsigned long long)t->utp_payload_bytes,
 				 (unsigned long long)t->utp_retransmits, ss.injected, ss.second,
-				 ss.fallbacks, ss.small, ss.passed, ss.released);
+				 ss.fallbacks, ss.small, ss.passed, ss.released, ss.boot);
 			free(t);
 		}
 	}

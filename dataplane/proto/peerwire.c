@@ -88,6 +88,8 @@ static const struct peerwire_option pw_options[] = {
 	       "seeding rarest: bytes of pieces advertised ahead of a peer (KiB)"),
 	PW_OPT(swarm_small, 0, 65535, 2,
 	       "seeding rarest: fewer peers than this get any piece (too few to trade)"),
+	PW_OPT(swarm_boot_pct, 0, 100, 15,
+	       "seeding rarest: a latecomer's start-up share of pieces others hold (%)"),
 	PW_OPT(swarm_starve_ms, 100, 600000, 2000,
 	       "seeding rarest/super: a peer without a new piece this long gets one anyway"),
 };
@@ -204,6 +206,7 @@ int peerwire_engine_init(struct peerwire_engine *e, const struct peerwire_config
 	e->swarm_cfg.window_kib = e->cfg.swarm_window_kib;
 	e->swarm_cfg.small_swarm = e->cfg.swarm_small;
 	e->swarm_cfg.starve_ms = e->cfg.swarm_starve_ms;
+	e->swarm_cfg.boot_pct = e->cfg.swarm_boot_pct;
 
 	if (hash) {
 		e->hash = hash;

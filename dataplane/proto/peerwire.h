@@ -245,6 +245,7 @@ struct peerwire_config {
 	uint32_t swarm_window_kib;
 	uint32_t swarm_small;
 	uint32_t swarm_starve_ms;
+	uint32_t swarm_boot_pct;
 };
 
 struct peerwire_option {

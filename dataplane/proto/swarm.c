@@ -49,6 +49,7 @@ void swarm_config_default(struct swarm_config *c)
 	c->small_swarm = 2;
 	c->starve_ms = 2000;
 	c->scan_max = 4096;
+	c->boot_pct = 15;
 }
 
 int swarm_config_check(const struct swarm_config *c, const char **out_field)
@@ -63,6 +64,8 @@ int swarm_config_check(const struct swarm_config *c, const char **out_field)
 		bad = "starve_ms";
 	else if (c->scan_max < 16 || c->scan_max > (1u << 24))
 		bad = "scan_max";
+	else if (c->boot_pct > 100)
+		bad = "boot_pct";
 	if (out_field)
 		*out_field = bad;
 	return bad ? -EINVAL : 0;
@@ -152,6 +155,8 @@ void swarm_peer_join(struct swarm_peer *p, struct swarm_view *v, enum swarm_poli
 	p->offer = SWARM_NONE;
 	p->t_progress = now;
 	p->t_poll = SWARM_NO_DEADLINE;
+	/* a latecomer: every piece went out once before it came */
+	p->late = ld(&v->covered) >= v->n_pieces;
 	add32(&v->peers, 1);
 	leecher_update(p);
 }
@@ -324,7 +329,8 @@ static void advertise(struct swarm_peer *p, uint32_t i, uint32_t score)
 	p->n_pending++;
 	p->advertised++;
 	add32(&v->p[i].pending, 1);
-	add32(&v->p[i].injected, 1);
+	if (!atomic_fetch_add_explicit(&v->p[i].injected, 1, RLX))
+		add32(&v->covered, 1);
 	/* the latest copy's peer: copies of a piece that a peer never passed
 	 * on are injected again, and the next HAVEs are the new holder's */
 	atomic_store_explicit(&v->p[i].holder, p->token, RLX);
@@ -396,6 +402,10 @@ static size_t pick_rarest(struct swarm_peer *p, const struct swarm_config *cfg, 
 	int small = ld(&p->v->peers) < cfg->small_swarm;
 	int starve = starving(p, cfg, now);
 	uint32_t w = window(p, cfg);
+	/* a latecomer's start-up share: pieces others hold, so that it has
+	 * something to trade (the swarm's uplinks favour peers that give) */
+	uint64_t quota = p->late ? (uint64_t)p->v->n_pieces * cfg->boot_pct / 100 : 0;
+	uint32_t boot = quota > p->boot_used ? (uint32_t)(quota - p->boot_used) : 0;
 	size_t n = 0;
 
 	while (n < cap && p->n_pending < w) {
@@ -403,12 +413,18 @@ static size_t pick_rarest(struct swarm_peer *p, const struct swarm_config *cfg, 
 
 		if (i == SWARM_NONE)
 			break;
-		if (s && !small && !starve)
+		if (s && !small && !starve && !boot)
 			break;
 		advertise(p, i, s);
 		out[n++] = i;
 		if (small && s)
 			count(&p->v->ctr.small);
+		if (s && !small && boot) {
+			boot--;
+			p->boot_used++;
+			count(&p->v->ctr.boot);
+			continue;
+		}
 		if (s && !small) {
 			/* one piece per starve period */
 			count(&p->v->ctr.fallbacks);

@@ -43,6 +43,11 @@
  *        (the peer included; seeds count, as they serve too): any score
  *        (a lone peer is served as a plain seed serves it: there is no one
  *        else to get a piece from; its window grows with its rate);
+ *      - the peer is a latecomer (it joined once every piece had gone out
+ *        once, as in a stream of arrivals): its first cfg.boot_pct % of
+ *        the pieces may score anything, so that it has something to trade
+ *        (peers' chokers favour peers that give; a newcomer with nothing
+ *        waits for optimistic unchokes);
  *      - the peer starves: it lacks pieces, has none of ours pending and
  *        reported no new piece for cfg.starve_ms: one piece of the lowest
  *        score, whatever it is, per starve period (a fallback, counted).
@@ -105,6 +110,7 @@ struct swarm_config {
 	uint32_t small_swarm; /* fewer peers than this: any piece */
 	uint32_t starve_ms;   /* no new piece this long: one piece anyway */
 	uint32_t scan_max;    /* pieces examined per piece picked */
+	uint32_t boot_pct;    /* a latecomer's start-up share, % of the pieces */
 };
 
 void swarm_config_default(struct swarm_config *c);
@@ -126,6 +132,7 @@ struct swarm_view_counters {
 	_Atomic uint64_t small;	    /* advertised under the small-swarm rule */
 	_Atomic uint64_t passed;    /* HAVEs of a piece from a peer we never sent it to */
 	_Atomic uint64_t released;  /* advertised pieces a stalled peer stopped holding back */
+	_Atomic uint64_t boot;	    /* pieces others held, given to latecomers to start */
 };
 
 struct swarm_view {
@@ -134,6 +141,7 @@ struct swarm_view {
 	_Atomic uint32_t peers;	    /* connected */
 	_Atomic uint32_t leechers;  /* connected and lacking a piece */
 	_Atomic uint32_t tokens;    /* last peer token handed out */
+	_Atomic uint32_t covered;   /* pieces advertised at least once */
 	_Atomic uint64_t seed_left; /* when a seed last left us (ms, 0: never) */
 	struct swarm_view_counters ctr;
 	_Atomic uint32_t credit[SWARM_CREDIT_SLOTS]; /* by token: copies passed on */
@@ -161,6 +169,8 @@ struct swarm_peer {
 	uint64_t advertised;   /* pieces we advertised to it */
 	uint32_t rate_n, rate; /* of ours received: this period, per s last period */
 	uint64_t rate_t0;      /* the period's start */
+	uint8_t late;	       /* joined after every piece went out once */
+	uint32_t boot_used;    /* pieces of its start-up share given */
 };
 
 /* Bytes of peer memory for view v: two bitfields. */

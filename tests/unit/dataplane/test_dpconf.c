@@ -75,6 +75,7 @@ Test(dpconf, defaults_are_the_documented_ones)
 		DP_FIELD(swarm_window_kib, 1024),
 		DP_FIELD(swarm_small, 2),
 		DP_FIELD(swarm_starve_ms, 2000),
+		DP_FIELD(swarm_boot_pct, 15),
 		DP_FIELD(allow_root, 0),
 		DP_FIELD(dpdk_port, 0),
 		DP_FIELD(mtu, 1500),
@@ -388,4 +389,5 @@ Test(dpconf, seeding_policies)
 	bad("--seeding", "", "not plain");
 	bad("--swarm-window", "8", "--swarm-window");
 	bad("--swarm-starve", "99", "--swarm-starve");
+	bad("--swarm-boot", "101", "--swarm-boot");
 }

@@ -394,8 +394,11 @@ Test(swarm, peer_leaves_mid_piece)
 }
 
 /* Peers arrive one every step until 50: the first is alone (the small-swarm
- * rule: any piece: it is served as by a plain seed), the rest trade; all
- * complete, and the seed's upload stays near one copy. */
+ * rule: any piece: it is served as by a plain seed), the rest trade, those
+ * that come after every piece went out once with a start-up share of 15 %;
+ * all complete, the seed sending at most a quarter copy per download (issue
+ * 15's target for a stream of arrivals), with both shares and every piece
+ * once counted. */
 Test(swarm, swarm_grows_from_1_to_50)
 {
 	struct sim s;
@@ -416,8 +419,12 @@ Test(swarm, swarm_grows_from_1_to_50)
 	}
 	cr_assert(sim_all_done(&s), "not complete after %llu steps", (unsigned long long)s.step);
 	cr_assert_eq(s.n, 50);
-	cr_assert(s.seed_sent < 2 * n, "the seed sent %llu pieces for 50 peers of %u",
+	cr_assert(s.seed_sent <= 50 * n / 4, "the seed sent %llu pieces for 50 peers of %u",
 		  (unsigned long long)s.seed_sent, n);
+	cr_assert_eq(atomic_load(&s.v->covered), n);
+	cr_assert_gt(atomic_load(&s.v->ctr.boot), 0, "latecomers got start-up shares");
+	for (unsigned k = 0; k < s.n; k++)
+		cr_assert_leq(s.p[k].sp.boot_used, n * 15 / 100, "peer %u", k);
 	sim_free(&s);
 }
 
@@ -591,5 +598,35 @@ Test(swarm, silent_peer_releases_its_window)
 	peer_leave(&b);
 	for (uint32_t i = 0; i < 8; i++)
 		cr_assert(avail(v, i) == 0 && pending(v, i) == 0, "piece %u", i);
+	free(v);
+}
+
+/* Every piece went out once: a peer that joins now is a latecomer and gets
+ * up to boot_pct % of the pieces whatever their score (something to trade
+ * with), then only what a starving peer gets; a peer of the first round is
+ * no latecomer, and boot_pct 0 turns the share off. */
+Test(swarm, latecomer_start_up_share)
+{
+	struct swarm_view *v = view_new(40, 256 * KIB);
+	struct peer a = { 0 }, b = { 0 }, c = { 0 };
+	uint32_t out[64];
+
+	cfg.small_swarm = 0;
+	cfg.window_kib = 10240; /* 40 pieces: the share is the limit */
+	cfg.boot_pct = 10;
+	peer_join(&a, v, SWARM_RAREST, 0, 1);
+	cr_assert_eq(swarm_pick(&a.sp, &cfg, 0, out, 64), 40);
+	cr_assert(!a.sp.late);
+	peer_join(&b, v, SWARM_RAREST, 0, 2);
+	cr_assert(b.sp.late);
+	cr_assert_eq(swarm_pick(&b.sp, &cfg, 0, out, 64), 4, "10 %% of 40 pieces");
+	cr_assert_eq(swarm_pick(&b.sp, &cfg, 0, out, 64), 0, "the share is spent");
+	cr_assert_eq(atomic_load(&v->ctr.boot), 4);
+	cfg.boot_pct = 0;
+	peer_join(&c, v, SWARM_RAREST, 0, 3);
+	cr_assert_eq(swarm_pick(&c.sp, &cfg, 0, out, 64), 0);
+	peer_leave(&a);
+	peer_leave(&b);
+	peer_leave(&c);
 	free(v);
 }
