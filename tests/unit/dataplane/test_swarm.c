@@ -74,6 +74,18 @@ static uint32_t pending(struct swarm_view *v, uint32_t i)
 	return atomic_load(&v->p[i].pending);
 }
 
+/* Every peer left: the view's counts are back to zero. Frees v. */
+static void view_done(struct swarm_view *v)
+{
+	for (uint32_t i = 0; i < v->n_pieces; i++)
+		cr_assert(avail(v, i) == 0 && pending(v, i) == 0,
+			  "piece %u: avail %u pending %u after every peer left", i, avail(v, i),
+			  pending(v, i));
+	cr_assert_eq(atomic_load(&v->peers), 0);
+	cr_assert_eq(atomic_load(&v->leechers), 0);
+	free(v);
+}
+
 static void setup(void)
 {
 	swarm_config_default(&cfg);
@@ -125,11 +137,7 @@ Test(swarm, picks_pieces_nobody_holds)
 	peer_leave(&b);
 	peer_leave(&c);
 	peer_leave(&x);
-	for (uint32_t i = 0; i < 16; i++)
-		cr_assert(avail(v, i) == 0 && pending(v, i) == 0, "piece %u: counts left", i);
-	cr_assert_eq(atomic_load(&v->peers), 0);
-	cr_assert_eq(atomic_load(&v->leechers), 0);
-	free(v);
+	view_done(v);
 }
 
 /* When every piece has a copy, the lowest score wins: a starving peer gets
@@ -163,7 +171,7 @@ Test(swarm, starving_peer_gets_the_rarest_copy)
 	peer_leave(&a);
 	peer_leave(&b);
 	peer_leave(&x);
-	free(v);
+	view_done(v);
 }
 
 /* ---- the simulator ---- */
@@ -282,14 +290,8 @@ static void sim_free(struct sim *s)
 	for (unsigned k = 0; k < s->n; k++)
 		if (!s->p[k].gone)
 			peer_leave(&s->p[k]);
-	for (uint32_t i = 0; i < s->v->n_pieces; i++)
-		cr_assert(avail(s->v, i) == 0 && pending(s->v, i) == 0,
-			  "piece %u: avail %u pending %u after every peer left", i, avail(s->v, i),
-			  pending(s->v, i));
-	cr_assert_eq(atomic_load(&s->v->peers), 0);
-	cr_assert_eq(atomic_load(&s->v->leechers), 0);
 	free(s->p);
-	free(s->v);
+	view_done(s->v);
 }
 
 /* 20 peers at once, 64 pieces: until every piece is out, no piece goes
@@ -390,7 +392,7 @@ Test(swarm, peer_leaves_mid_piece)
 	cr_assert_eq(atomic_load(&v->leechers), 0);
 	cr_assert_eq(atomic_load(&v->ctr.second), 0);
 	peer_leave(&b);
-	free(v);
+	view_done(v);
 }
 
 /* Peers arrive one every step until 50: the first is alone (the small-swarm
@@ -466,9 +468,7 @@ Test(swarm, v2_per_file_pieces)
 	cr_assert_eq(swarm_peer_deadline(&s.sp, &cfg), SWARM_NO_DEADLINE);
 	peer_leave(&a);
 	peer_leave(&s);
-	for (uint32_t i = 0; i < n; i++)
-		cr_assert(avail(v, i) == 0 && pending(v, i) == 0);
-	free(v);
+	view_done(v);
 }
 
 /* ---- super-seeding, plain ---- */
@@ -494,7 +494,7 @@ Test(swarm, super_offers_one_piece_until_it_spreads)
 	cr_assert_neq(out[0], first);
 	peer_leave(&a);
 	peer_leave(&b);
-	free(v);
+	view_done(v);
 }
 
 Test(swarm, plain_advertises_everything_and_picks_nothing)
@@ -511,7 +511,7 @@ Test(swarm, plain_advertises_everything_and_picks_nothing)
 	cr_assert_eq(avail(v, 3), 1);
 	peer_leave(&a);
 	cr_assert_eq(avail(v, 3), 0);
-	free(v);
+	view_done(v);
 }
 
 /* ---- bounds and names ---- */
@@ -565,7 +565,7 @@ Test(swarm, seed_that_leaves_still_counts_for_a_while)
 		cr_assert_neq(out[k], 0);
 	peer_leave(&a);
 	peer_leave(&b);
-	free(v);
+	view_done(v);
 }
 
 /* A peer that takes a window and never reports a piece (a client without
@@ -596,9 +596,7 @@ Test(swarm, silent_peer_releases_its_window)
 		swarm_peer_have(&b.sp, out[k], cfg.starve_ms + 10);
 	peer_leave(&a);
 	peer_leave(&b);
-	for (uint32_t i = 0; i < 8; i++)
-		cr_assert(avail(v, i) == 0 && pending(v, i) == 0, "piece %u", i);
-	free(v);
+	view_done(v);
 }
 
 /* Every piece went out once: a peer that joins now is a latecomer and gets
@@ -628,5 +626,5 @@ Test(swarm, latecomer_start_up_share)
 	peer_leave(&a);
 	peer_leave(&b);
 	peer_leave(&c);
-	free(v);
+	view_done(v);
 }
