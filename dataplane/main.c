@@ -466,6 +466,15 @@ int main(int argc, char **argv)
 			host_of(&conf.bt[i], h, sizeof(h));
 			printf("bittorrent  %s:%u\n", h, get_port(&conf.bt[i]));
 		}
+		/* whether uTP-first clients (libtorrent's default) get an
+		 * answer, or wait seconds for their TCP fallback */
+		if (conf.n_bt && worker_utp_slots(w[0]))
+			printf("utp         on the bittorrent ports, %u connections per worker\n",
+			       worker_utp_slots(w[0]));
+		else if (conf.n_bt)
+			printf("utp         off (%s)\n",
+			       !conf.utp_conns ? "--utp-conns 0"
+					       : "this backend has no datagrams yet: TCP only");
 		for (unsigned i = 0; i < conf.n_http; i++) {
 			host_of(&conf.http[i], h, sizeof(h));
 			printf("http        http://%s:%u/\n", h, get_port(&conf.http[i]));

@@ -774,12 +774,6 @@ static int setup(struct worker *w, struct seed_err *err)
 	if (n_utp && cf->n_bt && w->nio->udp_bind) {
 		struct utp_config uc;
 		utp_config_default(&uc);
-		/* No pacing yet: a window goes out as fast as the loop sends
-		 * it, and a receiver's UDP buffer (212,992 bytes by default on
-		 * Linux) that gets a burst bigger than itself drops the tail;
-		 * 128 packets in flight (177 KB) stay under it. The cost: about
-		 * 177 KB per round trip per peer (8.8 MB/s at 20 ms). */
-		uc.max_packets = 128;
 		if (getrandom(uc.secret, sizeof(uc.secret), 0) != (ssize_t)sizeof(uc.secret))
 			return seed_err_set(err, -EIO, "uTP: no random secret: %s",
 					    strerror(errno));
@@ -1032,4 +1026,9 @@ int worker_wake_fd(const struct worker *w)
 int worker_cache_hugepages(const struct worker *w)
 {
 	return w->cache ? cache_uses_hugepages(w->cache) : 0;
+}
+
+uint32_t worker_utp_slots(const struct worker *w)
+{
+	return w->n_utp;
 }

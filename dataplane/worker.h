@@ -67,6 +67,9 @@ uint16_t worker_bt_port(const struct worker *w, unsigned i);
 uint16_t worker_http_port(const struct worker *w, unsigned i);
 /* 1 when the worker's cache is backed by 2 MiB hugepages. */
 int worker_cache_hugepages(const struct worker *w);
+/* uTP connection slots of the worker (0: no uTP: --utp-conns 0, no
+ * peer-wire listener, or a backend without datagrams). */
+uint32_t worker_utp_slots(const struct worker *w);
 /* The fd that wakes the worker's loop when written (its storage eventfd),
  * -1 for a worker that polls without sleeping. */
 int worker_wake_fd(const struct worker *w);

@@ -35,6 +35,8 @@ note "starting seed-dataplane (uTP on by default)"
 dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 2 --cache-size 64M
 ss -uln 2>/dev/null | grep -q "127.0.0.1:$DP_BT_PORT " ||
 	fail "expected a UDP socket on the peer-wire port 127.0.0.1:$DP_BT_PORT (uTP), ss -uln shows: $(ss -uln | tr '\n' ' ')"
+grep -q '^utp  *on the bittorrent ports, 512 connections per worker$' "$DP_OUT" ||
+	fail "expected seed-dataplane to say uTP is on (512 connections per worker by default), its stdout: $(cat "$DP_OUT")"
 
 # ------------------------------------------------------------ (a) uTP only
 lt_get() { # LABEL SOURCE TRANSPORT: download into $T/lt/LABEL, compare the tree

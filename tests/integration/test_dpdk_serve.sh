@@ -53,6 +53,9 @@ for pmd in ${DPDK_SERVE_PMDS:-af_xdp af_packet}; do
 	t0=$(date +%s%N)
 	dpdk_start "$NS_S" "$pmd" "$IF_S" "$SEED" --store "$S" --ip "$SEED/24"
 	echo "$pmd: listening after $((($(date +%s%N) - t0) / 1000000)) ms: $(head -1 "$DP_OUT")"
+	# an operator must see that uTP-first clients get no answer here
+	grep -q '^utp  *off (this backend has no datagrams yet: TCP only)$' "$DP_OUT" ||
+		fail "$pmd: expected seed-dataplane to say uTP is off on the dpdk backend, its stdout: $(cat "$DP_OUT")"
 	dpdk_suite "$pmd" "$NS_C" "$SEED" "$TREE"
 	dpdk_stats "$pmd"
 	# aria2c BitTorrent + libtorrent hybrid and v2; aria2c HTTP
