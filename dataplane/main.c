@@ -58,7 +58,6 @@ static uint64_t mono_ns(void)
 static struct tenants *g_tenants;
 static struct admit *g_admit; /* the per-source limits, one table for all workers */
 
-/* Publishes a new generation (store rescanned, catalog cat) to the workers. */
 /* The seeding policy's counters of every release with a swarm view: one
  * line each when `lines` (SIGUSR1), and their sums (the stopped line). */
 struct swarm_sums {
@@ -97,6 +96,7 @@ static void swarm_report(const struct served *sv, int lines, struct swarm_sums *
 	}
 }
 
+/* Publishes a new generation (store rescanned, catalog cat) to the workers. */
 static int refresh(struct served *sv, struct catalog *cat)
 {
 	/* slots and limits first: a worker that sees the new catalog finds
@@ -553,7 +553,7 @@ int main(int argc, char **argv)
 	if (started) {
 		struct dpstats_worker *t = malloc(sizeof(*t));
 		struct swarm_sums ss;
-		swarm_report(sv, 1, &ss);
+		swarm_report(sv, 0, &ss); /* sums only: per release is SIGUSR1's */
 		if (t) {
 			dpstats_sum(stats, t);
 			unsigned long long cl = 0, adm = 0;
