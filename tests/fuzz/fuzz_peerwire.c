@@ -12,6 +12,8 @@
  *         bit 5  prefix A with INTERESTED
  *         bits 6+7 both set: MSE answered (cfg.mse 2); the bytes then go to
  *                the MSE responder unless they start a plain handshake
+ *   the seed's top two bits: the seeding policy (plain, super, rarest,
+ *   rarest), with a fresh swarm view of each release per input
  * The peer bytes go in chunks of PRNG sizes (to both connections), with out
  * arrays of PEERWIRE_MIN_OUT..24 actions; between calls virtual
  * time moves on, due timers and slot rotations fire, and a simulated worker
@@ -40,6 +42,7 @@
 
 #include "byteio.h"
 #include "peerwire.h"
+#include "swarm.h"
 
 /* The releases' layout, shared with the unit tests. */
 #include "../unit/dataplane/peerwire_releases.h"
@@ -112,6 +115,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* ---- PRNG ---- */
 
 static uint32_t rng_state;
+static struct swarm_view *fz_view[2]; /* per input: see fz_swarm */
+static enum swarm_policy fz_policy;
 
 static uint32_t rnd(void)
 {
@@ -200,6 +205,13 @@ static void stream_bytes(struct sim *s, const uint8_t *p, size_t n)
 			case 0:
 			case 1:
 			case 0x0e: check(len == 1, "choke/unchoke/have_all length"); break;
+			case 0x0f:
+			case 4:
+				/* what super and rarest advertise with */
+				check(fz_policy != SWARM_PLAIN,
+				      "HAVE or HAVE_NONE from a plain seed");
+				check(len == (b == 4 ? 5u : 1u), "have/have_none length");
+				break;
 			case 5:
 				check(len == 1 + (s->rel->n_pieces + 7) / 8, "bitfield length");
 				break;
@@ -431,6 +443,29 @@ static size_t prefix(uint8_t *b, const struct proto_release *r, int v2, int fast
 	return n;
 }
 
+/* The seeding policy's lookup: one view per release, made per input so
+ * that no state crosses inputs. */
+
+static struct swarm_view *fz_swarm(void *ctx, void *peer, const struct proto_release *r,
+				   enum swarm_policy *out)
+{
+	(void)ctx;
+	(void)peer;
+	*out = fz_policy;
+	return fz_policy == SWARM_PLAIN ? NULL : fz_view[r == &v2r];
+}
+
+/* Every peer undoes what it did to a view when it leaves: with every
+ * connection freed, nobody holds or is getting a piece. */
+static void check_view_empty(const struct swarm_view *v)
+{
+	check(atomic_load(&v->peers) == 0 && atomic_load(&v->leechers) == 0,
+	      "swarm view: peers left after every connection was freed");
+	for (uint32_t i = 0; i < v->n_pieces; i++)
+		check(atomic_load(&v->p[i].avail) == 0 && atomic_load(&v->p[i].pending) == 0,
+		      "swarm view: a piece still held or pending after every peer left");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct sim sa, sb;
@@ -451,6 +486,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	flags = data[0];
 	rng_state = byteio_be16(data + 1);
+	static const enum swarm_policy pols[4] = { SWARM_PLAIN, SWARM_SUPER, SWARM_RAREST,
+						   SWARM_RAREST };
+	fz_policy = pols[(rng_state >> 14) & 3];
 	rng_state = rng_state * 2654435761u + 1;
 	data += 3;
 	size -= 3;
@@ -473,6 +511,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * quarter of the inputs, so the plain wire keeps its exec rate */
 	cfg.mse = (flags & 64) && (flags & 128) ? 2 : 0;
 	check(peerwire_engine_init(&e, &cfg, &cat, hctx, NULL) == 0, "engine init");
+	for (int i = 0; i < 2; i++) {
+		const struct proto_release *vr = i ? &v2r : &hyb;
+		size_t vs = swarm_view_size(vr->n_pieces);
+
+		check(vs && (fz_view[i] = calloc(1, vs)), "swarm view");
+		swarm_view_init(fz_view[i], vr->n_pieces, vr->piece_length);
+	}
+	peerwire_engine_set_swarm(&e, fz_swarm, NULL);
 
 	memset(&sa, 0, sizeof(sa));
 	memset(&sb, 0, sizeof(sb));
@@ -545,5 +591,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		peerwire_conn_free(&sb.c);
 	check(e.slots_used == 0 && e.n_waiting == 0 && e.n_conns == 0, "slot accounting");
 	peerwire_engine_free(&e);
+	for (int i = 0; i < 2; i++) {
+		check_view_empty(fz_view[i]);
+		free(fz_view[i]);
+		fz_view[i] = NULL;
+	}
 	return 0;
 }
