@@ -169,6 +169,12 @@ static void dataplane(FILE *f, const struct metrics_input *in)
 		COUNTER(storage_reads, "Reads issued to the store."),
 		COUNTER(storage_read_bytes, "Bytes read from the store."),
 		COUNTER(storage_errors, "Store reads that failed."),
+		COUNTER(readahead_reads, "Store reads of several blocks (the rest of a piece or "
+					 "range, read ahead)."),
+		COUNTER(readahead_blocks,
+			"Blocks those reads brought beyond the one a peer had asked for."),
+		COUNTER(readahead_splits, "Reads ahead that failed or came back short; their "
+					  "blocks were read again one by one."),
 		COUNTER(object_opens,
 			"Object files opened for a read (each one not already open)."),
 		GAUGE(object_fds_open,

@@ -441,6 +441,9 @@ static void pin(struct cache *c, struct slot *s, uint32_t k)
 	s->pins += k;
 }
 
+static bool start_fill(struct cache *c, struct cache_key key, const uint8_t expected_xxh[16],
+		       uint32_t len, bool to_main, uint8_t **out_data, uint32_t *out_slot);
+
 enum cache_status cache_get(struct cache *c, struct cache_key key, const uint8_t expected_xxh[16],
 			    uint32_t len, uint64_t cookie, uint8_t **out_data, uint32_t *out_slot)
 {
@@ -492,14 +495,25 @@ enum cache_status cache_get(struct cache *c, struct cache_key key, const uint8_t
 	}
 	if (p != NIL)
 		to_main = true; /* a ghost: it was evicted too early */
+	if (!start_fill(c, key, expected_xxh, len, to_main, out_data, out_slot)) {
+		c->ctr.busy++;
+		return CACHE_BUSY;
+	}
+	c->ctr.misses++;
+	return CACHE_FILL;
+}
 
-	uint32_t i;
+/* Takes a free or evicted slot for key (absent from the index, or a ghost
+ * there) and makes it FILLING, pinned once. false when none can be had. */
+static bool start_fill(struct cache *c, struct cache_key key, const uint8_t expected_xxh[16],
+		       uint32_t len, bool to_main, uint8_t **out_data, uint32_t *out_slot)
+{
+	uint32_t i, p;
 
 	if (c->free_top > 0) {
 		i = c->free_stack[--c->free_top];
 	} else if (c->n_pinned == c->n || (i = evict(c)) == NIL) {
-		c->ctr.busy++;
-		return CACHE_BUSY;
+		return false;
 	}
 
 	struct slot *s = &c->slots[i];
@@ -520,9 +534,29 @@ enum cache_status cache_get(struct cache *c, struct cache_key key, const uint8_t
 		c->index[p].val = i;
 	else
 		idx_insert(c, key, i);
-	c->ctr.misses++;
 	*out_data = slot_mem(c, i);
 	*out_slot = i;
+	return true;
+}
+
+enum cache_status cache_claim(struct cache *c, struct cache_key key, const uint8_t expected_xxh[16],
+			      uint32_t len, uint8_t **out_data, uint32_t *out_slot)
+{
+	*out_data = NULL;
+	*out_slot = NIL;
+	if (!expected_xxh || len == 0 || len > CACHE_BLOCK) {
+		CACHE_BUG("cache_claim: len must be 1..CACHE_BLOCK with a checksum");
+		return CACHE_BUSY;
+	}
+	uint32_t p = idx_find(c, key);
+	if (p != NIL && !(c->index[p].val & GHOST_TAG))
+		return CACHE_HIT; /* cached or being read: nothing to do */
+	/* Only from free slots and unpinned ones, as any fill; a read-ahead
+	 * block enters S3-FIFO's small queue with no use yet, so one that is
+	 * never asked for leaves first. */
+	if (!start_fill(c, key, expected_xxh, len, p != NIL, out_data, out_slot))
+		return CACHE_BUSY;
+	c->ctr.claims++;
 	return CACHE_FILL;
 }
 

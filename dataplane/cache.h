@@ -46,6 +46,7 @@ struct cache_config {
 
 struct cache_counters {
 	uint64_t hits, misses, waits, busy;
+	uint64_t claims; /* fills started by cache_claim (read-ahead) */
 	uint64_t fills, evictions;
 	uint64_t verify_failures;
 	uint64_t bytes_filled;
@@ -77,6 +78,16 @@ const struct cache_counters *cache_counters(const struct cache *c);
  */
 enum cache_status cache_get(struct cache *c, struct cache_key key, const uint8_t expected_xxh[16],
 			    uint32_t len, uint64_t cookie, uint8_t **out_data, uint32_t *out_slot);
+
+/*
+ * Starts the fill of a block nobody asked for yet (a read-ahead,
+ * readahead.h): CACHE_FILL, pinned for the caller, only when the block is
+ * neither cached nor being read; otherwise CACHE_HIT (nothing pinned,
+ * nothing queued) or CACHE_BUSY (no slot). Counted in claims, not misses.
+ * The caller completes it with cache_fill_done as any fill.
+ */
+enum cache_status cache_claim(struct cache *c, struct cache_key key, const uint8_t expected_xxh[16],
+			      uint32_t len, uint8_t **out_data, uint32_t *out_slot);
 
 /*
  * A hint that key will be looked up soon: starts loading its index entry

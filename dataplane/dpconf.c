@@ -25,6 +25,7 @@ enum kind {
 	K_UINT,
 	K_SIZE,
 	K_BOOL,
+	K_AUTO, /* yes, no or auto: 1, 0, DPCONF_AUTO */
 	K_CONFIG,
 	K_LOG,
 	K_BACKEND,
@@ -55,6 +56,10 @@ static const struct setting table[] = {
 	  "worker threads, each with its own rings and cache" },
 	{ "cache-size", K_SIZE, OFF(cache_size), 4u << 20, 1ull << 42, "256M",
 	  "block cache, all workers together (K, M, G suffixes)" },
+	{ "readahead", K_SIZE, OFF(readahead), 0, 1ull << 32, "16M",
+	  "per worker: bytes read ahead of what peers asked for, in flight at once; a miss "
+	  "reads the rest of its piece (BitTorrent) or range (HTTP) in one read of up to 1 MiB "
+	  "(0: one 16 KiB read per miss; docs/dataplane.md)" },
 	{ "info-cache", K_SIZE, OFF(info_cache), 1u << 20, 1ull << 40, "64M",
 	  "info dicts kept in memory for magnet-link peers (BEP 9), read from the store when "
 	  "asked for, least recently asked for dropped first (K, M, G suffixes)" },
@@ -79,6 +84,10 @@ static const struct setting table[] = {
 	  "read again, so what a scrub repaired is served without a restart" },
 	{ "hugepages", K_BOOL, OFF(hugepages), 0, 1, "yes",
 	  "back the cache with 2 MiB hugepages when available" },
+	{ "storage-poll", K_AUTO, OFF(storage_poll), 0, 0, "auto",
+	  "find completed store reads by polling the device (IORING_SETUP_IOPOLL, no interrupt "
+	  "per read): auto uses it when the store's device has poll queues (an NVMe drive given "
+	  "poll_queues; docs/dataplane.md)" },
 	{ "zerocopy", K_BOOL, OFF(zerocopy), 0, 1, "yes", "send block payloads with SEND_ZC" },
 	{ "mse", K_UINT, OFF(mse), 0, 2, "2",
 	  "MSE/PE encrypted handshakes: 0 refuse, 1 plaintext only, 2 RC4 too for peers that "
@@ -181,8 +190,9 @@ void dpconf_usage(FILE *out)
 		     "clients.\n\noptions:\n");
 	for (size_t i = 0; i < N_TABLE; i++) {
 		char left[48];
-		const char *arg = table[i].kind == K_USER				 ? "NAME"
-				  : table[i].kind == K_BOOL				 ? "yes|no"
+		const char *arg = table[i].kind == K_USER   ? "NAME"
+				  : table[i].kind == K_BOOL ? "yes|no"
+				  : table[i].kind == K_AUTO ? "yes|no|auto"
 				  : table[i].kind == K_PATH || table[i].kind == K_CONFIG ? "PATH"
 				  : table[i].kind == K_SIZE				 ? "BYTES"
 				  : table[i].kind == K_UINT				 ? "N"
@@ -342,6 +352,19 @@ static int apply(struct dpconf *c, const struct setting *s, const char *v, const
 			*(int *)(void *)((char *)c + s->off) = 0;
 		else
 			return seed_err_set(err, -EINVAL, "%s: \"%s\" is not yes or no", where, v);
+		return 0;
+	case K_AUTO:
+		if (!strcmp(v, "auto")) {
+			*(int *)(void *)((char *)c + s->off) = DPCONF_AUTO;
+			return 0;
+		}
+		if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
+			*(int *)(void *)((char *)c + s->off) = 1;
+		else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
+			*(int *)(void *)((char *)c + s->off) = 0;
+		else
+			return seed_err_set(err, -EINVAL, "%s: \"%.40s\" is not yes, no or auto",
+					    where, v);
 		return 0;
 	case K_SEEDING: {
 		uint8_t p;

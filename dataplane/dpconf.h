@@ -23,6 +23,8 @@ struct dpconf_addr {
 	char text[80]; /* as given, for messages */
 };
 
+#define DPCONF_AUTO 2
+
 struct dpconf {
 	char store[4096];
 	char stats_file[4096]; /* "": counters in private memory */
@@ -34,6 +36,7 @@ struct dpconf {
 	unsigned n_bt, n_http;
 	unsigned workers;      /* 0 = one per online CPU */
 	uint64_t cache_size;   /* bytes, all workers together */
+	uint64_t readahead;    /* per worker: bytes read ahead in flight (readahead.h) */
 	uint64_t info_cache;   /* bytes of info dicts kept (served_set_info_budget) */
 	unsigned object_fds;   /* open object files, all workers; 0 = auto (main) */
 	unsigned upload_slots; /* per worker */
@@ -43,6 +46,9 @@ struct dpconf {
 	unsigned handshake_timeout_ms, idle_timeout_ms;
 	unsigned quarantine_ms; /* a block beyond repair is refused unread this long */
 	int hugepages;
+	/* IOPOLL storage rings: 0, 1 or DPCONF_AUTO (main resolves it: the
+	 * store's device has poll queues) */
+	int storage_poll;
 	unsigned mse; /* MSE handshakes: 0 refused, 1 plaintext only, 2 RC4 too */
 	/* seeding policy for tenants without their own (enum swarm_policy:
 	 * 1 plain, 2 super, 3 rarest) and its settings (docs/swarm.md) */

@@ -143,6 +143,100 @@ static void open_failed(struct worker *w, uint32_t object, uint32_t block, int r
 	quarantine(w, object, block);
 }
 
+/* The length of block b of object o (the last one may be short). */
+static uint32_t block_len(const struct served_object *o, uint32_t b)
+{
+	uint64_t at = (uint64_t)b * CACHE_BLOCK;
+	return (uint32_t)(o->length - at < CACHE_BLOCK ? o->length - at : CACHE_BLOCK);
+}
+
+/* Where block `block` of an object starts in its file. */
+static uint64_t block_off(uint32_t block)
+{
+	return STORE_OBJ_HEADER + (uint64_t)block * CACHE_BLOCK;
+}
+
+/* Records the read that fills cache slot `slot` (its completion finds the
+ * rest here) and holds the object's descriptor slot k for it. */
+static void fill_begin(struct worker *w, uint32_t slot, int32_t k, uint8_t *data, uint64_t owner,
+		       uint32_t blen, uint32_t object, uint32_t block, uint64_t t0)
+{
+	ofd_hold(w->ofd, k);
+	w->fill_ofd[slot] = k;
+	w->fill_ptr[slot] = data;
+	w->fill_owner[slot] = owner;
+	w->fill_len[slot] = blen;
+	w->fill_key[slot] = ((uint64_t)object << 32) | block;
+	w->fill_t0[slot] = t0;
+}
+
+/* The cookie of a read of several blocks (readahead.h); below
+ * REPAIR_COOKIE, above every cache slot number. */
+#define RA_COOKIE (1ull << 62)
+/* The owner of a block read ahead: no segment (resolve_cookie finds no
+ * connection and lets the pin go). */
+#define RA_OWNER UINT64_MAX
+
+/*
+ * Reads the block of segment s, which missed into cache slot `slot`, from
+ * the object's file (descriptor slot k) and, when the read-ahead window
+ * allows, the blocks after it in the same read, each claimed in the cache
+ * first; the run stops at the first block already cached or being read.
+ * 0, or -EAGAIN when the storage ring is full (nothing stays claimed).
+ */
+static int read_miss(struct worker *w, struct wconn *c, const struct seg *s, int32_t k,
+		     uint32_t slot, uint8_t *data, uint64_t owner)
+{
+	const struct served_object *o = served_object(w->p.served, s->object);
+	int fd = ofd_fd(w->ofd, k);
+	int32_t fidx = w->ofd_fixed ? k : -1;
+	/* O_DIRECT reads whole 4 KiB sectors; the object pads its data with
+	 * zeros to 4 KiB, so the rounded read stays in the file. */
+	uint32_t rlen = ra_read_len(s->blen);
+	uint64_t t0 = worker_now_ns();
+	uint32_t n = w->ra ? ra_window(w->ra, o->length, s->block, s->ra_end, c->qt - c->qs) : 1;
+	int32_t g = n > 1 ? ra_begin(w->ra, block_off(s->block)) : -1;
+	if (g < 0) {
+		int rc = storage_read(w->st, fd, fidx, block_off(s->block), data, rlen, slot);
+		if (rc == 0)
+			fill_begin(w, slot, k, data, owner, s->blen, s->object, s->block, t0);
+		return rc;
+	}
+	ra_add(w->ra, g, slot, data, s->blen, rlen);
+	for (uint32_t j = 1; j < n; j++) {
+		uint32_t b = s->block + j, blen = block_len(o, b);
+		uint8_t *d;
+		uint32_t sl;
+		if (cache_claim(w->cache, (struct cache_key){ s->object, b },
+				o->block_xxh + (uint64_t)b * 16, blen, &d, &sl) != CACHE_FILL)
+			break;
+		ra_add(w->ra, g, sl, d, blen, ra_read_len(blen));
+	}
+	const struct iovec *iov;
+	uint32_t niov;
+	uint64_t off, len;
+	ra_submit(w->ra, g, &iov, &niov, &off, &len);
+	int rc = niov > 1 ? storage_readv(w->st, fd, fidx, off, iov, niov, RA_COOKIE | (uint32_t)g)
+			  : storage_read(w->st, fd, fidx, off, data, rlen, slot);
+	if (rc < 0 || niov == 1) {
+		/* the claimed blocks go back (nobody waits on them yet) */
+		for (uint32_t j = 1; j < niov; j++) {
+			uint64_t none[1];
+			size_t nw = 0;
+			cache_fill_done(w->cache, ra_slot(w->ra, g, j), -EAGAIN, none, 1, &nw);
+		}
+		ra_abort(w->ra, g);
+		if (rc == 0)
+			fill_begin(w, slot, k, data, owner, s->blen, s->object, s->block, t0);
+		return rc;
+	}
+	fill_begin(w, slot, k, data, owner, s->blen, s->object, s->block, t0);
+	for (uint32_t j = 1; j < niov; j++)
+		fill_begin(w, ra_slot(w->ra, g, j), k, (uint8_t *)iov[j].iov_base, RA_OWNER,
+			   block_len(o, s->block + j), s->object, s->block + j, t0);
+	return 0;
+}
+
 void fetch_seg(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 {
 	struct seg *s = qat(c, si);
@@ -181,14 +275,8 @@ void fetch_seg(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 		dpstats_add(&w->ctr->cache_hits, 1);
 		return;
 	case CACHE_FILL: {
-		/* O_DIRECT reads whole 4 KiB sectors; the object pads its data
-		 * with zeros to 4 KiB, so the rounded read stays in the file. */
-		uint32_t rlen = (s->blen + 4095) & ~4095u;
 		int32_t k = object_slot(w, s->object);
-		int rc = k < 0 ? k
-			       : storage_read(w->st, ofd_fd(w->ofd, k), w->ofd_fixed ? k : -1,
-					      STORE_OBJ_HEADER + (uint64_t)s->block * CACHE_BLOCK,
-					      data, rlen, slot);
+		int rc = k < 0 ? k : read_miss(w, c, s, k, slot, data, seg_cookie(c, ci, si));
 		if (rc < 0) {
 			/* No room in the storage ring or the descriptor table (or
 			 * no file): give the slot back. The fill began in this
@@ -203,13 +291,6 @@ void fetch_seg(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 			worker_mark_retry(w, c, ci);
 			return;
 		}
-		ofd_hold(w->ofd, k);
-		w->fill_ofd[slot] = k;
-		w->fill_ptr[slot] = data;
-		w->fill_owner[slot] = seg_cookie(c, ci, si);
-		w->fill_len[slot] = s->blen;
-		w->fill_key[slot] = ((uint64_t)s->object << 32) | s->block;
-		w->fill_t0[slot] = worker_now_ns();
 		s->state = S_WAIT;
 		dpstats_add(&w->ctr->cache_misses, 1);
 		return;
@@ -564,6 +645,83 @@ static void resolve_cookie(struct worker *w, uint64_t cookie, uint8_t *data, int
 		cache_unpin(w->cache, data);
 }
 
+/* The read that fills slot came back with got bytes (clipped to the
+ * block's length) or -errno: the block is verified and handed out, rebuilt
+ * from parity, or refused. */
+static void slot_done(struct worker *w, uint32_t slot, int64_t got)
+{
+	uint64_t key = w->fill_key[slot];
+	uint32_t object = (uint32_t)(key >> 32), block = (uint32_t)key;
+	int repairing = 0;
+	if (!cache_fill_check(w->cache, slot, got)) {
+		/* never served as read: rebuilt from parity, or refused */
+		if (got == (int64_t)w->fill_len[slot])
+			dpstats_add(&w->ctr->verify_failures, 1);
+		/* before the read's hold goes: the repair keeps the slot */
+		repairing = repair_start(w, slot, object, block) == 0;
+		if (!repairing)
+			quarantine(w, object, block);
+	}
+	ofd_release(w->ofd, w->fill_ofd[slot]);
+	if (!repairing)
+		fill_finish(w, slot, got);
+}
+
+/* Counts one completed storage read of res bytes, submitted at t0. */
+static void count_read(struct worker *w, int32_t res, uint64_t t0, uint64_t t_reap)
+{
+	dpstats_add(&w->ctr->storage_reads, 1);
+	if (res > 0)
+		dpstats_add(&w->ctr->storage_read_bytes, (uint64_t)res);
+	else
+		dpstats_add(&w->ctr->storage_errors, 1);
+	uint64_t us = t_reap > t0 ? (t_reap - t0) / 1000 : 0;
+	dpstats_add(&w->ctr->storage_lat_bucket[dpstats_lat_bucket(us)], 1);
+	dpstats_add(&w->ctr->storage_lat_sum_us, us);
+}
+
+/* A read of several blocks came back: those it brought whole are done;
+ * the others are read again one by one (issue_rereads), so a bad sector
+ * or a short read fails only the block it is in. */
+static void ra_done(struct worker *w, uint32_t g, int32_t res, uint64_t t_reap)
+{
+	struct ra_block b[RA_MAX_BLOCKS];
+	uint32_t n = ra_complete(w->ra, (int32_t)g, res, b);
+	if (!n)
+		return;
+	count_read(w, res, w->fill_t0[b[0].slot], t_reap);
+	const struct ra_counters *rc = ra_counters(w->ra);
+	dpstats_set(&w->ctr->readahead_reads, rc->reads);
+	dpstats_set(&w->ctr->readahead_blocks, rc->blocks);
+	dpstats_set(&w->ctr->readahead_splits, rc->splits);
+	for (uint32_t i = 0; i < n; i++) {
+		if (b[i].got != RA_REREAD)
+			slot_done(w, b[i].slot, b[i].got);
+		else if (w->rr_len < RA_GROUPS * RA_MAX_BLOCKS)
+			w->reread[(w->rr_head + w->rr_len++) % (RA_GROUPS * RA_MAX_BLOCKS)] =
+				b[i].slot;
+		else
+			slot_done(w, b[i].slot,
+				  -EIO); /* cannot happen: the ring holds every group */
+	}
+}
+
+/* Issues the queued single-block reads while the storage ring has room. */
+static void issue_rereads(struct worker *w)
+{
+	while (w->rr_len && storage_inflight(w->st) < STORAGE_DEPTH) {
+		uint32_t slot = w->reread[w->rr_head];
+		uint32_t block = (uint32_t)w->fill_key[slot];
+		int32_t k = w->fill_ofd[slot]; /* still held for this block */
+		if (storage_read(w->st, ofd_fd(w->ofd, k), w->ofd_fixed ? k : -1, block_off(block),
+				 w->fill_ptr[slot], ra_read_len(w->fill_len[slot]), slot) < 0)
+			return;
+		w->fill_t0[slot] = worker_now_ns();
+		w->rr_head = (w->rr_head + 1) % (RA_GROUPS * RA_MAX_BLOCKS);
+		w->rr_len--;
+	}
+}
+
 void fetch_on_storage(struct worker *w)
 {
 	struct storage_done d[64];
@@ -577,37 +735,20 @@ void fetch_on_storage(struct worker *w)
 				repair_read_done(w, d[i].cookie, d[i].res);
 				continue;
 			}
+			if (d[i].cookie & RA_COOKIE) {
+				ra_done(w, (uint32_t)d[i].cookie, d[i].res, t_reap);
+				continue;
+			}
 			uint32_t slot = (uint32_t)d[i].cookie;
-			dpstats_add(&w->ctr->storage_reads, 1);
-			if (d[i].res > 0)
-				dpstats_add(&w->ctr->storage_read_bytes, (uint64_t)d[i].res);
-			else
-				dpstats_add(&w->ctr->storage_errors, 1);
-			uint64_t us =
-				t_reap > w->fill_t0[slot] ? (t_reap - w->fill_t0[slot]) / 1000 : 0;
-			dpstats_add(&w->ctr->storage_lat_bucket[dpstats_lat_bucket(us)], 1);
-			dpstats_add(&w->ctr->storage_lat_sum_us, us);
-			uint64_t key = w->fill_key[slot];
-			uint32_t object = (uint32_t)(key >> 32), block = (uint32_t)key;
+			count_read(w, d[i].res, w->fill_t0[slot], t_reap);
 			/* the read is rounded up to 4 KiB: report the block's length */
 			int64_t got = d[i].res;
 			if (got >= (int64_t)w->fill_len[slot])
 				got = w->fill_len[slot];
-			int repairing = 0;
-			if (!cache_fill_check(w->cache, slot, got)) {
-				/* never served as read: rebuilt from parity, or refused */
-				if (got == (int64_t)w->fill_len[slot])
-					dpstats_add(&w->ctr->verify_failures, 1);
-				/* before the read's hold goes: the repair keeps the slot */
-				repairing = repair_start(w, slot, object, block) == 0;
-				if (!repairing)
-					quarantine(w, object, block);
-			}
-			ofd_release(w->ofd, w->fill_ofd[slot]);
-			if (!repairing)
-				fill_finish(w, slot, got);
+			slot_done(w, slot, got);
 		}
 	} while (n == 64);
+	issue_rereads(w);
 	for (uint32_t ri = 0; ri < REPAIRS; ri++)
 		if (w->repairs[ri].used && w->repairs[ri].issued != w->repairs[ri].want)
 			repair_issue(w, ri);
@@ -639,6 +780,13 @@ int fetch_setup(struct worker *w, struct seed_err *err)
 	int rc = ofd_create(cap, &w->ofd, err);
 	if (rc < 0)
 		return rc;
+	if (w->p.conf->readahead) {
+		if ((rc = ra_create(RA_GROUPS, w->p.conf->readahead, &w->ra, err)) < 0)
+			return rc;
+		w->reread = calloc(RA_GROUPS * RA_MAX_BLOCKS, sizeof(*w->reread));
+		if (!w->reread)
+			return seed_err_set(err, -ENOMEM, "out of memory for read-ahead");
+	}
 	struct seed_err e;
 	seed_err_clear(&e);
 	if (storage_register_files(w->st, cap, &e) < 0) {
@@ -655,6 +803,10 @@ void fetch_teardown(struct worker *w)
 {
 	hash_ctx_destroy(leaf_hash);
 	leaf_hash = NULL;
+	ra_destroy(w->ra);
+	w->ra = NULL;
+	free(w->reread);
+	w->reread = NULL;
 	if (!w->ofd)
 		return;
 	for (uint32_t k = 0; k < ofd_capacity(w->ofd); k++)

@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 #include "privs.h"
 #include "proto_action.h"
 #include "served.h"
+#include "storage.h"
 #include "tenants.h"
 #include "worker.h"
 
@@ -292,6 +294,32 @@ int main(int argc, char **argv)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		conf.workers = n > 0 ? (unsigned)n : 1;
 	}
+	/* IOPOLL only where the device completes polled reads (storage.h) */
+	char poll_why[PATH_MAX + 160] = "--storage-poll no", probe_why[PATH_MAX + 160];
+	char probe_file[PATH_MAX + 16];
+	snprintf(probe_file, sizeof(probe_file), "%s/FORMAT", conf.store);
+	if (conf.storage_poll == DPCONF_AUTO) {
+		conf.storage_poll = storage_device_polls(conf.store, poll_why, sizeof(poll_why));
+		if (conf.storage_poll &&
+		    !storage_probe_iopoll(probe_file, probe_why, sizeof(probe_why))) {
+			conf.storage_poll = 0;
+			snprintf(poll_why, sizeof(poll_why), "%s", probe_why);
+		}
+	} else if (conf.storage_poll == 1) {
+		if (!storage_probe_iopoll(probe_file, probe_why, sizeof(probe_why))) {
+			fprintf(stderr,
+				"seed-dataplane: --storage-poll yes: the store's device cannot "
+				"poll "
+				"(%s); use auto or no\n",
+				probe_why);
+			return 2;
+		}
+		if (!storage_device_polls(conf.store, poll_why, sizeof(poll_why)))
+			log_warn(&lm,
+				 "--storage-poll yes: %s, so each read still completes by "
+				 "interrupt and the polling only costs CPU",
+				 poll_why);
+	}
 	const struct netio_backend *backend = netio_backend_find(conf.backend);
 	if (!backend) {
 		fprintf(stderr,
@@ -475,6 +503,14 @@ int main(int argc, char **argv)
 			printf("utp         off (%s)\n",
 			       !conf.utp_conns ? "--utp-conns 0"
 					       : "this backend has no datagrams yet: TCP only");
+		/* before the http lines, which tell scripts the banner is out */
+		if (worker_storage_polled(w[0]))
+			printf("storage     reads polled (IOPOLL): %s\n", poll_why);
+		else
+			printf("storage     reads complete by interrupt (%s)\n",
+			       conf.storage_poll == 1
+				       ? "a polled ring could not be set up: see the log"
+				       : poll_why);
 		for (unsigned i = 0; i < conf.n_http; i++) {
 			host_of(&conf.http[i], h, sizeof(h));
 			printf("http        http://%s:%u/\n", h, get_port(&conf.http[i]));
@@ -566,7 +602,8 @@ int main(int argc, char **argv)
 				 "payload_bytes_http=%llu "
 				 "verify_failures=%llu blocks_repaired=%llu repair_failures=%llu "
 				 "cache_hits=%llu cache_misses=%llu "
-				 "storage_read_bytes=%llu storage_errors=%llu "
+				 "storage_reads=%llu storage_read_bytes=%llu storage_errors=%llu "
+				 "readahead_reads=%llu readahead_blocks=%llu readahead_splits=%llu "
 				 "object_opens=%llu object_open_errors=%llu "
 				 "closes_encryption=%llu mse_plaintext=%llu mse_rc4=%llu "
 				 "admit_refusals=%llu closes_reclaimed=%llu "
@@ -581,8 +618,12 @@ int main(int argc, char **argv)
 				 (unsigned long long)t->repair_failures,
 				 (unsigned long long)t->cache_hits,
 				 (unsigned long long)t->cache_misses,
+				 (unsigned long long)t->storage_reads,
 				 (unsigned long long)t->storage_read_bytes,
 				 (unsigned long long)t->storage_errors,
+				 (unsigned long long)t->readahead_reads,
+				 (unsigned long long)t->readahead_blocks,
+				 (unsigned long long)t->readahead_splits,
 				 (unsigned long long)t->object_opens,
 				 (unsigned long long)t->object_open_errors,
 				 (unsigned long long)t->closes[PROTO_CLOSE_ENCRYPTION],

@@ -52,6 +52,15 @@ int sendq_push_data(struct worker *w, struct wconn *c, uint32_t ci, const struct
 	uint64_t off = a->u.data.offset, end = off + a->u.data.len;
 	if (!o || end > o->length || end < off)
 		return -EINVAL;
+	/* How far a miss may read ahead (readahead.h): a peer-wire request to
+	 * the end of its piece (files start on piece boundaries, so pieces
+	 * are piece_length apart in the object too), an HTTP range to its end. */
+	uint64_t ra_to = end;
+	if (c->kind == TAG_BT && r->piece_length) {
+		uint64_t pe = (off / r->piece_length + 1) * r->piece_length;
+		ra_to = pe < o->length ? pe : o->length;
+	}
+	uint32_t ra_end = (uint32_t)((ra_to + CACHE_BLOCK - 1) / CACHE_BLOCK);
 	int32_t rslot = served_stats_slot(w->p.served, a->u.data.release);
 	dpstats_add(&w->ctr->requests[proto_of(c)], 1);
 	if (rslot >= 0)
@@ -74,6 +83,7 @@ int sendq_push_data(struct worker *w, struct wconn *c, uint32_t ci, const struct
 				 .block = b,
 				 .in_off = in,
 				 .blen = blen,
+				 .ra_end = ra_end,
 				 .last = off + take == end };
 		uint32_t si = c->qt;
 		if (push_seg(c, &s) < 0)

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "seed_err.h"
 
@@ -29,6 +30,29 @@ struct storage_done {
  */
 int storage_create(unsigned depth, void *mem, size_t len, struct storage **out,
 		   struct seed_err *err);
+/*
+ * The same over an IORING_SETUP_IOPOLL ring: reads complete on the
+ * device's poll queues, without an interrupt, and are found by polling, so
+ * the owner reaps on every pass of its loop while reads are in flight (no
+ * eventfd: storage_eventfd is -1). Only for files on a device with poll
+ * queues (storage_device_polls): elsewhere the kernel completes the read
+ * with an interrupt anyway and the polling only burns CPU.
+ */
+int storage_create_iopoll(unsigned depth, void *mem, size_t len, struct storage **out,
+			  struct seed_err *err);
+int storage_is_iopoll(const struct storage *s);
+/*
+ * Whether the block device holding path has poll queues (sysfs
+ * queue/io_poll of its disk is 1: an NVMe drive given poll_queues, see
+ * docs/dataplane.md). Writes why (either way) to why[why_len]. 1 or 0.
+ */
+int storage_device_polls(const char *path, char *why, size_t why_len);
+/*
+ * Whether the file system and device under file complete an O_DIRECT read
+ * through an IOPOLL ring: one read of its first 4 KiB (a device without
+ * poll support refuses it: EOPNOTSUPP). Writes why not to why[why_len].
+ */
+int storage_probe_iopoll(const char *file, char *why, size_t why_len);
 void storage_destroy(struct storage *s);
 
 /* The eventfd that becomes readable when reads completed. */
@@ -59,6 +83,13 @@ unsigned storage_file_capacity(const struct storage *s);
  */
 int storage_read(struct storage *s, int fd, int32_t file_idx, uint64_t off, void *buf, uint32_t len,
 		 uint64_t cookie);
+/*
+ * Queues one read of several buffers (readahead.h): iov[0..n) filled in
+ * order from off; the iovecs must stay valid until the read completes.
+ * Same returns as storage_read, and -EINVAL for n outside 1..IOV_MAX.
+ */
+int storage_readv(struct storage *s, int fd, int32_t file_idx, uint64_t off,
+		  const struct iovec *iov, uint32_t n, uint64_t cookie);
 void storage_submit(struct storage *s);
 unsigned storage_inflight(const struct storage *s);
 

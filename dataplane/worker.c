@@ -667,6 +667,12 @@ static void publish_net(struct worker *w)
 	}
 }
 
+/* The cache's own plain counters, into the shared file. */
+static void publish_fetch(struct worker *w)
+{
+	dpstats_set(&w->ctr->cache_evictions, cache_counters(w->cache)->evictions);
+}
+
 static void loop(struct worker *w)
 {
 	struct netio_event ev[64];
@@ -698,18 +704,22 @@ static void loop(struct worker *w)
 				else
 					worker_conn_close(w, c, i);
 			}
-			if (!busy && !w->n_open)
+			if (!busy && !w->n_open) {
+				publish_fetch(w); /* for the stopped line */
 				break;
+			}
 		}
 		/* Retries wait for a storage completion (which wakes the poll) when
 		 * the ring is full; otherwise they run at once. */
+		int polled = w->nio->busy_poll || storage_is_iopoll(w->st);
 		int timeout =
 			w->n_retry && !w->fetch_wait && storage_inflight(w->st) < STORAGE_DEPTH ? 0
+			: polled && storage_inflight(w->st)					? 0
 			: w->n_throttled ? THROTTLE_MS
 					 : TICK_MS;
 		int n = w->nio->poll(w->net, ev, 64, timeout);
 		w->now = now_ms();
-		if (w->nio->busy_poll && storage_inflight(w->st))
+		if (polled && storage_inflight(w->st))
 			fetch_on_storage(w);
 		run_throttled(w);
 		for (int i = 0; i < n; i++) {
@@ -736,8 +746,7 @@ static void loop(struct worker *w)
 		}
 		if (w->now - last_tick >= TICK_MS) {
 			last_tick = w->now;
-			/* the cache keeps its own plain counters: publish them */
-			dpstats_set(&w->ctr->cache_evictions, cache_counters(w->cache)->evictions);
+			publish_fetch(w);
 			publish_net(w);
 			struct peerwire_conn *dirty[64];
 			size_t nd;
@@ -796,12 +805,21 @@ static int setup(struct worker *w, struct seed_err *err)
 	void *mem = cache_memory(w->cache, &mlen);
 	w->n_slots = (uint32_t)(mlen / CACHE_BLOCK);
 	dpstats_set(&w->ctr->cache_capacity_bytes, mlen);
-	rc = storage_create(STORAGE_DEPTH, mem, mlen, &w->st, err);
+	rc = -1;
+	if (cf->storage_poll == 1) {
+		struct seed_err pe;
+		seed_err_clear(&pe);
+		rc = storage_create_iopoll(STORAGE_DEPTH, mem, mlen, &w->st, &pe);
+		if (rc < 0 && w->p.index == 0)
+			log_warn(&lm, "%s; reads complete by interrupt instead", pe.msg);
+	}
+	if (rc < 0)
+		rc = storage_create(STORAGE_DEPTH, mem, mlen, &w->st, err);
 	if (rc < 0)
 		return rc;
-	/* a busy-polling backend has no sleep to wake: the loop reaps the
-	 * storage ring on every pass instead */
-	if (w->nio->watch) {
+	/* a busy-polling backend has no sleep to wake, and a polled ring
+	 * nothing to wake it with: the loop reaps on every pass instead */
+	if (w->nio->watch && !storage_is_iopoll(w->st)) {
 		rc = w->nio->watch(w->net, storage_eventfd(w->st), TAG_STORAGE, err);
 		if (rc < 0)
 			return rc;
@@ -1026,6 +1044,11 @@ int worker_wake_fd(const struct worker *w)
 int worker_cache_hugepages(const struct worker *w)
 {
 	return w->cache ? cache_uses_hugepages(w->cache) : 0;
+}
+
+int worker_storage_polled(const struct worker *w)
+{
+	return w->st ? storage_is_iopoll(w->st) : 0;
 }
 
 uint32_t worker_utp_slots(const struct worker *w)

@@ -69,6 +69,8 @@ uint16_t worker_http_port(const struct worker *w, unsigned i);
 int worker_cache_hugepages(const struct worker *w);
 /* uTP connection slots of the worker (0: no uTP: --utp-conns 0, no
  * peer-wire listener, or a backend without datagrams). */
+/* Whether its storage ring is polled (IORING_SETUP_IOPOLL, storage.h). */
+int worker_storage_polled(const struct worker *w);
 uint32_t worker_utp_slots(const struct worker *w);
 /* The fd that wakes the worker's loop when written (its storage eventfd),
  * -1 for a worker that polls without sleeping. */

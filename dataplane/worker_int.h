@@ -29,6 +29,7 @@
 #include "netio.h"
 #include "parity.h"
 #include "peerwire.h"
+#include "readahead.h"
 #include "storage.h"
 #include "worker.h"
 
@@ -47,6 +48,7 @@ enum seg_state { S_READY = 1, S_FETCH, S_WAIT, S_FAILED, S_SKIP, S_BAD };
 #define READAHEAD_SEGS	256u
 #define RECS		64u	     /* sends in flight or awaiting FREED, per connection */
 #define STORAGE_DEPTH	256u	     /* block reads in flight per worker */
+#define RA_GROUPS	128u	     /* of them, reads of several blocks (readahead.h) */
 #define QUARANTINE	4096u	     /* bad blocks remembered per worker (power of two) */
 #define REPAIRS		4u	     /* stripes being rebuilt at once per worker */
 #define REPAIR_QUEUE	256u	     /* bad blocks waiting for a rebuild, per worker */
@@ -63,6 +65,7 @@ struct seg {
 	int32_t rslot;	       /* the release's counter slot (-1: none) */
 	/* block fetch */
 	uint32_t object, block, in_off, blen;
+	uint32_t ra_end; /* a miss may read ahead up to this block (readahead.h) */
 };
 
 struct wconn {
@@ -190,6 +193,12 @@ struct worker {
 	 * spinning. */
 	struct ofd *ofd;
 	int ofd_fixed, fetch_wait;
+	/* Reads of several blocks (fetch.c, readahead.h), and the blocks of
+	 * those that failed or came back short, to read again one by one: a
+	 * ring of cache slots (their fills stay open, their waiters queued). */
+	struct ra *ra;
+	uint32_t *reread;
+	uint32_t rr_head, rr_len;
 	uint64_t now;
 	uint32_t n_open; /* used connection slots */
 	/* The used slots, dense: periodic work visits these, not every slot

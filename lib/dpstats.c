@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define DPSTATS_MAGIC	"SEEDSTAT"
-#define DPSTATS_VERSION 9
+#define DPSTATS_VERSION 10
 #define HDR_SIZE	4096
 
 struct dpstats_hdr {

@@ -116,6 +116,10 @@ struct dpstats_worker {
 	_Atomic uint64_t storage_reads, storage_read_bytes, storage_errors;
 	_Atomic uint64_t storage_lat_bucket[DPSTATS_LAT_BUCKETS]; /* not cumulative */
 	_Atomic uint64_t storage_lat_sum_us;
+	/* reads of several blocks (dataplane/readahead.h): completed, the
+	 * blocks they brought beyond the one asked for, and those that failed
+	 * or came back short (their blocks read again one by one) */
+	_Atomic uint64_t readahead_reads, readahead_blocks, readahead_splits;
 	/* object files (the worker's descriptor table, dataplane/ofd.h): opened
 	 * (each open of a file not open), open now (gauge), open failures (the
 	 * file is gone or unreadable), and reads that waited for a slot */

@@ -85,6 +85,9 @@ static void print_json(const struct dpstats *s, const struct dpstats_worker *t)
 	jsonw_ku64(&j, "storage_reads", t->storage_reads);
 	jsonw_ku64(&j, "storage_read_bytes", t->storage_read_bytes);
 	jsonw_ku64(&j, "storage_errors", t->storage_errors);
+	jsonw_ku64(&j, "readahead_reads", t->readahead_reads);
+	jsonw_ku64(&j, "readahead_blocks", t->readahead_blocks);
+	jsonw_ku64(&j, "readahead_splits", t->readahead_splits);
 	/* the port and our TCP/IP stack (dpdk backend; 0 on uring) */
 	jsonw_ku64(&j, "net_links_up", t->net_links_up);
 	jsonw_ku64(&j, "net_rx_packets", t->net_rx_packets);
@@ -133,6 +136,9 @@ static void print_text(const struct dpstats *s, const struct dpstats_worker *t)
 	       (unsigned long long)t->storage_reads, (unsigned long long)t->storage_read_bytes,
 	       (unsigned long long)t->storage_errors, (unsigned long long)t->verify_failures,
 	       (unsigned long long)t->blocks_repaired, (unsigned long long)t->repair_failures);
+	printf("read ahead: reads %llu, blocks %llu, split %llu\n",
+	       (unsigned long long)t->readahead_reads, (unsigned long long)t->readahead_blocks,
+	       (unsigned long long)t->readahead_splits);
 	printf("encrypted handshakes: plaintext %llu, rc4 %llu\n",
 	       (unsigned long long)t->mse_handshakes[DPSTATS_MSE_PLAINTEXT],
 	       (unsigned long long)t->mse_handshakes[DPSTATS_MSE_RC4]);

@@ -197,6 +197,42 @@ Test(cache, hit_after_fill)
 }
 
 /* Pins the first `count` keys from `first` up, each a fresh fill. */
+/* A read-ahead's claim: it starts a fill only for a block that is neither
+ * cached nor being read, queues nothing, pins nothing when it does not, and
+ * a peer's get of a claimed block waits for the claimed read. */
+Test(cache, claim_starts_a_fill_only_for_an_absent_block)
+{
+	struct cache *c = new_cache(SLOTS, 0, 0);
+	uint8_t x[16], *d, *dw;
+	uint32_t s, sw;
+	uint64_t cookies[4];
+
+	expected(5, x);
+	cr_assert_eq(cache_claim(c, K(5), x, blen(5), &d, &s), CACHE_FILL);
+	cr_assert_not_null(d);
+	cr_assert_eq(cache_claim(c, K(5), x, blen(5), &dw, &sw), CACHE_HIT, "being read");
+	cr_assert_null(dw, "nothing handed out");
+	add_waiters(c, 5, 40, 1);
+	content(5, d, blen(5));
+	fill_done(c, s, blen(5), cookies, 4, 1, 1);
+	cr_assert_eq(cookies[0], 40, "the peer's get got the claimed read");
+	cache_unpin(c, d); /* the waiter's pin; the claimer's goes too */
+	cache_unpin(c, d);
+	cr_assert_eq(cache_claim(c, K(5), x, blen(5), &dw, &sw), CACHE_HIT, "cached");
+	cr_assert_eq(cache_counters(c)->claims, 1);
+	cr_assert_eq(cache_counters(c)->misses, 0, "a claim is not a peer's miss");
+	/* the claim left no pin behind: SLOTS fresh fills all get a slot
+	 * (block 5's among them), and with every slot pinned a claim is
+	 * refused, not queued */
+	for (uint32_t n = 300; n < 300 + SLOTS; n++) {
+		enum cache_status st = get(c, n, 0, &d, &s);
+		cr_assert_eq(st, CACHE_FILL, "block %u: %d", n, st);
+	}
+	expected(999, x);
+	cr_assert_eq(cache_claim(c, K(999), x, blen(999), &dw, &sw), CACHE_BUSY);
+	cache_destroy(c);
+}
+
 static void pin_fresh(struct cache *c, uint32_t first, uint32_t count)
 {
 	for (uint32_t n = first; n < first + count; n++) {

@@ -86,6 +86,8 @@ Test(dpconf, defaults_are_the_documented_ones)
 	struct dpconf c;
 	dpconf_defaults(&c);
 	cr_expect_eq(c.cache_size, 256ull << 20);
+	cr_expect_eq(c.readahead, 16ull << 20);
+	cr_expect_eq(c.storage_poll, DPCONF_AUTO);
 	cr_expect_str_eq(c.user, "seed-dp");
 	cr_expect_str_eq(c.backend, "uring");
 	cr_expect_str_eq(c.store, "");
@@ -141,6 +143,8 @@ Test(dpconf, errors_name_the_flag_and_value)
 	bad("--bt-listen", "example.com:80", "not an IPv4 or IPv6");
 	bad("--http-listen", "[::1:80", "[IPv6]:PORT");
 	bad("--hugepages", "maybe", "yes or no");
+	bad("--storage-poll", "maybe", "--storage-poll: \"maybe\" is not yes, no or auto");
+	bad("--readahead", "5G", "--readahead: \"5G\" is not a size from 0 to 4G");
 	bad("--object-fds", "lots", "--object-fds: \"lots\" is not a number from 0 to 268435456");
 	bad("--object-fds", "268435457", "268435457");
 	bad("--workers", "auto", "--workers: \"auto\"");
@@ -152,6 +156,12 @@ Test(dpconf, errors_name_the_flag_and_value)
 	cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--object-fds", "128", "--object-fds", "auto"),
 		     0, "%s", e.msg);
 	cr_expect_eq(c.object_fds, 0, "auto is the documented default");
+	cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--storage-poll", "no", "--readahead", "0"), 0,
+		     "%s", e.msg);
+	cr_expect_eq(c.storage_poll, 0);
+	cr_expect_eq(c.readahead, 0, "0: one block per miss");
+	cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--storage-poll", "yes"), 0, "%s", e.msg);
+	cr_expect_eq(c.storage_poll, 1);
 	cr_assert_eq(PARSE(&c, &e, "--workers"), -EINVAL);
 	cr_assert_not_null(strstr(e.msg, "needs a value"));
 	cr_assert_eq(PARSE(&c, &e, "stray"), -EINVAL);

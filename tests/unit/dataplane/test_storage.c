@@ -325,3 +325,71 @@ Test(storage, every_shard_of_both_object_layouts_reads_direct)
 	served_free(sv);
 	tu_rmtree(dir);
 }
+
+/* Which storage ring a store gets (docs/dataplane.md, "Polled reads"):
+ * a store on no block device (tmpfs) never polls, and says so; the disk
+ * under /var/tmp polls exactly when its queue says it has poll queues. */
+Test(storage, poll_queues_are_read_from_the_stores_device)
+{
+	char why[256] = "";
+	cr_assert_eq(storage_device_polls("/dev/shm", why, sizeof(why)), 0);
+	cr_assert(strstr(why, "no block device"), "%s", why);
+	why[0] = 0;
+	cr_assert_eq(storage_device_polls("/nonexistent/store", why, sizeof(why)), 0);
+	cr_assert(strstr(why, "/nonexistent/store"), "%s", why);
+	why[0] = 0;
+	int polls = storage_device_polls("/var/tmp", why, sizeof(why));
+	cr_assert(strstr(why, polls ? "has poll queues" : "has no poll queues"), "%d: %s", polls,
+		  why);
+}
+
+/* A polled ring's reads are found by polling (no eventfd), and a device
+ * or file system that cannot poll refuses the read at once instead of
+ * leaving it hanging; the probe says which before a worker starts. */
+Test(storage, a_polled_ring_completes_or_refuses_at_once)
+{
+	char path[] = "/var/tmp/test_storage_poll.XXXXXX";
+	uint8_t *data = malloc(3 * 16384);
+	for (size_t i = 0; i < 3 * 16384; i++)
+		data[i] = (uint8_t)(i * 7 + 1);
+	write_temp(path, data, 3 * 16384);
+	int fd = open(path, O_RDONLY | O_DIRECT);
+	cr_assert_geq(fd, 0);
+	uint8_t *mem =
+		mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	cr_assert_neq(mem, MAP_FAILED);
+	struct storage *s;
+	struct seed_err e;
+	seed_err_clear(&e);
+	cr_assert_eq(storage_create_iopoll(8, mem, 1 << 20, &s, &e), 0, "%s", e.msg);
+	cr_assert(storage_is_iopoll(s));
+	cr_assert_eq(storage_eventfd(s), -1, "nothing to wake: the owner polls");
+	cr_assert_eq(storage_read(s, fd, -1, 16384, mem, 16384, 5), 0);
+	storage_submit(s);
+	struct storage_done d;
+	int n = 0;
+	for (int i = 0; i < 1000 && !(n = storage_reap(s, &d, 1)); i++)
+		usleep(1000);
+	cr_assert_eq(n, 1, "the polled read neither completed nor failed within 1 s");
+	cr_assert_eq(d.cookie, 5);
+	char why[512] = "";
+	int probe = storage_probe_iopoll(path, why, sizeof(why));
+	if (d.res == -EOPNOTSUPP) {
+		/* this machine's disk has no poll queues: the probe says so */
+		cr_assert_eq(probe, 0);
+		cr_assert(strstr(why, "Operation not supported"), "%s", why);
+	} else {
+		cr_assert_eq(d.res, 16384, "res %d", d.res);
+		cr_assert_eq(memcmp(mem, data + 16384, 16384), 0);
+		cr_assert_eq(probe, 1, "%s", why);
+	}
+	cr_assert_eq(storage_inflight(s), 0);
+	storage_destroy(s);
+	/* a file that is not there is named */
+	cr_assert_eq(storage_probe_iopoll("/nonexistent/FORMAT", why, sizeof(why)), 0);
+	cr_assert(strstr(why, "/nonexistent/FORMAT"), "%s", why);
+	munmap(mem, 1 << 20);
+	close(fd);
+	unlink(path);
+	free(data);
+}
