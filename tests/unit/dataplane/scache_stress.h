@@ -30,7 +30,7 @@
 #include "scache.h"
 
 #define ST_MAX_THREADS 8u
-#define ST_HELD	       8u   /* pins a thread holds at most */
+#define ST_HELD	       16u  /* pins a thread can hold (opts.held, default 8) */
 #define ST_OPEN	       2u   /* fills a thread leaves open at most */
 #define ST_WAITS       256u /* a thread's outstanding waits at most */
 
@@ -41,6 +41,8 @@ struct st_opts {
 	uint64_t max_ops; /* per thread */
 	double seconds;	  /* and no longer than this */
 	uint64_t seed;
+	unsigned held;	    /* pins a thread holds at most: 1 .. ST_HELD (0: 8) */
+	size_t max_waiters; /* the cache's (0: its default) */
 };
 
 struct st_shared {
@@ -151,8 +153,10 @@ static void st_unpin_one(struct st_thread *t, unsigned at)
 static void st_hold(struct st_thread *t, uint32_t k, uint8_t *data)
 {
 	st_check(t, k, data);
-	if (t->n_held == ST_HELD)
-		st_unpin_one(t, (unsigned)(st_rand(t) % ST_HELD));
+	unsigned cap = t->sh->o->held ? t->sh->o->held : 8;
+
+	if (t->n_held >= cap)
+		st_unpin_one(t, (unsigned)(st_rand(t) % t->n_held));
 	t->held[t->n_held++] = (struct st_held){ k, data };
 }
 
@@ -353,7 +357,7 @@ static int scache_stress(const struct st_opts *o, char *msg, size_t msglen, uint
 	pthread_mutex_init(&sh.msg_lock, NULL);
 	sh.o = o;
 	snprintf(msg, msglen, "ok");
-	if (o->threads < 1 || o->threads > ST_MAX_THREADS) {
+	if (o->threads < 1 || o->threads > ST_MAX_THREADS || o->held > ST_HELD) {
 		snprintf(msg, msglen, "%u threads", o->threads);
 		return -1;
 	}
@@ -375,6 +379,7 @@ static int scache_stress(const struct st_opts *o, char *msg, size_t msglen, uint
 
 	struct scache_config cfg = { .bytes = (size_t)o->slots * SCACHE_BLOCK,
 				     .n_workers = o->threads,
+				     .max_waiters = o->max_waiters,
 				     .wake = st_wake,
 				     .wake_arg = &sh };
 

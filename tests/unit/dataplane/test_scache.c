@@ -678,3 +678,26 @@ Test(scache, stress_four_workers, .timeout = 60)
 	cr_assert_eq(rc, 0, "%s", msg);
 	cr_log_info("scache stress: %llu operations: %s", (unsigned long long)ops, msg);
 }
+
+/* The same under pressure: every slot can be pinned or filling and the
+ * waiter pool holds 8, so gets meet both kinds of BUSY while evictions scan
+ * past pinned slots. */
+Test(scache, stress_four_workers_under_pressure, .timeout = 60)
+{
+	struct st_opts o = { .threads = 4,
+			     .slots = 64,
+			     .keys = 256,
+			     .max_ops = 400000,
+			     .seconds = 1.0,
+			     .seed = 8,
+			     .held = 16,
+			     .max_waiters = 8 };
+	char msg[256];
+	uint64_t ops = 0;
+	int rc = scache_stress(&o, msg, sizeof(msg), &ops);
+
+	cr_assert_eq(rc, 0, "%s", msg);
+	cr_assert(strstr(msg, "busy 0 ") == NULL, "no BUSY under pressure: %s", msg);
+	cr_log_info("scache stress under pressure: %llu operations: %s", (unsigned long long)ops,
+		    msg);
+}

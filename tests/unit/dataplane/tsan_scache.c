@@ -15,8 +15,10 @@
 int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? atof(argv[1]) : 2.0;
-	/* a cache of 64 and of 256 slots, each under a key space four times
-	 * its size, four workers */
+	/* four workers; a cache of 64 and of 256 slots, each under a key
+	 * space four times its size; then the small one under pressure: pins
+	 * and open fills can take every slot and the waiter pool holds 8, so
+	 * both kinds of BUSY happen while evictions scan past pinned slots */
 	const struct st_opts runs[] = {
 		{ .threads = 4,
 		  .slots = 64,
@@ -30,6 +32,14 @@ int main(int argc, char **argv)
 		  .max_ops = 2000000,
 		  .seconds = seconds,
 		  .seed = 2 },
+		{ .threads = 4,
+		  .slots = 64,
+		  .keys = 256,
+		  .max_ops = 2000000,
+		  .seconds = seconds,
+		  .seed = 3,
+		  .held = 16,
+		  .max_waiters = 8 },
 	};
 	int rc = 0;
 
