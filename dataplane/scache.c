@@ -164,8 +164,8 @@ struct waiter {
 	uint64_t cookie;
 	uint32_t next;
 	uint32_t slot;
+	int32_t err; /* in an inbox: 0 (the block is valid) or why not */
 	uint16_t worker;
-	uint8_t ok;
 };
 
 struct inbox {
@@ -678,7 +678,7 @@ static bool add_waiter(struct scache *sc, uint32_t i, unsigned worker, uint64_t 
 	wt->next = NIL;
 	wt->slot = i;
 	wt->worker = (uint16_t)worker;
-	wt->ok = 0;
+	wt->err = 0;
 	if (c->wait_head == NIL)
 		c->wait_head = w;
 	else
@@ -845,6 +845,7 @@ int scache_fill_done(struct scache *sc, unsigned worker, uint32_t slot, int64_t 
 	struct hot *h = &sc->hot[slot];
 	struct cold *c = &sc->cold[slot];
 	bool ok = read_len == (int64_t)c->len;
+	int32_t err = ok ? 0 : read_len < 0 && read_len >= -4095 ? (int32_t)read_len : -EIO;
 
 	/* the slot is this filler's alone until it is published: hash it
 	 * before taking the lock */
@@ -854,6 +855,7 @@ int scache_fill_done(struct scache *sc, unsigned worker, uint32_t slot, int64_t 
 		hash_xxh128(slot_mem(sc, slot), c->len, got);
 		if (memcmp(got, c->xxh, sizeof(got)) != 0) {
 			ok = false;
+			err = -EBADMSG;
 			ctr->verify_failures++;
 		}
 	}
@@ -874,7 +876,7 @@ int scache_fill_done(struct scache *sc, unsigned worker, uint32_t slot, int64_t 
 			sc->w_free = w;
 		} else {
 			/* another worker's, or past cap: its inbox, never lost */
-			wt->ok = ok;
+			wt->err = err;
 			inbox_push(sc, w);
 			woken[wt->worker / 64] |= 1ull << (wt->worker % 64);
 		}
@@ -932,8 +934,9 @@ size_t scache_take(struct scache *sc, unsigned worker, struct scache_delivery *o
 
 		ib->head = wt->next;
 		out[n].cookie = wt->cookie;
-		out[n].ok = wt->ok;
-		out[n].data = wt->ok ? slot_mem(sc, wt->slot) : NULL;
+		out[n].ok = wt->err == 0;
+		out[n].err = wt->err;
+		out[n].data = wt->err == 0 ? slot_mem(sc, wt->slot) : NULL;
 		n++;
 		wt->next = sc->w_free;
 		sc->w_free = w;

@@ -95,11 +95,17 @@ enum scache_status {
 	SCACHE_BUSY,
 };
 
-/* A waiter's outcome, handed to its worker by scache_take. */
+/*
+ * A waiter's outcome, handed to its worker by scache_take. err says why a
+ * fill failed, so a worker can retry what was transient (the filler could
+ * not submit its read: -EAGAIN) and refuse what was not: the read's own
+ * -errno, -EIO for a short read, -EBADMSG for a checksum mismatch.
+ */
 struct scache_delivery {
 	uint64_t cookie; /* what the waiting scache_get was given */
 	uint8_t *data;	 /* the block when ok (pinned: scache_unpin it), else NULL */
 	int ok;		 /* 1: the block is valid; 0: its fill failed */
+	int err;	 /* 0 when ok, else the failure's -errno (above) */
 };
 
 struct scache;

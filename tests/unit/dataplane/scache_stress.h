@@ -193,6 +193,9 @@ static void st_drain(struct st_thread *t)
 	while ((n = scache_take(t->sh->sc, t->id, d, 1 + st_rand(t) % 8)) > 0)
 		for (size_t i = 0; i < n; i++) {
 			t->taken++;
+			if (d[i].ok != (d[i].err == 0))
+				st_fail(t->sh, "worker %u: delivery ok %d with err %d", t->id,
+					d[i].ok, d[i].err);
 			st_answer(t, d[i].cookie, d[i].data, d[i].ok);
 		}
 }

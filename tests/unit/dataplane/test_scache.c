@@ -291,6 +291,7 @@ Test(scache, waiters_of_other_workers_go_to_their_inbox)
 	cr_assert_eq(scache_take(sc, 1, dv, 8), 0);
 	for (int k = 0; k < 3; k++) {
 		cr_assert_eq(dv[k].ok, 1);
+		cr_assert_eq(dv[k].err, 0);
 		cr_assert_eq(dv[k].data, d);
 	}
 
@@ -378,6 +379,7 @@ Test(scache, failed_verification_answers_every_worker)
 	for (unsigned w = 0; w < 2; w++) {
 		cr_assert_eq(scache_take(sc, w, dv, 4), 1, "worker %u", w);
 		cr_assert_eq(dv[0].ok, 0);
+		cr_assert_eq(dv[0].err, -EBADMSG, "a checksum mismatch");
 		cr_assert_null(dv[0].data);
 		cr_assert_eq(dv[0].cookie, w == 0 ? 1u : 11u);
 	}
@@ -396,6 +398,12 @@ Test(scache, failed_verification_answers_every_worker)
 	cr_assert_eq(scache_fill_done(sc, 0, s, blen(2) - 1, ck, 4, &n), 0);
 	cr_assert_eq(scache_take(sc, 1, dv, 4), 1);
 	cr_assert_eq(dv[0].ok, 0);
+	cr_assert_eq(dv[0].err, -EIO, "a short read");
+	d = start_fill(sc, 0, 2, &s);
+	expect_wait(sc, 2, 2, 6);
+	cr_assert_eq(scache_fill_done(sc, 0, s, -EAGAIN, ck, 4, &n), 0);
+	cr_assert_eq(scache_take(sc, 2, dv, 4), 1);
+	cr_assert_eq(dv[0].err, -EAGAIN, "the filler could not submit: worth a retry");
 	d = start_fill(sc, 0, 2, &s);
 	cr_assert_eq(scache_fill_done(sc, 0, s, -EIO, ck, 4, &n), 0);
 	cr_assert_eq(scache_counters(sc, 0)->verify_failures, 0);
