@@ -55,8 +55,8 @@
  *   the key read belonged to the pinned generation. The claimer stores key,
  *   length and checksum before its release store of FILLING; the filler
  *   writes the bytes before its release store of VALID; every later value
- *   of the word is a CAS (a release sequence), so a pinner's acquire CAS
- *   sees the block's bytes and fields. An unpin is a release CAS and the
+ *   of the word in that generation comes from a CAS (the store's release
+ *   sequence), so a pinner's acquire CAS sees the block's bytes and fields. An unpin is a release CAS and the
  *   eviction an acquire CAS: every read of the old bytes happens before the
  *   next fill writes the slot.
  *   The index: readers load entries with acquire and use them as hints
