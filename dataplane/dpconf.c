@@ -53,7 +53,7 @@ static const struct setting table[] = {
 	  "peer-wire listener ADDR:PORT, [V6]:PORT or *:PORT (repeatable)" },
 	{ "http-listen", K_ADDR_HTTP, 0, 0, 0, NULL, "HTTP listener, same forms (repeatable)" },
 	{ "workers", K_UINT, OFF(workers), 0, 1024, "one per CPU",
-	  "worker threads, each with its own rings and cache" },
+	  "worker threads, each with its own rings (the block cache is shared)" },
 	{ "cache-size", K_SIZE, OFF(cache_size), 4u << 20, 1ull << 42, "256M",
 	  "block cache, all workers together (K, M, G suffixes)" },
 	{ "readahead", K_SIZE, OFF(readahead), 0, 1ull << 32, "16M",

@@ -15,6 +15,9 @@
 
 static const struct log_module lm = LOG_MODULE("dataplane.fetch");
 
+/* What becomes of a segment waiting for a block (resolve_cookie). */
+enum { RESOLVE_FAILED = 0, RESOLVE_OK, RESOLVE_RETRY };
+
 static uint64_t qkey(uint32_t object, uint32_t block)
 {
 	return ((uint64_t)object << 32) | ((uint64_t)block + 1);
@@ -146,14 +149,14 @@ static void open_failed(struct worker *w, uint32_t object, uint32_t block, int r
 /* The length of block b of object o (the last one may be short). */
 static uint32_t block_len(const struct served_object *o, uint32_t b)
 {
-	uint64_t at = (uint64_t)b * CACHE_BLOCK;
-	return (uint32_t)(o->length - at < CACHE_BLOCK ? o->length - at : CACHE_BLOCK);
+	uint64_t at = (uint64_t)b * SCACHE_BLOCK;
+	return (uint32_t)(o->length - at < SCACHE_BLOCK ? o->length - at : SCACHE_BLOCK);
 }
 
 /* Where block `block` of an object starts in its file. */
 static uint64_t block_off(uint32_t block)
 {
-	return STORE_OBJ_HEADER + (uint64_t)block * CACHE_BLOCK;
+	return STORE_OBJ_HEADER + (uint64_t)block * SCACHE_BLOCK;
 }
 
 /* Records the read that fills cache slot `slot` (its completion finds the
@@ -168,6 +171,18 @@ static void fill_begin(struct worker *w, uint32_t slot, int32_t k, uint8_t *data
 	w->fill_len[slot] = blen;
 	w->fill_key[slot] = ((uint64_t)object << 32) | block;
 	w->fill_t0[slot] = t0;
+}
+
+static void resolve_cookie(struct worker *w, uint64_t cookie, uint8_t *data, int how);
+
+/* Ends a fill this worker began in the same call without a read: -EAGAIN,
+ * which tells every waiter (only other workers' can be queued) to retry. */
+static void give_back(struct worker *w, uint32_t slot)
+{
+	size_t nw = 0;
+	scache_fill_done(w->cache, w->p.index, slot, -EAGAIN, w->cookies, WAITERS, &nw);
+	for (size_t k = 0; k < nw; k++)
+		resolve_cookie(w, w->cookies[k], NULL, RESOLVE_RETRY);
 }
 
 /* The cookie of a read of several blocks (readahead.h); below
@@ -207,8 +222,8 @@ static int read_miss(struct worker *w, struct wconn *c, const struct seg *s, int
 		uint32_t b = s->block + j, blen = block_len(o, b);
 		uint8_t *d;
 		uint32_t sl;
-		if (cache_claim(w->cache, (struct cache_key){ s->object, b },
-				o->block_xxh + (uint64_t)b * 16, blen, &d, &sl) != CACHE_FILL)
+		if (scache_claim(w->cache, w->p.index, (struct scache_key){ s->object, b },
+				 o->block_xxh + (uint64_t)b * 16, blen, &d, &sl) != SCACHE_FILL)
 			break;
 		ra_add(w->ra, g, sl, d, blen, ra_read_len(blen));
 	}
@@ -219,12 +234,10 @@ static int read_miss(struct worker *w, struct wconn *c, const struct seg *s, int
 	int rc = niov > 1 ? storage_readv(w->st, fd, fidx, off, iov, niov, RA_COOKIE | (uint32_t)g)
 			  : storage_read(w->st, fd, fidx, off, data, rlen, slot);
 	if (rc < 0 || niov == 1) {
-		/* the claimed blocks go back (nobody waits on them yet) */
-		for (uint32_t j = 1; j < niov; j++) {
-			uint64_t none[1];
-			size_t nw = 0;
-			cache_fill_done(w->cache, ra_slot(w->ra, g, j), -EAGAIN, none, 1, &nw);
-		}
+		/* the claimed blocks go back: another worker's peers may wait on
+		 * them already, and retry (err -EAGAIN) */
+		for (uint32_t j = 1; j < niov; j++)
+			give_back(w, ra_slot(w->ra, g, j));
 		ra_abort(w->ra, g);
 		if (rc == 0)
 			fill_begin(w, slot, k, data, owner, s->blen, s->object, s->block, t0);
@@ -264,26 +277,26 @@ void fetch_seg(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 		worker_mark_retry(w, c, ci);
 		return;
 	}
-	enum cache_status cs = cache_get(w->cache, (struct cache_key){ s->object, s->block },
-					 o->block_xxh + (uint64_t)s->block * 16, s->blen,
-					 seg_cookie(c, ci, si), &data, &slot);
+	enum scache_status cs =
+		scache_get(w->cache, w->p.index, (struct scache_key){ s->object, s->block },
+			   o->block_xxh + (uint64_t)s->block * 16, s->blen, seg_cookie(c, ci, si),
+			   &data, &slot);
 	switch (cs) {
-	case CACHE_HIT:
+	case SCACHE_HIT:
 		s->pin = data;
 		s->p = data + s->in_off;
 		s->state = S_READY;
 		dpstats_add(&w->ctr->cache_hits, 1);
 		return;
-	case CACHE_FILL: {
+	case SCACHE_FILL: {
 		int32_t k = object_slot(w, s->object);
 		int rc = k < 0 ? k : read_miss(w, c, s, k, slot, data, seg_cookie(c, ci, si));
 		if (rc < 0) {
 			/* No room in the storage ring or the descriptor table (or
 			 * no file): give the slot back. The fill began in this
-			 * call, so nobody waits on it yet. */
-			uint64_t none[1];
-			size_t nw = 0;
-			cache_fill_done(w->cache, slot, -EAGAIN, none, 1, &nw);
+			 * call, so only other workers' peers can wait on it, and
+			 * they retry. */
+			give_back(w, slot);
 			if (rc != -EAGAIN) {
 				open_failed(w, s->object, s->block, rc);
 				s->state = S_BAD;
@@ -295,8 +308,8 @@ void fetch_seg(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 		dpstats_add(&w->ctr->cache_misses, 1);
 		return;
 	}
-	case CACHE_WAIT: s->state = S_WAIT; return;
-	case CACHE_BUSY:
+	case SCACHE_WAIT: s->state = S_WAIT; return;
+	case SCACHE_BUSY:
 		s->state = S_FETCH;
 		worker_mark_retry(w, c, ci);
 		return;
@@ -548,7 +561,7 @@ static void repair_read_done(struct worker *w, uint64_t cookie, int32_t res)
 			got = blen;
 		}
 	}
-	if (got > 0 && cache_fill_check(w->cache, r->slot, got))
+	if (got > 0 && scache_fill_check(w->cache, r->slot, got))
 		repair_check_leaf(w, ri, 1);
 	else
 		repair_finish(w, ri, 0, NULL);
@@ -616,14 +629,15 @@ static void repair_finish(struct worker *w, uint32_t ri, int rebuilt, const char
 	}
 }
 
-static void resolve_cookie(struct worker *w, uint64_t cookie, uint8_t *data, int ok)
+static void resolve_cookie(struct worker *w, uint64_t cookie, uint8_t *data, int how)
 {
+	int ok = how == RESOLVE_OK;
 	uint32_t ci = (uint32_t)((cookie >> 16) & 0xffffffff);
 	uint32_t si16 = (uint32_t)(cookie & 0xffff);
 	struct wconn *c = ci < w->max_conns ? &w->conns[ci] : NULL;
 	if (!c || !c->used || (c->gen & 0xffff) != (cookie >> 48)) {
 		if (ok)
-			cache_unpin(w->cache, data); /* its reader is gone */
+			scache_unpin(w->cache, data); /* its reader is gone */
 		return;
 	}
 	/* the segment index was truncated to 16 bits: find it in the queue */
@@ -636,13 +650,33 @@ static void resolve_cookie(struct worker *w, uint64_t cookie, uint8_t *data, int
 			s->p = data + s->in_off;
 			s->state = S_READY;
 			worker_pump(w, ci);
+		} else if (how == RESOLVE_RETRY) {
+			s->state = S_FETCH;
+			worker_mark_retry(w, c, ci);
 		} else {
 			worker_seg_failed(w, c, ci, i);
 		}
 		return;
 	}
 	if (ok)
-		cache_unpin(w->cache, data);
+		scache_unpin(w->cache, data);
+}
+
+/* Blocks other workers' reads brought for this worker's peers (or failed
+ * to: a fill given back without a read is retried, any other failure
+ * fails the segment as a failed read of our own would). */
+static void take_deliveries(struct worker *w)
+{
+	struct scache_delivery d[64];
+	size_t n;
+	do {
+		n = scache_take(w->cache, w->p.index, d, 64);
+		for (size_t i = 0; i < n; i++)
+			resolve_cookie(w, d[i].cookie, d[i].data,
+				       d[i].ok		     ? RESOLVE_OK
+				       : d[i].err == -EAGAIN ? RESOLVE_RETRY
+							     : RESOLVE_FAILED);
+	} while (n == 64);
 }
 
 /* The read that fills slot came back with got bytes (clipped to the
@@ -653,7 +687,7 @@ static void slot_done(struct worker *w, uint32_t slot, int64_t got)
 	uint64_t key = w->fill_key[slot];
 	uint32_t object = (uint32_t)(key >> 32), block = (uint32_t)key;
 	int repairing = 0;
-	if (!cache_fill_check(w->cache, slot, got)) {
+	if (!scache_fill_check(w->cache, slot, got)) {
 		/* never served as read: rebuilt from parity, or refused */
 		if (got == (int64_t)w->fill_len[slot])
 			dpstats_add(&w->ctr->verify_failures, 1);
@@ -726,7 +760,12 @@ void fetch_on_storage(struct worker *w)
 {
 	struct storage_done d[64];
 	int n;
+	uint64_t v;
 	w->fetch_wait = 0; /* completions free descriptor slots */
+	/* reset before taking, so a fill racing with us wakes us again */
+	while (w->wake_efd >= 0 && read(w->wake_efd, &v, sizeof(v)) > 0)
+		;
+	take_deliveries(w);
 	do {
 		n = storage_reap(w->st, d, 64);
 		uint64_t t_reap = n > 0 ? worker_now_ns() : 0;
@@ -762,10 +801,23 @@ static void fill_finish(struct worker *w, uint32_t slot, int64_t got)
 	uint8_t *data = w->fill_ptr[slot];
 	uint64_t owner = w->fill_owner[slot];
 	uint64_t *cookies = w->cookies;
-	int ok = cache_fill_done(w->cache, slot, got, cookies, WAITERS, &nw);
-	resolve_cookie(w, owner, data, ok);
+	int ok = scache_fill_done(w->cache, w->p.index, slot, got, cookies, WAITERS, &nw) == 1;
+	int how = ok ? RESOLVE_OK : RESOLVE_FAILED;
+	resolve_cookie(w, owner, data, how);
 	for (size_t k = 0; k < nw; k++)
-		resolve_cookie(w, cookies[k], data, ok);
+		resolve_cookie(w, cookies[k], data, how);
+}
+
+void fetch_poll(struct worker *w)
+{
+	uint64_t v;
+	/* a polling worker never sleeps on its wake fd; the loader's wakes
+	 * mean "look again" (its tables are found by the retries) */
+	if (w->wake_efd >= 0 && read(w->wake_efd, &v, sizeof(v)) > 0)
+		w->fetch_wait = 0;
+	take_deliveries(w);
+	if (storage_inflight(w->st))
+		fetch_on_storage(w);
 }
 
 /* Sets up the worker's descriptor table (ofd.h) and the storage ring's

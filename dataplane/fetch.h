@@ -25,8 +25,12 @@
  * make progress now is marked for retry. */
 void fetch_seg(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si);
 /* Reaps completed reads: counts them, verifies through the cache, hands
- * each waiter its block (or its failure). */
+ * each waiter its block (or its failure); takes the blocks other workers'
+ * reads brought for this worker's peers (scache.h's inbox). */
 void fetch_on_storage(struct worker *w);
+/* A worker that polls instead of sleeping, on every pass: its wake fd,
+ * blocks other workers brought for it, and reaped reads. */
+void fetch_poll(struct worker *w);
 /* The object descriptor table, conf->object_fds / workers slots, and the
  * storage ring's file table (a kernel or limit that refuses it leaves
  * reads on plain fds: logged once, worker 0). */

@@ -26,6 +26,7 @@
 #include "netio.h"
 #include "privs.h"
 #include "proto_action.h"
+#include "scache.h"
 #include "served.h"
 #include "storage.h"
 #include "tenants.h"
@@ -265,6 +266,15 @@ static int size_object_fds(struct dpconf *c, uint64_t *out_lim, struct seed_err 
 	return 0;
 }
 
+/* scache's wake: worker's peers wait for a block another worker read. */
+static void wake_worker(void *arg, unsigned worker)
+{
+	const int *fds = arg;
+	uint64_t one = 1;
+	if (fds[worker] >= 0 && write(fds[worker], &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn(&lm, "waking worker %u: %s", worker, strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	struct dpconf conf;
@@ -326,13 +336,6 @@ int main(int argc, char **argv)
 			"seed-dataplane: --backend %s: this build has no %s backend (build it "
 			"with libdpdk-dev installed: meson setup -Ddpdk=enabled)\n",
 			conf.backend, conf.backend);
-		return 2;
-	}
-	if (conf.cache_size / conf.workers < (4u << 20)) {
-		fprintf(stderr,
-			"seed-dataplane: --cache-size %llu gives each of %u workers less than 4 "
-			"MiB\n",
-			(unsigned long long)conf.cache_size, conf.workers);
 		return 2;
 	}
 	/* Who it will run as is settled before anything else needs root: a
@@ -425,8 +428,29 @@ int main(int argc, char **argv)
 
 	atomic_int stop = 0, ready = 0, dump = 0;
 	struct worker **w = calloc(conf.workers, sizeof(*w));
-	if (!w) {
+	int *wake_fds = calloc(conf.workers, sizeof(*wake_fds));
+	if (!w || !wake_fds) {
 		log_error(&lm, "out of memory");
+		return 1;
+	}
+	/* One block cache for every worker (scache.h): a block is read once
+	 * per box whichever worker's peer asks first; a fill wakes the other
+	 * workers whose peers wait for it through their eventfds. */
+	for (unsigned i = 0; i < conf.workers; i++)
+		wake_fds[i] = -1;
+	struct scache *cache = NULL;
+	struct scache_config scfg = { .bytes = (size_t)conf.cache_size,
+				      .try_hugepages = conf.hugepages,
+				      .n_workers = conf.workers,
+				      .wake = wake_worker,
+				      .wake_arg = wake_fds };
+	if (scache_create(&scfg, &cache, &err) < 0) {
+		log_error(&lm, "--cache-size %llu: %s", (unsigned long long)conf.cache_size,
+			  err.msg);
+		free(w);
+		free(wake_fds);
+		served_free(sv);
+		dpstats_close(stats);
 		return 1;
 	}
 	unsigned started = 0;
@@ -442,12 +466,15 @@ int main(int argc, char **argv)
 					   .tenants = g_tenants,
 					   .admit = g_admit,
 					   .backend = backend,
-					   .seeding = conf.seeding };
+					   .seeding = conf.seeding,
+					   .cache = cache };
 		if (worker_start(&p, &w[started], &err) < 0) {
 			log_error(&lm, "worker %u: %s", started, err.msg);
 			rc = 1;
 			break;
 		}
+		/* read by other workers' fills only after worker_go */
+		wake_fds[started] = worker_wake_fd(w[started]);
 		if (started == 0) {
 			/* Port 0 means "any": the other workers join the port the
 			 * first one got, so SO_REUSEPORT spreads peers over all. */
@@ -515,15 +542,11 @@ int main(int argc, char **argv)
 			host_of(&conf.http[i], h, sizeof(h));
 			printf("http        http://%s:%u/\n", h, get_port(&conf.http[i]));
 		}
-		unsigned huge = 0;
-		for (unsigned i = 0; i < conf.workers; i++)
-			huge += (unsigned)worker_cache_hugepages(w[i]);
 		/* Operators check this line: a box without reserved hugepages
 		 * still serves, from plain pages, a little slower. */
-		printf("cache       %llu MiB, %s\n", (unsigned long long)(conf.cache_size >> 20),
-		       huge == conf.workers ? "2 MiB hugepages"
-		       : huge		    ? "partly 2 MiB hugepages, partly plain pages"
-					    : "plain pages");
+		printf("cache       %llu MiB, %s, shared by the workers\n",
+		       (unsigned long long)(conf.cache_size >> 20),
+		       scache_uses_hugepages(cache) ? "2 MiB hugepages" : "plain pages");
 		/* the store may hold any number of files: this many are open */
 		printf("objects     %zu, at most %u files open (%u per worker; descriptor limit "
 		       "%llu)\n",
@@ -639,6 +662,9 @@ int main(int argc, char **argv)
 	}
 	dpstats_close(stats);
 	free(w);
+	/* every worker is gone: no pin, fill or wake is left */
+	scache_destroy(cache);
+	free(wake_fds);
 	served_free(sv);
 	tenants_free(g_tenants);
 	admit_free(g_admit);

@@ -687,6 +687,9 @@ static bool add_waiter(struct scache *sc, uint32_t i, unsigned worker, uint64_t 
 	return true;
 }
 
+static bool begin_fill(struct scache *sc, struct scache_counters *ctr, uint64_t kv,
+		       const uint8_t xxh[16], uint32_t len, bool ghost, uint32_t *out_slot);
+
 /* The miss path, under the lock: a hit the probe missed, a wait, or a fill. */
 static enum scache_status get_locked(struct scache *sc, unsigned worker, uint64_t kv,
 				     const uint8_t xxh[16], uint32_t len, uint64_t cookie,
@@ -725,17 +728,28 @@ static enum scache_status get_locked(struct scache *sc, unsigned worker, uint64_
 		return SCACHE_HIT;
 	}
 
-	bool ghost = v != 0;
-	uint32_t i;
-
-	if (sc->free_top > 0) {
-		i = sc->free_stack[--sc->free_top];
-	} else if ((i = evict(sc)) != NIL) {
-		ctr->evictions++;
-	} else {
+	if (!begin_fill(sc, ctr, kv, xxh, len, v != 0, out_slot)) {
 		ctr->busy++;
 		return SCACHE_BUSY;
 	}
+	ctr->misses++;
+	return SCACHE_FILL;
+}
+
+/* Under the lock: a free or evicted slot made FILLING for kv, pinned once
+ * for the filler (ghost: kv was evicted too early, it goes to the main
+ * queue). false when every slot is pinned or filling. */
+static bool begin_fill(struct scache *sc, struct scache_counters *ctr, uint64_t kv,
+		       const uint8_t xxh[16], uint32_t len, bool ghost, uint32_t *out_slot)
+{
+	uint32_t i;
+
+	if (sc->free_top > 0)
+		i = sc->free_stack[--sc->free_top];
+	else if ((i = evict(sc)) != NIL)
+		ctr->evictions++;
+	else
+		return false;
 
 	struct hot *h = &sc->hot[i];
 	struct cold *c = &sc->cold[i];
@@ -751,9 +765,44 @@ static enum scache_status get_locked(struct scache *sc, unsigned worker, uint64_
 	atomic_store_explicit(&h->word, w_make(w_gen(w), ST_FILLING, 1), memory_order_release);
 	/* eviction may have moved or dropped the ghost entry: idx_set looks again */
 	idx_set(sc, kv, i + 1);
-	ctr->misses++;
 	*out_slot = i;
-	return SCACHE_FILL;
+	return true;
+}
+
+enum scache_status scache_claim(struct scache *sc, unsigned worker, struct scache_key key,
+				const uint8_t expected_xxh[16], uint32_t len, uint8_t **out_data,
+				uint32_t *out_slot)
+{
+	*out_data = NULL;
+	*out_slot = NIL;
+	if (worker >= sc->n_workers || !expected_xxh || len == 0 || len > SCACHE_BLOCK) {
+		SCACHE_BUG("scache_claim: worker out of range, or len not 1..SCACHE_BLOCK");
+		return SCACHE_BUSY;
+	}
+	uint64_t kv = key_val(key);
+	struct scache_counters *ctr = &sc->ctr[worker].c;
+	enum scache_status st = SCACHE_HIT;
+	uint32_t i;
+
+	pthread_mutex_lock(&sc->lock);
+	uint32_t p = idx_find(sc, kv);
+	uint32_t v =
+		p == NIL ? 0 : (uint32_t)atomic_load_explicit(&sc->idx[p], memory_order_relaxed);
+	/* cached or being read (by any worker): nothing to do, nothing held */
+	if (v == 0 || (v & GHOST)) {
+		if (begin_fill(sc, ctr, kv, expected_xxh, len, v != 0, &i)) {
+			ctr->claims++;
+			st = SCACHE_FILL;
+		} else {
+			st = SCACHE_BUSY;
+		}
+	}
+	pthread_mutex_unlock(&sc->lock);
+	if (st == SCACHE_FILL) {
+		*out_data = slot_mem(sc, i);
+		*out_slot = i;
+	}
+	return st;
 }
 
 enum scache_status scache_get(struct scache *sc, unsigned worker, struct scache_key key,

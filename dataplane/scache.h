@@ -83,6 +83,7 @@ struct scache_config {
 /* One worker's share; each worker's on its own cache lines. */
 struct scache_counters {
 	uint64_t hits, misses, waits, busy;
+	uint64_t claims; /* fills started by scache_claim (read-ahead) */
 	uint64_t fills, evictions;
 	uint64_t verify_failures;
 	uint64_t bytes_filled;
@@ -137,6 +138,18 @@ const struct scache_counters *scache_counters(const struct scache *sc, unsigned 
 enum scache_status scache_get(struct scache *sc, unsigned worker, struct scache_key key,
 			      const uint8_t expected_xxh[16], uint32_t len, uint64_t cookie,
 			      uint8_t **out_data, uint32_t *out_slot);
+
+/*
+ * Starts the fill of a block nobody asked for yet (a read-ahead,
+ * readahead.h): SCACHE_FILL, pinned for the caller, only when the block is
+ * neither cached nor being read by any worker; otherwise SCACHE_HIT
+ * (nothing pinned, nothing queued) or SCACHE_BUSY (no slot). Locks, as a
+ * miss does. Counted in claims, not misses; completed with
+ * scache_fill_done as any fill.
+ */
+enum scache_status scache_claim(struct scache *sc, unsigned worker, struct scache_key key,
+				const uint8_t expected_xxh[16], uint32_t len, uint8_t **out_data,
+				uint32_t *out_slot);
 
 /* A hint that key will be looked up soon: loads its index entry into the
  * CPU cache. Changes nothing. */

@@ -13,7 +13,7 @@ static void sendq_release(struct worker *w, struct wconn *c);
 void sendq_unpin(struct worker *w, struct seg *s)
 {
 	if (s->pin) {
-		cache_unpin(w->cache, s->pin);
+		scache_unpin(w->cache, s->pin);
 		s->pin = NULL;
 	}
 }
@@ -60,17 +60,17 @@ int sendq_push_data(struct worker *w, struct wconn *c, uint32_t ci, const struct
 		uint64_t pe = (off / r->piece_length + 1) * r->piece_length;
 		ra_to = pe < o->length ? pe : o->length;
 	}
-	uint32_t ra_end = (uint32_t)((ra_to + CACHE_BLOCK - 1) / CACHE_BLOCK);
+	uint32_t ra_end = (uint32_t)((ra_to + SCACHE_BLOCK - 1) / SCACHE_BLOCK);
 	int32_t rslot = served_stats_slot(w->p.served, a->u.data.release);
 	dpstats_add(&w->ctr->requests[proto_of(c)], 1);
 	if (rslot >= 0)
 		dpstats_add(&w->ctr->rel[rslot].requests[proto_of(c)], 1);
 	while (off < end) {
-		uint32_t b = (uint32_t)(off / CACHE_BLOCK);
-		uint32_t in = (uint32_t)(off % CACHE_BLOCK);
-		uint64_t bstart = (uint64_t)b * CACHE_BLOCK;
-		uint32_t blen = (uint32_t)(o->length - bstart < CACHE_BLOCK ? o->length - bstart
-									    : CACHE_BLOCK);
+		uint32_t b = (uint32_t)(off / SCACHE_BLOCK);
+		uint32_t in = (uint32_t)(off % SCACHE_BLOCK);
+		uint64_t bstart = (uint64_t)b * SCACHE_BLOCK;
+		uint32_t blen = (uint32_t)(o->length - bstart < SCACHE_BLOCK ? o->length - bstart
+									     : SCACHE_BLOCK);
 		uint32_t take = (uint32_t)(end - off < blen - in ? end - off : blen - in);
 		struct seg s = { .kind = SEG_BLOCK,
 				 .state = S_FETCH,
@@ -97,7 +97,7 @@ int sendq_push_data(struct worker *w, struct wconn *c, uint32_t ci, const struct
 int sendq_push_zero(struct worker *w, struct wconn *c, uint32_t len, uint32_t group)
 {
 	while (len) {
-		uint32_t take = len < CACHE_BLOCK ? len : CACHE_BLOCK;
+		uint32_t take = len < SCACHE_BLOCK ? len : SCACHE_BLOCK;
 		struct seg s = { .kind = SEG_ZERO,
 				 .state = S_READY,
 				 .len = take,

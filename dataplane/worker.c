@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "catalog.h"
@@ -272,10 +274,10 @@ static void run_actions(struct worker *w, struct wconn *c, uint32_t ci, struct p
 			continue;
 		const struct proto_release *r = served_release(w->p.served, a->u.data.release);
 		if (r && a->u.data.file < r->n_files)
-			cache_prefetch(
+			scache_prefetch(
 				w->cache,
-				(struct cache_key){ r->files[a->u.data.file].object,
-						    (uint32_t)(a->u.data.offset / CACHE_BLOCK) });
+				(struct scache_key){ r->files[a->u.data.file].object,
+						     (uint32_t)(a->u.data.offset / SCACHE_BLOCK) });
 	}
 	for (size_t i = 0; i < out->n; i++) {
 		const struct proto_action *a = &out->a[i];
@@ -606,7 +608,7 @@ static void dump(struct worker *w)
 			 st[S_READY], st[S_FETCH], st[S_WAIT], st[S_SKIP], c->sending,
 			 c->rt - c->rh, c->rx_len, c->tx_used, c->closing, c->close_after, bt, tp);
 	}
-	const struct cache_counters *cc = cache_counters(w->cache);
+	const struct scache_counters *cc = scache_counters(w->cache, w->p.index);
 	log_info(&lm,
 		 "worker=%u storage_inflight=%u retry=%u cache_hits=%llu cache_misses=%llu "
 		 "cache_waits=%llu cache_busy=%llu",
@@ -670,7 +672,7 @@ static void publish_net(struct worker *w)
 /* The cache's own plain counters, into the shared file. */
 static void publish_fetch(struct worker *w)
 {
-	dpstats_set(&w->ctr->cache_evictions, cache_counters(w->cache)->evictions);
+	dpstats_set(&w->ctr->cache_evictions, scache_counters(w->cache, w->p.index)->evictions);
 }
 
 static void loop(struct worker *w)
@@ -719,8 +721,8 @@ static void loop(struct worker *w)
 					 : TICK_MS;
 		int n = w->nio->poll(w->net, ev, 64, timeout);
 		w->now = now_ms();
-		if (polled && storage_inflight(w->st))
-			fetch_on_storage(w);
+		if (polled)
+			fetch_poll(w);
 		run_throttled(w);
 		for (int i = 0; i < n; i++) {
 			switch (ev[i].kind) {
@@ -794,17 +796,23 @@ static int setup(struct worker *w, struct seed_err *err)
 	}
 	if (rc < 0)
 		return rc;
-	unsigned workers = cf->workers ? cf->workers : 1;
-	struct cache_config ccfg = { .bytes = (size_t)(cf->cache_size / workers),
-				     .try_hugepages = cf->hugepages,
-				     .max_waiters = WAITERS };
-	rc = cache_create(&ccfg, &w->cache, err);
-	if (rc < 0)
-		return rc;
+	/* One cache for every worker (scache.h): each registers all of it
+	 * with its rings, and fills are tracked per slot, so the fill tables
+	 * cover every slot. The gauge is worker 0's, so the sum is the cache. */
+	w->cache = w->p.cache;
 	size_t mlen;
-	void *mem = cache_memory(w->cache, &mlen);
-	w->n_slots = (uint32_t)(mlen / CACHE_BLOCK);
-	dpstats_set(&w->ctr->cache_capacity_bytes, mlen);
+	void *mem = scache_memory(w->cache, &mlen);
+	w->n_slots = (uint32_t)(mlen / SCACHE_BLOCK);
+	dpstats_set(&w->ctr->cache_capacity_bytes, w->p.index == 0 ? mlen : 0);
+	w->wake_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->wake_efd < 0)
+		return seed_err_set(err, -errno, "worker %u: eventfd: %s", w->p.index,
+				    strerror(errno));
+	if (w->nio->watch) {
+		rc = w->nio->watch(w->net, w->wake_efd, TAG_STORAGE, err);
+		if (rc < 0)
+			return rc;
+	}
 	rc = -1;
 	if (cf->storage_poll == 1) {
 		struct seed_err pe;
@@ -845,7 +853,7 @@ static int setup(struct worker *w, struct seed_err *err)
 	w->retry_snap = calloc(w->max_conns, sizeof(*w->retry));
 	w->throttled = calloc(w->max_conns, sizeof(*w->throttled));
 	w->open = calloc(w->max_conns, sizeof(*w->open));
-	w->zero = calloc(1, CACHE_BLOCK);
+	w->zero = calloc(1, SCACHE_BLOCK);
 	if (!w->fill_ptr || !w->fill_owner || !w->fill_len || !w->fill_key || !w->fill_t0 ||
 	    !w->fill_ofd || !w->conns || !w->retry || !w->retry_snap || !w->throttled || !w->open ||
 	    !w->zero)
@@ -930,7 +938,8 @@ static void teardown(struct worker *w)
 		w->nio->destroy(w->net);
 	storage_destroy(w->st);
 	fetch_teardown(w); /* the ring is gone: no read names a file any more */
-	cache_destroy(w->cache);
+	if (w->wake_efd >= 0)
+		close(w->wake_efd);
 	free(w->fill_ptr);
 	free(w->fill_owner);
 	free(w->fill_len);
@@ -972,6 +981,7 @@ int worker_start(const struct worker_params *p, struct worker **out, struct seed
 		return seed_err_set(err, -ENOMEM, "out of memory");
 	w->p = *p;
 	w->ctr = p->ctr;
+	w->wake_efd = -1;
 	sem_init(&w->started, 0, 0);
 	sem_init(&w->go, 0, 0);
 	if (p->backend->launch) {
@@ -1038,12 +1048,7 @@ uint16_t worker_http_port(const struct worker *w, unsigned i)
 
 int worker_wake_fd(const struct worker *w)
 {
-	return storage_eventfd(w->st);
-}
-
-int worker_cache_hugepages(const struct worker *w)
-{
-	return w->cache ? cache_uses_hugepages(w->cache) : 0;
+	return w->wake_efd;
 }
 
 int worker_storage_polled(const struct worker *w)

@@ -40,7 +40,8 @@ struct worker_params {
 	struct tenants *tenants;	     /* per-tenant limits, shared by all workers */
 	struct admit *admit;		     /* per-source limits, shared by all workers */
 	const struct netio_backend *backend; /* initialized already (netio.h) */
-	unsigned seeding; /* enum swarm_policy for tenants without their own (--seeding) */
+	unsigned seeding;     /* enum swarm_policy for tenants without their own (--seeding) */
+	struct scache *cache; /* the block cache, shared by all workers */
 };
 
 /*
@@ -65,15 +66,14 @@ uint32_t worker_conns_open(const struct worker *w);
 /* Bound ports, for listeners asked with port 0 (tests). */
 uint16_t worker_bt_port(const struct worker *w, unsigned i);
 uint16_t worker_http_port(const struct worker *w, unsigned i);
-/* 1 when the worker's cache is backed by 2 MiB hugepages. */
-int worker_cache_hugepages(const struct worker *w);
-/* uTP connection slots of the worker (0: no uTP: --utp-conns 0, no
- * peer-wire listener, or a backend without datagrams). */
 /* Whether its storage ring is polled (IORING_SETUP_IOPOLL, storage.h). */
 int worker_storage_polled(const struct worker *w);
+/* uTP connection slots of the worker (0: no uTP: --utp-conns 0, no
+ * peer-wire listener, or a backend without datagrams). */
 uint32_t worker_utp_slots(const struct worker *w);
-/* The fd that wakes the worker's loop when written (its storage eventfd),
- * -1 for a worker that polls without sleeping. */
+/* The eventfd that wakes the worker's loop when written (the object
+ * loader, other workers' fills of blocks it waits for); a worker that polls
+ * without sleeping reads it on every pass. */
 int worker_wake_fd(const struct worker *w);
 
 #endif

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "admit.h"
-#include "cache.h"
+#include "scache.h"
 #include "dlist.h"
 #include "gate.h"
 #include "http.h"
@@ -52,7 +52,7 @@ enum seg_state { S_READY = 1, S_FETCH, S_WAIT, S_FAILED, S_SKIP, S_BAD };
 #define QUARANTINE	4096u	     /* bad blocks remembered per worker (power of two) */
 #define REPAIRS		4u	     /* stripes being rebuilt at once per worker */
 #define REPAIR_QUEUE	256u	     /* bad blocks waiting for a rebuild, per worker */
-#define WAITERS		4096	     /* cache waiter pool: every waiter of a fill fits */
+#define WAITERS		4096	     /* a fill's own waiters handed back at once (more: inbox) */
 #define STAGE_CAP	(256u << 10) /* RC4 peers: ciphertext of one send */
 
 struct seg {
@@ -127,7 +127,8 @@ struct worker {
 	struct seed_err start_err;
 	const struct netio_ops *nio;
 	struct netio *net;
-	struct cache *cache;
+	struct scache *cache; /* all workers' (scache.h), p.cache */
+	int wake_efd;	      /* written by the loader and by other workers' fills */
 	struct storage *st;
 	struct peerwire_engine pwe;
 	struct http_engine hte;

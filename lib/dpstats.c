@@ -349,6 +349,11 @@ static const struct dpstats_worker *worker_ro(const struct dpstats *s, unsigned 
 						       (size_t)i * sizeof(struct dpstats_worker));
 }
 
+const struct dpstats_worker *dpstats_worker_read(const struct dpstats *s, unsigned i)
+{
+	return i < s->h->n_workers ? worker_ro(s, i) : NULL;
+}
+
 static char *id_slot(const struct dpstats *s, unsigned i)
 {
 	return (char *)(s->base + s->h->ids_off + (size_t)i * DPSTATS_ID_MAX);

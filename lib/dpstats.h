@@ -243,6 +243,9 @@ size_t dpstats_repairs_read(const struct dpstats *s, unsigned i, uint64_t *seen,
 
 /* Sums every worker's block, and release slot counters, into *out. */
 void dpstats_sum(const struct dpstats *s, struct dpstats_worker *out);
+/* Reader: worker i's own counters (which worker served what); NULL past
+ * the last. Each field is a single atomic load: no snapshot across them. */
+const struct dpstats_worker *dpstats_worker_read(const struct dpstats *s, unsigned i);
 
 /* Index of the latency bucket for a read that took us microseconds. */
 unsigned dpstats_lat_bucket(uint64_t us);

@@ -107,6 +107,22 @@ static void print_json(const struct dpstats *s, const struct dpstats_worker *t)
 	jsonw_ku64(&j, "utp_retransmits", t->utp_retransmits);
 	jsonw_ku64(&j, "utp_timeouts", t->utp_timeouts);
 	jsonw_ku64(&j, "utp_malformed", t->utp_malformed);
+	/* which worker served what: a download's traffic lands on the worker
+	 * its connection was accepted by (SO_REUSEPORT or the NIC's RSS) */
+	jsonw_key(&j, "per_worker");
+	jsonw_arr_begin(&j);
+	for (unsigned i = 0; i < dpstats_n_workers(s); i++) {
+		const struct dpstats_worker *wk = dpstats_worker_read(s, i);
+		jsonw_obj_begin(&j);
+		json_proto_pair(&j, "conns_accepted", wk->conns_accepted);
+		json_proto_pair(&j, "payload_bytes", wk->payload_bytes);
+		jsonw_ku64(&j, "cache_hits", wk->cache_hits);
+		jsonw_ku64(&j, "cache_misses", wk->cache_misses);
+		jsonw_ku64(&j, "storage_reads", wk->storage_reads);
+		jsonw_ku64(&j, "storage_read_bytes", wk->storage_read_bytes);
+		jsonw_obj_end(&j);
+	}
+	jsonw_arr_end(&j);
 	jsonw_key(&j, "releases");
 	jsonw_arr_begin(&j);
 	for (unsigned i = 0; i < dpstats_n_releases(s); i++) {

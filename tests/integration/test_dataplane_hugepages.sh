@@ -4,8 +4,8 @@
 # exactly the same bytes as from plain pages.
 #  - with hugepages reserved (vm.nr_hugepages raised by this test, restored
 #    on exit), seed-dataplane --cache-size 64M says "cache 64 MiB, 2 MiB
-#    hugepages" and the kernel's HugePages_Free drops by the cache's 32 pages
-#    while it runs;
+#    hugepages, shared by the workers" and the kernel's HugePages_Free drops
+#    by the cache's 32 pages while it runs (one cache for both workers);
 #  - curl downloads every file and libtorrent the whole release from it, all
 #    equal to the source (sha256);
 #  - --hugepages no keeps the cache on plain pages though hugepages are free.
@@ -42,9 +42,9 @@ note "$free0 hugepages free"
 
 dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 2 --cache-size 64M
 line=$(grep '^cache ' "$DP_OUT" || true)
-[[ $line =~ ^cache\ +64\ MiB,\ 2\ MiB\ hugepages$ ]] || fail "seed-dataplane stdout: expected 'cache       64 MiB, 2 MiB hugepages' with $free0 hugepages free, saw '$line'"
+[[ $line =~ ^cache\ +64\ MiB,\ 2\ MiB\ hugepages,\ shared\ by\ the\ workers$ ]] || fail "seed-dataplane stdout: expected 'cache       64 MiB, 2 MiB hugepages, shared by the workers' with $free0 hugepages free, saw '$line'"
 free1=$(huge_free)
-((free0 - free1 >= 32)) || fail "expected HugePages_Free to drop by >= 32 (two 32 MiB caches) while seed-dataplane runs, it went from $free0 to $free1"
+((free0 - free1 >= 32)) || fail "expected HugePages_Free to drop by >= 32 (one 64 MiB cache) while seed-dataplane runs, it went from $free0 to $free1"
 echo "HugePages_Free $free0 -> $free1 while serving"
 
 while IFS= read -r -d '' f; do
@@ -71,7 +71,7 @@ done
 note "--hugepages no"
 dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 2 --cache-size 64M --hugepages no
 line=$(grep '^cache ' "$DP_OUT" || true)
-[[ $line =~ ^cache\ +64\ MiB,\ plain\ pages$ ]] || fail "seed-dataplane --hugepages no: expected 'cache       64 MiB, plain pages', saw '$line'"
+[[ $line =~ ^cache\ +64\ MiB,\ plain\ pages,\ shared\ by\ the\ workers$ ]] || fail "seed-dataplane --hugepages no: expected 'cache       64 MiB, plain pages, shared by the workers', saw '$line'"
 [[ $(huge_free) == "$free0" ]] || fail "seed-dataplane --hugepages no: expected HugePages_Free to stay $free0, saw $(huge_free)"
 http_get "$DP_URL/$ID/game/data/a.pak" "$T/a.bin" "$T/a.h"
 cmp -s "$TREE/data/a.pak" "$T/a.bin" || fail "GET data/a.pak from plain pages: expected the source's bytes"

@@ -318,6 +318,58 @@ Test(scache, waiters_of_other_workers_go_to_their_inbox)
 	scache_destroy(sc);
 }
 
+/* A read-ahead's claim (scache_claim): a fill only for a block no worker
+ * has cached or is reading; nothing pinned or queued otherwise; another
+ * worker's get of a claimed block waits for the claimed read, and a claim
+ * given back unread (-EAGAIN) tells that worker to retry. */
+Test(scache, claim_starts_a_fill_only_for_an_absent_block)
+{
+	struct scache *sc = new_cache(SLOTS, 0, NW);
+	uint8_t x[16], *d, *dn;
+	uint32_t s, sn;
+	struct scache_delivery dv[4];
+	uint64_t ck[4];
+	size_t n;
+
+	expected(5, x);
+	cr_assert_eq(scache_claim(sc, 0, K(5), x, blen(5), &d, &s), SCACHE_FILL);
+	cr_assert_eq((uintptr_t)d % 4096, 0);
+	cr_assert_eq(scache_claim(sc, 1, K(5), x, blen(5), &dn, &sn), SCACHE_HIT,
+		     "being read by worker 0");
+	cr_assert_null(dn, "nothing handed out");
+	expect_wait(sc, 1, 5, 77);
+	content(5, d);
+	cr_assert_eq(scache_fill_done(sc, 0, s, blen(5), ck, 4, &n), 1);
+	cr_assert_eq(n, 0, "worker 0's claim has no waiter of its own");
+	cr_assert_eq(scache_take(sc, 1, dv, 4), 1);
+	cr_assert_eq(dv[0].cookie, 77);
+	cr_assert_eq(dv[0].ok, 1);
+	scache_unpin(sc, dv[0].data);
+	scache_unpin(sc, d); /* the claimer's pin */
+	cr_assert_eq(scache_claim(sc, 2, K(5), x, blen(5), &dn, &sn), SCACHE_HIT, "cached");
+	cr_assert_eq(scache_counters(sc, 0)->claims, 1);
+	cr_assert_eq(scache_counters(sc, 0)->misses, 0, "a claim is not a peer's miss");
+
+	/* given back unread: the other worker's waiter is told to retry */
+	expected(6, x);
+	cr_assert_eq(scache_claim(sc, 0, K(6), x, blen(6), &d, &s), SCACHE_FILL);
+	expect_wait(sc, 2, 6, 88);
+	cr_assert_eq(scache_fill_done(sc, 0, s, -EAGAIN, ck, 4, &n), 0);
+	cr_assert_eq(scache_take(sc, 2, dv, 4), 1);
+	cr_assert_eq(dv[0].cookie, 88);
+	cr_assert_eq(dv[0].ok, 0);
+	cr_assert_eq(dv[0].err, -EAGAIN);
+
+	/* no pin left behind: every slot can be taken by pinned fills, and
+	 * then a claim is refused, not queued */
+	for (uint32_t k = 100; k < 100 + SLOTS; k++)
+		start_fill(sc, 1, k, &sn);
+	expected(999, x);
+	cr_assert_eq(scache_claim(sc, 0, K(999), x, blen(999), &dn, &sn), SCACHE_BUSY);
+	cr_assert_null(dn);
+	scache_destroy(sc);
+}
+
 /* A fill whose own waiters do not fit in cap: the rest go to the filler's
  * own inbox, never lost. */
 Test(scache, own_waiters_past_cap_go_to_own_inbox)
