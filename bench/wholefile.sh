@@ -491,20 +491,27 @@ if prof:
                                                            'tx: from an ACK', 'tx: pacing timer', 'ACK processing'))
         receiver = cli_user + cli_other + sum(tot(c) for c in ('rx: data segments', 'rx: ACKs sent',
                                                              'recv: copy to reader'))
+        srv_all = sum(cell('server', c) for c in cats)
+        # the share of the server's own time spent receiving for the client
+        srv_rx = sum(cell('server', c) for c in ('rx: IP/TCP demux', 'rx: data segments', 'rx: ACKs sent',
+                                                   'recv: copy to reader'))
         est.append((r, sender, tot('send: copy into socket'), tot('softirq: handler unseen'),
-                    tot('rx: IP/TCP demux'), receiver, sum(cell('server', c) for c in cats), r['perf_gbit_s']))
+                    tot('rx: IP/TCP demux'), receiver, srv_all, r['perf_gbit_s'],
+                    srv_rx / srv_all if srv_all else 0.0))
     md += ['', 'The same samples as two paths, CPU-s/GiB. The sender\'s path, wherever it ran: the '
            'server\'s user space and its "other kernel" (scheduler, epoll/io_uring, syscall entry), '
            'the send syscall, the copy into the socket, transmits (in the syscall, from ACKs, from '
            'pacing timers) and ACK processing, in any task\'s context. The receiver\'s path: the '
            'client\'s user space and "other kernel", data segments received, ACKs sent, the copy to '
            'the reader. IP/TCP demux serves both directions (data and ACK packets); softirq with '
-           'the handler unseen is either\'s.', '',
-           '| cc | client | conns | server | Gbit/s (perf) | server process (perf) | sender\'s path | of which copy into socket | softirq, handler unseen | IP/TCP demux | receiver\'s path |',
-           '|---|---|---|---|---|---|---|---|---|---|---|']
-    for r, snd, cp, unseen, dem, rcv, sp, g in est:
-        md.append('| %s | %s | %d | %s | %.2f | %.3f | **%.3f** | %.3f | %.3f | %.3f | %.3f |' % (
-            r['cc'], r['client'], r['conns'], r['server'], g, sp, snd, cp, unseen, dem, rcv))
+           'the handler unseen is either\'s. Of which receiving: the share of the server process\'s '
+           'own samples that were the client\'s receive (IP/TCP demux, data segments, ACKs sent, the '
+           'copy to the reader), charged to it over loopback.', '',
+           '| cc | client | conns | server | Gbit/s (perf) | server process (perf) | of which receiving (loopback) | sender\'s path | of which copy into socket | softirq, handler unseen | IP/TCP demux | receiver\'s path |',
+           '|---|---|---|---|---|---|---|---|---|---|---|---|']
+    for r, snd, cp, unseen, dem, rcv, sp, g, rxs in est:
+        md.append('| %s | %s | %d | %s | %.2f | %.3f | %.0f %% | **%.3f** | %.3f | %.3f | %.3f | %.3f |' % (
+            r['cc'], r['client'], r['conns'], r['server'], g, sp, 100 * rxs, snd, cp, unseen, dem, rcv))
 md += ['', 'Run time (measuring, under the lock) %s s.' % wall]
 text = '\n'.join(md)
 print(text)
