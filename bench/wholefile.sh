@@ -37,7 +37,7 @@
 #          [--servers "ours nginx"] [--cc "bbr reno"] [--workdir DIR] [--build DIR] [--no-build]
 #          [--loadgen PATH] [--results DIR] [--lock FILE] [--report-only]
 #   --size BYTES     the served file (K, M, G suffixes; default 1G)
-#   --window SEC     measured window per case (default 6)
+#   --window SEC     measured window per case (default 5)
 #   --warmup SEC     load before the window, not counted (default 2)
 #   --perf-secs SEC  perf record after the window (default 3; 0: no profile)
 #   --cc "bbr reno"  TCP congestion controls, set in the namespace in turn
@@ -85,7 +85,7 @@ if [[ -z ${WF_NETNS:-} ]] && ((!report_only)); then
 	fi
 	exec env WF_NETNS=1 unshare --net -- bash "$0" "$@" --no-build
 fi
-ip link set lo up
+((report_only)) || ip link set lo up
 
 dataplane=$build/dataplane/seed-dataplane seedctl=$build/tools/seedctl
 loadgen=${loadgen:-$build/bench/loadgen}
@@ -449,8 +449,8 @@ md += ['', 'CPU columns: CPU-s per GiB of payload crossing lo in the window (/pr
 lg = [r for r in rows if r.get('loadgen_own')]
 if lg:
     md += ['', "loadgen's own server figure over its whole run (the way compare.sh counts): " + '; '.join(
-        '%s %s %d conns %.3f CPU-s/GiB at %.2f Gbit/s' % (r['cc'], r['server'], r['conns'],
-        r['loadgen_own']['server_cpu_s_per_gib'] or 0, r['loadgen_own']['gbit_s'])
+        '%s %s %d conns %.3f CPU-s/GiB at %.2f Gbit/s, %s body errors' % (r['cc'], r['server'], r['conns'],
+        r['loadgen_own']['server_cpu_s_per_gib'] or 0, r['loadgen_own']['gbit_s'], r['loadgen_own']['errors'])
         for r in lg) + '.']
 cats = ['user', 'send: syscall and TCP', 'send: copy into socket', 'tx: from an ACK', 'tx: pacing timer',
         'ACK processing', 'rx: IP/TCP demux', 'rx: data segments', 'rx: ACKs sent', 'recv: copy to reader',
