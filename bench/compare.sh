@@ -606,10 +606,12 @@ $PY - "$rows" "$limits" "$notes" "$results" "$stamp" "$bytes" "$duration" "$(npr
 	"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" "$piece_len" \
 	"$cache_mib" "$max_conns" "$((t_end - t_start))" "$(uname -r)" "$root/bench/plot_compare.gp" \
 	"$(transmission-daemon -V 2>&1 | head -1)" "$($PY -c 'import libtorrent; print(libtorrent.__version__)')" \
-	"$(nginx -v 2>&1)" "$(iperf3 -v 2>&1 | head -1)" "${OURS_CACHE_LINE:-}" "$leech" <<'PY'
+	"$(nginx -v 2>&1)" "$(iperf3 -v 2>&1 | head -1)" "${OURS_CACHE_LINE:-}" "$leech" \
+	"$(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo '?')" \
+	"$(sysctl -n net.core.default_qdisc 2>/dev/null || echo '?')" <<'PY'
 import json, os, subprocess, sys
 (rows_f, limits_f, notes_f, res, stamp, nbytes, duration, ncpu, cpu, piece, cache_mib, max_conns,
- wall, kernel, gp, v_tr, v_lt, v_nginx, v_iperf, cache_line, leech_f) = sys.argv[1:]
+ wall, kernel, gp, v_tr, v_lt, v_nginx, v_iperf, cache_line, leech_f, tcp_cc, qdisc) = sys.argv[1:]
 rows = [json.loads(l) for l in open(rows_f) if l.strip()]
 leech = [json.loads(l) for l in open(leech_f) if l.strip()]
 lim = json.load(open(limits_f))
@@ -673,7 +675,12 @@ md += ['', 'CPU-s/GiB: utime+stime of the server process and its children over l
        'libtorrent %s (bench/lt_seed.py: high_performance_seed, %d unchoke slots), %s (sendfile, '
        '%s workers), BT over the v1 torrent (piece %s bytes). %s.'
        % (ncpu, cache_mib, max(max_conns, 64), cache_line or 'cache', v_tr, v_lt, max(max_conns, 64),
-          v_nginx.replace('nginx version: ', ''), ncpu, piece, v_iperf)]
+          v_nginx.replace('nginx version: ', ''), ncpu, piece, v_iperf),
+       'TCP congestion control %s, default qdisc %s. Server CPU is charged by the tick: softirq work '
+       '(over loopback the receiver\'s TCP receive, and with BBR the sender\'s paced transmits) '
+       'counts for whichever task it interrupts, so the whole-file figures move with the '
+       'congestion control and the connection count; bench/wholefile.sh and docs/performance.md '
+       '("Whole files: what the CPU figures count") split them.' % (tcp_cc, qdisc)]
 small = [r for r in rows if r['cache'] == 'small']
 if small:
     md += ['', 'Storage-bound serving: ours with a cache of 1/4 of one payload over all workers, '
@@ -735,6 +742,7 @@ os.makedirs(res, exist_ok=True)
 open(os.path.join(res, 'compare.md'), 'w').write(text + '\n')
 json.dump(dict(date=stamp, payload_bytes=size, duration_s=float(duration), cpus=int(ncpu), cpu=cpu,
                kernel=kernel, piece_length=int(piece), ours_cache_mib=int(cache_mib),
+               tcp_congestion_control=tcp_cc, default_qdisc=qdisc,
                versions=dict(transmission=v_tr, libtorrent=v_lt, nginx=v_nginx, iperf3=v_iperf),
                limits=lim, cold_limit_gbit_s=cold_limit, notes=notes, rows=rows, leecher=leech),
           open(os.path.join(res, 'compare.json'), 'w'), indent=1)
