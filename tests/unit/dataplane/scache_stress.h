@@ -288,6 +288,20 @@ static void st_one(struct st_thread *t)
 	uint64_t cookie = (uint64_t)t->id << 32 | at;
 	uint8_t *data;
 	uint32_t slot;
+	if (what == 5) {
+		/* a read-ahead's claim: a fill of ours, or nothing held at all */
+		enum scache_status c = scache_claim(sh->sc, t->id, st_skey(k), sh->xxh[k],
+						    st_len(k), &data, &slot);
+		if (c == SCACHE_FILL) {
+			if (t->n_open == ST_OPEN)
+				st_complete(t, 0);
+			t->open[t->n_open++] = (struct st_open){ k, slot, data, 0 };
+		} else if (data) {
+			st_fail(sh, "worker %u: a claim of key %u that is no fill gave data", t->id,
+				k);
+		}
+		return;
+	}
 	enum scache_status s =
 		scache_get(sh->sc, t->id, st_skey(k), sh->xxh[k], st_len(k), cookie, &data, &slot);
 
