@@ -149,6 +149,17 @@ make_payload() {
 	echo "$spec" >"$W/payload.ok"
 }
 
+# one_file_payload BYTES NAME: $data/src/payload.bin, BYTES random bytes
+# (kept while its size is BYTES; remaking it drops $store, made from it).
+# NAME is the script's, for the message.
+one_file_payload() {
+	mkdir -p "$data/src"
+	[[ -f $data/src/payload.bin && $(stat -c %s "$data/src/payload.bin") == "$1" ]] && return 0
+	echo "$2: making a payload of $(($1 >> 20)) MiB"
+	head -c "$1" /dev/urandom >"$data/src/payload.bin"
+	rm -rf "$store"
+}
+
 # make_store NAME=PATH...: releases NAME of $data/PATH (tenant bench, version
 # 1, v2 and v1) in $store, each `release create --json` answer in
 # $W/create-NAME.json. Kept while this seedctl reads the store: one left by

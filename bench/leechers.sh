@@ -41,12 +41,8 @@ seedctl=$build/tools/seedctl dataplane=$build/dataplane/seed-dataplane
 PIDS=()
 trap stop_all EXIT
 work_dirs "$workdir"
-mkdir -p "$results" "$data/src"
-if [[ ! -f $data/src/payload.bin || $(stat -c %s "$data/src/payload.bin") != "$bytes" ]]; then
-	echo "leechers: making a $size payload"
-	head -c "$bytes" /dev/urandom >"$data/src/payload.bin"
-	rm -rf "$store"
-fi
+mkdir -p "$results"
+one_file_payload "$bytes" leechers
 if [[ ! -d $store ]] || ! "$seedctl" release show --store "$store" --json bench.leech.1 >"$run/create.json" 2>/dev/null; then
 	rm -rf "$store"
 	"$seedctl" release create --store "$store" --tenant bench --name leech --version 1 --v1-only \

@@ -36,12 +36,8 @@ seedctl=$build/tools/seedctl dataplane=$build/dataplane/seed-dataplane
 PIDS=()
 trap stop_all EXIT
 work_dirs "$workdir"
-mkdir -p "$results" "$data/src"
-if [[ ! -f $data/src/payload.bin || $(stat -c %s "$data/src/payload.bin") != "$bytes" ]]; then
-	echo "utp: making a $size payload"
-	head -c "$bytes" /dev/urandom >"$data/src/payload.bin"
-	rm -rf "$store"
-fi
+mkdir -p "$results"
+one_file_payload "$bytes" utp
 if [[ ! -d $store ]]; then
 	"$seedctl" release create --store "$store" --tenant bench --name utp --version 1 --v1-only \
 		--json "$data/src/payload.bin" >"$run/create.json"

@@ -249,24 +249,24 @@ unsigned storage_file_capacity(const struct storage *s)
 	return s->cap_files;
 }
 
-int storage_read(struct storage *s, int fd, int32_t file_idx, uint64_t off, void *buf, uint32_t len,
-		 uint64_t cookie)
+/* The next SQE, submitting what is queued when the SQ ring is full; NULL
+ * when depth reads are in flight or the ring stays full. */
+static struct io_uring_sqe *next_sqe(struct storage *s)
 {
 	if (s->inflight >= s->depth)
-		return -EAGAIN;
+		return NULL;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
 	if (!sqe) {
 		io_uring_submit(&s->ring);
-		if (!(sqe = io_uring_get_sqe(&s->ring)))
-			return -EAGAIN;
+		sqe = io_uring_get_sqe(&s->ring);
 	}
-	uint8_t *p = buf;
-	if (s->fixed && p >= s->mem && p + len <= s->mem + s->len) {
-		int idx = (int)((size_t)(p - s->mem) / FIXED_MAX);
-		io_uring_prep_read_fixed(sqe, fd, buf, len, off, idx);
-	} else {
-		io_uring_prep_read(sqe, fd, buf, len, off);
-	}
+	return sqe;
+}
+
+/* Names the read's file by its registered slot when it has one, tags it. */
+static void queue_sqe(struct storage *s, struct io_uring_sqe *sqe, int32_t file_idx,
+		      uint64_t cookie)
+{
 	if (file_idx >= 0 && (uint32_t)file_idx < s->cap_files) {
 		/* A registered file skips the fd table lookup and its reference
 		 * counting on every read. */
@@ -275,32 +275,38 @@ int storage_read(struct storage *s, int fd, int32_t file_idx, uint64_t off, void
 	}
 	io_uring_sqe_set_data64(sqe, cookie);
 	s->inflight++;
+}
+
+int storage_read(struct storage *s, int fd, int32_t file_idx, uint64_t off, void *buf, uint32_t len,
+		 uint64_t cookie)
+{
+	struct io_uring_sqe *sqe = next_sqe(s);
+	if (!sqe)
+		return -EAGAIN;
+	uint8_t *p = buf;
+	if (s->fixed && p >= s->mem && p + len <= s->mem + s->len) {
+		int idx = (int)((size_t)(p - s->mem) / FIXED_MAX);
+		io_uring_prep_read_fixed(sqe, fd, buf, len, off, idx);
+	} else {
+		io_uring_prep_read(sqe, fd, buf, len, off);
+	}
+	queue_sqe(s, sqe, file_idx, cookie);
 	return 0;
 }
 
 int storage_readv(struct storage *s, int fd, int32_t file_idx, uint64_t off,
 		  const struct iovec *iov, uint32_t n, uint64_t cookie)
 {
-	if (s->inflight >= s->depth)
-		return -EAGAIN;
 	if (n == 0 || n > IOV_MAX)
 		return -EINVAL;
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
-	if (!sqe) {
-		io_uring_submit(&s->ring);
-		if (!(sqe = io_uring_get_sqe(&s->ring)))
-			return -EAGAIN;
-	}
+	struct io_uring_sqe *sqe = next_sqe(s);
+	if (!sqe)
+		return -EAGAIN;
 	/* Plain READV: the kernel pins the pages for the read (registered
 	 * buffers take one iovec per read before READV_FIXED), which costs
 	 * little next to the reads it replaces. */
 	io_uring_prep_readv(sqe, fd, iov, n, off);
-	if (file_idx >= 0 && (uint32_t)file_idx < s->cap_files) {
-		sqe->fd = file_idx;
-		sqe->flags |= IOSQE_FIXED_FILE;
-	}
-	io_uring_sqe_set_data64(sqe, cookie);
-	s->inflight++;
+	queue_sqe(s, sqe, file_idx, cookie);
 	return 0;
 }
 
