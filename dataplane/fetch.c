@@ -760,12 +760,7 @@ void fetch_on_storage(struct worker *w)
 {
 	struct storage_done d[64];
 	int n;
-	uint64_t v;
 	w->fetch_wait = 0; /* completions free descriptor slots */
-	/* reset before taking, so a fill racing with us wakes us again */
-	while (w->wake_efd >= 0 && read(w->wake_efd, &v, sizeof(v)) > 0)
-		;
-	take_deliveries(w);
 	do {
 		n = storage_reap(w->st, d, 64);
 		uint64_t t_reap = n > 0 ? worker_now_ns() : 0;
@@ -808,14 +803,20 @@ static void fill_finish(struct worker *w, uint32_t slot, int64_t got)
 		resolve_cookie(w, cookies[k], data, how);
 }
 
-void fetch_poll(struct worker *w)
+void fetch_on_wake(struct worker *w)
 {
 	uint64_t v;
-	/* a polling worker never sleeps on its wake fd; the loader's wakes
-	 * mean "look again" (its tables are found by the retries) */
+	/* One read resets the eventfd (not a semaphore), and it comes before
+	 * taking, so a fill racing with us wakes us again. The loader's wakes
+	 * mean "look again": the tables it loaded are found by the retries. */
 	if (w->wake_efd >= 0 && read(w->wake_efd, &v, sizeof(v)) > 0)
 		w->fetch_wait = 0;
 	take_deliveries(w);
+}
+
+void fetch_poll(struct worker *w)
+{
+	fetch_on_wake(w);
 	if (storage_inflight(w->st))
 		fetch_on_storage(w);
 }

@@ -25,11 +25,14 @@
  * make progress now is marked for retry. */
 void fetch_seg(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si);
 /* Reaps completed reads: counts them, verifies through the cache, hands
- * each waiter its block (or its failure); takes the blocks other workers'
- * reads brought for this worker's peers (scache.h's inbox). */
+ * each waiter its block (or its failure). */
 void fetch_on_storage(struct worker *w);
-/* A worker that polls instead of sleeping, on every pass: its wake fd,
- * blocks other workers brought for it, and reaped reads. */
+/* The worker's wake fd fired (the loader, or another worker's fill): takes
+ * the blocks other workers' reads brought for its peers (scache.h's
+ * inbox) and lets waiting retries run. */
+void fetch_on_wake(struct worker *w);
+/* A worker that polls instead of sleeping, on every pass: both of the
+ * above. */
 void fetch_poll(struct worker *w);
 /* The object descriptor table, conf->object_fds / workers slots, and the
  * storage ring's file table (a kernel or limit that refuses it leaves

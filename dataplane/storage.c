@@ -322,9 +322,11 @@ int storage_reap(struct storage *s, struct storage_done *out, int cap)
 	uint64_t v;
 
 	/* reset the eventfd before reaping, so a completion racing with us
-	 * signals it again */
-	while (s->efd >= 0 && read(s->efd, &v, sizeof(v)) > 0)
-		;
+	 * signals it again; one read resets it (not a semaphore), a second
+	 * would only cost a system call to hear EAGAIN */
+	if (s->efd >= 0 && read(s->efd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: nothing signalled since the last reap; reap anyway */
+	}
 	/* a polled ring's completions are found only by entering the kernel
 	 * to poll the device's queues (one call per reap, not per read) */
 	if (s->iopoll && s->inflight)

@@ -736,7 +736,12 @@ static void loop(struct worker *w)
 				}
 				break;
 			case NETIO_EV_CLOSED: on_closed(w, ev[i].conn); break;
-			case NETIO_EV_WAKE: fetch_on_storage(w); break;
+			case NETIO_EV_WAKE:
+				if (ev[i].tag == TAG_WAKE)
+					fetch_on_wake(w);
+				else
+					fetch_on_storage(w);
+				break;
 			case NETIO_EV_DGRAM: break; /* utpnet's own, never here */
 			}
 		}
@@ -809,7 +814,7 @@ static int setup(struct worker *w, struct seed_err *err)
 		return seed_err_set(err, -errno, "worker %u: eventfd: %s", w->p.index,
 				    strerror(errno));
 	if (w->nio->watch) {
-		rc = w->nio->watch(w->net, w->wake_efd, TAG_STORAGE, err);
+		rc = w->nio->watch(w->net, w->wake_efd, TAG_WAKE, err);
 		if (rc < 0)
 			return rc;
 	}

@@ -33,7 +33,7 @@
 #include "storage.h"
 #include "worker.h"
 
-enum { TAG_BT = 1, TAG_HTTP = 2, TAG_STORAGE = 3 };
+enum { TAG_BT = 1, TAG_HTTP = 2, TAG_STORAGE = 3, TAG_WAKE = 4 };
 enum seg_kind { SEG_BYTES = 1, SEG_BLOCK, SEG_ZERO };
 enum seg_state { S_READY = 1, S_FETCH, S_WAIT, S_FAILED, S_SKIP, S_BAD };
 
