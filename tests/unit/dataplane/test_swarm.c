@@ -4,7 +4,7 @@
  * before any twice, a peer that never re-shares, one that leaves halfway
  * through its pieces, a swarm that grows from 1 to 50 peers, a v2 torrent
  * (per-file pieces, a bitfield with spare bits), BEP 16 super-seeding,
- * bounds.
+ * bounds, the latecomers' top-up pool going to the slow peer.
  *
  * The simulator (sim_*) is a swarm in 100 ms steps: the seed sends the
  * pieces it advertised at `seed_rate` pieces a step (round robin over the
