@@ -200,10 +200,11 @@ static json_t *tenant_json(const struct tenant *t)
 	}
 	for (unsigned i = 0; i < t->n_trackers; i++)
 		json_array_append_new(tr, redacted(t->trackers[i]));
-	return json_pack("{s:s,s:s,s:I,s:I,s:o,s:o,s:I,s:s}", "id", t->id, "name", t->name,
+	return json_pack("{s:s,s:s,s:I,s:I,s:o,s:o,s:I,s:s,s:s}", "id", t->id, "name", t->name,
 			 "bandwidth_bps", (json_int_t)t->bandwidth, "max_peers",
 			 (json_int_t)t->max_peers, "allow", allow, "trackers", tr, "embargo_s",
-			 (json_int_t)t->embargo_s, "source", t->from_api ? "api" : "config");
+			 (json_int_t)t->embargo_s, "seeding", tenant_seeding_name(t->seeding),
+			 "source", t->from_api ? "api" : "config");
 }
 
 static json_t *release_json(const struct api *a, const struct node_release *r)
@@ -633,6 +634,12 @@ static int tenant_from_json(struct httpd_conn *c, json_t *j, struct tenant *t, i
 				t->allow = s;
 		} else if (!strcmp(key, "trackers")) {
 			bad = take_trackers(v, t);
+		} else if (!strcmp(key, "seeding")) {
+			/* docs/swarm.md; "default": the data plane's --seeding */
+			if (!json_is_string(v) ||
+			    tenant_seeding_parse(json_string_value(v), strlen(json_string_value(v)),
+						 &t->seeding) < 0)
+				bad = "expected \"default\", \"plain\", \"super\" or \"rarest\"";
 		} else if (!strcmp(key, "source")) {
 			/* echoed by GET: accepted and ignored, so a GET body can be
 			 * sent back edited */

@@ -369,6 +369,37 @@ static void scrub_tenant_metrics(FILE *f, const struct scrub_last *l)
 				u(scrub_stat(&l->tenants[i].st, k)));
 }
 
+/* The seeding policies' counters (docs/swarm.md), summed over releases by
+ * the data plane's main thread: one counter each. */
+static void swarm_metrics(FILE *f, const struct dpstats *dp)
+{
+	static const char *const help[DPSTATS_NSWARM] = {
+		[DPSTATS_SWARM_INJECTED] = "Pieces the seeding policy advertised to a peer "
+					   "lacking them (super, rarest): copies put in flight.",
+		[DPSTATS_SWARM_SECOND] = "Of the pieces advertised, those some peer already held "
+					 "or was getting: second copies.",
+		[DPSTATS_SWARM_FALLBACKS] = "Pieces given to a starving peer (rarest) or past a "
+					    "stalled offer (super).",
+		[DPSTATS_SWARM_SMALL] = "Pieces given under rarest's small-swarm rule "
+					"(--swarm-small).",
+		[DPSTATS_SWARM_PASSED] = "Pieces peers reported that we never sent them: copies "
+					 "the swarm passed on.",
+		[DPSTATS_SWARM_RELEASED] = "Advertised pieces a stalled peer stopped holding "
+					   "back (rarest).",
+		[DPSTATS_SWARM_BOOT] = "Pieces others held, given to slow peers from the "
+				       "latecomers' top-up pool (rarest, --swarm-boot).",
+	};
+	uint64_t v[DPSTATS_NSWARM];
+	char name[64];
+
+	dpstats_swarm(dp, v);
+	for (unsigned k = 0; k < DPSTATS_NSWARM; k++) {
+		snprintf(name, sizeof(name), "seed_dataplane_swarm_%s_total",
+			 dpstats_swarm_names[k]);
+		scalar(f, name, "counter", help[k], v[k]);
+	}
+}
+
 int metrics_write(FILE *f, const struct metrics_input *in)
 {
 	family(f, "seed_up", "gauge", "1 while seed-control runs.");
@@ -388,6 +419,7 @@ int metrics_write(FILE *f, const struct metrics_input *in)
 		       "Releases in the store the data plane could not load (damage, memory, "
 		       "descriptors): not served; its log names them.",
 		       dpstats_unloadable(in->dp));
+		swarm_metrics(f, in->dp);
 	}
 	scalar(f, "seed_catalog_generation", "gauge", "Catalog generation last written.",
 	       node_generation(in->node));

@@ -103,8 +103,8 @@ static const struct setting table[] = {
 	  "rarest: with fewer peers than this connected to a release, any piece goes (a lone "
 	  "peer is seeded plain)" },
 	{ "swarm-boot", K_UINT, OFF(swarm_boot_pct), 0, 100, "15",
-	  "rarest: % of a release a peer that arrives after every piece went out once may get "
-	  "from us whoever holds it, so that it has something to trade" },
+	  "rarest: % of what it lacks that a peer arriving after every piece went out once "
+	  "adds to the pool of second copies for slow peers (docs/swarm.md)" },
 	{ "swarm-starve", K_UINT, OFF(swarm_starve_ms), 100, 600000, "2000",
 	  "rarest, super: ms without a new piece after which a peer gets one anyway" },
 	{ "catalog", K_PATH, OFF(catalog), 0, 0, "none",

@@ -99,6 +99,19 @@ static void swarm_report(const struct served *sv, int lines, struct swarm_sums *
 	}
 }
 
+/* The sums into the counters file, for seed-control's /metrics
+ * (seed_dataplane_swarm_*_total). */
+static void swarm_publish(struct dpstats *stats, const struct swarm_sums *ss)
+{
+	const uint64_t v[DPSTATS_NSWARM] = {
+		[DPSTATS_SWARM_INJECTED] = ss->injected,   [DPSTATS_SWARM_SECOND] = ss->second,
+		[DPSTATS_SWARM_FALLBACKS] = ss->fallbacks, [DPSTATS_SWARM_SMALL] = ss->small,
+		[DPSTATS_SWARM_PASSED] = ss->passed,	   [DPSTATS_SWARM_RELEASED] = ss->released,
+		[DPSTATS_SWARM_BOOT] = ss->boot,
+	};
+	dpstats_set_swarm(stats, v);
+}
+
 /* Publishes a new generation (store rescanned, catalog cat) to the workers. */
 static int refresh(struct served *sv, struct catalog *cat)
 {
@@ -573,17 +586,17 @@ int main(int argc, char **argv)
 			     k < tenants_count(g_tenants) && k < DPSTATS_MAX_TENANTS; k++)
 				dpstats_tenant_set(stats, k, tenants_id(g_tenants, (int)k),
 						   tenants_peers(g_tenants, (int)k));
+			struct swarm_sums ss;
+			swarm_report(sv, sig == SIGUSR1, &ss);
+			swarm_publish(stats, &ss);
 			if (sig == SIGTERM || sig == SIGINT)
 				break;
 			if (*conf.drain_file && drain_asked(conf.drain_file, &t_start)) {
 				sig = 0;
 				break;
 			}
-			if (sig == SIGUSR1) {
-				struct swarm_sums ss;
+			if (sig == SIGUSR1)
 				atomic_fetch_add(&dump, 1);
-				swarm_report(sv, 1, &ss);
-			}
 			if (sig == SIGHUP) {
 				/* rescan the store (new releases) and reread the catalog */
 				memset(&stamp, 0, sizeof(stamp));
@@ -613,6 +626,7 @@ int main(int argc, char **argv)
 		struct dpstats_worker *t = malloc(sizeof(*t));
 		struct swarm_sums ss;
 		swarm_report(sv, 0, &ss); /* sums only: per release is SIGUSR1's */
+		swarm_publish(stats, &ss);
 		if (t) {
 			dpstats_sum(stats, t);
 			unsigned long long cl = 0, adm = 0;

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define DPSTATS_MAGIC	"SEEDSTAT"
-#define DPSTATS_VERSION 10
+#define DPSTATS_VERSION 11
 #define HDR_SIZE	4096
 
 struct dpstats_hdr {
@@ -33,7 +33,8 @@ struct dpstats_hdr {
 	_Atomic uint32_t n_releases;
 	_Atomic uint32_t n_tenants;
 	uint64_t tenants_off;
-	_Atomic uint64_t unloadable; /* releases the last load could not serve */
+	_Atomic uint64_t unloadable;		/* releases the last load could not serve */
+	_Atomic uint64_t swarm[DPSTATS_NSWARM]; /* the main thread's sums (version 11) */
 };
 
 struct dpstats_tenant_slot {
@@ -409,6 +410,22 @@ void dpstats_set_unloadable(struct dpstats *s, uint64_t n)
 uint64_t dpstats_unloadable(const struct dpstats *s)
 {
 	return atomic_load_explicit(&s->h->unloadable, memory_order_relaxed);
+}
+
+const char *const dpstats_swarm_names[DPSTATS_NSWARM] = {
+	"injected", "second", "fallbacks", "small", "passed", "released", "boot",
+};
+
+void dpstats_set_swarm(struct dpstats *s, const uint64_t v[DPSTATS_NSWARM])
+{
+	for (unsigned k = 0; k < DPSTATS_NSWARM; k++)
+		atomic_store_explicit(&s->h->swarm[k], v[k], memory_order_relaxed);
+}
+
+void dpstats_swarm(const struct dpstats *s, uint64_t out[DPSTATS_NSWARM])
+{
+	for (unsigned k = 0; k < DPSTATS_NSWARM; k++)
+		out[k] = atomic_load_explicit(&s->h->swarm[k], memory_order_relaxed);
 }
 
 unsigned dpstats_n_tenants(const struct dpstats *s)

@@ -81,10 +81,29 @@ enum dpstats_admit {
 	DPSTATS_NADMIT,
 };
 
+/* The seeding policies' counters (dataplane/proto/swarm.h, struct
+ * swarm_view_counters), summed over every release with a swarm view. The
+ * views are shared by all workers, so these are not per worker: the data
+ * plane's main thread publishes the sums (dpstats_set_swarm) each time it
+ * polls the catalog and at its stop. Order = dpstats_swarm_names. */
+enum dpstats_swarm {
+	DPSTATS_SWARM_INJECTED = 0, /* pieces advertised to a peer lacking them */
+	DPSTATS_SWARM_SECOND,	    /* of them, of a piece a peer held or was getting */
+	DPSTATS_SWARM_FALLBACKS,    /* given to a starving peer */
+	DPSTATS_SWARM_SMALL,	    /* given under the small-swarm rule */
+	DPSTATS_SWARM_PASSED,	    /* pieces the swarm passed on (HAVEs we did not cause) */
+	DPSTATS_SWARM_RELEASED,	    /* advertised pieces a stalled peer stopped holding */
+	DPSTATS_SWARM_BOOT,	    /* second copies given to slow peers (the top-up) */
+	DPSTATS_NSWARM,
+};
+
 /* Upper bounds of the storage latency buckets in microseconds (+Inf last). */
 extern const uint32_t dpstats_lat_bounds_us[DPSTATS_LAT_BUCKETS - 1];
 /* Metric label of each refusal reason ("unknown", "not_live", ...). */
 extern const char *const dpstats_refusal_names[DPSTATS_NREFUSALS];
+/* Name of each swarm counter ("injected", "second", ...): the metric is
+ * seed_dataplane_swarm_NAME_total. */
+extern const char *const dpstats_swarm_names[DPSTATS_NSWARM];
 /* Metric label of each admission refusal ("denied", "addr_conns", ...). */
 extern const char *const dpstats_admit_names[DPSTATS_NADMIT];
 /* Label of each close reason (index = its value in close_reason.h, which
@@ -202,6 +221,11 @@ int64_t dpstats_tenant_peers(const struct dpstats *s, unsigned i);
  * manifest, torrent or objects: damage or resources); main thread writes. */
 void dpstats_set_unloadable(struct dpstats *s, uint64_t n);
 uint64_t dpstats_unloadable(const struct dpstats *s);
+
+/* The swarm counters' sums (main thread writes; readers load each one
+ * relaxed: counters, not a snapshot). */
+void dpstats_set_swarm(struct dpstats *s, const uint64_t v[DPSTATS_NSWARM]);
+void dpstats_swarm(const struct dpstats *s, uint64_t out[DPSTATS_NSWARM]);
 
 /* Readers. */
 unsigned dpstats_n_workers(const struct dpstats *s);

@@ -89,7 +89,7 @@ static const struct peerwire_option pw_options[] = {
 	PW_OPT(swarm_small, 0, 65535, 2,
 	       "seeding rarest: fewer peers than this get any piece (too few to trade)"),
 	PW_OPT(swarm_boot_pct, 0, 100, 15,
-	       "seeding rarest: a latecomer's start-up share of pieces others hold (%)"),
+	       "seeding rarest: a latecomer's part of the top-up pool for slow peers (%)"),
 	PW_OPT(swarm_starve_ms, 100, 600000, 2000,
 	       "seeding rarest/super: a peer without a new piece this long gets one anyway"),
 };

@@ -50,6 +50,7 @@ void swarm_config_default(struct swarm_config *c)
 	c->starve_ms = 2000;
 	c->scan_max = 4096;
 	c->boot_pct = 15;
+	c->floor_kib = 2048;
 }
 
 int swarm_config_check(const struct swarm_config *c, const char **out_field)
@@ -66,6 +67,8 @@ int swarm_config_check(const struct swarm_config *c, const char **out_field)
 		bad = "scan_max";
 	else if (c->boot_pct > 100)
 		bad = "boot_pct";
+	else if (c->floor_kib > (1u << 24))
+		bad = "floor_kib";
 	if (out_field)
 		*out_field = bad;
 	return bad ? -EINVAL : 0;
@@ -154,6 +157,7 @@ void swarm_peer_join(struct swarm_peer *p, struct swarm_view *v, enum swarm_poli
 	p->cursor = (uint32_t)(((uint64_t)seed * 2654435761u) % v->n_pieces);
 	p->offer = SWARM_NONE;
 	p->t_progress = now;
+	p->rate_t0 = now;
 	p->t_poll = SWARM_NO_DEADLINE;
 	/* a latecomer: every piece went out once before it came */
 	p->late = ld(&v->covered) >= v->n_pieces;
@@ -221,10 +225,14 @@ int swarm_peer_have(struct swarm_peer *p, uint64_t piece, uint64_t now)
 		return 0;
 	got(p, (uint32_t)piece);
 	p->t_progress = now;
+	p->in_n++;
 	if (now >= p->rate_t0 + 1000) {
-		p->rate = (uint32_t)((uint64_t)p->rate_n * 1000 /
-				     (now - p->rate_t0 ? now - p->rate_t0 : 1));
+		uint64_t dt = now - p->rate_t0;
+
+		p->rate = (uint32_t)((uint64_t)p->rate_n * 1000 / dt);
+		p->in_rate = (uint32_t)((uint64_t)p->in_n * 1000 / dt);
 		p->rate_n = 0;
+		p->in_n = 0;
 		p->rate_t0 = now;
 	}
 	leecher_update(p);
@@ -340,6 +348,32 @@ static void advertise(struct swarm_peer *p, uint32_t i, uint32_t score)
 	p->cursor = i + 1 < v->n_pieces ? i + 1 : 0;
 }
 
+/*
+ * p took fewer than cfg->floor_kib KiB a second from everyone: over its last
+ * full period, or over the one running when that is a second old already
+ * (a peer that gets nothing has no HAVE to end its period); a peer joined
+ * less than a second ago has no period yet and counts as slow.
+ */
+static int slow(const struct swarm_peer *p, const struct swarm_config *cfg, uint64_t now)
+{
+	uint64_t rate = p->in_rate;
+
+	if (now >= p->rate_t0 + 1000)
+		rate = (uint64_t)p->in_n * 1000 / (now - p->rate_t0);
+	return rate * p->v->piece_length < ((uint64_t)cfg->floor_kib << 10);
+}
+
+/* One piece from the view's top-up pool: 1, or 0 when it is empty. */
+static int pool_take(struct swarm_view *v)
+{
+	if (atomic_load_explicit(&v->pool, RLX) <= 0)
+		return 0;
+	if (atomic_fetch_sub_explicit(&v->pool, 1, RLX) > 0)
+		return 1;
+	atomic_fetch_add_explicit(&v->pool, 1, RLX); /* raced to empty */
+	return 0;
+}
+
 static int starving(const struct swarm_peer *p, const struct swarm_config *cfg, uint64_t now)
 {
 	return p->leecher && !p->n_pending && now >= p->t_progress + cfg->starve_ms;
@@ -402,25 +436,34 @@ static size_t pick_rarest(struct swarm_peer *p, const struct swarm_config *cfg, 
 	int small = ld(&p->v->peers) < cfg->small_swarm;
 	int starve = starving(p, cfg, now);
 	uint32_t w = window(p, cfg);
-	/* a latecomer's start-up share: pieces others hold, so that it has
-	 * something to trade (the swarm's uplinks favour peers that give) */
-	uint64_t quota = p->late ? (uint64_t)p->v->n_pieces * cfg->boot_pct / 100 : 0;
-	uint32_t boot = quota > p->boot_used ? (uint32_t)(quota - p->boot_used) : 0;
+	/* top-ups: second copies for a slow peer while the pool lasts */
+	int topup;
 	size_t n = 0;
 
+	if (p->late && !p->fed) {
+		/* a latecomer brings its part of the pool, once its bitfield
+		 * says what it lacks (a peer that reconnects brings little) */
+		p->fed = 1;
+		atomic_fetch_add_explicit(
+			&p->v->pool,
+			(int64_t)((uint64_t)(p->v->n_pieces - p->n_have) * cfg->boot_pct / 100),
+			RLX);
+	}
+	topup = !small && p->leecher && slow(p, cfg, now);
 	while (n < cap && p->n_pending < w) {
 		uint32_t s, i = rarest(p, cfg->scan_max, now, &s);
 
 		if (i == SWARM_NONE)
 			break;
-		if (s && !small && !starve && !boot)
+		if (s && !small && topup && !pool_take(p->v))
+			topup = 0;
+		if (s && !small && !starve && !topup)
 			break;
 		advertise(p, i, s);
 		out[n++] = i;
 		if (small && s)
 			count(&p->v->ctr.small);
-		if (s && !small && boot) {
-			boot--;
+		if (s && !small && topup) {
 			p->boot_used++;
 			count(&p->v->ctr.boot);
 			continue;

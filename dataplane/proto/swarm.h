@@ -43,11 +43,18 @@
  *        (the peer included; seeds count, as they serve too): any score
  *        (a lone peer is served as a plain seed serves it: there is no one
  *        else to get a piece from; its window grows with its rate);
- *      - the peer is a latecomer (it joined once every piece had gone out
- *        once, as in a stream of arrivals): its first cfg.boot_pct % of
- *        the pieces may score anything, so that it has something to trade
- *        (peers' chokers favour peers that give; a newcomer with nothing
- *        waits for optimistic unchokes);
+ *      - the peer is slow (it took fewer than cfg.floor_kib KiB a second
+ *        from everyone, ours included, in its last second: a newcomer,
+ *        a peer the others' chokers pass over) and the view's top-up pool
+ *        holds pieces: any score, one piece from the pool each. The pool
+ *        is fed by latecomers (peers that join once every piece went out
+ *        once, as in a stream of arrivals): each adds cfg.boot_pct % of
+ *        the pieces it lacks at its first pick, so second copies stay
+ *        under boot_pct % of a copy per latecomer, and a flash crowd
+ *        (nobody late) gets none. Pooled rather than each latecomer's
+ *        own share: a peer that others feed well leaves its part to the
+ *        peer they do not (a newcomer with nothing waits for optimistic
+ *        unchokes; leechers' chokers favour peers that give);
  *      - the peer starves: it lacks pieces, has none of ours pending and
  *        reported no new piece for cfg.starve_ms: one piece of the lowest
  *        score, whatever it is, per starve period (a fallback, counted).
@@ -110,7 +117,8 @@ struct swarm_config {
 	uint32_t small_swarm; /* fewer peers than this: any piece */
 	uint32_t starve_ms;   /* no new piece this long: one piece anyway */
 	uint32_t scan_max;    /* pieces examined per piece picked */
-	uint32_t boot_pct;    /* a latecomer's start-up share, % of the pieces */
+	uint32_t boot_pct;    /* each latecomer feeds the top-up pool this % */
+	uint32_t floor_kib;   /* a peer taking less a second (all sources) is slow */
 };
 
 void swarm_config_default(struct swarm_config *c);
@@ -132,7 +140,7 @@ struct swarm_view_counters {
 	_Atomic uint64_t small;	    /* advertised under the small-swarm rule */
 	_Atomic uint64_t passed;    /* HAVEs of a piece from a peer we never sent it to */
 	_Atomic uint64_t released;  /* advertised pieces a stalled peer stopped holding back */
-	_Atomic uint64_t boot;	    /* pieces others held, given to latecomers to start */
+	_Atomic uint64_t boot;	    /* pieces others held, given to slow peers from the pool */
 };
 
 struct swarm_view {
@@ -143,6 +151,7 @@ struct swarm_view {
 	_Atomic uint32_t tokens;    /* last peer token handed out */
 	_Atomic uint32_t covered;   /* pieces advertised at least once */
 	_Atomic uint64_t seed_left; /* when a seed last left us (ms, 0: never) */
+	_Atomic int64_t pool;	    /* top-up pieces latecomers brought, not yet given */
 	struct swarm_view_counters ctr;
 	_Atomic uint32_t credit[SWARM_CREDIT_SLOTS]; /* by token: copies passed on */
 	struct swarm_piece p[];
@@ -161,16 +170,18 @@ struct swarm_peer {
 	uint8_t leecher;      /* counted in v->leechers */
 	uint32_t token;	      /* its credit slot is token % SWARM_CREDIT_SLOTS */
 	uint32_t n_have, n_pending;
-	uint32_t cursor;       /* where the next scan starts */
-	uint32_t offer;	       /* super: the piece on offer, SWARM_NONE */
-	uint64_t t_progress;   /* last new piece, or when it joined */
-	uint64_t t_poll;       /* look again then (SWARM_NO_DEADLINE: no need) */
-	uint64_t fallbacks;    /* pieces this peer got as a starving peer */
-	uint64_t advertised;   /* pieces we advertised to it */
-	uint32_t rate_n, rate; /* of ours received: this period, per s last period */
-	uint64_t rate_t0;      /* the period's start */
-	uint8_t late;	       /* joined after every piece went out once */
-	uint32_t boot_used;    /* pieces of its start-up share given */
+	uint32_t cursor;	/* where the next scan starts */
+	uint32_t offer;		/* super: the piece on offer, SWARM_NONE */
+	uint64_t t_progress;	/* last new piece, or when it joined */
+	uint64_t t_poll;	/* look again then (SWARM_NO_DEADLINE: no need) */
+	uint64_t fallbacks;	/* pieces this peer got as a starving peer */
+	uint64_t advertised;	/* pieces we advertised to it */
+	uint32_t rate_n, rate;	/* of ours received: this period, per s last period */
+	uint64_t rate_t0;	/* the period's start */
+	uint8_t late;		/* joined after every piece went out once */
+	uint8_t fed;		/* a latecomer that fed the pool (its first pick) */
+	uint32_t boot_used;	/* top-up pieces it got from the pool */
+	uint32_t in_n, in_rate; /* pieces from anyone: this period, per s last period */
 };
 
 /* Bytes of peer memory for view v: two bitfields. */

@@ -4,6 +4,12 @@
 # bytes under each seeding policy (--seeding plain, super, rarest); under
 # rarest the seed uploads fewer than 2 copies of the release (its
 # payload_bytes_bt counter), the rest going from leecher to leecher.
+# seed-control runs beside the data plane (the counters file in its run
+# directory): GET /api/v1/tenants shows the tenant's seeding from its config
+# ("rarest"), and after each run /metrics (which promtool passes) shows the
+# swarm counters the data plane published: all 0 under plain, pieces
+# injected under super and rarest, and under rarest more pieces passed on by
+# the peers than injected by the seed.
 #
 # The swarm (bench/swarm_run.py): a bridge in this namespace where a real
 # opentracker listens, the seed in a namespace of its own (uplink shaped to
@@ -15,15 +21,15 @@
 # Timings are printed, never asserted. Needs root (ip netns, tc).
 # shellcheck source=lib.sh
 source "${SRCDIR:?SRCDIR must point at tests/integration}/lib.sh"
-it_setup dataplane
-require_cmds ip tc opentracker transmission-cli aria2c curl
+it_setup dataplane control
+require_cmds ip tc opentracker transmission-cli aria2c curl promtool
 skip_unless_root "needs root for ip netns and tc"
-RUN=$SRCDIR/../../bench/swarm_run.py
+SWARM=$SRCDIR/../../bench/swarm_run.py
 TAG=sp$(($$ % 100000))
 SUB=198.19.$(($$ % 200 + 20))
 N=6
 remove_swarm() {
-	"$PY" "$RUN" down --tag "$TAG" --leechers "$N" >/dev/null 2>&1 || true
+	"$PY" "$SWARM" down --tag "$TAG" --leechers "$N" >/dev/null 2>&1 || true
 }
 it_on_exit remove_swarm
 HOST=$SUB.1
@@ -31,7 +37,7 @@ SEED=$SUB.2
 OT_PORT=6969
 
 note "bridge ${TAG}br on $HOST, the seed's namespace $TAG-s at $SEED, $N leechers"
-"$PY" "$RUN" up --tag "$TAG" --subnet "$SUB" --leechers "$N" --up 8mbit --down 40mbit \
+"$PY" "$SWARM" up --tag "$TAG" --subnet "$SUB" --leechers "$N" --up 8mbit --down 40mbit \
 	--seed-up 16mbit || fail "swarm_run.py up: expected the namespaces and links, it failed"
 
 TREE=$T/src/game
@@ -46,17 +52,44 @@ IH=$(json_get "$T/v1.json" infohash_v1)
 TOR=$(json_get "$T/v1.json" torrent)
 ot_start "$HOST" "$OT_PORT" "$IH"
 
+ctl_dirs
+PORT=$(free_port)
+ctl_config "$T/seed.conf" "$S" "$RUN" "$PORT" '{ id = "acme"; name = "Acme"; seeding = "rarest"; }'
+ctl_start "$T" "$T/seed.conf"
+export SEED_API_SOCKET=$CTL_SOCK
+api_ok GET /api/v1/tenants
+[[ $(jq_py '[t["seeding"] for t in d["tenants"] if t["id"] == "acme"][0]') == rarest ]] ||
+	fail "GET /api/v1/tenants: expected acme's seeding \"rarest\" (its config), saw $(head -c 400 "$API_OUT")"
+
 for policy in plain super rarest; do
 	note "[$policy] seed-dataplane --seeding $policy in $TAG-s"
 	DP_WRAP=(ip netns exec "$TAG-s")
 	DP_BT_HOST=$SEED DP_HTTP_HOST=$SEED dp_start "$T" --store "$S" --bt-listen "$SEED:6881" \
-		--http-listen "$SEED:0" --workers 2 --cache-size 64M --seeding "$policy"
+		--http-listen "$SEED:0" --workers 2 --cache-size 64M --seeding "$policy" \
+		--stats-file "$RUN/dataplane.stats"
 	ot_announce "$TRACKER" "$IH" "$DP_BT_PORT" "$SEED" "$TAG-s"
 	t0=$(date +%s%N)
-	"$PY" "$RUN" run --tag "$TAG" --subnet "$SUB" --torrent "$TOR" --source "$TREE" \
+	"$PY" "$SWARM" run --tag "$TAG" --subnet "$SUB" --torrent "$TOR" --source "$TREE" \
 		--out "$T/run-$policy" --clients lt,lt,lt,lt,tr,ar --timeout 60 >"$T/run-$policy.json" ||
 		fail "[$policy] expected all $N leechers to complete with the source's bytes within 60 s: $(tail -c 600 "$T/run-$policy.json")"
 	t1=$(date +%s%N)
+	# the main thread publishes the sums at each catalog poll (200 ms)
+	sleep 1
+	inj=$(ctl_metric seed_dataplane_swarm_injected_total)
+	passed=$(ctl_metric seed_dataplane_swarm_passed_total)
+	promtool check metrics <"$T/metrics.txt" >"$T/promtool.out" 2>&1 ||
+		fail "[$policy] promtool check metrics: $(cat "$T/promtool.out")"
+	[[ -n $inj && -n $passed ]] ||
+		fail "[$policy] /metrics: expected seed_dataplane_swarm_injected_total and _passed_total, saw: $(grep -c seed_dataplane_swarm "$T/metrics.txt") swarm lines"
+	echo "[$policy] /metrics: seed_dataplane_swarm_injected_total $inj, seed_dataplane_swarm_passed_total $passed"
+	if [[ $policy == plain ]]; then
+		[[ $inj == 0 ]] || fail "[plain] /metrics: expected seed_dataplane_swarm_injected_total 0 (no view), saw $inj"
+	else
+		((inj > 0)) || fail "[$policy] /metrics: expected seed_dataplane_swarm_injected_total above 0 after a run, saw $inj"
+	fi
+	if [[ $policy == rarest ]]; then
+		((passed > inj)) || fail "[rarest] /metrics: expected more pieces passed on by peers ($passed) than the seed injected ($inj)"
+	fi
 	dp_stop
 	dp_expect_counter verify_failures 0
 	served=$(dp_counter payload_bytes_bt)

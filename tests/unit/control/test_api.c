@@ -2,7 +2,8 @@
  * control/api: what callers of each role may do (a reader reads and is
  * refused changes with the message it was given, a caller with no role gets
  * nothing), that tenants are shown with their tracker URLs redacted, and
- * that a tenant sent back as shown keeps its real URLs. Requests are byte
+ * that a tenant sent back as shown keeps its real URLs, a tenant's seeding
+ * policy shown and set, the swarm counters in /metrics. Requests are byte
  * strings through the httpd engine; the node is a real one over a store.
  */
 #include <criterion/criterion.h>
@@ -13,6 +14,7 @@
 
 #include "../storeutil.h"
 #include "api.h"
+#include "dpstats.h"
 #include "node.h"
 
 #define URL1 "http://t.example/announce?passkey=SECRET1"
@@ -230,4 +232,74 @@ Test(api, metrics_count_releases_by_tenant_and_state)
 	cr_expect_not_null(strstr(b, "\nseed_releases{tenant=\"acme\",state=\"live\"} 1\n"), "%s",
 			   b);
 	free(b);
+}
+
+/* A tenant's seeding policy (docs/swarm.md): shown by GET ("default" when
+ * the config sets none), set by PATCH and POST, a name it does not know
+ * refused naming the field, nothing changed. */
+Test(api, a_tenants_seeding_is_shown_and_set)
+{
+	char *b;
+
+	cr_assert_eq(call(&reader, "GET", "/api/v1/tenants", NULL, &b), 200);
+	cr_expect(strstr(b, "\"seeding\": \"default\"") || strstr(b, "\"seeding\":\"default\""),
+		  "%s", b);
+	free(b);
+	cr_assert_eq(call(&admin, "PATCH", "/api/v1/tenants/acme", "{\"seeding\": \"rarest\"}", &b),
+		     200, "%s", b);
+	cr_expect(strstr(b, "\"seeding\": \"rarest\"") || strstr(b, "\"seeding\":\"rarest\""), "%s",
+		  b);
+	free(b);
+	cr_expect_eq(node_tenant_find(N, "acme")->seeding, TENANT_SEEDING_RAREST);
+	static const char *const bad[] = { "{\"seeding\": \"fastest\"}", "{\"seeding\": 3}",
+					   "{\"seeding\": \"Rarest\"}" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(call(&admin, "PATCH", "/api/v1/tenants/acme", bad[i], &b), 400, "%s",
+			     bad[i]);
+		cr_expect(strstr(b, "tenant field \\\"seeding\\\""), "%s", b);
+		free(b);
+	}
+	cr_expect_eq(node_tenant_find(N, "acme")->seeding, TENANT_SEEDING_RAREST, "unchanged");
+	cr_assert_eq(call(&admin, "POST", "/api/v1/tenants",
+			  "{\"id\": \"beta\", \"name\": \"Beta\", \"seeding\": \"super\"}", &b),
+		     201, "%s", b);
+	free(b);
+	cr_expect_eq(node_tenant_find(N, "beta")->seeding, TENANT_SEEDING_SUPER);
+	cr_assert_eq(
+		call(&admin, "PATCH", "/api/v1/tenants/acme", "{\"seeding\": \"default\"}", &b),
+		200, "%s", b);
+	free(b);
+	cr_expect_eq(node_tenant_find(N, "acme")->seeding, TENANT_SEEDING_DEFAULT);
+}
+
+/* The data plane's swarm counters (its main thread's sums in the counters
+ * file) are seed_dataplane_swarm_*_total counters in /metrics. */
+Test(api, metrics_show_the_swarm_counters)
+{
+	char path[500], want[120], *b;
+	struct dpstats *s;
+	struct seed_err e;
+	uint64_t v[DPSTATS_NSWARM];
+
+	mkdir(run_dir, 0755);
+	snprintf(path, sizeof(path), "%s/none.stats", run_dir);
+	seed_err_clear(&e);
+	cr_assert_eq(dpstats_create(path, 1, &s, &e), 0, "%s", e.msg);
+	for (unsigned k = 0; k < DPSTATS_NSWARM; k++)
+		v[k] = 100 + k;
+	dpstats_set_swarm(s, v);
+	api_sample(&A, 1000);
+	cr_assert_eq(call(&reader, "GET", "/metrics", NULL, &b), 200);
+	for (unsigned k = 0; k < DPSTATS_NSWARM; k++) {
+		snprintf(want, sizeof(want), "\n# TYPE seed_dataplane_swarm_%s_total counter\n",
+			 dpstats_swarm_names[k]);
+		cr_expect(strstr(b, want), "%s in %s", want, b);
+		snprintf(want, sizeof(want), "\nseed_dataplane_swarm_%s_total %u\n",
+			 dpstats_swarm_names[k], 100 + k);
+		cr_expect(strstr(b, want), "%s", want);
+	}
+	cr_expect(strstr(b, "\nseed_dataplane_swarm_injected_total 100\n"));
+	cr_expect(strstr(b, "\nseed_dataplane_swarm_boot_total 106\n"));
+	free(b);
+	dpstats_close(s);
 }

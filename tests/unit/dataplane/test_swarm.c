@@ -4,7 +4,7 @@
  * before any twice, a peer that never re-shares, one that leaves halfway
  * through its pieces, a swarm that grows from 1 to 50 peers, a v2 torrent
  * (per-file pieces, a bitfield with spare bits), BEP 16 super-seeding,
- * bounds.
+ * bounds, the latecomers' top-up pool going to the slow peer.
  *
  * The simulator (sim_*) is a swarm in 100 ms steps: the seed sends the
  * pieces it advertised at `seed_rate` pieces a step (round robin over the
@@ -397,10 +397,11 @@ Test(swarm, peer_leaves_mid_piece)
 
 /* Peers arrive one every step until 50: the first is alone (the small-swarm
  * rule: any piece: it is served as by a plain seed), the rest trade, those
- * that come after every piece went out once with a start-up share of 15 %;
- * all complete, the seed sending at most a quarter copy per download (issue
- * 15's target for a stream of arrivals), with both shares and every piece
- * once counted. */
+ * that come after every piece went out once each feeding the top-up pool
+ * with 15 % of what they lack, which slow peers draw; all complete, the
+ * seed sending at most a quarter copy per download (issue 15's target for a
+ * stream of arrivals), the top-ups within what latecomers brought, and
+ * every piece once counted. */
 Test(swarm, swarm_grows_from_1_to_50)
 {
 	struct sim s;
@@ -424,9 +425,15 @@ Test(swarm, swarm_grows_from_1_to_50)
 	cr_assert(s.seed_sent <= 50 * n / 4, "the seed sent %llu pieces for 50 peers of %u",
 		  (unsigned long long)s.seed_sent, n);
 	cr_assert_eq(atomic_load(&s.v->covered), n);
-	cr_assert_gt(atomic_load(&s.v->ctr.boot), 0, "latecomers got start-up shares");
-	for (unsigned k = 0; k < s.n; k++)
-		cr_assert_leq(s.p[k].sp.boot_used, n * 15 / 100, "peer %u", k);
+	cr_assert_gt(atomic_load(&s.v->ctr.boot), 0, "slow peers got top-ups");
+	uint64_t brought = 0, given = 0;
+	for (unsigned k = 0; k < s.n; k++) {
+		brought += s.p[k].sp.late ? n * 15 / 100 : 0;
+		given += s.p[k].sp.boot_used;
+	}
+	cr_assert_eq(given, atomic_load(&s.v->ctr.boot));
+	cr_assert_leq(given, brought, "top-ups beyond what latecomers brought");
+	cr_assert_geq(atomic_load(&s.v->pool), 0);
 	sim_free(&s);
 }
 
@@ -599,10 +606,11 @@ Test(swarm, silent_peer_releases_its_window)
 	view_done(v);
 }
 
-/* Every piece went out once: a peer that joins now is a latecomer and gets
- * up to boot_pct % of the pieces whatever their score (something to trade
+/* Every piece went out once: a peer that joins now is a latecomer; it
+ * brings boot_pct % of the pieces it lacks to the top-up pool and, slow (it
+ * got nothing yet), takes them whatever their score (something to trade
  * with), then only what a starving peer gets; a peer of the first round is
- * no latecomer, and boot_pct 0 turns the share off. */
+ * no latecomer, and boot_pct 0 brings nothing. */
 Test(swarm, latecomer_start_up_share)
 {
 	struct swarm_view *v = view_new(40, 256 * KIB);
@@ -626,5 +634,48 @@ Test(swarm, latecomer_start_up_share)
 	peer_leave(&a);
 	peer_leave(&b);
 	peer_leave(&c);
+	view_done(v);
+}
+
+/* The top-up pool is the view's, not each latecomer's: a latecomer that
+ * others feed fast (11 pieces of 256 KiB in its first second: 2.75 MiB/s,
+ * over the 2 MiB/s floor) brings its part and takes none of it, and a slow
+ * peer takes that part; with floor 0 nobody is slow and the pool stays. */
+Test(swarm, top_up_pool_goes_to_the_slow_peer)
+{
+	struct swarm_view *v = view_new(40, 256 * KIB);
+	struct peer a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
+	uint32_t out[64];
+
+	cfg.small_swarm = 0;
+	cfg.window_kib = 10240; /* 40 pieces: the pool is the limit */
+	cfg.boot_pct = 10;
+	cr_assert_eq(cfg.floor_kib, 2048);
+	peer_join(&a, v, SWARM_RAREST, 0, 1);
+	cr_assert_eq(swarm_pick(&a.sp, &cfg, 0, out, 64), 40);
+	for (uint32_t i = 0; i < 40; i++)
+		swarm_peer_have(&a.sp, i, 0); /* a: a seed of the swarm */
+	peer_join(&b, v, SWARM_RAREST, 0, 2);
+	cr_assert_eq(swarm_pick(&b.sp, &cfg, 0, out, 64), 4, "b brings 4, and is slow");
+	cr_assert_eq(swarm_pick(&b.sp, &cfg, 0, out, 64), 0, "the pool is empty");
+	peer_join(&c, v, SWARM_RAREST, 0, 3);
+	for (uint32_t i = 0; i <= 10; i++)
+		swarm_peer_have(&c.sp, 20 + i, i * 100); /* from a, 11 in 1 s */
+	cr_assert_eq(c.sp.in_rate, 11);
+	cr_assert_eq(swarm_pick(&c.sp, &cfg, 1000, out, 64), 0, "c is fast: nothing");
+	cr_assert_eq(atomic_load(&v->pool), 2, "c brought 10 %% of the 29 it lacks");
+	cr_assert_eq(swarm_pick(&b.sp, &cfg, 1000, out, 64), 2, "b, slow, takes c's part");
+	cr_assert_eq(b.sp.boot_used, 6);
+	cr_assert_eq(c.sp.boot_used, 0);
+	cr_assert_eq(atomic_load(&v->ctr.boot), 6);
+	cr_assert_eq(atomic_load(&v->ctr.second), 6);
+	cfg.floor_kib = 0;
+	peer_join(&d, v, SWARM_RAREST, 1000, 4);
+	cr_assert_eq(swarm_pick(&d.sp, &cfg, 1000, out, 64), 0, "floor 0: nobody is slow");
+	cr_assert_eq(atomic_load(&v->pool), 4);
+	peer_leave(&a);
+	peer_leave(&b);
+	peer_leave(&c);
+	peer_leave(&d);
 	view_done(v);
 }
