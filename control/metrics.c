@@ -88,6 +88,25 @@ static void per_release(FILE *f, const struct metrics_input *in, const char *nam
 	}
 }
 
+/* How the kernel (SO_REUSEPORT) or the NIC (RSS) spread peers over the
+ * workers, and which of them read the store for the cache they share. */
+static void per_worker(FILE *f, const struct dpstats *dp)
+{
+	family(f, "seed_worker_payload_bytes_total", "counter",
+	       "Block payload bytes sent, by worker and protocol.");
+	for (unsigned i = 0; i < dpstats_n_workers(dp); i++)
+		for (int p = 0; p < DPSTATS_NPROTO; p++)
+			fprintf(f,
+				"seed_worker_payload_bytes_total{worker=\"%u\",protocol="
+				"\"%s\"} %llu\n",
+				i, proto_name[p], u(dpstats_worker_read(dp, i)->payload_bytes[p]));
+	family(f, "seed_worker_storage_read_bytes_total", "counter",
+	       "Bytes each worker read from the store into the shared block cache.");
+	for (unsigned i = 0; i < dpstats_n_workers(dp); i++)
+		fprintf(f, "seed_worker_storage_read_bytes_total{worker=\"%u\"} %llu\n", i,
+			u(dpstats_worker_read(dp, i)->storage_read_bytes));
+}
+
 static void dataplane(FILE *f, const struct metrics_input *in)
 {
 	const struct dpstats_worker *t = in->sum;
@@ -124,6 +143,7 @@ static void dataplane(FILE *f, const struct metrics_input *in)
 	fprintf(f, "seed_bt_payload_bytes_total{transport=\"utp\"} %llu\n", (unsigned long long)ut);
 	per_proto(f, "seed_connections_closed_total", "counter", "Connections closed, by protocol.",
 		  t->conns_closed);
+	per_worker(f, dp);
 
 	per_reason(f, "seed_refusals_total",
 		   "Peers or requests refused before any payload, by reason.",

@@ -303,3 +303,35 @@ Test(api, metrics_show_the_swarm_counters)
 	free(b);
 	dpstats_close(s);
 }
+
+/* Which worker served what: each worker's own payload and store reads, as
+ * that worker wrote them into the counters file. */
+Test(api, metrics_show_each_workers_payload_and_store_reads)
+{
+	char path[500], *b;
+	struct dpstats *s;
+	struct seed_err e;
+
+	mkdir(run_dir, 0755);
+	snprintf(path, sizeof(path), "%s/none.stats", run_dir);
+	seed_err_clear(&e);
+	cr_assert_eq(dpstats_create(path, 2, &s, &e), 0, "%s", e.msg);
+	dpstats_add(&dpstats_worker(s, 0)->payload_bytes[DPSTATS_BT], 7000);
+	dpstats_add(&dpstats_worker(s, 1)->payload_bytes[DPSTATS_HTTP], 1234);
+	dpstats_add(&dpstats_worker(s, 1)->storage_read_bytes, 16384);
+	api_sample(&A, 1000);
+	cr_assert_eq(call(&reader, "GET", "/metrics", NULL, &b), 200);
+	cr_expect(strstr(b, "\n# TYPE seed_worker_payload_bytes_total counter\n"), "%s", b);
+	cr_expect(strstr(b, "\nseed_worker_payload_bytes_total{worker=\"0\",protocol="
+			    "\"bt\"} 7000\n"));
+	cr_expect(
+		strstr(b, "\nseed_worker_payload_bytes_total{worker=\"0\",protocol=\"http\"} 0\n"));
+	cr_expect(strstr(b, "\nseed_worker_payload_bytes_total{worker=\"1\",protocol="
+			    "\"http\"} 1234\n"));
+	cr_expect(strstr(b, "\nseed_worker_storage_read_bytes_total{worker=\"0\"} 0\n"));
+	cr_expect(strstr(b, "\nseed_worker_storage_read_bytes_total{worker=\"1\"} 16384\n"));
+	/* the sums are the workers' together */
+	cr_expect(strstr(b, "\nseed_storage_read_bytes_total 16384\n"), "%s", b);
+	free(b);
+	dpstats_close(s);
+}
