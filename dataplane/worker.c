@@ -943,8 +943,6 @@ static void teardown(struct worker *w)
 		w->nio->destroy(w->net);
 	storage_destroy(w->st);
 	fetch_teardown(w); /* the ring is gone: no read names a file any more */
-	if (w->wake_efd >= 0)
-		close(w->wake_efd);
 	free(w->fill_ptr);
 	free(w->fill_owner);
 	free(w->fill_len);
@@ -1031,6 +1029,11 @@ void worker_free(struct worker *w)
 {
 	if (!w)
 		return;
+	/* Closed only now, every worker joined: until the last one stops, its
+	 * fills may still wake this one (scache's wake), and a number closed
+	 * earlier could have been reused by another descriptor. */
+	if (w->wake_efd >= 0)
+		close(w->wake_efd);
 	sem_destroy(&w->started);
 	sem_destroy(&w->go);
 	free(w);
