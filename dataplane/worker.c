@@ -1002,7 +1002,7 @@ int worker_start(const struct worker_params *p, struct worker **out, struct seed
 		worker_join(w);
 		*err = w->start_err;
 		int rc = w->start_rc;
-		free(w);
+		worker_free(w);
 		return rc;
 	}
 	*out = w;
