@@ -45,10 +45,11 @@
 #include <sys/uio.h>
 
 #include "seed_err.h"
+#include "store.h"
 
-#define RA_BLOCK      16384u
-#define RA_MAX_BLOCKS 64u /* 1 MiB per read: one 1 MiB piece, or a window of a larger one */
-#define RA_MIN_AHEAD  4u  /* blocks a connection may always have read ahead of it */
+#define RA_BLOCK      STORE_BLOCK /* the store's block, which the cache holds one of per slot */
+#define RA_MAX_BLOCKS 64u	  /* 1 MiB per read: one 1 MiB piece, or a window of a larger one */
+#define RA_MIN_AHEAD  4u	  /* blocks a connection may always have read ahead of it */
 /* ra_complete: this block was not covered by the read; read it alone */
 #define RA_REREAD INT64_MIN
 

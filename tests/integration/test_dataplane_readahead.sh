@@ -62,13 +62,20 @@ sc_ok "$T/st.txt" "$T/st.err" stats --file "$T/dp.stats"
 grep -qE '^read ahead: reads 1, blocks 2, split 0$' "$T/st.txt" ||
 	fail "seedctl stats: expected a line 'read ahead: reads 1, blocks 2, split 0', saw: $(grep -i 'read ahead' "$T/st.txt")"
 
+# lt_whole DIR WHAT: libtorrent downloads the release from the running data
+# plane into DIR, byte for byte, and the data plane is stopped (the counters
+# are then on its stopped line)
+lt_whole() {
+	local rc=0
+	"$PY" "$SRCDIR/dp_download.py" --peer "127.0.0.1:$DP_BT_PORT" --timeout 240 \
+		--job "$1" "$TORRENT" --check-had "$(dirname "$TREE")" || rc=$?
+	((rc == 0)) || fail "$2: download of $TORRENT from 127.0.0.1:$DP_BT_PORT failed (see above)"
+	tree_sums_cmp "$TREE" "$1/game" "$2"
+	dp_stop 30
+}
+
 note "libtorrent: the whole release, cold"
-rc=0
-"$PY" "$SRCDIR/dp_download.py" --peer "127.0.0.1:$DP_BT_PORT" --timeout 240 \
-	--job "$T/lt1" "$TORRENT" --check-had "$(dirname "$TREE")" || rc=$?
-((rc == 0)) || fail "libtorrent: download of $TORRENT from 127.0.0.1:$DP_BT_PORT failed (see above)"
-tree_sums_cmp "$TREE" "$T/lt1/game" "libtorrent"
-dp_stop 30
+lt_whole "$T/lt1" "libtorrent"
 reads=$(dp_counter storage_reads) bytes=$(dp_counter storage_read_bytes)
 rar=$(dp_counter readahead_reads) rab=$(dp_counter readahead_blocks)
 note "with read-ahead: $reads reads ($rar of several blocks, $rab blocks ahead) for $BLOCKS blocks, $bytes bytes"
@@ -83,12 +90,7 @@ note "the same download without read-ahead (--readahead 0): one read per block"
 mkdir -p "$T/off"
 dp_start "$T/off" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 1 \
 	--cache-size 128M --readahead 0
-rc=0
-"$PY" "$SRCDIR/dp_download.py" --peer "127.0.0.1:$DP_BT_PORT" --timeout 240 \
-	--job "$T/lt2" "$TORRENT" --check-had "$(dirname "$TREE")" || rc=$?
-((rc == 0)) || fail "libtorrent (--readahead 0): download of $TORRENT failed (see above)"
-tree_sums_cmp "$TREE" "$T/lt2/game" "libtorrent (--readahead 0)"
-dp_stop 30
+lt_whole "$T/lt2" "libtorrent (--readahead 0)"
 reads0=$(dp_counter storage_reads)
 note "without: $reads0 reads for $BLOCKS blocks"
 ((reads0 >= BLOCKS)) || fail "--readahead 0: storage_reads=$reads0, expected one read per block (at least $BLOCKS)"
