@@ -96,16 +96,22 @@ int api_init(struct api *a, struct node *node, const char *stats_path, int64_t n
 	a->node = node;
 	a->started = now;
 	snprintf(a->stats_path, sizeof(a->stats_path), "%s", stats_path);
-	a->cur = calloc(1, sizeof(*a->cur));
-	a->prev = calloc(1, sizeof(*a->prev));
-	return a->cur && a->prev ? 0 : -ENOMEM;
+	for (unsigned i = 0; i < API_RATE_WINDOW; i++) {
+		a->ring[i] = calloc(1, sizeof(*a->ring[i]));
+		if (!a->ring[i]) {
+			api_fini(a);
+			return -ENOMEM;
+		}
+	}
+	a->cur = a->prev = a->ring[0];
+	return 0;
 }
 
 void api_fini(struct api *a)
 {
 	dpstats_close(a->dp);
-	free(a->cur);
-	free(a->prev);
+	for (unsigned i = 0; i < API_RATE_WINDOW; i++)
+		free(a->ring[i]);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -119,9 +125,7 @@ void api_sample(struct api *a, uint64_t now_ms)
 			a->dp = d;
 			a->dp_pid = dpstats_pid(d);
 			a->dp_start = dpstats_start_ns(d);
-			memset(a->prev, 0, sizeof(*a->prev));
-			a->prev_ms = 0;
-			a->cur_ms = 0;
+			a->ring_n = 0; /* counters restarted: no rate across */
 		} else {
 			dpstats_close(d);
 		}
@@ -131,12 +135,15 @@ void api_sample(struct api *a, uint64_t now_ms)
 	}
 	if (!a->dp)
 		return;
-	struct dpstats_worker *t = a->prev;
-	a->prev = a->cur;
-	a->prev_ms = a->cur_ms;
-	a->cur = t;
+	a->ring_head = (a->ring_head + 1) % API_RATE_WINDOW;
+	a->cur = a->ring[a->ring_head];
 	dpstats_sum(a->dp, a->cur);
-	a->cur_ms = now_ms;
+	a->cur_ms = a->ring_ms[a->ring_head] = now_ms;
+	if (a->ring_n < API_RATE_WINDOW)
+		a->ring_n++;
+	unsigned oldest = (a->ring_head + API_RATE_WINDOW - (a->ring_n - 1)) % API_RATE_WINDOW;
+	a->prev = a->ring[oldest];
+	a->prev_ms = a->ring_n > 1 ? a->ring_ms[oldest] : 0;
 }
 
 static uint64_t rate(const struct api *a, uint64_t cur, uint64_t prev)

@@ -9,7 +9,12 @@
  * redacted URL keeps the URL it had.
  *
  * api_sample() is called about once a second by the loop: it sums the data
- * plane's counters and keeps the previous sum, from which rates come.
+ * plane's counters and keeps the sums of the last API_RATE_WINDOW samples;
+ * rates are taken over that window, from the oldest sum to the newest. One
+ * second is too short: a client that reads its socket in bursts (curl
+ * --limit-rate, a launcher throttling its disk) makes the kernel take a
+ * sender's bytes in bursts a second or more apart, and a one-second rate
+ * would show such a download at 0 B/s every other second.
  */
 #ifndef SEED_CTL_API_H
 #define SEED_CTL_API_H
@@ -24,6 +29,9 @@
 
 struct tracker;
 struct keeper;
+
+/* Samples, about a second apart, over which rates are measured. */
+#define API_RATE_WINDOW 6
 
 /* Things the API asks the loop to do, and what it reports back. */
 struct api_hooks {
@@ -43,7 +51,12 @@ struct api {
 	struct dpstats *dp; /* mapped counters, NULL when absent */
 	int32_t dp_pid;
 	uint64_t dp_start;
-	struct dpstats_worker *cur, *prev; /* latest and previous sums */
+	/* the last sums, a ring: cur is the newest, prev the oldest (cur
+	 * itself, with prev_ms 0, until there are two) */
+	struct dpstats_worker *ring[API_RATE_WINDOW];
+	uint64_t ring_ms[API_RATE_WINDOW];
+	unsigned ring_head, ring_n;
+	struct dpstats_worker *cur, *prev;
 	uint64_t cur_ms, prev_ms;
 	int64_t started;
 	bool draining;

@@ -335,3 +335,53 @@ Test(api, metrics_show_each_workers_payload_and_store_reads)
 	free(b);
 	dpstats_close(s);
 }
+
+/* totals.rate_bps.http from GET /api/v1/status, -1 when not found. */
+static long long status_http_rate(void)
+{
+	char *b;
+	long long r = -1;
+
+	cr_assert_eq(call(&reader, "GET", "/api/v1/status", NULL, &b), 200);
+	const char *t = strstr(b, "\"totals\"");
+	const char *k = t ? strstr(t, "\"rate_bps\"") : NULL;
+	const char *h = k ? strstr(k, "\"http\"") : NULL;
+	if (h)
+		cr_assert_eq(sscanf(h, "\"http\": %lld", &r), 1, "%s", b);
+	free(b);
+	return r;
+}
+
+/* A client that reads its socket in bursts (curl --limit-rate) has the
+ * kernel take our bytes in bursts: 10 MiB at once, then nothing for two
+ * seconds. The rate stays that of the download, not 0 between bursts, and
+ * falls to 0 only once the window holds no burst. */
+Test(api, a_bursty_download_shows_its_rate_between_bursts)
+{
+	char path[500];
+	struct dpstats *s;
+	struct seed_err e;
+	uint64_t ms = 1000;
+
+	mkdir(run_dir, 0755);
+	snprintf(path, sizeof(path), "%s/none.stats", run_dir);
+	seed_err_clear(&e);
+	cr_assert_eq(dpstats_create(path, 1, &s, &e), 0, "%s", e.msg);
+	_Atomic uint64_t *http = &dpstats_worker(s, 0)->payload_bytes[DPSTATS_HTTP];
+	api_sample(&A, ms);
+	cr_expect_eq(status_http_rate(), 0, "one sample: no rate yet");
+	dpstats_add(http, 10 << 20);
+	api_sample(&A, ms += 1000);
+	cr_expect_eq(status_http_rate(), 10 << 20);
+	api_sample(&A, ms += 1000);
+	cr_expect_eq(status_http_rate(), (10 << 20) / 2, "a second with nothing");
+	api_sample(&A, ms += 1000);
+	cr_expect_eq(status_http_rate(), (10 << 20) / 3, "two seconds with nothing");
+	for (unsigned i = 0; i < API_RATE_WINDOW - 4; i++)
+		api_sample(&A, ms += 1000);
+	cr_expect_eq(status_http_rate(), (10LL << 20) / (API_RATE_WINDOW - 1),
+		     "the burst is the window's oldest step");
+	api_sample(&A, ms += 1000);
+	cr_expect_eq(status_http_rate(), 0, "the burst has left the window");
+	dpstats_close(s);
+}
