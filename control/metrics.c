@@ -182,6 +182,8 @@ static void dataplane(FILE *f, const struct metrics_input *in)
 					 "into the cache, then served."),
 		COUNTER(repair_failures, "Bad blocks whose stripe had more bad blocks than its "
 					 "parity rebuilds (refused)."),
+		COUNTER(leaf_failures, "Of those, blocks rebuilt whole that matched their XXH3-128 "
+				       "but not their SHA-256 leaf (refused)."),
 		COUNTER(cache_hits, "Block lookups served from the cache."),
 		COUNTER(cache_misses, "Block lookups that needed a read."),
 		COUNTER(cache_evictions, "Blocks evicted from the cache."),
@@ -195,6 +197,8 @@ static void dataplane(FILE *f, const struct metrics_input *in)
 			"Blocks those reads brought beyond the one a peer had asked for."),
 		COUNTER(readahead_splits, "Reads ahead that failed or came back short; their "
 					  "blocks were read again one by one."),
+		COUNTER(readahead_budget_waits,
+			"Misses read alone because the worker's read-ahead budget was in flight."),
 		COUNTER(object_opens,
 			"Object files opened for a read (each one not already open)."),
 		GAUGE(object_fds_open,

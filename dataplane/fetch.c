@@ -499,6 +499,7 @@ static void repair_leaf_done(struct worker *w, uint32_t ri, int copy, int32_t re
 	}
 	if (hash_sha256(leaf_hash, w->fill_ptr[r->slot], w->fill_len[r->slot], leaf) < 0 ||
 	    memcmp(leaf, grp + (r->block % STORE_LEAF_GROUP) * 32, 32)) {
+		dpstats_add(&w->ctr->leaf_failures, 1);
 		repair_finish(w, ri, 0, "it matches its XXH3-128 but not its SHA-256 leaf");
 		return;
 	}
@@ -728,6 +729,7 @@ static void ra_done(struct worker *w, uint32_t g, int32_t res, uint64_t t_reap)
 	dpstats_set(&w->ctr->readahead_reads, rc->reads);
 	dpstats_set(&w->ctr->readahead_blocks, rc->blocks);
 	dpstats_set(&w->ctr->readahead_splits, rc->splits);
+	dpstats_set(&w->ctr->readahead_budget_waits, rc->budget_waits);
 	for (uint32_t i = 0; i < n; i++) {
 		if (b[i].got != RA_REREAD)
 			slot_done(w, b[i].slot, b[i].got);

@@ -638,10 +638,11 @@ int main(int argc, char **argv)
 				 "stopped conns_accepted=%llu payload_bytes_bt=%llu "
 				 "payload_bytes_http=%llu "
 				 "verify_failures=%llu blocks_repaired=%llu repair_failures=%llu "
-				 "cache_hits=%llu cache_misses=%llu "
+				 "leaf_failures=%llu cache_hits=%llu cache_misses=%llu "
 				 "storage_reads=%llu storage_read_bytes=%llu storage_errors=%llu "
 				 "readahead_reads=%llu readahead_blocks=%llu readahead_splits=%llu "
-				 "object_opens=%llu object_open_errors=%llu "
+				 "readahead_budget_waits=%llu object_opens=%llu "
+				 "object_open_errors=%llu "
 				 "closes_encryption=%llu mse_plaintext=%llu mse_rc4=%llu "
 				 "admit_refusals=%llu closes_reclaimed=%llu "
 				 "utp_conns_accepted=%llu utp_payload_bytes=%llu "
@@ -653,6 +654,7 @@ int main(int argc, char **argv)
 				 (unsigned long long)t->verify_failures,
 				 (unsigned long long)t->blocks_repaired,
 				 (unsigned long long)t->repair_failures,
+				 (unsigned long long)t->leaf_failures,
 				 (unsigned long long)t->cache_hits,
 				 (unsigned long long)t->cache_misses,
 				 (unsigned long long)t->storage_reads,
@@ -661,6 +663,7 @@ int main(int argc, char **argv)
 				 (unsigned long long)t->readahead_reads,
 				 (unsigned long long)t->readahead_blocks,
 				 (unsigned long long)t->readahead_splits,
+				 (unsigned long long)t->readahead_budget_waits,
 				 (unsigned long long)t->object_opens,
 				 (unsigned long long)t->object_open_errors,
 				 (unsigned long long)t->closes[PROTO_CLOSE_ENCRYPTION],

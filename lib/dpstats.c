@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define DPSTATS_MAGIC	"SEEDSTAT"
-#define DPSTATS_VERSION 11
+#define DPSTATS_VERSION 12
 #define HDR_SIZE	4096
 
 struct dpstats_hdr {

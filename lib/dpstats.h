@@ -126,8 +126,10 @@ struct dpstats_worker {
 	_Atomic uint64_t closes[DPSTATS_CLOSE_REASONS];
 	_Atomic uint64_t verify_failures;
 	/* bad blocks rebuilt from their stripe's parity on the way into the
-	 * cache (then served), and those beyond it (refused) */
-	_Atomic uint64_t blocks_repaired, repair_failures;
+	 * cache (then served), and those beyond it (refused); of the latter,
+	 * those rebuilt whole that matched their XXH3-128 but not their
+	 * SHA-256 leaf (the data and its table entry damaged alike) */
+	_Atomic uint64_t blocks_repaired, repair_failures, leaf_failures;
 	/* MSE handshakes completed, by the method we selected */
 	_Atomic uint64_t mse_handshakes[DPSTATS_NMSE];
 	_Atomic uint64_t cache_hits, cache_misses, cache_evictions;
@@ -139,6 +141,9 @@ struct dpstats_worker {
 	 * blocks they brought beyond the one asked for, and those that failed
 	 * or came back short (their blocks read again one by one) */
 	_Atomic uint64_t readahead_reads, readahead_blocks, readahead_splits;
+	/* misses read alone because the worker's read-ahead budget was in
+	 * flight (--readahead too small for the load when it climbs) */
+	_Atomic uint64_t readahead_budget_waits;
 	/* object files (the worker's descriptor table, dataplane/ofd.h): opened
 	 * (each open of a file not open), open now (gauge), open failures (the
 	 * file is gone or unreadable), and reads that waited for a slot */

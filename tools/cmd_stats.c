@@ -79,6 +79,7 @@ static void print_json(const struct dpstats *s, const struct dpstats_worker *t)
 	jsonw_ku64(&j, "verify_failures", t->verify_failures);
 	jsonw_ku64(&j, "blocks_repaired", t->blocks_repaired);
 	jsonw_ku64(&j, "repair_failures", t->repair_failures);
+	jsonw_ku64(&j, "leaf_failures", t->leaf_failures);
 	jsonw_ku64(&j, "cache_hits", t->cache_hits);
 	jsonw_ku64(&j, "cache_misses", t->cache_misses);
 	jsonw_ku64(&j, "cache_evictions", t->cache_evictions);
@@ -88,6 +89,7 @@ static void print_json(const struct dpstats *s, const struct dpstats_worker *t)
 	jsonw_ku64(&j, "readahead_reads", t->readahead_reads);
 	jsonw_ku64(&j, "readahead_blocks", t->readahead_blocks);
 	jsonw_ku64(&j, "readahead_splits", t->readahead_splits);
+	jsonw_ku64(&j, "readahead_budget_waits", t->readahead_budget_waits);
 	/* the port and our TCP/IP stack (dpdk backend; 0 on uring) */
 	jsonw_ku64(&j, "net_links_up", t->net_links_up);
 	jsonw_ku64(&j, "net_rx_packets", t->net_rx_packets);
@@ -148,13 +150,15 @@ static void print_text(const struct dpstats *s, const struct dpstats_worker *t)
 	printf("cache hits %llu, misses %llu, evictions %llu\n", (unsigned long long)t->cache_hits,
 	       (unsigned long long)t->cache_misses, (unsigned long long)t->cache_evictions);
 	printf("storage reads %llu, bytes %llu, errors %llu; verify failures %llu (rebuilt from "
-	       "parity %llu, beyond it %llu)\n",
+	       "parity %llu, beyond it %llu, of those %llu on their SHA-256 leaf)\n",
 	       (unsigned long long)t->storage_reads, (unsigned long long)t->storage_read_bytes,
 	       (unsigned long long)t->storage_errors, (unsigned long long)t->verify_failures,
-	       (unsigned long long)t->blocks_repaired, (unsigned long long)t->repair_failures);
-	printf("read ahead: reads %llu, blocks %llu, split %llu\n",
+	       (unsigned long long)t->blocks_repaired, (unsigned long long)t->repair_failures,
+	       (unsigned long long)t->leaf_failures);
+	printf("read ahead: reads %llu, blocks %llu, split %llu, budget waits %llu\n",
 	       (unsigned long long)t->readahead_reads, (unsigned long long)t->readahead_blocks,
-	       (unsigned long long)t->readahead_splits);
+	       (unsigned long long)t->readahead_splits,
+	       (unsigned long long)t->readahead_budget_waits);
 	printf("encrypted handshakes: plaintext %llu, rc4 %llu\n",
 	       (unsigned long long)t->mse_handshakes[DPSTATS_MSE_PLAINTEXT],
 	       (unsigned long long)t->mse_handshakes[DPSTATS_MSE_RC4]);

@@ -245,15 +245,21 @@ grep -q "assets/other.bin offset 163840 length 16384: block SHA-256 leaf mismatc
 ! grep -q "other.bin.*copy" "$T/lv.out" "$T/lv.err" || fail "release verify: expected both metadata and leaves copies of assets/other.bin intact: $(cat "$T/lv.err")"
 invert_byte "$OOBJ" $((HDR + 10 * 16384 + 200))
 invert_byte "$OOBJ" $((HDR + 40 * 16384 + 200))
-dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 1 --cache-size 64M
+dp_start "$T" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 1 --cache-size 64M \
+	--stats-file "$T/dp-leaf.stats"
 OURL="$DP_URL/$ID/patch/assets/other.bin"
 http_get "$OURL" "$T/lf.body" "$T/lf.hdr" -f -r $((10 * 16384 + 100))-$((10 * 16384 + 300))
 ((CURL_RC != 0)) || fail "GET -r in block 10 of assets/other.bin: expected it refused (its leaf does not match), curl exit 0"
 http_get "$OURL" "$T/lf.body" "$T/lf.hdr" -f -r $((40 * 16384))-$((41 * 16384 - 1))
 ((CURL_RC == 0)) || fail "GET -r block 40 of assets/other.bin: expected it rebuilt and served, curl exit $CURL_RC"
 same_bytes_as_source "$TREE/assets/other.bin" $((40 * 16384)) 16384 "$T/lf.body" "block 40 of assets/other.bin, rebuilt"
+sc_ok "$T/lf.json" "$T/lf.err" stats --file "$T/dp-leaf.stats" --json
+lfj=$(json_get "$T/lf.json" leaf_failures)
+[[ $lfj == 1 ]] || fail "seedctl stats --json: expected leaf_failures 1 (block 10 refused on its leaf), saw '$lfj'"
 dp_stop 30
 dp_expect_counter blocks_repaired 1
+dp_expect_counter leaf_failures 1
+dp_expect_counter repair_failures 1
 n=$(grep -c "block 10: rebuilt from its stripe's parity, but it matches its XXH3-128 but not its SHA-256 leaf; refused" "$DP_ERR" || true)
 ((n == 1)) || { cat "$DP_ERR" >&2; fail "seed-dataplane stderr: expected one line refusing block 10 on its leaf, saw $n"; }
 echo "block 10: rebuilt, refused on its SHA-256 leaf; block 40: rebuilt and served"

@@ -15,6 +15,9 @@
 #  - The same download from a data plane started with --readahead 0 reads
 #    one block per read (storage_reads at least the release's blocks,
 #    readahead_reads 0): the figures above are the read-ahead's doing.
+#  - With a budget of two blocks (--readahead 32K) misses past it are read
+#    alone (readahead_budget_waits > 0), some still ahead within it, and
+#    still every byte once.
 #  - No verify failure and no storage error anywhere; `seedctl stats`
 #    shows the read-ahead counters while it runs.
 # shellcheck source=lib.sh
@@ -59,8 +62,8 @@ r=$(dpstat storage_reads) b=$(dpstat storage_read_bytes) rr=$(dpstat readahead_r
 [[ $r == 2 && $b == $((16384 + 3 * 16384)) && $rr == 1 && $ra == 2 ]] ||
 	fail "after the 40,000-byte range: expected storage_reads 2, storage_read_bytes $((4 * 16384)), readahead_reads 1, readahead_blocks 2; saw $r, $b, $rr, $ra"
 sc_ok "$T/st.txt" "$T/st.err" stats --file "$T/dp.stats"
-grep -qE '^read ahead: reads 1, blocks 2, split 0$' "$T/st.txt" ||
-	fail "seedctl stats: expected a line 'read ahead: reads 1, blocks 2, split 0', saw: $(grep -i 'read ahead' "$T/st.txt")"
+grep -qE '^read ahead: reads 1, blocks 2, split 0, budget waits 0$' "$T/st.txt" ||
+	fail "seedctl stats: expected a line 'read ahead: reads 1, blocks 2, split 0, budget waits 0', saw: $(grep -i 'read ahead' "$T/st.txt")"
 
 # lt_whole DIR WHAT: libtorrent downloads the release from the running data
 # plane into DIR, byte for byte, and the data plane is stopped (the counters
@@ -97,6 +100,19 @@ note "without: $reads0 reads for $BLOCKS blocks"
 dp_expect_counter readahead_reads 0
 dp_expect_counter storage_read_bytes "$SIZE"
 dp_expect_counter verify_failures 0
+
+note "a budget of two blocks (--readahead 32K): misses past it are read alone, nothing twice"
+mkdir -p "$T/small"
+dp_start "$T/small" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 1 \
+	--cache-size 128M --readahead 32K
+lt_whole "$T/lt3" "libtorrent (--readahead 32K)"
+waits=$(dp_counter readahead_budget_waits) rab=$(dp_counter readahead_blocks)
+note "budget of 32 KiB: $waits misses read alone for the budget, $rab blocks read ahead"
+((waits > 0)) || fail "--readahead 32K: readahead_budget_waits=$waits, expected misses that waited for the budget ($DP_STOPPED)"
+((rab > 0)) || fail "--readahead 32K: readahead_blocks=$rab, expected some read ahead within the budget ($DP_STOPPED)"
+dp_expect_counter storage_read_bytes "$SIZE"
+dp_expect_counter verify_failures 0
+dp_expect_counter readahead_splits 0
 
 note "--storage-poll yes: polled reads where the device can, a clear refusal where it cannot"
 rc=0
