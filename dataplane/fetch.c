@@ -270,9 +270,10 @@ void fetch_seg(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 		worker_mark_retry(w, c, ci);
 		return;
 	}
-	if (storage_inflight(w->st) >= STORAGE_DEPTH) {
-		/* a miss could not be read now: wait for reads to complete
-		 * rather than spin through the cache */
+	if (storage_inflight(w->st) >= STORAGE_DEPTH || w->cache_full) {
+		/* a miss could not be read now, or could not have a slot: wait
+		 * for reads to complete or slots to be let go rather than spin
+		 * through the cache */
 		s->state = S_FETCH;
 		worker_mark_retry(w, c, ci);
 		return;
@@ -311,6 +312,9 @@ void fetch_seg(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 	case SCACHE_WAIT: s->state = S_WAIT; return;
 	case SCACHE_BUSY:
 		s->state = S_FETCH;
+		if (!w->cache_full)
+			w->cache_full_at = w->now;
+		w->cache_full = 1;
 		worker_mark_retry(w, c, ci);
 		return;
 	}

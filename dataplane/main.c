@@ -466,6 +466,19 @@ int main(int argc, char **argv)
 		dpstats_close(stats);
 		return 1;
 	}
+	/* Blocks read ahead hold cache slots until their reads complete: all
+	 * workers' budgets together may take at most a quarter of the cache,
+	 * or a flood of ranges that are never sent could fill it with reads
+	 * in flight and leave no slot for the blocks peers are waiting for. */
+	uint64_t ra_cap = conf.cache_size / 4 / conf.workers / SCACHE_BLOCK * SCACHE_BLOCK;
+	if (conf.readahead > ra_cap) {
+		log_warn(&lm,
+			 "--readahead %llu per worker: with %u workers that is more than a quarter "
+			 "of the %llu-byte cache; reading ahead at most %llu bytes per worker",
+			 (unsigned long long)conf.readahead, conf.workers,
+			 (unsigned long long)conf.cache_size, (unsigned long long)ra_cap);
+		conf.readahead = ra_cap;
+	}
 	unsigned started = 0;
 	for (; started < conf.workers; started++) {
 		struct worker_params p = { .conf = &conf,

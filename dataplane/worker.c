@@ -349,6 +349,15 @@ void worker_pump(struct worker *w, uint32_t ci)
 			cap = OUTCAP;
 		if (cap < PEERWIRE_MIN_OUT)
 			cap = PEERWIRE_MIN_OUT;
+		if (c->kind == TAG_HTTP) {
+			/* an HTTP data action is up to 1 MiB: take only what fills
+			 * the queue to READAHEAD_SEGS, or one range could queue (and
+			 * pin in the cache) four times what room() allows */
+			size_t fill =
+				(READAHEAD_SEGS - qlen(c) + SEGS_PER_ACTION - 1) / SEGS_PER_ACTION;
+			if (fill < cap)
+				cap = fill ? fill : 1;
+		}
 		struct proto_out out = { acts, 0, cap };
 		size_t used = eng_bytes(w, c, c->rx, c->rx_len, &out);
 		lru_touch(w, c);
@@ -714,13 +723,17 @@ static void loop(struct worker *w)
 		/* Retries wait for a storage completion (which wakes the poll) when
 		 * the ring is full; otherwise they run at once. */
 		int polled = w->nio->busy_poll || storage_is_iopoll(w->st);
-		int timeout =
-			w->n_retry && !w->fetch_wait && storage_inflight(w->st) < STORAGE_DEPTH ? 0
-			: polled && storage_inflight(w->st)					? 0
-			: w->n_throttled ? THROTTLE_MS
-					 : TICK_MS;
+		int timeout = w->n_retry && !w->fetch_wait && !w->cache_full &&
+					      storage_inflight(w->st) < STORAGE_DEPTH
+				      ? 0
+			      : polled && storage_inflight(w->st) ? 0
+			      : w->n_throttled			  ? THROTTLE_MS
+								  : TICK_MS;
 		int n = w->nio->poll(w->net, ev, 64, timeout);
 		w->now = now_ms();
+		/* something happened, or a tick went by: a slot may be free */
+		if (n > 0 || w->now - w->cache_full_at >= TICK_MS)
+			w->cache_full = 0;
 		if (polled)
 			fetch_poll(w);
 		run_throttled(w);
