@@ -24,6 +24,13 @@
  *    hashes them one at a time: it uses SHA-NI and is about twice as fast as
  *    libipsec-mb's own single-buffer IMB_SHA1 / IMB_SHA256 on this CPU (1.6
  *    vs 0.75 GB/s for SHA-1).
+ *  - Nor can a message be fed in parts (hash_sha1_feed): no job or call
+ *    takes a chaining value in. IMB_SHA1_ONE_BLOCK hashes one block from
+ *    the initial value and pads it; IMB_SHA1 hashes a whole message; an
+ *    HMAC job does start from a given state (the hashed key ^ ipad), but it
+ *    pads the inner message and hashes it again with the outer key, and its
+ *    lengths are 16-bit too. sha1mb keeps each message's chaining value in
+ *    a sha1mb_ctx between calls instead, so hash_sha1_feed goes there.
  *  - A job's src must not be NULL even when its length is 0.
  *  - init_mb_mgr_auto() picks AVX2 on CPUs without AVX-512, and in 1.3 only
  *    the SSE manager uses the SHA extensions. On a CPU with SHA-NI the SSE
@@ -65,7 +72,14 @@ struct hash_ctx {
 	EVP_MD_CTX *mdctx;
 	int sha1_long; /* MB: long SHA-1 jobs may go to sha1mb */
 	char desc[128];
+	/* hash_sha1_feed's messages: through sha1mb when sha1_long, else each
+	 * in its libcrypto context (allocated on its first start) */
+	uint32_t started; /* bit i: stream i holds a message */
+	struct sha1mb_ctx mb_stream[HASH_SHA1_STREAMS];
+	EVP_MD_CTX *evp_stream[HASH_SHA1_STREAMS];
 };
+
+_Static_assert(HASH_SHA1_STREAMS <= 32, "one bit per stream in hash_ctx.started");
 
 /* A valid address for empty messages: neither library wants NULL. */
 static const uint8_t empty_msg[1];
@@ -193,6 +207,8 @@ void hash_ctx_destroy(struct hash_ctx *h)
 	if (h->mgr)
 		free_mb_mgr(h->mgr);
 	EVP_MD_CTX_free(h->mdctx);
+	for (size_t i = 0; i < HASH_SHA1_STREAMS; i++)
+		EVP_MD_CTX_free(h->evp_stream[i]);
 	EVP_MD_free(h->md_sha1);
 	EVP_MD_free(h->md_sha256);
 	free(h);
@@ -377,6 +393,81 @@ int hash_sha256_batch(struct hash_ctx *h, const struct hash_job *jobs, size_t n)
 		return mb_batch(h, h->mgr_sha256, IMB_AUTH_SHA_256, h->md_sha256, HASH_SHA256_LEN,
 				jobs, n, 0);
 	return evp_batch(h, h->md_sha256, jobs, n);
+}
+
+int hash_sha1_start(struct hash_ctx *h, unsigned stream)
+{
+	if (!h || stream >= HASH_SHA1_STREAMS)
+		return -EINVAL;
+	h->started &= ~(UINT32_C(1) << stream);
+	if (h->sha1_long) {
+		sha1mb_init(&h->mb_stream[stream]);
+	} else {
+		if (!h->evp_stream[stream] && !(h->evp_stream[stream] = EVP_MD_CTX_new()))
+			return -ENOMEM;
+		if (!EVP_DigestInit_ex2(h->evp_stream[stream], h->md_sha1, NULL))
+			return -EIO;
+	}
+	h->started |= UINT32_C(1) << stream;
+	return 0;
+}
+
+/* The parts of a feed, checked; the streams they end no longer started. */
+static int feed_check(struct hash_ctx *h, const struct hash_sha1_part *parts, size_t n)
+{
+	uint32_t seen = 0;
+
+	if (!h || (n && !parts))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		const struct hash_sha1_part *pt = &parts[i];
+		uint32_t bit;
+
+		if (pt->stream >= HASH_SHA1_STREAMS || (pt->len && !pt->data))
+			return -EINVAL;
+		bit = UINT32_C(1) << pt->stream;
+		if (!(h->started & bit) || (seen & bit))
+			return -EINVAL;
+		seen |= bit;
+	}
+	return 0;
+}
+
+static int feed_mb(struct hash_ctx *h, const struct hash_sha1_part *parts, size_t n)
+{
+	struct sha1mb_part mp[HASH_SHA1_STREAMS];
+
+	/* feed_check: n distinct streams, so n <= HASH_SHA1_STREAMS */
+	for (size_t i = 0; i < n; i++)
+		mp[i] = (struct sha1mb_part){ &h->mb_stream[parts[i].stream], parts[i].data,
+					      parts[i].len, parts[i].out };
+	return sha1mb_feed(mp, n);
+}
+
+static int feed_evp(struct hash_ctx *h, const struct hash_sha1_part *parts, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		EVP_MD_CTX *c = h->evp_stream[parts[i].stream];
+
+		if (parts[i].len && !EVP_DigestUpdate(c, parts[i].data, parts[i].len))
+			return -EIO;
+		if (parts[i].out && !EVP_DigestFinal_ex(c, parts[i].out, NULL))
+			return -EIO;
+	}
+	return 0;
+}
+
+int hash_sha1_feed(struct hash_ctx *h, const struct hash_sha1_part *parts, size_t n)
+{
+	int rc = feed_check(h, parts, n);
+
+	if (rc < 0)
+		return rc;
+	rc = h->sha1_long ? feed_mb(h, parts, n) : feed_evp(h, parts, n);
+	for (size_t i = 0; i < n; i++)
+		if (rc == -EIO || parts[i].out)
+			h->started &= ~(UINT32_C(1) << parts[i].stream);
+	return rc;
 }
 
 int hash_sha1(struct hash_ctx *h, const void *data, size_t len, uint8_t out[HASH_SHA1_LEN])

@@ -52,6 +52,41 @@ struct hash_job {
 int hash_sha1_batch(struct hash_ctx *h, const struct hash_job *jobs, size_t n);
 int hash_sha256_batch(struct hash_ctx *h, const struct hash_job *jobs, size_t n);
 
+/*
+ * SHA-1 of messages fed in parts: up to HASH_SHA1_STREAMS messages per
+ * hash_ctx at once, for a caller that hashes a slice of several long
+ * messages while the slice is in the core's cache (ingest: XXH3, SHA-256,
+ * SHA-1 and the parity of each slice in one pass over it). HASH_IMPL_MB
+ * feeds the messages side by side through sha1mb (without it, and with
+ * HASH_IMPL_OPENSSL, one at a time through libcrypto); the digests are the
+ * same as hash_sha1_batch()'s.
+ */
+#define HASH_SHA1_STREAMS 32u
+
+/* data[0..len) appended to message `stream`; with an out (20 bytes), the
+ * message ends there and its digest goes to out. Borrows data and out. */
+struct hash_sha1_part {
+	unsigned stream;
+	const void *data;
+	size_t len;
+	uint8_t *out;
+};
+
+/* Starts message `stream` (< HASH_SHA1_STREAMS), dropping whatever it
+ * held. 0, -EINVAL (no h, stream out of range) or -ENOMEM (libcrypto's
+ * context, allocated on the stream's first use). */
+int hash_sha1_start(struct hash_ctx *h, unsigned stream);
+
+/*
+ * Feeds parts[0..n), a stream at most once per call; a part with an out
+ * ends its stream, which needs hash_sha1_start() again. 0, or -EINVAL (a
+ * stream out of range, not started or named twice, NULL data with a
+ * non-zero len, NULL parts) / -EOVERFLOW (a message past SHA-1's limit)
+ * with no stream changed, or -EIO from libcrypto with the streams of the
+ * call left undefined (start them again).
+ */
+int hash_sha1_feed(struct hash_ctx *h, const struct hash_sha1_part *parts, size_t n);
+
 /* Single messages, for slow paths. */
 int hash_sha1(struct hash_ctx *h, const void *data, size_t len, uint8_t out[HASH_SHA1_LEN]);
 int hash_sha256(struct hash_ctx *h, const void *data, size_t len, uint8_t out[HASH_SHA256_LEN]);

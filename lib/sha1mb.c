@@ -18,7 +18,9 @@
  *
  * One scheduler drives both: a lane (message slot) walks its message's whole
  * 64-byte blocks in place (no copy), then its last one or two blocks, padded
- * in a per-lane buffer, then takes the next message of the batch. The busy
+ * in a per-lane buffer, then takes the next message of the batch. Fed in
+ * parts (sha1mb_feed), a message is a run of whole blocks from a caller's
+ * context and back to it ("segment"); the padding is one more segment. The busy
  * lanes run together for as many blocks as the one nearest the end of a
  * segment has left, so segment ends are the only scalar work. An AVX2 lane
  * with no message left reads a zero block and its result is never read.
@@ -31,7 +33,15 @@
  * legacy-SSE encodings, and a trial kernel interleaving them with the 256-bit
  * AVX2 rounds ran 40 times slower here (most likely SSE/AVX transition
  * stalls), so a mixed engine is no shortcut. No state outside a call except
- * the cached CPU feature bits.
+ * the cached CPU feature bits and the callers' sha1mb_ctx.
+ *
+ * Why feeding in parts takes whole blocks in place rather than buffering:
+ * a part that ends mid-block leaves its last len % 64 bytes in the
+ * context, and the next part's first bytes complete that block there; one
+ * pass of the scheduler hashes all such completed blocks (one block each),
+ * a second the parts' whole blocks where they lie, so only the bytes that
+ * straddle a boundary are ever copied, and slices of 64-byte multiples
+ * (ingest's) copy nothing.
  */
 #include "sha1mb.h"
 
@@ -52,6 +62,45 @@
 /* Initial hash value, FIPS 180-4 5.3.1. */
 static const uint32_t sha1_h0[5] = {
 	0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u, 0xc3d2e1f0u,
+};
+
+/* Longest message: its length in bits must fit 64 bits (FIPS 180-4 5.1.1). */
+#define SHA1_MAX_LEN ((UINT64_C(1) << 61) - 1)
+
+/*
+ * Pads a message of len bytes whose last len % 64 bytes are already at
+ * t[0..): the 0x80 marker, zeros and the 64-bit big-endian bit length (FIPS
+ * 180-4 5.1.1). Returns the blocks of t to hash: one when the rest leaves
+ * room for the marker and the length (len % 64 < 56), else two.
+ */
+static size_t pad_tail(uint8_t t[2 * BLK], uint64_t len)
+{
+	size_t r = (size_t)(len % BLK), nb = r < BLK - 8 ? 1 : 2;
+	uint64_t bits = len << 3;
+
+	memset(t + r, 0, 2 * BLK - r);
+	t[r] = 0x80;
+	for (size_t k = 0; k < 8; k++)
+		t[nb * BLK - 1 - k] = (uint8_t)(bits >> (8 * k));
+	return nb;
+}
+
+static void put_digest(const uint32_t h[5], uint8_t *out)
+{
+	for (int k = 0; k < 5; k++) {
+		out[4 * k] = (uint8_t)(h[k] >> 24);
+		out[4 * k + 1] = (uint8_t)(h[k] >> 16);
+		out[4 * k + 2] = (uint8_t)(h[k] >> 8);
+		out[4 * k + 3] = (uint8_t)h[k];
+	}
+}
+
+/* nblk whole blocks at p of a message fed in parts, from the state at h and
+ * back into it (sha1mb_feed); nblk > 0. */
+struct seg {
+	uint32_t *h;
+	const uint8_t *p;
+	size_t nblk;
 };
 
 /* Feature bits, computed once: bit 0 = valid, 1 = AVX2, 2 = SHA. Relaxed is
@@ -425,8 +474,9 @@ struct lane {
 struct sched {
 	uint32_t st[5][SHA1MB_LANES]; /* st[j][i]: variable j of lane i */
 	struct lane lane[SHA1MB_LANES];
-	const struct hash_job *jobs;
-	size_t n, next; /* next: first job not yet in a lane */
+	const struct hash_job *jobs; /* whole messages (sha1mb_batch), or */
+	const struct seg *segs;	     /* segments (sha1mb_feed): one is NULL */
+	size_t n, next;		     /* next: first job not yet in a lane */
 };
 
 /* A block idle lanes hash over and over; their result is never read. */
@@ -439,19 +489,26 @@ static const uint8_t zero_block[BLK];
  */
 static void lane_to_tail(struct lane *l, const struct hash_job *j)
 {
-	size_t r = j->len % BLK, nb = r < BLK - 8 ? 1 : 2;
-	/* Lengths are in bits mod 2^64; no buffer comes near 2^61 bytes. */
-	uint64_t bits = (uint64_t)j->len << 3;
+	size_t r = j->len % BLK;
 
-	memset(l->tail, 0, sizeof(l->tail));
 	if (r)
 		memcpy(l->tail, (const uint8_t *)j->data + (j->len - r), r);
-	l->tail[r] = 0x80;
-	for (size_t k = 0; k < 8; k++)
-		l->tail[nb * BLK - 1 - k] = (uint8_t)(bits >> (8 * k));
+	/* No buffer comes near SHA1_MAX_LEN bytes. */
+	l->left = pad_tail(l->tail, j->len);
 	l->p = l->tail;
-	l->left = nb;
 	l->phase = LANE_TAIL;
+}
+
+static void lane_state(const struct sched *s, size_t i, uint32_t h[5])
+{
+	for (int k = 0; k < 5; k++)
+		h[k] = s->st[k][i];
+}
+
+static void lane_set_state(struct sched *s, size_t i, const uint32_t h[5])
+{
+	for (int k = 0; k < 5; k++)
+		s->st[k][i] = h[k];
 }
 
 /* Puts the next waiting job, if any, in lane i. */
@@ -467,6 +524,15 @@ static void lane_fill(struct sched *s, size_t i)
 		return;
 	}
 	l->job = s->next++;
+	if (s->segs) {
+		const struct seg *g = &s->segs[l->job];
+
+		lane_set_state(s, i, g->h);
+		l->p = g->p;
+		l->left = g->nblk;
+		l->phase = LANE_BODY;
+		return;
+	}
 	j = &s->jobs[l->job];
 	for (int k = 0; k < 5; k++)
 		s->st[k][i] = sha1_h0[k];
@@ -479,30 +545,8 @@ static void lane_fill(struct sched *s, size_t i)
 	}
 }
 
-static void put_digest(const uint32_t h[5], uint8_t *out)
-{
-	for (int k = 0; k < 5; k++) {
-		out[4 * k] = (uint8_t)(h[k] >> 24);
-		out[4 * k + 1] = (uint8_t)(h[k] >> 16);
-		out[4 * k + 2] = (uint8_t)(h[k] >> 8);
-		out[4 * k + 3] = (uint8_t)h[k];
-	}
-}
-
-static void lane_state(const struct sched *s, size_t i, uint32_t h[5])
-{
-	for (int k = 0; k < 5; k++)
-		h[k] = s->st[k][i];
-}
-
-static void lane_set_state(struct sched *s, size_t i, const uint32_t h[5])
-{
-	for (int k = 0; k < 5; k++)
-		s->st[k][i] = h[k];
-}
-
 /* Lane i has hashed `run` more blocks: on to its padding, or done (digest
- * out, next message in). */
+ * or segment's state out, next one in). */
 static void lane_step(struct sched *s, size_t i, size_t run)
 {
 	struct lane *l = &s->lane[i];
@@ -511,6 +555,11 @@ static void lane_step(struct sched *s, size_t i, size_t run)
 	l->left -= run;
 	if (l->left)
 		return;
+	if (s->segs) {
+		lane_state(s, i, s->segs[l->job].h);
+		lane_fill(s, i);
+		return;
+	}
 	if (l->phase == LANE_BODY) {
 		lane_to_tail(l, &s->jobs[l->job]);
 		return;
@@ -588,12 +637,14 @@ static void avx2_run(struct sched *s)
 	}
 }
 
-/* Hashes every job on engine e (not AUTO), which this CPU has. */
-static void sched_run(const struct hash_job *jobs, size_t n, int e)
+/* Hashes every job, or every segment, on engine e (not AUTO), which this
+ * CPU has. */
+static void sched_run(const struct hash_job *jobs, const struct seg *segs, size_t n, int e)
 {
 	struct sched s;
 
 	s.jobs = jobs;
+	s.segs = segs;
 	s.n = n;
 	s.next = 0;
 	for (size_t i = 0; i < SHA1MB_LANES; i++)
@@ -606,9 +657,10 @@ static void sched_run(const struct hash_job *jobs, size_t n, int e)
 
 #else /* !SHA1MB_X86: no engine is available, so this is never called. */
 
-static void sched_run(const struct hash_job *jobs, size_t n, int e)
+static void sched_run(const struct hash_job *jobs, const struct seg *segs, size_t n, int e)
 {
 	(void)jobs;
+	(void)segs;
 	(void)n;
 	(void)e;
 }
@@ -625,11 +677,139 @@ int sha1mb_batch_on(enum sha1mb_engine e, const struct hash_job *jobs, size_t n)
 	if (!sha1mb_has_engine(e))
 		return -ENOTSUP;
 	if (n)
-		sched_run(jobs, n, e == SHA1MB_AUTO ? auto_engine() : (int)e);
+		sched_run(jobs, NULL, n, e == SHA1MB_AUTO ? auto_engine() : (int)e);
 	return 0;
 }
 
 int sha1mb_batch(const struct hash_job *jobs, size_t n)
 {
 	return sha1mb_batch_on(SHA1MB_AUTO, jobs, n);
+}
+
+void sha1mb_init(struct sha1mb_ctx *c)
+{
+	memcpy(c->h, sha1_h0, sizeof(c->h));
+	c->len = 0;
+}
+
+/* Segments handed to the scheduler per run, on the stack: the hot path
+ * allocates nothing, and 64 refill the lanes many times. */
+#define SEG_BATCH 64
+
+struct segq {
+	struct seg seg[SEG_BATCH];
+	size_t n;
+	int e;
+};
+
+static void segq_flush(struct segq *q)
+{
+	if (q->n)
+		sched_run(NULL, q->seg, q->n, q->e);
+	q->n = 0;
+}
+
+/* Queues nblk blocks at p for the state h; a full queue runs at once,
+ * which is safe because no two queued segments share a state. */
+static void segq_add(struct segq *q, uint32_t *h, const uint8_t *p, size_t nblk)
+{
+	if (!nblk)
+		return;
+	q->seg[q->n++] = (struct seg){ h, p, nblk };
+	if (q->n == SEG_BATCH)
+		segq_flush(q);
+}
+
+/* The bytes of pt that go to complete the block its context has begun. */
+static size_t head_len(const struct sha1mb_part *pt)
+{
+	size_t r = (size_t)(pt->c->len % BLK);
+
+	if (!r)
+		return 0;
+	return pt->len < BLK - r ? pt->len : BLK - r;
+}
+
+static int feed_check(const struct sha1mb_part *parts, size_t n)
+{
+	if (n && !parts)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		const struct sha1mb_part *pt = &parts[i];
+
+		if (!pt->c || (pt->len && !pt->data))
+			return -EINVAL;
+		/* c->len <= SHA1_MAX_LEN always holds, so this cannot wrap. */
+		if (pt->len > SHA1_MAX_LEN - pt->c->len)
+			return -EOVERFLOW;
+		/* Two lanes on one state would each hash from the same start. */
+		for (size_t k = 0; k < i; k++)
+			if (parts[k].c == pt->c)
+				return -EINVAL;
+	}
+	return 0;
+}
+
+int sha1mb_feed_on(enum sha1mb_engine e, const struct sha1mb_part *parts, size_t n)
+{
+	struct segq q;
+	int rc;
+
+	if ((unsigned)e > SHA1MB_SHANI)
+		return -EINVAL;
+	if ((rc = feed_check(parts, n)) < 0)
+		return rc;
+	if (!sha1mb_has_engine(e))
+		return -ENOTSUP;
+	q.n = 0;
+	q.e = e == SHA1MB_AUTO ? auto_engine() : (int)e;
+	/* 1: the block each context has begun, where a part completes it */
+	for (size_t i = 0; i < n; i++) {
+		const struct sha1mb_part *pt = &parts[i];
+		size_t r = (size_t)(pt->c->len % BLK), head = head_len(pt);
+
+		if (r && r + head == BLK) {
+			memcpy(pt->c->buf + r, pt->data, head);
+			segq_add(&q, pt->c->h, pt->c->buf, 1);
+		}
+	}
+	segq_flush(&q);
+	/* 2: each part's whole blocks after that, where they lie */
+	for (size_t i = 0; i < n; i++) {
+		const struct sha1mb_part *pt = &parts[i];
+		size_t head = head_len(pt);
+
+		if (pt->len)
+			segq_add(&q, pt->c->h, (const uint8_t *)pt->data + head,
+				 (pt->len - head) / BLK);
+	}
+	segq_flush(&q);
+	/* 3: the bytes left over into the context; the padding of the last
+	 * parts (their contexts are all distinct, so one pass) */
+	for (size_t i = 0; i < n; i++) {
+		const struct sha1mb_part *pt = &parts[i];
+		struct sha1mb_ctx *c = pt->c;
+		size_t r = (size_t)(c->len % BLK), head = head_len(pt);
+		size_t rest = (pt->len - head) % BLK;
+
+		if (r && r + head < BLK) {
+			if (head)
+				memcpy(c->buf + r, pt->data, head);
+		} else if (rest) {
+			memcpy(c->buf, (const uint8_t *)pt->data + (pt->len - rest), rest);
+		}
+		c->len += pt->len;
+		if (pt->out)
+			segq_add(&q, c->h, c->buf, pad_tail(c->buf, c->len));
+	}
+	segq_flush(&q);
+	for (size_t i = 0; i < n; i++)
+		if (parts[i].out)
+			put_digest(parts[i].c->h, parts[i].out);
+	return 0;
+}
+
+int sha1mb_feed(const struct sha1mb_part *parts, size_t n)
+{
+	return sha1mb_feed_on(SHA1MB_AUTO, parts, n);
 }

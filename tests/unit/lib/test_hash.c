@@ -381,3 +381,78 @@ Test(xxh128, matches_xxh3_128bits_big_endian)
 	}
 	free(buf);
 }
+
+/* --- hash_sha1_feed: messages in parts, both implementations --- */
+
+/* Three 300 KiB messages side by side in slices that do not fall on 64-byte
+ * boundaries (and a 0-byte one), the streams reused for a second round. */
+Test(hash, sha1_feed_in_slices_matches_openssl)
+{
+	static const size_t slices[] = { 1, 63, 0, 65, 4096, 16384, 100001, 131072 };
+	size_t mlen = 300 * 1024;
+
+	tu_seed(31);
+	uint8_t *pool = tu_random_buf(3 * mlen);
+
+	for (struct tu_impls it = { 0 }; tu_next_impl(&it);) {
+		struct hash_ctx *h = it.h;
+
+		for (int round = 0; round < 2; round++) {
+			uint8_t slots[3][TU_OUT_SLOT];
+			size_t off = 0;
+
+			memset(slots, TU_CANARY, sizeof(slots));
+			for (unsigned i = 0; i < 3; i++)
+				cr_assert_eq(hash_sha1_start(h, 7 * i + (unsigned)round), 0);
+			for (size_t s = 0; off < mlen; s++) {
+				struct hash_sha1_part parts[3];
+				size_t sl = slices[(s + (size_t)round) % TU_N(slices)];
+
+				if (sl > mlen - off)
+					sl = mlen - off;
+				for (unsigned i = 0; i < 3; i++)
+					parts[i] = (struct hash_sha1_part){
+						7 * i + (unsigned)round, pool + i * mlen + off, sl,
+						off + sl == mlen ? slots[i] : NULL
+					};
+				cr_assert_eq(hash_sha1_feed(h, parts, 3), 0);
+				off += sl;
+			}
+			for (unsigned i = 0; i < 3; i++)
+				tu_check_slot(0, slots[i], pool + i * mlen, mlen,
+					      hash_ctx_describe(h));
+		}
+	}
+	free(pool);
+}
+
+Test(hash, sha1_feed_invalid_arguments)
+{
+	uint8_t d[4] = { 1, 2, 3, 4 }, out[TU_OUT_SLOT];
+
+	for (struct tu_impls it = { 0 }; tu_next_impl(&it);) {
+		struct hash_ctx *h = it.h;
+
+		memset(out, TU_CANARY, sizeof(out));
+		struct hash_sha1_part twice[2] = { { 0, d, 4, NULL }, { 0, d, 4, NULL } };
+		struct hash_sha1_part idle = { 1, d, 4, NULL };
+		struct hash_sha1_part far = { HASH_SHA1_STREAMS, d, 4, NULL };
+		struct hash_sha1_part no_data = { 0, NULL, 4, NULL };
+		struct hash_sha1_part end = { 0, d, 4, out };
+
+		cr_assert_eq(hash_sha1_start(NULL, 0), -EINVAL);
+		cr_assert_eq(hash_sha1_start(h, HASH_SHA1_STREAMS), -EINVAL);
+		cr_assert_eq(hash_sha1_start(h, 0), 0);
+		cr_assert_eq(hash_sha1_feed(NULL, &end, 1), -EINVAL);
+		cr_assert_eq(hash_sha1_feed(h, NULL, 1), -EINVAL);
+		cr_assert_eq(hash_sha1_feed(h, twice, 2), -EINVAL);
+		cr_assert_eq(hash_sha1_feed(h, &idle, 1), -EINVAL);
+		cr_assert_eq(hash_sha1_feed(h, &far, 1), -EINVAL);
+		cr_assert_eq(hash_sha1_feed(h, &no_data, 1), -EINVAL);
+		/* refusals left stream 0 as it was: d alone is its message */
+		cr_assert_eq(hash_sha1_feed(h, &end, 1), 0);
+		tu_check_slot(0, out, d, 4, "after refusals");
+		/* an ended stream takes nothing until started again */
+		cr_assert_eq(hash_sha1_feed(h, &end, 1), -EINVAL);
+	}
+}

@@ -492,3 +492,185 @@ int main(int argc, char *argv[])
 	criterion_finalize(tests);
 	return rc;
 }
+
+/* --- a message fed in parts (sha1mb_feed), as ingest hashes a piece a
+ * slice at a time --- */
+
+/* Slice lengths around the block edges and long ones, 0 included. */
+static size_t random_slice(void)
+{
+	static const size_t edge[] = { 0, 1, 2, 55, 56, 63, 64, 65, 127, 128, 129, 16384 };
+
+	switch (tu_rnd() % 3) {
+	case 0: return edge[tu_rnd() % TU_N(edge)];
+	case 1: return tu_rnd() % 5000;
+	default: return 64 * (tu_rnd() % 4096) + tu_rnd() % 3;
+	}
+}
+
+/*
+ * n messages of random lengths (unaligned sources) fed side by side in
+ * uneven slices on engine e, each call carrying one slice of every message
+ * not yet ended, the last slice with its out; every digest against SHA1().
+ */
+static void feed_messages_on(enum sha1mb_engine e, size_t n, const uint8_t *pool, size_t pool_len)
+{
+	struct sha1mb_ctx c[12];
+	struct sha1mb_part parts[12];
+	const uint8_t *msg[12];
+	size_t len[12], done[12];
+	uint8_t slots[12][TU_OUT_SLOT];
+
+	cr_assert_leq(n, 12);
+	memset(slots, TU_CANARY, sizeof(slots));
+	for (size_t i = 0; i < n; i++) {
+		len[i] = random_len();
+		msg[i] = pool + tu_rnd() % (pool_len - len[i] + 1);
+		done[i] = 0;
+		sha1mb_init(&c[i]);
+	}
+	for (size_t left = n; left;) {
+		size_t k = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			size_t sl;
+
+			if (done[i] > len[i])
+				continue; /* ended */
+			sl = random_slice();
+			if (sl > len[i] - done[i])
+				sl = len[i] - done[i];
+			parts[k++] =
+				(struct sha1mb_part){ &c[i], msg[i] + done[i], sl,
+						      done[i] + sl == len[i] ? slots[i] : NULL };
+			done[i] += sl;
+			if (done[i] == len[i]) {
+				done[i] = len[i] + 1;
+				left--;
+			}
+		}
+		cr_assert_eq(sha1mb_feed_on(e, parts, k), 0, "%s", engine_name(e));
+	}
+	for (size_t i = 0; i < n; i++)
+		tu_check_slot(0, slots[i], msg[i], len[i], engine_name(e));
+}
+
+Test(sha1mb, feed_in_uneven_slices_matches_openssl)
+{
+	size_t pool_len = 2 * MIB;
+
+	tu_seed(21);
+	uint8_t *pool = tu_random_buf(pool_len);
+
+	for (size_t k = 0; k < N_ENGINES; k++) {
+		if (!sha1mb_has_engine(engines[k]))
+			continue;
+		for (size_t n = 1; n <= 12; n++)
+			for (int rep = 0; rep < 4; rep++)
+				feed_messages_on(engines[k], n, pool, pool_len);
+	}
+	free(pool);
+}
+
+/* Every split of each edge length into two parts, and into parts of one
+ * byte: the block completed from the context, the padding edges. */
+Test(sha1mb, feed_every_split_point)
+{
+	static const size_t lens[] = { 0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 129, 200 };
+
+	tu_seed(22);
+	uint8_t *d = tu_random_buf(200);
+
+	for (size_t k = 0; k < N_ENGINES; k++) {
+		enum sha1mb_engine e = engines[k];
+
+		if (!sha1mb_has_engine(e))
+			continue;
+		for (size_t l = 0; l < TU_N(lens); l++) {
+			for (size_t cut = 0; cut <= lens[l]; cut++) {
+				struct sha1mb_ctx c;
+				uint8_t slot[TU_OUT_SLOT];
+				struct sha1mb_part a = { &c, d, cut, NULL };
+				struct sha1mb_part b = { &c, d + cut, lens[l] - cut, slot };
+
+				memset(slot, TU_CANARY, sizeof(slot));
+				sha1mb_init(&c);
+				cr_assert_eq(sha1mb_feed_on(e, &a, 1), 0);
+				cr_assert_eq(sha1mb_feed_on(e, &b, 1), 0);
+				tu_check_slot(0, slot, d, lens[l], engine_name(e));
+			}
+			struct sha1mb_ctx c;
+			uint8_t slot[TU_OUT_SLOT];
+
+			memset(slot, TU_CANARY, sizeof(slot));
+			sha1mb_init(&c);
+			for (size_t i = 0; i < lens[l]; i++) {
+				struct sha1mb_part one = { &c, d + i, 1, NULL };
+
+				cr_assert_eq(sha1mb_feed_on(e, &one, 1), 0);
+			}
+			struct sha1mb_part end = { &c, NULL, 0, slot };
+
+			cr_assert_eq(sha1mb_feed_on(e, &end, 1), 0);
+			tu_check_slot(0, slot, d, lens[l], "byte by byte");
+		}
+	}
+	free(d);
+}
+
+/* A piece as ingest feeds it: 2 MiB in 128 KiB slices, four side by side,
+ * on one engine and then another (the state does not depend on it). */
+Test(sha1mb, feed_pieces_across_engines)
+{
+	size_t plen = 2 * MIB, sl = 128 * 1024;
+	struct sha1mb_ctx c[4];
+	uint8_t slots[4][TU_OUT_SLOT];
+
+	tu_seed(23);
+	uint8_t *pool = tu_random_buf(4 * plen);
+
+	memset(slots, TU_CANARY, sizeof(slots));
+	for (int i = 0; i < 4; i++)
+		sha1mb_init(&c[i]);
+	for (size_t off = 0, s = 0; off < plen; off += sl, s++) {
+		struct sha1mb_part parts[4];
+		enum sha1mb_engine e = engines[s % N_ENGINES];
+
+		for (int i = 0; i < 4; i++)
+			parts[i] = (struct sha1mb_part){ &c[i], pool + (size_t)i * plen + off, sl,
+							 off + sl == plen ? slots[i] : NULL };
+		if (!sha1mb_has_engine(e))
+			e = SHA1MB_AUTO;
+		cr_assert_eq(sha1mb_feed_on(e, parts, 4), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		tu_check_slot(0, slots[i], pool + (size_t)i * plen, plen, "2 MiB pieces");
+	free(pool);
+}
+
+Test(sha1mb, feed_invalid_arguments_change_nothing)
+{
+	uint8_t d[100] = { 1 }, slot[TU_OUT_SLOT];
+	struct sha1mb_ctx c[2], before[2];
+	struct sha1mb_part dup[2] = { { &c[0], d, 10, NULL }, { &c[0], d, 10, NULL } };
+	struct sha1mb_part no_c = { NULL, d, 10, NULL };
+	struct sha1mb_part no_data = { &c[1], NULL, 5, NULL };
+	struct sha1mb_part over[2] = { { &c[0], d, 10, NULL }, { &c[1], d, 2, slot } };
+
+	memset(slot, TU_CANARY, sizeof(slot));
+	memset(c, 0x5a, sizeof(c));
+	sha1mb_init(&c[0]);
+	sha1mb_init(&c[1]);
+	c[1].len = ((uint64_t)1 << 61) - 2; /* one byte short of SHA-1's limit */
+	memcpy(before, c, sizeof(c));
+	cr_assert_eq(sha1mb_feed(NULL, 0), 0);
+	cr_assert_eq(sha1mb_feed(NULL, 1), -EINVAL);
+	cr_assert_eq(sha1mb_feed(dup, 2), -EINVAL);
+	cr_assert_eq(sha1mb_feed(&no_c, 1), -EINVAL);
+	cr_assert_eq(sha1mb_feed(&no_data, 1), -EINVAL);
+	cr_assert_eq(sha1mb_feed(over, 2), -EOVERFLOW);
+	cr_assert_eq(sha1mb_feed_on((enum sha1mb_engine)42, over, 1), -EINVAL);
+	cr_assert(memcmp(c, before, sizeof(c)) == 0, "a refused feed changed a context");
+	for (size_t k = 0; k < TU_OUT_SLOT; k++)
+		cr_assert_eq(slot[k], TU_CANARY);
+}
