@@ -447,6 +447,9 @@ struct slot {
 	uint8_t *xxh;
 	uint64_t dirty;	 /* buf may hold non-zero bytes below this */
 	unsigned writes; /* in flight: data, parity */
+	/* the source, while the chunk is read a window at a time as it is
+	 * hashed (hash_step; a chunk of a file of several), else -1 */
+	int src;
 };
 
 struct wk {
@@ -642,6 +645,21 @@ static int claim(struct wk *w, struct file_state **out_f, uint64_t *out_off)
 	}
 }
 
+/* len bytes at off of e's source (fd) into buf. */
+static int read_part(struct wk *w, int fd, const struct ingest_entry *e, uint8_t *buf, size_t len,
+		     uint64_t off)
+{
+	int rc = fsu_pread_full(fd, buf, len, off);
+	if (rc == -ENODATA)
+		return seed_err_set(
+			&w->err, -ESTALE,
+			"%s: file shrank while being hashed; stop writing to the tree and retry",
+			e->src);
+	if (rc < 0)
+		return seed_err_set(&w->err, rc, "%s: read failed: %s", e->src, strerror(-rc));
+	return 0;
+}
+
 /*
  * Reads the chunk at off of f into s (the one copy of its bytes), and
  * zeroes what follows it up to where the hashes, the parity and the
@@ -674,17 +692,16 @@ static int read_slot(struct wk *w, struct slot *s, struct file_state *f, uint64_
 		w->src_file = idx;
 		posix_fadvise(w->src_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	}
-	rc = fsu_pread_full(w->src_fd, s->buf, len, off);
-	if (rc == -ENODATA)
-		return seed_err_set(
-			&w->err, -ESTALE,
-			"%s: file shrank while being hashed; stop writing to the tree and retry",
-			e->src);
-	if (rc < 0)
-		return seed_err_set(&w->err, rc, "%s: read failed: %s", e->src, strerror(-rc));
-	rc = check_unchanged(w->src_fd, e, &w->err);
-	if (rc < 0)
+	if (f->n_units > 1) {
+		/* read as it is hashed (hash_step), on a descriptor of its own:
+		 * the worker's may move on to another file meanwhile */
+		s->src = fcntl(w->src_fd, F_DUPFD_CLOEXEC, 0);
+		if (s->src < 0)
+			return seed_err_set(&w->err, -errno, "%s: %s", e->src, strerror(errno));
+	} else if ((rc = read_part(w, w->src_fd, e, s->buf, len, off)) < 0 ||
+		   (rc = check_unchanged(w->src_fd, e, &w->err)) < 0) {
 		return rc;
+	}
 
 	uint64_t zero_end = round_up(len, (uint64_t)j->par.k * STORE_BLOCK);
 	if (j->want_v1 && !f->is_last && off + len == e->length &&
@@ -850,6 +867,13 @@ static int hash_step(struct wk *w, struct lane *lane, unsigned n_lanes, uint64_t
 		uint64_t we = l->pos + win < l->end ? l->pos + win : l->end;
 		if (!s)
 			continue;
+		/* Read into the cache right before it is hashed: a chunk read
+		 * whole went out to memory and came back for the hashes. */
+		if (s->src >= 0 && l->pos < l->data_end &&
+		    (rc = read_part(w, s->src, s->f->e, s->buf + l->pos,
+				    (size_t)((we < l->data_end ? we : l->data_end) - l->pos),
+				    s->off + l->pos)) < 0)
+			return rc;
 		for (uint64_t b = l->pos; b < we && b < l->data_end; b += MERKLE_BLOCK_SIZE) {
 			size_t bi = (size_t)(b / MERKLE_BLOCK_SIZE);
 			uint64_t bl =
@@ -882,9 +906,13 @@ static int hash_step(struct wk *w, struct lane *lane, unsigned n_lanes, uint64_t
 		 * version of a game are, and cost no parity then. */
 		if (s->f->n_units > 1) {
 			uint64_t base = parity_base(j, s);
-			for (uint64_t st = (l->pos + sb - 1) / sb; st * sb < we && st * sb < s->len;
-			     st++)
-				stripe_parity(j, s, st, base);
+			for (uint64_t st = l->pos / sb; st * sb < s->len; st++) {
+				uint64_t e = (st + 1) * sb < s->len ? (st + 1) * sb : s->len;
+				if (e > we)
+					break;
+				if (e > l->pos)
+					stripe_parity(j, s, st, base);
+			}
 		}
 		l->pos = we;
 		if (l->pos == l->end)
@@ -910,14 +938,13 @@ static int hash_group(struct wk *w)
 	size_t pb = (size_t)(pl / MERKLE_BLOCK_SIZE);
 	/* four pieces a step (sha1mb's streams), more when pieces are short */
 	const uint64_t win = pl < STEP_BYTES / GROUP_PIECES ? pl : STEP_BYTES / GROUP_PIECES;
-	const unsigned n_lanes = (unsigned)(STEP_BYTES / win);
+	const unsigned n_lanes = STEP_BYTES / win < HASH_SHA1_STREAMS ? (unsigned)(STEP_BYTES / win)
+								      : HASH_SHA1_STREAMS;
 	struct lane lane[HASH_SHA1_STREAMS] = { 0 };
 	unsigned g = 0, busy;
 	uint64_t next = 0; /* next piece of slot group[g] */
 	int rc;
 
-	_Static_assert(STEP_BYTES / METAINFO_MIN_PIECE <= HASH_SHA1_STREAMS,
-		       "a lane per SHA-1 stream");
 	do {
 		busy = 0;
 		for (unsigned i = 0; i < n_lanes; i++) {
@@ -936,6 +963,16 @@ static int hash_group(struct wk *w)
 		if (busy && (rc = hash_step(w, lane, n_lanes, win)) < 0)
 			return rc;
 	} while (busy);
+	for (g = 0; g < w->n_group; g++) {
+		struct slot *s = &w->slot[w->group[g]];
+		if (s->src < 0)
+			continue;
+		rc = check_unchanged(s->src, s->f->e, &w->err);
+		close(s->src);
+		s->src = -1;
+		if (rc < 0)
+			return rc;
+	}
 
 	/* Each chunk's leaves folded into its pieces' layer hashes at once: a
 	 * chunk is whole pieces (j->chunk is a multiple of the piece length),
@@ -1088,6 +1125,8 @@ static void *worker(void *arg)
 	seed_err_clear(&w->err);
 	w->src_fd = -1;
 	w->src_file = SIZE_MAX;
+	for (unsigned i = 0; i < j->n_slots; i++)
+		w->slot[i].src = -1;
 	if (hash_ctx_create(j->o->impl, &w->h, &w->err) < 0 ||
 	    ingest_io_create(2 * j->n_slots, j->o->fault, &w->io, &w->err) < 0)
 		goto out;
@@ -1119,6 +1158,8 @@ out:
 	if (w->src_fd >= 0)
 		close(w->src_fd);
 	for (unsigned i = 0; i < j->n_slots; i++) {
+		if (w->slot[i].src >= 0)
+			close(w->slot[i].src);
 		free(w->slot[i].buf);
 		free(w->slot[i].pbuf);
 		free(w->slot[i].leaves);
