@@ -6,10 +6,10 @@
  * are independent. Each worker keeps to one file at a time and holds
  * several chunks (slots): it reads a chunk with one pread (the one copy of
  * its bytes), gathers chunks into a group of at least 4 pieces, hashes the
- * group (SHA-256 and XXH3 per 16 KiB block, SHA-1 per piece) and computes
- * the parity of its stripes in one pass, 512 KiB at a time (hash_group),
- * and queues data and parity as O_DIRECT writes on its io_uring
- * (ingest_io), then reads the next group while those run. Results land in per-file arrays at fixed slots, so
+ * group in one call per hash (SHA-256 and XXH3 per 16 KiB block, SHA-1 per
+ * piece), computes the parity of its stripes, and queues data and parity
+ * as O_DIRECT writes on its io_uring (ingest_io), then reads the next group
+ * while those run. Results land in per-file arrays at fixed slots, so
  * workers share only atomic counters; the worker that reaps the last write
  * of a file builds its merkle tree and commits its object (fsync, rename).
  *
@@ -51,10 +51,9 @@
 #include "utf8.h"
 
 #define CHUNK_MIN (4u << 20)
-/* Bytes of a group hashed, checked and coded together (hash_group): a
- * core's L2 here (512 KiB), and 32 blocks, a multiple of the 16 SHA-256
- * lanes of AVX-512. */
-#define STEP_BYTES (512u << 10)
+/* Blocks hashed with XXH3 and SHA-256 together (hash_group): 512 KiB, in
+ * a core's L2 here, and a multiple of the 16 SHA-256 lanes of AVX-512. */
+#define HASH_SLICE 32u
 
 /* ---- scanning ---- */
 
@@ -447,9 +446,6 @@ struct slot {
 	uint8_t *xxh;
 	uint64_t dirty;	 /* buf may hold non-zero bytes below this */
 	unsigned writes; /* in flight: data, parity */
-	/* the source, while the chunk is read a window at a time as it is
-	 * hashed (hash_step; a chunk of a file of several), else -1 */
-	int src;
 };
 
 struct wk {
@@ -645,21 +641,6 @@ static int claim(struct wk *w, struct file_state **out_f, uint64_t *out_off)
 	}
 }
 
-/* len bytes at off of e's source (fd) into buf. */
-static int read_part(struct wk *w, int fd, const struct ingest_entry *e, uint8_t *buf, size_t len,
-		     uint64_t off)
-{
-	int rc = fsu_pread_full(fd, buf, len, off);
-	if (rc == -ENODATA)
-		return seed_err_set(
-			&w->err, -ESTALE,
-			"%s: file shrank while being hashed; stop writing to the tree and retry",
-			e->src);
-	if (rc < 0)
-		return seed_err_set(&w->err, rc, "%s: read failed: %s", e->src, strerror(-rc));
-	return 0;
-}
-
 /*
  * Reads the chunk at off of f into s (the one copy of its bytes), and
  * zeroes what follows it up to where the hashes, the parity and the
@@ -692,16 +673,17 @@ static int read_slot(struct wk *w, struct slot *s, struct file_state *f, uint64_
 		w->src_file = idx;
 		posix_fadvise(w->src_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	}
-	if (f->n_units > 1) {
-		/* read as it is hashed (hash_step), on a descriptor of its own:
-		 * the worker's may move on to another file meanwhile */
-		s->src = fcntl(w->src_fd, F_DUPFD_CLOEXEC, 0);
-		if (s->src < 0)
-			return seed_err_set(&w->err, -errno, "%s: %s", e->src, strerror(errno));
-	} else if ((rc = read_part(w, w->src_fd, e, s->buf, len, off)) < 0 ||
-		   (rc = check_unchanged(w->src_fd, e, &w->err)) < 0) {
+	rc = fsu_pread_full(w->src_fd, s->buf, len, off);
+	if (rc == -ENODATA)
+		return seed_err_set(
+			&w->err, -ESTALE,
+			"%s: file shrank while being hashed; stop writing to the tree and retry",
+			e->src);
+	if (rc < 0)
+		return seed_err_set(&w->err, rc, "%s: read failed: %s", e->src, strerror(-rc));
+	rc = check_unchanged(w->src_fd, e, &w->err);
+	if (rc < 0)
 		return rc;
-	}
 
 	uint64_t zero_end = round_up(len, (uint64_t)j->par.k * STORE_BLOCK);
 	if (j->want_v1 && !f->is_last && off + len == e->length &&
@@ -718,52 +700,38 @@ static int read_slot(struct wk *w, struct slot *s, struct file_state *f, uint64_
 	return 0;
 }
 
-/* Where s's parity starts in its object: the first parity shard of its
- * first stripe. s->pbuf holds the chunk's parity from there on. */
-static uint64_t parity_base(const struct job *j, const struct slot *s)
-{
-	uint64_t off, e;
-
-	store_shard(&s->f->g, s->off / ((uint64_t)j->par.k * STORE_BLOCK), j->par.k, &off, &e);
-	return off;
-}
-
-/* The bytes of s->pbuf its parity fills: up to its last stripe's last
- * parity shard. */
-static uint64_t parity_bytes(const struct job *j, const struct slot *s, uint64_t base)
-{
-	const uint64_t sb = (uint64_t)j->par.k * STORE_BLOCK;
-	uint64_t last = s->off / sb + (s->len + sb - 1) / sb - 1, off, e;
-	uint32_t plen = store_shard(&s->f->g, last, j->par.k + j->par.m - 1, &off, &e);
-
-	return off - base + plen;
-}
-
-/* The parity of stripe st of s (counted from the chunk's first) into
- * s->pbuf, laid out as in the object (a short last stripe has short
- * shards: store_shard says where and how long; base: parity_base), and
- * its XXH3 into s->xxh after the chunk's data blocks'. */
-static void stripe_parity(const struct job *j, struct slot *s, uint64_t st, uint64_t base)
+/* The parity of s's stripes into s->pbuf, laid out as in the object (a
+ * short last stripe has short shards: store_shard says where and how long),
+ * and their XXH3 into s->xxh, after its data blocks'. */
+static void slot_parity(struct job *j, struct slot *s, uint64_t *out_pbytes, uint64_t *out_poff)
 {
 	const uint32_t k = j->par.k, m = j->par.m;
-	uint64_t s0 = s->off / ((uint64_t)k * STORE_BLOCK);
-	uint64_t nb = (s->len + STORE_BLOCK - 1) / STORE_BLOCK, e;
-	/* zeroed: gcc cannot see that k and m are at least 1 */
-	uint8_t *data[PARITY_MAX_K] = { 0 }, *out[PARITY_MAX_M] = { 0 };
-	uint32_t plen = 0;
+	const uint64_t sb = (uint64_t)k * STORE_BLOCK;
+	struct file_state *f = s->f;
+	uint64_t s0 = s->off / sb, ns = (s->len + sb - 1) / sb;
+	uint64_t nb = (s->len + STORE_BLOCK - 1) / STORE_BLOCK, poff = 0, e, end = 0;
 
-	for (uint32_t i = 0; i < m; i++) {
-		uint64_t off;
-		plen = store_shard(&s->f->g, s0 + st, k + i, &off, &e);
-		out[i] = s->pbuf + (off - base);
+	for (uint64_t st = 0; st < ns; st++) {
+		uint8_t *data[PARITY_MAX_K], *out[PARITY_MAX_M];
+		uint32_t plen = 0;
+		for (uint32_t i = 0; i < m; i++) {
+			uint64_t off;
+			plen = store_shard(&f->g, s0 + st, k + i, &off, &e);
+			if (st == 0 && i == 0)
+				poff = off;
+			out[i] = s->pbuf + (off - poff);
+			end = off - poff + plen;
+		}
+		for (uint32_t i = 0; i < k; i++)
+			data[i] = s->buf + (st * k + i) * STORE_BLOCK;
+		/* the data past the file is zeros (read_slot), and so is the
+		 * parity past plen: it is neither computed nor stored */
+		parity_encode(&j->par, plen, data, out);
+		for (uint32_t i = 0; i < m; i++)
+			hash_xxh128(out[i], plen, s->xxh + (nb + st * m + i) * 16);
 	}
-	for (uint32_t i = 0; i < k; i++)
-		data[i] = s->buf + (st * k + i) * STORE_BLOCK;
-	/* the data past the file is zeros (read_slot), and so is the parity
-	 * past plen: it is neither computed nor stored */
-	parity_encode(&j->par, plen, data, out);
-	for (uint32_t i = 0; i < m; i++)
-		hash_xxh128(out[i], plen, s->xxh + (nb + st * m + i) * 16);
+	*out_pbytes = end;
+	*out_poff = poff;
 }
 
 /*
@@ -809,188 +777,79 @@ static int write_leaves(struct slot *s, uint64_t n_parity, struct seed_err *err)
 }
 
 /*
- * A piece on its way through hash_group, in s->buf: its blocks end at
- * data_end (the chunk's end for its last piece), its v1 message at
- * sha1_end (the same, or past it to the piece length when the pad file's
- * zeros follow; pos for v2 alone), and the lane at the later of the two.
- */
-struct lane {
-	struct slot *s; /* NULL: the lane is free */
-	uint64_t pos, data_end, sha1_end, end;
-	uint8_t *sha1_out;
-};
-
-/* Puts piece p of s in lane i (SHA-1 stream i). */
-static int lane_start(struct wk *w, struct lane *l, unsigned i, struct slot *s, uint64_t p)
-{
-	struct job *j = w->j;
-	uint64_t pl = j->piece_length, start = p * pl;
-	uint64_t data_end = start + pl < s->len ? start + pl : s->len;
-	int rc;
-
-	l->s = s;
-	l->pos = start;
-	l->data_end = data_end;
-	l->sha1_end = start;
-	if (j->want_v1) {
-		l->sha1_end = data_end;
-		/* v1 sees a file's tail followed by its pad file's zeros. */
-		if (data_end == s->len && s->len % pl && !s->f->is_last &&
-		    s->off + s->len == s->f->e->length)
-			l->sha1_end = start + pl;
-		l->sha1_out = s->f->sha1 + (s->off / pl + p) * 20;
-		if ((rc = hash_sha1_start(w->h, i)) < 0)
-			return seed_err_set(&w->err, rc, "SHA-1 failed: %s", strerror(-rc));
-	}
-	l->end = l->sha1_end > data_end ? l->sha1_end : data_end;
-	return 0;
-}
-
-/*
- * One step of hash_group: the next win bytes of every busy lane, each byte
- * read from memory once and then hashed with XXH3 (which pulls it into the
- * cache), SHA-256 and SHA-1, and coded into the parity of the stripes that
- * start there, all while it is in the core's L2. Frees the lanes whose
- * piece is done.
- */
-static int hash_step(struct wk *w, struct lane *lane, unsigned n_lanes, uint64_t win)
-{
-	struct job *j = w->j;
-	const uint64_t sb = (uint64_t)j->par.k * STORE_BLOCK;
-	struct hash_sha1_part parts[HASH_SHA1_STREAMS];
-	size_t nb = 0, np = 0;
-	int rc;
-
-	for (unsigned i = 0; i < n_lanes; i++) {
-		struct lane *l = &lane[i];
-		struct slot *s = l->s;
-		uint64_t we = l->pos + win < l->end ? l->pos + win : l->end;
-		if (!s)
-			continue;
-		/* Read into the cache right before it is hashed: a chunk read
-		 * whole went out to memory and came back for the hashes. */
-		if (s->src >= 0 && l->pos < l->data_end &&
-		    (rc = read_part(w, s->src, s->f->e, s->buf + l->pos,
-				    (size_t)((we < l->data_end ? we : l->data_end) - l->pos),
-				    s->off + l->pos)) < 0)
-			return rc;
-		for (uint64_t b = l->pos; b < we && b < l->data_end; b += MERKLE_BLOCK_SIZE) {
-			size_t bi = (size_t)(b / MERKLE_BLOCK_SIZE);
-			uint64_t bl =
-				s->len - b < MERKLE_BLOCK_SIZE ? s->len - b : MERKLE_BLOCK_SIZE;
-			w->xo[nb] = s->xxh + bi * 16;
-			w->hj[nb++] =
-				(struct hash_job){ s->buf + b, (size_t)bl, s->leaves + bi * 32 };
-		}
-		if (l->pos < l->sha1_end) {
-			uint64_t e1 = we < l->sha1_end ? we : l->sha1_end;
-			parts[np++] =
-				(struct hash_sha1_part){ i, s->buf + l->pos, (size_t)(e1 - l->pos),
-							 e1 == l->sha1_end ? l->sha1_out : NULL };
-		}
-	}
-	for (size_t i = 0; i < nb; i++)
-		hash_xxh128(w->hj[i].data, w->hj[i].len, w->xo[i]);
-	if ((rc = hash_sha256_batch(w->h, w->hj, nb)) < 0)
-		return seed_err_set(&w->err, rc, "SHA-256 failed: %s", strerror(-rc));
-	if ((rc = hash_sha1_feed(w->h, parts, np)) < 0)
-		return seed_err_set(&w->err, rc, "SHA-1 failed: %s", strerror(-rc));
-	for (unsigned i = 0; i < n_lanes; i++) {
-		struct lane *l = &lane[i];
-		struct slot *s = l->s;
-		uint64_t we = l->pos + win < l->end ? l->pos + win : l->end;
-		if (!s)
-			continue;
-		/* A file of one chunk gets its parity once it is known not to
-		 * be in the store already (hash_group): most files of a new
-		 * version of a game are, and cost no parity then. */
-		if (s->f->n_units > 1) {
-			uint64_t base = parity_base(j, s);
-			for (uint64_t st = l->pos / sb; st * sb < s->len; st++) {
-				uint64_t e = (st + 1) * sb < s->len ? (st + 1) * sb : s->len;
-				if (e > we)
-					break;
-				if (e > l->pos)
-					stripe_parity(j, s, st, base);
-			}
-		}
-		l->pos = we;
-		if (l->pos == l->end)
-			l->s = NULL;
-	}
-	return 0;
-}
-
-/*
- * Hashes every chunk of the group (SHA-256 and XXH3 per 16 KiB block, SHA-1
- * per piece) and computes their parity in one pass over the data, a step of
- * STEP_BYTES at a time: a group is several MiB, and a pass of each hash and
- * of the parity over all of it read every byte from memory four times. A
- * step takes the same window of several pieces side by side (sha1mb hashes
- * four SHA-1 messages at once; one alone leaves the SHA unit idle most of
- * the time), so SHA-1 is fed each piece in slices (hash_sha1_feed). Then
- * queues the chunks' data and parity writes.
+ * Hashes every chunk of the group in one call per hash (SHA-256 and XXH3
+ * per 16 KiB block, SHA-1 per piece, pieces of several chunks together),
+ * computes their parity and queues their data and parity writes.
  */
 static int hash_group(struct wk *w)
 {
 	struct job *j = w->j;
-	const uint64_t pl = j->piece_length;
-	size_t pb = (size_t)(pl / MERKLE_BLOCK_SIZE);
-	/* four pieces a step (sha1mb's streams), more when pieces are short */
-	const uint64_t win = pl < STEP_BYTES / GROUP_PIECES ? pl : STEP_BYTES / GROUP_PIECES;
-	const unsigned n_lanes = STEP_BYTES / win < HASH_SHA1_STREAMS ? (unsigned)(STEP_BYTES / win)
-								      : HASH_SHA1_STREAMS;
-	struct lane lane[HASH_SHA1_STREAMS] = { 0 };
-	unsigned g = 0, busy;
-	uint64_t next = 0; /* next piece of slot group[g] */
+	size_t nb = 0, np = 0, pb = (size_t)(j->piece_length / MERKLE_BLOCK_SIZE);
 	int rc;
 
-	do {
-		busy = 0;
-		for (unsigned i = 0; i < n_lanes; i++) {
-			if (!lane[i].s) {
-				while (g < w->n_group && next * pl >= w->slot[w->group[g]].len) {
-					g++;
-					next = 0;
-				}
-				if (g < w->n_group &&
-				    (rc = lane_start(w, &lane[i], i, &w->slot[w->group[g]],
-						     next++)) < 0)
-					return rc;
-			}
-			busy += lane[i].s != NULL;
-		}
-		if (busy && (rc = hash_step(w, lane, n_lanes, win)) < 0)
-			return rc;
-	} while (busy);
-	for (g = 0; g < w->n_group; g++) {
+	for (unsigned g = 0; g < w->n_group; g++) {
 		struct slot *s = &w->slot[w->group[g]];
-		if (s->src < 0)
-			continue;
-		rc = check_unchanged(s->src, s->f->e, &w->err);
-		close(s->src);
-		s->src = -1;
-		if (rc < 0)
-			return rc;
+		size_t n = (size_t)((s->len + MERKLE_BLOCK_SIZE - 1) / MERKLE_BLOCK_SIZE);
+		for (size_t i = 0; i < n; i++) {
+			size_t bl = MERKLE_BLOCK_SIZE;
+			if ((uint64_t)(i + 1) * MERKLE_BLOCK_SIZE > s->len)
+				bl = (size_t)(s->len - (uint64_t)i * MERKLE_BLOCK_SIZE);
+			w->xo[nb] = s->xxh + i * 16;
+			w->hj[nb++] = (struct hash_job){ s->buf + i * MERKLE_BLOCK_SIZE, bl,
+							 s->leaves + i * 32 };
+		}
 	}
-
+	/* XXH3 and SHA-256 a slice at a time, the second while the first has
+	 * the slice in the core's cache: a group is several MiB, and a pass of
+	 * each over all of it read every byte from memory twice */
+	for (size_t b0 = 0; b0 < nb; b0 += HASH_SLICE) {
+		size_t n = nb - b0 < HASH_SLICE ? nb - b0 : HASH_SLICE;
+		for (size_t i = b0; i < b0 + n; i++)
+			hash_xxh128(w->hj[i].data, w->hj[i].len, w->xo[i]);
+		rc = hash_sha256_batch(w->h, w->hj + b0, n);
+		if (rc < 0)
+			return seed_err_set(&w->err, rc, "SHA-256 failed: %s", strerror(-rc));
+	}
 	/* Each chunk's leaves folded into its pieces' layer hashes at once: a
 	 * chunk is whole pieces (j->chunk is a multiple of the piece length),
 	 * the file's last piece padded with zero leaves as BEP 52 has it. */
-	for (g = 0; g < w->n_group; g++) {
+	for (unsigned g = 0; g < w->n_group; g++) {
 		struct slot *s = &w->slot[w->group[g]];
 		size_t n = (size_t)((s->len + MERKLE_BLOCK_SIZE - 1) / MERKLE_BLOCK_SIZE);
-		rc = merkle_layer(w->h, s->leaves, n, pb, s->f->layer + s->off / pl * 32);
+		rc = merkle_layer(w->h, s->leaves, n, pb,
+				  s->f->layer + s->off / j->piece_length * 32);
 		if (rc < 0)
 			return seed_err_set(&w->err, rc, "%s: merkle tree failed: %s", s->f->e->rel,
 					    strerror(-rc));
 	}
 
-	for (g = 0; g < w->n_group; g++) {
+	if (j->want_v1) {
+		for (unsigned g = 0; g < w->n_group; g++) {
+			struct slot *s = &w->slot[w->group[g]];
+			struct file_state *f = s->f;
+			uint64_t p0 = s->off / j->piece_length;
+			size_t n = (size_t)((s->len + j->piece_length - 1) / j->piece_length);
+			uint64_t tail = s->len % j->piece_length;
+			uint64_t last_len = tail ? tail : j->piece_length;
+			/* v1 sees a file's tail followed by its pad file's zeros. */
+			if (tail && !f->is_last && s->off + s->len == f->e->length)
+				last_len = j->piece_length;
+			for (size_t i = 0; i < n; i++)
+				w->hj[np++] =
+					(struct hash_job){ s->buf + i * j->piece_length,
+							   i + 1 == n ? last_len : j->piece_length,
+							   f->sha1 + (p0 + i) * 20 };
+		}
+		rc = hash_sha1_batch(w->h, w->hj, np);
+		if (rc < 0)
+			return seed_err_set(&w->err, rc, "SHA-1 failed: %s", strerror(-rc));
+	}
+
+	for (unsigned g = 0; g < w->n_group; g++) {
 		unsigned si = w->group[g];
 		struct slot *s = &w->slot[si];
 		struct file_state *f = s->f;
-		uint64_t base = parity_base(j, s), pbytes = parity_bytes(j, s, base);
+		uint64_t pbytes, poff;
 		if (f->n_units == 1) {
 			/* all of the file is hashed: its name is known before a
 			 * byte is written, and a file another release holds (most
@@ -1010,9 +869,8 @@ static int hash_group(struct wk *w)
 			}
 			if ((rc = start_file(w, f, 1)) < 0)
 				return rc;
-			for (uint64_t st = 0; st * j->par.k * STORE_BLOCK < s->len; st++)
-				stripe_parity(j, s, st, base);
 		}
+		slot_parity(j, s, &pbytes, &poff);
 		uint64_t ns = (s->len + (uint64_t)j->par.k * STORE_BLOCK - 1) /
 			      ((uint64_t)j->par.k * STORE_BLOCK);
 		if ((rc = write_leaves(s, ns * j->par.m, &w->err)) < 0 ||
@@ -1024,7 +882,7 @@ static int hash_group(struct wk *w)
 		rc = ingest_io_write(w->io, fd, bfd, s->buf, (size_t)round_up(s->len, 4096),
 				     STORE_OBJ_HEADER + s->off, (uint64_t)si);
 		if (rc == 0)
-			rc = ingest_io_write(w->io, fd, bfd, s->pbuf, (size_t)pbytes, base,
+			rc = ingest_io_write(w->io, fd, bfd, s->pbuf, (size_t)pbytes, poff,
 					     (uint64_t)si);
 		if (rc < 0) /* -EBUSY: two writes per slot never exceed the depth */
 			return seed_err_set(&w->err, rc, "write queue: %s", strerror(-rc));
@@ -1125,8 +983,6 @@ static void *worker(void *arg)
 	seed_err_clear(&w->err);
 	w->src_fd = -1;
 	w->src_file = SIZE_MAX;
-	for (unsigned i = 0; i < j->n_slots; i++)
-		w->slot[i].src = -1;
 	if (hash_ctx_create(j->o->impl, &w->h, &w->err) < 0 ||
 	    ingest_io_create(2 * j->n_slots, j->o->fault, &w->io, &w->err) < 0)
 		goto out;
@@ -1158,8 +1014,6 @@ out:
 	if (w->src_fd >= 0)
 		close(w->src_fd);
 	for (unsigned i = 0; i < j->n_slots; i++) {
-		if (w->slot[i].src >= 0)
-			close(w->slot[i].src);
 		free(w->slot[i].buf);
 		free(w->slot[i].pbuf);
 		free(w->slot[i].leaves);
