@@ -187,6 +187,8 @@ static void dataplane(FILE *f, const struct metrics_input *in)
 		COUNTER(cache_hits, "Block lookups served from the cache."),
 		COUNTER(cache_misses, "Block lookups that needed a read."),
 		COUNTER(cache_evictions, "Blocks evicted from the cache."),
+		COUNTER(blocks_parked, "Blocks queued for peers that had stopped reading, let go "
+				       "while the cache had no free slot."),
 		GAUGE(cache_capacity_bytes, "Block memory of the cache."),
 		COUNTER(storage_reads, "Reads issued to the store."),
 		COUNTER(storage_read_bytes, "Bytes read from the store."),

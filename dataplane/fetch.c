@@ -270,6 +270,12 @@ void fetch_seg(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 		worker_mark_retry(w, c, ci);
 		return;
 	}
+	if (c->parked) {
+		/* its peer stopped reading while the cache was short: fetched
+		 * again when its send completes (worker.c, park_stalled) */
+		s->state = S_FETCH;
+		return;
+	}
 	if (storage_inflight(w->st) >= STORAGE_DEPTH || w->cache_full) {
 		/* a miss could not be read now, or could not have a slot: wait
 		 * for reads to complete or slots to be let go rather than spin

@@ -654,7 +654,7 @@ int main(int argc, char **argv)
 				 "leaf_failures=%llu cache_hits=%llu cache_misses=%llu "
 				 "storage_reads=%llu storage_read_bytes=%llu storage_errors=%llu "
 				 "readahead_reads=%llu readahead_blocks=%llu readahead_splits=%llu "
-				 "readahead_budget_waits=%llu object_opens=%llu "
+				 "readahead_budget_waits=%llu blocks_parked=%llu object_opens=%llu "
 				 "object_open_errors=%llu "
 				 "closes_encryption=%llu mse_plaintext=%llu mse_rc4=%llu "
 				 "admit_refusals=%llu closes_reclaimed=%llu "
@@ -677,6 +677,7 @@ int main(int argc, char **argv)
 				 (unsigned long long)t->readahead_blocks,
 				 (unsigned long long)t->readahead_splits,
 				 (unsigned long long)t->readahead_budget_waits,
+				 (unsigned long long)t->blocks_parked,
 				 (unsigned long long)t->object_opens,
 				 (unsigned long long)t->object_open_errors,
 				 (unsigned long long)t->closes[PROTO_CLOSE_ENCRYPTION],

@@ -190,6 +190,10 @@ struct scache {
 	_Atomic uint64_t *idx;
 	uint64_t *ikey;
 	uint32_t mask;
+	/* misses that found no slot, all workers: rare (only when every slot
+	 * is pinned or filling), so one shared atomic costs nothing; workers
+	 * watch it to let go of what their stalled peers hold */
+	_Atomic uint64_t pressure;
 	pthread_mutex_t lock;
 	/* everything below: under the lock */
 	struct ring small, main;
@@ -587,6 +591,11 @@ int scache_uses_hugepages(const struct scache *sc)
 	return sc->huge;
 }
 
+uint64_t scache_pressure(const struct scache *sc)
+{
+	return atomic_load_explicit(&sc->pressure, memory_order_relaxed);
+}
+
 const struct scache_counters *scache_counters(const struct scache *sc, unsigned worker)
 {
 	if (worker >= sc->n_workers) {
@@ -730,6 +739,7 @@ static enum scache_status get_locked(struct scache *sc, unsigned worker, uint64_
 
 	if (!begin_fill(sc, ctr, kv, xxh, len, v != 0, out_slot)) {
 		ctr->busy++;
+		atomic_fetch_add_explicit(&sc->pressure, 1, memory_order_relaxed);
 		return SCACHE_BUSY;
 	}
 	ctr->misses++;

@@ -122,6 +122,11 @@ void scache_destroy(struct scache *sc);
 /* The block memory, for io_uring buffer registration (every worker's). */
 void *scache_memory(const struct scache *sc, size_t *out_len);
 int scache_uses_hugepages(const struct scache *sc);
+/* Misses (any worker's) that found every slot pinned or filling, so far:
+ * when it moves, the cache is short of slots and workers let go of the
+ * blocks queued for peers that stopped reading (worker.c). Any thread. */
+uint64_t scache_pressure(const struct scache *sc);
+
 /* worker's counters; read them on worker's thread (only it and calls made
  * for it write them). Valid while sc lives. */
 const struct scache_counters *scache_counters(const struct scache *sc, unsigned worker);

@@ -684,6 +684,52 @@ static void publish_fetch(struct worker *w)
 	dpstats_set(&w->ctr->cache_evictions, scache_counters(w->cache, w->p.index)->evictions);
 }
 
+/*
+ * The cache has run short of slots (some worker's miss found every one
+ * pinned or filling): the blocks queued for this worker's connections that
+ * have not moved for PARK_MS are let go. One address may hold
+ * --addr-conns connections, each with up to READAHEAD_SEGS blocks pinned
+ * behind a send it never lets complete; without this, a few such peers
+ * asking for different files pin the whole cache and nobody else is
+ * served. The same goes for a connection whose next block waits for a
+ * slot while the blocks after it hold theirs. A connection whose peer
+ * stopped reading is parked: it fetches again when its send completes; one
+ * waiting for a slot stays in the retry list and fetches in order. Either
+ * loses nothing but the reads, which happen only while the cache is short.
+ */
+static void park_stalled(struct worker *w)
+{
+	uint64_t parked = 0;
+	for (uint32_t k = 0; k < w->n_open; k++) {
+		uint32_t ci = w->open[k];
+		struct wconn *c = &w->conns[ci];
+		/* RC4 peers keep their blocks: ciphertext may be staged ahead */
+		if (!c->used || c->closing || c->parked || c->rc4_tx ||
+		    w->now - c->progress_at < PARK_MS)
+			continue;
+		uint64_t n = 0;
+		for (uint32_t i = c->qs; i != c->qt; i++) {
+			struct seg *s = qat(c, i);
+			if (s->state != S_READY || s->kind != SEG_BLOCK || !s->pin)
+				continue;
+			sendq_unpin(w, s);
+			s->p = NULL;
+			s->state = S_FETCH;
+			n++;
+		}
+		if (!n)
+			continue;
+		parked += n;
+		c->send_cap = SEND_MIN;
+		if (c->sending)
+			c->parked = 1;
+		else
+			worker_mark_retry(w, c, ci);
+	}
+	if (parked)
+		dpstats_add(&w->ctr->blocks_parked, parked);
+}
+
 static void loop(struct worker *w)
 {
 	struct netio_event ev[64];
@@ -766,6 +812,11 @@ static void loop(struct worker *w)
 		}
 		if (w->now - last_tick >= TICK_MS) {
 			last_tick = w->now;
+			uint64_t pressure = scache_pressure(w->cache);
+			if (pressure != w->pressure_seen) {
+				w->pressure_seen = pressure;
+				park_stalled(w);
+			}
 			publish_fetch(w);
 			publish_net(w);
 			struct peerwire_conn *dirty[64];

@@ -54,6 +54,15 @@ enum seg_state { S_READY = 1, S_FETCH, S_WAIT, S_FAILED, S_SKIP, S_BAD };
 #define REPAIR_QUEUE	256u	     /* bad blocks waiting for a rebuild, per worker */
 #define WAITERS		4096	     /* a fill's own waiters handed back at once (more: inbox) */
 #define STAGE_CAP	(256u << 10) /* RC4 peers: ciphertext of one send */
+#define PARK_MS		1000u	     /* a send this long in flight: the peer stopped reading */
+/* Bytes of one send: a connection starts at SEND_MIN and doubles with each
+ * send that completes, up to SEND_MAX. A send in flight pins its blocks for
+ * as long as the peer does not read, and the peer's socket buffers take a
+ * few MB before it stops: what a connection that stops reading holds is
+ * its last send, at most SEND_MAX, not the 1 MiB of NETIO_MAX_IOV blocks
+ * (--prefix-conns such connections: 512 x 256 KiB, half the default cache). */
+#define SEND_MIN (64u << 10)
+#define SEND_MAX (256u << 10)
 
 struct seg {
 	uint8_t kind, state, last; /* last: ends its data action */
@@ -98,8 +107,15 @@ struct wconn {
 	uint8_t *rx;
 	uint32_t rx_len;
 	uint32_t next_group;
-	int close_after; /* engine closed: close when the queue drains */
-	int closing;	 /* netio close issued */
+	/* ms of the last send submitted or completed; parked: the cache ran
+	 * short of slots while a send of ours had been stuck for PARK_MS (the
+	 * peer stopped reading), so its queued blocks were let go, to be
+	 * fetched again once that send completes */
+	uint64_t progress_at;
+	uint8_t parked;
+	uint32_t send_cap; /* bytes the next send may carry (0: SEND_MIN) */
+	int close_after;   /* engine closed: close when the queue drains */
+	int closing;	   /* netio close issued */
 	int in_retry;
 	uint32_t open_at; /* index in worker.open while used */
 	/* An MSE peer that insisted on RC4 (peerwire_rc4_rx): its stream
@@ -202,6 +218,7 @@ struct worker {
 	 * for seconds while the peers that could free slots wait. */
 	int cache_full;
 	uint64_t cache_full_at; /* ms */
+	uint64_t pressure_seen; /* scache_pressure at the last look (each tick) */
 	/* Reads of several blocks (fetch.c, readahead.h), and the blocks of
 	 * those that failed or came back short, to read again one by one: a
 	 * ring of cache slots (their fills stay open, their waiters queued). */

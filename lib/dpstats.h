@@ -144,6 +144,9 @@ struct dpstats_worker {
 	/* misses read alone because the worker's read-ahead budget was in
 	 * flight (--readahead too small for the load when it climbs) */
 	_Atomic uint64_t readahead_budget_waits;
+	/* blocks queued for peers that had stopped reading, let go while the
+	 * cache had no free slot (fetched again when the peer reads on) */
+	_Atomic uint64_t blocks_parked;
 	/* object files (the worker's descriptor table, dataplane/ofd.h): opened
 	 * (each open of a file not open), open now (gauge), open failures (the
 	 * file is gone or unreadable), and reads that waited for a slot */

@@ -90,6 +90,7 @@ static void print_json(const struct dpstats *s, const struct dpstats_worker *t)
 	jsonw_ku64(&j, "readahead_blocks", t->readahead_blocks);
 	jsonw_ku64(&j, "readahead_splits", t->readahead_splits);
 	jsonw_ku64(&j, "readahead_budget_waits", t->readahead_budget_waits);
+	jsonw_ku64(&j, "blocks_parked", t->blocks_parked);
 	/* the port and our TCP/IP stack (dpdk backend; 0 on uring) */
 	jsonw_ku64(&j, "net_links_up", t->net_links_up);
 	jsonw_ku64(&j, "net_rx_packets", t->net_rx_packets);
@@ -147,8 +148,10 @@ static void print_text(const struct dpstats *s, const struct dpstats_worker *t)
 		       proto_names[p], (unsigned long long)t->conns_open[p],
 		       (unsigned long long)t->conns_accepted[p], (unsigned long long)t->requests[p],
 		       (unsigned long long)t->payload_bytes[p]);
-	printf("cache hits %llu, misses %llu, evictions %llu\n", (unsigned long long)t->cache_hits,
-	       (unsigned long long)t->cache_misses, (unsigned long long)t->cache_evictions);
+	printf("cache hits %llu, misses %llu, evictions %llu; blocks let go for peers not reading "
+	       "%llu\n",
+	       (unsigned long long)t->cache_hits, (unsigned long long)t->cache_misses,
+	       (unsigned long long)t->cache_evictions, (unsigned long long)t->blocks_parked);
 	printf("storage reads %llu, bytes %llu, errors %llu; verify failures %llu (rebuilt from "
 	       "parity %llu, beyond it %llu, of those %llu on their SHA-256 leaf)\n",
 	       (unsigned long long)t->storage_reads, (unsigned long long)t->storage_read_bytes,

@@ -20,6 +20,15 @@
 #    that ignored a range's queue or the budget (or read a whole object
 #    per miss) breaks it.
 #  - No verify failure, no storage error, a clean stop.
+#  - Peers that stop reading: restarted with a 64 MiB cache, 120
+#    connections from 127.0.0.2 each ask an open-ended range at their own
+#    MiB and never read (4 KiB receive buffers), for up to 60 s. Their
+#    queued blocks (256 each: 480 MiB asked of a 64 MiB cache) and their
+#    stuck sends would pin every slot; once a miss finds none, the blocks
+#    of connections that have not moved for a second are let go
+#    (blocks_parked > 0), and curl from 127.0.0.1 downloads the whole file
+#    byte for byte meanwhile, within 30 s (a second here; a minute before
+#    blocks were let go).
 # Before the fix this test came with, the flood filled the 32 MiB cache
 # with blocks being read ahead and blocks queued for connections already
 # gone; every miss then scanned the whole cache under its lock, for each
@@ -132,4 +141,50 @@ limit=$((SIZE + SIZE / 2 + conns * (6 << 20)))
 dp_expect_counter verify_failures 0
 dp_expect_counter storage_errors 0
 dp_expect_counter readahead_splits 0
+
+note "120 connections from 127.0.0.2 that never read, while curl downloads from 127.0.0.1"
+mkdir -p "$T/hold"
+dp_start "$T/hold" --store "$S" --bt-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --workers 2 \
+	--cache-size 64M --limit-exempt none --stats-file "$T/hold.stats"
+"$PY" - "$DP_HTTP_PORT" "$URL_PATH" "$SIZE" "$T/hold.ready" <<'EOF' &
+import socket, sys, time
+port, path, size, ready = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+held = []
+for i in range(120):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.bind(('127.0.0.2', 0))
+    s.connect(('127.0.0.1', port))
+    off = (i * 7 % (size >> 20)) << 20
+    s.sendall(('GET %s HTTP/1.1\r\nHost: x\r\nRange: bytes=%d-\r\n\r\n' % (path, off)).encode())
+    held.append(s)
+    time.sleep(0.01)
+open(ready, 'w').write('%d\n' % len(held))
+time.sleep(60)
+EOF
+HOLD_PID=$!
+dp_track "$HOLD_PID"
+for ((i = 0; i < 100; i++)); do
+	[[ -s $T/hold.ready ]] && break
+	pid_running "$HOLD_PID" || fail "the holder exited before its 120 connections were open"
+	sleep 0.1
+done
+[[ -s $T/hold.ready ]] || fail "the holder: expected its 120 connections open within 10 s"
+sleep 3 # their queues fill and their sends stop
+# 30 s is a liveness bound, not a speed figure: the download takes about a
+# second here, and took about 60 s before blocks were let go (0 bytes in
+# 15 s with a 32 MiB cache)
+t0=$(date +%s%N)
+http_get "$DP_URL$URL_PATH" "$T/hold.body" "$T/hold.hdr" -f --max-time 30
+curl_ms=$((($(date +%s%N) - t0) / 1000000))
+((CURL_RC == 0)) || fail "curl $DP_URL$URL_PATH while 120 connections hold their ranges unread: expected it done within 30 s (exit 0), saw exit $CURL_RC after ${curl_ms} ms: the holders' blocks starve it"
+cmp -s "$T/hold.body" "$TREE/big.bin" || fail "curl $DP_URL$URL_PATH beside the holders: expected the source's bytes, they differ"
+kill "$HOLD_PID" 2>/dev/null || true
+wait "$HOLD_PID" 2>/dev/null || true
+dp_stop 30
+parked=$(dp_counter blocks_parked)
+echo "beside 120 connections that never read: curl got the whole file in ${curl_ms} ms; $parked queued blocks let go"
+((parked > 0)) || fail "stopped line: blocks_parked=$parked, expected the holders' blocks let go for curl's ($DP_STOPPED)"
+dp_expect_counter verify_failures 0
+dp_expect_counter storage_errors 0
 echo "PASS: test_dataplane_readahead_flood"
