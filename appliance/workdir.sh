@@ -13,7 +13,14 @@ work_dir() {
 _work_cleanup() {
 	if ((${keep:-0})); then
 		echo "build-$_work_prog: work directory kept: $work" >&2
-	else
-		rm -rf "$work"
+		return
 	fi
+	# A build stopped from outside (timeout's SIGTERM) can leave mmdebstrap
+	# running with the host's /dev, /proc and /sys mounted in the root it
+	# builds: unmount what is below $work, deepest first, and never let rm
+	# cross into another file system, which would delete the host's files.
+	local m
+	findmnt -rn -o TARGET 2>/dev/null | awk -v w="$work/" 'index($0, w) == 1' | sort -r |
+		while read -r m; do umount -l "$m" 2>/dev/null || true; done
+	rm -rf --one-file-system "$work"
 }

@@ -93,7 +93,8 @@ it_cleanup() {
 	for f in ${IT_ON_EXIT[@]+"${IT_ON_EXIT[@]}"}; do
 		("$f") || true
 	done
-	rm -rf "$T"
+	# never into a file system mounted below T (a chroot's /dev, /proc)
+	rm -rf --one-file-system "$T"
 	exit "$rc"
 }
 
