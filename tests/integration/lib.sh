@@ -727,19 +727,14 @@ ctl_config() {
 # stderr DIR/ctl.err), waiting at most 30 s for its "api unix:PATH" and
 # "status http://..." lines. Sets CTL_PID, CTL_SOCK, CTL_URL.
 ctl_start() {
-	local dir=$1 conf=$2 i
+	local dir=$1 conf=$2
 	# a restart's first look must not find the last run's 'status' line
 	# before the new process has truncated the file
 	rm -f "$dir/ctl.out"
 	"$SEED_CONTROL" --config "$conf" >"$dir/ctl.out" 2>>"$dir/ctl.err" &
 	CTL_PID=$!
 	dp_track "$CTL_PID"
-	for ((i = 0; i < 300; i++)); do
-		grep -q '^status ' "$dir/ctl.out" 2>/dev/null && break
-		pid_running "$CTL_PID" || { cat "$dir/ctl.out" "$dir/ctl.err" >&2; fail "seed-control --config $conf: expected it to keep running, it exited"; }
-		sleep 0.1
-	done
-	grep -q '^status ' "$dir/ctl.out" || { cat "$dir/ctl.out" "$dir/ctl.err" >&2; fail "seed-control: expected 'api' and 'status' lines on stdout within 30 s"; }
+	wait_line 30 "$CTL_PID" "seed-control --config $conf" "$dir/ctl.out" '^status ' "$dir/ctl.err"
 	CTL_SOCK=$(sed -nE 's#^api +unix:(.*)$#\1#p' "$dir/ctl.out")
 	CTL_URL=$(sed -nE 's#^status +(http://[^ ]+)/$#\1#p' "$dir/ctl.out")
 	[[ -S $CTL_SOCK ]] || fail "seed-control: expected its API socket at '$CTL_SOCK' (from 'api unix:PATH')"
