@@ -6,9 +6,9 @@
 # configuration. bench/lgrow.py is their Python side (a row per loadgen run).
 # Sourced, not run; a script sets root (the checkout) and bench_name (for
 # messages) first. Sourcing it also sources tests/integration/common.sh
-# (pid_running), sets PY (Debian's python3: python3-libtorrent imports
-# there only) and a UTF-8 C locale (sorting and number formats the same on
-# every machine).
+# (pid_running, poll_until), sets PY (Debian's python3: python3-libtorrent
+# imports there only) and a UTF-8 C locale (sorting and number formats the
+# same on every machine).
 # shellcheck disable=SC2154  # root, bench_name: set by the sourcing script
 
 # shellcheck source=SCRIPTDIR/../tests/integration/common.sh
@@ -114,13 +114,10 @@ stop_pid() { # PID [SECS]: SIGTERM, wait at most SECS (default 10), then SIGKILL
 }
 
 wait_for() { # SECS PID WHAT CMD...: poll CMD every 0.1 s; fail when PID exits or SECS pass.
-	local secs=$1 pid=$2 what=$3 i
+	local secs=$1 pid=$2 what=$3
 	shift 3
-	for ((i = 0; i < secs * 10; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		pid_running "$pid" || { echo "$bench_name: $what: the process exited" >&2; return 1; }
-		sleep 0.1
-	done
+	poll_until "$secs" "$pid" "$@" >/dev/null 2>&1 && return 0
+	pid_running "$pid" || { echo "$bench_name: $what: the process exited" >&2; return 1; }
 	echo "$bench_name: $what: not ready after ${secs}s" >&2
 	return 1
 }

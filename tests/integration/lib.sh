@@ -10,7 +10,7 @@
 # Requires: SEEDCTL (the built seedctl) and SRCDIR (this directory) in the
 # environment, as tests/integration/meson.build sets them.
 
-# pid_running and node_conf, shared with tools/demo.sh and bench/compare.sh.
+# pid_running, poll_until and node_conf, shared with tools/demo.sh and bench/.
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -137,20 +137,6 @@ describe_rc() {
 	124 | 137) echo "$1 (hung: killed after ${SC_TIMEOUT}s)" ;;
 	*) if (($1 > 128)); then echo "$1 (killed by signal $(($1 - 128)))"; else echo "$1"; fi ;;
 	esac
-}
-
-# poll_until SECS PID CMD...: runs CMD every 0.1 s until it succeeds
-# (returns 0); returns 1 once the process PID has exited or SECS have
-# passed without. The caller tells which when it matters (pid_running).
-poll_until() {
-	local secs=$1 pid=$2 i
-	shift 2
-	for ((i = 0; i < secs * 10; i++)); do
-		"$@" && return 0
-		pid_running "$pid" || return 1
-		sleep 0.1
-	done
-	return 1
 }
 
 # wait_line SECS PID WHAT FILE REGEX [ERRFILE]: waits until a line of FILE
