@@ -1,13 +1,14 @@
 # shellcheck shell=bash
-# bench/benchlib.sh: shell helpers the benchmark scripts share (compare.sh,
-# veth.sh): usage, packages, the build, sizes, background processes,
-# waiting, the work directory, the payload and its store, nginx's
+# bench/benchlib.sh: shell helpers the benchmark scripts share: usage,
+# packages, the build, sizes, background processes, waiting, the work
+# directory, the payload and its store, a seed-dataplane and a libtorrent
+# seed on loopback with one libtorrent download from either, nginx's
 # configuration. bench/lgrow.py is their Python side (a row per loadgen run).
 # Sourced, not run; a script sets root (the checkout) and bench_name (for
 # messages) first. Sourcing it also sources tests/integration/common.sh
-# (pid_running), sets PY (Debian's python3: python3-libtorrent imports
-# there only) and a UTF-8 C locale (sorting and number formats the same on
-# every machine).
+# (pid_running, poll_until), sets PY (Debian's python3: python3-libtorrent
+# imports there only) and a UTF-8 C locale (sorting and number formats the
+# same on every machine).
 # shellcheck disable=SC2154  # root, bench_name: set by the sourcing script
 
 # shellcheck source=SCRIPTDIR/../tests/integration/common.sh
@@ -75,6 +76,15 @@ build_in() { # DIR TARGET...: a release build in DIR (set up if needed) of the t
 	ninja -C "$dir" "$@" >/dev/null || die "building in $dir failed (run: ninja -C $dir)"
 }
 
+# seed_programs BUILD NO_BUILD: seedctl and dataplane set to the programs in
+# the release build BUILD, built first unless NO_BUILD is 1; exit 1 when
+# either is missing.
+seed_programs() {
+	(($2)) || build_in "$1" tools/seedctl dataplane/seed-dataplane
+	seedctl=$1/tools/seedctl dataplane=$1/dataplane/seed-dataplane
+	[[ -x $seedctl && -x $dataplane ]] || die "no seedctl or seed-dataplane in $1"
+}
+
 to_bytes() {
 	local v=$1 n
 	[[ $v =~ ^([0-9]+)([KMG]?)$ ]] || return 1
@@ -104,13 +114,10 @@ stop_pid() { # PID [SECS]: SIGTERM, wait at most SECS (default 10), then SIGKILL
 }
 
 wait_for() { # SECS PID WHAT CMD...: poll CMD every 0.1 s; fail when PID exits or SECS pass.
-	local secs=$1 pid=$2 what=$3 i
+	local secs=$1 pid=$2 what=$3
 	shift 3
-	for ((i = 0; i < secs * 10; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		pid_running "$pid" || { echo "$bench_name: $what: the process exited" >&2; return 1; }
-		sleep 0.1
-	done
+	poll_until "$secs" "$pid" "$@" >/dev/null 2>&1 && return 0
+	pid_running "$pid" || { echo "$bench_name: $what: the process exited" >&2; return 1; }
 	echo "$bench_name: $what: not ready after ${secs}s" >&2
 	return 1
 }
@@ -160,6 +167,24 @@ one_file_payload() {
 	rm -rf "$store"
 }
 
+# one_file_release NAME CREATE_OPT...: release bench.NAME.1 (v1 only) of
+# $data/src/payload.bin in $store, created with CREATE_OPT unless the store
+# holds it already (a store this seedctl cannot show it from is remade).
+# Sets torrent, the path of its .torrent; `release show` or `release
+# create` answers in $run/create.json. Needs seedctl set.
+one_file_release() {
+	local name=$1
+	shift
+	if [[ ! -d $store ]] || ! "$seedctl" release show --store "$store" --json "bench.$name.1" >"$run/create.json" 2>/dev/null; then
+		rm -rf "$store"
+		"$seedctl" release create --store "$store" --tenant bench --name "$name" --version 1 --v1-only \
+			"$@" --json "$data/src/payload.bin" >"$run/create.json"
+	fi
+	torrent=$($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get("torrent") or d["torrent_path"])' \
+		"$run/create.json")
+	[[ -f $torrent ]] || die "no torrent for bench.$name.1 (saw '$torrent')"
+}
+
 # make_store NAME=PATH...: releases NAME of $data/PATH (tenant bench, version
 # 1, v2 and v1) in $store, each `release create --json` answer in
 # $W/create-NAME.json. Kept while this seedctl reads the store: one left by
@@ -176,6 +201,56 @@ make_store() {
 			--also-v1 --json "$data/${r#*=}" >"$W/create-${r%%=*}.json"
 	done
 	touch "$W/store.ok"
+}
+
+cpu_ticks() { # PID: the process's user + system CPU time so far, in clock ticks (getconf CLK_TCK)
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# dp_loopback OPT...: seed-dataplane serving $store, BitTorrent and HTTP on
+# 127.0.0.1 at ports of the kernel's choosing, root kept, no hugepages, and
+# OPT; its output in $run/dp.out and dp.err. Sets dp_pid and dp_port (its
+# BitTorrent port) once it listens. Needs dataplane set.
+dp_loopback() {
+	bg "$run/dp.out" "$run/dp.err" "$dataplane" --store "$store" --bt-listen 127.0.0.1:0 \
+		--http-listen 127.0.0.1:0 --hugepages no --allow-root yes "$@"
+	dp_pid=$BG_PID
+	wait_for 60 "$dp_pid" "seed-dataplane" grep -q '^http ' "$run/dp.out"
+	# shellcheck disable=SC2034 # dp_port: the sourcing script's
+	dp_port=$(sed -nE 's#^bittorrent +127\.0\.0\.1:([0-9]+)$#\1#p' "$run/dp.out")
+}
+
+# lt_loopback SECS OPT...: bench/lt_seed.py seeding $torrent from $data/src on
+# 127.0.0.1, with OPT; its output in $run/lts.out and lts.err. Sets lt_pid
+# and lt_port once it seeds (it checks the data first: SECS at most).
+lt_loopback() {
+	local secs=$1
+	shift
+	bg "$run/lts.out" "$run/lts.err" "$PY" "$root/bench/lt_seed.py" --torrent "$torrent" \
+		--data-dir "$data/src" --port 0 "$@"
+	lt_pid=$BG_PID
+	wait_for "$secs" "$lt_pid" "the libtorrent seed" grep -q '^seeding ' "$run/lts.out"
+	# shellcheck disable=SC2034 # lt_port: the sourcing script's
+	lt_port=$(sed -nE 's/^listening 127\.0\.0\.1:([0-9]+)$/\1/p' "$run/lts.out")
+}
+
+# lt_download PID PORT LABEL SECS [OPT...]: one python3-libtorrent download of
+# $torrent from 127.0.0.1:PORT into $run/dl (emptied first), at most SECS,
+# with dp_download.py's OPT; its report in $run/LABEL.json. Sets SECS_TAKEN
+# (libtorrent's own, start to complete) and TICKS (cpu_ticks the seed, process
+# PID, spent meanwhile).
+lt_download() {
+	local pid=$1 port=$2 label=$3 secs=$4 c0 c1
+	shift 4
+	rm -rf "${run:?}/dl"
+	c0=$(cpu_ticks "$pid")
+	"$PY" "$root/tests/integration/dp_download.py" --peer "127.0.0.1:$port" --timeout "$secs" "$@" \
+		--report "$run/$label.json" --job "$run/dl" "$torrent" >/dev/null || die "$label: the download failed"
+	c1=$(cpu_ticks "$pid")
+	# shellcheck disable=SC2034 # SECS_TAKEN: the sourcing script's
+	SECS_TAKEN=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["seconds"])' "$run/$label.json")
+	# shellcheck disable=SC2034 # TICKS: likewise
+	TICKS=$((c1 - c0))
 }
 
 tree_pids() { # PID: PID and every descendant (nginx: master and workers)

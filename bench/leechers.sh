@@ -34,25 +34,15 @@ bytes=$(to_bytes "$size") || die "--size: expected a size like 1G, got '$size'"
 [[ $max =~ ^[2-9]$|^[1-9][0-9]+$ ]] || die "--max: expected a number of at least 2, got '$max'"
 ((EUID == 0)) || die "needs root: the page cache is dropped before each seed's first download"
 need_packages python3-libtorrent
-((no_build)) || build_in "$build" tools/seedctl dataplane/seed-dataplane
-seedctl=$build/tools/seedctl dataplane=$build/dataplane/seed-dataplane
-[[ -x $seedctl && -x $dataplane ]] || die "no seedctl or seed-dataplane in $build"
+seed_programs "$build" "$no_build"
 
 PIDS=()
 trap stop_all EXIT
 work_dirs "$workdir"
 mkdir -p "$results"
 one_file_payload "$bytes" leechers
-if [[ ! -d $store ]] || ! "$seedctl" release show --store "$store" --json bench.leech.1 >"$run/create.json" 2>/dev/null; then
-	rm -rf "$store"
-	"$seedctl" release create --store "$store" --tenant bench --name leech --version 1 --v1-only \
-		--piece-length 1048576 --json "$data/src/payload.bin" >"$run/create.json"
-fi
-torrent=$($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get("torrent") or d["torrent_path"])' \
-	"$run/create.json")
-[[ -f $torrent ]] || die "no torrent for bench.leech.1 (saw '$torrent')"
+one_file_release leech --piece-length 1048576
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 drop_page_cache() { sync && echo 3 >/proc/sys/vm/drop_caches; }
 
@@ -67,41 +57,30 @@ for w in d["per_worker"]:
 EOF
 }
 
-# download SERVER PID PORT LABEL: one download; sets SECS and TICKS
+# download PID PORT LABEL: one download (lt_download), checked against the
+# source; sets SECS_TAKEN and TICKS
 download() {
-	local c0 c1
-	rm -rf "${run:?}/dl"
-	c0=$(cpu_ticks "$2")
-	"$PY" "$root/tests/integration/dp_download.py" --peer "127.0.0.1:$3" --timeout 900 \
-		--report "$run/$4.json" --job "$run/dl" "$torrent" >/dev/null || die "$4: the download failed"
-	c1=$(cpu_ticks "$2")
-	cmp -s "$run/dl/payload.bin" "$data/src/payload.bin" || die "$4: the download differs from the source"
-	SECS=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["seconds"])' "$run/$4.json")
-	TICKS=$((c1 - c0))
+	lt_download "$1" "$2" "$3" 900
+	cmp -s "$run/dl/payload.bin" "$data/src/payload.bin" || die "$3: the download differs from the source"
 }
 
 rows=()
 echo "leechers: seed-dataplane (release build, 2 workers, one 2 GiB cache), cold"
 drop_page_cache
-bg "$run/dp.out" "$run/dp.err" "$dataplane" --store "$store" --bt-listen 127.0.0.1:0 \
-	--http-listen 127.0.0.1:0 --workers 2 --cache-size 2G --hugepages no --allow-root yes \
-	--stats-file "$run/dp.stats"
-dp_pid=$BG_PID
-wait_for 60 "$dp_pid" "seed-dataplane" grep -q '^http ' "$run/dp.out"
-dp_port=$(sed -nE 's#^bittorrent +127\.0\.0\.1:([0-9]+)$#\1#p' "$run/dp.out")
+dp_loopback --workers 2 --cache-size 2G --stats-file "$run/dp.stats"
 mapfile -t before < <(per_worker bt)
 mapfile -t rb0 < <(per_worker storage_read_bytes)
 declare -A seen=()
 n=0
 for ((k = 1; k <= max; k++)); do
-	download ours "$dp_pid" "$dp_port" "ours-$k"
+	download "$dp_pid" "$dp_port" "ours-$k"
 	mapfile -t after < <(per_worker bt)
 	mapfile -t rb1 < <(per_worker storage_read_bytes)
 	wk=-1
 	for i in 0 1; do ((after[i] - before[i] >= bytes)) && wk=$i; done
 	read_b=$((rb1[0] + rb1[1] - rb0[0] - rb0[1]))
-	rows+=("ours $k $SECS $TICKS $wk $read_b")
-	echo "  ours download $k: ${SECS}s, worker $wk, $read_b bytes read from the store"
+	rows+=("ours $k $SECS_TAKEN $TICKS $wk $read_b")
+	echo "  ours download $k: ${SECS_TAKEN}s, worker $wk, $read_b bytes read from the store"
 	before=("${after[@]}") rb0=("${rb1[@]}")
 	seen[$wk]=1
 	n=$k
@@ -111,16 +90,12 @@ stop_pid "$dp_pid"
 ((${#seen[@]} == 2)) || echo "leechers: all $n downloads landed on one worker (run again)" >&2
 
 echo "leechers: python3-libtorrent seed, cold, $n downloads"
-bg "$run/lts.out" "$run/lts.err" "$PY" "$root/bench/lt_seed.py" --torrent "$torrent" \
-	--data-dir "$data/src" --port 0
-lt_pid=$BG_PID
-wait_for 900 "$lt_pid" "the libtorrent seed" grep -q '^seeding ' "$run/lts.out"
-lt_port=$(sed -nE 's/^listening 127\.0\.0\.1:([0-9]+)$/\1/p' "$run/lts.out")
+lt_loopback 900
 drop_page_cache
 for ((k = 1; k <= n; k++)); do
-	download libtorrent "$lt_pid" "$lt_port" "lt-$k"
-	rows+=("libtorrent $k $SECS $TICKS - -")
-	echo "  libtorrent download $k: ${SECS}s"
+	download "$lt_pid" "$lt_port" "lt-$k"
+	rows+=("libtorrent $k $SECS_TAKEN $TICKS - -")
+	echo "  libtorrent download $k: ${SECS_TAKEN}s"
 done
 stop_pid "$lt_pid"
 

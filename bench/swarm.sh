@@ -58,10 +58,8 @@ bytes=$(to_bytes "$size") || die "--size: expected a size like 32M, got '$size'"
 ((leechers <= 200 && pleechers <= 200)) || die "at most 200 leechers (addresses .11 to .210)"
 [[ $(id -u) == 0 ]] || die "needs root (ip netns, tc)"
 need_packages python3-libtorrent opentracker transmission-cli aria2
-((no_build)) || build_in "$build" tools/seedctl dataplane/seed-dataplane
-seedctl=$build/tools/seedctl
-export SEED_DATAPLANE=$build/dataplane/seed-dataplane SEEDCTL=$seedctl
-[[ -x $seedctl && -x $SEED_DATAPLANE ]] || die "no seedctl or seed-dataplane in $build"
+seed_programs "$build" "$no_build"
+export SEED_DATAPLANE=$dataplane SEEDCTL=$seedctl
 
 RUN=$root/bench/swarm_run.py
 TAG=bsw$(($$ % 10000))

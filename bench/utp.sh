@@ -29,53 +29,27 @@ parse_args --size=size --runs=runs --workdir=workdir --build=build --no-build+no
 bytes=$(to_bytes "$size") || die "--size: expected a size like 256M, got '$size'"
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "--runs: expected a positive number, got '$runs'"
 need_packages python3-libtorrent
-((no_build)) || build_in "$build" tools/seedctl dataplane/seed-dataplane
-seedctl=$build/tools/seedctl dataplane=$build/dataplane/seed-dataplane
-[[ -x $seedctl && -x $dataplane ]] || die "no seedctl or seed-dataplane in $build"
+seed_programs "$build" "$no_build"
 
 PIDS=()
 trap stop_all EXIT
 work_dirs "$workdir"
 mkdir -p "$results"
 one_file_payload "$bytes" utp
-if [[ ! -d $store ]]; then
-	"$seedctl" release create --store "$store" --tenant bench --name utp --version 1 --v1-only \
-		--json "$data/src/payload.bin" >"$run/create.json"
-else
-	"$seedctl" release show --store "$store" --json bench.utp.1 >"$run/create.json"
-fi
-torrent=$($PY -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get("torrent") or d["torrent_path"])' \
-	"$run/create.json")
-[[ -f $torrent ]] || die "no torrent for bench.utp.1 (saw '$torrent')"
+one_file_release utp
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
 # one SERVER PID PORT TRANSPORT LABEL: one download; appends a row to $rows
 rows=()
 one() {
-	local server=$1 pid=$2 port=$3 tr=$4 label=$5 c0 c1 secs
-	rm -rf "${run:?}/dl"
-	c0=$(cpu_ticks "$pid")
-	"$PY" "$root/tests/integration/dp_download.py" --peer "127.0.0.1:$port" --timeout 600 \
-		--transport "$tr" --report "$run/$label.json" --job "$run/dl" "$torrent" >/dev/null ||
-		die "$label: the download failed"
-	c1=$(cpu_ticks "$pid")
-	secs=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["seconds"])' "$run/$label.json")
-	rows+=("$server $tr $secs $(((c1 - c0)))")
+	lt_download "$2" "$3" "$5" 600 --transport "$4"
+	rows+=("$1 $4 $SECS_TAKEN $TICKS")
 }
 
 echo "utp: seed-dataplane (release build, 1 worker) and a libtorrent seed, $size, $runs runs each"
-bg "$run/dp.out" "$run/dp.err" "$dataplane" --store "$store" --bt-listen 127.0.0.1:0 \
-	--http-listen 127.0.0.1:0 --workers 1 --cache-size 1G --hugepages no --allow-root yes
-dp_pid=$BG_PID
-wait_for 60 "$dp_pid" "seed-dataplane" grep -q '^http ' "$run/dp.out"
-dp_port=$(sed -nE 's#^bittorrent +127\.0\.0\.1:([0-9]+)$#\1#p' "$run/dp.out")
-bg "$run/lts.out" "$run/lts.err" "$PY" "$root/bench/lt_seed.py" --torrent "$torrent" \
-	--data-dir "$data/src" --port 0 --utp
-lt_pid=$BG_PID
-wait_for 600 "$lt_pid" "the libtorrent seed" grep -q '^seeding ' "$run/lts.out"
-lt_port=$(sed -nE 's/^listening 127\.0\.0\.1:([0-9]+)$/\1/p' "$run/lts.out")
+dp_loopback --workers 1 --cache-size 1G
+lt_loopback 600 --utp
 
 # a warm-up each (the page cache, our block cache), not counted
 one ours "$dp_pid" "$dp_port" tcp warm-ours

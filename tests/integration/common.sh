@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Shell helpers shared by the integration tests (through lib.sh),
-# tools/demo.sh and bench/compare.sh. Sourced, never run: it defines
-# functions and nothing else, so any script of the tree may source it.
+# tools/demo.sh and the bench scripts (through benchlib.sh). Sourced, never
+# run: it defines functions and nothing else, so any script of the tree may
+# source it.
 
 # pid_running PID: true while PID exists and is not a zombie.
 pid_running() {
@@ -9,6 +10,20 @@ pid_running() {
 	[[ -r /proc/$1/stat ]] || return 1
 	st=$(sed -E 's/^.*\) (.).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
 	[[ -n $st && $st != Z && $st != X ]]
+}
+
+# poll_until SECS PID CMD...: runs CMD every 0.1 s until it succeeds
+# (returns 0); returns 1 once the process PID has exited or SECS have
+# passed without. The caller tells which when it matters (pid_running).
+poll_until() {
+	local secs=$1 pid=$2 i
+	shift 2
+	for ((i = 0; i < secs * 10; i++)); do
+		"$@" && return 0
+		pid_running "$pid" || return 1
+		sleep 0.1
+	done
+	return 1
 }
 
 # node_conf NAME STORE RUN STATUS_LISTEN ANNOUNCE_PORT [EXTRA]: the node

@@ -10,7 +10,7 @@
 # Requires: SEEDCTL (the built seedctl) and SRCDIR (this directory) in the
 # environment, as tests/integration/meson.build sets them.
 
-# pid_running and node_conf, shared with tools/demo.sh and bench/compare.sh.
+# pid_running, poll_until and node_conf, shared with tools/demo.sh and bench/.
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -144,12 +144,9 @@ describe_rc() {
 # (the output of the process PID) matches the extended REGEX; fails, showing
 # FILE and ERRFILE, when PID exits first or SECS pass.
 wait_line() {
-	local secs=$1 pid=$2 what=$3 file=$4 re=$5 errf=${6:-/dev/null} i
-	for ((i = 0; i < secs * 10; i++)); do
-		grep -Eq "$re" "$file" 2>/dev/null && return 0
-		pid_running "$pid" || fail "$what: expected it to keep running, it exited: $(cat "$file" "$errf" 2>/dev/null | tail -20)"
-		sleep 0.1
-	done
+	local secs=$1 pid=$2 what=$3 file=$4 re=$5 errf=${6:-/dev/null}
+	poll_until "$secs" "$pid" grep -Eq "$re" "$file" 2>/dev/null && return 0
+	pid_running "$pid" || fail "$what: expected it to keep running, it exited: $(cat "$file" "$errf" 2>/dev/null | tail -20)"
 	fail "$what: expected a line matching '$re' within ${secs}s, saw: $(cat "$file" "$errf" 2>/dev/null | tail -20)"
 }
 
@@ -717,19 +714,14 @@ ctl_config() {
 # stderr DIR/ctl.err), waiting at most 30 s for its "api unix:PATH" and
 # "status http://..." lines. Sets CTL_PID, CTL_SOCK, CTL_URL.
 ctl_start() {
-	local dir=$1 conf=$2 i
+	local dir=$1 conf=$2
 	# a restart's first look must not find the last run's 'status' line
 	# before the new process has truncated the file
 	rm -f "$dir/ctl.out"
 	"$SEED_CONTROL" --config "$conf" >"$dir/ctl.out" 2>>"$dir/ctl.err" &
 	CTL_PID=$!
 	dp_track "$CTL_PID"
-	for ((i = 0; i < 300; i++)); do
-		grep -q '^status ' "$dir/ctl.out" 2>/dev/null && break
-		pid_running "$CTL_PID" || { cat "$dir/ctl.out" "$dir/ctl.err" >&2; fail "seed-control --config $conf: expected it to keep running, it exited"; }
-		sleep 0.1
-	done
-	grep -q '^status ' "$dir/ctl.out" || { cat "$dir/ctl.out" "$dir/ctl.err" >&2; fail "seed-control: expected 'api' and 'status' lines on stdout within 30 s"; }
+	wait_line 30 "$CTL_PID" "seed-control --config $conf" "$dir/ctl.out" '^status ' "$dir/ctl.err"
 	CTL_SOCK=$(sed -nE 's#^api +unix:(.*)$#\1#p' "$dir/ctl.out")
 	CTL_URL=$(sed -nE 's#^status +(http://[^ ]+)/$#\1#p' "$dir/ctl.out")
 	[[ -S $CTL_SOCK ]] || fail "seed-control: expected its API socket at '$CTL_SOCK' (from 'api unix:PATH')"
@@ -874,24 +866,70 @@ ot_announce() {
 # ARGs passed on (--host, --utp); waits until it seeds. Sets LT_PID (ended
 # by dp_cleanup) and LT_PORT; its output in T/lts.out and T/lts.err.
 lt_seed_start() {
-	local torrent=$1 data=$2 i
+	local torrent=$1 data=$2
 	shift 2
 	local seed=$SRCDIR/../../bench/lt_seed.py
 	[[ -f $seed ]] || fail "expected the libtorrent seed script at $seed, no such file"
 	"$PY" "$seed" --torrent "$torrent" --data-dir "$data" --port 0 "$@" >"$T/lts.out" 2>"$T/lts.err" &
 	LT_PID=$!
 	dp_track "$LT_PID"
-	for ((i = 0; i < 600; i++)); do
-		grep -q '^seeding ' "$T/lts.out" 2>/dev/null && break
-		pid_running "$LT_PID" || break
-		sleep 0.1
-	done
-	grep -q '^seeding ' "$T/lts.out" || {
-		cat "$T/lts.out" "$T/lts.err" >&2
-		fail "lt_seed.py: expected 'seeding 1 torrents' within 60 s, $(pid_running "$LT_PID" && echo "none came" || echo "it exited")"
-	}
+	wait_line 60 "$LT_PID" "lt_seed.py" "$T/lts.out" '^seeding ' "$T/lts.err"
 	LT_PORT=$(sed -nE 's/^listening [0-9a-f.:]+:([0-9]+)$/\1/p' "$T/lts.out")
 	[[ $LT_PORT =~ ^[1-9][0-9]*$ ]] || fail "lt_seed.py: expected a 'listening HOST:PORT' line, saw: $(cat "$T/lts.out")"
+}
+
+# tr_fetch NS DIR TORRENT UTP WHAT: transmission-cli in the network namespace
+# NS downloads TORRENT into DIR/dl (its config in DIR/cfg: no DHT, LPD, PEX
+# or port forwarding; uTP when UTP is true, not when false) and is stopped;
+# 180 s at most. Fails, showing its log, when it did not finish: WHAT says
+# what was expected ("the v1 torrent over uTP"). Sets TR_MS, the time taken.
+tr_fetch() {
+	local ns=$1 d=$2 torrent=$3 utp=$4 what=$5 pid t0 t1
+	mkdir -p "$d/cfg" "$d/dl"
+	cat >"$d/cfg/settings.json" <<EOF
+{
+    "dht-enabled": false,
+    "lpd-enabled": false,
+    "pex-enabled": false,
+    "utp-enabled": $utp,
+    "port-forwarding-enabled": false,
+    "ratio-limit-enabled": false
+}
+EOF
+	printf '#!/bin/sh\ntouch "%s/finished"\n' "$d" >"$d/done.sh"
+	chmod +x "$d/done.sh"
+	t0=$(date +%s%N)
+	ip netns exec "$ns" transmission-cli -g "$d/cfg" -w "$d/dl" -f "$d/done.sh" "$torrent" >"$d/out.log" 2>&1 &
+	pid=$!
+	dp_track "$pid"
+	poll_until 180 "$pid" test -e "$d/finished" || true
+	t1=$(date +%s%N)
+	kill -TERM "$pid" 2>/dev/null || true
+	wait_pids 30 "transmission-cli exit" "$pid" || true
+	[[ -e $d/finished ]] || {
+		tr '\r' '\n' <"$d/out.log" | tail -20 >&2
+		fail "transmission-cli: expected $what within 180 s, it did not finish (log above)"
+	}
+	TR_MS=$(((t1 - t0) / 1000000))
+}
+
+# tr_sums_cmp WANT_DIR GOT_DIR WHAT: what Transmission downloaded to GOT_DIR
+# is WANT_DIR: every non-empty file with the same sha256, each empty one
+# empty or absent (Transmission creates no zero-length files); BEP 47 pad
+# files, which it writes out as .pad/N (it does not know the 'p'
+# attribute), left out.
+tr_sums_cmp() {
+	local want=$1 got=$2 what=$3 f g
+	(cd "$want" && find . -type f -size +0 -print0 | sort -z | xargs -0 sha256sum) >"$T/tr_sums.want"
+	(cd "$got" && find . -path ./.pad -prune -o -type f -size +0 -print0 | sort -z | xargs -0 sha256sum) >"$T/tr_sums.got"
+	cmp -s "$T/tr_sums.want" "$T/tr_sums.got" || {
+		diff "$T/tr_sums.want" "$T/tr_sums.got" | head >&2
+		fail "$what: expected every non-empty file with the source's sha256, they differ (< want, > got)"
+	}
+	while IFS= read -r -d '' f; do
+		g=$got/${f#./}
+		[[ ! -e $g || ! -s $g ]] || fail "$what: expected $f to be empty like the source, it has $(stat -c %s "$g") bytes"
+	done < <(cd "$want" && find . -type f -size 0 -print0)
 }
 
 # ot_start HOST PORT IH...: opentracker on HOST:PORT (HTTP and UDP) in the

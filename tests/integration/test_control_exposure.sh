@@ -117,18 +117,14 @@ api_ok POST "/api/v1/releases/$ID/publish"
 # Its report goes to $T/NAME.out; hold_release NAME then asks it which the
 # server closed and sets HOLD_CLOSED to their indexes.
 hold_open() {
-	local name=$1 n=$2 i
+	local name=$1 n=$2
 	shift 2
 	mkfifo "$T/$name.in"
 	"$@" <"$T/$name.in" >"$T/$name.out" 2>"$T/$name.err" &
 	HOLD_PID=$!
 	dp_track "$HOLD_PID"
 	exec 7>"$T/$name.in"
-	for ((i = 0; i < 300; i++)); do
-		grep -q '^open ' "$T/$name.out" && break
-		pid_running "$HOLD_PID" || break
-		sleep 0.1
-	done
+	poll_until 30 "$HOLD_PID" grep -q '^open ' "$T/$name.out" || true
 	grep -q "^open $n\$" "$T/$name.out" || fail "hold_conns.py ($name): expected 'open $n' within 30 s, saw: $(cat "$T/$name.out" "$T/$name.err")"
 	sleep 0.5
 }

@@ -139,7 +139,7 @@ api() {
 # start_control TRACKER_URL TAG: seed-control with tenant acme on that
 # tracker; waits (30 s) for its "api unix:PATH" line. Sets CTL_PID.
 start_control() {
-	local url=$1 tag=$2 i
+	local url=$1 tag=$2
 	RUN=$T/run-$tag
 	mkdir -p "$RUN"
 	# the status page is off: this test uses the API socket only
@@ -156,16 +156,7 @@ EOF
 	"$SEED_CONTROL" --config "$T/seed-$tag.conf" >"$CTL_OUT" 2>"$CTL_ERR" &
 	CTL_PID=$!
 	dp_track "$CTL_PID"
-	for ((i = 0; i < 300; i++)); do
-		grep -q '^api  *unix:' "$CTL_OUT" 2>/dev/null && return 0
-		pid_running "$CTL_PID" || {
-			cat "$CTL_OUT" "$CTL_ERR" >&2
-			fail "seed-control --config $T/seed-$tag.conf: expected it to run and print 'api unix:PATH', it exited first (output above)"
-		}
-		sleep 0.1
-	done
-	cat "$CTL_OUT" "$CTL_ERR" >&2
-	fail "seed-control: expected an 'api unix:PATH' line on stdout within 30 s"
+	wait_line 30 "$CTL_PID" "seed-control --config $T/seed-$tag.conf" "$CTL_OUT" '^api +unix:' "$CTL_ERR"
 }
 
 stop_control() {

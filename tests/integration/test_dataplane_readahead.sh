@@ -120,11 +120,7 @@ timeout 20 "$SEED_DATAPLANE" --allow-root yes --store "$S" --http-listen 127.0.0
 	--storage-poll yes --cache-size 16M >"$T/poll.out" 2>"$T/poll.err" &
 PP=$!
 dp_track "$PP"
-for ((i = 0; i < 100; i++)); do
-	grep -q '^http ' "$T/poll.out" 2>/dev/null && break
-	pid_running "$PP" || break
-	sleep 0.1
-done
+poll_until 10 "$PP" grep -q '^http ' "$T/poll.out" 2>/dev/null || true
 if pid_running "$PP"; then
 	grep -qE '^storage +reads polled \(IOPOLL\)' "$T/poll.out" ||
 		fail "--storage-poll yes started: expected the banner to say 'storage     reads polled (IOPOLL)', saw: $(cat "$T/poll.out")"

@@ -76,53 +76,9 @@ ot_announce "$TRACKER" "$IH_COMP" "$DP_BT_PORT" "$HOST"
 
 # ------------------------------------------------------------ (a) Transmission
 note "(a) transmission-cli in $NS downloads the v1 torrent"
-mkdir -p "$T/tr/cfg" "$T/tr/dl"
-cat >"$T/tr/cfg/settings.json" <<'EOF'
-{
-    "dht-enabled": false,
-    "lpd-enabled": false,
-    "pex-enabled": false,
-    "utp-enabled": false,
-    "port-forwarding-enabled": false,
-    "ratio-limit-enabled": false
-}
-EOF
-cat >"$T/tr/done.sh" <<EOF
-#!/bin/sh
-touch "$T/tr/finished"
-EOF
-chmod +x "$T/tr/done.sh"
-t0=$(date +%s%N)
-ip netns exec "$NS" transmission-cli -g "$T/tr/cfg" -w "$T/tr/dl" -f "$T/tr/done.sh" "$TOR_V1" \
-	>"$T/tr/out.log" 2>&1 &
-TR_PID=$!
-dp_track "$TR_PID"
-for ((i = 0; i < 1800; i++)); do
-	[[ -e $T/tr/finished ]] && break
-	pid_running "$TR_PID" || break
-	sleep 0.1
-done
-if [[ ! -e $T/tr/finished ]]; then
-	tr '\r' '\n' <"$T/tr/out.log" | tail -20 >&2
-	fail "transmission-cli: expected the v1 torrent to finish within 180 s from the seed found through opentracker, it did not (log above)"
-fi
-t1=$(date +%s%N)
-kill -TERM "$TR_PID" 2>/dev/null || true
-wait_pids 30 "transmission-cli exit" "$TR_PID" || true
-echo "transmission-cli: $total bytes in $(((t1 - t0) / 1000000)) ms"
-# Transmission creates no zero-length files, and it writes BEP 47 pad files
-# out as ./.pad/N (it does not know the 'p' attribute): compare the others,
-# and each empty file only if it exists.
-(cd "$TREE" && find . -type f -size +0 -print0 | sort -z | xargs -0 sha256sum) >"$T/want.nonempty"
-(cd "$T/tr/dl/game" && find . -path ./.pad -prune -o -type f -size +0 -print0 | sort -z | xargs -0 sha256sum) >"$T/got.tr"
-cmp -s "$T/want.nonempty" "$T/got.tr" || {
-	diff "$T/want.nonempty" "$T/got.tr" | head >&2
-	fail "transmission-cli: expected every non-empty file with the source's sha256, they differ (< want, > got)"
-}
-while IFS= read -r -d '' f; do
-	g=$T/tr/dl/game/${f#./}
-	[[ ! -e $g || ! -s $g ]] || fail "transmission-cli: expected $f to be empty like the source, it has $(stat -c %s "$g") bytes"
-done < <(cd "$TREE" && find . -type f -size 0 -print0)
+tr_fetch "$NS" "$T/tr" "$TOR_V1" false "the v1 torrent from the seed found through opentracker"
+echo "transmission-cli: $total bytes in $TR_MS ms"
+tr_sums_cmp "$TREE" "$T/tr/dl/game" transmission-cli
 
 # ------------------------------------------------------------------ (b) aria2
 note "(b) aria2c in $NS downloads the hybrid release through its v1 companion torrent"

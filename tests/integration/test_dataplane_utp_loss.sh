@@ -65,43 +65,9 @@ nft_ns add chain inet bsutp in '{ type filter hook input priority 0; policy acce
 nft_ns add rule inet bsutp out ip daddr "$HOST" tcp dport "$P" counter drop
 
 transmission_get() { # LABEL: Transmission (uTP on) downloads the v1 torrent into $T/tr-LABEL
-	local d=$T/tr-$1 i t0 t1
-	mkdir -p "$d/cfg" "$d/dl"
-	cat >"$d/cfg/settings.json" <<'EOF'
-{
-    "dht-enabled": false,
-    "lpd-enabled": false,
-    "pex-enabled": false,
-    "utp-enabled": true,
-    "port-forwarding-enabled": false,
-    "ratio-limit-enabled": false
-}
-EOF
-	printf '#!/bin/sh\ntouch "%s/finished"\n' "$d" >"$d/done.sh"
-	chmod +x "$d/done.sh"
-	t0=$(date +%s%N)
-	ip netns exec "$NS" transmission-cli -g "$d/cfg" -w "$d/dl" -f "$d/done.sh" "$TOR_V1" >"$d/out.log" 2>&1 &
-	local pid=$!
-	dp_track "$pid"
-	for ((i = 0; i < 1800; i++)); do
-		[[ -e $d/finished ]] && break
-		pid_running "$pid" || break
-		sleep 0.1
-	done
-	t1=$(date +%s%N)
-	kill -TERM "$pid" 2>/dev/null || true
-	wait_pids 30 "transmission-cli exit" "$pid" || true
-	[[ -e $d/finished ]] || {
-		tr '\r' '\n' <"$d/out.log" | tail -20 >&2
-		fail "transmission-cli ($1): expected the v1 torrent over uTP within 180 s (TCP to the seed blocked), it did not finish (log above)"
-	}
-	echo "transmission-cli ($1): $total bytes in $(((t1 - t0) / 1000000)) ms"
-	(cd "$TREE" && find . -type f -size +0 -print0 | sort -z | xargs -0 sha256sum) >"$T/want"
-	(cd "$d/dl/game" && find . -path ./.pad -prune -o -type f -size +0 -print0 | sort -z | xargs -0 sha256sum) >"$d/got"
-	cmp -s "$T/want" "$d/got" || {
-		diff "$T/want" "$d/got" | head >&2
-		fail "transmission-cli ($1): expected every file with the source's sha256, they differ (< want, > got)"
-	}
+	tr_fetch "$NS" "$T/tr-$1" "$TOR_V1" true "the v1 torrent over uTP ($1; TCP to the seed blocked)"
+	echo "transmission-cli ($1): $total bytes in $TR_MS ms"
+	tr_sums_cmp "$TREE" "$T/tr-$1/dl/game" "transmission-cli ($1)"
 }
 
 libtorrent_get() { # LABEL: libtorrent, TCP off, downloads the hybrid torrent into $T/lt-LABEL

@@ -16,6 +16,7 @@
 
 #include "readahead.h"
 #include "storage.h"
+#include "storage_fixture.h"
 
 #define B RA_BLOCK
 
@@ -201,17 +202,6 @@ Test(readahead, an_error_or_short_read_fails_only_what_it_did_not_bring)
 	ra_destroy(ra);
 }
 
-static int reap_all(struct storage *s, struct storage_done *d, int want)
-{
-	int done = 0;
-	for (int round = 0; round < 200 && done < want; round++) {
-		done += storage_reap(s, d + done, want - done);
-		if (done < want)
-			usleep(5000);
-	}
-	return done;
-}
-
 /*
  * A real short read: 8 blocks read ahead from a file cut 2.5 blocks into
  * them. The blocks before the cut arrive whole with the file's bytes, the
@@ -221,14 +211,11 @@ static int reap_all(struct storage *s, struct storage_done *d, int want)
 Test(readahead, a_file_cut_mid_read_fails_only_the_blocks_past_the_cut)
 {
 	char path[] = "/var/tmp/test_readahead.XXXXXX";
-	int wfd = mkstemp(path);
-	cr_assert_geq(wfd, 0);
 	size_t flen = 4096 + 2 * B + B / 2;
 	uint8_t *data = malloc(flen);
 	for (size_t i = 0; i < flen; i++)
 		data[i] = (uint8_t)(i * 131 + (i >> 14));
-	cr_assert_eq(write(wfd, data, flen), (ssize_t)flen);
-	close(wfd);
+	write_temp(path, data, flen);
 	int fd = open(path, O_RDONLY | O_DIRECT);
 	if (fd < 0)
 		fd = open(path, O_RDONLY); /* a filesystem without O_DIRECT: same bytes */
@@ -257,7 +244,7 @@ Test(readahead, a_file_cut_mid_read_fails_only_the_blocks_past_the_cut)
 	cr_assert_eq(storage_readv(st, fd, -1, off, iov, niov, 7), 0);
 	storage_submit(st);
 	struct storage_done d[8];
-	cr_assert_eq(reap_all(st, d, 1), 1);
+	cr_assert_eq(reap_waiting(st, d, 1, 1), 1);
 	cr_assert_eq(d[0].cookie, 7);
 	cr_assert_eq(d[0].res, (int32_t)(flen - 4096), "the read stops at the cut");
 
@@ -276,7 +263,7 @@ Test(readahead, a_file_cut_mid_read_fails_only_the_blocks_past_the_cut)
 			storage_read(st, fd, -1, 4096 + (uint64_t)i * B, mem + (size_t)i * B, B, i),
 			0);
 	storage_submit(st);
-	cr_assert_eq(reap_all(st, d, 6), 6);
+	cr_assert_eq(reap_waiting(st, d, 6, 6), 6);
 	for (int k = 0; k < 6; k++) {
 		if (d[k].cookie == 2)
 			cr_assert_eq(d[k].res, (int32_t)(B / 2));

@@ -53,6 +53,17 @@ static struct served *load(const char *sp, struct seed_err *e)
 	return sv;
 }
 
+/* served_create of the store at sp for n_workers workers, without
+ * counters, which must succeed; e is reset first. */
+static struct served *create_served(const char *sp, unsigned n_workers, struct seed_err *e)
+{
+	struct served *sv;
+
+	seed_err_clear(e);
+	cr_assert_eq(served_create(sp, n_workers, NULL, &sv, e), 0, "%s", e->msg);
+	return sv;
+}
+
 /* Ingests base/game into base/store as t.g.VERSION. */
 static void create(const char *version, int kind, int also_v1)
 {
@@ -230,10 +241,8 @@ Test(served, refresh_adds_releases_and_frees_removed_views)
 	make("a.bin", 40000);
 	create("1", METAINFO_V2, 0);
 
-	struct served *sv;
 	struct seed_err e;
-	seed_err_clear(&e);
-	cr_assert_eq(served_create(sp, 2, NULL, &sv, &e), 0, "%s", e.msg);
+	struct served *sv = create_served(sp, 2, &e);
 	cr_assert_eq(served_count(sv), 1);
 	cr_assert_null(served_current_catalog(sv));
 	const struct proto_release *r1 = served_by_id(sv, "t.g.1", 5);
@@ -433,10 +442,8 @@ Test(served, info_dicts_read_on_demand_within_a_budget)
 	make("b.bin", 9000);
 	create("2", METAINFO_HYBRID, 0);
 
-	struct served *sv;
 	struct seed_err e;
-	seed_err_clear(&e);
-	cr_assert_eq(served_create(sp, 1, NULL, &sv, &e), 0, "%s", e.msg);
+	struct served *sv = create_served(sp, 1, &e);
 	served_set_info_budget(sv, 1); /* one at a time */
 	int wake = -1;
 	cr_assert_eq(served_start_loader(sv, &wake, &e), 0, "%s", e.msg);

@@ -15,22 +15,12 @@
 #include <unistd.h>
 
 #include "../storeutil.h"
+#include "storage_fixture.h"
 #include "hash.h"
 #include "netio.h"
 #include "served.h"
 #include "storage.h"
 #include "store_int.h"
-
-/* Writes data[0..len) to a new file made from the mkstemp template path
- * (rewritten in place); the caller unlinks it. */
-static void write_temp(char *path, const uint8_t *data, size_t len)
-{
-	int wfd = mkstemp(path);
-
-	cr_assert_geq(wfd, 0, "mkstemp(%s)", path);
-	cr_assert_eq(write(wfd, data, len), (ssize_t)len);
-	close(wfd);
-}
 
 /* write_temp of len bytes, byte i = i * mul + add, also left in data. */
 static void write_pattern_temp(char *path, uint8_t *data, size_t len, unsigned mul, unsigned add)
@@ -38,20 +28,6 @@ static void write_pattern_temp(char *path, uint8_t *data, size_t len, unsigned m
 	for (size_t i = 0; i < len; i++)
 		data[i] = (uint8_t)(i * mul + add);
 	write_temp(path, data, len);
-}
-
-/* Reaps into d[0..cap) without a network loop, sleeping 5 ms between
- * tries, until want reads are done or a second has passed: how many were. */
-static int reap_waiting(struct storage *s, struct storage_done *d, int cap, int want)
-{
-	int done = 0;
-
-	for (int round = 0; round < 200 && done < want; round++) {
-		done += storage_reap(s, d + done, cap - done);
-		if (done < want)
-			usleep(5000);
-	}
-	return done;
 }
 
 /* A storage of the given depth over mlen bytes of fresh memory (*out_mem). */
