@@ -54,7 +54,7 @@ enum seg_state { S_READY = 1, S_FETCH, S_WAIT, S_FAILED, S_SKIP, S_BAD };
 #define REPAIR_QUEUE	256u	     /* bad blocks waiting for a rebuild, per worker */
 #define WAITERS		4096	     /* a fill's own waiters handed back at once (more: inbox) */
 #define STAGE_CAP	(256u << 10) /* RC4 peers: ciphertext of one send */
-#define PARK_MS		1000u	     /* a send this long in flight: the peer stopped reading */
+#define PARK_MS		1000u	     /* this long without a send completing: stuck */
 /* Bytes of one send: a connection starts at SEND_MIN and doubles with each
  * send that completes, up to SEND_MAX. A send in flight pins its blocks for
  * as long as the peer does not read, and the peer's socket buffers take a
