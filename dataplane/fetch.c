@@ -276,7 +276,7 @@ void fetch_seg(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 		s->state = S_FETCH;
 		return;
 	}
-	if (storage_inflight(w->st) >= STORAGE_DEPTH || w->cache_full) {
+	if (storage_inflight(w->st) >= STORAGE_DEPTH || w->cache_full_at) {
 		/* a miss could not be read now, or could not have a slot: wait
 		 * for reads to complete or slots to be let go rather than spin
 		 * through the cache */
@@ -318,9 +318,8 @@ void fetch_seg(struct worker *w, struct wconn *c, uint32_t ci, uint32_t si)
 	case SCACHE_WAIT: s->state = S_WAIT; return;
 	case SCACHE_BUSY:
 		s->state = S_FETCH;
-		if (!w->cache_full)
+		if (!w->cache_full_at)
 			w->cache_full_at = w->now;
-		w->cache_full = 1;
 		worker_mark_retry(w, c, ci);
 		return;
 	}

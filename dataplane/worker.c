@@ -769,7 +769,7 @@ static void loop(struct worker *w)
 		/* Retries wait for a storage completion (which wakes the poll) when
 		 * the ring is full; otherwise they run at once. */
 		int polled = w->nio->busy_poll || storage_is_iopoll(w->st);
-		int timeout = w->n_retry && !w->fetch_wait && !w->cache_full &&
+		int timeout = w->n_retry && !w->fetch_wait && !w->cache_full_at &&
 					      storage_inflight(w->st) < STORAGE_DEPTH
 				      ? 0
 			      : polled && storage_inflight(w->st) ? 0
@@ -779,7 +779,7 @@ static void loop(struct worker *w)
 		w->now = now_ms();
 		/* something happened, or a tick went by: a slot may be free */
 		if (n > 0 || w->now - w->cache_full_at >= TICK_MS)
-			w->cache_full = 0;
+			w->cache_full_at = 0;
 		if (polled)
 			fetch_poll(w);
 		run_throttled(w);

@@ -210,14 +210,14 @@ struct worker {
 	 * spinning. */
 	struct ofd *ofd;
 	int ofd_fixed, fetch_wait;
-	/* cache_full: a miss found no slot it could take (every one pinned by
-	 * a queued send or filling). Until the next poll returns (an event, or
-	 * a tick: a send or a fill somewhere may have freed one) misses are not
-	 * tried again: each try scans the whole cache under its lock, and a
+	/* cache_full_at (ms, 0: not): a miss found no slot it could take
+	 * (every one pinned by a queued send or filling). Until the next poll
+	 * returns (an event, or a tick: a send or a fill somewhere may have
+	 * freed one) misses are not tried again: each try scans the whole
+	 * cache under its lock, and a
 	 * pass that tried every queued block of every connection would spin
 	 * for seconds while the peers that could free slots wait. */
-	int cache_full;
-	uint64_t cache_full_at; /* ms */
+	uint64_t cache_full_at;
 	uint64_t pressure_seen; /* scache_pressure at the last look (each tick) */
 	/* Reads of several blocks (fetch.c, readahead.h), and the blocks of
 	 * those that failed or came back short, to read again one by one: a
