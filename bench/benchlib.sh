@@ -185,6 +185,36 @@ one_file_release() {
 	[[ -f $torrent ]] || die "no torrent for bench.$name.1 (saw '$torrent')"
 }
 
+# one_file_args SPEC... -- ARG...: parse_args for a bench of one file
+# (leechers.sh, utp.sh): the options they share, --size (default: size as
+# the script set it), --workdir (/var/tmp/bitstream-bench-$bench_name),
+# --build (build-bench), --no-build and --results (bench/results), and the
+# script's own SPEC. Sets bytes from --size; exit 1 when it is not a size.
+one_file_args() {
+	local dflt=$size
+	workdir=/var/tmp/bitstream-bench-$bench_name build=$root/build-bench no_build=0
+	results=$root/bench/results
+	parse_args --size=size --workdir=workdir --build=build --no-build+no_build --results=results "$@"
+	bytes=$(to_bytes "$size") || die "--size: expected a size like $dflt, got '$size'"
+}
+
+# one_file_bench RELEASE CREATE_OPT...: what a bench of libtorrent leechers
+# downloading one file of $bytes sets up before its first download:
+# python3-libtorrent, the programs in $build (built first unless $no_build),
+# PIDS stopped on exit, the work directories below $workdir, $results, the
+# payload and release bench.RELEASE.1 of it (one_file_release with
+# CREATE_OPT: sets torrent).
+one_file_bench() {
+	need_packages python3-libtorrent
+	seed_programs "$build" "$no_build"
+	PIDS=()
+	trap stop_all EXIT
+	work_dirs "$workdir"
+	mkdir -p "$results"
+	one_file_payload "$bytes" "$bench_name"
+	one_file_release "$@"
+}
+
 # make_store NAME=PATH...: releases NAME of $data/PATH (tenant bench, version
 # 1, v2 and v1) in $store, each `release create --json` answer in
 # $W/create-NAME.json. Kept while this seedctl reads the store: one left by

@@ -26,22 +26,11 @@ bench_name=leechers
 # shellcheck source=benchlib.sh
 source "$root/bench/benchlib.sh"
 
-size=1G max=6 workdir=/var/tmp/bitstream-bench-leechers build=$root/build-bench no_build=0
-results=$root/bench/results
-parse_args --size=size --max=max --workdir=workdir --build=build --no-build+no_build \
-	--results=results -- "$@"
-bytes=$(to_bytes "$size") || die "--size: expected a size like 1G, got '$size'"
+size=1G max=6
+one_file_args --max=max -- "$@"
 [[ $max =~ ^[2-9]$|^[1-9][0-9]+$ ]] || die "--max: expected a number of at least 2, got '$max'"
 ((EUID == 0)) || die "needs root: the page cache is dropped before each seed's first download"
-need_packages python3-libtorrent
-seed_programs "$build" "$no_build"
-
-PIDS=()
-trap stop_all EXIT
-work_dirs "$workdir"
-mkdir -p "$results"
-one_file_payload "$bytes" leechers
-one_file_release leech --piece-length 1048576
+one_file_bench leech --piece-length 1048576
 
 hz=$(getconf CLK_TCK)
 drop_page_cache() { sync && echo 3 >/proc/sys/vm/drop_caches; }

@@ -22,21 +22,10 @@ bench_name=utp
 # shellcheck source=benchlib.sh
 source "$root/bench/benchlib.sh"
 
-size=256M runs=3 workdir=/var/tmp/bitstream-bench-utp build=$root/build-bench no_build=0
-results=$root/bench/results
-parse_args --size=size --runs=runs --workdir=workdir --build=build --no-build+no_build \
-	--results=results -- "$@"
-bytes=$(to_bytes "$size") || die "--size: expected a size like 256M, got '$size'"
+size=256M runs=3
+one_file_args --runs=runs -- "$@"
 [[ $runs =~ ^[1-9][0-9]*$ ]] || die "--runs: expected a positive number, got '$runs'"
-need_packages python3-libtorrent
-seed_programs "$build" "$no_build"
-
-PIDS=()
-trap stop_all EXIT
-work_dirs "$workdir"
-mkdir -p "$results"
-one_file_payload "$bytes" utp
-one_file_release utp
+one_file_bench utp
 
 hz=$(getconf CLK_TCK)
 

@@ -331,40 +331,44 @@ SEND = {'tcp_sendmsg', 'tcp_sendmsg_locked', 'do_splice_direct', 'do_sendfile', 
 SENDCOPY = {'_copy_from_iter', 'skb_copy_to_page_nocache', 'skb_do_copy_data_nocache', '_copy_from_iter_nocache'}
 SOFTIRQ = {'handle_softirqs', '__do_softirq', 'do_softirq', 'net_rx_action', 'run_ksoftirqd'}
 
+# What the kernel was doing: the label of the first rule whose every set has
+# a frame in the chain. Below a receive entry only the frames above the
+# outermost one count, against RX_RULES ('rx: IP/TCP demux' when none
+# matches); otherwise the whole chain, against RULES ('other kernel').
+RX_RULES = [
+    ((TX,), 'tx: from an ACK'),
+    ((ACKRX,), 'ACK processing'),
+    ((ACKGEN,), 'rx: ACKs sent'),
+    # skb_defer_free_flush: skbs the reader consumed, freed back on the
+    # CPU that built them (the sender's): the receiver's work
+    ((DATARX | {'skb_defer_free_flush'},), 'rx: data segments'),
+]
+RULES = [
+    (({'skb_defer_free_flush'},), 'rx: data segments'),
+    ((TIMER_TX,), 'tx: pacing timer'),
+    # A softirq whose handler is not in the chain: in this VM a sample
+    # taken while interrupts were off lands where they are turned back on
+    # (pvm_irq_enable), inside handle_softirqs, so the handler is unseen
+    # (timers: pacing, TSQ; the receive of a packet; RCU).
+    ((SOFTIRQ,), 'softirq: handler unseen'),
+    ((RECV,), 'recv: copy to reader'),
+    ((SEND, SENDCOPY), 'send: copy into socket'),
+    ((SEND,), 'send: syscall and TCP'),
+]
+
+def first_rule(rules, syms, otherwise):
+    for sets, label in rules:
+        if all(any(f in s for f in syms) for s in sets):
+            return label
+    return otherwise
+
 def classify(syms, user_leaf):  # syms: leaf first
     if user_leaf:
         return 'user'
     rx = [i for i, f in enumerate(syms) if f in RX]
     if rx:
-        inner = syms[:max(rx)]  # frames above the outermost receive entry
-        if any(f in TX for f in inner):
-            return 'tx: from an ACK'
-        if any(f in ACKRX for f in inner):
-            return 'ACK processing'
-        if any(f in ACKGEN for f in inner):
-            return 'rx: ACKs sent'
-        # skb_defer_free_flush: skbs the reader consumed, freed back on the
-        # CPU that built them (the sender's): the receiver's work
-        if any(f in DATARX for f in inner) or 'skb_defer_free_flush' in inner:
-            return 'rx: data segments'
-        return 'rx: IP/TCP demux'
-    if 'skb_defer_free_flush' in syms:
-        return 'rx: data segments'
-    if any(f in TIMER_TX for f in syms):
-        return 'tx: pacing timer'
-    # A softirq whose handler is not in the chain: in this VM a sample
-    # taken while interrupts were off lands where they are turned back on
-    # (pvm_irq_enable), inside handle_softirqs, so the handler is unseen
-    # (timers: pacing, TSQ; the receive of a packet; RCU).
-    if any(f in SOFTIRQ for f in syms):
-        return 'softirq: handler unseen'
-    if any(f in RECV for f in syms):
-        return 'recv: copy to reader'
-    if any(f in SEND for f in syms):
-        if any(f in SENDCOPY for f in syms):
-            return 'send: copy into socket'
-        return 'send: syscall and TCP'
-    return 'other kernel'
+        return first_rule(RX_RULES, syms[:max(rx)], 'rx: IP/TCP demux')
+    return first_rule(RULES, syms, 'other kernel')
 
 counts, total, idle = {}, 0, 0
 def flush(pid, comm, frames):

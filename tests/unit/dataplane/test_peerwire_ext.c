@@ -45,27 +45,30 @@ Test(peerwire_ext, ext_handshake_is_canonical_bencode)
 	peer_free(p);
 }
 
+/* The peer's ut_metadata request `ask` and the one answer it must get at
+ * once: the dict `want` followed by `len` bytes of r1's info dict from
+ * `from` (a data message), or by nothing (from NULL: a reject). */
+static void ask_piece(struct peer *p, const char *ask, const char *want, const uint8_t *from,
+		      size_t len)
+{
+	static struct tr t;
+
+	t.n = 0;
+	feed_ext(p, 1, ask);
+	tr_ext(&t, 3, want, strlen(want), from, len); /* 3: the peer's id for ut_metadata */
+	expect(p, &t);
+}
+
 Test(peerwire_ext, ut_metadata_pieces_and_reject)
 {
 	struct peer *p = peer_with_ut_metadata(3);
-	static struct tr t;
 	const char *d0 = "d8:msg_typei1e5:piecei0e10:total_sizei20000ee";
 	const char *d1 = "d8:msg_typei1e5:piecei1e10:total_sizei20000ee";
 	const char *rj = "d8:msg_typei2e5:piecei2ee";
 
-	feed_ext(p, 1, "d8:msg_typei0e5:piecei0ee");
-	tr_ext(&t, 3, d0, strlen(d0), r1_info, 16384); /* 3: the peer's id for ut_metadata */
-	expect(p, &t);
-
-	t.n = 0;
-	feed_ext(p, 1, "d8:msg_typei0e5:piecei1ee");
-	tr_ext(&t, 3, d1, strlen(d1), r1_info + 16384, 20000 - 16384);
-	expect(p, &t);
-
-	t.n = 0;
-	feed_ext(p, 1, "d8:msg_typei0e5:piecei2ee");
-	tr_ext(&t, 3, rj, strlen(rj), NULL, 0);
-	expect(p, &t);
+	ask_piece(p, "d8:msg_typei0e5:piecei0ee", d0, r1_info, 16384);
+	ask_piece(p, "d8:msg_typei0e5:piecei1ee", d1, r1_info + 16384, 20000 - 16384);
+	ask_piece(p, "d8:msg_typei0e5:piecei2ee", rj, NULL, 0);
 	cr_assert_eq(p->c.stats.peerwire_metadata_requests_total, 3);
 	cr_assert_eq(p->c.stats.peerwire_metadata_rejects_total, 1);
 
@@ -79,12 +82,8 @@ Test(peerwire_ext, ut_metadata_pieces_and_reject)
 Test(peerwire_ext, ut_metadata_negative_piece_rejected)
 {
 	struct peer *p = peer_with_ut_metadata(3);
-	static struct tr t;
-	const char *rj = "d8:msg_typei2e5:piecei-1ee";
 
-	feed_ext(p, 1, "d8:msg_typei0e5:piecei-1ee");
-	tr_ext(&t, 3, rj, strlen(rj), NULL, 0);
-	expect(p, &t);
+	ask_piece(p, "d8:msg_typei0e5:piecei-1ee", "d8:msg_typei2e5:piecei-1ee", NULL, 0);
 	peer_free(p);
 }
 
@@ -211,10 +210,7 @@ Test(peerwire_ext, ut_metadata_waits_for_the_info_dict)
 	cr_assert_gt(peerwire_next_deadline(&p->c), p->now + PEERWIRE_UTM_POLL_MS);
 
 	/* and at once from then on */
-	t.n = 0;
-	feed_ext(p, 1, "d8:msg_typei0e5:piecei0ee");
-	tr_ext(&t, 3, d0, strlen(d0), r1_info, 16384);
-	expect(p, &t);
+	ask_piece(p, "d8:msg_typei0e5:piecei0ee", d0, r1_info, 16384);
 	cr_assert_eq(p->c.stats.peerwire_metadata_requests_total, 3);
 	cr_assert_eq(p->c.stats.peerwire_metadata_rejects_total, 0);
 	peer_free(p);

@@ -649,17 +649,16 @@ Test(utp_sim, matrix)
  * over target), then takes the link back and completes. */
 Test(utp_sim, yields_to_a_loss_based_flow)
 {
-	struct sim_params p = { 0 };
+	struct sim_params p = { .seed = 40,
+				.delay_us = 20000,
+				.rate_Bps = 2000000,
+				.down = 16u << 20,
+				.up = 1000,
+				.skew = skew_fixed,
+				.limit_us = 600000000,
+				.tcp_from = 3000000,
+				.tcp_until = 40000000 };
 
-	p.seed = 40;
-	p.delay_us = 20000;
-	p.rate_Bps = 2000000;
-	p.down = 16u << 20;
-	p.up = 1000;
-	p.skew = skew_fixed;
-	p.limit_us = 600000000;
-	p.tcp_from = 3000000;
-	p.tcp_until = 40000000;
 	sim_run(&p);
 }
 
@@ -670,18 +669,16 @@ Test(utp_sim, yields_to_a_loss_based_flow)
  * stays 128 packets, checked at every step. */
 Test(utp_sim, long_path_window_grows_with_rtt)
 {
-	struct sim_params p = { 0 };
-
-	p.seed = 50;
-	p.delay_us = 50000;
-	p.rate_Bps = 6250000;
-	p.down = 16u << 20;
-	p.up = 1000;
-	p.skew = skew_fixed;
-	p.limit_us = 600000000;
-	p.srv_packets = 128;
-	p.srv_near = 0;
-	p.max_flight = 127;
+	struct sim_params p = { .seed = 50,
+				.delay_us = 50000,
+				.rate_Bps = 6250000,
+				.down = 16u << 20,
+				.up = 1000,
+				.skew = skew_fixed,
+				.limit_us = 600000000,
+				.srv_packets = 128,
+				.srv_near = 0,
+				.max_flight = 127 };
 	uint64_t capped = sim_run(&p);
 	p.srv_packets = 512;
 	p.srv_near = 128;
@@ -701,17 +698,16 @@ Test(utp_sim, long_path_window_grows_with_rtt)
  * and 8 MiB up over a mildly lossy, reordering link. */
 Test(utp_sim, long_transfer_wraps)
 {
-	struct sim_params p = { 0 };
+	struct sim_params p = { .seed = 77,
+				.loss = 0.005,
+				.reorder = 0.01,
+				.dup = 0.002,
+				.delay_us = 5000,
+				.down = 128u << 20,
+				.up = 8u << 20,
+				.skew = skew_fast,
+				.limit_us = 3600000000ull };
 
-	p.seed = 77;
-	p.loss = 0.005;
-	p.reorder = 0.01;
-	p.dup = 0.002;
-	p.delay_us = 5000;
-	p.down = 128u << 20;
-	p.up = 8u << 20;
-	p.skew = skew_fast;
-	p.limit_us = 3600000000ull;
 	sim_run(&p);
 }
 
