@@ -524,7 +524,7 @@ Test(utp_loss, rto_resends_with_backoff_then_gives_up)
 	struct utp *u = opened(&s, NULL);
 	uint16_t seqs[64];
 	uint64_t t, prev_gap = 0, last = 0;
-	int resends = 0;
+	uint32_t resends = 0;
 	struct utp_conn_info ci;
 
 	cr_assert_eq(burst(&s, seqs, 3 * 1380), 3);

@@ -406,7 +406,7 @@ Test(store, object_corruption_is_caught)
 		put_object(s, 20000, 1, r, NULL);
 		struct stat st;
 		cr_assert_eq(stat(path, &st), 0);
-		cr_assert_eq(st.st_size, lay[v].h2 + 4096, "version %u", lay[v].version);
+		cr_assert_eq((uint64_t)st.st_size, lay[v].h2 + 4096, "version %u", lay[v].version);
 		uint64_t t1 = lay[v].t1, t2 = lay[v].t2, h2 = lay[v].h2;
 
 		flip(path, 20); /* a field of the first header: the second serves */
