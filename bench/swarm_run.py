@@ -89,6 +89,36 @@ def up(a):
         else:
             shape(vn, a.up, ns)
             shape(vh, a.down)
+    static_neighbours(a, br)
+
+
+def static_neighbours(a, br):
+    """Every member's address resolved once, for good. The kernel's ARP
+    table is one for all namespaces (gc_thresh3, 1024 by default, counts the
+    entries of every namespace), and N namespaces each talking to the N
+    others fill it at about 32 members: "neighbour table overflow" in dmesg,
+    and a leecher that joins then waits 10-50 s for its first SYN-ACK, the
+    tracker's included (bench/results/swarm.md, 2026-12-07 10:00-10:20).
+    Permanent entries are not counted."""
+    # a bridge takes the lowest MAC of its ports unless given one: fix it
+    br_mac = json.loads(sh('ip', '-j', 'link', 'show', br).stdout)[0]['address']
+    sh('ip', 'link', 'set', br, 'address', br_mac)
+    macs = {'%s.1' % a.subnet: br_mac}
+    for i in range(0, a.leechers + 1):
+        ns, _, vn = names(a.tag, i)
+        out = sh('ip', '-n', ns, '-j', 'link', 'show', vn).stdout
+        macs[addr(a.subnet, i)] = json.loads(out)[0]['address']
+    for i in range(0, a.leechers + 1):
+        ns, _, vn = names(a.tag, i)
+        me = addr(a.subnet, i)
+        cmds = ''.join('neigh replace %s lladdr %s dev %s nud permanent\n' % (ip, mac, vn)
+                       for ip, mac in macs.items() if ip != me)
+        r = subprocess.run(['ip', '-n', ns, '-batch', '-'], input=cmds, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if r.returncode:
+            sys.exit('swarm_run: static neighbours in %s: %s' % (ns, r.stderr.strip()))
+        # the tracker's side, on the bridge (gone with it)
+        sh('ip', 'neigh', 'replace', me, 'lladdr', macs[me], 'dev', br, 'nud', 'permanent')
 
 
 def down(a):

@@ -50,7 +50,15 @@ void swarm_config_default(struct swarm_config *c)
 	c->starve_ms = 2000;
 	c->scan_max = 4096;
 	c->boot_pct = 15;
-	c->floor_kib = 2048;
+	/* 8 MiB/s, over the downlinks of bench/swarm.sh's leechers (40 Mbit/s):
+	 * there every leecher counts as slow and what latecomers brought to the
+	 * pool alone bounds the top-ups. With 2 or 4 MiB/s the seed went quiet
+	 * at about 35 s of a Poisson stream while a plain seed served it to the
+	 * end, and the stream's middle took 10-25 % longer than under plain;
+	 * with 8 MiB/s and a pool of 40-50 % per latecomer, 0-6 % longer
+	 * leecher for leecher, at 0.20-0.21 copies per download
+	 * (bench/results/swarm.md, 2026-12-07 09:46-11:02 UTC). */
+	c->floor_kib = 8192;
 }
 
 int swarm_config_check(const struct swarm_config *c, const char **out_field)

@@ -639,7 +639,7 @@ Test(swarm, latecomer_start_up_share)
 
 /* The top-up pool is the view's, not each latecomer's: a latecomer that
  * others feed fast (11 pieces of 256 KiB in its first second: 2.75 MiB/s,
- * over the 2 MiB/s floor) brings its part and takes none of it, and a slow
+ * over a 2 MiB/s floor) brings its part and takes none of it, and a slow
  * peer takes that part; with floor 0 nobody is slow and the pool stays. */
 Test(swarm, top_up_pool_goes_to_the_slow_peer)
 {
@@ -650,7 +650,7 @@ Test(swarm, top_up_pool_goes_to_the_slow_peer)
 	cfg.small_swarm = 0;
 	cfg.window_kib = 10240; /* 40 pieces: the pool is the limit */
 	cfg.boot_pct = 10;
-	cr_assert_eq(cfg.floor_kib, 2048);
+	cfg.floor_kib = 2048;
 	peer_join(&a, v, SWARM_RAREST, 0, 1);
 	cr_assert_eq(swarm_pick(&a.sp, &cfg, 0, out, 64), 40);
 	for (uint32_t i = 0; i < 40; i++)
@@ -677,5 +677,44 @@ Test(swarm, top_up_pool_goes_to_the_slow_peer)
 	peer_leave(&b);
 	peer_leave(&c);
 	peer_leave(&d);
+	view_done(v);
+}
+
+/* The default floor (8 MiB/s) is over bench/swarm.sh's 40 Mbit/s downlinks:
+ * a latecomer the swarm feeds at its whole downlink (21 pieces of 256 KiB in
+ * its first second, 5.25 MiB/s) still counts as slow and draws the pool, so
+ * in that stream the pool alone bounds the second copies; under the old
+ * 2 MiB/s floor the same peer got none, and the seed went quiet while a
+ * plain seed kept serving (bench/results/swarm.md, 2026-12-07). */
+Test(swarm, default_floor_tops_up_a_peer_at_its_downlink)
+{
+	struct swarm_view *v = view_new(64, 256 * KIB);
+	struct peer a = { 0 }, b = { 0 }, c = { 0 };
+	uint32_t out[64];
+
+	cfg.small_swarm = 0;
+	cfg.window_kib = 16384; /* 64 pieces: the pool is the limit */
+	cfg.boot_pct = 50;
+	peer_join(&a, v, SWARM_RAREST, 0, 1);
+	cr_assert_eq(swarm_pick(&a.sp, &cfg, 0, out, 64), 64);
+	for (uint32_t i = 0; i < 64; i++)
+		swarm_peer_have(&a.sp, i, 0); /* a: a seed of the swarm */
+	peer_join(&b, v, SWARM_RAREST, 0, 2);
+	peer_join(&c, v, SWARM_RAREST, 0, 3);
+	for (uint32_t i = 0; i <= 20; i++) {
+		swarm_peer_have(&b.sp, i, i * 50); /* from a, 21 in 1 s */
+		swarm_peer_have(&c.sp, i, i * 50);
+	}
+	cr_assert_eq(b.sp.in_rate, 21);
+	cr_assert(b.sp.late && c.sp.late);
+	cr_assert_eq(swarm_pick(&b.sp, &cfg, 1000, out, 64), 21,
+		     "b, at 5.25 MiB/s, is slow: it takes the 21 it brought (half of 43)");
+	cr_assert_eq(b.sp.boot_used, 21);
+	cfg.floor_kib = 2048;
+	cr_assert_eq(swarm_pick(&c.sp, &cfg, 1000, out, 64), 0, "c, over 2 MiB/s: nothing");
+	cr_assert_eq(atomic_load(&v->pool), 21);
+	peer_leave(&a);
+	peer_leave(&b);
+	peer_leave(&c);
 	view_done(v);
 }
