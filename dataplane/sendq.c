@@ -155,7 +155,6 @@ void sendq_flush(struct worker *w, struct wconn *c, uint32_t ci)
 	uint64_t budget =
 		capped ? tenants_take(w->p.tenants, c->peer.tslot, BATCH_TOKENS) : UINT64_MAX;
 	uint64_t spent = 0;
-	uint32_t cap = c->send_cap ? c->send_cap : SEND_MIN;
 	while (i != c->qt && n < NETIO_MAX_IOV) {
 		struct seg *s = qat(c, i);
 		if (s->state == S_SKIP) {
@@ -178,7 +177,8 @@ void sendq_flush(struct worker *w, struct wconn *c, uint32_t ci)
 				j++;
 				k++;
 			}
-			if (!ok || n + (int)k > NETIO_MAX_IOV || (n && staged + bytes > cap))
+			if (!ok || n + (int)k > NETIO_MAX_IOV ||
+			    (n && staged + bytes > c->send_cap))
 				break;
 			if (c->rc4_tx && staged + bytes > STAGE_CAP)
 				break;
@@ -197,7 +197,7 @@ void sendq_flush(struct worker *w, struct wconn *c, uint32_t ci)
 			i = j;
 			continue;
 		}
-		if (s->state != S_READY || (n && staged + s->len > cap))
+		if (s->state != S_READY || (n && staged + s->len > c->send_cap))
 			break;
 		if (c->rc4_tx && staged + s->len > STAGE_CAP)
 			break;
@@ -284,14 +284,15 @@ void sendq_on_sent(struct worker *w, struct wconn *c, uint32_t ci, const struct 
 		uint32_t r = (uint32_t)ev->cookie;
 		if (ev->res >= 0) {
 			c->progress_at = w->now;
-			uint32_t cap = c->send_cap ? c->send_cap : SEND_MIN;
-			c->send_cap = cap < SEND_MAX ? 2 * cap : SEND_MAX;
+			c->send_cap = c->send_cap < SEND_MAX ? 2 * c->send_cap : SEND_MAX;
 			if (c->parked) {
 				/* it reads again: fetch what was let go */
 				c->parked = 0;
 				worker_mark_retry(w, c, ci);
 			}
 		}
+		/* a failed send closes, but what it pinned is still let go below
+		 * (ev->freed) */
 		if (ev->res < 0) {
 			worker_conn_close(w, c, ci);
 		} else if (r - c->rh < c->rt - c->rh) {

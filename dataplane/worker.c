@@ -462,6 +462,7 @@ static void on_accept(struct worker *w, const struct netio_event *ev)
 	uint32_t gen = c->gen + 1;
 	memset(c, 0, sizeof(*c));
 	c->gen = gen;
+	c->send_cap = SEND_MIN;
 	c->kind = (int)ev->tag;
 	c->utp = utp;
 	if (c->utp)

@@ -113,7 +113,7 @@ struct wconn {
 	 * fetched again once that send completes */
 	uint64_t progress_at;
 	uint8_t parked;
-	uint32_t send_cap; /* bytes the next send may carry (0: SEND_MIN) */
+	uint32_t send_cap; /* bytes the next send may carry */
 	int close_after;   /* engine closed: close when the queue drains */
 	int closing;	   /* netio close issued */
 	int in_retry;
@@ -214,9 +214,9 @@ struct worker {
 	 * (every one pinned by a queued send or filling). Until the next poll
 	 * returns (an event, or a tick: a send or a fill somewhere may have
 	 * freed one) misses are not tried again: each try scans the whole
-	 * cache under its lock, and a
-	 * pass that tried every queued block of every connection would spin
-	 * for seconds while the peers that could free slots wait. */
+	 * cache under its lock, and a pass that tried every queued block of
+	 * every connection would spin for seconds while the peers that could
+	 * free slots wait. */
 	uint64_t cache_full_at;
 	uint64_t pressure_seen; /* scache_pressure at the last look (each tick) */
 	/* Reads of several blocks (fetch.c, readahead.h), and the blocks of

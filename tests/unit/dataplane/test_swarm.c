@@ -637,6 +637,19 @@ Test(swarm, latecomer_start_up_share)
 	view_done(v);
 }
 
+/* a joins first, is given all n pieces of v in the first round (so every
+ * later peer is a latecomer) and completes them: a seed of the swarm. */
+static void first_round_seed(struct peer *a, struct swarm_view *v, uint32_t n)
+{
+	uint32_t out[64];
+
+	cr_assert_leq(n, 64);
+	peer_join(a, v, SWARM_RAREST, 0, 1);
+	cr_assert_eq(swarm_pick(&a->sp, &cfg, 0, out, 64), n);
+	for (uint32_t i = 0; i < n; i++)
+		swarm_peer_have(&a->sp, i, 0);
+}
+
 /* The top-up pool is the view's, not each latecomer's: a latecomer that
  * others feed fast (11 pieces of 256 KiB in its first second: 2.75 MiB/s,
  * over a 2 MiB/s floor) brings its part and takes none of it, and a slow
@@ -651,10 +664,7 @@ Test(swarm, top_up_pool_goes_to_the_slow_peer)
 	cfg.window_kib = 10240; /* 40 pieces: the pool is the limit */
 	cfg.boot_pct = 10;
 	cfg.floor_kib = 2048;
-	peer_join(&a, v, SWARM_RAREST, 0, 1);
-	cr_assert_eq(swarm_pick(&a.sp, &cfg, 0, out, 64), 40);
-	for (uint32_t i = 0; i < 40; i++)
-		swarm_peer_have(&a.sp, i, 0); /* a: a seed of the swarm */
+	first_round_seed(&a, v, 40);
 	peer_join(&b, v, SWARM_RAREST, 0, 2);
 	cr_assert_eq(swarm_pick(&b.sp, &cfg, 0, out, 64), 4, "b brings 4, and is slow");
 	cr_assert_eq(swarm_pick(&b.sp, &cfg, 0, out, 64), 0, "the pool is empty");
@@ -695,10 +705,7 @@ Test(swarm, default_floor_tops_up_a_peer_at_its_downlink)
 	cfg.small_swarm = 0;
 	cfg.window_kib = 16384; /* 64 pieces: the pool is the limit */
 	cfg.boot_pct = 50;
-	peer_join(&a, v, SWARM_RAREST, 0, 1);
-	cr_assert_eq(swarm_pick(&a.sp, &cfg, 0, out, 64), 64);
-	for (uint32_t i = 0; i < 64; i++)
-		swarm_peer_have(&a.sp, i, 0); /* a: a seed of the swarm */
+	first_round_seed(&a, v, 64);
 	peer_join(&b, v, SWARM_RAREST, 0, 2);
 	peer_join(&c, v, SWARM_RAREST, 0, 3);
 	for (uint32_t i = 0; i <= 20; i++) {
