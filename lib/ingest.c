@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "hotmem.h"
 #include "ingest_io.h"
 #include "mem.h"
 #include "merkle.h"
@@ -461,6 +462,9 @@ struct wk {
 	size_t src_file;     /* the source open in src_fd, kept for its next chunk */
 	int src_fd;
 	int exhausted; /* no chunk left to claim */
+	/* every slot's buf, then every slot's pbuf: one hotmem mapping */
+	uint8_t *arena;
+	size_t arena_len;
 	struct seed_err err;
 };
 
@@ -988,13 +992,23 @@ static void *worker(void *arg)
 		goto out;
 	if (!ingest_io_async(w->io))
 		atomic_store(&j->sync_writes, 1);
+	/* The slots' data and parity are read, hashed and pinned for O_DIRECT
+	 * over and over: huge pages, faulted in now (hotmem.h). A chunk is at
+	 * least 4 MiB and k a power of two of at most PARITY_MAX_K blocks, so
+	 * a chunk's parity is whole 16 KiB blocks too and every buffer stays
+	 * 4 KiB aligned, as O_DIRECT needs. */
+	size_t pbytes = (size_t)(j->chunk / j->par.k * j->par.m);
+	w->arena_len = j->n_slots * ((size_t)j->chunk + pbytes);
+	if (!(w->arena = hotmem_alloc(w->arena_len))) {
+		seed_err_set(&w->err, -ENOMEM, "out of memory for hashing buffers");
+		goto out;
+	}
 	for (unsigned i = 0; i < j->n_slots; i++) {
 		struct slot *s = &w->slot[i];
 		s->dirty = j->chunk;
-		if (posix_memalign((void **)&s->buf, 4096, (size_t)j->chunk) ||
-		    posix_memalign((void **)&s->pbuf, 4096,
-				   (size_t)(j->chunk / j->par.k * j->par.m)) ||
-		    !(s->leaves = malloc(chunk_blocks * 32)) ||
+		s->buf = w->arena + i * (size_t)j->chunk;
+		s->pbuf = w->arena + j->n_slots * (size_t)j->chunk + i * pbytes;
+		if (!(s->leaves = malloc(chunk_blocks * 32)) ||
 		    !(s->xxh = malloc(chunk_entries * 16))) {
 			seed_err_set(&w->err, -ENOMEM, "out of memory for hashing buffers");
 			goto out;
@@ -1013,9 +1027,8 @@ out:
 	ingest_io_destroy(w->io);
 	if (w->src_fd >= 0)
 		close(w->src_fd);
+	hotmem_free(w->arena, w->arena_len);
 	for (unsigned i = 0; i < j->n_slots; i++) {
-		free(w->slot[i].buf);
-		free(w->slot[i].pbuf);
 		free(w->slot[i].leaves);
 		free(w->slot[i].xxh);
 	}
