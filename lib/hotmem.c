@@ -21,8 +21,8 @@ void *hotmem_alloc(size_t len)
 	}
 	/* Over-map by 2 MiB and trim both ends: mmap only promises 4 KiB
 	 * alignment, and THP backs only whole aligned 2 MiB ranges. */
-	uint8_t *raw = mmap(NULL, ml + HUGE_2M, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *raw = mmap(NULL, ml + HUGE_2M, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			    -1, 0);
 	if (raw == MAP_FAILED)
 		return NULL;
 	uintptr_t a = ((uintptr_t)raw + HUGE_2M - 1) & ~(uintptr_t)(HUGE_2M - 1);
