@@ -95,6 +95,7 @@
 #include <sys/mman.h>
 
 #include "hash.h"
+#include "hotmem.h"
 #include "mem.h"
 
 #define MIN_SLOTS   64u
@@ -421,11 +422,11 @@ static uint32_t evict(struct scache *sc)
 
 static void *map_blocks(size_t len, int try_huge, size_t *out_map_len, int *out_huge)
 {
+	/* both kinds of mapping are whole 2 MiB pages long */
+	size_t hl = (len + HUGE_2M - 1) & ~(HUGE_2M - 1);
 	void *p;
 
 	if (try_huge) {
-		size_t hl = (len + HUGE_2M - 1) & ~(HUGE_2M - 1);
-
 		/* hugetlb reserves at mmap time: no pages, no mapping */
 		p = mmap(NULL, hl, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (21 << MAP_HUGE_SHIFT) |
@@ -437,14 +438,10 @@ static void *map_blocks(size_t len, int try_huge, size_t *out_map_len, int *out_
 			return p;
 		}
 	}
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
 	/* best effort: THP where the kernel allows it, faulted in now */
-	(void)madvise(p, len, MADV_HUGEPAGE);
-	if (madvise(p, len, MADV_POPULATE_WRITE) != 0)
-		memset(p, 0, len);
-	*out_map_len = len;
+	if (!(p = hotmem_alloc(len)))
+		return NULL;
+	*out_map_len = hl;
 	*out_huge = 0;
 	return p;
 }

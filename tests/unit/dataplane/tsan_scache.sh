@@ -4,7 +4,7 @@
 # is in flight never frees pinned memory". The suite's own build is
 # ASan+UBSan, which cannot be combined with TSan, so this test compiles
 # scache.c, the stress run (scache_stress.h via tsan_scache.c) and the
-# library code they call (lib/hash.c for XXH3-128, seed_err) into a
+# library code they call (lib/hash.c for XXH3-128, seed_err, hotmem) into a
 # temporary directory with -fsanitize=thread and runs it.
 # Fails on any TSan report (halt_on_error, exit code 66) or failed check;
 # skips (77) only when the compiler cannot build a TSan program at all
@@ -32,7 +32,7 @@ read -r -a deps <<<"$(pkg-config --cflags --libs libxxhash libcrypto)"
 "${cc[@]}" -fsanitize=thread -O1 -g -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 	-Wall -Wextra -Wno-missing-field-initializers \
 	-I"$src/lib" -I"$src/dataplane" -I"$src/tests/unit/dataplane" \
-	"$src/dataplane/scache.c" "$src/lib/hash.c" "$src/lib/sha1mb.c" "$src/lib/seed_err.c" \
+	"$src/dataplane/scache.c" "$src/lib/hash.c" "$src/lib/sha1mb.c" "$src/lib/seed_err.c" "$src/lib/hotmem.c" \
 	"$src/tests/unit/dataplane/tsan_scache.c" \
 	-o "$tmp/tsan_scache" -lIPSec_MB "${deps[@]}" -lpthread
 
