@@ -11,7 +11,9 @@
 #     and on tmpfs.
 # It reports ingest / min(hash limit, read, write) for the multi-buffer
 # build and for the single-buffer OpenSSL hashing, --runs times each
-# (median and spread), with the load average before and after.
+# (median and spread), with the load average before and after; and the
+# CPU seconds per GB of each step alone (hashing, the read, the write)
+# beside ingest's own, with the CPU ceiling they imply: CPUs / their sum.
 # Figures only; nothing passes or fails on speed.
 #
 # usage: bench/ingest.sh [--size-gib N] [--threads N] [--dir DIR]
@@ -33,7 +35,7 @@ while (($#)); do
 	--keep) keep=1; shift ;;
 	--runs) nruns=$2; shift 2 ;;
 	--results) results=$2; shift 2 ;;
-	-h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,26p' "$0"; exit 0 ;;
 	*) echo "ingest.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -48,6 +50,19 @@ fi
 py=/usr/bin/python3
 jget() { $py -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 now() { date +%s.%N; }
+# cpu_of OUT CMD... : runs CMD with its stdout into the file OUT (/dev/null
+# to drop it), prints "wall_s cpu_s" (user + system seconds of CMD and
+# everything it started)
+cpu_of() {
+	$py -c '
+import os, resource, subprocess, sys, time
+t0 = time.monotonic()
+with open(sys.argv[1], "wb") as out:
+    subprocess.run(sys.argv[2:], check=True, stdout=out)
+t1 = time.monotonic()
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(t1 - t0, r.ru_utime + r.ru_stime)' "$@"
+}
 
 tree="$dir/tree/game" store="$dir/store"
 mkdir -p "$dir"
@@ -77,36 +92,58 @@ bytes=$(tree_bytes)
 
 echo "measuring: hash limit per core (hashbench) ..." >&2
 hb=$("$hashbench" --json --seconds 1)
+# The same with one hashbench per thread at once: "per core x threads"
+# assumes the vCPUs do not slow each other down (SMT siblings or a busy
+# host would); this says whether they do.
+echo "measuring: hash limit, $threads threads at once ..." >&2
+hb_all=0
+for i in $(seq 1 "$threads"); do
+	"$hashbench" --json --seconds 1 >"$dir/hb.$i" &
+done
+wait
+for i in $(seq 1 "$threads"); do
+	hb_all=$($py -c 'import json,sys; print(float(sys.argv[1]) + json.load(open(sys.argv[2]))["combined_mb_gbps"])' "$hb_all" "$dir/hb.$i")
+	rm -f "$dir/hb.$i"
+done
 mb_core=$(jget combined_mb_gbps <<<"$hb")
 ossl_core=$(jget combined_openssl_gbps <<<"$hb")
 
 echo "measuring: sequential read of the tree ..." >&2
 find "$tree" -type f -exec cat {} + >/dev/null   # warm, as ingest will see it
-t0=$(now); find "$tree" -type f -exec cat {} + >/dev/null; t1=$(now)
-read_gbps=$($py -c "print($bytes / ($t1 - $t0) / 1e9)")
+read w_c < <(cpu_of /dev/null find "$tree" -type f -exec cat {} +)
+read_gbps=$($py -c "print($bytes / ${w_c% *} / 1e9)")
+read_cpu=${w_c#* } # CPU seconds of reading the tree once (the kernel's copy out)
 
-ddw() { # file bytes [dd flags...] -> GB/s of writing bytes of zeros, fsync included
-	local f=$1 n=$2 t0 t1
+# dd's own reading of /dev/zero (clearing its buffer), taken off the CPU
+# seconds of the writes below: ingest has no such step
+read w_c < <(cpu_of /dev/null dd if=/dev/zero of=/dev/null bs=4M count=$((bytes >> 22)) status=none)
+zero_cpu=${w_c#* }
+ddw() { # file bytes [dd flags...] -> "GB/s cpu_s" of writing bytes of zeros, fsync included
+	local f=$1 n=$2 w_c
 	shift 2
-	t0=$(now); dd if=/dev/zero of="$f" bs=4M count=$((n >> 22)) conv=fsync "$@" status=none; t1=$(now)
+	read w_c < <(cpu_of /dev/null dd if=/dev/zero of="$f" bs=4M count=$((n >> 22)) conv=fsync "$@" status=none)
 	rm -f "$f"
-	$py -c "print($n / ($t1 - $t0) / 1e9)"
+	$py -c "print($n / ${w_c% *} / 1e9, max(0.0, ${w_c#* } - $zero_cpu))"
 }
 # The store's write limit: the better of buffered+fsync and O_DIRECT
 # (what ingest does), as many bytes as ingest writes, measured right before
 # each ingest: on a VM, memory or disk the guest has not touched lately is
-# slower to write the first time, and both see the same state.
-write_limit() { # dir -> GB/s
+# slower to write the first time, and both see the same state. Prints
+# "GB/s cpu_s" of the better one.
+write_limit() { # dir -> "GB/s cpu_s"
 	local b d
 	b=$(ddw "$1/ddtest" "$bytes")
-	d=$(ddw "$1/ddtest" "$bytes" oflag=direct 2>/dev/null || echo 0)
-	$py -c "print(max($b, $d))"
+	d=$(ddw "$1/ddtest" "$bytes" oflag=direct 2>/dev/null || echo 0 0)
+	$py -c "b, d = '$b'.split(), '$d'.split(); print(*(b if float(b[0]) >= float(d[0]) else d))"
 }
-run_ingest() { # impl store-dir -> prints seconds
+run_ingest() { # impl store-dir -> prints "seconds cpu_s" (seconds: ingest's own --json figure)
+	local w_c
 	rm -rf "$2"
-	"$seedctl" release create --store "$2" --tenant bench --name ingest --version "$1" \
-		--threads "$threads" --hash-impl "$1" --json "$tree" | jget seconds
+	read w_c < <(cpu_of "$dir/create.json" "$seedctl" release create --store "$2" --tenant bench \
+		--name ingest --version "$1" --threads "$threads" --hash-impl "$1" --json "$tree")
 	[ "$keep" = 1 ] || rm -rf "$2"
+	echo "$(jget seconds <"$dir/create.json") ${w_c#* }"
+	rm -f "$dir/create.json"
 }
 shm=/dev/shm/bitstream-bench-ingest
 use_shm=0
@@ -134,22 +171,36 @@ load1=$(cut -d' ' -f1-3 /proc/loadavg)
 stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 RESULTS_DIR="$results" $py - "$bytes" "$threads" "$mb_core" "$ossl_core" "$read_gbps" \
 	"$runs" "$stamp" "$hb" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)" \
-	"$load0" "$load1" <<'PY'
+	"$load0" "$load1" "$read_cpu" "$hb_all" <<'PY'
 import json, os, sys
 b, th = int(sys.argv[1]), int(sys.argv[2])
 mb_core, os_core, rd = map(float, sys.argv[3:6])
 runs = [l.split() for l in open(sys.argv[6]) if l.strip()]
 stamp, hb, ncpu, cpu = sys.argv[7], json.loads(sys.argv[8]), sys.argv[9], sys.argv[10].strip()
 load0, load1 = sys.argv[11], sys.argv[12]
+read_cpu, hb_all = float(sys.argv[13]), float(sys.argv[14])
+gb = b / 1e9
 names = {"mb": "multi-buffer", "openssl": "OpenSSL"}
 rows = []
-for impl, store, secs, wr in runs:
-    secs, wr = float(secs), float(wr)
+for impl, store, secs, icpu, wr, wcpu in runs:
+    secs, icpu, wr, wcpu = float(secs), float(icpu), float(wr), float(wcpu)
     rate = b / secs / 1e9
-    hl = (mb_core if impl == "mb" else os_core) * th
+    core = mb_core if impl == "mb" else os_core
+    hl = core * th
+    # What the steps cost in CPU seconds per GB, each measured alone above:
+    # hashing (hashbench's per-core rate), the source read (cat's CPU) and
+    # the store write (dd's, less dd's own /dev/zero reads). Every byte
+    # goes through all three on the same CPUs, so no ingest of this shape
+    # can beat ncpu / their sum, whatever it overlaps.
+    c_hash, c_read, c_write = 1 / core, read_cpu / gb, wcpu / gb
+    ceiling = int(ncpu) / (c_hash + c_read + c_write)
     rows.append(dict(hashing=names[impl], store=store, seconds=secs, ingest_gbps=rate,
                      hash_limit_gbps=hl, read_gbps=rd, write_gbps=wr,
-                     ratio=rate / min(hl, rd, wr)))
+                     ratio=rate / min(hl, rd, wr),
+                     ingest_cpu_s_per_gb=icpu / gb, hash_cpu_s_per_gb=c_hash,
+                     read_cpu_s_per_gb=c_read, write_cpu_s_per_gb=c_write,
+                     cpu_ceiling_gbps=ceiling,
+                     ceiling_ratio=min(ceiling, hl, rd, wr) / min(hl, rd, wr)))
 def med(v):
     v = sorted(v)
     return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
@@ -158,8 +209,8 @@ md = [f"Ingest of a generated {b / 2**30:.2f} GiB tree (256 small files + 64 MiB
       f"{load0} before, {load1} after (above ~0.3 another job shared the CPUs).", "",
       "Each row: median over the runs, [min-max] beside it. Store write = the better of "
       "buffered+fsync and O_DIRECT (dd, as many bytes as the tree), measured right before each ingest.", "",
-      "| hashing | store on | runs | ingest GB/s | hash limit GB/s | source read GB/s | store write GB/s | ingest / min(hash, read, write) |",
-      "|---|---|---|---|---|---|---|---|"]
+      "| hashing | store on | runs | ingest GB/s | hash limit GB/s | source read GB/s | store write GB/s | ingest / min(hash, read, write) | CPU ceiling GB/s | ceiling / min(hash, read, write) |",
+      "|---|---|---|---|---|---|---|---|---|---|"]
 seen = []
 for r in rows:
     if (r["hashing"], r["store"]) not in seen:
@@ -168,17 +219,34 @@ for h, st in seen:
     g = [r for r in rows if r["hashing"] == h and r["store"] == st]
     f = lambda k: f"{med([r[k] for r in g]):.2f} [{min(r[k] for r in g):.2f}-{max(r[k] for r in g):.2f}]"
     md.append(f"| {h} | {st} | {len(g)} | {f('ingest_gbps')} | {g[0]['hash_limit_gbps']:.2f} | "
-              f"{rd:.2f} | {f('write_gbps')} | {f('ratio')} |")
+              f"{rd:.2f} | {f('write_gbps')} | {f('ratio')} | {f('cpu_ceiling_gbps')} | {f('ceiling_ratio')} |")
+md += ["", "CPU seconds per GB (median): what each step costs alone, and what ingest spent "
+       "(user + system, all its threads and the kernel's work on its behalf):", "",
+       "| hashing | store on | hashing | source read | store write | sum | ingest |",
+       "|---|---|---|---|---|---|---|"]
+for h, st in seen:
+    g = [r for r in rows if r["hashing"] == h and r["store"] == st]
+    m = lambda k: med([r[k] for r in g])
+    parts = ("hash_cpu_s_per_gb", "read_cpu_s_per_gb", "write_cpu_s_per_gb")
+    md.append(f"| {h} | {st} | " + " | ".join(f"{m(k):.3f}" for k in parts) +
+              f" | {sum(m(k) for k in parts):.3f} | {m('ingest_cpu_s_per_gb'):.3f} |")
 md += ["", "Hash limit = threads x per-core 1/(1/sha1 + 1/sha256 + 1/xxh3) from bench/hashbench "
        f"({hb.get('impl', '?')}): SHA-1 over 256 KiB pieces {hb.get('sha1_mb_gbps', 0):.2f}, "
        f"SHA-256 over 16 KiB {hb.get('sha256_mb_gbps', 0):.2f}, XXH3-128 {hb.get('xxh3_gbps', 0):.2f} GB/s per core; "
-       f"OpenSSL SHA-1 {hb.get('sha1_openssl_gbps', 0):.2f}, SHA-256 {hb.get('sha256_openssl_gbps', 0):.2f} GB/s."]
+       f"OpenSSL SHA-1 {hb.get('sha1_openssl_gbps', 0):.2f}, SHA-256 {hb.get('sha256_openssl_gbps', 0):.2f} GB/s. "
+       f"With one hashbench per thread running at once, the multi-buffer figures added up to {hb_all:.2f} GB/s "
+       f"(against {mb_core * th:.2f} for per core x {th}).",
+       "", f"CPU ceiling = {ncpu} CPUs / (CPU seconds per GB of hashing + source read + store write), "
+       "each step measured alone in this run: what a read-hash-write ingest can reach on this machine "
+       "however well it overlaps them (the parity and the store's metadata not even counted). "
+       "Where the ceiling is below 0.8 x min(hash, read, write), that target is out of reach here."]
 print("\n".join(md))
 res = os.environ.get("RESULTS_DIR")
 if res:
     os.makedirs(res, exist_ok=True)
     with open(os.path.join(res, "ingest.json"), "w") as f:
-        json.dump(dict(date=stamp, bytes=b, threads=th, cpus=ncpu, cpu=cpu, hashbench=hb, rows=rows), f, indent=1)
+        json.dump(dict(date=stamp, bytes=b, threads=th, cpus=ncpu, cpu=cpu, hashbench=hb,
+                       hash_all_threads_gbps=hb_all, rows=rows), f, indent=1)
     with open(os.path.join(res, "ingest.md"), "w") as f:
         f.write("\n".join(md) + "\n")
 PY
