@@ -9,7 +9,11 @@
  *    exactly its own share, so a leave restores the counts it found;
  *  - p->leecher is 1 iff p is joined and n_have < n_pieces, and
  *    v->leechers counts those peers;
- *  - adv bits are never cleared while joined: a HAVE cannot be taken back.
+ *  - adv bits are never cleared while joined: a HAVE cannot be taken back;
+ *  - v->p[i].landed goes from 0 to 1 once (the first report of a piece
+ *    with injected > 0) and never back; v->landed counts the pieces with
+ *    it set, so it only grows (a leave takes nothing from it: the copy
+ *    went out).
  * The bit after the last piece is never set in either bitfield.
  */
 #include "swarm.h"
@@ -167,8 +171,13 @@ void swarm_peer_join(struct swarm_peer *p, struct swarm_view *v, enum swarm_poli
 	p->t_progress = now;
 	p->rate_t0 = now;
 	p->t_poll = SWARM_NO_DEADLINE;
-	/* a latecomer: every piece went out once before it came */
-	p->late = ld(&v->covered) >= v->n_pieces;
+	/* a latecomer: every piece went out once, and landed, before it came.
+	 * Landed, not advertised: a window covers the release long before its
+	 * pieces arrive (at --swarm-window 4096, 128 pieces a peer, eight
+	 * peers of a flash crowd covered it and the other twelve fed the pool:
+	 * 3.89 copies, bench/results/swarm.md). No peer of a crowd is there
+	 * after the seed's first copy has arrived; a stream's are. */
+	p->late = ld(&v->landed) >= v->n_pieces;
 	add32(&v->peers, 1);
 	leecher_update(p);
 }
@@ -212,6 +221,12 @@ static void got(struct swarm_peer *p, uint32_t i)
 	set_bit(p->have, i);
 	p->n_have++;
 	add32(&v->p[i].avail, 1);
+	/* our copy landed (from us, or from a peer it reached): counted once;
+	 * a piece we never put in flight (a peer had it from elsewhere) does
+	 * not count, as it did not for "advertised" */
+	if (!ld(&v->p[i].landed) && ld(&v->p[i].injected) &&
+	    !atomic_exchange_explicit(&v->p[i].landed, 1, RLX))
+		add32(&v->landed, 1);
 	if (bit(p->adv, i)) {
 		p->rate_n++;
 		p->n_pending--;
@@ -345,8 +360,7 @@ static void advertise(struct swarm_peer *p, uint32_t i, uint32_t score)
 	p->n_pending++;
 	p->advertised++;
 	add32(&v->p[i].pending, 1);
-	if (!atomic_fetch_add_explicit(&v->p[i].injected, 1, RLX))
-		add32(&v->covered, 1);
+	atomic_fetch_add_explicit(&v->p[i].injected, 1, RLX);
 	/* the latest copy's peer: copies of a piece that a peer never passed
 	 * on are injected again, and the next HAVEs are the new holder's */
 	atomic_store_explicit(&v->p[i].holder, p->token, RLX);
