@@ -223,7 +223,9 @@ static void got(struct swarm_peer *p, uint32_t i)
 	add32(&v->p[i].avail, 1);
 	/* our copy landed (from us, or from a peer it reached): counted once;
 	 * a piece we never put in flight (a peer had it from elsewhere) does
-	 * not count, as it did not for "advertised" */
+	 * not count, as it did not for "advertised". A peer that lies with
+	 * HAVEs can make the release land no sooner than it was advertised:
+	 * the old rule, not worse */
 	if (!ld(&v->p[i].landed) && ld(&v->p[i].injected) &&
 	    !atomic_exchange_explicit(&v->p[i].landed, 1, RLX))
 		add32(&v->landed, 1);
