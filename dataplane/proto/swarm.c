@@ -10,10 +10,11 @@
  *  - p->leecher is 1 iff p is joined and n_have < n_pieces, and
  *    v->leechers counts those peers;
  *  - adv bits are never cleared while joined: a HAVE cannot be taken back;
- *  - v->p[i].landed goes from 0 to 1 once (the first report of a piece
- *    with injected > 0) and never back; v->landed counts the pieces with
- *    it set, so it only grows (a leave takes nothing from it: the copy
- *    went out).
+ *  - v->covered counts the pieces with injected > 0; v->p[i].landed goes
+ *    from 0 to 1 once (the first report of a piece with injected > 0) and
+ *    never back, and v->landed counts the pieces with it set: both only
+ *    grow (a leave takes nothing from them: the copy went out), and
+ *    landed <= covered.
  * The bit after the last piece is never set in either bitfield.
  */
 #include "swarm.h"
@@ -171,13 +172,17 @@ void swarm_peer_join(struct swarm_peer *p, struct swarm_view *v, enum swarm_poli
 	p->t_progress = now;
 	p->rate_t0 = now;
 	p->t_poll = SWARM_NO_DEADLINE;
-	/* a latecomer: every piece went out once, and landed, before it came.
-	 * Landed, not advertised: a window covers the release long before its
-	 * pieces arrive (at --swarm-window 4096, 128 pieces a peer, eight
-	 * peers of a flash crowd covered it and the other twelve fed the pool:
-	 * 3.89 copies, bench/results/swarm.md). No peer of a crowd is there
-	 * after the seed's first copy has arrived; a stream's are. */
-	p->late = ld(&v->landed) >= v->n_pieces;
+	/* a latecomer: every piece went out once, and half of them landed
+	 * (some peer reported them), before it came. Advertised alone, a wide
+	 * window covers the release long before its pieces arrive (at
+	 * --swarm-window 4096, 128 pieces a peer, eight peers of a flash crowd
+	 * covered it and the other twelve fed the pool: 3.89 copies). Every
+	 * piece landed, a stream's first latecomer came only after the seed's
+	 * whole copy arrived, and its first leechers waited longer for the pool
+	 * (per leecher 1.06-1.09x plain's against 1.01x with half;
+	 * bench/results/swarm.md, 2026-12-07 13:25-14:00 UTC). A crowd is all
+	 * there before half a copy has crossed the seed's uplink. */
+	p->late = ld(&v->covered) >= v->n_pieces && 2 * (uint64_t)ld(&v->landed) >= v->n_pieces;
 	add32(&v->peers, 1);
 	leecher_update(p);
 }
@@ -362,7 +367,8 @@ static void advertise(struct swarm_peer *p, uint32_t i, uint32_t score)
 	p->n_pending++;
 	p->advertised++;
 	add32(&v->p[i].pending, 1);
-	atomic_fetch_add_explicit(&v->p[i].injected, 1, RLX);
+	if (!atomic_fetch_add_explicit(&v->p[i].injected, 1, RLX))
+		add32(&v->covered, 1);
 	/* the latest copy's peer: copies of a piece that a peer never passed
 	 * on are injected again, and the next HAVEs are the new holder's */
 	atomic_store_explicit(&v->p[i].holder, p->token, RLX);

@@ -50,8 +50,9 @@
  *        a peer the others' chokers pass over) and the view's top-up pool
  *        holds pieces: any score, one piece from the pool each. The pool
  *        is fed by latecomers (peers that join once every piece went out
- *        once and landed: some peer reported each piece we put in flight,
- *        as in a stream of arrivals): each adds cfg.boot_pct % of
+ *        once and half of them landed: some peer reported them, as in a
+ *        stream of arrivals; a crowd is all there before half a copy has
+ *        crossed our uplink): each adds cfg.boot_pct % of
  *        the pieces it lacks at its first pick, so second copies stay
  *        under boot_pct % of a copy per latecomer, and a flash crowd
  *        (nobody late) gets none. Pooled rather than each latecomer's
@@ -153,6 +154,7 @@ struct swarm_view {
 	_Atomic uint32_t peers;	    /* connected */
 	_Atomic uint32_t leechers;  /* connected and lacking a piece */
 	_Atomic uint32_t tokens;    /* last peer token handed out */
+	_Atomic uint32_t covered;   /* pieces advertised at least once */
 	_Atomic uint32_t landed;    /* pieces of ours some peer reported (landed) */
 	_Atomic uint64_t seed_left; /* when a seed last left us (ms, 0: never) */
 	_Atomic int64_t pool;	    /* top-up pieces latecomers brought, not yet given */
@@ -182,7 +184,7 @@ struct swarm_peer {
 	uint64_t advertised;	/* pieces we advertised to it */
 	uint32_t rate_n, rate;	/* of ours received: this period, per s last period */
 	uint64_t rate_t0;	/* the period's start */
-	uint8_t late;		/* joined after every piece landed once */
+	uint8_t late;		/* joined after every piece went out, half landed */
 	uint8_t fed;		/* a latecomer that fed the pool (its first pick) */
 	uint32_t boot_used;	/* top-up pieces it got from the pool */
 	uint32_t in_n, in_rate; /* pieces from anyone: this period, per s last period */
