@@ -179,8 +179,8 @@ void swarm_peer_join(struct swarm_peer *p, struct swarm_view *v, enum swarm_poli
 	 * covered it and the other twelve fed the pool: 3.89 copies). Every
 	 * piece landed, a stream's first latecomer came only after the seed's
 	 * whole copy arrived, and its first leechers waited longer for the pool
-	 * (per leecher 1.06-1.09x plain's against 1.01x with half;
-	 * bench/results/swarm.md, 2026-12-07 13:25-14:00 UTC). A crowd is all
+	 * (per leecher 1.06-1.17x plain's against 1.00-1.05x with half;
+	 * bench/results/swarm.md, 2026-12-07 13:25-14:18 UTC). A crowd is all
 	 * there before half a copy has crossed the seed's uplink. */
 	p->late = ld(&v->covered) >= v->n_pieces && 2 * (uint64_t)ld(&v->landed) >= v->n_pieces;
 	add32(&v->peers, 1);
