@@ -13,7 +13,9 @@
  * space, proto_release.h), to how many we advertised it and who has not got
  * it yet (pending), how many times we put it in flight (injected) and which
  * peer got our latest copy (holder: a HAVE of the piece from a peer we did
- * not send it to credits that peer, as having passed it on). Fields are C11 atomics updated with
+ * not send it to credits that peer, as having passed it on) and whether a
+ * copy of ours landed (a peer reported it since we first put it in flight:
+ * the latecomer test below). Fields are C11 atomics updated with
  * relaxed order: a worker never waits for another, two workers may both
  * pick the same piece at the same instant (a second copy, counted, never a
  * wrong byte), and counts are exact once the racing updates land (each peer
@@ -48,7 +50,9 @@
  *        a peer the others' chokers pass over) and the view's top-up pool
  *        holds pieces: any score, one piece from the pool each. The pool
  *        is fed by latecomers (peers that join once every piece went out
- *        once, as in a stream of arrivals): each adds cfg.boot_pct % of
+ *        once and half of them landed: some peer reported them, as in a
+ *        stream of arrivals; a crowd is all there before half a copy has
+ *        crossed our uplink): each adds cfg.boot_pct % of
  *        the pieces it lacks at its first pick, so second copies stay
  *        under boot_pct % of a copy per latecomer, and a flash crowd
  *        (nobody late) gets none. Pooled rather than each latecomer's
@@ -130,6 +134,7 @@ struct swarm_piece {
 	_Atomic uint32_t pending;  /* peers it is advertised to, not holding it */
 	_Atomic uint32_t injected; /* times we advertised it (rarest, super) */
 	_Atomic uint32_t holder;   /* token of the peer our latest copy went to */
+	_Atomic uint32_t landed;   /* 1 once a peer reported it after we injected it */
 };
 
 /* Counters of a view (monotonic, relaxed): summed per release in the dump. */
@@ -150,6 +155,7 @@ struct swarm_view {
 	_Atomic uint32_t leechers;  /* connected and lacking a piece */
 	_Atomic uint32_t tokens;    /* last peer token handed out */
 	_Atomic uint32_t covered;   /* pieces advertised at least once */
+	_Atomic uint32_t landed;    /* pieces of ours some peer reported (landed) */
 	_Atomic uint64_t seed_left; /* when a seed last left us (ms, 0: never) */
 	_Atomic int64_t pool;	    /* top-up pieces latecomers brought, not yet given */
 	struct swarm_view_counters ctr;
@@ -178,7 +184,7 @@ struct swarm_peer {
 	uint64_t advertised;	/* pieces we advertised to it */
 	uint32_t rate_n, rate;	/* of ours received: this period, per s last period */
 	uint64_t rate_t0;	/* the period's start */
-	uint8_t late;		/* joined after every piece went out once */
+	uint8_t late;		/* joined after every piece went out, half landed */
 	uint8_t fed;		/* a latecomer that fed the pool (its first pick) */
 	uint32_t boot_used;	/* top-up pieces it got from the pool */
 	uint32_t in_n, in_rate; /* pieces from anyone: this period, per s last period */

@@ -4,7 +4,8 @@
  * before any twice, a peer that never re-shares, one that leaves halfway
  * through its pieces, a swarm that grows from 1 to 50 peers, a v2 torrent
  * (per-file pieces, a bitfield with spare bits), BEP 16 super-seeding,
- * bounds, the latecomers' top-up pool going to the slow peer.
+ * bounds, the latecomers' top-up pool going to the slow peer, a flash
+ * crowd with a wide window (no latecomer in it).
  *
  * The simulator (sim_*) is a swarm in 100 ms steps: the seed sends the
  * pieces it advertised at `seed_rate` pieces a step (round robin over the
@@ -327,6 +328,52 @@ Test(swarm, flash_crowd_one_copy_each_piece_once_first)
 	sim_free(&s);
 }
 
+/* A flash crowd with a wide window: 20 peers join over their first second
+ * (two a step), windows of 16 of the 64 pieces, so the first four peers'
+ * windows cover the release long before the seed (two pieces a step) has
+ * sent half of it. Nobody is a latecomer (not half the first copy has
+ * landed when the last joins), so no top-up pool: each piece once before any twice,
+ * about one copy from the seed. (Counting pieces advertised, the sixteen
+ * later peers were latecomers, fed the pool and drew second copies from
+ * it: 3.89 copies in bench/swarm.sh's crowd at --swarm-window 4096.) */
+Test(swarm, wide_window_crowd_has_no_latecomer)
+{
+	struct sim s;
+	uint32_t n = 64;
+
+	cfg.window_kib = 16 * 256; /* 16 pieces of 256 KiB */
+	cfg.boot_pct = 50;
+	sim_init(&s, 20, n);
+	s.seed_rate = 2;
+	s.peer_rate = 1;
+	for (; (s.n < 20 || !sim_all_done(&s)) && s.step < 2000; s.step++) {
+		uint32_t lo = UINT32_MAX, hi = 0;
+
+		for (int k = 0; k < 2 && s.n < 20; k++)
+			sim_add(&s, SWARM_RAREST, 1);
+		sim_seed(&s);
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t c = atomic_load(&s.v->p[i].injected);
+			lo = c < lo ? c : lo;
+			hi = c > hi ? c : hi;
+		}
+		cr_assert(hi < 2 || lo >= 1,
+			  "step %llu: a piece went out twice while another never went out",
+			  (unsigned long long)s.step);
+		sim_peers(&s);
+	}
+	cr_assert(sim_all_done(&s), "not complete after %llu steps", (unsigned long long)s.step);
+	cr_assert_eq(s.n, 20);
+	for (unsigned k = 0; k < s.n; k++)
+		cr_assert(!s.p[k].sp.late, "peer %u of the crowd counted as a latecomer", k);
+	cr_assert_eq(atomic_load(&s.v->pool), 0);
+	cr_assert_eq(atomic_load(&s.v->ctr.boot), 0);
+	cr_assert(s.seed_sent <= n + n / 10,
+		  "the seed sent %llu pieces, more than 1.1 copies of %u",
+		  (unsigned long long)s.seed_sent, n);
+	sim_free(&s);
+}
+
 /* One peer takes pieces and never uploads: the others still complete
  * (starving, they get its pieces from the seed, counted as fallbacks), and
  * it gets no credit while the sharers do. */
@@ -424,7 +471,7 @@ Test(swarm, swarm_grows_from_1_to_50)
 	cr_assert_eq(s.n, 50);
 	cr_assert(s.seed_sent <= 50 * n / 4, "the seed sent %llu pieces for 50 peers of %u",
 		  (unsigned long long)s.seed_sent, n);
-	cr_assert_eq(atomic_load(&s.v->covered), n);
+	cr_assert_eq(atomic_load(&s.v->landed), n);
 	cr_assert_gt(atomic_load(&s.v->ctr.boot), 0, "slow peers got top-ups");
 	uint64_t brought = 0, given = 0;
 	for (unsigned k = 0; k < s.n; k++) {
@@ -606,15 +653,17 @@ Test(swarm, silent_peer_releases_its_window)
 	view_done(v);
 }
 
-/* Every piece went out once: a peer that joins now is a latecomer; it
- * brings boot_pct % of the pieces it lacks to the top-up pool and, slow (it
- * got nothing yet), takes them whatever their score (something to trade
- * with), then only what a starving peer gets; a peer of the first round is
- * no latecomer, and boot_pct 0 brings nothing. */
+/* Every piece went out once and half of them landed: a peer that joins
+ * now is a latecomer; it brings boot_pct % of the pieces it lacks to the
+ * top-up pool and, slow (it got nothing yet), takes them whatever their
+ * score (something to trade with), then only what a starving peer gets. A
+ * peer that joins while the first copy is advertised but less than half of
+ * it arrived is no latecomer (it is of the crowd), nor is one of the first
+ * round; boot_pct 0 brings nothing. */
 Test(swarm, latecomer_start_up_share)
 {
 	struct swarm_view *v = view_new(40, 256 * KIB);
-	struct peer a = { 0 }, b = { 0 }, c = { 0 };
+	struct peer a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
 	uint32_t out[64];
 
 	cfg.small_swarm = 0;
@@ -624,16 +673,27 @@ Test(swarm, latecomer_start_up_share)
 	cr_assert_eq(swarm_pick(&a.sp, &cfg, 0, out, 64), 40);
 	cr_assert(!a.sp.late);
 	peer_join(&b, v, SWARM_RAREST, 0, 2);
-	cr_assert(b.sp.late);
-	cr_assert_eq(swarm_pick(&b.sp, &cfg, 0, out, 64), 4, "10 %% of 40 pieces");
-	cr_assert_eq(swarm_pick(&b.sp, &cfg, 0, out, 64), 0, "the share is spent");
+	cr_assert(!b.sp.late, "all advertised, none landed: b is of the crowd");
+	cr_assert_eq(swarm_pick(&b.sp, &cfg, 0, out, 64), 0, "nothing of score 0 left");
+	for (uint32_t i = 0; i < 19; i++)
+		swarm_peer_have(&a.sp, i, 100);
+	peer_join(&c, v, SWARM_RAREST, 100, 3);
+	cr_assert(!c.sp.late, "19 of 40 landed");
+	peer_leave(&c);
+	swarm_peer_have(&a.sp, 19, 100);
+	cr_assert_eq(atomic_load(&v->landed), 20);
+	peer_join(&c, v, SWARM_RAREST, 100, 3);
+	cr_assert(c.sp.late, "half landed");
+	cr_assert_eq(swarm_pick(&c.sp, &cfg, 100, out, 64), 4, "10 %% of 40 pieces");
+	cr_assert_eq(swarm_pick(&c.sp, &cfg, 100, out, 64), 0, "the share is spent");
 	cr_assert_eq(atomic_load(&v->ctr.boot), 4);
 	cfg.boot_pct = 0;
-	peer_join(&c, v, SWARM_RAREST, 0, 3);
-	cr_assert_eq(swarm_pick(&c.sp, &cfg, 0, out, 64), 0);
+	peer_join(&d, v, SWARM_RAREST, 100, 4);
+	cr_assert_eq(swarm_pick(&d.sp, &cfg, 100, out, 64), 0);
 	peer_leave(&a);
 	peer_leave(&b);
 	peer_leave(&c);
+	peer_leave(&d);
 	view_done(v);
 }
 
