@@ -297,6 +297,30 @@ static void sim_free(struct sim *s)
 
 /* 20 peers at once, 64 pieces: until every piece is out, no piece goes
  * out twice; all complete, the seed sending about one copy. */
+/* Each piece went out once before any went out twice. */
+static void assert_once_before_twice(const struct sim *s, uint32_t n)
+{
+	uint32_t lo = UINT32_MAX, hi = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t c = atomic_load(&s->v->p[i].injected);
+		lo = c < lo ? c : lo;
+		hi = c > hi ? c : hi;
+	}
+	cr_assert(hi < 2 || lo >= 1,
+		  "step %llu: a piece went out twice while another never went out",
+		  (unsigned long long)s->step);
+}
+
+/* Everyone completed, and the seed sent at most 1.1 copies of the n pieces. */
+static void assert_done_within_one_copy(const struct sim *s, uint32_t n)
+{
+	cr_assert(sim_all_done(s), "not complete after %llu steps", (unsigned long long)s->step);
+	cr_assert(s->seed_sent <= n + n / 10,
+		  "the seed sent %llu pieces, more than 1.1 copies of %u",
+		  (unsigned long long)s->seed_sent, n);
+}
+
 Test(swarm, flash_crowd_one_copy_each_piece_once_first)
 {
 	struct sim s;
@@ -308,23 +332,11 @@ Test(swarm, flash_crowd_one_copy_each_piece_once_first)
 	for (int k = 0; k < 20; k++)
 		sim_add(&s, SWARM_RAREST, 1);
 	for (; !sim_all_done(&s) && s.step < 2000; s.step++) {
-		uint32_t lo = UINT32_MAX, hi = 0;
-
 		sim_seed(&s);
-		for (uint32_t i = 0; i < n; i++) {
-			uint32_t c = atomic_load(&s.v->p[i].injected);
-			lo = c < lo ? c : lo;
-			hi = c > hi ? c : hi;
-		}
-		cr_assert(hi < 2 || lo >= 1,
-			  "step %llu: a piece went out twice while another never went out",
-			  (unsigned long long)s.step);
+		assert_once_before_twice(&s, n);
 		sim_peers(&s);
 	}
-	cr_assert(sim_all_done(&s), "not complete after %llu steps", (unsigned long long)s.step);
-	cr_assert(s.seed_sent <= n + n / 10,
-		  "the seed sent %llu pieces, more than 1.1 copies of %u",
-		  (unsigned long long)s.seed_sent, n);
+	assert_done_within_one_copy(&s, n);
 	sim_free(&s);
 }
 
@@ -347,30 +359,18 @@ Test(swarm, wide_window_crowd_has_no_latecomer)
 	s.seed_rate = 2;
 	s.peer_rate = 1;
 	for (; (s.n < 20 || !sim_all_done(&s)) && s.step < 2000; s.step++) {
-		uint32_t lo = UINT32_MAX, hi = 0;
-
 		for (int k = 0; k < 2 && s.n < 20; k++)
 			sim_add(&s, SWARM_RAREST, 1);
 		sim_seed(&s);
-		for (uint32_t i = 0; i < n; i++) {
-			uint32_t c = atomic_load(&s.v->p[i].injected);
-			lo = c < lo ? c : lo;
-			hi = c > hi ? c : hi;
-		}
-		cr_assert(hi < 2 || lo >= 1,
-			  "step %llu: a piece went out twice while another never went out",
-			  (unsigned long long)s.step);
+		assert_once_before_twice(&s, n);
 		sim_peers(&s);
 	}
-	cr_assert(sim_all_done(&s), "not complete after %llu steps", (unsigned long long)s.step);
+	assert_done_within_one_copy(&s, n);
 	cr_assert_eq(s.n, 20);
 	for (unsigned k = 0; k < s.n; k++)
 		cr_assert(!s.p[k].sp.late, "peer %u of the crowd counted as a latecomer", k);
 	cr_assert_eq(atomic_load(&s.v->pool), 0);
 	cr_assert_eq(atomic_load(&s.v->ctr.boot), 0);
-	cr_assert(s.seed_sent <= n + n / 10,
-		  "the seed sent %llu pieces, more than 1.1 copies of %u",
-		  (unsigned long long)s.seed_sent, n);
 	sim_free(&s);
 }
 
