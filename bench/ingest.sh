@@ -49,13 +49,12 @@ if [ -z "$seedctl" ] || [ -z "$hashbench" ]; then
 fi
 py=/usr/bin/python3
 jget() { $py -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-now() { date +%s.%N; }
 # cpu_of OUT CMD... : runs CMD with its stdout into the file OUT (/dev/null
 # to drop it), prints "wall_s cpu_s" (user + system seconds of CMD and
 # everything it started)
 cpu_of() {
 	$py -c '
-import os, resource, subprocess, sys, time
+import resource, subprocess, sys, time
 t0 = time.monotonic()
 with open(sys.argv[1], "wb") as out:
     subprocess.run(sys.argv[2:], check=True, stdout=out)
@@ -96,15 +95,12 @@ hb=$("$hashbench" --json --seconds 1)
 # assumes the vCPUs do not slow each other down (SMT siblings or a busy
 # host would); this says whether they do.
 echo "measuring: hash limit, $threads threads at once ..." >&2
-hb_all=0
 for i in $(seq 1 "$threads"); do
 	"$hashbench" --json --seconds 1 >"$dir/hb.$i" &
 done
 wait
-for i in $(seq 1 "$threads"); do
-	hb_all=$($py -c 'import json,sys; print(float(sys.argv[1]) + json.load(open(sys.argv[2]))["combined_mb_gbps"])' "$hb_all" "$dir/hb.$i")
-	rm -f "$dir/hb.$i"
-done
+hb_all=$($py -c 'import json,sys; print(sum(json.load(open(f))["combined_mb_gbps"] for f in sys.argv[1:]))' "$dir"/hb.*)
+rm -f "$dir"/hb.*
 mb_core=$(jget combined_mb_gbps <<<"$hb")
 ossl_core=$(jget combined_openssl_gbps <<<"$hb")
 
@@ -215,21 +211,20 @@ seen = []
 for r in rows:
     if (r["hashing"], r["store"]) not in seen:
         seen.append((r["hashing"], r["store"]))
-for h, st in seen:
-    g = [r for r in rows if r["hashing"] == h and r["store"] == st]
-    f = lambda k: f"{med([r[k] for r in g]):.2f} [{min(r[k] for r in g):.2f}-{max(r[k] for r in g):.2f}]"
-    md.append(f"| {h} | {st} | {len(g)} | {f('ingest_gbps')} | {g[0]['hash_limit_gbps']:.2f} | "
-              f"{rd:.2f} | {f('write_gbps')} | {f('ratio')} | {f('cpu_ceiling_gbps')} | {f('ceiling_ratio')} |")
-md += ["", "CPU seconds per GB (median): what each step costs alone, and what ingest spent "
-       "(user + system, all its threads and the kernel's work on its behalf):", "",
-       "| hashing | store on | hashing | source read | store write | sum | ingest |",
-       "|---|---|---|---|---|---|---|"]
+cpu_md = ["", "CPU seconds per GB (median): what each step costs alone, and what ingest spent "
+          "(user + system, all its threads and the kernel's work on its behalf):", "",
+          "| hashing | store on | hashing | source read | store write | sum | ingest |",
+          "|---|---|---|---|---|---|---|"]
+parts = ("hash_cpu_s_per_gb", "read_cpu_s_per_gb", "write_cpu_s_per_gb")
 for h, st in seen:
     g = [r for r in rows if r["hashing"] == h and r["store"] == st]
     m = lambda k: med([r[k] for r in g])
-    parts = ("hash_cpu_s_per_gb", "read_cpu_s_per_gb", "write_cpu_s_per_gb")
-    md.append(f"| {h} | {st} | " + " | ".join(f"{m(k):.3f}" for k in parts) +
-              f" | {sum(m(k) for k in parts):.3f} | {m('ingest_cpu_s_per_gb'):.3f} |")
+    f = lambda k: f"{m(k):.2f} [{min(r[k] for r in g):.2f}-{max(r[k] for r in g):.2f}]"
+    md.append(f"| {h} | {st} | {len(g)} | {f('ingest_gbps')} | {g[0]['hash_limit_gbps']:.2f} | "
+              f"{rd:.2f} | {f('write_gbps')} | {f('ratio')} | {f('cpu_ceiling_gbps')} | {f('ceiling_ratio')} |")
+    cpu_md.append(f"| {h} | {st} | " + " | ".join(f"{m(k):.3f}" for k in parts) +
+                  f" | {sum(m(k) for k in parts):.3f} | {m('ingest_cpu_s_per_gb'):.3f} |")
+md += cpu_md
 md += ["", "Hash limit = threads x per-core 1/(1/sha1 + 1/sha256 + 1/xxh3) from bench/hashbench "
        f"({hb.get('impl', '?')}): SHA-1 over 256 KiB pieces {hb.get('sha1_mb_gbps', 0):.2f}, "
        f"SHA-256 over 16 KiB {hb.get('sha256_mb_gbps', 0):.2f}, XXH3-128 {hb.get('xxh3_gbps', 0):.2f} GB/s per core; "

@@ -295,8 +295,6 @@ static void sim_free(struct sim *s)
 	view_done(s->v);
 }
 
-/* 20 peers at once, 64 pieces: until every piece is out, no piece goes
- * out twice; all complete, the seed sending about one copy. */
 /* Each piece went out once before any went out twice. */
 static void assert_once_before_twice(const struct sim *s, uint32_t n)
 {
@@ -321,6 +319,8 @@ static void assert_done_within_one_copy(const struct sim *s, uint32_t n)
 		  (unsigned long long)s->seed_sent, n);
 }
 
+/* 20 peers at once, 64 pieces: until every piece is out, no piece goes
+ * out twice; all complete, the seed sending about one copy. */
 Test(swarm, flash_crowd_one_copy_each_piece_once_first)
 {
 	struct sim s;
