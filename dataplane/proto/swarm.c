@@ -468,6 +468,9 @@ static size_t pick_rarest(struct swarm_peer *p, const struct swarm_config *cfg, 
 	uint32_t w = window(p, cfg);
 	/* top-ups: second copies for a slow peer while the pool lasts */
 	int topup;
+	/* a starving peer's fallbacks so far were all of pieces we never put
+	 * in flight: it may take more of those, up to its window */
+	int unproven = 0;
 	size_t n = 0;
 
 	if (p->late && !p->fed) {
@@ -482,12 +485,16 @@ static size_t pick_rarest(struct swarm_peer *p, const struct swarm_config *cfg, 
 	topup = !small && p->leecher && slow(p, cfg, now);
 	while (n < cap && p->n_pending < w) {
 		uint32_t s, i = rarest(p, cfg->scan_max, now, &s);
+		int fresh;
 
 		if (i == SWARM_NONE)
 			break;
+		fresh = !ld(&p->v->p[i].injected);
 		if (s && !small && topup && !pool_take(p->v))
 			topup = 0;
 		if (s && !small && !starve && !topup)
+			break;
+		if (unproven && s && !fresh)
 			break;
 		advertise(p, i, s);
 		out[n++] = i;
@@ -499,10 +506,20 @@ static size_t pick_rarest(struct swarm_peer *p, const struct swarm_config *cfg, 
 			continue;
 		}
 		if (s && !small) {
-			/* one piece per starve period */
+			/* one piece per starve period, but for pieces that
+			 * never went out from us: only claims say that a peer
+			 * holds them (a bitfield, HAVE_ALL or HAVEs), and a peer
+			 * claiming pieces it does not serve (a fake seed) would
+			 * otherwise hold the first copy back from everyone,
+			 * the crowd fed one piece a peer per period. Trusting
+			 * none of the claims costs one copy at most */
 			count(&p->v->ctr.fallbacks);
 			p->fallbacks++;
 			p->t_progress = now;
+			if (fresh && !stalled) {
+				unproven = 1;
+				continue;
+			}
 			break;
 		}
 		if (stalled && !small) {

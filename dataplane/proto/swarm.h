@@ -63,7 +63,10 @@
  *        reported no new piece for cfg.starve_ms: one piece of the lowest
  *        score, whatever it is, per starve period (a fallback, counted).
  *        This is what completes a swarm whose only copy of a piece sits on
- *        a peer that never uploads, or left.
+ *        a peer that never uploads, or left. Pieces we never put in flight
+ *        are held only by peers' claims, which a fake seed makes for every
+ *        piece: while its fallbacks are of such pieces, a starving peer
+ *        takes them up to its window (one copy at most, in all).
  *    A leaving peer gives back its pending pieces (they score 0 again) and
  *    its held ones (avail drops); so does, for its pending ones, a peer
  *    that reported no new piece for cfg.starve_ms (a client that sends no

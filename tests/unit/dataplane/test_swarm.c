@@ -5,7 +5,8 @@
  * through its pieces, a swarm that grows from 1 to 50 peers, a v2 torrent
  * (per-file pieces, a bitfield with spare bits), BEP 16 super-seeding,
  * bounds, the latecomers' top-up pool going to the slow peer, a flash
- * crowd with a wide window (no latecomer in it).
+ * crowd with a wide window (no latecomer in it), hostile peers: a liar
+ * claiming what we put in flight, a fake seed.
  *
  * The simulator (sim_*) is a swarm in 100 ms steps: the seed sends the
  * pieces it advertised at `seed_rate` pieces a step (round robin over the
@@ -142,7 +143,8 @@ Test(swarm, picks_pieces_nobody_holds)
 }
 
 /* When every piece has a copy, the lowest score wins: a starving peer gets
- * the piece held by one peer, not the one held by two. */
+ * the piece held by one peer, not the one held by two, one per starve
+ * period (both went out from us: the holders' claims are proven). */
 Test(swarm, starving_peer_gets_the_rarest_copy)
 {
 	struct swarm_view *v = view_new(2, 256 * KIB);
@@ -152,9 +154,10 @@ Test(swarm, starving_peer_gets_the_rarest_copy)
 	cfg.small_swarm = 0;
 	peer_join(&a, v, SWARM_RAREST, 0, 1);
 	peer_join(&b, v, SWARM_RAREST, 0, 1);
+	cr_assert_eq(swarm_pick(&a.sp, &cfg, 0, out, 4), 2);
 	swarm_peer_have(&a.sp, 0, 0);
-	swarm_peer_have(&b.sp, 0, 0);
-	swarm_peer_have(&b.sp, 1, 0);
+	swarm_peer_have(&a.sp, 1, 0);
+	swarm_peer_have(&b.sp, 0, 0); /* a passed piece 0 on */
 	peer_join(&x, v, SWARM_RAREST, 100, 1);
 	cr_assert_eq(swarm_pick(&x.sp, &cfg, 100, out, 4), 0);
 	cr_assert_eq(swarm_peer_deadline(&x.sp, &cfg), 100 + SWARM_POLL_MS);
@@ -372,6 +375,109 @@ Test(swarm, wide_window_crowd_has_no_latecomer)
 	cr_assert_eq(atomic_load(&s.v->pool), 0);
 	cr_assert_eq(atomic_load(&s.v->ctr.boot), 0);
 	sim_free(&s);
+}
+
+/* The wide-window crowd again, with a liar that joined first and claims
+ * every piece the moment we put it in flight (HAVEs, nothing uploaded):
+ * each piece lands as soon as it is advertised, so the latecomer test is
+ * back to the old rule (pieces advertised), and the later peers of the
+ * crowd count as latecomers. That is all a liar can do to it: the
+ * top-ups stay within what those latecomers brought, each piece still goes
+ * out once before any twice (latecomers come only after every piece went
+ * out once), and all complete. */
+Test(swarm, have_liar_makes_latecomers_at_worst)
+{
+	struct sim s;
+	uint32_t n = 64;
+	uint64_t brought = 0;
+	unsigned late = 0;
+
+	cfg.window_kib = 16 * 256;
+	cfg.boot_pct = 50;
+	sim_init(&s, 21, n);
+	s.seed_rate = 2;
+	s.peer_rate = 1;
+	sim_add(&s, SWARM_RAREST, 0);
+	for (; (s.n < 21 || !sim_all_done(&s)) && s.step < 4000; s.step++) {
+		for (int k = 0; k < 2 && s.n < 21; k++)
+			sim_add(&s, SWARM_RAREST, 1);
+		sim_seed(&s);
+		assert_once_before_twice(&s, n);
+		for (uint32_t i = 0; i < n; i++)
+			if (atomic_load(&s.v->p[i].injected))
+				swarm_peer_have(&s.p[0].sp, i, now_of(&s));
+		sim_peers(&s);
+	}
+	cr_assert(sim_all_done(&s), "not complete after %llu steps", (unsigned long long)s.step);
+	for (unsigned k = 1; k < s.n; k++) {
+		late += s.p[k].sp.late;
+		brought += s.p[k].sp.late ? n / 2 : 0; /* half of what it lacked, at most */
+	}
+	cr_log_info("a liar in a wide-window crowd: %u latecomers, %llu top-ups, %llu pieces "
+		    "from the seed",
+		    late, (unsigned long long)atomic_load(&s.v->ctr.boot),
+		    (unsigned long long)s.seed_sent);
+	cr_assert_gt(late, 0, "the liar should make the crowd's later peers latecomers");
+	cr_assert_leq(atomic_load(&s.v->ctr.boot), brought,
+		      "top-ups beyond what the latecomers brought");
+	cr_assert_leq(s.seed_sent, n + brought + atomic_load(&s.v->ctr.fallbacks));
+	sim_free(&s);
+}
+
+/* A flash crowd of 20 on n pieces, windows of 32 pieces; with a fake
+ * seed among them when liar is set: a peer that claims every piece
+ * (HAVE_ALL) and uploads nothing. The steps until all completed. */
+static uint64_t crowd_steps(uint32_t n, int liar, uint64_t *seed_sent)
+{
+	struct sim s;
+	uint64_t steps;
+
+	cfg.window_kib = 32 * 256; /* 32 pieces of 256 KiB */
+	sim_init(&s, 21, n);
+	s.seed_rate = 5;
+	s.peer_rate = 1;
+	if (liar) {
+		sim_add(&s, SWARM_RAREST, 0);
+		swarm_peer_have_all(&s.p[0].sp, 0);
+	}
+	for (int k = 0; k < 20; k++)
+		sim_add(&s, SWARM_RAREST, 1);
+	for (; !sim_all_done(&s) && s.step < 20000; s.step++) {
+		sim_seed(&s);
+		sim_peers(&s);
+	}
+	cr_assert(sim_all_done(&s), "liar %d: not complete after %llu steps", liar,
+		  (unsigned long long)s.step);
+	steps = s.step;
+	*seed_sent = s.seed_sent;
+	sim_free(&s);
+	return steps;
+}
+
+/* A fake seed (HAVE_ALL, nothing uploaded) in a flash crowd. Its claims
+ * make every piece score 1, so "nobody holds it" never holds, and the
+ * crowd could only get fallbacks (one piece a peer per starve period). A
+ * starving peer gets a window of pieces we never put in flight: claims
+ * about those are unproven, and trusting them costs a copy at most. The
+ * crowd completes about as fast as without the liar, the seed sending
+ * about one copy. */
+Test(swarm, fake_seed_does_not_stall_a_crowd)
+{
+	uint32_t n = 512;
+	uint64_t clean, faked, sent_clean, sent_faked;
+
+	clean = crowd_steps(n, 0, &sent_clean);
+	faked = crowd_steps(n, 1, &sent_faked);
+	cr_log_info("crowd of 20, %u pieces: %llu steps, %llu pieces from the seed; with a fake "
+		    "seed %llu steps, %llu pieces",
+		    n, (unsigned long long)clean, (unsigned long long)sent_clean,
+		    (unsigned long long)faked, (unsigned long long)sent_faked);
+	cr_assert_leq(sent_clean, n + n / 10);
+	cr_assert_leq(sent_faked, n + n / 10, "the fake seed cost %llu pieces, over 1.1 copies",
+		      (unsigned long long)sent_faked);
+	cr_assert_leq(faked, clean + clean / 4,
+		      "a fake seed slowed the crowd from %llu steps to %llu",
+		      (unsigned long long)clean, (unsigned long long)faked);
 }
 
 /* One peer takes pieces and never uploads: the others still complete
