@@ -107,6 +107,9 @@ static const struct setting table[] = {
 	  "adds to the pool of second copies for slow peers (docs/swarm.md)" },
 	{ "swarm-starve", K_UINT, OFF(swarm_starve_ms), 100, 600000, "2000",
 	  "rarest, super: ms without a new piece after which a peer gets one anyway" },
+	{ "swarm-floor", K_UINT, OFF(swarm_floor_kib), 0, 1u << 24, "8192",
+	  "rarest: KiB/s; a peer taking less from everyone is slow and may draw second copies "
+	  "from the pool (0: nobody is slow; docs/swarm.md)" },
 	{ "catalog", K_PATH, OFF(catalog), 0, 0, "none",
 	  "serve only what this catalog file (written by seed-control) allows" },
 	{ "stats-file", K_PATH, OFF(stats_file), 0, 0, "none",

@@ -53,7 +53,7 @@ struct dpconf {
 	/* seeding policy for tenants without their own (enum swarm_policy:
 	 * 1 plain, 2 super, 3 rarest) and its settings (docs/swarm.md) */
 	unsigned seeding;
-	unsigned swarm_window_kib, swarm_small, swarm_starve_ms, swarm_boot_pct;
+	unsigned swarm_window_kib, swarm_small, swarm_starve_ms, swarm_boot_pct, swarm_floor_kib;
 	int zerocopy;
 	char log_level[256]; /* "": SEED_LOG_LEVEL or info (lib/log.h's spec) */
 	/* the network backend (netio.h) and, for dpdk, the port's settings */

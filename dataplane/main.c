@@ -64,7 +64,7 @@ static struct admit *g_admit; /* the per-source limits, one table for all worker
 /* The seeding policy's counters of every release with a swarm view: one
  * line each when `lines` (SIGUSR1), and their sums (the stopped line). */
 struct swarm_sums {
-	unsigned long long injected, second, fallbacks, small, passed, released, boot;
+	unsigned long long injected, second, fallbacks, small, passed, released, boot, late;
 };
 
 static void swarm_report(const struct served *sv, int lines, struct swarm_sums *sum)
@@ -79,8 +79,9 @@ static void swarm_report(const struct served *sv, int lines, struct swarm_sums *
 			atomic_load(&v->ctr.injected),	atomic_load(&v->ctr.second),
 			atomic_load(&v->ctr.fallbacks), atomic_load(&v->ctr.small),
 			atomic_load(&v->ctr.passed),	atomic_load(&v->ctr.released),
-			atomic_load(&v->ctr.boot),
+			atomic_load(&v->ctr.boot),	atomic_load(&v->late),
 		};
+		uint64_t t0 = atomic_load(&v->t_first), tl = atomic_load(&v->t_late);
 		sum->injected += one.injected;
 		sum->second += one.second;
 		sum->fallbacks += one.fallbacks;
@@ -88,14 +89,20 @@ static void swarm_report(const struct served *sv, int lines, struct swarm_sums *
 		sum->passed += one.passed;
 		sum->released += one.released;
 		sum->boot += one.boot;
+		sum->late += one.late;
+		/* first_late_ms: how long after its first peer the release's
+		 * first latecomer came (-1: none yet, a crowd) */
 		if (lines)
 			log_info(&lm,
 				 "swarm release=%s view=%zu pieces=%u peers=%u leechers=%u "
 				 "injected=%llu second=%llu fallbacks=%llu small=%llu passed=%llu "
-				 "released=%llu boot=%llu",
+				 "released=%llu boot=%llu covered=%u landed=%u late=%llu "
+				 "first_late_ms=%lld",
 				 r ? r->id : "(removed)", h, v->n_pieces, atomic_load(&v->peers),
 				 atomic_load(&v->leechers), one.injected, one.second, one.fallbacks,
-				 one.small, one.passed, one.released, one.boot);
+				 one.small, one.passed, one.released, one.boot,
+				 atomic_load(&v->covered), atomic_load(&v->landed), one.late,
+				 tl && t0 && tl >= t0 ? (long long)(tl - t0) : -1LL);
 	}
 }
 
@@ -661,7 +668,7 @@ int main(int argc, char **argv)
 				 "utp_conns_accepted=%llu utp_payload_bytes=%llu "
 				 "utp_retransmits=%llu swarm_injected=%llu swarm_second=%llu "
 				 "swarm_fallbacks=%llu swarm_small=%llu swarm_passed=%llu "
-				 "swarm_released=%llu swarm_boot=%llu",
+				 "swarm_released=%llu swarm_boot=%llu swarm_late=%llu",
 				 cl, (unsigned long long)t->payload_bytes[DPSTATS_BT],
 				 (unsigned long long)t->payload_bytes[DPSTATS_HTTP],
 				 (unsigned long long)t->verify_failures,
@@ -687,7 +694,7 @@ int main(int argc, char **argv)
 				 (unsigned long long)t->utp_conns_accepted,
 				 (unsigned long long)t->utp_payload_bytes,
 				 (unsigned long long)t->utp_retransmits, ss.injected, ss.second,
-				 ss.fallbacks, ss.small, ss.passed, ss.released, ss.boot);
+				 ss.fallbacks, ss.small, ss.passed, ss.released, ss.boot, ss.late);
 			free(t);
 		}
 	}

@@ -956,6 +956,7 @@ static int setup(struct worker *w, struct seed_err *err)
 	pc.swarm_small = cf->swarm_small;
 	pc.swarm_starve_ms = cf->swarm_starve_ms;
 	pc.swarm_boot_pct = cf->swarm_boot_pct;
+	pc.swarm_floor_kib = cf->swarm_floor_kib;
 	/* "-BS0100-" then 12 random characters per worker */
 	for (int i = 8; i < 20; i++)
 		pc.peer_id[i] = (uint8_t) "0123456789abcdefghijklmnopqrstuvwxyz"[rand() % 36];

@@ -92,6 +92,8 @@ static const struct peerwire_option pw_options[] = {
 	       "seeding rarest: a latecomer's part of the top-up pool for slow peers (%)"),
 	PW_OPT(swarm_starve_ms, 100, 600000, 2000,
 	       "seeding rarest/super: a peer without a new piece this long gets one anyway"),
+	PW_OPT(swarm_floor_kib, 0, 1u << 24, 8192,
+	       "seeding rarest: a peer taking less than this from everyone is slow (KiB/s)"),
 };
 
 const struct peerwire_option *peerwire_options(size_t *out_n)
@@ -207,6 +209,7 @@ int peerwire_engine_init(struct peerwire_engine *e, const struct peerwire_config
 	e->swarm_cfg.small_swarm = e->cfg.swarm_small;
 	e->swarm_cfg.starve_ms = e->cfg.swarm_starve_ms;
 	e->swarm_cfg.boot_pct = e->cfg.swarm_boot_pct;
+	e->swarm_cfg.floor_kib = e->cfg.swarm_floor_kib;
 
 	if (hash) {
 		e->hash = hash;

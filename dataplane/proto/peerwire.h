@@ -246,6 +246,7 @@ struct peerwire_config {
 	uint32_t swarm_small;
 	uint32_t swarm_starve_ms;
 	uint32_t swarm_boot_pct;
+	uint32_t swarm_floor_kib;
 };
 
 struct peerwire_option {

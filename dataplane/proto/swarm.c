@@ -120,6 +120,15 @@ static uint32_t ld(_Atomic uint32_t *a)
 	return atomic_load_explicit(a, RLX);
 }
 
+/* Sets *t to now (1 for 0: 0 is "not yet") unless it was set. */
+static void first_time(_Atomic uint64_t *t, uint64_t now)
+{
+	uint64_t zero = 0;
+
+	if (!atomic_load_explicit(t, RLX))
+		atomic_compare_exchange_strong_explicit(t, &zero, now ? now : 1, RLX, RLX);
+}
+
 /* ---- bitfields ---- */
 
 static size_t bf_bytes(const struct swarm_view *v)
@@ -183,6 +192,11 @@ void swarm_peer_join(struct swarm_peer *p, struct swarm_view *v, enum swarm_poli
 	 * bench/results/swarm.md, 2026-12-07 13:25-14:18 UTC). A crowd is all
 	 * there before half a copy has crossed the seed's uplink. */
 	p->late = ld(&v->covered) >= v->n_pieces && 2 * (uint64_t)ld(&v->landed) >= v->n_pieces;
+	first_time(&v->t_first, now);
+	if (p->late) {
+		add32(&v->late, 1);
+		first_time(&v->t_late, now);
+	}
 	add32(&v->peers, 1);
 	leecher_update(p);
 }

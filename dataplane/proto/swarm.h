@@ -161,6 +161,10 @@ struct swarm_view {
 	_Atomic uint32_t landed;    /* pieces of ours some peer reported (landed) */
 	_Atomic uint64_t seed_left; /* when a seed last left us (ms, 0: never) */
 	_Atomic int64_t pool;	    /* top-up pieces latecomers brought, not yet given */
+	_Atomic uint32_t late;	    /* latecomers that joined */
+	/* when the first peer and the first latecomer joined (ms, 0: not yet):
+	 * how long a stream took to get its pool going, for the operator */
+	_Atomic uint64_t t_first, t_late;
 	struct swarm_view_counters ctr;
 	_Atomic uint32_t credit[SWARM_CREDIT_SLOTS]; /* by token: copies passed on */
 	struct swarm_piece p[];

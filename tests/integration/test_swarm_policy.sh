@@ -90,6 +90,31 @@ for policy in plain super rarest; do
 	if [[ $policy == rarest ]]; then
 		((passed > inj)) || fail "[rarest] /metrics: expected more pieces passed on by peers ($passed) than the seed injected ($inj)"
 	fi
+	if [[ $policy != plain ]]; then
+		# SIGUSR1: one line per release with a view. We are the only
+		# origin and everyone completed: every piece went out from us
+		# and some peer reported it
+		kill -USR1 "$DP_PID"
+		line=
+		for ((i = 0; i < 100; i++)); do
+			line=$(grep -a 'swarm release=' "$DP_ERR" | tail -1) && [[ -n $line ]] && break
+			sleep 0.05
+		done
+		[[ -n $line ]] || fail "[$policy] SIGUSR1: expected a 'swarm release=' line in the data plane's log within 5 s"
+		kv() { sed -nE "s/.* $1=(-?[0-9]+).*/\1/p" <<<"$line"; }
+		pieces=$(kv pieces) covered=$(kv covered) landed=$(kv landed) late=$(kv late)
+		first_late=$(kv first_late_ms)
+		[[ -n $pieces && -n $late && -n $first_late ]] ||
+			fail "[$policy] SIGUSR1: expected pieces=, late= and first_late_ms= numbers: $line"
+		((pieces > 0 && covered == pieces && landed == pieces)) ||
+			fail "[$policy] SIGUSR1: expected covered= and landed= equal to pieces=$pieces (all went out, all complete): $line"
+		if ((late > 0)); then
+			((first_late >= 0)) || fail "[$policy] SIGUSR1: $late latecomers but first_late_ms=$first_late: $line"
+		else
+			((first_late == -1)) || fail "[$policy] SIGUSR1: no latecomer but first_late_ms=$first_late: $line"
+		fi
+		echo "[$policy] SIGUSR1: covered $covered of $pieces, landed $landed, $late latecomers (first at ${first_late} ms)"
+	fi
 	dp_stop
 	dp_expect_counter verify_failures 0
 	served=$(dp_counter payload_bytes_bt)

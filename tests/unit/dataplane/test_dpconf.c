@@ -76,6 +76,7 @@ Test(dpconf, defaults_are_the_documented_ones)
 		DP_FIELD(swarm_small, 2),
 		DP_FIELD(swarm_starve_ms, 2000),
 		DP_FIELD(swarm_boot_pct, 15),
+		DP_FIELD(swarm_floor_kib, 8192),
 		DP_FIELD(allow_root, 0),
 		DP_FIELD(dpdk_port, 0),
 		DP_FIELD(mtu, 1500),
@@ -391,13 +392,15 @@ Test(dpconf, seeding_policies)
 		cr_assert_eq(c.seeding, i + 1, "--seeding %s", names[i]);
 	}
 	cr_assert_eq(PARSE(&c, &e, "--store", "/s", "--swarm-window", "64", "--swarm-small", "0",
-			   "--swarm-starve", "500"),
+			   "--swarm-starve", "500", "--swarm-floor", "0"),
 		     0, "%s", e.msg);
-	cr_assert(c.swarm_window_kib == 64 && c.swarm_small == 0 && c.swarm_starve_ms == 500);
+	cr_assert(c.swarm_window_kib == 64 && c.swarm_small == 0 && c.swarm_starve_ms == 500 &&
+		  c.swarm_floor_kib == 0);
 	bad("--seeding", "default", "not plain, super or rarest");
 	bad("--seeding", "Rarest", "--seeding");
 	bad("--seeding", "", "not plain");
 	bad("--swarm-window", "8", "--swarm-window");
 	bad("--swarm-starve", "99", "--swarm-starve");
 	bad("--swarm-boot", "101", "--swarm-boot");
+	bad("--swarm-floor", "16777217", "--swarm-floor");
 }
