@@ -414,6 +414,8 @@ static void swarm_metrics(FILE *f, const struct dpstats *dp)
 					   "back (rarest).",
 		[DPSTATS_SWARM_BOOT] = "Pieces others held, given to slow peers from the "
 				       "latecomers' top-up pool (rarest, --swarm-boot).",
+		[DPSTATS_SWARM_LATE] = "Latecomers: peers that joined once every piece went out "
+				       "once and half of them landed (rarest; each fed the pool).",
 	};
 	uint64_t v[DPSTATS_NSWARM];
 	char name[64];
@@ -423,6 +425,51 @@ static void swarm_metrics(FILE *f, const struct dpstats *dp)
 		snprintf(name, sizeof(name), "seed_dataplane_swarm_%s_total",
 			 dpstats_swarm_names[k]);
 		scalar(f, name, "counter", help[k], v[k]);
+	}
+}
+
+/* The same per release, for releases that had a swarm view (super,
+ * rarest): gauges seed_swarm_peers and _leechers, counters
+ * seed_swarm_NAME_total. */
+static void swarm_per_release(FILE *f, const struct metrics_input *in)
+{
+	static const char *const help[DPSTATS_NRSWARM] = {
+		[DPSTATS_RSWARM_PEERS] = "Peers connected to a release seeded super or rarest.",
+		[DPSTATS_RSWARM_LEECHERS] = "Of them, peers lacking a piece.",
+		[DPSTATS_RSWARM_INJECTED] = "Pieces the seeding policy advertised to a peer "
+					    "lacking them, by release.",
+		[DPSTATS_RSWARM_PASSED] = "Pieces peers reported that we never sent them, by "
+					  "release.",
+		[DPSTATS_RSWARM_BOOT] = "Top-up pieces given to slow peers from the pool, by "
+					"release (rarest).",
+		[DPSTATS_RSWARM_LATE] = "Latecomers that fed the top-up pool, by release "
+					"(rarest).",
+	};
+	unsigned n = dpstats_n_releases(in->dp);
+	uint64_t v[DPSTATS_NRSWARM];
+	char name[64];
+
+	for (unsigned k = 0; k < DPSTATS_NRSWARM; k++) {
+		int gauge = k < DPSTATS_RSWARM_GAUGES;
+
+		snprintf(name, sizeof(name), gauge ? "seed_swarm_%s" : "seed_swarm_%s_total",
+			 dpstats_rswarm_names[k]);
+		family(f, name, gauge ? "gauge" : "counter", help[k]);
+		for (unsigned i = 0; i < n; i++) {
+			const char *id = dpstats_release_id(in->dp, i);
+			int any = 0;
+
+			dpstats_release_swarm(in->dp, i, v);
+			for (unsigned j = 0; j < DPSTATS_NRSWARM; j++)
+				any |= v[j] != 0;
+			if (!any) /* no view: seeded plain, or no peer yet */
+				continue;
+			fprintf(f, "%s{tenant=\"", name);
+			label(f, tenant_of(in->node, id));
+			fputs("\",release=\"", f);
+			label(f, id);
+			fprintf(f, "\"} %llu\n", u(v[k]));
+		}
 	}
 }
 
@@ -446,6 +493,7 @@ int metrics_write(FILE *f, const struct metrics_input *in)
 		       "descriptors): not served; its log names them.",
 		       dpstats_unloadable(in->dp));
 		swarm_metrics(f, in->dp);
+		swarm_per_release(f, in);
 	}
 	scalar(f, "seed_catalog_generation", "gauge", "Catalog generation last written.",
 	       node_generation(in->node));

@@ -62,17 +62,26 @@ static struct tenants *g_tenants;
 static struct admit *g_admit; /* the per-source limits, one table for all workers */
 
 /* The seeding policy's counters of every release with a swarm view: one
- * line each when `lines` (SIGUSR1), and their sums (the stopped line). */
+ * line each when `lines` (SIGUSR1), and their sums (the stopped line);
+ * into stats, per release slot (seed-control's per-release series). */
 struct swarm_sums {
 	unsigned long long injected, second, fallbacks, small, passed, released, boot, late;
 };
 
-static void swarm_report(const struct served *sv, int lines, struct swarm_sums *sum)
+/* per release slot, summed here (the main thread's alone) then published */
+static uint64_t g_rswarm[DPSTATS_MAX_RELEASES][DPSTATS_NRSWARM];
+
+static void swarm_report(const struct served *sv, struct dpstats *stats, int lines,
+			 struct swarm_sums *sum)
 {
+	unsigned nrel = dpstats_n_releases(stats);
+
 	memset(sum, 0, sizeof(*sum));
+	memset(g_rswarm, 0, nrel * sizeof(g_rswarm[0]));
 	for (size_t h = 0; h < served_count(sv); h++) {
 		const struct swarm_view *v = served_swarm_peek(sv, (uint32_t)h);
 		const struct proto_release *r = served_release(sv, h);
+		int32_t sl = served_stats_slot(sv, (uint32_t)h);
 		if (!v)
 			continue;
 		struct swarm_sums one = {
@@ -90,6 +99,15 @@ static void swarm_report(const struct served *sv, int lines, struct swarm_sums *
 		sum->released += one.released;
 		sum->boot += one.boot;
 		sum->late += one.late;
+		if (sl >= 0 && (unsigned)sl < nrel) {
+			uint64_t *row = g_rswarm[sl];
+			row[DPSTATS_RSWARM_PEERS] += atomic_load(&v->peers);
+			row[DPSTATS_RSWARM_LEECHERS] += atomic_load(&v->leechers);
+			row[DPSTATS_RSWARM_INJECTED] += one.injected;
+			row[DPSTATS_RSWARM_PASSED] += one.passed;
+			row[DPSTATS_RSWARM_BOOT] += one.boot;
+			row[DPSTATS_RSWARM_LATE] += one.late;
+		}
 		/* first_late_ms: how long after its first peer the release's
 		 * first latecomer came (-1: none yet, a crowd) */
 		if (lines)
@@ -104,6 +122,8 @@ static void swarm_report(const struct served *sv, int lines, struct swarm_sums *
 				 atomic_load(&v->covered), atomic_load(&v->landed), one.late,
 				 tl && t0 && tl >= t0 ? (long long)(tl - t0) : -1LL);
 	}
+	for (unsigned k = 0; k < nrel; k++)
+		dpstats_set_release_swarm(stats, k, g_rswarm[k]);
 }
 
 /* The sums into the counters file, for seed-control's /metrics
@@ -114,7 +134,7 @@ static void swarm_publish(struct dpstats *stats, const struct swarm_sums *ss)
 		[DPSTATS_SWARM_INJECTED] = ss->injected,   [DPSTATS_SWARM_SECOND] = ss->second,
 		[DPSTATS_SWARM_FALLBACKS] = ss->fallbacks, [DPSTATS_SWARM_SMALL] = ss->small,
 		[DPSTATS_SWARM_PASSED] = ss->passed,	   [DPSTATS_SWARM_RELEASED] = ss->released,
-		[DPSTATS_SWARM_BOOT] = ss->boot,
+		[DPSTATS_SWARM_BOOT] = ss->boot,	   [DPSTATS_SWARM_LATE] = ss->late,
 	};
 	dpstats_set_swarm(stats, v);
 }
@@ -607,7 +627,7 @@ int main(int argc, char **argv)
 				dpstats_tenant_set(stats, k, tenants_id(g_tenants, (int)k),
 						   tenants_peers(g_tenants, (int)k));
 			struct swarm_sums ss;
-			swarm_report(sv, sig == SIGUSR1, &ss);
+			swarm_report(sv, stats, sig == SIGUSR1, &ss);
 			swarm_publish(stats, &ss);
 			if (sig == SIGTERM || sig == SIGINT)
 				break;
@@ -645,7 +665,7 @@ int main(int argc, char **argv)
 	if (started) {
 		struct dpstats_worker *t = malloc(sizeof(*t));
 		struct swarm_sums ss;
-		swarm_report(sv, 0, &ss); /* sums only: per release is SIGUSR1's */
+		swarm_report(sv, stats, 0, &ss); /* sums only: per release is SIGUSR1's */
 		swarm_publish(stats, &ss);
 		if (t) {
 			dpstats_sum(stats, t);

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define DPSTATS_MAGIC	"SEEDSTAT"
-#define DPSTATS_VERSION 12
+#define DPSTATS_VERSION 13
 #define HDR_SIZE	4096
 
 struct dpstats_hdr {
@@ -35,6 +35,7 @@ struct dpstats_hdr {
 	uint64_t tenants_off;
 	_Atomic uint64_t unloadable;		/* releases the last load could not serve */
 	_Atomic uint64_t swarm[DPSTATS_NSWARM]; /* the main thread's sums (version 11) */
+	uint64_t rswarm_off;			/* per release (version 13): after the tenants */
 };
 
 struct dpstats_tenant_slot {
@@ -105,12 +106,21 @@ struct dpstats {
 	struct dpstats_hdr *h;
 };
 
+typedef _Atomic uint64_t rswarm_row[DPSTATS_NRSWARM];
+
+/* Where the per-release swarm rows start: after the ids and the tenants. */
+static uint64_t rswarm_off_of(uint64_t ids_off)
+{
+	uint64_t o = ids_off + (uint64_t)DPSTATS_MAX_RELEASES * DPSTATS_ID_MAX +
+		     (uint64_t)DPSTATS_MAX_TENANTS * sizeof(struct dpstats_tenant_slot);
+	return (o + 63) & ~(uint64_t)63;
+}
+
 static size_t layout_size(unsigned n_workers, uint64_t *ids_off, uint64_t *workers_off)
 {
-	size_t ids = (size_t)DPSTATS_MAX_RELEASES * DPSTATS_ID_MAX;
 	*ids_off = HDR_SIZE;
 	size_t w =
-		HDR_SIZE + ids + (size_t)DPSTATS_MAX_TENANTS * sizeof(struct dpstats_tenant_slot);
+		(size_t)rswarm_off_of(HDR_SIZE) + (size_t)DPSTATS_MAX_RELEASES * sizeof(rswarm_row);
 	w = (w + 4095) & ~(size_t)4095;
 	*workers_off = w;
 	return w + (size_t)n_workers * (sizeof(struct dpstats_worker) + sizeof(struct repair_ring));
@@ -248,6 +258,7 @@ int dpstats_create(const char *path, unsigned n_workers, struct dpstats **out, s
 	s->h->start_ns = now_ns();
 	s->h->ids_off = ids_off;
 	s->h->tenants_off = ids_off + (uint64_t)DPSTATS_MAX_RELEASES * DPSTATS_ID_MAX;
+	s->h->rswarm_off = rswarm_off_of(ids_off);
 	s->h->workers_off = workers_off;
 	s->h->total_size = len;
 	atomic_store(&s->h->n_releases, 0);
@@ -309,7 +320,8 @@ int dpstats_open(const char *path, struct dpstats **out, struct seed_err *err)
 		why = "worker count out of range";
 	else if (layout_size(h->n_workers, &ids_off, &workers_off) != len || h->total_size != len ||
 		 h->ids_off != ids_off || h->workers_off != workers_off ||
-		 h->tenants_off != ids_off + (uint64_t)DPSTATS_MAX_RELEASES * DPSTATS_ID_MAX)
+		 h->tenants_off != ids_off + (uint64_t)DPSTATS_MAX_RELEASES * DPSTATS_ID_MAX ||
+		 h->rswarm_off != rswarm_off_of(ids_off))
 		why = "size does not match its header";
 	if (why) {
 		munmap(base, len);
@@ -413,8 +425,37 @@ uint64_t dpstats_unloadable(const struct dpstats *s)
 }
 
 const char *const dpstats_swarm_names[DPSTATS_NSWARM] = {
-	"injected", "second", "fallbacks", "small", "passed", "released", "boot",
+	"injected", "second", "fallbacks", "small", "passed", "released", "boot", "late",
 };
+
+const char *const dpstats_rswarm_names[DPSTATS_NRSWARM] = {
+	[DPSTATS_RSWARM_PEERS] = "peers",	[DPSTATS_RSWARM_LEECHERS] = "leechers",
+	[DPSTATS_RSWARM_INJECTED] = "injected", [DPSTATS_RSWARM_PASSED] = "passed",
+	[DPSTATS_RSWARM_BOOT] = "boot",		[DPSTATS_RSWARM_LATE] = "late",
+};
+
+static rswarm_row *rswarm(const struct dpstats *s, unsigned slot)
+{
+	return (rswarm_row *)(void *)(s->base + s->h->rswarm_off) + slot;
+}
+
+int dpstats_set_release_swarm(struct dpstats *s, unsigned slot, const uint64_t v[DPSTATS_NRSWARM])
+{
+	if (!s->writable || slot >= dpstats_n_releases(s))
+		return -EINVAL;
+	for (unsigned k = 0; k < DPSTATS_NRSWARM; k++)
+		atomic_store_explicit(&(*rswarm(s, slot))[k], v[k], memory_order_relaxed);
+	return 0;
+}
+
+void dpstats_release_swarm(const struct dpstats *s, unsigned slot, uint64_t out[DPSTATS_NRSWARM])
+{
+	int in = slot < dpstats_n_releases(s);
+
+	for (unsigned k = 0; k < DPSTATS_NRSWARM; k++)
+		out[k] =
+			in ? atomic_load_explicit(&(*rswarm(s, slot))[k], memory_order_relaxed) : 0;
+}
 
 void dpstats_set_swarm(struct dpstats *s, const uint64_t v[DPSTATS_NSWARM])
 {

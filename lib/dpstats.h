@@ -94,8 +94,24 @@ enum dpstats_swarm {
 	DPSTATS_SWARM_PASSED,	    /* pieces the swarm passed on (HAVEs we did not cause) */
 	DPSTATS_SWARM_RELEASED,	    /* advertised pieces a stalled peer stopped holding */
 	DPSTATS_SWARM_BOOT,	    /* second copies given to slow peers (the top-up) */
+	DPSTATS_SWARM_LATE,	    /* latecomers that joined (their arrivals fed the pool) */
 	DPSTATS_NSWARM,
 };
+
+/* The same per release (its counter slot; a hybrid's v1 companion, a swarm
+ * of its own, adds into its release's slot), published by the main thread
+ * at the same times: two gauges, then counters. Order =
+ * dpstats_rswarm_names. */
+enum dpstats_rswarm {
+	DPSTATS_RSWARM_PEERS = 0, /* gauge: peers connected */
+	DPSTATS_RSWARM_LEECHERS,  /* gauge: of them, lacking a piece */
+	DPSTATS_RSWARM_INJECTED,  /* counter: pieces advertised to a peer lacking them */
+	DPSTATS_RSWARM_PASSED,	  /* counter: pieces the swarm passed on */
+	DPSTATS_RSWARM_BOOT,	  /* counter: top-ups from the pool */
+	DPSTATS_RSWARM_LATE,	  /* counter: latecomers */
+	DPSTATS_NRSWARM,
+};
+#define DPSTATS_RSWARM_GAUGES 2 /* the first ones are gauges */
 
 /* Upper bounds of the storage latency buckets in microseconds (+Inf last). */
 extern const uint32_t dpstats_lat_bounds_us[DPSTATS_LAT_BUCKETS - 1];
@@ -104,6 +120,9 @@ extern const char *const dpstats_refusal_names[DPSTATS_NREFUSALS];
 /* Name of each swarm counter ("injected", "second", ...): the metric is
  * seed_dataplane_swarm_NAME_total. */
 extern const char *const dpstats_swarm_names[DPSTATS_NSWARM];
+/* Name of each per-release swarm value: the metric is seed_swarm_NAME
+ * (gauges) or seed_swarm_NAME_total (counters). */
+extern const char *const dpstats_rswarm_names[DPSTATS_NRSWARM];
 /* Metric label of each admission refusal ("denied", "addr_conns", ...). */
 extern const char *const dpstats_admit_names[DPSTATS_NADMIT];
 /* Label of each close reason (index = its value in close_reason.h, which
@@ -234,6 +253,10 @@ uint64_t dpstats_unloadable(const struct dpstats *s);
  * relaxed: counters, not a snapshot). */
 void dpstats_set_swarm(struct dpstats *s, const uint64_t v[DPSTATS_NSWARM]);
 void dpstats_swarm(const struct dpstats *s, uint64_t out[DPSTATS_NSWARM]);
+/* Per release: slot < the slots assigned, writer only; 0 or -EINVAL. */
+int dpstats_set_release_swarm(struct dpstats *s, unsigned slot, const uint64_t v[DPSTATS_NRSWARM]);
+/* Zeros when slot is out of range (or the release never had a view). */
+void dpstats_release_swarm(const struct dpstats *s, unsigned slot, uint64_t out[DPSTATS_NRSWARM]);
 
 /* Readers. */
 unsigned dpstats_n_workers(const struct dpstats *s);

@@ -82,10 +82,17 @@ for policy in plain super rarest; do
 	[[ -n $inj && -n $passed ]] ||
 		fail "[$policy] /metrics: expected seed_dataplane_swarm_injected_total and _passed_total, saw: $(grep -c seed_dataplane_swarm "$T/metrics.txt") swarm lines"
 	echo "[$policy] /metrics: seed_dataplane_swarm_injected_total $inj, seed_dataplane_swarm_passed_total $passed"
+	# the same per release: this run's one release has the sums' values
+	rel_inj=$(sed -nE 's/^seed_swarm_injected_total\{tenant="acme",release="[^"]+"\} ([0-9]+)$/\1/p' "$T/metrics.txt")
 	if [[ $policy == plain ]]; then
 		[[ $inj == 0 ]] || fail "[plain] /metrics: expected seed_dataplane_swarm_injected_total 0 (no view), saw $inj"
+		[[ -z $rel_inj ]] || fail "[plain] /metrics: expected no seed_swarm_injected_total series (no view), saw $rel_inj"
 	else
 		((inj > 0)) || fail "[$policy] /metrics: expected seed_dataplane_swarm_injected_total above 0 after a run, saw $inj"
+		[[ $rel_inj == "$inj" ]] ||
+			fail "[$policy] /metrics: expected seed_swarm_injected_total{tenant=\"acme\",release=...} = the sum $inj, saw '$rel_inj': $(grep '^seed_swarm_' "$T/metrics.txt" | head -8)"
+		grep -qE '^seed_swarm_leechers\{tenant="acme",release="[^"]+"\} 0$' "$T/metrics.txt" ||
+			fail "[$policy] /metrics: expected seed_swarm_leechers 0 for the release (every leecher completed): $(grep '^seed_swarm_leechers' "$T/metrics.txt")"
 	fi
 	if [[ $policy == rarest ]]; then
 		((passed > inj)) || fail "[rarest] /metrics: expected more pieces passed on by peers ($passed) than the seed injected ($inj)"

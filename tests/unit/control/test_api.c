@@ -300,6 +300,45 @@ Test(api, metrics_show_the_swarm_counters)
 	}
 	cr_expect(strstr(b, "\nseed_dataplane_swarm_injected_total 100\n"));
 	cr_expect(strstr(b, "\nseed_dataplane_swarm_boot_total 106\n"));
+	cr_expect(strstr(b, "\nseed_dataplane_swarm_late_total 107\n"));
+	free(b);
+	dpstats_close(s);
+}
+
+/* Per release: a series for each release that had a swarm view, gauges
+ * for its peers, counters for the rest; none for a release seeded plain
+ * (all zeros). */
+Test(api, metrics_show_each_releases_swarm)
+{
+	char path[500], want[200], *b;
+	struct dpstats *s;
+	struct seed_err e;
+	uint64_t v[DPSTATS_NRSWARM];
+
+	mkdir(run_dir, 0755);
+	snprintf(path, sizeof(path), "%s/none.stats", run_dir);
+	seed_err_clear(&e);
+	cr_assert_eq(dpstats_create(path, 1, &s, &e), 0, "%s", e.msg);
+	cr_assert_eq(dpstats_release_slot(s, "plainrel"), 0);
+	cr_assert_eq(dpstats_release_slot(s, "crowdrel"), 1);
+	for (unsigned k = 0; k < DPSTATS_NRSWARM; k++)
+		v[k] = 20 + k;
+	cr_assert_eq(dpstats_set_release_swarm(s, 1, v), 0);
+	api_sample(&A, 1000);
+	cr_assert_eq(call(&reader, "GET", "/metrics", NULL, &b), 200);
+	cr_expect(strstr(b, "\n# TYPE seed_swarm_peers gauge\n"), "%s", b);
+	cr_expect(strstr(b, "\n# TYPE seed_swarm_leechers gauge\n"));
+	cr_expect(strstr(b, "\n# TYPE seed_swarm_injected_total counter\n"));
+	for (unsigned k = 0; k < DPSTATS_NRSWARM; k++) {
+		snprintf(want, sizeof(want),
+			 "\nseed_swarm_%s%s{tenant=\"\",release=\"crowdrel\"} %u\n",
+			 dpstats_rswarm_names[k], k < DPSTATS_RSWARM_GAUGES ? "" : "_total",
+			 20 + k);
+		cr_expect(strstr(b, want), "%s", want);
+	}
+	cr_expect(!strstr(b, "release=\"plainrel\"} "), "no swarm series for a plain release");
+	cr_expect(strstr(b, "seed_bytes_served_total{tenant=\"\",release=\"plainrel\""),
+		  "its byte counters are there");
 	free(b);
 	dpstats_close(s);
 }

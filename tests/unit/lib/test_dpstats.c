@@ -296,6 +296,41 @@ Test(dpstats, tenant_peer_gauges_are_appended_in_order)
 	pair_close(&p);
 }
 
+/* The per-release swarm rows: written by the writer for assigned slots
+ * only, read back whole by a reader of the file; a slot out of range reads
+ * as zeros; the last tenant slot and the first swarm row do not overlap. */
+Test(dpstats, release_swarm_rows)
+{
+	struct pair p = pair_open(1);
+	uint64_t v[DPSTATS_NRSWARM], out[DPSTATS_NRSWARM];
+
+	for (unsigned k = 0; k < DPSTATS_NRSWARM; k++)
+		v[k] = 10 + k;
+	cr_expect_eq(dpstats_set_release_swarm(p.w, 0, v), -EINVAL, "no slot assigned yet");
+	cr_assert_eq(dpstats_release_slot(p.w, "acme-game-v1"), 0);
+	cr_assert_eq(dpstats_release_slot(p.w, "acme-game-v2"), 1);
+	for (unsigned t = 0; t < DPSTATS_MAX_TENANTS; t++) {
+		char id[16];
+		snprintf(id, sizeof(id), "t%u", t);
+		cr_assert_eq(dpstats_tenant_set(p.w, t, id, -1), 0);
+	}
+	cr_expect_eq(dpstats_set_release_swarm(p.w, 1, v), 0);
+	cr_expect_eq(dpstats_set_release_swarm(p.r, 0, v), -EINVAL, "readers cannot write");
+	dpstats_release_swarm(p.r, 1, out);
+	for (unsigned k = 0; k < DPSTATS_NRSWARM; k++)
+		cr_expect_eq(out[k], 10 + k, "value %u (%s)", k, dpstats_rswarm_names[k]);
+	dpstats_release_swarm(p.r, 0, out);
+	for (unsigned k = 0; k < DPSTATS_NRSWARM; k++)
+		cr_expect_eq(out[k], 0, "slot 0 never set");
+	dpstats_release_swarm(p.r, 2, out);
+	cr_expect_eq(out[DPSTATS_RSWARM_PEERS], 0, "slot 2 is not assigned");
+	cr_expect_eq(dpstats_tenant_peers(p.r, DPSTATS_MAX_TENANTS - 1), -1,
+		     "the last tenant slot is intact");
+	for (unsigned k = 0; k < DPSTATS_NRSWARM; k++)
+		cr_expect(dpstats_rswarm_names[k] && *dpstats_rswarm_names[k]);
+	pair_close(&p);
+}
+
 /* Every counter slot is exported as seed_engine_closes_total{reason=...}:
  * each label non-empty and told apart from the others. */
 Test(dpstats, close_reason_labels_are_distinct_and_non_empty)
