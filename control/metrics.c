@@ -414,6 +414,8 @@ static void swarm_metrics(FILE *f, const struct dpstats *dp)
 					   "back (rarest).",
 		[DPSTATS_SWARM_BOOT] = "Pieces others held, given to slow peers from the "
 				       "latecomers' top-up pool (rarest, --swarm-boot).",
+		[DPSTATS_SWARM_REFUNDED] = "Of the top-ups, pieces the peer got elsewhere "
+					   "first (or never asked for): back to the pool.",
 		[DPSTATS_SWARM_LATE] = "Latecomers: peers that joined once every piece went out "
 				       "once and half of them landed (rarest; each fed the pool).",
 	};

@@ -65,7 +65,8 @@ static struct admit *g_admit; /* the per-source limits, one table for all worker
  * line each when `lines` (SIGUSR1), and their sums (the stopped line);
  * into stats, per release slot (seed-control's per-release series). */
 struct swarm_sums {
-	unsigned long long injected, second, fallbacks, small, passed, released, boot, late;
+	unsigned long long injected, second, fallbacks, small, passed, released, boot, refunded,
+		late;
 };
 
 /* per release slot, summed here (the main thread's alone) then published */
@@ -88,7 +89,8 @@ static void swarm_report(const struct served *sv, struct dpstats *stats, int lin
 			atomic_load(&v->ctr.injected),	atomic_load(&v->ctr.second),
 			atomic_load(&v->ctr.fallbacks), atomic_load(&v->ctr.small),
 			atomic_load(&v->ctr.passed),	atomic_load(&v->ctr.released),
-			atomic_load(&v->ctr.boot),	atomic_load(&v->late),
+			atomic_load(&v->ctr.boot),	atomic_load(&v->ctr.refunded),
+			atomic_load(&v->late),
 		};
 		uint64_t t0 = atomic_load(&v->t_first), tl = atomic_load(&v->t_late);
 		sum->injected += one.injected;
@@ -98,6 +100,7 @@ static void swarm_report(const struct served *sv, struct dpstats *stats, int lin
 		sum->passed += one.passed;
 		sum->released += one.released;
 		sum->boot += one.boot;
+		sum->refunded += one.refunded;
 		sum->late += one.late;
 		if (sl >= 0 && (unsigned)sl < nrel) {
 			uint64_t *row = g_rswarm[sl];
@@ -114,11 +117,11 @@ static void swarm_report(const struct served *sv, struct dpstats *stats, int lin
 			log_info(&lm,
 				 "swarm release=%s view=%zu pieces=%u peers=%u leechers=%u "
 				 "injected=%llu second=%llu fallbacks=%llu small=%llu passed=%llu "
-				 "released=%llu boot=%llu covered=%u landed=%u late=%llu "
-				 "first_late_ms=%lld",
+				 "released=%llu boot=%llu refunded=%llu covered=%u landed=%u "
+				 "late=%llu first_late_ms=%lld",
 				 r ? r->id : "(removed)", h, v->n_pieces, atomic_load(&v->peers),
 				 atomic_load(&v->leechers), one.injected, one.second, one.fallbacks,
-				 one.small, one.passed, one.released, one.boot,
+				 one.small, one.passed, one.released, one.boot, one.refunded,
 				 atomic_load(&v->covered), atomic_load(&v->landed), one.late,
 				 tl && t0 && tl >= t0 ? (long long)(tl - t0) : -1LL);
 	}
@@ -134,7 +137,8 @@ static void swarm_publish(struct dpstats *stats, const struct swarm_sums *ss)
 		[DPSTATS_SWARM_INJECTED] = ss->injected,   [DPSTATS_SWARM_SECOND] = ss->second,
 		[DPSTATS_SWARM_FALLBACKS] = ss->fallbacks, [DPSTATS_SWARM_SMALL] = ss->small,
 		[DPSTATS_SWARM_PASSED] = ss->passed,	   [DPSTATS_SWARM_RELEASED] = ss->released,
-		[DPSTATS_SWARM_BOOT] = ss->boot,	   [DPSTATS_SWARM_LATE] = ss->late,
+		[DPSTATS_SWARM_BOOT] = ss->boot,	   [DPSTATS_SWARM_REFUNDED] = ss->refunded,
+		[DPSTATS_SWARM_LATE] = ss->late,
 	};
 	dpstats_set_swarm(stats, v);
 }
@@ -688,7 +692,8 @@ int main(int argc, char **argv)
 				 "utp_conns_accepted=%llu utp_payload_bytes=%llu "
 				 "utp_retransmits=%llu swarm_injected=%llu swarm_second=%llu "
 				 "swarm_fallbacks=%llu swarm_small=%llu swarm_passed=%llu "
-				 "swarm_released=%llu swarm_boot=%llu swarm_late=%llu",
+				 "swarm_released=%llu swarm_boot=%llu swarm_refunded=%llu "
+				 "swarm_late=%llu",
 				 cl, (unsigned long long)t->payload_bytes[DPSTATS_BT],
 				 (unsigned long long)t->payload_bytes[DPSTATS_HTTP],
 				 (unsigned long long)t->verify_failures,
@@ -714,7 +719,8 @@ int main(int argc, char **argv)
 				 (unsigned long long)t->utp_conns_accepted,
 				 (unsigned long long)t->utp_payload_bytes,
 				 (unsigned long long)t->utp_retransmits, ss.injected, ss.second,
-				 ss.fallbacks, ss.small, ss.passed, ss.released, ss.boot, ss.late);
+				 ss.fallbacks, ss.small, ss.passed, ss.released, ss.boot,
+				 ss.refunded, ss.late);
 			free(t);
 		}
 	}

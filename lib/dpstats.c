@@ -425,7 +425,8 @@ uint64_t dpstats_unloadable(const struct dpstats *s)
 }
 
 const char *const dpstats_swarm_names[DPSTATS_NSWARM] = {
-	"injected", "second", "fallbacks", "small", "passed", "released", "boot", "late",
+	"injected", "second", "fallbacks", "small", "passed",
+	"released", "boot",   "refunded",  "late",
 };
 
 const char *const dpstats_rswarm_names[DPSTATS_NRSWARM] = {

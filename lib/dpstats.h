@@ -94,6 +94,7 @@ enum dpstats_swarm {
 	DPSTATS_SWARM_PASSED,	    /* pieces the swarm passed on (HAVEs we did not cause) */
 	DPSTATS_SWARM_RELEASED,	    /* advertised pieces a stalled peer stopped holding */
 	DPSTATS_SWARM_BOOT,	    /* second copies given to slow peers (the top-up) */
+	DPSTATS_SWARM_REFUNDED,	    /* of them, back to the pool (got elsewhere first) */
 	DPSTATS_SWARM_LATE,	    /* latecomers that joined (their arrivals fed the pool) */
 	DPSTATS_NSWARM,
 };

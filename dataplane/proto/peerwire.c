@@ -902,6 +902,8 @@ static int on_request(struct peerwire_conn *c, struct proto_out *out, uint64_t n
 		return PW_OK;
 	}
 
+	if (pw_swarm_on(c))
+		swarm_peer_requested(&c->sw, index);
 	off = (uint64_t)(index - f->first_piece) * r->piece_length + begin;
 	data_len = off < f->length ? pw_min64(length, f->length - off) : 0;
 	zero_len = length - data_len;

@@ -146,12 +146,26 @@ static void set_bit(uint8_t *bf, uint32_t i)
 	bf[i >> 3] |= (uint8_t)(0x80u >> (i & 7));
 }
 
+static void clear_bit(uint8_t *bf, uint32_t i)
+{
+	bf[i >> 3] &= (uint8_t) ~(0x80u >> (i & 7));
+}
+
 size_t swarm_peer_mem(const struct swarm_view *v)
 {
-	return 2 * bf_bytes(v);
+	return 3 * bf_bytes(v);
 }
 
 /* ---- peers ---- */
+
+/* Top-up piece i of p goes back to the pool: p got it from another peer,
+ * or left, or stalled, before asking us for it. */
+static void refund(struct swarm_peer *p, uint32_t i)
+{
+	clear_bit(p->topup, i);
+	atomic_fetch_add_explicit(&p->v->pool, 1, RLX);
+	count(&p->v->ctr.refunded);
+}
 
 static void leecher_update(struct swarm_peer *p)
 {
@@ -171,6 +185,7 @@ void swarm_peer_join(struct swarm_peer *p, struct swarm_view *v, enum swarm_poli
 	p->policy = (uint8_t)(policy == SWARM_INHERIT ? SWARM_PLAIN : policy);
 	p->have = mem;
 	p->adv = mem + bf_bytes(v);
+	p->topup = mem + 2 * bf_bytes(v);
 	memset(mem, 0, swarm_peer_mem(v));
 	p->token = atomic_fetch_add_explicit(&v->tokens, 1, RLX) + 1;
 	if (!p->token) /* wrapped: 0 means "no holder" */
@@ -212,6 +227,10 @@ void swarm_peer_leave(struct swarm_peer *p, uint64_t now)
 	for (size_t b = 0; b < nb; b++) {
 		uint8_t h = p->have[b], a = p->adv[b] & (uint8_t)~h;
 
+		for (unsigned k = 0; p->topup[b] && k < 8; k++)
+			if (p->topup[b] & (0x80u >> k))
+				refund(p, (uint32_t)(b * 8 + k));
+
 		for (unsigned k = 0; (h | a) && k < 8; k++) {
 			uint32_t i = (uint32_t)(b * 8 + k);
 			uint8_t m = (uint8_t)(0x80u >> k);
@@ -237,6 +256,8 @@ static void got(struct swarm_peer *p, uint32_t i)
 	struct swarm_view *v = p->v;
 	uint32_t h;
 
+	if (bit(p->topup, i))
+		refund(p, i);
 	set_bit(p->have, i);
 	p->n_have++;
 	add32(&v->p[i].avail, 1);
@@ -319,6 +340,12 @@ void swarm_peer_have_all(struct swarm_peer *p, uint64_t now)
 	memset(ones, 0xff, sizeof(ones));
 	for (uint64_t off = 0; off < bf_bytes(p->v); off += sizeof(ones))
 		swarm_peer_bits(p, off, ones, sizeof(ones), now);
+}
+
+void swarm_peer_requested(struct swarm_peer *p, uint64_t piece)
+{
+	if (p->v && piece < p->v->n_pieces && bit(p->topup, (uint32_t)piece))
+		clear_bit(p->topup, (uint32_t)piece);
 }
 
 int swarm_advertised(const struct swarm_peer *p, uint64_t piece)
@@ -464,6 +491,8 @@ static int release_stale(struct swarm_peer *p, const struct swarm_config *cfg, u
 			if (a & (0x80u >> k)) {
 				add32(&v->p[b * 8 + k].pending, -1);
 				atomic_fetch_add_explicit(&v->ctr.released, 1, RLX);
+				if (bit(p->topup, (uint32_t)(b * 8 + k)))
+					refund(p, (uint32_t)(b * 8 + k));
 			}
 		}
 		p->adv[b] &= p->have[b];
@@ -496,7 +525,9 @@ static size_t pick_rarest(struct swarm_peer *p, const struct swarm_config *cfg, 
 			(int64_t)((uint64_t)(p->v->n_pieces - p->n_have) * cfg->boot_pct / 100),
 			RLX);
 	}
-	topup = !small && p->leecher && slow(p, cfg, now);
+	/* not for a peer that just stalled: it would take the top-ups it gave
+	 * back, and hold them another starve period */
+	topup = !small && !stalled && p->leecher && slow(p, cfg, now);
 	while (n < cap && p->n_pending < w) {
 		uint32_t s, i = rarest(p, cfg->scan_max, now, &s);
 		int fresh;
@@ -515,6 +546,9 @@ static size_t pick_rarest(struct swarm_peer *p, const struct swarm_config *cfg, 
 		if (small && s)
 			count(&p->v->ctr.small);
 		if (s && !small && topup) {
+			/* spent when it asks us for the piece; back to the
+			 * pool if it gets it elsewhere first */
+			set_bit(p->topup, i);
 			p->boot_used++;
 			count(&p->v->ctr.boot);
 			continue;

@@ -24,8 +24,9 @@
  * nothing per block sent.
  *
  * A peer (struct swarm_peer, one per connection, owned by the thread that
- * owns the connection) keeps two bitfields in caller memory: what it holds
- * and what we advertised to it.
+ * owns the connection) keeps three bitfields in caller memory: what it
+ * holds, what we advertised to it, and which of those are top-ups it has
+ * not asked us for yet.
  *
  * Policies (enum swarm_policy):
  *  - plain: we advertise every piece at once (HAVE_ALL / full bitfield) and
@@ -55,7 +56,9 @@
  *        crossed our uplink): each adds cfg.boot_pct % of
  *        the pieces it lacks at its first pick, so second copies stay
  *        under boot_pct % of a copy per latecomer, and a flash crowd
- *        (nobody late) gets none. Pooled rather than each latecomer's
+ *        (nobody late) gets none. A top-up is paid for when the peer asks
+ *        us for it (swarm_peer_requested); one it gets elsewhere first, or
+ *        never asks for, goes back to the pool. Pooled rather than each latecomer's
  *        own share: a peer that others feed well leaves its part to the
  *        peer they do not (a newcomer with nothing waits for optimistic
  *        unchokes; leechers' chokers favour peers that give);
@@ -99,7 +102,7 @@ enum swarm_policy {
 #define SWARM_POLICY_MAX 3
 
 /* Releases with more pieces are seeded plain (counted by the caller): a
- * peer's two bitfields would cost over 256 KiB, 1 GiB for a worker's
+ * peer's three bitfields would cost over 384 KiB, 1.5 GiB for a worker's
  * 4,096 connections. seedctl aims at about 1,500 pieces a release (up to
  * 16 MiB each), so only a torrent made elsewhere with tiny pieces, or a
  * release of over 16 TiB, gets there. */
@@ -149,6 +152,7 @@ struct swarm_view_counters {
 	_Atomic uint64_t passed;    /* HAVEs of a piece from a peer we never sent it to */
 	_Atomic uint64_t released;  /* advertised pieces a stalled peer stopped holding back */
 	_Atomic uint64_t boot;	    /* pieces others held, given to slow peers from the pool */
+	_Atomic uint64_t refunded;  /* of them, back to the pool: got elsewhere first */
 };
 
 struct swarm_view {
@@ -179,6 +183,7 @@ void swarm_view_init(struct swarm_view *v, uint64_t n_pieces, uint64_t piece_len
 struct swarm_peer {
 	struct swarm_view *v; /* borrowed; NULL: not joined */
 	uint8_t *have, *adv;  /* bitfields in the caller's memory */
+	uint8_t *topup;	      /* top-ups advertised, not asked for: the pool's on loan */
 	uint8_t policy;	      /* SWARM_PLAIN, _SUPER or _RAREST */
 	uint8_t leecher;      /* counted in v->leechers */
 	uint32_t token;	      /* its credit slot is token % SWARM_CREDIT_SLOTS */
@@ -197,7 +202,7 @@ struct swarm_peer {
 	uint32_t in_n, in_rate; /* pieces from anyone: this period, per s last period */
 };
 
-/* Bytes of peer memory for view v: two bitfields. */
+/* Bytes of peer memory for view v: three bitfields. */
 size_t swarm_peer_mem(const struct swarm_view *v);
 
 /*
@@ -238,6 +243,12 @@ size_t swarm_pick(struct swarm_peer *p, const struct swarm_config *cfg, uint64_t
 /* When swarm_pick may have something for p without any input (a
  * starvation fallback), SWARM_NO_DEADLINE when never. */
 uint64_t swarm_peer_deadline(const struct swarm_peer *p, const struct swarm_config *cfg);
+
+/* The peer asked us for (a block of) piece: a top-up of it is spent. A
+ * top-up it gets from another peer first, or never asks for before it
+ * leaves or stalls, goes back to the pool: the pool pays for what the seed
+ * serves, not for what it offers. */
+void swarm_peer_requested(struct swarm_peer *p, uint64_t piece);
 
 /* 1 when piece was advertised to p (always under plain). */
 int swarm_advertised(const struct swarm_peer *p, uint64_t piece);

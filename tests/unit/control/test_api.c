@@ -300,7 +300,8 @@ Test(api, metrics_show_the_swarm_counters)
 	}
 	cr_expect(strstr(b, "\nseed_dataplane_swarm_injected_total 100\n"));
 	cr_expect(strstr(b, "\nseed_dataplane_swarm_boot_total 106\n"));
-	cr_expect(strstr(b, "\nseed_dataplane_swarm_late_total 107\n"));
+	cr_expect(strstr(b, "\nseed_dataplane_swarm_refunded_total 107\n"));
+	cr_expect(strstr(b, "\nseed_dataplane_swarm_late_total 108\n"));
 	free(b);
 	dpstats_close(s);
 }

@@ -227,6 +227,7 @@ static void sim_seed(struct sim *s)
 			continue;
 		for (uint32_t i = 0; i < s->v->n_pieces && !did; i++) {
 			if (!has(p, i) && swarm_advertised(&p->sp, i)) {
+				swarm_peer_requested(&p->sp, i);
 				swarm_peer_have(&p->sp, i, now_of(s));
 				s->seed_sent++;
 				sent++;
@@ -418,8 +419,8 @@ Test(swarm, have_liar_makes_latecomers_at_worst)
 		    late, (unsigned long long)atomic_load(&s.v->ctr.boot),
 		    (unsigned long long)s.seed_sent);
 	cr_assert_gt(late, 0, "the liar should make the crowd's later peers latecomers");
-	cr_assert_leq(atomic_load(&s.v->ctr.boot), brought,
-		      "top-ups beyond what the latecomers brought");
+	cr_assert_leq(atomic_load(&s.v->ctr.boot) - atomic_load(&s.v->ctr.refunded), brought,
+		      "top-ups spent beyond what the latecomers brought");
 	cr_assert_leq(s.seed_sent, n + brought + atomic_load(&s.v->ctr.fallbacks));
 	sim_free(&s);
 }
@@ -585,7 +586,9 @@ Test(swarm, swarm_grows_from_1_to_50)
 		given += s.p[k].sp.boot_used;
 	}
 	cr_assert_eq(given, atomic_load(&s.v->ctr.boot));
-	cr_assert_leq(given, brought, "top-ups beyond what latecomers brought");
+	/* a top-up a peer got from another peer first went back to the pool */
+	cr_assert_leq(given - atomic_load(&s.v->ctr.refunded), brought,
+		      "top-ups spent beyond what latecomers brought");
 	cr_assert_geq(atomic_load(&s.v->pool), 0);
 	sim_free(&s);
 }
@@ -858,6 +861,50 @@ Test(swarm, top_up_pool_goes_to_the_slow_peer)
 	peer_leave(&b);
 	peer_leave(&c);
 	peer_leave(&d);
+	view_done(v);
+}
+
+/* The pool pays for top-ups the seed serves: a top-up the peer asks us for
+ * is spent; one it reports having got elsewhere first, or that it never
+ * asked for when it stalls or leaves, goes back to the pool for the next
+ * slow peer. */
+Test(swarm, top_up_refunded_unless_asked_for)
+{
+	struct swarm_view *v = view_new(40, 256 * KIB);
+	struct peer a = { 0 }, b = { 0 }, c = { 0 };
+	uint32_t out[64];
+
+	cfg.small_swarm = 0;
+	cfg.window_kib = 10240; /* 40 pieces: the pool is the limit */
+	cfg.boot_pct = 10;
+	first_round_seed(&a, v, 40);
+	peer_join(&b, v, SWARM_RAREST, 0, 2);
+	cr_assert_eq(swarm_pick(&b.sp, &cfg, 0, out, 64), 4, "b brings 4 and takes them");
+	cr_assert_eq(atomic_load(&v->pool), 0);
+	swarm_peer_requested(&b.sp, out[0]); /* from us: spent */
+	swarm_peer_have(&b.sp, out[0], 100);
+	swarm_peer_have(&b.sp, out[1], 100); /* from a, before asking us */
+	cr_assert_eq(atomic_load(&v->pool), 1, "out[1] went back to the pool");
+	cr_assert_eq(atomic_load(&v->ctr.refunded), 1);
+	swarm_peer_requested(&b.sp, out[2]);
+	swarm_peer_requested(&b.sp, out[2]); /* a second block of it */
+	swarm_peer_requested(&b.sp, 40);     /* out of range: ignored */
+	peer_join(&c, v, SWARM_RAREST, 100, 3);
+	cr_assert_eq(swarm_pick(&c.sp, &cfg, 100, out + 8, 8), 5,
+		     "c brings 4 (10 %% of 40) to the 1 b gave back, and takes all 5");
+	cr_assert_eq(atomic_load(&v->pool), 0);
+	/* b leaves: out[3] it never asked for comes back; out[2] was spent */
+	peer_leave(&b);
+	cr_assert_eq(atomic_load(&v->pool), 1);
+	cr_assert_eq(atomic_load(&v->ctr.refunded), 2);
+	/* c stalls (no new piece for starve_ms) with its 5 top-ups pending:
+	 * released, back to the pool (not taken again by it), and it gets one
+	 * fallback piece instead */
+	cr_assert_eq(swarm_pick(&c.sp, &cfg, 100 + cfg.starve_ms, out, 8), 1);
+	cr_assert_eq(atomic_load(&v->ctr.refunded), 7);
+	cr_assert_eq(atomic_load(&v->pool), 6);
+	peer_leave(&a);
+	peer_leave(&c);
 	view_done(v);
 }
 
