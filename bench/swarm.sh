@@ -28,10 +28,20 @@
 #          [--down 40mbit] [--seed-up 40mbit] [--poisson-leechers 40]
 #          [--poisson-gap 2] [--seeds "plain super rarest lt-plain lt-super"]
 #          [--mixed] [--quick] [--no-poisson] [--no-flash] [--timeout 300]
-#          [--dp-args "ARGS"] [--workdir DIR] [--build DIR] [--no-build]
+#          [--fake-seed] [--dp-args "ARGS"] [--workdir DIR] [--build DIR]
+#          [--no-build]
 #   --quick       6 leechers, 4M, Poisson 8 one every 1 s (a few minutes)
 #   --seeds LIST  which seeds to run, in order (plain super rarest: ours)
+#   --fake-seed   for our seeds: a hostile fake seed (bench/fake_seed.py: the
+#                 Fast extension, HAVE_ALL, then it serves nothing) connects
+#                 to the seed from this namespace before the leechers start
+#                 and stays until they are done; rows say e.g. "rarest+fake",
+#                 its counts are in WORKDIR/run/<arrivals>-<seed>+fake.fake.
+#                 lt-plain and lt-super run without it (libtorrent closes a
+#                 connection between two seeds: the claim would not stay)
 #   --dp-args A   more seed-dataplane flags for our seeds (e.g. "--swarm-small 6")
+#   --build DIR   the release build whose seedctl and seed-dataplane run
+#                 (default build-bench, built first unless --no-build)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bench_name=swarm
@@ -44,12 +54,12 @@ export SRCDIR=$root/tests/integration
 source "$SRCDIR/lib.sh"
 
 leechers=20 size=32M up=8mbit down=40mbit seed_up=40mbit pleechers=40 pgap=2
-seeds="plain super rarest lt-plain lt-super" mixed=0 quick=0 no_poisson=0 no_flash=0
+seeds="plain super rarest lt-plain lt-super" mixed=0 quick=0 no_poisson=0 no_flash=0 fake_seed=0
 timeout=300 workdir=/var/tmp/bitstream-bench-swarm build=$root/build-bench no_build=0 dp_args=""
 parse_args --leechers=leechers --size=size --up=up --down=down --seed-up=seed_up \
 	--poisson-leechers=pleechers --poisson-gap=pgap --seeds=seeds --mixed+mixed \
 	--quick+quick --no-poisson+no_poisson --no-flash+no_flash --timeout=timeout \
-	--dp-args=dp_args --workdir=workdir --build=build --no-build+no_build -- "$@"
+	--fake-seed+fake_seed --dp-args=dp_args --workdir=workdir --build=build --no-build+no_build -- "$@"
 if ((quick)); then
 	leechers=6 size=4M pleechers=8 pgap=1
 fi
@@ -87,6 +97,7 @@ rm -rf "$store"
 IH=$(jget "$W/create.json" infohash_v1)
 TOR=$(jget "$W/create.json" torrent)
 plen=$(jget "$W/create.json" piece_length)
+npieces=$(((bytes + plen - 1) / plen))
 
 "$PY" "$RUN" up --tag "$TAG" --subnet "$SUB" --leechers "$nmax" --up "$up" --down "$down" \
 	--seed-up "$seed_up"
@@ -107,17 +118,36 @@ clients() { # N: the --clients list of N leechers
 	echo "${list[*]}"
 }
 
-# one_run MODE SEED: a swarm under SEED; appends a row to $run/rows.tsv
+# fake_start OUT PORT: bench/fake_seed.py against the seed at $SEED:PORT, from
+# this namespace (over the bridge), its output in OUT; sets fake_pid once it
+# said "connected" (exit 1 when it did not within 30 s).
+fake_start() {
+	"$PY" "$root/bench/fake_seed.py" --host "$SEED" --port "$2" --info-hash "$IH" \
+		--pieces "$npieces" >"$1" 2>&1 &
+	fake_pid=$!
+	PIDS+=("$fake_pid")
+	wait_for 30 "$fake_pid" "fake seed" grep -q '^fake seed: connected$' "$1" || {
+		cat "$1" >&2
+		exit 1
+	}
+}
+
+# one_run MODE SEED: a swarm under SEED (with --fake-seed, a fake seed
+# connected to ours: the rows say SEED+fake); appends a row to $run/rows.tsv
 one_run() {
-	local mode=$1 seed=$2 n=$leechers extra=() out=$run/$1-$2 up_bytes lt_pid=
+	local mode=$1 seed=$2 n=$leechers extra=() label=$2 up_bytes lt_pid="" fake_pid=""
 	[[ $mode == poisson ]] && n=$pleechers extra=(--poisson "$pgap")
+	case $seed in plain | super | rarest) ((fake_seed)) && label=$seed+fake ;; esac
+	local out=$run/$mode-$label
 	case $seed in
 	plain | super | rarest)
 		DP_WRAP=(ip netns exec "$TAG-s")
+		# shellcheck disable=SC2086 # dp_args: flags, split into words
 		DP_BT_HOST=$SEED DP_HTTP_HOST=$SEED dp_start "$run" --store "$store" \
 			--bt-listen "$SEED:6881" --http-listen "$SEED:0" --workers 2 --cache-size 256M \
-			--seeding "$seed" $dp_args # word-split: flags
+			--seeding "$seed" $dp_args
 		ot_announce "$TRACKER" "$IH" "$DP_BT_PORT" "$SEED" "$TAG-s"
+		((fake_seed)) && fake_start "$out.fake" "$DP_BT_PORT"
 		;;
 	lt-plain | lt-super)
 		local script=$root/bench/lt_seed.py
@@ -136,6 +166,11 @@ one_run() {
 	"$PY" "$RUN" run --tag "$TAG" --subnet "$SUB" --torrent "$TOR" --source "$data/src/release" \
 		--out "$out" --clients "$(clients "$n")" --timeout "$timeout" "${extra[@]}" \
 		>"$out.json" 2>"$out.err" || ok=0
+	if [[ -n $fake_pid ]]; then
+		pid_running "$fake_pid" || echo "$bench_name: the fake seed exited during the run" >&2
+		stop_pid "$fake_pid" 10
+		grep '^fake seed: done' "$out.fake" || true
+	fi
 	if [[ -n $lt_pid ]]; then
 		stop_pid "$lt_pid" 20
 		up_bytes=$(sed -nE 's/^.* uploaded ([0-9]+) bytes$/\1/p' "$out.lts" | head -1)
@@ -144,7 +179,7 @@ one_run() {
 		up_bytes=$(dp_counter payload_bytes_bt)
 		grep -o 'swarm_[a-z]*=[0-9]*' <<<"$DP_STOPPED" | tr '\n' ' ' >"$out.swarm"
 	fi
-	"$PY" - "$out.json" "$mode" "$seed" "$n" "${up_bytes:-0}" "$bytes" "$ok" "$out.swarm" \
+	"$PY" - "$out.json" "$mode" "$label" "$n" "${up_bytes:-0}" "$bytes" "$ok" "$out.swarm" \
 		>>"$run/rows.tsv" <<'EOF'
 import json, os, sys
 f, mode, seed, n, up, size, ok, sw = sys.argv[1:]
@@ -163,7 +198,7 @@ print('\t'.join([mode, seed, n, '%.2f' % (int(up) / int(size)),
 EOF
 	tail -1 "$run/rows.tsv"
 	if command -v gnuplot >/dev/null && [[ -f $out/series.tsv ]]; then
-		gnuplot -e "set terminal dumb 100 22; set title '$mode $seed: MiB sent (wire) over s'; \
+		gnuplot -e "set terminal dumb 100 22; set title '$mode $label: MiB sent (wire) over s'; \
 			set key top left; plot '$out/series.tsv' using (\$1/1000):(\$2/1048576) every ::1 \
 			with lines title 'seed', '' using (\$1/1000):(\$3/1048576) every ::1 with lines \
 			title 'peers'" 2>/dev/null || true
@@ -172,6 +207,9 @@ EOF
 
 printf 'arrivals\tseed\tleechers\tseed copies\tmedian s\tlast s\tcompleted\tseed wire copies\tpeers wire copies\tswarm counters\n' >"$run/rows.tsv"
 echo "swarm: $size release ($plen-byte pieces), leechers $up up / $down down, seed $seed_up up; $(nproc) CPUs"
+if ((fake_seed)) && [[ " $seeds " == *" lt-"* ]]; then
+	echo "swarm: --fake-seed: lt-plain and lt-super run without a fake seed (libtorrent drops seed-to-seed connections)"
+fi
 for mode in flash poisson; do
 	[[ $mode == flash ]] && ((no_flash)) && continue
 	[[ $mode == poisson ]] && ((no_poisson)) && continue
