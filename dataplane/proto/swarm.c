@@ -382,7 +382,15 @@ static uint32_t rarest(struct swarm_peer *p, uint32_t scan_max, uint64_t now, ui
 			continue;
 		}
 		if (!bit(p->have, i) && !bit(p->adv, i)) {
-			uint32_t s = base + ld(&v->p[i].avail) + ld(&v->p[i].pending);
+			/* a piece we never put in flight is held only on peers'
+			 * word (bitfields, HAVE_ALL, HAVEs): a fake seed claims
+			 * every piece and serves none, and would hold the whole
+			 * first copy back. Believing no such claim costs one copy
+			 * at most, when the claims were true */
+			uint32_t s = ld(&v->p[i].pending);
+
+			if (ld(&v->p[i].injected))
+				s += base + ld(&v->p[i].avail);
 
 			if (s < best_s) {
 				best = i;
@@ -511,9 +519,6 @@ static size_t pick_rarest(struct swarm_peer *p, const struct swarm_config *cfg, 
 	uint32_t w = window(p, cfg);
 	/* top-ups: second copies for a slow peer while the pool lasts */
 	int topup;
-	/* a starving peer's fallbacks so far were all of pieces we never put
-	 * in flight: it may take more of those, up to its window */
-	int unproven = 0;
 	size_t n = 0;
 
 	if (p->late && !p->fed) {
@@ -530,16 +535,12 @@ static size_t pick_rarest(struct swarm_peer *p, const struct swarm_config *cfg, 
 	topup = !small && !stalled && p->leecher && slow(p, cfg, now);
 	while (n < cap && p->n_pending < w) {
 		uint32_t s, i = rarest(p, cfg->scan_max, now, &s);
-		int fresh;
 
 		if (i == SWARM_NONE)
 			break;
-		fresh = !ld(&p->v->p[i].injected);
 		if (s && !small && topup && !pool_take(p->v))
 			topup = 0;
 		if (s && !small && !starve && !topup)
-			break;
-		if (unproven && s && !fresh)
 			break;
 		advertise(p, i, s);
 		out[n++] = i;
@@ -554,20 +555,10 @@ static size_t pick_rarest(struct swarm_peer *p, const struct swarm_config *cfg, 
 			continue;
 		}
 		if (s && !small) {
-			/* one piece per starve period, but for pieces that
-			 * never went out from us: only claims say that a peer
-			 * holds them (a bitfield, HAVE_ALL or HAVEs), and a peer
-			 * claiming pieces it does not serve (a fake seed) would
-			 * otherwise hold the first copy back from everyone,
-			 * the crowd fed one piece a peer per period. Trusting
-			 * none of the claims costs one copy at most */
+			/* one piece per starve period */
 			count(&p->v->ctr.fallbacks);
 			p->fallbacks++;
 			p->t_progress = now;
-			if (fresh && !stalled) {
-				unproven = 1;
-				continue;
-			}
 			break;
 		}
 		if (stalled && !small) {

@@ -66,10 +66,10 @@
  *        reported no new piece for cfg.starve_ms: one piece of the lowest
  *        score, whatever it is, per starve period (a fallback, counted).
  *        This is what completes a swarm whose only copy of a piece sits on
- *        a peer that never uploads, or left. Pieces we never put in flight
- *        are held only by peers' claims, which a fake seed makes for every
- *        piece: while its fallbacks are of such pieces, a starving peer
- *        takes them up to its window (one copy at most, in all).
+ *        a peer that never uploads, or left.
+ *    A piece we never put in flight scores its pending count alone: that a
+ *    peer holds it is only that peer's claim, which a fake seed makes for
+ *    every piece (believing none costs one copy at most).
  *    A leaving peer gives back its pending pieces (they score 0 again) and
  *    its held ones (avail drops); so does, for its pending ones, a peer
  *    that reported no new piece for cfg.starve_ms (a client that sends no
