@@ -272,19 +272,30 @@ Test(api, a_tenants_seeding_is_shown_and_set)
 	cr_expect_eq(node_tenant_find(N, "acme")->seeding, TENANT_SEEDING_DEFAULT);
 }
 
-/* The data plane's swarm counters (its main thread's sums in the counters
- * file) are seed_dataplane_swarm_*_total counters in /metrics. */
-Test(api, metrics_show_the_swarm_counters)
+/* A data plane's counters file of n_workers where seed-control's API looks
+ * for it (run_dir/none.stats), for a test to write into. */
+static struct dpstats *dp_stats(unsigned n_workers)
 {
-	char path[500], want[120], *b;
+	char path[500];
 	struct dpstats *s;
 	struct seed_err e;
-	uint64_t v[DPSTATS_NSWARM];
 
 	mkdir(run_dir, 0755);
 	snprintf(path, sizeof(path), "%s/none.stats", run_dir);
 	seed_err_clear(&e);
-	cr_assert_eq(dpstats_create(path, 1, &s, &e), 0, "%s", e.msg);
+	cr_assert_eq(dpstats_create(path, n_workers, &s, &e), 0, "%s", e.msg);
+	return s;
+}
+
+/* The data plane's swarm counters (its main thread's sums in the counters
+ * file) are seed_dataplane_swarm_*_total counters in /metrics. */
+Test(api, metrics_show_the_swarm_counters)
+{
+	char want[120], *b;
+	struct dpstats *s;
+	uint64_t v[DPSTATS_NSWARM];
+
+	s = dp_stats(1);
 	for (unsigned k = 0; k < DPSTATS_NSWARM; k++)
 		v[k] = 100 + k;
 	dpstats_set_swarm(s, v);
@@ -311,15 +322,11 @@ Test(api, metrics_show_the_swarm_counters)
  * (all zeros). */
 Test(api, metrics_show_each_releases_swarm)
 {
-	char path[500], want[200], *b;
+	char want[200], *b;
 	struct dpstats *s;
-	struct seed_err e;
 	uint64_t v[DPSTATS_NRSWARM];
 
-	mkdir(run_dir, 0755);
-	snprintf(path, sizeof(path), "%s/none.stats", run_dir);
-	seed_err_clear(&e);
-	cr_assert_eq(dpstats_create(path, 1, &s, &e), 0, "%s", e.msg);
+	s = dp_stats(1);
 	cr_assert_eq(dpstats_release_slot(s, "plainrel"), 0);
 	cr_assert_eq(dpstats_release_slot(s, "crowdrel"), 1);
 	for (unsigned k = 0; k < DPSTATS_NRSWARM; k++)
@@ -348,14 +355,10 @@ Test(api, metrics_show_each_releases_swarm)
  * that worker wrote them into the counters file. */
 Test(api, metrics_show_each_workers_payload_and_store_reads)
 {
-	char path[500], *b;
+	char *b;
 	struct dpstats *s;
-	struct seed_err e;
 
-	mkdir(run_dir, 0755);
-	snprintf(path, sizeof(path), "%s/none.stats", run_dir);
-	seed_err_clear(&e);
-	cr_assert_eq(dpstats_create(path, 2, &s, &e), 0, "%s", e.msg);
+	s = dp_stats(2);
 	dpstats_add(&dpstats_worker(s, 0)->payload_bytes[DPSTATS_BT], 7000);
 	dpstats_add(&dpstats_worker(s, 1)->payload_bytes[DPSTATS_HTTP], 1234);
 	dpstats_add(&dpstats_worker(s, 1)->storage_read_bytes, 16384);
@@ -398,15 +401,10 @@ static long long status_http_rate(void)
  * falls to 0 only once the window holds no burst. */
 Test(api, a_bursty_download_shows_its_rate_between_bursts)
 {
-	char path[500];
 	struct dpstats *s;
-	struct seed_err e;
 	uint64_t ms = 1000;
 
-	mkdir(run_dir, 0755);
-	snprintf(path, sizeof(path), "%s/none.stats", run_dir);
-	seed_err_clear(&e);
-	cr_assert_eq(dpstats_create(path, 1, &s, &e), 0, "%s", e.msg);
+	s = dp_stats(1);
 	_Atomic uint64_t *http = &dpstats_worker(s, 0)->payload_bytes[DPSTATS_HTTP];
 	api_sample(&A, ms);
 	cr_expect_eq(status_http_rate(), 0, "one sample: no rate yet");
