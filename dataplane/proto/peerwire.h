@@ -175,7 +175,7 @@
  * that applies to the peer. Plain (or no lookup, or no view: counted in
  * peerwire_swarm_plain_total when the policy was another) is the
  * behaviour above. Under super or rarest the connection joins the view
- * (its bitfields, 2 * ceil(n_pieces / 8) bytes, are allocated then: once
+ * (its bitfields, swarm_peer_mem: 3 * ceil(n_pieces / 8) bytes, allocated then: once
  * per connection, never per message) and:
  *  - our greeting says HAVE_NONE (fast extension) or nothing instead of
  *    HAVE_ALL / a full bitfield;

@@ -110,6 +110,20 @@ static void first_round_seed(struct peer *a, struct swarm_view *v, uint32_t n)
 		swarm_peer_have(&a->sp, i, 0);
 }
 
+/* A view of n pieces of 256 KiB for the top-up pool's tests: windows
+ * cover the release (the pool is the limit), latecomers bring boot_pct %,
+ * no small-swarm rule, and a has had the first round (first_round_seed). */
+static struct swarm_view *pool_view(struct peer *a, uint32_t n, uint32_t boot_pct)
+{
+	struct swarm_view *v = view_new(n, 256 * KIB);
+
+	cfg.small_swarm = 0;
+	cfg.window_kib = n * 256;
+	cfg.boot_pct = boot_pct;
+	first_round_seed(a, v, n);
+	return v;
+}
+
 /* a, joined, is advertised its window and receives all of it: a's pieces
  * went out from us, so they count as held. Returns how many. */
 static size_t take_window(struct peer *a, uint64_t now, uint32_t *got)
@@ -860,15 +874,11 @@ Test(swarm, latecomer_start_up_share)
  * peer takes that part; with floor 0 nobody is slow and the pool stays. */
 Test(swarm, top_up_pool_goes_to_the_slow_peer)
 {
-	struct swarm_view *v = view_new(40, 256 * KIB);
 	struct peer a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
+	struct swarm_view *v = pool_view(&a, 40, 10);
 	uint32_t out[64];
 
-	cfg.small_swarm = 0;
-	cfg.window_kib = 10240; /* 40 pieces: the pool is the limit */
-	cfg.boot_pct = 10;
 	cfg.floor_kib = 2048;
-	first_round_seed(&a, v, 40);
 	peer_join(&b, v, SWARM_RAREST, 0, 2);
 	cr_assert_eq(swarm_pick(&b.sp, &cfg, 0, out, 64), 4, "b brings 4, and is slow");
 	cr_assert_eq(swarm_pick(&b.sp, &cfg, 0, out, 64), 0, "the pool is empty");
@@ -900,14 +910,10 @@ Test(swarm, top_up_pool_goes_to_the_slow_peer)
  * slow peer. */
 Test(swarm, top_up_refunded_unless_asked_for)
 {
-	struct swarm_view *v = view_new(40, 256 * KIB);
 	struct peer a = { 0 }, b = { 0 }, c = { 0 };
+	struct swarm_view *v = pool_view(&a, 40, 10);
 	uint32_t out[64];
 
-	cfg.small_swarm = 0;
-	cfg.window_kib = 10240; /* 40 pieces: the pool is the limit */
-	cfg.boot_pct = 10;
-	first_round_seed(&a, v, 40);
 	peer_join(&b, v, SWARM_RAREST, 0, 2);
 	cr_assert_eq(swarm_pick(&b.sp, &cfg, 0, out, 64), 4, "b brings 4 and takes them");
 	cr_assert_eq(atomic_load(&v->pool), 0);
@@ -946,14 +952,10 @@ Test(swarm, top_up_refunded_unless_asked_for)
  * plain seed kept serving (bench/results/swarm.md, 2026-12-07). */
 Test(swarm, default_floor_tops_up_a_peer_at_its_downlink)
 {
-	struct swarm_view *v = view_new(64, 256 * KIB);
 	struct peer a = { 0 }, b = { 0 }, c = { 0 };
+	struct swarm_view *v = pool_view(&a, 64, 50);
 	uint32_t out[64];
 
-	cfg.small_swarm = 0;
-	cfg.window_kib = 16384; /* 64 pieces: the pool is the limit */
-	cfg.boot_pct = 50;
-	first_round_seed(&a, v, 64);
 	peer_join(&b, v, SWARM_RAREST, 0, 2);
 	peer_join(&c, v, SWARM_RAREST, 0, 3);
 	for (uint32_t i = 0; i <= 20; i++) {
